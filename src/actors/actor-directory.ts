@@ -1,0 +1,69 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { type DataSource, IsNull } from 'typeorm';
+import { ActorEntity } from './actor.entity';
+
+export const DEMO_KEY_PREFIX = 'demo-';
+
+export interface NewActor {
+  readonly id: string;
+  readonly name: string;
+  readonly team: string;
+  readonly roles: readonly string[];
+  readonly purposes: readonly string[];
+}
+
+/** The demo actors seeded outside production, with their fixed keys (listed in the README). */
+export const DEMO_ACTORS: ReadonlyArray<NewActor & { key: string }> = [
+  { id: 'support-desk', key: 'demo-support-key', name: 'Support Desk', team: 'Customer Support', purposes: ['essential.service'], roles: [] },
+  { id: 'campaign-manager', key: 'demo-marketing-key', name: 'Campaign Manager', team: 'Marketing', purposes: ['marketing.communications', 'marketing.advertising'], roles: [] },
+  { id: 'analytics-warehouse', key: 'demo-analytics-key', name: 'Analytics Warehouse', team: 'Analytics', purposes: ['analytics.reporting', 'personalize.content', 'functional.service.improve'], roles: [] },
+  { id: 'sponsor-sync', key: 'demo-partners-key', name: 'Sponsor Sync', team: 'Partnerships', purposes: ['third_party_sharing'], roles: [] },
+  { id: 'compliance-office', key: 'demo-compliance-key', name: 'Compliance Office', team: 'Compliance', purposes: ['essential.legal_obligation'], roles: ['auditor', 'consent-manager'] },
+];
+
+/**
+ * Actors and their API keys. Keys are stored only as HMAC-SHA-256 under the server secret, so a leaked
+ * database does not leak usable keys, and lookups stay a single indexed equality match.
+ */
+export class ActorDirectory {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly secret: string,
+    private readonly production: boolean,
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
+
+  hashKey(key: string): string {
+    return createHmac('sha256', this.secret).update(key, 'utf8').digest('hex');
+  }
+
+  /** The active actor holding `key`, or undefined. Demo keys never authenticate in production. */
+  async authenticate(key: string): Promise<ActorEntity | undefined> {
+    if (key === '' || (this.production && key.startsWith(DEMO_KEY_PREFIX))) return undefined;
+    const actor = await this.dataSource.getRepository(ActorEntity).findOne({ where: { keyHash: this.hashKey(key), revokedAt: IsNull() } });
+    return actor ?? undefined;
+  }
+
+  /** Stores a new actor; `key` defaults to a fresh random key. Returns the key (shown once). */
+  async create(actor: NewActor, key = `cnd_${randomBytes(24).toString('base64url')}`): Promise<string> {
+    await this.dataSource.getRepository(ActorEntity).insert({
+      ...actor,
+      roles: [...actor.roles],
+      purposes: [...actor.purposes],
+      keyHash: this.hashKey(key),
+      createdAt: this.clock().toISOString(),
+      revokedAt: null,
+    });
+    return key;
+  }
+
+  list(): Promise<ActorEntity[]> {
+    return this.dataSource.getRepository(ActorEntity).find({ order: { id: 'ASC' } });
+  }
+
+  async seedDemoActors(): Promise<void> {
+    for (const { key, ...actor } of DEMO_ACTORS) {
+      if (!(await this.dataSource.getRepository(ActorEntity).existsBy({ id: actor.id }))) await this.create(actor, key);
+    }
+  }
+}

@@ -1,0 +1,142 @@
+import 'reflect-metadata';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DEMO_ACTORS } from '../actors/actor-directory';
+import { ConfigError, loadConfig, projectRoot } from '../config';
+import { isBadInput } from '../errors';
+import { SchemaGovernanceError } from '../graphql/governance-catalog';
+import { buildCandorSchema } from '../graphql/schema';
+import { renderSchemaFiles } from '../graphql/schema-files';
+import { UnguardedFieldError } from '../policy/enforcement';
+import { startHttpServer } from '../server/http-server';
+import { buildGovernedSchema, loadConfiguredTaxonomy, openServices, seedDemo } from '../server/services';
+import { migrate } from '../storage/data-source';
+import { TaxonomyError } from '../taxonomy/taxonomy';
+
+const HELP = `candor — a GraphQL data-governance server
+
+Usage: npx candor <command> [options]
+
+Commands:
+  serve              Apply migrations, seed the demo (outside production, when empty) and serve /graphql
+  migrate            Apply pending migrations to DATABASE_URL and exit
+  seed               Seed the demo actors and, when the store is empty, the demo platform (not in production)
+  schema emit        Regenerate schema/schema.graphql and schema/governance.json from the annotations
+  schema check       Exit non-zero when the committed schema files are stale
+  help               Show this help
+
+Environment (see README "Configuration"):
+  DATABASE_URL       sqlite:<path> (default sqlite:./data/candor.sqlite) or postgres://…
+  PORT, HOST         where serve listens (default 4000 on 127.0.0.1)
+  NODE_ENV           production disables demo data, demo keys, Sandbox and introspection
+  CANDOR_SECRET      HMAC secret API keys are stored under (required in production)
+`;
+
+/** Errors a user can act on: one line, no stack trace. */
+function explain(error: unknown): string | undefined {
+  if (error instanceof ConfigError || error instanceof TaxonomyError || error instanceof SchemaGovernanceError || error instanceof UnguardedFieldError) return error.message;
+  if (isBadInput(error)) return error.message;
+  if (error instanceof Error && /ECONNREFUSED|ENOTFOUND|does not exist|password authentication/.test(error.message)) return `cannot reach the database: ${error.message}`;
+  return undefined;
+}
+
+async function serve(): Promise<void> {
+  const config = loadConfig();
+  const services = await openServices(config);
+  const governed = await buildGovernedSchema(services.taxonomy);
+  if (config.seedDemo) {
+    const { seededCustomers } = await seedDemo(services);
+    if (seededCustomers) process.stdout.write(`seeded the demo platform: ${seededCustomers} customers\n`);
+  }
+  const server = await startHttpServer(services, governed, { port: config.port, host: config.host });
+  process.stdout.write(`Candor is serving ${server.url.replace('127.0.0.1', 'localhost')} (${config.database.driver})\n`);
+  if (!config.production) {
+    process.stdout.write(`Demo keys: ${DEMO_ACTORS.map((actor) => actor.key).join(', ')}\n`);
+  }
+  const shutdown = async () => {
+    await server.stop();
+    await services.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
+async function schemaFiles(mode: 'emit' | 'check'): Promise<number> {
+  const taxonomy = loadConfiguredTaxonomy(loadConfig());
+  await buildGovernedSchema(taxonomy); // refuses an ungoverned schema before anything is written
+  const files = renderSchemaFiles(await buildCandorSchema(), taxonomy);
+  const root = projectRoot();
+  const stale: string[] = [];
+  for (const [file, content] of Object.entries(files)) {
+    const path = join(root, file);
+    let current = '';
+    try {
+      current = readFileSync(path, 'utf8');
+    } catch {
+      // missing counts as stale
+    }
+    if (current === content) continue;
+    stale.push(file);
+    if (mode === 'emit') writeFileSync(path, content);
+  }
+  if (mode === 'emit') {
+    process.stdout.write(stale.length ? `wrote ${stale.join(', ')}\n` : 'schema files are up to date\n');
+    return 0;
+  }
+  if (stale.length) {
+    process.stderr.write(`stale: ${stale.join(', ')} — run \`npx candor schema emit\` and commit the result\n`);
+    return 1;
+  }
+  process.stdout.write('schema files are up to date\n');
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, strict: false, options: { help: { type: 'boolean', short: 'h' } } });
+  const [command, subcommand] = positionals;
+  if (values.help || command === undefined || command === 'help') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  switch (command) {
+    case 'serve':
+      await serve();
+      return -1; // keep running
+    case 'migrate': {
+      const services = await openServices(loadConfig(), { migrate: false });
+      const applied = await migrate(services.dataSource);
+      await services.close();
+      process.stdout.write(applied.length ? `applied ${applied.join(', ')}\n` : 'no pending migrations\n');
+      return 0;
+    }
+    case 'seed': {
+      const config = loadConfig();
+      if (config.production) throw new ConfigError('demo data is never seeded when NODE_ENV=production');
+      const services = await openServices(config);
+      const { seededCustomers } = await seedDemo(services);
+      await services.close();
+      process.stdout.write(seededCustomers ? `seeded ${seededCustomers} customers and the demo actors\n` : 'the store already holds customers; demo actors ensured\n');
+      return 0;
+    }
+    case 'schema':
+      if (subcommand === 'emit' || subcommand === 'check') return schemaFiles(subcommand);
+      process.stderr.write('usage: npx candor schema <emit|check>\n');
+      return 2;
+    default:
+      process.stderr.write(`unknown command "${command}"\n\n${HELP}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (error: unknown) => {
+    const message = explain(error);
+    process.stderr.write(message ? `candor: ${message}\n` : `candor: unexpected error: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,109 @@
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+
+/** The one development secret; production refuses to start with it. */
+export const DEVELOPMENT_SECRET = 'candor-development-secret-not-for-production';
+
+export type DatabaseConfig =
+  | { readonly driver: 'sqlite'; readonly path: string; readonly url: string }
+  | { readonly driver: 'postgres'; readonly url: string; readonly schema?: string };
+
+export interface CandorConfig {
+  /** `NODE_ENV`; `production` turns off demo data, demo keys, Sandbox and (by default) introspection. */
+  readonly production: boolean;
+  /** `PORT` (default 4000). 0 asks the OS for a free port (tests). */
+  readonly port: number;
+  /** `HOST` (default 127.0.0.1: reachable from this machine only; set 0.0.0.0 to serve a network). */
+  readonly host: string;
+  /** `DATABASE_URL`: `sqlite:<path>` (default `sqlite:./data/candor.sqlite`) or `postgres://…`. */
+  readonly database: DatabaseConfig;
+  /** `CANDOR_SECRET`: the HMAC key API keys are stored under. Required (and not the default) in production. */
+  readonly secret: string;
+  /** `CANDOR_INTROSPECTION` (default: on outside production, off in production). */
+  readonly introspection: boolean;
+  /** `CANDOR_SEED_DEMO` (default true outside production; always false in production). */
+  readonly seedDemo: boolean;
+  /** `CANDOR_TAXONOMY` (default `schema/taxonomy.yaml` of the installation). */
+  readonly taxonomyPath: string;
+  /** Directory holding the shipped fideslang key lists. */
+  readonly fideslangPath: string;
+}
+
+/** A configuration value that cannot be used; the message names the variable. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** The installation directory (the one holding package.json), from source or from dist/. */
+export function projectRoot(): string {
+  let directory = __dirname;
+  while (!existsSync(join(directory, 'package.json'))) {
+    const parent = dirname(directory);
+    if (parent === directory) throw new ConfigError('cannot find the Candor installation (no package.json above ' + __dirname + ')');
+    directory = parent;
+  }
+  return directory;
+}
+
+/**
+ * Reads and validates the environment once. Explicit overrides win over the environment (tests and the
+ * CLI pass them); nothing else in Candor reads `process.env`.
+ */
+export function loadConfig(overrides: Partial<Record<string, string | undefined>> = {}, env: NodeJS.ProcessEnv = process.env): CandorConfig {
+  const read = (name: string): string | undefined => {
+    const value = name in overrides ? overrides[name] : env[name];
+    return value === undefined || value === '' ? undefined : value;
+  };
+  const production = read('NODE_ENV') === 'production';
+  const root = projectRoot();
+
+  const port = Number(read('PORT') ?? '4000');
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`PORT must be an integer between 0 and 65535, got "${read('PORT')}"`);
+
+  const secret = read('CANDOR_SECRET') ?? (production ? undefined : DEVELOPMENT_SECRET);
+  if (secret === undefined) throw new ConfigError('CANDOR_SECRET is required when NODE_ENV=production');
+  if (production && secret === DEVELOPMENT_SECRET) throw new ConfigError('CANDOR_SECRET must not be the development secret when NODE_ENV=production');
+  if (secret.length < 16) throw new ConfigError('CANDOR_SECRET must be at least 16 characters');
+
+  return Object.freeze({
+    production,
+    port,
+    host: read('HOST') ?? '127.0.0.1',
+    database: parseDatabaseUrl(read('DATABASE_URL') ?? 'sqlite:./data/candor.sqlite'),
+    secret,
+    introspection: parseBoolean('CANDOR_INTROSPECTION', read('CANDOR_INTROSPECTION'), !production),
+    seedDemo: !production && parseBoolean('CANDOR_SEED_DEMO', read('CANDOR_SEED_DEMO'), true),
+    taxonomyPath: resolve(read('CANDOR_TAXONOMY') ?? join(root, 'schema', 'taxonomy.yaml')),
+    fideslangPath: join(root, 'schema', 'fideslang'),
+  });
+}
+
+export function parseDatabaseUrl(url: string): DatabaseConfig {
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length).replace(/^\/\//, '');
+    if (path === '') throw new ConfigError('DATABASE_URL "sqlite:" needs a file path, e.g. sqlite:./data/candor.sqlite');
+    return { driver: 'sqlite', path: path === ':memory:' ? path : resolve(path), url };
+  }
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new ConfigError('DATABASE_URL is not a valid postgres:// URL');
+    }
+    const schema = parsed.searchParams.get('schema') ?? undefined;
+    parsed.searchParams.delete('schema');
+    return { driver: 'postgres', url: parsed.toString(), schema };
+  }
+  throw new ConfigError(`DATABASE_URL must start with sqlite: or postgres://, got "${url.split(':')[0]}:…"`);
+}
+
+function parseBoolean(name: string, value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(value.toLowerCase())) return true;
+  if (['0', 'false', 'no', 'off'].includes(value.toLowerCase())) return false;
+  throw new ConfigError(`${name} must be true or false, got "${value}"`);
+}

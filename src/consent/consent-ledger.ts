@@ -1,0 +1,135 @@
+import DataLoader from 'dataloader';
+import { type DataSource, type EntityManager, In, Like } from 'typeorm';
+import { badInput } from '../errors';
+import type { ConsentStatement, ObjectionStatement, SubjectState } from '../policy/decide';
+import type { Taxonomy } from '../taxonomy/taxonomy';
+import { ConsentEventEntity, type ConsentEventKind } from './consent-event.entity';
+import { ConsentStateEntity, type StatementKind } from './consent-state.entity';
+
+export interface ConsentChange {
+  readonly subjectId: string;
+  readonly kind: ConsentEventKind;
+  /** Required for every kind but restrict / lift_restriction. */
+  readonly purpose?: string | null;
+  readonly explicit?: boolean;
+  readonly source: string;
+  readonly expiresAt?: Date | null;
+  readonly actorId?: string | null;
+}
+
+/** Answers whether a data subject exists (the domain owns subjects; the ledger only asks). */
+export type SubjectDirectory = (subjectId: string, manager: EntityManager) => Promise<boolean>;
+
+const STATEMENT_OF: Record<ConsentEventKind, { kind: StatementKind; active: boolean }> = {
+  grant: { kind: 'consent', active: true },
+  withdraw: { kind: 'consent', active: false },
+  object: { kind: 'objection', active: true },
+  withdraw_objection: { kind: 'objection', active: false },
+  restrict: { kind: 'restriction', active: true },
+  lift_restriction: { kind: 'restriction', active: false },
+};
+
+/** Loads of subject states are chunked so one IN list stays well inside every driver's parameter limit. */
+const STATE_READ_CHUNK = 500;
+
+/**
+ * The consent ledger: append-only entries (grant, withdraw, object, withdraw objection, restrict, lift),
+ * and the subjects' current state derived from them. Each append also updates the `consent_state`
+ * projection in the same transaction, so a change is visible to the very next request.
+ */
+export class ConsentLedger {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly taxonomy: Taxonomy,
+    private readonly subjectExists: SubjectDirectory,
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
+
+  /** Validates and appends one entry; nothing is written when the input is rejected. */
+  async append(change: ConsentChange): Promise<ConsentEventEntity> {
+    return (await this.appendMany([change]))[0];
+  }
+
+  /** Validates every change, then appends them all in one transaction (all or nothing). */
+  async appendMany(changes: readonly ConsentChange[]): Promise<ConsentEventEntity[]> {
+    const now = this.clock();
+    const rows = changes.map((change) => this.validate(change, now));
+    return this.dataSource.transaction(async (manager) => {
+      const events: ConsentEventEntity[] = [];
+      for (const row of rows) {
+        if (!(await this.subjectExists(row.subjectId, manager))) throw badInput(`unknown subject "${row.subjectId}"`, { field: 'subjectId' });
+        const event = await manager.getRepository(ConsentEventEntity).save(manager.getRepository(ConsentEventEntity).create(row));
+        await applyToProjection(manager, event);
+        events.push(event);
+      }
+      return events;
+    });
+  }
+
+  private validate(change: ConsentChange, now: Date): Omit<ConsentEventEntity, 'id'> {
+    const statement = STATEMENT_OF[change.kind];
+    if (!statement) throw badInput(`unknown ledger entry kind "${String(change.kind)}"`, { field: 'kind' });
+    const needsPurpose = statement.kind !== 'restriction';
+    const purpose = needsPurpose ? (change.purpose ?? '').trim() : null;
+    if (needsPurpose && !this.taxonomy.purposes.has(purpose!)) throw badInput(`unknown purpose "${change.purpose ?? ''}"`, { field: 'purpose' });
+    if (!change.subjectId || change.subjectId.trim() === '') throw badInput('subjectId is required', { field: 'subjectId' });
+    if (!change.source || change.source.trim() === '') throw badInput('source is required (where the statement was collected)', { field: 'source' });
+    if (change.expiresAt !== undefined && change.expiresAt !== null) {
+      if (change.kind !== 'grant') throw badInput('expiresAt applies to grants only', { field: 'expiresAt' });
+      if (Number.isNaN(change.expiresAt.getTime()) || change.expiresAt.getTime() <= now.getTime()) {
+        throw badInput('expiresAt must be a valid time in the future', { field: 'expiresAt' });
+      }
+    }
+    return {
+      subjectId: change.subjectId,
+      kind: change.kind,
+      purpose,
+      explicit: change.kind === 'grant' && Boolean(change.explicit),
+      source: change.source.trim(),
+      expiresAt: change.expiresAt ? change.expiresAt.toISOString() : null,
+      recordedAt: now.toISOString(),
+      actorId: change.actorId ?? null,
+    };
+  }
+
+  /** The ledger of one subject, oldest first. */
+  history(subjectId: string): Promise<ConsentEventEntity[]> {
+    return this.dataSource.getRepository(ConsentEventEntity).find({ where: { subjectId }, order: { id: 'ASC' } });
+  }
+
+  /** Current states of many subjects in one read per chunk; unknown subjects get an empty state. */
+  async states(subjectIds: readonly string[]): Promise<SubjectState[]> {
+    const rows: ConsentStateEntity[] = [];
+    const repository = this.dataSource.getRepository(ConsentStateEntity);
+    for (let start = 0; start < subjectIds.length; start += STATE_READ_CHUNK) {
+      rows.push(...(await repository.find({ where: { subjectId: In(subjectIds.slice(start, start + STATE_READ_CHUNK)) } })));
+    }
+    const bySubject = new Map<string, { restricted: boolean; consents: ConsentStatement[]; objections: ObjectionStatement[] }>();
+    for (const subjectId of subjectIds) bySubject.set(subjectId, { restricted: false, consents: [], objections: [] });
+    for (const row of rows) {
+      const state = bySubject.get(row.subjectId)!;
+      if (row.kind === 'restriction') state.restricted = row.active;
+      else if (row.kind === 'objection') state.objections.push({ purpose: row.purpose, objected: row.active });
+      else state.consents.push({ purpose: row.purpose, granted: row.active, explicit: row.explicit, expiresAt: row.expiresAt ? new Date(row.expiresAt) : null });
+    }
+    return subjectIds.map((subjectId) => ({ subjectId, ...bySubject.get(subjectId)! }));
+  }
+
+  /** A per-request loader: every subject a request touches is loaded in one batch per tick. */
+  createStateLoader(): DataLoader<string, SubjectState> {
+    return new DataLoader((subjectIds) => this.states(subjectIds), { maxBatchSize: 5_000 });
+  }
+}
+
+/**
+ * A newer statement on a purpose replaces the statements on its sub-purposes, so the most specific
+ * statement covering a purpose is always the latest one that speaks about it.
+ */
+async function applyToProjection(manager: EntityManager, event: ConsentEventEntity): Promise<void> {
+  const { kind, active } = STATEMENT_OF[event.kind];
+  const purpose = event.purpose ?? '';
+  const repository = manager.getRepository(ConsentStateEntity);
+  await repository.delete({ subjectId: event.subjectId, kind, purpose });
+  if (purpose !== '') await repository.delete({ subjectId: event.subjectId, kind, purpose: Like(`${purpose}.%`) });
+  await repository.insert({ subjectId: event.subjectId, kind, purpose, active, explicit: event.explicit, expiresAt: event.expiresAt, eventId: event.id });
+}

@@ -1,0 +1,71 @@
+import DataLoader from 'dataloader';
+import { type DataSource, type EntityManager, In } from 'typeorm';
+import { CustomerEntity } from './customer.entity';
+import { PaymentEntity } from './payment.entity';
+import { WatchEventEntity } from './watch-event.entity';
+
+/** A SQL condition over the `customer` alias, with its named parameters (TypeORM query-builder syntax). */
+export interface CustomerFilter {
+  readonly sql: string;
+  readonly parameters: Record<string, unknown>;
+}
+
+export interface CustomerPage {
+  readonly limit: number;
+  readonly offset: number;
+  readonly filter?: CustomerFilter;
+}
+
+/** Per-request loaders of the domain's relations, so a list of N customers costs one read per relation. */
+export interface DomainLoaders {
+  readonly paymentsByCustomer: DataLoader<string, PaymentEntity[]>;
+  readonly watchHistoryByCustomer: DataLoader<string, WatchEventEntity[]>;
+}
+
+const RELATION_READ_CHUNK = 500;
+
+/** Reads of the demo domain: customers, their payments and their watch history. */
+export class DomainStore {
+  constructor(private readonly dataSource: DataSource) {}
+
+  listCustomers(page: CustomerPage): Promise<CustomerEntity[]> {
+    const query = this.dataSource.getRepository(CustomerEntity).createQueryBuilder('customer').orderBy('customer.id', 'ASC').limit(page.limit).offset(page.offset);
+    if (page.filter) query.where(page.filter.sql, page.filter.parameters);
+    return query.getMany();
+  }
+
+  async findCustomer(id: string): Promise<CustomerEntity | undefined> {
+    return (await this.dataSource.getRepository(CustomerEntity).findOneBy({ id })) ?? undefined;
+  }
+
+  /** Whether `id` is a known data subject (used by the consent ledger inside its transaction). */
+  customerExists = (id: string, manager: EntityManager = this.dataSource.manager): Promise<boolean> =>
+    manager.getRepository(CustomerEntity).existsBy({ id });
+
+  createLoaders(): DomainLoaders {
+    return {
+      paymentsByCustomer: new DataLoader((ids) => this.groupByCustomer(PaymentEntity, ids, 'paidAt')),
+      watchHistoryByCustomer: new DataLoader((ids) => this.groupByCustomer(WatchEventEntity, ids, 'watchedAt')),
+    };
+  }
+
+  private async groupByCustomer<T extends { customerId: string }>(
+    entity: new () => T,
+    customerIds: readonly string[],
+    newestFirstBy: keyof T & string,
+  ): Promise<T[][]> {
+    const rows: T[] = [];
+    for (let start = 0; start < customerIds.length; start += RELATION_READ_CHUNK) {
+      const chunk = customerIds.slice(start, start + RELATION_READ_CHUNK);
+      rows.push(
+        ...(await this.dataSource.getRepository(entity).find({
+          where: { customerId: In(chunk) } as never,
+          order: { [newestFirstBy]: 'DESC', id: 'ASC' } as never,
+        })),
+      );
+    }
+    const byCustomer = new Map<string, T[]>(customerIds.map((id) => [id, []]));
+    for (const row of rows) byCustomer.get(row.customerId)?.push(row);
+    return customerIds.map((id) => byCustomer.get(id)!);
+  }
+}

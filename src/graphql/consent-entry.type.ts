@@ -1,0 +1,38 @@
+import { Field, ID } from 'type-graphql';
+import { Governed, GovernedType } from './governed.decorator';
+import { CONSENT_RECORD_PURPOSES } from './purposes';
+
+@GovernedType('ConsentEntry', { subjectKey: 'subjectId', description: 'One entry of the append-only consent ledger.' })
+export class ConsentEntryType {
+  @Field(() => ID)
+  @Governed({ category: 'system.operations' })
+  id!: string;
+
+  @Field(() => ID, { description: 'The data subject the statement is about.' })
+  @Governed({ category: 'system.operations' })
+  subjectId!: string;
+
+  @Field(() => String, { nullable: true, description: 'grant, withdraw, object, withdraw_objection, restrict or lift_restriction.' })
+  @Governed({ category: 'user.privacy_preferences', purposes: CONSENT_RECORD_PURPOSES })
+  kind!: string;
+
+  @Field(() => String, { nullable: true, description: 'The purpose key (none for restrictions).' })
+  @Governed({ category: 'user.privacy_preferences', purposes: CONSENT_RECORD_PURPOSES })
+  purpose!: string | null;
+
+  @Field(() => Boolean, { nullable: true, description: 'Explicit consent (GDPR Art. 9), for special-category data.' })
+  @Governed({ category: 'user.privacy_preferences', purposes: CONSENT_RECORD_PURPOSES })
+  explicit!: boolean;
+
+  @Field(() => String, { nullable: true, description: 'Where the statement was collected.' })
+  @Governed({ category: 'user.privacy_preferences', purposes: CONSENT_RECORD_PURPOSES })
+  source!: string;
+
+  @Field(() => String, { nullable: true, description: 'When a grant stops counting (ISO-8601, UTC).' })
+  @Governed({ category: 'user.privacy_preferences', purposes: CONSENT_RECORD_PURPOSES })
+  expiresAt!: string | null;
+
+  @Field(() => String, { description: 'When the entry was recorded (ISO-8601, UTC).' })
+  @Governed({ category: 'system.operations' })
+  recordedAt!: string;
+}

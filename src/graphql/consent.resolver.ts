@@ -1,0 +1,80 @@
+import { Arg, Ctx, Field, ID, InputType, Mutation, Resolver } from 'type-graphql';
+import type { ConsentChange } from '../consent/consent-ledger';
+import type { ConsentEventEntity, ConsentEventKind } from '../consent/consent-event.entity';
+import { badInput } from '../errors';
+import { ConsentEntryType } from './consent-entry.type';
+import type { GraphQLContext } from './context';
+import { Governed } from './governed.decorator';
+import { CONSENT_RECORD_PURPOSES } from './purposes';
+
+@InputType({ description: 'A statement about one purpose.' })
+class PurposeStatementInput {
+  @Field(() => ID) subjectId!: string;
+  @Field(() => String, { description: 'A purpose key from the taxonomy; a parent key covers its sub-purposes.' }) purpose!: string;
+  @Field(() => String, { description: 'Where the statement was collected (e.g. support-call, signup-form).' }) source!: string;
+}
+
+@InputType()
+class GrantConsentInput extends PurposeStatementInput {
+  @Field(() => Boolean, { defaultValue: false, description: 'Explicit consent (GDPR Art. 9), needed for special-category data.' }) explicit!: boolean;
+  @Field(() => String, { nullable: true, description: 'ISO-8601 time after which the grant stops counting.' }) expiresAt?: string | null;
+}
+
+@InputType()
+class RestrictProcessingInput {
+  @Field(() => ID) subjectId!: string;
+  @Field(() => Boolean, { description: 'true restricts processing (GDPR Art. 18); false lifts the restriction.' }) restricted!: boolean;
+  @Field(() => String) source!: string;
+}
+
+const CONSENT_MANAGEMENT = { category: 'system.operations', purposes: CONSENT_RECORD_PURPOSES, roles: ['consent-manager'] } as const;
+
+/** Consent-ledger mutations; each appends one entry and returns it. */
+@Resolver()
+export class ConsentResolver {
+  @Mutation(() => ConsentEntryType, { nullable: true })
+  @Governed(CONSENT_MANAGEMENT)
+  grantConsent(@Ctx() context: GraphQLContext, @Arg('input', () => GrantConsentInput) input: GrantConsentInput): Promise<ConsentEventEntity> {
+    return append(context, 'grant', input, { explicit: input.explicit, expiresAt: parseTime(input.expiresAt) });
+  }
+
+  @Mutation(() => ConsentEntryType, { nullable: true })
+  @Governed(CONSENT_MANAGEMENT)
+  withdrawConsent(@Ctx() context: GraphQLContext, @Arg('input', () => PurposeStatementInput) input: PurposeStatementInput): Promise<ConsentEventEntity> {
+    return append(context, 'withdraw', input);
+  }
+
+  @Mutation(() => ConsentEntryType, { nullable: true, description: 'Records an objection to processing for a purpose (GDPR Art. 21).' })
+  @Governed(CONSENT_MANAGEMENT)
+  objectToProcessing(@Ctx() context: GraphQLContext, @Arg('input', () => PurposeStatementInput) input: PurposeStatementInput): Promise<ConsentEventEntity> {
+    return append(context, 'object', input);
+  }
+
+  @Mutation(() => ConsentEntryType, { nullable: true })
+  @Governed(CONSENT_MANAGEMENT)
+  withdrawObjection(@Ctx() context: GraphQLContext, @Arg('input', () => PurposeStatementInput) input: PurposeStatementInput): Promise<ConsentEventEntity> {
+    return append(context, 'withdraw_objection', input);
+  }
+
+  @Mutation(() => ConsentEntryType, { nullable: true, description: 'Restricts processing (GDPR Art. 18) or lifts the restriction.' })
+  @Governed(CONSENT_MANAGEMENT)
+  restrictProcessing(@Ctx() context: GraphQLContext, @Arg('input', () => RestrictProcessingInput) input: RestrictProcessingInput): Promise<ConsentEventEntity> {
+    return append(context, input.restricted ? 'restrict' : 'lift_restriction', input);
+  }
+}
+
+function append(
+  context: GraphQLContext,
+  kind: ConsentEventKind,
+  input: { subjectId: string; source: string; purpose?: string },
+  extra: Pick<ConsentChange, 'explicit' | 'expiresAt'> = {},
+): Promise<ConsentEventEntity> {
+  return context.consent.append({ kind, subjectId: input.subjectId, purpose: input.purpose, source: input.source, actorId: context.actor.id, ...extra });
+}
+
+function parseTime(value: string | null | undefined): Date | null {
+  if (value === null || value === undefined) return null;
+  const time = new Date(value);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(time.getTime())) throw badInput('expiresAt must be an ISO-8601 date-time', { field: 'expiresAt' });
+  return time;
+}

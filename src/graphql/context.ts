@@ -1,0 +1,23 @@
+import type { ConsentLedger } from '../consent/consent-ledger';
+import type { CustomerFilter, DomainLoaders, DomainStore } from '../domain/domain-store';
+
+export interface RequestActor {
+  readonly id: string;
+  readonly name: string;
+  readonly team: string;
+  readonly roles: readonly string[];
+}
+
+/**
+ * What resolvers see. Governance is not in here on purpose: it is attached by the server under
+ * `governance` and read only by the enforcement points, so no resolver can branch on consent.
+ */
+export interface GraphQLContext {
+  readonly requestId: string;
+  readonly actor: RequestActor;
+  readonly domain: DomainStore;
+  readonly loaders: DomainLoaders;
+  readonly consent: ConsentLedger;
+  /** Keeps only the subjects the request's purpose is permitted for (`onlyPermitted`), as SQL. */
+  readonly permittedSubjects: (subjectIdColumn: string) => CustomerFilter;
+}

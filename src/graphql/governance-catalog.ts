@@ -1,0 +1,91 @@
+import { type GraphQLField, type GraphQLObjectType, type GraphQLSchema, getNamedType, isIntrospectionType, isNonNullType, isObjectType } from 'graphql';
+import type { Taxonomy } from '../taxonomy/taxonomy';
+import { GOVERNANCE_EXTENSION, type GovernedFieldOptions, SUBJECT_EXTENSION } from './governed.decorator';
+
+/** One field's governance as declared by `@Governed`, with what the schema says about its shape. */
+export interface FieldGovernance {
+  /** Schema coordinate, e.g. `Customer.email`. */
+  readonly coordinate: string;
+  readonly typeName: string;
+  readonly fieldName: string;
+  /** False when the field carries no `@Governed` (the schema lint refuses such a schema). */
+  readonly annotated: boolean;
+  readonly category: string;
+  readonly purposes: readonly string[];
+  readonly roles: readonly string[];
+  /** A Query/Mutation field. */
+  readonly root: boolean;
+  /** Where the record's data subject is found (`GovernedType({ subjectKey })`), if the type declares it. */
+  readonly subjectKey?: string;
+  readonly nonNull: boolean;
+  /** The object type the field returns, if any (relations and root fields). */
+  readonly returnsType?: string;
+}
+
+/** Every field of every object type of the schema (introspection types excluded), sorted by coordinate. */
+export function readGovernance(schema: GraphQLSchema): FieldGovernance[] {
+  const rootTypes = new Set([schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()].filter(Boolean));
+  const fields: FieldGovernance[] = [];
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (!isObjectType(type) || isIntrospectionType(type)) continue;
+    const subjectKey = type.extensions?.[SUBJECT_EXTENSION] as string | undefined;
+    for (const field of Object.values(type.getFields())) fields.push(describeField(type, field, rootTypes.has(type), subjectKey));
+  }
+  return fields.sort((a, b) => (a.coordinate < b.coordinate ? -1 : a.coordinate > b.coordinate ? 1 : 0));
+}
+
+function describeField(type: GraphQLObjectType, field: GraphQLField<unknown, unknown>, root: boolean, subjectKey: string | undefined): FieldGovernance {
+  const options = field.extensions?.[GOVERNANCE_EXTENSION] as GovernedFieldOptions | undefined;
+  const named = getNamedType(field.type);
+  return {
+    coordinate: `${type.name}.${field.name}`,
+    typeName: type.name,
+    fieldName: field.name,
+    annotated: options !== undefined,
+    category: options?.category ?? '',
+    purposes: options?.purposes ?? [],
+    roles: options?.roles ?? [],
+    root,
+    subjectKey,
+    nonNull: isNonNullType(field.type),
+    returnsType: isObjectType(named) ? named.name : undefined,
+  };
+}
+
+/** A schema whose governance is incomplete or wrong; lists every problem by coordinate. */
+export class SchemaGovernanceError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`the schema is not fully governed:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'SchemaGovernanceError';
+  }
+}
+
+/**
+ * Checks every field against the taxonomy; the server refuses to start on any problem. A personal field
+ * must be nullable (a withheld non-null field would null its parent, up to the whole response) and must
+ * belong to a type that says where its data subject is.
+ */
+export function lintGovernance(fields: readonly FieldGovernance[], taxonomy: Taxonomy): string[] {
+  const problems: string[] = [];
+  for (const field of fields) {
+    const at = field.coordinate;
+    if (!field.annotated) {
+      problems.push(`${at} has no @Governed annotation`);
+      continue;
+    }
+    const category = taxonomy.categories.get(field.category);
+    if (!category) problems.push(`${at} names unknown category "${field.category}"`);
+    for (const purpose of field.purposes) if (!taxonomy.purposes.has(purpose)) problems.push(`${at} names unknown purpose "${purpose}"`);
+    if (!category?.personal) continue;
+    if (field.root) problems.push(`${at} is a root field with personal category "${field.category}"; root fields are operations, annotate them system.operations`);
+    if (field.nonNull) problems.push(`${at} is non-nullable but has personal category "${field.category}"; make it nullable so it can be withheld`);
+    if (field.purposes.length === 0) problems.push(`${at} has personal category "${field.category}" but declares no purposes`);
+    if (!field.subjectKey) problems.push(`${at} is personal but type ${field.typeName} declares no data subject (GovernedType subjectKey)`);
+  }
+  return problems;
+}
+
+export function assertGoverned(fields: readonly FieldGovernance[], taxonomy: Taxonomy): void {
+  const problems = lintGovernance(fields, taxonomy);
+  if (problems.length) throw new SchemaGovernanceError(problems);
+}

@@ -1,0 +1,42 @@
+import { DirectiveLocation, GraphQLDirective, GraphQLList, GraphQLNonNull, GraphQLString, type GraphQLSchema, specifiedDirectives } from 'graphql';
+import { buildSchema } from 'type-graphql';
+import { ConsentResolver } from './consent.resolver';
+import { CustomerResolver } from './customer.resolver';
+import { readGovernance } from './governance-catalog';
+
+/** The SDL form of `@Governed`, so the printed schema shows every field's category and purposes. */
+export const governedDirective = new GraphQLDirective({
+  name: 'governed',
+  description: "A field's data category, the purposes it may serve and, on root fields, the roles needed to call it.",
+  locations: [DirectiveLocation.FIELD_DEFINITION],
+  args: {
+    category: { type: new GraphQLNonNull(GraphQLString) },
+    purposes: { type: new GraphQLList(new GraphQLNonNull(GraphQLString)) },
+    roles: { type: new GraphQLList(new GraphQLNonNull(GraphQLString)) },
+  },
+});
+
+export const RESOLVERS = [CustomerResolver, ConsentResolver] as const;
+
+/**
+ * Builds the (not yet enforced) schema from the type-graphql classes and writes each field's governance
+ * into its description, where Apollo Sandbox's docs panel shows it.
+ */
+export async function buildCandorSchema(): Promise<GraphQLSchema> {
+  const schema = await buildSchema({
+    resolvers: [...RESOLVERS],
+    // buildSchema replaces the built-in directives unless they are passed along.
+    directives: [...specifiedDirectives, governedDirective],
+    validate: false,
+  });
+  for (const field of readGovernance(schema)) {
+    if (!field.annotated) continue;
+    const definition = schema.getType(field.typeName) as { getFields(): Record<string, { description?: string | null }> };
+    const target = definition.getFields()[field.fieldName];
+    const line = [`Category: ${field.category}`, field.purposes.length ? `Purposes: ${field.purposes.join(', ')}` : '', field.roles.length ? `Roles: ${field.roles.join(', ')}` : '']
+      .filter(Boolean)
+      .join(' · ');
+    target.description = target.description ? `${target.description}\n\n${line}` : line;
+  }
+  return schema;
+}

@@ -1,0 +1,61 @@
+/**
+ * Every code Candor puts in `extensions.code`. Decision reasons explain a field-level release or denial;
+ * refusal codes stop a whole operation before execution. Codes are stable API: never rename one.
+ */
+export const RELEASE_REASONS = ['NON_PERSONAL', 'LEGAL_BASIS', 'CONSENT_GIVEN'] as const;
+export type ReleaseReason = (typeof RELEASE_REASONS)[number];
+
+export const DENIAL_REASONS = [
+  'PURPOSE_NOT_DECLARED',
+  'GOVERNANCE_UNAVAILABLE',
+  'PROCESSING_RESTRICTED',
+  'OBJECTED',
+  'EXPLICIT_CONSENT_REQUIRED',
+  'CONSENT_REQUIRED',
+] as const;
+export type DenialReason = (typeof DENIAL_REASONS)[number];
+
+export type DecisionReason = ReleaseReason | DenialReason;
+
+/** Plain-language explanation of each denial, used in error messages (never containing a value). */
+export const DENIAL_EXPLANATIONS: Readonly<Record<DenialReason, string>> = {
+  PURPOSE_NOT_DECLARED: 'the field is not declared for this purpose',
+  GOVERNANCE_UNAVAILABLE: "the data subject's consent state could not be loaded, so the field is withheld",
+  PROCESSING_RESTRICTED: 'the data subject has restricted processing of their data',
+  OBJECTED: 'the data subject has objected to processing for this purpose',
+  EXPLICIT_CONSENT_REQUIRED: 'special-category data needs the data subject’s explicit consent for this purpose',
+  CONSENT_REQUIRED: 'the data subject has not given consent for this purpose',
+};
+
+/** Refusals of a whole operation, with their HTTP status. */
+export const REFUSALS = {
+  UNAUTHENTICATED: 401,
+  PURPOSE_REQUIRED: 400,
+  PURPOSE_UNKNOWN: 400,
+  PURPOSE_NOT_REQUESTABLE: 400,
+  PURPOSE_NOT_PERMITTED: 403,
+  AUDIT_UNAVAILABLE: 503,
+} as const;
+export type RefusalCode = keyof typeof REFUSALS;
+
+/** Field-level errors that are not decisions on personal data. */
+export const FIELD_ERROR_CODES = ['FORBIDDEN', 'BAD_USER_INPUT'] as const;
+
+/** Errors Apollo Server itself produces for malformed requests; safe to show as they are. */
+export const APOLLO_REQUEST_ERROR_CODES = [
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'BAD_REQUEST',
+  'OPERATION_RESOLUTION_FAILURE',
+  'PERSISTED_QUERY_NOT_FOUND',
+  'PERSISTED_QUERY_NOT_SUPPORTED',
+] as const;
+
+/** Every code `formatError` lets through; anything else is masked as INTERNAL_SERVER_ERROR. */
+export const PUBLIC_ERROR_CODES: ReadonlySet<string> = new Set<string>([
+  ...RELEASE_REASONS,
+  ...DENIAL_REASONS,
+  ...Object.keys(REFUSALS),
+  ...FIELD_ERROR_CODES,
+  ...APOLLO_REQUEST_ERROR_CODES,
+]);

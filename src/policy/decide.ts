@@ -1,0 +1,125 @@
+import type { LegalBasis } from '../taxonomy/taxonomy';
+import { covers } from '../taxonomy/keys';
+import type { DecisionReason } from './codes';
+
+/** What the schema annotation says about a field (built once from `@Governed`). */
+export interface FieldPolicy {
+  readonly category: string;
+  /** The category is about a person (`user.*`). */
+  readonly personal: boolean;
+  /** The category is a GDPR Art. 9 special category. */
+  readonly special: boolean;
+  /** Purposes the field may serve; each covers its sub-purposes. */
+  readonly purposes: readonly string[];
+}
+
+/** The purpose a request declared, as the taxonomy defines it (always requestable, so it has a basis). */
+export interface RequestPurpose {
+  readonly key: string;
+  readonly legalBasis: LegalBasis;
+}
+
+/** The subject's latest consent statement for one purpose key (covering its sub-purposes). */
+export interface ConsentStatement {
+  readonly purpose: string;
+  readonly granted: boolean;
+  /** Explicit consent (GDPR Art. 9(2)(a)), needed for special-category data. */
+  readonly explicit: boolean;
+  readonly expiresAt: Date | null;
+}
+
+/** The subject's latest objection statement for one purpose key (GDPR Art. 21). */
+export interface ObjectionStatement {
+  readonly purpose: string;
+  readonly objected: boolean;
+}
+
+/** A data subject's current choices, derived from the consent ledger. */
+export interface SubjectState {
+  readonly subjectId: string;
+  /** GDPR Art. 18 restriction of processing. */
+  readonly restricted: boolean;
+  readonly consents: readonly ConsentStatement[];
+  readonly objections: readonly ObjectionStatement[];
+}
+
+export interface DecisionRequest {
+  readonly field: FieldPolicy;
+  readonly purpose: RequestPurpose;
+  /** `null` when the subject's state could not be loaded (store unreachable, deadline passed). */
+  readonly subjectState: SubjectState | null;
+  readonly now: Date;
+}
+
+export interface Decision {
+  readonly effect: 'allow' | 'deny';
+  readonly reason: DecisionReason;
+  /** The legal basis the decision rests on; null for non-personal data. */
+  readonly legalBasis: LegalBasis | null;
+}
+
+/**
+ * Decides whether one field of one data subject's record may be released for the request's purpose.
+ * Pure: everything it needs is in the request, so it is tested by tables and applied unchanged by both
+ * enforcement points (graphql-shield rules and the leaf guard). Rules, first match wins:
+ *
+ *  1. The category is non-personal → allow, NON_PERSONAL (no subject state needed).
+ *  2. No purpose declared on the field covers the request purpose → deny, PURPOSE_NOT_DECLARED.
+ *  2a. The subject's state is unknown (store unreachable) → deny, GOVERNANCE_UNAVAILABLE (fail closed).
+ *  3. The subject restricted processing (GDPR Art. 18) → deny, PROCESSING_RESTRICTED,
+ *     unless the purpose's basis is legal_obligation.
+ *  4. The subject's most specific objection statement covering the purpose is an objection (Art. 21)
+ *     → deny, OBJECTED, unless the basis is legal_obligation or vital_interests.
+ *  5. Special-category data needs an explicit, active consent covering the purpose, whatever the basis
+ *     → else deny, EXPLICIT_CONSENT_REQUIRED.
+ *  6. Basis consent → the most specific consent statement covering the purpose is an active grant (not
+ *     withdrawn, not expired at `now`) → allow, CONSENT_GIVEN; else deny, CONSENT_REQUIRED.
+ *  7. Any other basis → allow, LEGAL_BASIS.
+ *
+ * "Most specific" means the statement on the longest key covering the purpose, so withdrawing
+ * `marketing.communications` after granting `marketing` withdraws just that sub-purpose.
+ */
+export function decide(request: DecisionRequest): Decision {
+  const { field, purpose, subjectState, now } = request;
+  const basis = purpose.legalBasis;
+  // Rule 1
+  if (isReleasedWithoutSubject(field)) return { effect: 'allow', reason: 'NON_PERSONAL', legalBasis: null };
+  // Rule 2
+  if (!field.purposes.some((declared) => covers(declared, purpose.key))) return deny('PURPOSE_NOT_DECLARED', basis);
+  // Rule 2a
+  if (subjectState === null) return deny('GOVERNANCE_UNAVAILABLE', basis);
+  // Rule 3
+  if (subjectState.restricted && basis !== 'legal_obligation') return deny('PROCESSING_RESTRICTED', basis);
+  // Rule 4
+  const objection = mostSpecific(subjectState.objections, purpose.key);
+  if (objection?.objected && basis !== 'legal_obligation' && basis !== 'vital_interests') return deny('OBJECTED', basis);
+  const consent = mostSpecific(subjectState.consents, purpose.key);
+  const consentActive = consent !== undefined && consent.granted && (consent.expiresAt === null || consent.expiresAt.getTime() > now.getTime());
+  // Rule 5
+  if (field.special && !(consentActive && consent.explicit)) return deny('EXPLICIT_CONSENT_REQUIRED', basis);
+  // Rule 6
+  if (basis === 'consent') return consentActive ? { effect: 'allow', reason: 'CONSENT_GIVEN', legalBasis: basis } : deny('CONSENT_REQUIRED', basis);
+  // Rule 7
+  return { effect: 'allow', reason: 'LEGAL_BASIS', legalBasis: basis };
+}
+
+/**
+ * Rule 1 on its own: true when a field is released whatever the purpose and subject (non-personal data).
+ * The leaf guard leaves such fields unwrapped; it is the same rule `decide()` applies first.
+ */
+export function isReleasedWithoutSubject(field: FieldPolicy): boolean {
+  return !field.personal;
+}
+
+function deny(reason: DecisionReason, legalBasis: LegalBasis): Decision {
+  return { effect: 'deny', reason, legalBasis };
+}
+
+/** The statement on the longest key that covers `purpose`, if any. */
+export function mostSpecific<T extends { readonly purpose: string }>(statements: readonly T[], purpose: string): T | undefined {
+  let best: T | undefined;
+  for (const statement of statements) {
+    if (covers(statement.purpose, purpose) && (best === undefined || statement.purpose.length > best.purpose.length)) best = statement;
+  }
+  return best;
+}

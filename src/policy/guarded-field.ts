@@ -1,0 +1,60 @@
+import type { Taxonomy } from '../taxonomy/taxonomy';
+import type { FieldPolicy } from './decide';
+
+/** What an enforcement point needs to know about one field, compiled once at schema build. */
+export interface GuardedField {
+  /** Dense index (0…n-1) used for per-request bookkeeping without string keys. */
+  readonly index: number;
+  readonly coordinate: string;
+  readonly fieldName: string;
+  readonly category: string;
+  readonly policy: FieldPolicy;
+  /** Index of `policy` among the distinct policies, so decisions are shared between fields with the same policy. */
+  readonly policyIndex: number;
+  /** The record property holding the data subject's id (absent on non-personal types). */
+  readonly subjectKey?: string;
+  readonly roles: readonly string[];
+  readonly root: boolean;
+}
+
+/** The declaration a field is compiled from (what `@Governed` and its type say). */
+export interface FieldDeclaration {
+  readonly coordinate: string;
+  readonly fieldName: string;
+  readonly category: string;
+  readonly purposes: readonly string[];
+  readonly roles: readonly string[];
+  readonly root: boolean;
+  readonly subjectKey?: string;
+}
+
+/** Compiles declarations (already linted against the taxonomy) into guarded fields with interned policies. */
+export function compileFields(declarations: readonly FieldDeclaration[], taxonomy: Taxonomy): GuardedField[] {
+  const policies = new Map<string, { policy: FieldPolicy; index: number }>();
+  return declarations.map((declaration, index) => {
+    const category = taxonomy.categories.get(declaration.category);
+    const policyKey = `${declaration.category}|${[...declaration.purposes].sort().join(',')}`;
+    let interned = policies.get(policyKey);
+    if (!interned) {
+      const policy: FieldPolicy = Object.freeze({
+        category: declaration.category,
+        personal: category?.personal ?? true,
+        special: category?.special ?? false,
+        purposes: Object.freeze([...declaration.purposes]),
+      });
+      interned = { policy, index: policies.size };
+      policies.set(policyKey, interned);
+    }
+    return Object.freeze({
+      index,
+      coordinate: declaration.coordinate,
+      fieldName: declaration.fieldName,
+      category: declaration.category,
+      policy: interned.policy,
+      policyIndex: interned.index,
+      subjectKey: declaration.subjectKey,
+      roles: declaration.roles,
+      root: declaration.root,
+    });
+  });
+}

@@ -1,0 +1,108 @@
+import { GraphQLError } from 'graphql';
+import type { Request, Response } from 'express';
+import type { ActorEntity } from '../actors/actor.entity';
+import type { AccessActor } from '../audit/access-log';
+import { permittedSubjectsCondition } from '../consent/permitted-subjects';
+import type { GraphQLContext } from '../graphql/context';
+import { REFUSALS, type RefusalCode } from '../policy/codes';
+import type { RequestPurpose } from '../policy/decide';
+import { GOVERNANCE_CONTEXT_KEY, type GovernedSchema } from '../policy/enforcement';
+import { RequestGovernance } from '../policy/request-governance';
+import { anyCovers } from '../taxonomy/keys';
+import { isIntrospectionOnly } from './introspection';
+import type { CandorServices } from './services';
+
+/** The full per-request context: what resolvers see plus the governance the enforcement points read. */
+export interface CandorContext extends GraphQLContext {
+  readonly [GOVERNANCE_CONTEXT_KEY]: RequestGovernance | undefined;
+  readonly accessActor: AccessActor;
+  readonly now: Date;
+}
+
+export const REQUEST_ID_LOCAL = 'requestId';
+
+/**
+ * Builds each request's context: authenticates the actor, checks the declared purpose and creates the
+ * per-request loaders and governance. Any refusal is recorded in the access log and thrown as a coded
+ * GraphQLError with its HTTP status, before anything executes.
+ */
+export function createContextFactory(services: CandorServices, governed: GovernedSchema) {
+  const { taxonomy, actors, accessLog, clock } = services;
+
+  return async ({ req, res }: { req: Request; res: Response }): Promise<CandorContext> => {
+    const requestId = String(res.locals[REQUEST_ID_LOCAL]);
+    const now = clock();
+    const body = (req.method === 'GET' ? req.query : req.body) as Record<string, unknown> | undefined;
+    const operationName = typeof body?.operationName === 'string' ? body.operationName : null;
+
+    const refuse = async (code: RefusalCode, message: string, actor: AccessActor | null, purpose: string | null): Promise<never> => {
+      try {
+        await accessLog.append([{ at: now, requestId, actor, purpose, operationName, subjectId: null, coordinate: null, category: null, decision: 'REFUSED', reason: code, legalBasis: null }]);
+      } catch {
+        // The refusal stands even when it cannot be recorded: nothing is released either way.
+      }
+      throw new GraphQLError(message, { extensions: { code, http: { status: REFUSALS[code] } } });
+    };
+
+    const authorization = req.headers.authorization ?? '';
+    const key = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
+    if (!key) return refuse('UNAUTHENTICATED', 'an API key is required: Authorization: Bearer <key>', null, null);
+    let actor: ActorEntity | undefined;
+    try {
+      actor = await actors.authenticate(key);
+    } catch {
+      throw new GraphQLError('the actor store is unavailable', { extensions: { code: 'GOVERNANCE_UNAVAILABLE', http: { status: 503 } } });
+    }
+    if (!actor) return refuse('UNAUTHENTICATED', 'unknown or revoked API key', null, null);
+    const accessActor: AccessActor = { id: actor.id, name: actor.name, team: actor.team };
+
+    const declared = headerValue(req.headers['x-purpose']);
+    let governance: RequestGovernance | undefined;
+    if (declared === undefined) {
+      if (!isIntrospectionOnly(body?.query, body?.operationName)) {
+        return refuse('PURPOSE_REQUIRED', 'declare the purpose of this request in the X-Purpose header', accessActor, null);
+      }
+    } else {
+      const purpose = taxonomy.purposes.get(declared);
+      if (!purpose) return refuse('PURPOSE_UNKNOWN', `"${declared}" is not a purpose of the taxonomy`, accessActor, declared);
+      if (!purpose.requestable || !purpose.legalBasis) {
+        return refuse('PURPOSE_NOT_REQUESTABLE', `"${declared}" groups other purposes; declare one of its sub-purposes`, accessActor, declared);
+      }
+      if (!anyCovers(actor.purposes, declared)) {
+        return refuse('PURPOSE_NOT_PERMITTED', `actor ${actor.id} is not entitled to the purpose "${declared}"`, accessActor, declared);
+      }
+      const requestPurpose: RequestPurpose = { key: purpose.key, legalBasis: purpose.legalBasis };
+      const stateLoader = services.consent.createStateLoader();
+      governance = new RequestGovernance({
+        purpose: requestPurpose,
+        actorRoles: actor.roles,
+        now,
+        loadSubjectStates: (subjectIds) => stateLoader.loadMany(subjectIds),
+        fieldCount: governed.fields.size,
+      });
+    }
+    const purposeForFilter = governance?.purpose;
+
+    return {
+      requestId,
+      actor: { id: actor.id, name: actor.name, team: actor.team, roles: actor.roles },
+      accessActor,
+      now,
+      domain: services.domain,
+      loaders: services.domain.createLoaders(),
+      consent: services.consent,
+      permittedSubjects: (subjectIdColumn) => {
+        // Only reachable through a root field, which requires a purpose.
+        if (!purposeForFilter) return { sql: '1 = 0', parameters: {} };
+        return permittedSubjectsCondition(purposeForFilter, subjectIdColumn, now);
+      },
+      [GOVERNANCE_CONTEXT_KEY]: governance,
+    };
+  };
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  const single = Array.isArray(value) ? value[0] : value;
+  const trimmed = single?.trim();
+  return trimmed ? trimmed : undefined;
+}

@@ -1,0 +1,102 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import { expressMiddleware } from '@as-integrations/express5';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { GovernedSchema } from '../policy/enforcement';
+import { accessLogPlugin } from './audit.plugin';
+import { type CandorContext, createContextFactory, REQUEST_ID_LOCAL } from './context';
+import { formatError } from './format-error';
+import type { CandorServices } from './services';
+
+/** The request body limit (Apollo and Express default to far more). */
+export const MAX_BODY_BYTES = 1_000_000;
+
+/** What Apollo Sandbox opens with outside production: the analytics demo actor and a first query. */
+export const SANDBOX_DEFAULT_HEADERS = { Authorization: 'Bearer demo-analytics-key', 'X-Purpose': 'analytics.reporting' };
+const SANDBOX_DEFAULT_DOCUMENT = `# Switch the purpose in the Headers tab (X-Purpose) and watch fields be released or withheld.
+query Customers {
+  customers(limit: 5) {
+    id
+    displayName
+    birthDate
+    country
+    favoriteGenres
+    email
+  }
+}
+`;
+
+export interface RunningServer {
+  readonly url: string;
+  readonly port: number;
+  readonly httpServer: Server;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the HTTP server: `/graphql` (Apollo Server 5 on Express 5), `/healthz`, and a server-generated
+ * `X-Request-Id` on every response, errors and refusals included.
+ */
+export async function startHttpServer(services: CandorServices, governed: GovernedSchema, listen: { port: number; host: string }): Promise<RunningServer> {
+  const { config } = services;
+  const app = express();
+  const httpServer = createServer(app);
+  app.disable('x-powered-by');
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const requestId = randomUUID();
+    res.locals[REQUEST_ID_LOCAL] = requestId;
+    res.setHeader('X-Request-Id', requestId);
+    const clientRequestId = req.headers['x-request-id'];
+    if (typeof clientRequestId === 'string' && clientRequestId.length <= 200) res.locals.clientRequestId = clientRequestId;
+    next();
+  });
+
+  const apollo = new ApolloServer<CandorContext>({
+    schema: governed.schema,
+    introspection: config.introspection,
+    includeStacktraceInErrorResponses: false,
+    formatError,
+    plugins: [
+      // The cache-control plugin hooks every field (willResolveField) and halves throughput; Candor sets no cache hints.
+      ApolloServerPluginCacheControlDisabled(),
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      config.production
+        ? ApolloServerPluginLandingPageDisabled()
+        : ApolloServerPluginLandingPageLocalDefault({ embed: true, headers: SANDBOX_DEFAULT_HEADERS, document: SANDBOX_DEFAULT_DOCUMENT }),
+      accessLogPlugin(services.accessLog),
+    ],
+  });
+  await apollo.start();
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.use('/graphql', express.json({ limit: MAX_BODY_BYTES }), expressMiddleware(apollo, { context: createContextFactory(services, governed) }));
+  app.use((_req: Request, res: Response) => {
+    res.status(404).json({ errors: [{ message: 'not found: Candor serves /graphql and /healthz', extensions: { code: 'NOT_FOUND' } }] });
+  });
+  // Body-parser and other middleware errors: a coded JSON answer, never Express's HTML stack page.
+  app.use((error: { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
+    const status = typeof error.status === 'number' && error.status >= 400 && error.status < 500 ? error.status : 500;
+    const code = status === 413 ? 'PAYLOAD_TOO_LARGE' : status < 500 ? 'BAD_REQUEST' : 'INTERNAL_SERVER_ERROR';
+    const message = status === 413 ? `request body larger than ${MAX_BODY_BYTES} bytes` : status < 500 ? 'malformed request body' : 'Internal server error';
+    res.status(status).json({ errors: [{ message, extensions: { code } }] });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(listen.port, listen.host, () => resolve());
+  });
+  const port = (httpServer.address() as AddressInfo).port;
+  return {
+    url: `http://${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${port}/graphql`,
+    port,
+    httpServer,
+    stop: () => apollo.stop(),
+  };
+}

@@ -1,0 +1,95 @@
+import type { DataSource, Logger } from 'typeorm';
+import { ActorDirectory } from '../actors/actor-directory';
+import { AccessLog } from '../audit/access-log';
+import type { CandorConfig } from '../config';
+import { ConsentLedger } from '../consent/consent-ledger';
+import { buildDemoData, DEMO_SEED_TIME, insertDemoDomain } from '../domain/demo-seed';
+import { CustomerEntity } from '../domain/customer.entity';
+import { DomainStore } from '../domain/domain-store';
+import { assertGoverned, readGovernance } from '../graphql/governance-catalog';
+import { buildCandorSchema } from '../graphql/schema';
+import { enforceGovernance, type GovernedSchema } from '../policy/enforcement';
+import { createDataSource, migrate } from '../storage/data-source';
+import { loadFideslangKeys, loadTaxonomy, type Taxonomy } from '../taxonomy/taxonomy';
+
+/** Everything a Candor process (server or CLI) works with, wired once. */
+export interface CandorServices {
+  readonly config: CandorConfig;
+  readonly taxonomy: Taxonomy;
+  readonly dataSource: DataSource;
+  readonly domain: DomainStore;
+  readonly consent: ConsentLedger;
+  readonly actors: ActorDirectory;
+  readonly accessLog: AccessLog;
+  readonly clock: () => Date;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** A TypeORM logger (tests count SQL with it). */
+  readonly logger?: Logger;
+  /** The time source; tests inject a controllable clock. */
+  readonly clock?: () => Date;
+  /** Apply pending migrations (default true). */
+  readonly migrate?: boolean;
+}
+
+export function loadConfiguredTaxonomy(config: CandorConfig): Taxonomy {
+  return loadTaxonomy(config.taxonomyPath, loadFideslangKeys(config.fideslangPath));
+}
+
+/**
+ * Builds the governed schema and refuses, naming every coordinate, when any field is unannotated, names an
+ * unknown category or purpose, is a non-nullable personal field, or ends up guarded by neither
+ * enforcement point.
+ */
+export async function buildGovernedSchema(taxonomy: Taxonomy): Promise<GovernedSchema> {
+  const schema = await buildCandorSchema();
+  const fields = readGovernance(schema);
+  assertGoverned(fields, taxonomy);
+  return enforceGovernance(schema, fields, taxonomy);
+}
+
+/** Opens the store (applying migrations) and wires the modules on it. */
+export async function openServices(config: CandorConfig, options: OpenOptions = {}): Promise<CandorServices> {
+  const taxonomy = loadConfiguredTaxonomy(config);
+  const clock = options.clock ?? (() => new Date());
+  const dataSource = createDataSource(config.database, { logger: options.logger });
+  await dataSource.initialize();
+  try {
+    if (options.migrate !== false) await migrate(dataSource);
+  } catch (error) {
+    await dataSource.destroy();
+    throw error;
+  }
+  const domain = new DomainStore(dataSource);
+  const actors = new ActorDirectory(dataSource, config.secret, config.production, clock);
+  return {
+    config,
+    taxonomy,
+    dataSource,
+    domain,
+    consent: new ConsentLedger(dataSource, taxonomy, domain.customerExists, clock),
+    actors,
+    accessLog: new AccessLog(dataSource),
+    clock,
+    close: async () => {
+      if (dataSource.isInitialized) await dataSource.destroy();
+    },
+  };
+}
+
+/**
+ * Seeds the demo actors and, when the store holds no customers yet, the demo platform. Never in production
+ * (the config refuses `seedDemo` there).
+ */
+export async function seedDemo(services: CandorServices): Promise<{ seededCustomers: number }> {
+  if (services.config.production) throw new Error('demo data is never seeded in production');
+  await services.actors.seedDemoActors();
+  if ((await services.dataSource.getRepository(CustomerEntity).count()) > 0) return { seededCustomers: 0 };
+  const data = buildDemoData();
+  await insertDemoDomain(services.dataSource, data);
+  const seedLedger = new ConsentLedger(services.dataSource, services.taxonomy, services.domain.customerExists, () => DEMO_SEED_TIME);
+  await seedLedger.appendMany(data.consentChanges);
+  return { seededCustomers: data.customers.length };
+}

@@ -1,0 +1,63 @@
+import 'reflect-metadata';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DataSource, type Logger } from 'typeorm';
+import type { DatabaseConfig } from '../config';
+import { ActorEntity } from '../actors/actor.entity';
+import { AccessRecordEntity } from '../audit/access-record.entity';
+import { ConsentEventEntity } from '../consent/consent-event.entity';
+import { ConsentStateEntity } from '../consent/consent-state.entity';
+import { CustomerEntity } from '../domain/customer.entity';
+import { PaymentEntity } from '../domain/payment.entity';
+import { WatchEventEntity } from '../domain/watch-event.entity';
+import { InitialSchema1764380000000 } from '../../migrations/1764380000000-initial-schema';
+
+export const ENTITIES = [CustomerEntity, PaymentEntity, WatchEventEntity, ActorEntity, ConsentEventEntity, ConsentStateEntity, AccessRecordEntity];
+export const MIGRATIONS = [InitialSchema1764380000000];
+
+export interface DataSourceOptions {
+  /** A TypeORM logger; tests use one to count the SQL a request issues. */
+  readonly logger?: Logger;
+}
+
+/**
+ * Builds the DataSource for the configured store. Never `synchronize`: the schema comes from migrations.
+ * SQLite runs in WAL mode with `synchronous=FULL`, so a committed transaction survives a crash or power
+ * loss; the busy timeout lets the CLI and the server share the file.
+ */
+export function createDataSource(database: DatabaseConfig, options: DataSourceOptions = {}): DataSource {
+  const common = {
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    synchronize: false,
+    migrationsRun: false,
+    logging: options.logger ? ('all' as const) : false,
+    logger: options.logger,
+  };
+  if (database.driver === 'sqlite') {
+    if (database.path !== ':memory:') mkdirSync(dirname(database.path), { recursive: true });
+    return new DataSource({
+      ...common,
+      type: 'better-sqlite3',
+      database: database.path,
+      enableWAL: true,
+      timeout: 10_000,
+      prepareDatabase: (db: { pragma(statement: string): unknown }) => {
+        db.pragma('synchronous = FULL');
+      },
+    });
+  }
+  return new DataSource({
+    ...common,
+    type: 'postgres',
+    url: database.url,
+    schema: database.schema,
+    extra: { max: 10, connectionTimeoutMillis: 5_000 },
+  });
+}
+
+/** Applies pending migrations; returns the names applied. */
+export async function migrate(dataSource: DataSource): Promise<string[]> {
+  const applied = await dataSource.runMigrations({ transaction: 'each' });
+  return applied.map((migration) => migration.name);
+}

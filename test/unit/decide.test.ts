@@ -1,0 +1,100 @@
+import { type ConsentStatement, decide, type FieldPolicy, mostSpecific, type ObjectionStatement, type RequestPurpose, type SubjectState } from '../../src/policy/decide';
+import type { LegalBasis } from '../../src/taxonomy/taxonomy';
+
+const NOW = new Date('2026-06-01T12:00:00Z');
+const field = (overrides: Partial<FieldPolicy> = {}): FieldPolicy => ({
+  category: 'user.contact.email',
+  personal: true,
+  special: false,
+  purposes: ['essential.service', 'marketing.communications'],
+  ...overrides,
+});
+const purpose = (key: string, legalBasis: LegalBasis): RequestPurpose => ({ key, legalBasis });
+const state = (overrides: Partial<SubjectState> = {}): SubjectState => ({ subjectId: 's1', restricted: false, consents: [], objections: [], ...overrides });
+const grant = (purposeKey: string, extra: Partial<ConsentStatement> = {}): ConsentStatement => ({ purpose: purposeKey, granted: true, explicit: false, expiresAt: null, ...extra });
+const withdrawn = (purposeKey: string): ConsentStatement => ({ purpose: purposeKey, granted: false, explicit: false, expiresAt: null });
+const objection = (purposeKey: string, objected = true): ObjectionStatement => ({ purpose: purposeKey, objected });
+
+const MARKETING = purpose('marketing.communications', 'consent');
+const SERVICE = purpose('essential.service', 'contract');
+const LEGAL = purpose('essential.legal_obligation', 'legal_obligation');
+const FRAUD = purpose('essential.fraud_detection', 'legitimate_interests');
+const VITAL = purpose('essential.vital', 'vital_interests');
+const HEALTH = field({ category: 'user.health_and_medical', special: true, purposes: ['essential.service', 'personalize.content', 'essential.legal_obligation', 'essential.vital'] });
+const ALL_PURPOSES = field({ purposes: ['essential', 'marketing', 'analytics'] });
+
+describe('decide()', () => {
+  it.each([
+    // [rule, description, field, purpose, subject state, effect, reason, legal basis]
+    ['1', 'non-personal category, whatever the purpose or state', field({ category: 'system.operations', personal: false, purposes: [] }), MARKETING, null, 'allow', 'NON_PERSONAL', null],
+    ['1', 'non-personal category even when the subject restricted processing', field({ category: 'system.operations', personal: false, purposes: [] }), MARKETING, state({ restricted: true }), 'allow', 'NON_PERSONAL', null],
+    ['2', 'purpose not declared on the field', field(), purpose('analytics.reporting', 'legitimate_interests'), state(), 'deny', 'PURPOSE_NOT_DECLARED', 'legitimate_interests'],
+    ['2', 'a declared sub-purpose does not cover its parent', field({ purposes: ['essential.service.payment_processing'] }), SERVICE, state(), 'deny', 'PURPOSE_NOT_DECLARED', 'contract'],
+    ['2', 'prefix without a dot boundary does not cover', field({ purposes: ['essential.serv'] }), SERVICE, state(), 'deny', 'PURPOSE_NOT_DECLARED', 'contract'],
+    ['2', 'declared before the state is known: no subject lookup needed', field(), purpose('analytics.reporting', 'legitimate_interests'), null, 'deny', 'PURPOSE_NOT_DECLARED', 'legitimate_interests'],
+    ['2', 'a declared parent purpose covers its sub-purpose', field({ purposes: ['essential.service'] }), purpose('essential.service.payment_processing', 'contract'), state(), 'allow', 'LEGAL_BASIS', 'contract'],
+    ['2a', 'subject state unknown (store unreachable)', field(), SERVICE, null, 'deny', 'GOVERNANCE_UNAVAILABLE', 'contract'],
+    ['3', 'restricted processing', field(), SERVICE, state({ restricted: true, consents: [grant('essential.service')] }), 'deny', 'PROCESSING_RESTRICTED', 'contract'],
+    ['3', 'restriction does not stop a legal obligation', ALL_PURPOSES, LEGAL, state({ restricted: true }), 'allow', 'LEGAL_BASIS', 'legal_obligation'],
+    ['3', 'restriction stops even a granted consent purpose', field(), MARKETING, state({ restricted: true, consents: [grant('marketing.communications')] }), 'deny', 'PROCESSING_RESTRICTED', 'consent'],
+    ['4', 'objection to the purpose itself', field({ purposes: ['essential.fraud_detection'] }), FRAUD, state({ objections: [objection('essential.fraud_detection')] }), 'deny', 'OBJECTED', 'legitimate_interests'],
+    ['4', 'objection to a parent purpose covers the request', ALL_PURPOSES, purpose('analytics.reporting', 'legitimate_interests'), state({ objections: [objection('analytics')] }), 'deny', 'OBJECTED', 'legitimate_interests'],
+    ['4', 'objection to a sibling purpose does not count', ALL_PURPOSES, purpose('analytics.reporting', 'legitimate_interests'), state({ objections: [objection('marketing')] }), 'allow', 'LEGAL_BASIS', 'legitimate_interests'],
+    ['4', 'a withdrawn objection no longer counts', ALL_PURPOSES, purpose('analytics.reporting', 'legitimate_interests'), state({ objections: [objection('analytics.reporting', false)] }), 'allow', 'LEGAL_BASIS', 'legitimate_interests'],
+    ['4', 'a narrower withdrawn objection wins over a broader objection', ALL_PURPOSES, purpose('analytics.reporting', 'legitimate_interests'), state({ objections: [objection('analytics'), objection('analytics.reporting', false)] }), 'allow', 'LEGAL_BASIS', 'legitimate_interests'],
+    ['4', 'objection does not stop a legal obligation', ALL_PURPOSES, LEGAL, state({ objections: [objection('essential')] }), 'allow', 'LEGAL_BASIS', 'legal_obligation'],
+    ['4', 'objection does not stop vital interests', field({ purposes: ['essential'] }), VITAL, state({ objections: [objection('essential')] }), 'allow', 'LEGAL_BASIS', 'vital_interests'],
+    ['4', 'objection stops a consent purpose even when granted', field(), MARKETING, state({ consents: [grant('marketing.communications')], objections: [objection('marketing')] }), 'deny', 'OBJECTED', 'consent'],
+    ['5', 'special category without any consent', HEALTH, SERVICE, state(), 'deny', 'EXPLICIT_CONSENT_REQUIRED', 'contract'],
+    ['5', 'special category with a non-explicit consent', HEALTH, SERVICE, state({ consents: [grant('essential.service')] }), 'deny', 'EXPLICIT_CONSENT_REQUIRED', 'contract'],
+    ['5', 'special category with an expired explicit consent', HEALTH, SERVICE, state({ consents: [grant('essential.service', { explicit: true, expiresAt: new Date('2026-01-01T00:00:00Z') })] }), 'deny', 'EXPLICIT_CONSENT_REQUIRED', 'contract'],
+    ['5', 'special category with a withdrawn explicit consent', HEALTH, SERVICE, state({ consents: [withdrawn('essential.service')] }), 'deny', 'EXPLICIT_CONSENT_REQUIRED', 'contract'],
+    ['5', 'special category under a legal obligation still needs explicit consent', HEALTH, LEGAL, state(), 'deny', 'EXPLICIT_CONSENT_REQUIRED', 'legal_obligation'],
+    ['5', 'special category with explicit consent, contract basis', HEALTH, SERVICE, state({ consents: [grant('essential.service', { explicit: true })] }), 'allow', 'LEGAL_BASIS', 'contract'],
+    ['5', 'special category with explicit consent on a parent purpose', HEALTH, purpose('personalize.content', 'consent'), state({ consents: [grant('personalize', { explicit: true })] }), 'allow', 'CONSENT_GIVEN', 'consent'],
+    ['6', 'consent basis without a grant', field(), MARKETING, state(), 'deny', 'CONSENT_REQUIRED', 'consent'],
+    ['6', 'consent basis with a grant', field(), MARKETING, state({ consents: [grant('marketing.communications')] }), 'allow', 'CONSENT_GIVEN', 'consent'],
+    ['6', 'consent basis with a grant on the parent purpose', field(), MARKETING, state({ consents: [grant('marketing')] }), 'allow', 'CONSENT_GIVEN', 'consent'],
+    ['6', 'a grant on a sub-purpose does not cover the parent', field({ purposes: ['personalize'] }), purpose('personalize.content', 'consent'), state({ consents: [grant('personalize.content.profiling')] }), 'deny', 'CONSENT_REQUIRED', 'consent'],
+    ['6', 'a withdrawn grant', field(), MARKETING, state({ consents: [withdrawn('marketing.communications')] }), 'deny', 'CONSENT_REQUIRED', 'consent'],
+    ['6', 'withdrawing the sub-purpose after granting the parent', field(), MARKETING, state({ consents: [grant('marketing'), withdrawn('marketing.communications')] }), 'deny', 'CONSENT_REQUIRED', 'consent'],
+    ['6', 'granting the sub-purpose after withdrawing the parent', field(), MARKETING, state({ consents: [withdrawn('marketing'), grant('marketing.communications')] }), 'allow', 'CONSENT_GIVEN', 'consent'],
+    ['6', 'a grant expired before now', field(), MARKETING, state({ consents: [grant('marketing.communications', { expiresAt: new Date('2026-05-31T00:00:00Z') })] }), 'deny', 'CONSENT_REQUIRED', 'consent'],
+    ['6', 'a grant expiring exactly now no longer counts', field(), MARKETING, state({ consents: [grant('marketing.communications', { expiresAt: NOW })] }), 'deny', 'CONSENT_REQUIRED', 'consent'],
+    ['6', 'a grant expiring after now', field(), MARKETING, state({ consents: [grant('marketing.communications', { expiresAt: new Date('2026-06-02T00:00:00Z') })] }), 'allow', 'CONSENT_GIVEN', 'consent'],
+    ['6', 'a grant for another purpose', field(), MARKETING, state({ consents: [grant('marketing.advertising')] }), 'deny', 'CONSENT_REQUIRED', 'consent'],
+    ['7', 'contract basis needs no consent', field(), SERVICE, state(), 'allow', 'LEGAL_BASIS', 'contract'],
+    ['7', 'legitimate interests without objection', field({ purposes: ['essential.fraud_detection'] }), FRAUD, state(), 'allow', 'LEGAL_BASIS', 'legitimate_interests'],
+    ['7', 'legal obligation', ALL_PURPOSES, LEGAL, state(), 'allow', 'LEGAL_BASIS', 'legal_obligation'],
+  ] as const)('rule %s: %s', (_rule, _description, fieldPolicy, requestPurpose, subjectState, effect, reason, legalBasis) => {
+    expect(decide({ field: fieldPolicy, purpose: requestPurpose, subjectState, now: NOW })).toEqual({ effect, reason, legalBasis });
+  });
+
+  it('covers every reason code with at least one row', () => {
+    // Keeps the table honest when a reason is added to codes.ts.
+    const { RELEASE_REASONS, DENIAL_REASONS } = jest.requireActual('../../src/policy/codes');
+    const reasons = new Set<string>();
+    const subjects = [null, state(), state({ restricted: true }), state({ objections: [objection('marketing')] }), state({ consents: [grant('marketing', { explicit: true })] })];
+    for (const fieldPolicy of [field(), HEALTH, field({ personal: false, category: 'system.operations' })]) {
+      for (const requestPurpose of [MARKETING, SERVICE, LEGAL, purpose('analytics.reporting', 'legitimate_interests')]) {
+        for (const subjectState of subjects) reasons.add(decide({ field: fieldPolicy, purpose: requestPurpose, subjectState, now: NOW }).reason);
+      }
+    }
+    expect([...reasons].sort()).toEqual([...RELEASE_REASONS, ...DENIAL_REASONS].sort());
+  });
+
+  it('is pure: the same request always gives the same decision and inputs are not touched', () => {
+    const subjectState = Object.freeze(state({ consents: Object.freeze([grant('marketing')]) as ConsentStatement[] }));
+    const request = Object.freeze({ field: field(), purpose: MARKETING, subjectState, now: NOW });
+    expect(decide(request)).toEqual(decide(request));
+  });
+});
+
+describe('mostSpecific()', () => {
+  it('picks the statement on the longest covering key, ignoring non-covering ones', () => {
+    const statements = [grant('marketing'), withdrawn('marketing.communications'), grant('marketing.communicationsx')];
+    expect(mostSpecific(statements, 'marketing.communications.email')?.purpose).toBe('marketing.communications');
+    expect(mostSpecific(statements, 'marketing.advertising')?.purpose).toBe('marketing');
+    expect(mostSpecific(statements, 'analytics')).toBeUndefined();
+  });
+});
