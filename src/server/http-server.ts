@@ -67,7 +67,7 @@ export async function startHttpServer(services: CandorServices, governed: Govern
       ApolloServerPluginDrainHttpServer({ httpServer }),
       config.production
         ? ApolloServerPluginLandingPageDisabled()
-        : ApolloServerPluginLandingPageLocalDefault({ embed: true, headers: SANDBOX_DEFAULT_HEADERS, document: SANDBOX_DEFAULT_DOCUMENT }),
+        : ApolloServerPluginLandingPageLocalDefault({ embed: { runTelemetry: false }, headers: SANDBOX_DEFAULT_HEADERS, document: SANDBOX_DEFAULT_DOCUMENT }),
       accessLogPlugin(services.accessLog),
     ],
   });

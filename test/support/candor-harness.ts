@@ -79,7 +79,7 @@ export async function startCandor(driver: Driver, options: HarnessOptions = {}):
         },
         body: JSON.stringify({ query, variables, operationName }),
       });
-      return { status: response.status, headers: response.headers, body: await response.json() };
+      return { status: response.status, headers: response.headers, body: (await response.json()) as GraphQLResponse['body'] };
     },
     async stop() {
       await server.stop();

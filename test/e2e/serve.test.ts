@@ -1,0 +1,99 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { projectRoot } from '../../src/config';
+import { KEYS } from '../support/candor-harness';
+import { runCli, startChildServer } from '../support/child-server';
+import { createTestDatabase, DRIVERS } from '../support/databases';
+
+const post = async (url: string, key: string, purpose: string, query: string) => {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'x-purpose': purpose }, body: JSON.stringify({ query }) });
+  return { status: response.status, body: (await response.json()) as { data?: any; errors?: Array<{ extensions?: { code?: string } }> } };
+};
+
+describe.each(DRIVERS)('`candor serve` as a process on %s', (driver) => {
+  it('migrates, seeds 200 demo customers and serves governed queries; a restart does not seed twice', async () => {
+    const database = await createTestDatabase(driver);
+    try {
+      const first = await startChildServer({ DATABASE_URL: database.url });
+      try {
+        expect(first.output()).toContain('seeded the demo platform: 200 customers');
+        const support = await post(first.url, KEYS.support, 'essential.service', '{ customers(limit: 1000) { id email } }');
+        expect(support.body.data.customers).toHaveLength(200);
+        // Under the contract basis only the seeded restrictions (GDPR Art. 18) withhold anything.
+        expect(new Set(support.body.errors?.map((error) => error.extensions?.code))).toEqual(new Set(['PROCESSING_RESTRICTED']));
+        const marketing = await post(first.url, KEYS.marketing, 'marketing.communications', '{ customers(limit: 200) { email } }');
+        const withheld = marketing.body.errors?.filter((error) => error.extensions?.code === 'CONSENT_REQUIRED').length ?? 0;
+        expect(withheld).toBeGreaterThan(20);
+        expect(withheld).toBeLessThan(180);
+      } finally {
+        await first.kill('SIGTERM');
+      }
+      const second = await startChildServer({ DATABASE_URL: database.url });
+      try {
+        expect(second.output()).not.toContain('seeded');
+        expect((await post(second.url, KEYS.support, 'essential.service', '{ customers(limit: 1000) { id } }')).body.data.customers).toHaveLength(200);
+      } finally {
+        await second.kill();
+      }
+    } finally {
+      await database.drop();
+    }
+  });
+
+  it('in production seeds nothing and refuses demo keys', async () => {
+    const database = await createTestDatabase(driver);
+    try {
+      const server = await startChildServer({ DATABASE_URL: database.url, NODE_ENV: 'production', CANDOR_SECRET: 'a-real-production-secret-0123456789' });
+      try {
+        expect(server.output()).not.toContain('seeded');
+        expect(server.output()).not.toContain('demo-');
+        const response = await post(server.url, KEYS.support, 'essential.service', '{ customers { id } }');
+        expect(response.status).toBe(401);
+        const page = await fetch(server.url, { headers: { accept: 'text/html' } });
+        expect(await page.text()).not.toContain('embeddable-sandbox');
+      } finally {
+        await server.kill();
+      }
+    } finally {
+      await database.drop();
+    }
+  });
+});
+
+describe('startup refusals', () => {
+  let directory: string;
+  beforeAll(() => {
+    directory = mkdtempSync(join(tmpdir(), 'candor-startup-'));
+  });
+  afterAll(() => rmSync(directory, { recursive: true, force: true }));
+
+  it('refuses to start when a field names a category the taxonomy lacks, naming the coordinate', async () => {
+    const taxonomy = readFileSync(join(projectRoot(), 'schema', 'taxonomy.yaml'), 'utf8').replace(/^ {2}user\.financial:\n.*\n.*\n/m, '');
+    expect(taxonomy).not.toContain('user.financial:');
+    const file = join(directory, 'taxonomy.yaml');
+    writeFileSync(file, taxonomy);
+    const result = await runCli(['serve'], { DATABASE_URL: `sqlite:${join(directory, 'a.sqlite')}`, CANDOR_TAXONOMY: file, PORT: '0' });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('Payment.amount names unknown category "user.financial"');
+    expect(result.stderr).toContain('Customer.payments names unknown category "user.financial"');
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('refuses to start in production without a real secret', async () => {
+    const result = await runCli(['serve'], { DATABASE_URL: `sqlite:${join(directory, 'b.sqlite')}`, NODE_ENV: 'production' });
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toBe('candor: CANDOR_SECRET is required when NODE_ENV=production');
+  });
+
+  it('prints help for `candor --help`', async () => {
+    const result = await runCli(['--help'], {});
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('Usage: npx candor <command>');
+  });
+
+  it('reports stale schema files through `candor schema check`', async () => {
+    const result = await runCli(['schema', 'check'], {});
+    expect(result).toEqual(expect.objectContaining({ code: 0, stdout: 'schema files are up to date\n' }));
+  });
+});

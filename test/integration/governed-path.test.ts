@@ -1,0 +1,339 @@
+import { AccessRecordEntity } from '../../src/audit/access-record.entity';
+import { ConsentEventEntity } from '../../src/consent/consent-event.entity';
+import { permittedSubjectsCondition } from '../../src/consent/permitted-subjects';
+import { CustomerEntity } from '../../src/domain/customer.entity';
+import { decide, type RequestPurpose } from '../../src/policy/decide';
+import { SANDBOX_DEFAULT_HEADERS } from '../../src/server/http-server';
+import { type Harness, KEYS, startCandor } from '../support/candor-harness';
+import { DRIVERS } from '../support/databases';
+import { addCustomer } from '../support/subjects';
+
+const A = 'cus_0000_a';
+const B = 'cus_0000_b';
+const C = 'cus_0000_c';
+
+describe.each(DRIVERS)('the governed query path on %s', (driver) => {
+  let candor: Harness;
+
+  beforeAll(async () => {
+    candor = await startCandor(driver);
+    for (const id of [A, B, C]) await addCustomer(candor, id);
+  });
+  afterAll(async () => {
+    await candor?.stop();
+  });
+
+  const manageConsent = async (mutation: string, input: Record<string, unknown>) => {
+    const response = await candor.query({
+      key: KEYS.compliance,
+      purpose: 'essential.legal_obligation',
+      query: `mutation Manage($input: ${inputTypeOf(mutation)}!) { ${mutation}(input: $input) { id kind purpose subjectId } }`,
+      variables: { input },
+    });
+    expect(response.body.errors).toBeUndefined();
+    return response.body.data![mutation];
+  };
+  const emailOf = (subjectId: string, key: string = KEYS.marketing, purpose = 'marketing.communications') =>
+    candor.query({ key, purpose, query: `query Email($id: ID!) { customer(id: $id) { id email } }`, variables: { id: subjectId } });
+  const records = async (requestId: string) => candor.services.dataSource.getRepository(AccessRecordEntity).find({ where: { requestId }, order: { seq: 'ASC' } });
+
+  describe('refusals before execution', () => {
+    it.each([
+      ['no key', {}, 401, 'UNAUTHENTICATED'],
+      ['an unknown key', { key: 'not-a-key' }, 401, 'UNAUTHENTICATED'],
+      ['no purpose', { key: KEYS.support }, 400, 'PURPOSE_REQUIRED'],
+      ['an unknown purpose', { key: KEYS.support, purpose: 'espionage' }, 400, 'PURPOSE_UNKNOWN'],
+      ['a grouping purpose', { key: KEYS.marketing, purpose: 'marketing' }, 400, 'PURPOSE_NOT_REQUESTABLE'],
+      ['a purpose the actor is not entitled to', { key: KEYS.support, purpose: 'marketing.communications' }, 403, 'PURPOSE_NOT_PERMITTED'],
+    ] as const)('refuses %s with %s %s, records it, and still sets X-Request-Id', async (_case, auth, status, code) => {
+      const response = await candor.query({ ...auth, query: '{ customers { id email } }' });
+      expect(response.status).toBe(status);
+      expect(response.body.data).toBeUndefined();
+      expect(response.body.errors).toEqual([expect.objectContaining({ extensions: { code } })]);
+      const requestId = response.headers.get('x-request-id')!;
+      expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+      expect(await records(requestId)).toEqual([expect.objectContaining({ decision: 'REFUSED', reason: code, subjectId: null })]);
+    });
+
+    it('ignores a client-sent X-Request-Id and generates its own', async () => {
+      const response = await candor.query({ key: KEYS.support, purpose: 'essential.service', query: '{ customers(limit: 1) { id } }', headers: { 'x-request-id': 'client-chosen' } });
+      expect(response.headers.get('x-request-id')).not.toBe('client-chosen');
+    });
+
+    it('answers introspection with a valid key and no purpose, but not without a key', async () => {
+      const query = '{ __schema { queryType { name } } }';
+      expect((await candor.query({ key: KEYS.analytics, query })).body.data).toEqual({ __schema: { queryType: { name: 'Query' } } });
+      expect((await candor.query({ query })).status).toBe(401);
+      const sneaky = await candor.query({ key: KEYS.analytics, query: '{ __typename ...F } fragment F on Query { customers { email } }' });
+      expect(sneaky.body.errors?.[0].extensions?.code).toBe('PURPOSE_REQUIRED');
+    });
+  });
+
+  describe('per-field decisions', () => {
+    it('withholds a field without consent with a coded error that names coordinate, category, purpose and subject, never the value', async () => {
+      const response = await emailOf(A);
+      expect(response.status).toBe(200);
+      expect(response.body.data).toEqual({ customer: { id: A, email: null } });
+      expect(response.body.errors).toEqual([
+        expect.objectContaining({
+          path: ['customer', 'email'],
+          extensions: { code: 'CONSENT_REQUIRED', governance: { coordinate: 'Customer.email', category: 'user.contact.email', purpose: 'marketing.communications', subjectId: A } },
+        }),
+      ]);
+      expect(JSON.stringify(response.body)).not.toContain('secret.example');
+    });
+
+    it('follows consent across requests: grant → released, withdraw → withheld, grant again → released', async () => {
+      await manageConsent('grantConsent', { subjectId: A, purpose: 'marketing.communications', source: 'test' });
+      expect((await emailOf(A)).body).toEqual({ data: { customer: { id: A, email: `${A}@secret.example` } } });
+      await manageConsent('withdrawConsent', { subjectId: A, purpose: 'marketing.communications', source: 'test' });
+      expect((await emailOf(A)).body.errors?.[0].extensions?.code).toBe('CONSENT_REQUIRED');
+      await manageConsent('grantConsent', { subjectId: A, purpose: 'marketing', source: 'test' });
+      expect((await emailOf(A)).body.data?.customer.email).toBe(`${A}@secret.example`);
+    });
+
+    it('honours an objection and its withdrawal for a legitimate-interests purpose', async () => {
+      const birthDate = () => candor.query({ key: KEYS.analytics, purpose: 'analytics.reporting', query: `{ customer(id: "${B}") { birthDate } }` });
+      expect((await birthDate()).body).toEqual({ data: { customer: { birthDate: '1990-04-01' } } });
+      await manageConsent('objectToProcessing', { subjectId: B, purpose: 'analytics', source: 'test' });
+      const objected = await birthDate();
+      expect(objected.body.data).toEqual({ customer: { birthDate: null } });
+      expect(objected.body.errors?.[0].extensions?.code).toBe('OBJECTED');
+      await manageConsent('withdrawObjection', { subjectId: B, purpose: 'analytics', source: 'test' });
+      expect((await birthDate()).body.data).toEqual({ customer: { birthDate: '1990-04-01' } });
+    });
+
+    it('requires explicit consent for special-category data, whatever the basis', async () => {
+      const needs = () => candor.query({ key: KEYS.support, purpose: 'essential.service', query: `{ customer(id: "${C}") { accessibilityNeeds email } }` });
+      const before = await needs();
+      expect(before.body.data).toEqual({ customer: { accessibilityNeeds: null, email: `${C}@secret.example` } });
+      expect(before.body.errors?.[0].extensions?.code).toBe('EXPLICIT_CONSENT_REQUIRED');
+      await manageConsent('grantConsent', { subjectId: C, purpose: 'essential.service', source: 'test', explicit: false });
+      expect((await needs()).body.errors?.[0].extensions?.code).toBe('EXPLICIT_CONSENT_REQUIRED');
+      await manageConsent('grantConsent', { subjectId: C, purpose: 'essential.service', source: 'accessibility-settings', explicit: true });
+      expect((await needs()).body).toEqual({ data: { customer: { accessibilityNeeds: 'audio description', email: `${C}@secret.example` } } });
+    });
+
+    it('stops processing under a restriction, except for a legal obligation, until it is lifted', async () => {
+      await manageConsent('restrictProcessing', { subjectId: B, restricted: true, source: 'test' });
+      const service = await emailOf(B, KEYS.support, 'essential.service');
+      expect(service.body.errors?.[0].extensions?.code).toBe('PROCESSING_RESTRICTED');
+      const legal = await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query: `{ customer(id: "${B}") { payments { amount paidAt } } }` });
+      expect(legal.body).toEqual({ data: { customer: { payments: [{ amount: 9.99, paidAt: '2025-12-01T00:00:00.000Z' }] } } });
+      await manageConsent('restrictProcessing', { subjectId: B, restricted: false, source: 'test' });
+      expect((await emailOf(B, KEYS.support, 'essential.service')).body.errors).toBeUndefined();
+    });
+
+    it('withholds fields not declared for the purpose, relations included (graphql-shield)', async () => {
+      const response = await candor.query({ key: KEYS.partners, purpose: 'third_party_sharing', query: `{ customer(id: "${A}") { country payments { amount } watchHistory { title } } }` });
+      expect(response.body.data).toEqual({ customer: { country: null, payments: null, watchHistory: null } });
+      expect(response.body.errors?.map((error) => [error.path?.join('.'), error.extensions?.code]).sort()).toEqual([
+        ['customer.country', 'CONSENT_REQUIRED'],
+        ['customer.payments', 'PURPOSE_NOT_DECLARED'],
+        ['customer.watchHistory', 'PURPOSE_NOT_DECLARED'],
+      ]);
+    });
+
+    it('collapses aliases, fragments and repeats of a withheld field into one record, and withholds every copy', async () => {
+      const response = await candor.query({
+        key: KEYS.marketing,
+        purpose: 'marketing.communications',
+        operationName: 'Sneaky',
+        query: `query Sneaky { customer(id: "${B}") { a: email b: email email ...Mail ... on Customer { c: email } } } fragment Mail on Customer { d: email email }`,
+      });
+      expect(response.body.data).toEqual({ customer: { a: null, b: null, email: null, c: null, d: null } });
+      expect(new Set(response.body.errors?.map((error) => error.extensions?.code))).toEqual(new Set(['CONSENT_REQUIRED']));
+      expect(JSON.stringify(response.body)).not.toContain('secret.example');
+      const logged = await records(response.headers.get('x-request-id')!);
+      expect(logged).toEqual([
+        expect.objectContaining({
+          subjectId: B,
+          coordinate: 'Customer.email',
+          category: 'user.contact.email',
+          decision: 'WITHHELD',
+          reason: 'CONSENT_REQUIRED',
+          legalBasis: 'consent',
+          purpose: 'marketing.communications',
+          actorId: 'campaign-manager',
+          actorName: 'Campaign Manager',
+          actorTeam: 'Marketing',
+          operationName: 'Sneaky',
+        }),
+      ]);
+    });
+
+    it('decides per subject in one list: two subjects never share a decision', async () => {
+      await manageConsent('grantConsent', { subjectId: A, purpose: 'marketing.communications', source: 'test' });
+      await manageConsent('withdrawConsent', { subjectId: B, purpose: 'marketing', source: 'test' });
+      const response = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ customers(limit: 2) { id email fullName } }' });
+      expect(response.body.data?.customers).toEqual([
+        { id: A, email: `${A}@secret.example`, fullName: `Test Person ${A}` },
+        { id: B, email: null, fullName: null },
+      ]);
+      expect(response.body.errors?.every((error) => error.extensions?.governance.subjectId === B)).toBe(true);
+      const logged = await records(response.headers.get('x-request-id')!);
+      expect(logged.map((record) => [record.subjectId, record.coordinate, record.decision]).sort()).toEqual([
+        [A, 'Customer.email', 'RELEASED'],
+        [A, 'Customer.fullName', 'RELEASED'],
+        [B, 'Customer.email', 'WITHHELD'],
+        [B, 'Customer.fullName', 'WITHHELD'],
+      ]);
+    });
+
+    it('records released and withheld personal fields but not non-personal ones', async () => {
+      const response = await candor.query({ key: KEYS.analytics, purpose: 'analytics.reporting', query: `{ customer(id: "${A}") { id birthDate email payments { id currency amount } } }` });
+      const logged = await records(response.headers.get('x-request-id')!);
+      expect(logged.map((record) => `${record.coordinate}:${record.decision}:${record.reason}`).sort()).toEqual([
+        'Customer.birthDate:RELEASED:LEGAL_BASIS',
+        'Customer.email:WITHHELD:PURPOSE_NOT_DECLARED',
+        'Customer.payments:RELEASED:LEGAL_BASIS',
+        'Payment.amount:RELEASED:LEGAL_BASIS',
+      ]);
+    });
+  });
+
+  describe('operations and input', () => {
+    it('refuses a mutation to an actor without the role (FORBIDDEN) and records the refusal', async () => {
+      const before = await candor.services.dataSource.getRepository(ConsentEventEntity).count();
+      const response = await candor.query({ key: KEYS.support, purpose: 'essential.service', query: `mutation { grantConsent(input: { subjectId: "${A}", purpose: "marketing", source: "x" }) { id } }` });
+      expect(response.body.data).toEqual({ grantConsent: null });
+      expect(response.body.errors?.[0].extensions?.code).toBe('FORBIDDEN');
+      expect(await candor.services.dataSource.getRepository(ConsentEventEntity).count()).toBe(before);
+      expect(await records(response.headers.get('x-request-id')!)).toEqual([expect.objectContaining({ decision: 'REFUSED', reason: 'FORBIDDEN', coordinate: 'Mutation.grantConsent' })]);
+    });
+
+    it.each([
+      ['an unknown subject', { subjectId: 'cus_nobody', purpose: 'marketing', source: 'x' }, 'unknown subject'],
+      ['an unknown purpose', { subjectId: A, purpose: 'marketing.spam', source: 'x' }, 'unknown purpose'],
+      ['an empty source', { subjectId: A, purpose: 'marketing', source: ' ' }, 'source is required'],
+      ['an expiry in the past', { subjectId: A, purpose: 'marketing', source: 'x', expiresAt: '2000-01-01T00:00:00Z' }, 'future'],
+      ['an unparsable expiry', { subjectId: A, purpose: 'marketing', source: 'x', expiresAt: 'tomorrow' }, 'ISO-8601'],
+    ])('rejects a grant with %s as BAD_USER_INPUT and writes nothing', async (_case, input, message) => {
+      const before = await candor.services.dataSource.getRepository(ConsentEventEntity).count();
+      const response = await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query: 'mutation Grant($input: GrantConsentInput!) { grantConsent(input: $input) { id } }', variables: { input } });
+      expect(response.body.errors?.[0]).toEqual(expect.objectContaining({ message: expect.stringContaining(message), extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) }));
+      expect(await candor.services.dataSource.getRepository(ConsentEventEntity).count()).toBe(before);
+    });
+
+    it('refuses a page larger than 1000 as BAD_USER_INPUT', async () => {
+      const response = await candor.query({ key: KEYS.support, purpose: 'essential.service', query: '{ customers(limit: 1001) { id } }' });
+      expect(response.body.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+    });
+
+    it('returns the ledger entry from a consent mutation, itself governed under the legal obligation', async () => {
+      const response = await candor.query({
+        key: KEYS.compliance,
+        purpose: 'essential.legal_obligation',
+        query: `mutation { grantConsent(input: { subjectId: "${C}", purpose: "third_party_sharing", source: "support-call", expiresAt: "2099-01-01T00:00:00Z" }) { subjectId kind purpose explicit source expiresAt } }`,
+      });
+      expect(response.body).toEqual({
+        data: { grantConsent: { subjectId: C, kind: 'grant', purpose: 'third_party_sharing', explicit: false, source: 'support-call', expiresAt: '2099-01-01T00:00:00.000Z' } },
+      });
+    });
+  });
+
+  describe('onlyPermitted and batching', () => {
+    it.each(['marketing.communications', 'marketing.advertising', 'third_party_sharing', 'analytics.reporting', 'essential.service', 'essential.legal_obligation', 'personalize.content'])(
+      'filters in SQL exactly the subjects decide() rules 3, 4 and 6 allow for %s',
+      async (purposeKey) => {
+        const purpose = candor.services.taxonomy.purposes.get(purposeKey)!;
+        const requestPurpose: RequestPurpose = { key: purpose.key, legalBasis: purpose.legalBasis! };
+        const now = new Date();
+        const everyone = await candor.services.dataSource.getRepository(CustomerEntity).find({ order: { id: 'ASC' } });
+        const states = await candor.services.consent.states(everyone.map((customer) => customer.id));
+        const ordinaryField = { category: 'user.contact.email', personal: true, special: false, purposes: [purposeKey] };
+        const expected = states.filter((subjectState) => decide({ field: ordinaryField, purpose: requestPurpose, subjectState, now }).effect === 'allow').map((subjectState) => subjectState.subjectId);
+        const filtered = await candor.services.domain.listCustomers({ limit: 1000, offset: 0, filter: permittedSubjectsCondition(requestPurpose, 'customer.id', now) });
+        expect(filtered.map((customer) => customer.id)).toEqual(expected);
+        expect(expected.length).toBeGreaterThan(0);
+      },
+    );
+
+    it('applies onlyPermitted before pagination, so a page holds only released subjects', async () => {
+      const response = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ customers(limit: 25, onlyPermitted: true) { id email } }' });
+      expect(response.body.errors).toBeUndefined();
+      expect(response.body.data?.customers).toHaveLength(25);
+      expect(response.body.data?.customers.every((customer: { email: string | null }) => customer.email !== null)).toBe(true);
+    });
+
+    it('reads the domain and the consent state a constant number of times, whatever the page size', async () => {
+      const query = (limit: number) =>
+        `{ customers(limit: ${limit}) { id fullName displayName email phone birthDate country postalAddress favoriteGenres accessibilityNeeds watchHistory { title watchedAt seconds } payments { id amount currency paidAt cardLast4 } } }`;
+      const readsFor = async (limit: number) => {
+        candor.sql.reset();
+        const response = await candor.query({ key: KEYS.analytics, purpose: 'analytics.reporting', query: query(limit) });
+        expect(response.body.data?.customers).toHaveLength(limit);
+        return candor.sql.domainAndConsentReads().length;
+      };
+      const small = await readsFor(10);
+      const large = await readsFor(200);
+      expect(small).toBeGreaterThan(0);
+      expect(large).toBe(small);
+      expect(small).toBeLessThanOrEqual(4); // customers, consent states, payments, watch history
+    });
+  });
+
+  describe('fail closed', () => {
+    it('withholds governed fields with GOVERNANCE_UNAVAILABLE when the consent store cannot be read', async () => {
+      const states = jest.spyOn(candor.services.consent, 'states').mockRejectedValue(new Error('connection terminated'));
+      try {
+        const response = await emailOf(A, KEYS.support, 'essential.service');
+        expect(response.body.data).toEqual({ customer: { id: A, email: null } });
+        expect(response.body.errors?.[0].extensions?.code).toBe('GOVERNANCE_UNAVAILABLE');
+      } finally {
+        states.mockRestore();
+      }
+    });
+
+    it('answers AUDIT_UNAVAILABLE (503) and no data when the access log cannot be written', async () => {
+      const append = jest.spyOn(candor.services.accessLog, 'append').mockRejectedValue(new Error('disk full'));
+      try {
+        const response = await emailOf(A, KEYS.support, 'essential.service');
+        expect(response.status).toBe(503);
+        expect(response.body.data).toBeUndefined();
+        expect(response.body.errors).toEqual([expect.objectContaining({ extensions: { code: 'AUDIT_UNAVAILABLE' } })]);
+        expect(JSON.stringify(response.body)).not.toContain('secret.example');
+      } finally {
+        append.mockRestore();
+      }
+    });
+
+    it('masks unexpected errors as INTERNAL_SERVER_ERROR without message details or stack', async () => {
+      const list = jest.spyOn(candor.services.domain, 'listCustomers').mockRejectedValue(new Error('SELECT password FROM secrets'));
+      try {
+        const response = await candor.query({ key: KEYS.support, purpose: 'essential.service', query: '{ customers { id } }' });
+        expect(response.body.errors).toEqual([expect.objectContaining({ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } })]);
+        expect(JSON.stringify(response.body)).not.toMatch(/password|stack/);
+      } finally {
+        list.mockRestore();
+      }
+    });
+
+    it('answers malformed JSON with a coded 400 and no stack trace', async () => {
+      const response = await fetch(candor.server.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.support}` }, body: '{"query": ' });
+      expect(response.status).toBe(400);
+      expect(response.headers.get('x-request-id')).toBeTruthy();
+      expect(await response.json()).toEqual({ errors: [{ message: 'malformed request body', extensions: { code: 'BAD_REQUEST' } }] });
+    });
+  });
+
+  it('serves Apollo Sandbox from a browser with the analytics key and purpose pre-filled', async () => {
+    const response = await fetch(candor.server.url, { headers: { accept: 'text/html' } });
+    expect(response.status).toBe(200);
+    const html = await response.text();
+    expect(html).toContain('embeddable-sandbox');
+    // The default tab's headers, as the landing page embeds them in its initial state.
+    expect(html).toContain(`"headers":${JSON.stringify(SANDBOX_DEFAULT_HEADERS)}`);
+    expect(SANDBOX_DEFAULT_HEADERS).toEqual({ Authorization: 'Bearer demo-analytics-key', 'X-Purpose': 'analytics.reporting' });
+  });
+});
+
+function inputTypeOf(mutation: string): string {
+  return {
+    grantConsent: 'GrantConsentInput',
+    withdrawConsent: 'PurposeStatementInput',
+    objectToProcessing: 'PurposeStatementInput',
+    withdrawObjection: 'PurposeStatementInput',
+    restrictProcessing: 'RestrictProcessingInput',
+  }[mutation]!;
+}

@@ -1,0 +1,98 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { GraphQLID, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString } from 'graphql';
+import { loadConfig, projectRoot } from '../../src/config';
+import { assertGoverned, lintGovernance, readGovernance, SchemaGovernanceError } from '../../src/graphql/governance-catalog';
+import { GOVERNANCE_EXTENSION, SUBJECT_EXTENSION } from '../../src/graphql/governed.decorator';
+import { buildCandorSchema } from '../../src/graphql/schema';
+import { renderSchemaFiles } from '../../src/graphql/schema-files';
+import { enforceGovernance, UnguardedFieldError } from '../../src/policy/enforcement';
+import { buildGovernedSchema, loadConfiguredTaxonomy } from '../../src/server/services';
+
+const taxonomy = loadConfiguredTaxonomy(loadConfig({}, {}));
+
+describe('the Candor schema', () => {
+  it('is fully governed: every field is guarded by graphql-shield, the leaf guard, or released as non-personal', async () => {
+    const governed = await buildGovernedSchema(taxonomy);
+    const enforcement = Object.fromEntries(governed.enforcement);
+    expect(enforcement).toEqual(
+      expect.objectContaining({
+        'Query.customers': 'shield',
+        'Query.customer': 'shield',
+        'Mutation.grantConsent': 'shield',
+        'Customer.payments': 'shield',
+        'Customer.watchHistory': 'shield',
+        'Customer.email': 'leaf-guard',
+        'Customer.accessibilityNeeds': 'leaf-guard',
+        'Payment.cardLast4': 'leaf-guard',
+        'WatchEvent.title': 'leaf-guard',
+        'Customer.id': 'non-personal',
+        'Payment.currency': 'non-personal',
+      }),
+    );
+    for (const field of readGovernance(governed.schema)) {
+      const category = taxonomy.categories.get(field.category)!;
+      if (category.personal) expect([field.coordinate, enforcement[field.coordinate]]).toEqual([field.coordinate, expect.stringMatching(/^(shield|leaf-guard)$/)]);
+    }
+  });
+
+  it('declares the issue’s categories and purposes on the demo fields', async () => {
+    const fields = Object.fromEntries(readGovernance(await buildCandorSchema()).map((field) => [field.coordinate, field]));
+    expect(fields['Customer.email']).toEqual(expect.objectContaining({ category: 'user.contact.email', purposes: ['essential.service', 'marketing.communications'], subjectKey: 'id' }));
+    expect(fields['Customer.accessibilityNeeds'].category).toBe('user.health_and_medical');
+    expect(fields['Payment.amount']).toEqual(expect.objectContaining({ category: 'user.financial', subjectKey: 'customerId' }));
+    expect(fields['WatchEvent.seconds'].purposes).toEqual(fields['Customer.watchHistory'].purposes);
+    expect(fields['Mutation.grantConsent'].roles).toEqual(['consent-manager']);
+  });
+
+  it('shows governance in the SDL (directive) and in the field description for Sandbox', async () => {
+    const sdl = renderSchemaFiles(await buildCandorSchema(), taxonomy)['schema/schema.graphql'];
+    expect(sdl).toContain('email: String @governed(category: "user.contact.email", purposes: ["essential.service", "marketing.communications"])');
+    expect(sdl).toContain('Category: user.contact.email · Purposes: essential.service, marketing.communications');
+  });
+
+  it('has committed schema/schema.graphql and schema/governance.json that match the annotations (run `npx candor schema emit`)', async () => {
+    const files = renderSchemaFiles(await buildCandorSchema(), taxonomy);
+    for (const [file, content] of Object.entries(files)) expect([file, readFileSync(join(projectRoot(), file), 'utf8')]).toEqual([file, content]);
+  });
+});
+
+describe('schema lint', () => {
+  const governed = (category: string, purposes: string[] = []) => ({ [GOVERNANCE_EXTENSION]: { category, purposes } });
+  const schemaWith = (fields: Record<string, { type: any; extensions?: Record<string, unknown> }>, subjectKey: string | null = 'id') => {
+    const Person = new GraphQLObjectType({ name: 'Person', extensions: subjectKey ? { [SUBJECT_EXTENSION]: subjectKey } : {}, fields: { id: { type: new GraphQLNonNull(GraphQLID), extensions: governed('system.operations') }, ...fields } });
+    const Query = new GraphQLObjectType({ name: 'Query', fields: { people: { type: new GraphQLList(Person), extensions: governed('system.operations'), resolve: () => [] } } });
+    return new GraphQLSchema({ query: Query });
+  };
+
+  it.each([
+    ['an unannotated field', { nickname: { type: GraphQLString } }, 'Person.nickname has no @Governed annotation'],
+    ['an unknown category', { nickname: { type: GraphQLString, extensions: governed('user.nickname', ['essential.service']) } }, 'Person.nickname names unknown category "user.nickname"'],
+    ['an unknown purpose', { email: { type: GraphQLString, extensions: governed('user.contact.email', ['marketing.spam']) } }, 'Person.email names unknown purpose "marketing.spam"'],
+    ['a non-nullable personal field', { email: { type: new GraphQLNonNull(GraphQLString), extensions: governed('user.contact.email', ['essential.service']) } }, 'Person.email is non-nullable but has personal category'],
+    ['a personal field without purposes', { email: { type: GraphQLString, extensions: governed('user.contact.email') } }, 'Person.email has personal category "user.contact.email" but declares no purposes'],
+  ])('refuses %s, naming the coordinate', (_case, fields, problem) => {
+    const fieldsOf = readGovernance(schemaWith(fields));
+    expect(lintGovernance(fieldsOf, taxonomy)).toEqual([expect.stringContaining(problem)]);
+    expect(() => assertGoverned(fieldsOf, taxonomy)).toThrow(SchemaGovernanceError);
+  });
+
+  it('refuses a personal field on a type that does not say where its data subject is', () => {
+    const fields = readGovernance(schemaWith({ email: { type: GraphQLString, extensions: governed('user.contact.email', ['essential.service']) } }, null));
+    expect(lintGovernance(fields, taxonomy)).toEqual([expect.stringContaining('Person.email is personal but type Person declares no data subject')]);
+  });
+
+  it('accepts a fully annotated schema and guards each field', () => {
+    const schema = schemaWith({ email: { type: GraphQLString, extensions: governed('user.contact.email', ['essential.service']) } });
+    const fields = readGovernance(schema);
+    expect(lintGovernance(fields, taxonomy)).toEqual([]);
+    expect(Object.fromEntries(enforceGovernance(schema, fields, taxonomy).enforcement)).toEqual({ 'Person.email': 'leaf-guard', 'Person.id': 'non-personal', 'Query.people': 'shield' });
+  });
+
+  it('fails the build when a field ends up guarded by neither enforcement point', () => {
+    const schema = schemaWith({ email: { type: GraphQLString, extensions: governed('user.contact.email', ['essential.service']) } });
+    const withoutEmail = readGovernance(schema).filter((field) => field.coordinate !== 'Person.email');
+    expect(() => enforceGovernance(schema, withoutEmail, taxonomy)).toThrow(UnguardedFieldError);
+    expect(() => enforceGovernance(schema, withoutEmail, taxonomy)).toThrow('Person.email');
+  });
+});
