@@ -46,6 +46,10 @@ export class CustomerType {
   @Governed({ category: 'user.health_and_medical', purposes: ['essential.service', 'personalize.content'] })
   accessibilityNeeds!: string | null;
 
+  @Field(() => String, { nullable: true, description: 'When the account was opened (ISO-8601, UTC).' })
+  @Governed({ category: 'user.account', purposes: ['essential.service', 'analytics.reporting'] })
+  createdAt!: string | null;
+
   @Field(() => [WatchEventType], { nullable: true, description: 'What the customer watched, most recent first.' })
   @Governed({ category: 'user.behavior', purposes: WATCH_HISTORY_PURPOSES })
   watchHistory!: WatchEventType[] | null;

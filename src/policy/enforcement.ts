@@ -4,7 +4,7 @@ import { deny, rule, shield } from 'graphql-shield';
 import type { IRules } from 'graphql-shield/typings/types';
 import type { Taxonomy } from '../taxonomy/taxonomy';
 import { isReleasedWithoutSubject } from './decide';
-import { compileFields, type FieldDeclaration, type GuardedField } from './guarded-field';
+import { type CompiledFields, compileFields, type FieldDeclaration, type GuardedField } from './guarded-field';
 import type { RequestGovernance } from './request-governance';
 
 /** Where the server puts a request's governance in the GraphQL context. */
@@ -18,6 +18,8 @@ export interface GovernedFieldDeclaration extends FieldDeclaration {
 
 export interface GovernedSchema {
   readonly schema: GraphQLSchema;
+  /** Every field of the schema, compiled; `fields[field.index] === field`. */
+  readonly compiled: CompiledFields;
   /** Guarded fields by coordinate. */
   readonly fields: ReadonlyMap<string, GuardedField>;
   /** How each field is enforced: the shield rule tree, the leaf guard, or rule 1 (non-personal leaf). */
@@ -47,7 +49,7 @@ const governanceOf = (context: Context) => context[GOVERNANCE_CONTEXT_KEY] as Re
  * Rules never use shield's caches: a cached rule would share one subject's decision with another.
  */
 export function enforceGovernance(schema: GraphQLSchema, declarations: readonly GovernedFieldDeclaration[], taxonomy: Taxonomy): GovernedSchema {
-  const compiled = compileFields(declarations, taxonomy);
+  const { fields: compiled, policies } = compileFields(declarations, taxonomy);
   const subjectKeys = new Map(declarations.filter((field) => field.subjectKey).map((field) => [field.typeName, field.subjectKey!]));
   const ruleTree: Record<string, Record<string, ReturnType<ReturnType<typeof rule>>>> = {};
   const preloaders: Record<string, Record<string, IMiddlewareFunction>> = {};
@@ -99,7 +101,7 @@ export function enforceGovernance(schema: GraphQLSchema, declarations: readonly 
     .filter((coordinate) => !enforcement.has(coordinate));
   if (unguarded.length) throw new UnguardedFieldError(unguarded);
 
-  return { schema: governed, fields: new Map(compiled.map((field) => [field.coordinate, field])), enforcement };
+  return { schema: governed, compiled: { fields: compiled, policies }, fields: new Map(compiled.map((field) => [field.coordinate, field])), enforcement };
 }
 
 /** The synchronous guard of one personal leaf field: release the property, or resolve to the coded error. */

@@ -28,10 +28,16 @@ export interface FieldDeclaration {
   readonly subjectKey?: string;
 }
 
+/** Guarded fields (by index) and the distinct policies they share (by policy index). */
+export interface CompiledFields {
+  readonly fields: readonly GuardedField[];
+  readonly policies: readonly FieldPolicy[];
+}
+
 /** Compiles declarations (already linted against the taxonomy) into guarded fields with interned policies. */
-export function compileFields(declarations: readonly FieldDeclaration[], taxonomy: Taxonomy): GuardedField[] {
+export function compileFields(declarations: readonly FieldDeclaration[], taxonomy: Taxonomy): CompiledFields {
   const policies = new Map<string, { policy: FieldPolicy; index: number }>();
-  return declarations.map((declaration, index) => {
+  const fields = declarations.map((declaration, index) => {
     const category = taxonomy.categories.get(declaration.category);
     const policyKey = `${declaration.category}|${[...declaration.purposes].sort().join(',')}`;
     let interned = policies.get(policyKey);
@@ -57,4 +63,5 @@ export function compileFields(declarations: readonly FieldDeclaration[], taxonom
       root: declaration.root,
     });
   });
+  return { fields, policies: [...policies.values()].map((interned) => interned.policy) };
 }

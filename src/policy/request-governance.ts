@@ -2,7 +2,7 @@ import { GraphQLError, type GraphQLResolveInfo } from 'graphql';
 import { anyCovers } from '../taxonomy/keys';
 import { DENIAL_EXPLANATIONS, type DenialReason } from './codes';
 import { type Decision, decide, isReleasedWithoutSubject, type RequestPurpose, type SubjectState } from './decide';
-import type { GuardedField } from './guarded-field';
+import type { CompiledFields, GuardedField } from './guarded-field';
 
 /** One decision on one personal field of one subject, as handed to the access log. */
 export interface FieldDecision {
@@ -23,37 +23,74 @@ export interface RequestGovernanceOptions {
   readonly now: Date;
   /** Batch-loads subject states; an Error in place of a state (or a rejected batch) means "unknown". */
   readonly loadSubjectStates: (subjectIds: readonly string[]) => Promise<ArrayLike<SubjectState | Error>>;
-  /** Number of guarded fields in the schema (sizes the per-subject bookkeeping). */
-  readonly fieldCount: number;
+  /** The schema's compiled fields and policies. */
+  readonly compiled: CompiledFields;
+}
+
+/** How a field policy behaves for this request's purpose (see `decide()`: rules 2a–7 read only `special`). */
+const enum PolicyClass {
+  /** Decided without the subject (rule 1 or 2): one decision for every subject. */
+  SubjectIndependent = 0,
+  /** Declared for the purpose, not special: one decision per subject. */
+  Ordinary = 1,
+  /** Declared for the purpose, special category: one decision per subject. */
+  Special = 2,
 }
 
 interface SubjectEntry {
+  readonly subjectId: string;
+  readonly ordinal: number;
   readonly state: SubjectState | null;
-  /** Decisions by policy index: `decide()` runs once per (subject, distinct policy) per request. */
-  readonly decisions: Array<Decision | undefined>;
-  /** Fields already recorded for this subject: aliases and repeats collapse to one record. */
-  readonly recorded: Uint8Array;
+  ordinary: Decision | undefined;
+  special: Decision | undefined;
 }
 
 /**
  * The governance state of one request: the subjects it touched, the decisions made for them and the
  * decisions to log. Created per request and dropped with it, so nothing leaks between requests.
  * Both enforcement points call `enforce`, which applies `decide()`; nothing here decides on its own.
+ *
+ * The per-field path is synchronous and allocation-free once a subject's decisions exist: `decide()`
+ * runs once per (subject, policy class), where the class of each field policy for this purpose is found
+ * by asking `decide()` itself whether it can answer without a subject.
  */
 export class RequestGovernance {
   private readonly subjects = new Map<string, SubjectEntry>();
-  private readonly log: FieldDecision[] = [];
+  private readonly entries: SubjectEntry[] = [];
+  private readonly policyClasses: Uint8Array;
+  private readonly subjectIndependent: Array<Decision | undefined>;
+  private readonly fieldCount: number;
+  /** (subject ordinal × fieldCount + field index) already logged: aliases and repeats log once. */
+  private recorded = new Uint8Array(1024);
+  private readonly logged: number[] = [];
   private readonly refusedOperations: OperationRefusal[] = [];
+  private lastSubjectId: unknown = undefined;
+  private lastEntry: SubjectEntry | undefined = undefined;
 
-  constructor(private readonly options: RequestGovernanceOptions) {}
+  constructor(private readonly options: RequestGovernanceOptions) {
+    const { policies, fields } = options.compiled;
+    this.fieldCount = fields.length;
+    this.policyClasses = new Uint8Array(policies.length);
+    this.subjectIndependent = policies.map((policy, index) => {
+      const withoutSubject = decide({ field: policy, purpose: options.purpose, subjectState: null, now: options.now });
+      if (withoutSubject.reason !== 'GOVERNANCE_UNAVAILABLE') return withoutSubject; // rule 1 or 2 answered
+      this.policyClasses[index] = policy.special ? PolicyClass.Special : PolicyClass.Ordinary;
+      return undefined;
+    });
+  }
 
   get purpose(): RequestPurpose {
     return this.options.purpose;
   }
 
-  /** Every personal-field decision made so far, once per (subject, coordinate). */
-  get decisions(): readonly FieldDecision[] {
-    return this.log;
+  /** Every personal-field decision made so far, once per (subject, coordinate), in order. */
+  get decisions(): FieldDecision[] {
+    const { fields } = this.options.compiled;
+    return this.logged.map((slot) => {
+      const entry = this.entries[Math.floor(slot / this.fieldCount)];
+      const field = fields[slot % this.fieldCount];
+      return { subjectId: entry.subjectId, field, decision: this.decisionFor(field, entry) };
+    });
   }
 
   /** Root fields refused to this actor (missing role, purpose not served), once per coordinate. */
@@ -85,7 +122,7 @@ export class RequestGovernance {
     }
     subjectIds.forEach((subjectId, position) => {
       const state = states[position];
-      if (!this.subjects.has(subjectId)) this.subjects.set(subjectId, this.newEntry(state instanceof Error || !state ? null : state));
+      if (!this.subjects.has(subjectId)) this.addEntry(subjectId, state instanceof Error || !state ? null : state);
     });
   }
 
@@ -95,23 +132,25 @@ export class RequestGovernance {
    */
   enforce(field: GuardedField, source: unknown, info: GraphQLResolveInfo): true | GraphQLError {
     if (isReleasedWithoutSubject(field.policy)) return true;
-    const subjectId = String((source as Record<string, unknown>)[field.subjectKey!]);
-    let entry = this.subjects.get(subjectId);
-    if (entry === undefined) {
-      // Not preloaded: the state is unknown, and unknown means deny (rule 2a).
-      entry = this.newEntry(null);
-      this.subjects.set(subjectId, entry);
+    const rawSubjectId = (source as Record<string, unknown>)[field.subjectKey!];
+    let entry: SubjectEntry;
+    if (rawSubjectId === this.lastSubjectId && this.lastEntry !== undefined) {
+      entry = this.lastEntry;
+    } else {
+      const subjectId = String(rawSubjectId);
+      // Not preloaded means the state is unknown, and unknown means deny (rule 2a).
+      entry = this.subjects.get(subjectId) ?? this.addEntry(subjectId, null);
+      this.lastSubjectId = rawSubjectId;
+      this.lastEntry = entry;
     }
-    let decision = entry.decisions[field.policyIndex];
-    if (decision === undefined) {
-      decision = decide({ field: field.policy, purpose: this.options.purpose, subjectState: entry.state, now: this.options.now });
-      entry.decisions[field.policyIndex] = decision;
+    const decision = this.decisionFor(field, entry);
+    const slot = entry.ordinal * this.fieldCount + field.index;
+    if (slot >= this.recorded.length) this.growRecorded(slot);
+    if (this.recorded[slot] === 0) {
+      this.recorded[slot] = 1;
+      this.logged.push(slot);
     }
-    if (entry.recorded[field.index] === 0) {
-      entry.recorded[field.index] = 1;
-      this.log.push({ subjectId, field, decision });
-    }
-    return decision.effect === 'allow' ? true : withheldError(field, decision, subjectId, this.options.purpose.key, info);
+    return decision.effect === 'allow' ? true : withheldError(field, decision, entry.subjectId, this.options.purpose.key, info);
   }
 
   /** Root fields: the actor needs the declared roles, and the request purpose must be one the operation serves. */
@@ -127,8 +166,34 @@ export class RequestGovernance {
     return locatedError(problem, info, { code: 'FORBIDDEN', coordinate: field.coordinate, purpose: this.options.purpose.key });
   }
 
-  private newEntry(state: SubjectState | null): SubjectEntry {
-    return { state, decisions: [], recorded: new Uint8Array(this.options.fieldCount) };
+  private decisionFor(field: GuardedField, entry: SubjectEntry): Decision {
+    switch (this.policyClasses[field.policyIndex]) {
+      case PolicyClass.Ordinary:
+        return (entry.ordinary ??= this.decideFor(field, entry));
+      case PolicyClass.Special:
+        return (entry.special ??= this.decideFor(field, entry));
+      default:
+        return this.subjectIndependent[field.policyIndex]!;
+    }
+  }
+
+  private decideFor(field: GuardedField, entry: SubjectEntry): Decision {
+    return decide({ field: field.policy, purpose: this.options.purpose, subjectState: entry.state, now: this.options.now });
+  }
+
+  private addEntry(subjectId: string, state: SubjectState | null): SubjectEntry {
+    const entry: SubjectEntry = { subjectId, ordinal: this.entries.length, state, ordinary: undefined, special: undefined };
+    this.entries.push(entry);
+    this.subjects.set(subjectId, entry);
+    return entry;
+  }
+
+  private growRecorded(slot: number): void {
+    let size = this.recorded.length * 2;
+    while (size <= slot) size *= 2;
+    const grown = new Uint8Array(size);
+    grown.set(this.recorded);
+    this.recorded = grown;
   }
 }
 

@@ -78,7 +78,7 @@ export function createContextFactory(services: CandorServices, governed: Governe
         actorRoles: actor.roles,
         now,
         loadSubjectStates: (subjectIds) => stateLoader.loadMany(subjectIds),
-        fieldCount: governed.fields.size,
+        compiled: governed.compiled,
       });
     }
     const purposeForFilter = governance?.purpose;

@@ -90,6 +90,24 @@ describe('decide()', () => {
   });
 });
 
+describe('the property enforcement relies on', () => {
+  it('rules 2a–7 read the field only through `special`: declared fields with the same flag get the same decision', () => {
+    // RequestGovernance decides once per (subject, special flag) for fields declared for the purpose.
+    const declaredFields = [field(), field({ category: 'user.name', purposes: ['marketing'] }), field({ category: 'user.behavior', purposes: ['essential', 'marketing.communications', 'analytics'] })];
+    const specialFields = declaredFields.map((policy) => ({ ...policy, special: true }));
+    const states = [null, state(), state({ restricted: true }), state({ objections: [objection('marketing')] }), state({ consents: [grant('marketing', { explicit: true })] }), state({ consents: [grant('marketing.communications', { expiresAt: new Date('2020-01-01') })] })];
+    for (const requestPurpose of [MARKETING, purpose('marketing.communications', 'legitimate_interests'), purpose('marketing.communications', 'legal_obligation')]) {
+      for (const subjectState of states) {
+        for (const group of [declaredFields, specialFields]) {
+          const decisions = group.map((policy) => decide({ field: policy, purpose: requestPurpose, subjectState, now: NOW }));
+          expect(decisions.every((decision) => decision.reason !== 'PURPOSE_NOT_DECLARED')).toBe(true);
+          expect(new Set(decisions.map((decision) => JSON.stringify(decision))).size).toBe(1);
+        }
+      }
+    }
+  });
+});
+
 describe('mostSpecific()', () => {
   it('picks the statement on the longest covering key, ignoring non-covering ones', () => {
     const statements = [grant('marketing'), withdrawn('marketing.communications'), grant('marketing.communicationsx')];

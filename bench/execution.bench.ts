@@ -1,0 +1,150 @@
+/**
+ * Execution-only benchmark: the cost of governance relative to ungoverned graphql-js, in one run.
+ * No HTTP, no database: rows are in memory and access records are buffered but not written.
+ *
+ *   npm run bench            (N = 10, 100, 1000)
+ *
+ * Scenarios for `customers(limit: N)` with 10 fields (9 personal), purpose essential.service:
+ *   (a) the same type-graphql schema, ungoverned, on plain graphql-js execute
+ *   (b) Candor governed, every field released
+ *   (c) Candor governed, 10% of subjects have one withheld field (special category without explicit consent)
+ * Rounds alternate the order of scenarios; we report the median and p99 per execution and ratios to (a).
+ */
+import 'reflect-metadata';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { execute, type ExecutionResult, type GraphQLSchema, parse } from 'graphql';
+import { loadConfig, projectRoot } from '../src/config';
+import type { CustomerEntity } from '../src/domain/customer.entity';
+import { readGovernance } from '../src/graphql/governance-catalog';
+import { buildCandorSchema } from '../src/graphql/schema';
+import type { SubjectState } from '../src/policy/decide';
+import { enforceGovernance, GOVERNANCE_CONTEXT_KEY } from '../src/policy/enforcement';
+import { RequestGovernance } from '../src/policy/request-governance';
+import { loadConfiguredTaxonomy } from '../src/server/services';
+
+const SIZES = [10, 100, 1000];
+const ROUNDS = 12;
+const QUERY = parse('query Bench($n: Int!) { customers(limit: $n) { id fullName displayName email phone birthDate country postalAddress accessibilityNeeds createdAt } }');
+
+function makeRows(count: number): CustomerEntity[] {
+  return Array.from({ length: count }, (_, index) => ({
+    id: `cus_${String(index).padStart(6, '0')}`,
+    fullName: `Person ${index}`,
+    displayName: `person${index}`,
+    email: `person${index}@example.com`,
+    phone: '+49 30 5550000',
+    birthDate: '1990-01-01',
+    country: 'DE',
+    postalAddress: `${index} Main Street, Berlin`,
+    favoriteGenres: ['drama', 'comedy'],
+    accessibilityNeeds: 'subtitles',
+    createdAt: '2025-01-01T00:00:00.000Z',
+  }));
+}
+
+function statesFor(rows: CustomerEntity[], withheldShare: number): Map<string, SubjectState> {
+  const withheldEvery = withheldShare > 0 ? Math.round(1 / withheldShare) : Infinity;
+  return new Map(
+    rows.map((row, index) => [
+      row.id,
+      {
+        subjectId: row.id,
+        restricted: false,
+        objections: [],
+        // Explicit consent releases the special-category field; without it exactly one field is withheld.
+        consents: withheldShare > 0 && index % withheldEvery === 0 ? [] : [{ purpose: 'essential.service', granted: true, explicit: true, expiresAt: null }],
+      },
+    ]),
+  );
+}
+
+function baseContext(rows: CustomerEntity[]) {
+  return {
+    requestId: 'bench',
+    actor: { id: 'bench', name: 'Bench', team: 'Bench', roles: [] },
+    domain: { listCustomers: async ({ limit }: { limit: number }) => rows.slice(0, limit) },
+    permittedSubjects: () => ({ sql: '1 = 1', parameters: {} }),
+  };
+}
+
+async function timeOne(run: () => Promise<ExecutionResult>, expectedErrors: number): Promise<number> {
+  const start = process.hrtime.bigint();
+  const result = await run();
+  const elapsed = Number(process.hrtime.bigint() - start) / 1e6;
+  // A benchmark that silently measures the wrong thing is worse than none.
+  if (!result.data || (result.errors?.length ?? 0) !== expectedErrors) {
+    throw new Error(`expected ${expectedErrors} errors, got ${result.errors?.length ?? 0}: ${JSON.stringify(result.errors?.slice(0, 1))}`);
+  }
+  return elapsed;
+}
+
+const quantile = (values: number[], q: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+};
+
+async function main(): Promise<void> {
+  const taxonomy = loadConfiguredTaxonomy(loadConfig({}, {}));
+  const plain: GraphQLSchema = await buildCandorSchema();
+  const governedBase = await buildCandorSchema();
+  const governed = enforceGovernance(governedBase, readGovernance(governedBase), taxonomy);
+  const purpose = { key: 'essential.service', legalBasis: 'contract' as const };
+
+  const results: Array<Record<string, unknown>> = [];
+  for (const n of SIZES) {
+    const rows = makeRows(n);
+    const scenarios: Record<string, () => Promise<ExecutionResult>> = {};
+    const expectedErrors: Record<string, number> = { 'a ungoverned': 0, 'b governed, all released': 0, 'c governed, 10% one withheld': Math.ceil(n / 10) };
+    scenarios['a ungoverned'] = () => execute({ schema: plain, document: QUERY, variableValues: { n }, contextValue: baseContext(rows) }) as Promise<ExecutionResult>;
+    for (const [name, share] of [['b governed, all released', 0], ['c governed, 10% one withheld', 0.1]] as const) {
+      const states = statesFor(rows, share);
+      scenarios[name] = () =>
+        execute({
+          schema: governed.schema,
+          document: QUERY,
+          variableValues: { n },
+          contextValue: {
+            ...baseContext(rows),
+            [GOVERNANCE_CONTEXT_KEY]: new RequestGovernance({
+              purpose,
+              actorRoles: [],
+              now: new Date(),
+              compiled: governed.compiled,
+              loadSubjectStates: async (ids) => ids.map((id) => states.get(id)!),
+            }),
+          },
+        }) as Promise<ExecutionResult>;
+    }
+    const iterations = Math.max(5, Math.round(20_000 / n));
+    const samples: Record<string, number[]> = Object.fromEntries(Object.keys(scenarios).map((name) => [name, []]));
+    for (const run of Object.values(scenarios)) for (let i = 0; i < iterations; i++) await run(); // warm-up (checked below)
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = round % 2 === 0 ? Object.keys(scenarios) : Object.keys(scenarios).reverse();
+      for (const name of order) for (let i = 0; i < iterations; i++) samples[name].push(await timeOne(scenarios[name], expectedErrors[name]));
+    }
+    const baseline = quantile(samples['a ungoverned'], 0.5);
+    for (const [name, values] of Object.entries(samples)) {
+      const median = quantile(values, 0.5);
+      results.push({ n, scenario: name, medianMs: +median.toFixed(4), p99Ms: +quantile(values, 0.99).toFixed(4), ratio: +(median / baseline).toFixed(3), samples: values.length });
+    }
+  }
+
+  console.log('\nExecution only (graphql-js 16, in-memory rows, records buffered)\n');
+  console.log('N     scenario                          median ms    p99 ms   ratio to (a)');
+  for (const row of results) {
+    console.log(`${String(row.n).padEnd(6)}${String(row.scenario).padEnd(34)}${String(row.medianMs).padStart(9)}${String(row.p99Ms).padStart(10)}${String(row.ratio).padStart(9)}`);
+  }
+  const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
+  const directory = join(projectRoot(), 'bench', 'results');
+  mkdirSync(directory, { recursive: true });
+  const file = join(directory, 'execution.json');
+  writeFileSync(file, JSON.stringify({ at: new Date().toISOString(), machine, rounds: ROUNDS, results }, null, 2) + '\n');
+  console.log(`\nwrote ${file}`);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
