@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
@@ -25,6 +26,13 @@ export interface CandorConfig {
   readonly seedDemo: boolean;
   /** `CANDOR_TAXONOMY` (default `schema/taxonomy.yaml` of the installation). */
   readonly taxonomyPath: string;
+  /**
+   * `CANDOR_AUDIT_SIGNING_KEY`: base64 of the 32-byte Ed25519 seed that signs access-log checkpoints.
+   * Outside production it defaults to one derived from the secret; production requires it.
+   */
+  readonly auditSigningSeed: Buffer;
+  /** `CANDOR_AUDIT_CHECKPOINT_SECONDS` (default 300): how often the server signs a checkpoint of the log head; 0 disables. */
+  readonly checkpointIntervalSeconds: number;
   /** Directory holding the shipped fideslang key lists. */
   readonly fideslangPath: string;
 }
@@ -68,6 +76,13 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
   if (production && secret === DEVELOPMENT_SECRET) throw new ConfigError('CANDOR_SECRET must not be the development secret when NODE_ENV=production');
   if (secret.length < 16) throw new ConfigError('CANDOR_SECRET must be at least 16 characters');
 
+  const signingKey = read('CANDOR_AUDIT_SIGNING_KEY');
+  if (production && signingKey === undefined) throw new ConfigError('CANDOR_AUDIT_SIGNING_KEY is required when NODE_ENV=production (base64 of a 32-byte Ed25519 seed)');
+  const auditSigningSeed = signingKey === undefined ? createHash('sha256').update(`${secret}:audit-checkpoints`).digest() : Buffer.from(signingKey, 'base64');
+  if (auditSigningSeed.length !== 32) throw new ConfigError('CANDOR_AUDIT_SIGNING_KEY must be base64 of exactly 32 bytes (an Ed25519 seed)');
+  const checkpointIntervalSeconds = Number(read('CANDOR_AUDIT_CHECKPOINT_SECONDS') ?? '300');
+  if (!Number.isFinite(checkpointIntervalSeconds) || checkpointIntervalSeconds < 0) throw new ConfigError('CANDOR_AUDIT_CHECKPOINT_SECONDS must be a number of seconds ≥ 0');
+
   return Object.freeze({
     production,
     port,
@@ -78,6 +93,8 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
     seedDemo: !production && parseBoolean('CANDOR_SEED_DEMO', read('CANDOR_SEED_DEMO'), true),
     taxonomyPath: resolve(read('CANDOR_TAXONOMY') ?? join(root, 'schema', 'taxonomy.yaml')),
     fideslangPath: join(root, 'schema', 'fideslang'),
+    auditSigningSeed,
+    checkpointIntervalSeconds,
   });
 }
 
@@ -85,7 +102,9 @@ export function parseDatabaseUrl(url: string): DatabaseConfig {
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length).replace(/^\/\//, '');
     if (path === '') throw new ConfigError('DATABASE_URL "sqlite:" needs a file path, e.g. sqlite:./data/candor.sqlite');
-    return { driver: 'sqlite', path: path === ':memory:' ? path : resolve(path), url };
+    // The access log is appended through its own connection, which an in-memory database cannot share.
+    if (path === ':memory:') throw new ConfigError('DATABASE_URL sqlite::memory: is not supported: Candor needs a database file');
+    return { driver: 'sqlite', path: resolve(path), url };
   }
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
     let parsed: URL;

@@ -1,5 +1,8 @@
-import type { DataSource } from 'typeorm';
-import { type AccessDecision, AccessRecordEntity } from './access-record.entity';
+import type { DatabaseConfig } from '../config';
+import type { AppendRecord, AppendResult, AuditStore } from './audit-store';
+import type { AccessDecision } from './chain';
+import { PostgresAuditStore } from './postgres-audit-store';
+import { SqliteAuditStore } from './sqlite-audit-store';
 
 export interface AccessActor {
   readonly id: string;
@@ -7,7 +10,7 @@ export interface AccessActor {
   readonly team: string;
 }
 
-/** One logical access record before it is stored. Values are never part of it. */
+/** One logical access record before it is sealed. Values are never part of it. */
 export interface AccessRecordInput {
   readonly at: Date;
   readonly requestId: string;
@@ -20,44 +23,99 @@ export interface AccessRecordInput {
   readonly decision: AccessDecision;
   readonly reason: string;
   readonly legalBasis: string | null;
+  readonly consentReceiptId?: string | null;
 }
 
-/** 14 columns × 400 rows stays far below SQLite's and PostgreSQL's bind-parameter limits. */
-const INSERT_CHUNK = 400;
+export interface AccessLogOptions {
+  /** Most records one transaction carries; a larger queue is split (default 50,000). */
+  readonly maxBatchRecords?: number;
+}
+
+interface Waiting {
+  readonly records: AppendRecord[];
+  readonly resolve: (result: AppendResult) => void;
+  readonly reject: (error: Error) => void;
+}
 
 /**
- * The access log: every decision on personal data and every refused operation. A request's records are
- * written in one transaction before its response leaves; when that fails the caller must not release data.
+ * The access log's appender, with group commit: each request hands over its records once, and every
+ * request that arrives while a transaction is being committed shares the next one. A request's promise
+ * resolves only when its records are durably committed; it rejects when they are not, and the caller
+ * must then release no governed data.
  */
 export class AccessLog {
-  constructor(private readonly dataSource: DataSource) {}
+  private readonly queue: Waiting[] = [];
+  private flushing = false;
+  private readonly maxBatchRecords: number;
 
-  async append(records: readonly AccessRecordInput[]): Promise<void> {
-    if (records.length === 0) return;
-    const rows = records.map((record) => ({
-      at: record.at.toISOString(),
-      requestId: record.requestId,
-      actorId: record.actor?.id ?? null,
-      actorName: record.actor?.name ?? null,
-      actorTeam: record.actor?.team ?? null,
-      purpose: record.purpose,
-      operationName: record.operationName,
-      subjectId: record.subjectId,
-      coordinate: record.coordinate,
-      category: record.category,
-      decision: record.decision,
-      reason: record.reason,
-      legalBasis: record.legalBasis,
-    }));
-    await this.dataSource.transaction(async (manager) => {
-      for (let start = 0; start < rows.length; start += INSERT_CHUNK) {
-        await manager.createQueryBuilder().insert().into(AccessRecordEntity).values(rows.slice(start, start + INSERT_CHUNK)).updateEntity(false).execute();
-      }
+  constructor(
+    readonly store: AuditStore,
+    private readonly clock: () => Date = () => new Date(),
+    options: AccessLogOptions = {},
+  ) {
+    this.maxBatchRecords = options.maxBatchRecords ?? 50_000;
+  }
+
+  append(records: readonly AccessRecordInput[]): Promise<AppendResult | undefined> {
+    if (records.length === 0) return Promise.resolve(undefined);
+    const rows = records.map(toAppendRecord);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ records: rows, resolve, reject });
+      if (!this.flushing) void this.flush();
     });
   }
 
-  /** Records of one request, in order (used by tests and, later, the query API). */
-  byRequest(requestId: string): Promise<AccessRecordEntity[]> {
-    return this.dataSource.getRepository(AccessRecordEntity).find({ where: { requestId }, order: { seq: 'ASC' } });
+  close(): Promise<void> {
+    return this.store.close();
   }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0) {
+        const group: Waiting[] = [];
+        let size = 0;
+        while (this.queue.length > 0 && (group.length === 0 || size + this.queue[0].records.length <= this.maxBatchRecords)) {
+          const next = this.queue.shift()!;
+          group.push(next);
+          size += next.records.length;
+        }
+        try {
+          const result = await this.store.append(
+            group.flatMap((waiting) => waiting.records),
+            this.clock().toISOString(),
+          );
+          for (const waiting of group) waiting.resolve(result);
+        } catch (error) {
+          for (const waiting of group) waiting.reject(error as Error);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+}
+
+function toAppendRecord(record: AccessRecordInput): AppendRecord {
+  return {
+    at: record.at.toISOString(),
+    requestId: record.requestId,
+    actorId: record.actor?.id ?? null,
+    actorName: record.actor?.name ?? null,
+    actorTeam: record.actor?.team ?? null,
+    purpose: record.purpose,
+    operationName: record.operationName,
+    subjectId: record.subjectId,
+    coordinate: record.coordinate,
+    category: record.category,
+    decision: record.decision,
+    reason: record.reason,
+    legalBasis: record.legalBasis,
+    consentReceiptId: record.consentReceiptId ?? null,
+  };
+}
+
+/** The appender for the configured store: a worker-thread connection on SQLite, the pool on PostgreSQL. */
+export function createAuditStore(database: DatabaseConfig): AuditStore {
+  return database.driver === 'sqlite' ? new SqliteAuditStore(database.path) : new PostgresAuditStore(database.url, database.schema);
 }

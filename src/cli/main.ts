@@ -9,10 +9,18 @@ import { SchemaGovernanceError } from '../graphql/governance-catalog';
 import { buildCandorSchema } from '../graphql/schema';
 import { renderSchemaFiles } from '../graphql/schema-files';
 import { UnguardedFieldError } from '../policy/enforcement';
+import { startCheckpointTimer } from '../server/checkpoint-timer';
 import { startHttpServer } from '../server/http-server';
 import { buildGovernedSchema, loadConfiguredTaxonomy, openServices, seedDemo } from '../server/services';
 import { migrate } from '../storage/data-source';
 import { TaxonomyError } from '../taxonomy/taxonomy';
+import { auditCheckpoint, auditPrune, auditVerify, type Output } from './audit.command';
+
+const output: Output = {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+  interactive: Boolean(process.stderr.isTTY),
+};
 
 const HELP = `candor — a GraphQL data-governance server
 
@@ -24,6 +32,12 @@ Commands:
   seed               Seed the demo actors and, when the store is empty, the demo platform (not in production)
   schema emit        Regenerate schema/schema.graphql and schema/governance.json from the annotations
   schema check       Exit non-zero when the committed schema files are stale
+  audit verify [--from SEQ]
+                     Verify every record digest, batch hash and signed checkpoint of the access log
+  audit checkpoint create|export
+                     Sign a checkpoint of the log head now | print all checkpoints with the public key
+  audit prune --before DATE
+                     Delete whole batches committed before DATE, leaving a signed prune checkpoint
   help               Show this help
 
 Environment (see README "Configuration"):
@@ -31,6 +45,8 @@ Environment (see README "Configuration"):
   PORT, HOST         where serve listens (default 4000 on 127.0.0.1)
   NODE_ENV           production disables demo data, demo keys, Sandbox and introspection
   CANDOR_SECRET      HMAC secret API keys are stored under (required in production)
+  CANDOR_AUDIT_SIGNING_KEY
+                     base64 Ed25519 seed signing log checkpoints (required in production)
 `;
 
 /** Errors a user can act on: one line, no stack trace. */
@@ -50,12 +66,14 @@ async function serve(): Promise<void> {
     if (seededCustomers) process.stdout.write(`seeded the demo platform: ${seededCustomers} customers\n`);
   }
   const server = await startHttpServer(services, governed, { port: config.port, host: config.host });
+  const checkpoints = startCheckpointTimer(services, config.checkpointIntervalSeconds);
   process.stdout.write(`Candor is serving ${server.url.replace('127.0.0.1', 'localhost')} (${config.database.driver})\n`);
   if (!config.production) {
     process.stdout.write(`Demo keys: ${DEMO_ACTORS.map((actor) => actor.key).join(', ')}\n`);
   }
   const shutdown = async () => {
     await server.stop();
+    await checkpoints.stop();
     await services.close();
     process.exit(0);
   };
@@ -94,8 +112,13 @@ async function schemaFiles(mode: 'emit' | 'check'): Promise<number> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, strict: false, options: { help: { type: 'boolean', short: 'h' } } });
-  const [command, subcommand] = positionals;
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: false,
+    options: { help: { type: 'boolean', short: 'h' }, from: { type: 'string' }, before: { type: 'string' } },
+  });
+  const [command, subcommand, action] = positionals;
   if (values.help || command === undefined || command === 'help') {
     process.stdout.write(HELP);
     return 0;
@@ -124,6 +147,20 @@ async function main(argv: string[]): Promise<number> {
       if (subcommand === 'emit' || subcommand === 'check') return schemaFiles(subcommand);
       process.stderr.write('usage: npx candor schema <emit|check>\n');
       return 2;
+    case 'audit': {
+      if (!['verify', 'checkpoint', 'prune'].includes(subcommand ?? '')) {
+        process.stderr.write('usage: npx candor audit <verify|checkpoint|prune> …\n');
+        return 2;
+      }
+      const services = await openServices(loadConfig());
+      try {
+        if (subcommand === 'verify') return await auditVerify(services, values.from as string | undefined, output);
+        if (subcommand === 'checkpoint') return await auditCheckpoint(services, action, output);
+        return await auditPrune(services, values.before as string | undefined, output);
+      } finally {
+        await services.close();
+      }
+    }
     default:
       process.stderr.write(`unknown command "${command}"\n\n${HELP}`);
       return 2;

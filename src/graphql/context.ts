@@ -1,3 +1,5 @@
+import type { AccessLogPage, AccessLogFilter } from '../audit/access-log-reader';
+import type { VerifyReport } from '../audit/verify';
 import type { ConsentLedger } from '../consent/consent-ledger';
 import type { CustomerFilter, DomainLoaders, DomainStore } from '../domain/domain-store';
 
@@ -18,6 +20,11 @@ export interface GraphQLContext {
   readonly domain: DomainStore;
   readonly loaders: DomainLoaders;
   readonly consent: ConsentLedger;
+  /** The access log as auditors read it (the operation is restricted to auditors by its annotation). */
+  readonly accessLog: {
+    page(filter: AccessLogFilter, first: number, after: string | null): Promise<AccessLogPage>;
+    integrity(): Promise<VerifyReport>;
+  };
   /** Keeps only the subjects the request's purpose is permitted for (`onlyPermitted`), as SQL. */
   readonly permittedSubjects: (subjectIdColumn: string) => CustomerFilter;
 }

@@ -13,6 +13,8 @@ export interface FieldGovernance {
   readonly category: string;
   readonly purposes: readonly string[];
   readonly roles: readonly string[];
+  /** Root fields: the reason under which calling it is recorded, if it is. */
+  readonly recordAs?: string;
   /** A Query/Mutation field. */
   readonly root: boolean;
   /** Where the record's data subject is found (`GovernedType({ subjectKey })`), if the type declares it. */
@@ -45,6 +47,7 @@ function describeField(type: GraphQLObjectType, field: GraphQLField<unknown, unk
     category: options?.category ?? '',
     purposes: options?.purposes ?? [],
     roles: options?.roles ?? [],
+    recordAs: options?.recordAs,
     root,
     subjectKey,
     nonNull: isNonNullType(field.type),
@@ -76,6 +79,7 @@ export function lintGovernance(fields: readonly FieldGovernance[], taxonomy: Tax
     const category = taxonomy.categories.get(field.category);
     if (!category) problems.push(`${at} names unknown category "${field.category}"`);
     for (const purpose of field.purposes) if (!taxonomy.purposes.has(purpose)) problems.push(`${at} names unknown purpose "${purpose}"`);
+    if (field.recordAs && !field.root) problems.push(`${at} declares recordAs, which only root fields may`);
     if (!category?.personal) continue;
     if (field.root) problems.push(`${at} is a root field with personal category "${field.category}"; root fields are operations, annotate them system.operations`);
     if (field.nonNull) problems.push(`${at} is non-nullable but has personal category "${field.category}"; make it nullable so it can be withheld`);

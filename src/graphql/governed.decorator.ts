@@ -8,6 +8,11 @@ export interface GovernedFieldOptions {
   readonly purposes?: readonly string[];
   /** Root Query/Mutation fields only: the roles an actor needs to call them. */
   readonly roles?: readonly string[];
+  /**
+   * Root fields only: calling the operation is itself recorded in the access log with this reason
+   * (e.g. `ACCESS_LOG_READ` for reads of the log), once per request.
+   */
+  readonly recordAs?: string;
 }
 
 /** Per-type annotation: where the data subject of a record is found. */
@@ -33,6 +38,7 @@ export function Governed(options: GovernedFieldOptions): MethodDecorator & Prope
     category: options.category,
     purposes: [...(options.purposes ?? [])],
     ...(options.roles ? { roles: [...options.roles] } : {}),
+    ...(options.recordAs ? { recordAs: options.recordAs } : {}),
   };
   const directiveArguments = [`category: ${quote(metadata.category)}`];
   if (metadata.purposes.length) directiveArguments.push(`purposes: ${list(metadata.purposes)}`);

@@ -1,5 +1,6 @@
 import { DirectiveLocation, GraphQLDirective, GraphQLList, GraphQLNonNull, GraphQLString, type GraphQLSchema, specifiedDirectives } from 'graphql';
 import { buildSchema } from 'type-graphql';
+import { AccessLogResolver } from './access-log.resolver';
 import { ConsentResolver } from './consent.resolver';
 import { CustomerResolver } from './customer.resolver';
 import { readGovernance } from './governance-catalog';
@@ -16,7 +17,7 @@ export const governedDirective = new GraphQLDirective({
   },
 });
 
-export const RESOLVERS = [CustomerResolver, ConsentResolver] as const;
+export const RESOLVERS = [CustomerResolver, ConsentResolver, AccessLogResolver] as const;
 
 /**
  * Builds the (not yet enforced) schema from the type-graphql classes and writes each field's governance

@@ -15,6 +15,8 @@ export interface GuardedField {
   readonly subjectKey?: string;
   readonly roles: readonly string[];
   readonly root: boolean;
+  /** Root fields: record each call under this reason. */
+  readonly recordAs?: string;
 }
 
 /** The declaration a field is compiled from (what `@Governed` and its type say). */
@@ -25,6 +27,7 @@ export interface FieldDeclaration {
   readonly purposes: readonly string[];
   readonly roles: readonly string[];
   readonly root: boolean;
+  readonly recordAs?: string;
   readonly subjectKey?: string;
 }
 
@@ -61,6 +64,7 @@ export function compileFields(declarations: readonly FieldDeclaration[], taxonom
       subjectKey: declaration.subjectKey,
       roles: declaration.roles,
       root: declaration.root,
+      recordAs: declaration.recordAs,
     });
   });
   return { fields, policies: [...policies.values()].map((interned) => interned.policy) };

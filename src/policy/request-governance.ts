@@ -64,6 +64,7 @@ export class RequestGovernance {
   private recorded = new Uint8Array(1024);
   private readonly logged: number[] = [];
   private readonly refusedOperations: OperationRefusal[] = [];
+  private readonly recordedOperationFields: GuardedField[] = [];
   private lastSubjectId: unknown = undefined;
   private lastEntry: SubjectEntry | undefined = undefined;
 
@@ -96,6 +97,11 @@ export class RequestGovernance {
   /** Root fields refused to this actor (missing role, purpose not served), once per coordinate. */
   get refusals(): readonly OperationRefusal[] {
     return this.refusedOperations;
+  }
+
+  /** Authorised root fields whose call is itself recorded (`recordAs`), once per coordinate. */
+  get recordedOperations(): readonly GuardedField[] {
+    return this.recordedOperationFields;
   }
 
   /**
@@ -161,7 +167,10 @@ export class RequestGovernance {
       : field.policy.purposes.length && !anyCovers(field.policy.purposes, this.options.purpose.key)
         ? `${field.coordinate} serves only the purposes ${field.policy.purposes.join(', ')}`
         : undefined;
-    if (problem === undefined) return true;
+    if (problem === undefined) {
+      if (field.recordAs && !this.recordedOperationFields.includes(field)) this.recordedOperationFields.push(field);
+      return true;
+    }
     if (!this.refusedOperations.some((refusal) => refusal.field === field)) this.refusedOperations.push({ field, code: 'FORBIDDEN' });
     return locatedError(problem, info, { code: 'FORBIDDEN', coordinate: field.coordinate, purpose: this.options.purpose.key });
   }

@@ -15,7 +15,7 @@ export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<Candor
       return {
         async willSendResponse({ contextValue, operationName, response }) {
           const governance = contextValue[GOVERNANCE_CONTEXT_KEY];
-          if (!governance || (governance.decisions.length === 0 && governance.refusals.length === 0)) return;
+          if (!governance || (governance.decisions.length === 0 && governance.refusals.length === 0 && governance.recordedOperations.length === 0)) return;
           const common = {
             at: contextValue.now,
             requestId: contextValue.requestId,
@@ -32,6 +32,9 @@ export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<Candor
             reason: code,
             legalBasis: null,
           }));
+          for (const field of governance.recordedOperations) {
+            records.push({ ...common, subjectId: null, coordinate: field.coordinate, category: null, decision: 'RELEASED', reason: field.recordAs!, legalBasis: governance.purpose.legalBasis });
+          }
           for (const { subjectId, field, decision } of governance.decisions) {
             records.push({
               ...common,

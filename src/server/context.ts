@@ -91,6 +91,10 @@ export function createContextFactory(services: CandorServices, governed: Governe
       domain: services.domain,
       loaders: services.domain.createLoaders(),
       consent: services.consent,
+      accessLog: {
+        page: (filter, first, after) => services.accessLogReader.page(filter, first, after),
+        integrity: () => services.verifyAccessLog(),
+      },
       permittedSubjects: (subjectIdColumn) => {
         // Only reachable through a root field, which requires a purpose.
         if (!purposeForFilter) return { sql: '1 = 0', parameters: {} };

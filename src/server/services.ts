@@ -1,6 +1,9 @@
 import type { DataSource, Logger } from 'typeorm';
 import { ActorDirectory } from '../actors/actor-directory';
-import { AccessLog } from '../audit/access-log';
+import { AccessLog, createAuditStore } from '../audit/access-log';
+import { AccessLogReader } from '../audit/access-log-reader';
+import { checkpointSigner, type CheckpointSigner } from '../audit/checkpoints';
+import { verifyAccessLog, type VerifyOptions, type VerifyReport } from '../audit/verify';
 import type { CandorConfig } from '../config';
 import { ConsentLedger } from '../consent/consent-ledger';
 import { buildDemoData, DEMO_SEED_TIME, insertDemoDomain } from '../domain/demo-seed';
@@ -21,6 +24,9 @@ export interface CandorServices {
   readonly consent: ConsentLedger;
   readonly actors: ActorDirectory;
   readonly accessLog: AccessLog;
+  readonly accessLogReader: AccessLogReader;
+  readonly checkpointSigner: CheckpointSigner;
+  verifyAccessLog(options?: VerifyOptions): Promise<VerifyReport>;
   readonly clock: () => Date;
   close(): Promise<void>;
 }
@@ -63,6 +69,8 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
     throw error;
   }
   const domain = new DomainStore(dataSource);
+  const accessLog = new AccessLog(createAuditStore(config.database), clock);
+  const signer = checkpointSigner(config.auditSigningSeed);
   const actors = new ActorDirectory(dataSource, config.secret, config.production, clock);
   return {
     config,
@@ -71,9 +79,13 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
     domain,
     consent: new ConsentLedger(dataSource, taxonomy, domain.customerExists, clock),
     actors,
-    accessLog: new AccessLog(dataSource),
+    accessLog,
+    accessLogReader: new AccessLogReader(dataSource),
+    checkpointSigner: signer,
+    verifyAccessLog: (verifyOptions) => verifyAccessLog(dataSource, signer, verifyOptions),
     clock,
     close: async () => {
+      await accessLog.close();
       if (dataSource.isInitialized) await dataSource.destroy();
     },
   };

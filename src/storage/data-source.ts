@@ -4,16 +4,17 @@ import { dirname } from 'node:path';
 import { DataSource, type Logger } from 'typeorm';
 import type { DatabaseConfig } from '../config';
 import { ActorEntity } from '../actors/actor.entity';
-import { AccessRecordEntity } from '../audit/access-record.entity';
+import { AUDIT_ENTITIES } from '../audit/audit.entities';
 import { ConsentEventEntity } from '../consent/consent-event.entity';
 import { ConsentStateEntity } from '../consent/consent-state.entity';
 import { CustomerEntity } from '../domain/customer.entity';
 import { PaymentEntity } from '../domain/payment.entity';
 import { WatchEventEntity } from '../domain/watch-event.entity';
 import { InitialSchema1764380000000 } from '../../migrations/1764380000000-initial-schema';
+import { TamperEvidentAccessLog1764400000000 } from '../../migrations/1764400000000-tamper-evident-access-log';
 
-export const ENTITIES = [CustomerEntity, PaymentEntity, WatchEventEntity, ActorEntity, ConsentEventEntity, ConsentStateEntity, AccessRecordEntity];
-export const MIGRATIONS = [InitialSchema1764380000000];
+export const ENTITIES = [CustomerEntity, PaymentEntity, WatchEventEntity, ActorEntity, ConsentEventEntity, ConsentStateEntity, ...AUDIT_ENTITIES];
+export const MIGRATIONS = [InitialSchema1764380000000, TamperEvidentAccessLog1764400000000];
 
 export interface DataSourceOptions {
   /** A TypeORM logger; tests use one to count the SQL a request issues. */
@@ -35,7 +36,7 @@ export function createDataSource(database: DatabaseConfig, options: DataSourceOp
     logger: options.logger,
   };
   if (database.driver === 'sqlite') {
-    if (database.path !== ':memory:') mkdirSync(dirname(database.path), { recursive: true });
+    mkdirSync(dirname(database.path), { recursive: true });
     return new DataSource({
       ...common,
       type: 'better-sqlite3',

@@ -1,4 +1,3 @@
-import { AccessRecordEntity } from '../../src/audit/access-record.entity';
 import { ConsentEventEntity } from '../../src/consent/consent-event.entity';
 import { permittedSubjectsCondition } from '../../src/consent/permitted-subjects';
 import { CustomerEntity } from '../../src/domain/customer.entity';
@@ -35,7 +34,7 @@ describe.each(DRIVERS)('the governed query path on %s', (driver) => {
   };
   const emailOf = (subjectId: string, key: string = KEYS.marketing, purpose = 'marketing.communications') =>
     candor.query({ key, purpose, query: `query Email($id: ID!) { customer(id: $id) { id email } }`, variables: { id: subjectId } });
-  const records = async (requestId: string) => candor.services.dataSource.getRepository(AccessRecordEntity).find({ where: { requestId }, order: { seq: 'ASC' } });
+  const records = async (requestId: string) => (await candor.services.accessLogReader.page({ requestId }, 500)).edges.map((edge) => edge.node);
 
   describe('refusals before execution', () => {
     it.each([
@@ -154,9 +153,7 @@ describe.each(DRIVERS)('the governed query path on %s', (driver) => {
           reason: 'CONSENT_REQUIRED',
           legalBasis: 'consent',
           purpose: 'marketing.communications',
-          actorId: 'campaign-manager',
-          actorName: 'Campaign Manager',
-          actorTeam: 'Marketing',
+          actor: { id: 'campaign-manager', name: 'Campaign Manager', team: 'Marketing' },
           operationName: 'Sneaky',
         }),
       ]);

@@ -1,0 +1,145 @@
+import type { DataSource, SelectQueryBuilder } from 'typeorm';
+import { badInput } from '../errors';
+import { AuditBatchEntity, AuditRecordEntity, SubjectPseudonymEntity } from './audit.entities';
+import type { AccessDecision } from './chain';
+
+export interface AccessLogFilter {
+  readonly subjectId?: string | null;
+  readonly actorId?: string | null;
+  readonly team?: string | null;
+  readonly purpose?: string | null;
+  readonly coordinate?: string | null;
+  readonly category?: string | null;
+  readonly decision?: string | null;
+  readonly reason?: string | null;
+  readonly requestId?: string | null;
+  /** Inclusive lower bound on the record time (ISO-8601). */
+  readonly from?: string | null;
+  /** Exclusive upper bound on the record time (ISO-8601). */
+  readonly to?: string | null;
+}
+
+/** A record as auditors read it: the pseudonym mapped back to the subject id (null once erased). */
+export interface AccessRecordView {
+  readonly seq: number;
+  readonly at: string;
+  readonly requestId: string;
+  readonly actor: { readonly id: string | null; readonly name: string | null; readonly team: string | null };
+  readonly purpose: string | null;
+  readonly operationName: string | null;
+  readonly subjectId: string | null;
+  readonly coordinate: string | null;
+  readonly category: string | null;
+  readonly decision: AccessDecision;
+  readonly reason: string;
+  readonly legalBasis: string | null;
+  readonly consentReceiptId: string | null;
+}
+
+export interface AccessLogPage {
+  readonly edges: ReadonlyArray<{ readonly cursor: string; readonly node: AccessRecordView }>;
+  readonly pageInfo: { readonly hasNextPage: boolean; readonly endCursor: string | null };
+  readonly totalCount: number;
+}
+
+export const MAX_PAGE = 500;
+const DECISIONS = ['RELEASED', 'WITHHELD', 'MASKED', 'REFUSED'];
+
+interface Cursor {
+  /** The last sequence number returned. */
+  readonly seq: number;
+  /** The head when the first page was read: later pages never see newer records. */
+  readonly asOf: number;
+}
+
+const encodeCursor = (cursor: Cursor) => Buffer.from(JSON.stringify([cursor.seq, cursor.asOf])).toString('base64url');
+
+function decodeCursor(value: string): Cursor {
+  try {
+    const [seq, asOf] = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as unknown[];
+    if (Number.isInteger(seq) && Number.isInteger(asOf)) return { seq: seq as number, asOf: asOf as number };
+  } catch {
+    // fall through
+  }
+  throw badInput('`after` is not a cursor returned by accessLog', { argument: 'after' });
+}
+
+function isoTime(value: string, argument: string): string {
+  const time = new Date(value);
+  if (Number.isNaN(time.getTime())) throw badInput(`${argument} must be an ISO-8601 date or date-time`, { argument });
+  return time.toISOString();
+}
+
+/** Reads the access log for auditors: filters, keyset pagination over a snapshot, pseudonyms mapped back. */
+export class AccessLogReader {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /** The last committed sequence number. */
+  async headSeq(): Promise<number> {
+    const [batch] = await this.dataSource.getRepository(AuditBatchEntity).find({ order: { id: 'DESC' }, take: 1 });
+    return batch?.lastSeq ?? 0;
+  }
+
+  async page(filter: AccessLogFilter = {}, first = 50, after?: string | null): Promise<AccessLogPage> {
+    if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) throw badInput(`first must be between 1 and ${MAX_PAGE}`, { argument: 'first' });
+    if (filter.decision && !DECISIONS.includes(filter.decision)) throw badInput(`decision must be one of ${DECISIONS.join(', ')}`, { argument: 'filter.decision' });
+    const cursor = after ? decodeCursor(after) : { seq: 0, asOf: await this.headSeq() };
+    const base = this.filtered(filter, cursor.asOf);
+    const rows = await base.clone().andWhere('record.seq > :afterSeq', { afterSeq: cursor.seq }).orderBy('record.seq', 'ASC').limit(first + 1).getRawMany();
+    const totalCount = Number((await base.clone().select('COUNT(*)', 'count').getRawOne())?.count ?? 0);
+    const nodes = rows.slice(0, first).map(toView);
+    const edges = nodes.map((node) => ({ cursor: encodeCursor({ seq: node.seq, asOf: cursor.asOf }), node }));
+    return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null }, totalCount };
+  }
+
+  private filtered(filter: AccessLogFilter, asOf: number): SelectQueryBuilder<AuditRecordEntity> {
+    const query = this.dataSource
+      .getRepository(AuditRecordEntity)
+      .createQueryBuilder('record')
+      .leftJoin(SubjectPseudonymEntity, 'subject', 'subject.pseudonym = record.subject_pseudonym')
+      .select([
+        'record.seq AS seq', 'record.at AS at', 'record.request_id AS request_id', 'record.actor_id AS actor_id', 'record.actor_name AS actor_name',
+        'record.actor_team AS actor_team', 'record.purpose AS purpose', 'record.operation_name AS operation_name', 'subject.subject_id AS subject_id',
+        'record.coordinate AS coordinate', 'record.category AS category', 'record.decision AS decision', 'record.reason AS reason',
+        'record.legal_basis AS legal_basis', 'record.consent_receipt_id AS consent_receipt_id',
+      ])
+      .where('record.seq <= :asOf', { asOf });
+    const equals: Array<[keyof AccessLogFilter, string]> = [
+      ['subjectId', 'subject.subject_id'],
+      ['actorId', 'record.actor_id'],
+      ['team', 'record.actor_team'],
+      ['purpose', 'record.purpose'],
+      ['coordinate', 'record.coordinate'],
+      ['category', 'record.category'],
+      ['decision', 'record.decision'],
+      ['reason', 'record.reason'],
+      ['requestId', 'record.request_id'],
+    ];
+    for (const [key, column] of equals) {
+      const value = filter[key];
+      if (value !== undefined && value !== null) query.andWhere(`${column} = :${key}`, { [key]: value });
+    }
+    if (filter.from) query.andWhere('record.at >= :from', { from: isoTime(filter.from, 'filter.from') });
+    if (filter.to) query.andWhere('record.at < :to', { to: isoTime(filter.to, 'filter.to') });
+    return query;
+  }
+}
+
+function toView(row: Record<string, unknown>): AccessRecordView {
+  const text = (value: unknown) => (value === null || value === undefined ? null : String(value));
+  return {
+    seq: Number(row.seq),
+    at: String(row.at),
+    requestId: String(row.request_id),
+    actor: { id: text(row.actor_id), name: text(row.actor_name), team: text(row.actor_team) },
+    purpose: text(row.purpose),
+    operationName: text(row.operation_name),
+    subjectId: text(row.subject_id),
+    coordinate: text(row.coordinate),
+    category: text(row.category),
+    decision: String(row.decision) as AccessDecision,
+    reason: String(row.reason),
+    legalBasis: text(row.legal_basis),
+    consentReceiptId: text(row.consent_receipt_id),
+  };
+}

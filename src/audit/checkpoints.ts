@@ -1,0 +1,69 @@
+import { createHash, createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import { AuditBatchEntity, AuditCheckpointEntity } from './audit.entities';
+
+export const CHECKPOINT_FORMAT = 'candor-checkpoint/1';
+
+/** An Ed25519 key pair for signing checkpoints, from a 32-byte seed. */
+export interface CheckpointSigner {
+  readonly keyId: string;
+  readonly publicKeyPem: string;
+  sign(message: string): string;
+  verify(message: string, signature: string): boolean;
+}
+
+// PKCS#8 DER prefix of an Ed25519 private key; the 32-byte seed follows it.
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+export function checkpointSigner(seed: Buffer): CheckpointSigner {
+  if (seed.length !== 32) throw new Error('the checkpoint signing key must be a 32-byte Ed25519 seed');
+  const privateKey: KeyObject = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+  const publicKey = createPublicKey(privateKey);
+  const publicDer = publicKey.export({ format: 'der', type: 'spki' });
+  return {
+    keyId: createHash('sha256').update(publicDer).digest('hex').slice(0, 16),
+    publicKeyPem: publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+    sign: (message) => sign(null, Buffer.from(message, 'utf8'), privateKey).toString('base64'),
+    verify: (message, signature) => verify(null, Buffer.from(message, 'utf8'), publicKey, Buffer.from(signature, 'base64')),
+  };
+}
+
+/** What a checkpoint signs: the sequence number and hash of the chain head at a time. */
+export function checkpointMessage(checkpoint: Pick<AuditCheckpointEntity, 'kind' | 'seq' | 'headHash' | 'at' | 'prunedThroughSeq'>): string {
+  return JSON.stringify([CHECKPOINT_FORMAT, checkpoint.kind, checkpoint.seq, checkpoint.headHash, checkpoint.at, checkpoint.prunedThroughSeq]);
+}
+
+/** Signs and stores a checkpoint of the current head; undefined when the log is empty. */
+export async function writeCheckpoint(
+  dataSource: DataSource,
+  signer: CheckpointSigner,
+  kind: AuditCheckpointEntity['kind'],
+  at: Date,
+  head?: { seq: number; hash: string; prunedThroughSeq?: number },
+): Promise<AuditCheckpointEntity | undefined> {
+  let target = head;
+  if (!target) {
+    const [batch] = await dataSource.getRepository(AuditBatchEntity).find({ order: { id: 'DESC' }, take: 1 });
+    if (!batch) return undefined;
+    target = { seq: batch.lastSeq, hash: batch.hash };
+  }
+  const checkpoint = {
+    kind,
+    seq: target.seq,
+    headHash: target.hash,
+    at: at.toISOString(),
+    prunedThroughSeq: target.prunedThroughSeq ?? null,
+  };
+  return dataSource.getRepository(AuditCheckpointEntity).save({ ...checkpoint, keyId: signer.keyId, signature: signer.sign(checkpointMessage(checkpoint)) });
+}
+
+/** Every checkpoint, oldest first, with the public key needed to check it. */
+export async function exportCheckpoints(dataSource: DataSource, signer: CheckpointSigner) {
+  const checkpoints = await dataSource.getRepository(AuditCheckpointEntity).find({ order: { id: 'ASC' } });
+  return {
+    format: CHECKPOINT_FORMAT,
+    keyId: signer.keyId,
+    publicKey: signer.publicKeyPem,
+    checkpoints: checkpoints.map(({ id, kind, seq, headHash, at, keyId, signature, prunedThroughSeq }) => ({ id, kind, seq, headHash, at, prunedThroughSeq, keyId, signature })),
+  };
+}

@@ -1,0 +1,111 @@
+import { Pool, type PoolClient } from 'pg';
+import { type AppendRecord, type AppendResult, type AuditStore, CHAIN_LOCK_KEY, newPseudonym, type PruneResult, pseudonymise, RECORD_COLUMNS, recordRow, subjectsOf } from './audit-store';
+import { type ChainHead, EMPTY_HEAD, sealBatch } from './chain';
+
+interface Runner {
+  query(sql: string, parameters?: unknown[]): Promise<any[]>;
+  readonly client: PoolClient;
+}
+
+const RECORD_TYPES = ['bigint', 'bigint', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text'];
+// One statement per batch, whatever its size: every column travels as one array parameter.
+const INSERT_RECORDS = `INSERT INTO audit_record (${RECORD_COLUMNS.join(', ')}) SELECT * FROM unnest(${RECORD_TYPES.map((type, index) => `$${index + 1}::${type}[]`).join(', ')})`;
+
+/** The application name of the log's connections (operators can find them in pg_stat_activity). */
+export const AUDIT_APPLICATION_NAME = 'candor-audit';
+
+/**
+ * Appends sealed batches to PostgreSQL under a transaction-scoped advisory lock. It has its own small
+ * pool, so the log's writes never queue behind (or starve) the request path's connections.
+ */
+export class PostgresAuditStore implements AuditStore {
+  /** Pseudonyms never change while their mapping exists; erasure goes through `forget`. */
+  private readonly knownPseudonyms = new Map<string, string>();
+  private readonly pool: Pool;
+
+  constructor(url: string, schema?: string) {
+    this.pool = new Pool({
+      connectionString: url,
+      application_name: AUDIT_APPLICATION_NAME,
+      max: 4,
+      connectionTimeoutMillis: 5_000,
+      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    });
+    // An idle connection dropped by the server is discarded by the pool; nothing to do but not crash.
+    this.pool.on('error', () => undefined);
+  }
+
+  forget(subjectId: string): void {
+    this.knownPseudonyms.delete(subjectId);
+  }
+
+  async append(records: readonly AppendRecord[], committedAt: string): Promise<AppendResult> {
+    return this.inChainTransaction(async (runner) => {
+      const pseudonyms = await this.pseudonyms(runner, subjectsOf(records), committedAt);
+      const batch = sealBatch(await this.head(runner), pseudonymise(records, pseudonyms), committedAt);
+      const columns: unknown[][] = RECORD_COLUMNS.map(() => []);
+      for (const record of batch.records) recordRow(record, batch.id).forEach((value, index) => columns[index].push(value));
+      await runner.query(INSERT_RECORDS, columns);
+      await runner.query('INSERT INTO audit_batch (id, first_seq, last_seq, prev_hash, hash, committed_at) VALUES ($1, $2, $3, $4, $5, $6)', [
+        batch.id, batch.firstSeq, batch.lastSeq, batch.prevHash, batch.hash, batch.committedAt,
+      ]);
+      return { batchId: batch.id, firstSeq: batch.firstSeq, lastSeq: batch.lastSeq, hash: batch.hash };
+    });
+  }
+
+  async prune(before: string): Promise<PruneResult | undefined> {
+    return this.inChainTransaction(async (runner) => {
+      const [last] = await runner.query('SELECT id, last_seq, hash FROM audit_batch WHERE committed_at < $1 ORDER BY id DESC LIMIT 1', [before]);
+      if (!last) return undefined;
+      const [newest] = await runner.query('SELECT id FROM audit_batch ORDER BY id DESC LIMIT 1');
+      // The head batch is never pruned: the chain must keep an anchor for the next appender.
+      if (Number(newest.id) === Number(last.id)) return undefined;
+      await runner.query("SET LOCAL candor.audit_prune = 'on'");
+      const records = await runner.client.query('DELETE FROM audit_record WHERE seq <= $1', [last.last_seq]);
+      const batches = await runner.client.query('DELETE FROM audit_batch WHERE id <= $1', [last.id]);
+      return { prunedRecords: records.rowCount ?? 0, prunedBatches: batches.rowCount ?? 0, throughSeq: Number(last.last_seq), throughHash: last.hash };
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  private async inChainTransaction<T>(work: (runner: Runner) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      try {
+        await client.query('SELECT pg_advisory_xact_lock($1)', [CHAIN_LOCK_KEY]);
+        const result = await work({ query: async (sql, parameters) => (await client.query(sql, parameters)).rows, client });
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
+        throw error;
+      }
+    } finally {
+      // A connection that failed to roll back is destroyed, never returned to the pool mid-transaction.
+      client.release(broken);
+    }
+  }
+
+  private async head(runner: Runner): Promise<ChainHead> {
+    const [row] = await runner.query('SELECT id, last_seq, hash FROM audit_batch ORDER BY id DESC LIMIT 1');
+    return row ? { batchId: Number(row.id), lastSeq: Number(row.last_seq), hash: row.hash } : EMPTY_HEAD;
+  }
+
+  private async pseudonyms(runner: Runner, subjectIds: string[], now: string): Promise<Map<string, string>> {
+    const unknown = subjectIds.filter((subjectId) => !this.knownPseudonyms.has(subjectId));
+    if (unknown.length) {
+      await runner.query(
+        'INSERT INTO subject_pseudonym (subject_id, pseudonym, created_at) SELECT subject_id, pseudonym, $3 FROM unnest($1::text[], $2::text[]) AS t(subject_id, pseudonym) ON CONFLICT (subject_id) DO NOTHING',
+        [unknown, unknown.map(() => newPseudonym()), now],
+      );
+      const rows: Array<{ subject_id: string; pseudonym: string }> = await runner.query('SELECT subject_id, pseudonym FROM subject_pseudonym WHERE subject_id = ANY($1::text[])', [unknown]);
+      for (const row of rows) this.knownPseudonyms.set(row.subject_id, row.pseudonym);
+    }
+    return this.knownPseudonyms;
+  }
+}

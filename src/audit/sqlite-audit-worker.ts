@@ -1,0 +1,85 @@
+/**
+ * The SQLite access-log appender, run in a worker thread with its own connection. SQLite commits with
+ * `synchronous=FULL` block on fsync; here they block this thread, not the server's event loop, and the
+ * busy wait for the write lock (held by another connection or process) cannot stall request handling.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import { type AppendRecord, type AppendResult, newPseudonym, type PruneResult, pseudonymise, RECORD_COLUMNS, recordRow, subjectsOf } from './audit-store';
+import { type ChainHead, EMPTY_HEAD, sealBatch } from './chain';
+
+export type WorkerRequest =
+  | { readonly id: number; readonly kind: 'append'; readonly records: readonly AppendRecord[]; readonly committedAt: string }
+  | { readonly id: number; readonly kind: 'prune'; readonly before: string }
+  | { readonly id: number; readonly kind: 'forget'; readonly subjectId: string };
+export type WorkerResponse = { readonly id: number; readonly result?: AppendResult | PruneResult | null; readonly error?: string };
+
+/** SQLite's bind-parameter limit is 32766; 17 columns × 500 rows stays well below it. */
+const INSERT_CHUNK = 500;
+
+export function openAppender(path: string) {
+  const db = new Database(path, { timeout: 10_000 });
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  const headStatement = db.prepare('SELECT id, last_seq, hash FROM audit_batch ORDER BY id DESC LIMIT 1');
+  const insertBatch = db.prepare('INSERT INTO audit_batch (id, first_seq, last_seq, prev_hash, hash, committed_at) VALUES (?, ?, ?, ?, ?, ?)');
+  const findPseudonym = db.prepare('SELECT pseudonym FROM subject_pseudonym WHERE subject_id = ?');
+  const insertPseudonym = db.prepare('INSERT INTO subject_pseudonym (subject_id, pseudonym, created_at) VALUES (?, ?, ?) ON CONFLICT (subject_id) DO NOTHING');
+  const placeholders = (rows: number) => Array.from({ length: rows }, () => `(${RECORD_COLUMNS.map(() => '?').join(', ')})`).join(', ');
+  const insertChunk = db.prepare(`INSERT INTO audit_record (${RECORD_COLUMNS.join(', ')}) VALUES ${placeholders(INSERT_CHUNK)}`);
+  const knownPseudonyms = new Map<string, string>();
+
+  const head = (): ChainHead => {
+    const row = headStatement.get() as { id: number; last_seq: number; hash: string } | undefined;
+    return row ? { batchId: Number(row.id), lastSeq: Number(row.last_seq), hash: row.hash } : EMPTY_HEAD;
+  };
+  const pseudonymOf = (subjectId: string, now: string): string => {
+    let pseudonym = knownPseudonyms.get(subjectId);
+    if (pseudonym === undefined) {
+      insertPseudonym.run(subjectId, newPseudonym(), now);
+      pseudonym = (findPseudonym.get(subjectId) as { pseudonym: string }).pseudonym;
+      knownPseudonyms.set(subjectId, pseudonym);
+    }
+    return pseudonym;
+  };
+
+  // better-sqlite3's `.immediate` runs the function inside BEGIN IMMEDIATE: the chain lock on SQLite.
+  const append = db.transaction((records: readonly AppendRecord[], committedAt: string): AppendResult => {
+    const pseudonyms = new Map(subjectsOf(records).map((subjectId) => [subjectId, pseudonymOf(subjectId, committedAt)]));
+    const batch = sealBatch(head(), pseudonymise(records, pseudonyms), committedAt);
+    const rows = batch.records.map((record) => recordRow(record, batch.id));
+    let start = 0;
+    for (; start + INSERT_CHUNK <= rows.length; start += INSERT_CHUNK) insertChunk.run(rows.slice(start, start + INSERT_CHUNK).flat());
+    if (start < rows.length) db.prepare(`INSERT INTO audit_record (${RECORD_COLUMNS.join(', ')}) VALUES ${placeholders(rows.length - start)}`).run(rows.slice(start).flat());
+    insertBatch.run(batch.id, batch.firstSeq, batch.lastSeq, batch.prevHash, batch.hash, batch.committedAt);
+    return { batchId: batch.id, firstSeq: batch.firstSeq, lastSeq: batch.lastSeq, hash: batch.hash };
+  });
+
+  const prune = db.transaction((before: string): PruneResult | null => {
+    const last = db.prepare('SELECT id, last_seq, hash FROM audit_batch WHERE committed_at < ? ORDER BY id DESC LIMIT 1').get(before) as { id: number; last_seq: number; hash: string } | undefined;
+    if (!last || Number(last.id) === head().batchId) return null;
+    const records = db.prepare('DELETE FROM audit_record WHERE seq <= ?').run(last.last_seq);
+    const batches = db.prepare('DELETE FROM audit_batch WHERE id <= ?').run(last.id);
+    return { prunedRecords: records.changes, prunedBatches: batches.changes, throughSeq: Number(last.last_seq), throughHash: last.hash };
+  });
+
+  return {
+    append: (records: readonly AppendRecord[], committedAt: string) => append.immediate(records, committedAt),
+    prune: (before: string) => prune.immediate(before),
+    forget: (subjectId: string) => knownPseudonyms.delete(subjectId),
+    close: () => db.close(),
+  };
+}
+
+if (parentPort && workerData?.candorAuditDatabase) {
+  const appender = openAppender(workerData.candorAuditDatabase as string);
+  const port = parentPort;
+  port.on('message', (request: WorkerRequest) => {
+    try {
+      const result = request.kind === 'append' ? appender.append(request.records, request.committedAt) : request.kind === 'prune' ? appender.prune(request.before) : (appender.forget(request.subjectId), null);
+      port.postMessage({ id: request.id, result } satisfies WorkerResponse);
+    } catch (error) {
+      port.postMessage({ id: request.id, error: (error as Error).message } satisfies WorkerResponse);
+    }
+  });
+}

@@ -1,0 +1,102 @@
+import type { DataSource } from 'typeorm';
+import { AuditBatchEntity, AuditCheckpointEntity, AuditRecordEntity } from './audit.entities';
+import { batchHash, GENESIS_HASH, recordDigest } from './chain';
+import { checkpointMessage, type CheckpointSigner } from './checkpoints';
+
+export interface VerifyOptions {
+  /** Start at the batch holding this sequence number (its previous hash is taken as given). */
+  readonly fromSeq?: number;
+  /** Records read per query. */
+  readonly pageSize?: number;
+  /** Called after each batch with the records verified so far (progress output). */
+  readonly onProgress?: (verified: number, headSeq: number) => void;
+}
+
+export interface VerifyReport {
+  readonly verified: boolean;
+  /** Records checked. */
+  readonly records: number;
+  readonly headSeq: number;
+  readonly headHash: string;
+  /** The first sequence number at which the chain breaks, if it does. */
+  readonly firstBrokenSeq: number | null;
+  /** What is wrong there, with expected and found values. */
+  readonly problem: string | null;
+}
+
+/**
+ * Recomputes every record digest and batch hash, checks that sequence numbers are gap-free and that
+ * every signed checkpoint matches the chain. Reads in pages, so memory stays flat on large logs.
+ */
+export async function verifyAccessLog(dataSource: DataSource, signer: CheckpointSigner, options: VerifyOptions = {}): Promise<VerifyReport> {
+  const pageSize = options.pageSize ?? 5_000;
+  const batches = dataSource.getRepository(AuditBatchEntity);
+  const recordsRepository = dataSource.getRepository(AuditRecordEntity);
+  const checkpoints = await dataSource.getRepository(AuditCheckpointEntity).find({ order: { id: 'ASC' } });
+  const [last] = await batches.find({ order: { id: 'DESC' }, take: 1 });
+  const headSeq = last?.lastSeq ?? 0;
+  const headHash = last?.hash ?? GENESIS_HASH;
+  let verifiedCount = 0;
+  const broken = (seq: number, problem: string): VerifyReport => ({ verified: false, records: verifiedCount, headSeq, headHash, firstBrokenSeq: seq, problem });
+
+  for (const checkpoint of checkpoints) {
+    if (!signer.verify(checkpointMessage(checkpoint), checkpoint.signature)) return broken(checkpoint.seq, `checkpoint ${checkpoint.id} (seq ${checkpoint.seq}): signature does not verify with key ${signer.keyId}`);
+  }
+  const latestPrune = [...checkpoints].reverse().find((checkpoint) => checkpoint.kind === 'prune');
+
+  // Where to start: the batch holding fromSeq, or the first batch kept after the latest prune.
+  const startBatch = options.fromSeq
+    ? await batches.createQueryBuilder('batch').where('batch.last_seq >= :seq', { seq: options.fromSeq }).orderBy('batch.id', 'ASC').getOne()
+    : await batches.createQueryBuilder('batch').orderBy('batch.id', 'ASC').getOne();
+  if (!startBatch) return { verified: true, records: 0, headSeq, headHash, firstBrokenSeq: null, problem: null };
+  let previousHash = options.fromSeq ? startBatch.prevHash : latestPrune ? latestPrune.headHash : GENESIS_HASH;
+  let expectedSeq = options.fromSeq ? startBatch.firstSeq : latestPrune ? (latestPrune.prunedThroughSeq ?? 0) + 1 : 1;
+  let expectedBatchId = startBatch.id;
+  const hashAtSeq = new Map<number, string>();
+
+  let batchCursor = startBatch.id - 1;
+  for (;;) {
+    const page = await batches.createQueryBuilder('batch').where('batch.id > :id', { id: batchCursor }).orderBy('batch.id', 'ASC').take(200).getMany();
+    if (page.length === 0) break;
+    for (const batch of page) {
+      batchCursor = batch.id;
+      if (batch.id !== expectedBatchId) return broken(expectedSeq, `batch ${expectedBatchId} is missing (found batch ${batch.id} next)`);
+      if (batch.prevHash !== previousHash) return broken(batch.firstSeq, `batch ${batch.id}: previous hash mismatch (expected ${previousHash}, found ${batch.prevHash})`);
+      if (batch.firstSeq !== expectedSeq) return broken(expectedSeq, `batch ${batch.id} starts at seq ${batch.firstSeq}, expected ${expectedSeq}`);
+      const digests: string[] = [];
+      let seqCursor = batch.firstSeq - 1;
+      while (seqCursor < batch.lastSeq) {
+        const records = await recordsRepository
+          .createQueryBuilder('record')
+          .where('record.seq > :from AND record.seq <= :to', { from: seqCursor, to: batch.lastSeq })
+          .orderBy('record.seq', 'ASC')
+          .take(pageSize)
+          .getMany();
+        if (records.length === 0) return broken(seqCursor + 1, `missing sequence number ${seqCursor + 1} (expected ${seqCursor + 1}, found none up to ${batch.lastSeq})`);
+        for (const record of records) {
+          if (record.seq !== seqCursor + 1) return broken(seqCursor + 1, `missing sequence number ${seqCursor + 1} (expected ${seqCursor + 1}, found ${record.seq})`);
+          const digest = recordDigest(record);
+          if (digest !== record.digest) return broken(record.seq, `record ${record.seq}: digest mismatch (expected ${digest}, found ${record.digest})`);
+          if (record.batchId !== batch.id) return broken(record.seq, `record ${record.seq}: belongs to batch ${record.batchId}, expected ${batch.id}`);
+          digests.push(digest);
+          seqCursor = record.seq;
+          verifiedCount++;
+        }
+      }
+      const hash = batchHash(previousHash, digests);
+      if (hash !== batch.hash) return broken(batch.firstSeq, `batch ${batch.id}: hash mismatch (expected ${hash}, found ${batch.hash})`);
+      hashAtSeq.set(batch.lastSeq, batch.hash);
+      previousHash = batch.hash;
+      expectedSeq = batch.lastSeq + 1;
+      expectedBatchId = batch.id + 1;
+      options.onProgress?.(verifiedCount, headSeq);
+    }
+  }
+  const strays = await recordsRepository.createQueryBuilder('record').where('record.seq >= :seq', { seq: expectedSeq }).orderBy('record.seq', 'ASC').getOne();
+  if (strays) return broken(strays.seq, `record ${strays.seq} is not covered by any batch`);
+  for (const checkpoint of checkpoints) {
+    const hash = hashAtSeq.get(checkpoint.seq);
+    if (hash !== undefined && hash !== checkpoint.headHash) return broken(checkpoint.seq, `checkpoint ${checkpoint.id}: head hash at seq ${checkpoint.seq} is ${hash}, the signed checkpoint says ${checkpoint.headHash}`);
+  }
+  return { verified: true, records: verifiedCount, headSeq, headHash, firstBrokenSeq: null, problem: null };
+}

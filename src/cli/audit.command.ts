@@ -1,0 +1,79 @@
+import { userInfo } from 'node:os';
+import type { AccessActor } from '../audit/access-log';
+import { exportCheckpoints, writeCheckpoint } from '../audit/checkpoints';
+import { badInput } from '../errors';
+import type { CandorServices } from '../server/services';
+
+/** CLI runs are recorded as actor `cli:<os user>`. */
+export function cliActor(): AccessActor {
+  const user = userInfo().username || 'unknown';
+  return { id: `cli:${user}`, name: `CLI (${user})`, team: 'cli' };
+}
+
+/** Records one operation of the CLI in the access log (same chain lock as every appender). */
+export async function recordCliOperation(services: CandorServices, operationName: string, reason: string): Promise<void> {
+  await services.accessLog.append([
+    { at: services.clock(), requestId: `cli-${process.pid}-${Date.now()}`, actor: cliActor(), purpose: 'essential.legal_obligation', operationName, subjectId: null, coordinate: null, category: null, decision: 'RELEASED', reason, legalBasis: 'legal_obligation' },
+  ]);
+}
+
+export interface Output {
+  out(text: string): void;
+  err(text: string): void;
+  /** True when stderr is a terminal (progress is shown only then). */
+  readonly interactive: boolean;
+}
+
+/** `candor audit verify [--from SEQ]`: exit 0 when the chain verifies, 1 with the first break otherwise. */
+export async function auditVerify(services: CandorServices, from: string | undefined, output: Output): Promise<number> {
+  let fromSeq: number | undefined;
+  if (from !== undefined) {
+    fromSeq = Number(from);
+    if (!Number.isInteger(fromSeq) || fromSeq < 1) throw badInput('--from must be a sequence number ≥ 1');
+  }
+  const report = await services.verifyAccessLog({
+    fromSeq,
+    onProgress: output.interactive ? (verified, head) => output.err(`\rverifying… ${verified} records (head ${head})`) : undefined,
+  });
+  if (output.interactive) output.err('\r\x1b[K');
+  await recordCliOperation(services, 'audit verify', 'ACCESS_LOG_READ');
+  if (report.verified) {
+    output.out(`verified ${report.records} records through ${report.headSeq} (head hash ${report.headHash})\n`);
+    return 0;
+  }
+  output.err(`access log broken at seq ${report.firstBrokenSeq}: ${report.problem}\n`);
+  return 1;
+}
+
+/** `candor audit checkpoint <create|export>`. */
+export async function auditCheckpoint(services: CandorServices, action: string | undefined, output: Output): Promise<number> {
+  if (action === 'create') {
+    const checkpoint = await writeCheckpoint(services.dataSource, services.checkpointSigner, 'manual', services.clock());
+    output.out(checkpoint ? `signed checkpoint ${checkpoint.id}: seq ${checkpoint.seq}, head ${checkpoint.headHash}\n` : 'the access log is empty: nothing to sign\n');
+    return 0;
+  }
+  if (action === 'export') {
+    await recordCliOperation(services, 'audit checkpoint export', 'ACCESS_LOG_READ');
+    output.out(JSON.stringify(await exportCheckpoints(services.dataSource, services.checkpointSigner), null, 2) + '\n');
+    return 0;
+  }
+  output.err('usage: npx candor audit checkpoint <create|export>\n');
+  return 2;
+}
+
+/** `candor audit prune --before DATE`: removes whole batches committed before DATE, signed and recorded. */
+export async function auditPrune(services: CandorServices, before: string | undefined, output: Output): Promise<number> {
+  if (!before) throw badInput('--before DATE is required (ISO-8601)');
+  const time = new Date(before);
+  if (Number.isNaN(time.getTime())) throw badInput(`--before must be an ISO-8601 date, got "${before}"`);
+  if (time.getTime() > services.clock().getTime()) throw badInput('--before must not be in the future');
+  const pruned = await services.accessLog.store.prune(time.toISOString());
+  if (!pruned) {
+    output.out('nothing to prune: no complete batch was committed before that date (the newest batch is always kept)\n');
+    return 0;
+  }
+  await writeCheckpoint(services.dataSource, services.checkpointSigner, 'prune', services.clock(), { seq: pruned.throughSeq, hash: pruned.throughHash, prunedThroughSeq: pruned.throughSeq });
+  await recordCliOperation(services, 'audit prune', 'ACCESS_LOG_PRUNED');
+  output.out(`pruned ${pruned.prunedRecords} records in ${pruned.prunedBatches} batches through seq ${pruned.throughSeq}; signed a prune checkpoint\n`);
+  return 0;
+}

@@ -1,0 +1,77 @@
+import { SafeIntResolver } from 'graphql-scalars';
+import { Field, ID, InputType } from 'type-graphql';
+import { Governed, GovernedType } from './governed.decorator';
+
+// The access log describes processing, not people: its fields are operational metadata. Reading it is
+// restricted to auditors at the operation level and every read is itself recorded.
+const LOG = { category: 'system.operations' } as const;
+
+@GovernedType('AccessRecordActor', { description: 'Who made the access.' })
+export class AccessRecordActorType {
+  @Field(() => ID, { nullable: true }) @Governed(LOG) id!: string | null;
+  @Field(() => String, { nullable: true }) @Governed(LOG) name!: string | null;
+  @Field(() => String, { nullable: true }) @Governed(LOG) team!: string | null;
+}
+
+@GovernedType('AccessRecord', { description: 'One access-log record: a decision on one field of one data subject, or a refused operation.' })
+export class AccessRecordType {
+  @Field(() => SafeIntResolver, { description: 'Gap-free sequence number.' }) @Governed(LOG) seq!: number;
+  @Field(() => String, { description: 'ISO-8601 time of the request.' }) @Governed(LOG) at!: string;
+  @Field(() => ID) @Governed(LOG) requestId!: string;
+  @Field(() => AccessRecordActorType) @Governed(LOG) actor!: AccessRecordActorType;
+  @Field(() => String, { nullable: true }) @Governed(LOG) purpose!: string | null;
+  @Field(() => String, { nullable: true }) @Governed(LOG) operationName!: string | null;
+  @Field(() => ID, { nullable: true, description: 'The data subject; null for operations without one, or once the subject has been erased.' })
+  @Governed(LOG)
+  subjectId!: string | null;
+  @Field(() => String, { nullable: true, description: 'Schema coordinate, e.g. Customer.email.' }) @Governed(LOG) coordinate!: string | null;
+  @Field(() => String, { nullable: true }) @Governed(LOG) category!: string | null;
+  @Field(() => String, { description: 'RELEASED, WITHHELD, MASKED or REFUSED.' }) @Governed(LOG) decision!: string;
+  @Field(() => String, { description: 'The decision reason or refusal code.' }) @Governed(LOG) reason!: string;
+  @Field(() => String, { nullable: true }) @Governed(LOG) legalBasis!: string | null;
+  @Field(() => String, { nullable: true }) @Governed(LOG) consentReceiptId!: string | null;
+}
+
+@GovernedType('AccessLogEdge')
+export class AccessLogEdgeType {
+  @Field(() => String) @Governed(LOG) cursor!: string;
+  @Field(() => AccessRecordType) @Governed(LOG) node!: AccessRecordType;
+}
+
+@GovernedType('PageInfo')
+export class PageInfoType {
+  @Field(() => Boolean) @Governed(LOG) hasNextPage!: boolean;
+  @Field(() => String, { nullable: true }) @Governed(LOG) endCursor!: string | null;
+}
+
+@GovernedType('AccessLogConnection', { description: 'A page of the access log, as of the head when the first page was read.' })
+export class AccessLogConnectionType {
+  @Field(() => [AccessLogEdgeType]) @Governed(LOG) edges!: AccessLogEdgeType[];
+  @Field(() => PageInfoType) @Governed(LOG) pageInfo!: PageInfoType;
+  @Field(() => SafeIntResolver, { description: 'Records matching the filter, as of the same head.' }) @Governed(LOG) totalCount!: number;
+}
+
+@GovernedType('AuditIntegrity', { description: 'The result of verifying the whole hash chain now.' })
+export class AuditIntegrityType {
+  @Field(() => Boolean) @Governed(LOG) verified!: boolean;
+  @Field(() => SafeIntResolver, { description: 'Records verified.' }) @Governed(LOG) records!: number;
+  @Field(() => SafeIntResolver) @Governed(LOG) headSeq!: number;
+  @Field(() => String) @Governed(LOG) headHash!: string;
+  @Field(() => SafeIntResolver, { nullable: true }) @Governed(LOG) firstBrokenSeq!: number | null;
+  @Field(() => String, { nullable: true, description: 'What is wrong at firstBrokenSeq, with expected and found values.' }) @Governed(LOG) problem!: string | null;
+}
+
+@InputType('AccessLogFilter', { description: 'Every given condition must hold. Times are ISO-8601; `to` is exclusive.' })
+export class AccessLogFilterInput {
+  @Field(() => ID, { nullable: true }) subjectId?: string | null;
+  @Field(() => ID, { nullable: true }) actorId?: string | null;
+  @Field(() => String, { nullable: true }) team?: string | null;
+  @Field(() => String, { nullable: true }) purpose?: string | null;
+  @Field(() => String, { nullable: true }) coordinate?: string | null;
+  @Field(() => String, { nullable: true }) category?: string | null;
+  @Field(() => String, { nullable: true }) decision?: string | null;
+  @Field(() => String, { nullable: true }) reason?: string | null;
+  @Field(() => ID, { nullable: true }) requestId?: string | null;
+  @Field(() => String, { nullable: true }) from?: string | null;
+  @Field(() => String, { nullable: true }) to?: string | null;
+}

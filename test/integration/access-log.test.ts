@@ -1,0 +1,230 @@
+import { AccessLog } from '../../src/audit/access-log';
+import { AuditBatchEntity, AuditRecordEntity, SubjectPseudonymEntity } from '../../src/audit/audit.entities';
+import { batchHash, GENESIS_HASH } from '../../src/audit/chain';
+import { type Harness, KEYS, startCandor } from '../support/candor-harness';
+import { DRIVERS } from '../support/databases';
+import { tamper } from '../support/raw-sql';
+import { addCustomer } from '../support/subjects';
+
+const A = 'cus_0000_log_a';
+const B = 'cus_0000_log_b';
+
+describe.each(DRIVERS)('the access log on %s', (driver) => {
+  let candor: Harness;
+  const requestIds: Record<string, string> = {};
+
+  const auditor = (query: string, variables?: Record<string, unknown>) => candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query, variables });
+  const accessLog = async (filter: Record<string, unknown>, first = 100, after?: string) => {
+    const response = await auditor(
+      `query Log($filter: AccessLogFilter, $first: Int!, $after: String) { accessLog(filter: $filter, first: $first, after: $after) {
+         totalCount pageInfo { hasNextPage endCursor }
+         edges { cursor node { seq at requestId actor { id name team } purpose operationName subjectId coordinate category decision reason legalBasis consentReceiptId } } } }`,
+      { filter, first, after },
+    );
+    expect(response.body.errors).toBeUndefined();
+    return response.body.data!.accessLog;
+  };
+
+  beforeAll(async () => {
+    candor = await startCandor(driver);
+    await addCustomer(candor, A);
+    await addCustomer(candor, B);
+    const support = await candor.query({ key: KEYS.support, purpose: 'essential.service', operationName: 'Support', query: `query Support { customer(id: "${A}") { email phone } }` });
+    requestIds.support = support.headers.get('x-request-id')!;
+    const marketing = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', operationName: 'Campaign', query: `query Campaign { a: customer(id: "${A}") { email } b: customer(id: "${B}") { email } }` });
+    requestIds.marketing = marketing.headers.get('x-request-id')!;
+    const refused = await candor.query({ key: KEYS.support, purpose: 'marketing.communications', query: '{ customers { email } }' });
+    requestIds.refused = refused.headers.get('x-request-id')!;
+  });
+  afterAll(async () => {
+    await candor?.stop();
+  });
+
+  describe('guarantees', () => {
+    it('numbers records gap-free and chains every batch to the previous one', async () => {
+      const records = await candor.services.dataSource.getRepository(AuditRecordEntity).find({ order: { seq: 'ASC' } });
+      const batches = await candor.services.dataSource.getRepository(AuditBatchEntity).find({ order: { id: 'ASC' } });
+      expect(records.map((record) => record.seq)).toEqual(records.map((_, index) => index + 1));
+      let previous = GENESIS_HASH;
+      for (const batch of batches) {
+        const digests = records.filter((record) => record.batchId === batch.id).map((record) => record.digest);
+        expect(batch.prevHash).toBe(previous);
+        expect(batch.hash).toBe(batchHash(previous, digests));
+        expect(digests).toHaveLength(batch.lastSeq - batch.firstSeq + 1);
+        previous = batch.hash;
+      }
+      expect(await candor.services.verifyAccessLog()).toEqual(expect.objectContaining({ verified: true, records: records.length, firstBrokenSeq: null }));
+    });
+
+    it('stores a random pseudonym, never the subject id, and maps it back for auditors', async () => {
+      const stored = await candor.services.dataSource.getRepository(AuditRecordEntity).findBy({ requestId: requestIds.marketing });
+      const mapping = await candor.services.dataSource.getRepository(SubjectPseudonymEntity).findBy({ subjectId: A });
+      expect(mapping).toHaveLength(1);
+      expect(mapping[0].pseudonym).toMatch(/^psn_[0-9a-f]{24}$/);
+      expect(stored.map((record) => record.subjectPseudonym)).toContain(mapping[0].pseudonym);
+      expect(JSON.stringify(stored)).not.toContain(A);
+      const view = await accessLog({ requestId: requestIds.marketing });
+      expect(view.edges.map((edge: any) => edge.node.subjectId).sort()).toEqual([A, B]);
+    });
+
+    it('shares one transaction between requests that arrive while another commits (group commit)', async () => {
+      const log = new AccessLog(candor.services.accessLog.store);
+      const before = await candor.services.dataSource.getRepository(AuditBatchEntity).count();
+      const record = (index: number) => ({ at: new Date(), requestId: `group-${index}`, actor: null, purpose: null, operationName: null, subjectId: null, coordinate: null, category: null, decision: 'REFUSED' as const, reason: 'UNAUTHENTICATED', legalBasis: null });
+      const results = await Promise.all(Array.from({ length: 40 }, (_, index) => log.append([record(index)])));
+      // The first request commits alone; the 39 that queued meanwhile share the next transaction.
+      expect(await candor.services.dataSource.getRepository(AuditBatchEntity).count()).toBe(before + 2);
+      expect(new Set(results.map((result) => result?.batchId)).size).toBe(2);
+    });
+
+    it('refuses UPDATE and DELETE on the log outside a prune (PostgreSQL trigger)', async () => {
+      if (driver !== 'postgres') return expect(driver).toBe('sqlite'); // SQLite relies on verification instead
+      await expect(candor.services.dataSource.query("UPDATE audit_record SET reason = 'X' WHERE seq = 1")).rejects.toThrow(/append-only/);
+      await expect(candor.services.dataSource.query('DELETE FROM audit_batch WHERE id = 1')).rejects.toThrow(/append-only/);
+      await expect(candor.services.dataSource.query('TRUNCATE audit_record')).rejects.toThrow(/append-only/);
+    });
+  });
+
+  describe('tamper evidence', () => {
+    it.each([
+      ['one byte of one record changed', 'digest mismatch'],
+      ['one record deleted', 'missing sequence number'],
+      ['two records reordered', 'digest mismatch'],
+    ])('detects %s at the right sequence number', async (kind, problem) => {
+      const [target] = await candor.services.dataSource.getRepository(AuditRecordEntity).find({ where: { requestId: requestIds.marketing }, order: { seq: 'ASC' } });
+      const seq = target.seq;
+      const next = await candor.services.dataSource.getRepository(AuditRecordEntity).findOneByOrFail({ seq: seq + 1 });
+      if (kind.startsWith('one byte')) await tamper(candor, [['UPDATE audit_record SET coordinate = ? WHERE seq = ?', ['Customer.emaiL', seq]]]);
+      else if (kind.startsWith('one record')) await tamper(candor, [['DELETE FROM audit_record WHERE seq = ?', [seq]]]);
+      else
+        await tamper(candor, [
+          ['UPDATE audit_record SET seq = ? WHERE seq = ?', [-1, seq]],
+          ['UPDATE audit_record SET seq = ? WHERE seq = ?', [seq, seq + 1]],
+          ['UPDATE audit_record SET seq = ? WHERE seq = ?', [seq + 1, -1]],
+        ]);
+      try {
+        const report = await candor.services.verifyAccessLog();
+        expect(report).toEqual(expect.objectContaining({ verified: false, firstBrokenSeq: seq }));
+        expect(report.problem).toContain(problem);
+        expect(report.problem).toMatch(/expected .+ found/);
+      } finally {
+        await tamper(candor, [['DELETE FROM audit_record WHERE seq IN (?, ?, ?)', [seq, seq + 1, -1]]]);
+        await candor.services.dataSource.getRepository(AuditRecordEntity).insert([target, next]);
+      }
+      expect((await candor.services.verifyAccessLog()).verified).toBe(true);
+    });
+
+    it('detects a rewritten chain through the signed checkpoint', async () => {
+      await candor.services.accessLog.append([{ at: new Date(), requestId: 'checkpointed', actor: null, purpose: null, operationName: null, subjectId: null, coordinate: null, category: null, decision: 'REFUSED', reason: 'UNAUTHENTICATED', legalBasis: null }]);
+      const { writeCheckpoint } = await import('../../src/audit/checkpoints');
+      const checkpoint = (await writeCheckpoint(candor.services.dataSource, candor.services.checkpointSigner, 'manual', new Date()))!;
+      const batch = await candor.services.dataSource.getRepository(AuditBatchEntity).findOneByOrFail({ lastSeq: checkpoint.seq });
+      // Recompute the last batch consistently, as an attacker who rewrote its record would: only the checkpoint catches it.
+      const forged = batchHash(batch.prevHash, ['0'.repeat(64)]);
+      await tamper(candor, [['UPDATE audit_checkpoint SET signature = ? WHERE id = ?', ['AAAA', checkpoint.id]]]);
+      expect((await candor.services.verifyAccessLog()).problem).toContain('signature does not verify');
+      await tamper(candor, [['UPDATE audit_checkpoint SET signature = ?, head_hash = ? WHERE id = ?', [checkpoint.signature, forged, checkpoint.id]]]);
+      expect((await candor.services.verifyAccessLog()).problem).toContain('signature does not verify');
+      await tamper(candor, [['UPDATE audit_checkpoint SET head_hash = ? WHERE id = ?', [checkpoint.headHash, checkpoint.id]]]);
+      expect((await candor.services.verifyAccessLog()).verified).toBe(true);
+    });
+  });
+
+  describe('query API', () => {
+    it.each([
+      ['subjectId', () => ({ subjectId: B }), (node: any) => node.subjectId === B],
+      ['actorId', () => ({ actorId: 'support-desk' }), (node: any) => node.actor.id === 'support-desk'],
+      ['team', () => ({ team: 'Marketing' }), (node: any) => node.actor.team === 'Marketing'],
+      ['purpose', () => ({ purpose: 'essential.service' }), (node: any) => node.purpose === 'essential.service'],
+      ['coordinate', () => ({ coordinate: 'Customer.phone' }), (node: any) => node.coordinate === 'Customer.phone'],
+      ['category', () => ({ category: 'user.contact.email' }), (node: any) => node.category === 'user.contact.email'],
+      ['decision', () => ({ decision: 'REFUSED' }), (node: any) => node.decision === 'REFUSED'],
+      ['reason', () => ({ reason: 'CONSENT_REQUIRED' }), (node: any) => node.reason === 'CONSENT_REQUIRED'],
+      ['requestId', () => ({ requestId: requestIds.support }), (node: any) => node.requestId === requestIds.support],
+      ['from', () => ({ from: '2000-01-01' }), () => true],
+    ])('filters by %s', async (_name, filter, matches) => {
+      const page = await accessLog(filter());
+      expect(page.edges.length).toBeGreaterThan(0);
+      expect(page.edges.every((edge: any) => matches(edge.node))).toBe(true);
+      expect(page.totalCount).toBe(page.edges.length);
+    });
+
+    it('filters by time with an exclusive upper bound', async () => {
+      expect((await accessLog({ to: '2000-01-01T00:00:00Z' })).totalCount).toBe(0);
+      expect((await accessLog({ from: '2999-01-01' })).totalCount).toBe(0);
+    });
+
+    it('returns each record with its full context and never a value', async () => {
+      const page = await accessLog({ requestId: requestIds.support });
+      expect(page.edges.map((edge: any) => edge.node)).toEqual([
+        expect.objectContaining({ requestId: requestIds.support, actor: { id: 'support-desk', name: 'Support Desk', team: 'Customer Support' }, purpose: 'essential.service', operationName: 'Support', subjectId: A, coordinate: 'Customer.email', category: 'user.contact.email', decision: 'RELEASED', reason: 'LEGAL_BASIS', legalBasis: 'contract', consentReceiptId: null }),
+        expect.objectContaining({ coordinate: 'Customer.phone', category: 'user.contact.phone_number', decision: 'RELEASED' }),
+      ]);
+      expect(JSON.stringify(page)).not.toContain('secret.example');
+      const refused = await accessLog({ requestId: requestIds.refused });
+      expect(refused.edges.map((edge: any) => edge.node)).toEqual([expect.objectContaining({ decision: 'REFUSED', reason: 'PURPOSE_NOT_PERMITTED', subjectId: null, coordinate: null })]);
+    });
+
+    it('paginates with cursors over a snapshot taken when the first page was read', async () => {
+      const first = await accessLog({}, 3);
+      expect(first.edges).toHaveLength(3);
+      expect(first.pageInfo.hasNextPage).toBe(true);
+      await candor.query({ key: KEYS.support, purpose: 'essential.service', query: `{ customer(id: "${B}") { email } }` }); // newer records
+      const seen = [...first.edges];
+      let page = first;
+      while (page.pageInfo.hasNextPage) {
+        page = await accessLog({}, 3, page.pageInfo.endCursor);
+        expect(page.totalCount).toBe(first.totalCount);
+        seen.push(...page.edges);
+      }
+      expect(seen).toHaveLength(first.totalCount);
+      const seqs = seen.map((edge: any) => edge.node.seq);
+      expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+      expect(new Set(seqs).size).toBe(seqs.length);
+    });
+
+    it('records every read of the log', async () => {
+      const response = await auditor('query ReadLog { accessLog(first: 1) { totalCount } }');
+      const own = await accessLog({ requestId: response.headers.get('x-request-id') });
+      expect(own.edges.map((edge: any) => edge.node)).toEqual([expect.objectContaining({ coordinate: 'Query.accessLog', decision: 'RELEASED', reason: 'ACCESS_LOG_READ', operationName: 'ReadLog', subjectId: null })]);
+    });
+
+    it('reports integrity', async () => {
+      const response = await auditor('{ auditIntegrity { verified records headSeq headHash firstBrokenSeq problem } }');
+      expect(response.body.data!.auditIntegrity).toEqual(expect.objectContaining({ verified: true, firstBrokenSeq: null, problem: null, headHash: expect.stringMatching(/^[0-9a-f]{64}$/) }));
+      expect(response.body.data!.auditIntegrity.records).toBe(response.body.data!.auditIntegrity.headSeq);
+    });
+
+    it.each([
+      ['accessLog', '{ accessLog { totalCount } }'],
+      ['auditIntegrity', '{ auditIntegrity { verified } }'],
+    ])('refuses %s to everyone but auditors (FORBIDDEN) and records the refusal', async (field, query) => {
+      for (const [key, purpose] of [[KEYS.support, 'essential.service'], [KEYS.analytics, 'analytics.reporting']]) {
+        const response = await candor.query({ key, purpose, query });
+        expect(response.body.data).toBeNull();
+        expect(response.body.errors?.map((error) => error.extensions?.code)).toEqual(['FORBIDDEN']);
+        const recorded = await accessLog({ requestId: response.headers.get('x-request-id') });
+        expect(recorded.edges.map((edge: any) => [edge.node.coordinate, edge.node.decision, edge.node.reason])).toEqual([[`Query.${field}`, 'REFUSED', 'FORBIDDEN']]);
+      }
+    });
+
+    it.each([
+      ['first above 500', { first: 501 }],
+      ['first below 1', { first: 0 }],
+      ['a forged cursor', { after: 'not-a-cursor' }],
+      ['an unparsable date', { filter: { from: 'yesterday' } }],
+      ['an unknown decision', { filter: { decision: 'LEAKED' } }],
+    ])('rejects %s as BAD_USER_INPUT', async (_case, variables) => {
+      const response = await auditor('query Log($filter: AccessLogFilter, $first: Int = 50, $after: String) { accessLog(filter: $filter, first: $first, after: $after) { totalCount } }', variables);
+      expect(response.body.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+    });
+
+    it('keeps verifying after a subject’s pseudonym mapping is deleted (erasure), which unlinks their records', async () => {
+      await candor.services.dataSource.getRepository(SubjectPseudonymEntity).delete({ subjectId: B });
+      expect((await accessLog({ subjectId: B })).totalCount).toBe(0);
+      const marketing = await accessLog({ requestId: requestIds.marketing });
+      expect(marketing.edges.map((edge: any) => edge.node.subjectId).sort()).toEqual([A, null].sort());
+      expect((await candor.services.verifyAccessLog()).verified).toBe(true);
+    });
+  });
+});
