@@ -44,7 +44,7 @@ describe.each(DRIVERS)('`candor serve` as a process on %s', (driver) => {
   it('in production seeds nothing and refuses demo keys', async () => {
     const database = await createTestDatabase(driver);
     try {
-      const server = await startChildServer({ DATABASE_URL: database.url, NODE_ENV: 'production', CANDOR_SECRET: 'a-real-production-secret-0123456789' });
+      const server = await startChildServer({ DATABASE_URL: database.url, NODE_ENV: 'production', CANDOR_SECRET: 'a-real-production-secret-0123456789', CANDOR_AUDIT_SIGNING_KEY: Buffer.alloc(32, 7).toString('base64') });
       try {
         expect(server.output()).not.toContain('seeded');
         expect(server.output()).not.toContain('demo-');
