@@ -31,8 +31,10 @@ export class PostgresAuditStore implements AuditStore {
       connectionTimeoutMillis: 5_000,
       ...(schema ? { options: `-c search_path=${schema}` } : {}),
     });
-    // An idle connection dropped by the server is discarded by the pool; nothing to do but not crash.
+    // A connection the server drops is discarded by the pool (idle) or fails its query (in use). Every
+    // client also gets a permanent listener: pg can emit 'error' between checkout and our own listener.
     this.pool.on('error', () => undefined);
+    this.pool.on('connect', (client) => client.on('error', () => undefined));
   }
 
   forget(subjectId: string): void {
@@ -74,6 +76,10 @@ export class PostgresAuditStore implements AuditStore {
   private async inChainTransaction<T>(work: (runner: Runner) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     let broken: Error | undefined;
+    // A connection terminated mid-transaction emits 'error' on the checked-out client; without a
+    // listener that would crash the process. The failing query rejects as well, which is what we act on.
+    const onError = (error: Error) => (broken = error);
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       try {
@@ -86,7 +92,8 @@ export class PostgresAuditStore implements AuditStore {
         throw error;
       }
     } finally {
-      // A connection that failed to roll back is destroyed, never returned to the pool mid-transaction.
+      // A broken connection is destroyed, never returned to the pool mid-transaction.
+      client.off('error', onError);
       client.release(broken);
     }
   }

@@ -1,0 +1,145 @@
+import { Client } from 'pg';
+import { loadConfig } from '../../src/config';
+import { AUDIT_APPLICATION_NAME } from '../../src/audit/postgres-audit-store';
+import type { SqliteAuditStore } from '../../src/audit/sqlite-audit-store';
+import { openServices } from '../../src/server/services';
+import { startCandor } from '../support/candor-harness';
+import { runCli, startChildServer } from '../support/child-server';
+import { createTestDatabase, DRIVERS } from '../support/databases';
+import { governedLoad, type LoadResult } from '../support/load';
+
+/** Every response that carried governed data has all its records; returns how many were checked. */
+async function expectEveryReleaseRecorded(databaseUrl: string, load: LoadResult): Promise<number> {
+  const services = await openServices(loadConfig({ DATABASE_URL: databaseUrl, NODE_ENV: 'test' }, {}));
+  try {
+    let checked = 0;
+    for (const response of load.received) {
+      if (response.status !== 200 || response.expectedRecords === 0) continue;
+      const page = await services.accessLogReader.page({ requestId: response.requestId }, 10);
+      expect([response.requestId, page.totalCount]).toEqual([response.requestId, response.expectedRecords]);
+      checked++;
+    }
+    return checked;
+  } finally {
+    await services.close();
+  }
+}
+
+describe.each(DRIVERS)('access-log durability on %s', (driver) => {
+  it('keeps every record of every answered request across a SIGKILL under load, with no half-written batch', async () => {
+    const database = await createTestDatabase(driver);
+    try {
+      const server = await startChildServer({ DATABASE_URL: database.url });
+      let killed = false;
+      const load = governedLoad([server.url], { concurrency: 12, maxMs: 20_000, until: () => killed });
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      await server.kill('SIGKILL');
+      killed = true;
+      const result = await load;
+      expect(result.received.filter((response) => response.status === 200).length).toBeGreaterThan(20);
+
+      const restarted = await startChildServer({ DATABASE_URL: database.url });
+      try {
+        expect(await expectEveryReleaseRecorded(database.url, result)).toBeGreaterThan(20);
+        const verify = await runCli(['audit', 'verify'], { DATABASE_URL: database.url });
+        expect(verify.stdout).toMatch(/^verified \d+ records through \d+/);
+        expect(verify.code).toBe(0);
+      } finally {
+        await restarted.kill();
+      }
+    } finally {
+      await database.drop();
+    }
+  });
+
+  it('answers AUDIT_UNAVAILABLE, never governed data, while the log store is cut off, and recovers', async () => {
+    const candor = await startCandor(driver);
+    try {
+      let cutting = true;
+      let cuts = 0;
+      const cut = async () => {
+        if (driver === 'sqlite') {
+          while (cutting) {
+            await (candor.services.accessLog.store as SqliteAuditStore).terminateWorker();
+            cuts++;
+            await new Promise((resolve) => setTimeout(resolve, 3));
+          }
+          return;
+        }
+        const admin = new Client({ connectionString: candor.database.url });
+        await admin.connect();
+        try {
+          while (cutting) {
+            await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()', [AUDIT_APPLICATION_NAME]);
+            cuts++;
+          }
+        } finally {
+          await admin.end();
+        }
+      };
+      const cutter = cut();
+      const load = await governedLoad([candor.server.url], {
+        concurrency: 8,
+        maxMs: 20_000,
+        until: (received) => received.filter((response) => response.code === 'AUDIT_UNAVAILABLE').length >= 3,
+      });
+      const unavailable = load.received.filter((response) => response.code === 'AUDIT_UNAVAILABLE').length;
+      cutting = false;
+      await cutter;
+      expect(cuts).toBeGreaterThan(0);
+      // Every AUDIT_UNAVAILABLE response is a 503 without data; every 200 with data is fully recorded.
+      for (const response of load.received.filter((item) => item.code === 'AUDIT_UNAVAILABLE')) expect([response.status, response.releasedData]).toEqual([503, false]);
+      expect(unavailable).toBeGreaterThan(0);
+      await expectEveryReleaseRecorded(candor.database.url, load);
+      const after = await candor.query({ key: 'demo-support-key', purpose: 'essential.service', query: '{ customers(limit: 2) { email } }' });
+      expect(after.status).toBe(200);
+      expect(after.body.errors).toBeUndefined();
+      expect((await candor.services.verifyAccessLog()).verified).toBe(true);
+    } finally {
+      await candor.stop();
+    }
+  });
+});
+
+(DRIVERS.includes('postgres') ? describe : describe.skip)('several appenders on one PostgreSQL', () => {
+  it('keeps one linear chain while two servers and the CLI append concurrently', async () => {
+    const database = await createTestDatabase('postgres');
+    try {
+      const first = await startChildServer({ DATABASE_URL: database.url });
+      const second = await startChildServer({ DATABASE_URL: database.url });
+      try {
+        let cliRuns = 0;
+        let loading = true;
+        const cli = (async () => {
+          while (loading) {
+            const result = await runCli(['audit', 'checkpoint', 'export'], { DATABASE_URL: database.url });
+            expect(result.code).toBe(0);
+            cliRuns++;
+          }
+        })();
+        const load = await governedLoad([first.url, second.url], { concurrency: 16, maxMs: 6_000 });
+        loading = false;
+        await cli;
+        expect(cliRuns).toBeGreaterThan(0);
+        expect(load.received.filter((response) => response.status === 200).length).toBeGreaterThan(50);
+        await expectEveryReleaseRecorded(database.url, load);
+        const verify = await runCli(['audit', 'verify'], { DATABASE_URL: database.url });
+        expect(verify.code).toBe(0);
+        const services = await openServices(loadConfig({ DATABASE_URL: database.url, NODE_ENV: 'test' }, {}));
+        try {
+          const cliRecords = await services.accessLogReader.page({ operationName: 'audit checkpoint export' } as never, 500);
+          expect(cliRecords.totalCount).toBeGreaterThanOrEqual(cliRuns);
+          const teams = await services.dataSource.query('SELECT DISTINCT actor_team FROM audit_record');
+          expect(teams.map((row: { actor_team: string }) => row.actor_team).sort()).toEqual(['Customer Support', 'cli']);
+        } finally {
+          await services.close();
+        }
+      } finally {
+        await first.kill();
+        await second.kill();
+      }
+    } finally {
+      await database.drop();
+    }
+  });
+});
