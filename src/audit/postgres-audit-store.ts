@@ -57,11 +57,10 @@ export class PostgresAuditStore implements AuditStore {
 
   async prune(before: string): Promise<PruneResult | undefined> {
     return this.inChainTransaction(async (runner) => {
-      const [last] = await runner.query('SELECT id, last_seq, hash FROM audit_batch WHERE committed_at < $1 ORDER BY id DESC LIMIT 1', [before]);
-      if (!last) return undefined;
-      const [newest] = await runner.query('SELECT id FROM audit_batch ORDER BY id DESC LIMIT 1');
       // The head batch is never pruned: the chain must keep an anchor for the next appender.
-      if (Number(newest.id) === Number(last.id)) return undefined;
+      const head = await this.head(runner);
+      const [last] = await runner.query('SELECT id, last_seq, hash FROM audit_batch WHERE committed_at < $1 AND id < $2 ORDER BY id DESC LIMIT 1', [before, head.batchId]);
+      if (!last) return undefined;
       await runner.query("SET LOCAL candor.audit_prune = 'on'");
       const records = await runner.client.query('DELETE FROM audit_record WHERE seq <= $1', [last.last_seq]);
       const batches = await runner.client.query('DELETE FROM audit_batch WHERE id <= $1', [last.id]);

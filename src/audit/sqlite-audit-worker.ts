@@ -56,8 +56,11 @@ export function openAppender(path: string) {
   });
 
   const prune = db.transaction((before: string): PruneResult | null => {
-    const last = db.prepare('SELECT id, last_seq, hash FROM audit_batch WHERE committed_at < ? ORDER BY id DESC LIMIT 1').get(before) as { id: number; last_seq: number; hash: string } | undefined;
-    if (!last || Number(last.id) === head().batchId) return null;
+    // The head batch is never pruned: the chain must keep an anchor for the next appender.
+    const last = db.prepare('SELECT id, last_seq, hash FROM audit_batch WHERE committed_at < ? AND id < ? ORDER BY id DESC LIMIT 1').get(before, head().batchId) as
+      | { id: number; last_seq: number; hash: string }
+      | undefined;
+    if (!last) return null;
     const records = db.prepare('DELETE FROM audit_record WHERE seq <= ?').run(last.last_seq);
     const batches = db.prepare('DELETE FROM audit_batch WHERE id <= ?').run(last.id);
     return { prunedRecords: records.changes, prunedBatches: batches.changes, throughSeq: Number(last.last_seq), throughHash: last.hash };

@@ -60,9 +60,9 @@ export async function verifyAccessLog(dataSource: DataSource, signer: Checkpoint
     if (page.length === 0) break;
     for (const batch of page) {
       batchCursor = batch.id;
-      if (batch.id !== expectedBatchId) return broken(expectedSeq, `batch ${expectedBatchId} is missing (found batch ${batch.id} next)`);
+      if (batch.firstSeq !== expectedSeq) return broken(expectedSeq, `missing sequence number ${expectedSeq} (expected ${expectedSeq}, found batch ${batch.id} starting at ${batch.firstSeq})`);
+      if (batch.id !== expectedBatchId) return broken(expectedSeq, `batch ${expectedBatchId} is missing (expected batch ${expectedBatchId}, found ${batch.id})`);
       if (batch.prevHash !== previousHash) return broken(batch.firstSeq, `batch ${batch.id}: previous hash mismatch (expected ${previousHash}, found ${batch.prevHash})`);
-      if (batch.firstSeq !== expectedSeq) return broken(expectedSeq, `batch ${batch.id} starts at seq ${batch.firstSeq}, expected ${expectedSeq}`);
       const digests: string[] = [];
       let seqCursor = batch.firstSeq - 1;
       while (seqCursor < batch.lastSeq) {

@@ -1,0 +1,99 @@
+import { createPublicKey, verify } from 'node:crypto';
+import { AuditBatchEntity, AuditRecordEntity } from '../../src/audit/audit.entities';
+import { checkpointMessage } from '../../src/audit/checkpoints';
+import { type Harness, KEYS, startCandor } from '../support/candor-harness';
+import { runCli } from '../support/child-server';
+import { DRIVERS } from '../support/databases';
+import { tamper } from '../support/raw-sql';
+
+describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
+  let candor: Harness;
+  const cli = (...args: string[]) => runCli(['audit', ...args], { DATABASE_URL: candor.database.url });
+  const traffic = async (requests: number) => {
+    for (let index = 0; index < requests; index++) {
+      await candor.query({ key: KEYS.support, purpose: 'essential.service', query: `{ customers(limit: 3, offset: ${index * 3}) { email phone } }` });
+    }
+  };
+
+  beforeAll(async () => {
+    candor = await startCandor(driver);
+    await traffic(5);
+  });
+  afterAll(async () => {
+    await candor?.stop();
+  });
+
+  it('verify: exit 0 with the count and head', async () => {
+    const result = await cli('verify');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^verified \d+ records through \d+ \(head hash [0-9a-f]{64}\)\n$/);
+    expect(result.stderr).toBe('');
+  });
+
+  it('verify: exit 1 naming the first broken record with expected and found digests; the run itself is recorded', async () => {
+    const target = await candor.services.dataSource.getRepository(AuditRecordEntity).findOneByOrFail({ seq: 4 });
+    await tamper(candor, [['UPDATE audit_record SET decision = ? WHERE seq = ?', ['WITHHELD', 4]]]);
+    try {
+      const result = await cli('verify');
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/^access log broken at seq 4: record 4: digest mismatch \(expected [0-9a-f]{64}, found [0-9a-f]{64}\)\n$/);
+    } finally {
+      await tamper(candor, [['UPDATE audit_record SET decision = ? WHERE seq = ?', [target.decision, 4]]]);
+    }
+    const runs = await candor.services.accessLogReader.page({ reason: 'ACCESS_LOG_READ' }, 100);
+    expect(runs.edges.some((edge) => edge.node.operationName === 'audit verify' && edge.node.actor.id?.startsWith('cli:'))).toBe(true);
+  });
+
+  it('verify --from SEQ starts at the batch holding SEQ', async () => {
+    const head = await candor.services.accessLogReader.headSeq();
+    const result = await cli('verify', '--from', String(head));
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^verified \d+ records through/);
+    expect(Number(/verified (\d+)/.exec(result.stdout)![1])).toBeLessThan(head);
+  });
+
+  it.each([
+    [['verify', '--from', 'abc'], 'candor: --from must be a sequence number ≥ 1\n'],
+    [['prune'], 'candor: --before DATE is required (ISO-8601)\n'],
+    [['prune', '--before', 'someday'], 'candor: --before must be an ISO-8601 date, got "someday"\n'],
+    [['prune', '--before', '2999-01-01'], 'candor: --before must not be in the future\n'],
+  ])('rejects bad input %j with one line and exit 1', async (args, message) => {
+    const result = await cli(...args);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(message);
+  });
+
+  it('checkpoint create and export: signatures verify with the exported public key', async () => {
+    expect((await cli('checkpoint', 'create')).stdout).toMatch(/^signed checkpoint \d+: seq \d+, head [0-9a-f]{64}\n$/);
+    const exported = JSON.parse((await cli('checkpoint', 'export')).stdout);
+    expect(exported.checkpoints.length).toBeGreaterThan(0);
+    const publicKey = createPublicKey(exported.publicKey);
+    for (const checkpoint of exported.checkpoints) {
+      expect(verify(null, Buffer.from(checkpointMessage(checkpoint)), publicKey, Buffer.from(checkpoint.signature, 'base64'))).toBe(true);
+    }
+  });
+
+  it('prune removes whole old batches under a signed checkpoint, is recorded, and verify still passes — but catches later deletions', async () => {
+    const batchesBefore = await candor.services.dataSource.getRepository(AuditBatchEntity).count();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const result = await cli('prune', '--before', new Date().toISOString());
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^pruned \d+ records in \d+ batches through seq \d+; signed a prune checkpoint\n$/);
+    const batchesAfter = await candor.services.dataSource.getRepository(AuditBatchEntity).count();
+    expect(batchesAfter).toBeLessThan(batchesBefore + 2);
+    const verified = await cli('verify');
+    expect([verified.code, verified.stderr]).toEqual([0, '']);
+    const recorded = await candor.services.accessLogReader.page({ reason: 'ACCESS_LOG_PRUNED' }, 10);
+    expect(recorded.totalCount).toBe(1);
+
+    await traffic(2);
+    const [oldest] = await candor.services.dataSource.getRepository(AuditBatchEntity).find({ order: { id: 'ASC' }, take: 1 });
+    await tamper(candor, [
+      ['DELETE FROM audit_record WHERE batch_id = ?', [oldest.id]],
+      ['DELETE FROM audit_batch WHERE id = ?', [oldest.id]],
+    ]);
+    const broken = await cli('verify');
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toContain(`access log broken at seq ${oldest.firstSeq}`);
+  });
+});
