@@ -5,11 +5,25 @@ const optional = (name: string, options: Partial<TableColumnOptions> = {}): Tabl
 const bigint = (name: string, options: Partial<TableColumnOptions> = {}): TableColumnOptions => ({ name, type: 'bigint', ...options });
 
 /** The log tables no code path may update or delete from, except `audit prune` (PostgreSQL enforces it). */
-const GUARDED_TABLES = ['audit_record', 'audit_batch', 'audit_checkpoint'];
+const GUARDED_TABLES = ['audit_entry', 'audit_batch', 'audit_checkpoint'];
+
+const RECORD_VIEW_HEADER = `e.batch_id AS batch_id, e.seq AS entry_seq, e.at AS at, e.request_id AS request_id, e.actor_id AS actor_id,
+  e.actor_name AS actor_name, e.actor_team AS actor_team, e.purpose AS purpose, e.operation_name AS operation_name,
+  e.subject_pseudonym AS subject_pseudonym`;
+const POSTGRES_RECORD_VIEW = `CREATE VIEW audit_record AS SELECT e.seq + item.ordinality - 1 AS seq, ${RECORD_VIEW_HEADER},
+  item.value->>0 AS coordinate, item.value->>1 AS category, item.value->>2 AS decision, item.value->>3 AS reason,
+  item.value->>4 AS legal_basis, item.value->>5 AS consent_receipt_id, (e.digests::jsonb)->>((item.ordinality - 1)::int) AS digest
+  FROM audit_entry e CROSS JOIN LATERAL jsonb_array_elements(e.items::jsonb) WITH ORDINALITY AS item(value, ordinality)`;
+const SQLITE_RECORD_VIEW = `CREATE VIEW audit_record AS SELECT e.seq + item.key AS seq, ${RECORD_VIEW_HEADER},
+  json_extract(item.value, '$[0]') AS coordinate, json_extract(item.value, '$[1]') AS category, json_extract(item.value, '$[2]') AS decision,
+  json_extract(item.value, '$[3]') AS reason, json_extract(item.value, '$[4]') AS legal_basis, json_extract(item.value, '$[5]') AS consent_receipt_id,
+  json_extract(e.digests, '$[' || item.key || ']') AS digest
+  FROM audit_entry e, json_each(e.items) AS item`;
 
 /**
  * Replaces the first access-log table with the tamper-evident log: records with gap-free sequence numbers
- * and their own digests, hash-chained batches, signed checkpoints, and the pseudonym mapping that lets a
+ * and their own digests (stored packed, one entry per request and subject, expanded by the audit_record
+ * view), hash-chained batches, signed checkpoints, and the pseudonym mapping that lets a
  * subject's erasure unlink the log without breaking it.
  */
 export class TamperEvidentAccessLog1764400000000 implements MigrationInterface {
@@ -19,9 +33,10 @@ export class TamperEvidentAccessLog1764400000000 implements MigrationInterface {
     await queryRunner.dropTable('access_record');
     await queryRunner.createTable(
       new Table({
-        name: 'audit_record',
+        name: 'audit_entry',
         columns: [
           bigint('seq', { isPrimary: true }),
+          { name: 'count', type: 'integer' },
           bigint('batch_id'),
           text('at', { length: '30' }),
           text('request_id', { length: '64' }),
@@ -31,21 +46,18 @@ export class TamperEvidentAccessLog1764400000000 implements MigrationInterface {
           optional('purpose'),
           optional('operation_name'),
           optional('subject_pseudonym', { length: '40' }),
-          optional('coordinate'),
-          optional('category'),
-          text('decision', { length: '16' }),
-          text('reason', { length: '40' }),
-          optional('legal_basis', { length: '32' }),
-          optional('consent_receipt_id', { length: '64' }),
-          text('digest', { length: '64' }),
+          { name: 'items', type: 'text' },
+          { name: 'digests', type: 'text' },
         ],
         indices: [
-          new TableIndex({ name: 'audit_record_subject_idx', columnNames: ['subject_pseudonym', 'seq'] }),
-          new TableIndex({ name: 'audit_record_request_idx', columnNames: ['request_id'] }),
-          new TableIndex({ name: 'audit_record_at_idx', columnNames: ['at'] }),
+          new TableIndex({ name: 'audit_entry_subject_idx', columnNames: ['subject_pseudonym', 'seq'] }),
+          new TableIndex({ name: 'audit_entry_request_idx', columnNames: ['request_id'] }),
+          new TableIndex({ name: 'audit_entry_at_idx', columnNames: ['at'] }),
         ],
       }),
     );
+    // One row per logical record, for queries and reports: the entries expanded (the only dialect-specific part).
+    await queryRunner.query(queryRunner.connection.options.type === 'postgres' ? POSTGRES_RECORD_VIEW : SQLITE_RECORD_VIEW);
     await queryRunner.createTable(
       new Table({
         name: 'audit_batch',
@@ -101,6 +113,7 @@ export class TamperEvidentAccessLog1764400000000 implements MigrationInterface {
       }
       await queryRunner.query('DROP FUNCTION IF EXISTS candor_audit_append_only()');
     }
-    for (const table of ['subject_pseudonym', 'audit_checkpoint', 'audit_batch', 'audit_record']) await queryRunner.dropTable(table);
+    await queryRunner.query('DROP VIEW IF EXISTS audit_record');
+    for (const table of ['subject_pseudonym', 'audit_checkpoint', 'audit_batch', 'audit_entry']) await queryRunner.dropTable(table);
   }
 }

@@ -1,6 +1,6 @@
 import type { DataSource, SelectQueryBuilder } from 'typeorm';
 import { badInput } from '../errors';
-import { AuditBatchEntity, AuditRecordEntity, SubjectPseudonymEntity } from './audit.entities';
+import { AuditBatchEntity, SubjectPseudonymEntity } from './audit.entities';
 import type { AccessDecision } from './chain';
 
 export interface AccessLogFilter {
@@ -92,10 +92,11 @@ export class AccessLogReader {
     return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null }, totalCount };
   }
 
-  private filtered(filter: AccessLogFilter, asOf: number): SelectQueryBuilder<AuditRecordEntity> {
+  private filtered(filter: AccessLogFilter, asOf: number): SelectQueryBuilder<Record<string, unknown>> {
+    // `audit_record` is the view that expands each stored entry into its logical records.
     const query = this.dataSource
-      .getRepository(AuditRecordEntity)
-      .createQueryBuilder('record')
+      .createQueryBuilder()
+      .from('audit_record', 'record')
       .leftJoin(SubjectPseudonymEntity, 'subject', 'subject.pseudonym = record.subject_pseudonym')
       .select([
         'record.seq AS seq', 'record.at AS at', 'record.request_id AS request_id', 'record.actor_id AS actor_id', 'record.actor_name AS actor_name',

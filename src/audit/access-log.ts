@@ -1,5 +1,5 @@
 import type { DatabaseConfig } from '../config';
-import type { AppendRecord, AppendResult, AuditStore } from './audit-store';
+import type { AppendEntry, AppendResult, AuditStore } from './audit-store';
 import type { AccessDecision } from './chain';
 import { PostgresAuditStore } from './postgres-audit-store';
 import { SqliteAuditStore } from './sqlite-audit-store';
@@ -32,7 +32,8 @@ export interface AccessLogOptions {
 }
 
 interface Waiting {
-  readonly records: AppendRecord[];
+  readonly entries: AppendEntry[];
+  readonly size: number;
   readonly resolve: (result: AppendResult) => void;
   readonly reject: (error: Error) => void;
 }
@@ -56,11 +57,12 @@ export class AccessLog {
     this.maxBatchRecords = options.maxBatchRecords ?? 50_000;
   }
 
+  /** Appends `records` and resolves once they are durably committed (rejects when they are not). */
   append(records: readonly AccessRecordInput[]): Promise<AppendResult | undefined> {
     if (records.length === 0) return Promise.resolve(undefined);
-    const rows = records.map(toAppendRecord);
+    const entries = toEntries(records);
     return new Promise((resolve, reject) => {
-      this.queue.push({ records: rows, resolve, reject });
+      this.queue.push({ entries, size: records.length, resolve, reject });
       if (!this.flushing) void this.flush();
     });
   }
@@ -75,14 +77,14 @@ export class AccessLog {
       while (this.queue.length > 0) {
         const group: Waiting[] = [];
         let size = 0;
-        while (this.queue.length > 0 && (group.length === 0 || size + this.queue[0].records.length <= this.maxBatchRecords)) {
+        while (this.queue.length > 0 && (group.length === 0 || size + this.queue[0].size <= this.maxBatchRecords)) {
           const next = this.queue.shift()!;
           group.push(next);
-          size += next.records.length;
+          size += next.size;
         }
         try {
           const result = await this.store.append(
-            group.flatMap((waiting) => waiting.records),
+            group.flatMap((waiting) => waiting.entries),
             this.clock().toISOString(),
           );
           for (const waiting of group) waiting.resolve(result);
@@ -96,23 +98,45 @@ export class AccessLog {
   }
 }
 
-function toAppendRecord(record: AccessRecordInput): AppendRecord {
-  return {
-    at: record.at.toISOString(),
-    requestId: record.requestId,
-    actorId: record.actor?.id ?? null,
-    actorName: record.actor?.name ?? null,
-    actorTeam: record.actor?.team ?? null,
-    purpose: record.purpose,
-    operationName: record.operationName,
-    subjectId: record.subjectId,
-    coordinate: record.coordinate,
-    category: record.category,
-    decision: record.decision,
-    reason: record.reason,
-    legalBasis: record.legalBasis,
-    consentReceiptId: record.consentReceiptId ?? null,
-  };
+/**
+ * Packs records into entries: the records of one request about one subject share an entry (and its
+ * header), which is how the log stores them.
+ */
+function toEntries(records: readonly AccessRecordInput[]): AppendEntry[] {
+  const entries: Array<AppendEntry & { items: AppendEntry['items'][number][] }> = [];
+  const bySubject = new Map<string | null, number[]>();
+  let lastAt: Date | undefined;
+  let lastAtText = '';
+  for (const record of records) {
+    if (record.at !== lastAt) {
+      lastAt = record.at;
+      lastAtText = record.at.toISOString();
+    }
+    const actorId = record.actor?.id ?? null;
+    // Records of one request about one subject share a header; anything else starts a new entry.
+    const candidates = bySubject.get(record.subjectId);
+    let entry = candidates
+      ?.map((index) => entries[index])
+      .find((e) => e.requestId === record.requestId && e.at === lastAtText && e.actorId === actorId && e.purpose === record.purpose && e.operationName === record.operationName);
+    if (!entry) {
+      entry = {
+        at: lastAtText,
+        requestId: record.requestId,
+        actorId,
+        actorName: record.actor?.name ?? null,
+        actorTeam: record.actor?.team ?? null,
+        purpose: record.purpose,
+        operationName: record.operationName,
+        subjectId: record.subjectId,
+        items: [],
+      };
+      if (candidates) candidates.push(entries.length);
+      else bySubject.set(record.subjectId, [entries.length]);
+      entries.push(entry);
+    }
+    entry.items.push({ coordinate: record.coordinate, category: record.category, decision: record.decision, reason: record.reason, legalBasis: record.legalBasis, consentReceiptId: record.consentReceiptId ?? null });
+  }
+  return entries;
 }
 
 /** The appender for the configured store: a worker-thread connection on SQLite, the pool on PostgreSQL. */

@@ -1,22 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import type { AccessDecision, SealedRecord } from './chain';
+import { encodeItems, type EntryHeader, type EntryItem, type SealedEntry, type UnsealedEntry } from './chain';
 
-/** One record as an appender hands it over: the subject by id, to be pseudonymised by the store. */
-export interface AppendRecord {
-  readonly at: string;
-  readonly requestId: string;
-  readonly actorId: string | null;
-  readonly actorName: string | null;
-  readonly actorTeam: string | null;
-  readonly purpose: string | null;
-  readonly operationName: string | null;
+/** One entry as an appender hands it over: the subject by id, to be pseudonymised by the store. */
+export interface AppendEntry extends Omit<EntryHeader, 'subjectPseudonym'> {
   readonly subjectId: string | null;
-  readonly coordinate: string | null;
-  readonly category: string | null;
-  readonly decision: AccessDecision;
-  readonly reason: string;
-  readonly legalBasis: string | null;
-  readonly consentReceiptId: string | null;
+  readonly items: readonly EntryItem[];
 }
 
 export interface AppendResult {
@@ -41,8 +29,8 @@ export interface PruneResult {
  * chain stays linear with any number of appending processes.
  */
 export interface AuditStore {
-  append(records: readonly AppendRecord[], committedAt: string): Promise<AppendResult>;
-  /** Deletes whole batches committed before `before` (ISO time) under the prune flag; nothing if none. */
+  append(entries: readonly AppendEntry[], committedAt: string): Promise<AppendResult>;
+  /** Deletes whole batches committed before `before` (ISO time), never the head batch; undefined if none. */
   prune(before: string): Promise<PruneResult | undefined>;
   close(): Promise<void>;
 }
@@ -55,27 +43,24 @@ export function newPseudonym(): string {
   return `psn_${randomBytes(12).toString('hex')}`;
 }
 
-/** Replaces subject ids by their pseudonyms (the mapping must hold every subject of `records`). */
-export function pseudonymise(records: readonly AppendRecord[], pseudonyms: ReadonlyMap<string, string>): Array<Omit<SealedRecord, 'seq'>> {
-  return records.map(({ subjectId, ...record }) => ({ ...record, subjectPseudonym: subjectId === null ? null : pseudonyms.get(subjectId)! }));
+/** Replaces subject ids by their pseudonyms (the mapping must hold every subject of `entries`). */
+export function pseudonymise(entries: readonly AppendEntry[], pseudonyms: ReadonlyMap<string, string>): UnsealedEntry[] {
+  return entries.map(({ subjectId, ...entry }) => ({ ...entry, subjectPseudonym: subjectId === null ? null : pseudonyms.get(subjectId)! }));
 }
 
 /** Distinct subject ids of a batch. */
-export function subjectsOf(records: readonly AppendRecord[]): string[] {
+export function subjectsOf(entries: readonly AppendEntry[]): string[] {
   const subjects = new Set<string>();
-  for (const record of records) if (record.subjectId !== null) subjects.add(record.subjectId);
+  for (const entry of entries) if (entry.subjectId !== null) subjects.add(entry.subjectId);
   return [...subjects];
 }
 
 /** Column order shared by both stores' inserts. */
-export const RECORD_COLUMNS = [
-  'seq', 'batch_id', 'at', 'request_id', 'actor_id', 'actor_name', 'actor_team', 'purpose', 'operation_name',
-  'subject_pseudonym', 'coordinate', 'category', 'decision', 'reason', 'legal_basis', 'consent_receipt_id', 'digest',
-] as const;
+export const ENTRY_COLUMNS = ['seq', 'count', 'batch_id', 'at', 'request_id', 'actor_id', 'actor_name', 'actor_team', 'purpose', 'operation_name', 'subject_pseudonym', 'items', 'digests'] as const;
 
-export function recordRow(record: SealedRecord & { digest: string }, batchId: number): unknown[] {
+export function entryRow(entry: SealedEntry, batchId: number): unknown[] {
   return [
-    record.seq, batchId, record.at, record.requestId, record.actorId, record.actorName, record.actorTeam, record.purpose, record.operationName,
-    record.subjectPseudonym, record.coordinate, record.category, record.decision, record.reason, record.legalBasis, record.consentReceiptId, record.digest,
+    entry.seq, entry.items.length, batchId, entry.at, entry.requestId, entry.actorId, entry.actorName, entry.actorTeam, entry.purpose,
+    entry.operationName, entry.subjectPseudonym, encodeItems(entry.items), JSON.stringify(entry.digests),
   ];
 }

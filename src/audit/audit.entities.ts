@@ -1,14 +1,17 @@
-import { Column, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
-import type { AccessDecision } from './chain';
+import { Column, Entity, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
 
 /** bigint columns come back from PostgreSQL as strings; sequence numbers stay far below 2^53. */
 const bigintAsNumber = { to: (value: number) => value, from: (value: string | number | null) => (value === null ? null : Number(value)) };
 
-/** One sealed access-log record (see docs/audit-format.md). Written only by the chain appenders. */
-@Entity('audit_record')
-@Index('audit_record_subject_idx', ['subjectPseudonym', 'seq'])
-export class AuditRecordEntity {
+/**
+ * One sealed entry: a request's records for one subject (or one operation record), with consecutive
+ * sequence numbers from `seq` and one digest per record (see docs/audit-format.md). Written only by the
+ * chain appenders; read record by record through the `audit_record` view.
+ */
+@Entity('audit_entry')
+export class AuditEntryEntity {
   @PrimaryColumn({ type: 'bigint', transformer: bigintAsNumber }) seq!: number;
+  @Column({ type: 'integer' }) count!: number;
   @Column({ name: 'batch_id', type: 'bigint', transformer: bigintAsNumber }) batchId!: number;
   @Column({ type: 'varchar', length: 30 }) at!: string;
   @Column({ name: 'request_id', type: 'varchar', length: 64 }) requestId!: string;
@@ -18,13 +21,10 @@ export class AuditRecordEntity {
   @Column({ type: 'varchar', nullable: true }) purpose!: string | null;
   @Column({ name: 'operation_name', type: 'varchar', nullable: true }) operationName!: string | null;
   @Column({ name: 'subject_pseudonym', type: 'varchar', length: 40, nullable: true }) subjectPseudonym!: string | null;
-  @Column({ type: 'varchar', nullable: true }) coordinate!: string | null;
-  @Column({ type: 'varchar', nullable: true }) category!: string | null;
-  @Column({ type: 'varchar', length: 16 }) decision!: AccessDecision;
-  @Column({ type: 'varchar', length: 40 }) reason!: string;
-  @Column({ name: 'legal_basis', type: 'varchar', length: 32, nullable: true }) legalBasis!: string | null;
-  @Column({ name: 'consent_receipt_id', type: 'varchar', length: 64, nullable: true }) consentReceiptId!: string | null;
-  @Column({ type: 'varchar', length: 64 }) digest!: string;
+  /** JSON: one [coordinate, category, decision, reason, legalBasis, consentReceiptId] per record. */
+  @Column({ type: 'text' }) items!: string;
+  /** JSON: one hex SHA-256 per record. */
+  @Column({ type: 'text' }) digests!: string;
 }
 
 /** One committed batch: its records' sequence range and the chain hash. */
@@ -59,4 +59,4 @@ export class SubjectPseudonymEntity {
   @Column({ name: 'created_at', type: 'varchar', length: 30 }) createdAt!: string;
 }
 
-export const AUDIT_ENTITIES = [AuditRecordEntity, AuditBatchEntity, AuditCheckpointEntity, SubjectPseudonymEntity];
+export const AUDIT_ENTITIES = [AuditEntryEntity, AuditBatchEntity, AuditCheckpointEntity, SubjectPseudonymEntity];

@@ -1,25 +1,20 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 
 /**
- * The access log's tamper-evident format, version 1 (documented in docs/audit-format.md).
- * Pure functions shared by every appender (server, CLI, SQLite worker) and by `audit verify`.
+ * The access log's tamper-evident format, version 1 (documented in docs/audit-format.md). Pure
+ * functions shared by every appender (server, CLI, SQLite worker) and by `audit verify`.
+ *
+ * A logical record is one decision on one field of one subject (or one refused or recorded operation).
+ * Records are stored packed: one entry per (request, subject) holds that request's records for the
+ * subject, with consecutive sequence numbers and one digest per record.
  */
 export const RECORD_FORMAT = 'candor-audit/1';
 export const GENESIS_HASH = '0'.repeat(64);
 
 export type AccessDecision = 'RELEASED' | 'WITHHELD' | 'MASKED' | 'REFUSED';
 
-/** A logical access record as stored (values are never part of it). */
-export interface SealedRecord {
-  readonly seq: number;
-  readonly at: string;
-  readonly requestId: string;
-  readonly actorId: string | null;
-  readonly actorName: string | null;
-  readonly actorTeam: string | null;
-  readonly purpose: string | null;
-  readonly operationName: string | null;
-  readonly subjectPseudonym: string | null;
+/** What varies between the records of one entry. */
+export interface EntryItem {
   readonly coordinate: string | null;
   readonly category: string | null;
   readonly decision: AccessDecision;
@@ -28,38 +23,62 @@ export interface SealedRecord {
   readonly consentReceiptId: string | null;
 }
 
-/** The canonical serialisation hashed into a record's digest: a JSON array in a fixed field order. */
-export function canonicalRecord(record: SealedRecord): string {
-  return JSON.stringify([
-    RECORD_FORMAT,
-    record.seq,
-    record.at,
-    record.requestId,
-    record.actorId,
-    record.actorName,
-    record.actorTeam,
-    record.purpose,
-    record.operationName,
-    record.subjectPseudonym,
-    record.coordinate,
-    record.category,
-    record.decision,
-    record.reason,
-    record.legalBasis,
-    record.consentReceiptId,
-  ]);
+/** What the records of one entry share. */
+export interface EntryHeader {
+  readonly at: string;
+  readonly requestId: string;
+  readonly actorId: string | null;
+  readonly actorName: string | null;
+  readonly actorTeam: string | null;
+  readonly purpose: string | null;
+  readonly operationName: string | null;
+  readonly subjectPseudonym: string | null;
 }
 
-/** SHA-256 (hex) of the record's canonical serialisation. */
-export function recordDigest(record: SealedRecord): string {
-  return createHash('sha256').update(canonicalRecord(record), 'utf8').digest('hex');
+/** An entry before sealing. */
+export interface UnsealedEntry extends EntryHeader {
+  readonly items: readonly EntryItem[];
 }
 
-/** hash = SHA-256(previous batch hash ‖ digest₁ ‖ … ‖ digestₙ), over the raw 32-byte values. */
+/** An entry as stored: `seq` is its first record's sequence number; `digests[i]` belongs to seq + i. */
+export interface SealedEntry extends UnsealedEntry {
+  readonly seq: number;
+  readonly digests: readonly string[];
+}
+
+const sha256 = (data: string | Buffer): string =>
+  // crypto.hash (Node ≥ 20.12) avoids a Hash object per record.
+  typeof crypto.hash === 'function' ? crypto.hash('sha256', data, 'hex') : crypto.createHash('sha256').update(data).digest('hex');
+
+/** The canonical serialisation of logical record `seq` (header + item): a JSON array in a fixed order. */
+export function canonicalRecord(seq: number, header: EntryHeader, item: EntryItem): string {
+  return `[${JSON.stringify(RECORD_FORMAT)},${seq},${headerPart(header)},${itemPart(item)}]`;
+}
+
+/** The header's elements of the canonical array (shared by every record of an entry). */
+function headerPart(header: EntryHeader): string {
+  return JSON.stringify([header.at, header.requestId, header.actorId, header.actorName, header.actorTeam, header.purpose, header.operationName, header.subjectPseudonym]).slice(1, -1);
+}
+
+function itemPart(item: EntryItem): string {
+  return JSON.stringify([item.coordinate, item.category, item.decision, item.reason, item.legalBasis, item.consentReceiptId]).slice(1, -1);
+}
+
+/** SHA-256 (hex) of a logical record's canonical serialisation. */
+export function recordDigest(seq: number, header: EntryHeader, item: EntryItem): string {
+  return sha256(canonicalRecord(seq, header, item));
+}
+
+/** The digests of an entry's records, numbered from `firstSeq` (the header is serialised once). */
+export function entryDigests(firstSeq: number, header: EntryHeader, items: readonly EntryItem[]): string[] {
+  const prefix = `[${JSON.stringify(RECORD_FORMAT)},`;
+  const shared = `,${headerPart(header)},`;
+  return items.map((item, index) => sha256(`${prefix}${firstSeq + index}${shared}${itemPart(item)}]`));
+}
+
+/** hash = SHA-256(previous batch hash ‖ digest₁ ‖ … ‖ digestₙ), over the raw 32-byte values, in seq order. */
 export function batchHash(previousHash: string, digests: readonly string[]): string {
-  const hash = createHash('sha256').update(Buffer.from(previousHash, 'hex'));
-  for (const digest of digests) hash.update(Buffer.from(digest, 'hex'));
-  return hash.digest('hex');
+  return sha256(Buffer.from(previousHash + digests.join(''), 'hex'));
 }
 
 /** The head of the chain: the last committed batch. */
@@ -78,22 +97,38 @@ export interface SealedBatch {
   readonly prevHash: string;
   readonly hash: string;
   readonly committedAt: string;
-  readonly records: ReadonlyArray<SealedRecord & { readonly digest: string }>;
+  readonly entries: readonly SealedEntry[];
 }
 
-/** Gives unsealed records the next gap-free sequence numbers after `head` and chains them into one batch. */
-export function sealBatch(head: ChainHead, records: ReadonlyArray<Omit<SealedRecord, 'seq'>>, committedAt: string): SealedBatch {
-  const sealed = records.map((record, index) => {
-    const withSeq = { ...record, seq: head.lastSeq + 1 + index };
-    return { ...withSeq, digest: recordDigest(withSeq) };
+/** Gives the entries' records the next gap-free sequence numbers after `head` and chains them into one batch. */
+export function sealBatch(head: ChainHead, entries: readonly UnsealedEntry[], committedAt: string): SealedBatch {
+  let seq = head.lastSeq + 1;
+  const allDigests: string[] = [];
+  const sealed = entries.map((entry) => {
+    const first = seq;
+    const digests = entryDigests(first, entry, entry.items);
+    seq += digests.length;
+    for (const digest of digests) allDigests.push(digest);
+    return { ...entry, seq: first, digests };
   });
   return {
     id: head.batchId + 1,
     firstSeq: head.lastSeq + 1,
-    lastSeq: head.lastSeq + sealed.length,
+    lastSeq: seq - 1,
     prevHash: head.hash,
-    hash: batchHash(head.hash, sealed.map((record) => record.digest)),
+    hash: batchHash(head.hash, allDigests),
     committedAt,
-    records: sealed,
+    entries: sealed,
   };
+}
+
+/** Stored form of an entry's items: one compact JSON array per item. */
+export function encodeItems(items: readonly EntryItem[]): string {
+  return JSON.stringify(items.map((item) => [item.coordinate, item.category, item.decision, item.reason, item.legalBasis, item.consentReceiptId]));
+}
+
+export function decodeItems(text: string): EntryItem[] {
+  return (JSON.parse(text) as Array<[string | null, string | null, AccessDecision, string, string | null, string | null]>).map(
+    ([coordinate, category, decision, reason, legalBasis, consentReceiptId]) => ({ coordinate, category, decision, reason, legalBasis, consentReceiptId }),
+  );
 }

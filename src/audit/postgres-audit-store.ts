@@ -1,5 +1,5 @@
 import { Pool, type PoolClient } from 'pg';
-import { type AppendRecord, type AppendResult, type AuditStore, CHAIN_LOCK_KEY, newPseudonym, type PruneResult, pseudonymise, RECORD_COLUMNS, recordRow, subjectsOf } from './audit-store';
+import { type AppendEntry, type AppendResult, type AuditStore, CHAIN_LOCK_KEY, ENTRY_COLUMNS, entryRow, newPseudonym, type PruneResult, pseudonymise, subjectsOf } from './audit-store';
 import { type ChainHead, EMPTY_HEAD, sealBatch } from './chain';
 
 interface Runner {
@@ -7,9 +7,9 @@ interface Runner {
   readonly client: PoolClient;
 }
 
-const RECORD_TYPES = ['bigint', 'bigint', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text'];
+const ENTRY_TYPES = ['bigint', 'integer', 'bigint', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text'];
 // One statement per batch, whatever its size: every column travels as one array parameter.
-const INSERT_RECORDS = `INSERT INTO audit_record (${RECORD_COLUMNS.join(', ')}) SELECT * FROM unnest(${RECORD_TYPES.map((type, index) => `$${index + 1}::${type}[]`).join(', ')})`;
+const INSERT_ENTRIES = `INSERT INTO audit_entry (${ENTRY_COLUMNS.join(', ')}) SELECT * FROM unnest(${ENTRY_TYPES.map((type, index) => `$${index + 1}::${type}[]`).join(', ')})`;
 
 /** The application name of the log's connections (operators can find them in pg_stat_activity). */
 export const AUDIT_APPLICATION_NAME = 'candor-audit';
@@ -41,13 +41,13 @@ export class PostgresAuditStore implements AuditStore {
     this.knownPseudonyms.delete(subjectId);
   }
 
-  async append(records: readonly AppendRecord[], committedAt: string): Promise<AppendResult> {
+  async append(entries: readonly AppendEntry[], committedAt: string): Promise<AppendResult> {
     return this.inChainTransaction(async (runner) => {
-      const pseudonyms = await this.pseudonyms(runner, subjectsOf(records), committedAt);
-      const batch = sealBatch(await this.head(runner), pseudonymise(records, pseudonyms), committedAt);
-      const columns: unknown[][] = RECORD_COLUMNS.map(() => []);
-      for (const record of batch.records) recordRow(record, batch.id).forEach((value, index) => columns[index].push(value));
-      await runner.query(INSERT_RECORDS, columns);
+      const pseudonyms = await this.pseudonyms(runner, subjectsOf(entries), committedAt);
+      const batch = sealBatch(await this.head(runner), pseudonymise(entries, pseudonyms), committedAt);
+      const columns: unknown[][] = ENTRY_COLUMNS.map(() => []);
+      for (const entry of batch.entries) entryRow(entry, batch.id).forEach((value, index) => columns[index].push(value));
+      await runner.query(INSERT_ENTRIES, columns);
       await runner.query('INSERT INTO audit_batch (id, first_seq, last_seq, prev_hash, hash, committed_at) VALUES ($1, $2, $3, $4, $5, $6)', [
         batch.id, batch.firstSeq, batch.lastSeq, batch.prevHash, batch.hash, batch.committedAt,
       ]);
@@ -62,9 +62,10 @@ export class PostgresAuditStore implements AuditStore {
       const [last] = await runner.query('SELECT id, last_seq, hash FROM audit_batch WHERE committed_at < $1 AND id < $2 ORDER BY id DESC LIMIT 1', [before, head.batchId]);
       if (!last) return undefined;
       await runner.query("SET LOCAL candor.audit_prune = 'on'");
-      const records = await runner.client.query('DELETE FROM audit_record WHERE seq <= $1', [last.last_seq]);
+      const [{ records }] = await runner.query('SELECT COALESCE(SUM(count), 0) AS records FROM audit_entry WHERE seq <= $1', [last.last_seq]);
+      await runner.query('DELETE FROM audit_entry WHERE seq <= $1', [last.last_seq]);
       const batches = await runner.client.query('DELETE FROM audit_batch WHERE id <= $1', [last.id]);
-      return { prunedRecords: records.rowCount ?? 0, prunedBatches: batches.rowCount ?? 0, throughSeq: Number(last.last_seq), throughHash: last.hash };
+      return { prunedRecords: Number(records), prunedBatches: batches.rowCount ?? 0, throughSeq: Number(last.last_seq), throughHash: last.hash };
     });
   }
 

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { projectRoot } from '../config';
-import type { AppendRecord, AppendResult, AuditStore, PruneResult } from './audit-store';
+import type { AppendEntry, AppendResult, AuditStore, PruneResult } from './audit-store';
 import type { WorkerRequest, WorkerResponse } from './sqlite-audit-worker';
 
 /** A worker request before it gets its id (distributes over the request kinds). */
@@ -27,8 +27,8 @@ export class SqliteAuditStore implements AuditStore {
 
   constructor(private readonly path: string) {}
 
-  append(records: readonly AppendRecord[], committedAt: string): Promise<AppendResult> {
-    return this.request({ kind: 'append', records, committedAt }) as Promise<AppendResult>;
+  append(entries: readonly AppendEntry[], committedAt: string): Promise<AppendResult> {
+    return this.request({ kind: 'append', entries, committedAt }) as Promise<AppendResult>;
   }
 
   async prune(before: string): Promise<PruneResult | undefined> {

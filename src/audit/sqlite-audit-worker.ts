@@ -5,16 +5,16 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { type AppendRecord, type AppendResult, newPseudonym, type PruneResult, pseudonymise, RECORD_COLUMNS, recordRow, subjectsOf } from './audit-store';
+import { type AppendEntry, type AppendResult, ENTRY_COLUMNS, entryRow, newPseudonym, type PruneResult, pseudonymise, subjectsOf } from './audit-store';
 import { type ChainHead, EMPTY_HEAD, sealBatch } from './chain';
 
 export type WorkerRequest =
-  | { readonly id: number; readonly kind: 'append'; readonly records: readonly AppendRecord[]; readonly committedAt: string }
+  | { readonly id: number; readonly kind: 'append'; readonly entries: readonly AppendEntry[]; readonly committedAt: string }
   | { readonly id: number; readonly kind: 'prune'; readonly before: string }
   | { readonly id: number; readonly kind: 'forget'; readonly subjectId: string };
 export type WorkerResponse = { readonly id: number; readonly result?: AppendResult | PruneResult | null; readonly error?: string };
 
-/** SQLite's bind-parameter limit is 32766; 17 columns × 500 rows stays well below it. */
+/** SQLite's bind-parameter limit is 32766; 13 columns × 500 rows stays well below it. */
 const INSERT_CHUNK = 500;
 
 export function openAppender(path: string) {
@@ -25,8 +25,8 @@ export function openAppender(path: string) {
   const insertBatch = db.prepare('INSERT INTO audit_batch (id, first_seq, last_seq, prev_hash, hash, committed_at) VALUES (?, ?, ?, ?, ?, ?)');
   const findPseudonym = db.prepare('SELECT pseudonym FROM subject_pseudonym WHERE subject_id = ?');
   const insertPseudonym = db.prepare('INSERT INTO subject_pseudonym (subject_id, pseudonym, created_at) VALUES (?, ?, ?) ON CONFLICT (subject_id) DO NOTHING');
-  const placeholders = (rows: number) => Array.from({ length: rows }, () => `(${RECORD_COLUMNS.map(() => '?').join(', ')})`).join(', ');
-  const insertChunk = db.prepare(`INSERT INTO audit_record (${RECORD_COLUMNS.join(', ')}) VALUES ${placeholders(INSERT_CHUNK)}`);
+  const insertSql = (rows: number) => `INSERT INTO audit_entry (${ENTRY_COLUMNS.join(', ')}) VALUES ${Array.from({ length: rows }, () => `(${ENTRY_COLUMNS.map(() => '?').join(', ')})`).join(', ')}`;
+  const insertChunk = db.prepare(insertSql(INSERT_CHUNK));
   const knownPseudonyms = new Map<string, string>();
 
   const head = (): ChainHead => {
@@ -44,13 +44,13 @@ export function openAppender(path: string) {
   };
 
   // better-sqlite3's `.immediate` runs the function inside BEGIN IMMEDIATE: the chain lock on SQLite.
-  const append = db.transaction((records: readonly AppendRecord[], committedAt: string): AppendResult => {
-    const pseudonyms = new Map(subjectsOf(records).map((subjectId) => [subjectId, pseudonymOf(subjectId, committedAt)]));
-    const batch = sealBatch(head(), pseudonymise(records, pseudonyms), committedAt);
-    const rows = batch.records.map((record) => recordRow(record, batch.id));
+  const append = db.transaction((entries: readonly AppendEntry[], committedAt: string): AppendResult => {
+    const pseudonyms = new Map(subjectsOf(entries).map((subjectId) => [subjectId, pseudonymOf(subjectId, committedAt)]));
+    const batch = sealBatch(head(), pseudonymise(entries, pseudonyms), committedAt);
+    const rows = batch.entries.map((entry) => entryRow(entry, batch.id));
     let start = 0;
     for (; start + INSERT_CHUNK <= rows.length; start += INSERT_CHUNK) insertChunk.run(rows.slice(start, start + INSERT_CHUNK).flat());
-    if (start < rows.length) db.prepare(`INSERT INTO audit_record (${RECORD_COLUMNS.join(', ')}) VALUES ${placeholders(rows.length - start)}`).run(rows.slice(start).flat());
+    if (start < rows.length) db.prepare(insertSql(rows.length - start)).run(rows.slice(start).flat());
     insertBatch.run(batch.id, batch.firstSeq, batch.lastSeq, batch.prevHash, batch.hash, batch.committedAt);
     return { batchId: batch.id, firstSeq: batch.firstSeq, lastSeq: batch.lastSeq, hash: batch.hash };
   });
@@ -61,13 +61,14 @@ export function openAppender(path: string) {
       | { id: number; last_seq: number; hash: string }
       | undefined;
     if (!last) return null;
-    const records = db.prepare('DELETE FROM audit_record WHERE seq <= ?').run(last.last_seq);
+    const { records } = db.prepare('SELECT COALESCE(SUM(count), 0) AS records FROM audit_entry WHERE seq <= ?').get(last.last_seq) as { records: number };
+    db.prepare('DELETE FROM audit_entry WHERE seq <= ?').run(last.last_seq);
     const batches = db.prepare('DELETE FROM audit_batch WHERE id <= ?').run(last.id);
-    return { prunedRecords: records.changes, prunedBatches: batches.changes, throughSeq: Number(last.last_seq), throughHash: last.hash };
+    return { prunedRecords: Number(records), prunedBatches: batches.changes, throughSeq: Number(last.last_seq), throughHash: last.hash };
   });
 
   return {
-    append: (records: readonly AppendRecord[], committedAt: string) => append.immediate(records, committedAt),
+    append: (entries: readonly AppendEntry[], committedAt: string) => append.immediate(entries, committedAt),
     prune: (before: string) => prune.immediate(before),
     forget: (subjectId: string) => knownPseudonyms.delete(subjectId),
     close: () => db.close(),
@@ -79,7 +80,7 @@ if (parentPort && workerData?.candorAuditDatabase) {
   const port = parentPort;
   port.on('message', (request: WorkerRequest) => {
     try {
-      const result = request.kind === 'append' ? appender.append(request.records, request.committedAt) : request.kind === 'prune' ? appender.prune(request.before) : (appender.forget(request.subjectId), null);
+      const result = request.kind === 'append' ? appender.append(request.entries, request.committedAt) : request.kind === 'prune' ? appender.prune(request.before) : (appender.forget(request.subjectId), null);
       port.postMessage({ id: request.id, result } satisfies WorkerResponse);
     } catch (error) {
       port.postMessage({ id: request.id, error: (error as Error).message } satisfies WorkerResponse);

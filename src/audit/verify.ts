@@ -1,12 +1,12 @@
 import type { DataSource } from 'typeorm';
-import { AuditBatchEntity, AuditCheckpointEntity, AuditRecordEntity } from './audit.entities';
-import { batchHash, GENESIS_HASH, recordDigest } from './chain';
+import { AuditBatchEntity, AuditCheckpointEntity, AuditEntryEntity } from './audit.entities';
+import { batchHash, decodeItems, GENESIS_HASH, recordDigest } from './chain';
 import { checkpointMessage, type CheckpointSigner } from './checkpoints';
 
 export interface VerifyOptions {
   /** Start at the batch holding this sequence number (its previous hash is taken as given). */
   readonly fromSeq?: number;
-  /** Records read per query. */
+  /** Entries read per query. */
   readonly pageSize?: number;
   /** Called after each batch with the records verified so far (progress output). */
   readonly onProgress?: (verified: number, headSeq: number) => void;
@@ -29,9 +29,9 @@ export interface VerifyReport {
  * every signed checkpoint matches the chain. Reads in pages, so memory stays flat on large logs.
  */
 export async function verifyAccessLog(dataSource: DataSource, signer: CheckpointSigner, options: VerifyOptions = {}): Promise<VerifyReport> {
-  const pageSize = options.pageSize ?? 5_000;
+  const pageSize = options.pageSize ?? 1_000;
   const batches = dataSource.getRepository(AuditBatchEntity);
-  const recordsRepository = dataSource.getRepository(AuditRecordEntity);
+  const entriesRepository = dataSource.getRepository(AuditEntryEntity);
   const checkpoints = await dataSource.getRepository(AuditCheckpointEntity).find({ order: { id: 'ASC' } });
   const [last] = await batches.find({ order: { id: 'DESC' }, take: 1 });
   const headSeq = last?.lastSeq ?? 0;
@@ -66,21 +66,35 @@ export async function verifyAccessLog(dataSource: DataSource, signer: Checkpoint
       const digests: string[] = [];
       let seqCursor = batch.firstSeq - 1;
       while (seqCursor < batch.lastSeq) {
-        const records = await recordsRepository
-          .createQueryBuilder('record')
-          .where('record.seq > :from AND record.seq <= :to', { from: seqCursor, to: batch.lastSeq })
-          .orderBy('record.seq', 'ASC')
+        const entries = await entriesRepository
+          .createQueryBuilder('entry')
+          .where('entry.seq > :from AND entry.seq <= :to', { from: seqCursor, to: batch.lastSeq })
+          .orderBy('entry.seq', 'ASC')
           .take(pageSize)
           .getMany();
-        if (records.length === 0) return broken(seqCursor + 1, `missing sequence number ${seqCursor + 1} (expected ${seqCursor + 1}, found none up to ${batch.lastSeq})`);
-        for (const record of records) {
-          if (record.seq !== seqCursor + 1) return broken(seqCursor + 1, `missing sequence number ${seqCursor + 1} (expected ${seqCursor + 1}, found ${record.seq})`);
-          const digest = recordDigest(record);
-          if (digest !== record.digest) return broken(record.seq, `record ${record.seq}: digest mismatch (expected ${digest}, found ${record.digest})`);
-          if (record.batchId !== batch.id) return broken(record.seq, `record ${record.seq}: belongs to batch ${record.batchId}, expected ${batch.id}`);
-          digests.push(digest);
-          seqCursor = record.seq;
-          verifiedCount++;
+        if (entries.length === 0) return broken(seqCursor + 1, `missing sequence number ${seqCursor + 1} (expected ${seqCursor + 1}, found none up to ${batch.lastSeq})`);
+        for (const entry of entries) {
+          if (entry.seq !== seqCursor + 1) return broken(seqCursor + 1, `missing sequence number ${seqCursor + 1} (expected ${seqCursor + 1}, found ${entry.seq})`);
+          if (entry.batchId !== batch.id) return broken(entry.seq, `record ${entry.seq}: belongs to batch ${entry.batchId}, expected ${batch.id}`);
+          let items: ReturnType<typeof decodeItems>;
+          let stored: string[];
+          try {
+            items = decodeItems(entry.items);
+            stored = JSON.parse(entry.digests) as string[];
+          } catch {
+            return broken(entry.seq, `record ${entry.seq}: entry is not readable (expected JSON items and digests)`);
+          }
+          if (items.length !== entry.count || stored.length !== entry.count) {
+            return broken(entry.seq, `record ${entry.seq}: entry holds ${items.length} records and ${stored.length} digests, expected ${entry.count}`);
+          }
+          for (let index = 0; index < items.length; index++) {
+            const seq = entry.seq + index;
+            const digest = recordDigest(seq, entry, items[index]);
+            if (digest !== stored[index]) return broken(seq, `record ${seq}: digest mismatch (expected ${digest}, found ${stored[index]})`);
+            digests.push(digest);
+            verifiedCount++;
+          }
+          seqCursor = entry.seq + entry.count - 1;
         }
       }
       const hash = batchHash(previousHash, digests);
@@ -92,7 +106,7 @@ export async function verifyAccessLog(dataSource: DataSource, signer: Checkpoint
       options.onProgress?.(verifiedCount, headSeq);
     }
   }
-  const strays = await recordsRepository.createQueryBuilder('record').where('record.seq >= :seq', { seq: expectedSeq }).orderBy('record.seq', 'ASC').getOne();
+  const strays = await entriesRepository.createQueryBuilder('entry').where('entry.seq >= :seq', { seq: expectedSeq }).orderBy('entry.seq', 'ASC').getOne();
   if (strays) return broken(strays.seq, `record ${strays.seq} is not covered by any batch`);
   for (const checkpoint of checkpoints) {
     const hash = hashAtSeq.get(checkpoint.seq);

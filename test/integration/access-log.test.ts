@@ -1,5 +1,5 @@
 import { AccessLog } from '../../src/audit/access-log';
-import { AuditBatchEntity, AuditRecordEntity, SubjectPseudonymEntity } from '../../src/audit/audit.entities';
+import { AuditBatchEntity, AuditEntryEntity, SubjectPseudonymEntity } from '../../src/audit/audit.entities';
 import { batchHash, GENESIS_HASH } from '../../src/audit/chain';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { DRIVERS } from '../support/databases';
@@ -42,12 +42,14 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
 
   describe('guarantees', () => {
     it('numbers records gap-free and chains every batch to the previous one', async () => {
-      const records = await candor.services.dataSource.getRepository(AuditRecordEntity).find({ order: { seq: 'ASC' } });
+      const records: Array<{ seq: number; batch_id: number; digest: string }> = (await candor.services.dataSource.query('SELECT seq, batch_id, digest FROM audit_record ORDER BY seq')).map(
+        (row: Record<string, unknown>) => ({ seq: Number(row.seq), batch_id: Number(row.batch_id), digest: String(row.digest) }),
+      );
       const batches = await candor.services.dataSource.getRepository(AuditBatchEntity).find({ order: { id: 'ASC' } });
       expect(records.map((record) => record.seq)).toEqual(records.map((_, index) => index + 1));
       let previous = GENESIS_HASH;
       for (const batch of batches) {
-        const digests = records.filter((record) => record.batchId === batch.id).map((record) => record.digest);
+        const digests = records.filter((record) => record.batch_id === batch.id).map((record) => record.digest);
         expect(batch.prevHash).toBe(previous);
         expect(batch.hash).toBe(batchHash(previous, digests));
         expect(digests).toHaveLength(batch.lastSeq - batch.firstSeq + 1);
@@ -57,7 +59,8 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
     });
 
     it('stores a random pseudonym, never the subject id, and maps it back for auditors', async () => {
-      const stored = await candor.services.dataSource.getRepository(AuditRecordEntity).findBy({ requestId: requestIds.marketing });
+      const stored = await candor.services.dataSource.getRepository(AuditEntryEntity).findBy({ requestId: requestIds.marketing });
+      expect(stored).toHaveLength(2); // one entry per subject
       const mapping = await candor.services.dataSource.getRepository(SubjectPseudonymEntity).findBy({ subjectId: A });
       expect(mapping).toHaveLength(1);
       expect(mapping[0].pseudonym).toMatch(/^psn_[0-9a-f]{24}$/);
@@ -79,9 +82,9 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
 
     it('refuses UPDATE and DELETE on the log outside a prune (PostgreSQL trigger)', async () => {
       if (driver !== 'postgres') return expect(driver).toBe('sqlite'); // SQLite relies on verification instead
-      await expect(candor.services.dataSource.query("UPDATE audit_record SET reason = 'X' WHERE seq = 1")).rejects.toThrow(/append-only/);
+      await expect(candor.services.dataSource.query("UPDATE audit_entry SET items = '[]' WHERE seq = 1")).rejects.toThrow(/append-only/);
       await expect(candor.services.dataSource.query('DELETE FROM audit_batch WHERE id = 1')).rejects.toThrow(/append-only/);
-      await expect(candor.services.dataSource.query('TRUNCATE audit_record')).rejects.toThrow(/append-only/);
+      await expect(candor.services.dataSource.query('TRUNCATE audit_entry')).rejects.toThrow(/append-only/);
     });
   });
 
@@ -91,16 +94,17 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
       ['one record deleted', 'missing sequence number'],
       ['two records reordered', 'digest mismatch'],
     ])('detects %s at the right sequence number', async (kind, problem) => {
-      const [target] = await candor.services.dataSource.getRepository(AuditRecordEntity).find({ where: { requestId: requestIds.marketing }, order: { seq: 'ASC' } });
+      // The marketing request stored one single-record entry per subject, at consecutive sequence numbers.
+      const [target, next] = await candor.services.dataSource.getRepository(AuditEntryEntity).find({ where: { requestId: requestIds.marketing }, order: { seq: 'ASC' } });
       const seq = target.seq;
-      const next = await candor.services.dataSource.getRepository(AuditRecordEntity).findOneByOrFail({ seq: seq + 1 });
-      if (kind.startsWith('one byte')) await tamper(candor, [['UPDATE audit_record SET coordinate = ? WHERE seq = ?', ['Customer.emaiL', seq]]]);
-      else if (kind.startsWith('one record')) await tamper(candor, [['DELETE FROM audit_record WHERE seq = ?', [seq]]]);
+      expect([target.count, next.count, next.seq]).toEqual([1, 1, seq + 1]);
+      if (kind.startsWith('one byte')) await tamper(candor, [['UPDATE audit_entry SET items = ? WHERE seq = ?', [target.items.replace('Customer.email', 'Customer.emaiL'), seq]]]);
+      else if (kind.startsWith('one record')) await tamper(candor, [['DELETE FROM audit_entry WHERE seq = ?', [seq]]]);
       else
         await tamper(candor, [
-          ['UPDATE audit_record SET seq = ? WHERE seq = ?', [-1, seq]],
-          ['UPDATE audit_record SET seq = ? WHERE seq = ?', [seq, seq + 1]],
-          ['UPDATE audit_record SET seq = ? WHERE seq = ?', [seq + 1, -1]],
+          ['UPDATE audit_entry SET seq = ? WHERE seq = ?', [-1, seq]],
+          ['UPDATE audit_entry SET seq = ? WHERE seq = ?', [seq, seq + 1]],
+          ['UPDATE audit_entry SET seq = ? WHERE seq = ?', [seq + 1, -1]],
         ]);
       try {
         const report = await candor.services.verifyAccessLog();
@@ -108,8 +112,8 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
         expect(report.problem).toContain(problem);
         expect(report.problem).toMatch(/expected .+ found/);
       } finally {
-        await tamper(candor, [['DELETE FROM audit_record WHERE seq IN (?, ?, ?)', [seq, seq + 1, -1]]]);
-        await candor.services.dataSource.getRepository(AuditRecordEntity).insert([target, next]);
+        await tamper(candor, [['DELETE FROM audit_entry WHERE seq IN (?, ?, ?)', [seq, seq + 1, -1]]]);
+        await candor.services.dataSource.getRepository(AuditEntryEntity).insert([target, next]);
       }
       expect((await candor.services.verifyAccessLog()).verified).toBe(true);
     });

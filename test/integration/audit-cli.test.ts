@@ -1,5 +1,5 @@
 import { createPublicKey, verify } from 'node:crypto';
-import { AuditBatchEntity, AuditRecordEntity } from '../../src/audit/audit.entities';
+import { AuditBatchEntity, AuditEntryEntity } from '../../src/audit/audit.entities';
 import { checkpointMessage } from '../../src/audit/checkpoints';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { runCli } from '../support/child-server';
@@ -11,7 +11,7 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
   const cli = (...args: string[]) => runCli(['audit', ...args], { DATABASE_URL: candor.database.url });
   const traffic = async (requests: number) => {
     for (let index = 0; index < requests; index++) {
-      await candor.query({ key: KEYS.support, purpose: 'essential.service', query: `{ customers(limit: 3, offset: ${index * 3}) { email phone } }` });
+      await candor.query({ key: KEYS.support, purpose: 'essential.service', query: `query Traffic { customers(limit: 3, offset: ${index * 3}) { email phone } }` });
     }
   };
 
@@ -31,14 +31,18 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
   });
 
   it('verify: exit 1 naming the first broken record with expected and found digests; the run itself is recorded', async () => {
-    const target = await candor.services.dataSource.getRepository(AuditRecordEntity).findOneByOrFail({ seq: 4 });
-    await tamper(candor, [['UPDATE audit_record SET decision = ? WHERE seq = ?', ['WITHHELD', 4]]]);
+    // Flip the decision of the second record of a multi-record entry: verify must name that record exactly.
+    const [target] = await candor.services.dataSource.getRepository(AuditEntryEntity).find({ where: { operationName: 'Traffic' }, order: { seq: 'ASC' }, take: 1 });
+    expect(target.count).toBeGreaterThan(1);
+    const items = JSON.parse(target.items);
+    items[1][2] = items[1][2] === 'RELEASED' ? 'WITHHELD' : 'RELEASED';
+    await tamper(candor, [['UPDATE audit_entry SET items = ? WHERE seq = ?', [JSON.stringify(items), target.seq]]]);
     try {
       const result = await cli('verify');
       expect(result.code).toBe(1);
-      expect(result.stderr).toMatch(/^access log broken at seq 4: record 4: digest mismatch \(expected [0-9a-f]{64}, found [0-9a-f]{64}\)\n$/);
+      expect(result.stderr).toMatch(new RegExp(`^access log broken at seq ${target.seq + 1}: record ${target.seq + 1}: digest mismatch \\(expected [0-9a-f]{64}, found [0-9a-f]{64}\\)\n$`));
     } finally {
-      await tamper(candor, [['UPDATE audit_record SET decision = ? WHERE seq = ?', [target.decision, 4]]]);
+      await tamper(candor, [['UPDATE audit_entry SET items = ? WHERE seq = ?', [target.items, target.seq]]]);
     }
     const runs = await candor.services.accessLogReader.page({ reason: 'ACCESS_LOG_READ' }, 100);
     expect(runs.edges.some((edge) => edge.node.operationName === 'audit verify' && edge.node.actor.id?.startsWith('cli:'))).toBe(true);
@@ -89,7 +93,7 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     await traffic(2);
     const [oldest] = await candor.services.dataSource.getRepository(AuditBatchEntity).find({ order: { id: 'ASC' }, take: 1 });
     await tamper(candor, [
-      ['DELETE FROM audit_record WHERE batch_id = ?', [oldest.id]],
+      ['DELETE FROM audit_entry WHERE batch_id = ?', [oldest.id]],
       ['DELETE FROM audit_batch WHERE id = ?', [oldest.id]],
     ]);
     const broken = await cli('verify');
