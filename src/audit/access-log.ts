@@ -114,10 +114,13 @@ function toEntries(records: readonly AccessRecordInput[]): AppendEntry[] {
     }
     const actorId = record.actor?.id ?? null;
     // Records of one request about one subject share a header; anything else starts a new entry.
+    const sameHeader = (index: number) => {
+      const candidate = entries[index];
+      return candidate.requestId === record.requestId && candidate.at === lastAtText && candidate.actorId === actorId && candidate.purpose === record.purpose && candidate.operationName === record.operationName;
+    };
     const candidates = bySubject.get(record.subjectId);
-    let entry = candidates
-      ?.map((index) => entries[index])
-      .find((e) => e.requestId === record.requestId && e.at === lastAtText && e.actorId === actorId && e.purpose === record.purpose && e.operationName === record.operationName);
+    let entry: (typeof entries)[number] | undefined;
+    if (candidates) for (const index of candidates) if (sameHeader(index)) entry = entries[index];
     if (!entry) {
       entry = {
         at: lastAtText,

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { encodeItems, type EntryHeader, type EntryItem, type SealedEntry, type UnsealedEntry } from './chain';
+import type { EntryHeader, EntryItem, SealedEntry, UnsealedEntry } from './chain';
 
 /** One entry as an appender hands it over: the subject by id, to be pseudonymised by the store. */
 export interface AppendEntry extends Omit<EntryHeader, 'subjectPseudonym'> {
@@ -61,6 +61,6 @@ export const ENTRY_COLUMNS = ['seq', 'count', 'batch_id', 'at', 'request_id', 'a
 export function entryRow(entry: SealedEntry, batchId: number): unknown[] {
   return [
     entry.seq, entry.items.length, batchId, entry.at, entry.requestId, entry.actorId, entry.actorName, entry.actorTeam, entry.purpose,
-    entry.operationName, entry.subjectPseudonym, encodeItems(entry.items), JSON.stringify(entry.digests),
+    entry.operationName, entry.subjectPseudonym, entry.itemsJson, JSON.stringify(entry.digests),
   ];
 }

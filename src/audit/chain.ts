@@ -44,6 +44,8 @@ export interface UnsealedEntry extends EntryHeader {
 export interface SealedEntry extends UnsealedEntry {
   readonly seq: number;
   readonly digests: readonly string[];
+  /** The items in their stored form (see `encodeItems`). */
+  readonly itemsJson: string;
 }
 
 const sha256 = (data: string | Buffer): string =>
@@ -69,11 +71,13 @@ export function recordDigest(seq: number, header: EntryHeader, item: EntryItem):
   return sha256(canonicalRecord(seq, header, item));
 }
 
-/** The digests of an entry's records, numbered from `firstSeq` (the header is serialised once). */
-export function entryDigests(firstSeq: number, header: EntryHeader, items: readonly EntryItem[]): string[] {
+/** Seals one entry: its records' digests, numbered from `firstSeq`, and its stored items (each item serialised once). */
+function sealEntry(firstSeq: number, entry: UnsealedEntry): SealedEntry {
   const prefix = `[${JSON.stringify(RECORD_FORMAT)},`;
-  const shared = `,${headerPart(header)},`;
-  return items.map((item, index) => sha256(`${prefix}${firstSeq + index}${shared}${itemPart(item)}]`));
+  const shared = `,${headerPart(entry)},`;
+  const parts = entry.items.map(itemPart);
+  const digests = parts.map((part, index) => sha256(`${prefix}${firstSeq + index}${shared}${part}]`));
+  return { ...entry, seq: firstSeq, digests, itemsJson: `[${parts.map((part) => `[${part}]`).join(',')}]` };
 }
 
 /** hash = SHA-256(previous batch hash ‖ digest₁ ‖ … ‖ digestₙ), over the raw 32-byte values, in seq order. */
@@ -105,11 +109,10 @@ export function sealBatch(head: ChainHead, entries: readonly UnsealedEntry[], co
   let seq = head.lastSeq + 1;
   const allDigests: string[] = [];
   const sealed = entries.map((entry) => {
-    const first = seq;
-    const digests = entryDigests(first, entry, entry.items);
-    seq += digests.length;
-    for (const digest of digests) allDigests.push(digest);
-    return { ...entry, seq: first, digests };
+    const sealedEntry = sealEntry(seq, entry);
+    seq += sealedEntry.digests.length;
+    for (const digest of sealedEntry.digests) allDigests.push(digest);
+    return sealedEntry;
   });
   return {
     id: head.batchId + 1,
@@ -122,11 +125,7 @@ export function sealBatch(head: ChainHead, entries: readonly UnsealedEntry[], co
   };
 }
 
-/** Stored form of an entry's items: one compact JSON array per item. */
-export function encodeItems(items: readonly EntryItem[]): string {
-  return JSON.stringify(items.map((item) => [item.coordinate, item.category, item.decision, item.reason, item.legalBasis, item.consentReceiptId]));
-}
-
+/** Stored form of an entry's items: one compact JSON array per item (what `sealEntry` produces). */
 export function decodeItems(text: string): EntryItem[] {
   return (JSON.parse(text) as Array<[string | null, string | null, AccessDecision, string, string | null, string | null]>).map(
     ([coordinate, category, decision, reason, legalBasis, consentReceiptId]) => ({ coordinate, category, decision, reason, legalBasis, consentReceiptId }),
