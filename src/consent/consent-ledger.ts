@@ -1,6 +1,7 @@
 import DataLoader from 'dataloader';
 import { type DataSource, type EntityManager, In, Like } from 'typeorm';
 import { badInput } from '../errors';
+import { inTransaction } from '../storage/transactions';
 import type { ConsentStatement, ObjectionStatement, SubjectState } from '../policy/decide';
 import type { Taxonomy } from '../taxonomy/taxonomy';
 import { ConsentEventEntity, type ConsentEventKind } from './consent-event.entity';
@@ -54,10 +55,13 @@ export class ConsentLedger {
   async appendMany(changes: readonly ConsentChange[]): Promise<ConsentEventEntity[]> {
     const now = this.clock();
     const rows = changes.map((change) => this.validate(change, now));
-    return this.dataSource.transaction(async (manager) => {
+    return inTransaction(this.dataSource, async (manager) => {
+      // Every subject is checked before anything is written, so a rejected change never leaves a partial write.
+      for (const subjectId of new Set(rows.map((row) => row.subjectId))) {
+        if (!(await this.subjectExists(subjectId, manager))) throw badInput(`unknown subject "${subjectId}"`, { field: 'subjectId' });
+      }
       const events: ConsentEventEntity[] = [];
       for (const row of rows) {
-        if (!(await this.subjectExists(row.subjectId, manager))) throw badInput(`unknown subject "${row.subjectId}"`, { field: 'subjectId' });
         const event = await manager.getRepository(ConsentEventEntity).save(manager.getRepository(ConsentEventEntity).create(row));
         await applyToProjection(manager, event);
         events.push(event);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { ConsentChange } from '../consent/consent-ledger';
+import { inTransaction } from '../storage/transactions';
 import { CustomerEntity } from './customer.entity';
 import { PaymentEntity } from './payment.entity';
 import { WatchEventEntity } from './watch-event.entity';
@@ -119,7 +120,7 @@ const INSERT_CHUNK = 200;
 
 /** Inserts the demo domain rows (customers, payments, viewing) in one transaction. */
 export async function insertDemoDomain(dataSource: DataSource, data: DemoData): Promise<void> {
-  await dataSource.transaction(async (manager) => {
+  await inTransaction(dataSource, async (manager) => {
     for (const [entity, rows] of [
       [CustomerEntity, data.customers],
       [PaymentEntity, data.payments],

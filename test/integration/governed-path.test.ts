@@ -212,6 +212,15 @@ describe.each(DRIVERS)('the governed query path on %s', (driver) => {
       expect(await candor.services.dataSource.getRepository(ConsentEventEntity).count()).toBe(before);
     });
 
+    it('commits concurrent consent changes independently: a rejected one never takes others with it', async () => {
+      const before = await candor.services.dataSource.getRepository(ConsentEventEntity).count();
+      const grant = (subjectId: string) =>
+        candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query: 'mutation Grant($input: GrantConsentInput!) { grantConsent(input: $input) { id } }', variables: { input: { subjectId, purpose: 'personalize.content', source: 'concurrency-test' } } });
+      const responses = await Promise.all([A, B, 'cus_nobody', C, A, B, C].map(grant));
+      expect(responses.map((response) => response.body.errors?.[0]?.extensions?.code ?? 'OK')).toEqual(['OK', 'OK', 'BAD_USER_INPUT', 'OK', 'OK', 'OK', 'OK']);
+      expect(await candor.services.dataSource.getRepository(ConsentEventEntity).count()).toBe(before + 6);
+    });
+
     it('refuses a page larger than 1000 as BAD_USER_INPUT', async () => {
       const response = await candor.query({ key: KEYS.support, purpose: 'essential.service', query: '{ customers(limit: 1001) { id } }' });
       expect(response.body.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
