@@ -15,6 +15,7 @@ import { buildGovernedSchema, loadConfiguredTaxonomy, openServices, seedDemo } f
 import { migrate } from '../storage/data-source';
 import { TaxonomyError } from '../taxonomy/taxonomy';
 import { auditCheckpoint, auditPrune, auditVerify, type Output } from './audit.command';
+import { reportCommand } from './report.command';
 
 const output: Output = {
   out: (text) => process.stdout.write(text),
@@ -38,6 +39,9 @@ Commands:
                      Sign a checkpoint of the log head now | print all checkpoints with the public key
   audit prune --before DATE
                      Delete whole batches committed before DATE, leaving a signed prune checkpoint
+  report <ropa|subject-access|purpose-usage|denials|consent-coverage>
+         [--subject ID] [--from DATE] [--to DATE] --format <json|csv|html|pdf|md> [--out FILE]
+                     A compliance report from the access log, the consent ledger and the schema
   help               Show this help
 
 Environment (see README "Configuration"):
@@ -116,7 +120,15 @@ async function main(argv: string[]): Promise<number> {
     args: argv,
     allowPositionals: true,
     strict: false,
-    options: { help: { type: 'boolean', short: 'h' }, from: { type: 'string' }, before: { type: 'string' } },
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      before: { type: 'string' },
+      subject: { type: 'string' },
+      format: { type: 'string' },
+      out: { type: 'string' },
+    },
   });
   const [command, subcommand, action] = positionals;
   if (values.help || command === undefined || command === 'help') {
@@ -157,6 +169,18 @@ async function main(argv: string[]): Promise<number> {
         if (subcommand === 'verify') return await auditVerify(services, values.from as string | undefined, output);
         if (subcommand === 'checkpoint') return await auditCheckpoint(services, action, output);
         return await auditPrune(services, values.before as string | undefined, output);
+      } finally {
+        await services.close();
+      }
+    }
+    case 'report': {
+      const services = await openServices(loadConfig());
+      try {
+        return await reportCommand(
+          services,
+          { kind: subcommand, subject: values.subject as string | undefined, from: values.from as string | undefined, to: values.to as string | undefined, format: values.format as string | undefined, out: values.out as string | undefined },
+          { ...output, writeBinary: (data) => process.stdout.write(data) },
+        );
       } finally {
         await services.close();
       }

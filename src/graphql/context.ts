@@ -25,6 +25,10 @@ export interface GraphQLContext {
     page(filter: AccessLogFilter, first: number, after: string | null): Promise<AccessLogPage>;
     integrity(): Promise<VerifyReport>;
   };
+  /** Compliance reports (the operation is restricted to auditors by its annotation). */
+  readonly reports: {
+    generate(request: { kind: string; subjectId: string | null; from: string | null; to: string | null }): Promise<unknown>;
+  };
   /** Keeps only the subjects the request's purpose is permitted for (`onlyPermitted`), as SQL. */
   readonly permittedSubjects: (subjectIdColumn: string) => CustomerFilter;
 }

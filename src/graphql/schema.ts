@@ -3,6 +3,7 @@ import { buildSchema } from 'type-graphql';
 import { AccessLogResolver } from './access-log.resolver';
 import { ConsentResolver } from './consent.resolver';
 import { CustomerResolver } from './customer.resolver';
+import { ReportResolver } from './report.resolver';
 import { readGovernance } from './governance-catalog';
 
 /** The SDL form of `@Governed`, so the printed schema shows every field's category and purposes. */
@@ -17,7 +18,7 @@ export const governedDirective = new GraphQLDirective({
   },
 });
 
-export const RESOLVERS = [CustomerResolver, ConsentResolver, AccessLogResolver] as const;
+export const RESOLVERS = [CustomerResolver, ConsentResolver, AccessLogResolver, ReportResolver] as const;
 
 /**
  * Builds the (not yet enforced) schema from the type-graphql classes and writes each field's governance

@@ -9,6 +9,8 @@ import type { RequestPurpose } from '../policy/decide';
 import { GOVERNANCE_CONTEXT_KEY, type GovernedSchema } from '../policy/enforcement';
 import { RequestGovernance } from '../policy/request-governance';
 import { anyCovers } from '../taxonomy/keys';
+import { generateReport } from '../reports/generate-report';
+import { reportForGraphQL } from '../reports/report-graphql';
 import { isIntrospectionOnly } from './introspection';
 import type { CandorServices } from './services';
 
@@ -94,6 +96,9 @@ export function createContextFactory(services: CandorServices, governed: Governe
       accessLog: {
         page: (filter, first, after) => services.accessLogReader.page(filter, first, after),
         integrity: () => services.verifyAccessLog(),
+      },
+      reports: {
+        generate: async (request) => reportForGraphQL(await generateReport(services, request, { actor: accessActor, requestId })),
       },
       permittedSubjects: (subjectIdColumn) => {
         // Only reachable through a root field, which requires a purpose.

@@ -1,0 +1,37 @@
+import { writeFileSync } from 'node:fs';
+import { badInput } from '../errors';
+import { generateReport } from '../reports/generate-report';
+import { REPORT_FORMATS, type ReportFormat, renderReport } from '../reports/renderers';
+import type { CandorServices } from '../server/services';
+import { cliActor, type Output } from './audit.command';
+
+export interface ReportArguments {
+  readonly kind?: string;
+  readonly subject?: string;
+  readonly from?: string;
+  readonly to?: string;
+  readonly format?: string;
+  readonly out?: string;
+}
+
+/** `candor report <kind> [--subject ID] [--from DATE] [--to DATE] --format <fmt> [--out FILE]`. */
+export async function reportCommand(services: CandorServices, args: ReportArguments, output: Output & { writeBinary(data: Buffer): void }): Promise<number> {
+  if (!args.format || !(REPORT_FORMATS as readonly string[]).includes(args.format)) throw badInput(`--format must be one of ${REPORT_FORMATS.join(', ')}`);
+  const progress = (read: number, total: number) => {
+    const share = total ? Math.min(1, read / total) : 1;
+    const filled = Math.round(share * 30);
+    output.err(`\r[${'#'.repeat(filled)}${'-'.repeat(30 - filled)}] ${(share * 100).toFixed(0).padStart(3)}%  ${read.toLocaleString('en')}/${total.toLocaleString('en')} log entries`);
+  };
+  const document = await generateReport(
+    services,
+    { kind: args.kind ?? '', subjectId: args.subject, from: args.from, to: args.to },
+    { actor: cliActor(), requestId: `cli-${process.pid}-${Date.now()}`, onProgress: output.interactive ? progress : undefined },
+  );
+  if (output.interactive) output.err('\r\x1b[K');
+  const rendered = await renderReport(document, args.format as ReportFormat);
+  if (args.out) {
+    writeFileSync(args.out, rendered);
+    output.err(`wrote ${document.title} (${args.format}) to ${args.out}\n`);
+  } else output.writeBinary(rendered);
+  return 0;
+}

@@ -1,0 +1,81 @@
+import type { DataSource } from 'typeorm';
+import { type AccessDecision, decodeItems } from '../audit/chain';
+
+/** One logical access record as reports read it (subject mapped back; null once erased). */
+export interface LogRecord {
+  readonly seq: number;
+  readonly at: string;
+  readonly requestId: string;
+  readonly actorId: string | null;
+  readonly actorName: string | null;
+  readonly actorTeam: string | null;
+  readonly purpose: string | null;
+  readonly operationName: string | null;
+  readonly subjectId: string | null;
+  readonly coordinate: string | null;
+  readonly category: string | null;
+  readonly decision: AccessDecision;
+  readonly reason: string;
+  readonly legalBasis: string | null;
+}
+
+export interface LogQuery {
+  /** Inclusive ISO time. */
+  readonly from?: string;
+  /** Exclusive ISO time. */
+  readonly to?: string;
+  readonly subjectId?: string;
+  /** Only records up to this sequence number (the head when the report started). */
+  readonly throughSeq: number;
+}
+
+/**
+ * Streams the access log's records in sequence order, reading stored entries page by page (keyset on the
+ * primary key), so a report over millions of records runs in memory bounded by one page.
+ */
+export async function* readAccessLog(dataSource: DataSource, query: LogQuery, options: { pageSize?: number; onPage?: (entries: number) => void } = {}): AsyncGenerator<LogRecord> {
+  const pageSize = options.pageSize ?? 2_000;
+  const driver = dataSource.options.type === 'postgres' ? 'postgres' : 'sqlite';
+  const parameter = (index: number) => (driver === 'postgres' ? `$${index}` : '?');
+  let after = 0;
+  for (;;) {
+    const conditions = [`e.seq > ${parameter(1)}`, `e.seq <= ${parameter(2)}`];
+    const values: unknown[] = [after, query.throughSeq];
+    if (query.from) conditions.push(`e.at >= ${parameter(values.push(query.from))}`);
+    if (query.to) conditions.push(`e.at < ${parameter(values.push(query.to))}`);
+    if (query.subjectId) conditions.push(`p.subject_id = ${parameter(values.push(query.subjectId))}`);
+    const rows: Array<Record<string, unknown>> = await dataSource.query(
+      `SELECT e.seq, e.at, e.request_id, e.actor_id, e.actor_name, e.actor_team, e.purpose, e.operation_name, e.items, p.subject_id
+         FROM audit_entry e LEFT JOIN subject_pseudonym p ON p.pseudonym = e.subject_pseudonym
+        WHERE ${conditions.join(' AND ')} ORDER BY e.seq LIMIT ${pageSize}`,
+      values,
+    );
+    if (rows.length === 0) return;
+    options.onPage?.(rows.length);
+    for (const row of rows) {
+      const seq = Number(row.seq);
+      const header = {
+        at: String(row.at),
+        requestId: String(row.request_id),
+        actorId: (row.actor_id as string | null) ?? null,
+        actorName: (row.actor_name as string | null) ?? null,
+        actorTeam: (row.actor_team as string | null) ?? null,
+        purpose: (row.purpose as string | null) ?? null,
+        operationName: (row.operation_name as string | null) ?? null,
+        subjectId: (row.subject_id as string | null) ?? null,
+      };
+      let index = 0;
+      for (const item of decodeItems(String(row.items))) {
+        yield { seq: seq + index++, ...header, coordinate: item.coordinate, category: item.category, decision: item.decision, reason: item.reason, legalBasis: item.legalBasis };
+      }
+      after = seq;
+    }
+  }
+}
+
+/** Entries a query would read (for progress output). */
+export async function countEntries(dataSource: DataSource, throughSeq: number): Promise<number> {
+  const driver = dataSource.options.type === 'postgres' ? '$1' : '?';
+  const [row] = await dataSource.query(`SELECT COUNT(*) AS count FROM audit_entry WHERE seq <= ${driver}`, [throughSeq]);
+  return Number(row?.count ?? 0);
+}

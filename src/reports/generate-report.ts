@@ -1,0 +1,122 @@
+import type { AccessActor } from '../audit/access-log';
+import { AuditBatchEntity } from '../audit/audit.entities';
+import { GENESIS_HASH } from '../audit/chain';
+import { ConsentEventEntity } from '../consent/consent-event.entity';
+import { CustomerEntity } from '../domain/customer.entity';
+import { badInput } from '../errors';
+import { type FieldGovernance, readGovernance } from '../graphql/governance-catalog';
+import { buildCandorSchema } from '../graphql/schema';
+import type { CandorServices } from '../server/services';
+import { countEntries, readAccessLog } from './access-log-source';
+import { consentCoverageReport, ropaReport, subjectAccessReport } from './governance.reports';
+import { REPORT_KINDS, type ReportDocument, type ReportKind, type ReportParameters } from './report-document';
+import { denialsReport, purposeUsageReport, type ReportFrame } from './usage.reports';
+
+export interface ReportRequest {
+  readonly kind: string;
+  readonly subjectId?: string | null;
+  readonly from?: string | null;
+  readonly to?: string | null;
+}
+
+export interface GenerateOptions {
+  /** Who asked (recorded in the access log with the report's parameters). */
+  readonly actor: AccessActor;
+  readonly requestId: string;
+  /** Called after each page of the log with entries read and the total to read. */
+  readonly onProgress?: (read: number, total: number) => void;
+}
+
+/** Validates a report request; every problem is a one-line BAD_USER_INPUT, checked before any work. */
+export function validateReportRequest(request: ReportRequest): { kind: ReportKind; parameters: ReportParameters } {
+  if (!(REPORT_KINDS as readonly string[]).includes(request.kind)) throw badInput(`unknown report "${request.kind}": use one of ${REPORT_KINDS.join(', ')}`);
+  const time = (value: string | null | undefined, name: string) => {
+    if (!value) return undefined;
+    const parsed = new Date(value);
+    if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(parsed.getTime())) throw badInput(`--${name} must be an ISO-8601 date, got "${value}"`);
+    return parsed.toISOString();
+  };
+  const from = time(request.from, 'from');
+  const to = time(request.to, 'to');
+  if (from && to && from >= to) throw badInput('--from must be before --to');
+  if (request.kind === 'subject-access' && !request.subjectId) throw badInput('the subject-access report needs --subject ID');
+  return { kind: request.kind as ReportKind, parameters: { ...(request.subjectId ? { subjectId: request.subjectId } : {}), ...(from ? { from } : {}), ...(to ? { to } : {}) } };
+}
+
+/**
+ * Builds one report: reads the access log once, streaming (memory bounded by the report's groups, not the
+ * log's size), up to the head at the start, and records the generation in the access log.
+ */
+export async function generateReport(services: CandorServices, request: ReportRequest, options: GenerateOptions): Promise<ReportDocument> {
+  const { kind, parameters } = validateReportRequest(request);
+  const { dataSource } = services;
+  const [head] = await dataSource.getRepository(AuditBatchEntity).find({ order: { id: 'DESC' }, take: 1 });
+  const logHead = { seq: head?.lastSeq ?? 0, hash: head?.hash ?? GENESIS_HASH };
+  const now = services.clock();
+  const frame: ReportFrame = { parameters, generatedAt: now.toISOString(), logHead };
+  const fields = readGovernance(await buildCandorSchema());
+
+  let builder: { add(record: Parameters<ReturnType<typeof purposeUsageReport>['add']>[0]): void; finish(frame: ReportFrame): ReportDocument } | undefined;
+  let document: ReportDocument | undefined;
+  switch (kind) {
+    case 'purpose-usage':
+      builder = purposeUsageReport();
+      break;
+    case 'denials':
+      builder = denialsReport();
+      break;
+    case 'ropa':
+      builder = ropaReport(services.taxonomy, fields, await services.actors.list());
+      break;
+    case 'subject-access': {
+      const subjectId = parameters.subjectId!;
+      const customer = await services.domain.findCustomer(subjectId);
+      if (!customer) throw badInput(`unknown subject "${subjectId}"`);
+      const [state] = await services.consent.states([subjectId]);
+      builder = subjectAccessReport({ subjectId, held: await heldData(services, customer, fields), state, history: await services.consent.history(subjectId) });
+      break;
+    }
+    case 'consent-coverage': {
+      const subjects = await dataSource.getRepository(CustomerEntity).find({ select: { id: true }, order: { id: 'ASC' } });
+      const events = await dataSource.getRepository(ConsentEventEntity).find({ order: { id: 'ASC' } });
+      const start = new Date(parameters.from ?? events[0]?.recordedAt ?? now.toISOString());
+      document = consentCoverageReport(services.taxonomy, subjects.map((subject) => subject.id), events, frame, start, new Date(parameters.to ?? now.toISOString()));
+      break;
+    }
+  }
+  if (builder) {
+    const total = await countEntries(dataSource, logHead.seq);
+    let read = 0;
+    const records = readAccessLog(
+      dataSource,
+      { from: parameters.from, to: parameters.to, subjectId: kind === 'subject-access' ? parameters.subjectId : undefined, throughSeq: logHead.seq },
+      { onPage: (entries) => options.onProgress?.((read += entries), total) },
+    );
+    for await (const record of records) builder.add(record);
+    document = builder.finish(frame);
+  }
+  await services.accessLog.append([
+    { at: now, requestId: options.requestId, actor: options.actor, purpose: 'essential.legal_obligation', operationName: `report ${kind}`, subjectId: parameters.subjectId ?? null, coordinate: null, category: null, decision: 'RELEASED', reason: 'REPORT_GENERATED', legalBasis: 'legal_obligation' },
+  ]);
+  return document!;
+}
+
+/** The personal fields Candor holds a value for, about this customer (what an Art. 15 answer lists). */
+async function heldData(services: CandorServices, customer: CustomerEntity, fields: readonly FieldGovernance[]) {
+  const loaders = services.domain.createLoaders();
+  const [payments, watched] = await Promise.all([loaders.paymentsByCustomer.load(customer.id), loaders.watchHistoryByCustomer.load(customer.id)]);
+  const personal = (field: FieldGovernance) => services.taxonomy.categories.get(field.category)?.personal === true;
+  const present: Record<string, boolean> = { Payment: payments.length > 0, WatchEvent: watched.length > 0 };
+  return fields
+    .filter(personal)
+    .filter((field) =>
+      field.typeName === 'Customer'
+        ? field.fieldName === 'payments'
+          ? present.Payment
+          : field.fieldName === 'watchHistory'
+            ? present.WatchEvent
+            : (customer as unknown as Record<string, unknown>)[field.fieldName] != null
+        : present[field.typeName] === true,
+    )
+    .map((field) => ({ coordinate: field.coordinate, category: field.category }));
+}

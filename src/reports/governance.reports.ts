@@ -1,0 +1,180 @@
+import type { ActorEntity } from '../actors/actor.entity';
+import type { ConsentEventEntity } from '../consent/consent-event.entity';
+import { replayLedger } from '../consent/ledger-replay';
+import type { FieldGovernance } from '../graphql/governance-catalog';
+import { mostSpecific, type SubjectState } from '../policy/decide';
+import { anyCovers } from '../taxonomy/keys';
+import type { Taxonomy } from '../taxonomy/taxonomy';
+import type { LogRecord } from './access-log-source';
+import type { ReportDocument } from './report-document';
+import { isFieldDecision, percent, type ReportFrame } from './usage.reports';
+
+/**
+ * Record of Processing Activities (GDPR Art. 30) from the live annotations, the taxonomy and the actors'
+ * entitlements, with what the log shows was actually accessed — and any access outside the declaration.
+ */
+export function ropaReport(taxonomy: Taxonomy, fields: readonly FieldGovernance[], actors: readonly ActorEntity[]) {
+  const released = new Map<string, Map<string, number>>(); // purpose → coordinate → releases
+  const outside: Array<{ seq: number; purpose: string; coordinate: string; actorId: string | null }> = [];
+  const declared = new Map(fields.map((field) => [field.coordinate, field]));
+  return {
+    add(record: LogRecord): void {
+      if (!isFieldDecision(record) || record.decision !== 'RELEASED' || !record.purpose || !record.coordinate) return;
+      const perCoordinate = released.get(record.purpose) ?? new Map<string, number>();
+      released.set(record.purpose, perCoordinate);
+      perCoordinate.set(record.coordinate, (perCoordinate.get(record.coordinate) ?? 0) + 1);
+      const field = declared.get(record.coordinate);
+      if (!field || !anyCovers(field.purposes, record.purpose)) outside.push({ seq: record.seq, purpose: record.purpose, coordinate: record.coordinate, actorId: record.actorId });
+    },
+    finish(frame: ReportFrame): ReportDocument {
+      const activities = [...taxonomy.purposes.values()]
+        .filter((purpose) => purpose.requestable)
+        .map((purpose) => {
+          const personal = fields.filter((field) => taxonomy.categories.get(field.category)?.personal && anyCovers(field.purposes, purpose.key));
+          const categories = [...new Set(personal.map((field) => field.category))].sort();
+          const recipients = actors.filter((actor) => !actor.revokedAt && anyCovers(actor.purposes, purpose.key)).map((actor) => ({ actorId: actor.id, name: actor.name, team: actor.team }));
+          const accessed = released.get(purpose.key) ?? new Map<string, number>();
+          return {
+            purpose: purpose.key,
+            description: purpose.description,
+            legalBasis: purpose.legalBasis!,
+            categories,
+            specialCategories: categories.filter((category) => taxonomy.categories.get(category)?.special),
+            coordinates: personal.map((field) => field.coordinate),
+            recipients,
+            accessed: Object.fromEntries([...accessed.entries()].sort()),
+            declaredButUnused: personal.map((field) => field.coordinate).filter((coordinate) => !accessed.has(coordinate)),
+          };
+        });
+      return {
+        kind: 'ropa',
+        title: 'Record of processing activities (GDPR Art. 30)',
+        primaryTable: 'Declared fields and observed releases',
+        ...frame,
+        summary: [
+          outside.length === 0 ? 'No personal data was released outside the purposes declared on the fields.' : `${outside.length} release(s) outside the declared purposes — investigate.`,
+          `${activities.reduce((sum, activity) => sum + activity.declaredButUnused.length, 0)} declared field/purpose pairs were never used in the period (minimisation candidates).`,
+        ],
+        sections: [
+          {
+            title: 'Processing activities',
+            chart: { title: 'Releases per purpose in the period', bars: activities.map((activity) => ({ label: activity.purpose, value: Object.values(activity.accessed).reduce((sum, count) => sum + count, 0) })) },
+            tables: [
+              {
+                title: 'Purposes',
+                columns: ['purpose', 'legal basis', 'description', 'categories', 'special categories', 'recipients'],
+                rows: activities.map((activity) => [activity.purpose, activity.legalBasis, activity.description, activity.categories.join(', '), activity.specialCategories.join(', '), activity.recipients.map((recipient) => `${recipient.name} (${recipient.team})`).join(', ')]),
+              },
+              {
+                title: 'Declared fields and observed releases',
+                columns: ['purpose', 'coordinate', 'releases in period'],
+                rows: activities.flatMap((activity) => activity.coordinates.map((coordinate) => [activity.purpose, coordinate, activity.accessed[coordinate] ?? 0])),
+              },
+            ],
+          },
+          { title: 'Drift: releases outside the declaration', tables: [{ title: 'Outside the declaration', columns: ['seq', 'purpose', 'coordinate', 'actor'], rows: outside.map((row) => [row.seq, row.purpose, row.coordinate, row.actorId]) }] },
+        ],
+        data: { activities, outsideDeclaration: outside },
+      };
+    },
+  };
+}
+
+/** How a subject stands on one purpose. */
+export type Coverage = 'granted' | 'withdrawn' | 'objected' | 'never asked';
+
+export function coverageOf(state: SubjectState | undefined, purpose: string, at: Date): Coverage {
+  if (state && mostSpecific(state.objections, purpose)?.objected) return 'objected';
+  const consent = state ? mostSpecific(state.consents, purpose) : undefined;
+  if (!consent) return 'never asked';
+  return consent.granted && (consent.expiresAt === null || consent.expiresAt.getTime() > at.getTime()) ? 'granted' : 'withdrawn';
+}
+
+/** Consent coverage: per purpose, the share of subjects in each state at the start and the end of the period. */
+export function consentCoverageReport(taxonomy: Taxonomy, subjectIds: readonly string[], events: readonly ConsentEventEntity[], frame: ReportFrame, periodStart: Date, periodEnd: Date): ReportDocument {
+  const before = replayLedger(events, periodStart.toISOString());
+  const after = replayLedger(events, periodEnd.toISOString());
+  const states: Coverage[] = ['granted', 'withdrawn', 'objected', 'never asked'];
+  const purposes = [...taxonomy.purposes.values()].filter((purpose) => purpose.requestable);
+  const rows = purposes.map((purpose) => {
+    const count = (snapshot: Map<string, SubjectState>, at: Date) => {
+      const counts = Object.fromEntries(states.map((state) => [state, 0])) as Record<Coverage, number>;
+      for (const subjectId of subjectIds) counts[coverageOf(snapshot.get(subjectId), purpose.key, at)]++;
+      return counts;
+    };
+    return { purpose: purpose.key, legalBasis: purpose.legalBasis!, start: count(before, periodStart), end: count(after, periodEnd) };
+  });
+  const total = subjectIds.length;
+  return {
+    kind: 'consent-coverage',
+    title: 'Consent coverage',
+    primaryTable: 'End of period',
+    ...frame,
+    summary: [`${total} data subjects; states at ${periodStart.toISOString()} and at ${periodEnd.toISOString()}.`],
+    sections: [
+      {
+        title: 'Coverage per purpose',
+        chart: { title: 'Subjects who granted consent, end of period', bars: rows.map((row) => ({ label: row.purpose, value: row.end.granted })) },
+        tables: [
+          {
+            title: 'End of period',
+            columns: ['purpose', 'legal basis', ...states.map((state) => `${state} (share)`), 'granted change'],
+            rows: rows.map((row) => [row.purpose, row.legalBasis, ...states.map((state) => `${row.end[state]} (${percent(row.end[state], total)})`), row.end.granted - row.start.granted]),
+          },
+          { title: 'Start of period', columns: ['purpose', ...states], rows: rows.map((row) => [row.purpose, ...states.map((state) => row.start[state])]) },
+        ],
+      },
+    ],
+    data: { subjects: total, periodStart: periodStart.toISOString(), periodEnd: periodEnd.toISOString(), purposes: rows },
+  };
+}
+
+export interface SubjectAccessInputs {
+  readonly subjectId: string;
+  /** Personal categories and coordinates Candor holds values for, about this subject. */
+  readonly held: ReadonlyArray<{ readonly coordinate: string; readonly category: string }>;
+  readonly state: SubjectState;
+  readonly history: readonly ConsentEventEntity[];
+}
+
+/** Subject access (GDPR Art. 15): categories held, consent state and history, every access in the period. */
+export function subjectAccessReport(inputs: SubjectAccessInputs) {
+  const accesses: Array<{ seq: number; at: string; actor: string | null; team: string | null; purpose: string | null; coordinate: string | null; decision: string; reason: string }> = [];
+  return {
+    add(record: LogRecord): void {
+      if (record.subjectId !== inputs.subjectId || !isFieldDecision(record)) return;
+      accesses.push({ seq: record.seq, at: record.at, actor: record.actorName, team: record.actorTeam, purpose: record.purpose, coordinate: record.coordinate, decision: record.decision, reason: record.reason });
+    },
+    finish(frame: ReportFrame): ReportDocument {
+      const categories = [...new Set(inputs.held.map((field) => field.category))].sort();
+      const byTeam = new Map<string, number>();
+      for (const access of accesses) byTeam.set(access.team ?? '(unknown)', (byTeam.get(access.team ?? '(unknown)') ?? 0) + 1);
+      const consents = inputs.state.consents.map((statement) => ({ purpose: statement.purpose, granted: statement.granted, explicit: statement.explicit, expiresAt: statement.expiresAt?.toISOString() ?? null }));
+      return {
+        kind: 'subject-access',
+        title: `Subject access report for ${inputs.subjectId}`,
+        primaryTable: 'Accesses',
+        ...frame,
+        summary: [`${categories.length} categories of personal data held; ${accesses.length} field accesses in the period (${accesses.filter((access) => access.decision === 'WITHHELD').length} withheld).`],
+        sections: [
+          { title: 'Personal data held', tables: [{ title: 'Categories', columns: ['category', 'fields'], rows: categories.map((category) => [category, inputs.held.filter((field) => field.category === category).map((field) => field.coordinate).join(', ')]) }] },
+          {
+            title: 'Current choices',
+            text: inputs.state.restricted ? 'Processing is restricted (GDPR Art. 18).' : 'Processing is not restricted.',
+            tables: [
+              { title: 'Consents', columns: ['purpose', 'granted', 'explicit', 'expires'], rows: consents.map((row) => [row.purpose, row.granted ? 'yes' : 'no', row.explicit ? 'yes' : 'no', row.expiresAt]) },
+              { title: 'Objections', columns: ['purpose', 'objected'], rows: inputs.state.objections.map((row) => [row.purpose, row.objected ? 'yes' : 'no']) },
+            ],
+          },
+          { title: 'Consent history', tables: [{ title: 'Ledger', columns: ['recorded', 'change', 'purpose', 'explicit', 'source'], rows: inputs.history.map((event) => [event.recordedAt, event.kind, event.purpose, event.explicit ? 'yes' : 'no', event.source]) }] },
+          {
+            title: 'How the data was used',
+            chart: { title: 'Field accesses per team', bars: [...byTeam.entries()].sort().map(([label, value]) => ({ label, value })) },
+            tables: [{ title: 'Accesses', columns: ['seq', 'time', 'who', 'team', 'purpose', 'field', 'decision', 'reason'], rows: accesses.map((access) => [access.seq, access.at, access.actor, access.team, access.purpose, access.coordinate, access.decision, access.reason]) }],
+          },
+        ],
+        data: { subjectId: inputs.subjectId, categoriesHeld: categories, held: inputs.held, restricted: inputs.state.restricted, consents, objections: inputs.state.objections, history: inputs.history, accesses },
+      };
+    },
+  };
+}
