@@ -1,0 +1,194 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { replayLedger } from '../../src/consent/ledger-replay';
+import { ConsentEventEntity } from '../../src/consent/consent-event.entity';
+import { CustomerEntity } from '../../src/domain/customer.entity';
+import { decide, type FieldPolicy, mostSpecific } from '../../src/policy/decide';
+import { generateReport } from '../../src/reports/generate-report';
+import { REPORT_KINDS } from '../../src/reports/report-document';
+import { renderReport } from '../../src/reports/renderers';
+import { type Harness, KEYS, startCandor } from '../support/candor-harness';
+import { runCli } from '../support/child-server';
+import { DRIVERS } from '../support/databases';
+
+const TRAFFIC = [
+  { key: KEYS.support, purpose: 'essential.service', limit: 50, fields: ['email', 'fullName'] },
+  { key: KEYS.marketing, purpose: 'marketing.communications', limit: 50, fields: ['email', 'country'] },
+  { key: KEYS.partners, purpose: 'third_party_sharing', limit: 30, fields: ['country'] },
+];
+const CATEGORY: Record<string, string> = { email: 'user.contact.email', fullName: 'user.name', country: 'user.location.imprecise' };
+
+describe.each(DRIVERS)('compliance reports on %s', (driver) => {
+  let candor: Harness;
+  let customers: CustomerEntity[];
+  /** What the traffic must have produced, computed here with decide() from the consent state. */
+  const expected: Array<{ subjectId: string; purpose: string; field: string; team: string; actor: string; allowed: boolean; reason: string }> = [];
+  const actor = { id: 'test-auditor', name: 'Test', team: 'Compliance' };
+
+  beforeAll(async () => {
+    candor = await startCandor(driver);
+    customers = await candor.services.dataSource.getRepository(CustomerEntity).find({ order: { id: 'ASC' }, take: 50 });
+    const states = new Map((await candor.services.consent.states(customers.map((customer) => customer.id))).map((state) => [state.subjectId, state]));
+    const fieldPolicies = Object.fromEntries([...candor.governed.fields.values()].map((field) => [field.coordinate, field.policy])) as Record<string, FieldPolicy>;
+    const teams: Record<string, [string, string]> = { [KEYS.support]: ['Customer Support', 'support-desk'], [KEYS.marketing]: ['Marketing', 'campaign-manager'], [KEYS.partners]: ['Partnerships', 'sponsor-sync'] };
+    const now = new Date();
+    for (const traffic of TRAFFIC) {
+      const response = await candor.query({ key: traffic.key, purpose: traffic.purpose, query: `{ customers(limit: ${traffic.limit}) { id ${traffic.fields.join(' ')} } }` });
+      expect(response.status).toBe(200);
+      const purpose = candor.services.taxonomy.purposes.get(traffic.purpose)!;
+      for (const customer of customers.slice(0, traffic.limit)) {
+        for (const field of traffic.fields) {
+          const decision = decide({ field: fieldPolicies[`Customer.${field}`], purpose: { key: purpose.key, legalBasis: purpose.legalBasis! }, subjectState: states.get(customer.id)!, now });
+          expected.push({ subjectId: customer.id, purpose: traffic.purpose, field, team: teams[traffic.key][0], actor: teams[traffic.key][1], allowed: decision.effect === 'allow', reason: decision.reason });
+        }
+      }
+    }
+    for (let attempt = 0; attempt < 2; attempt++) await candor.query({ key: KEYS.support, purpose: 'marketing.communications', query: '{ customers { id } }' });
+  });
+  afterAll(async () => {
+    await candor?.stop();
+  });
+
+  const report = (kind: string, parameters: Record<string, string> = {}) => generateReport(candor.services, { kind, ...parameters }, { actor, requestId: `test-${kind}-${Date.now()}` });
+
+  it('purpose usage: accesses per purpose × category × team, released and withheld, reasons', async () => {
+    const data = (await report('purpose-usage')).data as { groups: any[]; withheldByReason: Array<{ reason: string; count: number }> };
+    for (const traffic of TRAFFIC) {
+      for (const field of traffic.fields) {
+        const rows = expected.filter((row) => row.purpose === traffic.purpose && row.field === field);
+        expect(data.groups.find((group) => group.purpose === traffic.purpose && group.category === CATEGORY[field])).toEqual(
+          expect.objectContaining({ team: rows[0].team, accesses: rows.length, released: rows.filter((row) => row.allowed).length, withheld: rows.filter((row) => !row.allowed).length, distinctSubjects: rows.length }),
+        );
+      }
+    }
+    const reasons = new Map<string, number>();
+    for (const row of expected.filter((candidate) => !candidate.allowed)) reasons.set(row.reason, (reasons.get(row.reason) ?? 0) + 1);
+    expect(data.withheldByReason).toEqual([...reasons.entries()].sort().map(([reason, count]) => ({ reason, count })));
+  });
+
+  it('denials: withheld rate per actor, refusals by code, unpermitted purpose attempts', async () => {
+    const data = (await report('denials')).data as { actors: any[]; refusals: any[]; purposeNotPermitted: any[] };
+    for (const actorId of ['support-desk', 'campaign-manager', 'sponsor-sync']) {
+      const rows = expected.filter((row) => row.actor === actorId);
+      const withheld = rows.filter((row) => !row.allowed).length;
+      expect(data.actors.find((row) => row.actorId === actorId)).toEqual(expect.objectContaining({ decisions: rows.length, withheld, withheldRate: +(withheld / rows.length).toFixed(4) }));
+    }
+    expect(data.refusals).toEqual([{ code: 'PURPOSE_NOT_PERMITTED', count: 2 }]);
+    expect(data.purposeNotPermitted).toEqual([{ actorId: 'support-desk', purpose: 'marketing.communications', count: 2 }]);
+  });
+
+  it('RoPA: declared processing, recipients, observed releases, unused declarations and no access outside them', async () => {
+    const document = await report('ropa');
+    const data = document.data as { activities: any[]; outsideDeclaration: unknown[] };
+    expect(data.outsideDeclaration).toEqual([]);
+    expect(document.summary[0]).toBe('No personal data was released outside the purposes declared on the fields.');
+    const marketing = data.activities.find((activity) => activity.purpose === 'marketing.communications');
+    expect(marketing).toEqual(
+      expect.objectContaining({ legalBasis: 'consent', categories: ['user.contact.email', 'user.name'], coordinates: ['Customer.email', 'Customer.fullName'], recipients: [{ actorId: 'campaign-manager', name: 'Campaign Manager', team: 'Marketing' }] }),
+    );
+    expect(marketing.accessed).toEqual({ 'Customer.email': expected.filter((row) => row.purpose === 'marketing.communications' && row.field === 'email' && row.allowed).length });
+    expect(marketing.declaredButUnused).toEqual(['Customer.fullName']);
+    const service = data.activities.find((activity) => activity.purpose === 'essential.service');
+    expect(service.specialCategories).toEqual(['user.health_and_medical']);
+  });
+
+  it('consent coverage: shares of granted, withdrawn, objected and never asked per purpose, from the ledger', async () => {
+    const data = (await report('consent-coverage')).data as { subjects: number; purposes: any[] };
+    const all = await candor.services.dataSource.getRepository(CustomerEntity).find({ select: { id: true } });
+    const states = await candor.services.consent.states(all.map((customer) => customer.id)); // the SQL projection, not the report's replay
+    expect(data.subjects).toBe(all.length);
+    for (const purpose of ['marketing.communications', 'analytics.reporting', 'third_party_sharing']) {
+      const now = new Date();
+      const tally = { granted: 0, withdrawn: 0, objected: 0, 'never asked': 0 };
+      for (const state of states) {
+        if (mostSpecific(state.objections, purpose)?.objected) tally.objected++;
+        else {
+          const consent = mostSpecific(state.consents, purpose);
+          if (!consent) tally['never asked']++;
+          else if (consent.granted && (consent.expiresAt === null || consent.expiresAt > now)) tally.granted++;
+          else tally.withdrawn++;
+        }
+      }
+      expect(data.purposes.find((row) => row.purpose === purpose).end).toEqual(tally);
+    }
+  });
+
+  it('replaying the ledger gives the same states as the SQL projection', async () => {
+    const events = await candor.services.dataSource.getRepository(ConsentEventEntity).find({ order: { id: 'ASC' } });
+    const replayed = replayLedger(events);
+    const projected = await candor.services.consent.states([...replayed.keys()]);
+    const normalise = (state: any) => ({ ...state, consents: [...state.consents].sort((a: any, b: any) => a.purpose.localeCompare(b.purpose)), objections: [...state.objections].sort((a: any, b: any) => a.purpose.localeCompare(b.purpose)) });
+    for (const state of projected) expect(normalise(replayed.get(state.subjectId))).toEqual(normalise(state));
+  });
+
+  it('subject access: categories held, choices, history and every access to the subject', async () => {
+    const subjectId = customers[3].id;
+    const document = await report('subject-access', { subjectId });
+    const data = document.data as { categoriesHeld: string[]; accesses: any[]; history: unknown[] };
+    expect(data.categoriesHeld).toEqual(expect.arrayContaining(['user.contact.email', 'user.name', 'user.location.imprecise']));
+    const mine = expected.filter((row) => row.subjectId === subjectId);
+    expect(data.accesses).toHaveLength(mine.length);
+    expect(data.accesses.filter((access) => access.decision === 'WITHHELD')).toHaveLength(mine.filter((row) => !row.allowed).length);
+    expect(data.history).toHaveLength((await candor.services.consent.history(subjectId)).length);
+  });
+
+  it('renders every format from the same content, self-contained, and records each generation', async () => {
+    const document = await report('purpose-usage');
+    const html = (await renderReport(document, 'html')).toString();
+    expect(html).toContain('<svg');
+    expect(html).not.toMatch(/(src|href)=["']https?:/);
+    expect(html).toContain(document.logHead.hash);
+    const csv = (await renderReport(document, 'csv')).toString().split('\n');
+    expect(csv[0]).toBe('purpose,category,team,accesses,released,withheld,masked,distinct subjects');
+    expect(csv.filter(Boolean)).toHaveLength((document.data as { groups: unknown[] }).groups.length + 1);
+    expect((await renderReport(document, 'pdf')).subarray(0, 5).toString()).toBe('%PDF-');
+    expect((await renderReport(document, 'md')).toString()).toContain('# Purpose usage');
+    expect(JSON.parse((await renderReport(document, 'json')).toString())).toEqual(expect.objectContaining({ report: 'purpose-usage', accessLogHead: document.logHead }));
+    const recorded = await candor.services.accessLogReader.page({ reason: 'REPORT_GENERATED' }, 100);
+    expect(recorded.edges.some((edge) => edge.node.operationName === 'report purpose-usage' && edge.node.actor.id === 'test-auditor')).toBe(true);
+  });
+
+  it('serves reports as typed GraphQL queries to auditors only', async () => {
+    const query = '{ report(kind: "denials") { kind title logHead { seq hash } summary sections { title tables { title columns rows } } json } }';
+    const response = await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query });
+    expect(response.body.errors).toBeUndefined();
+    expect(response.body.data!.report.kind).toBe('denials');
+    expect(JSON.parse(response.body.data!.report.json).refusals).toEqual([{ code: 'PURPOSE_NOT_PERMITTED', count: 2 }]);
+    const refused = await candor.query({ key: KEYS.analytics, purpose: 'analytics.reporting', query });
+    expect(refused.body.errors?.[0].extensions?.code).toBe('FORBIDDEN');
+  });
+
+  describe('from the CLI', () => {
+    let directory: string;
+    beforeAll(() => (directory = mkdtempSync(join(tmpdir(), 'candor-report-'))));
+    afterAll(() => rmSync(directory, { recursive: true, force: true }));
+    const cli = (...args: string[]) => runCli(['report', ...args], { DATABASE_URL: candor.database.url });
+
+    it.each(REPORT_KINDS.map((kind) => [kind]))('writes the %s report to a file, as the CLI actor', async (kind) => {
+      const out = join(directory, `${kind}.html`);
+      const result = await cli(kind, ...(kind === 'subject-access' ? ['--subject', customers[0].id] : []), '--format', 'html', '--out', out);
+      expect([result.code, result.stderr]).toEqual([0, expect.stringContaining(`to ${out}`)]);
+      expect(readFileSync(out, 'utf8')).toContain('<!DOCTYPE html>');
+    });
+
+    it.each([
+      [['subject-access', '--subject', 'cus_nobody', '--format', 'json'], 'candor: unknown subject "cus_nobody"\n'],
+      [['subject-access', '--format', 'json'], 'candor: the subject-access report needs --subject ID\n'],
+      [['purpose-usage', '--from', 'yesterday', '--format', 'json'], 'candor: --from must be an ISO-8601 date, got "yesterday"\n'],
+      [['purpose-usage', '--from', '2026-02-01', '--to', '2026-01-01', '--format', 'json'], 'candor: --from must be before --to\n'],
+      [['purpose-usage', '--format', 'docx'], 'candor: --format must be one of json, csv, html, pdf, md\n'],
+      [['gossip', '--format', 'json'], 'candor: unknown report "gossip": use one of ropa, subject-access, purpose-usage, denials, consent-coverage\n'],
+    ])('refuses %j with one line and exit 1', async (args, message) => {
+      const result = await cli(...args);
+      expect([result.code, result.stderr, result.stdout]).toEqual([1, message, '']);
+    });
+
+    it('prints JSON to stdout when piped, without progress output', async () => {
+      const result = await cli('denials', '--format', 'json');
+      expect(result.code).toBe(0);
+      expect(result.stderr).toBe('');
+      expect(JSON.parse(result.stdout).report).toBe('denials');
+    });
+  });
+});
