@@ -41,6 +41,7 @@ function makeRows(count: number): CustomerEntity[] {
     favoriteGenres: ['drama', 'comedy'],
     accessibilityNeeds: 'subtitles',
     createdAt: '2025-01-01T00:00:00.000Z',
+    erasedAt: null,
   }));
 }
 

@@ -19,4 +19,8 @@ export class ConsentEventEntity {
   @Column({ name: 'recorded_at', type: 'varchar', length: 30 }) recordedAt!: string;
   /** The actor that recorded it (null for seeded history). */
   @Column({ name: 'actor_id', type: 'varchar', length: 64, nullable: true }) actorId!: string | null;
+  /** The notice version of the purpose the statement was made under. */
+  @Column({ name: 'notice_version', type: 'integer', nullable: true }) noticeVersion!: number | null;
+  /** The consent receipt issued for this entry. */
+  @Column({ name: 'receipt_id', type: 'varchar', length: 64, nullable: true }) receiptId!: string | null;
 }

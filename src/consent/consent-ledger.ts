@@ -5,6 +5,8 @@ import { inTransaction } from '../storage/transactions';
 import type { ConsentStatement, ObjectionStatement, SubjectState } from '../policy/decide';
 import type { Taxonomy } from '../taxonomy/taxonomy';
 import { ConsentEventEntity, type ConsentEventKind } from './consent-event.entity';
+import { buildReceipt, newReceiptId, type ReceiptContext } from './consent-receipt';
+import { ConsentReceiptEntity } from './consent-receipt.entity';
 import { ConsentStateEntity, type StatementKind } from './consent-state.entity';
 
 export interface ConsentChange {
@@ -16,6 +18,8 @@ export interface ConsentChange {
   readonly source: string;
   readonly expiresAt?: Date | null;
   readonly actorId?: string | null;
+  /** When the statement was made, if not now (imports of existing consents); never in the future. */
+  readonly recordedAt?: Date;
 }
 
 /** Answers whether a data subject exists (the domain owns subjects; the ledger only asks). */
@@ -43,6 +47,7 @@ export class ConsentLedger {
     private readonly dataSource: DataSource,
     private readonly taxonomy: Taxonomy,
     private readonly subjectExists: SubjectDirectory,
+    private readonly receipts: ReceiptContext,
     private readonly clock: () => Date = () => new Date(),
   ) {}
 
@@ -62,7 +67,10 @@ export class ConsentLedger {
       }
       const events: ConsentEventEntity[] = [];
       for (const row of rows) {
-        const event = await manager.getRepository(ConsentEventEntity).save(manager.getRepository(ConsentEventEntity).create(row));
+        // The receipt id is chosen first, so the ledger entry is written once, complete, and never updated.
+        const receiptId = newReceiptId();
+        const event = await manager.getRepository(ConsentEventEntity).save(manager.getRepository(ConsentEventEntity).create({ ...row, receiptId }));
+        await manager.getRepository(ConsentReceiptEntity).insert(buildReceipt(this.receipts, receiptId, event));
         await applyToProjection(manager, event);
         events.push(event);
       }
@@ -70,7 +78,12 @@ export class ConsentLedger {
     });
   }
 
-  private validate(change: ConsentChange, now: Date): Omit<ConsentEventEntity, 'id'> {
+  /** The receipts issued to one subject, newest first. */
+  receiptsOf(subjectId: string): Promise<ConsentReceiptEntity[]> {
+    return this.dataSource.getRepository(ConsentReceiptEntity).find({ where: { subjectId }, order: { issuedAt: 'DESC', id: 'ASC' } });
+  }
+
+  private validate(change: ConsentChange, now: Date): Omit<ConsentEventEntity, 'id' | 'receiptId'> {
     const statement = STATEMENT_OF[change.kind];
     if (!statement) throw badInput(`unknown ledger entry kind "${String(change.kind)}"`, { field: 'kind' });
     const needsPurpose = statement.kind !== 'restriction';
@@ -78,6 +91,9 @@ export class ConsentLedger {
     if (needsPurpose && !this.taxonomy.purposes.has(purpose!)) throw badInput(`unknown purpose "${change.purpose ?? ''}"`, { field: 'purpose' });
     if (!change.subjectId || change.subjectId.trim() === '') throw badInput('subjectId is required', { field: 'subjectId' });
     if (!change.source || change.source.trim() === '') throw badInput('source is required (where the statement was collected)', { field: 'source' });
+    if (change.recordedAt !== undefined && (Number.isNaN(change.recordedAt.getTime()) || change.recordedAt.getTime() > now.getTime())) {
+      throw badInput('recordedAt must be a valid time that is not in the future', { field: 'recordedAt' });
+    }
     if (change.expiresAt !== undefined && change.expiresAt !== null) {
       if (change.kind !== 'grant') throw badInput('expiresAt applies to grants only', { field: 'expiresAt' });
       if (Number.isNaN(change.expiresAt.getTime()) || change.expiresAt.getTime() <= now.getTime()) {
@@ -91,8 +107,9 @@ export class ConsentLedger {
       explicit: change.kind === 'grant' && Boolean(change.explicit),
       source: change.source.trim(),
       expiresAt: change.expiresAt ? change.expiresAt.toISOString() : null,
-      recordedAt: now.toISOString(),
+      recordedAt: (change.recordedAt ?? now).toISOString(),
       actorId: change.actorId ?? null,
+      noticeVersion: purpose ? this.taxonomy.purposes.get(purpose)!.notice.version : null,
     };
   }
 
@@ -114,7 +131,15 @@ export class ConsentLedger {
       const state = bySubject.get(row.subjectId)!;
       if (row.kind === 'restriction') state.restricted = row.active;
       else if (row.kind === 'objection') state.objections.push({ purpose: row.purpose, objected: row.active });
-      else state.consents.push({ purpose: row.purpose, granted: row.active, explicit: row.explicit, expiresAt: row.expiresAt ? new Date(row.expiresAt) : null });
+      else
+        state.consents.push({
+          purpose: row.purpose,
+          granted: row.active,
+          explicit: row.explicit,
+          expiresAt: row.expiresAt ? new Date(row.expiresAt) : null,
+          recordedAt: row.recordedAt ? new Date(row.recordedAt) : null,
+          receiptId: row.receiptId,
+        });
     }
     return subjectIds.map((subjectId) => ({ subjectId, ...bySubject.get(subjectId)! }));
   }
@@ -135,5 +160,5 @@ async function applyToProjection(manager: EntityManager, event: ConsentEventEnti
   const repository = manager.getRepository(ConsentStateEntity);
   await repository.delete({ subjectId: event.subjectId, kind, purpose });
   if (purpose !== '') await repository.delete({ subjectId: event.subjectId, kind, purpose: Like(`${purpose}.%`) });
-  await repository.insert({ subjectId: event.subjectId, kind, purpose, active, explicit: event.explicit, expiresAt: event.expiresAt, eventId: event.id });
+  await repository.insert({ subjectId: event.subjectId, kind, purpose, active, explicit: event.explicit, expiresAt: event.expiresAt, eventId: event.id, recordedAt: event.recordedAt, receiptId: event.receiptId });
 }

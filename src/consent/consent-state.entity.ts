@@ -18,4 +18,6 @@ export class ConsentStateEntity {
   @Column({ type: 'boolean', default: false }) explicit!: boolean;
   @Column({ name: 'expires_at', type: 'varchar', length: 30, nullable: true }) expiresAt!: string | null;
   @Column({ name: 'event_id', type: 'integer' }) eventId!: number;
+  @Column({ name: 'recorded_at', type: 'varchar', length: 30, nullable: true }) recordedAt!: string | null;
+  @Column({ name: 'receipt_id', type: 'varchar', length: 64, nullable: true }) receiptId!: string | null;
 }

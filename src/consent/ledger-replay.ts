@@ -22,7 +22,14 @@ export function replayLedger(events: readonly ConsentEventEntity[], until?: stri
       case 'grant':
       case 'withdraw':
         state.consents = state.consents.filter((statement) => !covers(purpose, statement.purpose));
-        state.consents.push({ purpose, granted: event.kind === 'grant', explicit: event.explicit, expiresAt: event.expiresAt ? new Date(event.expiresAt) : null });
+        state.consents.push({
+          purpose,
+          granted: event.kind === 'grant',
+          explicit: event.explicit,
+          expiresAt: event.expiresAt ? new Date(event.expiresAt) : null,
+          recordedAt: new Date(event.recordedAt),
+          receiptId: event.receiptId,
+        });
         break;
       case 'object':
       case 'withdraw_objection':

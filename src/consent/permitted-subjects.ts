@@ -15,7 +15,7 @@ export interface SqlCondition {
  * @param subjectIdColumn the qualified column holding the subject id, e.g. `customer.id`.
  */
 export function permittedSubjectsCondition(purpose: RequestPurpose, subjectIdColumn: string, now: Date): SqlCondition {
-  const parameters = { permittedCovering: coveringKeys(purpose.key), permittedNow: now.toISOString() };
+  const parameters: Record<string, unknown> = { permittedCovering: coveringKeys(purpose.key), permittedNow: now.toISOString() };
   const mostSpecific = (alias: string, kind: string) =>
     `${alias}.subject_id = ${subjectIdColumn} AND ${alias}.kind = '${kind}' AND ${alias}.purpose IN (:...permittedCovering)
      AND NOT EXISTS (SELECT 1 FROM consent_state narrower WHERE narrower.subject_id = ${subjectIdColumn} AND narrower.kind = '${kind}'
@@ -29,10 +29,15 @@ export function permittedSubjectsCondition(purpose: RequestPurpose, subjectIdCol
   if (purpose.legalBasis !== 'legal_obligation' && purpose.legalBasis !== 'vital_interests') {
     conditions.push(`NOT EXISTS (SELECT 1 FROM consent_state objection WHERE ${mostSpecific('objection', 'objection')} AND objection.active = TRUE)`);
   }
-  // Rule 6: an active, unexpired grant, when the basis is consent.
+  // Rule 6: an active, unexpired grant, when the basis is consent — given after a material notice change.
   if (purpose.legalBasis === 'consent') {
+    let renewed = '';
+    if (purpose.renewConsentsBefore) {
+      parameters.permittedRenewedAfter = purpose.renewConsentsBefore.toISOString();
+      renewed = ' AND grant_.recorded_at >= :permittedRenewedAfter';
+    }
     conditions.push(
-      `EXISTS (SELECT 1 FROM consent_state grant_ WHERE ${mostSpecific('grant_', 'consent')} AND grant_.active = TRUE AND (grant_.expires_at IS NULL OR grant_.expires_at > :permittedNow))`,
+      `EXISTS (SELECT 1 FROM consent_state grant_ WHERE ${mostSpecific('grant_', 'consent')} AND grant_.active = TRUE AND (grant_.expires_at IS NULL OR grant_.expires_at > :permittedNow)${renewed})`,
     );
   }
   return { sql: conditions.length ? conditions.map((condition) => `(${condition})`).join(' AND ') : '1 = 1', parameters };

@@ -18,4 +18,6 @@ export class CustomerEntity {
   @Column({ name: 'accessibility_needs', type: 'varchar', nullable: true }) accessibilityNeeds!: string | null;
   /** ISO-8601 UTC timestamp. */
   @Column({ name: 'created_at', type: 'varchar', length: 30 }) createdAt!: string;
+  /** Set when the customer's personal data was erased (GDPR Art. 17). */
+  @Column({ name: 'erased_at', type: 'varchar', length: 30, nullable: true }) erasedAt!: string | null;
 }

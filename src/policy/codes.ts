@@ -2,7 +2,7 @@
  * Every code Candor puts in `extensions.code`. Decision reasons explain a field-level release or denial;
  * refusal codes stop a whole operation before execution. Codes are stable API: never rename one.
  */
-export const RELEASE_REASONS = ['NON_PERSONAL', 'LEGAL_BASIS', 'CONSENT_GIVEN'] as const;
+export const RELEASE_REASONS = ['SUBJECT_REQUEST', 'NON_PERSONAL', 'LEGAL_BASIS', 'CONSENT_GIVEN'] as const;
 export type ReleaseReason = (typeof RELEASE_REASONS)[number];
 
 export const DENIAL_REASONS = [
@@ -12,6 +12,7 @@ export const DENIAL_REASONS = [
   'OBJECTED',
   'EXPLICIT_CONSENT_REQUIRED',
   'CONSENT_REQUIRED',
+  'CONSENT_RENEWAL_REQUIRED',
 ] as const;
 export type DenialReason = (typeof DENIAL_REASONS)[number];
 
@@ -25,6 +26,7 @@ export const DENIAL_EXPLANATIONS: Readonly<Record<DenialReason, string>> = {
   OBJECTED: 'the data subject has objected to processing for this purpose',
   EXPLICIT_CONSENT_REQUIRED: 'special-category data needs the data subject’s explicit consent for this purpose',
   CONSENT_REQUIRED: 'the data subject has not given consent for this purpose',
+  CONSENT_RENEWAL_REQUIRED: "the data subject's consent predates a material change of this purpose's notice and must be renewed",
 };
 
 /** Refusals of a whole operation, with their HTTP status. */

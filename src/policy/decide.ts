@@ -17,6 +17,11 @@ export interface FieldPolicy {
 export interface RequestPurpose {
   readonly key: string;
   readonly legalBasis: LegalBasis;
+  /**
+   * When the purpose's current notice took effect, if its change was material: consents given before
+   * it no longer count until renewed. Absent when earlier consents stay valid.
+   */
+  readonly renewConsentsBefore?: Date;
 }
 
 /** The subject's latest consent statement for one purpose key (covering its sub-purposes). */
@@ -26,6 +31,10 @@ export interface ConsentStatement {
   /** Explicit consent (GDPR Art. 9(2)(a)), needed for special-category data. */
   readonly explicit: boolean;
   readonly expiresAt: Date | null;
+  /** When the statement was recorded (compared with a purpose's material notice change). */
+  readonly recordedAt?: Date | null;
+  /** The consent receipt issued for the statement. */
+  readonly receiptId?: string | null;
 }
 
 /** The subject's latest objection statement for one purpose key (GDPR Art. 21). */
@@ -49,6 +58,8 @@ export interface DecisionRequest {
   /** `null` when the subject's state could not be loaded (store unreachable, deadline passed). */
   readonly subjectState: SubjectState | null;
   readonly now: Date;
+  /** Set when the data subject themself is looking at their own data (the privacy page). */
+  readonly selfAccessBy?: string;
 }
 
 export interface Decision {
@@ -56,6 +67,8 @@ export interface Decision {
   readonly reason: DecisionReason;
   /** The legal basis the decision rests on; null for non-personal data. */
   readonly legalBasis: LegalBasis | null;
+  /** The receipt of the consent the release relied on, if it relied on one. */
+  readonly consentReceiptId?: string | null;
 }
 
 /**
@@ -63,6 +76,9 @@ export interface Decision {
  * Pure: everything it needs is in the request, so it is tested by tables and applied unchanged by both
  * enforcement points (graphql-shield rules and the leaf guard). Rules, first match wins:
  *
+ *  0. The data subject is looking at their own record (`selfAccessBy` is the record's subject) → allow,
+ *     SUBJECT_REQUEST, on the legal obligation to answer them (GDPR Art. 15) — its own path, not a
+ *     relaxation of the purpose rules.
  *  1. The category is non-personal → allow, NON_PERSONAL (no subject state needed).
  *  2. No purpose declared on the field covers the request purpose → deny, PURPOSE_NOT_DECLARED.
  *  2a. The subject's state is unknown (store unreachable) → deny, GOVERNANCE_UNAVAILABLE (fail closed).
@@ -71,9 +87,11 @@ export interface Decision {
  *  4. The subject's most specific objection statement covering the purpose is an objection (Art. 21)
  *     → deny, OBJECTED, unless the basis is legal_obligation or vital_interests.
  *  5. Special-category data needs an explicit, active consent covering the purpose, whatever the basis
- *     → else deny, EXPLICIT_CONSENT_REQUIRED.
+ *     → else deny, EXPLICIT_CONSENT_REQUIRED (CONSENT_RENEWAL_REQUIRED when it predates a material
+ *     notice change).
  *  6. Basis consent → the most specific consent statement covering the purpose is an active grant (not
- *     withdrawn, not expired at `now`) → allow, CONSENT_GIVEN; else deny, CONSENT_REQUIRED.
+ *     withdrawn, not expired at `now`) → allow, CONSENT_GIVEN; a grant that predates a material change of
+ *     the purpose's notice → deny, CONSENT_RENEWAL_REQUIRED; else deny, CONSENT_REQUIRED.
  *  7. Any other basis → allow, LEGAL_BASIS.
  *
  * "Most specific" means the statement on the longest key covering the purpose, so withdrawing
@@ -82,6 +100,10 @@ export interface Decision {
 export function decide(request: DecisionRequest): Decision {
   const { field, purpose, subjectState, now } = request;
   const basis = purpose.legalBasis;
+  // Rule 0
+  if (request.selfAccessBy !== undefined && subjectState !== null && request.selfAccessBy === subjectState.subjectId) {
+    return { effect: 'allow', reason: 'SUBJECT_REQUEST', legalBasis: 'legal_obligation' };
+  }
   // Rule 1
   if (isReleasedWithoutSubject(field)) return { effect: 'allow', reason: 'NON_PERSONAL', legalBasis: null };
   // Rule 2
@@ -95,12 +117,20 @@ export function decide(request: DecisionRequest): Decision {
   if (objection?.objected && basis !== 'legal_obligation' && basis !== 'vital_interests') return deny('OBJECTED', basis);
   const consent = mostSpecific(subjectState.consents, purpose.key);
   const consentActive = consent !== undefined && consent.granted && (consent.expiresAt === null || consent.expiresAt.getTime() > now.getTime());
+  const consentOutdated =
+    consentActive && purpose.renewConsentsBefore !== undefined && (consent.recordedAt === undefined || consent.recordedAt === null || consent.recordedAt.getTime() < purpose.renewConsentsBefore.getTime());
+  const receipt = consent?.receiptId ?? null;
   // Rule 5
   if (field.special && !(consentActive && consent.explicit)) return deny('EXPLICIT_CONSENT_REQUIRED', basis);
+  if (field.special && consentOutdated) return deny('CONSENT_RENEWAL_REQUIRED', basis);
   // Rule 6
-  if (basis === 'consent') return consentActive ? { effect: 'allow', reason: 'CONSENT_GIVEN', legalBasis: basis } : deny('CONSENT_REQUIRED', basis);
+  if (basis === 'consent') {
+    if (!consentActive) return deny('CONSENT_REQUIRED', basis);
+    if (consentOutdated) return deny('CONSENT_RENEWAL_REQUIRED', basis);
+    return { effect: 'allow', reason: 'CONSENT_GIVEN', legalBasis: basis, ...(receipt ? { consentReceiptId: receipt } : {}) };
+  }
   // Rule 7
-  return { effect: 'allow', reason: 'LEGAL_BASIS', legalBasis: basis };
+  return { effect: 'allow', reason: 'LEGAL_BASIS', legalBasis: basis, ...(field.special && receipt ? { consentReceiptId: receipt } : {}) };
 }
 
 /**

@@ -9,13 +9,17 @@ import type { LogRecord } from './access-log-source';
 import type { ReportDocument } from './report-document';
 import { isFieldDecision, percent, type ReportFrame } from './usage.reports';
 
+const OUTSIDE_LISTED = 1_000;
+
 /**
  * Record of Processing Activities (GDPR Art. 30) from the live annotations, the taxonomy and the actors'
  * entitlements, with what the log shows was actually accessed — and any access outside the declaration.
  */
 export function ropaReport(taxonomy: Taxonomy, fields: readonly FieldGovernance[], actors: readonly ActorEntity[]) {
   const released = new Map<string, Map<string, number>>(); // purpose → coordinate → releases
+  // Memory stays bounded on any log: every release outside the declaration is counted, the first ones listed.
   const outside: Array<{ seq: number; purpose: string; coordinate: string; actorId: string | null }> = [];
+  let outsideCount = 0;
   const declared = new Map(fields.map((field) => [field.coordinate, field]));
   return {
     add(record: LogRecord): void {
@@ -24,7 +28,10 @@ export function ropaReport(taxonomy: Taxonomy, fields: readonly FieldGovernance[
       released.set(record.purpose, perCoordinate);
       perCoordinate.set(record.coordinate, (perCoordinate.get(record.coordinate) ?? 0) + 1);
       const field = declared.get(record.coordinate);
-      if (!field || !anyCovers(field.purposes, record.purpose)) outside.push({ seq: record.seq, purpose: record.purpose, coordinate: record.coordinate, actorId: record.actorId });
+      if (!field || !anyCovers(field.purposes, record.purpose)) {
+        outsideCount++;
+        if (outside.length < OUTSIDE_LISTED) outside.push({ seq: record.seq, purpose: record.purpose, coordinate: record.coordinate, actorId: record.actorId });
+      }
     },
     finish(frame: ReportFrame): ReportDocument {
       const activities = [...taxonomy.purposes.values()]
@@ -52,7 +59,9 @@ export function ropaReport(taxonomy: Taxonomy, fields: readonly FieldGovernance[
         primaryTable: 'Declared fields and observed releases',
         ...frame,
         summary: [
-          outside.length === 0 ? 'No personal data was released outside the purposes declared on the fields.' : `${outside.length} release(s) outside the declared purposes — investigate.`,
+          outsideCount === 0
+            ? 'No personal data was released outside the purposes declared on the fields.'
+            : `${outsideCount} release(s) outside the declared purposes — investigate${outsideCount > outside.length ? ` (the first ${outside.length} are listed)` : ''}.`,
           `${activities.reduce((sum, activity) => sum + activity.declaredButUnused.length, 0)} declared field/purpose pairs were never used in the period (minimisation candidates).`,
         ],
         sections: [
@@ -74,7 +83,7 @@ export function ropaReport(taxonomy: Taxonomy, fields: readonly FieldGovernance[
           },
           { title: 'Drift: releases outside the declaration', tables: [{ title: 'Outside the declaration', columns: ['seq', 'purpose', 'coordinate', 'actor'], rows: outside.map((row) => [row.seq, row.purpose, row.coordinate, row.actorId]) }] },
         ],
-        data: { activities, outsideDeclaration: outside },
+        data: { activities, outsideDeclaration: outside, outsideDeclarationCount: outsideCount },
       };
     },
   };

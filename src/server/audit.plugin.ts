@@ -44,6 +44,7 @@ export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<Candor
               decision: decision.effect === 'allow' ? 'RELEASED' : 'WITHHELD',
               reason: decision.reason,
               legalBasis: decision.legalBasis,
+              consentReceiptId: decision.consentReceiptId ?? null,
             });
           }
           try {

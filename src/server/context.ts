@@ -73,7 +73,11 @@ export function createContextFactory(services: CandorServices, governed: Governe
       if (!anyCovers(actor.purposes, declared)) {
         return refuse('PURPOSE_NOT_PERMITTED', `actor ${actor.id} is not entitled to the purpose "${declared}"`, accessActor, declared);
       }
-      const requestPurpose: RequestPurpose = { key: purpose.key, legalBasis: purpose.legalBasis };
+      const requestPurpose: RequestPurpose = {
+        key: purpose.key,
+        legalBasis: purpose.legalBasis,
+        ...(purpose.notice.material && purpose.notice.since ? { renewConsentsBefore: purpose.notice.since } : {}),
+      };
       const stateLoader = services.consent.createStateLoader();
       governance = new RequestGovernance({
         purpose: requestPurpose,

@@ -9,7 +9,9 @@ import { ConsentLedger } from '../consent/consent-ledger';
 import { buildDemoData, DEMO_SEED_TIME, insertDemoDomain } from '../domain/demo-seed';
 import { CustomerEntity } from '../domain/customer.entity';
 import { DomainStore } from '../domain/domain-store';
-import { assertGoverned, readGovernance } from '../graphql/governance-catalog';
+import { assertGoverned, type FieldGovernance, readGovernance } from '../graphql/governance-catalog';
+import type { ReceiptContext } from '../consent/consent-receipt';
+import { covers } from '../taxonomy/keys';
 import { buildCandorSchema } from '../graphql/schema';
 import { enforceGovernance, type GovernedSchema } from '../policy/enforcement';
 import { createDataSource, migrate } from '../storage/data-source';
@@ -28,6 +30,8 @@ export interface CandorServices {
   readonly checkpointSigner: CheckpointSigner;
   verifyAccessLog(options?: VerifyOptions): Promise<VerifyReport>;
   readonly clock: () => Date;
+  /** What consent receipts say about each purpose. */
+  readonly receipts: ReceiptContext;
   close(): Promise<void>;
 }
 
@@ -38,6 +42,15 @@ export interface OpenOptions {
   readonly clock?: () => Date;
   /** Apply pending migrations (default true). */
   readonly migrate?: boolean;
+}
+
+/** The personal categories each purpose may touch, from the schema's annotations (named on receipts). */
+function receiptContext(taxonomy: Taxonomy, fields: readonly FieldGovernance[]): ReceiptContext {
+  return {
+    taxonomy,
+    categoriesFor: (purpose) =>
+      [...new Set(fields.filter((field) => taxonomy.categories.get(field.category)?.personal && field.purposes.some((declared) => covers(declared, purpose) || covers(purpose, declared))).map((field) => field.category))].sort(),
+  };
 }
 
 export function loadConfiguredTaxonomy(config: CandorConfig): Taxonomy {
@@ -69,6 +82,7 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
     throw error;
   }
   const domain = new DomainStore(dataSource);
+  const receipts = receiptContext(taxonomy, readGovernance(await buildCandorSchema()));
   const accessLog = new AccessLog(createAuditStore(config.database), clock);
   const signer = checkpointSigner(config.auditSigningSeed);
   const actors = new ActorDirectory(dataSource, config.secret, config.production, clock);
@@ -77,13 +91,14 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
     taxonomy,
     dataSource,
     domain,
-    consent: new ConsentLedger(dataSource, taxonomy, domain.customerExists, clock),
+    consent: new ConsentLedger(dataSource, taxonomy, domain.customerExists, receipts, clock),
     actors,
     accessLog,
     accessLogReader: new AccessLogReader(dataSource),
     checkpointSigner: signer,
     verifyAccessLog: (verifyOptions) => verifyAccessLog(dataSource, signer, verifyOptions),
     clock,
+    receipts,
     close: async () => {
       await accessLog.close();
       if (dataSource.isInitialized) await dataSource.destroy();
@@ -101,7 +116,7 @@ export async function seedDemo(services: CandorServices): Promise<{ seededCustom
   if ((await services.dataSource.getRepository(CustomerEntity).count()) > 0) return { seededCustomers: 0 };
   const data = buildDemoData();
   await insertDemoDomain(services.dataSource, data);
-  const seedLedger = new ConsentLedger(services.dataSource, services.taxonomy, services.domain.customerExists, () => DEMO_SEED_TIME);
+  const seedLedger = new ConsentLedger(services.dataSource, services.taxonomy, services.domain.customerExists, services.receipts, () => DEMO_SEED_TIME);
   await seedLedger.appendMany(data.consentChanges);
   return { seededCustomers: data.customers.length };
 }

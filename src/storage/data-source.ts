@@ -6,15 +6,18 @@ import type { DatabaseConfig } from '../config';
 import { ActorEntity } from '../actors/actor.entity';
 import { AUDIT_ENTITIES } from '../audit/audit.entities';
 import { ConsentEventEntity } from '../consent/consent-event.entity';
+import { ConsentReceiptEntity } from '../consent/consent-receipt.entity';
 import { ConsentStateEntity } from '../consent/consent-state.entity';
+import { SubjectMessageEntity } from '../consent/subject-message.entity';
 import { CustomerEntity } from '../domain/customer.entity';
 import { PaymentEntity } from '../domain/payment.entity';
 import { WatchEventEntity } from '../domain/watch-event.entity';
 import { InitialSchema1764380000000 } from '../../migrations/1764380000000-initial-schema';
 import { TamperEvidentAccessLog1764400000000 } from '../../migrations/1764400000000-tamper-evident-access-log';
+import { ConsentLifecycle1764420000000 } from '../../migrations/1764420000000-consent-lifecycle';
 
-export const ENTITIES = [CustomerEntity, PaymentEntity, WatchEventEntity, ActorEntity, ConsentEventEntity, ConsentStateEntity, ...AUDIT_ENTITIES];
-export const MIGRATIONS = [InitialSchema1764380000000, TamperEvidentAccessLog1764400000000];
+export const ENTITIES = [CustomerEntity, PaymentEntity, WatchEventEntity, ActorEntity, ConsentEventEntity, ConsentStateEntity, ConsentReceiptEntity, SubjectMessageEntity, ...AUDIT_ENTITIES];
+export const MIGRATIONS = [InitialSchema1764380000000, TamperEvidentAccessLog1764400000000, ConsentLifecycle1764420000000];
 
 export interface DataSourceOptions {
   /** A TypeORM logger; tests use one to count the SQL a request issues. */

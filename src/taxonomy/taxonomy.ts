@@ -27,6 +27,25 @@ export interface Purpose {
   readonly benefit?: string;
   readonly requestable: boolean;
   readonly extension: boolean;
+  /** The purpose's notice: its version, since when it applies, and whether the change was material. */
+  readonly notice: PurposeNotice;
+}
+
+export interface PurposeNotice {
+  readonly version: number;
+  /** When this version took effect (absent for the first version). */
+  readonly since?: Date;
+  /** A material change: consents given before `since` no longer count until renewed. */
+  readonly material: boolean;
+}
+
+/** Who is responsible for the processing (named on consent receipts and the privacy page). */
+export interface Controller {
+  readonly name: string;
+  readonly email: string;
+  readonly address: string;
+  readonly jurisdiction: string;
+  readonly policyUrl: string;
 }
 
 export interface Taxonomy {
@@ -34,7 +53,10 @@ export interface Taxonomy {
   readonly legalBases: ReadonlyMap<LegalBasis, { readonly description: string }>;
   readonly categories: ReadonlyMap<string, Category>;
   readonly purposes: ReadonlyMap<string, Purpose>;
+  readonly controller: Controller;
 }
+
+const DEFAULT_CONTROLLER: Controller = { name: 'The controller', email: 'privacy@example.com', address: 'Not configured', jurisdiction: 'EU', policyUrl: 'https://example.com/privacy' };
 
 /** A taxonomy file that cannot be used; the message names the offending key. */
 export class TaxonomyError extends Error {
@@ -128,9 +150,20 @@ export function parseTaxonomy(document: unknown, fideslang: FideslangKeys, sourc
       benefit: benefit as string | undefined,
       requestable: legalBasis !== undefined,
       extension: entry.extension === true,
+      notice: parseNotice(entry.notice, where, fail),
     });
   }
-  return Object.freeze({ version: version as number, legalBases, categories, purposes });
+  const controllerNode = root.controller === undefined ? undefined : (asRecord(root.controller) ?? fail('`controller` must be a mapping'));
+  const controller = controllerNode
+    ? {
+        name: requiredText(controllerNode, 'name', 'controller', fail),
+        email: requiredText(controllerNode, 'email', 'controller', fail),
+        address: requiredText(controllerNode, 'address', 'controller', fail),
+        jurisdiction: requiredText(controllerNode, 'jurisdiction', 'controller', fail),
+        policyUrl: requiredText(controllerNode, 'policyUrl', 'controller', fail),
+      }
+    : DEFAULT_CONTROLLER;
+  return Object.freeze({ version: version as number, legalBases, categories, purposes, controller });
 }
 
 type Fail = (message: string) => never;
@@ -167,6 +200,21 @@ function requiredText(entry: Entry | undefined, field: string, where: string, fa
   const value = entry?.[field];
   if (typeof value !== 'string' || value.trim() === '') fail(`${where} needs a non-empty \`${field}\``);
   return (value as string).trim();
+}
+
+function parseNotice(node: unknown, where: string, fail: Fail): PurposeNotice {
+  if (node === undefined) return { version: 1, material: false };
+  const notice = asRecord(node) ?? fail(`${where}: \`notice\` must be a mapping with version, since and material`);
+  const version = notice.version;
+  if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) fail(`${where}: notice.version must be a positive integer`);
+  let since: Date | undefined;
+  if (notice.since !== undefined) {
+    since = notice.since instanceof Date ? notice.since : new Date(String(notice.since));
+    if (Number.isNaN(since.getTime())) fail(`${where}: notice.since must be an ISO-8601 date`);
+  }
+  const material = flag(notice, 'material', `${where} notice`, fail);
+  if (material && !since) fail(`${where}: a material notice change needs notice.since`);
+  return { version: version as number, since, material };
 }
 
 function flag(entry: Entry, field: string, where: string, fail: Fail): boolean {

@@ -16,6 +16,7 @@ export async function addCustomer(harness: Harness, id: string, overrides: Parti
     favoriteGenres: ['drama'],
     accessibilityNeeds: 'audio description',
     createdAt: '2025-01-01T00:00:00.000Z',
+    erasedAt: null,
     ...overrides,
   });
   await harness.services.dataSource.getRepository(CustomerEntity).insert(customer);

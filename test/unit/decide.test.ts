@@ -23,7 +23,40 @@ const VITAL = purpose('essential.vital', 'vital_interests');
 const HEALTH = field({ category: 'user.health_and_medical', special: true, purposes: ['essential.service', 'personalize.content', 'essential.legal_obligation', 'essential.vital'] });
 const ALL_PURPOSES = field({ purposes: ['essential', 'marketing', 'analytics'] });
 
+const RENEWED = { ...MARKETING, renewConsentsBefore: new Date('2026-03-01T00:00:00Z') };
+const SERVICE_RENEWED = { ...SERVICE, renewConsentsBefore: new Date('2026-03-01T00:00:00Z') };
+const before = new Date('2026-02-01T00:00:00Z');
+const after = new Date('2026-04-01T00:00:00Z');
+
 describe('decide()', () => {
+  it.each([
+    ['0', 'the subject looking at their own record, whatever purpose and choices', field(), MARKETING, state({ restricted: true }), 'allow', 'SUBJECT_REQUEST', 'legal_obligation', 's1'],
+    ['0', 'self-access to special-category data', HEALTH, MARKETING, state(), 'allow', 'SUBJECT_REQUEST', 'legal_obligation', 's1'],
+    ['0', 'someone else’s record is not self-access', field(), MARKETING, state(), 'deny', 'CONSENT_REQUIRED', 'consent', 'another-subject'],
+    ['0', 'self-access needs the state to confirm the subject', field(), SERVICE, null, 'deny', 'GOVERNANCE_UNAVAILABLE', 'contract', 's1'],
+  ] as const)('rule %s: %s', (_rule, _description, fieldPolicy, requestPurpose, subjectState, effect, reason, legalBasis, selfAccessBy) => {
+    expect(decide({ field: fieldPolicy, purpose: requestPurpose, subjectState, now: NOW, selfAccessBy })).toEqual({ effect, reason, legalBasis });
+  });
+
+  it.each([
+    ['5', 'explicit consent given before a material notice change', HEALTH, SERVICE_RENEWED, state({ consents: [grant('essential.service', { explicit: true, recordedAt: before })] }), 'deny', 'CONSENT_RENEWAL_REQUIRED', 'contract'],
+    ['5', 'explicit consent renewed after the notice change', HEALTH, SERVICE_RENEWED, state({ consents: [grant('essential.service', { explicit: true, recordedAt: after })] }), 'allow', 'LEGAL_BASIS', 'contract'],
+    ['6', 'a grant given before a material notice change', field(), RENEWED, state({ consents: [grant('marketing.communications', { recordedAt: before })] }), 'deny', 'CONSENT_RENEWAL_REQUIRED', 'consent'],
+    ['6', 'a grant of unknown date under a material notice change', field(), RENEWED, state({ consents: [grant('marketing.communications')] }), 'deny', 'CONSENT_RENEWAL_REQUIRED', 'consent'],
+    ['6', 'a grant renewed after the notice change', field(), RENEWED, state({ consents: [grant('marketing', { recordedAt: after })] }), 'allow', 'CONSENT_GIVEN', 'consent'],
+    ['6', 'no grant at all is still CONSENT_REQUIRED under a notice change', field(), RENEWED, state(), 'deny', 'CONSENT_REQUIRED', 'consent'],
+  ] as const)('rule %s: %s', (_rule, _description, fieldPolicy, requestPurpose, subjectState, effect, reason, legalBasis) => {
+    expect(decide({ field: fieldPolicy, purpose: requestPurpose, subjectState, now: NOW })).toEqual({ effect, reason, legalBasis });
+  });
+
+  it('names the receipt of the consent a release relied on', () => {
+    const subjectState = state({ consents: [grant('marketing', { receiptId: 'rcpt-1' })] });
+    expect(decide({ field: field(), purpose: MARKETING, subjectState, now: NOW })).toEqual({ effect: 'allow', reason: 'CONSENT_GIVEN', legalBasis: 'consent', consentReceiptId: 'rcpt-1' });
+    const explicit = state({ consents: [grant('essential', { explicit: true, receiptId: 'rcpt-2' })] });
+    expect(decide({ field: HEALTH, purpose: SERVICE, subjectState: explicit, now: NOW }).consentReceiptId).toBe('rcpt-2');
+    expect(decide({ field: field(), purpose: SERVICE, subjectState: explicit, now: NOW }).consentReceiptId).toBeUndefined();
+  });
+
   it.each([
     // [rule, description, field, purpose, subject state, effect, reason, legal basis]
     ['1', 'non-personal category, whatever the purpose or state', field({ category: 'system.operations', personal: false, purposes: [] }), MARKETING, null, 'allow', 'NON_PERSONAL', null],
@@ -76,8 +109,11 @@ describe('decide()', () => {
     const reasons = new Set<string>();
     const subjects = [null, state(), state({ restricted: true }), state({ objections: [objection('marketing')] }), state({ consents: [grant('marketing', { explicit: true })] })];
     for (const fieldPolicy of [field(), HEALTH, field({ personal: false, category: 'system.operations' })]) {
-      for (const requestPurpose of [MARKETING, SERVICE, LEGAL, purpose('analytics.reporting', 'legitimate_interests')]) {
-        for (const subjectState of subjects) reasons.add(decide({ field: fieldPolicy, purpose: requestPurpose, subjectState, now: NOW }).reason);
+      for (const requestPurpose of [MARKETING, SERVICE, LEGAL, RENEWED, purpose('analytics.reporting', 'legitimate_interests')]) {
+        for (const subjectState of subjects) {
+          reasons.add(decide({ field: fieldPolicy, purpose: requestPurpose, subjectState, now: NOW }).reason);
+          reasons.add(decide({ field: fieldPolicy, purpose: requestPurpose, subjectState, now: NOW, selfAccessBy: 's1' }).reason);
+        }
       }
     }
     expect([...reasons].sort()).toEqual([...RELEASE_REASONS, ...DENIAL_REASONS].sort());
