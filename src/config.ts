@@ -33,6 +33,8 @@ export interface CandorConfig {
   readonly auditSigningSeed: Buffer;
   /** `CANDOR_AUDIT_CHECKPOINT_SECONDS` (default 300): how often the server signs a checkpoint of the log head; 0 disables. */
   readonly checkpointIntervalSeconds: number;
+  /** `PUBLIC_URL` (default `http://localhost:<PORT>`): where links to the privacy page point. */
+  readonly publicUrl: string;
   /** Directory holding the shipped fideslang key lists. */
   readonly fideslangPath: string;
 }
@@ -95,6 +97,7 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
     fideslangPath: join(root, 'schema', 'fideslang'),
     auditSigningSeed,
     checkpointIntervalSeconds,
+    publicUrl: (read('PUBLIC_URL') ?? `http://localhost:${port}`).replace(/\/+$/, ''),
   });
 }
 

@@ -67,6 +67,11 @@ export class AccessLog {
     });
   }
 
+  /** Deletes a subject's pseudonym mapping (erasure): their records stay, and verify, but are unlinked. */
+  forgetSubject(subjectId: string): Promise<void> {
+    return this.store.forget(subjectId);
+  }
+
   close(): Promise<void> {
     return this.store.close();
   }

@@ -32,6 +32,8 @@ export interface AuditStore {
   append(entries: readonly AppendEntry[], committedAt: string): Promise<AppendResult>;
   /** Deletes whole batches committed before `before` (ISO time), never the head batch; undefined if none. */
   prune(before: string): Promise<PruneResult | undefined>;
+  /** Deletes the subject's pseudonym mapping (and any cached copy of it). */
+  forget(subjectId: string): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -48,7 +48,8 @@ export class PostgresAuditStore implements AuditStore {
     this.pool.on('connect', (client) => client.on('error', () => undefined));
   }
 
-  forget(subjectId: string): void {
+  async forget(subjectId: string): Promise<void> {
+    await this.pool.query('DELETE FROM subject_pseudonym WHERE subject_id = $1', [subjectId]);
     this.knownPseudonyms.delete(subjectId);
   }
 

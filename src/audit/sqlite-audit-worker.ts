@@ -70,7 +70,10 @@ export function openAppender(path: string) {
   return {
     append: (entries: readonly AppendEntry[], committedAt: string) => append.immediate(entries, committedAt),
     prune: (before: string) => prune.immediate(before),
-    forget: (subjectId: string) => knownPseudonyms.delete(subjectId),
+    forget: (subjectId: string) => {
+      db.prepare('DELETE FROM subject_pseudonym WHERE subject_id = ?').run(subjectId);
+      knownPseudonyms.delete(subjectId);
+    },
     close: () => db.close(),
   };
 }

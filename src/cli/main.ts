@@ -16,6 +16,8 @@ import { migrate } from '../storage/data-source';
 import { TaxonomyError } from '../taxonomy/taxonomy';
 import { auditCheckpoint, auditPrune, auditVerify, type Output } from './audit.command';
 import { reportCommand } from './report.command';
+import { consentImport, inboxCommand, subjectErase } from './consent.command';
+import { subjectLink } from './subject.command';
 
 const output: Output = {
   out: (text) => process.stdout.write(text),
@@ -39,6 +41,14 @@ Commands:
                      Sign a checkpoint of the log head now | print all checkpoints with the public key
   audit prune --before DATE
                      Delete whole batches committed before DATE, leaving a signed prune checkpoint
+  subject link --subject ID [--ttl 7d]
+                     Print a signed, expiring link to the subject's privacy page (PUBLIC_URL)
+  subject erase --subject ID
+                     Erase a subject's personal data (GDPR Art. 17); the log stays verifiable, unlinked
+  consent import FILE
+                     Import existing consents from CSV or JSON, all or nothing, with a report of rejected rows
+  inbox list [--all] | inbox answer ID --text "…"
+                     Read and answer the questions data subjects asked on their privacy page
   report <ropa|subject-access|purpose-usage|denials|consent-coverage>
          [--subject ID] [--from DATE] [--to DATE] --format <json|csv|html|pdf|md> [--out FILE]
                      A compliance report from the access log, the consent ledger and the schema
@@ -128,6 +138,9 @@ async function main(argv: string[]): Promise<number> {
       subject: { type: 'string' },
       format: { type: 'string' },
       out: { type: 'string' },
+      ttl: { type: 'string' },
+      text: { type: 'string' },
+      all: { type: 'boolean' },
     },
   });
   const [command, subcommand, action] = positionals;
@@ -169,6 +182,33 @@ async function main(argv: string[]): Promise<number> {
         if (subcommand === 'verify') return await auditVerify(services, values.from as string | undefined, output);
         if (subcommand === 'checkpoint') return await auditCheckpoint(services, action, output);
         return await auditPrune(services, values.before as string | undefined, output);
+      } finally {
+        await services.close();
+      }
+    }
+    case 'subject': {
+      if (subcommand !== 'link' && subcommand !== 'erase') {
+        process.stderr.write('usage: npx candor subject <link --subject ID [--ttl 7d] | erase --subject ID>\n');
+        return 2;
+      }
+      const services = await openServices(loadConfig());
+      try {
+        if (subcommand === 'erase') return await subjectErase(services, values.subject as string | undefined, output);
+        return await subjectLink(services, values.subject as string | undefined, values.ttl as string | undefined, output);
+      } finally {
+        await services.close();
+      }
+    }
+    case 'consent':
+    case 'inbox': {
+      if (command === 'consent' && subcommand !== 'import') {
+        process.stderr.write('usage: npx candor consent import FILE\n');
+        return 2;
+      }
+      const services = await openServices(loadConfig());
+      try {
+        if (command === 'consent') return await consentImport(services, action, output);
+        return await inboxCommand(services, subcommand, { id: action, text: values.text as string | undefined, all: values.all as boolean | undefined }, output);
       } finally {
         await services.close();
       }

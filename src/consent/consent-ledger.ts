@@ -78,6 +78,26 @@ export class ConsentLedger {
     });
   }
 
+  /**
+   * Checks changes without writing anything: the problems by position (validation and unknown subjects).
+   * `appendMany` would reject exactly these.
+   */
+  async check(changes: readonly ConsentChange[]): Promise<Map<number, string>> {
+    const now = this.clock();
+    const problems = new Map<number, string>();
+    const subjects = new Map<string, boolean>();
+    for (const [index, change] of changes.entries()) {
+      try {
+        this.validate(change, now);
+        if (!subjects.has(change.subjectId)) subjects.set(change.subjectId, await this.subjectExists(change.subjectId, this.dataSource.manager));
+        if (!subjects.get(change.subjectId)) problems.set(index, `unknown subject "${change.subjectId}"`);
+      } catch (error) {
+        problems.set(index, (error as Error).message);
+      }
+    }
+    return problems;
+  }
+
   /** The receipts issued to one subject, newest first. */
   receiptsOf(subjectId: string): Promise<ConsentReceiptEntity[]> {
     return this.dataSource.getRepository(ConsentReceiptEntity).find({ where: { subjectId }, order: { issuedAt: 'DESC', id: 'ASC' } });

@@ -42,6 +42,17 @@ export class DomainStore {
   customerExists = (id: string, manager: EntityManager = this.dataSource.manager): Promise<boolean> =>
     manager.getRepository(CustomerEntity).existsBy({ id });
 
+  /** Removes a customer's personal data (erasure); payments keep only what bookkeeping requires. */
+  async eraseCustomer(id: string, erasedAt: string, manager: EntityManager): Promise<{ watchEventsDeleted: number; paymentsKept: number }> {
+    await manager.getRepository(CustomerEntity).update(
+      { id },
+      { fullName: null, displayName: null, email: null, phone: null, birthDate: null, country: null, postalAddress: null, favoriteGenres: null, accessibilityNeeds: null, erasedAt },
+    );
+    const watched = await manager.getRepository(WatchEventEntity).delete({ customerId: id });
+    const payments = await manager.getRepository(PaymentEntity).update({ customerId: id }, { cardLast4: '****' });
+    return { watchEventsDeleted: watched.affected ?? 0, paymentsKept: payments.affected ?? 0 };
+  }
+
   createLoaders(): DomainLoaders {
     return {
       paymentsByCustomer: new DataLoader((ids) => this.groupByCustomer(PaymentEntity, ids, 'paidAt')),

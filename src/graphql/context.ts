@@ -29,6 +29,12 @@ export interface GraphQLContext {
   readonly reports: {
     generate(request: { kind: string; subjectId: string | null; from: string | null; to: string | null }): Promise<unknown>;
   };
+  /** Consent managers' subject-rights work (restricted to them by the operations' annotations). */
+  readonly subjectRights: {
+    inbox(unansweredOnly: boolean, first: number): Promise<unknown[]>;
+    answer(id: number, answer: string): Promise<unknown>;
+    erase(subjectId: string): Promise<unknown>;
+  };
   /** Keeps only the subjects the request's purpose is permitted for (`onlyPermitted`), as SQL. */
   readonly permittedSubjects: (subjectIdColumn: string) => CustomerFilter;
 }

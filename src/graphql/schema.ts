@@ -4,6 +4,7 @@ import { AccessLogResolver } from './access-log.resolver';
 import { ConsentResolver } from './consent.resolver';
 import { CustomerResolver } from './customer.resolver';
 import { ReportResolver } from './report.resolver';
+import { SubjectRightsResolver } from './subject-rights.resolver';
 import { readGovernance } from './governance-catalog';
 
 /** The SDL form of `@Governed`, so the printed schema shows every field's category and purposes. */
@@ -18,7 +19,7 @@ export const governedDirective = new GraphQLDirective({
   },
 });
 
-export const RESOLVERS = [CustomerResolver, ConsentResolver, AccessLogResolver, ReportResolver] as const;
+export const RESOLVERS = [CustomerResolver, ConsentResolver, AccessLogResolver, ReportResolver, SubjectRightsResolver] as const;
 
 /**
  * Builds the (not yet enforced) schema from the type-graphql classes and writes each field's governance

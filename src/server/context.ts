@@ -9,6 +9,8 @@ import type { RequestPurpose } from '../policy/decide';
 import { GOVERNANCE_CONTEXT_KEY, type GovernedSchema } from '../policy/enforcement';
 import { RequestGovernance } from '../policy/request-governance';
 import { anyCovers } from '../taxonomy/keys';
+import { Inbox } from '../consent/inbox';
+import { eraseSubject } from '../privacy/erasure';
 import { generateReport } from '../reports/generate-report';
 import { reportForGraphQL } from '../reports/report-graphql';
 import { isIntrospectionOnly } from './introspection';
@@ -30,6 +32,7 @@ export const REQUEST_ID_LOCAL = 'requestId';
  */
 export function createContextFactory(services: CandorServices, governed: GovernedSchema) {
   const { taxonomy, actors, accessLog, clock } = services;
+  const inbox = new Inbox(services.dataSource, clock);
 
   return async ({ req, res }: { req: Request; res: Response }): Promise<CandorContext> => {
     const requestId = String(res.locals[REQUEST_ID_LOCAL]);
@@ -100,6 +103,11 @@ export function createContextFactory(services: CandorServices, governed: Governe
       accessLog: {
         page: (filter, first, after) => services.accessLogReader.page(filter, first, after),
         integrity: () => services.verifyAccessLog(),
+      },
+      subjectRights: {
+        inbox: (unansweredOnly, first) => inbox.list(unansweredOnly, first),
+        answer: (id, answer) => inbox.answer(id, answer, actor.id),
+        erase: (subjectId) => eraseSubject(services, subjectId, accessActor, requestId),
       },
       reports: {
         generate: async (request) => reportForGraphQL(await generateReport(services, request, { actor: accessActor, requestId })),

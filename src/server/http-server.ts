@@ -8,6 +8,9 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { GovernedSchema } from '../policy/enforcement';
+import { readGovernance } from '../graphql/governance-catalog';
+import { privacyRouter } from '../privacy/privacy-page';
+import { PrivacyService } from '../privacy/privacy-service';
 import { accessLogPlugin } from './audit.plugin';
 import { type CandorContext, createContextFactory, REQUEST_ID_LOCAL } from './context';
 import { formatError } from './format-error';
@@ -77,8 +80,9 @@ export async function startHttpServer(services: CandorServices, governed: Govern
     res.json({ status: 'ok' });
   });
   app.use('/graphql', express.json({ limit: MAX_BODY_BYTES }), expressMiddleware(apollo, { context: createContextFactory(services, governed) }));
+  app.use('/privacy', privacyRouter(services, new PrivacyService(services, readGovernance(governed.schema)), (response) => String(response.locals[REQUEST_ID_LOCAL])));
   app.use((_req: Request, res: Response) => {
-    res.status(404).json({ errors: [{ message: 'not found: Candor serves /graphql and /healthz', extensions: { code: 'NOT_FOUND' } }] });
+    res.status(404).json({ errors: [{ message: 'not found: Candor serves /graphql, /privacy and /healthz', extensions: { code: 'NOT_FOUND' } }] });
   });
   // Body-parser and other middleware errors: a coded JSON answer, never Express's HTML stack page.
   app.use((error: { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {

@@ -1,0 +1,53 @@
+import { importConsents } from '../consent/consent-import';
+import { Inbox } from '../consent/inbox';
+import { badInput } from '../errors';
+import { eraseSubject } from '../privacy/erasure';
+import type { CandorServices } from '../server/services';
+import { cliActor, type Output, recordCliOperation } from './audit.command';
+
+/** `candor consent import FILE`: all or nothing; exit 1 with a row-by-row report when any row is rejected. */
+export async function consentImport(services: CandorServices, file: string | undefined, output: Output): Promise<number> {
+  if (!file) throw badInput('usage: npx candor consent import FILE (.csv with a header row, or .json)');
+  const report = await importConsents(services.consent, file, cliActor().id);
+  if (report.rejected.length) {
+    output.err(`rejected ${report.rejected.length} of ${report.rows} rows; nothing was imported:\n`);
+    for (const { row, problem } of report.rejected) output.err(`  row ${row}: ${problem}\n`);
+    return 1;
+  }
+  await recordCliOperation(services, 'consent import', 'CONSENT_IMPORTED');
+  output.out(`imported ${report.imported} consent statements from ${file} (each with its receipt)\n`);
+  return 0;
+}
+
+/** `candor subject erase --subject ID`. */
+export async function subjectErase(services: CandorServices, subjectId: string | undefined, output: Output): Promise<number> {
+  if (!subjectId) throw badInput('--subject ID is required');
+  const result = await eraseSubject(services, subjectId, cliActor(), `cli-${process.pid}-${Date.now()}`);
+  output.out(
+    `erased ${subjectId} at ${result.erasedAt}: personal fields removed, ${result.watchEventsDeleted} viewing records deleted, ${result.paymentsKept} payments kept without card digits, ${result.messagesErased} messages emptied; the access log no longer links to the subject\n`,
+  );
+  return 0;
+}
+
+/** `candor inbox list [--all]` and `candor inbox answer ID --text "…"`. */
+export async function inboxCommand(services: CandorServices, action: string | undefined, args: { id?: string; text?: string; all?: boolean }, output: Output): Promise<number> {
+  const inbox = new Inbox(services.dataSource, services.clock);
+  if (action === 'list') {
+    const messages = await inbox.list(!args.all, 500);
+    await recordCliOperation(services, 'inbox list', 'SUBJECT_MESSAGES_READ');
+    if (messages.length === 0) output.out(args.all ? 'no messages\n' : 'no unanswered messages\n');
+    for (const message of messages) {
+      output.out(`#${message.id}  ${message.createdAt}  ${message.subjectId}  ${message.context ?? ''}\n    ${message.body.replace(/\s+/g, ' ')}\n${message.answer ? `    answered ${message.answeredAt} by ${message.answeredBy}: ${message.answer}\n` : ''}`);
+    }
+    return 0;
+  }
+  if (action === 'answer') {
+    if (!args.id || !args.text) throw badInput('usage: npx candor inbox answer ID --text "your answer"');
+    const answered = await inbox.answer(Number(args.id), args.text, cliActor().id);
+    await recordCliOperation(services, 'inbox answer', 'SUBJECT_MESSAGE_ANSWERED');
+    output.out(`answered message #${answered.id}; the answer appears on the subject's privacy page\n`);
+    return 0;
+  }
+  output.err('usage: npx candor inbox <list [--all] | answer ID --text "…">\n');
+  return 2;
+}

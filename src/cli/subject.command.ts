@@ -1,0 +1,20 @@
+import { badInput } from '../errors';
+import { createSubjectToken, parseTtl } from '../privacy/subject-link';
+import type { CandorServices } from '../server/services';
+import type { Output } from './audit.command';
+
+/** `candor subject link --subject ID [--ttl 7d]`: prints a signed, expiring link to the subject's privacy page. */
+export async function subjectLink(services: CandorServices, subjectId: string | undefined, ttl: string | undefined, output: Output): Promise<number> {
+  if (!subjectId) throw badInput('--subject ID is required');
+  const customer = await services.domain.findCustomer(subjectId);
+  if (!customer || customer.erasedAt) throw badInput(`unknown subject "${subjectId}"`);
+  let ttlMs: number;
+  try {
+    ttlMs = parseTtl(ttl ?? '7d');
+  } catch (error) {
+    throw badInput((error as Error).message);
+  }
+  const token = createSubjectToken(services.config.secret, subjectId, new Date(services.clock().getTime() + ttlMs));
+  output.out(`${services.config.publicUrl}/privacy?t=${token}\n`);
+  return 0;
+}

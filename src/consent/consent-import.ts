@@ -1,0 +1,99 @@
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { parse as parseCsv } from 'csv-parse/sync';
+import { badInput } from '../errors';
+import { CONSENT_EVENT_KINDS } from './consent-event.entity';
+import type { ConsentChange, ConsentLedger } from './consent-ledger';
+
+/** The columns (CSV header / JSON keys) of an import file. */
+export const IMPORT_COLUMNS = ['subjectId', 'action', 'purpose', 'explicit', 'source', 'expiresAt', 'recordedAt'] as const;
+
+export interface ImportReport {
+  readonly rows: number;
+  readonly imported: number;
+  /** Rejected rows, numbered as in the file (CSV: line number; JSON: array position from 1). */
+  readonly rejected: ReadonlyArray<{ readonly row: number; readonly problem: string }>;
+}
+
+type RawRow = Record<string, unknown>;
+
+/** Reads a CSV (with a header row) or JSON (array of objects) file of existing consents. */
+export function readImportFile(file: string): { rows: RawRow[]; rowNumber: (index: number) => number } {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw badInput(`cannot read ${file}`);
+  }
+  if (extname(file).toLowerCase() === '.json') {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      throw badInput(`${file} is not valid JSON: ${(error as Error).message}`);
+    }
+    if (!Array.isArray(parsed)) throw badInput(`${file} must hold a JSON array of consent statements`);
+    return { rows: parsed as RawRow[], rowNumber: (index) => index + 1 };
+  }
+  try {
+    return { rows: parseCsv(text, { columns: true, skip_empty_lines: true, trim: true }) as RawRow[], rowNumber: (index) => index + 2 };
+  } catch (error) {
+    throw badInput(`${file} is not valid CSV: ${(error as Error).message}`);
+  }
+}
+
+function toChange(row: RawRow, actorId: string): ConsentChange | string {
+  if (row === null || typeof row !== 'object') return 'not an object';
+  const unknown = Object.keys(row).filter((key) => !(IMPORT_COLUMNS as readonly string[]).includes(key));
+  if (unknown.length) return `unknown column ${unknown.map((key) => `"${key}"`).join(', ')}`;
+  const text = (key: string) => (row[key] === undefined || row[key] === null || row[key] === '' ? undefined : String(row[key]));
+  const action = text('action');
+  if (!action || !(CONSENT_EVENT_KINDS as readonly string[]).includes(action)) return `action must be one of ${CONSENT_EVENT_KINDS.join(', ')}`;
+  const time = (key: string) => {
+    const value = text(key);
+    if (value === undefined) return undefined;
+    const parsed = new Date(value);
+    return /^\d{4}-\d{2}-\d{2}/.test(value) && !Number.isNaN(parsed.getTime()) ? parsed : null;
+  };
+  const expiresAt = time('expiresAt');
+  const recordedAt = time('recordedAt');
+  if (expiresAt === null) return 'expiresAt is not an ISO-8601 date';
+  if (recordedAt === null) return 'recordedAt is not an ISO-8601 date';
+  const explicit = text('explicit');
+  if (explicit !== undefined && !['true', 'false', 'yes', 'no', '1', '0'].includes(explicit.toLowerCase())) return 'explicit must be true or false';
+  return {
+    subjectId: text('subjectId') ?? '',
+    kind: action as ConsentChange['kind'],
+    purpose: text('purpose'),
+    explicit: explicit !== undefined && ['true', 'yes', '1'].includes(explicit.toLowerCase()),
+    source: text('source') ?? '',
+    expiresAt: expiresAt ?? null,
+    recordedAt,
+    actorId,
+  };
+}
+
+/**
+ * Imports existing consents, all or nothing: every row is validated first; if any is rejected nothing is
+ * written and the report lists each rejected row with its problem.
+ */
+export async function importConsents(ledger: ConsentLedger, file: string, actorId: string): Promise<ImportReport> {
+  const { rows, rowNumber } = readImportFile(file);
+  if (rows.length === 0) throw badInput(`${file} holds no rows`);
+  const rejected: Array<{ row: number; problem: string }> = [];
+  const changes: ConsentChange[] = [];
+  const positions: number[] = [];
+  rows.forEach((row, index) => {
+    const change = toChange(row, actorId);
+    if (typeof change === 'string') rejected.push({ row: rowNumber(index), problem: change });
+    else {
+      changes.push(change);
+      positions.push(index);
+    }
+  });
+  for (const [index, problem] of await ledger.check(changes)) rejected.push({ row: rowNumber(positions[index]), problem });
+  rejected.sort((a, b) => a.row - b.row);
+  if (rejected.length) return { rows: rows.length, imported: 0, rejected };
+  await ledger.appendMany(changes);
+  return { rows: rows.length, imported: changes.length, rejected: [] };
+}

@@ -1,0 +1,29 @@
+import { type DataSource, IsNull } from 'typeorm';
+import { badInput } from '../errors';
+import { SubjectMessageEntity } from './subject-message.entity';
+
+/** The consent managers' side of the privacy page's two-way channel. */
+export class Inbox {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
+
+  list(unansweredOnly = true, limit = 50): Promise<SubjectMessageEntity[]> {
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw badInput('first must be between 1 and 500');
+    return this.dataSource.getRepository(SubjectMessageEntity).find({ where: unansweredOnly ? { answeredAt: IsNull() } : {}, order: { id: 'ASC' }, take: limit });
+  }
+
+  /** Answers a message once; the answer appears on the subject's privacy page. */
+  async answer(id: number, text: string, answeredBy: string): Promise<SubjectMessageEntity> {
+    const answer = text.trim();
+    if (answer.length === 0) throw badInput('the answer is empty');
+    const repository = this.dataSource.getRepository(SubjectMessageEntity);
+    const message = Number.isInteger(id) ? await repository.findOneBy({ id }) : null;
+    if (!message) throw badInput(`no message ${id}`);
+    if (message.answeredAt) throw badInput(`message ${id} was already answered`);
+    const answered = { ...message, answer, answeredAt: this.clock().toISOString(), answeredBy };
+    await repository.update({ id, answeredAt: IsNull() }, { answer, answeredAt: answered.answeredAt, answeredBy });
+    return answered;
+  }
+}

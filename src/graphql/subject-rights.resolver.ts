@@ -1,0 +1,33 @@
+import { Arg, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
+import type { GraphQLContext } from './context';
+import { Governed } from './governed.decorator';
+import { CONSENT_RECORD_PURPOSES } from './purposes';
+import { AnswerQuestionInput, ErasureResultType, SubjectMessageType } from './subject-rights.type';
+
+const CONSENT_MANAGER = { category: 'system.operations', purposes: CONSENT_RECORD_PURPOSES, roles: ['consent-manager'] } as const;
+
+/** The consent managers' side of subject rights: the privacy page's inbox and erasure. */
+@Resolver()
+export class SubjectRightsResolver {
+  @Query(() => [SubjectMessageType], { description: "Questions data subjects asked on their privacy page, oldest first. `first` ≤ 500." })
+  @Governed(CONSENT_MANAGER)
+  inbox(
+    @Ctx() context: GraphQLContext,
+    @Arg('unansweredOnly', () => Boolean, { defaultValue: true }) unansweredOnly: boolean,
+    @Arg('first', () => Int, { defaultValue: 50 }) first: number,
+  ) {
+    return context.subjectRights.inbox(unansweredOnly, first);
+  }
+
+  @Mutation(() => SubjectMessageType, { nullable: true, description: "Answers a subject's question; the answer appears on their privacy page." })
+  @Governed(CONSENT_MANAGER)
+  answerQuestion(@Ctx() context: GraphQLContext, @Arg('input', () => AnswerQuestionInput) input: AnswerQuestionInput) {
+    return context.subjectRights.answer(Number(input.id), input.answer);
+  }
+
+  @Mutation(() => ErasureResultType, { nullable: true, description: "Erases a subject's personal data (GDPR Art. 17). The access log stays verifiable and no longer links to them." })
+  @Governed(CONSENT_MANAGER)
+  eraseSubject(@Ctx() context: GraphQLContext, @Arg('subjectId', () => ID) subjectId: string) {
+    return context.subjectRights.erase(subjectId);
+  }
+}

@@ -1,0 +1,167 @@
+import express, { type Request, type Response, Router } from 'express';
+import { isBadInput } from '../errors';
+import type { CandorServices } from '../server/services';
+import type { LegalBasis } from '../taxonomy/taxonomy';
+import type { PrivacyService, PrivacyView } from './privacy-service';
+import { checkSubjectToken } from './subject-link';
+
+const escape = (value: unknown) => String(value ?? '').replace(/[&<>"']/g, (character) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[character]!);
+
+/** Legal bases in words a person uses. */
+const BASIS_IN_WORDS: Record<LegalBasis, string> = {
+  consent: 'Only with your permission',
+  contract: 'Needed to provide the service you signed up for',
+  legitimate_interests: 'Our legitimate interest — you can object',
+  legal_obligation: 'Required by law',
+  vital_interests: 'To protect someone’s life or health',
+  public_task: 'A task in the public interest',
+};
+const STATE_IN_WORDS = { granted: 'You said yes', withdrawn: 'You said no', objected: 'You objected', 'never asked': 'You have not said yes' } as const;
+const ACTION_IN_WORDS = { grant: 'Say yes', withdraw: 'Say no', object: 'Object to this', withdraw_objection: 'Withdraw my objection' } as const;
+
+const STYLE = `body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;color:#1b1f24;background:#fff;margin:0;line-height:1.5}
+main{max-width:880px;margin:0 auto;padding:1rem}h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:2px solid #d0d7de}
+.card{border:1px solid #d0d7de;border-radius:8px;padding:.8rem 1rem;margin:.7rem 0}.muted{color:#4d565f}.benefit{color:#0b5e2e}
+.state{font-weight:600}button,.button{background:#0a58ca;color:#fff;border:0;border-radius:6px;padding:.55rem .9rem;font-size:1rem;cursor:pointer;text-decoration:none;display:inline-block}
+button.secondary{background:#57606a}button:focus,a:focus,textarea:focus,summary:focus{outline:3px solid #ffbf47;outline-offset:2px}
+textarea{width:100%;box-sizing:border-box;font:inherit;padding:.4rem;border:1px solid #57606a;border-radius:6px}label{font-weight:600;display:block;margin:.4rem 0 .2rem}
+table{border-collapse:collapse;width:100%;font-size:.95rem}th,td{border-bottom:1px solid #d0d7de;padding:.35rem .4rem;text-align:left;vertical-align:top}
+.row{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;justify-content:space-between}.notice{background:#e7f3ff;border-left:4px solid #0a58ca;padding:.6rem 1rem}
+details summary{cursor:pointer;color:#0a58ca;font-weight:600}@media (max-width:600px){table,thead,tbody,tr,th,td{display:block}thead{display:none}td{border:0;padding:.1rem 0}tr{border-bottom:1px solid #d0d7de;padding:.4rem 0}}`;
+
+function page(title: string, body: string): string {
+  return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escape(title)}</title><style>${STYLE}</style></head><body><main>${body}</main></body></html>`;
+}
+
+function questionForm(token: string, context: string, label: string): string {
+  const id = `q-${context.replace(/[^a-z0-9]/gi, '-')}`;
+  return `<details><summary>Ask a question about this</summary><form method="post" action="/privacy/question"><input type="hidden" name="t" value="${escape(token)}"><input type="hidden" name="context" value="${escape(context)}"><label for="${id}">${escape(label)}</label><textarea id="${id}" name="body" rows="3" required maxlength="4000"></textarea><p><button type="submit">Send my question</button></p></form></details>`;
+}
+
+export function renderPrivacyPage(view: PrivacyView, token: string, services: CandorServices, notice?: string): string {
+  const { taxonomy } = services;
+  const purposeText = (key: string) => taxonomy.purposes.get(key)?.description ?? key;
+  const categoryText = (key: string) => taxonomy.categories.get(key)?.description ?? key;
+  const held = view.held.length
+    ? `<table><thead><tr><th scope="col">What</th><th scope="col">What we hold</th></tr></thead><tbody>${view.held
+        .map((field) => `<tr><td>${escape(field.label)}</td><td>${escape(field.values.slice(0, 12).join(' · '))}${field.values.length > 12 ? ` … (${field.values.length} in all)` : ''}</td></tr>`)
+        .join('')}</tbody></table>`
+    : '<p>We hold no personal data about you.</p>';
+  const choices = view.choices
+    .map((choice) => {
+      const basis = choice.purpose.legalBasis!;
+      const buttons = choice.actions
+        .map((action) => `<form method="post" action="/privacy/choice"><input type="hidden" name="t" value="${escape(token)}"><input type="hidden" name="purpose" value="${escape(choice.purpose.key)}"><input type="hidden" name="action" value="${action}"><button type="submit" class="${action === 'withdraw' || action === 'object' ? 'secondary' : ''}" aria-label="${escape(`${ACTION_IN_WORDS[action]}: ${choice.purpose.description}`)}">${ACTION_IN_WORDS[action]}</button></form>`)
+        .join('');
+      const state = basis === 'consent' || basis === 'legitimate_interests' ? `<p class="state">${basis === 'legitimate_interests' && choice.state !== 'objected' ? 'You have not objected' : STATE_IN_WORDS[choice.state]}</p>` : '';
+      return `<div class="card" id="purpose-${escape(choice.purpose.key)}"><div class="row"><h3>${escape(choice.purpose.description)}</h3>${buttons}</div><p class="muted">${escape(BASIS_IN_WORDS[basis])}</p>${choice.purpose.benefit ? `<p class="benefit">What you get: ${escape(choice.purpose.benefit)}</p>` : ''}${state}${questionForm(token, `purpose:${choice.purpose.key}`, `Your question about: ${choice.purpose.description}`)}</div>`;
+    })
+    .join('');
+  const months = [...new Set(view.usage.map((line) => line.month))];
+  const usage = months.length
+    ? months
+        .map(
+          (month) =>
+            `<h3>${escape(new Date(`${month}-01T00:00:00Z`).toLocaleDateString('en-GB', { month: 'long', year: 'numeric', timeZone: 'UTC' }))}</h3><table><thead><tr><th scope="col">Who</th><th scope="col">What</th><th scope="col">Why</th><th scope="col">Used</th><th scope="col">Not shared because of your choices</th><th scope="col"><span class="muted">Question</span></th></tr></thead><tbody>${view.usage
+              .filter((line) => line.month === month)
+              .map(
+                (line) =>
+                  `<tr><td>${escape(line.team)}</td><td>${escape(categoryText(line.category))}</td><td>${escape(purposeText(line.purpose))}</td><td>${line.used} times</td><td>${line.withheldByChoice} times</td><td>${questionForm(token, `usage:${month}:${line.team}:${line.purpose}`, `Your question about ${line.team} using: ${categoryText(line.category)}`)}</td></tr>`,
+              )
+              .join('')}</tbody></table>`,
+        )
+        .join('')
+    : '<p>Nobody has used your data yet.</p>';
+  const receipts = view.receipts.length
+    ? `<ul>${view.receipts.map((receipt) => { const document = JSON.parse(receipt.document); const purpose = document.services?.[0]?.purposes?.[0]; return `<li><a href="/privacy/receipt?t=${encodeURIComponent(token)}&amp;id=${escape(receipt.id)}">${escape(new Date(receipt.issuedAt).toLocaleString('en-GB', { timeZone: 'UTC' }))} UTC — ${escape(ACTION_IN_WORDS[document.action as keyof typeof ACTION_IN_WORDS] ?? document.action)}: ${escape(purpose?.purpose ?? '')}</a></li>`; }).join('')}</ul>`
+    : '<p>No receipts yet.</p>';
+  const messages = view.messages.length
+    ? view.messages.map((message) => `<div class="card"><p><strong>You asked</strong> (${escape(message.createdAt.slice(0, 10))}): ${escape(message.body)}</p>${message.answer ? `<p><strong>Our answer</strong> (${escape(message.answeredAt?.slice(0, 10))}): ${escape(message.answer)}</p>` : '<p class="muted">We have not answered yet.</p>'}</div>`).join('')
+    : '<p>You have not asked anything yet.</p>';
+  return page(
+    'Your data and your choices',
+    `<h1>Your data and your choices</h1><p class="muted">${escape(taxonomy.controller.name)} · <a href="${escape(taxonomy.controller.policyUrl)}">privacy policy</a> · ${escape(taxonomy.controller.email)}</p>
+${notice ? `<p class="notice" role="status">${escape(notice)}</p>` : ''}
+${view.restricted ? '<p class="notice">You asked us to restrict the use of your data: we only keep it, and use it only where the law requires.</p>' : ''}
+<section aria-labelledby="held"><h2 id="held">What we hold about you</h2>${held}<p><a class="button" href="/privacy/export?t=${encodeURIComponent(token)}" download>Download my data</a></p></section>
+<section aria-labelledby="choices"><h2 id="choices">How we may use it — your choices</h2><p>Each change takes effect immediately.</p>${choices}</section>
+<section aria-labelledby="usage"><h2 id="usage">How your data was used</h2>${usage}</section>
+<section aria-labelledby="receipts"><h2 id="receipts">Your receipts</h2><p>Every choice you make gets a receipt you can keep.</p>${receipts}</section>
+<section aria-labelledby="messages"><h2 id="messages">Your questions and our answers</h2>${messages}</section>`,
+  );
+}
+
+function refusal(response: Response, status: number, title: string, text: string): void {
+  response.status(status).type('html').send(page(title, `<h1>${escape(title)}</h1><p>${escape(text)}</p>`));
+}
+
+/**
+ * `/privacy`: the data subject's own page, reached through a signed, expiring link. Forms post back to it;
+ * there is no script. Invalid, expired or erased links get a clear page with a 4xx status.
+ */
+export function privacyRouter(services: CandorServices, privacy: PrivacyService, requestIdOf: (response: Response) => string): Router {
+  const router = Router();
+  router.use(express.urlencoded({ extended: false, limit: '16kb' }));
+
+  const subjectOf = (request: Request, response: Response): string | undefined => {
+    const token = (request.method === 'GET' ? request.query.t : request.body?.t) as string | undefined;
+    const check = checkSubjectToken(services.config.secret, typeof token === 'string' ? token : undefined, services.clock());
+    if (check.ok) return check.subjectId;
+    if (check.problem === 'expired') refusal(response, 410, 'This link has expired', 'For your protection, links to this page only work for a limited time. Please ask us for a new link.');
+    else refusal(response, 400, 'This link is not valid', 'Please use the link exactly as you received it, or ask us for a new one.');
+    return undefined;
+  };
+  const handle = (work: (request: Request, response: Response, subjectId: string, token: string) => Promise<void>) => async (request: Request, response: Response) => {
+    const subjectId = subjectOf(request, response);
+    if (!subjectId) return;
+    try {
+      await work(request, response, subjectId, String(request.method === 'GET' ? request.query.t : request.body.t));
+    } catch (error) {
+      if (isBadInput(error) && (error as Error).message === 'unknown subject') refusal(response, 410, 'There is no data about you any more', 'Your data has been erased, or this link does not belong to anyone we know.');
+      else if (isBadInput(error)) refusal(response, 400, 'We could not do that', (error as Error).message);
+      else refusal(response, 503, 'Something went wrong', 'Please try again in a moment. Nothing was changed.');
+    }
+  };
+  const back = (response: Response, token: string, notice: string) => response.redirect(303, `/privacy?t=${encodeURIComponent(token)}&done=${encodeURIComponent(notice)}`);
+
+  router.get(
+    '/',
+    handle(async (request, response, subjectId, token) => {
+      const view = await privacy.view(subjectId, requestIdOf(response));
+      const done = typeof request.query.done === 'string' ? request.query.done.slice(0, 200) : undefined;
+      response.type('html').send(renderPrivacyPage(view, token, services, done));
+    }),
+  );
+  router.post(
+    '/choice',
+    handle(async (request, response, subjectId, token) => {
+      await privacy.choose(subjectId, String(request.body.purpose ?? ''), String(request.body.action ?? ''), requestIdOf(response));
+      back(response, token, 'Your choice is saved and applies from now on. Your receipt is below.');
+    }),
+  );
+  router.post(
+    '/question',
+    handle(async (request, response, subjectId, token) => {
+      await privacy.ask(subjectId, typeof request.body.context === 'string' ? request.body.context : undefined, String(request.body.body ?? ''), requestIdOf(response));
+      back(response, token, 'Thank you — your question is with our privacy team. The answer will appear on this page.');
+    }),
+  );
+  router.get(
+    '/export',
+    handle(async (_request, response, subjectId) => {
+      const data = await privacy.export(subjectId, requestIdOf(response));
+      response.setHeader('Content-Disposition', `attachment; filename="my-data-${subjectId}.json"`);
+      response.type('application/json').send(JSON.stringify(data, null, 2));
+    }),
+  );
+  router.get(
+    '/receipt',
+    handle(async (request, response, subjectId) => {
+      const receipt = await privacy.receipt(subjectId, String(request.query.id ?? ''));
+      if (!receipt) return refusal(response, 404, 'No such receipt', 'This receipt does not exist or is not yours.');
+      response.setHeader('Content-Disposition', `attachment; filename="${receipt.id}.json"`);
+      response.type('application/json').send(JSON.stringify({ receipt: JSON.parse(receipt.document), digest: { algorithm: 'SHA-256', value: receipt.digest } }, null, 2));
+    }),
+  );
+  return router;
+}

@@ -1,0 +1,205 @@
+import type { AccessActor, AccessRecordInput } from '../audit/access-log';
+import type { ConsentEventEntity } from '../consent/consent-event.entity';
+import type { ConsentReceiptEntity } from '../consent/consent-receipt.entity';
+import { SubjectMessageEntity } from '../consent/subject-message.entity';
+import type { CustomerEntity } from '../domain/customer.entity';
+import type { PaymentEntity } from '../domain/payment.entity';
+import type { WatchEventEntity } from '../domain/watch-event.entity';
+import { badInput } from '../errors';
+import type { FieldGovernance } from '../graphql/governance-catalog';
+import { decide, type SubjectState } from '../policy/decide';
+import { readAccessLog } from '../reports/access-log-source';
+import { coverageOf } from '../reports/governance.reports';
+import type { CandorServices } from '../server/services';
+import type { Purpose } from '../taxonomy/taxonomy';
+
+/** The data subject, acting on their own page: how their actions appear in the access log. */
+export const SUBJECT_ACTOR: AccessActor = { id: 'data-subject', name: 'The data subject', team: 'privacy-page' };
+export const PRIVACY_PAGE_SOURCE = 'privacy-page';
+const SELF_ACCESS_PURPOSE = { key: 'essential.legal_obligation', legalBasis: 'legal_obligation' as const };
+/** Withheld because of the subject's own choices (as opposed to the purpose not being declared). */
+const CHOICE_REASONS = new Set(['CONSENT_REQUIRED', 'OBJECTED', 'PROCESSING_RESTRICTED', 'EXPLICIT_CONSENT_REQUIRED', 'CONSENT_RENEWAL_REQUIRED']);
+
+export interface HeldField {
+  readonly coordinate: string;
+  readonly category: string;
+  readonly label: string;
+  readonly values: readonly string[];
+}
+
+export interface PurposeChoice {
+  readonly purpose: Purpose;
+  readonly state: 'granted' | 'withdrawn' | 'objected' | 'never asked';
+  /** What the subject can do about it on the page. */
+  readonly actions: ReadonlyArray<'grant' | 'withdraw' | 'object' | 'withdraw_objection'>;
+}
+
+export interface UsageLine {
+  readonly month: string;
+  readonly team: string;
+  readonly category: string;
+  readonly purpose: string;
+  readonly used: number;
+  readonly withheldByChoice: number;
+}
+
+export interface PrivacyView {
+  readonly subjectId: string;
+  readonly held: readonly HeldField[];
+  readonly restricted: boolean;
+  readonly choices: readonly PurposeChoice[];
+  readonly usage: readonly UsageLine[];
+  readonly receipts: readonly ConsentReceiptEntity[];
+  readonly messages: readonly SubjectMessageEntity[];
+}
+
+/** A subject's record as they may see it (rule 0 of decide()), with every value they hold. */
+interface SubjectRecord {
+  readonly customer: CustomerEntity;
+  readonly payments: readonly PaymentEntity[];
+  readonly watched: readonly WatchEventEntity[];
+  readonly state: SubjectState;
+}
+
+/**
+ * What the privacy page shows and does. Every look at the subject's own data goes through decide()'s rule 0
+ * (self-access) and is recorded; every action is a ledger entry with source `privacy-page` plus a record.
+ */
+export class PrivacyService {
+  constructor(
+    private readonly services: CandorServices,
+    private readonly fields: readonly FieldGovernance[],
+  ) {}
+
+  async view(subjectId: string, requestId: string): Promise<PrivacyView> {
+    const record = await this.load(subjectId);
+    const held = await this.selfAccess(record, requestId, 'privacy-page view');
+    const now = this.services.clock();
+    const purposes = [...this.services.taxonomy.purposes.values()].filter((purpose) => purpose.requestable);
+    const choices = purposes.map((purpose) => {
+      const state = coverageOf(record.state, purpose.key, now);
+      const actions: PurposeChoice['actions'] =
+        purpose.legalBasis === 'consent'
+          ? state === 'granted'
+            ? ['withdraw']
+            : ['grant']
+          : purpose.legalBasis === 'legitimate_interests'
+            ? state === 'objected'
+              ? ['withdraw_objection']
+              : ['object']
+            : [];
+      return { purpose, state, actions };
+    });
+    return {
+      subjectId,
+      held,
+      restricted: record.state.restricted,
+      choices,
+      usage: await this.usage(subjectId),
+      receipts: await this.services.consent.receiptsOf(subjectId),
+      messages: await this.services.dataSource.getRepository(SubjectMessageEntity).find({ where: { subjectId }, order: { id: 'DESC' } }),
+    };
+  }
+
+  /** Grant, withdraw, object or withdraw an objection, from the page; visible to the very next query. */
+  async choose(subjectId: string, purposeKey: string, action: string, requestId: string): Promise<ConsentEventEntity> {
+    const purpose = this.services.taxonomy.purposes.get(purposeKey);
+    if (!purpose?.requestable) throw badInput('unknown purpose');
+    const allowed: Record<string, string[]> = { consent: ['grant', 'withdraw'], legitimate_interests: ['object', 'withdraw_objection'] };
+    if (!(allowed[purpose.legalBasis!] ?? []).includes(action)) throw badInput('this choice is not available for this purpose');
+    await this.load(subjectId);
+    const event = await this.services.consent.append({ subjectId, kind: action as ConsentEventEntity['kind'], purpose: purposeKey, source: PRIVACY_PAGE_SOURCE, explicit: action === 'grant', actorId: SUBJECT_ACTOR.id });
+    await this.record(requestId, `privacy-page ${action}`, subjectId, purposeKey, event.receiptId);
+    return event;
+  }
+
+  /** A question or objection in the subject's own words, for the consent managers' inbox. */
+  async ask(subjectId: string, context: string | undefined, body: string, requestId: string): Promise<SubjectMessageEntity> {
+    const text = body.trim();
+    if (text.length === 0) throw badInput('please write your question');
+    if (text.length > 4_000) throw badInput('please keep your message under 4,000 characters');
+    await this.load(subjectId);
+    const message = await this.services.dataSource.getRepository(SubjectMessageEntity).save({
+      subjectId,
+      context: context?.slice(0, 200) || null,
+      body: text,
+      createdAt: this.services.clock().toISOString(),
+      answer: null,
+      answeredAt: null,
+      answeredBy: null,
+    });
+    await this.record(requestId, 'privacy-page question', subjectId, context ?? null, null);
+    return message;
+  }
+
+  /** Every governed field about the subject, machine-readable (GDPR Art. 20), recorded like a view. */
+  async export(subjectId: string, requestId: string) {
+    const record = await this.load(subjectId);
+    const held = await this.selfAccess(record, requestId, 'privacy-page export');
+    return {
+      format: 'candor-subject-export/1',
+      subjectId,
+      exportedAt: this.services.clock().toISOString(),
+      controller: this.services.taxonomy.controller.name,
+      data: Object.fromEntries(held.map((field) => [field.coordinate, { category: field.category, values: field.values }])),
+      consentHistory: await this.services.consent.history(subjectId),
+      receipts: (await this.services.consent.receiptsOf(subjectId)).map((receipt) => ({ ...receipt, document: JSON.parse(receipt.document) })),
+    };
+  }
+
+  async receipt(subjectId: string, receiptId: string): Promise<ConsentReceiptEntity | undefined> {
+    return (await this.services.consent.receiptsOf(subjectId)).find((receipt) => receipt.id === receiptId);
+  }
+
+  private async load(subjectId: string): Promise<SubjectRecord> {
+    const customer = await this.services.domain.findCustomer(subjectId);
+    if (!customer || customer.erasedAt) throw badInput('unknown subject');
+    const loaders = this.services.domain.createLoaders();
+    const [payments, watched, [state]] = await Promise.all([loaders.paymentsByCustomer.load(subjectId), loaders.watchHistoryByCustomer.load(subjectId), this.services.consent.states([subjectId])]);
+    return { customer, payments, watched, state };
+  }
+
+  /** The subject's personal fields with their values, each released by rule 0 and recorded. */
+  private async selfAccess(record: SubjectRecord, requestId: string, operationName: string): Promise<HeldField[]> {
+    const now = this.services.clock();
+    const sources: Record<string, ReadonlyArray<Record<string, unknown>>> = {
+      Customer: [record.customer as unknown as Record<string, unknown>],
+      Payment: record.payments as unknown as Array<Record<string, unknown>>,
+      WatchEvent: record.watched as unknown as Array<Record<string, unknown>>,
+    };
+    const held: HeldField[] = [];
+    const records: AccessRecordInput[] = [];
+    for (const field of this.fields) {
+      const category = this.services.taxonomy.categories.get(field.category);
+      const rows = sources[field.typeName];
+      if (!category?.personal || !rows || field.returnsType) continue;
+      const decision = decide({ field: { category: field.category, personal: true, special: category.special, purposes: field.purposes }, purpose: SELF_ACCESS_PURPOSE, subjectState: record.state, now, selfAccessBy: record.state.subjectId });
+      const values = rows.map((row) => row[field.fieldName]).filter((value) => value !== null && value !== undefined).map((value) => (Array.isArray(value) ? value.join(', ') : String(value)));
+      records.push({ at: now, requestId, actor: SUBJECT_ACTOR, purpose: SELF_ACCESS_PURPOSE.key, operationName, subjectId: record.state.subjectId, coordinate: field.coordinate, category: field.category, decision: decision.effect === 'allow' ? 'RELEASED' : 'WITHHELD', reason: decision.reason, legalBasis: decision.legalBasis });
+      if (decision.effect === 'allow' && values.length) held.push({ coordinate: field.coordinate, category: field.category, label: category.description, values });
+    }
+    // The page shows nothing it could not record.
+    await this.services.accessLog.append(records);
+    return held;
+  }
+
+  private async usage(subjectId: string): Promise<UsageLine[]> {
+    const lines = new Map<string, { month: string; team: string; category: string; purpose: string; used: number; withheldByChoice: number }>();
+    const head = await this.services.accessLogReader.headSeq();
+    for await (const record of readAccessLog(this.services.dataSource, { subjectId, throughSeq: head })) {
+      if (record.category === null || record.actorTeam === SUBJECT_ACTOR.team) continue;
+      const key = `${record.at.slice(0, 7)}|${record.actorTeam}|${record.category}|${record.purpose}`;
+      const line = lines.get(key) ?? { month: record.at.slice(0, 7), team: record.actorTeam ?? 'unknown', category: record.category, purpose: record.purpose ?? '', used: 0, withheldByChoice: 0 };
+      lines.set(key, line);
+      if (record.decision === 'RELEASED' || record.decision === 'MASKED') line.used++;
+      else if (CHOICE_REASONS.has(record.reason)) line.withheldByChoice++;
+    }
+    return [...lines.values()].sort((a, b) => (a.month === b.month ? `${a.team}${a.purpose}`.localeCompare(`${b.team}${b.purpose}`) : a.month < b.month ? 1 : -1));
+  }
+
+  private async record(requestId: string, operationName: string, subjectId: string, purpose: string | null, receiptId: string | null): Promise<void> {
+    await this.services.accessLog.append([
+      { at: this.services.clock(), requestId, actor: SUBJECT_ACTOR, purpose, operationName, subjectId, coordinate: null, category: null, decision: 'RELEASED', reason: 'SUBJECT_REQUEST', legalBasis: 'legal_obligation', consentReceiptId: receiptId },
+    ]);
+  }
+}
