@@ -76,6 +76,10 @@ export async function startHttpServer(services: CandorServices, governed: Govern
   });
   await apollo.start();
 
+  // Browsers ask for it on every page; an empty answer keeps their consoles clean.
+  app.get('/favicon.ico', (_req, res) => {
+    res.status(204).end();
+  });
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });

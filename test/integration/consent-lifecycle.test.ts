@@ -1,0 +1,179 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SubjectPseudonymEntity } from '../../src/audit/audit.entities';
+import { ConsentEventEntity } from '../../src/consent/consent-event.entity';
+import { ConsentReceiptEntity } from '../../src/consent/consent-receipt.entity';
+import { projectRoot } from '../../src/config';
+import { CustomerEntity } from '../../src/domain/customer.entity';
+import { WatchEventEntity } from '../../src/domain/watch-event.entity';
+import { type Harness, KEYS, startCandor } from '../support/candor-harness';
+import { runCli } from '../support/child-server';
+import { DRIVERS } from '../support/databases';
+import { addCustomer } from '../support/subjects';
+
+const S = 'cus_0000_life';
+const T = 'cus_0000_life_t';
+
+describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
+  let candor: Harness;
+  let now = new Date('2026-11-29T10:00:00.000Z').getTime();
+  let directory: string;
+
+  const manage = (query: string, variables?: Record<string, unknown>) => candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query, variables });
+  const grant = (subjectId: string, purpose: string, extra: Record<string, unknown> = {}) =>
+    manage('mutation G($input: GrantConsentInput!) { grantConsent(input: $input) { id } }', { input: { subjectId, purpose, source: 'test', ...extra } });
+  const email = async (subjectId: string) => (await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: `{ customer(id: "${subjectId}") { email } }` })).body;
+
+  beforeAll(async () => {
+    directory = mkdtempSync(join(tmpdir(), 'candor-lifecycle-'));
+    // marketing.communications got a materially changed notice on 2026-11-29T12:00Z in this taxonomy.
+    const taxonomy = readFileSync(join(projectRoot(), 'schema', 'taxonomy.yaml'), 'utf8').replace('notice: { version: 1 }', 'notice: { version: 2, since: 2026-11-29T12:00:00Z, material: true }');
+    writeFileSync(join(directory, 'taxonomy.yaml'), taxonomy);
+    candor = await startCandor(driver, { clock: () => new Date(now), env: { CANDOR_TAXONOMY: join(directory, 'taxonomy.yaml') } });
+    await addCustomer(candor, S);
+    await addCustomer(candor, T);
+  });
+  afterAll(async () => {
+    await candor?.stop();
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  it('issues a consent receipt for every ledger entry, with the Kantara fields and a digest, referenced by the access records that rely on it', async () => {
+    now = new Date('2026-11-29T13:00:00.000Z').getTime();
+    expect((await grant(S, 'marketing.communications')).body.errors).toBeUndefined();
+    const [event] = await candor.services.dataSource.getRepository(ConsentEventEntity).find({ where: { subjectId: S }, order: { id: 'DESC' }, take: 1 });
+    const receipt = await candor.services.dataSource.getRepository(ConsentReceiptEntity).findOneByOrFail({ id: event.receiptId! });
+    expect(receipt.digest).toBe(createHash('sha256').update(receipt.document).digest('hex'));
+    const document = JSON.parse(receipt.document);
+    expect(document).toEqual(
+      expect.objectContaining({
+        version: 'KI-CR-v1.1.0',
+        jurisdiction: 'EU',
+        consentTimestamp: Math.floor(now / 1000),
+        collectionMethod: 'test',
+        consentReceiptID: receipt.id,
+        piiPrincipalId: S,
+        piiControllers: [expect.objectContaining({ piiController: 'Candor Demo Streaming Ltd.' })],
+        action: 'grant',
+        sensitive: false,
+      }),
+    );
+    expect(document.services[0].purposes[0]).toEqual(expect.objectContaining({ purposeCategory: ['marketing.communications'], consentType: 'EXPRESSED', legalBasis: 'consent', noticeVersion: 2, piiCategory: ['user.contact.email', 'user.name'], thirdPartyDisclosure: false }));
+    const response = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: `{ customer(id: "${S}") { email } }` });
+    expect(response.body.data).toEqual({ customer: { email: `${S}@secret.example` } });
+    const [record] = (await candor.services.accessLogReader.page({ requestId: response.headers.get('x-request-id') }, 10)).edges;
+    expect(record.node).toEqual(expect.objectContaining({ reason: 'CONSENT_GIVEN', consentReceiptId: receipt.id }));
+  });
+
+  it('stops counting a grant at the instant it expires (controllable clock)', async () => {
+    now = new Date('2026-11-29T13:00:00.000Z').getTime();
+    expect((await grant(T, 'marketing.communications', { expiresAt: '2026-11-29T14:00:00.000Z' })).body.errors).toBeUndefined();
+    expect((await email(T)).data).toEqual({ customer: { email: `${T}@secret.example` } });
+    now = new Date('2026-11-29T13:59:59.999Z').getTime();
+    expect((await email(T)).data).toEqual({ customer: { email: `${T}@secret.example` } });
+    now = new Date('2026-11-29T14:00:00.000Z').getTime();
+    const expired = await email(T);
+    expect(expired.data).toEqual({ customer: { email: null } });
+    expect(expired.errors?.[0].extensions?.code).toBe('CONSENT_REQUIRED');
+  });
+
+  it('requires renewal of grants given before a material notice change, and counts the renewed one', async () => {
+    now = new Date('2026-11-29T11:00:00.000Z').getTime();
+    const U = 'cus_0000_life_u';
+    await addCustomer(candor, U);
+    expect((await grant(U, 'marketing', {})).body.errors).toBeUndefined(); // before the 12:00 notice change
+    now = new Date('2026-11-29T15:00:00.000Z').getTime();
+    const stale = await email(U);
+    expect(stale.data).toEqual({ customer: { email: null } });
+    expect(stale.errors?.[0].extensions?.code).toBe('CONSENT_RENEWAL_REQUIRED');
+    const filtered = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ customers(limit: 1000, onlyPermitted: true) { id } }' });
+    expect(filtered.body.data!.customers.map((customer: { id: string }) => customer.id)).not.toContain(U);
+    expect((await grant(U, 'marketing.communications')).body.errors).toBeUndefined();
+    expect((await email(U)).data).toEqual({ customer: { email: `${U}@secret.example` } });
+    const renewed = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ customers(limit: 1000, onlyPermitted: true) { id } }' });
+    expect(renewed.body.data!.customers.map((customer: { id: string }) => customer.id)).toContain(U);
+  });
+
+  describe('import', () => {
+    const cli = (...args: string[]) => runCli(args, { DATABASE_URL: candor.database.url, CANDOR_TAXONOMY: join(directory, 'taxonomy.yaml') });
+
+    it('imports a CSV file with a receipt per row', async () => {
+      const before = await candor.services.dataSource.getRepository(ConsentEventEntity).count();
+      const file = join(directory, 'consents.csv');
+      writeFileSync(file, `subjectId,action,purpose,explicit,source,expiresAt,recordedAt\n${S},grant,personalize.content,true,crm-export,,2026-01-02T03:04:05Z\n${T},object,analytics,,crm-export,,\n`);
+      const result = await cli('consent', 'import', file);
+      expect([result.code, result.stdout]).toEqual([0, `imported 2 consent statements from ${file} (each with its receipt)\n`]);
+      const events = await candor.services.dataSource.getRepository(ConsentEventEntity).find({ order: { id: 'ASC' }, skip: before });
+      expect(events.map((event) => [event.subjectId, event.kind, event.purpose, event.explicit, event.recordedAt])).toEqual([
+        [S, 'grant', 'personalize.content', true, '2026-01-02T03:04:05.000Z'],
+        [T, 'object', 'analytics', false, expect.any(String)],
+      ]);
+      expect(events.every((event) => event.receiptId)).toBe(true);
+    });
+
+    it('imports nothing when any row is rejected, and reports each rejected row', async () => {
+      const before = await candor.services.dataSource.getRepository(ConsentEventEntity).count();
+      const file = join(directory, 'bad.json');
+      writeFileSync(
+        file,
+        JSON.stringify([
+          { subjectId: S, action: 'grant', purpose: 'marketing.advertising', source: 'crm' },
+          { subjectId: 'cus_nobody', action: 'grant', purpose: 'marketing', source: 'crm' },
+          { subjectId: S, action: 'like', purpose: 'marketing', source: 'crm' },
+          { subjectId: S, action: 'grant', purpose: 'marketing.spam', source: 'crm' },
+          { subjectId: S, action: 'grant', purpose: 'marketing', source: 'crm', shoeSize: 42 },
+        ]),
+      );
+      const result = await cli('consent', 'import', file);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(
+        [
+          'rejected 4 of 5 rows; nothing was imported:',
+          '  row 2: unknown subject "cus_nobody"',
+          '  row 3: action must be one of grant, withdraw, object, withdraw_objection, restrict, lift_restriction',
+          '  row 4: unknown purpose "marketing.spam"',
+          '  row 5: unknown column "shoeSize"',
+          '',
+        ].join('\n'),
+      );
+      expect(await candor.services.dataSource.getRepository(ConsentEventEntity).count()).toBe(before);
+    });
+  });
+
+  it('erases a subject: personal data gone, log unlinked but verifying, answered by the API and the CLI', async () => {
+    const V = 'cus_0000_life_v';
+    await addCustomer(candor, V);
+    await candor.services.dataSource.getRepository(WatchEventEntity).insert({ id: `${V}_w`, customerId: V, title: 'Orbit', watchedAt: '2026-11-01T00:00:00.000Z', seconds: 60 });
+    await candor.query({ key: KEYS.support, purpose: 'essential.service', query: `{ customer(id: "${V}") { email phone } }` });
+    expect(await candor.services.dataSource.getRepository(SubjectPseudonymEntity).countBy({ subjectId: V })).toBe(1);
+    const response = await manage(`mutation { eraseSubject(subjectId: "${V}") { subjectId watchEventsDeleted paymentsKept messagesErased } }`);
+    expect(response.body).toEqual({ data: { eraseSubject: { subjectId: V, watchEventsDeleted: 1, paymentsKept: 1, messagesErased: 0 } } });
+    const customer = await candor.services.dataSource.getRepository(CustomerEntity).findOneByOrFail({ id: V });
+    expect([customer.fullName, customer.email, customer.phone, customer.birthDate, customer.postalAddress, customer.accessibilityNeeds]).toEqual([null, null, null, null, null, null]);
+    expect(customer.erasedAt).toBeTruthy();
+    expect(await candor.services.dataSource.getRepository(SubjectPseudonymEntity).countBy({ subjectId: V })).toBe(0);
+    expect((await candor.services.accessLogReader.page({ subjectId: V }, 10)).totalCount).toBe(0);
+    expect((await candor.services.verifyAccessLog()).verified).toBe(true);
+    const again = await manage(`mutation { eraseSubject(subjectId: "${V}") { subjectId } }`);
+    expect(again.body.errors?.[0]).toEqual(expect.objectContaining({ message: expect.stringContaining('already erased'), extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) }));
+    const cliErase = await runCli(['subject', 'erase', '--subject', T], { DATABASE_URL: candor.database.url, CANDOR_TAXONOMY: join(directory, 'taxonomy.yaml') });
+    expect(cliErase.code).toBe(0);
+    expect(cliErase.stdout).toContain(`erased ${T}`);
+    const verify = await runCli(['audit', 'verify'], { DATABASE_URL: candor.database.url });
+    expect(verify.code).toBe(0);
+  });
+
+  it('keeps the inbox for consent managers only, and answers once', async () => {
+    const message = await candor.services.dataSource.getRepository('SubjectMessageEntity').save({ subjectId: S, context: 'purpose:third_party_sharing', body: 'Why did Partnerships receive my country?', createdAt: new Date(now).toISOString() });
+    const inbox = await manage('{ inbox { id subjectId context body answer } }');
+    expect(inbox.body.data!.inbox).toEqual(expect.arrayContaining([{ id: String(message.id), subjectId: S, context: 'purpose:third_party_sharing', body: 'Why did Partnerships receive my country?', answer: null }]));
+    const answered = await manage(`mutation { answerQuestion(input: { id: "${message.id}", answer: "Only because you agreed on 2 January." }) { answer answeredBy } }`);
+    expect(answered.body.data!.answerQuestion).toEqual({ answer: 'Only because you agreed on 2 January.', answeredBy: 'compliance-office' });
+    const twice = await manage(`mutation { answerQuestion(input: { id: "${message.id}", answer: "again" }) { answer } }`);
+    expect(twice.body.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+    const forbidden = await candor.query({ key: KEYS.support, purpose: 'essential.service', query: '{ inbox { id } }' });
+    expect(forbidden.body.errors?.[0].extensions?.code).toBe('FORBIDDEN');
+  });
+});
