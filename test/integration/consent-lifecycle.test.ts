@@ -176,4 +176,20 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     const forbidden = await candor.query({ key: KEYS.support, purpose: 'essential.service', query: '{ inbox { id } }' });
     expect(forbidden.body.errors?.[0].extensions?.code).toBe('FORBIDDEN');
   });
+
+  it('answers from the CLI inbox and prints privacy-page links', async () => {
+    const env = { DATABASE_URL: candor.database.url, CANDOR_TAXONOMY: join(directory, 'taxonomy.yaml') };
+    const message = await candor.services.dataSource.getRepository('SubjectMessageEntity').save({ subjectId: S, context: null, body: 'Please delete my old address.', createdAt: new Date(now).toISOString() });
+    const listed = await runCli(['inbox', 'list'], env);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toContain(`#${message.id}`);
+    expect(listed.stdout).toContain('Please delete my old address.');
+    const answered = await runCli(['inbox', 'answer', String(message.id), '--text', 'Done — it is gone.'], env);
+    expect([answered.code, answered.stdout]).toEqual([0, `answered message #${message.id}; the answer appears on the subject's privacy page\n`]);
+    expect((await runCli(['inbox', 'list'], env)).stdout).not.toContain(`#${message.id} `);
+    const link = await runCli(['subject', 'link', '--subject', S, '--ttl', '2h'], { ...env, PUBLIC_URL: 'https://privacy.example' });
+    expect(link.stdout).toMatch(/^https:\/\/privacy\.example\/privacy\?t=[\w-]+\.[\w-]+\n$/);
+    expect((await runCli(['subject', 'link', '--subject', 'cus_nobody'], env)).stderr).toBe('candor: unknown subject "cus_nobody"\n');
+    expect((await runCli(['subject', 'link', '--subject', S, '--ttl', 'forever'], env)).stderr).toBe('candor: --ttl must look like 7d, 12h or 30m, got "forever"\n');
+  });
 });
