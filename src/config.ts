@@ -35,6 +35,12 @@ export interface CandorConfig {
   readonly checkpointIntervalSeconds: number;
   /** `PUBLIC_URL` (default `http://localhost:<PORT>`): where links to the privacy page point. */
   readonly publicUrl: string;
+  /** Query limits, each refused with its own code (`CANDOR_MAX_DEPTH` 12, `CANDOR_MAX_ALIASES` 50, `CANDOR_MAX_COST` 5000, `CANDOR_MAX_TOKENS` 5000, `CANDOR_MAX_DIRECTIVES` 50). */
+  readonly limits: { readonly depth: number; readonly aliases: number; readonly cost: number; readonly tokens: number; readonly directives: number };
+  /** `CANDOR_RATE_LIMIT_PER_MINUTE` (default 600; 0 disables): requests per actor per minute, per instance. */
+  readonly rateLimitPerMinute: number;
+  /** `CANDOR_STORE_DEADLINE_MS` (default 250): past it, a consent read counts as failed and fields are withheld. */
+  readonly storeDeadlineMs: number;
   /** Directory holding the shipped fideslang key lists. */
   readonly fideslangPath: string;
 }
@@ -85,6 +91,12 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
   const checkpointIntervalSeconds = Number(read('CANDOR_AUDIT_CHECKPOINT_SECONDS') ?? '300');
   if (!Number.isFinite(checkpointIntervalSeconds) || checkpointIntervalSeconds < 0) throw new ConfigError('CANDOR_AUDIT_CHECKPOINT_SECONDS must be a number of seconds ≥ 0');
 
+  const count = (name: string, fallback: number, minimum = 0) => {
+    const value = Number(read(name) ?? fallback);
+    if (!Number.isInteger(value) || value < minimum) throw new ConfigError(`${name} must be an integer ≥ ${minimum}, got "${read(name)}"`);
+    return value;
+  };
+
   return Object.freeze({
     production,
     port,
@@ -97,6 +109,15 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
     fideslangPath: join(root, 'schema', 'fideslang'),
     auditSigningSeed,
     checkpointIntervalSeconds,
+    limits: Object.freeze({
+      depth: count('CANDOR_MAX_DEPTH', 12, 1),
+      aliases: count('CANDOR_MAX_ALIASES', 50, 0),
+      cost: count('CANDOR_MAX_COST', 5000, 1),
+      tokens: count('CANDOR_MAX_TOKENS', 5000, 1),
+      directives: count('CANDOR_MAX_DIRECTIVES', 50, 0),
+    }),
+    rateLimitPerMinute: count('CANDOR_RATE_LIMIT_PER_MINUTE', 600, 0),
+    storeDeadlineMs: count('CANDOR_STORE_DEADLINE_MS', 250, 1),
     publicUrl: (read('PUBLIC_URL') ?? `http://localhost:${port}`).replace(/\/+$/, ''),
   });
 }

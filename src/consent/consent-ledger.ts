@@ -34,6 +34,9 @@ const STATEMENT_OF: Record<ConsentEventKind, { kind: StatementKind; active: bool
   lift_restriction: { kind: 'restriction', active: false },
 };
 
+/** First key of the per-subject advisory locks on PostgreSQL (the second is the subject's hash). */
+const CONSENT_LOCK_NAMESPACE = 0x636f6e;
+
 /** Loads of subject states are chunked so one IN list stays well inside every driver's parameter limit. */
 const STATE_READ_CHUNK = 500;
 
@@ -61,8 +64,14 @@ export class ConsentLedger {
     const now = this.clock();
     const rows = changes.map((change) => this.validate(change, now));
     return inTransaction(this.dataSource, async (manager) => {
+      const subjects = [...new Set(rows.map((row) => row.subjectId))].sort();
+      if (this.dataSource.options.type === 'postgres') {
+        // Changes to one subject are applied one at a time (in sorted order, so never deadlocking): the
+        // projection must end in the state of the subject's latest ledger entry.
+        for (const subjectId of subjects) await manager.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [CONSENT_LOCK_NAMESPACE, subjectId]);
+      }
       // Every subject is checked before anything is written, so a rejected change never leaves a partial write.
-      for (const subjectId of new Set(rows.map((row) => row.subjectId))) {
+      for (const subjectId of subjects) {
         if (!(await this.subjectExists(subjectId, manager))) throw badInput(`unknown subject "${subjectId}"`, { field: 'subjectId' });
       }
       const events: ConsentEventEntity[] = [];

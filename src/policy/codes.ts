@@ -37,8 +37,12 @@ export const REFUSALS = {
   PURPOSE_NOT_REQUESTABLE: 400,
   PURPOSE_NOT_PERMITTED: 403,
   AUDIT_UNAVAILABLE: 503,
+  RATE_LIMITED: 429,
 } as const;
 export type RefusalCode = keyof typeof REFUSALS;
+
+/** Documents refused by the query limits (depth, aliases, cost, tokens, directives). */
+export const QUERY_LIMIT_CODES = ['QUERY_TOO_DEEP', 'TOO_MANY_ALIASES', 'QUERY_TOO_COSTLY', 'TOO_MANY_TOKENS', 'TOO_MANY_DIRECTIVES'] as const;
 
 /** Field-level errors that are not decisions on personal data. */
 export const FIELD_ERROR_CODES = ['FORBIDDEN', 'BAD_USER_INPUT'] as const;
@@ -59,5 +63,6 @@ export const PUBLIC_ERROR_CODES: ReadonlySet<string> = new Set<string>([
   ...DENIAL_REASONS,
   ...Object.keys(REFUSALS),
   ...FIELD_ERROR_CODES,
+  ...QUERY_LIMIT_CODES,
   ...APOLLO_REQUEST_ERROR_CODES,
 ]);

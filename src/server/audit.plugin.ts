@@ -1,13 +1,17 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { AccessLog, AccessRecordInput } from '../audit/access-log';
+import { QUERY_LIMIT_CODES } from '../policy/codes';
 import { GOVERNANCE_CONTEXT_KEY } from '../policy/enforcement';
 import type { CandorContext } from './context';
 
+const LIMIT_CODES: ReadonlySet<string> = new Set(QUERY_LIMIT_CODES);
+
 /**
  * Writes each request's access records once, when the response is ready and before it is sent: the
- * leaf guard and shield rules only buffered them. If the log cannot be written, the response is
- * replaced by AUDIT_UNAVAILABLE (503): governed data never leaves without its record.
- * No `willResolveField` here: that hook would make Apollo wrap every resolver.
+ * leaf guard and shield rules only buffered them. If the log cannot be written, a response that carried
+ * governed data is replaced by AUDIT_UNAVAILABLE (503): governed data never leaves without its record.
+ * Documents refused by the query limits are recorded too. No `willResolveField` here: that hook would make
+ * Apollo wrap every resolver.
  */
 export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<CandorContext> {
   return {
@@ -15,27 +19,17 @@ export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<Candor
       return {
         async willSendResponse({ contextValue, operationName, response }) {
           const governance = contextValue[GOVERNANCE_CONTEXT_KEY];
-          if (!governance || (governance.decisions.length === 0 && governance.refusals.length === 0 && governance.recordedOperations.length === 0)) return;
-          const common = {
-            at: contextValue.now,
-            requestId: contextValue.requestId,
-            actor: contextValue.accessActor,
-            purpose: governance.purpose.key,
-            operationName: operationName ?? null,
-          };
-          const records: AccessRecordInput[] = governance.refusals.map(({ field, code }) => ({
-            ...common,
-            subjectId: null,
-            coordinate: field.coordinate,
-            category: null,
-            decision: 'REFUSED',
-            reason: code,
-            legalBasis: null,
-          }));
-          for (const field of governance.recordedOperations) {
-            records.push({ ...common, subjectId: null, coordinate: field.coordinate, category: null, decision: 'RELEASED', reason: field.recordAs!, legalBasis: governance.purpose.legalBasis });
+          const errors = response.body.kind === 'single' ? (response.body.singleResult.errors ?? []) : [];
+          const limitCodes = [...new Set(errors.map((error) => String(error.extensions?.code)).filter((code) => LIMIT_CODES.has(code)))];
+          const common = { at: contextValue.now, requestId: contextValue.requestId, actor: contextValue.accessActor, purpose: governance?.purpose.key ?? null, operationName: operationName ?? null };
+          const operation = { subjectId: null, category: null, decision: 'REFUSED' as const, legalBasis: null };
+          const records: AccessRecordInput[] = limitCodes.map((code) => ({ ...common, ...operation, coordinate: null, reason: code }));
+          for (const { field, code } of governance?.refusals ?? []) records.push({ ...common, ...operation, coordinate: field.coordinate, reason: code });
+          for (const field of governance?.recordedOperations ?? []) {
+            records.push({ ...common, subjectId: null, coordinate: field.coordinate, category: null, decision: 'RELEASED', reason: field.recordAs!, legalBasis: governance!.purpose.legalBasis });
           }
-          for (const { subjectId, field, decision } of governance.decisions) {
+          const decisions = governance?.decisions ?? [];
+          for (const { subjectId, field, decision } of decisions) {
             records.push({
               ...common,
               subjectId,
@@ -47,9 +41,12 @@ export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<Candor
               consentReceiptId: decision.consentReceiptId ?? null,
             });
           }
+          if (records.length === 0) return;
           try {
             await accessLog.append(records);
           } catch {
+            // A refusal released nothing and stands as it is; anything that touched governed data is withdrawn.
+            if (decisions.length === 0 && (governance?.recordedOperations.length ?? 0) === 0) return;
             response.http.status = 503;
             response.body = {
               kind: 'single',

@@ -14,6 +14,7 @@ import { eraseSubject } from '../privacy/erasure';
 import { generateReport } from '../reports/generate-report';
 import { reportForGraphQL } from '../reports/report-graphql';
 import { isIntrospectionOnly } from './introspection';
+import { RateLimiter, withDeadline } from './rate-limiter';
 import type { CandorServices } from './services';
 
 /** The full per-request context: what resolvers see plus the governance the enforcement points read. */
@@ -33,6 +34,7 @@ export const REQUEST_ID_LOCAL = 'requestId';
 export function createContextFactory(services: CandorServices, governed: GovernedSchema) {
   const { taxonomy, actors, accessLog, clock } = services;
   const inbox = new Inbox(services.dataSource, clock);
+  const rateLimiter = new RateLimiter(services.config.rateLimitPerMinute, clock);
 
   return async ({ req, res }: { req: Request; res: Response }): Promise<CandorContext> => {
     const requestId = String(res.locals[REQUEST_ID_LOCAL]);
@@ -60,6 +62,9 @@ export function createContextFactory(services: CandorServices, governed: Governe
     }
     if (!actor) return refuse('UNAUTHENTICATED', 'unknown or revoked API key', null, null);
     const accessActor: AccessActor = { id: actor.id, name: actor.name, team: actor.team };
+    if (!rateLimiter.take(actor.id)) {
+      return refuse('RATE_LIMITED', `actor ${actor.id} exceeded ${services.config.rateLimitPerMinute} requests a minute; retry shortly`, accessActor, headerValue(req.headers['x-purpose']) ?? null);
+    }
 
     const declared = headerValue(req.headers['x-purpose']);
     let governance: RequestGovernance | undefined;
@@ -86,7 +91,8 @@ export function createContextFactory(services: CandorServices, governed: Governe
         purpose: requestPurpose,
         actorRoles: actor.roles,
         now,
-        loadSubjectStates: (subjectIds) => stateLoader.loadMany(subjectIds),
+        // A consent store slower than the deadline counts as unavailable: the fields are withheld.
+        loadSubjectStates: (subjectIds) => withDeadline(stateLoader.loadMany(subjectIds), services.config.storeDeadlineMs, 'reading consent state'),
         compiled: governed.compiled,
       });
     }

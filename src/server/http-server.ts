@@ -14,6 +14,7 @@ import { PrivacyService } from '../privacy/privacy-service';
 import { accessLogPlugin } from './audit.plugin';
 import { type CandorContext, createContextFactory, REQUEST_ID_LOCAL } from './context';
 import { formatError } from './format-error';
+import { queryLimits } from './query-limits';
 import type { CandorServices } from './services';
 
 /** The request body limit (Apollo and Express default to far more). */
@@ -59,8 +60,11 @@ export async function startHttpServer(services: CandorServices, governed: Govern
     next();
   });
 
+  const limits = queryLimits(config.limits);
   const apollo = new ApolloServer<CandorContext>({
     schema: governed.schema,
+    validationRules: limits.validationRules,
+    allowBatchedHttpRequests: false,
     introspection: config.introspection,
     includeStacktraceInErrorResponses: false,
     formatError,
@@ -72,6 +76,7 @@ export async function startHttpServer(services: CandorServices, governed: Govern
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ embed: { runTelemetry: false }, headers: SANDBOX_DEFAULT_HEADERS, document: SANDBOX_DEFAULT_DOCUMENT }),
       accessLogPlugin(services.accessLog),
+      ...limits.plugins,
     ],
   });
   await apollo.start();
