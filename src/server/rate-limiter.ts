@@ -16,7 +16,8 @@ export class RateLimiter {
     if (this.perMinute === 0) return true;
     const now = this.clock().getTime();
     const bucket = this.buckets.get(actorId) ?? { tokens: this.perMinute, at: now };
-    bucket.tokens = Math.min(this.perMinute, bucket.tokens + ((now - bucket.at) * this.perMinute) / 60_000);
+    // An injected clock may move backwards (tests); time never takes tokens away.
+    bucket.tokens = Math.min(this.perMinute, bucket.tokens + (Math.max(0, now - bucket.at) * this.perMinute) / 60_000);
     bucket.at = now;
     this.buckets.set(actorId, bucket);
     if (bucket.tokens < 1) return false;
