@@ -1,5 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { type DataSource, IsNull } from 'typeorm';
+import { badInput } from '../errors';
 import { ActorEntity } from './actor.entity';
 
 export const DEMO_KEY_PREFIX = 'demo-';
@@ -11,6 +12,8 @@ export interface NewActor {
   readonly roles: readonly string[];
   readonly purposes: readonly string[];
 }
+
+const newKey = () => `cnd_${randomBytes(24).toString('base64url')}`;
 
 /** The demo actors seeded outside production, with their fixed keys (listed in the README). */
 export const DEMO_ACTORS: ReadonlyArray<NewActor & { key: string }> = [
@@ -45,7 +48,10 @@ export class ActorDirectory {
   }
 
   /** Stores a new actor; `key` defaults to a fresh random key. Returns the key (shown once). */
-  async create(actor: NewActor, key = `cnd_${randomBytes(24).toString('base64url')}`): Promise<string> {
+  async create(actor: NewActor, key = newKey()): Promise<string> {
+    if (!/^[a-z0-9][a-z0-9-]{1,62}$/.test(actor.id)) throw badInput('actor ids are 2–63 lower-case letters, digits and dashes');
+    if (!actor.name.trim() || !actor.team.trim()) throw badInput('an actor needs a name and a team');
+    if (await this.dataSource.getRepository(ActorEntity).existsBy({ id: actor.id })) throw badInput(`actor "${actor.id}" already exists`);
     await this.dataSource.getRepository(ActorEntity).insert({
       ...actor,
       roles: [...actor.roles],
@@ -55,6 +61,21 @@ export class ActorDirectory {
       revokedAt: null,
     });
     return key;
+  }
+
+  /** Replaces the actor's key; the old one stops working on the next request. Returns the new key (shown once). */
+  async rotate(id: string): Promise<string> {
+    const actor = await this.dataSource.getRepository(ActorEntity).findOneBy({ id, revokedAt: IsNull() });
+    if (!actor) throw badInput(`no active actor "${id}"`);
+    const key = newKey();
+    await this.dataSource.getRepository(ActorEntity).update({ id }, { keyHash: this.hashKey(key) });
+    return key;
+  }
+
+  /** Revokes the actor: its key stops working on the next request. */
+  async revoke(id: string): Promise<void> {
+    const result = await this.dataSource.getRepository(ActorEntity).update({ id, revokedAt: IsNull() }, { revokedAt: this.clock().toISOString() });
+    if (!result.affected) throw badInput(`no active actor "${id}"`);
   }
 
   list(): Promise<ActorEntity[]> {

@@ -16,6 +16,7 @@ import { migrate } from '../storage/data-source';
 import { TaxonomyError } from '../taxonomy/taxonomy';
 import { auditCheckpoint, auditPrune, auditVerify, type Output } from './audit.command';
 import { reportCommand } from './report.command';
+import { actorCommand } from './actor.command';
 import { consentImport, inboxCommand, subjectErase } from './consent.command';
 import { subjectLink } from './subject.command';
 
@@ -47,6 +48,9 @@ Commands:
                      Erase a subject's personal data (GDPR Art. 17); the log stays verifiable, unlinked
   consent import FILE
                      Import existing consents from CSV or JSON, all or nothing, with a report of rejected rows
+  actor create --id ID --name NAME --team TEAM --purposes P1,P2 [--roles R1,R2]
+  actor list | actor rotate --id ID | actor revoke --id ID
+                     Manage the teams and services that may query Candor (keys printed once, stored as HMACs)
   inbox list [--all] | inbox answer ID --text "…"
                      Read and answer the questions data subjects asked on their privacy page
   report <ropa|subject-access|purpose-usage|denials|consent-coverage>
@@ -141,6 +145,11 @@ async function main(argv: string[]): Promise<number> {
       ttl: { type: 'string' },
       text: { type: 'string' },
       all: { type: 'boolean' },
+      id: { type: 'string' },
+      name: { type: 'string' },
+      team: { type: 'string' },
+      purposes: { type: 'string' },
+      roles: { type: 'string' },
     },
   });
   const [command, subcommand, action] = positionals;
@@ -195,6 +204,15 @@ async function main(argv: string[]): Promise<number> {
       try {
         if (subcommand === 'erase') return await subjectErase(services, values.subject as string | undefined, output);
         return await subjectLink(services, values.subject as string | undefined, values.ttl as string | undefined, output);
+      } finally {
+        await services.close();
+      }
+    }
+    case 'actor': {
+      const services = await openServices(loadConfig());
+      try {
+        const text = (key: string) => values[key] as string | undefined;
+        return await actorCommand(services, subcommand, { id: text('id'), name: text('name'), team: text('team'), purposes: text('purposes'), roles: text('roles') }, output);
       } finally {
         await services.close();
       }

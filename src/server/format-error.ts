@@ -1,15 +1,19 @@
-import type { GraphQLFormattedError } from 'graphql';
-import { PUBLIC_ERROR_CODES } from '../policy/codes';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { PUBLIC_ERROR_CODES, QUERY_LIMIT_CODES } from '../policy/codes';
+
+const LIMIT_CODES: ReadonlySet<unknown> = new Set(QUERY_LIMIT_CODES);
 
 /**
  * Lets Candor's coded errors through and masks everything else as INTERNAL_SERVER_ERROR, so no
- * stack trace, SQL text or driver message reaches a client.
+ * stack trace, SQL text or driver message reaches a client. Query-limit refusals get back the code the
+ * limit gave them (Apollo reports every validation error as GRAPHQL_VALIDATION_FAILED).
  */
-export function formatError(formatted: GraphQLFormattedError): GraphQLFormattedError {
-  const code = formatted.extensions?.code;
+export function formatError(formatted: GraphQLFormattedError, error?: unknown): GraphQLFormattedError {
+  const limitCode = error instanceof GraphQLError && error.originalError instanceof GraphQLError ? error.originalError.extensions?.code : undefined;
+  const code = LIMIT_CODES.has(limitCode) ? limitCode : formatted.extensions?.code;
   if (typeof code === 'string' && PUBLIC_ERROR_CODES.has(code)) {
     const { stacktrace: _stacktrace, ...extensions } = formatted.extensions ?? {};
-    return { ...formatted, extensions };
+    return { ...formatted, extensions: { ...extensions, code } };
   }
   return { message: 'Internal server error', path: formatted.path, locations: formatted.locations, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
 }

@@ -1,0 +1,53 @@
+import { badInput } from '../errors';
+import type { CandorServices } from '../server/services';
+import type { Output } from './audit.command';
+
+export interface ActorArguments {
+  readonly id?: string;
+  readonly name?: string;
+  readonly team?: string;
+  readonly purposes?: string;
+  readonly roles?: string;
+}
+
+const ROLES = ['auditor', 'consent-manager'];
+const list = (value: string | undefined) => (value ?? '').split(',').map((item) => item.trim()).filter(Boolean);
+
+/** `candor actor <create|list|rotate|revoke>`: keys are printed once and stored only as HMACs. */
+export async function actorCommand(services: CandorServices, action: string | undefined, args: ActorArguments, output: Output): Promise<number> {
+  const { actors, taxonomy } = services;
+  switch (action) {
+    case 'create': {
+      if (!args.id || !args.name || !args.team) throw badInput('usage: npx candor actor create --id ID --name NAME --team TEAM --purposes P1,P2 [--roles auditor,consent-manager]');
+      const purposes = list(args.purposes);
+      const roles = list(args.roles);
+      if (purposes.length === 0) throw badInput('--purposes needs at least one purpose key');
+      for (const purpose of purposes) if (!taxonomy.purposes.has(purpose)) throw badInput(`unknown purpose "${purpose}"`);
+      for (const role of roles) if (!ROLES.includes(role)) throw badInput(`unknown role "${role}": use ${ROLES.join(', ')}`);
+      const key = await actors.create({ id: args.id, name: args.name, team: args.team, purposes, roles });
+      output.out(`created actor ${args.id}. Its API key (shown only now; Candor keeps just an HMAC of it):\n${key}\n`);
+      return 0;
+    }
+    case 'list': {
+      for (const actor of await actors.list()) {
+        output.out(`${actor.id.padEnd(24)} ${actor.revokedAt ? `revoked ${actor.revokedAt}` : 'active'}  ${actor.name} (${actor.team})  purposes: ${actor.purposes.join(', ')}${actor.roles.length ? `  roles: ${actor.roles.join(', ')}` : ''}\n`);
+      }
+      return 0;
+    }
+    case 'rotate': {
+      if (!args.id) throw badInput('usage: npx candor actor rotate --id ID');
+      const key = await actors.rotate(args.id);
+      output.out(`rotated the key of ${args.id}; the old key stops working now. New key (shown only now):\n${key}\n`);
+      return 0;
+    }
+    case 'revoke': {
+      if (!args.id) throw badInput('usage: npx candor actor revoke --id ID');
+      await actors.revoke(args.id);
+      output.out(`revoked ${args.id}; its key stops working now\n`);
+      return 0;
+    }
+    default:
+      output.err('usage: npx candor actor <create|list|rotate|revoke> …\n');
+      return 2;
+  }
+}

@@ -1,0 +1,147 @@
+import { createHash } from 'node:crypto';
+import { type Harness, KEYS, startCandor } from '../support/candor-harness';
+import { DRIVERS } from '../support/databases';
+import { addCustomer } from '../support/subjects';
+
+/**
+ * The bypass suite: a subject has not consented to marketing e-mail, so `Customer.email` is withheld under
+ * `marketing.communications`. No GraphQL trick may return the value or leak it anywhere in the response.
+ */
+const W = 'cus_0000_bypass';
+const SECRET = `${W}@secret.example`;
+
+describe.each(DRIVERS)('bypass attempts on %s', (driver) => {
+  let candor: Harness;
+  const headers = { authorization: `Bearer ${KEYS.marketing}`, 'x-purpose': 'marketing.communications' };
+  const attempt = (query: string, variables?: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+    fetch(candor.server.url, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ query, variables, ...extra }) });
+  const expectNoLeak = async (response: Response) => {
+    const text = await response.text();
+    expect(text).not.toContain(SECRET);
+    expect(text).not.toContain('secret.example');
+    for (const [, value] of response.headers) expect(value).not.toContain('secret.example');
+    return text ? JSON.parse(text) : undefined;
+  };
+
+  beforeAll(async () => {
+    candor = await startCandor(driver);
+    await addCustomer(candor, W);
+    // Consent for everything else: only marketing e-mail is refused.
+    await candor.services.consent.append({ subjectId: W, kind: 'grant', purpose: 'marketing.advertising', source: 'test' });
+  });
+  afterAll(async () => {
+    await candor?.stop();
+  });
+
+  it.each([
+    ['many aliases', `{ customer(id: "${W}") { ${Array.from({ length: 40 }, (_, index) => `a${index}: email`).join(' ')} } }`],
+    ['named fragments', `query { customer(id: "${W}") { ...A } } fragment A on Customer { ...B email } fragment B on Customer { mail: email }`],
+    ['inline fragments', `{ customer(id: "${W}") { ... on Customer { ... on Customer { email } } } }`],
+    ['variables and directives', `query Q($id: ID!, $yes: Boolean!) { customer(id: $id) { email @include(if: $yes) again: email @skip(if: false) } }`],
+    ['__typename aliasing', `{ customer(id: "${W}") { email: __typename realEmail: email } }`],
+    ['a list of customers', `{ customers(limit: 5) { id email } }`],
+    ['the field through onlyPermitted', `{ customers(limit: 1000, onlyPermitted: true) { id email } }`],
+  ])('%s', async (_name, query) => {
+    const response = await attempt(query, { id: W, yes: true });
+    const body = await expectNoLeak(response);
+    if (body.data?.customer) expect(Object.entries(body.data.customer).filter(([, value]) => value !== null && value !== 'Customer')).toEqual([]);
+    if (body.data?.customers) expect(body.data.customers.find((customer: { id: string }) => customer.id === W)?.email ?? null).toBeNull();
+  });
+
+  it('an argument that would filter on the withheld field does not exist', async () => {
+    const body = await expectNoLeak(await attempt(`{ customers(where: { email: "${SECRET}" }) { id } }`));
+    expect(body.errors[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(body.data).toBeUndefined();
+  });
+
+  it('batched HTTP operations are refused without executing', async () => {
+    const response = await fetch(candor.server.url, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify([{ query: `{ customer(id: "${W}") { email } }` }, { query: '{ __typename }' }]) });
+    const body = await expectNoLeak(response);
+    expect(response.status).toBe(400);
+    expect(JSON.stringify(body)).not.toContain('"data"');
+  });
+
+  it('GET requests are governed the same way (and need the CSRF preflight header)', async () => {
+    const url = `${candor.server.url}?query=${encodeURIComponent(`{ customer(id: "${W}") { email } }`)}`;
+    const blocked = await fetch(url, { headers });
+    expect(blocked.status).toBe(400);
+    await expectNoLeak(blocked);
+    const preflighted = await fetch(url, { headers: { ...headers, 'apollo-require-preflight': 'true' } });
+    const body = await expectNoLeak(preflighted);
+    expect(body.data).toEqual({ customer: { email: null } });
+    expect(body.errors[0].extensions.code).toBe('CONSENT_REQUIRED');
+  });
+
+  it('automatic persisted queries are governed the same way', async () => {
+    const query = `{ customer(id: "${W}") { email } }`;
+    const persistedQuery = { version: 1, sha256Hash: createHash('sha256').update(query).digest('hex') };
+    const unknown = await expectNoLeak(await attempt('', undefined, { query: undefined, extensions: { persistedQuery } }));
+    expect(unknown.errors[0].extensions.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+    const registered = await expectNoLeak(await attempt(query, undefined, { extensions: { persistedQuery } }));
+    expect(registered.data).toEqual({ customer: { email: null } });
+    const replayed = await expectNoLeak(await attempt('', undefined, { query: undefined, extensions: { persistedQuery } }));
+    expect(replayed.data).toEqual({ customer: { email: null } });
+  });
+
+  it('introspection shows governance, never values', async () => {
+    const body = await expectNoLeak(await attempt('{ __schema { types { name fields { name description } } } }'));
+    expect(JSON.stringify(body)).toContain('Category: user.contact.email');
+  });
+
+  it.each([
+    ['too many aliases', `{ customer(id: "${W}") { ${Array.from({ length: 51 }, (_, index) => `a${index}: email`).join(' ')} } }`, 'TOO_MANY_ALIASES'],
+    ['too many directives', `{ customer(id: "${W}") { email ${Array.from({ length: 60 }, () => '@include(if: true)').join(' ')} } }`, 'TOO_MANY_DIRECTIVES'],
+  ])('a document that is %s is refused with its own code, recorded, and leaks nothing', async (_case, query, code) => {
+    const response = await attempt(query);
+    const body = await expectNoLeak(response);
+    expect(body.errors[0].extensions.code).toBe(code);
+    expect(body.data).toBeUndefined();
+    const recorded = await candor.services.accessLogReader.page({ requestId: response.headers.get('x-request-id') }, 10);
+    expect(recorded.edges.map((edge) => [edge.node.decision, edge.node.reason])).toEqual([['REFUSED', code]]);
+  });
+
+  it('documents deeper, longer or costlier than configured limits are refused with their codes', async () => {
+    const limited = await startCandor(driver, { env: { CANDOR_MAX_DEPTH: '2', CANDOR_MAX_TOKENS: '40', CANDOR_MAX_COST: '30' } });
+    try {
+      const codes = async (query: string) => (await limited.query({ key: KEYS.analytics, purpose: 'analytics.reporting', query })).body.errors?.map((error) => error.extensions?.code);
+      expect(await codes('{ customers { watchHistory { title } } }')).toContain('QUERY_TOO_DEEP');
+      expect(await codes(`{ customers { ${Array.from({ length: 25 }, () => 'id').join(' ')} } }`)).toContain('TOO_MANY_TOKENS');
+      expect(await codes(`{ customers { id displayName birthDate country favoriteGenres createdAt } customer(id: "x") { id displayName birthDate country } a: customers { id } }`)).toContain('QUERY_TOO_COSTLY');
+    } finally {
+      await limited.stop();
+    }
+  });
+
+  it.each([
+    ['malformed JSON', '{"query": ', 'application/json', 400],
+    ['a wrong content type', 'query=%7B__typename%7D', 'application/x-www-form-urlencoded', 400],
+    ['invalid UTF-8', Buffer.from([0x7b, 0x22, 0x71, 0xff, 0xfe, 0x22, 0x7d]), 'application/json', 400],
+    ['a body over 1 MB', JSON.stringify({ query: `{ __typename }`, padding: 'x'.repeat(1_100_000) }), 'application/json', 413],
+  ])('%s gets a coded 4xx and no stack trace', async (_case, body, type, status) => {
+    const response = await fetch(candor.server.url, { method: 'POST', headers: { ...headers, 'content-type': type, 'apollo-require-preflight': 'true' }, body });
+    expect(response.status).toBe(status);
+    const text = await response.text();
+    expect(text).not.toMatch(/\n\s+at |node_modules/);
+    expect(JSON.parse(text).errors[0].extensions.code).toMatch(/^(BAD_REQUEST|PAYLOAD_TOO_LARGE)$/);
+  });
+
+  it('unknown operation names and invalid variables are refused with a code', async () => {
+    const unknown = await expectNoLeak(await attempt('query A { __typename }', undefined, { operationName: 'B' }));
+    expect(unknown.errors[0].extensions.code).toMatch(/^(OPERATION_RESOLUTION_FAILURE|PURPOSE_REQUIRED|BAD_REQUEST)$/);
+    const invalid = await expectNoLeak(await attempt('query Q($id: ID!) { customer(id: $id) { email } }', { id: { nested: true } }));
+    expect(invalid.errors[0].extensions.code).toBe('BAD_USER_INPUT');
+  });
+
+  it('rate-limits an actor beyond its budget (RATE_LIMITED, 429) and records it', async () => {
+    const limited = await startCandor(driver, { env: { CANDOR_RATE_LIMIT_PER_MINUTE: '3' } });
+    try {
+      const statuses = [];
+      for (let index = 0; index < 5; index++) statuses.push((await limited.query({ key: KEYS.support, purpose: 'essential.service', query: '{ __typename }' })).status);
+      expect(statuses).toEqual([200, 200, 200, 429, 429]);
+      const recorded = await limited.services.accessLogReader.page({ reason: 'RATE_LIMITED' }, 10);
+      expect(recorded.totalCount).toBe(2);
+    } finally {
+      await limited.stop();
+    }
+  });
+});
