@@ -38,6 +38,7 @@ export const REFUSALS = {
   PURPOSE_NOT_PERMITTED: 403,
   AUDIT_UNAVAILABLE: 503,
   RATE_LIMITED: 429,
+  TOO_MANY_TOKENS: 400,
 } as const;
 export type RefusalCode = keyof typeof REFUSALS;
 

@@ -14,6 +14,7 @@ import { eraseSubject } from '../privacy/erasure';
 import { generateReport } from '../reports/generate-report';
 import { reportForGraphQL } from '../reports/report-graphql';
 import { isIntrospectionOnly } from './introspection';
+import { exceedsTokenLimit } from './query-limits';
 import { RateLimiter, withDeadline } from './rate-limiter';
 import type { CandorServices } from './services';
 
@@ -66,6 +67,9 @@ export function createContextFactory(services: CandorServices, governed: Governe
       return refuse('RATE_LIMITED', `actor ${actor.id} exceeded ${services.config.rateLimitPerMinute} requests a minute; retry shortly`, accessActor, headerValue(req.headers['x-purpose']) ?? null);
     }
 
+    if (typeof body?.query === 'string' && exceedsTokenLimit(body.query, services.config.limits.tokens)) {
+      return refuse('TOO_MANY_TOKENS', `the document has more than ${services.config.limits.tokens} tokens`, accessActor, headerValue(req.headers['x-purpose']) ?? null);
+    }
     const declared = headerValue(req.headers['x-purpose']);
     let governance: RequestGovernance | undefined;
     if (declared === undefined) {
