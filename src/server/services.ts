@@ -14,7 +14,7 @@ import type { ReceiptContext } from '../consent/consent-receipt';
 import { covers } from '../taxonomy/keys';
 import { buildCandorSchema } from '../graphql/schema';
 import { enforceGovernance, type GovernedSchema } from '../policy/enforcement';
-import { createDataSource, migrate } from '../storage/data-source';
+import { createDataSource, guardConnectionErrors, migrate } from '../storage/data-source';
 import { loadFideslangKeys, loadTaxonomy, type Taxonomy } from '../taxonomy/taxonomy';
 
 /** Everything a Candor process (server or CLI) works with, wired once. */
@@ -75,6 +75,7 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
   const clock = options.clock ?? (() => new Date());
   const dataSource = createDataSource(config.database, { logger: options.logger });
   await dataSource.initialize();
+  guardConnectionErrors(dataSource);
   try {
     if (options.migrate !== false) await migrate(dataSource);
   } catch (error) {

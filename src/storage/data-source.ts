@@ -60,6 +60,19 @@ export function createDataSource(database: DatabaseConfig, options: DataSourceOp
   });
 }
 
+/**
+ * A PostgreSQL connection the server terminates emits 'error' on its client; pg can do so while the client
+ * is checked out and has no listener, which would crash the process. Every pool client gets a listener:
+ * the failing query still rejects, and the request path turns that into a coded refusal.
+ */
+export function guardConnectionErrors(dataSource: DataSource): void {
+  type Client = { on(event: string, listener: () => void): void };
+  const pool = (dataSource.driver as unknown as { master?: { on(event: string, listener: (client: Client) => void): void; _clients?: Client[] } }).master;
+  const guard = (client: Client) => client.on('error', () => undefined);
+  pool?._clients?.forEach(guard); // connections opened while initialising
+  pool?.on('connect', guard);
+}
+
 /** Applies pending migrations; returns the names applied. */
 export async function migrate(dataSource: DataSource): Promise<string[]> {
   const applied = await dataSource.runMigrations({ transaction: 'each' });

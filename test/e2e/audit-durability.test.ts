@@ -101,6 +101,38 @@ describe.each(DRIVERS)('access-log durability on %s', (driver) => {
   });
 });
 
+(DRIVERS.includes('postgres') ? describe : describe.skip)('PostgreSQL connections cut under load', () => {
+  it('never crashes the server and never releases a governed value without its record; recovers', async () => {
+    const candor = await startCandor('postgres');
+    const admin = new Client({ connectionString: candor.database.url });
+    await admin.connect();
+    try {
+      let cutting = true;
+      let cuts = 0;
+      const cutter = (async () => {
+        while (cutting) {
+          // Every connection of the request path (consent, domain, actors), not the log's own pool.
+          await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name <> $1', [AUDIT_APPLICATION_NAME]);
+          cuts++;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      })();
+      const load = await governedLoad([candor.server.url], { concurrency: 4, maxMs: 3_000 });
+      cutting = false;
+      await cutter;
+      expect(cuts).toBeGreaterThan(10);
+      expect(load.failures).toBe(0); // the server kept answering
+      expect(load.received.some((response) => response.code === 'GOVERNANCE_UNAVAILABLE')).toBe(true);
+      await expectEveryReleaseRecorded(candor.database.url, load);
+      const after = await candor.query({ key: 'demo-support-key', purpose: 'essential.service', query: '{ customers(limit: 2) { email } }' });
+      expect([after.status, after.body.errors]).toEqual([200, undefined]);
+    } finally {
+      await admin.end();
+      await candor.stop();
+    }
+  });
+});
+
 (DRIVERS.includes('postgres') ? describe : describe.skip)('several appenders on one PostgreSQL', () => {
   it('keeps one linear chain while two servers and the CLI append concurrently', async () => {
     const database = await createTestDatabase('postgres');

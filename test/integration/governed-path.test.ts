@@ -291,6 +291,19 @@ describe.each(DRIVERS)('the governed query path on %s', (driver) => {
       }
     });
 
+    it('withholds governed fields when the consent store is slower than the deadline (250 ms by default)', async () => {
+      const slow = jest.spyOn(candor.services.consent, 'states').mockImplementation((ids) => new Promise((resolve) => setTimeout(() => resolve(ids.map((subjectId) => ({ subjectId, restricted: false, consents: [], objections: [] }))), 1_000)));
+      try {
+        const started = Date.now();
+        const response = await emailOf(A, KEYS.support, 'essential.service');
+        expect(Date.now() - started).toBeLessThan(900);
+        expect(response.body.data).toEqual({ customer: { id: A, email: null } });
+        expect(response.body.errors?.[0].extensions?.code).toBe('GOVERNANCE_UNAVAILABLE');
+      } finally {
+        slow.mockRestore();
+      }
+    });
+
     it('answers AUDIT_UNAVAILABLE (503) and no data when the access log cannot be written', async () => {
       const append = jest.spyOn(candor.services.accessLog, 'append').mockRejectedValue(new Error('disk full'));
       try {
