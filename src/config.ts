@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { DEFAULT_JWT_CLAIMS, type JwtClaimNames, type JwtSettings } from './actors/jwt-authenticator';
 
 /** The one development secret; production refuses to start with it. */
 export const DEVELOPMENT_SECRET = 'candor-development-secret-not-for-production';
@@ -41,6 +42,11 @@ export interface CandorConfig {
   readonly rateLimitPerMinute: number;
   /** `CANDOR_STORE_DEADLINE_MS` (default 250): past it, a consent read counts as failed and fields are withheld. */
   readonly storeDeadlineMs: number;
+  /**
+   * Optional JWT bearer tokens: `CANDOR_JWT_ISSUER`, `CANDOR_JWT_AUDIENCE`, and `CANDOR_JWT_JWKS_URL` or
+   * `CANDOR_JWT_PUBLIC_KEY` (PEM); `CANDOR_JWT_CLAIMS` (JSON) renames the claims read for the actor.
+   */
+  readonly jwt?: JwtSettings;
   /** Directory holding the shipped fideslang key lists. */
   readonly fideslangPath: string;
 }
@@ -97,8 +103,29 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
     return value;
   };
 
+  let jwt: JwtSettings | undefined;
+  const issuer = read('CANDOR_JWT_ISSUER');
+  if (issuer) {
+    const audience = read('CANDOR_JWT_AUDIENCE');
+    const jwksUrl = read('CANDOR_JWT_JWKS_URL');
+    const publicKeyPem = read('CANDOR_JWT_PUBLIC_KEY');
+    if (!audience) throw new ConfigError('CANDOR_JWT_AUDIENCE is required with CANDOR_JWT_ISSUER');
+    if (!jwksUrl && !publicKeyPem) throw new ConfigError('CANDOR_JWT_JWKS_URL or CANDOR_JWT_PUBLIC_KEY is required with CANDOR_JWT_ISSUER');
+    let claims = DEFAULT_JWT_CLAIMS;
+    const claimsJson = read('CANDOR_JWT_CLAIMS');
+    if (claimsJson) {
+      try {
+        claims = { ...DEFAULT_JWT_CLAIMS, ...(JSON.parse(claimsJson) as Partial<JwtClaimNames>) };
+      } catch {
+        throw new ConfigError('CANDOR_JWT_CLAIMS must be JSON such as {"team":"org","purposes":"scope"}');
+      }
+    }
+    jwt = { issuer, audience, jwksUrl, publicKeyPem, claims };
+  }
+
   return Object.freeze({
     production,
+    jwt,
     port,
     host: read('HOST') ?? '127.0.0.1',
     database: parseDatabaseUrl(read('DATABASE_URL') ?? 'sqlite:./data/candor.sqlite'),

@@ -1,6 +1,7 @@
 import { GraphQLError } from 'graphql';
 import type { Request, Response } from 'express';
 import type { ActorEntity } from '../actors/actor.entity';
+import { JwtAuthenticator } from '../actors/jwt-authenticator';
 import type { AccessActor } from '../audit/access-log';
 import { permittedSubjectsCondition } from '../consent/permitted-subjects';
 import type { GraphQLContext } from '../graphql/context';
@@ -36,6 +37,7 @@ export function createContextFactory(services: CandorServices, governed: Governe
   const { taxonomy, actors, accessLog, clock } = services;
   const inbox = new Inbox(services.dataSource, clock);
   const rateLimiter = new RateLimiter(services.config.rateLimitPerMinute, clock);
+  const jwt = services.config.jwt ? new JwtAuthenticator(services.config.jwt) : undefined;
 
   return async ({ req, res }: { req: Request; res: Response }): Promise<CandorContext> => {
     const requestId = String(res.locals[REQUEST_ID_LOCAL]);
@@ -55,13 +57,13 @@ export function createContextFactory(services: CandorServices, governed: Governe
     const authorization = req.headers.authorization ?? '';
     const key = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
     if (!key) return refuse('UNAUTHENTICATED', 'an API key is required: Authorization: Bearer <key>', null, null);
-    let actor: ActorEntity | undefined;
+    let actor: Pick<ActorEntity, 'id' | 'name' | 'team' | 'roles' | 'purposes'> | undefined;
     try {
-      actor = await actors.authenticate(key);
+      actor = jwt && JwtAuthenticator.looksLikeJwt(key) ? await jwt.authenticate(key, now) : await actors.authenticate(key);
     } catch {
       throw new GraphQLError('the actor store is unavailable', { extensions: { code: 'GOVERNANCE_UNAVAILABLE', http: { status: 503 } } });
     }
-    if (!actor) return refuse('UNAUTHENTICATED', 'unknown or revoked API key', null, null);
+    if (!actor) return refuse('UNAUTHENTICATED', 'unknown or revoked API key, or an invalid token', null, null);
     const accessActor: AccessActor = { id: actor.id, name: actor.name, team: actor.team };
     if (!rateLimiter.take(actor.id)) {
       return refuse('RATE_LIMITED', `actor ${actor.id} exceeded ${services.config.rateLimitPerMinute} requests a minute; retry shortly`, accessActor, headerValue(req.headers['x-purpose']) ?? null);

@@ -1,0 +1,71 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createRemoteJWKSet, type JWTPayload, jwtVerify } from 'jose';
+
+/** Which claims name the actor, its team, its entitled purposes and its roles. */
+export interface JwtClaimNames {
+  readonly actorId: string;
+  readonly name: string;
+  readonly team: string;
+  readonly purposes: string;
+  readonly roles: string;
+}
+
+export interface JwtSettings {
+  readonly issuer: string;
+  readonly audience: string;
+  /** A JWKS endpoint of the identity provider… */
+  readonly jwksUrl?: string;
+  /** …or one public key (PEM, SPKI). */
+  readonly publicKeyPem?: string;
+  readonly claims: JwtClaimNames;
+}
+
+export const DEFAULT_JWT_CLAIMS: JwtClaimNames = { actorId: 'sub', name: 'name', team: 'team', purposes: 'purposes', roles: 'roles' };
+
+/** Algorithms accepted: asymmetric only (an unsigned `alg: none` token is never accepted). */
+const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'];
+
+export interface JwtActor {
+  readonly id: string;
+  readonly name: string;
+  readonly team: string;
+  readonly purposes: string[];
+  readonly roles: string[];
+}
+
+/**
+ * Verifies bearer JWTs from the company's identity provider (signature, issuer, audience, expiry) with jose,
+ * and maps their claims to an actor. Any failure is simply "not authenticated".
+ */
+export class JwtAuthenticator {
+  private readonly key: KeyObject | ReturnType<typeof createRemoteJWKSet>;
+
+  constructor(private readonly settings: JwtSettings) {
+    if (settings.jwksUrl) this.key = createRemoteJWKSet(new URL(settings.jwksUrl));
+    else if (settings.publicKeyPem) this.key = createPublicKey(settings.publicKeyPem);
+    else throw new Error('JWT authentication needs a JWKS URL or a public key');
+  }
+
+  static looksLikeJwt(token: string): boolean {
+    return /^[\w-]+\.[\w-]+\.[\w-]*$/.test(token);
+  }
+
+  async authenticate(token: string, now: Date): Promise<JwtActor | undefined> {
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, this.key as never, { issuer: this.settings.issuer, audience: this.settings.audience, algorithms: ALGORITHMS, currentDate: now }));
+    } catch {
+      return undefined;
+    }
+    const claims = this.settings.claims;
+    const text = (name: string) => (typeof payload[name] === 'string' ? (payload[name] as string) : undefined);
+    const list = (name: string) => {
+      const value = payload[name];
+      if (Array.isArray(value)) return value.filter((item): item is string => typeof item === 'string');
+      return typeof value === 'string' ? value.split(/\s+/).filter(Boolean) : [];
+    };
+    const id = text(claims.actorId);
+    if (!id) return undefined;
+    return { id: `jwt:${id}`, name: text(claims.name) ?? id, team: text(claims.team) ?? 'unknown', purposes: list(claims.purposes), roles: list(claims.roles) };
+  }
+}

@@ -1,0 +1,85 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, exportSPKI, generateKeyPair, type KeyLike, SignJWT } from 'jose';
+import { type Harness, startCandor } from '../support/candor-harness';
+import { DRIVERS } from '../support/databases';
+
+const ISSUER = 'https://id.example.test/';
+const AUDIENCE = 'candor';
+
+describe.each(DRIVERS)('JWT bearer tokens on %s', (driver) => {
+  let candor: Harness;
+  let privateKey: KeyLike;
+  let otherKey: KeyLike;
+  const sign = (claims: Record<string, unknown>, options: { key?: KeyLike; issuer?: string; audience?: string; expires?: string | number } = {}) =>
+    new SignJWT({ name: 'Churn Model', team: 'Data Science', purposes: ['analytics.reporting'], ...claims })
+      .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+      .setSubject('churn-model')
+      .setIssuer(options.issuer ?? ISSUER)
+      .setAudience(options.audience ?? AUDIENCE)
+      .setIssuedAt()
+      .setExpirationTime(options.expires ?? '5m')
+      .sign(options.key ?? privateKey);
+  const ask = (token: string) => candor.query({ key: token, purpose: 'analytics.reporting', query: '{ customers(limit: 1) { birthDate } }' });
+
+  beforeAll(async () => {
+    ({ privateKey } = await generateKeyPair('RS256'));
+    ({ privateKey: otherKey } = await generateKeyPair('RS256'));
+    const pair = await generateKeyPair('RS256');
+    privateKey = pair.privateKey;
+    candor = await startCandor(driver, { env: { CANDOR_JWT_ISSUER: ISSUER, CANDOR_JWT_AUDIENCE: AUDIENCE, CANDOR_JWT_PUBLIC_KEY: await exportSPKI(pair.publicKey) } });
+  });
+  afterAll(async () => {
+    await candor?.stop();
+  });
+
+  it('accepts a valid token and maps its claims to the actor recorded in the log', async () => {
+    const response = await ask(await sign({}));
+    expect(response.status).toBe(200);
+    expect(response.body.errors).toBeUndefined();
+    const recorded = await candor.services.accessLogReader.page({ requestId: response.headers.get('x-request-id') }, 10);
+    expect(recorded.edges[0].node.actor).toEqual({ id: 'jwt:churn-model', name: 'Churn Model', team: 'Data Science' });
+  });
+
+  it('checks entitlements from the token: a purpose it does not carry is not permitted', async () => {
+    const response = await candor.query({ key: await sign({}), purpose: 'marketing.communications', query: '{ customers { id } }' });
+    expect([response.status, response.body.errors?.[0].extensions?.code]).toEqual([403, 'PURPOSE_NOT_PERMITTED']);
+  });
+
+  it.each([
+    ['expired', () => sign({}, { expires: Math.floor(Date.now() / 1000) - 60 })],
+    ['for another audience', () => sign({}, { audience: 'someone-else' })],
+    ['from another issuer', () => sign({}, { issuer: 'https://evil.example/' })],
+    ['signed with another key', () => sign({}, { key: otherKey })],
+    ['unsigned (alg: none)', async () => `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${Buffer.from(JSON.stringify({ sub: 'x', iss: ISSUER, aud: AUDIENCE, exp: 9_999_999_999, purposes: ['analytics.reporting'] })).toString('base64url')}.`],
+    ['tampered', async () => (await sign({})).replace(/\.([\w-]+)\./, (_match, payload: string) => `.${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload, 'base64url').toString()), purposes: ['marketing.communications'] })).toString('base64url')}.`)],
+  ])('refuses a token %s with UNAUTHENTICATED', async (_case, token) => {
+    const response = await ask(await token());
+    expect([response.status, response.body.errors?.[0].extensions?.code]).toEqual([401, 'UNAUTHENTICATED']);
+  });
+});
+
+describe('JWT bearer tokens verified against a JWKS endpoint', () => {
+  let jwks: Server;
+  let candor: Harness;
+  let privateKey: KeyLike;
+
+  beforeAll(async () => {
+    const pair = await generateKeyPair('ES256');
+    privateKey = pair.privateKey;
+    const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'es1', alg: 'ES256', use: 'sig' };
+    jwks = createServer((_request, response) => response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })));
+    await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
+    candor = await startCandor('sqlite', { env: { CANDOR_JWT_ISSUER: ISSUER, CANDOR_JWT_AUDIENCE: AUDIENCE, CANDOR_JWT_JWKS_URL: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks.json`, CANDOR_JWT_CLAIMS: '{"purposes":"scope"}' } });
+  });
+  afterAll(async () => {
+    await candor?.stop();
+    jwks?.close();
+  });
+
+  it('accepts a token whose key the JWKS publishes, reading purposes from a renamed claim', async () => {
+    const token = await new SignJWT({ scope: 'analytics.reporting personalize.content', team: 'Data Science' }).setProtectedHeader({ alg: 'ES256', kid: 'es1' }).setSubject('recommender').setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime('5m').sign(privateKey);
+    const response = await candor.query({ key: token, purpose: 'personalize.content', query: '{ customers(limit: 1) { displayName } }' });
+    expect([response.status, response.body.errors?.[0]?.extensions?.code ?? 'OK']).toEqual([200, expect.stringMatching(/^(OK|CONSENT_REQUIRED)$/)]);
+  });
+});
