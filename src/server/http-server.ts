@@ -93,11 +93,17 @@ export async function startHttpServer(services: CandorServices, governed: Govern
   app.use((_req: Request, res: Response) => {
     res.status(404).json({ errors: [{ message: 'not found: Candor serves /graphql, /privacy and /healthz', extensions: { code: 'NOT_FOUND' } }] });
   });
-  // Body-parser and other middleware errors: a coded JSON answer, never Express's HTML stack page.
-  app.use((error: { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
+  // Body-parser and other middleware errors: a coded JSON answer, never Express's HTML stack page; refusals
+  // of the request are recorded (nothing else is written, nothing executed).
+  app.use(async (error: { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
     const status = typeof error.status === 'number' && error.status >= 400 && error.status < 500 ? error.status : 500;
     const code = status === 413 ? 'PAYLOAD_TOO_LARGE' : status < 500 ? 'BAD_REQUEST' : 'INTERNAL_SERVER_ERROR';
     const message = status === 413 ? `request body larger than ${MAX_BODY_BYTES} bytes` : status < 500 ? 'malformed request body' : 'Internal server error';
+    if (status < 500) {
+      await services.accessLog
+        .append([{ at: services.clock(), requestId: String(res.locals[REQUEST_ID_LOCAL]), actor: null, purpose: null, operationName: null, subjectId: null, coordinate: null, category: null, decision: 'REFUSED', reason: code, legalBasis: null }])
+        .catch(() => undefined);
+    }
     res.status(status).json({ errors: [{ message, extensions: { code } }] });
   });
 

@@ -122,7 +122,12 @@ describe.each(DRIVERS)('bypass attempts on %s', (driver) => {
     expect(response.status).toBe(status);
     const text = await response.text();
     expect(text).not.toMatch(/\n\s+at |node_modules/);
-    expect(JSON.parse(text).errors[0].extensions.code).toMatch(/^(BAD_REQUEST|PAYLOAD_TOO_LARGE)$/);
+    const code = JSON.parse(text).errors[0].extensions.code;
+    expect(code).toMatch(/^(BAD_REQUEST|PAYLOAD_TOO_LARGE)$/);
+    if (type === 'application/json') {
+      const recorded = await candor.services.accessLogReader.page({ requestId: response.headers.get('x-request-id') }, 10);
+      expect(recorded.edges.map((edge) => [edge.node.decision, edge.node.reason])).toEqual([['REFUSED', code]]);
+    }
   });
 
   it('unknown operation names and invalid variables are refused with a code', async () => {
