@@ -1,23 +1,8 @@
 import type { DataSource } from 'typeorm';
-import { type AccessDecision, decodeItems } from '../audit/chain';
+import { decodeItems, type EntryHeader, type EntryItem } from '../audit/chain';
 
-/** One logical access record as reports read it (subject mapped back; null once erased). */
-export interface LogRecord {
-  readonly seq: number;
-  readonly at: string;
-  readonly requestId: string;
-  readonly actorId: string | null;
-  readonly actorName: string | null;
-  readonly actorTeam: string | null;
-  readonly purpose: string | null;
-  readonly operationName: string | null;
-  readonly subjectId: string | null;
-  readonly coordinate: string | null;
-  readonly category: string | null;
-  readonly decision: AccessDecision;
-  readonly reason: string;
-  readonly legalBasis: string | null;
-}
+/** One logical access record as reports read it: the stored header and item, the subject mapped back (null once erased). */
+export type LogRecord = Omit<EntryHeader, 'subjectPseudonym'> & Omit<EntryItem, 'consentReceiptId'> & { readonly seq: number; readonly subjectId: string | null };
 
 export interface LogQuery {
   /** Inclusive ISO time. */
