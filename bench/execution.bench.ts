@@ -8,6 +8,7 @@
  *   (a) the same type-graphql schema, ungoverned, on plain graphql-js execute
  *   (b) Candor governed, every field released
  *   (c) Candor governed, 10% of subjects have one withheld field (special category without explicit consent)
+ *   (d) as (c) but every field of those subjects withheld (restricted processing), reported in extensions
  * Rounds alternate the order of scenarios; we report the median and p99 per execution and ratios to (a).
  */
 import 'reflect-metadata';
@@ -45,14 +46,14 @@ function makeRows(count: number): CustomerEntity[] {
   }));
 }
 
-function statesFor(rows: CustomerEntity[], withheldShare: number): Map<string, SubjectState> {
+function statesFor(rows: CustomerEntity[], withheldShare: number, restrict = false): Map<string, SubjectState> {
   const withheldEvery = withheldShare > 0 ? Math.round(1 / withheldShare) : Infinity;
   return new Map(
     rows.map((row, index) => [
       row.id,
       {
         subjectId: row.id,
-        restricted: false,
+        restricted: restrict && withheldShare > 0 && index % withheldEvery === 0,
         objections: [],
         // Explicit consent releases the special-category field; without it exactly one field is withheld.
         consents: withheldShare > 0 && index % withheldEvery === 0 ? [] : [{ purpose: 'essential.service', granted: true, explicit: true, expiresAt: null }],
@@ -97,10 +98,10 @@ async function main(): Promise<void> {
   for (const n of SIZES) {
     const rows = makeRows(n);
     const scenarios: Record<string, () => Promise<ExecutionResult>> = {};
-    const expectedErrors: Record<string, number> = { 'a ungoverned': 0, 'b governed, all released': 0, 'c governed, 10% one withheld': Math.ceil(n / 10) };
+    const expectedErrors: Record<string, number> = { 'a ungoverned': 0, 'b governed, all released': 0, 'c governed, 10% one withheld': Math.ceil(n / 10), 'd 10% all withheld, extensions': 0 };
     scenarios['a ungoverned'] = () => execute({ schema: plain, document: QUERY, variableValues: { n }, contextValue: baseContext(rows) }) as Promise<ExecutionResult>;
-    for (const [name, share] of [['b governed, all released', 0], ['c governed, 10% one withheld', 0.1]] as const) {
-      const states = statesFor(rows, share);
+    for (const [name, share, restrict] of [['b governed, all released', 0, false], ['c governed, 10% one withheld', 0.1, false], ['d 10% all withheld, extensions', 0.1, true]] as const) {
+      const states = statesFor(rows, share, restrict);
       scenarios[name] = () =>
         execute({
           schema: governed.schema,
@@ -113,6 +114,7 @@ async function main(): Promise<void> {
               actorRoles: [],
               now: new Date(),
               compiled: governed.compiled,
+              withheldReporting: restrict ? 'extensions' : 'errors',
               loadSubjectStates: async (ids) => ids.map((id) => states.get(id)!),
             }),
           },

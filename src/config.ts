@@ -47,6 +47,8 @@ export interface CandorConfig {
    * `CANDOR_JWT_PUBLIC_KEY` (PEM); `CANDOR_JWT_CLAIMS` (JSON) renames the claims read for the actor.
    */
   readonly jwt?: JwtSettings;
+  /** `CANDOR_WITHHELD_REPORTING` (default `errors`): withheld leaf fields as one error each, or listed once in `extensions`. */
+  readonly withheldReporting: 'errors' | 'extensions';
   /** Directory holding the shipped fideslang key lists. */
   readonly fideslangPath: string;
 }
@@ -145,6 +147,7 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
     }),
     rateLimitPerMinute: count('CANDOR_RATE_LIMIT_PER_MINUTE', 600, 0),
     storeDeadlineMs: count('CANDOR_STORE_DEADLINE_MS', 250, 1),
+    withheldReporting: parseWithheldReporting(read('CANDOR_WITHHELD_REPORTING') ?? 'errors', 'CANDOR_WITHHELD_REPORTING'),
     publicUrl: (read('PUBLIC_URL') ?? `http://localhost:${port}`).replace(/\/+$/, ''),
   });
 }
@@ -169,6 +172,11 @@ export function parseDatabaseUrl(url: string): DatabaseConfig {
     return { driver: 'postgres', url: parsed.toString(), schema };
   }
   throw new ConfigError(`DATABASE_URL must start with sqlite: or postgres://, got "${url.split(':')[0]}:…"`);
+}
+
+export function parseWithheldReporting(value: string, name: string): 'errors' | 'extensions' {
+  if (value === 'errors' || value === 'extensions') return value;
+  throw new ConfigError(`${name} must be errors or extensions, got "${value}"`);
 }
 
 function parseBoolean(name: string, value: string | undefined, fallback: boolean): boolean {

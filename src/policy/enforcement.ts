@@ -108,7 +108,7 @@ export function enforceGovernance(schema: GraphQLSchema, declarations: readonly 
 function leafGuard(field: GuardedField): GraphQLFieldResolver<Record<string, unknown>, Context> {
   const property = field.fieldName;
   return (source, _args, context, info) => {
-    const verdict = governanceOf(context).enforce(field, source, info);
+    const verdict = governanceOf(context).enforceLeaf(field, source, info);
     return verdict === true ? source[property] : verdict;
   };
 }

@@ -25,6 +25,19 @@ export interface RequestGovernanceOptions {
   readonly loadSubjectStates: (subjectIds: readonly string[]) => Promise<ArrayLike<SubjectState | Error>>;
   /** The schema's compiled fields and policies. */
   readonly compiled: CompiledFields;
+  /**
+   * How withheld leaf fields are reported: one GraphQL error each (`errors`, the default), or once per
+   * response in `extensions.governance.withheld` (`extensions`; cheaper when many fields are withheld).
+   */
+  readonly withheldReporting?: 'errors' | 'extensions';
+}
+
+/** A withheld leaf field reported in the response's extensions. */
+export interface WithheldEntry {
+  readonly path: ReadonlyArray<string | number>;
+  readonly coordinate: string;
+  readonly code: string;
+  readonly subjectId: string;
 }
 
 /** How a field policy behaves for this request's purpose (see `decide()`: rules 2a–7 read only `special`). */
@@ -65,6 +78,7 @@ export class RequestGovernance {
   private readonly logged: number[] = [];
   private readonly refusedOperations: OperationRefusal[] = [];
   private readonly recordedOperationFields: GuardedField[] = [];
+  private readonly withheldPaths: Array<{ path: GraphQLResolveInfo['path']; field: GuardedField; subjectId: string; code: string }> = [];
   private lastSubjectId: unknown = undefined;
   private lastEntry: SubjectEntry | undefined = undefined;
 
@@ -97,6 +111,11 @@ export class RequestGovernance {
   /** Root fields refused to this actor (missing role, purpose not served), once per coordinate. */
   get refusals(): readonly OperationRefusal[] {
     return this.refusedOperations;
+  }
+
+  /** Withheld leaf fields, when they are reported in extensions (empty in `errors` mode). */
+  get withheld(): WithheldEntry[] {
+    return this.withheldPaths.map(({ path, field, subjectId, code }) => ({ path: pathOf(path), coordinate: field.coordinate, code, subjectId }));
   }
 
   /** Authorised root fields whose call is itself recorded (`recordAs`), once per coordinate. */
@@ -137,7 +156,25 @@ export class RequestGovernance {
    * release, or the coded error the field resolves to instead of its value.
    */
   enforce(field: GuardedField, source: unknown, info: GraphQLResolveInfo): true | GraphQLError {
-    if (isReleasedWithoutSubject(field.policy)) return true;
+    const denied = this.judge(field, source);
+    return denied === undefined ? true : withheldError(field, denied.decision, denied.subjectId, this.options.purpose.key, info);
+  }
+
+  /**
+   * The leaf guard's variant: in `extensions` reporting a withheld leaf resolves to null and is listed once
+   * in the response's extensions instead of raising an error.
+   */
+  enforceLeaf(field: GuardedField, source: unknown, info: GraphQLResolveInfo): true | GraphQLError | null {
+    if (this.options.withheldReporting !== 'extensions') return this.enforce(field, source, info);
+    const denied = this.judge(field, source);
+    if (denied === undefined) return true;
+    this.withheldPaths.push({ path: info.path, field, subjectId: denied.subjectId, code: denied.decision.reason });
+    return null;
+  }
+
+  /** Decides and records; undefined when released, else the denial and its subject. */
+  private judge(field: GuardedField, source: unknown): { decision: Decision; subjectId: string } | undefined {
+    if (isReleasedWithoutSubject(field.policy)) return undefined;
     const rawSubjectId = (source as Record<string, unknown>)[field.subjectKey!];
     let entry: SubjectEntry;
     if (rawSubjectId === this.lastSubjectId && this.lastEntry !== undefined) {
@@ -156,7 +193,7 @@ export class RequestGovernance {
       this.recorded[slot] = 1;
       this.logged.push(slot);
     }
-    return decision.effect === 'allow' ? true : withheldError(field, decision, entry.subjectId, this.options.purpose.key, info);
+    return decision.effect === 'allow' ? undefined : { decision, subjectId: entry.subjectId };
   }
 
   /** Root fields: the actor needs the declared roles, and the request purpose must be one the operation serves. */

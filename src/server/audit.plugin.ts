@@ -41,6 +41,12 @@ export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<Candor
               consentReceiptId: decision.consentReceiptId ?? null,
             });
           }
+          // Withheld leaves in `extensions` reporting: listed once, with their paths and reasons.
+          const withheld = governance?.withheld ?? [];
+          if (withheld.length && response.body.kind === 'single') {
+            const result = response.body.singleResult;
+            result.extensions = { ...result.extensions, governance: { ...(result.extensions?.governance as object), purpose: governance!.purpose.key, withheld } };
+          }
           if (records.length === 0) return;
           try {
             await accessLog.append(records);

@@ -93,6 +93,10 @@ export function createContextFactory(services: CandorServices, governed: Governe
         ...(purpose.notice.material && purpose.notice.since ? { renewConsentsBefore: purpose.notice.since } : {}),
       };
       const stateLoader = services.consent.createStateLoader();
+      const reportingHeader = headerValue(req.headers['x-governance-withheld']);
+      if (reportingHeader !== undefined && reportingHeader !== 'errors' && reportingHeader !== 'extensions') {
+        throw new GraphQLError('X-Governance-Withheld must be errors or extensions', { extensions: { code: 'BAD_REQUEST', http: { status: 400 } } });
+      }
       governance = new RequestGovernance({
         purpose: requestPurpose,
         actorRoles: actor.roles,
@@ -100,6 +104,7 @@ export function createContextFactory(services: CandorServices, governed: Governe
         // A consent store slower than the deadline counts as unavailable: the fields are withheld.
         loadSubjectStates: (subjectIds) => withDeadline(stateLoader.loadMany(subjectIds), services.config.storeDeadlineMs, 'reading consent state'),
         compiled: governed.compiled,
+        withheldReporting: (reportingHeader as 'errors' | 'extensions' | undefined) ?? services.config.withheldReporting,
       });
     }
     const purposeForFilter = governance?.purpose;

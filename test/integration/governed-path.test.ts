@@ -177,6 +177,23 @@ describe.each(DRIVERS)('the governed query path on %s', (driver) => {
       ]);
     });
 
+    it('can report withheld leaves once in extensions instead of one error each (X-Governance-Withheld)', async () => {
+      const response = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: `{ customer(id: "${B}") { id email e2: email fullName } }`, headers: { 'x-governance-withheld': 'extensions' } });
+      expect(response.body.errors).toBeUndefined();
+      expect(response.body.data).toEqual({ customer: { id: B, email: null, e2: null, fullName: null } });
+      expect((response.body as any).extensions.governance).toEqual({
+        purpose: 'marketing.communications',
+        withheld: [
+          { path: ['customer', 'email'], coordinate: 'Customer.email', code: expect.any(String), subjectId: B },
+          { path: ['customer', 'e2'], coordinate: 'Customer.email', code: expect.any(String), subjectId: B },
+          { path: ['customer', 'fullName'], coordinate: 'Customer.fullName', code: expect.any(String), subjectId: B },
+        ],
+      });
+      expect(await records(response.headers.get('x-request-id')!)).toHaveLength(2);
+      const bad = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ __typename }', headers: { 'x-governance-withheld': 'silently' } });
+      expect([bad.status, bad.body.errors?.[0].extensions?.code]).toEqual([400, 'BAD_REQUEST']);
+    });
+
     it('records released and withheld personal fields but not non-personal ones', async () => {
       const response = await candor.query({ key: KEYS.analytics, purpose: 'analytics.reporting', query: `{ customer(id: "${A}") { id birthDate email payments { id currency amount } } }` });
       const logged = await records(response.headers.get('x-request-id')!);
