@@ -49,6 +49,8 @@ export interface CandorConfig {
   readonly jwt?: JwtSettings;
   /** `CANDOR_WITHHELD_REPORTING` (default `errors`): withheld leaf fields as one error each, or listed once in `extensions`. */
   readonly withheldReporting: 'errors' | 'extensions';
+  /** `CANDOR_LOG_LEVEL` (default `info`; `silent` under NODE_ENV=test): pino level of the JSON logs on stdout. */
+  readonly logLevel: string;
   /** Directory holding the shipped fideslang key lists. */
   readonly fideslangPath: string;
 }
@@ -147,6 +149,7 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
     }),
     rateLimitPerMinute: count('CANDOR_RATE_LIMIT_PER_MINUTE', 600, 0),
     storeDeadlineMs: count('CANDOR_STORE_DEADLINE_MS', 250, 1),
+    logLevel: parseLogLevel(read('CANDOR_LOG_LEVEL') ?? (read('NODE_ENV') === 'test' ? 'silent' : 'info')),
     withheldReporting: parseWithheldReporting(read('CANDOR_WITHHELD_REPORTING') ?? 'errors', 'CANDOR_WITHHELD_REPORTING'),
     publicUrl: (read('PUBLIC_URL') ?? `http://localhost:${port}`).replace(/\/+$/, ''),
   });
@@ -172,6 +175,11 @@ export function parseDatabaseUrl(url: string): DatabaseConfig {
     return { driver: 'postgres', url: parsed.toString(), schema };
   }
   throw new ConfigError(`DATABASE_URL must start with sqlite: or postgres://, got "${url.split(':')[0]}:…"`);
+}
+
+function parseLogLevel(value: string): string {
+  if (['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(value)) return value;
+  throw new ConfigError(`CANDOR_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${value}"`);
 }
 
 export function parseWithheldReporting(value: string, name: string): 'errors' | 'extensions' {

@@ -29,6 +29,8 @@ export interface AccessRecordInput {
 export interface AccessLogOptions {
   /** Most records one transaction carries; a larger queue is split (default 50,000). */
   readonly maxBatchRecords?: number;
+  /** Told about every committed batch (records, seconds it took): metrics. */
+  readonly onFlush?: (records: number, seconds: number) => void;
 }
 
 interface Waiting {
@@ -48,6 +50,7 @@ export class AccessLog {
   private readonly queue: Waiting[] = [];
   private flushing = false;
   private readonly maxBatchRecords: number;
+  private readonly onFlush?: (records: number, seconds: number) => void;
 
   constructor(
     readonly store: AuditStore,
@@ -55,6 +58,7 @@ export class AccessLog {
     options: AccessLogOptions = {},
   ) {
     this.maxBatchRecords = options.maxBatchRecords ?? 50_000;
+    this.onFlush = options.onFlush;
   }
 
   /** Appends `records` and resolves once they are durably committed (rejects when they are not). */
@@ -65,6 +69,11 @@ export class AccessLog {
       this.queue.push({ entries, size: records.length, resolve, reject });
       if (!this.flushing) void this.flush();
     });
+  }
+
+  /** Whether the log's store answers (readiness). */
+  ping(): Promise<void> {
+    return this.store.ping();
   }
 
   /** Deletes a subject's pseudonym mapping (erasure): their records stay, and verify, but are unlinked. */
@@ -88,10 +97,12 @@ export class AccessLog {
           size += next.size;
         }
         try {
+          const started = performance.now();
           const result = await this.store.append(
             group.flatMap((waiting) => waiting.entries),
             this.clock().toISOString(),
           );
+          this.onFlush?.(size, (performance.now() - started) / 1000);
           for (const waiting of group) waiting.resolve(result);
         } catch (error) {
           for (const waiting of group) waiting.reject(error as Error);

@@ -34,6 +34,8 @@ export interface AuditStore {
   prune(before: string): Promise<PruneResult | undefined>;
   /** Deletes the subject's pseudonym mapping (and any cached copy of it). */
   forget(subjectId: string): Promise<void>;
+  /** Resolves when the store answers a trivial query. */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 

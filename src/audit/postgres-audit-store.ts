@@ -80,6 +80,10 @@ export class PostgresAuditStore implements AuditStore {
     });
   }
 
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }

@@ -39,6 +39,10 @@ export class SqliteAuditStore implements AuditStore {
     await this.request({ kind: 'forget', subjectId });
   }
 
+  async ping(): Promise<void> {
+    await this.request({ kind: 'ping' });
+  }
+
   /** Test seam: ends the worker abruptly, as a crash would. */
   async terminateWorker(): Promise<void> {
     await this.worker?.terminate();

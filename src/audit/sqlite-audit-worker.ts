@@ -11,7 +11,8 @@ import { type ChainHead, EMPTY_HEAD, sealBatch } from './chain';
 export type WorkerRequest =
   | { readonly id: number; readonly kind: 'append'; readonly entries: readonly AppendEntry[]; readonly committedAt: string }
   | { readonly id: number; readonly kind: 'prune'; readonly before: string }
-  | { readonly id: number; readonly kind: 'forget'; readonly subjectId: string };
+  | { readonly id: number; readonly kind: 'forget'; readonly subjectId: string }
+  | { readonly id: number; readonly kind: 'ping' };
 export type WorkerResponse = { readonly id: number; readonly result?: AppendResult | PruneResult | null; readonly error?: string };
 
 /** SQLite's bind-parameter limit is 32766; 13 columns × 500 rows stays well below it. */
@@ -67,7 +68,9 @@ export function openAppender(path: string) {
     return { prunedRecords: Number(records), prunedBatches: batches.changes, throughSeq: Number(last.last_seq), throughHash: last.hash };
   });
 
+  const pingStatement = db.prepare('SELECT 1 AS ok');
   return {
+    ping: () => (pingStatement.get(), null),
     append: (entries: readonly AppendEntry[], committedAt: string) => append.immediate(entries, committedAt),
     prune: (before: string) => prune.immediate(before),
     forget: (subjectId: string) => {
@@ -83,7 +86,14 @@ if (parentPort && workerData?.candorAuditDatabase) {
   const port = parentPort;
   port.on('message', (request: WorkerRequest) => {
     try {
-      const result = request.kind === 'append' ? appender.append(request.entries, request.committedAt) : request.kind === 'prune' ? appender.prune(request.before) : (appender.forget(request.subjectId), null);
+      const result =
+        request.kind === 'append'
+          ? appender.append(request.entries, request.committedAt)
+          : request.kind === 'prune'
+            ? appender.prune(request.before)
+            : request.kind === 'forget'
+              ? (appender.forget(request.subjectId), null)
+              : appender.ping();
       port.postMessage({ id: request.id, result } satisfies WorkerResponse);
     } catch (error) {
       port.postMessage({ id: request.id, error: (error as Error).message } satisfies WorkerResponse);

@@ -3,6 +3,7 @@ import type { AccessLog, AccessRecordInput } from '../audit/access-log';
 import { QUERY_LIMIT_CODES } from '../policy/codes';
 import { GOVERNANCE_CONTEXT_KEY } from '../policy/enforcement';
 import type { CandorContext } from './context';
+import type { CandorMetrics } from './observability';
 
 const LIMIT_CODES: ReadonlySet<string> = new Set(QUERY_LIMIT_CODES);
 
@@ -13,7 +14,7 @@ const LIMIT_CODES: ReadonlySet<string> = new Set(QUERY_LIMIT_CODES);
  * Documents refused by the query limits are recorded too. No `willResolveField` here: that hook would make
  * Apollo wrap every resolver.
  */
-export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<CandorContext> {
+export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): ApolloServerPlugin<CandorContext> {
   return {
     async requestDidStart() {
       return {
@@ -48,6 +49,12 @@ export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<Candor
             result.extensions = { ...result.extensions, governance: { ...(result.extensions?.governance as object), purpose: governance!.purpose.key, withheld } };
           }
           if (records.length === 0) return;
+          const counts = new Map<string, number>();
+          for (const record of records) counts.set(`${record.decision}\u0000${record.reason}`, (counts.get(`${record.decision}\u0000${record.reason}`) ?? 0) + 1);
+          for (const [key, count] of counts) {
+            const [decision, reason] = key.split('\u0000');
+            metrics.decisions.inc({ decision, reason }, count);
+          }
           try {
             await accessLog.append(records);
           } catch {

@@ -14,6 +14,7 @@ import { PrivacyService } from '../privacy/privacy-service';
 import { accessLogPlugin } from './audit.plugin';
 import { type CandorContext, createContextFactory, REQUEST_ID_LOCAL } from './context';
 import { formatError } from './format-error';
+import { requestLogging } from './observability';
 import { queryLimits } from './query-limits';
 import type { CandorServices } from './services';
 
@@ -59,6 +60,7 @@ export async function startHttpServer(services: CandorServices, governed: Govern
     if (typeof clientRequestId === 'string' && clientRequestId.length <= 200) res.locals.clientRequestId = clientRequestId;
     next();
   });
+  app.use(requestLogging(services.logger, services.metrics, (response) => String(response.locals[REQUEST_ID_LOCAL])));
 
   const limits = queryLimits(config.limits);
   const apollo = new ApolloServer<CandorContext>({
@@ -75,7 +77,7 @@ export async function startHttpServer(services: CandorServices, governed: Govern
       config.production
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ embed: { runTelemetry: false }, headers: SANDBOX_DEFAULT_HEADERS, document: SANDBOX_DEFAULT_DOCUMENT }),
-      accessLogPlugin(services.accessLog),
+      accessLogPlugin(services.accessLog, services.metrics),
       ...limits.plugins,
     ],
   });
@@ -88,10 +90,21 @@ export async function startHttpServer(services: CandorServices, governed: Govern
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  // Ready when the stores answer and no migration is pending; a balancer sends traffic only then.
+  app.get('/readyz', async (_req, res) => {
+    const problems: string[] = [];
+    await services.dataSource.query('SELECT 1').catch(() => problems.push('the database does not answer'));
+    if (problems.length === 0 && (await services.dataSource.showMigrations().catch(() => true))) problems.push('migrations are pending');
+    await services.accessLog.ping().catch(() => problems.push('the access log store does not answer'));
+    res.status(problems.length ? 503 : 200).json(problems.length ? { status: 'not ready', problems } : { status: 'ready' });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics());
+  });
   app.use('/graphql', express.json({ limit: MAX_BODY_BYTES }), expressMiddleware(apollo, { context: createContextFactory(services, governed) }));
   app.use('/privacy', privacyRouter(services, new PrivacyService(services, readGovernance(governed.schema)), (response) => String(response.locals[REQUEST_ID_LOCAL])));
   app.use((_req: Request, res: Response) => {
-    res.status(404).json({ errors: [{ message: 'not found: Candor serves /graphql, /privacy and /healthz', extensions: { code: 'NOT_FOUND' } }] });
+    res.status(404).json({ errors: [{ message: 'not found: Candor serves /graphql, /privacy, /healthz, /readyz and /metrics', extensions: { code: 'NOT_FOUND' } }] });
   });
   // Body-parser and other middleware errors: a coded JSON answer, never Express's HTML stack page; refusals
   // of the request are recorded (nothing else is written, nothing executed).

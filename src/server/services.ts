@@ -15,6 +15,8 @@ import { covers } from '../taxonomy/keys';
 import { buildCandorSchema } from '../graphql/schema';
 import { enforceGovernance, type GovernedSchema } from '../policy/enforcement';
 import { createDataSource, guardConnectionErrors, migrate } from '../storage/data-source';
+import type { Logger as JsonLogger } from 'pino';
+import { type CandorMetrics, createLogger, createMetrics } from './observability';
 import { loadFideslangKeys, loadTaxonomy, type Taxonomy } from '../taxonomy/taxonomy';
 
 /** Everything a Candor process (server or CLI) works with, wired once. */
@@ -30,6 +32,8 @@ export interface CandorServices {
   readonly checkpointSigner: CheckpointSigner;
   verifyAccessLog(options?: VerifyOptions): Promise<VerifyReport>;
   readonly clock: () => Date;
+  readonly metrics: CandorMetrics;
+  readonly logger: JsonLogger;
   /** What consent receipts say about each purpose. */
   readonly receipts: ReceiptContext;
   close(): Promise<void>;
@@ -84,7 +88,13 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
   }
   const domain = new DomainStore(dataSource);
   const receipts = receiptContext(taxonomy, readGovernance(await buildCandorSchema()));
-  const accessLog = new AccessLog(createAuditStore(config.database), clock);
+  const metrics = createMetrics();
+  const accessLog = new AccessLog(createAuditStore(config.database), clock, {
+    onFlush: (records, seconds) => {
+      metrics.auditBatchRecords.observe(records);
+      metrics.auditFlushSeconds.observe(seconds);
+    },
+  });
   const signer = checkpointSigner(config.auditSigningSeed);
   const actors = new ActorDirectory(dataSource, config.secret, config.production, clock);
   return {
@@ -99,6 +109,8 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
     checkpointSigner: signer,
     verifyAccessLog: (verifyOptions) => verifyAccessLog(dataSource, signer, verifyOptions),
     clock,
+    metrics,
+    logger: createLogger(config.logLevel),
     receipts,
     close: async () => {
       await accessLog.close();

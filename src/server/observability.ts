@@ -1,0 +1,41 @@
+import type { NextFunction, Request, Response } from 'express';
+import pino, { type Logger } from 'pino';
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+
+/** Prometheus metrics of one Candor process (exposed at /metrics). */
+export interface CandorMetrics {
+  readonly registry: Registry;
+  readonly requests: Counter<'status'>;
+  readonly decisions: Counter<'decision' | 'reason'>;
+  readonly auditFlushSeconds: Histogram;
+  readonly auditBatchRecords: Histogram;
+}
+
+export function createMetrics(): CandorMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    requests: new Counter({ name: 'candor_http_requests_total', help: 'HTTP requests by status code', labelNames: ['status'], registers: [registry] }),
+    decisions: new Counter({ name: 'candor_decisions_total', help: 'Access-log records by decision and reason', labelNames: ['decision', 'reason'], registers: [registry] }),
+    auditFlushSeconds: new Histogram({ name: 'candor_audit_flush_seconds', help: 'Time to durably commit one access-log batch', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] }),
+    auditBatchRecords: new Histogram({ name: 'candor_audit_batch_records', help: 'Records per committed access-log batch', buckets: [1, 10, 100, 1_000, 10_000, 50_000], registers: [registry] }),
+  };
+}
+
+/** Structured JSON logs (pino). Values and request bodies are never logged. */
+export function createLogger(level: string): Logger {
+  return pino({ level, base: { service: 'candor' } });
+}
+
+/** One log line and one metric per HTTP response, with the request id (never the query string: links carry tokens). */
+export function requestLogging(logger: Logger, metrics: CandorMetrics, requestIdOf: (response: Response) => string) {
+  return (request: Request, response: Response, next: NextFunction) => {
+    const started = process.hrtime.bigint();
+    response.on('finish', () => {
+      metrics.requests.inc({ status: String(response.statusCode) });
+      logger.info({ requestId: requestIdOf(response), method: request.method, path: (request.baseUrl + request.path).replace(/(.)\/$/, '$1'), status: response.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request');
+    });
+    next();
+  };
+}

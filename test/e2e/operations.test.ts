@@ -1,0 +1,78 @@
+import { KEYS, startCandor } from '../support/candor-harness';
+import { type ChildServer, runCli, startChildServer } from '../support/child-server';
+import { createTestDatabase, DRIVERS } from '../support/databases';
+
+describe.each(DRIVERS)('operating Candor on %s', (driver) => {
+  it('answers /healthz and /readyz, exposes Prometheus metrics, and logs one JSON line per request with its id', async () => {
+    const database = await createTestDatabase(driver);
+    const server = await startChildServer({ DATABASE_URL: database.url, CANDOR_LOG_LEVEL: 'info' });
+    try {
+      const base = server.url.replace('/graphql', '');
+      expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: 'ok' });
+      expect(await (await fetch(`${base}/readyz`)).json()).toEqual({ status: 'ready' });
+      const response = await fetch(server.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.marketing}`, 'x-purpose': 'marketing.communications' }, body: JSON.stringify({ query: '{ customers(limit: 10) { email } }' }) });
+      const requestId = response.headers.get('x-request-id')!;
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      expect(metrics).toMatch(/candor_decisions_total\{decision="WITHHELD",reason="CONSENT_REQUIRED"\} \d+/);
+      expect(metrics).toMatch(/candor_audit_flush_seconds_count \d+/);
+      expect(metrics).toMatch(/candor_http_requests_total\{status="200"\} \d+/);
+      await fetch(`${base}/privacy?t=not-a-token-secret`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const lines = server.output().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line));
+      expect(lines).toEqual(expect.arrayContaining([expect.objectContaining({ msg: 'request', requestId, method: 'POST', path: '/graphql', status: 200 })]));
+      expect(server.output()).not.toContain('not-a-token-secret');
+      expect(server.output()).not.toContain('@example.com');
+    } finally {
+      await server.kill();
+      await database.drop();
+    }
+  });
+
+  it('is not ready when the access log store does not answer', async () => {
+    const candor = await startCandor(driver, { seed: false });
+    try {
+      const ping = jest.spyOn(candor.services.accessLog, 'ping').mockRejectedValue(new Error('down'));
+      const response = await fetch(candor.server.url.replace('/graphql', '/readyz'));
+      expect(response.status).toBe(503);
+      expect(await response.json()).toEqual({ status: 'not ready', problems: ['the access log store does not answer'] });
+      ping.mockRestore();
+    } finally {
+      await candor.stop();
+    }
+  });
+});
+
+(DRIVERS.includes('postgres') ? describe : describe.skip)('three instances on one PostgreSQL', () => {
+  it('see every consent change made through any of them at once, and keep one chain', async () => {
+    const database = await createTestDatabase('postgres');
+    const servers: ChildServer[] = [];
+    try {
+      for (let index = 0; index < 3; index++) servers.push(await startChildServer({ DATABASE_URL: database.url }));
+      const post = (url: string, key: string, purpose: string, query: string) =>
+        fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'x-purpose': purpose }, body: JSON.stringify({ query }) }).then((response) => response.json() as Promise<any>);
+      const [subject] = (await post(servers[0].url, KEYS.support, 'essential.service', '{ customers(limit: 1) { id } }')).data.customers;
+      const emailEverywhere = () => Promise.all(servers.map(async (server) => (await post(server.url, KEYS.marketing, 'marketing.communications', `{ customer(id: "${subject.id}") { email } }`)).data.customer.email));
+      const latencies: number[] = [];
+      for (const [index, change] of [['0', 'withdrawConsent'], ['1', 'grantConsent'], ['2', 'withdrawConsent'], ['0', 'grantConsent']].entries()) {
+        const through = servers[Number(change[0])];
+        const changed = await post(through.url, KEYS.compliance, 'essential.legal_obligation', `mutation { ${change[1]}(input: { subjectId: "${subject.id}", purpose: "marketing.communications", source: "multi-instance-test-${index}" }) { id } }`);
+        expect(changed.errors).toBeUndefined();
+        const started = Date.now();
+        const expected = change[1] === 'grantConsent';
+        for (;;) {
+          const emails = await emailEverywhere();
+          if (emails.every((email) => (email !== null) === expected)) break;
+          expect(Date.now() - started).toBeLessThan(10_000);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        latencies.push(Date.now() - started);
+      }
+      expect(latencies.every((latency) => latency < 10_000)).toBe(true);
+      const verify = await runCli(['audit', 'verify'], { DATABASE_URL: database.url });
+      expect(verify.code).toBe(0);
+    } finally {
+      for (const server of servers) await server.kill();
+      await database.drop();
+    }
+  });
+});
