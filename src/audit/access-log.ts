@@ -63,10 +63,15 @@ export class AccessLog {
 
   /** Appends `records` and resolves once they are durably committed (rejects when they are not). */
   append(records: readonly AccessRecordInput[]): Promise<AppendResult | undefined> {
-    if (records.length === 0) return Promise.resolve(undefined);
-    const entries = toEntries(records);
+    return this.appendEntries(toEntries(records));
+  }
+
+  /** Appends records already grouped into entries (one per request and subject), as `append` does. */
+  appendEntries(entries: readonly AppendEntry[]): Promise<AppendResult | undefined> {
+    const size = entries.reduce((sum, entry) => sum + entry.items.length, 0);
+    if (size === 0) return Promise.resolve(undefined);
     return new Promise((resolve, reject) => {
-      this.queue.push({ entries, size: records.length, resolve, reject });
+      this.queue.push({ entries: [...entries], size, resolve, reject });
       if (!this.flushing) void this.flush();
     });
   }

@@ -4,13 +4,6 @@ import { DENIAL_EXPLANATIONS, type DenialReason } from './codes';
 import { type Decision, decide, isReleasedWithoutSubject, type RequestPurpose, type SubjectState } from './decide';
 import type { CompiledFields, GuardedField } from './guarded-field';
 
-/** One decision on one personal field of one subject, as handed to the access log. */
-export interface FieldDecision {
-  readonly subjectId: string;
-  readonly field: GuardedField;
-  readonly decision: Decision;
-}
-
 /** A root field refused to the actor. */
 export interface OperationRefusal {
   readonly field: GuardedField;
@@ -98,19 +91,24 @@ export class RequestGovernance {
     return this.options.purpose;
   }
 
-  /** Every personal-field decision made so far, once per (subject, coordinate), in order. */
-  get decisions(): FieldDecision[] {
-    const { fields } = this.options.compiled;
-    return this.logged.map((slot) => {
-      const entry = this.entries[Math.floor(slot / this.fieldCount)];
-      const field = fields[slot % this.fieldCount];
-      return { subjectId: entry.subjectId, field, decision: this.decisionFor(field, entry) };
-    });
-  }
-
   /** Root fields refused to this actor (missing role, purpose not served), once per coordinate. */
   get refusals(): readonly OperationRefusal[] {
     return this.refusedOperations;
+  }
+
+  /** Every personal-field decision made so far, once per (subject, coordinate), grouped by subject as the log stores them. */
+  get decisionsBySubject(): Array<{ subjectId: string; decisions: Array<{ field: GuardedField; decision: Decision }> }> {
+    const { fields } = this.options.compiled;
+    const groups = new Map<number, { subjectId: string; decisions: Array<{ field: GuardedField; decision: Decision }> }>();
+    for (const slot of this.logged) {
+      const ordinal = Math.floor(slot / this.fieldCount);
+      const entry = this.entries[ordinal];
+      let group = groups.get(ordinal);
+      if (!group) groups.set(ordinal, (group = { subjectId: entry.subjectId, decisions: [] }));
+      const field = fields[slot % this.fieldCount];
+      group.decisions.push({ field, decision: this.decisionFor(field, entry) });
+    }
+    return [...groups.values()];
   }
 
   /** Withheld leaf fields, when they are reported in extensions (empty in `errors` mode). */

@@ -1,5 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { AccessLog, AccessRecordInput } from '../audit/access-log';
+import type { AppendEntry } from '../audit/audit-store';
 import { QUERY_LIMIT_CODES } from '../policy/codes';
 import { GOVERNANCE_CONTEXT_KEY } from '../policy/enforcement';
 import type { CandorContext } from './context';
@@ -29,37 +30,45 @@ export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): A
           for (const field of governance?.recordedOperations ?? []) {
             records.push({ ...common, subjectId: null, coordinate: field.coordinate, category: null, decision: 'RELEASED', reason: field.recordAs!, legalBasis: governance!.purpose.legalBasis });
           }
-          const decisions = governance?.decisions ?? [];
-          for (const { subjectId, field, decision } of decisions) {
-            records.push({
-              ...common,
-              subjectId,
-              coordinate: field.coordinate,
-              category: field.category,
-              decision: decision.effect === 'allow' ? 'RELEASED' : 'WITHHELD',
-              reason: decision.reason,
-              legalBasis: decision.legalBasis,
-              consentReceiptId: decision.consentReceiptId ?? null,
-            });
-          }
+          // Field decisions go to the log already grouped per subject: no intermediate record per field.
+          const groups = governance?.decisionsBySubject ?? [];
+          const header = {
+            at: contextValue.now.toISOString(),
+            requestId: contextValue.requestId,
+            actorId: contextValue.accessActor.id,
+            actorName: contextValue.accessActor.name,
+            actorTeam: contextValue.accessActor.team,
+            purpose: governance?.purpose.key ?? null,
+            operationName: operationName ?? null,
+          };
+          const counts = new Map<string, number>();
+          const entries: AppendEntry[] = groups.map(({ subjectId, decisions }) => ({
+            ...header,
+            subjectId,
+            items: decisions.map(({ field, decision }) => {
+              const outcome = decision.effect === 'allow' ? 'RELEASED' : 'WITHHELD';
+              const key = `${outcome}\u0000${decision.reason}`;
+              counts.set(key, (counts.get(key) ?? 0) + 1);
+              return { coordinate: field.coordinate, category: field.category, decision: outcome, reason: decision.reason, legalBasis: decision.legalBasis, consentReceiptId: decision.consentReceiptId ?? null };
+            }),
+          }));
           // Withheld leaves in `extensions` reporting: listed once, with their paths and reasons.
           const withheld = governance?.withheld ?? [];
           if (withheld.length && response.body.kind === 'single') {
             const result = response.body.singleResult;
             result.extensions = { ...result.extensions, governance: { ...(result.extensions?.governance as object), purpose: governance!.purpose.key, withheld } };
           }
-          if (records.length === 0) return;
-          const counts = new Map<string, number>();
+          if (records.length === 0 && entries.length === 0) return;
           for (const record of records) counts.set(`${record.decision}\u0000${record.reason}`, (counts.get(`${record.decision}\u0000${record.reason}`) ?? 0) + 1);
           for (const [key, count] of counts) {
             const [decision, reason] = key.split('\u0000');
             metrics.decisions.inc({ decision, reason }, count);
           }
           try {
-            await accessLog.append(records);
+            await Promise.all([accessLog.append(records), accessLog.appendEntries(entries)]);
           } catch {
             // A refusal released nothing and stands as it is; anything that touched governed data is withdrawn.
-            if (decisions.length === 0 && (governance?.recordedOperations.length ?? 0) === 0) return;
+            if (entries.length === 0 && (governance?.recordedOperations.length ?? 0) === 0) return;
             response.http.status = 503;
             response.body = {
               kind: 'single',

@@ -1,0 +1,170 @@
+/**
+ * HTTP end to end, loopback only, bounded: a 100-row `customers` query (10 fields) at 1, 16 and 64
+ * connections against
+ *   (i)   a stock ungoverned Apollo Server 5 (default plugins) on the same type-graphql schema,
+ *   (ii)  the same, tuned (cache-control plugin off),
+ *   (iii) Candor with the access log kept in memory,
+ *   (iv)  Candor with the durable access log on PostgreSQL,
+ *   (v)   Candor with the durable access log on SQLite.
+ * Every server reads the same in-memory rows and consent states, so only governance and the log differ.
+ *
+ *   npm run build && node dist/bench/http.bench.js      (BENCH_SECONDS per point, default 5)
+ */
+import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
+import { expressMiddleware } from '@as-integrations/express5';
+import autocannon from 'autocannon';
+import DataLoader from 'dataloader';
+import express from 'express';
+import { Client } from 'pg';
+import { AccessLog, createAuditStore } from '../src/audit/access-log';
+import type { AuditStore } from '../src/audit/audit-store';
+import { loadConfig, projectRoot } from '../src/config';
+import type { CustomerEntity } from '../src/domain/customer.entity';
+import { buildCandorSchema } from '../src/graphql/schema';
+import type { SubjectState } from '../src/policy/decide';
+import { startHttpServer } from '../src/server/http-server';
+import { createLogger, createMetrics } from '../src/server/observability';
+import { buildGovernedSchema, type CandorServices, loadConfiguredTaxonomy } from '../src/server/services';
+import { createDataSource, migrate } from '../src/storage/data-source';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const CONNECTIONS = [1, 16, 64];
+const QUERY = JSON.stringify({ query: '{ customers(limit: 100) { id fullName displayName email phone birthDate country postalAddress accessibilityNeeds createdAt } }' });
+const HEADERS = { 'content-type': 'application/json', authorization: 'Bearer bench-key', 'x-purpose': 'essential.service' };
+
+const rows: CustomerEntity[] = Array.from({ length: 100 }, (_, index) => ({
+  id: `cus_${String(index).padStart(6, '0')}`, fullName: `Person ${index}`, displayName: `person${index}`, email: `person${index}@example.com`, phone: '+49 30 5550000',
+  birthDate: '1990-01-01', country: 'DE', postalAddress: `${index} Main Street`, favoriteGenres: ['drama'], accessibilityNeeds: 'subtitles', createdAt: '2025-01-01T00:00:00.000Z', erasedAt: null,
+}));
+const states = new Map<string, SubjectState>(rows.map((row) => [row.id, { subjectId: row.id, restricted: false, objections: [], consents: [{ purpose: 'essential.service', granted: true, explicit: true, expiresAt: null }] }]));
+const domain = { listCustomers: async () => rows, findCustomer: async () => undefined, createLoaders: () => ({}) };
+
+async function measure(url: string, connections: number) {
+  const result = await autocannon({ url, method: 'POST', headers: HEADERS, body: QUERY, connections, duration: SECONDS, pipelining: 1 });
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${result.non2xx} non-2xx responses, ${result.errors} errors at ${url}`);
+  return { requestsPerSecond: Math.round(result.requests.average), p50Ms: result.latency.p50, p99Ms: result.latency.p99 };
+}
+
+async function plainApollo(tuned: boolean) {
+  const app = express();
+  const httpServer = createServer(app);
+  const apollo = new ApolloServer({ schema: await buildCandorSchema(), plugins: tuned ? [ApolloServerPluginCacheControlDisabled()] : [] });
+  await apollo.start();
+  app.use('/graphql', express.json(), expressMiddleware(apollo, { context: async () => ({ domain }) }));
+  await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(httpServer.address() as AddressInfo).port}/graphql`, stop: async () => { await apollo.stop(); httpServer.close(); } };
+}
+
+const memoryStore: AuditStore = {
+  append: async (entries) => ({ batchId: 0, firstSeq: 0, lastSeq: entries.length, hash: '' }),
+  prune: async () => undefined,
+  forget: async () => undefined,
+  ping: async () => undefined,
+  close: async () => undefined,
+};
+
+async function candor(store: AuditStore) {
+  const config = loadConfig({ NODE_ENV: 'test', PORT: '0', CANDOR_RATE_LIMIT_PER_MINUTE: '0', DATABASE_URL: 'sqlite:/tmp/candor-bench-unused.sqlite' }, {});
+  const taxonomy = loadConfiguredTaxonomy(config);
+  const accessLog = new AccessLog(store);
+  const services = {
+    config,
+    taxonomy,
+    dataSource: {} as never,
+    domain,
+    consent: { createStateLoader: () => new DataLoader(async (ids: readonly string[]) => ids.map((id) => states.get(id)!)) },
+    actors: { authenticate: async () => ({ id: 'bench', name: 'Bench', team: 'Bench', roles: [], purposes: ['essential.service'] }) },
+    accessLog,
+    accessLogReader: {} as never,
+    checkpointSigner: {} as never,
+    verifyAccessLog: async () => ({}) as never,
+    clock: () => new Date(),
+    metrics: createMetrics(),
+    logger: createLogger('silent'),
+    receipts: {} as never,
+    close: async () => accessLog.close(),
+  } as unknown as CandorServices;
+  const server = await startHttpServer(services, await buildGovernedSchema(taxonomy), { port: 0, host: '127.0.0.1' });
+  return { url: server.url, stop: async () => { await server.stop(); await accessLog.close(); } };
+}
+
+async function scratchStores() {
+  const directory = mkdtempSync(join(tmpdir(), 'candor-http-bench-'));
+  const sqlite = loadConfig({ DATABASE_URL: `sqlite:${join(directory, 'bench.sqlite')}`, NODE_ENV: 'test' }, {}).database;
+  const admin = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const name = `candor_http_${randomBytes(4).toString('hex')}`;
+  const client = new Client({ connectionString: admin });
+  await client.connect();
+  await client.query(`CREATE DATABASE ${name}`);
+  await client.end();
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  const postgres = loadConfig({ DATABASE_URL: url.toString(), NODE_ENV: 'test' }, {}).database;
+  for (const database of [sqlite, postgres]) {
+    const dataSource = createDataSource(database);
+    await dataSource.initialize();
+    await migrate(dataSource);
+    await dataSource.destroy();
+  }
+  const stores = { sqlite: createAuditStore(sqlite), postgres: createAuditStore(postgres) };
+  return {
+    ...stores,
+    cleanup: async () => {
+      await Promise.all([stores.sqlite.close(), stores.postgres.close()]).catch(() => undefined);
+      rmSync(directory, { recursive: true, force: true });
+      const dropper = new Client({ connectionString: admin });
+      await dropper.connect();
+      await dropper.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await dropper.end();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const stores = await scratchStores();
+  const variants: Array<[string, () => Promise<{ url: string; stop(): Promise<void> }>]> = [
+    ['i stock Apollo (ungoverned)', () => plainApollo(false)],
+    ['ii tuned Apollo (ungoverned)', () => plainApollo(true)],
+    ['iii Candor, log in memory', () => candor(memoryStore)],
+    ['iv Candor, durable log on PostgreSQL', () => candor(stores.postgres)],
+    ['v Candor, durable log on SQLite', () => candor(stores.sqlite)],
+  ];
+  const results = [];
+  try {
+    for (const [name, start] of variants) {
+      const server = await start();
+      try {
+        await measure(server.url, 4); // warm-up
+        for (const connections of CONNECTIONS) results.push({ variant: name, connections, ...(await measure(server.url, connections)) });
+      } finally {
+        await server.stop();
+      }
+    }
+  } catch (error) {
+    await stores.cleanup();
+    throw error;
+  }
+  await stores.cleanup();
+  console.log(`\nHTTP, 100-row query, ${SECONDS} s per point (loopback)\n`);
+  console.log('variant                                 conns   req/s    p50 ms   p99 ms');
+  for (const row of results) console.log(`${row.variant.padEnd(40)}${String(row.connections).padStart(5)}${String(row.requestsPerSecond).padStart(8)}${String(row.p50Ms).padStart(10)}${String(row.p99Ms).padStart(9)}`);
+  const directory = join(projectRoot(), 'bench', 'results');
+  mkdirSync(directory, { recursive: true });
+  writeFileSync(join(directory, 'http.json'), JSON.stringify({ at: new Date().toISOString(), machine: { cpus: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version }, secondsPerPoint: SECONDS, results }, null, 2) + '\n');
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
