@@ -17,6 +17,7 @@ import { TaxonomyError } from '../taxonomy/taxonomy';
 import { auditCheckpoint, auditPrune, auditVerify, type Output } from './audit.command';
 import { reportCommand } from './report.command';
 import { actorCommand } from './actor.command';
+import { policyTest } from './policy.command';
 import { consentImport, inboxCommand, subjectErase } from './consent.command';
 import { subjectLink } from './subject.command';
 
@@ -53,6 +54,7 @@ Commands:
                      Manage the teams and services that may query Candor (keys printed once, stored as HMACs)
   inbox list [--all] | inbox answer ID --text "…"
                      Read and answer the questions data subjects asked on their privacy page
+  policy test [PATH]  Run the YAML decision fixtures (default test/policy) against decide()
   report <ropa|subject-access|purpose-usage|denials|consent-coverage>
          [--subject ID] [--from DATE] [--to DATE] --format <json|csv|html|pdf|md> [--out FILE]
                      A compliance report from the access log, the consent ledger and the schema
@@ -207,6 +209,13 @@ async function main(argv: string[]): Promise<number> {
       } finally {
         await services.close();
       }
+    }
+    case 'policy': {
+      if (subcommand !== 'test') {
+        process.stderr.write('usage: npx candor policy test [PATH]\n');
+        return 2;
+      }
+      return policyTest(loadConfiguredTaxonomy(loadConfig()), action, output);
     }
     case 'actor': {
       const services = await openServices(loadConfig());
