@@ -7,14 +7,13 @@
  *   BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/test   admin URL used to create a scratch database
  */
 import 'reflect-metadata';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { Client } from 'pg';
 import { AccessLog, type AccessRecordInput, createAuditStore } from '../src/audit/access-log';
 import { loadConfig, projectRoot } from '../src/config';
 import { createDataSource, migrate } from '../src/storage/data-source';
+import { createScratchDatabase } from './scratch-database';
 
 const CONCURRENCY = [1, 8, 64];
 const SECONDS_PER_POINT = Number(process.env.BENCH_SECONDS ?? 5);
@@ -57,29 +56,9 @@ async function measure(log: AccessLog, concurrency: number) {
 }
 
 async function benchStore(driver: 'sqlite' | 'postgres') {
-  let url: string;
-  let cleanup: () => Promise<void>;
-  if (driver === 'sqlite') {
-    const directory = mkdtempSync(join(tmpdir(), 'candor-bench-'));
-    url = `sqlite:${join(directory, 'bench.sqlite')}`;
-    cleanup = async () => rmSync(directory, { recursive: true, force: true });
-  } else {
-    const admin = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-    const name = `candor_bench_${randomBytes(4).toString('hex')}`;
-    const client = new Client({ connectionString: admin });
-    await client.connect();
-    await client.query(`CREATE DATABASE ${name}`);
-    await client.end();
-    const parsed = new URL(admin);
-    parsed.pathname = `/${name}`;
-    url = parsed.toString();
-    cleanup = async () => {
-      const dropper = new Client({ connectionString: admin });
-      await dropper.connect();
-      await dropper.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await dropper.end();
-    };
-  }
+  const scratch = await createScratchDatabase(driver, process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test');
+  const url = scratch.url;
+  const cleanup = () => scratch.drop();
   const config = loadConfig({ DATABASE_URL: url, NODE_ENV: 'test' }, {});
   const dataSource = createDataSource(config.database);
   await dataSource.initialize();

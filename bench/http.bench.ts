@@ -11,11 +11,10 @@
  *   npm run build && node dist/bench/http.bench.js      (BENCH_SECONDS per point, default 5)
  */
 import 'reflect-metadata';
-import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
@@ -23,7 +22,6 @@ import { expressMiddleware } from '@as-integrations/express5';
 import autocannon from 'autocannon';
 import DataLoader from 'dataloader';
 import express from 'express';
-import { Client } from 'pg';
 import { AccessLog, createAuditStore } from '../src/audit/access-log';
 import type { AuditStore } from '../src/audit/audit-store';
 import { loadConfig, projectRoot } from '../src/config';
@@ -34,6 +32,7 @@ import { startHttpServer } from '../src/server/http-server';
 import { createLogger, createMetrics } from '../src/server/observability';
 import { buildGovernedSchema, type CandorServices, loadConfiguredTaxonomy } from '../src/server/services';
 import { createDataSource, migrate } from '../src/storage/data-source';
+import { createScratchDatabase } from './scratch-database';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = [1, 16, 64];
@@ -97,17 +96,9 @@ async function candor(store: AuditStore) {
 }
 
 async function scratchStores() {
-  const directory = mkdtempSync(join(tmpdir(), 'candor-http-bench-'));
-  const sqlite = loadConfig({ DATABASE_URL: `sqlite:${join(directory, 'bench.sqlite')}`, NODE_ENV: 'test' }, {}).database;
   const admin = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-  const name = `candor_http_${randomBytes(4).toString('hex')}`;
-  const client = new Client({ connectionString: admin });
-  await client.connect();
-  await client.query(`CREATE DATABASE ${name}`);
-  await client.end();
-  const url = new URL(admin);
-  url.pathname = `/${name}`;
-  const postgres = loadConfig({ DATABASE_URL: url.toString(), NODE_ENV: 'test' }, {}).database;
+  const scratch = [await createScratchDatabase('sqlite', admin), await createScratchDatabase('postgres', admin)];
+  const [sqlite, postgres] = scratch.map((database) => loadConfig({ DATABASE_URL: database.url, NODE_ENV: 'test' }, {}).database);
   for (const database of [sqlite, postgres]) {
     const dataSource = createDataSource(database);
     await dataSource.initialize();
@@ -119,11 +110,7 @@ async function scratchStores() {
     ...stores,
     cleanup: async () => {
       await Promise.all([stores.sqlite.close(), stores.postgres.close()]).catch(() => undefined);
-      rmSync(directory, { recursive: true, force: true });
-      const dropper = new Client({ connectionString: admin });
-      await dropper.connect();
-      await dropper.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await dropper.end();
+      for (const database of scratch) await database.drop();
     },
   };
 }
