@@ -39,6 +39,7 @@ export const REFUSALS = {
   AUDIT_UNAVAILABLE: 503,
   RATE_LIMITED: 429,
   TOO_MANY_TOKENS: 400,
+  BATCH_NOT_ALLOWED: 400,
 } as const;
 export type RefusalCode = keyof typeof REFUSALS;
 

@@ -27,6 +27,8 @@ export interface CandorContext extends GraphQLContext {
 }
 
 export const REQUEST_ID_LOCAL = 'requestId';
+/** Set once Candor's context factory ran: from then on, refusals are recorded there and by the plugin. */
+export const CONTEXT_BUILT_LOCAL = 'candorContextBuilt';
 
 /**
  * Builds each request's context: authenticates the actor, checks the declared purpose and creates the
@@ -41,6 +43,7 @@ export function createContextFactory(services: CandorServices, governed: Governe
 
   return async ({ req, res }: { req: Request; res: Response }): Promise<CandorContext> => {
     const requestId = String(res.locals[REQUEST_ID_LOCAL]);
+    res.locals[CONTEXT_BUILT_LOCAL] = true;
     const now = clock();
     const body = (req.method === 'GET' ? req.query : req.body) as Record<string, unknown> | undefined;
     const operationName = typeof body?.operationName === 'string' ? body.operationName : null;
@@ -54,6 +57,8 @@ export function createContextFactory(services: CandorServices, governed: Governe
       throw new GraphQLError(message, { extensions: { code, http: { status: REFUSALS[code] } } });
     };
 
+    // One operation per request: a batch would multiply every limit and blur what the log records.
+    if (Array.isArray(req.body)) return refuse('BATCH_NOT_ALLOWED', 'batched operations are not accepted: send one operation per request', null, null);
     const authorization = req.headers.authorization ?? '';
     const key = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
     if (!key) return refuse('UNAUTHENTICATED', 'an API key is required: Authorization: Bearer <key>', null, null);

@@ -12,7 +12,9 @@ import { readGovernance } from '../graphql/governance-catalog';
 import { privacyRouter } from '../privacy/privacy-page';
 import { PrivacyService } from '../privacy/privacy-service';
 import { accessLogPlugin } from './audit.plugin';
-import { type CandorContext, createContextFactory, REQUEST_ID_LOCAL } from './context';
+import { type CandorContext, CONTEXT_BUILT_LOCAL, createContextFactory, REQUEST_ID_LOCAL } from './context';
+
+const REFUSAL_RECORDED_LOCAL = 'candorRefusalRecorded';
 import { formatError } from './format-error';
 import { requestLogging } from './observability';
 import { queryLimits } from './query-limits';
@@ -62,6 +64,19 @@ export async function startHttpServer(services: CandorServices, governed: Govern
   });
   app.use(requestLogging(services.logger, services.metrics, (response) => String(response.locals[REQUEST_ID_LOCAL])));
 
+  const recordRefusal = (res: Response, code: string) =>
+    services.accessLog
+      .append([{ at: services.clock(), requestId: String(res.locals[REQUEST_ID_LOCAL]), actor: null, purpose: null, operationName: null, subjectId: null, coordinate: null, category: null, decision: 'REFUSED', reason: code, legalBasis: null }])
+      .catch(() => undefined);
+  // Apollo refuses some requests before Candor's context runs (missing CSRF preflight header, batched or
+  // unreadable operations): they are recorded here once the refusal has been sent.
+  const recordEarlyRefusals = (_req: Request, res: Response, next: NextFunction) => {
+    res.on('finish', () => {
+      if (res.statusCode >= 400 && res.statusCode < 500 && !res.locals[CONTEXT_BUILT_LOCAL] && !res.locals[REFUSAL_RECORDED_LOCAL]) void recordRefusal(res, 'BAD_REQUEST');
+    });
+    next();
+  };
+
   const limits = queryLimits(config.limits);
   const apollo = new ApolloServer<CandorContext>({
     schema: governed.schema,
@@ -101,7 +116,7 @@ export async function startHttpServer(services: CandorServices, governed: Govern
   app.get('/metrics', async (_req, res) => {
     res.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics());
   });
-  app.use('/graphql', express.json({ limit: MAX_BODY_BYTES }), expressMiddleware(apollo, { context: createContextFactory(services, governed) }));
+  app.use('/graphql', recordEarlyRefusals, express.json({ limit: MAX_BODY_BYTES }), expressMiddleware(apollo, { context: createContextFactory(services, governed) }));
   app.use('/privacy', privacyRouter(services, new PrivacyService(services, readGovernance(governed.schema)), (response) => String(response.locals[REQUEST_ID_LOCAL])));
   app.use((_req: Request, res: Response) => {
     res.status(404).json({ errors: [{ message: 'not found: Candor serves /graphql, /privacy, /healthz, /readyz and /metrics', extensions: { code: 'NOT_FOUND' } }] });
@@ -113,9 +128,8 @@ export async function startHttpServer(services: CandorServices, governed: Govern
     const code = status === 413 ? 'PAYLOAD_TOO_LARGE' : status < 500 ? 'BAD_REQUEST' : 'INTERNAL_SERVER_ERROR';
     const message = status === 413 ? `request body larger than ${MAX_BODY_BYTES} bytes` : status < 500 ? 'malformed request body' : 'Internal server error';
     if (status < 500) {
-      await services.accessLog
-        .append([{ at: services.clock(), requestId: String(res.locals[REQUEST_ID_LOCAL]), actor: null, purpose: null, operationName: null, subjectId: null, coordinate: null, category: null, decision: 'REFUSED', reason: code, legalBasis: null }])
-        .catch(() => undefined);
+      res.locals[REFUSAL_RECORDED_LOCAL] = true;
+      await recordRefusal(res, code);
     }
     res.status(status).json({ errors: [{ message, extensions: { code } }] });
   });

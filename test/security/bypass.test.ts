@@ -23,6 +23,17 @@ describe.each(DRIVERS)('bypass attempts on %s', (driver) => {
     return text ? JSON.parse(text) : undefined;
   };
 
+  /** The refusal is recorded after it is sent: poll briefly. */
+  const expectRecordedRefusal = async (response: Response, code: string) => {
+    const requestId = response.headers.get('x-request-id')!;
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const page = await candor.services.accessLogReader.page({ requestId }, 10);
+      if (page.totalCount > 0) return expect(page.edges.map((edge) => [edge.node.decision, edge.node.reason])).toEqual([['REFUSED', code]]);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw new Error(`no refusal recorded for ${requestId}`);
+  };
+
   beforeAll(async () => {
     candor = await startCandor(driver);
     await addCustomer(candor, W);
@@ -59,6 +70,8 @@ describe.each(DRIVERS)('bypass attempts on %s', (driver) => {
     const body = await expectNoLeak(response);
     expect(response.status).toBe(400);
     expect(JSON.stringify(body)).not.toContain('"data"');
+    expect(body.errors[0].extensions.code).toBe('BATCH_NOT_ALLOWED');
+    await expectRecordedRefusal(response, 'BATCH_NOT_ALLOWED');
   });
 
   it('GET requests are governed the same way (and need the CSRF preflight header)', async () => {
@@ -66,6 +79,7 @@ describe.each(DRIVERS)('bypass attempts on %s', (driver) => {
     const blocked = await fetch(url, { headers });
     expect(blocked.status).toBe(400);
     await expectNoLeak(blocked);
+    await expectRecordedRefusal(blocked, 'BAD_REQUEST');
     const preflighted = await fetch(url, { headers: { ...headers, 'apollo-require-preflight': 'true' } });
     const body = await expectNoLeak(preflighted);
     expect(body.data).toEqual({ customer: { email: null } });
