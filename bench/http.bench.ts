@@ -89,6 +89,7 @@ async function candor(store: AuditStore) {
     metrics: createMetrics(),
     logger: createLogger('silent'),
     receipts: {} as never,
+    fields: [],
     close: async () => accessLog.close(),
   } as unknown as CandorServices;
   const server = await startHttpServer(services, await buildGovernedSchema(taxonomy), { port: 0, host: '127.0.0.1' });

@@ -7,14 +7,14 @@
  *   BENCH_DATABASE_URL=postgres://… node dist/bench/report-memory.bench.js
  */
 import 'reflect-metadata';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AccessRecordInput } from '../src/audit/access-log';
 import { loadConfig, projectRoot } from '../src/config';
 import { generateReport } from '../src/reports/generate-report';
 import { renderReport } from '../src/reports/renderers';
 import { openServices, seedDemo } from '../src/server/services';
+import { createScratchDatabase } from './scratch-database';
 
 const RECORDS = Number(process.env.RECORDS ?? 1_000_000);
 const PER_APPEND = 10_000;
@@ -22,8 +22,8 @@ const PURPOSES = ['essential.service', 'marketing.communications', 'analytics.re
 const FIELDS: Array<[string, string]> = [['Customer.email', 'user.contact.email'], ['Customer.fullName', 'user.name'], ['Customer.country', 'user.location.imprecise'], ['Customer.birthDate', 'user.demographic.date_of_birth'], ['Customer.phone', 'user.contact.phone_number']];
 
 async function main(): Promise<void> {
-  const directory = mkdtempSync(join(tmpdir(), 'candor-report-bench-'));
-  const url = process.env.BENCH_DATABASE_URL ?? `sqlite:${join(directory, 'bench.sqlite')}`;
+  const scratch = process.env.BENCH_DATABASE_URL ? undefined : await createScratchDatabase('sqlite', '');
+  const url = process.env.BENCH_DATABASE_URL ?? scratch!.url;
   const services = await openServices(loadConfig({ DATABASE_URL: url, NODE_ENV: 'test' }, {}));
   try {
     await seedDemo(services);
@@ -75,7 +75,7 @@ async function main(): Promise<void> {
     writeFileSync(join(out, `report-memory-${services.config.database.driver}.json`), JSON.stringify({ at: new Date().toISOString(), fillSeconds, results }, null, 2) + '\n');
   } finally {
     await services.close();
-    rmSync(directory, { recursive: true, force: true });
+    await scratch?.drop();
   }
 }
 

@@ -1,7 +1,7 @@
 import type { DataSource, SelectQueryBuilder } from 'typeorm';
 import { badInput } from '../errors';
 import { AuditBatchEntity, SubjectPseudonymEntity } from './audit.entities';
-import type { AccessDecision } from './chain';
+import type { AccessDecision, EntryHeader, EntryItem } from './chain';
 
 export interface AccessLogFilter {
   readonly subjectId?: string | null;
@@ -19,22 +19,13 @@ export interface AccessLogFilter {
   readonly to?: string | null;
 }
 
-/** A record as auditors read it: the pseudonym mapped back to the subject id (null once erased). */
-export interface AccessRecordView {
-  readonly seq: number;
-  readonly at: string;
-  readonly requestId: string;
-  readonly actor: { readonly id: string | null; readonly name: string | null; readonly team: string | null };
-  readonly purpose: string | null;
-  readonly operationName: string | null;
-  readonly subjectId: string | null;
-  readonly coordinate: string | null;
-  readonly category: string | null;
-  readonly decision: AccessDecision;
-  readonly reason: string;
-  readonly legalBasis: string | null;
-  readonly consentReceiptId: string | null;
-}
+/** A record as auditors read it: the stored item and header, the pseudonym mapped back to the subject id (null once erased). */
+export type AccessRecordView = EntryItem &
+  Pick<EntryHeader, 'at' | 'requestId' | 'purpose' | 'operationName'> & {
+    readonly seq: number;
+    readonly actor: { readonly id: string | null; readonly name: string | null; readonly team: string | null };
+    readonly subjectId: string | null;
+  };
 
 export interface AccessLogPage {
   readonly edges: ReadonlyArray<{ readonly cursor: string; readonly node: AccessRecordView }>;

@@ -63,7 +63,7 @@ export class AccessLog {
 
   /** Appends `records` and resolves once they are durably committed (rejects when they are not). */
   append(records: readonly AccessRecordInput[]): Promise<AppendResult | undefined> {
-    return this.appendEntries(toEntries(records));
+    return this.appendEntries(entriesOf(records));
   }
 
   /** Appends records already grouped into entries (one per request and subject), as `append` does. */
@@ -123,7 +123,7 @@ export class AccessLog {
  * Packs records into entries: the records of one request about one subject share an entry (and its
  * header), which is how the log stores them.
  */
-function toEntries(records: readonly AccessRecordInput[]): AppendEntry[] {
+export function entriesOf(records: readonly AccessRecordInput[]): AppendEntry[] {
   const entries: Array<AppendEntry & { items: AppendEntry['items'][number][] }> = [];
   const bySubject = new Map<string | null, number[]>();
   let lastAt: Date | undefined;

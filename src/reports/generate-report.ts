@@ -4,8 +4,7 @@ import { GENESIS_HASH } from '../audit/chain';
 import { ConsentEventEntity } from '../consent/consent-event.entity';
 import { CustomerEntity } from '../domain/customer.entity';
 import { badInput } from '../errors';
-import { type FieldGovernance, readGovernance } from '../graphql/governance-catalog';
-import { buildCandorSchema } from '../graphql/schema';
+import type { FieldGovernance } from '../graphql/governance-catalog';
 import type { CandorServices } from '../server/services';
 import { countEntries, readAccessLog } from './access-log-source';
 import { consentCoverageReport, ropaReport, subjectAccessReport } from './governance.reports';
@@ -54,7 +53,7 @@ export async function generateReport(services: CandorServices, request: ReportRe
   const logHead = { seq: head?.lastSeq ?? 0, hash: head?.hash ?? GENESIS_HASH };
   const now = services.clock();
   const frame: ReportFrame = { parameters, generatedAt: now.toISOString(), logHead };
-  const fields = readGovernance(await buildCandorSchema());
+  const { fields } = services;
 
   let builder: { add(record: Parameters<ReturnType<typeof purposeUsageReport>['add']>[0]): void; finish(frame: ReportFrame): ReportDocument } | undefined;
   let document: ReportDocument | undefined;

@@ -1,5 +1,5 @@
 import type { ApolloServerPlugin } from '@apollo/server';
-import type { AccessLog, AccessRecordInput } from '../audit/access-log';
+import { type AccessLog, type AccessRecordInput, entriesOf } from '../audit/access-log';
 import type { AppendEntry } from '../audit/audit-store';
 import { QUERY_LIMIT_CODES } from '../policy/codes';
 import { GOVERNANCE_CONTEXT_KEY } from '../policy/enforcement';
@@ -65,7 +65,8 @@ export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): A
             metrics.decisions.inc({ decision, reason }, count);
           }
           try {
-            await Promise.all([accessLog.append(records), accessLog.appendEntries(entries)]);
+            // One hand-over per request, so its records share one transaction.
+            await accessLog.appendEntries([...entriesOf(records), ...entries]);
           } catch {
             // A refusal released nothing and stands as it is; anything that touched governed data is withdrawn.
             if (entries.length === 0 && (governance?.recordedOperations.length ?? 0) === 0) return;

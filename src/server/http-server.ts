@@ -8,7 +8,6 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { GovernedSchema } from '../policy/enforcement';
-import { readGovernance } from '../graphql/governance-catalog';
 import { privacyRouter } from '../privacy/privacy-page';
 import { PrivacyService } from '../privacy/privacy-service';
 import { accessLogPlugin } from './audit.plugin';
@@ -117,7 +116,7 @@ export async function startHttpServer(services: CandorServices, governed: Govern
     res.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics());
   });
   app.use('/graphql', recordEarlyRefusals, express.json({ limit: MAX_BODY_BYTES }), expressMiddleware(apollo, { context: createContextFactory(services, governed) }));
-  app.use('/privacy', privacyRouter(services, new PrivacyService(services, readGovernance(governed.schema)), (response) => String(response.locals[REQUEST_ID_LOCAL])));
+  app.use('/privacy', privacyRouter(services, new PrivacyService(services, services.fields), (response) => String(response.locals[REQUEST_ID_LOCAL])));
   app.use((_req: Request, res: Response) => {
     res.status(404).json({ errors: [{ message: 'not found: Candor serves /graphql, /privacy, /healthz, /readyz and /metrics', extensions: { code: 'NOT_FOUND' } }] });
   });

@@ -36,6 +36,8 @@ export interface CandorServices {
   readonly logger: JsonLogger;
   /** What consent receipts say about each purpose. */
   readonly receipts: ReceiptContext;
+  /** Every field's governance, read once from the annotations (reports, receipts, the privacy page). */
+  readonly fields: readonly FieldGovernance[];
   close(): Promise<void>;
 }
 
@@ -87,7 +89,8 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
     throw error;
   }
   const domain = new DomainStore(dataSource);
-  const receipts = receiptContext(taxonomy, readGovernance(await buildCandorSchema()));
+  const fields = readGovernance(await buildCandorSchema());
+  const receipts = receiptContext(taxonomy, fields);
   const metrics = createMetrics();
   const accessLog = new AccessLog(createAuditStore(config.database), clock, {
     onFlush: (records, seconds) => {
@@ -112,6 +115,7 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
     metrics,
     logger: createLogger(config.logLevel),
     receipts,
+    fields,
     close: async () => {
       await accessLog.close();
       if (dataSource.isInitialized) await dataSource.destroy();

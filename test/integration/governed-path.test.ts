@@ -322,7 +322,7 @@ describe.each(DRIVERS)('the governed query path on %s', (driver) => {
     });
 
     it('answers AUDIT_UNAVAILABLE (503) and no data when the access log cannot be written', async () => {
-      const append = jest.spyOn(candor.services.accessLog, 'append').mockRejectedValue(new Error('disk full'));
+      const append = jest.spyOn(candor.services.accessLog, 'appendEntries').mockRejectedValue(new Error('disk full'));
       try {
         const response = await emailOf(A, KEYS.support, 'essential.service');
         expect(response.status).toBe(503);
