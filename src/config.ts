@@ -23,6 +23,11 @@ export interface CandorConfig {
   readonly secret: string;
   /** `CANDOR_INTROSPECTION` (default: on outside production, off in production). */
   readonly introspection: boolean;
+  /**
+   * `CANDOR_PURPOSE_SCOPED_INTROSPECTION` (default true): with `X-Purpose` set, introspection shows only the
+   * fields declared for that purpose (plus what is needed to navigate to them).
+   */
+  readonly purposeScopedIntrospection: boolean;
   /** `CANDOR_SEED_DEMO` (default true outside production; always false in production). */
   readonly seedDemo: boolean;
   /** `CANDOR_TAXONOMY` (default `schema/taxonomy.yaml` of the installation). */
@@ -36,8 +41,11 @@ export interface CandorConfig {
   readonly checkpointIntervalSeconds: number;
   /** `PUBLIC_URL` (default `http://localhost:<PORT>`): where links to the privacy page point. */
   readonly publicUrl: string;
-  /** Query limits, each refused with its own code (`CANDOR_MAX_DEPTH` 12, `CANDOR_MAX_ALIASES` 50, `CANDOR_MAX_COST` 5000, `CANDOR_MAX_TOKENS` 5000, `CANDOR_MAX_DIRECTIVES` 50). */
-  readonly limits: { readonly depth: number; readonly aliases: number; readonly cost: number; readonly tokens: number; readonly directives: number };
+  /**
+   * Query limits, each refused with its own code (`CANDOR_MAX_DEPTH` 12, `CANDOR_MAX_ALIASES` 50, `CANDOR_MAX_COST` 5000,
+   * `CANDOR_MAX_TOKENS` 5000, `CANDOR_MAX_DIRECTIVES` 50, `CANDOR_MAX_BATCH_OPERATIONS` 5 — at most 5; 1 refuses batched requests).
+   */
+  readonly limits: { readonly depth: number; readonly aliases: number; readonly cost: number; readonly tokens: number; readonly directives: number; readonly batchOperations: number };
   /** `CANDOR_RATE_LIMIT_PER_MINUTE` (default 600; 0 disables): requests per actor per minute, per instance. */
   readonly rateLimitPerMinute: number;
   /** `CANDOR_STORE_DEADLINE_MS` (default 250): past it, a consent read counts as failed and fields are withheld. */
@@ -135,6 +143,7 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
     database: parseDatabaseUrl(read('DATABASE_URL') ?? 'sqlite:./data/candor.sqlite'),
     secret,
     introspection: parseBoolean('CANDOR_INTROSPECTION', read('CANDOR_INTROSPECTION'), !production),
+    purposeScopedIntrospection: parseBoolean('CANDOR_PURPOSE_SCOPED_INTROSPECTION', read('CANDOR_PURPOSE_SCOPED_INTROSPECTION'), true),
     seedDemo: !production && parseBoolean('CANDOR_SEED_DEMO', read('CANDOR_SEED_DEMO'), true),
     taxonomyPath: resolve(read('CANDOR_TAXONOMY') ?? join(root, 'schema', 'taxonomy.yaml')),
     fideslangPath: join(root, 'schema', 'fideslang'),
@@ -146,6 +155,7 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
       cost: count('CANDOR_MAX_COST', 5000, 1),
       tokens: count('CANDOR_MAX_TOKENS', 5000, 1),
       directives: count('CANDOR_MAX_DIRECTIVES', 50, 0),
+      batchOperations: batchLimit(count('CANDOR_MAX_BATCH_OPERATIONS', 5, 1)),
     }),
     rateLimitPerMinute: count('CANDOR_RATE_LIMIT_PER_MINUTE', 600, 0),
     storeDeadlineMs: count('CANDOR_STORE_DEADLINE_MS', 250, 1),
@@ -175,6 +185,12 @@ export function parseDatabaseUrl(url: string): DatabaseConfig {
     return { driver: 'postgres', url: parsed.toString(), schema };
   }
   throw new ConfigError(`DATABASE_URL must start with sqlite: or postgres://, got "${url.split(':')[0]}:…"`);
+}
+
+/** More than five operations in one HTTP request would multiply every per-operation limit past its intent. */
+function batchLimit(value: number): number {
+  if (value > 5) throw new ConfigError(`CANDOR_MAX_BATCH_OPERATIONS must be at most 5, got ${value}`);
+  return value;
 }
 
 function parseLogLevel(value: string): string {

@@ -40,6 +40,7 @@ export const REFUSALS = {
   RATE_LIMITED: 429,
   TOO_MANY_TOKENS: 400,
   BATCH_NOT_ALLOWED: 400,
+  BATCH_TOO_LARGE: 400,
 } as const;
 export type RefusalCode = keyof typeof REFUSALS;
 

@@ -27,6 +27,19 @@ export interface CandorContext extends GraphQLContext {
 }
 
 export const REQUEST_ID_LOCAL = 'requestId';
+
+/** One GraphQL operation of an HTTP request: the whole request, or one element of a batch. */
+export interface OperationRequest {
+  /** The operation's JSON body (or the query string of a GET). */
+  readonly body: unknown;
+  /** The id its access records carry: the request's, suffixed with the position in a batch. */
+  readonly requestId: string;
+}
+
+/** The single operation an HTTP request carries (batches are split by `batchedOperations`). */
+export function singleOperation(req: Request, res: Response): OperationRequest {
+  return { body: req.method === 'GET' ? req.query : req.body, requestId: String(res.locals[REQUEST_ID_LOCAL]) };
+}
 /** Set once Candor's context factory ran: from then on, refusals are recorded there and by the plugin. */
 export const CONTEXT_BUILT_LOCAL = 'candorContextBuilt';
 
@@ -41,11 +54,11 @@ export function createContextFactory(services: CandorServices, governed: Governe
   const rateLimiter = new RateLimiter(services.config.rateLimitPerMinute, clock);
   const jwt = services.config.jwt ? new JwtAuthenticator(services.config.jwt) : undefined;
 
-  return async ({ req, res }: { req: Request; res: Response }): Promise<CandorContext> => {
-    const requestId = String(res.locals[REQUEST_ID_LOCAL]);
+  return async (req: Request, res: Response, operation: OperationRequest): Promise<CandorContext> => {
+    const { requestId } = operation;
     res.locals[CONTEXT_BUILT_LOCAL] = true;
     const now = clock();
-    const body = (req.method === 'GET' ? req.query : req.body) as Record<string, unknown> | undefined;
+    const body = operation.body as Record<string, unknown> | undefined;
     const operationName = typeof body?.operationName === 'string' ? body.operationName : null;
 
     const refuse = async (code: RefusalCode, message: string, actor: AccessActor | null, purpose: string | null): Promise<never> => {
@@ -57,8 +70,6 @@ export function createContextFactory(services: CandorServices, governed: Governe
       throw new GraphQLError(message, { extensions: { code, http: { status: REFUSALS[code] } } });
     };
 
-    // One operation per request: a batch would multiply every limit and blur what the log records.
-    if (Array.isArray(req.body)) return refuse('BATCH_NOT_ALLOWED', 'batched operations are not accepted: send one operation per request', null, null);
     const authorization = req.headers.authorization ?? '';
     const key = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
     if (!key) return refuse('UNAUTHENTICATED', 'an API key is required: Authorization: Bearer <key>', null, null);

@@ -11,7 +11,8 @@ import type { GovernedSchema } from '../policy/enforcement';
 import { privacyRouter } from '../privacy/privacy-page';
 import { PrivacyService } from '../privacy/privacy-service';
 import { accessLogPlugin } from './audit.plugin';
-import { type CandorContext, CONTEXT_BUILT_LOCAL, createContextFactory, REQUEST_ID_LOCAL } from './context';
+import { batchedOperations } from './batching';
+import { type CandorContext, CONTEXT_BUILT_LOCAL, createContextFactory, REQUEST_ID_LOCAL, singleOperation } from './context';
 
 const REFUSAL_RECORDED_LOCAL = 'candorRefusalRecorded';
 import { formatError } from './format-error';
@@ -80,6 +81,7 @@ export async function startHttpServer(services: CandorServices, governed: Govern
   const apollo = new ApolloServer<CandorContext>({
     schema: governed.schema,
     validationRules: limits.validationRules,
+    // Batches are split by batchedOperations before Apollo sees them: its own batching shares one context.
     allowBatchedHttpRequests: false,
     introspection: config.introspection,
     includeStacktraceInErrorResponses: false,
@@ -115,7 +117,17 @@ export async function startHttpServer(services: CandorServices, governed: Govern
   app.get('/metrics', async (_req, res) => {
     res.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics());
   });
-  app.use('/graphql', recordEarlyRefusals, express.json({ limit: MAX_BODY_BYTES }), expressMiddleware(apollo, { context: createContextFactory(services, governed) }));
+  const buildContext = createContextFactory(services, governed);
+  app.use(
+    '/graphql',
+    recordEarlyRefusals,
+    express.json({ limit: MAX_BODY_BYTES }),
+    batchedOperations(apollo, buildContext, config.limits.batchOperations, async (res, code) => {
+      res.locals[REFUSAL_RECORDED_LOCAL] = true;
+      await recordRefusal(res, code);
+    }),
+    expressMiddleware(apollo, { context: ({ req, res }) => buildContext(req, res, singleOperation(req, res)) }),
+  );
   app.use('/privacy', privacyRouter(services, new PrivacyService(services, services.fields), (response) => String(response.locals[REQUEST_ID_LOCAL])));
   app.use((_req: Request, res: Response) => {
     res.status(404).json({ errors: [{ message: 'not found: Candor serves /graphql, /privacy, /healthz, /readyz and /metrics', extensions: { code: 'NOT_FOUND' } }] });

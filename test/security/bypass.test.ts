@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { DRIVERS } from '../support/databases';
+import { startHttpServer } from '../../src/server/http-server';
 import { addCustomer } from '../support/subjects';
 
 /**
@@ -65,13 +66,55 @@ describe.each(DRIVERS)('bypass attempts on %s', (driver) => {
     expect(body.data).toBeUndefined();
   });
 
-  it('batched HTTP operations are refused without executing', async () => {
-    const response = await fetch(candor.server.url, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify([{ query: `{ customer(id: "${W}") { email } }` }, { query: '{ __typename }' }]) });
-    const body = await expectNoLeak(response);
-    expect(response.status).toBe(400);
-    expect(JSON.stringify(body)).not.toContain('"data"');
-    expect(body.errors[0].extensions.code).toBe('BATCH_NOT_ALLOWED');
-    await expectRecordedRefusal(response, 'BATCH_NOT_ALLOWED');
+  describe('batched HTTP operations (array body)', () => {
+    const batch = (operations: unknown[], url = candor.server.url) =>
+      fetch(url, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(operations) });
+
+    it('govern each operation on its own: own decisions, own records', async () => {
+      const response = await batch([{ query: `{ customer(id: "${W}") { email } }` }, { query: `query Named { customer(id: "${W}") { alias: email country } }` }]);
+      const results = await expectNoLeak(response);
+      expect(response.status).toBe(200);
+      expect(results).toHaveLength(2);
+      expect(results[0].data).toEqual({ customer: { email: null } });
+      expect(results[0].errors[0].extensions.code).toBe('CONSENT_REQUIRED');
+      expect(results[1].data.customer.alias).toBeNull();
+      const requestId = response.headers.get('x-request-id')!;
+      for (const [position, operationName] of [[1, null], [2, 'Named']] as const) {
+        const page = await candor.services.accessLogReader.page({ requestId: `${requestId}/${position}`, coordinate: 'Customer.email' }, 10);
+        expect(page.edges.map((edge) => [edge.node.subjectId, edge.node.decision, edge.node.reason, edge.node.operationName])).toEqual([[W, 'WITHHELD', 'CONSENT_REQUIRED', operationName]]);
+      }
+    });
+
+    it('a batch over the limit is refused whole, without executing, and recorded', async () => {
+      const response = await batch(Array.from({ length: 6 }, () => ({ query: `{ customer(id: "${W}") { email } }` })));
+      const body = await expectNoLeak(response);
+      expect(response.status).toBe(400);
+      expect(JSON.stringify(body)).not.toContain('"data"');
+      expect(body.errors[0].extensions.code).toBe('BATCH_TOO_LARGE');
+      await expectRecordedRefusal(response, 'BATCH_TOO_LARGE');
+    });
+
+    it('a nested or malformed element is refused on its own; the others still run governed', async () => {
+      const response = await batch([[{ query: `{ customer(id: "${W}") { email } }` }], { query: `{ customer(id: "${W}") { email } }` }]);
+      const results = await expectNoLeak(response);
+      expect(results[0].errors[0].extensions.code).toBe('BAD_REQUEST');
+      expect(results[0].data).toBeUndefined();
+      expect(results[1].errors[0].extensions.code).toBe('CONSENT_REQUIRED');
+    });
+
+    it('with CANDOR_MAX_BATCH_OPERATIONS=1 every batch is refused (BATCH_NOT_ALLOWED)', async () => {
+      const strict = await startHttpServer({ ...candor.services, config: { ...candor.services.config, limits: { ...candor.services.config.limits, batchOperations: 1 } } }, candor.governed, { port: 0, host: '127.0.0.1' });
+      try {
+        const response = await batch([{ query: `{ customer(id: "${W}") { email } }` }], strict.url);
+        const body = await expectNoLeak(response);
+        expect(response.status).toBe(400);
+        expect(body.errors[0].extensions.code).toBe('BATCH_NOT_ALLOWED');
+        await expectRecordedRefusal(response, 'BATCH_NOT_ALLOWED');
+      } finally {
+        await strict.stop();
+        await new Promise((resolve) => strict.httpServer.close(resolve));
+      }
+    });
   });
 
   it('GET requests are governed the same way (and need the CSRF preflight header)', async () => {

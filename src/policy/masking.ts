@@ -1,0 +1,59 @@
+import { createHmac } from 'node:crypto';
+
+/**
+ * How a category's value is reduced when the taxonomy allows a masked release for a purpose. Each
+ * strategy reveals at most what its description says, whatever the input: an empty, short or malformed
+ * value yields the fully masked form (or null), never the value itself.
+ */
+export const MASK_STRATEGIES = {
+  partial_email: 'the first character of the local part (when it has at least 3) and the domain: j***@example.com',
+  year: 'the year of an ISO date only: 1990',
+  city: 'a "latitude,longitude" position rounded to 0.1° (about 11 km, city level)',
+  keyed_hash: 'a keyed hash (HMAC-SHA-256 under the server key, 64 bits), equal for equal values: joins without the value',
+} as const;
+export type MaskStrategy = keyof typeof MASK_STRATEGIES;
+
+export function isMaskStrategy(name: string): name is MaskStrategy {
+  return Object.prototype.hasOwnProperty.call(MASK_STRATEGIES, name);
+}
+
+/** Applies a strategy to a value (each element of a list); null and undefined stay null. */
+export type Masker = (strategy: MaskStrategy, value: unknown) => unknown;
+
+const FULLY_MASKED = '***';
+
+/** A masker whose keyed hashes are computed under `key` (derived from the server secret). */
+export function createMasker(key: Buffer): Masker {
+  const maskOne = (strategy: MaskStrategy, value: unknown): string | null => {
+    if (value === null || value === undefined) return null;
+    const text = String(value);
+    switch (strategy) {
+      case 'partial_email':
+        return partialEmail(text);
+      case 'year':
+        return /^(\d{4})-\d{2}-\d{2}/.exec(text)?.[1] ?? null;
+      case 'city':
+        return cityLevel(text);
+      case 'keyed_hash':
+        return `kh_${createHmac('sha256', key).update(text).digest('hex').slice(0, 16)}`;
+    }
+  };
+  return (strategy, value) => (Array.isArray(value) ? value.map((element) => maskOne(strategy, element)) : maskOne(strategy, value));
+}
+
+/** Keeps the domain and, when the local part has at least 3 characters, its first one; the length never shows. */
+function partialEmail(text: string): string {
+  const at = text.lastIndexOf('@');
+  if (at < 0 || at === text.length - 1) return FULLY_MASKED;
+  const local = text.slice(0, at);
+  const domain = text.slice(at + 1);
+  return `${local.length >= 3 ? [...local][0] : ''}${FULLY_MASKED}@${domain}`;
+}
+
+function cityLevel(text: string): string | null {
+  const match = /^\s*(-?\d{1,3}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*$/.exec(text);
+  if (!match) return null;
+  const [latitude, longitude] = [Number(match[1]), Number(match[2])];
+  if (Math.abs(latitude) > 90 || Math.abs(longitude) > 180) return null;
+  return `${latitude.toFixed(1)},${longitude.toFixed(1)}`;
+}

@@ -1,0 +1,50 @@
+import { type ApolloServer, HeaderMap } from '@apollo/server';
+import type { NextFunction, Request, Response } from 'express';
+import { REFUSALS } from '../policy/codes';
+import { type CandorContext, type OperationRequest, REQUEST_ID_LOCAL } from './context';
+
+type BuildContext = (req: Request, res: Response, operation: OperationRequest) => Promise<CandorContext>;
+
+/**
+ * Batched HTTP operations (a JSON array body), at most `limit` per request. Apollo Server would run a
+ * batch with one context shared by every operation; Candor gives each operation its own context instead —
+ * its own authentication, rate-limit token, purpose check, governance and access records (request id
+ * `<id>/<position>`) — by running the operations one after the other through Apollo, in order. A batch
+ * larger than the limit is refused whole (nothing executes) and the refusal is recorded.
+ */
+export function batchedOperations(apollo: ApolloServer<CandorContext>, buildContext: BuildContext, limit: number, recordRefusal: (res: Response, code: string) => Promise<void>) {
+  return async (req: Request, res: Response, next: NextFunction) => {
+    if (req.method !== 'POST' || !Array.isArray(req.body)) return next();
+    const operations: unknown[] = req.body;
+    const refusal =
+      limit === 1
+        ? { code: 'BATCH_NOT_ALLOWED' as const, message: 'batched operations are not accepted: send one operation per request' }
+        : operations.length > limit
+          ? { code: 'BATCH_TOO_LARGE' as const, message: `a batch may hold at most ${limit} operations, this one has ${operations.length}` }
+          : operations.length === 0
+            ? { code: 'BAD_REQUEST' as const, message: 'the batch holds no operation' }
+            : undefined;
+    if (refusal) {
+      await recordRefusal(res, refusal.code);
+      res.status(refusal.code === 'BAD_REQUEST' ? 400 : REFUSALS[refusal.code]).json({ errors: [{ message: refusal.message, extensions: { code: refusal.code } }] });
+      return;
+    }
+
+    const headers = new HeaderMap();
+    for (const [key, value] of Object.entries(req.headers)) if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
+    const requestId = String(res.locals[REQUEST_ID_LOCAL]);
+    const bodies: string[] = [];
+    const statuses = new Set<number>();
+    for (const [position, body] of operations.entries()) {
+      const response = await apollo.executeHTTPGraphQLRequest({
+        httpGraphQLRequest: { method: 'POST', headers, search: '', body },
+        context: () => buildContext(req, res, { body, requestId: `${requestId}/${position + 1}` }),
+      });
+      statuses.add(response.status ?? 200);
+      // Incremental delivery (@defer) has no place in a batch: Candor's schema has no @defer, so bodies are complete.
+      bodies.push(response.body.kind === 'complete' ? response.body.string : JSON.stringify({ errors: [{ message: 'incremental delivery is not available in a batch', extensions: { code: 'BAD_REQUEST' } }] }));
+    }
+    // One status for the whole batch: the operations' common status, else 200 with each operation's errors in its own result.
+    res.status(statuses.size === 1 ? [...statuses][0] : 200).type('application/json').send(`[${bodies.join(',')}]`);
+  };
+}
