@@ -1,0 +1,19 @@
+import { ConfigError, loadConfig } from '../../src/config';
+
+describe('configuration', () => {
+  const load = (env: Record<string, string>) => loadConfig({ DATABASE_URL: 'sqlite:./data/test-config.sqlite', NODE_ENV: 'test', ...env }, {});
+
+  it('allows batches of up to 5 operations by default, fewer when configured, never more', () => {
+    expect(load({}).limits.batchOperations).toBe(5);
+    expect(load({ CANDOR_MAX_BATCH_OPERATIONS: '1' }).limits.batchOperations).toBe(1);
+    expect(() => load({ CANDOR_MAX_BATCH_OPERATIONS: '6' })).toThrow(new ConfigError('CANDOR_MAX_BATCH_OPERATIONS must be at most 5, got 6'));
+    expect(() => load({ CANDOR_MAX_BATCH_OPERATIONS: '0' })).toThrow(ConfigError);
+    expect(() => load({ CANDOR_MAX_BATCH_OPERATIONS: 'many' })).toThrow(ConfigError);
+  });
+
+  it('scopes introspection to the declared purpose unless switched off', () => {
+    expect(load({}).purposeScopedIntrospection).toBe(true);
+    expect(load({ CANDOR_PURPOSE_SCOPED_INTROSPECTION: 'false' }).purposeScopedIntrospection).toBe(false);
+    expect(() => load({ CANDOR_PURPOSE_SCOPED_INTROSPECTION: 'sometimes' })).toThrow(ConfigError);
+  });
+});
