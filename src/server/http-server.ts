@@ -16,6 +16,7 @@ import { type CandorContext, CONTEXT_BUILT_LOCAL, createContextFactory, REQUEST_
 
 const REFUSAL_RECORDED_LOCAL = 'candorRefusalRecorded';
 import { formatError } from './format-error';
+import { purposeScopedIntrospectionPlugin } from './purpose-scoped-introspection';
 import { requestLogging } from './observability';
 import { queryLimits } from './query-limits';
 import type { CandorServices } from './services';
@@ -94,6 +95,7 @@ export async function startHttpServer(services: CandorServices, governed: Govern
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ embed: { runTelemetry: false }, headers: SANDBOX_DEFAULT_HEADERS, document: SANDBOX_DEFAULT_DOCUMENT }),
       accessLogPlugin(services.accessLog, services.metrics),
+      ...(config.purposeScopedIntrospection ? [purposeScopedIntrospectionPlugin(governed, services.taxonomy)] : []),
       ...limits.plugins,
     ],
   });
