@@ -1,13 +1,10 @@
 import 'reflect-metadata';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEMO_ACTORS } from '../actors/actor-directory';
-import { ConfigError, loadConfig, projectRoot } from '../config';
+import { ConfigError, loadConfig } from '../config';
 import { isBadInput } from '../errors';
+import { SchemaDiffError } from '../governance/schema-diff';
 import { SchemaGovernanceError } from '../graphql/governance-catalog';
-import { buildCandorSchema } from '../graphql/schema';
-import { renderSchemaFiles } from '../graphql/schema-files';
 import { UnguardedFieldError } from '../policy/enforcement';
 import { startCheckpointTimer } from '../server/checkpoint-timer';
 import { startHttpServer } from '../server/http-server';
@@ -19,6 +16,7 @@ import { reportCommand } from './report.command';
 import { actorCommand } from './actor.command';
 import { policyTest } from './policy.command';
 import { consentImport, inboxCommand, subjectErase } from './consent.command';
+import { schemaDiff, schemaFiles } from './schema.command';
 import { subjectLink } from './subject.command';
 
 const output: Output = {
@@ -37,6 +35,10 @@ Commands:
   seed               Seed the demo actors and, when the store is empty, the demo platform (not in production)
   schema emit        Regenerate schema/schema.graphql and schema/governance.json from the annotations
   schema check       Exit non-zero when the committed schema files are stale
+  schema diff --base <git-ref|file> [--format md|json] [--out FILE]
+                     Compare the annotations' governance with a base governance.json (a file, or
+                     schema/governance.json at a git ref such as origin/main): a Markdown summary for a
+                     pull request; exit 1 when a change needs privacy review, 2 on unusable input
   audit verify [--from SEQ]
                      Verify every record digest, batch hash and signed checkpoint of the access log
   audit checkpoint create|export
@@ -71,10 +73,14 @@ Environment (see README "Configuration"):
 
 /** Errors a user can act on: one line, no stack trace. */
 function explain(error: unknown): string | undefined {
-  if (error instanceof ConfigError || error instanceof TaxonomyError || error instanceof SchemaGovernanceError || error instanceof UnguardedFieldError) return error.message;
+  if (error instanceof ConfigError || error instanceof TaxonomyError || error instanceof SchemaGovernanceError || error instanceof UnguardedFieldError || error instanceof SchemaDiffError) return error.message;
   if (isBadInput(error)) return error.message;
   if (error instanceof Error && /ECONNREFUSED|ENOTFOUND|does not exist|password authentication/.test(error.message)) return `cannot reach the database: ${error.message}`;
   return undefined;
+}
+
+function describeFailure(error: unknown): string {
+  return explain(error) ?? `unexpected error: ${error instanceof Error ? error.message : String(error)}`;
 }
 
 async function serve(): Promise<void> {
@@ -101,36 +107,6 @@ async function serve(): Promise<void> {
   process.once('SIGTERM', shutdown);
 }
 
-async function schemaFiles(mode: 'emit' | 'check'): Promise<number> {
-  const taxonomy = loadConfiguredTaxonomy(loadConfig());
-  await buildGovernedSchema(taxonomy); // refuses an ungoverned schema before anything is written
-  const files = renderSchemaFiles(await buildCandorSchema(), taxonomy);
-  const root = projectRoot();
-  const stale: string[] = [];
-  for (const [file, content] of Object.entries(files)) {
-    const path = join(root, file);
-    let current = '';
-    try {
-      current = readFileSync(path, 'utf8');
-    } catch {
-      // missing counts as stale
-    }
-    if (current === content) continue;
-    stale.push(file);
-    if (mode === 'emit') writeFileSync(path, content);
-  }
-  if (mode === 'emit') {
-    process.stdout.write(stale.length ? `wrote ${stale.join(', ')}\n` : 'schema files are up to date\n');
-    return 0;
-  }
-  if (stale.length) {
-    process.stderr.write(`stale: ${stale.join(', ')} — run \`npx candor schema emit\` and commit the result\n`);
-    return 1;
-  }
-  process.stdout.write('schema files are up to date\n');
-  return 0;
-}
-
 async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
@@ -144,6 +120,7 @@ async function main(argv: string[]): Promise<number> {
       subject: { type: 'string' },
       format: { type: 'string' },
       out: { type: 'string' },
+      base: { type: 'string' },
       ttl: { type: 'string' },
       text: { type: 'string' },
       all: { type: 'boolean' },
@@ -180,8 +157,18 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'schema':
-      if (subcommand === 'emit' || subcommand === 'check') return schemaFiles(subcommand);
-      process.stderr.write('usage: npx candor schema <emit|check>\n');
+      if (subcommand === 'emit' || subcommand === 'check') return schemaFiles(loadConfiguredTaxonomy(loadConfig()), subcommand, output);
+      if (subcommand === 'diff') {
+        // To a CI gate exit 1 means "needs privacy review": any failure to compute the diff is 2, never 1.
+        try {
+          const text = (key: string) => values[key] as string | undefined;
+          return await schemaDiff(loadConfiguredTaxonomy(loadConfig()), { base: text('base'), format: text('format'), out: text('out') }, output);
+        } catch (error) {
+          output.err(`candor: ${describeFailure(error)}\n`);
+          return 2;
+        }
+      }
+      process.stderr.write('usage: npx candor schema <emit|check|diff --base <git-ref|file> [--format md|json] [--out FILE]>\n');
       return 2;
     case 'audit': {
       if (!['verify', 'checkpoint', 'prune'].includes(subcommand ?? '')) {
@@ -263,8 +250,7 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exit(code);
   },
   (error: unknown) => {
-    const message = explain(error);
-    process.stderr.write(message ? `candor: ${message}\n` : `candor: unexpected error: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`candor: ${describeFailure(error)}\n`);
     process.exit(1);
   },
 );

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+// masking.ts is a leaf (node:crypto only): the taxonomy names the strategies, the policy applies them.
+import { isMaskStrategy, MASK_STRATEGIES, type MaskStrategy } from '../policy/masking';
 import { parentKey } from './keys';
 
 export const LEGAL_BASES = ['consent', 'contract', 'legal_obligation', 'vital_interests', 'public_task', 'legitimate_interests'] as const;
@@ -16,6 +18,19 @@ export interface Category {
   /** CPRA sensitive personal information (inherited by sub-categories). */
   readonly sensitive: boolean;
   readonly extension: boolean;
+  /**
+   * The reduced form in which this category may be released for the listed purposes. Not inherited:
+   * a strategy fits one value format (an e-mail address, a date), so a sub-category declares its own.
+   */
+  readonly mask?: CategoryMask;
+}
+
+/** `mask: { strategy: partial_email, purposes: [analytics.reporting] }` on a personal category. */
+export interface CategoryMask {
+  /** One of `MASK_STRATEGIES` (src/policy/masking.ts). */
+  readonly strategy: MaskStrategy;
+  /** Purpose keys of the taxonomy, each listed once. */
+  readonly purposes: readonly string[];
 }
 
 export interface Purpose {
@@ -84,24 +99,63 @@ export function loadFideslangKeys(directory: string): FideslangKeys {
   return { categories: firstColumn('fideslang_data_categories.tsv'), dataUses: firstColumn('fideslang_data_uses.tsv') };
 }
 
-export function loadTaxonomy(file: string, fideslang: FideslangKeys): Taxonomy {
-  let document: unknown;
+/** Options of `loadTaxonomy`. */
+export interface LoadTaxonomyOptions {
+  /**
+   * Extension files to load after the ones the base file names in `extensionFiles`; relative paths are
+   * resolved against the working directory. Default: none.
+   */
+  readonly extensions?: readonly string[];
+}
+
+/** A parsed taxonomy extension file and where it came from (named in every error about its entries). */
+export interface TaxonomyExtension {
+  readonly document: unknown;
+  readonly source: string;
+}
+
+/**
+ * Loads the base taxonomy and its extension files: first those the base names in `extensionFiles`
+ * (relative to the base file), then `options.extensions`. A file named twice is read once.
+ */
+export function loadTaxonomy(file: string, fideslang: FideslangKeys, options: LoadTaxonomyOptions = {}): Taxonomy {
+  const document = readYamlFile(file, 'taxonomy');
+  const named = declaredExtensionFiles(document, failIn(file)).map((path) => resolve(dirname(file), path));
+  const paths = [...new Set([...named, ...(options.extensions ?? []).map((path) => resolve(path))])];
+  if (paths.includes(resolve(file))) throw new TaxonomyError(`${file}: the base taxonomy cannot be one of its own extension files`);
+  const extensions = paths.map((path) => ({ document: readYamlFile(path, 'taxonomy extension'), source: path }));
+  return parseTaxonomy(document, fideslang, file, extensions);
+}
+
+function readYamlFile(file: string, what: string): unknown {
   try {
-    document = parseYaml(readFileSync(file, 'utf8'));
+    return parseYaml(readFileSync(file, 'utf8'));
   } catch (error) {
-    throw new TaxonomyError(`${file}: cannot read taxonomy: ${(error as Error).message}`);
+    // The YAML parser appends a multi-line code frame; its first line already names the line and column.
+    throw new TaxonomyError(`${file}: cannot read ${what}: ${(error as Error).message.split('\n')[0].replace(/:$/, '')}`);
   }
-  return parseTaxonomy(document, fideslang, file);
 }
 
 const KEY_PATTERN = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/;
 
-/** Validates a parsed taxonomy document; every error names the key and the file. */
-export function parseTaxonomy(document: unknown, fideslang: FideslangKeys, source = 'taxonomy'): Taxonomy {
-  const fail = (message: string): never => {
-    throw new TaxonomyError(`${source}: ${message}`);
-  };
+// Unknown fields are refused rather than ignored: a misspelt `sensitve: true` would otherwise silently drop a protection.
+const BASE_SECTIONS = ['version', 'controller', 'legalBases', 'categories', 'purposes', 'extensionFiles'];
+const EXTENSION_SECTIONS = ['categories', 'purposes'];
+const CATEGORY_FIELDS = ['description', 'special', 'sensitive', 'extension', 'mask'];
+const PURPOSE_FIELDS = ['description', 'legalBasis', 'benefit', 'extension', 'notice'];
+const NOTICE_FIELDS = ['version', 'since', 'material'];
+const MASK_FIELDS = ['strategy', 'purposes'];
+const CONTROLLER_FIELDS = ['name', 'email', 'address', 'jurisdiction', 'policyUrl'];
+
+/**
+ * Validates a parsed taxonomy document and the extension documents that add to it; every error names the
+ * file and the key. Reads no file: `loadTaxonomy` reads the ones `extensionFiles` names and passes them here.
+ */
+export function parseTaxonomy(document: unknown, fideslang: FideslangKeys, source = 'taxonomy', extensions: readonly TaxonomyExtension[] = []): Taxonomy {
+  const fail = failIn(source);
   const root = asRecord(document) ?? fail('the document must be a mapping with legalBases, categories and purposes');
+  onlyKnownFields(root, BASE_SECTIONS, 'the taxonomy', fail);
+  declaredExtensionFiles(root, fail);
   const version = root.version;
   if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) fail('`version` must be a positive integer');
 
@@ -113,47 +167,59 @@ export function parseTaxonomy(document: unknown, fideslang: FideslangKeys, sourc
   }
   for (const basis of LEGAL_BASES) if (!legalBases.has(basis)) fail(`legal basis "${basis}" is missing`);
 
-  const categoryEntries = entriesOf(root.categories, 'categories', fail);
-  const categories = new Map<string, Category>();
-  for (const [key, entry] of categoryEntries) {
-    const where = `category "${key}"`;
-    checkKey(key, where, fideslang.categories, entry, categoryEntries, fail);
-    const parent = parentKey(key);
-    const inherited = parent ? categories.get(parent) : undefined;
-    const special = flag(entry, 'special', where, fail) || Boolean(inherited?.special);
-    const sensitive = flag(entry, 'sensitive', where, fail) || special || Boolean(inherited?.sensitive);
-    categories.set(key, {
-      key,
-      description: requiredText(entry, 'description', where, fail),
-      personal: key === 'user' || key.startsWith('user.'),
-      special,
-      sensitive,
-      extension: entry.extension === true,
-    });
-  }
+  // Base first, then each extension file in order: a parent must come before its children across files too.
+  const layers: Layer[] = [{ root, source, extensionFile: false }, ...extensions.map(extensionLayer)];
 
-  const purposeEntries = entriesOf(root.purposes, 'purposes', fail);
+  // Purposes before categories: a category's mask names purposes.
+  const purposeEntries = mergeLayers(layers, 'purposes');
   const purposes = new Map<string, Purpose>();
-  for (const [key, entry] of purposeEntries) {
+  for (const [key, sourced] of purposeEntries) {
+    const { entry } = sourced;
+    const failAt = failIn(sourced.source);
     const where = `purpose "${key}"`;
-    checkKey(key, where, fideslang.dataUses, entry, purposeEntries, fail);
+    checkEntry(key, where, sourced, purposeEntries, fideslang.dataUses, PURPOSE_FIELDS, failAt);
     const legalBasis = entry.legalBasis;
     if (legalBasis !== undefined && !(LEGAL_BASES as readonly unknown[]).includes(legalBasis)) {
-      fail(`${where} has unknown legal basis "${String(legalBasis)}"`);
+      failAt(`${where} has unknown legal basis "${String(legalBasis)}"`);
     }
     const benefit = entry.benefit;
-    if (benefit !== undefined && typeof benefit !== 'string') fail(`${where}: \`benefit\` must be text`);
+    if (benefit !== undefined && typeof benefit !== 'string') failAt(`${where}: \`benefit\` must be text`);
     purposes.set(key, {
       key,
-      description: requiredText(entry, 'description', where, fail),
+      description: requiredText(entry, 'description', where, failAt),
       legalBasis: legalBasis as LegalBasis | undefined,
       benefit: benefit as string | undefined,
       requestable: legalBasis !== undefined,
       extension: entry.extension === true,
-      notice: parseNotice(entry.notice, where, fail),
+      notice: parseNotice(entry.notice, where, failAt),
+    });
+  }
+
+  const categoryEntries = mergeLayers(layers, 'categories');
+  const categories = new Map<string, Category>();
+  for (const [key, sourced] of categoryEntries) {
+    const { entry } = sourced;
+    const failAt = failIn(sourced.source);
+    const where = `category "${key}"`;
+    checkEntry(key, where, sourced, categoryEntries, fideslang.categories, CATEGORY_FIELDS, failAt);
+    const parent = parentKey(key);
+    const inherited = parent ? categories.get(parent) : undefined;
+    const special = flag(entry, 'special', where, failAt) || Boolean(inherited?.special);
+    const sensitive = flag(entry, 'sensitive', where, failAt) || special || Boolean(inherited?.sensitive);
+    const personal = key === 'user' || key.startsWith('user.');
+    const mask = parseMask(entry.mask, personal, purposes, where, failAt);
+    categories.set(key, {
+      key,
+      description: requiredText(entry, 'description', where, failAt),
+      personal,
+      special,
+      sensitive,
+      extension: entry.extension === true,
+      ...(mask ? { mask } : {}),
     });
   }
   const controllerNode = root.controller === undefined ? undefined : (asRecord(root.controller) ?? fail('`controller` must be a mapping'));
+  if (controllerNode) onlyKnownFields(controllerNode, CONTROLLER_FIELDS, 'controller', fail);
   const controller = controllerNode
     ? {
         name: requiredText(controllerNode, 'name', 'controller', fail),
@@ -182,18 +248,110 @@ function entriesOf(node: unknown, name: string, fail: Fail): Map<string, Entry> 
   return entries;
 }
 
-function checkKey(key: string, where: string, known: ReadonlySet<string>, entry: Entry, all: Map<string, Entry>, fail: Fail): void {
+/** One file's contribution: the base taxonomy or an extension file. */
+interface Layer {
+  readonly root: Entry;
+  readonly source: string;
+  readonly extensionFile: boolean;
+}
+
+/** An entry with the file that defined it and its place in the merged order (base first). */
+interface SourcedEntry {
+  readonly entry: Entry;
+  readonly source: string;
+  readonly extensionFile: boolean;
+  readonly position: number;
+}
+
+function failIn(source: string): Fail {
+  return (message) => {
+    throw new TaxonomyError(`${source}: ${message}`);
+  };
+}
+
+/** The base file's `extensionFiles`: paths relative to the base file (validated here, read by `loadTaxonomy`). */
+function declaredExtensionFiles(document: unknown, fail: Fail): string[] {
+  const list = asRecord(document)?.extensionFiles;
+  if (list === undefined) return [];
+  if (!Array.isArray(list) || list.some((path) => typeof path !== 'string' || path.trim() === '')) {
+    fail('`extensionFiles` must be a list of file paths, relative to this file');
+  }
+  return list as string[];
+}
+
+/** An extension file adds categories and purposes only: legal bases, the controller and the version belong to the base. */
+function extensionLayer({ document, source }: TaxonomyExtension): Layer {
+  const fail = failIn(source);
+  const root = asRecord(document) ?? fail('a taxonomy extension file must be a mapping with `categories` and/or `purposes`');
+  onlyKnownFields(root, EXTENSION_SECTIONS, 'a taxonomy extension file', fail);
+  if (root.categories === undefined && root.purposes === undefined) fail('a taxonomy extension file must add `categories` or `purposes`');
+  return { root, source, extensionFile: true };
+}
+
+/** Every entry of one section across the layers, in order; a key defined twice is refused in the later file. */
+function mergeLayers(layers: readonly Layer[], section: 'categories' | 'purposes'): Map<string, SourcedEntry> {
+  const singular = section === 'categories' ? 'category' : 'purpose';
+  const merged = new Map<string, SourcedEntry>();
+  for (const layer of layers) {
+    if (layer.extensionFile && layer.root[section] === undefined) continue;
+    const fail = failIn(layer.source);
+    for (const [key, entry] of entriesOf(layer.root[section], section, fail)) {
+      const existing = merged.get(key);
+      if (existing) fail(`${singular} "${key}" is already defined in ${existing.source}; an extension file may add keys, never redefine or rename an existing one`);
+      merged.set(key, { entry, source: layer.source, extensionFile: layer.extensionFile, position: merged.size });
+    }
+  }
+  return merged;
+}
+
+function checkEntry(key: string, where: string, sourced: SourcedEntry, all: ReadonlyMap<string, SourcedEntry>, fideslangKeys: ReadonlySet<string>, fields: readonly string[], fail: Fail): void {
+  const { entry } = sourced;
   if (!KEY_PATTERN.test(key)) fail(`${where} is not a dotted lower-case key`);
+  onlyKnownFields(entry, fields, where, fail);
   const parent = parentKey(key);
-  if (parent !== undefined && !all.has(parent)) fail(`${where} has no parent entry "${parent}"`);
-  if (parent !== undefined && [...all.keys()].indexOf(parent) > [...all.keys()].indexOf(key)) {
-    fail(`${where} must come after its parent "${parent}"`);
+  if (parent !== undefined) {
+    const parentEntry = all.get(parent) ?? fail(`${where} has no parent entry "${parent}"${sourced.extensionFile ? ' in the base taxonomy or any extension file' : ''}`);
+    if (parentEntry.position > sourced.position) {
+      fail(`${where} must come after its parent "${parent}"${parentEntry.source === sourced.source ? '' : ` (defined in ${parentEntry.source}, which must be loaded first)`}`);
+    }
   }
   if (entry.extension !== undefined && typeof entry.extension !== 'boolean') fail(`${where}: \`extension\` must be true or false`);
-  if (!known.has(key) && entry.extension !== true) {
+  if (sourced.extensionFile && entry.extension !== true) fail(`${where} must say \`extension: true\`, as every entry of an extension file does`);
+  if (!fideslangKeys.has(key) && entry.extension !== true) {
     fail(`${where} is not a fideslang key; mark a Candor-specific key with \`extension: true\` in its own entry`);
   }
-  if (known.has(key) && entry.extension === true) fail(`${where} is a fideslang key and must not be marked as an extension`);
+  if (fideslangKeys.has(key) && entry.extension === true) {
+    fail(`${where} is a fideslang key and must not be marked as an extension${sourced.extensionFile ? '; fideslang keys belong in the base taxonomy' : ''}`);
+  }
+}
+
+function onlyKnownFields(entry: Entry, allowed: readonly string[], where: string, fail: Fail): void {
+  for (const field of Object.keys(entry)) if (!allowed.includes(field)) fail(`${where} has unknown field \`${field}\` (allowed: ${allowed.join(', ')})`);
+}
+
+/**
+ * A category's `mask`: a known strategy and the purposes it may serve. Only personal categories: a
+ * non-personal one is released whole (rule 1 of decide()), so a mask there would promise a reduction
+ * that never happens.
+ */
+function parseMask(node: unknown, personal: boolean, purposes: ReadonlyMap<string, Purpose>, where: string, fail: Fail): CategoryMask | undefined {
+  if (node === undefined) return undefined;
+  const mask = asRecord(node) ?? fail(`${where}: \`mask\` must be a mapping with strategy and purposes`);
+  onlyKnownFields(mask, MASK_FIELDS, `${where} mask`, fail);
+  if (!personal) fail(`${where} is not personal data: only categories under "user" may declare a mask`);
+  const strategy = mask.strategy;
+  if (typeof strategy !== 'string' || !isMaskStrategy(strategy)) {
+    fail(`${where}: mask.strategy must be one of ${Object.keys(MASK_STRATEGIES).join(', ')}, got ${strategy === undefined ? 'none' : `"${String(strategy)}"`}`);
+  }
+  const list = mask.purposes;
+  if (!Array.isArray(list) || list.length === 0) fail(`${where}: mask.purposes must be a non-empty list of purpose keys`);
+  const seen = new Set<string>();
+  for (const purpose of list as unknown[]) {
+    if (typeof purpose !== 'string' || !purposes.has(purpose)) fail(`${where} masks for "${String(purpose)}", which is not a purpose of the taxonomy`);
+    if (seen.has(purpose as string)) fail(`${where} lists mask purpose "${String(purpose)}" twice`);
+    seen.add(purpose as string);
+  }
+  return Object.freeze({ strategy: strategy as MaskStrategy, purposes: Object.freeze([...seen]) });
 }
 
 function requiredText(entry: Entry | undefined, field: string, where: string, fail: Fail): string {
@@ -205,6 +363,7 @@ function requiredText(entry: Entry | undefined, field: string, where: string, fa
 function parseNotice(node: unknown, where: string, fail: Fail): PurposeNotice {
   if (node === undefined) return { version: 1, material: false };
   const notice = asRecord(node) ?? fail(`${where}: \`notice\` must be a mapping with version, since and material`);
+  onlyKnownFields(notice, NOTICE_FIELDS, `${where} notice`, fail);
   const version = notice.version;
   if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) fail(`${where}: notice.version must be a positive integer`);
   let since: Date | undefined;

@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { projectRoot } from '../../src/config';
 import { covers, coveringKeys } from '../../src/taxonomy/keys';
-import { loadFideslangKeys, loadTaxonomy, parseTaxonomy, TaxonomyError } from '../../src/taxonomy/taxonomy';
+import { loadFideslangKeys, loadTaxonomy, parseTaxonomy, type Taxonomy, TaxonomyError } from '../../src/taxonomy/taxonomy';
 
 const root = projectRoot();
 const fideslang = loadFideslangKeys(join(root, 'schema', 'fideslang'));
@@ -50,6 +52,16 @@ describe('schema/taxonomy.yaml', () => {
     for (const category of taxonomy.categories.values()) expect(category.extension || fideslang.categories.has(category.key)).toBe(true);
     for (const purpose of taxonomy.purposes.values()) expect(purpose.extension || fideslang.dataUses.has(purpose.key)).toBe(true);
   });
+
+  it('declares the masks of issue #8, and only those', () => {
+    const masks = Object.fromEntries([...taxonomy.categories.values()].filter((category) => category.mask).map((category) => [category.key, category.mask]));
+    expect(masks).toEqual({
+      'user.contact.email': { strategy: 'partial_email', purposes: ['analytics.reporting'] },
+      'user.contact.phone_number': { strategy: 'keyed_hash', purposes: ['analytics.reporting'] },
+      'user.demographic.date_of_birth': { strategy: 'year', purposes: ['marketing.advertising'] },
+      'user.location.precise': { strategy: 'city', purposes: ['analytics.reporting'] },
+    });
+  });
 });
 
 describe('taxonomy validation', () => {
@@ -85,7 +97,159 @@ describe('taxonomy validation', () => {
     document.categories['user.contact.pager'] = { description: 'A pager number.', extension: true };
     expect(parse(document).categories.get('user.contact.pager')?.extension).toBe(true);
   });
+
+  it.each([
+    ['a misspelt flag, which would silently drop a protection', (doc: ReturnType<typeof base>) => (doc.categories['user.contact.email'].sensitve = true), 'test.yaml: category "user.contact.email" has unknown field `sensitve` (allowed: description, special, sensitive, extension, mask)'],
+    ['an unknown purpose field', (doc: ReturnType<typeof base>) => (doc.purposes.marketing.legalbasis = 'consent'), 'test.yaml: purpose "marketing" has unknown field `legalbasis` (allowed: description, legalBasis, benefit, extension, notice)'],
+    ['an unknown top-level section', (doc: ReturnType<typeof base>) => Object.assign(doc, { purpose: {} }), 'test.yaml: the taxonomy has unknown field `purpose` (allowed: version, controller, legalBases, categories, purposes, extensionFiles)'],
+  ])('refuses %s', (_case, mutate, message) => {
+    const document = base();
+    mutate(document);
+    expect(() => parse(document)).toThrow(new TaxonomyError(message));
+  });
 });
+
+describe('masks in the taxonomy', () => {
+  const document = (mask: unknown, key = 'user.contact.email') => ({
+    version: 1,
+    legalBases: Object.fromEntries(['consent', 'contract', 'legal_obligation', 'vital_interests', 'public_task', 'legitimate_interests'].map((basis) => [basis, { description: basis }])),
+    categories: {
+      system: { description: 's' },
+      'system.operations': { description: 'o' },
+      user: { description: 'u' },
+      'user.contact': { description: 'c' },
+      'user.contact.email': { description: 'e' },
+      'user.contact.email.work': { description: 'w', extension: true },
+      // Both keys the cases use are fideslang keys, so no `extension` flag is needed.
+      [key]: { description: 'the masked one', mask },
+    },
+    purposes: { analytics: { description: 'a' }, 'analytics.reporting': { description: 'r', legalBasis: 'legitimate_interests' } },
+  });
+  const parse = (mask: unknown, key?: string) => parseTaxonomy(document(mask, key), fideslang, 'masks.yaml');
+
+  it('exposes a valid mask on the category, frozen, and does not hand it down to sub-categories (a strategy fits one value format)', () => {
+    const parsed = parse({ strategy: 'partial_email', purposes: ['analytics.reporting'] });
+    expect(parsed.categories.get('user.contact.email')?.mask).toEqual({ strategy: 'partial_email', purposes: ['analytics.reporting'] });
+    expect(Object.isFrozen(parsed.categories.get('user.contact.email')?.mask)).toBe(true);
+    expect(parsed.categories.get('user.contact.email.work')?.mask).toBeUndefined();
+    expect(parsed.categories.get('user.contact')?.mask).toBeUndefined();
+  });
+
+  it('accepts a grouping purpose, which covers its sub-purposes', () => {
+    expect(parse({ strategy: 'keyed_hash', purposes: ['analytics'] }).categories.get('user.contact.email')?.mask?.purposes).toEqual(['analytics']);
+  });
+
+  it.each([
+    ['an unknown strategy', { strategy: 'redact', purposes: ['analytics.reporting'] }, undefined, 'masks.yaml: category "user.contact.email": mask.strategy must be one of partial_email, year, city, keyed_hash, got "redact"'],
+    ['a missing strategy', { purposes: ['analytics.reporting'] }, undefined, 'masks.yaml: category "user.contact.email": mask.strategy must be one of partial_email, year, city, keyed_hash, got none'],
+    ['an unknown purpose', { strategy: 'year', purposes: ['marketing.advertising'] }, undefined, 'masks.yaml: category "user.contact.email" masks for "marketing.advertising", which is not a purpose of the taxonomy'],
+    ['a purpose listed twice', { strategy: 'year', purposes: ['analytics.reporting', 'analytics.reporting'] }, undefined, 'masks.yaml: category "user.contact.email" lists mask purpose "analytics.reporting" twice'],
+    ['no purposes', { strategy: 'year', purposes: [] }, undefined, 'masks.yaml: category "user.contact.email": mask.purposes must be a non-empty list of purpose keys'],
+    ['a mask that is not a mapping', 'partial_email', undefined, 'masks.yaml: category "user.contact.email": `mask` must be a mapping with strategy and purposes'],
+    ['an unknown mask field', { strategy: 'year', purposes: ['analytics.reporting'], for: 'everyone' }, undefined, 'masks.yaml: category "user.contact.email" mask has unknown field `for` (allowed: strategy, purposes)'],
+    ['a mask on a non-personal category', { strategy: 'keyed_hash', purposes: ['analytics.reporting'] }, 'system.operations', 'masks.yaml: category "system.operations" is not personal data: only categories under "user" may declare a mask'],
+  ])('refuses %s, naming the category', (_case, mask, key, message) => {
+    expect(() => parse(mask, key)).toThrow(new TaxonomyError(message));
+  });
+});
+
+describe('taxonomy extension files', () => {
+  const fixtures = join(root, 'test', 'fixtures', 'taxonomy');
+  const acmeBase = join(fixtures, 'acme-base.yaml');
+  const invalid = (name: string) => join(fixtures, 'invalid', name);
+  const loadError = (load: () => Taxonomy): string => {
+    try {
+      load();
+    } catch (error) {
+      expect(error).toBeInstanceOf(TaxonomyError);
+      return (error as Error).message;
+    }
+    throw new Error('the taxonomy loaded, but it should have been refused');
+  };
+
+  it('loads the extension files the base names, relative to the base file, as extensions of the base', () => {
+    const acme = loadTaxonomy(acmeBase, fideslang);
+    expect(acme.version).toBe(3);
+    expect(acme.categories.get('user.behavior.loyalty.tier')).toEqual({
+      key: 'user.behavior.loyalty.tier',
+      description: "The person's loyalty tier (bronze, silver, gold).",
+      personal: true,
+      special: false,
+      sensitive: false,
+      extension: true,
+      mask: { strategy: 'keyed_hash', purposes: ['analytics.reporting', 'marketing.loyalty'] },
+    });
+    // Inherited from the base parent, as within one file: an extension cannot escape Art. 9.
+    expect(acme.categories.get('user.health_and_medical.fitness_goals')).toEqual(expect.objectContaining({ special: true, sensitive: true, extension: true }));
+    expect(acme.purposes.get('marketing.loyalty')).toEqual(expect.objectContaining({ requestable: false, extension: true }));
+    expect(acme.purposes.get('marketing.loyalty.rewards')).toEqual(expect.objectContaining({ legalBasis: 'contract', requestable: true, extension: true }));
+    // From extensions/acme-partners.yaml, under a parent that acme-loyalty.yaml defines.
+    expect(acme.purposes.get('marketing.loyalty.partner_offers')).toEqual(expect.objectContaining({ legalBasis: 'consent', extension: true }));
+    expect(acme.categories.get('user.contact.email')).toEqual(expect.objectContaining({ extension: false, mask: { strategy: 'partial_email', purposes: ['analytics.reporting'] } }));
+  });
+
+  it('takes more extension files from the caller, after the named ones; a file named twice is read once', () => {
+    const acme = loadTaxonomy(acmeBase, fideslang, { extensions: [join(fixtures, 'acme-loyalty.yaml'), invalid('later-parent.yaml')] });
+    expect(acme.categories.get('user.behavior.streaks')?.extension).toBe(true);
+    expect(acme.purposes.get('marketing.loyalty.rewards')?.extension).toBe(true);
+  });
+
+  it('extends the shipped taxonomy the same way', () => {
+    const extended = loadTaxonomy(join(root, 'schema', 'taxonomy.yaml'), fideslang, { extensions: [invalid('later-parent.yaml')] });
+    expect(extended.categories.get('user.behavior.streaks')).toEqual(expect.objectContaining({ personal: true, extension: true }));
+    expect(extended.categories.size).toBe(taxonomy.categories.size + 1);
+  });
+
+  it.each([
+    ['unknown-parent.yaml', 'category "user.pets.name" has no parent entry "user.pets" in the base taxonomy or any extension file'],
+    ['redefines-base-key.yaml', `category "user.contact.email" is already defined in ${acmeBase}; an extension file may add keys, never redefine or rename an existing one`],
+    ['redefines-extension-key.yaml', `purpose "marketing.loyalty" is already defined in ${join(fixtures, 'acme-loyalty.yaml')}; an extension file may add keys, never redefine or rename an existing one`],
+    ['renames-key.yaml', 'category "user.contact.work_email" has unknown field `renames` (allowed: description, special, sensitive, extension, mask)'],
+    ['missing-extension-flag.yaml', 'category "user.behavior.streaks" must say `extension: true`, as every entry of an extension file does'],
+    ['fideslang-key.yaml', 'category "user.contact.fax_number" is a fideslang key and must not be marked as an extension; fideslang keys belong in the base taxonomy'],
+    ['unknown-legal-basis.yaml', 'purpose "marketing.loyalty.surveys" has unknown legal basis "goodwill"'],
+    ['adds-legal-basis.yaml', 'a taxonomy extension file has unknown field `legalBases` (allowed: categories, purposes)'],
+    ['mask-non-personal.yaml', 'category "system.operations.loyalty_ledger" is not personal data: only categories under "user" may declare a mask'],
+    ['mask-unknown-purpose.yaml', 'category "user.behavior.streaks" masks for "marketing.sms_blast", which is not a purpose of the taxonomy'],
+  ])('refuses %s, naming the file and the key', (file, message) => {
+    expect(loadError(() => loadTaxonomy(acmeBase, fideslang, { extensions: [invalid(file)] }))).toBe(`${invalid(file)}: ${message}`);
+  });
+
+  it('refuses a child whose parent only a later extension file defines, naming that file', () => {
+    expect(loadError(() => loadTaxonomy(acmeBase, fideslang, { extensions: [invalid('later-child.yaml'), invalid('later-parent.yaml')] }))).toBe(
+      `${invalid('later-child.yaml')}: category "user.behavior.streaks.weekly" must come after its parent "user.behavior.streaks" (defined in ${invalid('later-parent.yaml')}, which must be loaded first)`,
+    );
+  });
+
+  it('refuses a named extension file that cannot be read, naming it', () => {
+    expect(loadError(() => loadTaxonomy(invalid('base-names-missing-extension.yaml'), fideslang))).toMatch(
+      new RegExp(`^${escapeRegExp(invalid('does-not-exist.yaml'))}: cannot read taxonomy extension: ENOENT`),
+    );
+  });
+
+  it('reports a YAML syntax error on one line', () => {
+    const message = loadError(() => loadTaxonomy(acmeBase, fideslang, { extensions: [invalid('not-yaml.yaml')] }));
+    expect(message).toMatch(new RegExp(`^${escapeRegExp(invalid('not-yaml.yaml'))}: cannot read taxonomy extension: .+ at line \\d+, column \\d+$`));
+    expect(message).not.toContain('\n');
+  });
+
+  it('refuses a base that names itself as an extension', () => {
+    expect(loadError(() => loadTaxonomy(acmeBase, fideslang, { extensions: [acmeBase] }))).toBe(`${acmeBase}: the base taxonomy cannot be one of its own extension files`);
+  });
+
+  it('refuses an `extensionFiles` that is not a list of paths', () => {
+    const document = { ...(loadTaxonomyDocument(acmeBase) as object), extensionFiles: 'acme-loyalty.yaml' };
+    expect(() => parseTaxonomy(document, fideslang, 'acme-base.yaml')).toThrow(new TaxonomyError('acme-base.yaml: `extensionFiles` must be a list of file paths, relative to this file'));
+  });
+});
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function loadTaxonomyDocument(file: string): unknown {
+  return parseYaml(readFileSync(file, 'utf8'));
+}
 
 describe('coverage by dot boundary', () => {
   it.each([

@@ -1,0 +1,332 @@
+import { anyCovers } from '../taxonomy/keys';
+import type { Category } from '../taxonomy/taxonomy';
+
+/**
+ * The schema diff gate: what changed in the governance of the schema between a base `governance.json`
+ * and the one the annotations produce now, and which of those changes need a privacy review before they
+ * merge. Pure: documents in, a diff out, and renderers for a pull-request comment. Reading the base (a
+ * file or a git ref) is the CLI's job (src/cli/schema.command.ts).
+ */
+
+/** One field of `schema/governance.json`, as `npx candor schema emit` writes it (src/graphql/schema-files.ts). */
+export interface GovernedFieldEntry {
+  readonly category: string;
+  readonly purposes: readonly string[];
+  /** Absent from documents written before the flags existed; then taken from the taxonomy. */
+  readonly personal?: boolean;
+  readonly special?: boolean;
+  readonly sensitive?: boolean;
+  readonly roles?: readonly string[];
+  readonly subjectKey?: string;
+  /**
+   * A masked release (strategy and purposes). `schema emit` does not write it today; when both documents
+   * carry it, changes are compared like purposes.
+   */
+  readonly mask?: { readonly strategy: string; readonly purposes: readonly string[] };
+}
+
+export interface GovernanceDocument {
+  readonly taxonomyVersion?: number;
+  /** Coordinate (`Customer.email`) → governance. */
+  readonly fields: ReadonlyMap<string, GovernedFieldEntry>;
+}
+
+/** Every kind of change the gate reports, in the order a reviewer reads them, with its default review need. */
+export const GOVERNANCE_CHANGES = {
+  personal_field_added: { title: 'new personal field', review: true },
+  category_changed: { title: 'category changed', review: true },
+  purposes_widened: { title: 'purposes widened', review: true },
+  became_special: { title: 'became special category (GDPR Art. 9)', review: true },
+  no_longer_special: { title: 'no longer special category (GDPR Art. 9)', review: true },
+  mask_purposes_added: { title: 'masked release widened', review: true },
+  mask_strategy_changed: { title: 'mask strategy changed', review: true },
+  roles_removed: { title: 'roles no longer required', review: true },
+  subject_changed: { title: 'data subject found elsewhere', review: true },
+  became_sensitive: { title: 'became sensitive (CPRA)', review: false },
+  no_longer_sensitive: { title: 'no longer sensitive (CPRA)', review: false },
+  purposes_narrowed: { title: 'purposes narrowed', review: false },
+  mask_purposes_removed: { title: 'masked release narrowed', review: false },
+  roles_added: { title: 'roles now required', review: false },
+  field_added: { title: 'new non-personal field', review: false },
+  field_removed: { title: 'field removed', review: false },
+} as const;
+export type GovernanceChangeKind = keyof typeof GOVERNANCE_CHANGES;
+const KIND_ORDER = Object.keys(GOVERNANCE_CHANGES) as GovernanceChangeKind[];
+
+export interface GovernanceChange {
+  /** Schema coordinate, e.g. `Customer.email`. */
+  readonly coordinate: string;
+  readonly kind: GovernanceChangeKind;
+  /** True when the change must be reviewed by privacy before it merges (the gate exits 1). */
+  readonly review: boolean;
+  /** The field's category (at the base for a removed field). */
+  readonly category: string;
+  /** Category, mask strategy or subject key before the change. */
+  readonly from?: string;
+  /** Category, mask strategy or subject key after the change. */
+  readonly to?: string;
+  /** Purposes or roles gained or lost; for an added or removed field, its purposes. */
+  readonly keys?: readonly string[];
+  /** Added personal fields: whether the category is special (Art. 9) or sensitive. */
+  readonly special?: boolean;
+  readonly sensitive?: boolean;
+  /** Why the change matters, or does not, when the kind alone does not say it (e.g. a category change that makes a field non-personal). */
+  readonly note?: string;
+}
+
+export interface GovernanceDiff {
+  /** Review items first, then by coordinate and kind. */
+  readonly changes: readonly GovernanceChange[];
+  readonly reviewRequired: boolean;
+}
+
+/** Input the gate cannot use; `code` is stable, the message fits one line. */
+export class SchemaDiffError extends Error {
+  constructor(
+    readonly code: SchemaDiffErrorCode,
+    message: string,
+  ) {
+    super(`${code}: ${message}`);
+    this.name = 'SchemaDiffError';
+  }
+}
+export type SchemaDiffErrorCode =
+  | 'BAD_ARGUMENT'
+  | 'BASE_UNREADABLE'
+  | 'GOVERNANCE_NOT_JSON'
+  | 'GOVERNANCE_MALFORMED'
+  | 'GIT_UNAVAILABLE'
+  | 'GIT_REF_UNKNOWN'
+  | 'BASE_MISSING_AT_REF'
+  | 'OUT_UNWRITABLE';
+
+/** Parses and checks a `governance.json`; `source` names it in errors. */
+export function parseGovernanceDocument(text: string, source: string): GovernanceDocument {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new SchemaDiffError('GOVERNANCE_NOT_JSON', `${source} is not JSON (${(error as Error).message})`);
+  }
+  const malformed = (problem: string): never => {
+    throw new SchemaDiffError('GOVERNANCE_MALFORMED', `${source}: ${problem}; expected the schema/governance.json written by \`npx candor schema emit\``);
+  };
+  const root = isRecord(parsed) ? parsed : malformed('the document is not a JSON object');
+  const fieldsNode = isRecord(root.fields) ? root.fields : malformed('there is no "fields" object');
+  const taxonomyVersion = root.taxonomyVersion;
+  if (taxonomyVersion !== undefined && typeof taxonomyVersion !== 'number') malformed('"taxonomyVersion" is not a number');
+  const fields = new Map<string, GovernedFieldEntry>();
+  for (const [coordinate, node] of Object.entries(fieldsNode)) {
+    const at = `field "${coordinate}"`;
+    const entry = isRecord(node) ? node : malformed(`${at} is not an object`);
+    if (typeof entry.category !== 'string' || entry.category === '') malformed(`${at} has no category`);
+    const purposes = textList(entry.purposes) ?? malformed(`${at} has no list of purposes`);
+    for (const flagName of ['personal', 'special', 'sensitive'] as const) {
+      if (entry[flagName] !== undefined && typeof entry[flagName] !== 'boolean') malformed(`${at}: "${flagName}" is not true or false`);
+    }
+    const roles = entry.roles === undefined ? undefined : (textList(entry.roles) ?? malformed(`${at}: "roles" is not a list of role names`));
+    if (entry.subjectKey !== undefined && typeof entry.subjectKey !== 'string') malformed(`${at}: "subjectKey" is not text`);
+    let mask: GovernedFieldEntry['mask'];
+    if (entry.mask !== undefined) {
+      const maskNode = isRecord(entry.mask) ? entry.mask : malformed(`${at}: "mask" is not an object`);
+      const maskPurposes = textList(maskNode.purposes);
+      if (typeof maskNode.strategy !== 'string' || !maskPurposes) malformed(`${at}: "mask" needs a strategy and a list of purposes`);
+      mask = { strategy: maskNode.strategy as string, purposes: maskPurposes as string[] };
+    }
+    fields.set(coordinate, {
+      category: entry.category as string,
+      purposes,
+      personal: entry.personal as boolean | undefined,
+      special: entry.special as boolean | undefined,
+      sensitive: entry.sensitive as boolean | undefined,
+      roles,
+      subjectKey: entry.subjectKey as string | undefined,
+      mask,
+    });
+  }
+  return { taxonomyVersion: taxonomyVersion as number | undefined, fields };
+}
+
+interface Flags {
+  readonly personal: boolean;
+  readonly special: boolean;
+  readonly sensitive: boolean;
+}
+
+/**
+ * Compares the governance of every field. Purposes are compared by coverage, as decide() does: replacing
+ * `marketing.communications` by `marketing` widens the field; the reverse narrows it. `categories` (the
+ * taxonomy's) supplies personal/special/sensitive for entries that do not carry them; a category known to
+ * neither is assumed personal, so that it is reviewed rather than waved through.
+ */
+export function diffGovernance(base: GovernanceDocument, head: GovernanceDocument, categories: ReadonlyMap<string, Category> = new Map()): GovernanceDiff {
+  const flagsOf = (entry: GovernedFieldEntry): Flags => {
+    const category = categories.get(entry.category);
+    return {
+      personal: entry.personal ?? category?.personal ?? true,
+      special: entry.special ?? category?.special ?? false,
+      sensitive: entry.sensitive ?? category?.sensitive ?? false,
+    };
+  };
+  const changes: GovernanceChange[] = [];
+  const coordinates = [...new Set([...base.fields.keys(), ...head.fields.keys()])].sort();
+  for (const coordinate of coordinates) {
+    const before = base.fields.get(coordinate);
+    const after = head.fields.get(coordinate);
+    const add = (kind: GovernanceChangeKind, details: Omit<GovernanceChange, 'coordinate' | 'kind' | 'review' | 'category'> = {}, review: boolean = GOVERNANCE_CHANGES[kind].review) =>
+      changes.push({ coordinate, kind, review, category: (after ?? before)!.category, ...details });
+    if (!before) {
+      const flags = flagsOf(after!);
+      if (flags.personal) add('personal_field_added', { keys: after!.purposes, special: flags.special, sensitive: flags.sensitive });
+      else add('field_added', { keys: after!.purposes });
+      continue;
+    }
+    if (!after) {
+      add('field_removed', { keys: before.purposes });
+      continue;
+    }
+    const [was, is] = [flagsOf(before), flagsOf(after)];
+    if (before.category !== after.category) {
+      const note = was.personal === is.personal ? undefined : is.personal ? 'now personal: released only per purpose and data subject' : 'no longer personal: released to every caller without a decision';
+      add('category_changed', { from: before.category, to: after.category, ...(note ? { note } : {}) });
+    }
+    // A purpose on a non-personal field changes nothing (decide() releases non-personal data whole): listed, not reviewed.
+    const widened = uncovered(after.purposes, before.purposes);
+    if (widened.length) add('purposes_widened', { keys: widened, ...(is.personal ? {} : { note: 'non-personal: released whatever the purpose' }) }, is.personal);
+    const narrowed = uncovered(before.purposes, after.purposes);
+    if (narrowed.length) add('purposes_narrowed', { keys: narrowed });
+    if (!was.special && is.special) add('became_special');
+    if (was.special && !is.special) add('no_longer_special');
+    // Special implies sensitive: report the sensitive flag only when special did not already say it.
+    if (!was.sensitive && is.sensitive && !(is.special && !was.special)) add('became_sensitive');
+    if (was.sensitive && !is.sensitive && !(was.special && !is.special)) add('no_longer_sensitive');
+    const maskAdded = uncovered(after.mask?.purposes ?? [], before.mask?.purposes ?? []);
+    if (maskAdded.length) add('mask_purposes_added', { keys: maskAdded, to: after.mask!.strategy });
+    const maskRemoved = uncovered(before.mask?.purposes ?? [], after.mask?.purposes ?? []);
+    if (maskRemoved.length) add('mask_purposes_removed', { keys: maskRemoved, from: before.mask!.strategy });
+    if (before.mask && after.mask && before.mask.strategy !== after.mask.strategy) add('mask_strategy_changed', { from: before.mask.strategy, to: after.mask.strategy });
+    // Roles are exact names, not dotted keys: a role that is no longer required opens the field to more actors.
+    const rolesRemoved = (before.roles ?? []).filter((role) => !(after.roles ?? []).includes(role));
+    if (rolesRemoved.length) add('roles_removed', { keys: rolesRemoved });
+    const rolesAdded = (after.roles ?? []).filter((role) => !(before.roles ?? []).includes(role));
+    if (rolesAdded.length) add('roles_added', { keys: rolesAdded });
+    // Another subject key means another person's consent decides the field.
+    if (before.subjectKey !== undefined && after.subjectKey !== undefined && before.subjectKey !== after.subjectKey) add('subject_changed', { from: before.subjectKey, to: after.subjectKey });
+  }
+  changes.sort((a, b) => Number(b.review) - Number(a.review) || compareText(a.coordinate, b.coordinate) || KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind));
+  return { changes, reviewRequired: changes.some((change) => change.review) };
+}
+
+/** What the two sides of the comparison were, for the reader of the summary. */
+export interface DiffLabels {
+  /** e.g. "`origin/main` (schema/governance.json at 1a2b3c4)". */
+  readonly base: string;
+  /** e.g. "the annotations in this working tree". */
+  readonly head: string;
+}
+
+export const DIFF_FORMATS = ['md', 'json'] as const;
+export type DiffFormat = (typeof DIFF_FORMATS)[number];
+
+export function renderGovernanceDiff(diff: GovernanceDiff, labels: DiffLabels, format: DiffFormat): string {
+  return format === 'json' ? renderJson(diff, labels) : renderMarkdown(diff, labels);
+}
+
+function renderJson(diff: GovernanceDiff, labels: DiffLabels): string {
+  const review = diff.changes.filter((change) => change.review).length;
+  return JSON.stringify({ base: labels.base, head: labels.head, reviewRequired: diff.reviewRequired, counts: { review, informational: diff.changes.length - review }, changes: diff.changes }, null, 2) + '\n';
+}
+
+/** A summary for a pull-request comment: review items first, one table row per change. */
+function renderMarkdown(diff: GovernanceDiff, labels: DiffLabels): string {
+  const review = diff.changes.filter((change) => change.review);
+  const informational = diff.changes.filter((change) => !change.review);
+  const lines = [
+    `## Candor schema diff: ${diff.reviewRequired ? 'privacy review required' : 'no privacy review needed'}`,
+    '',
+    `Compared ${labels.head} with ${labels.base}.`,
+    '',
+  ];
+  if (diff.changes.length === 0) {
+    lines.push('No governance changes: every field keeps its category, purposes, roles and data subject.');
+    return lines.join('\n') + '\n';
+  }
+  lines.push(`${plural(review.length, 'change needs', 'changes need')} privacy review; ${plural(informational.length, 'change is', 'changes are')} informational.`, '');
+  const table = (rows: readonly GovernanceChange[]) => {
+    lines.push('| Field | Change | Detail |', '|---|---|---|');
+    for (const change of rows) lines.push(`| ${code(change.coordinate)} | ${GOVERNANCE_CHANGES[change.kind].title} | ${detail(change)}${change.note ? ` (${change.note})` : ''} |`);
+    lines.push('');
+  };
+  if (review.length) {
+    lines.push('### Needs privacy review', '');
+    table(review);
+    lines.push('A privacy reviewer should confirm each item above (purpose compatibility, legal basis, notice) before this merges.', '');
+  }
+  if (informational.length) {
+    // Folded: a schema change adds many non-personal fields, which must not bury the review items.
+    lines.push('<details>', `<summary>Informational (${informational.length})</summary>`, '');
+    table(informational);
+    lines.push('</details>', '');
+  }
+  return lines.join('\n');
+}
+
+function detail(change: GovernanceChange): string {
+  const keys = (change.keys ?? []).map(code).join(', ');
+  const category = code(change.category);
+  switch (change.kind) {
+    case 'personal_field_added':
+      return `${category} for ${keys || 'no purpose'}${change.special ? ' · special category (Art. 9)' : change.sensitive ? ' · sensitive' : ''}`;
+    case 'field_added':
+      return category;
+    case 'field_removed':
+      return `was ${category}${keys ? ` for ${keys}` : ''}`;
+    case 'category_changed':
+    case 'mask_strategy_changed':
+    case 'subject_changed':
+      return `${code(change.from!)} → ${code(change.to!)}`;
+    case 'purposes_widened':
+    case 'roles_added':
+      return `adds ${keys}`;
+    case 'purposes_narrowed':
+    case 'roles_removed':
+      return `drops ${keys}`;
+    case 'became_special':
+      return `${category}: explicit consent now required`;
+    case 'no_longer_special':
+      return `${category}: explicit consent no longer required`;
+    case 'became_sensitive':
+    case 'no_longer_sensitive':
+      return category;
+    case 'mask_purposes_added':
+      return `${code(change.to!)} for ${keys}`;
+    case 'mask_purposes_removed':
+      return `no ${code(change.from!)} release for ${keys}`;
+  }
+}
+
+/** The keys of `keys` that no key of `by` covers (dot-boundary coverage, as everywhere in Candor). */
+function uncovered(keys: readonly string[], by: readonly string[]): string[] {
+  return keys.filter((key) => !anyCovers(by, key));
+}
+
+/** Inline code that a stray backtick, pipe or newline in a base file cannot break out of. */
+function code(text: string): string {
+  return '`' + text.replace(/[`\r\n]/g, ' ').replace(/\|/g, '\\|') + '`';
+}
+
+function plural(count: number, one: string, many: string): string {
+  return `${count} ${count === 1 ? one : many}`;
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function textList(value: unknown): string[] | undefined {
+  return Array.isArray(value) && value.every((item) => typeof item === 'string') ? (value as string[]) : undefined;
+}

@@ -1,0 +1,168 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig, projectRoot } from '../../src/config';
+import { diffGovernance, type GovernanceDocument, parseGovernanceDocument, renderGovernanceDiff, SchemaDiffError } from '../../src/governance/schema-diff';
+import { loadConfiguredTaxonomy } from '../../src/server/services';
+
+// Fixture pairs derived from the real schema/governance.json (governance.base.json is a copy of it), each
+// head edited the way a pull request would change the annotations or the taxonomy.
+const fixtures = join(projectRoot(), 'test', 'fixtures', 'schema-diff');
+const fixture = (name: string): GovernanceDocument => parseGovernanceDocument(readFileSync(join(fixtures, name), 'utf8'), name);
+const taxonomy = loadConfiguredTaxonomy(loadConfig({}, {}));
+const labels = { base: '`origin/main`', head: 'the annotations' };
+
+describe('diffGovernance on real schema pairs', () => {
+  it('finds nothing between a document and itself', () => {
+    const diff = diffGovernance(fixture('governance.base.json'), fixture('governance.base.json'), taxonomy.categories);
+    expect(diff).toEqual({ changes: [], reviewRequired: false });
+    expect(renderGovernanceDiff(diff, labels, 'md')).toBe(
+      [
+        '## Candor schema diff: no privacy review needed',
+        '',
+        'Compared the annotations with `origin/main`.',
+        '',
+        'No governance changes: every field keeps its category, purposes, roles and data subject.',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('lists every change of the edited head, review items first, and requires review', () => {
+    const diff = diffGovernance(fixture('governance.base.json'), fixture('governance.head.json'), taxonomy.categories);
+    expect(diff.reviewRequired).toBe(true);
+    expect(diff.changes).toEqual([
+      // Needs review, by coordinate.
+      { coordinate: 'Customer.accessibilityNeeds', kind: 'no_longer_special', review: true, category: 'user.health_and_medical' },
+      { coordinate: 'Customer.country', kind: 'category_changed', review: true, category: 'user.location.precise', from: 'user.location.imprecise', to: 'user.location.precise' },
+      { coordinate: 'Customer.email', kind: 'purposes_widened', review: true, category: 'user.contact.email', keys: ['analytics.reporting'] },
+      { coordinate: 'Customer.favoriteGenres', kind: 'became_special', review: true, category: 'user.behavior' },
+      { coordinate: 'Customer.loyaltyTier', kind: 'personal_field_added', review: true, category: 'user.behavior', keys: ['marketing.advertising'], special: false, sensitive: false },
+      // [essential.service, essential.fraud_detection] → [essential]: widened to the parent, nothing narrowed.
+      { coordinate: 'Customer.phone', kind: 'purposes_widened', review: true, category: 'user.contact.phone_number', keys: ['essential'] },
+      { coordinate: 'Mutation.grantConsent', kind: 'roles_removed', review: true, category: 'system.operations', keys: ['consent-manager'] },
+      { coordinate: 'Payment.cardLast4', kind: 'subject_changed', review: true, category: 'user.financial', from: 'customerId', to: 'payerId' },
+      { coordinate: 'WatchEvent.watchedAt', kind: 'category_changed', review: true, category: 'system.operations', from: 'user.behavior', to: 'system.operations', note: 'no longer personal: released to every caller without a decision' },
+      // Informational.
+      { coordinate: 'Customer.country', kind: 'became_sensitive', review: false, category: 'user.location.precise' },
+      { coordinate: 'Customer.createdAt', kind: 'field_removed', review: false, category: 'user.account', keys: ['essential.service', 'analytics.reporting'] },
+      { coordinate: 'Customer.fullName', kind: 'purposes_narrowed', review: false, category: 'user.name', keys: ['personalize.content'] },
+      { coordinate: 'Customer.id', kind: 'purposes_widened', review: false, category: 'system.operations', keys: ['analytics.reporting'], note: 'non-personal: released whatever the purpose' },
+      { coordinate: 'Customer.tierUpdatedAt', kind: 'field_added', review: false, category: 'system.operations', keys: [] },
+    ]);
+  });
+
+  it('reads the reverse of a widening as a narrowing only (coverage by dot boundary, as decide() uses)', () => {
+    const diff = diffGovernance(fixture('governance.head.json'), fixture('governance.base.json'), taxonomy.categories);
+    expect(diff.changes.filter((change) => change.coordinate === 'Customer.phone')).toEqual([
+      { coordinate: 'Customer.phone', kind: 'purposes_narrowed', review: false, category: 'user.contact.phone_number', keys: ['essential'] },
+    ]);
+    // The field the head added is a removal seen from the other side; the one it removed is a new personal field.
+    expect(diff.changes.find((change) => change.coordinate === 'Customer.createdAt')).toEqual(expect.objectContaining({ kind: 'personal_field_added', review: true }));
+    expect(diff.changes.find((change) => change.coordinate === 'Mutation.grantConsent')).toEqual(expect.objectContaining({ kind: 'roles_added', review: false }));
+  });
+
+  it('takes personal/special/sensitive from the taxonomy when a base predates those flags', () => {
+    const noFlags = fixture('governance.no-flags.json');
+    expect([...noFlags.fields.values()].every((field) => field.special === undefined)).toBe(true);
+    expect(diffGovernance(noFlags, fixture('governance.base.json'), taxonomy.categories).changes).toEqual([]);
+    const changes = diffGovernance(noFlags, fixture('governance.head.json'), taxonomy.categories).changes;
+    expect(changes.filter((change) => change.kind === 'became_special' || change.kind === 'no_longer_special').map((change) => change.coordinate)).toEqual(['Customer.accessibilityNeeds', 'Customer.favoriteGenres']);
+  });
+
+  it('compares masks when both documents carry them: a new masked purpose or another strategy needs review', () => {
+    const diff = diffGovernance(fixture('governance.masks-base.json'), fixture('governance.masks-head.json'), taxonomy.categories);
+    expect(diff.changes).toEqual([
+      { coordinate: 'Customer.birthDate', kind: 'mask_purposes_added', review: true, category: 'user.demographic.date_of_birth', keys: ['personalize.content'], to: 'year' },
+      { coordinate: 'Customer.email', kind: 'mask_strategy_changed', review: true, category: 'user.contact.email', from: 'partial_email', to: 'keyed_hash' },
+      { coordinate: 'Customer.postalAddress', kind: 'mask_purposes_added', review: true, category: 'user.contact.address', keys: ['analytics.reporting'], to: 'city' },
+      { coordinate: 'Customer.phone', kind: 'mask_purposes_removed', review: false, category: 'user.contact.phone_number', keys: ['analytics.reporting'], from: 'keyed_hash' },
+    ]);
+  });
+
+  it('needs no review for informational changes alone', () => {
+    const base = fixture('governance.base.json');
+    const fields = new Map(base.fields);
+    fields.delete('Customer.createdAt');
+    const fullName = fields.get('Customer.fullName')!;
+    fields.set('Customer.fullName', { ...fullName, purposes: fullName.purposes.filter((purpose) => purpose !== 'personalize.content') });
+    const diff = diffGovernance(base, { ...base, fields }, taxonomy.categories);
+    expect(diff.changes.map((change) => [change.coordinate, change.kind, change.review])).toEqual([
+      ['Customer.createdAt', 'field_removed', false],
+      ['Customer.fullName', 'purposes_narrowed', false],
+    ]);
+    expect(diff.reviewRequired).toBe(false);
+  });
+
+  it('assumes a field personal when neither the document nor the taxonomy knows its category, so it is reviewed', () => {
+    const head = parseGovernanceDocument(JSON.stringify({ fields: { 'Lead.badge': { category: 'acme.unknown', purposes: [] } } }), 'head');
+    expect(diffGovernance({ fields: new Map() }, head, taxonomy.categories).changes).toEqual([
+      { coordinate: 'Lead.badge', kind: 'personal_field_added', review: true, category: 'acme.unknown', keys: [], special: false, sensitive: false },
+    ]);
+  });
+});
+
+describe('renderGovernanceDiff', () => {
+  const diff = diffGovernance(fixture('governance.base.json'), fixture('governance.head.json'), taxonomy.categories);
+
+  it('writes a pull-request comment: review table first, informational rows folded', () => {
+    const markdown = renderGovernanceDiff(diff, labels, 'md');
+    expect(markdown.startsWith('## Candor schema diff: privacy review required\n\nCompared the annotations with `origin/main`.\n\n9 changes need privacy review; 5 changes are informational.\n\n### Needs privacy review\n')).toBe(true);
+    for (const row of [
+      '| `Customer.loyaltyTier` | new personal field | `user.behavior` for `marketing.advertising` |',
+      '| `Customer.country` | category changed | `user.location.imprecise` → `user.location.precise` |',
+      '| `Customer.email` | purposes widened | adds `analytics.reporting` |',
+      '| `Customer.favoriteGenres` | became special category (GDPR Art. 9) | `user.behavior`: explicit consent now required |',
+      '| `Mutation.grantConsent` | roles no longer required | drops `consent-manager` |',
+      '| `WatchEvent.watchedAt` | category changed | `user.behavior` → `system.operations` (no longer personal: released to every caller without a decision) |',
+      '| `Customer.fullName` | purposes narrowed | drops `personalize.content` |',
+    ]) {
+      expect(markdown).toContain(`\n${row}\n`);
+    }
+    expect(markdown.indexOf('Customer.loyaltyTier')).toBeLessThan(markdown.indexOf('<summary>Informational (5)</summary>'));
+    expect(markdown.indexOf('<summary>Informational (5)</summary>')).toBeLessThan(markdown.indexOf('Customer.fullName'));
+    expect(markdown.endsWith('</details>\n')).toBe(true);
+  });
+
+  it('writes JSON with the counts and every change', () => {
+    const json = JSON.parse(renderGovernanceDiff(diff, labels, 'json'));
+    expect(json).toEqual({ base: '`origin/main`', head: 'the annotations', reviewRequired: true, counts: { review: 9, informational: 5 }, changes: JSON.parse(JSON.stringify(diff.changes)) });
+  });
+
+  it('keeps a hostile coordinate from breaking out of its table cell', () => {
+    const head = parseGovernanceDocument(JSON.stringify({ fields: { 'Evil.a|b`c\nd': { category: 'user.name', purposes: ['essential.service'] } } }), 'head');
+    const markdown = renderGovernanceDiff(diffGovernance({ fields: new Map() }, head, taxonomy.categories), labels, 'md');
+    expect(markdown).toContain('| `Evil.a\\|b c d` | new personal field | `user.name` for `essential.service` |');
+  });
+});
+
+describe('parseGovernanceDocument', () => {
+  const read = (name: string) => readFileSync(join(fixtures, name), 'utf8');
+
+  it.each([
+    ['not-json.json', 'GOVERNANCE_NOT_JSON', /^GOVERNANCE_NOT_JSON: not-json\.json is not JSON \(.+\)$/],
+    ['not-governance.json', 'GOVERNANCE_MALFORMED', /^GOVERNANCE_MALFORMED: not-governance\.json: there is no "fields" object; expected the schema\/governance\.json written by `npx candor schema emit`$/],
+  ])('refuses %s with a coded one-line error', (name, code, message) => {
+    let error: unknown;
+    try {
+      parseGovernanceDocument(read(name), name);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(SchemaDiffError);
+    expect((error as SchemaDiffError).code).toBe(code);
+    expect((error as SchemaDiffError).message).toMatch(message);
+  });
+
+  it.each([
+    [{ fields: { 'A.b': { purposes: [] } } }, 'field "A.b" has no category'],
+    [{ fields: { 'A.b': { category: 'user.name', purposes: 'essential.service' } } }, 'field "A.b" has no list of purposes'],
+    [{ fields: { 'A.b': { category: 'user.name', purposes: [], special: 'yes' } } }, 'field "A.b": "special" is not true or false'],
+    [{ fields: { 'A.b': { category: 'user.name', purposes: [], roles: 'auditor' } } }, 'field "A.b": "roles" is not a list of role names'],
+    [{ fields: { 'A.b': { category: 'user.name', purposes: [], mask: { strategy: 'year' } } } }, 'field "A.b": "mask" needs a strategy and a list of purposes'],
+    [[], 'the document is not a JSON object'],
+  ])('refuses a malformed field or document: %j', (document, problem) => {
+    expect(() => parseGovernanceDocument(JSON.stringify(document), 'base.json')).toThrow(
+      new SchemaDiffError('GOVERNANCE_MALFORMED', `base.json: ${problem}; expected the schema/governance.json written by \`npx candor schema emit\``),
+    );
+  });
+});
