@@ -22,6 +22,7 @@ import { readGovernance } from '../src/graphql/governance-catalog';
 import { buildCandorSchema } from '../src/graphql/schema';
 import type { SubjectState } from '../src/policy/decide';
 import { enforceGovernance, GOVERNANCE_CONTEXT_KEY } from '../src/policy/enforcement';
+import { createMasker } from '../src/policy/masking';
 import { RequestGovernance } from '../src/policy/request-governance';
 import { loadConfiguredTaxonomy } from '../src/server/services';
 
@@ -93,6 +94,7 @@ async function main(): Promise<void> {
   const governedBase = await buildCandorSchema();
   const governed = enforceGovernance(governedBase, readGovernance(governedBase), taxonomy);
   const purpose = { key: 'essential.service', legalBasis: 'contract' as const };
+  const masker = createMasker(Buffer.alloc(32, 7));
 
   const results: Array<Record<string, unknown>> = [];
   for (const n of SIZES) {
@@ -115,6 +117,7 @@ async function main(): Promise<void> {
               now: new Date(),
               compiled: governed.compiled,
               withheldReporting: restrict ? 'extensions' : 'errors',
+              mask: masker,
               loadSubjectStates: async (ids) => ids.map((id) => states.get(id)!),
             }),
           },

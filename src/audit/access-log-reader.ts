@@ -93,7 +93,7 @@ export class AccessLogReader {
         'record.seq AS seq', 'record.at AS at', 'record.request_id AS request_id', 'record.actor_id AS actor_id', 'record.actor_name AS actor_name',
         'record.actor_team AS actor_team', 'record.purpose AS purpose', 'record.operation_name AS operation_name', 'subject.subject_id AS subject_id',
         'record.coordinate AS coordinate', 'record.category AS category', 'record.decision AS decision', 'record.reason AS reason',
-        'record.legal_basis AS legal_basis', 'record.consent_receipt_id AS consent_receipt_id',
+        'record.legal_basis AS legal_basis', 'record.consent_receipt_id AS consent_receipt_id', 'record.mask_strategy AS mask_strategy',
       ])
       .where('record.seq <= :asOf', { asOf });
     const equals: Array<[keyof AccessLogFilter, string]> = [
@@ -133,5 +133,6 @@ function toView(row: Record<string, unknown>): AccessRecordView {
     reason: String(row.reason),
     legalBasis: text(row.legal_basis),
     consentReceiptId: text(row.consent_receipt_id),
+    maskStrategy: text(row.mask_strategy),
   };
 }

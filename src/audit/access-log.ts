@@ -24,6 +24,8 @@ export interface AccessRecordInput {
   readonly reason: string;
   readonly legalBasis: string | null;
   readonly consentReceiptId?: string | null;
+  /** MASKED records: the strategy the value was reduced by. */
+  readonly maskStrategy?: string | null;
 }
 
 export interface AccessLogOptions {
@@ -32,6 +34,17 @@ export interface AccessLogOptions {
   /** Told about every committed batch (records, seconds it took): metrics. */
   readonly onFlush?: (records: number, seconds: number) => void;
 }
+
+/**
+ * A store that seals a batch apart from committing it, so the log seals the next batch while the
+ * previous one commits. `commit` must keep the chain linear whatever `prepare` assumed (PostgreSQL).
+ */
+export interface PipelinedAuditStore<Prepared> extends AuditStore {
+  prepare(entries: readonly AppendEntry[], committedAt: string): Promise<Prepared>;
+  commit(prepared: Prepared): Promise<AppendResult>;
+}
+
+const isPipelined = (store: AuditStore): store is PipelinedAuditStore<unknown> => typeof (store as Partial<PipelinedAuditStore<unknown>>).prepare === 'function';
 
 interface Waiting {
   readonly entries: AppendEntry[];
@@ -44,11 +57,14 @@ interface Waiting {
  * The access log's appender, with group commit: each request hands over its records once, and every
  * request that arrives while a transaction is being committed shares the next one. A request's promise
  * resolves only when its records are durably committed; it rejects when they are not, and the caller
- * must then release no governed data.
+ * must then release no governed data. On a pipelined store the next group is sealed while the previous
+ * one commits; commits stay in order, one at a time.
  */
 export class AccessLog {
   private readonly queue: Waiting[] = [];
   private flushing = false;
+  /** Wakes a flush that waits for its commit in flight, so a new request is sealed meanwhile. */
+  private wake: (() => void) | undefined;
   private readonly maxBatchRecords: number;
   private readonly onFlush?: (records: number, seconds: number) => void;
 
@@ -73,6 +89,7 @@ export class AccessLog {
     return new Promise((resolve, reject) => {
       this.queue.push({ entries: [...entries], size, resolve, reject });
       if (!this.flushing) void this.flush();
+      else this.wake?.();
     });
   }
 
@@ -92,29 +109,70 @@ export class AccessLog {
 
   private async flush(): Promise<void> {
     this.flushing = true;
+    const store = this.store;
+    // The commit in flight while the next group is sealed (pipelined stores only); it never rejects.
+    let committing: Promise<void> | undefined;
     try {
-      while (this.queue.length > 0) {
-        const group: Waiting[] = [];
-        let size = 0;
-        while (this.queue.length > 0 && (group.length === 0 || size + this.queue[0].size <= this.maxBatchRecords)) {
-          const next = this.queue.shift()!;
-          group.push(next);
-          size += next.size;
+      for (;;) {
+        if (this.queue.length === 0) {
+          if (!committing) break;
+          const inFlight = committing;
+          await new Promise<void>((resolve) => {
+            this.wake = resolve;
+            void inFlight.then(resolve);
+          });
+          this.wake = undefined;
+          continue;
         }
+        const group = this.nextGroup();
+        const entries = group.flatMap((waiting) => waiting.entries);
+        const committedAt = this.clock().toISOString();
+        const started = performance.now();
+        if (!isPipelined(store)) {
+          await this.settle(group, started, store.append(entries, committedAt));
+          continue;
+        }
+        let prepared: unknown;
         try {
-          const started = performance.now();
-          const result = await this.store.append(
-            group.flatMap((waiting) => waiting.entries),
-            this.clock().toISOString(),
-          );
-          this.onFlush?.(size, (performance.now() - started) / 1000);
-          for (const waiting of group) waiting.resolve(result);
+          prepared = await store.prepare(entries, committedAt);
         } catch (error) {
           for (const waiting of group) waiting.reject(error as Error);
+          continue;
         }
+        await committing; // one commit at a time, in order
+        const commit: Promise<void> = this.settle(group, started, store.commit(prepared)).then(() => {
+          if (committing === commit) committing = undefined;
+        });
+        committing = commit;
       }
     } finally {
       this.flushing = false;
+    }
+  }
+
+  /** The next group to commit: at least one request, then as many as fit in `maxBatchRecords`. */
+  private nextGroup(): Waiting[] {
+    const group: Waiting[] = [];
+    let size = 0;
+    while (this.queue.length > 0 && (group.length === 0 || size + this.queue[0].size <= this.maxBatchRecords)) {
+      const next = this.queue.shift()!;
+      group.push(next);
+      size += next.size;
+    }
+    return group;
+  }
+
+  /** Resolves the group's requests when `committed` does, rejects them when it fails. */
+  private async settle(group: readonly Waiting[], started: number, committed: Promise<AppendResult>): Promise<void> {
+    try {
+      const result = await committed;
+      this.onFlush?.(
+        group.reduce((sum, waiting) => sum + waiting.size, 0),
+        (performance.now() - started) / 1000,
+      );
+      for (const waiting of group) waiting.resolve(result);
+    } catch (error) {
+      for (const waiting of group) waiting.reject(error as Error);
     }
   }
 }
@@ -158,7 +216,7 @@ export function entriesOf(records: readonly AccessRecordInput[]): AppendEntry[] 
       else bySubject.set(record.subjectId, [entries.length]);
       entries.push(entry);
     }
-    entry.items.push({ coordinate: record.coordinate, category: record.category, decision: record.decision, reason: record.reason, legalBasis: record.legalBasis, consentReceiptId: record.consentReceiptId ?? null });
+    entry.items.push({ coordinate: record.coordinate, category: record.category, decision: record.decision, reason: record.reason, legalBasis: record.legalBasis, consentReceiptId: record.consentReceiptId ?? null, ...(record.decision === 'MASKED' ? { maskStrategy: record.maskStrategy ?? null } : {}) });
   }
   return entries;
 }

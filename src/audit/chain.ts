@@ -21,6 +21,8 @@ export interface EntryItem {
   readonly reason: string;
   readonly legalBasis: string | null;
   readonly consentReceiptId: string | null;
+  /** The masking strategy of a MASKED record (a seventh element of its canonical item, MASKED records only). */
+  readonly maskStrategy?: string | null;
 }
 
 /** What the records of one entry share. */
@@ -63,7 +65,10 @@ function headerPart(header: EntryHeader): string {
 }
 
 function itemPart(item: EntryItem): string {
-  return JSON.stringify([item.coordinate, item.category, item.decision, item.reason, item.legalBasis, item.consentReceiptId]).slice(1, -1);
+  const elements = [item.coordinate, item.category, item.decision, item.reason, item.legalBasis, item.consentReceiptId];
+  // Only MASKED records carry the strategy, so every other record serialises exactly as before masking existed.
+  if (item.decision === 'MASKED') elements.push(item.maskStrategy ?? null);
+  return JSON.stringify(elements).slice(1, -1);
 }
 
 /** SHA-256 (hex) of a logical record's canonical serialisation. */
@@ -127,7 +132,8 @@ export function sealBatch(head: ChainHead, entries: readonly UnsealedEntry[], co
 
 /** Stored form of an entry's items: one compact JSON array per item (what `sealEntry` produces). */
 export function decodeItems(text: string): EntryItem[] {
-  return (JSON.parse(text) as Array<[string | null, string | null, AccessDecision, string, string | null, string | null]>).map(
-    ([coordinate, category, decision, reason, legalBasis, consentReceiptId]) => ({ coordinate, category, decision, reason, legalBasis, consentReceiptId }),
+  return (JSON.parse(text) as Array<[string | null, string | null, AccessDecision, string, string | null, string | null, (string | null)?]>).map(
+    ([coordinate, category, decision, reason, legalBasis, consentReceiptId, maskStrategy]) =>
+      decision === 'MASKED' ? { coordinate, category, decision, reason, legalBasis, consentReceiptId, maskStrategy: maskStrategy ?? null } : { coordinate, category, decision, reason, legalBasis, consentReceiptId },
   );
 }

@@ -1,4 +1,5 @@
 import { badInput } from '../errors';
+import { REJECT_MODE_ROLE } from '../policy/request-governance';
 import type { CandorServices } from '../server/services';
 import type { Output } from './audit.command';
 
@@ -10,7 +11,7 @@ export interface ActorArguments {
   readonly roles?: string;
 }
 
-const ROLES = ['auditor', 'consent-manager'];
+const ROLES = ['auditor', 'consent-manager', REJECT_MODE_ROLE];
 const list = (value: string | undefined) => (value ?? '').split(',').map((item) => item.trim()).filter(Boolean);
 
 /** `candor actor <create|list|rotate|revoke>`: keys are printed once and stored only as HMACs. */
@@ -18,7 +19,7 @@ export async function actorCommand(services: CandorServices, action: string | un
   const { actors, taxonomy } = services;
   switch (action) {
     case 'create': {
-      if (!args.id || !args.name || !args.team) throw badInput('usage: npx candor actor create --id ID --name NAME --team TEAM --purposes P1,P2 [--roles auditor,consent-manager]');
+      if (!args.id || !args.name || !args.team) throw badInput('usage: npx candor actor create --id ID --name NAME --team TEAM --purposes P1,P2 [--roles auditor,consent-manager,reject-withheld]');
       const purposes = list(args.purposes);
       const roles = list(args.roles);
       if (purposes.length === 0) throw badInput('--purposes needs at least one purpose key');

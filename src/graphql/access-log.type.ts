@@ -30,6 +30,7 @@ export class AccessRecordType {
   @Field(() => String, { description: 'The decision reason or refusal code.' }) @Governed(LOG) reason!: string;
   @Field(() => String, { nullable: true }) @Governed(LOG) legalBasis!: string | null;
   @Field(() => String, { nullable: true }) @Governed(LOG) consentReceiptId!: string | null;
+  @Field(() => String, { nullable: true, description: 'MASKED records: the masking strategy the value was reduced by.' }) @Governed(LOG) maskStrategy!: string | null;
 }
 
 @GovernedType('AccessLogEdge')

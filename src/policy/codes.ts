@@ -41,6 +41,9 @@ export const REFUSALS = {
   TOO_MANY_TOKENS: 400,
   BATCH_NOT_ALLOWED: 400,
   BATCH_TOO_LARGE: 400,
+  BAD_GOVERNANCE_HEADER: 400,
+  GOVERNANCE_REJECTED: 403,
+  EXPLAIN_QUERIES_ONLY: 400,
 } as const;
 export type RefusalCode = keyof typeof REFUSALS;
 

@@ -1,6 +1,7 @@
 import type { LegalBasis } from '../taxonomy/taxonomy';
 import { covers } from '../taxonomy/keys';
 import type { DecisionReason } from './codes';
+import type { MaskStrategy } from './masking';
 
 /** What the schema annotation says about a field (built once from `@Governed`). */
 export interface FieldPolicy {
@@ -11,6 +12,8 @@ export interface FieldPolicy {
   readonly special: boolean;
   /** Purposes the field may serve; each covers its sub-purposes. */
   readonly purposes: readonly string[];
+  /** The category's masking (taxonomy): a reduced form of the value may serve these further purposes. */
+  readonly mask?: { readonly strategy: MaskStrategy; readonly purposes: readonly string[] };
 }
 
 /** The purpose a request declared, as the taxonomy defines it (always requestable, so it has a basis). */
@@ -63,12 +66,15 @@ export interface DecisionRequest {
 }
 
 export interface Decision {
-  readonly effect: 'allow' | 'deny';
+  /** `mask`: released in the reduced form of `mask` only. */
+  readonly effect: 'allow' | 'mask' | 'deny';
   readonly reason: DecisionReason;
   /** The legal basis the decision rests on; null for non-personal data. */
   readonly legalBasis: LegalBasis | null;
   /** The receipt of the consent the release relied on, if it relied on one. */
   readonly consentReceiptId?: string | null;
+  /** With effect `mask`: the strategy the value is reduced by. */
+  readonly mask?: MaskStrategy;
 }
 
 /**
@@ -80,7 +86,8 @@ export interface Decision {
  *     SUBJECT_REQUEST, on the legal obligation to answer them (GDPR Art. 15) — its own path, not a
  *     relaxation of the purpose rules.
  *  1. The category is non-personal → allow, NON_PERSONAL (no subject state needed).
- *  2. No purpose declared on the field covers the request purpose → deny, PURPOSE_NOT_DECLARED.
+ *  2. No purpose declared on the field covers the request purpose → deny, PURPOSE_NOT_DECLARED — unless
+ *     the category's mask covers it: then rules 2a–7 decide a masked release (rule 8).
  *  2a. The subject's state is unknown (store unreachable) → deny, GOVERNANCE_UNAVAILABLE (fail closed).
  *  3. The subject restricted processing (GDPR Art. 18) → deny, PROCESSING_RESTRICTED,
  *     unless the purpose's basis is legal_obligation.
@@ -93,6 +100,9 @@ export interface Decision {
  *     withdrawn, not expired at `now`) → allow, CONSENT_GIVEN; a grant that predates a material change of
  *     the purpose's notice → deny, CONSENT_RENEWAL_REQUIRED; else deny, CONSENT_REQUIRED.
  *  7. Any other basis → allow, LEGAL_BASIS.
+ *  8. A release (rule 6 or 7) for a purpose the field serves only masked (rule 2) → mask, with the
+ *     release's reason and basis and the category's strategy: a masked value needs the same legal ground
+ *     as the value itself, and a subject's restriction or objection stops it too.
  *
  * "Most specific" means the statement on the longest key covering the purpose, so withdrawing
  * `marketing.communications` after granting `marketing` withdraws just that sub-purpose.
@@ -107,7 +117,8 @@ export function decide(request: DecisionRequest): Decision {
   // Rule 1
   if (isReleasedWithoutSubject(field)) return { effect: 'allow', reason: 'NON_PERSONAL', legalBasis: null };
   // Rule 2
-  if (!field.purposes.some((declared) => covers(declared, purpose.key))) return deny('PURPOSE_NOT_DECLARED', basis);
+  const form = declaredForm(field, purpose.key);
+  if (form === undefined) return deny('PURPOSE_NOT_DECLARED', basis);
   // Rule 2a
   if (subjectState === null) return deny('GOVERNANCE_UNAVAILABLE', basis);
   // Rule 3
@@ -127,10 +138,25 @@ export function decide(request: DecisionRequest): Decision {
   if (basis === 'consent') {
     if (!consentActive) return deny('CONSENT_REQUIRED', basis);
     if (consentOutdated) return deny('CONSENT_RENEWAL_REQUIRED', basis);
-    return { effect: 'allow', reason: 'CONSENT_GIVEN', legalBasis: basis, ...(receipt ? { consentReceiptId: receipt } : {}) };
+    return release(field, form, { effect: 'allow', reason: 'CONSENT_GIVEN', legalBasis: basis, ...(receipt ? { consentReceiptId: receipt } : {}) });
   }
   // Rule 7
-  return { effect: 'allow', reason: 'LEGAL_BASIS', legalBasis: basis, ...(field.special && receipt ? { consentReceiptId: receipt } : {}) };
+  return release(field, form, { effect: 'allow', reason: 'LEGAL_BASIS', legalBasis: basis, ...(field.special && receipt ? { consentReceiptId: receipt } : {}) });
+}
+
+/**
+ * Rule 2 on its own: the form in which the field may serve the purpose — `full` when a declared purpose
+ * covers it, `masked` when only the category's mask does, undefined when neither (PURPOSE_NOT_DECLARED).
+ */
+export function declaredForm(field: FieldPolicy, purpose: string): 'full' | 'masked' | undefined {
+  if (field.purposes.some((declared) => covers(declared, purpose))) return 'full';
+  if (field.mask?.purposes.some((declared) => covers(declared, purpose))) return 'masked';
+  return undefined;
+}
+
+/** Rule 8: a release for a purpose the field serves only masked is a masked release. */
+function release(field: FieldPolicy, form: 'full' | 'masked', allowed: Decision): Decision {
+  return form === 'masked' ? { ...allowed, effect: 'mask', mask: field.mask!.strategy } : allowed;
 }
 
 /**

@@ -60,6 +60,8 @@ export function enforceGovernance(schema: GraphQLSchema, declarations: readonly 
     const definition = typeFields(schema, declaration.typeName)[declaration.fieldName];
     const hasOwnResolver = definition.resolve !== undefined && definition.resolve !== defaultFieldResolver;
     if (!declaration.root && !hasOwnResolver) return;
+    // A relation resolves to records, which have no reduced form: masking is for leaf values.
+    if (!declaration.root && field.policy.mask) throw new Error(`${field.coordinate} is a relation, but its category ${field.category} has a mask: masks apply to leaf fields only`);
     ruleTree[declaration.typeName] ??= {};
     ruleTree[declaration.typeName][declaration.fieldName] = declaration.root
       ? rule(`operation ${field.coordinate}`, { cache: 'no_cache' })((_parent, _args, context: Context, info) => governanceOf(context).authorizeOperation(field, info))
@@ -106,11 +108,7 @@ export function enforceGovernance(schema: GraphQLSchema, declarations: readonly 
 
 /** The synchronous guard of one personal leaf field: release the property, or resolve to the coded error. */
 function leafGuard(field: GuardedField): GraphQLFieldResolver<Record<string, unknown>, Context> {
-  const property = field.fieldName;
-  return (source, _args, context, info) => {
-    const verdict = governanceOf(context).enforceLeaf(field, source, info);
-    return verdict === true ? source[property] : verdict;
-  };
+  return (source, _args, context, info) => governanceOf(context).resolveLeaf(field, source, info);
 }
 
 function typeFields(schema: GraphQLSchema, typeName: string) {

@@ -50,6 +50,7 @@ export function compileFields(declarations: readonly FieldDeclaration[], taxonom
         personal: category?.personal ?? true,
         special: category?.special ?? false,
         purposes: Object.freeze([...declaration.purposes]),
+        ...(category?.mask ? { mask: category.mask } : {}),
       });
       interned = { policy, index: policies.size };
       policies.set(policyKey, interned);

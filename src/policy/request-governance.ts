@@ -1,8 +1,19 @@
 import { GraphQLError, type GraphQLResolveInfo } from 'graphql';
 import { anyCovers } from '../taxonomy/keys';
 import { DENIAL_EXPLANATIONS, type DenialReason } from './codes';
-import { type Decision, decide, isReleasedWithoutSubject, type RequestPurpose, type SubjectState } from './decide';
+import { type Decision, decide, declaredForm, isReleasedWithoutSubject, type RequestPurpose, type SubjectState } from './decide';
 import type { CompiledFields, GuardedField } from './guarded-field';
+import type { Masker } from './masking';
+
+/**
+ * What a request does with its decisions: `release` values as decided (the default); `explain` decides and
+ * reports every decision but releases no personal value (a dry run); `reject` refuses the whole operation
+ * when any selected field would be withheld.
+ */
+export type GovernanceMode = 'release' | 'explain' | 'reject';
+
+/** Actors with this role run every request in reject mode (batch jobs that must never work on partial data). */
+export const REJECT_MODE_ROLE = 'reject-withheld';
 
 /** A root field refused to the actor. */
 export interface OperationRefusal {
@@ -23,6 +34,28 @@ export interface RequestGovernanceOptions {
    * response in `extensions.governance.withheld` (`extensions`; cheaper when many fields are withheld).
    */
   readonly withheldReporting?: 'errors' | 'extensions';
+  readonly mode?: GovernanceMode;
+  /** Reduces a value by a masking strategy (effect `mask`). */
+  readonly mask: Masker;
+}
+
+/** One outcome of one field coordinate in an explanation: how many subjects got it, and which. */
+export interface ExplainedOutcome {
+  readonly decision: 'RELEASED' | 'MASKED' | 'WITHHELD';
+  readonly reason: string;
+  readonly legalBasis: string | null;
+  readonly mask?: string;
+  readonly subjects: number;
+  /** The subjects' ids, while the group is small enough to list (at most EXPLAIN_LISTED_SUBJECTS). */
+  readonly subjectIds?: string[];
+}
+
+/** Subject ids listed per explained outcome; larger groups give only their count. */
+export const EXPLAIN_LISTED_SUBJECTS = 20;
+
+/** The access-log decision a field decision is recorded as. */
+export function recordedDecision(decision: Decision): 'RELEASED' | 'MASKED' | 'WITHHELD' {
+  return decision.effect === 'allow' ? 'RELEASED' : decision.effect === 'mask' ? 'MASKED' : 'WITHHELD';
 }
 
 /** A withheld leaf field reported in the response's extensions. */
@@ -33,22 +66,19 @@ export interface WithheldEntry {
   readonly subjectId: string;
 }
 
-/** How a field policy behaves for this request's purpose (see `decide()`: rules 2a–7 read only `special`). */
-const enum PolicyClass {
-  /** Decided without the subject (rule 1 or 2): one decision for every subject. */
-  SubjectIndependent = 0,
-  /** Declared for the purpose, not special: one decision per subject. */
-  Ordinary = 1,
-  /** Declared for the purpose, special category: one decision per subject. */
-  Special = 2,
-}
+/**
+ * Policies decided without the subject (rule 1 or 2) share one decision for every subject; the others are
+ * decided once per subject and per *class*: after rule 2, `decide()` reads only whether the category is
+ * special and, for a masked release, the mask strategy — so policies agreeing on both share a decision.
+ */
+const SUBJECT_INDEPENDENT = 0;
 
 interface SubjectEntry {
   readonly subjectId: string;
   readonly ordinal: number;
   readonly state: SubjectState | null;
-  ordinary: Decision | undefined;
-  special: Decision | undefined;
+  /** Decisions by policy class (index 0 unused). */
+  readonly decisions: Array<Decision | undefined>;
 }
 
 /**
@@ -64,6 +94,7 @@ export class RequestGovernance {
   private readonly subjects = new Map<string, SubjectEntry>();
   private readonly entries: SubjectEntry[] = [];
   private readonly policyClasses: Uint8Array;
+  private readonly classCount: number;
   private readonly subjectIndependent: Array<Decision | undefined>;
   private readonly fieldCount: number;
   /** (subject ordinal × fieldCount + field index) already logged: aliases and repeats log once. */
@@ -79,12 +110,20 @@ export class RequestGovernance {
     const { policies, fields } = options.compiled;
     this.fieldCount = fields.length;
     this.policyClasses = new Uint8Array(policies.length);
+    const classes = new Map<string, number>();
     this.subjectIndependent = policies.map((policy, index) => {
       const withoutSubject = decide({ field: policy, purpose: options.purpose, subjectState: null, now: options.now });
       if (withoutSubject.reason !== 'GOVERNANCE_UNAVAILABLE') return withoutSubject; // rule 1 or 2 answered
-      this.policyClasses[index] = policy.special ? PolicyClass.Special : PolicyClass.Ordinary;
+      const classKey = `${policy.special}|${declaredForm(policy, options.purpose.key) === 'masked' ? policy.mask!.strategy : ''}`;
+      if (!classes.has(classKey)) classes.set(classKey, classes.size + 1);
+      this.policyClasses[index] = classes.get(classKey)!;
       return undefined;
     });
+    this.classCount = classes.size + 1;
+  }
+
+  get mode(): GovernanceMode {
+    return this.options.mode ?? 'release';
   }
 
   get purpose(): RequestPurpose {
@@ -114,6 +153,30 @@ export class RequestGovernance {
   /** Withheld leaf fields, when they are reported in extensions (empty in `errors` mode). */
   get withheld(): WithheldEntry[] {
     return this.withheldPaths.map(({ path, field, subjectId, code }) => ({ path: pathOf(path), coordinate: field.coordinate, code, subjectId }));
+  }
+
+  /** Every personal-field decision so far, per coordinate: the outcomes with their subjects (explain mode). */
+  get explanation(): Array<{ coordinate: string; category: string; outcomes: ExplainedOutcome[] }> {
+    const byCoordinate = new Map<string, { coordinate: string; category: string; outcomes: Map<string, ExplainedOutcome & { subjectIds: string[] }> }>();
+    for (const { subjectId, decisions } of this.decisionsBySubject) {
+      for (const { field, decision } of decisions) {
+        let explained = byCoordinate.get(field.coordinate);
+        if (!explained) byCoordinate.set(field.coordinate, (explained = { coordinate: field.coordinate, category: field.category, outcomes: new Map() }));
+        const outcomeKey = `${decision.effect}|${decision.reason}|${decision.legalBasis}|${decision.mask ?? ''}`;
+        let outcome = explained.outcomes.get(outcomeKey);
+        if (!outcome) {
+          outcome = { decision: recordedDecision(decision), reason: decision.reason, legalBasis: decision.legalBasis, ...(decision.mask ? { mask: decision.mask } : {}), subjects: 0, subjectIds: [] };
+          explained.outcomes.set(outcomeKey, outcome);
+        }
+        (outcome as { subjects: number }).subjects++;
+        if (outcome.subjectIds.length < EXPLAIN_LISTED_SUBJECTS) outcome.subjectIds.push(subjectId);
+      }
+    }
+    return [...byCoordinate.values()].map(({ coordinate, category, outcomes }) => ({
+      coordinate,
+      category,
+      outcomes: [...outcomes.values()].map(({ subjectIds, ...outcome }) => (outcome.subjects <= EXPLAIN_LISTED_SUBJECTS ? { ...outcome, subjectIds } : outcome)),
+    }));
   }
 
   /** Authorised root fields whose call is itself recorded (`recordAs`), once per coordinate. */
@@ -150,29 +213,34 @@ export class RequestGovernance {
   }
 
   /**
-   * Applies `decide()` to one field of the record `source` and records the decision. Returns true to
-   * release, or the coded error the field resolves to instead of its value.
+   * Applies `decide()` to one field of the record `source` (a relation, enforced by graphql-shield) and
+   * records the decision. Returns true to resolve the relation, or the coded error it resolves to instead.
+   * Masking applies to leaf values only (the schema build refuses a mask on a relation); anything but
+   * `allow` is a denial here.
    */
   enforce(field: GuardedField, source: unknown, info: GraphQLResolveInfo): true | GraphQLError {
-    const denied = this.judge(field, source);
-    return denied === undefined ? true : withheldError(field, denied.decision, denied.subjectId, this.options.purpose.key, info);
+    if (isReleasedWithoutSubject(field.policy)) return true;
+    const { decision, entry } = this.judge(field, source);
+    return decision.effect === 'allow' ? true : withheldError(field, decision, entry.subjectId, this.options.purpose.key, info);
   }
 
   /**
-   * The leaf guard's variant: in `extensions` reporting a withheld leaf resolves to null and is listed once
-   * in the response's extensions instead of raising an error.
+   * The leaf guard: decides and records one personal leaf field of `source`, and returns what it resolves
+   * to — the value, its masked form, null (explain mode; withheld in `extensions` reporting, listed once
+   * in the response's extensions) or the coded error.
    */
-  enforceLeaf(field: GuardedField, source: unknown, info: GraphQLResolveInfo): true | GraphQLError | null {
-    if (this.options.withheldReporting !== 'extensions') return this.enforce(field, source, info);
-    const denied = this.judge(field, source);
-    if (denied === undefined) return true;
-    this.withheldPaths.push({ path: info.path, field, subjectId: denied.subjectId, code: denied.decision.reason });
+  resolveLeaf(field: GuardedField, source: Record<string, unknown>, info: GraphQLResolveInfo): unknown {
+    const { decision, entry } = this.judge(field, source);
+    if (this.options.mode === 'explain') return null;
+    if (decision.effect === 'allow') return source[field.fieldName];
+    if (decision.effect === 'mask') return this.options.mask(decision.mask!, source[field.fieldName]);
+    if (this.options.withheldReporting !== 'extensions') return withheldError(field, decision, entry.subjectId, this.options.purpose.key, info);
+    this.withheldPaths.push({ path: info.path, field, subjectId: entry.subjectId, code: decision.reason });
     return null;
   }
 
-  /** Decides and records; undefined when released, else the denial and its subject. */
-  private judge(field: GuardedField, source: unknown): { decision: Decision; subjectId: string } | undefined {
-    if (isReleasedWithoutSubject(field.policy)) return undefined;
+  /** Decides and records one personal field of the record `source`. */
+  private judge(field: GuardedField, source: unknown): { decision: Decision; entry: SubjectEntry } {
     const rawSubjectId = (source as Record<string, unknown>)[field.subjectKey!];
     let entry: SubjectEntry;
     if (rawSubjectId === this.lastSubjectId && this.lastEntry !== undefined) {
@@ -191,7 +259,7 @@ export class RequestGovernance {
       this.recorded[slot] = 1;
       this.logged.push(slot);
     }
-    return decision.effect === 'allow' ? undefined : { decision, subjectId: entry.subjectId };
+    return { decision, entry };
   }
 
   /** Root fields: the actor needs the declared roles, and the request purpose must be one the operation serves. */
@@ -211,22 +279,13 @@ export class RequestGovernance {
   }
 
   private decisionFor(field: GuardedField, entry: SubjectEntry): Decision {
-    switch (this.policyClasses[field.policyIndex]) {
-      case PolicyClass.Ordinary:
-        return (entry.ordinary ??= this.decideFor(field, entry));
-      case PolicyClass.Special:
-        return (entry.special ??= this.decideFor(field, entry));
-      default:
-        return this.subjectIndependent[field.policyIndex]!;
-    }
-  }
-
-  private decideFor(field: GuardedField, entry: SubjectEntry): Decision {
-    return decide({ field: field.policy, purpose: this.options.purpose, subjectState: entry.state, now: this.options.now });
+    const policyClass = this.policyClasses[field.policyIndex];
+    if (policyClass === SUBJECT_INDEPENDENT) return this.subjectIndependent[field.policyIndex]!;
+    return (entry.decisions[policyClass] ??= decide({ field: field.policy, purpose: this.options.purpose, subjectState: entry.state, now: this.options.now }));
   }
 
   private addEntry(subjectId: string, state: SubjectState | null): SubjectEntry {
-    const entry: SubjectEntry = { subjectId, ordinal: this.entries.length, state, ordinary: undefined, special: undefined };
+    const entry: SubjectEntry = { subjectId, ordinal: this.entries.length, state, decisions: new Array<Decision | undefined>(this.classCount) };
     this.entries.push(entry);
     this.subjects.set(subjectId, entry);
     return entry;

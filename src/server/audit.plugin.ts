@@ -1,12 +1,17 @@
 import type { ApolloServerPlugin } from '@apollo/server';
+import { GraphQLError } from 'graphql';
 import { type AccessLog, type AccessRecordInput, entriesOf } from '../audit/access-log';
 import type { AppendEntry } from '../audit/audit-store';
-import { QUERY_LIMIT_CODES } from '../policy/codes';
+import type { EntryItem } from '../audit/chain';
+import { QUERY_LIMIT_CODES, REFUSALS } from '../policy/codes';
+import type { Decision } from '../policy/decide';
 import { GOVERNANCE_CONTEXT_KEY } from '../policy/enforcement';
+import { recordedDecision, type RequestGovernance } from '../policy/request-governance';
 import type { CandorContext } from './context';
 import type { CandorMetrics } from './observability';
 
-const LIMIT_CODES: ReadonlySet<string> = new Set(QUERY_LIMIT_CODES);
+/** Codes of operations refused after parsing, found in the response's errors and recorded from there. */
+const OPERATION_REFUSAL_CODES: ReadonlySet<string> = new Set([...QUERY_LIMIT_CODES, 'EXPLAIN_QUERIES_ONLY']);
 
 /**
  * Writes each request's access records once, when the response is ready and before it is sent: the
@@ -14,15 +19,28 @@ const LIMIT_CODES: ReadonlySet<string> = new Set(QUERY_LIMIT_CODES);
  * governed data is replaced by AUDIT_UNAVAILABLE (503): governed data never leaves without its record.
  * Documents refused by the query limits are recorded too. No `willResolveField` here: that hook would make
  * Apollo wrap every resolver.
+ *
+ * The request's governance mode shapes the response and the records: `explain` adds every decision to
+ * `extensions.governance.explain` (no value was released, so each is recorded WITHHELD, EXPLAIN_ONLY);
+ * `reject` replaces a response that withheld anything by GOVERNANCE_REJECTED (403) naming the offending
+ * coordinates, and records every field of it as withheld.
  */
 export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): ApolloServerPlugin<CandorContext> {
   return {
     async requestDidStart() {
       return {
+        async didResolveOperation({ contextValue, operation }) {
+          // A dry run must not change anything: explain applies to queries only.
+          if (contextValue[GOVERNANCE_CONTEXT_KEY]?.mode === 'explain' && operation?.operation !== 'query') {
+            throw new GraphQLError('X-Governance-Explain applies to queries only: a mutation cannot be dry-run', {
+              extensions: { code: 'EXPLAIN_QUERIES_ONLY', http: { status: REFUSALS.EXPLAIN_QUERIES_ONLY } },
+            });
+          }
+        },
         async willSendResponse({ contextValue, operationName, response }) {
           const governance = contextValue[GOVERNANCE_CONTEXT_KEY];
           const errors = response.body.kind === 'single' ? (response.body.singleResult.errors ?? []) : [];
-          const limitCodes = [...new Set(errors.map((error) => String(error.extensions?.code)).filter((code) => LIMIT_CODES.has(code)))];
+          const limitCodes = [...new Set(errors.map((error) => String(error.extensions?.code)).filter((code) => OPERATION_REFUSAL_CODES.has(code)))];
           const common = { at: contextValue.now, requestId: contextValue.requestId, actor: contextValue.accessActor, purpose: governance?.purpose.key ?? null, operationName: operationName ?? null };
           const operation = { subjectId: null, category: null, decision: 'REFUSED' as const, legalBasis: null };
           const records: AccessRecordInput[] = limitCodes.map((code) => ({ ...common, ...operation, coordinate: null, reason: code }));
@@ -32,6 +50,9 @@ export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): A
           }
           // Field decisions go to the log already grouped per subject: no intermediate record per field.
           const groups = governance?.decisionsBySubject ?? [];
+          const rejection = governance?.mode === 'reject' ? rejectionOf(governance, groups) : undefined;
+          if (rejection) records.push({ ...common, ...operation, coordinate: null, reason: 'GOVERNANCE_REJECTED' });
+          const recordOf = recordingFor(governance?.mode === 'explain' ? 'explain' : rejection ? 'rejected' : 'release');
           const header = {
             at: contextValue.now.toISOString(),
             requestId: contextValue.requestId,
@@ -46,15 +67,35 @@ export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): A
             ...header,
             subjectId,
             items: decisions.map(({ field, decision }) => {
-              const outcome = decision.effect === 'allow' ? 'RELEASED' : 'WITHHELD';
-              const key = `${outcome}\u0000${decision.reason}`;
+              const item = { coordinate: field.coordinate, category: field.category, ...recordOf(decision) };
+              const key = `${item.decision}\u0000${item.reason}`;
               counts.set(key, (counts.get(key) ?? 0) + 1);
-              return { coordinate: field.coordinate, category: field.category, decision: outcome, reason: decision.reason, legalBasis: decision.legalBasis, consentReceiptId: decision.consentReceiptId ?? null };
+              return item;
             }),
           }));
+          if (response.body.kind === 'single') {
+            const result = response.body.singleResult;
+            if (governance?.mode === 'explain') {
+              result.extensions = { ...result.extensions, governance: { ...(result.extensions?.governance as object), purpose: governance.purpose.key, mode: 'explain', explain: governance.explanation } };
+            }
+            if (rejection) {
+              response.http.status = REFUSALS.GOVERNANCE_REJECTED;
+              response.body = {
+                kind: 'single',
+                singleResult: {
+                  errors: [
+                    {
+                      message: `rejected: ${rejection.length} selected field(s) would be withheld for ${governance!.purpose.key} (X-Governance-Mode: reject)`,
+                      extensions: { code: 'GOVERNANCE_REJECTED', withheld: rejection },
+                    },
+                  ],
+                },
+              };
+            }
+          }
           // Withheld leaves in `extensions` reporting: listed once, with their paths and reasons.
           const withheld = governance?.withheld ?? [];
-          if (withheld.length && response.body.kind === 'single') {
+          if (withheld.length && response.body.kind === 'single' && !rejection) {
             const result = response.body.singleResult;
             result.extensions = { ...result.extensions, governance: { ...(result.extensions?.governance as object), purpose: governance!.purpose.key, withheld } };
           }
@@ -80,4 +121,43 @@ export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): A
       };
     },
   };
+}
+
+type Recorded = Pick<EntryItem, 'decision' | 'reason' | 'legalBasis' | 'consentReceiptId' | 'maskStrategy'>;
+
+/**
+ * How a field decision is recorded: as decided (`release`); as withheld with EXPLAIN_ONLY in a dry run,
+ * which released nothing; in a rejected operation, releases become withheld with GOVERNANCE_REJECTED and
+ * denials keep their own reason.
+ */
+function recordingFor(recording: 'release' | 'explain' | 'rejected'): (decision: Decision) => Recorded {
+  const asDecided = (decision: Decision): Recorded => ({
+    decision: recordedDecision(decision),
+    reason: decision.reason,
+    legalBasis: decision.legalBasis,
+    consentReceiptId: decision.consentReceiptId ?? null,
+    ...(decision.effect === 'mask' ? { maskStrategy: decision.mask } : {}),
+  });
+  if (recording === 'release') return asDecided;
+  const unreleased = recording === 'explain' ? 'EXPLAIN_ONLY' : 'GOVERNANCE_REJECTED';
+  return (decision) =>
+    recording === 'rejected' && decision.effect === 'deny'
+      ? asDecided(decision)
+      : { decision: 'WITHHELD', reason: unreleased, legalBasis: decision.legalBasis, consentReceiptId: null };
+}
+
+/** In reject mode: what makes the operation rejected (withheld fields and refused root fields, with their subject counts), if anything. */
+function rejectionOf(governance: RequestGovernance, groups: RequestGovernance['decisionsBySubject']): Array<{ coordinate: string; reason: string; subjects: number }> | undefined {
+  const offending = new Map<string, { coordinate: string; reason: string; subjects: number }>();
+  for (const { decisions } of groups) {
+    for (const { field, decision } of decisions) {
+      if (decision.effect !== 'deny') continue;
+      const key = `${field.coordinate}|${decision.reason}`;
+      const entry = offending.get(key) ?? { coordinate: field.coordinate, reason: decision.reason, subjects: 0 };
+      entry.subjects++;
+      offending.set(key, entry);
+    }
+  }
+  for (const { field, code } of governance.refusals) offending.set(`${field.coordinate}|${code}`, { coordinate: field.coordinate, reason: code, subjects: 0 });
+  return offending.size ? [...offending.values()] : undefined;
 }

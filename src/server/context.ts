@@ -8,7 +8,7 @@ import type { GraphQLContext } from '../graphql/context';
 import { REFUSALS, type RefusalCode } from '../policy/codes';
 import type { RequestPurpose } from '../policy/decide';
 import { GOVERNANCE_CONTEXT_KEY, type GovernedSchema } from '../policy/enforcement';
-import { RequestGovernance } from '../policy/request-governance';
+import { type GovernanceMode, REJECT_MODE_ROLE, RequestGovernance } from '../policy/request-governance';
 import { anyCovers } from '../taxonomy/keys';
 import { Inbox } from '../consent/inbox';
 import { eraseSubject } from '../privacy/erasure';
@@ -27,6 +27,7 @@ export interface CandorContext extends GraphQLContext {
 }
 
 export const REQUEST_ID_LOCAL = 'requestId';
+
 
 /** One GraphQL operation of an HTTP request: the whole request, or one element of a batch. */
 export interface OperationRequest {
@@ -111,9 +112,21 @@ export function createContextFactory(services: CandorServices, governed: Governe
       const stateLoader = services.consent.createStateLoader();
       const reportingHeader = headerValue(req.headers['x-governance-withheld']);
       if (reportingHeader !== undefined && reportingHeader !== 'errors' && reportingHeader !== 'extensions') {
-        throw new GraphQLError('X-Governance-Withheld must be errors or extensions', { extensions: { code: 'BAD_REQUEST', http: { status: 400 } } });
+        return refuse('BAD_GOVERNANCE_HEADER', 'X-Governance-Withheld must be errors or extensions', accessActor, declared);
       }
+      const explainHeader = headerValue(req.headers['x-governance-explain']);
+      if (explainHeader !== undefined && explainHeader !== 'true' && explainHeader !== 'false') {
+        return refuse('BAD_GOVERNANCE_HEADER', 'X-Governance-Explain must be true or false', accessActor, declared);
+      }
+      const modeHeader = headerValue(req.headers['x-governance-mode']);
+      if (modeHeader !== undefined && modeHeader !== 'release' && modeHeader !== 'reject') {
+        return refuse('BAD_GOVERNANCE_HEADER', 'X-Governance-Mode must be release or reject', accessActor, declared);
+      }
+      // An actor holding the reject role always runs in reject mode: a request may tighten its mode, never loosen it.
+      const mode: GovernanceMode = explainHeader === 'true' ? 'explain' : modeHeader === 'reject' || actor.roles.includes(REJECT_MODE_ROLE) ? 'reject' : 'release';
       governance = new RequestGovernance({
+        mode,
+        mask: services.masker,
         purpose: requestPurpose,
         actorRoles: actor.roles,
         now,

@@ -95,7 +95,7 @@ export async function startHttpServer(services: CandorServices, governed: Govern
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ embed: { runTelemetry: false }, headers: SANDBOX_DEFAULT_HEADERS, document: SANDBOX_DEFAULT_DOCUMENT }),
       accessLogPlugin(services.accessLog, services.metrics),
-      ...(config.purposeScopedIntrospection ? [purposeScopedIntrospectionPlugin(governed, services.taxonomy)] : []),
+      ...(config.purposeScopedIntrospection ? [purposeScopedIntrospectionPlugin(governed)] : []),
       ...limits.plugins,
     ],
   });

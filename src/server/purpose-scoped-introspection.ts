@@ -1,11 +1,10 @@
 import { type ApolloServerPlugin, HeaderMap } from '@apollo/server';
 import { filterSchema, pruneSchema } from '@graphql-tools/utils';
 import { execute, getNamedType, type GraphQLObjectType, type GraphQLSchema, isIntrospectionType, isObjectType, Kind, OperationTypeNode } from 'graphql';
-import { isReleasedWithoutSubject } from '../policy/decide';
+import { declaredForm, isReleasedWithoutSubject } from '../policy/decide';
 import { GOVERNANCE_CONTEXT_KEY, type GovernedSchema } from '../policy/enforcement';
 import type { GuardedField } from '../policy/guarded-field';
 import { anyCovers } from '../taxonomy/keys';
-import type { Category, Taxonomy } from '../taxonomy/taxonomy';
 import type { CandorContext } from './context';
 import { formatError } from './format-error';
 import { isIntrospectionOnly } from './introspection';
@@ -15,9 +14,6 @@ export interface IntrospectionScope {
   readonly purpose: string;
   readonly roles: readonly string[];
 }
-
-/** A category's masked release for some purposes (`mask` in taxonomy.yaml), read when the taxonomy has it. */
-type MaskableCategory = Category & { readonly mask?: { readonly purposes: readonly string[] } };
 
 /**
  * Whether a field's own declaration lets the scope see it (its type is checked separately):
@@ -30,12 +26,10 @@ type MaskableCategory = Category & { readonly mask?: { readonly purposes: readon
  * A field that passes may still be withheld per data subject at execution (rules 2a–7): the scoped schema
  * shows what the purpose may ask for, not what a given record will release.
  */
-function declaredFor(field: GuardedField, scope: IntrospectionScope, taxonomy: Taxonomy): boolean {
+function declaredFor(field: GuardedField, scope: IntrospectionScope): boolean {
   const { policy } = field;
   if (field.root) return (policy.purposes.length === 0 || anyCovers(policy.purposes, scope.purpose)) && field.roles.every((role) => scope.roles.includes(role));
-  if (isReleasedWithoutSubject(policy) || anyCovers(policy.purposes, scope.purpose)) return true;
-  const mask = (taxonomy.categories.get(policy.category) as MaskableCategory | undefined)?.mask;
-  return mask !== undefined && anyCovers(mask.purposes, scope.purpose);
+  return isReleasedWithoutSubject(policy) || declaredForm(policy, scope.purpose) !== undefined;
 }
 
 /**
@@ -48,12 +42,12 @@ function declaredFor(field: GuardedField, scope: IntrospectionScope, taxonomy: T
  * Candor's schema has object types only (no interfaces or unions); the unit test checks the result is a
  * valid schema for every requestable purpose.
  */
-export function purposeScopedSchema(governed: GovernedSchema, taxonomy: Taxonomy, scope: IntrospectionScope): GraphQLSchema {
+export function purposeScopedSchema(governed: GovernedSchema, scope: IntrospectionScope): GraphQLSchema {
   const { schema } = governed;
   const objectTypes = Object.values(schema.getTypeMap()).filter((type): type is GraphQLObjectType => isObjectType(type) && !isIntrospectionType(type));
   const allowed = (coordinate: string) => {
     const field = governed.fields.get(coordinate);
-    return field !== undefined && declaredFor(field, scope, taxonomy);
+    return field !== undefined && declaredFor(field, scope);
   };
 
   // Least fixpoint: a type is visible once some field of it is allowed and leads to a leaf or a visible type.
@@ -96,7 +90,6 @@ export class PurposeScopedSchemas {
 
   constructor(
     private readonly governed: GovernedSchema,
-    private readonly taxonomy: Taxonomy,
     private readonly maxEntries = 256,
   ) {
     this.schemaRoles = [...new Set([...governed.fields.values()].flatMap((field) => (field.root ? field.roles : [])))].sort();
@@ -107,7 +100,7 @@ export class PurposeScopedSchemas {
     const key = `${purpose}\u0000${roles.join('\u0000')}`;
     let schema = this.cache.get(key);
     if (schema === undefined) {
-      schema = purposeScopedSchema(this.governed, this.taxonomy, { purpose, roles });
+      schema = purposeScopedSchema(this.governed, { purpose, roles });
       if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
       this.cache.set(key, schema);
     }
@@ -121,8 +114,8 @@ export class PurposeScopedSchemas {
  * may ask for. Every other operation executes as usual against the full schema; introspection without a
  * purpose shows the full schema. Apollo's own `introspection` switch is applied first (validation).
  */
-export function purposeScopedIntrospectionPlugin(governed: GovernedSchema, taxonomy: Taxonomy): ApolloServerPlugin<CandorContext> {
-  const schemas = new PurposeScopedSchemas(governed, taxonomy);
+export function purposeScopedIntrospectionPlugin(governed: GovernedSchema): ApolloServerPlugin<CandorContext> {
+  const schemas = new PurposeScopedSchemas(governed);
   return {
     async requestDidStart() {
       return {

@@ -1,9 +1,11 @@
+import { createHmac } from 'node:crypto';
 import type { DataSource, Logger } from 'typeorm';
 import { ActorDirectory } from '../actors/actor-directory';
 import { AccessLog, createAuditStore } from '../audit/access-log';
 import { AccessLogReader } from '../audit/access-log-reader';
 import { checkpointSigner, type CheckpointSigner } from '../audit/checkpoints';
 import { verifyAccessLog, type VerifyOptions, type VerifyReport } from '../audit/verify';
+import { createMasker, type Masker } from '../policy/masking';
 import type { CandorConfig } from '../config';
 import { ConsentLedger } from '../consent/consent-ledger';
 import { buildDemoData, DEMO_SEED_TIME, insertDemoDomain } from '../domain/demo-seed';
@@ -38,6 +40,8 @@ export interface CandorServices {
   readonly receipts: ReceiptContext;
   /** Every field's governance, read once from the annotations (reports, receipts, the privacy page). */
   readonly fields: readonly FieldGovernance[];
+  /** Reduces values by the taxonomy's masking strategies; keyed hashes use a key derived from the secret. */
+  readonly masker: Masker;
   close(): Promise<void>;
 }
 
@@ -103,6 +107,7 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
   return {
     config,
     taxonomy,
+    masker: createMasker(createHmac('sha256', config.secret).update('candor-masking/1').digest()),
     dataSource,
     domain,
     consent: new ConsentLedger(dataSource, taxonomy, domain.customerExists, receipts, clock),

@@ -191,15 +191,15 @@ describe.each(DRIVERS)('the governed query path on %s', (driver) => {
       });
       expect(await records(response.headers.get('x-request-id')!)).toHaveLength(2);
       const bad = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ __typename }', headers: { 'x-governance-withheld': 'silently' } });
-      expect([bad.status, bad.body.errors?.[0].extensions?.code]).toEqual([400, 'BAD_REQUEST']);
+      expect([bad.status, bad.body.errors?.[0].extensions?.code]).toEqual([400, 'BAD_GOVERNANCE_HEADER']);
     });
 
     it('records released and withheld personal fields but not non-personal ones', async () => {
-      const response = await candor.query({ key: KEYS.analytics, purpose: 'analytics.reporting', query: `{ customer(id: "${A}") { id birthDate email payments { id currency amount } } }` });
+      const response = await candor.query({ key: KEYS.analytics, purpose: 'analytics.reporting', query: `{ customer(id: "${A}") { id birthDate fullName payments { id currency amount } } }` });
       const logged = await records(response.headers.get('x-request-id')!);
       expect(logged.map((record) => `${record.coordinate}:${record.decision}:${record.reason}`).sort()).toEqual([
         'Customer.birthDate:RELEASED:LEGAL_BASIS',
-        'Customer.email:WITHHELD:PURPOSE_NOT_DECLARED',
+        'Customer.fullName:WITHHELD:PURPOSE_NOT_DECLARED',
         'Customer.payments:RELEASED:LEGAL_BASIS',
         'Payment.amount:RELEASED:LEGAL_BASIS',
       ]);

@@ -1,5 +1,7 @@
 import fc from 'fast-check';
 import type { ConsentChange } from '../../src/consent/consent-ledger';
+import { In } from 'typeorm';
+import { CustomerEntity } from '../../src/domain/customer.entity';
 import { decide } from '../../src/policy/decide';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { DRIVERS } from '../support/databases';
@@ -48,7 +50,8 @@ describe.each(DRIVERS)('the release invariant on %s (property-based)', (driver) 
   });
 
   it('holds for random queries over random consent histories', async () => {
-    const seen = { allow: 0, deny: 0 };
+    const seen = { allow: 0, mask: 0, deny: 0 };
+    const stored = new Map((await candor.services.dataSource.getRepository(CustomerEntity).findBy({ id: In(SUBJECTS) })).map((customer) => [customer.id, customer as unknown as Record<string, unknown>]));
     const policies = new Map([...candor.governed.fields.values()].map((field) => [field.coordinate, field.policy]));
     await fc.assert(
       fc.asyncProperty(fc.array(change, { maxLength: 6 }), fc.constantFrom(...ACTORS), selection, async (changes, [key, purposeKey], chosen) => {
@@ -79,6 +82,11 @@ describe.each(DRIVERS)('the release invariant on %s (property-based)', (driver) 
             seen[decision.effect]++;
             if (decision.effect === 'allow') {
               expect([path, row[name] !== null, errors.has(path)]).toEqual([path, true, false]);
+            } else if (decision.effect === 'mask') {
+              // A masked value is exactly the strategy's output, never the stored value.
+              const value = stored.get(row.id as string)![field];
+              expect([path, row[name], errors.has(path)]).toEqual([path, candor.services.masker(decision.mask!, value), false]);
+              expect(row[name]).not.toEqual(value);
             } else {
               expect([path, row[name], errors.get(path)]).toEqual([path, null, decision.reason]);
             }
@@ -90,5 +98,6 @@ describe.each(DRIVERS)('the release invariant on %s (property-based)', (driver) 
     // The runs exercised both outcomes (the property is not vacuous).
     expect(seen.allow).toBeGreaterThan(50);
     expect(seen.deny).toBeGreaterThan(50);
+    expect(seen.mask).toBeGreaterThan(0);
   });
 });

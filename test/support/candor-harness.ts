@@ -31,6 +31,7 @@ export interface GraphQLResponse {
   readonly body: {
     data?: Record<string, any> | null;
     errors?: Array<{ message: string; path?: Array<string | number>; extensions?: Record<string, any> }>;
+    extensions?: Record<string, any>;
   };
 }
 

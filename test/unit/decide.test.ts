@@ -49,6 +49,29 @@ describe('decide()', () => {
     expect(decide({ field: fieldPolicy, purpose: requestPurpose, subjectState, now: NOW })).toEqual({ effect, reason, legalBasis });
   });
 
+  const MASKED_EMAIL = field({ mask: { strategy: 'partial_email', purposes: ['analytics', 'marketing.advertising'] } });
+  const ANALYTICS = purpose('analytics.reporting', 'legitimate_interests');
+  const ADVERTISING = purpose('marketing.advertising', 'consent');
+  it.each([
+    ['2', 'a mask for another purpose does not open the field', MASKED_EMAIL, purpose('third_party_sharing', 'consent'), state(), 'deny', 'PURPOSE_NOT_DECLARED', 'consent'],
+    ['2', 'a declared purpose wins over the mask: the full value', MASKED_EMAIL, MARKETING, state({ consents: [grant('marketing')] }), 'allow', 'CONSENT_GIVEN', 'consent'],
+    ['2a', 'a masked release still needs the subject state', MASKED_EMAIL, ANALYTICS, null, 'deny', 'GOVERNANCE_UNAVAILABLE', 'legitimate_interests'],
+    ['3', 'restriction stops a masked release', MASKED_EMAIL, ANALYTICS, state({ restricted: true }), 'deny', 'PROCESSING_RESTRICTED', 'legitimate_interests'],
+    ['4', 'objection stops a masked release', MASKED_EMAIL, ANALYTICS, state({ objections: [objection('analytics')] }), 'deny', 'OBJECTED', 'legitimate_interests'],
+    ['5', 'special data masked still needs explicit consent', { ...MASKED_EMAIL, special: true }, ANALYTICS, state(), 'deny', 'EXPLICIT_CONSENT_REQUIRED', 'legitimate_interests'],
+    ['6', 'a masked release on a consent basis needs the consent', MASKED_EMAIL, ADVERTISING, state(), 'deny', 'CONSENT_REQUIRED', 'consent'],
+  ] as const)('rule %s (masked): %s', (_rule, _description, fieldPolicy, requestPurpose, subjectState, effect, reason, legalBasis) => {
+    expect(decide({ field: fieldPolicy, purpose: requestPurpose, subjectState, now: NOW })).toEqual({ effect, reason, legalBasis });
+  });
+
+  it.each([
+    ['8', 'legitimate interests, covered by the mask of a parent purpose', MASKED_EMAIL, ANALYTICS, state(), { effect: 'mask', reason: 'LEGAL_BASIS', legalBasis: 'legitimate_interests', mask: 'partial_email' }],
+    ['8', 'a consent purpose with its grant, naming the receipt', MASKED_EMAIL, ADVERTISING, state({ consents: [grant('marketing', { receiptId: 'rcpt-9' })] }), { effect: 'mask', reason: 'CONSENT_GIVEN', legalBasis: 'consent', consentReceiptId: 'rcpt-9', mask: 'partial_email' }],
+    ['0', 'the subject themself always sees the full value', MASKED_EMAIL, ANALYTICS, state(), { effect: 'allow', reason: 'SUBJECT_REQUEST', legalBasis: 'legal_obligation' }],
+  ] as const)('rule %s: %s', (rule, _description, fieldPolicy, requestPurpose, subjectState, expected) => {
+    expect(decide({ field: fieldPolicy, purpose: requestPurpose, subjectState, now: NOW, ...(rule === '0' ? { selfAccessBy: 's1' } : {}) })).toEqual(expected);
+  });
+
   it('names the receipt of the consent a release relied on', () => {
     const subjectState = state({ consents: [grant('marketing', { receiptId: 'rcpt-1' })] });
     expect(decide({ field: field(), purpose: MARKETING, subjectState, now: NOW })).toEqual({ effect: 'allow', reason: 'CONSENT_GIVEN', legalBasis: 'consent', consentReceiptId: 'rcpt-1' });
@@ -140,6 +163,19 @@ describe('the property enforcement relies on', () => {
           expect(new Set(decisions.map((decision) => JSON.stringify(decision))).size).toBe(1);
         }
       }
+    }
+  });
+});
+
+describe('the masked variant of the same property', () => {
+  it('after rule 2, a masked release reads the field only through `special` and the mask strategy', () => {
+    // RequestGovernance decides once per (subject, special flag, strategy) for fields masked for the purpose.
+    const masked = (category: string, purposes: string[]) => field({ category, purposes, mask: { strategy: 'year', purposes: ['analytics'] } });
+    const group = [masked('user.demographic.date_of_birth', ['essential.service']), masked('user.name', []), masked('user.account', ['marketing'])];
+    const states = [null, state(), state({ restricted: true }), state({ objections: [objection('analytics')] })];
+    for (const subjectState of states) {
+      const decisions = group.map((policy) => decide({ field: policy, purpose: purpose('analytics.reporting', 'legitimate_interests'), subjectState, now: NOW }));
+      expect(new Set(decisions.map((decision) => JSON.stringify(decision))).size).toBe(1);
     }
   });
 });
