@@ -91,9 +91,11 @@ export async function startHttpServer(services: CandorServices, governed: Govern
       // The cache-control plugin hooks every field (willResolveField) and halves throughput; Candor sets no cache hints.
       ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginDrainHttpServer({ httpServer }),
+      // Sandbox gets the demo key and purpose as shared headers, not the tab's: it sends shared headers with its
+      // schema (introspection) requests too, so the key authenticates them and X-Purpose scopes the Docs panel.
       config.production
         ? ApolloServerPluginLandingPageDisabled()
-        : ApolloServerPluginLandingPageLocalDefault({ embed: { runTelemetry: false }, headers: SANDBOX_DEFAULT_HEADERS, document: SANDBOX_DEFAULT_DOCUMENT }),
+        : ApolloServerPluginLandingPageLocalDefault({ embed: { runTelemetry: false, initialState: { sharedHeaders: SANDBOX_DEFAULT_HEADERS } }, document: SANDBOX_DEFAULT_DOCUMENT }),
       accessLogPlugin(services.accessLog, services.metrics),
       ...(config.purposeScopedIntrospection ? [purposeScopedIntrospectionPlugin(governed)] : []),
       ...limits.plugins,

@@ -358,8 +358,8 @@ describe.each(DRIVERS)('the governed query path on %s', (driver) => {
     expect(response.status).toBe(200);
     const html = await response.text();
     expect(html).toContain('embeddable-sandbox');
-    // The default tab's headers, as the landing page embeds them in its initial state.
-    expect(html).toContain(`"headers":${JSON.stringify(SANDBOX_DEFAULT_HEADERS)}`);
+    // Shared headers, as the landing page embeds them in its initial state: sent with operations and introspection.
+    expect(html).toContain(`"sharedHeaders":${JSON.stringify(SANDBOX_DEFAULT_HEADERS)}`);
     expect(SANDBOX_DEFAULT_HEADERS).toEqual({ Authorization: 'Bearer demo-analytics-key', 'X-Purpose': 'analytics.reporting' });
   });
 });
