@@ -171,20 +171,14 @@ export function parseTaxonomy(document: unknown, fideslang: FideslangKeys, sourc
   const layers: Layer[] = [{ root, source, extensionFile: false }, ...extensions.map(extensionLayer)];
 
   // Purposes before categories: a category's mask names purposes.
-  const purposeEntries = mergeLayers(layers, 'purposes');
-  const purposes = new Map<string, Purpose>();
-  for (const [key, sourced] of purposeEntries) {
-    const { entry } = sourced;
-    const failAt = failIn(sourced.source);
-    const where = `purpose "${key}"`;
-    checkEntry(key, where, sourced, purposeEntries, fideslang.dataUses, PURPOSE_FIELDS, failAt);
+  const purposes: ReadonlyMap<string, Purpose> = parseSection(layers, 'purposes', fideslang.dataUses, PURPOSE_FIELDS, (key, entry, where, failAt) => {
     const legalBasis = entry.legalBasis;
     if (legalBasis !== undefined && !(LEGAL_BASES as readonly unknown[]).includes(legalBasis)) {
       failAt(`${where} has unknown legal basis "${String(legalBasis)}"`);
     }
     const benefit = entry.benefit;
     if (benefit !== undefined && typeof benefit !== 'string') failAt(`${where}: \`benefit\` must be text`);
-    purposes.set(key, {
+    return {
       key,
       description: requiredText(entry, 'description', where, failAt),
       legalBasis: legalBasis as LegalBasis | undefined,
@@ -192,23 +186,17 @@ export function parseTaxonomy(document: unknown, fideslang: FideslangKeys, sourc
       requestable: legalBasis !== undefined,
       extension: entry.extension === true,
       notice: parseNotice(entry.notice, where, failAt),
-    });
-  }
+    };
+  });
 
-  const categoryEntries = mergeLayers(layers, 'categories');
-  const categories = new Map<string, Category>();
-  for (const [key, sourced] of categoryEntries) {
-    const { entry } = sourced;
-    const failAt = failIn(sourced.source);
-    const where = `category "${key}"`;
-    checkEntry(key, where, sourced, categoryEntries, fideslang.categories, CATEGORY_FIELDS, failAt);
+  const categories: ReadonlyMap<string, Category> = parseSection(layers, 'categories', fideslang.categories, CATEGORY_FIELDS, (key, entry, where, failAt, earlier) => {
     const parent = parentKey(key);
-    const inherited = parent ? categories.get(parent) : undefined;
+    const inherited = parent ? earlier.get(parent) : undefined;
     const special = flag(entry, 'special', where, failAt) || Boolean(inherited?.special);
     const sensitive = flag(entry, 'sensitive', where, failAt) || special || Boolean(inherited?.sensitive);
     const personal = key === 'user' || key.startsWith('user.');
     const mask = parseMask(entry.mask, personal, purposes, where, failAt);
-    categories.set(key, {
+    return {
       key,
       description: requiredText(entry, 'description', where, failAt),
       personal,
@@ -216,8 +204,9 @@ export function parseTaxonomy(document: unknown, fideslang: FideslangKeys, sourc
       sensitive,
       extension: entry.extension === true,
       ...(mask ? { mask } : {}),
-    });
-  }
+    };
+  });
+
   const controllerNode = root.controller === undefined ? undefined : (asRecord(root.controller) ?? fail('`controller` must be a mapping'));
   if (controllerNode) onlyKnownFields(controllerNode, CONTROLLER_FIELDS, 'controller', fail);
   const controller = controllerNode
@@ -288,9 +277,31 @@ function extensionLayer({ document, source }: TaxonomyExtension): Layer {
   return { root, source, extensionFile: true };
 }
 
-/** Every entry of one section across the layers, in order; a key defined twice is refused in the later file. */
-function mergeLayers(layers: readonly Layer[], section: 'categories' | 'purposes'): Map<string, SourcedEntry> {
+/**
+ * Every entry of one section across the layers, checked, in order, and built by `build`, which sees the
+ * entries built before it (the parent's, for inheritance) and fails naming the entry's own file.
+ */
+function parseSection<T>(
+  layers: readonly Layer[],
+  section: 'categories' | 'purposes',
+  fideslangKeys: ReadonlySet<string>,
+  fields: readonly string[],
+  build: (key: string, entry: Entry, where: string, fail: Fail, earlier: ReadonlyMap<string, T>) => T,
+): Map<string, T> {
   const singular = section === 'categories' ? 'category' : 'purpose';
+  const merged = mergeLayers(layers, section, singular);
+  const parsed = new Map<string, T>();
+  for (const [key, sourced] of merged) {
+    const fail = failIn(sourced.source);
+    const where = `${singular} "${key}"`;
+    checkEntry(key, where, sourced, merged, fideslangKeys, fields, fail);
+    parsed.set(key, build(key, sourced.entry, where, fail, parsed));
+  }
+  return parsed;
+}
+
+/** Every entry of one section across the layers, in order; a key defined twice is refused in the later file. */
+function mergeLayers(layers: readonly Layer[], section: 'categories' | 'purposes', singular: string): Map<string, SourcedEntry> {
   const merged = new Map<string, SourcedEntry>();
   for (const layer of layers) {
     if (layer.extensionFile && layer.root[section] === undefined) continue;
