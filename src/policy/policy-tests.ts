@@ -16,7 +16,7 @@ import { decide, type FieldPolicy, type SubjectState } from './decide';
  *   field: Customer.email
  *   purpose: marketing.communications
  *   subject: { consents: [] }
- *   expect: { effect: deny, reason: CONSENT_REQUIRED }
+ *   expect: { effect: deny, reason: CONSENT_REQUIRED }      # effect allow | mask | deny; optional mask: <strategy>
  * ```
  */
 export interface PolicyCaseResult {
@@ -33,7 +33,7 @@ interface RawCase {
   purpose?: unknown;
   subject?: { restricted?: unknown; consents?: unknown; objections?: unknown } | null;
   now?: unknown;
-  expect?: { effect?: unknown; reason?: unknown } | null;
+  expect?: { effect?: unknown; reason?: unknown; mask?: unknown } | null;
 }
 
 export function runPolicyTests(path: string, taxonomy: Taxonomy, fields: readonly FieldGovernance[]): PolicyCaseResult[] {
@@ -67,7 +67,7 @@ function runCase(file: string, raw: RawCase, index: number, taxonomy: Taxonomy, 
   const purpose = typeof raw.purpose === 'string' ? taxonomy.purposes.get(raw.purpose) : undefined;
   if (!purpose?.requestable) fail(`purpose must be a requestable purpose of the taxonomy, got ${JSON.stringify(raw.purpose)}`);
   const expectedEffect = raw.expect?.effect;
-  if (expectedEffect !== 'allow' && expectedEffect !== 'deny') fail('expect.effect must be allow or deny');
+  if (expectedEffect !== 'allow' && expectedEffect !== 'mask' && expectedEffect !== 'deny') fail('expect.effect must be allow, mask or deny');
   const now = raw.now === undefined ? new Date() : new Date(String(raw.now));
   if (Number.isNaN(now.getTime())) fail('now must be an ISO-8601 time');
   const date = (value: unknown) => (value === undefined || value === null ? null : new Date(String(value)));
@@ -92,14 +92,14 @@ function runCase(file: string, raw: RawCase, index: number, taxonomy: Taxonomy, 
     subjectState,
     now,
   });
-  const expected = `${expectedEffect}${raw.expect?.reason ? ` ${raw.expect.reason}` : ''}`;
-  const actual = `${decision.effect}${raw.expect?.reason ? ` ${decision.reason}` : ''}`;
-  return { file, name: raw.name as string, passed: expected === actual, expected, actual: `${decision.effect} ${decision.reason}` };
+  const expected = `${expectedEffect}${raw.expect?.reason ? ` ${raw.expect.reason}` : ''}${raw.expect?.mask ? ` (${raw.expect.mask})` : ''}`;
+  const actual = `${decision.effect}${raw.expect?.reason ? ` ${decision.reason}` : ''}${raw.expect?.mask ? ` (${decision.mask ?? 'no mask'})` : ''}`;
+  return { file, name: raw.name as string, passed: expected === actual, expected, actual: `${decision.effect} ${decision.reason}${decision.mask ? ` (${decision.mask})` : ''}` };
 }
 
 function fieldPolicy(field: unknown, taxonomy: Taxonomy, fields: ReadonlyMap<string, FieldGovernance>): FieldPolicy | undefined {
   const declared = typeof field === 'string' ? fields.get(field) : (field as { category?: unknown; purposes?: unknown } | undefined);
   const category = typeof declared?.category === 'string' ? taxonomy.categories.get(declared.category) : undefined;
   if (!category || !Array.isArray(declared?.purposes)) return undefined;
-  return { category: category.key, personal: category.personal, special: category.special, purposes: declared.purposes.map(String) };
+  return { category: category.key, personal: category.personal, special: category.special, purposes: declared.purposes.map(String), ...(category.mask ? { mask: category.mask } : {}) };
 }
