@@ -15,6 +15,18 @@ describe('access-log format candor-audit/1', () => {
     expect(recordDigest(7, header, items[1])).toBe(createHash('sha256').update(canonicalRecord(7, header, items[1])).digest('hex'));
   });
 
+  it('a MASKED record appends its strategy; every other record keeps the 16 elements', () => {
+    const masked: EntryItem = { coordinate: 'Customer.email', category: 'user.contact.email', decision: 'MASKED', reason: 'LEGAL_BASIS', legalBasis: 'legitimate_interests', consentReceiptId: null, maskStrategy: 'partial_email' };
+    const elements = JSON.parse(canonicalRecord(3, header, masked));
+    expect(elements).toHaveLength(17);
+    expect(elements.slice(12)).toEqual(['MASKED', 'LEGAL_BASIS', 'legitimate_interests', null, 'partial_email']);
+    expect(JSON.parse(canonicalRecord(3, header, { ...items[0], maskStrategy: 'ignored' }))).toHaveLength(16);
+    const batch = sealBatch(EMPTY_HEAD, [{ ...header, items: [items[0], masked] }], 'now');
+    expect(decodeItems(batch.entries[0].itemsJson)).toEqual([items[0], masked]);
+    expect(batch.entries[0].digests[1]).toBe(recordDigest(2, header, masked));
+    expect(recordDigest(2, header, { ...masked, maskStrategy: 'year' })).not.toBe(batch.entries[0].digests[1]);
+  });
+
   it('chains a batch over the raw digests of its records, from the genesis hash', () => {
     const batch = sealBatch(EMPTY_HEAD, [{ ...header, items }], '2026-11-29T03:01:18.000Z');
     expect([batch.id, batch.firstSeq, batch.lastSeq, batch.prevHash]).toEqual([1, 1, 2, GENESIS_HASH]);
