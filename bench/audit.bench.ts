@@ -1,22 +1,44 @@
 /**
- * Access-log throughput: logical records/s durably committed into SQLite and PostgreSQL at 1, 8 and 64
- * concurrent requests, each request carrying 100 customers × 10 fields = 1,000 records, and the time a
- * request waits for its flush (p50/p99). Bounded: a few seconds per point, loopback PostgreSQL only.
+ * Access-log throughput and flush wait, durably committed into SQLite and PostgreSQL. Each request carries
+ * 100 customers × 10 fields = 1,000 logical records. Two ways of loading the log:
  *
- *   npm run bench        (also runs the execution benchmark)
+ *   closed loop  1, 8 and 64 concurrent requests, each re-submitted the moment the previous one committed
+ *                (saturation: the most the log can take; the wait grows with the queue, by Little's law)
+ *   open loop    64 clients that together offer BENCH_OPEN_RATE records/s (default 100,000): each client
+ *                submits its next request at times drawn from a Poisson process (fixed draws), and the wait is
+ *                measured from the *scheduled* time, so a late or backed-up log counts against it (no
+ *                coordinated omission)
+ *
+ * Every point runs BENCH_ROUNDS times (default 3), rounds interleaved, and the table shows the median
+ * round; bench/results/audit.json keeps every round. "main busy" is the event-loop utilisation of the
+ * main thread during the point (the thread that serves requests in the server), bench's own record
+ * generation included. Bounded: BENCH_SECONDS per point (default 5), loopback PostgreSQL only.
+ *
+ *   npm run build && node dist/bench/audit.bench.js
  *   BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/test   admin URL used to create a scratch database
+ *   BENCH_STORES=postgres,sqlite   which stores (default both)
  */
 import 'reflect-metadata';
+import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { AccessLog, type AccessRecordInput, createAuditStore } from '../src/audit/access-log';
 import { loadConfig, projectRoot } from '../src/config';
 import { createDataSource, migrate } from '../src/storage/data-source';
 import { createScratchDatabase } from './scratch-database';
 
-const CONCURRENCY = [1, 8, 64];
+type Driver = 'sqlite' | 'postgres';
+
+const CLOSED_CONCURRENCY = [1, 8, 64];
+const OPEN_CLIENTS = 64;
+const OPEN_RATE = Number(process.env.BENCH_OPEN_RATE ?? 100_000);
 const SECONDS_PER_POINT = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const STORES = (process.env.BENCH_STORES ?? 'postgres,sqlite').split(',') as Driver[];
+const RECORDS_PER_REQUEST = 1_000;
 const FIELDS = ['fullName', 'displayName', 'email', 'phone', 'birthDate', 'country', 'postalAddress', 'favoriteGenres', 'accessibilityNeeds', 'createdAt'];
 
 function requestRecords(request: number): AccessRecordInput[] {
@@ -32,18 +54,43 @@ function requestRecords(request: number): AccessRecordInput[] {
   return records;
 }
 
-const quantile = (values: number[], q: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(q * values.length))] ?? 0;
+const quantile = (values: readonly number[], q: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(q * values.length))] ?? 0;
+const median = (values: readonly number[]) => quantile(values, 0.5);
 
-async function measure(log: AccessLog, concurrency: number) {
-  let request = 0;
+/** A uniform draw in [0, 1) fixed by its key: every run offers the same arrival times, whatever the order of draws. */
+const uniform = (key: string) => createHash('sha256').update(key).digest().readUInt32BE(0) / 2 ** 32;
+
+interface Point {
+  readonly recordsPerSecond: number;
+  readonly requests: number;
+  readonly flushWaitP50Ms: number;
+  readonly flushWaitP99Ms: number;
+  readonly mainThreadBusy: number;
+}
+
+function summarise(records: number, seconds: number, waits: readonly number[], busy: number): Point {
+  return {
+    recordsPerSecond: Math.round(records / seconds),
+    requests: waits.length,
+    flushWaitP50Ms: +quantile(waits, 0.5).toFixed(2),
+    flushWaitP99Ms: +quantile(waits, 0.99).toFixed(2),
+    mainThreadBusy: +busy.toFixed(2),
+  };
+}
+
+let nextRequest = 1;
+
+/** Closed loop: `concurrency` clients, each re-submitting as soon as its previous request committed. */
+async function closedLoop(log: AccessLog, concurrency: number): Promise<Point> {
   let committed = 0;
   const waits: number[] = [];
-  const deadline = performance.now() + SECONDS_PER_POINT * 1000;
+  const loop = performance.eventLoopUtilization();
   const started = performance.now();
+  const deadline = started + SECONDS_PER_POINT * 1000;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (performance.now() < deadline) {
-        const records = requestRecords(request++);
+        const records = requestRecords(nextRequest++);
         const start = performance.now();
         await log.append(records);
         waits.push(performance.now() - start);
@@ -52,42 +99,126 @@ async function measure(log: AccessLog, concurrency: number) {
     }),
   );
   const seconds = (performance.now() - started) / 1000;
-  return { concurrency, recordsPerSecond: Math.round(committed / seconds), requests: waits.length, flushWaitP50Ms: +quantile(waits, 0.5).toFixed(2), flushWaitP99Ms: +quantile(waits, 0.99).toFixed(2) };
+  return summarise(committed, seconds, waits, performance.eventLoopUtilization(loop).utilization);
 }
 
-async function benchStore(driver: 'sqlite' | 'postgres') {
+/**
+ * Open loop: OPEN_CLIENTS clients offering `rate` records/s together, each on its own seeded Poisson
+ * schedule. A client sends one request at a time; when it falls behind it sends the next one at once, and
+ * the wait still counts from the scheduled time. Requests are scheduled for SECONDS_PER_POINT; the point
+ * ends when the last of them committed, and the achieved rate is over that whole time.
+ */
+async function openLoop(log: AccessLog, rate: number, seed: number): Promise<Point> {
+  let committed = 0;
+  const waits: number[] = [];
+  const meanGapMs = (OPEN_CLIENTS * RECORDS_PER_REQUEST * 1000) / rate;
+  const loop = performance.eventLoopUtilization();
+  const started = performance.now();
+  const end = started + SECONDS_PER_POINT * 1000;
+  await Promise.all(
+    Array.from({ length: OPEN_CLIENTS }, async (_, client) => {
+      let draw = 0;
+      const gap = () => -Math.log(1 - uniform(`${seed}:${client}:${draw++}`)) * meanGapMs;
+      for (let scheduled = started + gap(); scheduled < end; scheduled += gap()) {
+        const records = requestRecords(nextRequest++); // built before its time: the request's own work, not the log's
+        const early = scheduled - performance.now();
+        if (early > 0) await sleep(early);
+        await log.append(records);
+        waits.push(performance.now() - scheduled);
+        committed += records.length;
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  return summarise(committed, seconds, waits, performance.eventLoopUtilization(loop).utilization);
+}
+
+interface Scenario {
+  readonly mode: 'closed' | 'open';
+  /** Concurrent requests (closed) or clients (open). */
+  readonly concurrency: number;
+  /** Offered records/s (open loop only). */
+  readonly offered?: number;
+}
+
+const SCENARIOS: Scenario[] = [...CLOSED_CONCURRENCY.map((concurrency) => ({ mode: 'closed' as const, concurrency })), { mode: 'open', concurrency: OPEN_CLIENTS, offered: OPEN_RATE }];
+
+async function openLog(driver: Driver) {
   const scratch = await createScratchDatabase(driver, process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test');
-  const url = scratch.url;
-  const cleanup = () => scratch.drop();
-  const config = loadConfig({ DATABASE_URL: url, NODE_ENV: 'test' }, {});
+  const config = loadConfig({ DATABASE_URL: scratch.url, NODE_ENV: 'test' }, {});
   const dataSource = createDataSource(config.database);
   await dataSource.initialize();
   await migrate(dataSource);
   const log = new AccessLog(createAuditStore(config.database));
-  try {
-    await log.append(requestRecords(0)); // warm-up: worker start, pseudonyms
-    const points = [];
-    for (const concurrency of CONCURRENCY) points.push({ driver, ...(await measure(log, concurrency)) });
-    return points;
-  } finally {
-    await log.close();
-    await dataSource.destroy();
-    await cleanup();
-  }
+  for (let warmUp = 0; warmUp < 20; warmUp++) await log.append(requestRecords(warmUp)); // worker start, pseudonyms, JIT
+  return {
+    log,
+    close: async () => {
+      await log.close();
+      await dataSource.destroy();
+      await scratch.drop();
+    },
+  };
 }
 
 async function main(): Promise<void> {
-  const results = [...(await benchStore('sqlite')), ...(await benchStore('postgres'))];
-  console.log(`\nAccess-log throughput (1,000 records per request, ${SECONDS_PER_POINT} s per point, durable commits)\n`);
-  console.log('store      concurrency   records/s   requests   flush wait p50 ms   p99 ms');
+  const logs = new Map<Driver, Awaited<ReturnType<typeof openLog>>>();
+  for (const driver of STORES) logs.set(driver, await openLog(driver));
+  const rounds: Array<{ round: number; driver: Driver } & Scenario & Point> = [];
+  try {
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const [driver, { log }] of logs) {
+        for (const scenario of SCENARIOS) {
+          const point = scenario.mode === 'closed' ? await closedLoop(log, scenario.concurrency) : await openLoop(log, scenario.offered!, round);
+          rounds.push({ round, driver, ...scenario, ...point });
+          process.stderr.write(`round ${round} ${driver} ${scenario.mode} ${scenario.concurrency}: ${JSON.stringify(point)}\n`);
+        }
+      }
+    }
+  } finally {
+    for (const { close } of logs.values()) await close();
+  }
+
+  // The median round of each point (by records/s for the closed loop, by p99 for the open loop), with the spread.
+  const results = [...logs.keys()].flatMap((driver) =>
+    SCENARIOS.map((scenario) => {
+      const runs = rounds.filter((run) => run.driver === driver && run.mode === scenario.mode && run.concurrency === scenario.concurrency);
+      const pick = (key: keyof Point) => median(runs.map((run) => run[key]));
+      return {
+        driver,
+        ...scenario,
+        rounds: runs.length,
+        recordsPerSecond: pick('recordsPerSecond'),
+        recordsPerSecondRange: [Math.min(...runs.map((run) => run.recordsPerSecond)), Math.max(...runs.map((run) => run.recordsPerSecond))],
+        requests: pick('requests'),
+        flushWaitP50Ms: pick('flushWaitP50Ms'),
+        flushWaitP99Ms: pick('flushWaitP99Ms'),
+        flushWaitP99MsRange: [Math.min(...runs.map((run) => run.flushWaitP99Ms)), Math.max(...runs.map((run) => run.flushWaitP99Ms))],
+        mainThreadBusy: pick('mainThreadBusy'),
+      };
+    }),
+  );
+
+  console.log(`\nAccess-log throughput (1,000 records per request, ${SECONDS_PER_POINT} s per point, durable commits, median of ${ROUNDS} rounds)\n`);
+  console.log('store       mode    clients  offered/s   records/s (min–max)        flush wait p50 ms   p99 ms (min–max)        main busy');
   for (const row of results) {
-    console.log(`${row.driver.padEnd(11)}${String(row.concurrency).padStart(11)}${String(row.recordsPerSecond).padStart(12)}${String(row.requests).padStart(11)}${String(row.flushWaitP50Ms).padStart(20)}${String(row.flushWaitP99Ms).padStart(9)}`);
+    const cells = [
+      row.driver.padEnd(12),
+      row.mode.padEnd(8),
+      String(row.concurrency).padStart(7),
+      (row.offered ? String(row.offered) : '—').padStart(10),
+      `${String(row.recordsPerSecond).padStart(10)} (${row.recordsPerSecondRange.join('–')})`.padEnd(27),
+      String(row.flushWaitP50Ms).padStart(18),
+      `${String(row.flushWaitP99Ms).padStart(9)} (${row.flushWaitP99MsRange.join('–')})`.padEnd(24),
+      `${Math.round(row.mainThreadBusy * 100)} %`.padStart(9),
+    ];
+    console.log(cells.join(' '));
   }
   const directory = join(projectRoot(), 'bench', 'results');
   mkdirSync(directory, { recursive: true });
   const file = join(directory, 'audit.json');
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
-  writeFileSync(file, JSON.stringify({ at: new Date().toISOString(), machine, secondsPerPoint: SECONDS_PER_POINT, results }, null, 2) + '\n');
+  writeFileSync(file, JSON.stringify({ at: new Date().toISOString(), machine, secondsPerPoint: SECONDS_PER_POINT, openLoopClients: OPEN_CLIENTS, results, rounds }, null, 2) + '\n');
   console.log(`\nwrote ${file}`);
 }
 
