@@ -121,7 +121,8 @@ export function purposeScopedIntrospectionPlugin(governed: GovernedSchema): Apol
       return {
         async responseForOperation({ contextValue, operation, document, request, source }) {
           const purpose = contextValue[GOVERNANCE_CONTEXT_KEY]?.purpose.key;
-          if (purpose === undefined || operation.operation !== OperationTypeNode.QUERY) return null;
+          // Apollo calls this hook even when the operation name matched no operation (operation undefined).
+          if (purpose === undefined || operation?.operation !== OperationTypeNode.QUERY) return null;
           // Cheap first: a root field that is not introspection ends it before the fragment-aware check.
           if (operation.selectionSet.selections.some((selection) => selection.kind === Kind.FIELD && !selection.name.value.startsWith('__'))) return null;
           if (!isIntrospectionOnly(source, request.operationName)) return null;

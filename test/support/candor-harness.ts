@@ -56,7 +56,9 @@ export interface HarnessOptions {
 /** A real Candor server on a fresh database of `driver`, listening on a free port. */
 export async function startCandor(driver: Driver, options: HarnessOptions = {}): Promise<Harness> {
   const database = await createTestDatabase(driver);
-  const config = loadConfig({ DATABASE_URL: database.url, PORT: '0', NODE_ENV: 'test', ...options.env }, {});
+  // A loaded CI machine can take longer than the 250 ms production deadline to read consent; tests that are
+  // not about the deadline must not see GOVERNANCE_UNAVAILABLE because of it.
+  const config = loadConfig({ DATABASE_URL: database.url, PORT: '0', NODE_ENV: 'test', CANDOR_STORE_DEADLINE_MS: String(TEST_STORE_DEADLINE_MS), ...options.env }, {});
   const sql = new SqlCounter();
   const services = await openServices(config, { logger: sql, clock: options.clock });
   if (options.seed !== false) await seedDemo(services);
@@ -89,6 +91,9 @@ export async function startCandor(driver: Driver, options: HarnessOptions = {}):
     },
   };
 }
+
+/** The consent-read deadline test servers run with (production default: 250 ms). */
+export const TEST_STORE_DEADLINE_MS = 2_000;
 
 export const KEYS = {
   support: 'demo-support-key',

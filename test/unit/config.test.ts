@@ -11,6 +11,10 @@ describe('configuration', () => {
     expect(() => load({ CANDOR_MAX_BATCH_OPERATIONS: 'many' })).toThrow(ConfigError);
   });
 
+  it('withholds consent-dependent fields after 250 ms of store latency by default', () => {
+    expect(load({}).storeDeadlineMs).toBe(250);
+  });
+
   it('scopes introspection to the declared purpose unless switched off', () => {
     expect(load({}).purposeScopedIntrospection).toBe(true);
     expect(load({ CANDOR_PURPOSE_SCOPED_INTROSPECTION: 'false' }).purposeScopedIntrospection).toBe(false);
