@@ -16,7 +16,7 @@
  *
  *   npm run build && node dist/bench/audit.bench.js
  *   BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/test   admin URL used to create a scratch database
- *   BENCH_STORES=postgres,sqlite   which stores (default both)
+ *   BENCH_STORES=postgres,sqlite   which stores (default both); BENCH_OUT_DIR: where audit.json goes (default bench/results)
  */
 import 'reflect-metadata';
 import { createHash } from 'node:crypto';
@@ -214,7 +214,7 @@ async function main(): Promise<void> {
     ];
     console.log(cells.join(' '));
   }
-  const directory = join(projectRoot(), 'bench', 'results');
+  const directory = process.env.BENCH_OUT_DIR ?? join(projectRoot(), 'bench', 'results');
   mkdirSync(directory, { recursive: true });
   const file = join(directory, 'audit.json');
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };

@@ -53,8 +53,17 @@ export function packEntries(entries: readonly AppendEntry[], pseudonyms: Readonl
 }
 
 /** The entries `packEntries` packed, as the chain seals them. */
-export function unpackEntries({ values, codes }: PackedEntries): UnsealedEntry[] {
-  const entries: UnsealedEntry[] = [];
+export function unpackEntries(packed: PackedEntries): UnsealedEntry[] {
+  return [...unpackChunks(packed, Infinity)].flat();
+}
+
+/**
+ * The entries `packEntries` packed, a few at a time: each chunk holds whole entries, as many as reach
+ * `records` records (the last one fewer), so that a worker can drop one chunk's objects before the next.
+ */
+export function* unpackChunks({ values, codes }: PackedEntries, records: number): Generator<UnsealedEntry[]> {
+  let chunk: UnsealedEntry[] = [];
+  let size = 0;
   let at = 0;
   while (at < codes.length) {
     const entry: Record<string, unknown> = {};
@@ -70,7 +79,13 @@ export function unpackEntries({ values, codes }: PackedEntries): UnsealedEntry[]
       items[index] = item;
     }
     entry.items = items;
-    entries.push(entry as unknown as UnsealedEntry);
+    chunk.push(entry as unknown as UnsealedEntry);
+    size += items.length;
+    if (size >= records) {
+      yield chunk;
+      chunk = [];
+      size = 0;
+    }
   }
-  return entries;
+  if (chunk.length) yield chunk;
 }

@@ -37,7 +37,7 @@ export interface PreparedBatch {
   readonly runs: readonly Run[];
   readonly committedAt: string;
   readonly batch: BatchHeader;
-  /** The batch's COPY rows, one buffer per run, in order. */
+  /** The batch's COPY rows, in order. */
   readonly rows: readonly Uint8Array[];
   /** Which prepare this was (1, 2, …): only the latest one predicts the next batch's head. */
   readonly order: number;
@@ -203,7 +203,7 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
     );
     // The batch hash is over the raw digests in order; each run's hex digests are already back to back.
     const hash = batchHash(head.hash, sealed.map((run) => run.digests!));
-    return { batch: { id: batchId, firstSeq: head.lastSeq + 1, lastSeq: firstSeq - 1, prevHash: head.hash, hash, committedAt }, rows: sealed.map((run) => run.rows!) };
+    return { batch: { id: batchId, firstSeq: head.lastSeq + 1, lastSeq: firstSeq - 1, prevHash: head.hash, hash, committedAt }, rows: sealed.flatMap((run) => run.rows!) };
   }
 
   private async inChainTransaction<T>(work: (runner: Runner, head: ChainHead) => Promise<T>): Promise<T> {

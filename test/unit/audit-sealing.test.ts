@@ -1,6 +1,6 @@
 import { AccessLog, type PipelinedAuditStore } from '../../src/audit/access-log';
 import { type AppendEntry, type AppendResult, entryRow, pseudonymise } from '../../src/audit/audit-store';
-import { batchHash, type EntryItem, sealBatch } from '../../src/audit/chain';
+import { batchHash, EMPTY_HEAD, type EntryItem, GENESIS_HASH, sealBatch } from '../../src/audit/chain';
 import { packEntries, unpackEntries } from '../../src/audit/packed-entries';
 import { sealRun } from '../../src/audit/postgres-seal-worker';
 
@@ -21,9 +21,9 @@ const pseudonyms = new Map([
 ]);
 
 /** COPY text back to rows of strings (null for \N), undoing the escapes. */
-const copyRows = (bytes: Uint8Array) =>
+const copyRows = (pieces: readonly Uint8Array[]) =>
   new TextDecoder()
-    .decode(bytes)
+    .decode(Buffer.concat(pieces))
     .split('\n')
     .slice(0, -1)
     .map((line) => line.split('\t').map((field) => (field === '\\N' ? null : field.replace(/\\(.)/g, (_, escaped: string) => ({ t: '\t', n: '\n', r: '\r' })[escaped] ?? escaped))));
@@ -37,12 +37,21 @@ describe('sealing PostgreSQL batches off the main thread', () => {
   it('seals a batch in runs (as parallel workers do) to exactly the rows and hash of sealing it whole', () => {
     const head = { batchId: 4, lastSeq: 41, hash: 'ab'.repeat(32) };
     const whole = sealBatch(head, pseudonymise(entries, pseudonyms), 'now');
-    const unsealed = unpackEntries(packEntries(entries, pseudonyms));
-    const first = sealRun(5, 42, unsealed.slice(0, 1), 'now');
-    const second = sealRun(5, 42 + items.length, unsealed.slice(1), 'now');
+    const first = sealRun(5, 42, packEntries(entries.slice(0, 1), pseudonyms), 'now');
+    const second = sealRun(5, 42 + items.length, packEntries(entries.slice(1), pseudonyms), 'now');
     expect(batchHash(head.hash, [first.digests, second.digests])).toBe(whole.hash);
-    expect([...copyRows(first.rows), ...copyRows(second.rows)]).toEqual(whole.entries.map((entry) => entryRow(entry, 5).map((value) => (value === null ? null : String(value)))));
+    expect(copyRows([...first.rows, ...second.rows])).toEqual(whole.entries.map((entry) => entryRow(entry, 5).map((value) => (value === null ? null : String(value)))));
     expect(first.digests + second.digests).toBe(whole.entries.flatMap((entry) => entry.digests).join(''));
+  });
+
+  it('seals a long run chunk by chunk to the same rows and digests', () => {
+    const many = Array.from({ length: 2_500 }, (_, index) => ({ ...entries[index % entries.length], requestId: `r-${index}` })) // 5,000 records;
+    const whole = sealBatch(EMPTY_HEAD, pseudonymise(many, pseudonyms), 'now');
+    const run = sealRun(1, 1, packEntries(many, pseudonyms), 'now');
+    expect(run.rows.length).toBeGreaterThan(1);
+    expect(run.digests).toBe(whole.entries.flatMap((entry) => entry.digests).join(''));
+    expect(batchHash(GENESIS_HASH, [run.digests])).toBe(whole.hash);
+    expect(copyRows(run.rows)).toEqual(whole.entries.map((entry) => entryRow(entry, 1).map((value) => (value === null ? null : String(value)))));
   });
 });
 
