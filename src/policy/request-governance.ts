@@ -137,17 +137,26 @@ export class RequestGovernance {
 
   /** Every personal-field decision made so far, once per (subject, coordinate), grouped by subject as the log stores them. */
   get decisionsBySubject(): Array<{ subjectId: string; decisions: Array<{ field: GuardedField; decision: Decision }> }> {
+    return this.recordsBySubject((field, decision) => ({ field, decision })).map(({ subjectId, items }) => ({ subjectId, decisions: items }));
+  }
+
+  /**
+   * The same decisions, each turned by `itemOf` into what the log stores, grouped by subject in the order
+   * the subjects were first decided: no intermediate object per decision (a list response has hundreds).
+   */
+  recordsBySubject<T>(itemOf: (field: GuardedField, decision: Decision) => T): Array<{ subjectId: string; items: T[] }> {
     const { fields } = this.options.compiled;
-    const groups = new Map<number, { subjectId: string; decisions: Array<{ field: GuardedField; decision: Decision }> }>();
+    const byOrdinal = new Array<{ subjectId: string; items: T[] } | undefined>(this.entries.length);
+    const groups: Array<{ subjectId: string; items: T[] }> = [];
     for (const slot of this.logged) {
       const ordinal = Math.floor(slot / this.fieldCount);
       const entry = this.entries[ordinal];
-      let group = groups.get(ordinal);
-      if (!group) groups.set(ordinal, (group = { subjectId: entry.subjectId, decisions: [] }));
-      const field = fields[slot % this.fieldCount];
-      group.decisions.push({ field, decision: this.decisionFor(field, entry) });
+      let group = byOrdinal[ordinal];
+      if (!group) groups.push((byOrdinal[ordinal] = group = { subjectId: entry.subjectId, items: [] }));
+      const field = fields[slot - ordinal * this.fieldCount];
+      group.items.push(itemOf(field, this.decisionFor(field, entry)));
     }
-    return [...groups.values()];
+    return groups;
   }
 
   /** Withheld leaf fields, when they are reported in extensions (empty in `errors` mode). */

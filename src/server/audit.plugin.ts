@@ -6,6 +6,7 @@ import type { EntryItem } from '../audit/chain';
 import { QUERY_LIMIT_CODES, REFUSALS } from '../policy/codes';
 import type { Decision } from '../policy/decide';
 import { GOVERNANCE_CONTEXT_KEY } from '../policy/enforcement';
+import type { GuardedField } from '../policy/guarded-field';
 import { recordedDecision, type RequestGovernance } from '../policy/request-governance';
 import type { CandorContext } from './context';
 import type { CandorMetrics } from './observability';
@@ -49,29 +50,22 @@ export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): A
             records.push({ ...common, subjectId: null, coordinate: field.coordinate, category: null, decision: 'RELEASED', reason: field.recordAs!, legalBasis: governance!.purpose.legalBasis });
           }
           // Field decisions go to the log already grouped per subject: no intermediate record per field.
-          const groups = governance?.decisionsBySubject ?? [];
-          const rejection = governance?.mode === 'reject' ? rejectionOf(governance, groups) : undefined;
+          const rejection = governance?.mode === 'reject' ? rejectionOf(governance) : undefined;
           if (rejection) records.push({ ...common, ...operation, coordinate: null, reason: 'GOVERNANCE_REJECTED' });
-          const recordOf = recordingFor(governance?.mode === 'explain' ? 'explain' : rejection ? 'rejected' : 'release');
-          const header = {
-            at: contextValue.now.toISOString(),
+          const stored = storedItems(recordingFor(governance?.mode === 'explain' ? 'explain' : rejection ? 'rejected' : 'release'));
+          const at = contextValue.now.toISOString();
+          const { id: actorId, name: actorName, team: actorTeam } = contextValue.accessActor;
+          const purpose = governance?.purpose.key ?? null;
+          const entries: AppendEntry[] = (governance?.recordsBySubject(stored.itemOf) ?? []).map(({ subjectId, items }) => ({
+            at,
             requestId: contextValue.requestId,
-            actorId: contextValue.accessActor.id,
-            actorName: contextValue.accessActor.name,
-            actorTeam: contextValue.accessActor.team,
-            purpose: governance?.purpose.key ?? null,
+            actorId,
+            actorName,
+            actorTeam,
+            purpose,
             operationName: operationName ?? null,
-          };
-          const counts = new Map<string, number>();
-          const entries: AppendEntry[] = groups.map(({ subjectId, decisions }) => ({
-            ...header,
             subjectId,
-            items: decisions.map(({ field, decision }) => {
-              const item = { coordinate: field.coordinate, category: field.category, ...recordOf(decision) };
-              const key = `${item.decision}\u0000${item.reason}`;
-              counts.set(key, (counts.get(key) ?? 0) + 1);
-              return item;
-            }),
+            items,
           }));
           if (response.body.kind === 'single') {
             const result = response.body.singleResult;
@@ -100,6 +94,7 @@ export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): A
             result.extensions = { ...result.extensions, governance: { ...(result.extensions?.governance as object), purpose: governance!.purpose.key, withheld } };
           }
           if (records.length === 0 && entries.length === 0) return;
+          const counts = stored.counts();
           for (const record of records) counts.set(`${record.decision}\u0000${record.reason}`, (counts.get(`${record.decision}\u0000${record.reason}`) ?? 0) + 1);
           for (const [key, count] of counts) {
             const [decision, reason] = key.split('\u0000');
@@ -107,7 +102,7 @@ export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): A
           }
           try {
             // One hand-over per request, so its records share one transaction.
-            await accessLog.appendEntries([...entriesOf(records), ...entries]);
+            await accessLog.appendEntries(records.length ? [...entriesOf(records), ...entries] : entries);
           } catch {
             // A refusal released nothing and stands as it is; anything that touched governed data is withdrawn.
             if (entries.length === 0 && (governance?.recordedOperations.length ?? 0) === 0) return;
@@ -146,10 +141,53 @@ function recordingFor(recording: 'release' | 'explain' | 'rejected'): (decision:
       : { decision: 'WITHHELD', reason: unreleased, legalBasis: decision.legalBasis, consentReceiptId: null };
 }
 
+interface Outcome {
+  /** The first decision with this outcome; `recorded` is a function of the fields `sameOutcome` compares. */
+  readonly decision: Decision;
+  readonly recorded: Recorded;
+  /** The stored item of each field with this outcome. */
+  readonly items: Map<GuardedField, EntryItem>;
+  count: number;
+}
+
+const sameOutcome = (a: Decision, b: Decision) =>
+  a === b || (a.effect === b.effect && a.reason === b.reason && a.legalBasis === b.legalBasis && (a.consentReceiptId ?? null) === (b.consentReceiptId ?? null) && a.mask === b.mask);
+
+/**
+ * The stored items of one request's field decisions. Subjects decided alike share one item object per
+ * field (items are read-only to the log, which serialises them), and `recorded` runs once per distinct
+ * outcome, not per field: a 100-row response makes ~900 records but a handful of distinct items.
+ * Also counts the records per (decision, reason), for the metrics.
+ */
+function storedItems(recorded: (decision: Decision) => Recorded) {
+  const outcomes: Outcome[] = [];
+  let last: Outcome | undefined;
+  return {
+    itemOf(field: GuardedField, decision: Decision): EntryItem {
+      let outcome = last !== undefined && sameOutcome(last.decision, decision) ? last : outcomes.find((candidate) => sameOutcome(candidate.decision, decision));
+      if (outcome === undefined) outcomes.push((outcome = { decision, recorded: recorded(decision), items: new Map(), count: 0 }));
+      last = outcome;
+      outcome.count++;
+      let item = outcome.items.get(field);
+      if (item === undefined) outcome.items.set(field, (item = { coordinate: field.coordinate, category: field.category, ...outcome.recorded }));
+      return item;
+    },
+    /** Records per `decision\u0000reason` so far. */
+    counts(): Map<string, number> {
+      const counts = new Map<string, number>();
+      for (const { recorded, count } of outcomes) {
+        const key = `${recorded.decision}\u0000${recorded.reason}`;
+        counts.set(key, (counts.get(key) ?? 0) + count);
+      }
+      return counts;
+    },
+  };
+}
+
 /** In reject mode: what makes the operation rejected (withheld fields and refused root fields, with their subject counts), if anything. */
-function rejectionOf(governance: RequestGovernance, groups: RequestGovernance['decisionsBySubject']): Array<{ coordinate: string; reason: string; subjects: number }> | undefined {
+function rejectionOf(governance: RequestGovernance): Array<{ coordinate: string; reason: string; subjects: number }> | undefined {
   const offending = new Map<string, { coordinate: string; reason: string; subjects: number }>();
-  for (const { decisions } of groups) {
+  for (const { decisions } of governance.decisionsBySubject) {
     for (const { field, decision } of decisions) {
       if (decision.effect !== 'deny') continue;
       const key = `${field.coordinate}|${decision.reason}`;
