@@ -9,6 +9,9 @@
  * Every server reads the same in-memory rows and consent states, so only governance and the log differ.
  *
  *   npm run build && node dist/bench/http.bench.js      (BENCH_SECONDS per point, default 5)
+ *
+ * BENCH_VARIANTS picks variants by numeral (`BENCH_VARIANTS=ii,iii`: no database needed without iv and v);
+ * BENCH_CONNECTIONS the connection counts (default 1,16,64). Ratios to (ii) compare points of one run only.
  */
 import 'reflect-metadata';
 import { createServer } from 'node:http';
@@ -35,7 +38,8 @@ import { createDataSource, migrate } from '../src/storage/data-source';
 import { createScratchDatabase } from './scratch-database';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const CONNECTIONS = [1, 16, 64];
+const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '1,16,64').split(',').map(Number);
+const VARIANTS = process.env.BENCH_VARIANTS?.split(',');
 const QUERY = JSON.stringify({ query: '{ customers(limit: 100) { id fullName displayName email phone birthDate country postalAddress accessibilityNeeds createdAt } }' });
 const HEADERS = { 'content-type': 'application/json', authorization: 'Bearer bench-key', 'x-purpose': 'essential.service' };
 
@@ -117,14 +121,17 @@ async function scratchStores() {
 }
 
 async function main(): Promise<void> {
-  const stores = await scratchStores();
-  const variants: Array<[string, () => Promise<{ url: string; stop(): Promise<void> }>]> = [
-    ['i stock Apollo (ungoverned)', () => plainApollo(false)],
-    ['ii tuned Apollo (ungoverned)', () => plainApollo(true)],
-    ['iii Candor, log in memory', () => candor(memoryStore)],
-    ['iv Candor, durable log on PostgreSQL', () => candor(stores.postgres)],
-    ['v Candor, durable log on SQLite', () => candor(stores.sqlite)],
-  ];
+  const durable = !VARIANTS || VARIANTS.includes('iv') || VARIANTS.includes('v');
+  const stores = durable ? await scratchStores() : undefined;
+  const variants: Array<[string, () => Promise<{ url: string; stop(): Promise<void> }>]> = (
+    [
+      ['i stock Apollo (ungoverned)', () => plainApollo(false)],
+      ['ii tuned Apollo (ungoverned)', () => plainApollo(true)],
+      ['iii Candor, log in memory', () => candor(memoryStore)],
+      ['iv Candor, durable log on PostgreSQL', () => candor(stores!.postgres)],
+      ['v Candor, durable log on SQLite', () => candor(stores!.sqlite)],
+    ] as Array<[string, () => Promise<{ url: string; stop(): Promise<void> }>]>
+  ).filter(([name]) => !VARIANTS || VARIANTS.includes(name.split(' ')[0]));
   const results = [];
   try {
     for (const [name, start] of variants) {
@@ -137,13 +144,18 @@ async function main(): Promise<void> {
       }
     }
   } catch (error) {
-    await stores.cleanup();
+    await stores?.cleanup();
     throw error;
   }
-  await stores.cleanup();
+  await stores?.cleanup();
   console.log(`\nHTTP, 100-row query, ${SECONDS} s per point (loopback)\n`);
-  console.log('variant                                 conns   req/s    p50 ms   p99 ms');
-  for (const row of results) console.log(`${row.variant.padEnd(40)}${String(row.connections).padStart(5)}${String(row.requestsPerSecond).padStart(8)}${String(row.p50Ms).padStart(10)}${String(row.p99Ms).padStart(9)}`);
+  console.log('variant                                 conns   req/s    p50 ms   p99 ms   ×(ii) req/s  ×(ii) p99');
+  for (const row of results) {
+    const tuned = results.find((other) => other.variant.startsWith('ii ') && other.connections === row.connections);
+    const ratios = tuned ? `${(row.requestsPerSecond / tuned.requestsPerSecond).toFixed(2).padStart(14)}${(row.p99Ms / tuned.p99Ms).toFixed(2).padStart(11)}` : '';
+    console.log(`${row.variant.padEnd(40)}${String(row.connections).padStart(5)}${String(row.requestsPerSecond).padStart(8)}${String(row.p50Ms).padStart(10)}${String(row.p99Ms).padStart(9)}${ratios}`);
+  }
+  if (VARIANTS || process.env.BENCH_CONNECTIONS) return; // a partial run does not replace the recorded figures
   const directory = join(projectRoot(), 'bench', 'results');
   mkdirSync(directory, { recursive: true });
   writeFileSync(join(directory, 'http.json'), JSON.stringify({ at: new Date().toISOString(), machine: { cpus: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version }, secondsPerPoint: SECONDS, results }, null, 2) + '\n');
