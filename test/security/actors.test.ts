@@ -43,7 +43,7 @@ describe.each(DRIVERS)('API keys managed with `candor actor` on %s', (driver) =>
     [['create', '--id', 'x', '--name', 'X', '--team', 'T', '--purposes', 'analytics.reporting'], 'candor: actor ids are 2–63 lower-case letters, digits and dashes\n'],
     [['create', '--id', 'support-desk', '--name', 'X', '--team', 'T', '--purposes', 'essential.service'], 'candor: actor "support-desk" already exists\n'],
     [['create', '--id', 'spy', '--name', 'X', '--team', 'T', '--purposes', 'espionage'], 'candor: unknown purpose "espionage"\n'],
-    [['create', '--id', 'spy', '--name', 'X', '--team', 'T', '--purposes', 'marketing', '--roles', 'root'], 'candor: unknown role "root": use auditor, consent-manager\n'],
+    [['create', '--id', 'spy', '--name', 'X', '--team', 'T', '--purposes', 'marketing', '--roles', 'root'], 'candor: unknown role "root": use auditor, consent-manager, reject-withheld\n'],
     [['rotate', '--id', 'nobody'], 'candor: no active actor "nobody"\n'],
     [['revoke', '--id', 'nobody'], 'candor: no active actor "nobody"\n'],
   ])('refuses %j with one line', async (args, message) => {
