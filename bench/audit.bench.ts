@@ -12,7 +12,7 @@
  * Every point runs BENCH_ROUNDS times (default 3), rounds interleaved, and the table shows the median
  * round; bench/results/audit.json keeps every round. "main busy" is the event-loop utilisation of the
  * main thread during the point (the thread that serves requests in the server), bench's own record
- * generation included. Bounded: BENCH_SECONDS per point (default 5), loopback PostgreSQL only.
+ * generation included; "CPU µs/record" is this process's CPU time (every thread) per committed record. Bounded: BENCH_SECONDS per point (default 5), loopback PostgreSQL only.
  *
  *   npm run build && node dist/bench/audit.bench.js
  *   BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/test   admin URL used to create a scratch database
@@ -66,15 +66,25 @@ interface Point {
   readonly flushWaitP50Ms: number;
   readonly flushWaitP99Ms: number;
   readonly mainThreadBusy: number;
+  /** CPU time of this process (all its threads: main, workers, GC) per committed record; not PostgreSQL's. */
+  readonly cpuMicrosPerRecord: number;
 }
 
-function summarise(records: number, seconds: number, waits: readonly number[], busy: number): Point {
-  return {
-    recordsPerSecond: Math.round(records / seconds),
-    requests: waits.length,
-    flushWaitP50Ms: +quantile(waits, 0.5).toFixed(2),
-    flushWaitP99Ms: +quantile(waits, 0.99).toFixed(2),
-    mainThreadBusy: +busy.toFixed(2),
+/** What a point measures: the main thread's event-loop utilisation and the process's CPU time, from now on. */
+function meter() {
+  const loop = performance.eventLoopUtilization();
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  return (records: number, waits: readonly number[]): Point => {
+    const used = process.cpuUsage(cpu);
+    return {
+      recordsPerSecond: Math.round(records / ((performance.now() - started) / 1000)),
+      requests: waits.length,
+      flushWaitP50Ms: +quantile(waits, 0.5).toFixed(2),
+      flushWaitP99Ms: +quantile(waits, 0.99).toFixed(2),
+      mainThreadBusy: +performance.eventLoopUtilization(loop).utilization.toFixed(2),
+      cpuMicrosPerRecord: +((used.user + used.system) / records).toFixed(2),
+    };
   };
 }
 
@@ -84,9 +94,8 @@ let nextRequest = 1;
 async function closedLoop(log: AccessLog, concurrency: number): Promise<Point> {
   let committed = 0;
   const waits: number[] = [];
-  const loop = performance.eventLoopUtilization();
-  const started = performance.now();
-  const deadline = started + SECONDS_PER_POINT * 1000;
+  const done = meter();
+  const deadline = performance.now() + SECONDS_PER_POINT * 1000;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (performance.now() < deadline) {
@@ -98,8 +107,7 @@ async function closedLoop(log: AccessLog, concurrency: number): Promise<Point> {
       }
     }),
   );
-  const seconds = (performance.now() - started) / 1000;
-  return summarise(committed, seconds, waits, performance.eventLoopUtilization(loop).utilization);
+  return done(committed, waits);
 }
 
 /**
@@ -112,7 +120,7 @@ async function openLoop(log: AccessLog, rate: number, seed: number): Promise<Poi
   let committed = 0;
   const waits: number[] = [];
   const meanGapMs = (OPEN_CLIENTS * RECORDS_PER_REQUEST * 1000) / rate;
-  const loop = performance.eventLoopUtilization();
+  const done = meter();
   const started = performance.now();
   const end = started + SECONDS_PER_POINT * 1000;
   await Promise.all(
@@ -129,8 +137,7 @@ async function openLoop(log: AccessLog, rate: number, seed: number): Promise<Poi
       }
     }),
   );
-  const seconds = (performance.now() - started) / 1000;
-  return summarise(committed, seconds, waits, performance.eventLoopUtilization(loop).utilization);
+  return done(committed, waits);
 }
 
 interface Scenario {
@@ -195,12 +202,13 @@ async function main(): Promise<void> {
         flushWaitP99Ms: pick('flushWaitP99Ms'),
         flushWaitP99MsRange: [Math.min(...runs.map((run) => run.flushWaitP99Ms)), Math.max(...runs.map((run) => run.flushWaitP99Ms))],
         mainThreadBusy: pick('mainThreadBusy'),
+        cpuMicrosPerRecord: pick('cpuMicrosPerRecord'),
       };
     }),
   );
 
   console.log(`\nAccess-log throughput (1,000 records per request, ${SECONDS_PER_POINT} s per point, durable commits, median of ${ROUNDS} rounds)\n`);
-  console.log('store       mode    clients  offered/s   records/s (min–max)        flush wait p50 ms   p99 ms (min–max)        main busy');
+  console.log('store       mode    clients  offered/s   records/s (min–max)        flush wait p50 ms   p99 ms (min–max)        main busy  CPU µs/record');
   for (const row of results) {
     const cells = [
       row.driver.padEnd(12),
@@ -211,6 +219,7 @@ async function main(): Promise<void> {
       String(row.flushWaitP50Ms).padStart(18),
       `${String(row.flushWaitP99Ms).padStart(9)} (${row.flushWaitP99MsRange.join('–')})`.padEnd(24),
       `${Math.round(row.mainThreadBusy * 100)} %`.padStart(9),
+      String(row.cpuMicrosPerRecord).padStart(14),
     ];
     console.log(cells.join(' '));
   }
