@@ -98,16 +98,18 @@ export class RequestGovernance {
   private readonly subjectIndependent: Array<Decision | undefined>;
   private readonly fieldCount: number;
   /** (subject ordinal × fieldCount + field index) already logged: aliases and repeats log once. */
-  private recorded = new Uint8Array(1024);
+  private recorded = new Uint8Array(0);
   private readonly logged: number[] = [];
   private readonly refusedOperations: OperationRefusal[] = [];
   private readonly recordedOperationFields: GuardedField[] = [];
   private readonly withheldPaths: Array<{ path: GraphQLResolveInfo['path']; field: GuardedField; subjectId: string; code: string }> = [];
   private lastSubjectId: unknown = undefined;
   private lastEntry: SubjectEntry | undefined = undefined;
+  private readonly explainOnly: boolean;
 
   constructor(private readonly options: RequestGovernanceOptions) {
     const { policies, fields } = options.compiled;
+    this.explainOnly = options.mode === 'explain';
     this.fieldCount = fields.length;
     this.policyClasses = new Uint8Array(policies.length);
     const classes = new Map<string, number>();
@@ -219,6 +221,9 @@ export class RequestGovernance {
       const state = states[position];
       if (!this.subjects.has(subjectId)) this.addEntry(subjectId, state instanceof Error || !state ? null : state);
     });
+    // Room for every field of every subject so far, in one step rather than doubling as the leaves are decided.
+    const slots = this.entries.length * this.fieldCount;
+    if (slots > this.recorded.length) this.growRecorded(slots - 1);
   }
 
   /**
@@ -229,8 +234,8 @@ export class RequestGovernance {
    */
   enforce(field: GuardedField, source: unknown, info: GraphQLResolveInfo): true | GraphQLError {
     if (isReleasedWithoutSubject(field.policy)) return true;
-    const { decision, entry } = this.judge(field, source);
-    return decision.effect === 'allow' ? true : withheldError(field, decision, entry.subjectId, this.options.purpose.key, info);
+    const decision = this.judge(field, source);
+    return decision.effect === 'allow' ? true : withheldError(field, decision, this.lastEntry!.subjectId, this.options.purpose.key, info);
   }
 
   /**
@@ -239,17 +244,21 @@ export class RequestGovernance {
    * in the response's extensions) or the coded error.
    */
   resolveLeaf(field: GuardedField, source: Record<string, unknown>, info: GraphQLResolveInfo): unknown {
-    const { decision, entry } = this.judge(field, source);
-    if (this.options.mode === 'explain') return null;
+    const decision = this.judge(field, source);
+    if (this.explainOnly) return null;
     if (decision.effect === 'allow') return source[field.fieldName];
     if (decision.effect === 'mask') return this.options.mask(decision.mask!, source[field.fieldName]);
-    if (this.options.withheldReporting !== 'extensions') return withheldError(field, decision, entry.subjectId, this.options.purpose.key, info);
-    this.withheldPaths.push({ path: info.path, field, subjectId: entry.subjectId, code: decision.reason });
+    const { subjectId } = this.lastEntry!;
+    if (this.options.withheldReporting !== 'extensions') return withheldError(field, decision, subjectId, this.options.purpose.key, info);
+    this.withheldPaths.push({ path: info.path, field, subjectId, code: decision.reason });
     return null;
   }
 
-  /** Decides and records one personal field of the record `source`. */
-  private judge(field: GuardedField, source: unknown): { decision: Decision; entry: SubjectEntry } {
+  /**
+   * Decides and records one personal field of the record `source`; the subject's entry is `lastEntry`
+   * afterwards. Runs for every personal leaf of a response, so it allocates nothing.
+   */
+  private judge(field: GuardedField, source: unknown): Decision {
     const rawSubjectId = (source as Record<string, unknown>)[field.subjectKey!];
     let entry: SubjectEntry;
     if (rawSubjectId === this.lastSubjectId && this.lastEntry !== undefined) {
@@ -268,7 +277,7 @@ export class RequestGovernance {
       this.recorded[slot] = 1;
       this.logged.push(slot);
     }
-    return { decision, entry };
+    return decision;
   }
 
   /** Root fields: the actor needs the declared roles, and the request purpose must be one the operation serves. */
@@ -301,7 +310,7 @@ export class RequestGovernance {
   }
 
   private growRecorded(slot: number): void {
-    let size = this.recorded.length * 2;
+    let size = Math.max(1024, this.recorded.length * 2);
     while (size <= slot) size *= 2;
     const grown = new Uint8Array(size);
     grown.set(this.recorded);
