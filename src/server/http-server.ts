@@ -55,6 +55,9 @@ export async function startHttpServer(services: CandorServices, governed: Govern
   const app = express();
   const httpServer = createServer(app);
   app.disable('x-powered-by');
+  // Express hashes every response body (SHA-1) for a weak ETag; a GraphQL POST is never revalidated, so that
+  // is ~1.5% of a 100-row request spent on nothing.
+  app.set('etag', false);
   app.use((req: Request, res: Response, next: NextFunction) => {
     const requestId = randomUUID();
     res.locals[REQUEST_ID_LOCAL] = requestId;
