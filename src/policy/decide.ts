@@ -1,5 +1,5 @@
 import type { LegalBasis } from '../taxonomy/taxonomy';
-import { covers } from '../taxonomy/keys';
+import { anyCovers, covers } from '../taxonomy/keys';
 import type { DecisionReason } from './codes';
 import type { MaskStrategy } from './masking';
 
@@ -149,8 +149,8 @@ export function decide(request: DecisionRequest): Decision {
  * covers it, `masked` when only the category's mask does, undefined when neither (PURPOSE_NOT_DECLARED).
  */
 export function declaredForm(field: FieldPolicy, purpose: string): 'full' | 'masked' | undefined {
-  if (field.purposes.some((declared) => covers(declared, purpose))) return 'full';
-  if (field.mask?.purposes.some((declared) => covers(declared, purpose))) return 'masked';
+  if (anyCovers(field.purposes, purpose)) return 'full';
+  if (field.mask && anyCovers(field.mask.purposes, purpose)) return 'masked';
   return undefined;
 }
 
