@@ -156,7 +156,9 @@ export function declaredForm(field: FieldPolicy, purpose: string): 'full' | 'mas
 
 /** Rule 8: a release for a purpose the field serves only masked is a masked release. */
 function release(field: FieldPolicy, form: 'full' | 'masked', allowed: Decision): Decision {
-  return form === 'masked' ? { ...allowed, effect: 'mask', mask: field.mask!.strategy } : allowed;
+  if (form === 'full') return allowed;
+  // A literal of one fixed shape, not a spread: the leaf guard reads these once per masked field.
+  return { effect: 'mask', reason: allowed.reason, legalBasis: allowed.legalBasis, consentReceiptId: allowed.consentReceiptId, mask: field.mask!.strategy };
 }
 
 /**
