@@ -17,6 +17,9 @@ export interface WorkerAnswer {
 
 type Pending<Answer> = { resolve: (answer: Answer) => void; reject: (error: Error) => void };
 
+/** A request before it gets its id; distributes over a union of request kinds. */
+type WithoutId<Request> = Request extends unknown ? Omit<Request, 'id'> : never;
+
 /**
  * Requests to a worker thread, each answered once by id. The worker starts with `start` or on the first
  * request; if it dies, every pending request rejects (none hangs) and the next request starts a new
@@ -40,7 +43,7 @@ export class WorkerClient<Request extends { readonly id: number }, Answer extend
   ) {}
 
   /** Sends `body` with a fresh id; `transfer` lists buffers handed over rather than copied. */
-  request(body: Omit<Request, 'id'>, transfer: readonly TransferListItem[] = []): Promise<Answer> {
+  request(body: WithoutId<Request>, transfer: readonly TransferListItem[] = []): Promise<Answer> {
     const worker = this.start();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
