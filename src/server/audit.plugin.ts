@@ -49,9 +49,9 @@ export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): A
           for (const field of governance?.recordedOperations ?? []) {
             records.push({ ...common, subjectId: null, coordinate: field.coordinate, category: null, decision: 'RELEASED', reason: field.recordAs!, legalBasis: governance!.purpose.legalBasis });
           }
-          // Field decisions go to the log already grouped per subject: no intermediate record per field.
           const rejection = governance?.mode === 'reject' ? rejectionOf(governance) : undefined;
           if (rejection) records.push({ ...common, ...operation, coordinate: null, reason: 'GOVERNANCE_REJECTED' });
+          // Field decisions go to the log already grouped per subject: no intermediate record per field.
           const stored = storedItems(recordingFor(governance?.mode === 'explain' ? 'explain' : rejection ? 'rejected' : 'release'));
           const at = contextValue.now.toISOString();
           const { id: actorId, name: actorName, team: actorTeam } = contextValue.accessActor;
