@@ -42,6 +42,33 @@ export interface AuditStore {
 /** The advisory-lock key of the chain on PostgreSQL ("candor" in ASCII). */
 export const CHAIN_LOCK_KEY = 0x63616e646f72;
 
+/** Most subject → pseudonym mappings an appender keeps in memory; older ones are read again when needed. */
+export const PSEUDONYM_CACHE_LIMIT = 100_000;
+
+/**
+ * The subject → pseudonym mappings an appender has already read: they never change while the mapping
+ * row exists (erasure deletes the row and, on this appender, the entry). Bounded, so memory does not grow
+ * with every subject ever logged: past `limit`, the oldest mapping is dropped and read again if needed.
+ */
+export class PseudonymCache {
+  private readonly mappings = new Map<string, string>();
+
+  constructor(private readonly limit = PSEUDONYM_CACHE_LIMIT) {}
+
+  get(subjectId: string): string | undefined {
+    return this.mappings.get(subjectId);
+  }
+
+  set(subjectId: string, pseudonym: string): void {
+    if (!this.mappings.has(subjectId) && this.mappings.size >= this.limit) this.mappings.delete(this.mappings.keys().next().value!);
+    this.mappings.set(subjectId, pseudonym);
+  }
+
+  delete(subjectId: string): void {
+    this.mappings.delete(subjectId);
+  }
+}
+
 /** A random pseudonym: nothing about the subject can be derived from it. */
 export function newPseudonym(): string {
   return `psn_${randomBytes(12).toString('hex')}`;

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { Pool, type PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { PipelinedAuditStore } from './access-log';
-import { type AppendEntry, type AppendResult, CHAIN_LOCK_KEY, ENTRY_COLUMNS, newPseudonym, type PruneResult, subjectsOf } from './audit-store';
+import { type AppendEntry, type AppendResult, CHAIN_LOCK_KEY, ENTRY_COLUMNS, newPseudonym, type PruneResult, PseudonymCache, subjectsOf } from './audit-store';
 import { batchHash, type ChainHead, EMPTY_HEAD, type SealedBatch } from './chain';
 import { type PackedEntries, packEntries } from './packed-entries';
 import type { SealAnswer, SealRequest } from './postgres-seal-worker';
@@ -86,8 +86,7 @@ export interface PostgresAuditStoreOptions {
  * chaining are still decided under the lock.
  */
 export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
-  /** Pseudonyms never change while their mapping exists; erasure goes through `forget`. */
-  private readonly knownPseudonyms = new Map<string, string>();
+  private readonly knownPseudonyms = new PseudonymCache();
   private readonly pool: Pool;
   private readonly sealers: WorkerClient<SealRequest, SealAnswer>[];
   /** The head after the latest prepared batch (what the next batch is sealed after), unknown at first. */
@@ -235,15 +234,25 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
    * needs them): a mapping whose batch then fails to commit stays, pointing at no record, which is harmless.
    */
   private async pseudonyms(subjectIds: string[], now: string): Promise<Map<string, string>> {
-    const unknown = subjectIds.filter((subjectId) => !this.knownPseudonyms.has(subjectId));
+    // The batch's own mapping: filling the bounded cache may drop a mapping this batch still needs.
+    const batch = new Map<string, string>();
+    const unknown: string[] = [];
+    for (const subjectId of subjectIds) {
+      const pseudonym = this.knownPseudonyms.get(subjectId);
+      if (pseudonym === undefined) unknown.push(subjectId);
+      else batch.set(subjectId, pseudonym);
+    }
     if (unknown.length) {
       await this.pool.query(
         'INSERT INTO subject_pseudonym (subject_id, pseudonym, created_at) SELECT subject_id, pseudonym, $3 FROM unnest($1::text[], $2::text[]) AS t(subject_id, pseudonym) ON CONFLICT (subject_id) DO NOTHING',
         [unknown, unknown.map(() => newPseudonym()), now],
       );
       const { rows } = await this.pool.query<{ subject_id: string; pseudonym: string }>('SELECT subject_id, pseudonym FROM subject_pseudonym WHERE subject_id = ANY($1::text[])', [unknown]);
-      for (const row of rows) this.knownPseudonyms.set(row.subject_id, row.pseudonym);
+      for (const row of rows) {
+        this.knownPseudonyms.set(row.subject_id, row.pseudonym);
+        batch.set(row.subject_id, row.pseudonym);
+      }
     }
-    return this.knownPseudonyms;
+    return batch;
   }
 }

@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { type AppendEntry, type AppendResult, ENTRY_COLUMNS, entryRow, newPseudonym, type PruneResult, pseudonymise, subjectsOf } from './audit-store';
+import { type AppendEntry, type AppendResult, ENTRY_COLUMNS, entryRow, newPseudonym, type PruneResult, PseudonymCache, pseudonymise, subjectsOf } from './audit-store';
 import { type ChainHead, EMPTY_HEAD, sealBatch } from './chain';
 
 export type WorkerRequest =
@@ -28,7 +28,7 @@ export function openAppender(path: string) {
   const insertPseudonym = db.prepare('INSERT INTO subject_pseudonym (subject_id, pseudonym, created_at) VALUES (?, ?, ?) ON CONFLICT (subject_id) DO NOTHING');
   const insertSql = (rows: number) => `INSERT INTO audit_entry (${ENTRY_COLUMNS.join(', ')}) VALUES ${Array.from({ length: rows }, () => `(${ENTRY_COLUMNS.map(() => '?').join(', ')})`).join(', ')}`;
   const insertChunk = db.prepare(insertSql(INSERT_CHUNK));
-  const knownPseudonyms = new Map<string, string>();
+  const knownPseudonyms = new PseudonymCache();
 
   const head = (): ChainHead => {
     const row = headStatement.get() as { id: number; last_seq: number; hash: string } | undefined;
