@@ -12,7 +12,7 @@ type BuildContext = (req: Request, res: Response, operation: OperationRequest) =
  * `<id>/<position>`) — by running the operations one after the other through Apollo, in order. A batch
  * larger than the limit is refused whole (nothing executes) and the refusal is recorded.
  */
-export function batchedOperations(apollo: ApolloServer<CandorContext>, buildContext: BuildContext, limit: number, recordRefusal: (res: Response, code: string) => Promise<void>) {
+export function batchedOperations(apollo: ApolloServer<CandorContext>, buildContext: BuildContext, limit: number, recordRefusal: (res: Response, code: string) => Promise<unknown>) {
   return async (req: Request, res: Response, next: NextFunction) => {
     if (req.method !== 'POST' || !Array.isArray(req.body)) return next();
     const operations: unknown[] = req.body;

@@ -13,13 +13,13 @@ import { PrivacyService } from '../privacy/privacy-service';
 import { accessLogPlugin } from './audit.plugin';
 import { batchedOperations } from './batching';
 import { type CandorContext, CONTEXT_BUILT_LOCAL, createContextFactory, REQUEST_ID_LOCAL, singleOperation } from './context';
-
-const REFUSAL_RECORDED_LOCAL = 'candorRefusalRecorded';
 import { formatError } from './format-error';
 import { purposeScopedIntrospectionPlugin } from './purpose-scoped-introspection';
 import { requestLogging } from './observability';
 import { queryLimits } from './query-limits';
 import type { CandorServices } from './services';
+
+const REFUSAL_RECORDED_LOCAL = 'candorRefusalRecorded';
 
 /** The request body limit (Apollo and Express default to far more). */
 export const MAX_BODY_BYTES = 1_000_000;
@@ -68,10 +68,13 @@ export async function startHttpServer(services: CandorServices, governed: Govern
   });
   app.use(requestLogging(services.logger, services.metrics, (response) => String(response.locals[REQUEST_ID_LOCAL])));
 
-  const recordRefusal = (res: Response, code: string) =>
-    services.accessLog
+  /** Records a request refused before Candor's context ran, once: the early-refusal hook skips it afterwards. */
+  const recordRefusal = (res: Response, code: string) => {
+    res.locals[REFUSAL_RECORDED_LOCAL] = true;
+    return services.accessLog
       .append([{ at: services.clock(), requestId: String(res.locals[REQUEST_ID_LOCAL]), actor: null, purpose: null, operationName: null, subjectId: null, coordinate: null, category: null, decision: 'REFUSED', reason: code, legalBasis: null }])
       .catch(() => undefined);
+  };
   // Apollo refuses some requests before Candor's context runs (missing CSRF preflight header, batched or
   // unreadable operations): they are recorded here once the refusal has been sent.
   const recordEarlyRefusals = (_req: Request, res: Response, next: NextFunction) => {
@@ -129,10 +132,7 @@ export async function startHttpServer(services: CandorServices, governed: Govern
     '/graphql',
     recordEarlyRefusals,
     express.json({ limit: MAX_BODY_BYTES }),
-    batchedOperations(apollo, buildContext, config.limits.batchOperations, async (res, code) => {
-      res.locals[REFUSAL_RECORDED_LOCAL] = true;
-      await recordRefusal(res, code);
-    }),
+    batchedOperations(apollo, buildContext, config.limits.batchOperations, recordRefusal),
     expressMiddleware(apollo, { context: ({ req, res }) => buildContext(req, res, singleOperation(req, res)) }),
   );
   app.use('/privacy', privacyRouter(services, new PrivacyService(services, services.fields), (response) => String(response.locals[REQUEST_ID_LOCAL])));
@@ -145,10 +145,7 @@ export async function startHttpServer(services: CandorServices, governed: Govern
     const status = typeof error.status === 'number' && error.status >= 400 && error.status < 500 ? error.status : 500;
     const code = status === 413 ? 'PAYLOAD_TOO_LARGE' : status < 500 ? 'BAD_REQUEST' : 'INTERNAL_SERVER_ERROR';
     const message = status === 413 ? `request body larger than ${MAX_BODY_BYTES} bytes` : status < 500 ? 'malformed request body' : 'Internal server error';
-    if (status < 500) {
-      res.locals[REFUSAL_RECORDED_LOCAL] = true;
-      await recordRefusal(res, code);
-    }
+    if (status < 500) await recordRefusal(res, code);
     res.status(status).json({ errors: [{ message, extensions: { code } }] });
   });
 
