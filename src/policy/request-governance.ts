@@ -137,14 +137,10 @@ export class RequestGovernance {
     return this.refusedOperations;
   }
 
-  /** Every personal-field decision made so far, once per (subject, coordinate), grouped by subject as the log stores them. */
-  get decisionsBySubject(): Array<{ subjectId: string; decisions: Array<{ field: GuardedField; decision: Decision }> }> {
-    return this.recordsBySubject((field, decision) => ({ field, decision })).map(({ subjectId, items }) => ({ subjectId, decisions: items }));
-  }
-
   /**
-   * The same decisions, each turned by `itemOf` into what the log stores, grouped by subject in the order
-   * the subjects were first decided: no intermediate object per decision (a list response has hundreds).
+   * Every personal-field decision made so far, once per (subject, coordinate), each turned by `itemOf`
+   * into what the caller needs, grouped by subject in the order the subjects were first decided: no
+   * intermediate object per decision (a list response has hundreds).
    */
   recordsBySubject<T>(itemOf: (field: GuardedField, decision: Decision) => T): Array<{ subjectId: string; items: T[] }> {
     const { fields } = this.options.compiled;
@@ -169,8 +165,8 @@ export class RequestGovernance {
   /** Every personal-field decision so far, per coordinate: the outcomes with their subjects (explain mode). */
   get explanation(): Array<{ coordinate: string; category: string; outcomes: ExplainedOutcome[] }> {
     const byCoordinate = new Map<string, { coordinate: string; category: string; outcomes: Map<string, ExplainedOutcome & { subjectIds: string[] }> }>();
-    for (const { subjectId, decisions } of this.decisionsBySubject) {
-      for (const { field, decision } of decisions) {
+    for (const { subjectId, items } of this.recordsBySubject((field, decision) => ({ field, decision }))) {
+      for (const { field, decision } of items) {
         let explained = byCoordinate.get(field.coordinate);
         if (!explained) byCoordinate.set(field.coordinate, (explained = { coordinate: field.coordinate, category: field.category, outcomes: new Map() }));
         const outcomeKey = `${decision.effect}|${decision.reason}|${decision.legalBasis}|${decision.mask ?? ''}`;

@@ -187,8 +187,8 @@ function storedItems(recorded: (decision: Decision) => Recorded) {
 /** In reject mode: what makes the operation rejected (withheld fields and refused root fields, with their subject counts), if anything. */
 function rejectionOf(governance: RequestGovernance): Array<{ coordinate: string; reason: string; subjects: number }> | undefined {
   const offending = new Map<string, { coordinate: string; reason: string; subjects: number }>();
-  for (const { decisions } of governance.decisionsBySubject) {
-    for (const { field, decision } of decisions) {
+  for (const { items } of governance.recordsBySubject((field, decision) => ({ field, decision }))) {
+    for (const { field, decision } of items) {
       if (decision.effect !== 'deny') continue;
       const key = `${field.coordinate}|${decision.reason}`;
       const entry = offending.get(key) ?? { coordinate: field.coordinate, reason: decision.reason, subjects: 0 };

@@ -110,18 +110,15 @@ export function createContextFactory(services: CandorServices, governed: Governe
         ...(purpose.notice.material && purpose.notice.since ? { renewConsentsBefore: purpose.notice.since } : {}),
       };
       const stateLoader = services.consent.createStateLoader();
-      const reportingHeader = headerValue(req.headers['x-governance-withheld']);
-      if (reportingHeader !== undefined && reportingHeader !== 'errors' && reportingHeader !== 'extensions') {
-        return refuse('BAD_GOVERNANCE_HEADER', 'X-Governance-Withheld must be errors or extensions', accessActor, declared);
-      }
-      const explainHeader = headerValue(req.headers['x-governance-explain']);
-      if (explainHeader !== undefined && explainHeader !== 'true' && explainHeader !== 'false') {
-        return refuse('BAD_GOVERNANCE_HEADER', 'X-Governance-Explain must be true or false', accessActor, declared);
-      }
-      const modeHeader = headerValue(req.headers['x-governance-mode']);
-      if (modeHeader !== undefined && modeHeader !== 'release' && modeHeader !== 'reject') {
-        return refuse('BAD_GOVERNANCE_HEADER', 'X-Governance-Mode must be release or reject', accessActor, declared);
-      }
+      /** A governance header's value (undefined when absent); any other value is refused and recorded. */
+      const governanceHeader = async <T extends string>(name: string, allowed: readonly T[]): Promise<T | undefined> => {
+        const value = headerValue(req.headers[name.toLowerCase()]);
+        if (value === undefined || (allowed as readonly string[]).includes(value)) return value as T | undefined;
+        return refuse('BAD_GOVERNANCE_HEADER', `${name} must be ${allowed.join(' or ')}`, accessActor, declared);
+      };
+      const reportingHeader = await governanceHeader('X-Governance-Withheld', ['errors', 'extensions'] as const);
+      const explainHeader = await governanceHeader('X-Governance-Explain', ['true', 'false'] as const);
+      const modeHeader = await governanceHeader('X-Governance-Mode', ['release', 'reject'] as const);
       // An actor holding the reject role always runs in reject mode: a request may tighten its mode, never loosen it.
       const mode: GovernanceMode = explainHeader === 'true' ? 'explain' : modeHeader === 'reject' || actor.roles.includes(REJECT_MODE_ROLE) ? 'reject' : 'release';
       governance = new RequestGovernance({
@@ -133,7 +130,7 @@ export function createContextFactory(services: CandorServices, governed: Governe
         // A consent store slower than the deadline counts as unavailable: the fields are withheld.
         loadSubjectStates: (subjectIds) => withDeadline(stateLoader.loadMany(subjectIds), services.config.storeDeadlineMs, 'reading consent state'),
         compiled: governed.compiled,
-        withheldReporting: (reportingHeader as 'errors' | 'extensions' | undefined) ?? services.config.withheldReporting,
+        withheldReporting: reportingHeader ?? services.config.withheldReporting,
       });
     }
     const purposeForFilter = governance?.purpose;
