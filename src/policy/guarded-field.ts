@@ -1,4 +1,4 @@
-import type { Taxonomy } from '../taxonomy/taxonomy';
+import type { Category, Taxonomy } from '../taxonomy/taxonomy';
 import type { FieldPolicy } from './decide';
 
 /** What an enforcement point needs to know about one field, compiled once at schema build. */
@@ -37,6 +37,20 @@ export interface CompiledFields {
   readonly policies: readonly FieldPolicy[];
 }
 
+/**
+ * The policy `decide()` reads for a field of `category` declared for `purposes`. An unknown category (the
+ * schema lint refuses those before this runs) counts as personal: never released without a subject.
+ */
+export function fieldPolicy(categoryKey: string, purposes: readonly string[], category: Category | undefined): FieldPolicy {
+  return Object.freeze({
+    category: categoryKey,
+    personal: category?.personal ?? true,
+    special: category?.special ?? false,
+    purposes: Object.freeze([...purposes]),
+    ...(category?.mask ? { mask: category.mask } : {}),
+  });
+}
+
 /** Compiles declarations (already linted against the taxonomy) into guarded fields with interned policies. */
 export function compileFields(declarations: readonly FieldDeclaration[], taxonomy: Taxonomy): CompiledFields {
   const policies = new Map<string, { policy: FieldPolicy; index: number }>();
@@ -45,13 +59,7 @@ export function compileFields(declarations: readonly FieldDeclaration[], taxonom
     const policyKey = `${declaration.category}|${[...declaration.purposes].sort().join(',')}`;
     let interned = policies.get(policyKey);
     if (!interned) {
-      const policy: FieldPolicy = Object.freeze({
-        category: declaration.category,
-        personal: category?.personal ?? true,
-        special: category?.special ?? false,
-        purposes: Object.freeze([...declaration.purposes]),
-        ...(category?.mask ? { mask: category.mask } : {}),
-      });
+      const policy = fieldPolicy(declaration.category, declaration.purposes, category);
       interned = { policy, index: policies.size };
       policies.set(policyKey, interned);
     }

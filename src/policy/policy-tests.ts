@@ -5,6 +5,7 @@ import { badInput } from '../errors';
 import type { FieldGovernance } from '../graphql/governance-catalog';
 import type { Taxonomy } from '../taxonomy/taxonomy';
 import { decide, type FieldPolicy, type SubjectState } from './decide';
+import { fieldPolicy } from './guarded-field';
 
 /**
  * Policy tests: decision fixtures in YAML that pin down what a company means its taxonomy and annotations
@@ -63,7 +64,7 @@ function runCase(file: string, raw: RawCase, index: number, taxonomy: Taxonomy, 
     throw badInput(`${where}: ${message}`);
   };
   if (typeof raw?.name !== 'string') fail('needs a name');
-  const policy = fieldPolicy(raw.field, taxonomy, fields) ?? fail('field must be a schema coordinate or { category, purposes }');
+  const policy = casePolicy(raw.field, taxonomy, fields) ?? fail('field must be a schema coordinate or { category, purposes }');
   const purpose = typeof raw.purpose === 'string' ? taxonomy.purposes.get(raw.purpose) : undefined;
   if (!purpose?.requestable) fail(`purpose must be a requestable purpose of the taxonomy, got ${JSON.stringify(raw.purpose)}`);
   const expectedEffect = raw.expect?.effect;
@@ -97,9 +98,10 @@ function runCase(file: string, raw: RawCase, index: number, taxonomy: Taxonomy, 
   return { file, name: raw.name as string, passed: expected === actual, expected, actual: `${decision.effect} ${decision.reason}${decision.mask ? ` (${decision.mask})` : ''}` };
 }
 
-function fieldPolicy(field: unknown, taxonomy: Taxonomy, fields: ReadonlyMap<string, FieldGovernance>): FieldPolicy | undefined {
+/** The policy a case names: a schema coordinate, or `{ category, purposes }`. */
+function casePolicy(field: unknown, taxonomy: Taxonomy, fields: ReadonlyMap<string, FieldGovernance>): FieldPolicy | undefined {
   const declared = typeof field === 'string' ? fields.get(field) : (field as { category?: unknown; purposes?: unknown } | undefined);
   const category = typeof declared?.category === 'string' ? taxonomy.categories.get(declared.category) : undefined;
   if (!category || !Array.isArray(declared?.purposes)) return undefined;
-  return { category: category.key, personal: category.personal, special: category.special, purposes: declared.purposes.map(String), ...(category.mask ? { mask: category.mask } : {}) };
+  return fieldPolicy(category.key, declared.purposes.map(String), category);
 }
