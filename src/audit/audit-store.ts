@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { EntryHeader, EntryItem, SealedEntry, UnsealedEntry } from './chain';
+import type { LogPartitions } from './postgres-partitions';
 
 /** One entry as an appender hands it over: the subject by id, to be pseudonymised by the store. */
 export interface AppendEntry extends Omit<EntryHeader, 'subjectPseudonym'> {
@@ -21,6 +22,8 @@ export interface PruneResult {
   /** The last pruned sequence number and the hash of the last pruned batch (what the checkpoint signs). */
   readonly throughSeq: number;
   readonly throughHash: string;
+  /** The months whose partitions were dropped whole (PostgreSQL). */
+  readonly droppedPartitions?: readonly string[];
 }
 
 /**
@@ -36,6 +39,8 @@ export interface AuditStore {
   forget(subjectId: string): Promise<void>;
   /** Resolves when the store answers a trivial query. */
   ping(): Promise<void>;
+  /** The log's monthly partitions, where the store has them (PostgreSQL). */
+  readonly partitions?: LogPartitions;
   close(): Promise<void>;
 }
 
@@ -87,11 +92,21 @@ export function subjectsOf(entries: readonly AppendEntry[]): string[] {
 }
 
 /** Column order shared by both stores' inserts. */
-export const ENTRY_COLUMNS = ['seq', 'count', 'batch_id', 'at', 'request_id', 'actor_id', 'actor_name', 'actor_team', 'purpose', 'operation_name', 'subject_pseudonym', 'items', 'digests'] as const;
+export const ENTRY_COLUMNS = ['seq', 'count', 'batch_id', 'at', 'request_id', 'actor_id', 'actor_name', 'actor_team', 'purpose', 'operation_name', 'subject_pseudonym', 'items', 'digests', 'committed_at'] as const;
 
-export function entryRow(entry: SealedEntry, batchId: number): unknown[] {
+/** An entry's row; it carries its batch's commit time, which places it in its batch's partition on PostgreSQL. */
+export function entryRow(entry: SealedEntry, batchId: number, committedAt: string): unknown[] {
   return [
     entry.seq, entry.items.length, batchId, entry.at, entry.requestId, entry.actorId, entry.actorName, entry.actorTeam, entry.purpose,
-    entry.operationName, entry.subjectPseudonym, entry.itemsJson, JSON.stringify(entry.digests),
+    entry.operationName, entry.subjectPseudonym, entry.itemsJson, JSON.stringify(entry.digests), committedAt,
   ];
+}
+
+/**
+ * The commit time of a batch: its own, or its predecessor's when that is later (another appender's clock
+ * runs ahead, or this one stepped back). Commit times never decrease along the chain, so the batches
+ * committed before any date are a prefix of it, and a time partition holds a consecutive run of batches.
+ */
+export function commitTimeAfter(committedAt: string, previous: string | null): string {
+  return previous !== null && previous > committedAt ? previous : committedAt;
 }

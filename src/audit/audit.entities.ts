@@ -25,6 +25,8 @@ export class AuditEntryEntity {
   @Column({ type: 'text' }) items!: string;
   /** JSON: one hex SHA-256 per record. */
   @Column({ type: 'text' }) digests!: string;
+  /** The batch's commit time (not part of any digest): on PostgreSQL, the partition the entry lives in. */
+  @Column({ name: 'committed_at', type: 'varchar', length: 30 }) committedAt!: string;
 }
 
 /** One committed batch: its records' sequence range and the chain hash. */

@@ -4,9 +4,11 @@ import { pipeline } from 'node:stream/promises';
 import { Pool, type PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { PipelinedAuditStore } from './access-log';
-import { type AppendEntry, type AppendResult, CHAIN_LOCK_KEY, ENTRY_COLUMNS, newPseudonym, type PruneResult, PseudonymCache, subjectsOf } from './audit-store';
+import { type AppendEntry, type AppendResult, CHAIN_LOCK_KEY, commitTimeAfter, ENTRY_COLUMNS, newPseudonym, type PruneResult, PseudonymCache, subjectsOf } from './audit-store';
 import { batchHash, type ChainHead, EMPTY_HEAD, type SealedBatch } from './chain';
 import { type PackedEntries, packEntries } from './packed-entries';
+import { inPoolTransaction } from './pg-transaction';
+import { LogPartitions } from './postgres-partitions';
 import type { SealAnswer, SealRequest } from './postgres-seal-worker';
 import { compiledWorkerScript, WorkerClient } from './worker-client';
 
@@ -17,7 +19,7 @@ interface Runner {
 
 // COPY is several times faster than INSERT … unnest for wide rows (measured: ~320k vs ~95k records/s).
 const COPY_ENTRIES = `COPY audit_entry (${ENTRY_COLUMNS.join(', ')}) FROM STDIN`;
-const HEAD = 'SELECT id, last_seq, hash FROM audit_batch ORDER BY id DESC LIMIT 1';
+const HEAD = 'SELECT id, last_seq, hash, committed_at FROM audit_batch ORDER BY id DESC LIMIT 1';
 // One round trip: the transaction, the chain lock and the head.
 const BEGIN_LOCKED = `BEGIN; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY}); ${HEAD}`;
 
@@ -45,8 +47,12 @@ export interface PreparedBatch {
 
 const headAfter = (batch: BatchHeader): ChainHead => ({ batchId: batch.id, lastSeq: batch.lastSeq, hash: batch.hash });
 const follows = (batch: BatchHeader, head: ChainHead) => batch.id === head.batchId + 1 && batch.firstSeq === head.lastSeq + 1 && batch.prevHash === head.hash;
-const headOf = (row: { id: string; last_seq: string; hash: string } | undefined): ChainHead =>
-  row ? { batchId: Number(row.id), lastSeq: Number(row.last_seq), hash: row.hash } : EMPTY_HEAD;
+/** The chain head and when its batch was committed (null for an empty log). */
+interface StoredHead extends ChainHead {
+  readonly committedAt: string | null;
+}
+const headOf = (row: { id: string; last_seq: string; hash: string; committed_at: string } | undefined): StoredHead =>
+  row ? { batchId: Number(row.id), lastSeq: Number(row.last_seq), hash: row.hash, committedAt: row.committed_at } : { ...EMPTY_HEAD, committedAt: null };
 
 /** Splits entries into at most `parts` consecutive runs of about equal record counts, each packed. */
 function runsOf(entries: readonly AppendEntry[], pseudonyms: ReadonlyMap<string, string>, parts: number): Run[] {
@@ -88,6 +94,8 @@ export interface PostgresAuditStoreOptions {
 export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
   private readonly knownPseudonyms = new PseudonymCache();
   private readonly pool: Pool;
+  /** The log's monthly partitions (created ahead, dropped whole by prune). */
+  readonly partitions: LogPartitions;
   private readonly sealers: WorkerClient<SealRequest, SealAnswer>[];
   /** The head after the latest prepared batch (what the next batch is sealed after), unknown at first. */
   private expectedHead: ChainHead | undefined;
@@ -119,6 +127,7 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
     // client also gets a permanent listener: pg can emit 'error' between checkout and our own listener.
     this.pool.on('error', () => undefined);
     this.pool.on('connect', (client) => client.on('error', () => undefined));
+    this.partitions = new LogPartitions(this.pool);
   }
 
   async forget(subjectId: string): Promise<void> {
@@ -132,6 +141,7 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
 
   /** Seals `entries` (in the workers) after the head this store expects; nothing is written yet. */
   async prepare(entries: readonly AppendEntry[], committedAt: string): Promise<PreparedBatch> {
+    await this.partitions.cover(committedAt);
     const runs = runsOf(entries, await this.pseudonyms(subjectsOf(entries), committedAt), this.sealers.length);
     const order = ++this.prepared;
     const head = this.expectedHead ?? headOf((await this.pool.query(HEAD)).rows[0]);
@@ -144,7 +154,9 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
   async commit(prepared: PreparedBatch): Promise<AppendResult> {
     try {
       const batch = await this.inChainTransaction(async (runner, head) => {
-        const { batch, rows } = follows(prepared.batch, head) ? prepared : await this.seal(prepared.runs, head, prepared.committedAt);
+        const committedAt = commitTimeAfter(prepared.committedAt, head.committedAt);
+        const { batch, rows } =
+          follows(prepared.batch, head) && committedAt === prepared.committedAt ? prepared : await this.seal(prepared.runs, head, committedAt);
         if (batch !== prepared.batch && prepared.order === this.prepared) this.expectedHead = headAfter(batch);
         const buffers = rows.map((run) => Buffer.from(run.buffer, run.byteOffset, run.byteLength));
         await pipeline(Readable.from(buffers), runner.client.query(copyFrom(COPY_ENTRIES)));
@@ -155,8 +167,10 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
       });
       return { batchId: batch.id, firstSeq: batch.firstSeq, lastSeq: batch.lastSeq, hash: batch.hash };
     } catch (error) {
-      // The head is not where the latest prepared batch expects it any more: read it again next time.
+      // The head is not where the latest prepared batch expects it any more: read it again next time
+      // (and the partitions: a prune elsewhere may have dropped the month this batch needed).
       if (prepared.order === this.prepared) this.expectedHead = undefined;
+      this.partitions.forget();
       throw error;
     }
   }
@@ -168,9 +182,12 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
       if (!last) return undefined;
       await runner.query("SET LOCAL candor.audit_prune = 'on'");
       const [{ records }] = await runner.query('SELECT COALESCE(SUM(count), 0) AS records FROM audit_entry WHERE seq <= $1', [last.last_seq]);
+      const [{ batches }] = await runner.query('SELECT count(*) AS batches FROM audit_batch WHERE id <= $1', [last.id]);
+      // Months holding only pruned batches go whole; the pruned rest of a month is deleted row by row.
+      const droppedPartitions = await this.partitions.dropPruned(runner.client, before, Number(last.id), Number(last.last_seq));
       await runner.query('DELETE FROM audit_entry WHERE seq <= $1', [last.last_seq]);
-      const batches = await runner.client.query('DELETE FROM audit_batch WHERE id <= $1', [last.id]);
-      return { prunedRecords: Number(records), prunedBatches: batches.rowCount ?? 0, throughSeq: Number(last.last_seq), throughHash: last.hash };
+      await runner.query('DELETE FROM audit_batch WHERE id <= $1', [last.id]);
+      return { prunedRecords: Number(records), prunedBatches: Number(batches), throughSeq: Number(last.last_seq), throughHash: last.hash, droppedPartitions };
     });
   }
 
@@ -205,28 +222,11 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
     return { batch: { id: batchId, firstSeq: head.lastSeq + 1, lastSeq: firstSeq - 1, prevHash: head.hash, hash, committedAt }, rows: sealed.flatMap((run) => run.rows!) };
   }
 
-  private async inChainTransaction<T>(work: (runner: Runner, head: ChainHead) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    let broken: Error | undefined;
-    // A connection terminated mid-transaction emits 'error' on the checked-out client; without a
-    // listener that would crash the process. The failing query rejects as well, which is what we act on.
-    const onError = (error: Error) => (broken = error);
-    client.on('error', onError);
-    try {
-      try {
-        const [, , head] = (await client.query(BEGIN_LOCKED)) as unknown as Array<{ rows: any[] }>;
-        const result = await work({ query: async (sql, parameters) => (await client.query(sql, parameters)).rows, client }, headOf(head.rows[0]));
-        await client.query('COMMIT');
-        return result;
-      } catch (error) {
-        await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
-        throw error;
-      }
-    } finally {
-      // A broken connection is destroyed, never returned to the pool mid-transaction.
-      client.off('error', onError);
-      client.release(broken);
-    }
+  private inChainTransaction<T>(work: (runner: Runner, head: StoredHead) => Promise<T>): Promise<T> {
+    return inPoolTransaction(this.pool, BEGIN_LOCKED, (client, begun) => {
+      const [, , head] = begun as Array<{ rows: any[] }>;
+      return work({ query: async (sql, parameters) => (await client.query(sql, parameters)).rows, client }, headOf(head.rows[0]));
+    });
   }
 
   /**

@@ -59,7 +59,7 @@ export function sealRun(batchId: number, firstSeq: number, entries: PackedEntrie
     // not enter any record's digest, and the batch hash it computes here is not used.
     const sealed = sealBatch({ batchId: batchId - 1, lastSeq, hash: GENESIS_HASH }, chunk, committedAt);
     lastSeq = sealed.lastSeq;
-    rows.push(encoder.encode(sealed.entries.map((entry) => copyLine(entryRow(entry, batchId))).join('\n') + '\n'));
+    rows.push(encoder.encode(sealed.entries.map((entry) => copyLine(entryRow(entry, batchId, committedAt))).join('\n') + '\n'));
     digests.push(sealed.entries.map((entry) => entry.digests.join('')).join(''));
   }
   return { rows, digests: digests.join('') };

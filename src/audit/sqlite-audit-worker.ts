@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { type AppendEntry, type AppendResult, ENTRY_COLUMNS, entryRow, newPseudonym, type PruneResult, PseudonymCache, pseudonymise, subjectsOf } from './audit-store';
+import { type AppendEntry, type AppendResult, commitTimeAfter, ENTRY_COLUMNS, entryRow, newPseudonym, type PruneResult, PseudonymCache, pseudonymise, subjectsOf } from './audit-store';
 import { type ChainHead, EMPTY_HEAD, sealBatch } from './chain';
 
 export type WorkerRequest =
@@ -15,14 +15,14 @@ export type WorkerRequest =
   | { readonly id: number; readonly kind: 'ping' };
 export type WorkerResponse = { readonly id: number; readonly result?: AppendResult | PruneResult | null; readonly error?: string };
 
-/** SQLite's bind-parameter limit is 32766; 13 columns × 500 rows stays well below it. */
+/** SQLite's bind-parameter limit is 32766; 14 columns × 500 rows stays well below it. */
 const INSERT_CHUNK = 500;
 
 export function openAppender(path: string) {
   const db = new Database(path, { timeout: 10_000 });
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
-  const headStatement = db.prepare('SELECT id, last_seq, hash FROM audit_batch ORDER BY id DESC LIMIT 1');
+  const headStatement = db.prepare('SELECT id, last_seq, hash, committed_at FROM audit_batch ORDER BY id DESC LIMIT 1');
   const insertBatch = db.prepare('INSERT INTO audit_batch (id, first_seq, last_seq, prev_hash, hash, committed_at) VALUES (?, ?, ?, ?, ?, ?)');
   const findPseudonym = db.prepare('SELECT pseudonym FROM subject_pseudonym WHERE subject_id = ?');
   const insertPseudonym = db.prepare('INSERT INTO subject_pseudonym (subject_id, pseudonym, created_at) VALUES (?, ?, ?) ON CONFLICT (subject_id) DO NOTHING');
@@ -30,9 +30,9 @@ export function openAppender(path: string) {
   const insertChunk = db.prepare(insertSql(INSERT_CHUNK));
   const knownPseudonyms = new PseudonymCache();
 
-  const head = (): ChainHead => {
-    const row = headStatement.get() as { id: number; last_seq: number; hash: string } | undefined;
-    return row ? { batchId: Number(row.id), lastSeq: Number(row.last_seq), hash: row.hash } : EMPTY_HEAD;
+  const head = (): ChainHead & { committedAt: string | null } => {
+    const row = headStatement.get() as { id: number; last_seq: number; hash: string; committed_at: string } | undefined;
+    return row ? { batchId: Number(row.id), lastSeq: Number(row.last_seq), hash: row.hash, committedAt: row.committed_at } : { ...EMPTY_HEAD, committedAt: null };
   };
   const pseudonymOf = (subjectId: string, now: string): string => {
     let pseudonym = knownPseudonyms.get(subjectId);
@@ -45,10 +45,12 @@ export function openAppender(path: string) {
   };
 
   // better-sqlite3's `.immediate` runs the function inside BEGIN IMMEDIATE: the chain lock on SQLite.
-  const append = db.transaction((entries: readonly AppendEntry[], committedAt: string): AppendResult => {
+  const append = db.transaction((entries: readonly AppendEntry[], requestedAt: string): AppendResult => {
+    const current = head();
+    const committedAt = commitTimeAfter(requestedAt, current.committedAt);
     const pseudonyms = new Map(subjectsOf(entries).map((subjectId) => [subjectId, pseudonymOf(subjectId, committedAt)]));
-    const batch = sealBatch(head(), pseudonymise(entries, pseudonyms), committedAt);
-    const rows = batch.entries.map((entry) => entryRow(entry, batch.id));
+    const batch = sealBatch(current, pseudonymise(entries, pseudonyms), committedAt);
+    const rows = batch.entries.map((entry) => entryRow(entry, batch.id, committedAt));
     let start = 0;
     for (; start + INSERT_CHUNK <= rows.length; start += INSERT_CHUNK) insertChunk.run(rows.slice(start, start + INSERT_CHUNK).flat());
     if (start < rows.length) db.prepare(insertSql(rows.length - start)).run(rows.slice(start).flat());

@@ -1,6 +1,7 @@
 import { userInfo } from 'node:os';
 import type { AccessActor } from '../audit/access-log';
 import { exportCheckpoints, writeCheckpoint } from '../audit/checkpoints';
+import { PARTITION_MONTHS_AHEAD } from '../audit/postgres-partitions';
 import { badInput } from '../errors';
 import type { CandorServices } from '../server/services';
 
@@ -74,6 +75,32 @@ export async function auditPrune(services: CandorServices, before: string | unde
   }
   await writeCheckpoint(services.dataSource, services.checkpointSigner, 'prune', services.clock(), { seq: pruned.throughSeq, hash: pruned.throughHash, prunedThroughSeq: pruned.throughSeq });
   await recordCliOperation(services, 'audit prune', 'ACCESS_LOG_PRUNED');
-  output.out(`pruned ${pruned.prunedRecords} records in ${pruned.prunedBatches} batches through seq ${pruned.throughSeq}; signed a prune checkpoint\n`);
+  const dropped = pruned.droppedPartitions?.length ? ` (dropped the partitions of ${pruned.droppedPartitions.join(', ')} whole)` : '';
+  output.out(`pruned ${pruned.prunedRecords} records in ${pruned.prunedBatches} batches through seq ${pruned.throughSeq}${dropped}; signed a prune checkpoint\n`);
   return 0;
+}
+
+/**
+ * `candor audit partitions [--ahead N]`: creates the access log's missing monthly partitions for this
+ * month and N months after it (PostgreSQL), then lists every month with what it holds.
+ */
+export async function auditPartitions(services: CandorServices, ahead: string | undefined, output: Output): Promise<number> {
+  const months = ahead === undefined ? PARTITION_MONTHS_AHEAD : Number(ahead);
+  if (!Number.isInteger(months) || months < 0 || months > 120) throw badInput(`--ahead must be a whole number of months from 0 to 120, got "${ahead}"`);
+  const partitions = services.accessLog.store.partitions;
+  if (!partitions) {
+    output.out('the SQLite access log is one table: partitions are a PostgreSQL feature, nothing to do\n');
+    return 0;
+  }
+  await partitions.ensure(services.clock(), months);
+  const rows = (await partitions.list()).map((partition) => [partition.month, partition.from, partition.to, String(partition.batches), String(partition.records), partition.lastSeq === null ? '-' : String(partition.lastSeq)]);
+  await recordCliOperation(services, 'audit partitions', 'ACCESS_LOG_READ');
+  output.out(table(['month', 'from', 'to (excl.)', 'batches', 'records', 'last seq'], rows));
+  return 0;
+}
+
+/** A plain-text table, columns padded to their widest cell. */
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
+  return [header, ...rows].map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd() + '\n').join('');
 }

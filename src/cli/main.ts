@@ -11,7 +11,7 @@ import { startHttpServer } from '../server/http-server';
 import { buildGovernedSchema, loadConfiguredTaxonomy, openServices, seedDemo } from '../server/services';
 import { migrate } from '../storage/data-source';
 import { TaxonomyError } from '../taxonomy/taxonomy';
-import { auditCheckpoint, auditPrune, auditVerify, type Output } from './audit.command';
+import { auditCheckpoint, auditPartitions, auditPrune, auditVerify, type Output } from './audit.command';
 import { reportCommand } from './report.command';
 import { actorCommand } from './actor.command';
 import { policyTest } from './policy.command';
@@ -45,6 +45,10 @@ Commands:
                      Sign a checkpoint of the log head now | print all checkpoints with the public key
   audit prune --before DATE
                      Delete whole batches committed before DATE, leaving a signed prune checkpoint
+                     (on PostgreSQL, months holding only such batches are dropped as whole partitions)
+  audit partitions [--ahead N]
+                     PostgreSQL: create the log's missing monthly partitions through N months ahead
+                     (default 3; the server also keeps the next month ready) and list every month
   subject link --subject ID [--ttl 7d]
                      Print a signed, expiring link to the subject's privacy page (PUBLIC_URL)
   subject erase --subject ID
@@ -91,6 +95,8 @@ async function serve(): Promise<void> {
     const { seededCustomers } = await seedDemo(services);
     if (seededCustomers) process.stdout.write(`seeded the demo platform: ${seededCustomers} customers\n`);
   }
+  // The log's months ahead are created now (the write path also keeps the next one ready), not by a request.
+  await services.accessLog.store.partitions?.ensure(services.clock());
   const server = await startHttpServer(services, governed, { port: config.port, host: config.host });
   const checkpoints = startCheckpointTimer(services, config.checkpointIntervalSeconds);
   process.stdout.write(`Candor is serving ${server.url.replace('127.0.0.1', 'localhost')} (${config.database.driver})\n`);
@@ -117,6 +123,7 @@ async function main(argv: string[]): Promise<number> {
       from: { type: 'string' },
       to: { type: 'string' },
       before: { type: 'string' },
+      ahead: { type: 'string' },
       subject: { type: 'string' },
       format: { type: 'string' },
       out: { type: 'string' },
@@ -171,14 +178,15 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write('usage: npx candor schema <emit|check|diff --base <git-ref|file> [--format md|json] [--out FILE]>\n');
       return 2;
     case 'audit': {
-      if (!['verify', 'checkpoint', 'prune'].includes(subcommand ?? '')) {
-        process.stderr.write('usage: npx candor audit <verify|checkpoint|prune> …\n');
+      if (!['verify', 'checkpoint', 'prune', 'partitions'].includes(subcommand ?? '')) {
+        process.stderr.write('usage: npx candor audit <verify|checkpoint|prune|partitions> …\n');
         return 2;
       }
       const services = await openServices(loadConfig());
       try {
         if (subcommand === 'verify') return await auditVerify(services, values.from as string | undefined, output);
         if (subcommand === 'checkpoint') return await auditCheckpoint(services, action, output);
+        if (subcommand === 'partitions') return await auditPartitions(services, values.ahead as string | undefined, output);
         return await auditPrune(services, values.before as string | undefined, output);
       } finally {
         await services.close();

@@ -40,7 +40,7 @@ describe('sealing PostgreSQL batches off the main thread', () => {
     const first = sealRun(5, 42, packEntries(entries.slice(0, 1), pseudonyms), 'now');
     const second = sealRun(5, 42 + items.length, packEntries(entries.slice(1), pseudonyms), 'now');
     expect(batchHash(head.hash, [first.digests, second.digests])).toBe(whole.hash);
-    expect(copyRows([...first.rows, ...second.rows])).toEqual(whole.entries.map((entry) => entryRow(entry, 5).map((value) => (value === null ? null : String(value)))));
+    expect(copyRows([...first.rows, ...second.rows])).toEqual(whole.entries.map((entry) => entryRow(entry, 5, 'now').map((value) => (value === null ? null : String(value)))));
     expect(first.digests + second.digests).toBe(whole.entries.flatMap((entry) => entry.digests).join(''));
   });
 
@@ -51,7 +51,7 @@ describe('sealing PostgreSQL batches off the main thread', () => {
     expect(run.rows.length).toBeGreaterThan(1);
     expect(run.digests).toBe(whole.entries.flatMap((entry) => entry.digests).join(''));
     expect(batchHash(GENESIS_HASH, [run.digests])).toBe(whole.hash);
-    expect(copyRows(run.rows)).toEqual(whole.entries.map((entry) => entryRow(entry, 1).map((value) => (value === null ? null : String(value)))));
+    expect(copyRows(run.rows)).toEqual(whole.entries.map((entry) => entryRow(entry, 1, 'now').map((value) => (value === null ? null : String(value)))));
   });
 });
 

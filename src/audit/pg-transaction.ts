@@ -1,0 +1,28 @@
+import type { Pool, PoolClient } from 'pg';
+
+/**
+ * Runs `work` in a transaction on a client of `pool`: `begin` opens it (it may hold more statements, e.g.
+ * taking a lock, whose results `work` receives), COMMIT on success, ROLLBACK on failure.
+ */
+export async function inPoolTransaction<T>(pool: Pool, begin: string, work: (client: PoolClient, begun: unknown) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  // A connection terminated mid-transaction emits 'error' on the checked-out client; without a
+  // listener that would crash the process. The failing query rejects as well, which is what we act on.
+  const onError = (error: Error) => (broken = error);
+  client.on('error', onError);
+  try {
+    try {
+      const result = await work(client, await client.query(begin));
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
+      throw error;
+    }
+  } finally {
+    // A broken connection is destroyed, never returned to the pool mid-transaction.
+    client.off('error', onError);
+    client.release(broken);
+  }
+}
