@@ -6,6 +6,10 @@ import { DEFAULT_JWT_CLAIMS, type JwtClaimNames, type JwtSettings } from './acto
 /** The one development secret; production refuses to start with it. */
 export const DEVELOPMENT_SECRET = 'candor-development-secret-not-for-production';
 
+/** The GraphQL executors Candor can run on. */
+export const EXECUTORS = ['graphql-js', 'graphql-jit'] as const;
+export type Executor = (typeof EXECUTORS)[number];
+
 export type DatabaseConfig =
   | { readonly driver: 'sqlite'; readonly path: string; readonly url: string }
   | { readonly driver: 'postgres'; readonly url: string; readonly schema?: string };
@@ -57,6 +61,11 @@ export interface CandorConfig {
   readonly jwt?: JwtSettings;
   /** `CANDOR_WITHHELD_REPORTING` (default `errors`): withheld leaf fields as one error each, or listed once in `extensions`. */
   readonly withheldReporting: 'errors' | 'extensions';
+  /**
+   * `CANDOR_EXECUTOR` (default `graphql-js`): what executes operations. `graphql-jit` compiles each document once
+   * (bounded cache) and runs it on the same resolvers — same governance, less time per operation.
+   */
+  readonly executor: Executor;
   /** `CANDOR_LOG_LEVEL` (default `info`; `silent` under NODE_ENV=test): pino level of the JSON logs on stdout. */
   readonly logLevel: string;
   /** Directory holding the shipped fideslang key lists. */
@@ -160,6 +169,7 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
     rateLimitPerMinute: count('CANDOR_RATE_LIMIT_PER_MINUTE', 600, 0),
     storeDeadlineMs: count('CANDOR_STORE_DEADLINE_MS', 250, 1),
     logLevel: parseLogLevel(read('CANDOR_LOG_LEVEL') ?? (read('NODE_ENV') === 'test' ? 'silent' : 'info')),
+    executor: parseExecutor(read('CANDOR_EXECUTOR') ?? 'graphql-js'),
     withheldReporting: parseWithheldReporting(read('CANDOR_WITHHELD_REPORTING') ?? 'errors', 'CANDOR_WITHHELD_REPORTING'),
     publicUrl: (read('PUBLIC_URL') ?? `http://localhost:${port}`).replace(/\/+$/, ''),
   });
@@ -196,6 +206,11 @@ function batchLimit(value: number): number {
 function parseLogLevel(value: string): string {
   if (['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(value)) return value;
   throw new ConfigError(`CANDOR_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "${value}"`);
+}
+
+function parseExecutor(value: string): Executor {
+  if ((EXECUTORS as readonly string[]).includes(value)) return value as Executor;
+  throw new ConfigError(`CANDOR_EXECUTOR must be graphql-js or graphql-jit, got "${value}"`);
 }
 
 export function parseWithheldReporting(value: string, name: string): 'errors' | 'extensions' {

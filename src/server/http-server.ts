@@ -14,6 +14,7 @@ import { accessLogPlugin } from './audit.plugin';
 import { batchedOperations } from './batching';
 import { type CandorContext, CONTEXT_BUILT_LOCAL, createContextFactory, REQUEST_ID_LOCAL, singleOperation } from './context';
 import { formatError } from './format-error';
+import { type JitExecutor, jitGateway } from './jit-executor';
 import { purposeScopedIntrospectionPlugin } from './purpose-scoped-introspection';
 import { requestLogging } from './observability';
 import { queryLimits } from './query-limits';
@@ -43,6 +44,8 @@ export interface RunningServer {
   readonly url: string;
   readonly port: number;
   readonly httpServer: Server;
+  /** The graphql-jit executor, when `CANDOR_EXECUTOR=graphql-jit` (tests read its cache). */
+  readonly jit?: JitExecutor;
   stop(): Promise<void>;
 }
 
@@ -85,8 +88,14 @@ export async function startHttpServer(services: CandorServices, governed: Govern
   };
 
   const limits = queryLimits(config.limits);
+  // The compile error is not logged: its message may quote the document, and logs never carry a query.
+  const gateway =
+    config.executor === 'graphql-jit'
+      ? jitGateway(governed.schema, { onCompileFailure: (operationName) => services.logger.warn({ operationName: operationName ?? null }, 'graphql-jit could not compile a document; it runs on graphql-js') })
+      : undefined;
   const apollo = new ApolloServer<CandorContext>({
-    schema: governed.schema,
+    // graphql-jit runs through Apollo's gateway interface, which takes the place of `schema` (both cannot be given).
+    ...(gateway ? { gateway } : { schema: governed.schema }),
     validationRules: limits.validationRules,
     // Batches are split by batchedOperations before Apollo sees them: its own batching shares one context.
     allowBatchedHttpRequests: false,
@@ -158,6 +167,7 @@ export async function startHttpServer(services: CandorServices, governed: Govern
     url: `http://${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${port}/graphql`,
     port,
     httpServer,
+    jit: gateway?.executor,
     stop: () => apollo.stop(),
   };
 }

@@ -3,19 +3,18 @@ import { permittedSubjectsCondition } from '../../src/consent/permitted-subjects
 import { CustomerEntity } from '../../src/domain/customer.entity';
 import { decide, type RequestPurpose } from '../../src/policy/decide';
 import { SANDBOX_DEFAULT_HEADERS } from '../../src/server/http-server';
-import { type Harness, KEYS, startCandor, TEST_STORE_DEADLINE_MS } from '../support/candor-harness';
-import { DRIVERS } from '../support/databases';
+import { type Harness, KEYS, startCandor, STORES_AND_EXECUTORS, TEST_STORE_DEADLINE_MS } from '../support/candor-harness';
 import { addCustomer } from '../support/subjects';
 
 const A = 'cus_0000_a';
 const B = 'cus_0000_b';
 const C = 'cus_0000_c';
 
-describe.each(DRIVERS)('the governed query path on %s', (driver) => {
+describe.each(STORES_AND_EXECUTORS)('the governed query path on %s, executed by %s', (driver, executor) => {
   let candor: Harness;
 
   beforeAll(async () => {
-    candor = await startCandor(driver);
+    candor = await startCandor(driver, { executor });
     for (const id of [A, B, C]) await addCustomer(candor, id);
   });
   afterAll(async () => {
@@ -362,6 +361,12 @@ describe.each(DRIVERS)('the governed query path on %s', (driver) => {
     // Shared headers, as the landing page embeds them in its initial state: sent with operations and introspection.
     expect(html).toContain(`"sharedHeaders":${JSON.stringify(SANDBOX_DEFAULT_HEADERS)}`);
     expect(SANDBOX_DEFAULT_HEADERS).toEqual({ Authorization: 'Bearer demo-analytics-key', 'X-Purpose': 'analytics.reporting' });
+  });
+
+  it(`ran its operations on ${executor}`, () => {
+    // graphql-js is Apollo's own execution (no gateway); graphql-jit counts what it executed.
+    if (executor === 'graphql-js') expect(candor.server.jit).toBeUndefined();
+    else expect(candor.server.jit!.executions.jit).toBeGreaterThanOrEqual(20);
   });
 });
 

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type Harness, KEYS, startCandor } from '../support/candor-harness';
-import { DRIVERS } from '../support/databases';
+import { type Harness, KEYS, startCandor, STORES_AND_EXECUTORS } from '../support/candor-harness';
 import { startHttpServer } from '../../src/server/http-server';
 import { addCustomer } from '../support/subjects';
 
@@ -11,7 +10,7 @@ import { addCustomer } from '../support/subjects';
 const W = 'cus_0000_bypass';
 const SECRET = `${W}@secret.example`;
 
-describe.each(DRIVERS)('bypass attempts on %s', (driver) => {
+describe.each(STORES_AND_EXECUTORS)('bypass attempts on %s, executed by %s', (driver, executor) => {
   let candor: Harness;
   const headers = { authorization: `Bearer ${KEYS.marketing}`, 'x-purpose': 'marketing.communications' };
   const attempt = (query: string, variables?: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
@@ -36,7 +35,7 @@ describe.each(DRIVERS)('bypass attempts on %s', (driver) => {
   };
 
   beforeAll(async () => {
-    candor = await startCandor(driver);
+    candor = await startCandor(driver, { executor });
     await addCustomer(candor, W);
     // Consent for everything else: only marketing e-mail is refused.
     await candor.services.consent.append({ subjectId: W, kind: 'grant', purpose: 'marketing.advertising', source: 'test' });
@@ -158,7 +157,7 @@ describe.each(DRIVERS)('bypass attempts on %s', (driver) => {
   });
 
   it('documents deeper, longer or costlier than configured limits are refused with their codes', async () => {
-    const limited = await startCandor(driver, { env: { CANDOR_MAX_DEPTH: '2', CANDOR_MAX_TOKENS: '40', CANDOR_MAX_COST: '10' } });
+    const limited = await startCandor(driver, { executor, env: { CANDOR_MAX_DEPTH: '2', CANDOR_MAX_TOKENS: '40', CANDOR_MAX_COST: '10' } });
     try {
       const codes = async (query: string) => (await limited.query({ key: KEYS.analytics, purpose: 'analytics.reporting', query })).body.errors?.map((error) => error.extensions?.code);
       expect(await codes('{ customers { watchHistory { title } } }')).toContain('QUERY_TOO_DEEP');
@@ -195,7 +194,7 @@ describe.each(DRIVERS)('bypass attempts on %s', (driver) => {
   });
 
   it('rate-limits an actor beyond its budget (RATE_LIMITED, 429) and records it', async () => {
-    const limited = await startCandor(driver, { env: { CANDOR_RATE_LIMIT_PER_MINUTE: '3' } });
+    const limited = await startCandor(driver, { executor, env: { CANDOR_RATE_LIMIT_PER_MINUTE: '3' } });
     try {
       const statuses = [];
       for (let index = 0; index < 5; index++) statuses.push((await limited.query({ key: KEYS.support, purpose: 'essential.service', query: '{ __typename }' })).status);
@@ -205,5 +204,11 @@ describe.each(DRIVERS)('bypass attempts on %s', (driver) => {
     } finally {
       await limited.stop();
     }
+  });
+
+  it(`ran its operations on ${executor}`, () => {
+    // graphql-js is Apollo's own execution (no gateway); graphql-jit counts what it executed.
+    if (executor === 'graphql-js') expect(candor.server.jit).toBeUndefined();
+    else expect(candor.server.jit!.executions.jit).toBeGreaterThanOrEqual(10);
   });
 });

@@ -3,8 +3,7 @@ import type { ConsentChange } from '../../src/consent/consent-ledger';
 import { In } from 'typeorm';
 import { CustomerEntity } from '../../src/domain/customer.entity';
 import { decide } from '../../src/policy/decide';
-import { type Harness, KEYS, startCandor } from '../support/candor-harness';
-import { DRIVERS } from '../support/databases';
+import { type Harness, KEYS, startCandor, STORES_AND_EXECUTORS } from '../support/candor-harness';
 import { addCustomer } from '../support/subjects';
 
 /**
@@ -38,11 +37,11 @@ const selection = fc.record({
   fragment: fc.boolean(),
 });
 
-describe.each(DRIVERS)('the release invariant on %s (property-based)', (driver) => {
+describe.each(STORES_AND_EXECUTORS)('the release invariant on %s, executed by %s (property-based)', (driver, executor) => {
   let candor: Harness;
 
   beforeAll(async () => {
-    candor = await startCandor(driver);
+    candor = await startCandor(driver, { executor });
     for (const subject of SUBJECTS) await addCustomer(candor, subject);
   });
   afterAll(async () => {
@@ -99,5 +98,11 @@ describe.each(DRIVERS)('the release invariant on %s (property-based)', (driver) 
     expect(seen.allow).toBeGreaterThan(50);
     expect(seen.deny).toBeGreaterThan(50);
     expect(seen.mask).toBeGreaterThan(0);
+  });
+
+  it(`ran its operations on ${executor}`, () => {
+    // graphql-js is Apollo's own execution (no gateway); graphql-jit counts what it executed.
+    if (executor === 'graphql-js') expect(candor.server.jit).toBeUndefined();
+    else expect(candor.server.jit!.executions.jit).toBeGreaterThanOrEqual(30);
   });
 });

@@ -1,9 +1,9 @@
 import type { Logger } from 'typeorm';
-import { loadConfig } from '../../src/config';
+import { EXECUTORS, type Executor, loadConfig } from '../../src/config';
 import type { GovernedSchema } from '../../src/policy/enforcement';
 import { type RunningServer, startHttpServer } from '../../src/server/http-server';
 import { buildGovernedSchema, type CandorServices, openServices, seedDemo } from '../../src/server/services';
-import { createTestDatabase, type Driver, type TestDatabase } from './databases';
+import { createTestDatabase, type Driver, DRIVERS, type TestDatabase } from './databases';
 
 /** Counts the SQL statements a request issues, per table of interest. */
 export class SqlCounter implements Logger {
@@ -37,6 +37,7 @@ export interface GraphQLResponse {
 
 export interface Harness {
   readonly driver: Driver;
+  readonly executor: Executor;
   readonly database: TestDatabase;
   readonly services: CandorServices;
   readonly governed: GovernedSchema;
@@ -51,14 +52,25 @@ export interface HarnessOptions {
   readonly seed?: boolean;
   readonly clock?: () => Date;
   readonly env?: Record<string, string>;
+  /** What executes operations (`CANDOR_EXECUTOR`; default graphql-js). */
+  readonly executor?: Executor;
 }
+
+/**
+ * Every (store, executor) pair the end-to-end, bypass and invariant suites run on: each store this run covers,
+ * on graphql-js and on graphql-jit.
+ */
+export const STORES_AND_EXECUTORS: Array<[Driver, Executor]> = DRIVERS.flatMap((driver) => EXECUTORS.map((executor): [Driver, Executor] => [driver, executor]));
 
 /** A real Candor server on a fresh database of `driver`, listening on a free port. */
 export async function startCandor(driver: Driver, options: HarnessOptions = {}): Promise<Harness> {
   const database = await createTestDatabase(driver);
   // A loaded CI machine can take longer than the 250 ms production deadline to read consent; tests that are
   // not about the deadline must not see GOVERNANCE_UNAVAILABLE because of it.
-  const config = loadConfig({ DATABASE_URL: database.url, PORT: '0', NODE_ENV: 'test', CANDOR_STORE_DEADLINE_MS: String(TEST_STORE_DEADLINE_MS), ...options.env }, {});
+  const config = loadConfig(
+    { DATABASE_URL: database.url, PORT: '0', NODE_ENV: 'test', CANDOR_STORE_DEADLINE_MS: String(TEST_STORE_DEADLINE_MS), ...(options.executor ? { CANDOR_EXECUTOR: options.executor } : {}), ...options.env },
+    {},
+  );
   const sql = new SqlCounter();
   const services = await openServices(config, { logger: sql, clock: options.clock });
   if (options.seed !== false) await seedDemo(services);
@@ -66,6 +78,7 @@ export async function startCandor(driver: Driver, options: HarnessOptions = {}):
   const server = await startHttpServer(services, governed, { port: 0, host: '127.0.0.1' });
   return {
     driver,
+    executor: config.executor,
     database,
     services,
     governed,

@@ -1,0 +1,159 @@
+import type { ApolloServerOptionsWithGateway, BaseContext } from '@apollo/server';
+import { type DocumentNode, execute, type ExecutionResult, GraphQLError, type GraphQLSchema, printSchema } from 'graphql';
+import { type CompiledQuery, compileQuery, isCompiledQuery } from 'graphql-jit';
+
+type Gateway = ApolloServerOptionsWithGateway<BaseContext>['gateway'];
+type GatewayExecutor = NonNullable<Awaited<ReturnType<Gateway['load']>>['executor']>;
+type GatewayRequestContext = Parameters<GatewayExecutor>[0];
+
+/** How many compiled documents the executor keeps (least recently used dropped first). */
+export const JIT_CACHE_ENTRIES = 1_000;
+
+/** The marker of a document graphql-jit refused to compile: it runs on graphql-js. */
+const ON_GRAPHQL_JS = Symbol('graphql-js');
+
+export interface JitExecutorOptions {
+  /** Compiled documents kept, least recently used dropped first (default {@link JIT_CACHE_ENTRIES}). */
+  readonly maxEntries?: number;
+  /** Told once per document that graphql-jit refused to compile (it then runs on graphql-js). */
+  readonly onCompileFailure?: (operationName: string | undefined, error: unknown) => void;
+}
+
+/** One request, as either executor needs it. */
+export interface ExecutionRequest {
+  readonly document: DocumentNode;
+  /** A stable key of the document's text (Apollo's query hash): the cache key, with the operation name. */
+  readonly documentKey: string;
+  readonly operationName?: string;
+  readonly variables?: Record<string, unknown>;
+  readonly contextValue: unknown;
+}
+
+/**
+ * Runs operations on graphql-jit: each (document, operation name) is compiled once into a function and kept in
+ * a bounded LRU cache; later requests with the same text only run it. The compiled function calls the
+ * schema's own resolvers — graphql-shield's rules, the preloaders and the leaf guard — with the same
+ * context, variables and (undefined) root value as graphql-js, so governance is the same code either way.
+ *
+ * Where graphql-jit cannot give graphql-js's answer, graphql-js gives it:
+ * - a document graphql-jit refuses to compile runs on graphql-js `execute` (remembered per document);
+ *   a compile failure never executes anything on its own;
+ * - variables graphql-jit cannot coerce (nothing has executed then) are coerced again by graphql-js, whose
+ *   errors Apollo recognises and codes BAD_USER_INPUT.
+ * Errors are handed back as graphql-js would have built them (see {@link asGraphQLJsError}).
+ */
+export class JitExecutor {
+  private readonly compiled = new Map<string, CompiledQuery | typeof ON_GRAPHQL_JS>();
+  private readonly maxEntries: number;
+  /** Operations executed so far by each executor (a document graphql-jit refused, or refused variables, count for graphql-js). */
+  readonly executions = { jit: 0, graphqlJs: 0 };
+
+  constructor(
+    readonly schema: GraphQLSchema,
+    private readonly options: JitExecutorOptions = {},
+  ) {
+    this.maxEntries = options.maxEntries ?? JIT_CACHE_ENTRIES;
+  }
+
+  /** Compiled documents (and documents marked for graphql-js) currently kept. */
+  get size(): number {
+    return this.compiled.size;
+  }
+
+  async execute(request: ExecutionRequest): Promise<ExecutionResult> {
+    const query = this.compiledFor(request);
+    if (query === ON_GRAPHQL_JS) return this.onGraphQLJs(request);
+    const result = await query.query(undefined, request.contextValue, request.variables);
+    // No data at all: the variables were refused before anything ran.
+    if (result.data === undefined) return this.onGraphQLJs(request);
+    this.executions.jit++;
+    return result.errors ? { data: result.data, errors: result.errors.map(asGraphQLJsError) } : { data: result.data };
+  }
+
+  /** Whether the cache holds (document, operation name), compiled or marked for graphql-js. */
+  holds(documentKey: string, operationName?: string): boolean {
+    return this.compiled.has(cacheKey(documentKey, operationName));
+  }
+
+  private compiledFor({ document, documentKey, operationName }: ExecutionRequest): CompiledQuery | typeof ON_GRAPHQL_JS {
+    const key = cacheKey(documentKey, operationName);
+    let query = this.compiled.get(key);
+    if (query !== undefined) {
+      // Most recently used goes last: Map keeps insertion order.
+      this.compiled.delete(key);
+      this.compiled.set(key, query);
+      return query;
+    }
+    try {
+      const result = compileQuery(this.schema, document, operationName, { disablingCapturingStackErrors: true });
+      if (isCompiledQuery(result)) query = result;
+      else {
+        query = ON_GRAPHQL_JS;
+        this.options.onCompileFailure?.(operationName, result.errors);
+      }
+    } catch (error) {
+      query = ON_GRAPHQL_JS;
+      this.options.onCompileFailure?.(operationName, error);
+    }
+    if (this.compiled.size >= this.maxEntries) this.compiled.delete(this.compiled.keys().next().value!);
+    this.compiled.set(key, query);
+    return query;
+  }
+
+  private async onGraphQLJs({ document, operationName, variables, contextValue }: ExecutionRequest): Promise<ExecutionResult> {
+    this.executions.graphqlJs++;
+    return execute({ schema: this.schema, document, operationName, variableValues: variables, contextValue });
+  }
+}
+
+const cacheKey = (documentKey: string, operationName: string | undefined) => `${operationName ?? ''}\u0000${documentKey}`;
+
+/**
+ * The error graphql-js would report. graphql-js keeps an error a resolver returned or threw as it is when it
+ * already carries a path (Candor's coded withheld and refused errors do); graphql-jit wraps every error in
+ * its own object, which has no `nodes` and, for an uncoded error, no `extensions` — Apollo's error formatting
+ * reads `extensions.code` and would answer a bare "Internal server error" without the path.
+ */
+export function asGraphQLJsError(error: GraphQLError): GraphQLError {
+  const original = error.originalError;
+  if (original instanceof GraphQLError && original.path !== undefined) return original;
+  const rebuilt = new GraphQLError(error.message, { path: error.path, originalError: original, extensions: error.extensions });
+  // graphql-js derives locations from AST nodes, which graphql-jit does not keep: carry its computed ones.
+  if (error.locations !== undefined) Object.defineProperty(rebuilt, 'locations', { value: error.locations, enumerable: true });
+  return rebuilt;
+}
+
+/**
+ * The gateway Apollo Server runs with instead of `schema` when `CANDOR_EXECUTOR=graphql-jit`: it reports the
+ * governed schema once (Apollo validates and introspects against it as usual; plugins see every request
+ * as before) and executes through a {@link JitExecutor}.
+ */
+export function jitGateway(schema: GraphQLSchema, options: JitExecutorOptions = {}): Gateway & { readonly executor: JitExecutor } {
+  const executor = new JitExecutor(schema, options);
+  const listeners = new Set<Parameters<Gateway['onSchemaLoadOrUpdate']>[0]>();
+  return {
+    executor,
+    onSchemaLoadOrUpdate(callback) {
+      listeners.add(callback);
+      return () => listeners.delete(callback);
+    },
+    async load() {
+      // Apollo subscribes before load() and expects the schema to be reported by the time load() resolves.
+      const coreSupergraphSdl = printSchema(schema);
+      for (const listener of listeners) listener({ apiSchema: schema, coreSupergraphSdl });
+      return {
+        executor: (requestContext: GatewayRequestContext) =>
+          executor.execute({
+            document: requestContext.document,
+            documentKey: requestContext.queryHash,
+            operationName: requestContext.request.operationName,
+            variables: requestContext.request.variables,
+            contextValue: requestContext.context,
+          }),
+      };
+    },
+    async stop() {
+      listeners.clear();
+    },
+  };
+}

@@ -1,0 +1,275 @@
+import { type RunningServer, startHttpServer } from '../../src/server/http-server';
+import { type GraphQLResponse, type Harness, KEYS, startCandor } from '../support/candor-harness';
+import { DRIVERS } from '../support/databases';
+import { addCustomer } from '../support/subjects';
+
+/**
+ * graphql-jit gives the same answers as graphql-js: two servers on one store and one set of services (same
+ * data, same consent, same clock), one on each executor, get the same requests; their JSON bodies and statuses
+ * are compared whole — data, errors with their codes, paths and locations, and `extensions.governance` — and
+ * so are the access records each request left. Each case also checks the answer is the governed one, so two
+ * executors that agree on a wrong answer still fail.
+ */
+const GRANTED = 'cus_0000_parity_a';
+const REFUSED = 'cus_0000_parity_b';
+const OBJECTED = 'cus_0000_parity_c';
+
+interface Request {
+  readonly key: string;
+  readonly purpose?: string;
+  readonly query: string;
+  readonly variables?: Record<string, unknown>;
+  readonly headers?: Record<string, string>;
+}
+
+describe.each(DRIVERS)('graphql-jit answers as graphql-js does, on %s', (driver) => {
+  let candor: Harness;
+  let jit: RunningServer;
+
+  beforeAll(async () => {
+    candor = await startCandor(driver, { executor: 'graphql-js' });
+    jit = await startHttpServer({ ...candor.services, config: { ...candor.services.config, executor: 'graphql-jit' } }, candor.governed, { port: 0, host: '127.0.0.1' });
+    for (const id of [GRANTED, REFUSED, OBJECTED]) await addCustomer(candor, id);
+    await candor.services.consent.append({ subjectId: GRANTED, kind: 'grant', purpose: 'marketing', source: 'test' });
+    await candor.services.consent.append({ subjectId: OBJECTED, kind: 'object', purpose: 'analytics', source: 'test' });
+  });
+  afterAll(async () => {
+    await jit?.stop();
+    await new Promise((resolve) => jit?.httpServer.close(resolve));
+    await candor?.stop();
+  });
+
+  const send = async (url: string, { key, purpose, query, variables, headers = {} }: Request) => {
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...(purpose ? { 'x-purpose': purpose } : {}), ...headers },
+      body: JSON.stringify({ query, variables }),
+    });
+    return { status: response.status, requestId: response.headers.get('x-request-id')!, body: (await response.json()) as GraphQLResponse['body'] };
+  };
+  /** The access records of one request, without what differs between any two requests (sequence, time, id). */
+  const recordsOf = async (requestId: string) =>
+    (await candor.services.accessLogReader.page({ requestId }, 500)).edges.map(({ node: { seq: _seq, at: _at, requestId: _id, ...record } }) => record);
+
+  /**
+   * Sends `request` to both servers; expects the same status, body and records, and that the graphql-jit
+   * server ran it on `ranOn` (`none`: answered before execution); returns graphql-js's answer.
+   */
+  const expectSameAnswer = async (request: Request, ranOn: 'graphql-jit' | 'graphql-js' | 'none' = 'graphql-jit') => {
+    const before = { ...jit.jit!.executions };
+    const onJs = await send(candor.server.url, request);
+    const onJit = await send(jit.url, request);
+    expect({ status: onJit.status, body: onJit.body }).toEqual({ status: onJs.status, body: onJs.body });
+    expect(await recordsOf(onJit.requestId)).toEqual(await recordsOf(onJs.requestId));
+    const { executions } = jit.jit!;
+    expect(executions.jit > before.jit ? 'graphql-jit' : executions.graphqlJs > before.graphqlJs ? 'graphql-js' : 'none').toBe(ranOn);
+    return onJs;
+  };
+
+  const marketingList = `{ customers(limit: 3) { id email fullName } }`;
+
+  it('a nullable withheld field: null with one coded error naming its path', async () => {
+    const answer = await expectSameAnswer({ key: KEYS.marketing, purpose: 'marketing.communications', query: `query One { customer(id: "${REFUSED}") { id email } }` });
+    expect(answer.body.data).toEqual({ customer: { id: REFUSED, email: null } });
+    expect(answer.body.errors).toEqual([
+      {
+        message: expect.stringContaining('Customer.email withheld'),
+        locations: [{ line: 1, column: 52 }],
+        path: ['customer', 'email'],
+        extensions: { code: 'CONSENT_REQUIRED', governance: { coordinate: 'Customer.email', category: 'user.contact.email', purpose: 'marketing.communications', subjectId: REFUSED } },
+      },
+    ]);
+  });
+
+  it('withheld fields inside a list, decided per subject, errors in the same order', async () => {
+    const answer = await expectSameAnswer({ key: KEYS.marketing, purpose: 'marketing.communications', query: marketingList });
+    expect(answer.body.data?.customers).toEqual([
+      { id: GRANTED, email: `${GRANTED}@secret.example`, fullName: `Test Person ${GRANTED}` },
+      { id: REFUSED, email: null, fullName: null },
+      { id: OBJECTED, email: null, fullName: null },
+    ]);
+    expect(answer.body.errors?.map((error) => error.path)).toEqual([
+      ['customers', 1, 'email'],
+      ['customers', 1, 'fullName'],
+      ['customers', 2, 'email'],
+      ['customers', 2, 'fullName'],
+    ]);
+  });
+
+  it('the extensions reporting mode (X-Governance-Withheld: extensions)', async () => {
+    const answer = await expectSameAnswer({ key: KEYS.marketing, purpose: 'marketing.communications', query: marketingList, headers: { 'x-governance-withheld': 'extensions' } });
+    expect(answer.body.errors).toBeUndefined();
+    expect(answer.body.extensions?.governance.withheld.map((entry: { path: unknown[] }) => entry.path)).toEqual([
+      ['customers', 1, 'email'],
+      ['customers', 1, 'fullName'],
+      ['customers', 2, 'email'],
+      ['customers', 2, 'fullName'],
+    ]);
+  });
+
+  it('explain mode (X-Governance-Explain: true): no value, every decision explained', async () => {
+    const answer = await expectSameAnswer({ key: KEYS.analytics, purpose: 'analytics.reporting', query: `{ customers(limit: 3) { id birthDate email } }`, headers: { 'x-governance-explain': 'true' } });
+    expect(answer.body.data?.customers.map((customer: Record<string, unknown>) => [customer.birthDate, customer.email])).toEqual([
+      [null, null],
+      [null, null],
+      [null, null],
+    ]);
+    expect(answer.body.extensions?.governance).toEqual(expect.objectContaining({ mode: 'explain', purpose: 'analytics.reporting' }));
+    expect(answer.body.extensions?.governance.explain.map((entry: { coordinate: string }) => entry.coordinate)).toEqual(['Customer.birthDate', 'Customer.email']);
+  });
+
+  it('reject mode (X-Governance-Mode: reject): the whole operation refused with the same offending fields', async () => {
+    const answer = await expectSameAnswer({ key: KEYS.marketing, purpose: 'marketing.communications', query: marketingList, headers: { 'x-governance-mode': 'reject' } });
+    expect(answer.status).toBe(403);
+    expect(answer.body.data).toBeUndefined();
+    expect(answer.body.errors?.[0].extensions).toEqual({
+      code: 'GOVERNANCE_REJECTED',
+      withheld: [
+        { coordinate: 'Customer.email', reason: 'CONSENT_REQUIRED', subjects: 2 },
+        { coordinate: 'Customer.fullName', reason: 'CONSENT_REQUIRED', subjects: 2 },
+      ],
+    });
+  });
+
+  it('masked releases (analytics) and relations refused by graphql-shield inside a list', async () => {
+    const answer = await expectSameAnswer({ key: KEYS.partners, purpose: 'third_party_sharing', query: `{ customers(limit: 2) { id country payments { amount } } }` });
+    expect(answer.body.errors?.map((error) => [error.path?.join('.'), error.extensions?.code])).toEqual(
+      expect.arrayContaining([
+        ['customers.0.payments', 'PURPOSE_NOT_DECLARED'],
+        ['customers.1.payments', 'PURPOSE_NOT_DECLARED'],
+      ]),
+    );
+    const masked = await expectSameAnswer({ key: KEYS.analytics, purpose: 'analytics.reporting', query: `{ customers(limit: 2) { id email phone } }` });
+    expect(masked.body.errors).toBeUndefined();
+    for (const id of [GRANTED, REFUSED]) expect(JSON.stringify(masked.body)).not.toContain(`${id}@secret.example`);
+  });
+
+  it('a non-null field error bubbles to the nearest nullable parent, after the withheld fields before it', async () => {
+    const [record] = await candor.services.domain.listCustomers({ limit: 1, offset: 0 });
+    // The record has lost its id (Customer.id is ID!): `customer` (nullable) becomes null. `id` comes last, so
+    // graphql-js resolves every field too, and the errors are raised in the order both executors list them.
+    const one = jest.spyOn(candor.services.domain, 'findCustomer').mockResolvedValue({ ...record, id: null as unknown as string });
+    try {
+      const answer = await expectSameAnswer({ key: KEYS.marketing, purpose: 'marketing.communications', query: `{ customer(id: "${REFUSED}") { email fullName id } }` });
+      expect(answer.body.data).toEqual({ customer: null });
+      expect(answer.body.errors?.map((error) => [error.path?.join('.'), error.extensions?.code])).toEqual([
+        ['customer.email', 'GOVERNANCE_UNAVAILABLE'],
+        ['customer.fullName', 'GOVERNANCE_UNAVAILABLE'],
+        ['customer.id', 'INTERNAL_SERVER_ERROR'],
+      ]);
+      expect(answer.body.errors?.[2].message).toBe('Internal server error');
+    } finally {
+      one.mockRestore();
+    }
+  });
+
+  it('documented difference: graphql-jit lists non-null errors after the others', async () => {
+    const [record] = await candor.services.domain.listCustomers({ limit: 1, offset: 0 });
+    // `b` has no subject to load, so it completes first: graphql-js lists its non-null error first, in the
+    // order raised; graphql-jit keeps the errors of non-null fields apart and appends them. Same data, same errors.
+    const one = jest.spyOn(candor.services.domain, 'findCustomer').mockImplementation(async (id) => ({ ...record, id: id === REFUSED ? (null as unknown as string) : id }));
+    try {
+      const request = { key: KEYS.marketing, purpose: 'marketing.communications', query: `{ a: customer(id: "${OBJECTED}") { email id } b: customer(id: "${REFUSED}") { email id } }` };
+      const onJs = await send(candor.server.url, request);
+      const onJit = await send(jit.url, request);
+      expect([onJit.status, onJit.body.data]).toEqual([onJs.status, onJs.body.data]);
+      expect(onJs.body.data).toEqual({ a: { email: null, id: OBJECTED }, b: null });
+      const located = (body: GraphQLResponse['body']) => body.errors?.map((error) => [error.path?.join('.'), error.extensions?.code]);
+      expect(located(onJs.body)).toEqual([
+        ['b.email', 'GOVERNANCE_UNAVAILABLE'],
+        ['b.id', 'INTERNAL_SERVER_ERROR'],
+        ['a.email', 'CONSENT_REQUIRED'],
+      ]);
+      expect(located(onJit.body)).toEqual([
+        ['b.email', 'GOVERNANCE_UNAVAILABLE'],
+        ['a.email', 'CONSENT_REQUIRED'],
+        ['b.id', 'INTERNAL_SERVER_ERROR'],
+      ]);
+      const byPath = (body: GraphQLResponse['body']) => [...body.errors!].sort((x, y) => x.path!.join('.').localeCompare(y.path!.join('.')));
+      expect(byPath(onJit.body)).toEqual(byPath(onJs.body));
+      expect(await recordsOf(onJit.requestId)).toEqual(await recordsOf(onJs.requestId));
+    } finally {
+      one.mockRestore();
+    }
+  });
+
+  it('documented difference: after a non-null error, graphql-jit still resolves (and records) the fields graphql-js skips', async () => {
+    const rows = await candor.services.domain.listCustomers({ limit: 3, offset: 0 });
+    // The middle record has lost its id; `customers` is [Customer!]!, so null propagates to `data`. graphql-js
+    // stops completing the list at the first non-null error raised synchronously: it never resolves the
+    // fields after `customers.1.id`. graphql-jit resolves every field, then propagates nulls: its errors also
+    // hold the withheld fields of the discarded records (listed before the non-null error), and their
+    // decisions are recorded. Same data, no value in either response.
+    const list = jest.spyOn(candor.services.domain, 'listCustomers').mockResolvedValue(rows.map((row, index) => (index === 1 ? { ...row, id: null as unknown as string } : row)));
+    try {
+      const request = { key: KEYS.marketing, purpose: 'marketing.communications', query: marketingList };
+      const onJs = await send(candor.server.url, request);
+      const onJit = await send(jit.url, request);
+      expect([onJit.status, onJit.body.data]).toEqual([onJs.status, onJs.body.data]);
+      expect(onJs.body.data).toBeNull();
+      const located = (body: GraphQLResponse['body']) => body.errors?.map((error) => [error.path?.join('.'), error.extensions?.code]);
+      expect(located(onJs.body)).toEqual([['customers.1.id', 'INTERNAL_SERVER_ERROR']]);
+      expect(located(onJit.body)).toEqual([
+        ['customers.1.email', 'GOVERNANCE_UNAVAILABLE'],
+        ['customers.1.fullName', 'GOVERNANCE_UNAVAILABLE'],
+        ['customers.2.email', 'CONSENT_REQUIRED'],
+        ['customers.2.fullName', 'CONSENT_REQUIRED'],
+        ['customers.1.id', 'INTERNAL_SERVER_ERROR'],
+      ]);
+      expect(onJit.body.errors?.at(-1)).toEqual(onJs.body.errors?.[0]);
+      const decisions = async (requestId: string) => (await recordsOf(requestId)).map((entry) => [entry.subjectId, entry.coordinate, entry.decision]);
+      const recordedOnJs = await decisions(onJs.requestId);
+      expect(recordedOnJs).toEqual([
+        [GRANTED, 'Customer.email', 'RELEASED'],
+        [GRANTED, 'Customer.fullName', 'RELEASED'],
+      ]);
+      expect(await decisions(onJit.requestId)).toEqual([
+        ...recordedOnJs,
+        ['null', 'Customer.email', 'WITHHELD'],
+        ['null', 'Customer.fullName', 'WITHHELD'],
+        [OBJECTED, 'Customer.email', 'WITHHELD'],
+        [OBJECTED, 'Customer.fullName', 'WITHHELD'],
+      ]);
+    } finally {
+      list.mockRestore();
+    }
+  });
+
+  it('a refused non-null root field nulls the whole response on both', async () => {
+    const answer = await expectSameAnswer({ key: KEYS.marketing, purpose: 'marketing.communications', query: `{ auditIntegrity { verified } }` });
+    expect(answer.body.data).toBeNull();
+    expect(answer.body.errors?.map((error) => [error.path?.join('.'), error.extensions?.code])).toEqual([['auditIntegrity', 'FORBIDDEN']]);
+  });
+
+  it('an unexpected resolver error is masked with its path and locations, as graphql-js does', async () => {
+    const list = jest.spyOn(candor.services.domain, 'listCustomers').mockRejectedValue(new Error('SELECT password FROM secrets'));
+    try {
+      const answer = await expectSameAnswer({ key: KEYS.support, purpose: 'essential.service', query: '{ customers { id } }' });
+      expect(answer.body).toEqual({ data: null, errors: [{ message: 'Internal server error', path: ['customers'], locations: [{ line: 1, column: 3 }], extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+    } finally {
+      list.mockRestore();
+    }
+  });
+
+  it('refused operations, invalid variables (coerced again by graphql-js) and mutations answer alike', async () => {
+    const forbidden = await expectSameAnswer({ key: KEYS.support, purpose: 'essential.service', query: `mutation { grantConsent(input: { subjectId: "${GRANTED}", purpose: "marketing", source: "x" }) { id } }` });
+    expect(forbidden.body.errors?.[0].extensions?.code).toBe('FORBIDDEN');
+    const invalid = await expectSameAnswer({ key: KEYS.marketing, purpose: 'marketing.communications', query: 'query Q($id: ID!) { customer(id: $id) { email } }', variables: { id: { nested: true } } }, 'graphql-js');
+    expect([invalid.status, invalid.body.errors?.[0].extensions?.code]).toEqual([400, 'BAD_USER_INPUT']);
+    const missing = await expectSameAnswer({ key: KEYS.marketing, purpose: 'marketing.communications', query: 'query Q($id: ID!) { customer(id: $id) { email } }' }, 'graphql-js');
+    expect(missing.body.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+    const tooMany = await expectSameAnswer({ key: KEYS.marketing, purpose: 'marketing.communications', query: `{ customer(id: "${REFUSED}") { ${Array.from({ length: 51 }, (_, index) => `a${index}: email`).join(' ')} } }` }, 'none');
+    expect(tooMany.body.errors?.[0].extensions?.code).toBe('TOO_MANY_ALIASES');
+  });
+
+  it('introspection, full and purpose-scoped, answers alike', async () => {
+    const query = '{ __schema { types { name fields { name description } } } }';
+    const full = await expectSameAnswer({ key: KEYS.analytics, query });
+    // With a purpose, the scoped-introspection plugin answers before execution.
+    const scoped = await expectSameAnswer({ key: KEYS.analytics, purpose: 'analytics.reporting', query }, 'none');
+    const customerFields = (body: GraphQLResponse['body']) => body.data!.__schema.types.find((type: { name: string }) => type.name === 'Customer').fields.map((field: { name: string }) => field.name);
+    expect(customerFields(full.body)).toContain('fullName');
+    expect(customerFields(scoped.body)).not.toContain('fullName');
+    expect(customerFields(scoped.body)).toContain('birthDate');
+  });
+});
