@@ -96,7 +96,11 @@ async function serve(): Promise<void> {
     if (seededCustomers) process.stdout.write(`seeded the demo platform: ${seededCustomers} customers\n`);
   }
   // The log's months ahead are created now (the write path also keeps the next one ready), not by a request.
-  await services.accessLog.store.partitions?.ensure(services.clock());
+  // A role without the right to create tables only gets a warning: the partitions may exist already, and a
+  // write into a missing month fails closed (AUDIT_UNAVAILABLE).
+  await services.accessLog.store.partitions
+    ?.ensure(services.clock())
+    .catch((error: Error) => services.logger.warn({ error: error.message }, 'could not create the access log partitions ahead (run `npx candor audit partitions` as the owner)'));
   const server = await startHttpServer(services, governed, { port: config.port, host: config.host });
   const checkpoints = startCheckpointTimer(services, config.checkpointIntervalSeconds);
   process.stdout.write(`Candor is serving ${server.url.replace('127.0.0.1', 'localhost')} (${config.database.driver})\n`);

@@ -138,10 +138,10 @@ export function decide(request: DecisionRequest): Decision {
   if (basis === 'consent') {
     if (!consentActive) return deny('CONSENT_REQUIRED', basis);
     if (consentOutdated) return deny('CONSENT_RENEWAL_REQUIRED', basis);
-    return release(field, form, { effect: 'allow', reason: 'CONSENT_GIVEN', legalBasis: basis, ...(receipt ? { consentReceiptId: receipt } : {}) });
+    return release(field, form, allow('CONSENT_GIVEN', basis, receipt));
   }
   // Rule 7
-  return release(field, form, { effect: 'allow', reason: 'LEGAL_BASIS', legalBasis: basis, ...(field.special && receipt ? { consentReceiptId: receipt } : {}) });
+  return release(field, form, allow('LEGAL_BASIS', basis, field.special ? receipt : null));
 }
 
 /**
@@ -167,6 +167,11 @@ function release(field: FieldPolicy, form: 'full' | 'masked', allowed: Decision)
  */
 export function isReleasedWithoutSubject(field: FieldPolicy): boolean {
   return !field.personal;
+}
+
+/** A release, naming the consent receipt it relied on when there is one (object literals, not spreads: decided per subject). */
+function allow(reason: DecisionReason, legalBasis: LegalBasis, consentReceiptId: string | null): Decision {
+  return consentReceiptId ? { effect: 'allow', reason, legalBasis, consentReceiptId } : { effect: 'allow', reason, legalBasis };
 }
 
 function deny(reason: DecisionReason, legalBasis: LegalBasis): Decision {

@@ -103,7 +103,9 @@ export class RequestGovernance {
   private readonly refusedOperations: OperationRefusal[] = [];
   private readonly recordedOperationFields: GuardedField[] = [];
   private readonly withheldPaths: Array<{ path: GraphQLResolveInfo['path']; field: GuardedField; subjectId: string; code: string }> = [];
-  private lastSubjectId: unknown = undefined;
+  /** The record the previous field belonged to, the subject key it was read by, and its subject's entry. */
+  private lastSource: unknown = undefined;
+  private lastSubjectKey: string | undefined = undefined;
   private lastEntry: SubjectEntry | undefined = undefined;
   private readonly explainOnly: boolean;
 
@@ -255,15 +257,16 @@ export class RequestGovernance {
    * afterwards. Runs for every personal leaf of a response, so it allocates nothing.
    */
   private judge(field: GuardedField, source: unknown): Decision {
-    const rawSubjectId = (source as Record<string, unknown>)[field.subjectKey!];
     let entry: SubjectEntry;
-    if (rawSubjectId === this.lastSubjectId && this.lastEntry !== undefined) {
-      entry = this.lastEntry;
+    // The fields of one record are resolved one after another: its subject is read once, not per field.
+    if (source === this.lastSource && field.subjectKey === this.lastSubjectKey) {
+      entry = this.lastEntry!;
     } else {
-      const subjectId = String(rawSubjectId);
+      const subjectId = String((source as Record<string, unknown>)[field.subjectKey!]);
       // Not preloaded means the state is unknown, and unknown means deny (rule 2a).
       entry = this.subjects.get(subjectId) ?? this.addEntry(subjectId, null);
-      this.lastSubjectId = rawSubjectId;
+      this.lastSource = source;
+      this.lastSubjectKey = field.subjectKey;
       this.lastEntry = entry;
     }
     const decision = this.decisionFor(field, entry);
