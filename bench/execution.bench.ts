@@ -9,6 +9,8 @@
  *   (b) Candor governed, every field released
  *   (c) Candor governed, 10% of subjects have one withheld field (special category without explicit consent)
  *   (d) as (c) but every field of those subjects withheld (restricted processing), reported in extensions
+ *   (a-jit) as (a), on graphql-jit (CANDOR_EXECUTOR=graphql-jit: the document compiled once, as the server does)
+ *   (b-jit) as (b), on graphql-jit — its ratio to (a) on graphql-js is the executor option's headline figure
  * Rounds alternate the order of scenarios; we report the median and p99 per execution and ratios to (a).
  */
 import 'reflect-metadata';
@@ -22,6 +24,7 @@ import { readGovernance } from '../src/graphql/governance-catalog';
 import { buildCandorSchema } from '../src/graphql/schema';
 import type { SubjectState } from '../src/policy/decide';
 import { enforceGovernance, GOVERNANCE_CONTEXT_KEY } from '../src/policy/enforcement';
+import { JitExecutor } from '../src/server/jit-executor';
 import { createMasker } from '../src/policy/masking';
 import { RequestGovernance } from '../src/policy/request-governance';
 import { loadConfiguredTaxonomy } from '../src/server/services';
@@ -32,6 +35,8 @@ const QUERY = parse('query Bench($n: Int!) { customers(limit: $n) { id fullName 
 /** The fields analytics may read: e-mail and phone only masked (partial_email, keyed_hash), the rest in full. */
 const ANALYTICS_QUERY = parse('query Bench($n: Int!) { customers(limit: $n) { id displayName email phone birthDate country createdAt } }');
 const BASELINE = 'a ungoverned';
+const JIT_BASELINE = 'a-jit ungoverned, graphql-jit';
+const JIT_GOVERNED = 'b-jit governed, all released, graphql-jit';
 const ANALYTICS_BASELINE = 'a2 ungoverned, analytics fields';
 
 function makeRows(count: number): CustomerEntity[] {
@@ -100,6 +105,9 @@ async function main(): Promise<void> {
   const purpose = { key: 'essential.service', legalBasis: 'contract' as const };
   const analytics = { key: 'analytics.reporting', legalBasis: 'legitimate_interests' as const };
   const masker = createMasker(Buffer.alloc(32, 7));
+  // One executor per schema for the whole run: each compiles the document once, like the server's cache.
+  const plainJit = new JitExecutor(plain);
+  const governedJit = new JitExecutor(governed.schema);
 
   const results: Array<Record<string, unknown>> = [];
   for (const n of SIZES) {
@@ -124,9 +132,12 @@ async function main(): Promise<void> {
       return result;
     };
     const ungoverned = (document: typeof QUERY) => () => execute({ schema: plain, document, variableValues: { n }, contextValue: baseContext(rows) }) as Promise<ExecutionResult>;
+    const onJit = (executor: JitExecutor, contextValue: () => object) => () => executor.execute({ document: QUERY, documentKey: 'bench', variables: { n }, contextValue: contextValue() });
     const allReleased = statesFor(rows, 0);
     scenarios[BASELINE] = { run: ungoverned(QUERY), errors: 0, baseline: BASELINE };
     scenarios['b governed, all released'] = { run: governedRun(QUERY, () => governance({ purpose, states: allReleased })), errors: 0, baseline: BASELINE };
+    scenarios[JIT_BASELINE] = { run: onJit(plainJit, () => baseContext(rows)), errors: 0, baseline: BASELINE };
+    scenarios[JIT_GOVERNED] = { run: onJit(governedJit, () => ({ ...baseContext(rows), [GOVERNANCE_CONTEXT_KEY]: governance({ purpose, states: allReleased }) })), errors: 0, baseline: BASELINE };
     const oneWithheld = statesFor(rows, 0.1);
     scenarios['c governed, 10% one withheld'] = { run: governedRun(QUERY, () => governance({ purpose, states: oneWithheld })), errors: Math.ceil(n / 10), baseline: BASELINE };
     const restricted = statesFor(rows, 0.1, true);
@@ -148,16 +159,32 @@ async function main(): Promise<void> {
     }
   }
 
-  console.log('\nExecution only (graphql-js 16, in-memory rows, records buffered)\n');
-  console.log('N     scenario                            median ms    p99 ms   ratio   (to a; f to a2)');
+  // Measuring graphql-js under a jit label would be worse than no figure.
+  if (plainJit.executions.graphqlJs + governedJit.executions.graphqlJs > 0) throw new Error('a jit scenario ran on graphql-js (the document did not compile)');
+
+  console.log('\nExecution only (graphql-js 16 and graphql-jit, in-memory rows, records buffered)\n');
+  console.log('N     scenario                                     median ms    p99 ms   ratio   (to a on graphql-js; f to a2)');
   for (const row of results) {
-    console.log(`${String(row.n).padEnd(6)}${String(row.scenario).padEnd(36)}${String(row.medianMs).padStart(9)}${String(row.p99Ms).padStart(10)}${String(row.ratio).padStart(8)}`);
+    console.log(`${String(row.n).padEnd(6)}${String(row.scenario).padEnd(45)}${String(row.medianMs).padStart(9)}${String(row.p99Ms).padStart(10)}${String(row.ratio).padStart(8)}`);
+  }
+  // The executor option's figures: governed on jit against ungoverned on graphql-js (the goal is ≤ 0.5), and
+  // governance's own cost on jit.
+  const medianOf = (n: number, scenario: string) => results.find((row) => row.n === n && row.scenario === scenario)!.medianMs as number;
+  const jit = SIZES.map((n) => ({
+    n,
+    governedJitToUngovernedGraphqlJs: +(medianOf(n, JIT_GOVERNED) / medianOf(n, BASELINE)).toFixed(3),
+    governedJitToUngovernedJit: +(medianOf(n, JIT_GOVERNED) / medianOf(n, JIT_BASELINE)).toFixed(3),
+    governedJitToGovernedGraphqlJs: +(medianOf(n, JIT_GOVERNED) / medianOf(n, 'b governed, all released')).toFixed(3),
+  }));
+  console.log('\nN     (b on jit)/(a on graphql-js)   (b on jit)/(a on jit)   (b on jit)/(b on graphql-js)');
+  for (const row of jit) {
+    console.log(`${String(row.n).padEnd(6)}${String(row.governedJitToUngovernedGraphqlJs).padStart(28)}${String(row.governedJitToUngovernedJit).padStart(24)}${String(row.governedJitToGovernedGraphqlJs).padStart(29)}`);
   }
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
   const directory = join(projectRoot(), 'bench', 'results');
   mkdirSync(directory, { recursive: true });
   const file = join(directory, 'execution.json');
-  writeFileSync(file, JSON.stringify({ at: new Date().toISOString(), machine, rounds: ROUNDS, results }, null, 2) + '\n');
+  writeFileSync(file, JSON.stringify({ at: new Date().toISOString(), machine, rounds: ROUNDS, results, jit }, null, 2) + '\n');
   console.log(`\nwrote ${file}`);
 }
 

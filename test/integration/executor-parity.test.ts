@@ -272,4 +272,22 @@ describe.each(DRIVERS)('graphql-jit answers as graphql-js does, on %s', (driver)
     expect(customerFields(scoped.body)).not.toContain('fullName');
     expect(customerFields(scoped.body)).toContain('birthDate');
   });
+
+  it('with introspection switched off, both refuse it the same way (Apollo validates against the gateway\'s schema too)', async () => {
+    const closed = { ...candor.services.config, introspection: false };
+    const servers = await Promise.all(
+      (['graphql-js', 'graphql-jit'] as const).map((executor) => startHttpServer({ ...candor.services, config: { ...closed, executor } }, candor.governed, { port: 0, host: '127.0.0.1' })),
+    );
+    try {
+      const answers = await Promise.all(servers.map((server) => send(server.url, { key: KEYS.analytics, query: '{ __schema { queryType { name } } }' })));
+      expect({ status: answers[1].status, body: answers[1].body }).toEqual({ status: answers[0].status, body: answers[0].body });
+      expect([answers[0].status, answers[0].body.errors?.[0].extensions?.code]).toEqual([400, 'GRAPHQL_VALIDATION_FAILED']);
+      expect(servers[1].jit!.executions).toEqual({ jit: 0, graphqlJs: 0 });
+    } finally {
+      for (const server of servers) {
+        await server.stop();
+        await new Promise((resolve) => server.httpServer.close(resolve));
+      }
+    }
+  });
 });
