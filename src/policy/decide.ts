@@ -169,13 +169,23 @@ export function isReleasedWithoutSubject(field: FieldPolicy): boolean {
   return !field.personal;
 }
 
-/** A release, naming the consent receipt it relied on when there is one (object literals, not spreads: decided per subject). */
+/**
+ * Decisions that name no receipt are shared: they are read-only, decided once per subject and field class,
+ * and a list response decides hundreds of alike ones.
+ */
+const sharedDecisions: Record<'allow' | 'deny', Record<string, Record<string, Decision>>> = { allow: {}, deny: {} };
+function shared(effect: 'allow' | 'deny', reason: DecisionReason, legalBasis: LegalBasis): Decision {
+  const byBasis = (sharedDecisions[effect][reason] ??= {});
+  return (byBasis[legalBasis] ??= Object.freeze({ effect, reason, legalBasis }));
+}
+
+/** A release, naming the consent receipt it relied on when there is one. */
 function allow(reason: DecisionReason, legalBasis: LegalBasis, consentReceiptId: string | null): Decision {
-  return consentReceiptId ? { effect: 'allow', reason, legalBasis, consentReceiptId } : { effect: 'allow', reason, legalBasis };
+  return consentReceiptId ? { effect: 'allow', reason, legalBasis, consentReceiptId } : shared('allow', reason, legalBasis);
 }
 
 function deny(reason: DecisionReason, legalBasis: LegalBasis): Decision {
-  return { effect: 'deny', reason, legalBasis };
+  return shared('deny', reason, legalBasis);
 }
 
 /** The statement on the longest key that covers `purpose`, if any. */
