@@ -76,7 +76,8 @@ const SUBJECT_INDEPENDENT = 0;
 interface SubjectEntry {
   readonly subjectId: string;
   readonly ordinal: number;
-  readonly state: SubjectState | null;
+  /** Null while unknown: not loaded yet, or the load failed. */
+  state: SubjectState | null;
   /** Decisions by policy class (index 0 unused). */
   readonly decisions: Array<Decision | undefined>;
 }
@@ -199,29 +200,32 @@ export class RequestGovernance {
    * `decide()` turns into GOVERNANCE_UNAVAILABLE.
    */
   async preload(result: unknown, subjectKey: string): Promise<void> {
-    const pending = new Set<string>();
+    // Each new subject gets its entry now (unknown until loaded), so a subject met twice is loaded once.
+    const pending: SubjectEntry[] = [];
     const collect = (record: unknown) => {
       if (record === null || typeof record !== 'object' || record instanceof Error) return;
-      const subjectId = (record as Record<string, unknown>)[subjectKey];
-      if (subjectId !== null && subjectId !== undefined && !this.subjects.has(String(subjectId))) pending.add(String(subjectId));
+      const rawSubjectId = (record as Record<string, unknown>)[subjectKey];
+      if (rawSubjectId === null || rawSubjectId === undefined) return;
+      const subjectId = String(rawSubjectId);
+      if (!this.subjects.has(subjectId)) pending.push(this.addEntry(subjectId, null));
     };
-    if (Array.isArray(result)) result.forEach(collect);
+    if (Array.isArray(result)) for (const record of result) collect(record);
     else collect(result);
-    if (pending.size === 0) return;
-    const subjectIds = [...pending];
+    if (pending.length === 0) return;
+    // Room for every field of every subject so far, in one step rather than doubling as the leaves are decided.
+    const slots = this.entries.length * this.fieldCount;
+    if (slots > this.recorded.length) this.growRecorded(slots - 1);
+    const subjectIds = pending.map((entry) => entry.subjectId);
     let states: ArrayLike<SubjectState | Error>;
     try {
       states = await this.options.loadSubjectStates(subjectIds);
     } catch (error) {
       states = subjectIds.map(() => error as Error);
     }
-    subjectIds.forEach((subjectId, position) => {
+    for (let position = 0; position < pending.length; position++) {
       const state = states[position];
-      if (!this.subjects.has(subjectId)) this.addEntry(subjectId, state instanceof Error || !state ? null : state);
-    });
-    // Room for every field of every subject so far, in one step rather than doubling as the leaves are decided.
-    const slots = this.entries.length * this.fieldCount;
-    if (slots > this.recorded.length) this.growRecorded(slots - 1);
+      pending[position].state = state instanceof Error || !state ? null : state;
+    }
   }
 
   /**
