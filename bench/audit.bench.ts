@@ -22,7 +22,7 @@
 import 'reflect-metadata';
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -173,6 +173,8 @@ async function openLog(driver: Driver) {
 }
 
 async function main(): Promise<void> {
+  // Other jobs share the machine: the 1-minute load average at the start and the end says how much.
+  const loadAverage = { start: loadavg()[0] } as { start: number; end?: number };
   const logs = new Map<Driver, Awaited<ReturnType<typeof openLog>>>();
   for (const driver of STORES) logs.set(driver, await openLog(driver));
   const rounds: Array<{ round: number; driver: Driver } & Scenario & Point> = [];
@@ -189,6 +191,7 @@ async function main(): Promise<void> {
   } finally {
     for (const { close } of logs.values()) await close();
   }
+  loadAverage.end = loadavg()[0];
 
   // The median round of each point (by records/s for the closed loop, by p99 for the open loop), with the spread.
   const results = [...logs.keys()].flatMap((driver) =>
@@ -211,7 +214,8 @@ async function main(): Promise<void> {
     }),
   );
 
-  console.log(`\nAccess-log throughput (1,000 records per request, ${SECONDS_PER_POINT} s per point, durable commits, median of ${ROUNDS} rounds)\n`);
+  console.log(`\nAccess-log throughput (1,000 records per request, ${SECONDS_PER_POINT} s per point, durable commits, median of ${ROUNDS} rounds)`);
+  console.log(`1-minute load average ${loadAverage.start.toFixed(2)} at the start, ${loadAverage.end.toFixed(2)} at the end\n`);
   console.log('store       mode    clients  offered/s   records/s (min–max)        flush wait p50 ms   p99 ms (min–max)        main busy  CPU µs/record');
   for (const row of results) {
     const cells = [
@@ -230,7 +234,7 @@ async function main(): Promise<void> {
   const directory = process.env.BENCH_OUT_DIR ?? join(projectRoot(), 'bench', 'results');
   mkdirSync(directory, { recursive: true });
   const file = join(directory, 'audit.json');
-  const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
+  const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, loadAverage };
   writeFileSync(file, JSON.stringify({ at: new Date().toISOString(), machine, secondsPerPoint: SECONDS_PER_POINT, openLoopClients: OPEN_CLIENTS, results, rounds }, null, 2) + '\n');
   console.log(`\nwrote ${file}`);
 }

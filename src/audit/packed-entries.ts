@@ -1,5 +1,5 @@
 import type { AppendEntry } from './audit-store';
-import type { EntryHeader, EntryItem, UnsealedEntry } from './chain';
+import { type EntryHeader, type EntryItem, HEADER_FIELDS, ITEM_FIELDS, type UnsealedEntry } from './chain';
 
 /**
  * Entries in the form they cross to a worker thread: every distinct value once, and one integer per field.
@@ -10,7 +10,10 @@ import type { EntryHeader, EntryItem, UnsealedEntry } from './chain';
 export interface PackedEntries {
   /** Each distinct field value (strings, null), once. */
   readonly values: readonly unknown[];
-  /** Per entry: HEADER_FIELDS.length value indices, the item count, then ITEM_FIELDS.length value indices per item. */
+  /**
+   * Per entry: HEADER_CODES value indices (the header's fields in canonical order), the item count, then
+   * ITEM_CODES value indices per item (its fields in canonical order; an absent field is `undefined`).
+   */
   readonly codes: Int32Array;
 }
 
@@ -23,47 +26,52 @@ const everyFieldOf =
   <const F extends readonly (keyof T)[]>(fields: F & ([Exclude<keyof T, F[number]>] extends [never] ? unknown : { missingFields: Exclude<keyof T, F[number]> })): F =>
     fields;
 
-const HEADER_FIELDS = everyFieldOf<EntryHeader>()(['at', 'requestId', 'actorId', 'actorName', 'actorTeam', 'purpose', 'operationName', 'subjectPseudonym']);
-const ITEM_FIELDS = everyFieldOf<EntryItem>()(['coordinate', 'category', 'decision', 'reason', 'legalBasis', 'consentReceiptId', 'maskStrategy']);
+// The canonical orders must name every field: checked here, where a missing one would be lost.
+everyFieldOf<EntryHeader>()(HEADER_FIELDS);
+everyFieldOf<EntryItem>()(ITEM_FIELDS);
+
+/** Codes per entry header and per item. */
+export const HEADER_CODES = HEADER_FIELDS.length;
+export const ITEM_CODES = ITEM_FIELDS.length;
 
 /** Packs entries for sealing, replacing each subject id by its pseudonym (`pseudonyms` must hold every subject). */
 export function packEntries(entries: readonly AppendEntry[], pseudonyms: ReadonlyMap<string, string>): PackedEntries {
   const values: unknown[] = [];
   const indexOf = new Map<unknown, number>();
-  const code = (value: unknown): number => {
+  // Each field position remembers its last value and code: consecutive records mostly repeat them, and a
+  // comparison is cheaper than a Map lookup.
+  const lastValues: unknown[] = new Array(HEADER_CODES + ITEM_CODES).fill(indexOf);
+  const lastCodes: number[] = new Array(HEADER_CODES + ITEM_CODES).fill(0);
+  const code = (position: number, value: unknown): number => {
+    if (value === lastValues[position]) return lastCodes[position];
     let index = indexOf.get(value);
     if (index === undefined) {
       index = values.push(value) - 1;
       indexOf.set(value, index);
     }
-    return index;
+    lastValues[position] = value;
+    return (lastCodes[position] = index);
   };
   let length = 0;
-  for (const entry of entries) length += HEADER_FIELDS.length + 1 + entry.items.length * ITEM_FIELDS.length;
+  for (const entry of entries) length += HEADER_CODES + 1 + entry.items.length * ITEM_CODES;
   const codes = new Int32Array(length);
   let at = 0;
   for (const entry of entries) {
     const pseudonym = entry.subjectId === null ? null : pseudonyms.get(entry.subjectId);
     if (pseudonym === undefined) throw new Error(`no pseudonym for subject ${entry.subjectId}`);
-    for (const field of HEADER_FIELDS) codes[at++] = code(field === 'subjectPseudonym' ? pseudonym : entry[field]);
+    for (let position = 0; position < HEADER_CODES; position++) {
+      const field = HEADER_FIELDS[position];
+      codes[at++] = code(position, field === 'subjectPseudonym' ? pseudonym : entry[field]);
+    }
     codes[at++] = entry.items.length;
-    for (const item of entry.items) for (const field of ITEM_FIELDS) codes[at++] = code(item[field]);
+    for (const item of entry.items) for (let position = 0; position < ITEM_CODES; position++) codes[at++] = code(HEADER_CODES + position, item[ITEM_FIELDS[position]]);
   }
   return { values, codes };
 }
 
 /** The entries `packEntries` packed, as the chain seals them. */
-export function unpackEntries(packed: PackedEntries): UnsealedEntry[] {
-  return [...unpackChunks(packed, Infinity)].flat();
-}
-
-/**
- * The entries `packEntries` packed, a few at a time: each chunk holds whole entries, as many as reach
- * `records` records (the last one fewer), so that a worker can drop one chunk's objects before the next.
- */
-export function* unpackChunks({ values, codes }: PackedEntries, records: number): Generator<UnsealedEntry[]> {
-  let chunk: UnsealedEntry[] = [];
-  let size = 0;
+export function unpackEntries({ values, codes }: PackedEntries): UnsealedEntry[] {
+  const entries: UnsealedEntry[] = [];
   let at = 0;
   while (at < codes.length) {
     const entry: Record<string, unknown> = {};
@@ -79,13 +87,7 @@ export function* unpackChunks({ values, codes }: PackedEntries, records: number)
       items[index] = item;
     }
     entry.items = items;
-    chunk.push(entry as unknown as UnsealedEntry);
-    size += items.length;
-    if (size >= records) {
-      yield chunk;
-      chunk = [];
-      size = 0;
-    }
+    entries.push(entry as unknown as UnsealedEntry);
   }
-  if (chunk.length) yield chunk;
+  return entries;
 }

@@ -1,6 +1,6 @@
 import { AccessLog, type PipelinedAuditStore } from '../../src/audit/access-log';
 import { type AppendEntry, type AppendResult, entryRow, pseudonymise } from '../../src/audit/audit-store';
-import { batchHash, EMPTY_HEAD, type EntryItem, GENESIS_HASH, sealBatch } from '../../src/audit/chain';
+import { batchHashOfBytes, EMPTY_HEAD, type EntryItem, GENESIS_HASH, sealBatch } from '../../src/audit/chain';
 import { packEntries, unpackEntries } from '../../src/audit/packed-entries';
 import { sealRun } from '../../src/audit/postgres-seal-worker';
 
@@ -19,6 +19,8 @@ const pseudonyms = new Map([
   ['cus_a', 'psn_aaaaaaaaaaaaaaaaaaaaaaaa'],
   ['cus_b', 'psn_bbbbbbbbbbbbbbbbbbbbbbbb'],
 ]);
+
+const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 
 /** COPY text back to rows of strings (null for \N), undoing the escapes. */
 const copyRows = (pieces: readonly Uint8Array[]) =>
@@ -39,18 +41,18 @@ describe('sealing PostgreSQL batches off the main thread', () => {
     const whole = sealBatch(head, pseudonymise(entries, pseudonyms), 'now');
     const first = sealRun(5, 42, packEntries(entries.slice(0, 1), pseudonyms), 'now');
     const second = sealRun(5, 42 + items.length, packEntries(entries.slice(1), pseudonyms), 'now');
-    expect(batchHash(head.hash, [first.digests, second.digests])).toBe(whole.hash);
+    expect(batchHashOfBytes(head.hash, [first.digests, second.digests])).toBe(whole.hash);
     expect(copyRows([...first.rows, ...second.rows])).toEqual(whole.entries.map((entry) => entryRow(entry, 5, 'now').map((value) => (value === null ? null : String(value)))));
-    expect(first.digests + second.digests).toBe(whole.entries.flatMap((entry) => entry.digests).join(''));
+    expect(hex(first.digests) + hex(second.digests)).toBe(whole.entries.flatMap((entry) => entry.digests).join(''));
   });
 
-  it('seals a long run chunk by chunk to the same rows and digests', () => {
+  it('seals a long run into several pieces of COPY text, to the same rows and digests', () => {
     const many = Array.from({ length: 2_500 }, (_, index) => ({ ...entries[index % entries.length], requestId: `r-${index}` })) // 5,000 records;
     const whole = sealBatch(EMPTY_HEAD, pseudonymise(many, pseudonyms), 'now');
     const run = sealRun(1, 1, packEntries(many, pseudonyms), 'now');
     expect(run.rows.length).toBeGreaterThan(1);
-    expect(run.digests).toBe(whole.entries.flatMap((entry) => entry.digests).join(''));
-    expect(batchHash(GENESIS_HASH, [run.digests])).toBe(whole.hash);
+    expect(hex(run.digests)).toBe(whole.entries.flatMap((entry) => entry.digests).join(''));
+    expect(batchHashOfBytes(GENESIS_HASH, [run.digests])).toBe(whole.hash);
     expect(copyRows(run.rows)).toEqual(whole.entries.map((entry) => entryRow(entry, 1, 'now').map((value) => (value === null ? null : String(value)))));
   });
 });
