@@ -19,7 +19,7 @@ export interface PackedEntries {
 
 /**
  * A list of field names that must name every field of `T`: a field added to the chain's types without
- * being added here fails the build instead of being dropped from the log on its way to the worker.
+ * being added to its canonical order fails the build instead of being dropped on its way to the worker.
  */
 const everyFieldOf =
   <T>() =>
@@ -39,7 +39,7 @@ export function packEntries(entries: readonly AppendEntry[], pseudonyms: Readonl
   const values: unknown[] = [];
   const indexOf = new Map<unknown, number>();
   // Each field position remembers its last value and code: consecutive records mostly repeat them, and a
-  // comparison is cheaper than a Map lookup.
+  // comparison is cheaper than a Map lookup. It starts at a value no field holds (the Map itself).
   const lastValues: unknown[] = new Array(HEADER_CODES + ITEM_CODES).fill(indexOf);
   const lastCodes: number[] = new Array(HEADER_CODES + ITEM_CODES).fill(0);
   const code = (position: number, value: unknown): number => {
