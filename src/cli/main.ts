@@ -103,7 +103,7 @@ async function serve(): Promise<void> {
     .catch((error: Error) => services.logger.warn({ error: error.message }, 'could not create the access log partitions ahead (run `npx candor audit partitions` as the owner)'));
   const server = await startHttpServer(services, governed, { port: config.port, host: config.host });
   const checkpoints = startCheckpointTimer(services, config.checkpointIntervalSeconds);
-  process.stdout.write(`Candor is serving ${server.url.replace('127.0.0.1', 'localhost')} (${config.database.driver})\n`);
+  process.stdout.write(`Candor is serving ${server.url.replace('127.0.0.1', 'localhost')} (${config.database.driver}, ${config.executor})\n`);
   if (!config.production) {
     process.stdout.write(`Demo keys: ${DEMO_ACTORS.map((actor) => actor.key).join(', ')}\n`);
   }
