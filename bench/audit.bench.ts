@@ -26,7 +26,9 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AccessLog, type AccessRecordInput, createAuditStore } from '../src/audit/access-log';
+import { AccessLog, createAuditStore } from '../src/audit/access-log';
+import type { AppendEntry } from '../src/audit/audit-store';
+import type { EntryItem } from '../src/audit/chain';
 import { loadConfig, projectRoot } from '../src/config';
 import { createDataSource, migrate } from '../src/storage/data-source';
 import { createScratchDatabase } from './scratch-database';
@@ -42,17 +44,21 @@ const STORES = (process.env.BENCH_STORES ?? 'postgres,sqlite').split(',') as Dri
 const RECORDS_PER_REQUEST = 1_000;
 const FIELDS = ['fullName', 'displayName', 'email', 'phone', 'birthDate', 'country', 'postalAddress', 'favoriteGenres', 'accessibilityNeeds', 'createdAt'];
 
-function requestRecords(request: number): AccessRecordInput[] {
-  const at = new Date();
+/**
+ * One request's records as the server's access-log plugin hands them over: one entry per subject, whose
+ * items are shared by every subject decided alike (the plugin builds one item per field and outcome).
+ */
+const RELEASED_ITEMS: readonly EntryItem[] = FIELDS.map((field) => ({
+  coordinate: `Customer.${field}`, category: 'user.contact.email', decision: 'RELEASED', reason: 'LEGAL_BASIS', legalBasis: 'contract', consentReceiptId: null,
+}));
+
+function requestEntries(request: number): AppendEntry[] {
+  const at = new Date().toISOString();
   const requestId = `bench-${request}`;
-  const records: AccessRecordInput[] = [];
-  for (let customer = 0; customer < 100; customer++) {
-    const subjectId = `cus_bench_${(request * 37 + customer) % 500}`;
-    for (const field of FIELDS) {
-      records.push({ at, requestId, actor: { id: 'bench', name: 'Bench', team: 'Bench' }, purpose: 'essential.service', operationName: 'Bench', subjectId, coordinate: `Customer.${field}`, category: 'user.contact.email', decision: 'RELEASED', reason: 'LEGAL_BASIS', legalBasis: 'contract' });
-    }
-  }
-  return records;
+  return Array.from({ length: 100 }, (_, customer) => ({
+    at, requestId, actorId: 'bench', actorName: 'Bench', actorTeam: 'Bench', purpose: 'essential.service', operationName: 'Bench',
+    subjectId: `cus_bench_${(request * 37 + customer) % 500}`, items: RELEASED_ITEMS,
+  }));
 }
 
 const quantile = (values: readonly number[], q: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(q * values.length))] ?? 0;
@@ -100,11 +106,11 @@ async function closedLoop(log: AccessLog, concurrency: number): Promise<Point> {
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (performance.now() < deadline) {
-        const records = requestRecords(nextRequest++);
+        const entries = requestEntries(nextRequest++);
         const start = performance.now();
-        await log.append(records);
+        await log.appendEntries(entries);
         waits.push(performance.now() - start);
-        committed += records.length;
+        committed += RECORDS_PER_REQUEST;
       }
     }),
   );
@@ -129,12 +135,12 @@ async function openLoop(log: AccessLog, rate: number, seed: number): Promise<Poi
       let draw = 0;
       const gap = () => -Math.log(1 - uniform(`${seed}:${client}:${draw++}`)) * meanGapMs;
       for (let scheduled = started + gap(); scheduled < end; scheduled += gap()) {
-        const records = requestRecords(nextRequest++); // built before its time: the request's own work, not the log's
+        const entries = requestEntries(nextRequest++); // built before its time: the request's own work, not the log's
         const early = scheduled - performance.now();
         if (early > 0) await sleep(early);
-        await log.append(records);
+        await log.appendEntries(entries);
         waits.push(performance.now() - scheduled);
-        committed += records.length;
+        committed += RECORDS_PER_REQUEST;
       }
     }),
   );
@@ -161,7 +167,7 @@ async function openLog(driver: Driver) {
   await dataSource.initialize();
   await migrate(dataSource);
   const log = new AccessLog(createAuditStore(config.database));
-  for (let warmUp = 0; warmUp < 20; warmUp++) await log.append(requestRecords(warmUp)); // worker start, pseudonyms, JIT
+  for (let warmUp = 0; warmUp < 20; warmUp++) await log.appendEntries(requestEntries(warmUp)); // worker start, pseudonyms, JIT
   return {
     log,
     close: async () => {
