@@ -1,5 +1,5 @@
 import type { AppendEntry } from './audit-store';
-import { type EntryHeader, type EntryItem, HEADER_FIELDS, ITEM_FIELDS, type UnsealedEntry } from './chain';
+import { type EntryHeader, type EntryItem, HEADER_FIELDS, ITEM_FIELDS } from './chain';
 
 /**
  * Entries in the form they cross to a worker thread: every distinct value once, and one integer per field.
@@ -67,27 +67,4 @@ export function packEntries(entries: readonly AppendEntry[], pseudonyms: Readonl
     for (const item of entry.items) for (let position = 0; position < ITEM_CODES; position++) codes[at++] = code(HEADER_CODES + position, item[ITEM_FIELDS[position]]);
   }
   return { values, codes };
-}
-
-/** The entries `packEntries` packed, as the chain seals them. */
-export function unpackEntries({ values, codes }: PackedEntries): UnsealedEntry[] {
-  const entries: UnsealedEntry[] = [];
-  let at = 0;
-  while (at < codes.length) {
-    const entry: Record<string, unknown> = {};
-    for (const field of HEADER_FIELDS) entry[field] = values[codes[at++]];
-    const items: Record<string, unknown>[] = new Array(codes[at++]);
-    for (let index = 0; index < items.length; index++) {
-      const item: Record<string, unknown> = {};
-      for (const field of ITEM_FIELDS) {
-        // An optional field that was absent stays absent.
-        const value = values[codes[at++]];
-        if (value !== undefined) item[field] = value;
-      }
-      items[index] = item;
-    }
-    entry.items = items;
-    entries.push(entry as unknown as UnsealedEntry);
-  }
-  return entries;
 }

@@ -1,7 +1,7 @@
 import { AccessLog, type PipelinedAuditStore } from '../../src/audit/access-log';
 import { type AppendEntry, type AppendResult, entryRow, pseudonymise } from '../../src/audit/audit-store';
-import { batchHashOfBytes, EMPTY_HEAD, type EntryItem, GENESIS_HASH, sealBatch } from '../../src/audit/chain';
-import { packEntries, unpackEntries } from '../../src/audit/packed-entries';
+import { batchHashOfBytes, EMPTY_HEAD, type EntryItem, GENESIS_HASH, HEADER_FIELDS, ITEM_FIELDS, sealBatch, type UnsealedEntry } from '../../src/audit/chain';
+import { packEntries, type PackedEntries } from '../../src/audit/packed-entries';
 import { sealRun } from '../../src/audit/postgres-seal-worker';
 
 const header = { at: '2026-11-29T03:01:17.123Z', requestId: 'r-1', actorId: 'a', actorName: 'Ann "the auditor"\t\\ of\nteam', actorTeam: 'T', purpose: 'essential.service', operationName: null };
@@ -29,6 +29,29 @@ const copyRows = (pieces: readonly Uint8Array[]) =>
     .split('\n')
     .slice(0, -1)
     .map((line) => line.split('\t').map((field) => (field === '\\N' ? null : field.replace(/\\(.)/g, (_, escaped: string) => ({ t: '\t', n: '\n', r: '\r' })[escaped] ?? escaped))));
+
+/** Reads packed entries back into entries (the worker reads the codes directly; this checks nothing was lost). */
+function unpackEntries({ values, codes }: PackedEntries): UnsealedEntry[] {
+  const entries: UnsealedEntry[] = [];
+  let at = 0;
+  while (at < codes.length) {
+    const entry: Record<string, unknown> = {};
+    for (const field of HEADER_FIELDS) entry[field] = values[codes[at++]];
+    const items: Record<string, unknown>[] = new Array(codes[at++]);
+    for (let index = 0; index < items.length; index++) {
+      const item: Record<string, unknown> = {};
+      for (const field of ITEM_FIELDS) {
+        // An optional field that was absent stays absent.
+        const value = values[codes[at++]];
+        if (value !== undefined) item[field] = value;
+      }
+      items[index] = item;
+    }
+    entry.items = items;
+    entries.push(entry as unknown as UnsealedEntry);
+  }
+  return entries;
+}
 
 describe('sealing PostgreSQL batches off the main thread', () => {
   it('packs entries for the worker and unpacks them exactly as the chain would seal them', () => {
