@@ -58,6 +58,8 @@ export function recordedDecision(decision: Decision): 'RELEASED' | 'MASKED' | 'W
   return decision.effect === 'allow' ? 'RELEASED' : decision.effect === 'mask' ? 'MASKED' : 'WITHHELD';
 }
 
+type ResponsePath = GraphQLResolveInfo['path'];
+
 /** A withheld leaf field reported in the response's extensions. */
 export interface WithheldEntry {
   readonly path: ReadonlyArray<string | number>;
@@ -87,9 +89,10 @@ interface SubjectEntry {
  * decisions to log. Created per request and dropped with it, so nothing leaks between requests.
  * Both enforcement points call `enforce`, which applies `decide()`; nothing here decides on its own.
  *
- * The per-field path is synchronous and allocation-free once a subject's decisions exist: `decide()`
- * runs once per (subject, policy class), where the class of each field policy for this purpose is found
- * by asking `decide()` itself whether it can answer without a subject.
+ * The per-field path is synchronous and allocation-free once a subject's decisions exist (bar one entry
+ * per object read, noting where it was read): `decide()` runs once per (subject, policy class), where the
+ * class of each field policy for this purpose is found by asking `decide()` itself whether it can answer
+ * without a subject.
  */
 export class RequestGovernance {
   private readonly subjects = new Map<string, SubjectEntry>();
@@ -100,14 +103,23 @@ export class RequestGovernance {
   private readonly fieldCount: number;
   /** (subject ordinal × fieldCount + field index) already logged: aliases and repeats log once. */
   private recorded = new Uint8Array(0);
-  private readonly logged: number[] = [];
+  private logged: number[] = [];
+  /**
+   * Where each subject's fields were read: the path of the object they belong to (`occurrencePaths`) and
+   * the subject's ordinal (`occurrenceOrdinals`), once per run of fields of one object. Read only when
+   * null propagation may have discarded objects (see `dropRecordsOfSubjectsAbsentFrom`).
+   */
+  private readonly occurrencePaths: Array<ResponsePath | undefined> = [];
+  private readonly occurrenceOrdinals: number[] = [];
   private readonly refusedOperations: OperationRefusal[] = [];
   private readonly recordedOperationFields: GuardedField[] = [];
-  private readonly withheldPaths: Array<{ path: GraphQLResolveInfo['path']; field: GuardedField; subjectId: string; code: string }> = [];
+  private readonly withheldPaths: Array<{ path: ResponsePath; field: GuardedField; subjectId: string; code: string }> = [];
   /** The record the previous field belonged to, the subject key it was read by, and its subject's entry. */
   private lastSource: unknown = undefined;
   private lastSubjectKey: string | undefined = undefined;
   private lastEntry: SubjectEntry | undefined = undefined;
+  private lastOccurrencePath: ResponsePath | undefined = undefined;
+  private lastOccurrenceOrdinal = -1;
   private readonly explainOnly: boolean;
 
   constructor(private readonly options: RequestGovernanceOptions) {
@@ -141,7 +153,8 @@ export class RequestGovernance {
   }
 
   /**
-   * Every personal-field decision made so far, once per (subject, coordinate), each turned by `itemOf`
+   * Every personal-field decision made so far (but those of subjects dropped by
+   * `dropRecordsOfSubjectsAbsentFrom`), once per (subject, coordinate), each turned by `itemOf`
    * into what the caller needs, grouped by subject in the order the subjects were first decided: no
    * intermediate object per decision (a list response has hundreds).
    */
@@ -158,6 +171,25 @@ export class RequestGovernance {
       group.items.push(itemOf(field, this.decisionFor(field, entry)));
     }
     return groups;
+  }
+
+  /**
+   * Drops the records of every subject the response's `data` no longer holds: a non-null field error
+   * nulls its nearest nullable ancestor, and the values of that object's other fields never leave, though
+   * they were decided (graphql-js decides the fields resolved before the error, graphql-jit every field).
+   * An object was discarded when `data` has no object at its path (null or missing on the way). Subject
+   * granular: a subject still held at any path keeps all its records, including those of a discarded
+   * object — the log may over-report, never under-report. Root fields (refusals, recorded operations)
+   * are not subject records and stay. Call once the response is final; only a response with errors can
+   * have discarded anything.
+   */
+  dropRecordsOfSubjectsAbsentFrom(data: unknown): void {
+    const held = new Uint8Array(this.entries.length);
+    for (let occurrence = 0; occurrence < this.occurrencePaths.length; occurrence++) {
+      const ordinal = this.occurrenceOrdinals[occurrence];
+      if (held[ordinal] === 0 && isObject(valueAt(data, this.occurrencePaths[occurrence]))) held[ordinal] = 1;
+    }
+    this.logged = this.logged.filter((slot) => held[Math.floor(slot / this.fieldCount)] === 1);
   }
 
   /** Withheld leaf fields, when they are reported in extensions (empty in `errors` mode). */
@@ -236,7 +268,7 @@ export class RequestGovernance {
    */
   enforce(field: GuardedField, source: unknown, info: GraphQLResolveInfo): true | GraphQLError {
     if (isReleasedWithoutSubject(field.policy)) return true;
-    const decision = this.judge(field, source);
+    const decision = this.judge(field, source, info);
     return decision.effect === 'allow' ? true : withheldError(field, decision, this.lastEntry!.subjectId, this.options.purpose.key, info);
   }
 
@@ -246,7 +278,7 @@ export class RequestGovernance {
    * in the response's extensions) or the coded error.
    */
   resolveLeaf(field: GuardedField, source: Record<string, unknown>, info: GraphQLResolveInfo): unknown {
-    const decision = this.judge(field, source);
+    const decision = this.judge(field, source, info);
     if (this.explainOnly) return null;
     if (decision.effect === 'allow') return source[field.fieldName];
     if (decision.effect === 'mask') return this.options.mask(decision.mask!, source[field.fieldName]);
@@ -257,10 +289,11 @@ export class RequestGovernance {
   }
 
   /**
-   * Decides and records one personal field of the record `source`; the subject's entry is `lastEntry`
-   * afterwards. Runs for every personal leaf of a response, so it allocates nothing.
+   * Decides and records one personal field of the record `source`, and where the record was read; the
+   * subject's entry is `lastEntry` afterwards. Runs for every personal leaf of a response, so it allocates
+   * nothing but one occurrence per object.
    */
-  private judge(field: GuardedField, source: unknown): Decision {
+  private judge(field: GuardedField, source: unknown, info: GraphQLResolveInfo): Decision {
     let entry: SubjectEntry;
     // The fields of one record are resolved one after another: its subject is read once, not per field.
     if (source === this.lastSource && field.subjectKey === this.lastSubjectKey) {
@@ -272,6 +305,14 @@ export class RequestGovernance {
       this.lastSource = source;
       this.lastSubjectKey = field.subjectKey;
       this.lastEntry = entry;
+    }
+    // By path, not by `source`: a loader may hand one record to two paths, and null propagation may drop one.
+    const objectPath = info.path.prev;
+    if (entry.ordinal !== this.lastOccurrenceOrdinal || !samePath(objectPath, this.lastOccurrencePath)) {
+      this.occurrencePaths.push(objectPath);
+      this.occurrenceOrdinals.push(entry.ordinal);
+      this.lastOccurrencePath = objectPath;
+      this.lastOccurrenceOrdinal = entry.ordinal;
     }
     const decision = this.decisionFor(field, entry);
     const slot = entry.ordinal * this.fieldCount + field.index;
@@ -343,8 +384,30 @@ function locatedError(message: string, info: GraphQLResolveInfo, extensions: Rec
   }
 }
 
-function pathOf(path: GraphQLResolveInfo['path']): Array<string | number> {
+function pathOf(path: ResponsePath): Array<string | number> {
   const segments: Array<string | number> = [];
-  for (let current: GraphQLResolveInfo['path'] | undefined = path; current; current = current.prev) segments.push(current.key);
+  for (let current: ResponsePath | undefined = path; current; current = current.prev) segments.push(current.key);
   return segments.reverse();
+}
+
+/**
+ * Whether two paths name the same place. graphql-js hands sibling fields one parent path object, so
+ * identity answers at once; graphql-jit builds a new path per field call, so its keys are compared.
+ */
+function samePath(a: ResponsePath | undefined, b: ResponsePath | undefined): boolean {
+  for (; a !== b; a = a.prev, b = b.prev) {
+    if (a === undefined || b === undefined || a.key !== b.key) return false;
+  }
+  return true;
+}
+
+/** The value at `path` (response keys and list indexes) in a response's `data`; undefined past a null. */
+function valueAt(data: unknown, path: ResponsePath | undefined): unknown {
+  if (path === undefined) return data;
+  const parent = valueAt(data, path.prev);
+  return isObject(parent) ? (parent as Record<string | number, unknown>)[path.key] : undefined;
+}
+
+function isObject(value: unknown): value is object {
+  return value !== null && typeof value === 'object';
 }

@@ -24,7 +24,8 @@ const OPERATION_REFUSAL_CODES: ReadonlySet<string> = new Set([...QUERY_LIMIT_COD
  * The request's governance mode shapes the response and the records: `explain` adds every decision to
  * `extensions.governance.explain` (no value was released, so each is recorded WITHHELD, EXPLAIN_ONLY);
  * `reject` replaces a response that withheld anything by GOVERNANCE_REJECTED (403) naming the offending
- * coordinates, and records every field of it as withheld.
+ * coordinates, and records every field of it as withheld. Otherwise a field decision is recorded when the
+ * response still holds its subject: objects discarded by null propagation take their records with them.
  */
 export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): ApolloServerPlugin<CandorContext> {
   return {
@@ -51,6 +52,11 @@ export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): A
           }
           const rejection = governance?.mode === 'reject' ? rejectionOf(governance) : undefined;
           if (rejection) records.push({ ...common, ...operation, coordinate: null, reason: 'GOVERNANCE_REJECTED' });
+          // Null propagation may have discarded objects whose fields were decided: what leaves is what is recorded.
+          // Not in a dry run (nothing is released) nor a rejection (judged, and recorded, on every decision).
+          if (governance && governance.mode !== 'explain' && !rejection && errors.length && response.body.kind === 'single' && response.body.singleResult.data !== undefined) {
+            governance.dropRecordsOfSubjectsAbsentFrom(response.body.singleResult.data);
+          }
           // Field decisions go to the log already grouped per subject: no intermediate record per field.
           const stored = storedItems(recordingFor(governance?.mode === 'explain' ? 'explain' : rejection ? 'rejected' : 'release'));
           const at = contextValue.now.toISOString();
