@@ -9,8 +9,9 @@
  *   (b) Candor governed, every field released
  *   (c) Candor governed, 10% of subjects have one withheld field (special category without explicit consent)
  *   (d) as (c) but every field of those subjects withheld (restricted processing), reported in extensions
- *   (a-jit) as (a), on graphql-jit (CANDOR_EXECUTOR=graphql-jit: the document compiled once, as the server does)
- *   (b-jit) as (b), on graphql-jit — its ratio to (a) on graphql-js is the executor option's headline figure
+ *   (a-jit) as (a), on graphql-jit (the document compiled once, as the server does)
+ *   (b-jit) as (b), on graphql-jit, the server's default executor — governed Candor as it runs out of the box
+ * (a)–(f) run on graphql-js execute: the reference executor (CANDOR_EXECUTOR=graphql-js) and the fallback.
  * Rounds alternate the order of scenarios; we report the median and p99 per execution and ratios to (a).
  */
 import 'reflect-metadata';

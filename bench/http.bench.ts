@@ -3,10 +3,10 @@
  * connections against
  *   (i)   a stock ungoverned Apollo Server 5 (default plugins) on the same type-graphql schema,
  *   (ii)  the same, tuned (cache-control plugin off),
- *   (iii) Candor with the access log kept in memory,
- *   (iii-jit) the same on graphql-jit (CANDOR_EXECUTOR=graphql-jit),
- *   (iv)  Candor with the durable access log on PostgreSQL,
- *   (v)   Candor with the durable access log on SQLite.
+ *   (iii) Candor with the access log kept in memory, on its default executor (graphql-jit),
+ *   (iii-js) the same on graphql-js (CANDOR_EXECUTOR=graphql-js),
+ *   (iv)  Candor with the durable access log on PostgreSQL (default executor),
+ *   (v)   Candor with the durable access log on SQLite (default executor).
  * Every server reads the same in-memory rows and consent states, so only governance and the log differ.
  *
  *   npm run build && node dist/bench/http.bench.js      (BENCH_SECONDS per point, default 5)
@@ -75,8 +75,9 @@ const memoryStore: AuditStore = {
   close: async () => undefined,
 };
 
-async function candor(store: AuditStore, executor: Executor = 'graphql-js') {
-  const config = loadConfig({ NODE_ENV: 'test', PORT: '0', CANDOR_RATE_LIMIT_PER_MINUTE: '0', DATABASE_URL: 'sqlite:/tmp/candor-bench-unused.sqlite', CANDOR_EXECUTOR: executor }, {});
+/** Candor on `executor`, or on its default executor (graphql-jit) when none is named. */
+async function candor(store: AuditStore, executor?: Executor) {
+  const config = loadConfig({ NODE_ENV: 'test', PORT: '0', CANDOR_RATE_LIMIT_PER_MINUTE: '0', DATABASE_URL: 'sqlite:/tmp/candor-bench-unused.sqlite', ...(executor ? { CANDOR_EXECUTOR: executor } : {}) }, {});
   const taxonomy = loadConfiguredTaxonomy(config);
   const accessLog = new AccessLog(store);
   const services = {
@@ -128,8 +129,8 @@ async function main(): Promise<void> {
     [
       ['i stock Apollo (ungoverned)', () => plainApollo(false)],
       ['ii tuned Apollo (ungoverned)', () => plainApollo(true)],
-      ['iii Candor, log in memory', () => candor(memoryStore)],
-      ['iii-jit Candor on graphql-jit, log in memory', () => candor(memoryStore, 'graphql-jit')],
+      ['iii Candor (graphql-jit, the default), log in memory', () => candor(memoryStore)],
+      ['iii-js Candor on graphql-js, log in memory', () => candor(memoryStore, 'graphql-js')],
       ['iv Candor, durable log on PostgreSQL', () => candor(stores!.postgres)],
       ['v Candor, durable log on SQLite', () => candor(stores!.sqlite)],
     ] as Array<[string, () => Promise<{ url: string; stop(): Promise<void> }>]>
@@ -151,11 +152,11 @@ async function main(): Promise<void> {
   }
   await stores?.cleanup();
   console.log(`\nHTTP, 100-row query, ${SECONDS} s per point (loopback)\n`);
-  console.log('variant                                       conns   req/s    p50 ms   p99 ms   ×(ii) req/s  ×(ii) p99');
+  console.log(`${'variant'.padEnd(56)}conns   req/s    p50 ms   p99 ms   ×(ii) req/s  ×(ii) p99`);
   for (const row of results) {
     const tuned = results.find((other) => other.variant.startsWith('ii ') && other.connections === row.connections);
     const ratios = tuned ? `${(row.requestsPerSecond / tuned.requestsPerSecond).toFixed(2).padStart(14)}${(row.p99Ms / tuned.p99Ms).toFixed(2).padStart(11)}` : '';
-    console.log(`${row.variant.padEnd(46)}${String(row.connections).padStart(5)}${String(row.requestsPerSecond).padStart(8)}${String(row.p50Ms).padStart(10)}${String(row.p99Ms).padStart(9)}${ratios}`);
+    console.log(`${row.variant.padEnd(56)}${String(row.connections).padStart(5)}${String(row.requestsPerSecond).padStart(8)}${String(row.p50Ms).padStart(10)}${String(row.p99Ms).padStart(9)}${ratios}`);
   }
   if (VARIANTS || process.env.BENCH_CONNECTIONS) return; // a partial run does not replace the recorded figures
   const directory = join(projectRoot(), 'bench', 'results');

@@ -62,8 +62,9 @@ export interface CandorConfig {
   /** `CANDOR_WITHHELD_REPORTING` (default `errors`): withheld leaf fields as one error each, or listed once in `extensions`. */
   readonly withheldReporting: 'errors' | 'extensions';
   /**
-   * `CANDOR_EXECUTOR` (default `graphql-js`): what executes operations. `graphql-jit` compiles each document once
-   * (bounded cache) and runs it on the same resolvers — same governance, less time per operation.
+   * `CANDOR_EXECUTOR` (default `graphql-jit`): what executes operations. `graphql-jit` compiles each document once
+   * (bounded cache) and runs it on the same resolvers — same governance, less time per operation; `graphql-js`
+   * is the reference executor, and the fallback for documents graphql-jit cannot compile.
    */
   readonly executor: Executor;
   /** `CANDOR_LOG_LEVEL` (default `info`; `silent` under NODE_ENV=test): pino level of the JSON logs on stdout. */
@@ -169,7 +170,7 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
     rateLimitPerMinute: count('CANDOR_RATE_LIMIT_PER_MINUTE', 600, 0),
     storeDeadlineMs: count('CANDOR_STORE_DEADLINE_MS', 250, 1),
     logLevel: parseLogLevel(read('CANDOR_LOG_LEVEL') ?? (read('NODE_ENV') === 'test' ? 'silent' : 'info')),
-    executor: parseExecutor(read('CANDOR_EXECUTOR') ?? 'graphql-js'),
+    executor: parseExecutor(read('CANDOR_EXECUTOR') ?? 'graphql-jit'),
     withheldReporting: parseWithheldReporting(read('CANDOR_WITHHELD_REPORTING') ?? 'errors', 'CANDOR_WITHHELD_REPORTING'),
     publicUrl: (read('PUBLIC_URL') ?? `http://localhost:${port}`).replace(/\/+$/, ''),
   });

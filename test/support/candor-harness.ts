@@ -52,7 +52,7 @@ export interface HarnessOptions {
   readonly seed?: boolean;
   readonly clock?: () => Date;
   readonly env?: Record<string, string>;
-  /** What executes operations (`CANDOR_EXECUTOR`; default graphql-js). */
+  /** What executes operations (`CANDOR_EXECUTOR`; default graphql-jit). */
   readonly executor?: Executor;
 }
 

@@ -21,8 +21,8 @@ describe('configuration', () => {
     expect(() => load({ CANDOR_PURPOSE_SCOPED_INTROSPECTION: 'sometimes' })).toThrow(ConfigError);
   });
 
-  it('executes on graphql-js unless CANDOR_EXECUTOR picks graphql-jit, and names the variable for any other value', () => {
-    expect(load({}).executor).toBe('graphql-js');
+  it('executes on graphql-jit unless CANDOR_EXECUTOR picks graphql-js, and names the variable for any other value', () => {
+    expect(load({}).executor).toBe('graphql-jit');
     expect(load({ CANDOR_EXECUTOR: 'graphql-jit' }).executor).toBe('graphql-jit');
     expect(load({ CANDOR_EXECUTOR: 'graphql-js' }).executor).toBe('graphql-js');
     expect(() => load({ CANDOR_EXECUTOR: 'jit' })).toThrow(new ConfigError('CANDOR_EXECUTOR must be graphql-js or graphql-jit, got "jit"'));
