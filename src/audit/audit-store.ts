@@ -52,8 +52,9 @@ export const PSEUDONYM_CACHE_LIMIT = 100_000;
 
 /**
  * The subject → pseudonym mappings an appender has already read: they never change while the mapping
- * row exists (erasure deletes the row and, on this appender, the entry). Bounded, so memory does not grow
- * with every subject ever logged: past `limit`, the oldest mapping is dropped and read again if needed.
+ * row exists (erasure deletes the row and the entry; on PostgreSQL every instance is notified to drop it).
+ * Bounded, so memory does not grow with every subject ever logged: past `limit`, the oldest mapping is
+ * dropped and read again if needed.
  */
 export class PseudonymCache {
   private readonly mappings = new Map<string, string>();
@@ -71,6 +72,10 @@ export class PseudonymCache {
 
   delete(subjectId: string): void {
     this.mappings.delete(subjectId);
+  }
+
+  clear(): void {
+    this.mappings.clear();
   }
 }
 

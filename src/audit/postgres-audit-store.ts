@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { escapeLiteral, Pool, type PoolClient } from 'pg';
+import { Client, type ClientConfig, escapeLiteral, Pool, type PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { PipelinedAuditStore } from './access-log';
 import { type AppendEntry, type AppendResult, CHAIN_LOCK_KEY, commitTimeAfter, ENTRY_COLUMNS, newPseudonym, type PruneResult, PseudonymCache, subjectsOf } from './audit-store';
@@ -88,6 +88,85 @@ function runsOf(entries: readonly AppendEntry[], pseudonyms: ReadonlyMap<string,
 
 /** The application name of the log's connections (operators can find them in pg_stat_activity). */
 export const AUDIT_APPLICATION_NAME = 'candor-audit';
+/** The application name of each store's connection that listens for erasures. */
+export const AUDIT_LISTENER_APPLICATION_NAME = 'candor-audit-listener';
+
+/**
+ * The channel an erasure notifies, with the subject id as payload. Channels are per database: stores on
+ * other schemas of the same database hear it too and drop a mapping they did not need to, which is harmless.
+ */
+export const PSEUDONYM_FORGOTTEN_CHANNEL = 'candor_pseudonym_forgotten';
+// One statement, one transaction: the notification is delivered exactly when the deletion commits.
+const FORGET = `WITH gone AS (DELETE FROM subject_pseudonym WHERE subject_id = $1) SELECT pg_notify('${PSEUDONYM_FORGOTTEN_CHANNEL}', $1)`;
+
+const FIRST_RELISTEN_DELAY_MS = 100;
+const MAX_RELISTEN_DELAY_MS = 5_000;
+
+/**
+ * A dedicated connection (a pooled one would lose its LISTEN when released) that LISTENs for erasures
+ * made through any instance. `listening` is true only while LISTEN is confirmed: notifications sent while
+ * it is false are lost, so the store must not trust its cache then. A lost connection is replaced, after
+ * 100 ms doubling to 5 s; its errors never reach the process.
+ */
+class ErasureListener {
+  listening = false;
+  private client: Client | undefined;
+  private relisten: NodeJS.Timeout | undefined;
+  private relistenDelayMs = FIRST_RELISTEN_DELAY_MS;
+  private closed = false;
+
+  /**
+   * @param forgotten called with the subject id of each erasure
+   * @param missed called when erasures may have gone unheard: on losing the connection and after each LISTEN
+   */
+  constructor(
+    private readonly config: ClientConfig,
+    private readonly forgotten: (subjectId: string) => void,
+    private readonly missed: () => void,
+  ) {}
+
+  async listen(): Promise<void> {
+    const client = new Client(this.config);
+    this.client = client;
+    client.on('error', () => this.lost(client));
+    client.on('end', () => this.lost(client));
+    client.on('notification', (message) => {
+      if (message.payload !== undefined) this.forgotten(message.payload);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${PSEUDONYM_FORGOTTEN_CHANNEL}`);
+    } catch {
+      this.lost(client);
+      return;
+    }
+    if (this.client !== client) return; // lost or closed while connecting
+    this.missed();
+    this.listening = true;
+    this.relistenDelayMs = FIRST_RELISTEN_DELAY_MS;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.relisten);
+    this.listening = false;
+    const client = this.client;
+    this.client = undefined;
+    await client?.end().catch(() => undefined);
+  }
+
+  /** Idempotent: a dying connection may emit 'error', 'end' and fail its pending connect or LISTEN. */
+  private lost(client: Client): void {
+    if (this.client !== client) return;
+    this.client = undefined;
+    this.listening = false;
+    this.missed();
+    void client.end().catch(() => undefined);
+    if (this.closed) return;
+    this.relisten = setTimeout(() => void this.listen(), this.relistenDelayMs);
+    this.relistenDelayMs = Math.min(2 * this.relistenDelayMs, MAX_RELISTEN_DELAY_MS);
+  }
+}
 
 export interface PostgresAuditStoreOptions {
   /** Worker threads that seal a batch's records in parallel (default: 2, or 1 on a single CPU). */
@@ -106,7 +185,11 @@ export interface PostgresAuditStoreOptions {
  * chaining are still decided under the lock.
  */
 export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
+  /** Used only while `erasures` is listening, so an erasure through another instance always reaches it. */
   private readonly knownPseudonyms = new PseudonymCache();
+  /** Counts drops from the cache: a mapping read across one may predate an erasure, so it is not cached. */
+  private pseudonymDrops = 0;
+  private readonly erasures: ErasureListener;
   private readonly pool: Pool;
   /** The log's monthly partitions (created ahead, dropped whole by prune). */
   readonly partitions: LogPartitions;
@@ -142,11 +225,19 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
     this.pool.on('error', () => undefined);
     this.pool.on('connect', (client) => client.on('error', () => undefined));
     this.partitions = new LogPartitions(this.pool);
+    this.erasures = new ErasureListener(
+      // Keepalive: an idle LISTEN connection would otherwise never notice the network dropping it silently.
+      { connectionString: url, application_name: AUDIT_LISTENER_APPLICATION_NAME, connectionTimeoutMillis: 5_000, keepAlive: true },
+      (subjectId) => this.dropCachedPseudonyms(subjectId),
+      () => this.dropCachedPseudonyms(),
+    );
+    void this.erasures.listen();
   }
 
+  /** Deletes the mapping and notifies every instance's store (this one included) to drop its cached copy. */
   async forget(subjectId: string): Promise<void> {
-    await this.pool.query('DELETE FROM subject_pseudonym WHERE subject_id = $1', [subjectId]);
-    this.knownPseudonyms.delete(subjectId);
+    await this.pool.query(FORGET, [subjectId]);
+    this.dropCachedPseudonyms(subjectId);
   }
 
   async append(entries: readonly AppendEntry[], committedAt: string): Promise<AppendResult> {
@@ -212,7 +303,7 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.sealers.map((sealer) => sealer.close()));
+    await Promise.all([...this.sealers.map((sealer) => sealer.close()), this.erasures.close()]);
     await this.pool.end();
   }
 
@@ -253,8 +344,10 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
     // The batch's own mapping: filling the bounded cache may drop a mapping this batch still needs.
     const batch = new Map<string, string>();
     const unknown: string[] = [];
+    const cache = this.erasures.listening ? this.knownPseudonyms : undefined;
+    const drops = this.pseudonymDrops;
     for (const subjectId of subjectIds) {
-      const pseudonym = this.knownPseudonyms.get(subjectId);
+      const pseudonym = cache?.get(subjectId);
       if (pseudonym === undefined) unknown.push(subjectId);
       else batch.set(subjectId, pseudonym);
     }
@@ -264,11 +357,19 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
         [unknown, unknown.map(() => newPseudonym()), now],
       );
       const { rows } = await this.pool.query<{ subject_id: string; pseudonym: string }>('SELECT subject_id, pseudonym FROM subject_pseudonym WHERE subject_id = ANY($1::text[])', [unknown]);
+      const cacheable = cache !== undefined && drops === this.pseudonymDrops;
       for (const row of rows) {
-        this.knownPseudonyms.set(row.subject_id, row.pseudonym);
+        if (cacheable) this.knownPseudonyms.set(row.subject_id, row.pseudonym);
         batch.set(row.subject_id, row.pseudonym);
       }
     }
     return batch;
+  }
+
+  /** Drops one subject's cached pseudonym, or every one. */
+  private dropCachedPseudonyms(subjectId?: string): void {
+    if (subjectId === undefined) this.knownPseudonyms.clear();
+    else this.knownPseudonyms.delete(subjectId);
+    this.pseudonymDrops++;
   }
 }

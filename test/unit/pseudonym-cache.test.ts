@@ -16,4 +16,11 @@ describe('the pseudonym cache of an appender', () => {
     cache.delete('erased');
     expect(cache.get('erased')).toBeUndefined();
   });
+
+  it('forgets every mapping at once (erasures may have been missed)', () => {
+    const cache = new PseudonymCache();
+    for (const subject of ['a', 'b']) cache.set(subject, `psn_${subject}`);
+    cache.clear();
+    expect(['a', 'b'].map((subject) => cache.get(subject))).toEqual([undefined, undefined]);
+  });
 });

@@ -1,0 +1,125 @@
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { entriesOf } from '../../src/audit/access-log';
+import { AUDIT_APPLICATION_NAME, AUDIT_LISTENER_APPLICATION_NAME, PostgresAuditStore } from '../../src/audit/postgres-audit-store';
+import { MIGRATIONS } from '../../src/storage/data-source';
+import { createTestDatabase, DRIVERS, type TestDatabase } from '../support/databases';
+import { DEFAULT_TEST_DATABASE_URL } from '../support/global-setup';
+
+/** Polls `check` until it holds, for at most 5 s (a notification arrives asynchronously). */
+async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not within 5 s: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+(DRIVERS.includes('postgres') ? describe : describe.skip)('an erasure reaches the pseudonym cache of every instance on PostgreSQL', () => {
+  let database: TestDatabase;
+  let admin: DataSource;
+  /** Two instances' stores on one database, plus any a test opens. */
+  const stores: PostgresAuditStore[] = [];
+  let a: PostgresAuditStore;
+  let b: PostgresAuditStore;
+  let appends = 0;
+
+  /** Appends one record about `subjectId` through `store`; returns the pseudonym it was recorded under. */
+  const appendFor = async (store: PostgresAuditStore, subjectId: string): Promise<string> => {
+    const requestId = `invalidation-${++appends}`;
+    const record = { at: new Date(), requestId, actor: null, purpose: 'essential.service', operationName: 'Invalidation', subjectId, coordinate: 'Customer.email', category: 'user.contact.email', decision: 'RELEASED' as const, reason: 'LEGAL_BASIS', legalBasis: 'contract' };
+    await store.append(entriesOf([record]), new Date().toISOString());
+    const rows: Array<{ subject_pseudonym: string }> = await admin.query('SELECT subject_pseudonym FROM audit_record WHERE request_id = $1', [requestId]);
+    expect(rows).toHaveLength(1);
+    return rows[0].subject_pseudonym;
+  };
+  const subjectOf = async (pseudonym: string): Promise<string | undefined> => (await admin.query('SELECT subject_id FROM subject_pseudonym WHERE pseudonym = $1', [pseudonym]))[0]?.subject_id;
+
+  /**
+   * Polls until `store` records `subjectId` under a pseudonym other than the erased one, which must map back
+   * to the subject; the store's later appends keep it. (An append racing the notification may still carry
+   * the erased pseudonym: NOTIFY reaches the other instances asynchronously.)
+   */
+  const expectErasureSeen = async (store: PostgresAuditStore, subjectId: string, erased: string): Promise<string> => {
+    let pseudonym = erased;
+    await eventually(async () => (pseudonym = await appendFor(store, subjectId)) !== erased, `the erasure of ${subjectId} reaches the store`);
+    expect(await subjectOf(pseudonym)).toBe(subjectId);
+    for (let append = 0; append < 3; append++) expect(await appendFor(store, subjectId)).toBe(pseudonym);
+    return pseudonym;
+  };
+
+  let probes = 0;
+  /** Whether `store` takes pseudonyms from its cache: one whose mapping is deleted behind its back (no notification) stays in use. */
+  const usesItsCache = async (store: PostgresAuditStore): Promise<boolean> => {
+    const probe = `cus_probe_${++probes}`;
+    const pseudonym = await appendFor(store, probe);
+    await admin.query('DELETE FROM subject_pseudonym WHERE subject_id = $1', [probe]);
+    return (await appendFor(store, probe)) === pseudonym;
+  };
+
+  const connectionsNamed = async (applicationName: string): Promise<number> =>
+    Number((await admin.query('SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()', [applicationName]))[0].n);
+
+  /** Refuses (or allows again) new connections to the test database; open ones stay. Run from the admin database. */
+  const allowConnections = async (allowed: boolean): Promise<void> => {
+    const client = new Client({ connectionString: process.env.TEST_DATABASE_URL || DEFAULT_TEST_DATABASE_URL });
+    await client.connect();
+    try {
+      await client.query(`ALTER DATABASE ${new URL(database.url).pathname.slice(1)} ALLOW_CONNECTIONS ${allowed}`);
+    } finally {
+      await client.end();
+    }
+  };
+
+  beforeAll(async () => {
+    database = await createTestDatabase('postgres');
+    admin = new DataSource({ type: 'postgres', url: database.url, migrations: MIGRATIONS });
+    await admin.initialize();
+    await admin.runMigrations({ transaction: 'each' });
+    stores.push((a = new PostgresAuditStore(database.url)), (b = new PostgresAuditStore(database.url)));
+    await eventually(async () => (await usesItsCache(a)) && (await usesItsCache(b)), 'both stores listen');
+  });
+  afterAll(async () => {
+    await Promise.all(stores.map((store) => store.close()));
+    await admin?.destroy();
+    await database?.drop();
+  });
+
+  it('makes another instance record the subject under a new pseudonym once one instance erased it', async () => {
+    const subject = 'cus_erased_elsewhere';
+    const erased = await appendFor(a, subject);
+    expect(await appendFor(b, subject)).toBe(erased);
+    await a.forget(subject);
+    expect(await subjectOf(erased)).toBeUndefined();
+    await expectErasureSeen(b, subject, erased);
+  });
+
+  it('does not use its cache while its listener is down, and trusts it again once it listens again', async () => {
+    const subject = 'cus_erased_while_deaf';
+    const erased = await appendFor(a, subject);
+    expect(await appendFor(b, subject)).toBe(erased);
+    // Keep the listeners down (their reconnects are refused) while the pools' open connections keep working.
+    await allowConnections(false);
+    try {
+      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()', [AUDIT_LISTENER_APPLICATION_NAME]);
+      await eventually(async () => (await connectionsNamed(AUDIT_LISTENER_APPLICATION_NAME)) === 0, 'the listeners are gone');
+      expect(await usesItsCache(b)).toBe(false);
+      await a.forget(subject); // B hears nothing
+      const recorded = await appendFor(b, subject);
+      expect(recorded).not.toBe(erased);
+      expect(await subjectOf(recorded)).toBe(subject);
+    } finally {
+      await allowConnections(true);
+    }
+    await eventually(() => usesItsCache(b), 'B listens again');
+    const remapped = await appendFor(b, subject);
+    await a.forget(subject);
+    await expectErasureSeen(b, subject, remapped);
+  });
+
+  it('leaves no connection behind when closed, even while its listener is still connecting', async () => {
+    stores.push(new PostgresAuditStore(database.url));
+    await Promise.all(stores.splice(0).map((store) => store.close()));
+    await eventually(async () => (await connectionsNamed(AUDIT_LISTENER_APPLICATION_NAME)) + (await connectionsNamed(AUDIT_APPLICATION_NAME)) === 0, 'no connection of a closed store');
+  });
+});
