@@ -29,6 +29,9 @@ export function openAppender(path: string) {
   const insertSql = (rows: number) => `INSERT INTO audit_entry (${ENTRY_COLUMNS.join(', ')}) VALUES ${Array.from({ length: rows }, () => `(${ENTRY_COLUMNS.map(() => '?').join(', ')})`).join(', ')}`;
   const insertChunk = db.prepare(insertSql(INSERT_CHUNK));
   const knownPseudonyms = new PseudonymCache();
+  // Changes whenever another connection commits — another process's erasure (`candor subject erase`) included.
+  const dataVersion = () => db.pragma('data_version', { simple: true }) as number;
+  let cachedAtDataVersion = dataVersion();
 
   const head = (): ChainHead & { committedAt: string | null } => {
     const row = headStatement.get() as { id: number; last_seq: number; hash: string; committed_at: string } | undefined;
@@ -46,6 +49,13 @@ export function openAppender(path: string) {
 
   // better-sqlite3's `.immediate` runs the function inside BEGIN IMMEDIATE: the chain lock on SQLite.
   const append = db.transaction((entries: readonly AppendEntry[], requestedAt: string): AppendResult => {
+    // Under the write lock no erasure can commit until this batch has: whatever another connection
+    // changed since the cache was filled, the mappings are read again.
+    const version = dataVersion();
+    if (version !== cachedAtDataVersion) {
+      knownPseudonyms.clear();
+      cachedAtDataVersion = version;
+    }
     const current = head();
     const committedAt = commitTimeAfter(requestedAt, current.committedAt);
     const pseudonyms = new Map(subjectsOf(entries).map((subjectId) => [subjectId, pseudonymOf(subjectId, committedAt)]));

@@ -2,6 +2,7 @@ import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { entriesOf } from '../../src/audit/access-log';
 import { AUDIT_APPLICATION_NAME, AUDIT_LISTENER_APPLICATION_NAME, PostgresAuditStore } from '../../src/audit/postgres-audit-store';
+import { SqliteAuditStore } from '../../src/audit/sqlite-audit-store';
 import { MIGRATIONS } from '../../src/storage/data-source';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '../support/databases';
 import { DEFAULT_TEST_DATABASE_URL } from '../support/global-setup';
@@ -121,5 +122,48 @@ async function eventually(check: () => Promise<boolean>, what: string): Promise<
     stores.push(new PostgresAuditStore(database.url));
     await Promise.all(stores.splice(0).map((store) => store.close()));
     await eventually(async () => (await connectionsNamed(AUDIT_LISTENER_APPLICATION_NAME)) + (await connectionsNamed(AUDIT_APPLICATION_NAME)) === 0, 'no connection of a closed store');
+  });
+});
+
+describe('an erasure made through another SQLite connection reaches the log writer of a running server', () => {
+  let database: TestDatabase;
+  let admin: DataSource;
+  let server: SqliteAuditStore;
+  let cli: SqliteAuditStore;
+  let appends = 0;
+
+  const appendFor = async (store: SqliteAuditStore, subjectId: string): Promise<string> => {
+    const requestId = `sqlite-invalidation-${++appends}`;
+    const record = { at: new Date(), requestId, actor: null, purpose: 'essential.service', operationName: 'Invalidation', subjectId, coordinate: 'Customer.email', category: 'user.contact.email', decision: 'RELEASED' as const, reason: 'LEGAL_BASIS', legalBasis: 'contract' };
+    await store.append(entriesOf([record]), new Date().toISOString());
+    const rows: Array<{ subject_pseudonym: string }> = await admin.query('SELECT subject_pseudonym FROM audit_record WHERE request_id = ?', [requestId]);
+    expect(rows).toHaveLength(1);
+    return rows[0].subject_pseudonym;
+  };
+
+  beforeAll(async () => {
+    database = await createTestDatabase('sqlite');
+    const path = database.url.replace(/^sqlite:/, '');
+    admin = new DataSource({ type: 'better-sqlite3', database: path, migrations: MIGRATIONS });
+    await admin.initialize();
+    await admin.runMigrations({ transaction: 'each' });
+    server = new SqliteAuditStore(path);
+    cli = new SqliteAuditStore(path);
+  });
+  afterAll(async () => {
+    await Promise.all([server?.close(), cli?.close()]);
+    await admin?.destroy();
+    await database?.drop();
+  });
+
+  it('records the subject under a new pseudonym after `subject erase` ran in another process (another connection)', async () => {
+    const subject = 'cus_erased_by_the_cli';
+    const erased = await appendFor(server, subject);
+    expect(await appendFor(server, subject)).toBe(erased); // cached
+    await cli.forget(subject);
+    const recorded = await appendFor(server, subject);
+    expect(recorded).not.toBe(erased);
+    expect((await admin.query('SELECT subject_id FROM subject_pseudonym WHERE pseudonym = ?', [recorded]))[0]?.subject_id).toBe(subject);
+    expect(await appendFor(server, subject)).toBe(recorded);
   });
 });
