@@ -1,6 +1,7 @@
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { entriesOf } from '../../src/audit/access-log';
+import type { AuditStore } from '../../src/audit/audit-store';
 import { AUDIT_APPLICATION_NAME, AUDIT_LISTENER_APPLICATION_NAME, PostgresAuditStore } from '../../src/audit/postgres-audit-store';
 import { SqliteAuditStore } from '../../src/audit/sqlite-audit-store';
 import { MIGRATIONS } from '../../src/storage/data-source';
@@ -16,6 +17,19 @@ async function eventually(check: () => Promise<boolean>, what: string): Promise<
   }
 }
 
+let appends = 0;
+
+/** Appends one record about `subjectId` through `store`; returns the pseudonym it was recorded under (read through `admin`). */
+async function recordedPseudonym(store: AuditStore, admin: DataSource, subjectId: string): Promise<string> {
+  const requestId = `invalidation-${++appends}`;
+  const record = { at: new Date(), requestId, actor: null, purpose: 'essential.service', operationName: 'Invalidation', subjectId, coordinate: 'Customer.email', category: 'user.contact.email', decision: 'RELEASED' as const, reason: 'LEGAL_BASIS', legalBasis: 'contract' };
+  await store.append(entriesOf([record]), new Date().toISOString());
+  const placeholder = admin.options.type === 'postgres' ? '$1' : '?';
+  const rows: Array<{ subject_pseudonym: string }> = await admin.query(`SELECT subject_pseudonym FROM audit_record WHERE request_id = ${placeholder}`, [requestId]);
+  expect(rows).toHaveLength(1);
+  return rows[0].subject_pseudonym;
+}
+
 (DRIVERS.includes('postgres') ? describe : describe.skip)('an erasure reaches the pseudonym cache of every instance on PostgreSQL', () => {
   let database: TestDatabase;
   let admin: DataSource;
@@ -23,17 +37,7 @@ async function eventually(check: () => Promise<boolean>, what: string): Promise<
   const stores: PostgresAuditStore[] = [];
   let a: PostgresAuditStore;
   let b: PostgresAuditStore;
-  let appends = 0;
-
-  /** Appends one record about `subjectId` through `store`; returns the pseudonym it was recorded under. */
-  const appendFor = async (store: PostgresAuditStore, subjectId: string): Promise<string> => {
-    const requestId = `invalidation-${++appends}`;
-    const record = { at: new Date(), requestId, actor: null, purpose: 'essential.service', operationName: 'Invalidation', subjectId, coordinate: 'Customer.email', category: 'user.contact.email', decision: 'RELEASED' as const, reason: 'LEGAL_BASIS', legalBasis: 'contract' };
-    await store.append(entriesOf([record]), new Date().toISOString());
-    const rows: Array<{ subject_pseudonym: string }> = await admin.query('SELECT subject_pseudonym FROM audit_record WHERE request_id = $1', [requestId]);
-    expect(rows).toHaveLength(1);
-    return rows[0].subject_pseudonym;
-  };
+  const appendFor = (store: PostgresAuditStore, subjectId: string) => recordedPseudonym(store, admin, subjectId);
   const subjectOf = async (pseudonym: string): Promise<string | undefined> => (await admin.query('SELECT subject_id FROM subject_pseudonym WHERE pseudonym = $1', [pseudonym]))[0]?.subject_id;
 
   /**
@@ -130,16 +134,7 @@ describe('an erasure made through another SQLite connection reaches the log writ
   let admin: DataSource;
   let server: SqliteAuditStore;
   let cli: SqliteAuditStore;
-  let appends = 0;
-
-  const appendFor = async (store: SqliteAuditStore, subjectId: string): Promise<string> => {
-    const requestId = `sqlite-invalidation-${++appends}`;
-    const record = { at: new Date(), requestId, actor: null, purpose: 'essential.service', operationName: 'Invalidation', subjectId, coordinate: 'Customer.email', category: 'user.contact.email', decision: 'RELEASED' as const, reason: 'LEGAL_BASIS', legalBasis: 'contract' };
-    await store.append(entriesOf([record]), new Date().toISOString());
-    const rows: Array<{ subject_pseudonym: string }> = await admin.query('SELECT subject_pseudonym FROM audit_record WHERE request_id = ?', [requestId]);
-    expect(rows).toHaveLength(1);
-    return rows[0].subject_pseudonym;
-  };
+  const appendFor = (store: SqliteAuditStore, subjectId: string) => recordedPseudonym(store, admin, subjectId);
 
   beforeAll(async () => {
     database = await createTestDatabase('sqlite');
