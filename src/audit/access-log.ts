@@ -37,9 +37,12 @@ export interface AccessLogOptions {
 
 /**
  * A store that seals a batch apart from committing it, so the log seals the next batch while the
- * previous one commits. `commit` must keep the chain linear whatever `prepare` assumed (PostgreSQL).
+ * previous one commits. `commit` must keep the chain linear whatever `prepare` assumed, and whatever
+ * commits overlap (PostgreSQL).
  */
 export interface PipelinedAuditStore<Prepared> extends AuditStore {
+  /** How many commits may run at once; they are started in the order their batches were prepared. */
+  readonly commitsInFlight: number;
   prepare(entries: readonly AppendEntry[], committedAt: string): Promise<Prepared>;
   commit(prepared: Prepared): Promise<AppendResult>;
 }
@@ -58,7 +61,7 @@ interface Waiting {
  * request that arrives while a transaction is being committed shares the next one. A request's promise
  * resolves only when its records are durably committed; it rejects when they are not, and the caller
  * must then release no governed data. On a pipelined store the next group is sealed while the previous
- * one commits; commits stay in order, one at a time.
+ * ones commit, and up to the store's `commitsInFlight` commits overlap, started in order.
  */
 export class AccessLog {
   private readonly queue: Waiting[] = [];
@@ -110,16 +113,16 @@ export class AccessLog {
   private async flush(): Promise<void> {
     this.flushing = true;
     const store = this.store;
-    // The commit in flight while the next group is sealed (pipelined stores only); it never rejects.
-    let committing: Promise<void> | undefined;
+    // Commits in flight while the next group is sealed (pipelined stores only), oldest first; they never reject.
+    const committing: Promise<void>[] = [];
     try {
       for (;;) {
         if (this.queue.length === 0) {
-          if (!committing) break;
-          const inFlight = committing;
+          if (committing.length === 0) break;
+          const inFlight = Promise.all(committing);
           await new Promise<void>((resolve) => {
             this.wake = resolve;
-            void inFlight.then(resolve);
+            void inFlight.then(() => resolve());
           });
           this.wake = undefined;
           continue;
@@ -139,11 +142,11 @@ export class AccessLog {
           for (const waiting of group) waiting.reject(error as Error);
           continue;
         }
-        await committing; // one commit at a time, in order
+        while (committing.length >= store.commitsInFlight) await committing[0];
         const commit: Promise<void> = this.settle(group, started, store.commit(prepared)).then(() => {
-          if (committing === commit) committing = undefined;
+          committing.splice(committing.indexOf(commit), 1);
         });
-        committing = commit;
+        committing.push(commit);
       }
     } finally {
       this.flushing = false;

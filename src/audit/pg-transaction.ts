@@ -3,10 +3,10 @@ import type { Pool, PoolClient } from 'pg';
 /**
  * Runs `work` in a transaction on a client of `pool`: `begin` opens it (it may hold more statements, e.g.
  * taking a lock, whose results `work` receives), COMMIT on success, ROLLBACK on failure. `finish` may
- * give statements that go with the COMMIT, in its round trip: if one fails, the server skips the COMMIT
- * and the transaction is rolled back.
+ * give (or wait, then give) statements that go with the COMMIT, in its round trip: if one fails, the
+ * server skips the COMMIT and the transaction is rolled back.
  */
-export async function inPoolTransaction<T>(pool: Pool, begin: string, work: (client: PoolClient, begun: unknown) => Promise<T>, finish?: (result: T) => string): Promise<T> {
+export async function inPoolTransaction<T>(pool: Pool, begin: string, work: (client: PoolClient, begun: unknown) => Promise<T>, finish?: (result: T) => string | Promise<string>): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
   // A connection terminated mid-transaction emits 'error' on the checked-out client; without a
@@ -16,7 +16,7 @@ export async function inPoolTransaction<T>(pool: Pool, begin: string, work: (cli
   try {
     try {
       const result = await work(client, await client.query(begin));
-      await client.query(finish ? `${finish(result)}; COMMIT` : 'COMMIT');
+      await client.query(finish ? `${await finish(result)}; COMMIT` : 'COMMIT');
       return result;
     } catch (error) {
       await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));

@@ -1,8 +1,10 @@
+import { randomInt } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Client, type ClientConfig, escapeLiteral, Pool, type PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { CHAIN_HEAD_MOVED } from '../../migrations/1764480000000-chain-head-check';
 import type { PipelinedAuditStore } from './access-log';
 import { type AppendEntry, type AppendResult, CHAIN_LOCK_KEY, commitTimeAfter, ENTRY_COLUMNS, newPseudonym, type PruneResult, PseudonymCache, subjectsOf } from './audit-store';
 import { batchHashOfBytes, type ChainHead, EMPTY_HEAD, type SealedBatch } from './chain';
@@ -22,6 +24,20 @@ const COPY_ENTRIES = `COPY audit_entry (${ENTRY_COLUMNS.join(', ')}) FROM STDIN`
 const HEAD = 'SELECT id, last_seq, hash, committed_at FROM audit_batch ORDER BY id DESC LIMIT 1';
 // One round trip: the transaction, the chain lock and the head.
 const BEGIN_LOCKED = `BEGIN; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY}); ${HEAD}`;
+/**
+ * Prune's: first the entries' table, against new rows. Commits copy their rows before they wait for the
+ * chain lock, so a prune that held that lock while it waited for the table (dropping a partition) would
+ * deadlock with them; taken first, it waits for the commits in flight and holds new ones back.
+ */
+const BEGIN_PRUNE = `BEGIN; LOCK TABLE audit_entry IN SHARE ROW EXCLUSIVE MODE; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY}); ${HEAD}`;
+
+/**
+ * What a commit ahead of the chain lock fails with when another appender took its place in the chain:
+ * the head check; before it, its COPY meeting the same sequence numbers committed in the same millisecond
+ * (unique_violation); or, waiting for the chain lock with its rows copied, a deadlock with the holder when
+ * that holder, sealed again under the lock, copies rows with the same keys (deadlock_detected).
+ */
+const HEAD_MOVED_CODES = new Set([CHAIN_HEAD_MOVED, '23505', '40P01']);
 
 /** A batch run too small to be worth splitting between sealing threads. */
 const MIN_RUN_RECORDS = 250;
@@ -40,6 +56,12 @@ type BatchHeader = Omit<SealedBatch, 'entries'>;
  */
 const insertBatchRow = (batch: BatchHeader) =>
   `INSERT INTO audit_batch (id, first_seq, last_seq, prev_hash, hash, committed_at) VALUES (${[batch.id, batch.firstSeq, batch.lastSeq].map(integerLiteral).join(', ')}, ${[batch.prevHash, batch.hash, batch.committedAt].map(escapeLiteral).join(', ')})`;
+
+/** Streams COPY rows into `audit_entry` on `client`. */
+async function copyRows(client: PoolClient, rows: readonly Uint8Array[]): Promise<void> {
+  const buffers = rows.map((run) => Buffer.from(run.buffer, run.byteOffset, run.byteLength));
+  await pipeline(Readable.from(buffers), client.query(copyFrom(COPY_ENTRIES)));
+}
 
 function integerLiteral(value: number): string {
   if (!Number.isSafeInteger(value)) throw new Error(`not an integer: ${value}`);
@@ -185,6 +207,8 @@ export interface PostgresAuditStoreOptions {
  * chaining are still decided under the lock.
  */
 export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
+  /** One commit waits for the chain lock (its rows copied) while the one before holds it. */
+  readonly commitsInFlight = 2;
   /** Used only while `erasures` is listening, so an erasure through another instance always reaches it. */
   private readonly knownPseudonyms = new PseudonymCache();
   /** Counts drops from the cache: a mapping read across one may predate an erasure, so it is not cached. */
@@ -197,6 +221,14 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
   /** The head after the latest prepared batch (what the next batch is sealed after), unknown at first. */
   private expectedHead: ChainHead | undefined;
   private prepared = 0;
+  /**
+   * Commit turns: each commit holds the advisory lock (turnLockClass, its turn) while it runs. The class
+   * is random per store, so that other instances' turns are other locks.
+   */
+  private readonly turnLockClass = randomInt(2 ** 31);
+  private commitTurns = 0;
+  /** Resolves with the latest commit's turn once it holds that turn's lock, or undefined once it ended. */
+  private lastCommitBegun: Promise<number | undefined> = Promise.resolve(undefined);
 
   constructor(url: string, schema?: string, options: PostgresAuditStoreOptions = {}) {
     const threads = options.sealingThreads ?? Math.min(2, availableParallelism());
@@ -255,18 +287,16 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
     return { ...sealed, entries, pseudonyms, committedAt, order };
   }
 
-  /** Writes a prepared batch under the chain lock (sealing it again if the head moved) and commits. */
+  /**
+   * Commits a prepared batch: ahead of the chain lock when the head is where the batch expects it (the
+   * usual case), else under the lock, sealed again after the real head.
+   */
   async commit(prepared: PreparedBatch): Promise<AppendResult> {
+    const previous = this.lastCommitBegun;
+    let begun!: (turn: number | undefined) => void;
+    this.lastCommitBegun = new Promise((resolve) => (begun = resolve));
     try {
-      const batch = await this.inChainTransaction(async (runner, head) => {
-        const committedAt = commitTimeAfter(prepared.committedAt, head.committedAt);
-        const { batch, rows } =
-          follows(prepared.batch, head) && committedAt === prepared.committedAt ? prepared : await this.seal(prepared.entries, prepared.pseudonyms, head, committedAt);
-        if (batch !== prepared.batch && prepared.order === this.prepared) this.expectedHead = headAfter(batch);
-        const buffers = rows.map((run) => Buffer.from(run.buffer, run.byteOffset, run.byteLength));
-        await pipeline(Readable.from(buffers), runner.client.query(copyFrom(COPY_ENTRIES)));
-        return batch;
-      }, insertBatchRow);
+      const batch = (await this.commitAhead(prepared, previous, begun)) ?? (await this.commitUnderLock(prepared));
       return { batchId: batch.id, firstSeq: batch.firstSeq, lastSeq: batch.lastSeq, hash: batch.hash };
     } catch (error) {
       // The head is not where the latest prepared batch expects it any more: read it again next time
@@ -274,7 +304,58 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
       if (prepared.order === this.prepared) this.expectedHead = undefined;
       this.partitions.forget();
       throw error;
+    } finally {
+      begun(undefined);
     }
+  }
+
+  /**
+   * Copies the batch's rows before asking for the chain lock, then, in one round trip, waits for the
+   * previous commit of this store to end, takes the lock, checks the head (`candor_audit_expect_head`),
+   * writes the batch row and commits. The lock is held for no round trip to this process, and the next
+   * batch's rows are copied while this one waits for it. Each commit holds an advisory lock of its own
+   * from its BEGIN, which the next one waits for: the store's batches reach the chain lock in order, and
+   * a batch that finds the head elsewhere (another appender, or its predecessor failed) writes nothing.
+   * Returns undefined then.
+   */
+  private async commitAhead(prepared: PreparedBatch, previous: Promise<number | undefined>, begun: (turn: number) => void): Promise<BatchHeader | undefined> {
+    const { batch } = prepared;
+    const turn = this.commitTurns++ % 2 ** 31;
+    try {
+      await inPoolTransaction(
+        this.pool,
+        `BEGIN; SELECT pg_advisory_xact_lock(${this.turnLockClass}, ${turn})`,
+        async (client) => {
+          begun(turn);
+          await copyRows(client, prepared.rows);
+        },
+        async () => {
+          const previousTurn = await previous;
+          return [
+            ...(previousTurn === undefined ? [] : [`SELECT pg_advisory_xact_lock(${this.turnLockClass}, ${previousTurn})`]),
+            `SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`,
+            `SELECT candor_audit_expect_head(${[batch.id - 1, batch.firstSeq - 1].map(integerLiteral).join(', ')}, ${[batch.prevHash, batch.committedAt].map(escapeLiteral).join(', ')})`,
+            insertBatchRow(batch),
+          ].join('; ');
+        },
+      );
+      return batch;
+    } catch (error) {
+      if (HEAD_MOVED_CODES.has((error as { code?: string }).code ?? '')) return undefined;
+      throw error;
+    }
+  }
+
+  /** Takes the chain lock, reads the head, seals the batch again after it when it moved, and writes it. */
+  private async commitUnderLock(prepared: PreparedBatch): Promise<BatchHeader> {
+    return this.inChainTransaction(async (runner, head) => {
+      const committedAt = commitTimeAfter(prepared.committedAt, head.committedAt);
+      const { batch, rows } =
+        follows(prepared.batch, head) && committedAt === prepared.committedAt ? prepared : await this.seal(prepared.entries, prepared.pseudonyms, head, committedAt);
+      if (batch !== prepared.batch && prepared.order === this.prepared) this.expectedHead = headAfter(batch);
+      await copyRows(runner.client, rows);
+      return batch;
+    }, insertBatchRow);
   }
 
   async prune(before: string): Promise<PruneResult | undefined> {
@@ -290,7 +371,7 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
       await runner.query('DELETE FROM audit_entry WHERE seq <= $1', [last.last_seq]);
       await runner.query('DELETE FROM audit_batch WHERE id <= $1', [last.id]);
       return { prunedRecords: Number(records), prunedBatches: Number(batches), throughSeq: Number(last.last_seq), throughHash: last.hash, droppedPartitions };
-    });
+    }, undefined, BEGIN_PRUNE);
   }
 
   async ping(): Promise<void> {
@@ -324,12 +405,13 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
     return { batch: { id: batchId, firstSeq: head.lastSeq + 1, lastSeq: firstSeq - 1, prevHash: head.hash, hash, committedAt }, rows: sealed.flatMap((run) => run.rows!) };
   }
 
-  private inChainTransaction<T>(work: (runner: Runner, head: StoredHead) => Promise<T>, finish?: (result: T) => string): Promise<T> {
+  /** Runs `work` under the chain lock, given the head; `begin` ends with reading the head. */
+  private inChainTransaction<T>(work: (runner: Runner, head: StoredHead) => Promise<T>, finish?: (result: T) => string, begin = BEGIN_LOCKED): Promise<T> {
     return inPoolTransaction(
       this.pool,
-      BEGIN_LOCKED,
+      begin,
       (client, begun) => {
-        const [, , head] = begun as Array<{ rows: any[] }>;
+        const head = (begun as Array<{ rows: any[] }>).at(-1)!;
         return work({ query: async (sql, parameters) => (await client.query(sql, parameters)).rows, client }, headOf(head.rows[0]));
       },
       finish,

@@ -1,4 +1,8 @@
+import { Client } from 'pg';
+import { CHAIN_HEAD_MOVED } from '../../migrations/1764480000000-chain-head-check';
 import { AccessLog, type AccessRecordInput, createAuditStore, entriesOf } from '../../src/audit/access-log';
+import { CHAIN_LOCK_KEY } from '../../src/audit/audit-store';
+import { GENESIS_HASH } from '../../src/audit/chain';
 import type { PostgresAuditStore } from '../../src/audit/postgres-audit-store';
 import { WorkerClient } from '../../src/audit/worker-client';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
@@ -66,6 +70,79 @@ function crashSealersOnEachRequest() {
       await other.close();
     }
     await expectVerified();
+  });
+
+  it('seals a batch again when another appender committed its sequence numbers at the same time (the COPY collides)', async () => {
+    const other = createAuditStore(candor.services.config.database) as PostgresAuditStore;
+    try {
+      const at = new Date().toISOString();
+      const colliding = await store.prepare(entriesOf(records('colliding', 2)), at);
+      const taken = await other.append(entriesOf(records('taking', 2)), at);
+      expect(taken.firstSeq).toBe(colliding.batch.firstSeq);
+      const committed = await store.commit(colliding);
+      expect([committed.batchId, committed.firstSeq]).toEqual([taken.batchId + 1, taken.lastSeq + 1]);
+      expect(await recordsOf('colliding')).toBe(20);
+    } finally {
+      await other.close();
+    }
+    await expectVerified();
+  });
+
+  it('copies the next batches while the chain lock is held elsewhere, then commits them in order as soon as it is free', async () => {
+    const database = candor.services.config.database as { url: string };
+    const holder = new Client({ connectionString: database.url });
+    await holder.connect();
+    const log = new AccessLog(store);
+    // The commits of this store waiting for a lock, with their rows already copied (COPY's lock on the table).
+    // Asked outside the holder's transaction, whose statistics snapshot would not change.
+    const waitingWithRows = async () =>
+      (
+        await candor.services.dataSource.query(`SELECT a.pid FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid AND l.relation = 'audit_entry'::regclass AND l.mode = 'RowExclusiveLock'
+          WHERE a.application_name = 'candor-audit' AND a.wait_event_type = 'Lock' AND a.wait_event = 'advisory' AND a.query LIKE '%candor_audit_expect_head%'`)
+      ).length;
+    const until = async (condition: () => Promise<boolean>) => {
+      for (const deadline = Date.now() + 10_000; !(await condition()); ) {
+        if (Date.now() > deadline) throw new Error('timed out');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    const appends: Array<Promise<unknown>> = [];
+    try {
+      await holder.query(`BEGIN; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`);
+      appends.push(log.append(records('held-1', 20)));
+      await until(async () => (await waitingWithRows()) === 1);
+      appends.push(log.append(records('held-2', 20)));
+      await until(async () => (await waitingWithRows()) === 2);
+      // Two commits in flight: the third batch is sealed and waits for the first to end.
+      appends.push(log.append(records('held-3', 20)));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(await waitingWithRows()).toBe(2);
+      expect(await recordsOf('held-1')).toBe(0);
+    } finally {
+      await holder.query('COMMIT');
+      await holder.end();
+    }
+    const results = (await Promise.all(appends)) as Array<{ batchId: number; firstSeq: number; lastSeq: number }>;
+    expect(results.map((result) => [result.batchId - results[0].batchId, result.lastSeq - result.firstSeq + 1])).toEqual([[0, 200], [1, 200], [2, 200]]);
+    expect(results.map((result) => result.firstSeq)).toEqual([results[0].firstSeq, results[0].lastSeq + 1, results[1].lastSeq + 1]);
+    await expectVerified();
+  });
+
+  it('refuses, under the chain lock, a batch that does not follow the head it names (CHAIN_HEAD_MOVED)', async () => {
+    const query = (sql: string) => candor.services.dataSource.query(sql);
+    const [head] = await query('SELECT id, last_seq, hash, committed_at FROM audit_batch ORDER BY id DESC LIMIT 1');
+    const expectHead = (batch: number, lastSeq: number, hash: string, at: string) => query(`SELECT candor_audit_expect_head(${batch}, ${lastSeq}, '${hash}', '${at}')`);
+    await expect(expectHead(head.id, head.last_seq, head.hash, head.committed_at)).resolves.toBeDefined();
+    await expect(expectHead(head.id, head.last_seq, head.hash, '9999-12-31T00:00:00.000Z')).resolves.toBeDefined();
+    for (const [batch, lastSeq, hash, at] of [
+      [Number(head.id) - 1, head.last_seq, head.hash, head.committed_at],
+      [head.id, Number(head.last_seq) + 1, head.hash, head.committed_at],
+      [head.id, head.last_seq, GENESIS_HASH, head.committed_at],
+      [head.id, head.last_seq, head.hash, '2000-01-01T00:00:00.000Z'], // committed before its predecessor
+      [0, 0, GENESIS_HASH, head.committed_at], // the log is not empty
+    ]) {
+      await expect(expectHead(batch, lastSeq, hash, at)).rejects.toMatchObject({ driverError: expect.objectContaining({ code: CHAIN_HEAD_MOVED }) });
+    }
   });
 
   it('rejects an append whose sealing fails, and keeps appending', async () => {

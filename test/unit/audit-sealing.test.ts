@@ -95,6 +95,8 @@ class ScriptedStore implements PipelinedAuditStore<number> {
   readonly commits: Array<ReturnType<typeof deferred<void>>> = [];
   private batches = 0;
 
+  constructor(readonly commitsInFlight = 1) {}
+
   async prepare(entries: readonly AppendEntry[]): Promise<number> {
     const batch = ++this.batches;
     this.steps.push(`prepare ${batch}: ${entries.map((entry) => entry.requestId).join(',')}`);
@@ -137,6 +139,13 @@ const until = async (condition: () => boolean) => {
   while (!condition()) await new Promise((resolve) => setImmediate(resolve));
 };
 
+/** Lets batch `batch`'s sealing finish once it started, and waits until its commit starts. */
+const sealThenCommit = async (store: ScriptedStore, batch: number) => {
+  await until(() => store.prepares[batch] !== undefined);
+  store.prepares[batch].resolve();
+  await until(() => store.commits[batch] !== undefined);
+};
+
 describe('the access log on a pipelined store', () => {
   it('seals the next group while the previous one commits, and commits in order, one at a time', async () => {
     const store = new ScriptedStore();
@@ -168,6 +177,28 @@ describe('the access log on a pipelined store', () => {
     expect(await fourth).toEqual(expect.objectContaining({ batchId: 3 }));
   });
 
+  it('overlaps as many commits as the store allows, started in order, and waits for the oldest before another', async () => {
+    const store = new ScriptedStore(2);
+    const log = new AccessLog(store);
+    const first = log.appendEntries([entry('a')]);
+    await sealThenCommit(store, 1);
+    const second = log.appendEntries([entry('b')]);
+    await sealThenCommit(store, 2); // batch 2 commits while batch 1 still does
+    const third = log.appendEntries([entry('c')]);
+    await until(() => store.prepares[3] !== undefined);
+    store.prepares[3].resolve();
+    expect(await settled(third)).toBe('pending');
+    expect(store.steps).toEqual(['prepare 1: a', 'commit 1', 'prepare 2: b', 'commit 2', 'prepare 3: c']); // two in flight: batch 3 waits
+    store.commits[2].resolve();
+    expect(await second).toEqual(expect.objectContaining({ batchId: 2 }));
+    expect(store.steps).toHaveLength(5); // still waiting for the oldest, batch 1
+    store.commits[1].resolve();
+    expect(await first).toEqual(expect.objectContaining({ batchId: 1 }));
+    await until(() => store.commits[3] !== undefined);
+    store.commits[3].resolve();
+    expect(await third).toEqual(expect.objectContaining({ batchId: 3 }));
+  });
+
   it('fails only the group whose sealing or commit failed', async () => {
     const store = new ScriptedStore();
     const log = new AccessLog(store);
@@ -176,9 +207,7 @@ describe('the access log on a pipelined store', () => {
     const second = log.appendEntries([entry('b')]);
     store.prepares[1].reject(new Error('access log sealing failed: worker exited (1)'));
     await expect(first).rejects.toThrow('worker exited');
-    await until(() => store.prepares[2] !== undefined);
-    store.prepares[2].resolve();
-    await until(() => store.commits[2] !== undefined);
+    await sealThenCommit(store, 2);
     const third = log.appendEntries([entry('c')]);
     await until(() => store.prepares[3] !== undefined);
     store.prepares[3].resolve();
