@@ -227,6 +227,8 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
    */
   private readonly turnLockClass = randomInt(2 ** 31);
   private commitTurns = 0;
+  /** Whether the latest commit found the head moved by another appender (then the next one commits under the lock). */
+  private headContended = false;
   /** Resolves with the latest commit's turn once it holds that turn's lock, or undefined once it ended. */
   private lastCommitBegun: Promise<number | undefined> = Promise.resolve(undefined);
 
@@ -289,14 +291,15 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
 
   /**
    * Commits a prepared batch: ahead of the chain lock when the head is where the batch expects it (the
-   * usual case), else under the lock, sealed again after the real head.
+   * usual case), else under the lock, sealed again after the real head. While other appenders keep moving
+   * the head, commits go under the lock directly: copying ahead would be rolled back each time.
    */
   async commit(prepared: PreparedBatch): Promise<AppendResult> {
     const previous = this.lastCommitBegun;
     let begun!: (turn: number | undefined) => void;
     this.lastCommitBegun = new Promise((resolve) => (begun = resolve));
     try {
-      const batch = (await this.commitAhead(prepared, previous, begun)) ?? (await this.commitUnderLock(prepared));
+      const batch = (!this.headContended && (await this.commitAhead(prepared, previous, begun))) || (await this.commitUnderLock(prepared));
       return { batchId: batch.id, firstSeq: batch.firstSeq, lastSeq: batch.lastSeq, hash: batch.hash };
     } catch (error) {
       // The head is not where the latest prepared batch expects it any more: read it again next time
@@ -341,7 +344,10 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
       );
       return batch;
     } catch (error) {
-      if (HEAD_MOVED_CODES.has((error as { code?: string }).code ?? '')) return undefined;
+      if (HEAD_MOVED_CODES.has((error as { code?: string }).code ?? '')) {
+        this.headContended = true;
+        return undefined;
+      }
       throw error;
     }
   }
@@ -353,6 +359,8 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
       const { batch, rows } =
         follows(prepared.batch, head) && committedAt === prepared.committedAt ? prepared : await this.seal(prepared.entries, prepared.pseudonyms, head, committedAt);
       if (batch !== prepared.batch && prepared.order === this.prepared) this.expectedHead = headAfter(batch);
+      // Found where it was sealed for: nobody else moved the head, and the next commit may copy ahead again.
+      this.headContended = batch !== prepared.batch;
       await copyRows(runner.client, rows);
       return batch;
     }, insertBatchRow);

@@ -88,6 +88,34 @@ function crashSealersOnEachRequest() {
     await expectVerified();
   });
 
+  it('commits under the lock directly while another appender keeps moving the head, and copies ahead again once it stops', async () => {
+    const other = createAuditStore(candor.services.config.database) as PostgresAuditStore;
+    const append = (appender: PostgresAuditStore, requestId: string) => appender.append(entriesOf(records(requestId, 2)), new Date().toISOString());
+    // Two appends alone: the second finds the head where this store left it, whatever earlier tests did.
+    await append(store, 'alone-1');
+    await append(store, 'alone-2');
+    const ahead = jest.spyOn(store as unknown as { commitAhead(): unknown }, 'commitAhead');
+    const underLock = jest.spyOn(store as unknown as { commitUnderLock(): unknown }, 'commitUnderLock');
+    try {
+      for (let round = 0; round < 4; round++) {
+        await append(store, `mine-${round}`);
+        await append(other, `theirs-${round}`);
+      }
+      // Round 0 copies ahead; round 1 copies ahead, finds the head moved and falls back; then under the lock.
+      expect([ahead.mock.calls.length, underLock.mock.calls.length]).toEqual([2, 3]);
+      await append(store, 'mine-4'); // under the lock, sealed again after the other's last batch
+      await append(store, 'mine-5'); // under the lock, and the head was where expected
+      await append(store, 'mine-6'); // ahead again
+      expect([ahead.mock.calls.length, underLock.mock.calls.length]).toEqual([3, 5]);
+    } finally {
+      ahead.mockRestore();
+      underLock.mockRestore();
+      await other.close();
+    }
+    for (const requestId of ['mine-0', 'theirs-3', 'mine-6']) expect(await recordsOf(requestId)).toBe(20);
+    await expectVerified();
+  });
+
   it('copies the next batches while the chain lock is held elsewhere, then commits them in order as soon as it is free', async () => {
     const database = candor.services.config.database as { url: string };
     const holder = new Client({ connectionString: database.url });
