@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Client, type ClientConfig, escapeLiteral, Pool, type PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { CHAIN_HEAD_MOVED } from '../../migrations/1764480000000-chain-head-check';
+import { CHAIN_HEAD_MOVED } from '../../migrations/1764480000000-copy-ahead-of-the-chain-lock';
 import type { PipelinedAuditStore } from './access-log';
 import { type AppendEntry, type AppendResult, CHAIN_LOCK_KEY, commitTimeAfter, ENTRY_COLUMNS, newPseudonym, type PruneResult, PseudonymCache, subjectsOf } from './audit-store';
 import { batchHashOfBytes, type ChainHead, EMPTY_HEAD, type SealedBatch } from './chain';
@@ -30,14 +30,6 @@ const BEGIN_LOCKED = `BEGIN; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY}); ${
  * deadlock with them; taken first, it waits for the commits in flight and holds new ones back.
  */
 const BEGIN_PRUNE = `BEGIN; LOCK TABLE audit_entry IN SHARE ROW EXCLUSIVE MODE; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY}); ${HEAD}`;
-
-/**
- * What a commit ahead of the chain lock fails with when another appender took its place in the chain:
- * the head check; before it, its COPY meeting the same sequence numbers committed in the same millisecond
- * (unique_violation); or, waiting for the chain lock with its rows copied, a deadlock with the holder when
- * that holder, sealed again under the lock, copies rows with the same keys (deadlock_detected).
- */
-const HEAD_MOVED_CODES = new Set([CHAIN_HEAD_MOVED, '23505', '40P01']);
 
 /** A batch run too small to be worth splitting between sealing threads. */
 const MIN_RUN_RECORDS = 250;
@@ -344,7 +336,7 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
       );
       return batch;
     } catch (error) {
-      if (HEAD_MOVED_CODES.has((error as { code?: string }).code ?? '')) {
+      if ((error as { code?: string }).code === CHAIN_HEAD_MOVED) {
         this.headContended = true;
         return undefined;
       }

@@ -37,7 +37,13 @@ export async function verifyAccessLog(dataSource: DataSource, signer: Checkpoint
   const headSeq = last?.lastSeq ?? 0;
   const headHash = last?.hash ?? GENESIS_HASH;
   let verifiedCount = 0;
-  const broken = (seq: number, problem: string): VerifyReport => ({ verified: false, records: verifiedCount, headSeq, headHash, firstBrokenSeq: seq, problem });
+  /** The first sequence number stored in more than one entry, and how many. */
+  let duplicated: { seq: number; copies: number } | undefined;
+  const brokenAt = (seq: number, problem: string): VerifyReport => ({ verified: false, records: verifiedCount, headSeq, headHash, firstBrokenSeq: seq, problem });
+  const duplicateReport = ({ seq, copies }: { seq: number; copies: number }) =>
+    brokenAt(seq, `record ${seq}: stored ${copies} times (expected one entry starting at ${seq}, found ${copies})`);
+  /** The break at `seq`, unless a duplicated entry comes first. */
+  const broken = (seq: number, problem: string): VerifyReport => (duplicated && duplicated.seq <= seq ? duplicateReport(duplicated) : brokenAt(seq, problem));
 
   for (const checkpoint of checkpoints) {
     if (!signer.verify(checkpointMessage(checkpoint), checkpoint.signature)) return broken(checkpoint.seq, `checkpoint ${checkpoint.id} (seq ${checkpoint.seq}): signature does not verify with key ${signer.keyId}`);
@@ -52,6 +58,19 @@ export async function verifyAccessLog(dataSource: DataSource, signer: Checkpoint
   let previousHash = options.fromSeq ? startBatch.prevHash : latestPrune ? latestPrune.headHash : GENESIS_HASH;
   let expectedSeq = options.fromSeq ? startBatch.firstSeq : latestPrune ? (latestPrune.prunedThroughSeq ?? 0) + 1 : 1;
   let expectedBatchId = startBatch.id;
+  // PostgreSQL does not keep entries' sequence numbers unique (rows are copied ahead of the chain lock), and
+  // the paged reads below would step over a second entry at a page's last sequence number: looked for once.
+  const copied = await entriesRepository
+    .createQueryBuilder('entry')
+    .select('entry.seq', 'seq')
+    .addSelect('COUNT(*)', 'copies')
+    .where('entry.seq >= :from', { from: expectedSeq })
+    .groupBy('entry.seq')
+    .having('COUNT(*) > 1')
+    .orderBy('entry.seq', 'ASC')
+    .limit(1)
+    .getRawOne<{ seq: string | number; copies: string | number }>();
+  if (copied) duplicated = { seq: Number(copied.seq), copies: Number(copied.copies) };
   const hashAtSeq = new Map<number, string>();
 
   let batchCursor = startBatch.id - 1;
@@ -108,6 +127,7 @@ export async function verifyAccessLog(dataSource: DataSource, signer: Checkpoint
   }
   const strays = await entriesRepository.createQueryBuilder('entry').where('entry.seq >= :seq', { seq: expectedSeq }).orderBy('entry.seq', 'ASC').getOne();
   if (strays) return broken(strays.seq, `record ${strays.seq} is not covered by any batch`);
+  if (duplicated) return duplicateReport(duplicated);
   for (const checkpoint of checkpoints) {
     const hash = hashAtSeq.get(checkpoint.seq);
     if (hash !== undefined && hash !== checkpoint.headHash) return broken(checkpoint.seq, `checkpoint ${checkpoint.id}: head hash at seq ${checkpoint.seq} is ${hash}, the signed checkpoint says ${checkpoint.headHash}`);

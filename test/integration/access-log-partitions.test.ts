@@ -26,7 +26,8 @@ function captured(): Output & { text: string } {
 
 /** The log as the tamper-evident-access-log migration stored it, before partitioning: batches committed in Aug, Sep and Oct 2026. */
 async function writeUnpartitionedLog(url: string): Promise<void> {
-  const dataSource = new DataSource({ type: 'postgres', url, migrations: MIGRATIONS.filter((migration) => migration.name !== 'TimePartitionedAccessLog1764460000000') });
+  // The migrations before partitioning (later ones expect the partitioned tables).
+  const dataSource = new DataSource({ type: 'postgres', url, migrations: MIGRATIONS.slice(0, MIGRATIONS.findIndex((migration) => migration.name === 'TimePartitionedAccessLog1764460000000')) });
   await dataSource.initialize();
   try {
     await dataSource.runMigrations({ transaction: 'each' });

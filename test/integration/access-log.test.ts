@@ -1,6 +1,7 @@
 import { AccessLog } from '../../src/audit/access-log';
 import { AuditBatchEntity, AuditEntryEntity, SubjectPseudonymEntity } from '../../src/audit/audit.entities';
 import { batchHash, GENESIS_HASH } from '../../src/audit/chain';
+import { verifyAccessLog } from '../../src/audit/verify';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { DRIVERS } from '../support/databases';
 import { tamper } from '../support/raw-sql';
@@ -117,6 +118,24 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
       }
       expect((await candor.services.verifyAccessLog()).verified).toBe(true);
     });
+
+    // PostgreSQL indexes entries' sequence numbers without a unique constraint; SQLite's primary key refuses the copy.
+    if (driver === 'postgres')
+      it('detects an entry stored twice, wherever the read pages end', async () => {
+        const [target] = await candor.services.dataSource.getRepository(AuditEntryEntity).find({ where: { requestId: requestIds.marketing }, order: { seq: 'ASC' } });
+        await tamper(candor, [['INSERT INTO audit_entry SELECT * FROM audit_entry WHERE seq = ?', [target.seq]]]);
+        try {
+          for (const pageSize of [1, 1_000]) {
+            const report = await verifyAccessLog(candor.services.dataSource, candor.services.checkpointSigner, { pageSize });
+            expect(report).toEqual(expect.objectContaining({ verified: false, firstBrokenSeq: target.seq }));
+            expect(report.problem).toBe(`record ${target.seq}: stored 2 times (expected one entry starting at ${target.seq}, found 2)`);
+          }
+        } finally {
+          await tamper(candor, [['DELETE FROM audit_entry WHERE seq = ?', [target.seq]]]);
+          await candor.services.dataSource.getRepository(AuditEntryEntity).insert(target);
+        }
+        expect((await candor.services.verifyAccessLog()).verified).toBe(true);
+      });
 
     it('detects a rewritten chain through the signed checkpoint', async () => {
       await candor.services.accessLog.append([{ at: new Date(), requestId: 'checkpointed', actor: null, purpose: null, operationName: null, subjectId: null, coordinate: null, category: null, decision: 'REFUSED', reason: 'UNAUTHENTICATED', legalBasis: null }]);

@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import { CHAIN_HEAD_MOVED } from '../../migrations/1764480000000-chain-head-check';
+import { CHAIN_HEAD_MOVED } from '../../migrations/1764480000000-copy-ahead-of-the-chain-lock';
 import { AccessLog, type AccessRecordInput, createAuditStore, entriesOf } from '../../src/audit/access-log';
 import { CHAIN_LOCK_KEY } from '../../src/audit/audit-store';
 import { GENESIS_HASH } from '../../src/audit/chain';
@@ -72,7 +72,7 @@ function crashSealersOnEachRequest() {
     await expectVerified();
   });
 
-  it('seals a batch again when another appender committed its sequence numbers at the same time (the COPY collides)', async () => {
+  it('seals a batch again when another appender committed its sequence numbers in the same millisecond (the copies do not collide)', async () => {
     const other = createAuditStore(candor.services.config.database) as PostgresAuditStore;
     try {
       const at = new Date().toISOString();

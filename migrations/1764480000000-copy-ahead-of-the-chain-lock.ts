@@ -28,15 +28,32 @@ const EXPECT_HEAD_FUNCTION = `
       USING ERRCODE = '${CHAIN_HEAD_MOVED}';
   END $$`;
 
-/** PostgreSQL only: SQLite's appender holds its write lock for the whole transaction in one thread. */
-export class ChainHeadCheck1764480000000 implements MigrationInterface {
-  name = 'ChainHeadCheck1764480000000';
+/**
+ * PostgreSQL only (SQLite's appender holds its write lock for the whole transaction, in one thread): what
+ * lets an appender copy its rows before it takes the chain lock.
+ *
+ * - `candor_audit_expect_head`, above.
+ * - The entries' primary key (seq, committed_at) becomes a plain index on `seq`. Rows copied ahead of the
+ *   lock are uncommitted while their transaction waits for it; a unique index would make the lock's
+ *   holder, copying a batch with the same keys (another appender predicted the same sequence numbers in
+ *   the same millisecond), wait for that transaction, which waits for the lock: a deadlock on every such
+ *   collision. Sequence numbers stay unique because only the chain lock's holder commits entries after
+ *   checking the head, and `audit verify` reports any duplicate or gap.
+ */
+export class CopyAheadOfTheChainLock1764480000000 implements MigrationInterface {
+  name = 'CopyAheadOfTheChainLock1764480000000';
 
   async up(queryRunner: QueryRunner): Promise<void> {
-    if (queryRunner.connection.options.type === 'postgres') await queryRunner.query(EXPECT_HEAD_FUNCTION);
+    if (queryRunner.connection.options.type !== 'postgres') return;
+    await queryRunner.query(EXPECT_HEAD_FUNCTION);
+    await queryRunner.query('ALTER TABLE audit_entry DROP CONSTRAINT audit_entry_pkey');
+    await queryRunner.query('CREATE INDEX audit_entry_seq_idx ON audit_entry (seq)');
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
-    if (queryRunner.connection.options.type === 'postgres') await queryRunner.query('DROP FUNCTION candor_audit_expect_head(bigint, bigint, text, text)');
+    if (queryRunner.connection.options.type !== 'postgres') return;
+    await queryRunner.query('DROP INDEX audit_entry_seq_idx');
+    await queryRunner.query('ALTER TABLE audit_entry ADD CONSTRAINT audit_entry_pkey PRIMARY KEY (seq, committed_at)');
+    await queryRunner.query('DROP FUNCTION candor_audit_expect_head(bigint, bigint, text, text)');
   }
 }
