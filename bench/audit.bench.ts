@@ -3,7 +3,9 @@
  * 100 customers × 10 fields = 1,000 logical records. Two ways of loading the log:
  *
  *   closed loop  1, 8 and 64 concurrent requests, each re-submitted the moment the previous one committed
- *                (saturation: the most the log can take; the wait grows with the queue, by Little's law)
+ *                (saturation: the most the log can take; the wait grows with the queue, by Little's law);
+ *                and 64 spread over two appenders on the same database, as two instances would be (their
+ *                batches contend for the one hash chain)
  *   open loop    64 clients that together offer BENCH_OPEN_RATES records/s (default 100,000, the goal, and
  *                50,000, to show the wait below saturation): each client submits its next request at times
  *                drawn from a Poisson process (fixed draws), and the wait is measured from the *scheduled*
@@ -36,6 +38,8 @@ import { createScratchDatabase } from './scratch-database';
 type Driver = 'sqlite' | 'postgres';
 
 const CLOSED_CONCURRENCY = [1, 8, 64];
+/** Appenders (each its own store and group-commit writer, like one instance) of the contended closed-loop point. */
+const CONTENDING_APPENDERS = 2;
 const OPEN_CLIENTS = 64;
 const OPEN_RATES = (process.env.BENCH_OPEN_RATES ?? '100000,50000').split(',').map(Number);
 const SECONDS_PER_POINT = Number(process.env.BENCH_SECONDS ?? 5);
@@ -97,14 +101,15 @@ function meter() {
 
 let nextRequest = 1;
 
-/** Closed loop: `concurrency` clients, each re-submitting as soon as its previous request committed. */
-async function closedLoop(log: AccessLog, concurrency: number): Promise<Point> {
+/** Closed loop: `concurrency` clients spread over `logs`, each re-submitting as soon as its previous request committed. */
+async function closedLoop(logs: readonly AccessLog[], concurrency: number): Promise<Point> {
   let committed = 0;
   const waits: number[] = [];
   const done = meter();
   const deadline = performance.now() + SECONDS_PER_POINT * 1000;
   await Promise.all(
-    Array.from({ length: concurrency }, async () => {
+    Array.from({ length: concurrency }, async (_, client) => {
+      const log = logs[client % logs.length];
       while (performance.now() < deadline) {
         const entries = requestEntries(nextRequest++);
         const start = performance.now();
@@ -151,13 +156,16 @@ interface Scenario {
   readonly mode: 'closed' | 'open';
   /** Concurrent requests (closed) or clients (open). */
   readonly concurrency: number;
+  /** Appenders the requests are spread over (closed loop). */
+  readonly appenders: number;
   /** Offered records/s (open loop only). */
   readonly offered?: number;
 }
 
 const SCENARIOS: Scenario[] = [
-  ...CLOSED_CONCURRENCY.map((concurrency) => ({ mode: 'closed' as const, concurrency })),
-  ...OPEN_RATES.map((offered) => ({ mode: 'open' as const, concurrency: OPEN_CLIENTS, offered })),
+  ...CLOSED_CONCURRENCY.map((concurrency) => ({ mode: 'closed' as const, concurrency, appenders: 1 })),
+  { mode: 'closed', concurrency: 64, appenders: CONTENDING_APPENDERS },
+  ...OPEN_RATES.map((offered) => ({ mode: 'open' as const, concurrency: OPEN_CLIENTS, appenders: 1, offered })),
 ];
 
 async function openLog(driver: Driver) {
@@ -166,12 +174,12 @@ async function openLog(driver: Driver) {
   const dataSource = createDataSource(config.database);
   await dataSource.initialize();
   await migrate(dataSource);
-  const log = new AccessLog(createAuditStore(config.database));
-  for (let warmUp = 0; warmUp < 20; warmUp++) await log.appendEntries(requestEntries(warmUp)); // worker start, pseudonyms, JIT
+  const logs = Array.from({ length: CONTENDING_APPENDERS }, () => new AccessLog(createAuditStore(config.database)));
+  for (let warmUp = 0; warmUp < 20; warmUp++) for (const log of logs) await log.appendEntries(requestEntries(warmUp)); // worker start, pseudonyms, JIT
   return {
-    log,
+    logs,
     close: async () => {
-      await log.close();
+      for (const log of logs) await log.close();
       await dataSource.destroy();
       await scratch.drop();
     },
@@ -186,11 +194,12 @@ async function main(): Promise<void> {
   const rounds: Array<{ round: number; driver: Driver } & Scenario & Point> = [];
   try {
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const [driver, { log }] of logs) {
+      for (const [driver, { logs: appenders }] of logs) {
         for (const scenario of SCENARIOS) {
-          const point = scenario.mode === 'closed' ? await closedLoop(log, scenario.concurrency) : await openLoop(log, scenario.offered!, round);
+          const point =
+            scenario.mode === 'closed' ? await closedLoop(appenders.slice(0, scenario.appenders), scenario.concurrency) : await openLoop(appenders[0], scenario.offered!, round);
           rounds.push({ round, driver, ...scenario, ...point });
-          process.stderr.write(`round ${round} ${driver} ${scenario.mode} ${scenario.concurrency}: ${JSON.stringify(point)}\n`);
+          process.stderr.write(`round ${round} ${driver} ${scenario.mode} ${scenario.concurrency}×${scenario.appenders}: ${JSON.stringify(point)}\n`);
         }
       }
     }
@@ -202,7 +211,9 @@ async function main(): Promise<void> {
   // The median round of each point (by records/s for the closed loop, by p99 for the open loop), with the spread.
   const results = [...logs.keys()].flatMap((driver) =>
     SCENARIOS.map((scenario) => {
-      const runs = rounds.filter((run) => run.driver === driver && run.mode === scenario.mode && run.concurrency === scenario.concurrency && run.offered === scenario.offered);
+      const runs = rounds.filter(
+        (run) => run.driver === driver && run.mode === scenario.mode && run.concurrency === scenario.concurrency && run.appenders === scenario.appenders && run.offered === scenario.offered,
+      );
       const pick = (key: keyof Point) => median(runs.map((run) => run[key]));
       return {
         driver,
@@ -222,12 +233,13 @@ async function main(): Promise<void> {
 
   console.log(`\nAccess-log throughput (1,000 records per request, ${SECONDS_PER_POINT} s per point, durable commits, median of ${ROUNDS} rounds)`);
   console.log(`1-minute load average ${loadAverage.start.toFixed(2)} at the start, ${loadAverage.end.toFixed(2)} at the end\n`);
-  console.log('store       mode    clients  offered/s   records/s (min–max)        flush wait p50 ms   p99 ms (min–max)        main busy  CPU µs/record');
+  console.log('store       mode    clients  appenders  offered/s   records/s (min–max)        flush wait p50 ms   p99 ms (min–max)        main busy  CPU µs/record');
   for (const row of results) {
     const cells = [
       row.driver.padEnd(12),
       row.mode.padEnd(8),
       String(row.concurrency).padStart(7),
+      String(row.appenders).padStart(10),
       (row.offered ? String(row.offered) : '—').padStart(10),
       `${String(row.recordsPerSecond).padStart(10)} (${row.recordsPerSecondRange.join('–')})`.padEnd(27),
       String(row.flushWaitP50Ms).padStart(18),
