@@ -1,6 +1,7 @@
+import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { type AccessRecordInput, createAuditStore, entriesOf } from '../../src/audit/access-log';
-import { type AuditStore, pseudonymise } from '../../src/audit/audit-store';
+import { type AuditStore, CHAIN_LOCK_KEY, pseudonymise } from '../../src/audit/audit-store';
 import { sealBatch, EMPTY_HEAD, type ChainHead } from '../../src/audit/chain';
 import type { PostgresAuditStore } from '../../src/audit/postgres-audit-store';
 import { auditPartitions, auditPrune, type Output } from '../../src/cli/audit.command';
@@ -9,6 +10,7 @@ import { openServices } from '../../src/server/services';
 import { MIGRATIONS } from '../../src/storage/data-source';
 import { type Harness, startCandor } from '../support/candor-harness';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '../support/databases';
+import { eventually } from '../support/eventually';
 
 /** `subjects` × 3 decisions of one request. */
 function records(requestId: string, subjects = 2): AccessRecordInput[] {
@@ -111,6 +113,39 @@ async function writeUnpartitionedLog(url: string): Promise<void> {
     expect(await verified()).toEqual(expect.objectContaining({ verified: false, firstBrokenSeq: 13 }));
     await services.dataSource.query("ALTER TABLE audit_entry ATTACH PARTITION audit_entry_p2026_10 FOR VALUES FROM ('2026-10-01T00:00:00.000Z') TO ('2026-11-01T00:00:00.000Z')");
     expect(await verified()).toEqual(expect.objectContaining({ verified: true }));
+  });
+});
+
+(DRIVERS.includes('postgres') ? describe : describe.skip)('prune while batches are copied ahead of the chain lock', () => {
+  it('holds new copies back instead of deadlocking with them when it drops a partition, and both complete', async () => {
+    const database = await createTestDatabase('postgres');
+    await writeUnpartitionedLog(database.url);
+    const services = await openServices(loadConfig({ DATABASE_URL: database.url, NODE_ENV: 'test' }, {}), { clock: () => new Date('2026-11-29T10:00:00.000Z') });
+    const store = services.accessLog.store as PostgresAuditStore;
+    const holder = new Client({ connectionString: database.url });
+    await holder.connect();
+    // The log's connections waiting for a lock (asked outside the holder's transaction: its statistics snapshot is fixed).
+    const waiting = async () =>
+      Number((await services.dataSource.query("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'candor-audit' AND wait_event_type = 'Lock'"))[0].n);
+    try {
+      await holder.query(`BEGIN; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`);
+      // Prune first in line for the chain lock, then a batch: had prune taken the chain lock first, the batch
+      // would copy its rows and wait for that lock while prune, holding it, waited for the rows' table.
+      const output = captured();
+      const pruned = auditPrune(services, '2026-10-01T00:00:00.000Z', output);
+      await eventually(async () => (await waiting()) === 1, 'prune waiting for the chain lock');
+      const appended = store.append(entriesOf(records('while-pruning')), '2026-11-29T10:00:00.000Z');
+      await eventually(async () => (await waiting()) === 2, 'the batch waiting behind prune');
+      await holder.query('COMMIT');
+      const [exitCode, append] = await Promise.all([pruned, appended]);
+      expect([exitCode, output.text]).toEqual([0, 'pruned 12 records in 2 batches through seq 12 (dropped the partitions of 2026_08, 2026_09 whole); signed a prune checkpoint\n']);
+      expect(append.firstSeq).toBe(19);
+      expect(await services.verifyAccessLog()).toEqual(expect.objectContaining({ verified: true, firstBrokenSeq: null }));
+    } finally {
+      await holder.end().catch(() => undefined);
+      await services.close();
+      await database.drop();
+    }
   });
 });
 

@@ -6,6 +6,7 @@ import { GENESIS_HASH } from '../../src/audit/chain';
 import type { PostgresAuditStore } from '../../src/audit/postgres-audit-store';
 import { WorkerClient } from '../../src/audit/worker-client';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
+import { eventually } from '../support/eventually';
 import { DRIVERS } from '../support/databases';
 
 /** `subjects` × `fields` decisions of one request. */
@@ -128,19 +129,13 @@ function crashSealersOnEachRequest() {
         await candor.services.dataSource.query(`SELECT a.pid FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid AND l.relation = 'audit_entry'::regclass AND l.mode = 'RowExclusiveLock'
           WHERE a.application_name = 'candor-audit' AND a.wait_event_type = 'Lock' AND a.wait_event = 'advisory' AND a.query LIKE '%candor_audit_expect_head%'`)
       ).length;
-    const until = async (condition: () => Promise<boolean>) => {
-      for (const deadline = Date.now() + 10_000; !(await condition()); ) {
-        if (Date.now() > deadline) throw new Error('timed out');
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    };
     const appends: Array<Promise<unknown>> = [];
     try {
       await holder.query(`BEGIN; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`);
       appends.push(log.append(records('held-1', 20)));
-      await until(async () => (await waitingWithRows()) === 1);
+      await eventually(async () => (await waitingWithRows()) === 1, 'the first commit waiting with its rows');
       appends.push(log.append(records('held-2', 20)));
-      await until(async () => (await waitingWithRows()) === 2);
+      await eventually(async () => (await waitingWithRows()) === 2, 'the second commit waiting with its rows');
       // Two commits in flight: the third batch is sealed and waits for the first to end.
       appends.push(log.append(records('held-3', 20)));
       await new Promise((resolve) => setTimeout(resolve, 200));

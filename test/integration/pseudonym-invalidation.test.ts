@@ -6,16 +6,8 @@ import { AUDIT_APPLICATION_NAME, AUDIT_LISTENER_APPLICATION_NAME, PostgresAuditS
 import { SqliteAuditStore } from '../../src/audit/sqlite-audit-store';
 import { MIGRATIONS } from '../../src/storage/data-source';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '../support/databases';
+import { eventually } from '../support/eventually';
 import { DEFAULT_TEST_DATABASE_URL } from '../support/global-setup';
-
-/** Polls `check` until it holds, for at most 5 s (a notification arrives asynchronously). */
-async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within 5 s: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 let appends = 0;
 
