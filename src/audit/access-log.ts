@@ -142,7 +142,7 @@ export class AccessLog {
           for (const waiting of group) waiting.reject(error as Error);
           continue;
         }
-        while (committing.length >= store.commitsInFlight) await committing[0];
+        while (committing.length >= store.commitsInFlight) await Promise.race(committing);
         const commit: Promise<void> = this.settle(group, started, store.commit(prepared)).then(() => {
           committing.splice(committing.indexOf(commit), 1);
         });

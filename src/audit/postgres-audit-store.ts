@@ -22,14 +22,15 @@ interface Runner {
 // COPY is several times faster than INSERT … unnest for wide rows (measured: ~320k vs ~95k records/s).
 const COPY_ENTRIES = `COPY audit_entry (${ENTRY_COLUMNS.join(', ')}) FROM STDIN`;
 const HEAD = 'SELECT id, last_seq, hash, committed_at FROM audit_batch ORDER BY id DESC LIMIT 1';
-// One round trip: the transaction, the chain lock and the head.
-const BEGIN_LOCKED = `BEGIN; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY}); ${HEAD}`;
 /**
- * Prune's: first the entries' table, against new rows. Commits copy their rows before they wait for the
- * chain lock, so a prune that held that lock while it waited for the table (dropping a partition) would
- * deadlock with them; taken first, it waits for the commits in flight and holds new ones back.
+ * The chain lock and the head, after a lock on the entries' table. Every appender takes the two in this
+ * order — a commit copying ahead takes the table's lock with its COPY — so none waits for a lock another
+ * holds while that one waits for its own: prune, which needs the table to itself to drop a partition, takes
+ * it first in a mode that waits for the rows being copied and holds new copies back.
  */
-const BEGIN_PRUNE = `BEGIN; LOCK TABLE audit_entry IN SHARE ROW EXCLUSIVE MODE; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY}); ${HEAD}`;
+const lockChain = (tableMode: 'ROW EXCLUSIVE' | 'SHARE ROW EXCLUSIVE') => `LOCK TABLE audit_entry IN ${tableMode} MODE; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY}); ${HEAD}`;
+/** The head read by the last statement of a multi-statement query. */
+const headIn = (results: unknown): StoredHead => headOf((results as Array<{ rows: any[] }>).at(-1)!.rows[0]);
 
 /** A batch run too small to be worth splitting between sealing threads. */
 const MIN_RUN_RECORDS = 250;
@@ -290,8 +291,9 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
     const previous = this.lastCommitBegun;
     let begun!: (turn: number | undefined) => void;
     this.lastCommitBegun = new Promise((resolve) => (begun = resolve));
+    const turn = this.commitTurns++ % 2 ** 31;
     try {
-      const batch = (!this.headContended && (await this.commitAhead(prepared, previous, begun))) || (await this.commitUnderLock(prepared));
+      const batch = (!this.headContended && (await this.commitAhead(prepared, turn, previous, begun))) || (await this.commitUnderLock(prepared, turn, begun));
       return { batchId: batch.id, firstSeq: batch.firstSeq, lastSeq: batch.lastSeq, hash: batch.hash };
     } catch (error) {
       // The head is not where the latest prepared batch expects it any more: read it again next time
@@ -308,18 +310,19 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
    * Copies the batch's rows before asking for the chain lock, then, in one round trip, waits for the
    * previous commit of this store to end, takes the lock, checks the head (`candor_audit_expect_head`),
    * writes the batch row and commits. The lock is held for no round trip to this process, and the next
-   * batch's rows are copied while this one waits for it. Each commit holds an advisory lock of its own
-   * from its BEGIN, which the next one waits for: the store's batches reach the chain lock in order, and
-   * a batch that finds the head elsewhere (another appender, or its predecessor failed) writes nothing.
-   * Returns undefined then.
+   * batch's rows are copied while this one waits for it. Each commit holds the lock of its turn from its
+   * BEGIN, and the next one waits for that lock in PostgreSQL (where the deadlock detector sees every wait),
+   * not in this process: the store's batches reach the chain lock in order, unless one falls back to
+   * `commitUnderLock` (its turn is released with the rollback, and the next batch may go first). A batch
+   * that finds the head elsewhere (another appender, or its predecessor failed) writes nothing: returns
+   * undefined then.
    */
-  private async commitAhead(prepared: PreparedBatch, previous: Promise<number | undefined>, begun: (turn: number) => void): Promise<BatchHeader | undefined> {
+  private async commitAhead(prepared: PreparedBatch, turn: number, previous: Promise<number | undefined>, begun: (turn: number) => void): Promise<BatchHeader | undefined> {
     const { batch } = prepared;
-    const turn = this.commitTurns++ % 2 ** 31;
     try {
       await inPoolTransaction(
         this.pool,
-        `BEGIN; SELECT pg_advisory_xact_lock(${this.turnLockClass}, ${turn})`,
+        this.beginTurn(turn),
         async (client) => {
           begun(turn);
           await copyRows(client, prepared.rows);
@@ -344,22 +347,33 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
     }
   }
 
-  /** Takes the chain lock, reads the head, seals the batch again after it when it moved, and writes it. */
-  private async commitUnderLock(prepared: PreparedBatch): Promise<BatchHeader> {
-    return this.inChainTransaction(async (runner, head) => {
+  /**
+   * Takes its turn's lock (announced at once, so that the next commit waits for it in PostgreSQL), then the
+   * entries' table and the chain lock, reads the head, seals the batch again after it when it moved, and
+   * writes it.
+   */
+  private async commitUnderLock(prepared: PreparedBatch, turn: number, begun: (turn: number) => void): Promise<BatchHeader> {
+    return inPoolTransaction(this.pool, this.beginTurn(turn), async (client) => {
+      begun(turn);
+      const head = headIn(await client.query(lockChain('ROW EXCLUSIVE')));
       const committedAt = commitTimeAfter(prepared.committedAt, head.committedAt);
       const { batch, rows } =
         follows(prepared.batch, head) && committedAt === prepared.committedAt ? prepared : await this.seal(prepared.entries, prepared.pseudonyms, head, committedAt);
       if (batch !== prepared.batch && prepared.order === this.prepared) this.expectedHead = headAfter(batch);
       // Found where it was sealed for: nobody else moved the head, and the next commit may copy ahead again.
       this.headContended = batch !== prepared.batch;
-      await copyRows(runner.client, rows);
+      await copyRows(client, rows);
       return batch;
     }, insertBatchRow);
   }
 
+  /** Opens a commit's transaction holding its turn's lock. */
+  private beginTurn(turn: number): string {
+    return `BEGIN; SELECT pg_advisory_xact_lock(${this.turnLockClass}, ${turn})`;
+  }
+
   async prune(before: string): Promise<PruneResult | undefined> {
-    return this.inChainTransaction(async (runner, head) => {
+    return this.inPruneTransaction(async (runner, head) => {
       // The head batch is never pruned: the chain must keep an anchor for the next appender.
       const [last] = await runner.query('SELECT id, last_seq, hash FROM audit_batch WHERE committed_at < $1 AND id < $2 ORDER BY id DESC LIMIT 1', [before, head.batchId]);
       if (!last) return undefined;
@@ -371,7 +385,7 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
       await runner.query('DELETE FROM audit_entry WHERE seq <= $1', [last.last_seq]);
       await runner.query('DELETE FROM audit_batch WHERE id <= $1', [last.id]);
       return { prunedRecords: Number(records), prunedBatches: Number(batches), throughSeq: Number(last.last_seq), throughHash: last.hash, droppedPartitions };
-    }, undefined, BEGIN_PRUNE);
+    });
   }
 
   async ping(): Promise<void> {
@@ -405,16 +419,10 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
     return { batch: { id: batchId, firstSeq: head.lastSeq + 1, lastSeq: firstSeq - 1, prevHash: head.hash, hash, committedAt }, rows: sealed.flatMap((run) => run.rows!) };
   }
 
-  /** Runs `work` under the chain lock, given the head; `begin` ends with reading the head. */
-  private inChainTransaction<T>(work: (runner: Runner, head: StoredHead) => Promise<T>, finish?: (result: T) => string, begin = BEGIN_LOCKED): Promise<T> {
-    return inPoolTransaction(
-      this.pool,
-      begin,
-      (client, begun) => {
-        const head = (begun as Array<{ rows: any[] }>).at(-1)!;
-        return work({ query: async (sql, parameters) => (await client.query(sql, parameters)).rows, client }, headOf(head.rows[0]));
-      },
-      finish,
+  /** Runs prune's `work` holding the entries' table and the chain lock, given the head. */
+  private inPruneTransaction<T>(work: (runner: Runner, head: StoredHead) => Promise<T>): Promise<T> {
+    return inPoolTransaction(this.pool, `BEGIN; ${lockChain('SHARE ROW EXCLUSIVE')}`, (client, begun) =>
+      work({ query: async (sql, parameters) => (await client.query(sql, parameters)).rows, client }, headIn(begun)),
     );
   }
 

@@ -37,13 +37,13 @@ export async function verifyAccessLog(dataSource: DataSource, signer: Checkpoint
   const headSeq = last?.lastSeq ?? 0;
   const headHash = last?.hash ?? GENESIS_HASH;
   let verifiedCount = 0;
-  /** The first sequence number stored in more than one entry, and how many. */
-  let duplicated: { seq: number; copies: number } | undefined;
+  /** The first entry that starts inside the one before it (or at the same sequence number), and where that one ends. */
+  let overlap: { seq: number; previousEnd: number } | undefined;
   const brokenAt = (seq: number, problem: string): VerifyReport => ({ verified: false, records: verifiedCount, headSeq, headHash, firstBrokenSeq: seq, problem });
-  const duplicateReport = ({ seq, copies }: { seq: number; copies: number }) =>
-    brokenAt(seq, `record ${seq}: stored ${copies} times (expected one entry starting at ${seq}, found ${copies})`);
-  /** The break at `seq`, unless a duplicated entry comes first. */
-  const broken = (seq: number, problem: string): VerifyReport => (duplicated && duplicated.seq <= seq ? duplicateReport(duplicated) : brokenAt(seq, problem));
+  const overlapReport = ({ seq, previousEnd }: { seq: number; previousEnd: number }) =>
+    brokenAt(seq, `record ${seq}: stored twice (expected the next entry to start at ${previousEnd + 1}, found one starting at ${seq})`);
+  /** The break at `seq`, unless an overlapping entry comes first. */
+  const broken = (seq: number, problem: string): VerifyReport => (overlap && overlap.seq <= seq ? overlapReport(overlap) : brokenAt(seq, problem));
 
   for (const checkpoint of checkpoints) {
     if (!signer.verify(checkpointMessage(checkpoint), checkpoint.signature)) return broken(checkpoint.seq, `checkpoint ${checkpoint.id} (seq ${checkpoint.seq}): signature does not verify with key ${signer.keyId}`);
@@ -58,19 +58,16 @@ export async function verifyAccessLog(dataSource: DataSource, signer: Checkpoint
   let previousHash = options.fromSeq ? startBatch.prevHash : latestPrune ? latestPrune.headHash : GENESIS_HASH;
   let expectedSeq = options.fromSeq ? startBatch.firstSeq : latestPrune ? (latestPrune.prunedThroughSeq ?? 0) + 1 : 1;
   let expectedBatchId = startBatch.id;
-  // PostgreSQL does not keep entries' sequence numbers unique (rows are copied ahead of the chain lock), and
-  // the paged reads below would step over a second entry at a page's last sequence number: looked for once.
-  const copied = await entriesRepository
-    .createQueryBuilder('entry')
-    .select('entry.seq', 'seq')
-    .addSelect('COUNT(*)', 'copies')
-    .where('entry.seq >= :from', { from: expectedSeq })
-    .groupBy('entry.seq')
-    .having('COUNT(*) > 1')
-    .orderBy('entry.seq', 'ASC')
-    .limit(1)
-    .getRawOne<{ seq: string | number; copies: string | number }>();
-  if (copied) duplicated = { seq: Number(copied.seq), copies: Number(copied.copies) };
+  // The paged reads below step from one entry's last record to the next entry, so they never see an entry
+  // that starts inside the previous one, or a second entry at the same sequence number (PostgreSQL does not
+  // keep them unique: rows are copied ahead of the chain lock). One ordered scan finds the first such entry.
+  const parameter = dataSource.options.type === 'postgres' ? '$1' : '?';
+  const [overlapping] = await dataSource.query(
+    `SELECT seq, previous_end FROM (SELECT seq, lag(seq + count - 1) OVER (ORDER BY seq) AS previous_end FROM audit_entry WHERE seq >= ${parameter}) AS entries
+     WHERE seq <= previous_end ORDER BY seq LIMIT 1`,
+    [expectedSeq],
+  );
+  if (overlapping) overlap = { seq: Number(overlapping.seq), previousEnd: Number(overlapping.previous_end) };
   const hashAtSeq = new Map<number, string>();
 
   let batchCursor = startBatch.id - 1;
@@ -127,7 +124,7 @@ export async function verifyAccessLog(dataSource: DataSource, signer: Checkpoint
   }
   const strays = await entriesRepository.createQueryBuilder('entry').where('entry.seq >= :seq', { seq: expectedSeq }).orderBy('entry.seq', 'ASC').getOne();
   if (strays) return broken(strays.seq, `record ${strays.seq} is not covered by any batch`);
-  if (duplicated) return duplicateReport(duplicated);
+  if (overlap) return overlapReport(overlap);
   for (const checkpoint of checkpoints) {
     const hash = hashAtSeq.get(checkpoint.seq);
     if (hash !== undefined && hash !== checkpoint.headHash) return broken(checkpoint.seq, `checkpoint ${checkpoint.id}: head hash at seq ${checkpoint.seq} is ${hash}, the signed checkpoint says ${checkpoint.headHash}`);

@@ -119,6 +119,23 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
       expect((await candor.services.verifyAccessLog()).verified).toBe(true);
     });
 
+    it('detects an entry planted inside another, wherever the read pages end', async () => {
+      const entries = await candor.services.dataSource.getRepository(AuditEntryEntity).find({ order: { seq: 'ASC' } });
+      const host = entries.find((entry) => entry.count >= 2)!;
+      const planted = { ...host, seq: host.seq + 1, count: 1, items: JSON.stringify(JSON.parse(host.items).slice(0, 1)), digests: JSON.stringify(JSON.parse(host.digests).slice(0, 1)) };
+      await candor.services.dataSource.getRepository(AuditEntryEntity).insert(planted)
+      try {
+        for (const pageSize of [1, 1_000]) {
+          const report = await verifyAccessLog(candor.services.dataSource, candor.services.checkpointSigner, { pageSize });
+          expect(report).toEqual(expect.objectContaining({ verified: false, firstBrokenSeq: host.seq + 1 }));
+          expect(report.problem).toBe(`record ${host.seq + 1}: stored twice (expected the next entry to start at ${host.seq + host.count}, found one starting at ${host.seq + 1})`);
+        }
+      } finally {
+        await tamper(candor, [['DELETE FROM audit_entry WHERE seq = ? AND count = 1', [host.seq + 1]]]);
+      }
+      expect((await candor.services.verifyAccessLog()).verified).toBe(true);
+    });
+
     // PostgreSQL indexes entries' sequence numbers without a unique constraint; SQLite's primary key refuses the copy.
     if (driver === 'postgres')
       it('detects an entry stored twice, wherever the read pages end', async () => {
@@ -128,7 +145,7 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
           for (const pageSize of [1, 1_000]) {
             const report = await verifyAccessLog(candor.services.dataSource, candor.services.checkpointSigner, { pageSize });
             expect(report).toEqual(expect.objectContaining({ verified: false, firstBrokenSeq: target.seq }));
-            expect(report.problem).toBe(`record ${target.seq}: stored 2 times (expected one entry starting at ${target.seq}, found 2)`);
+            expect(report.problem).toBe(`record ${target.seq}: stored twice (expected the next entry to start at ${target.seq + target.count}, found one starting at ${target.seq})`);
           }
         } finally {
           await tamper(candor, [['DELETE FROM audit_entry WHERE seq = ?', [target.seq]]]);

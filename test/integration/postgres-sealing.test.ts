@@ -117,6 +117,36 @@ function crashSealersOnEachRequest() {
     await expectVerified();
   });
 
+  it('takes the entries\' table before the chain lock on the path under the lock too (the order prune relies on)', async () => {
+    const other = createAuditStore(candor.services.config.database) as PostgresAuditStore;
+    const holder = new Client({ connectionString: (candor.services.config.database as { url: string }).url });
+    await holder.connect();
+    try {
+      // Another appender moves the head: this store's next commit falls back, and the one after commits under the lock.
+      await other.append(entriesOf(records('moves-head', 1)), new Date().toISOString());
+      await store.append(entriesOf(records('falls-back', 1)), new Date().toISOString());
+      const underLock = jest.spyOn(store as unknown as { commitUnderLock(): unknown }, 'commitUnderLock');
+      await holder.query(`BEGIN; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`);
+      const appended = store.append(entriesOf(records('under-held-lock', 1)), new Date().toISOString());
+      // Waiting for the chain lock while holding the table: asked outside the holder's transaction.
+      const waitingWithTable = async () =>
+        (
+          await candor.services.dataSource.query(`SELECT a.pid FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid AND l.relation = 'audit_entry'::regclass AND l.mode = 'RowExclusiveLock' AND l.granted
+            WHERE a.application_name = 'candor-audit' AND a.wait_event = 'advisory' AND a.query LIKE 'LOCK TABLE audit_entry IN ROW EXCLUSIVE MODE%'`)
+        ).length === 1;
+      await eventually(waitingWithTable, 'a commit under the lock holding the table while it waits for the chain');
+      await holder.query('COMMIT');
+      await appended;
+      expect(underLock).toHaveBeenCalledTimes(1);
+      underLock.mockRestore();
+    } finally {
+      await holder.end();
+      await other.close();
+    }
+    expect(await recordsOf('under-held-lock')).toBe(10);
+    await expectVerified();
+  });
+
   it('copies the next batches while the chain lock is held elsewhere, then commits them in order as soon as it is free', async () => {
     const database = candor.services.config.database as { url: string };
     const holder = new Client({ connectionString: database.url });
