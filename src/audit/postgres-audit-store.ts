@@ -194,10 +194,11 @@ export interface PostgresAuditStoreOptions {
  *
  * Sealing runs in worker threads and ahead of the lock (`prepare`): a batch is numbered and chained after
  * the head this store expects — the one its previous batch will leave — so the access log seals batch
- * k + 1 while batch k commits, and a large batch is split into runs sealed in parallel. `commit` takes the
- * lock and reads the head; if another appender (another instance, the CLI) or a failed commit left it
- * elsewhere, the batch is sealed again after the real head before anything is written. Numbering and
- * chaining are still decided under the lock.
+ * k + 1 while batch k commits, and a large batch is split into runs sealed in parallel. `commit` copies
+ * the rows before it takes the lock and checks the head under it, in the round trip of the COMMIT; if
+ * another appender (another instance, the CLI) or a failed commit left the head elsewhere, nothing is
+ * written and the batch is sealed again after the real head, under the lock. Numbering and chaining are
+ * still decided under the lock.
  */
 export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
   /** One commit waits for the chain lock (its rows copied) while the one before holds it. */
