@@ -34,6 +34,19 @@ function crashSealersOnEachRequest() {
   let candor: Harness;
   let store: PostgresAuditStore;
   const recordsOf = async (requestId: string) => Number((await candor.services.dataSource.query('SELECT COUNT(*) AS n FROM audit_record WHERE request_id = $1', [requestId]))[0].n);
+  /**
+   * The log's connections waiting for an advisory lock while holding the entries' table, running a statement
+   * like `statement` (a LIKE pattern). Asked on the harness's pool: a test holding a lock in a transaction
+   * of its own would see a statistics snapshot that does not change.
+   */
+  const waitingHoldingEntries = async (statement: string) =>
+    (
+      await candor.services.dataSource.query(
+        `SELECT a.pid FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid AND l.relation = 'audit_entry'::regclass AND l.mode = 'RowExclusiveLock' AND l.granted
+         WHERE a.application_name = 'candor-audit' AND a.wait_event_type = 'Lock' AND a.wait_event = 'advisory' AND a.query LIKE $1`,
+        [statement],
+      )
+    ).length;
   const expectVerified = async () => expect(await candor.services.verifyAccessLog()).toEqual(expect.objectContaining({ verified: true, firstBrokenSeq: null }));
 
   beforeAll(async () => {
@@ -128,13 +141,10 @@ function crashSealersOnEachRequest() {
       const underLock = jest.spyOn(store as unknown as { commitUnderLock(): unknown }, 'commitUnderLock');
       await holder.query(`BEGIN; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`);
       const appended = store.append(entriesOf(records('under-held-lock', 1)), new Date().toISOString());
-      // Waiting for the chain lock while holding the table: asked outside the holder's transaction.
-      const waitingWithTable = async () =>
-        (
-          await candor.services.dataSource.query(`SELECT a.pid FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid AND l.relation = 'audit_entry'::regclass AND l.mode = 'RowExclusiveLock' AND l.granted
-            WHERE a.application_name = 'candor-audit' AND a.wait_event = 'advisory' AND a.query LIKE 'LOCK TABLE audit_entry IN ROW EXCLUSIVE MODE%'`)
-        ).length === 1;
-      await eventually(waitingWithTable, 'a commit under the lock holding the table while it waits for the chain');
+      await eventually(
+        async () => (await waitingHoldingEntries('LOCK TABLE audit_entry IN ROW EXCLUSIVE MODE%')) === 1,
+        'a commit under the lock holding the table while it waits for the chain',
+      );
       await holder.query('COMMIT');
       await appended;
       expect(underLock).toHaveBeenCalledTimes(1);
@@ -152,13 +162,8 @@ function crashSealersOnEachRequest() {
     const holder = new Client({ connectionString: database.url });
     await holder.connect();
     const log = new AccessLog(store);
-    // The commits of this store waiting for a lock, with their rows already copied (COPY's lock on the table).
-    // Asked outside the holder's transaction, whose statistics snapshot would not change.
-    const waitingWithRows = async () =>
-      (
-        await candor.services.dataSource.query(`SELECT a.pid FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid AND l.relation = 'audit_entry'::regclass AND l.mode = 'RowExclusiveLock'
-          WHERE a.application_name = 'candor-audit' AND a.wait_event_type = 'Lock' AND a.wait_event = 'advisory' AND a.query LIKE '%candor_audit_expect_head%'`)
-      ).length;
+    // Commits waiting for a lock with their rows already copied (COPY's lock on the table).
+    const waitingWithRows = () => waitingHoldingEntries('%candor_audit_expect_head%');
     const appends: Array<Promise<unknown>> = [];
     try {
       await holder.query(`BEGIN; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`);
