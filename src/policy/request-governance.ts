@@ -101,8 +101,14 @@ export class RequestGovernance {
   private readonly classCount: number;
   private readonly subjectIndependent: Array<Decision | undefined>;
   private readonly fieldCount: number;
-  /** (subject ordinal × fieldCount + field index) already logged: aliases and repeats log once. */
-  private recorded = new Uint8Array(0);
+  /** 32-bit words per subject in `recorded`: one bit per field of the schema. */
+  private readonly recordedStride: number;
+  /**
+   * Bit (field index) of word (subject ordinal × recordedStride + field index / 32) is set once the pair is
+   * logged: aliases and repeats log once. Bits, not bytes: a schema has a hundred fields, a request reads a
+   * few of them for hundreds of subjects, and a byte per pair made this the request's largest allocation.
+   */
+  private recorded = new Uint32Array(0);
   private logged: number[] = [];
   /**
    * Where each subject's fields were read: the path of the object they belong to (`occurrencePaths`) and
@@ -126,6 +132,7 @@ export class RequestGovernance {
     const { policies, fields } = options.compiled;
     this.explainOnly = options.mode === 'explain';
     this.fieldCount = fields.length;
+    this.recordedStride = Math.ceil(fields.length / 32);
     this.policyClasses = new Uint8Array(policies.length);
     const classes = new Map<string, number>();
     this.subjectIndependent = policies.map((policy, index) => {
@@ -245,8 +252,8 @@ export class RequestGovernance {
     else collect(result);
     if (pending.length === 0) return;
     // Room for every field of every subject so far, in one step rather than doubling as the leaves are decided.
-    const slots = this.entries.length * this.fieldCount;
-    if (slots > this.recorded.length) this.growRecorded(slots - 1);
+    const words = this.entries.length * this.recordedStride;
+    if (words > this.recorded.length) this.growRecorded(words - 1);
     const subjectIds = pending.map((entry) => entry.subjectId);
     let states: ArrayLike<SubjectState | Error>;
     try {
@@ -315,11 +322,12 @@ export class RequestGovernance {
       this.lastOccurrenceOrdinal = entry.ordinal;
     }
     const decision = this.decisionFor(field, entry);
-    const slot = entry.ordinal * this.fieldCount + field.index;
-    if (slot >= this.recorded.length) this.growRecorded(slot);
-    if (this.recorded[slot] === 0) {
-      this.recorded[slot] = 1;
-      this.logged.push(slot);
+    const word = entry.ordinal * this.recordedStride + (field.index >>> 5);
+    const bit = 1 << (field.index & 31);
+    if (word >= this.recorded.length) this.growRecorded(word);
+    if ((this.recorded[word] & bit) === 0) {
+      this.recorded[word] |= bit;
+      this.logged.push(entry.ordinal * this.fieldCount + field.index);
     }
     return decision;
   }
@@ -353,10 +361,10 @@ export class RequestGovernance {
     return entry;
   }
 
-  private growRecorded(slot: number): void {
-    let size = Math.max(1024, this.recorded.length * 2);
-    while (size <= slot) size *= 2;
-    const grown = new Uint8Array(size);
+  private growRecorded(word: number): void {
+    let size = Math.max(256, this.recorded.length * 2);
+    while (size <= word) size *= 2;
+    const grown = new Uint32Array(size);
     grown.set(this.recorded);
     this.recorded = grown;
   }
