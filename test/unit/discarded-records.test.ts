@@ -1,11 +1,11 @@
-import { execute, GraphQLID, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString, parse } from 'graphql';
+import { GraphQLID, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString } from 'graphql';
 import { loadConfig } from '../../src/config';
 import { readGovernance } from '../../src/graphql/governance-catalog';
 import { GOVERNANCE_EXTENSION, SUBJECT_EXTENSION } from '../../src/graphql/governed.decorator';
 import { enforceGovernance, GOVERNANCE_CONTEXT_KEY } from '../../src/policy/enforcement';
-import { recordedDecision, RequestGovernance } from '../../src/policy/request-governance';
-import { JitExecutor } from '../../src/server/jit-executor';
+import { recordedDecision } from '../../src/policy/request-governance';
 import { loadConfiguredTaxonomy } from '../../src/server/services';
+import { executorsOf, serviceGovernance } from '../support/request-governance';
 
 /**
  * A non-null field error discards its nearest nullable ancestor; the decisions made for that object's
@@ -60,29 +60,12 @@ function governedSchema() {
 }
 
 const governed = governedSchema();
-const jit = new JitExecutor(governed.schema);
-
-const EXECUTORS = {
-  'graphql-js': (query: string, contextValue: unknown) => execute({ schema: governed.schema, document: parse(query), contextValue }),
-  'graphql-jit': async (query: string, contextValue: unknown) => {
-    const before = jit.executions.jit;
-    const result = await jit.execute({ document: parse(query), documentKey: query, contextValue });
-    expect(jit.executions.jit).toBe(before + 1);
-    return result;
-  },
-};
+const EXECUTORS = executorsOf(governed.schema);
 
 describe.each(Object.keys(EXECUTORS) as Array<keyof typeof EXECUTORS>)('records of objects discarded by null propagation, on %s', (executor) => {
   /** Runs `query`, drops what the response lost (as the audit plugin does), and lists the records per subject. */
   const recordsAfter = async (query: string) => {
-    const governance = new RequestGovernance({
-      purpose: { key: 'essential.service', legalBasis: 'contract' },
-      actorRoles: [],
-      now: new Date('2026-01-01T00:00:00Z'),
-      loadSubjectStates: async (subjectIds) => subjectIds.map((subjectId) => ({ subjectId, restricted: false, consents: [], objections: [] })),
-      compiled: governed.compiled,
-      mask: (_strategy, value) => value,
-    });
+    const governance = serviceGovernance(governed.compiled);
     const result = await EXECUTORS[executor](query, { [GOVERNANCE_CONTEXT_KEY]: governance });
     governance.dropRecordsOfSubjectsAbsentFrom(result.data);
     const records = Object.fromEntries(governance.recordsBySubject((field, decision) => `${field.coordinate} ${recordedDecision(decision)}`).map(({ subjectId, items }) => [subjectId, items.sort()]));
