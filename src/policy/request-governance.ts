@@ -119,7 +119,7 @@ export class RequestGovernance {
   private readonly occurrenceOrdinals: number[] = [];
   private readonly refusedOperations: OperationRefusal[] = [];
   private readonly recordedOperationFields: GuardedField[] = [];
-  private readonly withheldPaths: Array<{ path: ResponsePath; field: GuardedField; subjectId: string; code: string }> = [];
+  private withheldPaths: Array<{ path: ResponsePath; field: GuardedField; subjectId: string; code: string }> = [];
   /** The record the previous field belonged to, the subject key it was read by, and its subject's entry. */
   private lastSource: unknown = undefined;
   private lastSubjectKey: string | undefined = undefined;
@@ -189,14 +189,22 @@ export class RequestGovernance {
    * object — the log may over-report, never under-report. Root fields (refusals, recorded operations)
    * are not subject records and stay. Call once the response is final; only a response with errors can
    * have discarded anything.
+   *
+   * Returns the subjects dropped. The response must not name them either: a withheld field's error tells
+   * why the subject's value was withheld (their consent, objection or restriction), which is itself a
+   * disclosure with no record now. The withheld list of `extensions` reporting drops them here; the caller
+   * removes their errors (`subjectNamedBy`).
    */
-  dropRecordsOfSubjectsAbsentFrom(data: unknown): void {
+  dropRecordsOfSubjectsAbsentFrom(data: unknown): ReadonlySet<string> {
     const held = new Uint8Array(this.entries.length);
     for (let occurrence = 0; occurrence < this.occurrencePaths.length; occurrence++) {
       const ordinal = this.occurrenceOrdinals[occurrence];
       if (held[ordinal] === 0 && isObject(valueAt(data, this.occurrencePaths[occurrence]))) held[ordinal] = 1;
     }
     this.logged = this.logged.filter((slot) => held[Math.floor(slot / this.fieldCount)] === 1);
+    const dropped = new Set(this.entries.filter((entry) => held[entry.ordinal] === 0).map((entry) => entry.subjectId));
+    this.withheldPaths = this.withheldPaths.filter(({ subjectId }) => !dropped.has(subjectId));
+    return dropped;
   }
 
   /** Withheld leaf fields, when they are reported in extensions (empty in `errors` mode). */
@@ -368,6 +376,12 @@ export class RequestGovernance {
     grown.set(this.recorded);
     this.recorded = grown;
   }
+}
+
+/** The subject a withheld field's error (as `withheldError` builds it, formatted or not) names, if any. */
+export function subjectNamedBy(error: { readonly extensions?: Readonly<Record<string, unknown>> }): string | undefined {
+  const governance = error.extensions?.governance as { subjectId?: unknown } | undefined;
+  return typeof governance?.subjectId === 'string' ? governance.subjectId : undefined;
 }
 
 /**

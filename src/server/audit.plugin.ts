@@ -7,7 +7,7 @@ import { QUERY_LIMIT_CODES, REFUSALS } from '../policy/codes';
 import type { Decision } from '../policy/decide';
 import { GOVERNANCE_CONTEXT_KEY } from '../policy/enforcement';
 import type { GuardedField } from '../policy/guarded-field';
-import { recordedDecision, type RequestGovernance } from '../policy/request-governance';
+import { recordedDecision, type RequestGovernance, subjectNamedBy } from '../policy/request-governance';
 import type { CandorContext } from './context';
 import type { CandorMetrics } from './observability';
 
@@ -55,7 +55,13 @@ export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): A
           // Null propagation may have discarded objects whose fields were decided: what leaves is what is recorded.
           // Not in a dry run (nothing is released) nor a rejection (judged, and recorded, on every decision).
           if (governance && governance.mode !== 'explain' && !rejection && errors.length && response.body.kind === 'single' && response.body.singleResult.data !== undefined) {
-            governance.dropRecordsOfSubjectsAbsentFrom(response.body.singleResult.data);
+            const dropped = governance.dropRecordsOfSubjectsAbsentFrom(response.body.singleResult.data);
+            // Nor does the response tell why their fields were withheld (graphql-jit reports the fields of discarded objects too).
+            const told = errors.filter((error) => {
+              const subjectId = subjectNamedBy(error);
+              return subjectId === undefined || !dropped.has(subjectId);
+            });
+            if (told.length < errors.length) response.body.singleResult.errors = told.length ? told : undefined;
           }
           // Field decisions go to the log already grouped per subject: no intermediate record per field.
           const stored = storedItems(recordingFor(governance?.mode === 'explain' ? 'explain' : rejection ? 'rejected' : 'release'));

@@ -1,13 +1,14 @@
 import { execute, type ExecutionResult, type GraphQLSchema, parse } from 'graphql';
 import type { CompiledFields } from '../../src/policy/guarded-field';
-import { RequestGovernance } from '../../src/policy/request-governance';
+import { RequestGovernance, type RequestGovernanceOptions } from '../../src/policy/request-governance';
 import { JitExecutor } from '../../src/server/jit-executor';
 
 /**
  * A request's governance for purpose essential.service (basis contract) where every subject's state is
  * the default one (no restriction, consent or objection): every declared personal field is released.
+ * `options` replace any of these.
  */
-export function serviceGovernance(compiled: CompiledFields): RequestGovernance {
+export function serviceGovernance(compiled: CompiledFields, options: Partial<RequestGovernanceOptions> = {}): RequestGovernance {
   return new RequestGovernance({
     purpose: { key: 'essential.service', legalBasis: 'contract' },
     actorRoles: [],
@@ -15,6 +16,7 @@ export function serviceGovernance(compiled: CompiledFields): RequestGovernance {
     loadSubjectStates: async (subjectIds) => subjectIds.map((subjectId) => ({ subjectId, restricted: false, consents: [], objections: [] })),
     compiled,
     mask: (_strategy, value) => value,
+    ...options,
   });
 }
 

@@ -114,6 +114,16 @@ describe.each(Object.keys(EXECUTORS) as Array<keyof typeof EXECUTORS>)('records 
     expect(parentBroken.records).toEqual({});
   });
 
+  it('withheld fields reported in extensions: a discarded subject leaves the list with its records', async () => {
+    // Person.email is not declared for marketing: withheld (PURPOSE_NOT_DECLARED) for every subject.
+    const governance = serviceGovernance(governed.compiled, { purpose: { key: 'marketing.communications', legalBasis: 'consent' }, withheldReporting: 'extensions' });
+    const result = await EXECUTORS[executor]('{ people(ids: ["ok", "broken"]) { email badge } }', { [GOVERNANCE_CONTEXT_KEY]: governance });
+    expect(result.data).toEqual({ people: [{ email: null, badge: 'b-ok' }, null] });
+    expect(governance.withheld.map(({ subjectId }) => subjectId).sort()).toEqual(['broken', 'ok']);
+    expect([...governance.dropRecordsOfSubjectsAbsentFrom(result.data)]).toEqual(['broken']);
+    expect(governance.withheld.map(({ path, subjectId }) => [path.join('.'), subjectId])).toEqual([['people.0.email', 'ok']]);
+  });
+
   it('data null (a non-null root field failed): no field record stays, the refusal does', async () => {
     const lostRoot = await recordsAfter('{ person(id: "broken") { email badge } }');
     expect([lostRoot.data, lostRoot.records]).toEqual([null, {}]);
