@@ -1,5 +1,5 @@
 import type { DatabaseConfig } from '../config';
-import type { AppendEntry, AppendResult, AuditStore } from './audit-store';
+import { type AppendEntry, type AppendResult, type AuditStore, UnstorableRecordError, unstorableValue } from './audit-store';
 import type { AccessDecision } from './chain';
 import { PostgresAuditStore } from './postgres-audit-store';
 import { SqliteAuditStore } from './sqlite-audit-store';
@@ -85,10 +85,15 @@ export class AccessLog {
     return this.appendEntries(entriesOf(records));
   }
 
-  /** Appends records already grouped into entries (one per request and subject), as `append` does. */
+  /**
+   * Appends records already grouped into entries (one per request and subject), as `append` does. Rejects
+   * at once, with UnstorableRecordError, entries holding a value the store cannot take.
+   */
   appendEntries(entries: readonly AppendEntry[]): Promise<AppendResult | undefined> {
     const size = entries.reduce((sum, entry) => sum + entry.items.length, 0);
     if (size === 0) return Promise.resolve(undefined);
+    const unstorable = unstorableValue(entries);
+    if (unstorable !== undefined) return Promise.reject(new UnstorableRecordError(unstorable));
     return new Promise((resolve, reject) => {
       this.queue.push({ entries: [...entries], size, resolve, reject });
       if (!this.flushing) void this.flush();

@@ -27,6 +27,41 @@ export interface PruneResult {
 }
 
 /**
+ * The longest values the log's length-limited columns take (`audit_entry`, `subject_pseudonym`); the
+ * entities declare their columns with these.
+ */
+export const RECORD_VALUE_LIMITS = { at: 30, requestId: 64, actorId: 64, subjectId: 40 } as const;
+
+/** The header values of an entry a request or a caller supplies (items are built by Candor from the schema). */
+const CHECKED_HEADER_FIELDS = ['at', 'requestId', 'actorId', 'actorName', 'actorTeam', 'purpose', 'operationName', 'subjectId'] as const;
+
+/**
+ * Why one of `entries` cannot be stored, if one cannot: a NUL character (PostgreSQL's text cannot hold
+ * it) or a value longer than its column. Checked before a request's records join a batch, so that one bad
+ * value fails its own request only, never the commit it would have shared with others.
+ */
+export function unstorableValue(entries: readonly AppendEntry[]): string | undefined {
+  for (const entry of entries) {
+    for (const field of CHECKED_HEADER_FIELDS) {
+      const value = entry[field];
+      if (value === null) continue;
+      if (value.includes('\u0000')) return `${field} contains a NUL character`;
+      const limit = (RECORD_VALUE_LIMITS as Partial<Record<string, number>>)[field];
+      if (limit !== undefined && value.length > limit) return `${field} is longer than ${limit} characters`;
+    }
+  }
+  return undefined;
+}
+
+/** A request's access records hold a value the log cannot store: the request fails, its batch-mates do not. */
+export class UnstorableRecordError extends Error {
+  constructor(problem: string) {
+    super(`access record not storable: ${problem}`);
+    this.name = 'UnstorableRecordError';
+  }
+}
+
+/**
  * Where sealed batches are appended. Every implementation takes the chain lock inside its transaction
  * (PostgreSQL: pg_advisory_xact_lock; SQLite: BEGIN IMMEDIATE), reads the head, seals and inserts, so the
  * chain stays linear with any number of appending processes.

@@ -1,4 +1,5 @@
 import { Column, Entity, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
+import { RECORD_VALUE_LIMITS } from './audit-store';
 
 /** bigint columns come back from PostgreSQL as strings; sequence numbers stay far below 2^53. */
 const bigintAsNumber = { to: (value: number) => value, from: (value: string | number | null) => (value === null ? null : Number(value)) };
@@ -13,9 +14,9 @@ export class AuditEntryEntity {
   @PrimaryColumn({ type: 'bigint', transformer: bigintAsNumber }) seq!: number;
   @Column({ type: 'integer' }) count!: number;
   @Column({ name: 'batch_id', type: 'bigint', transformer: bigintAsNumber }) batchId!: number;
-  @Column({ type: 'varchar', length: 30 }) at!: string;
-  @Column({ name: 'request_id', type: 'varchar', length: 64 }) requestId!: string;
-  @Column({ name: 'actor_id', type: 'varchar', length: 64, nullable: true }) actorId!: string | null;
+  @Column({ type: 'varchar', length: RECORD_VALUE_LIMITS.at }) at!: string;
+  @Column({ name: 'request_id', type: 'varchar', length: RECORD_VALUE_LIMITS.requestId }) requestId!: string;
+  @Column({ name: 'actor_id', type: 'varchar', length: RECORD_VALUE_LIMITS.actorId, nullable: true }) actorId!: string | null;
   @Column({ name: 'actor_name', type: 'varchar', nullable: true }) actorName!: string | null;
   @Column({ name: 'actor_team', type: 'varchar', nullable: true }) actorTeam!: string | null;
   @Column({ type: 'varchar', nullable: true }) purpose!: string | null;
@@ -56,7 +57,7 @@ export class AuditCheckpointEntity {
 /** The only link between a data subject and their access records; erasure deletes the row. */
 @Entity('subject_pseudonym')
 export class SubjectPseudonymEntity {
-  @PrimaryColumn({ name: 'subject_id', type: 'varchar', length: 40 }) subjectId!: string;
+  @PrimaryColumn({ name: 'subject_id', type: 'varchar', length: RECORD_VALUE_LIMITS.subjectId }) subjectId!: string;
   @Column({ type: 'varchar', length: 40, unique: true }) pseudonym!: string;
   @Column({ name: 'created_at', type: 'varchar', length: 30 }) createdAt!: string;
 }

@@ -39,6 +39,7 @@ export function validateReportRequest(request: ReportRequest): { kind: ReportKin
   const to = time(request.to, 'to');
   if (from && to && from >= to) throw badInput('--from must be before --to');
   if (request.kind === 'subject-access' && !request.subjectId) throw badInput('the subject-access report needs --subject ID');
+  if (request.kind !== 'subject-access' && request.subjectId) throw badInput(`--subject applies to the subject-access report only, not to "${request.kind}"`);
   return { kind: request.kind as ReportKind, parameters: { ...(request.subjectId ? { subjectId: request.subjectId } : {}), ...(from ? { from } : {}), ...(to ? { to } : {}) } };
 }
 

@@ -41,6 +41,9 @@ export interface OperationRequest {
 export function singleOperation(req: Request, res: Response): OperationRequest {
   return { body: req.method === 'GET' ? req.query : req.body, requestId: String(res.locals[REQUEST_ID_LOCAL]) };
 }
+/** A GraphQL Name (spec § 2.1.9), of a length fit for a log. */
+const GRAPHQL_NAME = /^[_A-Za-z][_0-9A-Za-z]{0,255}$/;
+
 /** Set once Candor's context factory ran: from then on, refusals are recorded there and by the plugin. */
 export const CONTEXT_BUILT_LOCAL = 'candorContextBuilt';
 
@@ -60,7 +63,8 @@ export function createContextFactory(services: CandorServices, governed: Governe
     res.locals[CONTEXT_BUILT_LOCAL] = true;
     const now = clock();
     const body = operation.body as Record<string, unknown> | undefined;
-    const operationName = typeof body?.operationName === 'string' ? body.operationName : null;
+    // Recorded as the client sent it only when it can name an operation at all (a GraphQL name).
+    const operationName = typeof body?.operationName === 'string' && GRAPHQL_NAME.test(body.operationName) ? body.operationName : null;
 
     const refuse = async (code: RefusalCode, message: string, actor: AccessActor | null, purpose: string | null): Promise<never> => {
       try {

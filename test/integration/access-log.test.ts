@@ -81,6 +81,44 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
       expect(new Set(results.map((result) => result?.batchId)).size).toBe(2);
     });
 
+    it('a record the store cannot hold fails its own request only, never the batch it would have shared', async () => {
+      const log = new AccessLog(candor.services.accessLog.store);
+      const record = (requestId: string, operationName: string | null, subjectId: string | null = null) =>
+        ({ at: new Date(), requestId, actor: null, purpose: null, operationName, subjectId, coordinate: null, category: null, decision: 'REFUSED' as const, reason: 'UNAUTHENTICATED', legalBasis: null });
+      const outcomes = await Promise.allSettled([
+        log.append([record('storable-1', 'Fine')]),
+        log.append([record('unstorable-nul', 'a\u0000b')]),
+        log.append([record('storable-2', null)]),
+        log.append([record('unstorable-subject', null, 'x'.repeat(41))]),
+        log.append([record('storable-3', 'Fine')]),
+      ]);
+      expect(outcomes.map((outcome) => (outcome.status === 'rejected' ? String(outcome.reason) : outcome.status))).toEqual([
+        'fulfilled',
+        'UnstorableRecordError: access record not storable: operationName contains a NUL character',
+        'fulfilled',
+        'UnstorableRecordError: access record not storable: subjectId is longer than 40 characters',
+        'fulfilled',
+      ]);
+      const stored = await candor.services.dataSource.getRepository(AuditEntryEntity).findBy([{ requestId: 'storable-1' }, { requestId: 'storable-2' }, { requestId: 'storable-3' }, { requestId: 'unstorable-nul' }]);
+      expect(stored.map((entry) => entry.requestId).sort()).toEqual(['storable-1', 'storable-2', 'storable-3']);
+    });
+
+    it('records a refused request whose operation name is no GraphQL name without it, and serves its neighbours', async () => {
+      const refusedRequest = (operationName: string) =>
+        fetch(candor.server.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ __typename }', operationName }) });
+      const [refused, served, badName] = await Promise.all([
+        refusedRequest('x\u0000y'),
+        candor.query({ key: KEYS.support, purpose: 'essential.service', query: `{ customer(id: "${A}") { email } }` }),
+        refusedRequest('not a name'),
+      ]);
+      expect([refused.status, badName.status, served.status]).toEqual([401, 401, 200]);
+      expect(served.body.data).toEqual({ customer: { email: expect.any(String) } });
+      for (const response of [refused, badName]) {
+        const page = await accessLog({ requestId: response.headers.get('x-request-id') });
+        expect(page.edges.map((edge: any) => [edge.node.decision, edge.node.reason, edge.node.operationName])).toEqual([['REFUSED', 'UNAUTHENTICATED', null]]);
+      }
+    });
+
     it('refuses UPDATE and DELETE on the log outside a prune (PostgreSQL trigger)', async () => {
       if (driver !== 'postgres') return expect(driver).toBe('sqlite'); // SQLite relies on verification instead
       await expect(candor.services.dataSource.query("UPDATE audit_entry SET items = '[]' WHERE seq = 1")).rejects.toThrow(/append-only/);

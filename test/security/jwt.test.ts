@@ -11,10 +11,10 @@ describe.each(DRIVERS)('JWT bearer tokens on %s', (driver) => {
   let candor: Harness;
   let privateKey: KeyLike;
   let otherKey: KeyLike;
-  const sign = (claims: Record<string, unknown>, options: { key?: KeyLike; issuer?: string; audience?: string; expires?: string | number } = {}) =>
+  const sign = (claims: Record<string, unknown>, options: { key?: KeyLike; issuer?: string; audience?: string; expires?: string | number; subject?: string } = {}) =>
     new SignJWT({ name: 'Churn Model', team: 'Data Science', purposes: ['analytics.reporting'], ...claims })
       .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
-      .setSubject('churn-model')
+      .setSubject(options.subject ?? 'churn-model')
       .setIssuer(options.issuer ?? ISSUER)
       .setAudience(options.audience ?? AUDIENCE)
       .setIssuedAt()
@@ -53,6 +53,9 @@ describe.each(DRIVERS)('JWT bearer tokens on %s', (driver) => {
     ['signed with another key', () => sign({}, { key: otherKey })],
     ['unsigned (alg: none)', async () => `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${Buffer.from(JSON.stringify({ sub: 'x', iss: ISSUER, aud: AUDIENCE, exp: 9_999_999_999, purposes: ['analytics.reporting'] })).toString('base64url')}.`],
     ['tampered', async () => (await sign({})).replace(/\.([\w-]+)\./, (_match, payload: string) => `.${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload, 'base64url').toString()), purposes: ['marketing.communications'] })).toString('base64url')}.`)],
+    // Valid, but naming an actor the access log could not record: every request is logged under its actor.
+    ['whose subject is longer than an actor id may be', () => sign({}, { subject: 's'.repeat(61) })],
+    ['whose name holds a NUL character', () => sign({ name: 'Churn\u0000Model' })],
   ])('refuses a token %s with UNAUTHENTICATED', async (_case, token) => {
     const response = await ask(await token());
     expect([response.status, response.body.errors?.[0].extensions?.code]).toEqual([401, 'UNAUTHENTICATED']);
