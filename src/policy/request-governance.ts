@@ -80,6 +80,8 @@ interface SubjectEntry {
   readonly ordinal: number;
   /** Null while unknown: not loaded yet, or the load failed. */
   state: SubjectState | null;
+  /** While a preload is reading the state: that load, which another preload meeting the subject waits for. */
+  loading: Promise<void> | undefined;
   /** Decisions by policy class (index 0 unused). */
   readonly decisions: Array<Decision | undefined>;
 }
@@ -247,21 +249,34 @@ export class RequestGovernance {
    * `decide()` turns into GOVERNANCE_UNAVAILABLE.
    */
   async preload(result: unknown, subjectKey: string): Promise<void> {
-    // Each new subject gets its entry now (unknown until loaded), so a subject met twice is loaded once.
+    // Each new subject gets its entry now (unknown until loaded), so a subject met twice is loaded once; a
+    // subject another preload (a sibling root field, say) is still loading is waited for, not decided unknown.
     const pending: SubjectEntry[] = [];
+    const loadsUnderway = new Set<Promise<void>>();
     const collect = (record: unknown) => {
       if (record === null || typeof record !== 'object' || record instanceof Error) return;
       const rawSubjectId = (record as Record<string, unknown>)[subjectKey];
       if (rawSubjectId === null || rawSubjectId === undefined) return;
       const subjectId = String(rawSubjectId);
-      if (!this.subjects.has(subjectId)) pending.push(this.addEntry(subjectId, null));
+      const known = this.subjects.get(subjectId);
+      if (known === undefined) pending.push(this.addEntry(subjectId, null));
+      else if (known.loading !== undefined) loadsUnderway.add(known.loading);
     };
     if (Array.isArray(result)) for (const record of result) collect(record);
     else collect(result);
-    if (pending.length === 0) return;
-    // Room for every field of every subject so far, in one step rather than doubling as the leaves are decided.
-    const words = this.entries.length * this.recordedStride;
-    if (words > this.recorded.length) this.growRecorded(words - 1);
+    if (pending.length > 0) {
+      // Room for every field of every subject so far, in one step rather than doubling as the leaves are decided.
+      const words = this.entries.length * this.recordedStride;
+      if (words > this.recorded.length) this.growRecorded(words - 1);
+      const load = this.loadStates(pending);
+      for (const entry of pending) entry.loading = load;
+      loadsUnderway.add(load);
+    }
+    for (const load of loadsUnderway) await load;
+  }
+
+  /** Reads the states of `pending` in one batch; a failed load leaves them unknown. Never rejects. */
+  private async loadStates(pending: readonly SubjectEntry[]): Promise<void> {
     const subjectIds = pending.map((entry) => entry.subjectId);
     let states: ArrayLike<SubjectState | Error>;
     try {
@@ -272,8 +287,10 @@ export class RequestGovernance {
     for (let position = 0; position < pending.length; position++) {
       const state = states[position];
       pending[position].state = state instanceof Error || !state ? null : state;
+      pending[position].loading = undefined;
     }
   }
+
 
   /**
    * Applies `decide()` to one field of the record `source` (a relation, enforced by graphql-shield) and
@@ -363,7 +380,7 @@ export class RequestGovernance {
   }
 
   private addEntry(subjectId: string, state: SubjectState | null): SubjectEntry {
-    const entry: SubjectEntry = { subjectId, ordinal: this.entries.length, state, decisions: new Array<Decision | undefined>(this.classCount) };
+    const entry: SubjectEntry = { subjectId, ordinal: this.entries.length, state, loading: undefined, decisions: new Array<Decision | undefined>(this.classCount) };
     this.entries.push(entry);
     this.subjects.set(subjectId, entry);
     return entry;

@@ -114,6 +114,20 @@ describe.each(Object.keys(EXECUTORS) as Array<keyof typeof EXECUTORS>)('records 
     expect(parentBroken.records).toEqual({});
   });
 
+  it('a subject two root fields return is decided on its state, even while the first is still reading it', async () => {
+    // Both preloads meet "ok"; the second must wait for the first one's read (slow, as a store's is), not
+    // decide the subject unknown (GOVERNANCE_UNAVAILABLE).
+    const governance = serviceGovernance(governed.compiled, {
+      loadSubjectStates: async (subjectIds) => {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        return subjectIds.map((subjectId) => ({ subjectId, restricted: false, consents: [], objections: [] }));
+      },
+    });
+    const result = await EXECUTORS[executor]('{ people(ids: ["ok"]) { email } person(id: "ok") { name } }', { [GOVERNANCE_CONTEXT_KEY]: governance });
+    expect([result.data, result.errors]).toEqual([{ people: [{ email: 'ok@example.test' }], person: { name: 'Ok' } }, undefined]);
+    expect(governance.recordsBySubject((field, decision) => `${field.coordinate} ${recordedDecision(decision)}`)).toEqual([{ subjectId: 'ok', items: ['Person.email RELEASED', 'Person.name RELEASED'] }]);
+  });
+
   it('withheld fields reported in extensions: a discarded subject leaves the list with its records', async () => {
     // Person.email is not declared for marketing: withheld (PURPOSE_NOT_DECLARED) for every subject.
     const governance = serviceGovernance(governed.compiled, { purpose: { key: 'marketing.communications', legalBasis: 'consent' }, withheldReporting: 'extensions' });
