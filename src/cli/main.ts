@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { DEMO_ACTORS } from '../actors/actor-directory';
 import { ConfigError, loadConfig } from '../config';
-import { isBadInput } from '../errors';
+import { isCallerFacing } from '../errors';
 import { SchemaDiffError } from '../governance/schema-diff';
 import { SchemaGovernanceError } from '../graphql/governance-catalog';
 import { UnguardedFieldError } from '../policy/enforcement';
@@ -78,7 +78,7 @@ Environment (see README "Configuration"):
 /** Errors a user can act on: one line, no stack trace. */
 function explain(error: unknown): string | undefined {
   if (error instanceof ConfigError || error instanceof TaxonomyError || error instanceof SchemaGovernanceError || error instanceof UnguardedFieldError || error instanceof SchemaDiffError) return error.message;
-  if (isBadInput(error)) return error.message;
+  if (isCallerFacing(error)) return error.message;
   if (error instanceof Error && /ECONNREFUSED|ENOTFOUND|does not exist|password authentication/.test(error.message)) return `cannot reach the database: ${error.message}`;
   return undefined;
 }

@@ -1,6 +1,7 @@
 import type { AccessActor } from '../audit/access-log';
+import { SubjectPseudonymEntity } from '../audit/audit.entities';
 import { SubjectMessageEntity } from '../consent/subject-message.entity';
-import { badInput } from '../errors';
+import { auditUnavailable, badInput } from '../errors';
 import type { CandorServices } from '../server/services';
 import { inTransaction } from '../storage/transactions';
 
@@ -18,20 +19,37 @@ export interface ErasureResult {
  * date; no card digits), their messages lose their text, and the access log's pseudonym mapping is
  * deleted, so the log keeps verifying but no longer points at the person. The consent ledger keeps the
  * proof of consent under the opaque surrogate id.
+ *
+ * The domain and the log are written one after the other (the log may be another store): the erasure
+ * record first, then the mapping's deletion. If the log fails after the domain part committed, the call
+ * fails and erasing the subject again finishes the job: a subject erased in the domain whose mapping still
+ * exists was not erased from the log yet (that run reports no domain counts: the first one made them).
  */
 export async function eraseSubject(services: CandorServices, subjectId: string, actor: AccessActor, requestId: string): Promise<ErasureResult> {
   const customer = await services.domain.findCustomer(subjectId);
   if (!customer) throw badInput(`unknown subject "${subjectId}"`);
-  if (customer.erasedAt) throw badInput(`subject "${subjectId}" was already erased on ${customer.erasedAt}`);
-  const erasedAt = services.clock().toISOString();
-  const result = await inTransaction(services.dataSource, async (manager) => {
-    const domain = await services.domain.eraseCustomer(subjectId, erasedAt, manager);
-    const messages = await manager.getRepository(SubjectMessageEntity).update({ subjectId }, { body: '[erased]', context: null });
-    return { ...domain, messagesErased: messages.affected ?? 0 };
-  });
-  await services.accessLog.forgetSubject(subjectId);
-  await services.accessLog.append([
-    { at: services.clock(), requestId, actor, purpose: 'essential.legal_obligation', operationName: 'subject erase', subjectId: null, coordinate: null, category: null, decision: 'RELEASED', reason: 'SUBJECT_ERASED', legalBasis: 'legal_obligation' },
-  ]);
-  return { subjectId, erasedAt, ...result };
+  let erased: ErasureResult;
+  if (customer.erasedAt) {
+    if (!(await services.dataSource.getRepository(SubjectPseudonymEntity).existsBy({ subjectId }))) {
+      throw badInput(`subject "${subjectId}" was already erased on ${customer.erasedAt}`);
+    }
+    erased = { subjectId, erasedAt: customer.erasedAt, watchEventsDeleted: 0, paymentsKept: 0, messagesErased: 0 };
+  } else {
+    const erasedAt = services.clock().toISOString();
+    const result = await inTransaction(services.dataSource, async (manager) => {
+      const domain = await services.domain.eraseCustomer(subjectId, erasedAt, manager);
+      const messages = await manager.getRepository(SubjectMessageEntity).update({ subjectId }, { body: '[erased]', context: null });
+      return { ...domain, messagesErased: messages.affected ?? 0 };
+    });
+    erased = { subjectId, erasedAt, ...result };
+  }
+  try {
+    await services.accessLog.append([
+      { at: services.clock(), requestId, actor, purpose: 'essential.legal_obligation', operationName: 'subject erase', subjectId: null, coordinate: null, category: null, decision: 'RELEASED', reason: 'SUBJECT_ERASED', legalBasis: 'legal_obligation' },
+    ]);
+    await services.accessLog.forgetSubject(subjectId);
+  } catch {
+    throw auditUnavailable(`subject "${subjectId}" was erased from the domain data, but the access log could not be updated (it still links their records): erase them again to finish`);
+  }
+  return erased;
 }

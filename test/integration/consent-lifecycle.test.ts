@@ -165,6 +165,33 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(verify.code).toBe(0);
   });
 
+  it('an erasure the log failed to finish is finished by erasing again', async () => {
+    const E = 'cus_0000_life_e';
+    await addCustomer(candor, E);
+    await candor.query({ key: KEYS.support, purpose: 'essential.service', query: `{ customer(id: "${E}") { email } }` });
+    const mappings = () => candor.services.dataSource.getRepository(SubjectPseudonymEntity).countBy({ subjectId: E });
+    expect(await mappings()).toBe(1);
+    // The log is down for the erasure's own record: the domain part has committed by then.
+    const outage = jest.spyOn(candor.services.accessLog, 'append').mockRejectedValueOnce(new Error('log down'));
+    try {
+      const failed = await manage(`mutation { eraseSubject(subjectId: "${E}") { subjectId } }`);
+      expect(failed.body.errors?.map((error) => [error.extensions?.code, error.message])).toEqual([
+        ['AUDIT_UNAVAILABLE', `subject "${E}" was erased from the domain data, but the access log could not be updated (it still links their records): erase them again to finish`],
+      ]);
+    } finally {
+      outage.mockRestore();
+    }
+    expect((await candor.services.dataSource.getRepository(CustomerEntity).findOneByOrFail({ id: E })).erasedAt).toBeTruthy();
+    expect(await mappings()).toBe(1);
+    const finished = await manage(`mutation { eraseSubject(subjectId: "${E}") { subjectId watchEventsDeleted } }`);
+    expect(finished.body).toEqual({ data: { eraseSubject: { subjectId: E, watchEventsDeleted: 0 } } });
+    expect(await mappings()).toBe(0);
+    expect((await candor.services.accessLogReader.page({ subjectId: E }, 10)).totalCount).toBe(0);
+    const again = await manage(`mutation { eraseSubject(subjectId: "${E}") { subjectId } }`);
+    expect(again.body.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+    expect((await candor.services.verifyAccessLog()).verified).toBe(true);
+  });
+
   it('keeps the inbox for consent managers only, and answers once', async () => {
     const message = await candor.services.dataSource.getRepository('SubjectMessageEntity').save({ subjectId: S, context: 'purpose:third_party_sharing', body: 'Why did Partnerships receive my country?', createdAt: new Date(now).toISOString() });
     const inbox = await manage('{ inbox { id subjectId context body answer } }');
