@@ -1,8 +1,9 @@
 import DataLoader from 'dataloader';
-import { type DataSource, type EntityManager, In, Like } from 'typeorm';
+import { type DataSource, type EntityManager, In } from 'typeorm';
 import { badInput } from '../errors';
 import { inTransaction } from '../storage/transactions';
 import type { ConsentStatement, ObjectionStatement, SubjectState } from '../policy/decide';
+import { coveringKeys } from '../taxonomy/keys';
 import type { Taxonomy } from '../taxonomy/taxonomy';
 import { ConsentEventEntity, type ConsentEventKind } from './consent-event.entity';
 import { buildReceipt, newReceiptId, type ReceiptContext } from './consent-receipt';
@@ -180,14 +181,23 @@ export class ConsentLedger {
 }
 
 /**
- * A newer statement on a purpose replaces the statements on its sub-purposes, so the most specific
- * statement covering a purpose is always the latest one that speaks about it.
+ * Statements take effect in the order they were made (`recordedAt`; the later append wins a tie), not the
+ * order they reach the ledger: an import of old consents must not override what a subject said since. A
+ * statement is current unless one on its purpose or a broader one was made later; a current statement
+ * replaces those on its purpose and its sub-purposes made no later than it. So the most specific current
+ * statement covering a purpose is always the latest one made about it (`replayLedger` sorts and agrees).
  */
 async function applyToProjection(manager: EntityManager, event: ConsentEventEntity): Promise<void> {
   const { kind, active } = STATEMENT_OF[event.kind];
   const purpose = event.purpose ?? '';
-  const repository = manager.getRepository(ConsentStateEntity);
-  await repository.delete({ subjectId: event.subjectId, kind, purpose });
-  if (purpose !== '') await repository.delete({ subjectId: event.subjectId, kind, purpose: Like(`${purpose}.%`) });
-  await repository.insert({ subjectId: event.subjectId, kind, purpose, active, explicit: event.explicit, expiresAt: event.expiresAt, eventId: event.id, recordedAt: event.recordedAt, receiptId: event.receiptId });
+  const statements = () => manager.getRepository(ConsentStateEntity).createQueryBuilder().where('subject_id = :subjectId AND kind = :kind', { subjectId: event.subjectId, kind });
+  const broaderOrSame = purpose === '' ? [''] : coveringKeys(purpose);
+  const superseded = await statements().andWhere('purpose IN (:...broaderOrSame) AND recorded_at > :recordedAt', { broaderOrSame, recordedAt: event.recordedAt }).getExists();
+  if (superseded) return;
+  await statements()
+    .delete()
+    .andWhere(`(purpose = :purpose${purpose === '' ? '' : ' OR purpose LIKE :subPurposes'})`, { purpose, subPurposes: `${purpose}.%` })
+    .andWhere('(recorded_at IS NULL OR recorded_at <= :recordedAt)', { recordedAt: event.recordedAt })
+    .execute();
+  await manager.getRepository(ConsentStateEntity).insert({ subjectId: event.subjectId, kind, purpose, active, explicit: event.explicit, expiresAt: event.expiresAt, eventId: event.id, recordedAt: event.recordedAt, receiptId: event.receiptId });
 }

@@ -3,13 +3,15 @@ import { covers } from '../taxonomy/keys';
 import type { ConsentEventEntity } from './consent-event.entity';
 
 /**
- * Derives subjects' states from ledger entries, oldest first — the same rule the `consent_state`
- * projection applies in SQL (a newer statement on a purpose replaces those on its sub-purposes); a test
- * checks both agree. Reports use it to see the state at any past instant.
+ * Derives subjects' states from ledger entries (in any order) — the same rule the `consent_state`
+ * projection applies in SQL: statements take effect in the order they were made (`recordedAt`, then the
+ * ledger's order), and a later statement on a purpose replaces those on its sub-purposes; a test checks
+ * both agree. Reports use it to see the state at any past instant.
  */
 export function replayLedger(events: readonly ConsentEventEntity[], until?: string): Map<string, SubjectState> {
   const states = new Map<string, { restricted: boolean; consents: ConsentStatement[]; objections: ObjectionStatement[] }>();
-  for (const event of events) {
+  const inOrderMade = [...events].sort((a, b) => (a.recordedAt < b.recordedAt ? -1 : a.recordedAt > b.recordedAt ? 1 : a.id - b.id));
+  for (const event of inOrderMade) {
     if (until !== undefined && event.recordedAt >= until) continue;
     let state = states.get(event.subjectId);
     if (!state) states.set(event.subjectId, (state = { restricted: false, consents: [], objections: [] }));

@@ -5,9 +5,11 @@ import { join } from 'node:path';
 import { SubjectPseudonymEntity } from '../../src/audit/audit.entities';
 import { ConsentEventEntity } from '../../src/consent/consent-event.entity';
 import { ConsentReceiptEntity } from '../../src/consent/consent-receipt.entity';
+import { replayLedger } from '../../src/consent/ledger-replay';
 import { projectRoot } from '../../src/config';
 import { CustomerEntity } from '../../src/domain/customer.entity';
 import { WatchEventEntity } from '../../src/domain/watch-event.entity';
+import type { SubjectState } from '../../src/policy/decide';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { runCli } from '../support/child-server';
 import { DRIVERS } from '../support/databases';
@@ -111,6 +113,38 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
         [T, 'object', 'analytics', false, expect.any(String)],
       ]);
       expect(events.every((event) => event.receiptId)).toBe(true);
+    });
+
+    it('gives statements effect in the order they were made: an imported older grant does not override a later withdrawal', async () => {
+      const [U, V] = ['cus_0000_life_order_u', 'cus_0000_life_order_v'];
+      await addCustomer(candor, U);
+      await addCustomer(candor, V);
+      const at = (iso: string) => new Date(iso);
+      const consent = candor.services.consent;
+      // U withdrew on the privacy page; then a CRM export brings an older grant of the broader purpose.
+      await consent.append({ subjectId: U, kind: 'withdraw', purpose: 'personalize.content', source: 'privacy-page', recordedAt: at('2026-06-01T00:00:00Z') });
+      await consent.appendMany([{ subjectId: U, kind: 'grant', purpose: 'personalize', source: 'crm-export', recordedAt: at('2025-01-01T00:00:00Z') }]);
+      // V: one import whose rows are not in time order, and a later, narrower withdrawal in between.
+      await consent.appendMany([
+        { subjectId: V, kind: 'grant', purpose: 'personalize', source: 'crm-export', recordedAt: at('2025-06-01T00:00:00Z') },
+        { subjectId: V, kind: 'withdraw', purpose: 'personalize', source: 'crm-export', recordedAt: at('2025-03-01T00:00:00Z') },
+        { subjectId: V, kind: 'withdraw', purpose: 'personalize.content', source: 'crm-export', recordedAt: at('2025-04-01T00:00:00Z') },
+      ]);
+      const statements = async (subjectId: string) =>
+        (await consent.states([subjectId]))[0].consents.map(({ purpose, granted }) => [purpose, granted]).sort(([a], [b]) => String(a).localeCompare(String(b)));
+      // U: the grant covers the rest of `personalize`; the later, more specific withdrawal still holds.
+      expect(await statements(U)).toEqual([
+        ['personalize', true],
+        ['personalize.content', false],
+      ]);
+      // V: the grant of 2025-06 was made after both withdrawals and replaces them.
+      expect(await statements(V)).toEqual([['personalize', true]]);
+      const replayed = replayLedger([...(await consent.history(U)), ...(await consent.history(V))]);
+      for (const subjectId of [U, V]) {
+        const projected = (await consent.states([subjectId]))[0];
+        const byPurpose = (state: SubjectState) => [...state.consents].map(({ purpose, granted, recordedAt }) => [purpose, granted, recordedAt?.toISOString()]).sort(([a], [b]) => String(a).localeCompare(String(b)));
+        expect(byPurpose(replayed.get(subjectId)!)).toEqual(byPurpose(projected));
+      }
     });
 
     it('imports nothing when any row is rejected, and reports each rejected row', async () => {
