@@ -1,4 +1,4 @@
-import type { LegalBasis } from '../taxonomy/taxonomy';
+import type { LegalBasis, Purpose } from '../taxonomy/taxonomy';
 import { anyCovers, covers } from '../taxonomy/keys';
 import type { DecisionReason } from './codes';
 import type { MaskStrategy } from './masking';
@@ -126,13 +126,10 @@ export function decide(request: DecisionRequest): Decision {
   // Rule 4
   const objection = mostSpecific(subjectState.objections, purpose.key);
   if (objection?.objected && basis !== 'legal_obligation' && basis !== 'vital_interests') return deny('OBJECTED', basis);
-  const consent = mostSpecific(subjectState.consents, purpose.key);
-  const consentActive = consent !== undefined && consent.granted && (consent.expiresAt === null || consent.expiresAt.getTime() > now.getTime());
-  const consentOutdated =
-    consentActive && purpose.renewConsentsBefore !== undefined && (consent.recordedAt === undefined || consent.recordedAt === null || consent.recordedAt.getTime() < purpose.renewConsentsBefore.getTime());
+  const { consent, active: consentActive, outdated: consentOutdated } = consentStanding(subjectState, purpose, now);
   const receipt = consent?.receiptId ?? null;
   // Rule 5
-  if (field.special && !(consentActive && consent.explicit)) return deny('EXPLICIT_CONSENT_REQUIRED', basis);
+  if (field.special && !(consentActive && consent!.explicit)) return deny('EXPLICIT_CONSENT_REQUIRED', basis);
   if (field.special && consentOutdated) return deny('CONSENT_RENEWAL_REQUIRED', basis);
   // Rule 6
   if (basis === 'consent') {
@@ -142,6 +139,26 @@ export function decide(request: DecisionRequest): Decision {
   }
   // Rule 7
   return release(field, form, allow('LEGAL_BASIS', basis, field.special ? receipt : null));
+}
+
+/**
+ * How the subject's consent stands for the purpose, as rules 5 and 6 read it: the most specific statement
+ * covering the purpose, whether it is a grant active at `now` (not withdrawn, not expired), and whether
+ * that grant predates a material change of the purpose's notice (then it needs renewing). The privacy page
+ * and the consent-coverage report classify subjects with it, so they say what `decide()` does.
+ */
+export function consentStanding(state: SubjectState, purpose: RequestPurpose, now: Date): { consent: ConsentStatement | undefined; active: boolean; outdated: boolean } {
+  const consent = mostSpecific(state.consents, purpose.key);
+  const active = consent !== undefined && consent.granted && (consent.expiresAt === null || consent.expiresAt.getTime() > now.getTime());
+  const outdated =
+    active && purpose.renewConsentsBefore !== undefined && (consent.recordedAt === undefined || consent.recordedAt === null || consent.recordedAt.getTime() < purpose.renewConsentsBefore.getTime());
+  return { consent, active, outdated };
+}
+
+/** The purpose a request declares, as `decide()` reads it from the taxonomy (its basis and notice). */
+export function requestPurposeOf(purpose: Purpose): RequestPurpose {
+  if (!purpose.legalBasis) throw new Error(`${purpose.key} is not a requestable purpose`);
+  return { key: purpose.key, legalBasis: purpose.legalBasis, ...(purpose.notice.material && purpose.notice.since ? { renewConsentsBefore: purpose.notice.since } : {}) };
 }
 
 /**

@@ -4,7 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { badInput } from '../errors';
 import type { FieldGovernance } from '../graphql/governance-catalog';
 import type { Taxonomy } from '../taxonomy/taxonomy';
-import { decide, type FieldPolicy, type SubjectState } from './decide';
+import { decide, type FieldPolicy, requestPurposeOf, type SubjectState } from './decide';
 import { fieldPolicy } from './guarded-field';
 
 /**
@@ -89,7 +89,7 @@ function runCase(file: string, raw: RawCase, index: number, taxonomy: Taxonomy, 
         };
   const decision = decide({
     field: policy,
-    purpose: { key: purpose!.key, legalBasis: purpose!.legalBasis!, ...(purpose!.notice.material && purpose!.notice.since ? { renewConsentsBefore: purpose!.notice.since } : {}) },
+    purpose: requestPurposeOf(purpose!),
     subjectState,
     now,
   });

@@ -1,6 +1,7 @@
 import express, { type Request, type Response, Router } from 'express';
 import { isBadInput } from '../errors';
 import type { CandorServices } from '../server/services';
+import type { Coverage } from '../reports/governance.reports';
 import type { LegalBasis } from '../taxonomy/taxonomy';
 import type { PrivacyService, PrivacyView } from './privacy-service';
 import { checkSubjectToken } from './subject-link';
@@ -16,7 +17,13 @@ const BASIS_IN_WORDS: Record<LegalBasis, string> = {
   vital_interests: 'To protect someone’s life or health',
   public_task: 'A task in the public interest',
 };
-const STATE_IN_WORDS = { granted: 'You said yes', withdrawn: 'You said no', objected: 'You objected', 'never asked': 'You have not said yes' } as const;
+const STATE_IN_WORDS: Record<Coverage, string> = {
+  granted: 'You said yes',
+  'renewal needed': 'You said yes before we changed what we do for this: say yes again if you still agree',
+  withdrawn: 'You said no',
+  objected: 'You objected',
+  'never asked': 'You have not said yes',
+};
 const ACTION_IN_WORDS = { grant: 'Say yes', withdraw: 'Say no', object: 'Object to this', withdraw_objection: 'Withdraw my objection' } as const;
 
 const STYLE = `body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;color:#1b1f24;background:#fff;margin:0;line-height:1.5}

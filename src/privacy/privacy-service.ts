@@ -7,9 +7,9 @@ import type { PaymentEntity } from '../domain/payment.entity';
 import type { WatchEventEntity } from '../domain/watch-event.entity';
 import { badInput } from '../errors';
 import type { FieldGovernance } from '../graphql/governance-catalog';
-import { decide, type SubjectState } from '../policy/decide';
+import { decide, requestPurposeOf, type SubjectState } from '../policy/decide';
 import { readAccessLog } from '../reports/access-log-source';
-import { coverageOf } from '../reports/governance.reports';
+import { type Coverage, coverageOf } from '../reports/governance.reports';
 import type { CandorServices } from '../server/services';
 import type { Purpose } from '../taxonomy/taxonomy';
 
@@ -29,7 +29,7 @@ export interface HeldField {
 
 export interface PurposeChoice {
   readonly purpose: Purpose;
-  readonly state: 'granted' | 'withdrawn' | 'objected' | 'never asked';
+  readonly state: Coverage;
   /** What the subject can do about it on the page. */
   readonly actions: ReadonlyArray<'grant' | 'withdraw' | 'object' | 'withdraw_objection'>;
 }
@@ -77,12 +77,14 @@ export class PrivacyService {
     const now = this.services.clock();
     const purposes = [...this.services.taxonomy.purposes.values()].filter((purpose) => purpose.requestable);
     const choices = purposes.map((purpose) => {
-      const state = coverageOf(record.state, purpose.key, now);
+      const state = coverageOf(record.state, requestPurposeOf(purpose), now);
       const actions: PurposeChoice['actions'] =
         purpose.legalBasis === 'consent'
           ? state === 'granted'
             ? ['withdraw']
-            : ['grant']
+            : state === 'renewal needed'
+              ? ['grant', 'withdraw']
+              : ['grant']
           : purpose.legalBasis === 'legitimate_interests'
             ? state === 'objected'
               ? ['withdraw_objection']

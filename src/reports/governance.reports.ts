@@ -2,7 +2,7 @@ import type { ActorEntity } from '../actors/actor.entity';
 import type { ConsentEventEntity } from '../consent/consent-event.entity';
 import { replayLedger } from '../consent/ledger-replay';
 import type { FieldGovernance } from '../graphql/governance-catalog';
-import { mostSpecific, type SubjectState } from '../policy/decide';
+import { consentStanding, mostSpecific, type RequestPurpose, requestPurposeOf, type SubjectState } from '../policy/decide';
 import { anyCovers } from '../taxonomy/keys';
 import type { Taxonomy } from '../taxonomy/taxonomy';
 import type { LogRecord } from './access-log-source';
@@ -89,29 +89,32 @@ export function ropaReport(taxonomy: Taxonomy, fields: readonly FieldGovernance[
   };
 }
 
-/** How a subject stands on one purpose. */
-export type Coverage = 'granted' | 'withdrawn' | 'objected' | 'never asked';
+/** How a subject stands on one purpose; `renewal needed`: a grant given before a material notice change. */
+export type Coverage = 'granted' | 'renewal needed' | 'withdrawn' | 'objected' | 'never asked';
+export const COVERAGE_STATES: readonly Coverage[] = ['granted', 'renewal needed', 'withdrawn', 'objected', 'never asked'];
 
-export function coverageOf(state: SubjectState | undefined, purpose: string, at: Date): Coverage {
-  if (state && mostSpecific(state.objections, purpose)?.objected) return 'objected';
-  const consent = state ? mostSpecific(state.consents, purpose) : undefined;
+/** The subject's standing on `purpose` at `at`, read as `decide()` reads it (an objection first). */
+export function coverageOf(state: SubjectState | undefined, purpose: RequestPurpose, at: Date): Coverage {
+  if (state === undefined) return 'never asked';
+  if (mostSpecific(state.objections, purpose.key)?.objected) return 'objected';
+  const { consent, active, outdated } = consentStanding(state, purpose, at);
   if (!consent) return 'never asked';
-  return consent.granted && (consent.expiresAt === null || consent.expiresAt.getTime() > at.getTime()) ? 'granted' : 'withdrawn';
+  return active ? (outdated ? 'renewal needed' : 'granted') : 'withdrawn';
 }
 
 /** Consent coverage: per purpose, the share of subjects in each state at the start and the end of the period. */
 export function consentCoverageReport(taxonomy: Taxonomy, subjectIds: readonly string[], events: readonly ConsentEventEntity[], frame: ReportFrame, periodStart: Date, periodEnd: Date): ReportDocument {
   const before = replayLedger(events, periodStart.toISOString());
   const after = replayLedger(events, periodEnd.toISOString());
-  const states: Coverage[] = ['granted', 'withdrawn', 'objected', 'never asked'];
-  const purposes = [...taxonomy.purposes.values()].filter((purpose) => purpose.requestable);
+  const states = COVERAGE_STATES;
+  const purposes = [...taxonomy.purposes.values()].filter((purpose) => purpose.requestable).map(requestPurposeOf);
   const rows = purposes.map((purpose) => {
     const count = (snapshot: Map<string, SubjectState>, at: Date) => {
       const counts = Object.fromEntries(states.map((state) => [state, 0])) as Record<Coverage, number>;
-      for (const subjectId of subjectIds) counts[coverageOf(snapshot.get(subjectId), purpose.key, at)]++;
+      for (const subjectId of subjectIds) counts[coverageOf(snapshot.get(subjectId), purpose, at)]++;
       return counts;
     };
-    return { purpose: purpose.key, legalBasis: purpose.legalBasis!, start: count(before, periodStart), end: count(after, periodEnd) };
+    return { purpose: purpose.key, legalBasis: purpose.legalBasis, start: count(before, periodStart), end: count(after, periodEnd) };
   });
   const total = subjectIds.length;
   return {

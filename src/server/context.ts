@@ -6,7 +6,7 @@ import type { AccessActor } from '../audit/access-log';
 import { permittedSubjectsCondition } from '../consent/permitted-subjects';
 import type { GraphQLContext } from '../graphql/context';
 import { REFUSALS, type RefusalCode } from '../policy/codes';
-import type { RequestPurpose } from '../policy/decide';
+import { requestPurposeOf } from '../policy/decide';
 import { GOVERNANCE_CONTEXT_KEY, type GovernedSchema } from '../policy/enforcement';
 import { type GovernanceMode, REJECT_MODE_ROLE, RequestGovernance } from '../policy/request-governance';
 import { anyCovers } from '../taxonomy/keys';
@@ -108,11 +108,7 @@ export function createContextFactory(services: CandorServices, governed: Governe
       if (!anyCovers(actor.purposes, declared)) {
         return refuse('PURPOSE_NOT_PERMITTED', `actor ${actor.id} is not entitled to the purpose "${declared}"`, accessActor, declared);
       }
-      const requestPurpose: RequestPurpose = {
-        key: purpose.key,
-        legalBasis: purpose.legalBasis,
-        ...(purpose.notice.material && purpose.notice.since ? { renewConsentsBefore: purpose.notice.since } : {}),
-      };
+      const requestPurpose = requestPurposeOf(purpose);
       const stateLoader = services.consent.createStateLoader();
       /** A governance header's value (undefined when absent); any other value is refused and recorded. */
       const governanceHeader = async <T extends string>(name: string, allowed: readonly T[]): Promise<T | undefined> => {

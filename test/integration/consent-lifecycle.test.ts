@@ -10,6 +10,7 @@ import { projectRoot } from '../../src/config';
 import { CustomerEntity } from '../../src/domain/customer.entity';
 import { WatchEventEntity } from '../../src/domain/watch-event.entity';
 import type { SubjectState } from '../../src/policy/decide';
+import { PrivacyService } from '../../src/privacy/privacy-service';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { runCli } from '../support/child-server';
 import { DRIVERS } from '../support/databases';
@@ -90,10 +91,15 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     const stale = await email(U);
     expect(stale.data).toEqual({ customer: { email: null } });
     expect(stale.errors?.[0].extensions?.code).toBe('CONSENT_RENEWAL_REQUIRED');
+    // The subject's page says so too, and offers to say yes again (or no).
+    const page = new PrivacyService(candor.services, candor.services.fields);
+    const choice = async () => (await page.view(U, 'renewal-view')).choices.find((candidate) => candidate.purpose.key === 'marketing.communications')!;
+    expect(await choice()).toEqual(expect.objectContaining({ state: 'renewal needed', actions: ['grant', 'withdraw'] }));
     const filtered = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ customers(limit: 1000, onlyPermitted: true) { id } }' });
     expect(filtered.body.data!.customers.map((customer: { id: string }) => customer.id)).not.toContain(U);
     expect((await grant(U, 'marketing.communications')).body.errors).toBeUndefined();
     expect((await email(U)).data).toEqual({ customer: { email: `${U}@secret.example` } });
+    expect(await choice()).toEqual(expect.objectContaining({ state: 'granted', actions: ['withdraw'] }));
     const renewed = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ customers(limit: 1000, onlyPermitted: true) { id } }' });
     expect(renewed.body.data!.customers.map((customer: { id: string }) => customer.id)).toContain(U);
   });

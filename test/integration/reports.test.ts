@@ -100,7 +100,7 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     expect(data.subjects).toBe(all.length);
     for (const purpose of ['marketing.communications', 'analytics.reporting', 'third_party_sharing']) {
       const now = new Date();
-      const tally = { granted: 0, withdrawn: 0, objected: 0, 'never asked': 0 };
+      const tally = { granted: 0, 'renewal needed': 0, withdrawn: 0, objected: 0, 'never asked': 0 };
       for (const state of states) {
         if (mostSpecific(state.objections, purpose)?.objected) tally.objected++;
         else {

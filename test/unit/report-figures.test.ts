@@ -10,14 +10,21 @@ describe('report figures', () => {
     expect(findSpikes(daily.slice(0, 2))).toEqual([]); // too little history
   });
 
-  it('classifies a subject per purpose by the most specific statement; an objection wins', () => {
+  it('classifies a subject per purpose by the most specific statement, as decide() does; an objection wins', () => {
     const now = new Date('2026-06-01');
+    const purpose = { key: 'marketing.communications', legalBasis: 'consent' as const };
+    const changed = { ...purpose, renewConsentsBefore: new Date('2026-03-01') };
     const state = (consents: any[], objections: any[] = []) => ({ subjectId: 's', restricted: false, consents, objections });
-    expect(coverageOf(undefined, 'marketing.communications', now)).toBe('never asked');
-    expect(coverageOf(state([{ purpose: 'marketing', granted: true, explicit: false, expiresAt: null }]), 'marketing.communications', now)).toBe('granted');
-    expect(coverageOf(state([{ purpose: 'marketing', granted: true, explicit: false, expiresAt: new Date('2026-01-01') }]), 'marketing.communications', now)).toBe('withdrawn');
-    expect(coverageOf(state([{ purpose: 'marketing.communications', granted: false, explicit: false, expiresAt: null }]), 'marketing.communications', now)).toBe('withdrawn');
-    expect(coverageOf(state([{ purpose: 'marketing', granted: true, explicit: false, expiresAt: null }], [{ purpose: 'marketing', objected: true }]), 'marketing.communications', now)).toBe('objected');
+    const grant = (extra: Record<string, unknown> = {}) => ({ purpose: 'marketing', granted: true, explicit: false, expiresAt: null, ...extra });
+    expect(coverageOf(undefined, purpose, now)).toBe('never asked');
+    expect(coverageOf(state([]), purpose, now)).toBe('never asked');
+    expect(coverageOf(state([grant()]), purpose, now)).toBe('granted');
+    expect(coverageOf(state([grant({ expiresAt: new Date('2026-01-01') })]), purpose, now)).toBe('withdrawn');
+    expect(coverageOf(state([{ ...grant(), purpose: 'marketing.communications', granted: false }]), purpose, now)).toBe('withdrawn');
+    expect(coverageOf(state([grant()], [{ purpose: 'marketing', objected: true }]), purpose, now)).toBe('objected');
+    // A material notice change: a grant given before it needs renewing (decide() says CONSENT_RENEWAL_REQUIRED).
+    expect(coverageOf(state([grant({ recordedAt: new Date('2026-02-01') })]), changed, now)).toBe('renewal needed');
+    expect(coverageOf(state([grant({ recordedAt: new Date('2026-04-01') })]), changed, now)).toBe('granted');
   });
 
   it('formats shares', () => {
