@@ -57,11 +57,15 @@ export function renderPrivacyPage(view: PrivacyView, token: string, services: Ca
   const choices = view.choices
     .map((choice) => {
       const basis = choice.purpose.legalBasis!;
+      // A yes to a purpose that may use special-category data says so: it is the subject's explicit consent to it.
+      const special = choice.specialCategories.map((key) => categoryText(key).replace(/\.$/, '').replace(/^./, (first) => first.toLowerCase()));
+      const label = (action: keyof typeof ACTION_IN_WORDS) => (action === 'grant' && special.length ? `${ACTION_IN_WORDS.grant}, including ${special.join(' and ')}` : ACTION_IN_WORDS[action]);
       const buttons = choice.actions
-        .map((action) => `<form method="post" action="/privacy/choice"><input type="hidden" name="t" value="${escape(token)}"><input type="hidden" name="purpose" value="${escape(choice.purpose.key)}"><input type="hidden" name="action" value="${action}"><button type="submit" class="${action === 'withdraw' || action === 'object' ? 'secondary' : ''}" aria-label="${escape(`${ACTION_IN_WORDS[action]}: ${choice.purpose.description}`)}">${ACTION_IN_WORDS[action]}</button></form>`)
+        .map((action) => `<form method="post" action="/privacy/choice"><input type="hidden" name="t" value="${escape(token)}"><input type="hidden" name="purpose" value="${escape(choice.purpose.key)}"><input type="hidden" name="action" value="${action}"><button type="submit" class="${action === 'withdraw' || action === 'object' ? 'secondary' : ''}" aria-label="${escape(`${label(action)}: ${choice.purpose.description}`)}">${escape(label(action))}</button></form>`)
         .join('');
+      const explicitNote = special.length && basis === 'consent' ? `<p class="muted">This uses sensitive data about you (${escape(special.join(', '))}); saying yes here is your explicit consent to that use.</p>` : '';
       const state = basis === 'consent' || basis === 'legitimate_interests' ? `<p class="state">${basis === 'legitimate_interests' && choice.state !== 'objected' ? 'You have not objected' : STATE_IN_WORDS[choice.state]}</p>` : '';
-      return `<div class="card" id="purpose-${escape(choice.purpose.key)}"><div class="row"><h3>${escape(choice.purpose.description)}</h3>${buttons}</div><p class="muted">${escape(BASIS_IN_WORDS[basis])}</p>${choice.purpose.benefit ? `<p class="benefit">What you get: ${escape(choice.purpose.benefit)}</p>` : ''}${state}${questionForm(token, `purpose:${choice.purpose.key}`, `Your question about: ${choice.purpose.description}`)}</div>`;
+      return `<div class="card" id="purpose-${escape(choice.purpose.key)}"><div class="row"><h3>${escape(choice.purpose.description)}</h3>${buttons}</div><p class="muted">${escape(BASIS_IN_WORDS[basis])}</p>${choice.purpose.benefit ? `<p class="benefit">What you get: ${escape(choice.purpose.benefit)}</p>` : ''}${explicitNote}${state}${questionForm(token, `purpose:${choice.purpose.key}`, `Your question about: ${choice.purpose.description}`)}</div>`;
     })
     .join('');
   const months = [...new Set(view.usage.map((line) => line.month))];

@@ -11,6 +11,7 @@ import { decide, requestPurposeOf, type SubjectState } from '../policy/decide';
 import { readAccessLog } from '../reports/access-log-source';
 import { type Coverage, coverageOf } from '../reports/governance.reports';
 import type { CandorServices } from '../server/services';
+import { anyCovers } from '../taxonomy/keys';
 import type { Purpose } from '../taxonomy/taxonomy';
 
 /** The data subject, acting on their own page: how their actions appear in the access log. */
@@ -32,6 +33,11 @@ export interface PurposeChoice {
   readonly state: Coverage;
   /** What the subject can do about it on the page. */
   readonly actions: ReadonlyArray<'grant' | 'withdraw' | 'object' | 'withdraw_objection'>;
+  /**
+   * The special categories (GDPR Art. 9) of the fields declared for the purpose: a yes on the page names
+   * them, which is what makes it the explicit consent rule 5 asks for.
+   */
+  readonly specialCategories: readonly string[];
 }
 
 export interface UsageLine {
@@ -90,7 +96,7 @@ export class PrivacyService {
               ? ['withdraw_objection']
               : ['object']
             : [];
-      return { purpose, state, actions };
+      return { purpose, state, actions, specialCategories: this.specialCategoriesOf(purpose.key) };
     });
     return {
       subjectId,
@@ -103,7 +109,16 @@ export class PrivacyService {
     };
   }
 
-  /** Grant, withdraw, object or withdraw an objection, from the page; visible to the very next query. */
+  /** The special categories of the fields a purpose may use, in schema order, each once. */
+  private specialCategoriesOf(purposeKey: string): string[] {
+    const { categories } = this.services.taxonomy;
+    return [...new Set(this.fields.filter((field) => categories.get(field.category)?.special && anyCovers(field.purposes, purposeKey)).map((field) => field.category))];
+  }
+
+  /**
+   * Grant, withdraw, object or withdraw an objection, from the page; visible to the very next query. A
+   * grant is explicit: the page's yes names the special categories it covers (`specialCategories`).
+   */
   async choose(subjectId: string, purposeKey: string, action: string, requestId: string): Promise<ConsentEventEntity> {
     const purpose = this.services.taxonomy.purposes.get(purposeKey);
     if (!purpose?.requestable) throw badInput('unknown purpose');

@@ -11,6 +11,7 @@ import { CustomerEntity } from '../../src/domain/customer.entity';
 import { WatchEventEntity } from '../../src/domain/watch-event.entity';
 import type { SubjectState } from '../../src/policy/decide';
 import { PrivacyService } from '../../src/privacy/privacy-service';
+import { createSubjectToken } from '../../src/privacy/subject-link';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { runCli } from '../support/child-server';
 import { DRIVERS } from '../support/databases';
@@ -102,6 +103,17 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(await choice()).toEqual(expect.objectContaining({ state: 'granted', actions: ['withdraw'] }));
     const renewed = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ customers(limit: 1000, onlyPermitted: true) { id } }' });
     expect(renewed.body.data!.customers.map((customer: { id: string }) => customer.id)).toContain(U);
+  });
+
+  it('asks for explicit consent by name on the privacy page where a purpose may use special-category data', async () => {
+    const view = await new PrivacyService(candor.services, candor.services.fields).view(S, 'explicit-view');
+    const special = (key: string) => view.choices.find((choice) => choice.purpose.key === key)!.specialCategories;
+    expect([special('personalize.content'), special('marketing.communications')]).toEqual([['user.health_and_medical'], []]);
+    const page = await fetch(`${candor.server.url.replace('/graphql', '')}/privacy?t=${createSubjectToken(candor.services.config.secret, S, new Date(now + 3_600_000))}`);
+    const html = await page.text();
+    const yes = (key: string) => new RegExp(`id="purpose-${key.replace('.', '\\.')}".*?<button[^>]*>([^<]*)</button>`).exec(html)?.[1];
+    expect(yes('personalize.content')).toBe('Say yes, including health and medical information, including accessibility needs');
+    expect(html).toContain('saying yes here is your explicit consent to that use');
   });
 
   describe('import', () => {
