@@ -36,6 +36,8 @@ export const REFUSALS = {
   PURPOSE_UNKNOWN: 400,
   PURPOSE_NOT_REQUESTABLE: 400,
   PURPOSE_NOT_PERMITTED: 403,
+  /** The actor store could not be read: nobody is authenticated, so nothing runs (fail closed). */
+  GOVERNANCE_UNAVAILABLE: 503,
   AUDIT_UNAVAILABLE: 503,
   RATE_LIMITED: 429,
   TOO_MANY_TOKENS: 400,

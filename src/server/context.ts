@@ -82,7 +82,7 @@ export function createContextFactory(services: CandorServices, governed: Governe
     try {
       actor = jwt && JwtAuthenticator.looksLikeJwt(key) ? await jwt.authenticate(key, now) : await actors.authenticate(key);
     } catch {
-      throw new GraphQLError('the actor store is unavailable', { extensions: { code: 'GOVERNANCE_UNAVAILABLE', http: { status: 503 } } });
+      return refuse('GOVERNANCE_UNAVAILABLE', 'the actor store is unavailable', null, null);
     }
     if (!actor) return refuse('UNAUTHENTICATED', 'unknown or revoked API key, or an invalid token', null, null);
     const accessActor: AccessActor = { id: actor.id, name: actor.name, team: actor.team };

@@ -81,6 +81,18 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
       expect(new Set(results.map((result) => result?.batchId)).size).toBe(2);
     });
 
+    it('records the refusal when the actor store cannot be read (GOVERNANCE_UNAVAILABLE, 503, nothing runs)', async () => {
+      const outage = jest.spyOn(candor.services.actors, 'authenticate').mockRejectedValueOnce(new Error('actor store down'));
+      try {
+        const response = await candor.query({ key: KEYS.support, purpose: 'essential.service', query: `{ customer(id: "${A}") { email } }` });
+        expect([response.status, response.body.data, response.body.errors?.map((error) => error.extensions?.code)]).toEqual([503, undefined, ['GOVERNANCE_UNAVAILABLE']]);
+        const page = await accessLog({ requestId: response.headers.get('x-request-id') });
+        expect(page.edges.map((edge: any) => [edge.node.decision, edge.node.reason, edge.node.actor.id])).toEqual([['REFUSED', 'GOVERNANCE_UNAVAILABLE', null]]);
+      } finally {
+        outage.mockRestore();
+      }
+    });
+
     it('a record the store cannot hold fails its own request only, never the batch it would have shared', async () => {
       const log = new AccessLog(candor.services.accessLog.store);
       const record = (requestId: string, operationName: string | null, subjectId: string | null = null) =>
