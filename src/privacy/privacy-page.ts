@@ -130,7 +130,8 @@ export function privacyRouter(services: CandorServices, privacy: PrivacyService,
     } catch (error) {
       if (isBadInput(error) && (error as Error).message === 'unknown subject') refusal(response, 410, 'There is no data about you any more', 'Your data has been erased, or this link does not belong to anyone we know.');
       else if (isBadInput(error)) refusal(response, 400, 'We could not do that', (error as Error).message);
-      else refusal(response, 503, 'Something went wrong', 'Please try again in a moment. Nothing was changed.');
+      // Not "nothing was changed": a choice may be saved before its record fails, and then it applies.
+      else refusal(response, 503, 'Something went wrong', 'Please reload this page in a moment: it shows what was saved. Try again if your choice is not there.');
     }
   };
   const back = (response: Response, token: string, notice: string) => response.redirect(303, `/privacy?t=${encodeURIComponent(token)}&done=${encodeURIComponent(notice)}`);
