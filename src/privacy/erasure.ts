@@ -1,4 +1,5 @@
 import type { AccessActor } from '../audit/access-log';
+import { newPseudonym } from '../audit/audit-store';
 import { SubjectPseudonymEntity } from '../audit/audit.entities';
 import { SubjectMessageEntity } from '../consent/subject-message.entity';
 import { auditUnavailable, badInput } from '../errors';
@@ -21,9 +22,11 @@ export interface ErasureResult {
  * proof of consent under the opaque surrogate id.
  *
  * The domain and the log are written one after the other (the log may be another store): the erasure
- * record first, then the mapping's deletion. If the log fails after the domain part committed, the call
- * fails and erasing the subject again finishes the job: a subject erased in the domain whose mapping still
- * exists was not erased from the log yet (that run reports no domain counts: the first one made them).
+ * record first, then the mapping's deletion. The domain's transaction also makes sure the subject has a
+ * mapping (one they never had is created), so that until the log's part is done the mapping says so: if the
+ * log fails after the domain part committed, the call fails and erasing the subject again finishes the job
+ * (that run reports no domain counts: the first one made them). A run that fails between the record and
+ * the deletion leaves the record written twice once finished, which over-reports, never under-reports.
  */
 export async function eraseSubject(services: CandorServices, subjectId: string, actor: AccessActor, requestId: string): Promise<ErasureResult> {
   const customer = await services.domain.findCustomer(subjectId);
@@ -37,6 +40,7 @@ export async function eraseSubject(services: CandorServices, subjectId: string, 
   } else {
     const erasedAt = services.clock().toISOString();
     const result = await inTransaction(services.dataSource, async (manager) => {
+      await manager.createQueryBuilder().insert().into(SubjectPseudonymEntity).values({ subjectId, pseudonym: newPseudonym(), createdAt: erasedAt }).orIgnore().execute();
       const domain = await services.domain.eraseCustomer(subjectId, erasedAt, manager);
       const messages = await manager.getRepository(SubjectMessageEntity).update({ subjectId }, { body: '[erased]', context: null });
       return { ...domain, messagesErased: messages.affected ?? 0 };

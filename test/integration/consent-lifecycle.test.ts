@@ -217,12 +217,17 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(verify.code).toBe(0);
   });
 
-  it('an erasure the log failed to finish is finished by erasing again', async () => {
-    const E = 'cus_0000_life_e';
+  it.each([
+    ['a subject the log has records of', true],
+    ['a subject nobody ever read (no mapping yet)', false],
+  ])('an erasure the log failed to finish is finished by erasing again: %s', async (_case, read) => {
+    const E = `cus_0000_life_e${read ? 'r' : 'n'}`;
     await addCustomer(candor, E);
-    await candor.query({ key: KEYS.support, purpose: 'essential.service', query: `{ customer(id: "${E}") { email } }` });
+    if (read) await candor.query({ key: KEYS.support, purpose: 'essential.service', query: `{ customer(id: "${E}") { email } }` });
     const mappings = () => candor.services.dataSource.getRepository(SubjectPseudonymEntity).countBy({ subjectId: E });
-    expect(await mappings()).toBe(1);
+    expect(await mappings()).toBe(read ? 1 : 0);
+    const erasureRecords = async () => (await candor.services.accessLogReader.page({ reason: 'SUBJECT_ERASED' }, 500)).totalCount;
+    const erasuresBefore = await erasureRecords();
     // The log is down for the erasure's own record: the domain part has committed by then.
     const outage = jest.spyOn(candor.services.accessLog, 'append').mockRejectedValueOnce(new Error('log down'));
     try {
@@ -238,6 +243,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     const finished = await manage(`mutation { eraseSubject(subjectId: "${E}") { subjectId watchEventsDeleted } }`);
     expect(finished.body).toEqual({ data: { eraseSubject: { subjectId: E, watchEventsDeleted: 0 } } });
     expect(await mappings()).toBe(0);
+    expect(await erasureRecords()).toBe(erasuresBefore + 1);
     expect((await candor.services.accessLogReader.page({ subjectId: E }, 10)).totalCount).toBe(0);
     const again = await manage(`mutation { eraseSubject(subjectId: "${E}") { subjectId } }`);
     expect(again.body.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
