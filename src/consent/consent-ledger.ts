@@ -196,7 +196,8 @@ async function applyToProjection(manager: EntityManager, event: ConsentEventEnti
   if (superseded) return;
   await statements()
     .delete()
-    .andWhere(`(purpose = :purpose${purpose === '' ? '' : ' OR purpose LIKE :subPurposes'})`, { purpose, subPurposes: `${purpose}.%` })
+    // A substring, not LIKE: purpose keys hold `_`, which LIKE reads as a wildcard.
+    .andWhere('(purpose = :purpose OR substr(purpose, 1, :prefixLength) = :prefix)', { purpose, prefix: `${purpose}.`, prefixLength: purpose.length + 1 })
     .andWhere('(recorded_at IS NULL OR recorded_at <= :recordedAt)', { recordedAt: event.recordedAt })
     .execute();
   await manager.getRepository(ConsentStateEntity).insert({ subjectId: event.subjectId, kind, purpose, active, explicit: event.explicit, expiresAt: event.expiresAt, eventId: event.id, recordedAt: event.recordedAt, receiptId: event.receiptId });
