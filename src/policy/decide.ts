@@ -155,10 +155,15 @@ export function consentStanding(state: SubjectState, purpose: RequestPurpose, no
   return { consent, active, outdated };
 }
 
-/** The purpose a request declares, as `decide()` reads it from the taxonomy (its basis and notice). */
-export function requestPurposeOf(purpose: Purpose): RequestPurpose {
+/**
+ * The purpose a request declares at `at`, as `decide()` reads it from the taxonomy: its basis, and the
+ * instant before which consents need renewing once a material notice change has taken effect (one
+ * announced for later does not stop earlier consents before then).
+ */
+export function requestPurposeOf(purpose: Purpose, at: Date): RequestPurpose {
   if (!purpose.legalBasis) throw new Error(`${purpose.key} is not a requestable purpose`);
-  return { key: purpose.key, legalBasis: purpose.legalBasis, ...(purpose.notice.material && purpose.notice.since ? { renewConsentsBefore: purpose.notice.since } : {}) };
+  const { material, since } = purpose.notice;
+  return { key: purpose.key, legalBasis: purpose.legalBasis, ...(material && since && since.getTime() <= at.getTime() ? { renewConsentsBefore: since } : {}) };
 }
 
 /**

@@ -89,7 +89,7 @@ function runCase(file: string, raw: RawCase, index: number, taxonomy: Taxonomy, 
         };
   const decision = decide({
     field: policy,
-    purpose: requestPurposeOf(purpose!),
+    purpose: requestPurposeOf(purpose!, now),
     subjectState,
     now,
   });

@@ -83,7 +83,7 @@ export class PrivacyService {
     const now = this.services.clock();
     const purposes = [...this.services.taxonomy.purposes.values()].filter((purpose) => purpose.requestable);
     const choices = purposes.map((purpose) => {
-      const state = coverageOf(record.state, requestPurposeOf(purpose), now);
+      const state = coverageOf(record.state, requestPurposeOf(purpose, now), now);
       const actions: PurposeChoice['actions'] =
         purpose.legalBasis === 'consent'
           ? state === 'granted'

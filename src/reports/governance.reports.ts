@@ -107,14 +107,16 @@ export function consentCoverageReport(taxonomy: Taxonomy, subjectIds: readonly s
   const before = replayLedger(events, periodStart.toISOString());
   const after = replayLedger(events, periodEnd.toISOString());
   const states = COVERAGE_STATES;
-  const purposes = [...taxonomy.purposes.values()].filter((purpose) => purpose.requestable).map(requestPurposeOf);
+  const purposes = [...taxonomy.purposes.values()].filter((purpose) => purpose.requestable);
   const rows = purposes.map((purpose) => {
+    // Each instant reads the purpose as it stood then: a notice change after the start did not count yet.
     const count = (snapshot: Map<string, SubjectState>, at: Date) => {
       const counts = Object.fromEntries(states.map((state) => [state, 0])) as Record<Coverage, number>;
-      for (const subjectId of subjectIds) counts[coverageOf(snapshot.get(subjectId), purpose, at)]++;
+      const asThen = requestPurposeOf(purpose, at);
+      for (const subjectId of subjectIds) counts[coverageOf(snapshot.get(subjectId), asThen, at)]++;
       return counts;
     };
-    return { purpose: purpose.key, legalBasis: purpose.legalBasis, start: count(before, periodStart), end: count(after, periodEnd) };
+    return { purpose: purpose.key, legalBasis: purpose.legalBasis!, start: count(before, periodStart), end: count(after, periodEnd) };
   });
   const total = subjectIds.length;
   return {

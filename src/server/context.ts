@@ -108,7 +108,7 @@ export function createContextFactory(services: CandorServices, governed: Governe
       if (!anyCovers(actor.purposes, declared)) {
         return refuse('PURPOSE_NOT_PERMITTED', `actor ${actor.id} is not entitled to the purpose "${declared}"`, accessActor, declared);
       }
-      const requestPurpose = requestPurposeOf(purpose);
+      const requestPurpose = requestPurposeOf(purpose, now);
       const stateLoader = services.consent.createStateLoader();
       /** A governance header's value (undefined when absent); any other value is refused and recorded. */
       const governanceHeader = async <T extends string>(name: string, allowed: readonly T[]): Promise<T | undefined> => {

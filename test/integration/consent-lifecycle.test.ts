@@ -89,6 +89,8 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     const U = 'cus_0000_life_u';
     await addCustomer(candor, U);
     expect((await grant(U, 'marketing', {})).body.errors).toBeUndefined(); // before the 12:00 notice change
+    // Until the change takes effect, the grant counts.
+    expect((await email(U)).data).toEqual({ customer: { email: `${U}@secret.example` } });
     now = new Date('2026-11-29T15:00:00.000Z').getTime();
     const stale = await email(U);
     expect(stale.data).toEqual({ customer: { email: null } });

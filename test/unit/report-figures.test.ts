@@ -1,4 +1,6 @@
+import { requestPurposeOf } from '../../src/policy/decide';
 import { coverageOf } from '../../src/reports/governance.reports';
+import type { Purpose } from '../../src/taxonomy/taxonomy';
 import { findSpikes, percent } from '../../src/reports/usage.reports';
 
 describe('report figures', () => {
@@ -25,6 +27,11 @@ describe('report figures', () => {
     // A material notice change: a grant given before it needs renewing (decide() says CONSENT_RENEWAL_REQUIRED).
     expect(coverageOf(state([grant({ recordedAt: new Date('2026-02-01') })]), changed, now)).toBe('renewal needed');
     expect(coverageOf(state([grant({ recordedAt: new Date('2026-04-01') })]), changed, now)).toBe('granted');
+    // The change counts from its date on: a period starting before it counts the earlier grant as granted.
+    const notice = { version: 2, since: new Date('2026-03-01'), material: true };
+    const taxonomyPurpose = { key: 'marketing.communications', legalBasis: 'consent', notice } as unknown as Purpose;
+    expect(requestPurposeOf(taxonomyPurpose, new Date('2026-02-01')).renewConsentsBefore).toBeUndefined();
+    expect(requestPurposeOf(taxonomyPurpose, now).renewConsentsBefore).toEqual(new Date('2026-03-01'));
   });
 
   it('formats shares', () => {
