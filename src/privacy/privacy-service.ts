@@ -135,10 +135,12 @@ export class PrivacyService {
     const text = body.trim();
     if (text.length === 0) throw badInput('please write your question');
     if (text.length > 4_000) throw badInput('please keep your message under 4,000 characters');
+    // The page's forms name what a question is about in a short, plain context; it is recorded, so checked first.
+    if (context !== undefined && (context.length > 200 || /[\u0000-\u001f]/.test(context))) throw badInput('this question does not come from a form of this page');
     await this.load(subjectId);
     const message = await this.services.dataSource.getRepository(SubjectMessageEntity).save({
       subjectId,
-      context: context?.slice(0, 200) || null,
+      context: context || null,
       body: text,
       createdAt: this.services.clock().toISOString(),
       answer: null,

@@ -270,6 +270,17 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect((await candor.services.verifyAccessLog()).verified).toBe(true);
   });
 
+  it('refuses a question whose context no form of the page sends, before saving or recording anything', async () => {
+    const page = new PrivacyService(candor.services, candor.services.fields);
+    const messages = () => candor.services.dataSource.getRepository('SubjectMessageEntity').count();
+    const before = await messages();
+    for (const context of ['purpose:x\u0000y', 'x'.repeat(201)]) {
+      await expect(page.ask(S, context, 'Why?', 'bad-context')).rejects.toThrow('this question does not come from a form of this page');
+    }
+    expect(await messages()).toBe(before);
+    expect((await candor.services.accessLogReader.page({ requestId: 'bad-context' }, 10)).totalCount).toBe(0);
+  });
+
   it('keeps the inbox for consent managers only, and answers once', async () => {
     const message = await candor.services.dataSource.getRepository('SubjectMessageEntity').save({ subjectId: S, context: 'purpose:third_party_sharing', body: 'Why did Partnerships receive my country?', createdAt: new Date(now).toISOString() });
     const inbox = await manage('{ inbox { id subjectId context body answer } }');
