@@ -49,12 +49,23 @@ export async function verifyAccessLog(dataSource: DataSource, signer: Checkpoint
     if (!signer.verify(checkpointMessage(checkpoint), checkpoint.signature)) return broken(checkpoint.seq, `checkpoint ${checkpoint.id} (seq ${checkpoint.seq}): signature does not verify with key ${signer.keyId}`);
   }
   const latestPrune = [...checkpoints].reverse().find((checkpoint) => checkpoint.kind === 'prune');
+  /** Records removed from the end of the log: a signed checkpoint covers more than the log holds. */
+  const truncation = (lastSeq: number): VerifyReport | undefined => {
+    const beyond = checkpoints.find((checkpoint) => checkpoint.seq > lastSeq);
+    return beyond
+      ? broken(lastSeq + 1, `missing sequence number ${lastSeq + 1} (expected the log to reach ${beyond.seq}, as signed checkpoint ${beyond.id} says; found its end at ${lastSeq})`)
+      : undefined;
+  };
 
   // Where to start: the batch holding fromSeq, or the first batch kept after the latest prune.
   const startBatch = options.fromSeq
     ? await batches.createQueryBuilder('batch').where('batch.last_seq >= :seq', { seq: options.fromSeq }).orderBy('batch.id', 'ASC').getOne()
     : await batches.createQueryBuilder('batch').orderBy('batch.id', 'ASC').getOne();
-  if (!startBatch) return { verified: true, records: 0, headSeq, headHash, firstBrokenSeq: null, problem: null };
+  if (!startBatch) {
+    // No batch at all (from `fromSeq` on): fine for a log that never reached there, not for one a signed checkpoint says did.
+    const lastSeq = options.fromSeq ? options.fromSeq - 1 : 0;
+    return truncation(lastSeq) ?? { verified: true, records: 0, headSeq, headHash, firstBrokenSeq: null, problem: null };
+  }
   let previousHash = options.fromSeq ? startBatch.prevHash : latestPrune ? latestPrune.headHash : GENESIS_HASH;
   let expectedSeq = options.fromSeq ? startBatch.firstSeq : latestPrune ? (latestPrune.prunedThroughSeq ?? 0) + 1 : 1;
   let expectedBatchId = startBatch.id;
@@ -125,6 +136,8 @@ export async function verifyAccessLog(dataSource: DataSource, signer: Checkpoint
   const strays = await entriesRepository.createQueryBuilder('entry').where('entry.seq >= :seq', { seq: expectedSeq }).orderBy('entry.seq', 'ASC').getOne();
   if (strays) return broken(strays.seq, `record ${strays.seq} is not covered by any batch`);
   if (overlap) return overlapReport(overlap);
+  const truncated = truncation(expectedSeq - 1);
+  if (truncated) return truncated;
   for (const checkpoint of checkpoints) {
     const hash = hashAtSeq.get(checkpoint.seq);
     if (hash !== undefined && hash !== checkpoint.headHash) return broken(checkpoint.seq, `checkpoint ${checkpoint.id}: head hash at seq ${checkpoint.seq} is ${hash}, the signed checkpoint says ${checkpoint.headHash}`);

@@ -1,6 +1,7 @@
 import { AccessLog } from '../../src/audit/access-log';
 import { AuditBatchEntity, AuditEntryEntity, SubjectPseudonymEntity } from '../../src/audit/audit.entities';
 import { batchHash, GENESIS_HASH } from '../../src/audit/chain';
+import { writeCheckpoint } from '../../src/audit/checkpoints';
 import { verifyAccessLog } from '../../src/audit/verify';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { DRIVERS } from '../support/databases';
@@ -165,6 +166,28 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
       } finally {
         await tamper(candor, [['DELETE FROM audit_entry WHERE seq IN (?, ?, ?)', [seq, seq + 1, -1]]]);
         await candor.services.dataSource.getRepository(AuditEntryEntity).insert([target, next]);
+      }
+      expect((await candor.services.verifyAccessLog()).verified).toBe(true);
+    });
+
+    it('detects records removed from the end of the log after a signed checkpoint covered them', async () => {
+      await candor.query({ key: KEYS.support, purpose: 'essential.service', query: `{ customer(id: "${A}") { email } }` });
+      const checkpoint = (await writeCheckpoint(candor.services.dataSource, candor.services.checkpointSigner, 'manual', new Date()))!;
+      const batches = candor.services.dataSource.getRepository(AuditBatchEntity);
+      const entries = candor.services.dataSource.getRepository(AuditEntryEntity);
+      const [head] = await batches.find({ order: { id: 'DESC' }, take: 1 });
+      const removed = await entries.find({ where: { batchId: head.id } });
+      await tamper(candor, [
+        ['DELETE FROM audit_entry WHERE batch_id = ?', [head.id]],
+        ['DELETE FROM audit_batch WHERE id = ?', [head.id]],
+      ]);
+      try {
+        const report = await candor.services.verifyAccessLog();
+        expect(report).toEqual(expect.objectContaining({ verified: false, firstBrokenSeq: head.firstSeq }));
+        expect(report.problem).toBe(`missing sequence number ${head.firstSeq} (expected the log to reach ${checkpoint.seq}, as signed checkpoint ${checkpoint.id} says; found its end at ${head.firstSeq - 1})`);
+      } finally {
+        await batches.insert(head);
+        await entries.insert(removed);
       }
       expect((await candor.services.verifyAccessLog()).verified).toBe(true);
     });
