@@ -117,35 +117,66 @@ async function serve(): Promise<void> {
   process.once('SIGTERM', shutdown);
 }
 
+/**
+ * The options each command takes (by "command subcommand", else by command); any other is refused before
+ * anything runs: a misspelt or invented option (`audit prune --dry-run`) must not run the real thing.
+ */
+const OPTIONS_OF: Readonly<Record<string, readonly string[]>> = {
+  'schema diff': ['base', 'format', 'out'],
+  'audit verify': ['from'],
+  'audit prune': ['before'],
+  'audit partitions': ['ahead'],
+  'subject link': ['subject', 'ttl'],
+  'subject erase': ['subject'],
+  actor: ['id', 'name', 'team', 'purposes', 'roles'],
+  inbox: ['text', 'all'],
+  report: ['subject', 'from', 'to', 'format', 'out'],
+};
+
+const CLI_OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  before: { type: 'string' },
+  ahead: { type: 'string' },
+  subject: { type: 'string' },
+  format: { type: 'string' },
+  out: { type: 'string' },
+  base: { type: 'string' },
+  ttl: { type: 'string' },
+  text: { type: 'string' },
+  all: { type: 'boolean' },
+  id: { type: 'string' },
+  name: { type: 'string' },
+  team: { type: 'string' },
+  purposes: { type: 'string' },
+  roles: { type: 'string' },
+} as const;
+
+/** Why the options given do not fit the command, if they do not: one it does not take, or one missing its value. */
+function misusedOption(command: string, subcommand: string | undefined, values: Record<string, string | boolean | undefined>): string | undefined {
+  const taken = OPTIONS_OF[`${command} ${subcommand}`] ?? OPTIONS_OF[command] ?? [];
+  const name = [command, subcommand].filter(Boolean).join(' ');
+  for (const [option, value] of Object.entries(values)) {
+    if (option === 'help' || value === undefined) continue;
+    if (!taken.includes(option)) return `unknown option --${option} for "${name}" (${taken.length ? `it takes ${taken.map((known) => `--${known}`).join(', ')}` : 'it takes no options'})`;
+    if ((CLI_OPTIONS as Record<string, { type: string }>)[option].type === 'string' && typeof value !== 'string') return `--${option} needs a value`;
+  }
+  return undefined;
+}
+
 async function main(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: false,
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      from: { type: 'string' },
-      to: { type: 'string' },
-      before: { type: 'string' },
-      ahead: { type: 'string' },
-      subject: { type: 'string' },
-      format: { type: 'string' },
-      out: { type: 'string' },
-      base: { type: 'string' },
-      ttl: { type: 'string' },
-      text: { type: 'string' },
-      all: { type: 'boolean' },
-      id: { type: 'string' },
-      name: { type: 'string' },
-      team: { type: 'string' },
-      purposes: { type: 'string' },
-      roles: { type: 'string' },
-    },
-  });
+  // Not strict: an unknown option gets the one-line answer of `misusedOption`, not parseArgs' own error.
+  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, strict: false, options: CLI_OPTIONS });
   const [command, subcommand, action] = positionals;
   if (values.help || command === undefined || command === 'help') {
     process.stdout.write(HELP);
     return 0;
+  }
+  const optionProblem = misusedOption(command, subcommand, values);
+  if (optionProblem) {
+    process.stderr.write(`candor: ${optionProblem}\n`);
+    return 2;
   }
   switch (command) {
     case 'serve':

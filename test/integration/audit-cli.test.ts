@@ -77,6 +77,16 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     }
   });
 
+  it('refuses an option the command does not take, or one without its value, before doing anything (exit 2)', async () => {
+    const batches = () => candor.services.dataSource.getRepository(AuditBatchEntity).count();
+    const before = await batches();
+    const dryRun = await cli('prune', '--before', new Date().toISOString(), '--dry-run');
+    expect([dryRun.code, dryRun.stderr, dryRun.stdout]).toEqual([2, 'candor: unknown option --dry-run for "audit prune" (it takes --before)\n', '']);
+    const noValue = await cli('verify', '--from');
+    expect([noValue.code, noValue.stderr]).toEqual([2, 'candor: --from needs a value\n']);
+    expect(await batches()).toBe(before);
+  });
+
   it('prune removes whole old batches under a signed checkpoint, is recorded, and verify still passes — but catches later deletions', async () => {
     const batchesBefore = await candor.services.dataSource.getRepository(AuditBatchEntity).count();
     await new Promise((resolve) => setTimeout(resolve, 20));
