@@ -217,7 +217,7 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write('usage: npx candor audit <verify|checkpoint|prune|partitions> …\n');
         return 2;
       }
-      const services = await openServices(loadConfig());
+      const services = await openServices(loadConfig(), { migrate: 'require' });
       try {
         if (subcommand === 'verify') return await auditVerify(services, values.from as string | undefined, output);
         if (subcommand === 'checkpoint') return await auditCheckpoint(services, action, output);
@@ -232,7 +232,7 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write('usage: npx candor subject <link --subject ID [--ttl 7d] | erase --subject ID>\n');
         return 2;
       }
-      const services = await openServices(loadConfig());
+      const services = await openServices(loadConfig(), { migrate: 'require' });
       try {
         if (subcommand === 'erase') return await subjectErase(services, values.subject as string | undefined, output);
         return await subjectLink(services, values.subject as string | undefined, values.ttl as string | undefined, output);
@@ -248,7 +248,7 @@ async function main(argv: string[]): Promise<number> {
       return policyTest(loadConfiguredTaxonomy(loadConfig()), action, output);
     }
     case 'actor': {
-      const services = await openServices(loadConfig());
+      const services = await openServices(loadConfig(), { migrate: 'require' });
       try {
         const text = (key: string) => values[key] as string | undefined;
         return await actorCommand(services, subcommand, { id: text('id'), name: text('name'), team: text('team'), purposes: text('purposes'), roles: text('roles') }, output);
@@ -262,7 +262,7 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write('usage: npx candor consent import FILE\n');
         return 2;
       }
-      const services = await openServices(loadConfig());
+      const services = await openServices(loadConfig(), { migrate: 'require' });
       try {
         if (command === 'consent') return await consentImport(services, action, output);
         return await inboxCommand(services, subcommand, { id: action, text: values.text as string | undefined, all: values.all as boolean | undefined }, output);
@@ -271,7 +271,7 @@ async function main(argv: string[]): Promise<number> {
       }
     }
     case 'report': {
-      const services = await openServices(loadConfig());
+      const services = await openServices(loadConfig(), { migrate: 'require' });
       try {
         return await reportCommand(
           services,

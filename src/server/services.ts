@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import type { DataSource, Logger } from 'typeorm';
 import { ActorDirectory } from '../actors/actor-directory';
 import { AccessLog, createAuditStore } from '../audit/access-log';
@@ -6,7 +7,7 @@ import { AccessLogReader } from '../audit/access-log-reader';
 import { checkpointSigner, type CheckpointSigner } from '../audit/checkpoints';
 import { verifyAccessLog, type VerifyOptions, type VerifyReport } from '../audit/verify';
 import { createMasker, type Masker } from '../policy/masking';
-import type { CandorConfig } from '../config';
+import { type CandorConfig, ConfigError, type DatabaseConfig } from '../config';
 import { ConsentLedger } from '../consent/consent-ledger';
 import { buildDemoData, DEMO_SEED_TIME, insertDemoDomain } from '../domain/demo-seed';
 import { CustomerEntity } from '../domain/customer.entity';
@@ -50,8 +51,12 @@ export interface OpenOptions {
   readonly logger?: Logger;
   /** The time source; tests inject a controllable clock. */
   readonly clock?: () => Date;
-  /** Apply pending migrations (default true). */
-  readonly migrate?: boolean;
+  /**
+   * Pending migrations: `apply` them (the default: the server, the demo seed, tests), leave them (`false`:
+   * the migrate command), or `require` none — commands that work on an existing Candor database refuse a
+   * missing or unmigrated one instead of creating it, or of migrating it as a side effect.
+   */
+  readonly migrate?: 'apply' | 'require' | false;
 }
 
 /** The personal categories each purpose may touch, from the schema's annotations (named on receipts). */
@@ -79,15 +84,30 @@ export async function buildGovernedSchema(taxonomy: Taxonomy): Promise<GovernedS
   return enforceGovernance(schema, fields, taxonomy);
 }
 
-/** Opens the store (applying migrations) and wires the modules on it. */
+/** Where a database is, for messages: the SQLite path, or PostgreSQL's host and database without credentials. */
+function describeDatabase(database: DatabaseConfig): string {
+  if (database.driver === 'sqlite') return database.path;
+  const url = new URL(database.url);
+  return `${url.host}${url.pathname}`;
+}
+
+/** Opens the store (applying migrations unless told otherwise) and wires the modules on it. */
 export async function openServices(config: CandorConfig, options: OpenOptions = {}): Promise<CandorServices> {
   const taxonomy = loadConfiguredTaxonomy(config);
   const clock = options.clock ?? (() => new Date());
+  const migrations = options.migrate ?? 'apply';
+  // A wrong path would otherwise create an empty database, and the command would report on nothing.
+  if (migrations === 'require' && config.database.driver === 'sqlite' && !existsSync(config.database.path)) {
+    throw new ConfigError(`no Candor database at ${config.database.path}: set DATABASE_URL, or create one with \`npx candor migrate\``);
+  }
   const dataSource = createDataSource(config.database, { logger: options.logger });
   await dataSource.initialize();
   guardConnectionErrors(dataSource);
   try {
-    if (options.migrate !== false) await migrate(dataSource);
+    if (migrations === 'apply') await migrate(dataSource);
+    if (migrations === 'require' && (await dataSource.showMigrations())) {
+      throw new ConfigError(`the database at ${describeDatabase(config.database)} has pending migrations: run \`npx candor migrate\` first (upgrade notes: docs/operations.md)`);
+    }
   } catch (error) {
     await dataSource.destroy();
     throw error;

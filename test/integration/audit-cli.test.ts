@@ -1,9 +1,11 @@
 import { createPublicKey, verify } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { AuditBatchEntity, AuditEntryEntity } from '../../src/audit/audit.entities';
 import { checkpointMessage } from '../../src/audit/checkpoints';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { runCli } from '../support/child-server';
-import { DRIVERS } from '../support/databases';
+import { createTestDatabase, DRIVERS } from '../support/databases';
 import { tamper } from '../support/raw-sql';
 
 describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
@@ -109,5 +111,29 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     const broken = await cli('verify');
     expect(broken.code).toBe(1);
     expect(broken.stderr).toContain(`access log broken at seq ${oldest.firstSeq}`);
+  });
+});
+
+describe.each(DRIVERS)('commands on a database that is not (yet) Candor’s, on %s', (driver) => {
+  it('refuse it rather than create or migrate it as a side effect, and say what to do', async () => {
+    const database = await createTestDatabase(driver);
+    try {
+      const verify = () => runCli(['audit', 'verify'], { DATABASE_URL: database.url });
+      if (driver === 'sqlite') {
+        const path = database.url.slice('sqlite:'.length);
+        const missing = await verify();
+        expect([missing.code, missing.stderr, existsSync(path)]).toEqual([1, `candor: no Candor database at ${path}: set DATABASE_URL, or create one with \`npx candor migrate\`\n`, false]);
+        new Database(path).close(); // an empty SQLite file: a database, but not migrated
+      }
+      const unmigrated = await verify();
+      expect([unmigrated.code, unmigrated.stdout]).toEqual([1, '']);
+      expect(unmigrated.stderr).toMatch(/^candor: the database at .+ has pending migrations: run `npx candor migrate` first \(upgrade notes: docs\/operations\.md\)\n$/);
+      expect(unmigrated.stderr).not.toMatch(/postgres:\/\/|@/); // no credentials in the message
+      const migrated = await runCli(['migrate'], { DATABASE_URL: database.url });
+      expect(migrated.code).toBe(0);
+      expect((await verify()).stdout).toMatch(/^verified 0 records through 0 /);
+    } finally {
+      await database.drop();
+    }
   });
 });
