@@ -61,6 +61,38 @@ export class UnstorableRecordError extends Error {
   }
 }
 
+/** A signed checkpoint as stored (`audit_checkpoint`, without its generated id). */
+export interface SignedCheckpoint {
+  readonly kind: 'periodic' | 'manual' | 'prune';
+  readonly seq: number;
+  readonly headHash: string;
+  readonly at: string;
+  readonly keyId: string;
+  readonly signature: string;
+  readonly prunedThroughSeq: number | null;
+}
+
+/**
+ * What `audit prune` asks of a store, done in one transaction under the chain lock: if batch
+ * `throughBatchId` — read before, with the checkpoint signed for it — is still prunable (committed before
+ * `before`, not the head, and as signed), store the checkpoint and delete every batch through it.
+ */
+export interface PrunePlan {
+  readonly before: string;
+  readonly throughBatchId: number;
+  readonly checkpoint: SignedCheckpoint;
+}
+
+/** The checkpoint row's insert, with the dialect's placeholders (`$n` or `?`). */
+export function insertCheckpoint(checkpoint: SignedCheckpoint, placeholder: (position: number) => string): [string, unknown[]] {
+  const values = [checkpoint.kind, checkpoint.seq, checkpoint.headHash, checkpoint.at, checkpoint.keyId, checkpoint.signature, checkpoint.prunedThroughSeq];
+  return [`INSERT INTO audit_checkpoint (kind, seq, head_hash, at, key_id, signature, pruned_through_seq) VALUES (${values.map((_, index) => placeholder(index + 1)).join(', ')})`, values];
+}
+
+/** Whether the batch row read under the lock is the one the plan's checkpoint was signed for. */
+export const planStillHolds = (plan: PrunePlan, batch: { id: number | string; last_seq: number | string; hash: string } | undefined): boolean =>
+  batch !== undefined && Number(batch.id) === plan.throughBatchId && Number(batch.last_seq) === plan.checkpoint.seq && batch.hash === plan.checkpoint.headHash;
+
 /**
  * Where sealed batches are appended. Every implementation takes the chain lock inside its transaction
  * (PostgreSQL: pg_advisory_xact_lock; SQLite: BEGIN IMMEDIATE), reads the head, seals and inserts, so the
@@ -68,8 +100,8 @@ export class UnstorableRecordError extends Error {
  */
 export interface AuditStore {
   append(entries: readonly AppendEntry[], committedAt: string): Promise<AppendResult>;
-  /** Deletes whole batches committed before `before` (ISO time), never the head batch; undefined if none. */
-  prune(before: string): Promise<PruneResult | undefined>;
+  /** Carries out a prune plan (see PrunePlan); undefined when it no longer holds (nothing is written then). */
+  prune(plan: PrunePlan): Promise<PruneResult | undefined>;
   /** Deletes the subject's pseudonym mapping (and any cached copy of it). */
   forget(subjectId: string): Promise<void>;
   /** Resolves when the store answers a trivial query. */

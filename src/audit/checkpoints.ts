@@ -1,5 +1,6 @@
 import { createHash, createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
 import type { DataSource } from 'typeorm';
+import type { SignedCheckpoint } from './audit-store';
 import { AuditBatchEntity, AuditCheckpointEntity } from './audit.entities';
 
 export const CHECKPOINT_FORMAT = 'candor-checkpoint/1';
@@ -47,14 +48,13 @@ export async function writeCheckpoint(
     if (!batch) return undefined;
     target = { seq: batch.lastSeq, hash: batch.hash };
   }
-  const checkpoint = {
-    kind,
-    seq: target.seq,
-    headHash: target.hash,
-    at: at.toISOString(),
-    prunedThroughSeq: target.prunedThroughSeq ?? null,
-  };
-  return dataSource.getRepository(AuditCheckpointEntity).save({ ...checkpoint, keyId: signer.keyId, signature: signer.sign(checkpointMessage(checkpoint)) });
+  return dataSource.getRepository(AuditCheckpointEntity).save(signedCheckpoint(signer, kind, at, target));
+}
+
+/** A checkpoint of `head`, signed, not stored yet (a prune stores it in its own transaction). */
+export function signedCheckpoint(signer: CheckpointSigner, kind: SignedCheckpoint['kind'], at: Date, head: { seq: number; hash: string; prunedThroughSeq?: number }): SignedCheckpoint {
+  const checkpoint = { kind, seq: head.seq, headHash: head.hash, at: at.toISOString(), prunedThroughSeq: head.prunedThroughSeq ?? null };
+  return { ...checkpoint, keyId: signer.keyId, signature: signer.sign(checkpointMessage(checkpoint)) };
 }
 
 /** Every checkpoint, oldest first, with the public key needed to check it. */

@@ -6,7 +6,7 @@ import { Client, type ClientConfig, escapeLiteral, Pool, type PoolClient } from 
 import { from as copyFrom } from 'pg-copy-streams';
 import { CHAIN_HEAD_MOVED } from '../../migrations/1764480000000-copy-ahead-of-the-chain-lock';
 import type { PipelinedAuditStore } from './access-log';
-import { type AppendEntry, type AppendResult, CHAIN_LOCK_KEY, commitTimeAfter, ENTRY_COLUMNS, newPseudonym, type PruneResult, PseudonymCache, subjectsOf } from './audit-store';
+import { type AppendEntry, type AppendResult, CHAIN_LOCK_KEY, commitTimeAfter, ENTRY_COLUMNS, insertCheckpoint, newPseudonym, planStillHolds, type PrunePlan, type PruneResult, PseudonymCache, subjectsOf } from './audit-store';
 import { batchHashOfBytes, type ChainHead, EMPTY_HEAD, type SealedBatch } from './chain';
 import { type PackedEntries, packEntries } from './packed-entries';
 import { inPoolTransaction } from './pg-transaction';
@@ -373,11 +373,14 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
     return `BEGIN; SELECT pg_advisory_xact_lock(${this.turnLockClass}, ${turn})`;
   }
 
-  async prune(before: string): Promise<PruneResult | undefined> {
+  async prune(plan: PrunePlan): Promise<PruneResult | undefined> {
+    const { before } = plan;
     return this.inPruneTransaction(async (runner, head) => {
       // The head batch is never pruned: the chain must keep an anchor for the next appender.
-      const [last] = await runner.query('SELECT id, last_seq, hash FROM audit_batch WHERE committed_at < $1 AND id < $2 ORDER BY id DESC LIMIT 1', [before, head.batchId]);
-      if (!last) return undefined;
+      const [last] = await runner.query('SELECT id, last_seq, hash FROM audit_batch WHERE id = $1 AND committed_at < $2 AND id < $3', [plan.throughBatchId, before, head.batchId]);
+      if (!planStillHolds(plan, last)) return undefined;
+      // The signed checkpoint commits with the deletion, or neither does.
+      await runner.query(...insertCheckpoint(plan.checkpoint, (position) => `$${position}`));
       await runner.query("SET LOCAL candor.audit_prune = 'on'");
       const [{ records }] = await runner.query('SELECT COALESCE(SUM(count), 0) AS records FROM audit_entry WHERE seq <= $1', [last.last_seq]);
       const [{ batches }] = await runner.query('SELECT count(*) AS batches FROM audit_batch WHERE id <= $1', [last.id]);

@@ -1,4 +1,4 @@
-import type { AppendEntry, AppendResult, AuditStore, PruneResult } from './audit-store';
+import type { AppendEntry, AppendResult, AuditStore, PrunePlan, PruneResult } from './audit-store';
 import type { WorkerRequest, WorkerResponse } from './sqlite-audit-worker';
 import { compiledWorkerScript, WorkerClient } from './worker-client';
 
@@ -17,8 +17,8 @@ export class SqliteAuditStore implements AuditStore {
     return (await this.worker.request({ kind: 'append', entries, committedAt })).result as AppendResult;
   }
 
-  async prune(before: string): Promise<PruneResult | undefined> {
-    return ((await this.worker.request({ kind: 'prune', before })).result as PruneResult | null) ?? undefined;
+  async prune(plan: PrunePlan): Promise<PruneResult | undefined> {
+    return ((await this.worker.request({ kind: 'prune', plan })).result as PruneResult | null) ?? undefined;
   }
 
   async forget(subjectId: string): Promise<void> {

@@ -5,12 +5,12 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { type AppendEntry, type AppendResult, commitTimeAfter, ENTRY_COLUMNS, entryRow, newPseudonym, type PruneResult, PseudonymCache, pseudonymise, subjectsOf } from './audit-store';
+import { type AppendEntry, type AppendResult, commitTimeAfter, ENTRY_COLUMNS, entryRow, insertCheckpoint, newPseudonym, planStillHolds, type PrunePlan, type PruneResult, PseudonymCache, pseudonymise, subjectsOf } from './audit-store';
 import { type ChainHead, EMPTY_HEAD, sealBatch } from './chain';
 
 export type WorkerRequest =
   | { readonly id: number; readonly kind: 'append'; readonly entries: readonly AppendEntry[]; readonly committedAt: string }
-  | { readonly id: number; readonly kind: 'prune'; readonly before: string }
+  | { readonly id: number; readonly kind: 'prune'; readonly plan: PrunePlan }
   | { readonly id: number; readonly kind: 'forget'; readonly subjectId: string }
   | { readonly id: number; readonly kind: 'ping' };
 export type WorkerResponse = { readonly id: number; readonly result?: AppendResult | PruneResult | null; readonly error?: string };
@@ -68,12 +68,15 @@ export function openAppender(path: string) {
     return { batchId: batch.id, firstSeq: batch.firstSeq, lastSeq: batch.lastSeq, hash: batch.hash };
   });
 
-  const prune = db.transaction((before: string): PruneResult | null => {
+  const prune = db.transaction((plan: PrunePlan): PruneResult | null => {
     // The head batch is never pruned: the chain must keep an anchor for the next appender.
-    const last = db.prepare('SELECT id, last_seq, hash FROM audit_batch WHERE committed_at < ? AND id < ? ORDER BY id DESC LIMIT 1').get(before, head().batchId) as
+    const last = db.prepare('SELECT id, last_seq, hash FROM audit_batch WHERE id = ? AND committed_at < ? AND id < ?').get(plan.throughBatchId, plan.before, head().batchId) as
       | { id: number; last_seq: number; hash: string }
       | undefined;
-    if (!last) return null;
+    if (!last || !planStillHolds(plan, last)) return null;
+    // The signed checkpoint commits with the deletion, or neither does.
+    const [insert, values] = insertCheckpoint(plan.checkpoint, () => '?');
+    db.prepare(insert).run(...values);
     const { records } = db.prepare('SELECT COALESCE(SUM(count), 0) AS records FROM audit_entry WHERE seq <= ?').get(last.last_seq) as { records: number };
     db.prepare('DELETE FROM audit_entry WHERE seq <= ?').run(last.last_seq);
     const batches = db.prepare('DELETE FROM audit_batch WHERE id <= ?').run(last.id);
@@ -84,7 +87,7 @@ export function openAppender(path: string) {
   return {
     ping: () => (pingStatement.get(), null),
     append: (entries: readonly AppendEntry[], committedAt: string) => append.immediate(entries, committedAt),
-    prune: (before: string) => prune.immediate(before),
+    prune: (plan: PrunePlan) => prune.immediate(plan),
     forget: (subjectId: string) => {
       db.prepare('DELETE FROM subject_pseudonym WHERE subject_id = ?').run(subjectId);
       knownPseudonyms.delete(subjectId);
@@ -102,7 +105,7 @@ if (parentPort && workerData?.candorAuditDatabase) {
         request.kind === 'append'
           ? appender.append(request.entries, request.committedAt)
           : request.kind === 'prune'
-            ? appender.prune(request.before)
+            ? appender.prune(request.plan)
             : request.kind === 'forget'
               ? (appender.forget(request.subjectId), null)
               : appender.ping();

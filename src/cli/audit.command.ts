@@ -1,6 +1,8 @@
 import { userInfo } from 'node:os';
+import { LessThan } from 'typeorm';
 import type { AccessActor } from '../audit/access-log';
-import { exportCheckpoints, writeCheckpoint } from '../audit/checkpoints';
+import { AuditBatchEntity } from '../audit/audit.entities';
+import { exportCheckpoints, signedCheckpoint, writeCheckpoint } from '../audit/checkpoints';
 import { PARTITION_MONTHS_AHEAD } from '../audit/postgres-partitions';
 import { badInput } from '../errors';
 import type { CandorServices } from '../server/services';
@@ -68,12 +70,23 @@ export async function auditPrune(services: CandorServices, before: string | unde
   const time = new Date(before);
   if (Number.isNaN(time.getTime())) throw badInput(`--before must be an ISO-8601 date, got "${before}"`);
   if (time.getTime() > services.clock().getTime()) throw badInput('--before must not be in the future');
-  const pruned = await services.accessLog.store.prune(time.toISOString());
+  const cutoff = time.toISOString();
+  // The newest batch committed before the date that is not the head; the store prunes through it, with
+  // the checkpoint signed for it here, in one transaction — or, if the log moved meanwhile, not at all.
+  const batches = services.dataSource.getRepository(AuditBatchEntity);
+  const [head] = await batches.find({ order: { id: 'DESC' }, take: 1 });
+  const [candidate] = head ? await batches.find({ where: { committedAt: LessThan(cutoff), id: LessThan(head.id) }, order: { id: 'DESC' }, take: 1 }) : [];
+  const pruned = candidate
+    ? await services.accessLog.store.prune({
+        before: cutoff,
+        throughBatchId: candidate.id,
+        checkpoint: signedCheckpoint(services.checkpointSigner, 'prune', services.clock(), { seq: candidate.lastSeq, hash: candidate.hash, prunedThroughSeq: candidate.lastSeq }),
+      })
+    : undefined;
   if (!pruned) {
-    output.out('nothing to prune: no complete batch was committed before that date (the newest batch is always kept)\n');
+    output.out(candidate ? 'nothing pruned: the log changed while the prune was prepared (another prune?); run it again\n' : 'nothing to prune: no complete batch was committed before that date (the newest batch is always kept)\n');
     return 0;
   }
-  await writeCheckpoint(services.dataSource, services.checkpointSigner, 'prune', services.clock(), { seq: pruned.throughSeq, hash: pruned.throughHash, prunedThroughSeq: pruned.throughSeq });
   await recordCliOperation(services, 'audit prune', 'ACCESS_LOG_PRUNED');
   const dropped = pruned.droppedPartitions?.length ? ` (dropped the partitions of ${pruned.droppedPartitions.join(', ')} whole)` : '';
   output.out(`pruned ${pruned.prunedRecords} records in ${pruned.prunedBatches} batches through seq ${pruned.throughSeq}${dropped}; signed a prune checkpoint\n`);

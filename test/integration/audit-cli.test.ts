@@ -1,8 +1,8 @@
 import { createPublicKey, verify } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { AuditBatchEntity, AuditEntryEntity } from '../../src/audit/audit.entities';
-import { checkpointMessage } from '../../src/audit/checkpoints';
+import { AuditBatchEntity, AuditCheckpointEntity, AuditEntryEntity } from '../../src/audit/audit.entities';
+import { checkpointMessage, signedCheckpoint } from '../../src/audit/checkpoints';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { runCli } from '../support/child-server';
 import { createTestDatabase, DRIVERS } from '../support/databases';
@@ -87,6 +87,21 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     const noValue = await cli('verify', '--from');
     expect([noValue.code, noValue.stderr]).toEqual([2, 'candor: --from needs a value\n']);
     expect(await batches()).toBe(before);
+  });
+
+  it('a prune whose signed checkpoint no longer matches the log writes nothing: no checkpoint, no deletion', async () => {
+    const batches = candor.services.dataSource.getRepository(AuditBatchEntity);
+    const checkpoints = candor.services.dataSource.getRepository(AuditCheckpointEntity);
+    const [oldest] = await batches.find({ order: { id: 'ASC' }, take: 1 });
+    const counts = async () => [await batches.count(), await checkpoints.count()];
+    const before = await counts();
+    const plan = (hash: string) => ({
+      before: new Date().toISOString(),
+      throughBatchId: oldest.id,
+      checkpoint: signedCheckpoint(candor.services.checkpointSigner, 'prune' as const, new Date(), { seq: oldest.lastSeq, hash, prunedThroughSeq: oldest.lastSeq }),
+    });
+    expect(await candor.services.accessLog.store.prune(plan('f'.repeat(64)))).toBeUndefined();
+    expect(await counts()).toEqual(before);
   });
 
   it('prune removes whole old batches under a signed checkpoint, is recorded, and verify still passes — but catches later deletions', async () => {
