@@ -4,7 +4,7 @@ import type { AccessActor } from '../audit/access-log';
 import { AuditBatchEntity } from '../audit/audit.entities';
 import { exportCheckpoints, signedCheckpoint, writeCheckpoint } from '../audit/checkpoints';
 import { PARTITION_MONTHS_AHEAD } from '../audit/postgres-partitions';
-import { badInput } from '../errors';
+import { auditUnavailable, badInput, isoTime } from '../errors';
 import type { CandorServices } from '../server/services';
 
 /** CLI runs are recorded as actor `cli:<os user>`. */
@@ -13,11 +13,19 @@ export function cliActor(): AccessActor {
   return { id: `cli:${user}`, name: `CLI (${user})`, team: 'cli' };
 }
 
-/** Records one operation of the CLI in the access log (same chain lock as every appender). */
-export async function recordCliOperation(services: CandorServices, operationName: string, reason: string): Promise<void> {
-  await services.accessLog.append([
-    { at: services.clock(), requestId: `cli-${process.pid}-${Date.now()}`, actor: cliActor(), purpose: 'essential.legal_obligation', operationName, subjectId: null, coordinate: null, category: null, decision: 'RELEASED', reason, legalBasis: 'legal_obligation' },
-  ]);
+/**
+ * Records one operation of the CLI in the access log (same chain lock as every appender), once it is done.
+ * If the log cannot take the record, the error says what was `done` already, so that nobody runs a
+ * change (an import, say) a second time believing the first failed.
+ */
+export async function recordCliOperation(services: CandorServices, operationName: string, reason: string, done: string): Promise<void> {
+  try {
+    await services.accessLog.append([
+      { at: services.clock(), requestId: `cli-${process.pid}-${Date.now()}`, actor: cliActor(), purpose: 'essential.legal_obligation', operationName, subjectId: null, coordinate: null, category: null, decision: 'RELEASED', reason, legalBasis: 'legal_obligation' },
+    ]);
+  } catch {
+    throw auditUnavailable(`${done}, but the access log could not record this run (${operationName}); do not repeat it — check the log's store`);
+  }
 }
 
 export interface Output {
@@ -39,7 +47,7 @@ export async function auditVerify(services: CandorServices, from: string | undef
     onProgress: output.interactive ? (verified, head) => output.err(`\rverifying… ${verified} records (head ${head})`) : undefined,
   });
   if (output.interactive) output.err('\r\x1b[K');
-  await recordCliOperation(services, 'audit verify', 'ACCESS_LOG_READ');
+  await recordCliOperation(services, 'audit verify', 'ACCESS_LOG_READ', 'the log was verified');
   if (report.verified) {
     output.out(`verified ${report.records} records through ${report.headSeq} (head hash ${report.headHash})\n`);
     return 0;
@@ -56,7 +64,7 @@ export async function auditCheckpoint(services: CandorServices, action: string |
     return 0;
   }
   if (action === 'export') {
-    await recordCliOperation(services, 'audit checkpoint export', 'ACCESS_LOG_READ');
+    await recordCliOperation(services, 'audit checkpoint export', 'ACCESS_LOG_READ', 'the checkpoints were read');
     output.out(JSON.stringify(await exportCheckpoints(services.dataSource, services.checkpointSigner), null, 2) + '\n');
     return 0;
   }
@@ -67,8 +75,7 @@ export async function auditCheckpoint(services: CandorServices, action: string |
 /** `candor audit prune --before DATE`: removes whole batches committed before DATE, signed and recorded. */
 export async function auditPrune(services: CandorServices, before: string | undefined, output: Output): Promise<number> {
   if (!before) throw badInput('--before DATE is required (ISO-8601)');
-  const time = new Date(before);
-  if (Number.isNaN(time.getTime())) throw badInput(`--before must be an ISO-8601 date, got "${before}"`);
+  const time = isoTime(before, '--before');
   if (time.getTime() > services.clock().getTime()) throw badInput('--before must not be in the future');
   const cutoff = time.toISOString();
   // The newest batch committed before the date that is not the head; the store prunes through it, with
@@ -87,7 +94,7 @@ export async function auditPrune(services: CandorServices, before: string | unde
     output.out(candidate ? 'nothing pruned: the log changed while the prune was prepared (another prune?); run it again\n' : 'nothing to prune: no complete batch was committed before that date (the newest batch is always kept)\n');
     return 0;
   }
-  await recordCliOperation(services, 'audit prune', 'ACCESS_LOG_PRUNED');
+  await recordCliOperation(services, 'audit prune', 'ACCESS_LOG_PRUNED', `the log was pruned through seq ${pruned.throughSeq} under a signed checkpoint`);
   const dropped = pruned.droppedPartitions?.length ? ` (dropped the partitions of ${pruned.droppedPartitions.join(', ')} whole)` : '';
   output.out(`pruned ${pruned.prunedRecords} records in ${pruned.prunedBatches} batches through seq ${pruned.throughSeq}${dropped}; signed a prune checkpoint\n`);
   return 0;
@@ -107,7 +114,7 @@ export async function auditPartitions(services: CandorServices, ahead: string | 
   }
   await partitions.ensure(services.clock(), months);
   const rows = (await partitions.list()).map((partition) => [partition.month, partition.from, partition.to, String(partition.batches), String(partition.records), partition.lastSeq === null ? '-' : String(partition.lastSeq)]);
-  await recordCliOperation(services, 'audit partitions', 'ACCESS_LOG_READ');
+  await recordCliOperation(services, 'audit partitions', 'ACCESS_LOG_READ', 'the partitions were listed');
   output.out(table(['month', 'from', 'to (excl.)', 'batches', 'records', 'last seq'], rows));
   return 0;
 }

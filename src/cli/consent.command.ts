@@ -14,7 +14,7 @@ export async function consentImport(services: CandorServices, file: string | und
     for (const { row, problem } of report.rejected) output.err(`  row ${row}: ${problem}\n`);
     return 1;
   }
-  await recordCliOperation(services, 'consent import', 'CONSENT_IMPORTED');
+  await recordCliOperation(services, 'consent import', 'CONSENT_IMPORTED', `${report.imported} consent statements from ${file} were imported`);
   output.out(`imported ${report.imported} consent statements from ${file} (each with its receipt)\n`);
   return 0;
 }
@@ -34,7 +34,7 @@ export async function inboxCommand(services: CandorServices, action: string | un
   const inbox = new Inbox(services.dataSource, services.clock);
   if (action === 'list') {
     const messages = await inbox.list(!args.all, 500);
-    await recordCliOperation(services, 'inbox list', 'SUBJECT_MESSAGES_READ');
+    await recordCliOperation(services, 'inbox list', 'SUBJECT_MESSAGES_READ', 'the messages were read');
     if (messages.length === 0) output.out(args.all ? 'no messages\n' : 'no unanswered messages\n');
     for (const message of messages) {
       output.out(`#${message.id}  ${message.createdAt}  ${message.subjectId}  ${message.context ?? ''}\n    ${message.body.replace(/\s+/g, ' ')}\n${message.answer ? `    answered ${message.answeredAt} by ${message.answeredBy}: ${message.answer}\n` : ''}`);
@@ -44,7 +44,7 @@ export async function inboxCommand(services: CandorServices, action: string | un
   if (action === 'answer') {
     if (!args.id || !args.text) throw badInput('usage: npx candor inbox answer ID --text "your answer"');
     const answered = await inbox.answer(Number(args.id), args.text, cliActor().id);
-    await recordCliOperation(services, 'inbox answer', 'SUBJECT_MESSAGE_ANSWERED');
+    await recordCliOperation(services, 'inbox answer', 'SUBJECT_MESSAGE_ANSWERED', 'the answer was saved');
     output.out(`answered message #${answered.id}; the answer appears on the subject's privacy page\n`);
     return 0;
   }

@@ -75,11 +75,15 @@ Environment (see README "Configuration"):
                      base64 Ed25519 seed signing log checkpoints (required in production)
 `;
 
+/** What the PostgreSQL and SQLite drivers say when the database cannot be reached or opened. */
+const DATABASE_UNREACHABLE =
+  /ECONNREFUSED|ENOTFOUND|ETIMEDOUT|EHOSTUNREACH|EAI_AGAIN|does not exist|password authentication|no pg_hba\.conf entry|SASL|Connection terminated|timeout expired|file is not a database|unable to open database|EACCES/;
+
 /** Errors a user can act on: one line, no stack trace. */
 function explain(error: unknown): string | undefined {
   if (error instanceof ConfigError || error instanceof TaxonomyError || error instanceof SchemaGovernanceError || error instanceof UnguardedFieldError || error instanceof SchemaDiffError) return error.message;
   if (isCallerFacing(error)) return error.message;
-  if (error instanceof Error && /ECONNREFUSED|ENOTFOUND|does not exist|password authentication/.test(error.message)) return `cannot reach the database: ${error.message}`;
+  if (error instanceof Error && DATABASE_UNREACHABLE.test(error.message)) return `cannot reach the database: ${error.message}`;
   return undefined;
 }
 

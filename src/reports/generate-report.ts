@@ -3,7 +3,7 @@ import { AuditBatchEntity } from '../audit/audit.entities';
 import { GENESIS_HASH } from '../audit/chain';
 import { ConsentEventEntity } from '../consent/consent-event.entity';
 import { CustomerEntity } from '../domain/customer.entity';
-import { badInput } from '../errors';
+import { badInput, isoTime } from '../errors';
 import type { FieldGovernance } from '../graphql/governance-catalog';
 import type { CandorServices } from '../server/services';
 import { countEntries, readAccessLog } from './access-log-source';
@@ -29,12 +29,7 @@ export interface GenerateOptions {
 /** Validates a report request; every problem is a one-line BAD_USER_INPUT, checked before any work. */
 export function validateReportRequest(request: ReportRequest): { kind: ReportKind; parameters: ReportParameters } {
   if (!(REPORT_KINDS as readonly string[]).includes(request.kind)) throw badInput(`unknown report "${request.kind}": use one of ${REPORT_KINDS.join(', ')}`);
-  const time = (value: string | null | undefined, name: string) => {
-    if (!value) return undefined;
-    const parsed = new Date(value);
-    if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(parsed.getTime())) throw badInput(`--${name} must be an ISO-8601 date, got "${value}"`);
-    return parsed.toISOString();
-  };
+  const time = (value: string | null | undefined, name: string) => (value ? isoTime(value, `--${name}`).toISOString() : undefined);
   const from = time(request.from, 'from');
   const to = time(request.to, 'to');
   if (from && to && from >= to) throw badInput('--from must be before --to');

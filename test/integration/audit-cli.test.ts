@@ -79,13 +79,16 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     }
   });
 
-  it('refuses an option the command does not take, or one without its value, before doing anything (exit 2)', async () => {
+  it('refuses an option the command does not take, or one without its value (exit 2), or a loose date (exit 1), before doing anything', async () => {
     const batches = () => candor.services.dataSource.getRepository(AuditBatchEntity).count();
     const before = await batches();
     const dryRun = await cli('prune', '--before', new Date().toISOString(), '--dry-run');
     expect([dryRun.code, dryRun.stderr, dryRun.stdout]).toEqual([2, 'candor: unknown option --dry-run for "audit prune" (it takes --before)\n', '']);
     const noValue = await cli('verify', '--from');
     expect([noValue.code, noValue.stderr]).toEqual([2, 'candor: --from needs a value\n']);
+    // `new Date('12')` is 1 December 2001: a prune date must be an ISO-8601 one.
+    const looseDate = await cli('prune', '--before', '12');
+    expect([looseDate.code, looseDate.stderr]).toEqual([1, 'candor: --before must be an ISO-8601 date, got "12"\n']);
     expect(await batches()).toBe(before);
   });
 

@@ -177,6 +177,7 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
       [['subject-access', '--format', 'json'], 'candor: the subject-access report needs --subject ID\n'],
       [['denials', '--subject', 'x'.repeat(60), '--format', 'json'], 'candor: --subject applies to the subject-access report only, not to "denials"\n'],
       [['purpose-usage', '--from', 'yesterday', '--format', 'json'], 'candor: --from must be an ISO-8601 date, got "yesterday"\n'],
+      [['purpose-usage', '--to', '2026-02-30', '--format', 'json'], 'candor: --to must be an ISO-8601 date, got "2026-02-30"\n'],
       [['purpose-usage', '--from', '2026-02-01', '--to', '2026-01-01', '--format', 'json'], 'candor: --from must be before --to\n'],
       [['purpose-usage', '--format', 'docx'], 'candor: --format must be one of json, csv, html, pdf, md\n'],
       [['gossip', '--format', 'json'], 'candor: unknown report "gossip": use one of ropa, subject-access, purpose-usage, denials, consent-coverage\n'],
