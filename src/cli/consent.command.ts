@@ -29,13 +29,17 @@ export async function subjectErase(services: CandorServices, subjectId: string |
   return 0;
 }
 
+/** Most messages `inbox list` prints (the oldest first). */
+const INBOX_LIST_LIMIT = 500;
+
 /** `candor inbox list [--all]` and `candor inbox answer ID --text "…"`. */
 export async function inboxCommand(services: CandorServices, action: string | undefined, args: { id?: string; text?: string; all?: boolean }, output: Output): Promise<number> {
   const inbox = new Inbox(services.dataSource, services.clock);
   if (action === 'list') {
-    const messages = await inbox.list(!args.all, 500);
+    const messages = await inbox.list(!args.all, INBOX_LIST_LIMIT);
     await recordCliOperation(services, 'inbox list', 'SUBJECT_MESSAGES_READ', 'the messages were read');
     if (messages.length === 0) output.out(args.all ? 'no messages\n' : 'no unanswered messages\n');
+    if (messages.length === INBOX_LIST_LIMIT) output.err(`showing the oldest ${INBOX_LIST_LIMIT} messages only: answer some to see the rest\n`);
     for (const message of messages) {
       output.out(`#${message.id}  ${message.createdAt}  ${message.subjectId}  ${message.context ?? ''}\n    ${message.body.replace(/\s+/g, ' ')}\n${message.answer ? `    answered ${message.answeredAt} by ${message.answeredBy}: ${message.answer}\n` : ''}`);
     }
