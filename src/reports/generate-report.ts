@@ -68,7 +68,8 @@ export async function generateReport(services: CandorServices, request: ReportRe
       const customer = await services.domain.findCustomer(subjectId);
       if (!customer) throw badInput(`unknown subject "${subjectId}"`);
       const [state] = await services.consent.states([subjectId]);
-      builder = subjectAccessReport({ subjectId, held: await heldData(services, customer, fields), state, history: await services.consent.history(subjectId) });
+      const purposes = [...services.taxonomy.purposes.values()].filter((purpose) => purpose.requestable);
+      builder = subjectAccessReport({ subjectId, held: await heldData(services, customer, fields), state, history: await services.consent.history(subjectId), purposes, at: now });
       break;
     }
     case 'consent-coverage': {

@@ -4,7 +4,7 @@ import { replayLedger } from '../consent/ledger-replay';
 import type { FieldGovernance } from '../graphql/governance-catalog';
 import { consentStanding, mostSpecific, type RequestPurpose, requestPurposeOf, type SubjectState } from '../policy/decide';
 import { anyCovers } from '../taxonomy/keys';
-import type { Taxonomy } from '../taxonomy/taxonomy';
+import type { Purpose, Taxonomy } from '../taxonomy/taxonomy';
 import type { LogRecord } from './access-log-source';
 import type { ReportDocument } from './report-document';
 import { isFieldDecision, percent, type ReportFrame } from './usage.reports';
@@ -149,6 +149,9 @@ export interface SubjectAccessInputs {
   readonly held: ReadonlyArray<{ readonly coordinate: string; readonly category: string }>;
   readonly state: SubjectState;
   readonly history: readonly ConsentEventEntity[];
+  /** The purposes a request may declare, for the subject's standing on each at `at` (as the privacy page shows it). */
+  readonly purposes: readonly Purpose[];
+  readonly at: Date;
 }
 
 /** Subject access (GDPR Art. 15): categories held, consent state and history, every access in the period. */
@@ -164,6 +167,8 @@ export function subjectAccessReport(inputs: SubjectAccessInputs) {
       const byTeam = new Map<string, number>();
       for (const access of accesses) byTeam.set(access.team ?? '(unknown)', (byTeam.get(access.team ?? '(unknown)') ?? 0) + 1);
       const consents = inputs.state.consents.map((statement) => ({ purpose: statement.purpose, granted: statement.granted, explicit: statement.explicit, expiresAt: statement.expiresAt?.toISOString() ?? null }));
+      // The statements say what the subject said; the standing says what counts now, as decide() reads it.
+      const standing = inputs.purposes.map((purpose) => ({ purpose: purpose.key, legalBasis: purpose.legalBasis!, standing: coverageOf(inputs.state, requestPurposeOf(purpose, inputs.at), inputs.at) }));
       return {
         kind: 'subject-access',
         title: `Subject access report for ${inputs.subjectId}`,
@@ -176,6 +181,7 @@ export function subjectAccessReport(inputs: SubjectAccessInputs) {
             title: 'Current choices',
             text: inputs.state.restricted ? 'Processing is restricted (GDPR Art. 18).' : 'Processing is not restricted.',
             tables: [
+              { title: 'Standing per purpose', columns: ['purpose', 'legal basis', 'standing'], rows: standing.map((row) => [row.purpose, row.legalBasis, row.standing]) },
               { title: 'Consents', columns: ['purpose', 'granted', 'explicit', 'expires'], rows: consents.map((row) => [row.purpose, row.granted ? 'yes' : 'no', row.explicit ? 'yes' : 'no', row.expiresAt]) },
               { title: 'Objections', columns: ['purpose', 'objected'], rows: inputs.state.objections.map((row) => [row.purpose, row.objected ? 'yes' : 'no']) },
             ],
@@ -187,7 +193,7 @@ export function subjectAccessReport(inputs: SubjectAccessInputs) {
             tables: [{ title: 'Accesses', columns: ['seq', 'time', 'who', 'team', 'purpose', 'field', 'decision', 'reason'], rows: accesses.map((access) => [access.seq, access.at, access.actor, access.team, access.purpose, access.coordinate, access.decision, access.reason]) }],
           },
         ],
-        data: { subjectId: inputs.subjectId, categoriesHeld: categories, held: inputs.held, restricted: inputs.state.restricted, consents, objections: inputs.state.objections, history: inputs.history, accesses },
+        data: { subjectId: inputs.subjectId, categoriesHeld: categories, held: inputs.held, restricted: inputs.state.restricted, standing, consents, objections: inputs.state.objections, history: inputs.history, accesses },
       };
     },
   };

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { replayLedger } from '../../src/consent/ledger-replay';
 import { ConsentEventEntity } from '../../src/consent/consent-event.entity';
 import { CustomerEntity } from '../../src/domain/customer.entity';
-import { decide, type FieldPolicy, mostSpecific } from '../../src/policy/decide';
+import { decide, type FieldPolicy, mostSpecific, type SubjectState } from '../../src/policy/decide';
 import { generateReport } from '../../src/reports/generate-report';
 import { REPORT_KINDS } from '../../src/reports/report-document';
 import { renderReport } from '../../src/reports/renderers';
@@ -18,6 +18,17 @@ const TRAFFIC = [
   { key: KEYS.partners, purpose: 'third_party_sharing', limit: 30, fields: ['country'] },
 ];
 const CATEGORY: Record<string, string> = { email: 'user.contact.email', fullName: 'user.name', country: 'user.location.imprecise' };
+
+/**
+ * A subject's standing on a purpose, computed here from the statements (the demo taxonomy has no material
+ * notice change, so no grant needs renewing): an objection first, then the most specific consent statement.
+ */
+function standingOf(state: SubjectState, purpose: string, now: Date): 'granted' | 'renewal needed' | 'withdrawn' | 'objected' | 'never asked' {
+  if (mostSpecific(state.objections, purpose)?.objected) return 'objected';
+  const consent = mostSpecific(state.consents, purpose);
+  if (!consent) return 'never asked';
+  return consent.granted && (consent.expiresAt === null || consent.expiresAt > now) ? 'granted' : 'withdrawn';
+}
 
 describe.each(DRIVERS)('compliance reports on %s', (driver) => {
   let candor: Harness;
@@ -99,17 +110,8 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     const states = await candor.services.consent.states(all.map((customer) => customer.id)); // the SQL projection, not the report's replay
     expect(data.subjects).toBe(all.length);
     for (const purpose of ['marketing.communications', 'analytics.reporting', 'third_party_sharing']) {
-      const now = new Date();
       const tally = { granted: 0, 'renewal needed': 0, withdrawn: 0, objected: 0, 'never asked': 0 };
-      for (const state of states) {
-        if (mostSpecific(state.objections, purpose)?.objected) tally.objected++;
-        else {
-          const consent = mostSpecific(state.consents, purpose);
-          if (!consent) tally['never asked']++;
-          else if (consent.granted && (consent.expiresAt === null || consent.expiresAt > now)) tally.granted++;
-          else tally.withdrawn++;
-        }
-      }
+      for (const state of states) tally[standingOf(state, purpose, new Date())]++;
       expect(data.purposes.find((row) => row.purpose === purpose).end).toEqual(tally);
     }
   });
@@ -131,6 +133,12 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     expect(data.accesses).toHaveLength(mine.length);
     expect(data.accesses.filter((access) => access.decision === 'WITHHELD')).toHaveLength(mine.filter((row) => !row.allowed).length);
     expect(data.history).toHaveLength((await candor.services.consent.history(subjectId)).length);
+    // What counts now, per purpose the subject could be asked about, as the privacy page shows it.
+    const [state] = await candor.services.consent.states([subjectId]);
+    const requestable = [...candor.services.taxonomy.purposes.values()].filter((purpose) => purpose.requestable);
+    expect((data as unknown as { standing: Array<{ purpose: string; standing: string }> }).standing.map(({ purpose, standing }) => [purpose, standing])).toEqual(
+      requestable.map((purpose) => [purpose.key, standingOf(state, purpose.key, new Date())]),
+    );
   });
 
   it('renders every format from the same content, self-contained, and records each generation', async () => {
