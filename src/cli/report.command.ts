@@ -17,10 +17,10 @@ export interface ReportArguments {
 /** `candor report <kind> [--subject ID] [--from DATE] [--to DATE] --format <fmt> [--out FILE]`. */
 export async function reportCommand(services: CandorServices, args: ReportArguments, output: Output & { writeBinary(data: Buffer): void }): Promise<number> {
   if (!args.format || !(REPORT_FORMATS as readonly string[]).includes(args.format)) throw badInput(`--format must be one of ${REPORT_FORMATS.join(', ')}`);
-  const progress = (read: number, total: number) => {
-    const share = total ? Math.min(1, read / total) : 1;
+  const progress = (seq: number, headSeq: number) => {
+    const share = headSeq ? Math.min(1, seq / headSeq) : 1;
     const filled = Math.round(share * 30);
-    output.err(`\r[${'#'.repeat(filled)}${'-'.repeat(30 - filled)}] ${(share * 100).toFixed(0).padStart(3)}%  ${read.toLocaleString('en')}/${total.toLocaleString('en')} log entries`);
+    output.err(`\r[${'#'.repeat(filled)}${'-'.repeat(30 - filled)}] ${(share * 100).toFixed(0).padStart(3)}%  through record ${seq.toLocaleString('en')} of ${headSeq.toLocaleString('en')}`);
   };
   const document = await generateReport(
     services,

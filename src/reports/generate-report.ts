@@ -6,7 +6,7 @@ import { CustomerEntity } from '../domain/customer.entity';
 import { badInput, isoTime } from '../errors';
 import type { FieldGovernance } from '../graphql/governance-catalog';
 import type { CandorServices } from '../server/services';
-import { countEntries, readAccessLog } from './access-log-source';
+import { readAccessLog } from './access-log-source';
 import { consentCoverageReport, ropaReport, subjectAccessReport } from './governance.reports';
 import { REPORT_KINDS, type ReportDocument, type ReportKind, type ReportParameters } from './report-document';
 import { denialsReport, purposeUsageReport, type ReportFrame } from './usage.reports';
@@ -23,7 +23,8 @@ export interface GenerateOptions {
   readonly actor: AccessActor;
   readonly requestId: string;
   /** Called after each page of the log with entries read and the total to read. */
-  readonly onProgress?: (read: number, total: number) => void;
+  /** How far the read of the log is: through sequence number `seq` of `headSeq`. */
+  readonly onProgress?: (seq: number, headSeq: number) => void;
 }
 
 /** Validates a report request; every problem is a one-line BAD_USER_INPUT, checked before any work. */
@@ -81,14 +82,13 @@ export async function generateReport(services: CandorServices, request: ReportRe
     }
   }
   if (builder) {
-    const total = await countEntries(dataSource, logHead.seq);
-    let read = 0;
     const records = readAccessLog(
       dataSource,
       { from: parameters.from, to: parameters.to, subjectId: kind === 'subject-access' ? parameters.subjectId : undefined, throughSeq: logHead.seq },
-      { onPage: (entries) => options.onProgress?.((read += entries), total) },
+      { onPage: (throughSeq) => options.onProgress?.(throughSeq, logHead.seq) },
     );
     for await (const record of records) builder.add(record);
+    options.onProgress?.(logHead.seq, logHead.seq);
     document = builder.finish(frame);
   }
   await services.accessLog.append([

@@ -141,6 +141,16 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     );
   });
 
+  it('reports its progress through the log to the end, also when a filter skips most of it', async () => {
+    for (const parameters of [{}, { from: new Date(Date.now() - 1_000).toISOString() }]) {
+      const head = await candor.services.accessLogReader.headSeq(); // each run records itself, after its read
+      const seen: Array<[number, number]> = [];
+      await generateReport(candor.services, { kind: 'purpose-usage', ...parameters }, { actor, requestId: `test-progress-${Date.now()}`, onProgress: (seq, headSeq) => seen.push([seq, headSeq]) });
+      expect(seen.at(-1)).toEqual([head, head]);
+      expect(seen.every(([seq], index) => index === 0 || seq >= seen[index - 1][0])).toBe(true);
+    }
+  });
+
   it('renders every format from the same content, self-contained, and records each generation', async () => {
     const document = await report('purpose-usage');
     const html = (await renderReport(document, 'html')).toString();
