@@ -29,12 +29,12 @@ export function isCallerFacing(error: unknown): error is GraphQLError {
  * An ISO-8601 date or time given by a caller (`2026-11-01`, `2026-11-01T12:00:00Z`), as a Date; anything
  * else — `12`, `01/11/2026`, a day the month does not have — is bad input naming `what`.
  */
-export function isoTime(value: string, what: string): Date {
+export function isoTime(value: string, what: string, details: Record<string, unknown> = {}): Date {
   const parsed = new Date(value);
   const day = /^(\d{4})-(\d{2})-(\d{2})(?:$|T)/.exec(value);
   // Date rolls 2026-02-30 over to 2 March: the calendar day must survive parsing.
   if (!day || Number.isNaN(parsed.getTime()) || new Date(`${day[1]}-${day[2]}-${day[3]}T00:00:00Z`).toISOString().slice(0, 10) !== `${day[1]}-${day[2]}-${day[3]}`) {
-    throw badInput(`${what} must be an ISO-8601 date, got "${value}"`);
+    throw badInput(`${what} must be an ISO-8601 date, got "${value}"`, details);
   }
   return parsed;
 }

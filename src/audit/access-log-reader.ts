@@ -1,5 +1,5 @@
 import type { DataSource, SelectQueryBuilder } from 'typeorm';
-import { badInput } from '../errors';
+import { badInput, isoTime } from '../errors';
 import { AuditBatchEntity, SubjectPseudonymEntity } from './audit.entities';
 import type { AccessDecision, EntryHeader, EntryItem } from './chain';
 
@@ -55,12 +55,6 @@ function decodeCursor(value: string): Cursor {
   throw badInput('`after` is not a cursor returned by accessLog', { argument: 'after' });
 }
 
-function isoTime(value: string, argument: string): string {
-  const time = new Date(value);
-  if (Number.isNaN(time.getTime())) throw badInput(`${argument} must be an ISO-8601 date or date-time`, { argument });
-  return time.toISOString();
-}
-
 /** Reads the access log for auditors: filters, keyset pagination over a snapshot, pseudonyms mapped back. */
 export class AccessLogReader {
   constructor(private readonly dataSource: DataSource) {}
@@ -111,8 +105,8 @@ export class AccessLogReader {
       const value = filter[key];
       if (value !== undefined && value !== null) query.andWhere(`${column} = :${key}`, { [key]: value });
     }
-    if (filter.from) query.andWhere('record.at >= :from', { from: isoTime(filter.from, 'filter.from') });
-    if (filter.to) query.andWhere('record.at < :to', { to: isoTime(filter.to, 'filter.to') });
+    if (filter.from) query.andWhere('record.at >= :from', { from: isoTime(filter.from, 'filter.from', { argument: 'filter.from' }).toISOString() });
+    if (filter.to) query.andWhere('record.at < :to', { to: isoTime(filter.to, 'filter.to', { argument: 'filter.to' }).toISOString() });
     return query;
   }
 }

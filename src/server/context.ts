@@ -39,7 +39,22 @@ export interface OperationRequest {
 
 /** The single operation an HTTP request carries (batches are split by `batchedOperations`). */
 export function singleOperation(req: Request, res: Response): OperationRequest {
-  return { body: req.method === 'GET' ? req.query : req.body, requestId: String(res.locals[REQUEST_ID_LOCAL]) };
+  return { body: req.method === 'GET' ? getOperation(req) : req.body, requestId: String(res.locals[REQUEST_ID_LOCAL]) };
+}
+
+/**
+ * A GET request's operation as Apollo reads it: the URL's parameters through URLSearchParams, first value
+ * of each. Not Express's `req.query`: its parser keeps only the first 1,000 pairs, so a document placed
+ * after 1,000 others would run without passing Candor's checks of it (the token limit).
+ */
+function getOperation(req: Request): Record<string, string> {
+  const parameters = new URL(req.originalUrl, 'http://candor.invalid').searchParams;
+  const operation: Record<string, string> = {};
+  for (const key of ['query', 'operationName', 'variables', 'extensions']) {
+    const value = parameters.get(key);
+    if (value !== null) operation[key] = value;
+  }
+  return operation;
 }
 /** A GraphQL Name (spec § 2.1.9), of a length fit for a log. */
 const GRAPHQL_NAME = /^[_A-Za-z][_0-9A-Za-z]{0,255}$/;

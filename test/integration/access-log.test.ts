@@ -326,6 +326,9 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
       ['first below 1', { first: 0 }],
       ['a forged cursor', { after: 'not-a-cursor' }],
       ['an unparsable date', { filter: { from: 'yesterday' } }],
+      // `new Date` reads these as 2001-12-01 and 2026-03-02: an auditor would get the wrong window silently.
+      ['a bare number as a date', { filter: { from: '12' } }],
+      ['a day the month does not have', { filter: { to: '2026-02-30' } }],
       ['an unknown decision', { filter: { decision: 'LEAKED' } }],
     ])('rejects %s as BAD_USER_INPUT', async (_case, variables) => {
       const response = await auditor('query Log($filter: AccessLogFilter, $first: Int = 50, $after: String) { accessLog(filter: $filter, first: $first, after: $after) { totalCount } }', variables);

@@ -162,6 +162,12 @@ describe.each(STORES_AND_EXECUTORS)('bypass attempts on %s, executed by %s', (dr
       const codes = async (query: string) => (await limited.query({ key: KEYS.analytics, purpose: 'analytics.reporting', query })).body.errors?.map((error) => error.extensions?.code);
       expect(await codes('{ customers { watchHistory { title } } }')).toContain('QUERY_TOO_DEEP');
       expect(await codes(`{ customers { ${Array.from({ length: 60 }, () => 'id').join(' ')} } }`)).toContain('TOO_MANY_TOKENS');
+      // A GET whose document comes after 1,000 other parameters (Express's query parser stops at 1,000).
+      const long = encodeURIComponent(`{ customers { ${Array.from({ length: 60 }, () => 'id').join(' ')} } }`);
+      const hidden = await fetch(`${limited.server.url}?${'&'.repeat(1_000)}query=${long}`, {
+        headers: { authorization: `Bearer ${KEYS.analytics}`, 'x-purpose': 'analytics.reporting', 'apollo-require-preflight': 'true' },
+      });
+      expect([hidden.status, ((await hidden.json()) as { errors?: Array<{ extensions?: { code?: string } }> }).errors?.[0].extensions?.code]).toEqual([400, 'TOO_MANY_TOKENS']);
       expect(await codes('{ customers { id displayName birthDate country favoriteGenres createdAt email phone fullName postalAddress } }')).toContain('QUERY_TOO_COSTLY');
     } finally {
       await limited.stop();
