@@ -19,9 +19,8 @@ export interface AppendResult {
 export interface PruneResult {
   readonly prunedRecords: number;
   readonly prunedBatches: number;
-  /** The last pruned sequence number and the hash of the last pruned batch (what the checkpoint signs). */
+  /** The last pruned sequence number (the prune plan's checkpoint signed it with its batch's hash). */
   readonly throughSeq: number;
-  readonly throughHash: string;
   /** The months whose partitions were dropped whole (PostgreSQL). */
   readonly droppedPartitions?: readonly string[];
 }

@@ -388,7 +388,7 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
       const droppedPartitions = await this.partitions.dropPruned(runner.client, before, Number(last.id), Number(last.last_seq));
       await runner.query('DELETE FROM audit_entry WHERE seq <= $1', [last.last_seq]);
       await runner.query('DELETE FROM audit_batch WHERE id <= $1', [last.id]);
-      return { prunedRecords: Number(records), prunedBatches: Number(batches), throughSeq: Number(last.last_seq), throughHash: last.hash, droppedPartitions };
+      return { prunedRecords: Number(records), prunedBatches: Number(batches), throughSeq: Number(last.last_seq), droppedPartitions };
     });
   }
 

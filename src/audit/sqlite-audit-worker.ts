@@ -80,7 +80,7 @@ export function openAppender(path: string) {
     const { records } = db.prepare('SELECT COALESCE(SUM(count), 0) AS records FROM audit_entry WHERE seq <= ?').get(last.last_seq) as { records: number };
     db.prepare('DELETE FROM audit_entry WHERE seq <= ?').run(last.last_seq);
     const batches = db.prepare('DELETE FROM audit_batch WHERE id <= ?').run(last.id);
-    return { prunedRecords: Number(records), prunedBatches: batches.changes, throughSeq: Number(last.last_seq), throughHash: last.hash };
+    return { prunedRecords: Number(records), prunedBatches: batches.changes, throughSeq: Number(last.last_seq) };
   });
 
   const pingStatement = db.prepare('SELECT 1 AS ok');
