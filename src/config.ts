@@ -52,6 +52,11 @@ export interface CandorConfig {
   readonly limits: { readonly depth: number; readonly aliases: number; readonly cost: number; readonly tokens: number; readonly directives: number; readonly batchOperations: number };
   /** `CANDOR_RATE_LIMIT_PER_MINUTE` (default 600; 0 disables): requests per actor per minute, per instance. */
   readonly rateLimitPerMinute: number;
+  /**
+   * `CANDOR_ANONYMOUS_REFUSALS_PER_MINUTE` (default 120; 0 records all): refusals naming no actor (no or a wrong
+   * key, a malformed request) recorded per client address a minute, per instance; see RefusalRecorder.
+   */
+  readonly anonymousRefusalsPerMinute: number;
   /** `CANDOR_STORE_DEADLINE_MS` (default 250): past it, a consent read counts as failed and fields are withheld. */
   readonly storeDeadlineMs: number;
   /**
@@ -168,6 +173,7 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
       batchOperations: batchLimit(count('CANDOR_MAX_BATCH_OPERATIONS', 5, 1)),
     }),
     rateLimitPerMinute: count('CANDOR_RATE_LIMIT_PER_MINUTE', 600, 0),
+    anonymousRefusalsPerMinute: count('CANDOR_ANONYMOUS_REFUSALS_PER_MINUTE', 120, 0),
     storeDeadlineMs: count('CANDOR_STORE_DEADLINE_MS', 250, 1),
     logLevel: parseLogLevel(read('CANDOR_LOG_LEVEL') ?? (read('NODE_ENV') === 'test' ? 'silent' : 'info')),
     executor: parseExecutor(read('CANDOR_EXECUTOR') ?? 'graphql-jit'),

@@ -12,7 +12,7 @@ type BuildContext = (req: Request, res: Response, operation: OperationRequest) =
  * `<id>/<position>`) — by running the operations one after the other through Apollo, in order. A batch
  * larger than the limit is refused whole (nothing executes) and the refusal is recorded.
  */
-export function batchedOperations(apollo: ApolloServer<CandorContext>, buildContext: BuildContext, limit: number, recordRefusal: (res: Response, code: string) => Promise<unknown>) {
+export function batchedOperations(apollo: ApolloServer<CandorContext>, buildContext: BuildContext, limit: number, recordRefusal: (req: Request, res: Response, code: string) => Promise<unknown>) {
   return async (req: Request, res: Response, next: NextFunction) => {
     if (req.method !== 'POST' || !Array.isArray(req.body)) return next();
     const operations: unknown[] = req.body;
@@ -25,7 +25,7 @@ export function batchedOperations(apollo: ApolloServer<CandorContext>, buildCont
             ? { code: 'BAD_REQUEST' as const, message: 'the batch holds no operation' }
             : undefined;
     if (refusal) {
-      await recordRefusal(res, refusal.code);
+      await recordRefusal(req, res, refusal.code);
       res.status(refusal.code === 'BAD_REQUEST' ? 400 : REFUSALS[refusal.code]).json({ errors: [{ message: refusal.message, extensions: { code: refusal.code } }] });
       return;
     }

@@ -17,6 +17,7 @@ import { reportForGraphQL } from '../reports/report-graphql';
 import { isIntrospectionOnly } from './introspection';
 import { exceedsTokenLimit } from './query-limits';
 import { RateLimiter, withDeadline } from './rate-limiter';
+import type { RefusalRecorder } from './refusal-recorder';
 import type { CandorServices } from './services';
 
 /** The full per-request context: what resolvers see plus the governance the enforcement points read. */
@@ -64,11 +65,12 @@ export const CONTEXT_BUILT_LOCAL = 'candorContextBuilt';
 
 /**
  * Builds each request's context: authenticates the actor, checks the declared purpose and creates the
- * per-request loaders and governance. Any refusal is recorded in the access log and thrown as a coded
+ * per-request loaders and governance. Any refusal is recorded in the access log (one naming no actor within
+ * its client's budget: RefusalRecorder) and thrown as a coded
  * GraphQLError with its HTTP status, before anything executes.
  */
-export function createContextFactory(services: CandorServices, governed: GovernedSchema) {
-  const { taxonomy, actors, accessLog, clock } = services;
+export function createContextFactory(services: CandorServices, governed: GovernedSchema, refusals: RefusalRecorder) {
+  const { taxonomy, actors, clock } = services;
   const inbox = new Inbox(services.dataSource, clock);
   const rateLimiter = new RateLimiter(services.config.rateLimitPerMinute, clock);
   const jwt = services.config.jwt ? new JwtAuthenticator(services.config.jwt) : undefined;
@@ -82,11 +84,7 @@ export function createContextFactory(services: CandorServices, governed: Governe
     const operationName = typeof body?.operationName === 'string' && GRAPHQL_NAME.test(body.operationName) ? body.operationName : null;
 
     const refuse = async (code: RefusalCode, message: string, actor: AccessActor | null, purpose: string | null): Promise<never> => {
-      try {
-        await accessLog.append([{ at: now, requestId, actor, purpose, operationName, subjectId: null, coordinate: null, category: null, decision: 'REFUSED', reason: code, legalBasis: null }]);
-      } catch {
-        // The refusal stands even when it cannot be recorded: nothing is released either way.
-      }
+      await refusals.record(req, { at: now, requestId, actor, purpose, operationName, subjectId: null, coordinate: null, category: null, decision: 'REFUSED', reason: code, legalBasis: null });
       throw new GraphQLError(message, { extensions: { code, http: { status: REFUSALS[code] } } });
     };
 

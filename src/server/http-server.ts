@@ -12,6 +12,7 @@ import { privacyRouter } from '../privacy/privacy-page';
 import { PrivacyService } from '../privacy/privacy-service';
 import { accessLogPlugin } from './audit.plugin';
 import { batchedOperations } from './batching';
+import { RefusalRecorder } from './refusal-recorder';
 import { type CandorContext, CONTEXT_BUILT_LOCAL, createContextFactory, REQUEST_ID_LOCAL, singleOperation } from './context';
 import { formatError } from './format-error';
 import { type JitExecutor, jitGateway } from './jit-executor';
@@ -71,18 +72,17 @@ export async function startHttpServer(services: CandorServices, governed: Govern
   });
   app.use(requestLogging(services.logger, services.metrics, (response) => String(response.locals[REQUEST_ID_LOCAL])));
 
+  const refusals = new RefusalRecorder(services.accessLog, services.metrics, config.anonymousRefusalsPerMinute, services.clock);
   /** Records a request refused before Candor's context ran, once: the early-refusal hook skips it afterwards. */
-  const recordRefusal = (res: Response, code: string) => {
+  const recordRefusal = (req: Request, res: Response, code: string) => {
     res.locals[REFUSAL_RECORDED_LOCAL] = true;
-    return services.accessLog
-      .append([{ at: services.clock(), requestId: String(res.locals[REQUEST_ID_LOCAL]), actor: null, purpose: null, operationName: null, subjectId: null, coordinate: null, category: null, decision: 'REFUSED', reason: code, legalBasis: null }])
-      .catch(() => undefined);
+    return refusals.record(req, { at: services.clock(), requestId: String(res.locals[REQUEST_ID_LOCAL]), actor: null, purpose: null, operationName: null, subjectId: null, coordinate: null, category: null, decision: 'REFUSED', reason: code, legalBasis: null });
   };
   // Apollo refuses some requests before Candor's context runs (missing CSRF preflight header, batched or
   // unreadable operations): they are recorded here once the refusal has been sent.
-  const recordEarlyRefusals = (_req: Request, res: Response, next: NextFunction) => {
+  const recordEarlyRefusals = (req: Request, res: Response, next: NextFunction) => {
     res.on('finish', () => {
-      if (res.statusCode >= 400 && res.statusCode < 500 && !res.locals[CONTEXT_BUILT_LOCAL] && !res.locals[REFUSAL_RECORDED_LOCAL]) void recordRefusal(res, 'BAD_REQUEST');
+      if (res.statusCode >= 400 && res.statusCode < 500 && !res.locals[CONTEXT_BUILT_LOCAL] && !res.locals[REFUSAL_RECORDED_LOCAL]) void recordRefusal(req, res, 'BAD_REQUEST');
     });
     next();
   };
@@ -136,7 +136,7 @@ export async function startHttpServer(services: CandorServices, governed: Govern
   app.get('/metrics', async (_req, res) => {
     res.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics());
   });
-  const buildContext = createContextFactory(services, governed);
+  const buildContext = createContextFactory(services, governed, refusals);
   app.use(
     '/graphql',
     recordEarlyRefusals,
@@ -150,11 +150,11 @@ export async function startHttpServer(services: CandorServices, governed: Govern
   });
   // Body-parser and other middleware errors: a coded JSON answer, never Express's HTML stack page; refusals
   // of the request are recorded (nothing else is written, nothing executed).
-  app.use(async (error: { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
+  app.use(async (error: { status?: number; type?: string }, req: Request, res: Response, _next: NextFunction) => {
     const status = typeof error.status === 'number' && error.status >= 400 && error.status < 500 ? error.status : 500;
     const code = status === 413 ? 'PAYLOAD_TOO_LARGE' : status < 500 ? 'BAD_REQUEST' : 'INTERNAL_SERVER_ERROR';
     const message = status === 413 ? `request body larger than ${MAX_BODY_BYTES} bytes` : status < 500 ? 'malformed request body' : 'Internal server error';
-    if (status < 500) await recordRefusal(res, code);
+    if (status < 500) await recordRefusal(req, res, code);
     res.status(status).json({ errors: [{ message, extensions: { code } }] });
   });
 

@@ -212,6 +212,40 @@ describe.each(STORES_AND_EXECUTORS)('bypass attempts on %s, executed by %s', (dr
     }
   });
 
+  it("records a client's anonymous refusals up to its budget, then once that it stops, and again once the budget refills", async () => {
+    let now = new Date('2026-11-29T12:00:00.000Z');
+    const limited = await startCandor(driver, { executor, clock: () => now, env: { CANDOR_ANONYMOUS_REFUSALS_PER_MINUTE: '3' } });
+    const recordedReasons = async (expected: number) => {
+      // Refusals Apollo makes before Candor's context are recorded once their answer is sent: wait for them.
+      for (let attempt = 0; attempt < 50; attempt++) {
+        const page = await limited.services.accessLogReader.page({ decision: 'REFUSED' }, 50);
+        if (page.totalCount >= expected) return page.edges.map((edge) => [edge.node.actor?.id ?? null, edge.node.reason]);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      throw new Error(`fewer than ${expected} refusals recorded`);
+    };
+    const malformed = () => fetch(limited.server.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query": ' });
+    try {
+      const statuses = [];
+      for (let index = 0; index < 5; index++) statuses.push((await limited.query({ query: '{ __typename }' })).status);
+      statuses.push((await malformed()).status);
+      // An actor's refusal is the actor's own budget's business: recorded whatever the client's anonymous budget.
+      statuses.push((await limited.query({ key: KEYS.support, query: '{ customers { id } }' })).status);
+      // The client's answers do not change, recorded or not.
+      expect(statuses).toEqual([401, 401, 401, 401, 401, 400, 400]);
+      const unauthenticated = [null, 'UNAUTHENTICATED'];
+      expect(await recordedReasons(5)).toEqual([unauthenticated, unauthenticated, unauthenticated, [null, 'REFUSALS_UNRECORDED'], ['support-desk', 'PURPOSE_REQUIRED']]);
+      const metrics = await (await fetch(limited.server.url.replace(/graphql$/, 'metrics'))).text();
+      expect(metrics).toMatch(/^candor_unrecorded_refusals_total 2$/m);
+
+      now = new Date(now.getTime() + 20_000); // a third of a minute: one refusal's worth
+      expect((await limited.query({ query: '{ __typename }' })).status).toBe(401);
+      expect((await recordedReasons(6)).slice(5)).toEqual([unauthenticated]);
+    } finally {
+      await limited.stop();
+    }
+  });
+
   it(`ran its operations on ${executor}`, () => {
     // graphql-js is Apollo's own execution (no gateway); graphql-jit counts what it executed.
     if (executor === 'graphql-js') expect(candor.server.jit).toBeUndefined();
