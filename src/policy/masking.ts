@@ -45,9 +45,10 @@ export function createMasker(key: Buffer): Masker {
 function partialEmail(text: string): string {
   const at = text.lastIndexOf('@');
   if (at < 0 || at === text.length - 1) return FULLY_MASKED;
-  const local = text.slice(0, at);
+  // Characters are code points: a UTF-16 count would call "😀a" three characters and show half of it.
+  const local = [...text.slice(0, at)];
   const domain = text.slice(at + 1);
-  return `${local.length >= 3 ? [...local][0] : ''}${FULLY_MASKED}@${domain}`;
+  return `${local.length >= 3 ? local[0] : ''}${FULLY_MASKED}@${domain}`;
 }
 
 function cityLevel(text: string): string | null {

@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import type { AccessLog, AccessRecordInput } from '../audit/access-log';
 import type { CandorMetrics } from './observability';
-import { RateLimiter } from './rate-limiter';
+import { RateLimiter, withDeadline } from './rate-limiter';
 
 /** Client addresses whose budgets are kept at once (see RateLimiter's `maxKeys`). */
 const TRACKED_CLIENTS = 10_000;
@@ -25,11 +25,15 @@ export class RefusalRecorder {
     private readonly metrics: CandorMetrics,
     perMinute: number,
     clock: () => Date,
+    private readonly deadlineMs: number,
   ) {
     this.budget = new RateLimiter(perMinute, clock, TRACKED_CLIENTS);
   }
 
-  /** Records the refusal, or counts it when its client is over budget. Never rejects: a refusal stands either way. */
+  /**
+   * Records the refusal, or counts it when its client is over budget; resolves within `deadlineMs` (the
+   * record may land later). Never rejects: a refusal stands either way.
+   */
   async record(req: Request, refusal: AccessRecordInput): Promise<void> {
     let recorded = refusal;
     if (refusal.actor === null) {
@@ -47,9 +51,11 @@ export class RefusalRecorder {
       }
     }
     try {
-      await this.accessLog.append([recorded]);
+      // The answer waits for its record, but no longer than for a store: a refusal releases nothing, and when
+      // the database is down (the actor store with it) the log would hold it until its connect timeout.
+      await withDeadline(this.accessLog.append([recorded]), this.deadlineMs, 'recording a refusal');
     } catch {
-      // The refusal stands even when it cannot be recorded: nothing is released either way.
+      // The refusal stands even when it cannot be recorded (or not yet): nothing is released either way.
     }
   }
 }

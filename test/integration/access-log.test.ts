@@ -94,6 +94,19 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
       }
     });
 
+    it('answers an actor-store outage without waiting on a log that does not answer either (the database is down)', async () => {
+      const outage = jest.spyOn(candor.services.actors, 'authenticate').mockRejectedValueOnce(new Error('actor store down'));
+      const stalledLog = jest.spyOn(candor.services.accessLog, 'append').mockReturnValueOnce(new Promise(() => undefined));
+      try {
+        const response = await candor.query({ key: KEYS.support, purpose: 'essential.service', query: `{ customer(id: "${A}") { email } }` });
+        expect([response.status, response.body.errors?.map((error) => error.extensions?.code)]).toEqual([503, ['GOVERNANCE_UNAVAILABLE']]);
+        expect(stalledLog).toHaveBeenCalledTimes(1);
+      } finally {
+        outage.mockRestore();
+        stalledLog.mockRestore();
+      }
+    });
+
     it('a record the store cannot hold fails its own request only, never the batch it would have shared', async () => {
       const log = new AccessLog(candor.services.accessLog.store);
       const record = (requestId: string, operationName: string | null, subjectId: string | null = null) =>

@@ -14,6 +14,7 @@ describe('masking strategies reveal no more than they say', () => {
     ['partial_email', '', '***'],
     ['partial_email', 'örjan@exämple.se', 'ö***@exämple.se'],
     ['partial_email', '😀😀😀@x.io', '😀***@x.io'], // one code point, never half a surrogate pair
+    ['partial_email', '😀a@x.io', '***@x.io'], // two characters, though three UTF-16 units
     ['year', '1990-04-01', '1990'],
     ['year', '1990-04-01T10:00:00Z', '1990'],
     ['year', '1990', null], // not a date: nothing rather than a guess
