@@ -8,7 +8,12 @@ import { cliActor, type Output, recordCliOperation } from './audit.command';
 /** `candor consent import FILE`: all or nothing; exit 1 with a row-by-row report when any row is rejected. */
 export async function consentImport(services: CandorServices, file: string | undefined, output: Output): Promise<number> {
   if (!file) throw badInput('usage: npx candor consent import FILE (.csv with a header row, or .json)');
-  const report = await importConsents(services.consent, file, cliActor().id);
+  // Every hundredth row: a large file has hundreds of thousands, each its own write.
+  const progress = (phase: string, done: number, total: number) => {
+    if (done % 100 === 0 || done === total) output.err(`\r${phase}… ${done.toLocaleString('en')} of ${total.toLocaleString('en')} rows`);
+  };
+  const report = await importConsents(services.consent, file, cliActor().id, output.interactive ? progress : undefined);
+  if (output.interactive) output.err('\r\x1b[K');
   if (report.rejected.length) {
     output.err(`rejected ${report.rejected.length} of ${report.rows} rows; nothing was imported:\n`);
     for (const { row, problem } of report.rejected) output.err(`  row ${row}: ${problem}\n`);

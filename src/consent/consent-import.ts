@@ -73,11 +73,14 @@ function toChange(row: RawRow, actorId: string): ConsentChange | string {
   };
 }
 
+/** How far an import is: rows checked (against the taxonomy and the subjects), then statements written. */
+export type ImportProgress = (phase: 'checking' | 'importing', done: number, total: number) => void;
+
 /**
  * Imports existing consents, all or nothing: every row is validated first; if any is rejected nothing is
  * written and the report lists each rejected row with its problem.
  */
-export async function importConsents(ledger: ConsentLedger, file: string, actorId: string): Promise<ImportReport> {
+export async function importConsents(ledger: ConsentLedger, file: string, actorId: string, onProgress?: ImportProgress): Promise<ImportReport> {
   const { rows, rowNumber } = readImportFile(file);
   if (rows.length === 0) throw badInput(`${file} holds no rows`);
   const rejected: Array<{ row: number; problem: string }> = [];
@@ -91,9 +94,9 @@ export async function importConsents(ledger: ConsentLedger, file: string, actorI
       positions.push(index);
     }
   });
-  for (const [index, problem] of await ledger.check(changes)) rejected.push({ row: rowNumber(positions[index]), problem });
+  for (const [index, problem] of await ledger.check(changes, (done, total) => onProgress?.('checking', done, total))) rejected.push({ row: rowNumber(positions[index]), problem });
   rejected.sort((a, b) => a.row - b.row);
   if (rejected.length) return { rows: rows.length, imported: 0, rejected };
-  await ledger.appendMany(changes);
+  await ledger.appendMany(changes, (done, total) => onProgress?.('importing', done, total));
   return { rows: rows.length, imported: changes.length, rejected: [] };
 }

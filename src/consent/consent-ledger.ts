@@ -61,7 +61,7 @@ export class ConsentLedger {
   }
 
   /** Validates every change, then appends them all in one transaction (all or nothing). */
-  async appendMany(changes: readonly ConsentChange[]): Promise<ConsentEventEntity[]> {
+  async appendMany(changes: readonly ConsentChange[], onWritten?: (written: number, total: number) => void): Promise<ConsentEventEntity[]> {
     const now = this.clock();
     const rows = changes.map((change) => this.validate(change, now));
     return inTransaction(this.dataSource, async (manager) => {
@@ -83,6 +83,7 @@ export class ConsentLedger {
         await manager.getRepository(ConsentReceiptEntity).insert(buildReceipt(this.receipts, receiptId, event));
         await applyToProjection(manager, event);
         events.push(event);
+        onWritten?.(events.length, rows.length);
       }
       return events;
     });
@@ -92,7 +93,7 @@ export class ConsentLedger {
    * Checks changes without writing anything: the problems by position (validation and unknown subjects).
    * `appendMany` would reject exactly these.
    */
-  async check(changes: readonly ConsentChange[]): Promise<Map<number, string>> {
+  async check(changes: readonly ConsentChange[], onChecked?: (checked: number, total: number) => void): Promise<Map<number, string>> {
     const now = this.clock();
     const problems = new Map<number, string>();
     const subjects = new Map<string, boolean>();
@@ -104,6 +105,7 @@ export class ConsentLedger {
       } catch (error) {
         problems.set(index, (error as Error).message);
       }
+      onChecked?.(index + 1, changes.length);
     }
     return problems;
   }

@@ -22,7 +22,6 @@ export interface GenerateOptions {
   /** Who asked (recorded in the access log with the report's parameters). */
   readonly actor: AccessActor;
   readonly requestId: string;
-  /** Called after each page of the log with entries read and the total to read. */
   /** How far the read of the log is: through sequence number `seq` of `headSeq`. */
   readonly onProgress?: (seq: number, headSeq: number) => void;
 }

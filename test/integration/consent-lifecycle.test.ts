@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConsentInTheOrderMade1764500000000 } from '../../migrations/1764500000000-consent-in-the-order-made';
+import { consentImport } from '../../src/cli/consent.command';
 import { SubjectPseudonymEntity } from '../../src/audit/audit.entities';
 import { ConsentEventEntity } from '../../src/consent/consent-event.entity';
 import { ConsentReceiptEntity } from '../../src/consent/consent-receipt.entity';
@@ -183,6 +184,17 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
         ['personalize.content', false],
       ]);
       await expectProjectionToBeTheReplay();
+    });
+
+    it('shows how far it is on a terminal: rows checked, then statements written, every hundredth and the last', async () => {
+      const file = join(directory, 'many.csv');
+      const rows = Array.from({ length: 250 }, (_, index) => `${S},${index % 2 ? 'withdraw' : 'grant'},analytics,,crm-export,,`);
+      writeFileSync(file, `subjectId,action,purpose,explicit,source,expiresAt,recordedAt\n${rows.join('\n')}\n`);
+      const err: string[] = [];
+      const out: string[] = [];
+      const code = await consentImport(candor.services, file, { interactive: true, out: (text) => void out.push(text), err: (text) => void err.push(text) });
+      expect([code, out]).toEqual([0, [`imported 250 consent statements from ${file} (each with its receipt)\n`]]);
+      expect(err).toEqual([...['100', '200', '250'].map((done) => `\rchecking… ${done} of 250 rows`), ...['100', '200', '250'].map((done) => `\rimporting… ${done} of 250 rows`), '\r\x1b[K']);
     });
 
     it('imports nothing when any row is rejected, and reports each rejected row', async () => {
