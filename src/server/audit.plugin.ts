@@ -29,7 +29,9 @@ const OPERATION_REFUSAL_CODES: ReadonlySet<string> = new Set([...QUERY_LIMIT_COD
  */
 export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): ApolloServerPlugin<CandorContext> {
   return {
-    async requestDidStart() {
+    async requestDidStart({ contextValue }) {
+      // Apollo hands plugins a shallow copy of the context: the flag is set on the object both share.
+      contextValue.pipeline.started = true;
       return {
         async didResolveOperation({ contextValue, operation }) {
           // A dry run must not change anything: explain applies to queries only.

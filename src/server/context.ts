@@ -25,6 +25,12 @@ export interface CandorContext extends GraphQLContext {
   readonly [GOVERNANCE_CONTEXT_KEY]: RequestGovernance | undefined;
   readonly accessActor: AccessActor;
   readonly now: Date;
+  /**
+   * `started` once the operation reached Apollo's request pipeline (the access-log plugin sets it). Still
+   * false after the response means Apollo refused it in between (a malformed body: a nested batch element,
+   * `variables` sent as a string): nothing ran, and the plugin recorded nothing.
+   */
+  readonly pipeline: { started: boolean };
 }
 
 export const REQUEST_ID_LOCAL = 'requestId';
@@ -62,6 +68,12 @@ const GRAPHQL_NAME = /^[_A-Za-z][_0-9A-Za-z]{0,255}$/;
 
 /** Set once Candor's context factory ran: from then on, refusals are recorded there and by the plugin. */
 export const CONTEXT_BUILT_LOCAL = 'candorContextBuilt';
+
+/**
+ * The contexts built for one HTTP request (one per operation of a batch), so that an operation Apollo
+ * refuses after its context was built — before any plugin hook runs — can still be recorded.
+ */
+export const BUILT_CONTEXTS_LOCAL = 'candorBuiltContexts';
 
 /**
  * Builds each request's context: authenticates the actor, checks the declared purpose and creates the
@@ -148,7 +160,7 @@ export function createContextFactory(services: CandorServices, governed: Governe
     }
     const purposeForFilter = governance?.purpose;
 
-    return {
+    const context: CandorContext = {
       requestId,
       actor: { id: actor.id, name: actor.name, team: actor.team, roles: actor.roles },
       accessActor,
@@ -174,7 +186,10 @@ export function createContextFactory(services: CandorServices, governed: Governe
         return permittedSubjectsCondition(purposeForFilter, subjectIdColumn, now);
       },
       [GOVERNANCE_CONTEXT_KEY]: governance,
+      pipeline: { started: false },
     };
+    ((res.locals[BUILT_CONTEXTS_LOCAL] ??= []) as CandorContext[]).push(context);
+    return context;
   };
 }
 

@@ -7,13 +7,13 @@ import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDi
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { GovernedSchema } from '../policy/enforcement';
+import { GOVERNANCE_CONTEXT_KEY, type GovernedSchema } from '../policy/enforcement';
 import { privacyRouter } from '../privacy/privacy-page';
 import { PrivacyService } from '../privacy/privacy-service';
 import { accessLogPlugin } from './audit.plugin';
 import { batchedOperations } from './batching';
 import { RefusalRecorder } from './refusal-recorder';
-import { type CandorContext, CONTEXT_BUILT_LOCAL, createContextFactory, REQUEST_ID_LOCAL, singleOperation } from './context';
+import { BUILT_CONTEXTS_LOCAL, type CandorContext, CONTEXT_BUILT_LOCAL, createContextFactory, REQUEST_ID_LOCAL, singleOperation } from './context';
 import { formatError } from './format-error';
 import { type JitExecutor, jitGateway } from './jit-executor';
 import { purposeScopedIntrospectionPlugin } from './purpose-scoped-introspection';
@@ -79,9 +79,16 @@ export async function startHttpServer(services: CandorServices, governed: Govern
     return refusals.record(req, { at: services.clock(), requestId: String(res.locals[REQUEST_ID_LOCAL]), actor: null, purpose: null, operationName: null, subjectId: null, coordinate: null, category: null, decision: 'REFUSED', reason: code, legalBasis: null });
   };
   // Apollo refuses some requests before Candor's context runs (missing CSRF preflight header, batched or
-  // unreadable operations): they are recorded here once the refusal has been sent.
+  // unreadable operations), and some after it but before its pipeline (a malformed body): they are recorded
+  // here once the refusal has been sent, the latter under the actor their context authenticated.
   const recordEarlyRefusals = (req: Request, res: Response, next: NextFunction) => {
     res.on('finish', () => {
+      for (const context of (res.locals[BUILT_CONTEXTS_LOCAL] ?? []) as CandorContext[]) {
+        if (context.pipeline.started) continue;
+        const { now: at, requestId, accessActor: actor } = context;
+        const purpose = context[GOVERNANCE_CONTEXT_KEY]?.purpose.key ?? null;
+        void refusals.record(req, { at, requestId, actor, purpose, operationName: null, subjectId: null, coordinate: null, category: null, decision: 'REFUSED', reason: 'BAD_REQUEST', legalBasis: null });
+      }
       if (res.statusCode >= 400 && res.statusCode < 500 && !res.locals[CONTEXT_BUILT_LOCAL] && !res.locals[REFUSAL_RECORDED_LOCAL]) void recordRefusal(req, res, 'BAD_REQUEST');
     });
     next();

@@ -24,11 +24,11 @@ describe.each(STORES_AND_EXECUTORS)('bypass attempts on %s, executed by %s', (dr
   };
 
   /** The refusal is recorded after it is sent: poll briefly. */
-  const expectRecordedRefusal = async (response: Response, code: string) => {
-    const requestId = response.headers.get('x-request-id')!;
+  const expectRecordedRefusal = async (response: Response | string, code: string, actorId: string | null = null) => {
+    const requestId = typeof response === 'string' ? response : response.headers.get('x-request-id')!;
     for (let attempt = 0; attempt < 50; attempt++) {
       const page = await candor.services.accessLogReader.page({ requestId }, 10);
-      if (page.totalCount > 0) return expect(page.edges.map((edge) => [edge.node.decision, edge.node.reason])).toEqual([['REFUSED', code]]);
+      if (page.totalCount > 0) return expect(page.edges.map((edge) => [edge.node.decision, edge.node.reason, edge.node.actor?.id ?? null])).toEqual([['REFUSED', code, actorId]]);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     throw new Error(`no refusal recorded for ${requestId}`);
@@ -99,6 +99,20 @@ describe.each(STORES_AND_EXECUTORS)('bypass attempts on %s, executed by %s', (dr
       expect(results[0].errors[0].extensions.code).toBe('BAD_REQUEST');
       expect(results[0].data).toBeUndefined();
       expect(results[1].errors[0].extensions.code).toBe('CONSENT_REQUIRED');
+      // Apollo refused the element after Candor built its context: recorded under the actor it authenticated.
+      const requestId = response.headers.get('x-request-id')!;
+      await expectRecordedRefusal(`${requestId}/1`, 'BAD_REQUEST', 'campaign-manager');
+    });
+
+    it('an operation whose variables are sent as a string is refused and recorded under its actor', async () => {
+      const response = await fetch(candor.server.url, {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json' },
+        body: JSON.stringify({ query: `query Q($id: ID!) { customer(id: $id) { email } }`, variables: JSON.stringify({ id: W }) }),
+      });
+      const body = await expectNoLeak(response);
+      expect([response.status, body.errors[0].extensions.code]).toEqual([400, 'BAD_REQUEST']);
+      await expectRecordedRefusal(response, 'BAD_REQUEST', 'campaign-manager');
     });
 
     it('with CANDOR_MAX_BATCH_OPERATIONS=1 every batch is refused (BATCH_NOT_ALLOWED)', async () => {
