@@ -63,8 +63,21 @@ export function renderPrivacyPage(view: PrivacyView, token: string, services: Ca
       const buttons = choice.actions
         .map((action) => `<form method="post" action="/privacy/choice"><input type="hidden" name="t" value="${escape(token)}"><input type="hidden" name="purpose" value="${escape(choice.purpose.key)}"><input type="hidden" name="action" value="${action}"><button type="submit" class="${action === 'withdraw' || action === 'object' ? 'secondary' : ''}" aria-label="${escape(`${label(action)}: ${choice.purpose.description}`)}">${escape(label(action))}</button></form>`)
         .join('');
-      const explicitNote = special.length && basis === 'consent' ? `<p class="muted">This uses sensitive data about you (${escape(special.join(', '))}); saying yes here is your explicit consent to that use.</p>` : '';
-      const state = basis === 'consent' || basis === 'legitimate_interests' ? `<p class="state">${basis === 'legitimate_interests' && choice.state !== 'objected' ? 'You have not objected' : STATE_IN_WORDS[choice.state]}</p>` : '';
+      const explicitNote = !special.length
+        ? ''
+        : basis === 'consent'
+          ? `<p class="muted">This uses sensitive data about you (${escape(special.join(', '))}); saying yes here is your explicit consent to that use.</p>`
+          : `<p class="muted">This may use sensitive data about you (${escape(special.join(', '))}) only with your explicit consent: saying yes here gives it, saying no takes it back.</p>`;
+      // A consent purpose has one standing (an objection first, as decide() reads it); another basis may have
+      // an objection and, for its sensitive data, a consent of its own.
+      const lines =
+        basis === 'consent'
+          ? [STATE_IN_WORDS[choice.state]]
+          : [
+              ...(basis === 'legitimate_interests' || choice.state === 'objected' ? [choice.state === 'objected' ? STATE_IN_WORDS.objected : 'You have not objected'] : []),
+              ...(choice.consent ? [`Sensitive data: ${STATE_IN_WORDS[choice.consent]}`] : []),
+            ];
+      const state = lines.map((line) => `<p class="state">${escape(line)}</p>`).join('');
       return `<div class="card" id="purpose-${escape(choice.purpose.key)}"><div class="row"><h3>${escape(choice.purpose.description)}</h3>${buttons}</div><p class="muted">${escape(BASIS_IN_WORDS[basis])}</p>${choice.purpose.benefit ? `<p class="benefit">What you get: ${escape(choice.purpose.benefit)}</p>` : ''}${explicitNote}${state}${questionForm(token, `purpose:${choice.purpose.key}`, `Your question about: ${choice.purpose.description}`)}</div>`;
     })
     .join('');

@@ -7,7 +7,7 @@ import type { PaymentEntity } from '../domain/payment.entity';
 import type { WatchEventEntity } from '../domain/watch-event.entity';
 import { badInput } from '../errors';
 import type { FieldGovernance } from '../graphql/governance-catalog';
-import { decide, requestPurposeOf, type SubjectState } from '../policy/decide';
+import { consentStanding, decide, mostSpecific, requestPurposeOf, type SubjectState } from '../policy/decide';
 import { readAccessLog } from '../reports/access-log-source';
 import { type Coverage, coverageOf } from '../reports/governance.reports';
 import type { CandorServices } from '../server/services';
@@ -28,11 +28,19 @@ export interface HeldField {
   readonly values: readonly string[];
 }
 
+type ChoiceAction = 'grant' | 'withdraw' | 'object' | 'withdraw_objection';
+
 export interface PurposeChoice {
   readonly purpose: Purpose;
   readonly state: Coverage;
+  /**
+   * Where the page asks for consent to the purpose — its basis is consent, or it may use special-category
+   * data, which needs explicit consent whatever the basis (rule 5) — how the subject's consent stands,
+   * objections aside.
+   */
+  readonly consent?: Exclude<Coverage, 'objected'>;
   /** What the subject can do about it on the page. */
-  readonly actions: ReadonlyArray<'grant' | 'withdraw' | 'object' | 'withdraw_objection'>;
+  readonly actions: readonly ChoiceAction[];
   /**
    * The special categories (GDPR Art. 9) of the fields declared for the purpose: a yes on the page names
    * them, which is what makes it the explicit consent rule 5 asks for.
@@ -82,21 +90,19 @@ export class PrivacyService {
     const held = await this.selfAccess(record, requestId, 'privacy-page view');
     const now = this.services.clock();
     const purposes = [...this.services.taxonomy.purposes.values()].filter((purpose) => purpose.requestable);
-    const choices = purposes.map((purpose) => {
-      const state = coverageOf(record.state, requestPurposeOf(purpose, now), now);
-      const actions: PurposeChoice['actions'] =
-        purpose.legalBasis === 'consent'
-          ? state === 'granted'
-            ? ['withdraw']
-            : state === 'renewal needed'
-              ? ['grant', 'withdraw']
-              : ['grant']
-          : purpose.legalBasis === 'legitimate_interests'
-            ? state === 'objected'
-              ? ['withdraw_objection']
-              : ['object']
-            : [];
-      return { purpose, state, actions, specialCategories: this.specialCategoriesOf(purpose.key) };
+    const choices = purposes.map((purpose): PurposeChoice => {
+      const asked = requestPurposeOf(purpose, now);
+      const state = coverageOf(record.state, asked, now);
+      const specialCategories = this.specialCategoriesOf(purpose.key);
+      const kinds = choiceKinds(purpose, specialCategories);
+      const actions: ChoiceAction[] = [];
+      if (state === 'objected') actions.push('withdraw_objection');
+      else if (kinds.includes('object')) actions.push('object');
+      if (!kinds.includes('grant')) return { purpose, state, actions, specialCategories };
+      const { consent: statement, active, outdated } = consentStanding(record.state, asked, now);
+      const consent = !statement ? 'never asked' : active ? (outdated ? 'renewal needed' : 'granted') : 'withdrawn';
+      actions.push(...(consent === 'granted' ? ['withdraw' as const] : consent === 'renewal needed' ? ['grant' as const, 'withdraw' as const] : ['grant' as const]));
+      return { purpose, state, consent, actions, specialCategories };
     });
     return {
       subjectId,
@@ -117,15 +123,18 @@ export class PrivacyService {
 
   /**
    * Grant, withdraw, object or withdraw an objection, from the page; visible to the very next query. A
-   * grant is explicit: the page's yes names the special categories it covers (`specialCategories`).
+   * grant is explicit when the purpose may use special-category data: the page's yes names those
+   * categories (`specialCategories`); a yes that named none is not explicit consent to them.
    */
   async choose(subjectId: string, purposeKey: string, action: string, requestId: string): Promise<ConsentEventEntity> {
     const purpose = this.services.taxonomy.purposes.get(purposeKey);
     if (!purpose?.requestable) throw badInput('unknown purpose');
-    const allowed: Record<string, string[]> = { consent: ['grant', 'withdraw'], legitimate_interests: ['object', 'withdraw_objection'] };
-    if (!(allowed[purpose.legalBasis!] ?? []).includes(action)) throw badInput('this choice is not available for this purpose');
-    await this.load(subjectId);
-    const event = await this.services.consent.append({ subjectId, kind: action as ConsentEventEntity['kind'], purpose: purposeKey, source: PRIVACY_PAGE_SOURCE, explicit: action === 'grant', actorId: SUBJECT_ACTOR.id });
+    const specialCategories = this.specialCategoriesOf(purposeKey);
+    const record = await this.load(subjectId);
+    // Withdrawing an objection stays possible wherever one stands (one made elsewhere, on a consent purpose say).
+    const objected = mostSpecific(record.state.objections, purposeKey)?.objected === true;
+    if (!(choiceKinds(purpose, specialCategories) as string[]).includes(action) && !(action === 'withdraw_objection' && objected)) throw badInput('this choice is not available for this purpose');
+    const event = await this.services.consent.append({ subjectId, kind: action as ConsentEventEntity['kind'], purpose: purposeKey, source: PRIVACY_PAGE_SOURCE, explicit: action === 'grant' && specialCategories.length > 0, actorId: SUBJECT_ACTOR.id });
     await this.record(requestId, `privacy-page ${action}`, subjectId, purposeKey, event.receiptId);
     return event;
   }
@@ -221,4 +230,13 @@ export class PrivacyService {
       { at: this.services.clock(), requestId, actor: SUBJECT_ACTOR, purpose, operationName, subjectId, coordinate: null, category: null, decision: 'RELEASED', reason: 'SUBJECT_REQUEST', legalBasis: 'legal_obligation', consentReceiptId: receiptId },
     ]);
   }
+}
+
+/**
+ * The choices the page offers for a purpose, whatever the subject's state: consent where the basis is
+ * consent or the purpose may use special-category data (explicit consent, rule 5, whatever the basis), an
+ * objection where the basis is legitimate interests (Art. 21).
+ */
+function choiceKinds(purpose: Purpose, specialCategories: readonly string[]): ChoiceAction[] {
+  return [...(purpose.legalBasis === 'consent' || specialCategories.length ? (['grant', 'withdraw'] as const) : []), ...(purpose.legalBasis === 'legitimate_interests' ? (['object', 'withdraw_objection'] as const) : [])];
 }

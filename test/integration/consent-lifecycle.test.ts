@@ -120,6 +120,38 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(html).toContain('saying yes here is your explicit consent to that use');
   });
 
+  it('lets a subject give and take back the explicit consent special-category data needs under a purpose of another basis, and objections anywhere', async () => {
+    const X = 'cus_0000_life_explicit';
+    await addCustomer(candor, X);
+    const page = new PrivacyService(candor.services, candor.services.fields);
+    const choiceOf = async (key: string) => (await page.view(X, 'explicit-view')).choices.find((choice) => choice.purpose.key === key)!;
+    const accessibilityNeeds = async () => {
+      const response = await candor.query({ key: KEYS.support, purpose: 'essential.service', query: `{ customer(id: "${X}") { accessibilityNeeds } }` });
+      return response.body.errors?.[0]?.extensions?.code ?? 'RELEASED';
+    };
+    // essential.service rests on the contract, but accessibility needs are health data: rule 5 asks for explicit consent.
+    expect(await choiceOf('essential.service')).toEqual(expect.objectContaining({ consent: 'never asked', actions: ['grant'], specialCategories: ['user.health_and_medical'] }));
+    expect(await accessibilityNeeds()).toBe('EXPLICIT_CONSENT_REQUIRED');
+    await page.choose(X, 'essential.service', 'grant', 'explicit-grant');
+    expect(await choiceOf('essential.service')).toEqual(expect.objectContaining({ consent: 'granted', actions: ['withdraw'] }));
+    expect(await accessibilityNeeds()).toBe('RELEASED');
+    await page.choose(X, 'essential.service', 'withdraw', 'explicit-withdraw');
+    expect(await accessibilityNeeds()).toBe('EXPLICIT_CONSENT_REQUIRED');
+    // A purpose of another basis that uses no special-category data offers no yes (nor an objection: a legal obligation).
+    const contractual = (await page.view(X, 'explicit-view')).choices.find((choice) => choice.purpose.legalBasis === 'legal_obligation' && choice.specialCategories.length === 0)!;
+    expect([contractual.consent, contractual.actions]).toEqual([undefined, []]);
+    await expect(page.choose(X, contractual.purpose.key, 'grant', 'no-such-choice')).rejects.toThrow('this choice is not available for this purpose');
+    // A yes that named no special category is not explicit consent to any.
+    await page.choose(X, 'marketing.communications', 'grant', 'plain-grant');
+    const [latest] = await candor.services.dataSource.getRepository(ConsentEventEntity).find({ where: { subjectId: X }, order: { id: 'DESC' }, take: 1 });
+    expect([latest.kind, latest.explicit]).toEqual(['grant', false]);
+    // An objection made elsewhere to a consent purpose can be withdrawn on the page.
+    await candor.services.consent.append({ subjectId: X, kind: 'object', purpose: 'marketing.communications', source: 'support-call' });
+    expect(await choiceOf('marketing.communications')).toEqual(expect.objectContaining({ state: 'objected', actions: ['withdraw_objection', 'withdraw'] }));
+    await page.choose(X, 'marketing.communications', 'withdraw_objection', 'objection-withdrawn');
+    expect(await choiceOf('marketing.communications')).toEqual(expect.objectContaining({ state: 'granted', actions: ['withdraw'] }));
+  });
+
   describe('import', () => {
     const cli = (...args: string[]) => runCli(args, { DATABASE_URL: candor.database.url, CANDOR_TAXONOMY: join(directory, 'taxonomy.yaml') });
 
