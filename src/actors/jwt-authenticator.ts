@@ -54,7 +54,8 @@ export class JwtAuthenticator {
   async authenticate(token: string, now: Date): Promise<JwtActor | undefined> {
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, this.key as never, { issuer: this.settings.issuer, audience: this.settings.audience, algorithms: ALGORITHMS, currentDate: now }));
+      // jose checks `exp` only when a token has one: a token without it would never expire.
+      ({ payload } = await jwtVerify(token, this.key as never, { issuer: this.settings.issuer, audience: this.settings.audience, algorithms: ALGORITHMS, currentDate: now, requiredClaims: ['exp'] }));
     } catch {
       return undefined;
     }

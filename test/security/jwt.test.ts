@@ -11,15 +11,17 @@ describe.each(DRIVERS)('JWT bearer tokens on %s', (driver) => {
   let candor: Harness;
   let privateKey: KeyLike;
   let otherKey: KeyLike;
-  const sign = (claims: Record<string, unknown>, options: { key?: KeyLike; issuer?: string; audience?: string; expires?: string | number; subject?: string } = {}) =>
-    new SignJWT({ name: 'Churn Model', team: 'Data Science', purposes: ['analytics.reporting'], ...claims })
+  /** `expires: null` signs a token that never expires. */
+  const sign = (claims: Record<string, unknown>, options: { key?: KeyLike; issuer?: string; audience?: string; expires?: string | number | null; subject?: string } = {}) => {
+    const token = new SignJWT({ name: 'Churn Model', team: 'Data Science', purposes: ['analytics.reporting'], ...claims })
       .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
       .setSubject(options.subject ?? 'churn-model')
       .setIssuer(options.issuer ?? ISSUER)
       .setAudience(options.audience ?? AUDIENCE)
-      .setIssuedAt()
-      .setExpirationTime(options.expires ?? '5m')
-      .sign(options.key ?? privateKey);
+      .setIssuedAt();
+    if (options.expires !== null) token.setExpirationTime(options.expires ?? '5m');
+    return token.sign(options.key ?? privateKey);
+  };
   const ask = (token: string) => candor.query({ key: token, purpose: 'analytics.reporting', query: '{ customers(limit: 1) { birthDate } }' });
 
   beforeAll(async () => {
@@ -48,6 +50,7 @@ describe.each(DRIVERS)('JWT bearer tokens on %s', (driver) => {
 
   it.each([
     ['expired', () => sign({}, { expires: Math.floor(Date.now() / 1000) - 60 })],
+    ['that never expires (no exp claim)', () => sign({}, { expires: null })],
     ['for another audience', () => sign({}, { audience: 'someone-else' })],
     ['from another issuer', () => sign({}, { issuer: 'https://evil.example/' })],
     ['signed with another key', () => sign({}, { key: otherKey })],
