@@ -43,7 +43,8 @@ const governanceOf = (context: Context) => context[GOVERNANCE_CONTEXT_KEY] as Re
  * 1. graphql-shield holds the permission tree for the fields that have their own resolver — root
  *    operations (roles, purposes served) and relations (the field's decision for the parent's subject) —
  *    and is applied to declared resolvers only, so plain scalar reads stay synchronous;
- * 2. after a root field or relation resolves, the subjects of the returned records are loaded in one batch;
+ * 2. after a root field or relation resolves, the subjects of the returned records are loaded in one batch
+ *    (in a dry run a relation does not resolve: it is decided, and stays null);
  * 3. every other personal field gets one synchronous leaf guard that applies the same decision.
  *
  * Rules never use shield's caches: a cached rule would share one subject's decision with another.
@@ -52,7 +53,8 @@ export function enforceGovernance(schema: GraphQLSchema, declarations: readonly 
   const { fields: compiled, policies } = compileFields(declarations, taxonomy);
   const subjectKeys = new Map(declarations.filter((field) => field.subjectKey).map((field) => [field.typeName, field.subjectKey!]));
   const ruleTree: Record<string, Record<string, ReturnType<ReturnType<typeof rule>>>> = {};
-  const preloaders: Record<string, Record<string, IMiddlewareFunction>> = {};
+  /** Around root fields and relations (after shield): preloading their records' subjects; dry-run relations. */
+  const resolution: Record<string, Record<string, IMiddlewareFunction>> = {};
   const enforcement = new Map<string, 'shield' | 'leaf-guard' | 'non-personal'>();
 
   declarations.forEach((declaration, position) => {
@@ -68,11 +70,14 @@ export function enforceGovernance(schema: GraphQLSchema, declarations: readonly 
       : rule(`field ${field.coordinate}`, { cache: 'no_cache' })((parent, _args, context: Context, info) => governanceOf(context).enforce(field, parent, info));
     enforcement.set(field.coordinate, 'shield');
     const subjectKey = declaration.returnsType ? subjectKeys.get(declaration.returnsType) : undefined;
-    if (subjectKey) {
-      preloaders[declaration.typeName] ??= {};
-      preloaders[declaration.typeName][declaration.fieldName] = async (resolve, parent, args, context: Context, info) => {
+    if (subjectKey || !declaration.root) {
+      resolution[declaration.typeName] ??= {};
+      resolution[declaration.typeName][declaration.fieldName] = async (resolve, parent, args, context: Context, info) => {
+        // A dry run decides a relation (its rule has run and recorded the decision) but releases nothing of
+        // it, not even its records' non-personal fields: the log says the relation was withheld.
+        if (!declaration.root && governanceOf(context).mode === 'explain') return null;
         const result = await resolve(parent, args, context, info);
-        await governanceOf(context).preload(result, subjectKey);
+        if (subjectKey) await governanceOf(context).preload(result, subjectKey);
         return result;
       };
     }
@@ -83,7 +88,7 @@ export function enforceGovernance(schema: GraphQLSchema, declarations: readonly 
     allowExternalErrors: true,
     fallbackError: () => new GraphQLError('not permitted: the field has no governance rule', { extensions: { code: 'FORBIDDEN' } }),
   });
-  const governed = applyMiddlewareToDeclaredResolvers(schema, permissions, preloaders);
+  const governed = applyMiddlewareToDeclaredResolvers(schema, permissions, resolution);
 
   // The leaf guard goes on after shield, so shield never sees (and never wraps) the leaves.
   declarations.forEach((declaration, position) => {

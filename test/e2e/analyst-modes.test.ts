@@ -96,6 +96,18 @@ describe.each(DRIVERS)('analyst modes on %s', (driver) => {
       expect(new Set(records.map((record) => `${record.decision} ${record.reason}`))).toEqual(new Set(['WITHHELD EXPLAIN_ONLY']));
     });
 
+    it('decides a relation without resolving it: nothing of the related records leaves a dry run', async () => {
+      const response = await candor.query({ key: KEYS.analytics, purpose: 'analytics.reporting', headers: { 'x-governance-explain': 'true' }, query: `{ customer(id: "${ANNA}") { id payments { id currency } watchHistory { title } } }` });
+      expect([response.status, response.body.errors, response.body.data]).toEqual([200, undefined, { customer: { id: ANNA, payments: null, watchHistory: null } }]);
+      const explained = (response.body.extensions!.governance as { explain: Array<{ coordinate: string }> }).explain.map(({ coordinate }) => coordinate);
+      expect(explained.sort()).toEqual(['Customer.payments', 'Customer.watchHistory']);
+      const records = await recordsOf(response.headers.get('x-request-id')!);
+      expect(records.map((record) => [record.coordinate, record.decision, record.reason]).sort()).toEqual([
+        ['Customer.payments', 'WITHHELD', 'EXPLAIN_ONLY'],
+        ['Customer.watchHistory', 'WITHHELD', 'EXPLAIN_ONLY'],
+      ]);
+    });
+
     it('summarises large lists by counts', async () => {
       const response = await candor.query({ key: KEYS.analytics, purpose: 'analytics.reporting', headers: { 'x-governance-explain': 'true' }, query: `{ customers(limit: 100) { id displayName } }` });
       const [displayName] = (response.body.extensions!.governance as { explain: Array<{ outcomes: Array<{ subjects: number; subjectIds?: string[] }> }> }).explain;
