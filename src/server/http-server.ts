@@ -72,7 +72,13 @@ export async function startHttpServer(services: CandorServices, governed: Govern
   });
   app.use(requestLogging(services.logger, services.metrics, (response) => String(response.locals[REQUEST_ID_LOCAL])));
 
-  const refusals = new RefusalRecorder(services.accessLog, services.metrics, config.anonymousRefusalsPerMinute, services.clock, config.storeDeadlineMs);
+  const refusals = new RefusalRecorder(
+    services.accessLog,
+    services.metrics,
+    { anonymousPerMinute: config.anonymousRefusalsPerMinute, actorPerMinute: config.rateLimitPerMinute },
+    services.clock,
+    config.storeDeadlineMs,
+  );
   /** Records a request refused before Candor's context ran, once: the early-refusal hook skips it afterwards. */
   const recordRefusal = (req: Request, res: Response, code: string) => {
     res.locals[REFUSAL_RECORDED_LOCAL] = true;

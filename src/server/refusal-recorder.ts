@@ -7,46 +7,54 @@ import { RateLimiter, withDeadline } from './rate-limiter';
 const TRACKED_CLIENTS = 10_000;
 
 /**
- * The one way the HTTP server records a refusal in the access log. A refusal naming an actor is always
- * recorded: the actor's own rate limit bounds those. One that names no actor — no key or a wrong one, a
- * malformed request, the actor store down — costs its sender nothing, and each takes the chain lock, so
- * a client address may have `perMinute` of them recorded a minute. Past that, one record (reason
- * REFUSALS_UNRECORDED) says that this client's further anonymous refusals go unrecorded until its budget
- * refills; they are counted in the metrics (`candor_unrecorded_refusals_total`). The client's answer is
- * the same either way.
+ * The one way the HTTP server records a refusal in the access log. Most refusals cost their sender a
+ * valid key and a place in its rate limit; two kinds cost nothing, and each record takes the chain lock:
+ *
+ * - one naming no actor (no key or a wrong one, a malformed request, the actor store down): a client
+ *   address may have `anonymousPerMinute` of them recorded a minute;
+ * - RATE_LIMITED, which an actor gets the more the faster it asks: an actor may have as many of them
+ *   recorded a minute as its rate limit lets requests through (`actorPerMinute`).
+ *
+ * Past its budget, one record (reason REFUSALS_UNRECORDED) says that the client's or actor's further such
+ * refusals go unrecorded until the budget refills; they are counted in the metrics
+ * (`candor_unrecorded_refusals_total`). The answer to the request is the same either way.
  */
 export class RefusalRecorder {
-  private readonly budget: RateLimiter;
-  /** Clients whose REFUSALS_UNRECORDED record is written, until their budget lets one through again. */
+  private readonly anonymousBudget: RateLimiter;
+  private readonly rateLimitedBudget: RateLimiter;
+  /** Senders whose REFUSALS_UNRECORDED record is written, until their budget lets one through again. */
   private readonly unrecorded = new Set<string>();
 
   constructor(
     private readonly accessLog: AccessLog,
     private readonly metrics: CandorMetrics,
-    perMinute: number,
+    budgets: { readonly anonymousPerMinute: number; readonly actorPerMinute: number },
     clock: () => Date,
     private readonly deadlineMs: number,
   ) {
-    this.budget = new RateLimiter(perMinute, clock, TRACKED_CLIENTS);
+    this.anonymousBudget = new RateLimiter(budgets.anonymousPerMinute, clock, TRACKED_CLIENTS);
+    // Actors are a closed set: no bound needed.
+    this.rateLimitedBudget = new RateLimiter(budgets.actorPerMinute, clock);
   }
 
   /**
-   * Records the refusal, or counts it when its client is over budget; resolves within `deadlineMs` (the
+   * Records the refusal, or counts it when its sender is over budget; resolves within `deadlineMs` (the
    * record may land later). Never rejects: a refusal stands either way.
    */
   async record(req: Request, refusal: AccessRecordInput): Promise<void> {
     let recorded = refusal;
-    if (refusal.actor === null) {
-      const client = clientOf(req);
-      if (this.budget.take(client)) {
-        this.unrecorded.delete(client);
-      } else if (this.unrecorded.has(client)) {
+    const sender = refusal.actor === null ? `client ${clientOf(req)}` : refusal.reason === 'RATE_LIMITED' ? `actor ${refusal.actor.id}` : undefined;
+    if (sender !== undefined) {
+      const budget = refusal.actor === null ? this.anonymousBudget : this.rateLimitedBudget;
+      if (budget.take(sender)) {
+        this.unrecorded.delete(sender);
+      } else if (this.unrecorded.has(sender)) {
         this.metrics.unrecordedRefusals.inc();
         return;
       } else {
-        // Bounded like the budgets: forgetting a client costs one more REFUSALS_UNRECORDED record, no more.
+        // Bounded like the budgets: forgetting a sender costs one more REFUSALS_UNRECORDED record, no more.
         if (this.unrecorded.size >= TRACKED_CLIENTS) this.unrecorded.clear();
-        this.unrecorded.add(client);
+        this.unrecorded.add(sender);
         recorded = { ...refusal, reason: 'REFUSALS_UNRECORDED' };
       }
     }
