@@ -30,7 +30,8 @@ export async function reportCommand(services: CandorServices, args: ReportArgume
   if (output.interactive) output.err('\r\x1b[K');
   const rendered = await renderReport(document, args.format as ReportFormat);
   if (args.out) {
-    writeFileSync(args.out, rendered);
+    // A report may hold personal data (a subject-access report is all of it): readable by its owner only.
+    writeFileSync(args.out, rendered, { mode: 0o600 });
     output.err(`wrote ${document.title} (${args.format}) to ${args.out}\n`);
   } else output.writeBinary(rendered);
   return 0;

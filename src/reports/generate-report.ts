@@ -91,7 +91,7 @@ export async function generateReport(services: CandorServices, request: ReportRe
     document = builder.finish(frame);
   }
   await services.accessLog.append([
-    { at: now, requestId: options.requestId, actor: options.actor, purpose: 'essential.legal_obligation', operationName: `report ${kind}`, subjectId: parameters.subjectId ?? null, coordinate: null, category: null, decision: 'RELEASED', reason: 'REPORT_GENERATED', legalBasis: 'legal_obligation' },
+    { at: now, requestId: options.requestId, actor: options.actor, purpose: 'essential.legal_obligation', operationName: `report ${kind}${parameters.from || parameters.to ? ` from ${parameters.from ?? 'the beginning'} to ${parameters.to ?? 'now'}` : ''}`, subjectId: parameters.subjectId ?? null, coordinate: null, category: null, decision: 'RELEASED', reason: 'REPORT_GENERATED', legalBasis: 'legal_obligation' },
   ]);
   return document!;
 }

@@ -31,14 +31,19 @@ const parameterLine = (document: ReportDocument) =>
   [`subject: ${document.parameters.subjectId ?? '—'}`, `from: ${document.parameters.from ?? 'the beginning'}`, `to: ${document.parameters.to ?? 'now'}`].join(' · ');
 const provenance = (document: ReportDocument) => `Generated ${document.generatedAt} from the access log through seq ${document.logHead.seq} (head hash ${document.logHead.hash}).`;
 
-/** The primary table, through a CSV library (quoting and escaping are its job, not ours). */
+/**
+ * The primary table, through a CSV library (quoting and escaping are its job, not ours). Text that a
+ * spreadsheet would run as a formula (=, +, -, @, tab, CR first: an actor's name from a JWT, say) is
+ * quoted with a leading apostrophe; numbers stay numbers.
+ */
 function renderCsv(document: ReportDocument): string {
   const table = allTables(document).find((candidate) => candidate.title === document.primaryTable) ?? allTables(document)[0];
-  return stringify([[...table.columns], ...table.rows.map((row) => row.map(text))]);
+  return stringify([[...table.columns], ...table.rows.map((row) => row.map((cell) => (typeof cell === 'number' ? cell : text(cell))))], { escape_formulas: true });
 }
 
 function renderMarkdown(document: ReportDocument): string {
-  const escape = (cell: Cell) => text(cell).replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  // Markdown viewers render inline HTML: a value must not become markup (nor a line break end its row).
+  const escape = (cell: Cell) => escapeHtml(text(cell)).replace(/\|/g, '\\|').replace(/[\r\n]/g, ' ');
   const table = (t: ReportTable) =>
     t.rows.length === 0 ? `_${t.title}: none._\n` : [`**${t.title}**`, '', `| ${t.columns.join(' | ')} |`, `| ${t.columns.map(() => '---').join(' | ')} |`, ...t.rows.map((row) => `| ${row.map(escape).join(' | ')} |`), ''].join('\n');
   return [

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { replayLedger } from '../../src/consent/ledger-replay';
@@ -165,6 +165,11 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     expect(JSON.parse((await renderReport(document, 'json')).toString())).toEqual(expect.objectContaining({ report: 'purpose-usage', accessLogHead: document.logHead }));
     const recorded = await candor.services.accessLogReader.page({ reason: 'REPORT_GENERATED' }, 100);
     expect(recorded.edges.some((edge) => edge.node.operationName === 'report purpose-usage' && edge.node.actor.id === 'test-auditor')).toBe(true);
+    // A report over a window records the window: what was looked at, not only that something was.
+    const from = '2026-01-01T00:00:00.000Z';
+    await generateReport(candor.services, { kind: 'denials', from }, { actor, requestId: 'test-window' });
+    const windowed = await candor.services.accessLogReader.page({ requestId: 'test-window' }, 10);
+    expect(windowed.edges.map((edge) => edge.node.operationName)).toEqual([`report denials from ${from} to now`]);
   });
 
   it('serves reports as typed GraphQL queries to auditors only', async () => {
@@ -188,6 +193,7 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
       const result = await cli(kind, ...(kind === 'subject-access' ? ['--subject', customers[0].id] : []), '--format', 'html', '--out', out);
       expect([result.code, result.stderr]).toEqual([0, expect.stringContaining(`to ${out}`)]);
       expect(readFileSync(out, 'utf8')).toContain('<!DOCTYPE html>');
+      expect(statSync(out).mode & 0o777).toBe(0o600);
     });
 
     it.each([
