@@ -1,8 +1,11 @@
 import type { DataSource } from 'typeorm';
 import { decodeItems, type EntryHeader, type EntryItem } from '../audit/chain';
 
-/** One logical access record as reports read it: the stored header and item, the subject mapped back (null once erased). */
-export type LogRecord = Omit<EntryHeader, 'subjectPseudonym'> & Omit<EntryItem, 'consentReceiptId'> & { readonly seq: number; readonly subjectId: string | null };
+/**
+ * One logical access record as reports read it: the stored header and item, the subject mapped back (null
+ * once erased; the pseudonym stays, so figures can still tell subjects apart).
+ */
+export type LogRecord = EntryHeader & Omit<EntryItem, 'consentReceiptId'> & { readonly seq: number; readonly subjectId: string | null };
 
 export interface LogQuery {
   /** Inclusive ISO time. */
@@ -30,7 +33,7 @@ export async function* readAccessLog(dataSource: DataSource, query: LogQuery, op
     if (query.to) conditions.push(`e.at < ${parameter(values.push(query.to))}`);
     if (query.subjectId) conditions.push(`p.subject_id = ${parameter(values.push(query.subjectId))}`);
     const rows: Array<Record<string, unknown>> = await dataSource.query(
-      `SELECT e.seq, e.at, e.request_id, e.actor_id, e.actor_name, e.actor_team, e.purpose, e.operation_name, e.items, p.subject_id
+      `SELECT e.seq, e.at, e.request_id, e.actor_id, e.actor_name, e.actor_team, e.purpose, e.operation_name, e.subject_pseudonym, e.items, p.subject_id
          FROM audit_entry e LEFT JOIN subject_pseudonym p ON p.pseudonym = e.subject_pseudonym
         WHERE ${conditions.join(' AND ')} ORDER BY e.seq LIMIT ${pageSize}`,
       values,
@@ -48,6 +51,7 @@ export async function* readAccessLog(dataSource: DataSource, query: LogQuery, op
         actorTeam: (row.actor_team as string | null) ?? null,
         purpose: (row.purpose as string | null) ?? null,
         operationName: (row.operation_name as string | null) ?? null,
+        subjectPseudonym: (row.subject_pseudonym as string | null) ?? null,
         subjectId: (row.subject_id as string | null) ?? null,
       };
       let index = 0;

@@ -2,7 +2,8 @@ import type { ActorEntity } from '../actors/actor.entity';
 import type { ConsentEventEntity } from '../consent/consent-event.entity';
 import { replayLedger } from '../consent/ledger-replay';
 import type { FieldGovernance } from '../graphql/governance-catalog';
-import { consentStanding, mostSpecific, type RequestPurpose, requestPurposeOf, type SubjectState } from '../policy/decide';
+import { consentStanding, declaredForm, mostSpecific, type RequestPurpose, requestPurposeOf, type SubjectState } from '../policy/decide';
+import { fieldPolicy } from '../policy/guarded-field';
 import { anyCovers } from '../taxonomy/keys';
 import type { Purpose, Taxonomy } from '../taxonomy/taxonomy';
 import type { LogRecord } from './access-log-source';
@@ -20,15 +21,21 @@ export function ropaReport(taxonomy: Taxonomy, fields: readonly FieldGovernance[
   // Memory stays bounded on any log: every release outside the declaration is counted, the first ones listed.
   const outside: Array<{ seq: number; purpose: string; coordinate: string; actorId: string | null }> = [];
   let outsideCount = 0;
-  const declared = new Map(fields.map((field) => [field.coordinate, field]));
+  // The form each field may take for a purpose, as rule 2 of decide() reads it: in full, or masked by its category.
+  const policies = new Map(fields.map((field) => [field.coordinate, fieldPolicy(field.category, field.purposes, taxonomy.categories.get(field.category))]));
+  const formOf = (coordinate: string, purpose: string) => {
+    const policy = policies.get(coordinate);
+    return policy ? declaredForm(policy, purpose) : undefined;
+  };
   return {
     add(record: LogRecord): void {
-      if (!isFieldDecision(record) || record.decision !== 'RELEASED' || !record.purpose || !record.coordinate) return;
+      if (!isFieldDecision(record) || (record.decision !== 'RELEASED' && record.decision !== 'MASKED') || !record.purpose || !record.coordinate) return;
       const perCoordinate = released.get(record.purpose) ?? new Map<string, number>();
       released.set(record.purpose, perCoordinate);
       perCoordinate.set(record.coordinate, (perCoordinate.get(record.coordinate) ?? 0) + 1);
-      const field = declared.get(record.coordinate);
-      if (!field || !anyCovers(field.purposes, record.purpose)) {
+      // A masked release needs the purpose declared in some form; a release in full, declared in full.
+      const form = formOf(record.coordinate, record.purpose);
+      if (form === undefined || (record.decision === 'RELEASED' && form !== 'full')) {
         outsideCount++;
         if (outside.length < OUTSIDE_LISTED) outside.push({ seq: record.seq, purpose: record.purpose, coordinate: record.coordinate, actorId: record.actorId });
       }
@@ -37,7 +44,7 @@ export function ropaReport(taxonomy: Taxonomy, fields: readonly FieldGovernance[
       const activities = [...taxonomy.purposes.values()]
         .filter((purpose) => purpose.requestable)
         .map((purpose) => {
-          const personal = fields.filter((field) => taxonomy.categories.get(field.category)?.personal && anyCovers(field.purposes, purpose.key));
+          const personal = fields.filter((field) => taxonomy.categories.get(field.category)?.personal && formOf(field.coordinate, purpose.key) !== undefined);
           const categories = [...new Set(personal.map((field) => field.category))].sort();
           const recipients = actors.filter((actor) => !actor.revokedAt && anyCovers(actor.purposes, purpose.key)).map((actor) => ({ actorId: actor.id, name: actor.name, team: actor.team }));
           const accessed = released.get(purpose.key) ?? new Map<string, number>();
@@ -48,6 +55,7 @@ export function ropaReport(taxonomy: Taxonomy, fields: readonly FieldGovernance[
             categories,
             specialCategories: categories.filter((category) => taxonomy.categories.get(category)?.special),
             coordinates: personal.map((field) => field.coordinate),
+            maskedCoordinates: personal.filter((field) => formOf(field.coordinate, purpose.key) === 'masked').map((field) => field.coordinate),
             recipients,
             accessed: Object.fromEntries([...accessed.entries()].sort()),
             declaredButUnused: personal.map((field) => field.coordinate).filter((coordinate) => !accessed.has(coordinate)),
@@ -76,8 +84,8 @@ export function ropaReport(taxonomy: Taxonomy, fields: readonly FieldGovernance[
               },
               {
                 title: 'Declared fields and observed releases',
-                columns: ['purpose', 'coordinate', 'releases in period'],
-                rows: activities.flatMap((activity) => activity.coordinates.map((coordinate) => [activity.purpose, coordinate, activity.accessed[coordinate] ?? 0])),
+                columns: ['purpose', 'coordinate', 'form', 'releases in period'],
+                rows: activities.flatMap((activity) => activity.coordinates.map((coordinate) => [activity.purpose, coordinate, activity.maskedCoordinates.includes(coordinate) ? 'masked' : 'full', activity.accessed[coordinate] ?? 0])),
               },
             ],
           },

@@ -10,6 +10,11 @@ export interface ReportFrame {
 
 /** Field decisions carry a category; operation records (refusals, log reads) do not. */
 export const isFieldDecision = (record: LogRecord) => record.category !== null;
+/**
+ * A dry run's decisions (recorded WITHHELD, EXPLAIN_ONLY) released nothing and withheld nothing from a
+ * use: usage figures leave them out (the subject-access report still lists them: the actor learned them).
+ */
+const isUse = (record: LogRecord) => isFieldDecision(record) && record.reason !== 'EXPLAIN_ONLY';
 const day = (at: string) => at.slice(0, 10);
 const increment = <K>(map: Map<K, number>, key: K, by = 1) => map.set(key, (map.get(key) ?? 0) + by);
 const sorted = <T>(rows: T[], key: (row: T) => string) => rows.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
@@ -18,22 +23,25 @@ const sorted = <T>(rows: T[], key: (row: T) => string) => rows.sort((a, b) => (k
 export function purposeUsageReport() {
   const groups = new Map<string, { purpose: string; category: string; team: string; released: number; withheld: number; masked: number; subjects: Set<string> }>();
   const reasons = new Map<string, number>();
-  const days = new Map<string, { released: number; withheld: number }>();
+  const days = new Map<string, { released: number; withheld: number; masked: number }>();
   return {
     add(record: LogRecord): void {
-      if (!isFieldDecision(record)) return;
+      if (!isUse(record)) return;
       const key = `${record.purpose}\u0000${record.category}\u0000${record.actorTeam}`;
       let group = groups.get(key);
       if (!group) groups.set(key, (group = { purpose: record.purpose ?? '', category: record.category ?? '', team: record.actorTeam ?? '', released: 0, withheld: 0, masked: 0, subjects: new Set() }));
-      if (record.subjectId) group.subjects.add(record.subjectId);
-      const trend = days.get(day(record.at)) ?? { released: 0, withheld: 0 };
+      // By pseudonym: an erased subject's records no longer name them, but are still one subject's.
+      if (record.subjectPseudonym) group.subjects.add(record.subjectPseudonym);
+      const trend = days.get(day(record.at)) ?? { released: 0, withheld: 0, masked: 0 };
       days.set(day(record.at), trend);
       if (record.decision === 'WITHHELD') {
         group.withheld++;
         trend.withheld++;
         increment(reasons, record.reason);
-      } else if (record.decision === 'MASKED') group.masked++;
-      else {
+      } else if (record.decision === 'MASKED') {
+        group.masked++;
+        trend.masked++;
+      } else {
         group.released++;
         trend.released++;
       }
@@ -70,8 +78,8 @@ export function purposeUsageReport() {
           { title: 'Withheld, by reason', tables: [{ title: 'Withheld by reason', columns: ['reason', 'count'], rows: withheldByReason.map((row) => [row.reason, row.count]) }] },
           {
             title: 'Trend per day',
-            chart: { title: 'Field accesses per day', bars: trend.map((row) => ({ label: row.date, value: row.released + row.withheld })) },
-            tables: [{ title: 'Per day', columns: ['date', 'released', 'withheld'], rows: trend.map((row) => [row.date, row.released, row.withheld]) }],
+            chart: { title: 'Field accesses per day', bars: trend.map((row) => ({ label: row.date, value: row.released + row.withheld + row.masked })) },
+            tables: [{ title: 'Per day', columns: ['date', 'released', 'withheld', 'masked'], rows: trend.map((row) => [row.date, row.released, row.withheld, row.masked]) }],
           },
         ],
         data: { groups: rows, withheldByReason, trend },
@@ -98,20 +106,19 @@ export function denialsReport() {
         }
         return;
       }
-      if (!isFieldDecision(record) || !record.actorId) return;
+      if (!isUse(record) || !record.actorId) return;
       const actor = actors.get(record.actorId) ?? { actorId: record.actorId, name: record.actorName ?? '', team: record.actorTeam ?? '', decisions: 0, withheld: 0 };
       actors.set(record.actorId, actor);
       actor.decisions++;
-      if (record.decision === 'WITHHELD') {
-        actor.withheld++;
-        increment(withheldPerDay, day(record.at));
-      }
+      // Every day with a field decision counts, with nothing withheld too: a spike stands out against quiet days.
+      increment(withheldPerDay, day(record.at), record.decision === 'WITHHELD' ? 1 : 0);
+      if (record.decision === 'WITHHELD') actor.withheld++;
     },
     finish(frame: ReportFrame): ReportDocument {
       const actorRows = [...actors.values()].map((actor) => ({ ...actor, withheldRate: actor.decisions ? +(actor.withheld / actor.decisions).toFixed(4) : 0 })).sort((a, b) => b.withheldRate - a.withheldRate || (a.actorId < b.actorId ? -1 : 1));
       const refusalRows = sorted([...refusals.entries()].map(([code, count]) => ({ code, count })), (row) => row.code);
       const attemptRows = sorted([...attempts.values()], (row) => `${row.actorId}|${row.purpose}`);
-      const daily = sorted([...withheldPerDay.entries()].map(([date, withheld]) => ({ date, withheld })), (row) => row.date);
+      const daily = withEveryDay(sorted([...withheldPerDay.entries()].map(([date, withheld]) => ({ date, withheld })), (row) => row.date));
       const spikes = findSpikes(daily);
       return {
         kind: 'denials',
@@ -140,6 +147,17 @@ export function denialsReport() {
       };
     },
   };
+}
+
+/** The days from the first to the last given, those missing (no field decision at all) with nothing withheld. */
+export function withEveryDay(daily: ReadonlyArray<{ date: string; withheld: number }>): Array<{ date: string; withheld: number }> {
+  if (daily.length === 0) return [];
+  const byDate = new Map(daily.map((row) => [row.date, row.withheld]));
+  const days: Array<{ date: string; withheld: number }> = [];
+  for (let at = new Date(`${daily[0].date}T00:00:00Z`); day(at.toISOString()) <= daily[daily.length - 1].date; at = new Date(at.getTime() + 86_400_000)) {
+    days.push({ date: day(at.toISOString()), withheld: byDate.get(day(at.toISOString())) ?? 0 });
+  }
+  return days;
 }
 
 /** Days whose count is above mean + 3σ of the other days (and at least 10). */

@@ -11,6 +11,7 @@ import { renderReport } from '../../src/reports/renderers';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { runCli } from '../support/child-server';
 import { DRIVERS } from '../support/databases';
+import { addCustomer } from '../support/subjects';
 
 const TRAFFIC = [
   { key: KEYS.support, purpose: 'essential.service', limit: 50, fields: ['email', 'fullName'] },
@@ -102,6 +103,19 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     expect(marketing.declaredButUnused).toEqual(['Customer.fullName']);
     const service = data.activities.find((activity) => activity.purpose === 'essential.service');
     expect(service.specialCategories).toEqual(['user.health_and_medical']);
+  });
+
+  it('RoPA: a masked release is a release of a field declared for the purpose in masked form, not drift', async () => {
+    // A subject of its own: the other reports' expectations hold the traffic above only.
+    await addCustomer(candor, 'cus_zzzz_ropa_masked');
+    const response = await candor.query({ key: KEYS.analytics, purpose: 'analytics.reporting', query: '{ customer(id: "cus_zzzz_ropa_masked") { email } }' });
+    expect(response.body.data).toEqual({ customer: { email: 'c***@secret.example' } });
+    const data = (await report('ropa')).data as { activities: any[]; outsideDeclaration: unknown[] };
+    expect(data.outsideDeclaration).toEqual([]);
+    const analytics = data.activities.find((activity) => activity.purpose === 'analytics.reporting');
+    expect(analytics.coordinates).toContain('Customer.email');
+    expect(analytics.maskedCoordinates).toContain('Customer.email');
+    expect(analytics.accessed['Customer.email']).toBe(1);
   });
 
   it('consent coverage: shares of granted, withdrawn, objected and never asked per purpose, from the ledger', async () => {

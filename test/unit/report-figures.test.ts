@@ -1,7 +1,29 @@
 import { requestPurposeOf } from '../../src/policy/decide';
 import { coverageOf } from '../../src/reports/governance.reports';
 import type { Purpose } from '../../src/taxonomy/taxonomy';
-import { findSpikes, percent } from '../../src/reports/usage.reports';
+import type { LogRecord } from '../../src/reports/access-log-source';
+import { denialsReport, findSpikes, percent, purposeUsageReport, withEveryDay } from '../../src/reports/usage.reports';
+
+const frame = { parameters: {}, generatedAt: '2026-11-29T12:00:00.000Z', logHead: { seq: 1, hash: 'a'.repeat(64) } };
+let seq = 0;
+const record = (overrides: Partial<LogRecord>): LogRecord => ({
+  seq: ++seq,
+  at: '2026-11-01T10:00:00.000Z',
+  requestId: `r${seq}`,
+  actorId: 'growth',
+  actorName: 'Growth',
+  actorTeam: 'Marketing',
+  purpose: 'marketing.communications',
+  operationName: null,
+  subjectPseudonym: 'psn_a',
+  subjectId: 'cus_a',
+  coordinate: 'Customer.email',
+  category: 'user.contact.email',
+  decision: 'RELEASED',
+  reason: 'CONSENT_GIVEN',
+  legalBasis: 'consent',
+  ...overrides,
+});
 
 describe('report figures', () => {
   it('flags a day as a spike when it exceeds the other days by three standard deviations (and at least 10)', () => {
@@ -10,6 +32,43 @@ describe('report figures', () => {
     expect(findSpikes(daily.slice(0, 4))).toEqual([]);
     expect(findSpikes([{ date: 'a', withheld: 0 }, { date: 'b', withheld: 0 }, { date: 'c', withheld: 9 }])).toEqual([]); // below 10
     expect(findSpikes(daily.slice(0, 2))).toEqual([]); // too little history
+  });
+
+  it('measures a spike against every day of the period, quiet ones included', () => {
+    expect(withEveryDay([{ date: '2026-11-29', withheld: 3 }, { date: '2026-12-02', withheld: 1 }])).toEqual([
+      { date: '2026-11-29', withheld: 3 },
+      { date: '2026-11-30', withheld: 0 },
+      { date: '2026-12-01', withheld: 0 },
+      { date: '2026-12-02', withheld: 1 },
+    ]);
+    const denials = denialsReport();
+    // Three days with withholdings, and 27 with decisions but nothing withheld: 30 and 50 stand out.
+    for (let day = 1; day <= 30; day++) {
+      const at = `2026-11-${String(day).padStart(2, '0')}T10:00:00.000Z`;
+      const withheld = day === 1 ? 10 : day === 2 ? 30 : day === 3 ? 50 : 0;
+      denials.add(record({ at }));
+      for (let index = 0; index < withheld; index++) denials.add(record({ at, decision: 'WITHHELD', reason: 'CONSENT_REQUIRED' }));
+    }
+    const { spikes } = denials.finish(frame).data as { spikes: Array<{ date: string }> };
+    expect(spikes.map((spike) => spike.date)).toEqual(['2026-11-02', '2026-11-03']);
+  });
+
+  it('counts uses, not dry runs; erased subjects still by pseudonym; masked releases in the daily trend', () => {
+    const usage = purposeUsageReport();
+    const denials = denialsReport();
+    for (const recorded of [
+      record({}),
+      record({ subjectId: null, subjectPseudonym: 'psn_erased' }),
+      record({ decision: 'MASKED', reason: 'LEGAL_BASIS' }),
+      record({ decision: 'WITHHELD', reason: 'EXPLAIN_ONLY' }),
+    ]) {
+      usage.add(recorded);
+      denials.add(recorded);
+    }
+    const figures = usage.finish(frame).data as { groups: Array<{ accesses: number; distinctSubjects: number; withheld: number }>; trend: Array<Record<string, unknown>> };
+    expect(figures.groups).toEqual([expect.objectContaining({ accesses: 3, withheld: 0, distinctSubjects: 2 })]);
+    expect(figures.trend).toEqual([{ date: '2026-11-01', released: 2, withheld: 0, masked: 1 }]);
+    expect((denials.finish(frame).data as { actors: unknown[] }).actors).toEqual([expect.objectContaining({ decisions: 3, withheld: 0 })]);
   });
 
   it('classifies a subject per purpose by the most specific statement, as decide() does; an objection wins', () => {
