@@ -1,5 +1,5 @@
 import { importConsents } from '../consent/consent-import';
-import { Inbox } from '../consent/inbox';
+import { Inbox, UNPRINTABLE } from '../consent/inbox';
 import { badInput } from '../errors';
 import { eraseSubject } from '../privacy/erasure';
 import type { CandorServices } from '../server/services';
@@ -45,8 +45,10 @@ export async function inboxCommand(services: CandorServices, action: string | un
     await recordCliOperation(services, 'inbox list', 'SUBJECT_MESSAGES_READ', 'the messages were read');
     if (messages.length === 0) output.out(args.all ? 'no messages\n' : 'no unanswered messages\n');
     if (messages.length === INBOX_LIST_LIMIT) output.err(`showing the oldest ${INBOX_LIST_LIMIT} messages only: answer some to see the rest\n`);
+    // Written by data subjects: printed inert (messages saved before the page refused such characters may hold some).
+    const inert = (text: string) => text.replace(UNPRINTABLE, '\uFFFD');
     for (const message of messages) {
-      output.out(`#${message.id}  ${message.createdAt}  ${message.subjectId}  ${message.context ?? ''}\n    ${message.body.replace(/\s+/g, ' ')}\n${message.answer ? `    answered ${message.answeredAt} by ${message.answeredBy}: ${message.answer}\n` : ''}`);
+      output.out(`#${message.id}  ${message.createdAt}  ${message.subjectId}  ${inert(message.context ?? '')}\n    ${inert(message.body.replace(/\s+/g, ' '))}\n${message.answer ? `    answered ${message.answeredAt} by ${message.answeredBy}: ${inert(message.answer)}\n` : ''}`);
     }
     return 0;
   }

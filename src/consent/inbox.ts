@@ -2,6 +2,13 @@ import { type DataSource, IsNull } from 'typeorm';
 import { badInput } from '../errors';
 import { SubjectMessageEntity } from './subject-message.entity';
 
+/**
+ * Characters a subject's message may not hold: control characters but tab and newline (a terminal would run
+ * them when `candor inbox list` prints the message) and the bidirectional overrides (they reorder what a
+ * reader sees).
+ */
+export const UNPRINTABLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
 /** The consent managers' side of the privacy page's two-way channel. */
 export class Inbox {
   constructor(

@@ -42,7 +42,7 @@ export async function eraseSubject(services: CandorServices, subjectId: string, 
     const result = await inTransaction(services.dataSource, async (manager) => {
       await manager.createQueryBuilder().insert().into(SubjectPseudonymEntity).values({ subjectId, pseudonym: newPseudonym(), createdAt: erasedAt }).orIgnore().execute();
       const domain = await services.domain.eraseCustomer(subjectId, erasedAt, manager);
-      const messages = await manager.getRepository(SubjectMessageEntity).update({ subjectId }, { body: '[erased]', context: null });
+      const messages = await manager.getRepository(SubjectMessageEntity).update({ subjectId }, { body: '[erased]', context: null, answer: () => "CASE WHEN answer IS NULL THEN NULL ELSE '[erased]' END" });
       return { ...domain, messagesErased: messages.affected ?? 0 };
     });
     erased = { subjectId, erasedAt, ...result };

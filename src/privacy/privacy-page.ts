@@ -1,5 +1,6 @@
-import express, { type Request, type Response, Router } from 'express';
+import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import { isBadInput } from '../errors';
+import { RateLimiter } from '../server/rate-limiter';
 import type { CandorServices } from '../server/services';
 import type { Coverage } from '../reports/governance.reports';
 import type { LegalBasis } from '../taxonomy/taxonomy';
@@ -24,6 +25,13 @@ const STATE_IN_WORDS: Record<Coverage, string> = {
   objected: 'You objected',
   'never asked': 'You have not said yes',
 };
+/** What the page confirms after a form was sent (`done=<code>`). */
+const NOTICES = {
+  choice: 'Your choice is saved and applies from now on. Your receipt is below.',
+  question: 'Thank you — your question is with our privacy team. The answer will appear on this page.',
+} as const;
+/** Requests one subject's link may make a minute (a person clicking makes a few). */
+const PAGE_REQUESTS_PER_MINUTE = 60;
 const ACTION_IN_WORDS = { grant: 'Say yes', withdraw: 'Say no', object: 'Object to this', withdraw_objection: 'Withdraw my objection' } as const;
 
 const STYLE = `body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;color:#1b1f24;background:#fff;margin:0;line-height:1.5}
@@ -125,7 +133,18 @@ function refusal(response: Response, status: number, title: string, text: string
  */
 export function privacyRouter(services: CandorServices, privacy: PrivacyService, requestIdOf: (response: Response) => string): Router {
   const router = Router();
-  router.use(express.urlencoded({ extended: false, limit: '16kb' }));
+  const requests = new RateLimiter(PAGE_REQUESTS_PER_MINUTE, services.clock);
+  router.use((_request: Request, response: Response, next: NextFunction) => {
+    // The link's token is in the URL: no Referer carries it away, no cache keeps the page, no other site frames it.
+    response.setHeader('Referrer-Policy', 'no-referrer');
+    response.setHeader('Cache-Control', 'no-store');
+    response.setHeader('X-Frame-Options', 'DENY');
+    response.setHeader('X-Content-Type-Options', 'nosniff');
+    response.setHeader('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+    next();
+  });
+  // A question may be 4,000 characters of any script: up to 9 bytes each once form-encoded.
+  router.use(express.urlencoded({ extended: false, limit: '64kb' }));
 
   const subjectOf = (request: Request, response: Response): string | undefined => {
     const token = (request.method === 'GET' ? request.query.t : request.body?.t) as string | undefined;
@@ -138,6 +157,8 @@ export function privacyRouter(services: CandorServices, privacy: PrivacyService,
   const handle = (work: (request: Request, response: Response, subjectId: string, token: string) => Promise<void>) => async (request: Request, response: Response) => {
     const subjectId = subjectOf(request, response);
     if (!subjectId) return;
+    // Every view is recorded and reads the subject's log: a link is not a way to load either without bound.
+    if (!requests.take(subjectId)) return refusal(response, 429, 'Please slow down', 'This page was asked for too often in the last minute. Please try again in a minute.');
     try {
       await work(request, response, subjectId, String(request.method === 'GET' ? request.query.t : request.body.t));
     } catch (error) {
@@ -147,13 +168,14 @@ export function privacyRouter(services: CandorServices, privacy: PrivacyService,
       else refusal(response, 503, 'Something went wrong', 'Please reload this page in a moment: it shows what was saved. Try again if your choice is not there.');
     }
   };
-  const back = (response: Response, token: string, notice: string) => response.redirect(303, `/privacy?t=${encodeURIComponent(token)}&done=${encodeURIComponent(notice)}`);
+  const back = (response: Response, token: string, notice: keyof typeof NOTICES) => response.redirect(303, `/privacy?t=${encodeURIComponent(token)}&done=${notice}`);
 
   router.get(
     '/',
     handle(async (request, response, subjectId, token) => {
       const view = await privacy.view(subjectId, requestIdOf(response));
-      const done = typeof request.query.done === 'string' ? request.query.done.slice(0, 200) : undefined;
+      // A code, not text: a link must not be able to put words in the page's mouth.
+      const done = typeof request.query.done === 'string' && Object.hasOwn(NOTICES, request.query.done) ? NOTICES[request.query.done as keyof typeof NOTICES] : undefined;
       response.type('html').send(renderPrivacyPage(view, token, services, done));
     }),
   );
@@ -161,14 +183,14 @@ export function privacyRouter(services: CandorServices, privacy: PrivacyService,
     '/choice',
     handle(async (request, response, subjectId, token) => {
       await privacy.choose(subjectId, String(request.body.purpose ?? ''), String(request.body.action ?? ''), requestIdOf(response));
-      back(response, token, 'Your choice is saved and applies from now on. Your receipt is below.');
+      back(response, token, 'choice');
     }),
   );
   router.post(
     '/question',
     handle(async (request, response, subjectId, token) => {
       await privacy.ask(subjectId, typeof request.body.context === 'string' ? request.body.context : undefined, String(request.body.body ?? ''), requestIdOf(response));
-      back(response, token, 'Thank you — your question is with our privacy team. The answer will appear on this page.');
+      back(response, token, 'question');
     }),
   );
   router.get(
@@ -182,11 +204,16 @@ export function privacyRouter(services: CandorServices, privacy: PrivacyService,
   router.get(
     '/receipt',
     handle(async (request, response, subjectId) => {
-      const receipt = await privacy.receipt(subjectId, String(request.query.id ?? ''));
+      const receipt = await privacy.receipt(subjectId, String(request.query.id ?? ''), requestIdOf(response));
       if (!receipt) return refusal(response, 404, 'No such receipt', 'This receipt does not exist or is not yours.');
       response.setHeader('Content-Disposition', `attachment; filename="${receipt.id}.json"`);
       response.type('application/json').send(JSON.stringify({ receipt: JSON.parse(receipt.document), digest: { algorithm: 'SHA-256', value: receipt.digest } }, null, 2));
     }),
   );
+  // A body the parser refuses (too large, malformed) gets a page too, never JSON or a stack.
+  router.use((error: { status?: number }, _request: Request, response: Response, next: NextFunction) => {
+    if (typeof error.status !== 'number' || error.status >= 500) return next(error);
+    refusal(response, error.status, error.status === 413 ? 'Your message is too long' : 'We could not read that', error.status === 413 ? 'Please shorten your message and send it again.' : 'Please use the form on your page and try again.');
+  });
   return router;
 }

@@ -1,6 +1,7 @@
 import type { AccessActor, AccessRecordInput } from '../audit/access-log';
 import type { ConsentEventEntity } from '../consent/consent-event.entity';
 import type { ConsentReceiptEntity } from '../consent/consent-receipt.entity';
+import { UNPRINTABLE } from '../consent/inbox';
 import { SubjectMessageEntity } from '../consent/subject-message.entity';
 import type { CustomerEntity } from '../domain/customer.entity';
 import type { PaymentEntity } from '../domain/payment.entity';
@@ -144,8 +145,9 @@ export class PrivacyService {
     const text = body.trim();
     if (text.length === 0) throw badInput('please write your question');
     if (text.length > 4_000) throw badInput('please keep your message under 4,000 characters');
+    if (new RegExp(UNPRINTABLE.source).test(text)) throw badInput('please write your question as plain text (it holds control characters)');
     // The page's forms name what a question is about in a short, plain context; it is recorded, so checked first.
-    if (context !== undefined && (context.length > 200 || /[\u0000-\u001f]/.test(context))) throw badInput('this question does not come from a form of this page');
+    if (context !== undefined && (context.length > 200 || /[\u0000-\u001f]/.test(context) || new RegExp(UNPRINTABLE.source).test(context))) throw badInput('this question does not come from a form of this page');
     await this.load(subjectId);
     const message = await this.services.dataSource.getRepository(SubjectMessageEntity).save({
       subjectId,
@@ -175,8 +177,12 @@ export class PrivacyService {
     };
   }
 
-  async receipt(subjectId: string, receiptId: string): Promise<ConsentReceiptEntity | undefined> {
-    return (await this.services.consent.receiptsOf(subjectId)).find((receipt) => receipt.id === receiptId);
+  /** One of the subject's receipts (a subject who is erased has none), recorded like every look at their data. */
+  async receipt(subjectId: string, receiptId: string, requestId: string): Promise<ConsentReceiptEntity | undefined> {
+    await this.load(subjectId);
+    const receipt = (await this.services.consent.receiptsOf(subjectId)).find((candidate) => candidate.id === receiptId);
+    if (receipt) await this.record(requestId, 'privacy-page receipt', subjectId, null, receipt.id);
+    return receipt;
   }
 
   private async load(subjectId: string): Promise<SubjectRecord> {

@@ -7,6 +7,7 @@ import { consentImport } from '../../src/cli/consent.command';
 import { SubjectPseudonymEntity } from '../../src/audit/audit.entities';
 import { ConsentEventEntity } from '../../src/consent/consent-event.entity';
 import { ConsentReceiptEntity } from '../../src/consent/consent-receipt.entity';
+import { SubjectMessageEntity } from '../../src/consent/subject-message.entity';
 import { replayLedger } from '../../src/consent/ledger-replay';
 import { projectRoot } from '../../src/config';
 import { CustomerEntity } from '../../src/domain/customer.entity';
@@ -323,6 +324,61 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     }
     expect(await messages()).toBe(before);
     expect((await candor.services.accessLogReader.page({ requestId: 'bad-context' }, 10)).totalCount).toBe(0);
+  });
+
+  it('refuses a question holding control characters (a terminal would run them), and prints older ones inert', async () => {
+    const page = new PrivacyService(candor.services, candor.services.fields);
+    for (const body of ['Clear \u001b[2J the screen', 'CSI \u009b2J', 'reversed \u202e text']) {
+      await expect(page.ask(S, undefined, body, 'control-characters')).rejects.toThrow('please write your question as plain text');
+    }
+    expect((await page.ask(S, undefined, 'Two lines\nand a\ttab are fine', 'plain-question')).body).toBe('Two lines\nand a\ttab are fine');
+    const older = await candor.services.dataSource.getRepository(SubjectMessageEntity).save({ subjectId: S, context: null, body: 'saved before: \u001b]8;;http://evil.example\u0007link', createdAt: new Date(now).toISOString() });
+    const listed = await runCli(['inbox', 'list'], { DATABASE_URL: candor.database.url, CANDOR_TAXONOMY: join(directory, 'taxonomy.yaml') });
+    expect(listed.stdout).toContain(`#${older.id}`);
+    expect(listed.stdout).toContain('saved before: \uFFFD]8;;http://evil.example\uFFFDlink');
+    expect(listed.stdout).not.toMatch(/[\u001b\u0007]/);
+  });
+
+  it('serves the page so that its link does not leak, accepts a long message in any script, and bounds how often a link is used', async () => {
+    const R = 'cus_0000_life_http';
+    await addCustomer(candor, R);
+    const base = candor.server.url.replace('/graphql', '');
+    const token = createSubjectToken(candor.services.config.secret, R, new Date(now + 3_600_000));
+    const view = await fetch(`${base}/privacy?t=${token}&done=${encodeURIComponent('Your account is suspended: call +1 555 0100')}`);
+    expect(view.status).toBe(200);
+    expect(Object.fromEntries(['referrer-policy', 'cache-control', 'x-frame-options', 'x-content-type-options'].map((name) => [name, view.headers.get(name)]))).toEqual({
+      'referrer-policy': 'no-referrer',
+      'cache-control': 'no-store',
+      'x-frame-options': 'DENY',
+      'x-content-type-options': 'nosniff',
+    });
+    expect(view.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    // Only the page's own notices: a link cannot make the page say something else.
+    expect(await view.text()).not.toContain('suspended');
+    const question = await fetch(`${base}/privacy/question`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ t: token, body: 'Ж'.repeat(3_000) }) });
+    expect([question.status, question.headers.get('location')]).toEqual([303, expect.stringContaining('done=question')]);
+    const tooLong = await fetch(`${base}/privacy/question`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ t: token, body: '语'.repeat(9_000) }) });
+    expect([tooLong.status, tooLong.headers.get('content-type'), (await tooLong.text()).includes('Your message is too long')]).toEqual([413, expect.stringContaining('text/html'), true]);
+    // A link is not a way to load the log without bound: past a minute's worth of requests, a page says so.
+    const statuses: number[] = [];
+    for (let index = 0; index < 60; index++) statuses.push((await fetch(`${base}/privacy/receipt?t=${token}&id=none`)).status);
+    expect(new Set(statuses)).toEqual(new Set([404, 429]));
+    expect((await fetch(`${base}/privacy/receipt?t=${token}&id=none`)).status).toBe(429);
+  });
+
+  it('answers a receipt only while the subject exists, and records that it was shown', async () => {
+    const Q = 'cus_0000_life_receipt';
+    await addCustomer(candor, Q);
+    const page = new PrivacyService(candor.services, candor.services.fields);
+    const { receiptId } = await page.choose(Q, 'marketing.communications', 'grant', 'receipt-grant');
+    const receipt = await page.receipt(Q, receiptId!, 'receipt-shown');
+    expect(receipt?.id).toBe(receiptId);
+    expect((await candor.services.accessLogReader.page({ requestId: 'receipt-shown' }, 10)).edges.map((edge) => [edge.node.operationName, edge.node.consentReceiptId])).toEqual([['privacy-page receipt', receiptId]]);
+    await candor.services.dataSource.getRepository(SubjectMessageEntity).save({ subjectId: Q, context: null, body: 'Why?', createdAt: new Date(now).toISOString(), answer: 'Because you asked us, Quentin.', answeredAt: new Date(now).toISOString(), answeredBy: 'dpo' });
+    expect((await manage(`mutation { eraseSubject(subjectId: "${Q}") { subjectId } }`)).body.errors).toBeUndefined();
+    await expect(page.receipt(Q, receiptId!, 'receipt-after-erasure')).rejects.toThrow('unknown subject');
+    // The answer may quote the person: erased with the question.
+    expect((await candor.services.dataSource.getRepository(SubjectMessageEntity).findBy({ subjectId: Q })).map((message) => [message.body, message.answer])).toEqual([['[erased]', '[erased]']]);
   });
 
   it('keeps the inbox for consent managers only, and answers once', async () => {
