@@ -27,14 +27,15 @@ export function isCallerFacing(error: unknown): error is GraphQLError {
 
 /**
  * An ISO-8601 date or time given by a caller (`2026-11-01`, `2026-11-01T12:00:00Z`), as a Date; anything
- * else — `12`, `01/11/2026`, a day the month does not have — is bad input naming `what`.
+ * else — `12`, `01/11/2026`, a day the month does not have, a time without its offset (which would be read
+ * in the server's own time zone) — is bad input naming `what`. A date alone is midnight UTC.
  */
 export function isoTime(value: string, what: string, details: Record<string, unknown> = {}): Date {
   const parsed = new Date(value);
-  const day = /^(\d{4})-(\d{2})-(\d{2})(?:$|T)/.exec(value);
+  const day = /^(\d{4})-(\d{2})-(\d{2})(?:$|T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$)/.exec(value);
   // Date rolls 2026-02-30 over to 2 March: the calendar day must survive parsing.
   if (!day || Number.isNaN(parsed.getTime()) || new Date(`${day[1]}-${day[2]}-${day[3]}T00:00:00Z`).toISOString().slice(0, 10) !== `${day[1]}-${day[2]}-${day[3]}`) {
-    throw badInput(`${what} must be an ISO-8601 date, got "${value}"`, details);
+    throw badInput(`${what} must be an ISO-8601 date, or a time with its offset (2026-11-01T12:00:00Z), got "${value}"`, details);
   }
   return parsed;
 }

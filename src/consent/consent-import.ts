@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
-import { badInput } from '../errors';
+import { badInput, isoTime } from '../errors';
 import { CONSENT_EVENT_KINDS } from './consent-event.entity';
 import type { ConsentChange, ConsentLedger } from './consent-ledger';
 
@@ -49,16 +49,19 @@ function toChange(row: RawRow, actorId: string): ConsentChange | string {
   const text = (key: string) => (row[key] === undefined || row[key] === null || row[key] === '' ? undefined : String(row[key]));
   const action = text('action');
   if (!action || !(CONSENT_EVENT_KINDS as readonly string[]).includes(action)) return `action must be one of ${CONSENT_EVENT_KINDS.join(', ')}`;
-  const time = (key: string) => {
+  const time = (key: string): Date | string | undefined => {
     const value = text(key);
     if (value === undefined) return undefined;
-    const parsed = new Date(value);
-    return /^\d{4}-\d{2}-\d{2}/.test(value) && !Number.isNaN(parsed.getTime()) ? parsed : null;
+    try {
+      return isoTime(value, key);
+    } catch (error) {
+      return (error as Error).message;
+    }
   };
   const expiresAt = time('expiresAt');
   const recordedAt = time('recordedAt');
-  if (expiresAt === null) return 'expiresAt is not an ISO-8601 date';
-  if (recordedAt === null) return 'recordedAt is not an ISO-8601 date';
+  if (typeof expiresAt === 'string') return expiresAt;
+  if (typeof recordedAt === 'string') return recordedAt;
   const explicit = text('explicit');
   if (explicit !== undefined && !['true', 'false', 'yes', 'no', '1', '0'].includes(explicit.toLowerCase())) return 'explicit must be true or false';
   return {

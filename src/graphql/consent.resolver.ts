@@ -1,7 +1,7 @@
 import { Arg, Ctx, Field, ID, InputType, Mutation, Resolver } from 'type-graphql';
 import type { ConsentChange } from '../consent/consent-ledger';
 import type { ConsentEventEntity, ConsentEventKind } from '../consent/consent-event.entity';
-import { badInput } from '../errors';
+import { isoTime } from '../errors';
 import { ConsentEntryType } from './consent-entry.type';
 import type { GraphQLContext } from './context';
 import { Governed } from './governed.decorator';
@@ -74,7 +74,5 @@ function append(
 
 function parseTime(value: string | null | undefined): Date | null {
   if (value === null || value === undefined) return null;
-  const time = new Date(value);
-  if (!/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(time.getTime())) throw badInput('expiresAt must be an ISO-8601 date-time', { field: 'expiresAt' });
-  return time;
+  return isoTime(value, 'expiresAt', { field: 'expiresAt' });
 }

@@ -61,7 +61,7 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
   it.each([
     [['verify', '--from', 'abc'], 'candor: --from must be a sequence number ≥ 1\n'],
     [['prune'], 'candor: --before DATE is required (ISO-8601)\n'],
-    [['prune', '--before', 'someday'], 'candor: --before must be an ISO-8601 date, got "someday"\n'],
+    [['prune', '--before', 'someday'], 'candor: --before must be an ISO-8601 date, or a time with its offset (2026-11-01T12:00:00Z), got "someday"\n'],
     [['prune', '--before', '2999-01-01'], 'candor: --before must not be in the future\n'],
   ])('rejects bad input %j with one line and exit 1', async (args, message) => {
     const result = await cli(...args);
@@ -88,7 +88,7 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     expect([noValue.code, noValue.stderr]).toEqual([2, 'candor: --from needs a value\n']);
     // `new Date('12')` is 1 December 2001: a prune date must be an ISO-8601 one.
     const looseDate = await cli('prune', '--before', '12');
-    expect([looseDate.code, looseDate.stderr]).toEqual([1, 'candor: --before must be an ISO-8601 date, got "12"\n']);
+    expect([looseDate.code, looseDate.stderr]).toEqual([1, 'candor: --before must be an ISO-8601 date, or a time with its offset (2026-11-01T12:00:00Z), got "12"\n']);
     expect(await batches()).toBe(before);
   });
 
