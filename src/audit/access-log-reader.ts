@@ -39,21 +39,31 @@ const DECISIONS = ['RELEASED', 'WITHHELD', 'MASKED', 'REFUSED'];
 interface Cursor {
   /** The last sequence number returned. */
   readonly seq: number;
+  /** The first sequence number of the stored entry it belongs to (entries are what the index orders). */
+  readonly entrySeq: number;
   /** The head when the first page was read: later pages never see newer records. */
   readonly asOf: number;
+  /** The filtered count as of `asOf`, computed once for the first page. */
+  readonly totalCount?: number;
 }
 
-const encodeCursor = (cursor: Cursor) => Buffer.from(JSON.stringify([cursor.seq, cursor.asOf])).toString('base64url');
+const encodeCursor = (cursor: Cursor) => Buffer.from(JSON.stringify([cursor.seq, cursor.asOf, cursor.entrySeq, cursor.totalCount])).toString('base64url');
 
 function decodeCursor(value: string): Cursor {
   try {
-    const [seq, asOf] = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as unknown[];
-    if (Number.isInteger(seq) && Number.isInteger(asOf)) return { seq: seq as number, asOf: asOf as number };
+    const [seq, asOf, entrySeq = 0, totalCount] = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as unknown[];
+    // A cursor of an earlier version has neither the entry nor the count: it reads from the first entry, counts again.
+    if (Number.isInteger(seq) && Number.isInteger(asOf) && Number.isInteger(entrySeq) && (totalCount === undefined || totalCount === null || Number.isInteger(totalCount))) {
+      return { seq: seq as number, asOf: asOf as number, entrySeq: entrySeq as number, totalCount: (totalCount as number | null) ?? undefined };
+    }
   } catch {
     // fall through
   }
   throw badInput('`after` is not a cursor returned by accessLog', { argument: 'after' });
 }
+
+/** Filters on a record's own item (the rest are on its entry's header). */
+const ITEM_FILTERS: ReadonlyArray<keyof AccessLogFilter> = ['coordinate', 'category', 'decision', 'reason'];
 
 /** Reads the access log for auditors: filters, keyset pagination over a snapshot, pseudonyms mapped back. */
 export class AccessLogReader {
@@ -68,28 +78,49 @@ export class AccessLogReader {
   async page(filter: AccessLogFilter = {}, first = 50, after?: string | null): Promise<AccessLogPage> {
     if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) throw badInput(`first must be between 1 and ${MAX_PAGE}`, { argument: 'first' });
     if (filter.decision && !DECISIONS.includes(filter.decision)) throw badInput(`decision must be one of ${DECISIONS.join(', ')}`, { argument: 'filter.decision' });
-    const cursor = after ? decodeCursor(after) : { seq: 0, asOf: await this.headSeq() };
-    const base = this.filtered(filter, cursor.asOf);
-    const rows = await base.clone().andWhere('record.seq > :afterSeq', { afterSeq: cursor.seq }).orderBy('record.seq', 'ASC').limit(first + 1).getRawMany();
-    const totalCount = Number((await base.clone().select('COUNT(*)', 'count').getRawOne())?.count ?? 0);
-    const nodes = rows.slice(0, first).map(toView);
-    const edges = nodes.map((node) => ({ cursor: encodeCursor({ seq: node.seq, asOf: cursor.asOf }), node }));
+    const cursor: Cursor = after ? decodeCursor(after) : { seq: 0, entrySeq: 0, asOf: await this.headSeq() };
+    // Keyset on the entry's sequence number, which the store indexes, then on the record's: a page reads the
+    // entries it returns (and a filter's matches), not the log from its start.
+    const rows = await this.filtered(filter, cursor.asOf, 'records')
+      .andWhere('record.entry_seq >= :afterEntry AND record.seq > :afterSeq', { afterEntry: cursor.entrySeq, afterSeq: cursor.seq })
+      .orderBy('record.entry_seq', 'ASC')
+      .addOrderBy('record.seq', 'ASC')
+      .limit(first + 1)
+      .getRawMany();
+    const totalCount = cursor.totalCount ?? (await this.count(filter, cursor.asOf));
+    const nodes = rows.slice(0, first).map((row) => ({ node: toView(row), entrySeq: Number(row.entry_seq) }));
+    const edges = nodes.map(({ node, entrySeq }) => ({ cursor: encodeCursor({ seq: node.seq, entrySeq, asOf: cursor.asOf, totalCount }), node }));
     return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null }, totalCount };
   }
 
-  private filtered(filter: AccessLogFilter, asOf: number): SelectQueryBuilder<Record<string, unknown>> {
-    // `audit_record` is the view that expands each stored entry into its logical records.
-    const query = this.dataSource
-      .createQueryBuilder()
-      .from('audit_record', 'record')
-      .leftJoin(SubjectPseudonymEntity, 'subject', 'subject.pseudonym = record.subject_pseudonym')
-      .select([
-        'record.seq AS seq', 'record.at AS at', 'record.request_id AS request_id', 'record.actor_id AS actor_id', 'record.actor_name AS actor_name',
-        'record.actor_team AS actor_team', 'record.purpose AS purpose', 'record.operation_name AS operation_name', 'subject.subject_id AS subject_id',
-        'record.coordinate AS coordinate', 'record.category AS category', 'record.decision AS decision', 'record.reason AS reason',
-        'record.legal_basis AS legal_basis', 'record.consent_receipt_id AS consent_receipt_id', 'record.mask_strategy AS mask_strategy',
-      ])
-      .where('record.seq <= :asOf', { asOf });
+  /**
+   * How many records match as of `asOf`. Without a filter on the record's own item, every record of a
+   * matching entry matches: the entries' counts are summed, and nothing is expanded.
+   */
+  private async count(filter: AccessLogFilter, asOf: number): Promise<number> {
+    const byEntry = ITEM_FILTERS.every((key) => filter[key] === undefined || filter[key] === null);
+    const query = byEntry ? this.filtered(filter, asOf, 'entries').select('SUM(record.count)', 'count') : this.filtered(filter, asOf, 'records').select('COUNT(*)', 'count');
+    return Number((await query.getRawOne())?.count ?? 0);
+  }
+
+  /**
+   * The records (from `audit_record`, the view expanding each stored entry into its logical records) or
+   * the stored entries (`audit_entry`, for header-only filters) matching `filter` as of `asOf`.
+   */
+  private filtered(filter: AccessLogFilter, asOf: number, rows: 'records' | 'entries'): SelectQueryBuilder<Record<string, unknown>> {
+    const query = this.dataSource.createQueryBuilder().from(rows === 'records' ? 'audit_record' : 'audit_entry', 'record').leftJoin(SubjectPseudonymEntity, 'subject', 'subject.pseudonym = record.subject_pseudonym');
+    if (rows === 'entries') {
+      query.where('record.seq <= :asOf AND record.seq + record.count - 1 <= :asOf', { asOf });
+    } else {
+      query
+        .select([
+          'record.seq AS seq', 'record.entry_seq AS entry_seq', 'record.at AS at', 'record.request_id AS request_id', 'record.actor_id AS actor_id',
+          'record.actor_name AS actor_name', 'record.actor_team AS actor_team', 'record.purpose AS purpose', 'record.operation_name AS operation_name',
+          'subject.subject_id AS subject_id', 'record.coordinate AS coordinate', 'record.category AS category', 'record.decision AS decision',
+          'record.reason AS reason', 'record.legal_basis AS legal_basis', 'record.consent_receipt_id AS consent_receipt_id', 'record.mask_strategy AS mask_strategy',
+        ])
+        .where('record.entry_seq <= :asOf AND record.seq <= :asOf', { asOf });
+    }
     const equals: Array<[keyof AccessLogFilter, string]> = [
       ['subjectId', 'subject.subject_id'],
       ['actorId', 'record.actor_id'],
