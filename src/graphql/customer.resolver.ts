@@ -13,7 +13,7 @@ export const MAX_CUSTOMERS_PAGE = 1000;
 @Resolver(() => CustomerType)
 export class CustomerResolver {
   @Query(() => [CustomerType], { description: 'Customers ordered by id. Personal fields are released per customer, per purpose.' })
-  @Governed({ category: 'system.operations' })
+  @Governed({ category: 'system.operations', filtersOnChoices: 'onlyPermitted' })
   customers(
     @Ctx() context: GraphQLContext,
     @Arg('limit', () => Int, { defaultValue: 20, description: `At most ${MAX_CUSTOMERS_PAGE}.` }) limit: number,

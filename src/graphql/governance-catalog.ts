@@ -15,6 +15,8 @@ export interface FieldGovernance {
   readonly roles: readonly string[];
   /** Root fields: the reason under which calling it is recorded, if it is. */
   readonly recordAs?: string;
+  /** Root fields: the Boolean argument that filters the returned subjects on their choices, if any. */
+  readonly filtersOnChoices?: string;
   /** A Query/Mutation field. */
   readonly root: boolean;
   /** Where the record's data subject is found (`GovernedType({ subjectKey })`), if the type declares it. */
@@ -48,6 +50,7 @@ function describeField(type: GraphQLObjectType, field: GraphQLField<unknown, unk
     purposes: options?.purposes ?? [],
     roles: options?.roles ?? [],
     recordAs: options?.recordAs,
+    filtersOnChoices: options?.filtersOnChoices,
     root,
     subjectKey,
     nonNull: isNonNullType(field.type),
@@ -80,6 +83,7 @@ export function lintGovernance(fields: readonly FieldGovernance[], taxonomy: Tax
     if (!category) problems.push(`${at} names unknown category "${field.category}"`);
     for (const purpose of field.purposes) if (!taxonomy.purposes.has(purpose)) problems.push(`${at} names unknown purpose "${purpose}"`);
     if (field.recordAs && !field.root) problems.push(`${at} declares recordAs, which only root fields may`);
+    if (field.filtersOnChoices && !field.root) problems.push(`${at} declares filtersOnChoices, which only root fields may`);
     if (!category?.personal) continue;
     if (field.root) problems.push(`${at} is a root field with personal category "${field.category}"; root fields are operations, annotate them system.operations`);
     if (field.nonNull) problems.push(`${at} is non-nullable but has personal category "${field.category}"; make it nullable so it can be withheld`);

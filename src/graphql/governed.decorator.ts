@@ -13,6 +13,12 @@ export interface GovernedFieldOptions {
    * (e.g. `ACCESS_LOG_READ` for reads of the log), once per request.
    */
   readonly recordAs?: string;
+  /**
+   * Root fields only: the Boolean argument that, when true, keeps only the data subjects whose choices
+   * (restriction, objection, consent) allow the request's purpose. Each subject returned so is recorded:
+   * the caller learned that much of their privacy preferences.
+   */
+  readonly filtersOnChoices?: string;
 }
 
 /** Per-type annotation: where the data subject of a record is found. */
@@ -39,6 +45,7 @@ export function Governed(options: GovernedFieldOptions): MethodDecorator & Prope
     purposes: [...(options.purposes ?? [])],
     ...(options.roles ? { roles: [...options.roles] } : {}),
     ...(options.recordAs ? { recordAs: options.recordAs } : {}),
+    ...(options.filtersOnChoices ? { filtersOnChoices: options.filtersOnChoices } : {}),
   };
   const directiveArguments = [`category: ${quote(metadata.category)}`];
   if (metadata.purposes.length) directiveArguments.push(`purposes: ${list(metadata.purposes)}`);

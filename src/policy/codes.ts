@@ -29,6 +29,9 @@ export const DENIAL_EXPLANATIONS: Readonly<Record<DenialReason, string>> = {
   CONSENT_RENEWAL_REQUIRED: "the data subject's consent predates a material change of this purpose's notice and must be renewed",
 };
 
+/** The access-log reason of a subject a list kept because their choices allow the purpose (`onlyPermitted`). */
+export const FILTERED_ON_CHOICES = 'FILTERED_ON_CHOICES';
+
 /** Refusals of a whole operation, with their HTTP status. */
 export const REFUSALS = {
   UNAUTHENTICATED: 401,

@@ -77,7 +77,10 @@ export function enforceGovernance(schema: GraphQLSchema, declarations: readonly 
         // it, not even its records' non-personal fields: the log says the relation was withheld.
         if (!declaration.root && governanceOf(context).mode === 'explain') return null;
         const result = await resolve(parent, args, context, info);
-        if (subjectKey) await governanceOf(context).preload(result, subjectKey);
+        if (subjectKey) {
+          await governanceOf(context).preload(result, subjectKey);
+          if (field.filtersOnChoices && (args as Record<string, unknown>)[field.filtersOnChoices] === true) governanceOf(context).noteFilteredOnChoices(field, result, subjectKey);
+        }
         return result;
       };
     }

@@ -17,6 +17,8 @@ export interface GuardedField {
   readonly root: boolean;
   /** Root fields: record each call under this reason. */
   readonly recordAs?: string;
+  /** Root fields: the Boolean argument filtering the returned subjects on their choices (each then recorded). */
+  readonly filtersOnChoices?: string;
 }
 
 /** The declaration a field is compiled from (what `@Governed` and its type say). */
@@ -28,6 +30,7 @@ export interface FieldDeclaration {
   readonly roles: readonly string[];
   readonly root: boolean;
   readonly recordAs?: string;
+  readonly filtersOnChoices?: string;
   readonly subjectKey?: string;
 }
 
@@ -74,6 +77,7 @@ export function compileFields(declarations: readonly FieldDeclaration[], taxonom
       roles: declaration.roles,
       root: declaration.root,
       recordAs: declaration.recordAs,
+      filtersOnChoices: declaration.filtersOnChoices,
     });
   });
   return { fields, policies: [...policies.values()].map((interned) => interned.policy) };

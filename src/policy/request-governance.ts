@@ -120,6 +120,7 @@ export class RequestGovernance {
   private readonly occurrencePaths: Array<ResponsePath | undefined> = [];
   private readonly occurrenceOrdinals: number[] = [];
   private readonly refusedOperations: OperationRefusal[] = [];
+  private readonly filteredOnChoices = new Map<string, { field: GuardedField; subjectId: string }>();
   private readonly recordedOperationFields: GuardedField[] = [];
   private withheldPaths: Array<{ path: ResponsePath; field: GuardedField; subjectId: string; code: string }> = [];
   /** The record the previous field belonged to, the subject key it was read by, and its subject's entry. */
@@ -236,6 +237,22 @@ export class RequestGovernance {
       category,
       outcomes: [...outcomes.values()].map(({ subjectIds, ...outcome }) => (outcome.subjects <= EXPLAIN_LISTED_SUBJECTS ? { ...outcome, subjectIds } : outcome)),
     }));
+  }
+
+  /**
+   * Notes the subjects of `result`, which a root field kept because their choices allow the purpose
+   * (`filtersOnChoices`): the caller learned that much of each one's privacy preferences.
+   */
+  noteFilteredOnChoices(field: GuardedField, result: unknown, subjectKey: string): void {
+    for (const record of Array.isArray(result) ? result : [result]) {
+      const subjectId = record !== null && typeof record === 'object' ? (record as Record<string, unknown>)[subjectKey] : undefined;
+      if (subjectId !== null && subjectId !== undefined) this.filteredOnChoices.set(`${field.index}|${String(subjectId)}`, { field, subjectId: String(subjectId) });
+    }
+  }
+
+  /** The subjects root fields returned because of their choices, once per (field, subject). */
+  get subjectsFilteredOnChoices(): ReadonlyArray<{ readonly field: GuardedField; readonly subjectId: string }> {
+    return [...this.filteredOnChoices.values()];
   }
 
   /** Authorised root fields whose call is itself recorded (`recordAs`), once per coordinate. */

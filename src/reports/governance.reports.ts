@@ -8,6 +8,7 @@ import { anyCovers } from '../taxonomy/keys';
 import type { Purpose, Taxonomy } from '../taxonomy/taxonomy';
 import type { LogRecord } from './access-log-source';
 import type { ReportDocument } from './report-document';
+import { FILTERED_ON_CHOICES } from '../policy/codes';
 import { isFieldDecision, percent, type ReportFrame } from './usage.reports';
 
 const OUTSIDE_LISTED = 1_000;
@@ -30,6 +31,8 @@ export function ropaReport(taxonomy: Taxonomy, fields: readonly FieldGovernance[
   return {
     add(record: LogRecord): void {
       if (!isFieldDecision(record) || (record.decision !== 'RELEASED' && record.decision !== 'MASKED') || !record.purpose || !record.coordinate) return;
+      // A list filtered on the subjects' choices read them to respect them: not a field the purpose declares.
+      if (record.reason === FILTERED_ON_CHOICES) return;
       const perCoordinate = released.get(record.purpose) ?? new Map<string, number>();
       released.set(record.purpose, perCoordinate);
       perCoordinate.set(record.coordinate, (perCoordinate.get(record.coordinate) ?? 0) + 1);

@@ -3,13 +3,16 @@ import { GraphQLError } from 'graphql';
 import { type AccessLog, type AccessRecordInput, entriesOf } from '../audit/access-log';
 import type { AppendEntry } from '../audit/audit-store';
 import type { EntryItem } from '../audit/chain';
-import { QUERY_LIMIT_CODES, REFUSALS } from '../policy/codes';
+import { FILTERED_ON_CHOICES, QUERY_LIMIT_CODES, REFUSALS } from '../policy/codes';
 import type { Decision } from '../policy/decide';
 import { GOVERNANCE_CONTEXT_KEY } from '../policy/enforcement';
 import type { GuardedField } from '../policy/guarded-field';
 import { recordedDecision, type RequestGovernance, subjectNamedBy } from '../policy/request-governance';
 import type { CandorContext } from './context';
 import type { CandorMetrics } from './observability';
+
+/** The category of what a filter on the subjects' choices reads: their restriction, objections and consents. */
+const CHOICES_CATEGORY = 'user.privacy_preferences';
 
 /** Codes of operations refused after parsing, found in the response's errors and recorded from there. */
 const OPERATION_REFUSAL_CODES: ReadonlySet<string> = new Set([...QUERY_LIMIT_CODES, 'EXPLAIN_QUERIES_ONLY']);
@@ -54,6 +57,12 @@ export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): A
           }
           const rejection = governance?.mode === 'reject' ? rejectionOf(governance) : undefined;
           if (rejection) records.push({ ...common, ...operation, coordinate: null, reason: 'GOVERNANCE_REJECTED' });
+          // A list filtered on the subjects' choices tells, by whom it holds, that theirs allow the purpose.
+          else {
+            for (const { field, subjectId } of governance?.subjectsFilteredOnChoices ?? []) {
+              records.push({ ...common, subjectId, coordinate: field.coordinate, category: CHOICES_CATEGORY, decision: 'RELEASED', reason: FILTERED_ON_CHOICES, legalBasis: governance!.purpose.legalBasis });
+            }
+          }
           // Null propagation may have discarded objects whose fields were decided: what leaves is what is recorded.
           // Not in a dry run (nothing is released) nor a rejection (judged, and recorded, on every decision).
           if (governance && governance.mode !== 'explain' && !rejection && errors.length && response.body.kind === 'single' && response.body.singleResult.data !== undefined) {
@@ -119,7 +128,7 @@ export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): A
             await accessLog.appendEntries(records.length ? [...entriesOf(records), ...entries] : entries);
           } catch {
             // A refusal released nothing and stands as it is; anything that touched governed data is withdrawn.
-            if (entries.length === 0 && (governance?.recordedOperations.length ?? 0) === 0) return;
+            if (entries.length === 0 && (governance?.recordedOperations.length ?? 0) === 0 && (governance?.subjectsFilteredOnChoices.length ?? 0) === 0) return;
             response.http.status = 503;
             response.body = {
               kind: 'single',

@@ -278,6 +278,19 @@ describe.each(STORES_AND_EXECUTORS)('the governed query path on %s, executed by 
       expect(response.body.data?.customers.every((customer: { email: string | null }) => customer.email !== null)).toBe(true);
     });
 
+    it("records each subject onlyPermitted kept, even when no personal field is selected: the list tells that their choices allow the purpose", async () => {
+      const response = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ customers(limit: 5, onlyPermitted: true) { id } }' });
+      const kept = (response.body.data!.customers as Array<{ id: string }>).map((customer) => customer.id);
+      expect(kept).toHaveLength(5);
+      const recorded = (await records(response.headers.get('x-request-id')!)).filter((record) => record.subjectId !== null);
+      expect(recorded.map((record) => [record.subjectId, record.coordinate, record.category, record.decision, record.reason, record.legalBasis])).toEqual(
+        kept.map((id) => [id, 'Query.customers', 'user.privacy_preferences', 'RELEASED', 'FILTERED_ON_CHOICES', 'consent']),
+      );
+      // Without the filter the list tells nothing of anyone's choices, and nothing of the kind is recorded.
+      const unfiltered = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ customers(limit: 5) { id } }' });
+      expect((await records(unfiltered.headers.get('x-request-id')!)).filter((record) => record.reason === 'FILTERED_ON_CHOICES')).toEqual([]);
+    });
+
     it('reads the domain and the consent state a constant number of times, whatever the page size', async () => {
       const query = (limit: number) =>
         `{ customers(limit: ${limit}) { id fullName displayName email phone birthDate country postalAddress favoriteGenres accessibilityNeeds watchHistory { title watchedAt seconds } payments { id amount currency paidAt cardLast4 } } }`;
@@ -329,6 +342,9 @@ describe.each(STORES_AND_EXECUTORS)('the governed query path on %s, executed by 
         expect(response.body.data).toBeUndefined();
         expect(response.body.errors).toEqual([expect.objectContaining({ extensions: { code: 'AUDIT_UNAVAILABLE' } })]);
         expect(JSON.stringify(response.body)).not.toContain('secret.example');
+        // A list filtered on the subjects' choices carries no personal field, but tells of their choices: withdrawn too.
+        const filtered = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ customers(limit: 5, onlyPermitted: true) { id } }' });
+        expect([filtered.status, filtered.body.data, filtered.body.errors?.map((error) => error.extensions?.code)]).toEqual([503, undefined, ['AUDIT_UNAVAILABLE']]);
       } finally {
         append.mockRestore();
       }
