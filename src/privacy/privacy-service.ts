@@ -3,9 +3,6 @@ import type { ConsentEventEntity } from '../consent/consent-event.entity';
 import type { ConsentReceiptEntity } from '../consent/consent-receipt.entity';
 import { UNPRINTABLE } from '../consent/inbox';
 import { SubjectMessageEntity } from '../consent/subject-message.entity';
-import type { CustomerEntity } from '../domain/customer.entity';
-import type { PaymentEntity } from '../domain/payment.entity';
-import type { WatchEventEntity } from '../domain/watch-event.entity';
 import { badInput } from '../errors';
 import type { FieldGovernance } from '../graphql/governance-catalog';
 import { consentStanding, decide, mostSpecific, requestPurposeOf, type SubjectState } from '../policy/decide';
@@ -14,6 +11,7 @@ import { type Coverage, coverageOf } from '../reports/governance.reports';
 import type { CandorServices } from '../server/services';
 import { anyCovers } from '../taxonomy/keys';
 import type { Purpose } from '../taxonomy/taxonomy';
+import { type RecordsByType, recordsHeldAbout, valuesHeld } from './records-held';
 
 /** The data subject, acting on their own page: how their actions appear in the access log. */
 export const SUBJECT_ACTOR: AccessActor = { id: 'data-subject', name: 'The data subject', team: 'privacy-page' };
@@ -68,11 +66,9 @@ export interface PrivacyView {
   readonly messages: readonly SubjectMessageEntity[];
 }
 
-/** A subject's record as they may see it (rule 0 of decide()), with every value they hold. */
+/** A subject's records as they may see them (rule 0 of decide()), with every value held about them. */
 interface SubjectRecord {
-  readonly customer: CustomerEntity;
-  readonly payments: readonly PaymentEntity[];
-  readonly watched: readonly WatchEventEntity[];
+  readonly records: RecordsByType;
   readonly state: SubjectState;
 }
 
@@ -112,7 +108,8 @@ export class PrivacyService {
       choices,
       usage: await this.usage(subjectId),
       receipts: await this.services.consent.receiptsOf(subjectId),
-      messages: await this.services.dataSource.getRepository(SubjectMessageEntity).find({ where: { subjectId }, order: { id: 'DESC' } }),
+      // Newest first; recorded with the rest of what the page shows (their bodies are personal: selfAccess).
+      messages: [...(record.records.SubjectMessage as unknown as SubjectMessageEntity[])].reverse(),
     };
   }
 
@@ -158,7 +155,8 @@ export class PrivacyService {
       answeredAt: null,
       answeredBy: null,
     });
-    await this.record(requestId, 'privacy-page question', subjectId, context ?? null, null);
+    // The context says what the question is about (a form of the page), not a purpose: it goes with the operation.
+    await this.record(requestId, context ? `privacy-page question (${context})` : 'privacy-page question', subjectId, null, null);
     return message;
   }
 
@@ -172,7 +170,8 @@ export class PrivacyService {
       exportedAt: this.services.clock().toISOString(),
       controller: this.services.taxonomy.controller.name,
       data: Object.fromEntries(held.map((field) => [field.coordinate, { category: field.category, values: field.values }])),
-      consentHistory: await this.services.consent.history(subjectId),
+      consentHistory: record.records.ConsentEntry,
+      messages: (record.records.SubjectMessage as unknown as SubjectMessageEntity[]).map(({ createdAt, context, body, answer, answeredAt }) => ({ createdAt, context, body, answer, answeredAt })),
       receipts: (await this.services.consent.receiptsOf(subjectId)).map((receipt) => ({ ...receipt, document: JSON.parse(receipt.document) })),
     };
   }
@@ -188,33 +187,28 @@ export class PrivacyService {
   private async load(subjectId: string): Promise<SubjectRecord> {
     const customer = await this.services.domain.findCustomer(subjectId);
     if (!customer || customer.erasedAt) throw badInput('unknown subject');
-    const loaders = this.services.domain.createLoaders();
-    const [payments, watched, [state]] = await Promise.all([loaders.paymentsByCustomer.load(subjectId), loaders.watchHistoryByCustomer.load(subjectId), this.services.consent.states([subjectId])]);
-    return { customer, payments, watched, state };
+    const [records, [state]] = await Promise.all([recordsHeldAbout(this.services, customer), this.services.consent.states([subjectId])]);
+    return { records, state };
   }
 
   /** The subject's personal fields with their values, each released by rule 0 and recorded. */
   private async selfAccess(record: SubjectRecord, requestId: string, operationName: string): Promise<HeldField[]> {
     const now = this.services.clock();
-    const sources: Record<string, ReadonlyArray<Record<string, unknown>>> = {
-      Customer: [record.customer as unknown as Record<string, unknown>],
-      Payment: record.payments as unknown as Array<Record<string, unknown>>,
-      WatchEvent: record.watched as unknown as Array<Record<string, unknown>>,
-    };
     const held: HeldField[] = [];
     const records: AccessRecordInput[] = [];
     for (const field of this.fields) {
       const category = this.services.taxonomy.categories.get(field.category);
-      const rows = sources[field.typeName];
-      if (!category?.personal || !rows || field.returnsType) continue;
+      const values = valuesHeld(field, record.records);
+      if (!category?.personal || values === undefined) continue;
       const decision = decide({ field: { category: field.category, personal: true, special: category.special, purposes: field.purposes }, purpose: SELF_ACCESS_PURPOSE, subjectState: record.state, now, selfAccessBy: record.state.subjectId });
-      const values = rows.map((row) => row[field.fieldName]).filter((value) => value !== null && value !== undefined).map((value) => (Array.isArray(value) ? value.join(', ') : String(value)));
       records.push({ at: now, requestId, actor: SUBJECT_ACTOR, purpose: SELF_ACCESS_PURPOSE.key, operationName, subjectId: record.state.subjectId, coordinate: field.coordinate, category: field.category, decision: decision.effect === 'allow' ? 'RELEASED' : 'WITHHELD', reason: decision.reason, legalBasis: decision.legalBasis });
       if (decision.effect === 'allow' && values.length) held.push({ coordinate: field.coordinate, category: field.category, label: category.description, values });
     }
     // The page shows nothing it could not record.
     await this.services.accessLog.append(records);
-    return held;
+    // Fields of one category (a consent entry's purpose, source, …) are told apart by what they are.
+    const labels = held.map((field) => field.label);
+    return held.map((field) => (labels.indexOf(field.label) === labels.lastIndexOf(field.label) ? field : { ...field, label: `${field.label} (${field.coordinate.replace('.', ' ')})` }));
   }
 
   private async usage(subjectId: string): Promise<UsageLine[]> {

@@ -3,6 +3,7 @@ import { AuditBatchEntity } from '../audit/audit.entities';
 import { GENESIS_HASH } from '../audit/chain';
 import { ConsentEventEntity } from '../consent/consent-event.entity';
 import { CustomerEntity } from '../domain/customer.entity';
+import { recordsHeldAbout, valuesHeld } from '../privacy/records-held';
 import { badInput, isoTime } from '../errors';
 import type { FieldGovernance } from '../graphql/governance-catalog';
 import type { CandorServices } from '../server/services';
@@ -98,20 +99,7 @@ export async function generateReport(services: CandorServices, request: ReportRe
 
 /** The personal fields Candor holds a value for, about this customer (what an Art. 15 answer lists). */
 async function heldData(services: CandorServices, customer: CustomerEntity, fields: readonly FieldGovernance[]) {
-  const loaders = services.domain.createLoaders();
-  const [payments, watched] = await Promise.all([loaders.paymentsByCustomer.load(customer.id), loaders.watchHistoryByCustomer.load(customer.id)]);
-  const personal = (field: FieldGovernance) => services.taxonomy.categories.get(field.category)?.personal === true;
-  const present: Record<string, boolean> = { Payment: payments.length > 0, WatchEvent: watched.length > 0 };
-  return fields
-    .filter(personal)
-    .filter((field) =>
-      field.typeName === 'Customer'
-        ? field.fieldName === 'payments'
-          ? present.Payment
-          : field.fieldName === 'watchHistory'
-            ? present.WatchEvent
-            : (customer as unknown as Record<string, unknown>)[field.fieldName] != null
-        : present[field.typeName] === true,
-    )
-    .map((field) => ({ coordinate: field.coordinate, category: field.category }));
+  const records = await recordsHeldAbout(services, customer);
+  const held = (field: FieldGovernance) => (field.returnsType ? (records[field.returnsType]?.length ?? 0) > 0 : (valuesHeld(field, records)?.length ?? 0) > 0);
+  return fields.filter((field) => services.taxonomy.categories.get(field.category)?.personal === true && held(field)).map((field) => ({ coordinate: field.coordinate, category: field.category }));
 }

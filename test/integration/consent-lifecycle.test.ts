@@ -366,6 +366,28 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect((await fetch(`${base}/privacy/receipt?t=${token}&id=none`)).status).toBe(429);
   });
 
+  it('records every value the page shows the subject, their messages and consent entries included, and exports them', async () => {
+    const M = 'cus_0000_life_messages';
+    await addCustomer(candor, M);
+    const page = new PrivacyService(candor.services, candor.services.fields);
+    await page.choose(M, 'marketing.communications', 'grant', 'messages-grant');
+    await page.ask(M, 'purpose:marketing.communications', 'What do you send me?', 'messages-ask');
+    const view = await page.view(M, 'messages-view');
+    expect(view.messages.map((message) => message.body)).toEqual(['What do you send me?']);
+    const shown = (await candor.services.accessLogReader.page({ requestId: 'messages-view' }, 100)).edges.map((edge) => edge.node.coordinate);
+    expect(shown).toEqual(expect.arrayContaining(['SubjectMessage.body', 'ConsentEntry.kind', 'ConsentEntry.purpose', 'Customer.email']));
+    expect(view.held.find((field) => field.coordinate === 'SubjectMessage.body')?.values).toEqual(['What do you send me?']);
+    // Fields of one category are told apart on the page.
+    const labels = view.held.map((field) => field.label);
+    expect(new Set(labels).size).toBe(labels.length);
+    const exported = await page.export(M, 'messages-export');
+    expect(exported.messages).toEqual([expect.objectContaining({ context: 'purpose:marketing.communications', body: 'What do you send me?', answer: null })]);
+    expect(exported.data['SubjectMessage.body']).toEqual({ category: 'user.content.private', values: ['What do you send me?'] });
+    // The question's context is what it is about, recorded with the operation; it is not a purpose.
+    const asked = (await candor.services.accessLogReader.page({ requestId: 'messages-ask' }, 10)).edges.map((edge) => [edge.node.operationName, edge.node.purpose]);
+    expect(asked).toEqual([['privacy-page question (purpose:marketing.communications)', null]]);
+  });
+
   it('answers a receipt only while the subject exists, and records that it was shown', async () => {
     const Q = 'cus_0000_life_receipt';
     await addCustomer(candor, Q);

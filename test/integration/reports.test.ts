@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { replayLedger } from '../../src/consent/ledger-replay';
 import { ConsentEventEntity } from '../../src/consent/consent-event.entity';
+import { SubjectMessageEntity } from '../../src/consent/subject-message.entity';
 import { CustomerEntity } from '../../src/domain/customer.entity';
 import { decide, type FieldPolicy, mostSpecific, type SubjectState } from '../../src/policy/decide';
 import { generateReport } from '../../src/reports/generate-report';
@@ -103,6 +104,16 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     expect(marketing.declaredButUnused).toEqual(['Customer.fullName']);
     const service = data.activities.find((activity) => activity.purpose === 'essential.service');
     expect(service.specialCategories).toEqual(['user.health_and_medical']);
+  });
+
+  it('subject access: what the subject wrote on their page and their consent entries are data held too', async () => {
+    const subjectId = 'cus_zzzz_art15_held';
+    await addCustomer(candor, subjectId);
+    const held = async () => ((await report('subject-access', { subjectId })).data as { categoriesHeld: string[] }).categoriesHeld;
+    expect(await held()).not.toContain('user.content.private');
+    await candor.services.consent.append({ subjectId, kind: 'grant', purpose: 'marketing.communications', source: 'test' });
+    await candor.services.dataSource.getRepository(SubjectMessageEntity).save({ subjectId, context: null, body: 'Please call me back.', createdAt: new Date().toISOString() });
+    expect(await held()).toEqual(expect.arrayContaining(['user.content.private', 'user.privacy_preferences']));
   });
 
   it('RoPA: a masked release is a release of a field declared for the purpose in masked form, not drift', async () => {
