@@ -35,5 +35,11 @@ export function parseTtl(value: string): number {
   const match = /^(\d+)([dhm]?)$/.exec(value.trim());
   if (!match || Number(match[1]) === 0) throw new Error(`--ttl must look like 7d, 12h or 30m, got "${value}"`);
   const unit = { d: 86_400_000, h: 3_600_000, m: 60_000, '': 86_400_000 }[match[2] as 'd' | 'h' | 'm' | ''];
-  return Number(match[1]) * unit;
+  const ms = Number(match[1]) * unit;
+  // A link is the page's only key and cannot be revoked short of erasure: it must not outlive its use.
+  if (ms > MAX_LINK_TTL_DAYS * 86_400_000) throw new Error(`--ttl must be at most ${MAX_LINK_TTL_DAYS}d, got "${value}"`);
+  return ms;
 }
+
+/** The longest a privacy-page link may stay valid. */
+export const MAX_LINK_TTL_DAYS = 30;

@@ -429,5 +429,6 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(link.stdout).toMatch(/^https:\/\/privacy\.example\/privacy\?t=[\w-]+\.[\w-]+\n$/);
     expect((await runCli(['subject', 'link', '--subject', 'cus_nobody'], env)).stderr).toBe('candor: unknown subject "cus_nobody"\n');
     expect((await runCli(['subject', 'link', '--subject', S, '--ttl', 'forever'], env)).stderr).toBe('candor: --ttl must look like 7d, 12h or 30m, got "forever"\n');
+    expect((await runCli(['subject', 'link', '--subject', S, '--ttl', '365d'], env)).stderr).toBe('candor: --ttl must be at most 30d, got "365d"\n');
   });
 });
