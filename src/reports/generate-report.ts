@@ -74,10 +74,13 @@ export async function generateReport(services: CandorServices, request: ReportRe
       break;
     }
     case 'consent-coverage': {
-      const subjects = await dataSource.getRepository(CustomerEntity).find({ select: { id: true }, order: { id: 'ASC' } });
+      const subjects = await dataSource.getRepository(CustomerEntity).find({ select: { id: true, createdAt: true, erasedAt: true }, order: { id: 'ASC' } });
       const events = await dataSource.getRepository(ConsentEventEntity).find({ order: { id: 'ASC' } });
       const start = new Date(parameters.from ?? events[0]?.recordedAt ?? now.toISOString());
-      document = consentCoverageReport(services.taxonomy, subjects.map((subject) => subject.id), events, frame, start, new Date(parameters.to ?? now.toISOString()));
+      const end = new Date(parameters.to ?? now.toISOString());
+      // With one bound given, the other's default may fall on its wrong side: a backwards period is no period.
+      if (start > end) throw badInput(`the period is backwards: it would start at ${start.toISOString()} and end at ${end.toISOString()}`);
+      document = consentCoverageReport(services.taxonomy, subjects, events, frame, start, end);
       break;
     }
   }

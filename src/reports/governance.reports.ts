@@ -113,29 +113,42 @@ export function coverageOf(state: SubjectState | undefined, purpose: RequestPurp
   return active ? (outdated ? 'renewal needed' : 'granted') : 'withdrawn';
 }
 
-/** Consent coverage: per purpose, the share of subjects in each state at the start and the end of the period. */
-export function consentCoverageReport(taxonomy: Taxonomy, subjectIds: readonly string[], events: readonly ConsentEventEntity[], frame: ReportFrame, periodStart: Date, periodEnd: Date): ReportDocument {
+/** A data subject as the coverage report counts them: from when they were a customer until their erasure. */
+export interface CoveredSubject {
+  readonly id: string;
+  readonly createdAt: string;
+  readonly erasedAt: string | null;
+}
+
+/**
+ * Consent coverage: per purpose, the share of subjects in each state at the start and the end of the
+ * period, each instant counting the subjects who were customers then (not yet created, or already erased,
+ * they are no one's coverage).
+ */
+export function consentCoverageReport(taxonomy: Taxonomy, subjects: readonly CoveredSubject[], events: readonly ConsentEventEntity[], frame: ReportFrame, periodStart: Date, periodEnd: Date): ReportDocument {
   const before = replayLedger(events, periodStart.toISOString());
   const after = replayLedger(events, periodEnd.toISOString());
+  const existingAt = (at: Date) => subjects.filter((subject) => subject.createdAt <= at.toISOString() && (subject.erasedAt === null || subject.erasedAt > at.toISOString())).map((subject) => subject.id);
+  const [atStart, atEnd] = [existingAt(periodStart), existingAt(periodEnd)];
   const states = COVERAGE_STATES;
   const purposes = [...taxonomy.purposes.values()].filter((purpose) => purpose.requestable);
   const rows = purposes.map((purpose) => {
     // Each instant reads the purpose as it stood then: a notice change after the start did not count yet.
-    const count = (snapshot: Map<string, SubjectState>, at: Date) => {
+    const count = (snapshot: Map<string, SubjectState>, subjectIds: readonly string[], at: Date) => {
       const counts = Object.fromEntries(states.map((state) => [state, 0])) as Record<Coverage, number>;
       const asThen = requestPurposeOf(purpose, at);
       for (const subjectId of subjectIds) counts[coverageOf(snapshot.get(subjectId), asThen, at)]++;
       return counts;
     };
-    return { purpose: purpose.key, legalBasis: purpose.legalBasis!, start: count(before, periodStart), end: count(after, periodEnd) };
+    return { purpose: purpose.key, legalBasis: purpose.legalBasis!, start: count(before, atStart, periodStart), end: count(after, atEnd, periodEnd) };
   });
-  const total = subjectIds.length;
+  const total = atEnd.length;
   return {
     kind: 'consent-coverage',
     title: 'Consent coverage',
     primaryTable: 'End of period',
     ...frame,
-    summary: [`${total} data subjects; states at ${periodStart.toISOString()} and at ${periodEnd.toISOString()}.`],
+    summary: [`${atStart.length} data subjects at ${periodStart.toISOString()}, ${total} at ${periodEnd.toISOString()}.`],
     sections: [
       {
         title: 'Coverage per purpose',
@@ -150,7 +163,7 @@ export function consentCoverageReport(taxonomy: Taxonomy, subjectIds: readonly s
         ],
       },
     ],
-    data: { subjects: total, periodStart: periodStart.toISOString(), periodEnd: periodEnd.toISOString(), purposes: rows },
+    data: { subjects: total, subjectsAtStart: atStart.length, periodStart: periodStart.toISOString(), periodEnd: periodEnd.toISOString(), purposes: rows },
   };
 }
 

@@ -1,11 +1,13 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { IsNull } from 'typeorm';
 import { join } from 'node:path';
 import { replayLedger } from '../../src/consent/ledger-replay';
 import { ConsentEventEntity } from '../../src/consent/consent-event.entity';
 import { SubjectMessageEntity } from '../../src/consent/subject-message.entity';
 import { CustomerEntity } from '../../src/domain/customer.entity';
 import { decide, type FieldPolicy, mostSpecific, type SubjectState } from '../../src/policy/decide';
+import { eraseSubject } from '../../src/privacy/erasure';
 import { generateReport } from '../../src/reports/generate-report';
 import { REPORT_KINDS } from '../../src/reports/report-document';
 import { renderReport } from '../../src/reports/renderers';
@@ -106,6 +108,21 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     expect(service.specialCategories).toEqual(['user.health_and_medical']);
   });
 
+  it('consent coverage counts, at each instant, the subjects who were customers then, and refuses a backwards period', async () => {
+    const coverage = async (parameters: Record<string, string> = {}) => (await report('consent-coverage', parameters)).data as { subjects: number; subjectsAtStart: number };
+    const before = await coverage();
+    await addCustomer(candor, 'cus_zzzz_coverage_late', { createdAt: '2026-11-20T00:00:00.000Z' });
+    await addCustomer(candor, 'cus_zzzz_coverage_erased');
+    await eraseSubject(candor.services, 'cus_zzzz_coverage_erased', actor, 'test-coverage-erase');
+    // Now: the late customer counts, the erased one no longer does.
+    expect((await coverage()).subjects).toBe(before.subjects + 1);
+    // On 2026-11-10 neither was a customer yet (the erased one was created 2025-01-01: it counts then).
+    const earlier = await coverage({ from: '2026-01-01', to: '2026-11-10' });
+    const late = await coverage({ from: '2026-01-01', to: '2026-11-21' });
+    expect(late.subjects).toBe(earlier.subjects + 1);
+    await expect(report('consent-coverage', { from: '2099-01-01' })).rejects.toThrow('the period is backwards');
+  });
+
   it('subject access: what the subject wrote on their page and their consent entries are data held too', async () => {
     const subjectId = 'cus_zzzz_art15_held';
     await addCustomer(candor, subjectId);
@@ -131,7 +148,7 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
 
   it('consent coverage: shares of granted, withdrawn, objected and never asked per purpose, from the ledger', async () => {
     const data = (await report('consent-coverage')).data as { subjects: number; purposes: any[] };
-    const all = await candor.services.dataSource.getRepository(CustomerEntity).find({ select: { id: true } });
+    const all = await candor.services.dataSource.getRepository(CustomerEntity).find({ select: { id: true }, where: { erasedAt: IsNull() } });
     const states = await candor.services.consent.states(all.map((customer) => customer.id)); // the SQL projection, not the report's replay
     expect(data.subjects).toBe(all.length);
     for (const purpose of ['marketing.communications', 'analytics.reporting', 'third_party_sharing']) {
