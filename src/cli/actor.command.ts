@@ -14,6 +14,9 @@ export interface ActorArguments {
 const ROLES = ['auditor', 'consent-manager', REJECT_MODE_ROLE];
 const list = (value: string | undefined) => (value ?? '').split(',').map((item) => item.trim()).filter(Boolean);
 
+export const ACTOR_USAGE = 'usage: npx candor actor <create|list|rotate|revoke> …';
+export const ACTOR_ACTIONS: readonly string[] = ['create', 'list', 'rotate', 'revoke'];
+
 /** `candor actor <create|list|rotate|revoke>`: keys are printed once and stored only as HMACs. */
 export async function actorCommand(services: CandorServices, action: string | undefined, args: ActorArguments, output: Output): Promise<number> {
   const { actors, taxonomy } = services;
@@ -48,7 +51,7 @@ export async function actorCommand(services: CandorServices, action: string | un
       return 0;
     }
     default:
-      output.err('usage: npx candor actor <create|list|rotate|revoke> …\n');
+      output.err(`${ACTOR_USAGE}\n`);
       return 2;
   }
 }

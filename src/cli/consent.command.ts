@@ -37,6 +37,9 @@ export async function subjectErase(services: CandorServices, subjectId: string |
 /** Most messages `inbox list` prints (the oldest first). */
 const INBOX_LIST_LIMIT = 500;
 
+export const INBOX_USAGE = 'usage: npx candor inbox <list [--all] | answer ID --text "…">';
+export const INBOX_ACTIONS: readonly string[] = ['list', 'answer'];
+
 /** `candor inbox list [--all]` and `candor inbox answer ID --text "…"`. */
 export async function inboxCommand(services: CandorServices, action: string | undefined, args: { id?: string; text?: string; all?: boolean }, output: Output): Promise<number> {
   const inbox = new Inbox(services.dataSource, services.clock);
@@ -59,6 +62,6 @@ export async function inboxCommand(services: CandorServices, action: string | un
     output.out(`answered message #${answered.id}; the answer appears on the subject's privacy page\n`);
     return 0;
   }
-  output.err('usage: npx candor inbox <list [--all] | answer ID --text "…">\n');
+  output.err(`${INBOX_USAGE}\n`);
   return 2;
 }

@@ -12,10 +12,10 @@ import { buildGovernedSchema, loadConfiguredTaxonomy, openServices, seedDemo } f
 import { migrate } from '../storage/data-source';
 import { TaxonomyError } from '../taxonomy/taxonomy';
 import { auditCheckpoint, auditPartitions, auditPrune, auditVerify, type Output } from './audit.command';
-import { reportCommand } from './report.command';
-import { actorCommand } from './actor.command';
+import { checkReportArguments, reportCommand } from './report.command';
+import { ACTOR_ACTIONS, ACTOR_USAGE, actorCommand } from './actor.command';
 import { policyTest } from './policy.command';
-import { consentImport, inboxCommand, subjectErase } from './consent.command';
+import { consentImport, INBOX_ACTIONS, INBOX_USAGE, inboxCommand, subjectErase } from './consent.command';
 import { schemaDiff, schemaFiles } from './schema.command';
 import { subjectLink } from './subject.command';
 
@@ -169,6 +169,16 @@ function misusedOption(command: string, subcommand: string | undefined, values: 
   return undefined;
 }
 
+/**
+ * A subcommand checked before the database is opened: a usage error is answered as one even when the
+ * database is missing or not migrated.
+ */
+function misusedSubcommand(command: string, subcommand: string | undefined): string | undefined {
+  if (command === 'actor' && !ACTOR_ACTIONS.includes(subcommand ?? '')) return ACTOR_USAGE;
+  if (command === 'inbox' && !INBOX_ACTIONS.includes(subcommand ?? '')) return INBOX_USAGE;
+  return undefined;
+}
+
 async function main(argv: string[]): Promise<number> {
   // Not strict: an unknown option gets the one-line answer of `misusedOption`, not parseArgs' own error.
   const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, strict: false, options: CLI_OPTIONS });
@@ -177,7 +187,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  const optionProblem = misusedOption(command, subcommand, values);
+  const optionProblem = misusedOption(command, subcommand, values) ?? misusedSubcommand(command, subcommand);
   if (optionProblem) {
     process.stderr.write(`candor: ${optionProblem}\n`);
     return 2;
@@ -275,13 +285,12 @@ async function main(argv: string[]): Promise<number> {
       }
     }
     case 'report': {
+      const args = { kind: subcommand, subject: values.subject as string | undefined, from: values.from as string | undefined, to: values.to as string | undefined, format: values.format as string | undefined, out: values.out as string | undefined };
+      // A bad argument is said as such, whether or not the database is there.
+      checkReportArguments(args);
       const services = await openServices(loadConfig(), { migrate: 'require' });
       try {
-        return await reportCommand(
-          services,
-          { kind: subcommand, subject: values.subject as string | undefined, from: values.from as string | undefined, to: values.to as string | undefined, format: values.format as string | undefined, out: values.out as string | undefined },
-          { ...output, writeBinary: (data) => process.stdout.write(data) },
-        );
+        return await reportCommand(services, args, { ...output, writeBinary: (data) => process.stdout.write(data) });
       } finally {
         await services.close();
       }

@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { badInput } from '../errors';
-import { generateReport } from '../reports/generate-report';
+import { generateReport, validateReportRequest } from '../reports/generate-report';
 import { REPORT_FORMATS, type ReportFormat, renderReport } from '../reports/renderers';
 import type { CandorServices } from '../server/services';
 import { cliActor, type Output } from './audit.command';
@@ -14,9 +14,15 @@ export interface ReportArguments {
   readonly out?: string;
 }
 
+/** Checks a report's arguments without the database: kind, format, dates and subject as given. */
+export function checkReportArguments(args: ReportArguments): void {
+  if (!args.format || !(REPORT_FORMATS as readonly string[]).includes(args.format)) throw badInput(`--format must be one of ${REPORT_FORMATS.join(', ')}`);
+  validateReportRequest({ kind: args.kind ?? '', subjectId: args.subject, from: args.from, to: args.to });
+}
+
 /** `candor report <kind> [--subject ID] [--from DATE] [--to DATE] --format <fmt> [--out FILE]`. */
 export async function reportCommand(services: CandorServices, args: ReportArguments, output: Output & { writeBinary(data: Buffer): void }): Promise<number> {
-  if (!args.format || !(REPORT_FORMATS as readonly string[]).includes(args.format)) throw badInput(`--format must be one of ${REPORT_FORMATS.join(', ')}`);
+  checkReportArguments(args);
   const progress = (seq: number, headSeq: number) => {
     const share = headSeq ? Math.min(1, seq / headSeq) : 1;
     const filled = Math.round(share * 30);

@@ -145,6 +145,16 @@ describe.each(DRIVERS)('commands on a database that is not (yet) Candor’s, on 
       }
       const unmigrated = await verify();
       expect([unmigrated.code, unmigrated.stdout]).toEqual([1, '']);
+      // A usage error or a bad argument is said as such, before the database is looked at.
+      for (const [args, code, stderr] of [
+        [['actor', 'promote'], 2, 'candor: usage: npx candor actor <create|list|rotate|revoke> …\n'],
+        [['inbox'], 2, 'candor: usage: npx candor inbox <list [--all] | answer ID --text "…">\n'],
+        [['report', 'gossip', '--format', 'json'], 1, 'candor: unknown report "gossip": use one of ropa, subject-access, purpose-usage, denials, consent-coverage\n'],
+        [['report', 'denials', '--format', 'docx'], 1, 'candor: --format must be one of json, csv, html, pdf, md\n'],
+      ] as const) {
+        const result = await runCli([...args], { DATABASE_URL: database.url });
+        expect([result.code, result.stderr]).toEqual([code, stderr]);
+      }
       expect(unmigrated.stderr).toMatch(/^candor: the database at .+ has pending migrations: run `npx candor migrate` first \(upgrade notes: docs\/operations\.md\)\n$/);
       expect(unmigrated.stderr).not.toMatch(/postgres:\/\/|@/); // no credentials in the message
       const migrated = await runCli(['migrate'], { DATABASE_URL: database.url });
