@@ -1,5 +1,5 @@
 import type { AccessActor } from '../audit/access-log';
-import { AuditBatchEntity } from '../audit/audit.entities';
+import { AuditBatchEntity, AuditCheckpointEntity } from '../audit/audit.entities';
 import { GENESIS_HASH } from '../audit/chain';
 import { ConsentEventEntity } from '../consent/consent-event.entity';
 import { CustomerEntity } from '../domain/customer.entity';
@@ -93,11 +93,26 @@ export async function generateReport(services: CandorServices, request: ReportRe
     for await (const record of records) builder.add(record);
     options.onProgress?.(logHead.seq, logHead.seq);
     document = builder.finish(frame);
+    const notice = await prunedNotice(services, parameters.from);
+    if (notice) document = { ...document, summary: [...document.summary, notice] };
   }
   await services.accessLog.append([
     { at: now, requestId: options.requestId, actor: options.actor, purpose: 'essential.legal_obligation', operationName: `report ${kind}${parameters.from || parameters.to ? ` from ${parameters.from ?? 'the beginning'} to ${parameters.to ?? 'now'}` : ''}`, subjectId: parameters.subjectId ?? null, coordinate: null, category: null, decision: 'RELEASED', reason: 'REPORT_GENERATED', legalBasis: 'legal_obligation' },
   ]);
   return document!;
+}
+
+/**
+ * What a report from the log cannot see: the records a prune removed. Empty figures for a pruned period
+ * would read as "nothing happened"; the summary says where the log now starts.
+ */
+async function prunedNotice(services: CandorServices, from: string | undefined): Promise<string | undefined> {
+  const [checkpoint] = await services.dataSource.getRepository(AuditCheckpointEntity).find({ where: { kind: 'prune' }, order: { prunedThroughSeq: 'DESC' }, take: 1 });
+  if (!checkpoint?.prunedThroughSeq) return undefined;
+  const [oldest] = await services.dataSource.getRepository(AuditBatchEntity).find({ order: { id: 'ASC' }, take: 1 });
+  const since = oldest?.committedAt ?? checkpoint.at;
+  const before = from !== undefined && from < since ? '; this report\'s period starts before that, and its figures cover only what remains' : '';
+  return `The access log was pruned through record ${checkpoint.prunedThroughSeq}: it holds the records committed from ${since} on${before}.`;
 }
 
 /** The personal fields Candor holds a value for, about this customer (what an Art. 15 answer lists). */

@@ -119,6 +119,9 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     expect([verified.code, verified.stderr]).toEqual([0, '']);
     const recorded = await candor.services.accessLogReader.page({ reason: 'ACCESS_LOG_PRUNED' }, 10);
     expect(recorded.totalCount).toBe(1);
+    // A report over the log says what it can no longer see.
+    const report = await runCli(['report', 'denials', '--from', '2026-01-01', '--format', 'json'], { DATABASE_URL: candor.database.url });
+    expect(JSON.parse(report.stdout).summary.at(-1)).toMatch(/^The access log was pruned through record \d+: it holds the records committed from .+ on; this report's period starts before that/);
 
     await traffic(2);
     const [oldest] = await candor.services.dataSource.getRepository(AuditBatchEntity).find({ order: { id: 'ASC' }, take: 1 });
