@@ -84,6 +84,8 @@ export function lintGovernance(fields: readonly FieldGovernance[], taxonomy: Tax
     for (const purpose of field.purposes) if (!taxonomy.purposes.has(purpose)) problems.push(`${at} names unknown purpose "${purpose}"`);
     if (field.recordAs && !field.root) problems.push(`${at} declares recordAs, which only root fields may`);
     if (field.filtersOnChoices && !field.root) problems.push(`${at} declares filtersOnChoices, which only root fields may`);
+    // Roles are checked when an operation is called: on any other field they would look like a protection and be none.
+    if (field.roles.length && !field.root) problems.push(`${at} declares roles, which only root fields may (they are checked when an operation is called)`);
     if (!category?.personal) continue;
     if (field.root) problems.push(`${at} is a root field with personal category "${field.category}"; root fields are operations, annotate them system.operations`);
     if (field.nonNull) problems.push(`${at} is non-nullable but has personal category "${field.category}"; make it nullable so it can be withheld`);

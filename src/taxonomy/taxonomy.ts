@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { isoTime } from '../errors';
 // masking.ts is a leaf (node:crypto only): the taxonomy names the strategies, the policy applies them.
 import { isMaskStrategy, MASK_STRATEGIES, type MaskStrategy } from '../policy/masking';
 import { parentKey } from './keys';
@@ -171,10 +172,16 @@ export function parseTaxonomy(document: unknown, fideslang: FideslangKeys, sourc
   const layers: Layer[] = [{ root, source, extensionFile: false }, ...extensions.map(extensionLayer)];
 
   // Purposes before categories: a category's mask names purposes.
-  const purposes: ReadonlyMap<string, Purpose> = parseSection(layers, 'purposes', fideslang.dataUses, PURPOSE_FIELDS, (key, entry, where, failAt) => {
+  const purposes: ReadonlyMap<string, Purpose> = parseSection<Purpose>(layers, 'purposes', fideslang.dataUses, PURPOSE_FIELDS, (key, entry, where, failAt, earlier) => {
     const legalBasis = entry.legalBasis;
     if (legalBasis !== undefined && !(LEGAL_BASES as readonly unknown[]).includes(legalBasis)) {
       failAt(`${where} has unknown legal basis "${String(legalBasis)}"`);
+    }
+    // A field declared for a purpose serves its sub-purposes: a Candor-specific sub-purpose on another basis
+    // would widen every such field (a consent purpose's child on legitimate interests needs no consent).
+    const ancestor = nearestWithBasis(parentKey(key), earlier);
+    if (entry.extension === true && ancestor && legalBasis !== undefined && legalBasis !== ancestor.legalBasis) {
+      failAt(`${where} rests on ${String(legalBasis)}, but its parent purpose "${ancestor.key}" on ${ancestor.legalBasis}: an extension purpose keeps the legal basis of the purpose it refines`);
     }
     const benefit = entry.benefit;
     if (benefit !== undefined && typeof benefit !== 'string') failAt(`${where}: \`benefit\` must be text`);
@@ -195,6 +202,8 @@ export function parseTaxonomy(document: unknown, fideslang: FideslangKeys, sourc
     const special = flag(entry, 'special', where, failAt) || Boolean(inherited?.special);
     const sensitive = flag(entry, 'sensitive', where, failAt) || special || Boolean(inherited?.sensitive);
     const personal = key === 'user' || key.startsWith('user.');
+    // decide() releases non-personal data whatever the purpose (rule 1): a flag asking for care there would do nothing.
+    if ((special || sensitive) && !personal) failAt(`${where} is marked ${special ? 'special' : 'sensitive'} but is not personal data (only categories under "user" are): it would be released whatever the purpose`);
     const mask = parseMask(entry.mask, personal, purposes, where, failAt);
     return {
       key,
@@ -379,12 +388,27 @@ function parseNotice(node: unknown, where: string, fail: Fail): PurposeNotice {
   if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) fail(`${where}: notice.version must be a positive integer`);
   let since: Date | undefined;
   if (notice.since !== undefined) {
-    since = notice.since instanceof Date ? notice.since : new Date(String(notice.since));
-    if (Number.isNaN(since.getTime())) fail(`${where}: notice.since must be an ISO-8601 date`);
+    if (notice.since instanceof Date) since = notice.since;
+    else {
+      try {
+        since = isoTime(String(notice.since), `${where}: notice.since`);
+      } catch (error) {
+        fail((error as Error).message);
+      }
+    }
   }
   const material = flag(notice, 'material', `${where} notice`, fail);
   if (material && !since) fail(`${where}: a material notice change needs notice.since`);
   return { version: version as number, since, material };
+}
+
+/** The purpose nearest `key` (itself included) that declares a legal basis. */
+function nearestWithBasis(key: string | undefined, purposes: ReadonlyMap<string, Purpose>): Purpose | undefined {
+  for (let current = key; current !== undefined; current = parentKey(current)) {
+    const purpose = purposes.get(current);
+    if (purpose?.legalBasis) return purpose;
+  }
+  return undefined;
 }
 
 function flag(entry: Entry, field: string, where: string, fail: Fail): boolean {

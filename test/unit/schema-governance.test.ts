@@ -71,6 +71,11 @@ describe('schema lint', () => {
     ['an unknown purpose', { email: { type: GraphQLString, extensions: governed('user.contact.email', ['marketing.spam']) } }, 'Person.email names unknown purpose "marketing.spam"'],
     ['a non-nullable personal field', { email: { type: new GraphQLNonNull(GraphQLString), extensions: governed('user.contact.email', ['essential.service']) } }, 'Person.email is non-nullable but has personal category'],
     ['a personal field without purposes', { email: { type: GraphQLString, extensions: governed('user.contact.email') } }, 'Person.email has personal category "user.contact.email" but declares no purposes'],
+    [
+      'roles on a field that is not an operation (they would protect nothing)',
+      { email: { type: GraphQLString, extensions: { [GOVERNANCE_EXTENSION]: { category: 'user.contact.email', purposes: ['essential.service'], roles: ['auditor'] } } } },
+      'Person.email declares roles, which only root fields may',
+    ],
   ])('refuses %s, naming the coordinate', (_case, fields, problem) => {
     const fieldsOf = readGovernance(schemaWith(fields));
     expect(lintGovernance(fieldsOf, taxonomy)).toEqual([expect.stringContaining(problem)]);

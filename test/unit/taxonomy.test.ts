@@ -85,11 +85,32 @@ describe('taxonomy validation', () => {
     ['a fideslang key marked as extension', (doc: ReturnType<typeof base>) => (doc.categories['user.contact.email'].extension = true), /is a fideslang key and must not be marked/],
     ['a malformed key', (doc: ReturnType<typeof base>) => (doc.categories['User.Contact'] = { description: 'x', extension: true }), /category "User.Contact" is not a dotted lower-case key/],
     ['a missing legal basis entry', (doc: ReturnType<typeof base>) => delete doc.legalBases.public_task, /legal basis "public_task" is missing/],
+    [
+      'an extension sub-purpose on another basis than its parent (a consent purpose widened to legitimate interests)',
+      (doc: ReturnType<typeof base>) => (doc.purposes['marketing.communications.partners'] = { description: 'p', legalBasis: 'legitimate_interests', extension: true }),
+      /purpose "marketing.communications.partners" rests on legitimate_interests, but its parent purpose "marketing.communications" on consent/,
+    ],
+    [
+      'a special category that is not personal data (released whatever the purpose)',
+      (doc: ReturnType<typeof base>) => Object.assign(doc.categories, { system: { description: 's' }, 'system.health': { description: 'h', special: true, extension: true } }),
+      /category "system.health" is marked special but is not personal data/,
+    ],
+    [
+      'a notice date that is no date (2026-02-30 would be 2 March)',
+      (doc: ReturnType<typeof base>) => (doc.purposes['marketing.communications'].notice = { version: 2, since: '2026-02-30', material: true }),
+      /purpose "marketing.communications": notice.since must be an ISO-8601 date/,
+    ],
   ])('rejects %s, naming the key', (_case, mutate, message) => {
     const document = base();
     mutate(document);
     expect(() => parse(document)).toThrow(TaxonomyError);
     expect(() => parse(document)).toThrow(message);
+  });
+
+  it('accepts an extension sub-purpose on the basis of its parent', () => {
+    const document = base();
+    document.purposes['marketing.communications.newsletter'] = { description: 'n', legalBasis: 'consent', extension: true };
+    expect(parse(document).purposes.get('marketing.communications.newsletter')?.legalBasis).toBe('consent');
   });
 
   it('accepts a Candor extension key that says so in its own entry', () => {
