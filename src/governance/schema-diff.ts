@@ -18,15 +18,28 @@ export interface GovernedFieldEntry {
   readonly sensitive?: boolean;
   readonly roles?: readonly string[];
   readonly subjectKey?: string;
-  /**
-   * A masked release (strategy and purposes). `schema emit` does not write it today; when both documents
-   * carry it, changes are compared like purposes.
-   */
+  /** The category's masked release (strategy and purposes), compared like purposes. */
   readonly mask?: { readonly strategy: string; readonly purposes: readonly string[] };
+  /** A root field (an operation): its purposes are the ones it serves, and none means every purpose. */
+  readonly root?: boolean;
+  /** Root fields: the reason each call is recorded under. */
+  readonly recordAs?: string;
+  /** Root fields: the argument that filters the returned subjects on their choices (each then recorded). */
+  readonly filtersOnChoices?: string;
+}
+
+/** One purpose of the taxonomy, as `schema emit` writes it. */
+export interface GovernedPurposeEntry {
+  /** Null for a grouping purpose, which no request may declare. */
+  readonly legalBasis: string | null;
+  readonly noticeVersion?: number;
+  readonly materialNotice?: boolean;
 }
 
 export interface GovernanceDocument {
   readonly taxonomyVersion?: number;
+  /** Purpose key → what it rests on; absent from documents written before purposes were emitted. */
+  readonly purposes?: ReadonlyMap<string, GovernedPurposeEntry>;
   /** Coordinate (`Customer.email`) → governance. */
   readonly fields: ReadonlyMap<string, GovernedFieldEntry>;
 }
@@ -42,11 +55,17 @@ export const GOVERNANCE_CHANGES = {
   mask_strategy_changed: { title: 'mask strategy changed', review: true },
   roles_removed: { title: 'roles no longer required', review: true },
   subject_changed: { title: 'data subject found elsewhere', review: true },
+  recording_removed: { title: 'calls no longer recorded', review: true },
+  legal_basis_changed: { title: 'legal basis changed', review: true },
+  purpose_added: { title: 'new purpose', review: true },
   became_sensitive: { title: 'became sensitive (CPRA)', review: false },
   no_longer_sensitive: { title: 'no longer sensitive (CPRA)', review: false },
   purposes_narrowed: { title: 'purposes narrowed', review: false },
   mask_purposes_removed: { title: 'masked release narrowed', review: false },
   roles_added: { title: 'roles now required', review: false },
+  recording_added: { title: 'calls now recorded', review: false },
+  notice_changed: { title: 'purpose notice changed', review: false },
+  purpose_removed: { title: 'purpose removed', review: false },
   field_added: { title: 'new non-personal field', review: false },
   field_removed: { title: 'field removed', review: false },
 } as const;
@@ -133,6 +152,10 @@ export function parseGovernanceDocument(text: string, source: string): Governanc
       if (typeof maskNode.strategy !== 'string' || !maskPurposes) malformed(`${at}: "mask" needs a strategy and a list of purposes`);
       mask = { strategy: maskNode.strategy as string, purposes: maskPurposes as string[] };
     }
+    if (entry.root !== undefined && typeof entry.root !== 'boolean') malformed(`${at}: "root" is not true or false`);
+    for (const textField of ['recordAs', 'filtersOnChoices'] as const) {
+      if (entry[textField] !== undefined && typeof entry[textField] !== 'string') malformed(`${at}: "${textField}" is not text`);
+    }
     fields.set(coordinate, {
       category: entry.category as string,
       purposes,
@@ -142,9 +165,24 @@ export function parseGovernanceDocument(text: string, source: string): Governanc
       roles,
       subjectKey: entry.subjectKey as string | undefined,
       mask,
+      root: entry.root as boolean | undefined,
+      recordAs: entry.recordAs as string | undefined,
+      filtersOnChoices: entry.filtersOnChoices as string | undefined,
     });
   }
-  return { taxonomyVersion: taxonomyVersion as number | undefined, fields };
+  let purposes: Map<string, GovernedPurposeEntry> | undefined;
+  if (root.purposes !== undefined) {
+    const purposesNode = isRecord(root.purposes) ? root.purposes : malformed('"purposes" is not an object');
+    purposes = new Map();
+    for (const [key, node] of Object.entries(purposesNode)) {
+      const entry = isRecord(node) ? node : malformed(`purpose "${key}" is not an object`);
+      if (entry.legalBasis !== null && typeof entry.legalBasis !== 'string') malformed(`purpose "${key}": "legalBasis" is not text or null`);
+      if (entry.noticeVersion !== undefined && typeof entry.noticeVersion !== 'number') malformed(`purpose "${key}": "noticeVersion" is not a number`);
+      if (entry.materialNotice !== undefined && typeof entry.materialNotice !== 'boolean') malformed(`purpose "${key}": "materialNotice" is not true or false`);
+      purposes.set(key, { legalBasis: entry.legalBasis as string | null, noticeVersion: entry.noticeVersion as number | undefined, materialNotice: entry.materialNotice as boolean | undefined });
+    }
+  }
+  return { taxonomyVersion: taxonomyVersion as number | undefined, ...(purposes ? { purposes } : {}), fields };
 }
 
 interface Flags {
@@ -190,11 +228,18 @@ export function diffGovernance(base: GovernanceDocument, head: GovernanceDocumen
       const note = was.personal === is.personal ? undefined : is.personal ? 'now personal: released only per purpose and data subject' : 'no longer personal: released to every caller without a decision';
       add('category_changed', { from: before.category, to: after.category, ...(note ? { note } : {}) });
     }
-    // A purpose on a non-personal field changes nothing (decide() releases non-personal data whole): listed, not reviewed.
-    const widened = uncovered(after.purposes, before.purposes);
-    if (widened.length) add('purposes_widened', { keys: widened, ...(is.personal ? {} : { note: 'non-personal: released whatever the purpose' }) }, is.personal);
-    const narrowed = uncovered(before.purposes, after.purposes);
-    if (narrowed.length) add('purposes_narrowed', { keys: narrowed });
+    // An operation's purposes are the ones it may be called for, and none means every one: dropping the last
+    // opens it to all. A purpose on a non-personal field changes nothing (decide() releases non-personal data
+    // whole): listed, not reviewed.
+    const operation = Boolean(before.root || after.root);
+    if (operation && before.purposes.length > 0 && after.purposes.length === 0) {
+      add('purposes_widened', { keys: ['every purpose'], note: 'an operation declaring no purpose serves them all' });
+    } else {
+      const widened = uncovered(after.purposes, before.purposes);
+      if (widened.length) add('purposes_widened', { keys: widened, ...(is.personal || operation ? {} : { note: 'non-personal: released whatever the purpose' }) }, is.personal || operation);
+      const narrowed = uncovered(before.purposes, after.purposes);
+      if (narrowed.length) add('purposes_narrowed', { keys: narrowed });
+    }
     if (!was.special && is.special) add('became_special');
     if (was.special && !is.special) add('no_longer_special');
     // Special implies sensitive: report the sensitive flag only when special did not already say it.
@@ -212,6 +257,31 @@ export function diffGovernance(base: GovernanceDocument, head: GovernanceDocumen
     if (rolesAdded.length) add('roles_added', { keys: rolesAdded });
     // Another subject key means another person's consent decides the field.
     if (before.subjectKey !== undefined && after.subjectKey !== undefined && before.subjectKey !== after.subjectKey) add('subject_changed', { from: before.subjectKey, to: after.subjectKey });
+    // What an operation's calls leave in the access log: less of it is less evidence.
+    for (const [was, is_, what] of [[before.recordAs, after.recordAs, 'each call'], [before.filtersOnChoices, after.filtersOnChoices, 'each subject kept by the filter']] as const) {
+      if (was !== undefined && was !== is_) add('recording_removed', { from: was, ...(is_ ? { to: is_ } : {}), note: `${what} was recorded` });
+      if (is_ !== undefined && was === undefined) add('recording_added', { to: is_ });
+    }
+  }
+  // Purposes as the taxonomy defines them, when both documents carry them (older ones did not).
+  if (base.purposes && head.purposes) {
+    const personalHead = [...head.fields.values()].filter((entry) => flagsOf(entry).personal);
+    // A purpose matters when a personal field may serve it: declared for it or a broader purpose, or masked for it.
+    const served = (key: string) => personalHead.some((entry) => anyCovers(entry.purposes, key) || anyCovers(entry.mask?.purposes ?? [], key));
+    for (const key of [...new Set([...base.purposes.keys(), ...head.purposes.keys()])].sort()) {
+      const [was, is_] = [base.purposes.get(key), head.purposes.get(key)];
+      const coordinate = `purpose ${key}`;
+      const add = (kind: GovernanceChangeKind, details: Omit<GovernanceChange, 'coordinate' | 'kind' | 'review' | 'category'> = {}, review: boolean = GOVERNANCE_CHANGES[kind].review) =>
+        changes.push({ coordinate, kind, review, category: '—', ...details });
+      if (!was) add('purpose_added', { to: is_!.legalBasis ?? 'grouping', ...(served(key) ? {} : { note: 'no personal field serves it' }) }, is_!.legalBasis !== null && served(key));
+      else if (!is_) add('purpose_removed', { from: was.legalBasis ?? 'grouping' });
+      else {
+        if (was.legalBasis !== is_.legalBasis) add('legal_basis_changed', { from: was.legalBasis ?? 'grouping', to: is_.legalBasis ?? 'grouping' });
+        if (was.noticeVersion !== is_.noticeVersion || was.materialNotice !== is_.materialNotice) {
+          add('notice_changed', { from: `version ${was.noticeVersion ?? '?'}`, to: `version ${is_.noticeVersion ?? '?'}${is_.materialNotice ? ', material' : ''}` });
+        }
+      }
+    }
   }
   changes.sort((a, b) => Number(b.review) - Number(a.review) || compareText(a.coordinate, b.coordinate) || KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind));
   return { changes, reviewRequired: changes.some((change) => change.review) };
@@ -284,7 +354,17 @@ function detail(change: GovernanceChange): string {
     case 'category_changed':
     case 'mask_strategy_changed':
     case 'subject_changed':
+    case 'legal_basis_changed':
+    case 'notice_changed':
       return `${code(change.from!)} → ${code(change.to!)}`;
+    case 'recording_removed':
+      return change.to ? `${code(change.from!)} → ${code(change.to)}` : `no longer ${code(change.from!)}`;
+    case 'recording_added':
+      return code(change.to!);
+    case 'purpose_added':
+      return `on ${code(change.to!)}`;
+    case 'purpose_removed':
+      return `was on ${code(change.from!)}`;
     case 'purposes_widened':
     case 'roles_added':
       return `adds ${keys}`;

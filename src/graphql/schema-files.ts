@@ -21,14 +21,22 @@ export function renderSchemaFiles(schema: GraphQLSchema, taxonomy: Taxonomy): Re
       personal: category?.personal ?? true,
       special: category?.special ?? false,
       sensitive: category?.sensitive ?? false,
+      ...(field.root ? { root: true } : {}),
       ...(field.roles.length ? { roles: field.roles } : {}),
+      ...(field.recordAs ? { recordAs: field.recordAs } : {}),
+      ...(field.filtersOnChoices ? { filtersOnChoices: field.filtersOnChoices } : {}),
       ...(field.subjectKey && category?.personal ? { subjectKey: field.subjectKey } : {}),
       // The category's masked release, so the diff gate sees a widened mask like a widened purpose.
       ...(category?.mask ? { mask: category.mask } : {}),
     };
   }
+  // What each purpose rests on: a field declared for a purpose serves it as the taxonomy says, so a changed
+  // basis or a new sub-purpose changes what the fields release as surely as an annotation does.
+  const purposes = Object.fromEntries(
+    [...taxonomy.purposes.values()].map((purpose) => [purpose.key, { legalBasis: purpose.legalBasis ?? null, noticeVersion: purpose.notice.version, materialNotice: purpose.notice.material }]),
+  );
   return {
     [SCHEMA_FILE]: header + printSchemaWithDirectives(schema) + '\n',
-    [GOVERNANCE_FILE]: JSON.stringify({ generatedBy: 'npx candor schema emit', taxonomyVersion: taxonomy.version, fields }, null, 2) + '\n',
+    [GOVERNANCE_FILE]: JSON.stringify({ generatedBy: 'npx candor schema emit', taxonomyVersion: taxonomy.version, purposes, fields }, null, 2) + '\n',
   };
 }

@@ -101,6 +101,57 @@ describe('diffGovernance on real schema pairs', () => {
   });
 });
 
+describe('diffGovernance on what the taxonomy and the operations say', () => {
+  const current = () => parseGovernanceDocument(readFileSync(join(projectRoot(), 'schema', 'governance.json'), 'utf8'), 'schema/governance.json');
+  const edited = (edit: (fields: Map<string, any>, purposes: Map<string, any>) => void): GovernanceDocument => {
+    const document = current();
+    const fields = new Map(document.fields);
+    const purposes = new Map(document.purposes!);
+    edit(fields, purposes);
+    return { ...document, fields, purposes };
+  };
+  const changesOf = (head: GovernanceDocument) => diffGovernance(current(), head, taxonomy.categories).changes.map(({ coordinate, kind, review, from, to, keys }) => ({ coordinate, kind, review, from, to, keys }));
+
+  it('needs review when a purpose changes its legal basis: every field declared for it releases on another ground', () => {
+    const head = edited((_fields, purposes) => purposes.set('marketing.communications', { ...purposes.get('marketing.communications'), legalBasis: 'legitimate_interests' }));
+    expect(changesOf(head)).toEqual([{ coordinate: 'purpose marketing.communications', kind: 'legal_basis_changed', review: true, from: 'consent', to: 'legitimate_interests', keys: undefined }]);
+  });
+
+  it('needs review for a new requestable sub-purpose a personal field serves, and not for one none serves', () => {
+    const head = edited((_fields, purposes) => {
+      purposes.set('marketing.communications.partners', { legalBasis: 'consent', noticeVersion: 1, materialNotice: false });
+      purposes.set('system.unused', { legalBasis: 'contract', noticeVersion: 1, materialNotice: false });
+    });
+    expect(changesOf(head)).toEqual([
+      { coordinate: 'purpose marketing.communications.partners', kind: 'purpose_added', review: true, from: undefined, to: 'consent', keys: undefined },
+      { coordinate: 'purpose system.unused', kind: 'purpose_added', review: false, from: undefined, to: 'contract', keys: undefined },
+    ]);
+  });
+
+  it("reads an operation's purposes as the ones it may be called for: dropping the last opens it to every purpose", () => {
+    const head = edited((fields) => {
+      fields.set('Query.accessLog', { ...fields.get('Query.accessLog'), purposes: [] });
+      fields.set('Query.report', { ...fields.get('Query.report'), purposes: ['essential.legal_obligation', 'marketing'] });
+    });
+    expect(changesOf(head)).toEqual([
+      { coordinate: 'Query.accessLog', kind: 'purposes_widened', review: true, from: undefined, to: undefined, keys: ['every purpose'] },
+      { coordinate: 'Query.report', kind: 'purposes_widened', review: true, from: undefined, to: undefined, keys: ['marketing'] },
+    ]);
+  });
+
+  it('needs review when an operation stops being recorded, and not when it starts', () => {
+    const head = edited((fields) => {
+      const { recordAs: _recordAs, ...unrecorded } = fields.get('Query.accessLog');
+      fields.set('Query.accessLog', unrecorded);
+      fields.set('Query.customer', { ...fields.get('Query.customer'), recordAs: 'CUSTOMER_LOOKED_UP' });
+    });
+    expect(changesOf(head)).toEqual([
+      { coordinate: 'Query.accessLog', kind: 'recording_removed', review: true, from: 'ACCESS_LOG_READ', to: undefined, keys: undefined },
+      { coordinate: 'Query.customer', kind: 'recording_added', review: false, from: undefined, to: 'CUSTOMER_LOOKED_UP', keys: undefined },
+    ]);
+  });
+});
+
 describe('renderGovernanceDiff', () => {
   const diff = diffGovernance(fixture('governance.base.json'), fixture('governance.head.json'), taxonomy.categories);
 
