@@ -29,6 +29,9 @@ export class ConsentInTheOrderMade1764500000000 implements MigrationInterface {
   name = 'ConsentInTheOrderMade1764500000000';
 
   async up(queryRunner: QueryRunner): Promise<void> {
+    // Instances of the earlier version may still append during a rolling upgrade: a change between the
+    // delete and the rebuild would be lost from the projection. (SQLite's migration holds its write lock.)
+    if (queryRunner.connection.options.type === 'postgres') await queryRunner.query('LOCK TABLE consent_event, consent_state IN EXCLUSIVE MODE');
     await queryRunner.query('DELETE FROM consent_state');
     await queryRunner.query(REBUILD);
   }

@@ -37,5 +37,7 @@ export function isoTime(value: string, what: string, details: Record<string, unk
   if (!day || Number.isNaN(parsed.getTime()) || new Date(`${day[1]}-${day[2]}-${day[3]}T00:00:00Z`).toISOString().slice(0, 10) !== `${day[1]}-${day[2]}-${day[3]}`) {
     throw badInput(`${what} must be an ISO-8601 date, or a time with its offset (2026-11-01T12:00:00Z), got "${value}"`, details);
   }
+  // Stored as ISO text and compared as such: a year past 9999 once in UTC (+010000-…) would sort before 2026.
+  if (parsed.getUTCFullYear() > 9999) throw badInput(`${what} must fall before the year 10000 (in UTC), got "${value}"`, details);
   return parsed;
 }

@@ -21,7 +21,8 @@ type RawRow = Record<string, unknown>;
 export function readImportFile(file: string): { rows: RawRow[]; rowNumber: (index: number) => number } {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    // Spreadsheets save "CSV UTF-8" with a byte-order mark, which would otherwise become part of the first column's name.
+    text = readFileSync(file, 'utf8').replace(/^\uFEFF/, '');
   } catch {
     throw badInput(`cannot read ${file}`);
   }

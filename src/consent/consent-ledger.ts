@@ -35,8 +35,13 @@ const STATEMENT_OF: Record<ConsentEventKind, { kind: StatementKind; active: bool
   lift_restriction: { kind: 'restriction', active: false },
 };
 
-/** First key of the per-subject advisory locks on PostgreSQL (the second is the subject's hash). */
+/** First key of the per-subject advisory locks on PostgreSQL (the second is the subject's bucket). */
 const CONSENT_LOCK_NAMESPACE = 0x636f6e;
+/**
+ * Subjects are locked by bucket of their hash: an import of a hundred thousand subjects would otherwise
+ * take as many locks in one transaction, past PostgreSQL's shared lock table (`out of shared memory`).
+ */
+const CONSENT_LOCK_BUCKETS = 1024;
 
 /** Loads of subject states are chunked so one IN list stays well inside every driver's parameter limit. */
 const STATE_READ_CHUNK = 500;
@@ -67,16 +72,27 @@ export class ConsentLedger {
     return inTransaction(this.dataSource, async (manager) => {
       const subjects = [...new Set(rows.map((row) => row.subjectId))].sort();
       if (this.dataSource.options.type === 'postgres') {
-        // Changes to one subject are applied one at a time (in sorted order, so never deadlocking): the
-        // projection must end in the state of the subject's latest ledger entry.
-        for (const subjectId of subjects) await manager.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [CONSENT_LOCK_NAMESPACE, subjectId]);
+        // Changes to one subject are applied one at a time (buckets in sorted order, so never deadlocking):
+        // the projection must end in the state of the subject's latest ledger entry.
+        const buckets: Array<{ bucket: number }> = await manager.query(
+          `SELECT DISTINCT (hashtext(subject_id) & ${CONSENT_LOCK_BUCKETS - 1}) AS bucket FROM unnest($1::text[]) AS subject_id ORDER BY bucket`,
+          [subjects],
+        );
+        for (const { bucket } of buckets) await manager.query('SELECT pg_advisory_xact_lock($1, $2)', [CONSENT_LOCK_NAMESPACE, bucket]);
       }
       // Every subject is checked before anything is written, so a rejected change never leaves a partial write.
       for (const subjectId of subjects) {
         if (!(await this.subjectExists(subjectId, manager))) throw badInput(`unknown subject "${subjectId}"`, { field: 'subjectId' });
       }
-      const events: ConsentEventEntity[] = [];
+      // A statement made now takes effect after every earlier one of its subject, whichever instance's clock
+      // stamped those: a withdrawal through an instance whose clock runs behind must not lose to a grant.
+      const latest = new Map<string, string>();
       for (const row of rows) {
+        if (row.stampedNow && !latest.has(row.subjectId)) latest.set(row.subjectId, await this.latestStatementTime(row.subjectId, manager));
+      }
+      const events: ConsentEventEntity[] = [];
+      for (const { stampedNow, ...stamped } of rows) {
+        const row = stampedNow && (latest.get(stamped.subjectId) ?? '') > stamped.recordedAt ? { ...stamped, recordedAt: latest.get(stamped.subjectId)! } : stamped;
         // The receipt id is chosen first, so the ledger entry is written once, complete, and never updated.
         const receiptId = newReceiptId();
         const event = await manager.getRepository(ConsentEventEntity).save(manager.getRepository(ConsentEventEntity).create({ ...row, receiptId }));
@@ -115,7 +131,14 @@ export class ConsentLedger {
     return this.dataSource.getRepository(ConsentReceiptEntity).find({ where: { subjectId }, order: { issuedAt: 'DESC', id: 'ASC' } });
   }
 
-  private validate(change: ConsentChange, now: Date): Omit<ConsentEventEntity, 'id' | 'receiptId'> {
+  /** When the subject's latest statement was made ('' when there is none). */
+  private async latestStatementTime(subjectId: string, manager: EntityManager): Promise<string> {
+    const [row] = await manager.getRepository(ConsentEventEntity).find({ where: { subjectId }, order: { recordedAt: 'DESC' }, take: 1, select: { recordedAt: true } });
+    return row?.recordedAt ?? '';
+  }
+
+  /** A change as the ledger will store it; `stampedNow` when it carried no time of its own. */
+  private validate(change: ConsentChange, now: Date): Omit<ConsentEventEntity, 'id' | 'receiptId'> & { readonly stampedNow: boolean } {
     const statement = STATEMENT_OF[change.kind];
     if (!statement) throw badInput(`unknown ledger entry kind "${String(change.kind)}"`, { field: 'kind' });
     const needsPurpose = statement.kind !== 'restriction';
@@ -128,8 +151,10 @@ export class ConsentLedger {
     }
     if (change.expiresAt !== undefined && change.expiresAt !== null) {
       if (change.kind !== 'grant') throw badInput('expiresAt applies to grants only', { field: 'expiresAt' });
-      if (Number.isNaN(change.expiresAt.getTime()) || change.expiresAt.getTime() <= now.getTime()) {
-        throw badInput('expiresAt must be a valid time in the future', { field: 'expiresAt' });
+      // A statement of the past may have expired since (an imported history): it must only expire after it was made.
+      const made = change.recordedAt ?? now;
+      if (Number.isNaN(change.expiresAt.getTime()) || change.expiresAt.getTime() <= made.getTime()) {
+        throw badInput(change.recordedAt ? 'expiresAt must be a valid time after recordedAt' : 'expiresAt must be a valid time in the future', { field: 'expiresAt' });
       }
     }
     return {
@@ -140,6 +165,7 @@ export class ConsentLedger {
       source: change.source.trim(),
       expiresAt: change.expiresAt ? change.expiresAt.toISOString() : null,
       recordedAt: (change.recordedAt ?? now).toISOString(),
+      stampedNow: change.recordedAt === undefined,
       actorId: change.actorId ?? null,
       noticeVersion: purpose ? this.taxonomy.purposes.get(purpose)!.notice.version : null,
     };

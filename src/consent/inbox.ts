@@ -1,5 +1,6 @@
 import { type DataSource, IsNull } from 'typeorm';
 import { badInput } from '../errors';
+import { inTransaction } from '../storage/transactions';
 import { SubjectMessageEntity } from './subject-message.entity';
 
 /**
@@ -30,7 +31,10 @@ export class Inbox {
     if (!message) throw badInput(`no message ${id}`);
     if (message.answeredAt) throw badInput(`message ${id} was already answered`);
     const answered = { ...message, answer, answeredAt: this.clock().toISOString(), answeredBy };
-    await repository.update({ id, answeredAt: IsNull() }, { answer, answeredAt: answered.answeredAt, answeredBy });
+    // Only an unanswered message takes the answer: of two answering at once, the second is told.
+    // In a transaction of its own: on SQLite a bare write would join whichever transaction is open, and share its fate.
+    const { affected } = await inTransaction(this.dataSource, (manager) => manager.getRepository(SubjectMessageEntity).update({ id, answeredAt: IsNull() }, { answer, answeredAt: answered.answeredAt, answeredBy }));
+    if (affected === 0) throw badInput(`message ${id} was already answered`);
     return answered;
   }
 }

@@ -2,6 +2,7 @@ import type { AccessActor, AccessRecordInput } from '../audit/access-log';
 import type { ConsentEventEntity } from '../consent/consent-event.entity';
 import type { ConsentReceiptEntity } from '../consent/consent-receipt.entity';
 import { UNPRINTABLE } from '../consent/inbox';
+import { inTransaction } from '../storage/transactions';
 import { SubjectMessageEntity } from '../consent/subject-message.entity';
 import { badInput } from '../errors';
 import type { FieldGovernance } from '../graphql/governance-catalog';
@@ -146,7 +147,8 @@ export class PrivacyService {
     // The page's forms name what a question is about in a short, plain context; it is recorded, so checked first.
     if (context !== undefined && (context.length > 200 || /[\u0000-\u001f]/.test(context) || new RegExp(UNPRINTABLE.source).test(context))) throw badInput('this question does not come from a form of this page');
     await this.load(subjectId);
-    const message = await this.services.dataSource.getRepository(SubjectMessageEntity).save({
+    // In a transaction of its own: on SQLite a bare write would join whichever transaction is open, and share its fate.
+    const message = await inTransaction(this.services.dataSource, (manager) => manager.getRepository(SubjectMessageEntity).save({
       subjectId,
       context: context || null,
       body: text,
@@ -154,7 +156,7 @@ export class PrivacyService {
       answer: null,
       answeredAt: null,
       answeredBy: null,
-    });
+    }));
     // The context says what the question is about (a form of the page), not a purpose: it goes with the operation.
     await this.record(requestId, context ? `privacy-page question (${context})` : 'privacy-page question', subjectId, null, null);
     return message;

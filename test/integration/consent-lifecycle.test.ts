@@ -86,6 +86,23 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(expired.errors?.[0].extensions?.code).toBe('CONSENT_REQUIRED');
   });
 
+  it("lets a statement made now take effect after its subject's earlier ones, even when this instance's clock runs behind the one that made them", async () => {
+    const K = 'cus_0000_life_skew';
+    await addCustomer(candor, K);
+    const consent = candor.services.consent;
+    // Another instance, its clock two seconds ahead, recorded a grant; this one withdraws a moment later by its own clock.
+    now += 2_000;
+    await consent.append({ subjectId: K, kind: 'grant', purpose: 'marketing.communications', source: 'instance-ahead' });
+    const ahead = now;
+    now -= 1_500;
+    const withdrawal = await consent.append({ subjectId: K, kind: 'withdraw', purpose: 'marketing.communications', source: 'privacy-page' });
+    expect(withdrawal.recordedAt).toBe(new Date(ahead).toISOString());
+    const [state] = await consent.states([K]);
+    expect(state.consents.find((statement) => statement.purpose === 'marketing.communications')?.granted).toBe(false);
+    expect(replayLedger(await consent.history(K)).get(K)!.consents.find((statement) => statement.purpose === 'marketing.communications')?.granted).toBe(false);
+    now = ahead;
+  });
+
   it('requires renewal of grants given before a material notice change, and counts the renewed one', async () => {
     now = new Date('2026-11-29T11:00:00.000Z').getTime();
     const U = 'cus_0000_life_u';
@@ -159,13 +176,15 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     it('imports a CSV file with a receipt per row', async () => {
       const before = await candor.services.dataSource.getRepository(ConsentEventEntity).count();
       const file = join(directory, 'consents.csv');
-      writeFileSync(file, `subjectId,action,purpose,explicit,source,expiresAt,recordedAt\n${S},grant,personalize.content,true,crm-export,,2026-01-02T03:04:05Z\n${T},object,analytics,,crm-export,,\n`);
+      // As spreadsheets export it: a byte-order mark first, CRLF line ends, and a grant of the past that has expired since.
+      writeFileSync(file, `\uFEFFsubjectId,action,purpose,explicit,source,expiresAt,recordedAt\r\n${S},grant,personalize.content,true,crm-export,,2026-01-02T03:04:05Z\r\n${T},object,analytics,,crm-export,,\r\n${T},grant,marketing.advertising,,crm-export,2025-06-01,2025-01-01\r\n`);
       const result = await cli('consent', 'import', file);
-      expect([result.code, result.stdout]).toEqual([0, `imported 2 consent statements from ${file} (each with its receipt)\n`]);
+      expect([result.code, result.stdout]).toEqual([0, `imported 3 consent statements from ${file} (each with its receipt)\n`]);
       const events = await candor.services.dataSource.getRepository(ConsentEventEntity).find({ order: { id: 'ASC' }, skip: before });
       expect(events.map((event) => [event.subjectId, event.kind, event.purpose, event.explicit, event.recordedAt])).toEqual([
         [S, 'grant', 'personalize.content', true, '2026-01-02T03:04:05.000Z'],
         [T, 'object', 'analytics', false, expect.any(String)],
+        [T, 'grant', 'marketing.advertising', false, '2025-01-01T00:00:00.000Z'],
       ]);
       expect(events.every((event) => event.receiptId)).toBe(true);
     });
@@ -208,7 +227,10 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       await candor.services.dataSource.query("DELETE FROM consent_state WHERE subject_id = $1 AND purpose = 'personalize.content'".replace('$1', `'${U}'`));
       const runner = candor.services.dataSource.createQueryRunner();
       try {
+        // As the migration runner runs it: in a transaction.
+        await runner.startTransaction();
         await new ConsentInTheOrderMade1764500000000().up(runner);
+        await runner.commitTransaction();
       } finally {
         await runner.release();
       }

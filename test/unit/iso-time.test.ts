@@ -10,6 +10,11 @@ describe('a time given by a caller', () => {
     expect(isoTime(value, '--from').toISOString()).toBe(instant);
   });
 
+  it('refuses a time past the year 9999 in UTC (stored as text, +010000-… would sort before 2026)', () => {
+    expect(() => isoTime('9999-12-31T23:00:00-14:00', 'expiresAt')).toThrow('expiresAt must fall before the year 10000 (in UTC), got "9999-12-31T23:00:00-14:00"');
+    expect(isoTime('9999-12-31T23:00:00Z', 'expiresAt').toISOString()).toBe('9999-12-31T23:00:00.000Z');
+  });
+
   it.each(['2026-11-01T00:00', '2026-11-01T00:00:00', '12', '01/11/2026', '2026-02-30', '2026-11-01 00:00Z'])('refuses %s (no offset, or not ISO-8601)', (value) => {
     expect(() => isoTime(value, '--from')).toThrow(`--from must be an ISO-8601 date, or a time with its offset (2026-11-01T12:00:00Z), got "${value}"`);
   });
