@@ -19,7 +19,9 @@ describe('policy tests (test/policy/*.yaml)', () => {
 
   describe('a wrong expectation', () => {
     let directory: string;
-    beforeAll(() => {
+    let schema: Awaited<ReturnType<typeof buildCandorSchema>>;
+    beforeAll(async () => {
+      schema = await buildCandorSchema();
       directory = mkdtempSync(join(tmpdir(), 'candor-policy-'));
       writeFileSync(join(directory, 'wrong.yaml'), '- name: email is free for marketing\n  field: Customer.email\n  purpose: marketing.communications\n  subject: {}\n  expect: { effect: allow, reason: CONSENT_GIVEN }\n');
       writeFileSync(join(directory, 'broken.yml.txt'), 'ignored');
@@ -33,6 +35,24 @@ describe('policy tests (test/policy/*.yaml)', () => {
       expect(cli.code).toBe(1);
       expect(cli.stdout).toContain('✗ email is free for marketing');
       expect(cli.stdout).toContain('    expected: allow CONSENT_GIVEN\n    actual:   deny CONSENT_REQUIRED');
+    });
+
+    it.each([
+      ['a misspelt key, which would assert less than it reads', '  subject: { consent: [] }\n  expect: { effect: deny, reason: CONSENT_REQUIRED }\n', 'subject has unknown key `consent` (allowed: restricted, consents, objections)'],
+      ['a misspelt expectation', '  subject: {}\n  expect: { effect: deny, reson: CONSENT_REQUIRED }\n', 'expect has unknown key `reson` (allowed: effect, reason, mask)'],
+      ['`granted: no`, which YAML 1.2 reads as text', '  subject: { consents: [{ purpose: marketing, granted: no }] }\n  expect: { effect: deny }\n', 'subject.consents[0].granted must be true or false, got "no"'],
+      ['a consent for no purpose of the taxonomy', '  subject: { consents: [{ purpose: Marketing }] }\n  expect: { effect: deny }\n', 'subject.consents[0].purpose must be a purpose of the taxonomy, got "Marketing"'],
+      ['a reason decide() never gives', '  subject: {}\n  expect: { effect: deny, reason: NO_CONSENT }\n', 'expect.reason must be one of'],
+      ['consents that are not a list', '  subject: { consents: { purpose: marketing } }\n  expect: { effect: deny }\n', 'subject.consents must be a list'],
+      ['a date that is no date', '  now: 2026-02-30\n  subject: {}\n  expect: { effect: deny }\n', 'now must be an ISO-8601 date'],
+    ])('refuses %s, naming the file and case', async (_case, body, message) => {
+      writeFileSync(join(directory, 'strict.yaml'), `- name: strict\n  field: Customer.email\n  purpose: marketing.communications\n${body}`);
+      expect(() => runPolicyTests(join(directory, 'strict.yaml'), taxonomy, readGovernance(schema))).toThrow(`strict.yaml case 1 (strict): ${message}`);
+    });
+
+    it('refuses a file of no case: it would pass whatever decide() does', () => {
+      writeFileSync(join(directory, 'empty.yaml'), '[]\n');
+      expect(() => runPolicyTests(join(directory, 'empty.yaml'), taxonomy, [])).toThrow(/empty\.yaml: holds no case/);
     });
 
     it('rejects malformed cases naming the file and case', () => {
