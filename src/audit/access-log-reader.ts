@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { DataSource, SelectQueryBuilder } from 'typeorm';
 import { badInput, isoTime } from '../errors';
 import { AuditBatchEntity, SubjectPseudonymEntity } from './audit.entities';
@@ -43,18 +44,25 @@ interface Cursor {
   readonly entrySeq: number;
   /** The head when the first page was read: later pages never see newer records. */
   readonly asOf: number;
-  /** The filtered count as of `asOf`, computed once for the first page. */
+  /** The filtered count as of `asOf`, computed once for the first page, and the filter it counted. */
   readonly totalCount?: number;
+  readonly countedFilter?: string;
 }
 
-const encodeCursor = (cursor: Cursor) => Buffer.from(JSON.stringify([cursor.seq, cursor.asOf, cursor.entrySeq, cursor.totalCount])).toString('base64url');
+const encodeCursor = (cursor: Cursor) => Buffer.from(JSON.stringify([cursor.seq, cursor.asOf, cursor.entrySeq, cursor.totalCount, cursor.countedFilter])).toString('base64url');
+
+/** A short digest of the filter's set values: a count carried by a cursor serves the filter it was made for only. */
+function filterDigest(filter: AccessLogFilter): string {
+  const set = Object.entries(filter).filter(([, value]) => value !== undefined && value !== null).sort(([a], [b]) => (a < b ? -1 : 1));
+  return createHash('sha256').update(JSON.stringify(set)).digest('base64url').slice(0, 16);
+}
 
 function decodeCursor(value: string): Cursor {
   try {
-    const [seq, asOf, entrySeq = 0, totalCount] = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as unknown[];
+    const [seq, asOf, entrySeq = 0, totalCount, countedFilter] = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as unknown[];
     // A cursor of an earlier version has neither the entry nor the count: it reads from the first entry, counts again.
     if (Number.isInteger(seq) && Number.isInteger(asOf) && Number.isInteger(entrySeq) && (totalCount === undefined || totalCount === null || Number.isInteger(totalCount))) {
-      return { seq: seq as number, asOf: asOf as number, entrySeq: entrySeq as number, totalCount: (totalCount as number | null) ?? undefined };
+      return { seq: seq as number, asOf: asOf as number, entrySeq: entrySeq as number, totalCount: (totalCount as number | null) ?? undefined, countedFilter: typeof countedFilter === 'string' ? countedFilter : undefined };
     }
   } catch {
     // fall through
@@ -87,9 +95,10 @@ export class AccessLogReader {
       .addOrderBy('record.seq', 'ASC')
       .limit(first + 1)
       .getRawMany();
-    const totalCount = cursor.totalCount ?? (await this.count(filter, cursor.asOf));
+    const countedFilter = filterDigest(filter);
+    const totalCount = cursor.totalCount !== undefined && cursor.countedFilter === countedFilter ? cursor.totalCount : await this.count(filter, cursor.asOf);
     const nodes = rows.slice(0, first).map((row) => ({ node: toView(row), entrySeq: Number(row.entry_seq) }));
-    const edges = nodes.map(({ node, entrySeq }) => ({ cursor: encodeCursor({ seq: node.seq, entrySeq, asOf: cursor.asOf, totalCount }), node }));
+    const edges = nodes.map(({ node, entrySeq }) => ({ cursor: encodeCursor({ seq: node.seq, entrySeq, asOf: cursor.asOf, totalCount, countedFilter }), node }));
     return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null }, totalCount };
   }
 

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { badInput } from '../errors';
 import { generateReport, validateReportRequest } from '../reports/generate-report';
 import { REPORT_FORMATS, type ReportFormat, renderReport } from '../reports/renderers';
@@ -36,8 +36,10 @@ export async function reportCommand(services: CandorServices, args: ReportArgume
   if (output.interactive) output.err('\r\x1b[K');
   const rendered = await renderReport(document, args.format as ReportFormat);
   if (args.out) {
-    // A report may hold personal data (a subject-access report is all of it): readable by its owner only.
+    // A report may hold personal data (a subject-access report is all of it): readable by its owner only,
+    // also when the file was there before (the mode of writeFileSync applies only to a new file).
     writeFileSync(args.out, rendered, { mode: 0o600 });
+    chmodSync(args.out, 0o600);
     output.err(`wrote ${document.title} (${args.format}) to ${args.out}\n`);
   } else output.writeBinary(rendered);
   return 0;

@@ -42,6 +42,8 @@ const CONSENT_LOCK_NAMESPACE = 0x636f6e;
  * take as many locks in one transaction, past PostgreSQL's shared lock table (`out of shared memory`).
  */
 const CONSENT_LOCK_BUCKETS = 1024;
+/** Changes of at most this many subjects also take the per-subject locks earlier versions took. */
+const PER_SUBJECT_LOCKS_UP_TO = 16;
 
 /** Loads of subject states are chunked so one IN list stays well inside every driver's parameter limit. */
 const STATE_READ_CHUNK = 500;
@@ -78,6 +80,11 @@ export class ConsentLedger {
           `SELECT DISTINCT (hashtext(subject_id) & ${CONSENT_LOCK_BUCKETS - 1}) AS bucket FROM unnest($1::text[]) AS subject_id ORDER BY bucket`,
           [subjects],
         );
+        // Instances of the version before buckets lock (namespace, subject hash): during a rolling upgrade a change
+        // of a few subjects takes those locks too, so that the two versions still exclude each other.
+        if (subjects.length <= PER_SUBJECT_LOCKS_UP_TO) {
+          for (const subjectId of subjects) await manager.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [CONSENT_LOCK_NAMESPACE, subjectId]);
+        }
         for (const { bucket } of buckets) await manager.query('SELECT pg_advisory_xact_lock($1, $2)', [CONSENT_LOCK_NAMESPACE, bucket]);
       }
       // Every subject is checked before anything is written, so a rejected change never leaves a partial write.
@@ -93,6 +100,7 @@ export class ConsentLedger {
       const events: ConsentEventEntity[] = [];
       for (const { stampedNow, ...stamped } of rows) {
         const row = stampedNow && (latest.get(stamped.subjectId) ?? '') > stamped.recordedAt ? { ...stamped, recordedAt: latest.get(stamped.subjectId)! } : stamped;
+        if (row.expiresAt !== null && row.expiresAt <= row.recordedAt) throw badInput('expiresAt must be a valid time after the statement takes effect', { field: 'expiresAt' });
         // The receipt id is chosen first, so the ledger entry is written once, complete, and never updated.
         const receiptId = newReceiptId();
         const event = await manager.getRepository(ConsentEventEntity).save(manager.getRepository(ConsentEventEntity).create({ ...row, receiptId }));

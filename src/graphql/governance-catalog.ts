@@ -1,4 +1,4 @@
-import { type GraphQLField, type GraphQLObjectType, type GraphQLSchema, getNamedType, isIntrospectionType, isNonNullType, isObjectType } from 'graphql';
+import { GraphQLBoolean, type GraphQLField, type GraphQLObjectType, type GraphQLSchema, getNamedType, isIntrospectionType, isNonNullType, isObjectType } from 'graphql';
 import type { Taxonomy } from '../taxonomy/taxonomy';
 import { GOVERNANCE_EXTENSION, type GovernedFieldOptions, SUBJECT_EXTENSION } from './governed.decorator';
 
@@ -17,6 +17,8 @@ export interface FieldGovernance {
   readonly recordAs?: string;
   /** Root fields: the Boolean argument that filters the returned subjects on their choices, if any. */
   readonly filtersOnChoices?: string;
+  /** The field's Boolean arguments (what `filtersOnChoices` may name). */
+  readonly booleanArguments?: readonly string[];
   /** A Query/Mutation field. */
   readonly root: boolean;
   /** Where the record's data subject is found (`GovernedType({ subjectKey })`), if the type declares it. */
@@ -51,6 +53,7 @@ function describeField(type: GraphQLObjectType, field: GraphQLField<unknown, unk
     roles: options?.roles ?? [],
     recordAs: options?.recordAs,
     filtersOnChoices: options?.filtersOnChoices,
+    booleanArguments: field.args.filter((argument) => getNamedType(argument.type) === GraphQLBoolean).map((argument) => argument.name),
     root,
     subjectKey,
     nonNull: isNonNullType(field.type),
@@ -84,6 +87,8 @@ export function lintGovernance(fields: readonly FieldGovernance[], taxonomy: Tax
     for (const purpose of field.purposes) if (!taxonomy.purposes.has(purpose)) problems.push(`${at} names unknown purpose "${purpose}"`);
     if (field.recordAs && !field.root) problems.push(`${at} declares recordAs, which only root fields may`);
     if (field.filtersOnChoices && !field.root) problems.push(`${at} declares filtersOnChoices, which only root fields may`);
+    // A misnamed argument would never be seen set: the filter would run and its subjects go unrecorded.
+    if (field.filtersOnChoices && field.root && !(field.booleanArguments ?? []).includes(field.filtersOnChoices)) problems.push(`${at} declares filtersOnChoices "${field.filtersOnChoices}", which is not a Boolean argument of the field`);
     // Roles are checked when an operation is called: on any other field they would look like a protection and be none.
     if (field.roles.length && !field.root) problems.push(`${at} declares roles, which only root fields may (they are checked when an operation is called)`);
     if (!category?.personal) continue;

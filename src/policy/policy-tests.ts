@@ -104,7 +104,7 @@ function runCase(file: string, raw: RawCase, index: number, taxonomy: Taxonomy, 
   if (expectation.reason !== undefined && (typeof expectation.reason !== 'string' || !DECISION_REASONS.has(expectation.reason))) {
     fail(`expect.reason must be one of ${[...DECISION_REASONS].join(', ')}, got ${JSON.stringify(expectation.reason)}`);
   }
-  const now = testCase.now === undefined ? new Date() : time(testCase.now, 'now')!;
+  const now = testCase.now === undefined ? new Date() : (time(testCase.now, 'now') ?? fail('now must be an ISO-8601 time, not null'));
   let subjectState: SubjectState | null = null;
   if (testCase.subject !== null) {
     const subject = testCase.subject === undefined ? {} : mapping(testCase.subject, 'subject', SUBJECT_KEYS);

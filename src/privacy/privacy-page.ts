@@ -30,6 +30,8 @@ const NOTICES = {
   choice: 'Your choice is saved and applies from now on. Your receipt is below.',
   question: 'Thank you — your question is with our privacy team. The answer will appear on this page.',
 } as const;
+/** Subjects whose request budgets are kept at once (see RateLimiter's `maxKeys`). */
+const TRACKED_LINKS = 10_000;
 /** Requests one subject's link may make a minute (a person clicking makes a few). */
 const PAGE_REQUESTS_PER_MINUTE = 60;
 const ACTION_IN_WORDS = { grant: 'Say yes', withdraw: 'Say no', object: 'Object to this', withdraw_objection: 'Withdraw my objection' } as const;
@@ -133,7 +135,7 @@ function refusal(response: Response, status: number, title: string, text: string
  */
 export function privacyRouter(services: CandorServices, privacy: PrivacyService, requestIdOf: (response: Response) => string): Router {
   const router = Router();
-  const requests = new RateLimiter(PAGE_REQUESTS_PER_MINUTE, services.clock);
+  const requests = new RateLimiter(PAGE_REQUESTS_PER_MINUTE, services.clock, TRACKED_LINKS);
   router.use((_request: Request, response: Response, next: NextFunction) => {
     // The link's token is in the URL: no Referer carries it away, no cache keeps the page, no other site frames it.
     response.setHeader('Referrer-Policy', 'no-referrer');

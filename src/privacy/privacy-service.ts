@@ -140,7 +140,8 @@ export class PrivacyService {
 
   /** A question or objection in the subject's own words, for the consent managers' inbox. */
   async ask(subjectId: string, context: string | undefined, body: string, requestId: string): Promise<SubjectMessageEntity> {
-    const text = body.trim();
+    // A browser sends a textarea's line breaks as CRLF: a line break is text, whichever way it is written.
+    const text = body.replace(/\r\n?/g, '\n').trim();
     if (text.length === 0) throw badInput('please write your question');
     if (text.length > 4_000) throw badInput('please keep your message under 4,000 characters');
     if (new RegExp(UNPRINTABLE.source).test(text)) throw badInput('please write your question as plain text (it holds control characters)');

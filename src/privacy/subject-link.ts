@@ -24,7 +24,10 @@ export function checkSubjectToken(secret: string, token: string | undefined, now
   try {
     const { s, e } = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { s: unknown; e: unknown };
     if (typeof s !== 'string' || typeof e !== 'number') return { ok: false, problem: 'invalid' };
-    return e * 1000 <= now.getTime() ? { ok: false, problem: 'expired' } : { ok: true, subjectId: s };
+    if (e * 1000 <= now.getTime()) return { ok: false, problem: 'expired' };
+    // A link issued for longer (before the cap, or by hand) is held to the cap from now on.
+    if (e * 1000 > now.getTime() + MAX_LINK_TTL_DAYS * 86_400_000) return { ok: false, problem: 'invalid' };
+    return { ok: true, subjectId: s };
   } catch {
     return { ok: false, problem: 'invalid' };
   }

@@ -43,7 +43,11 @@ function renderCsv(document: ReportDocument): string {
 
 function renderMarkdown(document: ReportDocument): string {
   // Markdown viewers render inline HTML: a value must not become markup (nor a line break end its row).
-  const escape = (cell: Cell) => escapeHtml(text(cell)).replace(/\|/g, '\\|').replace(/[\r\n]/g, ' ');
+  // Markdown syntax in a value (a link or an image in an actor's name from a JWT) is written as text.
+  const escape = (cell: Cell) =>
+    escapeHtml(text(cell))
+      .replace(/[\\`*_[\]()!|]/g, (character) => `\\${character}`)
+      .replace(/[\r\n]/g, ' ');
   const table = (t: ReportTable) =>
     t.rows.length === 0 ? `_${t.title}: none._\n` : [`**${t.title}**`, '', `| ${t.columns.join(' | ')} |`, `| ${t.columns.map(() => '---').join(' | ')} |`, ...t.rows.map((row) => `| ${row.map(escape).join(' | ')} |`), ''].join('\n');
   return [

@@ -5,6 +5,8 @@
  */
 export class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  /** When refilled buckets were last forgotten: a full map is swept at most once a second, not per new key. */
+  private sweptAt = -Infinity;
 
   /**
    * `maxKeys` bounds the memory when keys are not a closed set (client addresses): past it, buckets that
@@ -34,11 +36,17 @@ export class RateLimiter {
     return Math.min(this.perMinute, bucket.tokens + (Math.max(0, now - bucket.at) * this.perMinute) / 60_000);
   }
 
+  /** The budget `key` draws on: its own, or the shared overflow bucket while the limiter is full. */
+  budgetOf(key: string): string {
+    return this.buckets.has(key) ? key : OVERFLOW_KEY;
+  }
+
   private newBucket(key: string, now: number): { tokens: number; at: number } {
-    if (this.buckets.size >= this.maxKeys) {
+    if (this.buckets.size >= this.maxKeys && now - this.sweptAt >= 1_000) {
+      this.sweptAt = now;
       for (const [known, bucket] of this.buckets) if (this.refilled(bucket, now) >= this.perMinute) this.buckets.delete(known);
-      if (this.buckets.size >= this.maxKeys) return this.buckets.get(OVERFLOW_KEY) ?? this.buckets.set(OVERFLOW_KEY, { tokens: this.perMinute, at: now }).get(OVERFLOW_KEY)!;
     }
+    if (this.buckets.size >= this.maxKeys) return this.buckets.get(OVERFLOW_KEY) ?? this.buckets.set(OVERFLOW_KEY, { tokens: this.perMinute, at: now }).get(OVERFLOW_KEY)!;
     const bucket = { tokens: this.perMinute, at: now };
     this.buckets.set(key, bucket);
     return bucket;

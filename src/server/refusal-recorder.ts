@@ -43,18 +43,21 @@ export class RefusalRecorder {
    */
   async record(req: Request, refusal: AccessRecordInput): Promise<void> {
     let recorded = refusal;
-    const sender = refusal.actor === null ? `client ${clientOf(req)}` : refusal.reason === 'RATE_LIMITED' ? `actor ${refusal.actor.id}` : undefined;
+    const sender = refusal.actor === null ? clientOf(req) : refusal.reason === 'RATE_LIMITED' ? refusal.actor.id : undefined;
     if (sender !== undefined) {
       const budget = refusal.actor === null ? this.anonymousBudget : this.rateLimitedBudget;
-      if (budget.take(sender)) {
-        this.unrecorded.delete(sender);
-      } else if (this.unrecorded.has(sender)) {
+      const allowed = budget.take(sender);
+      // Marked by the budget drawn on: senders sharing the overflow budget share one REFUSALS_UNRECORDED.
+      const drawnOn = `${refusal.actor === null ? 'client' : 'actor'} ${budget.budgetOf(sender)}`;
+      if (allowed) {
+        this.unrecorded.delete(drawnOn);
+      } else if (this.unrecorded.has(drawnOn)) {
         this.metrics.unrecordedRefusals.inc();
         return;
       } else {
         // Bounded like the budgets: forgetting a sender costs one more REFUSALS_UNRECORDED record, no more.
         if (this.unrecorded.size >= TRACKED_CLIENTS) this.unrecorded.clear();
-        this.unrecorded.add(sender);
+        this.unrecorded.add(drawnOn);
         recorded = { ...refusal, reason: 'REFUSALS_UNRECORDED' };
       }
     }

@@ -354,6 +354,8 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       await expect(page.ask(S, undefined, body, 'control-characters')).rejects.toThrow('please write your question as plain text');
     }
     expect((await page.ask(S, undefined, 'Two lines\nand a\ttab are fine', 'plain-question')).body).toBe('Two lines\nand a\ttab are fine');
+    // A browser sends a textarea's line breaks as CRLF.
+    expect((await page.ask(S, undefined, 'Typed in a browser,\r\non two lines', 'browser-question')).body).toBe('Typed in a browser,\non two lines');
     const older = await candor.services.dataSource.getRepository(SubjectMessageEntity).save({ subjectId: S, context: null, body: 'saved before: \u001b]8;;http://evil.example\u0007link', createdAt: new Date(now).toISOString() });
     const listed = await runCli(['inbox', 'list'], { DATABASE_URL: candor.database.url, CANDOR_TAXONOMY: join(directory, 'taxonomy.yaml') });
     expect(listed.stdout).toContain(`#${older.id}`);
@@ -375,6 +377,9 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       'x-content-type-options': 'nosniff',
     });
     expect(view.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    // A link made to live longer than the cap (by hand, or before it existed) opens nothing.
+    const outlived = createSubjectToken(candor.services.config.secret, R, new Date(now + 31 * 86_400_000));
+    expect((await fetch(`${base}/privacy?t=${outlived}`)).status).toBe(400);
     // Only the page's own notices: a link cannot make the page say something else.
     expect(await view.text()).not.toContain('suspended');
     const question = await fetch(`${base}/privacy/question`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ t: token, body: 'Ж'.repeat(3_000) }) });

