@@ -139,6 +139,16 @@ export class ConsentLedger {
     return this.dataSource.getRepository(ConsentReceiptEntity).find({ where: { subjectId }, order: { issuedAt: 'DESC', id: 'ASC' } });
   }
 
+  /**
+   * The notice a statement made at `at` was given under: the current one, unless the statement predates the
+   * current notice (an imported history) — then the taxonomy does not say which it was, and neither does the
+   * receipt (null), rather than claim the current one.
+   */
+  private noticeVersionAt(purposeKey: string, at: Date): number | null {
+    const { notice } = this.taxonomy.purposes.get(purposeKey)!;
+    return notice.since !== undefined && at.getTime() < notice.since.getTime() ? null : notice.version;
+  }
+
   /** When the subject's latest statement was made ('' when there is none). */
   private async latestStatementTime(subjectId: string, manager: EntityManager): Promise<string> {
     const [row] = await manager.getRepository(ConsentEventEntity).find({ where: { subjectId }, order: { recordedAt: 'DESC' }, take: 1, select: { recordedAt: true } });
@@ -175,7 +185,7 @@ export class ConsentLedger {
       recordedAt: (change.recordedAt ?? now).toISOString(),
       stampedNow: change.recordedAt === undefined,
       actorId: change.actorId ?? null,
-      noticeVersion: purpose ? this.taxonomy.purposes.get(purpose)!.notice.version : null,
+      noticeVersion: purpose ? this.noticeVersionAt(purpose, change.recordedAt ?? now) : null,
     };
   }
 

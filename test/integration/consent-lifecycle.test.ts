@@ -103,6 +103,17 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     now = ahead;
   });
 
+  it('does not claim the current notice for a statement made before it: its receipt leaves the version unknown', async () => {
+    const H = 'cus_0000_life_history';
+    await addCustomer(candor, H);
+    // marketing.communications' notice became version 2 on 2026-11-29T12:00Z in this taxonomy.
+    const before = await candor.services.consent.append({ subjectId: H, kind: 'grant', purpose: 'marketing.communications', source: 'crm-export', recordedAt: new Date('2026-03-01T00:00:00Z') });
+    const after = await candor.services.consent.append({ subjectId: H, kind: 'grant', purpose: 'marketing.communications', source: 'crm-export', recordedAt: new Date('2026-11-29T12:30:00Z') });
+    expect([before.noticeVersion, after.noticeVersion]).toEqual([null, 2]);
+    const receipt = await candor.services.dataSource.getRepository(ConsentReceiptEntity).findOneByOrFail({ id: before.receiptId! });
+    expect(JSON.parse(receipt.document).services[0].purposes[0].noticeVersion).toBeNull();
+  });
+
   it('requires renewal of grants given before a material notice change, and counts the renewed one', async () => {
     now = new Date('2026-11-29T11:00:00.000Z').getTime();
     const U = 'cus_0000_life_u';
