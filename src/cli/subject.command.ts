@@ -6,7 +6,7 @@ import type { Output } from './audit.command';
 /** `candor subject link --subject ID [--ttl 7d]`: prints a signed, expiring link to the subject's privacy page. */
 export async function subjectLink(services: CandorServices, subjectId: string | undefined, ttl: string | undefined, output: Output): Promise<number> {
   if (!subjectId) throw badInput('--subject ID is required');
-  const customer = await services.domain.findCustomer(subjectId);
+  const customer = await services.domain.findCustomerRecord(subjectId);
   if (!customer || customer.erasedAt) throw badInput(`unknown subject "${subjectId}"`);
   let ttlMs: number;
   try {

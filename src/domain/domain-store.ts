@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import { type DataSource, type EntityManager, In } from 'typeorm';
+import { type DataSource, type EntityManager, In, IsNull } from 'typeorm';
 import { CustomerEntity } from './customer.entity';
 import { PaymentEntity } from './payment.entity';
 import { WatchEventEntity } from './watch-event.entity';
@@ -28,19 +28,29 @@ const RELATION_READ_CHUNK = 500;
 export class DomainStore {
   constructor(private readonly dataSource: DataSource) {}
 
+  /**
+   * Customers who are not erased, by id. An erased customer is no one's to serve: listed, its old consents
+   * would still filter it in, and a record of it would link a new pseudonym to its id.
+   */
   listCustomers(page: CustomerPage): Promise<CustomerEntity[]> {
-    const query = this.dataSource.getRepository(CustomerEntity).createQueryBuilder('customer').orderBy('customer.id', 'ASC').limit(page.limit).offset(page.offset);
-    if (page.filter) query.where(page.filter.sql, page.filter.parameters);
+    const query = this.dataSource.getRepository(CustomerEntity).createQueryBuilder('customer').where('customer.erased_at IS NULL').orderBy('customer.id', 'ASC').limit(page.limit).offset(page.offset);
+    if (page.filter) query.andWhere(page.filter.sql, page.filter.parameters);
     return query.getMany();
   }
 
+  /** A customer who is not erased (what queries serve). */
   async findCustomer(id: string): Promise<CustomerEntity | undefined> {
+    return (await this.dataSource.getRepository(CustomerEntity).findOneBy({ id, erasedAt: IsNull() })) ?? undefined;
+  }
+
+  /** The customer's row whatever its state, erased included (erasure itself, the subject's own page, reports). */
+  async findCustomerRecord(id: string): Promise<CustomerEntity | undefined> {
     return (await this.dataSource.getRepository(CustomerEntity).findOneBy({ id })) ?? undefined;
   }
 
-  /** Whether `id` is a known data subject (used by the consent ledger inside its transaction). */
+  /** Whether `id` is a data subject consent can still be given by (used by the consent ledger inside its transaction): not erased. */
   customerExists = (id: string, manager: EntityManager = this.dataSource.manager): Promise<boolean> =>
-    manager.getRepository(CustomerEntity).existsBy({ id });
+    manager.getRepository(CustomerEntity).existsBy({ id, erasedAt: IsNull() });
 
   /** Removes a customer's personal data (erasure); payments keep only what bookkeeping requires. */
   async eraseCustomer(id: string, erasedAt: string, manager: EntityManager): Promise<{ watchEventsDeleted: number; paymentsKept: number }> {

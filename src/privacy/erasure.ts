@@ -29,7 +29,7 @@ export interface ErasureResult {
  * the deletion leaves the record written twice once finished, which over-reports, never under-reports.
  */
 export async function eraseSubject(services: CandorServices, subjectId: string, actor: AccessActor, requestId: string): Promise<ErasureResult> {
-  const customer = await services.domain.findCustomer(subjectId);
+  const customer = await services.domain.findCustomerRecord(subjectId);
   if (!customer) throw badInput(`unknown subject "${subjectId}"`);
   let erased: ErasureResult;
   if (customer.erasedAt) {

@@ -158,8 +158,9 @@ export class PrivacyService {
       answeredAt: null,
       answeredBy: null,
     }));
-    // The context says what the question is about (a form of the page), not a purpose: it goes with the operation.
-    await this.record(requestId, context ? `privacy-page question (${context})` : 'privacy-page question', subjectId, null, null);
+    // The context says what the question is about, not a purpose; it stays with the message (erased with it),
+    // never in the log, which keeps what it holds after an erasure.
+    await this.record(requestId, 'privacy-page question', subjectId, null, null);
     return message;
   }
 
@@ -188,7 +189,7 @@ export class PrivacyService {
   }
 
   private async load(subjectId: string): Promise<SubjectRecord> {
-    const customer = await this.services.domain.findCustomer(subjectId);
+    const customer = await this.services.domain.findCustomerRecord(subjectId);
     if (!customer || customer.erasedAt) throw badInput('unknown subject');
     const [records, [state]] = await Promise.all([recordsHeldAbout(this.services, customer), this.services.consent.states([subjectId])]);
     return { records, state };

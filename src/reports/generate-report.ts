@@ -66,7 +66,7 @@ export async function generateReport(services: CandorServices, request: ReportRe
       break;
     case 'subject-access': {
       const subjectId = parameters.subjectId!;
-      const customer = await services.domain.findCustomer(subjectId);
+      const customer = await services.domain.findCustomerRecord(subjectId);
       if (!customer) throw badInput(`unknown subject "${subjectId}"`);
       const [state] = await services.consent.states([subjectId]);
       const purposes = [...services.taxonomy.purposes.values()].filter((purpose) => purpose.requestable);

@@ -306,6 +306,13 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(await candor.services.dataSource.getRepository(SubjectPseudonymEntity).countBy({ subjectId: V })).toBe(0);
     expect((await candor.services.accessLogReader.page({ subjectId: V }, 10)).totalCount).toBe(0);
     expect((await candor.services.verifyAccessLog()).verified).toBe(true);
+    // Erased is gone: not served, not listed (its old consents would still filter it in), no consent taken,
+    // and no new record links a pseudonym to its id again.
+    const served = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: `{ customer(id: "${V}") { id email } customers(limit: 1000, onlyPermitted: true) { id } }` });
+    expect(served.body.data!.customer).toBeNull();
+    expect((served.body.data!.customers as Array<{ id: string }>).map((listed) => listed.id)).not.toContain(V);
+    expect((await grant(V, 'marketing.communications')).body.errors?.[0]?.message).toBe(`unknown subject "${V}"`);
+    expect(await candor.services.dataSource.getRepository(SubjectPseudonymEntity).countBy({ subjectId: V })).toBe(0);
     const again = await manage(`mutation { eraseSubject(subjectId: "${V}") { subjectId } }`);
     expect(again.body.errors?.[0]).toEqual(expect.objectContaining({ message: expect.stringContaining('already erased'), extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) }));
     const cliErase = await runCli(['subject', 'erase', '--subject', T], { DATABASE_URL: candor.database.url, CANDOR_TAXONOMY: join(directory, 'taxonomy.yaml') });
@@ -421,9 +428,9 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     const exported = await page.export(M, 'messages-export');
     expect(exported.messages).toEqual([expect.objectContaining({ context: 'purpose:marketing.communications', body: 'What do you send me?', answer: null })]);
     expect(exported.data['SubjectMessage.body']).toEqual({ category: 'user.content.private', values: ['What do you send me?'] });
-    // The question's context is what it is about, recorded with the operation; it is not a purpose.
+    // The question's context is what it is about, not a purpose; and the log, which outlives an erasure, keeps none of its text.
     const asked = (await candor.services.accessLogReader.page({ requestId: 'messages-ask' }, 10)).edges.map((edge) => [edge.node.operationName, edge.node.purpose]);
-    expect(asked).toEqual([['privacy-page question (purpose:marketing.communications)', null]]);
+    expect(asked).toEqual([['privacy-page question', null]]);
   });
 
   it('answers a receipt only while the subject exists, and records that it was shown', async () => {
