@@ -5,6 +5,10 @@ import { DEFAULT_JWT_CLAIMS, type JwtClaimNames, type JwtSettings } from './acto
 
 /** The one development secret; production refuses to start with it. */
 export const DEVELOPMENT_SECRET = 'candor-development-secret-not-for-production';
+/** The values NODE_ENV may take; anything else is refused rather than read as "not production". */
+const NODE_ENVIRONMENTS = ['production', 'development', 'test'];
+/** The longest delay Node's timers take (2^31 − 1 ms); a longer one fires after 1 ms. */
+const MAX_TIMER_MS = 2_147_483_647;
 
 /** The GraphQL executors Candor can run on. */
 export const EXECUTORS = ['graphql-js', 'graphql-jit'] as const;
@@ -106,11 +110,12 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
     const value = name in overrides ? overrides[name] : env[name];
     return value === undefined || value === '' ? undefined : value;
   };
-  const production = read('NODE_ENV') === 'production';
+  // A mistyped environment (`Production`, `prod`) must not quietly run with the development secret and demo keys.
+  const nodeEnv = read('NODE_ENV');
+  if (nodeEnv !== undefined && !NODE_ENVIRONMENTS.includes(nodeEnv)) throw new ConfigError(`NODE_ENV must be one of ${NODE_ENVIRONMENTS.join(', ')} (or unset), got "${nodeEnv}"`);
+  const production = nodeEnv === 'production';
   const root = projectRoot();
 
-  const port = Number(read('PORT') ?? '4000');
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`PORT must be an integer between 0 and 65535, got "${read('PORT')}"`);
 
   const secret = read('CANDOR_SECRET') ?? (production ? undefined : DEVELOPMENT_SECRET);
   if (secret === undefined) throw new ConfigError('CANDOR_SECRET is required when NODE_ENV=production');
@@ -121,14 +126,18 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
   if (production && signingKey === undefined) throw new ConfigError('CANDOR_AUDIT_SIGNING_KEY is required when NODE_ENV=production (base64 of a 32-byte Ed25519 seed)');
   const auditSigningSeed = signingKey === undefined ? createHash('sha256').update(`${secret}:audit-checkpoints`).digest() : Buffer.from(signingKey, 'base64');
   if (auditSigningSeed.length !== 32) throw new ConfigError('CANDOR_AUDIT_SIGNING_KEY must be base64 of exactly 32 bytes (an Ed25519 seed)');
-  const checkpointIntervalSeconds = Number(read('CANDOR_AUDIT_CHECKPOINT_SECONDS') ?? '300');
-  if (!Number.isFinite(checkpointIntervalSeconds) || checkpointIntervalSeconds < 0) throw new ConfigError('CANDOR_AUDIT_CHECKPOINT_SECONDS must be a number of seconds ≥ 0');
-
-  const count = (name: string, fallback: number, minimum = 0) => {
-    const value = Number(read(name) ?? fallback);
-    if (!Number.isInteger(value) || value < minimum) throw new ConfigError(`${name} must be an integer ≥ ${minimum}, got "${read(name)}"`);
+  /**
+   * A whole number from the environment: digits only (`' '` or `0x10` would read as 0 or 16, and 0 turns
+   * several protections off), at least `minimum`, at most `maximum` (a timer past 2^31 − 1 ms fires at once).
+   */
+  const count = (name: string, fallback: number, minimum = 0, maximum = MAX_TIMER_MS) => {
+    const text = read(name)?.trim() ?? String(fallback);
+    const value = /^\d{1,16}$/.test(text) ? Number(text) : NaN;
+    if (!Number.isInteger(value) || value < minimum || value > maximum) throw new ConfigError(`${name} must be a whole number from ${minimum} to ${maximum}, got "${read(name)}"`);
     return value;
   };
+  const port = count('PORT', 4000, 0, 65535);
+  const checkpointIntervalSeconds = count('CANDOR_AUDIT_CHECKPOINT_SECONDS', 300, 0, Math.floor(MAX_TIMER_MS / 1000));
 
   let jwt: JwtSettings | undefined;
   const issuer = read('CANDOR_JWT_ISSUER');

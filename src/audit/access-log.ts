@@ -66,6 +66,8 @@ interface Waiting {
 export class AccessLog {
   private readonly queue: Waiting[] = [];
   private flushing = false;
+  /** The flush loop while `flushing`: it ends once the queue is empty and no commit is in flight. */
+  private flushRun: Promise<void> | undefined;
   /** Wakes a flush that waits for its commit in flight, so a new request is sealed meanwhile. */
   private wake: (() => void) | undefined;
   private readonly maxBatchRecords: number;
@@ -96,7 +98,7 @@ export class AccessLog {
     if (unstorable !== undefined) return Promise.reject(new UnstorableRecordError(unstorable));
     return new Promise((resolve, reject) => {
       this.queue.push({ entries: [...entries], size, resolve, reject });
-      if (!this.flushing) void this.flush();
+      if (!this.flushing) this.flushRun = this.flush();
       else this.wake?.();
     });
   }
@@ -111,7 +113,9 @@ export class AccessLog {
     return this.store.forget(subjectId);
   }
 
-  close(): Promise<void> {
+  /** Commits what is queued or in flight (a refusal recorded after its answer, say), then closes the store. */
+  async close(): Promise<void> {
+    while (this.flushing) await this.flushRun;
     return this.store.close();
   }
 

@@ -112,10 +112,15 @@ async function serve(): Promise<void> {
     process.stdout.write(`Demo keys: ${DEMO_ACTORS.map((actor) => actor.key).join(', ')}\n`);
   }
   const shutdown = async () => {
-    await server.stop();
-    await checkpoints.stop();
-    await services.close();
-    process.exit(0);
+    try {
+      await server.stop();
+      await checkpoints.stop();
+      await services.close();
+      process.exit(0);
+    } catch (error) {
+      process.stderr.write(`candor: shutdown failed: ${describeFailure(error)}\n`);
+      process.exit(1);
+    }
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);

@@ -112,6 +112,9 @@ export async function startHttpServer(services: CandorServices, governed: Govern
     validationRules: limits.validationRules,
     // Batches are split by batchedOperations before Apollo sees them: its own batching shares one context.
     allowBatchedHttpRequests: false,
+    // Candor's own shutdown stops Apollo, then signs the last checkpoint and closes the stores; Apollo's
+    // handlers would re-raise the signal after its own stop and end the process before that.
+    stopOnTerminationSignals: false,
     introspection: config.introspection,
     includeStacktraceInErrorResponses: false,
     formatError,

@@ -41,6 +41,21 @@ describe.each(DRIVERS)('`candor serve` as a process on %s', (driver) => {
     }
   });
 
+  it('shuts down on SIGTERM through its own shutdown: exit 0, with the last checkpoint signed', async () => {
+    const database = await createTestDatabase(driver);
+    try {
+      // 0: no periodic checkpoints, only the one at shutdown (and on demand).
+      const server = await startChildServer({ DATABASE_URL: database.url, CANDOR_AUDIT_CHECKPOINT_SECONDS: '0' });
+      expect((await post(server.url, KEYS.support, 'essential.service', '{ customers(limit: 1) { email } }')).status).toBe(200);
+      await server.kill('SIGTERM');
+      expect([server.process.exitCode, server.process.signalCode]).toEqual([0, null]);
+      const exported = await runCli(['audit', 'checkpoint', 'export'], { DATABASE_URL: database.url });
+      expect(JSON.parse(exported.stdout).checkpoints).toEqual([expect.objectContaining({ kind: 'periodic' })]);
+    } finally {
+      await database.drop();
+    }
+  });
+
   it('in production seeds nothing and refuses demo keys', async () => {
     const database = await createTestDatabase(driver);
     try {

@@ -11,6 +11,27 @@ describe('configuration', () => {
     expect(() => load({ CANDOR_MAX_BATCH_OPERATIONS: 'many' })).toThrow(ConfigError);
   });
 
+  it('refuses a NODE_ENV it does not know rather than run a mistyped production with the development secret', () => {
+    for (const nodeEnv of ['Production', 'prod', 'production ', 'staging']) {
+      expect(() => load({ NODE_ENV: nodeEnv })).toThrow(new ConfigError(`NODE_ENV must be one of production, development, test (or unset), got "${nodeEnv}"`));
+    }
+    expect(load({ NODE_ENV: 'development' }).production).toBe(false);
+  });
+
+  it('reads numbers as whole decimal numbers within bounds: blanks, hex, fractions and timers past 2^31 - 1 ms are refused', () => {
+    expect(load({ CANDOR_RATE_LIMIT_PER_MINUTE: ' 30 ' }).rateLimitPerMinute).toBe(30);
+    for (const [name, value] of [
+      ['CANDOR_RATE_LIMIT_PER_MINUTE', ' '],
+      ['CANDOR_ANONYMOUS_REFUSALS_PER_MINUTE', '0x10'],
+      ['CANDOR_AUDIT_CHECKPOINT_SECONDS', '0.5'],
+      ['CANDOR_AUDIT_CHECKPOINT_SECONDS', '2592000'],
+      ['CANDOR_STORE_DEADLINE_MS', '3000000000'],
+      ['PORT', '70000'],
+    ]) {
+      expect(() => load({ [name]: value })).toThrow(new RegExp(`^${name} must be a whole number from \\d+ to \\d+, got "${value.replace('.', '\\.')}"$`));
+    }
+  });
+
   it('withholds consent-dependent fields after 250 ms of store latency by default', () => {
     expect(load({}).storeDeadlineMs).toBe(250);
   });
