@@ -210,7 +210,8 @@ export function parseDatabaseUrl(url: string): DatabaseConfig {
     parsed.searchParams.delete('schema');
     return { driver: 'postgres', url: parsed.toString(), schema };
   }
-  throw new ConfigError(`DATABASE_URL must start with sqlite: or postgres://, got "${url.split(':')[0]}:…"`);
+  // The value is not quoted: without a scheme, what comes first may be a password (`s3cret@host:5432/db`).
+  throw new ConfigError('DATABASE_URL must start with sqlite: or postgres://');
 }
 
 /** More than five operations in one HTTP request would multiply every per-operation limit past its intent. */

@@ -32,6 +32,10 @@ describe('configuration', () => {
     }
   });
 
+  it('does not repeat a DATABASE_URL without a scheme, which may begin with a password', () => {
+    expect(() => load({ DATABASE_URL: 's3cretpass@db.internal:5432/candor' })).toThrow(new ConfigError('DATABASE_URL must start with sqlite: or postgres://'));
+  });
+
   it('withholds consent-dependent fields after 250 ms of store latency by default', () => {
     expect(load({}).storeDeadlineMs).toBe(250);
   });
