@@ -10,6 +10,11 @@ import { SubjectMessageEntity } from './subject-message.entity';
  */
 export const UNPRINTABLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
 
+/** Whether `text` holds an UNPRINTABLE character (a fresh expression: the global one keeps a position between tests). */
+export function holdsUnprintable(text: string): boolean {
+  return new RegExp(UNPRINTABLE.source).test(text);
+}
+
 /** The consent managers' side of the privacy page's two-way channel. */
 export class Inbox {
   constructor(

@@ -207,12 +207,16 @@ export function diffGovernance(base: GovernanceDocument, head: GovernanceDocumen
     };
   };
   const changes: GovernanceChange[] = [];
+  /** A recorder of the changes of one coordinate (a field, or `purpose <key>`), reviewed as its kind says unless told. */
+  const changesOf =
+    (coordinate: string, category: string) =>
+    (kind: GovernanceChangeKind, details: Omit<GovernanceChange, 'coordinate' | 'kind' | 'review' | 'category'> = {}, review: boolean = GOVERNANCE_CHANGES[kind].review) =>
+      changes.push({ coordinate, kind, review, category, ...details });
   const coordinates = [...new Set([...base.fields.keys(), ...head.fields.keys()])].sort();
   for (const coordinate of coordinates) {
     const before = base.fields.get(coordinate);
     const after = head.fields.get(coordinate);
-    const add = (kind: GovernanceChangeKind, details: Omit<GovernanceChange, 'coordinate' | 'kind' | 'review' | 'category'> = {}, review: boolean = GOVERNANCE_CHANGES[kind].review) =>
-      changes.push({ coordinate, kind, review, category: (after ?? before)!.category, ...details });
+    const add = changesOf(coordinate, (after ?? before)!.category);
     if (!before) {
       const flags = flagsOf(after!);
       if (flags.personal) add('personal_field_added', { keys: after!.purposes, special: flags.special, sensitive: flags.sensitive });
@@ -270,9 +274,7 @@ export function diffGovernance(base: GovernanceDocument, head: GovernanceDocumen
     const served = (key: string) => personalHead.some((entry) => anyCovers(entry.purposes, key) || anyCovers(entry.mask?.purposes ?? [], key));
     for (const key of [...new Set([...base.purposes.keys(), ...head.purposes.keys()])].sort()) {
       const [was, is_] = [base.purposes.get(key), head.purposes.get(key)];
-      const coordinate = `purpose ${key}`;
-      const add = (kind: GovernanceChangeKind, details: Omit<GovernanceChange, 'coordinate' | 'kind' | 'review' | 'category'> = {}, review: boolean = GOVERNANCE_CHANGES[kind].review) =>
-        changes.push({ coordinate, kind, review, category: '—', ...details });
+      const add = changesOf(`purpose ${key}`, '—');
       if (!was) add('purpose_added', { to: is_!.legalBasis ?? 'grouping', ...(served(key) ? {} : { note: 'no personal field serves it' }) }, is_!.legalBasis !== null && served(key));
       else if (!is_) add('purpose_removed', { from: was.legalBasis ?? 'grouping' });
       else {

@@ -1,14 +1,14 @@
 import type { AccessActor, AccessRecordInput } from '../audit/access-log';
 import type { ConsentEventEntity } from '../consent/consent-event.entity';
 import type { ConsentReceiptEntity } from '../consent/consent-receipt.entity';
-import { UNPRINTABLE } from '../consent/inbox';
+import { holdsUnprintable } from '../consent/inbox';
 import { inTransaction } from '../storage/transactions';
 import { SubjectMessageEntity } from '../consent/subject-message.entity';
 import { badInput } from '../errors';
 import type { FieldGovernance } from '../graphql/governance-catalog';
-import { consentStanding, decide, mostSpecific, requestPurposeOf, type SubjectState } from '../policy/decide';
+import { decide, mostSpecific, requestPurposeOf, type SubjectState } from '../policy/decide';
 import { readAccessLog } from '../reports/access-log-source';
-import { type Coverage, coverageOf } from '../reports/governance.reports';
+import { consentCoverageOf, type Coverage, coverageOf } from '../reports/governance.reports';
 import type { CandorServices } from '../server/services';
 import { anyCovers } from '../taxonomy/keys';
 import type { Purpose } from '../taxonomy/taxonomy';
@@ -97,8 +97,7 @@ export class PrivacyService {
       if (state === 'objected') actions.push('withdraw_objection');
       else if (kinds.includes('object')) actions.push('object');
       if (!kinds.includes('grant')) return { purpose, state, actions, specialCategories };
-      const { consent: statement, active, outdated } = consentStanding(record.state, asked, now);
-      const consent = !statement ? 'never asked' : active ? (outdated ? 'renewal needed' : 'granted') : 'withdrawn';
+      const consent = consentCoverageOf(record.state, asked, now);
       actions.push(...(consent === 'granted' ? ['withdraw' as const] : consent === 'renewal needed' ? ['grant' as const, 'withdraw' as const] : ['grant' as const]));
       return { purpose, state, consent, actions, specialCategories };
     });
@@ -144,9 +143,9 @@ export class PrivacyService {
     const text = body.replace(/\r\n?/g, '\n').trim();
     if (text.length === 0) throw badInput('please write your question');
     if (text.length > 4_000) throw badInput('please keep your message under 4,000 characters');
-    if (new RegExp(UNPRINTABLE.source).test(text)) throw badInput('please write your question as plain text (it holds control characters)');
+    if (holdsUnprintable(text)) throw badInput('please write your question as plain text (it holds control characters)');
     // The page's forms name what a question is about in a short, plain context; it is recorded, so checked first.
-    if (context !== undefined && (context.length > 200 || /[\u0000-\u001f]/.test(context) || new RegExp(UNPRINTABLE.source).test(context))) throw badInput('this question does not come from a form of this page');
+    if (context !== undefined && (context.length > 200 || /[\u0000-\u001f]/.test(context) || holdsUnprintable(context))) throw badInput('this question does not come from a form of this page');
     await this.load(subjectId);
     // In a transaction of its own: on SQLite a bare write would join whichever transaction is open, and share its fate.
     const message = await inTransaction(this.services.dataSource, (manager) => manager.getRepository(SubjectMessageEntity).save({

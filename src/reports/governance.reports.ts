@@ -108,6 +108,11 @@ export const COVERAGE_STATES: readonly Coverage[] = ['granted', 'renewal needed'
 export function coverageOf(state: SubjectState | undefined, purpose: RequestPurpose, at: Date): Coverage {
   if (state === undefined) return 'never asked';
   if (mostSpecific(state.objections, purpose.key)?.objected) return 'objected';
+  return consentCoverageOf(state, purpose, at);
+}
+
+/** How the subject's consent to `purpose` stands at `at`, objections aside (rules 5 and 6 of decide()). */
+export function consentCoverageOf(state: SubjectState, purpose: RequestPurpose, at: Date): Exclude<Coverage, 'objected'> {
   const { consent, active, outdated } = consentStanding(state, purpose, at);
   if (!consent) return 'never asked';
   return active ? (outdated ? 'renewal needed' : 'granted') : 'withdrawn';
