@@ -3,7 +3,7 @@ import { GraphQLError } from 'graphql';
 import { type AccessLog, type AccessRecordInput, entriesOf } from '../audit/access-log';
 import type { AppendEntry } from '../audit/audit-store';
 import type { EntryItem } from '../audit/chain';
-import { FILTERED_ON_CHOICES, QUERY_LIMIT_CODES, REFUSALS } from '../policy/codes';
+import { FILTERED_ON_CHOICES, REFUSALS } from '../policy/codes';
 import type { Decision } from '../policy/decide';
 import { GOVERNANCE_CONTEXT_KEY } from '../policy/enforcement';
 import type { GuardedField } from '../policy/guarded-field';
@@ -13,9 +13,6 @@ import type { CandorMetrics } from './observability';
 
 /** The category of what a filter on the subjects' choices reads: their restriction, objections and consents. */
 const CHOICES_CATEGORY = 'user.privacy_preferences';
-
-/** Codes of operations refused after parsing, found in the response's errors and recorded from there. */
-const OPERATION_REFUSAL_CODES: ReadonlySet<string> = new Set([...QUERY_LIMIT_CODES, 'EXPLAIN_QUERIES_ONLY']);
 
 /**
  * Writes each request's access records once, when the response is ready and before it is sent: the
@@ -47,10 +44,13 @@ export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): A
         async willSendResponse({ contextValue, operationName, response }) {
           const governance = contextValue[GOVERNANCE_CONTEXT_KEY];
           const errors = response.body.kind === 'single' ? (response.body.singleResult.errors ?? []) : [];
-          const limitCodes = [...new Set(errors.map((error) => String(error.extensions?.code)).filter((code) => OPERATION_REFUSAL_CODES.has(code)))];
+          // An operation answered without `data` never executed: unparseable, invalid, over a query limit, a
+          // mutation by GET, a dry-run mutation. It is recorded refused, once per code of its answer.
+          const neverExecuted = response.body.kind === 'single' && response.body.singleResult.data === undefined;
+          const refusalCodes = neverExecuted ? [...new Set(errors.map((error) => String(error.extensions?.code ?? 'INTERNAL_SERVER_ERROR')))] : [];
           const common = { at: contextValue.now, requestId: contextValue.requestId, actor: contextValue.accessActor, purpose: governance?.purpose.key ?? null, operationName: operationName ?? null };
           const operation = { subjectId: null, category: null, decision: 'REFUSED' as const, legalBasis: null };
-          const records: AccessRecordInput[] = limitCodes.map((code) => ({ ...common, ...operation, coordinate: null, reason: code }));
+          const records: AccessRecordInput[] = refusalCodes.map((code) => ({ ...common, ...operation, coordinate: null, reason: code }));
           for (const { field, code } of governance?.refusals ?? []) records.push({ ...common, ...operation, coordinate: field.coordinate, reason: code });
           for (const field of governance?.recordedOperations ?? []) {
             records.push({ ...common, subjectId: null, coordinate: field.coordinate, category: null, decision: 'RELEASED', reason: field.recordAs!, legalBasis: governance!.purpose.legalBasis });

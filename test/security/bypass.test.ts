@@ -206,11 +206,18 @@ describe.each(STORES_AND_EXECUTORS)('bypass attempts on %s, executed by %s', (dr
     }
   });
 
-  it('unknown operation names and invalid variables are refused with a code', async () => {
-    const unknown = await expectNoLeak(await attempt('query A { __typename }', undefined, { operationName: 'B' }));
-    expect(unknown.errors[0].extensions.code).toMatch(/^(OPERATION_RESOLUTION_FAILURE|PURPOSE_REQUIRED|BAD_REQUEST)$/);
-    const invalid = await expectNoLeak(await attempt('query Q($id: ID!) { customer(id: $id) { email } }', { id: { nested: true } }));
-    expect(invalid.errors[0].extensions.code).toBe('BAD_USER_INPUT');
+  it.each([
+    ['an unparseable document', () => attempt('{ customer(id: '), 'GRAPHQL_PARSE_FAILED', 400],
+    ['a field the schema lacks', () => attempt(`{ customer(id: "${W}") { password } }`), 'GRAPHQL_VALIDATION_FAILED', 400],
+    ['an unknown operation name', () => attempt('query A { __typename }', undefined, { operationName: 'B' }), 'OPERATION_RESOLUTION_FAILURE', 400],
+    ['variables of the wrong type', () => attempt('query Q($id: ID!) { customer(id: $id) { email } }', { id: { nested: true } }), 'BAD_USER_INPUT', 400],
+    ['a mutation sent by GET', () => fetch(`${candor.server.url}?query=${encodeURIComponent(`mutation { grantConsent(input: { subjectId: "${W}", purpose: "marketing.communications", source: "x" }) { id } }`)}`, { headers: { ...headers, 'apollo-require-preflight': 'true' } }), 'BAD_REQUEST', 405],
+  ])('an operation that never executes (%s) is recorded as refused under its actor', async (_case, send, code, status) => {
+    const response = await send();
+    const body = await expectNoLeak(response);
+    expect([response.status, body.errors[0].extensions.code, body.data]).toEqual([status, code, undefined]);
+    const recorded = await candor.services.accessLogReader.page({ requestId: response.headers.get('x-request-id') }, 10);
+    expect(recorded.edges.map((edge) => [edge.node.decision, edge.node.reason, edge.node.actor?.id, edge.node.purpose])).toEqual([['REFUSED', code, 'campaign-manager', 'marketing.communications']]);
   });
 
   it('rate-limits an actor beyond its budget (RATE_LIMITED, 429) and records it, up to the same budget', async () => {
