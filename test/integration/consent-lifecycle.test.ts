@@ -11,6 +11,7 @@ import { SubjectMessageEntity } from '../../src/consent/subject-message.entity';
 import { replayLedger } from '../../src/consent/ledger-replay';
 import { projectRoot } from '../../src/config';
 import { CustomerEntity } from '../../src/domain/customer.entity';
+import { PaymentEntity } from '../../src/domain/payment.entity';
 import { WatchEventEntity } from '../../src/domain/watch-event.entity';
 import type { SubjectState } from '../../src/policy/decide';
 import { PrivacyService } from '../../src/privacy/privacy-service';
@@ -298,17 +299,27 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     await candor.services.dataSource.getRepository(WatchEventEntity).insert({ id: `${V}_w`, customerId: V, title: 'Orbit', watchedAt: '2026-11-01T00:00:00.000Z', seconds: 60 });
     await candor.query({ key: KEYS.support, purpose: 'essential.service', query: `{ customer(id: "${V}") { email phone } }` });
     expect(await candor.services.dataSource.getRepository(SubjectPseudonymEntity).countBy({ subjectId: V })).toBe(1);
+    // A grant the ledger keeps after the erasure: before it, it lists the subject among those marketing may address.
+    expect((await grant(V, 'marketing.communications')).body.errors).toBeUndefined();
+    const permittedList = `{ customers(limit: 1000, onlyPermitted: true) { id } }`;
+    const listedBefore = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: permittedList });
+    expect((listedBefore.body.data!.customers as Array<{ id: string }>).map((listed) => listed.id)).toContain(V);
+    const [payment] = await candor.services.dataSource.getRepository(PaymentEntity).findBy({ customerId: V });
     const response = await manage(`mutation { eraseSubject(subjectId: "${V}") { subjectId watchEventsDeleted paymentsKept messagesErased } }`);
     expect(response.body).toEqual({ data: { eraseSubject: { subjectId: V, watchEventsDeleted: 1, paymentsKept: 1, messagesErased: 0 } } });
     const customer = await candor.services.dataSource.getRepository(CustomerEntity).findOneByOrFail({ id: V });
     expect([customer.fullName, customer.email, customer.phone, customer.birthDate, customer.postalAddress, customer.accessibilityNeeds]).toEqual([null, null, null, null, null, null]);
     expect(customer.erasedAt).toBeTruthy();
+    // The viewing history is deleted; the payment keeps what bookkeeping needs, without the card digits.
+    expect(await candor.services.dataSource.getRepository(WatchEventEntity).countBy({ customerId: V })).toBe(0);
+    expect(await candor.services.dataSource.getRepository(PaymentEntity).findOneByOrFail({ id: payment.id })).toEqual({ ...payment, cardLast4: '****' });
+    expect(payment.cardLast4).toMatch(/^\d{4}$/);
     expect(await candor.services.dataSource.getRepository(SubjectPseudonymEntity).countBy({ subjectId: V })).toBe(0);
     expect((await candor.services.accessLogReader.page({ subjectId: V }, 10)).totalCount).toBe(0);
     expect((await candor.services.verifyAccessLog()).verified).toBe(true);
     // Erased is gone: not served, not listed (its old consents would still filter it in), no consent taken,
     // and no new record links a pseudonym to its id again.
-    const served = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: `{ customer(id: "${V}") { id email } customers(limit: 1000, onlyPermitted: true) { id } }` });
+    const served = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: `{ customer(id: "${V}") { id email } ${permittedList.slice(1, -1)} }` });
     expect(served.body.data!.customer).toBeNull();
     expect((served.body.data!.customers as Array<{ id: string }>).map((listed) => listed.id)).not.toContain(V);
     expect((await grant(V, 'marketing.communications')).body.errors?.[0]?.message).toBe(`unknown subject "${V}"`);

@@ -224,6 +224,27 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     expect(refused.body.errors?.[0].extensions?.code).toBe('FORBIDDEN');
   });
 
+  it('RoPA: releases outside the declaration are drift — to an undeclared purpose, or in full where the purpose is declared masked', async () => {
+    // Records as a release under an older declaration left them, on a day of their own (the period isolates them).
+    const subjectId = 'cus_zzzz_ropa_drift';
+    await addCustomer(candor, subjectId);
+    const release = { at: new Date('2026-02-10T12:00:00.000Z'), requestId: 'test-ropa-drift', actor: { id: 'campaign-manager', name: 'Campaign Manager', team: 'Marketing' }, operationName: null, subjectId };
+    await candor.services.accessLog.append([
+      { ...release, purpose: 'marketing.communications', coordinate: 'Customer.phone', category: 'user.contact.phone_number', decision: 'RELEASED', reason: 'CONSENT_GIVEN', legalBasis: 'consent' },
+      { ...release, purpose: 'analytics.reporting', coordinate: 'Customer.email', category: 'user.contact.email', decision: 'RELEASED', reason: 'LEGAL_BASIS', legalBasis: 'legitimate_interests' },
+      { ...release, purpose: 'analytics.reporting', coordinate: 'Customer.email', category: 'user.contact.email', decision: 'MASKED', reason: 'LEGAL_BASIS', legalBasis: 'legitimate_interests', maskStrategy: 'partial_email' },
+      { ...release, purpose: 'marketing.communications', coordinate: 'Customer.email', category: 'user.contact.email', decision: 'WITHHELD', reason: 'CONSENT_REQUIRED', legalBasis: 'consent' },
+    ]);
+    const document = await report('ropa', { from: '2026-02-10', to: '2026-02-11' });
+    const data = document.data as { outsideDeclaration: unknown[]; outsideDeclarationCount: number };
+    expect(data.outsideDeclaration).toEqual([
+      { seq: expect.any(Number), purpose: 'marketing.communications', coordinate: 'Customer.phone', actorId: 'campaign-manager' },
+      { seq: expect.any(Number), purpose: 'analytics.reporting', coordinate: 'Customer.email', actorId: 'campaign-manager' },
+    ]);
+    expect(data.outsideDeclarationCount).toBe(2);
+    expect(document.summary[0]).toBe('2 release(s) outside the declared purposes — investigate.');
+  });
+
   describe('from the CLI', () => {
     let directory: string;
     beforeAll(() => (directory = mkdtempSync(join(tmpdir(), 'candor-report-'))));
