@@ -57,33 +57,57 @@ export async function verifyAccessLog(dataSource: DataSource, signer: Checkpoint
       : undefined;
   };
 
-  // Where to start: the batch holding fromSeq, or the first batch kept after the latest prune.
-  const startBatch = options.fromSeq
-    ? await batches.createQueryBuilder('batch').where('batch.last_seq >= :seq', { seq: options.fromSeq }).orderBy('batch.id', 'ASC').getOne()
-    : await batches.createQueryBuilder('batch').orderBy('batch.id', 'ASC').getOne();
+  // Where to start: the batch holding fromSeq, or the first batch kept after the latest prune. A start at
+  // or before the latest prune is a start at the prune: its signed checkpoint stands for what it removed.
+  const prunedThrough = latestPrune?.prunedThroughSeq ?? 0;
+  const fromSeq = options.fromSeq !== undefined && options.fromSeq > prunedThrough + 1 ? options.fromSeq : undefined;
+  const parameter = (position: number) => (dataSource.options.type === 'postgres' ? `$${position}` : '?');
+  /**
+   * The first entry no verified batch holds: below the verified range (a full verify: nothing may remain
+   * under the prune), or above it where no batch committed it. Entries above the head read at the start
+   * that a later batch committed are the live log's, not strays.
+   */
+  const stray = async (firstSeq: number, lastSeq: number): Promise<VerifyReport | undefined> => {
+    const [row] = await dataSource.query(
+      `SELECT seq FROM audit_entry WHERE (seq > ${parameter(1)} AND (batch_id <= ${parameter(2)} OR NOT EXISTS (SELECT 1 FROM audit_batch WHERE audit_batch.id = audit_entry.batch_id)))
+         ${fromSeq === undefined ? `OR seq < ${parameter(3)}` : ''} ORDER BY seq LIMIT 1`,
+      fromSeq === undefined ? [lastSeq, last?.id ?? 0, firstSeq] : [lastSeq, last?.id ?? 0],
+    );
+    return row ? broken(Number(row.seq), `record ${Number(row.seq)} is not covered by any batch`) : undefined;
+  };
+  const startBatch = last
+    ? fromSeq !== undefined
+      ? await batches.createQueryBuilder('batch').where('batch.last_seq >= :seq AND batch.id <= :head', { seq: fromSeq, head: last.id }).orderBy('batch.id', 'ASC').getOne()
+      : await batches.createQueryBuilder('batch').orderBy('batch.id', 'ASC').getOne()
+    : null;
   if (!startBatch) {
     // No batch at all (from `fromSeq` on): fine for a log that never reached there, not for one a signed checkpoint says did.
-    const lastSeq = options.fromSeq ? options.fromSeq - 1 : 0;
-    return truncation(lastSeq) ?? { verified: true, records: 0, headSeq, headHash, firstBrokenSeq: null, problem: null };
+    const lastSeq = fromSeq !== undefined ? fromSeq - 1 : prunedThrough;
+    return (await stray(prunedThrough + 1, lastSeq)) ?? truncation(lastSeq) ?? { verified: true, records: 0, headSeq, headHash, firstBrokenSeq: null, problem: null };
   }
-  let previousHash = options.fromSeq ? startBatch.prevHash : latestPrune ? latestPrune.headHash : GENESIS_HASH;
-  let expectedSeq = options.fromSeq ? startBatch.firstSeq : latestPrune ? (latestPrune.prunedThroughSeq ?? 0) + 1 : 1;
+  let previousHash = fromSeq !== undefined ? startBatch.prevHash : latestPrune ? latestPrune.headHash : GENESIS_HASH;
+  // From a sequence number no batch starts at or holds, that number is missing.
+  let expectedSeq = fromSeq !== undefined ? Math.min(fromSeq, startBatch.firstSeq) : prunedThrough + 1;
+  const firstExpectedSeq = expectedSeq;
   let expectedBatchId = startBatch.id;
   // The paged reads below step from one entry's last record to the next entry, so they never see an entry
   // that starts inside the previous one, or a second entry at the same sequence number (PostgreSQL does not
   // keep them unique: rows are copied ahead of the chain lock). One ordered scan finds the first such entry.
-  const parameter = dataSource.options.type === 'postgres' ? '$1' : '?';
   const [overlapping] = await dataSource.query(
-    `SELECT seq, previous_end FROM (SELECT seq, lag(seq + count - 1) OVER (ORDER BY seq) AS previous_end FROM audit_entry WHERE seq >= ${parameter}) AS entries
+    `SELECT seq, previous_end FROM (SELECT seq, lag(seq + count - 1) OVER (ORDER BY seq) AS previous_end FROM audit_entry WHERE seq >= ${parameter(1)}) AS entries
      WHERE seq <= previous_end ORDER BY seq LIMIT 1`,
     [expectedSeq],
   );
   if (overlapping) overlap = { seq: Number(overlapping.seq), previousEnd: Number(overlapping.previous_end) };
-  const hashAtSeq = new Map<number, string>();
+  // Every checkpoint in the verified range must sit at the end of a batch with its hash: batches rewritten
+  // and merged around a checkpoint's sequence number would otherwise pass by it.
+  const checkpointsAhead = checkpoints.filter((checkpoint) => checkpoint.seq >= expectedSeq).sort((a, b) => a.seq - b.seq || a.id - b.id);
+  let nextCheckpoint = 0;
 
   let batchCursor = startBatch.id - 1;
   for (;;) {
-    const page = await batches.createQueryBuilder('batch').where('batch.id > :id', { id: batchCursor }).orderBy('batch.id', 'ASC').take(200).getMany();
+    // Up to the head read at the start: batches committed while this runs are the next verify's.
+    const page = await batches.createQueryBuilder('batch').where('batch.id > :id AND batch.id <= :head', { id: batchCursor, head: last!.id }).orderBy('batch.id', 'ASC').take(200).getMany();
     if (page.length === 0) break;
     for (const batch of page) {
       batchCursor = batch.id;
@@ -124,23 +148,26 @@ export async function verifyAccessLog(dataSource: DataSource, signer: Checkpoint
           seqCursor = entry.seq + entry.count - 1;
         }
       }
+      if (seqCursor !== batch.lastSeq) return broken(batch.lastSeq + 1, `batch ${batch.id}: its records run to ${seqCursor}, past its last sequence number ${batch.lastSeq}`);
       const hash = batchHash(previousHash, digests);
       if (hash !== batch.hash) return broken(batch.firstSeq, `batch ${batch.id}: hash mismatch (expected ${hash}, found ${batch.hash})`);
-      hashAtSeq.set(batch.lastSeq, batch.hash);
+      for (; nextCheckpoint < checkpointsAhead.length && checkpointsAhead[nextCheckpoint].seq <= batch.lastSeq; nextCheckpoint++) {
+        const checkpoint = checkpointsAhead[nextCheckpoint];
+        if (checkpoint.seq !== batch.lastSeq) {
+          return broken(checkpoint.seq, `checkpoint ${checkpoint.id}: seq ${checkpoint.seq} is inside batch ${batch.id} (${batch.firstSeq}–${batch.lastSeq}), but checkpoints are taken at a batch's end: the batches were rewritten`);
+        }
+        if (checkpoint.headHash !== batch.hash) return broken(checkpoint.seq, `checkpoint ${checkpoint.id}: head hash at seq ${checkpoint.seq} is ${batch.hash}, the signed checkpoint says ${checkpoint.headHash}`);
+      }
       previousHash = batch.hash;
       expectedSeq = batch.lastSeq + 1;
       expectedBatchId = batch.id + 1;
       options.onProgress?.(verifiedCount, headSeq);
     }
   }
-  const strays = await entriesRepository.createQueryBuilder('entry').where('entry.seq >= :seq', { seq: expectedSeq }).orderBy('entry.seq', 'ASC').getOne();
-  if (strays) return broken(strays.seq, `record ${strays.seq} is not covered by any batch`);
+  const strayEntry = await stray(firstExpectedSeq, expectedSeq - 1);
+  if (strayEntry) return strayEntry;
   if (overlap) return overlapReport(overlap);
   const truncated = truncation(expectedSeq - 1);
   if (truncated) return truncated;
-  for (const checkpoint of checkpoints) {
-    const hash = hashAtSeq.get(checkpoint.seq);
-    if (hash !== undefined && hash !== checkpoint.headHash) return broken(checkpoint.seq, `checkpoint ${checkpoint.id}: head hash at seq ${checkpoint.seq} is ${hash}, the signed checkpoint says ${checkpoint.headHash}`);
-  }
   return { verified: true, records: verifiedCount, headSeq, headHash, firstBrokenSeq: null, problem: null };
 }

@@ -1,6 +1,7 @@
 import { AccessLog } from '../../src/audit/access-log';
 import { AuditBatchEntity, AuditEntryEntity, SubjectPseudonymEntity } from '../../src/audit/audit.entities';
-import { batchHash, decodeItems, GENESIS_HASH, recordDigest } from '../../src/audit/chain';
+import { batchHash, decodeItems, GENESIS_HASH, recordDigest, sealBatch } from '../../src/audit/chain';
+import { In, MoreThanOrEqual } from 'typeorm';
 import { writeCheckpoint } from '../../src/audit/checkpoints';
 import { verifyAccessLog } from '../../src/audit/verify';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
@@ -240,6 +241,127 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
         }
         expect((await candor.services.verifyAccessLog()).verified).toBe(true);
       });
+
+    /** Appends one record as its own batch (each append is awaited, so no other record shares its batch). */
+    const appendAlone = (requestId: string, subjectId: string | null = null, reason = 'UNAUTHENTICATED') =>
+      candor.services.accessLog.append([{ at: new Date(), requestId, actor: null, purpose: null, operationName: null, subjectId, coordinate: null, category: null, decision: 'REFUSED', reason, legalBasis: null }]);
+    const batchesFrom = (firstId: number) => candor.services.dataSource.getRepository(AuditBatchEntity).find({ where: { id: MoreThanOrEqual(firstId) }, order: { id: 'ASC' } });
+    const entriesOfBatches = (ids: number[]) => candor.services.dataSource.getRepository(AuditEntryEntity).find({ where: { batchId: In(ids) }, order: { seq: 'ASC' } });
+
+    it('detects batches rewritten and merged around a signed checkpoint', async () => {
+      for (const name of ['merged-1', 'merged-2']) await appendAlone(name);
+      const checkpoint = (await writeCheckpoint(candor.services.dataSource, candor.services.checkpointSigner, 'manual', new Date()))!;
+      await appendAlone('merged-3');
+      const checkpointed = await candor.services.dataSource.getRepository(AuditBatchEntity).findOneByOrFail({ lastSeq: checkpoint.seq });
+      const originals = await batchesFrom(checkpointed.id - 1);
+      expect(originals.map((batch) => batch.lastSeq - batch.firstSeq)).toEqual([0, 0, 0]);
+      const originalEntries = await entriesOfBatches(originals.map((batch) => batch.id));
+      // Sealed again as one batch, with a record rewritten, chained to the batch before: a consistent chain
+      // whose batch ends no longer include the checkpoint's sequence number.
+      const [first] = originals;
+      const forged = sealBatch(
+        { batchId: first.id - 1, lastSeq: first.firstSeq - 1, hash: first.prevHash },
+        originalEntries.map((entry, index) => ({ ...entry, items: decodeItems(entry.items).map((item) => (index === 0 ? { ...item, reason: 'BAD_REQUEST' } : item)) })),
+        first.committedAt,
+      );
+      const storeForged = async () => {
+        await candor.services.dataSource.getRepository(AuditBatchEntity).insert({ id: forged.id, firstSeq: forged.firstSeq, lastSeq: forged.lastSeq, prevHash: forged.prevHash, hash: forged.hash, committedAt: forged.committedAt });
+        await candor.services.dataSource.getRepository(AuditEntryEntity).insert(
+          forged.entries.map((entry) => ({ ...entry, count: entry.items.length, batchId: forged.id, items: entry.itemsJson, digests: JSON.stringify(entry.digests), committedAt: forged.committedAt })),
+        );
+      };
+      const removeBatches = (ids: number[]) => tamper(candor, [[`DELETE FROM audit_entry WHERE batch_id IN (${ids.join(',')})`, []], [`DELETE FROM audit_batch WHERE id IN (${ids.join(',')})`, []]]);
+      await removeBatches(originals.map((batch) => batch.id));
+      await storeForged();
+      try {
+        const report = await candor.services.verifyAccessLog();
+        expect(report).toEqual(expect.objectContaining({ verified: false, firstBrokenSeq: checkpoint.seq }));
+        expect(report.problem).toBe(
+          `checkpoint ${checkpoint.id}: seq ${checkpoint.seq} is inside batch ${forged.id} (${forged.firstSeq}–${forged.lastSeq}), but checkpoints are taken at a batch's end: the batches were rewritten`,
+        );
+      } finally {
+        await removeBatches([forged.id]);
+        await candor.services.dataSource.getRepository(AuditBatchEntity).insert(originals);
+        await candor.services.dataSource.getRepository(AuditEntryEntity).insert(originalEntries);
+      }
+      expect((await candor.services.verifyAccessLog()).verified).toBe(true);
+    });
+
+    it('detects a batch whose last sequence number was lowered under its records', async () => {
+      // Four records of one request about one subject: one entry, one batch.
+      await candor.services.accessLog.append(
+        ['Customer.email', 'Customer.phone', 'Customer.fullName', 'Customer.country'].map((coordinate) => ({
+          at: new Date(),
+          requestId: 'shrunk',
+          actor: null,
+          purpose: 'essential.service',
+          operationName: null,
+          subjectId: A,
+          coordinate,
+          category: 'user',
+          decision: 'RELEASED' as const,
+          reason: 'LEGAL_BASIS',
+          legalBasis: 'contract',
+        })),
+      );
+      const [batch] = await batchesFrom((await candor.services.dataSource.getRepository(AuditBatchEntity).find({ order: { id: 'DESC' }, take: 1 }))[0].id);
+      expect(batch.lastSeq - batch.firstSeq).toBe(3);
+      await tamper(candor, [['UPDATE audit_batch SET last_seq = ? WHERE id = ?', [batch.firstSeq + 1, batch.id]]]);
+      try {
+        const report = await candor.services.verifyAccessLog();
+        expect(report).toEqual(expect.objectContaining({ verified: false, firstBrokenSeq: batch.firstSeq + 2 }));
+        expect(report.problem).toBe(`batch ${batch.id}: its records run to ${batch.lastSeq}, past its last sequence number ${batch.firstSeq + 1}`);
+      } finally {
+        await tamper(candor, [['UPDATE audit_batch SET last_seq = ? WHERE id = ?', [batch.lastSeq, batch.id]]]);
+      }
+      expect((await candor.services.verifyAccessLog()).verified).toBe(true);
+    });
+
+    it('detects an entry below the verified range, which no batch holds', async () => {
+      const [host] = await candor.services.dataSource.getRepository(AuditEntryEntity).find({ order: { seq: 'ASC' }, take: 1 });
+      await candor.services.dataSource.getRepository(AuditEntryEntity).insert({ ...host, seq: 0 });
+      try {
+        const report = await candor.services.verifyAccessLog();
+        expect(report).toEqual(expect.objectContaining({ verified: false, firstBrokenSeq: 0, problem: 'record 0 is not covered by any batch' }));
+      } finally {
+        await tamper(candor, [['DELETE FROM audit_entry WHERE seq = ?', [0]]]);
+      }
+      expect((await candor.services.verifyAccessLog()).verified).toBe(true);
+    });
+
+    it('verifying from a sequence number whose batch was deleted reports that number missing', async () => {
+      for (const name of ['from-1', 'from-2', 'from-3']) await appendAlone(name);
+      const [, middle] = await batchesFrom((await candor.services.dataSource.getRepository(AuditBatchEntity).find({ order: { id: 'DESC' }, take: 3 }))[2].id);
+      const [removed] = await entriesOfBatches([middle.id]);
+      await tamper(candor, [['DELETE FROM audit_entry WHERE batch_id = ?', [middle.id]], ['DELETE FROM audit_batch WHERE id = ?', [middle.id]]]);
+      try {
+        const report = await candor.services.verifyAccessLog({ fromSeq: middle.firstSeq });
+        expect(report).toEqual(expect.objectContaining({ verified: false, firstBrokenSeq: middle.firstSeq }));
+        expect(report.problem).toBe(`missing sequence number ${middle.firstSeq} (expected ${middle.firstSeq}, found batch ${middle.id + 1} starting at ${middle.firstSeq + 1})`);
+      } finally {
+        await candor.services.dataSource.getRepository(AuditBatchEntity).insert(middle);
+        await candor.services.dataSource.getRepository(AuditEntryEntity).insert(removed);
+      }
+      expect((await candor.services.verifyAccessLog({ fromSeq: middle.firstSeq })).verified).toBe(true);
+    });
+
+    it('a verify running while batches commit reports no break (it verifies up to the head it read first)', async () => {
+      // A batch commits right when verify looks for entries no batch holds: the moment a live log raced it.
+      const query = candor.services.dataSource.query.bind(candor.services.dataSource);
+      const spy = jest.spyOn(candor.services.dataSource, 'query').mockImplementation(async (sql, parameters) => {
+        if (sql.includes('NOT EXISTS (SELECT 1 FROM audit_batch')) await appendAlone(`live-${Date.now()}`);
+        return query(sql, parameters);
+      });
+      try {
+        const headBefore = (await candor.services.dataSource.getRepository(AuditBatchEntity).find({ order: { id: 'DESC' }, take: 1 }))[0];
+        const report = await candor.services.verifyAccessLog();
+        expect(report).toEqual(expect.objectContaining({ verified: true, headSeq: headBefore.lastSeq }));
+        expect((await candor.services.dataSource.getRepository(AuditBatchEntity).find({ order: { id: 'DESC' }, take: 1 }))[0].id).toBe(headBefore.id + 1);
+      } finally {
+        spy.mockRestore();
+      }
+      expect((await candor.services.verifyAccessLog()).verified).toBe(true);
+    });
 
     it('detects a rewritten chain through the signed checkpoint', async () => {
       await candor.services.accessLog.append([{ at: new Date(), requestId: 'checkpointed', actor: null, purpose: null, operationName: null, subjectId: null, coordinate: null, category: null, decision: 'REFUSED', reason: 'UNAUTHENTICATED', legalBasis: null }]);
