@@ -186,7 +186,12 @@ class ErasureListener {
 export interface PostgresAuditStoreOptions {
   /** Worker threads that seal a batch's records in parallel (default: 2, or 1 on a single CPU). */
   readonly sealingThreads?: number;
+  /** Longest wait for a lock (the chain lock, a turn, the entries' table) before the append fails (default 10 s). */
+  readonly lockWaitMs?: number;
 }
+
+/** As long as SQLite's busy timeout: an append waits this long for the log's locks, then fails (AUDIT_UNAVAILABLE). */
+const LOCK_WAIT_MS = 10_000;
 
 /**
  * Appends sealed batches to PostgreSQL under a transaction-scoped advisory lock. It has its own small
@@ -246,7 +251,9 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
       application_name: AUDIT_APPLICATION_NAME,
       max: 4,
       connectionTimeoutMillis: 5_000,
-      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+      // Every wait for a lock is bounded: a session holding the chain lock (a stuck CLI, a psql) must not
+      // hold governed requests forever, nor let their records pile up in memory.
+      options: [`-c lock_timeout=${options.lockWaitMs ?? LOCK_WAIT_MS}`, ...(schema ? [`-c search_path=${schema}`] : [])].join(' '),
     });
     // A connection the server drops is discarded by the pool (idle) or fails its query (in use). Every
     // client also gets a permanent listener: pg can emit 'error' between checkout and our own listener.

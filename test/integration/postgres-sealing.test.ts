@@ -3,7 +3,7 @@ import { CHAIN_HEAD_MOVED } from '../../migrations/1764480000000-copy-ahead-of-t
 import { AccessLog, type AccessRecordInput, createAuditStore, entriesOf } from '../../src/audit/access-log';
 import { CHAIN_LOCK_KEY } from '../../src/audit/audit-store';
 import { GENESIS_HASH } from '../../src/audit/chain';
-import type { PostgresAuditStore } from '../../src/audit/postgres-audit-store';
+import { PostgresAuditStore } from '../../src/audit/postgres-audit-store';
 import { WorkerClient } from '../../src/audit/worker-client';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { eventually } from '../support/eventually';
@@ -183,6 +183,27 @@ function crashSealersOnEachRequest() {
     const results = (await Promise.all(appends)) as Array<{ batchId: number; firstSeq: number; lastSeq: number }>;
     expect(results.map((result) => [result.batchId - results[0].batchId, result.lastSeq - result.firstSeq + 1])).toEqual([[0, 200], [1, 200], [2, 200]]);
     expect(results.map((result) => result.firstSeq)).toEqual([results[0].firstSeq, results[0].lastSeq + 1, results[1].lastSeq + 1]);
+    await expectVerified();
+  });
+
+  it('fails an append that waits for the chain lock longer than its bound, and appends again once the lock is free', async () => {
+    const database = candor.services.config.database as { url: string };
+    const bounded = new PostgresAuditStore(database.url, undefined, { lockWaitMs: 300 });
+    const holder = new Client({ connectionString: database.url });
+    await holder.connect();
+    try {
+      const log = new AccessLog(bounded);
+      await holder.query(`BEGIN; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`);
+      // 55P03: lock_not_available, PostgreSQL's own "canceling statement due to lock timeout".
+      await expect(log.append(records('lock-held-too-long', 2))).rejects.toMatchObject({ code: '55P03' });
+      await holder.query('COMMIT');
+      await log.append(records('lock-free-again', 2));
+      expect(await recordsOf('lock-held-too-long')).toBe(0);
+      expect(await recordsOf('lock-free-again')).toBe(20);
+    } finally {
+      await holder.end();
+      await bounded.close();
+    }
     await expectVerified();
   });
 
