@@ -7,7 +7,7 @@ import { cliActor, type Output, recordCliOperation } from './audit.command';
 
 /** `candor consent import FILE`: all or nothing; exit 1 with a row-by-row report when any row is rejected. */
 export async function consentImport(services: CandorServices, file: string | undefined, output: Output): Promise<number> {
-  if (!file) throw badInput('usage: npx candor consent import FILE (.csv with a header row, or .json)');
+  if (!file) throw badInput(CONSENT_USAGE);
   // Every hundredth row: a large file has hundreds of thousands, each its own write.
   const progress = (phase: string, done: number, total: number) => {
     if (done % 100 === 0 || done === total) output.err(`\r${phase}… ${done.toLocaleString('en')} of ${total.toLocaleString('en')} rows`);
@@ -38,6 +38,7 @@ export async function subjectErase(services: CandorServices, subjectId: string |
 const INBOX_LIST_LIMIT = 500;
 
 export const INBOX_USAGE = 'usage: npx candor inbox <list [--all] | answer ID --text "…">';
+export const CONSENT_USAGE = 'usage: npx candor consent import FILE (.csv with a header row, or .json)';
 export const INBOX_ACTIONS: readonly string[] = ['list', 'answer'];
 
 /** `candor inbox list [--all]` and `candor inbox answer ID --text "…"`. */
@@ -57,7 +58,10 @@ export async function inboxCommand(services: CandorServices, action: string | un
   }
   if (action === 'answer') {
     if (!args.id || !args.text) throw badInput('usage: npx candor inbox answer ID --text "your answer"');
-    const answered = await inbox.answer(Number(args.id), args.text, cliActor().id);
+    // As `inbox list` prints it (#12) or without the sign.
+    const id = /^#?(\d{1,15})$/.exec(args.id);
+    if (!id) throw badInput(`the message id is a number, as \`inbox list\` prints it (#12 or 12), got "${args.id}"`);
+    const answered = await inbox.answer(Number(id[1]), args.text, cliActor().id);
     await recordCliOperation(services, 'inbox answer', 'SUBJECT_MESSAGE_ANSWERED', 'the answer was saved');
     output.out(`answered message #${answered.id}; the answer appears on the subject's privacy page\n`);
     return 0;

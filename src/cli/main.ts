@@ -12,10 +12,10 @@ import { buildGovernedSchema, loadConfiguredTaxonomy, openServices, seedDemo } f
 import { migrate } from '../storage/data-source';
 import { TaxonomyError } from '../taxonomy/taxonomy';
 import { auditCheckpoint, auditPartitions, auditPrune, auditVerify, type Output } from './audit.command';
-import { checkReportArguments, reportCommand } from './report.command';
+import { checkReportArguments, REPORT_USAGE, reportCommand } from './report.command';
 import { ACTOR_ACTIONS, ACTOR_USAGE, actorCommand } from './actor.command';
 import { policyTest } from './policy.command';
-import { consentImport, INBOX_ACTIONS, INBOX_USAGE, inboxCommand, subjectErase } from './consent.command';
+import { CONSENT_USAGE, consentImport, INBOX_ACTIONS, INBOX_USAGE, inboxCommand, subjectErase } from './consent.command';
 import { schemaDiff, schemaFiles } from './schema.command';
 import { subjectLink } from './subject.command';
 
@@ -178,9 +178,11 @@ function misusedOption(command: string, subcommand: string | undefined, values: 
  * A subcommand checked before the database is opened: a usage error is answered as one even when the
  * database is missing or not migrated.
  */
-function misusedSubcommand(command: string, subcommand: string | undefined): string | undefined {
+function misusedSubcommand(command: string, subcommand: string | undefined, operand: string | undefined): string | undefined {
   if (command === 'actor' && !ACTOR_ACTIONS.includes(subcommand ?? '')) return ACTOR_USAGE;
-  if (command === 'inbox' && !INBOX_ACTIONS.includes(subcommand ?? '')) return INBOX_USAGE;
+  if (command === 'inbox' && (!INBOX_ACTIONS.includes(subcommand ?? '') || (subcommand === 'answer' && operand === undefined))) return INBOX_USAGE;
+  if (command === 'consent' && (subcommand !== 'import' || operand === undefined)) return CONSENT_USAGE;
+  if (command === 'report' && subcommand === undefined) return REPORT_USAGE;
   return undefined;
 }
 
@@ -192,7 +194,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  const optionProblem = misusedOption(command, subcommand, values) ?? misusedSubcommand(command, subcommand);
+  const optionProblem = misusedOption(command, subcommand, values) ?? misusedSubcommand(command, subcommand, action);
   if (optionProblem) {
     process.stderr.write(`candor: ${optionProblem}\n`);
     return 2;
@@ -277,10 +279,6 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'consent':
     case 'inbox': {
-      if (command === 'consent' && subcommand !== 'import') {
-        process.stderr.write('usage: npx candor consent import FILE\n');
-        return 2;
-      }
       const services = await openServices(loadConfig(), { migrate: 'require' });
       try {
         if (command === 'consent') return await consentImport(services, action, output);

@@ -1,6 +1,7 @@
 import { chmodSync, writeFileSync } from 'node:fs';
 import { badInput } from '../errors';
 import { generateReport, validateReportRequest } from '../reports/generate-report';
+import { REPORT_KINDS } from '../reports/report-document';
 import { REPORT_FORMATS, type ReportFormat, renderReport } from '../reports/renderers';
 import type { CandorServices } from '../server/services';
 import { cliActor, type Output } from './audit.command';
@@ -13,6 +14,8 @@ export interface ReportArguments {
   readonly format?: string;
   readonly out?: string;
 }
+
+export const REPORT_USAGE = `usage: npx candor report <${REPORT_KINDS.join('|')}> [--subject ID] [--from DATE] [--to DATE] --format <${REPORT_FORMATS.join('|')}> [--out FILE]`;
 
 /** Checks a report's arguments without the database: kind, format, dates and subject as given. */
 export function checkReportArguments(args: ReportArguments): void {

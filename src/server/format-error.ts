@@ -2,6 +2,8 @@ import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { PUBLIC_ERROR_CODES, QUERY_LIMIT_CODES } from '../policy/codes';
 
 const LIMIT_CODES: ReadonlySet<unknown> = new Set(QUERY_LIMIT_CODES);
+/** Apollo's refusal of introspection tells how to turn it on in Apollo's own code; Candor has a setting for it. */
+const INTROSPECTION_OFF = 'introspection is switched off (the default in production): CANDOR_INTROSPECTION=true turns it on';
 
 /**
  * Lets Candor's coded errors through and masks everything else as INTERNAL_SERVER_ERROR, so no
@@ -13,7 +15,8 @@ export function formatError(formatted: GraphQLFormattedError, error?: unknown): 
   const code = LIMIT_CODES.has(limitCode) ? limitCode : formatted.extensions?.code;
   if (typeof code === 'string' && PUBLIC_ERROR_CODES.has(code)) {
     const { stacktrace: _stacktrace, ...extensions } = formatted.extensions ?? {};
-    return { ...formatted, extensions: { ...extensions, code } };
+    const message = extensions.validationErrorCode === 'INTROSPECTION_DISABLED' ? INTROSPECTION_OFF : formatted.message;
+    return { ...formatted, message, extensions: { ...extensions, code } };
   }
   return { message: 'Internal server error', path: formatted.path, locations: formatted.locations, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
 }

@@ -28,7 +28,7 @@ export const MAX_BODY_BYTES = 1_000_000;
 
 /** What Apollo Sandbox opens with outside production: the analytics demo actor and a first query. */
 export const SANDBOX_DEFAULT_HEADERS = { Authorization: 'Bearer demo-analytics-key', 'X-Purpose': 'analytics.reporting' };
-const SANDBOX_DEFAULT_DOCUMENT = `# Switch the purpose in the Headers tab (X-Purpose) and watch fields be released or withheld.
+const SANDBOX_DEFAULT_DOCUMENT = `# Switch the purpose in the shared headers (Connection settings, the gear): X-Purpose. Watch fields be released or withheld.
 query Customers {
   customers(limit: 5) {
     id

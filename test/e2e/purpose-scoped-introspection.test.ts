@@ -79,9 +79,14 @@ describe.each(DRIVERS)('purpose-scoped introspection on %s', (driver) => {
         headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.marketing}`, 'x-purpose': 'marketing.communications' },
         body: JSON.stringify({ query: CUSTOMER_FIELDS }),
       });
-      const body = (await response.json()) as { data?: unknown; errors?: Array<{ extensions?: { code?: string } }> };
+      const body = (await response.json()) as { data?: unknown; errors?: Array<{ message: string; extensions?: { code?: string } }> };
       expect(body.data).toBeUndefined();
-      expect(body.errors?.[0].extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+      expect(body.errors?.[0]).toEqual(
+        expect.objectContaining({
+          message: 'introspection is switched off (the default in production): CANDOR_INTROSPECTION=true turns it on',
+          extensions: { code: 'GRAPHQL_VALIDATION_FAILED', validationErrorCode: 'INTROSPECTION_DISABLED' },
+        }),
+      );
     } finally {
       await closed.stop();
       await new Promise((resolve) => closed.httpServer.close(resolve));

@@ -88,6 +88,11 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     expect([dryRun.code, dryRun.stderr, dryRun.stdout]).toEqual([2, 'candor: unknown option --dry-run for "audit prune" (it takes --before)\n', '']);
     const noValue = await cli('verify', '--from');
     expect([noValue.code, noValue.stderr]).toEqual([2, 'candor: --from needs a value\n']);
+    // A missing operand is a usage error too, found before the database is opened.
+    for (const args of [['report', '--format', 'json'], ['consent', 'import']]) {
+      const missing = await runCli(args, { DATABASE_URL: 'sqlite:/nonexistent/candor.sqlite' });
+      expect([missing.code, missing.stdout, missing.stderr]).toEqual([2, '', expect.stringMatching(/^candor: usage: npx candor (report <ropa\|subject-access\|purpose-usage\|denials\|consent-coverage>|consent import FILE)/)]);
+    }
     // `new Date('12')` is 1 December 2001: a prune date must be an ISO-8601 one.
     const looseDate = await cli('prune', '--before', '12');
     expect([looseDate.code, looseDate.stderr]).toEqual([1, 'candor: --before must be an ISO-8601 date, or a time with its offset (2026-11-01T12:00:00Z), got "12"\n']);

@@ -478,7 +478,10 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(listed.code).toBe(0);
     expect(listed.stdout).toContain(`#${message.id}`);
     expect(listed.stdout).toContain('Please delete my old address.');
-    const answered = await runCli(['inbox', 'answer', String(message.id), '--text', 'Done — it is gone.'], env);
+    // The id as `inbox list` prints it; a missing one is a usage error, a wrong one a bad value.
+    expect(await runCli(['inbox', 'answer', '--text', 'Done.'], env)).toEqual(expect.objectContaining({ code: 2, stderr: 'candor: usage: npx candor inbox <list [--all] | answer ID --text "…">\n' }));
+    expect(await runCli(['inbox', 'answer', 'first', '--text', 'Done.'], env)).toEqual(expect.objectContaining({ code: 1, stderr: 'candor: the message id is a number, as `inbox list` prints it (#12 or 12), got "first"\n' }));
+    const answered = await runCli(['inbox', 'answer', `#${message.id}`, '--text', 'Done — it is gone.'], env);
     expect([answered.code, answered.stdout]).toEqual([0, `answered message #${message.id}; the answer appears on the subject's privacy page\n`]);
     expect((await runCli(['inbox', 'list'], env)).stdout).not.toContain(`#${message.id} `);
     const link = await runCli(['subject', 'link', '--subject', S, '--ttl', '2h'], { ...env, PUBLIC_URL: 'https://privacy.example' });
