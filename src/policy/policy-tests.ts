@@ -127,6 +127,12 @@ function runCase(file: string, raw: RawCase, index: number, taxonomy: Taxonomy, 
       }),
     };
   }
+  // A subject holds one statement per purpose (the ledger keeps the latest): two would make the case
+  // undecidable as a state, and decide() would read only the first.
+  for (const [statements, what] of [[subjectState?.consents ?? [], 'subject.consents'], [subjectState?.objections ?? [], 'subject.objections']] as const) {
+    const repeated = statements.find((statement, position) => statements.findIndex((other) => other.purpose === statement.purpose) !== position);
+    if (repeated) fail(`${what} holds two statements for ${repeated.purpose}: a subject holds one per purpose, the latest`);
+  }
   const decision = decide({
     field: policy,
     purpose: requestPurposeOf(purpose!, now),

@@ -177,12 +177,15 @@ export function parseTaxonomy(document: unknown, fideslang: FideslangKeys, sourc
     if (legalBasis !== undefined && !(LEGAL_BASES as readonly unknown[]).includes(legalBasis)) {
       failAt(`${where} has unknown legal basis "${String(legalBasis)}"`);
     }
-    // A field declared for a purpose serves its sub-purposes: a Candor-specific sub-purpose on another basis
-    // would widen every such field (a consent purpose's child on legitimate interests needs no consent).
+    // A field declared for a purpose serves its sub-purposes: a sub-purpose on another basis would widen
+    // every such field (a consent purpose's child on legitimate interests needs no consent). So in the base
+    // file as in extensions, a purpose that needs another basis is declared beside, not under, the other.
     const ancestor = nearestWithBasis(parentKey(key), earlier);
-    if (entry.extension === true && ancestor && legalBasis !== undefined && legalBasis !== ancestor.legalBasis) {
-      failAt(`${where} rests on ${String(legalBasis)}, but its parent purpose "${ancestor.key}" on ${ancestor.legalBasis}: an extension purpose keeps the legal basis of the purpose it refines`);
+    if (ancestor && legalBasis !== undefined && legalBasis !== ancestor.legalBasis) {
+      failAt(`${where} rests on ${String(legalBasis)}, but its parent purpose "${ancestor.key}" on ${ancestor.legalBasis}: a sub-purpose keeps the legal basis of the purpose it refines`);
     }
+    // Renewal reads the requested purpose's own notice: one on a grouping key would never apply.
+    if (entry.notice !== undefined && legalBasis === undefined) failAt(`${where} has a notice but no legal basis: a notice belongs to a purpose requests declare (one with a legal basis)`);
     const benefit = entry.benefit;
     if (benefit !== undefined && typeof benefit !== 'string') failAt(`${where}: \`benefit\` must be text`);
     return {

@@ -99,6 +99,7 @@ describe.each(DRIVERS)('access-log durability on %s', (driver) => {
       // Every AUDIT_UNAVAILABLE response is a 503 without data; every 200 with data is fully recorded.
       for (const response of load.received.filter((item) => item.code === 'AUDIT_UNAVAILABLE')) expect([response.status, response.releasedData]).toEqual([503, false]);
       expect(unavailable).toBeGreaterThan(0);
+      // The log is cut off again and again: any 200 of the run must be fully recorded (there may be none).
       await expectEveryReleaseRecorded(candor.database.url, load);
       const after = await candor.query({ key: 'demo-support-key', purpose: 'essential.service', query: '{ customers(limit: 2) { email } }' });
       expect(after.status).toBe(200);
@@ -132,7 +133,7 @@ describe.each(DRIVERS)('access-log durability on %s', (driver) => {
       expect(cuts).toBeGreaterThan(10);
       expect(load.failures).toBe(0); // the server kept answering
       expect(load.received.some((response) => response.code === 'GOVERNANCE_UNAVAILABLE')).toBe(true);
-      await expectEveryReleaseRecorded(candor.database.url, load);
+      expect(await expectEveryReleaseRecorded(candor.database.url, load)).toBeGreaterThan(0); // released between the cuts, and recorded
       const after = await candor.query({ key: 'demo-support-key', purpose: 'essential.service', query: '{ customers(limit: 2) { email } }' });
       expect([after.status, after.body.errors]).toEqual([200, undefined]);
     } finally {
@@ -163,7 +164,7 @@ describe.each(DRIVERS)('access-log durability on %s', (driver) => {
         await cli;
         expect(cliRuns).toBeGreaterThan(0);
         expect(load.received.filter((response) => response.status === 200).length).toBeGreaterThan(50);
-        await expectEveryReleaseRecorded(database.url, load);
+        expect(await expectEveryReleaseRecorded(database.url, load)).toBeGreaterThan(50);
         const verify = await runCli(['audit', 'verify'], { DATABASE_URL: database.url });
         expect(verify.code).toBe(0);
         const services = await openServices(loadConfig({ DATABASE_URL: database.url, NODE_ENV: 'test' }, {}));

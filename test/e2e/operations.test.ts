@@ -67,7 +67,6 @@ describe.each(DRIVERS)('operating Candor on %s', (driver) => {
         }
         latencies.push(Date.now() - started);
       }
-      expect(latencies.every((latency) => latency < 10_000)).toBe(true);
       const verify = await runCli(['audit', 'verify'], { DATABASE_URL: database.url });
       expect(verify.code).toBe(0);
     } finally {

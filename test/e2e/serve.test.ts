@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../../src/config';
@@ -110,5 +110,18 @@ describe('startup refusals', () => {
   it('reports stale schema files through `candor schema check`', async () => {
     const result = await runCli(['schema', 'check'], {});
     expect(result).toEqual(expect.objectContaining({ code: 0, stdout: 'schema files are up to date\n' }));
+    // A taxonomy with a purpose of its own renders another governance.json than the committed one: stale,
+    // and only said (check writes nothing).
+    const directory = mkdtempSync(join(tmpdir(), 'candor-stale-'));
+    try {
+      const committed = readFileSync(join(__dirname, '../../schema/governance.json'), 'utf8');
+      writeFileSync(join(directory, 'taxonomy.yaml'), `${readFileSync(join(__dirname, '../../schema/taxonomy.yaml'), 'utf8')}\nextensionFiles:\n  - acme-loyalty.yaml\n`);
+      copyFileSync(join(__dirname, '../fixtures/taxonomy/acme-loyalty.yaml'), join(directory, 'acme-loyalty.yaml'));
+      const stale = await runCli(['schema', 'check'], { CANDOR_TAXONOMY: join(directory, 'taxonomy.yaml') });
+      expect(stale).toEqual(expect.objectContaining({ code: 1, stdout: '', stderr: 'stale: schema/governance.json — run `npx candor schema emit` and commit the result\n' }));
+      expect(readFileSync(join(__dirname, '../../schema/governance.json'), 'utf8')).toBe(committed);
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
   });
 });

@@ -20,6 +20,7 @@ const SERVICE = purpose('essential.service', 'contract');
 const LEGAL = purpose('essential.legal_obligation', 'legal_obligation');
 const FRAUD = purpose('essential.fraud_detection', 'legitimate_interests');
 const VITAL = purpose('essential.vital', 'vital_interests');
+const PUBLIC_TASK = purpose('essential.public_task', 'public_task');
 const HEALTH = field({ category: 'user.health_and_medical', special: true, purposes: ['essential.service', 'personalize.content', 'essential.legal_obligation', 'essential.vital'] });
 const ALL_PURPOSES = field({ purposes: ['essential', 'marketing', 'analytics'] });
 
@@ -44,6 +45,8 @@ describe('decide()', () => {
     ['6', 'a grant given before a material notice change', field(), RENEWED, state({ consents: [grant('marketing.communications', { recordedAt: before })] }), 'deny', 'CONSENT_RENEWAL_REQUIRED', 'consent'],
     ['6', 'a grant of unknown date under a material notice change', field(), RENEWED, state({ consents: [grant('marketing.communications')] }), 'deny', 'CONSENT_RENEWAL_REQUIRED', 'consent'],
     ['6', 'a grant renewed after the notice change', field(), RENEWED, state({ consents: [grant('marketing', { recordedAt: after })] }), 'allow', 'CONSENT_GIVEN', 'consent'],
+    ['6', 'a grant recorded exactly at the notice change counts as renewed', field(), RENEWED, state({ consents: [grant('marketing', { recordedAt: RENEWED.renewConsentsBefore })] }), 'allow', 'CONSENT_GIVEN', 'consent'],
+    ['6', 'a grant recorded a millisecond before the notice change needs renewal', field(), RENEWED, state({ consents: [grant('marketing', { recordedAt: new Date(RENEWED.renewConsentsBefore.getTime() - 1) })] }), 'deny', 'CONSENT_RENEWAL_REQUIRED', 'consent'],
     ['6', 'no grant at all is still CONSENT_REQUIRED under a notice change', field(), RENEWED, state(), 'deny', 'CONSENT_REQUIRED', 'consent'],
   ] as const)('rule %s: %s', (_rule, _description, fieldPolicy, requestPurpose, subjectState, effect, reason, legalBasis) => {
     expect(decide({ field: fieldPolicy, purpose: requestPurpose, subjectState, now: NOW })).toEqual({ effect, reason, legalBasis });
@@ -119,7 +122,15 @@ describe('decide()', () => {
     ['6', 'a grant expiring exactly now no longer counts', field(), MARKETING, state({ consents: [grant('marketing.communications', { expiresAt: NOW })] }), 'deny', 'CONSENT_REQUIRED', 'consent'],
     ['6', 'a grant expiring after now', field(), MARKETING, state({ consents: [grant('marketing.communications', { expiresAt: new Date('2026-06-02T00:00:00Z') })] }), 'allow', 'CONSENT_GIVEN', 'consent'],
     ['6', 'a grant for another purpose', field(), MARKETING, state({ consents: [grant('marketing.advertising')] }), 'deny', 'CONSENT_REQUIRED', 'consent'],
+    ['3', 'restriction stops vital interests (only a legal obligation is exempt)', field({ purposes: ['essential'] }), VITAL, state({ restricted: true }), 'deny', 'PROCESSING_RESTRICTED', 'vital_interests'],
+    ['3', 'restriction stops a public task', field({ purposes: ['essential'] }), PUBLIC_TASK, state({ restricted: true }), 'deny', 'PROCESSING_RESTRICTED', 'public_task'],
+    ['4', 'objection stops a contract purpose', field(), SERVICE, state({ objections: [objection('essential.service')] }), 'deny', 'OBJECTED', 'contract'],
+    ['4', 'objection stops a public task', field({ purposes: ['essential'] }), PUBLIC_TASK, state({ objections: [objection('essential')] }), 'deny', 'OBJECTED', 'public_task'],
+    ['5', 'special category under vital interests still needs explicit consent', HEALTH, VITAL, state(), 'deny', 'EXPLICIT_CONSENT_REQUIRED', 'vital_interests'],
+    ['5', 'an explicit consent expiring exactly now no longer counts', HEALTH, SERVICE, state({ consents: [grant('essential.service', { explicit: true, expiresAt: NOW })] }), 'deny', 'EXPLICIT_CONSENT_REQUIRED', 'contract'],
+    ['5', 'an explicit parent grant, but a non-explicit grant on the purpose itself (the most specific counts)', HEALTH, SERVICE, state({ consents: [grant('essential', { explicit: true }), grant('essential.service')] }), 'deny', 'EXPLICIT_CONSENT_REQUIRED', 'contract'],
     ['7', 'contract basis needs no consent', field(), SERVICE, state(), 'allow', 'LEGAL_BASIS', 'contract'],
+    ['7', 'public task', field({ purposes: ['essential'] }), PUBLIC_TASK, state(), 'allow', 'LEGAL_BASIS', 'public_task'],
     ['7', 'legitimate interests without objection', field({ purposes: ['essential.fraud_detection'] }), FRAUD, state(), 'allow', 'LEGAL_BASIS', 'legitimate_interests'],
     ['7', 'legal obligation', ALL_PURPOSES, LEGAL, state(), 'allow', 'LEGAL_BASIS', 'legal_obligation'],
   ] as const)('rule %s: %s', (_rule, _description, fieldPolicy, requestPurpose, subjectState, effect, reason, legalBasis) => {
@@ -143,9 +154,18 @@ describe('decide()', () => {
   });
 
   it('is pure: the same request always gives the same decision and inputs are not touched', () => {
-    const subjectState = Object.freeze(state({ consents: Object.freeze([grant('marketing')]) as ConsentStatement[] }));
-    const request = Object.freeze({ field: field(), purpose: MARKETING, subjectState, now: NOW });
-    expect(decide(request)).toEqual(decide(request));
+    // Frozen all the way down (strict mode: a write throws); a Date cannot be frozen, so its time is compared.
+    const deepFreeze = <T>(value: T): T => {
+      if (value !== null && typeof value === 'object' && !(value instanceof Date)) for (const child of Object.values(value)) deepFreeze(child);
+      return Object.freeze(value);
+    };
+    const now = new Date(NOW.getTime());
+    const expiresAt = new Date(NOW.getTime() + 86_400_000);
+    const subjectState = state({ consents: [grant('marketing', { expiresAt }), grant('marketing.communications', { granted: false })], objections: [{ purpose: 'analytics', objected: true }] });
+    const request = deepFreeze({ field: field(), purpose: MARKETING, subjectState, now });
+    const first = decide(request);
+    expect(decide(request)).toEqual(first);
+    expect([now.getTime(), expiresAt.getTime()]).toEqual([NOW.getTime(), NOW.getTime() + 86_400_000]);
   });
 });
 

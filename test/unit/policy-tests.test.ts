@@ -45,6 +45,11 @@ describe('policy tests (test/policy/*.yaml)', () => {
       ['a reason decide() never gives', '  subject: {}\n  expect: { effect: deny, reason: NO_CONSENT }\n', 'expect.reason must be one of'],
       ['consents that are not a list', '  subject: { consents: { purpose: marketing } }\n  expect: { effect: deny }\n', 'subject.consents must be a list'],
       ['a date that is no date', '  now: 2026-02-30\n  subject: {}\n  expect: { effect: deny }\n', 'now must be an ISO-8601 date'],
+      [
+        'two statements for one purpose, which no subject holds (decide() would read the first)',
+        '  subject: { consents: [{ purpose: marketing.communications }, { purpose: marketing.communications, granted: false }] }\n  expect: { effect: allow }\n',
+        'subject.consents holds two statements for marketing.communications: a subject holds one per purpose, the latest',
+      ],
     ])('refuses %s, naming the file and case', async (_case, body, message) => {
       writeFileSync(join(directory, 'strict.yaml'), `- name: strict\n  field: Customer.email\n  purpose: marketing.communications\n${body}`);
       expect(() => runPolicyTests(join(directory, 'strict.yaml'), taxonomy, readGovernance(schema))).toThrow(`strict.yaml case 1 (strict): ${message}`);

@@ -91,9 +91,19 @@ describe('taxonomy validation', () => {
       /purpose "marketing.communications.partners" rests on legitimate_interests, but its parent purpose "marketing.communications" on consent/,
     ],
     [
+      'a fideslang sub-purpose on another basis than its parent, in the base file too',
+      (doc: ReturnType<typeof base>) => (doc.purposes['marketing.communications.email'] = { description: 'e', legalBasis: 'legitimate_interests' }),
+      /purpose "marketing.communications.email" rests on legitimate_interests, but its parent purpose "marketing.communications" on consent: a sub-purpose keeps the legal basis/,
+    ],
+    [
       'a special category that is not personal data (released whatever the purpose)',
       (doc: ReturnType<typeof base>) => Object.assign(doc.categories, { system: { description: 's' }, 'system.health': { description: 'h', special: true, extension: true } }),
       /category "system.health" is marked special but is not personal data/,
+    ],
+    [
+      'a notice on a grouping purpose, which renewal would never read',
+      (doc: ReturnType<typeof base>) => (doc.purposes.marketing.notice = { version: 2, since: '2026-03-01', material: true }),
+      /purpose "marketing" has a notice but no legal basis/,
     ],
     [
       'a notice date that is no date (2026-02-30 would be 2 March)',
