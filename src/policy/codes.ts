@@ -32,6 +32,9 @@ export const DENIAL_EXPLANATIONS: Readonly<Record<DenialReason, string>> = {
 /** The access-log reason of a subject a list kept because their choices allow the purpose (`onlyPermitted`). */
 export const FILTERED_ON_CHOICES = 'FILTERED_ON_CHOICES';
 
+/** Rule 0's reason: the data subject looking at their own record (the privacy page), their right of access. */
+export const SELF_ACCESS: (typeof RELEASE_REASONS)[number] = 'SUBJECT_REQUEST';
+
 /** Refusals of a whole operation, with their HTTP status. */
 export const REFUSALS = {
   UNAUTHENTICATED: 401,

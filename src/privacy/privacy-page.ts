@@ -40,19 +40,22 @@ const STYLE = `body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;co
 main{max-width:880px;margin:0 auto;padding:1rem}h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:2px solid #d0d7de}
 .card{border:1px solid #d0d7de;border-radius:8px;padding:.8rem 1rem;margin:.7rem 0}.muted{color:#4d565f}.benefit{color:#0b5e2e}
 .state{font-weight:600}button,.button{background:#0a58ca;color:#fff;border:0;border-radius:6px;padding:.55rem .9rem;font-size:1rem;cursor:pointer;text-decoration:none;display:inline-block}
-button.secondary{background:#57606a}button:focus,a:focus,textarea:focus,summary:focus{outline:3px solid #ffbf47;outline-offset:2px}
+button.secondary{background:#57606a}button:focus,a:focus,textarea:focus,summary:focus{outline:3px solid #1f2328;outline-offset:2px}.vh{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 textarea{width:100%;box-sizing:border-box;font:inherit;padding:.4rem;border:1px solid #57606a;border-radius:6px}label{font-weight:600;display:block;margin:.4rem 0 .2rem}
 table{border-collapse:collapse;width:100%;font-size:.95rem}th,td{border-bottom:1px solid #d0d7de;padding:.35rem .4rem;text-align:left;vertical-align:top}
 .row{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;justify-content:space-between}.notice{background:#e7f3ff;border-left:4px solid #0a58ca;padding:.6rem 1rem}
-details summary{cursor:pointer;color:#0a58ca;font-weight:600}@media (max-width:600px){table,thead,tbody,tr,th,td{display:block}thead{display:none}td{border:0;padding:.1rem 0}tr{border-bottom:1px solid #d0d7de;padding:.4rem 0}}`;
+details summary{cursor:pointer;color:#0a58ca;font-weight:600}@media (max-width:600px){table,thead,tbody,tr,th,td{display:block}thead{display:none}td{border:0;padding:.1rem 0}td[data-label]::before{content:attr(data-label) ": ";font-weight:600}tr{border-bottom:1px solid #d0d7de;padding:.4rem 0}}`;
 
 function page(title: string, body: string): string {
   return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escape(title)}</title><style>${STYLE}</style></head><body><main>${body}</main></body></html>`;
 }
 
+const times = (count: number) => `${count} ${count === 1 ? 'time' : 'times'}`;
+
 function questionForm(token: string, context: string, label: string): string {
   const id = `q-${context.replace(/[^a-z0-9]/gi, '-')}`;
-  return `<details><summary>Ask a question about this</summary><form method="post" action="/privacy/question"><input type="hidden" name="t" value="${escape(token)}"><input type="hidden" name="context" value="${escape(context)}"><label for="${id}">${escape(label)}</label><textarea id="${id}" name="body" rows="3" required maxlength="4000"></textarea><p><button type="submit">Send my question</button></p></form></details>`;
+  // The summary says what the question is about to a screen reader: a list of twenty identical links is no help.
+  return `<details><summary>Ask a question about this<span class="vh">: ${escape(label)}</span></summary><form method="post" action="/privacy/question"><input type="hidden" name="t" value="${escape(token)}"><input type="hidden" name="context" value="${escape(context)}"><label for="${id}">${escape(label)}</label><textarea id="${id}" name="body" rows="3" required maxlength="4000"></textarea><p><button type="submit">Send my question</button></p></form></details>`;
 }
 
 export function renderPrivacyPage(view: PrivacyView, token: string, services: CandorServices, notice?: string): string {
@@ -61,7 +64,7 @@ export function renderPrivacyPage(view: PrivacyView, token: string, services: Ca
   const categoryText = (key: string) => taxonomy.categories.get(key)?.description ?? key;
   const held = view.held.length
     ? `<table><thead><tr><th scope="col">What</th><th scope="col">What we hold</th></tr></thead><tbody>${view.held
-        .map((field) => `<tr><td>${escape(field.label)}</td><td>${escape(field.values.slice(0, 12).join(' · '))}${field.values.length > 12 ? ` … (${field.values.length} in all)` : ''}</td></tr>`)
+        .map((field) => `<tr><td data-label="What">${escape(field.label)}</td><td data-label="What we hold">${escape(field.values.slice(0, 12).join(' · '))}${field.values.length > 12 ? ` … (${field.values.length} in all)` : ''}</td></tr>`)
         .join('')}</tbody></table>`
     : '<p>We hold no personal data about you.</p>';
   const choices = view.choices
@@ -100,7 +103,7 @@ export function renderPrivacyPage(view: PrivacyView, token: string, services: Ca
               .filter((line) => line.month === month)
               .map(
                 (line) =>
-                  `<tr><td>${escape(line.team)}</td><td>${escape(categoryText(line.category))}</td><td>${escape(purposeText(line.purpose))}</td><td>${line.used} times</td><td>${line.withheldByChoice} times</td><td>${questionForm(token, `usage:${month}:${line.team}:${line.purpose}`, `Your question about ${line.team} using: ${categoryText(line.category)}`)}</td></tr>`,
+                  `<tr><td data-label="Who">${escape(line.team)}</td><td data-label="What">${escape(categoryText(line.category))}</td><td data-label="Why">${escape(purposeText(line.purpose))}</td><td data-label="Used">${times(line.used)}</td><td data-label="Not shared because of your choices">${times(line.withheldByChoice)}</td><td>${questionForm(token, `usage:${month}:${line.team}:${line.purpose}`, `Your question about ${line.team} using: ${categoryText(line.category)}`)}</td></tr>`,
               )
               .join('')}</tbody></table>`,
         )

@@ -3,13 +3,16 @@ import { GraphQLError } from 'graphql';
 import { type AccessLog, type AccessRecordInput, entriesOf } from '../audit/access-log';
 import type { AppendEntry } from '../audit/audit-store';
 import type { EntryItem } from '../audit/chain';
-import { FILTERED_ON_CHOICES, REFUSALS } from '../policy/codes';
+import { FILTERED_ON_CHOICES, QUERY_LIMIT_CODES, REFUSALS } from '../policy/codes';
 import type { Decision } from '../policy/decide';
 import { GOVERNANCE_CONTEXT_KEY } from '../policy/enforcement';
 import type { GuardedField } from '../policy/guarded-field';
 import { recordedDecision, type RequestGovernance, subjectNamedBy } from '../policy/request-governance';
 import type { CandorContext } from './context';
 import type { CandorMetrics } from './observability';
+
+/** Refusals of a whole document that Candor itself makes (the rest are Apollo's or graphql-js's). */
+const CANDOR_REFUSAL_CODES: ReadonlySet<string> = new Set([...QUERY_LIMIT_CODES, 'EXPLAIN_QUERIES_ONLY']);
 
 /** The category of what a filter on the subjects' choices reads: their restriction, objections and consents. */
 const CHOICES_CATEGORY = 'user.privacy_preferences';
@@ -45,12 +48,14 @@ export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): A
           const governance = contextValue[GOVERNANCE_CONTEXT_KEY];
           const errors = response.body.kind === 'single' ? (response.body.singleResult.errors ?? []) : [];
           // An operation answered without `data` never executed: unparseable, invalid, over a query limit, a
-          // mutation by GET, a dry-run mutation. It is recorded refused, once per code of its answer.
+          // mutation by GET, a dry-run mutation. It is one refused operation, recorded under Candor's own code
+          // when its answer has one (a document over the directive limit is also invalid to graphql-js).
           const neverExecuted = response.body.kind === 'single' && response.body.singleResult.data === undefined;
-          const refusalCodes = neverExecuted ? [...new Set(errors.map((error) => String(error.extensions?.code ?? 'INTERNAL_SERVER_ERROR')))] : [];
+          const answeredCodes = errors.map((error) => String(error.extensions?.code ?? 'INTERNAL_SERVER_ERROR'));
+          const refusal = neverExecuted ? (answeredCodes.find((code) => CANDOR_REFUSAL_CODES.has(code)) ?? answeredCodes[0]) : undefined;
           const common = { at: contextValue.now, requestId: contextValue.requestId, actor: contextValue.accessActor, purpose: governance?.purpose.key ?? null, operationName: operationName ?? null };
           const operation = { subjectId: null, category: null, decision: 'REFUSED' as const, legalBasis: null };
-          const records: AccessRecordInput[] = refusalCodes.map((code) => ({ ...common, ...operation, coordinate: null, reason: code }));
+          const records: AccessRecordInput[] = refusal === undefined ? [] : [{ ...common, ...operation, coordinate: null, reason: refusal }];
           for (const { field, code } of governance?.refusals ?? []) records.push({ ...common, ...operation, coordinate: field.coordinate, reason: code });
           for (const field of governance?.recordedOperations ?? []) {
             records.push({ ...common, subjectId: null, coordinate: field.coordinate, category: null, decision: 'RELEASED', reason: field.recordAs!, legalBasis: governance!.purpose.legalBasis });

@@ -8,6 +8,7 @@ import { SubjectMessageEntity } from '../../src/consent/subject-message.entity';
 import { CustomerEntity } from '../../src/domain/customer.entity';
 import { decide, type FieldPolicy, mostSpecific, type SubjectState } from '../../src/policy/decide';
 import { eraseSubject } from '../../src/privacy/erasure';
+import { createSubjectToken } from '../../src/privacy/subject-link';
 import { generateReport } from '../../src/reports/generate-report';
 import { REPORT_KINDS } from '../../src/reports/report-document';
 import { renderReport } from '../../src/reports/renderers';
@@ -243,6 +244,21 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     ]);
     expect(data.outsideDeclarationCount).toBe(2);
     expect(document.summary[0]).toBe('2 release(s) outside the declared purposes — investigate.');
+  });
+
+  it("a subject reading their own page is their right of access, not a purpose's use: no drift, no usage, no actor in the denials", async () => {
+    const subjectId = customers[5].id;
+    const page = await fetch(`${candor.server.url.replace('/graphql', '')}/privacy?t=${createSubjectToken(candor.services.config.secret, subjectId, new Date(Date.now() + 3_600_000))}`);
+    expect(page.status).toBe(200);
+    const own = await candor.services.accessLogReader.page({ subjectId, reason: 'SUBJECT_REQUEST' }, 100);
+    expect(own.edges.some((edge) => edge.node.coordinate === 'Customer.email')).toBe(true);
+    const ropa = await report('ropa');
+    expect([(ropa.data as { outsideDeclaration: unknown[] }).outsideDeclaration, ropa.summary[0]]).toEqual([[], 'No personal data was released outside the purposes declared on the fields.']);
+    expect(((await report('purpose-usage')).data as { groups: Array<{ team: string }> }).groups.map((group) => group.team)).not.toContain('privacy-page');
+    expect(((await report('denials')).data as { actors: Array<{ actorId: string }> }).actors.map((row) => row.actorId)).not.toContain('data-subject');
+    // The subject-access report still lists every look, theirs included.
+    const accesses = ((await report('subject-access', { subjectId })).data as { accesses: Array<{ reason: string }> }).accesses;
+    expect(accesses.filter((access) => access.reason === 'SUBJECT_REQUEST').length).toBe(own.edges.filter((edge) => edge.node.coordinate !== null).length);
   });
 
   describe('from the CLI', () => {
