@@ -128,9 +128,15 @@ ${view.restricted ? '<p class="notice">You asked us to restrict the use of your 
   );
 }
 
-function refusal(response: Response, status: number, title: string, text: string): void {
-  response.status(status).type('html').send(page(title, `<h1>${escape(title)}</h1><p>${escape(text)}</p>`));
+/** A page saying what went wrong and whom to write to; with the subject's link, a way back to their page. */
+function refusal(response: Response, contact: { name: string; email: string }, status: number, title: string, text: string, backTo?: string): void {
+  const back = backTo === undefined ? '' : `<p><a class="button" href="/privacy?t=${encodeURIComponent(backTo)}">Back to your page</a></p>`;
+  const write = `<p class="muted">Questions, or a new link: write to ${escape(contact.name)} at <a href="mailto:${escape(contact.email)}">${escape(contact.email)}</a>.</p>`;
+  response.status(status).type('html').send(page(title, `<h1>${escape(title)}</h1><p>${escape(text)}</p>${back}${write}`));
 }
+
+/** A service message starts in lower case (it is also a GraphQL error); a page sentence does not. */
+const sentence = (text: string) => text.charAt(0).toUpperCase() + text.slice(1) + (/[.!?]$/.test(text) ? '' : '.');
 
 /**
  * `/privacy`: the data subject's own page, reached through a signed, expiring link. Forms post back to it;
@@ -139,6 +145,7 @@ function refusal(response: Response, status: number, title: string, text: string
 export function privacyRouter(services: CandorServices, privacy: PrivacyService, requestIdOf: (response: Response) => string): Router {
   const router = Router();
   const requests = new RateLimiter(PAGE_REQUESTS_PER_MINUTE, services.clock, TRACKED_LINKS);
+  const refuse = (response: Response, status: number, title: string, text: string, backTo?: string) => refusal(response, services.taxonomy.controller, status, title, text, backTo);
   router.use((_request: Request, response: Response, next: NextFunction) => {
     // The link's token is in the URL: no Referer carries it away, no cache keeps the page, no other site frames it.
     response.setHeader('Referrer-Policy', 'no-referrer');
@@ -155,22 +162,23 @@ export function privacyRouter(services: CandorServices, privacy: PrivacyService,
     const token = (request.method === 'GET' ? request.query.t : request.body?.t) as string | undefined;
     const check = checkSubjectToken(services.config.secret, typeof token === 'string' ? token : undefined, services.clock());
     if (check.ok) return check.subjectId;
-    if (check.problem === 'expired') refusal(response, 410, 'This link has expired', 'For your protection, links to this page only work for a limited time. Please ask us for a new link.');
-    else refusal(response, 400, 'This link is not valid', 'Please use the link exactly as you received it, or ask us for a new one.');
+    if (check.problem === 'expired') refuse(response, 410, 'This link has expired', 'For your protection, links to this page only work for a limited time. Please ask us for a new link.');
+    else refuse(response, 400, 'This link is not valid', 'Please use the link exactly as you received it, or ask us for a new one.');
     return undefined;
   };
   const handle = (work: (request: Request, response: Response, subjectId: string, token: string) => Promise<void>) => async (request: Request, response: Response) => {
     const subjectId = subjectOf(request, response);
     if (!subjectId) return;
     // Every view is recorded and reads the subject's log: a link is not a way to load either without bound.
-    if (!requests.take(subjectId)) return refusal(response, 429, 'Please slow down', 'This page was asked for too often in the last minute. Please try again in a minute.');
+    if (!requests.take(subjectId)) return refuse(response, 429, 'Please slow down', 'This page was asked for too often in the last minute. Please try again in a minute.');
+    const token = String(request.method === 'GET' ? request.query.t : request.body.t);
     try {
-      await work(request, response, subjectId, String(request.method === 'GET' ? request.query.t : request.body.t));
+      await work(request, response, subjectId, token);
     } catch (error) {
-      if (isBadInput(error) && (error as Error).message === 'unknown subject') refusal(response, 410, 'There is no data about you any more', 'Your data has been erased, or this link does not belong to anyone we know.');
-      else if (isBadInput(error)) refusal(response, 400, 'We could not do that', (error as Error).message);
+      if (isBadInput(error) && (error as Error).message === 'unknown subject') refuse(response, 410, 'There is no data about you any more', 'Your data has been erased, or this link does not belong to anyone we know.');
+      else if (isBadInput(error)) refuse(response, 400, 'We could not do that', sentence((error as Error).message), token);
       // Not "nothing was changed": a choice may be saved before its record fails, and then it applies.
-      else refusal(response, 503, 'Something went wrong', 'Please reload this page in a moment: it shows what was saved. Try again if your choice is not there.');
+      else refuse(response, 503, 'Something went wrong', 'Please reload this page in a moment: it shows what was saved. Try again if your choice is not there.');
     }
   };
   const back = (response: Response, token: string, notice: keyof typeof NOTICES) => response.redirect(303, `/privacy?t=${encodeURIComponent(token)}&done=${notice}`);
@@ -210,15 +218,16 @@ export function privacyRouter(services: CandorServices, privacy: PrivacyService,
     '/receipt',
     handle(async (request, response, subjectId) => {
       const receipt = await privacy.receipt(subjectId, String(request.query.id ?? ''), requestIdOf(response));
-      if (!receipt) return refusal(response, 404, 'No such receipt', 'This receipt does not exist or is not yours.');
+      if (!receipt) return refuse(response, 404, 'No such receipt', 'This receipt does not exist or is not yours.');
       response.setHeader('Content-Disposition', `attachment; filename="${receipt.id}.json"`);
       response.type('application/json').send(JSON.stringify({ receipt: JSON.parse(receipt.document), digest: { algorithm: 'SHA-256', value: receipt.digest } }, null, 2));
     }),
   );
+  router.use((_request: Request, response: Response) => refuse(response, 404, 'There is no such page', 'Please use the link exactly as you received it.'));
   // A body the parser refuses (too large, malformed) gets a page too, never JSON or a stack.
   router.use((error: { status?: number }, _request: Request, response: Response, next: NextFunction) => {
     if (typeof error.status !== 'number' || error.status >= 500) return next(error);
-    refusal(response, error.status, error.status === 413 ? 'Your message is too long' : 'We could not read that', error.status === 413 ? 'Please shorten your message and send it again.' : 'Please use the form on your page and try again.');
+    refuse(response, error.status, error.status === 413 ? 'Your message is too long' : 'We could not read that', error.status === 413 ? 'Please shorten your message and send it again.' : 'Please use the form on your page and try again.');
   });
   return router;
 }

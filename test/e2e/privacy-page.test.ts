@@ -100,9 +100,29 @@ describe.each(DRIVERS)('the privacy page in a browser (%s)', (driver) => {
     const expired = await page.goto(link(SUBJECT, new Date(Date.now() - 1_000)));
     expect(expired?.status()).toBe(410);
     await expect(page.locator('h1').textContent()).resolves.toBe('This link has expired');
+    // Whom to ask for a new one: the controller named in the taxonomy.
+    await expect(page.getByRole('link', { name: candor.services.taxonomy.controller.email }).getAttribute('href')).resolves.toBe(`mailto:${candor.services.taxonomy.controller.email}`);
     const tampered = await page.goto(link(SUBJECT, new Date(Date.now() + 60_000)).replace(/.$/, (last) => (last === 'A' ? 'B' : 'A')));
     expect(tampered?.status()).toBe(400);
     await expect(page.locator('h1').textContent()).resolves.toBe('This link is not valid');
+    const unknownPath = await page.goto(link(SUBJECT, new Date(Date.now() + 60_000)).replace('/privacy?', '/privacy/elsewhere?'));
+    expect([unknownPath?.status(), unknownPath?.headers()['content-type']]).toEqual([404, expect.stringMatching(/^text\/html/)]);
+    await expect(page.locator('h1').textContent()).resolves.toBe('There is no such page');
+    await page.close();
+  });
+
+  it('answers a question of only spaces with a page that says why and leads back', async () => {
+    const page = await browser.newPage();
+    await page.goto(link(SUBJECT, new Date(Date.now() + 600_000)));
+    const [question] = await page.locator('details').all();
+    await question.locator('summary').click();
+    await question.locator('textarea').fill('   ');
+    const [answer] = await Promise.all([page.waitForNavigation(), question.locator('button[type=submit]').click()]);
+    expect(answer?.status()).toBe(400);
+    await expect(page.locator('h1').textContent()).resolves.toBe('We could not do that');
+    await expect(page.locator('p').first().textContent()).resolves.toBe('Please write your question.');
+    await page.getByRole('link', { name: 'Back to your page' }).click();
+    await expect(page.locator('h1').textContent()).resolves.toContain('Your data');
     await page.close();
   });
 });
