@@ -158,7 +158,8 @@ export function consentCoverageReport(taxonomy: Taxonomy, subjects: readonly Cov
     sections: [
       {
         title: 'Coverage per purpose',
-        chart: { title: 'Subjects who granted consent, end of period', bars: rows.map((row) => ({ label: row.purpose, value: row.end.granted })) },
+        // Only purposes that rest on consent: a bar of zero grants for a contract purpose would read as a gap.
+        chart: { title: 'Subjects who granted consent, end of period (purposes based on consent)', bars: rows.filter((row) => row.legalBasis === 'consent').map((row) => ({ label: row.purpose, value: row.end.granted })) },
         tables: [
           {
             title: 'End of period',

@@ -68,8 +68,9 @@ const escapeHtml = (value: string) => value.replace(/[&<>"']/g, (character) => (
 /** A horizontal bar chart as inline SVG (no script, no external resource). */
 export function barChartSvg(chart: BarChart): string {
   const rowHeight = 22;
-  const labelWidth = 220;
-  const width = 640;
+  // Room for the longest label (≈ 7 px a character at this size), so a dotted purpose key is not cut.
+  const labelWidth = Math.min(400, Math.max(120, 12 + 7 * Math.max(0, ...chart.bars.map((bar) => bar.label.length))));
+  const width = labelWidth + 420;
   const max = Math.max(1, ...chart.bars.map((bar) => bar.value));
   const height = chart.bars.length * rowHeight + 10;
   const bars = chart.bars

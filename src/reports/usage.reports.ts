@@ -135,7 +135,8 @@ export function denialsReport() {
           {
             title: 'Withheld rate per actor',
             chart: { title: 'Withheld share per actor (%)', bars: actorRows.map((row) => ({ label: row.name || row.actorId, value: +(row.withheldRate * 100).toFixed(1) })) },
-            tables: [{ title: 'Actors', columns: ['actor', 'name', 'team', 'field decisions', 'withheld', 'withheld rate'], rows: actorRows.map((row) => [row.actorId, row.name, row.team, row.decisions, row.withheld, row.withheldRate]) }],
+            // The table says the rate as the chart does: a percentage.
+            tables: [{ title: 'Actors', columns: ['actor', 'name', 'team', 'field decisions', 'withheld', 'withheld (%)'], rows: actorRows.map((row) => [row.actorId, row.name, row.team, row.decisions, row.withheld, +(row.withheldRate * 100).toFixed(1)]) }],
           },
           { title: 'Refused operations by code', tables: [{ title: 'Refusals', columns: ['code', 'count'], rows: refusalRows.map((row) => [row.code, row.count]) }] },
           { title: 'Purposes not permitted (potential misuse)', tables: [{ title: 'Attempts', columns: ['actor', 'purpose', 'attempts'], rows: attemptRows.map((row) => [row.actorId, row.purpose, row.count]) }] },
