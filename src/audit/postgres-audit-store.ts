@@ -225,6 +225,12 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
    * is random per store, so that other instances' turns are other locks.
    */
   private readonly turnLockClass = randomInt(2 ** 31);
+  /**
+   * Every transaction of the log bounds its waits for locks (the chain lock, a turn, the entries' table): a
+   * session holding the chain lock (a stuck CLI, a psql) must not hold governed requests forever, nor let
+   * their records pile up. In the BEGIN's own statement string: no round trip of its own.
+   */
+  private readonly lockWait: string;
   private commitTurns = 0;
   /** Whether the latest commit found the head moved by another appender (then the next one commits under the lock). */
   private headContended = false;
@@ -233,6 +239,7 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
 
   constructor(url: string, schema?: string, options: PostgresAuditStoreOptions = {}) {
     const threads = options.sealingThreads ?? Math.min(2, availableParallelism());
+    this.lockWait = `SET LOCAL lock_timeout = ${integerLiteral(options.lockWaitMs ?? LOCK_WAIT_MS)}`;
     this.sealers = Array.from(
       { length: threads },
       () =>
@@ -251,9 +258,7 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
       application_name: AUDIT_APPLICATION_NAME,
       max: 4,
       connectionTimeoutMillis: 5_000,
-      // Every wait for a lock is bounded: a session holding the chain lock (a stuck CLI, a psql) must not
-      // hold governed requests forever, nor let their records pile up in memory.
-      options: [`-c lock_timeout=${options.lockWaitMs ?? LOCK_WAIT_MS}`, ...(schema ? [`-c search_path=${schema}`] : [])].join(' '),
+      ...(schema ? { options: `-c search_path=${schema}` } : {}),
     });
     // A connection the server drops is discarded by the pool (idle) or fails its query (in use). Every
     // client also gets a permanent listener: pg can emit 'error' between checkout and our own listener.
@@ -377,7 +382,7 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
 
   /** Opens a commit's transaction holding its turn's lock. */
   private beginTurn(turn: number): string {
-    return `BEGIN; SELECT pg_advisory_xact_lock(${this.turnLockClass}, ${turn})`;
+    return `BEGIN; ${this.lockWait}; SELECT pg_advisory_xact_lock(${this.turnLockClass}, ${turn})`;
   }
 
   async prune(plan: PrunePlan): Promise<PruneResult | undefined> {
@@ -432,7 +437,7 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
 
   /** Runs prune's `work` holding the entries' table and the chain lock, given the head. */
   private inPruneTransaction<T>(work: (runner: Runner, head: StoredHead) => Promise<T>): Promise<T> {
-    return inPoolTransaction(this.pool, `BEGIN; ${lockChain('SHARE ROW EXCLUSIVE')}`, (client, begun) =>
+    return inPoolTransaction(this.pool, `BEGIN; ${this.lockWait}; ${lockChain('SHARE ROW EXCLUSIVE')}`, (client, begun) =>
       work({ query: async (sql, parameters) => (await client.query(sql, parameters)).rows, client }, headIn(begun)),
     );
   }

@@ -68,12 +68,15 @@ export async function verifyAccessLog(dataSource: DataSource, signer: Checkpoint
    * that a later batch committed are the live log's, not strays.
    */
   const stray = async (firstSeq: number, lastSeq: number): Promise<VerifyReport | undefined> => {
-    const [row] = await dataSource.query(
-      `SELECT seq FROM audit_entry WHERE (seq > ${parameter(1)} AND (batch_id <= ${parameter(2)} OR NOT EXISTS (SELECT 1 FROM audit_batch WHERE audit_batch.id = audit_entry.batch_id)))
-         ${fromSeq === undefined ? `OR seq < ${parameter(3)}` : ''} ORDER BY seq LIMIT 1`,
-      fromSeq === undefined ? [lastSeq, last?.id ?? 0, firstSeq] : [lastSeq, last?.id ?? 0],
-    );
-    return row ? broken(Number(row.seq), `record ${Number(row.seq)} is not covered by any batch`) : undefined;
+    // Two index range reads: one query with both sides in an OR would scan the whole log.
+    const [below] = fromSeq === undefined ? await dataSource.query(`SELECT seq FROM audit_entry WHERE seq < ${parameter(1)} ORDER BY seq LIMIT 1`, [firstSeq]) : [];
+    const [above] = below
+      ? [below]
+      : await dataSource.query(
+          `SELECT seq FROM audit_entry WHERE seq > ${parameter(1)} AND (batch_id <= ${parameter(2)} OR NOT EXISTS (SELECT 1 FROM audit_batch WHERE audit_batch.id = audit_entry.batch_id)) ORDER BY seq LIMIT 1`,
+          [lastSeq, last?.id ?? 0],
+        );
+    return above ? broken(Number(above.seq), `record ${Number(above.seq)} is not covered by any batch`) : undefined;
   };
   const startBatch = last
     ? fromSeq !== undefined

@@ -48,8 +48,8 @@ export async function auditVerify(services: CandorServices, from: string | undef
   });
   if (output.interactive) output.err('\r\x1b[K');
   await recordCliOperation(services, 'audit verify', 'ACCESS_LOG_READ', 'the log was verified');
-  // "verified 0 records" would read as a pass for records the log does not hold.
-  if (report.verified && fromSeq !== undefined && fromSeq > report.headSeq) throw badInput(`--from ${fromSeq} is past the log's head (seq ${report.headSeq}): nothing to verify`);
+  // "verified 0 records" would read as a pass for records the log does not hold (the head's next is fine: nothing new yet).
+  if (report.verified && fromSeq !== undefined && fromSeq > report.headSeq + 1) throw badInput(`--from ${fromSeq} is past the log's head (seq ${report.headSeq}): nothing to verify`);
   if (report.verified) {
     output.out(`verified ${report.records} records through ${report.headSeq} (head hash ${report.headHash})\n`);
     return 0;

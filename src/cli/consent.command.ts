@@ -60,7 +60,7 @@ export async function inboxCommand(services: CandorServices, action: string | un
     if (!args.id || !args.text) throw badInput('usage: npx candor inbox answer ID --text "your answer"');
     // As `inbox list` prints it (#12) or without the sign.
     const id = /^#?(\d{1,15})$/.exec(args.id);
-    if (!id) throw badInput(`the message id is a number, as \`inbox list\` prints it (#12 or 12), got "${args.id}"`);
+    if (!id) throw badInput(`the message id is a number, as \`inbox list\` prints it (12, or '#12' in quotes: a shell reads an unquoted # as a comment), got "${args.id}"`);
     const answered = await inbox.answer(Number(id[1]), args.text, cliActor().id);
     await recordCliOperation(services, 'inbox answer', 'SUBJECT_MESSAGE_ANSWERED', 'the answer was saved');
     output.out(`answered message #${answered.id}; the answer appears on the subject's privacy page\n`);

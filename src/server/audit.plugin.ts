@@ -50,8 +50,9 @@ export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): A
           // An operation answered without `data` never executed: unparseable, invalid, over a query limit, a
           // mutation by GET, a dry-run mutation. It is one refused operation, recorded under Candor's own code
           // when its answer has one (a document over the directive limit is also invalid to graphql-js).
-          const neverExecuted = response.body.kind === 'single' && response.body.singleResult.data === undefined;
           const answeredCodes = errors.map((error) => String(error.extensions?.code ?? 'INTERNAL_SERVER_ERROR'));
+          // Apollo's persisted-query handshake (a hash it does not know yet; the client sends the document next) refuses nothing.
+          const neverExecuted = response.body.kind === 'single' && response.body.singleResult.data === undefined && !answeredCodes.includes('PERSISTED_QUERY_NOT_FOUND');
           const refusal = neverExecuted ? (answeredCodes.find((code) => CANDOR_REFUSAL_CODES.has(code)) ?? answeredCodes[0]) : undefined;
           const common = { at: contextValue.now, requestId: contextValue.requestId, actor: contextValue.accessActor, purpose: governance?.purpose.key ?? null, operationName: operationName ?? null };
           const operation = { subjectId: null, category: null, decision: 'REFUSED' as const, legalBasis: null };

@@ -145,8 +145,11 @@ describe.each(STORES_AND_EXECUTORS)('bypass attempts on %s, executed by %s', (dr
   it('automatic persisted queries are governed the same way', async () => {
     const query = `{ customer(id: "${W}") { email } }`;
     const persistedQuery = { version: 1, sha256Hash: createHash('sha256').update(query).digest('hex') };
-    const unknown = await expectNoLeak(await attempt('', undefined, { query: undefined, extensions: { persistedQuery } }));
+    const handshake = await attempt('', undefined, { query: undefined, extensions: { persistedQuery } });
+    const unknown = await expectNoLeak(handshake);
     expect(unknown.errors[0].extensions.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+    // The protocol's handshake (the client sends the document next) is no refused operation: not recorded.
+    expect((await candor.services.accessLogReader.page({ requestId: handshake.headers.get('x-request-id') }, 10)).totalCount).toBe(0);
     const registered = await expectNoLeak(await attempt(query, undefined, { extensions: { persistedQuery } }));
     expect(registered.data).toEqual({ customer: { email: null } });
     const replayed = await expectNoLeak(await attempt('', undefined, { query: undefined, extensions: { persistedQuery } }));
