@@ -17,7 +17,7 @@ export interface ErasureResult {
 /**
  * Erases a data subject (GDPR Art. 17): their personal fields are removed from the domain data, their
  * viewing history is deleted, their payments keep only what bookkeeping law requires (amount, currency,
- * date; no card digits), their messages lose their text, and the access log's pseudonym mapping is
+ * date; no card digits), their messages are deleted, and the access log's pseudonym mapping is
  * deleted, so the log keeps verifying but no longer points at the person. The consent ledger keeps the
  * proof of consent under the opaque surrogate id.
  *
@@ -42,7 +42,9 @@ export async function eraseSubject(services: CandorServices, subjectId: string, 
     const result = await inTransaction(services.dataSource, async (manager) => {
       await manager.createQueryBuilder().insert().into(SubjectPseudonymEntity).values({ subjectId, pseudonym: newPseudonym(), createdAt: erasedAt }).orIgnore().execute();
       const domain = await services.domain.eraseCustomer(subjectId, erasedAt, manager);
-      const messages = await manager.getRepository(SubjectMessageEntity).update({ subjectId }, { body: '[erased]', context: null, answer: () => "CASE WHEN answer IS NULL THEN NULL ELSE '[erased]' END" });
+      // Deleted, not blanked: a message kept in the inbox would be read under the subject's id, and its
+      // access record would tie the log to them again.
+      const messages = await manager.getRepository(SubjectMessageEntity).delete({ subjectId });
       return { ...domain, messagesErased: messages.affected ?? 0 };
     });
     erased = { subjectId, erasedAt, ...result };

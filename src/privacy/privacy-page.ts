@@ -50,6 +50,13 @@ function page(title: string, body: string): string {
   return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escape(title)}</title><style>${STYLE}</style></head><body><main>${body}</main></body></html>`;
 }
 
+/** A held value as a person reads it: a stored instant as a date and time, a flag as yes or no (the download keeps them as stored). */
+function readable(value: string): string {
+  if (value === 'true' || value === 'false') return value === 'true' ? 'yes' : 'no';
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/.test(value)) return value;
+  return `${new Date(value).toLocaleString('en-GB', { dateStyle: 'long', timeStyle: 'short', timeZone: 'UTC' })} UTC`;
+}
+
 const times = (count: number) => `${count} ${count === 1 ? 'time' : 'times'}`;
 
 function questionForm(token: string, context: string, label: string): string {
@@ -64,7 +71,7 @@ export function renderPrivacyPage(view: PrivacyView, token: string, services: Ca
   const categoryText = (key: string) => taxonomy.categories.get(key)?.description ?? key;
   const held = view.held.length
     ? `<table><thead><tr><th scope="col">What</th><th scope="col">What we hold</th></tr></thead><tbody>${view.held
-        .map((field) => `<tr><td data-label="What">${escape(field.label)}</td><td data-label="What we hold">${escape(field.values.slice(0, 12).join(' · '))}${field.values.length > 12 ? ` … (${field.values.length} in all)` : ''}</td></tr>`)
+        .map((field) => `<tr><td data-label="What">${escape(field.label)}</td><td data-label="What we hold">${escape(field.values.slice(0, 12).map(readable).join(' · '))}${field.values.length > 12 ? ` … (${field.values.length} in all)` : ''}</td></tr>`)
         .join('')}</tbody></table>`
     : '<p>We hold no personal data about you.</p>';
   const choices = view.choices

@@ -18,6 +18,13 @@ import { type RecordsByType, recordsHeldAbout, valuesHeld } from './records-held
 export const SUBJECT_ACTOR: AccessActor = { id: 'data-subject', name: 'The data subject', team: 'privacy-page' };
 export const PRIVACY_PAGE_SOURCE = 'privacy-page';
 const SELF_ACCESS_PURPOSE = { key: 'essential.legal_obligation', legalBasis: 'legal_obligation' as const };
+/** A schema coordinate in words, for a person: `Payment.cardLast4` → "payment: card last 4". */
+const inWords = (coordinate: string) =>
+  coordinate
+    .split('.')
+    .map((name) => name.replace(/([a-z])([A-Z0-9])/g, '$1 $2').toLowerCase())
+    .join(': ');
+
 /** Withheld because of the subject's own choices (as opposed to the purpose not being declared). */
 const CHOICE_REASONS = new Set(['CONSENT_REQUIRED', 'OBJECTED', 'PROCESSING_RESTRICTED', 'EXPLICIT_CONSENT_REQUIRED', 'CONSENT_RENEWAL_REQUIRED']);
 
@@ -211,7 +218,7 @@ export class PrivacyService {
     await this.services.accessLog.append(records);
     // Fields of one category (a consent entry's purpose, source, …) are told apart by what they are.
     const labels = held.map((field) => field.label);
-    return held.map((field) => (labels.indexOf(field.label) === labels.lastIndexOf(field.label) ? field : { ...field, label: `${field.label} (${field.coordinate.replace('.', ' ')})` }));
+    return held.map((field) => (labels.indexOf(field.label) === labels.lastIndexOf(field.label) ? field : { ...field, label: `${field.label} — ${inWords(field.coordinate)}` }));
   }
 
   private async usage(subjectId: string): Promise<UsageLine[]> {

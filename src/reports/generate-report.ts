@@ -68,6 +68,8 @@ export async function generateReport(services: CandorServices, request: ReportRe
       const subjectId = parameters.subjectId!;
       const customer = await services.domain.findCustomerRecord(subjectId);
       if (!customer) throw badInput(`unknown subject "${subjectId}"`);
+      // Its record would name the subject again: the log would point at an erased person anew.
+      if (customer.erasedAt) throw badInput(`subject "${subjectId}" was erased on ${customer.erasedAt}: nothing is held about them to report, and a report would tie the log to them again`);
       const [state] = await services.consent.states([subjectId]);
       const purposes = [...services.taxonomy.purposes.values()].filter((purpose) => purpose.requestable);
       builder = subjectAccessReport({ subjectId, held: await heldData(services, customer, fields), state, history: await services.consent.history(subjectId), purposes, at: now });

@@ -44,7 +44,11 @@ describe.each(DRIVERS)('the privacy page in a browser (%s)', (driver) => {
     await expect(page.locator('h1').textContent()).resolves.toBe('Your data and your choices');
 
     // 1. what Candor holds, values visible to the subject
-    await expect(page.locator('#held + table').textContent()).resolves.toContain(`${SUBJECT}@secret.example`);
+    const held = (await page.locator('#held + table').textContent())!;
+    expect(held).toContain(`${SUBJECT}@secret.example`);
+    // as a person reads it: fields of one category told apart in words, instants as dates, flags as yes or no
+    expect(held).toContain('— consent entry: explicit');
+    expect(held).not.toMatch(/ConsentEntry|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}|\b(true|false)\b/);
     // 3. how the data was used: the Marketing access made above
     const usage = page.locator('section[aria-labelledby="usage"]');
     await expect(usage.textContent()).resolves.toContain('Marketing');

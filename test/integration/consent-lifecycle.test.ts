@@ -455,14 +455,22 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     await candor.services.dataSource.getRepository(SubjectMessageEntity).save({ subjectId: Q, context: null, body: 'Why?', createdAt: new Date(now).toISOString(), answer: 'Because you asked us, Quentin.', answeredAt: new Date(now).toISOString(), answeredBy: 'dpo' });
     expect((await manage(`mutation { eraseSubject(subjectId: "${Q}") { subjectId } }`)).body.errors).toBeUndefined();
     await expect(page.receipt(Q, receiptId!, 'receipt-after-erasure')).rejects.toThrow('unknown subject');
-    // The answer may quote the person: erased with the question.
-    expect((await candor.services.dataSource.getRepository(SubjectMessageEntity).findBy({ subjectId: Q })).map((message) => [message.body, message.answer])).toEqual([['[erased]', '[erased]']]);
+    // The answer may quote the person: deleted with the question, so no inbox read names the subject again.
+    expect(await candor.services.dataSource.getRepository(SubjectMessageEntity).findBy({ subjectId: Q })).toEqual([]);
+    const inbox = await manage('{ inbox(unansweredOnly: false, first: 500) { subjectId body } }');
+    expect((inbox.body.data!.inbox as Array<{ subjectId: string }>).map((message) => message.subjectId)).not.toContain(Q);
+    const report = await manage(`{ report(kind: "subject-access", subjectId: "${Q}") { json } }`);
+    expect(report.body.errors?.[0]).toEqual(expect.objectContaining({ message: expect.stringContaining(`subject "${Q}" was erased on`), extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) }));
+    expect(await candor.services.dataSource.getRepository(SubjectPseudonymEntity).countBy({ subjectId: Q })).toBe(0);
   });
 
   it('keeps the inbox for consent managers only, and answers once', async () => {
     const message = await candor.services.dataSource.getRepository('SubjectMessageEntity').save({ subjectId: S, context: 'purpose:third_party_sharing', body: 'Why did Partnerships receive my country?', createdAt: new Date(now).toISOString() });
     const inbox = await manage('{ inbox { id subjectId context body answer } }');
     expect(inbox.body.data!.inbox).toEqual(expect.arrayContaining([{ id: String(message.id), subjectId: S, context: 'purpose:third_party_sharing', body: 'Why did Partnerships receive my country?', answer: null }]));
+    // What the subject asked about, their words and the answer are theirs: each read is decided and recorded.
+    const read = await candor.services.accessLogReader.page({ requestId: inbox.headers.get('x-request-id'), subjectId: S }, 50);
+    expect(read.edges.map((edge) => edge.node.coordinate).sort()).toEqual(['SubjectMessage.answer', 'SubjectMessage.body', 'SubjectMessage.context']);
     const answered = await manage(`mutation { answerQuestion(input: { id: "${message.id}", answer: "Only because you agreed on 2 January." }) { answer answeredBy } }`);
     expect(answered.body.data!.answerQuestion).toEqual({ answer: 'Only because you agreed on 2 January.', answeredBy: 'compliance-office' });
     const twice = await manage(`mutation { answerQuestion(input: { id: "${message.id}", answer: "again" }) { answer } }`);
@@ -480,7 +488,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(listed.stdout).toContain('Please delete my old address.');
     // The id as `inbox list` prints it; a missing one is a usage error, a wrong one a bad value.
     expect(await runCli(['inbox', 'answer', '--text', 'Done.'], env)).toEqual(expect.objectContaining({ code: 2, stderr: 'candor: usage: npx candor inbox <list [--all] | answer ID --text "…">\n' }));
-    expect(await runCli(['inbox', 'answer', 'first', '--text', 'Done.'], env)).toEqual(expect.objectContaining({ code: 1, stderr: 'candor: the message id is a number, as `inbox list` prints it (#12 or 12), got "first"\n' }));
+    expect(await runCli(['inbox', 'answer', 'first', '--text', 'Done.'], env)).toEqual(expect.objectContaining({ code: 1, stderr: 'candor: the message id is a number, as `inbox list` prints it (12, or \'#12\' in quotes: a shell reads an unquoted # as a comment), got "first"\n' }));
     const answered = await runCli(['inbox', 'answer', `#${message.id}`, '--text', 'Done — it is gone.'], env);
     expect([answered.code, answered.stdout]).toEqual([0, `answered message #${message.id}; the answer appears on the subject's privacy page\n`]);
     expect((await runCli(['inbox', 'list'], env)).stdout).not.toContain(`#${message.id} `);
