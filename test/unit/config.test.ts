@@ -36,7 +36,7 @@ describe('configuration', () => {
     expect(() => load({ DATABASE_URL: 's3cretpass@db.internal:5432/candor' })).toThrow(new ConfigError('DATABASE_URL must start with sqlite: or postgres://'));
   });
 
-  it('withholds consent-dependent fields after 250 ms of store latency by default', () => {
+  it('sets the store deadline (after which consent-dependent fields are withheld) to 250 ms by default', () => {
     expect(load({}).storeDeadlineMs).toBe(250);
   });
 

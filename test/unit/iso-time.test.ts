@@ -1,3 +1,6 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { projectRoot } from '../../src/config';
 import { isoTime } from '../../src/errors';
 
 describe('a time given by a caller', () => {
@@ -8,6 +11,12 @@ describe('a time given by a caller', () => {
     ['2026-11-01T12:30:00.123+02:00', '2026-11-01T10:30:00.123Z'],
   ])('reads %s as %s, whatever the server time zone', (value, instant) => {
     expect(isoTime(value, '--from').toISOString()).toBe(instant);
+    // In processes of their own: Node reads TZ at start (a test's process.env does not reach it).
+    for (const tz of ['Pacific/Kiritimati', 'America/Los_Angeles', 'Asia/Kolkata']) {
+      const script = `const { isoTime } = require(${JSON.stringify(join(projectRoot(), 'dist/src/errors.js'))}); process.stdout.write(new Date(2026, 0, 1).getTimezoneOffset() + ' ' + isoTime(${JSON.stringify(value)}, '--from').toISOString())`;
+      const [offset, read] = execFileSync(process.execPath, ['-e', script], { env: { ...process.env, TZ: tz }, encoding: 'utf8' }).split(' ');
+      expect([tz, offset !== '0', read]).toEqual([tz, true, instant]);
+    }
   });
 
   it('refuses a time past the year 9999 in UTC (stored as text, +010000-… would sort before 2026)', () => {
