@@ -180,6 +180,18 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(await choiceOf('marketing.communications')).toEqual(expect.objectContaining({ state: 'objected', actions: ['withdraw_objection', 'withdraw'] }));
     await page.choose(X, 'marketing.communications', 'withdraw_objection', 'objection-withdrawn');
     expect(await choiceOf('marketing.communications')).toEqual(expect.objectContaining({ state: 'granted', actions: ['withdraw'] }));
+    // On legitimate interests the page offers an objection (Art. 21), which the next request honours, and its withdrawal.
+    const birthDate = async () => {
+      const response = await candor.query({ key: KEYS.analytics, purpose: 'analytics.reporting', query: `{ customer(id: "${X}") { birthDate } }` });
+      return response.body.errors?.[0]?.extensions?.code ?? 'RELEASED';
+    };
+    expect(await choiceOf('analytics.reporting')).toEqual(expect.objectContaining({ actions: ['object'] }));
+    expect(await birthDate()).toBe('RELEASED');
+    await page.choose(X, 'analytics.reporting', 'object', 'page-objection');
+    expect(await choiceOf('analytics.reporting')).toEqual(expect.objectContaining({ state: 'objected', actions: ['withdraw_objection'] }));
+    expect(await birthDate()).toBe('OBJECTED');
+    await page.choose(X, 'analytics.reporting', 'withdraw_objection', 'page-objection-withdrawn');
+    expect(await birthDate()).toBe('RELEASED');
   });
 
   describe('import', () => {

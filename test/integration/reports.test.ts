@@ -263,6 +263,27 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     expect(accesses.filter((access) => access.reason === 'SUBJECT_REQUEST').length).toBe(own.edges.filter((edge) => edge.node.coordinate !== null).length);
   });
 
+  it('consent coverage reads the start of the period as it stood then, and the end as it stood at the end', async () => {
+    const subjectId = 'cus_zzzz_coverage_start';
+    await addCustomer(candor, subjectId, { createdAt: '2025-01-01T00:00:00.000Z' });
+    const period = { from: '2026-05-01', to: '2026-07-01' };
+    const marketing = async () => ((await report('consent-coverage', period)).data as { purposes: any[] }).purposes.find((row) => row.purpose === 'marketing.communications');
+    const before = await marketing();
+    // A grant made inside the period: not there at its start, there at its end.
+    await candor.services.consent.append({ subjectId, kind: 'grant', purpose: 'marketing.communications', source: 'test', recordedAt: new Date('2026-06-01T00:00:00Z') });
+    const after = await marketing();
+    expect(after.start).toEqual(before.start);
+    expect(after.end).toEqual({ ...before.end, granted: before.end.granted + 1, 'never asked': before.end['never asked'] - 1 });
+  });
+
+  it("subject access lists a dry run of the subject's fields: the actor learned each decision", async () => {
+    const subjectId = customers[6].id;
+    const explained = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', headers: { 'x-governance-explain': 'true' }, query: `{ customer(id: "${subjectId}") { email } }` });
+    expect(explained.status).toBe(200);
+    const accesses = ((await report('subject-access', { subjectId })).data as { accesses: Array<{ coordinate: string; decision: string; reason: string }> }).accesses;
+    expect(accesses).toEqual(expect.arrayContaining([expect.objectContaining({ coordinate: 'Customer.email', decision: 'WITHHELD', reason: 'EXPLAIN_ONLY' })]));
+  });
+
   describe('from the CLI', () => {
     let directory: string;
     beforeAll(() => (directory = mkdtempSync(join(tmpdir(), 'candor-report-'))));
