@@ -11,14 +11,19 @@ export const IMPORT_COLUMNS = ['subjectId', 'action', 'purpose', 'explicit', 'so
 export interface ImportReport {
   readonly rows: number;
   readonly imported: number;
-  /** Rejected rows, numbered as in the file (CSV: line number; JSON: array position from 1). */
+  /** Rejected rows, numbered as in the file (CSV: the line the row starts on; JSON: array position from 1). */
   readonly rejected: ReadonlyArray<{ readonly row: number; readonly problem: string }>;
 }
 
 type RawRow = Record<string, unknown>;
 
+/** A CSV line that could not become a row (its field count differs from the header's): rejected on its own. */
+class UnreadableRow {
+  constructor(readonly problem: string) {}
+}
+
 /** Reads a CSV (with a header row) or JSON (array of objects) file of existing consents. */
-export function readImportFile(file: string): { rows: RawRow[]; rowNumber: (index: number) => number } {
+export function readImportFile(file: string): { rows: Array<RawRow | UnreadableRow>; rowNumber: (index: number) => number } {
   let text: string;
   try {
     // Spreadsheets save "CSV UTF-8" with a byte-order mark, which would otherwise become part of the first column's name.
@@ -36,14 +41,29 @@ export function readImportFile(file: string): { rows: RawRow[]; rowNumber: (inde
     if (!Array.isArray(parsed)) throw badInput(`${file} must hold a JSON array of consent statements`);
     return { rows: parsed as RawRow[], rowNumber: (index) => index + 1 };
   }
+  let records: Array<{ record: string[]; info: { lines: number } }>;
   try {
-    return { rows: parseCsv(text, { columns: true, skip_empty_lines: true, trim: true }) as RawRow[], rowNumber: (index) => index + 2 };
+    // Line ends normalised first: the parser's line count is then the file's (it miscounts CRLF after a blank line).
+    records = parseCsv(text.replace(/\r\n?/g, '\n'), { info: true, skip_empty_lines: true, trim: true, relax_column_count: true }) as unknown as typeof records;
   } catch (error) {
     throw badInput(`${file} is not valid CSV: ${(error as Error).message}`);
   }
+  const [header, ...body] = records;
+  const columns = header?.record ?? [];
+  const repeated = columns.find((column, position) => columns.indexOf(column) !== position);
+  // The parser would keep the last of two same-named columns and drop the other's values without a word.
+  if (repeated !== undefined) throw badInput(`${file}: the column "${repeated}" appears twice in the header`);
+  return {
+    rows: body.map(({ record }) =>
+      record.length === columns.length ? Object.fromEntries(columns.map((column, position) => [column, record[position]])) : new UnreadableRow(`has ${record.length} fields where the header has ${columns.length}`),
+    ),
+    // The line a row starts on: where it ends, less the line breaks inside its quoted fields.
+    rowNumber: (index) => body[index].info.lines - body[index].record.join('').split('\n').length + 1,
+  };
 }
 
-function toChange(row: RawRow, actorId: string): ConsentChange | string {
+function toChange(row: RawRow | UnreadableRow, actorId: string): ConsentChange | string {
+  if (row instanceof UnreadableRow) return row.problem;
   if (row === null || typeof row !== 'object') return 'not an object';
   const unknown = Object.keys(row).filter((key) => !(IMPORT_COLUMNS as readonly string[]).includes(key));
   if (unknown.length) return `unknown column ${unknown.map((key) => `"${key}"`).join(', ')}`;

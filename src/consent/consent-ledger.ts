@@ -160,8 +160,13 @@ export class ConsentLedger {
     const statement = STATEMENT_OF[change.kind];
     if (!statement) throw badInput(`unknown ledger entry kind "${String(change.kind)}"`, { field: 'kind' });
     const needsPurpose = statement.kind !== 'restriction';
+    // A restriction (Art. 18) is of all processing: one naming a purpose would be read as narrower than it is.
+    if (!needsPurpose && change.purpose !== undefined && change.purpose !== null && change.purpose.trim() !== '') {
+      throw badInput(`${change.kind} applies to all processing: it takes no purpose (got "${change.purpose}")`, { field: 'purpose' });
+    }
     const purpose = needsPurpose ? (change.purpose ?? '').trim() : null;
     if (needsPurpose && !this.taxonomy.purposes.has(purpose!)) throw badInput(`unknown purpose "${change.purpose ?? ''}"`, { field: 'purpose' });
+    if (change.explicit && change.kind !== 'grant') throw badInput('explicit applies to a grant only', { field: 'explicit' });
     if (!change.subjectId || change.subjectId.trim() === '') throw badInput('subjectId is required', { field: 'subjectId' });
     if (!change.source || change.source.trim() === '') throw badInput('source is required (where the statement was collected)', { field: 'source' });
     if (change.recordedAt !== undefined && (Number.isNaN(change.recordedAt.getTime()) || change.recordedAt.getTime() > now.getTime())) {

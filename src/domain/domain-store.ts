@@ -48,9 +48,17 @@ export class DomainStore {
     return (await this.dataSource.getRepository(CustomerEntity).findOneBy({ id })) ?? undefined;
   }
 
-  /** Whether `id` is a data subject consent can still be given by (used by the consent ledger inside its transaction): not erased. */
-  customerExists = (id: string, manager: EntityManager = this.dataSource.manager): Promise<boolean> =>
-    manager.getRepository(CustomerEntity).existsBy({ id, erasedAt: IsNull() });
+  /**
+   * Whether `id` is a data subject consent can still be given by (used by the consent ledger inside its
+   * transaction): not erased. On PostgreSQL the row is share-locked to the end of that transaction, so an
+   * erasure committing meanwhile is either waited for and seen, or waits until the consent is written —
+   * never a consent recorded after the erasure. (SQLite runs one write transaction at a time.)
+   */
+  customerExists = async (id: string, manager: EntityManager = this.dataSource.manager): Promise<boolean> => {
+    const query = manager.getRepository(CustomerEntity).createQueryBuilder('customer').select('customer.id').where({ id, erasedAt: IsNull() });
+    if (manager.connection.options.type === 'postgres') query.setLock('pessimistic_read');
+    return (await query.getRawOne()) !== undefined;
+  };
 
   /** Removes a customer's personal data (erasure); payments keep only what bookkeeping requires. */
   async eraseCustomer(id: string, erasedAt: string, manager: EntityManager): Promise<{ watchEventsDeleted: number; paymentsKept: number }> {

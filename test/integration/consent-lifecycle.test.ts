@@ -19,6 +19,7 @@ import { createSubjectToken } from '../../src/privacy/subject-link';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { runCli } from '../support/child-server';
 import { DRIVERS } from '../support/databases';
+import { eventually } from '../support/eventually';
 import { addCustomer } from '../support/subjects';
 
 const S = 'cus_0000_life';
@@ -303,7 +304,58 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       );
       expect(await candor.services.dataSource.getRepository(ConsentEventEntity).count()).toBe(before);
     });
+
+    it('numbers rejected CSV rows by the line they start on, rejects a row of the wrong width alone, and statements the ledger would misread', async () => {
+      const before = await candor.services.dataSource.getRepository(ConsentEventEntity).count();
+      const file = join(directory, 'lines.csv');
+      // Line 2 is blank, the row of line 3 spans two lines (a quoted line break), line 5 has a field too many.
+      writeFileSync(
+        file,
+        `subjectId,action,purpose,explicit,source\r\n\r\n${S},grant,marketing.advertising,,"crm\r\nexport"\r\n${S},restrict,marketing,,crm\r\n${S},grant,marketing,,crm,surplus\r\n${S},withdraw,marketing,yes,crm\r\n`,
+      );
+      const result = await cli('consent', 'import', file);
+      expect([result.code, result.stderr]).toEqual([
+        1,
+        [
+          'rejected 3 of 4 rows; nothing was imported:',
+          '  row 5: restrict applies to all processing: it takes no purpose (got "marketing")',
+          '  row 6: has 6 fields where the header has 5',
+          '  row 7: explicit applies to a grant only',
+          '',
+        ].join('\n'),
+      ]);
+      const twice = join(directory, 'twice.csv');
+      writeFileSync(twice, `subjectId,action,purpose,purpose,source\n${S},grant,marketing,analytics,crm\n`);
+      expect((await cli('consent', 'import', twice)).stderr).toBe(`candor: ${twice}: the column "purpose" appears twice in the header\n`);
+      expect(await candor.services.dataSource.getRepository(ConsentEventEntity).count()).toBe(before);
+    });
   });
+
+  // SQLite runs one write transaction at a time; on PostgreSQL a consent change and an erasure overlap.
+  if (driver === 'postgres')
+    it('records no consent after an erasure that committed while the consent change was being made', async () => {
+      const E = 'cus_0000_life_race';
+      await addCustomer(candor, E);
+      // The erasure's update of the customer row is made, not yet committed, when the grant starts.
+      const erasing = candor.services.dataSource.createQueryRunner();
+      await erasing.connect();
+      await erasing.startTransaction();
+      try {
+        await erasing.query('UPDATE customer SET erased_at = $1, email = NULL WHERE id = $2', [new Date(now).toISOString(), E]);
+        const granting = candor.services.consent.append({ subjectId: E, kind: 'grant', purpose: 'marketing.communications', source: 'race' }).then(
+          () => 'granted',
+          (error: Error) => error.message,
+        );
+        // The grant waits on the row, where it is seen waiting; then the erasure commits.
+        await eventually(async () => (await candor.services.dataSource.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"))[0].n > 0, 'the grant waiting for the erasure');
+        await erasing.commitTransaction();
+        expect(await granting).toBe(`unknown subject "${E}"`);
+      } finally {
+        if (erasing.isTransactionActive) await erasing.rollbackTransaction();
+        await erasing.release();
+      }
+      expect(await candor.services.dataSource.getRepository(ConsentEventEntity).countBy({ subjectId: E })).toBe(0);
+    });
 
   it('erases a subject: personal data gone, log unlinked but verifying, answered by the API and the CLI', async () => {
     const V = 'cus_0000_life_v';
