@@ -81,7 +81,8 @@ export class ConsentLedger {
           [subjects],
         );
         // Instances of the version before buckets lock (namespace, subject hash): during a rolling upgrade a change
-        // of a few subjects takes those locks too, so that the two versions still exclude each other.
+        // of a few subjects takes those locks too, so that the two versions still exclude each other on them. A
+        // larger change (an import) does not: run imports once every instance is upgraded.
         if (subjects.length <= PER_SUBJECT_LOCKS_UP_TO) {
           for (const subjectId of subjects) await manager.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [CONSENT_LOCK_NAMESPACE, subjectId]);
         }
@@ -194,9 +195,9 @@ export class ConsentLedger {
     };
   }
 
-  /** The ledger of one subject, oldest first. */
+  /** The ledger of one subject, in the order its statements were made (an imported older one among them, not last). */
   history(subjectId: string): Promise<ConsentEventEntity[]> {
-    return this.dataSource.getRepository(ConsentEventEntity).find({ where: { subjectId }, order: { id: 'ASC' } });
+    return this.dataSource.getRepository(ConsentEventEntity).find({ where: { subjectId }, order: { recordedAt: 'ASC', id: 'ASC' } });
   }
 
   /** Current states of many subjects in one read per chunk; unknown subjects get an empty state. */

@@ -77,7 +77,8 @@ export async function generateReport(services: CandorServices, request: ReportRe
     }
     case 'consent-coverage': {
       const subjects = await dataSource.getRepository(CustomerEntity).find({ select: { id: true, createdAt: true, erasedAt: true }, order: { id: 'ASC' } });
-      const events = await dataSource.getRepository(ConsentEventEntity).find({ order: { id: 'ASC' } });
+      // In the order made: the period starts, by default, at the earliest statement (an imported one may be older than the first entry).
+      const events = await dataSource.getRepository(ConsentEventEntity).find({ order: { recordedAt: 'ASC', id: 'ASC' } });
       const start = new Date(parameters.from ?? events[0]?.recordedAt ?? now.toISOString());
       const end = new Date(parameters.to ?? now.toISOString());
       // With one bound given, the other's default may fall on its wrong side: a backwards period is no period.

@@ -238,6 +238,11 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       ]);
       // V: the grant of 2025-06 was made after both withdrawals and replaces them.
       expect(await statements(V)).toEqual([['personalize', true]]);
+      // The subject's history (their page, the subject-access report) lists the statements in the order made too.
+      expect((await consent.history(U)).map((event) => [event.kind, event.recordedAt.slice(0, 10)])).toEqual([
+        ['grant', '2025-01-01'],
+        ['withdraw', '2026-06-01'],
+      ]);
       const statementsOf = (state: SubjectState) => ({
         restricted: state.restricted,
         consents: [...state.consents].map(({ purpose, granted, explicit, recordedAt }) => [purpose, granted, explicit, recordedAt?.toISOString()]).sort(([a], [b]) => String(a).localeCompare(String(b))),
