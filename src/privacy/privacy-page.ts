@@ -97,7 +97,9 @@ export function renderPrivacyPage(view: PrivacyView, token: string, services: Ca
               ...(basis === 'legitimate_interests' || choice.state === 'objected' ? [choice.state === 'objected' ? STATE_IN_WORDS.objected : 'You have not objected'] : []),
               ...(choice.consent ? [`Sensitive data: ${STATE_IN_WORDS[choice.consent]}`] : []),
             ];
-      const state = lines.map((line) => `<p class="state">${escape(line)}</p>`).join('');
+      // A click on a broader purpose's card answers this one too: say so, rather than seem to change it unasked.
+      const through = choice.answeredThrough ? `<p class="muted">Your answer for “${escape(choice.answeredThrough.description.replace(/\.$/, ''))}”, which includes this.</p>` : '';
+      const state = lines.map((line) => `<p class="state">${escape(line)}</p>`).join('') + through;
       return `<div class="card" id="purpose-${escape(choice.purpose.key)}"><div class="row"><h3>${escape(choice.purpose.description)}</h3>${buttons}</div><p class="muted">${escape(BASIS_IN_WORDS[basis])}</p>${choice.purpose.benefit ? `<p class="benefit">What you get: ${escape(choice.purpose.benefit)}</p>` : ''}${explicitNote}${state}${questionForm(token, `purpose:${choice.purpose.key}`, `Your question about: ${choice.purpose.description}`)}</div>`;
     })
     .join('');

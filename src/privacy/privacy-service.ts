@@ -53,6 +53,11 @@ export interface PurposeChoice {
    * them, which is what makes it the explicit consent rule 5 asks for.
    */
   readonly specialCategories: readonly string[];
+  /**
+   * The broader purpose whose answer stands for this one (a yes to "essential.service" covers its
+   * sub-purposes), when the subject's answer was not given to this purpose itself.
+   */
+  readonly answeredThrough?: Purpose;
 }
 
 export interface UsageLine {
@@ -103,10 +108,14 @@ export class PrivacyService {
       const actions: ChoiceAction[] = [];
       if (state === 'objected') actions.push('withdraw_objection');
       else if (kinds.includes('object')) actions.push('object');
-      if (!kinds.includes('grant')) return { purpose, state, actions, specialCategories };
+      // The statement that decides the card, as decide() reads it: the objection when there is one, else the consent.
+      const deciding = state === 'objected' ? mostSpecific(record.state.objections, purpose.key) : mostSpecific(record.state.consents, purpose.key);
+      const through = deciding && deciding.purpose !== purpose.key ? this.services.taxonomy.purposes.get(deciding.purpose) : undefined;
+      const answeredThrough = through ? { answeredThrough: through } : {};
+      if (!kinds.includes('grant')) return { purpose, state, actions, specialCategories, ...(state === 'objected' ? answeredThrough : {}) };
       const consent = consentCoverageOf(record.state, asked, now);
       actions.push(...(consent === 'granted' ? ['withdraw' as const] : consent === 'renewal needed' ? ['grant' as const, 'withdraw' as const] : ['grant' as const]));
-      return { purpose, state, consent, actions, specialCategories };
+      return { purpose, state, consent, actions, specialCategories, ...(consent === 'never asked' ? {} : answeredThrough) };
     });
     return {
       subjectId,

@@ -165,6 +165,9 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(await accessibilityNeeds()).toBe('EXPLICIT_CONSENT_REQUIRED');
     await page.choose(X, 'essential.service', 'grant', 'explicit-grant');
     expect(await choiceOf('essential.service')).toEqual(expect.objectContaining({ consent: 'granted', actions: ['withdraw'] }));
+    expect((await choiceOf('essential.service')).answeredThrough).toBeUndefined();
+    // Its sub-purpose stands on that same answer, and its card says whose answer it is.
+    expect(await choiceOf('essential.service.payment_processing')).toEqual(expect.objectContaining({ consent: 'granted', answeredThrough: expect.objectContaining({ key: 'essential.service' }) }));
     expect(await accessibilityNeeds()).toBe('RELEASED');
     await page.choose(X, 'essential.service', 'withdraw', 'explicit-withdraw');
     expect(await accessibilityNeeds()).toBe('EXPLICIT_CONSENT_REQUIRED');
