@@ -50,6 +50,8 @@ export function readImportFile(file: string): { rows: Array<RawRow | UnreadableR
   }
   const [header, ...body] = records;
   const columns = header?.record ?? [];
+  const unnamed = columns.indexOf('');
+  if (unnamed >= 0) throw badInput(`${file}: column ${unnamed + 1} of the header has no name (a stray cell or trailing comma?)`);
   const repeated = columns.find((column, position) => columns.indexOf(column) !== position);
   // The parser would keep the last of two same-named columns and drop the other's values without a word.
   if (repeated !== undefined) throw badInput(`${file}: the column "${repeated}" appears twice in the header`);

@@ -56,7 +56,8 @@ export class DomainStore {
    */
   customerExists = async (id: string, manager: EntityManager = this.dataSource.manager): Promise<boolean> => {
     const query = manager.getRepository(CustomerEntity).createQueryBuilder('customer').select('customer.id').where({ id, erasedAt: IsNull() });
-    if (manager.connection.options.type === 'postgres') query.setLock('pessimistic_read');
+    // Only inside a transaction: outside one the lock would end with the statement, having done nothing.
+    if (manager.connection.options.type === 'postgres' && manager.queryRunner?.isTransactionActive) query.setLock('pessimistic_read');
     return (await query.getRawOne()) !== undefined;
   };
 

@@ -108,14 +108,22 @@ export class PrivacyService {
       const actions: ChoiceAction[] = [];
       if (state === 'objected') actions.push('withdraw_objection');
       else if (kinds.includes('object')) actions.push('object');
-      // The statement that decides the card, as decide() reads it: the objection when there is one, else the consent.
-      const deciding = state === 'objected' ? mostSpecific(record.state.objections, purpose.key) : mostSpecific(record.state.consents, purpose.key);
-      const through = deciding && deciding.purpose !== purpose.key ? this.services.taxonomy.purposes.get(deciding.purpose) : undefined;
-      const answeredThrough = through ? { answeredThrough: through } : {};
-      if (!kinds.includes('grant')) return { purpose, state, actions, specialCategories, ...(state === 'objected' ? answeredThrough : {}) };
-      const consent = consentCoverageOf(record.state, asked, now);
-      actions.push(...(consent === 'granted' ? ['withdraw' as const] : consent === 'renewal needed' ? ['grant' as const, 'withdraw' as const] : ['grant' as const]));
-      return { purpose, state, consent, actions, specialCategories, ...(consent === 'never asked' ? {} : answeredThrough) };
+      const consent = kinds.includes('grant') ? consentCoverageOf(record.state, asked, now) : undefined;
+      if (consent !== undefined) actions.push(...(consent === 'granted' ? ['withdraw' as const] : consent === 'renewal needed' ? ['grant' as const, 'withdraw' as const] : ['grant' as const]));
+      // The statement that decides the card, as decide() reads it — the objection, else the consent — when it
+      // was given to a broader purpose and says what the card says (an expired yes is no "no" of the subject's).
+      const objection = mostSpecific(record.state.objections, purpose.key);
+      const grantOrWithdrawal = mostSpecific(record.state.consents, purpose.key);
+      const deciding =
+        state === 'objected'
+          ? objection
+          : (consent === 'granted' || consent === 'renewal needed') && grantOrWithdrawal?.granted
+            ? grantOrWithdrawal
+            : consent === 'withdrawn' && grantOrWithdrawal?.granted === false
+              ? grantOrWithdrawal
+              : undefined;
+      const answeredThrough = deciding && deciding.purpose !== purpose.key ? this.services.taxonomy.purposes.get(deciding.purpose) : undefined;
+      return { purpose, state, ...(consent !== undefined ? { consent } : {}), actions, specialCategories, ...(answeredThrough ? { answeredThrough } : {}) };
     });
     return {
       subjectId,

@@ -168,6 +168,12 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect((await choiceOf('essential.service')).answeredThrough).toBeUndefined();
     // Its sub-purpose stands on that same answer, and its card says whose answer it is.
     expect(await choiceOf('essential.service.payment_processing')).toEqual(expect.objectContaining({ consent: 'granted', answeredThrough: expect.objectContaining({ key: 'essential.service' }) }));
+    // A broader yes that has expired is nobody's "no": the card names no answer for it.
+    const Y = 'cus_0000_life_expired_parent';
+    await addCustomer(candor, Y);
+    await candor.services.consent.append({ subjectId: Y, kind: 'grant', purpose: 'marketing', source: 'test', recordedAt: new Date(now - 2 * 86_400_000), expiresAt: new Date(now - 86_400_000) });
+    const expired = (await page.view(Y, 'expired-view')).choices.find((choice) => choice.purpose.key === 'marketing.communications')!;
+    expect([expired.consent, expired.answeredThrough]).toEqual(['withdrawn', undefined]);
     expect(await accessibilityNeeds()).toBe('RELEASED');
     await page.choose(X, 'essential.service', 'withdraw', 'explicit-withdraw');
     expect(await accessibilityNeeds()).toBe('EXPLICIT_CONSENT_REQUIRED');
@@ -335,6 +341,9 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       const twice = join(directory, 'twice.csv');
       writeFileSync(twice, `subjectId,action,purpose,purpose,source\n${S},grant,marketing,analytics,crm\n`);
       expect((await cli('consent', 'import', twice)).stderr).toBe(`candor: ${twice}: the column "purpose" appears twice in the header\n`);
+      const stray = join(directory, 'stray.csv');
+      writeFileSync(stray, `subjectId,action,purpose,source,\n${S},grant,marketing,crm,\n`);
+      expect((await cli('consent', 'import', stray)).stderr).toBe(`candor: ${stray}: column 5 of the header has no name (a stray cell or trailing comma?)\n`);
       expect(await candor.services.dataSource.getRepository(ConsentEventEntity).count()).toBe(before);
     });
   });

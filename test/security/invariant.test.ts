@@ -58,8 +58,9 @@ describe.each(STORES_AND_EXECUTORS)('the release invariant on %s, executed by %s
         const ledger: ConsentChange[] = changes.map((item) => ({
           subjectId: item.subject,
           kind: item.kind as ConsentChange['kind'],
-          purpose: item.purpose,
-          explicit: item.explicit,
+          // As the ledger takes them: a restriction is of all processing, explicit belongs to a grant.
+          purpose: item.kind === 'restrict' || item.kind === 'lift_restriction' ? undefined : item.purpose,
+          explicit: item.kind === 'grant' && item.explicit,
           source: 'property-test',
           expiresAt: item.kind === 'grant' && item.expires ? new Date(now + (item.expires === 'soon' ? DAY : 30 * DAY)) : null,
         }));
