@@ -1,6 +1,6 @@
 import type { LegalBasis, Purpose } from '../taxonomy/taxonomy';
 import { anyCovers, covers } from '../taxonomy/keys';
-import type { DecisionReason } from './codes';
+import { type DecisionReason, SELF_ACCESS } from './codes';
 import type { MaskStrategy } from './masking';
 
 /** What the schema annotation says about a field (built once from `@Governed`). */
@@ -112,7 +112,7 @@ export function decide(request: DecisionRequest): Decision {
   const basis = purpose.legalBasis;
   // Rule 0
   if (request.selfAccessBy !== undefined && subjectState !== null && request.selfAccessBy === subjectState.subjectId) {
-    return { effect: 'allow', reason: 'SUBJECT_REQUEST', legalBasis: 'legal_obligation' };
+    return { effect: 'allow', reason: SELF_ACCESS, legalBasis: 'legal_obligation' };
   }
   // Rule 1
   if (isReleasedWithoutSubject(field)) return { effect: 'allow', reason: 'NON_PERSONAL', legalBasis: null };

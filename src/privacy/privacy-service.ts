@@ -5,6 +5,7 @@ import { holdsUnprintable } from '../consent/inbox';
 import { inTransaction } from '../storage/transactions';
 import { SubjectMessageEntity } from '../consent/subject-message.entity';
 import { badInput } from '../errors';
+import { SELF_ACCESS } from '../policy/codes';
 import type { FieldGovernance } from '../graphql/governance-catalog';
 import { decide, mostSpecific, requestPurposeOf, type SubjectState } from '../policy/decide';
 import { readAccessLog } from '../reports/access-log-source';
@@ -112,11 +113,10 @@ export class PrivacyService {
       if (consent !== undefined) actions.push(...(consent === 'granted' ? ['withdraw' as const] : consent === 'renewal needed' ? ['grant' as const, 'withdraw' as const] : ['grant' as const]));
       // The statement that decides the card, as decide() reads it — the objection, else the consent — when it
       // was given to a broader purpose and says what the card says (an expired yes is no "no" of the subject's).
-      const objection = mostSpecific(record.state.objections, purpose.key);
       const grantOrWithdrawal = mostSpecific(record.state.consents, purpose.key);
       const deciding =
         state === 'objected'
-          ? objection
+          ? mostSpecific(record.state.objections, purpose.key)
           : (consent === 'granted' || consent === 'renewal needed') && grantOrWithdrawal?.granted
             ? grantOrWithdrawal
             : consent === 'withdrawn' && grantOrWithdrawal?.granted === false
@@ -254,7 +254,7 @@ export class PrivacyService {
 
   private async record(requestId: string, operationName: string, subjectId: string, purpose: string | null, receiptId: string | null): Promise<void> {
     await this.services.accessLog.append([
-      { at: this.services.clock(), requestId, actor: SUBJECT_ACTOR, purpose, operationName, subjectId, coordinate: null, category: null, decision: 'RELEASED', reason: 'SUBJECT_REQUEST', legalBasis: 'legal_obligation', consentReceiptId: receiptId },
+      { at: this.services.clock(), requestId, actor: SUBJECT_ACTOR, purpose, operationName, subjectId, coordinate: null, category: null, decision: 'RELEASED', reason: SELF_ACCESS, legalBasis: 'legal_obligation', consentReceiptId: receiptId },
     ]);
   }
 }
