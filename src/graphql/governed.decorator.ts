@@ -61,7 +61,7 @@ export function Governed(options: GovernedFieldOptions): MethodDecorator & Prope
 /**
  * Declares a governed object type. Fields without their own resolver read the record's property directly
  * (type-graphql `simpleResolvers`), so only root fields and relations count as declared resolvers for
- * graphql-shield, and the leaf guard wraps the rest.
+ * graphql-shield, and the leaf guard decides the rest of each record as the record is resolved.
  */
 export function GovernedType(name: string, options: GovernedTypeOptions = {}): ClassDecorator {
   const objectType = ObjectType(name, { simpleResolvers: true, description: options.description });

@@ -185,7 +185,7 @@ function release(field: FieldPolicy, form: 'full' | 'masked', allowed: Decision)
 
 /**
  * Rule 1 on its own: true when a field is released whatever the purpose and subject (non-personal data).
- * The leaf guard leaves such fields unwrapped; it is the same rule `decide()` applies first.
+ * The leaf guard does not decide such fields; it is the same rule `decide()` applies first.
  */
 export function isReleasedWithoutSubject(field: FieldPolicy): boolean {
   return !field.personal;

@@ -1,11 +1,11 @@
-import { defaultFieldResolver, type GraphQLFieldResolver, GraphQLError, type GraphQLSchema, isObjectType } from 'graphql';
+import { defaultFieldResolver, getNamedType, GraphQLError, type GraphQLSchema, isAbstractType, isObjectType } from 'graphql';
 import { applyMiddlewareToDeclaredResolvers, type IMiddlewareFunction } from 'graphql-middleware';
 import { deny, rule, shield } from 'graphql-shield';
 import type { IRules } from 'graphql-shield/typings/types';
 import type { Taxonomy } from '../taxonomy/taxonomy';
 import { isReleasedWithoutSubject } from './decide';
 import { type CompiledFields, compileFields, type FieldDeclaration, type GuardedField } from './guarded-field';
-import type { RequestGovernance } from './request-governance';
+import type { GuardedLeaves, RequestGovernance } from './request-governance';
 
 /** Where the server puts a request's governance in the GraphQL context. */
 export const GOVERNANCE_CONTEXT_KEY = 'governance';
@@ -45,7 +45,11 @@ const governanceOf = (context: Context) => context[GOVERNANCE_CONTEXT_KEY] as Re
  *    and is applied to declared resolvers only, so plain scalar reads stay synchronous;
  * 2. after a root field or relation resolves, the subjects of the returned records are loaded in one batch
  *    (in a dry run a relation does not resolve: it is decided, and stays null);
- * 3. every other personal field gets one synchronous leaf guard that applies the same decision.
+ * 3. every other personal field is a leaf, decided by the leaf guard, compiled per object type: when a
+ *    field returning records of that type resolves, the guard applies the same decision to each record's
+ *    selected leaves at once and hands the executor the record itself (every leaf released) or a copy
+ *    holding what each withheld or masked leaf resolves to. The leaves keep the default resolver, so the
+ *    executor (graphql-jit inlines such reads) does no governance work per field.
  *
  * Rules never use shield's caches: a cached rule would share one subject's decision with another.
  */
@@ -53,15 +57,37 @@ export function enforceGovernance(schema: GraphQLSchema, declarations: readonly 
   const { fields: compiled, policies } = compileFields(declarations, taxonomy);
   const subjectKeys = new Map(declarations.filter((field) => field.subjectKey).map((field) => [field.typeName, field.subjectKey!]));
   const ruleTree: Record<string, Record<string, ReturnType<ReturnType<typeof rule>>>> = {};
-  /** Around root fields and relations (after shield): preloading their records' subjects; dry-run relations. */
+  /** Around root fields and relations (after shield): preloading their records' subjects; dry-run relations; leaf guards. */
   const resolution: Record<string, Record<string, IMiddlewareFunction>> = {};
   const enforcement = new Map<string, 'shield' | 'leaf-guard' | 'non-personal'>();
+  const hasOwnResolver = (declaration: GovernedFieldDeclaration) => {
+    const { resolve } = typeFields(schema, declaration.typeName)[declaration.fieldName];
+    return resolve !== undefined && resolve !== defaultFieldResolver;
+  };
+
+  // The leaves: personal fields read straight from the record, decided by the leaf guard of their type.
+  const leavesByType = new Map<string, GuardedLeaves & { byName: Map<string, GuardedField> }>();
+  declarations.forEach((declaration, position) => {
+    const field = compiled[position];
+    if (declaration.root || hasOwnResolver(declaration)) return;
+    if (isReleasedWithoutSubject(field.policy)) {
+      enforcement.set(field.coordinate, 'non-personal');
+      return;
+    }
+    let leaves = leavesByType.get(declaration.typeName);
+    if (!leaves) leavesByType.set(declaration.typeName, (leaves = { typeName: declaration.typeName, byName: new Map() }));
+    leaves.byName.set(declaration.fieldName, field);
+    enforcement.set(field.coordinate, 'leaf-guard');
+  });
+  refuseAbstractTypesOver(schema, leavesByType);
 
   declarations.forEach((declaration, position) => {
     const field = compiled[position];
-    const definition = typeFields(schema, declaration.typeName)[declaration.fieldName];
-    const hasOwnResolver = definition.resolve !== undefined && definition.resolve !== defaultFieldResolver;
-    if (!declaration.root && !hasOwnResolver) return;
+    if (!hasOwnResolver(declaration)) {
+      // graphql-shield and the preload wrap declared resolvers only: a root field without one would go unchecked.
+      if (declaration.root) throw new Error(`${field.coordinate} is a root field without a resolver of its own: graphql-shield could not guard it`);
+      return;
+    }
     // A relation resolves to records, which have no reduced form: masking is for leaf values.
     if (!declaration.root && field.policy.mask) throw new Error(`${field.coordinate} is a relation, but its category ${field.category} has a mask: masks apply to leaf fields only`);
     ruleTree[declaration.typeName] ??= {};
@@ -70,7 +96,8 @@ export function enforceGovernance(schema: GraphQLSchema, declarations: readonly 
       : rule(`field ${field.coordinate}`, { cache: 'no_cache' })((parent, _args, context: Context, info) => governanceOf(context).enforce(field, parent, info));
     enforcement.set(field.coordinate, 'shield');
     const subjectKey = declaration.returnsType ? subjectKeys.get(declaration.returnsType) : undefined;
-    if (subjectKey || !declaration.root) {
+    const leaves = declaration.returnsType ? leavesByType.get(declaration.returnsType) : undefined;
+    if (subjectKey || leaves || !declaration.root) {
       resolution[declaration.typeName] ??= {};
       resolution[declaration.typeName][declaration.fieldName] = async (resolve, parent, args, context: Context, info) => {
         // A dry run decides a relation (its rule has run and recorded the decision) but releases nothing of
@@ -81,7 +108,7 @@ export function enforceGovernance(schema: GraphQLSchema, declarations: readonly 
           await governanceOf(context).preload(result, subjectKey);
           if (field.filtersOnChoices && (args as Record<string, unknown>)[field.filtersOnChoices] === true) governanceOf(context).noteFilteredOnChoices(field, result, subjectKey);
         }
-        return result;
+        return leaves ? governanceOf(context).guardLeaves(result, leaves, info) : result;
       };
     }
   });
@@ -93,17 +120,19 @@ export function enforceGovernance(schema: GraphQLSchema, declarations: readonly 
   });
   const governed = applyMiddlewareToDeclaredResolvers(schema, permissions, resolution);
 
-  // The leaf guard goes on after shield, so shield never sees (and never wraps) the leaves.
-  declarations.forEach((declaration, position) => {
-    const field = compiled[position];
-    if (enforcement.has(field.coordinate)) return;
-    if (isReleasedWithoutSubject(field.policy)) {
-      enforcement.set(field.coordinate, 'non-personal');
-      return;
+  for (const type of Object.values(governed.getTypeMap())) {
+    if (!isObjectType(type) || type.name.startsWith('__')) continue;
+    for (const definition of Object.values(type.getFields())) {
+      // graphql-middleware gives every field graphql-js's default resolver; a field without one reads the
+      // property all the same, and graphql-jit then inlines the read instead of calling a function.
+      if (definition.resolve === defaultFieldResolver) definition.resolve = undefined;
+      // Records reached through a field without a resolver of its own (a nested object read from its
+      // parent) meet their leaf guard there. Installed after shield, so shield never wraps these reads.
+      const leaves = leavesByType.get(getNamedType(definition.type).name);
+      if (!leaves || resolution[type.name]?.[definition.name]) continue;
+      definition.resolve = (source, args, context: Context, info) => governanceOf(context).guardLeaves(defaultFieldResolver(source, args, context, info), leaves, info);
     }
-    typeFields(governed, declaration.typeName)[declaration.fieldName].resolve = leafGuard(field);
-    enforcement.set(field.coordinate, 'leaf-guard');
-  });
+  }
 
   const unguarded = Object.values(governed.getTypeMap())
     .filter((type) => isObjectType(type) && !type.name.startsWith('__'))
@@ -114,9 +143,17 @@ export function enforceGovernance(schema: GraphQLSchema, declarations: readonly 
   return { schema: governed, compiled: { fields: compiled, policies }, fields: new Map(compiled.map((field) => [field.coordinate, field])), enforcement };
 }
 
-/** The synchronous guard of one personal leaf field: release the property, or resolve to the coded error. */
-function leafGuard(field: GuardedField): GraphQLFieldResolver<Record<string, unknown>, Context> {
-  return (source, _args, context, info) => governanceOf(context).resolveLeaf(field, source, info);
+/**
+ * The leaf guard needs each record's concrete type to know its leaves; an interface or union over a type
+ * with guarded leaves would hand it records of several types. No governed schema has one: refused at
+ * build rather than guessed at run time.
+ */
+function refuseAbstractTypesOver(schema: GraphQLSchema, leavesByType: ReadonlyMap<string, GuardedLeaves>): void {
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (!isAbstractType(type)) continue;
+    const guarded = schema.getPossibleTypes(type).filter((possible) => leavesByType.has(possible.name));
+    if (guarded.length) throw new Error(`${type.name} is abstract over ${guarded.map((possible) => possible.name).join(', ')}, whose personal leaves the leaf guard decides per concrete type: not supported`);
+  }
 }
 
 function typeFields(schema: GraphQLSchema, typeName: string) {

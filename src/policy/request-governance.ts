@@ -1,4 +1,7 @@
-import { GraphQLError, type GraphQLResolveInfo } from 'graphql';
+import { type FieldNode, GraphQLError, type GraphQLObjectType, type GraphQLResolveInfo } from 'graphql';
+// The executor's own field collection (fragments, @skip/@include, aliases); internal to graphql-js 16, whose
+// version is pinned, so the leaf guard selects exactly the fields the executor will read.
+import { collectSubfields } from 'graphql/execution/collectFields';
 import { anyCovers } from '../taxonomy/keys';
 import { DENIAL_EXPLANATIONS, type DenialReason } from './codes';
 import { type Decision, decide, declaredForm, isReleasedWithoutSubject, type RequestPurpose, type SubjectState } from './decide';
@@ -60,6 +63,24 @@ export function recordedDecision(decision: Decision): 'RELEASED' | 'MASKED' | 'W
 
 type ResponsePath = GraphQLResolveInfo['path'];
 
+/** The personal leaves of one object type: the fields its leaf guard decides, by name. */
+export interface GuardedLeaves {
+  readonly typeName: string;
+  readonly byName: ReadonlyMap<string, GuardedField>;
+}
+
+/** One place a selection reads a leaf: its response key (the alias, or the field's name) and its nodes. */
+interface LeafOccurrence {
+  readonly responseKey: string;
+  readonly nodes: readonly FieldNode[];
+}
+
+/** A leaf a selection reads, once per field however many aliases read it. */
+interface SelectedLeaf {
+  readonly field: GuardedField;
+  readonly occurrences: readonly LeafOccurrence[];
+}
+
 /** A withheld leaf field reported in the response's extensions. */
 export interface WithheldEntry {
   readonly path: ReadonlyArray<string | number>;
@@ -89,12 +110,13 @@ interface SubjectEntry {
 /**
  * The governance state of one request: the subjects it touched, the decisions made for them and the
  * decisions to log. Created per request and dropped with it, so nothing leaks between requests.
- * Both enforcement points call `enforce`, which applies `decide()`; nothing here decides on its own.
+ * Both enforcement points — graphql-shield's rules through `enforce`, the leaf guard through
+ * `guardLeaves` — apply `decide()`; nothing here decides on its own.
  *
- * The per-field path is synchronous and allocation-free once a subject's decisions exist (bar one entry
- * per object read, noting where it was read): `decide()` runs once per (subject, policy class), where the
- * class of each field policy for this purpose is found by asking `decide()` itself whether it can answer
- * without a subject.
+ * The per-record path is synchronous and allocates only where a record is read (its path, one occurrence)
+ * and where it needs a copy (a leaf not released in full): `decide()` runs once per (subject, policy class),
+ * where the class of each field policy for this purpose is found by asking `decide()` itself whether it
+ * can answer without a subject.
  */
 export class RequestGovernance {
   private readonly subjects = new Map<string, SubjectEntry>();
@@ -123,13 +145,15 @@ export class RequestGovernance {
   private readonly filteredOnChoices = new Map<string, { field: GuardedField; subjectId: string }>();
   private readonly recordedOperationFields: GuardedField[] = [];
   private withheldPaths: Array<{ path: ResponsePath; field: GuardedField; subjectId: string; code: string }> = [];
-  /** The record the previous field belonged to, the subject key it was read by, and its subject's entry. */
+  /** The record the previous field was decided for, the subject key it was read by, and its subject's entry. */
   private lastSource: unknown = undefined;
   private lastSubjectKey: string | undefined = undefined;
   private lastEntry: SubjectEntry | undefined = undefined;
   private lastOccurrencePath: ResponsePath | undefined = undefined;
   private lastOccurrenceOrdinal = -1;
   private readonly explainOnly: boolean;
+  /** The leaves each selection (the nodes of a field returning records) reads, per type of those records. */
+  private readonly selections = new Map<readonly FieldNode[], Map<GuardedLeaves, readonly SelectedLeaf[]>>();
 
   constructor(private readonly options: RequestGovernanceOptions) {
     const { policies, fields } = options.compiled;
@@ -317,52 +341,116 @@ export class RequestGovernance {
    */
   enforce(field: GuardedField, source: unknown, info: GraphQLResolveInfo): true | GraphQLError {
     if (isReleasedWithoutSubject(field.policy)) return true;
-    const decision = this.judge(field, source, info);
-    return decision.effect === 'allow' ? true : withheldError(field, decision, this.lastEntry!.subjectId, this.options.purpose.key, info);
+    const decision = this.judge(field, source, info.path.prev);
+    return decision.effect === 'allow' ? true : withheldError(field, decision, this.lastEntry!.subjectId, this.options.purpose.key, { nodes: info.fieldNodes, path: info.path });
   }
 
   /**
-   * The leaf guard: decides and records one personal leaf field of `source`, and returns what it resolves
-   * to — the value, its masked form, null (explain mode; withheld in `extensions` reporting, listed once
-   * in the response's extensions) or the coded error.
+   * The leaf guard of `leaves`' type, applied to what a field returning its records resolved to (a record,
+   * a list, nested lists, a promise of any): decides and records each record's selected leaves, and returns
+   * the record itself when every one is released, or else a copy in which each other leaf holds what it
+   * resolves to — its masked form, null (explain mode; a withheld leaf reported in `extensions`, listed
+   * once in the response's extensions) or the coded error, which the executor puts in its place.
    */
-  resolveLeaf(field: GuardedField, source: Record<string, unknown>, info: GraphQLResolveInfo): unknown {
-    const decision = this.judge(field, source, info);
-    if (this.explainOnly) return null;
-    if (decision.effect === 'allow') return source[field.fieldName];
-    if (decision.effect === 'mask') return this.options.mask(decision.mask!, source[field.fieldName]);
-    const { subjectId } = this.lastEntry!;
-    if (this.options.withheldReporting !== 'extensions') return withheldError(field, decision, subjectId, this.options.purpose.key, info);
-    this.withheldPaths.push({ path: info.path, field, subjectId, code: decision.reason });
-    return null;
+  guardLeaves(result: unknown, leaves: GuardedLeaves, info: GraphQLResolveInfo): unknown {
+    const selection = this.selectionOf(leaves, info);
+    return selection.length === 0 ? result : this.guardValue(result, selection, info.path);
+  }
+
+  private guardValue(value: unknown, selection: readonly SelectedLeaf[], path: ResponsePath): unknown {
+    if (value === null || typeof value !== 'object' || value instanceof Error) return value;
+    if (typeof (value as PromiseLike<unknown>).then === 'function') return Promise.resolve(value).then((settled) => this.guardValue(settled, selection, path));
+    if (!Array.isArray(value)) return this.guardRecord(value as Record<string, unknown>, selection, path);
+    let guarded: unknown[] | undefined;
+    for (let index = 0; index < value.length; index++) {
+      const item: unknown = value[index];
+      const itemGuarded = this.guardValue(item, selection, { prev: path, key: index, typename: undefined });
+      if (itemGuarded !== item) (guarded ??= value.slice())[index] = itemGuarded;
+    }
+    return guarded ?? value;
+  }
+
+  private guardRecord(source: Record<string, unknown>, selection: readonly SelectedLeaf[], path: ResponsePath): Record<string, unknown> {
+    // Every leaf of a type reads its subject from the same property.
+    const entry = this.entryOf(source, selection[0].field.subjectKey!);
+    this.noteOccurrence(entry, path);
+    let view: Record<string, unknown> | undefined;
+    for (const { field, occurrences } of selection) {
+      const decision = this.decideAndRecord(field, entry);
+      if (decision.effect === 'allow' && !this.explainOnly) continue;
+      // A copy keeping the record's prototype: relations below read the record through it.
+      view ??= Object.assign(Object.create(Object.getPrototypeOf(source) as object | null) as Record<string, unknown>, source);
+      view[field.fieldName] = this.explainOnly ? null : decision.effect === 'mask' ? this.options.mask(decision.mask!, source[field.fieldName]) : this.withheldLeaf(field, decision, entry, path, occurrences);
+    }
+    return view ?? source;
+  }
+
+  /** What a withheld leaf resolves to: its coded error, or null with its paths listed for `extensions`. */
+  private withheldLeaf(field: GuardedField, decision: Decision, { subjectId }: SubjectEntry, path: ResponsePath, occurrences: readonly LeafOccurrence[]): GraphQLError | null {
+    if (this.options.withheldReporting === 'extensions') {
+      for (const { responseKey } of occurrences) this.withheldPaths.push({ path: { prev: path, key: responseKey, typename: undefined }, field, subjectId, code: decision.reason });
+      return null;
+    }
+    // Selected once: the error is built at its place. Aliases of one field share the record's property, so
+    // the executor places the error at each (at the price of one more error object each).
+    const [only] = occurrences;
+    const place = occurrences.length === 1 ? { nodes: only.nodes, path: { prev: path, key: only.responseKey, typename: undefined } } : undefined;
+    return withheldError(field, decision, subjectId, this.options.purpose.key, place);
+  }
+
+  /** The personal leaves `info`'s selection reads of `leaves`' type, each with its response keys; once per request and selection. */
+  private selectionOf(leaves: GuardedLeaves, info: GraphQLResolveInfo): readonly SelectedLeaf[] {
+    let byLeaves = this.selections.get(info.fieldNodes);
+    if (!byLeaves) this.selections.set(info.fieldNodes, (byLeaves = new Map()));
+    let selection = byLeaves.get(leaves);
+    if (!selection) {
+      const type = info.schema.getType(leaves.typeName) as GraphQLObjectType;
+      const byName = new Map<string, SelectedLeaf>();
+      for (const [responseKey, nodes] of collectSubfields(info.schema, info.fragments, info.variableValues, type, info.fieldNodes)) {
+        const field = leaves.byName.get(nodes[0].name.value);
+        if (!field) continue;
+        const selected = byName.get(field.fieldName);
+        if (selected) (selected.occurrences as LeafOccurrence[]).push({ responseKey, nodes });
+        else byName.set(field.fieldName, { field, occurrences: [{ responseKey, nodes }] });
+      }
+      byLeaves.set(leaves, (selection = [...byName.values()]));
+    }
+    return selection;
   }
 
   /**
-   * Decides and records one personal field of the record `source`, and where the record was read; the
-   * subject's entry is `lastEntry` afterwards. Runs for every personal leaf of a response, so it allocates
-   * nothing but one occurrence per object.
+   * Decides and records one personal field of the record `source` (a relation's parent), read at
+   * `objectPath`; the subject's entry is `lastEntry` afterwards.
    */
-  private judge(field: GuardedField, source: unknown, info: GraphQLResolveInfo): Decision {
-    let entry: SubjectEntry;
-    // The fields of one record are resolved one after another: its subject is read once, not per field.
-    if (source === this.lastSource && field.subjectKey === this.lastSubjectKey) {
-      entry = this.lastEntry!;
-    } else {
-      const subjectId = String((source as Record<string, unknown>)[field.subjectKey!]);
-      // Not preloaded means the state is unknown, and unknown means deny (rule 2a).
-      entry = this.subjects.get(subjectId) ?? this.addEntry(subjectId, null);
-      this.lastSource = source;
-      this.lastSubjectKey = field.subjectKey;
-      this.lastEntry = entry;
-    }
-    // By path, not by `source`: a loader may hand one record to two paths, and null propagation may drop one.
-    const objectPath = info.path.prev;
-    if (entry.ordinal !== this.lastOccurrenceOrdinal || !samePath(objectPath, this.lastOccurrencePath)) {
-      this.occurrencePaths.push(objectPath);
-      this.occurrenceOrdinals.push(entry.ordinal);
-      this.lastOccurrencePath = objectPath;
-      this.lastOccurrenceOrdinal = entry.ordinal;
-    }
+  private judge(field: GuardedField, source: unknown, objectPath: ResponsePath | undefined): Decision {
+    const entry = this.entryOf(source, field.subjectKey!);
+    this.noteOccurrence(entry, objectPath);
+    return this.decideAndRecord(field, entry);
+  }
+
+  /** The entry of the subject of the record `source`. Not preloaded means unknown, and unknown means deny (rule 2a). */
+  private entryOf(source: unknown, subjectKey: string): SubjectEntry {
+    // A record's fields are decided one after another (a relation's after its leaves): its subject is read once.
+    if (source === this.lastSource && subjectKey === this.lastSubjectKey) return this.lastEntry!;
+    const subjectId = String((source as Record<string, unknown>)[subjectKey]);
+    const entry = this.subjects.get(subjectId) ?? this.addEntry(subjectId, null);
+    this.lastSource = source;
+    this.lastSubjectKey = subjectKey;
+    this.lastEntry = entry;
+    return entry;
+  }
+
+  /** Notes where a subject's fields were read: by path, not by record, as a loader may hand one record to two paths and null propagation drop one. */
+  private noteOccurrence(entry: SubjectEntry, objectPath: ResponsePath | undefined): void {
+    if (entry.ordinal === this.lastOccurrenceOrdinal && samePath(objectPath, this.lastOccurrencePath)) return;
+    this.occurrencePaths.push(objectPath);
+    this.occurrenceOrdinals.push(entry.ordinal);
+    this.lastOccurrencePath = objectPath;
+    this.lastOccurrenceOrdinal = entry.ordinal;
+  }
+
+  /** The decision of `field` for the subject of `entry`, logged once per request. Allocates nothing. */
+  private decideAndRecord(field: GuardedField, entry: SubjectEntry): Decision {
     const decision = this.decisionFor(field, entry);
     const word = entry.ordinal * this.recordedStride + (field.index >>> 5);
     const bit = 1 << (field.index & 31);
@@ -387,7 +475,7 @@ export class RequestGovernance {
       return true;
     }
     if (!this.refusedOperations.some((refusal) => refusal.field === field)) this.refusedOperations.push({ field, code: 'FORBIDDEN' });
-    return locatedError(problem, info, { code: 'FORBIDDEN', coordinate: field.coordinate, purpose: this.options.purpose.key });
+    return codedError(problem, { nodes: info.fieldNodes, path: info.path }, { code: 'FORBIDDEN', coordinate: field.coordinate, purpose: this.options.purpose.key });
   }
 
   private decisionFor(field: GuardedField, entry: SubjectEntry): Decision {
@@ -418,23 +506,31 @@ export function subjectNamedBy(error: { readonly extensions?: Readonly<Record<st
   return typeof governance?.subjectId === 'string' ? governance.subjectId : undefined;
 }
 
-/**
- * Builds the error a withheld field resolves to. It carries its path so graphql-js uses it as is, and no
- * stack: a request may withhold thousands of fields and a stack trace costs more than the whole check.
- */
-function withheldError(field: GuardedField, decision: Decision, subjectId: string, purpose: string, info: GraphQLResolveInfo): GraphQLError {
+/** The error a withheld field resolves to. */
+function withheldError(field: GuardedField, decision: Decision, subjectId: string, purpose: string, place: ErrorPlace | undefined): GraphQLError {
   const reason = decision.reason as DenialReason;
-  return locatedError(`${field.coordinate} withheld: ${DENIAL_EXPLANATIONS[reason] ?? reason}`, info, {
+  return codedError(`${field.coordinate} withheld: ${DENIAL_EXPLANATIONS[reason] ?? reason}`, place, {
     code: reason,
     governance: { coordinate: field.coordinate, category: field.category, purpose, subjectId },
   });
 }
 
-function locatedError(message: string, info: GraphQLResolveInfo, extensions: Record<string, unknown>): GraphQLError {
+/** Where in the response an error stands: the field's nodes (for locations) and its path. */
+interface ErrorPlace {
+  readonly nodes: readonly FieldNode[];
+  readonly path: ResponsePath;
+}
+
+/**
+ * A coded error, located when its place is known (the executor then uses it as is), else located by the
+ * executor. No stack: a request may withhold thousands of fields, and a stack trace costs more than the
+ * whole check.
+ */
+function codedError(message: string, place: ErrorPlace | undefined, extensions: Record<string, unknown>): GraphQLError {
   const stackTraceLimit = Error.stackTraceLimit;
   Error.stackTraceLimit = 0;
   try {
-    return new GraphQLError(message, { nodes: info.fieldNodes, path: pathOf(info.path), extensions });
+    return new GraphQLError(message, place ? { nodes: place.nodes, path: pathOf(place.path), extensions } : { extensions });
   } finally {
     Error.stackTraceLimit = stackTraceLimit;
   }

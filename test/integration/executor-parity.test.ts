@@ -96,6 +96,40 @@ describe.each(DRIVERS)('graphql-jit answers as graphql-js does, on %s', (driver)
     ]);
   });
 
+  it('aliases, fragments and directives: each place a withheld leaf is read gets its error; skipped places neither error nor record', async () => {
+    const query = `query Places { customers(limit: 3) { id a: email ...F b: fullName @include(if: true) c: fullName @skip(if: true) } } fragment F on Customer { email }`;
+    const answer = await expectSameAnswer({ key: KEYS.marketing, purpose: 'marketing.communications', query });
+    expect(answer.body.data?.customers).toEqual([
+      { id: GRANTED, a: `${GRANTED}@secret.example`, email: `${GRANTED}@secret.example`, b: `Test Person ${GRANTED}` },
+      { id: REFUSED, a: null, email: null, b: null },
+      { id: OBJECTED, a: null, email: null, b: null },
+    ]);
+    // `email` is read at two places (its error is located by the executor), `fullName` at one (located by the guard).
+    const columnOf = (text: string) => query.indexOf(text) + 1;
+    expect(answer.body.errors?.map((error) => [error.path, error.locations, error.extensions?.code])).toEqual(
+      [1, 2].flatMap((index) => [
+        [['customers', index, 'a'], [{ line: 1, column: columnOf('a: email') }], 'CONSENT_REQUIRED'],
+        [['customers', index, 'email'], [{ line: 1, column: columnOf('email }') }], 'CONSENT_REQUIRED'],
+        [['customers', index, 'b'], [{ line: 1, column: columnOf('b: fullName') }], 'CONSENT_REQUIRED'],
+      ]),
+    );
+    expect((await recordsOf(answer.requestId)).map((record) => [record.subjectId, record.coordinate, record.decision])).toEqual(
+      [GRANTED, REFUSED, OBJECTED].flatMap((subjectId, index) => [
+        [subjectId, 'Customer.email', index === 0 ? 'RELEASED' : 'WITHHELD'],
+        [subjectId, 'Customer.fullName', index === 0 ? 'RELEASED' : 'WITHHELD'],
+      ]),
+    );
+    const reported = await expectSameAnswer({ key: KEYS.marketing, purpose: 'marketing.communications', query, headers: { 'x-governance-withheld': 'extensions' } });
+    expect(reported.body.errors).toBeUndefined();
+    expect((reported.body.extensions?.governance as { withheld: Array<{ path: unknown[] }> }).withheld.map((entry) => entry.path)).toEqual(
+      [1, 2].flatMap((index) => [
+        ['customers', index, 'a'],
+        ['customers', index, 'email'],
+        ['customers', index, 'b'],
+      ]),
+    );
+  });
+
   it('the extensions reporting mode (X-Governance-Withheld: extensions)', async () => {
     const answer = await expectSameAnswer({ key: KEYS.marketing, purpose: 'marketing.communications', query: marketingList, headers: { 'x-governance-withheld': 'extensions' } });
     expect(answer.body.errors).toBeUndefined();

@@ -30,7 +30,7 @@ export interface GraphQLResponse {
   readonly headers: Headers;
   readonly body: {
     data?: Record<string, any> | null;
-    errors?: Array<{ message: string; path?: Array<string | number>; extensions?: Record<string, any> }>;
+    errors?: Array<{ message: string; locations?: Array<{ line: number; column: number }>; path?: Array<string | number>; extensions?: Record<string, any> }>;
     extensions?: Record<string, any>;
   };
 }

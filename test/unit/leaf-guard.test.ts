@@ -1,0 +1,155 @@
+import { GraphQLID, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString, GraphQLUnionType } from 'graphql';
+import { loadConfig } from '../../src/config';
+import { readGovernance } from '../../src/graphql/governance-catalog';
+import { GOVERNANCE_EXTENSION, SUBJECT_EXTENSION } from '../../src/graphql/governed.decorator';
+import { enforceGovernance, GOVERNANCE_CONTEXT_KEY } from '../../src/policy/enforcement';
+import { recordedDecision } from '../../src/policy/request-governance';
+import { loadConfiguredTaxonomy } from '../../src/server/services';
+import { executorsOf, serviceGovernance } from '../support/request-governance';
+
+/**
+ * The leaf guard decides the selected leaves of each record when the field returning the record resolves —
+ * whatever returns it: a root field, a relation, a nested object read straight from its parent, a list of
+ * promises — and hands the executor the record itself when everything is released.
+ */
+const taxonomy = loadConfiguredTaxonomy(loadConfig({}, {}));
+const governed = (category: string, purposes: string[] = []) => ({ [GOVERNANCE_EXTENSION]: { category, purposes, roles: [] } });
+
+class PersonRecord {
+  constructor(
+    readonly id: string,
+    readonly email: string,
+    readonly health: string,
+    readonly card: { holder: string; number: string },
+  ) {}
+}
+
+/** What the `friends` relation saw as its parent, per request. */
+const parentsSeenByRelation: unknown[] = [];
+
+function schemaOf() {
+  const Card = new GraphQLObjectType({
+    name: 'Card',
+    extensions: { [SUBJECT_EXTENSION]: 'holder' },
+    fields: {
+      holder: { type: new GraphQLNonNull(GraphQLID), extensions: governed('system.operations') },
+      number: { type: GraphQLString, extensions: governed('user.financial', ['essential.service']) },
+    },
+  });
+  const Person: GraphQLObjectType = new GraphQLObjectType({
+    name: 'Person',
+    extensions: { [SUBJECT_EXTENSION]: 'id' },
+    fields: () => ({
+      id: { type: new GraphQLNonNull(GraphQLID), extensions: governed('system.operations') },
+      email: { type: GraphQLString, extensions: governed('user.contact.email', ['essential.service']) },
+      health: { type: GraphQLString, extensions: governed('user.health_and_medical', ['essential.service']) },
+      // A nested object without a resolver of its own: its leaves are guarded where it is read.
+      card: { type: Card, extensions: governed('user.financial', ['essential.service']) },
+      friends: {
+        type: new GraphQLList(Person),
+        extensions: governed('user.behavior', ['essential.service']),
+        resolve: (parent: PersonRecord) => {
+          parentsSeenByRelation.push(parent);
+          return [people.b];
+        },
+      },
+    }),
+  });
+  const Query = new GraphQLObjectType({
+    name: 'Query',
+    fields: {
+      people: { type: new GraphQLList(Person), extensions: governed('system.operations'), resolve: () => [people.a, people.b] },
+      // Records handed over as promises inside the list: guarded once they settle.
+      promisedPeople: { type: new GraphQLList(Person), extensions: governed('system.operations'), resolve: () => [Promise.resolve(people.a), Promise.resolve(people.b)] },
+    },
+  });
+  const schema = new GraphQLSchema({ query: Query });
+  return enforceGovernance(schema, readGovernance(schema), taxonomy);
+}
+
+const people = {
+  a: new PersonRecord('a', 'a@example.com', 'a-health', { holder: 'a', number: '4111-a' }),
+  b: new PersonRecord('b', 'b@example.com', 'b-health', { holder: 'b', number: '4111-b' }),
+};
+/** Health data needs explicit consent: `a` gave it, `b` did not. */
+const explicitConsentOf = (subjectId: string) => (subjectId === 'a' ? [{ purpose: 'essential.service', granted: true, explicit: true, expiresAt: null }] : []);
+
+const schema = schemaOf();
+const EXECUTORS = executorsOf(schema.schema);
+
+describe.each(Object.keys(EXECUTORS) as Array<keyof typeof EXECUTORS>)('the leaf guard, on %s', (executor) => {
+  const run = async (query: string, mode?: 'explain') => {
+    const governance = serviceGovernance(schema.compiled, {
+      mode,
+      loadSubjectStates: async (subjectIds) => subjectIds.map((subjectId) => ({ subjectId, restricted: false, consents: explicitConsentOf(subjectId), objections: [] })),
+    });
+    const result = await EXECUTORS[executor](query, { [GOVERNANCE_CONTEXT_KEY]: governance });
+    const records = governance.recordsBySubject((field, decision) => `${field.coordinate} ${recordedDecision(decision)}`);
+    return { result, records: Object.fromEntries(records.map(({ subjectId, items }) => [subjectId, items.sort()])) };
+  };
+
+  beforeEach(() => {
+    parentsSeenByRelation.length = 0;
+  });
+
+  it('withholds per record in a list, records each selected leaf once, and hands over released records themselves', async () => {
+    const { result, records } = await run('{ people { id email health friends { id } } }');
+    expect(result.data).toEqual({
+      people: [
+        { id: 'a', email: 'a@example.com', health: 'a-health', friends: [{ id: 'b' }] },
+        { id: 'b', email: 'b@example.com', health: null, friends: [{ id: 'b' }] },
+      ],
+    });
+    expect(result.errors?.map((error) => [error.path, error.extensions?.code])).toEqual([[['people', 1, 'health'], 'EXPLICIT_CONSENT_REQUIRED']]);
+    expect(records).toEqual({
+      a: ['Person.email RELEASED', 'Person.friends RELEASED', 'Person.health RELEASED'],
+      b: ['Person.email RELEASED', 'Person.friends RELEASED', 'Person.health WITHHELD'],
+    });
+    // The released record itself; the other a copy of the same class, holding the error in place of the value.
+    expect(parentsSeenByRelation[0]).toBe(people.a);
+    expect(parentsSeenByRelation[1]).not.toBe(people.b);
+    expect(parentsSeenByRelation[1]).toBeInstanceOf(PersonRecord);
+    expect(people.b.health).toBe('b-health');
+  });
+
+  it('guards the leaves of a nested object read straight from its parent', async () => {
+    const { result, records } = await run('{ people { card { holder number } } }');
+    expect(result.data).toEqual({ people: [{ card: { holder: 'a', number: '4111-a' } }, { card: { holder: 'b', number: '4111-b' } }] });
+    expect(records).toEqual({ a: ['Card.number RELEASED', 'Person.card RELEASED'], b: ['Card.number RELEASED', 'Person.card RELEASED'] });
+  });
+
+  it('guards records a list holds as promises: their subjects were not preloaded, so nothing of them is released', async () => {
+    const { result, records } = await run('{ promisedPeople { email health } }');
+    expect(result.data).toEqual({ promisedPeople: [{ email: null, health: null }, { email: null, health: null }] });
+    expect(new Set(result.errors?.map((error) => error.extensions?.code))).toEqual(new Set(['GOVERNANCE_UNAVAILABLE']));
+    expect(records).toEqual({ a: ['Person.email WITHHELD', 'Person.health WITHHELD'], b: ['Person.email WITHHELD', 'Person.health WITHHELD'] });
+  });
+
+  it('releases no leaf in a dry run, nested ones included, and records every decision', async () => {
+    const { result, records } = await run('{ people { id email card { number } } }', 'explain');
+    expect(result.data).toEqual({ people: [{ id: 'a', email: null, card: null }, { id: 'b', email: null, card: null }] });
+    expect(records.a).toEqual(['Person.card RELEASED', 'Person.email RELEASED']);
+  });
+});
+
+it('refuses an interface or union over a type whose leaves it guards: records of several types would meet one guard', () => {
+  const Person = new GraphQLObjectType({
+    name: 'Person',
+    extensions: { [SUBJECT_EXTENSION]: 'id' },
+    fields: { id: { type: new GraphQLNonNull(GraphQLID), extensions: governed('system.operations') }, email: { type: GraphQLString, extensions: governed('user.contact.email', ['essential.service']) } },
+  });
+  const Thing = new GraphQLObjectType({ name: 'Thing', fields: { id: { type: GraphQLID, extensions: governed('system.operations') } } });
+  const Anything = new GraphQLUnionType({ name: 'Anything', types: [Person, Thing], resolveType: () => 'Person' });
+  const schema = new GraphQLSchema({ query: new GraphQLObjectType({ name: 'Query', fields: { anything: { type: Anything, extensions: governed('system.operations'), resolve: () => null } } }) });
+  expect(() => enforceGovernance(schema, readGovernance(schema), taxonomy)).toThrow('Anything is abstract over Person');
+});
+
+it('refuses a root field without a resolver of its own: graphql-shield wraps declared resolvers only', () => {
+  const Person = new GraphQLObjectType({
+    name: 'Person',
+    extensions: { [SUBJECT_EXTENSION]: 'id' },
+    fields: { id: { type: new GraphQLNonNull(GraphQLID), extensions: governed('system.operations') }, email: { type: GraphQLString, extensions: governed('user.contact.email', ['essential.service']) } },
+  });
+  const schema = new GraphQLSchema({ query: new GraphQLObjectType({ name: 'Query', fields: { person: { type: Person, extensions: governed('system.operations') } } }) });
+  expect(() => enforceGovernance(schema, readGovernance(schema), taxonomy)).toThrow('Query.person is a root field without a resolver of its own');
+});
