@@ -1,4 +1,4 @@
-import { defaultFieldResolver, getNamedType, GraphQLError, type GraphQLSchema, isAbstractType, isObjectType } from 'graphql';
+import { defaultFieldResolver, getNamedType, GraphQLError, type GraphQLOutputType, type GraphQLSchema, isAbstractType, isListType, isNonNullType, isObjectType } from 'graphql';
 import { applyMiddlewareToDeclaredResolvers, type IMiddlewareFunction } from 'graphql-middleware';
 import { deny, rule, shield } from 'graphql-shield';
 import type { IRules } from 'graphql-shield/typings/types';
@@ -48,8 +48,9 @@ const governanceOf = (context: Context) => context[GOVERNANCE_CONTEXT_KEY] as Re
  * 3. every other personal field is a leaf, decided by the leaf guard, compiled per object type: when a
  *    field returning records of that type resolves, the guard applies the same decision to each record's
  *    selected leaves at once and hands the executor the record itself (every leaf released) or a copy
- *    holding what each withheld or masked leaf resolves to. The leaves keep the default resolver, so the
- *    executor (graphql-jit inlines such reads) does no governance work per field.
+ *    holding what each withheld or masked leaf resolves to. A leaf is a plain property read, without a
+ *    resolver (graphql-jit inlines such reads), unless it holds a nested record itself: then its read is
+ *    wrapped by the guard of that record's type.
  *
  * Rules never use shield's caches: a cached rule would share one subject's decision with another.
  */
@@ -103,7 +104,7 @@ export function enforceGovernance(schema: GraphQLSchema, declarations: readonly 
         // A dry run decides a relation (its rule has run and recorded the decision) but releases nothing of
         // it, not even its records' non-personal fields: the log says the relation was withheld.
         if (!declaration.root && governanceOf(context).mode === 'explain') return null;
-        const result = await resolve(parent, args, context, info);
+        const result = listAsArray(await resolve(parent, args, context, info), info.returnType);
         if (subjectKey) {
           await governanceOf(context).preload(result, subjectKey);
           if (field.filtersOnChoices && (args as Record<string, unknown>)[field.filtersOnChoices] === true) governanceOf(context).noteFilteredOnChoices(field, result, subjectKey);
@@ -130,6 +131,8 @@ export function enforceGovernance(schema: GraphQLSchema, declarations: readonly 
       // parent) meet their leaf guard there. Installed after shield, so shield never wraps these reads.
       const leaves = leavesByType.get(getNamedType(definition.type).name);
       if (!leaves || resolution[type.name]?.[definition.name]) continue;
+      // Only a plain read is wrapped here: a resolver of its own would be replaced, with its shield rule.
+      if (definition.resolve !== undefined) throw new Error(`${type.name}.${definition.name} returns ${leaves.typeName} through a resolver the leaf guard does not wrap`);
       definition.resolve = (source, args, context: Context, info) => governanceOf(context).guardLeaves(defaultFieldResolver(source, args, context, info), leaves, info);
     }
   }
@@ -141,6 +144,13 @@ export function enforceGovernance(schema: GraphQLSchema, declarations: readonly 
   if (unguarded.length) throw new UnguardedFieldError(unguarded);
 
   return { schema: governed, compiled: { fields: compiled, policies }, fields: new Map(compiled.map((field) => [field.coordinate, field])), enforcement };
+}
+
+/** A list given as another iterable (graphql-js takes any), as an array: the preload reads arrays and records. */
+function listAsArray(result: unknown, type: GraphQLOutputType): unknown {
+  const nullable = isNonNullType(type) ? type.ofType : type;
+  const iterable = isListType(nullable) && typeof result === 'object' && result !== null && !Array.isArray(result) && Symbol.iterator in result;
+  return iterable ? Array.from(result as Iterable<unknown>) : result;
 }
 
 /**

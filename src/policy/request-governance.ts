@@ -1,7 +1,7 @@
-import { type FieldNode, GraphQLError, type GraphQLObjectType, type GraphQLResolveInfo } from 'graphql';
+import { type FieldNode, getNamedType, GraphQLError, type GraphQLObjectType, type GraphQLOutputType, type GraphQLResolveInfo, isListType, isNonNullType, isObjectType } from 'graphql';
 // The executor's own field collection (fragments, @skip/@include, aliases); internal to graphql-js 16, whose
 // version is pinned, so the leaf guard selects exactly the fields the executor will read.
-import { collectSubfields } from 'graphql/execution/collectFields';
+import { collectFields, collectSubfields } from 'graphql/execution/collectFields';
 import { anyCovers } from '../taxonomy/keys';
 import { DENIAL_EXPLANATIONS, type DenialReason } from './codes';
 import { type Decision, decide, declaredForm, isReleasedWithoutSubject, type RequestPurpose, type SubjectState } from './decide';
@@ -78,7 +78,10 @@ interface LeafOccurrence {
 /** A leaf a selection reads, once per field however many aliases read it. */
 interface SelectedLeaf {
   readonly field: GuardedField;
+  /** Where graphql-js reads it (none: only graphql-jit's skipped nodes select it). */
   readonly occurrences: readonly LeafOccurrence[];
+  /** Whether its decisions are recorded: graphql-js reads it here (see `selectionOf`). */
+  readonly recorded: boolean;
 }
 
 /** A withheld leaf field reported in the response's extensions. */
@@ -210,7 +213,7 @@ export class RequestGovernance {
   /**
    * Drops the records of every subject the response's `data` no longer holds: a non-null field error
    * nulls its nearest nullable ancestor, and the values of that object's other fields never leave, though
-   * they were decided (graphql-js decides the fields resolved before the error, graphql-jit every field).
+   * they were decided (the leaf guard decides the leaves of every record of a list as the list resolves).
    * An object was discarded when `data` has no object at its path (null or missing on the way). Subject
    * granular: a subject still held at any path keeps all its records, including those of a discarded
    * object — the log may over-report, never under-report. Root fields (refusals, recorded operations)
@@ -354,20 +357,25 @@ export class RequestGovernance {
    */
   guardLeaves(result: unknown, leaves: GuardedLeaves, info: GraphQLResolveInfo): unknown {
     const selection = this.selectionOf(leaves, info);
-    return selection.length === 0 ? result : this.guardValue(result, selection, info.path);
+    return selection.length === 0 ? result : this.guardValue(result, info.returnType, selection, info.path);
   }
 
-  private guardValue(value: unknown, selection: readonly SelectedLeaf[], path: ResponsePath): unknown {
-    if (value === null || typeof value !== 'object' || value instanceof Error) return value;
-    if (typeof (value as PromiseLike<unknown>).then === 'function') return Promise.resolve(value).then((settled) => this.guardValue(settled, selection, path));
-    if (!Array.isArray(value)) return this.guardRecord(value as Record<string, unknown>, selection, path);
-    let guarded: unknown[] | undefined;
-    for (let index = 0; index < value.length; index++) {
-      const item: unknown = value[index];
-      const itemGuarded = this.guardValue(item, selection, { prev: path, key: index, typename: undefined });
-      if (itemGuarded !== item) (guarded ??= value.slice())[index] = itemGuarded;
+  /** Guards what a field of `type` resolved to, by the type: a list is walked (any iterable, as the executors take), anything else is a record. */
+  private guardValue(value: unknown, type: GraphQLOutputType, selection: readonly SelectedLeaf[], path: ResponsePath): unknown {
+    if (value === null || value === undefined || value instanceof Error) return value;
+    if (typeof value !== 'object' && typeof value !== 'function') return value; // no properties to read: the executor reports it
+    if (typeof (value as PromiseLike<unknown>).then === 'function') return Promise.resolve(value).then((settled) => this.guardValue(settled, type, selection, path));
+    const nullable = isNonNullType(type) ? type.ofType : type;
+    if (!isListType(nullable)) return this.guardRecord(value as Record<string, unknown>, selection, path);
+    const items = Array.isArray(value) ? value : Symbol.iterator in value ? Array.from(value as Iterable<unknown>) : undefined;
+    if (items === undefined) return value; // not a list: the executor reports it
+    let guarded: unknown[] | undefined = items === value ? undefined : items;
+    for (let index = 0; index < items.length; index++) {
+      const item: unknown = items[index];
+      const itemGuarded = this.guardValue(item, nullable.ofType, selection, { prev: path, key: index, typename: undefined });
+      if (itemGuarded !== item) (guarded ??= items.slice())[index] = itemGuarded;
     }
-    return guarded ?? value;
+    return guarded ?? items;
   }
 
   private guardRecord(source: Record<string, unknown>, selection: readonly SelectedLeaf[], path: ResponsePath): Record<string, unknown> {
@@ -375,14 +383,20 @@ export class RequestGovernance {
     const entry = this.entryOf(source, selection[0].field.subjectKey!);
     this.noteOccurrence(entry, path);
     let view: Record<string, unknown> | undefined;
-    for (const { field, occurrences } of selection) {
-      const decision = this.decideAndRecord(field, entry);
+    for (const { field, occurrences, recorded } of selection) {
+      const decision = recorded ? this.decideAndRecord(field, entry) : this.decisionFor(field, entry);
       if (decision.effect === 'allow' && !this.explainOnly) continue;
-      // A copy keeping the record's prototype: relations below read the record through it.
+      // A copy keeping the record's prototype and every other property: relations below get it as their
+      // parent (so one must not read a personal leaf off it: it holds what the leaf resolves to).
       view ??= Object.assign(Object.create(Object.getPrototypeOf(source) as object | null) as Record<string, unknown>, source);
-      view[field.fieldName] = this.explainOnly ? null : decision.effect === 'mask' ? this.options.mask(decision.mask!, source[field.fieldName]) : this.withheldLeaf(field, decision, entry, path, occurrences);
+      const resolvesTo = this.explainOnly ? null : decision.effect === 'mask' ? this.options.mask(decision.mask!, source[field.fieldName]) : this.withheldLeaf(field, decision, entry, path, occurrences);
+      // Defined, not assigned: an accessor on the prototype (a computed field) would take or refuse an assignment.
+      Object.defineProperty(view, field.fieldName, { value: resolvesTo, writable: true, enumerable: true, configurable: true });
     }
-    return view ?? source;
+    if (view === undefined) return source;
+    // The relations of the record read it through the copy: its subject is the one just found.
+    this.lastSource = view;
+    return view;
   }
 
   /** What a withheld leaf resolves to: its coded error, or null with its paths listed for `extensions`. */
@@ -392,27 +406,41 @@ export class RequestGovernance {
       return null;
     }
     // Selected once: the error is built at its place. Aliases of one field share the record's property, so
-    // the executor places the error at each (at the price of one more error object each).
+    // the executor places the error at each: one more error object each, with a stack (graphql-js's own).
     const [only] = occurrences;
     const place = occurrences.length === 1 ? { nodes: only.nodes, path: { prev: path, key: only.responseKey, typename: undefined } } : undefined;
     return withheldError(field, decision, subjectId, this.options.purpose.key, place);
   }
 
-  /** The personal leaves `info`'s selection reads of `leaves`' type, each with its response keys; once per request and selection. */
+  /**
+   * The personal leaves of `leaves`' type that the selection at `info` reads, once per request and place.
+   * Recorded, with their places, are the leaves graphql-js collects there — the reference executor's
+   * field collection, from the operation down, so a field or fragment skipped by `@skip`/`@include` is
+   * not. graphql-jit hands a field every node merged into it, skipped ones too; the leaves those select
+   * are decided as well (so nothing an executor reads goes undecided), but not recorded: it does not send them.
+   */
   private selectionOf(leaves: GuardedLeaves, info: GraphQLResolveInfo): readonly SelectedLeaf[] {
     let byLeaves = this.selections.get(info.fieldNodes);
     if (!byLeaves) this.selections.set(info.fieldNodes, (byLeaves = new Map()));
     let selection = byLeaves.get(leaves);
     if (!selection) {
       const type = info.schema.getType(leaves.typeName) as GraphQLObjectType;
-      const byName = new Map<string, SelectedLeaf>();
-      for (const [responseKey, nodes] of collectSubfields(info.schema, info.fragments, info.variableValues, type, info.fieldNodes)) {
-        const field = leaves.byName.get(nodes[0].name.value);
-        if (!field) continue;
-        const selected = byName.get(field.fieldName);
-        if (selected) (selected.occurrences as LeafOccurrence[]).push({ responseKey, nodes });
-        else byName.set(field.fieldName, { field, occurrences: [{ responseKey, nodes }] });
-      }
+      const byName = new Map<string, { field: GuardedField; occurrences: LeafOccurrence[]; recorded: boolean }>();
+      const select = (fieldNodes: readonly FieldNode[], recorded: boolean) => {
+        for (const [responseKey, nodes] of collectSubfields(info.schema, info.fragments, info.variableValues, type, fieldNodes)) {
+          const field = leaves.byName.get(nodes[0].name.value);
+          if (!field) continue;
+          let selected = byName.get(field.fieldName);
+          if (!selected) byName.set(field.fieldName, (selected = { field, occurrences: [], recorded: false }));
+          if (recorded) {
+            selected.recorded = true;
+            selected.occurrences.push({ responseKey, nodes });
+          }
+        }
+      };
+      const collected = collectedNodes(info);
+      select(collected, true);
+      if (!sameNodes(collected, info.fieldNodes)) select(info.fieldNodes, false);
       byLeaves.set(leaves, (selection = [...byName.values()]));
     }
     return selection;
@@ -536,6 +564,33 @@ function codedError(message: string, place: ErrorPlace | undefined, extensions: 
   }
 }
 
+/**
+ * The nodes graphql-js collects for the field at `info.path`, found from the operation down (its field
+ * collection at each level; list indexes skipped). They are the executor's own nodes on graphql-js; an
+ * abstract type on the way leaves the runtime type unknown, and then the executor's nodes are taken.
+ */
+function collectedNodes(info: GraphQLResolveInfo): readonly FieldNode[] {
+  const keys: string[] = [];
+  for (let at: ResponsePath | undefined = info.path; at; at = at.prev) if (typeof at.key === 'string') keys.push(at.key);
+  keys.reverse();
+  let type = info.schema.getRootType(info.operation.operation);
+  let fields = type ? collectFields(info.schema, info.fragments, info.variableValues, type, info.operation.selectionSet) : undefined;
+  for (let depth = 0; type && fields; depth++) {
+    const nodes = fields.get(keys[depth]);
+    if (!nodes) return [];
+    if (depth === keys.length - 1) return nodes;
+    const named = getNamedType(type.getFields()[nodes[0].name.value]?.type);
+    if (!isObjectType(named)) break;
+    type = named;
+    fields = collectSubfields(info.schema, info.fragments, info.variableValues, type, nodes);
+  }
+  return info.fieldNodes;
+}
+
+function sameNodes(a: readonly FieldNode[], b: readonly FieldNode[]): boolean {
+  return a.length === b.length && a.every((node, index) => node === b[index]);
+}
+
 function pathOf(path: ResponsePath): Array<string | number> {
   const segments: Array<string | number> = [];
   for (let current: ResponsePath | undefined = path; current; current = current.prev) segments.push(current.key);
@@ -543,8 +598,9 @@ function pathOf(path: ResponsePath): Array<string | number> {
 }
 
 /**
- * Whether two paths name the same place. graphql-js hands sibling fields one parent path object, so
- * identity answers at once; graphql-jit builds a new path per field call, so its keys are compared.
+ * Whether two paths name the same place. The leaf guard notes one path object per record, so identity
+ * answers at once for its leaves; a relation's rule notes the executor's path (graphql-jit builds a new one
+ * per field call), so keys are compared.
  */
 function samePath(a: ResponsePath | undefined, b: ResponsePath | undefined): boolean {
   for (; a !== b; a = a.prev, b = b.prev) {

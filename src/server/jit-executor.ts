@@ -110,9 +110,10 @@ const cacheKey = (documentKey: string, operationName: string | undefined) => `${
 
 /**
  * The error graphql-js would report. graphql-js keeps an error a resolver returned or threw as it is when it
- * already carries a path (Candor's coded withheld and refused errors do); graphql-jit wraps every error in
- * its own object, which has no `nodes` and, for an uncoded error, no `extensions` — Apollo's error formatting
- * reads `extensions.code` and would answer a bare "Internal server error" without the path.
+ * already carries a path (Candor's coded refusals do, and its withheld errors of a leaf selected at one
+ * place); graphql-jit wraps every error in its own object, which has no `nodes` and, for an uncoded error,
+ * no `extensions` — Apollo's error formatting reads `extensions.code` and would answer a bare "Internal
+ * server error" without the path.
  */
 export function asGraphQLJsError(error: GraphQLError): GraphQLError {
   const original = error.originalError;

@@ -130,6 +130,16 @@ describe.each(DRIVERS)('graphql-jit answers as graphql-js does, on %s', (driver)
     );
   });
 
+  it('a skipped node merged into a field selects nothing: graphql-jit hands the field that node too, but its leaves are neither recorded nor reason to reject', async () => {
+    const query = `query Skipped($no: Boolean = false) { customer(id: "${GRANTED}") { id email } customer(id: "${GRANTED}") @include(if: $no) { phone } }`;
+    const answer = await expectSameAnswer({ key: KEYS.marketing, purpose: 'marketing.communications', query });
+    expect(answer.body).toEqual({ data: { customer: { id: GRANTED, email: `${GRANTED}@secret.example` } } });
+    expect((await recordsOf(answer.requestId)).map((record) => [record.subjectId, record.coordinate, record.decision])).toEqual([[GRANTED, 'Customer.email', 'RELEASED']]);
+    // The phone, withheld for marketing (PURPOSE_NOT_DECLARED), is not selected: reject mode releases the rest.
+    const rejecting = await expectSameAnswer({ key: KEYS.marketing, purpose: 'marketing.communications', query, headers: { 'x-governance-mode': 'reject' } });
+    expect(rejecting.body.data).toEqual({ customer: { id: GRANTED, email: `${GRANTED}@secret.example` } });
+  });
+
   it('the extensions reporting mode (X-Governance-Withheld: extensions)', async () => {
     const answer = await expectSameAnswer({ key: KEYS.marketing, purpose: 'marketing.communications', query: marketingList, headers: { 'x-governance-withheld': 'extensions' } });
     expect(answer.body.errors).toBeUndefined();
@@ -228,12 +238,12 @@ describe.each(DRIVERS)('graphql-jit answers as graphql-js does, on %s', (driver)
 
   it('after a non-null error, graphql-jit still resolves the fields graphql-js skips, but neither response names a discarded subject: same body, no record', async () => {
     const rows = await candor.services.domain.listCustomers({ limit: 3, offset: 0 });
-    // The middle record has lost its id; `customers` is [Customer!]!, so null propagates to `data`. graphql-js
-    // stops completing the list at the first non-null error raised synchronously: it never resolves the
-    // fields after `customers.1.id`. graphql-jit resolves every field, then propagates nulls, so it withheld
-    // the fields of the third record too (CONSENT_REQUIRED: that subject's choice). No value and no
-    // subject's decision is in either response, so neither records one: not even the first record's
-    // fields, released by the leaf guard on both before the list was discarded.
+    // The middle record has lost its id; `customers` is [Customer!]!, so null propagates to `data`. The leaf
+    // guard decided every record's fields when the list resolved, the third's withheld (CONSENT_REQUIRED:
+    // that subject's choice). graphql-js stops completing the list at the first non-null error raised
+    // synchronously; graphql-jit completes every field, then propagates nulls. No value and no subject's
+    // decision is in either response, so neither records one: not even the first record's fields,
+    // released by the leaf guard before the list was discarded.
     const list = jest.spyOn(candor.services.domain, 'listCustomers').mockResolvedValue(rows.map((row, index) => (index === 1 ? { ...row, id: null as unknown as string } : row)));
     try {
       const request = { key: KEYS.marketing, purpose: 'marketing.communications', query: marketingList };

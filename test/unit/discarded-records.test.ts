@@ -9,9 +9,10 @@ import { executorsOf, serviceGovernance } from '../support/request-governance';
 
 /**
  * A non-null field error discards its nearest nullable ancestor; the decisions made for that object's
- * fields must not stay in the log unless their subject is still in the response somewhere. Each case runs
- * on graphql-js (which stops at the error) and graphql-jit (which resolves everything, then trims) and
- * expects the same records from both.
+ * fields must not stay in the log unless their subject is still in the response somewhere. The leaf guard
+ * decides every record's leaves when their list resolves; graphql-js then stops completing at the error,
+ * graphql-jit completes everything and propagates nulls after. Each case runs on both and expects the same
+ * records from both.
  */
 const taxonomy = loadConfiguredTaxonomy(loadConfig({}, {}));
 

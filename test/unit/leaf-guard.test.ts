@@ -19,9 +19,13 @@ class PersonRecord {
   constructor(
     readonly id: string,
     readonly email: string,
-    readonly health: string,
     readonly card: { holder: string; number: string },
   ) {}
+
+  /** A computed leaf: an accessor of the class, which a copy must shadow rather than assign to. */
+  get health(): string {
+    return `${this.id}-health`;
+  }
 }
 
 /** What the `friends` relation saw as its parent, per request. */
@@ -61,6 +65,8 @@ function schemaOf() {
       people: { type: new GraphQLList(Person), extensions: governed('system.operations'), resolve: () => [people.a, people.b] },
       // Records handed over as promises inside the list: guarded once they settle.
       promisedPeople: { type: new GraphQLList(Person), extensions: governed('system.operations'), resolve: () => [Promise.resolve(people.a), Promise.resolve(people.b)] },
+      // Any iterable is a list to the executors.
+      peopleSet: { type: new GraphQLList(Person), extensions: governed('system.operations'), resolve: () => new Set([people.a, people.b]) },
     },
   });
   const schema = new GraphQLSchema({ query: Query });
@@ -68,8 +74,8 @@ function schemaOf() {
 }
 
 const people = {
-  a: new PersonRecord('a', 'a@example.com', 'a-health', { holder: 'a', number: '4111-a' }),
-  b: new PersonRecord('b', 'b@example.com', 'b-health', { holder: 'b', number: '4111-b' }),
+  a: new PersonRecord('a', 'a@example.com', { holder: 'a', number: '4111-a' }),
+  b: new PersonRecord('b', 'b@example.com', { holder: 'b', number: '4111-b' }),
 };
 /** Health data needs explicit consent: `a` gave it, `b` did not. */
 const explicitConsentOf = (subjectId: string) => (subjectId === 'a' ? [{ purpose: 'essential.service', granted: true, explicit: true, expiresAt: null }] : []);
@@ -110,6 +116,12 @@ describe.each(Object.keys(EXECUTORS) as Array<keyof typeof EXECUTORS>)('the leaf
     expect(parentsSeenByRelation[1]).not.toBe(people.b);
     expect(parentsSeenByRelation[1]).toBeInstanceOf(PersonRecord);
     expect(people.b.health).toBe('b-health');
+  });
+
+  it('guards a list given as any iterable, record by record', async () => {
+    const { result, records } = await run('{ peopleSet { id health } }');
+    expect(result.data).toEqual({ peopleSet: [{ id: 'a', health: 'a-health' }, { id: 'b', health: null }] });
+    expect(records).toEqual({ a: ['Person.health RELEASED'], b: ['Person.health WITHHELD'] });
   });
 
   it('guards the leaves of a nested object read straight from its parent', async () => {
