@@ -390,8 +390,10 @@ export class RequestGovernance {
       // parent (so one must not read a personal leaf off it: it holds what the leaf resolves to).
       view ??= Object.assign(Object.create(Object.getPrototypeOf(source) as object | null) as Record<string, unknown>, source);
       const resolvesTo = this.explainOnly ? null : decision.effect === 'mask' ? this.options.mask(decision.mask!, source[field.fieldName]) : this.withheldLeaf(field, decision, entry, path, occurrences);
-      // Defined, not assigned: an accessor on the prototype (a computed field) would take or refuse an assignment.
-      Object.defineProperty(view, field.fieldName, { value: resolvesTo, writable: true, enumerable: true, configurable: true });
+      // The copy's own properties are plain data (assigned); any other is defined, not assigned: an accessor on
+      // the prototype (a computed field) would take or refuse an assignment.
+      if (Object.hasOwn(source, field.fieldName)) view[field.fieldName] = resolvesTo;
+      else Object.defineProperty(view, field.fieldName, { value: resolvesTo, writable: true, enumerable: true, configurable: true });
     }
     if (view === undefined) return source;
     // The relations of the record read it through the copy: its subject is the one just found.
