@@ -105,6 +105,26 @@ export function projectRoot(): string {
  * Reads and validates the environment once. Explicit overrides win over the environment (tests and the
  * CLI pass them); nothing else in Candor reads `process.env`.
  */
+/**
+ * `CANDOR_JWT_CLAIMS`: which token claims name the actor's id, name, team, purposes and roles. A misspelt
+ * key would be ignored and its claim read under the default name, so every key and value is checked.
+ */
+function jwtClaimNames(json: string): JwtClaimNames {
+  const usage = `CANDOR_JWT_CLAIMS must be a JSON object naming claims for ${Object.keys(DEFAULT_JWT_CLAIMS).join(', ')}, such as {"team":"org","purposes":"scope"}`;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch {
+    throw new ConfigError(usage);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(usage);
+  for (const [key, claim] of Object.entries(parsed)) {
+    if (!Object.hasOwn(DEFAULT_JWT_CLAIMS, key)) throw new ConfigError(`${usage}; "${key}" is none of them`);
+    if (typeof claim !== 'string' || claim.trim() === '') throw new ConfigError(`${usage}; "${key}" must name a claim (a non-empty string)`);
+  }
+  return { ...DEFAULT_JWT_CLAIMS, ...(parsed as Partial<JwtClaimNames>) };
+}
+
 export function loadConfig(overrides: Partial<Record<string, string | undefined>> = {}, env: NodeJS.ProcessEnv = process.env): CandorConfig {
   const read = (name: string): string | undefined => {
     const value = name in overrides ? overrides[name] : env[name];
@@ -147,16 +167,9 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
     const publicKeyPem = read('CANDOR_JWT_PUBLIC_KEY');
     if (!audience) throw new ConfigError('CANDOR_JWT_AUDIENCE is required with CANDOR_JWT_ISSUER');
     if (!jwksUrl && !publicKeyPem) throw new ConfigError('CANDOR_JWT_JWKS_URL or CANDOR_JWT_PUBLIC_KEY is required with CANDOR_JWT_ISSUER');
-    let claims = DEFAULT_JWT_CLAIMS;
+    if (jwksUrl && !/^https?:\/\/[^/\s]+/.test(jwksUrl)) throw new ConfigError(`CANDOR_JWT_JWKS_URL must be an http(s) URL, got "${jwksUrl}"`);
     const claimsJson = read('CANDOR_JWT_CLAIMS');
-    if (claimsJson) {
-      try {
-        claims = { ...DEFAULT_JWT_CLAIMS, ...(JSON.parse(claimsJson) as Partial<JwtClaimNames>) };
-      } catch {
-        throw new ConfigError('CANDOR_JWT_CLAIMS must be JSON such as {"team":"org","purposes":"scope"}');
-      }
-    }
-    jwt = { issuer, audience, jwksUrl, publicKeyPem, claims };
+    jwt = { issuer, audience, jwksUrl, publicKeyPem, claims: claimsJson ? jwtClaimNames(claimsJson) : DEFAULT_JWT_CLAIMS };
   }
 
   return Object.freeze({

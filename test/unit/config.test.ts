@@ -32,6 +32,25 @@ describe('configuration', () => {
     }
   });
 
+  it('reads CANDOR_JWT_CLAIMS strictly: a misspelt key would leave the claim it meant read under its default name', () => {
+    const jwt = { CANDOR_JWT_ISSUER: 'https://issuer.example', CANDOR_JWT_AUDIENCE: 'candor', CANDOR_JWT_JWKS_URL: 'https://issuer.example/jwks.json' };
+    expect(load({ ...jwt, CANDOR_JWT_CLAIMS: '{"purposes":"scope","team":"org"}' }).jwt?.claims).toEqual({ actorId: 'sub', name: 'name', team: 'org', purposes: 'scope', roles: 'roles' });
+    expect(load(jwt).jwt?.claims.purposes).toBe('purposes');
+    for (const [claims, problem] of [
+      ['{"purpose":"scope"}', '; "purpose" is none of them'],
+      ['{"team":5}', '; "team" must name a claim (a non-empty string)'],
+      ['{"roles":" "}', '; "roles" must name a claim (a non-empty string)'],
+      ['["scope"]', ''],
+      ['null', ''],
+      ['{purposes: scope}', ''],
+    ]) {
+      expect(() => load({ ...jwt, CANDOR_JWT_CLAIMS: claims })).toThrow(
+        new ConfigError(`CANDOR_JWT_CLAIMS must be a JSON object naming claims for actorId, name, team, purposes, roles, such as {"team":"org","purposes":"scope"}${problem}`),
+      );
+    }
+    expect(() => load({ ...jwt, CANDOR_JWT_JWKS_URL: 'issuer.example/jwks.json' })).toThrow(new ConfigError('CANDOR_JWT_JWKS_URL must be an http(s) URL, got "issuer.example/jwks.json"'));
+  });
+
   it('does not repeat a DATABASE_URL without a scheme, which may begin with a password', () => {
     expect(() => load({ DATABASE_URL: 's3cretpass@db.internal:5432/candor' })).toThrow(new ConfigError('DATABASE_URL must start with sqlite: or postgres://'));
   });
