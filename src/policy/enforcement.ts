@@ -75,6 +75,8 @@ export function enforceGovernance(schema: GraphQLSchema, declarations: readonly 
       enforcement.set(field.coordinate, 'non-personal');
       return;
     }
+    // A nested record has no reduced form either: masks are for scalar values.
+    if (field.policy.mask && declaration.returnsType) throw new Error(`${field.coordinate} returns ${declaration.returnsType} records, but its category ${field.category} has a mask: masks apply to scalar leaves only`);
     let leaves = leavesByType.get(declaration.typeName);
     if (!leaves) leavesByType.set(declaration.typeName, (leaves = { typeName: declaration.typeName, byName: new Map() }));
     leaves.byName.set(declaration.fieldName, field);

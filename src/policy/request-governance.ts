@@ -84,6 +84,12 @@ interface SelectedLeaf {
   readonly recorded: boolean;
 }
 
+/** The leaves a place reads of one type, and whether the field there returns a list. */
+interface Selection {
+  readonly selected: readonly SelectedLeaf[];
+  readonly returnsList: boolean;
+}
+
 /** A withheld leaf field reported in the response's extensions. */
 export interface WithheldEntry {
   readonly path: ReadonlyArray<string | number>;
@@ -156,7 +162,7 @@ export class RequestGovernance {
   private lastOccurrenceOrdinal = -1;
   private readonly explainOnly: boolean;
   /** The leaves each selection (the nodes of a field returning records) reads, per type of those records. */
-  private readonly selections = new Map<readonly FieldNode[], Map<GuardedLeaves, readonly SelectedLeaf[]>>();
+  private readonly selections = new Map<string, Map<GuardedLeaves, Selection>>();
 
   constructor(private readonly options: RequestGovernanceOptions) {
     const { policies, fields } = options.compiled;
@@ -356,23 +362,24 @@ export class RequestGovernance {
    * once in the response's extensions) or the coded error, which the executor puts in its place.
    */
   guardLeaves(result: unknown, leaves: GuardedLeaves, info: GraphQLResolveInfo): unknown {
-    const selection = this.selectionOf(leaves, info);
-    return selection.length === 0 ? result : this.guardValue(result, info.returnType, selection, info.path);
+    const { selected, returnsList } = this.selectionOf(leaves, info);
+    return selected.length === 0 ? result : this.guardValue(result, returnsList, selected, info.path);
   }
 
-  /** Guards what a field of `type` resolved to, by the type: a list is walked (any iterable, as the executors take), anything else is a record. */
-  private guardValue(value: unknown, type: GraphQLOutputType, selection: readonly SelectedLeaf[], path: ResponsePath): unknown {
+  /**
+   * Guards what a field resolved to: an array is walked, and so is any other iterable when the field returns
+   * a list (the executors take any); anything else that has properties is a record.
+   */
+  private guardValue(value: unknown, returnsList: boolean, selection: readonly SelectedLeaf[], path: ResponsePath): unknown {
     if (value === null || value === undefined || value instanceof Error) return value;
     if (typeof value !== 'object' && typeof value !== 'function') return value; // no properties to read: the executor reports it
-    if (typeof (value as PromiseLike<unknown>).then === 'function') return Promise.resolve(value).then((settled) => this.guardValue(settled, type, selection, path));
-    const nullable = isNonNullType(type) ? type.ofType : type;
-    if (!isListType(nullable)) return this.guardRecord(value as Record<string, unknown>, selection, path);
-    const items = Array.isArray(value) ? value : Symbol.iterator in value ? Array.from(value as Iterable<unknown>) : undefined;
-    if (items === undefined) return value; // not a list: the executor reports it
+    if (typeof (value as PromiseLike<unknown>).then === 'function') return Promise.resolve(value).then((settled) => this.guardValue(settled, returnsList, selection, path));
+    const items = Array.isArray(value) ? value : returnsList && Symbol.iterator in value ? Array.from(value as Iterable<unknown>) : undefined;
+    if (items === undefined) return this.guardRecord(value as Record<string, unknown>, selection, path);
     let guarded: unknown[] | undefined = items === value ? undefined : items;
     for (let index = 0; index < items.length; index++) {
       const item: unknown = items[index];
-      const itemGuarded = this.guardValue(item, nullable.ofType, selection, { prev: path, key: index, typename: undefined });
+      const itemGuarded = this.guardValue(item, returnsList, selection, { prev: path, key: index, typename: undefined });
       if (itemGuarded !== item) (guarded ??= items.slice())[index] = itemGuarded;
     }
     return guarded ?? items;
@@ -415,15 +422,19 @@ export class RequestGovernance {
   }
 
   /**
-   * The personal leaves of `leaves`' type that the selection at `info` reads, once per request and place.
-   * Recorded, with their places, are the leaves graphql-js collects there — the reference executor's
-   * field collection, from the operation down, so a field or fragment skipped by `@skip`/`@include` is
-   * not. graphql-jit hands a field every node merged into it, skipped ones too; the leaves those select
-   * are decided as well (so nothing an executor reads goes undecided), but not recorded: it does not send them.
+   * The personal leaves of `leaves`' type that the selection at `info`'s place reads, once per request and
+   * place (the response path without list indexes). They are the leaves graphql-js collects there — the
+   * reference executor's field collection, walked from the operation down by the path, so neither depends
+   * on the executor's own resolve info: graphql-jit names its resolve infos by joined response keys, and
+   * two places whose keys join alike would share one (JitExecutor runs such documents on graphql-js). Leaves
+   * only the executor's own nodes select are decided as well (nothing an executor reads goes undecided),
+   * but not recorded (graphql-js would not send them; documents with `@skip`/`@include`, where graphql-jit
+   * collects otherwise, run on graphql-js).
    */
-  private selectionOf(leaves: GuardedLeaves, info: GraphQLResolveInfo): readonly SelectedLeaf[] {
-    let byLeaves = this.selections.get(info.fieldNodes);
-    if (!byLeaves) this.selections.set(info.fieldNodes, (byLeaves = new Map()));
+  private selectionOf(leaves: GuardedLeaves, info: GraphQLResolveInfo): Selection {
+    const place = placeKey(info.path);
+    let byLeaves = this.selections.get(place);
+    if (!byLeaves) this.selections.set(place, (byLeaves = new Map()));
     let selection = byLeaves.get(leaves);
     if (!selection) {
       const type = info.schema.getType(leaves.typeName) as GraphQLObjectType;
@@ -440,10 +451,11 @@ export class RequestGovernance {
           }
         }
       };
-      const collected = collectedNodes(info);
-      select(collected, true);
-      if (!sameNodes(collected, info.fieldNodes)) select(info.fieldNodes, false);
-      byLeaves.set(leaves, (selection = [...byName.values()]));
+      const collected = collectedField(info);
+      select(collected.nodes, true);
+      if (!sameNodes(collected.nodes, info.fieldNodes)) select(info.fieldNodes, false);
+      const nullable = isNonNullType(collected.type) ? collected.type.ofType : collected.type;
+      byLeaves.set(leaves, (selection = { selected: [...byName.values()], returnsList: isListType(nullable) }));
     }
     return selection;
   }
@@ -566,12 +578,20 @@ function codedError(message: string, place: ErrorPlace | undefined, extensions: 
   }
 }
 
+/** The response keys of `path`, list indexes left out: one string per place of an operation. */
+function placeKey(path: ResponsePath): string {
+  let key = '';
+  for (let at: ResponsePath | undefined = path; at; at = at.prev) if (typeof at.key === 'string') key = key === '' ? at.key : `${at.key}\u0000${key}`;
+  return key;
+}
+
 /**
- * The nodes graphql-js collects for the field at `info.path`, found from the operation down (its field
- * collection at each level; list indexes skipped). They are the executor's own nodes on graphql-js; an
- * abstract type on the way leaves the runtime type unknown, and then the executor's nodes are taken.
+ * The nodes graphql-js collects for the field at `info.path`, and its type, found from the operation down
+ * (graphql-js's field collection at each level; list indexes skipped). On graphql-js they are the
+ * executor's own; an abstract type on the way leaves the runtime type unknown, and then the executor's
+ * are taken.
  */
-function collectedNodes(info: GraphQLResolveInfo): readonly FieldNode[] {
+function collectedField(info: GraphQLResolveInfo): { readonly nodes: readonly FieldNode[]; readonly type: GraphQLOutputType } {
   const keys: string[] = [];
   for (let at: ResponsePath | undefined = info.path; at; at = at.prev) if (typeof at.key === 'string') keys.push(at.key);
   keys.reverse();
@@ -579,14 +599,15 @@ function collectedNodes(info: GraphQLResolveInfo): readonly FieldNode[] {
   let fields = type ? collectFields(info.schema, info.fragments, info.variableValues, type, info.operation.selectionSet) : undefined;
   for (let depth = 0; type && fields; depth++) {
     const nodes = fields.get(keys[depth]);
-    if (!nodes) return [];
-    if (depth === keys.length - 1) return nodes;
-    const named = getNamedType(type.getFields()[nodes[0].name.value]?.type);
+    const definition = nodes && type.getFields()[nodes[0].name.value];
+    if (!nodes || !definition) return { nodes: [], type: info.returnType };
+    if (depth === keys.length - 1) return { nodes, type: definition.type };
+    const named = getNamedType(definition.type);
     if (!isObjectType(named)) break;
     type = named;
     fields = collectSubfields(info.schema, info.fragments, info.variableValues, type, nodes);
   }
-  return info.fieldNodes;
+  return { nodes: info.fieldNodes, type: info.returnType };
 }
 
 function sameNodes(a: readonly FieldNode[], b: readonly FieldNode[]): boolean {

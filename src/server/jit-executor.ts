@@ -1,5 +1,5 @@
 import type { ApolloServerOptionsWithGateway, BaseContext } from '@apollo/server';
-import { type DocumentNode, execute, type ExecutionResult, GraphQLError, type GraphQLSchema, printSchema } from 'graphql';
+import { BREAK, type DocumentNode, execute, type ExecutionResult, GraphQLError, type GraphQLSchema, printSchema, visit } from 'graphql';
 import { type CompiledQuery, compileQuery, isCompiledQuery } from 'graphql-jit';
 
 type Gateway = ApolloServerOptionsWithGateway<BaseContext>['gateway'];
@@ -9,8 +9,37 @@ type GatewayRequestContext = Parameters<GatewayExecutor>[0];
 /** How many compiled documents the executor keeps (least recently used dropped first). */
 export const JIT_CACHE_ENTRIES = 1_000;
 
-/** The marker of a document graphql-jit refused to compile: it runs on graphql-js. */
+/** The marker of a document graphql-jit refused to compile, or that it would run unlike graphql-js: it runs on graphql-js. */
 const ON_GRAPHQL_JS = Symbol('graphql-js');
+
+const META_FIELDS = new Set(['__typename', '__schema', '__type']);
+
+/**
+ * Whether graphql-jit 0.8.9 could answer `document` otherwise than graphql-js (found in review, 2026-11-29):
+ * - with `@skip`/`@include`, it collects fields otherwise: a fragment's fields under a skipped node merged
+ *   with a kept one are sent (graphql-js leaves them out), and a fragment skipped once is left out where it
+ *   is spread again;
+ * - it names each field's resolve info by its response keys joined with `_`, list indexes as `idx<depth>`,
+ *   and two places whose names coincide (keys `x`, list, `y` and `idx0_x`, `y`) share one resolve info, with
+ *   the other place's field nodes and return type. A response key holding `_` or shaped `idx<n>` can do that.
+ * The leaf guard does not rely on either (it collects each place's leaves as graphql-js does); these run on
+ * graphql-js so that answers, errors' locations and the records stay the reference executor's.
+ */
+export function divergesOnGraphqlJit(document: DocumentNode): boolean {
+  let diverges = false;
+  visit(document, {
+    Directive(node) {
+      if (node.name.value === 'skip' || node.name.value === 'include') return ((diverges = true), BREAK);
+      return undefined;
+    },
+    Field(node) {
+      const key = node.alias?.value ?? node.name.value;
+      if (!META_FIELDS.has(key) && (key.includes('_') || /^idx\d+$/.test(key))) return ((diverges = true), BREAK);
+      return undefined;
+    },
+  });
+  return diverges;
+}
 
 export interface JitExecutorOptions {
   /** Compiled documents kept, least recently used dropped first (default {@link JIT_CACHE_ENTRIES}). */
@@ -36,8 +65,8 @@ export interface ExecutionRequest {
  * context, variables and (undefined) root value as graphql-js, so governance is the same code either way.
  *
  * Where graphql-jit cannot give graphql-js's answer, graphql-js gives it:
- * - a document graphql-jit refuses to compile runs on graphql-js `execute` (remembered per document);
- *   a compile failure never executes anything on its own;
+ * - a document graphql-jit refuses to compile, or would answer otherwise ({@link divergesOnGraphqlJit}), runs
+ *   on graphql-js `execute` (remembered per document); a compile failure never executes anything on its own;
  * - variables graphql-jit cannot coerce (nothing has executed then) are coerced again by graphql-js, whose
  *   errors Apollo recognises and codes BAD_USER_INPUT.
  * Errors are handed back as graphql-js would have built them (see {@link asGraphQLJsError}).
@@ -85,8 +114,9 @@ export class JitExecutor {
       return query;
     }
     try {
-      const result = compileQuery(this.schema, document, operationName, { disablingCapturingStackErrors: true });
-      if (isCompiledQuery(result)) query = result;
+      const result = divergesOnGraphqlJit(document) ? undefined : compileQuery(this.schema, document, operationName, { disablingCapturingStackErrors: true });
+      if (result === undefined) query = ON_GRAPHQL_JS;
+      else if (isCompiledQuery(result)) query = result;
       else {
         query = ON_GRAPHQL_JS;
         this.options.onCompileFailure?.(operationName, result.errors);

@@ -96,8 +96,8 @@ describe.each(DRIVERS)('graphql-jit answers as graphql-js does, on %s', (driver)
     ]);
   });
 
-  it('aliases, fragments and directives: each place a withheld leaf is read gets its error; skipped places neither error nor record', async () => {
-    const query = `query Places { customers(limit: 3) { id a: email ...F b: fullName @include(if: true) c: fullName @skip(if: true) } } fragment F on Customer { email }`;
+  it('aliases and fragments: each place a withheld leaf is read gets its error', async () => {
+    const query = `query Places { customers(limit: 3) { id a: email ...F b: fullName } } fragment F on Customer { email }`;
     const answer = await expectSameAnswer({ key: KEYS.marketing, purpose: 'marketing.communications', query });
     expect(answer.body.data?.customers).toEqual([
       { id: GRANTED, a: `${GRANTED}@secret.example`, email: `${GRANTED}@secret.example`, b: `Test Person ${GRANTED}` },
@@ -130,14 +130,34 @@ describe.each(DRIVERS)('graphql-jit answers as graphql-js does, on %s', (driver)
     );
   });
 
-  it('a skipped node merged into a field selects nothing: graphql-jit hands the field that node too, but its leaves are neither recorded nor reason to reject', async () => {
-    const query = `query Skipped($no: Boolean = false) { customer(id: "${GRANTED}") { id email } customer(id: "${GRANTED}") @include(if: $no) { phone } }`;
-    const answer = await expectSameAnswer({ key: KEYS.marketing, purpose: 'marketing.communications', query });
+  it('@skip/@include: documents with them run on graphql-js (graphql-jit collects skipped nodes otherwise); skipped leaves neither error, nor are recorded, nor reject', async () => {
+    const skipped = `query Skipped($no: Boolean = false) { customer(id: "${GRANTED}") { id email } customer(id: "${GRANTED}") @include(if: $no) { phone } }`;
+    const answer = await expectSameAnswer({ key: KEYS.marketing, purpose: 'marketing.communications', query: skipped }, 'graphql-js');
     expect(answer.body).toEqual({ data: { customer: { id: GRANTED, email: `${GRANTED}@secret.example` } } });
     expect((await recordsOf(answer.requestId)).map((record) => [record.subjectId, record.coordinate, record.decision])).toEqual([[GRANTED, 'Customer.email', 'RELEASED']]);
     // The phone, withheld for marketing (PURPOSE_NOT_DECLARED), is not selected: reject mode releases the rest.
-    const rejecting = await expectSameAnswer({ key: KEYS.marketing, purpose: 'marketing.communications', query, headers: { 'x-governance-mode': 'reject' } });
+    const rejecting = await expectSameAnswer({ key: KEYS.marketing, purpose: 'marketing.communications', query: skipped, headers: { 'x-governance-mode': 'reject' } }, 'graphql-js');
     expect(rejecting.body.data).toEqual({ customer: { id: GRANTED, email: `${GRANTED}@secret.example` } });
+    // graphql-jit would send the fragment's field under the skipped node; graphql-js does not, nor record it.
+    const fragment = `query Fragment { a: customers(limit: 3) @skip(if: true) { ...F } a: customers(limit: 3) { id } } fragment F on Customer { email }`;
+    const viaFragment = await expectSameAnswer({ key: KEYS.marketing, purpose: 'marketing.communications', query: fragment }, 'graphql-js');
+    expect(viaFragment.body).toEqual({ data: { a: [{ id: GRANTED }, { id: REFUSED }, { id: OBJECTED }] } });
+    expect(await recordsOf(viaFragment.requestId)).toEqual([]);
+  });
+
+  it('response keys graphql-jit would confuse (joined with _, or shaped idx<n>) run on graphql-js: each place keeps its own selection', async () => {
+    // graphql-jit names the resolve infos of `x.<list>.p` and `idx0_x.p` alike; the second would serve the first.
+    const query = `query Confusable { x: customers(limit: 3) { p: payments { id } } idx0_x: customer(id: "${GRANTED}") { p: payments { amount } } }`;
+    const answer = await expectSameAnswer({ key: KEYS.analytics, purpose: 'analytics.reporting', query }, 'graphql-js');
+    expect(answer.body.data).toEqual({ x: [{ p: [{ id: `${GRANTED}_pay` }] }, { p: [{ id: `${REFUSED}_pay` }] }, { p: null }], idx0_x: { p: [{ amount: 9.99 }] } });
+    expect(answer.body.errors?.map((error) => [error.path, error.extensions?.code])).toEqual([[['x', 2, 'p'], 'OBJECTED']]);
+    // The payment's amount is read at one place only, and recorded once, for the customer read there.
+    expect((await recordsOf(answer.requestId)).map((record) => [record.subjectId, record.coordinate, record.decision])).toEqual([
+      [GRANTED, 'Customer.payments', 'RELEASED'],
+      [GRANTED, 'Payment.amount', 'RELEASED'],
+      [REFUSED, 'Customer.payments', 'RELEASED'],
+      [OBJECTED, 'Customer.payments', 'WITHHELD'],
+    ]);
   });
 
   it('the extensions reporting mode (X-Governance-Withheld: extensions)', async () => {

@@ -65,7 +65,7 @@ describe.each(STORES_AND_EXECUTORS)('the release invariant on %s, executed by %s
           expiresAt: item.kind === 'grant' && item.expires ? new Date(now + (item.expires === 'soon' ? DAY : 30 * DAY)) : null,
         }));
         if (ledger.length) await candor.services.consent.appendMany(ledger);
-        const selectionText = chosen.fields.map((field) => (chosen.aliased ? `x_${field}: ${field}` : field)).join(' ');
+        const selectionText = chosen.fields.map((field) => (chosen.aliased ? `x${field}: ${field}` : field)).join(' ');
         const query = chosen.fragment ? `query P { customers(limit: ${SUBJECTS.length}) { id ...F } } fragment F on Customer { ${selectionText} }` : `query P { customers(limit: ${SUBJECTS.length}) { id ${selectionText} } }`;
         const response = await candor.query({ key, purpose: purposeKey, query });
         expect(response.status).toBe(200);
@@ -76,7 +76,7 @@ describe.each(STORES_AND_EXECUTORS)('the release invariant on %s, executed by %s
         expect(rows.map((row) => row.id)).toEqual(SUBJECTS);
         rows.forEach((row, index) => {
           for (const field of chosen.fields) {
-            const name = chosen.aliased ? `x_${field}` : field;
+            const name = chosen.aliased ? `x${field}` : field;
             const decision = decide({ field: policies.get(`Customer.${field}`)!, purpose: { key: purpose.key, legalBasis: purpose.legalBasis! }, subjectState: states.get(row.id as string)!, now: new Date() });
             const path = `customers.${index}.${name}`;
             seen[decision.effect]++;

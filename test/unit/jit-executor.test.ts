@@ -1,5 +1,5 @@
 import { execute, GraphQLError, GraphQLID, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString, parse } from 'graphql';
-import { JitExecutor, jitGateway } from '../../src/server/jit-executor';
+import { divergesOnGraphqlJit, JitExecutor, jitGateway } from '../../src/server/jit-executor';
 
 /** A small schema with a withheld-style field (resolves to a located, coded error), a failing one and a list. */
 function testSchema(calls: { items: number }) {
@@ -103,6 +103,24 @@ describe('JitExecutor', () => {
     await run(executor, QUERY, { first: 'a' }, 'Missing');
     expect(failures).toEqual(['Missing']);
     expect(executor.executions).toEqual({ jit: 0, graphqlJs: 2 });
+  });
+
+  it('runs on graphql-js the documents graphql-jit would answer otherwise: @skip/@include, and response keys its resolve-info names can confuse', async () => {
+    for (const query of [
+      'query Items($first: ID!, $no: Boolean = false) { items(first: $first) { id secret @include(if: $no) } }',
+      'query Items($first: ID!) { items(first: $first) { ...F @skip(if: true) id } } fragment F on Item { secret }',
+      'query Items($first: ID!) { idx0_items: items(first: $first) { id } }',
+      'query Items($first: ID!) { items(first: $first) { idx0: id } }',
+    ]) {
+      expect([query, divergesOnGraphqlJit(parse(query))]).toEqual([query, true]);
+      const executor = new JitExecutor(schema);
+      const result = await run(executor, query, { first: 'a' });
+      expect(executor.executions).toEqual({ jit: 0, graphqlJs: 1 });
+      expect(json(result)).toEqual(json(await onGraphQLJs(query, { first: 'a' })));
+    }
+    for (const query of [QUERY, '{ __typename items(first: "a") { __typename id idx: id index0: secret } }', '{ __schema { types { name } } __type(name: "Item") { name } }']) {
+      expect([query, divergesOnGraphqlJit(parse(query))]).toEqual([query, false]);
+    }
   });
 
   it('leaves variables it cannot coerce to graphql-js, whose errors name the variable definition', async () => {

@@ -1,10 +1,11 @@
-import { GraphQLID, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString, GraphQLUnionType } from 'graphql';
+import { GraphQLID, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString, GraphQLUnionType, parse } from 'graphql';
 import { loadConfig } from '../../src/config';
 import { readGovernance } from '../../src/graphql/governance-catalog';
 import { GOVERNANCE_EXTENSION, SUBJECT_EXTENSION } from '../../src/graphql/governed.decorator';
 import { enforceGovernance, GOVERNANCE_CONTEXT_KEY } from '../../src/policy/enforcement';
 import { recordedDecision } from '../../src/policy/request-governance';
 import { loadConfiguredTaxonomy } from '../../src/server/services';
+import { compileQuery, isCompiledQuery } from 'graphql-jit';
 import { executorsOf, serviceGovernance } from '../support/request-governance';
 
 /**
@@ -16,6 +17,8 @@ const taxonomy = loadConfiguredTaxonomy(loadConfig({}, {}));
 const governed = (category: string, purposes: string[] = []) => ({ [GOVERNANCE_EXTENSION]: { category, purposes, roles: [] } });
 
 class PersonRecord {
+  partner: PersonRecord | null = null;
+
   constructor(
     readonly id: string,
     readonly email: string,
@@ -49,6 +52,7 @@ function schemaOf() {
       health: { type: GraphQLString, extensions: governed('user.health_and_medical', ['essential.service']) },
       // A nested object without a resolver of its own: its leaves are guarded where it is read.
       card: { type: Card, extensions: governed('user.financial', ['essential.service']) },
+      partner: { type: Person, extensions: governed('user.behavior', ['essential.service']) },
       friends: {
         type: new GraphQLList(Person),
         extensions: governed('user.behavior', ['essential.service']),
@@ -63,6 +67,7 @@ function schemaOf() {
     name: 'Query',
     fields: {
       people: { type: new GraphQLList(Person), extensions: governed('system.operations'), resolve: () => [people.a, people.b] },
+      person: { type: Person, args: { id: { type: new GraphQLNonNull(GraphQLID) } }, extensions: governed('system.operations'), resolve: (_root, args: { id: 'a' | 'b' }) => people[args.id] },
       // Records handed over as promises inside the list: guarded once they settle.
       promisedPeople: { type: new GraphQLList(Person), extensions: governed('system.operations'), resolve: () => [Promise.resolve(people.a), Promise.resolve(people.b)] },
       // Any iterable is a list to the executors.
@@ -77,6 +82,7 @@ const people = {
   a: new PersonRecord('a', 'a@example.com', { holder: 'a', number: '4111-a' }),
   b: new PersonRecord('b', 'b@example.com', { holder: 'b', number: '4111-b' }),
 };
+people.a.partner = people.b;
 /** Health data needs explicit consent: `a` gave it, `b` did not. */
 const explicitConsentOf = (subjectId: string) => (subjectId === 'a' ? [{ purpose: 'essential.service', granted: true, explicit: true, expiresAt: null }] : []);
 
@@ -164,4 +170,49 @@ it('refuses a root field without a resolver of its own: graphql-shield wraps dec
   });
   const schema = new GraphQLSchema({ query: new GraphQLObjectType({ name: 'Query', fields: { person: { type: Person, extensions: governed('system.operations') } } }) });
   expect(() => enforceGovernance(schema, readGovernance(schema), taxonomy)).toThrow('Query.person is a root field without a resolver of its own');
+});
+
+/**
+ * graphql-jit run directly (JitExecutor sends these documents to graphql-js): even where it hands a field
+ * another place's resolve info, or reads fields graphql-js would skip, no leaf leaves undecided.
+ */
+describe('the leaf guard under graphql-jit quirks', () => {
+  const onJit = async (query: string) => {
+    const compiled = compileQuery(schema.schema, parse(query));
+    if (!isCompiledQuery(compiled)) throw new Error(`graphql-jit did not compile ${query}`);
+    const governance = serviceGovernance(schema.compiled, {
+      loadSubjectStates: async (subjectIds) => subjectIds.map((subjectId) => ({ subjectId, restricted: false, consents: explicitConsentOf(subjectId), objections: [] })),
+    });
+    const result = await compiled.query(undefined, { [GOVERNANCE_CONTEXT_KEY]: governance }, {});
+    const records = governance.recordsBySubject((field, decision) => `${field.coordinate} ${recordedDecision(decision)}`);
+    return { result, records: Object.fromEntries(records.map(({ subjectId, items }) => [subjectId, items.sort()])) };
+  };
+
+  it('decides each place by its own selection where two places share one resolve info (response keys joined alike)', async () => {
+    // graphql-jit names both `x.<list>.y` and `idx0_x.y` "y_idx0_x": the second place's info, with its field nodes, served the first.
+    const { result, records } = await onJit('{ x: people { y: friends { id health } } idx0_x: person(id: "a") { y: partner { id } } }');
+    expect(result.data).toEqual({ x: [{ y: [{ id: 'b', health: null }] }, { y: [{ id: 'b', health: null }] }], idx0_x: { y: { id: 'b' } } });
+    expect(records.b).toEqual(['Person.friends RELEASED', 'Person.health WITHHELD']);
+  });
+
+  it('decides the leaves of a fragment under a skipped node that graphql-jit merges with a kept one and sends', async () => {
+    const { result } = await onJit('{ a: people @skip(if: true) { ...F } a: people { id } } fragment F on Person { health }');
+    // graphql-js sends only the ids; graphql-jit sends `health` too — decided: b's is withheld.
+    expect(result.data).toEqual({ a: [{ id: 'a', health: 'a-health' }, { id: 'b', health: null }] });
+  });
+});
+
+it('refuses a nested record whose category has a mask: a record has no masked form', () => {
+  const Contact: GraphQLObjectType = new GraphQLObjectType({
+    name: 'Contact',
+    extensions: { [SUBJECT_EXTENSION]: 'id' },
+    fields: { id: { type: new GraphQLNonNull(GraphQLID), extensions: governed('system.operations') } },
+  });
+  const Person = new GraphQLObjectType({
+    name: 'Person',
+    extensions: { [SUBJECT_EXTENSION]: 'id' },
+    fields: { id: { type: new GraphQLNonNull(GraphQLID), extensions: governed('system.operations') }, contact: { type: Contact, extensions: governed('user.contact.email', ['analytics.reporting']) } },
+  });
+  const schema = new GraphQLSchema({ query: new GraphQLObjectType({ name: 'Query', fields: { person: { type: Person, extensions: governed('system.operations'), resolve: () => null } } }) });
+  expect(() => enforceGovernance(schema, readGovernance(schema), taxonomy)).toThrow('Person.contact returns Contact records, but its category user.contact.email has a mask');
 });
