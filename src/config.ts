@@ -102,10 +102,6 @@ export function projectRoot(): string {
 }
 
 /**
- * Reads and validates the environment once. Explicit overrides win over the environment (tests and the
- * CLI pass them); nothing else in Candor reads `process.env`.
- */
-/**
  * `CANDOR_JWT_CLAIMS`: which token claims name the actor's id, name, team, purposes and roles. A misspelt
  * key would be ignored and its claim read under the default name, so every key and value is checked.
  */
@@ -125,6 +121,10 @@ function jwtClaimNames(json: string): JwtClaimNames {
   return { ...DEFAULT_JWT_CLAIMS, ...(parsed as Partial<JwtClaimNames>) };
 }
 
+/**
+ * Reads and validates the environment once. Explicit overrides win over the environment (tests and the
+ * CLI pass them); nothing else in Candor reads `process.env`.
+ */
 export function loadConfig(overrides: Partial<Record<string, string | undefined>> = {}, env: NodeJS.ProcessEnv = process.env): CandorConfig {
   const read = (name: string): string | undefined => {
     const value = name in overrides ? overrides[name] : env[name];

@@ -1,4 +1,4 @@
-import { defaultFieldResolver, getNamedType, GraphQLError, type GraphQLOutputType, type GraphQLSchema, isAbstractType, isListType, isNonNullType, isObjectType } from 'graphql';
+import { defaultFieldResolver, getNamedType, GraphQLError, type GraphQLNamedType, type GraphQLOutputType, type GraphQLSchema, isAbstractType, isListType, isNonNullType, isObjectType } from 'graphql';
 import { applyMiddlewareToDeclaredResolvers, type IMiddlewareFunction } from 'graphql-middleware';
 import { deny, rule, shield } from 'graphql-shield';
 import type { IRules } from 'graphql-shield/typings/types';
@@ -156,15 +156,23 @@ function listAsArray(result: unknown, type: GraphQLOutputType): unknown {
 }
 
 /**
- * The leaf guard needs each record's concrete type to know its leaves; an interface or union over a type
- * with guarded leaves would hand it records of several types. No governed schema has one: refused at
- * build rather than guessed at run time.
+ * The leaf guard finds a place's leaves from the operation down, by the types on the way; an interface or
+ * union on the way leaves the runtime type, and so the selection, open (records of several types, or the
+ * same place selecting differently per type). No governed schema has one: any abstract type from which a
+ * type with guarded leaves can be reached is refused at build rather than guessed at run time.
  */
 function refuseAbstractTypesOver(schema: GraphQLSchema, leavesByType: ReadonlyMap<string, GuardedLeaves>): void {
   for (const type of Object.values(schema.getTypeMap())) {
     if (!isAbstractType(type)) continue;
-    const guarded = schema.getPossibleTypes(type).filter((possible) => leavesByType.has(possible.name));
-    if (guarded.length) throw new Error(`${type.name} is abstract over ${guarded.map((possible) => possible.name).join(', ')}, whose personal leaves the leaf guard decides per concrete type: not supported`);
+    const reached = new Set<string>();
+    const pending: GraphQLNamedType[] = [type];
+    for (let next = pending.pop(); next; next = pending.pop()) {
+      if (reached.has(next.name)) continue;
+      reached.add(next.name);
+      if (leavesByType.has(next.name)) throw new Error(`${type.name} is an interface or union through which ${next.name}, whose personal leaves the leaf guard decides per concrete type, is reached: not supported`);
+      if (isAbstractType(next)) pending.push(...schema.getPossibleTypes(next));
+      else if (isObjectType(next)) for (const field of Object.values(next.getFields())) pending.push(getNamedType(field.type));
+    }
   }
 }
 

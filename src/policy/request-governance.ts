@@ -78,10 +78,8 @@ interface LeafOccurrence {
 /** A leaf a selection reads, once per field however many aliases read it. */
 interface SelectedLeaf {
   readonly field: GuardedField;
-  /** Where graphql-js reads it (none: only graphql-jit's skipped nodes select it). */
+  /** Where graphql-js reads it (none: only the executor's own nodes select it, see `selectionOf`). */
   readonly occurrences: readonly LeafOccurrence[];
-  /** Whether its decisions are recorded: graphql-js reads it here (see `selectionOf`). */
-  readonly recorded: boolean;
 }
 
 /** The leaves a place reads of one type, and whether the field there returns a list. */
@@ -390,8 +388,8 @@ export class RequestGovernance {
     const entry = this.entryOf(source, selection[0].field.subjectKey!);
     this.noteOccurrence(entry, path);
     let view: Record<string, unknown> | undefined;
-    for (const { field, occurrences, recorded } of selection) {
-      const decision = recorded ? this.decideAndRecord(field, entry) : this.decisionFor(field, entry);
+    for (const { field, occurrences } of selection) {
+      const decision = this.decideAndRecord(field, entry);
       if (decision.effect === 'allow' && !this.explainOnly) continue;
       // A copy keeping the record's prototype and every other property: relations below get it as their
       // parent (so one must not read a personal leaf off it: it holds what the leaf resolves to).
@@ -427,9 +425,10 @@ export class RequestGovernance {
    * reference executor's field collection, walked from the operation down by the path, so neither depends
    * on the executor's own resolve info: graphql-jit names its resolve infos by joined response keys, and
    * two places whose keys join alike would share one (JitExecutor runs such documents on graphql-js). Leaves
-   * only the executor's own nodes select are decided as well (nothing an executor reads goes undecided),
-   * but not recorded (graphql-js would not send them; documents with `@skip`/`@include`, where graphql-jit
-   * collects otherwise, run on graphql-js).
+   * only the executor's own nodes select are decided and recorded as well: nothing an executor reads goes
+   * undecided or unrecorded (the log may over-report, never under-report). A place reached through an
+   * abstract type is not cached: its selection may differ by the runtime type on the way (the schema build
+   * refuses such shapes; this keeps a future one fail-closed).
    */
   private selectionOf(leaves: GuardedLeaves, info: GraphQLResolveInfo): Selection {
     const place = placeKey(info.path);
@@ -438,24 +437,22 @@ export class RequestGovernance {
     let selection = byLeaves.get(leaves);
     if (!selection) {
       const type = info.schema.getType(leaves.typeName) as GraphQLObjectType;
-      const byName = new Map<string, { field: GuardedField; occurrences: LeafOccurrence[]; recorded: boolean }>();
-      const select = (fieldNodes: readonly FieldNode[], recorded: boolean) => {
+      const byName = new Map<string, { field: GuardedField; occurrences: LeafOccurrence[] }>();
+      const select = (fieldNodes: readonly FieldNode[], placed: boolean) => {
         for (const [responseKey, nodes] of collectSubfields(info.schema, info.fragments, info.variableValues, type, fieldNodes)) {
           const field = leaves.byName.get(nodes[0].name.value);
           if (!field) continue;
           let selected = byName.get(field.fieldName);
-          if (!selected) byName.set(field.fieldName, (selected = { field, occurrences: [], recorded: false }));
-          if (recorded) {
-            selected.recorded = true;
-            selected.occurrences.push({ responseKey, nodes });
-          }
+          if (!selected) byName.set(field.fieldName, (selected = { field, occurrences: [] }));
+          if (placed) selected.occurrences.push({ responseKey, nodes });
         }
       };
       const collected = collectedField(info);
       select(collected.nodes, true);
       if (!sameNodes(collected.nodes, info.fieldNodes)) select(info.fieldNodes, false);
       const nullable = isNonNullType(collected.type) ? collected.type.ofType : collected.type;
-      byLeaves.set(leaves, (selection = { selected: [...byName.values()], returnsList: isListType(nullable) }));
+      selection = { selected: [...byName.values()], returnsList: isListType(nullable) };
+      if (!collected.throughAbstractType) byLeaves.set(leaves, selection);
     }
     return selection;
   }
@@ -591,7 +588,7 @@ function placeKey(path: ResponsePath): string {
  * executor's own; an abstract type on the way leaves the runtime type unknown, and then the executor's
  * are taken.
  */
-function collectedField(info: GraphQLResolveInfo): { readonly nodes: readonly FieldNode[]; readonly type: GraphQLOutputType } {
+function collectedField(info: GraphQLResolveInfo): { readonly nodes: readonly FieldNode[]; readonly type: GraphQLOutputType; readonly throughAbstractType?: true } {
   const keys: string[] = [];
   for (let at: ResponsePath | undefined = info.path; at; at = at.prev) if (typeof at.key === 'string') keys.push(at.key);
   keys.reverse();
@@ -607,7 +604,7 @@ function collectedField(info: GraphQLResolveInfo): { readonly nodes: readonly Fi
     type = named;
     fields = collectSubfields(info.schema, info.fragments, info.variableValues, type, nodes);
   }
-  return { nodes: info.fieldNodes, type: info.returnType };
+  return { nodes: info.fieldNodes, type: info.returnType, throughAbstractType: true };
 }
 
 function sameNodes(a: readonly FieldNode[], b: readonly FieldNode[]): boolean {

@@ -159,7 +159,12 @@ it('refuses an interface or union over a type whose leaves it guards: records of
   const Thing = new GraphQLObjectType({ name: 'Thing', fields: { id: { type: GraphQLID, extensions: governed('system.operations') } } });
   const Anything = new GraphQLUnionType({ name: 'Anything', types: [Person, Thing], resolveType: () => 'Person' });
   const schema = new GraphQLSchema({ query: new GraphQLObjectType({ name: 'Query', fields: { anything: { type: Anything, extensions: governed('system.operations'), resolve: () => null } } }) });
-  expect(() => enforceGovernance(schema, readGovernance(schema), taxonomy)).toThrow('Anything is abstract over Person');
+  expect(() => enforceGovernance(schema, readGovernance(schema), taxonomy)).toThrow('Anything is an interface or union through which Person');
+  // Nor one from which such a type is reached further down: each runtime type could select other leaves at one place.
+  const Box = new GraphQLObjectType({ name: 'Box', fields: { id: { type: GraphQLID, extensions: governed('system.operations') }, owner: { type: Person, extensions: governed('system.operations'), resolve: () => null } } });
+  const Boxes = new GraphQLUnionType({ name: 'Boxes', types: [Box, Thing], resolveType: () => 'Box' });
+  const nested = new GraphQLSchema({ query: new GraphQLObjectType({ name: 'Query', fields: { boxes: { type: Boxes, extensions: governed('system.operations'), resolve: () => null } } }) });
+  expect(() => enforceGovernance(nested, readGovernance(nested), taxonomy)).toThrow('Boxes is an interface or union through which Person');
 });
 
 it('refuses a root field without a resolver of its own: graphql-shield wraps declared resolvers only', () => {
@@ -195,10 +200,11 @@ describe('the leaf guard under graphql-jit quirks', () => {
     expect(records.b).toEqual(['Person.friends RELEASED', 'Person.health WITHHELD']);
   });
 
-  it('decides the leaves of a fragment under a skipped node that graphql-jit merges with a kept one and sends', async () => {
-    const { result } = await onJit('{ a: people @skip(if: true) { ...F } a: people { id } } fragment F on Person { health }');
-    // graphql-js sends only the ids; graphql-jit sends `health` too — decided: b's is withheld.
+  it('decides and records the leaves of a fragment under a skipped node that graphql-jit merges with a kept one and sends', async () => {
+    const { result, records } = await onJit('{ a: people @skip(if: true) { ...F } a: people { id } } fragment F on Person { health }');
+    // graphql-js sends only the ids; graphql-jit sends `health` too — decided (b's withheld) and recorded.
     expect(result.data).toEqual({ a: [{ id: 'a', health: 'a-health' }, { id: 'b', health: null }] });
+    expect(records).toEqual({ a: ['Person.health RELEASED'], b: ['Person.health WITHHELD'] });
   });
 });
 
