@@ -1,11 +1,11 @@
-import { defaultFieldResolver, getNamedType, GraphQLError, type GraphQLNamedType, type GraphQLOutputType, type GraphQLSchema, isAbstractType, isListType, isNonNullType, isObjectType } from 'graphql';
+import { defaultFieldResolver, getNamedType, GraphQLError, type GraphQLNamedType, type GraphQLSchema, isAbstractType, isObjectType } from 'graphql';
 import { applyMiddlewareToDeclaredResolvers, type IMiddlewareFunction } from 'graphql-middleware';
 import { deny, rule, shield } from 'graphql-shield';
 import type { IRules } from 'graphql-shield/typings/types';
 import type { Taxonomy } from '../taxonomy/taxonomy';
 import { isReleasedWithoutSubject } from './decide';
 import { type CompiledFields, compileFields, type FieldDeclaration, type GuardedField } from './guarded-field';
-import type { GuardedLeaves, RequestGovernance } from './request-governance';
+import { type GuardedLeaves, listDepthOf, type RequestGovernance } from './request-governance';
 
 /** Where the server puts a request's governance in the GraphQL context. */
 export const GOVERNANCE_CONTEXT_KEY = 'governance';
@@ -101,15 +101,18 @@ export function enforceGovernance(schema: GraphQLSchema, declarations: readonly 
     const subjectKey = declaration.returnsType ? subjectKeys.get(declaration.returnsType) : undefined;
     const leaves = declaration.returnsType ? leavesByType.get(declaration.returnsType) : undefined;
     if (subjectKey || leaves || !declaration.root) {
+      // By the schema's own type, not the resolve info's (graphql-jit can hand one place another's).
+      const fieldType = typeFields(schema, declaration.typeName)[declaration.fieldName].type;
+      const returnsList = listDepthOf(fieldType) > 0;
       resolution[declaration.typeName] ??= {};
       resolution[declaration.typeName][declaration.fieldName] = async (resolve, parent, args, context: Context, info) => {
         // A dry run decides a relation (its rule has run and recorded the decision) but releases nothing of
         // it, not even its records' non-personal fields: the log says the relation was withheld.
         if (!declaration.root && governanceOf(context).mode === 'explain') return null;
-        const result = listAsArray(await resolve(parent, args, context, info), info.returnType);
+        const result = returnsList ? listAsArray(await resolve(parent, args, context, info)) : await resolve(parent, args, context, info);
         if (subjectKey) {
-          await governanceOf(context).preload(result, subjectKey);
-          if (field.filtersOnChoices && (args as Record<string, unknown>)[field.filtersOnChoices] === true) governanceOf(context).noteFilteredOnChoices(field, result, subjectKey);
+          await governanceOf(context).preload(result, subjectKey, returnsList);
+          if (field.filtersOnChoices && (args as Record<string, unknown>)[field.filtersOnChoices] === true) governanceOf(context).noteFilteredOnChoices(field, result, subjectKey, returnsList);
         }
         return leaves ? governanceOf(context).guardLeaves(result, leaves, info) : result;
       };
@@ -149,9 +152,8 @@ export function enforceGovernance(schema: GraphQLSchema, declarations: readonly 
 }
 
 /** A list given as another iterable (graphql-js takes any), as an array: the preload reads arrays and records. */
-function listAsArray(result: unknown, type: GraphQLOutputType): unknown {
-  const nullable = isNonNullType(type) ? type.ofType : type;
-  const iterable = isListType(nullable) && typeof result === 'object' && result !== null && !Array.isArray(result) && Symbol.iterator in result;
+function listAsArray(result: unknown): unknown {
+  const iterable = typeof result === 'object' && result !== null && !Array.isArray(result) && Symbol.iterator in result;
   return iterable ? Array.from(result as Iterable<unknown>) : result;
 }
 

@@ -1,4 +1,4 @@
-import { type FieldNode, getNamedType, GraphQLError, type GraphQLObjectType, type GraphQLOutputType, type GraphQLResolveInfo, isListType, isNonNullType, isObjectType } from 'graphql';
+import { type FieldNode, getNamedType, GraphQLError, type GraphQLObjectType, type GraphQLOutputType, type GraphQLResolveInfo, isListType, isNamedType, isObjectType } from 'graphql';
 // The executor's own field collection (fragments, @skip/@include, aliases); internal to graphql-js 16, whose
 // version is pinned, so the leaf guard selects exactly the fields the executor will read.
 import { collectFields, collectSubfields } from 'graphql/execution/collectFields';
@@ -6,7 +6,7 @@ import { anyCovers } from '../taxonomy/keys';
 import { DENIAL_EXPLANATIONS, type DenialReason } from './codes';
 import { type Decision, decide, declaredForm, isReleasedWithoutSubject, type RequestPurpose, type SubjectState } from './decide';
 import type { CompiledFields, GuardedField } from './guarded-field';
-import type { Masker } from './masking';
+import type { Masker, MaskStrategy } from './masking';
 
 /**
  * What a request does with its decisions: `release` values as decided (the default); `explain` decides and
@@ -82,10 +82,11 @@ interface SelectedLeaf {
   readonly occurrences: readonly LeafOccurrence[];
 }
 
-/** The leaves a place reads of one type, and whether the field there returns a list. */
+/** The leaves a place reads of one type, and how the field there wraps its records in lists. */
 interface Selection {
   readonly selected: readonly SelectedLeaf[];
-  readonly returnsList: boolean;
+  /** How many lists the field's type wraps its records in (0: a record). */
+  readonly listDepth: number;
 }
 
 /** A withheld leaf field reported in the response's extensions. */
@@ -274,8 +275,8 @@ export class RequestGovernance {
    * Notes the subjects of `result`, which a root field kept because their choices allow the purpose
    * (`filtersOnChoices`): the caller learned that much of each one's privacy preferences.
    */
-  noteFilteredOnChoices(field: GuardedField, result: unknown, subjectKey: string): void {
-    for (const record of Array.isArray(result) ? result : [result]) {
+  noteFilteredOnChoices(field: GuardedField, result: unknown, subjectKey: string, isList: boolean): void {
+    for (const record of isList && Array.isArray(result) ? result : [result]) {
       const subjectId = record !== null && typeof record === 'object' ? (record as Record<string, unknown>)[subjectKey] : undefined;
       if (subjectId !== null && subjectId !== undefined) this.filteredOnChoices.set(`${field.index}|${String(subjectId)}`, { field, subjectId: String(subjectId) });
     }
@@ -296,7 +297,7 @@ export class RequestGovernance {
    * them), so the synchronous leaf guard finds them. A failed load leaves the subjects "unknown", which
    * `decide()` turns into GOVERNANCE_UNAVAILABLE.
    */
-  async preload(result: unknown, subjectKey: string): Promise<void> {
+  async preload(result: unknown, subjectKey: string, isList: boolean): Promise<void> {
     // Each new subject gets its entry now (unknown until loaded), so a subject met twice is loaded once; a
     // subject another preload (a sibling root field, say) is still loading is waited for, not decided unknown.
     const pending: SubjectEntry[] = [];
@@ -310,7 +311,7 @@ export class RequestGovernance {
       if (known === undefined) pending.push(this.addEntry(subjectId, null));
       else if (known.loading !== undefined) loadsUnderway.add(known.loading);
     };
-    if (Array.isArray(result)) for (const record of result) collect(record);
+    if (isList && Array.isArray(result)) for (const record of result) collect(record);
     else collect(result);
     if (pending.length > 0) {
       // Room for every field of every subject so far, in one step rather than doubling as the leaves are decided.
@@ -360,24 +361,26 @@ export class RequestGovernance {
    * once in the response's extensions) or the coded error, which the executor puts in its place.
    */
   guardLeaves(result: unknown, leaves: GuardedLeaves, info: GraphQLResolveInfo): unknown {
-    const { selected, returnsList } = this.selectionOf(leaves, info);
-    return selected.length === 0 ? result : this.guardValue(result, returnsList, selected, info.path);
+    const { selected, listDepth } = this.selectionOf(leaves, info);
+    return selected.length === 0 ? result : this.guardValue(result, listDepth, selected, info.path);
   }
 
   /**
-   * Guards what a field resolved to: an array is walked, and so is any other iterable when the field returns
-   * a list (the executors take any); anything else that has properties is a record.
+   * Guards what a field resolved to, by the field's type as the executors read it: at a list depth, any
+   * iterable is walked (the executors take any); at a record's place, anything with properties is a record
+   * — an array too, whose named properties the executors would read.
    */
-  private guardValue(value: unknown, returnsList: boolean, selection: readonly SelectedLeaf[], path: ResponsePath): unknown {
+  private guardValue(value: unknown, listDepth: number, selection: readonly SelectedLeaf[], path: ResponsePath): unknown {
     if (value === null || value === undefined || value instanceof Error) return value;
     if (typeof value !== 'object' && typeof value !== 'function') return value; // no properties to read: the executor reports it
-    if (typeof (value as PromiseLike<unknown>).then === 'function') return Promise.resolve(value).then((settled) => this.guardValue(settled, returnsList, selection, path));
-    const items = Array.isArray(value) ? value : returnsList && Symbol.iterator in value ? Array.from(value as Iterable<unknown>) : undefined;
+    if (typeof (value as PromiseLike<unknown>).then === 'function') return Promise.resolve(value).then((settled) => this.guardValue(settled, listDepth, selection, path));
+    const items = listDepth === 0 ? undefined : Array.isArray(value) ? value : Symbol.iterator in value ? Array.from(value as Iterable<unknown>) : undefined;
+    // Not a list where one is expected: the executor refuses it; guarded as a record all the same.
     if (items === undefined) return this.guardRecord(value as Record<string, unknown>, selection, path);
     let guarded: unknown[] | undefined = items === value ? undefined : items;
     for (let index = 0; index < items.length; index++) {
       const item: unknown = items[index];
-      const itemGuarded = this.guardValue(item, returnsList, selection, { prev: path, key: index, typename: undefined });
+      const itemGuarded = this.guardValue(item, listDepth - 1, selection, { prev: path, key: index, typename: undefined });
       if (itemGuarded !== item) (guarded ??= items.slice())[index] = itemGuarded;
     }
     return guarded ?? items;
@@ -394,7 +397,7 @@ export class RequestGovernance {
       // A copy keeping the record's prototype and every other property: relations below get it as their
       // parent (so one must not read a personal leaf off it: it holds what the leaf resolves to).
       view ??= Object.assign(Object.create(Object.getPrototypeOf(source) as object | null) as Record<string, unknown>, source);
-      const resolvesTo = this.explainOnly ? null : decision.effect === 'mask' ? this.options.mask(decision.mask!, source[field.fieldName]) : this.withheldLeaf(field, decision, entry, path, occurrences);
+      const resolvesTo = this.explainOnly ? null : decision.effect === 'mask' ? this.maskedLeaf(decision.mask!, source[field.fieldName]) : this.withheldLeaf(field, decision, entry, path, occurrences);
       // The copy's own properties are plain data (assigned); any other is defined, not assigned: an accessor on
       // the prototype (a computed field) would take or refuse an assignment.
       if (Object.hasOwn(source, field.fieldName)) view[field.fieldName] = resolvesTo;
@@ -404,6 +407,15 @@ export class RequestGovernance {
     // The relations of the record read it through the copy: its subject is the one just found.
     this.lastSource = view;
     return view;
+  }
+
+  /**
+   * A masked leaf's value. A function or promise in the record's place (what an executor would call or
+   * await) has no value to mask here: it resolves to null rather than to a mask of its source text.
+   */
+  private maskedLeaf(strategy: MaskStrategy, value: unknown): unknown {
+    const deferred = typeof value === 'function' || (value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function');
+    return deferred ? null : this.options.mask(strategy, value);
   }
 
   /** What a withheld leaf resolves to: its coded error, or null with its paths listed for `extensions`. */
@@ -450,8 +462,7 @@ export class RequestGovernance {
       const collected = collectedField(info);
       select(collected.nodes, true);
       if (!sameNodes(collected.nodes, info.fieldNodes)) select(info.fieldNodes, false);
-      const nullable = isNonNullType(collected.type) ? collected.type.ofType : collected.type;
-      selection = { selected: [...byName.values()], returnsList: isListType(nullable) };
+      selection = { selected: [...byName.values()], listDepth: listDepthOf(collected.type) };
       if (!collected.throughAbstractType) byLeaves.set(leaves, selection);
     }
     return selection;
@@ -605,6 +616,13 @@ function collectedField(info: GraphQLResolveInfo): { readonly nodes: readonly Fi
     fields = collectSubfields(info.schema, info.fragments, info.variableValues, type, nodes);
   }
   return { nodes: info.fieldNodes, type: info.returnType, throughAbstractType: true };
+}
+
+/** How many lists `type` wraps its named type in (non-null wrappers aside). */
+export function listDepthOf(type: GraphQLOutputType): number {
+  let depth = 0;
+  for (let at: GraphQLOutputType = type; !isNamedType(at); at = at.ofType) if (isListType(at)) depth++;
+  return depth;
 }
 
 function sameNodes(a: readonly FieldNode[], b: readonly FieldNode[]): boolean {

@@ -70,6 +70,9 @@ function schemaOf() {
       person: { type: Person, args: { id: { type: new GraphQLNonNull(GraphQLID) } }, extensions: governed('system.operations'), resolve: (_root, args: { id: 'a' | 'b' }) => people[args.id] },
       // Records handed over as promises inside the list: guarded once they settle.
       promisedPeople: { type: new GraphQLList(Person), extensions: governed('system.operations'), resolve: () => [Promise.resolve(people.a), Promise.resolve(people.b)] },
+      // An array in a record's place: the executors read its named properties as the record's fields.
+      arrayPerson: { type: Person, extensions: governed('system.operations'), resolve: () => ARRAY_RECORD },
+      arrayPeople: { type: new GraphQLList(Person), extensions: governed('system.operations'), resolve: () => [ARRAY_RECORD] },
       // Any iterable is a list to the executors.
       peopleSet: { type: new GraphQLList(Person), extensions: governed('system.operations'), resolve: () => new Set([people.a, people.b]) },
     },
@@ -83,6 +86,7 @@ const people = {
   b: new PersonRecord('b', 'b@example.com', { holder: 'b', number: '4111-b' }),
 };
 people.a.partner = people.b;
+const ARRAY_RECORD = Object.assign([], { id: 'b', email: 'b@example.com', health: 'b-raw-health' });
 /** Health data needs explicit consent: `a` gave it, `b` did not. */
 const explicitConsentOf = (subjectId: string) => (subjectId === 'a' ? [{ purpose: 'essential.service', granted: true, explicit: true, expiresAt: null }] : []);
 
@@ -122,6 +126,15 @@ describe.each(Object.keys(EXECUTORS) as Array<keyof typeof EXECUTORS>)('the leaf
     expect(parentsSeenByRelation[1]).not.toBe(people.b);
     expect(parentsSeenByRelation[1]).toBeInstanceOf(PersonRecord);
     expect(people.b.health).toBe('b-health');
+  });
+
+  it('guards an array in a record’s place as the record the executors read it as', async () => {
+    for (const root of ['arrayPerson', 'arrayPeople']) {
+      const { result, records } = await run(`{ ${root} { id health } }`);
+      expect(JSON.stringify(result)).not.toContain('b-raw-health');
+      expect(result.errors?.map((error) => error.extensions?.code)).toEqual(['EXPLICIT_CONSENT_REQUIRED']);
+      expect(records).toEqual({ b: ['Person.health WITHHELD'] });
+    }
   });
 
   it('guards a list given as any iterable, record by record', async () => {
