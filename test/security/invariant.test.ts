@@ -1,9 +1,9 @@
 import fc from 'fast-check';
-import type { ConsentChange } from '../../src/consent/consent-ledger';
 import { In } from 'typeorm';
 import { CustomerEntity } from '../../src/domain/customer.entity';
 import { decide } from '../../src/policy/decide';
-import { type Harness, KEYS, startCandor, STORES_AND_EXECUTORS } from '../support/candor-harness';
+import { type Harness, startCandor, STORES_AND_EXECUTORS } from '../support/candor-harness';
+import { ACTORS, consentChange, ledgerOf } from '../support/consent-histories';
 import { addCustomer } from '../support/subjects';
 
 /**
@@ -12,25 +12,6 @@ import { addCustomer } from '../support/subjects';
  */
 const SUBJECTS = Array.from({ length: 5 }, (_, index) => `cus_0000_prop_${index}`);
 const FIELDS = ['id', 'fullName', 'displayName', 'email', 'phone', 'birthDate', 'country', 'postalAddress', 'accessibilityNeeds', 'createdAt'];
-const ACTORS: Array<[string, string]> = [
-  [KEYS.support, 'essential.service'],
-  [KEYS.marketing, 'marketing.communications'],
-  [KEYS.marketing, 'marketing.advertising'],
-  [KEYS.analytics, 'analytics.reporting'],
-  [KEYS.analytics, 'personalize.content'],
-  [KEYS.partners, 'third_party_sharing'],
-  [KEYS.compliance, 'essential.legal_obligation'],
-];
-const STATEMENT_PURPOSES = ['marketing', 'marketing.communications', 'marketing.advertising', 'analytics', 'analytics.reporting', 'personalize.content', 'essential', 'essential.service', 'third_party_sharing'];
-const DAY = 86_400_000;
-
-const change = fc.record({
-  subject: fc.constantFrom(...SUBJECTS),
-  kind: fc.constantFrom('grant', 'withdraw', 'object', 'withdraw_objection', 'restrict', 'lift_restriction'),
-  purpose: fc.constantFrom(...STATEMENT_PURPOSES),
-  explicit: fc.boolean(),
-  expires: fc.constantFrom(null, 'soon', 'later'),
-});
 const selection = fc.record({
   fields: fc.uniqueArray(fc.constantFrom(...FIELDS), { minLength: 1, maxLength: FIELDS.length }),
   aliased: fc.boolean(),
@@ -53,17 +34,8 @@ describe.each(STORES_AND_EXECUTORS)('the release invariant on %s, executed by %s
     const stored = new Map((await candor.services.dataSource.getRepository(CustomerEntity).findBy({ id: In(SUBJECTS) })).map((customer) => [customer.id, customer as unknown as Record<string, unknown>]));
     const policies = new Map([...candor.governed.fields.values()].map((field) => [field.coordinate, field.policy]));
     await fc.assert(
-      fc.asyncProperty(fc.array(change, { maxLength: 6 }), fc.constantFrom(...ACTORS), selection, async (changes, [key, purposeKey], chosen) => {
-        const now = Date.now();
-        const ledger: ConsentChange[] = changes.map((item) => ({
-          subjectId: item.subject,
-          kind: item.kind as ConsentChange['kind'],
-          // As the ledger takes them: a restriction is of all processing, explicit belongs to a grant.
-          purpose: item.kind === 'restrict' || item.kind === 'lift_restriction' ? undefined : item.purpose,
-          explicit: item.kind === 'grant' && item.explicit,
-          source: 'property-test',
-          expiresAt: item.kind === 'grant' && item.expires ? new Date(now + (item.expires === 'soon' ? DAY : 30 * DAY)) : null,
-        }));
+      fc.asyncProperty(fc.array(consentChange(SUBJECTS), { maxLength: 6 }), fc.constantFrom(...ACTORS), selection, async (changes, [key, purposeKey], chosen) => {
+        const ledger = ledgerOf(changes, Date.now());
         if (ledger.length) await candor.services.consent.appendMany(ledger);
         const selectionText = chosen.fields.map((field) => (chosen.aliased ? `x${field}: ${field}` : field)).join(' ');
         const query = chosen.fragment ? `query P { customers(limit: ${SUBJECTS.length}) { id ...F } } fragment F on Customer { ${selectionText} }` : `query P { customers(limit: ${SUBJECTS.length}) { id ${selectionText} } }`;

@@ -1,12 +1,12 @@
 import fc from 'fast-check';
 import { In } from 'typeorm';
-import type { ConsentChange } from '../../src/consent/consent-ledger';
 import { CustomerEntity } from '../../src/domain/customer.entity';
 import { PaymentEntity } from '../../src/domain/payment.entity';
 import { WatchEventEntity } from '../../src/domain/watch-event.entity';
 import { decide, type Decision, type FieldPolicy } from '../../src/policy/decide';
 import { recordedDecision } from '../../src/policy/request-governance';
-import { type Harness, KEYS, startCandor, STORES_AND_EXECUTORS } from '../support/candor-harness';
+import { type Harness, startCandor, STORES_AND_EXECUTORS } from '../support/candor-harness';
+import { ACTORS, consentChange, ledgerOf } from '../support/consent-histories';
 import { addCustomer } from '../support/subjects';
 
 /**
@@ -22,28 +22,8 @@ const PAYMENT_LEAVES = ['id', 'amount', 'currency', 'paidAt', 'cardLast4'];
 const WATCH_LEAVES = ['title', 'watchedAt', 'seconds'];
 const RELATIONS = { payments: { type: 'Payment', leaves: PAYMENT_LEAVES }, watchHistory: { type: 'WatchEvent', leaves: WATCH_LEAVES } } as const;
 type Relation = keyof typeof RELATIONS;
-const ACTORS: Array<[string, string]> = [
-  [KEYS.support, 'essential.service'],
-  [KEYS.marketing, 'marketing.communications'],
-  [KEYS.marketing, 'marketing.advertising'],
-  [KEYS.analytics, 'analytics.reporting'],
-  [KEYS.analytics, 'personalize.content'],
-  [KEYS.analytics, 'functional.service.improve'],
-  [KEYS.partners, 'third_party_sharing'],
-  [KEYS.compliance, 'essential.legal_obligation'],
-];
-const STATEMENT_PURPOSES = ['marketing', 'marketing.communications', 'marketing.advertising', 'analytics', 'analytics.reporting', 'personalize.content', 'essential', 'essential.service', 'third_party_sharing'];
 const ROOT_ALIASES = ['first', 'second', 'third'];
-const DAY = 86_400_000;
 const NUM_RUNS = 30;
-
-const change = fc.record({
-  subject: fc.constantFrom(...SUBJECTS),
-  kind: fc.constantFrom('grant', 'withdraw', 'object', 'withdraw_objection', 'restrict', 'lift_restriction'),
-  purpose: fc.constantFrom(...STATEMENT_PURPOSES),
-  explicit: fc.boolean(),
-  expires: fc.constantFrom(null, 'soon', 'later'),
-});
 
 /** Where a selection item stands in its selection set: directly, in an inline fragment, or in a named fragment. */
 type Wrapper = 'direct' | 'inline' | 'named';
@@ -161,16 +141,8 @@ describe.each(STORES_AND_EXECUTORS)('the release invariant per place on %s, exec
       return field.policy;
     };
     await fc.assert(
-      fc.asyncProperty(fc.array(change, { maxLength: 6 }), fc.constantFrom(...ACTORS), fc.array(rootArbitrary, { minLength: 1, maxLength: 3 }), async (changes, [key, purposeKey], roots) => {
-        const now = Date.now();
-        const ledger: ConsentChange[] = changes.map((item) => ({
-          subjectId: item.subject,
-          kind: item.kind as ConsentChange['kind'],
-          purpose: item.kind === 'restrict' || item.kind === 'lift_restriction' ? undefined : item.purpose,
-          explicit: item.kind === 'grant' && item.explicit,
-          source: 'property-test',
-          expiresAt: item.kind === 'grant' && item.expires ? new Date(now + (item.expires === 'soon' ? DAY : 30 * DAY)) : null,
-        }));
+      fc.asyncProperty(fc.array(consentChange(SUBJECTS), { maxLength: 6 }), fc.constantFrom(...ACTORS), fc.array(rootArbitrary, { minLength: 1, maxLength: 3 }), async (changes, [key, purposeKey], roots) => {
+        const ledger = ledgerOf(changes, Date.now());
         if (ledger.length) await candor.services.consent.appendMany(ledger);
         const query = documentOf(roots);
         const response = await candor.query({ key, purpose: purposeKey, query });
@@ -184,6 +156,18 @@ describe.each(STORES_AND_EXECUTORS)('the release invariant per place on %s, exec
         const expectedErrors: string[] = [];
         /** Expected access records, by subject and coordinate. */
         const expectedRecords = new Map<string, { subjectId: string; coordinate: string; category: string; decision: string; reason: string; legalBasis: string | null; consentReceiptId: string | null; maskStrategy: string | null }>();
+        /** The record a decision on `coordinate` for `subject` is logged as. */
+        const expectRecord = (subject: string, coordinate: string, policy: FieldPolicy, decision: Decision) =>
+          expectedRecords.set(`${subject}|${coordinate}`, {
+            subjectId: subject,
+            coordinate,
+            category: policy.category,
+            decision: recordedDecision(decision),
+            reason: decision.reason,
+            legalBasis: decision.legalBasis,
+            consentReceiptId: decision.consentReceiptId ?? null,
+            maskStrategy: decision.effect === 'mask' ? decision.mask! : null,
+          });
         const data = response.body.data!;
         if (roots.length > 1) seen.multiPlace++;
 
@@ -195,16 +179,7 @@ describe.each(STORES_AND_EXECUTORS)('the release invariant per place on %s, exec
           const where = [query, path.join('.')];
           if (policy.personal) {
             seen[decision.effect]++;
-            expectedRecords.set(`${subject}|${coordinate}`, {
-              subjectId: subject,
-              coordinate,
-              category: policy.category,
-              decision: recordedDecision(decision),
-              reason: decision.reason,
-              legalBasis: decision.legalBasis,
-              consentReceiptId: decision.consentReceiptId ?? null,
-              maskStrategy: decision.effect === 'mask' ? decision.mask! : null,
-            });
+            expectRecord(subject, coordinate, policy, decision);
           }
           if (decision.effect === 'allow') {
             expect([...where, value]).toEqual([...where, stored[field]]);
@@ -224,16 +199,7 @@ describe.each(STORES_AND_EXECUTORS)('the release invariant per place on %s, exec
           const policy = policyOf(coordinate);
           const decision = decisionOf(coordinate, subject);
           const where = [query, path.join('.')];
-          expectedRecords.set(`${subject}|${coordinate}`, {
-            subjectId: subject,
-            coordinate,
-            category: policy.category,
-            decision: recordedDecision(decision),
-            reason: decision.reason,
-            legalBasis: decision.legalBasis,
-            consentReceiptId: decision.consentReceiptId ?? null,
-            maskStrategy: null,
-          });
+          expectRecord(subject, coordinate, policy, decision);
           if (decision.effect !== 'allow') {
             seen.relationDeny++;
             expect([...where, value]).toEqual([...where, null]);
