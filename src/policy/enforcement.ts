@@ -5,7 +5,7 @@ import type { IRules } from 'graphql-shield/typings/types';
 import type { Taxonomy } from '../taxonomy/taxonomy';
 import { isReleasedWithoutSubject } from './decide';
 import { type CompiledFields, compileFields, type FieldDeclaration, type GuardedField } from './guarded-field';
-import { type GuardedLeaves, listDepthOf, type RequestGovernance } from './request-governance';
+import { asArray, type GuardedLeaves, listDepthOf, type RequestGovernance } from './request-governance';
 
 /** Where the server puts a request's governance in the GraphQL context. */
 export const GOVERNANCE_CONTEXT_KEY = 'governance';
@@ -109,7 +109,9 @@ export function enforceGovernance(schema: GraphQLSchema, declarations: readonly 
         // A dry run decides a relation (its rule has run and recorded the decision) but releases nothing of
         // it, not even its records' non-personal fields: the log says the relation was withheld.
         if (!declaration.root && governanceOf(context).mode === 'explain') return null;
-        const result = returnsList ? listAsArray(await resolve(parent, args, context, info)) : await resolve(parent, args, context, info);
+        const resolved: unknown = await resolve(parent, args, context, info);
+        // A list given as another iterable (the executors take any), as an array: the preload reads arrays.
+        const result = returnsList ? (asArray(resolved) ?? resolved) : resolved;
         if (subjectKey) {
           await governanceOf(context).preload(result, subjectKey, returnsList);
           if (field.filtersOnChoices && (args as Record<string, unknown>)[field.filtersOnChoices] === true) governanceOf(context).noteFilteredOnChoices(field, result, subjectKey, returnsList);
@@ -149,12 +151,6 @@ export function enforceGovernance(schema: GraphQLSchema, declarations: readonly 
   if (unguarded.length) throw new UnguardedFieldError(unguarded);
 
   return { schema: governed, compiled: { fields: compiled, policies }, fields: new Map(compiled.map((field) => [field.coordinate, field])), enforcement };
-}
-
-/** A list given as another iterable (graphql-js takes any), as an array: the preload reads arrays and records. */
-function listAsArray(result: unknown): unknown {
-  const iterable = typeof result === 'object' && result !== null && !Array.isArray(result) && Symbol.iterator in result;
-  return iterable ? Array.from(result as Iterable<unknown>) : result;
 }
 
 /**

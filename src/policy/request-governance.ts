@@ -160,7 +160,7 @@ export class RequestGovernance {
   private lastOccurrencePath: ResponsePath | undefined = undefined;
   private lastOccurrenceOrdinal = -1;
   private readonly explainOnly: boolean;
-  /** The leaves each selection (the nodes of a field returning records) reads, per type of those records. */
+  /** The leaves each place (a response path without list indexes) reads, per type of the records there. */
   private readonly selections = new Map<string, Map<GuardedLeaves, Selection>>();
 
   constructor(private readonly options: RequestGovernanceOptions) {
@@ -340,7 +340,6 @@ export class RequestGovernance {
     }
   }
 
-
   /**
    * Applies `decide()` to one field of the record `source` (a relation, enforced by graphql-shield) and
    * records the decision. Returns true to resolve the relation, or the coded error it resolves to instead.
@@ -374,7 +373,7 @@ export class RequestGovernance {
     if (value === null || value === undefined || value instanceof Error) return value;
     if (typeof value !== 'object' && typeof value !== 'function') return value; // no properties to read: the executor reports it
     if (typeof (value as PromiseLike<unknown>).then === 'function') return Promise.resolve(value).then((settled) => this.guardValue(settled, listDepth, selection, path));
-    const items = listDepth === 0 ? undefined : Array.isArray(value) ? value : Symbol.iterator in value ? Array.from(value as Iterable<unknown>) : undefined;
+    const items = listDepth === 0 ? undefined : asArray(value);
     // Not a list where one is expected: the executor refuses it; guarded as a record all the same.
     if (items === undefined) return this.guardRecord(value as Record<string, unknown>, selection, path);
     let guarded: unknown[] | undefined = items === value ? undefined : items;
@@ -588,9 +587,20 @@ function codedError(message: string, place: ErrorPlace | undefined, extensions: 
 
 /** The response keys of `path`, list indexes left out: one string per place of an operation. */
 function placeKey(path: ResponsePath): string {
-  let key = '';
-  for (let at: ResponsePath | undefined = path; at; at = at.prev) if (typeof at.key === 'string') key = key === '' ? at.key : `${at.key}\u0000${key}`;
-  return key;
+  return responseKeysOf(path).join('\u0000');
+}
+
+/** The response keys of `path`, from the operation down, list indexes left out. */
+function responseKeysOf(path: ResponsePath): string[] {
+  const keys: string[] = [];
+  for (let at: ResponsePath | undefined = path; at; at = at.prev) if (typeof at.key === 'string') keys.push(at.key);
+  return keys.reverse();
+}
+
+/** A list as the executors take one (any iterable), as an array (the value itself when it is one: not to be changed); undefined for anything else. */
+export function asArray(value: unknown): unknown[] | undefined {
+  if (Array.isArray(value)) return value;
+  return typeof value === 'object' && value !== null && Symbol.iterator in value ? Array.from(value as Iterable<unknown>) : undefined;
 }
 
 /**
@@ -600,9 +610,7 @@ function placeKey(path: ResponsePath): string {
  * are taken.
  */
 function collectedField(info: GraphQLResolveInfo): { readonly nodes: readonly FieldNode[]; readonly type: GraphQLOutputType; readonly throughAbstractType?: true } {
-  const keys: string[] = [];
-  for (let at: ResponsePath | undefined = info.path; at; at = at.prev) if (typeof at.key === 'string') keys.push(at.key);
-  keys.reverse();
+  const keys = responseKeysOf(info.path);
   let type = info.schema.getRootType(info.operation.operation);
   let fields = type ? collectFields(info.schema, info.fragments, info.variableValues, type, info.operation.selectionSet) : undefined;
   for (let depth = 0; type && fields; depth++) {

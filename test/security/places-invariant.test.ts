@@ -95,6 +95,8 @@ function documentOf(roots: readonly RootSelection[]): string {
 
 /** A stored or returned record: a governed leaf's field name is its property. */
 type Row = Record<string, unknown>;
+const bySubjectAndCoordinate = (a: { subjectId: string | null; coordinate: string | null }, b: { subjectId: string | null; coordinate: string | null }) =>
+  `${a.subjectId}|${a.coordinate}`.localeCompare(`${b.subjectId}|${b.coordinate}`);
 
 describe.each(STORES_AND_EXECUTORS)('the release invariant per place on %s, executed by %s (property-based)', (driver, executor) => {
   let candor: Harness;
@@ -119,13 +121,13 @@ describe.each(STORES_AND_EXECUTORS)('the release invariant per place on %s, exec
       if (watches.length) await candor.services.dataSource.getRepository(WatchEventEntity).insert(watches);
     }
     // As the loaders order them: newest first, then by id.
-    const newestFirst = (by: string) => (a: Row, b: Row) => (a[by] === b[by] ? String(a.id).localeCompare(String(b.id)) : String(b[by]).localeCompare(String(a[by])));
-    for (const payment of await candor.services.dataSource.getRepository(PaymentEntity).findBy({ customerId: In(SUBJECTS) })) {
-      storedPayments.set(payment.customerId, [...(storedPayments.get(payment.customerId) ?? []), payment as unknown as Row].sort(newestFirst('paidAt')));
-    }
-    for (const watch of await candor.services.dataSource.getRepository(WatchEventEntity).findBy({ customerId: In(SUBJECTS) })) {
-      storedWatches.set(watch.customerId, [...(storedWatches.get(watch.customerId) ?? []), watch as unknown as Row].sort(newestFirst('watchedAt')));
-    }
+    const byCustomer = async (entity: typeof PaymentEntity | typeof WatchEventEntity, into: Map<string, Row[]>, newestBy: string) => {
+      const rows = (await candor.services.dataSource.getRepository<{ customerId: string }>(entity).findBy({ customerId: In(SUBJECTS) })) as unknown as Array<Row & { customerId: string }>;
+      rows.sort((a, b) => (a[newestBy] === b[newestBy] ? String(a.id).localeCompare(String(b.id)) : String(b[newestBy]).localeCompare(String(a[newestBy]))));
+      for (const row of rows) into.set(row.customerId, [...(into.get(row.customerId) ?? []), row]);
+    };
+    await byCustomer(PaymentEntity, storedPayments, 'paidAt');
+    await byCustomer(WatchEventEntity, storedWatches, 'watchedAt');
   });
   afterAll(async () => {
     await candor?.stop();
@@ -264,8 +266,8 @@ describe.each(STORES_AND_EXECUTORS)('the release invariant per place on %s, exec
             consentReceiptId: node.consentReceiptId ?? null,
             maskStrategy: node.maskStrategy ?? null,
           }))
-          .sort((a, b) => `${a.subjectId}|${a.coordinate}`.localeCompare(`${b.subjectId}|${b.coordinate}`));
-        const expected = [...expectedRecords.values()].sort((a, b) => `${a.subjectId}|${a.coordinate}`.localeCompare(`${b.subjectId}|${b.coordinate}`));
+          .sort(bySubjectAndCoordinate);
+        const expected = [...expectedRecords.values()].sort(bySubjectAndCoordinate);
         expect([query, actualRecords]).toEqual([query, expected]);
       }),
       { seed: 20261130, numRuns: NUM_RUNS, endOnFailure: true },

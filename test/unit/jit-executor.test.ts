@@ -9,7 +9,7 @@ function testSchema(calls: { items: number }) {
       id: { type: new GraphQLNonNull(GraphQLID) },
       secret: {
         type: GraphQLString,
-        // What the leaf guard does: return (not throw) an error that already carries its path.
+        // A coded error in a leaf's place that already carries its path, as the leaf guard builds one for a leaf selected once.
         resolve: (item: { id: string }, _args, _context, info) =>
           item.id === 'b' ? new GraphQLError('Item.secret withheld', { nodes: info.fieldNodes, path: pathOf(info.path), extensions: { code: 'CONSENT_REQUIRED' } }) : `secret of ${item.id}`,
       },

@@ -1,4 +1,4 @@
-import { GraphQLID, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString, GraphQLUnionType, parse } from 'graphql';
+import { type ExecutionResult, GraphQLID, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString, GraphQLUnionType, parse } from 'graphql';
 import { loadConfig } from '../../src/config';
 import { readGovernance } from '../../src/graphql/governance-catalog';
 import { GOVERNANCE_EXTENSION, SUBJECT_EXTENSION } from '../../src/graphql/governed.decorator';
@@ -93,16 +93,27 @@ const explicitConsentOf = (subjectId: string) => (subjectId === 'a' ? [{ purpose
 const schema = schemaOf();
 const EXECUTORS = executorsOf(schema.schema);
 
+/** Runs `execute` with a request's governance (essential.service; explicit consent from `a` only); its result and records by subject. */
+async function governedRun(execute: (contextValue: object) => Promise<ExecutionResult>, mode?: 'explain') {
+  const governance = serviceGovernance(schema.compiled, {
+    mode,
+    loadSubjectStates: async (subjectIds) => subjectIds.map((subjectId) => ({ subjectId, restricted: false, consents: explicitConsentOf(subjectId), objections: [] })),
+  });
+  const result = await execute({ [GOVERNANCE_CONTEXT_KEY]: governance });
+  const records = governance.recordsBySubject((field, decision) => `${field.coordinate} ${recordedDecision(decision)}`);
+  return { result, records: Object.fromEntries(records.map(({ subjectId, items }) => [subjectId, items.sort()])) };
+}
+
+/** A governed Person type with an id and a personal e-mail, for the schema shapes the build refuses. */
+const personType = () =>
+  new GraphQLObjectType({
+    name: 'Person',
+    extensions: { [SUBJECT_EXTENSION]: 'id' },
+    fields: { id: { type: new GraphQLNonNull(GraphQLID), extensions: governed('system.operations') }, email: { type: GraphQLString, extensions: governed('user.contact.email', ['essential.service']) } },
+  });
+
 describe.each(Object.keys(EXECUTORS) as Array<keyof typeof EXECUTORS>)('the leaf guard, on %s', (executor) => {
-  const run = async (query: string, mode?: 'explain') => {
-    const governance = serviceGovernance(schema.compiled, {
-      mode,
-      loadSubjectStates: async (subjectIds) => subjectIds.map((subjectId) => ({ subjectId, restricted: false, consents: explicitConsentOf(subjectId), objections: [] })),
-    });
-    const result = await EXECUTORS[executor](query, { [GOVERNANCE_CONTEXT_KEY]: governance });
-    const records = governance.recordsBySubject((field, decision) => `${field.coordinate} ${recordedDecision(decision)}`);
-    return { result, records: Object.fromEntries(records.map(({ subjectId, items }) => [subjectId, items.sort()])) };
-  };
+  const run = (query: string, mode?: 'explain') => governedRun((contextValue) => EXECUTORS[executor](query, contextValue), mode);
 
   beforeEach(() => {
     parentsSeenByRelation.length = 0;
@@ -164,11 +175,7 @@ describe.each(Object.keys(EXECUTORS) as Array<keyof typeof EXECUTORS>)('the leaf
 });
 
 it('refuses an interface or union over a type whose leaves it guards: records of several types would meet one guard', () => {
-  const Person = new GraphQLObjectType({
-    name: 'Person',
-    extensions: { [SUBJECT_EXTENSION]: 'id' },
-    fields: { id: { type: new GraphQLNonNull(GraphQLID), extensions: governed('system.operations') }, email: { type: GraphQLString, extensions: governed('user.contact.email', ['essential.service']) } },
-  });
+  const Person = personType();
   const Thing = new GraphQLObjectType({ name: 'Thing', fields: { id: { type: GraphQLID, extensions: governed('system.operations') } } });
   const Anything = new GraphQLUnionType({ name: 'Anything', types: [Person, Thing], resolveType: () => 'Person' });
   const schema = new GraphQLSchema({ query: new GraphQLObjectType({ name: 'Query', fields: { anything: { type: Anything, extensions: governed('system.operations'), resolve: () => null } } }) });
@@ -181,12 +188,7 @@ it('refuses an interface or union over a type whose leaves it guards: records of
 });
 
 it('refuses a root field without a resolver of its own: graphql-shield wraps declared resolvers only', () => {
-  const Person = new GraphQLObjectType({
-    name: 'Person',
-    extensions: { [SUBJECT_EXTENSION]: 'id' },
-    fields: { id: { type: new GraphQLNonNull(GraphQLID), extensions: governed('system.operations') }, email: { type: GraphQLString, extensions: governed('user.contact.email', ['essential.service']) } },
-  });
-  const schema = new GraphQLSchema({ query: new GraphQLObjectType({ name: 'Query', fields: { person: { type: Person, extensions: governed('system.operations') } } }) });
+  const schema = new GraphQLSchema({ query: new GraphQLObjectType({ name: 'Query', fields: { person: { type: personType(), extensions: governed('system.operations') } } }) });
   expect(() => enforceGovernance(schema, readGovernance(schema), taxonomy)).toThrow('Query.person is a root field without a resolver of its own');
 });
 
@@ -195,15 +197,10 @@ it('refuses a root field without a resolver of its own: graphql-shield wraps dec
  * another place's resolve info, or reads fields graphql-js would skip, no leaf leaves undecided.
  */
 describe('the leaf guard under graphql-jit quirks', () => {
-  const onJit = async (query: string) => {
+  const onJit = (query: string) => {
     const compiled = compileQuery(schema.schema, parse(query));
     if (!isCompiledQuery(compiled)) throw new Error(`graphql-jit did not compile ${query}`);
-    const governance = serviceGovernance(schema.compiled, {
-      loadSubjectStates: async (subjectIds) => subjectIds.map((subjectId) => ({ subjectId, restricted: false, consents: explicitConsentOf(subjectId), objections: [] })),
-    });
-    const result = await compiled.query(undefined, { [GOVERNANCE_CONTEXT_KEY]: governance }, {});
-    const records = governance.recordsBySubject((field, decision) => `${field.coordinate} ${recordedDecision(decision)}`);
-    return { result, records: Object.fromEntries(records.map(({ subjectId, items }) => [subjectId, items.sort()])) };
+    return governedRun(async (contextValue) => compiled.query(undefined, contextValue, {}));
   };
 
   it('decides each place by its own selection where two places share one resolve info (response keys joined alike)', async () => {
