@@ -72,6 +72,8 @@ export class AccessLog {
   private wake: (() => void) | undefined;
   private readonly maxBatchRecords: number;
   private readonly onFlush?: (records: number, seconds: number) => void;
+  /** When the latest commit failed (ms since the epoch), while none has succeeded since. */
+  private latestFailureAt: number | undefined;
 
   constructor(
     readonly store: AuditStore,
@@ -106,6 +108,14 @@ export class AccessLog {
   /** Whether the log's store answers (readiness). */
   ping(): Promise<void> {
     return this.store.ping();
+  }
+
+  /**
+   * Whether a commit failed within the last `windowMs` and none has succeeded since (readiness): the store
+   * may answer a ping and still refuse the log's writes (a lock held past the wait, a full disk, a trigger).
+   */
+  failedWithin(windowMs: number, now = Date.now()): boolean {
+    return this.latestFailureAt !== undefined && now - this.latestFailureAt < windowMs;
   }
 
   /** Deletes a subject's pseudonym mapping (erasure): their records stay, and verify, but are unlinked. */
@@ -148,6 +158,7 @@ export class AccessLog {
         try {
           prepared = await store.prepare(entries, committedAt);
         } catch (error) {
+          this.latestFailureAt = Date.now();
           for (const waiting of group) waiting.reject(error as Error);
           continue;
         }
@@ -178,12 +189,14 @@ export class AccessLog {
   private async settle(group: readonly Waiting[], started: number, committed: Promise<AppendResult>): Promise<void> {
     try {
       const result = await committed;
+      this.latestFailureAt = undefined;
       this.onFlush?.(
         group.reduce((sum, waiting) => sum + waiting.size, 0),
         (performance.now() - started) / 1000,
       );
       for (const waiting of group) waiting.resolve(result);
     } catch (error) {
+      this.latestFailureAt = Date.now();
       for (const waiting of group) waiting.reject(error as Error);
     }
   }

@@ -25,6 +25,12 @@ const REFUSAL_RECORDED_LOCAL = 'candorRefusalRecorded';
 
 /** The request body limit (Apollo and Express default to far more). */
 export const MAX_BODY_BYTES = 1_000_000;
+/**
+ * How long after a failed commit of the access log (with none succeeding since) /readyz answers not ready:
+ * a balancer takes the instance out for that long, then lets traffic try again — an instance that gets no
+ * traffic would never learn that its log writes work again.
+ */
+export const LOG_FAILURE_NOT_READY_MS = 10_000;
 
 /** What Apollo Sandbox opens with outside production: the analytics demo actor and a first query. */
 export const SANDBOX_DEFAULT_HEADERS = { Authorization: 'Bearer demo-analytics-key', 'X-Purpose': 'analytics.reporting' };
@@ -141,12 +147,14 @@ export async function startHttpServer(services: CandorServices, governed: Govern
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  // Ready when the stores answer and no migration is pending; a balancer sends traffic only then.
+  // Ready when the stores answer, no migration is pending and the log's writes are not failing; a balancer
+  // sends traffic only then.
   app.get('/readyz', async (_req, res) => {
     const problems: string[] = [];
     await services.dataSource.query('SELECT 1').catch(() => problems.push('the database does not answer'));
     if (problems.length === 0 && (await services.dataSource.showMigrations().catch(() => true))) problems.push('migrations are pending');
     await services.accessLog.ping().catch(() => problems.push('the access log store does not answer'));
+    if (services.accessLog.failedWithin(LOG_FAILURE_NOT_READY_MS)) problems.push('the access log’s latest commit failed: governed requests get AUDIT_UNAVAILABLE until one succeeds');
     res.status(problems.length ? 503 : 200).json(problems.length ? { status: 'not ready', problems } : { status: 'ready' });
   });
   app.get('/metrics', async (_req, res) => {

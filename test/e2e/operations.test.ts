@@ -1,3 +1,4 @@
+import { LOG_FAILURE_NOT_READY_MS } from '../../src/server/http-server';
 import { KEYS, startCandor } from '../support/candor-harness';
 import { type ChildServer, runCli, startChildServer } from '../support/child-server';
 import { createTestDatabase, DRIVERS } from '../support/databases';
@@ -36,6 +37,32 @@ describe.each(DRIVERS)('operating Candor on %s', (driver) => {
       expect(response.status).toBe(503);
       expect(await response.json()).toEqual({ status: 'not ready', problems: ['the access log store does not answer'] });
       ping.mockRestore();
+    } finally {
+      await candor.stop();
+    }
+  });
+
+  it('is not ready while the access log’s commits fail, though its store answers; ready again once one succeeds', async () => {
+    const candor = await startCandor(driver);
+    const readiness = async () => {
+      const response = await fetch(candor.server.url.replace('/graphql', '/readyz'));
+      return [response.status, await response.json()];
+    };
+    const read = () => candor.query({ key: KEYS.support, purpose: 'essential.service', query: '{ customers(limit: 1) { email } }' });
+    try {
+      const store = candor.services.accessLog.store as { commit?: unknown };
+      // The step that writes: commit on PostgreSQL (sealed ahead), append on SQLite.
+      const failing = jest.spyOn(store as never, (typeof store.commit === 'function' ? 'commit' : 'append') as never).mockRejectedValue(new Error('disk full') as never);
+      try {
+        expect((await read()).status).toBe(503);
+        expect(await readiness()).toEqual([503, { status: 'not ready', problems: ['the access log’s latest commit failed: governed requests get AUDIT_UNAVAILABLE until one succeeds'] }]);
+        // After the window, traffic may try again (a balancer would otherwise never send the instance any).
+        expect(candor.services.accessLog.failedWithin(LOG_FAILURE_NOT_READY_MS, Date.now() + LOG_FAILURE_NOT_READY_MS)).toBe(false);
+      } finally {
+        failing.mockRestore();
+      }
+      expect((await read()).status).toBe(200);
+      expect(await readiness()).toEqual([200, { status: 'ready' }]);
     } finally {
       await candor.stop();
     }
