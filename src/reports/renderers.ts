@@ -114,7 +114,7 @@ ${sections}
 `;
 }
 
-/** The same content as a PDF (pdfkit): title, provenance, summary and every table as aligned text. */
+/** The same content as a PDF (pdfkit): title, provenance, summary and every table as a ruled table. */
 function renderPdf(document: ReportDocument): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const pdf = new PDFDocument({ size: 'A4', margin: 40, info: { Title: document.title, Producer: 'Candor' } });
@@ -132,9 +132,65 @@ function renderPdf(document: ReportDocument): Promise<Buffer> {
       for (const table of section.tables) {
         pdf.moveDown(0.3).font('Helvetica-Bold').text(table.title).font('Helvetica');
         if (table.rows.length === 0) pdf.text('none');
-        else for (const row of [table.columns, ...table.rows.map((cells) => cells.map(text))]) pdf.text(row.join('  ·  '));
+        else pdfTable(pdf, table);
       }
     }
     pdf.end();
   });
+}
+
+const CELL_PADDING = 3;
+const TABLE_FONT_SIZE = 8;
+
+/**
+ * Draws `table` ruled, at the cursor: each column gets the width of its longest word (so words break only
+ * when the page cannot hold the columns' longest words side by side), and what remains of the page's width
+ * goes to the columns whose text is longer than that, by how much; cells wrap, numbers align right, and a
+ * row that would cross the page's foot starts a new page under the header row again.
+ */
+function pdfTable(pdf: PDFKit.PDFDocument, table: ReportTable): void {
+  const left = pdf.page.margins.left;
+  const width = pdf.page.width - left - pdf.page.margins.right;
+  const cells = table.rows.map((row) => row.map(text));
+  const columnTexts = table.columns.map((column, index) => [column, ...cells.map((row) => row[index])]);
+  pdf.font('Helvetica-Bold').fontSize(TABLE_FONT_SIZE); // header words are bold, and the widest
+  const longestWords = () => columnTexts.map((texts) => Math.min(width / 3, Math.max(...texts.flatMap((value) => value.split(/\s+/)).map((word) => pdf.widthOfString(word)))) + 2 * CELL_PADDING);
+  let longestWord = longestWords();
+  // Smaller type (down to 6 pt) before breaking words: taxonomy keys are long and have no spaces.
+  const wordsWidth = longestWord.reduce((sum, value) => sum + value, 0);
+  if (wordsWidth > width) {
+    pdf.fontSize(Math.max(6, (TABLE_FONT_SIZE * width) / wordsWidth));
+    longestWord = longestWords();
+  }
+  const longestText = columnTexts.map((texts, index) => Math.max(longestWord[index], Math.min(width / 2, Math.max(...texts.map((value) => pdf.widthOfString(value))) + 2 * CELL_PADDING)));
+  const least = longestWord.reduce((sum, value) => sum + value, 0);
+  const slack = longestText.reduce((sum, value, index) => sum + value - longestWord[index], 0);
+  const widths =
+    least >= width
+      ? longestWord.map((value) => (value * width) / least)
+      : longestWord.map((value, index) => value + (slack === 0 ? (width - least) / longestWord.length : ((longestText[index] - value) * Math.min(width - least, slack)) / slack));
+  const draw = (values: readonly string[], numeric: readonly boolean[], header: boolean) => {
+    const font = header ? 'Helvetica-Bold' : 'Helvetica';
+    pdf.font(font);
+    const height = Math.max(...values.map((value, index) => pdf.heightOfString(value, { width: widths[index] - 2 * CELL_PADDING }))) + 2 * CELL_PADDING;
+    if (pdf.y + height > pdf.page.height - pdf.page.margins.bottom) {
+      pdf.addPage();
+      if (!header) drawHeader();
+      pdf.font(font);
+    }
+    const top = pdf.y;
+    let x = left;
+    values.forEach((value, index) => {
+      if (header) pdf.rect(x, top, widths[index], height).fillAndStroke('#f2f4f7', '#c8ced6').fillColor('#000000');
+      else pdf.rect(x, top, widths[index], height).stroke('#c8ced6');
+      pdf.text(value, x + CELL_PADDING, top + CELL_PADDING, { width: widths[index] - 2 * CELL_PADDING, align: numeric[index] ? 'right' : 'left' });
+      x += widths[index];
+    });
+    pdf.x = left;
+    pdf.y = top + height;
+  };
+  const drawHeader = () => draw(table.columns, table.columns.map(() => false), true);
+  drawHeader();
+  table.rows.forEach((row, index) => draw(cells[index], row.map((cell) => typeof cell === 'number'), false));
+  pdf.font('Helvetica').fontSize(TABLE_FONT_SIZE);
 }

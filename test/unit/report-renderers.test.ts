@@ -1,3 +1,4 @@
+import { inflateSync } from 'node:zlib';
 import { renderReport } from '../../src/reports/renderers';
 import type { ReportDocument } from '../../src/reports/report-document';
 
@@ -44,5 +45,40 @@ describe('report renderers and values they do not control', () => {
     expect(markdown).toContain('| line break \\| pipe | 2 | 2 |');
     // Nor a link or an image a viewer would load.
     expect(markdown).toContain('| \\!\\[tracker\\]\\(https://evil.example/pixel\\) | 4 | 4 |');
+  });
+});
+
+/** The text each page of a pdfkit PDF shows, one string per text-showing operation (kerning gaps dropped). */
+function pdfPageTexts(pdf: Buffer): string[][] {
+  const source = pdf.toString('latin1');
+  const pages: string[][] = [];
+  for (const match of source.matchAll(/stream\r?\n/g)) {
+    const start = match.index! + match[0].length;
+    let content: string;
+    try {
+      content = inflateSync(pdf.subarray(start, source.indexOf('endstream', start))).toString('latin1');
+    } catch {
+      continue; // not a compressed content stream
+    }
+    if (!content.includes('BT')) continue;
+    pages.push([...content.matchAll(/\[(.*?)\] TJ/g)].map(([, operands]) => [...operands.matchAll(/<([0-9a-f]*)>/g)].map(([, hex]) => Buffer.from(hex, 'hex').toString('latin1')).join('')));
+  }
+  return pages;
+}
+
+describe('the PDF report', () => {
+  const rows = Array.from({ length: 120 }, (_, index) => [`row-${index}`, 'marketing.communications', index % 3 ? 'Marketing' : 'Customer Support with a long team name', 1000 + index]);
+  const long: ReportDocument = { ...hostile, title: 'Purpose usage', primaryTable: 'Usage', sections: [{ title: 'Usage', tables: [{ title: 'Usage', columns: ['row', 'purpose', 'team', 'accesses'], rows }] }] };
+
+  it('draws tables as tables: whole words in columns, every row once, the header again on each page', async () => {
+    const pages = pdfPageTexts(await renderReport(long, 'pdf'));
+    expect(pages.length).toBeGreaterThan(2);
+    const all = pages.flat();
+    // A column is as wide as its longest word: neither the purpose nor the header breaks inside a word.
+    expect(all.filter((run) => run === 'marketing.communications')).toHaveLength(120);
+    expect(all.filter((run) => run === 'accesses')).toHaveLength(pages.length);
+    for (const [label] of rows) expect([label, all.filter((run) => run === label).length]).toEqual([label, 1]);
+    // Each page after the first starts with the header row.
+    for (const page of pages.slice(1)) expect(page.slice(0, 4)).toEqual(['row', 'purpose', 'team', 'accesses']);
   });
 });
