@@ -4,7 +4,7 @@ import { RateLimiter } from '../server/rate-limiter';
 import type { CandorServices } from '../server/services';
 import type { Coverage } from '../reports/governance.reports';
 import type { LegalBasis } from '../taxonomy/taxonomy';
-import type { PrivacyService, PrivacyView } from './privacy-service';
+import type { HeldField, PrivacyService, PrivacyView } from './privacy-service';
 import { checkSubjectToken } from './subject-link';
 
 const escape = (value: unknown) => String(value ?? '').replace(/[&<>"']/g, (character) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[character]!);
@@ -42,7 +42,7 @@ main{max-width:880px;margin:0 auto;padding:1rem}h1{font-size:1.6rem}h2{font-size
 .state{font-weight:600}button,.button{background:#0a58ca;color:#fff;border:0;border-radius:6px;padding:.55rem .9rem;font-size:1rem;cursor:pointer;text-decoration:none;display:inline-block}
 button.secondary{background:#57606a}button:focus,a:focus,textarea:focus,summary:focus{outline:3px solid #1f2328;outline-offset:2px}.vh{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 textarea{width:100%;box-sizing:border-box;font:inherit;padding:.4rem;border:1px solid #57606a;border-radius:6px}label{font-weight:600;display:block;margin:.4rem 0 .2rem}
-table{border-collapse:collapse;width:100%;font-size:.95rem}th,td{border-bottom:1px solid #d0d7de;padding:.35rem .4rem;text-align:left;vertical-align:top}
+table{border-collapse:collapse;width:100%;font-size:.95rem;margin:0 0 1.2rem}caption{text-align:left;font-weight:600;padding:.3rem 0}.more{color:#57606a;font-size:.9rem;margin-top:-.8rem}th,td{border-bottom:1px solid #d0d7de;padding:.35rem .4rem;text-align:left;vertical-align:top}
 .row{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;justify-content:space-between}.notice{background:#e7f3ff;border-left:4px solid #0a58ca;padding:.6rem 1rem}
 details summary{cursor:pointer;color:#0a58ca;font-weight:600}@media (max-width:600px){table,thead,tbody,tr,th,td{display:block}thead{display:none}td{border:0;padding:.1rem 0}td[data-label]::before{content:attr(data-label) ": ";font-weight:600}tr{border-bottom:1px solid #d0d7de;padding:.4rem 0}}`;
 
@@ -59,6 +59,47 @@ function readable(value: string): string {
 
 const times = (count: number) => `${count} ${count === 1 ? 'time' : 'times'}`;
 
+/** How the page names the records of each type, in the order it shows them; another type comes last, named from its own name. */
+const RECORD_TITLES: Readonly<Record<string, string>> = { Customer: 'Your account', Payment: 'Your payments', WatchEvent: 'What you watched', ConsentEntry: 'Your consent choices', SubjectMessage: 'Your messages to us' };
+/** Rows shown of a type's records: the download has every one. */
+const RECORDS_SHOWN = 12;
+const words = (name: string) => name.replace(/([a-z])([A-Z0-9])/g, '$1 $2').toLowerCase();
+
+/** The type of the subject's own record, shown a field per row. */
+const SUBJECT_RECORD_TYPE = 'Customer';
+
+/**
+ * What Candor holds, one table per type of record: the subject's own record (the account) a field per row,
+ * the others (payments, viewing history, consent choices, messages) a record per row, so the values of one
+ * record stay together.
+ */
+function heldTables(held: readonly HeldField[]): string {
+  const byType = new Map<string, HeldField[]>();
+  for (const field of held) {
+    const typeName = field.coordinate.split('.')[0];
+    byType.set(typeName, [...(byType.get(typeName) ?? []), field]);
+  }
+  const order = (typeName: string) => {
+    const position = Object.keys(RECORD_TITLES).indexOf(typeName);
+    return position < 0 ? Number.MAX_SAFE_INTEGER : position;
+  };
+  return [...byType]
+    .sort(([a], [b]) => order(a) - order(b))
+    .map(([typeName, fields]) => {
+      const records = fields[0].byRecord.length;
+      const caption = `<caption>${escape(RECORD_TITLES[typeName] ?? `${words(typeName)} records`)}${records > 1 ? ` (${records})` : ''}</caption>`;
+      if (typeName === SUBJECT_RECORD_TYPE) {
+        const rows = fields.map((field) => `<tr><td data-label="What">${escape(field.label)}</td><td data-label="What we hold">${escape(readable(field.values[0]))}</td></tr>`).join('');
+        return `<table>${caption}<thead><tr><th scope="col">What</th><th scope="col">What we hold</th></tr></thead><tbody>${rows}</tbody></table>`;
+      }
+      const headers = fields.map((field) => words(field.coordinate.split('.')[1]).replace(/^./, (first) => first.toUpperCase()));
+      const rows = Array.from({ length: Math.min(records, RECORDS_SHOWN) }, (_, index) => `<tr>${fields.map((field, column) => `<td data-label="${escape(headers[column])}">${escape(field.byRecord[index] === null ? '—' : readable(field.byRecord[index]!))}</td>`).join('')}</tr>`).join('');
+      const more = records > RECORDS_SHOWN ? `<p class="more">${RECORDS_SHOWN} of ${records} shown: “Download my data” has every one.</p>` : '';
+      return `<table>${caption}<thead><tr>${headers.map((header) => `<th scope="col">${escape(header)}</th>`).join('')}</tr></thead><tbody>${rows}</tbody></table>${more}`;
+    })
+    .join('');
+}
+
 function questionForm(token: string, context: string, label: string): string {
   const id = `q-${context.replace(/[^a-z0-9]/gi, '-')}`;
   // The summary says what the question is about to a screen reader: a list of twenty identical links is no help.
@@ -69,11 +110,7 @@ export function renderPrivacyPage(view: PrivacyView, token: string, services: Ca
   const { taxonomy } = services;
   const purposeText = (key: string) => taxonomy.purposes.get(key)?.description ?? key;
   const categoryText = (key: string) => taxonomy.categories.get(key)?.description ?? key;
-  const held = view.held.length
-    ? `<table><thead><tr><th scope="col">What</th><th scope="col">What we hold</th></tr></thead><tbody>${view.held
-        .map((field) => `<tr><td data-label="What">${escape(field.label)}</td><td data-label="What we hold">${escape(field.values.slice(0, 12).map(readable).join(' · '))}${field.values.length > 12 ? ` … (${field.values.length} in all)` : ''}</td></tr>`)
-        .join('')}</tbody></table>`
-    : '<p>We hold no personal data about you.</p>';
+  const held = view.held.length ? heldTables(view.held) : '<p>We hold no personal data about you.</p>';
   const choices = view.choices
     .map((choice) => {
       const basis = choice.purpose.legalBasis!;

@@ -13,7 +13,7 @@ import { consentCoverageOf, type Coverage, coverageOf } from '../reports/governa
 import type { CandorServices } from '../server/services';
 import { anyCovers } from '../taxonomy/keys';
 import type { Purpose } from '../taxonomy/taxonomy';
-import { type RecordsByType, recordsHeldAbout, valuesHeld } from './records-held';
+import { type RecordsByType, recordsHeldAbout, valuesByRecord } from './records-held';
 
 /** The data subject, acting on their own page: how their actions appear in the access log. */
 export const SUBJECT_ACTOR: AccessActor = { id: 'data-subject', name: 'The data subject', team: 'privacy-page' };
@@ -34,6 +34,8 @@ export interface HeldField {
   readonly category: string;
   readonly label: string;
   readonly values: readonly string[];
+  /** The value in each of the subject's records of the field's type, in order (null where one holds none). */
+  readonly byRecord: ReadonlyArray<string | null>;
 }
 
 type ChoiceAction = 'grant' | 'withdraw' | 'object' | 'withdraw_objection';
@@ -225,11 +227,12 @@ export class PrivacyService {
     const records: AccessRecordInput[] = [];
     for (const field of this.fields) {
       const category = this.services.taxonomy.categories.get(field.category);
-      const values = valuesHeld(field, record.records);
-      if (!category?.personal || values === undefined) continue;
+      const byRecord = valuesByRecord(field, record.records);
+      if (!category?.personal || byRecord === undefined) continue;
+      const values = byRecord.filter((value): value is string => value !== null);
       const decision = decide({ field: { category: field.category, personal: true, special: category.special, purposes: field.purposes }, purpose: SELF_ACCESS_PURPOSE, subjectState: record.state, now, selfAccessBy: record.state.subjectId });
       records.push({ at: now, requestId, actor: SUBJECT_ACTOR, purpose: SELF_ACCESS_PURPOSE.key, operationName, subjectId: record.state.subjectId, coordinate: field.coordinate, category: field.category, decision: decision.effect === 'allow' ? 'RELEASED' : 'WITHHELD', reason: decision.reason, legalBasis: decision.legalBasis });
-      if (decision.effect === 'allow' && values.length) held.push({ coordinate: field.coordinate, category: field.category, label: category.description, values });
+      if (decision.effect === 'allow' && values.length) held.push({ coordinate: field.coordinate, category: field.category, label: category.description, values, byRecord });
     }
     // The page shows nothing it could not record.
     await this.services.accessLog.append(records);

@@ -25,14 +25,21 @@ export async function recordsHeldAbout(services: CandorServices, customer: Custo
 }
 
 /**
- * The values a governed leaf field holds across the subject's records of its type (lists flattened), or
- * undefined for fields the subject's records do not serve (relations, other types' fields).
+ * The value a governed leaf field holds in each of the subject's records of its type, in order (lists
+ * joined; null where a record holds none), or undefined for fields the subject's records do not serve
+ * (relations, other types' fields).
  */
-export function valuesHeld(field: FieldGovernance, records: RecordsByType): string[] | undefined {
+export function valuesByRecord(field: FieldGovernance, records: RecordsByType): Array<string | null> | undefined {
   const rows = records[field.typeName];
   if (!rows || field.returnsType) return undefined;
-  return rows
-    .map((row) => row[field.fieldName])
-    .filter((value) => value !== null && value !== undefined)
-    .map((value) => (Array.isArray(value) ? value.join(', ') : value instanceof Date ? value.toISOString() : String(value)));
+  return rows.map((row) => {
+    const value = row[field.fieldName];
+    if (value === null || value === undefined) return null;
+    return Array.isArray(value) ? value.join(', ') : value instanceof Date ? value.toISOString() : String(value);
+  });
+}
+
+/** The values a governed leaf field holds across the subject's records of its type (see `valuesByRecord`). */
+export function valuesHeld(field: FieldGovernance, records: RecordsByType): string[] | undefined {
+  return valuesByRecord(field, records)?.filter((value): value is string => value !== null);
 }

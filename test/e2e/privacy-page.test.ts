@@ -44,10 +44,19 @@ describe.each(DRIVERS)('the privacy page in a browser (%s)', (driver) => {
     await expect(page.locator('h1').textContent()).resolves.toBe('Your data and your choices');
 
     // 1. what Candor holds, values visible to the subject
-    const held = (await page.locator('#held + table').textContent())!;
-    expect(held).toContain(`${SUBJECT}@secret.example`);
-    // as a person reads it: fields of one category told apart in words, instants as dates, flags as yes or no
-    expect(held).toContain('— consent entry: explicit');
+    const heldSection = page.locator('section[aria-labelledby="held"]');
+    await expect(page.locator('#held + table caption').textContent()).resolves.toBe('Your account');
+    await expect(page.locator('#held + table').textContent()).resolves.toContain(`${SUBJECT}@secret.example`);
+    // Records of one kind a row each, their values together: the consent choices under a column per field.
+    const consents = heldSection.locator('table').filter({ has: page.locator('caption', { hasText: 'Your consent choices' }) });
+    // A column per field that holds a value in some entry (no grant here expires).
+    expect((await consents.locator('thead th').allTextContents()).sort()).toEqual(['Explicit', 'Kind', 'Purpose', 'Source']);
+    const consentRows = await consents.locator('tbody tr').allTextContents();
+    expect(consentRows.length).toBeGreaterThan(0);
+    expect(consentRows.some((row) => row.includes('grant') && row.includes('marketing'))).toBe(true);
+    // as a person reads it: instants as dates, flags as yes or no, no type names
+    expect(await consents.locator('tbody td').allTextContents()).toContain('no');
+    const held = (await heldSection.textContent())!;
     expect(held).not.toMatch(/ConsentEntry|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}|\b(true|false)\b/);
     // 3. how the data was used: the Marketing access made above
     const usage = page.locator('section[aria-labelledby="usage"]');
