@@ -72,8 +72,11 @@ export class AccessLog {
   private wake: (() => void) | undefined;
   private readonly maxBatchRecords: number;
   private readonly onFlush?: (records: number, seconds: number) => void;
-  /** When the latest commit failed (ms since the epoch), while none has succeeded since. */
+  /** When the latest commit failed (ms since the epoch), while no later batch has committed since. */
   private latestFailureAt: number | undefined;
+  /** Batches started so far, and which of them failed last: commits overlap, and an older one's success clears no newer failure. */
+  private batchesStarted = 0;
+  private latestFailedBatch = 0;
 
   constructor(
     readonly store: AuditStore,
@@ -151,19 +154,20 @@ export class AccessLog {
         const committedAt = this.clock().toISOString();
         const started = performance.now();
         if (!isPipelined(store)) {
-          await this.settle(group, started, store.append(entries, committedAt));
+          await this.settle(group, ++this.batchesStarted, started, store.append(entries, committedAt));
           continue;
         }
         let prepared: unknown;
+        const batch = ++this.batchesStarted;
         try {
           prepared = await store.prepare(entries, committedAt);
         } catch (error) {
-          this.latestFailureAt = Date.now();
+          this.failed(batch);
           for (const waiting of group) waiting.reject(error as Error);
           continue;
         }
         while (committing.length >= store.commitsInFlight) await Promise.race(committing);
-        const commit: Promise<void> = this.settle(group, started, store.commit(prepared)).then(() => {
+        const commit: Promise<void> = this.settle(group, batch, started, store.commit(prepared)).then(() => {
           committing.splice(committing.indexOf(commit), 1);
         });
         committing.push(commit);
@@ -186,19 +190,24 @@ export class AccessLog {
   }
 
   /** Resolves the group's requests when `committed` does, rejects them when it fails. */
-  private async settle(group: readonly Waiting[], started: number, committed: Promise<AppendResult>): Promise<void> {
+  private async settle(group: readonly Waiting[], batch: number, started: number, committed: Promise<AppendResult>): Promise<void> {
     try {
       const result = await committed;
-      this.latestFailureAt = undefined;
+      if (batch > this.latestFailedBatch) this.latestFailureAt = undefined;
       this.onFlush?.(
         group.reduce((sum, waiting) => sum + waiting.size, 0),
         (performance.now() - started) / 1000,
       );
       for (const waiting of group) waiting.resolve(result);
     } catch (error) {
-      this.latestFailureAt = Date.now();
+      this.failed(batch);
       for (const waiting of group) waiting.reject(error as Error);
     }
+  }
+
+  private failed(batch: number): void {
+    this.latestFailureAt = Date.now();
+    this.latestFailedBatch = Math.max(this.latestFailedBatch, batch);
   }
 }
 

@@ -61,8 +61,10 @@ const times = (count: number) => `${count} ${count === 1 ? 'time' : 'times'}`;
 
 /** How the page names the records of each type, in the order it shows them; another type comes last, named from its own name. */
 const RECORD_TITLES: Readonly<Record<string, string>> = { Customer: 'Your account', Payment: 'Your payments', WatchEvent: 'What you watched', ConsentEntry: 'Your consent choices', SubjectMessage: 'Your messages to us' };
-/** Rows shown of a type's records: the download has every one. */
+/** Rows shown of a type's records, the latest: the download has every one. */
 const RECORDS_SHOWN = 12;
+/** Types whose records are read oldest first (the consent ledger, messages): their latest are their last. */
+const OLDEST_FIRST = new Set(['ConsentEntry', 'SubjectMessage']);
 const words = (name: string) => name.replace(/([a-z])([A-Z0-9])/g, '$1 $2').toLowerCase();
 
 /** The type of the subject's own record, shown a field per row. */
@@ -92,9 +94,12 @@ function heldTables(held: readonly HeldField[]): string {
         const rows = fields.map((field) => `<tr><td data-label="What">${escape(field.label)}</td><td data-label="What we hold">${escape(readable(field.values[0]))}</td></tr>`).join('');
         return `<table>${caption}<thead><tr><th scope="col">What</th><th scope="col">What we hold</th></tr></thead><tbody>${rows}</tbody></table>`;
       }
-      const headers = fields.map((field) => words(field.coordinate.split('.')[1]).replace(/^./, (first) => first.toUpperCase()));
-      const rows = Array.from({ length: Math.min(records, RECORDS_SHOWN) }, (_, index) => `<tr>${fields.map((field, column) => `<td data-label="${escape(headers[column])}">${escape(field.byRecord[index] === null ? '—' : readable(field.byRecord[index]!))}</td>`).join('')}</tr>`).join('');
-      const more = records > RECORDS_SHOWN ? `<p class="more">${RECORDS_SHOWN} of ${records} shown: “Download my data” has every one.</p>` : '';
+      // The latest records, newest first; a column only for fields that hold a value in one of them.
+      const latest = Array.from({ length: records }, (_, index) => (OLDEST_FIRST.has(typeName) ? records - 1 - index : index)).slice(0, RECORDS_SHOWN);
+      const columns = fields.filter((field) => latest.some((index) => field.byRecord[index] !== null));
+      const headers = columns.map((field) => words(field.coordinate.split('.')[1]).replace(/^./, (first) => first.toUpperCase()));
+      const rows = latest.map((index) => `<tr>${columns.map((field, column) => `<td data-label="${escape(headers[column])}">${escape(field.byRecord[index] === null ? '—' : readable(field.byRecord[index]!))}</td>`).join('')}</tr>`).join('');
+      const more = records > RECORDS_SHOWN ? `<p class="more">The latest ${RECORDS_SHOWN} of ${records} are shown: “Download my data” has every one.</p>` : '';
       return `<table>${caption}<thead><tr>${headers.map((header) => `<th scope="col">${escape(header)}</th>`).join('')}</tr></thead><tbody>${rows}</tbody></table>${more}`;
     })
     .join('');

@@ -131,7 +131,7 @@ function renderPdf(document: ReportDocument): Promise<Buffer> {
       if (section.text) pdf.text(section.text);
       for (const table of section.tables) {
         pdf.moveDown(0.3).font('Helvetica-Bold').text(table.title).font('Helvetica');
-        if (table.rows.length === 0) pdf.text('none');
+        if (table.rows.length === 0 || table.columns.length === 0) pdf.text('none');
         else pdfTable(pdf, table);
       }
     }
@@ -169,27 +169,36 @@ function pdfTable(pdf: PDFKit.PDFDocument, table: ReportTable): void {
     least >= width
       ? longestWord.map((value) => (value * width) / least)
       : longestWord.map((value, index) => value + (slack === 0 ? (width - least) / longestWord.length : ((longestText[index] - value) * Math.min(width - least, slack)) / slack));
+  const bottom = pdf.page.height - pdf.page.margins.bottom;
+  const fontOf = (header: boolean) => (header ? 'Helvetica-Bold' : 'Helvetica');
+  const heightOf = (values: readonly string[], header: boolean) => {
+    pdf.font(fontOf(header));
+    return Math.max(...values.map((value, index) => pdf.heightOfString(value, { width: widths[index] - 2 * CELL_PADDING }))) + 2 * CELL_PADDING;
+  };
+  const headerHeight = heightOf(table.columns, true);
+  // A row never taller than a page under the header: a longer cell is cut, with an ellipsis (the HTML and JSON have it whole).
+  const tallest = bottom - pdf.page.margins.top - headerHeight;
   const draw = (values: readonly string[], numeric: readonly boolean[], header: boolean) => {
-    const font = header ? 'Helvetica-Bold' : 'Helvetica';
-    pdf.font(font);
-    const height = Math.max(...values.map((value, index) => pdf.heightOfString(value, { width: widths[index] - 2 * CELL_PADDING }))) + 2 * CELL_PADDING;
-    if (pdf.y + height > pdf.page.height - pdf.page.margins.bottom) {
+    const height = Math.min(tallest, heightOf(values, header));
+    if (pdf.y + height > bottom) {
       pdf.addPage();
       if (!header) drawHeader();
-      pdf.font(font);
     }
+    pdf.font(fontOf(header));
     const top = pdf.y;
     let x = left;
     values.forEach((value, index) => {
       if (header) pdf.rect(x, top, widths[index], height).fillAndStroke('#f2f4f7', '#c8ced6').fillColor('#000000');
       else pdf.rect(x, top, widths[index], height).stroke('#c8ced6');
-      pdf.text(value, x + CELL_PADDING, top + CELL_PADDING, { width: widths[index] - 2 * CELL_PADDING, align: numeric[index] ? 'right' : 'left' });
+      pdf.text(value, x + CELL_PADDING, top + CELL_PADDING, { width: widths[index] - 2 * CELL_PADDING, height: height - 2 * CELL_PADDING, ellipsis: true, align: numeric[index] ? 'right' : 'left' });
       x += widths[index];
     });
     pdf.x = left;
     pdf.y = top + height;
   };
   const drawHeader = () => draw(table.columns, table.columns.map(() => false), true);
+  // The header is not left alone at a page's foot: it starts a page with the first row under it.
+  if (pdf.y + headerHeight + Math.min(tallest, heightOf(cells[0], false)) > bottom) pdf.addPage();
   drawHeader();
   table.rows.forEach((row, index) => draw(cells[index], row.map((cell) => typeof cell === 'number'), false));
   pdf.font('Helvetica').fontSize(TABLE_FONT_SIZE);

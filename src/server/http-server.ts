@@ -154,7 +154,7 @@ export async function startHttpServer(services: CandorServices, governed: Govern
     await services.dataSource.query('SELECT 1').catch(() => problems.push('the database does not answer'));
     if (problems.length === 0 && (await services.dataSource.showMigrations().catch(() => true))) problems.push('migrations are pending');
     await services.accessLog.ping().catch(() => problems.push('the access log store does not answer'));
-    if (services.accessLog.failedWithin(LOG_FAILURE_NOT_READY_MS)) problems.push('the access log’s latest commit failed: governed requests get AUDIT_UNAVAILABLE until one succeeds');
+    if (services.accessLog.failedWithin(LOG_FAILURE_NOT_READY_MS)) problems.push('the access log’s latest commit failed in the last 10 s: governed requests got AUDIT_UNAVAILABLE');
     res.status(problems.length ? 503 : 200).json(problems.length ? { status: 'not ready', problems } : { status: 'ready' });
   });
   app.get('/metrics', async (_req, res) => {

@@ -55,7 +55,7 @@ describe.each(DRIVERS)('operating Candor on %s', (driver) => {
       const failing = jest.spyOn(store as never, (typeof store.commit === 'function' ? 'commit' : 'append') as never).mockRejectedValue(new Error('disk full') as never);
       try {
         expect((await read()).status).toBe(503);
-        expect(await readiness()).toEqual([503, { status: 'not ready', problems: ['the access log’s latest commit failed: governed requests get AUDIT_UNAVAILABLE until one succeeds'] }]);
+        expect(await readiness()).toEqual([503, { status: 'not ready', problems: ['the access log’s latest commit failed in the last 10 s: governed requests got AUDIT_UNAVAILABLE'] }]);
         // After the window, traffic may try again (a balancer would otherwise never send the instance any).
         expect(candor.services.accessLog.failedWithin(LOG_FAILURE_NOT_READY_MS, Date.now() + LOG_FAILURE_NOT_READY_MS)).toBe(false);
       } finally {

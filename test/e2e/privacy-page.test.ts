@@ -70,6 +70,8 @@ describe.each(DRIVERS)('the privacy page in a browser (%s)', (driver) => {
     await Promise.all([page.waitForURL(/done=/), page.keyboard.press('Enter')]);
     await expect(page.locator('[role="status"]').textContent()).resolves.toContain('Your choice is saved');
     await expect(page.locator('#purpose-marketing\\.communications .state').textContent()).resolves.toBe('You said no');
+    // The consent choices the page holds, newest first: the no just said leads them.
+    await expect(consents.locator('tbody tr').first().textContent()).resolves.toContain('withdraw');
 
     const after = await email();
     expect(after.body.data).toEqual({ customer: { email: null } });
