@@ -236,6 +236,11 @@ export class PrivacyService {
     }
     // The page shows nothing it could not record.
     await this.services.accessLog.append(records);
+    // Each type's fields in its records' own order (a consent entry's kind, purpose, explicit, source), not the catalogue's.
+    const typeOf = (field: HeldField) => field.coordinate.split('.')[0];
+    const typeOrder = [...new Set(held.map(typeOf))];
+    const positionOf = (field: HeldField) => Object.keys(record.records[typeOf(field)]?.[0] ?? {}).indexOf(field.coordinate.split('.')[1]);
+    held.sort((a, b) => typeOrder.indexOf(typeOf(a)) - typeOrder.indexOf(typeOf(b)) || positionOf(a) - positionOf(b));
     // Fields of one category (a consent entry's purpose, source, …) are told apart by what they are.
     const labels = held.map((field) => field.label);
     return held.map((field) => (labels.indexOf(field.label) === labels.lastIndexOf(field.label) ? field : { ...field, label: `${field.label} — ${inWords(field.coordinate)}` }));
