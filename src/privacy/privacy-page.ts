@@ -4,7 +4,7 @@ import { RateLimiter } from '../server/rate-limiter';
 import type { CandorServices } from '../server/services';
 import type { Coverage } from '../reports/governance.reports';
 import type { LegalBasis } from '../taxonomy/taxonomy';
-import type { HeldField, PrivacyService, PrivacyView } from './privacy-service';
+import { type HeldField, nameInWords, type PrivacyService, type PrivacyView } from './privacy-service';
 import { checkSubjectToken } from './subject-link';
 
 const escape = (value: unknown) => String(value ?? '').replace(/[&<>"']/g, (character) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[character]!);
@@ -65,7 +65,6 @@ const RECORD_TITLES: Readonly<Record<string, string>> = { Customer: 'Your accoun
 const RECORDS_SHOWN = 12;
 /** Types whose records are read oldest first (the consent ledger, messages): their latest are their last. */
 const OLDEST_FIRST = new Set(['ConsentEntry', 'SubjectMessage']);
-const words = (name: string) => name.replace(/([a-z])([A-Z0-9])/g, '$1 $2').toLowerCase();
 
 /** The type of the subject's own record, shown a field per row. */
 const SUBJECT_RECORD_TYPE = 'Customer';
@@ -89,7 +88,7 @@ function heldTables(held: readonly HeldField[]): string {
     .sort(([a], [b]) => order(a) - order(b))
     .map(([typeName, fields]) => {
       const records = fields[0].byRecord.length;
-      const caption = `<caption>${escape(RECORD_TITLES[typeName] ?? `${words(typeName)} records`)}${records > 1 ? ` (${records})` : ''}</caption>`;
+      const caption = `<caption>${escape(RECORD_TITLES[typeName] ?? `${nameInWords(typeName)} records`)}${records > 1 ? ` (${records})` : ''}</caption>`;
       if (typeName === SUBJECT_RECORD_TYPE) {
         const rows = fields.map((field) => `<tr><td data-label="What">${escape(field.label)}</td><td data-label="What we hold">${escape(readable(field.values[0]))}</td></tr>`).join('');
         return `<table>${caption}<thead><tr><th scope="col">What</th><th scope="col">What we hold</th></tr></thead><tbody>${rows}</tbody></table>`;
@@ -97,7 +96,7 @@ function heldTables(held: readonly HeldField[]): string {
       // The latest records, newest first; a column only for fields that hold a value in one of them.
       const latest = Array.from({ length: records }, (_, index) => (OLDEST_FIRST.has(typeName) ? records - 1 - index : index)).slice(0, RECORDS_SHOWN);
       const columns = fields.filter((field) => latest.some((index) => field.byRecord[index] !== null));
-      const headers = columns.map((field) => words(field.coordinate.split('.')[1]).replace(/^./, (first) => first.toUpperCase()));
+      const headers = columns.map((field) => nameInWords(field.coordinate.split('.')[1]).replace(/^./, (first) => first.toUpperCase()));
       const rows = latest.map((index) => `<tr>${columns.map((field, column) => `<td data-label="${escape(headers[column])}">${escape(field.byRecord[index] === null ? '—' : readable(field.byRecord[index]!))}</td>`).join('')}</tr>`).join('');
       const more = records > RECORDS_SHOWN ? `<p class="more">The latest ${RECORDS_SHOWN} of ${records} are shown: “Download my data” has every one.</p>` : '';
       return `<table>${caption}<thead><tr>${headers.map((header) => `<th scope="col">${escape(header)}</th>`).join('')}</tr></thead><tbody>${rows}</tbody></table>${more}`;

@@ -19,12 +19,10 @@ import { type RecordsByType, recordsHeldAbout, valuesByRecord } from './records-
 export const SUBJECT_ACTOR: AccessActor = { id: 'data-subject', name: 'The data subject', team: 'privacy-page' };
 export const PRIVACY_PAGE_SOURCE = 'privacy-page';
 const SELF_ACCESS_PURPOSE = { key: 'essential.legal_obligation', legalBasis: 'legal_obligation' as const };
-/** A schema coordinate in words, for a person: `Payment.cardLast4` → "payment: card last 4". */
-const inWords = (coordinate: string) =>
-  coordinate
-    .split('.')
-    .map((name) => name.replace(/([a-z])([A-Z0-9])/g, '$1 $2').toLowerCase())
-    .join(': ');
+/** A schema name in words, for a person: `cardLast4` → "card last 4", `WatchEvent` → "watch event". */
+export const nameInWords = (name: string) => name.replace(/([a-z])([A-Z0-9])/g, '$1 $2').toLowerCase();
+/** A schema coordinate in words: `Payment.cardLast4` → "payment: card last 4". */
+const inWords = (coordinate: string) => coordinate.split('.').map(nameInWords).join(': ');
 
 /** Withheld because of the subject's own choices (as opposed to the purpose not being declared). */
 const CHOICE_REASONS = new Set(['CONSENT_REQUIRED', 'OBJECTED', 'PROCESSING_RESTRICTED', 'EXPLICIT_CONSENT_REQUIRED', 'CONSENT_RENEWAL_REQUIRED']);
