@@ -36,6 +36,7 @@ import { startHttpServer } from '../src/server/http-server';
 import { createLogger, createMetrics } from '../src/server/observability';
 import { buildGovernedSchema, type CandorServices, loadConfiguredTaxonomy } from '../src/server/services';
 import { createDataSource, migrate } from '../src/storage/data-source';
+import { type CpuSplit, cpuMeter } from './cpu-accounting';
 import { createScratchDatabase } from './scratch-database';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -51,10 +52,18 @@ const rows: CustomerEntity[] = Array.from({ length: 100 }, (_, index) => ({
 const states = new Map<string, SubjectState>(rows.map((row) => [row.id, { subjectId: row.id, restricted: false, objections: [], consents: [{ purpose: 'essential.service', granted: true, explicit: true, expiresAt: null }] }]));
 const domain = { listCustomers: async () => rows, findCustomer: async () => undefined, createLoaders: () => ({}) };
 
+/** CPU milliseconds per request, by where they were spent (cpu-accounting.ts): the load generator runs on the main thread too. */
+function cpuPerRequest(split: CpuSplit | undefined, requests: number) {
+  if (!split) return undefined;
+  const perRequest = (seconds: number | null) => (seconds === null ? null : +((seconds * 1000) / requests).toFixed(3));
+  return { mainThreadMs: perRequest(split.mainThread), otherThreadsMs: perRequest(split.otherThreads), postgresMs: perRequest(split.postgres), machineBusy: +split.machineBusy.toFixed(2) };
+}
+
 async function measure(url: string, connections: number) {
+  const cpu = cpuMeter();
   const result = await autocannon({ url, method: 'POST', headers: HEADERS, body: QUERY, connections, duration: SECONDS, pipelining: 1 });
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${result.non2xx} non-2xx responses, ${result.errors} errors at ${url}`);
-  return { requestsPerSecond: Math.round(result.requests.average), p50Ms: result.latency.p50, p99Ms: result.latency.p99 };
+  return { requestsPerSecond: Math.round(result.requests.average), p50Ms: result.latency.p50, p99Ms: result.latency.p99, cpu: cpuPerRequest(cpu(), result.requests.total) };
 }
 
 async function plainApollo(tuned: boolean) {
@@ -152,11 +161,13 @@ async function main(): Promise<void> {
   }
   await stores?.cleanup();
   console.log(`\nHTTP, 100-row query, ${SECONDS} s per point (loopback)\n`);
-  console.log(`${'variant'.padEnd(56)}conns   req/s    p50 ms   p99 ms   ×(ii) req/s  ×(ii) p99`);
+  console.log(`${'variant'.padEnd(56)}conns   req/s    p50 ms   p99 ms   ×(ii) req/s  ×(ii) p99   CPU ms/request: main  other threads  PostgreSQL  (cores busy)`);
+  const cpuColumns = (cpu: ReturnType<typeof cpuPerRequest>) =>
+    cpu ? `${cpu.mainThreadMs!.toFixed(2).padStart(25)}${cpu.otherThreadsMs!.toFixed(2).padStart(15)}${(cpu.postgresMs ?? NaN).toFixed(2).padStart(12)}${`(${Math.round(cpu.machineBusy * 100)} %)`.padStart(14)}` : '';
   for (const row of results) {
     const tuned = results.find((other) => other.variant.startsWith('ii ') && other.connections === row.connections);
-    const ratios = tuned ? `${(row.requestsPerSecond / tuned.requestsPerSecond).toFixed(2).padStart(14)}${(row.p99Ms / tuned.p99Ms).toFixed(2).padStart(11)}` : '';
-    console.log(`${row.variant.padEnd(56)}${String(row.connections).padStart(5)}${String(row.requestsPerSecond).padStart(8)}${String(row.p50Ms).padStart(10)}${String(row.p99Ms).padStart(9)}${ratios}`);
+    const ratios = tuned ? `${(row.requestsPerSecond / tuned.requestsPerSecond).toFixed(2).padStart(14)}${(row.p99Ms / tuned.p99Ms).toFixed(2).padStart(11)}` : ' '.repeat(25);
+    console.log(`${row.variant.padEnd(56)}${String(row.connections).padStart(5)}${String(row.requestsPerSecond).padStart(8)}${String(row.p50Ms).padStart(10)}${String(row.p99Ms).padStart(9)}${ratios}${cpuColumns(row.cpu)}`);
   }
   if (VARIANTS || process.env.BENCH_CONNECTIONS) return; // a partial run does not replace the recorded figures
   const directory = join(projectRoot(), 'bench', 'results');
