@@ -62,4 +62,14 @@ export class SubjectPseudonymEntity {
   @Column({ name: 'created_at', type: 'varchar', length: 30 }) createdAt!: string;
 }
 
-export const AUDIT_ENTITIES = [AuditEntryEntity, AuditBatchEntity, AuditCheckpointEntity, SubjectPseudonymEntity];
+/**
+ * A subject erased from the log: a record about them that comes later gets a pseudonym that maps to no one
+ * (`unlinkedPseudonyms`), never a mapping of its own.
+ */
+@Entity('erased_subject')
+export class ErasedSubjectEntity {
+  @PrimaryColumn({ name: 'subject_id', type: 'varchar', length: RECORD_VALUE_LIMITS.subjectId }) subjectId!: string;
+  @Column({ name: 'erased_at', type: 'varchar', length: 30 }) erasedAt!: string;
+}
+
+export const AUDIT_ENTITIES = [AuditEntryEntity, AuditBatchEntity, AuditCheckpointEntity, SubjectPseudonymEntity, ErasedSubjectEntity];

@@ -111,8 +111,24 @@ export const AUDIT_LISTENER_APPLICATION_NAME = 'candor-audit-listener';
  * other schemas of the same database hear it too and drop a mapping they did not need to, which is harmless.
  */
 export const PSEUDONYM_FORGOTTEN_CHANNEL = 'candor_pseudonym_forgotten';
-// One statement, one transaction: the notification is delivered exactly when the deletion commits.
-const FORGET = `WITH gone AS (DELETE FROM subject_pseudonym WHERE subject_id = $1) SELECT pg_notify('${PSEUDONYM_FORGOTTEN_CHANNEL}', $1)`;
+/**
+ * One statement, one transaction: the mapping goes, the subject is remembered as erased, and the notification
+ * is delivered exactly when both commit.
+ */
+const FORGET = `WITH gone AS (DELETE FROM subject_pseudonym WHERE subject_id = $1),
+  erased AS (INSERT INTO erased_subject (subject_id, erased_at) VALUES ($1, $2) ON CONFLICT (subject_id) DO NOTHING)
+  SELECT pg_notify('${PSEUDONYM_FORGOTTEN_CHANNEL}', $1)`;
+/** A mapping for each subject not erased (an erased one gets none, whatever races with its erasure). */
+const MAP_SUBJECTS = `INSERT INTO subject_pseudonym (subject_id, pseudonym, created_at)
+  SELECT t.subject_id, t.pseudonym, $3 FROM unnest($1::text[], $2::text[]) AS t(subject_id, pseudonym)
+  WHERE NOT EXISTS (SELECT 1 FROM erased_subject e WHERE e.subject_id = t.subject_id)
+  ON CONFLICT (subject_id) DO NOTHING`;
+/**
+ * The subjects' mappings, read in a statement of its own: one that an insert above made while an erasure
+ * was committing (its row was being deleted) is not used once the erasure is seen.
+ */
+const MAPPINGS_OF = `SELECT p.subject_id, p.pseudonym FROM subject_pseudonym p
+  WHERE p.subject_id = ANY($1::text[]) AND NOT EXISTS (SELECT 1 FROM erased_subject e WHERE e.subject_id = p.subject_id)`;
 
 const FIRST_RELISTEN_DELAY_MS = 100;
 const MAX_RELISTEN_DELAY_MS = 5_000;
@@ -276,7 +292,7 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
 
   /** Deletes the mapping and notifies every instance's store (this one included) to drop its cached copy. */
   async forget(subjectId: string): Promise<void> {
-    await this.pool.query(FORGET, [subjectId]);
+    await this.pool.query(FORGET, [subjectId, new Date().toISOString()]);
     this.dropCachedPseudonyms(subjectId);
   }
 
@@ -458,16 +474,15 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
       else batch.set(subjectId, pseudonym);
     }
     if (unknown.length) {
-      await this.pool.query(
-        'INSERT INTO subject_pseudonym (subject_id, pseudonym, created_at) SELECT subject_id, pseudonym, $3 FROM unnest($1::text[], $2::text[]) AS t(subject_id, pseudonym) ON CONFLICT (subject_id) DO NOTHING',
-        [unknown, unknown.map(() => newPseudonym()), now],
-      );
-      const { rows } = await this.pool.query<{ subject_id: string; pseudonym: string }>('SELECT subject_id, pseudonym FROM subject_pseudonym WHERE subject_id = ANY($1::text[])', [unknown]);
+      await this.pool.query(MAP_SUBJECTS, [unknown, unknown.map(() => newPseudonym()), now]);
+      const { rows } = await this.pool.query<{ subject_id: string; pseudonym: string }>(MAPPINGS_OF, [unknown]);
       const cacheable = cache !== undefined && drops === this.pseudonymDrops;
       for (const row of rows) {
         if (cacheable) this.knownPseudonyms.set(row.subject_id, row.pseudonym);
         batch.set(row.subject_id, row.pseudonym);
       }
+      // Erased subjects: a pseudonym of this batch's own that maps to no one.
+      for (const subjectId of unknown) if (!batch.has(subjectId)) batch.set(subjectId, newPseudonym());
     }
     return batch;
   }

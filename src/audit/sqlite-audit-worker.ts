@@ -25,6 +25,9 @@ export function openAppender(path: string) {
   const headStatement = db.prepare('SELECT id, last_seq, hash, committed_at FROM audit_batch ORDER BY id DESC LIMIT 1');
   const insertBatch = db.prepare('INSERT INTO audit_batch (id, first_seq, last_seq, prev_hash, hash, committed_at) VALUES (?, ?, ?, ?, ?, ?)');
   const findPseudonym = db.prepare('SELECT pseudonym FROM subject_pseudonym WHERE subject_id = ?');
+  const isErased = db.prepare('SELECT 1 FROM erased_subject WHERE subject_id = ?');
+  const deleteMapping = db.prepare('DELETE FROM subject_pseudonym WHERE subject_id = ?');
+  const rememberErased = db.prepare('INSERT INTO erased_subject (subject_id, erased_at) VALUES (?, ?) ON CONFLICT (subject_id) DO NOTHING');
   const insertPseudonym = db.prepare('INSERT INTO subject_pseudonym (subject_id, pseudonym, created_at) VALUES (?, ?, ?) ON CONFLICT (subject_id) DO NOTHING');
   const insertSql = (rows: number) => `INSERT INTO audit_entry (${ENTRY_COLUMNS.join(', ')}) VALUES ${Array.from({ length: rows }, () => `(${ENTRY_COLUMNS.map(() => '?').join(', ')})`).join(', ')}`;
   const insertChunk = db.prepare(insertSql(INSERT_CHUNK));
@@ -40,6 +43,8 @@ export function openAppender(path: string) {
   const pseudonymOf = (subjectId: string, now: string): string => {
     let pseudonym = knownPseudonyms.get(subjectId);
     if (pseudonym === undefined) {
+      // An erased subject gets a pseudonym that maps to no one (under the write lock: no erasure races this).
+      if (isErased.get(subjectId) !== undefined) return newPseudonym();
       insertPseudonym.run(subjectId, newPseudonym(), now);
       pseudonym = (findPseudonym.get(subjectId) as { pseudonym: string }).pseudonym;
       knownPseudonyms.set(subjectId, pseudonym);
@@ -83,13 +88,19 @@ export function openAppender(path: string) {
     return { prunedRecords: Number(records), prunedBatches: batches.changes, throughSeq: Number(last.last_seq) };
   });
 
+  // The mapping goes and the subject is remembered as erased, together.
+  const forget = db.transaction((subjectId: string, erasedAt: string) => {
+    deleteMapping.run(subjectId);
+    rememberErased.run(subjectId, erasedAt);
+  });
+
   const pingStatement = db.prepare('SELECT 1 AS ok');
   return {
     ping: () => (pingStatement.get(), null),
     append: (entries: readonly AppendEntry[], committedAt: string) => append.immediate(entries, committedAt),
     prune: (plan: PrunePlan) => prune.immediate(plan),
     forget: (subjectId: string) => {
-      db.prepare('DELETE FROM subject_pseudonym WHERE subject_id = ?').run(subjectId);
+      forget.immediate(subjectId, new Date().toISOString());
       knownPseudonyms.delete(subjectId);
     },
     close: () => db.close(),

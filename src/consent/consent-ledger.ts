@@ -1,6 +1,7 @@
 import DataLoader from 'dataloader';
 import { type DataSource, type EntityManager, In } from 'typeorm';
 import { badInput } from '../errors';
+import { holdsUnprintable } from './inbox';
 import { inTransaction } from '../storage/transactions';
 import type { ConsentStatement, ObjectionStatement, SubjectState } from '../policy/decide';
 import { coveringKeys } from '../taxonomy/keys';
@@ -137,7 +138,7 @@ export class ConsentLedger {
 
   /** The receipts issued to one subject, newest first. */
   receiptsOf(subjectId: string): Promise<ConsentReceiptEntity[]> {
-    return this.dataSource.getRepository(ConsentReceiptEntity).find({ where: { subjectId }, order: { issuedAt: 'DESC', id: 'ASC' } });
+    return this.dataSource.getRepository(ConsentReceiptEntity).find({ where: { subjectId }, order: { issuedAt: 'DESC', eventId: 'DESC' } });
   }
 
   /**
@@ -169,7 +170,10 @@ export class ConsentLedger {
     if (needsPurpose && !this.taxonomy.purposes.has(purpose!)) throw badInput(`unknown purpose "${change.purpose ?? ''}"`, { field: 'purpose' });
     if (change.explicit && change.kind !== 'grant') throw badInput('explicit applies to a grant only', { field: 'explicit' });
     if (!change.subjectId || change.subjectId.trim() === '') throw badInput('subjectId is required', { field: 'subjectId' });
+    // A stored text that PostgreSQL cannot hold (NUL) or a terminal would run is refused before any write.
+    if (holdsUnprintable(change.subjectId)) throw badInput('subjectId holds control characters', { field: 'subjectId' });
     if (!change.source || change.source.trim() === '') throw badInput('source is required (where the statement was collected)', { field: 'source' });
+    if (holdsUnprintable(change.source)) throw badInput('source must be plain text (it holds control characters)', { field: 'source' });
     if (change.recordedAt !== undefined && (Number.isNaN(change.recordedAt.getTime()) || change.recordedAt.getTime() > now.getTime())) {
       throw badInput('recordedAt must be a valid time that is not in the future', { field: 'recordedAt' });
     }

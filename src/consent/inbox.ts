@@ -15,6 +15,9 @@ export function holdsUnprintable(text: string): boolean {
   return new RegExp(UNPRINTABLE.source).test(text);
 }
 
+/** Message ids are positive 32-bit integers (an integer column on both stores): anything else names no message. */
+const isMessageId = (id: number) => Number.isInteger(id) && id >= 1 && id <= 2 ** 31 - 1;
+
 /** The consent managers' side of the privacy page's two-way channel. */
 export class Inbox {
   constructor(
@@ -31,8 +34,9 @@ export class Inbox {
   async answer(id: number, text: string, answeredBy: string): Promise<SubjectMessageEntity> {
     const answer = text.trim();
     if (answer.length === 0) throw badInput('the answer is empty');
+    if (holdsUnprintable(answer)) throw badInput('the answer must be plain text (it holds control characters)');
     const repository = this.dataSource.getRepository(SubjectMessageEntity);
-    const message = Number.isInteger(id) ? await repository.findOneBy({ id }) : null;
+    const message = isMessageId(id) ? await repository.findOneBy({ id }) : null;
     if (!message) throw badInput(`no message ${id}`);
     if (message.answeredAt) throw badInput(`message ${id} was already answered`);
     const answered = { ...message, answer, answeredAt: this.clock().toISOString(), answeredBy };

@@ -1,6 +1,5 @@
 import type { AccessActor } from '../audit/access-log';
-import { newPseudonym } from '../audit/audit-store';
-import { SubjectPseudonymEntity } from '../audit/audit.entities';
+import { ErasedSubjectEntity } from '../audit/audit.entities';
 import { SubjectMessageEntity } from '../consent/subject-message.entity';
 import { auditUnavailable, badInput } from '../errors';
 import type { CandorServices } from '../server/services';
@@ -18,29 +17,29 @@ export interface ErasureResult {
  * Erases a data subject (GDPR Art. 17): their personal fields are removed from the domain data, their
  * viewing history is deleted, their payments keep only what bookkeeping law requires (amount, currency,
  * date; no card digits), their messages are deleted, and the access log's pseudonym mapping is
- * deleted, so the log keeps verifying but no longer points at the person. The consent ledger keeps the
- * proof of consent under the opaque surrogate id.
+ * deleted, so the log keeps verifying but no longer points at the person; the log remembers them as erased,
+ * so a record about them that arrives later maps to no one either. The consent ledger keeps the proof of
+ * consent under the opaque surrogate id.
  *
  * The domain and the log are written one after the other (the log may be another store): the erasure
- * record first, then the mapping's deletion. The domain's transaction also makes sure the subject has a
- * mapping (one they never had is created), so that until the log's part is done the mapping says so: if the
- * log fails after the domain part committed, the call fails and erasing the subject again finishes the job
- * (that run reports no domain counts: the first one made them). A run that fails between the record and
- * the deletion leaves the record written twice once finished, which over-reports, never under-reports.
+ * record first, then the mapping's deletion, which marks the subject erased in the log. Until that mark
+ * exists the log's part is not done: if the log fails after the domain part committed, the call fails and
+ * erasing the subject again finishes the job (that run reports no domain counts: the first one made them).
+ * A run that fails between the record and the deletion leaves the record written twice once finished,
+ * which over-reports, never under-reports.
  */
 export async function eraseSubject(services: CandorServices, subjectId: string, actor: AccessActor, requestId: string): Promise<ErasureResult> {
   const customer = await services.domain.findCustomerRecord(subjectId);
   if (!customer) throw badInput(`unknown subject "${subjectId}"`);
   let erased: ErasureResult;
   if (customer.erasedAt) {
-    if (!(await services.dataSource.getRepository(SubjectPseudonymEntity).existsBy({ subjectId }))) {
+    if (await services.dataSource.getRepository(ErasedSubjectEntity).existsBy({ subjectId })) {
       throw badInput(`subject "${subjectId}" was already erased on ${customer.erasedAt}`);
     }
     erased = { subjectId, erasedAt: customer.erasedAt, watchEventsDeleted: 0, paymentsKept: 0, messagesErased: 0 };
   } else {
     const erasedAt = services.clock().toISOString();
     const result = await inTransaction(services.dataSource, async (manager) => {
-      await manager.createQueryBuilder().insert().into(SubjectPseudonymEntity).values({ subjectId, pseudonym: newPseudonym(), createdAt: erasedAt }).orIgnore().execute();
       const domain = await services.domain.eraseCustomer(subjectId, erasedAt, manager);
       // Deleted, not blanked: a message kept in the inbox would be read under the subject's id, and its
       // access record would tie the log to them again.

@@ -172,15 +172,20 @@ export class PrivacyService {
     if (context !== undefined && (context.length > 200 || /[\u0000-\u001f]/.test(context) || holdsUnprintable(context))) throw badInput('this question does not come from a form of this page');
     await this.load(subjectId);
     // In a transaction of its own: on SQLite a bare write would join whichever transaction is open, and share its fate.
-    const message = await inTransaction(this.services.dataSource, (manager) => manager.getRepository(SubjectMessageEntity).save({
-      subjectId,
-      context: context || null,
-      body: text,
-      createdAt: this.services.clock().toISOString(),
-      answer: null,
-      answeredAt: null,
-      answeredBy: null,
-    }));
+    // The subject is looked up again in it (locked on PostgreSQL): an erasure that committed since the page
+    // loaded has deleted their messages, and one saved now would outlive it.
+    const message = await inTransaction(this.services.dataSource, async (manager) => {
+      if (!(await this.services.domain.customerExists(subjectId, manager))) throw badInput('unknown subject');
+      return manager.getRepository(SubjectMessageEntity).save({
+        subjectId,
+        context: context || null,
+        body: text,
+        createdAt: this.services.clock().toISOString(),
+        answer: null,
+        answeredAt: null,
+        answeredBy: null,
+      });
+    });
     // The context says what the question is about, not a purpose; it stays with the message (erased with it),
     // never in the log, which keeps what it holds after an erasure.
     await this.record(requestId, 'privacy-page question', subjectId, null, null);

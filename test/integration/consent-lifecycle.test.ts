@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConsentInTheOrderMade1764500000000 } from '../../migrations/1764500000000-consent-in-the-order-made';
 import { consentImport } from '../../src/cli/consent.command';
-import { SubjectPseudonymEntity } from '../../src/audit/audit.entities';
+import { ErasedSubjectEntity, SubjectPseudonymEntity } from '../../src/audit/audit.entities';
 import { ConsentEventEntity } from '../../src/consent/consent-event.entity';
 import { ConsentReceiptEntity } from '../../src/consent/consent-receipt.entity';
 import { SubjectMessageEntity } from '../../src/consent/subject-message.entity';
@@ -405,6 +405,16 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect((served.body.data!.customers as Array<{ id: string }>).map((listed) => listed.id)).not.toContain(V);
     expect((await grant(V, 'marketing.communications')).body.errors?.[0]?.message).toBe(`unknown subject "${V}"`);
     expect(await candor.services.dataSource.getRepository(SubjectPseudonymEntity).countBy({ subjectId: V })).toBe(0);
+    // A record that reaches the log after the erasure (a request that read the subject just before it) is kept,
+    // under a pseudonym that maps to no one.
+    const late = `late-after-erasure-${V}`;
+    await candor.services.accessLog.append([
+      { at: new Date(), requestId: late, actor: null, purpose: 'essential.service', operationName: 'Late', subjectId: V, coordinate: 'Customer.email', category: 'user.contact.email', decision: 'RELEASED', reason: 'LEGAL_BASIS', legalBasis: 'contract' },
+    ]);
+    expect(await candor.services.dataSource.getRepository(SubjectPseudonymEntity).countBy({ subjectId: V })).toBe(0);
+    expect((await candor.services.accessLogReader.page({ subjectId: V }, 10)).totalCount).toBe(0);
+    const lateRecords = await candor.services.accessLogReader.page({ requestId: late }, 10);
+    expect(lateRecords.edges.map(({ node }) => node.subjectId)).toEqual([null]);
     const again = await manage(`mutation { eraseSubject(subjectId: "${V}") { subjectId } }`);
     expect(again.body.errors?.[0]).toEqual(expect.objectContaining({ message: expect.stringContaining('already erased'), extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) }));
     const cliErase = await runCli(['subject', 'erase', '--subject', T], { DATABASE_URL: candor.database.url, CANDOR_TAXONOMY: join(directory, 'taxonomy.yaml') });
@@ -422,6 +432,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     await addCustomer(candor, E);
     if (read) await candor.query({ key: KEYS.support, purpose: 'essential.service', query: `{ customer(id: "${E}") { email } }` });
     const mappings = () => candor.services.dataSource.getRepository(SubjectPseudonymEntity).countBy({ subjectId: E });
+    const erasedInTheLog = () => candor.services.dataSource.getRepository(ErasedSubjectEntity).existsBy({ subjectId: E });
     expect(await mappings()).toBe(read ? 1 : 0);
     const erasureRecords = async () => (await candor.services.accessLogReader.page({ reason: 'SUBJECT_ERASED' }, 500)).totalCount;
     const erasuresBefore = await erasureRecords();
@@ -436,10 +447,10 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       outage.mockRestore();
     }
     expect((await candor.services.dataSource.getRepository(CustomerEntity).findOneByOrFail({ id: E })).erasedAt).toBeTruthy();
-    expect(await mappings()).toBe(1);
+    expect([await mappings(), await erasedInTheLog()]).toEqual([read ? 1 : 0, false]);
     const finished = await manage(`mutation { eraseSubject(subjectId: "${E}") { subjectId watchEventsDeleted } }`);
     expect(finished.body).toEqual({ data: { eraseSubject: { subjectId: E, watchEventsDeleted: 0 } } });
-    expect(await mappings()).toBe(0);
+    expect([await mappings(), await erasedInTheLog()]).toEqual([0, true]);
     expect(await erasureRecords()).toBe(erasuresBefore + 1);
     expect((await candor.services.accessLogReader.page({ subjectId: E }, 10)).totalCount).toBe(0);
     const again = await manage(`mutation { eraseSubject(subjectId: "${E}") { subjectId } }`);
@@ -545,6 +556,15 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(await candor.services.dataSource.getRepository(SubjectPseudonymEntity).countBy({ subjectId: Q })).toBe(0);
   });
 
+  it('refuses a consent statement whose source or subject holds control characters, with a coded error and nothing written', async () => {
+    const before = await candor.services.dataSource.getRepository(ConsentEventEntity).count();
+    const nulSource = await grant(S, 'marketing.communications', { source: 'web\u0000form' });
+    expect([nulSource.body.errors?.[0].extensions?.code, nulSource.body.errors?.[0].message]).toEqual(['BAD_USER_INPUT', 'source must be plain text (it holds control characters)']);
+    const nulSubject = await grant(`${S}\u0000`, 'marketing.communications');
+    expect([nulSubject.body.errors?.[0].extensions?.code, nulSubject.body.errors?.[0].message]).toEqual(['BAD_USER_INPUT', 'subjectId holds control characters']);
+    expect(await candor.services.dataSource.getRepository(ConsentEventEntity).count()).toBe(before);
+  });
+
   it('keeps the inbox for consent managers only, and answers once', async () => {
     const message = await candor.services.dataSource.getRepository('SubjectMessageEntity').save({ subjectId: S, context: 'purpose:third_party_sharing', body: 'Why did Partnerships receive my country?', createdAt: new Date(now).toISOString() });
     const inbox = await manage('{ inbox { id subjectId context body answer } }');
@@ -556,6 +576,13 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(answered.body.data!.answerQuestion).toEqual({ answer: 'Only because you agreed on 2 January.', answeredBy: 'compliance-office' });
     const twice = await manage(`mutation { answerQuestion(input: { id: "${message.id}", answer: "again" }) { answer } }`);
     expect(twice.body.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+    // Coded refusals, on PostgreSQL too: an id past its integer column, text it cannot store (NUL).
+    const answerQuestion = (id: string, answer: string) => manage('mutation A($input: AnswerQuestionInput!) { answerQuestion(input: $input) { answer } }', { input: { id, answer } });
+    const outOfRange = await answerQuestion('3000000000', 'hello');
+    expect([outOfRange.body.errors?.[0].extensions?.code, outOfRange.body.errors?.[0].message]).toEqual(['BAD_USER_INPUT', 'no message 3000000000']);
+    const fresh = await candor.services.dataSource.getRepository('SubjectMessageEntity').save({ subjectId: S, context: null, body: 'Another question', createdAt: new Date(now).toISOString() });
+    const withNul = await answerQuestion(String(fresh.id), 'yes\u0000no');
+    expect([withNul.body.errors?.[0].extensions?.code, withNul.body.errors?.[0].message]).toEqual(['BAD_USER_INPUT', 'the answer must be plain text (it holds control characters)']);
     const forbidden = await candor.query({ key: KEYS.support, purpose: 'essential.service', query: '{ inbox { id } }' });
     expect(forbidden.body.errors?.[0].extensions?.code).toBe('FORBIDDEN');
   });
