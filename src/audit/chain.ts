@@ -108,12 +108,21 @@ export function recordDigest(seq: number, header: EntryHeader, item: EntryItem):
   return sha256(canonicalRecord(seq, header, item));
 }
 
+/** The stored form of an entry's items (from each item's canonical elements). */
+const storedItems = (parts: readonly string[]) => `[${parts.map((part) => `[${part}]`).join(',')}]`;
+
+/**
+ * The stored form of `items`: what sealing wrote. A stored text that decodes to the same items but differs
+ * from it holds something no digest covers (an element a decision does not carry, say).
+ */
+export const encodeItems = (items: readonly EntryItem[]): string => storedItems(items.map(itemElements));
+
 /** Seals one entry: its records' digests, numbered from `firstSeq`, and its stored items (each item serialised once). */
 function sealEntry(firstSeq: number, entry: UnsealedEntry): SealedEntry {
   const header = headerElements(entry);
   const parts = entry.items.map(itemElements);
   const digests = parts.map((part, index) => partsDigest(firstSeq + index, header, part));
-  return { ...entry, seq: firstSeq, digests, itemsJson: `[${parts.map((part) => `[${part}]`).join(',')}]` };
+  return { ...entry, seq: firstSeq, digests, itemsJson: storedItems(parts) };
 }
 
 /** hash = SHA-256(previous batch hash ‖ digest₁ ‖ … ‖ digestₙ), over the raw 32-byte values, in seq order. */

@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { AuditBatchEntity, AuditCheckpointEntity, AuditEntryEntity } from './audit.entities';
-import { batchHash, decodeItems, GENESIS_HASH, recordDigest } from './chain';
+import { batchHash, decodeItems, encodeItems, GENESIS_HASH, recordDigest } from './chain';
 import { checkpointMessage, type CheckpointSigner } from './checkpoints';
 
 export interface VerifyOptions {
@@ -24,11 +24,25 @@ export interface VerifyReport {
   readonly problem: string | null;
 }
 
+/** Runs of a verify that a prune committing meanwhile can disturb (it starts from the latest prune's checkpoint). */
+const PRUNE_RACE_RETRIES = 3;
+
 /**
- * Recomputes every record digest and batch hash, checks that sequence numbers are gap-free and that
- * every signed checkpoint matches the chain. Reads in pages, so memory stays flat on large logs.
+ * Recomputes every record digest and batch hash, checks that sequence numbers are gap-free, that commit
+ * times never decrease along the chain (prune relies on it), that every entry is stored as sealed, and that
+ * every signed checkpoint matches the chain. Reads in pages, so memory stays flat on large logs. A break
+ * found while a prune committed is checked again from the new prune.
  */
 export async function verifyAccessLog(dataSource: DataSource, signer: CheckpointSigner, options: VerifyOptions = {}): Promise<VerifyReport> {
+  const latestPruneId = async () => (await dataSource.getRepository(AuditCheckpointEntity).findOne({ where: { kind: 'prune' }, order: { id: 'DESC' }, select: { id: true } }))?.id ?? 0;
+  for (let attempt = 1; ; attempt++) {
+    const pruneBefore = await latestPruneId();
+    const report = await verifyOnce(dataSource, signer, options);
+    if (report.verified || attempt === PRUNE_RACE_RETRIES || (await latestPruneId()) === pruneBefore) return report;
+  }
+}
+
+async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, options: VerifyOptions): Promise<VerifyReport> {
   const pageSize = options.pageSize ?? 1_000;
   const batches = dataSource.getRepository(AuditBatchEntity);
   const entriesRepository = dataSource.getRepository(AuditEntryEntity);
@@ -108,6 +122,8 @@ export async function verifyAccessLog(dataSource: DataSource, signer: Checkpoint
   let nextCheckpoint = 0;
 
   let batchCursor = startBatch.id - 1;
+  /** The previous verified batch's commit time (none before the first). */
+  let previousCommittedAt: string | undefined;
   for (;;) {
     // Up to the head read at the start: batches committed while this runs are the next verify's.
     const page = await batches.createQueryBuilder('batch').where('batch.id > :id AND batch.id <= :head', { id: batchCursor, head: last!.id }).orderBy('batch.id', 'ASC').take(200).getMany();
@@ -117,6 +133,10 @@ export async function verifyAccessLog(dataSource: DataSource, signer: Checkpoint
       if (batch.firstSeq !== expectedSeq) return broken(expectedSeq, `missing sequence number ${expectedSeq} (expected ${expectedSeq}, found batch ${batch.id} starting at ${batch.firstSeq})`);
       if (batch.id !== expectedBatchId) return broken(expectedSeq, `batch ${expectedBatchId} is missing (expected batch ${expectedBatchId}, found ${batch.id})`);
       if (batch.prevHash !== previousHash) return broken(batch.firstSeq, `batch ${batch.id}: previous hash mismatch (expected ${previousHash}, found ${batch.prevHash})`);
+      // Not covered by the hash, but what prune selects by: an earlier time would let it remove later batches.
+      if (previousCommittedAt !== undefined && batch.committedAt < previousCommittedAt) {
+        return broken(batch.firstSeq, `batch ${batch.id}: committed at ${batch.committedAt}, before the batch it follows (${previousCommittedAt}); commit times never decrease along the chain`);
+      }
       const digests: string[] = [];
       let seqCursor = batch.firstSeq - 1;
       while (seqCursor < batch.lastSeq) {
@@ -130,6 +150,7 @@ export async function verifyAccessLog(dataSource: DataSource, signer: Checkpoint
         for (const entry of entries) {
           if (entry.seq !== seqCursor + 1) return broken(seqCursor + 1, `missing sequence number ${seqCursor + 1} (expected ${seqCursor + 1}, found ${entry.seq})`);
           if (entry.batchId !== batch.id) return broken(entry.seq, `record ${entry.seq}: belongs to batch ${entry.batchId}, expected ${batch.id}`);
+          if (entry.committedAt !== batch.committedAt) return broken(entry.seq, `record ${entry.seq}: committed at ${entry.committedAt}, expected its batch's ${batch.committedAt}`);
           let items: ReturnType<typeof decodeItems>;
           let stored: string[];
           try {
@@ -141,6 +162,7 @@ export async function verifyAccessLog(dataSource: DataSource, signer: Checkpoint
           if (items.length !== entry.count || stored.length !== entry.count) {
             return broken(entry.seq, `record ${entry.seq}: entry holds ${items.length} records and ${stored.length} digests, expected ${entry.count}`);
           }
+          if (encodeItems(items) !== entry.items) return broken(entry.seq, `record ${entry.seq}: items not stored as sealed (expected ${encodeItems(items)}, found ${entry.items})`);
           for (let index = 0; index < items.length; index++) {
             const seq = entry.seq + index;
             const digest = recordDigest(seq, entry, items[index]);
@@ -162,6 +184,7 @@ export async function verifyAccessLog(dataSource: DataSource, signer: Checkpoint
         if (checkpoint.headHash !== batch.hash) return broken(checkpoint.seq, `checkpoint ${checkpoint.id}: head hash at seq ${checkpoint.seq} is ${batch.hash}, the signed checkpoint says ${checkpoint.headHash}`);
       }
       previousHash = batch.hash;
+      previousCommittedAt = batch.committedAt;
       expectedSeq = batch.lastSeq + 1;
       expectedBatchId = batch.id + 1;
       options.onProgress?.(verifiedCount, headSeq);

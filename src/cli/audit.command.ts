@@ -80,6 +80,16 @@ export async function auditPrune(services: CandorServices, before: string | unde
   const time = isoTime(before, '--before');
   if (time.getTime() > services.clock().getTime()) throw badInput('--before must not be in the future');
   const cutoff = time.toISOString();
+  // A prune signs the hash it removes the records under: over a broken chain, it would vouch for the break
+  // and remove its evidence (and it selects batches by commit time, which only a verified chain keeps in order).
+  const integrity = await services.verifyAccessLog({
+    onProgress: output.interactive ? (verified, head) => output.err(`\rverifying before the prune… ${verified} records (head ${head})`) : undefined,
+  });
+  if (output.interactive) output.err('\r\x1b[K');
+  if (!integrity.verified) {
+    output.err(`nothing pruned: the access log is broken at seq ${integrity.firstBrokenSeq} (${integrity.problem}); a prune would sign over the break and remove its evidence — investigate it first (npx candor audit verify)\n`);
+    return 1;
+  }
   // The newest batch committed before the date that is not the head; the store prunes through it, with
   // the checkpoint signed for it here, in one transaction — or, if the log moved meanwhile, not at all.
   const batches = services.dataSource.getRepository(AuditBatchEntity);

@@ -114,7 +114,9 @@ export class JitExecutor {
       return query;
     }
     try {
-      const result = divergesOnGraphqlJit(document) ? undefined : compileQuery(this.schema, document, operationName, { disablingCapturingStackErrors: true });
+      // An empty operation name names no operation for Apollo and graphql-js, but none for graphql-jit, which
+      // would run the document's only operation: graphql-js answers it (Unknown operation named "").
+      const result = operationName === '' || divergesOnGraphqlJit(document) ? undefined : compileQuery(this.schema, document, operationName, { disablingCapturingStackErrors: true });
       if (result === undefined) query = ON_GRAPHQL_JS;
       else if (isCompiledQuery(result)) query = result;
       else {

@@ -1,11 +1,12 @@
 import { AccessLog } from '../../src/audit/access-log';
 import { AuditBatchEntity, AuditEntryEntity, SubjectPseudonymEntity } from '../../src/audit/audit.entities';
 import { batchHash, decodeItems, GENESIS_HASH, recordDigest, sealBatch } from '../../src/audit/chain';
-import { In, MoreThanOrEqual } from 'typeorm';
+import { In, LessThanOrEqual, MoreThanOrEqual } from 'typeorm';
 import { writeCheckpoint } from '../../src/audit/checkpoints';
 import { verifyAccessLog } from '../../src/audit/verify';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { DRIVERS } from '../support/databases';
+import { runCli } from '../support/child-server';
 import { tamper } from '../support/raw-sql';
 import { addCustomer } from '../support/subjects';
 
@@ -181,6 +182,42 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
       } finally {
         await tamper(candor, [['DELETE FROM audit_entry WHERE seq IN (?, ?, ?)', [seq, seq + 1, -1]]]);
         await candor.services.dataSource.getRepository(AuditEntryEntity).insert([target, next]);
+      }
+      expect((await candor.services.verifyAccessLog()).verified).toBe(true);
+    });
+
+    it('detects an element no digest covers added to a stored record (a released field shown with a masking strategy)', async () => {
+      const [target] = await candor.services.dataSource.getRepository(AuditEntryEntity).find({ where: { requestId: requestIds.support }, order: { seq: 'ASC' }, take: 1 });
+      expect(target.items).toMatch(/"RELEASED"[^\]]*\]\]$/);
+      await tamper(candor, [['UPDATE audit_entry SET items = ? WHERE seq = ?', [target.items.replace(/\]\]$/, ',"partial_email"]]'), target.seq]]]);
+      try {
+        const report = await candor.services.verifyAccessLog();
+        expect(report).toEqual(expect.objectContaining({ verified: false, firstBrokenSeq: target.seq }));
+        expect(report.problem).toContain('items not stored as sealed');
+      } finally {
+        await tamper(candor, [['UPDATE audit_entry SET items = ? WHERE seq = ?', [target.items, target.seq]]]);
+      }
+      expect((await candor.services.verifyAccessLog()).verified).toBe(true);
+    });
+
+    it('detects a batch whose commit time was moved before the batch it follows, and a prune then refuses to run', async () => {
+      for (let request = 0; request < 2; request++) await candor.query({ key: KEYS.support, purpose: 'essential.service', query: `{ customer(id: "${A}") { email } }` });
+      const batches = candor.services.dataSource.getRepository(AuditBatchEntity);
+      const [head, target, previous] = await batches.find({ order: { id: 'DESC' }, take: 3 });
+      const batchesBefore = await batches.countBy({ id: LessThanOrEqual(head.id) });
+      // Earlier than the batch it follows, in the same month (its partition on PostgreSQL): what prune selects by.
+      const moved = new Date(Date.parse(previous.committedAt) - 1).toISOString();
+      await tamper(candor, [['UPDATE audit_batch SET committed_at = ? WHERE id = ?', [moved, target.id]]]);
+      try {
+        const report = await candor.services.verifyAccessLog();
+        expect(report).toEqual(expect.objectContaining({ verified: false, firstBrokenSeq: target.firstSeq }));
+        expect(report.problem).toContain('commit times never decrease');
+        const prune = await runCli(['audit', 'prune', '--before', new Date(Date.parse(moved) + 1).toISOString()], { DATABASE_URL: candor.database.url });
+        expect([prune.code, prune.stdout]).toEqual([1, '']);
+        expect(prune.stderr).toContain(`nothing pruned: the access log is broken at seq ${target.firstSeq}`);
+        expect(await batches.countBy({ id: LessThanOrEqual(head.id) })).toBe(batchesBefore);
+      } finally {
+        await tamper(candor, [['UPDATE audit_batch SET committed_at = ? WHERE id = ?', [target.committedAt, target.id]]]);
       }
       expect((await candor.services.verifyAccessLog()).verified).toBe(true);
     });

@@ -213,6 +213,14 @@ describe.each(STORES_AND_EXECUTORS)('bypass attempts on %s, executed by %s', (dr
     ['an unparseable document', () => attempt('{ customer(id: '), 'GRAPHQL_PARSE_FAILED', 400],
     ['a field the schema lacks', () => attempt(`{ customer(id: "${W}") { password } }`), 'GRAPHQL_VALIDATION_FAILED', 400],
     ['an unknown operation name', () => attempt('query A { __typename }', undefined, { operationName: 'B' }), 'OPERATION_RESOLUTION_FAILURE', 400],
+    // Apollo reads "" as a name no operation has; graphql-jit read it as no name and ran the only operation.
+    ['an empty operation name', () => attempt(`{ customer(id: "${W}") { email } }`, undefined, { operationName: '' }), 'OPERATION_RESOLUTION_FAILURE', 400],
+    [
+      'a mutation sent by GET with an empty operation name',
+      () => fetch(`${candor.server.url}?operationName=&query=${encodeURIComponent(`mutation { grantConsent(input: { subjectId: "${W}", purpose: "marketing.communications", source: "x" }) { id } }`)}`, { headers: { ...headers, 'apollo-require-preflight': 'true' } }),
+      'OPERATION_RESOLUTION_FAILURE',
+      400,
+    ],
     ['variables of the wrong type', () => attempt('query Q($id: ID!) { customer(id: $id) { email } }', { id: { nested: true } }), 'BAD_USER_INPUT', 400],
     ['a mutation sent by GET', () => fetch(`${candor.server.url}?query=${encodeURIComponent(`mutation { grantConsent(input: { subjectId: "${W}", purpose: "marketing.communications", source: "x" }) { id } }`)}`, { headers: { ...headers, 'apollo-require-preflight': 'true' } }), 'BAD_REQUEST', 405],
   ])('an operation that never executes (%s) is recorded as refused under its actor', async (_case, send, code, status) => {
