@@ -1,4 +1,5 @@
-import { chmodSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, constants, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { badInput } from '../errors';
 import { generateReport, validateReportRequest } from '../reports/generate-report';
 import { REPORT_KINDS } from '../reports/report-document';
@@ -21,6 +22,33 @@ export const REPORT_USAGE = `usage: npx candor report <${REPORT_KINDS.join('|')}
 export function checkReportArguments(args: ReportArguments): void {
   if (!args.format || !(REPORT_FORMATS as readonly string[]).includes(args.format)) throw badInput(`--format must be one of ${REPORT_FORMATS.join(', ')}`);
   validateReportRequest({ kind: args.kind ?? '', subjectId: args.subject, from: args.from, to: args.to });
+  if (args.out !== undefined) checkWritable(args.out);
+}
+
+/**
+ * Whether a report can be written to `path`, asked before it is generated: generating it is recorded
+ * (REPORT_GENERATED), and a report that then could not be written would be recorded all the same.
+ */
+function checkWritable(path: string): void {
+  const refuse = (why: string) => badInput(`cannot write the report to ${path}: ${why}`);
+  let existing;
+  try {
+    existing = statSync(path);
+  } catch {
+    // A new file: its directory must be there, and writable.
+    try {
+      accessSync(dirname(path), constants.W_OK);
+    } catch {
+      throw refuse('its directory does not exist or is not writable');
+    }
+    return;
+  }
+  if (!existing.isFile()) throw refuse('it is not a file');
+  try {
+    accessSync(path, constants.W_OK);
+  } catch {
+    throw refuse('it is not writable');
+  }
 }
 
 /** `candor report <kind> [--subject ID] [--from DATE] [--to DATE] --format <fmt> [--out FILE]`. */
@@ -41,8 +69,12 @@ export async function reportCommand(services: CandorServices, args: ReportArgume
   if (args.out) {
     // A report may hold personal data (a subject-access report is all of it): readable by its owner only,
     // also when the file was there before (the mode of writeFileSync applies only to a new file).
-    writeFileSync(args.out, rendered, { mode: 0o600 });
-    chmodSync(args.out, 0o600);
+    try {
+      writeFileSync(args.out, rendered, { mode: 0o600 });
+      chmodSync(args.out, 0o600);
+    } catch (error) {
+      throw badInput(`the report was generated (and recorded) but could not be written to ${args.out}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
     output.err(`wrote ${document.title} (${args.format}) to ${args.out}\n`);
   } else output.writeBinary(rendered);
   return 0;

@@ -312,6 +312,20 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
       expect([result.code, result.stderr, result.stdout]).toEqual([1, message, '']);
     });
 
+    it('refuses an --out it cannot write before generating (and recording) the report', async () => {
+      const generated = async () => (await candor.services.accessLogReader.page({ reason: 'REPORT_GENERATED' }, 500)).totalCount;
+      const before = await generated();
+      const missingDirectory = join(directory, 'missing', 'denials.json');
+      for (const [out, why] of [
+        [missingDirectory, 'its directory does not exist or is not writable'],
+        [directory, 'it is not a file'],
+      ]) {
+        const result = await cli('denials', '--format', 'json', '--out', out);
+        expect([result.code, result.stderr, result.stdout]).toEqual([1, `candor: cannot write the report to ${out}: ${why}\n`, '']);
+      }
+      expect(await generated()).toBe(before);
+    });
+
     it('prints JSON to stdout when piped, without progress output', async () => {
       const result = await cli('denials', '--format', 'json');
       expect(result.code).toBe(0);
