@@ -293,6 +293,9 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
   /** Deletes the mapping and notifies every instance's store (this one included) to drop its cached copy. */
   async forget(subjectId: string): Promise<void> {
     await this.pool.query(FORGET, [subjectId, new Date().toISOString()]);
+    // A mapping another appender inserted while FORGET ran (its snapshot did not show the erasure yet, and
+    // FORGET's did not show the insert) committed before FORGET did: this deletion, after it, sees it.
+    await this.pool.query('DELETE FROM subject_pseudonym WHERE subject_id = $1', [subjectId]);
     this.dropCachedPseudonyms(subjectId);
   }
 

@@ -28,9 +28,9 @@ export interface VerifyReport {
 const PRUNE_RACE_RETRIES = 3;
 
 /**
- * Recomputes every record digest and batch hash, checks that sequence numbers are gap-free, that commit
- * times never decrease along the chain (prune relies on it), that every entry is stored as sealed, and that
- * every signed checkpoint matches the chain. Reads in pages, so memory stays flat on large logs. A break
+ * Recomputes every record digest and batch hash, checks that sequence numbers are gap-free, that every
+ * entry is stored as sealed and carries its batch's commit time, and that every signed checkpoint matches
+ * the chain. Reads in pages, so memory stays flat on large logs. A break
  * found while a prune committed is checked again from the new prune.
  */
 export async function verifyAccessLog(dataSource: DataSource, signer: CheckpointSigner, options: VerifyOptions = {}): Promise<VerifyReport> {
@@ -122,8 +122,6 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
   let nextCheckpoint = 0;
 
   let batchCursor = startBatch.id - 1;
-  /** The previous verified batch's commit time (none before the first). */
-  let previousCommittedAt: string | undefined;
   for (;;) {
     // Up to the head read at the start: batches committed while this runs are the next verify's.
     const page = await batches.createQueryBuilder('batch').where('batch.id > :id AND batch.id <= :head', { id: batchCursor, head: last!.id }).orderBy('batch.id', 'ASC').take(200).getMany();
@@ -133,10 +131,6 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
       if (batch.firstSeq !== expectedSeq) return broken(expectedSeq, `missing sequence number ${expectedSeq} (expected ${expectedSeq}, found batch ${batch.id} starting at ${batch.firstSeq})`);
       if (batch.id !== expectedBatchId) return broken(expectedSeq, `batch ${expectedBatchId} is missing (expected batch ${expectedBatchId}, found ${batch.id})`);
       if (batch.prevHash !== previousHash) return broken(batch.firstSeq, `batch ${batch.id}: previous hash mismatch (expected ${previousHash}, found ${batch.prevHash})`);
-      // Not covered by the hash, but what prune selects by: an earlier time would let it remove later batches.
-      if (previousCommittedAt !== undefined && batch.committedAt < previousCommittedAt) {
-        return broken(batch.firstSeq, `batch ${batch.id}: committed at ${batch.committedAt}, before the batch it follows (${previousCommittedAt}); commit times never decrease along the chain`);
-      }
       const digests: string[] = [];
       let seqCursor = batch.firstSeq - 1;
       while (seqCursor < batch.lastSeq) {
@@ -184,7 +178,6 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
         if (checkpoint.headHash !== batch.hash) return broken(checkpoint.seq, `checkpoint ${checkpoint.id}: head hash at seq ${checkpoint.seq} is ${batch.hash}, the signed checkpoint says ${checkpoint.headHash}`);
       }
       previousHash = batch.hash;
-      previousCommittedAt = batch.committedAt;
       expectedSeq = batch.lastSeq + 1;
       expectedBatchId = batch.id + 1;
       options.onProgress?.(verifiedCount, headSeq);

@@ -1,5 +1,5 @@
 import { userInfo } from 'node:os';
-import { LessThan } from 'typeorm';
+import { LessThan, LessThanOrEqual, MoreThanOrEqual } from 'typeorm';
 import type { AccessActor } from '../audit/access-log';
 import { AuditBatchEntity } from '../audit/audit.entities';
 import { exportCheckpoints, signedCheckpoint, writeCheckpoint } from '../audit/checkpoints';
@@ -90,11 +90,15 @@ export async function auditPrune(services: CandorServices, before: string | unde
     output.err(`nothing pruned: the access log is broken at seq ${integrity.firstBrokenSeq} (${integrity.problem}); a prune would sign over the break and remove its evidence — investigate it first (npx candor audit verify)\n`);
     return 1;
   }
-  // The newest batch committed before the date that is not the head; the store prunes through it, with
-  // the checkpoint signed for it here, in one transaction — or, if the log moved meanwhile, not at all.
+  // What goes is a prefix of the chain: the batches before the first one committed at or after the date
+  // (commit times are not covered by the hashes, so one moved earlier cannot take later batches with it),
+  // never the head, and only batches the verify above checked. The store prunes through the last of them,
+  // with the checkpoint signed for it here, in one transaction — or, if the log moved meanwhile, not at all.
   const batches = services.dataSource.getRepository(AuditBatchEntity);
   const [head] = await batches.find({ order: { id: 'DESC' }, take: 1 });
-  const [candidate] = head ? await batches.find({ where: { committedAt: LessThan(cutoff), id: LessThan(head.id) }, order: { id: 'DESC' }, take: 1 }) : [];
+  const [firstKept] = await batches.find({ where: { committedAt: MoreThanOrEqual(cutoff) }, order: { id: 'ASC' }, take: 1 });
+  const bound = Math.min(firstKept?.id ?? Number.MAX_SAFE_INTEGER, head?.id ?? 0);
+  const [candidate] = await batches.find({ where: { id: LessThan(bound), lastSeq: LessThanOrEqual(integrity.headSeq) }, order: { id: 'DESC' }, take: 1 });
   const pruned = candidate
     ? await services.accessLog.store.prune({
         before: cutoff,

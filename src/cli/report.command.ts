@@ -44,6 +44,8 @@ function checkWritable(path: string): void {
     return;
   }
   if (!existing.isFile()) throw refuse('it is not a file');
+  // Another user's file could not be made readable by its owner only (chmod), after the data was written.
+  if (process.getuid !== undefined && process.getuid() !== 0 && existing.uid !== process.getuid()) throw refuse('it belongs to another user');
   try {
     accessSync(path, constants.W_OK);
   } catch {

@@ -90,6 +90,10 @@ export class JitExecutor {
   }
 
   async execute(request: ExecutionRequest): Promise<ExecutionResult> {
+    // An empty operation name names no operation for Apollo and graphql-js, but none at all for graphql-jit,
+    // which would run the document's only operation: graphql-js answers it (Unknown operation named ""),
+    // before the cache, whose key does not tell "" from no name.
+    if (request.operationName === '') return this.onGraphQLJs(request);
     const query = this.compiledFor(request);
     if (query === ON_GRAPHQL_JS) return this.onGraphQLJs(request);
     const result = await query.query(undefined, request.contextValue, request.variables);
@@ -114,9 +118,7 @@ export class JitExecutor {
       return query;
     }
     try {
-      // An empty operation name names no operation for Apollo and graphql-js, but none for graphql-jit, which
-      // would run the document's only operation: graphql-js answers it (Unknown operation named "").
-      const result = operationName === '' || divergesOnGraphqlJit(document) ? undefined : compileQuery(this.schema, document, operationName, { disablingCapturingStackErrors: true });
+      const result = divergesOnGraphqlJit(document) ? undefined : compileQuery(this.schema, document, operationName, { disablingCapturingStackErrors: true });
       if (result === undefined) query = ON_GRAPHQL_JS;
       else if (isCompiledQuery(result)) query = result;
       else {

@@ -1,7 +1,7 @@
 import { AccessLog } from '../../src/audit/access-log';
 import { AuditBatchEntity, AuditEntryEntity, SubjectPseudonymEntity } from '../../src/audit/audit.entities';
 import { batchHash, decodeItems, GENESIS_HASH, recordDigest, sealBatch } from '../../src/audit/chain';
-import { In, LessThanOrEqual, MoreThanOrEqual } from 'typeorm';
+import { In, MoreThanOrEqual } from 'typeorm';
 import { writeCheckpoint } from '../../src/audit/checkpoints';
 import { verifyAccessLog } from '../../src/audit/verify';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
@@ -200,24 +200,39 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
       expect((await candor.services.verifyAccessLog()).verified).toBe(true);
     });
 
-    it('detects a batch whose commit time was moved before the batch it follows, and a prune then refuses to run', async () => {
+    it('a batch whose commit time was moved earlier takes no later batch with it into a prune; moved without its entries, it is a break and prune refuses', async () => {
       for (let request = 0; request < 2; request++) await candor.query({ key: KEYS.support, purpose: 'essential.service', query: `{ customer(id: "${A}") { email } }` });
       const batches = candor.services.dataSource.getRepository(AuditBatchEntity);
-      const [head, target, previous] = await batches.find({ order: { id: 'DESC' }, take: 3 });
-      const batchesBefore = await batches.countBy({ id: LessThanOrEqual(head.id) });
-      // Earlier than the batch it follows, in the same month (its partition on PostgreSQL): what prune selects by.
-      const moved = new Date(Date.parse(previous.committedAt) - 1).toISOString();
-      await tamper(candor, [['UPDATE audit_batch SET committed_at = ? WHERE id = ?', [moved, target.id]]]);
+      const [first] = await batches.find({ order: { id: 'ASC' }, take: 1 });
+      const [head, target] = await batches.find({ order: { id: 'DESC' }, take: 2 });
+      const count = () => batches.count();
+      const before = await count();
+      // Before every other batch, in the same month (its partition on PostgreSQL); a prune before the first
+      // batch's time may then remove nothing: a prefix of the chain, not every batch older than the date.
+      const moved = new Date(Date.parse(first.committedAt) - 1).toISOString();
+      const prune = () => runCli(['audit', 'prune', '--before', first.committedAt], { DATABASE_URL: candor.database.url });
+      const restore = [['UPDATE audit_batch SET committed_at = ? WHERE id = ?', [target.committedAt, target.id]], ['UPDATE audit_entry SET committed_at = ? WHERE batch_id = ?', [target.committedAt, target.id]]] as Array<[string, unknown[]]>;
+      await tamper(candor, [
+        ['UPDATE audit_batch SET committed_at = ? WHERE id = ?', [moved, target.id]],
+        ['UPDATE audit_entry SET committed_at = ? WHERE batch_id = ?', [moved, target.id]],
+      ]);
       try {
+        expect((await candor.services.verifyAccessLog()).verified).toBe(true); // commit times are not hashed
+        const pruned = await prune();
+        expect([pruned.code, pruned.stdout]).toEqual([0, 'nothing to prune: no complete batch was committed before that date (the newest batch is always kept)\n']);
+        expect(await count()).toBe(before);
+        // The batch alone moved: its entries no longer carry its time — a break, and prune does nothing.
+        await tamper(candor, [['UPDATE audit_entry SET committed_at = ? WHERE batch_id = ?', [target.committedAt, target.id]]]);
         const report = await candor.services.verifyAccessLog();
         expect(report).toEqual(expect.objectContaining({ verified: false, firstBrokenSeq: target.firstSeq }));
-        expect(report.problem).toContain('commit times never decrease');
-        const prune = await runCli(['audit', 'prune', '--before', new Date(Date.parse(moved) + 1).toISOString()], { DATABASE_URL: candor.database.url });
-        expect([prune.code, prune.stdout]).toEqual([1, '']);
-        expect(prune.stderr).toContain(`nothing pruned: the access log is broken at seq ${target.firstSeq}`);
-        expect(await batches.countBy({ id: LessThanOrEqual(head.id) })).toBe(batchesBefore);
+        expect(report.problem).toContain(`expected its batch's ${moved}`);
+        const refused = await prune();
+        expect([refused.code, refused.stdout]).toEqual([1, '']);
+        expect(refused.stderr).toContain(`nothing pruned: the access log is broken at seq ${target.firstSeq}`);
+        expect(await count()).toBe(before);
+        expect(head.id).toBeGreaterThan(target.id);
       } finally {
-        await tamper(candor, [['UPDATE audit_batch SET committed_at = ? WHERE id = ?', [target.committedAt, target.id]]]);
+        await tamper(candor, restore);
       }
       expect((await candor.services.verifyAccessLog()).verified).toBe(true);
     });

@@ -82,6 +82,16 @@ describe('JitExecutor', () => {
     expect(executor.size).toBe(2);
   });
 
+  it('runs nothing for an empty operation name, as graphql-js, also once the document is compiled for no name', async () => {
+    const executor = new JitExecutor(schema);
+    const before = calls.items;
+    expect((await run(executor, QUERY, { first: 'a' })).data).toBeDefined(); // compiled and cached for no name
+    const empty = await run(executor, QUERY, { first: 'a' }, '');
+    expect(json(empty)).toEqual(json(await onGraphQLJs(QUERY, { first: 'a' }, '')));
+    expect([empty.data, empty.errors?.[0].message]).toEqual([undefined, 'Unknown operation named "".']);
+    expect(calls.items - before).toBe(1); // the first run only: neither the empty name's nor graphql-js's resolves anything
+  });
+
   it('keeps at most maxEntries documents, dropping the least recently used', async () => {
     const executor = new JitExecutor(schema, { maxEntries: 2 });
     const documents = ['query A($first: ID!) { items(first: $first) { id } }', 'query B($first: ID!) { items(first: $first) { secret } }', 'query C($first: ID!) { items(first: $first) { id secret } }'];
