@@ -125,8 +125,8 @@ export class InitialSchema1764380000000 implements MigrationInterface {
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
-    for (const table of ['access_record', 'consent_state', 'consent_event', 'actor', 'watch_event', 'payment', 'customer']) {
-      await queryRunner.dropTable(table);
-    }
+    // The first log table is gone once the tamper-evident log replaced it (that migration's down does not bring it back).
+    await queryRunner.dropTable('access_record', true);
+    for (const table of ['consent_state', 'consent_event', 'actor', 'watch_event', 'payment', 'customer']) await queryRunner.dropTable(table);
   }
 }

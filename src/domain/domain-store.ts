@@ -87,12 +87,12 @@ export class DomainStore {
     const rows: T[] = [];
     for (let start = 0; start < customerIds.length; start += RELATION_READ_CHUNK) {
       const chunk = customerIds.slice(start, start + RELATION_READ_CHUNK);
-      rows.push(
-        ...(await this.dataSource.getRepository(entity).find({
-          where: { customerId: In(chunk) } as never,
-          order: { [newestFirstBy]: 'DESC', id: 'ASC' } as never,
-        })),
-      );
+      const found = await this.dataSource.getRepository(entity).find({
+        where: { customerId: In(chunk) } as never,
+        order: { [newestFirstBy]: 'DESC', id: 'ASC' } as never,
+      });
+      // One by one: a spread of a large chunk's rows would overflow the call stack (~100,000 arguments).
+      for (const row of found) rows.push(row);
     }
     const byCustomer = new Map<string, T[]>(customerIds.map((id) => [id, []]));
     for (const row of rows) byCustomer.get(row.customerId)?.push(row);

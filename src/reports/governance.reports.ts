@@ -129,12 +129,13 @@ export interface CoveredSubject {
 /**
  * Consent coverage: per purpose, the share of subjects in each state at the start and the end of the
  * period, each instant counting the subjects who were customers then (not yet created, or already erased,
- * they are no one's coverage).
+ * they are no one's coverage). An instant is exclusive, as the ledger's replay up to it is: what happened at
+ * it (a customer created, a statement made, an erasure) belongs after it.
  */
 export function consentCoverageReport(taxonomy: Taxonomy, subjects: readonly CoveredSubject[], events: readonly ConsentEventEntity[], frame: ReportFrame, periodStart: Date, periodEnd: Date): ReportDocument {
   const before = replayLedger(events, periodStart.toISOString());
   const after = replayLedger(events, periodEnd.toISOString());
-  const existingAt = (at: Date) => subjects.filter((subject) => subject.createdAt <= at.toISOString() && (subject.erasedAt === null || subject.erasedAt > at.toISOString())).map((subject) => subject.id);
+  const existingAt = (at: Date) => subjects.filter((subject) => subject.createdAt < at.toISOString() && (subject.erasedAt === null || subject.erasedAt >= at.toISOString())).map((subject) => subject.id);
   const [atStart, atEnd] = [existingAt(periodStart), existingAt(periodEnd)];
   const states = COVERAGE_STATES;
   const purposes = [...taxonomy.purposes.values()].filter((purpose) => purpose.requestable);

@@ -114,6 +114,43 @@ ${sections}
 `;
 }
 
+/** The characters of Windows-1252 above Latin-1's printable range: what pdfkit's built-in fonts can show there. */
+const WIN_ANSI_EXTRAS = new Set('€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ');
+/** Letters Unicode does not decompose into a Windows-1252 base letter, spelled without their stroke or dot. */
+const SPELLED_WITHOUT_MARK: Record<string, string> = { Ł: 'L', ł: 'l', Đ: 'D', đ: 'd', Ħ: 'H', ħ: 'h', ı: 'i' };
+
+const showable = (character: string) => {
+  const code = character.codePointAt(0)!;
+  return character === '\n' || (code >= 0x20 && code <= 0x7e) || (code >= 0xa0 && code <= 0xff) || WIN_ANSI_EXTRAS.has(character);
+};
+
+/**
+ * Text as pdfkit's built-in fonts can show it (Windows-1252): outside it, pdfkit writes a glyph code of the
+ * wrong length and garbles the rest of the line. Accented letters lose what 1252 lacks (ę → e, Ł → L), other
+ * scripts and symbols become "?", control characters go (a tab becomes a space). The HTML, Markdown, CSV and
+ * JSON keep every character.
+ */
+export function pdfText(value: string): string {
+  let shown = '';
+  for (const character of value.replace(/\r\n?|\t/g, (match) => (match === '\t' ? ' ' : '\n'))) {
+    if (showable(character)) shown += character;
+    else if (SPELLED_WITHOUT_MARK[character]) shown += SPELLED_WITHOUT_MARK[character];
+    else if ((character.codePointAt(0) ?? 0) < 0x20 || (character.codePointAt(0)! >= 0x7f && character.codePointAt(0)! < 0xa0)) continue;
+    else {
+      const base = character.normalize('NFKD').replace(/\p{M}/gu, '');
+      shown += base.length > 0 && [...base].every(showable) ? base : '?';
+    }
+  }
+  return shown;
+}
+
+/** The largest of `values` (0 for none): a spread into Math.max overflows the stack past ~100,000 values. */
+function largest(values: Iterable<number>): number {
+  let most = 0;
+  for (const value of values) if (value > most) most = value;
+  return most;
+}
+
 /** The same content as a PDF (pdfkit): title, provenance, summary and every table as a ruled table. */
 function renderPdf(document: ReportDocument): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -122,15 +159,15 @@ function renderPdf(document: ReportDocument): Promise<Buffer> {
     pdf.on('data', (chunk: Buffer) => chunks.push(chunk));
     pdf.on('end', () => resolve(Buffer.concat(chunks)));
     pdf.on('error', reject);
-    pdf.fontSize(16).text(document.title).moveDown(0.3);
-    pdf.fontSize(8).fillColor('#555555').text(parameterLine(document)).text(provenance(document)).moveDown(0.5).fillColor('#000000');
+    pdf.fontSize(16).text(pdfText(document.title)).moveDown(0.3);
+    pdf.fontSize(8).fillColor('#555555').text(pdfText(parameterLine(document))).text(pdfText(provenance(document))).moveDown(0.5).fillColor('#000000');
     pdf.fontSize(10);
-    for (const line of document.summary) pdf.text(`• ${line}`);
+    for (const line of document.summary) pdf.text(pdfText(`• ${line}`));
     for (const section of document.sections) {
-      pdf.moveDown(0.8).fontSize(12).text(section.title).fontSize(8);
-      if (section.text) pdf.text(section.text);
+      pdf.moveDown(0.8).fontSize(12).text(pdfText(section.title)).fontSize(8);
+      if (section.text) pdf.text(pdfText(section.text));
       for (const table of section.tables) {
-        pdf.moveDown(0.3).font('Helvetica-Bold').text(table.title).font('Helvetica');
+        pdf.moveDown(0.3).font('Helvetica-Bold').text(pdfText(table.title)).font('Helvetica');
         if (table.rows.length === 0 || table.columns.length === 0) pdf.text('none');
         else pdfTable(pdf, table);
       }
@@ -151,10 +188,11 @@ const TABLE_FONT_SIZE = 8;
 function pdfTable(pdf: PDFKit.PDFDocument, table: ReportTable): void {
   const left = pdf.page.margins.left;
   const width = pdf.page.width - left - pdf.page.margins.right;
-  const cells = table.rows.map((row) => row.map(text));
-  const columnTexts = table.columns.map((column, index) => [column, ...cells.map((row) => row[index])]);
+  const cells = table.rows.map((row) => row.map((value) => pdfText(text(value))));
+  const columns = table.columns.map(pdfText);
+  const columnTexts = columns.map((column, index) => [column, ...cells.map((row) => row[index])]);
   pdf.font('Helvetica-Bold').fontSize(TABLE_FONT_SIZE); // header words are bold, and the widest
-  const longestWords = () => columnTexts.map((texts) => Math.min(width / 3, Math.max(...texts.flatMap((value) => value.split(/\s+/)).map((word) => pdf.widthOfString(word)))) + 2 * CELL_PADDING);
+  const longestWords = () => columnTexts.map((texts) => Math.min(width / 3, largest(texts.flatMap((value) => value.split(/\s+/)).map((word) => pdf.widthOfString(word)))) + 2 * CELL_PADDING);
   let longestWord = longestWords();
   // Smaller type (down to 6 pt) before breaking words: taxonomy keys are long and have no spaces.
   const wordsWidth = longestWord.reduce((sum, value) => sum + value, 0);
@@ -162,7 +200,7 @@ function pdfTable(pdf: PDFKit.PDFDocument, table: ReportTable): void {
     pdf.fontSize(Math.max(6, (TABLE_FONT_SIZE * width) / wordsWidth));
     longestWord = longestWords();
   }
-  const longestText = columnTexts.map((texts, index) => Math.max(longestWord[index], Math.min(width / 2, Math.max(...texts.map((value) => pdf.widthOfString(value))) + 2 * CELL_PADDING)));
+  const longestText = columnTexts.map((texts, index) => Math.max(longestWord[index], Math.min(width / 2, largest(texts.map((value) => pdf.widthOfString(value))) + 2 * CELL_PADDING)));
   const least = longestWord.reduce((sum, value) => sum + value, 0);
   const slack = longestText.reduce((sum, value, index) => sum + value - longestWord[index], 0);
   const widths =
@@ -173,9 +211,9 @@ function pdfTable(pdf: PDFKit.PDFDocument, table: ReportTable): void {
   const fontOf = (header: boolean) => (header ? 'Helvetica-Bold' : 'Helvetica');
   const heightOf = (values: readonly string[], header: boolean) => {
     pdf.font(fontOf(header));
-    return Math.max(...values.map((value, index) => pdf.heightOfString(value, { width: widths[index] - 2 * CELL_PADDING }))) + 2 * CELL_PADDING;
+    return largest(values.map((value, index) => pdf.heightOfString(value, { width: widths[index] - 2 * CELL_PADDING }))) + 2 * CELL_PADDING;
   };
-  const headerHeight = heightOf(table.columns, true);
+  const headerHeight = heightOf(columns, true);
   // A row never taller than a page under the header: a longer cell is cut, with an ellipsis (the HTML and JSON have it whole).
   const tallest = bottom - pdf.page.margins.top - headerHeight;
   const draw = (values: readonly string[], numeric: readonly boolean[], header: boolean) => {
@@ -196,7 +234,7 @@ function pdfTable(pdf: PDFKit.PDFDocument, table: ReportTable): void {
     pdf.x = left;
     pdf.y = top + height;
   };
-  const drawHeader = () => draw(table.columns, table.columns.map(() => false), true);
+  const drawHeader = () => draw(columns, columns.map(() => false), true);
   // The header is not left alone at a page's foot: it starts a page with the first row under it.
   if (pdf.y + headerHeight + Math.min(tallest, heightOf(cells[0], false)) > bottom) pdf.addPage();
   drawHeader();

@@ -48,6 +48,11 @@ describe('report renderers and values they do not control', () => {
   });
 });
 
+/** Windows-1252's characters for the bytes 0x80–0x9F (Node's TextDecoder reads them as Latin-1's controls). */
+const WINDOWS_1252_C1 = '€\u0081‚ƒ„…†‡ˆ‰Š‹Œ\u008dŽ\u008f\u0090‘’“”•–—˜™š›œ\u009džŸ';
+/** Bytes as pdfkit's built-in fonts encode text: Windows-1252. */
+const windows1252 = (bytes: Buffer) => [...bytes].map((byte) => (byte >= 0x80 && byte <= 0x9f ? WINDOWS_1252_C1[byte - 0x80] : String.fromCharCode(byte))).join('');
+
 /** The text each page of a pdfkit PDF shows, one string per text-showing operation (kerning gaps dropped). */
 function pdfPageTexts(pdf: Buffer): string[][] {
   const source = pdf.toString('latin1');
@@ -61,7 +66,7 @@ function pdfPageTexts(pdf: Buffer): string[][] {
       continue; // not a compressed content stream
     }
     if (!content.includes('BT')) continue;
-    pages.push([...content.matchAll(/\[(.*?)\] TJ/g)].map(([, operands]) => [...operands.matchAll(/<([0-9a-f]*)>/g)].map(([, hex]) => Buffer.from(hex, 'hex').toString('latin1')).join('')));
+    pages.push([...content.matchAll(/\[(.*?)\] TJ/g)].map(([, operands]) => [...operands.matchAll(/<([0-9a-f]*)>/g)].map(([, hex]) => windows1252(Buffer.from(hex, 'hex'))).join('')));
   }
   return pages;
 }
@@ -69,6 +74,16 @@ function pdfPageTexts(pdf: Buffer): string[][] {
 describe('the PDF report', () => {
   const rows = Array.from({ length: 120 }, (_, index) => [`row-${index}`, 'marketing.communications', index % 3 ? 'Marketing' : 'Customer Support with a long team name', 1000 + index]);
   const long: ReportDocument = { ...hostile, title: 'Purpose usage', primaryTable: 'Usage', sections: [{ title: 'Usage', tables: [{ title: 'Usage', columns: ['row', 'purpose', 'team', 'accesses'], rows }] }] };
+
+  it('shows text outside its fonts legibly, and garbles nothing after it (letters without their marks, other scripts as "?")', async () => {
+    const names: ReportDocument = {
+      ...hostile,
+      title: 'Denials — Łódź',
+      sections: [{ title: 'Who', tables: [{ title: 'Who', columns: ['who', 'count'], rows: [['Łukasz Nowak\tęóż', 1], ['Ζεύς 😀 €5\u0000 after', 2]] }] }],
+    };
+    const all = pdfPageTexts(await renderReport(names, 'pdf')).flat();
+    expect(all).toEqual(expect.arrayContaining(['Denials — Lódz', 'Lukasz Nowak eóz', '???? ? €5 after']));
+  });
 
   it('draws tables as tables: whole words in columns, every row once, the header again on each page', async () => {
     const pages = pdfPageTexts(await renderReport(long, 'pdf'));
