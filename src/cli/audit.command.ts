@@ -107,7 +107,7 @@ export async function auditPrune(services: CandorServices, before: string | unde
       })
     : undefined;
   if (!pruned) {
-    output.out(candidate ? 'nothing pruned: the log changed while the prune was prepared (another prune?); run it again\n' : 'nothing to prune: no complete batch was committed before that date (the newest batch is always kept)\n');
+    output.out(candidate ? 'nothing pruned: the log changed while the prune was prepared (another prune?); run it again\n' : 'nothing to prune: no batch comes before the first one committed at or after that date (the newest batch is always kept)\n');
     return 0;
   }
   await recordCliOperation(services, 'audit prune', 'ACCESS_LOG_PRUNED', `the log was pruned through seq ${pruned.throughSeq} under a signed checkpoint`);

@@ -34,6 +34,8 @@ export async function eraseSubject(services: CandorServices, subjectId: string, 
   let erased: ErasureResult;
   if (customer.erasedAt) {
     if (await services.dataSource.getRepository(ErasedSubjectEntity).existsBy({ subjectId })) {
+      // Again, in case the last step of the first erasure (a second deletion of the mapping) did not run.
+      await services.accessLog.forgetSubject(subjectId).catch(() => undefined);
       throw badInput(`subject "${subjectId}" was already erased on ${customer.erasedAt}`);
     }
     erased = { subjectId, erasedAt: customer.erasedAt, watchEventsDeleted: 0, paymentsKept: 0, messagesErased: 0 };

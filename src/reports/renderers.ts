@@ -127,15 +127,17 @@ const showable = (character: string) => {
 /**
  * Text as pdfkit's built-in fonts can show it (Windows-1252): outside it, pdfkit writes a glyph code of the
  * wrong length and garbles the rest of the line. Accented letters lose what 1252 lacks (ę → e, Ł → L), other
- * scripts and symbols become "?", control characters go (a tab becomes a space). The HTML, Markdown, CSV and
+ * scripts and symbols become "?", control and invisible format characters go (a tab becomes a space). The HTML, Markdown, CSV and
  * JSON keep every character.
  */
 export function pdfText(value: string): string {
   let shown = '';
-  for (const character of value.replace(/\r\n?|\t/g, (match) => (match === '\t' ? ' ' : '\n'))) {
+  // Composed first: a letter and its combining accent (a name from macOS or an identity provider) are one.
+  for (const character of value.normalize('NFC').replace(/\r\n?|\t/g, (match) => (match === '\t' ? ' ' : '\n'))) {
     if (showable(character)) shown += character;
     else if (SPELLED_WITHOUT_MARK[character]) shown += SPELLED_WITHOUT_MARK[character];
-    else if ((character.codePointAt(0) ?? 0) < 0x20 || (character.codePointAt(0)! >= 0x7f && character.codePointAt(0)! < 0xa0)) continue;
+    // Controls, marks left without a letter, and invisible format characters (zero-width space, BOM, variation selectors) go.
+    else if (/[\p{Cc}\p{M}\p{Cf}]/u.test(character)) continue;
     else {
       const base = character.normalize('NFKD').replace(/\p{M}/gu, '');
       shown += base.length > 0 && [...base].every(showable) ? base : '?';

@@ -219,7 +219,7 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
       try {
         expect((await candor.services.verifyAccessLog()).verified).toBe(true); // commit times are not hashed
         const pruned = await prune();
-        expect([pruned.code, pruned.stdout]).toEqual([0, 'nothing to prune: no complete batch was committed before that date (the newest batch is always kept)\n']);
+        expect([pruned.code, pruned.stdout]).toEqual([0, 'nothing to prune: no batch comes before the first one committed at or after that date (the newest batch is always kept)\n']);
         expect(await count()).toBe(before);
         // The batch alone moved: its entries no longer carry its time — a break, and prune does nothing.
         await tamper(candor, [['UPDATE audit_entry SET committed_at = ? WHERE batch_id = ?', [target.committedAt, target.id]]]);

@@ -79,10 +79,10 @@ describe('the PDF report', () => {
     const names: ReportDocument = {
       ...hostile,
       title: 'Denials — Łódź',
-      sections: [{ title: 'Who', tables: [{ title: 'Who', columns: ['who', 'count'], rows: [['Łukasz Nowak\tęóż', 1], ['Ζεύς 😀 €5\u0000 after', 2]] }] }],
+      sections: [{ title: 'Who', tables: [{ title: 'Who', columns: ['who', 'count'], rows: [['Łukasz Nowak\tęóż', 1], ['Ζεύς 😀 €5\u0000 after', 2], ['Jose\u0301 n\u0303 e\u0328\u200b!', 3]] }] }],
     };
     const all = pdfPageTexts(await renderReport(names, 'pdf')).flat();
-    expect(all).toEqual(expect.arrayContaining(['Denials — Lódz', 'Lukasz Nowak eóz', '???? ? €5 after']));
+    expect(all).toEqual(expect.arrayContaining(['Denials — Lódz', 'Lukasz Nowak eóz', '???? ? €5 after', 'José ñ e!']));
   });
 
   it('draws tables as tables: whole words in columns, every row once, the header again on each page', async () => {
