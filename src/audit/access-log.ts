@@ -126,9 +126,14 @@ export class AccessLog {
     return this.store.forget(subjectId);
   }
 
-  /** Commits what is queued or in flight (a refusal recorded after its answer, say), then closes the store. */
-  async close(): Promise<void> {
+  /** Resolves once what is queued or in flight (a refusal recorded after its answer, say) is committed or failed. */
+  async drain(): Promise<void> {
     while (this.flushing) await this.flushRun;
+  }
+
+  /** Commits what is queued or in flight, then closes the store. */
+  async close(): Promise<void> {
+    await this.drain();
     return this.store.close();
   }
 

@@ -114,6 +114,8 @@ async function serve(): Promise<void> {
   const shutdown = async () => {
     try {
       await server.stop();
+      // The last checkpoint covers every record, those committed after their answer (refusals) included.
+      await services.accessLog.drain();
       await checkpoints.stop();
       await services.close();
       process.exit(0);
@@ -122,8 +124,11 @@ async function serve(): Promise<void> {
       process.exit(1);
     }
   };
-  process.once('SIGINT', shutdown);
-  process.once('SIGTERM', shutdown);
+  // One shutdown, whatever signals follow (a second Ctrl-C would otherwise kill it before the log is flushed).
+  let stopping: Promise<void> | undefined;
+  const onSignal = () => void (stopping ??= shutdown());
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 }
 
 /**
@@ -169,9 +174,31 @@ function misusedOption(command: string, subcommand: string | undefined, values: 
   for (const [option, value] of Object.entries(values)) {
     if (option === 'help' || value === undefined) continue;
     if (!taken.includes(option)) return `unknown option --${option} for "${name}" (${taken.length ? `it takes ${taken.map((known) => `--${known}`).join(', ')}` : 'it takes no options'})`;
-    if ((CLI_OPTIONS as Record<string, { type: string }>)[option].type === 'string' && typeof value !== 'string') return `--${option} needs a value`;
+    const type = (CLI_OPTIONS as Record<string, { type: string }>)[option].type;
+    if (type === 'string' && typeof value !== 'string') return `--${option} needs a value`;
+    // `--all=false` would read as set: a switch takes no value.
+    if (type === 'boolean' && typeof value !== 'boolean') return `--${option} takes no value`;
   }
   return undefined;
+}
+
+/** How many words a command takes, itself and its subcommand included. */
+function wordsOf(command: string, subcommand: string | undefined): number {
+  if (command === 'serve' || command === 'migrate' || command === 'seed') return 1;
+  if (command === 'consent' || command === 'policy') return 3;
+  if (command === 'inbox') return subcommand === 'answer' ? 3 : 2;
+  if (command === 'audit') return subcommand === 'checkpoint' ? 3 : 2;
+  return 2;
+}
+
+/**
+ * A word more than the command takes, if there is one: dropped silently, `inbox answer 12 --text We deleted
+ * it` would save the answer "We", and `policy test a.yaml b.yaml` would pass without testing b.yaml.
+ */
+function extraWord(positionals: readonly string[]): string | undefined {
+  const [command, subcommand] = positionals;
+  const extra = positionals[wordsOf(command, subcommand)];
+  return extra === undefined ? undefined : `unexpected argument "${extra}" for "${positionals.slice(0, Math.min(2, wordsOf(command, subcommand))).join(' ')}" (a value that holds spaces goes in quotes)`;
 }
 
 /**
@@ -194,7 +221,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  const optionProblem = misusedOption(command, subcommand, values) ?? misusedSubcommand(command, subcommand, action);
+  const optionProblem = misusedOption(command, subcommand, values) ?? extraWord(positionals) ?? misusedSubcommand(command, subcommand, action);
   if (optionProblem) {
     process.stderr.write(`candor: ${optionProblem}\n`);
     return 2;

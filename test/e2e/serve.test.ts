@@ -56,6 +56,23 @@ describe.each(DRIVERS)('`candor serve` as a process on %s', (driver) => {
     }
   });
 
+  it('shuts down once when signalled twice (Ctrl-C pressed again, SIGTERM after SIGINT): exit 0', async () => {
+    const database = await createTestDatabase(driver);
+    try {
+      const server = await startChildServer({ DATABASE_URL: database.url, CANDOR_AUDIT_CHECKPOINT_SECONDS: '0' });
+      expect((await post(server.url, KEYS.support, 'essential.service', '{ customers(limit: 1) { email } }')).status).toBe(200);
+      const exited = new Promise((resolve) => server.process.once('exit', resolve));
+      process.kill(-server.process.pid!, 'SIGINT');
+      process.kill(-server.process.pid!, 'SIGINT');
+      process.kill(-server.process.pid!, 'SIGTERM');
+      await exited;
+      expect([server.process.exitCode, server.process.signalCode, server.output()]).toEqual([0, null, expect.not.stringContaining('shutdown failed')]);
+      expect(JSON.parse((await runCli(['audit', 'checkpoint', 'export'], { DATABASE_URL: database.url })).stdout).checkpoints).toHaveLength(1);
+    } finally {
+      await database.drop();
+    }
+  });
+
   it('in production seeds nothing and refuses demo keys', async () => {
     const database = await createTestDatabase(driver);
     try {

@@ -91,6 +91,16 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     expect([dryRun.code, dryRun.stderr, dryRun.stdout]).toEqual([2, 'candor: unknown option --dry-run for "audit prune" (it takes --before)\n', '']);
     const noValue = await cli('verify', '--from');
     expect([noValue.code, noValue.stderr]).toEqual([2, 'candor: --from needs a value\n']);
+    // A word more than the command takes is refused, not dropped (the answer would have been "We"); a switch takes no value.
+    const env = { DATABASE_URL: candor.database.url };
+    const unquoted = await runCli(['inbox', 'answer', '12', '--text', 'We', 'deleted', 'it'], env);
+    expect([unquoted.code, unquoted.stdout, unquoted.stderr]).toEqual([2, '', 'candor: unexpected argument "deleted" for "inbox answer" (a value that holds spaces goes in quotes)\n']);
+    const twoFiles = await runCli(['policy', 'test', 'a.yaml', 'b.yaml'], env);
+    expect([twoFiles.code, twoFiles.stderr]).toEqual([2, 'candor: unexpected argument "b.yaml" for "policy test" (a value that holds spaces goes in quotes)\n']);
+    const extraVerify = await cli('verify', 'now');
+    expect([extraVerify.code, extraVerify.stderr]).toEqual([2, 'candor: unexpected argument "now" for "audit verify" (a value that holds spaces goes in quotes)\n']);
+    const switchValue = await runCli(['inbox', 'list', '--all=false'], env);
+    expect([switchValue.code, switchValue.stderr]).toEqual([2, 'candor: --all takes no value\n']);
     // A missing operand is a usage error too, found before the database is opened.
     for (const args of [['report', '--format', 'json'], ['consent', 'import']]) {
       const missing = await runCli(args, { DATABASE_URL: 'sqlite:/nonexistent/candor.sqlite' });
