@@ -83,6 +83,11 @@ const DATABASE_UNREACHABLE =
 function explain(error: unknown): string | undefined {
   if (error instanceof ConfigError || error instanceof TaxonomyError || error instanceof SchemaGovernanceError || error instanceof UnguardedFieldError || error instanceof SchemaDiffError) return error.message;
   if (isCallerFacing(error)) return error.message;
+  // A system call's own failure says what it was about: the port serve listens on, a host name, a file.
+  const { syscall, hostname, path } = error as NodeJS.ErrnoException & { hostname?: string };
+  if (syscall === 'listen') return `cannot listen (PORT, HOST): ${(error as Error).message}`;
+  if (syscall === 'getaddrinfo' && hostname) return `cannot resolve host "${hostname}" (HOST or DATABASE_URL): ${(error as Error).message}`;
+  if (syscall !== undefined && path !== undefined) return `cannot use ${path}: ${(error as Error).message}`;
   if (error instanceof Error && DATABASE_UNREACHABLE.test(error.message)) return `cannot reach the database: ${error.message}`;
   return undefined;
 }

@@ -73,6 +73,17 @@ describe.each(DRIVERS)('`candor serve` as a process on %s', (driver) => {
     }
   });
 
+  it('names a host it cannot resolve as such, not as an unreachable database (exit 1, one line)', async () => {
+    const database = await createTestDatabase(driver);
+    try {
+      const failed = await runCli(['serve'], { DATABASE_URL: database.url, PORT: '0', HOST: 'no-such-host.invalid' });
+      expect(failed.code).toBe(1);
+      expect(failed.stderr).toMatch(/^candor: cannot resolve host "no-such-host\.invalid" \(HOST or DATABASE_URL\): getaddrinfo \S+ no-such-host\.invalid\n$/);
+    } finally {
+      await database.drop();
+    }
+  });
+
   it('in production seeds nothing and refuses demo keys', async () => {
     const database = await createTestDatabase(driver);
     try {
