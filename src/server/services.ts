@@ -8,6 +8,7 @@ import { checkpointSigner, type CheckpointSigner } from '../audit/checkpoints';
 import { verifyAccessLog, type VerifyOptions, type VerifyReport } from '../audit/verify';
 import { createMasker, type Masker } from '../policy/masking';
 import { type CandorConfig, ConfigError, type DatabaseConfig } from '../config';
+import { ConsentEventEntity } from '../consent/consent-event.entity';
 import { ConsentLedger } from '../consent/consent-ledger';
 import { buildDemoData, DEMO_SEED_TIME, insertDemoDomain } from '../domain/demo-seed';
 import { CustomerEntity } from '../domain/customer.entity';
@@ -155,10 +156,13 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
 export async function seedDemo(services: CandorServices): Promise<{ seededCustomers: number }> {
   if (services.config.production) throw new Error('demo data is never seeded in production');
   await services.actors.seedDemoActors();
-  if ((await services.dataSource.getRepository(CustomerEntity).count()) > 0) return { seededCustomers: 0 };
   const data = buildDemoData();
-  await insertDemoDomain(services.dataSource, data);
+  const customers = services.dataSource.getRepository(CustomerEntity);
+  const fresh = (await customers.count()) === 0;
+  if (fresh) await insertDemoDomain(services.dataSource, data);
+  // A first start stopped between the customers and their ledger (two transactions) is finished by the next.
+  else if (!((await services.dataSource.getRepository(ConsentEventEntity).count()) === 0 && (await customers.existsBy({ id: data.customers[0].id })))) return { seededCustomers: 0 };
   const seedLedger = new ConsentLedger(services.dataSource, services.taxonomy, services.domain.customerExists, services.receipts, () => DEMO_SEED_TIME);
   await seedLedger.appendMany(data.consentChanges);
-  return { seededCustomers: data.customers.length };
+  return { seededCustomers: fresh ? data.customers.length : 0 };
 }
