@@ -31,7 +31,7 @@ export function createMasker(key: Buffer): Masker {
       case 'partial_email':
         return partialEmail(text);
       case 'year':
-        return /^(\d{4})-\d{2}-\d{2}/.exec(text)?.[1] ?? null;
+        return yearOf(text);
       case 'city':
         return cityLevel(text);
       case 'keyed_hash':
@@ -41,14 +41,29 @@ export function createMasker(key: Buffer): Masker {
   return (strategy, value) => (Array.isArray(value) ? value.map((element) => maskOne(strategy, element)) : maskOne(strategy, value));
 }
 
+/**
+ * A domain name as an address ends with one: labels of letters, digits and hyphens, at least two. Anything
+ * after an "@" that is not one (a phone number, the rest of a sentence) is not shown.
+ */
+const DOMAIN = /^(?:[\p{L}\p{N}](?:[\p{L}\p{N}-]*[\p{L}\p{N}])?\.)+[\p{L}\p{N}](?:[\p{L}\p{N}-]*[\p{L}\p{N}])?$/u;
+
 /** Keeps the domain and, when the local part has at least 3 characters, its first one; the length never shows. */
 function partialEmail(text: string): string {
   const at = text.lastIndexOf('@');
-  if (at < 0 || at === text.length - 1) return FULLY_MASKED;
+  if (at < 0 || !DOMAIN.test(text.slice(at + 1)) || /\s/.test(text.slice(0, at))) return FULLY_MASKED;
   // Characters are code points: a UTF-16 count would call "😀a" three characters and show half of it.
   const local = [...text.slice(0, at)];
   const domain = text.slice(at + 1);
   return `${local.length >= 3 ? local[0] : ''}${FULLY_MASKED}@${domain}`;
+}
+
+/** The year of an ISO date (`1990-04-17`, or a time on it): a calendar day, or nothing. */
+function yearOf(text: string): string | null {
+  const match = /^(\d{4})-(\d{2})-(\d{2})(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/.exec(text);
+  if (!match) return null;
+  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  const date = new Date(Date.UTC(year, month - 1, day));
+  return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day ? match[1] : null;
 }
 
 function cityLevel(text: string): string | null {
@@ -56,5 +71,7 @@ function cityLevel(text: string): string | null {
   if (!match) return null;
   const [latitude, longitude] = [Number(match[1]), Number(match[2])];
   if (Math.abs(latitude) > 90 || Math.abs(longitude) > 180) return null;
-  return `${latitude.toFixed(1)},${longitude.toFixed(1)}`;
+  // Rounded first: toFixed would keep the sign of -0.04 ("-0.0"), half a tenth of a degree more than it says.
+  const tenth = (degrees: number) => ((Math.round(degrees * 10) / 10) || 0).toFixed(1);
+  return `${tenth(latitude)},${tenth(longitude)}`;
 }

@@ -15,14 +15,23 @@ describe('masking strategies reveal no more than they say', () => {
     ['partial_email', 'örjan@exämple.se', 'ö***@exämple.se'],
     ['partial_email', '😀😀😀@x.io', '😀***@x.io'], // one code point, never half a surrogate pair
     ['partial_email', '😀a@x.io', '***@x.io'], // two characters, though three UTF-16 units
+    ['partial_email', 'call me @ +49 170 1234567', '***'], // what follows "@" is no domain: not shown
+    ['partial_email', 'jane <jane@x.com> tel 0170-1234567', '***'],
+    ['partial_email', 'jane@localhost', '***'],
     ['year', '1990-04-01', '1990'],
     ['year', '1990-04-01T10:00:00Z', '1990'],
     ['year', '1990', null], // not a date: nothing rather than a guess
     ['year', '', null],
     ['year', '01/04/1990', null],
+    ['year', '1990-13-45', null], // no such day
+    ['year', '1234-56-7890', null],
+    ['year', '1990-02-30', null],
+    ['year', '1992-02-29', '1992'],
     ['city', '52.520008,13.404954', '52.5,13.4'],
     ['city', ' -33.8688 , 151.2093 ', '-33.9,151.2'],
     ['city', '91.0,0', null],
+    ['city', '-0.04,-0.03', '0.0,0.0'], // no sign left for a position the rounding puts on the line
+    ['city', '-0.06,0.04', '-0.1,0.0'],
     ['city', 'Berlin', null],
     ['city', '', null],
   ] as Array<[MaskStrategy, string, string | null]>)('%s(%j) → %j', (strategy, value, expected) => {
