@@ -23,7 +23,10 @@ describe.each(STORES_AND_EXECUTORS)('the release invariant on %s, executed by %s
 
   beforeAll(async () => {
     candor = await startCandor(driver, { executor });
-    for (const subject of SUBJECTS) await addCustomer(candor, subject);
+    // Every value its own subject's: a value released from another subject's record would show.
+    for (const [index, subject] of SUBJECTS.entries()) {
+      await addCustomer(candor, subject, { phone: `+49 30 555000${index}`, birthDate: `199${index}-04-0${index + 1}`, country: ['DE', 'FR', 'NL', 'PL', 'SE'][index], postalAddress: `${index} Test Street`, accessibilityNeeds: `needs ${index}`, createdAt: `2025-01-0${index + 1}T00:00:00.000Z` });
+    }
   });
   afterAll(async () => {
     await candor?.stop();
@@ -51,9 +54,11 @@ describe.each(STORES_AND_EXECUTORS)('the release invariant on %s, executed by %s
             const name = chosen.aliased ? `x${field}` : field;
             const decision = decide({ field: policies.get(`Customer.${field}`)!, purpose: { key: purpose.key, legalBasis: purpose.legalBasis! }, subjectState: states.get(row.id as string)!, now: new Date() });
             const path = `customers.${index}.${name}`;
-            seen[decision.effect]++;
+            // The id is no personal field: it is always released, and counting it would make the runs look busier than they are.
+            if (policies.get(`Customer.${field}`)!.personal) seen[decision.effect]++;
             if (decision.effect === 'allow') {
-              expect([path, row[name] !== null, errors.has(path)]).toEqual([path, true, false]);
+              // Released: exactly this subject's stored value.
+              expect([path, row[name], errors.has(path)]).toEqual([path, stored.get(row.id as string)![field], false]);
             } else if (decision.effect === 'mask') {
               // A masked value is exactly the strategy's output, never the stored value.
               const value = stored.get(row.id as string)![field];

@@ -25,17 +25,22 @@ export const consentChange = (subjects: readonly string[]) =>
     kind: fc.constantFrom('grant', 'withdraw', 'object', 'withdraw_objection', 'restrict', 'lift_restriction'),
     purpose: fc.constantFrom(...STATEMENT_PURPOSES),
     explicit: fc.boolean(),
-    expires: fc.constantFrom(null, 'soon', 'later'),
+    // 'expired': a grant made two days ago that expired yesterday (an imported history): rule 6's expiry.
+    expires: fc.constantFrom(null, 'soon', 'later', 'expired'),
   });
 
 /** Random statements as the ledger takes them: a restriction is of all processing, explicit belongs to a grant. */
-export function ledgerOf(changes: ReadonlyArray<{ subject: string; kind: string; purpose: string; explicit: boolean; expires: null | 'soon' | 'later' }>, now: number): ConsentChange[] {
-  return changes.map((item) => ({
-    subjectId: item.subject,
-    kind: item.kind as ConsentChange['kind'],
-    purpose: item.kind === 'restrict' || item.kind === 'lift_restriction' ? undefined : item.purpose,
-    explicit: item.kind === 'grant' && item.explicit,
-    source: 'property-test',
-    expiresAt: item.kind === 'grant' && item.expires ? new Date(now + (item.expires === 'soon' ? DAY : 30 * DAY)) : null,
-  }));
+export function ledgerOf(changes: ReadonlyArray<{ subject: string; kind: string; purpose: string; explicit: boolean; expires: null | 'soon' | 'later' | 'expired' }>, now: number): ConsentChange[] {
+  return changes.map((item) => {
+    const expired = item.kind === 'grant' && item.expires === 'expired';
+    return {
+      subjectId: item.subject,
+      kind: item.kind as ConsentChange['kind'],
+      purpose: item.kind === 'restrict' || item.kind === 'lift_restriction' ? undefined : item.purpose,
+      explicit: item.kind === 'grant' && item.explicit,
+      source: 'property-test',
+      expiresAt: item.kind === 'grant' && item.expires ? new Date(expired ? now - DAY : now + (item.expires === 'soon' ? DAY : 30 * DAY)) : null,
+      ...(expired ? { recordedAt: new Date(now - 2 * DAY) } : {}),
+    };
+  });
 }
