@@ -76,22 +76,30 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
   const prunedThrough = latestPrune?.prunedThroughSeq ?? 0;
   const fromSeq = options.fromSeq !== undefined && options.fromSeq > prunedThrough + 1 ? options.fromSeq : undefined;
   const parameter = (position: number) => (dataSource.options.type === 'postgres' ? `$${position}` : '?');
+  const notCovered = (seq: number) => brokenAt(seq, `record ${seq} is not covered by any batch`);
   /**
-   * The first entry no verified batch holds: below the verified range (a full verify: nothing may remain
-   * under the prune), or above it where no batch committed it. Entries above the head read at the start
-   * that a later batch committed are the live log's, not strays.
+   * The first entry below the verified range (a full verify: nothing may remain under the prune): it comes
+   * before any break inside the range, so it is looked for first. Two index range reads in all (this and
+   * `strayAbove`): one query with both sides in an OR would scan the whole log.
    */
-  const stray = async (firstSeq: number, lastSeq: number): Promise<VerifyReport | undefined> => {
-    // Two index range reads: one query with both sides in an OR would scan the whole log.
+  const strayBelow = async (firstSeq: number): Promise<VerifyReport | undefined> => {
     const [below] = fromSeq === undefined ? await dataSource.query(`SELECT seq FROM audit_entry WHERE seq < ${parameter(1)} ORDER BY seq LIMIT 1`, [firstSeq]) : [];
-    const [above] = below
-      ? [below]
-      : await dataSource.query(
-          `SELECT seq FROM audit_entry WHERE seq > ${parameter(1)} AND (batch_id <= ${parameter(2)} OR NOT EXISTS (SELECT 1 FROM audit_batch WHERE audit_batch.id = audit_entry.batch_id)) ORDER BY seq LIMIT 1`,
-          [lastSeq, last?.id ?? 0],
-        );
-    return above ? broken(Number(above.seq), `record ${Number(above.seq)} is not covered by any batch`) : undefined;
+    return below ? notCovered(Number(below.seq)) : undefined;
   };
+  /**
+   * The first entry above the verified range that no batch committed. Entries above the head read at the
+   * start that a later batch committed are the live log's, not strays.
+   */
+  const strayAbove = async (lastSeq: number): Promise<VerifyReport | undefined> => {
+    const [above] = await dataSource.query(
+      `SELECT seq FROM audit_entry WHERE seq > ${parameter(1)} AND (batch_id <= ${parameter(2)} OR NOT EXISTS (SELECT 1 FROM audit_batch WHERE audit_batch.id = audit_entry.batch_id)) ORDER BY seq LIMIT 1`,
+      [lastSeq, last?.id ?? 0],
+    );
+    return above ? notCovered(Number(above.seq)) : undefined;
+  };
+  /** Of the breaks found past the verified range's end, the one at the lowest sequence number. */
+  const firstOf = (...reports: Array<VerifyReport | undefined>): VerifyReport | undefined =>
+    reports.filter((report): report is VerifyReport => report !== undefined).sort((a, b) => a.firstBrokenSeq! - b.firstBrokenSeq!)[0];
   const startBatch = last
     ? fromSeq !== undefined
       ? await batches.createQueryBuilder('batch').where('batch.last_seq >= :seq AND batch.id <= :head', { seq: fromSeq, head: last.id }).orderBy('batch.id', 'ASC').getOne()
@@ -100,12 +108,16 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
   if (!startBatch) {
     // No batch at all (from `fromSeq` on): fine for a log that never reached there, not for one a signed checkpoint says did.
     const lastSeq = fromSeq !== undefined ? fromSeq - 1 : prunedThrough;
-    return (await stray(prunedThrough + 1, lastSeq)) ?? truncation(lastSeq) ?? { verified: true, records: 0, headSeq, headHash, firstBrokenSeq: null, problem: null };
+    return (
+      (await strayBelow(prunedThrough + 1)) ??
+      firstOf(await strayAbove(lastSeq), truncation(lastSeq)) ?? { verified: true, records: 0, headSeq, headHash, firstBrokenSeq: null, problem: null }
+    );
   }
   let previousHash = fromSeq !== undefined ? startBatch.prevHash : latestPrune ? latestPrune.headHash : GENESIS_HASH;
   // From a sequence number no batch starts at or holds, that number is missing.
   let expectedSeq = fromSeq !== undefined ? Math.min(fromSeq, startBatch.firstSeq) : prunedThrough + 1;
-  const firstExpectedSeq = expectedSeq;
+  const below = await strayBelow(expectedSeq);
+  if (below) return below;
   let expectedBatchId = startBatch.id;
   // The paged reads below step from one entry's last record to the next entry, so they never see an entry
   // that starts inside the previous one, or a second entry at the same sequence number (PostgreSQL does not
@@ -183,10 +195,7 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
       options.onProgress?.(verifiedCount, headSeq);
     }
   }
-  const strayEntry = await stray(firstExpectedSeq, expectedSeq - 1);
-  if (strayEntry) return strayEntry;
-  if (overlap) return overlapReport(overlap);
-  const truncated = truncation(expectedSeq - 1);
-  if (truncated) return truncated;
+  const afterTheRange = firstOf(await strayAbove(expectedSeq - 1), overlap && overlapReport(overlap), truncation(expectedSeq - 1));
+  if (afterTheRange) return afterTheRange;
   return { verified: true, records: verifiedCount, headSeq, headHash, firstBrokenSeq: null, problem: null };
 }

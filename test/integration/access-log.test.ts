@@ -259,6 +259,31 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
       expect((await candor.services.verifyAccessLog()).verified).toBe(true);
     });
 
+    it('reports the first missing record, not a later one left behind, when the tail a checkpoint covered was cut unevenly', async () => {
+      // One request about two subjects: one batch of two entries.
+      await candor.query({ key: KEYS.support, purpose: 'essential.service', query: `{ a: customer(id: "${A}") { email } b: customer(id: "${B}") { email } }` });
+      const checkpoint = (await writeCheckpoint(candor.services.dataSource, candor.services.checkpointSigner, 'manual', new Date()))!;
+      const batches = candor.services.dataSource.getRepository(AuditBatchEntity);
+      const entries = candor.services.dataSource.getRepository(AuditEntryEntity);
+      const [head] = await batches.find({ order: { id: 'DESC' }, take: 1 });
+      const [first, kept] = await entries.find({ where: { batchId: head.id }, order: { seq: 'ASC' } });
+      expect([first.seq, kept?.seq > first.seq, checkpoint.seq]).toEqual([head.firstSeq, true, head.lastSeq]);
+      // The batch and its first entry gone, its second left without a batch.
+      await tamper(candor, [
+        ['DELETE FROM audit_entry WHERE seq = ?', [first.seq]],
+        ['DELETE FROM audit_batch WHERE id = ?', [head.id]],
+      ]);
+      try {
+        const report = await candor.services.verifyAccessLog();
+        expect(report).toEqual(expect.objectContaining({ verified: false, firstBrokenSeq: head.firstSeq }));
+        expect(report.problem).toContain(`missing sequence number ${head.firstSeq}`);
+      } finally {
+        await batches.insert(head);
+        await entries.insert(first);
+      }
+      expect((await candor.services.verifyAccessLog()).verified).toBe(true);
+    });
+
     it('detects an entry planted inside another, wherever the read pages end', async () => {
       const entries = await candor.services.dataSource.getRepository(AuditEntryEntity).find({ order: { seq: 'ASC' } });
       const host = entries.find((entry) => entry.count >= 2)!;
