@@ -22,15 +22,21 @@ const DAY = 86_400_000;
 export const consentChange = (subjects: readonly string[]) =>
   fc.record({
     subject: fc.constantFrom(...subjects),
-    kind: fc.constantFrom('grant', 'withdraw', 'object', 'withdraw_objection', 'restrict', 'lift_restriction'),
+    // Grants three times as often as each other kind: else consent-based releases (rule 6) are rare in a run.
+    kind: fc.constantFrom('grant', 'grant', 'grant', 'withdraw', 'object', 'withdraw_objection', 'restrict', 'lift_restriction'),
     purpose: fc.constantFrom(...STATEMENT_PURPOSES),
     explicit: fc.boolean(),
     // 'expired': a grant made two days ago that expired yesterday (an imported history): rule 6's expiry.
     expires: fc.constantFrom(null, 'soon', 'later', 'expired'),
+    // 'before': made two days ago (an imported history): before a notice change a day ago, where a test has one.
+    made: fc.constantFrom('now', 'before'),
   });
 
 /** Random statements as the ledger takes them: a restriction is of all processing, explicit belongs to a grant. */
-export function ledgerOf(changes: ReadonlyArray<{ subject: string; kind: string; purpose: string; explicit: boolean; expires: null | 'soon' | 'later' | 'expired' }>, now: number): ConsentChange[] {
+export function ledgerOf(
+  changes: ReadonlyArray<{ subject: string; kind: string; purpose: string; explicit: boolean; expires: null | 'soon' | 'later' | 'expired'; made: 'now' | 'before' }>,
+  now: number,
+): ConsentChange[] {
   return changes.map((item) => {
     const expired = item.kind === 'grant' && item.expires === 'expired';
     return {
@@ -40,7 +46,7 @@ export function ledgerOf(changes: ReadonlyArray<{ subject: string; kind: string;
       explicit: item.kind === 'grant' && item.explicit,
       source: 'property-test',
       expiresAt: item.kind === 'grant' && item.expires ? new Date(expired ? now - DAY : now + (item.expires === 'soon' ? DAY : 30 * DAY)) : null,
-      ...(expired ? { recordedAt: new Date(now - 2 * DAY) } : {}),
+      ...(expired || item.made === 'before' ? { recordedAt: new Date(now - 2 * DAY) } : {}),
     };
   });
 }
