@@ -42,10 +42,13 @@ export function createMasker(key: Buffer): Masker {
 }
 
 /**
- * A domain name as an address ends with one: labels of letters, digits and hyphens, at least two. Anything
- * after an "@" that is not one (a phone number, the rest of a sentence) is not shown.
+ * A domain name as an address ends with one: labels of letters (with their combining marks and joiners, as
+ * Indic and Thai names need), digits and hyphens, at least two, the last holding a letter (no top-level
+ * domain is all digits). Anything after an "@" that is not one (a dotted phone number, an IP address, the
+ * rest of a sentence) is not shown.
  */
-const DOMAIN = /^(?:[\p{L}\p{N}](?:[\p{L}\p{N}-]*[\p{L}\p{N}])?\.)+[\p{L}\p{N}](?:[\p{L}\p{N}-]*[\p{L}\p{N}])?$/u;
+const LABEL = '[\\p{L}\\p{N}](?:[\\p{L}\\p{N}\\p{M}\\u200c\\u200d-]*[\\p{L}\\p{N}\\p{M}])?';
+const DOMAIN = new RegExp(`^(?:${LABEL}\\.)+(?=[^.]*\\p{L})${LABEL}$`, 'u');
 
 /** Keeps the domain and, when the local part has at least 3 characters, its first one; the length never shows. */
 function partialEmail(text: string): string {
@@ -62,7 +65,9 @@ function yearOf(text: string): string | null {
   const match = /^(\d{4})-(\d{2})-(\d{2})(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/.exec(text);
   if (!match) return null;
   const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
-  const date = new Date(Date.UTC(year, month - 1, day));
+  const date = new Date(0);
+  // setUTCFullYear, not Date.UTC: that one reads the years 0–99 as 1900–1999.
+  date.setUTCFullYear(year, month - 1, day);
   return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day ? match[1] : null;
 }
 

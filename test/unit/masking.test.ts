@@ -18,6 +18,11 @@ describe('masking strategies reveal no more than they say', () => {
     ['partial_email', 'call me @ +49 170 1234567', '***'], // what follows "@" is no domain: not shown
     ['partial_email', 'jane <jane@x.com> tel 0170-1234567', '***'],
     ['partial_email', 'jane@localhost', '***'],
+    ['partial_email', 'x@0170.123.4567', '***'], // a dotted phone number is no domain
+    ['partial_email', 'x@192.168.1.1', '***'],
+    ['partial_email', 'ravi@उदाहरण.परीक्षा', 'r***@उदाहरण.परीक्षा'], // labels ending in a combining mark
+    ['partial_email', 'som@ตัวอย่าง.ไทย', 's***@ตัวอย่าง.ไทย'],
+    ['partial_email', 'ann@my-shop.co.uk', 'a***@my-shop.co.uk'],
     ['year', '1990-04-01', '1990'],
     ['year', '1990-04-01T10:00:00Z', '1990'],
     ['year', '1990', null], // not a date: nothing rather than a guess
@@ -27,6 +32,7 @@ describe('masking strategies reveal no more than they say', () => {
     ['year', '1234-56-7890', null],
     ['year', '1990-02-30', null],
     ['year', '1992-02-29', '1992'],
+    ['year', '0099-01-01', '0099'],
     ['city', '52.520008,13.404954', '52.5,13.4'],
     ['city', ' -33.8688 , 151.2093 ', '-33.9,151.2'],
     ['city', '91.0,0', null],
