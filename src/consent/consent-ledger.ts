@@ -11,6 +11,9 @@ import { buildReceipt, newReceiptId, type ReceiptContext } from './consent-recei
 import { ConsentReceiptEntity } from './consent-receipt.entity';
 import { ConsentStateEntity, type StatementKind } from './consent-state.entity';
 
+
+/** The longest `source` a statement takes. */
+const MAX_SOURCE_LENGTH = 200;
 export interface ConsentChange {
   readonly subjectId: string;
   readonly kind: ConsentEventKind;
@@ -174,6 +177,8 @@ export class ConsentLedger {
     if (holdsUnprintable(change.subjectId)) throw badInput('subjectId holds control characters', { field: 'subjectId' });
     if (!change.source || change.source.trim() === '') throw badInput('source is required (where the statement was collected)', { field: 'source' });
     if (holdsUnprintable(change.source)) throw badInput('source must be plain text (it holds control characters)', { field: 'source' });
+    // It is copied onto every receipt and shown on the privacy page: where the statement was collected, in a line.
+    if (change.source.trim().length > MAX_SOURCE_LENGTH) throw badInput(`source must be at most ${MAX_SOURCE_LENGTH} characters`, { field: 'source' });
     if (change.recordedAt !== undefined && (Number.isNaN(change.recordedAt.getTime()) || change.recordedAt.getTime() > now.getTime())) {
       throw badInput('recordedAt must be a valid time that is not in the future', { field: 'recordedAt' });
     }

@@ -15,6 +15,9 @@ export function holdsUnprintable(text: string): boolean {
   return new RegExp(UNPRINTABLE.source).test(text);
 }
 
+/** As long as a subject's own message may be. */
+const MAX_ANSWER_LENGTH = 4_000;
+
 /** Message ids are positive 32-bit integers (an integer column on both stores): anything else names no message. */
 const isMessageId = (id: number) => Number.isInteger(id) && id >= 1 && id <= 2 ** 31 - 1;
 
@@ -35,6 +38,7 @@ export class Inbox {
     const answer = text.trim();
     if (answer.length === 0) throw badInput('the answer is empty');
     if (holdsUnprintable(answer)) throw badInput('the answer must be plain text (it holds control characters)');
+    if (answer.length > MAX_ANSWER_LENGTH) throw badInput(`please keep the answer under ${MAX_ANSWER_LENGTH.toLocaleString('en')} characters`);
     const repository = this.dataSource.getRepository(SubjectMessageEntity);
     const message = isMessageId(id) ? await repository.findOneBy({ id }) : null;
     if (!message) throw badInput(`no message ${id}`);

@@ -9,8 +9,9 @@ const CONSENT_MANAGER = { category: 'system.operations', purposes: CONSENT_RECOR
 /** The consent managers' side of subject rights: the privacy page's inbox and erasure. */
 @Resolver()
 export class SubjectRightsResolver {
+  // Recorded as the CLI's `inbox list` is: the list names who wrote in, whatever personal field is selected.
   @Query(() => [SubjectMessageType], { description: "Questions data subjects asked on their privacy page, oldest first. `first` ≤ 500." })
-  @Governed(CONSENT_MANAGER)
+  @Governed({ ...CONSENT_MANAGER, recordAs: 'SUBJECT_MESSAGES_READ' })
   inbox(
     @Ctx() context: GraphQLContext,
     @Arg('unansweredOnly', () => Boolean, { defaultValue: true }) unansweredOnly: boolean,
@@ -20,7 +21,7 @@ export class SubjectRightsResolver {
   }
 
   @Mutation(() => SubjectMessageType, { nullable: true, description: "Answers a subject's question; the answer appears on their privacy page." })
-  @Governed(CONSENT_MANAGER)
+  @Governed({ ...CONSENT_MANAGER, recordAs: 'SUBJECT_MESSAGE_ANSWERED' })
   answerQuestion(@Ctx() context: GraphQLContext, @Arg('input', () => AnswerQuestionInput) input: AnswerQuestionInput) {
     return context.subjectRights.answer(Number(input.id), input.answer);
   }

@@ -560,6 +560,8 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     const before = await candor.services.dataSource.getRepository(ConsentEventEntity).count();
     const nulSource = await grant(S, 'marketing.communications', { source: 'web\u0000form' });
     expect([nulSource.body.errors?.[0].extensions?.code, nulSource.body.errors?.[0].message]).toEqual(['BAD_USER_INPUT', 'source must be plain text (it holds control characters)']);
+    const longSource = await grant(S, 'marketing.communications', { source: 's'.repeat(201) });
+    expect([longSource.body.errors?.[0].extensions?.code, longSource.body.errors?.[0].message]).toEqual(['BAD_USER_INPUT', 'source must be at most 200 characters']);
     const nulSubject = await grant(`${S}\u0000`, 'marketing.communications');
     expect([nulSubject.body.errors?.[0].extensions?.code, nulSubject.body.errors?.[0].message]).toEqual(['BAD_USER_INPUT', 'subjectId holds control characters']);
     expect(await candor.services.dataSource.getRepository(ConsentEventEntity).count()).toBe(before);
@@ -572,8 +574,15 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     // What the subject asked about, their words and the answer are theirs: each read is decided and recorded.
     const read = await candor.services.accessLogReader.page({ requestId: inbox.headers.get('x-request-id'), subjectId: S }, 50);
     expect(read.edges.map((edge) => edge.node.coordinate).sort()).toEqual(['SubjectMessage.answer', 'SubjectMessage.body', 'SubjectMessage.context']);
+    // The read itself is recorded, as the CLI's is, also when no personal field is selected (the list names who wrote in).
+    const idsOnly = await manage('{ inbox { id subjectId } }');
+    const operation = async (requestId: string | null) => (await candor.services.accessLogReader.page({ requestId: requestId! }, 50)).edges.map((edge) => [edge.node.reason, edge.node.subjectId]);
+    expect(await operation(idsOnly.headers.get('x-request-id'))).toEqual([['SUBJECT_MESSAGES_READ', null]]);
+    const tooLong = await manage(`mutation { answerQuestion(input: { id: "${message.id}", answer: "${'x'.repeat(4_001)}" }) { answer } }`);
+    expect([tooLong.body.errors?.[0].extensions?.code, tooLong.body.errors?.[0].message]).toEqual(['BAD_USER_INPUT', 'please keep the answer under 4,000 characters']);
     const answered = await manage(`mutation { answerQuestion(input: { id: "${message.id}", answer: "Only because you agreed on 2 January." }) { answer answeredBy } }`);
     expect(answered.body.data!.answerQuestion).toEqual({ answer: 'Only because you agreed on 2 January.', answeredBy: 'compliance-office' });
+    expect(await operation(answered.headers.get('x-request-id'))).toContainEqual(['SUBJECT_MESSAGE_ANSWERED', null]);
     const twice = await manage(`mutation { answerQuestion(input: { id: "${message.id}", answer: "again" }) { answer } }`);
     expect(twice.body.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
     // Coded refusals, on PostgreSQL too: an id past its integer column, text it cannot store (NUL).
