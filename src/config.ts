@@ -51,9 +51,10 @@ export interface CandorConfig {
   readonly publicUrl: string;
   /**
    * Query limits, each refused with its own code (`CANDOR_MAX_DEPTH` 12, `CANDOR_MAX_ALIASES` 50, `CANDOR_MAX_COST` 5000,
-   * `CANDOR_MAX_TOKENS` 5000, `CANDOR_MAX_DIRECTIVES` 50, `CANDOR_MAX_BATCH_OPERATIONS` 5 — at most 5; 1 refuses batched requests).
+   * `CANDOR_MAX_TOKENS` 5000, `CANDOR_MAX_DIRECTIVES` 50, `CANDOR_MAX_BATCH_OPERATIONS` 5 — at most 5; 1 refuses batched requests;
+   * `CANDOR_MAX_LIST_ITEMS` 5000: the page sizes an operation's root lists ask for, together).
    */
-  readonly limits: { readonly depth: number; readonly aliases: number; readonly cost: number; readonly tokens: number; readonly directives: number; readonly batchOperations: number };
+  readonly limits: { readonly depth: number; readonly aliases: number; readonly cost: number; readonly tokens: number; readonly directives: number; readonly batchOperations: number; readonly listItems: number };
   /** `CANDOR_RATE_LIMIT_PER_MINUTE` (default 600; 0 disables): requests per actor per minute, per instance. */
   readonly rateLimitPerMinute: number;
   /**
@@ -193,6 +194,7 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
       tokens: count('CANDOR_MAX_TOKENS', 5000, 1),
       directives: count('CANDOR_MAX_DIRECTIVES', 50, 0),
       batchOperations: batchLimit(count('CANDOR_MAX_BATCH_OPERATIONS', 5, 1)),
+      listItems: count('CANDOR_MAX_LIST_ITEMS', 5000, 1),
     }),
     rateLimitPerMinute: count('CANDOR_RATE_LIMIT_PER_MINUTE', 600, 0),
     anonymousRefusalsPerMinute: count('CANDOR_ANONYMOUS_REFUSALS_PER_MINUTE', 120, 0),

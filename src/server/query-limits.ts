@@ -1,5 +1,5 @@
 import { ApolloArmor } from '@escape.tech/graphql-armor';
-import { GraphQLError, Lexer, Source, TokenKind } from 'graphql';
+import { type FragmentDefinitionNode, type GraphQLObjectType, GraphQLError, Kind, Lexer, type OperationDefinitionNode, type SelectionSetNode, Source, TokenKind, type ValueNode } from 'graphql';
 import type { GraphQLArmorRejectCallback } from '@escape.tech/graphql-armor-types';
 import type { CandorConfig } from '../config';
 import type { QUERY_LIMIT_CODES } from '../policy/codes';
@@ -45,4 +45,45 @@ export function queryLimits(limits: CandorConfig['limits']) {
     maxDirectives: { n: limits.directives, ...reject('TOO_MANY_DIRECTIVES') },
     blockFieldSuggestion: { enabled: true },
   }).protect();
+}
+
+/** The arguments that size a root list (`customers(limit:)`, `accessLog(first:)`, `inbox(first:)`). */
+const PAGE_SIZE_ARGUMENTS = ['limit', 'first'];
+
+/**
+ * How many items an operation's root lists ask for together: each root field's page size (as written, from
+ * a variable, or the field's default), once per occurrence — aliases and fragments spread several times
+ * included. graphql-armor's cost estimate counts a selection once whatever its page size, so fifty aliased
+ * `customers(limit: 1000)` cost as little as one; this bounds what one operation can read (and record).
+ */
+export function rootListItems(
+  operation: OperationDefinitionNode,
+  fragments: Readonly<Record<string, FragmentDefinitionNode>>,
+  variables: Readonly<Record<string, unknown>>,
+  rootType: GraphQLObjectType,
+): number {
+  const valueOf = (node: ValueNode | undefined, fallback: unknown): number => {
+    const value =
+      node === undefined ? fallback : node.kind === Kind.INT ? Number(node.value) : node.kind === Kind.VARIABLE ? (variables[node.name.value] ?? defaultOf(node.name.value) ?? fallback) : fallback;
+    return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0;
+  };
+  const defaultOf = (variable: string): unknown => {
+    const definition = operation.variableDefinitions?.find((candidate) => candidate.variable.name.value === variable);
+    return definition?.defaultValue?.kind === Kind.INT ? Number(definition.defaultValue.value) : undefined;
+  };
+  const count = (selectionSet: SelectionSetNode, spreading: ReadonlySet<string>): number => {
+    let total = 0;
+    for (const selection of selectionSet.selections) {
+      if (selection.kind === Kind.FIELD) {
+        const argument = rootType.getFields()[selection.name.value]?.args.find((candidate) => PAGE_SIZE_ARGUMENTS.includes(candidate.name));
+        if (argument) total += valueOf(selection.arguments?.find((given) => given.name.value === argument.name)?.value, argument.defaultValue);
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) total += count(selection.selectionSet, spreading);
+      else if (!spreading.has(selection.name.value) && fragments[selection.name.value]) {
+        // Validation refuses cycles; the guard only keeps this walk finite whatever it is given.
+        total += count(fragments[selection.name.value].selectionSet, new Set([...spreading, selection.name.value]));
+      }
+    }
+    return total;
+  };
+  return count(operation.selectionSet, new Set());
 }

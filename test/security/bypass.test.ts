@@ -181,6 +181,9 @@ describe.each(STORES_AND_EXECUTORS)('bypass attempts on %s, executed by %s', (dr
   it.each([
     ['too many aliases', `{ customer(id: "${W}") { ${Array.from({ length: 51 }, (_, index) => `a${index}: email`).join(' ')} } }`, 'TOO_MANY_ALIASES'],
     ['too many directives', `{ customer(id: "${W}") { email ${Array.from({ length: 60 }, () => '@include(if: true)').join(' ')} } }`, 'TOO_MANY_DIRECTIVES'],
+    // Page sizes add up across aliases, fragments spread again and variables (5,000 at most by default).
+    ['six pages of 1,000 under aliases', `{ ${Array.from({ length: 6 }, (_, index) => `p${index}: customers(limit: 1000, offset: ${index * 1000}) { email }`).join(' ')} }`, 'QUERY_TOO_COSTLY'],
+    ['a page spread six times', `query Q($n: Int = 1000) { ...P ...P ...P a: customers(limit: $n) { id } ... on Query { ...P ...P } } fragment P on Query { customers(limit: $n) { email } }`, 'QUERY_TOO_COSTLY'],
   ])('a document that is %s is refused with its own code, recorded, and leaks nothing', async (_case, query, code) => {
     const response = await attempt(query);
     const body = await expectNoLeak(response);
@@ -188,6 +191,12 @@ describe.each(STORES_AND_EXECUTORS)('bypass attempts on %s, executed by %s', (dr
     expect(body.data).toBeUndefined();
     const recorded = await candor.services.accessLogReader.page({ requestId: response.headers.get('x-request-id') }, 10);
     expect(recorded.edges.map((edge) => [edge.node.decision, edge.node.reason])).toEqual([['REFUSED', code]]);
+  });
+
+  it('five pages of 1,000 are one operation (the list limit counts what is asked, not more)', async () => {
+    const response = await attempt(`{ ${Array.from({ length: 5 }, (_, index) => `p${index}: customers(limit: 1000, offset: ${index * 1000}) { id }`).join(' ')} }`);
+    const body = await expectNoLeak(response);
+    expect([response.status, body.errors]).toEqual([200, undefined]);
   });
 
   it('documents deeper, longer or costlier than configured limits are refused with their codes', async () => {
