@@ -20,3 +20,24 @@ export function formatError(formatted: GraphQLFormattedError, error?: unknown): 
   }
   return { message: 'Internal server error', path: formatted.path, locations: formatted.locations, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
 }
+
+/** Where a masked error is told to operators: its kind and code only. */
+export type MaskedErrorSink = (cause: { readonly error: string; readonly code: string | null; readonly path: string | null }) => void;
+
+/**
+ * `formatError`, telling `sink` about each error it masks, so an operator sees that (and what kind of)
+ * something failed: the error's class and its driver or system code (`23505`, `ECONNRESET`), never its
+ * message — a driver's message can quote the row's values (`Key (email)=(…) already exists`).
+ */
+export function formatErrorTelling(sink: MaskedErrorSink): (formatted: GraphQLFormattedError, error?: unknown) => GraphQLFormattedError {
+  return (formatted, error) => {
+    const answered = formatError(formatted, error);
+    // No code Candor lets through is INTERNAL_SERVER_ERROR: this one was masked here.
+    if (answered.extensions?.code === 'INTERNAL_SERVER_ERROR') {
+      const cause = error instanceof GraphQLError && error.originalError ? error.originalError : error;
+      const code = (cause as { code?: unknown } | undefined)?.code;
+      sink({ error: cause instanceof Error ? cause.constructor.name : typeof cause, code: typeof code === 'string' || typeof code === 'number' ? String(code) : null, path: formatted.path?.join('.') ?? null });
+    }
+    return answered;
+  };
+}

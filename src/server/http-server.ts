@@ -14,7 +14,7 @@ import { accessLogPlugin } from './audit.plugin';
 import { batchedOperations } from './batching';
 import { RefusalRecorder } from './refusal-recorder';
 import { BUILT_CONTEXTS_LOCAL, type CandorContext, CONTEXT_BUILT_LOCAL, createContextFactory, REQUEST_ID_LOCAL, singleOperation } from './context';
-import { formatError } from './format-error';
+import { formatErrorTelling } from './format-error';
 import { type JitExecutor, jitGateway } from './jit-executor';
 import { purposeScopedIntrospectionPlugin } from './purpose-scoped-introspection';
 import { requestLogging } from './observability';
@@ -123,7 +123,7 @@ export async function startHttpServer(services: CandorServices, governed: Govern
     stopOnTerminationSignals: false,
     introspection: config.introspection,
     includeStacktraceInErrorResponses: false,
-    formatError,
+    formatError: formatErrorTelling((cause) => services.logger.error(cause, 'an error was masked as INTERNAL_SERVER_ERROR')),
     plugins: [
       // The cache-control plugin hooks every field (willResolveField) and halves throughput; Candor sets no cache hints.
       ApolloServerPluginCacheControlDisabled(),
