@@ -63,8 +63,8 @@ export class SubjectPseudonymEntity {
 }
 
 /**
- * A subject erased from the log: a record about them that comes later gets a pseudonym that maps to no one
- * (`unlinkedPseudonyms`), never a mapping of its own.
+ * A subject erased from the log: a record about them that comes later gets a pseudonym of its batch that maps
+ * to no one (the appenders' pseudonym lookups), never a mapping of its own.
  */
 @Entity('erased_subject')
 export class ErasedSubjectEntity {

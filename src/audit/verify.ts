@@ -30,8 +30,8 @@ const PRUNE_RACE_RETRIES = 3;
 /**
  * Recomputes every record digest and batch hash, checks that sequence numbers are gap-free, that every
  * entry is stored as sealed and carries its batch's commit time, and that every signed checkpoint matches
- * the chain. Reads in pages, so memory stays flat on large logs. A break
- * found while a prune committed is checked again from the new prune.
+ * the chain. Reads in pages, so memory stays flat on large logs. A break found while a prune committed is
+ * checked again from the new prune.
  */
 export async function verifyAccessLog(dataSource: DataSource, signer: CheckpointSigner, options: VerifyOptions = {}): Promise<VerifyReport> {
   const latestPruneId = async () => (await dataSource.getRepository(AuditCheckpointEntity).findOne({ where: { kind: 'prune' }, order: { id: 'DESC' }, select: { id: true } }))?.id ?? 0;

@@ -11,9 +11,9 @@ import { buildReceipt, newReceiptId, type ReceiptContext } from './consent-recei
 import { ConsentReceiptEntity } from './consent-receipt.entity';
 import { ConsentStateEntity, type StatementKind } from './consent-state.entity';
 
-
 /** The longest `source` a statement takes. */
 const MAX_SOURCE_LENGTH = 200;
+
 export interface ConsentChange {
   readonly subjectId: string;
   readonly kind: ConsentEventKind;

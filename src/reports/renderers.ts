@@ -127,8 +127,8 @@ const showable = (character: string) => {
 /**
  * Text as pdfkit's built-in fonts can show it (Windows-1252): outside it, pdfkit writes a glyph code of the
  * wrong length and garbles the rest of the line. Accented letters lose what 1252 lacks (ę → e, Ł → L), other
- * scripts and symbols become "?", control and invisible format characters go (a tab becomes a space). The HTML, Markdown, CSV and
- * JSON keep every character.
+ * scripts and symbols become "?", control and invisible format characters go (a tab becomes a space). The
+ * HTML, Markdown, CSV and JSON keep every character.
  */
 export function pdfText(value: string): string {
   let shown = '';

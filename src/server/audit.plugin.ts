@@ -1,5 +1,5 @@
 import type { ApolloServerPlugin } from '@apollo/server';
-import { GraphQLError, Kind } from 'graphql';
+import { GraphQLError } from 'graphql';
 import { type AccessLog, type AccessRecordInput, entriesOf } from '../audit/access-log';
 import type { AppendEntry } from '../audit/audit-store';
 import type { EntryItem } from '../audit/chain';
@@ -10,7 +10,6 @@ import type { GuardedField } from '../policy/guarded-field';
 import { recordedDecision, type RequestGovernance, subjectNamedBy } from '../policy/request-governance';
 import type { CandorContext } from './context';
 import type { CandorMetrics } from './observability';
-import { rootListItems } from './query-limits';
 
 /** Refusals of a whole document that Candor itself makes (the rest are Apollo's or graphql-js's). */
 const CANDOR_REFUSAL_CODES: ReadonlySet<string> = new Set([...QUERY_LIMIT_CODES, 'EXPLAIN_QUERIES_ONLY']);
@@ -31,23 +30,13 @@ const CHOICES_CATEGORY = 'user.privacy_preferences';
  * coordinates, and records every field of it as withheld. Otherwise a field decision is recorded when the
  * response still holds its subject: objects discarded by null propagation take their records with them.
  */
-export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics, listItemsLimit: number): ApolloServerPlugin<CandorContext> {
+export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): ApolloServerPlugin<CandorContext> {
   return {
     async requestDidStart({ contextValue }) {
       // Apollo hands plugins a shallow copy of the context: the flag is set on the object both share.
       contextValue.pipeline.started = true;
       return {
-        async didResolveOperation({ contextValue, operation, document, request, schema }) {
-          const queryType = schema.getQueryType();
-          if (operation?.operation === 'query' && queryType) {
-            const fragments = Object.fromEntries(document.definitions.filter((definition) => definition.kind === Kind.FRAGMENT_DEFINITION).map((fragment) => [fragment.name.value, fragment]));
-            const items = rootListItems(operation, fragments, request.variables ?? {}, queryType);
-            if (items > listItemsLimit) {
-              throw new GraphQLError(`the operation asks for ${items} items from its lists together, more than ${listItemsLimit} (CANDOR_MAX_LIST_ITEMS)`, {
-                extensions: { code: 'QUERY_TOO_COSTLY', http: { status: 400 } },
-              });
-            }
-          }
+        async didResolveOperation({ contextValue, operation }) {
           // A dry run must not change anything: explain applies to queries only.
           if (contextValue[GOVERNANCE_CONTEXT_KEY]?.mode === 'explain' && operation?.operation !== 'query') {
             throw new GraphQLError('X-Governance-Explain applies to queries only: a mutation cannot be dry-run', {

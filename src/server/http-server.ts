@@ -133,7 +133,7 @@ export async function startHttpServer(services: CandorServices, governed: Govern
       config.production
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ embed: { runTelemetry: false, initialState: { sharedHeaders: SANDBOX_DEFAULT_HEADERS } }, document: SANDBOX_DEFAULT_DOCUMENT }),
-      accessLogPlugin(services.accessLog, services.metrics, services.config.limits.listItems),
+      accessLogPlugin(services.accessLog, services.metrics),
       ...(config.purposeScopedIntrospection ? [purposeScopedIntrospectionPlugin(governed)] : []),
       ...limits.plugins,
     ],

@@ -1,5 +1,6 @@
+import type { ApolloServerPlugin } from '@apollo/server';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
-import { type FragmentDefinitionNode, type GraphQLObjectType, GraphQLError, Kind, Lexer, type OperationDefinitionNode, type SelectionSetNode, Source, TokenKind, type ValueNode } from 'graphql';
+import { type FragmentDefinitionNode, type GraphQLObjectType, GraphQLError, Kind, Lexer, type OperationDefinitionNode, type SelectionSetNode, Source, TokenKind, type ValidationRule, type ValueNode } from 'graphql';
 import type { GraphQLArmorRejectCallback } from '@escape.tech/graphql-armor-types';
 import type { CandorConfig } from '../config';
 import type { QUERY_LIMIT_CODES } from '../policy/codes';
@@ -31,11 +32,12 @@ export function exceedsTokenLimit(query: string, limit: number): boolean {
 
 /**
  * Query limits from graphql-armor, a maintained library: depth, aliases, cost, tokens and directives,
- * plus no field suggestions (they would let a caller probe the schema). Batched HTTP operations are refused
- * altogether (Apollo's default, kept).
+ * plus no field suggestions (they would let a caller probe the schema); and Candor's own limit on the items
+ * an operation's root lists ask for together (`rootListItems`), which needs the request's variables.
+ * Batched HTTP operations are refused altogether (Apollo's default, kept).
  */
-export function queryLimits(limits: CandorConfig['limits']) {
-  return new ApolloArmor({
+export function queryLimits(limits: CandorConfig['limits']): { plugins: ApolloServerPlugin[]; validationRules: ValidationRule[] } {
+  const armor = new ApolloArmor({
     maxDepth: { n: limits.depth, ...reject('QUERY_TOO_DEEP') },
     maxAliases: { n: limits.aliases, ...reject('TOO_MANY_ALIASES') },
     costLimit: { maxCost: limits.cost, ...reject('QUERY_TOO_COSTLY') },
@@ -45,6 +47,28 @@ export function queryLimits(limits: CandorConfig['limits']) {
     maxDirectives: { n: limits.directives, ...reject('TOO_MANY_DIRECTIVES') },
     blockFieldSuggestion: { enabled: true },
   }).protect();
+  return { plugins: [...armor.plugins, listItemsLimit(limits.listItems)], validationRules: armor.validationRules };
+}
+
+/** Refuses a query whose root lists ask for more than `limit` items together (QUERY_TOO_COSTLY). */
+function listItemsLimit(limit: number): ApolloServerPlugin {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ operation, document, request, schema }) {
+          const queryType = schema.getQueryType();
+          if (operation?.operation !== 'query' || !queryType) return;
+          const fragments = Object.fromEntries(document.definitions.filter((definition) => definition.kind === Kind.FRAGMENT_DEFINITION).map((fragment) => [fragment.name.value, fragment]));
+          const items = rootListItems(operation, fragments, request.variables ?? {}, queryType);
+          if (items > limit) {
+            throw new GraphQLError(`the operation asks for ${items} items from its lists together, more than ${limit} (CANDOR_MAX_LIST_ITEMS)`, {
+              extensions: { code: 'QUERY_TOO_COSTLY', http: { status: 400 } },
+            });
+          }
+        },
+      };
+    },
+  };
 }
 
 /** The arguments that size a root list (`customers(limit:)`, `accessLog(first:)`, `inbox(first:)`). */
