@@ -1,5 +1,5 @@
 import { importConsents } from '../consent/consent-import';
-import { Inbox, UNPRINTABLE } from '../consent/inbox';
+import { Inbox, inert } from '../consent/inbox';
 import { badInput } from '../errors';
 import { eraseSubject } from '../privacy/erasure';
 import type { CandorServices } from '../server/services';
@@ -16,7 +16,8 @@ export async function consentImport(services: CandorServices, file: string | und
   if (output.interactive) output.err('\r\x1b[K');
   if (report.rejected.length) {
     output.err(`rejected ${report.rejected.length} of ${report.rows} rows; nothing was imported:\n`);
-    for (const { row, problem } of report.rejected) output.err(`  row ${row}: ${problem}\n`);
+    // A problem quotes the file's own values (a purpose, a column name): printed inert.
+    for (const { row, problem } of report.rejected) output.err(`  row ${row}: ${inert(problem)}\n`);
     return 1;
   }
   await recordCliOperation(services, 'consent import', 'CONSENT_IMPORTED', `${report.imported} consent statements from ${file} were imported`);
@@ -50,7 +51,6 @@ export async function inboxCommand(services: CandorServices, action: string | un
     if (messages.length === 0) output.out(args.all ? 'no messages\n' : 'no unanswered messages\n');
     if (messages.length === INBOX_LIST_LIMIT) output.err(`showing the oldest ${INBOX_LIST_LIMIT} messages only: answer some to see the rest\n`);
     // Written by data subjects: printed inert (messages saved before the page refused such characters may hold some).
-    const inert = (text: string) => text.replace(UNPRINTABLE, '\uFFFD');
     for (const message of messages) {
       output.out(`#${message.id}  ${message.createdAt}  ${message.subjectId}  ${inert(message.context ?? '')}\n    ${inert(message.body.replace(/\s+/g, ' '))}\n${message.answer ? `    answered ${message.answeredAt} by ${message.answeredBy}: ${inert(message.answer)}\n` : ''}`);
     }

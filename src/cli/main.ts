@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { DEMO_ACTORS } from '../actors/actor-directory';
 import { ConfigError, loadConfig } from '../config';
+import { inert } from '../consent/inbox';
 import { isCallerFacing } from '../errors';
 import { SchemaDiffError } from '../governance/schema-diff';
 import { SchemaGovernanceError } from '../graphql/governance-catalog';
@@ -92,8 +93,9 @@ function explain(error: unknown): string | undefined {
   return undefined;
 }
 
+/** The failure in one line, inert: a message may quote input (a file's column, an argument) or a driver's text. */
 function describeFailure(error: unknown): string {
-  return explain(error) ?? `unexpected error: ${error instanceof Error ? error.message : String(error)}`;
+  return inert(explain(error) ?? `unexpected error: ${error instanceof Error ? error.message : String(error)}`);
 }
 
 async function serve(): Promise<void> {

@@ -15,6 +15,9 @@ export function holdsUnprintable(text: string): boolean {
   return new RegExp(UNPRINTABLE.source).test(text);
 }
 
+/** `text` with each UNPRINTABLE character replaced by U+FFFD: safe to print to a terminal. */
+export const inert = (text: string): string => text.replace(UNPRINTABLE, '\uFFFD');
+
 /** As long as a subject's own message may be. */
 const MAX_ANSWER_LENGTH = 4_000;
 

@@ -319,6 +319,17 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       expect(await candor.services.dataSource.getRepository(ConsentEventEntity).count()).toBe(before);
     });
 
+    it('prints the values a rejected row quotes inert: a terminal escape in a purpose or a column name does not reach the terminal', async () => {
+      const file = join(directory, 'escapes.json');
+      // ESC ] 0 ; … BEL would retitle the terminal; ESC [ 2 J would clear it.
+      writeFileSync(file, JSON.stringify([{ subjectId: S, action: 'grant', purpose: 'x\u001b]0;pwned\u0007', source: 'crm' }, { subjectId: S, action: 'grant', purpose: 'marketing', source: 'crm', '\u001b[2J': 1 }]));
+      const result = await cli('consent', 'import', file);
+      expect([result.code, result.stderr]).toEqual([1, ['rejected 2 of 2 rows; nothing was imported:', '  row 1: unknown purpose "x\uFFFD]0;pwned\uFFFD"', '  row 2: unknown column "\uFFFD[2J"', ''].join('\n')]);
+      const header = join(directory, 'escaped-header.csv');
+      writeFileSync(header, `subjectId,action,purpose,purpose\u001b[2J,purpose\u001b[2J\n${S},grant,marketing,a,b\n`);
+      expect((await cli('consent', 'import', header)).stderr).toBe(`candor: ${header}: the column "purpose\uFFFD[2J" appears twice in the header\n`);
+    });
+
     it('numbers rejected CSV rows by the line they start on, rejects a row of the wrong width alone, and statements the ledger would misread', async () => {
       const before = await candor.services.dataSource.getRepository(ConsentEventEntity).count();
       const file = join(directory, 'lines.csv');
