@@ -87,7 +87,8 @@ describe.each(DRIVERS)('`candor serve` as a process on %s', (driver) => {
   it('in production seeds nothing and refuses demo keys', async () => {
     const database = await createTestDatabase(driver);
     try {
-      const server = await startChildServer({ DATABASE_URL: database.url, NODE_ENV: 'production', CANDOR_SECRET: 'a-real-production-secret-0123456789', CANDOR_AUDIT_SIGNING_KEY: Buffer.alloc(32, 7).toString('base64') });
+      const env = { DATABASE_URL: database.url, NODE_ENV: 'production', CANDOR_SECRET: 'a-real-production-secret-0123456789', CANDOR_AUDIT_SIGNING_KEY: Buffer.alloc(32, 7).toString('base64') };
+      const server = await startChildServer(env);
       try {
         expect(server.output()).not.toContain('seeded');
         expect(server.output()).not.toContain('demo-');
@@ -95,6 +96,14 @@ describe.each(DRIVERS)('`candor serve` as a process on %s', (driver) => {
         expect(response.status).toBe(401);
         const page = await fetch(server.url, { headers: { accept: 'text/html' } });
         expect(await page.text()).not.toContain('embeddable-sandbox');
+        // A real actor is answered, but the schema is not introspectable (CANDOR_INTROSPECTION defaults off).
+        const created = await runCli(['actor', 'create', '--id', 'support-desk', '--name', 'Support Desk', '--team', 'Support', '--purposes', 'essential.service'], env);
+        expect(created.code).toBe(0);
+        const key = created.stdout.trim().split('\n').at(-1)!;
+        const answered = await post(server.url, key, 'essential.service', '{ customers { id } }');
+        expect([answered.status, answered.body.errors]).toEqual([200, undefined]);
+        const introspection = await post(server.url, key, 'essential.service', '{ __schema { types { name } } }');
+        expect([introspection.body.data, introspection.body.errors?.map((error) => error.extensions?.code)]).toEqual([undefined, ['GRAPHQL_VALIDATION_FAILED']]);
       } finally {
         await server.kill();
       }

@@ -132,9 +132,15 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     const result = await cli('prune', '--before', new Date().toISOString());
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^pruned \d+ records in \d+ batches through seq \d+; signed a prune checkpoint\n$/);
+    const [, records, batches, throughSeq] = (/^pruned (\d+) records in (\d+) batches through seq (\d+); signed a prune checkpoint\n$/.exec(result.stdout) ?? []).map(Number);
+    expect([records, batches, throughSeq].every((figure) => figure >= 1)).toBe(true);
+    // The pruned batches are gone, their records with them; the prune's own record is one batch more.
     const batchesAfter = await candor.services.dataSource.getRepository(AuditBatchEntity).count();
-    expect(batchesAfter).toBeLessThan(batchesBefore + 2);
+    expect(batchesAfter).toBe(batchesBefore - batches + 1);
+    const [{ remaining }] = await candor.services.dataSource.query(`SELECT count(*) AS remaining FROM audit_entry WHERE seq <= ${throughSeq}`);
+    expect(Number(remaining)).toBe(0);
+    const [oldestLeft] = await candor.services.dataSource.getRepository(AuditBatchEntity).find({ order: { id: 'ASC' }, take: 1 });
+    expect(oldestLeft.firstSeq).toBe(throughSeq + 1);
     const verified = await cli('verify');
     expect([verified.code, verified.stderr]).toEqual([0, '']);
     const recorded = await candor.services.accessLogReader.page({ reason: 'ACCESS_LOG_PRUNED' }, 10);

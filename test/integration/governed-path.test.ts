@@ -324,9 +324,8 @@ describe.each(STORES_AND_EXECUTORS)('the governed query path on %s, executed by 
       const slowerThanDeadline = TEST_STORE_DEADLINE_MS + 1_500;
       const slow = jest.spyOn(candor.services.consent, 'states').mockImplementation((ids) => new Promise((resolve) => setTimeout(() => resolve(ids.map((subjectId) => ({ subjectId, restricted: false, consents: [], objections: [] }))), slowerThanDeadline)));
       try {
-        const started = Date.now();
+        // Had the deadline not fired, the answer (no consent needed for essential.service) would release the e-mail.
         const response = await emailOf(A, KEYS.support, 'essential.service');
-        expect(Date.now() - started).toBeLessThan(slowerThanDeadline - 100);
         expect(response.body.data).toEqual({ customer: { id: A, email: null } });
         expect(response.body.errors?.[0].extensions?.code).toBe('GOVERNANCE_UNAVAILABLE');
       } finally {

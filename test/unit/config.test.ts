@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from '../../src/config';
+import { ConfigError, DEVELOPMENT_SECRET, loadConfig } from '../../src/config';
 
 describe('configuration', () => {
   const load = (env: Record<string, string>) => loadConfig({ DATABASE_URL: 'sqlite:./data/test-config.sqlite', NODE_ENV: 'test', ...env }, {});
@@ -16,6 +16,23 @@ describe('configuration', () => {
       expect(() => load({ NODE_ENV: nodeEnv })).toThrow(new ConfigError(`NODE_ENV must be one of production, development, test (or unset), got "${nodeEnv}"`));
     }
     expect(load({ NODE_ENV: 'development' }).production).toBe(false);
+  });
+
+  it('in production, requires its own secret and signing key, and turns off the demo and introspection unless told', () => {
+    const seed = Buffer.alloc(32, 7).toString('base64');
+    const production = (env: Record<string, string>) => load({ NODE_ENV: 'production', CANDOR_SECRET: 'a-production-secret-of-some-length', CANDOR_AUDIT_SIGNING_KEY: seed, ...env });
+    expect(() => load({ NODE_ENV: 'production', CANDOR_AUDIT_SIGNING_KEY: seed })).toThrow(new ConfigError('CANDOR_SECRET is required when NODE_ENV=production'));
+    expect(() => production({ CANDOR_SECRET: DEVELOPMENT_SECRET })).toThrow(new ConfigError('CANDOR_SECRET must not be the development secret when NODE_ENV=production'));
+    expect(() => load({ NODE_ENV: 'production', CANDOR_SECRET: 'a-production-secret-of-some-length' })).toThrow(
+      new ConfigError('CANDOR_AUDIT_SIGNING_KEY is required when NODE_ENV=production (base64 of a 32-byte Ed25519 seed)'),
+    );
+    expect(() => production({ CANDOR_AUDIT_SIGNING_KEY: Buffer.alloc(31).toString('base64') })).toThrow(new ConfigError('CANDOR_AUDIT_SIGNING_KEY must be base64 of exactly 32 bytes (an Ed25519 seed)'));
+    expect(() => production({ CANDOR_SECRET: 'short' })).toThrow(new ConfigError('CANDOR_SECRET must be at least 16 characters'));
+    const config = production({});
+    expect([config.production, config.introspection, config.seedDemo]).toEqual([true, false, false]);
+    // The demo cannot be turned back on in production; introspection can, explicitly.
+    expect([production({ CANDOR_SEED_DEMO: 'true' }).seedDemo, production({ CANDOR_INTROSPECTION: 'true' }).introspection]).toEqual([false, true]);
+    expect([load({}).introspection, load({}).seedDemo]).toEqual([true, true]);
   });
 
   it('reads numbers as whole decimal numbers within bounds: blanks, hex, fractions and timers past 2^31 - 1 ms are refused', () => {
