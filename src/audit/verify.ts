@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { AuditBatchEntity, AuditCheckpointEntity, AuditEntryEntity } from './audit.entities';
 import { batchHash, decodeItems, encodeItems, GENESIS_HASH, recordDigest } from './chain';
+import { inert } from '../printable';
 import { checkpointMessage, type CheckpointSigner } from './checkpoints';
 
 export interface VerifyOptions {
@@ -53,7 +54,8 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
   let verifiedCount = 0;
   /** The first entry that starts inside the one before it (or at the same sequence number), and where that one ends. */
   let overlap: { seq: number; previousEnd: number } | undefined;
-  const brokenAt = (seq: number, problem: string): VerifyReport => ({ verified: false, records: verifiedCount, headSeq, headHash, firstBrokenSeq: seq, problem });
+  // A problem quotes what the store holds, which may be anything once tampered with: printed inert.
+  const brokenAt = (seq: number, problem: string): VerifyReport => ({ verified: false, records: verifiedCount, headSeq, headHash, firstBrokenSeq: seq, problem: inert(problem) });
   const overlapReport = ({ seq, previousEnd }: { seq: number; previousEnd: number }) =>
     brokenAt(seq, `record ${seq}: stored twice (expected the next entry to start at ${previousEnd + 1}, found one starting at ${seq})`);
   /** The break at `seq`, unless an overlapping entry comes first. */
@@ -165,6 +167,8 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
           } catch {
             return broken(entry.seq, `record ${entry.seq}: entry is not readable (expected JSON items and digests)`);
           }
+          // An entry of no records would not move the verification forward (it would read that entry forever).
+          if (!(entry.count >= 1)) return broken(entry.seq, `record ${entry.seq}: entry holds ${entry.count} records, expected at least 1`);
           if (items.length !== entry.count || stored.length !== entry.count) {
             return broken(entry.seq, `record ${entry.seq}: entry holds ${items.length} records and ${stored.length} digests, expected ${entry.count}`);
           }

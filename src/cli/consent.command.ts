@@ -1,5 +1,6 @@
 import { importConsents } from '../consent/consent-import';
-import { Inbox, inert } from '../consent/inbox';
+import { Inbox } from '../consent/inbox';
+import { inert } from '../printable';
 import { badInput } from '../errors';
 import { eraseSubject } from '../privacy/erasure';
 import type { CandorServices } from '../server/services';

@@ -2,7 +2,6 @@ import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { DEMO_ACTORS } from '../actors/actor-directory';
 import { ConfigError, loadConfig } from '../config';
-import { inert } from '../consent/inbox';
 import { isCallerFacing } from '../errors';
 import { SchemaDiffError } from '../governance/schema-diff';
 import { SchemaGovernanceError } from '../graphql/governance-catalog';
@@ -10,6 +9,7 @@ import { UnguardedFieldError } from '../policy/enforcement';
 import { startCheckpointTimer } from '../server/checkpoint-timer';
 import { startHttpServer } from '../server/http-server';
 import { buildGovernedSchema, loadConfiguredTaxonomy, openServices, seedDemo } from '../server/services';
+import { inert } from '../printable';
 import { migrate } from '../storage/data-source';
 import { TaxonomyError } from '../taxonomy/taxonomy';
 import { auditCheckpoint, auditPartitions, auditPrune, auditVerify, type Output } from './audit.command';
@@ -230,7 +230,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const optionProblem = misusedOption(command, subcommand, values) ?? extraWord(positionals) ?? misusedSubcommand(command, subcommand, action);
   if (optionProblem) {
-    process.stderr.write(`candor: ${optionProblem}\n`);
+    process.stderr.write(`candor: ${inert(optionProblem)}\n`);
     return 2;
   }
   switch (command) {
@@ -333,17 +333,27 @@ async function main(argv: string[]): Promise<number> {
       }
     }
     default:
-      process.stderr.write(`unknown command "${command}"\n\n${HELP}`);
+      process.stderr.write(`unknown command "${inert(command)}"\n\n${HELP}`);
       return 2;
   }
 }
 
+/**
+ * Exits once stdout and stderr have taken everything written to them: process.exit drops what a pipe has
+ * not read yet (a report piped into a slow reader was cut at 64 KiB, and the command still exited 0).
+ */
+async function exitWhenWritten(code: number): Promise<never> {
+  await Promise.all([process.stdout, process.stderr].map((stream) => new Promise<void>((resolve) => stream.write('', () => resolve()))));
+  process.exit(code);
+}
+
+// A reader that goes away (`| head`) ends the command quietly, as it does for any Unix tool.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => process.exit(error.code === 'EPIPE' ? 0 : 1));
+
 main(process.argv.slice(2)).then(
-  (code) => {
-    if (code >= 0) process.exit(code);
-  },
+  (code) => (code >= 0 ? exitWhenWritten(code) : undefined),
   (error: unknown) => {
     process.stderr.write(`candor: ${describeFailure(error)}\n`);
-    process.exit(1);
+    return exitWhenWritten(1);
   },
 );

@@ -1,7 +1,7 @@
 import DataLoader from 'dataloader';
 import { type DataSource, type EntityManager, In } from 'typeorm';
 import { badInput } from '../errors';
-import { holdsUnprintable } from './inbox';
+import { holdsUnprintable } from '../printable';
 import { inTransaction } from '../storage/transactions';
 import type { ConsentStatement, ObjectionStatement, SubjectState } from '../policy/decide';
 import { coveringKeys } from '../taxonomy/keys';

@@ -1,22 +1,8 @@
 import { type DataSource, IsNull } from 'typeorm';
 import { badInput } from '../errors';
+import { holdsUnprintable } from '../printable';
 import { inTransaction } from '../storage/transactions';
 import { SubjectMessageEntity } from './subject-message.entity';
-
-/**
- * Characters a subject's message may not hold: control characters but tab and newline (a terminal would run
- * them when `candor inbox list` prints the message) and the bidirectional overrides (they reorder what a
- * reader sees).
- */
-export const UNPRINTABLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
-
-/** Whether `text` holds an UNPRINTABLE character (a fresh expression: the global one keeps a position between tests). */
-export function holdsUnprintable(text: string): boolean {
-  return new RegExp(UNPRINTABLE.source).test(text);
-}
-
-/** `text` with each UNPRINTABLE character replaced by U+FFFD: safe to print to a terminal. */
-export const inert = (text: string): string => text.replace(UNPRINTABLE, '\uFFFD');
 
 /** As long as a subject's own message may be. */
 const MAX_ANSWER_LENGTH = 4_000;

@@ -1,7 +1,7 @@
 import type { AccessActor, AccessRecordInput } from '../audit/access-log';
 import type { ConsentEventEntity } from '../consent/consent-event.entity';
 import type { ConsentReceiptEntity } from '../consent/consent-receipt.entity';
-import { holdsUnprintable } from '../consent/inbox';
+import { holdsUnprintable } from '../printable';
 import { inTransaction } from '../storage/transactions';
 import { SubjectMessageEntity } from '../consent/subject-message.entity';
 import { badInput } from '../errors';

@@ -186,6 +186,22 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
       expect((await candor.services.verifyAccessLog()).verified).toBe(true);
     });
 
+    it('reports an entry emptied of its records (it does not read it forever) and quotes what it found inert', async () => {
+      const [target] = await candor.services.dataSource.getRepository(AuditEntryEntity).find({ where: { requestId: requestIds.marketing }, order: { seq: 'ASC' }, take: 1 });
+      await tamper(candor, [['UPDATE audit_entry SET count = 0, items = ?, digests = ? WHERE seq = ?', ['[]', '[]', target.seq]]]);
+      try {
+        expect(await candor.services.verifyAccessLog()).toEqual(expect.objectContaining({ verified: false, firstBrokenSeq: target.seq, problem: `record ${target.seq}: entry holds 0 records, expected at least 1` }));
+        // A forged digest that would print a "verified" line over the break on a terminal.
+        const forged = `["\\u001b[2K\\u001b[1Gverified 46 records\\u001b[8m"]`;
+        await tamper(candor, [['UPDATE audit_entry SET count = ?, items = ?, digests = ? WHERE seq = ?', [target.count, target.items, forged, target.seq]]]);
+        const report = await candor.services.verifyAccessLog();
+        expect([report.firstBrokenSeq, report.problem]).toEqual([target.seq, expect.stringContaining('found \uFFFD[2K\uFFFD[1Gverified 46 records\uFFFD[8m)')]);
+      } finally {
+        await tamper(candor, [['UPDATE audit_entry SET count = ?, items = ?, digests = ? WHERE seq = ?', [target.count, target.items, target.digests, target.seq]]]);
+      }
+      expect((await candor.services.verifyAccessLog()).verified).toBe(true);
+    });
+
     it('detects an element no digest covers added to a stored record (a released field shown with a masking strategy)', async () => {
       const [target] = await candor.services.dataSource.getRepository(AuditEntryEntity).find({ where: { requestId: requestIds.support }, order: { seq: 'ASC' }, take: 1 });
       expect(target.items).toMatch(/"RELEASED"[^\]]*\]\]$/);

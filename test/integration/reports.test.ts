@@ -13,7 +13,7 @@ import { generateReport } from '../../src/reports/generate-report';
 import { REPORT_KINDS } from '../../src/reports/report-document';
 import { renderReport } from '../../src/reports/renderers';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
-import { runCli } from '../support/child-server';
+import { CLI, runCli, runShell } from '../support/child-server';
 import { DRIVERS } from '../support/databases';
 import { addCustomer } from '../support/subjects';
 
@@ -324,6 +324,21 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
         expect([result.code, result.stderr, result.stdout]).toEqual([1, `candor: cannot write the report to ${out}: ${why}\n`, '']);
       }
       expect(await generated()).toBe(before);
+    });
+
+    it('writes all of a long report into a pipe read slowly: the command does not exit before its output is taken', async () => {
+      const subjectId = customers[1].id;
+      for (let request = 0; request < 100; request++) {
+        const response = await candor.query({ key: KEYS.support, purpose: 'essential.service', query: `{ customer(id: "${subjectId}") { id email phone fullName postalAddress birthDate } }` });
+        expect(response.status).toBe(200);
+      }
+      const out = join(directory, 'piped.json');
+      // The reader waits before reading: a pipe holds 64 KiB, the rest waits in the writing process.
+      const piped = await runShell(`node "${CLI}" report subject-access --subject ${subjectId} --format json | (sleep 1; cat > "${out}")`, { DATABASE_URL: candor.database.url });
+      expect([piped.code, piped.stderr]).toEqual([0, '']);
+      const text = readFileSync(out, 'utf8');
+      expect(text.length).toBeGreaterThan(100_000);
+      expect(JSON.parse(text).report).toBe('subject-access');
     });
 
     it('prints JSON to stdout when piped, without progress output', async () => {
