@@ -47,8 +47,8 @@ export interface CandorConfig {
   readonly auditSigningSeed: Buffer;
   /** `CANDOR_AUDIT_CHECKPOINT_SECONDS` (default 300): how often the server signs a checkpoint of the log head; 0 disables. */
   readonly checkpointIntervalSeconds: number;
-  /** `PUBLIC_URL` (default `http://localhost:<PORT>`): where links to the privacy page point. */
-  readonly publicUrl: string;
+  /** `PUBLIC_URL` (default `http://localhost:<PORT>`; required, https, in production): where links to the privacy page point. */
+  readonly publicUrl: string | undefined;
   /**
    * Query limits, each refused with its own code (`CANDOR_MAX_DEPTH` 12, `CANDOR_MAX_ALIASES` 50, `CANDOR_MAX_COST` 5000,
    * `CANDOR_MAX_TOKENS` 5000, `CANDOR_MAX_DIRECTIVES` 50, `CANDOR_MAX_BATCH_OPERATIONS` 5 — at most 5; 1 refuses batched requests;
@@ -169,15 +169,23 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
     if (!audience) throw new ConfigError('CANDOR_JWT_AUDIENCE is required with CANDOR_JWT_ISSUER');
     if (!jwksUrl && !publicKeyPem) throw new ConfigError('CANDOR_JWT_JWKS_URL or CANDOR_JWT_PUBLIC_KEY is required with CANDOR_JWT_ISSUER');
     if (jwksUrl && !/^https?:\/\/[^/\s]+/.test(jwksUrl)) throw new ConfigError(`CANDOR_JWT_JWKS_URL must be an http(s) URL, got "${jwksUrl}"`);
+    // Keys fetched in clear could be swapped on the way, and whoever swaps them mints any actor's tokens.
+    if (jwksUrl && production && !isSecureUrl(urlOf(jwksUrl))) throw new ConfigError(`CANDOR_JWT_JWKS_URL must be an https URL when NODE_ENV=production (or on this machine), got "${jwksUrl}"`);
     const claimsJson = read('CANDOR_JWT_CLAIMS');
     jwt = { issuer, audience, jwksUrl, publicKeyPem, claims: claimsJson ? jwtClaimNames(claimsJson) : DEFAULT_JWT_CLAIMS };
+  }
+
+  const host = read('HOST') ?? '127.0.0.1';
+  // Outside production the demo keys, published in the README, are served: to a network only when asked for.
+  if (nodeEnv === undefined && !isLoopback(host)) {
+    throw new ConfigError(`HOST=${host} serves a network: set NODE_ENV=production, or NODE_ENV=development to serve the demo and its published keys there deliberately`);
   }
 
   return Object.freeze({
     production,
     jwt,
     port,
-    host: read('HOST') ?? '127.0.0.1',
+    host,
     database: parseDatabaseUrl(read('DATABASE_URL') ?? 'sqlite:./data/candor.sqlite'),
     secret,
     introspection: parseBoolean('CANDOR_INTROSPECTION', read('CANDOR_INTROSPECTION'), !production),
@@ -202,8 +210,40 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
     logLevel: parseLogLevel(read('CANDOR_LOG_LEVEL') ?? (read('NODE_ENV') === 'test' ? 'silent' : 'info')),
     executor: parseExecutor(read('CANDOR_EXECUTOR') ?? 'graphql-jit'),
     withheldReporting: parseWithheldReporting(read('CANDOR_WITHHELD_REPORTING') ?? 'errors', 'CANDOR_WITHHELD_REPORTING'),
-    publicUrl: (read('PUBLIC_URL') ?? `http://localhost:${port}`).replace(/\/+$/, ''),
+    publicUrl: parsePublicUrl(read('PUBLIC_URL'), port, production),
   });
+}
+
+/** Whether a host name or address is this machine's own (loopback): nothing else reaches it. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+/** The parsed URL, or undefined when `value` is none. */
+function urlOf(value: string): URL | undefined {
+  try {
+    return new URL(value);
+  } catch {
+    return undefined;
+  }
+}
+
+/** https, or http to this machine (which never crosses a network). */
+const isSecureUrl = (url: URL | undefined) => url !== undefined && (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopback(url.hostname)));
+
+/**
+ * Where privacy-page links point: an absolute http(s) URL without query or fragment (the link appends its
+ * own). In production it must be set, and https: the link's token is the page's only key. Undefined then
+ * when unset (`subject link` says so); elsewhere it defaults to this machine.
+ */
+function parsePublicUrl(value: string | undefined, port: number, production: boolean): string | undefined {
+  if (value === undefined) return production ? undefined : `http://localhost:${port}`;
+  const url = urlOf(value);
+  if (!url || !['http:', 'https:'].includes(url.protocol) || url.search || url.hash || url.username || url.password) {
+    throw new ConfigError(`PUBLIC_URL must be an absolute http(s) URL without query or credentials (https://privacy.example.com), got "${value}"`);
+  }
+  if (production && !isSecureUrl(url)) throw new ConfigError(`PUBLIC_URL must be an https URL when NODE_ENV=production, got "${value}"`);
+  return value.replace(/\/+$/, '');
 }
 
 export function parseDatabaseUrl(url: string): DatabaseConfig {

@@ -1,6 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { type DataSource, IsNull } from 'typeorm';
 import { badInput } from '../errors';
+import { holdsUnprintable } from '../printable';
 import { ActorEntity } from './actor.entity';
 
 export const DEMO_KEY_PREFIX = 'demo-';
@@ -51,6 +52,8 @@ export class ActorDirectory {
   async create(actor: NewActor, key = newKey()): Promise<string> {
     if (!/^[a-z0-9][a-z0-9-]{1,62}$/.test(actor.id)) throw badInput('actor ids are 2–63 lower-case letters, digits and dashes');
     if (!actor.name.trim() || !actor.team.trim()) throw badInput('an actor needs a name and a team');
+    // Reports, the log's readers and the CLI print names and teams as they are.
+    if (holdsUnprintable(actor.name) || holdsUnprintable(actor.team)) throw badInput('an actor’s name and team must be plain text (they hold control characters)');
     if (await this.dataSource.getRepository(ActorEntity).existsBy({ id: actor.id })) throw badInput(`actor "${actor.id}" already exists`);
     await this.dataSource.getRepository(ActorEntity).insert({
       ...actor,

@@ -182,7 +182,8 @@ function misusedOption(command: string, subcommand: string | undefined, values: 
     if (option === 'help' || value === undefined) continue;
     if (!taken.includes(option)) return `unknown option --${option} for "${name}" (${taken.length ? `it takes ${taken.map((known) => `--${known}`).join(', ')}` : 'it takes no options'})`;
     const type = (CLI_OPTIONS as Record<string, { type: string }>)[option].type;
-    if (type === 'string' && typeof value !== 'string') return `--${option} needs a value`;
+    // An empty value is a variable that was not set (`--from "$START"`): never "no bound" or "to stdout".
+    if (type === 'string' && (typeof value !== 'string' || value.trim() === '')) return `--${option} needs a value`;
     // `--all=false` would read as set: a switch takes no value.
     if (type === 'boolean' && typeof value !== 'boolean') return `--${option} takes no value`;
   }

@@ -14,6 +14,8 @@ export async function subjectLink(services: CandorServices, subjectId: string | 
   } catch (error) {
     throw badInput((error as Error).message);
   }
+  // The link is sent to a person: it must name the address they reach the page at, not this machine.
+  if (services.config.publicUrl === undefined) throw badInput('PUBLIC_URL is required when NODE_ENV=production: the https address the privacy page is served at');
   const token = createSubjectToken(services.config.secret, subjectId, new Date(services.clock().getTime() + ttlMs));
   output.out(`${services.config.publicUrl}/privacy?t=${token}\n`);
   return 0;

@@ -76,7 +76,7 @@ describe.each(DRIVERS)('`candor serve` as a process on %s', (driver) => {
   it('names a host it cannot resolve as such, not as an unreachable database (exit 1, one line)', async () => {
     const database = await createTestDatabase(driver);
     try {
-      const failed = await runCli(['serve'], { DATABASE_URL: database.url, PORT: '0', HOST: 'no-such-host.invalid' });
+      const failed = await runCli(['serve'], { DATABASE_URL: database.url, PORT: '0', HOST: 'no-such-host.invalid', NODE_ENV: 'development' });
       expect(failed.code).toBe(1);
       expect(failed.stderr).toMatch(/^candor: cannot resolve host "no-such-host\.invalid" \(HOST or DATABASE_URL\): getaddrinfo \S+ no-such-host\.invalid\n$/);
     } finally {

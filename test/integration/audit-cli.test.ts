@@ -91,6 +91,14 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     expect([dryRun.code, dryRun.stderr, dryRun.stdout]).toEqual([2, 'candor: unknown option --dry-run for "audit prune" (it takes --before)\n', '']);
     const noValue = await cli('verify', '--from');
     expect([noValue.code, noValue.stderr]).toEqual([2, 'candor: --from needs a value\n']);
+    // An empty value is a variable left unset: not "the whole log", not "print the subject's data to stdout".
+    for (const [args, option] of [
+      [['report', 'purpose-usage', '--from', '', '--format', 'json'], 'from'],
+      [['report', 'denials', '--format', 'csv', '--out', ' '], 'out'],
+    ] as const) {
+      const empty = await runCli([...args], { DATABASE_URL: candor.database.url });
+      expect([empty.code, empty.stderr, empty.stdout]).toEqual([2, `candor: --${option} needs a value\n`, '']);
+    }
     // A word more than the command takes is refused, not dropped (the answer would have been "We"); a switch takes no value.
     const env = { DATABASE_URL: candor.database.url };
     const unquoted = await runCli(['inbox', 'answer', '12', '--text', 'We', 'deleted', 'it'], env);

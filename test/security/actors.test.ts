@@ -44,6 +44,7 @@ describe.each(DRIVERS)('API keys managed with `candor actor` on %s', (driver) =>
     [['create', '--id', 'support-desk', '--name', 'X', '--team', 'T', '--purposes', 'essential.service'], 'candor: actor "support-desk" already exists\n'],
     [['create', '--id', 'spy', '--name', 'X', '--team', 'T', '--purposes', 'espionage'], 'candor: unknown purpose "espionage"\n'],
     [['create', '--id', 'spy', '--name', 'X', '--team', 'T', '--purposes', 'marketing', '--roles', 'root'], 'candor: unknown role "root": use auditor, consent-manager, reject-withheld\n'],
+    [['create', '--id', 'spy', '--name', 'X\u001b[2J', '--team', 'T', '--purposes', 'marketing'], 'candor: an actor’s name and team must be plain text (they hold control characters)\n'],
     [['rotate', '--id', 'nobody'], 'candor: no active actor "nobody"\n'],
     [['revoke', '--id', 'nobody'], 'candor: no active actor "nobody"\n'],
   ])('refuses %j with one line', async (args, message) => {

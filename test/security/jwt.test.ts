@@ -59,6 +59,9 @@ describe.each(DRIVERS)('JWT bearer tokens on %s', (driver) => {
     // Valid, but naming an actor the access log could not record: every request is logged under its actor.
     ['whose subject is longer than an actor id may be', () => sign({}, { subject: 's'.repeat(61) })],
     ['whose name holds a NUL character', () => sign({ name: 'Churn\u0000Model' })],
+    // Reports and the CLI print actors' names and teams: a terminal escape in one would run there.
+    ['whose team holds a terminal escape', () => sign({ team: 'Data\u001b]0;pwned\u0007' })],
+    ['whose name reorders what a reader sees', () => sign({ name: 'Churn\u202eModel' })],
   ])('refuses a token %s with UNAUTHENTICATED', async (_case, token) => {
     const response = await ask(await token());
     expect([response.status, response.body.errors?.[0].extensions?.code]).toEqual([401, 'UNAUTHENTICATED']);

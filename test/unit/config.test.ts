@@ -35,6 +35,37 @@ describe('configuration', () => {
     expect([load({}).introspection, load({}).seedDemo]).toEqual([true, true]);
   });
 
+  it('serves a network only when NODE_ENV says what it is (the demo keys are published)', () => {
+    expect(() => load({ NODE_ENV: undefined as never, HOST: '0.0.0.0' })).toThrow(
+      new ConfigError('HOST=0.0.0.0 serves a network: set NODE_ENV=production, or NODE_ENV=development to serve the demo and its published keys there deliberately'),
+    );
+    for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1']) expect(load({ NODE_ENV: undefined as never, HOST: host }).host).toBe(host);
+    expect(load({ NODE_ENV: 'development', HOST: '0.0.0.0' }).host).toBe('0.0.0.0');
+  });
+
+  it('takes a PUBLIC_URL that is an absolute http(s) URL, https in production, where it is required', () => {
+    const seed = Buffer.alloc(32, 7).toString('base64');
+    const production = (env: Record<string, string>) => load({ NODE_ENV: 'production', CANDOR_SECRET: 'a-production-secret-of-some-length', CANDOR_AUDIT_SIGNING_KEY: seed, ...env });
+    expect(load({ PORT: '4100' }).publicUrl).toBe('http://localhost:4100');
+    expect(load({ PUBLIC_URL: 'https://privacy.example/candor/' }).publicUrl).toBe('https://privacy.example/candor');
+    for (const value of ['privacy.example', 'ftp://privacy.example', 'https://privacy.example/?a=1', 'https://user:pw@privacy.example']) {
+      expect(() => load({ PUBLIC_URL: value })).toThrow(new ConfigError(`PUBLIC_URL must be an absolute http(s) URL without query or credentials (https://privacy.example.com), got "${value}"`));
+    }
+    expect(production({}).publicUrl).toBeUndefined();
+    expect(production({ PUBLIC_URL: 'https://privacy.example' }).publicUrl).toBe('https://privacy.example');
+    expect(() => production({ PUBLIC_URL: 'http://privacy.example' })).toThrow(new ConfigError('PUBLIC_URL must be an https URL when NODE_ENV=production, got "http://privacy.example"'));
+  });
+
+  it('fetches JWT keys over https in production (or from this machine)', () => {
+    const seed = Buffer.alloc(32, 7).toString('base64');
+    const jwt = { CANDOR_JWT_ISSUER: 'https://idp.example', CANDOR_JWT_AUDIENCE: 'candor' };
+    const production = (jwksUrl: string) => load({ NODE_ENV: 'production', CANDOR_SECRET: 'a-production-secret-of-some-length', CANDOR_AUDIT_SIGNING_KEY: seed, ...jwt, CANDOR_JWT_JWKS_URL: jwksUrl });
+    expect(() => production('http://idp.example/jwks')).toThrow(new ConfigError('CANDOR_JWT_JWKS_URL must be an https URL when NODE_ENV=production (or on this machine), got "http://idp.example/jwks"'));
+    expect(production('https://idp.example/jwks').jwt?.jwksUrl).toBe('https://idp.example/jwks');
+    expect(production('http://127.0.0.1:8080/jwks').jwt?.jwksUrl).toBe('http://127.0.0.1:8080/jwks');
+    expect(load({ ...jwt, CANDOR_JWT_JWKS_URL: 'http://idp.example/jwks' }).jwt?.jwksUrl).toBe('http://idp.example/jwks');
+  });
+
   it('reads numbers as whole decimal numbers within bounds: blanks, hex, fractions and timers past 2^31 - 1 ms are refused', () => {
     expect(load({ CANDOR_RATE_LIMIT_PER_MINUTE: ' 30 ' }).rateLimitPerMinute).toBe(30);
     for (const [name, value] of [
