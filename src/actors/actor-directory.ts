@@ -1,5 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { type DataSource, IsNull } from 'typeorm';
+import { RECORDED_TEXT_LIMITS } from '../audit/audit-store';
 import { badInput } from '../errors';
 import { holdsUnprintable } from '../printable';
 import { ActorEntity } from './actor.entity';
@@ -54,6 +55,9 @@ export class ActorDirectory {
     if (!actor.name.trim() || !actor.team.trim()) throw badInput('an actor needs a name and a team');
     // Reports, the log's readers and the CLI print names and teams as they are.
     if (holdsUnprintable(actor.name) || holdsUnprintable(actor.team)) throw badInput('an actor’s name and team must be plain text (they hold control characters)');
+    if (actor.name.length > RECORDED_TEXT_LIMITS.actorName || actor.team.length > RECORDED_TEXT_LIMITS.actorTeam) {
+      throw badInput(`an actor’s name is at most ${RECORDED_TEXT_LIMITS.actorName} characters, its team at most ${RECORDED_TEXT_LIMITS.actorTeam}`);
+    }
     if (await this.dataSource.getRepository(ActorEntity).existsBy({ id: actor.id })) throw badInput(`actor "${actor.id}" already exists`);
     await this.dataSource.getRepository(ActorEntity).insert({
       ...actor,

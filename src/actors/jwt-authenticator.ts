@@ -1,6 +1,6 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { createRemoteJWKSet, type JWTPayload, jwtVerify } from 'jose';
-import { RECORD_VALUE_LIMITS } from '../audit/audit-store';
+import { RECORD_VALUE_LIMITS, RECORDED_TEXT_LIMITS } from '../audit/audit-store';
 import { holdsUnprintable } from '../printable';
 
 /** Which claims name the actor, its team, its entitled purposes and its roles. */
@@ -72,7 +72,8 @@ export class JwtAuthenticator {
     const actor = { id: `jwt:${id}`, name: text(claims.name) ?? id, team: text(claims.team) ?? 'unknown', purposes: list(claims.purposes), roles: list(claims.roles) };
     // Every request is logged under its actor: an actor the access log cannot record, or whose name reports and
     // the CLI could not print as it is (control characters, bidirectional overrides), is not authenticated.
-    if (actor.id.length > RECORD_VALUE_LIMITS.actorId || [actor.id, actor.name, actor.team].some(holdsUnprintable)) return undefined;
+    const tooLong = actor.id.length > RECORD_VALUE_LIMITS.actorId || actor.name.length > RECORDED_TEXT_LIMITS.actorName || actor.team.length > RECORDED_TEXT_LIMITS.actorTeam;
+    if (tooLong || [actor.id, actor.name, actor.team].some(holdsUnprintable)) return undefined;
     return actor;
   }
 }

@@ -31,12 +31,19 @@ export interface PruneResult {
  */
 export const RECORD_VALUE_LIMITS = { at: 30, requestId: 64, actorId: 64, subjectId: 40 } as const;
 
+/**
+ * The longest values the log takes in its text columns: each is repeated in every entry of a request (one
+ * per subject), so one request naming its operation with a megabyte would store it a thousand times.
+ * Callers bound what clients send before it reaches the log (`recordedOperationName`, `recordedPurpose`).
+ */
+export const RECORDED_TEXT_LIMITS = { operationName: 128, purpose: 128, actorName: 200, actorTeam: 200 } as const;
+
 /** The header values of an entry a request or a caller supplies (items are built by Candor from the schema). */
 const CHECKED_HEADER_FIELDS = ['at', 'requestId', 'actorId', 'actorName', 'actorTeam', 'purpose', 'operationName', 'subjectId'] as const;
 
 /**
  * Why one of `entries` cannot be stored, if one cannot: a NUL character (PostgreSQL's text cannot hold
- * it) or a value longer than its column. Checked before a request's records join a batch, so that one bad
+ * it) or a value longer than its column or its limit. Checked before a request's records join a batch, so that one bad
  * value fails its own request only, never the commit it would have shared with others.
  */
 export function unstorableValue(entries: readonly AppendEntry[]): string | undefined {
@@ -45,7 +52,7 @@ export function unstorableValue(entries: readonly AppendEntry[]): string | undef
       const value = entry[field];
       if (value === null) continue;
       if (value.includes('\u0000')) return `${field} contains a NUL character`;
-      const limit = (RECORD_VALUE_LIMITS as Partial<Record<string, number>>)[field];
+      const limit = ({ ...RECORD_VALUE_LIMITS, ...RECORDED_TEXT_LIMITS } as Partial<Record<string, number>>)[field];
       if (limit !== undefined && value.length > limit) return `${field} is longer than ${limit} characters`;
     }
   }

@@ -52,6 +52,8 @@ export const REFUSALS = {
   BAD_GOVERNANCE_HEADER: 400,
   GOVERNANCE_REJECTED: 403,
   EXPLAIN_QUERIES_ONLY: 400,
+  /** The log repeats the name in each of the operation's records: a name past its limit is not run. */
+  OPERATION_NAME_TOO_LONG: 400,
 } as const;
 export type RefusalCode = keyof typeof REFUSALS;
 

@@ -1,18 +1,18 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { GraphQLError } from 'graphql';
 import { type AccessLog, type AccessRecordInput, entriesOf } from '../audit/access-log';
-import type { AppendEntry } from '../audit/audit-store';
+import { type AppendEntry, RECORDED_TEXT_LIMITS } from '../audit/audit-store';
 import type { EntryItem } from '../audit/chain';
 import { FILTERED_ON_CHOICES, QUERY_LIMIT_CODES, REFUSALS } from '../policy/codes';
 import type { Decision } from '../policy/decide';
 import { GOVERNANCE_CONTEXT_KEY } from '../policy/enforcement';
 import type { GuardedField } from '../policy/guarded-field';
 import { recordedDecision, type RequestGovernance, subjectNamedBy } from '../policy/request-governance';
-import type { CandorContext } from './context';
+import { type CandorContext, recordedOperationName } from './context';
 import type { CandorMetrics } from './observability';
 
 /** Refusals of a whole document that Candor itself makes (the rest are Apollo's or graphql-js's). */
-const CANDOR_REFUSAL_CODES: ReadonlySet<string> = new Set([...QUERY_LIMIT_CODES, 'EXPLAIN_QUERIES_ONLY']);
+const CANDOR_REFUSAL_CODES: ReadonlySet<string> = new Set([...QUERY_LIMIT_CODES, 'EXPLAIN_QUERIES_ONLY', 'OPERATION_NAME_TOO_LONG']);
 
 /** The category of what a filter on the subjects' choices reads: their restriction, objections and consents. */
 const CHOICES_CATEGORY = 'user.privacy_preferences';
@@ -37,6 +37,12 @@ export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): A
       contextValue.pipeline.started = true;
       return {
         async didResolveOperation({ contextValue, operation }) {
+          // Every record of the operation carries its name: one the log would not take is refused, recorded without it.
+          if (operation?.name && recordedOperationName(operation.name.value) === null) {
+            throw new GraphQLError(`operation names are at most ${RECORDED_TEXT_LIMITS.operationName} characters`, {
+              extensions: { code: 'OPERATION_NAME_TOO_LONG', http: { status: REFUSALS.OPERATION_NAME_TOO_LONG } },
+            });
+          }
           // A dry run must not change anything: explain applies to queries only.
           if (contextValue[GOVERNANCE_CONTEXT_KEY]?.mode === 'explain' && operation?.operation !== 'query') {
             throw new GraphQLError('X-Governance-Explain applies to queries only: a mutation cannot be dry-run', {
@@ -54,7 +60,7 @@ export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): A
           // Apollo's persisted-query handshake (a hash it does not know yet; the client sends the document next) refuses nothing.
           const neverExecuted = response.body.kind === 'single' && response.body.singleResult.data === undefined && !answeredCodes.includes('PERSISTED_QUERY_NOT_FOUND');
           const refusal = neverExecuted ? (answeredCodes.find((code) => CANDOR_REFUSAL_CODES.has(code)) ?? answeredCodes[0]) : undefined;
-          const common = { at: contextValue.now, requestId: contextValue.requestId, actor: contextValue.accessActor, purpose: governance?.purpose.key ?? null, operationName: operationName ?? null };
+          const common = { at: contextValue.now, requestId: contextValue.requestId, actor: contextValue.accessActor, purpose: governance?.purpose.key ?? null, operationName: recordedOperationName(operationName) };
           const operation = { subjectId: null, category: null, decision: 'REFUSED' as const, legalBasis: null };
           const records: AccessRecordInput[] = refusal === undefined ? [] : [{ ...common, ...operation, coordinate: null, reason: refusal }];
           for (const { field, code } of governance?.refusals ?? []) records.push({ ...common, ...operation, coordinate: field.coordinate, reason: code });
@@ -92,7 +98,7 @@ export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): A
             actorName,
             actorTeam,
             purpose,
-            operationName: operationName ?? null,
+            operationName: recordedOperationName(operationName),
             subjectId,
             items,
           }));

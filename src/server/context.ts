@@ -3,6 +3,7 @@ import type { Request, Response } from 'express';
 import type { ActorEntity } from '../actors/actor.entity';
 import { JwtAuthenticator } from '../actors/jwt-authenticator';
 import type { AccessActor } from '../audit/access-log';
+import { RECORDED_TEXT_LIMITS } from '../audit/audit-store';
 import { permittedSubjectsCondition } from '../consent/permitted-subjects';
 import type { GraphQLContext } from '../graphql/context';
 import { REFUSALS, type RefusalCode } from '../policy/codes';
@@ -63,8 +64,19 @@ function getOperation(req: Request): Record<string, string> {
   }
   return operation;
 }
-/** A GraphQL Name (spec § 2.1.9), of a length fit for a log. */
-const GRAPHQL_NAME = /^[_A-Za-z][_0-9A-Za-z]{0,255}$/;
+/** A GraphQL Name (spec § 2.1.9). */
+const GRAPHQL_NAME = /^[_A-Za-z][_0-9A-Za-z]*$/;
+
+/** The operation name a client gave, as recorded: only a GraphQL name the log takes (else none). */
+export function recordedOperationName(name: unknown): string | null {
+  return typeof name === 'string' && name.length <= RECORDED_TEXT_LIMITS.operationName && GRAPHQL_NAME.test(name) ? name : null;
+}
+
+/** A purpose a client declared, as a refusal records it: a value past the log's limit is cut, and says so. */
+function recordedPurpose(declared: string | undefined): string | null {
+  if (declared === undefined) return null;
+  return declared.length <= RECORDED_TEXT_LIMITS.purpose ? declared : `${declared.slice(0, RECORDED_TEXT_LIMITS.purpose - 1)}…`;
+}
 
 /** Set once Candor's context factory ran: from then on, refusals are recorded there and by the plugin. */
 export const CONTEXT_BUILT_LOCAL = 'candorContextBuilt';
@@ -93,7 +105,7 @@ export function createContextFactory(services: CandorServices, governed: Governe
     const now = clock();
     const body = operation.body as Record<string, unknown> | undefined;
     // Recorded as the client sent it only when it can name an operation at all (a GraphQL name).
-    const operationName = typeof body?.operationName === 'string' && GRAPHQL_NAME.test(body.operationName) ? body.operationName : null;
+    const operationName = recordedOperationName(body?.operationName);
 
     const refuse = async (code: RefusalCode, message: string, actor: AccessActor | null, purpose: string | null): Promise<never> => {
       await refusals.record(req, { at: now, requestId, actor, purpose, operationName, subjectId: null, coordinate: null, category: null, decision: 'REFUSED', reason: code, legalBasis: null });
@@ -112,11 +124,11 @@ export function createContextFactory(services: CandorServices, governed: Governe
     if (!actor) return refuse('UNAUTHENTICATED', 'unknown or revoked API key, or an invalid token', null, null);
     const accessActor: AccessActor = { id: actor.id, name: actor.name, team: actor.team };
     if (!rateLimiter.take(actor.id)) {
-      return refuse('RATE_LIMITED', `actor ${actor.id} exceeded ${services.config.rateLimitPerMinute} requests a minute; retry shortly`, accessActor, headerValue(req.headers['x-purpose']) ?? null);
+      return refuse('RATE_LIMITED', `actor ${actor.id} exceeded ${services.config.rateLimitPerMinute} requests a minute; retry shortly`, accessActor, recordedPurpose(headerValue(req.headers['x-purpose'])));
     }
 
     if (typeof body?.query === 'string' && exceedsTokenLimit(body.query, services.config.limits.tokens)) {
-      return refuse('TOO_MANY_TOKENS', `the document has more than ${services.config.limits.tokens} tokens`, accessActor, headerValue(req.headers['x-purpose']) ?? null);
+      return refuse('TOO_MANY_TOKENS', `the document has more than ${services.config.limits.tokens} tokens`, accessActor, recordedPurpose(headerValue(req.headers['x-purpose'])));
     }
     const declared = headerValue(req.headers['x-purpose']);
     let governance: RequestGovernance | undefined;
@@ -126,7 +138,7 @@ export function createContextFactory(services: CandorServices, governed: Governe
       }
     } else {
       const purpose = taxonomy.purposes.get(declared);
-      if (!purpose) return refuse('PURPOSE_UNKNOWN', `"${declared}" is not a purpose of the taxonomy`, accessActor, declared);
+      if (!purpose) return refuse('PURPOSE_UNKNOWN', `"${declared}" is not a purpose of the taxonomy`, accessActor, recordedPurpose(declared));
       if (!purpose.requestable || !purpose.legalBasis) {
         return refuse('PURPOSE_NOT_REQUESTABLE', `"${declared}" groups other purposes; declare one of its sub-purposes`, accessActor, declared);
       }

@@ -248,12 +248,28 @@ describe.each(STORES_AND_EXECUTORS)('bypass attempts on %s, executed by %s', (dr
     ],
     ['variables of the wrong type', () => attempt('query Q($id: ID!) { customer(id: $id) { email } }', { id: { nested: true } }), 'BAD_USER_INPUT', 400],
     ['a mutation sent by GET', () => fetch(`${candor.server.url}?query=${encodeURIComponent(`mutation { grantConsent(input: { subjectId: "${W}", purpose: "marketing.communications", source: "x" }) { id } }`)}`, { headers: { ...headers, 'apollo-require-preflight': 'true' } }), 'BAD_REQUEST', 405],
+    ['an operation name longer than the log takes', () => attempt(`query ${'Q'.repeat(129)} { customer(id: "${W}") { email } }`), 'OPERATION_NAME_TOO_LONG', 400],
   ])('an operation that never executes (%s) is recorded as refused under its actor', async (_case, send, code, status) => {
     const response = await send();
     const body = await expectNoLeak(response);
     expect([response.status, body.errors[0].extensions.code, body.data]).toEqual([status, code, undefined]);
     const recorded = await candor.services.accessLogReader.page({ requestId: response.headers.get('x-request-id') }, 10);
     expect(recorded.edges.map((edge) => [edge.node.decision, edge.node.reason, edge.node.actor?.id, edge.node.purpose])).toEqual([['REFUSED', code, 'campaign-manager', 'marketing.communications']]);
+  });
+
+  it('stores what a client names at a bounded length: an operation name of 128 characters is recorded, a purpose of 10,000 is cut', async () => {
+    const name = 'Q'.repeat(128);
+    const named = await attempt(`query ${name} { customer(id: "${W}") { displayName } }`);
+    expect(named.status).toBe(200);
+    const recorded = await candor.services.accessLogReader.page({ requestId: named.headers.get('x-request-id') }, 10);
+    expect(recorded.edges.map((edge) => edge.node.operationName)).toEqual([name]);
+    const long = await fetch(candor.server.url, { method: 'POST', headers: { ...headers, 'x-purpose': 'p'.repeat(10_000), 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ __typename }' }) });
+    expect(long.status).toBe(400);
+    const refusal = await candor.services.accessLogReader.page({ requestId: long.headers.get('x-request-id') }, 10);
+    expect(refusal.edges.map((edge) => [edge.node.reason, edge.node.purpose])).toEqual([['PURPOSE_UNKNOWN', `${'p'.repeat(127)}…`]]);
+    const overLimit = await attempt(`query ${name}Q { customer(id: "${W}") { displayName } }`);
+    const tooLong = await candor.services.accessLogReader.page({ requestId: overLimit.headers.get('x-request-id') }, 10);
+    expect(tooLong.edges.map((edge) => [edge.node.reason, edge.node.operationName])).toEqual([['OPERATION_NAME_TOO_LONG', null]]);
   });
 
   it('rate-limits an actor beyond its budget (RATE_LIMITED, 429) and records it, up to the same budget', async () => {
