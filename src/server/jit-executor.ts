@@ -1,5 +1,5 @@
 import type { ApolloServerOptionsWithGateway, BaseContext } from '@apollo/server';
-import { BREAK, type DocumentNode, execute, type ExecutionResult, GraphQLError, type GraphQLSchema, printSchema, visit } from 'graphql';
+import { BREAK, type DocumentNode, execute, type ExecutionResult, GraphQLError, type GraphQLSchema, Kind, printSchema, type SelectionSetNode, visit } from 'graphql';
 import { type CompiledQuery, compileQuery, isCompiledQuery } from 'graphql-jit';
 
 type Gateway = ApolloServerOptionsWithGateway<BaseContext>['gateway'];
@@ -8,6 +8,16 @@ type GatewayRequestContext = Parameters<GatewayExecutor>[0];
 
 /** How many compiled documents the executor keeps (least recently used dropped first). */
 export const JIT_CACHE_ENTRIES = 1_000;
+
+/**
+ * How many field places the kept documents may hold together. A compiled document keeps a resolve info and
+ * code per place (a field at a path, fragments spread out): measured ≈ 1.4 KiB a place and ≈ 15 KiB a
+ * document, so ≈ 35 MiB here. Counting documents alone let a client fill the cache with large ones
+ * (1,000 documents of 800 places ≈ 1.5 GiB).
+ */
+export const JIT_CACHE_PLACES = 25_000;
+/** A document's own weight in places, besides its fields' (≈ 15 KiB). */
+const DOCUMENT_PLACES = 10;
 
 /** The marker of a document graphql-jit refused to compile, or that it would run unlike graphql-js: it runs on graphql-js. */
 const ON_GRAPHQL_JS = Symbol('graphql-js');
@@ -41,9 +51,45 @@ export function divergesOnGraphqlJit(document: DocumentNode): boolean {
   return diverges;
 }
 
+/**
+ * The field places an executor compiles for `document`: every field once per place it is selected at, a
+ * fragment's fields once per spread (counted once per fragment, then multiplied), every operation's.
+ */
+export function fieldPlacesOf(document: DocumentNode): number {
+  const fragments = new Map(document.definitions.filter((definition) => definition.kind === Kind.FRAGMENT_DEFINITION).map((fragment) => [fragment.name.value, fragment]));
+  const ofFragment = new Map<string, number>();
+  const count = (selectionSet: SelectionSetNode | undefined, spreading: ReadonlySet<string>): number => {
+    let places = 0;
+    for (const selection of selectionSet?.selections ?? []) {
+      if (selection.kind === Kind.FIELD) places += 1 + count(selection.selectionSet, spreading);
+      else if (selection.kind === Kind.INLINE_FRAGMENT) places += count(selection.selectionSet, spreading);
+      else {
+        const name = selection.name.value;
+        // Validation refuses cycles and unknown fragments; the guard keeps this walk finite whatever it gets.
+        if (spreading.has(name) || !fragments.has(name)) continue;
+        if (!ofFragment.has(name)) ofFragment.set(name, count(fragments.get(name)!.selectionSet, new Set([...spreading, name])));
+        places += ofFragment.get(name)!;
+      }
+    }
+    return places;
+  };
+  return document.definitions.reduce((places, definition) => places + (definition.kind === Kind.OPERATION_DEFINITION ? count(definition.selectionSet, new Set()) : 0), 0);
+}
+
+/** A kept document: compiled, or marked for graphql-js, with its weight in field places. */
+interface KeptQuery {
+  readonly query: CompiledQuery | typeof ON_GRAPHQL_JS;
+  readonly places: number;
+}
+
 export interface JitExecutorOptions {
   /** Compiled documents kept, least recently used dropped first (default {@link JIT_CACHE_ENTRIES}). */
   readonly maxEntries?: number;
+  /**
+   * Field places the kept documents may hold together (default {@link JIT_CACHE_PLACES}); a document larger
+   * than this alone runs on graphql-js.
+   */
+  readonly maxPlaces?: number;
   /** Told once per document that graphql-jit refused to compile (it then runs on graphql-js). */
   readonly onCompileFailure?: (operationName: string | undefined, error: unknown) => void;
 }
@@ -72,8 +118,11 @@ export interface ExecutionRequest {
  * Errors are handed back as graphql-js would have built them (see {@link asGraphQLJsError}).
  */
 export class JitExecutor {
-  private readonly compiled = new Map<string, CompiledQuery | typeof ON_GRAPHQL_JS>();
+  private readonly compiled = new Map<string, KeptQuery>();
   private readonly maxEntries: number;
+  private readonly maxPlaces: number;
+  /** The field places of the kept documents, together. */
+  private places = 0;
   /** Operations executed so far by each executor (a document graphql-jit refused, or refused variables, count for graphql-js). */
   readonly executions = { jit: 0, graphqlJs: 0 };
 
@@ -82,6 +131,12 @@ export class JitExecutor {
     private readonly options: JitExecutorOptions = {},
   ) {
     this.maxEntries = options.maxEntries ?? JIT_CACHE_ENTRIES;
+    this.maxPlaces = options.maxPlaces ?? JIT_CACHE_PLACES;
+  }
+
+  /** The field places the kept documents hold together. */
+  get keptPlaces(): number {
+    return this.places;
   }
 
   /** Compiled documents (and documents marked for graphql-js) currently kept. */
@@ -110,15 +165,17 @@ export class JitExecutor {
 
   private compiledFor({ document, documentKey, operationName }: ExecutionRequest): CompiledQuery | typeof ON_GRAPHQL_JS {
     const key = cacheKey(documentKey, operationName);
-    let query = this.compiled.get(key);
-    if (query !== undefined) {
+    const kept = this.compiled.get(key);
+    if (kept !== undefined) {
       // Most recently used goes last: Map keeps insertion order.
       this.compiled.delete(key);
-      this.compiled.set(key, query);
-      return query;
+      this.compiled.set(key, kept);
+      return kept.query;
     }
+    const places = DOCUMENT_PLACES + fieldPlacesOf(document);
+    let query: CompiledQuery | typeof ON_GRAPHQL_JS;
     try {
-      const result = divergesOnGraphqlJit(document) ? undefined : compileQuery(this.schema, document, operationName, { disablingCapturingStackErrors: true });
+      const result = divergesOnGraphqlJit(document) || places > this.maxPlaces ? undefined : compileQuery(this.schema, document, operationName, { disablingCapturingStackErrors: true });
       if (result === undefined) query = ON_GRAPHQL_JS;
       else if (isCompiledQuery(result)) query = result;
       else {
@@ -129,8 +186,15 @@ export class JitExecutor {
       query = ON_GRAPHQL_JS;
       this.options.onCompileFailure?.(operationName, error);
     }
-    if (this.compiled.size >= this.maxEntries) this.compiled.delete(this.compiled.keys().next().value!);
-    this.compiled.set(key, query);
+    // A document marked for graphql-js weighs next to nothing: it keeps no compiled code.
+    const entry: KeptQuery = { query, places: query === ON_GRAPHQL_JS ? 1 : places };
+    while (this.compiled.size > 0 && (this.compiled.size >= this.maxEntries || this.places + entry.places > this.maxPlaces)) {
+      const [oldestKey, oldest] = this.compiled.entries().next().value!;
+      this.compiled.delete(oldestKey);
+      this.places -= oldest.places;
+    }
+    this.compiled.set(key, entry);
+    this.places += entry.places;
     return query;
   }
 

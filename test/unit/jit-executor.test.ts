@@ -1,5 +1,5 @@
 import { execute, GraphQLError, GraphQLID, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString, parse } from 'graphql';
-import { divergesOnGraphqlJit, JitExecutor, jitGateway } from '../../src/server/jit-executor';
+import { divergesOnGraphqlJit, fieldPlacesOf, JitExecutor, jitGateway } from '../../src/server/jit-executor';
 
 /** A small schema with a withheld-style field (resolves to a located, coded error), a failing one and a list. */
 function testSchema(calls: { items: number }) {
@@ -101,6 +101,29 @@ describe('JitExecutor', () => {
     await run(executor, documents[2], { first: 'a' });
     expect(executor.size).toBe(2);
     expect(documents.map((document) => executor.holds(document))).toEqual([true, false, true]);
+  });
+
+  it('counts the field places a document compiles: a fragment once per spread, every operation', () => {
+    expect(fieldPlacesOf(parse('{ items(first: "a") { id secret } }'))).toBe(3);
+    expect(fieldPlacesOf(parse('query A { items(first: "a") { ...F ...F x: id } } query B { items(first: "b") { ... on Item { id } } } fragment F on Item { id secret }'))).toBe(1 + 2 + 2 + 1 + 1 + 1);
+  });
+
+  it('keeps at most maxPlaces field places, dropping the least recently used; a document larger alone runs on graphql-js', async () => {
+    // Each document weighs 10 (its own share) + its field places.
+    const executor = new JitExecutor(schema, { maxPlaces: 31 });
+    const small = ['query A($first: ID!) { items(first: $first) { id } }', 'query B($first: ID!) { items(first: $first) { secret } }'];
+    const large = `query C($first: ID!) { items(first: $first) { ${Array.from({ length: 8 }, (_, index) => `k${index}: id`).join(' ')} } }`;
+    await run(executor, small[0], { first: 'a' });
+    await run(executor, small[1], { first: 'a' });
+    expect([executor.size, executor.keptPlaces]).toEqual([2, 24]);
+    await run(executor, small[0], { first: 'a' }); // A is now the most recently used
+    const before = { ...executor.executions };
+    await run(executor, large, { first: 'a' }); // 19 places: B goes, A stays
+    expect([executor.executions.jit - before.jit, executor.keptPlaces]).toEqual([1, 12 + 19]);
+    expect([...small, large].map((document) => executor.holds(document))).toEqual([true, false, true]);
+    const tooLarge = `query D($first: ID!) { items(first: $first) { ${Array.from({ length: 25 }, (_, index) => `k${index}: id`).join(' ')} } }`;
+    const result = await run(executor, tooLarge, { first: 'b' });
+    expect([executor.executions.graphqlJs - before.graphqlJs, result.data]).toEqual([1, { items: [Object.fromEntries(Array.from({ length: 25 }, (_, index) => [`k${index}`, 'b']))] }]);
   });
 
   it('runs a document graphql-jit refuses to compile on graphql-js, and remembers that', async () => {
