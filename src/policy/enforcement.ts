@@ -94,8 +94,11 @@ export function enforceGovernance(schema: GraphQLSchema, declarations: readonly 
     // A relation resolves to records, which have no reduced form: masking is for leaf values.
     if (!declaration.root && field.policy.mask) throw new Error(`${field.coordinate} is a relation, but its category ${field.category} has a mask: masks apply to leaf fields only`);
     ruleTree[declaration.typeName] ??= {};
+    // A dry run decides the fields of the data subjects a root field returns; one returning none (a report, a
+    // read of the log) has nothing to decide, and would run in full.
+    const readsSubjects = declaration.returnsType !== undefined && subjectKeys.has(declaration.returnsType);
     ruleTree[declaration.typeName][declaration.fieldName] = declaration.root
-      ? rule(`operation ${field.coordinate}`, { cache: 'no_cache' })((_parent, _args, context: Context, info) => governanceOf(context).authorizeOperation(field, info))
+      ? rule(`operation ${field.coordinate}`, { cache: 'no_cache' })((_parent, _args, context: Context, info) => governanceOf(context).authorizeOperation(field, info, readsSubjects))
       : rule(`field ${field.coordinate}`, { cache: 'no_cache' })((parent, _args, context: Context, info) => governanceOf(context).enforce(field, parent, info));
     enforcement.set(field.coordinate, 'shield');
     const subjectKey = declaration.returnsType ? subjectKeys.get(declaration.returnsType) : undefined;

@@ -21,7 +21,7 @@ export const REJECT_MODE_ROLE = 'reject-withheld';
 /** A root field refused to the actor. */
 export interface OperationRefusal {
   readonly field: GuardedField;
-  readonly code: 'FORBIDDEN';
+  readonly code: 'FORBIDDEN' | 'EXPLAIN_QUERIES_ONLY';
 }
 
 export interface RequestGovernanceOptions {
@@ -511,20 +511,27 @@ export class RequestGovernance {
     return decision;
   }
 
-  /** Root fields: the actor needs the declared roles, and the request purpose must be one the operation serves. */
-  authorizeOperation(field: GuardedField, info: GraphQLResolveInfo): true | GraphQLError {
+  /**
+   * Root fields: the actor needs the declared roles, and the request purpose must be one the operation serves.
+   * A dry run runs only root fields that read data subjects (`readsSubjects`), whose fields it decides.
+   */
+  authorizeOperation(field: GuardedField, info: GraphQLResolveInfo, readsSubjects: boolean): true | GraphQLError {
     const missing = field.roles.filter((role) => !this.options.actorRoles.includes(role));
     const problem = missing.length
       ? `${field.coordinate} requires the role ${missing.join(', ')}`
       : field.policy.purposes.length && !anyCovers(field.policy.purposes, this.options.purpose.key)
         ? `${field.coordinate} serves only the purposes ${field.policy.purposes.join(', ')}`
         : undefined;
-    if (problem === undefined) {
+    // A dry run releases nothing, but an operation of its own (a report, a read of the log) would run in full
+    // and hand over what it returns: it is not dry-run, and says so.
+    const refusal = problem ?? (this.explainOnly && !readsSubjects ? `${field.coordinate} is an operation of its own, not a read of data subjects that can be dry-run: send it without X-Governance-Explain` : undefined);
+    if (refusal === undefined) {
       if (field.recordAs && !this.recordedOperationFields.includes(field)) this.recordedOperationFields.push(field);
       return true;
     }
-    if (!this.refusedOperations.some((refusal) => refusal.field === field)) this.refusedOperations.push({ field, code: 'FORBIDDEN' });
-    return codedError(problem, { nodes: info.fieldNodes, path: info.path }, { code: 'FORBIDDEN', coordinate: field.coordinate, purpose: this.options.purpose.key });
+    const code = problem === undefined ? 'EXPLAIN_QUERIES_ONLY' : 'FORBIDDEN';
+    if (!this.refusedOperations.some((refused) => refused.field === field)) this.refusedOperations.push({ field, code });
+    return codedError(refusal, { nodes: info.fieldNodes, path: info.path }, { code, coordinate: field.coordinate, purpose: this.options.purpose.key });
   }
 
   private decisionFor(field: GuardedField, entry: SubjectEntry): Decision {

@@ -133,6 +133,20 @@ describe.each(DRIVERS)('analyst modes on %s', (driver) => {
         expect((await recordsOf(response.headers.get('x-request-id')!)).map((record) => [record.decision, record.reason])).toEqual([['REFUSED', code]]);
       }
     });
+
+    it.each([
+      ['a report', `{ report(kind: "subject-access", subjectId: "${ANNA}") { json } }`, 'report'],
+      ['a read of the log', '{ auditIntegrity { verified } }', 'auditIntegrity'],
+    ])('does not run an operation of its own (%s) in a dry run: it would hand over what it returns', async (_case, query, field) => {
+      const operation = await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', headers: { 'x-governance-explain': 'true' }, query });
+      expect(operation.body.data ?? null).toBeNull();
+      expect(operation.body.errors!.map((error) => [error.extensions!.code, error.path])).toEqual([['EXPLAIN_QUERIES_ONLY', [field]]]);
+      const records = await recordsOf(operation.headers.get('x-request-id')!);
+      expect(records.map((record) => [record.decision, record.reason, record.coordinate])).toEqual([['REFUSED', 'EXPLAIN_QUERIES_ONLY', `Query.${field}`]]);
+      // Without the header, it runs.
+      const run = await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query });
+      expect([run.status, run.body.errors]).toEqual([200, undefined]);
+    });
   });
 
   describe('reject mode', () => {
