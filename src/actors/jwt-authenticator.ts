@@ -1,5 +1,5 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { createRemoteJWKSet, type JWTPayload, jwtVerify } from 'jose';
+import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify } from 'jose';
 import { RECORD_VALUE_LIMITS, RECORDED_TEXT_LIMITS } from '../audit/audit-store';
 import { holdsUnprintable } from '../printable';
 
@@ -27,6 +27,14 @@ export const DEFAULT_JWT_CLAIMS: JwtClaimNames = { actorId: 'sub', name: 'name',
 /** Algorithms accepted: asymmetric only (an unsigned `alg: none` token is never accepted). */
 const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'];
 
+/**
+ * Whether verifying failed because the key set could not be had: the endpoint did not answer in time, did
+ * not answer 200 with JSON (jose's generic error), or could not be reached at all (not a jose error).
+ */
+function keysUnavailable(error: unknown): boolean {
+  return !(error instanceof errors.JOSEError) || ['ERR_JWKS_TIMEOUT', 'ERR_JWKS_INVALID', 'ERR_JOSE_GENERIC'].includes(error.code);
+}
+
 export interface JwtActor {
   readonly id: string;
   readonly name: string;
@@ -37,7 +45,8 @@ export interface JwtActor {
 
 /**
  * Verifies bearer JWTs from the company's identity provider (signature, issuer, audience, expiry) with jose,
- * and maps their claims to an actor. Any failure is simply "not authenticated".
+ * and maps their claims to an actor. A token that fails is "not authenticated"; keys that cannot be fetched
+ * are an outage the caller answers as such.
  */
 export class JwtAuthenticator {
   private readonly key: KeyObject | ReturnType<typeof createRemoteJWKSet>;
@@ -57,7 +66,9 @@ export class JwtAuthenticator {
     try {
       // jose checks `exp` only when a token has one: a token without it would never expire.
       ({ payload } = await jwtVerify(token, this.key as never, { issuer: this.settings.issuer, audience: this.settings.audience, algorithms: ALGORITHMS, currentDate: now, requiredClaims: ['exp'] }));
-    } catch {
+    } catch (error) {
+      // Keys that cannot be fetched are an outage, not a bad token: thrown (GOVERNANCE_UNAVAILABLE, 503).
+      if (keysUnavailable(error)) throw error;
       return undefined;
     }
     const claims = this.settings.claims;

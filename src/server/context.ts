@@ -119,7 +119,7 @@ export function createContextFactory(services: CandorServices, governed: Governe
     try {
       actor = jwt && JwtAuthenticator.looksLikeJwt(key) ? await jwt.authenticate(key, now) : await actors.authenticate(key);
     } catch {
-      return refuse('GOVERNANCE_UNAVAILABLE', 'the actor store is unavailable', null, null);
+      return refuse('GOVERNANCE_UNAVAILABLE', jwt && JwtAuthenticator.looksLikeJwt(key) ? "the identity provider's keys are unavailable" : 'the actor store is unavailable', null, null);
     }
     if (!actor) return refuse('UNAUTHENTICATED', 'unknown or revoked API key, or an invalid token', null, null);
     const accessActor: AccessActor = { id: actor.id, name: actor.name, team: actor.team };

@@ -95,4 +95,30 @@ describe.each(DRIVERS)('JWT bearer tokens verified against a JWKS endpoint, on %
     const recorded = await candor.services.accessLogReader.page({ requestId: response.headers.get('x-request-id') }, 10);
     expect(recorded.edges.map((edge) => [edge.node.actor?.id, edge.node.actor?.team, edge.node.purpose, edge.node.coordinate])).toEqual([['jwt:recommender', 'Data Science', 'personalize.content', 'Customer.displayName']]);
   });
+
+  it('answers an unreachable or failing key set as an outage (503 GOVERNANCE_UNAVAILABLE, recorded), not as a bad token', async () => {
+    const failing = createServer((_request, response) => response.writeHead(500).end('down'));
+    await new Promise<void>((resolve) => failing.listen(0, '127.0.0.1', resolve));
+    // A port nobody listens on: the one a server just closed.
+    const gone = createServer();
+    await new Promise<void>((resolve) => gone.listen(0, '127.0.0.1', resolve));
+    const gonePort = (gone.address() as AddressInfo).port;
+    await new Promise((resolve) => gone.close(resolve));
+    try {
+      for (const jwksUrl of [`http://127.0.0.1:${(failing.address() as AddressInfo).port}/jwks.json`, `http://127.0.0.1:${gonePort}/jwks.json`]) {
+        const outage = await startCandor(driver, { seed: false, env: { CANDOR_JWT_ISSUER: ISSUER, CANDOR_JWT_AUDIENCE: AUDIENCE, CANDOR_JWT_JWKS_URL: jwksUrl } });
+        try {
+          const token = await new SignJWT({ purposes: ['analytics.reporting'] }).setProtectedHeader({ alg: 'ES256', kid: 'es1' }).setSubject('recommender').setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime('5m').sign(privateKey);
+          const response = await outage.query({ key: token, purpose: 'analytics.reporting', query: '{ customers(limit: 1) { displayName } }' });
+          expect([response.status, response.body.data, response.body.errors?.[0].extensions?.code]).toEqual([503, undefined, 'GOVERNANCE_UNAVAILABLE']);
+          const recorded = await outage.services.accessLogReader.page({ requestId: response.headers.get('x-request-id') }, 10);
+          expect(recorded.edges.map((edge) => [edge.node.decision, edge.node.reason])).toEqual([['REFUSED', 'GOVERNANCE_UNAVAILABLE']]);
+        } finally {
+          await outage.stop();
+        }
+      }
+    } finally {
+      failing.close();
+    }
+  });
 });
