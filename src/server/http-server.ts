@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
@@ -56,6 +56,23 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
+/** Whether a request target is a URL (a path, or an absolute URL whose host Express's router can parse too). */
+function isParsableTarget(target: string | undefined): boolean {
+  return URL.canParse(target ?? '/', 'http://candor.invalid');
+}
+
+/** Answers a request whose target cannot be parsed: 400 BAD_REQUEST in GraphQL's error shape, with its id, logged and counted. */
+function refuseUnparsableTarget(req: IncomingMessage, res: ServerResponse, services: CandorServices): void {
+  const requestId = randomUUID();
+  res.on('finish', () => {
+    services.metrics.requests.inc({ status: String(res.statusCode) });
+    services.logger.info({ requestId, method: req.method, path: null, status: res.statusCode }, 'request');
+  });
+  const body = JSON.stringify({ errors: [{ message: 'the request target is not a URL Candor can read', extensions: { code: 'BAD_REQUEST' } }] });
+  res.writeHead(400, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-request-id': requestId });
+  res.end(body);
+}
+
 /**
  * Starts the HTTP server: `/graphql` (Apollo Server 5 on Express 5), `/healthz`, and a server-generated
  * `X-Request-Id` on every response, errors and refusals included.
@@ -63,7 +80,12 @@ export interface RunningServer {
 export async function startHttpServer(services: CandorServices, governed: GovernedSchema, listen: { port: number; host: string }): Promise<RunningServer> {
   const { config } = services;
   const app = express();
-  const httpServer = createServer(app);
+  const httpServer = createServer((req, res) => {
+    // Express cannot route a request target it cannot parse (`GET http://[bad/graphql`): it would answer with
+    // its own HTML 404, without a request id, a log line or a metric. Refused here, coded, as a bad request.
+    if (!isParsableTarget(req.url)) return refuseUnparsableTarget(req, res, services);
+    app(req, res);
+  });
   app.disable('x-powered-by');
   // Express hashes every response body (SHA-1) for a weak ETag; a GraphQL POST is never revalidated, so that
   // is ~1.5% of a 100-row request spent on nothing.

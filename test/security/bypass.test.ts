@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { createHash } from 'node:crypto';
 import { type Harness, KEYS, startCandor, STORES_AND_EXECUTORS } from '../support/candor-harness';
 import { startHttpServer } from '../../src/server/http-server';
@@ -232,6 +233,21 @@ describe.each(STORES_AND_EXECUTORS)('bypass attempts on %s, executed by %s', (dr
     const code = JSON.parse(text).errors[0].extensions.code;
     expect(code).toMatch(/^(BAD_REQUEST|PAYLOAD_TOO_LARGE)$/);
     await expectRecordedRefusal(response, code, actorId);
+  });
+
+  it('a request target that is no URL gets a coded 400 with its request id, not the framework’s HTML page', async () => {
+    const { port } = new URL(candor.server.url);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => socket.end('GET http://[bad/graphql?query=%7B__typename%7D HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'));
+      let text = '';
+      socket.on('data', (chunk) => (text += chunk));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    const [head, body] = answer.split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 400 /);
+    expect(head).toMatch(/\r\nx-request-id: [0-9a-f-]{36}\r\n/i);
+    expect(JSON.parse(body).errors[0].extensions.code).toBe('BAD_REQUEST');
   });
 
   it.each([
