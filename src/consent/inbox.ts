@@ -24,7 +24,8 @@ export class Inbox {
 
   /** Answers a message once; the answer appears on the subject's privacy page. */
   async answer(id: number, text: string, answeredBy: string): Promise<SubjectMessageEntity> {
-    const answer = text.trim();
+    // A multi-line answer from a browser or a Windows terminal ends its lines with CR LF: a line break, not a control character.
+    const answer = text.replace(/\r\n?/g, '\n').trim();
     if (answer.length === 0) throw badInput('the answer is empty');
     if (holdsUnprintable(answer)) throw badInput('the answer must be plain text (it holds control characters)');
     if (answer.length > MAX_ANSWER_LENGTH) throw badInput(`please keep the answer under ${MAX_ANSWER_LENGTH.toLocaleString('en')} characters`);

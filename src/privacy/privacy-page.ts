@@ -25,6 +25,8 @@ const STATE_IN_WORDS: Record<Coverage, string> = {
   objected: 'You objected',
   'never asked': 'You have not said yes',
 };
+/** A yes given elsewhere, without naming the sensitive data: it does not let us use that data. */
+const NOT_EXPLICIT_IN_WORDS = 'You said yes, but not explicitly to the sensitive data it uses: say yes here to include it';
 /** What the page confirms after a form was sent (`done=<code>`). */
 const NOTICES = {
   choice: 'Your choice is saved and applies from now on. Your receipt is below.',
@@ -131,12 +133,13 @@ export function renderPrivacyPage(view: PrivacyView, token: string, services: Ca
           : `<p class="muted">This may use sensitive data about you (${escape(special.join(', '))}) only with your explicit consent: saying yes here gives it, saying no takes it back.</p>`;
       // A consent purpose has one standing (an objection first, as decide() reads it); another basis may have
       // an objection and, for its sensitive data, a consent of its own.
+      const consentInWords = choice.notExplicit ? NOT_EXPLICIT_IN_WORDS : choice.consent && STATE_IN_WORDS[choice.consent];
       const lines =
         basis === 'consent'
-          ? [STATE_IN_WORDS[choice.state]]
+          ? [choice.state === 'objected' || !choice.notExplicit ? STATE_IN_WORDS[choice.state] : NOT_EXPLICIT_IN_WORDS]
           : [
               ...(basis === 'legitimate_interests' || choice.state === 'objected' ? [choice.state === 'objected' ? STATE_IN_WORDS.objected : 'You have not objected'] : []),
-              ...(choice.consent ? [`Sensitive data: ${STATE_IN_WORDS[choice.consent]}`] : []),
+              ...(consentInWords ? [`Sensitive data: ${consentInWords}`] : []),
             ];
       // A click on a broader purpose's card answers this one too: say so, rather than seem to change it unasked.
       const through = choice.answeredThrough ? `<p class="muted">Your answer for “${escape(choice.answeredThrough.description.replace(/\.$/, ''))}”, which includes this.</p>` : '';

@@ -7,7 +7,7 @@ import { SubjectMessageEntity } from '../consent/subject-message.entity';
 import { badInput } from '../errors';
 import { SELF_ACCESS } from '../policy/codes';
 import type { FieldGovernance } from '../graphql/governance-catalog';
-import { decide, mostSpecific, requestPurposeOf, type SubjectState } from '../policy/decide';
+import { consentStanding, decide, mostSpecific, requestPurposeOf, type SubjectState } from '../policy/decide';
 import { readAccessLog } from '../reports/access-log-source';
 import { consentCoverageOf, type Coverage, coverageOf } from '../reports/governance.reports';
 import type { CandorServices } from '../server/services';
@@ -47,6 +47,11 @@ export interface PurposeChoice {
    * objections aside.
    */
   readonly consent?: Exclude<Coverage, 'objected'>;
+  /**
+   * The subject's yes (`consent` granted or needing renewal) was not explicit — given elsewhere (an import,
+   * a consent manager) without naming the special categories — so it does not cover them (rule 5).
+   */
+  readonly notExplicit?: true;
   /** What the subject can do about it on the page. */
   readonly actions: readonly ChoiceAction[];
   /**
@@ -110,7 +115,10 @@ export class PrivacyService {
       if (state === 'objected') actions.push('withdraw_objection');
       else if (kinds.includes('object')) actions.push('object');
       const consent = kinds.includes('grant') ? consentCoverageOf(record.state, asked, now) : undefined;
-      if (consent !== undefined) actions.push(...(consent === 'granted' ? ['withdraw' as const] : consent === 'renewal needed' ? ['grant' as const, 'withdraw' as const] : ['grant' as const]));
+      const yes = consent === 'granted' || consent === 'renewal needed';
+      // A yes that special-category data cannot rest on: the page's own yes, which names them, would be explicit.
+      const notExplicit = yes && specialCategories.length > 0 && !consentStanding(record.state, asked, now).consent!.explicit;
+      if (consent !== undefined) actions.push(...(consent === 'granted' && !notExplicit ? ['withdraw' as const] : yes ? ['grant' as const, 'withdraw' as const] : ['grant' as const]));
       // The statement that decides the card, as decide() reads it — the objection, else the consent — when it
       // was given to a broader purpose and says what the card says (an expired yes is no "no" of the subject's).
       const grantOrWithdrawal = mostSpecific(record.state.consents, purpose.key);
@@ -123,7 +131,7 @@ export class PrivacyService {
               ? grantOrWithdrawal
               : undefined;
       const answeredThrough = deciding && deciding.purpose !== purpose.key ? this.services.taxonomy.purposes.get(deciding.purpose) : undefined;
-      return { purpose, state, ...(consent !== undefined ? { consent } : {}), actions, specialCategories, ...(answeredThrough ? { answeredThrough } : {}) };
+      return { purpose, state, ...(consent !== undefined ? { consent } : {}), ...(notExplicit ? { notExplicit: true as const } : {}), actions, specialCategories, ...(answeredThrough ? { answeredThrough } : {}) };
     });
     return {
       subjectId,

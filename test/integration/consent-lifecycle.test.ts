@@ -177,6 +177,19 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(await accessibilityNeeds()).toBe('RELEASED');
     await page.choose(X, 'essential.service', 'withdraw', 'explicit-withdraw');
     expect(await accessibilityNeeds()).toBe('EXPLICIT_CONSENT_REQUIRED');
+    // A yes given elsewhere without naming the sensitive data is a yes, but not the explicit one it needs:
+    // the card says so and asks again, rather than show "You said yes" over a withheld field.
+    await candor.services.consent.append({ subjectId: X, kind: 'grant', purpose: 'essential.service', source: 'crm-import' });
+    expect(await accessibilityNeeds()).toBe('EXPLICIT_CONSENT_REQUIRED');
+    const implicit = await choiceOf('essential.service');
+    expect(implicit).toEqual(expect.objectContaining({ consent: 'granted', notExplicit: true, actions: ['grant', 'withdraw'] }));
+    const html = await (await fetch(`${candor.server.url.replace('/graphql', '')}/privacy?t=${createSubjectToken(candor.services.config.secret, X, new Date(now + 3_600_000))}`)).text();
+    expect(html).toContain('Sensitive data: You said yes, but not explicitly to the sensitive data it uses: say yes here to include it');
+    await page.choose(X, 'essential.service', 'grant', 'explicit-again');
+    expect(await accessibilityNeeds()).toBe('RELEASED');
+    expect(await choiceOf('essential.service')).toEqual(expect.objectContaining({ consent: 'granted', actions: ['withdraw'] }));
+    expect((await choiceOf('essential.service')).notExplicit).toBeUndefined();
+    await page.choose(X, 'essential.service', 'withdraw', 'explicit-withdraw-again');
     // A purpose of another basis that uses no special-category data offers no yes (nor an objection: a legal obligation).
     const contractual = (await page.view(X, 'explicit-view')).choices.find((choice) => choice.purpose.legalBasis === 'legal_obligation' && choice.specialCategories.length === 0)!;
     expect([contractual.consent, contractual.actions]).toEqual([undefined, []]);
@@ -603,6 +616,9 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     const fresh = await candor.services.dataSource.getRepository('SubjectMessageEntity').save({ subjectId: S, context: null, body: 'Another question', createdAt: new Date(now).toISOString() });
     const withNul = await answerQuestion(String(fresh.id), 'yes\u0000no');
     expect([withNul.body.errors?.[0].extensions?.code, withNul.body.errors?.[0].message]).toEqual(['BAD_USER_INPUT', 'the answer must be plain text (it holds control characters)']);
+    // Line breaks as a browser's text area sends them (CR LF) are line breaks.
+    const multiLine = await answerQuestion(String(fresh.id), 'Hello,\r\nwe deleted it.\r\n');
+    expect([multiLine.body.errors, multiLine.body.data?.answerQuestion]).toEqual([undefined, { answer: 'Hello,\nwe deleted it.' }]);
     const forbidden = await candor.query({ key: KEYS.support, purpose: 'essential.service', query: '{ inbox { id } }' });
     expect(forbidden.body.errors?.[0].extensions?.code).toBe('FORBIDDEN');
   });
