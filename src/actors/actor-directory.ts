@@ -18,6 +18,9 @@ export interface NewActor {
 const newKey = () => `cnd_${randomBytes(24).toString('base64url')}`;
 
 /** The demo actors seeded outside production, with their fixed keys (listed in the README). */
+/** The actor id the privacy page records a data subject's own reads and choices under (reserved). */
+export const SUBJECT_ACTOR_ID = 'data-subject';
+
 export const DEMO_ACTORS: ReadonlyArray<NewActor & { key: string }> = [
   { id: 'support-desk', key: 'demo-support-key', name: 'Support Desk', team: 'Customer Support', purposes: ['essential.service'], roles: [] },
   { id: 'campaign-manager', key: 'demo-marketing-key', name: 'Campaign Manager', team: 'Marketing', purposes: ['marketing.communications', 'marketing.advertising'], roles: [] },
@@ -52,6 +55,8 @@ export class ActorDirectory {
   /** Stores a new actor; `key` defaults to a fresh random key. Returns the key (shown once). */
   async create(actor: NewActor, key = newKey()): Promise<string> {
     if (!/^[a-z0-9][a-z0-9-]{1,62}$/.test(actor.id)) throw badInput('actor ids are 2–63 lower-case letters, digits and dashes');
+    // The log and the privacy page tell the subject's own reads by this id: no team may act under it.
+    if (actor.id === SUBJECT_ACTOR_ID) throw badInput(`the actor id "${SUBJECT_ACTOR_ID}" is reserved for the data subjects themselves`);
     if (!actor.name.trim() || !actor.team.trim()) throw badInput('an actor needs a name and a team');
     // Reports, the log's readers and the CLI print names and teams as they are.
     if (holdsUnprintable(actor.name) || holdsUnprintable(actor.team)) throw badInput('an actor’s name and team must be plain text (they hold control characters)');

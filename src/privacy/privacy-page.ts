@@ -37,6 +37,15 @@ const TRACKED_LINKS = 10_000;
 /** Requests one subject's link may make a minute (a person clicking makes a few). */
 const PAGE_REQUESTS_PER_MINUTE = 60;
 const ACTION_IN_WORDS = { grant: 'Say yes', withdraw: 'Say no', object: 'Object to this', withdraw_objection: 'Withdraw my objection' } as const;
+/** What a consent entry (and its receipt) records, as something the subject did. */
+const KIND_IN_WORDS: Readonly<Record<string, string>> = {
+  grant: 'Said yes',
+  withdraw: 'Said no',
+  object: 'Objected',
+  withdraw_objection: 'Withdrew an objection',
+  restrict: 'Asked to restrict all use of the data',
+  lift_restriction: 'Lifted the restriction',
+};
 
 const STYLE = `body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;color:#1b1f24;background:#fff;margin:0;line-height:1.5}
 main{max-width:880px;margin:0 auto;padding:1rem}h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:2px solid #d0d7de}
@@ -76,7 +85,11 @@ const SUBJECT_RECORD_TYPE = 'Customer';
  * the others (payments, viewing history, consent choices, messages) a record per row, so the values of one
  * record stay together.
  */
-function heldTables(held: readonly HeldField[]): string {
+/**
+ * The held data's tables. `inWords` tells a stored code in words (a consent entry's kind and purpose); the
+ * download keeps the codes.
+ */
+function heldTables(held: readonly HeldField[], inWords: (coordinate: string, value: string) => string): string {
   const byType = new Map<string, HeldField[]>();
   for (const field of held) {
     const typeName = field.coordinate.split('.')[0];
@@ -99,7 +112,7 @@ function heldTables(held: readonly HeldField[]): string {
       const latest = Array.from({ length: records }, (_, index) => (OLDEST_FIRST.has(typeName) ? records - 1 - index : index)).slice(0, RECORDS_SHOWN);
       const columns = fields.filter((field) => latest.some((index) => field.byRecord[index] !== null));
       const headers = columns.map((field) => nameInWords(field.coordinate.split('.')[1]).replace(/^./, (first) => first.toUpperCase()));
-      const rows = latest.map((index) => `<tr>${columns.map((field, column) => `<td data-label="${escape(headers[column])}">${escape(field.byRecord[index] === null ? '—' : readable(field.byRecord[index]!))}</td>`).join('')}</tr>`).join('');
+      const rows = latest.map((index) => `<tr>${columns.map((field, column) => `<td data-label="${escape(headers[column])}">${escape(field.byRecord[index] === null ? '—' : inWords(field.coordinate, readable(field.byRecord[index]!)))}</td>`).join('')}</tr>`).join('');
       const more = records > RECORDS_SHOWN ? `<p class="more">The latest ${RECORDS_SHOWN} of ${records} are shown: “Download my data” has every one.</p>` : '';
       return `<table>${caption}<thead><tr>${headers.map((header) => `<th scope="col">${escape(header)}</th>`).join('')}</tr></thead><tbody>${rows}</tbody></table>${more}`;
     })
@@ -116,7 +129,9 @@ export function renderPrivacyPage(view: PrivacyView, token: string, services: Ca
   const { taxonomy } = services;
   const purposeText = (key: string) => taxonomy.purposes.get(key)?.description ?? key;
   const categoryText = (key: string) => taxonomy.categories.get(key)?.description ?? key;
-  const held = view.held.length ? heldTables(view.held) : '<p>We hold no personal data about you.</p>';
+  const entryInWords = (coordinate: string, value: string) =>
+    coordinate === 'ConsentEntry.kind' ? (KIND_IN_WORDS[value] ?? value) : coordinate === 'ConsentEntry.purpose' ? purposeText(value) : value;
+  const held = view.held.length ? heldTables(view.held, entryInWords) : '<p>We hold no personal data about you.</p>';
   const choices = view.choices
     .map((choice) => {
       const basis = choice.purpose.legalBasis!;
@@ -163,7 +178,7 @@ export function renderPrivacyPage(view: PrivacyView, token: string, services: Ca
         .join('')
     : '<p>Nobody has used your data yet.</p>';
   const receipts = view.receipts.length
-    ? `<ul>${view.receipts.map((receipt) => { const document = JSON.parse(receipt.document); const purpose = document.services?.[0]?.purposes?.[0]; return `<li><a href="/privacy/receipt?t=${encodeURIComponent(token)}&amp;id=${escape(receipt.id)}">${escape(new Date(receipt.issuedAt).toLocaleString('en-GB', { timeZone: 'UTC' }))} UTC — ${escape(ACTION_IN_WORDS[document.action as keyof typeof ACTION_IN_WORDS] ?? document.action)}: ${escape(purpose?.purpose ?? '')}</a></li>`; }).join('')}</ul>`
+    ? `<ul>${view.receipts.map((receipt) => { const document = JSON.parse(receipt.document); const purpose = document.services?.[0]?.purposes?.[0]; return `<li><a href="/privacy/receipt?t=${encodeURIComponent(token)}&amp;id=${escape(receipt.id)}">${escape(new Date(receipt.issuedAt).toLocaleString('en-GB', { timeZone: 'UTC' }))} UTC — ${escape(KIND_IN_WORDS[document.action] ?? document.action)}${purpose?.purpose ? `: ${escape(purposeText(purpose.purpose))}` : ''}</a></li>`; }).join('')}</ul>`
     : '<p>No receipts yet.</p>';
   const messages = view.messages.length
     ? view.messages.map((message) => `<div class="card"><p><strong>You asked</strong> (${escape(message.createdAt.slice(0, 10))}): ${escape(message.body)}</p>${message.answer ? `<p><strong>Our answer</strong> (${escape(message.answeredAt?.slice(0, 10))}): ${escape(message.answer)}</p>` : '<p class="muted">We have not answered yet.</p>'}</div>`).join('')

@@ -1,3 +1,4 @@
+import { SUBJECT_ACTOR_ID } from '../actors/actor-directory';
 import type { AccessActor, AccessRecordInput } from '../audit/access-log';
 import type { ConsentEventEntity } from '../consent/consent-event.entity';
 import type { ConsentReceiptEntity } from '../consent/consent-receipt.entity';
@@ -16,7 +17,7 @@ import type { Purpose } from '../taxonomy/taxonomy';
 import { type RecordsByType, recordsHeldAbout, valuesByRecord } from './records-held';
 
 /** The data subject, acting on their own page: how their actions appear in the access log. */
-export const SUBJECT_ACTOR: AccessActor = { id: 'data-subject', name: 'The data subject', team: 'privacy-page' };
+export const SUBJECT_ACTOR: AccessActor = { id: SUBJECT_ACTOR_ID, name: 'The data subject', team: 'privacy-page' };
 export const PRIVACY_PAGE_SOURCE = 'privacy-page';
 const SELF_ACCESS_PURPOSE = { key: 'essential.legal_obligation', legalBasis: 'legal_obligation' as const };
 /** A schema name in words, for a person: `cardLast4` → "card last 4", `WatchEvent` → "watch event". */
@@ -261,12 +262,16 @@ export class PrivacyService {
     const lines = new Map<string, { month: string; team: string; category: string; purpose: string; used: number; withheldByChoice: number }>();
     const head = await this.services.accessLogReader.headSeq();
     for await (const record of readAccessLog(this.services.dataSource, { subjectId, throughSeq: head })) {
-      if (record.category === null || record.actorTeam === SUBJECT_ACTOR.team) continue;
+      // The subject's own reads are not a use of their data (by the actor's id: a team's name is anyone's to choose).
+      if (record.category === null || record.actorId === SUBJECT_ACTOR.id) continue;
+      const used = record.decision === 'RELEASED' || record.decision === 'MASKED';
+      // Only uses and what the subject's choices stopped: a dry run or a rejected operation used nothing.
+      if (!used && !CHOICE_REASONS.has(record.reason)) continue;
       const key = `${record.at.slice(0, 7)}|${record.actorTeam}|${record.category}|${record.purpose}`;
       const line = lines.get(key) ?? { month: record.at.slice(0, 7), team: record.actorTeam ?? 'unknown', category: record.category, purpose: record.purpose ?? '', used: 0, withheldByChoice: 0 };
       lines.set(key, line);
-      if (record.decision === 'RELEASED' || record.decision === 'MASKED') line.used++;
-      else if (CHOICE_REASONS.has(record.reason)) line.withheldByChoice++;
+      if (used) line.used++;
+      else line.withheldByChoice++;
     }
     return [...lines.values()].sort((a, b) => (a.month === b.month ? `${a.team}${a.purpose}`.localeCompare(`${b.team}${b.purpose}`) : a.month < b.month ? 1 : -1));
   }

@@ -538,6 +538,17 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect((await fetch(`${base}/privacy/receipt?t=${token}&id=none`)).status).toBe(429);
   });
 
+  it("shows as uses of the data what teams used or the subject's choices stopped — by the actor, not a team's name; a dry run used nothing", async () => {
+    const U = 'cus_0000_life_usage';
+    await addCustomer(candor, U);
+    const key = await candor.services.actors.create({ id: 'page-lookalike', name: 'Look-alike', team: 'privacy-page', purposes: ['essential.service'], roles: [] });
+    expect((await candor.query({ key, purpose: 'essential.service', query: `{ customer(id: "${U}") { email } }` })).status).toBe(200);
+    const dryRun = await candor.query({ key: KEYS.analytics, purpose: 'analytics.reporting', headers: { 'x-governance-explain': 'true' }, query: `{ customer(id: "${U}") { displayName } }` });
+    expect(dryRun.status).toBe(200);
+    const view = await new PrivacyService(candor.services, candor.services.fields).view(U, 'usage-view');
+    expect(view.usage.map(({ team, category, used, withheldByChoice }) => [team, category, used, withheldByChoice])).toEqual([['privacy-page', 'user.contact.email', 1, 0]]);
+  });
+
   it('records every value the page shows the subject, their messages and consent entries included, and exports them', async () => {
     const M = 'cus_0000_life_messages';
     await addCustomer(candor, M);

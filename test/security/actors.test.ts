@@ -45,6 +45,7 @@ describe.each(DRIVERS)('API keys managed with `candor actor` on %s', (driver) =>
     [['create', '--id', 'spy', '--name', 'X', '--team', 'T', '--purposes', 'espionage'], 'candor: unknown purpose "espionage"\n'],
     [['create', '--id', 'spy', '--name', 'X', '--team', 'T', '--purposes', 'marketing', '--roles', 'root'], 'candor: unknown role "root": use auditor, consent-manager, reject-withheld\n'],
     [['create', '--id', 'spy', '--name', 'X\u001b[2J', '--team', 'T', '--purposes', 'marketing'], 'candor: an actor’s name and team must be plain text (they hold control characters)\n'],
+    [['create', '--id', 'data-subject', '--name', 'X', '--team', 'T', '--purposes', 'marketing'], 'candor: the actor id "data-subject" is reserved for the data subjects themselves\n'],
     [['rotate', '--id', 'nobody'], 'candor: no active actor "nobody"\n'],
     [['revoke', '--id', 'nobody'], 'candor: no active actor "nobody"\n'],
   ])('refuses %j with one line', async (args, message) => {
