@@ -12,6 +12,15 @@ export function isBadInput(error: unknown): error is GraphQLError {
   return error instanceof GraphQLError && error.extensions.code === 'BAD_USER_INPUT';
 }
 
+/** The subject is not (or no longer) a customer: bad input, tagged so that callers tell it from others without reading the message. */
+export function unknownSubject(message: string): GraphQLError {
+  return badInput(message, { field: 'subjectId', reason: 'UNKNOWN_SUBJECT' });
+}
+
+export function isUnknownSubject(error: unknown): boolean {
+  return isBadInput(error) && error.extensions.reason === 'UNKNOWN_SUBJECT';
+}
+
 /**
  * The access log could not be written: coded AUDIT_UNAVAILABLE (503), shown as is (the message says what
  * was and was not done, and what to do).

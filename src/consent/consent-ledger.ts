@@ -1,6 +1,6 @@
 import DataLoader from 'dataloader';
 import { type DataSource, type EntityManager, In } from 'typeorm';
-import { badInput } from '../errors';
+import { badInput, unknownSubject } from '../errors';
 import { holdsUnprintable } from '../printable';
 import { inTransaction } from '../storage/transactions';
 import type { ConsentStatement, ObjectionStatement, SubjectState } from '../policy/decide';
@@ -94,7 +94,7 @@ export class ConsentLedger {
       }
       // Every subject is checked before anything is written, so a rejected change never leaves a partial write.
       for (const subjectId of subjects) {
-        if (!(await this.subjectExists(subjectId, manager))) throw badInput(`unknown subject "${subjectId}"`, { field: 'subjectId' });
+        if (!(await this.subjectExists(subjectId, manager))) throw unknownSubject(`unknown subject "${subjectId}"`);
       }
       // A statement made now takes effect after every earlier one of its subject, whichever instance's clock
       // stamped those: a withdrawal through an instance whose clock runs behind must not lose to a grant.

@@ -1,7 +1,7 @@
 import type { AccessActor } from '../audit/access-log';
 import { ErasedSubjectEntity } from '../audit/audit.entities';
 import { SubjectMessageEntity } from '../consent/subject-message.entity';
-import { auditUnavailable, badInput } from '../errors';
+import { auditUnavailable, badInput, unknownSubject } from '../errors';
 import type { CandorServices } from '../server/services';
 import { inTransaction } from '../storage/transactions';
 
@@ -30,7 +30,7 @@ export interface ErasureResult {
  */
 export async function eraseSubject(services: CandorServices, subjectId: string, actor: AccessActor, requestId: string): Promise<ErasureResult> {
   const customer = await services.domain.findCustomerRecord(subjectId);
-  if (!customer) throw badInput(`unknown subject "${subjectId}"`);
+  if (!customer) throw unknownSubject(`unknown subject "${subjectId}"`);
   let erased: ErasureResult;
   if (customer.erasedAt) {
     if (await services.dataSource.getRepository(ErasedSubjectEntity).existsBy({ subjectId })) {

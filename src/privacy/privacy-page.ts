@@ -1,5 +1,5 @@
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
-import { isBadInput } from '../errors';
+import { isBadInput, isUnknownSubject } from '../errors';
 import { RateLimiter } from '../server/rate-limiter';
 import type { CandorServices } from '../server/services';
 import type { Coverage } from '../reports/governance.reports';
@@ -243,7 +243,7 @@ export function privacyRouter(services: CandorServices, privacy: PrivacyService,
     try {
       await work(request, response, subjectId, token);
     } catch (error) {
-      if (isBadInput(error) && (error as Error).message === 'unknown subject') refuse(response, 410, 'There is no data about you any more', 'Your data has been erased, or this link does not belong to anyone we know.');
+      if (isUnknownSubject(error)) refuse(response, 410, 'There is no data about you any more', 'Your data has been erased, or this link does not belong to anyone we know.');
       else if (isBadInput(error)) refuse(response, 400, 'We could not do that', sentence((error as Error).message), token);
       // Not "nothing was changed": a choice may be saved before its record fails, and then it applies.
       else refuse(response, 503, 'Something went wrong', 'Please reload this page in a moment: it shows what was saved. Try again if your choice is not there.');

@@ -5,7 +5,7 @@ import type { ConsentReceiptEntity } from '../consent/consent-receipt.entity';
 import { holdsUnprintable } from '../printable';
 import { inTransaction } from '../storage/transactions';
 import { SubjectMessageEntity } from '../consent/subject-message.entity';
-import { badInput } from '../errors';
+import { badInput, unknownSubject } from '../errors';
 import { SELF_ACCESS } from '../policy/codes';
 import type { FieldGovernance } from '../graphql/governance-catalog';
 import { consentStanding, decide, mostSpecific, requestPurposeOf, type SubjectState } from '../policy/decide';
@@ -184,7 +184,7 @@ export class PrivacyService {
     // The subject is looked up again in it (locked on PostgreSQL): an erasure that committed since the page
     // loaded has deleted their messages, and one saved now would outlive it.
     const message = await inTransaction(this.services.dataSource, async (manager) => {
-      if (!(await this.services.domain.customerExists(subjectId, manager))) throw badInput('unknown subject');
+      if (!(await this.services.domain.customerExists(subjectId, manager))) throw unknownSubject('unknown subject');
       return manager.getRepository(SubjectMessageEntity).save({
         subjectId,
         context: context || null,
@@ -227,7 +227,7 @@ export class PrivacyService {
 
   private async load(subjectId: string): Promise<SubjectRecord> {
     const customer = await this.services.domain.findCustomerRecord(subjectId);
-    if (!customer || customer.erasedAt) throw badInput('unknown subject');
+    if (!customer || customer.erasedAt) throw unknownSubject('unknown subject');
     const [records, [state]] = await Promise.all([recordsHeldAbout(this.services, customer), this.services.consent.states([subjectId])]);
     return { records, state };
   }

@@ -14,6 +14,7 @@ import { CustomerEntity } from '../../src/domain/customer.entity';
 import { PaymentEntity } from '../../src/domain/payment.entity';
 import { WatchEventEntity } from '../../src/domain/watch-event.entity';
 import type { SubjectState } from '../../src/policy/decide';
+import { eraseSubject } from '../../src/privacy/erasure';
 import { PrivacyService } from '../../src/privacy/privacy-service';
 import { createSubjectToken } from '../../src/privacy/subject-link';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
@@ -536,6 +537,25 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     for (let index = 0; index < 60; index++) statuses.push((await fetch(`${base}/privacy/receipt?t=${token}&id=none`)).status);
     expect(new Set(statuses)).toEqual(new Set([404, 429]));
     expect((await fetch(`${base}/privacy/receipt?t=${token}&id=none`)).status).toBe(429);
+  });
+
+  it('answers a choice made while the subject is being erased with the erased page (410), not as a bad request', async () => {
+    const R = 'cus_0000_life_erased_while_choosing';
+    await addCustomer(candor, R);
+    const token = createSubjectToken(candor.services.config.secret, R, new Date(now + 3_600_000));
+    // The page has read the subject; the erasure commits before the ledger's own check under its lock.
+    const ledgerAppend = candor.services.consent.append.bind(candor.services.consent);
+    const racing = jest.spyOn(candor.services.consent, 'append').mockImplementationOnce(async (change) => {
+      await eraseSubject(candor.services, R, { id: 'compliance-office', name: 'Compliance', team: 'Compliance' }, 'race-erasure');
+      return ledgerAppend(change);
+    });
+    try {
+      const base = candor.server.url.replace('/graphql', '');
+      const response = await fetch(`${base}/privacy/choice`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ t: token, purpose: 'marketing.communications', action: 'grant' }) });
+      expect([response.status, (await response.text()).includes('There is no data about you any more')]).toEqual([410, true]);
+    } finally {
+      racing.mockRestore();
+    }
   });
 
   it("shows as uses of the data what teams used or the subject's choices stopped — by the actor, not a team's name; a dry run used nothing", async () => {
