@@ -148,10 +148,12 @@ export function renderPrivacyPage(view: PrivacyView, token: string, services: Ca
           : `<p class="muted">This may use sensitive data about you (${escape(special.join(', '))}) only with your explicit consent: saying yes here gives it, saying no takes it back.</p>`;
       // A consent purpose has one standing (an objection first, as decide() reads it); another basis may have
       // an objection and, for its sensitive data, a consent of its own.
-      const consentInWords = choice.notExplicit ? NOT_EXPLICIT_IN_WORDS : choice.consent && STATE_IN_WORDS[choice.consent];
+      // A yes that ran out is nobody's "no": the card says when it ran out.
+      const expired = choice.expiredAt && `Your yes ran out on ${choice.expiredAt.toLocaleDateString('en-GB', { dateStyle: 'long', timeZone: 'UTC' })}: say yes again if you still agree`;
+      const consentInWords = choice.notExplicit ? NOT_EXPLICIT_IN_WORDS : (expired ?? (choice.consent && STATE_IN_WORDS[choice.consent]));
       const lines =
         basis === 'consent'
-          ? [choice.state === 'objected' || !choice.notExplicit ? STATE_IN_WORDS[choice.state] : NOT_EXPLICIT_IN_WORDS]
+          ? [choice.state === 'objected' ? STATE_IN_WORDS.objected : consentInWords!]
           : [
               ...(basis === 'legitimate_interests' || choice.state === 'objected' ? [choice.state === 'objected' ? STATE_IN_WORDS.objected : 'You have not objected'] : []),
               ...(consentInWords ? [`Sensitive data: ${consentInWords}`] : []),

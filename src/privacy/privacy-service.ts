@@ -53,6 +53,8 @@ export interface PurposeChoice {
    * a consent manager) without naming the special categories — so it does not cover them (rule 5).
    */
   readonly notExplicit?: true;
+  /** The subject's yes ran out at this instant (`consent` reads withdrawn, though the subject never said no). */
+  readonly expiredAt?: Date;
   /** What the subject can do about it on the page. */
   readonly actions: readonly ChoiceAction[];
   /**
@@ -132,7 +134,17 @@ export class PrivacyService {
               ? grantOrWithdrawal
               : undefined;
       const answeredThrough = deciding && deciding.purpose !== purpose.key ? this.services.taxonomy.purposes.get(deciding.purpose) : undefined;
-      return { purpose, state, ...(consent !== undefined ? { consent } : {}), ...(notExplicit ? { notExplicit: true as const } : {}), actions, specialCategories, ...(answeredThrough ? { answeredThrough } : {}) };
+      const expiredAt = consent === 'withdrawn' && grantOrWithdrawal?.granted ? (grantOrWithdrawal.expiresAt ?? undefined) : undefined;
+      return {
+        purpose,
+        state,
+        ...(consent !== undefined ? { consent } : {}),
+        ...(notExplicit ? { notExplicit: true as const } : {}),
+        ...(expiredAt ? { expiredAt } : {}),
+        actions,
+        specialCategories,
+        ...(answeredThrough ? { answeredThrough } : {}),
+      };
     });
     return {
       subjectId,

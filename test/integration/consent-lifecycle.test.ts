@@ -174,7 +174,10 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     await addCustomer(candor, Y);
     await candor.services.consent.append({ subjectId: Y, kind: 'grant', purpose: 'marketing', source: 'test', recordedAt: new Date(now - 2 * 86_400_000), expiresAt: new Date(now - 86_400_000) });
     const expired = (await page.view(Y, 'expired-view')).choices.find((choice) => choice.purpose.key === 'marketing.communications')!;
-    expect([expired.consent, expired.answeredThrough]).toEqual(['withdrawn', undefined]);
+    expect([expired.consent, expired.answeredThrough, expired.expiredAt]).toEqual(['withdrawn', undefined, new Date(now - 86_400_000)]);
+    const expiredPage = await (await fetch(`${candor.server.url.replace('/graphql', '')}/privacy?t=${createSubjectToken(candor.services.config.secret, Y, new Date(now + 3_600_000))}`)).text();
+    const card = /id="purpose-marketing\.communications".*?<p class="state">([^<]*)<\/p>/.exec(expiredPage)?.[1];
+    expect(card).toBe(`Your yes ran out on ${new Date(now - 86_400_000).toLocaleDateString('en-GB', { dateStyle: 'long', timeZone: 'UTC' })}: say yes again if you still agree`);
     expect(await accessibilityNeeds()).toBe('RELEASED');
     await page.choose(X, 'essential.service', 'withdraw', 'explicit-withdraw');
     expect(await accessibilityNeeds()).toBe('EXPLICIT_CONSENT_REQUIRED');
