@@ -61,11 +61,17 @@ export class DomainStore {
     return (await query.getRawOne()) !== undefined;
   };
 
-  /** Removes a customer's personal data (erasure); payments keep only what bookkeeping requires. */
+  /**
+   * Removes a customer's personal data (erasure); payments keep only what bookkeeping requires. When the
+   * account was created is personal too (`Customer.createdAt`): it keeps only its month, which the consent
+   * coverage report needs to count who was a customer when.
+   */
   async eraseCustomer(id: string, erasedAt: string, manager: EntityManager): Promise<{ watchEventsDeleted: number; paymentsKept: number }> {
-    await manager.getRepository(CustomerEntity).update(
+    const customers = manager.getRepository(CustomerEntity);
+    const { createdAt } = await customers.findOneOrFail({ select: { id: true, createdAt: true }, where: { id } });
+    await customers.update(
       { id },
-      { fullName: null, displayName: null, email: null, phone: null, birthDate: null, country: null, postalAddress: null, favoriteGenres: null, accessibilityNeeds: null, erasedAt },
+      { fullName: null, displayName: null, email: null, phone: null, birthDate: null, country: null, postalAddress: null, favoriteGenres: null, accessibilityNeeds: null, createdAt: `${createdAt.slice(0, 7)}-01T00:00:00.000Z`, erasedAt },
     );
     const watched = await manager.getRepository(WatchEventEntity).delete({ customerId: id });
     const payments = await manager.getRepository(PaymentEntity).update({ customerId: id }, { cardLast4: '****' });

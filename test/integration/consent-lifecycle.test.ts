@@ -404,7 +404,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
 
   it('erases a subject: personal data gone, log unlinked but verifying, answered by the API and the CLI', async () => {
     const V = 'cus_0000_life_v';
-    await addCustomer(candor, V);
+    await addCustomer(candor, V, { createdAt: '2025-03-17T09:26:53.000Z' });
     await candor.services.dataSource.getRepository(WatchEventEntity).insert({ id: `${V}_w`, customerId: V, title: 'Orbit', watchedAt: '2026-11-01T00:00:00.000Z', seconds: 60 });
     await candor.query({ key: KEYS.support, purpose: 'essential.service', query: `{ customer(id: "${V}") { email phone } }` });
     expect(await candor.services.dataSource.getRepository(SubjectPseudonymEntity).countBy({ subjectId: V })).toBe(1);
@@ -419,6 +419,8 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     const customer = await candor.services.dataSource.getRepository(CustomerEntity).findOneByOrFail({ id: V });
     expect([customer.fullName, customer.email, customer.phone, customer.birthDate, customer.postalAddress, customer.accessibilityNeeds]).toEqual([null, null, null, null, null, null]);
     expect(customer.erasedAt).toBeTruthy();
+    // When the account was created is personal too: only its month stays (the coverage report counts by it).
+    expect(customer.createdAt).toBe('2025-03-01T00:00:00.000Z');
     // The viewing history is deleted; the payment keeps what bookkeeping needs, without the card digits.
     expect(await candor.services.dataSource.getRepository(WatchEventEntity).countBy({ customerId: V })).toBe(0);
     expect(await candor.services.dataSource.getRepository(PaymentEntity).findOneByOrFail({ id: payment.id })).toEqual({ ...payment, cardLast4: '****' });
