@@ -255,11 +255,16 @@ async function applyToProjection(manager: EntityManager, event: ConsentEventEnti
   const broaderOrSame = purpose === '' ? [''] : coveringKeys(purpose);
   const superseded = await statements().andWhere('purpose IN (:...broaderOrSame) AND recorded_at > :recordedAt', { broaderOrSame, recordedAt: event.recordedAt }).getExists();
   if (superseded) return;
+  // The statement on its own purpose is replaced in one statement, then those on sub-purposes go: a reader
+  // that shares this connection (SQLite's, in process) sees the old standing or the new one, never none
+  // (a deletion first left a moment without the objection or restriction being restated).
+  await manager
+    .getRepository(ConsentStateEntity)
+    .upsert({ subjectId: event.subjectId, kind, purpose, active, explicit: event.explicit, expiresAt: event.expiresAt, eventId: event.id, recordedAt: event.recordedAt, receiptId: event.receiptId }, ['subjectId', 'kind', 'purpose']);
   await statements()
     .delete()
     // A substring, not LIKE: purpose keys hold `_`, which LIKE reads as a wildcard.
-    .andWhere('(purpose = :purpose OR substr(purpose, 1, :prefixLength) = :prefix)', { purpose, prefix: `${purpose}.`, prefixLength: purpose.length + 1 })
+    .andWhere('substr(purpose, 1, :prefixLength) = :prefix', { prefix: `${purpose}.`, prefixLength: purpose.length + 1 })
     .andWhere('(recorded_at IS NULL OR recorded_at <= :recordedAt)', { recordedAt: event.recordedAt })
     .execute();
-  await manager.getRepository(ConsentStateEntity).insert({ subjectId: event.subjectId, kind, purpose, active, explicit: event.explicit, expiresAt: event.expiresAt, eventId: event.id, recordedAt: event.recordedAt, receiptId: event.receiptId });
 }

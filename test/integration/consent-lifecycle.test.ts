@@ -77,6 +77,29 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(record.node).toEqual(expect.objectContaining({ reason: 'CONSENT_GIVEN', consentReceiptId: receipt.id }));
   });
 
+  it('never shows a restated objection or restriction as gone to a reader while it is restated', async () => {
+    const O = 'cus_0000_life_restated';
+    await addCustomer(candor, O);
+    await candor.services.consent.append({ subjectId: O, kind: 'object', purpose: 'analytics', source: 'test' });
+    await candor.services.consent.append({ subjectId: O, kind: 'restrict', purpose: null, source: 'test' });
+    let lapses = 0;
+    for (let round = 0; round < 100; round++) {
+      const kind = round % 2 ? 'object' : 'restrict';
+      // Readers in this process for as long as the statement is being restated (on SQLite they share the writer's connection).
+      let restating = true;
+      const readers = Array.from({ length: 4 }, async () => {
+        while (restating) {
+          const [state] = await candor.services.consent.states([O]);
+          if (!state.restricted || !state.objections.some((objection) => objection.purpose === 'analytics' && objection.objected)) lapses++;
+        }
+      });
+      await candor.services.consent.append({ subjectId: O, kind, purpose: kind === 'object' ? 'analytics' : null, source: 'restated' });
+      restating = false;
+      await Promise.all(readers);
+    }
+    expect(lapses).toBe(0);
+  });
+
   it('stops counting a grant at the instant it expires (controllable clock)', async () => {
     now = new Date('2026-11-29T13:00:00.000Z').getTime();
     expect((await grant(T, 'marketing.communications', { expiresAt: '2026-11-29T14:00:00.000Z' })).body.errors).toBeUndefined();
