@@ -1,5 +1,6 @@
 import { createHash, createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
 import type { DataSource } from 'typeorm';
+import { ConfigError } from '../config';
 import type { SignedCheckpoint } from './audit-store';
 import { AuditBatchEntity, AuditCheckpointEntity } from './audit.entities';
 
@@ -34,7 +35,19 @@ export function checkpointMessage(checkpoint: Pick<AuditCheckpointEntity, 'kind'
   return JSON.stringify([CHECKPOINT_FORMAT, checkpoint.kind, checkpoint.seq, checkpoint.headHash, checkpoint.at, checkpoint.prunedThroughSeq]);
 }
 
-/** Signs and stores a checkpoint of the current head; undefined when the log is empty. */
+/**
+ * Refuses a signer whose key is not the one the log's latest checkpoint is signed with: a checkpoint signed
+ * under another key (a mistyped or missing CANDOR_AUDIT_SIGNING_KEY) would fail every later `audit verify`,
+ * and on PostgreSQL it could not be taken back.
+ */
+export async function checkSigningKey(dataSource: DataSource, signer: CheckpointSigner): Promise<void> {
+  const [latest] = await dataSource.getRepository(AuditCheckpointEntity).find({ order: { id: 'DESC' }, take: 1 });
+  if (latest && latest.keyId !== signer.keyId) {
+    throw new ConfigError(`CANDOR_AUDIT_SIGNING_KEY is not the key this access log's checkpoints are signed with (key ${latest.keyId}; this one is ${signer.keyId}): set the log's key`);
+  }
+}
+
+/** Signs and stores a checkpoint of the current head; undefined when the log is empty. Refuses another key than the log's. */
 export async function writeCheckpoint(
   dataSource: DataSource,
   signer: CheckpointSigner,
@@ -42,6 +55,7 @@ export async function writeCheckpoint(
   at: Date,
   head?: { seq: number; hash: string; prunedThroughSeq?: number },
 ): Promise<AuditCheckpointEntity | undefined> {
+  await checkSigningKey(dataSource, signer);
   let target = head;
   if (!target) {
     const [batch] = await dataSource.getRepository(AuditBatchEntity).find({ order: { id: 'DESC' }, take: 1 });

@@ -62,7 +62,7 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
   const broken = (seq: number, problem: string): VerifyReport => (overlap && overlap.seq <= seq ? overlapReport(overlap) : brokenAt(seq, problem));
 
   for (const checkpoint of checkpoints) {
-    if (!signer.verify(checkpointMessage(checkpoint), checkpoint.signature)) return broken(checkpoint.seq, `checkpoint ${checkpoint.id} (seq ${checkpoint.seq}): signature does not verify with key ${signer.keyId}`);
+    if (!signer.verify(checkpointMessage(checkpoint), checkpoint.signature)) return broken(checkpoint.seq, `checkpoint ${checkpoint.id} (seq ${checkpoint.seq}, signed with key ${checkpoint.keyId}): signature does not verify with key ${signer.keyId}`);
   }
   const latestPrune = [...checkpoints].reverse().find((checkpoint) => checkpoint.kind === 'prune');
   /** Records removed from the end of the log: a signed checkpoint covers more than the log holds. */

@@ -14,17 +14,22 @@ export function cliActor(): AccessActor {
 }
 
 /**
- * Records one operation of the CLI in the access log (same chain lock as every appender), once it is done.
- * If the log cannot take the record, the error says what was `done` already, so that nobody runs a
- * change (an import, say) a second time believing the first failed.
+ * Records one operation of the CLI in the access log (same chain lock as every appender), once it is done
+ * and before anything it read is shown. If the log cannot take the record, the error says what a change
+ * has `done` already, so that nobody runs it (an import, say) a second time believing the first failed; a
+ * read (no `done`) shows nothing, and is safe to run again.
  */
-export async function recordCliOperation(services: CandorServices, operationName: string, reason: string, done: string): Promise<void> {
+export async function recordCliOperation(services: CandorServices, operationName: string, reason: string, done?: string): Promise<void> {
   try {
     await services.accessLog.append([
       { at: services.clock(), requestId: `cli-${process.pid}-${Date.now()}`, actor: cliActor(), purpose: 'essential.legal_obligation', operationName, subjectId: null, coordinate: null, category: null, decision: 'RELEASED', reason, legalBasis: 'legal_obligation' },
     ]);
   } catch {
-    throw auditUnavailable(`${done}, but the access log could not record this run (${operationName}); do not repeat it — check the log's store`);
+    throw auditUnavailable(
+      done === undefined
+        ? `the access log could not record this run (${operationName}), so nothing it read is shown — check the log's store, then run it again`
+        : `${done}, but the access log could not record this run (${operationName}); do not repeat it — check the log's store`,
+    );
   }
 }
 
@@ -47,7 +52,7 @@ export async function auditVerify(services: CandorServices, from: string | undef
     onProgress: output.interactive ? (verified, head) => output.err(`\rverifying… ${verified} records (head ${head})`) : undefined,
   });
   if (output.interactive) output.err('\r\x1b[K');
-  await recordCliOperation(services, 'audit verify', 'ACCESS_LOG_READ', 'the log was verified');
+  await recordCliOperation(services, 'audit verify', 'ACCESS_LOG_READ');
   // "verified 0 records" would read as a pass for records the log does not hold (the head's next is fine: nothing new yet).
   if (report.verified && fromSeq !== undefined && fromSeq > report.headSeq + 1) throw badInput(`--from ${fromSeq} is past the log's head (seq ${report.headSeq}): nothing to verify`);
   if (report.verified) {
@@ -66,7 +71,7 @@ export async function auditCheckpoint(services: CandorServices, action: string |
     return 0;
   }
   if (action === 'export') {
-    await recordCliOperation(services, 'audit checkpoint export', 'ACCESS_LOG_READ', 'the checkpoints were read');
+    await recordCliOperation(services, 'audit checkpoint export', 'ACCESS_LOG_READ');
     output.out(JSON.stringify(await exportCheckpoints(services.dataSource, services.checkpointSigner), null, 2) + '\n');
     return 0;
   }
@@ -130,7 +135,8 @@ export async function auditPartitions(services: CandorServices, ahead: string | 
   }
   await partitions.ensure(services.clock(), months);
   const rows = (await partitions.list()).map((partition) => [partition.month, partition.from, partition.to, String(partition.batches), String(partition.records), partition.lastSeq === null ? '-' : String(partition.lastSeq)]);
-  await recordCliOperation(services, 'audit partitions', 'ACCESS_LOG_READ', 'the partitions were listed');
+  // Creating missing months again is harmless: a read, as far as repeating it goes.
+  await recordCliOperation(services, 'audit partitions', 'ACCESS_LOG_READ');
   output.out(table(['month', 'from', 'to (excl.)', 'batches', 'records', 'last seq'], rows));
   return 0;
 }

@@ -48,7 +48,7 @@ export async function inboxCommand(services: CandorServices, action: string | un
   const inbox = new Inbox(services.dataSource, services.clock);
   if (action === 'list') {
     const messages = await inbox.list(!args.all, INBOX_LIST_LIMIT);
-    await recordCliOperation(services, 'inbox list', 'SUBJECT_MESSAGES_READ', 'the messages were read');
+    await recordCliOperation(services, 'inbox list', 'SUBJECT_MESSAGES_READ');
     if (messages.length === 0) output.out(args.all ? 'no messages\n' : 'no unanswered messages\n');
     if (messages.length === INBOX_LIST_LIMIT) output.err(`showing the oldest ${INBOX_LIST_LIMIT} messages only: answer some to see the rest\n`);
     // Written by data subjects: printed inert (messages saved before the page refused such characters may hold some).

@@ -6,6 +6,7 @@ import { isCallerFacing } from '../errors';
 import { SchemaDiffError } from '../governance/schema-diff';
 import { SchemaGovernanceError } from '../graphql/governance-catalog';
 import { UnguardedFieldError } from '../policy/enforcement';
+import { checkSigningKey } from '../audit/checkpoints';
 import { startCheckpointTimer } from '../server/checkpoint-timer';
 import { startHttpServer } from '../server/http-server';
 import { buildGovernedSchema, loadConfiguredTaxonomy, openServices, seedDemo } from '../server/services';
@@ -101,6 +102,8 @@ function describeFailure(error: unknown): string {
 async function serve(): Promise<void> {
   const config = loadConfig();
   const services = await openServices(config);
+  // Now, not at the first periodic checkpoint: a key that is not the log's would sign checkpoints no verify accepts.
+  await checkSigningKey(services.dataSource, services.checkpointSigner);
   const governed = await buildGovernedSchema(services.taxonomy);
   if (config.seedDemo) {
     const { seededCustomers } = await seedDemo(services);

@@ -1,5 +1,6 @@
-import { accessSync, chmodSync, constants, statSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { accessSync, closeSync, constants, fsyncSync, openSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { badInput } from '../errors';
 import { generateReport, validateReportRequest } from '../reports/generate-report';
 import { REPORT_KINDS } from '../reports/report-document';
@@ -53,6 +54,29 @@ function checkWritable(path: string): void {
   }
 }
 
+/**
+ * Writes `data` to `path` whole or not at all: into a new file beside it, readable by its owner only from
+ * its creation (a report may hold personal data: a subject-access report is all of it), flushed, then
+ * renamed over `path`. Writing in place left a file that was there before readable by others while the data
+ * went in, and a partial report when the disk filled up.
+ */
+function writeWhole(path: string, data: Buffer): void {
+  const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const descriptor = openSync(temporary, 'wx', 0o600);
+  try {
+    try {
+      writeFileSync(descriptor, data);
+      fsyncSync(descriptor);
+    } finally {
+      closeSync(descriptor);
+    }
+    renameSync(temporary, path);
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    throw error;
+  }
+}
+
 /** `candor report <kind> [--subject ID] [--from DATE] [--to DATE] --format <fmt> [--out FILE]`. */
 export async function reportCommand(services: CandorServices, args: ReportArguments, output: Output & { writeBinary(data: Buffer): void }): Promise<number> {
   checkReportArguments(args);
@@ -69,11 +93,8 @@ export async function reportCommand(services: CandorServices, args: ReportArgume
   if (output.interactive) output.err('\r\x1b[K');
   const rendered = await renderReport(document, args.format as ReportFormat);
   if (args.out) {
-    // A report may hold personal data (a subject-access report is all of it): readable by its owner only,
-    // also when the file was there before (the mode of writeFileSync applies only to a new file).
     try {
-      writeFileSync(args.out, rendered, { mode: 0o600 });
-      chmodSync(args.out, 0o600);
+      writeWhole(args.out, rendered);
     } catch (error) {
       throw badInput(`the report was generated (and recorded) but could not be written to ${args.out}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { AuditBatchEntity, AuditCheckpointEntity, AuditEntryEntity } from '../../src/audit/audit.entities';
 import { checkpointMessage, signedCheckpoint } from '../../src/audit/checkpoints';
+import { auditVerify, recordCliOperation } from '../../src/cli/audit.command';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { runCli } from '../support/child-server';
 import { createTestDatabase, DRIVERS } from '../support/databases';
@@ -82,6 +83,37 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     for (const checkpoint of exported.checkpoints) {
       expect(verify(null, Buffer.from(checkpointMessage(checkpoint)), publicKey, Buffer.from(checkpoint.signature, 'base64'))).toBe(true);
     }
+  });
+
+  it('shows nothing a read found when the log cannot record the read, and says it is safe to run again (a change says not to)', async () => {
+    const written: string[] = [];
+    const output = { interactive: false, out: (text: string) => void written.push(text), err: (text: string) => void written.push(text) };
+    const down = jest.spyOn(candor.services.accessLog, 'append').mockRejectedValue(new Error('connection terminated'));
+    try {
+      await expect(auditVerify(candor.services, undefined, output)).rejects.toThrow(
+        "the access log could not record this run (audit verify), so nothing it read is shown — check the log's store, then run it again",
+      );
+      expect(written).toEqual([]);
+      await expect(recordCliOperation(candor.services, 'consent import', 'CONSENT_IMPORTED', '3 consent statements were imported')).rejects.toThrow(
+        "3 consent statements were imported, but the access log could not record this run (consent import); do not repeat it — check the log's store",
+      );
+    } finally {
+      down.mockRestore();
+    }
+  });
+
+  it("refuses to sign with a key that is not the log's (a checkpoint no verify would accept), and serve does not start with it", async () => {
+    expect((await cli('checkpoint', 'create')).code).toBe(0);
+    const checkpoints = () => candor.services.dataSource.getRepository(AuditCheckpointEntity).count();
+    const before = await checkpoints();
+    const otherKey = { DATABASE_URL: candor.database.url, CANDOR_AUDIT_SIGNING_KEY: Buffer.alloc(32, 9).toString('base64') };
+    const refused = await runCli(['audit', 'checkpoint', 'create'], otherKey);
+    expect([refused.code, refused.stdout]).toEqual([1, '']);
+    expect(refused.stderr).toMatch(/^candor: CANDOR_AUDIT_SIGNING_KEY is not the key this access log's checkpoints are signed with \(key [0-9a-f]{16}; this one is [0-9a-f]{16}\): set the log's key\n$/);
+    const serve = await runCli(['serve'], { ...otherKey, PORT: '0' });
+    expect([serve.code, serve.stderr]).toEqual([1, refused.stderr]);
+    expect(await checkpoints()).toBe(before);
+    expect((await cli('verify')).code).toBe(0);
   });
 
   it('refuses an option the command does not take, or one without its value (exit 2), or a loose date (exit 1), before doing anything', async () => {

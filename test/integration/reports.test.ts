@@ -1,7 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { IsNull } from 'typeorm';
 import { join } from 'node:path';
+import { reportCommand } from '../../src/cli/report.command';
 import { replayLedger } from '../../src/consent/ledger-replay';
 import { ConsentEventEntity } from '../../src/consent/consent-event.entity';
 import { SubjectMessageEntity } from '../../src/consent/subject-message.entity';
@@ -296,6 +297,38 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
       expect([result.code, result.stderr]).toEqual([0, expect.stringContaining(`to ${out}`)]);
       expect(readFileSync(out, 'utf8')).toContain('<!DOCTYPE html>');
       expect(statSync(out).mode & 0o777).toBe(0o600);
+    });
+
+    it('replaces a report file that was there, whole and readable by its owner only, leaving nothing else behind', async () => {
+      const out = join(directory, 'replaced.json');
+      writeFileSync(out, 'an older report', { mode: 0o644 });
+      chmodSync(out, 0o644);
+      const result = await cli('subject-access', '--subject', customers[0].id, '--format', 'json', '--out', out);
+      expect(result.code).toBe(0);
+      expect(statSync(out).mode & 0o777).toBe(0o600);
+      expect(JSON.parse(readFileSync(out, 'utf8')).report).toBe('subject-access');
+      expect(readdirSync(directory).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+    });
+
+    it('leaves a report file that was there untouched when the new one cannot be written whole (the disk fills up)', async () => {
+      const out = join(directory, 'kept.json');
+      writeFileSync(out, 'the older report');
+      // The module object the CLI's code calls into (an `import * as` namespace cannot be spied on).
+      const fsModule: typeof import('node:fs') = jest.requireActual('node:fs');
+      const realWrite = fsModule.writeFileSync;
+      // Ten bytes go in, then the disk is full.
+      const full = jest.spyOn(fsModule, 'writeFileSync').mockImplementation((file, data) => {
+        realWrite(file, (data as Buffer).subarray(0, 10));
+        throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+      });
+      const output = { interactive: false, out: () => undefined, err: () => undefined, writeBinary: () => undefined };
+      try {
+        await expect(reportCommand(candor.services, { kind: 'denials', format: 'json', out }, output)).rejects.toThrow(`the report was generated (and recorded) but could not be written to ${out}: ENOSPC`);
+      } finally {
+        full.mockRestore();
+      }
+      expect(readFileSync(out, 'utf8')).toBe('the older report');
+      expect(readdirSync(directory).filter((name) => name.endsWith('.tmp'))).toEqual([]);
     });
 
     it.each([
