@@ -1,5 +1,4 @@
-import { type Harness, KEYS, startCandor } from '../support/candor-harness';
-import { DRIVERS } from '../support/databases';
+import { type Harness, KEYS, startCandor, STORES_AND_EXECUTORS } from '../support/candor-harness';
 import { addCustomer } from '../support/subjects';
 
 /**
@@ -10,7 +9,7 @@ const ANNA = 'cus_0000_modes_anna';
 const BO = 'cus_0000_modes_bo';
 const OBJECTOR = 'cus_0000_modes_objector';
 
-describe.each(DRIVERS)('analyst modes on %s', (driver) => {
+describe.each(STORES_AND_EXECUTORS)('analyst modes on %s, executed by %s', (driver, executor) => {
   let candor: Harness;
   const recordsOf = async (requestId: string) =>
     (await candor.services.accessLogReader.page({ requestId }, 500)).edges.map(({ node }) => ({
@@ -22,7 +21,7 @@ describe.each(DRIVERS)('analyst modes on %s', (driver) => {
     }));
 
   beforeAll(async () => {
-    candor = await startCandor(driver);
+    candor = await startCandor(driver, { executor });
     await addCustomer(candor, ANNA, { email: 'anna.berg@mail.example', phone: '+49 30 1234567' });
     await addCustomer(candor, BO, { email: 'bo@mail.example', phone: '+49 30 1234567', birthDate: '1984-11-30' });
     await addCustomer(candor, OBJECTOR, { email: 'objector@mail.example' });

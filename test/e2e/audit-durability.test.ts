@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import { loadConfig } from '../../src/config';
+import { EXECUTORS, loadConfig } from '../../src/config';
 import { AUDIT_APPLICATION_NAME } from '../../src/audit/postgres-audit-store';
 import type { SqliteAuditStore } from '../../src/audit/sqlite-audit-store';
 import { openServices } from '../../src/server/services';
@@ -26,10 +26,10 @@ async function expectEveryReleaseRecorded(databaseUrl: string, load: LoadResult)
 }
 
 describe.each(DRIVERS)('access-log durability on %s', (driver) => {
-  it('keeps every record of every answered request across a SIGKILL under load, with no half-written batch', async () => {
+  it.each(EXECUTORS)('keeps every record of every answered request across a SIGKILL under load, with no half-written batch (executed by %s)', async (executor) => {
     const database = await createTestDatabase(driver);
     try {
-      const server = await startChildServer({ DATABASE_URL: database.url });
+      const server = await startChildServer({ DATABASE_URL: database.url, CANDOR_EXECUTOR: executor });
       let killed = false;
       let answered = 0;
       const load = governedLoad([server.url], {

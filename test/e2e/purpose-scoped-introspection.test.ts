@@ -1,6 +1,6 @@
 import { buildClientSchema, getIntrospectionQuery, type IntrospectionQuery, validateSchema } from 'graphql';
 import { startHttpServer } from '../../src/server/http-server';
-import { type Harness, KEYS, startCandor } from '../support/candor-harness';
+import { type Harness, KEYS, startCandor, STORES_AND_EXECUTORS } from '../support/candor-harness';
 import { DRIVERS } from '../support/databases';
 
 /**
@@ -13,10 +13,10 @@ const BOTH = '{ __type(name: "Customer") { fields { name } } __schema { queryTyp
 const names = (body: { data?: Record<string, any> | null }, path: '__type' | '__schema') =>
   ((path === '__type' ? body.data?.__type?.fields : body.data?.__schema?.queryType?.fields) as Array<{ name: string }>).map((field) => field.name);
 
-describe.each(DRIVERS)('purpose-scoped introspection on %s', (driver) => {
+describe.each(STORES_AND_EXECUTORS)('purpose-scoped introspection on %s, executed by %s', (driver, executor) => {
   let candor: Harness;
   beforeAll(async () => {
-    candor = await startCandor(driver);
+    candor = await startCandor(driver, { executor });
   });
   afterAll(async () => {
     await candor?.stop();

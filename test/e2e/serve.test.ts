@@ -14,6 +14,7 @@ const post = async (url: string, key: string, purpose: string, query: string) =>
 describe.each(DRIVERS)('`candor serve` as a process on %s', (driver) => {
   it('migrates, seeds 200 demo customers and serves governed queries; a restart does not seed twice', async () => {
     const database = await createTestDatabase(driver);
+    let withheldOnJit = -1;
     try {
       const first = await startChildServer({ DATABASE_URL: database.url });
       try {
@@ -26,13 +27,18 @@ describe.each(DRIVERS)('`candor serve` as a process on %s', (driver) => {
         const withheld = marketing.body.errors?.filter((error) => error.extensions?.code === 'CONSENT_REQUIRED').length ?? 0;
         expect(withheld).toBeGreaterThan(20);
         expect(withheld).toBeLessThan(180);
+        withheldOnJit = withheld;
       } finally {
         await first.kill('SIGTERM');
       }
-      const second = await startChildServer({ DATABASE_URL: database.url });
+      // The restart runs on the reference executor (graphql-jit is the default): the same answers.
+      const second = await startChildServer({ DATABASE_URL: database.url, CANDOR_EXECUTOR: 'graphql-js' });
       try {
         expect(second.output()).not.toContain('seeded');
+        expect(second.output()).toContain(`(${driver}, graphql-js)`);
         expect((await post(second.url, KEYS.support, 'essential.service', '{ customers(limit: 1000) { id } }')).body.data.customers).toHaveLength(200);
+        const marketing = await post(second.url, KEYS.marketing, 'marketing.communications', '{ customers(limit: 200) { email } }');
+        expect(marketing.body.errors?.filter((error) => error.extensions?.code === 'CONSENT_REQUIRED').length).toBe(withheldOnJit);
       } finally {
         await second.kill();
       }
