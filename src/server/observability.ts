@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 
 /** Prometheus metrics of one Candor process (exposed at /metrics). */
@@ -26,8 +26,9 @@ export function createMetrics(): CandorMetrics {
 }
 
 /** Structured JSON logs (pino). Values and request bodies are never logged. */
-export function createLogger(level: string): Logger {
-  return pino({ level, base: { service: 'candor' } });
+/** The JSON logger, to stdout unless given a `destination` (tests read what it wrote). */
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  return pino({ level, base: { service: 'candor' } }, destination);
 }
 
 /** One log line and one metric per HTTP response, with the request id (never the query string: links carry tokens). */

@@ -19,7 +19,7 @@ import { covers } from '../taxonomy/keys';
 import { buildCandorSchema } from '../graphql/schema';
 import { enforceGovernance, type GovernedSchema } from '../policy/enforcement';
 import { createDataSource, guardConnectionErrors, migrate } from '../storage/data-source';
-import type { Logger as JsonLogger } from 'pino';
+import type { DestinationStream, Logger as JsonLogger } from 'pino';
 import { type CandorMetrics, createLogger, createMetrics } from './observability';
 import { loadFideslangKeys, loadTaxonomy, type Taxonomy } from '../taxonomy/taxonomy';
 
@@ -52,6 +52,8 @@ export interface OpenOptions {
   readonly logger?: Logger;
   /** The time source; tests inject a controllable clock. */
   readonly clock?: () => Date;
+  /** Where the JSON log goes (default stdout; tests read it). */
+  readonly logDestination?: DestinationStream;
   /**
    * Pending migrations: `apply` them (the default: the server, the demo seed, tests), leave them (`false`:
    * the migrate command), or `require` none — commands that work on an existing Candor database refuse a
@@ -139,7 +141,7 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
     verifyAccessLog: (verifyOptions) => verifyAccessLog(dataSource, signer, verifyOptions),
     clock,
     metrics,
-    logger: createLogger(config.logLevel),
+    logger: createLogger(config.logLevel, options.logDestination),
     receipts,
     fields,
     close: async () => {

@@ -36,7 +36,7 @@ describe.each(STORES_AND_EXECUTORS)('bypass attempts on %s, executed by %s', (dr
   };
 
   beforeAll(async () => {
-    candor = await startCandor(driver, { executor });
+    candor = await startCandor(driver, { executor, captureLogs: true });
     await addCustomer(candor, W);
     // Consent for everything else: only marketing e-mail is refused.
     await candor.services.consent.append({ subjectId: W, kind: 'grant', purpose: 'marketing.advertising', source: 'test' });
@@ -341,5 +341,13 @@ describe.each(STORES_AND_EXECUTORS)('bypass attempts on %s, executed by %s', (dr
     // graphql-js is Apollo's own execution (no gateway); graphql-jit counts what it executed.
     if (executor === 'graphql-js') expect(candor.server.jit).toBeUndefined();
     else expect(candor.server.jit!.executions.jit).toBeGreaterThanOrEqual(10);
+  });
+
+  // Last: every attempt above has been made and logged.
+  it('writes no withheld value into any log line, at any level', () => {
+    const logs = candor.logs();
+    expect(logs).toContain('"msg":"request"');
+    expect(logs).not.toContain('secret.example');
+    expect(logs).not.toContain(SECRET);
   });
 });

@@ -43,6 +43,8 @@ export interface Harness {
   readonly governed: GovernedSchema;
   readonly server: RunningServer;
   readonly sql: SqlCounter;
+  /** What the JSON log wrote (with `captureLogs`; empty otherwise). */
+  logs(): string;
   /** POSTs a GraphQL operation as `key` for `purpose` (either may be omitted to test refusals). */
   query(options: { key?: string; purpose?: string; query: string; variables?: Record<string, unknown>; operationName?: string; headers?: Record<string, string> }): Promise<GraphQLResponse>;
   stop(): Promise<void>;
@@ -54,6 +56,8 @@ export interface HarnessOptions {
   readonly env?: Record<string, string>;
   /** What executes operations (`CANDOR_EXECUTOR`; default graphql-jit). */
   readonly executor?: Executor;
+  /** Keep what the JSON log writes, at every level, for `logs()` (default: the test silence). */
+  readonly captureLogs?: boolean;
 }
 
 /**
@@ -72,7 +76,9 @@ export async function startCandor(driver: Driver, options: HarnessOptions = {}):
     {},
   );
   const sql = new SqlCounter();
-  const services = await openServices(config, { logger: sql, clock: options.clock });
+  let logs = '';
+  const logDestination = options.captureLogs ? { write: (line: string) => void (logs += line) } : undefined;
+  const services = await openServices(options.captureLogs ? { ...config, logLevel: 'trace' } : config, { logger: sql, clock: options.clock, logDestination });
   if (options.seed !== false) await seedDemo(services);
   const governed = await buildGovernedSchema(services.taxonomy);
   const server = await startHttpServer(services, governed, { port: 0, host: '127.0.0.1' });
@@ -84,6 +90,7 @@ export async function startCandor(driver: Driver, options: HarnessOptions = {}):
     governed,
     server,
     sql,
+    logs: () => logs,
     async query({ key, purpose, query, variables, operationName, headers = {} }) {
       const response = await fetch(server.url, {
         method: 'POST',
