@@ -165,18 +165,30 @@ function crashSealersOnEachRequest() {
     // Commits waiting for a lock with their rows already copied (COPY's lock on the table).
     const waitingWithRows = () => waitingHoldingEntries('%candor_audit_expect_head%');
     const appends: Array<Promise<unknown>> = [];
+    const prepared: Array<Promise<unknown>> = [];
+    const prepare = jest.spyOn(store, 'prepare').mockImplementation(function (this: typeof store, ...args) {
+      const batch = PostgresAuditStore.prototype.prepare.apply(this, args);
+      prepared.push(batch);
+      return batch;
+    });
+    const commit = jest.spyOn(store, 'commit');
     try {
       await holder.query(`BEGIN; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`);
       appends.push(log.append(records('held-1', 20)));
       await eventually(async () => (await waitingWithRows()) === 1, 'the first commit waiting with its rows');
       appends.push(log.append(records('held-2', 20)));
       await eventually(async () => (await waitingWithRows()) === 2, 'the second commit waiting with its rows');
-      // Two commits in flight: the third batch is sealed and waits for the first to end.
+      // Two commits in flight: the third batch is sealed, and its commit waits for the first to end.
       appends.push(log.append(records('held-3', 20)));
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await eventually(async () => prepared.length === 3, 'the third batch handed to sealing');
+      await prepared[2];
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(commit).toHaveBeenCalledTimes(2);
       expect(await waitingWithRows()).toBe(2);
       expect(await recordsOf('held-1')).toBe(0);
     } finally {
+      prepare.mockRestore();
+      commit.mockRestore();
       await holder.query('COMMIT');
       await holder.end();
     }
