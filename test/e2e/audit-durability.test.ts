@@ -127,10 +127,17 @@ describe.each(DRIVERS)('access-log durability on %s', (driver) => {
           await new Promise((resolve) => setTimeout(resolve, 20));
         }
       })();
-      const load = await governedLoad([candor.server.url], { concurrency: 4, maxMs: 3_000 });
+      // Until both happened (a refusal while a connection was cut, a release between cuts) over at least 50
+      // answers and 10 rounds of cuts, within 30 s: a fixed window left either to chance on a loaded machine.
+      const load = await governedLoad([candor.server.url], {
+        concurrency: 4,
+        maxMs: 30_000,
+        until: (received) =>
+          cuts >= 10 && received.length >= 50 && received.some((response) => response.code === 'GOVERNANCE_UNAVAILABLE') && received.some((response) => response.status === 200 && response.releasedData),
+      });
       cutting = false;
       await cutter;
-      expect(cuts).toBeGreaterThan(10);
+      expect(cuts).toBeGreaterThanOrEqual(10);
       expect(load.failures).toBe(0); // the server kept answering
       expect(load.received.some((response) => response.code === 'GOVERNANCE_UNAVAILABLE')).toBe(true);
       expect(await expectEveryReleaseRecorded(candor.database.url, load)).toBeGreaterThan(0); // released between the cuts, and recorded
