@@ -6,24 +6,8 @@ import { openServices } from '../../src/server/services';
 import { startCandor } from '../support/candor-harness';
 import { runCli, startChildServer } from '../support/child-server';
 import { createTestDatabase, DRIVERS } from '../support/databases';
-import { governedLoad, type LoadResult } from '../support/load';
+import { expectEveryReleaseRecorded, governedLoad } from '../support/load';
 
-/** Every response that carried governed data has all its records; returns how many were checked. */
-async function expectEveryReleaseRecorded(databaseUrl: string, load: LoadResult): Promise<number> {
-  const services = await openServices(loadConfig({ DATABASE_URL: databaseUrl, NODE_ENV: 'test' }, {}));
-  try {
-    let checked = 0;
-    for (const response of load.received) {
-      if (response.status !== 200 || response.expectedRecords === 0) continue;
-      const page = await services.accessLogReader.page({ requestId: response.requestId }, 10);
-      expect([response.requestId, page.totalCount]).toEqual([response.requestId, response.expectedRecords]);
-      checked++;
-    }
-    return checked;
-  } finally {
-    await services.close();
-  }
-}
 
 describe.each(DRIVERS)('access-log durability on %s', (driver) => {
   it.each(EXECUTORS)('keeps every record of every answered request across a SIGKILL under load, with no half-written batch (executed by %s)', async (executor) => {

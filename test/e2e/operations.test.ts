@@ -3,6 +3,7 @@ import { KEYS, startCandor } from '../support/candor-harness';
 import { type ChildServer, runCli, startChildServer } from '../support/child-server';
 import { createTestDatabase, DRIVERS } from '../support/databases';
 import { eventually } from '../support/eventually';
+import { expectEveryReleaseRecorded, governedLoad } from '../support/load';
 
 describe.each(DRIVERS)('operating Candor on %s', (driver) => {
   it('answers /healthz and /readyz, exposes Prometheus metrics, and logs one JSON line per request with its id', async () => {
@@ -81,6 +82,12 @@ describe.each(DRIVERS)('operating Candor on %s', (driver) => {
         fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'x-purpose': purpose }, body: JSON.stringify({ query }) }).then((response) => response.json() as Promise<any>);
       const [subject] = (await post(servers[0].url, KEYS.support, 'essential.service', '{ customers(limit: 1) { id } }')).data.customers;
       const emailEverywhere = () => Promise.all(servers.map(async (server) => (await post(server.url, KEYS.marketing, 'marketing.communications', `{ customer(id: "${subject.id}") { email } }`)).data.customer.email));
+      // Governed traffic spread over the three instances all along, as a balancer would send it.
+      let changing = true;
+      const traffic = governedLoad(
+        servers.map((server) => server.url),
+        { concurrency: 6, maxMs: 120_000, until: () => !changing },
+      );
       // Each change flips what every instance answers, and the very next request to each already says so:
       // no instance keeps consent across requests.
       for (const [index, change] of [['0', 'grantConsent'], ['1', 'withdrawConsent'], ['2', 'grantConsent'], ['0', 'withdrawConsent']].entries()) {
@@ -90,6 +97,10 @@ describe.each(DRIVERS)('operating Candor on %s', (driver) => {
         const granted = change[1] === 'grantConsent';
         expect([index, await emailEverywhere()]).toEqual([index, servers.map(() => (granted ? expect.stringContaining('@') : null))]);
       }
+      changing = false;
+      const load = await traffic;
+      expect(load.failures).toBe(0);
+      expect(await expectEveryReleaseRecorded(database.url, load)).toBeGreaterThan(10);
       const verify = await runCli(['audit', 'verify'], { DATABASE_URL: database.url });
       expect(verify.code).toBe(0);
     } finally {

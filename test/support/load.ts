@@ -1,3 +1,6 @@
+import { loadConfig } from '../../src/config';
+import { openServices } from '../../src/server/services';
+
 export interface LoadResult {
   /** Responses the client received in full, with what their records must be. */
   readonly received: Array<{ requestId: string; status: number; expectedRecords: number; releasedData: boolean; code?: string }>;
@@ -38,4 +41,21 @@ export async function governedLoad(urls: string[], options: { concurrency: numbe
   };
   await Promise.all(Array.from({ length: options.concurrency }, (_, worker) => loop(worker)));
   return { received, failures };
+}
+
+/** Every response that carried governed data has all its records; returns how many were checked. */
+export async function expectEveryReleaseRecorded(databaseUrl: string, load: LoadResult): Promise<number> {
+  const services = await openServices(loadConfig({ DATABASE_URL: databaseUrl, NODE_ENV: 'test' }, {}));
+  try {
+    let checked = 0;
+    for (const response of load.received) {
+      if (response.status !== 200 || response.expectedRecords === 0) continue;
+      const page = await services.accessLogReader.page({ requestId: response.requestId }, 10);
+      expect([response.requestId, page.totalCount]).toEqual([response.requestId, response.expectedRecords]);
+      checked++;
+    }
+    return checked;
+  } finally {
+    await services.close();
+  }
 }
