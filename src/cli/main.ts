@@ -52,7 +52,7 @@ Commands:
                      PostgreSQL: create the log's missing monthly partitions through N months ahead
                      (default 3; the server also keeps the next month ready) and list every month
   subject link --subject ID [--ttl 7d]
-                     Print a signed, expiring link to the subject's privacy page (PUBLIC_URL)
+                     Print an encrypted, expiring link to the subject's privacy page (PUBLIC_URL)
   subject erase --subject ID
                      Erase a subject's personal data (GDPR Art. 17); the log stays verifiable, unlinked
   consent import FILE
