@@ -3,7 +3,7 @@ import { createSubjectToken, parseTtl } from '../privacy/subject-link';
 import type { CandorServices } from '../server/services';
 import type { Output } from './audit.command';
 
-/** `candor subject link --subject ID [--ttl 7d]`: prints a signed, expiring link to the subject's privacy page. */
+/** `candor subject link --subject ID [--ttl 7d]`: prints an encrypted, expiring link to the subject's privacy page. */
 export async function subjectLink(services: CandorServices, subjectId: string | undefined, ttl: string | undefined, output: Output): Promise<number> {
   if (!subjectId) throw badInput('--subject ID is required');
   const customer = await services.domain.findCustomerRecord(subjectId);

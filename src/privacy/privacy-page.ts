@@ -209,7 +209,7 @@ function refusal(response: Response, contact: { name: string; email: string }, s
 const sentence = (text: string) => text.charAt(0).toUpperCase() + text.slice(1) + (/[.!?]$/.test(text) ? '' : '.');
 
 /**
- * `/privacy`: the data subject's own page, reached through a signed, expiring link. Forms post back to it;
+ * `/privacy`: the data subject's own page, reached through an encrypted, expiring link. Forms post back to it;
  * there is no script. Invalid, expired or erased links get a clear page with a 4xx status.
  */
 export function privacyRouter(services: CandorServices, privacy: PrivacyService, requestIdOf: (response: Response) => string): Router {
