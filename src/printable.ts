@@ -1,9 +1,17 @@
+/** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
+const LONE_SURROGATE_SOURCE = '[\\ud800-\\udbff](?![\\udc00-\\udfff])|(?<![\\ud800-\\udbff])[\\udc00-\\udfff]';
+
 /**
  * Characters text shown to a person may not hold: control characters but tab and newline (a terminal runs
- * them: `ESC ] 0;… BEL` retitles it, `ESC [ 2 J` clears it) and the bidirectional overrides (they reorder
- * what a reader sees).
+ * them: `ESC ] 0;… BEL` retitles it, `ESC [ 2 J` clears it), the bidirectional overrides (they reorder
+ * what a reader sees), and lone UTF-16 surrogates — no character at all: JSON.stringify escapes one
+ * (`\ud83d`, what a digest covers) while a database stores U+FFFD in its place, so a record holding one
+ * would never verify again.
  */
-export const UNPRINTABLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+export const UNPRINTABLE = new RegExp(`[\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069]|${LONE_SURROGATE_SOURCE}`, 'g');
+
+/** A UTF-16 surrogate without its pair (see UNPRINTABLE). */
+export const LONE_SURROGATE = new RegExp(LONE_SURROGATE_SOURCE);
 
 /** Whether `text` holds an UNPRINTABLE character (a fresh expression: the global one keeps a position between tests). */
 export function holdsUnprintable(text: string): boolean {

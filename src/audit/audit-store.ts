@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { EntryHeader, EntryItem, SealedEntry, UnsealedEntry } from './chain';
+import { LONE_SURROGATE } from '../printable';
 import type { LogPartitions } from './postgres-partitions';
 
 /** One entry as an appender hands it over: the subject by id, to be pseudonymised by the store. */
@@ -43,7 +44,7 @@ const CHECKED_HEADER_FIELDS = ['at', 'requestId', 'actorId', 'actorName', 'actor
 
 /**
  * Why one of `entries` cannot be stored, if one cannot: a NUL character (PostgreSQL's text cannot hold
- * it) or a value longer than its column or its limit. Checked before a request's records join a batch, so that one bad
+ * it), a lone surrogate, or a value longer than its column or its limit. Checked before a request's records join a batch, so that one bad
  * value fails its own request only, never the commit it would have shared with others.
  */
 export function unstorableValue(entries: readonly AppendEntry[]): string | undefined {
@@ -52,6 +53,8 @@ export function unstorableValue(entries: readonly AppendEntry[]): string | undef
       const value = entry[field];
       if (value === null) continue;
       if (value.includes('\u0000')) return `${field} contains a NUL character`;
+      // Hashed as JSON.stringify escapes it, stored as U+FFFD: such a record would never verify.
+      if (LONE_SURROGATE.test(value)) return `${field} holds a lone UTF-16 surrogate (not text)`;
       const limit = ({ ...RECORD_VALUE_LIMITS, ...RECORDED_TEXT_LIMITS } as Partial<Record<string, number>>)[field];
       if (limit !== undefined && value.length > limit) return `${field} is longer than ${limit} characters`;
     }

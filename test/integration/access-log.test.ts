@@ -119,6 +119,8 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
         log.append([record('storable-2', null)]),
         log.append([record('unstorable-subject', null, 'x'.repeat(41))]),
         log.append([record('storable-3', 'Fine')]),
+        // Hashed as `\ud83d`, stored as U+FFFD: it would never verify again.
+        log.append([{ ...record('unstorable-surrogate', null), actor: { id: 'jwt:mallory', name: 'Mallory \ud83d', team: 'Red' } }]),
       ]);
       expect(outcomes.map((outcome) => (outcome.status === 'rejected' ? String(outcome.reason) : outcome.status))).toEqual([
         'fulfilled',
@@ -126,7 +128,9 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
         'fulfilled',
         'UnstorableRecordError: access record not storable: subjectId is longer than 40 characters',
         'fulfilled',
+        'UnstorableRecordError: access record not storable: actorName holds a lone UTF-16 surrogate (not text)',
       ]);
+      expect((await candor.services.verifyAccessLog()).verified).toBe(true);
       const stored = await candor.services.dataSource.getRepository(AuditEntryEntity).findBy([{ requestId: 'storable-1' }, { requestId: 'storable-2' }, { requestId: 'storable-3' }, { requestId: 'unstorable-nul' }]);
       expect(stored.map((entry) => entry.requestId).sort()).toEqual(['storable-1', 'storable-2', 'storable-3']);
     });
