@@ -125,9 +125,12 @@ const MAP_SUBJECTS = `INSERT INTO subject_pseudonym (subject_id, pseudonym, crea
   ON CONFLICT (subject_id) DO NOTHING`;
 /**
  * The subjects' mappings, read in a statement of its own: one that an insert above made while an erasure
- * was committing (its row was being deleted) is not used once the erasure is seen.
+ * was committing (its row was being deleted) is not used once the erasure is seen — and is deleted: the
+ * erasure's own second deletion may have run before that insert committed. Either this statement sees the
+ * erasure, or the erasure committed after the insert did and its second deletion sees the row.
  */
-const MAPPINGS_OF = `SELECT p.subject_id, p.pseudonym FROM subject_pseudonym p
+const MAPPINGS_OF = `WITH unlinked AS (DELETE FROM subject_pseudonym p USING erased_subject e WHERE p.subject_id = e.subject_id AND p.subject_id = ANY($1::text[]))
+  SELECT p.subject_id, p.pseudonym FROM subject_pseudonym p
   WHERE p.subject_id = ANY($1::text[]) AND NOT EXISTS (SELECT 1 FROM erased_subject e WHERE e.subject_id = p.subject_id)`;
 
 const FIRST_RELISTEN_DELAY_MS = 100;

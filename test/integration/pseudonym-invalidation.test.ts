@@ -93,6 +93,19 @@ async function recordedPseudonym(store: AuditStore, admin: DataSource, subjectId
     await expectErasureSeen(b, subject, erased);
   });
 
+  it('leaves no mapping of an erased subject behind, however appends through other instances race the erasure', async () => {
+    const racers = [a, b, ...Array.from({ length: 2 }, () => new PostgresAuditStore(database.url))];
+    stores.push(...racers.slice(2));
+    for (let round = 0; round < 60; round++) {
+      const subjectId = `cus_race_${round}`;
+      // Half the subjects had a mapping before (its row is being deleted while another instance inserts).
+      if (round % 2 === 0) await appendFor(a, subjectId);
+      await Promise.all([a.forget(subjectId), ...racers.map((store) => appendFor(store, subjectId).catch(() => undefined))]);
+    }
+    const [{ remaining }] = await admin.query('SELECT count(*)::int AS remaining FROM subject_pseudonym p JOIN erased_subject e ON e.subject_id = p.subject_id');
+    expect(remaining).toBe(0);
+  });
+
   it('does not use its cache while its listener is down, and trusts it again once it listens again', async () => {
     const subject = 'cus_erased_while_deaf';
     const erased = await appendFor(a, subject);
