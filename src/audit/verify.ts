@@ -47,7 +47,13 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
   const pageSize = options.pageSize ?? 1_000;
   const batches = dataSource.getRepository(AuditBatchEntity);
   const entriesRepository = dataSource.getRepository(AuditEntryEntity);
-  const checkpoints = await dataSource.getRepository(AuditCheckpointEntity).find({ order: { id: 'ASC' } });
+  const stored = await dataSource.getRepository(AuditCheckpointEntity).find({ order: { id: 'ASC' } });
+  // A checkpoint whose signature fails is a break at its sequence number, and vouches for nothing: the scan
+  // runs on the others, and the lower of the two breaks is the one reported (an edited checkpoint must not
+  // point investigators past an earlier altered record).
+  const signed = (checkpoint: AuditCheckpointEntity) => signer.verify(checkpointMessage(checkpoint), checkpoint.signature);
+  const checkpoints = stored.filter(signed);
+  const [forged] = stored.filter((checkpoint) => !signed(checkpoint)).sort((a, b) => a.seq - b.seq || a.id - b.id);
   const [last] = await batches.find({ order: { id: 'DESC' }, take: 1 });
   const headSeq = last?.lastSeq ?? 0;
   const headHash = last?.hash ?? GENESIS_HASH;
@@ -55,15 +61,16 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
   /** The first entry that starts inside the one before it (or at the same sequence number), and where that one ends. */
   let overlap: { seq: number; previousEnd: number } | undefined;
   // A problem quotes what the store holds, which may be anything once tampered with: printed inert.
-  const brokenAt = (seq: number, problem: string): VerifyReport => ({ verified: false, records: verifiedCount, headSeq, headHash, firstBrokenSeq: seq, problem: inert(problem) });
+  const reportAt = (seq: number, problem: string): VerifyReport => ({ verified: false, records: verifiedCount, headSeq, headHash, firstBrokenSeq: seq, problem: inert(problem) });
+  const forgedReport = () => reportAt(forged.seq, `checkpoint ${forged.id} (seq ${forged.seq}, signed with key ${forged.keyId}): signature does not verify with key ${signer.keyId}`);
+  const brokenAt = (seq: number, problem: string): VerifyReport => (forged && forged.seq < seq ? forgedReport() : reportAt(seq, problem));
+  /** The log verified from the records' side: it passes unless a checkpoint's signature failed. */
+  const passed = (records: number): VerifyReport => (forged ? forgedReport() : { verified: true, records, headSeq, headHash, firstBrokenSeq: null, problem: null });
   const overlapReport = ({ seq, previousEnd }: { seq: number; previousEnd: number }) =>
     brokenAt(seq, `record ${seq}: stored twice (expected the next entry to start at ${previousEnd + 1}, found one starting at ${seq})`);
   /** The break at `seq`, unless an overlapping entry comes first. */
   const broken = (seq: number, problem: string): VerifyReport => (overlap && overlap.seq <= seq ? overlapReport(overlap) : brokenAt(seq, problem));
 
-  for (const checkpoint of checkpoints) {
-    if (!signer.verify(checkpointMessage(checkpoint), checkpoint.signature)) return broken(checkpoint.seq, `checkpoint ${checkpoint.id} (seq ${checkpoint.seq}, signed with key ${checkpoint.keyId}): signature does not verify with key ${signer.keyId}`);
-  }
   const latestPrune = [...checkpoints].reverse().find((checkpoint) => checkpoint.kind === 'prune');
   /** Records removed from the end of the log: a signed checkpoint covers more than the log holds. */
   const truncation = (lastSeq: number): VerifyReport | undefined => {
@@ -112,7 +119,7 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
     const lastSeq = fromSeq !== undefined ? fromSeq - 1 : prunedThrough;
     return (
       (await strayBelow(prunedThrough + 1)) ??
-      firstOf(await strayAbove(lastSeq), truncation(lastSeq)) ?? { verified: true, records: 0, headSeq, headHash, firstBrokenSeq: null, problem: null }
+      firstOf(await strayAbove(lastSeq), truncation(lastSeq)) ?? passed(0)
     );
   }
   let previousHash = fromSeq !== undefined ? startBatch.prevHash : latestPrune ? latestPrune.headHash : GENESIS_HASH;
@@ -201,5 +208,5 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
   }
   const afterTheRange = firstOf(await strayAbove(expectedSeq - 1), overlap && overlapReport(overlap), truncation(expectedSeq - 1));
   if (afterTheRange) return afterTheRange;
-  return { verified: true, records: verifiedCount, headSeq, headHash, firstBrokenSeq: null, problem: null };
+  return passed(verifiedCount);
 }

@@ -492,6 +492,30 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
       }
       expect((await candor.services.verifyAccessLog()).verified).toBe(true);
     });
+
+    it('reports an altered record before a later checkpoint whose signature was broken too (the lowest break, not the checkpoint)', async () => {
+      await candor.services.accessLog.append([{ at: new Date(), requestId: 'checkpointed-later', actor: null, purpose: null, operationName: null, subjectId: null, coordinate: null, category: null, decision: 'REFUSED', reason: 'UNAUTHENTICATED', legalBasis: null }]);
+      const checkpoint = (await writeCheckpoint(candor.services.dataSource, candor.services.checkpointSigner, 'manual', new Date()))!;
+      const [target] = await candor.services.dataSource.getRepository(AuditEntryEntity).find({ where: { requestId: requestIds.marketing }, order: { seq: 'ASC' }, take: 1 });
+      expect(target.seq).toBeLessThan(checkpoint.seq);
+      await tamper(candor, [
+        ['UPDATE audit_entry SET items = ? WHERE seq = ?', [target.items.replace('Customer.email', 'Customer.emaiL'), target.seq]],
+        ['UPDATE audit_checkpoint SET at = ? WHERE id = ?', ['2001-01-01T00:00:00.000Z', checkpoint.id]],
+      ]);
+      try {
+        const report = await candor.services.verifyAccessLog();
+        expect([report.verified, report.firstBrokenSeq, report.problem]).toEqual([false, target.seq, expect.stringContaining('digest mismatch')]);
+        // The record put back, the checkpoint's broken signature is the break.
+        await tamper(candor, [['UPDATE audit_entry SET items = ? WHERE seq = ?', [target.items, target.seq]]]);
+        expect(await candor.services.verifyAccessLog()).toEqual(expect.objectContaining({ verified: false, firstBrokenSeq: checkpoint.seq, problem: expect.stringContaining('signature does not verify') }));
+      } finally {
+        await tamper(candor, [
+          ['UPDATE audit_entry SET items = ? WHERE seq = ?', [target.items, target.seq]],
+          ['UPDATE audit_checkpoint SET at = ? WHERE id = ?', [checkpoint.at, checkpoint.id]],
+        ]);
+      }
+      expect((await candor.services.verifyAccessLog()).verified).toBe(true);
+    });
   });
 
   describe('query API', () => {
