@@ -31,6 +31,11 @@ export interface AccessRecordInput {
 export interface AccessLogOptions {
   /** Most records one transaction carries; a larger queue is split (default 50,000). */
   readonly maxBatchRecords?: number;
+  /**
+   * Most records waiting for a transaction (default 250,000, ≈ 250 requests of 1,000): past it, appends are
+   * refused at once (AUDIT_UNAVAILABLE) instead of queueing without bound behind a store that stopped answering.
+   */
+  readonly maxQueuedRecords?: number;
   /** Told about every committed batch (records, seconds it took): metrics. */
   readonly onFlush?: (records: number, seconds: number) => void;
 }
@@ -45,6 +50,14 @@ export interface PipelinedAuditStore<Prepared> extends AuditStore {
   readonly commitsInFlight: number;
   prepare(entries: readonly AppendEntry[], committedAt: string): Promise<Prepared>;
   commit(prepared: Prepared): Promise<AppendResult>;
+}
+
+/** The log's store is not keeping up (or not answering): records are refused rather than queued without bound. */
+export class LogBackedUpError extends Error {
+  constructor(queued: number) {
+    super(`the access log has ${queued} records waiting for its store: refused until it catches up`);
+    this.name = 'LogBackedUpError';
+  }
 }
 
 const isPipelined = (store: AuditStore): store is PipelinedAuditStore<unknown> => typeof (store as Partial<PipelinedAuditStore<unknown>>).prepare === 'function';
@@ -71,6 +84,9 @@ export class AccessLog {
   /** Wakes a flush that waits for its commit in flight, so a new request is sealed meanwhile. */
   private wake: (() => void) | undefined;
   private readonly maxBatchRecords: number;
+  private readonly maxQueuedRecords: number;
+  /** Records in `queue`. */
+  private queuedRecords = 0;
   private readonly onFlush?: (records: number, seconds: number) => void;
   /** When the latest commit failed (ms since the epoch), while no later batch has committed since. */
   private latestFailureAt: number | undefined;
@@ -84,6 +100,7 @@ export class AccessLog {
     options: AccessLogOptions = {},
   ) {
     this.maxBatchRecords = options.maxBatchRecords ?? 50_000;
+    this.maxQueuedRecords = options.maxQueuedRecords ?? 250_000;
     this.onFlush = options.onFlush;
   }
 
@@ -101,8 +118,10 @@ export class AccessLog {
     if (size === 0) return Promise.resolve(undefined);
     const unstorable = unstorableValue(entries);
     if (unstorable !== undefined) return Promise.reject(new UnstorableRecordError(unstorable));
+    if (this.queuedRecords + size > this.maxQueuedRecords) return Promise.reject(new LogBackedUpError(this.queuedRecords));
     return new Promise((resolve, reject) => {
       this.queue.push({ entries: [...entries], size, resolve, reject });
+      this.queuedRecords += size;
       if (!this.flushing) this.flushRun = this.flush();
       else this.wake?.();
     });
@@ -190,6 +209,7 @@ export class AccessLog {
       const next = this.queue.shift()!;
       group.push(next);
       size += next.size;
+      this.queuedRecords -= next.size;
     }
     return group;
   }

@@ -207,6 +207,13 @@ export interface PostgresAuditStoreOptions {
   readonly sealingThreads?: number;
   /** Longest wait for a lock (the chain lock, a turn, the entries' table) before the append fails (default 10 s). */
   readonly lockWaitMs?: number;
+  /**
+   * Longest wait for any answer of PostgreSQL on the log's connections (default the lock wait + 20 s). A lock
+   * wait is bounded by the server; a connection that went silent (a network that drops packets, a stalled
+   * server) only by this: its query fails and the connection is discarded, so the log's writes fail
+   * (AUDIT_UNAVAILABLE) instead of hanging every governed request behind them.
+   */
+  readonly queryTimeoutMs?: number;
 }
 
 /** As long as SQLite's busy timeout: an append waits this long for the log's locks, then fails (AUDIT_UNAVAILABLE). */
@@ -258,7 +265,8 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
 
   constructor(url: string, schema?: string, options: PostgresAuditStoreOptions = {}) {
     const threads = options.sealingThreads ?? Math.min(2, availableParallelism());
-    this.lockWait = `SET LOCAL lock_timeout = ${integerLiteral(options.lockWaitMs ?? LOCK_WAIT_MS)}`;
+    const lockWaitMs = options.lockWaitMs ?? LOCK_WAIT_MS;
+    this.lockWait = `SET LOCAL lock_timeout = ${integerLiteral(lockWaitMs)}`;
     this.sealers = Array.from(
       { length: threads },
       () =>
@@ -277,6 +285,10 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
       application_name: AUDIT_APPLICATION_NAME,
       max: 4,
       connectionTimeoutMillis: 5_000,
+      query_timeout: options.queryTimeoutMs ?? lockWaitMs + 20_000,
+      // The operating system's probes notice a peer gone without a word (after 10 s idle).
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
       ...(schema ? { options: `-c search_path=${schema}` } : {}),
     });
     // A connection the server drops is discarded by the pool (idle) or fails its query (in use). Every

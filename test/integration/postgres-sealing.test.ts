@@ -7,6 +7,7 @@ import { PostgresAuditStore } from '../../src/audit/postgres-audit-store';
 import { WorkerClient } from '../../src/audit/worker-client';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { eventually } from '../support/eventually';
+import { silentProxy } from '../support/silent-proxy';
 import { DRIVERS } from '../support/databases';
 
 /** `subjects` × `fields` decisions of one request. */
@@ -195,6 +196,31 @@ function crashSealersOnEachRequest() {
     const results = (await Promise.all(appends)) as Array<{ batchId: number; firstSeq: number; lastSeq: number }>;
     expect(results.map((result) => [result.batchId - results[0].batchId, result.lastSeq - result.firstSeq + 1])).toEqual([[0, 200], [1, 200], [2, 200]]);
     expect(results.map((result) => result.firstSeq)).toEqual([results[0].firstSeq, results[0].lastSeq + 1, results[1].lastSeq + 1]);
+    await expectVerified();
+  });
+
+  it("fails appends within its query timeout when the log's connection goes silent, and appends again once it answers", async () => {
+    const database = new URL((candor.services.config.database as { url: string }).url);
+    const proxy = await silentProxy({ host: database.hostname, port: Number(database.port || 5432) });
+    const throughProxy = new URL(database);
+    throughProxy.host = `127.0.0.1:${proxy.port}`;
+    const silenced = new PostgresAuditStore(throughProxy.toString(), undefined, { lockWaitMs: 500, queryTimeoutMs: 1_000 });
+    const log = new AccessLog(silenced);
+    try {
+      await log.append(records('before-silence', 1));
+      proxy.silence(true);
+      // It fails (the records may or may not have landed: over-recording is the safe side), it does not hang.
+      await expect(log.append(records('during-silence', 1))).rejects.toThrow();
+      proxy.silence(false);
+      await eventually(
+        () => log.append(records('after-silence', 1)).then(() => true, () => false),
+        'appends going through again',
+      );
+    } finally {
+      await silenced.close();
+      await proxy.close();
+    }
+    expect(await recordsOf('after-silence')).toBeGreaterThanOrEqual(10);
     await expectVerified();
   });
 

@@ -1,4 +1,4 @@
-import { AccessLog, type PipelinedAuditStore } from '../../src/audit/access-log';
+import { AccessLog, LogBackedUpError, type PipelinedAuditStore } from '../../src/audit/access-log';
 import { type AppendEntry, type AppendResult, entryRow, pseudonymise } from '../../src/audit/audit-store';
 import { batchHashOfBytes, EMPTY_HEAD, type EntryItem, GENESIS_HASH, HEADER_FIELDS, ITEM_FIELDS, sealBatch, type UnsealedEntry } from '../../src/audit/chain';
 import { packEntries, type PackedEntries } from '../../src/audit/packed-entries';
@@ -175,6 +175,27 @@ describe('the access log on a pipelined store', () => {
     await until(() => store.commits[3] !== undefined);
     store.commits[3].resolve();
     expect(await fourth).toEqual(expect.objectContaining({ batchId: 3 }));
+  });
+
+  it('refuses records at once, rather than queue them without bound, while its store does not answer', async () => {
+    const store = new ScriptedStore();
+    const log = new AccessLog(store, undefined, { maxQueuedRecords: 2 });
+    // a is being sealed (the store does not answer); b and c wait; d would be a third waiting record.
+    const first = log.appendEntries([entry('a')]);
+    await until(() => store.prepares[1] !== undefined);
+    const waiting = [log.appendEntries([entry('b')]), log.appendEntries([entry('c')])];
+    await expect(log.appendEntries([entry('d')])).rejects.toThrow(new LogBackedUpError(2));
+    // Once the store answers, the queue drains (b and c are sealed as batch 2) and records are taken again.
+    store.prepares[1].resolve();
+    await until(() => store.prepares[2] !== undefined);
+    const later = log.appendEntries([entry('e')]);
+    for (const batch of [1, 2, 3]) {
+      await until(() => store.prepares[batch] !== undefined);
+      store.prepares[batch].resolve();
+      await until(() => store.commits[batch] !== undefined);
+      store.commits[batch].resolve();
+    }
+    expect(await Promise.all([first, ...waiting, later])).toEqual([1, 2, 2, 3].map((batchId) => expect.objectContaining({ batchId })));
   });
 
   it('overlaps as many commits as the store allows, started in order, and starts another when any ends', async () => {
