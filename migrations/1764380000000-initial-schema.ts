@@ -97,36 +97,38 @@ export class InitialSchema1764380000000 implements MigrationInterface {
         ],
       }),
     );
-    await queryRunner.createTable(
-      new Table({
-        name: 'access_record',
-        columns: [
-          serial('seq'),
-          timestamp('at'),
-          text('request_id', { length: '64' }),
-          optional('actor_id', { length: '64' }),
-          optional('actor_name'),
-          optional('actor_team'),
-          optional('purpose'),
-          optional('operation_name'),
-          optional('subject_id', { length: '40' }),
-          optional('coordinate'),
-          optional('category'),
-          text('decision', { length: '16' }),
-          text('reason', { length: '40' }),
-          optional('legal_basis', { length: '32' }),
-        ],
-        indices: [
-          new TableIndex({ name: 'access_record_subject_idx', columnNames: ['subject_id', 'seq'] }),
-          new TableIndex({ name: 'access_record_request_idx', columnNames: ['request_id'] }),
-        ],
-      }),
-    );
+    await queryRunner.createTable(firstAccessLogTable());
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
-    // The first log table is gone once the tamper-evident log replaced it (that migration's down does not bring it back).
-    await queryRunner.dropTable('access_record', true);
+    await queryRunner.dropTable('access_record');
     for (const table of ['consent_state', 'consent_event', 'actor', 'watch_event', 'payment', 'customer']) await queryRunner.dropTable(table);
   }
+}
+
+/** The first access log's table: created here, replaced by the tamper-evident log, and created again by its down. */
+export function firstAccessLogTable(): Table {
+  return new Table({
+    name: 'access_record',
+    columns: [
+      serial('seq'),
+      timestamp('at'),
+      text('request_id', { length: '64' }),
+      optional('actor_id', { length: '64' }),
+      optional('actor_name'),
+      optional('actor_team'),
+      optional('purpose'),
+      optional('operation_name'),
+      optional('subject_id', { length: '40' }),
+      optional('coordinate'),
+      optional('category'),
+      text('decision', { length: '16' }),
+      text('reason', { length: '40' }),
+      optional('legal_basis', { length: '32' }),
+    ],
+    indices: [
+      new TableIndex({ name: 'access_record_subject_idx', columnNames: ['subject_id', 'seq'] }),
+      new TableIndex({ name: 'access_record_request_idx', columnNames: ['request_id'] }),
+    ],
+  });
 }

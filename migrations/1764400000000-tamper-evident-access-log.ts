@@ -1,4 +1,5 @@
 import { type MigrationInterface, type QueryRunner, Table, TableIndex, type TableColumnOptions } from 'typeorm';
+import { firstAccessLogTable } from './1764380000000-initial-schema';
 
 const text = (name: string, options: Partial<TableColumnOptions> = {}): TableColumnOptions => ({ name, type: 'varchar', ...options });
 const optional = (name: string, options: Partial<TableColumnOptions> = {}): TableColumnOptions => text(name, { isNullable: true, ...options });
@@ -115,5 +116,7 @@ export class TamperEvidentAccessLog1764400000000 implements MigrationInterface {
     }
     await queryRunner.query('DROP VIEW IF EXISTS audit_record');
     for (const table of ['subject_pseudonym', 'audit_checkpoint', 'audit_batch', 'audit_entry']) await queryRunner.dropTable(table);
+    // Back to the first log, empty: the records it held before were not carried over, and are not now.
+    await queryRunner.createTable(firstAccessLogTable());
   }
 }

@@ -262,6 +262,8 @@ export function parseDatabaseUrl(url: string): DatabaseConfig {
       throw new ConfigError('DATABASE_URL is not a valid postgres:// URL');
     }
     const schema = parsed.searchParams.get('schema') ?? undefined;
+    // It goes into the connections' search_path option, unquoted: a plain identifier only.
+    if (schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) throw new ConfigError(`DATABASE_URL's schema must be a plain identifier (letters, digits, _), got "${schema}"`);
     parsed.searchParams.delete('schema');
     return { driver: 'postgres', url: parsed.toString(), schema };
   }

@@ -61,7 +61,9 @@ export function createDataSource(database: DatabaseConfig, options: DataSourceOp
     type: 'postgres',
     url: database.url,
     schema: database.schema,
-    extra: { max: 10, connectionTimeoutMillis: 5_000 },
+    // TypeORM qualifies its own statements with the schema; migrations' and the stores' hand-written SQL
+    // names tables bare, so the connections look there first too (as the access log's own pool does).
+    extra: { max: 10, connectionTimeoutMillis: 5_000, ...(database.schema ? { options: `-c search_path=${database.schema}` } : {}) },
   });
 }
 
