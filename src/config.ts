@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_JWT_CLAIMS, type JwtClaimNames, type JwtSettings } from './actors/jwt-authenticator';
@@ -169,6 +169,7 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
     if (!audience) throw new ConfigError('CANDOR_JWT_AUDIENCE is required with CANDOR_JWT_ISSUER');
     if (!jwksUrl && !publicKeyPem) throw new ConfigError('CANDOR_JWT_JWKS_URL or CANDOR_JWT_PUBLIC_KEY is required with CANDOR_JWT_ISSUER');
     if (jwksUrl && !/^https?:\/\/[^/\s]+/.test(jwksUrl)) throw new ConfigError(`CANDOR_JWT_JWKS_URL must be an http(s) URL, got "${jwksUrl}"`);
+    if (publicKeyPem && !isPublicKey(publicKeyPem)) throw new ConfigError('CANDOR_JWT_PUBLIC_KEY must be a public key in PEM (-----BEGIN PUBLIC KEY-----, SPKI)');
     // Keys fetched in clear could be swapped on the way, and whoever swaps them mints any actor's tokens.
     if (jwksUrl && production && !isSecureUrl(urlOf(jwksUrl))) throw new ConfigError(`CANDOR_JWT_JWKS_URL must be an https URL when NODE_ENV=production (or on this machine), got "${jwksUrl}"`);
     const claimsJson = read('CANDOR_JWT_CLAIMS');
@@ -217,6 +218,15 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
 /** Whether a host name or address is this machine's own (loopback): nothing else reaches it. */
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+function isPublicKey(pem: string): boolean {
+  try {
+    createPublicKey(pem);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The parsed URL, or undefined when `value` is none. */

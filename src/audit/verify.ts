@@ -62,7 +62,9 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
   let overlap: { seq: number; previousEnd: number } | undefined;
   // A problem quotes what the store holds, which may be anything once tampered with: printed inert.
   const reportAt = (seq: number, problem: string): VerifyReport => ({ verified: false, records: verifiedCount, headSeq, headHash, firstBrokenSeq: seq, problem: inert(problem) });
-  const forgedReport = () => reportAt(forged.seq, `checkpoint ${forged.id} (seq ${forged.seq}, signed with key ${forged.keyId}): signature does not verify with key ${signer.keyId}`);
+  // Under another key than the one it names, the likeliest cause is the configuration: say so.
+  const otherKey = () => (forged.keyId !== signer.keyId ? ` — if ${forged.keyId} is this log's key, run verify with CANDOR_AUDIT_SIGNING_KEY set to it` : '');
+  const forgedReport = () => reportAt(forged.seq, `checkpoint ${forged.id} (seq ${forged.seq}, signed with key ${forged.keyId}): signature does not verify with key ${signer.keyId}${otherKey()}`);
   const brokenAt = (seq: number, problem: string): VerifyReport => (forged && forged.seq < seq ? forgedReport() : reportAt(seq, problem));
   /** The log verified from the records' side: it passes unless a checkpoint's signature failed. */
   const passed = (records: number): VerifyReport => (forged ? forgedReport() : { verified: true, records, headSeq, headHash, firstBrokenSeq: null, problem: null });

@@ -7,7 +7,8 @@ import type { Output } from './audit.command';
 export async function subjectLink(services: CandorServices, subjectId: string | undefined, ttl: string | undefined, output: Output): Promise<number> {
   if (!subjectId) throw badInput('--subject ID is required');
   const customer = await services.domain.findCustomerRecord(subjectId);
-  if (!customer || customer.erasedAt) throw badInput(`unknown subject "${subjectId}"`);
+  if (!customer) throw badInput(`unknown subject "${subjectId}"`);
+  if (customer.erasedAt) throw badInput(`subject "${subjectId}" was erased on ${customer.erasedAt}: there is no page to link to`);
   let ttlMs: number;
   try {
     ttlMs = parseTtl(ttl ?? '7d');

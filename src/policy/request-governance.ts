@@ -38,6 +38,8 @@ export interface RequestGovernanceOptions {
    */
   readonly withheldReporting?: 'errors' | 'extensions';
   readonly mode?: GovernanceMode;
+  /** What set reject mode, as the client is told (the request's header, or the actor's role). */
+  readonly rejectModeSetBy?: string;
   /** Reduces a value by a masking strategy (effect `mask`). */
   readonly mask: Masker;
 }
@@ -183,6 +185,10 @@ export class RequestGovernance {
 
   get mode(): GovernanceMode {
     return this.options.mode ?? 'release';
+  }
+
+  get rejectModeSetBy(): string | undefined {
+    return this.options.rejectModeSetBy;
   }
 
   get purpose(): RequestPurpose {

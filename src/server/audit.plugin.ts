@@ -114,7 +114,7 @@ export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): A
                 singleResult: {
                   errors: [
                     {
-                      message: `rejected: ${rejection.length} selected field(s) would be withheld for ${governance!.purpose.key} (X-Governance-Mode: reject)`,
+                      message: `rejected: ${rejection.length} selected field(s) would be withheld for ${governance!.purpose.key} (${governance!.rejectModeSetBy})`,
                       extensions: { code: 'GOVERNANCE_REJECTED', withheld: rejection },
                     },
                   ],

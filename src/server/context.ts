@@ -160,6 +160,7 @@ export function createContextFactory(services: CandorServices, governed: Governe
       const mode: GovernanceMode = explainHeader === 'true' ? 'explain' : modeHeader === 'reject' || actor.roles.includes(REJECT_MODE_ROLE) ? 'reject' : 'release';
       governance = new RequestGovernance({
         mode,
+        rejectModeSetBy: actor.roles.includes(REJECT_MODE_ROLE) ? `the actor's ${REJECT_MODE_ROLE} role` : 'X-Governance-Mode: reject',
         mask: services.masker,
         purpose: requestPurpose,
         actorRoles: actor.roles,

@@ -159,6 +159,7 @@ describe.each(STORES_AND_EXECUTORS)('analyst modes on %s, executed by %s', (driv
       expect(JSON.stringify(response.body)).not.toContain('Test Person');
       const [error] = response.body.errors!;
       expect(error.extensions!.code).toBe('GOVERNANCE_REJECTED');
+      expect(error.message).toMatch(/ \(X-Governance-Mode: reject\)$/);
       expect(error.extensions!.withheld).toEqual(
         expect.arrayContaining([
           { coordinate: 'Customer.fullName', reason: 'CONSENT_REQUIRED', subjects: 1 },
@@ -191,6 +192,8 @@ describe.each(STORES_AND_EXECUTORS)('analyst modes on %s, executed by %s', (driv
         const response = await candor.query({ key, purpose: 'marketing.communications', headers, query: marketingQuery(ANNA) });
         expect(response.status).toBe(403);
         expect(response.body.errors![0].extensions!.code).toBe('GOVERNANCE_REJECTED');
+        // It says what set reject mode: the role, not a header the client did not send.
+        expect(response.body.errors![0].message).toMatch(/ \(the actor's reject-withheld role\)$/);
       }
     });
   });

@@ -114,6 +114,9 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     expect([serve.code, serve.stderr]).toEqual([1, refused.stderr]);
     expect(await checkpoints()).toBe(before);
     expect((await cli('verify')).code).toBe(0);
+    // Verified with another key, the log cannot be vouched for, and the likeliest cause is said.
+    const wrongKeyVerify = await runCli(['audit', 'verify'], otherKey);
+    expect([wrongKeyVerify.code, wrongKeyVerify.stderr]).toEqual([1, expect.stringMatching(/signature does not verify with key [0-9a-f]{16} — if [0-9a-f]{16} is this log's key, run verify with CANDOR_AUDIT_SIGNING_KEY set to it\n$/)]);
   });
 
   it('refuses an option the command does not take, or one without its value (exit 2), or a loose date (exit 1), before doing anything', async () => {

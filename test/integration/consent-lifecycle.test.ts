@@ -473,6 +473,9 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     const cliErase = await runCli(['subject', 'erase', '--subject', T], { DATABASE_URL: candor.database.url, CANDOR_TAXONOMY: join(directory, 'taxonomy.yaml') });
     expect(cliErase.code).toBe(0);
     expect(cliErase.stdout).toContain(`erased ${T}`);
+    // An erased subject is known as such: there is no page to link to.
+    const erasedLink = await runCli(['subject', 'link', '--subject', T], { DATABASE_URL: candor.database.url, CANDOR_TAXONOMY: join(directory, 'taxonomy.yaml') });
+    expect([erasedLink.code, erasedLink.stderr]).toEqual([1, expect.stringMatching(new RegExp(`^candor: subject "${T}" was erased on \\S+: there is no page to link to\n$`))]);
     const verify = await runCli(['audit', 'verify'], { DATABASE_URL: candor.database.url });
     expect(verify.code).toBe(0);
   });

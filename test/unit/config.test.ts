@@ -64,6 +64,8 @@ describe('configuration', () => {
     expect(production('https://idp.example/jwks').jwt?.jwksUrl).toBe('https://idp.example/jwks');
     expect(production('http://127.0.0.1:8080/jwks').jwt?.jwksUrl).toBe('http://127.0.0.1:8080/jwks');
     expect(load({ ...jwt, CANDOR_JWT_JWKS_URL: 'http://idp.example/jwks' }).jwt?.jwksUrl).toBe('http://idp.example/jwks');
+    // A key that is no PEM public key is named, not left to OpenSSL's decoder message at the first token.
+    expect(() => load({ ...jwt, CANDOR_JWT_PUBLIC_KEY: 'z' })).toThrow(new ConfigError('CANDOR_JWT_PUBLIC_KEY must be a public key in PEM (-----BEGIN PUBLIC KEY-----, SPKI)'));
   });
 
   it('reads numbers as whole decimal numbers within bounds: blanks, hex, fractions and timers past 2^31 - 1 ms are refused', () => {
