@@ -96,6 +96,9 @@ function runCase(file: string, raw: RawCase, index: number, taxonomy: Taxonomy, 
   const testCase = mapping(raw, 'the case', CASE_KEYS);
   if (typeof testCase.name !== 'string') fail('needs a name');
   const policy = casePolicy(testCase.field, taxonomy, fields) ?? fail('field must be a schema coordinate or { category, purposes }');
+  // A purpose the taxonomy lacks (a typo) would quietly test another policy than the case says.
+  const unknownPurpose = policy.purposes.find((key) => !taxonomy.purposes.has(key));
+  if (unknownPurpose !== undefined) fail(`field declares the purpose "${unknownPurpose}", which the taxonomy does not have`);
   const purpose = typeof testCase.purpose === 'string' ? taxonomy.purposes.get(testCase.purpose) : undefined;
   if (!purpose?.requestable) fail(`purpose must be a requestable purpose of the taxonomy, got ${JSON.stringify(testCase.purpose)}`);
   const expectation = mapping(testCase.expect, 'expect', EXPECT_KEYS);

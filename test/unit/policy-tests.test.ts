@@ -55,6 +55,11 @@ describe('policy tests (test/policy/*.yaml)', () => {
       expect(() => runPolicyTests(join(directory, 'strict.yaml'), taxonomy, readGovernance(schema))).toThrow(`strict.yaml case 1 (strict): ${message}`);
     });
 
+    it('refuses a case whose field declares a purpose the taxonomy does not have (a typo would test another policy)', () => {
+      writeFileSync(join(directory, 'typo.yaml'), '- name: typo\n  field: { category: user.location.precise, purposes: [essential.servce] }\n  purpose: essential.service\n  subject: {}\n  expect: { effect: deny }\n');
+      expect(() => runPolicyTests(join(directory, 'typo.yaml'), taxonomy, [])).toThrow('typo.yaml case 1 (typo): field declares the purpose "essential.servce", which the taxonomy does not have');
+    });
+
     it('refuses a file of no case: it would pass whatever decide() does', () => {
       writeFileSync(join(directory, 'empty.yaml'), '[]\n');
       expect(() => runPolicyTests(join(directory, 'empty.yaml'), taxonomy, [])).toThrow(/empty\.yaml: holds no case/);
