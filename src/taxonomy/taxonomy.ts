@@ -85,19 +85,25 @@ export class TaxonomyError extends Error {
 /** The fideslang keys Candor may use without marking them as extensions (shipped under schema/fideslang/). */
 export interface FideslangKeys {
   readonly categories: ReadonlySet<string>;
+  /** The current data uses (deprecated ones are not among them). */
   readonly dataUses: ReadonlySet<string>;
+  /** Data uses fideslang deprecated, with the key that replaces each (null when none does). */
+  readonly deprecatedDataUses?: ReadonlyMap<string, string | null>;
 }
 
 export function loadFideslangKeys(directory: string): FideslangKeys {
-  const firstColumn = (file: string) =>
-    new Set(
-      readFileSync(join(directory, file), 'utf8')
-        .split('\n')
-        .slice(1)
-        .map((line) => line.split('\t')[0].trim())
-        .filter(Boolean),
-    );
-  return { categories: firstColumn('fideslang_data_categories.tsv'), dataUses: firstColumn('fideslang_data_uses.tsv') };
+  const rows = (file: string) => {
+    const [header, ...lines] = readFileSync(join(directory, file), 'utf8').split('\n');
+    const columns = header.split('\t').map((name) => name.trim());
+    return lines.filter((line) => line.trim()).map((line) => Object.fromEntries(line.split('\t').map((value, position) => [columns[position], value.trim()])) as Record<string, string | undefined>);
+  };
+  const uses = rows('fideslang_data_uses.tsv');
+  const deprecated = (row: Record<string, string | undefined>) => Boolean(row.version_deprecated);
+  return {
+    categories: new Set(rows('fideslang_data_categories.tsv').map((row) => row.fides_key!)),
+    dataUses: new Set(uses.filter((row) => !deprecated(row)).map((row) => row.fides_key!)),
+    deprecatedDataUses: new Map(uses.filter(deprecated).map((row) => [row.fides_key!, row.replaced_by || null])),
+  };
 }
 
 /** Options of `loadTaxonomy`. */
@@ -197,7 +203,7 @@ export function parseTaxonomy(document: unknown, fideslang: FideslangKeys, sourc
       extension: entry.extension === true,
       notice: parseNotice(entry.notice, where, failAt),
     };
-  });
+  }, fideslang.deprecatedDataUses);
 
   const categories: ReadonlyMap<string, Category> = parseSection(layers, 'categories', fideslang.categories, CATEGORY_FIELDS, (key, entry, where, failAt, earlier) => {
     const parent = parentKey(key);
@@ -299,6 +305,7 @@ function parseSection<T>(
   fideslangKeys: ReadonlySet<string>,
   fields: readonly string[],
   build: (key: string, entry: Entry, where: string, fail: Fail, earlier: ReadonlyMap<string, T>) => T,
+  deprecated: ReadonlyMap<string, string | null> = new Map(),
 ): Map<string, T> {
   const singular = section === 'categories' ? 'category' : 'purpose';
   const merged = mergeLayers(layers, section, singular);
@@ -306,7 +313,7 @@ function parseSection<T>(
   for (const [key, sourced] of merged) {
     const fail = failIn(sourced.source);
     const where = `${singular} "${key}"`;
-    checkEntry(key, where, sourced, merged, fideslangKeys, fields, fail);
+    checkEntry(key, where, sourced, merged, fideslangKeys, fields, fail, deprecated);
     parsed.set(key, build(key, sourced.entry, where, fail, parsed));
   }
   return parsed;
@@ -327,7 +334,16 @@ function mergeLayers(layers: readonly Layer[], section: 'categories' | 'purposes
   return merged;
 }
 
-function checkEntry(key: string, where: string, sourced: SourcedEntry, all: ReadonlyMap<string, SourcedEntry>, fideslangKeys: ReadonlySet<string>, fields: readonly string[], fail: Fail): void {
+function checkEntry(
+  key: string,
+  where: string,
+  sourced: SourcedEntry,
+  all: ReadonlyMap<string, SourcedEntry>,
+  fideslangKeys: ReadonlySet<string>,
+  fields: readonly string[],
+  fail: Fail,
+  deprecated: ReadonlyMap<string, string | null>,
+): void {
   const { entry } = sourced;
   if (!KEY_PATTERN.test(key)) fail(`${where} is not a dotted lower-case key`);
   onlyKnownFields(entry, fields, where, fail);
@@ -340,6 +356,10 @@ function checkEntry(key: string, where: string, sourced: SourcedEntry, all: Read
   }
   if (entry.extension !== undefined && typeof entry.extension !== 'boolean') fail(`${where}: \`extension\` must be true or false`);
   if (sourced.extensionFile && entry.extension !== true) fail(`${where} must say \`extension: true\`, as every entry of an extension file does`);
+  if (deprecated.has(key) && entry.extension !== true) {
+    const replacement = deprecated.get(key);
+    fail(`${where} is a deprecated fideslang key${replacement ? `, replaced by "${replacement}": use that` : ''}; or mark it as a Candor extension with \`extension: true\``);
+  }
   if (!fideslangKeys.has(key) && entry.extension !== true) {
     fail(`${where} is not a fideslang key; mark a Candor-specific key with \`extension: true\` in its own entry`);
   }

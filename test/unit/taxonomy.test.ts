@@ -81,6 +81,11 @@ describe('taxonomy validation', () => {
 
   it.each([
     ['a key that is not fideslang and not marked', (doc: ReturnType<typeof base>) => (doc.categories['user.contact.pager'] = { description: 'p' }), /category "user.contact.pager" is not a fideslang key/],
+    [
+      'a fideslang key since deprecated, not marked',
+      (doc: ReturnType<typeof base>) => Object.assign(doc.purposes, { personalize: { description: 'p' }, 'personalize.profiling': { description: 'pp', legalBasis: 'consent' } }),
+      /purpose "personalize\.profiling" is a deprecated fideslang key, replaced by "personalize\.content\.profiling": use that/,
+    ],
     ['an unknown parent', (doc: ReturnType<typeof base>) => (doc.purposes['sales.upsell'] = { description: 'x', legalBasis: 'consent', extension: true }), /purpose "sales.upsell" has no parent entry "sales"/],
     ['an unknown legal basis', (doc: ReturnType<typeof base>) => (doc.purposes['marketing.communications'].legalBasis = 'because'), /purpose "marketing.communications" has unknown legal basis "because"/],
     ['a missing description', (doc: ReturnType<typeof base>) => delete doc.categories['user.contact.email'].description, /category "user.contact.email" needs a non-empty `description`/],
