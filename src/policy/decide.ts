@@ -157,13 +157,16 @@ export function consentStanding(state: SubjectState, purpose: RequestPurpose, no
 
 /**
  * The purpose a request declares at `at`, as `decide()` reads it from the taxonomy: its basis, and the
- * instant before which consents need renewing once a material notice change has taken effect (one
+ * instant before which consents need renewing: the latest material notice change in effect at `at` — this
+ * version's, or an earlier version's (`materialSince`) when this one was not material or applies later (one
  * announced for later does not stop earlier consents before then).
  */
 export function requestPurposeOf(purpose: Purpose, at: Date): RequestPurpose {
   if (!purpose.legalBasis) throw new Error(`${purpose.key} is not a requestable purpose`);
-  const { material, since } = purpose.notice;
-  return { key: purpose.key, legalBasis: purpose.legalBasis, ...(material && since && since.getTime() <= at.getTime() ? { renewConsentsBefore: since } : {}) };
+  const { material, since, materialSince } = purpose.notice;
+  const inEffect = [material ? since : undefined, materialSince].filter((change): change is Date => change !== undefined && change.getTime() <= at.getTime());
+  const latest = inEffect.sort((a, b) => b.getTime() - a.getTime())[0];
+  return { key: purpose.key, legalBasis: purpose.legalBasis, ...(latest ? { renewConsentsBefore: latest } : {}) };
 }
 
 /**

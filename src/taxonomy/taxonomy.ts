@@ -53,6 +53,11 @@ export interface PurposeNotice {
   readonly since?: Date;
   /** A material change: consents given before `since` no longer count until renewed. */
   readonly material: boolean;
+  /**
+   * When the latest material change before this version took effect: consents given before it still need
+   * renewing once a later, non-material version (a typo fixed) is published.
+   */
+  readonly materialSince?: Date;
 }
 
 /** Who is responsible for the processing (named on consent receipts and the privacy page). */
@@ -150,7 +155,7 @@ const BASE_SECTIONS = ['version', 'controller', 'legalBases', 'categories', 'pur
 const EXTENSION_SECTIONS = ['categories', 'purposes'];
 const CATEGORY_FIELDS = ['description', 'special', 'sensitive', 'extension', 'mask'];
 const PURPOSE_FIELDS = ['description', 'legalBasis', 'benefit', 'extension', 'notice'];
-const NOTICE_FIELDS = ['version', 'since', 'material'];
+const NOTICE_FIELDS = ['version', 'since', 'material', 'materialSince'];
 const MASK_FIELDS = ['strategy', 'purposes'];
 const CONTROLLER_FIELDS = ['name', 'email', 'address', 'jurisdiction', 'policyUrl'];
 
@@ -409,20 +414,21 @@ function parseNotice(node: unknown, where: string, fail: Fail): PurposeNotice {
   onlyKnownFields(notice, NOTICE_FIELDS, `${where} notice`, fail);
   const version = notice.version;
   if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) fail(`${where}: notice.version must be a positive integer`);
-  let since: Date | undefined;
-  if (notice.since !== undefined) {
-    if (notice.since instanceof Date) since = notice.since;
-    else {
-      try {
-        since = isoTime(String(notice.since), `${where}: notice.since`);
-      } catch (error) {
-        fail((error as Error).message);
-      }
+  const instant = (field: 'since' | 'materialSince'): Date | undefined => {
+    const value = notice[field];
+    if (value === undefined || value instanceof Date) return value;
+    try {
+      return isoTime(String(value), `${where}: notice.${field}`);
+    } catch (error) {
+      return fail((error as Error).message);
     }
-  }
+  };
+  const since = instant('since');
+  const materialSince = instant('materialSince');
   const material = flag(notice, 'material', `${where} notice`, fail);
   if (material && !since) fail(`${where}: a material notice change needs notice.since`);
-  return { version: version as number, since, material };
+  if (materialSince && (!since || materialSince.getTime() > since.getTime())) fail(`${where}: notice.materialSince is an earlier version's change: it needs notice.since, and must not come after it`);
+  return { version: version as number, since, material, ...(materialSince ? { materialSince } : {}) };
 }
 
 /** The purpose nearest `key` (itself included) that declares a legal basis. */

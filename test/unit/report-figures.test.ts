@@ -92,6 +92,13 @@ describe('report figures', () => {
     const taxonomyPurpose = { key: 'marketing.communications', legalBasis: 'consent', notice } as unknown as Purpose;
     expect(requestPurposeOf(taxonomyPurpose, new Date('2026-02-01')).renewConsentsBefore).toBeUndefined();
     expect(requestPurposeOf(taxonomyPurpose, now).renewConsentsBefore).toEqual(new Date('2026-03-01'));
+    // A later version that fixes a typo (not material) keeps the earlier material change's renewal.
+    const typoFixed = { ...taxonomyPurpose, notice: { version: 3, since: new Date('2026-03-15'), material: false, materialSince: new Date('2026-03-01') } } as Purpose;
+    expect(requestPurposeOf(typoFixed, now).renewConsentsBefore).toEqual(new Date('2026-03-01'));
+    // A material change announced for later: the earlier one stands until it applies, then the later one.
+    const announced = { ...taxonomyPurpose, notice: { version: 4, since: new Date('2026-05-01'), material: true, materialSince: new Date('2026-03-01') } } as Purpose;
+    expect(requestPurposeOf(announced, new Date('2026-04-01')).renewConsentsBefore).toEqual(new Date('2026-03-01'));
+    expect(requestPurposeOf(announced, now).renewConsentsBefore).toEqual(new Date('2026-05-01'));
   });
 
   it('formats shares', () => {

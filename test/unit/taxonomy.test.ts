@@ -79,7 +79,18 @@ describe('taxonomy validation', () => {
     expect(parse(base()).purposes.get('marketing.communications')?.legalBasis).toBe('consent');
   });
 
+  it('keeps an earlier material notice change across a later version that was not material', () => {
+    const doc = base();
+    doc.purposes['marketing.communications'].notice = { version: 3, since: '2026-09-01T00:00:00Z', material: false, materialSince: '2026-06-01T00:00:00Z' };
+    expect(parse(doc).purposes.get('marketing.communications')?.notice).toEqual({ version: 3, since: new Date('2026-09-01T00:00:00Z'), material: false, materialSince: new Date('2026-06-01T00:00:00Z') });
+  });
+
   it.each([
+    [
+      'an earlier material change dated after this version',
+      (doc: ReturnType<typeof base>) => (doc.purposes['marketing.communications'].notice = { version: 3, since: '2026-03-01T00:00:00Z', material: false, materialSince: '2026-04-01T00:00:00Z' }),
+      /purpose "marketing\.communications": notice\.materialSince is an earlier version's change: it needs notice\.since, and must not come after it/,
+    ],
     ['a key that is not fideslang and not marked', (doc: ReturnType<typeof base>) => (doc.categories['user.contact.pager'] = { description: 'p' }), /category "user.contact.pager" is not a fideslang key/],
     [
       'a fideslang key since deprecated, not marked',
