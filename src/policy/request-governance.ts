@@ -355,7 +355,9 @@ export class RequestGovernance {
   enforce(field: GuardedField, source: unknown, info: GraphQLResolveInfo): true | GraphQLError {
     if (isReleasedWithoutSubject(field.policy)) return true;
     const decision = this.judge(field, source, info.path.prev);
-    return decision.effect === 'allow' ? true : withheldError(field, decision, this.lastEntry!.subjectId, this.options.purpose.key, { nodes: info.fieldNodes, path: info.path });
+    // A dry run resolves no relation (enforcement returns null for it) and tells its decision in extensions only.
+    if (decision.effect === 'allow' || this.explainOnly) return true;
+    return withheldError(field, decision, this.lastEntry!.subjectId, this.options.purpose.key, { nodes: info.fieldNodes, path: info.path });
   }
 
   /**

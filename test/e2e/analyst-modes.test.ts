@@ -105,6 +105,11 @@ describe.each(STORES_AND_EXECUTORS)('analyst modes on %s, executed by %s', (driv
         ['Customer.payments', 'WITHHELD', 'EXPLAIN_ONLY'],
         ['Customer.watchHistory', 'WITHHELD', 'EXPLAIN_ONLY'],
       ]);
+      // A relation the decision withholds is told in extensions too, never as an error of the dry run.
+      const objected = await candor.query({ key: KEYS.analytics, purpose: 'analytics.reporting', headers: { 'x-governance-explain': 'true' }, query: `{ customer(id: "${OBJECTOR}") { id payments { id } } }` });
+      expect([objected.status, objected.body.errors, objected.body.data]).toEqual([200, undefined, { customer: { id: OBJECTOR, payments: null } }]);
+      const [payments] = (objected.body.extensions!.governance as { explain: Array<{ coordinate: string; outcomes: Array<{ decision: string; reason: string }> }> }).explain;
+      expect([payments.coordinate, payments.outcomes.map(({ decision, reason }) => [decision, reason])]).toEqual(['Customer.payments', [['WITHHELD', 'OBJECTED']]]);
     });
 
     it('summarises large lists by counts', async () => {
