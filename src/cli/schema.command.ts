@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../config';
-import { DIFF_FORMATS, type DiffFormat, diffGovernance, type GovernanceDocument, parseGovernanceDocument, renderGovernanceDiff, SchemaDiffError } from '../governance/schema-diff';
+import { DIFF_FORMATS, type DiffBase, type DiffFormat, diffGovernance, type GovernanceDocument, parseGovernanceDocument, renderGovernanceDiff, SchemaDiffError } from '../governance/schema-diff';
 import { buildCandorSchema } from '../graphql/schema';
 import { GOVERNANCE_FILE, renderSchemaFiles } from '../graphql/schema-files';
 import { buildGovernedSchema } from '../server/services';
@@ -67,7 +67,7 @@ export async function schemaDiff(taxonomy: Taxonomy, args: SchemaDiffArguments, 
   const base = readBase(args.base, projectRoot());
   const head = parseGovernanceDocument((await renderLiveSchemaFiles(taxonomy))[GOVERNANCE_FILE], 'the live governance');
   const diff = diffGovernance(base.document, head, taxonomy.categories);
-  const rendered = renderGovernanceDiff(diff, { base: base.label, head: 'the @Governed annotations in this working tree' }, format as DiffFormat);
+  const rendered = renderGovernanceDiff(diff, { base: base.base, head: 'the @Governed annotations in this working tree' }, format as DiffFormat);
   if (args.out) {
     try {
       writeFileSync(args.out, rendered);
@@ -84,7 +84,7 @@ export async function schemaDiff(taxonomy: Taxonomy, args: SchemaDiffArguments, 
  * The base document: an existing file wins; anything else is a git ref. A spec ending in `.json` is
  * always a file, so a mistyped path is reported as a missing file rather than as an unknown ref.
  */
-function readBase(spec: string, root: string): { document: GovernanceDocument; label: string } {
+function readBase(spec: string, root: string): { document: GovernanceDocument; base: DiffBase } {
   if (isFile(spec) || spec.endsWith('.json')) {
     let text: string;
     try {
@@ -92,14 +92,14 @@ function readBase(spec: string, root: string): { document: GovernanceDocument; l
     } catch (error) {
       throw new SchemaDiffError('BASE_UNREADABLE', `cannot read ${spec} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
     }
-    return { document: parseGovernanceDocument(text, spec), label: `\`${spec}\`` };
+    return { document: parseGovernanceDocument(text, spec), base: { file: spec } };
   }
   // A leading dash would reach git as an option.
   if (spec.startsWith('-')) throw new SchemaDiffError('GIT_REF_UNKNOWN', `"${spec}" is neither a file nor a git ref`);
   const commit = git(['rev-parse', '--verify', '--quiet', `${spec}^{commit}`], root, () => new SchemaDiffError('GIT_REF_UNKNOWN', `"${spec}" is neither a file nor a git ref of this repository`)).trim();
   // `<commit>:./path` is relative to the working directory, so this works wherever Candor sits in the repository.
   const text = git(['show', `${commit}:./${GOVERNANCE_FILE}`], root, () => new SchemaDiffError('BASE_MISSING_AT_REF', `${GOVERNANCE_FILE} does not exist at ${spec} (${commit.slice(0, 12)})`));
-  return { document: parseGovernanceDocument(text, `${GOVERNANCE_FILE} at ${spec}`), label: `\`${spec}\` (${GOVERNANCE_FILE} at ${commit.slice(0, 12)})` };
+  return { document: parseGovernanceDocument(text, `${GOVERNANCE_FILE} at ${spec}`), base: { ref: spec, file: GOVERNANCE_FILE, commit } };
 }
 
 /** Runs git; a missing git or repository is GIT_UNAVAILABLE, any other failure is `onFailure()`. */

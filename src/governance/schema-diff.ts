@@ -289,13 +289,18 @@ export function diffGovernance(base: GovernanceDocument, head: GovernanceDocumen
   return { changes, reviewRequired: changes.some((change) => change.review) };
 }
 
+/** The base of a comparison: a governance file, or that file at a git ref (and the commit it resolved to). */
+export type DiffBase = { readonly file: string } | { readonly ref: string; readonly file: string; readonly commit: string };
+
 /** What the two sides of the comparison were, for the reader of the summary. */
 export interface DiffLabels {
-  /** e.g. "`origin/main` (schema/governance.json at 1a2b3c4)". */
-  readonly base: string;
+  readonly base: DiffBase;
   /** e.g. "the annotations in this working tree". */
   readonly head: string;
 }
+
+/** The base as a Markdown reader reads it: "`origin/main` (schema/governance.json at 1a2b3c4d5e6f)". */
+const baseInMarkdown = (base: DiffBase) => ('ref' in base ? `\`${base.ref}\` (${base.file} at ${base.commit.slice(0, 12)})` : `\`${base.file}\``);
 
 export const DIFF_FORMATS = ['md', 'json'] as const;
 export type DiffFormat = (typeof DIFF_FORMATS)[number];
@@ -316,7 +321,7 @@ function renderMarkdown(diff: GovernanceDiff, labels: DiffLabels): string {
   const lines = [
     `## Candor schema diff: ${diff.reviewRequired ? 'privacy review required' : 'no privacy review needed'}`,
     '',
-    `Compared ${labels.head} with ${labels.base}.`,
+    `Compared ${labels.head} with ${baseInMarkdown(labels.base)}.`,
     '',
   ];
   if (diff.changes.length === 0) {

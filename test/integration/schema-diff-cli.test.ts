@@ -66,7 +66,7 @@ describe('`candor schema diff`', () => {
     // Informational rows depend on what else the annotations gained since the fixture was derived; review items do not.
     expect(result.stderr).toMatch(/^wrote the schema diff to .+diff\.json: 2 to review, \d+ informational\n$/);
     const written = JSON.parse(readFileSync(out, 'utf8'));
-    expect(written).toEqual(expect.objectContaining({ reviewRequired: true, counts: { review: 2, informational: expect.any(Number) } }));
+    expect(written).toEqual(expect.objectContaining({ base: { file: join(fixtures, 'governance.older.json') }, reviewRequired: true, counts: { review: 2, informational: expect.any(Number) } }));
     const review = written.changes.filter((change: { review: boolean }) => change.review);
     expect(review.map((change: { coordinate: string; kind: string }) => [change.coordinate, change.kind])).toEqual([
       ['Customer.email', 'purposes_widened'],

@@ -9,7 +9,7 @@ import { loadConfiguredTaxonomy } from '../../src/server/services';
 const fixtures = join(projectRoot(), 'test', 'fixtures', 'schema-diff');
 const fixture = (name: string): GovernanceDocument => parseGovernanceDocument(readFileSync(join(fixtures, name), 'utf8'), name);
 const taxonomy = loadConfiguredTaxonomy(loadConfig({}, {}));
-const labels = { base: '`origin/main`', head: 'the annotations' };
+const labels = { base: { ref: 'origin/main', file: 'schema/governance.json', commit: '1a2b3c4d5e6f708192a3' }, head: 'the annotations' };
 
 describe('diffGovernance on real schema pairs', () => {
   it('finds nothing between a document and itself', () => {
@@ -19,7 +19,7 @@ describe('diffGovernance on real schema pairs', () => {
       [
         '## Candor schema diff: no privacy review needed',
         '',
-        'Compared the annotations with `origin/main`.',
+        'Compared the annotations with `origin/main` (schema/governance.json at 1a2b3c4d5e6f).',
         '',
         'No governance changes: every field keeps its category, purposes, roles and data subject.',
         '',
@@ -157,7 +157,7 @@ describe('renderGovernanceDiff', () => {
 
   it('writes a pull-request comment: review table first, informational rows folded', () => {
     const markdown = renderGovernanceDiff(diff, labels, 'md');
-    expect(markdown.startsWith('## Candor schema diff: privacy review required\n\nCompared the annotations with `origin/main`.\n\n9 changes need privacy review; 5 changes are informational.\n\n### Needs privacy review\n')).toBe(true);
+    expect(markdown.startsWith('## Candor schema diff: privacy review required\n\nCompared the annotations with `origin/main` (schema/governance.json at 1a2b3c4d5e6f).\n\n9 changes need privacy review; 5 changes are informational.\n\n### Needs privacy review\n')).toBe(true);
     for (const row of [
       '| `Customer.loyaltyTier` | new personal field | `user.behavior` for `marketing.advertising` |',
       '| `Customer.country` | category changed | `user.location.imprecise` → `user.location.precise` |',
@@ -176,7 +176,8 @@ describe('renderGovernanceDiff', () => {
 
   it('writes JSON with the counts and every change', () => {
     const json = JSON.parse(renderGovernanceDiff(diff, labels, 'json'));
-    expect(json).toEqual({ base: '`origin/main`', head: 'the annotations', reviewRequired: true, counts: { review: 9, informational: 5 }, changes: JSON.parse(JSON.stringify(diff.changes)) });
+    // Plain values a program reads, no Markdown in them.
+    expect(json).toEqual({ base: { ref: 'origin/main', file: 'schema/governance.json', commit: '1a2b3c4d5e6f708192a3' }, head: 'the annotations', reviewRequired: true, counts: { review: 9, informational: 5 }, changes: JSON.parse(JSON.stringify(diff.changes)) });
   });
 
   it('keeps a hostile coordinate from breaking out of its table cell', () => {
