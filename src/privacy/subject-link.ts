@@ -44,6 +44,9 @@ function opened(secret: string, nonceText: string, sealedText: string): string |
   const nonce = Buffer.from(nonceText, 'base64url');
   const sealed = Buffer.from(sealedText, 'base64url');
   if (nonce.length !== NONCE_BYTES || sealed.length <= TAG_BYTES) return undefined;
+  // One spelling per token: base64url's last character may carry unused bits, and a link altered only
+  // there (or holding characters the decoder skips) would otherwise open the page as the original.
+  if (nonce.toString('base64url') !== nonceText || sealed.toString('base64url') !== sealedText) return undefined;
   try {
     const decipher = createDecipheriv('aes-256-gcm', derivedKey(secret, 'candor-privacy-link/2'), nonce);
     decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));

@@ -29,6 +29,11 @@ describe('privacy-page links', () => {
       expect(checkSubjectToken(secret, altered, now)).toEqual({ ok: false, problem: 'invalid' });
     }
     expect(checkSubjectToken('another-secret-of-some-length', token, now)).toEqual({ ok: false, problem: 'invalid' });
+    // Every last character, whatever bits of it the decoder uses: one spelling per token.
+    for (const last of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_') {
+      if (last === sealed.at(-1)) continue;
+      expect(checkSubjectToken(secret, `${version}.${nonce}.${sealed.slice(0, -1)}${last}`, now)).toEqual({ ok: false, problem: 'invalid' });
+    }
     for (const shape of [undefined, '', 'x', '2..', `${token}.x`, `2.${nonce}.${sealed.slice(0, 10)}`, 'x'.repeat(1_001)]) {
       expect(checkSubjectToken(secret, shape, now)).toEqual({ ok: false, problem: 'invalid' });
     }
