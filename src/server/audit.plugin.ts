@@ -60,7 +60,8 @@ export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): A
           // Apollo's persisted-query handshake (a hash it does not know yet; the client sends the document next) refuses nothing.
           const neverExecuted = response.body.kind === 'single' && response.body.singleResult.data === undefined && !answeredCodes.includes('PERSISTED_QUERY_NOT_FOUND');
           const refusal = neverExecuted ? (answeredCodes.find((code) => CANDOR_REFUSAL_CODES.has(code)) ?? answeredCodes[0]) : undefined;
-          const common = { at: contextValue.now, requestId: contextValue.requestId, actor: contextValue.accessActor, purpose: governance?.purpose.key ?? null, operationName: recordedOperationName(operationName) };
+          const recordedName = recordedOperationName(operationName);
+          const common = { at: contextValue.now, requestId: contextValue.requestId, actor: contextValue.accessActor, purpose: governance?.purpose.key ?? null, operationName: recordedName };
           const operation = { subjectId: null, category: null, decision: 'REFUSED' as const, legalBasis: null };
           const records: AccessRecordInput[] = refusal === undefined ? [] : [{ ...common, ...operation, coordinate: null, reason: refusal }];
           for (const { field, code } of governance?.refusals ?? []) records.push({ ...common, ...operation, coordinate: field.coordinate, reason: code });
@@ -98,7 +99,7 @@ export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): A
             actorName,
             actorTeam,
             purpose,
-            operationName: recordedOperationName(operationName),
+            operationName: recordedName,
             subjectId,
             items,
           }));
