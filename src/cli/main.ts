@@ -228,9 +228,14 @@ async function main(argv: string[]): Promise<number> {
   // Not strict: an unknown option gets the one-line answer of `misusedOption`, not parseArgs' own error.
   const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, strict: false, options: CLI_OPTIONS });
   const [command, subcommand, action] = positionals;
-  if (values.help || command === undefined || command === 'help') {
+  if (values.help || command === 'help') {
     process.stdout.write(HELP);
     return 0;
+  }
+  // No command is a usage error, as a missing subcommand is: the help goes to stderr, and the exit is 2.
+  if (command === undefined) {
+    process.stderr.write(HELP);
+    return 2;
   }
   const optionProblem = misusedOption(command, subcommand, values) ?? extraWord(positionals) ?? misusedSubcommand(command, subcommand, action);
   if (optionProblem) {

@@ -22,7 +22,7 @@ export const REPORT_USAGE = `usage: npx candor report <${REPORT_KINDS.join('|')}
 /** Checks a report's arguments without the database: kind, format, dates and subject as given. */
 export function checkReportArguments(args: ReportArguments): void {
   if (!args.format || !(REPORT_FORMATS as readonly string[]).includes(args.format)) throw badInput(`--format must be one of ${REPORT_FORMATS.join(', ')}`);
-  validateReportRequest({ kind: args.kind ?? '', subjectId: args.subject, from: args.from, to: args.to });
+  validateReportRequest({ kind: args.kind ?? '', subjectId: args.subject, from: args.from, to: args.to }, { subject: '--subject', subjectWithValue: '--subject ID', from: '--from', to: '--to' });
   if (args.out !== undefined) checkWritable(args.out);
 }
 

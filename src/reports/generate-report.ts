@@ -27,15 +27,27 @@ export interface GenerateOptions {
   readonly onProgress?: (seq: number, headSeq: number) => void;
 }
 
+/** How the caller names a report's parameters, so that a problem names what they typed. */
+export interface ReportArgumentNames {
+  readonly subject: string;
+  /** The subject parameter with its value, as a usage line shows it. */
+  readonly subjectWithValue: string;
+  readonly from: string;
+  readonly to: string;
+}
+
+/** The `report` query's arguments. */
+const GRAPHQL_ARGUMENTS: ReportArgumentNames = { subject: 'subjectId', subjectWithValue: 'subjectId', from: 'from', to: 'to' };
+
 /** Validates a report request; every problem is a one-line BAD_USER_INPUT, checked before any work. */
-export function validateReportRequest(request: ReportRequest): { kind: ReportKind; parameters: ReportParameters } {
+export function validateReportRequest(request: ReportRequest, names: ReportArgumentNames = GRAPHQL_ARGUMENTS): { kind: ReportKind; parameters: ReportParameters } {
   if (!(REPORT_KINDS as readonly string[]).includes(request.kind)) throw badInput(`unknown report "${request.kind}": use one of ${REPORT_KINDS.join(', ')}`);
-  const time = (value: string | null | undefined, name: string) => (value ? isoTime(value, `--${name}`).toISOString() : undefined);
-  const from = time(request.from, 'from');
-  const to = time(request.to, 'to');
-  if (from && to && from >= to) throw badInput('--from must be before --to');
-  if (request.kind === 'subject-access' && !request.subjectId) throw badInput('the subject-access report needs --subject ID');
-  if (request.kind !== 'subject-access' && request.subjectId) throw badInput(`--subject applies to the subject-access report only, not to "${request.kind}"`);
+  const time = (value: string | null | undefined, name: string) => (value ? isoTime(value, name).toISOString() : undefined);
+  const from = time(request.from, names.from);
+  const to = time(request.to, names.to);
+  if (from && to && from >= to) throw badInput(`${names.from} must be before ${names.to}`);
+  if (request.kind === 'subject-access' && !request.subjectId) throw badInput(`the subject-access report needs ${names.subjectWithValue}`);
+  if (request.kind !== 'subject-access' && request.subjectId) throw badInput(`${names.subject} applies to the subject-access report only, not to "${request.kind}"`);
   return { kind: request.kind as ReportKind, parameters: { ...(request.subjectId ? { subjectId: request.subjectId } : {}), ...(from ? { from } : {}), ...(to ? { to } : {}) } };
 }
 

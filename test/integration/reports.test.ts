@@ -224,6 +224,12 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     expect(JSON.parse(response.body.data!.report.json).refusals).toEqual([{ code: 'PURPOSE_NOT_PERMITTED', count: 2 }]);
     const refused = await candor.query({ key: KEYS.analytics, purpose: 'analytics.reporting', query });
     expect(refused.body.errors?.[0].extensions?.code).toBe('FORBIDDEN');
+    // Bad arguments are named as the query names them, not as the CLI's options.
+    const problem = async (arguments_: string) =>
+      (await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query: `{ report(${arguments_}) { kind } }` })).body.errors?.map((error) => [error.extensions?.code, error.message]);
+    expect(await problem('kind: "subject-access"')).toEqual([['BAD_USER_INPUT', 'the subject-access report needs subjectId']]);
+    expect(await problem('kind: "denials", from: "2026-02-01", to: "2026-01-01"')).toEqual([['BAD_USER_INPUT', 'from must be before to']]);
+    expect(await problem('kind: "denials", subjectId: "x"')).toEqual([['BAD_USER_INPUT', 'subjectId applies to the subject-access report only, not to "denials"']]);
   });
 
   it('RoPA: releases outside the declaration are drift — to an undeclared purpose, or in full where the purpose is declared masked', async () => {

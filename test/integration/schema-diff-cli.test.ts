@@ -100,5 +100,8 @@ describe('`candor schema diff`', () => {
   it('lists diff in the usage text', async () => {
     const help = await runCli(['help'], {});
     expect(help.stdout).toContain('schema diff --base <git-ref|file> [--format md|json] [--out FILE]');
+    expect(help.code).toBe(0);
+    // Without a command it is a usage error, like a missing subcommand: the same text, on stderr, exit 2.
+    expect(await runCli([], {})).toEqual({ code: 2, stdout: '', stderr: help.stdout });
   });
 });
