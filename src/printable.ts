@@ -13,9 +13,12 @@ export const UNPRINTABLE = new RegExp(`[\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\
 /** A UTF-16 surrogate without its pair (see UNPRINTABLE). */
 export const LONE_SURROGATE = new RegExp(LONE_SURROGATE_SOURCE);
 
-/** Whether `text` holds an UNPRINTABLE character (a fresh expression: the global one keeps a position between tests). */
+/** UNPRINTABLE without the global flag: `test` on a global expression keeps a position between calls. */
+const ANY_UNPRINTABLE = new RegExp(UNPRINTABLE.source);
+
+/** Whether `text` holds an UNPRINTABLE character. */
 export function holdsUnprintable(text: string): boolean {
-  return new RegExp(UNPRINTABLE.source).test(text);
+  return ANY_UNPRINTABLE.test(text);
 }
 
 /** `text` with each UNPRINTABLE character replaced by U+FFFD: safe to print to a terminal. */

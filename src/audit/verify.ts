@@ -51,9 +51,10 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
   // A checkpoint whose signature fails is a break at its sequence number, and vouches for nothing: the scan
   // runs on the others, and the lower of the two breaks is the one reported (an edited checkpoint must not
   // point investigators past an earlier altered record).
-  const signed = (checkpoint: AuditCheckpointEntity) => signer.verify(checkpointMessage(checkpoint), checkpoint.signature);
-  const checkpoints = stored.filter(signed);
-  const [forged] = stored.filter((checkpoint) => !signed(checkpoint)).sort((a, b) => a.seq - b.seq || a.id - b.id);
+  const checkpoints: AuditCheckpointEntity[] = [];
+  const unsigned: AuditCheckpointEntity[] = [];
+  for (const checkpoint of stored) (signer.verify(checkpointMessage(checkpoint), checkpoint.signature) ? checkpoints : unsigned).push(checkpoint);
+  const [forged] = unsigned.sort((a, b) => a.seq - b.seq || a.id - b.id);
   const [last] = await batches.find({ order: { id: 'DESC' }, take: 1 });
   const headSeq = last?.lastSeq ?? 0;
   const headHash = last?.hash ?? GENESIS_HASH;
