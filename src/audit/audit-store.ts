@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { EntryHeader, EntryItem, SealedEntry, UnsealedEntry } from './chain';
+import { logSigningKeyId } from './checkpoint-keys';
 import { LONE_SURROGATE } from '../printable';
 import type { LogPartitions } from './postgres-partitions';
 
@@ -76,9 +77,11 @@ export class UnstorableRecordError extends Error {
   }
 }
 
+export type CheckpointKind = 'periodic' | 'manual' | 'prune' | 'rotation';
+
 /** A signed checkpoint as stored (`audit_checkpoint`, without its generated id). */
 export interface SignedCheckpoint {
-  readonly kind: 'periodic' | 'manual' | 'prune';
+  readonly kind: CheckpointKind;
   readonly seq: number;
   readonly headHash: string;
   readonly at: string;
@@ -104,9 +107,28 @@ export function insertCheckpoint(checkpoint: SignedCheckpoint, placeholder: (pos
   return [`INSERT INTO audit_checkpoint (kind, seq, head_hash, at, key_id, signature, pruned_through_seq) VALUES (${values.map((_, index) => placeholder(index + 1)).join(', ')})`, values];
 }
 
-/** Whether the batch row read under the lock is the one the plan's checkpoint was signed for. */
-export const planStillHolds = (plan: PrunePlan, batch: { id: number | string; last_seq: number | string; hash: string } | undefined): boolean =>
-  batch !== undefined && Number(batch.id) === plan.throughBatchId && Number(batch.last_seq) === plan.checkpoint.seq && batch.hash === plan.checkpoint.headHash;
+/** The newest checkpoint's columns that say which key signs the log now (`logSigningKeyId`), read under the chain lock. */
+export const LATEST_CHECKPOINT_KEY = 'SELECT kind, key_id, successor_key FROM audit_checkpoint ORDER BY id DESC LIMIT 1';
+
+/**
+ * Whether the batch row read under the lock is the one the plan's checkpoint was signed for, and the plan's
+ * key the one the log is signed with now (`latest`: the row of LATEST_CHECKPOINT_KEY) — a rotation committed
+ * since the plan was signed leaves its checkpoint under a key no verify accepts there.
+ */
+export function planStillHolds(
+  plan: PrunePlan,
+  batch: { id: number | string; last_seq: number | string; hash: string } | undefined,
+  latest: { kind: string; key_id: string; successor_key: string | null } | undefined,
+): boolean {
+  const logKey = logSigningKeyId(latest && { kind: latest.kind, keyId: latest.key_id, successorKey: latest.successor_key });
+  return (
+    batch !== undefined &&
+    Number(batch.id) === plan.throughBatchId &&
+    Number(batch.last_seq) === plan.checkpoint.seq &&
+    batch.hash === plan.checkpoint.headHash &&
+    (logKey === undefined || logKey === plan.checkpoint.keyId)
+  );
+}
 
 /**
  * Where sealed batches are appended. Every implementation takes the chain lock inside its transaction

@@ -1,5 +1,5 @@
 import { Column, Entity, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
-import { RECORD_VALUE_LIMITS } from './audit-store';
+import { type CheckpointKind, RECORD_VALUE_LIMITS } from './audit-store';
 
 /** bigint columns come back from PostgreSQL as strings; sequence numbers stay far below 2^53. */
 const bigintAsNumber = { to: (value: number) => value, from: (value: string | number | null) => (value === null ? null : Number(value)) };
@@ -41,17 +41,25 @@ export class AuditBatchEntity {
   @Column({ name: 'committed_at', type: 'varchar', length: 30 }) committedAt!: string;
 }
 
-/** A signed statement "the chain's head at `seq` was `headHash`", periodic or written by a prune. */
+/**
+ * A signed statement "the chain's head at `seq` was `headHash`": periodic, made on demand, written by a prune,
+ * or a rotation, which also hands the log's signing over from one key to the next (signed by both).
+ */
 @Entity('audit_checkpoint')
 export class AuditCheckpointEntity {
   @PrimaryGeneratedColumn({ type: 'integer' }) id!: number;
-  @Column({ type: 'varchar', length: 16 }) kind!: 'periodic' | 'manual' | 'prune';
+  @Column({ type: 'varchar', length: 16 }) kind!: CheckpointKind;
   @Column({ type: 'bigint', transformer: bigintAsNumber }) seq!: number;
   @Column({ name: 'head_hash', type: 'varchar', length: 64 }) headHash!: string;
   @Column({ type: 'varchar', length: 30 }) at!: string;
   @Column({ name: 'key_id', type: 'varchar', length: 64 }) keyId!: string;
   @Column({ type: 'varchar', length: 128 }) signature!: string;
   @Column({ name: 'pruned_through_seq', type: 'bigint', nullable: true, transformer: bigintAsNumber }) prunedThroughSeq!: number | null;
+  /** A rotation's key before it (base64 SPKI DER), which made `signature`. */
+  @Column({ name: 'predecessor_key', type: 'varchar', length: 128, nullable: true }) predecessorKey!: string | null;
+  /** A rotation's key after it, which made `successorSignature` and signs every later checkpoint. */
+  @Column({ name: 'successor_key', type: 'varchar', length: 128, nullable: true }) successorKey!: string | null;
+  @Column({ name: 'successor_signature', type: 'varchar', length: 128, nullable: true }) successorSignature!: string | null;
 }
 
 /** The only link between a data subject and their access records; erasure deletes the row. */

@@ -1,17 +1,18 @@
-import { createHash, createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
-import type { DataSource } from 'typeorm';
+import { createPrivateKey, createPublicKey, type KeyObject, sign } from 'node:crypto';
+import type { DataSource, EntityManager } from 'typeorm';
 import { ConfigError } from '../config';
-import type { SignedCheckpoint } from './audit-store';
+import { badInput } from '../errors';
+import { inTransaction } from '../storage/transactions';
+import { CHAIN_LOCK_KEY, type SignedCheckpoint } from './audit-store';
 import { AuditBatchEntity, AuditCheckpointEntity } from './audit.entities';
+import { type CheckpointVerifier, logSigningKeyId, storedVerifier, verifierOf } from './checkpoint-keys';
 
 export const CHECKPOINT_FORMAT = 'candor-checkpoint/1';
 
 /** An Ed25519 key pair for signing checkpoints, from a 32-byte seed. */
-export interface CheckpointSigner {
-  readonly keyId: string;
+export interface CheckpointSigner extends CheckpointVerifier {
   readonly publicKeyPem: string;
   sign(message: string): string;
-  verify(message: string, signature: string): boolean;
 }
 
 // PKCS#8 DER prefix of an Ed25519 private key; the 32-byte seed follows it.
@@ -21,63 +22,150 @@ export function checkpointSigner(seed: Buffer): CheckpointSigner {
   if (seed.length !== 32) throw new Error('the checkpoint signing key must be a 32-byte Ed25519 seed');
   const privateKey: KeyObject = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
   const publicKey = createPublicKey(privateKey);
-  const publicDer = publicKey.export({ format: 'der', type: 'spki' });
   return {
-    keyId: createHash('sha256').update(publicDer).digest('hex').slice(0, 16),
+    ...verifierOf(publicKey),
     publicKeyPem: publicKey.export({ format: 'pem', type: 'spki' }).toString(),
     sign: (message) => sign(null, Buffer.from(message, 'utf8'), privateKey).toString('base64'),
-    verify: (message, signature) => verify(null, Buffer.from(message, 'utf8'), publicKey, Buffer.from(signature, 'base64')),
   };
 }
 
-/** What a checkpoint signs: the sequence number and hash of the chain head at a time. */
-export function checkpointMessage(checkpoint: Pick<AuditCheckpointEntity, 'kind' | 'seq' | 'headHash' | 'at' | 'prunedThroughSeq'>): string {
-  return JSON.stringify([CHECKPOINT_FORMAT, checkpoint.kind, checkpoint.seq, checkpoint.headHash, checkpoint.at, checkpoint.prunedThroughSeq]);
+type SignedFields = Pick<AuditCheckpointEntity, 'kind' | 'seq' | 'headHash' | 'at' | 'prunedThroughSeq'> & Partial<Pick<AuditCheckpointEntity, 'predecessorKey' | 'successorKey'>>;
+
+/**
+ * What a checkpoint signs: the sequence number and hash of the chain head at a time — and, for a rotation,
+ * the two keys it hands over between (both keys sign that message).
+ */
+export function checkpointMessage(checkpoint: SignedFields): string {
+  const signed = [CHECKPOINT_FORMAT, checkpoint.kind, checkpoint.seq, checkpoint.headHash, checkpoint.at, checkpoint.prunedThroughSeq];
+  return JSON.stringify(checkpoint.kind === 'rotation' ? [...signed, checkpoint.predecessorKey ?? null, checkpoint.successorKey ?? null] : signed);
 }
 
 /**
- * Refuses a signer whose key is not the one the log's latest checkpoint is signed with: a checkpoint signed
- * under another key (a mistyped or missing CANDOR_AUDIT_SIGNING_KEY) would fail every later `audit verify`,
- * and on PostgreSQL it could not be taken back.
+ * Which stored checkpoints verify, and under which key each was checked. Trust runs backwards from the
+ * configured key: the checkpoints after the newest rotation must verify under it; a rotation must be signed
+ * by the key it hands over to (the one trusted so far, vouching for the one before it) and by the key it
+ * hands over from, which the checkpoints before it must then verify under. A rotation that does not verify
+ * hands over nothing: the checkpoints before it are checked under the key trusted so far, and fail.
  */
-export async function checkSigningKey(dataSource: DataSource, signer: CheckpointSigner): Promise<void> {
-  const [latest] = await dataSource.getRepository(AuditCheckpointEntity).find({ order: { id: 'DESC' }, take: 1 });
-  if (latest && latest.keyId !== signer.keyId) {
-    throw new ConfigError(`CANDOR_AUDIT_SIGNING_KEY is not the key this access log's checkpoints are signed with (key ${latest.keyId}; this one is ${signer.keyId}): set the log's key`);
+export function checkpointKeyring(signer: CheckpointVerifier, checkpoints: readonly AuditCheckpointEntity[]): Map<number, { verified: boolean; keyId: string }> {
+  const checked = new Map<number, { verified: boolean; keyId: string }>();
+  let trusted: CheckpointVerifier = signer;
+  for (const checkpoint of [...checkpoints].sort((a, b) => b.id - a.id)) {
+    const message = checkpointMessage(checkpoint);
+    if (checkpoint.kind !== 'rotation') {
+      checked.set(checkpoint.id, { verified: trusted.verify(message, checkpoint.signature), keyId: trusted.keyId });
+      continue;
+    }
+    const predecessor = storedVerifier(checkpoint.predecessorKey);
+    const verified =
+      checkpoint.successorKey === trusted.publicKey &&
+      checkpoint.successorSignature !== null &&
+      trusted.verify(message, checkpoint.successorSignature) &&
+      predecessor !== undefined &&
+      predecessor.keyId === checkpoint.keyId &&
+      predecessor.verify(message, checkpoint.signature);
+    checked.set(checkpoint.id, { verified, keyId: trusted.keyId });
+    if (verified) trusted = predecessor;
   }
+  return checked;
+}
+
+/** The newest checkpoint (what says which key signs the log now), or undefined when there is none. */
+async function latestCheckpoint(manager: EntityManager): Promise<AuditCheckpointEntity | undefined> {
+  const [latest] = await manager.getRepository(AuditCheckpointEntity).find({ order: { id: 'DESC' }, take: 1 });
+  return latest;
+}
+
+/**
+ * Refuses a signer whose key is not the one the log is signed with now (the newest checkpoint's, or the key
+ * a rotation handed over to): a checkpoint signed under another key (a mistyped or missing
+ * CANDOR_AUDIT_SIGNING_KEY, the key from before a rotation) would fail every later `audit verify`, and on
+ * PostgreSQL it could not be taken back.
+ */
+export async function checkSigningKey(manager: DataSource | EntityManager, signer: CheckpointSigner): Promise<void> {
+  const latest = await latestCheckpoint('manager' in manager ? manager.manager : manager);
+  const logKey = logSigningKeyId(latest);
+  if (logKey === undefined || logKey === signer.keyId) return;
+  const rotated = latest!.kind === 'rotation' ? ` since the rotation of checkpoint ${latest!.id}` : '';
+  throw new ConfigError(`CANDOR_AUDIT_SIGNING_KEY is not the key this access log's checkpoints are signed with${rotated} (key ${logKey}; this one is ${signer.keyId}): set the log's key`);
+}
+
+/**
+ * Runs `work` holding the chain lock (PostgreSQL; SQLite serialises writers itself): checkpoints are written
+ * one at a time, each after checking the key the one before left, so that a checkpoint under the old key
+ * cannot land after a rotation, nor one under a stale head after a prune.
+ */
+function inCheckpointTransaction<T>(dataSource: DataSource, work: (manager: EntityManager) => Promise<T>): Promise<T> {
+  return inTransaction(dataSource, async (manager) => {
+    if (dataSource.options.type === 'postgres') await manager.query(`SET LOCAL lock_timeout = '10s'; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`);
+    return work(manager);
+  });
+}
+
+/** The head of the chain: the newest batch's last sequence number and hash, or undefined for an empty log. */
+async function chainHead(manager: EntityManager): Promise<{ seq: number; hash: string } | undefined> {
+  const [batch] = await manager.getRepository(AuditBatchEntity).find({ order: { id: 'DESC' }, take: 1 });
+  return batch && { seq: batch.lastSeq, hash: batch.hash };
 }
 
 /** Signs and stores a checkpoint of the current head; undefined when the log is empty. Refuses another key than the log's. */
-export async function writeCheckpoint(
-  dataSource: DataSource,
-  signer: CheckpointSigner,
-  kind: AuditCheckpointEntity['kind'],
-  at: Date,
-  head?: { seq: number; hash: string; prunedThroughSeq?: number },
-): Promise<AuditCheckpointEntity | undefined> {
-  await checkSigningKey(dataSource, signer);
-  let target = head;
-  if (!target) {
-    const [batch] = await dataSource.getRepository(AuditBatchEntity).find({ order: { id: 'DESC' }, take: 1 });
-    if (!batch) return undefined;
-    target = { seq: batch.lastSeq, hash: batch.hash };
-  }
-  return dataSource.getRepository(AuditCheckpointEntity).save(signedCheckpoint(signer, kind, at, target));
+export async function writeCheckpoint(dataSource: DataSource, signer: CheckpointSigner, kind: 'periodic' | 'manual', at: Date): Promise<AuditCheckpointEntity | undefined> {
+  return inCheckpointTransaction(dataSource, async (manager) => {
+    await checkSigningKey(manager, signer);
+    const head = await chainHead(manager);
+    return head && manager.getRepository(AuditCheckpointEntity).save(signedCheckpoint(signer, kind, at, head));
+  });
 }
 
 /** A checkpoint of `head`, signed, not stored yet (a prune stores it in its own transaction). */
-export function signedCheckpoint(signer: CheckpointSigner, kind: SignedCheckpoint['kind'], at: Date, head: { seq: number; hash: string; prunedThroughSeq?: number }): SignedCheckpoint {
+export function signedCheckpoint(signer: CheckpointSigner, kind: 'periodic' | 'manual' | 'prune', at: Date, head: { seq: number; hash: string; prunedThroughSeq?: number }): SignedCheckpoint {
   const checkpoint = { kind, seq: head.seq, headHash: head.hash, at: at.toISOString(), prunedThroughSeq: head.prunedThroughSeq ?? null };
   return { ...checkpoint, keyId: signer.keyId, signature: signer.sign(checkpointMessage(checkpoint)) };
 }
 
-/** Every checkpoint, oldest first, with the public key needed to check it. */
+/** What a rotation did: the checkpoint that hands over, or why there was nothing to hand over. */
+export type RotationResult = { readonly rotated: AuditCheckpointEntity } | { readonly rotated: undefined; readonly reason: 'no-checkpoint' };
+
+/**
+ * Hands the log's signing over from `current` to `next`: a rotation checkpoint of the head, signed by both
+ * keys over both public keys. Checkpoints after it are signed with `next` (the other keys are refused), and
+ * `audit verify` under `next` trusts `current` for the checkpoints before it. A log without a checkpoint
+ * has no key yet: there is nothing to rotate (the next checkpoint is signed with whichever key is configured).
+ */
+export async function rotateSigningKey(dataSource: DataSource, current: CheckpointSigner, next: CheckpointSigner, at: Date): Promise<RotationResult> {
+  if (next.publicKey === current.publicKey) throw badInput(`the new signing key is the current one (key ${current.keyId}): nothing to rotate`);
+  return inCheckpointTransaction(dataSource, async (manager) => {
+    if (!(await latestCheckpoint(manager))) return { rotated: undefined, reason: 'no-checkpoint' };
+    await checkSigningKey(manager, current);
+    // A log with a checkpoint has a batch: the newest batch is never pruned.
+    const head = (await chainHead(manager))!;
+    const handOver = { kind: 'rotation' as const, seq: head.seq, headHash: head.hash, at: at.toISOString(), prunedThroughSeq: null, predecessorKey: current.publicKey, successorKey: next.publicKey };
+    const message = checkpointMessage(handOver);
+    const rotation = { ...handOver, keyId: current.keyId, signature: current.sign(message), successorSignature: next.sign(message) };
+    return { rotated: await manager.getRepository(AuditCheckpointEntity).save(rotation) };
+  });
+}
+
+/**
+ * Every checkpoint, oldest first, with the public key the log is signed with now; a rotation carries the
+ * two keys it hands over between, so that each earlier checkpoint's key is vouched for by the one after it.
+ */
 export async function exportCheckpoints(dataSource: DataSource, signer: CheckpointSigner) {
   const checkpoints = await dataSource.getRepository(AuditCheckpointEntity).find({ order: { id: 'ASC' } });
   return {
     format: CHECKPOINT_FORMAT,
     keyId: signer.keyId,
     publicKey: signer.publicKeyPem,
-    checkpoints: checkpoints.map(({ id, kind, seq, headHash, at, keyId, signature, prunedThroughSeq }) => ({ id, kind, seq, headHash, at, prunedThroughSeq, keyId, signature })),
+    checkpoints: checkpoints.map(({ id, kind, seq, headHash, at, keyId, signature, prunedThroughSeq, predecessorKey, successorKey, successorSignature }) => ({
+      id,
+      kind,
+      seq,
+      headHash,
+      at,
+      prunedThroughSeq,
+      keyId,
+      signature,
+      ...(kind === 'rotation' ? { predecessorKey, successorKey, successorKeyId: storedVerifier(successorKey)?.keyId ?? null, successorSignature } : {}),
+    })),
   };
 }

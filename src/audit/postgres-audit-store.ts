@@ -6,7 +6,7 @@ import { Client, type ClientConfig, escapeLiteral, Pool, type PoolClient } from 
 import { from as copyFrom } from 'pg-copy-streams';
 import { CHAIN_HEAD_MOVED } from '../../migrations/1764480000000-copy-ahead-of-the-chain-lock';
 import type { PipelinedAuditStore } from './access-log';
-import { type AppendEntry, type AppendResult, CHAIN_LOCK_KEY, commitTimeAfter, ENTRY_COLUMNS, insertCheckpoint, newPseudonym, planStillHolds, type PrunePlan, type PruneResult, PseudonymCache, subjectsOf } from './audit-store';
+import { type AppendEntry, type AppendResult, CHAIN_LOCK_KEY, commitTimeAfter, ENTRY_COLUMNS, insertCheckpoint, LATEST_CHECKPOINT_KEY, newPseudonym, planStillHolds, type PrunePlan, type PruneResult, PseudonymCache, subjectsOf } from './audit-store';
 import { batchHashOfBytes, type ChainHead, EMPTY_HEAD, type SealedBatch } from './chain';
 import { type PackedEntries, packEntries } from './packed-entries';
 import { inPoolTransaction } from './pg-transaction';
@@ -424,7 +424,8 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
     return this.inPruneTransaction(async (runner, head) => {
       // The head batch is never pruned: the chain must keep an anchor for the next appender.
       const [last] = await runner.query('SELECT id, last_seq, hash FROM audit_batch WHERE id = $1 AND committed_at < $2 AND id < $3', [plan.throughBatchId, before, head.batchId]);
-      if (!planStillHolds(plan, last)) return undefined;
+      const [latest] = await runner.query(LATEST_CHECKPOINT_KEY);
+      if (!planStillHolds(plan, last, latest)) return undefined;
       // The signed checkpoint commits with the deletion, or neither does.
       await runner.query(...insertCheckpoint(plan.checkpoint, (position) => `$${position}`));
       await runner.query("SET LOCAL candor.audit_prune = 'on'");

@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { type AppendEntry, type AppendResult, commitTimeAfter, ENTRY_COLUMNS, entryRow, insertCheckpoint, newPseudonym, planStillHolds, type PrunePlan, type PruneResult, PseudonymCache, pseudonymise, subjectsOf } from './audit-store';
+import { type AppendEntry, type AppendResult, commitTimeAfter, ENTRY_COLUMNS, entryRow, insertCheckpoint, LATEST_CHECKPOINT_KEY, newPseudonym, planStillHolds, type PrunePlan, type PruneResult, PseudonymCache, pseudonymise, subjectsOf } from './audit-store';
 import { type ChainHead, EMPTY_HEAD, sealBatch } from './chain';
 
 export type WorkerRequest =
@@ -78,7 +78,8 @@ export function openAppender(path: string) {
     const last = db.prepare('SELECT id, last_seq, hash FROM audit_batch WHERE id = ? AND committed_at < ? AND id < ?').get(plan.throughBatchId, plan.before, head().batchId) as
       | { id: number; last_seq: number; hash: string }
       | undefined;
-    if (!last || !planStillHolds(plan, last)) return null;
+    const latest = db.prepare(LATEST_CHECKPOINT_KEY).get() as { kind: string; key_id: string; successor_key: string | null } | undefined;
+    if (!last || !planStillHolds(plan, last, latest)) return null;
     // The signed checkpoint commits with the deletion, or neither does.
     const [insert, values] = insertCheckpoint(plan.checkpoint, () => '?');
     db.prepare(insert).run(...values);

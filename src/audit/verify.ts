@@ -2,7 +2,8 @@ import type { DataSource } from 'typeorm';
 import { AuditBatchEntity, AuditCheckpointEntity, AuditEntryEntity } from './audit.entities';
 import { batchHash, decodeItems, encodeItems, GENESIS_HASH, recordDigest } from './chain';
 import { inert } from '../printable';
-import { checkpointMessage, type CheckpointSigner } from './checkpoints';
+import { storedVerifier } from './checkpoint-keys';
+import { checkpointKeyring, type CheckpointSigner } from './checkpoints';
 
 export interface VerifyOptions {
   /** Start at the batch holding this sequence number (its previous hash is taken as given). */
@@ -51,9 +52,10 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
   // A checkpoint whose signature fails is a break at its sequence number, and vouches for nothing: the scan
   // runs on the others, and the lower of the two breaks is the one reported (an edited checkpoint must not
   // point investigators past an earlier altered record).
+  const keyring = checkpointKeyring(signer, stored);
   const checkpoints: AuditCheckpointEntity[] = [];
   const unsigned: AuditCheckpointEntity[] = [];
-  for (const checkpoint of stored) (signer.verify(checkpointMessage(checkpoint), checkpoint.signature) ? checkpoints : unsigned).push(checkpoint);
+  for (const checkpoint of stored) (keyring.get(checkpoint.id)!.verified ? checkpoints : unsigned).push(checkpoint);
   const [forged] = unsigned.sort((a, b) => a.seq - b.seq || a.id - b.id);
   const [last] = await batches.find({ order: { id: 'DESC' }, take: 1 });
   const headSeq = last?.lastSeq ?? 0;
@@ -63,9 +65,7 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
   let overlap: { seq: number; previousEnd: number } | undefined;
   // A problem quotes what the store holds, which may be anything once tampered with: printed inert.
   const reportAt = (seq: number, problem: string): VerifyReport => ({ verified: false, records: verifiedCount, headSeq, headHash, firstBrokenSeq: seq, problem: inert(problem) });
-  // Under another key than the one it names, the likeliest cause is the configuration: say so.
-  const otherKey = () => (forged.keyId !== signer.keyId ? ` — if ${forged.keyId} is this log's key, run verify with CANDOR_AUDIT_SIGNING_KEY set to it` : '');
-  const forgedReport = () => reportAt(forged.seq, `checkpoint ${forged.id} (seq ${forged.seq}, signed with key ${forged.keyId}): signature does not verify with key ${signer.keyId}${otherKey()}`);
+  const forgedReport = () => reportAt(forged.seq, forgedProblem(forged, keyring.get(forged.id)!.keyId, signer.keyId));
   const brokenAt = (seq: number, problem: string): VerifyReport => (forged && forged.seq < seq ? forgedReport() : reportAt(seq, problem));
   /** The log verified from the records' side: it passes unless a checkpoint's signature failed. */
   const passed = (records: number): VerifyReport => (forged ? forgedReport() : { verified: true, records, headSeq, headHash, firstBrokenSeq: null, problem: null });
@@ -212,4 +212,21 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
   const afterTheRange = firstOf(await strayAbove(expectedSeq - 1), overlap && overlapReport(overlap), truncation(expectedSeq - 1));
   if (afterTheRange) return afterTheRange;
   return passed(verifiedCount);
+}
+
+/**
+ * Why a checkpoint does not verify under `expectedKeyId` (the key trusted at its place, the configured one
+ * `configuredKeyId` or one a later rotation vouched for). Under another key than the one expected, the likeliest
+ * cause is the configuration (the key from before a rotation, say): the problem says so.
+ */
+function forgedProblem(checkpoint: AuditCheckpointEntity, expectedKeyId: string, configuredKeyId: string): string {
+  const at = `checkpoint ${checkpoint.id} (seq ${checkpoint.seq}`;
+  const tryKey = (keyId: string) => (expectedKeyId === configuredKeyId ? ` — if ${keyId} is this log's key, run verify with CANDOR_AUDIT_SIGNING_KEY set to it` : '');
+  if (checkpoint.kind === 'rotation') {
+    const successor = storedVerifier(checkpoint.successorKey)?.keyId ?? 'no valid key';
+    if (successor !== expectedKeyId) return `${at}, a key rotation): hands over to ${successor}, but the key trusted after it is ${expectedKeyId}${tryKey(successor)}`;
+    return `${at}, a key rotation from ${checkpoint.keyId} to ${successor}): its signatures do not verify`;
+  }
+  const other = checkpoint.keyId !== expectedKeyId ? tryKey(checkpoint.keyId) : '';
+  return `${at}, signed with key ${checkpoint.keyId}): signature does not verify with key ${expectedKeyId}${other}`;
 }

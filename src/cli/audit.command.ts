@@ -2,7 +2,7 @@ import { userInfo } from 'node:os';
 import { LessThan, LessThanOrEqual, MoreThanOrEqual } from 'typeorm';
 import type { AccessActor } from '../audit/access-log';
 import { AuditBatchEntity } from '../audit/audit.entities';
-import { exportCheckpoints, signedCheckpoint, writeCheckpoint } from '../audit/checkpoints';
+import { checkpointSigner, checkSigningKey, exportCheckpoints, rotateSigningKey, signedCheckpoint, writeCheckpoint } from '../audit/checkpoints';
 import { PARTITION_MONTHS_AHEAD } from '../audit/postgres-partitions';
 import { auditUnavailable, badInput, isoTime } from '../errors';
 import type { CandorServices } from '../server/services';
@@ -75,8 +75,31 @@ export async function auditCheckpoint(services: CandorServices, action: string |
     output.out(JSON.stringify(await exportCheckpoints(services.dataSource, services.checkpointSigner), null, 2) + '\n');
     return 0;
   }
-  output.err('usage: npx candor audit checkpoint <create|export>\n');
+  if (action === 'rotate') return auditRotateKey(services, output);
+  output.err('usage: npx candor audit checkpoint <create|export|rotate>\n');
   return 2;
+}
+
+/**
+ * `candor audit checkpoint rotate`: hands the log's signing over from CANDOR_AUDIT_SIGNING_KEY to
+ * CANDOR_AUDIT_NEXT_SIGNING_KEY with a rotation checkpoint signed by both. Recorded once done.
+ */
+async function auditRotateKey(services: CandorServices, output: Output): Promise<number> {
+  const nextSeed = services.config.auditNextSigningSeed;
+  if (!nextSeed) throw badInput('CANDOR_AUDIT_NEXT_SIGNING_KEY is required: base64 of the new 32-byte Ed25519 seed (e.g. openssl rand -base64 32)');
+  const next = checkpointSigner(nextSeed);
+  const result = await rotateSigningKey(services.dataSource, services.checkpointSigner, next, services.clock());
+  if (!result.rotated) {
+    output.out(`the access log has no signed checkpoint yet, so no key to hand over from: set CANDOR_AUDIT_SIGNING_KEY to the new key (${next.keyId}) and its checkpoints will be signed with it\n`);
+    return 0;
+  }
+  const { rotated } = result;
+  await recordCliOperation(services, 'audit checkpoint rotate', 'CHECKPOINT_KEY_ROTATED', `the log's signing key was rotated to ${next.keyId} (checkpoint ${rotated.id})`);
+  output.out(
+    `rotation checkpoint ${rotated.id} (seq ${rotated.seq}): the access log's checkpoints are signed with key ${next.keyId} from now on (was ${services.checkpointSigner.keyId}).\n` +
+      'Set CANDOR_AUDIT_SIGNING_KEY to the new key on every instance and restart them: until then their checkpoints are refused (the old key no longer signs), and they do not start with it.\n',
+  );
+  return 0;
 }
 
 /** `candor audit prune --before DATE`: removes whole batches committed before DATE, signed and recorded. */
@@ -85,6 +108,8 @@ export async function auditPrune(services: CandorServices, before: string | unde
   const time = isoTime(before, '--before');
   if (time.getTime() > services.clock().getTime()) throw badInput('--before must not be in the future');
   const cutoff = time.toISOString();
+  // Its checkpoint must be signed with the log's key (the store checks again, under the lock).
+  await checkSigningKey(services.dataSource, services.checkpointSigner);
   // A prune signs the hash it removes the records under: over a broken chain, it would vouch for the break
   // and remove its evidence (and it selects batches by commit time, which only a verified chain keeps in order).
   const integrity = await services.verifyAccessLog({

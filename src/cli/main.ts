@@ -43,8 +43,9 @@ Commands:
                      pull request; exit 1 when a change needs privacy review, 2 on unusable input
   audit verify [--from SEQ]
                      Verify every record digest, batch hash and signed checkpoint of the access log
-  audit checkpoint create|export
-                     Sign a checkpoint of the log head now | print all checkpoints with the public key
+  audit checkpoint create|export|rotate
+                     Sign a checkpoint of the log head now | print all checkpoints with the public key |
+                     hand signing over to CANDOR_AUDIT_NEXT_SIGNING_KEY (a checkpoint signed by both keys)
   audit prune --before DATE
                      Delete whole batches committed before DATE, leaving a signed prune checkpoint
                      (on PostgreSQL, months holding only such batches are dropped as whole partitions)
@@ -75,6 +76,8 @@ Environment (see README "Configuration"):
   CANDOR_SECRET      HMAC secret API keys are stored under (required in production)
   CANDOR_AUDIT_SIGNING_KEY
                      base64 Ed25519 seed signing log checkpoints (required in production)
+  CANDOR_AUDIT_NEXT_SIGNING_KEY
+                     the seed audit checkpoint rotate hands signing over to
 `;
 
 /** What the PostgreSQL and SQLite drivers say when the database cannot be reached or opened. */

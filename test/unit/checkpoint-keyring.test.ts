@@ -1,0 +1,73 @@
+import { randomBytes } from 'node:crypto';
+import type { AuditCheckpointEntity } from '../../src/audit/audit.entities';
+import { logSigningKeyId } from '../../src/audit/checkpoint-keys';
+import { checkpointKeyring, checkpointMessage, type CheckpointSigner, checkpointSigner } from '../../src/audit/checkpoints';
+
+const [oldKey, newKey, newerKey, intruder] = Array.from({ length: 4 }, () => checkpointSigner(randomBytes(32)));
+const hash = (seq: number) => String(seq % 10).repeat(64);
+
+/** A plain checkpoint at `seq`, signed by `signer`. */
+function plain(id: number, signer: CheckpointSigner): AuditCheckpointEntity {
+  const fields = { kind: 'manual' as const, seq: id * 10, headHash: hash(id), at: '2026-11-30T08:00:00.000Z', prunedThroughSeq: null };
+  return { id, ...fields, keyId: signer.keyId, signature: signer.sign(checkpointMessage(fields)), predecessorKey: null, successorKey: null, successorSignature: null };
+}
+
+/** A rotation from `from` to `to`, each signature by the key given (by default the two keys themselves). */
+function rotation(id: number, from: CheckpointSigner, to: CheckpointSigner, signers: { old?: CheckpointSigner; new?: CheckpointSigner } = {}): AuditCheckpointEntity {
+  const fields = { kind: 'rotation' as const, seq: id * 10, headHash: hash(id), at: '2026-11-30T08:00:00.000Z', prunedThroughSeq: null, predecessorKey: from.publicKey, successorKey: to.publicKey };
+  const message = checkpointMessage(fields);
+  return { id, ...fields, keyId: from.keyId, signature: (signers.old ?? from).sign(message), successorSignature: (signers.new ?? to).sign(message) };
+}
+
+/** The checkpoints' ids that verify under `configured`. */
+const verifiedIds = (configured: CheckpointSigner, checkpoints: AuditCheckpointEntity[]) =>
+  [...checkpointKeyring(configured, checkpoints)].filter(([, checked]) => checked.verified).map(([id]) => id).sort((a, b) => a - b);
+
+describe('checkpointKeyring: trust runs back from the configured key through rotations signed by both keys', () => {
+  it.each<[string, CheckpointSigner, () => AuditCheckpointEntity[], number[]]>([
+    ['no rotation: every checkpoint under the configured key', oldKey, () => [plain(1, oldKey), plain(2, oldKey)], [1, 2]],
+    ['no rotation, another key configured: none', newKey, () => [plain(1, oldKey), plain(2, oldKey)], []],
+    ['one rotation: the old key before it, the new one after', newKey, () => [plain(1, oldKey), rotation(2, oldKey, newKey), plain(3, newKey)], [1, 2, 3]],
+    ['one rotation, verified with the old key: the rotation and what follows fail', oldKey, () => [plain(1, oldKey), rotation(2, oldKey, newKey), plain(3, newKey)], [1]],
+    ['two rotations: each key for its stretch', newerKey, () => [plain(1, oldKey), rotation(2, oldKey, newKey), plain(3, newKey), rotation(4, newKey, newerKey), plain(5, newerKey)], [1, 2, 3, 4, 5]],
+    ['the old key after its rotation: refused', newKey, () => [plain(1, oldKey), rotation(2, oldKey, newKey), plain(3, oldKey)], [1, 2]],
+    ['the new key before its rotation: refused', newKey, () => [plain(1, newKey), rotation(2, oldKey, newKey)], [2]],
+    [
+      'a rotation the new key did not sign (an intruder vouching for a key of its own): it and everything before it fail',
+      newKey,
+      () => [plain(1, intruder), rotation(2, intruder, newKey, { new: intruder }), plain(3, newKey)],
+      [3],
+    ],
+    ['a rotation the old key did not sign: it and everything before it fail', newKey, () => [plain(1, oldKey), rotation(2, oldKey, newKey, { old: intruder }), plain(3, newKey)], [3]],
+    [
+      'a rotation whose old key was swapped after signing: fails',
+      newKey,
+      () => {
+        const swapped = rotation(2, oldKey, newKey);
+        return [plain(1, intruder), { ...swapped, predecessorKey: intruder.publicKey, keyId: intruder.keyId, signature: intruder.sign(checkpointMessage({ ...swapped, predecessorKey: intruder.publicKey })) }];
+      },
+      [],
+    ],
+    ['a rotation turned into a plain checkpoint: fails', newKey, () => [plain(1, oldKey), { ...rotation(2, oldKey, newKey), kind: 'manual' as const }], []],
+    ['a plain checkpoint turned into a rotation: fails', oldKey, () => [{ ...plain(1, oldKey), kind: 'rotation' as const }], []],
+    ['a rotation naming no valid old key: fails', newKey, () => [{ ...rotation(1, oldKey, newKey), predecessorKey: 'bm90IGEga2V5' }], []],
+  ])('%s', (_, configured, checkpoints, expected) => {
+    expect(verifiedIds(configured, checkpoints())).toEqual(expected);
+  });
+
+  it('names the key each checkpoint was checked under', () => {
+    const checked = checkpointKeyring(newKey, [plain(1, oldKey), rotation(2, oldKey, newKey), plain(3, newKey)]);
+    expect([1, 2, 3].map((id) => checked.get(id)!.keyId)).toEqual([oldKey.keyId, newKey.keyId, newKey.keyId]);
+  });
+});
+
+describe('logSigningKeyId: the key the log is signed with after its newest checkpoint', () => {
+  it.each<[string, Parameters<typeof logSigningKeyId>[0], string | undefined]>([
+    ['no checkpoint: none yet', undefined, undefined],
+    ['a plain checkpoint: its key', { kind: 'periodic', keyId: oldKey.keyId, successorKey: null }, oldKey.keyId],
+    ['a rotation: the key it hands over to', { kind: 'rotation', keyId: oldKey.keyId, successorKey: newKey.publicKey }, newKey.keyId],
+    ['a rotation to no valid key: none will do', { kind: 'rotation', keyId: oldKey.keyId, successorKey: 'garbage' }, 'none'],
+  ])('%s', (_, latest, expected) => {
+    expect(logSigningKeyId(latest)).toBe(expected);
+  });
+});
