@@ -91,9 +91,10 @@ export async function checkSigningKey(manager: DataSource | EntityManager, signe
 }
 
 /**
- * Runs `work` holding the chain lock (PostgreSQL; SQLite serialises writers itself): checkpoints are written
- * one at a time, each after checking the key the one before left, so that a checkpoint under the old key
- * cannot land after a rotation, nor one under a stale head after a prune.
+ * Runs `work` in one transaction, holding the chain lock on PostgreSQL: checkpoints are written one at a
+ * time, each after checking the key the one before left, so that a checkpoint under the old key cannot land
+ * after a rotation. (On SQLite, a transaction that read before another connection wrote cannot write: a
+ * check made stale by a rotation fails, SQLITE_BUSY, instead of landing.)
  */
 function inCheckpointTransaction<T>(dataSource: DataSource, work: (manager: EntityManager) => Promise<T>): Promise<T> {
   return inTransaction(dataSource, async (manager) => {
