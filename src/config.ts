@@ -57,7 +57,7 @@ export interface CandorConfig {
   /**
    * Query limits, each refused with its own code (`CANDOR_MAX_DEPTH` 12, `CANDOR_MAX_ALIASES` 50, `CANDOR_MAX_COST` 5000,
    * `CANDOR_MAX_TOKENS` 5000, `CANDOR_MAX_DIRECTIVES` 50, `CANDOR_MAX_BATCH_OPERATIONS` 5 — at most 5; 1 refuses batched requests;
-   * `CANDOR_MAX_LIST_ITEMS` 5000: the page sizes an operation's root lists ask for, together).
+   * `CANDOR_MAX_LIST_ITEMS` 5000: the page sizes an operation's lists ask for, together, a nested list once per enclosing item).
    */
   readonly limits: { readonly depth: number; readonly aliases: number; readonly cost: number; readonly tokens: number; readonly directives: number; readonly batchOperations: number; readonly listItems: number };
   /** `CANDOR_RATE_LIMIT_PER_MINUTE` (default 600; 0 disables): requests per actor per minute, per instance. */

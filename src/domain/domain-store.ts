@@ -1,13 +1,17 @@
 import DataLoader from 'dataloader';
-import { type DataSource, type EntityManager, In, IsNull } from 'typeorm';
+import { type DataSource, type EntityManager, IsNull } from 'typeorm';
 import { CustomerEntity } from './customer.entity';
 import { PaymentEntity } from './payment.entity';
 import { WatchEventEntity } from './watch-event.entity';
 
-/** A SQL condition over the `customer` alias, with its named parameters (TypeORM query-builder syntax). */
+/**
+ * A SQL condition over the `customer` alias, with its named parameters (TypeORM query-builder syntax), and
+ * who is told the page's customers it left out.
+ */
 export interface CustomerFilter {
   readonly sql: string;
   readonly parameters: Record<string, unknown>;
+  leftOut(customerIds: readonly string[]): void;
 }
 
 export interface CustomerPage {
@@ -16,11 +20,32 @@ export interface CustomerPage {
   readonly filter?: CustomerFilter;
 }
 
-/** Per-request loaders of the domain's relations, so a list of N customers costs one read per relation. */
+/** A page of a customer's relation, newest first: at most `limit` items after the `offset` newest. */
+export interface RelationPage {
+  readonly limit: number;
+  readonly offset: number;
+}
+
+/**
+ * Per-request loaders of the domain's relations, so a list of N customers costs one read per relation (and
+ * per distinct page asked for): every record (the subject's own page), or a page of each customer's.
+ */
 export interface DomainLoaders {
   readonly paymentsByCustomer: DataLoader<string, PaymentEntity[]>;
   readonly watchHistoryByCustomer: DataLoader<string, WatchEventEntity[]>;
+  paymentsPage(page: RelationPage): DataLoader<string, PaymentEntity[]>;
+  watchHistoryPage(page: RelationPage): DataLoader<string, WatchEventEntity[]>;
 }
+
+/** How a relation is read: its entity, table, and the time it is ordered by, newest first (property and column). */
+interface Relation<T> {
+  readonly entity: new () => T;
+  readonly table: string;
+  readonly newestFirstBy: { readonly property: keyof T & string; readonly column: string };
+}
+
+const PAYMENTS: Relation<PaymentEntity> = { entity: PaymentEntity, table: 'payment', newestFirstBy: { property: 'paidAt', column: 'paid_at' } };
+const WATCH_HISTORY: Relation<WatchEventEntity> = { entity: WatchEventEntity, table: 'watch_event', newestFirstBy: { property: 'watchedAt', column: 'watched_at' } };
 
 const RELATION_READ_CHUNK = 500;
 
@@ -29,13 +54,19 @@ export class DomainStore {
   constructor(private readonly dataSource: DataSource) {}
 
   /**
-   * Customers who are not erased, by id. An erased customer is no one's to serve: listed, its old consents
-   * would still filter it in, and a record of it would link a new pseudonym to its id.
+   * Customers who are not erased, by id: `limit` of them from `offset`. An erased customer is no one's to
+   * serve: listed, its old consents would still filter it in, and a record of it would link a new pseudonym
+   * to its id. A filter applies within the page: it keeps those of the page it holds for, and is told the
+   * ids of the others (one read: each row comes with whether the filter holds for it).
    */
-  listCustomers(page: CustomerPage): Promise<CustomerEntity[]> {
+  async listCustomers(page: CustomerPage): Promise<CustomerEntity[]> {
     const query = this.dataSource.getRepository(CustomerEntity).createQueryBuilder('customer').where('customer.erased_at IS NULL').orderBy('customer.id', 'ASC').limit(page.limit).offset(page.offset);
-    if (page.filter) query.andWhere(page.filter.sql, page.filter.parameters);
-    return query.getMany();
+    if (!page.filter) return query.getMany();
+    query.addSelect(`CASE WHEN ${page.filter.sql} THEN 1 ELSE 0 END`, 'kept_by_filter').setParameters(page.filter.parameters);
+    const { entities, raw } = await query.getRawAndEntities<{ customer_id: string; kept_by_filter: number | string }>();
+    const kept = new Set(raw.filter((row) => Number(row.kept_by_filter) === 1).map((row) => row.customer_id));
+    page.filter.leftOut(entities.filter((customer) => !kept.has(customer.id)).map((customer) => customer.id));
+    return entities.filter((customer) => kept.has(customer.id));
   }
 
   /** A customer who is not erased (what queries serve). */
@@ -79,26 +110,49 @@ export class DomainStore {
   }
 
   createLoaders(): DomainLoaders {
+    /** One loader per distinct page: aliases asking for the same page share its read. */
+    const paged = <T extends { customerId: string }>(relation: Relation<T>) => {
+      const loaders = new Map<string, DataLoader<string, T[]>>();
+      return (page: RelationPage) => {
+        const key = `${page.limit}:${page.offset}`;
+        let loader = loaders.get(key);
+        if (!loader) loaders.set(key, (loader = new DataLoader((ids) => this.groupByCustomer(relation, ids, page))));
+        return loader;
+      };
+    };
     return {
-      paymentsByCustomer: new DataLoader((ids) => this.groupByCustomer(PaymentEntity, ids, 'paidAt')),
-      watchHistoryByCustomer: new DataLoader((ids) => this.groupByCustomer(WatchEventEntity, ids, 'watchedAt')),
+      paymentsByCustomer: new DataLoader((ids) => this.groupByCustomer(PAYMENTS, ids)),
+      watchHistoryByCustomer: new DataLoader((ids) => this.groupByCustomer(WATCH_HISTORY, ids)),
+      paymentsPage: paged(PAYMENTS),
+      watchHistoryPage: paged(WATCH_HISTORY),
     };
   }
 
-  private async groupByCustomer<T extends { customerId: string }>(
-    entity: new () => T,
-    customerIds: readonly string[],
-    newestFirstBy: keyof T & string,
-  ): Promise<T[][]> {
+  /**
+   * Each customer's rows of a relation, newest first: all of them, or the page asked for — numbered per
+   * customer in SQL (ROW_NUMBER over the customer's rows, in the same order), so one read serves every
+   * customer of a chunk whatever the page.
+   */
+  private async groupByCustomer<T extends { customerId: string }>(relation: Relation<T>, customerIds: readonly string[], page?: RelationPage): Promise<T[][]> {
+    const { property, column } = relation.newestFirstBy;
     const rows: T[] = [];
     for (let start = 0; start < customerIds.length; start += RELATION_READ_CHUNK) {
       const chunk = customerIds.slice(start, start + RELATION_READ_CHUNK);
-      const found = await this.dataSource.getRepository(entity).find({
-        where: { customerId: In(chunk) } as never,
-        order: { [newestFirstBy]: 'DESC', id: 'ASC' } as never,
-      });
+      const query = this.dataSource
+        .getRepository(relation.entity)
+        .createQueryBuilder('row')
+        .where('row.customer_id IN (:...chunk)', { chunk })
+        .orderBy(`row.${property}`, 'DESC')
+        .addOrderBy('row.id', 'ASC');
+      if (page) {
+        query.andWhere(
+          `row.id IN (SELECT ranked.id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY ${column} DESC, id ASC) AS position
+             FROM ${relation.table} WHERE customer_id IN (:...chunk)) ranked WHERE ranked.position > :pageAfter AND ranked.position <= :pageThrough)`,
+          { pageAfter: page.offset, pageThrough: page.offset + page.limit },
+        );
+      }
       // One by one: a spread of a large chunk's rows would overflow the call stack (~100,000 arguments).
-      for (const row of found) rows.push(row);
+      for (const row of await query.getMany()) rows.push(row);
     }
     const byCustomer = new Map<string, T[]>(customerIds.map((id) => [id, []]));
     for (const row of rows) byCustomer.get(row.customerId)?.push(row);

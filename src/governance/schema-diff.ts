@@ -262,7 +262,7 @@ export function diffGovernance(base: GovernanceDocument, head: GovernanceDocumen
     // Another subject key means another person's consent decides the field.
     if (before.subjectKey !== undefined && after.subjectKey !== undefined && before.subjectKey !== after.subjectKey) add('subject_changed', { from: before.subjectKey, to: after.subjectKey });
     // What an operation's calls leave in the access log: less of it is less evidence.
-    for (const [was, is_, what] of [[before.recordAs, after.recordAs, 'each call'], [before.filtersOnChoices, after.filtersOnChoices, 'each subject kept by the filter']] as const) {
+    for (const [was, is_, what] of [[before.recordAs, after.recordAs, 'each call'], [before.filtersOnChoices, after.filtersOnChoices, 'each subject the filter looked at']] as const) {
       if (was !== undefined && was !== is_) add('recording_removed', { from: was, ...(is_ ? { to: is_ } : {}), note: `${what} was recorded` });
       if (is_ !== undefined && was === undefined) add('recording_added', { to: is_ });
     }

@@ -1,5 +1,6 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Query, Resolver, Root } from 'type-graphql';
 import type { CustomerEntity } from '../domain/customer.entity';
+import type { RelationPage } from '../domain/domain-store';
 import type { PaymentEntity } from '../domain/payment.entity';
 import type { WatchEventEntity } from '../domain/watch-event.entity';
 import { badInput } from '../errors';
@@ -9,6 +10,9 @@ import { Governed } from './governed.decorator';
 
 /** The largest page `customers` returns; larger requests are refused as BAD_USER_INPUT. */
 export const MAX_CUSTOMERS_PAGE = 1000;
+/** A customer's `payments` and `watchHistory`: the page they return unless asked otherwise, and the largest. */
+export const DEFAULT_RELATION_PAGE = 10;
+export const MAX_RELATION_PAGE = 500;
 
 @Resolver(() => CustomerType)
 export class CustomerResolver {
@@ -20,7 +24,8 @@ export class CustomerResolver {
     @Arg('offset', () => Int, { defaultValue: 0 }) offset: number,
     @Arg('onlyPermitted', () => Boolean, {
       defaultValue: false,
-      description: "Keep only customers whose choices (restriction, objection, consent) allow the request's purpose; applied before pagination.",
+      description:
+        "Keep only the customers of the page (the `limit` from `offset`) whose choices (restriction, objection, consent) allow the request's purpose: a page may hold fewer. Every customer of the page is recorded, kept or left out.",
     })
     onlyPermitted: boolean,
   ): Promise<CustomerEntity[]> {
@@ -36,12 +41,29 @@ export class CustomerResolver {
   }
 
   @FieldResolver()
-  watchHistory(@Root() customer: CustomerEntity, @Ctx() context: GraphQLContext): Promise<WatchEventEntity[]> {
-    return context.loaders.watchHistoryByCustomer.load(customer.id);
+  watchHistory(
+    @Root() customer: CustomerEntity,
+    @Ctx() context: GraphQLContext,
+    @Arg('limit', () => Int, { defaultValue: DEFAULT_RELATION_PAGE, description: `At most ${MAX_RELATION_PAGE}.` }) limit: number,
+    @Arg('offset', () => Int, { defaultValue: 0, description: 'How many of the newest to skip.' }) offset: number,
+  ): Promise<WatchEventEntity[]> {
+    return context.loaders.watchHistoryPage(relationPage(limit, offset)).load(customer.id);
   }
 
   @FieldResolver()
-  payments(@Root() customer: CustomerEntity, @Ctx() context: GraphQLContext): Promise<PaymentEntity[]> {
-    return context.loaders.paymentsByCustomer.load(customer.id);
+  payments(
+    @Root() customer: CustomerEntity,
+    @Ctx() context: GraphQLContext,
+    @Arg('limit', () => Int, { defaultValue: DEFAULT_RELATION_PAGE, description: `At most ${MAX_RELATION_PAGE}.` }) limit: number,
+    @Arg('offset', () => Int, { defaultValue: 0, description: 'How many of the newest to skip.' }) offset: number,
+  ): Promise<PaymentEntity[]> {
+    return context.loaders.paymentsPage(relationPage(limit, offset)).load(customer.id);
   }
+}
+
+/** A page of a customer's relation as asked for, or BAD_USER_INPUT naming the argument. */
+function relationPage(limit: number, offset: number): RelationPage {
+  if (limit < 0 || limit > MAX_RELATION_PAGE) throw badInput(`limit must be between 0 and ${MAX_RELATION_PAGE}`, { argument: 'limit' });
+  if (offset < 0) throw badInput('offset must not be negative', { argument: 'offset' });
+  return { limit, offset };
 }

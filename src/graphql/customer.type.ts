@@ -50,11 +50,11 @@ export class CustomerType {
   @Governed({ category: 'user.account', purposes: ['essential.service', 'analytics.reporting'] })
   createdAt!: string | null;
 
-  @Field(() => [WatchEventType], { nullable: true, description: 'What the customer watched, most recent first.' })
+  @Field(() => [WatchEventType], { nullable: true, description: 'What the customer watched, most recent first, a page at a time.' })
   @Governed({ category: 'user.behavior', purposes: WATCH_HISTORY_PURPOSES })
   watchHistory!: WatchEventType[] | null;
 
-  @Field(() => [PaymentType], { nullable: true, description: 'Subscription payments, most recent first.' })
+  @Field(() => [PaymentType], { nullable: true, description: 'Subscription payments, most recent first, a page at a time.' })
   @Governed({ category: 'user.financial', purposes: PAYMENT_PURPOSES })
   payments!: PaymentType[] | null;
 }

@@ -15,8 +15,9 @@ export interface GovernedFieldOptions {
   readonly recordAs?: string;
   /**
    * Root fields only: the Boolean argument that, when true, keeps only the data subjects whose choices
-   * (restriction, objection, consent) allow the request's purpose. Each subject returned so is recorded:
-   * the caller learned that much of their privacy preferences.
+   * (restriction, objection, consent) allow the request's purpose. Each subject the filter looked at is
+   * recorded, kept or left out (the store tells the filter whom it left out): the caller learned that much
+   * of their privacy preferences.
    */
   readonly filtersOnChoices?: string;
 }

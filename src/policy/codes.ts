@@ -31,6 +31,13 @@ export const DENIAL_EXPLANATIONS: Readonly<Record<DenialReason, string>> = {
 
 /** The access-log reason of a subject a list kept because their choices allow the purpose (`onlyPermitted`). */
 export const FILTERED_ON_CHOICES = 'FILTERED_ON_CHOICES';
+/** The access-log reason of a subject such a list left out of its page because their choices do not allow the purpose. */
+export const FILTERED_OUT_ON_CHOICES = 'FILTERED_OUT_ON_CHOICES';
+/**
+ * The records of a list filtered on the subjects' choices: it read the choices to respect them, which is no
+ * use of a field a purpose declares (usage figures and the ROPA leave them out; the subject-access report lists them).
+ */
+export const CHOICE_FILTER_REASONS: ReadonlySet<string> = new Set([FILTERED_ON_CHOICES, FILTERED_OUT_ON_CHOICES]);
 
 /** Rule 0's reason: the data subject looking at their own record (the privacy page), their right of access. */
 export const SELF_ACCESS: (typeof RELEASE_REASONS)[number] = 'SUBJECT_REQUEST';

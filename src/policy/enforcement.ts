@@ -112,12 +112,13 @@ export function enforceGovernance(schema: GraphQLSchema, declarations: readonly 
         // A dry run decides a relation (its rule has run and recorded the decision) but releases nothing of
         // it, not even its records' non-personal fields: the log says the relation was withheld.
         if (!declaration.root && governanceOf(context).mode === 'explain') return null;
-        const resolved: unknown = await resolve(parent, args, context, info);
+        const filtering = field.filtersOnChoices !== undefined && (args as Record<string, unknown>)[field.filtersOnChoices] === true;
+        const resolved: unknown = await (filtering ? governanceOf(context).filteringOnChoices(field, () => resolve(parent, args, context, info)) : resolve(parent, args, context, info));
         // A list given as another iterable (the executors take any), as an array: the preload reads arrays.
         const result = returnsList ? (asArray(resolved) ?? resolved) : resolved;
         if (subjectKey) {
           await governanceOf(context).preload(result, subjectKey, returnsList);
-          if (field.filtersOnChoices && (args as Record<string, unknown>)[field.filtersOnChoices] === true) governanceOf(context).noteFilteredOnChoices(field, result, subjectKey, returnsList);
+          if (filtering) governanceOf(context).noteFilteredOnChoices(field, result, subjectKey, returnsList);
         }
         return leaves ? governanceOf(context).guardLeaves(result, leaves, info) : result;
       };

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { type FieldNode, getNamedType, GraphQLError, type GraphQLObjectType, type GraphQLOutputType, type GraphQLResolveInfo, isListType, isNamedType, isObjectType } from 'graphql';
 // The executor's own field collection (fragments, @skip/@include, aliases); internal to graphql-js 16, whose
 // version is pinned, so the leaf guard selects exactly the fields the executor will read.
@@ -14,6 +15,9 @@ import type { Masker, MaskStrategy } from './masking';
  * when any selected field would be withheld.
  */
 export type GovernanceMode = 'release' | 'explain' | 'reject';
+
+/** The field whose filter on the subjects' choices is resolving, across its resolver's awaits. */
+const resolvingFilter = new AsyncLocalStorage<GuardedField>();
 
 /** Actors with this role run every request in reject mode (batch jobs that must never work on partial data). */
 export const REJECT_MODE_ROLE = 'reject-withheld';
@@ -153,6 +157,7 @@ export class RequestGovernance {
   private readonly occurrenceOrdinals: number[] = [];
   private readonly refusedOperations: OperationRefusal[] = [];
   private readonly filteredOnChoices = new Map<string, { field: GuardedField; subjectId: string }>();
+  private readonly leftOutOnChoices = new Map<string, { field: GuardedField; subjectId: string }>();
   private readonly recordedOperationFields: GuardedField[] = [];
   private withheldPaths: Array<{ path: ResponsePath; field: GuardedField; subjectId: string; code: string }> = [];
   /** The record the previous field was decided for, the subject key it was read by, and its subject's entry. */
@@ -291,6 +296,31 @@ export class RequestGovernance {
   /** The subjects root fields returned because of their choices, once per (field, subject). */
   get subjectsFilteredOnChoices(): ReadonlyArray<{ readonly field: GuardedField; readonly subjectId: string }> {
     return [...this.filteredOnChoices.values()];
+  }
+
+  /**
+   * Runs the resolver of a root field that filters its list on the subjects' choices (`filtersOnChoices`,
+   * asked for): the subjects its filter leaves out of the page are noted for that field, whatever else
+   * resolves meanwhile.
+   */
+  filteringOnChoices<T>(field: GuardedField, resolve: () => T): T {
+    return resolvingFilter.run(field, resolve);
+  }
+
+  /**
+   * The subjects the running filter looked at and left out (their choices do not allow the purpose): the
+   * page tells that much of each, as it tells of those it keeps. Outside a filtering field's resolver this
+   * throws: the list must fail rather than tell unrecorded.
+   */
+  noteLeftOutOnChoices(subjectIds: readonly string[]): void {
+    const field = resolvingFilter.getStore();
+    if (!field) throw new Error('a list filtered on the subjects\' choices outside a field that declares filtersOnChoices');
+    for (const subjectId of subjectIds) this.leftOutOnChoices.set(`${field.index}|${subjectId}`, { field, subjectId });
+  }
+
+  /** The subjects root fields looked at and left out because of their choices, once per (field, subject). */
+  get subjectsLeftOutOnChoices(): ReadonlyArray<{ readonly field: GuardedField; readonly subjectId: string }> {
+    return [...this.leftOutOnChoices.values()];
   }
 
   /** Authorised root fields whose call is itself recorded (`recordAs`), once per coordinate. */

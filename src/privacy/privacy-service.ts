@@ -6,7 +6,7 @@ import { holdsUnprintable } from '../printable';
 import { inTransaction } from '../storage/transactions';
 import { SubjectMessageEntity } from '../consent/subject-message.entity';
 import { badInput, unknownSubject } from '../errors';
-import { SELF_ACCESS } from '../policy/codes';
+import { FILTERED_OUT_ON_CHOICES, SELF_ACCESS } from '../policy/codes';
 import type { FieldGovernance } from '../graphql/governance-catalog';
 import { consentStanding, decide, mostSpecific, requestPurposeOf, type SubjectState } from '../policy/decide';
 import { readAccessLog } from '../reports/access-log-source';
@@ -25,8 +25,8 @@ export const nameInWords = (name: string) => name.replace(/([a-z])([A-Z0-9])/g, 
 /** A schema coordinate in words: `Payment.cardLast4` → "payment: card last 4". */
 const inWords = (coordinate: string) => coordinate.split('.').map(nameInWords).join(': ');
 
-/** Withheld because of the subject's own choices (as opposed to the purpose not being declared). */
-const CHOICE_REASONS = new Set(['CONSENT_REQUIRED', 'OBJECTED', 'PROCESSING_RESTRICTED', 'EXPLICIT_CONSENT_REQUIRED', 'CONSENT_RENEWAL_REQUIRED']);
+/** Withheld because of the subject's own choices (as opposed to the purpose not being declared); left out of a list filtered on them too. */
+const CHOICE_REASONS = new Set(['CONSENT_REQUIRED', 'OBJECTED', 'PROCESSING_RESTRICTED', 'EXPLICIT_CONSENT_REQUIRED', 'CONSENT_RENEWAL_REQUIRED', FILTERED_OUT_ON_CHOICES]);
 
 export interface HeldField {
   readonly coordinate: string;

@@ -8,7 +8,7 @@ import { anyCovers } from '../taxonomy/keys';
 import type { Purpose, Taxonomy } from '../taxonomy/taxonomy';
 import type { LogRecord } from './access-log-source';
 import type { ReportDocument } from './report-document';
-import { FILTERED_ON_CHOICES, SELF_ACCESS } from '../policy/codes';
+import { CHOICE_FILTER_REASONS, SELF_ACCESS } from '../policy/codes';
 import { isFieldDecision, percent, type ReportFrame } from './usage.reports';
 
 const OUTSIDE_LISTED = 1_000;
@@ -33,7 +33,7 @@ export function ropaReport(taxonomy: Taxonomy, fields: readonly FieldGovernance[
       if (!isFieldDecision(record) || (record.decision !== 'RELEASED' && record.decision !== 'MASKED') || !record.purpose || !record.coordinate) return;
       // A list filtered on the subjects' choices read them to respect them, and a subject reading their own
       // record exercised their right of access (Art. 15): neither is a use of a field the purpose declares.
-      if (record.reason === FILTERED_ON_CHOICES || record.reason === SELF_ACCESS) return;
+      if (CHOICE_FILTER_REASONS.has(record.reason) || record.reason === SELF_ACCESS) return;
       const perCoordinate = released.get(record.purpose) ?? new Map<string, number>();
       released.set(record.purpose, perCoordinate);
       perCoordinate.set(record.coordinate, (perCoordinate.get(record.coordinate) ?? 0) + 1);

@@ -1,4 +1,4 @@
-import { FILTERED_ON_CHOICES, SELF_ACCESS } from '../policy/codes';
+import { CHOICE_FILTER_REASONS, SELF_ACCESS } from '../policy/codes';
 import type { LogRecord } from './access-log-source';
 import type { Cell, ReportDocument, ReportParameters } from './report-document';
 
@@ -14,10 +14,10 @@ export const isFieldDecision = (record: LogRecord) => record.category !== null;
 /**
  * A dry run's decisions (recorded WITHHELD, EXPLAIN_ONLY) released nothing and withheld nothing from a
  * use, a subject reading their own record is their right of access, not a team's use of a purpose, and
- * `onlyPermitted`'s record of the choices it filtered a list on is no field a purpose declares (the ROPA
- * leaves it out too): usage figures leave all three out (the subject-access report still lists them).
+ * `onlyPermitted`'s records of the choices it filtered a list on are no field a purpose declares (the ROPA
+ * leaves them out too): usage figures leave all three out (the subject-access report still lists them).
  */
-const isUse = (record: LogRecord) => isFieldDecision(record) && record.reason !== 'EXPLAIN_ONLY' && record.reason !== SELF_ACCESS && record.reason !== FILTERED_ON_CHOICES;
+const isUse = (record: LogRecord) => isFieldDecision(record) && record.reason !== 'EXPLAIN_ONLY' && record.reason !== SELF_ACCESS && !CHOICE_FILTER_REASONS.has(record.reason);
 const day = (at: string) => at.slice(0, 10);
 const increment = <K>(map: Map<K, number>, key: K, by = 1) => map.set(key, (map.get(key) ?? 0) + by);
 const sorted = <T>(rows: T[], key: (row: T) => string) => rows.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));

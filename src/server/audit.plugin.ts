@@ -3,7 +3,7 @@ import { GraphQLError } from 'graphql';
 import { type AccessLog, type AccessRecordInput, entriesOf } from '../audit/access-log';
 import { type AppendEntry, RECORDED_TEXT_LIMITS } from '../audit/audit-store';
 import type { EntryItem } from '../audit/chain';
-import { FILTERED_ON_CHOICES, QUERY_LIMIT_CODES, REFUSALS } from '../policy/codes';
+import { FILTERED_ON_CHOICES, FILTERED_OUT_ON_CHOICES, QUERY_LIMIT_CODES, REFUSALS } from '../policy/codes';
 import type { Decision } from '../policy/decide';
 import { GOVERNANCE_CONTEXT_KEY } from '../policy/enforcement';
 import type { GuardedField } from '../policy/guarded-field';
@@ -70,11 +70,20 @@ export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): A
           }
           const rejection = governance?.mode === 'reject' ? rejectionOf(governance) : undefined;
           if (rejection) records.push({ ...common, ...operation, coordinate: null, reason: 'GOVERNANCE_REJECTED' });
-          // A list filtered on the subjects' choices tells, by whom it holds, that theirs allow the purpose.
+          // A list filtered on the subjects' choices tells, by whom it holds, that theirs allow the purpose (released
+          // in the list), and by whom of its page it left out, that theirs do not (withheld from it).
           else {
-            for (const { field, subjectId } of governance?.subjectsFilteredOnChoices ?? []) {
-              records.push({ ...common, subjectId, coordinate: field.coordinate, category: CHOICES_CATEGORY, decision: 'RELEASED', reason: FILTERED_ON_CHOICES, legalBasis: governance!.purpose.legalBasis });
-            }
+            const choicesTold = (subjectId: string, coordinate: string, decision: 'RELEASED' | 'WITHHELD', reason: string): AccessRecordInput => ({
+              ...common,
+              subjectId,
+              coordinate,
+              category: CHOICES_CATEGORY,
+              decision,
+              reason,
+              legalBasis: governance!.purpose.legalBasis,
+            });
+            for (const { field, subjectId } of governance?.subjectsFilteredOnChoices ?? []) records.push(choicesTold(subjectId, field.coordinate, 'RELEASED', FILTERED_ON_CHOICES));
+            for (const { field, subjectId } of governance?.subjectsLeftOutOnChoices ?? []) records.push(choicesTold(subjectId, field.coordinate, 'WITHHELD', FILTERED_OUT_ON_CHOICES));
           }
           // Null propagation may have discarded objects whose fields were decided: what leaves is what is recorded.
           // Not in a dry run (nothing is released) nor a rejection (judged, and recorded, on every decision).

@@ -171,7 +171,6 @@ export function createContextFactory(services: CandorServices, governed: Governe
         withheldReporting: reportingHeader ?? services.config.withheldReporting,
       });
     }
-    const purposeForFilter = governance?.purpose;
 
     const context: CandorContext = {
       requestId,
@@ -194,9 +193,9 @@ export function createContextFactory(services: CandorServices, governed: Governe
         generate: async (request) => reportForGraphQL(await generateReport(services, request, { actor: accessActor, requestId })),
       },
       permittedSubjects: (subjectIdColumn) => {
-        // Only reachable through a root field, which requires a purpose.
-        if (!purposeForFilter) return { sql: '1 = 0', parameters: {} };
-        return permittedSubjectsCondition(purposeForFilter, subjectIdColumn, now);
+        // Only reachable through a root field, which requires a purpose (and so has the request's governance).
+        if (!governance) throw new Error('a list filtered on the subjects\' choices without a purpose');
+        return { ...permittedSubjectsCondition(governance.purpose, subjectIdColumn, now), leftOut: (subjectIds) => governance.noteLeftOutOnChoices(subjectIds) };
       },
       [GOVERNANCE_CONTEXT_KEY]: governance,
       pipeline: { started: false },

@@ -1,6 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
-import { type FragmentDefinitionNode, type GraphQLObjectType, GraphQLError, Kind, Lexer, type OperationDefinitionNode, type SelectionSetNode, Source, TokenKind, type ValidationRule, type ValueNode } from 'graphql';
+import { type FragmentDefinitionNode, type GraphQLNamedType, type GraphQLObjectType, type GraphQLSchema, GraphQLError, getNamedType, isInterfaceType, isObjectType, Kind, Lexer, type OperationDefinitionNode, type SelectionSetNode, Source, TokenKind, type ValidationRule, type ValueNode } from 'graphql';
 import type { GraphQLArmorRejectCallback } from '@escape.tech/graphql-armor-types';
 import type { CandorConfig } from '../config';
 import type { QUERY_LIMIT_CODES } from '../policy/codes';
@@ -33,7 +33,7 @@ export function exceedsTokenLimit(query: string, limit: number): boolean {
 /**
  * Query limits from graphql-armor, a maintained library: depth, aliases, cost, tokens and directives,
  * plus no field suggestions (they would let a caller probe the schema); and Candor's own limit on the items
- * an operation's root lists ask for together (`rootListItems`), which needs the request's variables.
+ * an operation's lists ask for together (`listItems`), which needs the request's variables.
  * Batched HTTP operations are refused altogether (Apollo's default, kept).
  */
 export function queryLimits(limits: CandorConfig['limits']): { plugins: ApolloServerPlugin[]; validationRules: ValidationRule[] } {
@@ -50,7 +50,7 @@ export function queryLimits(limits: CandorConfig['limits']): { plugins: ApolloSe
   return { plugins: [...armor.plugins, listItemsLimit(limits.listItems)], validationRules: armor.validationRules };
 }
 
-/** Refuses a query whose root lists ask for more than `limit` items together (QUERY_TOO_COSTLY). */
+/** Refuses a query whose lists ask for more than `limit` items together (QUERY_TOO_COSTLY). */
 function listItemsLimit(limit: number): ApolloServerPlugin {
   return {
     async requestDidStart() {
@@ -59,7 +59,7 @@ function listItemsLimit(limit: number): ApolloServerPlugin {
           const queryType = schema.getQueryType();
           if (operation?.operation !== 'query' || !queryType) return;
           const fragments = Object.fromEntries(document.definitions.filter((definition) => definition.kind === Kind.FRAGMENT_DEFINITION).map((fragment) => [fragment.name.value, fragment]));
-          const items = rootListItems(operation, fragments, request.variables ?? {}, queryType);
+          const items = listItems(operation, fragments, request.variables ?? {}, schema, queryType);
           if (items > limit) {
             throw new GraphQLError(`the operation asks for ${items} items from its lists together, more than ${limit} (CANDOR_MAX_LIST_ITEMS)`, {
               extensions: { code: 'QUERY_TOO_COSTLY', http: { status: 400 } },
@@ -71,19 +71,22 @@ function listItemsLimit(limit: number): ApolloServerPlugin {
   };
 }
 
-/** The arguments that size a root list (`customers(limit:)`, `accessLog(first:)`, `inbox(first:)`). */
+/** The arguments that size a list (`customers(limit:)`, `payments(limit:)`, `accessLog(first:)`, `inbox(first:)`). */
 const PAGE_SIZE_ARGUMENTS = ['limit', 'first'];
 
 /**
- * How many items an operation's root lists ask for together: each root field's page size (as written, from
- * a variable, or the field's default), once per occurrence — aliases and fragments spread several times
- * included. graphql-armor's cost estimate counts a selection once whatever its page size, so fifty aliased
- * `customers(limit: 1000)` cost as little as one; this bounds what one operation can read (and record).
+ * How many items an operation's lists ask for together: each paged field's page size (as written, from a
+ * variable, or the field's default), once per occurrence — aliases and fragments spread several times
+ * included — and, for a paged list inside another, once per item of the enclosing lists
+ * (`customers(limit: 100) { payments(limit: 20) }` asks for 100 + 100 × 20). graphql-armor's cost estimate
+ * counts a selection once whatever its page size, so fifty aliased `customers(limit: 1000)` cost as little
+ * as one; this bounds what one operation can read (and record).
  */
-export function rootListItems(
+export function listItems(
   operation: OperationDefinitionNode,
   fragments: Readonly<Record<string, FragmentDefinitionNode>>,
   variables: Readonly<Record<string, unknown>>,
+  schema: GraphQLSchema,
   rootType: GraphQLObjectType,
 ): number {
   const valueOf = (node: ValueNode | undefined, fallback: unknown): number => {
@@ -95,19 +98,29 @@ export function rootListItems(
     const definition = operation.variableDefinitions?.find((candidate) => candidate.variable.name.value === variable);
     return definition?.defaultValue?.kind === Kind.INT ? Number(definition.defaultValue.value) : undefined;
   };
-  const count = (selectionSet: SelectionSetNode, spreading: ReadonlySet<string>): number => {
+  /** The type a fragment's selection applies to (its type condition, or the enclosing type without one). */
+  const conditionType = (name: string | undefined, enclosing: GraphQLNamedType) => (name === undefined ? enclosing : (schema.getType(name) ?? enclosing));
+  /** The items `selectionSet` asks for, on `parentType`, once for each of `copies` enclosing items. */
+  const count = (selectionSet: SelectionSetNode, parentType: GraphQLNamedType, copies: number, spreading: ReadonlySet<string>): number => {
     let total = 0;
     for (const selection of selectionSet.selections) {
       if (selection.kind === Kind.FIELD) {
-        const argument = rootType.getFields()[selection.name.value]?.args.find((candidate) => PAGE_SIZE_ARGUMENTS.includes(candidate.name));
-        if (argument) total += valueOf(selection.arguments?.find((given) => given.name.value === argument.name)?.value, argument.defaultValue);
-      } else if (selection.kind === Kind.INLINE_FRAGMENT) total += count(selection.selectionSet, spreading);
-      else if (!spreading.has(selection.name.value) && fragments[selection.name.value]) {
+        const field = isObjectType(parentType) || isInterfaceType(parentType) ? parentType.getFields()[selection.name.value] : undefined;
+        if (!field) continue;
+        const argument = field.args.find((candidate) => PAGE_SIZE_ARGUMENTS.includes(candidate.name));
+        const pageSize = argument ? valueOf(selection.arguments?.find((given) => given.name.value === argument.name)?.value, argument.defaultValue) : undefined;
+        if (pageSize !== undefined) total += copies * pageSize;
+        // A paged list's items each hold what is selected inside it; any other field, one of it per enclosing item.
+        if (selection.selectionSet) total += count(selection.selectionSet, getNamedType(field.type), pageSize === undefined ? copies : copies * pageSize, spreading);
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        total += count(selection.selectionSet, conditionType(selection.typeCondition?.name.value, parentType), copies, spreading);
+      } else if (!spreading.has(selection.name.value) && fragments[selection.name.value]) {
         // Validation refuses cycles; the guard only keeps this walk finite whatever it is given.
-        total += count(fragments[selection.name.value].selectionSet, new Set([...spreading, selection.name.value]));
+        const fragment = fragments[selection.name.value];
+        total += count(fragment.selectionSet, conditionType(fragment.typeCondition.name.value, parentType), copies, new Set([...spreading, selection.name.value]));
       }
     }
     return total;
   };
-  return count(operation.selectionSet, new Set());
+  return count(operation.selectionSet, rootType, 1, new Set());
 }

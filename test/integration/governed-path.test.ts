@@ -1,6 +1,7 @@
 import { ConsentEventEntity } from '../../src/consent/consent-event.entity';
 import { permittedSubjectsCondition } from '../../src/consent/permitted-subjects';
 import { CustomerEntity } from '../../src/domain/customer.entity';
+import { PaymentEntity } from '../../src/domain/payment.entity';
 import { decide, type RequestPurpose } from '../../src/policy/decide';
 import { SANDBOX_DEFAULT_HEADERS } from '../../src/server/http-server';
 import { type Harness, KEYS, startCandor, STORES_AND_EXECUTORS, TEST_STORE_DEADLINE_MS } from '../support/candor-harness';
@@ -265,26 +266,39 @@ describe.each(STORES_AND_EXECUTORS)('the governed query path on %s, executed by 
         const states = await candor.services.consent.states(everyone.map((customer) => customer.id));
         const ordinaryField = { category: 'user.contact.email', personal: true, special: false, purposes: [purposeKey] };
         const expected = states.filter((subjectState) => decide({ field: ordinaryField, purpose: requestPurpose, subjectState, now }).effect === 'allow').map((subjectState) => subjectState.subjectId);
-        const filtered = await candor.services.domain.listCustomers({ limit: 1000, offset: 0, filter: permittedSubjectsCondition(requestPurpose, 'customer.id', now) });
+        const leftOut: string[] = [];
+        const filtered = await candor.services.domain.listCustomers({ limit: 1000, offset: 0, filter: { ...permittedSubjectsCondition(requestPurpose, 'customer.id', now), leftOut: (ids) => leftOut.push(...ids) } });
         expect(filtered.map((customer) => customer.id)).toEqual(expected);
         expect(expected.length).toBeGreaterThan(0);
+        // The filter is told everyone else it looked at.
+        expect(leftOut).toEqual(everyone.map((customer) => customer.id).filter((id) => !expected.includes(id)));
       },
     );
 
-    it('applies onlyPermitted before pagination, so a page holds only released subjects', async () => {
-      const response = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ customers(limit: 25, onlyPermitted: true) { id email } }' });
+    it('applies onlyPermitted within the page: of the customers from offset, those whose choices allow the purpose, all released', async () => {
+      const page = '(limit: 60, offset: 20)';
+      const everyone = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: `{ customers${page} { id } }` });
+      const response = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: `{ customers${page.replace(')', ', onlyPermitted: true)')} { id email } }` });
       expect(response.body.errors).toBeUndefined();
-      expect(response.body.data?.customers).toHaveLength(25);
-      expect(response.body.data?.customers.every((customer: { email: string | null }) => customer.email !== null)).toBe(true);
+      const kept = response.body.data?.customers as Array<{ id: string; email: string | null }>;
+      // Some left out (the seeded choices vary), none from outside the page, every e-mail released.
+      expect(kept.length).toBeGreaterThan(0);
+      expect(kept.length).toBeLessThan(60);
+      const pageIds = (everyone.body.data?.customers as Array<{ id: string }>).map((customer) => customer.id);
+      expect(kept.map((customer) => customer.id)).toEqual(pageIds.filter((id) => kept.some((customer) => customer.id === id)));
+      expect(kept.every((customer) => customer.email !== null)).toBe(true);
     });
 
-    it("records each subject onlyPermitted kept, even when no personal field is selected: the list tells that their choices allow the purpose", async () => {
-      const response = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ customers(limit: 5, onlyPermitted: true) { id } }' });
+    it('records every subject of the page, even when no personal field is selected: kept (their choices allow the purpose) or left out (they do not)', async () => {
+      const response = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ customers(limit: 40, onlyPermitted: true) { id } }' });
       const kept = (response.body.data!.customers as Array<{ id: string }>).map((customer) => customer.id);
-      expect(kept).toHaveLength(5);
+      const page = ((await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ customers(limit: 40) { id } }' })).body.data!.customers as Array<{ id: string }>).map((customer) => customer.id);
+      expect(kept.length).toBeGreaterThan(0);
+      expect(kept.length).toBeLessThan(page.length);
       const recorded = (await records(response.headers.get('x-request-id')!)).filter((record) => record.subjectId !== null);
-      expect(recorded.map((record) => [record.subjectId, record.coordinate, record.category, record.decision, record.reason, record.legalBasis])).toEqual(
-        kept.map((id) => [id, 'Query.customers', 'user.privacy_preferences', 'RELEASED', 'FILTERED_ON_CHOICES', 'consent']),
+      const told = (id: string) => (kept.includes(id) ? ['RELEASED', 'FILTERED_ON_CHOICES'] : ['WITHHELD', 'FILTERED_OUT_ON_CHOICES']);
+      expect(recorded.map((record) => [record.subjectId, record.coordinate, record.category, record.decision, record.reason, record.legalBasis]).sort()).toEqual(
+        page.map((id) => [id, 'Query.customers', 'user.privacy_preferences', ...told(id), 'consent']).sort(),
       );
       // Without the filter the list tells nothing of anyone's choices, and nothing of the kind is recorded.
       const unfiltered = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ customers(limit: 5) { id } }' });
@@ -292,8 +306,9 @@ describe.each(STORES_AND_EXECUTORS)('the governed query path on %s, executed by 
     });
 
     it('reads the domain and the consent state a constant number of times, whatever the page size', async () => {
+      // Two pages of watch history (aliases share a page's read; another page is one read more).
       const query = (limit: number) =>
-        `{ customers(limit: ${limit}) { id fullName displayName email phone birthDate country postalAddress favoriteGenres accessibilityNeeds watchHistory { title watchedAt seconds } payments { id amount currency paidAt cardLast4 } } }`;
+        `{ customers(limit: ${limit}) { id fullName displayName email phone birthDate country postalAddress favoriteGenres accessibilityNeeds watchHistory(limit: 3) { title watchedAt seconds } again: watchHistory(limit: 3) { title } older: watchHistory(limit: 3, offset: 3) { title } payments { id amount currency paidAt cardLast4 } } }`;
       const readsFor = async (limit: number) => {
         candor.sql.reset();
         const response = await candor.query({ key: KEYS.analytics, purpose: 'analytics.reporting', query: query(limit) });
@@ -304,7 +319,51 @@ describe.each(STORES_AND_EXECUTORS)('the governed query path on %s, executed by 
       const large = await readsFor(200);
       expect(small).toBeGreaterThan(0);
       expect(large).toBe(small);
-      expect(small).toBeLessThanOrEqual(4); // customers, consent states, payments, watch history
+      expect(small).toBeLessThanOrEqual(5); // customers, consent states, payments, two pages of watch history
+    });
+  });
+
+  describe("a customer's relations, a page at a time", () => {
+    const D = 'cus_0000_d';
+    /** D's payment ids, newest first: the one addCustomer gives (December 2025), then 24 from January 2024 on. */
+    const newestFirst = [`${D}_pay`, ...Array.from({ length: 24 }, (_, index) => `${D}_pay_${String(23 - index).padStart(2, '0')}`)];
+    beforeAll(async () => {
+      await addCustomer(candor, D);
+      await candor.services.dataSource.getRepository(PaymentEntity).insert(
+        Array.from({ length: 24 }, (_, index) => ({ id: `${D}_pay_${String(index).padStart(2, '0')}`, customerId: D, amount: index, currency: 'EUR', paidAt: new Date(Date.UTC(2024, 0, 1 + index)).toISOString(), cardLast4: '4242' })),
+      );
+    });
+    const paymentsOf = (selection: string) => candor.query({ key: KEYS.analytics, purpose: 'analytics.reporting', query: `{ customer(id: "${D}") { ${selection} } }` });
+
+    it('returns the newest first: the default page of 10, and each alias the page it asks for', async () => {
+      const response = await paymentsOf('first: payments { id } second: payments(limit: 10, offset: 10) { id } rest: payments(limit: 500, offset: 20) { id } none: payments(limit: 0) { id } past: payments(offset: 25) { id }');
+      expect(response.body.errors).toBeUndefined();
+      const ids = (alias: string) => (response.body.data!.customer[alias] as Array<{ id: string }>).map((payment) => payment.id);
+      expect(['first', 'second', 'rest', 'none', 'past'].map(ids)).toEqual([newestFirst.slice(0, 10), newestFirst.slice(10, 20), newestFirst.slice(20), [], []]);
+    });
+
+    it.each([
+      ['limit: 501', 'limit must be between 0 and 500', 'limit'],
+      ['limit: -1', 'limit must be between 0 and 500', 'limit'],
+      ['offset: -1', 'offset must not be negative', 'offset'],
+    ])('refuses payments(%s) as BAD_USER_INPUT naming the argument, and releases nothing of it', async (argumentsGiven, message, argument) => {
+      const response = await paymentsOf(`id payments(${argumentsGiven}) { id amount }`);
+      expect(response.body.data).toEqual({ customer: { id: D, payments: null } });
+      expect(response.body.errors).toEqual([expect.objectContaining({ message, path: ['customer', 'payments'], extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', argument }) })]);
+    });
+
+    it('counts a list inside a list once per enclosing item against CANDOR_MAX_LIST_ITEMS', async () => {
+      // 300 customers + 300 × 10 payments + 300 × 10 watch events = 6,300 > 5,000: refused before anything runs.
+      const refused = await candor.query({ key: KEYS.analytics, purpose: 'analytics.reporting', query: '{ customers(limit: 300) { id payments { id } watchHistory { title } } }' });
+      expect(refused.status).toBe(400);
+      expect(refused.body.errors?.[0]).toEqual(
+        expect.objectContaining({ message: 'the operation asks for 6300 items from its lists together, more than 5000 (CANDOR_MAX_LIST_ITEMS)', extensions: expect.objectContaining({ code: 'QUERY_TOO_COSTLY' }) }),
+      );
+      const smallerPages = await candor.query({ key: KEYS.analytics, purpose: 'analytics.reporting', query: '{ customers(limit: 300) { id payments(limit: 5) { id } watchHistory(limit: 3) { title } } }' });
+      // Run, governed as usual (seeded subjects who objected or restricted get their coded errors).
+      expect(smallerPages.status).toBe(200);
+      expect(smallerPages.body.data?.customers.length).toBeGreaterThan(200);
+      expect(smallerPages.body.errors?.map((error) => error.extensions?.code).filter((code) => !['OBJECTED', 'PROCESSING_RESTRICTED'].includes(code as string))).toEqual([]);
     });
   });
 

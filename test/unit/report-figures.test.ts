@@ -53,7 +53,7 @@ describe('report figures', () => {
     expect(spikes.map((spike) => spike.date)).toEqual(['2026-11-02', '2026-11-03']);
   });
 
-  it('counts uses, not dry runs nor the choices onlyPermitted filtered on; erased subjects still by pseudonym; masked releases in the daily trend', () => {
+  it('counts uses, not dry runs nor the choices onlyPermitted filtered on (kept or left out); erased subjects still by pseudonym; masked releases in the daily trend', () => {
     const usage = purposeUsageReport();
     const denials = denialsReport();
     for (const recorded of [
@@ -61,7 +61,8 @@ describe('report figures', () => {
       record({ subjectId: null, subjectPseudonym: 'psn_erased' }),
       record({ decision: 'MASKED', reason: 'LEGAL_BASIS' }),
       record({ decision: 'WITHHELD', reason: 'EXPLAIN_ONLY' }),
-      record({ coordinate: 'Customer.consentChoices', category: 'user.privacy_preferences', reason: 'FILTERED_ON_CHOICES' }),
+      record({ coordinate: 'Query.customers', category: 'user.privacy_preferences', reason: 'FILTERED_ON_CHOICES' }),
+      record({ coordinate: 'Query.customers', category: 'user.privacy_preferences', decision: 'WITHHELD', reason: 'FILTERED_OUT_ON_CHOICES' }),
     ]) {
       usage.add(recorded);
       denials.add(recorded);

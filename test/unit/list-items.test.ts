@@ -1,0 +1,37 @@
+import 'reflect-metadata';
+import { type FragmentDefinitionNode, type GraphQLSchema, Kind, type OperationDefinitionNode, parse } from 'graphql';
+import { buildCandorSchema } from '../../src/graphql/schema';
+import { listItems } from '../../src/server/query-limits';
+
+let schema: GraphQLSchema;
+beforeAll(async () => {
+  schema = await buildCandorSchema();
+});
+
+/** The items `query`'s operation asks for from its lists together, with `variables`. */
+function itemsOf(query: string, variables: Record<string, unknown> = {}): number {
+  const document = parse(query);
+  const operation = document.definitions.find((definition): definition is OperationDefinitionNode => definition.kind === Kind.OPERATION_DEFINITION)!;
+  const fragments = Object.fromEntries(
+    document.definitions.filter((definition): definition is FragmentDefinitionNode => definition.kind === Kind.FRAGMENT_DEFINITION).map((fragment) => [fragment.name.value, fragment]),
+  );
+  return listItems(operation, fragments, variables, schema, schema.getQueryType()!);
+}
+
+describe('listItems: what an operation asks of its lists together', () => {
+  it.each<[string, string, Record<string, unknown>, number]>([
+    ['a root list', '{ customers(limit: 100) { id } }', {}, 100],
+    ['a root list at its default page', '{ customers { id } }', {}, 20],
+    ['aliases, each counted', '{ a: customers(limit: 100) { id } b: customers(limit: 50) { id } }', {}, 150],
+    ['a paged relation: once per enclosing item', '{ customers(limit: 100) { payments(limit: 5) { id } } }', {}, 100 + 100 * 5],
+    ['relations at their default page (10)', '{ customers(limit: 10) { payments { id } watchHistory { title } } }', {}, 10 + 10 * 10 + 10 * 10],
+    ['a relation of one customer: once', '{ customer(id: "x") { payments(limit: 500) { id } } }', {}, 500],
+    ['page sizes from variables and their defaults', 'query($n: Int = 7, $m: Int!) { customers(limit: $m) { payments(limit: $n) { id } } }', { m: 10 }, 10 + 10 * 7],
+    ['a fragment spread twice counts twice', 'fragment P on Customer { payments(limit: 3) { id } } { customers(limit: 2) { ...P ...P } }', {}, 2 + 2 * 3 + 2 * 3],
+    ['an inline fragment inside a list', '{ customers(limit: 4) { ... on Customer { watchHistory(limit: 2) { title } } } }', {}, 4 + 4 * 2],
+    ['a zero or negative page asks for nothing', '{ customers(limit: 0) { payments(limit: 5) { id } } a: customers(limit: -3) { id } }', {}, 0],
+    ['lists without a page size do not count', '{ customers(limit: 2) { favoriteGenres } }', {}, 2],
+  ])('%s', (_, query, variables, expected) => {
+    expect(itemsOf(query, variables)).toBe(expected);
+  });
+});
