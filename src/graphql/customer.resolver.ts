@@ -1,4 +1,4 @@
-import { Arg, Ctx, FieldResolver, ID, Int, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Args, ArgsType, Ctx, Field, FieldResolver, ID, Int, Query, Resolver, Root } from 'type-graphql';
 import type { CustomerEntity } from '../domain/customer.entity';
 import type { RelationPage } from '../domain/domain-store';
 import type { PaymentEntity } from '../domain/payment.entity';
@@ -13,6 +13,16 @@ export const MAX_CUSTOMERS_PAGE = 1000;
 /** A customer's `payments` and `watchHistory`: the page they return unless asked otherwise, and the largest. */
 export const DEFAULT_RELATION_PAGE = 10;
 export const MAX_RELATION_PAGE = 500;
+
+/** The page of a customer's relation (`payments`, `watchHistory`) a query asks for, newest first. */
+@ArgsType()
+class RelationPageArgs {
+  @Field(() => Int, { defaultValue: DEFAULT_RELATION_PAGE, description: `At most ${MAX_RELATION_PAGE}.` })
+  limit!: number;
+
+  @Field(() => Int, { defaultValue: 0, description: 'How many of the newest to skip.' })
+  offset!: number;
+}
 
 @Resolver(() => CustomerType)
 export class CustomerResolver {
@@ -41,28 +51,18 @@ export class CustomerResolver {
   }
 
   @FieldResolver()
-  watchHistory(
-    @Root() customer: CustomerEntity,
-    @Ctx() context: GraphQLContext,
-    @Arg('limit', () => Int, { defaultValue: DEFAULT_RELATION_PAGE, description: `At most ${MAX_RELATION_PAGE}.` }) limit: number,
-    @Arg('offset', () => Int, { defaultValue: 0, description: 'How many of the newest to skip.' }) offset: number,
-  ): Promise<WatchEventEntity[]> {
-    return context.loaders.watchHistoryPage(relationPage(limit, offset)).load(customer.id);
+  watchHistory(@Root() customer: CustomerEntity, @Ctx() context: GraphQLContext, @Args() page: RelationPageArgs): Promise<WatchEventEntity[]> {
+    return context.loaders.watchHistoryPage(relationPage(page)).load(customer.id);
   }
 
   @FieldResolver()
-  payments(
-    @Root() customer: CustomerEntity,
-    @Ctx() context: GraphQLContext,
-    @Arg('limit', () => Int, { defaultValue: DEFAULT_RELATION_PAGE, description: `At most ${MAX_RELATION_PAGE}.` }) limit: number,
-    @Arg('offset', () => Int, { defaultValue: 0, description: 'How many of the newest to skip.' }) offset: number,
-  ): Promise<PaymentEntity[]> {
-    return context.loaders.paymentsPage(relationPage(limit, offset)).load(customer.id);
+  payments(@Root() customer: CustomerEntity, @Ctx() context: GraphQLContext, @Args() page: RelationPageArgs): Promise<PaymentEntity[]> {
+    return context.loaders.paymentsPage(relationPage(page)).load(customer.id);
   }
 }
 
 /** A page of a customer's relation as asked for, or BAD_USER_INPUT naming the argument. */
-function relationPage(limit: number, offset: number): RelationPage {
+function relationPage({ limit, offset }: RelationPageArgs): RelationPage {
   if (limit < 0 || limit > MAX_RELATION_PAGE) throw badInput(`limit must be between 0 and ${MAX_RELATION_PAGE}`, { argument: 'limit' });
   if (offset < 0) throw badInput('offset must not be negative', { argument: 'offset' });
   return { limit, offset };
