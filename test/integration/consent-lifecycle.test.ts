@@ -600,6 +600,21 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(view.usage.map(({ team, category, used, withheldByChoice }) => [team, category, used, withheldByChoice])).toEqual([['privacy-page', 'user.contact.email', 1, 0]]);
   });
 
+  it('shows a list that left the subject out because of their choices as stopped by them, and one that kept them as a use', async () => {
+    const [out, kept] = ['cus_0000_life_left_out', 'cus_0000_life_kept'];
+    for (const id of [out, kept]) await addCustomer(candor, id);
+    await candor.services.consent.append({ subjectId: kept, kind: 'grant', purpose: 'marketing.communications', source: 'test', explicit: true });
+    const list = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ customers(limit: 1000, onlyPermitted: true) { id } }' });
+    const listed = (list.body.data!.customers as Array<{ id: string }>).map((customer) => customer.id);
+    expect([listed.includes(out), listed.includes(kept)]).toEqual([false, true]);
+    const lineOf = async (id: string) =>
+      (await new PrivacyService(candor.services, candor.services.fields).view(id, 'usage-view')).usage
+        .filter((line) => line.purpose === 'marketing.communications')
+        .map(({ category, used, withheldByChoice }) => [category, used, withheldByChoice]);
+    expect(await lineOf(out)).toEqual([['user.privacy_preferences', 0, 1]]);
+    expect(await lineOf(kept)).toEqual([['user.privacy_preferences', 1, 0]]);
+  });
+
   it('records every value the page shows the subject, their messages and consent entries included, and exports them', async () => {
     const M = 'cus_0000_life_messages';
     await addCustomer(candor, M);

@@ -64,6 +64,9 @@ describe.each(STORES_AND_EXECUTORS)('bypass attempts on %s, executed by %s', (dr
       expect(body.data.customers.length).toBeGreaterThan(0);
       expect(body.data.customers.map((customer: { id: string }) => customer.id)).not.toContain(W);
       expect(body.data.customers.filter((customer: { email: string | null }) => customer.email === null)).toEqual([]);
+      // ...and recorded as left out: listing the page unfiltered tells the caller as much.
+      const told = await candor.services.accessLogReader.page({ requestId: response.headers.get('x-request-id')!, subjectId: W }, 10);
+      expect(told.edges.map((edge) => [edge.node.coordinate, edge.node.decision, edge.node.reason])).toEqual([['Query.customers', 'WITHHELD', 'FILTERED_OUT_ON_CHOICES']]);
     } else if (body.data.customers) {
       const index = body.data.customers.findIndex((customer: { id: string }) => customer.id === W);
       expect([index >= 0, body.data.customers[index]?.email]).toEqual([true, null]);
