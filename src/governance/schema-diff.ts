@@ -34,6 +34,11 @@ export interface GovernedPurposeEntry {
   readonly legalBasis: string | null;
   readonly noticeVersion?: number;
   readonly materialNotice?: boolean;
+  /**
+   * The latest material change of the purpose's notice (ISO-8601): consents given before it no longer count
+   * and must be renewed. Null without one; absent from documents written before it was emitted.
+   */
+  readonly renewConsentsBefore?: string | null;
 }
 
 export interface GovernanceDocument {
@@ -57,6 +62,7 @@ export const GOVERNANCE_CHANGES = {
   subject_changed: { title: 'data subject found elsewhere', review: true },
   recording_removed: { title: 'calls no longer recorded', review: true },
   legal_basis_changed: { title: 'legal basis changed', review: true },
+  consent_renewal_relaxed: { title: 'consents from before a material notice change count again', review: true },
   purpose_added: { title: 'new purpose', review: true },
   became_sensitive: { title: 'became sensitive (CPRA)', review: false },
   no_longer_sensitive: { title: 'no longer sensitive (CPRA)', review: false },
@@ -179,7 +185,14 @@ export function parseGovernanceDocument(text: string, source: string): Governanc
       if (entry.legalBasis !== null && typeof entry.legalBasis !== 'string') malformed(`purpose "${key}": "legalBasis" is not text or null`);
       if (entry.noticeVersion !== undefined && typeof entry.noticeVersion !== 'number') malformed(`purpose "${key}": "noticeVersion" is not a number`);
       if (entry.materialNotice !== undefined && typeof entry.materialNotice !== 'boolean') malformed(`purpose "${key}": "materialNotice" is not true or false`);
-      purposes.set(key, { legalBasis: entry.legalBasis as string | null, noticeVersion: entry.noticeVersion as number | undefined, materialNotice: entry.materialNotice as boolean | undefined });
+      const renewBefore = entry.renewConsentsBefore;
+      if (renewBefore !== undefined && renewBefore !== null && (typeof renewBefore !== 'string' || Number.isNaN(Date.parse(renewBefore)))) malformed(`purpose "${key}": "renewConsentsBefore" is not a time or null`);
+      purposes.set(key, {
+        legalBasis: entry.legalBasis as string | null,
+        noticeVersion: entry.noticeVersion as number | undefined,
+        materialNotice: entry.materialNotice as boolean | undefined,
+        renewConsentsBefore: renewBefore as string | null | undefined,
+      });
     }
   }
   return { taxonomyVersion: taxonomyVersion as number | undefined, ...(purposes ? { purposes } : {}), fields };
@@ -282,6 +295,12 @@ export function diffGovernance(base: GovernanceDocument, head: GovernanceDocumen
         if (was.noticeVersion !== is_.noticeVersion || was.materialNotice !== is_.materialNotice) {
           add('notice_changed', { from: `version ${was.noticeVersion ?? '?'}`, to: `version ${is_.noticeVersion ?? '?'}${is_.materialNotice ? ', material' : ''}` });
         }
+        // A material change dropped (a later version without `materialSince`) or moved earlier: consents given
+        // before it, which had to be renewed, allow the purpose again.
+        const [renewedBefore, renewsBefore] = [was.renewConsentsBefore, is_.renewConsentsBefore];
+        if (typeof renewedBefore === 'string' && renewsBefore !== undefined && (renewsBefore === null || Date.parse(renewsBefore) < Date.parse(renewedBefore))) {
+          add('consent_renewal_relaxed', { from: `renew consents given before ${renewedBefore}`, to: renewsBefore === null ? 'no renewal' : `renew consents given before ${renewsBefore}` });
+        }
       }
     }
   }
@@ -362,6 +381,7 @@ function detail(change: GovernanceChange): string {
     case 'mask_strategy_changed':
     case 'subject_changed':
     case 'legal_basis_changed':
+    case 'consent_renewal_relaxed':
     case 'notice_changed':
       return `${code(change.from!)} → ${code(change.to!)}`;
     case 'recording_removed':

@@ -1,6 +1,6 @@
 import { printSchemaWithDirectives } from '@graphql-tools/utils';
 import type { GraphQLSchema } from 'graphql';
-import type { Taxonomy } from '../taxonomy/taxonomy';
+import { latestMaterialChange, type Taxonomy } from '../taxonomy/taxonomy';
 import { readGovernance } from './governance-catalog';
 
 export const SCHEMA_FILE = 'schema/schema.graphql';
@@ -33,7 +33,10 @@ export function renderSchemaFiles(schema: GraphQLSchema, taxonomy: Taxonomy): Re
   // What each purpose rests on: a field declared for a purpose serves it as the taxonomy says, so a changed
   // basis or a new sub-purpose changes what the fields release as surely as an annotation does.
   const purposes = Object.fromEntries(
-    [...taxonomy.purposes.values()].map((purpose) => [purpose.key, { legalBasis: purpose.legalBasis ?? null, noticeVersion: purpose.notice.version, materialNotice: purpose.notice.material }]),
+    [...taxonomy.purposes.values()].map((purpose) => [
+      purpose.key,
+      { legalBasis: purpose.legalBasis ?? null, noticeVersion: purpose.notice.version, materialNotice: purpose.notice.material, renewConsentsBefore: latestMaterialChange(purpose.notice)?.toISOString() ?? null },
+    ]),
   );
   return {
     [SCHEMA_FILE]: header + printSchemaWithDirectives(schema) + '\n',

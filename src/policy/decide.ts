@@ -1,4 +1,4 @@
-import type { LegalBasis, Purpose } from '../taxonomy/taxonomy';
+import { type LegalBasis, latestMaterialChange, type Purpose } from '../taxonomy/taxonomy';
 import { anyCovers, covers } from '../taxonomy/keys';
 import { type DecisionReason, SELF_ACCESS } from './codes';
 import type { MaskStrategy } from './masking';
@@ -163,9 +163,7 @@ export function consentStanding(state: SubjectState, purpose: RequestPurpose, no
  */
 export function requestPurposeOf(purpose: Purpose, at: Date): RequestPurpose {
   if (!purpose.legalBasis) throw new Error(`${purpose.key} is not a requestable purpose`);
-  const { material, since, materialSince } = purpose.notice;
-  const inEffect = [material ? since : undefined, materialSince].filter((change): change is Date => change !== undefined && change.getTime() <= at.getTime());
-  const latest = inEffect.sort((a, b) => b.getTime() - a.getTime())[0];
+  const latest = latestMaterialChange(purpose.notice, at);
   return { key: purpose.key, legalBasis: purpose.legalBasis, ...(latest ? { renewConsentsBefore: latest } : {}) };
 }
 

@@ -60,6 +60,16 @@ export interface PurposeNotice {
   readonly materialSince?: Date;
 }
 
+/**
+ * The latest material change of a notice — this version's, or an earlier version's (`materialSince`) —
+ * taking effect by `at` when given (one announced for later does not stop earlier consents before then):
+ * consents given before it need renewing. Undefined when there is none.
+ */
+export function latestMaterialChange(notice: PurposeNotice, at?: Date): Date | undefined {
+  const changes = [notice.material ? notice.since : undefined, notice.materialSince].filter((change): change is Date => change !== undefined && (at === undefined || change.getTime() <= at.getTime()));
+  return changes.sort((a, b) => b.getTime() - a.getTime())[0];
+}
+
 /** Who is responsible for the processing (named on consent receipts and the privacy page). */
 export interface Controller {
   readonly name: string;

@@ -128,6 +128,29 @@ describe('diffGovernance on what the taxonomy and the operations say', () => {
     ]);
   });
 
+  it.each<[string, string | null | undefined, string | null | undefined, boolean]>([
+    ['the material change dropped (a later version without materialSince)', '2026-06-01T00:00:00.000Z', null, true],
+    ['the material change moved earlier', '2026-06-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', true],
+    ['the material change moved later (stricter)', '2026-06-01T00:00:00.000Z', '2026-09-01T00:00:00.000Z', false],
+    ['a material change added (stricter)', null, '2026-06-01T00:00:00.000Z', false],
+    ['a base written before the field existed', undefined, null, false],
+  ])('consents given before a material notice change: %s', (_, before, after, relaxed) => {
+    const renewal = (renewConsentsBefore: string | null | undefined) =>
+      edited((_fields, purposes) => purposes.set('marketing.communications', { ...purposes.get('marketing.communications'), renewConsentsBefore }));
+    const changes = diffGovernance(renewal(before), renewal(after), taxonomy.categories).changes;
+    expect(changes).toEqual(
+      relaxed
+        ? [{ coordinate: 'purpose marketing.communications', category: '—', kind: 'consent_renewal_relaxed', review: true, from: `renew consents given before ${before}`, to: after === null ? 'no renewal' : `renew consents given before ${after}` }]
+        : [],
+    );
+  });
+
+  it('refuses a renewConsentsBefore that is no time', () => {
+    const document = JSON.parse(readFileSync(join(projectRoot(), 'schema', 'governance.json'), 'utf8'));
+    document.purposes['marketing.communications'].renewConsentsBefore = 'last spring';
+    expect(() => parseGovernanceDocument(JSON.stringify(document), 'head.json')).toThrow('purpose "marketing.communications": "renewConsentsBefore" is not a time or null');
+  });
+
   it("reads an operation's purposes as the ones it may be called for: dropping the last opens it to every purpose", () => {
     const head = edited((fields) => {
       fields.set('Query.accessLog', { ...fields.get('Query.accessLog'), purposes: [] });
