@@ -41,10 +41,17 @@ export function batchedOperations(apollo: ApolloServer<CandorContext>, buildCont
         context: () => buildContext(req, res, { body, requestId: `${requestId}/${position + 1}` }),
       });
       statuses.add(response.status ?? 200);
+      const refused = (message: string) => JSON.stringify({ errors: [{ message, extensions: { code: 'BAD_REQUEST' } }] });
+      // Apollo refuses an element that is no operation (recorded, under its actor) in words about whole request
+      // bodies ("Operation batching disabled." for a list): the answer says what is wrong with the element.
+      if (response.status === 400 && !isOperationObject(body)) bodies.push(refused(`element ${position + 1} of the batch is ${kindOf(body)}, not an operation: each element is an object with "query" (and "variables", "operationName")`));
       // Incremental delivery (@defer) has no place in a batch: Candor's schema has no @defer, so bodies are complete.
-      bodies.push(response.body.kind === 'complete' ? response.body.string : JSON.stringify({ errors: [{ message: 'incremental delivery is not available in a batch', extensions: { code: 'BAD_REQUEST' } }] }));
+      else bodies.push(response.body.kind === 'complete' ? response.body.string : refused('incremental delivery is not available in a batch'));
     }
     // One status for the whole batch: the operations' common status, else 200 with each operation's errors in its own result.
     res.status(statuses.size === 1 ? [...statuses][0] : 200).type('application/json').send(`[${bodies.join(',')}]`);
   };
 }
+
+const isOperationObject = (element: unknown) => element !== null && typeof element === 'object' && !Array.isArray(element);
+const kindOf = (element: unknown) => (element === null ? 'null' : Array.isArray(element) ? 'a list' : `a ${typeof element}`);

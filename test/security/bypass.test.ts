@@ -115,11 +115,11 @@ describe.each(STORES_AND_EXECUTORS)('bypass attempts on %s, executed by %s', (dr
     });
 
     it('a nested or malformed element is refused on its own; the others still run governed', async () => {
-      const response = await batch([[{ query: `{ customer(id: "${W}") { email } }` }], { query: `{ customer(id: "${W}") { email } }` }]);
+      const response = await batch([[{ query: `{ customer(id: "${W}") { email } }` }], { query: `{ customer(id: "${W}") { email } }` }, 5]);
       const results = await expectNoLeak(response);
-      expect(results[0].errors[0].extensions.code).toBe('BAD_REQUEST');
-      expect(results[0].data).toBeUndefined();
+      expect(results[0]).toEqual({ errors: [{ message: 'element 1 of the batch is a list, not an operation: each element is an object with "query" (and "variables", "operationName")', extensions: { code: 'BAD_REQUEST' } }] });
       expect(results[1].errors[0].extensions.code).toBe('CONSENT_REQUIRED');
+      expect(results[2].errors[0].message).toBe('element 3 of the batch is a number, not an operation: each element is an object with "query" (and "variables", "operationName")');
       // Apollo refused the element after Candor built its context: recorded under the actor it authenticated.
       const requestId = response.headers.get('x-request-id')!;
       await expectRecordedRefusal(`${requestId}/1`, 'BAD_REQUEST', 'campaign-manager');
