@@ -60,8 +60,13 @@ export interface CandorConfig {
    * `CANDOR_MAX_LIST_ITEMS` 5000: the page sizes an operation's lists ask for, together, a nested list once per enclosing item).
    */
   readonly limits: { readonly depth: number; readonly aliases: number; readonly cost: number; readonly tokens: number; readonly directives: number; readonly batchOperations: number; readonly listItems: number };
-  /** `CANDOR_RATE_LIMIT_PER_MINUTE` (default 600; 0 disables): requests per actor per minute, per instance. */
+  /** `CANDOR_RATE_LIMIT_PER_MINUTE` (default 600; 0 disables): requests per actor per minute. */
   readonly rateLimitPerMinute: number;
+  /**
+   * `CANDOR_RATE_LIMIT_SCOPE`: `cluster` (the default on PostgreSQL: every instance on the database draws on
+   * one budget per actor, kept there) or `instance` (each instance its own, in memory: the only choice on SQLite).
+   */
+  readonly rateLimitScope: 'cluster' | 'instance';
   /**
    * `CANDOR_ANONYMOUS_REFUSALS_PER_MINUTE` (default 120; 0 records all): refusals naming no actor (no or a wrong
    * key, a malformed request) recorded per client address a minute, per instance; see RefusalRecorder.
@@ -188,12 +193,17 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
     throw new ConfigError(`HOST=${host} serves a network: set NODE_ENV=production, or NODE_ENV=development to serve the demo and its published keys there deliberately`);
   }
 
+  const database = parseDatabaseUrl(read('DATABASE_URL') ?? 'sqlite:./data/candor.sqlite');
+  const rateLimitScope = read('CANDOR_RATE_LIMIT_SCOPE') ?? (database.driver === 'postgres' ? 'cluster' : 'instance');
+  if (rateLimitScope !== 'cluster' && rateLimitScope !== 'instance') throw new ConfigError(`CANDOR_RATE_LIMIT_SCOPE must be cluster or instance, got "${rateLimitScope}"`);
+  if (rateLimitScope === 'cluster' && database.driver !== 'postgres') throw new ConfigError('CANDOR_RATE_LIMIT_SCOPE=cluster needs PostgreSQL (DATABASE_URL=postgres://…): on SQLite each instance keeps its own budget');
+
   return Object.freeze({
     production,
     jwt,
     port,
     host,
-    database: parseDatabaseUrl(read('DATABASE_URL') ?? 'sqlite:./data/candor.sqlite'),
+    database,
     secret,
     introspection: parseBoolean('CANDOR_INTROSPECTION', read('CANDOR_INTROSPECTION'), !production),
     purposeScopedIntrospection: parseBoolean('CANDOR_PURPOSE_SCOPED_INTROSPECTION', read('CANDOR_PURPOSE_SCOPED_INTROSPECTION'), true),
@@ -213,6 +223,7 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
       listItems: count('CANDOR_MAX_LIST_ITEMS', 5000, 1),
     }),
     rateLimitPerMinute: count('CANDOR_RATE_LIMIT_PER_MINUTE', 600, 0),
+    rateLimitScope,
     anonymousRefusalsPerMinute: count('CANDOR_ANONYMOUS_REFUSALS_PER_MINUTE', 120, 0),
     storeDeadlineMs: count('CANDOR_STORE_DEADLINE_MS', 250, 1),
     logLevel: parseLogLevel(read('CANDOR_LOG_LEVEL') ?? (read('NODE_ENV') === 'test' ? 'silent' : 'info')),

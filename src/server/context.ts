@@ -17,7 +17,7 @@ import { generateReport } from '../reports/generate-report';
 import { reportForGraphQL } from '../reports/report-graphql';
 import { isIntrospectionOnly } from './introspection';
 import { exceedsTokenLimit } from './query-limits';
-import { RateLimiter, withDeadline } from './rate-limiter';
+import { RateLimiter, type RequestBudget, SharedRateLimiter, withDeadline } from './rate-limiter';
 import type { RefusalRecorder } from './refusal-recorder';
 import type { CandorServices } from './services';
 
@@ -96,7 +96,8 @@ export const BUILT_CONTEXTS_LOCAL = 'candorBuiltContexts';
 export function createContextFactory(services: CandorServices, governed: GovernedSchema, refusals: RefusalRecorder) {
   const { taxonomy, actors, clock } = services;
   const inbox = new Inbox(services.dataSource, clock);
-  const rateLimiter = new RateLimiter(services.config.rateLimitPerMinute, clock);
+  const { rateLimitPerMinute, rateLimitScope } = services.config;
+  const rateLimiter: RequestBudget = rateLimitScope === 'cluster' ? new SharedRateLimiter(services.dataSource, rateLimitPerMinute) : new RateLimiter(rateLimitPerMinute, clock);
   const jwt = services.config.jwt ? new JwtAuthenticator(services.config.jwt) : undefined;
 
   return async (req: Request, res: Response, operation: OperationRequest): Promise<CandorContext> => {
@@ -123,8 +124,16 @@ export function createContextFactory(services: CandorServices, governed: Governe
     }
     if (!actor) return refuse('UNAUTHENTICATED', 'unknown or revoked API key, or an invalid token', null, null);
     const accessActor: AccessActor = { id: actor.id, name: actor.name, team: actor.team };
-    if (!rateLimiter.take(actor.id)) {
-      return refuse('RATE_LIMITED', `actor ${actor.id} exceeded ${services.config.rateLimitPerMinute} requests a minute; retry shortly`, accessActor, recordedPurpose(headerValue(req.headers['x-purpose'])));
+    let withinBudget: boolean;
+    try {
+      // Only a budget kept in the database is waited for (and bounded): the in-memory one answers at once.
+      const taken = rateLimiter.take(actor.id);
+      withinBudget = typeof taken === 'boolean' ? taken : await withDeadline(taken, services.config.storeDeadlineMs, 'the rate limit');
+    } catch {
+      return refuse('GOVERNANCE_UNAVAILABLE', "the rate limit's store is unavailable", accessActor, recordedPurpose(headerValue(req.headers['x-purpose'])));
+    }
+    if (!withinBudget) {
+      return refuse('RATE_LIMITED', `actor ${actor.id} exceeded ${rateLimitPerMinute} requests a minute; retry shortly`, accessActor, recordedPurpose(headerValue(req.headers['x-purpose'])));
     }
 
     if (typeof body?.query === 'string' && exceedsTokenLimit(body.query, services.config.limits.tokens)) {

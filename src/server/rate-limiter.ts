@@ -1,9 +1,16 @@
+import type { DataSource } from 'typeorm';
+
+/** Takes one request from a key's budget: true when the key may make it. */
+export interface RequestBudget {
+  take(key: string): boolean | Promise<boolean>;
+}
+
 /**
- * A token bucket per actor: `perMinute` requests a minute, refilled continuously, bursts up to the same
- * number. Kept per instance (in memory): with N instances behind a balancer an actor gets up to N times the
- * limit; a shared limiter belongs in the balancer or PostgreSQL when that matters.
+ * A token bucket per key: `perMinute` requests a minute, refilled continuously, bursts up to the same
+ * number. Kept per instance (in memory): with N instances behind a balancer a key gets up to N times the
+ * limit (actors on PostgreSQL share `SharedRateLimiter`'s buckets instead).
  */
-export class RateLimiter {
+export class RateLimiter implements RequestBudget {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   /** When refilled buckets were last forgotten: a full map is swept at most once a second, not per new key. */
   private sweptAt = -Infinity;
@@ -50,6 +57,47 @@ export class RateLimiter {
     const bucket = { tokens: this.perMinute, at: now };
     this.buckets.set(key, bucket);
     return bucket;
+  }
+}
+
+/**
+ * The token bucket of `RateLimiter`, one per key in PostgreSQL (`actor_rate_bucket`), so that every instance
+ * on the database draws on it: refilled and taken in one statement (the row lock orders instances), by the
+ * database's clock (instances' clocks may disagree). A bucket refused leaves its row as it was.
+ */
+const TAKE_SHARED = `INSERT INTO actor_rate_bucket AS bucket (actor_id, tokens, at_ms)
+  VALUES ($1, $2::double precision - 1, (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
+  ON CONFLICT (actor_id) DO UPDATE
+    SET tokens = LEAST($2::double precision, bucket.tokens + GREATEST(0, EXCLUDED.at_ms - bucket.at_ms) * $2::double precision / 60000) - 1,
+        at_ms = GREATEST(bucket.at_ms, EXCLUDED.at_ms)
+    WHERE LEAST($2::double precision, bucket.tokens + GREATEST(0, EXCLUDED.at_ms - bucket.at_ms) * $2::double precision / 60000) >= 1
+  RETURNING tokens`;
+/** Buckets idle for a minute are full again: what an absent row stands for. */
+const FORGET_REFILLED = 'DELETE FROM actor_rate_bucket WHERE at_ms < (extract(epoch FROM clock_timestamp()) * 1000)::bigint - 60000';
+const SWEEP_EVERY_MS = 60_000;
+
+/**
+ * `perMinute` requests a minute per key across every instance on one PostgreSQL database
+ * (CANDOR_RATE_LIMIT_SCOPE=cluster): one statement a request on the request path's pool. A failing
+ * statement rejects: the caller refuses the request (a budget that cannot be read is not granted).
+ */
+export class SharedRateLimiter implements RequestBudget {
+  private sweptAt = Date.now();
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly perMinute: number,
+  ) {}
+
+  async take(key: string): Promise<boolean> {
+    if (this.perMinute === 0) return true;
+    if (Date.now() - this.sweptAt >= SWEEP_EVERY_MS) {
+      this.sweptAt = Date.now();
+      // Keeps the table as small as the actors active in the last minute; losing a sweep costs nothing.
+      void this.dataSource.query(FORGET_REFILLED).catch(() => undefined);
+    }
+    const taken: unknown[] = await this.dataSource.query(TAKE_SHARED, [key, this.perMinute]);
+    return taken.length === 1;
   }
 }
 

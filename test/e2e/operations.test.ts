@@ -1,4 +1,5 @@
 import { LOG_FAILURE_NOT_READY_MS } from '../../src/server/http-server';
+import { SharedRateLimiter } from '../../src/server/rate-limiter';
 import { KEYS, startCandor } from '../support/candor-harness';
 import { type ChildServer, runCli, startChildServer } from '../support/child-server';
 import { createTestDatabase, DRIVERS } from '../support/databases';
@@ -67,6 +68,46 @@ describe.each(DRIVERS)('operating Candor on %s', (driver) => {
       expect((await read()).status).toBe(200);
       expect(await readiness()).toEqual([200, { status: 'ready' }]);
     } finally {
+      await candor.stop();
+    }
+  });
+});
+
+(DRIVERS.includes('postgres') ? describe : describe.skip)('two instances on one PostgreSQL', () => {
+  it.each([
+    ['cluster', 'share one rate limit per actor (the default)', [200, 200, 200, 200, 429, 429]],
+    ['instance', 'each keep their own rate limit when told to', [200, 200, 200, 200, 200, 200]],
+  ])('with CANDOR_RATE_LIMIT_SCOPE=%s %s', async (scope, _, expected) => {
+    const database = await createTestDatabase('postgres');
+    const servers: ChildServer[] = [];
+    try {
+      const env = { DATABASE_URL: database.url, CANDOR_RATE_LIMIT_PER_MINUTE: '4', CANDOR_RATE_LIMIT_SCOPE: scope };
+      for (let index = 0; index < 2; index++) servers.push(await startChildServer(env));
+      const ask = (server: ChildServer) =>
+        fetch(server.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.support}`, 'x-purpose': 'essential.service' }, body: JSON.stringify({ query: '{ __typename }' }) });
+      const statuses = [];
+      for (const server of [servers[0], servers[0], servers[0], servers[1], servers[1], servers[1]]) statuses.push((await ask(server)).status);
+      expect(statuses).toEqual(expected);
+    } finally {
+      for (const server of servers) await server.kill();
+      await database.drop();
+    }
+  });
+
+  it('refuses (503, GOVERNANCE_UNAVAILABLE, recorded) when the shared rate limit cannot be read: a budget not read is not granted', async () => {
+    const candor = await startCandor('postgres');
+    const unreadable = jest.spyOn(SharedRateLimiter.prototype, 'take').mockRejectedValue(new Error('relation "actor_rate_bucket" does not exist'));
+    try {
+      const response = await candor.query({ key: KEYS.support, purpose: 'essential.service', query: '{ customers(limit: 1) { email } }' });
+      expect([response.status, response.body.data, response.body.errors?.[0]]).toEqual([
+        503,
+        undefined,
+        expect.objectContaining({ message: "the rate limit's store is unavailable", extensions: expect.objectContaining({ code: 'GOVERNANCE_UNAVAILABLE' }) }),
+      ]);
+      const recorded = await candor.services.accessLogReader.page({ requestId: response.headers.get('x-request-id')! }, 10);
+      expect(recorded.edges.map((edge) => [edge.node.actor?.id, edge.node.decision, edge.node.reason])).toEqual([['support-desk', 'REFUSED', 'GOVERNANCE_UNAVAILABLE']]);
+    } finally {
+      unreadable.mockRestore();
       await candor.stop();
     }
   });

@@ -68,6 +68,16 @@ describe('configuration', () => {
     expect(() => load({ ...jwt, CANDOR_JWT_PUBLIC_KEY: 'z' })).toThrow(new ConfigError('CANDOR_JWT_PUBLIC_KEY must be a public key in PEM (-----BEGIN PUBLIC KEY-----, SPKI)'));
   });
 
+  it('keeps the rate limit per actor across instances on PostgreSQL by default, per instance on SQLite (and refuses a shared one there)', () => {
+    const postgres = 'postgres://postgres@127.0.0.1:5432/candor';
+    expect([load({ DATABASE_URL: postgres }).rateLimitScope, load({ DATABASE_URL: 'sqlite:/tmp/candor-config.sqlite' }).rateLimitScope]).toEqual(['cluster', 'instance']);
+    expect(load({ DATABASE_URL: postgres, CANDOR_RATE_LIMIT_SCOPE: 'instance' }).rateLimitScope).toBe('instance');
+    expect(() => load({ DATABASE_URL: 'sqlite:/tmp/candor-config.sqlite', CANDOR_RATE_LIMIT_SCOPE: 'cluster' })).toThrow(
+      new ConfigError('CANDOR_RATE_LIMIT_SCOPE=cluster needs PostgreSQL (DATABASE_URL=postgres://…): on SQLite each instance keeps its own budget'),
+    );
+    expect(() => load({ DATABASE_URL: postgres, CANDOR_RATE_LIMIT_SCOPE: 'global' })).toThrow(new ConfigError('CANDOR_RATE_LIMIT_SCOPE must be cluster or instance, got "global"'));
+  });
+
   it('reads numbers as whole decimal numbers within bounds: blanks, hex, fractions and timers past 2^31 - 1 ms are refused', () => {
     expect(load({ CANDOR_RATE_LIMIT_PER_MINUTE: ' 30 ' }).rateLimitPerMinute).toBe(30);
     for (const [name, value] of [
