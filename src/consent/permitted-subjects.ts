@@ -8,7 +8,7 @@ export interface SqlCondition {
 
 /**
  * A SQL condition (for a TypeORM query builder) that keeps the subjects for whom rules 3, 4 and 6 of
- * `decide()` allow `purpose`, so `onlyPermitted` filters before pagination. It reads the `consent_state`
+ * `decide()` allow `purpose`, so `onlyPermitted` filters in SQL (within its page). It reads the `consent_state`
  * projection, where the most specific statement covering a purpose is the one on the longest key;
  * a test checks that it agrees with `decide()` for every seeded subject and purpose.
  *

@@ -149,8 +149,10 @@ export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): A
             // One hand-over per request, so its records share one transaction.
             await accessLog.appendEntries(records.length ? [...entriesOf(records), ...entries] : entries);
           } catch {
-            // A refusal released nothing and stands as it is; anything that touched governed data is withdrawn.
-            if (entries.length === 0 && (governance?.recordedOperations.length ?? 0) === 0 && (governance?.subjectsFilteredOnChoices.length ?? 0) === 0) return;
+            // A refusal released nothing and stands as it is; anything that touched governed data is withdrawn — a
+            // list filtered on the subjects' choices too, even one that kept nobody: its emptiness tells theirs.
+            const toldChoices = (governance?.subjectsFilteredOnChoices.length ?? 0) + (governance?.subjectsLeftOutOnChoices.length ?? 0);
+            if (entries.length === 0 && (governance?.recordedOperations.length ?? 0) === 0 && toldChoices === 0) return;
             response.http.status = 503;
             response.body = {
               kind: 'single',

@@ -403,6 +403,10 @@ describe.each(STORES_AND_EXECUTORS)('the governed query path on %s, executed by 
         // A list filtered on the subjects' choices carries no personal field, but tells of their choices: withdrawn too.
         const filtered = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ customers(limit: 5, onlyPermitted: true) { id } }' });
         expect([filtered.status, filtered.body.data, filtered.body.errors?.map((error) => error.extensions?.code)]).toEqual([503, undefined, ['AUDIT_UNAVAILABLE']]);
+        // ...even when it kept nobody: an empty page tells that none of its customers agreed.
+        for (const id of ['cus_0000_0left_1', 'cus_0000_0left_2']) await addCustomer(candor, id);
+        const nobody = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ customers(limit: 2, onlyPermitted: true) { id } }' });
+        expect([nobody.status, nobody.body.data, nobody.body.errors?.map((error) => error.extensions?.code)]).toEqual([503, undefined, ['AUDIT_UNAVAILABLE']]);
       } finally {
         append.mockRestore();
       }
