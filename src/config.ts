@@ -47,9 +47,9 @@ export interface CandorConfig {
   readonly auditSigningSeed: Buffer;
   /**
    * `CANDOR_AUDIT_NEXT_SIGNING_KEY`: the seed `audit checkpoint rotate` hands the log's signing over to (same
-   * form as CANDOR_AUDIT_SIGNING_KEY); read by that command only.
+   * form as CANDOR_AUDIT_SIGNING_KEY); read, and checked, by that command only (`signingSeed`).
    */
-  readonly auditNextSigningSeed: Buffer | undefined;
+  readonly auditNextSigningKey: string | undefined;
   /** `CANDOR_AUDIT_CHECKPOINT_SECONDS` (default 300): how often the server signs a checkpoint of the log head; 0 disables. */
   readonly checkpointIntervalSeconds: number;
   /** `PUBLIC_URL` (default `http://localhost:<PORT>`; required, https, in production): where links to the privacy page point. */
@@ -156,8 +156,6 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
   const signingKey = read('CANDOR_AUDIT_SIGNING_KEY');
   if (production && signingKey === undefined) throw new ConfigError('CANDOR_AUDIT_SIGNING_KEY is required when NODE_ENV=production (base64 of a 32-byte Ed25519 seed)');
   const auditSigningSeed = signingKey === undefined ? createHash('sha256').update(`${secret}:audit-checkpoints`).digest() : signingSeed('CANDOR_AUDIT_SIGNING_KEY', signingKey);
-  const nextSigningKey = read('CANDOR_AUDIT_NEXT_SIGNING_KEY');
-  const auditNextSigningSeed = nextSigningKey === undefined ? undefined : signingSeed('CANDOR_AUDIT_NEXT_SIGNING_KEY', nextSigningKey);
   /**
    * A whole number from the environment: digits only (`' '` or `0x10` would read as 0 or 16, and 0 turns
    * several protections off), at least `minimum`, at most `maximum` (a timer past 2^31 − 1 ms fires at once).
@@ -211,7 +209,7 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
     taxonomyPath: resolve(read('CANDOR_TAXONOMY') ?? join(root, 'schema', 'taxonomy.yaml')),
     fideslangPath: join(root, 'schema', 'fideslang'),
     auditSigningSeed,
-    auditNextSigningSeed,
+    auditNextSigningKey: read('CANDOR_AUDIT_NEXT_SIGNING_KEY'),
     checkpointIntervalSeconds,
     limits: Object.freeze({
       depth: count('CANDOR_MAX_DEPTH', 12, 1),
@@ -234,8 +232,8 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
 }
 
 /** Whether a host name or address is this machine's own (loopback): nothing else reaches it. */
-/** An Ed25519 seed from base64 (`openssl rand -base64 32`). */
-function signingSeed(name: string, value: string): Buffer {
+/** An Ed25519 seed from base64 (`openssl rand -base64 32`), or a ConfigError naming the variable. */
+export function signingSeed(name: string, value: string): Buffer {
   const seed = Buffer.from(value, 'base64');
   if (seed.length !== 32) throw new ConfigError(`${name} must be base64 of exactly 32 bytes (an Ed25519 seed)`);
   return seed;

@@ -40,32 +40,59 @@ export function checkpointMessage(checkpoint: SignedFields): string {
   return JSON.stringify(checkpoint.kind === 'rotation' ? [...signed, checkpoint.predecessorKey ?? null, checkpoint.successorKey ?? null] : signed);
 }
 
+/** A key's stretch of the log: what it may sign (sequence numbers, and how far its prunes may reach). */
+interface KeyPeriod {
+  readonly key: CheckpointVerifier;
+  /** The sequence number of the rotation that handed signing to this key (none for the first key). */
+  readonly fromSeq: number;
+  /** The sequence number of the rotation that handed signing on (none for the configured key). */
+  readonly throughSeq: number;
+  /** How far the log was pruned when signing was handed on: a prune under this key reaches no further. */
+  readonly prunedThroughAtMost: number;
+}
+
 /**
  * Which stored checkpoints verify, and under which key each was checked. Trust runs backwards from the
- * configured key: the checkpoints after the newest rotation must verify under it; a rotation must be signed
- * by the key it hands over to (the one trusted so far, vouching for the one before it) and by the key it
- * hands over from, which the checkpoints before it must then verify under. A rotation that does not verify
- * hands over nothing: the checkpoints before it are checked under the key trusted so far, and fail.
+ * configured key, and a key's stretch of the log is fixed by sequence numbers the rotations sign, never by
+ * the order rows were stored in (row ids sign nothing): a rotation at seq S must be signed by the key it
+ * hands over to (the one trusted so far, vouching for the one before it) and by the key it hands over from;
+ * the older key then vouches only for checkpoints at seq ≤ S, and for prunes no further than the log was
+ * pruned at the rotation (which the rotation signs). So a leaked old key can neither sign past its
+ * rotation nor delete records the rotation covers. At S itself either key may sign. A rotation that does not
+ * verify hands over nothing.
  */
 export function checkpointKeyring(signer: CheckpointVerifier, checkpoints: readonly AuditCheckpointEntity[]): Map<number, { verified: boolean; keyId: string }> {
   const checked = new Map<number, { verified: boolean; keyId: string }>();
-  let trusted: CheckpointVerifier = signer;
-  for (const checkpoint of [...checkpoints].sort((a, b) => b.id - a.id)) {
-    const message = checkpointMessage(checkpoint);
-    if (checkpoint.kind !== 'rotation') {
-      checked.set(checkpoint.id, { verified: trusted.verify(message, checkpoint.signature), keyId: trusted.keyId });
-      continue;
-    }
-    const predecessor = storedVerifier(checkpoint.predecessorKey);
+  let period: KeyPeriod = { key: signer, fromSeq: -Infinity, throughSeq: Infinity, prunedThroughAtMost: Infinity };
+  const periods: KeyPeriod[] = [];
+  const rotations = checkpoints.filter((checkpoint) => checkpoint.kind === 'rotation').sort((a, b) => b.seq - a.seq || b.id - a.id);
+  for (const rotation of rotations) {
+    const message = checkpointMessage(rotation);
+    const trusted = period.key;
+    const predecessor = storedVerifier(rotation.predecessorKey);
     const verified =
-      checkpoint.successorKey === trusted.publicKey &&
-      checkpoint.successorSignature !== null &&
-      trusted.verify(message, checkpoint.successorSignature) &&
+      rotation.seq <= period.throughSeq &&
+      (rotation.prunedThroughSeq ?? 0) <= period.prunedThroughAtMost &&
+      rotation.successorKey === trusted.publicKey &&
+      rotation.successorSignature !== null &&
+      trusted.verify(message, rotation.successorSignature) &&
       predecessor !== undefined &&
-      predecessor.keyId === checkpoint.keyId &&
-      predecessor.verify(message, checkpoint.signature);
-    checked.set(checkpoint.id, { verified, keyId: trusted.keyId });
-    if (verified) trusted = predecessor;
+      predecessor.keyId === rotation.keyId &&
+      predecessor.verify(message, rotation.signature);
+    checked.set(rotation.id, { verified, keyId: trusted.keyId });
+    if (!verified) continue;
+    periods.push({ ...period, fromSeq: rotation.seq });
+    period = { key: predecessor, fromSeq: -Infinity, throughSeq: rotation.seq, prunedThroughAtMost: rotation.prunedThroughSeq ?? 0 };
+  }
+  periods.push(period);
+  for (const checkpoint of checkpoints) {
+    if (checkpoint.kind === 'rotation') continue;
+    const reaches = checkpoint.kind === 'prune' ? (checkpoint.prunedThroughSeq ?? checkpoint.seq) : -Infinity;
+    const eligible = periods.filter((candidate) => candidate.fromSeq <= checkpoint.seq && checkpoint.seq <= candidate.throughSeq && reaches <= candidate.prunedThroughAtMost);
+    const message = checkpointMessage(checkpoint);
+    const verified = eligible.some((candidate) => candidate.key.verify(message, checkpoint.signature));
+    // The key named in a failure: the newest whose stretch holds the checkpoint (the configured one if none does).
+    checked.set(checkpoint.id, { verified, keyId: (eligible[0] ?? periods[0]).key.keyId });
   }
   return checked;
 }
@@ -77,28 +104,36 @@ async function latestCheckpoint(manager: EntityManager): Promise<AuditCheckpoint
 }
 
 /**
- * Refuses a signer whose key is not the one the log is signed with now (the newest checkpoint's, or the key
- * a rotation handed over to): a checkpoint signed under another key (a mistyped or missing
- * CANDOR_AUDIT_SIGNING_KEY, the key from before a rotation) would fail every later `audit verify`, and on
- * PostgreSQL it could not be taken back.
+ * Refuses a signer whose key is not the one the log is signed with now: the newest checkpoint must verify
+ * under it (its signature, or for a rotation the signature of the key it hands over to). A checkpoint signed
+ * under another key (a mistyped or missing CANDOR_AUDIT_SIGNING_KEY, the key from before a rotation) would
+ * fail every later `audit verify`, and on PostgreSQL it could not be taken back. A newest checkpoint that
+ * names this key but does not verify under it was altered: said so, and refused too.
  */
 export async function checkSigningKey(manager: DataSource | EntityManager, signer: CheckpointSigner): Promise<void> {
   const latest = await latestCheckpoint('manager' in manager ? manager.manager : manager);
+  if (!latest) return;
+  const message = checkpointMessage(latest);
+  const rotation = latest.kind === 'rotation';
+  if (rotation ? latest.successorKey === signer.publicKey && latest.successorSignature !== null && signer.verify(message, latest.successorSignature) : signer.verify(message, latest.signature)) return;
   const logKey = logSigningKeyId(latest);
-  if (logKey === undefined || logKey === signer.keyId) return;
-  const rotated = latest!.kind === 'rotation' ? ` since the rotation of checkpoint ${latest!.id}` : '';
-  throw new ConfigError(`CANDOR_AUDIT_SIGNING_KEY is not the key this access log's checkpoints are signed with${rotated} (key ${logKey}; this one is ${signer.keyId}): set the log's key`);
+  const at = `checkpoint ${latest.id}${rotation ? ', a key rotation' : ''}`;
+  if (logKey === signer.keyId || logKey === 'none') {
+    throw new ConfigError(`the access log's newest checkpoint (${at}) ${logKey === 'none' ? 'hands over to no valid key' : `names key ${logKey} but does not verify under it`}: it was altered — run npx candor audit verify`);
+  }
+  throw new ConfigError(`CANDOR_AUDIT_SIGNING_KEY is not the key this access log's checkpoints are signed with${rotation ? ` since the rotation of checkpoint ${latest.id}` : ''} (key ${logKey}; this one is ${signer.keyId}): set the log's key`);
 }
 
 /**
- * Runs `work` in one transaction, holding the chain lock on PostgreSQL: checkpoints are written one at a
- * time, each after checking the key the one before left, so that a checkpoint under the old key cannot land
- * after a rotation. (On SQLite, a transaction that read before another connection wrote cannot write: a
- * check made stale by a rotation fails, SQLITE_BUSY, instead of landing.)
+ * Runs `work` in one transaction that holds the log's write lock before it reads anything — the chain lock
+ * on PostgreSQL, SQLite's write lock (taken by a write that changes nothing, waiting up to the busy timeout:
+ * a transaction that read first would fail, SQLITE_BUSY, whenever the log's writer committed in between).
+ * So checkpoints are written one at a time, each after checking the key the one before left: a checkpoint
+ * under the old key cannot land after a rotation.
  */
 function inCheckpointTransaction<T>(dataSource: DataSource, work: (manager: EntityManager) => Promise<T>): Promise<T> {
   return inTransaction(dataSource, async (manager) => {
-    if (dataSource.options.type === 'postgres') await manager.query(`SET LOCAL lock_timeout = '10s'; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`);
+    await manager.query(dataSource.options.type === 'postgres' ? `SET LOCAL lock_timeout = '10s'; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})` : 'DELETE FROM audit_checkpoint WHERE 0');
     return work(manager);
   });
 }
@@ -140,7 +175,17 @@ export async function rotateSigningKey(dataSource: DataSource, current: Checkpoi
     await checkSigningKey(manager, current);
     // A log with a checkpoint has a batch: the newest batch is never pruned.
     const head = (await chainHead(manager))!;
-    const handOver = { kind: 'rotation' as const, seq: head.seq, headHash: head.hash, at: at.toISOString(), prunedThroughSeq: null, predecessorKey: current.publicKey, successorKey: next.publicKey };
+    // How far the log was pruned: signed, so that the old key's prunes can reach no further.
+    const [{ pruned }] = await manager.query("SELECT MAX(pruned_through_seq) AS pruned FROM audit_checkpoint WHERE kind = 'prune'");
+    const handOver = {
+      kind: 'rotation' as const,
+      seq: head.seq,
+      headHash: head.hash,
+      at: at.toISOString(),
+      prunedThroughSeq: pruned === null ? null : Number(pruned),
+      predecessorKey: current.publicKey,
+      successorKey: next.publicKey,
+    };
     const message = checkpointMessage(handOver);
     const rotation = { ...handOver, keyId: current.keyId, signature: current.sign(message), successorSignature: next.sign(message) };
     return { rotated: await manager.getRepository(AuditCheckpointEntity).save(rotation) };
@@ -152,6 +197,8 @@ export async function rotateSigningKey(dataSource: DataSource, current: Checkpoi
  * two keys it hands over between, so that each earlier checkpoint's key is vouched for by the one after it.
  */
 export async function exportCheckpoints(dataSource: DataSource, signer: CheckpointSigner) {
+  // The key it names as the log's must be the log's (an auditor may pin it).
+  await checkSigningKey(dataSource, signer);
   const checkpoints = await dataSource.getRepository(AuditCheckpointEntity).find({ order: { id: 'ASC' } });
   return {
     format: CHECKPOINT_FORMAT,

@@ -74,7 +74,8 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
   /** The break at `seq`, unless an overlapping entry comes first. */
   const broken = (seq: number, problem: string): VerifyReport => (overlap && overlap.seq <= seq ? overlapReport(overlap) : brokenAt(seq, problem));
 
-  const latestPrune = [...checkpoints].reverse().find((checkpoint) => checkpoint.kind === 'prune');
+  // The prune that reached furthest (by what its signature covers, not by the order rows were stored in).
+  const latestPrune = checkpoints.filter((checkpoint) => checkpoint.kind === 'prune').sort((a, b) => (b.prunedThroughSeq ?? b.seq) - (a.prunedThroughSeq ?? a.seq) || b.id - a.id)[0];
   /** Records removed from the end of the log: a signed checkpoint covers more than the log holds. */
   const truncation = (lastSeq: number): VerifyReport | undefined => {
     const beyond = checkpoints.find((checkpoint) => checkpoint.seq > lastSeq);

@@ -4,6 +4,7 @@ import type { AccessActor } from '../audit/access-log';
 import { AuditBatchEntity } from '../audit/audit.entities';
 import { checkpointSigner, checkSigningKey, exportCheckpoints, rotateSigningKey, signedCheckpoint, writeCheckpoint } from '../audit/checkpoints';
 import { PARTITION_MONTHS_AHEAD } from '../audit/postgres-partitions';
+import { signingSeed } from '../config';
 import { auditUnavailable, badInput, isoTime } from '../errors';
 import type { CandorServices } from '../server/services';
 
@@ -85,9 +86,9 @@ export async function auditCheckpoint(services: CandorServices, action: string |
  * CANDOR_AUDIT_NEXT_SIGNING_KEY with a rotation checkpoint signed by both. Recorded once done.
  */
 async function auditRotateKey(services: CandorServices, output: Output): Promise<number> {
-  const nextSeed = services.config.auditNextSigningSeed;
-  if (!nextSeed) throw badInput('CANDOR_AUDIT_NEXT_SIGNING_KEY is required: base64 of the new 32-byte Ed25519 seed (e.g. openssl rand -base64 32)');
-  const next = checkpointSigner(nextSeed);
+  const nextKey = services.config.auditNextSigningKey;
+  if (!nextKey) throw badInput('CANDOR_AUDIT_NEXT_SIGNING_KEY is required: base64 of the new 32-byte Ed25519 seed (e.g. openssl rand -base64 32)');
+  const next = checkpointSigner(signingSeed('CANDOR_AUDIT_NEXT_SIGNING_KEY', nextKey));
   const result = await rotateSigningKey(services.dataSource, services.checkpointSigner, next, services.clock());
   if (!result.rotated) {
     output.out(`the access log has no signed checkpoint yet, so no key to hand over from: set CANDOR_AUDIT_SIGNING_KEY to the new key (${next.keyId}) and its checkpoints will be signed with it\n`);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { AuditBatchEntity, AuditCheckpointEntity } from '../../src/audit/audit.entities';
-import { checkpointMessage, checkpointSigner, signedCheckpoint, writeCheckpoint } from '../../src/audit/checkpoints';
+import { checkpointMessage, checkpointSigner, rotateSigningKey, signedCheckpoint, writeCheckpoint } from '../../src/audit/checkpoints';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { runCli, startChildServer } from '../support/child-server';
 import { DRIVERS } from '../support/databases';
@@ -43,6 +43,8 @@ describe.each(DRIVERS)('rotating the checkpoint signing key on %s', (driver) => 
     expect(same.code).toBe(1);
     const malformed = await runCli(['audit', 'checkpoint', 'rotate'], { DATABASE_URL: candor.database.url, CANDOR_AUDIT_NEXT_SIGNING_KEY: 'c2hvcnQ=' });
     expect([malformed.code, malformed.stderr]).toEqual([1, expect.stringContaining('CANDOR_AUDIT_NEXT_SIGNING_KEY must be base64 of exactly 32 bytes (an Ed25519 seed)')]);
+    // Only the rotation reads it: a leftover value stops no other command.
+    expect((await runCli(['audit', 'verify'], { DATABASE_URL: candor.database.url, CANDOR_AUDIT_NEXT_SIGNING_KEY: 'c2hvcnQ=' })).code).toBe(0);
     expect(await checkpoints()).toEqual(before);
     const sameKey = await cli(['checkpoint', 'rotate'], { next: Buffer.from(candor.services.config.auditSigningSeed) });
     expect([sameKey.code, sameKey.stderr]).toEqual([1, `candor: the new signing key is the current one (key ${candor.services.checkpointSigner.keyId}): nothing to rotate\n`]);
@@ -73,6 +75,8 @@ describe.each(DRIVERS)('rotating the checkpoint signing key on %s', (driver) => 
     expect(await cli(['checkpoint', 'create'])).toMatchObject({ code: 1, stderr: refusal });
     await expect(writeCheckpoint(candor.services.dataSource, candor.services.checkpointSigner, 'periodic', new Date())).rejects.toThrow(/since the rotation of checkpoint/);
     expect(await cli(['prune', '--before', new Date().toISOString()])).toMatchObject({ code: 1, stderr: refusal });
+    // Nor does it export as the log's key: an auditor might pin it.
+    expect(await cli(['checkpoint', 'export'])).toMatchObject({ code: 1, stderr: refusal });
     await expect(startChildServer({ DATABASE_URL: candor.database.url, CANDOR_SEED_DEMO: 'false' })).rejects.toThrow(/server exited with 1 before serving:[^]*since the rotation of checkpoint/);
     // A prune signed before the rotation committed: the store checks the key under the chain lock, and writes nothing.
     const [oldest] = await candor.services.dataSource.getRepository(AuditBatchEntity).find({ order: { id: 'ASC' }, take: 1 });
@@ -102,6 +106,45 @@ describe.each(DRIVERS)('rotating the checkpoint signing key on %s', (driver) => 
     ]);
   });
 
+  it('a newest checkpoint that names the configured key but does not verify under it was altered: said so, nothing signed', async () => {
+    const [newest] = (await checkpoints()).slice(-1);
+    await tamper(candor, [['UPDATE audit_checkpoint SET head_hash = ? WHERE id = ?', ['0'.repeat(64), newest.id]]]);
+    try {
+      const refused = await cli(['checkpoint', 'create'], { signing: secondSeed });
+      expect([refused.code, refused.stderr]).toEqual([1, `candor: the access log's newest checkpoint (checkpoint ${newest.id}) names key ${second.keyId} but does not verify under it: it was altered — run npx candor audit verify\n`]);
+    } finally {
+      await tamper(candor, [['UPDATE audit_checkpoint SET head_hash = ? WHERE id = ?', [newest.headHash, newest.id]]]);
+    }
+  });
+
+  it('a leaked old key signs nothing verify accepts past its rotation, whatever row id it is stored under', async () => {
+    const stored = await checkpoints();
+    const [firstRotation] = stored.filter((checkpoint) => checkpoint.kind === 'rotation');
+    const [head] = await candor.services.dataSource.getRepository(AuditBatchEntity).find({ order: { id: 'DESC' }, take: 1 });
+    const old = candor.services.checkpointSigner;
+    // A checkpoint of today's head under the key from before the first rotation, slipped in below every row.
+    const forged = signedCheckpoint(old, 'periodic', new Date(), { seq: head.lastSeq, hash: head.hash });
+    await candor.services.dataSource.query(`INSERT INTO audit_checkpoint (id, kind, seq, head_hash, at, key_id, signature) VALUES (-1, 'periodic', ${head.lastSeq}, '${head.hash}', '${forged.at}', '${forged.keyId}', '${forged.signature}')`);
+    try {
+      expect(head.lastSeq).toBeGreaterThan(firstRotation.seq);
+      const result = await cli(['verify'], { signing: secondSeed });
+      expect([result.code, result.stderr]).toEqual([1, expect.stringMatching(new RegExp(`^access log broken at seq ${head.lastSeq}: checkpoint -1 \\(seq ${head.lastSeq}, signed with key ${old.keyId}\\)`))]);
+    } finally {
+      await tamper(candor, [['DELETE FROM audit_checkpoint WHERE id = ?', [-1]]]);
+    }
+  });
+
+  it('undoing the rotation migration is refused while a rotation is stored (the checkpoints before it would not verify)', async () => {
+    const runner = candor.services.dataSource.createQueryRunner();
+    try {
+      const rotationMigration = candor.services.dataSource.migrations.find((migration) => migration.name === 'CheckpointKeyRotation1764540000000')!;
+      await expect(rotationMigration.down(runner)).rejects.toThrow(/the access log's signing key was rotated \(checkpoint \d+\): undoing this migration would leave the checkpoints before the rotation unverifiable/);
+    } finally {
+      await runner.release();
+    }
+    expect(await cli(['verify'], { signing: secondSeed })).toMatchObject({ code: 0 });
+  });
+
   it('a forged hand-over (an intruder key in place of the old one, its checkpoints re-signed) breaks verify at the first checkpoint it would vouch for', async () => {
     const intruder = checkpointSigner(randomBytes(32));
     const stored = await checkpoints();
@@ -123,5 +166,36 @@ describe.each(DRIVERS)('rotating the checkpoint signing key on %s', (driver) => 
       ]);
     }
     expect((await cli(['verify'], { signing: secondSeed })).code).toBe(0);
+  });
+});
+
+describe.each(DRIVERS)('a rotation racing the old key on %s', (driver) => {
+  it('lands between checkpoints, never under them: no checkpoint under the old key past it, verify passes under the new key', async () => {
+    const candor = await startCandor(driver);
+    const next = randomBytes(32);
+    try {
+      const old = candor.services.checkpointSigner;
+      await candor.query({ key: KEYS.support, purpose: 'essential.service', query: '{ customers(limit: 5) { email } }' });
+      expect(await writeCheckpoint(candor.services.dataSource, old, 'manual', new Date())).toBeDefined();
+      let stop = false;
+      const traffic = Array.from({ length: 4 }, async () => {
+        while (!stop) await candor.query({ key: KEYS.support, purpose: 'essential.service', query: '{ customers(limit: 5) { email } }' });
+      });
+      // Periodic checkpoints under the old key, all along, as a not yet restarted instance writes them.
+      const periodic = Array.from({ length: 4 }, async () => {
+        for (let round = 0; round < 15; round++) await writeCheckpoint(candor.services.dataSource, old, 'periodic', new Date()).catch(() => undefined);
+      });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const { rotated } = await rotateSigningKey(candor.services.dataSource, old, checkpointSigner(next), new Date());
+      expect(rotated).toBeDefined();
+      await Promise.all(periodic);
+      stop = true;
+      await Promise.all(traffic);
+      const after = (await candor.services.dataSource.getRepository(AuditCheckpointEntity).find({ order: { id: 'ASC' } })).filter((checkpoint) => checkpoint.id > rotated!.id);
+      expect(after.filter((checkpoint) => checkpoint.keyId === old.keyId)).toEqual([]);
+      expect((await runCli(['audit', 'verify'], { DATABASE_URL: candor.database.url, CANDOR_AUDIT_SIGNING_KEY: next.toString('base64') })).code).toBe(0);
+    } finally {
+      await candor.stop();
+    }
   });
 });

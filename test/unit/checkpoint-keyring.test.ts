@@ -6,15 +6,21 @@ import { checkpointKeyring, checkpointMessage, type CheckpointSigner, checkpoint
 const [oldKey, newKey, newerKey, intruder] = Array.from({ length: 4 }, () => checkpointSigner(randomBytes(32)));
 const hash = (seq: number) => String(seq % 10).repeat(64);
 
-/** A plain checkpoint at `seq`, signed by `signer`. */
-function plain(id: number, signer: CheckpointSigner): AuditCheckpointEntity {
-  const fields = { kind: 'manual' as const, seq: id * 10, headHash: hash(id), at: '2026-11-30T08:00:00.000Z', prunedThroughSeq: null };
+/** A plain checkpoint at seq 10 × id (or `seq`), signed by `signer`. */
+function plain(id: number, signer: CheckpointSigner, seq = id * 10): AuditCheckpointEntity {
+  const fields = { kind: 'manual' as const, seq, headHash: hash(id), at: '2026-11-30T08:00:00.000Z', prunedThroughSeq: null };
   return { id, ...fields, keyId: signer.keyId, signature: signer.sign(checkpointMessage(fields)), predecessorKey: null, successorKey: null, successorSignature: null };
 }
 
-/** A rotation from `from` to `to`, each signature by the key given (by default the two keys themselves). */
-function rotation(id: number, from: CheckpointSigner, to: CheckpointSigner, signers: { old?: CheckpointSigner; new?: CheckpointSigner } = {}): AuditCheckpointEntity {
-  const fields = { kind: 'rotation' as const, seq: id * 10, headHash: hash(id), at: '2026-11-30T08:00:00.000Z', prunedThroughSeq: null, predecessorKey: from.publicKey, successorKey: to.publicKey };
+/** A prune checkpoint through `seq`, signed by `signer`. */
+function prune(id: number, signer: CheckpointSigner, seq: number): AuditCheckpointEntity {
+  const fields = { kind: 'prune' as const, seq, headHash: hash(id), at: '2026-11-30T08:00:00.000Z', prunedThroughSeq: seq };
+  return { id, ...fields, keyId: signer.keyId, signature: signer.sign(checkpointMessage(fields)), predecessorKey: null, successorKey: null, successorSignature: null };
+}
+
+/** A rotation at seq 10 × id from `from` to `to`, each signature by the key given (by default the two keys themselves). */
+function rotation(id: number, from: CheckpointSigner, to: CheckpointSigner, signers: { old?: CheckpointSigner; new?: CheckpointSigner } = {}, prunedThroughSeq: number | null = null): AuditCheckpointEntity {
+  const fields = { kind: 'rotation' as const, seq: id * 10, headHash: hash(id), at: '2026-11-30T08:00:00.000Z', prunedThroughSeq, predecessorKey: from.publicKey, successorKey: to.publicKey };
   const message = checkpointMessage(fields);
   return { id, ...fields, keyId: from.keyId, signature: (signers.old ?? from).sign(message), successorSignature: (signers.new ?? to).sign(message) };
 }
@@ -50,6 +56,18 @@ describe('checkpointKeyring: trust runs back from the configured key through rot
     ],
     ['a rotation turned into a plain checkpoint: fails', newKey, () => [plain(1, oldKey), { ...rotation(2, oldKey, newKey), kind: 'manual' as const }], []],
     ['a plain checkpoint turned into a rotation: fails', oldKey, () => [{ ...plain(1, oldKey), kind: 'rotation' as const }], []],
+    // A leaked old key, after its rotation: row ids are the writer's choice and sign nothing.
+    ['the old key at a seq past its rotation, stored with a low id: refused', newKey, () => [plain(-1, oldKey, 30), rotation(2, oldKey, newKey), plain(3, newKey)], [2, 3]],
+    ['the old key at the rotation\'s own seq (the same head): accepted', newKey, () => [plain(-1, oldKey, 20), rotation(2, oldKey, newKey)], [-1, 2]],
+    ['an old-key prune reaching past the prune the rotation signed: refused', newKey, () => [prune(-2, oldKey, 15), rotation(2, oldKey, newKey, {}, 5)], [2]],
+    ['an old-key prune no further than the rotation signed: accepted', newKey, () => [prune(1, oldKey, 5), rotation(2, oldKey, newKey, {}, 5)], [1, 2]],
+    ['a new-key prune past the rotation: accepted', newKey, () => [rotation(2, oldKey, newKey, {}, 5), prune(3, newKey, 25)], [2, 3]],
+    [
+      'an older rotation at a seq past the newer one (a forked hand-over): it and its stretch fail',
+      newerKey,
+      () => [rotation(2, oldKey, newKey), rotation(5, newKey, newerKey), { ...rotation(7, intruder, newKey, { new: newKey }) }, plain(1, oldKey)],
+      [1, 2, 5],
+    ],
     ['a rotation naming no valid old key: fails', newKey, () => [{ ...rotation(1, oldKey, newKey), predecessorKey: 'bm90IGEga2V5' }], []],
   ])('%s', (_, configured, checkpoints, expected) => {
     expect(verifiedIds(configured, checkpoints())).toEqual(expected);
