@@ -26,15 +26,20 @@ export interface RelationPage {
   readonly offset: number;
 }
 
+/** A page of one customer's relation: what the paged loaders are asked for. */
+export interface CustomerPageKey extends RelationPage {
+  readonly customerId: string;
+}
+
 /**
- * Per-request loaders of the domain's relations, so a list of N customers costs one read per relation (and
- * per distinct page asked for): every record (the subject's own page), or a page of each customer's.
+ * Per-request loaders of the domain's relations, so a list of N customers costs one read per relation,
+ * whatever pages its aliases ask for: every record (the subject's own page), or a page of each customer's.
  */
 export interface DomainLoaders {
   readonly paymentsByCustomer: DataLoader<string, PaymentEntity[]>;
   readonly watchHistoryByCustomer: DataLoader<string, WatchEventEntity[]>;
-  paymentsPage(page: RelationPage): DataLoader<string, PaymentEntity[]>;
-  watchHistoryPage(page: RelationPage): DataLoader<string, WatchEventEntity[]>;
+  readonly paymentPages: DataLoader<CustomerPageKey, PaymentEntity[], string>;
+  readonly watchHistoryPages: DataLoader<CustomerPageKey, WatchEventEntity[], string>;
 }
 
 /** How a relation is read: its entity, table, and the time it is ordered by, newest first (property and column). */
@@ -110,52 +115,74 @@ export class DomainStore {
   }
 
   createLoaders(): DomainLoaders {
-    /** One loader per distinct page: aliases asking for the same page share its read. */
-    const paged = <T extends { customerId: string }>(relation: Relation<T>) => {
-      const loaders = new Map<string, DataLoader<string, T[]>>();
-      return (page: RelationPage) => {
-        const key = `${page.limit}:${page.offset}`;
-        let loader = loaders.get(key);
-        if (!loader) loaders.set(key, (loader = new DataLoader((ids) => this.groupByCustomer(relation, ids, page))));
-        return loader;
-      };
-    };
+    const paged = <T extends { id: string; customerId: string }>(relation: Relation<T>) =>
+      new DataLoader<CustomerPageKey, T[], string>((keys) => this.pagesByCustomer(relation, keys), { cacheKeyFn: ({ customerId, limit, offset }) => `${limit}:${offset}:${customerId}` });
     return {
       paymentsByCustomer: new DataLoader((ids) => this.groupByCustomer(PAYMENTS, ids)),
       watchHistoryByCustomer: new DataLoader((ids) => this.groupByCustomer(WATCH_HISTORY, ids)),
-      paymentsPage: paged(PAYMENTS),
-      watchHistoryPage: paged(WATCH_HISTORY),
+      paymentPages: paged(PAYMENTS),
+      watchHistoryPages: paged(WATCH_HISTORY),
     };
   }
 
-  /**
-   * Each customer's rows of a relation, newest first: all of them, or the page asked for — numbered per
-   * customer in SQL (ROW_NUMBER over the customer's rows, in the same order), so one read serves every
-   * customer of a chunk whatever the page.
-   */
-  private async groupByCustomer<T extends { customerId: string }>(relation: Relation<T>, customerIds: readonly string[], page?: RelationPage): Promise<T[][]> {
-    const { property, column } = relation.newestFirstBy;
+  /** Each customer's rows of a relation, newest first, all of them. */
+  private async groupByCustomer<T extends { customerId: string }>(relation: Relation<T>, customerIds: readonly string[]): Promise<T[][]> {
     const rows: T[] = [];
     for (let start = 0; start < customerIds.length; start += RELATION_READ_CHUNK) {
       const chunk = customerIds.slice(start, start + RELATION_READ_CHUNK);
-      const query = this.dataSource
+      const found = await this.dataSource
         .getRepository(relation.entity)
         .createQueryBuilder('row')
         .where('row.customer_id IN (:...chunk)', { chunk })
-        .orderBy(`row.${property}`, 'DESC')
-        .addOrderBy('row.id', 'ASC');
-      if (page) {
-        query.andWhere(
-          `row.id IN (SELECT ranked.id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY ${column} DESC, id ASC) AS position
-             FROM ${relation.table} WHERE customer_id IN (:...chunk)) ranked WHERE ranked.position > :pageAfter AND ranked.position <= :pageThrough)`,
-          { pageAfter: page.offset, pageThrough: page.offset + page.limit },
-        );
-      }
+        .orderBy(`row.${relation.newestFirstBy.property}`, 'DESC')
+        .addOrderBy('row.id', 'ASC')
+        .getMany();
       // One by one: a spread of a large chunk's rows would overflow the call stack (~100,000 arguments).
-      for (const row of await query.getMany()) rows.push(row);
+      for (const row of found) rows.push(row);
     }
     const byCustomer = new Map<string, T[]>(customerIds.map((id) => [id, []]));
     for (const row of rows) byCustomer.get(row.customerId)?.push(row);
     return customerIds.map((id) => byCustomer.get(id)!);
+  }
+
+  /**
+   * The pages asked for, one read per chunk of customers whatever the pages: each row is numbered within its
+   * customer's (ROW_NUMBER over the customer's rows, newest first) and only rows some page holds are read.
+   * An empty page reads nothing.
+   */
+  private async pagesByCustomer<T extends { id: string; customerId: string }>(relation: Relation<T>, keys: readonly CustomerPageKey[]): Promise<T[][]> {
+    const asked = keys.filter((key) => key.limit > 0);
+    const customerIds = [...new Set(asked.map((key) => key.customerId))];
+    const ranges = [...new Map(asked.map(({ limit, offset }) => [`${limit}:${offset}`, { after: offset, through: offset + limit }])).values()];
+    const positioned = new Map<string, Array<{ row: T; position: number }>>();
+    const { property, column } = relation.newestFirstBy;
+    for (let start = 0; start < customerIds.length; start += RELATION_READ_CHUNK) {
+      const chunk = customerIds.slice(start, start + RELATION_READ_CHUNK);
+      const parameters: Record<string, unknown> = { chunk };
+      const inSomePage = ranges.map(({ after, through }, index) => {
+        Object.assign(parameters, { [`after${index}`]: after, [`through${index}`]: through });
+        return `(ranked.position > :after${index} AND ranked.position <= :through${index})`;
+      });
+      const { entities, raw } = await this.dataSource
+        .getRepository(relation.entity)
+        .createQueryBuilder('row')
+        .innerJoin(
+          `(SELECT id, ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY ${column} DESC, id ASC) AS position FROM ${relation.table} WHERE customer_id IN (:...chunk))`,
+          'ranked',
+          'ranked.id = row.id',
+        )
+        .addSelect('ranked.position', 'ranked_position')
+        .where(inSomePage.join(' OR '), parameters)
+        .orderBy(`row.${property}`, 'DESC')
+        .addOrderBy('row.id', 'ASC')
+        .getRawAndEntities<{ row_id: string; ranked_position: number | string }>();
+      const positions = new Map(raw.map((row) => [row.row_id, Number(row.ranked_position)]));
+      for (const row of entities) {
+        const rows = positioned.get(row.customerId) ?? [];
+        positioned.set(row.customerId, rows);
+        rows.push({ row, position: positions.get(row.id)! });
+      }
+    }
+    return keys.map(({ customerId, limit, offset }) => (positioned.get(customerId) ?? []).filter(({ position }) => position > offset && position <= offset + limit).map(({ row }) => row));
   }
 }

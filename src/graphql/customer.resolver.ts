@@ -52,12 +52,12 @@ export class CustomerResolver {
 
   @FieldResolver()
   watchHistory(@Root() customer: CustomerEntity, @Ctx() context: GraphQLContext, @Args() page: RelationPageArgs): Promise<WatchEventEntity[]> {
-    return context.loaders.watchHistoryPage(relationPage(page)).load(customer.id);
+    return context.loaders.watchHistoryPages.load({ customerId: customer.id, ...relationPage(page) });
   }
 
   @FieldResolver()
   payments(@Root() customer: CustomerEntity, @Ctx() context: GraphQLContext, @Args() page: RelationPageArgs): Promise<PaymentEntity[]> {
-    return context.loaders.paymentsPage(relationPage(page)).load(customer.id);
+    return context.loaders.paymentPages.load({ customerId: customer.id, ...relationPage(page) });
   }
 }
 

@@ -1,6 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
-import { type FragmentDefinitionNode, type GraphQLNamedType, type GraphQLObjectType, type GraphQLSchema, GraphQLError, getNamedType, isInterfaceType, isObjectType, Kind, Lexer, type OperationDefinitionNode, type SelectionSetNode, Source, TokenKind, type ValidationRule, type ValueNode } from 'graphql';
+import { type FragmentDefinitionNode, type GraphQLNamedType, type GraphQLObjectType, type GraphQLSchema, GraphQLError, getNamedType, isInterfaceType, isObjectType, Kind, Lexer, type OperationDefinitionNode, type SelectionNode, type SelectionSetNode, Source, TokenKind, type ValidationRule, type ValueNode } from 'graphql';
 import type { GraphQLArmorRejectCallback } from '@escape.tech/graphql-armor-types';
 import type { CandorConfig } from '../config';
 import type { QUERY_LIMIT_CODES } from '../policy/codes';
@@ -94,16 +94,26 @@ export function listItems(
       node === undefined ? fallback : node.kind === Kind.INT ? Number(node.value) : node.kind === Kind.VARIABLE ? (variables[node.name.value] ?? defaultOf(node.name.value) ?? fallback) : fallback;
     return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0;
   };
+  /** A variable's default as written in the operation (the Int and Boolean ones are what is read here). */
   const defaultOf = (variable: string): unknown => {
-    const definition = operation.variableDefinitions?.find((candidate) => candidate.variable.name.value === variable);
-    return definition?.defaultValue?.kind === Kind.INT ? Number(definition.defaultValue.value) : undefined;
+    const fallback = operation.variableDefinitions?.find((candidate) => candidate.variable.name.value === variable)?.defaultValue;
+    return fallback?.kind === Kind.INT ? Number(fallback.value) : fallback?.kind === Kind.BOOLEAN ? fallback.value : undefined;
   };
+  /** Whether `@skip`/`@include` leave the selection out of the execution (as graphql-js reads them). */
+  const leftOut = (selection: SelectionNode): boolean =>
+    (selection.directives ?? []).some((directive) => {
+      if (directive.name.value !== 'skip' && directive.name.value !== 'include') return false;
+      const condition = directive.arguments?.find((argument) => argument.name.value === 'if')?.value;
+      const value = condition?.kind === Kind.BOOLEAN ? condition.value : condition?.kind === Kind.VARIABLE ? (variables[condition.name.value] ?? defaultOf(condition.name.value)) : undefined;
+      return directive.name.value === 'skip' ? value === true : value === false;
+    });
   /** The type a fragment's selection applies to (its type condition, or the enclosing type without one). */
   const conditionType = (name: string | undefined, enclosing: GraphQLNamedType) => (name === undefined ? enclosing : (schema.getType(name) ?? enclosing));
   /** The items `selectionSet` asks for, on `parentType`, once for each of `copies` enclosing items. */
   const count = (selectionSet: SelectionSetNode, parentType: GraphQLNamedType, copies: number, spreading: ReadonlySet<string>): number => {
     let total = 0;
     for (const selection of selectionSet.selections) {
+      if (leftOut(selection)) continue;
       if (selection.kind === Kind.FIELD) {
         const field = isObjectType(parentType) || isInterfaceType(parentType) ? parentType.getFields()[selection.name.value] : undefined;
         if (!field) continue;
