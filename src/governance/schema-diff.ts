@@ -1,5 +1,5 @@
 import { anyCovers } from '../taxonomy/keys';
-import type { Category } from '../taxonomy/taxonomy';
+import { type Category, latestChangeAt } from '../taxonomy/taxonomy';
 
 /**
  * The schema diff gate: what changed in the governance of the schema between a base `governance.json`
@@ -35,10 +35,10 @@ export interface GovernedPurposeEntry {
   readonly noticeVersion?: number;
   readonly materialNotice?: boolean;
   /**
-   * The latest material change of the purpose's notice (ISO-8601): consents given before it no longer count
-   * and must be renewed. Null without one; absent from documents written before it was emitted.
+   * The material changes of the purpose's notice (ISO-8601, earliest first): from each one on, consents given
+   * before it no longer count and must be renewed. Absent from documents written before it was emitted.
    */
-  readonly renewConsentsBefore?: string | null;
+  readonly materialChanges?: readonly string[];
 }
 
 export interface GovernanceDocument {
@@ -185,13 +185,15 @@ export function parseGovernanceDocument(text: string, source: string): Governanc
       if (entry.legalBasis !== null && typeof entry.legalBasis !== 'string') malformed(`purpose "${key}": "legalBasis" is not text or null`);
       if (entry.noticeVersion !== undefined && typeof entry.noticeVersion !== 'number') malformed(`purpose "${key}": "noticeVersion" is not a number`);
       if (entry.materialNotice !== undefined && typeof entry.materialNotice !== 'boolean') malformed(`purpose "${key}": "materialNotice" is not true or false`);
-      const renewBefore = entry.renewConsentsBefore;
-      if (renewBefore !== undefined && renewBefore !== null && (typeof renewBefore !== 'string' || Number.isNaN(Date.parse(renewBefore)))) malformed(`purpose "${key}": "renewConsentsBefore" is not a time or null`);
+      const changes = entry.materialChanges;
+      if (changes !== undefined && (!Array.isArray(changes) || changes.some((change) => typeof change !== 'string' || Number.isNaN(Date.parse(change))))) {
+        malformed(`purpose "${key}": "materialChanges" is not a list of times`);
+      }
       purposes.set(key, {
         legalBasis: entry.legalBasis as string | null,
         noticeVersion: entry.noticeVersion as number | undefined,
         materialNotice: entry.materialNotice as boolean | undefined,
-        renewConsentsBefore: renewBefore as string | null | undefined,
+        materialChanges: changes as string[] | undefined,
       });
     }
   }
@@ -210,7 +212,7 @@ interface Flags {
  * taxonomy's) supplies personal/special/sensitive for entries that do not carry them; a category known to
  * neither is assumed personal, so that it is reviewed rather than waved through.
  */
-export function diffGovernance(base: GovernanceDocument, head: GovernanceDocument, categories: ReadonlyMap<string, Category> = new Map()): GovernanceDiff {
+export function diffGovernance(base: GovernanceDocument, head: GovernanceDocument, categories: ReadonlyMap<string, Category> = new Map(), now = new Date()): GovernanceDiff {
   const flagsOf = (entry: GovernedFieldEntry): Flags => {
     const category = categories.get(entry.category);
     return {
@@ -295,17 +297,32 @@ export function diffGovernance(base: GovernanceDocument, head: GovernanceDocumen
         if (was.noticeVersion !== is_.noticeVersion || was.materialNotice !== is_.materialNotice) {
           add('notice_changed', { from: `version ${was.noticeVersion ?? '?'}`, to: `version ${is_.noticeVersion ?? '?'}${is_.materialNotice ? ', material' : ''}` });
         }
-        // A material change dropped (a later version without `materialSince`) or moved earlier: consents given
-        // before it, which had to be renewed, allow the purpose again.
-        const [renewedBefore, renewsBefore] = [was.renewConsentsBefore, is_.renewConsentsBefore];
-        if (typeof renewedBefore === 'string' && renewsBefore !== undefined && (renewsBefore === null || Date.parse(renewsBefore) < Date.parse(renewedBefore))) {
-          add('consent_renewal_relaxed', { from: `renew consents given before ${renewedBefore}`, to: renewsBefore === null ? 'no renewal' : `renew consents given before ${renewsBefore}` });
-        }
+        const relaxed = was.materialChanges && is_.materialChanges ? renewalRelaxed(was.materialChanges, is_.materialChanges, now) : undefined;
+        if (relaxed) add('consent_renewal_relaxed', relaxed);
       }
     }
   }
   changes.sort((a, b) => Number(b.review) - Number(a.review) || compareText(a.coordinate, b.coordinate) || KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind));
   return { changes, reviewRequired: changes.some((change) => change.review) };
+}
+
+/**
+ * Whether, at some time from `now` on, the head asks fewer consents to be renewed than the base did: the
+ * latest material change in effect then is missing from the head or earlier than the base's (a change
+ * dropped, moved earlier, or replaced by one dated later without `materialSince`, which leaves the time
+ * between uncovered). The first such time is what the change says.
+ */
+function renewalRelaxed(base: readonly string[], head: readonly string[], now: Date): { from: string; to: string } | undefined {
+  const [before, after] = [base, head].map((changes) => changes.map((change) => new Date(change)));
+  const times = [now, ...[...before, ...after].filter((change) => change.getTime() > now.getTime())].sort((a, b) => a.getTime() - b.getTime());
+  for (const at of times) {
+    const [was, is_] = [latestChangeAt(before, at), latestChangeAt(after, at)];
+    if (was && (!is_ || is_.getTime() < was.getTime())) {
+      const when = at === now ? 'now' : `from ${at.toISOString()}`;
+      return { from: `${when}: renew consents given before ${was.toISOString()}`, to: is_ ? `renew consents given before ${is_.toISOString()}` : 'no renewal' };
+    }
+  }
+  return undefined;
 }
 
 /** The base of a comparison: a governance file, or that file at a git ref (and the commit it resolved to). */

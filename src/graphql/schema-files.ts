@@ -1,6 +1,6 @@
 import { printSchemaWithDirectives } from '@graphql-tools/utils';
 import type { GraphQLSchema } from 'graphql';
-import { latestMaterialChange, type Taxonomy } from '../taxonomy/taxonomy';
+import { materialChanges, type Taxonomy } from '../taxonomy/taxonomy';
 import { readGovernance } from './governance-catalog';
 
 export const SCHEMA_FILE = 'schema/schema.graphql';
@@ -35,7 +35,7 @@ export function renderSchemaFiles(schema: GraphQLSchema, taxonomy: Taxonomy): Re
   const purposes = Object.fromEntries(
     [...taxonomy.purposes.values()].map((purpose) => [
       purpose.key,
-      { legalBasis: purpose.legalBasis ?? null, noticeVersion: purpose.notice.version, materialNotice: purpose.notice.material, renewConsentsBefore: latestMaterialChange(purpose.notice)?.toISOString() ?? null },
+      { legalBasis: purpose.legalBasis ?? null, noticeVersion: purpose.notice.version, materialNotice: purpose.notice.material, materialChanges: materialChanges(purpose.notice).map((change) => change.toISOString()) },
     ]),
   );
   return {

@@ -65,9 +65,18 @@ export interface PurposeNotice {
  * taking effect by `at` when given (one announced for later does not stop earlier consents before then):
  * consents given before it need renewing. Undefined when there is none.
  */
-export function latestMaterialChange(notice: PurposeNotice, at?: Date): Date | undefined {
-  const changes = [notice.material ? notice.since : undefined, notice.materialSince].filter((change): change is Date => change !== undefined && (at === undefined || change.getTime() <= at.getTime()));
-  return changes.sort((a, b) => b.getTime() - a.getTime())[0];
+export function latestMaterialChange(notice: PurposeNotice, at: Date): Date | undefined {
+  return latestChangeAt(materialChanges(notice), at);
+}
+
+/** The material changes a notice declares (this version's, an earlier one's), earliest first. */
+export function materialChanges(notice: PurposeNotice): Date[] {
+  return [notice.materialSince, notice.material ? notice.since : undefined].filter((change): change is Date => change !== undefined).sort((a, b) => a.getTime() - b.getTime());
+}
+
+/** Of `changes`, the latest in effect at `at` (consents given before it need renewing then), if any. */
+export function latestChangeAt(changes: readonly Date[], at: Date): Date | undefined {
+  return changes.filter((change) => change.getTime() <= at.getTime()).sort((a, b) => b.getTime() - a.getTime())[0];
 }
 
 /** Who is responsible for the processing (named on consent receipts and the privacy page). */

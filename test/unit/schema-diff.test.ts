@@ -128,27 +128,36 @@ describe('diffGovernance on what the taxonomy and the operations say', () => {
     ]);
   });
 
-  it.each<[string, string | null | undefined, string | null | undefined, boolean]>([
-    ['the material change dropped (a later version without materialSince)', '2026-06-01T00:00:00.000Z', null, true],
-    ['the material change moved earlier', '2026-06-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', true],
-    ['the material change moved later (stricter)', '2026-06-01T00:00:00.000Z', '2026-09-01T00:00:00.000Z', false],
-    ['a material change added (stricter)', null, '2026-06-01T00:00:00.000Z', false],
-    ['a base written before the field existed', undefined, null, false],
+  const now = new Date('2026-11-30T00:00:00.000Z');
+  it.each<[string, string[] | undefined, string[] | undefined, { from: string; to: string } | undefined]>([
+    ['the material change dropped (a later version without materialSince)', ['2026-06-01T00:00:00.000Z'], [], { from: 'now: renew consents given before 2026-06-01T00:00:00.000Z', to: 'no renewal' }],
+    ['the material change moved earlier', ['2026-06-01T00:00:00.000Z'], ['2026-01-01T00:00:00.000Z'], { from: 'now: renew consents given before 2026-06-01T00:00:00.000Z', to: 'renew consents given before 2026-01-01T00:00:00.000Z' }],
+    [
+      'replaced by a material version dated later, without materialSince: uncovered until then',
+      ['2026-06-01T00:00:00.000Z'],
+      ['2027-03-01T00:00:00.000Z'],
+      { from: 'now: renew consents given before 2026-06-01T00:00:00.000Z', to: 'no renewal' },
+    ],
+    ['a material version dated later that keeps materialSince (stricter)', ['2026-06-01T00:00:00.000Z'], ['2026-06-01T00:00:00.000Z', '2027-03-01T00:00:00.000Z'], undefined],
+    ['the material change moved later (stricter)', ['2026-06-01T00:00:00.000Z'], ['2026-09-01T00:00:00.000Z'], undefined],
+    [
+      "a future change of the base's dropped: relaxed from its date",
+      ['2026-06-01T00:00:00.000Z', '2027-03-01T00:00:00.000Z'],
+      ['2026-06-01T00:00:00.000Z'],
+      { from: 'from 2027-03-01T00:00:00.000Z: renew consents given before 2027-03-01T00:00:00.000Z', to: 'renew consents given before 2026-06-01T00:00:00.000Z' },
+    ],
+    ['a material change added (stricter)', [], ['2026-06-01T00:00:00.000Z'], undefined],
+    ['a base written before the field existed', undefined, [], undefined],
   ])('consents given before a material notice change: %s', (_, before, after, relaxed) => {
-    const renewal = (renewConsentsBefore: string | null | undefined) =>
-      edited((_fields, purposes) => purposes.set('marketing.communications', { ...purposes.get('marketing.communications'), renewConsentsBefore }));
-    const changes = diffGovernance(renewal(before), renewal(after), taxonomy.categories).changes;
-    expect(changes).toEqual(
-      relaxed
-        ? [{ coordinate: 'purpose marketing.communications', category: '—', kind: 'consent_renewal_relaxed', review: true, from: `renew consents given before ${before}`, to: after === null ? 'no renewal' : `renew consents given before ${after}` }]
-        : [],
-    );
+    const renewal = (materialChanges: string[] | undefined) => edited((_fields, purposes) => purposes.set('marketing.communications', { ...purposes.get('marketing.communications'), materialChanges }));
+    const changes = diffGovernance(renewal(before), renewal(after), taxonomy.categories, now).changes;
+    expect(changes).toEqual(relaxed ? [{ coordinate: 'purpose marketing.communications', category: '—', kind: 'consent_renewal_relaxed', review: true, ...relaxed }] : []);
   });
 
-  it('refuses a renewConsentsBefore that is no time', () => {
+  it('refuses materialChanges that are no times', () => {
     const document = JSON.parse(readFileSync(join(projectRoot(), 'schema', 'governance.json'), 'utf8'));
-    document.purposes['marketing.communications'].renewConsentsBefore = 'last spring';
-    expect(() => parseGovernanceDocument(JSON.stringify(document), 'head.json')).toThrow('purpose "marketing.communications": "renewConsentsBefore" is not a time or null');
+    document.purposes['marketing.communications'].materialChanges = ['last spring'];
+    expect(() => parseGovernanceDocument(JSON.stringify(document), 'head.json')).toThrow('purpose "marketing.communications": "materialChanges" is not a list of times');
   });
 
   it("reads an operation's purposes as the ones it may be called for: dropping the last opens it to every purpose", () => {
