@@ -35,7 +35,7 @@ export class CustomerResolver {
     @Arg('onlyPermitted', () => Boolean, {
       defaultValue: false,
       description:
-        "Keep only the customers of the page (the `limit` from `offset`) whose choices (restriction, objection, consent) allow the request's purpose: a page may hold fewer. Every customer of the page is recorded, kept or left out.",
+        "Keep only the customers of the page (the `limit` from `offset`) whose choices (restriction, objection, consent) allow the request's purpose: a page may hold fewer, or none, before the list's end (page on with offset + limit). Every customer of the page is recorded, kept or left out.",
     })
     onlyPermitted: boolean,
   ): Promise<CustomerEntity[]> {
