@@ -61,7 +61,7 @@ function listItemsLimit(limit: number): ApolloServerPlugin {
           const fragments = Object.fromEntries(document.definitions.filter((definition) => definition.kind === Kind.FRAGMENT_DEFINITION).map((fragment) => [fragment.name.value, fragment]));
           const items = listItems(operation, fragments, request.variables ?? {}, schema, queryType);
           if (items > limit) {
-            throw new GraphQLError(`the operation asks for ${items} items from its lists together, more than ${limit} (CANDOR_MAX_LIST_ITEMS)`, {
+            throw new GraphQLError(`the operation asks for ${items} items from its lists together, more than ${limit} (CANDOR_MAX_LIST_ITEMS): ask for smaller pages — a list inside a list counts once per item of the enclosing one`, {
               extensions: { code: 'QUERY_TOO_COSTLY', http: { status: 400 } },
             });
           }

@@ -357,7 +357,7 @@ describe.each(STORES_AND_EXECUTORS)('the governed query path on %s, executed by 
       const refused = await candor.query({ key: KEYS.analytics, purpose: 'analytics.reporting', query: '{ customers(limit: 300) { id payments { id } watchHistory { title } } }' });
       expect(refused.status).toBe(400);
       expect(refused.body.errors?.[0]).toEqual(
-        expect.objectContaining({ message: 'the operation asks for 6300 items from its lists together, more than 5000 (CANDOR_MAX_LIST_ITEMS)', extensions: expect.objectContaining({ code: 'QUERY_TOO_COSTLY' }) }),
+        expect.objectContaining({ message: 'the operation asks for 6300 items from its lists together, more than 5000 (CANDOR_MAX_LIST_ITEMS): ask for smaller pages — a list inside a list counts once per item of the enclosing one', extensions: expect.objectContaining({ code: 'QUERY_TOO_COSTLY' }) }),
       );
       const smallerPages = await candor.query({ key: KEYS.analytics, purpose: 'analytics.reporting', query: '{ customers(limit: 300) { id payments(limit: 5) { id } watchHistory(limit: 3) { title } } }' });
       // Run, governed as usual (seeded subjects who objected or restricted get their coded errors).
