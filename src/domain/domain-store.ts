@@ -146,28 +146,36 @@ export class DomainStore {
   }
 
   /**
-   * The pages asked for, one read per chunk of customers whatever the pages: each row is numbered within its
-   * customer's (ROW_NUMBER over the customer's rows, newest first) and only rows some page holds are read.
-   * An empty page reads nothing.
+   * The pages asked for, one read per chunk of customers whatever the pages: each of a customer's rows is
+   * numbered (ROW_NUMBER over the customer's rows, newest first, in SQL), and a row is read only when a page
+   * that customer was asked for holds it. An empty page reads nothing.
    */
   private async pagesByCustomer<T extends { id: string; customerId: string }>(relation: Relation<T>, keys: readonly CustomerPageKey[]): Promise<T[][]> {
     const asked = keys.filter((key) => key.limit > 0);
     const customerIds = [...new Set(asked.map((key) => key.customerId))];
-    const ranges = [...new Map(asked.map(({ limit, offset }) => [`${limit}:${offset}`, { after: offset, through: offset + limit }])).values()];
     const positioned = new Map<string, Array<{ row: T; position: number }>>();
     const { property, column } = relation.newestFirstBy;
     for (let start = 0; start < customerIds.length; start += RELATION_READ_CHUNK) {
       const chunk = customerIds.slice(start, start + RELATION_READ_CHUNK);
+      const inChunk = new Set(chunk);
+      // Each distinct page, with the customers of the chunk it was asked for.
+      const pages = new Map<string, { after: number; through: number; customerIds: string[] }>();
+      for (const { customerId, limit, offset } of asked) {
+        if (!inChunk.has(customerId)) continue;
+        const page = pages.get(`${limit}:${offset}`) ?? { after: offset, through: offset + limit, customerIds: [] };
+        pages.set(`${limit}:${offset}`, page);
+        page.customerIds.push(customerId);
+      }
       const parameters: Record<string, unknown> = { chunk };
-      const inSomePage = ranges.map(({ after, through }, index) => {
-        Object.assign(parameters, { [`after${index}`]: after, [`through${index}`]: through });
-        return `(ranked.position > :after${index} AND ranked.position <= :through${index})`;
+      const inSomePage = [...pages.values()].map(({ after, through, customerIds: askedBy }, index) => {
+        Object.assign(parameters, { [`after${index}`]: after, [`through${index}`]: through, [`askedBy${index}`]: askedBy });
+        return `(ranked.customer_id IN (:...askedBy${index}) AND ranked.position > :after${index} AND ranked.position <= :through${index})`;
       });
       const { entities, raw } = await this.dataSource
         .getRepository(relation.entity)
         .createQueryBuilder('row')
         .innerJoin(
-          `(SELECT id, ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY ${column} DESC, id ASC) AS position FROM ${relation.table} WHERE customer_id IN (:...chunk))`,
+          `(SELECT id, customer_id, ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY ${column} DESC, id ASC) AS position FROM ${relation.table} WHERE customer_id IN (:...chunk))`,
           'ranked',
           'ranked.id = row.id',
         )

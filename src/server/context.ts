@@ -17,7 +17,7 @@ import { generateReport } from '../reports/generate-report';
 import { reportForGraphQL } from '../reports/report-graphql';
 import { isIntrospectionOnly } from './introspection';
 import { exceedsTokenLimit } from './query-limits';
-import { RateLimiter, type RequestBudget, SharedRateLimiter, withDeadline } from './rate-limiter';
+import { withDeadline } from './rate-limiter';
 import type { RefusalRecorder } from './refusal-recorder';
 import type { CandorServices } from './services';
 
@@ -96,8 +96,8 @@ export const BUILT_CONTEXTS_LOCAL = 'candorBuiltContexts';
 export function createContextFactory(services: CandorServices, governed: GovernedSchema, refusals: RefusalRecorder) {
   const { taxonomy, actors, clock } = services;
   const inbox = new Inbox(services.dataSource, clock);
-  const { rateLimitPerMinute, rateLimitScope } = services.config;
-  const rateLimiter: RequestBudget = rateLimitScope === 'cluster' ? new SharedRateLimiter(services.dataSource, rateLimitPerMinute) : new RateLimiter(rateLimitPerMinute, clock);
+  const { rateLimitPerMinute } = services.config;
+  const rateLimiter = services.actorBudget;
   const jwt = services.config.jwt ? new JwtAuthenticator(services.config.jwt) : undefined;
 
   return async (req: Request, res: Response, operation: OperationRequest): Promise<CandorContext> => {

@@ -91,9 +91,14 @@ export function listItems(
 ): number {
   const valueOf = (node: ValueNode | undefined, fallback: unknown): number => {
     const value =
-      node === undefined ? fallback : node.kind === Kind.INT ? Number(node.value) : node.kind === Kind.VARIABLE ? (variables[node.name.value] ?? defaultOf(node.name.value) ?? fallback) : fallback;
+      node === undefined ? fallback : node.kind === Kind.INT ? Number(node.value) : node.kind === Kind.VARIABLE ? (sent(node.name.value) ?? defaultOf(node.name.value) ?? fallback) : fallback;
     return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0;
   };
+  /**
+   * A variable's value as the request sent it: its own property only — `$constructor` or `$toString` not sent
+   * would otherwise read as the object's inherited function, count as nothing, and run with its default.
+   */
+  const sent = (variable: string): unknown => (Object.hasOwn(variables, variable) ? variables[variable] : undefined);
   /** A variable's default as written in the operation (the Int and Boolean ones are what is read here). */
   const defaultOf = (variable: string): unknown => {
     const fallback = operation.variableDefinitions?.find((candidate) => candidate.variable.name.value === variable)?.defaultValue;
@@ -104,7 +109,7 @@ export function listItems(
     (selection.directives ?? []).some((directive) => {
       if (directive.name.value !== 'skip' && directive.name.value !== 'include') return false;
       const condition = directive.arguments?.find((argument) => argument.name.value === 'if')?.value;
-      const value = condition?.kind === Kind.BOOLEAN ? condition.value : condition?.kind === Kind.VARIABLE ? (variables[condition.name.value] ?? defaultOf(condition.name.value)) : undefined;
+      const value = condition?.kind === Kind.BOOLEAN ? condition.value : condition?.kind === Kind.VARIABLE ? (sent(condition.name.value) ?? defaultOf(condition.name.value)) : undefined;
       return directive.name.value === 'skip' ? value === true : value === false;
     });
   /** The type a fragment's selection applies to (its type condition, or the enclosing type without one). */

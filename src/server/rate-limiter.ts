@@ -1,4 +1,4 @@
-import type { DataSource } from 'typeorm';
+import { Pool } from 'pg';
 
 /** Takes one request from a key's budget: true when the key may make it. */
 export interface RequestBudget {
@@ -76,28 +76,52 @@ const TAKE_SHARED = `INSERT INTO actor_rate_bucket AS bucket (actor_id, tokens, 
 const FORGET_REFILLED = 'DELETE FROM actor_rate_bucket WHERE at_ms < (extract(epoch FROM clock_timestamp()) * 1000)::bigint - 60000';
 const SWEEP_EVERY_MS = 60_000;
 
+/** The application name of the shared rate limit's connections (operators find them in pg_stat_activity). */
+export const RATE_LIMIT_APPLICATION_NAME = 'candor-rate-limit';
+
 /**
  * `perMinute` requests a minute per key across every instance on one PostgreSQL database
- * (CANDOR_RATE_LIMIT_SCOPE=cluster): one statement a request on the request path's pool. A failing
- * statement rejects: the caller refuses the request (a budget that cannot be read is not granted).
+ * (CANDOR_RATE_LIMIT_SCOPE=cluster): one statement a request, on a small pool of its own, so that a slow
+ * bucket (a row locked, a stalled server) never holds the request path's connections. PostgreSQL cancels a
+ * statement that runs past `deadlineMs` (nothing is taken then), and the caller stops waiting at the same
+ * deadline. A failing or cancelled statement rejects: the caller refuses the request (a budget that cannot
+ * be read is not granted).
  */
 export class SharedRateLimiter implements RequestBudget {
   private sweptAt = Date.now();
+  private readonly pool: Pool;
 
   constructor(
-    private readonly dataSource: DataSource,
+    database: { readonly url: string; readonly schema?: string },
     private readonly perMinute: number,
-  ) {}
+    deadlineMs: number,
+  ) {
+    this.pool = new Pool({
+      connectionString: database.url,
+      application_name: RATE_LIMIT_APPLICATION_NAME,
+      max: 4,
+      connectionTimeoutMillis: deadlineMs,
+      statement_timeout: deadlineMs,
+      ...(database.schema ? { options: `-c search_path=${database.schema}` } : {}),
+    });
+    // A connection the server drops is discarded (idle) or fails its statement (in use): never the process.
+    this.pool.on('error', () => undefined);
+    this.pool.on('connect', (client) => client.on('error', () => undefined));
+  }
 
   async take(key: string): Promise<boolean> {
     if (this.perMinute === 0) return true;
     if (Date.now() - this.sweptAt >= SWEEP_EVERY_MS) {
       this.sweptAt = Date.now();
       // Keeps the table as small as the actors active in the last minute; losing a sweep costs nothing.
-      void this.dataSource.query(FORGET_REFILLED).catch(() => undefined);
+      void this.pool.query(FORGET_REFILLED).catch(() => undefined);
     }
-    const taken: unknown[] = await this.dataSource.query(TAKE_SHARED, [key, this.perMinute]);
-    return taken.length === 1;
+    const taken = await this.pool.query(TAKE_SHARED, [key, this.perMinute]);
+    return taken.rowCount === 1;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
   }
 }
 

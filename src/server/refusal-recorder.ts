@@ -3,6 +3,12 @@ import type { AccessLog, AccessRecordInput } from '../audit/access-log';
 import type { CandorMetrics } from './observability';
 import { RateLimiter, withDeadline } from './rate-limiter';
 
+/**
+ * An actor's refusals that take no token of its rate limit: RATE_LIMITED, and GOVERNANCE_UNAVAILABLE, which
+ * a rate limit that cannot be read answers (the limit does not hold then, so the budget must).
+ */
+const ACTOR_BUDGETED = new Set(['RATE_LIMITED', 'GOVERNANCE_UNAVAILABLE']);
+
 /** Client addresses whose budgets are kept at once (see RateLimiter's `maxKeys`). */
 const TRACKED_CLIENTS = 10_000;
 
@@ -12,7 +18,8 @@ const TRACKED_CLIENTS = 10_000;
  *
  * - one naming no actor (no key or a wrong one, a malformed request, the actor store down): a client
  *   address may have `anonymousPerMinute` of them recorded a minute;
- * - RATE_LIMITED, which an actor gets the more the faster it asks: an actor may have as many of them
+ * - RATE_LIMITED, which an actor gets the more the faster it asks, and GOVERNANCE_UNAVAILABLE naming an actor
+ *   (a store it needed, its rate limit's included, could not answer): an actor may have as many of them
  *   recorded a minute as its rate limit lets requests through (`actorPerMinute`).
  *
  * Past its budget, one record (reason REFUSALS_UNRECORDED) says that the client's or actor's further such
@@ -43,7 +50,7 @@ export class RefusalRecorder {
    */
   async record(req: Request, refusal: AccessRecordInput): Promise<void> {
     let recorded = refusal;
-    const sender = refusal.actor === null ? clientOf(req) : refusal.reason === 'RATE_LIMITED' ? refusal.actor.id : undefined;
+    const sender = refusal.actor === null ? clientOf(req) : ACTOR_BUDGETED.has(refusal.reason) ? refusal.actor.id : undefined;
     if (sender !== undefined) {
       const budget = refusal.actor === null ? this.anonymousBudget : this.rateLimitedBudget;
       const allowed = budget.take(sender);

@@ -19,6 +19,7 @@ import { covers } from '../taxonomy/keys';
 import { buildCandorSchema } from '../graphql/schema';
 import { enforceGovernance, type GovernedSchema } from '../policy/enforcement';
 import { createDataSource, guardConnectionErrors, migrate } from '../storage/data-source';
+import { RateLimiter, type RequestBudget, SharedRateLimiter } from './rate-limiter';
 import type { DestinationStream, Logger as JsonLogger } from 'pino';
 import { type CandorMetrics, createLogger, createMetrics } from './observability';
 import { loadFideslangKeys, loadTaxonomy, type Taxonomy } from '../taxonomy/taxonomy';
@@ -44,6 +45,8 @@ export interface CandorServices {
   readonly fields: readonly FieldGovernance[];
   /** Reduces values by the taxonomy's masking strategies; keyed hashes use a key derived from the secret. */
   readonly masker: Masker;
+  /** Each actor's requests a minute (CANDOR_RATE_LIMIT_PER_MINUTE), kept as CANDOR_RATE_LIMIT_SCOPE says. */
+  readonly actorBudget: RequestBudget;
   close(): Promise<void>;
 }
 
@@ -127,6 +130,7 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
   });
   const signer = checkpointSigner(config.auditSigningSeed);
   const actors = new ActorDirectory(dataSource, config.secret, config.production, clock);
+  const sharedBudget = config.rateLimitScope === 'cluster' && config.database.driver === 'postgres' ? new SharedRateLimiter(config.database, config.rateLimitPerMinute, config.storeDeadlineMs) : undefined;
   return {
     config,
     taxonomy,
@@ -144,8 +148,9 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
     logger: createLogger(config.logLevel, options.logDestination),
     receipts,
     fields,
+    actorBudget: sharedBudget ?? new RateLimiter(config.rateLimitPerMinute, clock),
     close: async () => {
-      await accessLog.close();
+      await Promise.all([accessLog.close(), sharedBudget?.close()]);
       if (dataSource.isInitialized) await dataSource.destroy();
     },
   };

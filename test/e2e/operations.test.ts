@@ -1,3 +1,4 @@
+import { Client } from 'pg';
 import { LOG_FAILURE_NOT_READY_MS } from '../../src/server/http-server';
 import { SharedRateLimiter } from '../../src/server/rate-limiter';
 import { KEYS, startCandor } from '../support/candor-harness';
@@ -91,6 +92,30 @@ describe.each(DRIVERS)('operating Candor on %s', (driver) => {
     } finally {
       for (const server of servers) await server.kill();
       await database.drop();
+    }
+  });
+
+  it("cancels a rate-limit statement stuck behind a locked bucket: refused, no token taken, other actors' requests served", async () => {
+    const candor = await startCandor('postgres', { env: { CANDOR_RATE_LIMIT_PER_MINUTE: '100' } });
+    const locker = new Client({ connectionString: candor.database.url });
+    await locker.connect();
+    const ask = (key: string, purpose: string) => candor.query({ key, purpose, query: '{ __typename }' });
+    const tokensOf = async (actorId: string) => Number((await locker.query('SELECT tokens FROM actor_rate_bucket WHERE actor_id = $1', [actorId])).rows[0].tokens);
+    try {
+      expect((await ask(KEYS.support, 'essential.service')).status).toBe(200);
+      const before = await tokensOf('support-desk');
+      await locker.query('BEGIN');
+      await locker.query("SELECT * FROM actor_rate_bucket WHERE actor_id = 'support-desk' FOR UPDATE");
+      const stuck = await Promise.all(Array.from({ length: 8 }, () => ask(KEYS.support, 'essential.service')));
+      expect(stuck.map((response) => [response.status, response.body.errors?.[0].extensions?.code])).toEqual(stuck.map(() => [503, 'GOVERNANCE_UNAVAILABLE']));
+      // The stuck statements were cancelled: the pool serves another actor while the bucket is still locked.
+      expect((await ask(KEYS.analytics, 'analytics.reporting')).status).toBe(200);
+      await locker.query('ROLLBACK');
+      // Refused requests took nothing (a little refill since, at 100 a minute, is all that changed).
+      expect(await tokensOf('support-desk')).toBeGreaterThanOrEqual(before);
+    } finally {
+      await locker.end();
+      await candor.stop();
     }
   });
 
