@@ -77,7 +77,7 @@ const FORGET_REFILLED = 'DELETE FROM actor_rate_bucket WHERE at_ms < (extract(ep
 const SWEEP_EVERY_MS = 60_000;
 
 /** The application name of the shared rate limit's connections (operators find them in pg_stat_activity). */
-export const RATE_LIMIT_APPLICATION_NAME = 'candor-rate-limit';
+const RATE_LIMIT_APPLICATION_NAME = 'candor-rate-limit';
 
 /**
  * `perMinute` requests a minute per key across every instance on one PostgreSQL database
