@@ -8,7 +8,7 @@ import { anyCovers } from '../taxonomy/keys';
 import type { Purpose, Taxonomy } from '../taxonomy/taxonomy';
 import type { LogRecord } from './access-log-source';
 import type { ReportDocument } from './report-document';
-import { CHOICE_FILTER_REASONS, SELF_ACCESS } from '../policy/codes';
+import { CHOICE_FILTER_REASONS, FILTERED_OUT_ON_CHOICES, SELF_ACCESS } from '../policy/codes';
 import { isFieldDecision, percent, type ReportFrame } from './usage.reports';
 
 const OUTSIDE_LISTED = 1_000;
@@ -186,6 +186,18 @@ export interface SubjectAccessInputs {
   readonly at: Date;
 }
 
+/**
+ * The subject-access summary: field accesses, and apart from them the lists filtered on the subject's
+ * choices (they read the choices to respect them: kept in the list, or left out of it).
+ */
+function summaryOfAccesses(categories: number, accesses: ReadonlyArray<{ decision: string; reason: string }>): string {
+  const fields = accesses.filter((access) => !CHOICE_FILTER_REASONS.has(access.reason));
+  const lists = accesses.length - fields.length;
+  const leftOut = accesses.filter((access) => access.reason === FILTERED_OUT_ON_CHOICES).length;
+  const filtered = lists ? `; ${lists} ${lists === 1 ? 'list' : 'lists'} filtered on their choices (kept in ${lists - leftOut}, left out of ${leftOut})` : '';
+  return `${categories} categories of personal data held; ${fields.length} field accesses in the period (${fields.filter((access) => access.decision === 'WITHHELD').length} withheld)${filtered}.`;
+}
+
 /** Subject access (GDPR Art. 15): categories held, consent state and history, every access in the period. */
 export function subjectAccessReport(inputs: SubjectAccessInputs) {
   const accesses: Array<{ seq: number; at: string; actor: string | null; team: string | null; purpose: string | null; coordinate: string | null; decision: string; reason: string }> = [];
@@ -206,7 +218,7 @@ export function subjectAccessReport(inputs: SubjectAccessInputs) {
         title: `Subject access report for ${inputs.subjectId}`,
         primaryTable: 'Accesses',
         ...frame,
-        summary: [`${categories.length} categories of personal data held; ${accesses.length} field accesses in the period (${accesses.filter((access) => access.decision === 'WITHHELD').length} withheld).`],
+        summary: [summaryOfAccesses(categories.length, accesses)],
         sections: [
           { title: 'Personal data held', tables: [{ title: 'Categories', columns: ['category', 'fields'], rows: categories.map((category) => [category, inputs.held.filter((field) => field.category === category).map((field) => field.coordinate).join(', ')]) }] },
           {

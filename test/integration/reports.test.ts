@@ -291,6 +291,16 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     expect(accesses).toEqual(expect.arrayContaining([expect.objectContaining({ coordinate: 'Customer.email', decision: 'WITHHELD', reason: 'EXPLAIN_ONLY' })]));
   });
 
+  it('subject access counts a list filtered on the choices apart from field accesses: it read them to respect them', async () => {
+    const subjectId = customers[8].id;
+    const summary = async () => (await report('subject-access', { subjectId })).summary[0];
+    const before = await summary();
+    const listed = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ customers(limit: 1000, onlyPermitted: true) { id } }' });
+    const kept = (listed.body.data!.customers as Array<{ id: string }>).some((customer) => customer.id === subjectId);
+    const after = await summary();
+    expect(after).toBe(`${before.slice(0, -1)}; 1 list filtered on their choices (kept in ${kept ? 1 : 0}, left out of ${kept ? 0 : 1}).`);
+  });
+
   describe('from the CLI', () => {
     let directory: string;
     beforeAll(() => (directory = mkdtempSync(join(tmpdir(), 'candor-report-'))));
