@@ -40,6 +40,10 @@ export function checkpointMessage(checkpoint: SignedFields): string {
   return JSON.stringify(checkpoint.kind === 'rotation' ? [...signed, checkpoint.predecessorKey ?? null, checkpoint.successorKey ?? null] : signed);
 }
 
+/** Whether `rotation` hands signing over to `key`: names it as the successor, and carries its signature of `message`. */
+const handsOverTo = (rotation: AuditCheckpointEntity, key: CheckpointVerifier, message: string) =>
+  rotation.successorKey === key.publicKey && rotation.successorSignature !== null && key.verify(message, rotation.successorSignature);
+
 /** A key's stretch of the log: what it may sign (sequence numbers, and how far its prunes may reach). */
 interface KeyPeriod {
   readonly key: CheckpointVerifier;
@@ -73,9 +77,7 @@ export function checkpointKeyring(signer: CheckpointVerifier, checkpoints: reado
     const verified =
       rotation.seq <= period.throughSeq &&
       (rotation.prunedThroughSeq ?? 0) <= period.prunedThroughAtMost &&
-      rotation.successorKey === trusted.publicKey &&
-      rotation.successorSignature !== null &&
-      trusted.verify(message, rotation.successorSignature) &&
+      handsOverTo(rotation, trusted, message) &&
       predecessor !== undefined &&
       predecessor.keyId === rotation.keyId &&
       predecessor.verify(message, rotation.signature);
@@ -108,14 +110,15 @@ async function latestCheckpoint(manager: EntityManager): Promise<AuditCheckpoint
  * under it (its signature, or for a rotation the signature of the key it hands over to). A checkpoint signed
  * under another key (a mistyped or missing CANDOR_AUDIT_SIGNING_KEY, the key from before a rotation) would
  * fail every later `audit verify`, and on PostgreSQL it could not be taken back. A newest checkpoint that
- * names this key but does not verify under it was altered: said so, and refused too.
+ * names this key but does not verify under it was altered: said so, and refused too. Returns that newest
+ * checkpoint (undefined for a log without one: any key may start it).
  */
-export async function checkSigningKey(manager: DataSource | EntityManager, signer: CheckpointSigner): Promise<void> {
+export async function checkSigningKey(manager: DataSource | EntityManager, signer: CheckpointSigner): Promise<AuditCheckpointEntity | undefined> {
   const latest = await latestCheckpoint('manager' in manager ? manager.manager : manager);
-  if (!latest) return;
+  if (!latest) return undefined;
   const message = checkpointMessage(latest);
   const rotation = latest.kind === 'rotation';
-  if (rotation ? latest.successorKey === signer.publicKey && latest.successorSignature !== null && signer.verify(message, latest.successorSignature) : signer.verify(message, latest.signature)) return;
+  if (rotation ? handsOverTo(latest, signer, message) : signer.verify(message, latest.signature)) return latest;
   const logKey = logSigningKeyId(latest);
   const at = `checkpoint ${latest.id}${rotation ? ', a key rotation' : ''}`;
   if (logKey === signer.keyId || logKey === 'none') {
@@ -171,8 +174,7 @@ export type RotationResult = { readonly rotated: AuditCheckpointEntity } | { rea
 export async function rotateSigningKey(dataSource: DataSource, current: CheckpointSigner, next: CheckpointSigner, at: Date): Promise<RotationResult> {
   if (next.publicKey === current.publicKey) throw badInput(`the new signing key is the current one (key ${current.keyId}): nothing to rotate`);
   return inCheckpointTransaction(dataSource, async (manager) => {
-    if (!(await latestCheckpoint(manager))) return { rotated: undefined, reason: 'no-checkpoint' };
-    await checkSigningKey(manager, current);
+    if (!(await checkSigningKey(manager, current))) return { rotated: undefined, reason: 'no-checkpoint' };
     // A log with a checkpoint has a batch: the newest batch is never pruned.
     const head = (await chainHead(manager))!;
     // How far the log was pruned: signed, so that the old key's prunes can reach no further.
