@@ -3,7 +3,10 @@ import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 export const CONSENT_EVENT_KINDS = ['grant', 'withdraw', 'object', 'withdraw_objection', 'restrict', 'lift_restriction'] as const;
 export type ConsentEventKind = (typeof CONSENT_EVENT_KINDS)[number];
 
-/** One entry of the append-only consent ledger. Never updated or deleted. */
+/**
+ * One entry of the append-only consent ledger. Never deleted, and updated only when its subject is erased:
+ * it is then kept under a new id that maps back to no one (`ConsentLedger.pseudonymise`).
+ */
 @Entity('consent_event')
 @Index('consent_event_subject_idx', ['subjectId', 'id'])
 export class ConsentEventEntity {

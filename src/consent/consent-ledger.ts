@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import DataLoader from 'dataloader';
 import { type DataSource, type EntityManager, In } from 'typeorm';
+import { SUBJECT_ACTOR_ID } from '../actors/actor-directory';
 import { badInput, unknownSubject } from '../errors';
 import { holdsUnprintable } from '../printable';
 import { inTransaction } from '../storage/transactions';
@@ -7,12 +9,22 @@ import type { ConsentStatement, ObjectionStatement, SubjectState } from '../poli
 import { coveringKeys } from '../taxonomy/keys';
 import type { Taxonomy } from '../taxonomy/taxonomy';
 import { ConsentEventEntity, type ConsentEventKind } from './consent-event.entity';
-import { buildReceipt, newReceiptId, type ReceiptContext } from './consent-receipt';
+import { buildReceipt, newReceiptId, type ReceiptContext, reissuedTo } from './consent-receipt';
 import { ConsentReceiptEntity } from './consent-receipt.entity';
 import { ConsentStateEntity, type StatementKind } from './consent-state.entity';
 
 /** The longest `source` a statement takes. */
 const MAX_SOURCE_LENGTH = 200;
+
+/**
+ * The source of the statements subjects make themselves, on their privacy page. Reserved: staff recording a
+ * statement (GraphQL, an import) cannot claim it, or a receipt would show as the subject's own act on the page
+ * what someone else entered.
+ */
+export const PRIVACY_PAGE_SOURCE = 'privacy-page';
+
+/** The ledger's id for a subject once erased: random, so that nothing about them can be read from it or mapped back. */
+const newErasedSubjectId = (): string => `erased_${randomBytes(12).toString('hex')}`;
 
 export interface ConsentChange {
   readonly subjectId: string;
@@ -106,7 +118,7 @@ export class ConsentLedger {
       for (const { stampedNow, ...stamped } of rows) {
         const row = stampedNow && (latest.get(stamped.subjectId) ?? '') > stamped.recordedAt ? { ...stamped, recordedAt: latest.get(stamped.subjectId)! } : stamped;
         if (row.expiresAt !== null && row.expiresAt <= row.recordedAt) throw badInput('expiresAt must be a valid time after the statement takes effect', { field: 'expiresAt' });
-        // The receipt id is chosen first, so the ledger entry is written once, complete, and never updated.
+        // The receipt id is chosen first, so the ledger entry is written once, complete (updated only at an erasure).
         const receiptId = newReceiptId();
         const event = await manager.getRepository(ConsentEventEntity).save(manager.getRepository(ConsentEventEntity).create({ ...row, receiptId }));
         await manager.getRepository(ConsentReceiptEntity).insert(buildReceipt(this.receipts, receiptId, event));
@@ -137,6 +149,21 @@ export class ConsentLedger {
       onChecked?.(index + 1, changes.length);
     }
     return problems;
+  }
+
+  /**
+   * Pseudonymises a subject's part of the ledger at their erasure (GDPR Art. 17), in the erasure's
+   * transaction: their entries and receipts stay — the proof of consent a legal obligation may require —
+   * under a new random id that nothing maps back to (each receipt names it and is digested anew), and their
+   * current state goes, with no one left to decide about. Access records name the receipts they relied on:
+   * kept under the subject's id, a receipt would tie the log to them again once their pseudonym is unmapped.
+   */
+  async pseudonymise(subjectId: string, manager: EntityManager): Promise<void> {
+    const erasedId = newErasedSubjectId();
+    await manager.getRepository(ConsentEventEntity).update({ subjectId }, { subjectId: erasedId });
+    const receipts = manager.getRepository(ConsentReceiptEntity);
+    for (const receipt of await receipts.find({ select: { id: true, document: true }, where: { subjectId } })) await receipts.update({ id: receipt.id }, reissuedTo(receipt, erasedId));
+    await manager.getRepository(ConsentStateEntity).delete({ subjectId });
   }
 
   /** The receipts issued to one subject, newest first. */
@@ -179,6 +206,9 @@ export class ConsentLedger {
     if (holdsUnprintable(change.source)) throw badInput('source must be plain text (it holds control characters)', { field: 'source' });
     // It is copied onto every receipt and shown on the privacy page: where the statement was collected, in a line.
     if (change.source.trim().length > MAX_SOURCE_LENGTH) throw badInput(`source must be at most ${MAX_SOURCE_LENGTH} characters`, { field: 'source' });
+    if (change.source.trim().toLowerCase() === PRIVACY_PAGE_SOURCE && change.actorId !== SUBJECT_ACTOR_ID) {
+      throw badInput(`source "${PRIVACY_PAGE_SOURCE}" is reserved for what subjects state on their privacy page`, { field: 'source' });
+    }
     if (change.recordedAt !== undefined && (Number.isNaN(change.recordedAt.getTime()) || change.recordedAt.getTime() > now.getTime())) {
       throw badInput('recordedAt must be a valid time that is not in the future', { field: 'recordedAt' });
     }

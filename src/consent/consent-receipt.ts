@@ -58,5 +58,17 @@ export function buildReceipt(context: ReceiptContext, receiptId: string, event: 
     spiCat: special,
   };
   const text = JSON.stringify(document);
-  return { id: receiptId, subjectId: event.subjectId, eventId: event.id, issuedAt: event.recordedAt, document: text, digest: createHash('sha256').update(text, 'utf8').digest('hex') };
+  return { id: receiptId, subjectId: event.subjectId, eventId: event.id, issuedAt: event.recordedAt, document: text, digest: digestOf(text) };
+}
+
+/** What a receipt's digest covers: exactly its stored text. */
+const digestOf = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
+
+/**
+ * The receipt as kept once its subject is erased: the same document, in the same order, naming
+ * `subjectId` (the ledger's new id for them) instead of them, and digested anew.
+ */
+export function reissuedTo(receipt: Pick<ConsentReceiptEntity, 'document'>, subjectId: string): Pick<ConsentReceiptEntity, 'subjectId' | 'document' | 'digest'> {
+  const text = JSON.stringify({ ...JSON.parse(receipt.document), piiPrincipalId: subjectId });
+  return { subjectId, document: text, digest: digestOf(text) };
 }

@@ -1,11 +1,14 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 import { jsonText } from '../storage/column-transformers';
 
+/** The longest customer id (a data subject id) the store holds. */
+export const CUSTOMER_ID_LENGTH = 40;
+
 /** A customer of the streaming platform, and the data subject of their own record. */
 @Entity('customer')
 export class CustomerEntity {
   /** Opaque surrogate id, also the customer's data-subject id. */
-  @PrimaryColumn({ type: 'varchar', length: 40 }) id!: string;
+  @PrimaryColumn({ type: 'varchar', length: CUSTOMER_ID_LENGTH }) id!: string;
   @Column({ name: 'full_name', type: 'varchar', nullable: true }) fullName!: string | null;
   @Column({ name: 'display_name', type: 'varchar', nullable: true }) displayName!: string | null;
   @Column({ type: 'varchar', nullable: true }) email!: string | null;

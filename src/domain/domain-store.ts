@@ -1,6 +1,7 @@
 import DataLoader from 'dataloader';
 import { type DataSource, type EntityManager, IsNull } from 'typeorm';
-import { CustomerEntity } from './customer.entity';
+import { holdsUnprintable } from '../printable';
+import { CUSTOMER_ID_LENGTH, CustomerEntity } from './customer.entity';
 import { PaymentEntity } from './payment.entity';
 import { WatchEventEntity } from './watch-event.entity';
 
@@ -55,6 +56,12 @@ const WATCH_HISTORY: Relation<WatchEventEntity> = { entity: WatchEventEntity, ta
 const RELATION_READ_CHUNK = 500;
 
 /** Reads of the demo domain: customers, their payments and their watch history. */
+/**
+ * Whether `id` could name a stored customer. One that cannot is no one's, on either store: PostgreSQL would
+ * refuse the query itself over a NUL (an internal error where the caller should hear "unknown subject").
+ */
+const couldBeCustomerId = (id: string): boolean => id.length <= CUSTOMER_ID_LENGTH && !holdsUnprintable(id);
+
 export class DomainStore {
   constructor(private readonly dataSource: DataSource) {}
 
@@ -76,11 +83,13 @@ export class DomainStore {
 
   /** A customer who is not erased (what queries serve). */
   async findCustomer(id: string): Promise<CustomerEntity | undefined> {
+    if (!couldBeCustomerId(id)) return undefined;
     return (await this.dataSource.getRepository(CustomerEntity).findOneBy({ id, erasedAt: IsNull() })) ?? undefined;
   }
 
   /** The customer's row whatever its state, erased included (erasure itself, the subject's own page, reports). */
   async findCustomerRecord(id: string): Promise<CustomerEntity | undefined> {
+    if (!couldBeCustomerId(id)) return undefined;
     return (await this.dataSource.getRepository(CustomerEntity).findOneBy({ id })) ?? undefined;
   }
 

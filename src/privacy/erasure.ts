@@ -19,7 +19,7 @@ export interface ErasureResult {
  * date; no card digits), their messages are deleted, and the access log's pseudonym mapping is
  * deleted, so the log keeps verifying but no longer points at the person; the log remembers them as erased,
  * so a record about them that arrives later maps to no one either. The consent ledger keeps the proof of
- * consent under the opaque surrogate id.
+ * consent pseudonymised: under a new random id, which the receipts the log's records name carry too.
  *
  * The domain and the log are written one after the other (the log may be another store): the erasure
  * record first, then the mapping's deletion, which marks the subject erased in the log. Until that mark
@@ -43,6 +43,7 @@ export async function eraseSubject(services: CandorServices, subjectId: string, 
     const erasedAt = services.clock().toISOString();
     const result = await inTransaction(services.dataSource, async (manager) => {
       const domain = await services.domain.eraseCustomer(subjectId, erasedAt, manager);
+      await services.consent.pseudonymise(subjectId, manager);
       // Deleted, not blanked: a message kept in the inbox would be read under the subject's id, and its
       // access record would tie the log to them again.
       const messages = await manager.getRepository(SubjectMessageEntity).delete({ subjectId });

@@ -2,6 +2,7 @@ import { SUBJECT_ACTOR_ID } from '../actors/actor-directory';
 import type { AccessActor, AccessRecordInput } from '../audit/access-log';
 import type { ConsentEventEntity } from '../consent/consent-event.entity';
 import type { ConsentReceiptEntity } from '../consent/consent-receipt.entity';
+import { PRIVACY_PAGE_SOURCE } from '../consent/consent-ledger';
 import { holdsUnprintable } from '../printable';
 import { inTransaction } from '../storage/transactions';
 import { SubjectMessageEntity } from '../consent/subject-message.entity';
@@ -18,7 +19,6 @@ import { type RecordsByType, recordsHeldAbout, valuesByRecord } from './records-
 
 /** The data subject, acting on their own page: how their actions appear in the access log. */
 export const SUBJECT_ACTOR: AccessActor = { id: SUBJECT_ACTOR_ID, name: 'The data subject', team: 'privacy-page' };
-export const PRIVACY_PAGE_SOURCE = 'privacy-page';
 const SELF_ACCESS_PURPOSE = { key: 'essential.legal_obligation', legalBasis: 'legal_obligation' as const };
 /** A schema name in words, for a person: `cardLast4` → "card last 4", `WatchEvent` → "watch event". */
 export const nameInWords = (name: string) => name.replace(/([a-z])([A-Z0-9])/g, '$1 $2').toLowerCase();
@@ -223,7 +223,11 @@ export class PrivacyService {
       exportedAt: this.services.clock().toISOString(),
       controller: this.services.taxonomy.controller.name,
       data: Object.fromEntries(held.map((field) => [field.coordinate, { category: field.category, values: field.values }])),
-      consentHistory: record.records.ConsentEntry,
+      // What they said, when, where and under which notice, with its receipt — not the ledger's row: who on
+      // the staff recorded it (an identity provider's id for a person, say) is someone else's data.
+      consentHistory: (record.records.ConsentEntry as unknown as ConsentEventEntity[]).map(({ kind, purpose, explicit, source, expiresAt, recordedAt, noticeVersion, receiptId }) => ({
+        kind, purpose, explicit, source, expiresAt, recordedAt, noticeVersion, receiptId,
+      })),
       messages: (record.records.SubjectMessage as unknown as SubjectMessageEntity[]).map(({ createdAt, context, body, answer, answeredAt }) => ({ createdAt, context, body, answer, answeredAt })),
       receipts: (await this.services.consent.receiptsOf(subjectId)).map((receipt) => ({ ...receipt, document: JSON.parse(receipt.document) })),
     };

@@ -103,7 +103,13 @@ export function ropaReport(taxonomy: Taxonomy, fields: readonly FieldGovernance[
 
 /** How a subject stands on one purpose; `renewal needed`: a grant given before a material notice change. */
 export type Coverage = 'granted' | 'renewal needed' | 'withdrawn' | 'objected' | 'never asked';
-export const COVERAGE_STATES: readonly Coverage[] = ['granted', 'renewal needed', 'withdrawn', 'objected', 'never asked'];
+
+/**
+ * The coverage report's states: a subject erased since an instant was a customer then, but the ledger no
+ * longer says which statements were theirs (`ConsentLedger.pseudonymise`).
+ */
+type ReportedCoverage = Coverage | 'erased since';
+const REPORTED_COVERAGE_STATES: readonly ReportedCoverage[] = ['granted', 'renewal needed', 'withdrawn', 'objected', 'never asked', 'erased since'];
 
 /** The subject's standing on `purpose` at `at`, read as `decide()` reads it (an objection first). */
 export function coverageOf(state: SubjectState | undefined, purpose: RequestPurpose, at: Date): Coverage {
@@ -135,16 +141,17 @@ export interface CoveredSubject {
 export function consentCoverageReport(taxonomy: Taxonomy, subjects: readonly CoveredSubject[], events: readonly ConsentEventEntity[], frame: ReportFrame, periodStart: Date, periodEnd: Date): ReportDocument {
   const before = replayLedger(events, periodStart.toISOString());
   const after = replayLedger(events, periodEnd.toISOString());
-  const existingAt = (at: Date) => subjects.filter((subject) => subject.createdAt < at.toISOString() && (subject.erasedAt === null || subject.erasedAt >= at.toISOString())).map((subject) => subject.id);
+  const existingAt = (at: Date) => subjects.filter((subject) => subject.createdAt < at.toISOString() && (subject.erasedAt === null || subject.erasedAt >= at.toISOString()));
   const [atStart, atEnd] = [existingAt(periodStart), existingAt(periodEnd)];
-  const states = COVERAGE_STATES;
+  const states = REPORTED_COVERAGE_STATES;
   const purposes = [...taxonomy.purposes.values()].filter((purpose) => purpose.requestable);
   const rows = purposes.map((purpose) => {
     // Each instant reads the purpose as it stood then: a notice change after the start did not count yet.
-    const count = (snapshot: Map<string, SubjectState>, subjectIds: readonly string[], at: Date) => {
-      const counts = Object.fromEntries(states.map((state) => [state, 0])) as Record<Coverage, number>;
+    const count = (snapshot: Map<string, SubjectState>, existing: readonly CoveredSubject[], at: Date) => {
+      const counts = Object.fromEntries(states.map((state) => [state, 0])) as Record<ReportedCoverage, number>;
       const asThen = requestPurposeOf(purpose, at);
-      for (const subjectId of subjectIds) counts[coverageOf(snapshot.get(subjectId), asThen, at)]++;
+      // An erased subject's statements are kept under an id that maps back to no one: theirs are not known.
+      for (const subject of existing) counts[subject.erasedAt === null ? coverageOf(snapshot.get(subject.id), asThen, at) : 'erased since']++;
       return counts;
     };
     return { purpose: purpose.key, legalBasis: purpose.legalBasis!, start: count(before, atStart, periodStart), end: count(after, atEnd, periodEnd) };

@@ -22,9 +22,10 @@ import { ConsentInTheOrderMade1764500000000 } from '../../migrations/17645000000
 import { ErasureIsFinal1764520000000 } from '../../migrations/1764520000000-erasure-is-final';
 import { CheckpointKeyRotation1764540000000 } from '../../migrations/1764540000000-checkpoint-key-rotation';
 import { SharedRateLimit1764560000000 } from '../../migrations/1764560000000-shared-rate-limit';
+import { ErasedSubjectsConsentPseudonymised1764580000000 } from '../../migrations/1764580000000-erased-subjects-consent-pseudonymised';
 
 export const ENTITIES = [CustomerEntity, PaymentEntity, WatchEventEntity, ActorEntity, ConsentEventEntity, ConsentStateEntity, ConsentReceiptEntity, SubjectMessageEntity, ...AUDIT_ENTITIES];
-export const MIGRATIONS = [InitialSchema1764380000000, TamperEvidentAccessLog1764400000000, ConsentLifecycle1764420000000, MaskedRecords1764440000000, TimePartitionedAccessLog1764460000000, CopyAheadOfTheChainLock1764480000000, ConsentInTheOrderMade1764500000000, ErasureIsFinal1764520000000, CheckpointKeyRotation1764540000000, SharedRateLimit1764560000000];
+export const MIGRATIONS = [InitialSchema1764380000000, TamperEvidentAccessLog1764400000000, ConsentLifecycle1764420000000, MaskedRecords1764440000000, TimePartitionedAccessLog1764460000000, CopyAheadOfTheChainLock1764480000000, ConsentInTheOrderMade1764500000000, ErasureIsFinal1764520000000, CheckpointKeyRotation1764540000000, SharedRateLimit1764560000000, ErasedSubjectsConsentPseudonymised1764580000000];
 
 export interface DataSourceOptions {
   /** A TypeORM logger; tests use one to count the SQL a request issues. */

@@ -7,9 +7,11 @@ import { consentImport } from '../../src/cli/consent.command';
 import { ErasedSubjectEntity, SubjectPseudonymEntity } from '../../src/audit/audit.entities';
 import { ConsentEventEntity } from '../../src/consent/consent-event.entity';
 import { ConsentReceiptEntity } from '../../src/consent/consent-receipt.entity';
+import { ConsentStateEntity } from '../../src/consent/consent-state.entity';
 import { SubjectMessageEntity } from '../../src/consent/subject-message.entity';
 import { replayLedger } from '../../src/consent/ledger-replay';
 import { projectRoot } from '../../src/config';
+import { SUBJECT_ACTOR_ID } from '../../src/actors/actor-directory';
 import { CustomerEntity } from '../../src/domain/customer.entity';
 import { PaymentEntity } from '../../src/domain/payment.entity';
 import { WatchEventEntity } from '../../src/domain/watch-event.entity';
@@ -121,7 +123,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     await consent.append({ subjectId: K, kind: 'grant', purpose: 'marketing.communications', source: 'instance-ahead' });
     const ahead = now;
     now -= 1_500;
-    const withdrawal = await consent.append({ subjectId: K, kind: 'withdraw', purpose: 'marketing.communications', source: 'privacy-page' });
+    const withdrawal = await consent.append({ subjectId: K, kind: 'withdraw', purpose: 'marketing.communications', source: 'privacy-page', actorId: SUBJECT_ACTOR_ID });
     expect(withdrawal.recordedAt).toBe(new Date(ahead).toISOString());
     const [state] = await consent.states([K]);
     expect(state.consents.find((statement) => statement.purpose === 'marketing.communications')?.granted).toBe(false);
@@ -270,7 +272,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       const at = (iso: string) => new Date(iso);
       const consent = candor.services.consent;
       // U withdrew on the privacy page; then a CRM export brings an older grant of the broader purpose.
-      await consent.append({ subjectId: U, kind: 'withdraw', purpose: 'personalize.content', source: 'privacy-page', recordedAt: at('2026-06-01T00:00:00Z') });
+      await consent.append({ subjectId: U, kind: 'withdraw', purpose: 'personalize.content', source: 'privacy-page', actorId: SUBJECT_ACTOR_ID, recordedAt: at('2026-06-01T00:00:00Z') });
       await consent.appendMany([{ subjectId: U, kind: 'grant', purpose: 'personalize', source: 'crm-export', recordedAt: at('2025-01-01T00:00:00Z') }]);
       // V: one import whose rows are not in time order, and a later, narrower withdrawal in between.
       await consent.appendMany([
@@ -437,6 +439,11 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     const listedBefore = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: permittedList });
     expect((listedBefore.body.data!.customers as Array<{ id: string }>).map((listed) => listed.id)).toContain(V);
     const [payment] = await candor.services.dataSource.getRepository(PaymentEntity).findBy({ customerId: V });
+    const [{ receiptId }] = await candor.services.dataSource.getRepository(ConsentEventEntity).findBy({ subjectId: V });
+    // Marketing reads the e-mail on that consent: its record names the receipt.
+    expect(await email(V)).toEqual({ data: { customer: { email: expect.any(String) } } });
+    const namingReceipt = async () => (await candor.services.accessLogReader.page({ reason: 'CONSENT_GIVEN' }, 500)).edges.filter(({ node }) => node.consentReceiptId === receiptId).length;
+    expect(await namingReceipt()).toBe(1);
     const response = await manage(`mutation { eraseSubject(subjectId: "${V}") { subjectId watchEventsDeleted paymentsKept messagesErased } }`);
     expect(response.body).toEqual({ data: { eraseSubject: { subjectId: V, watchEventsDeleted: 1, paymentsKept: 1, messagesErased: 0 } } });
     const customer = await candor.services.dataSource.getRepository(CustomerEntity).findOneByOrFail({ id: V });
@@ -451,6 +458,17 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(await candor.services.dataSource.getRepository(SubjectPseudonymEntity).countBy({ subjectId: V })).toBe(0);
     expect((await candor.services.accessLogReader.page({ subjectId: V }, 10)).totalCount).toBe(0);
     expect((await candor.services.verifyAccessLog()).verified).toBe(true);
+    // The ledger keeps the proof of consent under an id that maps back to no one, and so does the receipt the
+    // log's record names: the log is not tied to the subject through it. Their current state is gone.
+    const ledger = candor.services.dataSource;
+    expect([await ledger.getRepository(ConsentEventEntity).countBy({ subjectId: V }), await ledger.getRepository(ConsentReceiptEntity).countBy({ subjectId: V }), await ledger.getRepository(ConsentStateEntity).countBy({ subjectId: V })]).toEqual([0, 0, 0]);
+    const kept = await ledger.getRepository(ConsentReceiptEntity).findOneByOrFail({ id: receiptId! });
+    expect(kept.subjectId).toMatch(/^erased_[0-9a-f]{24}$/);
+    expect(kept.document).not.toContain(V);
+    expect(JSON.parse(kept.document)).toEqual(expect.objectContaining({ piiPrincipalId: kept.subjectId, consentReceiptID: receiptId, action: 'grant' }));
+    expect(kept.digest).toBe(createHash('sha256').update(kept.document, 'utf8').digest('hex'));
+    expect(await ledger.getRepository(ConsentEventEntity).findOneByOrFail({ receiptId: receiptId! })).toEqual(expect.objectContaining({ subjectId: kept.subjectId, kind: 'grant', purpose: 'marketing.communications' }));
+    expect(await namingReceipt()).toBe(1);
     // Erased is gone: not served, not listed (its old consents would still filter it in), no consent taken,
     // and no new record links a pseudonym to its id again.
     const served = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: `{ customer(id: "${V}") { id email } ${permittedList.slice(1, -1)} }` });
@@ -632,6 +650,11 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     const exported = await page.export(M, 'messages-export');
     expect(exported.messages).toEqual([expect.objectContaining({ context: 'purpose:marketing.communications', body: 'What do you send me?', answer: null })]);
     expect(exported.data['SubjectMessage.body']).toEqual({ category: 'user.content.private', values: ['What do you send me?'] });
+    // What they stated, with its receipt; not who on the staff (here: no one) recorded it, nor the ledger's row id.
+    expect(exported.consentHistory).toEqual([
+      expect.objectContaining({ kind: 'grant', purpose: 'marketing.communications', explicit: false, source: 'privacy-page', expiresAt: null, recordedAt: expect.any(String), receiptId: expect.stringMatching(/^rcpt_/) }),
+    ]);
+    expect(Object.keys(exported.consentHistory[0]).sort()).toEqual(['expiresAt', 'explicit', 'kind', 'noticeVersion', 'purpose', 'receiptId', 'recordedAt', 'source']);
     // The question's context is what it is about, not a purpose; and the log, which outlives an erasure, keeps none of its text.
     const asked = (await candor.services.accessLogReader.page({ requestId: 'messages-ask' }, 10)).edges.map((edge) => [edge.node.operationName, edge.node.purpose]);
     expect(asked).toEqual([['privacy-page question', null]]);
@@ -666,6 +689,26 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     const nulSubject = await grant(`${S}\u0000`, 'marketing.communications');
     expect([nulSubject.body.errors?.[0].extensions?.code, nulSubject.body.errors?.[0].message]).toEqual(['BAD_USER_INPUT', 'subjectId holds control characters']);
     expect(await candor.services.dataSource.getRepository(ConsentEventEntity).count()).toBe(before);
+  });
+
+  it("keeps the privacy page's source for what subjects state there: staff cannot record a statement as the subject's own", async () => {
+    const before = await candor.services.dataSource.getRepository(ConsentEventEntity).count();
+    for (const source of ['privacy-page', ' Privacy-Page ']) {
+      const claimed = await grant(S, 'marketing.communications', { source });
+      expect([claimed.body.errors?.[0].extensions?.code, claimed.body.errors?.[0].message]).toEqual(['BAD_USER_INPUT', 'source "privacy-page" is reserved for what subjects state on their privacy page']);
+    }
+    expect(await candor.services.dataSource.getRepository(ConsentEventEntity).count()).toBe(before);
+    const onThePage = await new PrivacyService(candor.services, candor.services.fields).choose(S, 'marketing.communications', 'grant', 'reserved-source-page');
+    expect([onThePage.source, onThePage.actorId]).toEqual(['privacy-page', SUBJECT_ACTOR_ID]);
+  });
+
+  it('answers a subject id no customer can have (a NUL, too long) as an unknown subject on either store, not an internal error', async () => {
+    for (const subjectId of [`${S}\u0000x`, 'c'.repeat(41)]) {
+      const read = await candor.query({ key: KEYS.support, purpose: 'essential.service', query: 'query R($id: ID!) { customer(id: $id) { email } }', variables: { id: subjectId } });
+      expect(read.body).toEqual({ data: { customer: null } });
+      const erase = await manage('mutation E($id: ID!) { eraseSubject(subjectId: $id) { subjectId } }', { id: subjectId });
+      expect([erase.body.errors?.[0].extensions?.code, erase.body.errors?.[0].message]).toEqual(['BAD_USER_INPUT', `unknown subject "${subjectId}"`]);
+    }
   });
 
   it('keeps the inbox for consent managers only, and answers once', async () => {

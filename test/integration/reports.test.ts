@@ -115,11 +115,15 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     const before = await coverage();
     await addCustomer(candor, 'cus_zzzz_coverage_late', { createdAt: '2026-11-20T00:00:00.000Z' });
     await addCustomer(candor, 'cus_zzzz_coverage_erased');
+    await candor.services.consent.append({ subjectId: 'cus_zzzz_coverage_erased', kind: 'grant', purpose: 'marketing.communications', source: 'test' });
     await eraseSubject(candor.services, 'cus_zzzz_coverage_erased', actor, 'test-coverage-erase');
     // Now: the late customer counts, the erased one no longer does.
     expect((await coverage()).subjects).toBe(before.subjects + 1);
     // On 2026-11-10 neither was a customer yet (the erased one was created 2025-01-01: it counts then).
     const earlier = await coverage({ from: '2026-01-01', to: '2026-11-10' });
+    // Then the erased one was a customer: counted, though the ledger no longer says which statements were theirs.
+    const erasedThen = (await report('consent-coverage', { from: '2026-01-01', to: '2026-11-10' })).data as { purposes: Array<{ end: Record<string, number> }> };
+    for (const purpose of erasedThen.purposes) expect(purpose.end['erased since']).toBe(1);
     const late = await coverage({ from: '2026-01-01', to: '2026-11-21' });
     expect(late.subjects).toBe(earlier.subjects + 1);
     await expect(report('consent-coverage', { from: '2099-01-01' })).rejects.toThrow('the period is backwards');
@@ -154,7 +158,7 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     const states = await candor.services.consent.states(all.map((customer) => customer.id)); // the SQL projection, not the report's replay
     expect(data.subjects).toBe(all.length);
     for (const purpose of ['marketing.communications', 'analytics.reporting', 'third_party_sharing']) {
-      const tally = { granted: 0, 'renewal needed': 0, withdrawn: 0, objected: 0, 'never asked': 0 };
+      const tally = { granted: 0, 'renewal needed': 0, withdrawn: 0, objected: 0, 'never asked': 0, 'erased since': 0 };
       for (const state of states) tally[standingOf(state, purpose, new Date())]++;
       expect(data.purposes.find((row) => row.purpose === purpose).end).toEqual(tally);
     }
@@ -163,7 +167,11 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
   it('replaying the ledger gives the same states as the SQL projection', async () => {
     const events = await candor.services.dataSource.getRepository(ConsentEventEntity).find({ order: { id: 'ASC' } });
     const replayed = replayLedger(events);
-    const projected = await candor.services.consent.states([...replayed.keys()]);
+    // An erased subject's entries stay under an id of their own, with no state: no one is left to decide about.
+    const [erased, subjects] = [[...replayed.keys()].filter((id) => id.startsWith('erased_')), [...replayed.keys()].filter((id) => !id.startsWith('erased_'))];
+    expect(erased.length).toBeGreaterThan(0);
+    expect((await candor.services.consent.states(erased)).every((state) => state.consents.length + state.objections.length === 0 && !state.restricted)).toBe(true);
+    const projected = await candor.services.consent.states(subjects);
     const normalise = (state: any) => ({ ...state, consents: [...state.consents].sort((a: any, b: any) => a.purpose.localeCompare(b.purpose)), objections: [...state.objections].sort((a: any, b: any) => a.purpose.localeCompare(b.purpose)) });
     for (const state of projected) expect(normalise(replayed.get(state.subjectId))).toEqual(normalise(state));
   });
