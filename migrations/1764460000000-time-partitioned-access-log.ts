@@ -51,7 +51,7 @@ const CREATE_PARTITIONS_FUNCTION = `
  * row triggers do not fire for DROP. Event triggers need a superuser; without one this guard is not
  * installed and `audit verify` still reports the records a dropped partition held as missing.
  */
-const DROP_GUARD = `
+export const DROP_GUARD = `
   CREATE FUNCTION candor_audit_refuse_drop() RETURNS event_trigger LANGUAGE plpgsql AS $$
   DECLARE
     dropped record;
@@ -63,6 +63,10 @@ const DROP_GUARD = `
       END IF;
     END LOOP;
   END $$`;
+
+/** Whether the event trigger named candor_audit_refuse_drop runs this schema's guard function. */
+export const LEGACY_GUARD_IS_OURS = `SELECT 1 FROM pg_event_trigger t JOIN pg_proc f ON f.oid = t.evtfoid
+  WHERE t.evtname = 'candor_audit_refuse_drop' AND f.pronamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())`;
 
 /** The log tables' indexes (the batch's unique one on `batchKey`), append-only triggers, and the record view over them. */
 async function indexAndGuard(queryRunner: QueryRunner, batchKey: string): Promise<void> {
@@ -117,7 +121,11 @@ export class TimePartitionedAccessLog1764460000000 implements MigrationInterface
     await indexAndGuard(queryRunner, 'last_seq, committed_at');
     const [{ superuser }] = await queryRunner.query('SELECT rolsuper AS superuser FROM pg_roles WHERE rolname = current_user');
     await queryRunner.query(DROP_GUARD);
-    if (superuser) await queryRunner.query('CREATE EVENT TRIGGER candor_audit_refuse_drop ON sql_drop EXECUTE FUNCTION candor_audit_refuse_drop()');
+    // Event trigger names are the database's, not the schema's: a Candor schema migrated beside another finds
+    // the name taken (and 1764600000000 gives each schema a guard of its own).
+    if (superuser && !(await queryRunner.query("SELECT 1 FROM pg_event_trigger WHERE evtname = 'candor_audit_refuse_drop'")).length) {
+      await queryRunner.query('CREATE EVENT TRIGGER candor_audit_refuse_drop ON sql_drop EXECUTE FUNCTION candor_audit_refuse_drop()');
+    }
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
@@ -125,7 +133,8 @@ export class TimePartitionedAccessLog1764460000000 implements MigrationInterface
       await queryRunner.query('ALTER TABLE audit_entry DROP COLUMN committed_at');
       return;
     }
-    await queryRunner.query('DROP EVENT TRIGGER IF EXISTS candor_audit_refuse_drop');
+    // Only this schema's: the trigger of that name may run another Candor schema's function.
+    if ((await queryRunner.query(LEGACY_GUARD_IS_OURS)).length) await queryRunner.query('DROP EVENT TRIGGER candor_audit_refuse_drop');
     await queryRunner.query('DROP FUNCTION candor_audit_refuse_drop()');
     await queryRunner.query('DROP VIEW audit_record');
     await queryRunner.query(`CREATE TABLE audit_entry_unpartitioned (${ENTRY_COLUMNS}, PRIMARY KEY (seq))`);

@@ -11,7 +11,7 @@ import { startCheckpointTimer } from '../server/checkpoint-timer';
 import { startHttpServer } from '../server/http-server';
 import { buildGovernedSchema, loadConfiguredTaxonomy, openServices, seedDemo } from '../server/services';
 import { inert } from '../printable';
-import { migrate } from '../storage/data-source';
+import { migrate, MigrationTurnTimeout } from '../storage/data-source';
 import { TaxonomyError } from '../taxonomy/taxonomy';
 import { auditCheckpoint, auditPartitions, auditPrune, auditVerify, type Output } from './audit.command';
 import { checkReportArguments, REPORT_USAGE, reportCommand } from './report.command';
@@ -86,7 +86,7 @@ const DATABASE_UNREACHABLE =
 
 /** Errors a user can act on: one line, no stack trace. */
 function explain(error: unknown): string | undefined {
-  if (error instanceof ConfigError || error instanceof TaxonomyError || error instanceof SchemaGovernanceError || error instanceof UnguardedFieldError || error instanceof SchemaDiffError) return error.message;
+  if (error instanceof ConfigError || error instanceof TaxonomyError || error instanceof SchemaGovernanceError || error instanceof UnguardedFieldError || error instanceof SchemaDiffError || error instanceof MigrationTurnTimeout) return error.message;
   if (isCallerFacing(error)) return error.message;
   // A system call's own failure says what it was about: the port serve listens on, a host name, a file.
   const { syscall, hostname, path } = error as NodeJS.ErrnoException & { hostname?: string };

@@ -23,9 +23,10 @@ import { ErasureIsFinal1764520000000 } from '../../migrations/1764520000000-eras
 import { CheckpointKeyRotation1764540000000 } from '../../migrations/1764540000000-checkpoint-key-rotation';
 import { SharedRateLimit1764560000000 } from '../../migrations/1764560000000-shared-rate-limit';
 import { ErasedSubjectsConsentPseudonymised1764580000000 } from '../../migrations/1764580000000-erased-subjects-consent-pseudonymised';
+import { DropGuardPerSchema1764600000000 } from '../../migrations/1764600000000-drop-guard-per-schema';
 
 export const ENTITIES = [CustomerEntity, PaymentEntity, WatchEventEntity, ActorEntity, ConsentEventEntity, ConsentStateEntity, ConsentReceiptEntity, SubjectMessageEntity, ...AUDIT_ENTITIES];
-export const MIGRATIONS = [InitialSchema1764380000000, TamperEvidentAccessLog1764400000000, ConsentLifecycle1764420000000, MaskedRecords1764440000000, TimePartitionedAccessLog1764460000000, CopyAheadOfTheChainLock1764480000000, ConsentInTheOrderMade1764500000000, ErasureIsFinal1764520000000, CheckpointKeyRotation1764540000000, SharedRateLimit1764560000000, ErasedSubjectsConsentPseudonymised1764580000000];
+export const MIGRATIONS = [InitialSchema1764380000000, TamperEvidentAccessLog1764400000000, ConsentLifecycle1764420000000, MaskedRecords1764440000000, TimePartitionedAccessLog1764460000000, CopyAheadOfTheChainLock1764480000000, ConsentInTheOrderMade1764500000000, ErasureIsFinal1764520000000, CheckpointKeyRotation1764540000000, SharedRateLimit1764560000000, ErasedSubjectsConsentPseudonymised1764580000000, DropGuardPerSchema1764600000000];
 
 export interface DataSourceOptions {
   /** A TypeORM logger; tests use one to count the SQL a request issues. */
@@ -83,8 +84,39 @@ export function guardConnectionErrors(dataSource: DataSource): void {
   pool?.on('connect', guard);
 }
 
-/** Applies pending migrations; returns the names applied. */
+/** Another migration run held the schema's migrations for longer than a run waits. */
+export class MigrationTurnTimeout extends Error {}
+
+/**
+ * The advisory lock one migration run holds at a time, in the whole database: runs on different schemas take
+ * turns too, since some of what a migration creates (an event trigger) is named in the database, not the schema.
+ */
+const MIGRATION_LOCK_KEY = 0x63616e6d6967;
+/** How long a migration run waits for another one (an instance starting beside this one) to finish. */
+const MIGRATION_LOCK_WAIT_MS = 120_000;
+
+/**
+ * Applies pending migrations; returns the names applied. On PostgreSQL, runs take turns: instances
+ * started together (or a `candor migrate` beside a start) would otherwise each create the same
+ * tables and fail on each other's. The later ones find nothing left to apply.
+ */
 export async function migrate(dataSource: DataSource): Promise<string[]> {
-  const applied = await dataSource.runMigrations({ transaction: 'each' });
-  return applied.map((migration) => migration.name);
+  if (dataSource.options.type !== 'postgres') return (await dataSource.runMigrations({ transaction: 'each' })).map((migration) => migration.name);
+  const turn = dataSource.createQueryRunner();
+  try {
+    await turn.query(`SET lock_timeout = ${MIGRATION_LOCK_WAIT_MS}`);
+    try {
+      await turn.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+      await turn.query('RESET lock_timeout'); // the connection goes back to the pool
+    } catch (error) {
+      throw new MigrationTurnTimeout(`another migration of this database has not finished for ${MIGRATION_LOCK_WAIT_MS / 1000} s (${(error as Error).message}); try again once it has`);
+    }
+    try {
+      return (await dataSource.runMigrations({ transaction: 'each' })).map((migration) => migration.name);
+    } finally {
+      await turn.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+    }
+  } finally {
+    await turn.release();
+  }
 }

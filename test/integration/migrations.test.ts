@@ -2,7 +2,7 @@ import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { loadConfig } from '../../src/config';
 import { openServices, seedDemo } from '../../src/server/services';
-import { MIGRATIONS } from '../../src/storage/data-source';
+import { createDataSource, migrate, MIGRATIONS } from '../../src/storage/data-source';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '../support/databases';
 
 describe.each(DRIVERS)('the migrations on %s', (driver) => {
@@ -62,6 +62,34 @@ describe.each(DRIVERS)('the migrations on %s', (driver) => {
         expect(await tablesIn('public')).toEqual([]);
         expect(await tablesIn('candor_app')).toEqual(expect.arrayContaining(['audit_entry', 'audit_batch', 'customer', 'consent_state', 'erased_subject', 'subject_pseudonym']));
       } finally {
+        await admin.end();
+        await scratch.drop();
+      }
+    });
+
+  if (driver === 'postgres')
+    it('migrate two Candor schemas of one database, each by two runs at once, each guarding its own log only', async () => {
+      const scratch = await createTestDatabase('postgres');
+      const admin = new Client({ connectionString: scratch.url });
+      await admin.connect();
+      const opened: DataSource[] = [];
+      try {
+        await admin.query('CREATE SCHEMA candor_a; CREATE SCHEMA candor_b; CREATE SCHEMA other_app');
+        const run = async (schema: string) => {
+          const source = createDataSource(loadConfig({ DATABASE_URL: `${scratch.url}?schema=${schema}`, NODE_ENV: 'test' }, {}).database);
+          opened.push(source);
+          await source.initialize();
+          return migrate(source);
+        };
+        // Two instances of each of two installations start at once: per schema, one applies every migration, the other finds none left.
+        const applied = await Promise.all([run('candor_a'), run('candor_b'), run('candor_a'), run('candor_b')]);
+        expect([applied[0].length + applied[2].length, applied[1].length + applied[3].length]).toEqual([MIGRATIONS.length, MIGRATIONS.length]);
+        for (const schema of ['candor_a', 'candor_b']) await expect(admin.query(`DROP TABLE ${schema}.audit_checkpoint`)).rejects.toThrow('the access log is append-only');
+        // Another application's table of a log table's name is its own business.
+        await admin.query('CREATE TABLE other_app.audit_entry (id integer)');
+        await admin.query('DROP TABLE other_app.audit_entry');
+      } finally {
+        for (const source of opened) await source.destroy();
         await admin.end();
         await scratch.drop();
       }
