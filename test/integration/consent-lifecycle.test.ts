@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConsentInTheOrderMade1764500000000 } from '../../migrations/1764500000000-consent-in-the-order-made';
+import { ErasedSubjectsConsentPseudonymised1764580000000 } from '../../migrations/1764580000000-erased-subjects-consent-pseudonymised';
 import { consentImport } from '../../src/cli/consent.command';
 import { ErasedSubjectEntity, SubjectPseudonymEntity } from '../../src/audit/audit.entities';
 import { ConsentEventEntity } from '../../src/consent/consent-event.entity';
@@ -496,6 +497,29 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect([erasedLink.code, erasedLink.stderr]).toEqual([1, expect.stringMatching(new RegExp(`^candor: subject "${T}" was erased on \\S+: there is no page to link to\n$`))]);
     const verify = await runCli(['audit', 'verify'], { DATABASE_URL: candor.database.url });
     expect(verify.code).toBe(0);
+  });
+
+  it('pseudonymises on upgrade the consent ledger of subjects erased before erasures did (migration 1764580000000)', async () => {
+    const O = 'cus_0000_life_erased_before';
+    await addCustomer(candor, O);
+    const granted = await candor.services.consent.append({ subjectId: O, kind: 'grant', purpose: 'marketing.communications', source: 'test' });
+    // Erased as the version before erased: the domain data only, the ledger left under the subject's id.
+    await candor.services.dataSource.getRepository(CustomerEntity).update({ id: O }, { erasedAt: new Date(now).toISOString() });
+    const ledger = candor.services.dataSource;
+    const underSubject = async () => [await ledger.getRepository(ConsentEventEntity).countBy({ subjectId: O }), await ledger.getRepository(ConsentReceiptEntity).countBy({ subjectId: O }), await ledger.getRepository(ConsentStateEntity).countBy({ subjectId: O })];
+    expect(await underSubject()).toEqual([1, 1, 1]);
+    const runner = ledger.createQueryRunner();
+    try {
+      await runner.startTransaction();
+      await new ErasedSubjectsConsentPseudonymised1764580000000().up(runner);
+      await runner.commitTransaction();
+    } finally {
+      await runner.release();
+    }
+    expect(await underSubject()).toEqual([0, 0, 0]);
+    const kept = await ledger.getRepository(ConsentReceiptEntity).findOneByOrFail({ id: granted.receiptId! });
+    expect([kept.subjectId, JSON.parse(kept.document).piiPrincipalId, kept.digest]).toEqual([expect.stringMatching(/^erased_[0-9a-f]{24}$/), kept.subjectId, createHash('sha256').update(kept.document, 'utf8').digest('hex')]);
+    expect((await ledger.getRepository(ConsentEventEntity).findOneByOrFail({ id: granted.id })).subjectId).toBe(kept.subjectId);
   });
 
   it.each([
