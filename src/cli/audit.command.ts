@@ -41,11 +41,14 @@ export interface Output {
   readonly interactive: boolean;
 }
 
+/** A whole number written in decimal digits, else NaN (`Number` would take `0x10`, `1e3` or ` 7`). */
+const decimal = (text: string): number => (/^\d{1,15}$/.test(text) ? Number(text) : NaN);
+
 /** `candor audit verify [--from SEQ]`: exit 0 when the chain verifies, 1 with the first break otherwise. */
 export async function auditVerify(services: CandorServices, from: string | undefined, output: Output): Promise<number> {
   let fromSeq: number | undefined;
   if (from !== undefined) {
-    fromSeq = Number(from);
+    fromSeq = decimal(from);
     if (!Number.isInteger(fromSeq) || fromSeq < 1) throw badInput('--from must be a sequence number ≥ 1');
   }
   const report = await services.verifyAccessLog({
@@ -152,7 +155,7 @@ export async function auditPrune(services: CandorServices, before: string | unde
  * month and N months after it (PostgreSQL), then lists every month with what it holds.
  */
 export async function auditPartitions(services: CandorServices, ahead: string | undefined, output: Output): Promise<number> {
-  const months = ahead === undefined ? PARTITION_MONTHS_AHEAD : Number(ahead);
+  const months = ahead === undefined ? PARTITION_MONTHS_AHEAD : decimal(ahead);
   if (!Number.isInteger(months) || months < 0 || months > 120) throw badInput(`--ahead must be a whole number of months from 0 to 120, got "${ahead}"`);
   const partitions = services.accessLog.store.partitions;
   if (!partitions) {

@@ -15,6 +15,7 @@ import { migrate, MigrationTurnTimeout } from '../storage/data-source';
 import { TaxonomyError } from '../taxonomy/taxonomy';
 import { auditCheckpoint, auditPartitions, auditPrune, auditVerify, type Output } from './audit.command';
 import { checkReportArguments, REPORT_USAGE, reportCommand } from './report.command';
+import { REPORT_KINDS } from '../reports/report-document';
 import { ACTOR_ACTIONS, ACTOR_USAGE, actorCommand } from './actor.command';
 import { policyTest } from './policy.command';
 import { CONSENT_USAGE, consentImport, INBOX_ACTIONS, INBOX_USAGE, inboxCommand, subjectErase } from './consent.command';
@@ -155,8 +156,11 @@ const OPTIONS_OF: Readonly<Record<string, readonly string[]>> = {
   'audit partitions': ['ahead'],
   'subject link': ['subject', 'ttl'],
   'subject erase': ['subject'],
-  actor: ['id', 'name', 'team', 'purposes', 'roles'],
-  inbox: ['text', 'all'],
+  'actor create': ['id', 'name', 'team', 'purposes', 'roles'],
+  'actor rotate': ['id'],
+  'actor revoke': ['id'],
+  'inbox list': ['all'],
+  'inbox answer': ['text'],
   report: ['subject', 'from', 'to', 'format', 'out'],
 };
 
@@ -224,6 +228,7 @@ function misusedSubcommand(command: string, subcommand: string | undefined, oper
   if (command === 'inbox' && (!INBOX_ACTIONS.includes(subcommand ?? '') || (subcommand === 'answer' && operand === undefined))) return INBOX_USAGE;
   if (command === 'consent' && (subcommand !== 'import' || operand === undefined)) return CONSENT_USAGE;
   if (command === 'report' && subcommand === undefined) return REPORT_USAGE;
+  if (command === 'report' && !(REPORT_KINDS as readonly string[]).includes(subcommand!)) return `unknown report "${subcommand}"\n${REPORT_USAGE}`;
   return undefined;
 }
 

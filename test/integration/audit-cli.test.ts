@@ -149,6 +149,19 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
       const missing = await runCli(args, { DATABASE_URL: 'sqlite:/nonexistent/candor.sqlite' });
       expect([missing.code, missing.stdout, missing.stderr]).toEqual([2, '', expect.stringMatching(/^candor: usage: npx candor (report <ropa\|subject-access\|purpose-usage\|denials\|consent-coverage>|consent import FILE)/)]);
     }
+    // Each subcommand takes its own options: one another subcommand of the command takes is refused too.
+    const offline = { DATABASE_URL: 'sqlite:/nonexistent/candor.sqlite' };
+    const listWithId = await runCli(['actor', 'list', '--id', 'x1'], offline);
+    expect([listWithId.code, listWithId.stderr]).toEqual([2, 'candor: unknown option --id for "actor list" (it takes no options)\n']);
+    const listWithText = await runCli(['inbox', 'list', '--text', 'x'], offline);
+    expect([listWithText.code, listWithText.stderr]).toEqual([2, 'candor: unknown option --text for "inbox list" (it takes --all)\n']);
+    const unknownReport = await runCli(['report', 'bogus', '--format', 'json'], offline);
+    expect([unknownReport.code, unknownReport.stdout, unknownReport.stderr]).toEqual([2, '', expect.stringMatching(/^candor: unknown report "bogus"\nusage: npx candor report </)]);
+    // A sequence number is written in decimal digits: `0x1` or `1e0` is no sequence number.
+    for (const from of ['0x1', '1e0', ' 1']) {
+      const loose = await cli('verify', '--from', from);
+      expect([loose.code, loose.stderr]).toEqual([1, 'candor: --from must be a sequence number ≥ 1\n']);
+    }
     // `new Date('12')` is 1 December 2001: a prune date must be an ISO-8601 one.
     const looseDate = await cli('prune', '--before', '12');
     expect([looseDate.code, looseDate.stderr]).toEqual([1, 'candor: --before must be an ISO-8601 date, or a time with its offset (2026-11-01T12:00:00Z), got "12"\n']);
