@@ -29,9 +29,14 @@ export function auditUnavailable(message: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: 'AUDIT_UNAVAILABLE', http: { status: 503 } } });
 }
 
-/** A coded error whose message is meant for the caller (bad input, or the log unavailable). */
+/** The access log does not verify: coded AUDIT_LOG_BROKEN, for work that must not rest on it (a report). */
+export function auditLogBroken(message: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: 'AUDIT_LOG_BROKEN' } });
+}
+
+/** A coded error whose message is meant for the caller (bad input, the log unavailable or broken). */
 export function isCallerFacing(error: unknown): error is GraphQLError {
-  return error instanceof GraphQLError && (error.extensions.code === 'BAD_USER_INPUT' || error.extensions.code === 'AUDIT_UNAVAILABLE');
+  return error instanceof GraphQLError && ['BAD_USER_INPUT', 'AUDIT_UNAVAILABLE', 'AUDIT_LOG_BROKEN'].includes(String(error.extensions.code));
 }
 
 /**

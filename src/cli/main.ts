@@ -228,7 +228,7 @@ function misusedSubcommand(command: string, subcommand: string | undefined, oper
   if (command === 'inbox' && (!INBOX_ACTIONS.includes(subcommand ?? '') || (subcommand === 'answer' && operand === undefined))) return INBOX_USAGE;
   if (command === 'consent' && (subcommand !== 'import' || operand === undefined)) return CONSENT_USAGE;
   if (command === 'report' && subcommand === undefined) return REPORT_USAGE;
-  if (command === 'report' && !(REPORT_KINDS as readonly string[]).includes(subcommand!)) return `unknown report "${subcommand}"\n${REPORT_USAGE}`;
+  if (command === 'report' && !(REPORT_KINDS as readonly string[]).includes(subcommand!)) return `unknown report "${subcommand}": use one of ${REPORT_KINDS.join(', ')}`;
   return undefined;
 }
 

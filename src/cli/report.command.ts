@@ -80,10 +80,11 @@ function writeWhole(path: string, data: Buffer): void {
 /** `candor report <kind> [--subject ID] [--from DATE] [--to DATE] --format <fmt> [--out FILE]`. */
 export async function reportCommand(services: CandorServices, args: ReportArguments, output: Output & { writeBinary(data: Buffer): void }): Promise<number> {
   checkReportArguments(args);
-  const progress = (seq: number, headSeq: number) => {
-    const share = headSeq ? Math.min(1, seq / headSeq) : 1;
+  const progress = (stage: 'verifying' | 'reading', done: number, total: number) => {
+    const share = total > 0 ? Math.min(1, done / total) : 1;
     const filled = Math.round(share * 30);
-    output.err(`\r[${'#'.repeat(filled)}${'-'.repeat(30 - filled)}] ${(share * 100).toFixed(0).padStart(3)}%  through record ${seq.toLocaleString('en')} of ${headSeq.toLocaleString('en')}`);
+    const where = stage === 'verifying' ? `verified ${done.toLocaleString('en')} of ${total.toLocaleString('en')} records` : `through record ${done.toLocaleString('en')} of ${total.toLocaleString('en')}`;
+    output.err(`\r\x1b[K${stage.padEnd(9)} [${'#'.repeat(filled)}${'-'.repeat(30 - filled)}] ${(share * 100).toFixed(0).padStart(3)}%  ${where}`);
   };
   const document = await generateReport(
     services,

@@ -4,7 +4,7 @@ import { type DataSource, type EntityManager, In } from 'typeorm';
 import { SUBJECT_ACTOR_ID } from '../actors/actor-directory';
 import { badInput, unknownSubject } from '../errors';
 import { holdsUnprintable } from '../printable';
-import { inTransaction } from '../storage/transactions';
+import { committedRead, inTransaction } from '../storage/transactions';
 import type { ConsentStatement, ObjectionStatement, SubjectState } from '../policy/decide';
 import { coveringKeys } from '../taxonomy/keys';
 import type { Taxonomy } from '../taxonomy/taxonomy';
@@ -22,6 +22,16 @@ const MAX_SOURCE_LENGTH = 200;
  * what someone else entered.
  */
 export const PRIVACY_PAGE_SOURCE = 'privacy-page';
+
+/**
+ * A validated statement as it takes effect: one made now goes after its subject's latest one (`latest`, ''
+ * when there is none), whichever instance's clock stamped that; refused when that leaves its expiry behind.
+ */
+function takingEffect({ stampedNow, ...row }: ReturnType<ConsentLedger['validate']>, latest: string): Omit<ConsentEventEntity, 'id' | 'receiptId'> {
+  const effective = stampedNow && latest > row.recordedAt ? { ...row, recordedAt: latest } : row;
+  if (effective.expiresAt !== null && effective.expiresAt <= effective.recordedAt) throw badInput('expiresAt must be a valid time after the statement takes effect', { field: 'expiresAt' });
+  return effective;
+}
 
 /** The ledger's id for a subject once erased: random, so that nothing about them can be read from it or mapped back. */
 const newErasedSubjectId = (): string => `erased_${randomBytes(12).toString('hex')}`;
@@ -115,9 +125,8 @@ export class ConsentLedger {
         if (row.stampedNow && !latest.has(row.subjectId)) latest.set(row.subjectId, await this.latestStatementTime(row.subjectId, manager));
       }
       const events: ConsentEventEntity[] = [];
-      for (const { stampedNow, ...stamped } of rows) {
-        const row = stampedNow && (latest.get(stamped.subjectId) ?? '') > stamped.recordedAt ? { ...stamped, recordedAt: latest.get(stamped.subjectId)! } : stamped;
-        if (row.expiresAt !== null && row.expiresAt <= row.recordedAt) throw badInput('expiresAt must be a valid time after the statement takes effect', { field: 'expiresAt' });
+      for (const validated of rows) {
+        const row = takingEffect(validated, latest.get(validated.subjectId) ?? '');
         // The receipt id is chosen first, so the ledger entry is written once, complete (updated only at an erasure).
         const receiptId = newReceiptId();
         const event = await manager.getRepository(ConsentEventEntity).save(manager.getRepository(ConsentEventEntity).create({ ...row, receiptId }));
@@ -138,11 +147,17 @@ export class ConsentLedger {
     const now = this.clock();
     const problems = new Map<number, string>();
     const subjects = new Map<string, boolean>();
+    const latest = new Map<string, string>();
     for (const [index, change] of changes.entries()) {
       try {
-        this.validate(change, now);
+        const row = this.validate(change, now);
         if (!subjects.has(change.subjectId)) subjects.set(change.subjectId, await this.subjectExists(change.subjectId, this.dataSource.manager));
-        if (!subjects.get(change.subjectId)) problems.set(index, `unknown subject "${change.subjectId}"`);
+        if (!subjects.get(change.subjectId)) {
+          problems.set(index, `unknown subject "${change.subjectId}"`);
+        } else if (row.stampedNow) {
+          if (!latest.has(row.subjectId)) latest.set(row.subjectId, await this.latestStatementTime(row.subjectId, this.dataSource.manager));
+          takingEffect(row, latest.get(row.subjectId)!);
+        }
       } catch (error) {
         problems.set(index, (error as Error).message);
       }
@@ -244,7 +259,8 @@ export class ConsentLedger {
     const rows: ConsentStateEntity[] = [];
     const repository = this.dataSource.getRepository(ConsentStateEntity);
     for (let start = 0; start < subjectIds.length; start += STATE_READ_CHUNK) {
-      rows.push(...(await repository.find({ where: { subjectId: In(subjectIds.slice(start, start + STATE_READ_CHUNK)) } })));
+      const chunk = subjectIds.slice(start, start + STATE_READ_CHUNK);
+      rows.push(...(await committedRead(this.dataSource, () => repository.find({ where: { subjectId: In(chunk) } }))));
     }
     const bySubject = new Map<string, { restricted: boolean; consents: ConsentStatement[]; objections: ObjectionStatement[] }>();
     for (const subjectId of subjectIds) bySubject.set(subjectId, { restricted: false, consents: [], objections: [] });

@@ -1,6 +1,7 @@
 import DataLoader from 'dataloader';
 import { type DataSource, type EntityManager, IsNull } from 'typeorm';
 import { holdsUnprintable } from '../printable';
+import { committedRead } from '../storage/transactions';
 import { CUSTOMER_ID_LENGTH, CustomerEntity } from './customer.entity';
 import { PaymentEntity } from './payment.entity';
 import { WatchEventEntity } from './watch-event.entity';
@@ -75,7 +76,8 @@ export class DomainStore {
     const query = this.dataSource.getRepository(CustomerEntity).createQueryBuilder('customer').where('customer.erased_at IS NULL').orderBy('customer.id', 'ASC').limit(page.limit).offset(page.offset);
     if (!page.filter) return query.getMany();
     query.addSelect(`CASE WHEN ${page.filter.sql} THEN 1 ELSE 0 END`, 'kept_by_filter').setParameters(page.filter.parameters);
-    const { entities, raw } = await query.getRawAndEntities<{ customer_id: string; kept_by_filter: number | string }>();
+    // The filter reads the subjects' consent state: only what committed.
+    const { entities, raw } = await committedRead(this.dataSource, () => query.getRawAndEntities<{ customer_id: string; kept_by_filter: number | string }>());
     const kept = new Set(raw.filter((row) => Number(row.kept_by_filter) === 1).map((row) => row.customer_id));
     page.filter.leftOut(entities.filter((customer) => !kept.has(customer.id)).map((customer) => customer.id));
     return entities.filter((customer) => kept.has(customer.id));

@@ -68,7 +68,7 @@ export type RefusalCode = keyof typeof REFUSALS;
 export const QUERY_LIMIT_CODES = ['QUERY_TOO_DEEP', 'TOO_MANY_ALIASES', 'QUERY_TOO_COSTLY', 'TOO_MANY_TOKENS', 'TOO_MANY_DIRECTIVES'] as const;
 
 /** Field-level errors that are not decisions on personal data. */
-export const FIELD_ERROR_CODES = ['FORBIDDEN', 'BAD_USER_INPUT'] as const;
+export const FIELD_ERROR_CODES = ['FORBIDDEN', 'BAD_USER_INPUT', 'AUDIT_LOG_BROKEN'] as const;
 
 /** Errors Apollo Server itself produces for malformed requests; safe to show as they are. */
 export const APOLLO_REQUEST_ERROR_CODES = [

@@ -1,10 +1,11 @@
+import { MoreThanOrEqual } from 'typeorm';
 import type { AccessActor } from '../audit/access-log';
 import { AuditBatchEntity, AuditCheckpointEntity } from '../audit/audit.entities';
 import { GENESIS_HASH } from '../audit/chain';
 import { ConsentEventEntity } from '../consent/consent-event.entity';
 import { CustomerEntity } from '../domain/customer.entity';
 import { recordsHeldAbout, valuesHeld } from '../privacy/records-held';
-import { badInput, isoTime } from '../errors';
+import { auditLogBroken, badInput, isoTime } from '../errors';
 import type { FieldGovernance } from '../graphql/governance-catalog';
 import type { CandorServices } from '../server/services';
 import { readAccessLog } from './access-log-source';
@@ -23,8 +24,11 @@ export interface GenerateOptions {
   /** Who asked (recorded in the access log with the report's parameters). */
   readonly actor: AccessActor;
   readonly requestId: string;
-  /** How far the read of the log is: through sequence number `seq` of `headSeq`. */
-  readonly onProgress?: (seq: number, headSeq: number) => void;
+  /**
+   * How far the report is: `verifying`, `done` records of `total` checked; then `reading`, through sequence
+   * number `done` of the head `total`.
+   */
+  readonly onProgress?: (stage: 'verifying' | 'reading', done: number, total: number) => void;
 }
 
 /** How the caller names a report's parameters, so that a problem names what they typed. */
@@ -100,13 +104,14 @@ export async function generateReport(services: CandorServices, request: ReportRe
     }
   }
   if (builder) {
+    await verifyReportedLog(services, parameters.from, logHead.seq, options.onProgress);
     const records = readAccessLog(
       dataSource,
       { from: parameters.from, to: parameters.to, subjectId: kind === 'subject-access' ? parameters.subjectId : undefined, throughSeq: logHead.seq },
-      { onPage: (throughSeq) => options.onProgress?.(throughSeq, logHead.seq) },
+      { onPage: (throughSeq) => options.onProgress?.('reading', throughSeq, logHead.seq) },
     );
     for await (const record of records) builder.add(record);
-    options.onProgress?.(logHead.seq, logHead.seq);
+    options.onProgress?.('reading', logHead.seq, logHead.seq);
     document = builder.finish(frame);
     const notice = await prunedNotice(services, parameters.from);
     if (notice) document = { ...document, summary: [...document.summary, notice] };
@@ -115,6 +120,21 @@ export async function generateReport(services: CandorServices, request: ReportRe
     { at: now, requestId: options.requestId, actor: options.actor, purpose: 'essential.legal_obligation', operationName: `report ${kind}${parameters.from || parameters.to ? ` from ${parameters.from ?? 'the beginning'} to ${parameters.to ?? 'now'}` : ''}`, subjectId: parameters.subjectId ?? null, coordinate: null, category: null, decision: 'RELEASED', reason: 'REPORT_GENERATED', legalBasis: 'legal_obligation' },
   ]);
   return document!;
+}
+
+/**
+ * A report from the log is evidence: it is computed only from a log that verifies from the batch its period
+ * starts in (a record altered, deleted or reordered there would change its figures unseen) through the head.
+ */
+async function verifyReportedLog(services: CandorServices, from: string | undefined, headSeq: number, onProgress: GenerateOptions['onProgress']): Promise<void> {
+  // A record made at or after `from` is in a batch committed at or after it.
+  const [first] = from === undefined ? [] : await services.dataSource.getRepository(AuditBatchEntity).find({ where: { committedAt: MoreThanOrEqual(from) }, order: { id: 'ASC' }, take: 1 });
+  const fromSeq = from === undefined ? undefined : (first?.firstSeq ?? Math.max(1, headSeq));
+  const toCheck = headSeq - (fromSeq ?? 1) + 1;
+  const report = await services.verifyAccessLog({ fromSeq, onProgress: onProgress && ((verified) => onProgress('verifying', verified, toCheck)) });
+  if (!report.verified) {
+    throw auditLogBroken(`the access log does not verify (${report.problem}): a report from it could rest on altered or missing records — run "npx candor audit verify" and investigate before reporting`);
+  }
 }
 
 /**

@@ -9,12 +9,22 @@ import type { DataSource, EntityManager } from 'typeorm';
 const queues = new WeakMap<DataSource, Promise<unknown>>();
 
 export function inTransaction<T>(dataSource: DataSource, work: (manager: EntityManager) => Promise<T>): Promise<T> {
-  if (dataSource.options.type !== 'better-sqlite3') return dataSource.transaction(work);
+  return dataSource.options.type === 'better-sqlite3' ? inTurn(dataSource, () => dataSource.transaction(work)) : dataSource.transaction(work);
+}
+
+/**
+ * Runs a read between this process's SQLite transactions, never inside one: on the shared connection a
+ * read would see a transaction's writes before they commit — a consent grant that is then rolled back, and
+ * a field released on it. (PostgreSQL reads only what committed.)
+ */
+export function committedRead<T>(dataSource: DataSource, read: () => Promise<T>): Promise<T> {
+  return dataSource.options.type === 'better-sqlite3' ? inTurn(dataSource, read) : read();
+}
+
+/** Runs `work` when the SQLite connection's earlier turns have ended. */
+function inTurn<T>(dataSource: DataSource, work: () => Promise<T>): Promise<T> {
   const previous = queues.get(dataSource) ?? Promise.resolve();
-  const run = previous.then(
-    () => dataSource.transaction(work),
-    () => dataSource.transaction(work),
-  );
+  const run = previous.then(work, work);
   queues.set(
     dataSource,
     run.catch(() => undefined),

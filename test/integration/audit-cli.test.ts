@@ -44,6 +44,15 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
       const result = await cli('verify');
       expect(result.code).toBe(1);
       expect(result.stderr).toMatch(new RegExp(`^access log broken at seq ${target.seq + 1}: record ${target.seq + 1}: digest mismatch \\(expected [0-9a-f]{64}, found [0-9a-f]{64}\\)\n$`));
+      // No report is computed from it: its figures would count the altered decision.
+      const refused = `the access log does not verify (record ${target.seq + 1}: digest mismatch`;
+      const cliReport = await runCli(['report', 'purpose-usage', '--format', 'json'], { DATABASE_URL: candor.database.url });
+      expect([cliReport.code, cliReport.stdout, cliReport.stderr]).toEqual([1, '', expect.stringContaining(`candor: ${refused}`)]);
+      const graphqlReport = await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query: '{ report(kind: "denials") { json } }' });
+      expect(graphqlReport.body.errors?.map((error) => [error.extensions?.code, error.message.slice(0, refused.length)])).toEqual([['AUDIT_LOG_BROKEN', refused]]);
+      // A period that starts after the altered batch rests on records that verify.
+      const later = await runCli(['report', 'purpose-usage', '--from', new Date().toISOString(), '--format', 'json'], { DATABASE_URL: candor.database.url });
+      expect(later.code).toBe(0);
     } finally {
       await tamper(candor, [['UPDATE audit_entry SET items = ? WHERE seq = ?', [target.items, target.seq]]]);
     }
@@ -156,7 +165,7 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     const listWithText = await runCli(['inbox', 'list', '--text', 'x'], offline);
     expect([listWithText.code, listWithText.stderr]).toEqual([2, 'candor: unknown option --text for "inbox list" (it takes --all)\n']);
     const unknownReport = await runCli(['report', 'bogus', '--format', 'json'], offline);
-    expect([unknownReport.code, unknownReport.stdout, unknownReport.stderr]).toEqual([2, '', expect.stringMatching(/^candor: unknown report "bogus"\nusage: npx candor report </)]);
+    expect([unknownReport.code, unknownReport.stdout, unknownReport.stderr]).toEqual([2, '', 'candor: unknown report "bogus": use one of ropa, subject-access, purpose-usage, denials, consent-coverage\n']);
     // A sequence number is written in decimal digits: `0x1` or `1e0` is no sequence number.
     for (const from of ['0x1', '1e0', ' 1']) {
       const loose = await cli('verify', '--from', from);
@@ -234,7 +243,7 @@ describe.each(DRIVERS)('commands on a database that is not (yet) Candor’s, on 
       for (const [args, code, stderr] of [
         [['actor', 'promote'], 2, 'candor: usage: npx candor actor <create|list|rotate|revoke> …\n'],
         [['inbox'], 2, 'candor: usage: npx candor inbox <list [--all] | answer ID --text "…">\n'],
-        [['report', 'gossip', '--format', 'json'], 1, 'candor: unknown report "gossip": use one of ropa, subject-access, purpose-usage, denials, consent-coverage\n'],
+        [['report', 'gossip', '--format', 'json'], 2, 'candor: unknown report "gossip": use one of ropa, subject-access, purpose-usage, denials, consent-coverage\n'],
         [['report', 'denials', '--format', 'docx'], 1, 'candor: --format must be one of json, csv, html, pdf, md\n'],
       ] as const) {
         const result = await runCli([...args], { DATABASE_URL: database.url });

@@ -23,6 +23,7 @@ import { createSubjectToken } from '../../src/privacy/subject-link';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { runCli } from '../support/child-server';
 import { DRIVERS } from '../support/databases';
+import { inTransaction } from '../../src/storage/transactions';
 import { eventually } from '../support/eventually';
 import { addCustomer } from '../support/subjects';
 
@@ -101,6 +102,21 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       await Promise.all(readers);
     }
     expect(lapses).toBe(0);
+  });
+
+  it('shows a reader no consent that a transaction wrote and then rolled back (on SQLite the reader shares its connection)', async () => {
+    const X = 'cus_0000_life_rolled_back';
+    await addCustomer(candor, X);
+    let read: Promise<SubjectState[]> | undefined;
+    const writing = inTransaction(candor.services.dataSource, async (manager) => {
+      await manager.getRepository(ConsentStateEntity).insert({ subjectId: X, kind: 'consent', purpose: 'marketing.communications', active: true, explicit: false, expiresAt: null, eventId: 0, recordedAt: new Date(now).toISOString(), receiptId: null });
+      read = candor.services.consent.states([X]);
+      await new Promise((resolve) => setTimeout(resolve, 50)); // the read has had its chance to run
+      throw new Error('rolled back');
+    });
+    await expect(writing).rejects.toThrow('rolled back');
+    const [state] = await read!;
+    expect(state.consents).toEqual([]);
   });
 
   it('stops counting a grant at the instant it expires (controllable clock)', async () => {
@@ -360,6 +376,18 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
         ].join('\n'),
       );
       expect(await candor.services.dataSource.getRepository(ConsentEventEntity).count()).toBe(before);
+    });
+
+    it("rejects, when checking, a row whose expiry would fall behind its subject's later statement, as writing it would", async () => {
+      const subject = 'cus_0000_life_expiry_behind';
+      await addCustomer(candor, subject);
+      const consent = candor.services.consent;
+      now += 60_000; // another instance, its clock a minute ahead, recorded a statement
+      await consent.append({ subjectId: subject, kind: 'withdraw', purpose: 'analytics', source: 'instance-ahead' });
+      now -= 60_000;
+      const row = { subjectId: subject, kind: 'grant' as const, purpose: 'analytics', source: 'crm', expiresAt: new Date(now + 30_000) };
+      expect(await consent.check([row])).toEqual(new Map([[0, 'expiresAt must be a valid time after the statement takes effect']]));
+      await expect(consent.appendMany([row])).rejects.toThrow('expiresAt must be a valid time after the statement takes effect');
     });
 
     it('prints the values a rejected row quotes inert: a terminal escape in a purpose or a column name does not reach the terminal', async () => {

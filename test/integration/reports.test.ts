@@ -193,13 +193,17 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     );
   });
 
-  it('reports its progress through the log to the end, also when a filter skips most of it', async () => {
+  it('reports its progress, verifying the log, then reading it to the end, also when a filter skips most of it', async () => {
     for (const parameters of [{}, { from: new Date(Date.now() - 1_000).toISOString() }]) {
       const head = await candor.services.accessLogReader.headSeq(); // each run records itself, after its read
-      const seen: Array<[number, number]> = [];
-      await generateReport(candor.services, { kind: 'purpose-usage', ...parameters }, { actor, requestId: `test-progress-${Date.now()}`, onProgress: (seq, headSeq) => seen.push([seq, headSeq]) });
-      expect(seen.at(-1)).toEqual([head, head]);
-      expect(seen.every(([seq], index) => index === 0 || seq >= seen[index - 1][0])).toBe(true);
+      const seen: Array<[string, number, number]> = [];
+      await generateReport(candor.services, { kind: 'purpose-usage', ...parameters }, { actor, requestId: `test-progress-${Date.now()}`, onProgress: (stage, done, total) => seen.push([stage, done, total]) });
+      const stages = seen.map(([stage]) => stage);
+      expect(stages).toContain('verifying');
+      expect(stages.indexOf('reading')).toBeGreaterThan(stages.lastIndexOf('verifying'));
+      expect(seen.at(-1)).toEqual(['reading', head, head]);
+      const reading = seen.filter(([stage]) => stage === 'reading');
+      expect(reading.every(([, seq], index) => index === 0 || seq >= reading[index - 1][1])).toBe(true);
     }
   });
 
@@ -363,10 +367,10 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
       [['purpose-usage', '--to', '2026-02-30', '--format', 'json'], 'candor: --to must be an ISO-8601 date, or a time with its offset (2026-11-01T12:00:00Z), got "2026-02-30"\n'],
       [['purpose-usage', '--from', '2026-02-01', '--to', '2026-01-01', '--format', 'json'], 'candor: --from must be before --to\n'],
       [['purpose-usage', '--format', 'docx'], 'candor: --format must be one of json, csv, html, pdf, md\n'],
-      [['gossip', '--format', 'json'], 'candor: unknown report "gossip": use one of ropa, subject-access, purpose-usage, denials, consent-coverage\n'],
-    ])('refuses %j with one line and exit 1', async (args, message) => {
+      [['gossip', '--format', 'json'], 'candor: unknown report "gossip": use one of ropa, subject-access, purpose-usage, denials, consent-coverage\n', 2],
+    ])('refuses %j with one line and exit 1 (2 for a report that does not exist: a usage error)', async (args, message, code = 1) => {
       const result = await cli(...args);
-      expect([result.code, result.stderr, result.stdout]).toEqual([1, message, '']);
+      expect([result.code, result.stderr, result.stdout]).toEqual([code, message, '']);
     });
 
     it('refuses an --out it cannot write before generating (and recording) the report', async () => {
