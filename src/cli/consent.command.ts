@@ -6,14 +6,17 @@ import { eraseSubject } from '../privacy/erasure';
 import type { CandorServices } from '../server/services';
 import { cliActor, type Output, recordCliOperation } from './audit.command';
 
-/** `candor consent import FILE`: all or nothing; exit 1 with a row-by-row report when any row is rejected. */
-export async function consentImport(services: CandorServices, file: string | undefined, output: Output): Promise<number> {
+/**
+ * `candor consent import FILE [--again]`: all or nothing; exit 1 with a row-by-row report when any row is
+ * rejected, or when the ledger holds the file already (unless `--again`).
+ */
+export async function consentImport(services: CandorServices, file: string | undefined, again: boolean, output: Output): Promise<number> {
   if (!file) throw badInput(CONSENT_USAGE);
   // Every hundredth row: a large file has hundreds of thousands, each its own write.
   const progress = (phase: string, done: number, total: number) => {
     if (done % 100 === 0 || done === total) output.err(`\r${phase}… ${done.toLocaleString('en')} of ${total.toLocaleString('en')} rows`);
   };
-  const report = await importConsents(services.consent, file, cliActor().id, output.interactive ? progress : undefined);
+  const report = await importConsents(services.consent, file, cliActor().id, { onProgress: output.interactive ? progress : undefined, again });
   if (output.interactive) output.err('\r\x1b[K');
   if (report.rejected.length) {
     output.err(`rejected ${report.rejected.length} of ${report.rows} rows; nothing was imported:\n`);
@@ -40,7 +43,7 @@ export async function subjectErase(services: CandorServices, subjectId: string |
 const INBOX_LIST_LIMIT = 500;
 
 export const INBOX_USAGE = 'usage: npx candor inbox <list [--all] | answer ID --text "…">';
-export const CONSENT_USAGE = 'usage: npx candor consent import FILE (.csv with a header row, or .json)';
+export const CONSENT_USAGE = 'usage: npx candor consent import FILE [--again] (.csv with a header row, or .json)';
 export const INBOX_ACTIONS: readonly string[] = ['list', 'answer'];
 
 /** `candor inbox list [--all]` and `candor inbox answer ID --text "…"`. */

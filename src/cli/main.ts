@@ -57,8 +57,9 @@ Commands:
                      Print an encrypted, expiring link to the subject's privacy page (PUBLIC_URL)
   subject erase --subject ID
                      Erase a subject's personal data (GDPR Art. 17); the log stays verifiable, unlinked
-  consent import FILE
-                     Import existing consents from CSV or JSON, all or nothing, with a report of rejected rows
+  consent import FILE [--again]
+                     Import existing consents from CSV or JSON, all or nothing, with a report of rejected rows;
+                     a file already imported is refused unless --again
   actor create --id ID --name NAME --team TEAM --purposes P1,P2 [--roles R1,R2]
   actor list | actor rotate --id ID | actor revoke --id ID
                      Manage the teams and services that may query Candor (keys printed once, stored as HMACs)
@@ -161,6 +162,7 @@ const OPTIONS_OF: Readonly<Record<string, readonly string[]>> = {
   'actor revoke': ['id'],
   'inbox list': ['all'],
   'inbox answer': ['text'],
+  'consent import': ['again'],
   report: ['subject', 'from', 'to', 'format', 'out'],
 };
 
@@ -177,6 +179,7 @@ const CLI_OPTIONS = {
   ttl: { type: 'string' },
   text: { type: 'string' },
   all: { type: 'boolean' },
+  again: { type: 'boolean' },
   id: { type: 'string' },
   name: { type: 'string' },
   team: { type: 'string' },
@@ -332,7 +335,7 @@ async function main(argv: string[]): Promise<number> {
     case 'inbox': {
       const services = await openServices(loadConfig(), { migrate: 'require' });
       try {
-        if (command === 'consent') return await consentImport(services, action, output);
+        if (command === 'consent') return await consentImport(services, action, values.again === true, output);
         return await inboxCommand(services, subcommand, { id: action, text: values.text as string | undefined, all: values.all as boolean | undefined }, output);
       } finally {
         await services.close();

@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { badInput, isoTime } from '../errors';
 import { CONSENT_EVENT_KINDS } from './consent-event.entity';
+import { ConsentImportEntity } from './consent-import.entity';
 import type { ConsentChange, ConsentLedger } from './consent-ledger';
 
 /** The columns (CSV header / JSON keys) of an import file. */
@@ -23,7 +25,7 @@ class UnreadableRow {
 }
 
 /** Reads a CSV (with a header row) or JSON (array of objects) file of existing consents. */
-export function readImportFile(file: string): { rows: Array<RawRow | UnreadableRow>; rowNumber: (index: number) => number } {
+export function readImportFile(file: string): { rows: Array<RawRow | UnreadableRow>; rowNumber: (index: number) => number; text: string } {
   let text: string;
   try {
     // Spreadsheets save "CSV UTF-8" with a byte-order mark, which would otherwise become part of the first column's name.
@@ -39,7 +41,7 @@ export function readImportFile(file: string): { rows: Array<RawRow | UnreadableR
       throw badInput(`${file} is not valid JSON: ${(error as Error).message}`);
     }
     if (!Array.isArray(parsed)) throw badInput(`${file} must hold a JSON array of consent statements`);
-    return { rows: parsed as RawRow[], rowNumber: (index) => index + 1 };
+    return { rows: parsed as RawRow[], rowNumber: (index) => index + 1, text };
   }
   let records: Array<{ record: string[]; info: { lines: number } }>;
   try {
@@ -61,6 +63,7 @@ export function readImportFile(file: string): { rows: Array<RawRow | UnreadableR
     ),
     // The line a row starts on: where it ends, less the line breaks inside its quoted fields.
     rowNumber: (index) => body[index].info.lines - body[index].record.join('').split('\n').length + 1,
+    text,
   };
 }
 
@@ -102,13 +105,33 @@ function toChange(row: RawRow | UnreadableRow, actorId: string): ConsentChange |
 /** How far an import is: rows checked (against the taxonomy and the subjects), then statements written. */
 export type ImportProgress = (phase: 'checking' | 'importing', done: number, total: number) => void;
 
+export interface ImportOptions {
+  readonly onProgress?: ImportProgress;
+  /** Import a file the ledger already holds once more (its statements and receipts are recorded again). */
+  readonly again?: boolean;
+}
+
+/** PostgreSQL's and SQLite's word for a second row with the same key. */
+const isDuplicateKey = (error: unknown): boolean => {
+  const { code, driverError } = error as { code?: string; driverError?: { code?: string } };
+  return [code, driverError?.code].some((found) => found === '23505' || found === 'SQLITE_CONSTRAINT_PRIMARYKEY');
+};
+
 /**
  * Imports existing consents, all or nothing: every row is validated first; if any is rejected nothing is
- * written and the report lists each rejected row with its problem.
+ * written and the report lists each rejected row with its problem. A file is known by the SHA-256 of its
+ * text: one the ledger already holds is refused (its statements would be recorded twice, each with a
+ * receipt), also when two runs of it race, unless `again` is set.
  */
-export async function importConsents(ledger: ConsentLedger, file: string, actorId: string, onProgress?: ImportProgress): Promise<ImportReport> {
-  const { rows, rowNumber } = readImportFile(file);
+export async function importConsents(ledger: ConsentLedger, file: string, actorId: string, options: ImportOptions = {}): Promise<ImportReport> {
+  const { rows, rowNumber, text } = readImportFile(file);
   if (rows.length === 0) throw badInput(`${file} holds no rows`);
+  const digest = createHash('sha256').update(text, 'utf8').digest('hex');
+  const alreadyImported = (earlier: ConsentImportEntity) =>
+    badInput(`${file} was imported on ${earlier.importedAt} by ${earlier.actorId} (${earlier.statements} statements, as ${earlier.fileName}): nothing was imported — to record its statements once more, run it again with --again`);
+  const earlier = await ledger.importOf(digest);
+  if (earlier && !options.again) throw alreadyImported(earlier);
+  const { onProgress } = options;
   const rejected: Array<{ row: number; problem: string }> = [];
   const changes: ConsentChange[] = [];
   const positions: number[] = [];
@@ -123,6 +146,17 @@ export async function importConsents(ledger: ConsentLedger, file: string, actorI
   for (const [index, problem] of await ledger.check(changes, (done, total) => onProgress?.('checking', done, total))) rejected.push({ row: rowNumber(positions[index]), problem });
   rejected.sort((a, b) => a.row - b.row);
   if (rejected.length) return { rows: rows.length, imported: 0, rejected };
-  await ledger.appendMany(changes, (done, total) => onProgress?.('importing', done, total));
+  const record = { digest, fileName: file, importedAt: new Date().toISOString(), statements: changes.length, actorId };
+  try {
+    // In the statements' transaction: a run racing this one waits for it, then finds the file recorded.
+    await ledger.appendMany(
+      changes,
+      (done, total) => onProgress?.('importing', done, total),
+      (manager) => (earlier ? Promise.resolve() : manager.getRepository(ConsentImportEntity).insert(record).then(() => undefined)),
+    );
+  } catch (error) {
+    if (isDuplicateKey(error)) throw alreadyImported((await ledger.importOf(digest)) ?? record);
+    throw error;
+  }
   return { rows: rows.length, imported: changes.length, rejected: [] };
 }

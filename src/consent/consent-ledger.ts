@@ -9,6 +9,7 @@ import type { ConsentStatement, ObjectionStatement, SubjectState } from '../poli
 import { coveringKeys } from '../taxonomy/keys';
 import type { Taxonomy } from '../taxonomy/taxonomy';
 import { ConsentEventEntity, type ConsentEventKind } from './consent-event.entity';
+import { ConsentImportEntity } from './consent-import.entity';
 import { buildReceipt, newReceiptId, type ReceiptContext, reissuedTo } from './consent-receipt';
 import { ConsentReceiptEntity } from './consent-receipt.entity';
 import { ConsentStateEntity, type StatementKind } from './consent-state.entity';
@@ -93,11 +94,15 @@ export class ConsentLedger {
     return (await this.appendMany([change]))[0];
   }
 
-  /** Validates every change, then appends them all in one transaction (all or nothing). */
-  async appendMany(changes: readonly ConsentChange[], onWritten?: (written: number, total: number) => void): Promise<ConsentEventEntity[]> {
+  /**
+   * Validates every change, then appends them all in one transaction (all or nothing); `alongside` writes
+   * what must commit with them, first (an import's record of its file).
+   */
+  async appendMany(changes: readonly ConsentChange[], onWritten?: (written: number, total: number) => void, alongside?: (manager: EntityManager) => Promise<void>): Promise<ConsentEventEntity[]> {
     const now = this.clock();
     const rows = changes.map((change) => this.validate(change, now));
     return inTransaction(this.dataSource, async (manager) => {
+      await alongside?.(manager);
       const subjects = [...new Set(rows.map((row) => row.subjectId))].sort();
       if (this.dataSource.options.type === 'postgres') {
         // Changes to one subject are applied one at a time (buckets in sorted order, so never deadlocking):
@@ -179,6 +184,11 @@ export class ConsentLedger {
     const receipts = manager.getRepository(ConsentReceiptEntity);
     for (const receipt of await receipts.find({ select: { id: true, document: true }, where: { subjectId } })) await receipts.update({ id: receipt.id }, reissuedTo(receipt, erasedId));
     await manager.getRepository(ConsentStateEntity).delete({ subjectId });
+  }
+
+  /** The import file the ledger holds with this digest of its text, if it holds one. */
+  importOf(digest: string): Promise<ConsentImportEntity | null> {
+    return this.dataSource.getRepository(ConsentImportEntity).findOneBy({ digest });
   }
 
   /** The receipts issued to one subject, newest first. */

@@ -9,6 +9,7 @@ import { ConsentEventEntity } from '../consent/consent-event.entity';
 import { ConsentReceiptEntity } from '../consent/consent-receipt.entity';
 import { ConsentStateEntity } from '../consent/consent-state.entity';
 import { SubjectMessageEntity } from '../consent/subject-message.entity';
+import { ConsentImportEntity } from '../consent/consent-import.entity';
 import { CustomerEntity } from '../domain/customer.entity';
 import { PaymentEntity } from '../domain/payment.entity';
 import { WatchEventEntity } from '../domain/watch-event.entity';
@@ -24,9 +25,10 @@ import { CheckpointKeyRotation1764540000000 } from '../../migrations/17645400000
 import { SharedRateLimit1764560000000 } from '../../migrations/1764560000000-shared-rate-limit';
 import { ErasedSubjectsConsentPseudonymised1764580000000 } from '../../migrations/1764580000000-erased-subjects-consent-pseudonymised';
 import { DropGuardPerSchema1764600000000 } from '../../migrations/1764600000000-drop-guard-per-schema';
+import { ConsentImports1764620000000 } from '../../migrations/1764620000000-consent-imports';
 
-export const ENTITIES = [CustomerEntity, PaymentEntity, WatchEventEntity, ActorEntity, ConsentEventEntity, ConsentStateEntity, ConsentReceiptEntity, SubjectMessageEntity, ...AUDIT_ENTITIES];
-export const MIGRATIONS = [InitialSchema1764380000000, TamperEvidentAccessLog1764400000000, ConsentLifecycle1764420000000, MaskedRecords1764440000000, TimePartitionedAccessLog1764460000000, CopyAheadOfTheChainLock1764480000000, ConsentInTheOrderMade1764500000000, ErasureIsFinal1764520000000, CheckpointKeyRotation1764540000000, SharedRateLimit1764560000000, ErasedSubjectsConsentPseudonymised1764580000000, DropGuardPerSchema1764600000000];
+export const ENTITIES = [CustomerEntity, PaymentEntity, WatchEventEntity, ActorEntity, ConsentEventEntity, ConsentStateEntity, ConsentReceiptEntity, SubjectMessageEntity, ConsentImportEntity, ...AUDIT_ENTITIES];
+export const MIGRATIONS = [InitialSchema1764380000000, TamperEvidentAccessLog1764400000000, ConsentLifecycle1764420000000, MaskedRecords1764440000000, TimePartitionedAccessLog1764460000000, CopyAheadOfTheChainLock1764480000000, ConsentInTheOrderMade1764500000000, ErasureIsFinal1764520000000, CheckpointKeyRotation1764540000000, SharedRateLimit1764560000000, ErasedSubjectsConsentPseudonymised1764580000000, DropGuardPerSchema1764600000000, ConsentImports1764620000000];
 
 export interface DataSourceOptions {
   /** A TypeORM logger; tests use one to count the SQL a request issues. */

@@ -345,9 +345,27 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       writeFileSync(file, `subjectId,action,purpose,explicit,source,expiresAt,recordedAt\n${rows.join('\n')}\n`);
       const err: string[] = [];
       const out: string[] = [];
-      const code = await consentImport(candor.services, file, { interactive: true, out: (text) => void out.push(text), err: (text) => void err.push(text) });
+      const code = await consentImport(candor.services, file, false, { interactive: true, out: (text) => void out.push(text), err: (text) => void err.push(text) });
       expect([code, out]).toEqual([0, [`imported 250 consent statements from ${file} (each with its receipt)\n`]]);
       expect(err).toEqual([...['100', '200', '250'].map((done) => `\rchecking… ${done} of 250 rows`), ...['100', '200', '250'].map((done) => `\rimporting… ${done} of 250 rows`), '\r\x1b[K']);
+    });
+
+    it('refuses a file the ledger already holds, also when two runs of it race, unless --again', async () => {
+      const file = join(directory, 'once.csv');
+      writeFileSync(file, `subjectId,action,purpose,source\n${S},grant,analytics,crm-export\n${T},withdraw,analytics,crm-export\n`);
+      const events = () => candor.services.dataSource.getRepository(ConsentEventEntity).count();
+      const before = await events();
+      const runs = await Promise.all([cli('consent', 'import', file), cli('consent', 'import', file)]);
+      expect(runs.map((run) => run.code).sort()).toEqual([0, 1]);
+      const refused = runs.find((run) => run.code === 1)!;
+      expect(refused.stderr.startsWith(`candor: ${file} was imported on `)).toBe(true);
+      expect(refused.stderr).toMatch(/ by cli:\S+ \(2 statements, as .+\): nothing was imported — to record its statements once more, run it again with --again\n$/);
+      expect(await events()).toBe(before + 2);
+      expect((await cli('consent', 'import', file)).code).toBe(1);
+      expect(await events()).toBe(before + 2);
+      const again = await cli('consent', 'import', file, '--again');
+      expect([again.code, again.stdout]).toEqual([0, `imported 2 consent statements from ${file} (each with its receipt)\n`]);
+      expect(await events()).toBe(before + 4);
     });
 
     it('imports nothing when any row is rejected, and reports each rejected row', async () => {
