@@ -98,7 +98,16 @@ export function openAppender(path: string) {
   const pingStatement = db.prepare('SELECT 1 AS ok');
   return {
     ping: () => (pingStatement.get(), null),
-    append: (entries: readonly AppendEntry[], committedAt: string) => append.immediate(entries, committedAt),
+    append: (entries: readonly AppendEntry[], committedAt: string) => {
+      try {
+        return append.immediate(entries, committedAt);
+      } catch (error) {
+        // The mappings this batch inserted were rolled back with it, but not out of the cache: a later batch
+        // would name its subjects by pseudonyms that map to no one.
+        knownPseudonyms.clear();
+        throw error;
+      }
+    },
     prune: (plan: PrunePlan) => prune.immediate(plan),
     forget: (subjectId: string) => {
       forget.immediate(subjectId, new Date().toISOString());

@@ -61,16 +61,15 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
   const headSeq = last?.lastSeq ?? 0;
   const headHash = last?.hash ?? GENESIS_HASH;
   let verifiedCount = 0;
-  /** The first entry that starts inside the one before it (or at the same sequence number), and where that one ends. */
-  let overlap: { seq: number; previousEnd: number } | undefined;
+  /** The first entry that starts inside the one before it (or at the same sequence number), or holds no record, and what is wrong with it. */
+  let overlap: { seq: number; problem: string } | undefined;
   // A problem quotes what the store holds, which may be anything once tampered with: printed inert.
   const reportAt = (seq: number, problem: string): VerifyReport => ({ verified: false, records: verifiedCount, headSeq, headHash, firstBrokenSeq: seq, problem: inert(problem) });
   const forgedReport = () => reportAt(forged.seq, forgedProblem(forged, keyring.get(forged.id)!.keyId, signer.keyId));
   const brokenAt = (seq: number, problem: string): VerifyReport => (forged && forged.seq < seq ? forgedReport() : reportAt(seq, problem));
   /** The log verified from the records' side: it passes unless a checkpoint's signature failed. */
   const passed = (records: number): VerifyReport => (forged ? forgedReport() : { verified: true, records, headSeq, headHash, firstBrokenSeq: null, problem: null });
-  const overlapReport = ({ seq, previousEnd }: { seq: number; previousEnd: number }) =>
-    brokenAt(seq, `record ${seq}: stored twice (expected the next entry to start at ${previousEnd + 1}, found one starting at ${seq})`);
+  const overlapReport = ({ seq, problem }: { seq: number; problem: string }) => brokenAt(seq, problem);
   /** The break at `seq`, unless an overlapping entry comes first. */
   const broken = (seq: number, problem: string): VerifyReport => (overlap && overlap.seq <= seq ? overlapReport(overlap) : brokenAt(seq, problem));
 
@@ -134,13 +133,22 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
   let expectedBatchId = startBatch.id;
   // The paged reads below step from one entry's last record to the next entry, so they never see an entry
   // that starts inside the previous one, or a second entry at the same sequence number (PostgreSQL does not
-  // keep them unique: rows are copied ahead of the chain lock). One ordered scan finds the first such entry.
+  // keep them unique: rows are copied ahead of the chain lock) — nor, then, one of no records planted beside
+  // a genuine entry (its items would still be served). One ordered scan finds the first such entry.
   const [overlapping] = await dataSource.query(
-    `SELECT seq, previous_end FROM (SELECT seq, lag(seq + count - 1) OVER (ORDER BY seq) AS previous_end FROM audit_entry WHERE seq >= ${parameter(1)}) AS entries
-     WHERE seq <= previous_end ORDER BY seq LIMIT 1`,
+    `SELECT seq, count, previous_end FROM (SELECT seq, count, lag(seq + count - 1) OVER (ORDER BY seq, count) AS previous_end FROM audit_entry WHERE seq >= ${parameter(1)}) AS entries
+     WHERE seq <= previous_end OR count IS NULL OR count < 1 ORDER BY seq, count LIMIT 1`,
     [expectedSeq],
   );
-  if (overlapping) overlap = { seq: Number(overlapping.seq), previousEnd: Number(overlapping.previous_end) };
+  if (overlapping) {
+    const seq = Number(overlapping.seq);
+    overlap = {
+      seq,
+      problem: !(Number(overlapping.count) >= 1)
+        ? `record ${seq}: entry holds ${overlapping.count} records, expected at least 1`
+        : `record ${seq}: stored twice (expected the next entry to start at ${Number(overlapping.previous_end) + 1}, found one starting at ${seq})`,
+    };
+  }
   // Every checkpoint in the verified range must sit at the end of a batch with its hash: batches rewritten
   // and merged around a checkpoint's sequence number would otherwise pass by it.
   const checkpointsAhead = checkpoints.filter((checkpoint) => checkpoint.seq >= expectedSeq).sort((a, b) => a.seq - b.seq || a.id - b.id);

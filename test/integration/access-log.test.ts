@@ -339,6 +339,28 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
         expect((await candor.services.verifyAccessLog()).verified).toBe(true);
       });
 
+    if (driver === 'postgres')
+      it('detects an entry of no records planted at a genuine entry\'s sequence number (its items would be served)', async () => {
+        const [genuine] = await candor.services.dataSource.getRepository(AuditEntryEntity).find({ where: { requestId: requestIds.marketing }, order: { seq: 'ASC' }, take: 1 });
+        const forgedItems = JSON.stringify([['Customer.email', 'user.contact.email', 'RELEASED', 'CONSENT_GIVEN', 'consent', null]]);
+        await tamper(candor, [
+          [
+            `INSERT INTO audit_entry (seq, count, batch_id, at, request_id, actor_id, actor_name, actor_team, purpose, operation_name, subject_pseudonym, items, digests, committed_at)
+             VALUES (?, 0, ?, ?, 'forged', 'mallory', 'Mallory', 'Evil', ?, 'Forged', ?, ?, '[]', ?)`,
+            [genuine.seq, genuine.batchId, genuine.at, genuine.purpose, genuine.subjectPseudonym, forgedItems, genuine.committedAt],
+          ],
+        ]);
+        try {
+          for (const pageSize of [1, 1_000]) {
+            const report = await verifyAccessLog(candor.services.dataSource, candor.services.checkpointSigner, { pageSize });
+            expect([report.verified, report.firstBrokenSeq, report.problem]).toEqual([false, genuine.seq, `record ${genuine.seq}: entry holds 0 records, expected at least 1`]);
+          }
+        } finally {
+          await tamper(candor, [["DELETE FROM audit_entry WHERE request_id = 'forged'", []]]);
+        }
+        expect((await candor.services.verifyAccessLog()).verified).toBe(true);
+      });
+
     /** Appends one record as its own batch (each append is awaited, so no other record shares its batch). */
     const appendAlone = (requestId: string, subjectId: string | null = null, reason = 'UNAUTHENTICATED') =>
       candor.services.accessLog.append([{ at: new Date(), requestId, actor: null, purpose: null, operationName: null, subjectId, coordinate: null, category: null, decision: 'REFUSED', reason, legalBasis: null }]);
