@@ -44,6 +44,13 @@ export function checkpointMessage(checkpoint: SignedFields): string {
 const handsOverTo = (rotation: AuditCheckpointEntity, key: CheckpointVerifier, message: string) =>
   rotation.successorKey === key.publicKey && rotation.successorSignature !== null && key.verify(message, rotation.successorSignature);
 
+/** How a stored checkpoint verified, under which key, and what of it was altered if its signature held. */
+export interface CheckedCheckpoint {
+  readonly verified: boolean;
+  readonly keyId: string;
+  readonly altered?: string;
+}
+
 /** A key's stretch of the log: what it may sign (sequence numbers, and how far its prunes may reach). */
 interface KeyPeriod {
   readonly key: CheckpointVerifier;
@@ -65,8 +72,8 @@ interface KeyPeriod {
  * rotation nor delete records the rotation covers. At S itself either key may sign. A rotation that does not
  * verify hands over nothing.
  */
-export function checkpointKeyring(signer: CheckpointVerifier, checkpoints: readonly AuditCheckpointEntity[]): Map<number, { verified: boolean; keyId: string }> {
-  const checked = new Map<number, { verified: boolean; keyId: string }>();
+export function checkpointKeyring(signer: CheckpointVerifier, checkpoints: readonly AuditCheckpointEntity[]): Map<number, CheckedCheckpoint> {
+  const checked = new Map<number, CheckedCheckpoint>();
   let period: KeyPeriod = { key: signer, fromSeq: -Infinity, throughSeq: Infinity, prunedThroughAtMost: Infinity };
   const periods: KeyPeriod[] = [];
   const rotations = checkpoints.filter((checkpoint) => checkpoint.kind === 'rotation').sort((a, b) => b.seq - a.seq || b.id - a.id);
@@ -92,9 +99,19 @@ export function checkpointKeyring(signer: CheckpointVerifier, checkpoints: reado
     const reaches = checkpoint.kind === 'prune' ? (checkpoint.prunedThroughSeq ?? checkpoint.seq) : -Infinity;
     const eligible = periods.filter((candidate) => candidate.fromSeq <= checkpoint.seq && checkpoint.seq <= candidate.throughSeq && reaches <= candidate.prunedThroughAtMost);
     const message = checkpointMessage(checkpoint);
-    const verified = eligible.some((candidate) => candidate.key.verify(message, checkpoint.signature));
+    const signedBy = eligible.find((candidate) => candidate.key.verify(message, checkpoint.signature));
+    // The columns no signature covers must say what the signature does: the key it names (what export
+    // prints and what prune and rotate take for the log's key) and no keys of a rotation.
+    const unsignedColumns =
+      signedBy === undefined
+        ? undefined
+        : checkpoint.keyId !== signedBy.key.keyId
+          ? `names key ${checkpoint.keyId}, but is signed with key ${signedBy.key.keyId}: its key id was altered`
+          : [checkpoint.predecessorKey, checkpoint.successorKey, checkpoint.successorSignature].some((column) => column !== null && column !== undefined)
+            ? 'carries the keys of a rotation, which it is not: they were added'
+            : undefined;
     // The key named in a failure: the newest whose stretch holds the checkpoint (the configured one if none does).
-    checked.set(checkpoint.id, { verified, keyId: (eligible[0] ?? periods[0]).key.keyId });
+    checked.set(checkpoint.id, { verified: signedBy !== undefined && unsignedColumns === undefined, keyId: (signedBy ?? eligible[0] ?? periods[0]).key.keyId, altered: unsignedColumns });
   }
   return checked;
 }

@@ -65,7 +65,10 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
   let overlap: { seq: number; problem: string } | undefined;
   // A problem quotes what the store holds, which may be anything once tampered with: printed inert.
   const reportAt = (seq: number, problem: string): VerifyReport => ({ verified: false, records: verifiedCount, headSeq, headHash, firstBrokenSeq: seq, problem: inert(problem) });
-  const forgedReport = () => reportAt(forged.seq, forgedProblem(forged, keyring.get(forged.id)!.keyId, signer.keyId));
+  const forgedReport = () => {
+    const { keyId, altered } = keyring.get(forged.id)!;
+    return reportAt(forged.seq, altered ? `checkpoint ${forged.id} (seq ${forged.seq}) ${altered}` : forgedProblem(forged, keyId, signer.keyId));
+  };
   const brokenAt = (seq: number, problem: string): VerifyReport => (forged && forged.seq < seq ? forgedReport() : reportAt(seq, problem));
   /** The log verified from the records' side: it passes unless a checkpoint's signature failed. */
   const passed = (records: number): VerifyReport => (forged ? forgedReport() : { verified: true, records, headSeq, headHash, firstBrokenSeq: null, problem: null });

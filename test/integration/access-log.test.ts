@@ -538,6 +538,22 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
       }
       expect((await candor.services.verifyAccessLog()).verified).toBe(true);
     });
+
+    it('detects a checkpoint whose key id was altered (no signature covers it; prune, rotate and export read it)', async () => {
+      const checkpoint = (await writeCheckpoint(candor.services.dataSource, candor.services.checkpointSigner, 'manual', new Date()))!;
+      await tamper(candor, [['UPDATE audit_checkpoint SET key_id = ? WHERE id = ?', ['deadbeefdeadbeef', checkpoint.id]]]);
+      try {
+        const report = await candor.services.verifyAccessLog();
+        expect([report.verified, report.firstBrokenSeq, report.problem]).toEqual([
+          false,
+          checkpoint.seq,
+          `checkpoint ${checkpoint.id} (seq ${checkpoint.seq}) names key deadbeefdeadbeef, but is signed with key ${candor.services.checkpointSigner.keyId}: its key id was altered`,
+        ]);
+      } finally {
+        await tamper(candor, [['UPDATE audit_checkpoint SET key_id = ? WHERE id = ?', [checkpoint.keyId, checkpoint.id]]]);
+      }
+      expect((await candor.services.verifyAccessLog()).verified).toBe(true);
+    });
   });
 
   describe('query API', () => {

@@ -69,8 +69,16 @@ describe('checkpointKeyring: trust runs back from the configured key through rot
       [1, 2, 5],
     ],
     ['a rotation naming no valid old key: fails', newKey, () => [{ ...rotation(1, oldKey, newKey), predecessorKey: 'bm90IGEga2V5' }], []],
+    // Columns no signature covers must agree with it: prune, rotate and export read the key id.
+    ['a plain checkpoint whose key id was altered: fails', oldKey, () => [{ ...plain(1, oldKey), keyId: 'deadbeefdeadbeef' }, plain(2, oldKey)], [2]],
+    ['a plain checkpoint given the keys of a rotation: fails', oldKey, () => [{ ...plain(1, oldKey), successorKey: newKey.publicKey }, plain(2, oldKey)], [2]],
   ])('%s', (_, configured, checkpoints, expected) => {
     expect(verifiedIds(configured, checkpoints())).toEqual(expected);
+  });
+
+  it('says what of a checkpoint was altered when its signature holds', () => {
+    const checked = checkpointKeyring(oldKey, [{ ...plain(1, oldKey), keyId: 'deadbeefdeadbeef' }]);
+    expect(checked.get(1)).toEqual({ verified: false, keyId: oldKey.keyId, altered: `names key deadbeefdeadbeef, but is signed with key ${oldKey.keyId}: its key id was altered` });
   });
 
   it('names the key each checkpoint was checked under', () => {
