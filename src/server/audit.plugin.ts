@@ -65,10 +65,12 @@ export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): A
           const operation = { subjectId: null, category: null, decision: 'REFUSED' as const, legalBasis: null };
           const records: AccessRecordInput[] = refusal === undefined ? [] : [{ ...common, ...operation, coordinate: null, reason: refusal }];
           for (const { field, code } of governance?.refusals ?? []) records.push({ ...common, ...operation, coordinate: field.coordinate, reason: code });
-          for (const field of governance?.recordedOperations ?? []) {
-            records.push({ ...common, subjectId: null, coordinate: field.coordinate, category: null, decision: 'RELEASED', reason: field.recordAs!, legalBasis: governance!.purpose.legalBasis });
-          }
           const rejection = governance?.mode === 'reject' ? rejectionOf(governance) : undefined;
+          for (const field of governance?.recordedOperations ?? []) {
+            // A rejected operation sent nothing: what it read (the log, the inbox) is withheld, as its fields' releases are.
+            const outcome = rejection ? { decision: 'WITHHELD' as const, reason: 'GOVERNANCE_REJECTED' } : { decision: 'RELEASED' as const, reason: field.recordAs! };
+            records.push({ ...common, subjectId: null, coordinate: field.coordinate, category: null, ...outcome, legalBasis: governance!.purpose.legalBasis });
+          }
           if (rejection) records.push({ ...common, ...operation, coordinate: null, reason: 'GOVERNANCE_REJECTED' });
           // A list filtered on the subjects' choices tells, by whom it holds, that theirs allow the purpose (released
           // in the list), and by whom of its page it left out, that theirs do not (withheld from it).

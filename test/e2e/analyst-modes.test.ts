@@ -191,6 +191,18 @@ describe.each(STORES_AND_EXECUTORS)('analyst modes on %s, executed by %s', (driv
       expect(records.filter((record) => record.subjectId === BO)).toEqual([{ subjectId: BO, coordinate: 'Customer.email', decision: 'WITHHELD', reason: 'GOVERNANCE_REJECTED', maskStrategy: null }]);
     });
 
+    it('records what a rejected operation would have read of the log or the inbox as withheld: nothing was sent', async () => {
+      for (const read of ['inbox(first: 1) { id }', 'accessLog(first: 1) { totalCount }']) {
+        const response = await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', headers: { 'x-governance-mode': 'reject' }, query: `{ ${read} customers(limit: 1) { email } }` });
+        expect([response.status, response.body.data]).toEqual([403, undefined]);
+        const records = await recordsOf(response.headers.get('x-request-id')!);
+        expect(records.filter((record) => record.subjectId === null)).toEqual(
+          expect.arrayContaining([expect.objectContaining({ coordinate: read.startsWith('inbox') ? 'Query.inbox' : 'Query.accessLog', decision: 'WITHHELD', reason: 'GOVERNANCE_REJECTED' })]),
+        );
+        expect(records.filter((record) => record.decision === 'RELEASED')).toEqual([]);
+      }
+    });
+
     it(`an actor with the reject-withheld role is always in reject mode; a request cannot loosen it`, async () => {
       const key = await candor.services.actors.create({ id: 'nightly-export', name: 'Nightly export', team: 'Data', purposes: ['marketing.communications'], roles: ['reject-withheld'] });
       for (const headers of [{}, { 'x-governance-mode': 'release' }] as Array<Record<string, string>>) {
