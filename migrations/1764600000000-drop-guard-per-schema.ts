@@ -2,11 +2,9 @@ import { escapeLiteral } from 'pg';
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 import { DROP_GUARD, LEGACY_GUARD_IS_OURS } from './1764460000000-time-partitioned-access-log';
 
-/** The guard as 1764460000000 created it: every schema's tables of the log's names, in one trigger per database. */
-const DATABASE_WIDE_GUARD = DROP_GUARD.replace('CREATE FUNCTION', 'CREATE OR REPLACE FUNCTION');
-
-/** The guard of one schema's log: its tables only, whatever other schemas hold. */
-const schemaGuard = (schema: string) => DATABASE_WIDE_GUARD.replace("WHERE object_type = 'table'", `WHERE object_type = 'table' AND schema_name = ${escapeLiteral(schema)}`);
+/** The guard of one schema's log: its tables only, whatever other schemas hold (1764460000000's looked at every schema). */
+const schemaGuard = (schema: string) =>
+  DROP_GUARD.replace('CREATE FUNCTION', 'CREATE OR REPLACE FUNCTION').replace("WHERE object_type = 'table'", `WHERE object_type = 'table' AND schema_name = ${escapeLiteral(schema)}`);
 
 /**
  * PostgreSQL only. The guard against dropping the log's tables (1764460000000) was one event trigger per
@@ -28,11 +26,14 @@ export class DropGuardPerSchema1764600000000 implements MigrationInterface {
     await queryRunner.query(`CREATE EVENT TRIGGER ${trigger} ON sql_drop EXECUTE FUNCTION candor_audit_refuse_drop()`);
   }
 
+  /**
+   * Back to the trigger name 1764460000000 used, when no other schema holds it — with this schema's guard
+   * still: the database-wide one would stop another schema's own rollback from dropping its tables.
+   */
   async down(queryRunner: QueryRunner): Promise<void> {
     if (queryRunner.connection.options.type !== 'postgres') return;
     const { trigger } = await this.ownGuard(queryRunner);
     await queryRunner.query(`DROP EVENT TRIGGER IF EXISTS ${trigger}`);
-    await queryRunner.query(DATABASE_WIDE_GUARD);
     const [{ superuser }] = await queryRunner.query('SELECT rolsuper AS superuser FROM pg_roles WHERE rolname = current_user');
     if (superuser && !(await queryRunner.query("SELECT 1 FROM pg_event_trigger WHERE evtname = 'candor_audit_refuse_drop'")).length) {
       await queryRunner.query('CREATE EVENT TRIGGER candor_audit_refuse_drop ON sql_drop EXECUTE FUNCTION candor_audit_refuse_drop()');

@@ -106,12 +106,15 @@ export async function migrate(dataSource: DataSource): Promise<string[]> {
   if (dataSource.options.type !== 'postgres') return (await dataSource.runMigrations({ transaction: 'each' })).map((migration) => migration.name);
   const turn = dataSource.createQueryRunner();
   try {
-    await turn.query(`SET lock_timeout = ${MIGRATION_LOCK_WAIT_MS}`);
     try {
+      await turn.query(`SET lock_timeout = ${MIGRATION_LOCK_WAIT_MS}`);
       await turn.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
-      await turn.query('RESET lock_timeout'); // the connection goes back to the pool
     } catch (error) {
-      throw new MigrationTurnTimeout(`another migration of this database has not finished for ${MIGRATION_LOCK_WAIT_MS / 1000} s (${(error as Error).message}); try again once it has`);
+      // 55P03: lock_not_available, the wait ran out; anything else (a connection lost) is itself.
+      if ((error as { driverError?: { code?: string } }).driverError?.code !== '55P03') throw error;
+      throw new MigrationTurnTimeout(`another migration of this database has not finished for ${MIGRATION_LOCK_WAIT_MS / 1000} s; try again once it has`);
+    } finally {
+      await turn.query('RESET lock_timeout').catch(() => undefined); // the connection goes back to the pool
     }
     try {
       return (await dataSource.runMigrations({ transaction: 'each' })).map((migration) => migration.name);

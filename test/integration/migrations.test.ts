@@ -88,6 +88,14 @@ describe.each(DRIVERS)('the migrations on %s', (driver) => {
         // Another application's table of a log table's name is its own business.
         await admin.query('CREATE TABLE other_app.audit_entry (id integer)');
         await admin.query('DROP TABLE other_app.audit_entry');
+        // Rolled back in turns — one installation below the per-schema guard, then the other all the way:
+        // neither's guard stands in the other's way.
+        const [a, b] = [opened[0], opened[1]];
+        const below = MIGRATIONS.length - MIGRATIONS.findIndex((migration) => migration.name === 'DropGuardPerSchema1764600000000');
+        for (let step = 0; step < below; step++) await b.undoLastMigration({ transaction: 'each' });
+        for (const source of [a, b]) while ((await source.query('SELECT count(*) AS applied FROM migrations'))[0].applied > 0) await source.undoLastMigration({ transaction: 'each' });
+        const tablesLeft = await admin.query("SELECT schemaname, tablename FROM pg_tables WHERE schemaname IN ('candor_a', 'candor_b') AND tablename <> 'migrations'");
+        expect(tablesLeft.rows).toEqual([]);
       } finally {
         for (const source of opened) await source.destroy();
         await admin.end();
