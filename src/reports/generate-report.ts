@@ -1,4 +1,4 @@
-import { MoreThanOrEqual } from 'typeorm';
+import { LessThanOrEqual } from 'typeorm';
 import type { AccessActor } from '../audit/access-log';
 import { AuditBatchEntity, AuditCheckpointEntity } from '../audit/audit.entities';
 import { GENESIS_HASH } from '../audit/chain';
@@ -104,14 +104,18 @@ export async function generateReport(services: CandorServices, request: ReportRe
     }
   }
   if (builder) {
-    await verifyReportedLog(services, parameters.from, logHead.seq, options.onProgress);
     const records = readAccessLog(
       dataSource,
       { from: parameters.from, to: parameters.to, subjectId: kind === 'subject-access' ? parameters.subjectId : undefined, throughSeq: logHead.seq },
       { onPage: (throughSeq) => options.onProgress?.('reading', throughSeq, logHead.seq) },
     );
-    for await (const record of records) builder.add(record);
+    let firstRead: number | undefined; // records come in sequence order
+    for await (const record of records) {
+      firstRead ??= record.seq;
+      builder.add(record);
+    }
     options.onProgress?.('reading', logHead.seq, logHead.seq);
+    await verifyReportedLog(services, parameters.from, firstRead, logHead.seq, options.onProgress);
     document = builder.finish(frame);
     const notice = await prunedNotice(services, parameters.from);
     if (notice) document = { ...document, summary: [...document.summary, notice] };
@@ -123,13 +127,16 @@ export async function generateReport(services: CandorServices, request: ReportRe
 }
 
 /**
- * A report from the log is evidence: it is computed only from a log that verifies from the batch its period
- * starts in (a record altered, deleted or reordered there would change its figures unseen) through the head.
+ * A report from the log is evidence: it is given only from a log that verifies over every record it read
+ * and over its whole period (a record altered, deleted or moved there would change its figures unseen).
+ * Where verification starts is fixed by what signatures cover, never by a column that could be edited
+ * unseen (a batch's commit time): at the latest checkpoint made before the period (its signed head anchors
+ * the chain there; a forged one fails the verification), or the log's beginning — and no later than the
+ * first record read.
  */
-async function verifyReportedLog(services: CandorServices, from: string | undefined, headSeq: number, onProgress: GenerateOptions['onProgress']): Promise<void> {
-  // A record made at or after `from` is in a batch committed at or after it.
-  const [first] = from === undefined ? [] : await services.dataSource.getRepository(AuditBatchEntity).find({ where: { committedAt: MoreThanOrEqual(from) }, order: { id: 'ASC' }, take: 1 });
-  const fromSeq = from === undefined ? undefined : (first?.firstSeq ?? Math.max(1, headSeq));
+async function verifyReportedLog(services: CandorServices, from: string | undefined, firstRead: number | undefined, headSeq: number, onProgress: GenerateOptions['onProgress']): Promise<void> {
+  const [anchor] = from === undefined ? [] : await services.dataSource.getRepository(AuditCheckpointEntity).find({ where: { at: LessThanOrEqual(from) }, order: { seq: 'DESC' }, take: 1 });
+  const fromSeq = anchor ? Math.min(anchor.seq, firstRead ?? anchor.seq) : undefined;
   const toCheck = headSeq - (fromSeq ?? 1) + 1;
   const report = await services.verifyAccessLog({ fromSeq, onProgress: onProgress && ((verified) => onProgress('verifying', verified, toCheck)) });
   if (!report.verified) {

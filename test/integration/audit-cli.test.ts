@@ -2,7 +2,7 @@ import { createPublicKey, verify } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { AuditBatchEntity, AuditCheckpointEntity, AuditEntryEntity } from '../../src/audit/audit.entities';
-import { checkpointMessage, signedCheckpoint } from '../../src/audit/checkpoints';
+import { checkpointMessage, signedCheckpoint, writeCheckpoint } from '../../src/audit/checkpoints';
 import { auditVerify, recordCliOperation } from '../../src/cli/audit.command';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { runCli } from '../support/child-server';
@@ -50,9 +50,23 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
       expect([cliReport.code, cliReport.stdout, cliReport.stderr]).toEqual([1, '', expect.stringContaining(`candor: ${refused}`)]);
       const graphqlReport = await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query: '{ report(kind: "denials") { json } }' });
       expect(graphqlReport.body.errors?.map((error) => [error.extensions?.code, error.message.slice(0, refused.length)])).toEqual([['AUDIT_LOG_BROKEN', refused]]);
-      // A period that starts after the altered batch rests on records that verify.
-      const later = await runCli(['report', 'purpose-usage', '--from', new Date().toISOString(), '--format', 'json'], { DATABASE_URL: candor.database.url });
-      expect(later.code).toBe(0);
+      // Without a signed checkpoint since, a period that starts later is verified from the log's beginning: refused too.
+      const later = () => runCli(['report', 'purpose-usage', '--from', new Date().toISOString(), '--format', 'json'], { DATABASE_URL: candor.database.url });
+      expect((await later()).code).toBe(1);
+      // A period that starts after a signed checkpoint past the altered batch rests on records that verify.
+      await writeCheckpoint(candor.services.dataSource, candor.services.checkpointSigner, 'manual', new Date());
+      expect((await later()).code).toBe(0);
+      // Its batch's commit time (which no digest covers) moved before the period does not take the altered record out of what is verified.
+      const [batch] = await candor.services.dataSource.getRepository(AuditBatchEntity).findBy({ id: target.batchId });
+      const monthStart = `${target.at.slice(0, 7)}-01T00:00:00.000Z`;
+      const moveBatch = (committedAt: string) => tamper(candor, [['UPDATE audit_batch SET committed_at = ? WHERE id = ?', [committedAt, batch.id]], ['UPDATE audit_entry SET committed_at = ? WHERE batch_id = ?', [committedAt, batch.id]]]);
+      await moveBatch(monthStart);
+      try {
+        const moved = await runCli(['report', 'purpose-usage', '--from', target.at, '--format', 'json'], { DATABASE_URL: candor.database.url });
+        expect([moved.code, moved.stderr]).toEqual([1, expect.stringContaining(`candor: ${refused}`)]);
+      } finally {
+        await moveBatch(batch.committedAt);
+      }
     } finally {
       await tamper(candor, [['UPDATE audit_entry SET items = ? WHERE seq = ?', [target.items, target.seq]]]);
     }

@@ -193,16 +193,16 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     );
   });
 
-  it('reports its progress, verifying the log, then reading it to the end, also when a filter skips most of it', async () => {
+  it('reports its progress, reading the log to the end, also when a filter skips most of it, then verifying it', async () => {
     for (const parameters of [{}, { from: new Date(Date.now() - 1_000).toISOString() }]) {
       const head = await candor.services.accessLogReader.headSeq(); // each run records itself, after its read
       const seen: Array<[string, number, number]> = [];
       await generateReport(candor.services, { kind: 'purpose-usage', ...parameters }, { actor, requestId: `test-progress-${Date.now()}`, onProgress: (stage, done, total) => seen.push([stage, done, total]) });
       const stages = seen.map(([stage]) => stage);
       expect(stages).toContain('verifying');
-      expect(stages.indexOf('reading')).toBeGreaterThan(stages.lastIndexOf('verifying'));
-      expect(seen.at(-1)).toEqual(['reading', head, head]);
+      expect(stages.indexOf('verifying')).toBeGreaterThan(stages.lastIndexOf('reading'));
       const reading = seen.filter(([stage]) => stage === 'reading');
+      expect(reading.at(-1)).toEqual(['reading', head, head]);
       expect(reading.every(([, seq], index) => index === 0 || seq >= reading[index - 1][1])).toBe(true);
     }
   });
