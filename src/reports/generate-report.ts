@@ -25,8 +25,8 @@ export interface GenerateOptions {
   readonly actor: AccessActor;
   readonly requestId: string;
   /**
-   * How far the report is: `verifying`, `done` records of `total` checked; then `reading`, through sequence
-   * number `done` of the head `total`.
+   * How far the report is: `reading`, through sequence number `done` of the head `total`; then `verifying`,
+   * `done` records of `total` checked.
    */
   readonly onProgress?: (stage: 'verifying' | 'reading', done: number, total: number) => void;
 }
