@@ -86,7 +86,7 @@ export function guardConnectionErrors(dataSource: DataSource): void {
   pool?.on('connect', guard);
 }
 
-/** Another migration run held the schema's migrations for longer than a run waits. */
+/** Another migration run held the database's migration lock for longer than a run waits. */
 export class MigrationTurnTimeout extends Error {}
 
 /**
