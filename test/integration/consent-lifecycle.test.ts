@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { MigrationInterface } from 'typeorm';
 import { ConsentInTheOrderMade1764500000000 } from '../../migrations/1764500000000-consent-in-the-order-made';
 import { ErasedSubjectsConsentPseudonymised1764580000000 } from '../../migrations/1764580000000-erased-subjects-consent-pseudonymised';
 import { consentImport } from '../../src/cli/consent.command';
@@ -39,6 +40,18 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
   const grant = (subjectId: string, purpose: string, extra: Record<string, unknown> = {}) =>
     manage('mutation G($input: GrantConsentInput!) { grantConsent(input: $input) { id } }', { input: { subjectId, purpose, source: 'test', ...extra } });
   const email = async (subjectId: string) => (await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: `{ customer(id: "${subjectId}") { email } }` })).body;
+
+  /** Runs a migration's `up` on the harness's database as the migration runner runs it: in a transaction. */
+  const upgradeWith = async (migration: MigrationInterface) => {
+    const runner = candor.services.dataSource.createQueryRunner();
+    try {
+      await runner.startTransaction();
+      await migration.up(runner);
+      await runner.commitTransaction();
+    } finally {
+      await runner.release();
+    }
+  };
 
   beforeAll(async () => {
     directory = mkdtempSync(join(tmpdir(), 'candor-lifecycle-'));
@@ -323,15 +336,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       await expectProjectionToBeTheReplay();
       // The upgrade's migration rebuilds a projection the older rule left wrong (here: U's withdrawal lost).
       await candor.services.dataSource.query("DELETE FROM consent_state WHERE subject_id = $1 AND purpose = 'personalize.content'".replace('$1', `'${U}'`));
-      const runner = candor.services.dataSource.createQueryRunner();
-      try {
-        // As the migration runner runs it: in a transaction.
-        await runner.startTransaction();
-        await new ConsentInTheOrderMade1764500000000().up(runner);
-        await runner.commitTransaction();
-      } finally {
-        await runner.release();
-      }
+      await upgradeWith(new ConsentInTheOrderMade1764500000000());
       expect(await statements(U)).toEqual([
         ['personalize', true],
         ['personalize.content', false],
@@ -554,14 +559,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     const ledger = candor.services.dataSource;
     const underSubject = async () => [await ledger.getRepository(ConsentEventEntity).countBy({ subjectId: O }), await ledger.getRepository(ConsentReceiptEntity).countBy({ subjectId: O }), await ledger.getRepository(ConsentStateEntity).countBy({ subjectId: O })];
     expect(await underSubject()).toEqual([1, 1, 1]);
-    const runner = ledger.createQueryRunner();
-    try {
-      await runner.startTransaction();
-      await new ErasedSubjectsConsentPseudonymised1764580000000().up(runner);
-      await runner.commitTransaction();
-    } finally {
-      await runner.release();
-    }
+    await upgradeWith(new ErasedSubjectsConsentPseudonymised1764580000000());
     expect(await underSubject()).toEqual([0, 0, 0]);
     const kept = await ledger.getRepository(ConsentReceiptEntity).findOneByOrFail({ id: granted.receiptId! });
     expect([kept.subjectId, JSON.parse(kept.document).piiPrincipalId, kept.digest]).toEqual([expect.stringMatching(/^erased_[0-9a-f]{24}$/), kept.subjectId, createHash('sha256').update(kept.document, 'utf8').digest('hex')]);
