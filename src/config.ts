@@ -136,6 +136,12 @@ function jwtClaimNames(json: string): JwtClaimNames {
  * Reads and validates the environment once. Explicit overrides win over the environment (tests and the
  * CLI pass them); nothing else in Candor reads `process.env`.
  */
+/**
+ * A whole number written in decimal digits, else NaN: `Number` would take `0x10`, `1e3` or ` 7` (and ' ' as
+ * 0). Fifteen digits at most: every such number is exact.
+ */
+export const decimal = (text: string): number => (/^\d{1,15}$/.test(text) ? Number(text) : NaN);
+
 export function loadConfig(overrides: Partial<Record<string, string | undefined>> = {}, env: NodeJS.ProcessEnv = process.env): CandorConfig {
   const read = (name: string): string | undefined => {
     const value = name in overrides ? overrides[name] : env[name];
@@ -162,7 +168,7 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
    */
   const count = (name: string, fallback: number, minimum = 0, maximum = MAX_TIMER_MS) => {
     const text = read(name)?.trim() ?? String(fallback);
-    const value = /^\d{1,16}$/.test(text) ? Number(text) : NaN;
+    const value = decimal(text);
     if (!Number.isInteger(value) || value < minimum || value > maximum) throw new ConfigError(`${name} must be a whole number from ${minimum} to ${maximum}, got "${read(name)}"`);
     return value;
   };

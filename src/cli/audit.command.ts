@@ -4,7 +4,7 @@ import type { AccessActor } from '../audit/access-log';
 import { AuditBatchEntity } from '../audit/audit.entities';
 import { checkpointSigner, checkSigningKey, exportCheckpoints, rotateSigningKey, signedCheckpoint, writeCheckpoint } from '../audit/checkpoints';
 import { PARTITION_MONTHS_AHEAD } from '../audit/postgres-partitions';
-import { signingSeed } from '../config';
+import { decimal, signingSeed } from '../config';
 import { auditUnavailable, badInput, isoTime } from '../errors';
 import type { CandorServices } from '../server/services';
 
@@ -40,9 +40,6 @@ export interface Output {
   /** True when stderr is a terminal (progress is shown only then). */
   readonly interactive: boolean;
 }
-
-/** A whole number written in decimal digits, else NaN (`Number` would take `0x10`, `1e3` or ` 7`). */
-const decimal = (text: string): number => (/^\d{1,15}$/.test(text) ? Number(text) : NaN);
 
 /** `candor audit verify [--from SEQ]`: exit 0 when the chain verifies, 1 with the first break otherwise. */
 export async function auditVerify(services: CandorServices, from: string | undefined, output: Output): Promise<number> {
