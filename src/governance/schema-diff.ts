@@ -26,6 +26,8 @@ export interface GovernedFieldEntry {
   readonly recordAs?: string;
   /** Root fields: the argument that filters the returned subjects on their choices (each then recorded). */
   readonly filtersOnChoices?: string;
+  /** Root fields: the named type the operation returns (absent from documents written before it was emitted). */
+  readonly returns?: string;
 }
 
 /** One purpose of the taxonomy, as `schema emit` writes it. */
@@ -52,6 +54,8 @@ export interface GovernanceDocument {
 /** Every kind of change the gate reports, in the order a reviewer reads them, with its default review need. */
 export const GOVERNANCE_CHANGES = {
   personal_field_added: { title: 'new personal field', review: true },
+  operation_added: { title: 'new operation', review: true },
+  operation_returns_changed: { title: 'operation returns another type', review: true },
   category_changed: { title: 'category changed', review: true },
   purposes_widened: { title: 'purposes widened', review: true },
   became_special: { title: 'became special category (GDPR Art. 9)', review: true },
@@ -159,7 +163,7 @@ export function parseGovernanceDocument(text: string, source: string): Governanc
       mask = { strategy: maskNode.strategy as string, purposes: maskPurposes as string[] };
     }
     if (entry.root !== undefined && typeof entry.root !== 'boolean') malformed(`${at}: "root" is not true or false`);
-    for (const textField of ['recordAs', 'filtersOnChoices'] as const) {
+    for (const textField of ['recordAs', 'filtersOnChoices', 'returns'] as const) {
       if (entry[textField] !== undefined && typeof entry[textField] !== 'string') malformed(`${at}: "${textField}" is not text`);
     }
     fields.set(coordinate, {
@@ -174,6 +178,7 @@ export function parseGovernanceDocument(text: string, source: string): Governanc
       root: entry.root as boolean | undefined,
       recordAs: entry.recordAs as string | undefined,
       filtersOnChoices: entry.filtersOnChoices as string | undefined,
+      returns: entry.returns as string | undefined,
     });
   }
   let purposes: Map<string, GovernedPurposeEntry> | undefined;
@@ -234,7 +239,10 @@ export function diffGovernance(base: GovernanceDocument, head: GovernanceDocumen
     const add = changesOf(coordinate, (after ?? before)!.category);
     if (!before) {
       const flags = flagsOf(after!);
-      if (flags.personal) add('personal_field_added', { keys: after!.purposes, special: flags.special, sensitive: flags.sensitive });
+      // An operation is a way into data: what it returns (the access log, a report) is protected by its own
+      // roles and recording, which a new operation may lack. Every new one is reviewed.
+      if (after!.root) add('operation_added', { keys: after!.purposes, ...(after!.returns ? { to: after!.returns } : {}), note: after!.roles?.length ? `roles: ${after!.roles.join(', ')}` : 'no roles required' });
+      else if (flags.personal) add('personal_field_added', { keys: after!.purposes, special: flags.special, sensitive: flags.sensitive });
       else add('field_added', { keys: after!.purposes });
       continue;
     }
@@ -243,6 +251,7 @@ export function diffGovernance(base: GovernanceDocument, head: GovernanceDocumen
       continue;
     }
     const [was, is] = [flagsOf(before), flagsOf(after)];
+    if (before.returns !== undefined && after.returns !== undefined && before.returns !== after.returns) add('operation_returns_changed', { from: before.returns, to: after.returns });
     if (before.category !== after.category) {
       const note = was.personal === is.personal ? undefined : is.personal ? 'now personal: released only per purpose and data subject' : 'no longer personal: released to every caller without a decision';
       add('category_changed', { from: before.category, to: after.category, ...(note ? { note } : {}) });
@@ -392,9 +401,12 @@ function detail(change: GovernanceChange): string {
       return `${category} for ${keys || 'no purpose'}${change.special ? ' · special category (Art. 9)' : change.sensitive ? ' · sensitive' : ''}`;
     case 'field_added':
       return category;
+    case 'operation_added':
+      return `${change.to ? `returns ${code(change.to)}, ` : ''}for ${keys || 'every purpose'}`;
     case 'field_removed':
       return `was ${category}${keys ? ` for ${keys}` : ''}`;
     case 'category_changed':
+    case 'operation_returns_changed':
     case 'mask_strategy_changed':
     case 'subject_changed':
     case 'legal_basis_changed':

@@ -1,4 +1,4 @@
-import { GraphQLBoolean, type GraphQLField, type GraphQLObjectType, type GraphQLSchema, getNamedType, isIntrospectionType, isNonNullType, isObjectType } from 'graphql';
+import { GraphQLBoolean, type GraphQLField, type GraphQLObjectType, type GraphQLSchema, getNamedType, isIntrospectionType, isNonNullType, isObjectType, valueFromASTUntyped } from 'graphql';
 import type { Taxonomy } from '../taxonomy/taxonomy';
 import { GOVERNANCE_EXTENSION, type GovernedFieldOptions, SUBJECT_EXTENSION } from './governed.decorator';
 
@@ -26,6 +26,42 @@ export interface FieldGovernance {
   readonly nonNull: boolean;
   /** The object type the field returns, if any (relations and root fields). */
   readonly returnsType?: string;
+  /** The named type of the field's value, whatever its kind (`AccessLogConnection`, `Boolean`). */
+  readonly returns: string;
+  /**
+   * What the `@governed` directives the SDL prints on the field say, one entry per directive; absent when
+   * the field has no SDL node (a schema built by hand rather than from the annotations).
+   */
+  readonly shownInSdl?: readonly ShownGovernance[];
+}
+
+/** A `@governed` directive's arguments, as the SDL shows them. */
+export interface ShownGovernance {
+  readonly category?: unknown;
+  readonly purposes?: unknown;
+  readonly roles?: unknown;
+}
+
+/** The `@governed` directives of a field's SDL node, read back (what `Governed` wrote for the printed schema). */
+function shownGovernance(field: GraphQLField<unknown, unknown>): ShownGovernance[] | undefined {
+  if (!field.astNode) return undefined;
+  return (field.astNode.directives ?? [])
+    .filter((directive) => directive.name.value === 'governed')
+    .map((directive) => Object.fromEntries((directive.arguments ?? []).map((argument) => [argument.name.value, valueFromASTUntyped(argument.value)])));
+}
+
+/**
+ * Whether the SDL shows exactly the governance that is enforced. The directive and the extensions are two
+ * copies `Governed` writes; a field declared twice (a subclass narrowing an inherited field, a field
+ * resolver annotating a property again) gets them merged differently, and the printed schema would then
+ * promise less than the enforcement allows.
+ */
+function sdlShowsGovernance(field: FieldGovernance): boolean {
+  if (!field.shownInSdl) return true;
+  if (field.shownInSdl.length !== 1) return false;
+  const [shown] = field.shownInSdl;
+  const sameList = (list: unknown, expected: readonly string[]) => JSON.stringify(list ?? []) === JSON.stringify(expected);
+  return shown.category === field.category && sameList(shown.purposes, field.purposes) && sameList(shown.roles, field.roles);
 }
 
 /** Every field of every object type of the schema (introspection types excluded), sorted by coordinate. */
@@ -58,6 +94,8 @@ function describeField(type: GraphQLObjectType, field: GraphQLField<unknown, unk
     subjectKey,
     nonNull: isNonNullType(field.type),
     returnsType: isObjectType(named) ? named.name : undefined,
+    returns: named.name,
+    shownInSdl: shownGovernance(field),
   };
 }
 
@@ -81,6 +119,9 @@ export function lintGovernance(fields: readonly FieldGovernance[], taxonomy: Tax
     if (!field.annotated) {
       problems.push(`${at} has no @Governed annotation`);
       continue;
+    }
+    if (!sdlShowsGovernance(field)) {
+      problems.push(`${at} shows other governance in the SDL (${field.shownInSdl!.length} @governed directives) than it enforces: declare @Governed once per field, not again on a subclass or a field resolver`);
     }
     const category = taxonomy.categories.get(field.category);
     if (!category) problems.push(`${at} names unknown category "${field.category}"`);

@@ -21,7 +21,8 @@ export function renderSchemaFiles(schema: GraphQLSchema, taxonomy: Taxonomy): Re
       personal: category?.personal ?? true,
       special: category?.special ?? false,
       sensitive: category?.sensitive ?? false,
-      ...(field.root ? { root: true } : {}),
+      // What an operation returns: the diff gate reviews an operation that starts returning another type.
+      ...(field.root ? { root: true, returns: field.returns } : {}),
       ...(field.roles.length ? { roles: field.roles } : {}),
       ...(field.recordAs ? { recordAs: field.recordAs } : {}),
       ...(field.filtersOnChoices ? { filtersOnChoices: field.filtersOnChoices } : {}),

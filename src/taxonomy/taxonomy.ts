@@ -172,6 +172,8 @@ const KEY_PATTERN = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$/;
 // Unknown fields are refused rather than ignored: a misspelt `sensitve: true` would otherwise silently drop a protection.
 const BASE_SECTIONS = ['version', 'controller', 'legalBases', 'categories', 'purposes', 'extensionFiles'];
 const EXTENSION_SECTIONS = ['categories', 'purposes'];
+/** fideslang's two category roots: what is about a person (`user`) and what is not (`system`). */
+const CATEGORY_ROOTS: readonly string[] = ['user', 'system'];
 const CATEGORY_FIELDS = ['description', 'special', 'sensitive', 'extension', 'mask'];
 const PURPOSE_FIELDS = ['description', 'legalBasis', 'benefit', 'extension', 'notice'];
 const NOTICE_FIELDS = ['version', 'since', 'material', 'materialSince'];
@@ -234,6 +236,12 @@ export function parseTaxonomy(document: unknown, fideslang: FideslangKeys, sourc
     const inherited = parent ? earlier.get(parent) : undefined;
     const special = flag(entry, 'special', where, failAt) || Boolean(inherited?.special);
     const sensitive = flag(entry, 'sensitive', where, failAt) || special || Boolean(inherited?.sensitive);
+    // fideslang splits every category between two roots, `user` (about a person) and `system`. A root of
+    // our own would have to be one or the other, and guessing would fail open (non-personal data is
+    // released whatever the purpose): an extension category goes under one of the two.
+    if (parent === undefined && !CATEGORY_ROOTS.includes(key)) {
+      failAt(`${where} is a new top-level category: extension categories go under "user" (personal data) or "system" (not about a person)`);
+    }
     const personal = key === 'user' || key.startsWith('user.');
     // decide() releases non-personal data whatever the purpose (rule 1): a flag asking for care there would do nothing.
     if ((special || sensitive) && !personal) failAt(`${where} is marked ${special ? 'special' : 'sensitive'} but is not personal data (only categories under "user" are): it would be released whatever the purpose`);

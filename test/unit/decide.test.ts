@@ -57,7 +57,8 @@ describe('decide()', () => {
   const ADVERTISING = purpose('marketing.advertising', 'consent');
   it.each([
     ['2', 'a mask for another purpose does not open the field', MASKED_EMAIL, purpose('third_party_sharing', 'consent'), state(), 'deny', 'PURPOSE_NOT_DECLARED', 'consent'],
-    ['2', 'a declared purpose wins over the mask: the full value', MASKED_EMAIL, MARKETING, state({ consents: [grant('marketing')] }), 'allow', 'CONSENT_GIVEN', 'consent'],
+    ['2', 'a declared purpose the mask does not cover: the full value', MASKED_EMAIL, MARKETING, state({ consents: [grant('marketing')] }), 'allow', 'CONSENT_GIVEN', 'consent'],
+    ['2', 'a purpose both declared and covered by the mask: the declaration wins, the full value', { ...MASKED_EMAIL, purposes: [...MASKED_EMAIL.purposes, 'analytics.reporting'] }, ANALYTICS, state(), 'allow', 'LEGAL_BASIS', 'legitimate_interests'],
     ['2a', 'a masked release still needs the subject state', MASKED_EMAIL, ANALYTICS, null, 'deny', 'GOVERNANCE_UNAVAILABLE', 'legitimate_interests'],
     ['3', 'restriction stops a masked release', MASKED_EMAIL, ANALYTICS, state({ restricted: true }), 'deny', 'PROCESSING_RESTRICTED', 'legitimate_interests'],
     ['4', 'objection stops a masked release', MASKED_EMAIL, ANALYTICS, state({ objections: [objection('analytics')] }), 'deny', 'OBJECTED', 'legitimate_interests'],

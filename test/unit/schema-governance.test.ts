@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GraphQLBoolean, GraphQLID, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString } from 'graphql';
+import { GraphQLBoolean, GraphQLID, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString, specifiedDirectives } from 'graphql';
+import { buildSchema, Field, FieldResolver, ID, Query, Resolver } from 'type-graphql';
 import { loadConfig, projectRoot } from '../../src/config';
 import { assertGoverned, lintGovernance, readGovernance, SchemaGovernanceError } from '../../src/graphql/governance-catalog';
-import { GOVERNANCE_EXTENSION, SUBJECT_EXTENSION } from '../../src/graphql/governed.decorator';
-import { buildCandorSchema } from '../../src/graphql/schema';
+import { Governed, GovernedType, GOVERNANCE_EXTENSION, SUBJECT_EXTENSION } from '../../src/graphql/governed.decorator';
+import { buildCandorSchema, governedDirective } from '../../src/graphql/schema';
 import { renderSchemaFiles } from '../../src/graphql/schema-files';
 import { enforceGovernance, UnguardedFieldError } from '../../src/policy/enforcement';
 import { buildGovernedSchema, loadConfiguredTaxonomy } from '../../src/server/services';
@@ -114,5 +115,65 @@ describe('schema lint', () => {
     const withoutEmail = readGovernance(schema).filter((field) => field.coordinate !== 'Person.email');
     expect(() => enforceGovernance(schema, withoutEmail, taxonomy)).toThrow(UnguardedFieldError);
     expect(() => enforceGovernance(schema, withoutEmail, taxonomy)).toThrow('Person.email');
+  });
+
+  describe('a field declared twice (the SDL would show one declaration, the enforcement another)', () => {
+    const SERVICE_ONLY = { category: 'user.contact.email', purposes: ['essential.service'] };
+    const SERVICE_AND_MARKETING = { category: 'user.contact.email', purposes: ['essential.service', 'marketing.communications'] };
+    const typeGraphqlSchema = (resolvers: [Function, ...Function[]]) => buildSchema({ resolvers, directives: [...specifiedDirectives, governedDirective], validate: false });
+    const problemsOf = async (resolvers: [Function, ...Function[]], coordinate: string) =>
+      lintGovernance(readGovernance(await typeGraphqlSchema(resolvers)), taxonomy).filter((problem) => problem.startsWith(coordinate));
+
+    it('refuses a subclass narrowing an inherited field', async () => {
+      @GovernedType('PersonBase', { subjectKey: 'id' })
+      class PersonBase {
+        @Field(() => ID) @Governed({ category: 'system.operations' }) id!: string;
+        @Field(() => String, { nullable: true }) @Governed(SERVICE_AND_MARKETING) email?: string;
+      }
+      @GovernedType('Member', { subjectKey: 'id' })
+      class Member extends PersonBase {
+        @Field(() => String, { nullable: true }) @Governed(SERVICE_ONLY) declare email?: string;
+      }
+      @Resolver()
+      class MemberResolver {
+        @Query(() => [Member]) @Governed({ category: 'system.operations' }) members(): Member[] {
+          return [];
+        }
+      }
+      expect(await problemsOf([MemberResolver], 'Member.email')).toEqual([expect.stringContaining('Member.email shows other governance in the SDL')]);
+    });
+
+    it('refuses a field resolver annotating a property again', async () => {
+      @GovernedType('Person', { subjectKey: 'id' })
+      class Person {
+        @Field(() => ID) @Governed({ category: 'system.operations' }) id!: string;
+        @Field(() => String, { nullable: true }) @Governed(SERVICE_ONLY) email?: string;
+      }
+      @Resolver(() => Person)
+      class PersonResolver {
+        @Query(() => [Person]) @Governed({ category: 'system.operations' }) people(): Person[] {
+          return [];
+        }
+        @FieldResolver(() => String, { nullable: true }) @Governed(SERVICE_AND_MARKETING) email(): string | null {
+          return null;
+        }
+      }
+      expect(await problemsOf([PersonResolver], 'Person.email')).toEqual([expect.stringContaining('Person.email shows other governance in the SDL')]);
+    });
+
+    it('accepts a field declared once, as the Candor schema declares each', async () => {
+      @GovernedType('Visitor', { subjectKey: 'id' })
+      class Visitor {
+        @Field(() => ID) @Governed({ category: 'system.operations' }) id!: string;
+        @Field(() => String, { nullable: true }) @Governed(SERVICE_AND_MARKETING) email?: string;
+      }
+      @Resolver(() => Visitor)
+      class VisitorResolver {
+        @Query(() => [Visitor]) @Governed({ category: 'system.operations', roles: ['auditor'] }) visitors(): Visitor[] {
+          return [];
+        }
+      }
+      expect(lintGovernance(readGovernance(await typeGraphqlSchema([VisitorResolver])), taxonomy)).toEqual([]);
+    });
   });
 });

@@ -119,6 +119,11 @@ describe('taxonomy validation', () => {
       /category "system.health" is marked special but is not personal data/,
     ],
     [
+      'a top-level extension category, which would be neither personal nor declared not to be',
+      (doc: ReturnType<typeof base>) => Object.assign(doc.categories, { patient: { description: 'p', extension: true }, 'patient.diagnosis': { description: 'd', extension: true } }),
+      /category "patient" is a new top-level category: extension categories go under "user" \(personal data\) or "system"/,
+    ],
+    [
       'a notice on a grouping purpose, which renewal would never read',
       (doc: ReturnType<typeof base>) => (doc.purposes.marketing.notice = { version: 2, since: '2026-03-01', material: true }),
       /purpose "marketing" has a notice but no legal basis/,
@@ -139,6 +144,19 @@ describe('taxonomy validation', () => {
     const document = base();
     document.purposes['marketing.communications.newsletter'] = { description: 'n', legalBasis: 'consent', extension: true };
     expect(parse(document).purposes.get('marketing.communications.newsletter')?.legalBasis).toBe('consent');
+  });
+
+  it('hands sensitive and special down to sub-categories, whatever their own entries say', () => {
+    const document = base();
+    Object.assign(document.categories, {
+      'user.financial': { description: 'f', sensitive: true },
+      'user.financial.bank_account': { description: 'b' },
+      'user.health_and_medical': { description: 'h', special: true },
+      'user.health_and_medical.genetic': { description: 'g' },
+    });
+    const categories = parse(document).categories;
+    expect(categories.get('user.financial.bank_account')).toEqual(expect.objectContaining({ sensitive: true, special: false }));
+    expect(categories.get('user.health_and_medical.genetic')).toEqual(expect.objectContaining({ sensitive: true, special: true }));
   });
 
   it('accepts a Candor extension key that says so in its own entry', () => {
