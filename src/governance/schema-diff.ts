@@ -26,7 +26,10 @@ export interface GovernedFieldEntry {
   readonly recordAs?: string;
   /** Root fields: the argument that filters the returned subjects on their choices (each then recorded). */
   readonly filtersOnChoices?: string;
-  /** Root fields: the named type the operation returns (absent from documents written before it was emitted). */
+  /**
+   * Root fields: the named type the operation returns; relations: the object type they lead to. Absent from
+   * documents written before it was emitted.
+   */
   readonly returns?: string;
 }
 
@@ -55,7 +58,8 @@ export interface GovernanceDocument {
 export const GOVERNANCE_CHANGES = {
   personal_field_added: { title: 'new personal field', review: true },
   operation_added: { title: 'new operation', review: true },
-  operation_returns_changed: { title: 'operation returns another type', review: true },
+  relation_added: { title: 'new relation', review: true },
+  returns_changed: { title: 'returns another type', review: true },
   category_changed: { title: 'category changed', review: true },
   purposes_widened: { title: 'purposes widened', review: true },
   became_special: { title: 'became special category (GDPR Art. 9)', review: true },
@@ -242,6 +246,8 @@ export function diffGovernance(base: GovernanceDocument, head: GovernanceDocumen
       // An operation is a way into data: what it returns (the access log, a report) is protected by its own
       // roles and recording, which a new operation may lack. Every new one is reviewed.
       if (after!.root) add('operation_added', { keys: after!.purposes, ...(after!.returns ? { to: after!.returns } : {}), note: after!.roles?.length ? `roles: ${after!.roles.join(', ')}` : 'no roles required' });
+      // A relation leads from a record to others: to records of the log or of another person, whatever its own category says.
+      else if (after!.returns) add('relation_added', { keys: after!.purposes, to: after!.returns });
       else if (flags.personal) add('personal_field_added', { keys: after!.purposes, special: flags.special, sensitive: flags.sensitive });
       else add('field_added', { keys: after!.purposes });
       continue;
@@ -251,7 +257,7 @@ export function diffGovernance(base: GovernanceDocument, head: GovernanceDocumen
       continue;
     }
     const [was, is] = [flagsOf(before), flagsOf(after)];
-    if (before.returns !== undefined && after.returns !== undefined && before.returns !== after.returns) add('operation_returns_changed', { from: before.returns, to: after.returns });
+    if (before.returns !== undefined && after.returns !== undefined && before.returns !== after.returns) add('returns_changed', { from: before.returns, to: after.returns });
     if (before.category !== after.category) {
       const note = was.personal === is.personal ? undefined : is.personal ? 'now personal: released only per purpose and data subject' : 'no longer personal: released to every caller without a decision';
       add('category_changed', { from: before.category, to: after.category, ...(note ? { note } : {}) });
@@ -403,10 +409,12 @@ function detail(change: GovernanceChange): string {
       return category;
     case 'operation_added':
       return `${change.to ? `returns ${code(change.to)}, ` : ''}for ${keys || 'every purpose'}`;
+    case 'relation_added':
+      return `${category} to ${code(change.to!)}${keys ? ` for ${keys}` : ''}`;
     case 'field_removed':
       return `was ${category}${keys ? ` for ${keys}` : ''}`;
     case 'category_changed':
-    case 'operation_returns_changed':
+    case 'returns_changed':
     case 'mask_strategy_changed':
     case 'subject_changed':
     case 'legal_basis_changed':

@@ -21,8 +21,8 @@ export function renderSchemaFiles(schema: GraphQLSchema, taxonomy: Taxonomy): Re
       personal: category?.personal ?? true,
       special: category?.special ?? false,
       sensitive: category?.sensitive ?? false,
-      // What an operation returns: the diff gate reviews an operation that starts returning another type.
-      ...(field.root ? { root: true, returns: field.returns } : {}),
+      // What an operation returns, where a relation leads: the diff gate reviews a new way into records.
+      ...(field.root ? { root: true, returns: field.returns } : field.returnsType ? { returns: field.returnsType } : {}),
       ...(field.roles.length ? { roles: field.roles } : {}),
       ...(field.recordAs ? { recordAs: field.recordAs } : {}),
       ...(field.filtersOnChoices ? { filtersOnChoices: field.filtersOnChoices } : {}),

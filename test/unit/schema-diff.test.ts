@@ -171,21 +171,25 @@ describe('diffGovernance on what the taxonomy and the operations say', () => {
     ]);
   });
 
-  it('needs review for every new operation, with the roles it requires, and when an operation returns another type', () => {
+  it('needs review for every new operation (with the roles it requires) and relation, and for one that returns another type', () => {
     const head = edited((fields) => {
+      fields.set('Customer.accessHistory', { category: 'system.operations', purposes: [], personal: false, special: false, sensitive: false, returns: 'AccessRecord' });
+      fields.set('Customer.payments', { ...fields.get('Customer.payments'), returns: 'WatchEvent' });
       // Another way into the access log, without the roles of the one that exists.
       fields.set('Query.accessLogExport', { category: 'system.operations', purposes: ['essential.legal_obligation'], personal: false, special: false, sensitive: false, root: true, returns: 'AccessLogConnection' });
       fields.set('Query.auditSummary', { ...fields.get('Query.auditIntegrity'), returns: 'AuditIntegrity' });
       fields.set('Query.customer', { ...fields.get('Query.customer'), returns: 'AccessLogConnection' });
     });
     expect(diffGovernance(current(), head, taxonomy.categories).changes.map(({ coordinate, kind, review, from, to, note }) => ({ coordinate, kind, review, from, to, note }))).toEqual([
+      { coordinate: 'Customer.accessHistory', kind: 'relation_added', review: true, from: undefined, to: 'AccessRecord', note: undefined },
+      { coordinate: 'Customer.payments', kind: 'returns_changed', review: true, from: 'Payment', to: 'WatchEvent', note: undefined },
       { coordinate: 'Query.accessLogExport', kind: 'operation_added', review: true, from: undefined, to: 'AccessLogConnection', note: 'no roles required' },
       { coordinate: 'Query.auditSummary', kind: 'operation_added', review: true, from: undefined, to: 'AuditIntegrity', note: 'roles: auditor' },
-      { coordinate: 'Query.customer', kind: 'operation_returns_changed', review: true, from: 'Customer', to: 'AccessLogConnection', note: undefined },
+      { coordinate: 'Query.customer', kind: 'returns_changed', review: true, from: 'Customer', to: 'AccessLogConnection', note: undefined },
     ]);
   });
 
-  it('compares what operations return only when both documents say it (older ones did not)', () => {
+  it('compares what operations return and relations lead to only when both documents say it (older ones did not)', () => {
     const withoutReturns = edited((fields) => {
       for (const [coordinate, entry] of fields) if (entry.returns) fields.set(coordinate, { ...entry, returns: undefined });
     });
