@@ -146,14 +146,13 @@ export async function checkSigningKey(manager: DataSource | EntityManager, signe
 
 /**
  * Runs `work` in one transaction that holds the log's write lock before it reads anything — the chain lock
- * on PostgreSQL, SQLite's write lock (taken by a write that changes nothing, waiting up to the busy timeout:
- * a transaction that read first would fail, SQLITE_BUSY, whenever the log's writer committed in between).
- * So checkpoints are written one at a time, each after checking the key the one before left: a checkpoint
+ * on PostgreSQL, SQLite's write lock (which every SQLite transaction takes first: `inTransaction`). So
+ * checkpoints are written one at a time, each after checking the key the one before left: a checkpoint
  * under the old key cannot land after a rotation.
  */
 function inCheckpointTransaction<T>(dataSource: DataSource, work: (manager: EntityManager) => Promise<T>): Promise<T> {
   return inTransaction(dataSource, async (manager) => {
-    await manager.query(dataSource.options.type === 'postgres' ? `SET LOCAL lock_timeout = '10s'; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})` : 'DELETE FROM audit_checkpoint WHERE 0');
+    if (dataSource.options.type === 'postgres') await manager.query(`SET LOCAL lock_timeout = '10s'; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`);
     return work(manager);
   });
 }

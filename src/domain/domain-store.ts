@@ -113,13 +113,16 @@ export class DomainStore {
    * account was created is personal too (`Customer.createdAt`): it keeps only its month, which the consent
    * coverage report needs to count who was a customer when.
    */
-  async eraseCustomer(id: string, erasedAt: string, manager: EntityManager): Promise<{ watchEventsDeleted: number; paymentsKept: number }> {
+  async eraseCustomer(id: string, erasedAt: string, manager: EntityManager): Promise<{ watchEventsDeleted: number; paymentsKept: number } | undefined> {
     const customers = manager.getRepository(CustomerEntity);
     const { createdAt } = await customers.findOneOrFail({ select: { id: true, createdAt: true }, where: { id } });
-    await customers.update(
-      { id },
+    // Only a customer not yet erased: of two erasures at once, the second finds the row erased (PostgreSQL
+    // re-reads it once the first commits) and changes nothing.
+    const { affected } = await customers.update(
+      { id, erasedAt: IsNull() },
       { fullName: null, displayName: null, email: null, phone: null, birthDate: null, country: null, postalAddress: null, favoriteGenres: null, accessibilityNeeds: null, createdAt: `${createdAt.slice(0, 7)}-01T00:00:00.000Z`, erasedAt },
     );
+    if (!affected) return undefined;
     const watched = await manager.getRepository(WatchEventEntity).delete({ customerId: id });
     const payments = await manager.getRepository(PaymentEntity).update({ customerId: id }, { cardLast4: '****' });
     return { watchEventsDeleted: watched.affected ?? 0, paymentsKept: payments.affected ?? 0 };

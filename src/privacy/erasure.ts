@@ -29,26 +29,57 @@ export interface ErasureResult {
  * which over-reports, never under-reports.
  */
 export async function eraseSubject(services: CandorServices, subjectId: string, actor: AccessActor, requestId: string): Promise<ErasureResult> {
+  const running = erasuresInProgress(services);
+  const earlier = running.get(subjectId);
+  if (earlier) {
+    // The same subject's erasure is running in this process: its domain part may have committed while its
+    // log part has not, which looks like an erasure to finish. It reports the erasure; this one is refused.
+    await earlier.catch(() => undefined);
+    const customer = await services.domain.findCustomerRecord(subjectId);
+    if (customer?.erasedAt) throw badInput(`subject "${subjectId}" was already erased on ${customer.erasedAt}`);
+  }
+  const erasure = erase(services, subjectId, actor, requestId);
+  running.set(subjectId, erasure);
+  try {
+    return await erasure;
+  } finally {
+    if (running.get(subjectId) === erasure) running.delete(subjectId);
+  }
+}
+
+const inProgress = new WeakMap<CandorServices, Map<string, Promise<ErasureResult>>>();
+
+function erasuresInProgress(services: CandorServices): Map<string, Promise<ErasureResult>> {
+  let running = inProgress.get(services);
+  if (!running) inProgress.set(services, (running = new Map()));
+  return running;
+}
+
+async function erase(services: CandorServices, subjectId: string, actor: AccessActor, requestId: string): Promise<ErasureResult> {
   const customer = await services.domain.findCustomerRecord(subjectId);
   if (!customer) throw unknownSubject(`unknown subject "${subjectId}"`);
+  const alreadyErased = (on: string) => badInput(`subject "${subjectId}" was already erased on ${on}`);
   let erased: ErasureResult;
   if (customer.erasedAt) {
     if (await services.dataSource.getRepository(ErasedSubjectEntity).existsBy({ subjectId })) {
       // Again, in case the last step of the first erasure (a second deletion of the mapping) did not run.
       await services.accessLog.forgetSubject(subjectId).catch(() => undefined);
-      throw badInput(`subject "${subjectId}" was already erased on ${customer.erasedAt}`);
+      throw alreadyErased(customer.erasedAt);
     }
     erased = { subjectId, erasedAt: customer.erasedAt, watchEventsDeleted: 0, paymentsKept: 0, messagesErased: 0 };
   } else {
     const erasedAt = services.clock().toISOString();
     const result = await inTransaction(services.dataSource, async (manager) => {
       const domain = await services.domain.eraseCustomer(subjectId, erasedAt, manager);
+      if (!domain) return undefined;
       await services.consent.pseudonymise(subjectId, manager);
       // Deleted, not blanked: a message kept in the inbox would be read under the subject's id, and its
       // access record would tie the log to them again.
       const messages = await manager.getRepository(SubjectMessageEntity).delete({ subjectId });
       return { ...domain, messagesErased: messages.affected ?? 0 };
     });
+    // Another erasure of the subject committed first: it reports and finishes the erasure.
+    if (!result) throw alreadyErased((await services.domain.findCustomerRecord(subjectId))?.erasedAt ?? erasedAt);
     erased = { subjectId, erasedAt, ...result };
   }
   try {

@@ -3,14 +3,29 @@ import type { DataSource, EntityManager } from 'typeorm';
 /**
  * TypeORM's better-sqlite3 driver runs every query runner on one shared connection, so two concurrent
  * `dataSource.transaction` calls would nest as savepoints of each other and commit or roll back together.
- * On SQLite, transactions of one process therefore run one at a time; PostgreSQL gives each its own
- * connection.
+ * On SQLite, transactions of one process therefore run one at a time, each holding the write lock from its
+ * start; PostgreSQL gives each its own connection.
  */
 const queues = new WeakMap<DataSource, Promise<unknown>>();
 
 export function inTransaction<T>(dataSource: DataSource, work: (manager: EntityManager) => Promise<T>): Promise<T> {
-  return dataSource.options.type === 'better-sqlite3' ? inTurn(dataSource, () => dataSource.transaction(work)) : dataSource.transaction(work);
+  if (dataSource.options.type !== 'better-sqlite3') return dataSource.transaction(work);
+  return inTurn(dataSource, () =>
+    dataSource.transaction(async (manager) => {
+      await manager.query(TAKE_SQLITE_WRITE_LOCK);
+      return work(manager);
+    }),
+  );
 }
+
+/**
+ * A write that changes nothing, first in every SQLite transaction: it takes the database's write lock,
+ * waiting up to the busy timeout while the log's writer or a CLI command holds it. TypeORM begins
+ * transactions deferred; one that read first and wrote after another connection committed would fail at
+ * once (SQLITE_BUSY_SNAPSHOT, which no waiting resolves) — under a steady stream of access-log batches,
+ * most consent changes did. (The table is TypeORM's own, which every migrated store has.)
+ */
+const TAKE_SQLITE_WRITE_LOCK = 'DELETE FROM migrations WHERE 0';
 
 /**
  * Runs a read between this process's SQLite transactions, never inside one: on the shared connection a

@@ -550,6 +550,22 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(verify.code).toBe(0);
   });
 
+  it('erases a subject once when several erasures arrive at once: one succeeds, the others say it was erased', async () => {
+    const R = 'cus_0000_life_erased_at_once';
+    await addCustomer(candor, R);
+    const answers = await Promise.all(Array.from({ length: 4 }, () => manage(`mutation { eraseSubject(subjectId: "${R}") { subjectId erasedAt } }`)));
+    const succeeded = answers.filter((answer) => answer.body.data?.eraseSubject);
+    expect(succeeded).toHaveLength(1);
+    const { erasedAt } = succeeded[0].body.data!.eraseSubject as { erasedAt: string };
+    for (const answer of answers.filter((other) => other !== succeeded[0])) {
+      expect(answer.body.errors?.[0]).toEqual(expect.objectContaining({ message: `subject "${R}" was already erased on ${erasedAt}`, extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) }));
+    }
+    expect((await candor.services.dataSource.getRepository(CustomerEntity).findOneByOrFail({ id: R })).erasedAt).toBe(erasedAt);
+    // One erasure recorded: the refused ones erased nothing.
+    const recorded = await Promise.all(answers.map(async (answer) => (await candor.services.accessLogReader.page({ requestId: answer.headers.get('x-request-id')!, reason: 'SUBJECT_ERASED' }, 10)).totalCount));
+    expect(recorded.sort()).toEqual([0, 0, 0, 1]);
+  });
+
   it('pseudonymises on upgrade the consent ledger of subjects erased before erasures did (migration 1764580000000)', async () => {
     const O = 'cus_0000_life_erased_before';
     await addCustomer(candor, O);
