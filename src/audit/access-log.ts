@@ -36,8 +36,8 @@ export interface AccessLogOptions {
    * refused at once (AUDIT_UNAVAILABLE) instead of queueing without bound behind a store that stopped answering.
    */
   readonly maxQueuedRecords?: number;
-  /** Told about every committed batch (records, seconds it took): metrics. */
-  readonly onFlush?: (records: number, seconds: number) => void;
+  /** Told about every committed batch (records, seconds it took, each request's entries): metrics. */
+  readonly onFlush?: (records: number, seconds: number, entriesByRequest: ReadonlyArray<readonly AppendEntry[]>) => void;
 }
 
 /**
@@ -87,7 +87,7 @@ export class AccessLog {
   private readonly maxQueuedRecords: number;
   /** Records in `queue`. */
   private queuedRecords = 0;
-  private readonly onFlush?: (records: number, seconds: number) => void;
+  private readonly onFlush: AccessLogOptions['onFlush'];
   /** When the latest commit failed (ms since the epoch), while no later batch has committed since. */
   private latestFailureAt: number | undefined;
   /** Batches started so far, and which of them failed last: commits overlap, and an older one's success clears no newer failure. */
@@ -222,6 +222,7 @@ export class AccessLog {
       this.onFlush?.(
         group.reduce((sum, waiting) => sum + waiting.size, 0),
         (performance.now() - started) / 1000,
+        group.map((waiting) => waiting.entries),
       );
       for (const waiting of group) waiting.resolve(result);
     } catch (error) {

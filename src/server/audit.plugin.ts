@@ -9,7 +9,6 @@ import { GOVERNANCE_CONTEXT_KEY } from '../policy/enforcement';
 import type { GuardedField } from '../policy/guarded-field';
 import { recordedDecision, type RequestGovernance, subjectNamedBy } from '../policy/request-governance';
 import { type CandorContext, recordedOperationName } from './context';
-import type { CandorMetrics } from './observability';
 
 /** Refusals of a whole document that Candor itself makes (the rest are Apollo's or graphql-js's). */
 const CANDOR_REFUSAL_CODES: ReadonlySet<string> = new Set([...QUERY_LIMIT_CODES, 'EXPLAIN_QUERIES_ONLY', 'OPERATION_NAME_TOO_LONG']);
@@ -30,7 +29,7 @@ const CHOICES_CATEGORY = 'user.privacy_preferences';
  * coordinates, and records every field of it as withheld. Otherwise a field decision is recorded when the
  * response still holds its subject: objects discarded by null propagation take their records with them.
  */
-export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): ApolloServerPlugin<CandorContext> {
+export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<CandorContext> {
   return {
     async requestDidStart({ contextValue }) {
       // Apollo hands plugins a shallow copy of the context: the flag is set on the object both share.
@@ -141,12 +140,6 @@ export function accessLogPlugin(accessLog: AccessLog, metrics: CandorMetrics): A
             result.extensions = { ...result.extensions, governance: { ...(result.extensions?.governance as object), purpose: governance!.purpose.key, withheld } };
           }
           if (records.length === 0 && entries.length === 0) return;
-          const counts = stored.counts();
-          for (const record of records) counts.set(`${record.decision}\u0000${record.reason}`, (counts.get(`${record.decision}\u0000${record.reason}`) ?? 0) + 1);
-          for (const [key, count] of counts) {
-            const [decision, reason] = key.split('\u0000');
-            metrics.decisions.inc({ decision, reason }, count);
-          }
           try {
             // One hand-over per request, so its records share one transaction.
             await accessLog.appendEntries(records.length ? [...entriesOf(records), ...entries] : entries);
@@ -206,7 +199,6 @@ const sameOutcome = (a: Decision, b: Decision) =>
  * The stored items of one request's field decisions. Subjects decided alike share one item object per
  * field (items are read-only to the log, which serialises them), and `recorded` runs once per distinct
  * outcome, not per field: a 100-row response makes ~900 records but a handful of distinct items.
- * Also counts the records per (decision, reason), for the metrics.
  */
 function storedItems(recorded: (decision: Decision) => Recorded) {
   const outcomes: Outcome[] = [];
@@ -220,15 +212,6 @@ function storedItems(recorded: (decision: Decision) => Recorded) {
       let item = outcome.items.get(field);
       if (item === undefined) outcome.items.set(field, (item = { coordinate: field.coordinate, category: field.category, ...outcome.recorded }));
       return item;
-    },
-    /** Records per `decision\u0000reason` so far. */
-    counts(): Map<string, number> {
-      const counts = new Map<string, number>();
-      for (const { recorded, count } of outcomes) {
-        const key = `${recorded.decision}\u0000${recorded.reason}`;
-        counts.set(key, (counts.get(key) ?? 0) + count);
-      }
-      return counts;
     },
   };
 }

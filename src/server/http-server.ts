@@ -155,7 +155,7 @@ export async function startHttpServer(services: CandorServices, governed: Govern
       config.production
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ embed: { runTelemetry: false, initialState: { sharedHeaders: SANDBOX_DEFAULT_HEADERS } }, document: SANDBOX_DEFAULT_DOCUMENT }),
-      accessLogPlugin(services.accessLog, services.metrics),
+      accessLogPlugin(services.accessLog),
       ...(config.purposeScopedIntrospection ? [purposeScopedIntrospectionPlugin(governed)] : []),
       ...limits.plugins,
     ],

@@ -1,6 +1,8 @@
 import type { NextFunction, Request, Response } from 'express';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import type { AppendEntry } from '../audit/audit-store';
+import type { EntryItem } from '../audit/chain';
 
 /** Prometheus metrics of one Candor process (exposed at /metrics). */
 export interface CandorMetrics {
@@ -23,6 +25,24 @@ export function createMetrics(): CandorMetrics {
     auditBatchRecords: new Histogram({ name: 'candor_audit_batch_records', help: 'Records per committed access-log batch', buckets: [1, 10, 100, 1_000, 10_000, 50_000], registers: [registry] }),
     unrecordedRefusals: new Counter({ name: 'candor_unrecorded_refusals_total', help: 'Anonymous refusals not recorded: their client was over CANDOR_ANONYMOUS_REFUSALS_PER_MINUTE', registers: [registry] }),
   };
+}
+
+/**
+ * Counts committed records by decision and reason — every record the process wrote (field decisions,
+ * refusals, the privacy page's), and only once it is durable. A request's subjects decided alike share
+ * item objects, so items are tallied first.
+ */
+export function countDecisions(metrics: CandorMetrics, entriesByRequest: ReadonlyArray<readonly AppendEntry[]>): void {
+  const perItem = new Map<EntryItem, number>();
+  for (const entries of entriesByRequest) for (const entry of entries) for (const item of entry.items) perItem.set(item, (perItem.get(item) ?? 0) + 1);
+  const perLabel = new Map<string, { decision: string; reason: string; count: number }>();
+  for (const [{ decision, reason }, count] of perItem) {
+    const key = `${decision}\u0000${reason}`;
+    const counted = perLabel.get(key);
+    if (counted) counted.count += count;
+    else perLabel.set(key, { decision, reason, count });
+  }
+  for (const { decision, reason, count } of perLabel.values()) metrics.decisions.inc({ decision, reason }, count);
 }
 
 /** Structured JSON logs (pino). Values and request bodies are never logged. */

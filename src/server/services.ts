@@ -21,7 +21,7 @@ import { enforceGovernance, type GovernedSchema } from '../policy/enforcement';
 import { createDataSource, guardConnectionErrors, migrate } from '../storage/data-source';
 import { RateLimiter, type RequestBudget, SharedRateLimiter } from './rate-limiter';
 import type { DestinationStream, Logger as JsonLogger } from 'pino';
-import { type CandorMetrics, createLogger, createMetrics } from './observability';
+import { type CandorMetrics, countDecisions, createLogger, createMetrics } from './observability';
 import { loadFideslangKeys, loadTaxonomy, type Taxonomy } from '../taxonomy/taxonomy';
 
 /** Everything a Candor process (server or CLI) works with, wired once. */
@@ -123,9 +123,10 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
   const receipts = receiptContext(taxonomy, fields);
   const metrics = createMetrics();
   const accessLog = new AccessLog(createAuditStore(config.database), clock, {
-    onFlush: (records, seconds) => {
+    onFlush: (records, seconds, entriesByRequest) => {
       metrics.auditBatchRecords.observe(records);
       metrics.auditFlushSeconds.observe(seconds);
+      countDecisions(metrics, entriesByRequest);
     },
   });
   const signer = checkpointSigner(config.auditSigningSeed);

@@ -34,6 +34,29 @@ describe.each(DRIVERS)('operating Candor on %s', (driver) => {
     }
   });
 
+  it('counts in candor_decisions_total the records the log committed: refusals too, and none of a response withdrawn when the log failed', async () => {
+    const candor = await startCandor(driver);
+    const counted = async (decision: string, reason: string) =>
+      (await candor.services.metrics.decisions.get()).values.find(({ labels }) => labels.decision === decision && labels.reason === reason)?.value ?? 0;
+    const read = () => candor.query({ key: KEYS.support, purpose: 'essential.service', query: '{ customers(limit: 2) { email } }' });
+    try {
+      expect((await read()).status).toBe(200);
+      await candor.services.accessLog.drain();
+      const released = await counted('RELEASED', 'LEGAL_BASIS');
+      expect(released).toBe(2);
+      // A refusal is recorded after its answer, by the refusal recorder rather than the response's plugin.
+      expect((await candor.query({ key: 'not-a-key', purpose: 'essential.service', query: '{ customers(limit: 1) { id } }' })).status).toBe(401);
+      await candor.services.accessLog.drain();
+      expect(await counted('REFUSED', 'UNAUTHENTICATED')).toBe(1);
+      const failing = jest.spyOn(candor.services.accessLog, 'appendEntries').mockRejectedValue(new Error('disk full'));
+      expect((await read()).status).toBe(503);
+      failing.mockRestore();
+      expect(await counted('RELEASED', 'LEGAL_BASIS')).toBe(released);
+    } finally {
+      await candor.stop();
+    }
+  });
+
   it('is not ready when the access log store does not answer', async () => {
     const candor = await startCandor(driver, { seed: false });
     try {
