@@ -12,6 +12,7 @@ import { privacyRouter } from '../privacy/privacy-page';
 import { PrivacyService } from '../privacy/privacy-service';
 import { accessLogPlugin } from './audit.plugin';
 import { batchedOperations } from './batching';
+import { withDeadline } from './rate-limiter';
 import { RefusalRecorder } from './refusal-recorder';
 import { BUILT_CONTEXTS_LOCAL, type CandorContext, CONTEXT_BUILT_LOCAL, createContextFactory, REQUEST_ID_LOCAL, singleOperation } from './context';
 import { formatErrorTelling } from './format-error';
@@ -173,9 +174,11 @@ export async function startHttpServer(services: CandorServices, governed: Govern
   // sends traffic only then.
   app.get('/readyz', async (_req, res) => {
     const problems: string[] = [];
-    await services.dataSource.query('SELECT 1').catch(() => problems.push('the database does not answer'));
-    if (problems.length === 0 && (await services.dataSource.showMigrations().catch(() => true))) problems.push('migrations are pending');
-    await services.accessLog.ping().catch(() => problems.push('the access log store does not answer'));
+    // Each check within the store deadline: a stalled connection answers "not ready", not never.
+    const answered = <T>(check: Promise<T>) => withDeadline(check, config.storeDeadlineMs, 'a readiness check');
+    await answered(services.dataSource.query('SELECT 1')).catch(() => problems.push('the database does not answer'));
+    if (problems.length === 0 && (await answered(services.dataSource.showMigrations()).catch(() => true))) problems.push('migrations are pending');
+    await answered(services.accessLog.ping()).catch(() => problems.push('the access log store does not answer'));
     if (services.accessLog.failedWithin(LOG_FAILURE_NOT_READY_MS)) problems.push('the access log’s latest commit failed in the last 10 s: governed requests got AUDIT_UNAVAILABLE');
     res.status(problems.length ? 503 : 200).json(problems.length ? { status: 'not ready', problems } : { status: 'ready' });
   });

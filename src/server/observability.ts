@@ -51,14 +51,26 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   return pino({ level, base: { service: 'candor' } }, destination);
 }
 
-/** One log line and one metric per HTTP response, with the request id (never the query string: links carry tokens). */
+/** The status logged and counted for a request whose client went away before its response was sent (nginx's). */
+export const CLIENT_CLOSED_REQUEST = 499;
+
+/**
+ * One log line and one metric per HTTP request, with the request id (never the query string: links carry
+ * tokens) — also for one the client abandoned, whose records may still have been committed.
+ */
 export function requestLogging(logger: Logger, metrics: CandorMetrics, requestIdOf: (response: Response) => string) {
   return (request: Request, response: Response, next: NextFunction) => {
     const started = process.hrtime.bigint();
-    response.on('finish', () => {
-      metrics.requests.inc({ status: String(response.statusCode) });
-      logger.info({ requestId: requestIdOf(response), method: request.method, path: (request.baseUrl + request.path).replace(/(.)\/$/, '$1'), status: response.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request');
-    });
+    let logged = false;
+    const log = (status: number) => {
+      if (logged) return;
+      logged = true;
+      metrics.requests.inc({ status: String(status) });
+      logger.info({ requestId: requestIdOf(response), method: request.method, path: (request.baseUrl + request.path).replace(/(.)\/$/, '$1'), status, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request');
+    };
+    response.on('finish', () => log(response.statusCode));
+    // 'close' follows 'finish' when the response was sent; alone, it means the client left first.
+    response.on('close', () => log(CLIENT_CLOSED_REQUEST));
     next();
   };
 }

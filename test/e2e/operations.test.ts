@@ -1,7 +1,8 @@
 import { Client } from 'pg';
 import { LOG_FAILURE_NOT_READY_MS } from '../../src/server/http-server';
 import { SharedRateLimiter } from '../../src/server/rate-limiter';
-import { KEYS, startCandor } from '../support/candor-harness';
+import { CLIENT_CLOSED_REQUEST } from '../../src/server/observability';
+import { KEYS, startCandor, TEST_STORE_DEADLINE_MS } from '../support/candor-harness';
 import { type ChildServer, runCli, startChildServer } from '../support/child-server';
 import { createTestDatabase, DRIVERS } from '../support/databases';
 import { eventually } from '../support/eventually';
@@ -52,6 +53,49 @@ describe.each(DRIVERS)('operating Candor on %s', (driver) => {
       expect((await read()).status).toBe(503);
       failing.mockRestore();
       expect(await counted('RELEASED', 'LEGAL_BASIS')).toBe(released);
+    } finally {
+      await candor.stop();
+    }
+  });
+
+  it('answers within the store deadline when a store stalls: /readyz not ready, a request refused as GOVERNANCE_UNAVAILABLE', async () => {
+    const candor = await startCandor(driver, { seed: false });
+    const never = () => new Promise<never>(() => undefined);
+    try {
+      const stalledQuery = jest.spyOn(candor.services.dataSource, 'query').mockImplementation(never);
+      const started = Date.now();
+      const readiness = await fetch(candor.server.url.replace('/graphql', '/readyz'));
+      expect([readiness.status, await readiness.json()]).toEqual([503, { status: 'not ready', problems: ['the database does not answer'] }]);
+      stalledQuery.mockRestore();
+      const stalledActors = jest.spyOn(candor.services.actors, 'authenticate').mockImplementation(never);
+      const refused = await candor.query({ key: KEYS.support, purpose: 'essential.service', query: '{ customers(limit: 1) { id } }' });
+      expect([refused.status, refused.body.errors?.[0]?.extensions?.code, refused.body.errors?.[0]?.message]).toEqual([503, 'GOVERNANCE_UNAVAILABLE', 'the actor store is unavailable']);
+      stalledActors.mockRestore();
+      // Two deadlines of the harness's servers, with room for a loaded machine; without them, never.
+      expect(Date.now() - started).toBeLessThan(2 * TEST_STORE_DEADLINE_MS + 5_000);
+    } finally {
+      await candor.stop();
+    }
+  });
+
+  it('logs and counts a request its client abandoned, as 499', async () => {
+    const candor = await startCandor(driver);
+    const closed = async () => (await candor.services.metrics.requests.get()).values.find(({ labels }) => labels.status === String(CLIENT_CLOSED_REQUEST))?.value ?? 0;
+    try {
+      let answer: () => void = () => undefined;
+      const slowLog = jest.spyOn(candor.services.accessLog, 'appendEntries').mockImplementation(() => new Promise((resolve) => (answer = () => resolve(undefined))));
+      const abandoned = fetch(candor.server.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.support}`, 'x-purpose': 'essential.service' },
+        body: JSON.stringify({ query: '{ customers(limit: 1) { email } }' }),
+        signal: AbortSignal.timeout(500),
+      });
+      await expect(abandoned).rejects.toThrow();
+      await eventually(async () => (await closed()) === 1, 'the abandoned request counted');
+      answer();
+      slowLog.mockRestore();
+      await candor.services.accessLog.drain();
+      expect(await closed()).toBe(1);
     } finally {
       await candor.stop();
     }

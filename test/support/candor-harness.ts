@@ -69,7 +69,7 @@ export const STORES_AND_EXECUTORS: Array<[Driver, Executor]> = DRIVERS.flatMap((
 /** A real Candor server on a fresh database of `driver`, listening on a free port. */
 export async function startCandor(driver: Driver, options: HarnessOptions = {}): Promise<Harness> {
   const database = await createTestDatabase(driver);
-  // A loaded CI machine can take longer than the 250 ms production deadline to read consent; tests that are
+  // A loaded CI machine can take longer than the 1 s production deadline to read consent; tests that are
   // not about the deadline must not see GOVERNANCE_UNAVAILABLE because of it.
   const config = loadConfig(
     { DATABASE_URL: database.url, PORT: '0', NODE_ENV: 'test', CANDOR_STORE_DEADLINE_MS: String(TEST_STORE_DEADLINE_MS), ...(options.executor ? { CANDOR_EXECUTOR: options.executor } : {}), ...options.env },
@@ -112,7 +112,7 @@ export async function startCandor(driver: Driver, options: HarnessOptions = {}):
   };
 }
 
-/** The consent-read deadline test servers run with (production default: 250 ms). */
+/** The consent-read deadline test servers run with (production default: 1 s). */
 export const TEST_STORE_DEADLINE_MS = 2_000;
 
 export const KEYS = {

@@ -115,8 +115,8 @@ describe('configuration', () => {
     expect(() => load({ DATABASE_URL: 's3cretpass@db.internal:5432/candor' })).toThrow(new ConfigError('DATABASE_URL must start with sqlite: or postgres://'));
   });
 
-  it('sets the store deadline (after which consent-dependent fields are withheld) to 250 ms by default', () => {
-    expect(load({}).storeDeadlineMs).toBe(250);
+  it('sets the store deadline (after which consent-dependent fields are withheld) to 1 s by default', () => {
+    expect(load({}).storeDeadlineMs).toBe(1_000);
   });
 
   it('scopes introspection to the declared purpose unless switched off', () => {
