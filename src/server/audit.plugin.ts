@@ -49,7 +49,7 @@ export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<Candor
             });
           }
         },
-        async willSendResponse({ contextValue, operationName, response }) {
+        async willSendResponse({ contextValue, operation: executed, operationName, response }) {
           const governance = contextValue[GOVERNANCE_CONTEXT_KEY];
           const errors = response.body.kind === 'single' ? (response.body.singleResult.errors ?? []) : [];
           // An operation answered without `data` never executed: unparseable, invalid, over a query limit, a
@@ -61,16 +61,16 @@ export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<Candor
           const refusal = neverExecuted ? (answeredCodes.find((code) => CANDOR_REFUSAL_CODES.has(code)) ?? answeredCodes[0]) : undefined;
           const recordedName = recordedOperationName(operationName);
           const common = { at: contextValue.now, requestId: contextValue.requestId, actor: contextValue.accessActor, purpose: governance?.purpose.key ?? null, operationName: recordedName };
-          const operation = { subjectId: null, category: null, decision: 'REFUSED' as const, legalBasis: null };
-          const records: AccessRecordInput[] = refusal === undefined ? [] : [{ ...common, ...operation, coordinate: null, reason: refusal }];
-          for (const { field, code } of governance?.refusals ?? []) records.push({ ...common, ...operation, coordinate: field.coordinate, reason: code });
+          const refused = { subjectId: null, category: null, decision: 'REFUSED' as const, legalBasis: null };
+          const records: AccessRecordInput[] = refusal === undefined ? [] : [{ ...common, ...refused, coordinate: null, reason: refusal }];
+          for (const { field, code } of governance?.refusals ?? []) records.push({ ...common, ...refused, coordinate: field.coordinate, reason: code });
           const rejection = governance?.mode === 'reject' ? rejectionOf(governance) : undefined;
           for (const field of governance?.recordedOperations ?? []) {
             // A rejected operation sent nothing: what it read (the log, the inbox) is withheld, as its fields' releases are.
             const outcome = rejection ? { decision: 'WITHHELD' as const, reason: 'GOVERNANCE_REJECTED' } : { decision: 'RELEASED' as const, reason: field.recordAs! };
             records.push({ ...common, subjectId: null, coordinate: field.coordinate, category: null, ...outcome, legalBasis: governance!.purpose.legalBasis });
           }
-          if (rejection) records.push({ ...common, ...operation, coordinate: null, reason: 'GOVERNANCE_REJECTED' });
+          if (rejection) records.push({ ...common, ...refused, coordinate: null, reason: 'GOVERNANCE_REJECTED' });
           // A list filtered on the subjects' choices tells, by whom it holds, that theirs allow the purpose (released
           // in the list), and by whom of its page it left out, that theirs do not (withheld from it).
           else {
@@ -148,10 +148,20 @@ export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<Candor
             // list filtered on the subjects' choices too, even one that kept nobody: its emptiness tells theirs.
             const toldChoices = (governance?.subjectsFilteredOnChoices.length ?? 0) + (governance?.subjectsLeftOutOnChoices.length ?? 0);
             if (entries.length === 0 && (governance?.recordedOperations.length ?? 0) === 0 && toldChoices === 0) return;
+            // A mutation's change committed before its records were written (its own store keeps who made it:
+            // the consent ledger, the inbox): the answer must not read as if nothing happened.
+            const data = response.body.kind === 'single' ? response.body.singleResult.data : undefined;
+            const changeMade = executed?.operation === 'mutation' && Object.values(data ?? {}).some((value) => value !== null && value !== undefined);
             response.http.status = 503;
             response.body = {
               kind: 'single',
-              singleResult: { errors: [{ message: 'the access log is unavailable, so no governed data is released', extensions: { code: 'AUDIT_UNAVAILABLE' } }] },
+              singleResult: {
+                errors: [
+                  changeMade
+                    ? { message: 'the change was made, but the access log is unavailable: its record is not written, and no governed data is released — check before repeating it', extensions: { code: 'AUDIT_UNAVAILABLE', changeMade: true } }
+                    : { message: 'the access log is unavailable, so no governed data is released', extensions: { code: 'AUDIT_UNAVAILABLE' } },
+                ],
+              },
             };
           }
         },

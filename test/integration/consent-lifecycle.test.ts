@@ -550,6 +550,23 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(verify.code).toBe(0);
   });
 
+  it('says a change was made when the access log fails after it committed: AUDIT_UNAVAILABLE, changeMade', async () => {
+    const W = 'cus_0000_life_withdrawn_unlogged';
+    await addCustomer(candor, W);
+    const outage = jest.spyOn(candor.services.accessLog, 'appendEntries').mockRejectedValueOnce(new Error('log down'));
+    try {
+      const withdrawn = await manage('mutation W($input: PurposeStatementInput!) { withdrawConsent(input: $input) { id kind purpose } }', { input: { subjectId: W, purpose: 'marketing.communications', source: 'test' } });
+      expect([withdrawn.status, withdrawn.body.data, withdrawn.body.errors]).toEqual([
+        503,
+        undefined,
+        [{ message: 'the change was made, but the access log is unavailable: its record is not written, and no governed data is released — check before repeating it', extensions: { code: 'AUDIT_UNAVAILABLE', changeMade: true } }],
+      ]);
+    } finally {
+      outage.mockRestore();
+    }
+    expect(await candor.services.dataSource.getRepository(ConsentEventEntity).findBy({ subjectId: W })).toEqual([expect.objectContaining({ kind: 'withdraw', purpose: 'marketing.communications' })]);
+  });
+
   it('erases a subject once when several erasures arrive at once: one succeeds, the others say it was erased', async () => {
     const R = 'cus_0000_life_erased_at_once';
     await addCustomer(candor, R);
