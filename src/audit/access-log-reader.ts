@@ -86,6 +86,9 @@ export class AccessLogReader {
   async page(filter: AccessLogFilter = {}, first = 50, after?: string | null): Promise<AccessLogPage> {
     if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) throw badInput(`first must be between 1 and ${MAX_PAGE}`, { argument: 'first' });
     if (filter.decision && !DECISIONS.includes(filter.decision)) throw badInput(`decision must be one of ${DECISIONS.join(', ')}`, { argument: 'filter.decision' });
+    // PostgreSQL text cannot hold NUL (it would fail the query), and no recorded value does.
+    const withNul = Object.entries(filter).find(([, value]) => typeof value === 'string' && value.includes('\u0000'));
+    if (withNul) throw badInput(`filter.${withNul[0]} holds a NUL character, which no recorded value does`, { argument: `filter.${withNul[0]}` });
     const cursor: Cursor = after ? decodeCursor(after) : { seq: 0, entrySeq: 0, asOf: await this.headSeq() };
     // Keyset on the entry's sequence number, which the store indexes, then on the record's: a page reads the
     // entries it returns (and a filter's matches), not the log from its start.

@@ -12,13 +12,32 @@ const INTROSPECTION_OFF = 'introspection is switched off (the default in product
  */
 export function formatError(formatted: GraphQLFormattedError, error?: unknown): GraphQLFormattedError {
   const limitCode = error instanceof GraphQLError && error.originalError instanceof GraphQLError ? error.originalError.extensions?.code : undefined;
-  const code = LIMIT_CODES.has(limitCode) ? limitCode : formatted.extensions?.code;
+  // Apollo gives an error raised without a code INTERNAL_SERVER_ERROR before it gets here.
+  const given = formatted.extensions?.code;
+  const code = LIMIT_CODES.has(limitCode) ? limitCode : given === undefined || given === 'INTERNAL_SERVER_ERROR' ? (uncodedRequestError(formatted.message, error) ?? given) : given;
   if (typeof code === 'string' && PUBLIC_ERROR_CODES.has(code)) {
     const { stacktrace: _stacktrace, ...extensions } = formatted.extensions ?? {};
     const message = extensions.validationErrorCode === 'INTROSPECTION_DISABLED' ? INTROSPECTION_OFF : formatted.message;
     return { ...formatted, message, extensions: { ...extensions, code } };
   }
   return { message: 'Internal server error', path: formatted.path, locations: formatted.locations, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+}
+
+/**
+ * Errors graphql-js and Apollo raise without a code for a request that is wrong, not for a failure: an
+ * argument's value refused as execution reaches it (`$limit: null` for an `Int!` with a default, which
+ * validation lets through) and Apollo's persisted-query checks. Only errors raised by graphql itself (no
+ * cause of their own) and only these messages: anything a resolver threw stays masked.
+ */
+const UNCODED_REQUEST_ERRORS: ReadonlyArray<readonly [RegExp, string]> = [
+  [/^Argument "[^"]+" (of (required|non-null) type "[^"]+" (was not provided|must not be null)|has invalid value)/, 'BAD_USER_INPUT'],
+  [/^(provided sha does not match query|Unsupported persisted query version)$/, 'BAD_REQUEST'],
+];
+
+function uncodedRequestError(message: string, error: unknown): string | undefined {
+  const raised = error instanceof GraphQLError && error.originalError instanceof GraphQLError ? error.originalError : error;
+  if (!(raised instanceof GraphQLError) || raised.originalError) return undefined;
+  return UNCODED_REQUEST_ERRORS.find(([pattern]) => pattern.test(message))?.[1];
 }
 
 /** Where a masked error is told to operators: its kind and code only. */

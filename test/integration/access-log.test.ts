@@ -591,6 +591,13 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
       expect((await accessLog({ from: '2999-01-01' })).totalCount).toBe(0);
     });
 
+    it('refuses a filter value holding a NUL character as BAD_USER_INPUT on every store (PostgreSQL text cannot hold one)', async () => {
+      for (const field of ['subjectId', 'requestId', 'team', 'coordinate', 'purpose']) {
+        const response = await auditor('query Log($filter: AccessLogFilter) { accessLog(filter: $filter) { totalCount } }', { filter: { [field]: 'a\u0000b' } });
+        expect(response.body.errors?.map((error) => [error.extensions?.code, error.message])).toEqual([['BAD_USER_INPUT', `filter.${field} holds a NUL character, which no recorded value does`]]);
+      }
+    });
+
     it('returns each record with its full context and never a value', async () => {
       const page = await accessLog({ requestId: requestIds.support });
       expect(page.edges.map((edge: any) => edge.node)).toEqual([

@@ -243,6 +243,22 @@ describe.each(STORES_AND_EXECUTORS)('the governed query path on %s, executed by 
       expect(response.body.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
     });
 
+    it('refuses a null argument where the schema needs a value as BAD_USER_INPUT, not as an internal error', async () => {
+      const response = await candor.query({ key: KEYS.support, purpose: 'essential.service', query: 'query($n: Int) { customers(limit: $n) { id } }', variables: { n: null } });
+      expect(response.body.errors?.map((error) => [error.extensions?.code, error.message])).toEqual([['BAD_USER_INPUT', 'Argument "limit" of non-null type "Int!" must not be null.']]);
+    });
+
+    it("refuses Apollo's persisted-query mistakes as BAD_REQUEST: a hash that does not match the document, an unknown version", async () => {
+      const persisted = (extension: Record<string, unknown>) =>
+        fetch(candor.server.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.support}`, 'x-purpose': 'essential.service' },
+          body: JSON.stringify({ query: '{ customers(limit: 1) { id } }', extensions: { persistedQuery: extension } }),
+        }).then(async (response) => [response.status, ((await response.json()) as { errors: Array<{ extensions: { code: string }; message: string }> }).errors.map((error) => [error.extensions.code, error.message])]);
+      expect(await persisted({ version: 1, sha256Hash: '0'.repeat(64) })).toEqual([400, [['BAD_REQUEST', 'provided sha does not match query']]]);
+      expect(await persisted({ version: 2, sha256Hash: '0'.repeat(64) })).toEqual([400, [['BAD_REQUEST', 'Unsupported persisted query version']]]);
+    });
+
     it('returns the ledger entry from a consent mutation, itself governed under the legal obligation', async () => {
       const response = await candor.query({
         key: KEYS.compliance,
