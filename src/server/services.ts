@@ -18,7 +18,7 @@ import type { ReceiptContext } from '../consent/consent-receipt';
 import { covers } from '../taxonomy/keys';
 import { buildCandorSchema } from '../graphql/schema';
 import { enforceGovernance, type GovernedSchema } from '../policy/enforcement';
-import { createDataSource, guardConnectionErrors, migrate } from '../storage/data-source';
+import { createDataSource, guardConnectionErrors, inSetupTurn, migrate } from '../storage/data-source';
 import { RateLimiter, type RequestBudget, SharedRateLimiter } from './rate-limiter';
 import type { DestinationStream, Logger as JsonLogger } from 'pino';
 import { type CandorMetrics, countDecisions, createLogger, createMetrics } from './observability';
@@ -163,6 +163,12 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
  */
 export async function seedDemo(services: CandorServices): Promise<{ seededCustomers: number }> {
   if (services.config.production) throw new Error('demo data is never seeded in production');
+  // Instances started together on an empty PostgreSQL database seed one after the other: the later ones
+  // find the data there.
+  return inSetupTurn(services.dataSource, () => seedDemoData(services));
+}
+
+async function seedDemoData(services: CandorServices): Promise<{ seededCustomers: number }> {
   await services.actors.seedDemoActors();
   const data = buildDemoData();
   const customers = services.dataSource.getRepository(CustomerEntity);

@@ -86,24 +86,25 @@ export function guardConnectionErrors(dataSource: DataSource): void {
   pool?.on('connect', guard);
 }
 
-/** Another migration run held the database's migration lock for longer than a run waits. */
+/** Another migration run (or demo seeding) held the database's setup lock for longer than a run waits. */
 export class MigrationTurnTimeout extends Error {}
 
 /**
  * The advisory lock one migration run holds at a time, in the whole database: runs on different schemas take
  * turns too, since some of what a migration creates (an event trigger) is named in the database, not the schema.
+ * Demo seeding takes the same turns.
  */
 const MIGRATION_LOCK_KEY = 0x63616e6d6967;
 /** How long a migration run waits for another one (an instance starting beside this one) to finish. */
 const MIGRATION_LOCK_WAIT_MS = 120_000;
 
 /**
- * Applies pending migrations; returns the names applied. On PostgreSQL, runs take turns: instances
- * started together (or a `candor migrate` beside a start) would otherwise each create the same
- * tables and fail on each other's. The later ones find nothing left to apply.
+ * Runs `work` holding the database's setup lock on PostgreSQL: instances started together would otherwise
+ * each create the same tables, or seed the same rows, and fail on each other's. SQLite: `work` as it is
+ * (its writes take turns on the file).
  */
-export async function migrate(dataSource: DataSource): Promise<string[]> {
-  if (dataSource.options.type !== 'postgres') return (await dataSource.runMigrations({ transaction: 'each' })).map((migration) => migration.name);
+export async function inSetupTurn<T>(dataSource: DataSource, work: () => Promise<T>): Promise<T> {
+  if (dataSource.options.type !== 'postgres') return work();
   const turn = dataSource.createQueryRunner();
   try {
     try {
@@ -117,11 +118,19 @@ export async function migrate(dataSource: DataSource): Promise<string[]> {
       await turn.query('RESET lock_timeout').catch(() => undefined); // the connection goes back to the pool
     }
     try {
-      return (await dataSource.runMigrations({ transaction: 'each' })).map((migration) => migration.name);
+      return await work();
     } finally {
       await turn.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
     }
   } finally {
     await turn.release();
   }
+}
+
+/**
+ * Applies pending migrations; returns the names applied. On PostgreSQL, runs take turns (`inSetupTurn`):
+ * the later ones find nothing left to apply.
+ */
+export async function migrate(dataSource: DataSource): Promise<string[]> {
+  return inSetupTurn(dataSource, async () => (await dataSource.runMigrations({ transaction: 'each' })).map((migration) => migration.name));
 }

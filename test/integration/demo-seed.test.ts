@@ -1,7 +1,8 @@
 import { ConsentEventEntity } from '../../src/consent/consent-event.entity';
-import { seedDemo } from '../../src/server/services';
+import { loadConfig } from '../../src/config';
+import { openServices, seedDemo } from '../../src/server/services';
 import { type Harness, startCandor } from '../support/candor-harness';
-import { DRIVERS } from '../support/databases';
+import { createTestDatabase, DRIVERS } from '../support/databases';
 import { tamper } from '../support/raw-sql';
 
 describe.each(DRIVERS)('the demo seed on %s', (driver) => {
@@ -23,5 +24,20 @@ describe.each(DRIVERS)('the demo seed on %s', (driver) => {
     await tamper(candor, [['DELETE FROM consent_state', []], ['DELETE FROM consent_receipt', []], ['DELETE FROM consent_event', []]]);
     expect(await seedDemo(candor.services)).toEqual({ seededCustomers: 0 });
     expect(await events()).toBe(seeded);
+  });
+});
+
+// Instances share a store on PostgreSQL (SQLite's file serves one instance, with the CLI beside it).
+describe.each(DRIVERS.filter((driver) => driver === 'postgres'))('the demo seed of instances starting together on %s', (driver) => {
+  it('seeds an empty store once: the instances take turns, the later ones find it seeded', async () => {
+    const database = await createTestDatabase(driver);
+    const instances = await Promise.all([1, 2, 3].map(() => openServices(loadConfig({ DATABASE_URL: database.url, NODE_ENV: 'test' }, {}))));
+    try {
+      const seeded = await Promise.all(instances.map((services) => seedDemo(services)));
+      expect(seeded.map(({ seededCustomers }) => seededCustomers).sort((a, b) => a - b)).toEqual([0, 0, 200]);
+    } finally {
+      await Promise.all(instances.map((services) => services.close()));
+      await database.drop();
+    }
   });
 });
