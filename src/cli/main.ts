@@ -131,9 +131,13 @@ async function serve(): Promise<void> {
       await server.stop();
       // The last checkpoint covers every record, those committed after their answer (refusals) included.
       await services.accessLog.drain();
-      await checkpoints.stop();
+      const checkpointFailure = await checkpoints.stop().then(
+        () => undefined,
+        (error: Error) => error,
+      );
       await services.close();
-      process.exit(0);
+      if (checkpointFailure) process.stderr.write(`candor: ${checkpointFailure.message}\n`);
+      process.exit(checkpointFailure ? 1 : 0);
     } catch (error) {
       process.stderr.write(`candor: shutdown failed: ${describeFailure(error)}\n`);
       process.exit(1);

@@ -1,6 +1,7 @@
 import { Client } from 'pg';
 import { LOG_FAILURE_NOT_READY_MS } from '../../src/server/http-server';
 import { SharedRateLimiter } from '../../src/server/rate-limiter';
+import { startCheckpointTimer } from '../../src/server/checkpoint-timer';
 import { CLIENT_CLOSED_REQUEST } from '../../src/server/observability';
 import { KEYS, startCandor, TEST_STORE_DEADLINE_MS } from '../support/candor-harness';
 import { type ChildServer, runCli, startChildServer } from '../support/child-server';
@@ -97,6 +98,18 @@ describe.each(DRIVERS)('operating Candor on %s', (driver) => {
       await candor.services.accessLog.drain();
       expect(await closed()).toBe(1);
     } finally {
+      await candor.stop();
+    }
+  });
+
+  it('fails to stop, saying what to do, when the final checkpoint cannot be signed (there is no next tick)', async () => {
+    const candor = await startCandor(driver);
+    const timer = startCheckpointTimer(candor.services, 0);
+    const down = jest.spyOn(candor.services.accessLogReader, 'headSeq').mockRejectedValue(new Error('connection terminated'));
+    try {
+      await expect(timer.stop()).rejects.toThrow('could not sign the final access-log checkpoint (connection terminated): sign one with `npx candor audit checkpoint create` once the store answers');
+    } finally {
+      down.mockRestore();
       await candor.stop();
     }
   });
