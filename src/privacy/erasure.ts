@@ -3,6 +3,7 @@ import { ErasedSubjectEntity } from '../audit/audit.entities';
 import { SubjectMessageEntity } from '../consent/subject-message.entity';
 import { auditUnavailable, badInput, unknownSubject } from '../errors';
 import type { CandorServices } from '../server/services';
+import { inAdvisoryTurn } from '../storage/data-source';
 import { inTransaction } from '../storage/transactions';
 
 export interface ErasureResult {
@@ -29,16 +30,15 @@ export interface ErasureResult {
  * which over-reports, never under-reports.
  */
 export async function eraseSubject(services: CandorServices, subjectId: string, actor: AccessActor, requestId: string): Promise<ErasureResult> {
+  // One erasure of a subject at a time, in this process and (on PostgreSQL) across the instances and the
+  // CLI: a second one that ran beside the first would take the first's committed domain part for an
+  // unfinished erasure and record it again. After its turn it finds the subject erased — or finishes an
+  // erasure whose log part failed.
   const running = erasuresInProgress(services);
   const earlier = running.get(subjectId);
-  if (earlier) {
-    // The same subject's erasure is running in this process: its domain part may have committed while its
-    // log part has not, which looks like an erasure to finish. It reports the erasure; this one is refused.
-    await earlier.catch(() => undefined);
-    const customer = await services.domain.findCustomerRecord(subjectId);
-    if (customer?.erasedAt) throw badInput(`subject "${subjectId}" was already erased on ${customer.erasedAt}`);
-  }
-  const erasure = erase(services, subjectId, actor, requestId);
+  const erasure = (earlier ?? Promise.resolve())
+    .catch(() => undefined)
+    .then(() => inAdvisoryTurn(services.dataSource, `candor-erasure:${subjectId}`, ERASURE_TURN_WAIT_MS, () => erase(services, subjectId, actor, requestId), () => auditUnavailable(`another erasure of subject "${subjectId}" has not finished for ${ERASURE_TURN_WAIT_MS / 1000} s; try again once it has`)));
   running.set(subjectId, erasure);
   try {
     return await erasure;
@@ -47,8 +47,12 @@ export async function eraseSubject(services: CandorServices, subjectId: string, 
   }
 }
 
+/** How long an erasure waits for another erasure of the same subject (on another instance) to finish. */
+const ERASURE_TURN_WAIT_MS = 30_000;
+
 const inProgress = new WeakMap<CandorServices, Map<string, Promise<ErasureResult>>>();
 
+/** The latest erasure of each subject this process runs: the next one waits for it. */
 function erasuresInProgress(services: CandorServices): Map<string, Promise<ErasureResult>> {
   let running = inProgress.get(services);
   if (!running) inProgress.set(services, (running = new Map()));

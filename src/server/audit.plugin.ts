@@ -113,6 +113,12 @@ export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<Candor
             subjectId,
             items,
           }));
+          // A mutation's change commits before its response leaves; whatever then replaces the response must say so.
+          // Each of Candor's mutation fields answers an object once its change has committed, and nothing else
+          // (a root `__typename` is a string).
+          const resultData = response.body.kind === 'single' ? response.body.singleResult.data : undefined;
+          const changeMade = executed?.operation === 'mutation' && Object.values(resultData ?? {}).some((value) => typeof value === 'object' && value !== null);
+          const changeNote = changeMade ? { changeMade: true } : {};
           if (response.body.kind === 'single') {
             const result = response.body.singleResult;
             if (governance?.mode === 'explain') {
@@ -125,8 +131,8 @@ export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<Candor
                 singleResult: {
                   errors: [
                     {
-                      message: `rejected: ${rejection.length} selected field(s) would be withheld for ${governance!.purpose.key} (${governance!.rejectModeSetBy})`,
-                      extensions: { code: 'GOVERNANCE_REJECTED', withheld: rejection },
+                      message: `rejected: ${rejection.length} selected field(s) would be withheld for ${governance!.purpose.key} (${governance!.rejectModeSetBy})${changeMade ? '; the change was made' : ''}`,
+                      extensions: { code: 'GOVERNANCE_REJECTED', withheld: rejection, ...changeNote },
                     },
                   ],
                 },
@@ -148,17 +154,15 @@ export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<Candor
             // list filtered on the subjects' choices too, even one that kept nobody: its emptiness tells theirs.
             const toldChoices = (governance?.subjectsFilteredOnChoices.length ?? 0) + (governance?.subjectsLeftOutOnChoices.length ?? 0);
             if (entries.length === 0 && (governance?.recordedOperations.length ?? 0) === 0 && toldChoices === 0) return;
-            // A mutation's change committed before its records were written (its own store keeps who made it:
-            // the consent ledger, the inbox): the answer must not read as if nothing happened.
-            const data = response.body.kind === 'single' ? response.body.singleResult.data : undefined;
-            const changeMade = executed?.operation === 'mutation' && Object.values(data ?? {}).some((value) => value !== null && value !== undefined);
+            // A change committed before its records failed stands (its own store keeps who made it: the consent
+            // ledger, the inbox): the answer must not read as if nothing happened.
             response.http.status = 503;
             response.body = {
               kind: 'single',
               singleResult: {
                 errors: [
                   changeMade
-                    ? { message: 'the change was made, but the access log is unavailable: its record is not written, and no governed data is released — check before repeating it', extensions: { code: 'AUDIT_UNAVAILABLE', changeMade: true } }
+                    ? { message: 'the change was made, but the access log is unavailable: its record is not written, and no governed data is released — check before repeating it', extensions: { code: 'AUDIT_UNAVAILABLE', ...changeNote } }
                     : { message: 'the access log is unavailable, so no governed data is released', extensions: { code: 'AUDIT_UNAVAILABLE' } },
                 ],
               },

@@ -103,24 +103,34 @@ const MIGRATION_LOCK_WAIT_MS = 120_000;
  * each create the same tables, or seed the same rows, and fail on each other's. SQLite: `work` as it is
  * (its writes take turns on the file).
  */
-export async function inSetupTurn<T>(dataSource: DataSource, work: () => Promise<T>): Promise<T> {
+export function inSetupTurn<T>(dataSource: DataSource, work: () => Promise<T>): Promise<T> {
+  return inAdvisoryTurn(dataSource, MIGRATION_LOCK_KEY, MIGRATION_LOCK_WAIT_MS, work, () => new MigrationTurnTimeout(`another migration or demo seeding of this database has not finished for ${MIGRATION_LOCK_WAIT_MS / 1000} s; try again once it has`));
+}
+
+/**
+ * Runs `work` while this connection holds a PostgreSQL session advisory lock (a number, or a text hashed to
+ * one), so processes sharing the database take turns at it; waits at most `waitMs` for the lock, then
+ * throws what `timedOut` makes. SQLite: `work` as it is.
+ */
+export async function inAdvisoryTurn<T>(dataSource: DataSource, key: number | string, waitMs: number, work: () => Promise<T>, timedOut: () => Error): Promise<T> {
   if (dataSource.options.type !== 'postgres') return work();
+  const lockKey = typeof key === 'number' ? '$1::bigint' : 'hashtextextended($1, 0)';
   const turn = dataSource.createQueryRunner();
   try {
     try {
-      await turn.query(`SET lock_timeout = ${MIGRATION_LOCK_WAIT_MS}`);
-      await turn.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+      await turn.query(`SET lock_timeout = ${waitMs}`);
+      await turn.query(`SELECT pg_advisory_lock(${lockKey})`, [key]);
     } catch (error) {
       // 55P03: lock_not_available, the wait ran out; anything else (a connection lost) is itself.
       if ((error as { driverError?: { code?: string } }).driverError?.code !== '55P03') throw error;
-      throw new MigrationTurnTimeout(`another migration of this database has not finished for ${MIGRATION_LOCK_WAIT_MS / 1000} s; try again once it has`);
+      throw timedOut();
     } finally {
       await turn.query('RESET lock_timeout').catch(() => undefined); // the connection goes back to the pool
     }
     try {
       return await work();
     } finally {
-      await turn.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+      await turn.query(`SELECT pg_advisory_unlock(${lockKey})`, [key]).catch(() => undefined);
     }
   } finally {
     await turn.release();

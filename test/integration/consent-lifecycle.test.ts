@@ -12,13 +12,14 @@ import { ConsentReceiptEntity } from '../../src/consent/consent-receipt.entity';
 import { ConsentStateEntity } from '../../src/consent/consent-state.entity';
 import { SubjectMessageEntity } from '../../src/consent/subject-message.entity';
 import { replayLedger } from '../../src/consent/ledger-replay';
-import { projectRoot } from '../../src/config';
+import { loadConfig, projectRoot } from '../../src/config';
 import { SUBJECT_ACTOR_ID } from '../../src/actors/actor-directory';
 import { CustomerEntity } from '../../src/domain/customer.entity';
 import { PaymentEntity } from '../../src/domain/payment.entity';
 import { WatchEventEntity } from '../../src/domain/watch-event.entity';
 import type { SubjectState } from '../../src/policy/decide';
 import { eraseSubject } from '../../src/privacy/erasure';
+import { openServices } from '../../src/server/services';
 import { PrivacyService } from '../../src/privacy/privacy-service';
 import { createSubjectToken } from '../../src/privacy/subject-link';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
@@ -565,6 +566,30 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       outage.mockRestore();
     }
     expect(await candor.services.dataSource.getRepository(ConsentEventEntity).findBy({ subjectId: W })).toEqual([expect.objectContaining({ kind: 'withdraw', purpose: 'marketing.communications' })]);
+    const logDown = () => jest.spyOn(candor.services.accessLog, 'appendEntries').mockRejectedValueOnce(new Error('log down'));
+    // Nothing changed: an answer to no message (a root __typename is no change either).
+    const noAnswer = logDown();
+    try {
+      const unanswered = await manage('mutation { __typename answerQuestion(input: { id: "999999", answer: "x" }) { id } }');
+      expect(unanswered.body.errors?.map((error) => error.extensions)).toEqual([{ code: 'AUDIT_UNAVAILABLE' }]);
+    } finally {
+      noAnswer.mockRestore();
+    }
+    // In reject mode too: the change is made before the response is judged.
+    const rejectMode = logDown();
+    try {
+      const granted = await candor.query({
+        key: KEYS.compliance,
+        purpose: 'essential.legal_obligation',
+        headers: { 'X-Governance-Mode': 'reject' },
+        query: 'mutation G($input: GrantConsentInput!) { grantConsent(input: $input) { id kind } }',
+        variables: { input: { subjectId: W, purpose: 'marketing.communications', source: 'test' } },
+      });
+      expect(granted.body.errors?.map((error) => error.extensions)).toEqual([{ code: 'AUDIT_UNAVAILABLE', changeMade: true }]);
+    } finally {
+      rejectMode.mockRestore();
+    }
+    expect(await candor.services.dataSource.getRepository(ConsentEventEntity).countBy({ subjectId: W, kind: 'grant' })).toBe(1);
   });
 
   it('erases a subject once when several erasures arrive at once: one succeeds, the others say it was erased', async () => {
@@ -581,6 +606,20 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     // One erasure recorded: the refused ones erased nothing.
     const recorded = await Promise.all(answers.map(async (answer) => (await candor.services.accessLogReader.page({ requestId: answer.headers.get('x-request-id')!, reason: 'SUBJECT_ERASED' }, 10)).totalCount));
     expect(recorded.sort()).toEqual([0, 0, 0, 1]);
+  });
+
+  it('lets an erasure that waited for one whose log part failed finish it', async () => {
+    const F = 'cus_0000_life_erased_after_failure';
+    await addCustomer(candor, F);
+    const outage = jest.spyOn(candor.services.accessLog, 'append').mockRejectedValueOnce(new Error('log down'));
+    try {
+      const [first, second] = await Promise.all([1, 2].map(() => manage(`mutation { eraseSubject(subjectId: "${F}") { subjectId watchEventsDeleted } }`)));
+      expect(first.body.errors?.map((error) => error.extensions?.code)).toEqual(['AUDIT_UNAVAILABLE']);
+      expect(second.body).toEqual({ data: { eraseSubject: { subjectId: F, watchEventsDeleted: 0 } } });
+    } finally {
+      outage.mockRestore();
+    }
+    expect(await candor.services.dataSource.getRepository(ErasedSubjectEntity).existsBy({ subjectId: F })).toBe(true);
   });
 
   it('pseudonymises on upgrade the consent ledger of subjects erased before erasures did (migration 1764580000000)', async () => {
@@ -866,5 +905,44 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     const production = { ...env, NODE_ENV: 'production', CANDOR_SECRET: 'a-production-secret-of-some-length', CANDOR_AUDIT_SIGNING_KEY: Buffer.alloc(32, 7).toString('base64') };
     expect(await runCli(['subject', 'link', '--subject', S], production)).toEqual({ code: 1, stdout: '', stderr: 'candor: PUBLIC_URL is required when NODE_ENV=production: the https address the privacy page is served at\n' });
     expect((await runCli(['subject', 'link', '--subject', S], { ...production, PUBLIC_URL: 'https://privacy.example' })).stdout).toMatch(/^https:\/\/privacy\.example\/privacy\?t=/);
+  });
+});
+
+// Several instances share a store on PostgreSQL (SQLite's file serves one instance, with the CLI beside it).
+describe.each(DRIVERS.filter((driver) => driver === 'postgres'))('erasures from several instances on %s', (driver) => {
+  let candor: Harness;
+  beforeAll(async () => {
+    candor = await startCandor(driver, { seed: false });
+  });
+  afterAll(async () => {
+    await candor?.stop();
+  });
+
+  it('erases a subject once when two instances (or an instance and the CLI) erase it at once', async () => {
+    const I = 'cus_0000_life_erased_by_two';
+    await addCustomer(candor, I);
+    const other = await openServices(loadConfig({ DATABASE_URL: candor.database.url, NODE_ENV: 'test' }, {}), { migrate: 'require' });
+    try {
+      const actor = { id: 'compliance-office', name: 'Compliance', team: 'Legal' };
+      // The other instance's erasure arrives while this one's log part runs, its domain part committed.
+      const log = candor.services.accessLog;
+      const append = log.append.bind(log);
+      let second: Promise<unknown> | undefined;
+      const during = jest.spyOn(log, 'append').mockImplementationOnce(async (records) => {
+        second = eraseSubject(other, I, actor, 'two-instances-1');
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        return append(records);
+      });
+      try {
+        const outcomes = await Promise.allSettled([eraseSubject(candor.services, I, actor, 'two-instances-0'), new Promise((resolve) => setTimeout(resolve, 50)).then(() => second)]);
+        expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected']);
+        expect((outcomes[1] as PromiseRejectedResult).reason.message).toMatch(new RegExp(`^subject "${I}" was already erased on `));
+      } finally {
+        during.mockRestore();
+      }
+    } finally {
+      await other.close();
+    }
+    expect((await candor.services.accessLogReader.page({ reason: 'SUBJECT_ERASED', requestId: 'two-instances-0' }, 10)).totalCount + (await candor.services.accessLogReader.page({ reason: 'SUBJECT_ERASED', requestId: 'two-instances-1' }, 10)).totalCount).toBe(1);
   });
 });
