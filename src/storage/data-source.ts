@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DataSource, type Logger } from 'typeorm';
@@ -109,17 +110,18 @@ export function inSetupTurn<T>(dataSource: DataSource, work: () => Promise<T>): 
 
 /**
  * Runs `work` while this connection holds a PostgreSQL session advisory lock (a number, or a text hashed to
- * one), so processes sharing the database take turns at it; waits at most `waitMs` for the lock, then
- * throws what `timedOut` makes. SQLite: `work` as it is.
+ * one here: the text never reaches the database, whatever characters it holds), so processes sharing the
+ * database take turns at it; waits at most `waitMs` for the lock, then throws what `timedOut` makes.
+ * SQLite: `work` as it is.
  */
 export async function inAdvisoryTurn<T>(dataSource: DataSource, key: number | string, waitMs: number, work: () => Promise<T>, timedOut: () => Error): Promise<T> {
   if (dataSource.options.type !== 'postgres') return work();
-  const lockKey = typeof key === 'number' ? '$1::bigint' : 'hashtextextended($1, 0)';
+  const lockKey = String(typeof key === 'number' ? key : createHash('sha256').update(key, 'utf8').digest().readBigInt64BE(0));
   const turn = dataSource.createQueryRunner();
   try {
     try {
       await turn.query(`SET lock_timeout = ${waitMs}`);
-      await turn.query(`SELECT pg_advisory_lock(${lockKey})`, [key]);
+      await turn.query('SELECT pg_advisory_lock($1::bigint)', [lockKey]);
     } catch (error) {
       // 55P03: lock_not_available, the wait ran out; anything else (a connection lost) is itself.
       if ((error as { driverError?: { code?: string } }).driverError?.code !== '55P03') throw error;
@@ -130,7 +132,7 @@ export async function inAdvisoryTurn<T>(dataSource: DataSource, key: number | st
     try {
       return await work();
     } finally {
-      await turn.query(`SELECT pg_advisory_unlock(${lockKey})`, [key]).catch(() => undefined);
+      await turn.query('SELECT pg_advisory_unlock($1::bigint)', [lockKey]).catch(() => undefined);
     }
   } finally {
     await turn.release();
