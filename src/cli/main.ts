@@ -136,7 +136,7 @@ async function serve(): Promise<void> {
         (error: Error) => error,
       );
       await services.close();
-      if (checkpointFailure) process.stderr.write(`candor: ${checkpointFailure.message}\n`);
+      if (checkpointFailure) process.stderr.write(`candor: ${inert(checkpointFailure.message)}\n`);
       process.exit(checkpointFailure ? 1 : 0);
     } catch (error) {
       process.stderr.write(`candor: shutdown failed: ${describeFailure(error)}\n`);

@@ -237,6 +237,10 @@ export function diffGovernance(base: GovernanceDocument, head: GovernanceDocumen
     (kind: GovernanceChangeKind, details: Omit<GovernanceChange, 'coordinate' | 'kind' | 'review' | 'category'> = {}, review: boolean = GOVERNANCE_CHANGES[kind].review) =>
       changes.push({ coordinate, kind, review, category, ...details });
   const coordinates = [...new Set([...base.fields.keys(), ...head.fields.keys()])].sort();
+  // Documents that say where relations lead say it of every relation: there, a field without `returns` is a
+  // scalar, and one that gains it became a way into other records. (Older documents said it of none.)
+  const saysReturns = (document: GovernanceDocument) => [...document.fields.values()].some((entry) => entry.returns !== undefined);
+  const comparesReturns = saysReturns(base) && saysReturns(head);
   for (const coordinate of coordinates) {
     const before = base.fields.get(coordinate);
     const after = head.fields.get(coordinate);
@@ -257,7 +261,7 @@ export function diffGovernance(base: GovernanceDocument, head: GovernanceDocumen
       continue;
     }
     const [was, is] = [flagsOf(before), flagsOf(after)];
-    if (before.returns !== undefined && after.returns !== undefined && before.returns !== after.returns) add('returns_changed', { from: before.returns, to: after.returns });
+    if (comparesReturns && before.returns !== after.returns) add('returns_changed', { from: before.returns ?? 'a scalar', to: after.returns ?? 'a scalar' });
     if (before.category !== after.category) {
       const note = was.personal === is.personal ? undefined : is.personal ? 'now personal: released only per purpose and data subject' : 'no longer personal: released to every caller without a decision';
       add('category_changed', { from: before.category, to: after.category, ...(note ? { note } : {}) });

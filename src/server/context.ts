@@ -118,8 +118,9 @@ export function createContextFactory(services: CandorServices, governed: Governe
     if (!key) return refuse('UNAUTHENTICATED', 'an API key is required: Authorization: Bearer <key>', null, null);
     let actor: Pick<ActorEntity, 'id' | 'name' | 'team' | 'roles' | 'purposes'> | undefined;
     try {
-      // Bounded like every store read of the request path: a stalled connection would hold the request forever.
-      actor = await withDeadline(jwt && JwtAuthenticator.looksLikeJwt(key) ? jwt.authenticate(key, now) : actors.authenticate(key), services.config.storeDeadlineMs, 'authentication');
+      // The actor store is bounded like every store read of the request path (a stalled connection would hold
+      // the request forever); the identity provider's keys have their own fetch timeout.
+      actor = jwt && JwtAuthenticator.looksLikeJwt(key) ? await jwt.authenticate(key, now) : await withDeadline(actors.authenticate(key), services.config.storeDeadlineMs, 'the actor store');
     } catch {
       return refuse('GOVERNANCE_UNAVAILABLE', jwt && JwtAuthenticator.looksLikeJwt(key) ? "the identity provider's keys are unavailable" : 'the actor store is unavailable', null, null);
     }

@@ -30,7 +30,8 @@ export function formatError(formatted: GraphQLFormattedError, error?: unknown): 
  * cause of their own) and only these messages: anything a resolver threw stays masked.
  */
 const UNCODED_REQUEST_ERRORS: ReadonlyArray<readonly [RegExp, string]> = [
-  [/^Argument "[^"]+" (of (required|non-null) type "[^"]+" (was not provided|must not be null)|has invalid value)/, 'BAD_USER_INPUT'],
+  // Whole messages, which carry names and types only: no other text passes.
+  [/^Argument "\w+" of (required type "[\w[\]!]+" was not provided|non-null type "[\w[\]!]+" must not be null)\.$/, 'BAD_USER_INPUT'],
   [/^(provided sha does not match query|Unsupported persisted query version)$/, 'BAD_REQUEST'],
 ];
 

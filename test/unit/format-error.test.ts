@@ -19,4 +19,14 @@ describe('masked errors are told to operators by kind and code, never by message
     expect(format(error.toJSON(), error).extensions?.code).toBe('CONSENT_REQUIRED');
     expect(told).toEqual([]);
   });
+
+  it("codes graphql's own refusal of an argument, but masks a resolver's error dressed as one", () => {
+    const located = (raised: GraphQLError) => new GraphQLError(raised.message, { path: ['customers'], originalError: raised });
+    const refusal = located(new GraphQLError('Argument "limit" of non-null type "Int!" must not be null.'));
+    expect(format({ ...refusal.toJSON(), extensions: { code: 'INTERNAL_SERVER_ERROR' } }, refusal)).toEqual(expect.objectContaining({ message: 'Argument "limit" of non-null type "Int!" must not be null.', extensions: { code: 'BAD_USER_INPUT' } }));
+    const dressed = located(new GraphQLError('Argument "id" of non-null type "ID!" must not be null: duplicate key (email)=(secret@example.com).'));
+    expect(format({ ...dressed.toJSON(), extensions: { code: 'INTERNAL_SERVER_ERROR' } }, dressed)).toEqual(expect.objectContaining({ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }));
+    const withCause = new GraphQLError('Argument "limit" of non-null type "Int!" must not be null.', { originalError: new Error('Argument "limit" of non-null type "Int!" must not be null.') });
+    expect(format({ ...withCause.toJSON(), extensions: { code: 'INTERNAL_SERVER_ERROR' } }, withCause).extensions?.code).toBe('INTERNAL_SERVER_ERROR');
+  });
 });

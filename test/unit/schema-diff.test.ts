@@ -175,6 +175,7 @@ describe('diffGovernance on what the taxonomy and the operations say', () => {
     const head = edited((fields) => {
       fields.set('Customer.accessHistory', { category: 'system.operations', purposes: [], personal: false, special: false, sensitive: false, returns: 'AccessRecord' });
       fields.set('Customer.payments', { ...fields.get('Customer.payments'), returns: 'WatchEvent' });
+      fields.set('Payment.currency', { ...fields.get('Payment.currency'), returns: 'AccessRecord' });
       // Another way into the access log, without the roles of the one that exists.
       fields.set('Query.accessLogExport', { category: 'system.operations', purposes: ['essential.legal_obligation'], personal: false, special: false, sensitive: false, root: true, returns: 'AccessLogConnection' });
       fields.set('Query.auditSummary', { ...fields.get('Query.auditIntegrity'), returns: 'AuditIntegrity' });
@@ -183,6 +184,7 @@ describe('diffGovernance on what the taxonomy and the operations say', () => {
     expect(diffGovernance(current(), head, taxonomy.categories).changes.map(({ coordinate, kind, review, from, to, note }) => ({ coordinate, kind, review, from, to, note }))).toEqual([
       { coordinate: 'Customer.accessHistory', kind: 'relation_added', review: true, from: undefined, to: 'AccessRecord', note: undefined },
       { coordinate: 'Customer.payments', kind: 'returns_changed', review: true, from: 'Payment', to: 'WatchEvent', note: undefined },
+      { coordinate: 'Payment.currency', kind: 'returns_changed', review: true, from: 'a scalar', to: 'AccessRecord', note: undefined },
       { coordinate: 'Query.accessLogExport', kind: 'operation_added', review: true, from: undefined, to: 'AccessLogConnection', note: 'no roles required' },
       { coordinate: 'Query.auditSummary', kind: 'operation_added', review: true, from: undefined, to: 'AuditIntegrity', note: 'roles: auditor' },
       { coordinate: 'Query.customer', kind: 'returns_changed', review: true, from: 'Customer', to: 'AccessLogConnection', note: undefined },
