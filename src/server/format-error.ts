@@ -41,23 +41,43 @@ function uncodedRequestError(message: string, error: unknown): string | undefine
   return UNCODED_REQUEST_ERRORS.find(([pattern]) => pattern.test(message))?.[1];
 }
 
-/** Where a masked error is told to operators: its kind and code only. */
-export type MaskedErrorSink = (cause: { readonly error: string; readonly code: string | null; readonly path: string | null }) => void;
+/** What operators are told of a masked error: its kind and code only. */
+export interface MaskedCause {
+  readonly error: string;
+  readonly code: string | null;
+  readonly path: string | null;
+}
+
+/** Where a masked error's cause rides on its formatted error until its request's log line is written; never serialised. */
+const MASKED_CAUSE = Symbol('candor.maskedCause');
 
 /**
- * `formatError`, telling `sink` about each error it masks, so an operator sees that (and what kind of)
- * something failed: the error's class and its driver or system code (`23505`, `ECONNRESET`), never its
- * message — a driver's message can quote the row's values (`Key (email)=(…) already exists`).
+ * `formatError`, keeping on each error it masks what an operator needs to know (read by `maskedCauseOf`
+ * where the request id is at hand): the error's class and its driver or system code (`23505`,
+ * `ECONNRESET`), never its message — a driver's message can quote the row's values (`Key (email)=(…)
+ * already exists`).
  */
-export function formatErrorTelling(sink: MaskedErrorSink): (formatted: GraphQLFormattedError, error?: unknown) => GraphQLFormattedError {
-  return (formatted, error) => {
-    const answered = formatError(formatted, error);
-    // No code Candor lets through is INTERNAL_SERVER_ERROR: this one was masked here.
-    if (answered.extensions?.code === 'INTERNAL_SERVER_ERROR') {
-      const cause = error instanceof GraphQLError && error.originalError ? error.originalError : error;
-      const code = (cause as { code?: unknown } | undefined)?.code;
-      sink({ error: cause instanceof Error ? cause.constructor.name : typeof cause, code: typeof code === 'string' || typeof code === 'number' ? String(code) : null, path: formatted.path?.join('.') ?? null });
-    }
-    return answered;
-  };
+export function formatErrorKeepingCause(formatted: GraphQLFormattedError, error?: unknown): GraphQLFormattedError {
+  const answered = formatError(formatted, error);
+  // No code Candor lets through is INTERNAL_SERVER_ERROR: this one was masked here.
+  if (answered.extensions?.code === 'INTERNAL_SERVER_ERROR') Object.defineProperty(answered, MASKED_CAUSE, { value: causeOf(error, formatted.path?.join('.') ?? null) });
+  return answered;
+}
+
+/** The cause `formatErrorKeepingCause` kept on an error it masked. */
+export function maskedCauseOf(formatted: GraphQLFormattedError): MaskedCause | undefined {
+  return (formatted as { [MASKED_CAUSE]?: MaskedCause })[MASKED_CAUSE];
+}
+
+/** What an error would be masked as, when it would be: an error thrown before any response is formatted (building the context). */
+export function maskedCause(error: unknown): MaskedCause | undefined {
+  const code = error instanceof GraphQLError ? error.extensions?.code : undefined;
+  const formatted = formatError({ message: error instanceof Error ? error.message : String(error), extensions: { code: code ?? 'INTERNAL_SERVER_ERROR' } }, error);
+  return formatted.extensions?.code === 'INTERNAL_SERVER_ERROR' ? causeOf(error, null) : undefined;
+}
+
+function causeOf(error: unknown, path: string | null): MaskedCause {
+  const cause = error instanceof GraphQLError && error.originalError ? error.originalError : error;
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  return { error: cause instanceof Error ? cause.constructor.name : typeof cause, code: typeof code === 'string' || typeof code === 'number' ? String(code) : null, path };
 }

@@ -15,10 +15,10 @@ import { batchedOperations } from './batching';
 import { withDeadline } from './rate-limiter';
 import { RefusalRecorder } from './refusal-recorder';
 import { BUILT_CONTEXTS_LOCAL, type CandorContext, CONTEXT_BUILT_LOCAL, createContextFactory, REQUEST_ID_LOCAL, singleOperation } from './context';
-import { formatErrorTelling } from './format-error';
+import { formatErrorKeepingCause, maskedCause } from './format-error';
 import { type JitExecutor, jitGateway } from './jit-executor';
 import { purposeScopedIntrospectionPlugin } from './purpose-scoped-introspection';
-import { requestLogging } from './observability';
+import { MASKED_ERROR_LOG_MESSAGE, maskedErrorLogging, requestLogging } from './observability';
 import { queryLimits } from './query-limits';
 import type { CandorServices } from './services';
 
@@ -146,8 +146,10 @@ export async function startHttpServer(services: CandorServices, governed: Govern
     stopOnTerminationSignals: false,
     introspection: config.introspection,
     includeStacktraceInErrorResponses: false,
-    formatError: formatErrorTelling((cause) => services.logger.error(cause, 'an error was masked as INTERNAL_SERVER_ERROR')),
+    formatError: formatErrorKeepingCause,
     plugins: [
+      // First: the access log's plugin leaves out the errors of objects null propagation discarded.
+      maskedErrorLogging(services.logger),
       // The cache-control plugin hooks every field (willResolveField) and halves throughput; Candor sets no cache hints.
       ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginDrainHttpServer({ httpServer }),
@@ -185,7 +187,17 @@ export async function startHttpServer(services: CandorServices, governed: Govern
   app.get('/metrics', async (_req, res) => {
     res.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics());
   });
-  const buildContext = createContextFactory(services, governed, refusals);
+  const contextOf = createContextFactory(services, governed, refusals);
+  // A context that fails with an error its client gets masked is logged here, where its request id is known.
+  const buildContext: typeof contextOf = async (req, res, operation) => {
+    try {
+      return await contextOf(req, res, operation);
+    } catch (error) {
+      const cause = maskedCause(error);
+      if (cause) services.logger.error({ requestId: operation.requestId, ...cause }, MASKED_ERROR_LOG_MESSAGE);
+      throw error;
+    }
+  };
   app.use(
     '/graphql',
     recordEarlyRefusals,

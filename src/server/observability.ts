@@ -1,8 +1,11 @@
 import type { NextFunction, Request, Response } from 'express';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import type { ApolloServerPlugin } from '@apollo/server';
 import type { AppendEntry } from '../audit/audit-store';
 import type { EntryItem } from '../audit/chain';
+import type { CandorContext } from './context';
+import { maskedCauseOf } from './format-error';
 
 /** Prometheus metrics of one Candor process (exposed at /metrics). */
 export interface CandorMetrics {
@@ -49,6 +52,25 @@ export function countDecisions(metrics: CandorMetrics, entriesByRequest: Readonl
 /** The JSON logger, to stdout unless given a `destination` (tests read what it wrote). */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino({ level, base: { service: 'candor' } }, destination);
+}
+
+export const MASKED_ERROR_LOG_MESSAGE = 'an error was masked as INTERNAL_SERVER_ERROR';
+
+/** One error log line per error masked in a response, with its request id and what `formatErrorKeepingCause` kept of it. */
+export function maskedErrorLogging(logger: Logger): ApolloServerPlugin<CandorContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ contextValue, response }) {
+          if (response.body.kind !== 'single') return;
+          for (const error of response.body.singleResult.errors ?? []) {
+            const cause = maskedCauseOf(error);
+            if (cause) logger.error({ requestId: contextValue.requestId, ...cause }, MASKED_ERROR_LOG_MESSAGE);
+          }
+        },
+      };
+    },
+  };
 }
 
 /** The status logged and counted for a request whose client went away before its response was sent (nginx's). */

@@ -79,6 +79,21 @@ describe.each(DRIVERS)('operating Candor on %s', (driver) => {
     }
   });
 
+  it('logs a masked error with its request id, its class and driver code, never its message', async () => {
+    const candor = await startCandor(driver, { captureLogs: true });
+    try {
+      const failing = jest.spyOn(candor.services.domain, 'listCustomers').mockRejectedValueOnce(Object.assign(new Error('column "secret@example.com" does not exist'), { code: '42703' }));
+      const response = await candor.query({ key: KEYS.support, purpose: 'essential.service', query: '{ customers(limit: 1) { id } }' });
+      failing.mockRestore();
+      expect(response.body.errors?.map((error) => [error.extensions?.code, error.message])).toEqual([['INTERNAL_SERVER_ERROR', 'Internal server error']]);
+      const lines = candor.logs().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line));
+      expect(lines).toEqual(expect.arrayContaining([expect.objectContaining({ msg: 'an error was masked as INTERNAL_SERVER_ERROR', requestId: response.headers.get('x-request-id'), error: 'Error', code: '42703', path: 'customers' })]));
+      expect(candor.logs()).not.toContain('secret@example.com');
+    } finally {
+      await candor.stop();
+    }
+  });
+
   it('logs and counts a request its client abandoned, as 499', async () => {
     const candor = await startCandor(driver);
     const closed = async () => (await candor.services.metrics.requests.get()).values.find(({ labels }) => labels.status === String(CLIENT_CLOSED_REQUEST))?.value ?? 0;

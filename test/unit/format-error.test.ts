@@ -1,23 +1,25 @@
 import { GraphQLError } from 'graphql';
-import { formatErrorTelling, type MaskedErrorSink } from '../../src/server/format-error';
+import { formatErrorKeepingCause as format, maskedCause, maskedCauseOf } from '../../src/server/format-error';
 
-describe('masked errors are told to operators by kind and code, never by message', () => {
-  const told: Array<Parameters<MaskedErrorSink>[0]> = [];
-  const format = formatErrorTelling((cause) => told.push(cause));
-  beforeEach(() => told.splice(0));
+describe('masked errors are kept for operators by kind and code, never by message', () => {
 
   it('masks a driver error for the client and tells its class and code, not the values its message quotes', () => {
     const driverError = Object.assign(new Error('duplicate key value violates unique constraint: Key (email)=(secret@example.com) already exists'), { code: '23505' });
     const error = new GraphQLError(driverError.message, { path: ['customers', 0, 'email'], originalError: driverError });
-    expect(format(error.toJSON(), error)).toEqual({ message: 'Internal server error', path: ['customers', 0, 'email'], locations: undefined, extensions: { code: 'INTERNAL_SERVER_ERROR' } });
-    expect(told).toEqual([{ error: 'Error', code: '23505', path: 'customers.0.email' }]);
-    expect(JSON.stringify(told)).not.toContain('secret');
+    const answered = format(error.toJSON(), error);
+    expect(answered).toEqual({ message: 'Internal server error', path: ['customers', 0, 'email'], locations: undefined, extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+    expect(maskedCauseOf(answered)).toEqual({ error: 'Error', code: '23505', path: 'customers.0.email' });
+    // The cause rides along for the log line only: the client's JSON does not carry it.
+    expect(JSON.stringify(answered)).not.toContain('23505');
+    expect(JSON.stringify(maskedCauseOf(answered))).not.toContain('secret');
+    expect(maskedCause(driverError)).toEqual({ error: 'Error', code: '23505', path: null });
   });
 
   it('tells nothing of a coded error the client may see', () => {
     const error = new GraphQLError('Customer.email withheld', { extensions: { code: 'CONSENT_REQUIRED' } });
-    expect(format(error.toJSON(), error).extensions?.code).toBe('CONSENT_REQUIRED');
-    expect(told).toEqual([]);
+    const answered = format(error.toJSON(), error);
+    expect(answered.extensions?.code).toBe('CONSENT_REQUIRED');
+    expect([maskedCauseOf(answered), maskedCause(error)]).toEqual([undefined, undefined]);
   });
 
   it("codes graphql's own refusal of an argument, but masks a resolver's error dressed as one", () => {
