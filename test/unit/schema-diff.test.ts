@@ -128,6 +128,18 @@ describe('diffGovernance on what the taxonomy and the operations say', () => {
     ]);
   });
 
+  it('needs review for a new purpose a personal field serves only masked', () => {
+    const head = edited((fields, purposes) => {
+      const email = fields.get('Customer.email');
+      fields.set('Customer.email', { ...email, mask: { ...email.mask, purposes: [...email.mask.purposes, 'research'] } });
+      purposes.set('research', { legalBasis: null, noticeVersion: 1, materialNotice: false });
+      purposes.set('research.trends', { legalBasis: 'legitimate_interests', noticeVersion: 1, materialNotice: false });
+    });
+    expect(changesOf(head).filter((change) => change.coordinate === 'purpose research.trends')).toEqual([
+      { coordinate: 'purpose research.trends', kind: 'purpose_added', review: true, from: undefined, to: 'legitimate_interests', keys: undefined },
+    ]);
+  });
+
   const now = new Date('2026-11-30T00:00:00.000Z');
   it.each<[string, string[] | undefined, string[] | undefined, { from: string; to: string } | undefined]>([
     ['the material change dropped (a later version without materialSince)', ['2026-06-01T00:00:00.000Z'], [], { from: 'now: renew consents given before 2026-06-01T00:00:00.000Z', to: 'no renewal' }],
