@@ -608,6 +608,14 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(recorded.sort()).toEqual([0, 0, 0, 1]);
   });
 
+  it("erases a customer's domain data once, even between two transactions that overlap", async () => {
+    const D = 'cus_0000_life_erased_domain_once';
+    await addCustomer(candor, D);
+    const at = new Date().toISOString();
+    const erased = await Promise.all([1, 2].map(() => inTransaction(candor.services.dataSource, (manager) => candor.services.domain.eraseCustomer(D, at, manager))));
+    expect(erased.filter((result) => result === undefined)).toHaveLength(1);
+  });
+
   it('lets an erasure that waited for one whose log part failed finish it', async () => {
     const F = 'cus_0000_life_erased_after_failure';
     await addCustomer(candor, F);
@@ -927,14 +935,16 @@ describe.each(DRIVERS.filter((driver) => driver === 'postgres'))('erasures from 
       // The other instance's erasure arrives while this one's log part runs, its domain part committed.
       const log = candor.services.accessLog;
       const append = log.append.bind(log);
-      let second: Promise<unknown> | undefined;
+      let startedSecond: (second: Promise<unknown>) => void = () => undefined;
+      const second = new Promise<Promise<unknown>>((resolve) => (startedSecond = resolve));
       const during = jest.spyOn(log, 'append').mockImplementationOnce(async (records) => {
-        second = eraseSubject(other, I, actor, 'two-instances-1');
+        startedSecond(eraseSubject(other, I, actor, 'two-instances-1'));
         await new Promise((resolve) => setTimeout(resolve, 300));
         return append(records);
       });
       try {
-        const outcomes = await Promise.allSettled([eraseSubject(candor.services, I, actor, 'two-instances-0'), new Promise((resolve) => setTimeout(resolve, 50)).then(() => second)]);
+        // The second outcome is the other instance's erasure, however long the first takes to get there.
+        const outcomes = await Promise.allSettled([eraseSubject(candor.services, I, actor, 'two-instances-0'), second.then((erasure) => erasure)]);
         expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected']);
         expect((outcomes[1] as PromiseRejectedResult).reason.message).toMatch(new RegExp(`^subject "${I}" was already erased on `));
       } finally {

@@ -97,6 +97,10 @@ describe.each(Object.keys(EXECUTORS) as Array<keyof typeof EXECUTORS>)('records 
     const { data, records } = await recordsAfter('{ lost: people(ids: ["broken"]) { n: name badge } kept: people(ids: ["broken"]) { e: email } }');
     expect(data).toEqual({ lost: [null], kept: [{ e: 'broken@example.test' }] });
     expect(records).toEqual({ broken: ['Person.email RELEASED', 'Person.name RELEASED'] });
+    // In the other order too: the path read last is the discarded one, the subject is held at the first.
+    const reversed = await recordsAfter('{ kept: people(ids: ["broken"]) { e: email } lost: people(ids: ["broken"]) { n: name badge } }');
+    expect(reversed.data).toEqual({ kept: [{ e: 'broken@example.test' }], lost: [null] });
+    expect(reversed.records).toEqual({ broken: ['Person.email RELEASED', 'Person.name RELEASED'] });
   });
 
   it('follows response keys, not field names: an alias that survives keeps its subject', async () => {

@@ -31,4 +31,8 @@ describe('masked errors are kept for operators by kind and code, never by messag
     const withCause = new GraphQLError('Argument "limit" of non-null type "Int!" must not be null.', { originalError: new Error('Argument "limit" of non-null type "Int!" must not be null.') });
     expect(format({ ...withCause.toJSON(), extensions: { code: 'INTERNAL_SERVER_ERROR' } }, withCause).extensions?.code).toBe('INTERNAL_SERVER_ERROR');
   });
+
+  it('never lets a stack trace through, even on an error the client may see', () => {
+    expect(format({ message: 'x', extensions: { code: 'BAD_USER_INPUT', stacktrace: ['at resolve (src/graphql/customer.resolver.ts:12:3)'] } })).toEqual({ message: 'x', extensions: { code: 'BAD_USER_INPUT' } });
+  });
 });

@@ -79,6 +79,16 @@ describe('schema lint', () => {
       { email: { type: GraphQLString, extensions: { [GOVERNANCE_EXTENSION]: { category: 'user.contact.email', purposes: ['essential.service'], roles: ['auditor'] } } } },
       'Person.email declares roles, which only root fields may',
     ],
+    [
+      'recordAs on a field that is not an operation (its calls would look recorded and be not)',
+      { email: { type: GraphQLString, extensions: { [GOVERNANCE_EXTENSION]: { category: 'user.contact.email', purposes: ['essential.service'], recordAs: 'EMAIL_READ' } } } },
+      'Person.email declares recordAs, which only root fields may',
+    ],
+    [
+      'filtersOnChoices on a field that is not an operation',
+      { email: { type: GraphQLString, extensions: { [GOVERNANCE_EXTENSION]: { category: 'user.contact.email', purposes: ['essential.service'], filtersOnChoices: 'onlyPermitted' } } } },
+      'Person.email declares filtersOnChoices, which only root fields may',
+    ],
   ])('refuses %s, naming the coordinate', (_case, fields, problem) => {
     const fieldsOf = readGovernance(schemaWith(fields));
     expect(lintGovernance(fieldsOf, taxonomy)).toEqual([expect.stringContaining(problem)]);
@@ -96,6 +106,13 @@ describe('schema lint', () => {
       });
     expect(lintGovernance(readGovernance(people('onlyPermitted')), taxonomy)).toEqual([]);
     expect(lintGovernance(readGovernance(people('onlyPermited')), taxonomy)).toEqual(['Query.people declares filtersOnChoices "onlyPermited", which is not a Boolean argument of the field']);
+  });
+
+  it('refuses a root field of a personal category: an operation is authorised, never decided per subject', () => {
+    const schema = new GraphQLSchema({
+      query: new GraphQLObjectType({ name: 'Query', fields: { email: { type: GraphQLString, extensions: governed('user.contact.email', ['essential.service']), resolve: () => null } } }),
+    });
+    expect(lintGovernance(readGovernance(schema), taxonomy)).toEqual(expect.arrayContaining([expect.stringContaining('Query.email is a root field with personal category "user.contact.email"')]));
   });
 
   it('refuses a personal field on a type that does not say where its data subject is', () => {
