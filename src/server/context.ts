@@ -17,7 +17,7 @@ import { generateReport } from '../reports/generate-report';
 import { reportForGraphQL } from '../reports/report-graphql';
 import { isIntrospectionOnly } from './introspection';
 import { exceedsTokenLimit } from './query-limits';
-import { withDeadline } from './rate-limiter';
+import { withDeadline } from './deadline';
 import type { RefusalRecorder } from './refusal-recorder';
 import type { CandorServices } from './services';
 

@@ -12,7 +12,7 @@ import { privacyRouter } from '../privacy/privacy-page';
 import { PrivacyService } from '../privacy/privacy-service';
 import { accessLogPlugin } from './audit.plugin';
 import { batchedOperations } from './batching';
-import { withDeadline } from './rate-limiter';
+import { withDeadline } from './deadline';
 import { RefusalRecorder } from './refusal-recorder';
 import { BUILT_CONTEXTS_LOCAL, type CandorContext, CONTEXT_BUILT_LOCAL, createContextFactory, REQUEST_ID_LOCAL, singleOperation } from './context';
 import { formatErrorKeepingCause, maskedCause } from './format-error';

@@ -128,11 +128,3 @@ export class SharedRateLimiter implements RequestBudget {
 /** The bucket keys share once a limiter holds `maxKeys` buckets, none of them refilled (no key is empty). */
 const OVERFLOW_KEY = '';
 
-/** Rejects when `work` takes longer than `ms`: a slow store counts as an unavailable one. */
-export function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
-  });
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
-}

@@ -1,7 +1,8 @@
 import type { Request } from 'express';
 import type { AccessLog, AccessRecordInput } from '../audit/access-log';
 import type { CandorMetrics } from './observability';
-import { RateLimiter, withDeadline } from './rate-limiter';
+import { withDeadline } from './deadline';
+import { RateLimiter } from './rate-limiter';
 
 /**
  * An actor's refusals that take no token of its rate limit: RATE_LIMITED, and GOVERNANCE_UNAVAILABLE, which
