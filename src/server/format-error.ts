@@ -26,8 +26,9 @@ export function formatError(formatted: GraphQLFormattedError, error?: unknown): 
 /**
  * Errors graphql-js and Apollo raise without a code for a request that is wrong, not for a failure: an
  * argument's value refused as execution reaches it (`$limit: null` for an `Int!` with a default, which
- * validation lets through) and Apollo's persisted-query checks. Only errors raised by graphql itself (no
- * cause of their own) and only these messages: anything a resolver threw stays masked.
+ * validation lets through) and Apollo's persisted-query checks. Only GraphQL errors without a cause of their
+ * own, and only these whole messages, which name an argument and a type and nothing else: a resolver's
+ * failure (a driver error, any other text) stays masked.
  */
 const UNCODED_REQUEST_ERRORS: ReadonlyArray<readonly [RegExp, string]> = [
   // Whole messages, which carry names and types only: no other text passes.
