@@ -80,6 +80,12 @@ export interface CandorConfig {
    */
   readonly storeDeadlineMs: number;
   /**
+   * `CANDOR_QUERY_TIMEOUT_MS` (default 30000), PostgreSQL: the server's statements that get no answer within it
+   * fail (the request answers an error) and their connection is closed, so a stalled connection holds no read,
+   * and no pool slot, without bound. Migrations and CLI commands run without it.
+   */
+  readonly queryTimeoutMs: number;
+  /**
    * Optional JWT bearer tokens: `CANDOR_JWT_ISSUER`, `CANDOR_JWT_AUDIENCE`, and `CANDOR_JWT_JWKS_URL` or
    * `CANDOR_JWT_PUBLIC_KEY` (PEM); `CANDOR_JWT_CLAIMS` (JSON) renames the claims read for the actor.
    */
@@ -235,6 +241,7 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
     rateLimitScope,
     anonymousRefusalsPerMinute: count('CANDOR_ANONYMOUS_REFUSALS_PER_MINUTE', 120, 0),
     storeDeadlineMs: count('CANDOR_STORE_DEADLINE_MS', 1_000, 1),
+    queryTimeoutMs: count('CANDOR_QUERY_TIMEOUT_MS', 30_000, 1),
     logLevel: parseLogLevel(read('CANDOR_LOG_LEVEL') ?? (read('NODE_ENV') === 'test' ? 'silent' : 'info')),
     executor: parseExecutor(read('CANDOR_EXECUTOR') ?? 'graphql-jit'),
     withheldReporting: parseWithheldReporting(read('CANDOR_WITHHELD_REPORTING') ?? 'errors', 'CANDOR_WITHHELD_REPORTING'),

@@ -106,7 +106,7 @@ function describeFailure(error: unknown): string {
 
 async function serve(): Promise<void> {
   const config = loadConfig();
-  const services = await openServices(config);
+  const services = await openServices(config, { serving: true });
   // Now, not at the first periodic checkpoint: a key that is not the log's would sign checkpoints no verify accepts.
   await checkSigningKey(services.dataSource, services.checkpointSigner);
   const governed = await buildGovernedSchema(services.taxonomy);

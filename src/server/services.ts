@@ -18,7 +18,7 @@ import type { ReceiptContext } from '../consent/consent-receipt';
 import { covers } from '../taxonomy/keys';
 import { buildCandorSchema } from '../graphql/schema';
 import { enforceGovernance, type GovernedSchema } from '../policy/enforcement';
-import { createDataSource, guardConnectionErrors, inSetupTurn, migrate } from '../storage/data-source';
+import { createDataSource, guardConnections, inSetupTurn, migrate } from '../storage/data-source';
 import { RateLimiter, type RequestBudget, SharedRateLimiter } from './rate-limiter';
 import type { DestinationStream, Logger as JsonLogger } from 'pino';
 import { type CandorMetrics, countDecisions, createLogger, createMetrics } from './observability';
@@ -63,6 +63,11 @@ export interface OpenOptions {
    * missing or unmigrated one instead of creating it, or of migrating it as a side effect.
    */
   readonly migrate?: 'apply' | 'require' | false;
+  /**
+   * For the server: its PostgreSQL statements are bounded by `CANDOR_QUERY_TIMEOUT_MS`. Migrations then run on
+   * connections of their own, without the bound (one may rewrite a large table). Commands run unbounded.
+   */
+  readonly serving?: boolean;
 }
 
 /** The personal categories each purpose may touch, from the schema's annotations (named on receipts). */
@@ -97,6 +102,17 @@ function describeDatabase(database: DatabaseConfig): string {
   return `${url.host}${url.pathname}`;
 }
 
+/** Applies pending migrations on connections of their own, which no query timeout bounds. */
+async function migrateUnbounded(database: DatabaseConfig): Promise<void> {
+  const migrating = createDataSource(database);
+  await migrating.initialize();
+  try {
+    await migrate(migrating);
+  } finally {
+    await migrating.destroy();
+  }
+}
+
 /** Opens the store (applying migrations unless told otherwise) and wires the modules on it. */
 export async function openServices(config: CandorConfig, options: OpenOptions = {}): Promise<CandorServices> {
   const taxonomy = loadConfiguredTaxonomy(config);
@@ -106,11 +122,11 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
   if (migrations === 'require' && config.database.driver === 'sqlite' && !existsSync(config.database.path)) {
     throw new ConfigError(`no Candor database at ${config.database.path}: set DATABASE_URL, or create one with \`npx candor migrate\``);
   }
-  const dataSource = createDataSource(config.database, { logger: options.logger });
+  const dataSource = createDataSource(config.database, { logger: options.logger, queryTimeoutMs: options.serving ? config.queryTimeoutMs : undefined });
   await dataSource.initialize();
-  guardConnectionErrors(dataSource);
+  guardConnections(dataSource);
   try {
-    if (migrations === 'apply') await migrate(dataSource);
+    if (migrations === 'apply') await (options.serving ? migrateUnbounded(config.database) : migrate(dataSource));
     if (migrations === 'require' && (await dataSource.showMigrations())) {
       throw new ConfigError(`the database at ${describeDatabase(config.database)} has pending migrations: run \`npx candor migrate\` first (upgrade notes: docs/operations.md)`);
     }

@@ -34,6 +34,11 @@ export const MIGRATIONS = [InitialSchema1764380000000, TamperEvidentAccessLog176
 export interface DataSourceOptions {
   /** A TypeORM logger; tests use one to count the SQL a request issues. */
   readonly logger?: Logger;
+  /**
+   * PostgreSQL: a statement without an answer within this many ms fails (pg's `query_timeout`), and
+   * `guardConnections` closes its connection. Unset: statements wait as long as the database takes.
+   */
+  readonly queryTimeoutMs?: number;
 }
 
 /**
@@ -70,19 +75,42 @@ export function createDataSource(database: DatabaseConfig, options: DataSourceOp
     schema: database.schema,
     // TypeORM qualifies its own statements with the schema; migrations' and the stores' hand-written SQL
     // names tables bare, so the connections look there first too (as the access log's own pool does).
-    extra: { max: 10, connectionTimeoutMillis: 5_000, ...(database.schema ? { options: `-c search_path=${database.schema}` } : {}) },
+    extra: {
+      max: 10,
+      connectionTimeoutMillis: 5_000,
+      ...(options.queryTimeoutMs ? { query_timeout: options.queryTimeoutMs } : {}),
+      ...(database.schema ? { options: `-c search_path=${database.schema}` } : {}),
+    },
   });
 }
 
+/** What pg rejects a statement with when its `query_timeout` runs out. */
+const QUERY_READ_TIMEOUT = 'Query read timeout';
+
 /**
- * A PostgreSQL connection the server terminates emits 'error' on its client; pg can do so while the client
- * is checked out and has no listener, which would crash the process. Every pool client gets a listener:
- * the failing query still rejects, and the request path turns that into a coded refusal.
+ * Keeps the pool's connections usable. A PostgreSQL connection the server terminates emits 'error' on its
+ * client; pg can do so while the client is checked out and has no listener, which would crash the process,
+ * so every client gets a listener: the failing query still rejects, and the request path turns that into a
+ * coded refusal. A statement that timed out (`queryTimeoutMs`) is still running, or stalled, on its
+ * connection, and the pool would hand that connection out again with every later statement queued behind it:
+ * its connection is closed, and the pool discards it.
  */
-export function guardConnectionErrors(dataSource: DataSource): void {
-  type Client = { on(event: string, listener: () => void): void };
+export function guardConnections(dataSource: DataSource): void {
+  type Client = { on(event: string, listener: () => void): void; query(...args: unknown[]): unknown; end(): Promise<void> };
   const pool = (dataSource.driver as unknown as { master?: { on(event: string, listener: (client: Client) => void): void; _clients?: Client[] } }).master;
-  const guard = (client: Client) => client.on('error', () => undefined);
+  const guard = (client: Client) => {
+    client.on('error', () => undefined);
+    const query = client.query;
+    client.query = function (this: Client, ...args: unknown[]) {
+      const answer = query.apply(this, args);
+      if (answer instanceof Promise) {
+        answer.catch((error: unknown) => {
+          if ((error as Error | undefined)?.message === QUERY_READ_TIMEOUT) client.end().catch(() => undefined);
+        });
+      }
+      return answer;
+    };
+  };
   pool?._clients?.forEach(guard); // connections opened while initialising
   pool?.on('connect', guard);
 }

@@ -78,7 +78,7 @@ export async function startCandor(driver: Driver, options: HarnessOptions = {}):
   const sql = new SqlCounter();
   let logs = '';
   const logDestination = options.captureLogs ? { write: (line: string) => void (logs += line) } : undefined;
-  const services = await openServices(options.captureLogs ? { ...config, logLevel: 'trace' } : config, { logger: sql, clock: options.clock, logDestination });
+  const services = await openServices(options.captureLogs ? { ...config, logLevel: 'trace' } : config, { logger: sql, clock: options.clock, logDestination, serving: true });
   if (options.seed !== false) await seedDemo(services);
   const governed = await buildGovernedSchema(services.taxonomy);
   const server = await startHttpServer(services, governed, { port: 0, host: '127.0.0.1' });

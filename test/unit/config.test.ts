@@ -86,6 +86,7 @@ describe('configuration', () => {
       ['CANDOR_AUDIT_CHECKPOINT_SECONDS', '0.5'],
       ['CANDOR_AUDIT_CHECKPOINT_SECONDS', '2592000'],
       ['CANDOR_STORE_DEADLINE_MS', '3000000000'],
+      ['CANDOR_QUERY_TIMEOUT_MS', '0'],
       ['PORT', '70000'],
     ]) {
       expect(() => load({ [name]: value })).toThrow(new RegExp(`^${name} must be a whole number from \\d+ to \\d+, got "${value.replace('.', '\\.')}"$`));
@@ -117,6 +118,10 @@ describe('configuration', () => {
 
   it('sets the store deadline (after which consent-dependent fields are withheld) to 1 s by default', () => {
     expect(load({}).storeDeadlineMs).toBe(1_000);
+  });
+
+  it("bounds the server's PostgreSQL statements to 30 s by default", () => {
+    expect([load({}).queryTimeoutMs, load({ CANDOR_QUERY_TIMEOUT_MS: '5000' }).queryTimeoutMs]).toEqual([30_000, 5_000]);
   });
 
   it('scopes introspection to the declared purpose unless switched off', () => {
