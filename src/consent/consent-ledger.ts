@@ -50,8 +50,13 @@ export interface ConsentChange {
   readonly recordedAt?: Date;
 }
 
-/** Answers whether a data subject exists (the domain owns subjects; the ledger only asks). */
-export type SubjectDirectory = (subjectId: string, manager: EntityManager) => Promise<boolean>;
+/** What the ledger asks about data subjects (the domain owns them; the ledger only asks). */
+export interface SubjectDirectory {
+  /** Whether a subject exists and is not erased, inside `manager`'s transaction. */
+  exists(subjectId: string, manager: EntityManager): Promise<boolean>;
+  /** Which of these subjects are erased. */
+  erasedAmong(subjectIds: readonly string[]): Promise<ReadonlySet<string>>;
+}
 
 const STATEMENT_OF: Record<ConsentEventKind, { kind: StatementKind; active: boolean }> = {
   grant: { kind: 'consent', active: true },
@@ -84,7 +89,7 @@ export class ConsentLedger {
   constructor(
     private readonly dataSource: DataSource,
     private readonly taxonomy: Taxonomy,
-    private readonly subjectExists: SubjectDirectory,
+    private readonly subjects: SubjectDirectory,
     private readonly receipts: ReceiptContext,
     private readonly clock: () => Date = () => new Date(),
   ) {}
@@ -121,7 +126,7 @@ export class ConsentLedger {
       }
       // Every subject is checked before anything is written, so a rejected change never leaves a partial write.
       for (const subjectId of subjects) {
-        if (!(await this.subjectExists(subjectId, manager))) throw unknownSubject(`unknown subject "${subjectId}"`);
+        if (!(await this.subjects.exists(subjectId, manager))) throw unknownSubject(`unknown subject "${subjectId}"`);
       }
       // A statement made now takes effect after every earlier one of its subject, whichever instance's clock
       // stamped those: a withdrawal through an instance whose clock runs behind must not lose to a grant.
@@ -156,7 +161,7 @@ export class ConsentLedger {
     for (const [index, change] of changes.entries()) {
       try {
         const row = this.validate(change, now);
-        if (!subjects.has(change.subjectId)) subjects.set(change.subjectId, await this.subjectExists(change.subjectId, this.dataSource.manager));
+        if (!subjects.has(change.subjectId)) subjects.set(change.subjectId, await this.subjects.exists(change.subjectId, this.dataSource.manager));
         if (!subjects.get(change.subjectId)) {
           problems.set(index, `unknown subject "${change.subjectId}"`);
         } else if (row.stampedNow) {
@@ -264,16 +269,26 @@ export class ConsentLedger {
     return this.dataSource.getRepository(ConsentEventEntity).find({ where: { subjectId }, order: { recordedAt: 'ASC', id: 'ASC' } });
   }
 
-  /** Current states of many subjects in one read per chunk; unknown subjects get an empty state. */
+  /**
+   * Current states of many subjects in one read per chunk; unknown subjects get an empty state. An erased
+   * subject's state reads as restricted. Their statements went with the erasure, and a request that read
+   * their record just before it committed decides after it: an empty state would release what their
+   * objection withheld (a legitimate-interests purpose). Erasure is looked up after the statements, and
+   * only for subjects the read found none for: one whose statements it found was read before the erasure.
+   */
   async states(subjectIds: readonly string[]): Promise<SubjectState[]> {
     const rows: ConsentStateEntity[] = [];
+    const erased = new Set<string>();
     const repository = this.dataSource.getRepository(ConsentStateEntity);
     for (let start = 0; start < subjectIds.length; start += STATE_READ_CHUNK) {
       const chunk = subjectIds.slice(start, start + STATE_READ_CHUNK);
-      rows.push(...(await committedRead(this.dataSource, () => repository.find({ where: { subjectId: In(chunk) } }))));
+      const found = await committedRead(this.dataSource, () => repository.find({ where: { subjectId: In(chunk) } }));
+      rows.push(...found);
+      const stated = new Set(found.map((row) => row.subjectId));
+      for (const subjectId of await this.subjects.erasedAmong(chunk.filter((subjectId) => !stated.has(subjectId)))) erased.add(subjectId);
     }
     const bySubject = new Map<string, { restricted: boolean; consents: ConsentStatement[]; objections: ObjectionStatement[] }>();
-    for (const subjectId of subjectIds) bySubject.set(subjectId, { restricted: false, consents: [], objections: [] });
+    for (const subjectId of subjectIds) bySubject.set(subjectId, { restricted: erased.has(subjectId), consents: [], objections: [] });
     for (const row of rows) {
       const state = bySubject.get(row.subjectId)!;
       if (row.kind === 'restriction') state.restricted = row.active;

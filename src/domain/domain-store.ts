@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import { type DataSource, type EntityManager, IsNull } from 'typeorm';
+import { type DataSource, type EntityManager, In, IsNull, Not } from 'typeorm';
 import { holdsUnprintable } from '../printable';
 import { committedRead } from '../storage/transactions';
 import { CUSTOMER_ID_LENGTH, CustomerEntity } from './customer.entity';
@@ -94,6 +94,18 @@ export class DomainStore {
     if (!couldBeCustomerId(id)) return undefined;
     return (await this.dataSource.getRepository(CustomerEntity).findOneBy({ id })) ?? undefined;
   }
+
+  /** What the consent ledger asks about data subjects: whether one may still be given consent, which are erased. */
+  subjects(): { exists: DomainStore['customerExists']; erasedAmong: DomainStore['erasedAmong'] } {
+    return { exists: this.customerExists, erasedAmong: this.erasedAmong };
+  }
+
+  /** Which of `ids` are erased customers (the consent ledger reads them as restricted). */
+  erasedAmong = async (ids: readonly string[]): Promise<ReadonlySet<string>> => {
+    if (ids.length === 0) return new Set();
+    const erased = await committedRead(this.dataSource, () => this.dataSource.getRepository(CustomerEntity).find({ select: { id: true }, where: { id: In([...ids]), erasedAt: Not(IsNull()) } }));
+    return new Set(erased.map((customer) => customer.id));
+  };
 
   /**
    * Whether `id` is a data subject consent can still be given by (used by the consent ledger inside its

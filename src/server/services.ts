@@ -154,7 +154,7 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
     masker: createMasker(createHmac('sha256', config.secret).update('candor-masking/1').digest()),
     dataSource,
     domain,
-    consent: new ConsentLedger(dataSource, taxonomy, domain.customerExists, receipts, clock),
+    consent: new ConsentLedger(dataSource, taxonomy, domain.subjects(), receipts, clock),
     actors,
     accessLog,
     accessLogReader: new AccessLogReader(dataSource),
@@ -192,7 +192,7 @@ async function seedDemoData(services: CandorServices): Promise<{ seededCustomers
   if (fresh) await insertDemoDomain(services.dataSource, data);
   // A first start stopped between the customers and their ledger (two transactions) is finished by the next.
   else if (!((await services.dataSource.getRepository(ConsentEventEntity).count()) === 0 && (await customers.existsBy({ id: data.customers[0].id })))) return { seededCustomers: 0 };
-  const seedLedger = new ConsentLedger(services.dataSource, services.taxonomy, services.domain.customerExists, services.receipts, () => DEMO_SEED_TIME);
+  const seedLedger = new ConsentLedger(services.dataSource, services.taxonomy, services.domain.subjects(), services.receipts, () => DEMO_SEED_TIME);
   await seedLedger.appendMany(data.consentChanges);
   return { seededCustomers: fresh ? data.customers.length : 0 };
 }

@@ -736,6 +736,28 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect((await fetch(`${base}/privacy/receipt?t=${token}&id=none`)).status).toBe(429);
   });
 
+  it("withholds the fields of a subject erased between the read of their record and the read of their choices: an objection does not lapse with the erasure", async () => {
+    const O = 'cus_0000_life_erased_mid_request';
+    await addCustomer(candor, O);
+    await candor.services.consent.append({ subjectId: O, kind: 'object', purpose: 'analytics', source: 'test' });
+    const read = () => candor.query({ key: KEYS.analytics, purpose: 'analytics.reporting', query: `{ customer(id: "${O}") { displayName } }` });
+    const objected = await read();
+    expect([objected.body.data, objected.body.errors?.map((error) => error.extensions?.code)]).toEqual([{ customer: { displayName: null } }, ['OBJECTED']]);
+    // The request holds the record as it was; the erasure (the objection's state with it) commits before the choices are read.
+    const findCustomer = candor.services.domain.findCustomer.bind(candor.services.domain);
+    const racing = jest.spyOn(candor.services.domain, 'findCustomer').mockImplementationOnce(async (id) => {
+      const record = await findCustomer(id);
+      await eraseSubject(candor.services, O, { id: 'compliance-office', name: 'Compliance', team: 'Compliance' }, 'mid-request-erasure');
+      return record;
+    });
+    try {
+      const answer = await read();
+      expect([answer.body.data, answer.body.errors?.map((error) => error.extensions?.code)]).toEqual([{ customer: { displayName: null } }, ['PROCESSING_RESTRICTED']]);
+    } finally {
+      racing.mockRestore();
+    }
+  });
+
   it('answers a choice made while the subject is being erased with the erased page (410), not as a bad request', async () => {
     const R = 'cus_0000_life_erased_while_choosing';
     await addCustomer(candor, R);
