@@ -72,6 +72,10 @@ function toChange(row: RawRow | UnreadableRow, actorId: string): ConsentChange |
   if (row === null || typeof row !== 'object') return 'not an object';
   const unknown = Object.keys(row).filter((key) => !(IMPORT_COLUMNS as readonly string[]).includes(key));
   if (unknown.length) return `unknown column ${unknown.map((key) => `"${key}"`).join(', ')}`;
+  // JSON may hold any type: a list or an object would be read as its string form ("[object Object]").
+  const mistyped = IMPORT_COLUMNS.find((key) => row[key] !== undefined && row[key] !== null && typeof row[key] !== 'string' && !(key === 'explicit' && typeof row[key] === 'boolean'));
+  if (mistyped === 'explicit') return 'explicit must be true or false';
+  if (mistyped !== undefined) return `${mistyped} must be a string`;
   const text = (key: string) => (row[key] === undefined || row[key] === null || row[key] === '' ? undefined : String(row[key]));
   const action = text('action');
   if (!action || !(CONSENT_EVENT_KINDS as readonly string[]).includes(action)) return `action must be one of ${CONSENT_EVENT_KINDS.join(', ')}`;

@@ -385,17 +385,26 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
           { subjectId: S, action: 'like', purpose: 'marketing', source: 'crm' },
           { subjectId: S, action: 'grant', purpose: 'marketing.spam', source: 'crm' },
           { subjectId: S, action: 'grant', purpose: 'marketing', source: 'crm', shoeSize: 42 },
+          // Values of other JSON types are not read as their string forms ("cus_…", "[object Object]", "yes").
+          { subjectId: [S], action: 'grant', purpose: 'marketing', source: 'crm' },
+          { subjectId: S, action: 'grant', purpose: 'marketing', source: { system: 'crm' } },
+          { subjectId: S, action: 'grant', purpose: 'marketing', source: 'crm', explicit: ['yes'] },
+          { subjectId: S, action: 'grant', purpose: 'marketing', source: 'crm', explicit: true, expiresAt: 1_900_000_000_000 },
         ]),
       );
       const result = await cli('consent', 'import', file);
       expect(result.code).toBe(1);
       expect(result.stderr).toBe(
         [
-          'rejected 4 of 5 rows; nothing was imported:',
+          'rejected 8 of 9 rows; nothing was imported:',
           '  row 2: unknown subject "cus_nobody"',
           '  row 3: action must be one of grant, withdraw, object, withdraw_objection, restrict, lift_restriction',
           '  row 4: unknown purpose "marketing.spam"',
           '  row 5: unknown column "shoeSize"',
+          '  row 6: subjectId must be a string',
+          '  row 7: source must be a string',
+          '  row 8: explicit must be true or false',
+          '  row 9: expiresAt must be a string',
           '',
         ].join('\n'),
       );
