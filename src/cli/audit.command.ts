@@ -1,12 +1,18 @@
 import { userInfo } from 'node:os';
 import { LessThan, LessThanOrEqual, MoreThanOrEqual } from 'typeorm';
-import type { AccessActor } from '../audit/access-log';
+import type { AccessActor, AccessRecordInput } from '../audit/access-log';
 import { AuditBatchEntity } from '../audit/audit.entities';
 import { checkpointSigner, checkSigningKey, exportCheckpoints, rotateSigningKey, signedCheckpoint, writeCheckpoint } from '../audit/checkpoints';
 import { PARTITION_MONTHS_AHEAD } from '../audit/postgres-partitions';
 import { decimal, signingSeed } from '../config';
 import { auditUnavailable, badInput, isoTime } from '../errors';
 import type { CandorServices } from '../server/services';
+
+/** What CLI runs act for: the operator's legal obligations (answering subjects, keeping the log). */
+export const CLI_PURPOSE = 'essential.legal_obligation';
+
+/** What every record of one CLI run shares. */
+export type CliRun = Pick<AccessRecordInput, 'at' | 'requestId' | 'actor' | 'purpose' | 'operationName'>;
 
 /** CLI runs are recorded as actor `cli:<os user>`. */
 export function cliActor(): AccessActor {
@@ -20,11 +26,10 @@ export function cliActor(): AccessActor {
  * has `done` already, so that nobody runs it (an import, say) a second time believing the first failed; a
  * read (no `done`) shows nothing, and is safe to run again.
  */
-export async function recordCliOperation(services: CandorServices, operationName: string, reason: string, done?: string): Promise<void> {
+export async function recordCliOperation(services: CandorServices, operationName: string, reason: string, done?: string, accesses: (run: CliRun) => AccessRecordInput[] = () => []): Promise<void> {
+  const run = { at: services.clock(), requestId: `cli-${process.pid}-${Date.now()}`, actor: cliActor(), purpose: CLI_PURPOSE, operationName };
   try {
-    await services.accessLog.append([
-      { at: services.clock(), requestId: `cli-${process.pid}-${Date.now()}`, actor: cliActor(), purpose: 'essential.legal_obligation', operationName, subjectId: null, coordinate: null, category: null, decision: 'RELEASED', reason, legalBasis: 'legal_obligation' },
-    ]);
+    await services.accessLog.append([{ ...run, subjectId: null, coordinate: null, category: null, decision: 'RELEASED', reason, legalBasis: 'legal_obligation' }, ...accesses(run)]);
   } catch {
     throw auditUnavailable(
       done === undefined

@@ -4,7 +4,11 @@ import { inert } from '../printable';
 import { badInput } from '../errors';
 import { eraseSubject } from '../privacy/erasure';
 import type { CandorServices } from '../server/services';
-import { cliActor, type Output, recordCliOperation } from './audit.command';
+import type { AccessRecordInput } from '../audit/access-log';
+import type { SubjectMessageEntity } from '../consent/subject-message.entity';
+import { type Decision, decide, type FieldPolicy, requestPurposeOf } from '../policy/decide';
+import { fieldPolicy } from '../policy/guarded-field';
+import { CLI_PURPOSE, cliActor, type CliRun, type Output, recordCliOperation } from './audit.command';
 
 /**
  * `candor consent import FILE [--again]`: all or nothing; exit 1 with a row-by-row report when any row is
@@ -39,6 +43,60 @@ export async function subjectErase(services: CandorServices, subjectId: string |
   return 0;
 }
 
+/** The subjects' own words in a message: what `inbox list` prints of them is decided and recorded per subject. */
+const MESSAGE_FIELDS = ['context', 'body', 'answer'] as const;
+type MessageText = Record<(typeof MESSAGE_FIELDS)[number], string | null>;
+
+/**
+ * Decides each of the subjects' fields `inbox list` prints as GraphQL's `inbox` does (the field's declared
+ * category and purposes, the subject's state, `decide()`), under the purpose the CLI acts for: the text
+ * printed is what the decision releases, and the run records one decision per subject and field, so the
+ * subject's page and access report show the read. An unreadable consent state withholds (fail closed).
+ */
+async function decideMessageFields(services: CandorServices, messages: readonly SubjectMessageEntity[]): Promise<{ fieldsOf(message: SubjectMessageEntity): MessageText; records: (run: CliRun) => AccessRecordInput[] }> {
+  const now = services.clock();
+  const purpose = requestPurposeOf(services.taxonomy.purposes.get(CLI_PURPOSE)!, now);
+  const subjectIds = [...new Set(messages.map((message) => message.subjectId))];
+  const states = await services.consent.states(subjectIds).catch(() => undefined);
+  const stateOf = new Map(subjectIds.map((subjectId, index) => [subjectId, states?.[index] ?? null]));
+  const governed = MESSAGE_FIELDS.map((name) => {
+    const field = services.fields.find((candidate) => candidate.coordinate === `SubjectMessage.${name}`)!;
+    return { name, field, policy: fieldPolicy(field.category, field.purposes, services.taxonomy.categories.get(field.category)) };
+  });
+  const decisionOf = (subjectId: string, policy: FieldPolicy) => decide({ field: policy, purpose, subjectState: stateOf.get(subjectId) ?? null, now });
+  const decided = new Map<string, { subjectId: string; coordinate: string; category: string; decision: Decision }>();
+  const fieldsOf = (message: SubjectMessageEntity): MessageText => {
+    const text = {} as MessageText;
+    for (const { name, field, policy } of governed) {
+      const value = message[name];
+      if (value === null || value === '') {
+        text[name] = value;
+        continue;
+      }
+      const decision = decisionOf(message.subjectId, policy);
+      decided.set(`${message.subjectId}|${field.coordinate}`, { subjectId: message.subjectId, coordinate: field.coordinate, category: field.category, decision });
+      text[name] = decision.effect === 'allow' ? value : decision.effect === 'mask' ? String(services.masker(decision.mask!, value)) : `(withheld: ${decision.reason})`;
+    }
+    return text;
+  };
+  const texts = new Map(messages.map((message) => [message, fieldsOf(message)]));
+  return {
+    fieldsOf: (message) => texts.get(message)!,
+    records: (run) =>
+      [...decided.values()].map(({ subjectId, coordinate, category, decision }) => ({
+        ...run,
+        subjectId,
+        coordinate,
+        category,
+        decision: decision.effect === 'allow' ? 'RELEASED' : decision.effect === 'mask' ? 'MASKED' : 'WITHHELD',
+        reason: decision.reason,
+        legalBasis: decision.legalBasis,
+        consentReceiptId: decision.consentReceiptId ?? null,
+        maskStrategy: decision.mask ?? null,
+      })),
+  };
+}
+
 /** Most messages `inbox list` prints (the oldest first). */
 const INBOX_LIST_LIMIT = 500;
 
@@ -51,12 +109,14 @@ export async function inboxCommand(services: CandorServices, action: string | un
   const inbox = new Inbox(services.dataSource, services.clock);
   if (action === 'list') {
     const messages = await inbox.list(!args.all, INBOX_LIST_LIMIT);
-    await recordCliOperation(services, 'inbox list', 'SUBJECT_MESSAGES_READ');
+    const shown = await decideMessageFields(services, messages);
+    await recordCliOperation(services, 'inbox list', 'SUBJECT_MESSAGES_READ', undefined, shown.records);
     if (messages.length === 0) output.out(args.all ? 'no messages\n' : 'no unanswered messages\n');
     if (messages.length === INBOX_LIST_LIMIT) output.err(`showing the oldest ${INBOX_LIST_LIMIT} messages only: answer some to see the rest\n`);
     // Written by data subjects: printed inert (messages saved before the page refused such characters may hold some).
     for (const message of messages) {
-      output.out(`#${message.id}  ${message.createdAt}  ${message.subjectId}  ${inert(message.context ?? '')}\n    ${inert(message.body.replace(/\s+/g, ' '))}\n${message.answer ? `    answered ${message.answeredAt} by ${message.answeredBy}: ${inert(message.answer)}\n` : ''}`);
+      const { context, body, answer } = shown.fieldsOf(message);
+      output.out(`#${message.id}  ${message.createdAt}  ${message.subjectId}  ${inert(context ?? '')}\n    ${inert((body ?? '').replace(/\s+/g, ' '))}\n${answer ? `    answered ${message.answeredAt} by ${message.answeredBy}: ${inert(answer)}\n` : ''}`);
     }
     return 0;
   }

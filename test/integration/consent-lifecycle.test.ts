@@ -929,6 +929,9 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(listed.code).toBe(0);
     expect(listed.stdout).toContain(`#${message.id}`);
     expect(listed.stdout).toContain('Please delete my old address.');
+    // As GraphQL's `inbox` does, the run records each subject's words it printed: their page and access report show the read.
+    const printedOfS = (await candor.services.accessLogReader.page({ subjectId: S }, 500)).edges.filter((edge) => edge.node.operationName === 'inbox list');
+    expect(printedOfS.map((edge) => [edge.node.coordinate, edge.node.decision, edge.node.reason, edge.node.legalBasis, edge.node.actor?.team])).toContainEqual(['SubjectMessage.body', 'RELEASED', 'LEGAL_BASIS', 'legal_obligation', 'cli']);
     // The id as `inbox list` prints it; a missing one is a usage error, a wrong one a bad value.
     expect(await runCli(['inbox', 'answer', '--text', 'Done.'], env)).toEqual(expect.objectContaining({ code: 2, stderr: 'candor: usage: npx candor inbox <list [--all] | answer ID --text "…">\n' }));
     expect(await runCli(['inbox', 'answer', 'first', '--text', 'Done.'], env)).toEqual(expect.objectContaining({ code: 1, stderr: 'candor: the message id is a number, as `inbox list` prints it (12, or \'#12\' in quotes: a shell reads an unquoted # as a comment), got "first"\n' }));
