@@ -6,6 +6,7 @@ import { checkpointSigner, checkSigningKey, exportCheckpoints, rotateSigningKey,
 import { PARTITION_MONTHS_AHEAD } from '../audit/postgres-partitions';
 import { decimal, signingSeed } from '../config';
 import { auditUnavailable, badInput, isoTime } from '../errors';
+import { inert } from '../printable';
 import type { CandorServices } from '../server/services';
 
 /** What CLI runs act for: the operator's legal obligations (answering subjects, keeping the log). */
@@ -30,13 +31,19 @@ export async function recordCliOperation(services: CandorServices, operationName
   const run = { at: services.clock(), requestId: `cli-${process.pid}-${Date.now()}`, actor: cliActor(), purpose: CLI_PURPOSE, operationName };
   try {
     await services.accessLog.append([{ ...run, subjectId: null, coordinate: null, category: null, decision: 'RELEASED', reason, legalBasis: 'legal_obligation' }, ...accesses(run)]);
-  } catch {
-    throw auditUnavailable(
+  } catch (error) {
+    const refused = auditUnavailable(
       done === undefined
         ? `the access log could not record this run (${operationName}), so nothing it read is shown — check the log's store, then run it again`
         : `${done}, but the access log could not record this run (${operationName}); do not repeat it — check the log's store`,
     );
+    throw Object.assign(refused, { cause: error });
   }
+}
+
+/** What the log's store said when it refused a run's record (`audit verify` names it). */
+function causeOf(refused: Error): string {
+  return refused.cause instanceof Error ? refused.cause.message : refused.message;
 }
 
 export interface Output {
@@ -58,15 +65,19 @@ export async function auditVerify(services: CandorServices, from: string | undef
     onProgress: output.interactive ? (verified, head) => output.err(`\rverifying… ${verified} records (head ${head})`) : undefined,
   });
   if (output.interactive) output.err('\r\x1b[K');
-  await recordCliOperation(services, 'audit verify', 'ACCESS_LOG_READ');
+  // A log that refuses appends (a row planted above its head, say) is what verify is run to diagnose: its
+  // finding — sequence numbers and hashes, no subject's data — is shown even when this run cannot be
+  // recorded, which is said, and fails the run.
+  const unrecorded = await recordCliOperation(services, 'audit verify', 'ACCESS_LOG_READ').then(
+    () => undefined,
+    (error: Error) => error,
+  );
   // "verified 0 records" would read as a pass for records the log does not hold (the head's next is fine: nothing new yet).
-  if (report.verified && fromSeq !== undefined && fromSeq > report.headSeq + 1) throw badInput(`--from ${fromSeq} is past the log's head (seq ${report.headSeq}): nothing to verify`);
-  if (report.verified) {
-    output.out(`verified ${report.records} records through ${report.headSeq} (head hash ${report.headHash})\n`);
-    return 0;
-  }
-  output.err(`access log broken at seq ${report.firstBrokenSeq}: ${report.problem}\n`);
-  return 1;
+  if (!unrecorded && report.verified && fromSeq !== undefined && fromSeq > report.headSeq + 1) throw badInput(`--from ${fromSeq} is past the log's head (seq ${report.headSeq}): nothing to verify`);
+  if (report.verified) output.out(`verified ${report.records} records through ${report.headSeq} (head hash ${report.headHash})\n`);
+  else output.err(`access log broken at seq ${report.firstBrokenSeq}: ${report.problem}\n`);
+  if (unrecorded) output.err(`this run is unrecorded: the access log refused its record (${inert(causeOf(unrecorded))})\n`);
+  return report.verified && !unrecorded ? 0 : 1;
 }
 
 /** `candor audit checkpoint <create|export>`. */

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { AuditBatchEntity, AuditCheckpointEntity, AuditEntryEntity } from '../../src/audit/audit.entities';
 import { checkpointMessage, signedCheckpoint, writeCheckpoint } from '../../src/audit/checkpoints';
-import { auditVerify, recordCliOperation } from '../../src/cli/audit.command';
+import { auditCheckpoint, auditVerify, recordCliOperation } from '../../src/cli/audit.command';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { runCli } from '../support/child-server';
 import { createTestDatabase, DRIVERS } from '../support/databases';
@@ -108,21 +108,43 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     }
   });
 
-  it('shows nothing a read found when the log cannot record the read, and says it is safe to run again (a change says not to)', async () => {
+  it('shows nothing a read found when the log cannot record the read, and says it is safe to run again (a change says not to); verify shows its finding marked unrecorded, and fails', async () => {
     const written: string[] = [];
     const output = { interactive: false, out: (text: string) => void written.push(text), err: (text: string) => void written.push(text) };
     const down = jest.spyOn(candor.services.accessLog, 'append').mockRejectedValue(new Error('connection terminated'));
     try {
-      await expect(auditVerify(candor.services, undefined, output)).rejects.toThrow(
-        "the access log could not record this run (audit verify), so nothing it read is shown — check the log's store, then run it again",
+      await expect(auditCheckpoint(candor.services, 'export', output)).rejects.toThrow(
+        "the access log could not record this run (audit checkpoint export), so nothing it read is shown — check the log's store, then run it again",
       );
       expect(written).toEqual([]);
+      // Verify diagnoses a log that refuses appends: what it found (sequence numbers and hashes) is shown.
+      expect(await auditVerify(candor.services, undefined, output)).toBe(1);
+      expect(written).toEqual([expect.stringMatching(/^verified \d+ records through \d+ \(head hash [0-9a-f]{64}\)\n$/), 'this run is unrecorded: the access log refused its record (connection terminated)\n']);
       await expect(recordCliOperation(candor.services, 'consent import', 'CONSENT_IMPORTED', '3 consent statements were imported')).rejects.toThrow(
         "3 consent statements were imported, but the access log could not record this run (consent import); do not repeat it — check the log's store",
       );
     } finally {
       down.mockRestore();
     }
+  });
+
+  it("verify names a row planted above the head, also where that row makes the log refuse the run's own record (SQLite: its sequence number is taken)", async () => {
+    const entries = candor.services.dataSource.getRepository(AuditEntryEntity);
+    const [head] = await entries.find({ order: { seq: 'DESC' }, take: 1 });
+    const planted = head.seq + head.count;
+    const NO_BATCH = 999_999_999;
+    await entries.insert({ ...head, seq: planted, batchId: NO_BATCH });
+    try {
+      const result = await cli('verify');
+      expect([result.code, result.stdout]).toEqual([1, '']);
+      const found = `access log broken at seq ${planted}: record ${planted} is not covered by any batch\n`;
+      const unrecorded = 'this run is unrecorded: the access log refused its record (';
+      expect([result.stderr.startsWith(found), result.stderr.slice(found.length).startsWith(unrecorded)]).toEqual([true, driver === 'sqlite']);
+      if (driver === 'postgres') expect(result.stderr).toBe(found);
+    } finally {
+      await tamper(candor, [['DELETE FROM audit_entry WHERE batch_id = ?', [NO_BATCH]]]);
+    }
+    expect((await cli('verify')).code).toBe(0);
   });
 
   it("refuses to sign with a key that is not the log's (a checkpoint no verify would accept), and serve does not start with it", async () => {
