@@ -38,6 +38,8 @@ export interface AccessLogOptions {
   readonly maxQueuedRecords?: number;
   /** Told about every committed batch (records, seconds it took, each request's entries): metrics. */
   readonly onFlush?: (records: number, seconds: number, entriesByRequest: ReadonlyArray<readonly AppendEntry[]>) => void;
+  /** Told about every batch that failed to commit, and whether it is the first since the log last committed: metrics, the operator's log. */
+  readonly onFailure?: (error: Error, records: number, firstSinceCommit: boolean) => void;
 }
 
 /**
@@ -88,6 +90,7 @@ export class AccessLog {
   /** Records in `queue`. */
   private queuedRecords = 0;
   private readonly onFlush: AccessLogOptions['onFlush'];
+  private readonly onFailure: AccessLogOptions['onFailure'];
   /** When the latest commit failed (ms since the epoch), while no later batch has committed since. */
   private latestFailureAt: number | undefined;
   /** Batches started so far, and which of them failed last: commits overlap, and an older one's success clears no newer failure. */
@@ -102,6 +105,7 @@ export class AccessLog {
     this.maxBatchRecords = options.maxBatchRecords ?? 50_000;
     this.maxQueuedRecords = options.maxQueuedRecords ?? 250_000;
     this.onFlush = options.onFlush;
+    this.onFailure = options.onFailure;
   }
 
   /** Appends `records` and resolves once they are durably committed (rejects when they are not). */
@@ -186,7 +190,7 @@ export class AccessLog {
         try {
           prepared = await store.prepare(entries, committedAt);
         } catch (error) {
-          this.failed(batch);
+          this.failed(batch, group, error as Error);
           for (const waiting of group) waiting.reject(error as Error);
           continue;
         }
@@ -226,14 +230,16 @@ export class AccessLog {
       );
       for (const waiting of group) waiting.resolve(result);
     } catch (error) {
-      this.failed(batch);
+      this.failed(batch, group, error as Error);
       for (const waiting of group) waiting.reject(error as Error);
     }
   }
 
-  private failed(batch: number): void {
+  private failed(batch: number, group: readonly Waiting[], error: Error): void {
+    const firstSinceCommit = this.latestFailureAt === undefined;
     this.latestFailureAt = Date.now();
     this.latestFailedBatch = Math.max(this.latestFailedBatch, batch);
+    this.onFailure?.(error, group.reduce((sum, waiting) => sum + waiting.size, 0), firstSinceCommit);
   }
 }
 

@@ -14,6 +14,7 @@ export interface CandorMetrics {
   readonly decisions: Counter<'decision' | 'reason'>;
   readonly auditFlushSeconds: Histogram;
   readonly auditBatchRecords: Histogram;
+  readonly auditFailedBatches: Counter;
   readonly unrecordedRefusals: Counter;
 }
 
@@ -26,6 +27,7 @@ export function createMetrics(): CandorMetrics {
     decisions: new Counter({ name: 'candor_decisions_total', help: 'Access-log records by decision and reason', labelNames: ['decision', 'reason'], registers: [registry] }),
     auditFlushSeconds: new Histogram({ name: 'candor_audit_flush_seconds', help: 'Time to durably commit one access-log batch', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] }),
     auditBatchRecords: new Histogram({ name: 'candor_audit_batch_records', help: 'Records per committed access-log batch', buckets: [1, 10, 100, 1_000, 10_000, 50_000], registers: [registry] }),
+    auditFailedBatches: new Counter({ name: 'candor_audit_failed_batches_total', help: 'Access-log batches that failed to commit (their requests were answered AUDIT_UNAVAILABLE)', registers: [registry] }),
     unrecordedRefusals: new Counter({ name: 'candor_unrecorded_refusals_total', help: 'Anonymous refusals not recorded: their client was over CANDOR_ANONYMOUS_REFUSALS_PER_MINUTE', registers: [registry] }),
   };
 }

@@ -138,11 +138,17 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
   const fields = readGovernance(await buildCandorSchema());
   const receipts = receiptContext(taxonomy, fields);
   const metrics = createMetrics();
+  const logger = createLogger(config.logLevel, options.logDestination);
   const accessLog = new AccessLog(createAuditStore(config.database), clock, {
     onFlush: (records, seconds, entriesByRequest) => {
       metrics.auditBatchRecords.observe(records);
       metrics.auditFlushSeconds.observe(seconds);
       countDecisions(metrics, entriesByRequest);
+    },
+    onFailure: (error, records, firstSinceCommit) => {
+      metrics.auditFailedBatches.inc();
+      // Once an outage, not once a batch: the metric counts them, /readyz reports it.
+      if (firstSinceCommit) logger.warn({ error: error.message, records }, 'the access log could not commit a batch: governed requests are answered AUDIT_UNAVAILABLE until it commits again');
     },
   });
   const signer = checkpointSigner(config.auditSigningSeed);
@@ -162,7 +168,7 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
     verifyAccessLog: (verifyOptions) => verifyAccessLog(dataSource, signer, verifyOptions),
     clock,
     metrics,
-    logger: createLogger(config.logLevel, options.logDestination),
+    logger,
     receipts,
     fields,
     actorBudget: sharedBudget ?? new RateLimiter(config.rateLimitPerMinute, clock),

@@ -59,6 +59,29 @@ describe.each(DRIVERS)('operating Candor on %s', (driver) => {
     }
   });
 
+  it("tells the operator when the log's store starts refusing commits: one warning an outage, every failed batch counted", async () => {
+    const candor = await startCandor(driver, { captureLogs: true });
+    const store = candor.services.accessLog.store as unknown as Record<'prepare' | 'append', () => Promise<unknown>>;
+    const refuse = () => jest.spyOn(store, 'prepare' in store ? 'prepare' : 'append').mockRejectedValue(new Error('UNIQUE constraint failed: audit_entry.seq'));
+    const read = () => candor.query({ key: KEYS.support, purpose: 'essential.service', query: '{ customers(limit: 2) { email } }' });
+    const warnings = () => candor.logs().split('\n').filter((line) => line.includes('the access log could not commit a batch')).map((line) => JSON.parse(line));
+    const failedBatches = async () => (await candor.services.metrics.auditFailedBatches.get()).values[0]?.value ?? 0;
+    try {
+      let refusing = refuse();
+      expect([(await read()).status, (await read()).status]).toEqual([503, 503]);
+      refusing.mockRestore();
+      expect(warnings()).toEqual([expect.objectContaining({ level: 40, error: 'UNIQUE constraint failed: audit_entry.seq', records: expect.any(Number) })]);
+      expect(await failedBatches()).toBe(2);
+      expect((await read()).status).toBe(200);
+      refusing = refuse();
+      expect((await read()).status).toBe(503);
+      refusing.mockRestore();
+      expect([warnings().length, await failedBatches()]).toEqual([2, 3]);
+    } finally {
+      await candor.stop();
+    }
+  });
+
   it('answers within the store deadline when a store stalls: /readyz not ready, a request refused as GOVERNANCE_UNAVAILABLE', async () => {
     const candor = await startCandor(driver, { seed: false });
     const never = () => new Promise<never>(() => undefined);
