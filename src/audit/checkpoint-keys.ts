@@ -21,15 +21,32 @@ export function verifierOf(key: KeyObject): CheckpointVerifier {
   return {
     keyId: keyIdOfDer(der),
     publicKey: der.toString('base64'),
-    verify: (message, signature) => verify(null, Buffer.from(message, 'utf8'), key, Buffer.from(signature, 'base64')),
+    verify: (message, signature) => {
+      const bytes = strictBase64(signature);
+      return bytes?.length === ED25519_SIGNATURE_BYTES && verify(null, Buffer.from(message, 'utf8'), key, bytes);
+    },
   };
+}
+
+const ED25519_SIGNATURE_BYTES = 64;
+
+/**
+ * The bytes of standard, padded base64 text, or undefined for any other text. Node's decoder skips what is
+ * not base64 (spaces, text after the padding, the base64url alphabet): a stored signature or key with such
+ * additions would verify in Candor and fail in a strict third-party verifier.
+ */
+function strictBase64(text: string): Buffer | undefined {
+  const bytes = Buffer.from(text, 'base64');
+  return bytes.toString('base64') === text ? bytes : undefined;
 }
 
 /** The verifier of a stored public key (base64 SPKI DER), or undefined when it is not an Ed25519 public key. */
 export function storedVerifier(publicKey: string | null): CheckpointVerifier | undefined {
   if (!publicKey) return undefined;
   try {
-    const key = createPublicKey({ key: Buffer.from(publicKey, 'base64'), format: 'der', type: 'spki' });
+    const der = strictBase64(publicKey);
+    if (!der) return undefined;
+    const key = createPublicKey({ key: der, format: 'der', type: 'spki' });
     return key.asymmetricKeyType === 'ed25519' ? verifierOf(key) : undefined;
   } catch {
     return undefined;

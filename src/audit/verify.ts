@@ -186,6 +186,8 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
           try {
             items = decodeItems(entry.items);
             stored = JSON.parse(entry.digests) as string[];
+            // An object with a length and numbered keys would read like the array sealing wrote.
+            if (!Array.isArray(stored)) throw new TypeError('digests are not an array');
           } catch {
             return broken(entry.seq, `record ${entry.seq}: entry is not readable (expected JSON items and digests)`);
           }

@@ -74,6 +74,19 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     expect(runs.edges.some((edge) => edge.node.operationName === 'audit verify' && edge.node.actor.id?.startsWith('cli:'))).toBe(true);
   });
 
+  it('verify refuses digests stored as anything but the array sealing wrote (an object with a length and numbered keys reads alike)', async () => {
+    const [target] = await candor.services.dataSource.getRepository(AuditEntryEntity).find({ where: { operationName: 'Traffic' }, order: { seq: 'ASC' }, take: 1 });
+    const digests = JSON.parse(target.digests) as string[];
+    await tamper(candor, [['UPDATE audit_entry SET digests = ? WHERE seq = ?', [JSON.stringify({ ...digests, length: digests.length }), target.seq]]]);
+    try {
+      const result = await cli('verify');
+      expect([result.code, result.stderr]).toEqual([1, `access log broken at seq ${target.seq}: record ${target.seq}: entry is not readable (expected JSON items and digests)\n`]);
+    } finally {
+      await tamper(candor, [['UPDATE audit_entry SET digests = ? WHERE seq = ?', [target.digests, target.seq]]]);
+    }
+    expect((await cli('verify')).code).toBe(0);
+  });
+
   it('verify --from SEQ starts at the batch holding SEQ', async () => {
     const head = await candor.services.accessLogReader.headSeq();
     const result = await cli('verify', '--from', String(head));

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AuditCheckpointEntity } from '../../src/audit/audit.entities';
-import { logSigningKeyId } from '../../src/audit/checkpoint-keys';
+import { logSigningKeyId, storedVerifier } from '../../src/audit/checkpoint-keys';
 import { checkpointKeyring, checkpointMessage, type CheckpointSigner, checkpointSigner } from '../../src/audit/checkpoints';
 
 const [oldKey, newKey, newerKey, intruder] = Array.from({ length: 4 }, () => checkpointSigner(randomBytes(32)));
@@ -95,5 +95,19 @@ describe('logSigningKeyId: the key the log is signed with after its newest check
     ['a rotation to no valid key: none will do', { kind: 'rotation', keyId: oldKey.keyId, successorKey: 'garbage' }, 'none'],
   ])('%s', (_, latest, expected) => {
     expect(logSigningKeyId(latest)).toBe(expected);
+  });
+});
+
+describe('signatures and keys are read as standard base64 only', () => {
+  it('refuses a signature or a stored key that decodes only leniently (spaces, text after the padding, the base64url alphabet)', () => {
+    const message = 'candor-checkpoint/1';
+    const signature = oldKey.sign(message);
+    expect(oldKey.verify(message, signature)).toBe(true);
+    const urlSafe = signature.replace(/\+/g, '-').replace(/\//g, '_');
+    for (const lenient of [`${signature.slice(0, 20)} ${signature.slice(20)}`, `${signature}AAAA`, `${signature}\n`, urlSafe === signature ? `${signature.slice(0, -2)}-_` : urlSafe, signature.replace(/=+$/, '')]) {
+      expect([lenient, oldKey.verify(message, lenient)]).toEqual([lenient, false]);
+    }
+    expect(storedVerifier(oldKey.publicKey)?.keyId).toBe(oldKey.keyId);
+    expect(storedVerifier(` ${oldKey.publicKey}`)).toBeUndefined();
   });
 });
