@@ -56,7 +56,14 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
   const checkpoints: AuditCheckpointEntity[] = [];
   const unsigned: AuditCheckpointEntity[] = [];
   for (const checkpoint of stored) (keyring.get(checkpoint.id)!.verified ? checkpoints : unsigned).push(checkpoint);
-  const [forged] = unsigned.sort((a, b) => a.seq - b.seq || a.id - b.id);
+  unsigned.sort((a, b) => a.seq - b.seq || a.id - b.id);
+  const [forged] = unsigned;
+  /**
+   * The failed checkpoint to report instead of a break at `seq`: one below it, or a prune that removed `seq`
+   * (what a prune removed reads as missing without its word: verify with the wrong key, and the log seems to
+   * lose its first records, when what failed is the prune's signature).
+   */
+  const failedBefore = (seq: number) => unsigned.find((checkpoint) => checkpoint.seq < seq || (checkpoint.kind === 'prune' && (checkpoint.prunedThroughSeq ?? checkpoint.seq) >= seq));
   const [last] = await batches.find({ order: { id: 'DESC' }, take: 1 });
   const headSeq = last?.lastSeq ?? 0;
   const headHash = last?.hash ?? GENESIS_HASH;
@@ -65,13 +72,16 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
   let overlap: { seq: number; problem: string } | undefined;
   // A problem quotes what the store holds, which may be anything once tampered with: printed inert.
   const reportAt = (seq: number, problem: string): VerifyReport => ({ verified: false, records: verifiedCount, headSeq, headHash, firstBrokenSeq: seq, problem: inert(problem) });
-  const forgedReport = () => {
-    const { keyId, altered } = keyring.get(forged.id)!;
-    return reportAt(forged.seq, altered ? `checkpoint ${forged.id} (seq ${forged.seq}) ${altered}` : forgedProblem(forged, keyId, signer.keyId));
+  const failedReport = (failed: AuditCheckpointEntity) => {
+    const { keyId, altered } = keyring.get(failed.id)!;
+    return reportAt(failed.seq, altered ? `checkpoint ${failed.id} (seq ${failed.seq}) ${altered}` : forgedProblem(failed, keyId, signer.keyId));
   };
-  const brokenAt = (seq: number, problem: string): VerifyReport => (forged && forged.seq < seq ? forgedReport() : reportAt(seq, problem));
+  const brokenAt = (seq: number, problem: string): VerifyReport => {
+    const failed = failedBefore(seq);
+    return failed ? failedReport(failed) : reportAt(seq, problem);
+  };
   /** The log verified from the records' side: it passes unless a checkpoint's signature failed. */
-  const passed = (records: number): VerifyReport => (forged ? forgedReport() : { verified: true, records, headSeq, headHash, firstBrokenSeq: null, problem: null });
+  const passed = (records: number): VerifyReport => (forged ? failedReport(forged) : { verified: true, records, headSeq, headHash, firstBrokenSeq: null, problem: null });
   const overlapReport = ({ seq, problem }: { seq: number; problem: string }) => brokenAt(seq, problem);
   /** The break at `seq`, unless an overlapping entry comes first. */
   const broken = (seq: number, problem: string): VerifyReport => (overlap && overlap.seq <= seq ? overlapReport(overlap) : brokenAt(seq, problem));

@@ -147,8 +147,9 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
     },
     onFailure: (error, records, firstSinceCommit) => {
       metrics.auditFailedBatches.inc();
-      // Once an outage, not once a batch: the metric counts them, /readyz reports it.
-      if (firstSinceCommit) logger.warn({ error: error.message, records }, 'the access log could not commit a batch: governed requests are answered AUDIT_UNAVAILABLE until it commits again');
+      // Once an outage, not once a batch: the metric counts them, /readyz reports it. The server's log only: a
+      // command says so in its own error, and its stdout may be a report.
+      if (firstSinceCommit && options.serving) logger.warn({ error: error.message, records }, 'the access log could not commit a batch: governed requests are answered AUDIT_UNAVAILABLE until it commits again');
     },
   });
   const signer = checkpointSigner(config.auditSigningSeed);

@@ -1,4 +1,4 @@
-import { createPublicKey, verify } from 'node:crypto';
+import { createPublicKey, randomBytes, verify } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { AuditBatchEntity, AuditCheckpointEntity, AuditEntryEntity } from '../../src/audit/audit.entities';
@@ -257,6 +257,12 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     expect(oldestLeft.firstSeq).toBe(throughSeq + 1);
     const verified = await cli('verify');
     expect([verified.code, verified.stderr]).toEqual([0, '']);
+    // Under another key the prune's signature fails: that is what is reported, not the records it removed as missing.
+    const otherKey = await runCli(['audit', 'verify'], { DATABASE_URL: candor.database.url, CANDOR_AUDIT_SIGNING_KEY: randomBytes(32).toString('base64') });
+    expect([otherKey.code, otherKey.stderr]).toEqual([
+      1,
+      expect.stringMatching(/^access log broken at seq \d+: checkpoint \d+ \(seq \d+, signed with key [0-9a-f]{16}\): signature does not verify with key [0-9a-f]{16} — if [0-9a-f]{16} is this log's key, run verify with CANDOR_AUDIT_SIGNING_KEY set to it\n$/),
+    ]);
     const recorded = await candor.services.accessLogReader.page({ reason: 'ACCESS_LOG_PRUNED' }, 10);
     expect(recorded.totalCount).toBe(1);
     // A report over the log says what it can no longer see.
