@@ -27,13 +27,15 @@ const CATEGORY: Record<string, string> = { email: 'user.contact.email', fullName
 
 /**
  * A subject's standing on a purpose, computed here from the statements (the demo taxonomy has no material
- * notice change, so no grant needs renewing): an objection first, then the most specific consent statement.
+ * notice change, so no grant needs renewing): an objection first, then the most specific consent statement
+ * — a grant that ran out is expired, not withdrawn.
  */
-function standingOf(state: SubjectState, purpose: string, now: Date): 'granted' | 'renewal needed' | 'withdrawn' | 'objected' | 'never asked' {
+function standingOf(state: SubjectState, purpose: string, now: Date): 'granted' | 'renewal needed' | 'withdrawn' | 'expired' | 'objected' | 'never asked' {
   if (mostSpecific(state.objections, purpose)?.objected) return 'objected';
   const consent = mostSpecific(state.consents, purpose);
   if (!consent) return 'never asked';
-  return consent.granted && (consent.expiresAt === null || consent.expiresAt > now) ? 'granted' : 'withdrawn';
+  if (!consent.granted) return 'withdrawn';
+  return consent.expiresAt === null || consent.expiresAt > now ? 'granted' : 'expired';
 }
 
 describe.each(DRIVERS)('compliance reports on %s', (driver) => {
@@ -152,16 +154,29 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     expect(analytics.accessed['Customer.email']).toBe(1);
   });
 
-  it('consent coverage: shares of granted, withdrawn, objected and never asked per purpose, from the ledger', async () => {
+  it('consent coverage: shares of granted, withdrawn, expired, objected and never asked per purpose, from the ledger', async () => {
     const data = (await report('consent-coverage')).data as { subjects: number; purposes: any[] };
     const all = await candor.services.dataSource.getRepository(CustomerEntity).find({ select: { id: true }, where: { erasedAt: IsNull() } });
     const states = await candor.services.consent.states(all.map((customer) => customer.id)); // the SQL projection, not the report's replay
     expect(data.subjects).toBe(all.length);
     for (const purpose of ['marketing.communications', 'analytics.reporting', 'third_party_sharing']) {
-      const tally = { granted: 0, 'renewal needed': 0, withdrawn: 0, objected: 0, 'never asked': 0, 'erased since': 0 };
+      const tally = { granted: 0, 'renewal needed': 0, withdrawn: 0, expired: 0, objected: 0, 'never asked': 0, 'erased since': 0 };
       for (const state of states) tally[standingOf(state, purpose, new Date())]++;
       expect(data.purposes.find((row) => row.purpose === purpose).end).toEqual(tally);
     }
+  });
+
+  it('a grant that ran out is expired, not withdrawn: in the coverage counts and in the subject-access standing', async () => {
+    const subjectId = 'cus_zzzz_expired_grant';
+    await addCustomer(candor, subjectId);
+    const period = { from: '2026-01-01', to: '2026-07-01' };
+    const marketing = async () => ((await report('consent-coverage', period)).data as { purposes: any[] }).purposes.find((row) => row.purpose === 'marketing.communications').end;
+    const before = await marketing();
+    // One yes, never taken back, that ran out inside the period.
+    await candor.services.consent.append({ subjectId, kind: 'grant', purpose: 'marketing.communications', source: 'test', recordedAt: new Date('2026-03-01T00:00:00Z'), expiresAt: new Date('2026-06-30T00:00:00Z') });
+    expect(await marketing()).toEqual({ ...before, expired: before.expired + 1, 'never asked': before['never asked'] - 1 });
+    const standing = ((await report('subject-access', { subjectId })).data as { standing: Array<{ purpose: string; standing: string }> }).standing;
+    expect(standing.find((row) => row.purpose === 'marketing.communications')?.standing).toBe('expired');
   });
 
   it('replaying the ledger gives the same states as the SQL projection', async () => {
