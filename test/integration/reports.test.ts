@@ -280,6 +280,25 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     expect(document.summary[0]).toBe('2 release(s) outside the declared purposes — investigate.');
   });
 
+  it('per-day figures span the whole period, quiet days at either end included: a lone busy day is a spike against them', async () => {
+    // Withholdings on one day in the middle of March, nothing else in March (the other tests' records are elsewhere).
+    const subjectId = 'cus_zzzz_quiet_month';
+    await addCustomer(candor, subjectId);
+    const withheld = { at: new Date('2026-03-20T09:00:00.000Z'), requestId: 'test-quiet-month', actor: { id: 'quiet-month-analyst', name: 'Analyst', team: 'Insights' }, operationName: null, subjectId };
+    await candor.services.accessLog.append(
+      Array.from({ length: 12 }, () => ({ ...withheld, purpose: 'analytics.reporting', coordinate: 'Customer.email', category: 'user.contact.email', decision: 'WITHHELD' as const, reason: 'PROCESSING_RESTRICTED', legalBasis: 'legitimate_interests' })),
+    );
+    const march = { from: '2026-03-01', to: '2026-04-01' };
+    const marchDays = Array.from({ length: 31 }, (_, index) => `2026-03-${String(index + 1).padStart(2, '0')}`);
+    const denials = await report('denials', march);
+    const { withheldPerDay, spikes } = denials.data as { withheldPerDay: Array<{ date: string; withheld: number }>; spikes: Array<{ date: string }> };
+    expect(withheldPerDay).toEqual(marchDays.map((date) => ({ date, withheld: date === '2026-03-20' ? 12 : 0 })));
+    expect(spikes.map((spike) => spike.date)).toEqual(['2026-03-20']);
+    expect(denials.summary).toContain('1 day(s) with a spike of withheld fields.');
+    const { trend } = (await report('purpose-usage', march)).data as { trend: Array<{ date: string; withheld: number }> };
+    expect(trend).toEqual(marchDays.map((date) => ({ date, released: 0, withheld: date === '2026-03-20' ? 12 : 0, masked: 0 })));
+  });
+
   it("a subject reading their own page is their right of access, not a purpose's use: no drift, no usage, no actor in the denials", async () => {
     const subjectId = customers[5].id;
     const page = await fetch(`${candor.server.url.replace('/graphql', '')}/privacy?t=${createSubjectToken(candor.services.config.secret, subjectId, new Date(Date.now() + 3_600_000))}`);
