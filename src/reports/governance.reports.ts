@@ -9,7 +9,7 @@ import type { Purpose, Taxonomy } from '../taxonomy/taxonomy';
 import type { LogRecord } from './access-log-source';
 import type { ReportDocument } from './report-document';
 import { CHOICE_FILTER_REASONS, FILTERED_OUT_ON_CHOICES, SELF_ACCESS } from '../policy/codes';
-import { isFieldDecision, percent, type ReportFrame } from './usage.reports';
+import { isDryRun, isFieldDecision, percent, type ReportFrame } from './usage.reports';
 
 const OUTSIDE_LISTED = 1_000;
 
@@ -212,15 +212,19 @@ export interface SubjectAccessInputs {
 }
 
 /**
- * The subject-access summary: field accesses, and apart from them the lists filtered on the subject's
- * choices (they read the choices to respect them: kept in the list, or left out of it).
+ * The subject-access summary: field accesses, and apart from them the dry runs (they released nothing and
+ * withheld nothing from a use, though the actor learned each decision) and the lists filtered on the
+ * subject's choices (they read the choices to respect them: kept in the list, or left out of it).
  */
 function summaryOfAccesses(categories: number, accesses: ReadonlyArray<{ decision: string; reason: string }>): string {
-  const fields = accesses.filter((access) => !CHOICE_FILTER_REASONS.has(access.reason));
-  const lists = accesses.length - fields.length;
+  const decisions = accesses.filter((access) => !CHOICE_FILTER_REASONS.has(access.reason));
+  const fields = decisions.filter((access) => !isDryRun(access));
+  const dryRuns = decisions.length - fields.length;
+  const lists = accesses.length - decisions.length;
   const leftOut = accesses.filter((access) => access.reason === FILTERED_OUT_ON_CHOICES).length;
+  const explained = dryRuns ? `; ${dryRuns} ${dryRuns === 1 ? 'field decision in a dry run' : 'field decisions in dry runs'} (explained only, not released)` : '';
   const filtered = lists ? `; ${lists} ${lists === 1 ? 'list' : 'lists'} filtered on their choices (kept in ${lists - leftOut}, left out of ${leftOut})` : '';
-  return `${categories} categories of personal data held; ${fields.length} field accesses in the period (${fields.filter((access) => access.decision === 'WITHHELD').length} withheld)${filtered}.`;
+  return `${categories} categories of personal data held; ${fields.length} field accesses in the period (${fields.filter((access) => access.decision === 'WITHHELD').length} withheld)${explained}${filtered}.`;
 }
 
 /** Subject access (GDPR Art. 15): categories held, consent state and history, every access in the period. */

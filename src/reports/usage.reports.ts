@@ -17,7 +17,9 @@ export const isFieldDecision = (record: LogRecord) => record.category !== null;
  * `onlyPermitted`'s records of the choices it filtered a list on are no field a purpose declares (the ROPA
  * leaves them out too): usage figures leave all three out (the subject-access report still lists them).
  */
-const isUse = (record: LogRecord) => isFieldDecision(record) && record.reason !== 'EXPLAIN_ONLY' && record.reason !== SELF_ACCESS && !CHOICE_FILTER_REASONS.has(record.reason);
+const isUse = (record: LogRecord) => isFieldDecision(record) && !isDryRun(record) && record.reason !== SELF_ACCESS && !CHOICE_FILTER_REASONS.has(record.reason);
+/** A field decision of a dry run (`x-governance-explain`): recorded WITHHELD, EXPLAIN_ONLY. */
+export const isDryRun = (record: { readonly reason: string }) => record.reason === 'EXPLAIN_ONLY';
 const day = (at: string) => at.slice(0, 10);
 const increment = <K>(map: Map<K, number>, key: K, by = 1) => map.set(key, (map.get(key) ?? 0) + by);
 const sorted = <T>(rows: T[], key: (row: T) => string) => rows.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
