@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { IsNull } from 'typeorm';
 import { join } from 'node:path';
@@ -422,6 +422,24 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
         expect([result.code, result.stderr, result.stdout]).toEqual([1, `candor: cannot write the report to ${out}: ${why}\n`, '']);
       }
       expect(await generated()).toBe(before);
+    });
+
+    it('refuses a writable file in a directory that cannot take a new file (the report is written beside it, then moved over it) before generating', async () => {
+      const generated = async () => (await candor.services.accessLogReader.page({ reason: 'REPORT_GENERATED' }, 500)).totalCount;
+      const before = await generated();
+      // Root writes in any directory: as root, the CLI runs as nobody, whose file it is, in a directory of root's.
+      const asRoot = process.getuid?.() === 0;
+      chmodSync(directory, 0o755);
+      const locked = join(directory, 'locked');
+      mkdirSync(locked);
+      const out = join(locked, 'denials.json');
+      writeFileSync(out, 'the older report', { mode: 0o644 });
+      if (asRoot) chownSync(out, 65534, 65534);
+      chmodSync(locked, 0o555);
+      const result = await runShell(`${asRoot ? 'runuser -u nobody -- ' : ''}"${process.execPath}" "${CLI}" report denials --format json --out "${out}"`, { DATABASE_URL: candor.database.url });
+      expect([result.code, result.stderr, result.stdout]).toEqual([1, `candor: cannot write the report to ${out}: its directory is not writable\n`, '']);
+      expect(await generated()).toBe(before);
+      expect(readFileSync(out, 'utf8')).toBe('the older report');
     });
 
     it('writes all of a long report into a pipe read slowly: the command does not exit before its output is taken', async () => {
