@@ -465,3 +465,24 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     });
   });
 });
+
+describe.each(DRIVERS)('a report after a prune, on %s', (driver) => {
+  let candor: Harness;
+  beforeAll(async () => (candor = await startCandor(driver)));
+  afterAll(async () => {
+    await candor?.stop();
+  });
+
+  it('shows the verification of what the prune left, from the first record kept through the head', async () => {
+    const traffic = () => candor.query({ key: KEYS.support, purpose: 'essential.service', query: '{ customers(limit: 5) { id email } }' });
+    for (let request = 0; request < 3; request++) await traffic();
+    const pruned = await runCli(['audit', 'prune', '--before', new Date().toISOString()], { DATABASE_URL: candor.database.url });
+    expect([pruned.code, pruned.stderr]).toEqual([0, '']);
+    const prunedThrough = Number(/through seq (\d+)/.exec(pruned.stdout)![1]);
+    await traffic();
+    const head = await candor.services.accessLogReader.headSeq();
+    const verifying: Array<[number, number]> = [];
+    await generateReport(candor.services, { kind: 'denials' }, { actor: { id: 'test-auditor', name: 'Test', team: 'Compliance' }, requestId: 'test-after-prune', onProgress: (stage, done, total) => void (stage === 'verifying' && verifying.push([done, total])) });
+    expect(verifying.at(-1)).toEqual([head - prunedThrough, head - prunedThrough]);
+  });
+});
