@@ -36,21 +36,24 @@ function checkWritable(path: string): void {
   try {
     existing = statSync(path);
   } catch {
-    // A new file: its directory must be there, and writable.
-    try {
-      accessSync(dirname(path), constants.W_OK);
-    } catch {
-      throw refuse('its directory does not exist or is not writable');
-    }
-    return;
+    existing = undefined;
   }
-  if (!existing.isFile()) throw refuse('it is not a file');
-  // Another user's file could not be made readable by its owner only (chmod), after the data was written.
-  if (process.getuid !== undefined && process.getuid() !== 0 && existing.uid !== process.getuid()) throw refuse('it belongs to another user');
+  if (existing) {
+    if (!existing.isFile()) throw refuse('it is not a file');
+    // Another user's file could not be made readable by its owner only (chmod), after the data was written.
+    if (process.getuid !== undefined && process.getuid() !== 0 && existing.uid !== process.getuid()) throw refuse('it belongs to another user');
+    try {
+      accessSync(path, constants.W_OK);
+    } catch {
+      throw refuse('it is not writable');
+    }
+  }
+  // The report goes into a new file in the directory, then replaces the path (writeWhole): the directory
+  // must take a new file even when the path is a file already there.
   try {
-    accessSync(path, constants.W_OK);
+    accessSync(dirname(path), constants.W_OK);
   } catch {
-    throw refuse('it is not writable');
+    throw refuse(existing ? 'its directory is not writable' : 'its directory does not exist or is not writable');
   }
 }
 

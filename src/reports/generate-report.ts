@@ -115,9 +115,10 @@ export async function generateReport(services: CandorServices, request: ReportRe
       builder.add(record);
     }
     options.onProgress?.('reading', logHead.seq, logHead.seq);
-    await verifyReportedLog(services, parameters.from, firstRead, logHead.seq, options.onProgress);
+    const prune = await furthestPrune(services);
+    await verifyReportedLog(services, parameters.from, firstRead, logHead.seq, prune?.throughSeq ?? 0, options.onProgress);
     document = builder.finish(frame);
-    const notice = await prunedNotice(services, parameters.from);
+    const notice = prune && (await prunedNotice(services, prune, parameters.from));
     if (notice) document = { ...document, summary: [...document.summary, notice] };
   }
   await services.accessLog.append([
@@ -134,27 +135,37 @@ export async function generateReport(services: CandorServices, request: ReportRe
  * the chain there; a forged one fails the verification), or the log's beginning — and no later than the
  * first record read.
  */
-async function verifyReportedLog(services: CandorServices, from: string | undefined, firstRead: number | undefined, headSeq: number, onProgress: GenerateOptions['onProgress']): Promise<void> {
+async function verifyReportedLog(services: CandorServices, from: string | undefined, firstRead: number | undefined, headSeq: number, prunedThroughSeq: number, onProgress: GenerateOptions['onProgress']): Promise<void> {
   const [anchor] = from === undefined ? [] : await services.dataSource.getRepository(AuditCheckpointEntity).find({ where: { at: LessThanOrEqual(from) }, order: { seq: 'DESC' }, take: 1 });
   const fromSeq = anchor ? Math.min(anchor.seq, firstRead ?? anchor.seq) : undefined;
-  const toCheck = headSeq - (fromSeq ?? 1) + 1;
+  // The verification starts no earlier than the first record a prune left (its checkpoint stands for the rest).
+  const toCheck = headSeq - Math.max(fromSeq ?? 1, prunedThroughSeq + 1) + 1;
   const report = await services.verifyAccessLog({ fromSeq, onProgress: onProgress && ((verified) => onProgress('verifying', verified, toCheck)) });
   if (!report.verified) {
     throw auditLogBroken(`the access log does not verify (${report.problem}): a report from it could rest on altered or missing records — run "npx candor audit verify" and investigate before reporting`);
   }
 }
 
+/** The prune that reached furthest: through which record, and when its checkpoint was made. */
+interface Prune {
+  readonly throughSeq: number;
+  readonly at: string;
+}
+
+async function furthestPrune(services: CandorServices): Promise<Prune | undefined> {
+  const [checkpoint] = await services.dataSource.getRepository(AuditCheckpointEntity).find({ where: { kind: 'prune' }, order: { prunedThroughSeq: 'DESC' }, take: 1 });
+  return checkpoint?.prunedThroughSeq ? { throughSeq: checkpoint.prunedThroughSeq, at: checkpoint.at } : undefined;
+}
+
 /**
  * What a report from the log cannot see: the records a prune removed. Empty figures for a pruned period
  * would read as "nothing happened"; the summary says where the log now starts.
  */
-async function prunedNotice(services: CandorServices, from: string | undefined): Promise<string | undefined> {
-  const [checkpoint] = await services.dataSource.getRepository(AuditCheckpointEntity).find({ where: { kind: 'prune' }, order: { prunedThroughSeq: 'DESC' }, take: 1 });
-  if (!checkpoint?.prunedThroughSeq) return undefined;
+async function prunedNotice(services: CandorServices, prune: Prune, from: string | undefined): Promise<string> {
   const [oldest] = await services.dataSource.getRepository(AuditBatchEntity).find({ order: { id: 'ASC' }, take: 1 });
-  const since = oldest?.committedAt ?? checkpoint.at;
+  const since = oldest?.committedAt ?? prune.at;
   const before = from !== undefined && from < since ? '; this report\'s period starts before that, and its figures cover only what remains' : '';
-  return `The access log was pruned through record ${checkpoint.prunedThroughSeq}: it holds the records committed from ${since} on${before}.`;
+  return `The access log was pruned through record ${prune.throughSeq}: it holds the records committed from ${since} on${before}.`;
 }
 
 /** The personal fields Candor holds a value for, about this customer (what an Art. 15 answer lists). */

@@ -9,7 +9,7 @@ import type { Purpose, Taxonomy } from '../taxonomy/taxonomy';
 import type { LogRecord } from './access-log-source';
 import type { ReportDocument } from './report-document';
 import { CHOICE_FILTER_REASONS, FILTERED_OUT_ON_CHOICES, SELF_ACCESS } from '../policy/codes';
-import { isFieldDecision, percent, type ReportFrame } from './usage.reports';
+import { isDryRun, isFieldDecision, percent, type ReportFrame } from './usage.reports';
 
 const OUTSIDE_LISTED = 1_000;
 
@@ -101,15 +101,26 @@ export function ropaReport(taxonomy: Taxonomy, fields: readonly FieldGovernance[
   };
 }
 
-/** How a subject stands on one purpose; `renewal needed`: a grant given before a material notice change. */
+/**
+ * How a subject stands on one purpose; `renewal needed`: a grant given before a material notice change;
+ * `withdrawn`: no grant in force, whether the subject said no or their yes ran out (`ReportedStanding`
+ * tells the two apart).
+ */
 export type Coverage = 'granted' | 'renewal needed' | 'withdrawn' | 'objected' | 'never asked';
+
+/**
+ * How the reports say a subject stands on one purpose: `expired`, a grant whose `expiresAt` has passed.
+ * `decide()` treats it as no consent, as it does a withdrawal, but the subject never said no: a report
+ * that counted it as withdrawn would say so (the privacy page says "your yes ran out").
+ */
+export type ReportedStanding = Coverage | 'expired';
 
 /**
  * The coverage report's states: a subject erased since an instant was a customer then, but the ledger no
  * longer says which statements were theirs (`ConsentLedger.pseudonymise`).
  */
-type ReportedCoverage = Coverage | 'erased since';
-const REPORTED_COVERAGE_STATES: readonly ReportedCoverage[] = ['granted', 'renewal needed', 'withdrawn', 'objected', 'never asked', 'erased since'];
+type ReportedCoverage = ReportedStanding | 'erased since';
+const REPORTED_COVERAGE_STATES: readonly ReportedCoverage[] = ['granted', 'renewal needed', 'withdrawn', 'expired', 'objected', 'never asked', 'erased since'];
 
 /** The subject's standing on `purpose` at `at`, read as `decide()` reads it (an objection first). */
 export function coverageOf(state: SubjectState | undefined, purpose: RequestPurpose, at: Date): Coverage {
@@ -123,6 +134,13 @@ export function consentCoverageOf(state: SubjectState, purpose: RequestPurpose, 
   const { consent, active, outdated } = consentStanding(state, purpose, at);
   if (!consent) return 'never asked';
   return active ? (outdated ? 'renewal needed' : 'granted') : 'withdrawn';
+}
+
+/** The subject's standing on `purpose` at `at` as the reports give it: `coverageOf`'s, with an expired grant told apart from a withdrawal. */
+export function reportedStandingOf(state: SubjectState | undefined, purpose: RequestPurpose, at: Date): ReportedStanding {
+  const coverage = coverageOf(state, purpose, at);
+  // Withdrawn to decide() is no grant in force at `at`: a statement that granted has run out (expiresAt ≤ at).
+  return coverage === 'withdrawn' && consentStanding(state!, purpose, at).consent?.granted ? 'expired' : coverage;
 }
 
 /** A data subject as the coverage report counts them: from when they were a customer until their erasure. */
@@ -151,7 +169,7 @@ export function consentCoverageReport(taxonomy: Taxonomy, subjects: readonly Cov
       const counts = Object.fromEntries(states.map((state) => [state, 0])) as Record<ReportedCoverage, number>;
       const asThen = requestPurposeOf(purpose, at);
       // An erased subject's statements are kept under an id that maps back to no one: theirs are not known.
-      for (const subject of existing) counts[subject.erasedAt === null ? coverageOf(snapshot.get(subject.id), asThen, at) : 'erased since']++;
+      for (const subject of existing) counts[subject.erasedAt === null ? reportedStandingOf(snapshot.get(subject.id), asThen, at) : 'erased since']++;
       return counts;
     };
     return { purpose: purpose.key, legalBasis: purpose.legalBasis!, start: count(before, atStart, periodStart), end: count(after, atEnd, periodEnd) };
@@ -194,15 +212,19 @@ export interface SubjectAccessInputs {
 }
 
 /**
- * The subject-access summary: field accesses, and apart from them the lists filtered on the subject's
- * choices (they read the choices to respect them: kept in the list, or left out of it).
+ * The subject-access summary: field accesses, and apart from them the dry runs (they released nothing and
+ * withheld nothing from a use, though the actor learned each decision) and the lists filtered on the
+ * subject's choices (they read the choices to respect them: kept in the list, or left out of it).
  */
 function summaryOfAccesses(categories: number, accesses: ReadonlyArray<{ decision: string; reason: string }>): string {
-  const fields = accesses.filter((access) => !CHOICE_FILTER_REASONS.has(access.reason));
-  const lists = accesses.length - fields.length;
+  const decisions = accesses.filter((access) => !CHOICE_FILTER_REASONS.has(access.reason));
+  const fields = decisions.filter((access) => !isDryRun(access));
+  const dryRuns = decisions.length - fields.length;
+  const lists = accesses.length - decisions.length;
   const leftOut = accesses.filter((access) => access.reason === FILTERED_OUT_ON_CHOICES).length;
+  const explained = dryRuns ? `; ${dryRuns} ${dryRuns === 1 ? 'field decision in a dry run' : 'field decisions in dry runs'} (explained only, not released)` : '';
   const filtered = lists ? `; ${lists} ${lists === 1 ? 'list' : 'lists'} filtered on their choices (kept in ${lists - leftOut}, left out of ${leftOut})` : '';
-  return `${categories} categories of personal data held; ${fields.length} field accesses in the period (${fields.filter((access) => access.decision === 'WITHHELD').length} withheld)${filtered}.`;
+  return `${categories} categories of personal data held; ${fields.length} field accesses in the period (${fields.filter((access) => access.decision === 'WITHHELD').length} withheld)${explained}${filtered}.`;
 }
 
 /** Subject access (GDPR Art. 15): categories held, consent state and history, every access in the period. */
@@ -219,7 +241,7 @@ export function subjectAccessReport(inputs: SubjectAccessInputs) {
       for (const access of accesses) byTeam.set(access.team ?? '(unknown)', (byTeam.get(access.team ?? '(unknown)') ?? 0) + 1);
       const consents = inputs.state.consents.map((statement) => ({ purpose: statement.purpose, granted: statement.granted, explicit: statement.explicit, expiresAt: statement.expiresAt?.toISOString() ?? null }));
       // The statements say what the subject said; the standing says what counts now, as decide() reads it.
-      const standing = inputs.purposes.map((purpose) => ({ purpose: purpose.key, legalBasis: purpose.legalBasis!, standing: coverageOf(inputs.state, requestPurposeOf(purpose, inputs.at), inputs.at) }));
+      const standing = inputs.purposes.map((purpose) => ({ purpose: purpose.key, legalBasis: purpose.legalBasis!, standing: reportedStandingOf(inputs.state, requestPurposeOf(purpose, inputs.at), inputs.at) }));
       return {
         kind: 'subject-access',
         title: `Subject access report for ${inputs.subjectId}`,

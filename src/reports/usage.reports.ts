@@ -17,7 +17,9 @@ export const isFieldDecision = (record: LogRecord) => record.category !== null;
  * `onlyPermitted`'s records of the choices it filtered a list on are no field a purpose declares (the ROPA
  * leaves them out too): usage figures leave all three out (the subject-access report still lists them).
  */
-const isUse = (record: LogRecord) => isFieldDecision(record) && record.reason !== 'EXPLAIN_ONLY' && record.reason !== SELF_ACCESS && !CHOICE_FILTER_REASONS.has(record.reason);
+const isUse = (record: LogRecord) => isFieldDecision(record) && !isDryRun(record) && record.reason !== SELF_ACCESS && !CHOICE_FILTER_REASONS.has(record.reason);
+/** A field decision of a dry run (`x-governance-explain`): recorded WITHHELD, EXPLAIN_ONLY. */
+export const isDryRun = (record: { readonly reason: string }) => record.reason === 'EXPLAIN_ONLY';
 const day = (at: string) => at.slice(0, 10);
 const increment = <K>(map: Map<K, number>, key: K, by = 1) => map.set(key, (map.get(key) ?? 0) + by);
 const sorted = <T>(rows: T[], key: (row: T) => string) => rows.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
@@ -62,7 +64,7 @@ export function purposeUsageReport() {
       }));
       const byPurpose = new Map<string, number>();
       for (const row of rows) increment(byPurpose, row.purpose, row.accesses);
-      const trend = sorted([...days.entries()].map(([date, counts]) => ({ date, ...counts })), (row) => row.date);
+      const trend = daysOf(frame.parameters, [...days.keys()].sort()).map((date) => ({ date, ...(days.get(date) ?? { released: 0, withheld: 0, masked: 0 }) }));
       const withheldByReason = sorted([...reasons.entries()].map(([reason, count]) => ({ reason, count })), (row) => row.reason);
       const total = rows.reduce((sum, row) => sum + row.accesses, 0);
       const withheld = rows.reduce((sum, row) => sum + row.withheld, 0);
@@ -121,7 +123,7 @@ export function denialsReport() {
       const actorRows = [...actors.values()].map((actor) => ({ ...actor, withheldRate: actor.decisions ? +(actor.withheld / actor.decisions).toFixed(4) : 0 })).sort((a, b) => b.withheldRate - a.withheldRate || (a.actorId < b.actorId ? -1 : 1));
       const refusalRows = sorted([...refusals.entries()].map(([code, count]) => ({ code, count })), (row) => row.code);
       const attemptRows = sorted([...attempts.values()], (row) => `${row.actorId}|${row.purpose}`);
-      const daily = withEveryDay(sorted([...withheldPerDay.entries()].map(([date, withheld]) => ({ date, withheld })), (row) => row.date));
+      const daily = withEveryDay(sorted([...withheldPerDay.entries()].map(([date, withheld]) => ({ date, withheld })), (row) => row.date), frame.parameters);
       const spikes = findSpikes(daily);
       return {
         kind: 'denials',
@@ -153,15 +155,24 @@ export function denialsReport() {
   };
 }
 
-/** The days from the first to the last given, those missing (no field decision at all) with nothing withheld. */
-export function withEveryDay(daily: ReadonlyArray<{ date: string; withheld: number }>): Array<{ date: string; withheld: number }> {
-  if (daily.length === 0) return [];
-  const byDate = new Map(daily.map((row) => [row.date, row.withheld]));
-  const days: Array<{ date: string; withheld: number }> = [];
-  for (let at = new Date(`${daily[0].date}T00:00:00Z`); day(at.toISOString()) <= daily[daily.length - 1].date; at = new Date(at.getTime() + 86_400_000)) {
-    days.push({ date: day(at.toISOString()), withheld: byDate.get(day(at.toISOString())) ?? 0 });
-  }
+/**
+ * The days (UTC) a per-day figure spans: every day of the period, from the day of `from` through the day
+ * of its last instant (`to` is exclusive), quiet days at either end included; without `from` (or `to`)
+ * the first (or last) of `dataDays` (sorted) stands for that bound.
+ */
+function daysOf(period: Pick<ReportParameters, 'from' | 'to'>, dataDays: readonly string[]): string[] {
+  const first = period.from === undefined ? dataDays[0] : day(period.from);
+  const last = period.to === undefined ? dataDays[dataDays.length - 1] : day(new Date(Date.parse(period.to) - 1).toISOString());
+  const days: string[] = [];
+  if (first === undefined || last === undefined) return days;
+  for (let at = Date.parse(`${first}T00:00:00Z`); day(new Date(at).toISOString()) <= last; at += 86_400_000) days.push(day(new Date(at).toISOString()));
   return days;
+}
+
+/** Every day of the period (`daysOf`), those missing from `daily` (no field decision at all) with nothing withheld. */
+export function withEveryDay(daily: ReadonlyArray<{ date: string; withheld: number }>, period: Pick<ReportParameters, 'from' | 'to'> = {}): Array<{ date: string; withheld: number }> {
+  const byDate = new Map(daily.map((row) => [row.date, row.withheld]));
+  return daysOf(period, daily.map((row) => row.date)).map((date) => ({ date, withheld: byDate.get(date) ?? 0 }));
 }
 
 /** Days whose count is above mean + 3σ of the other days (and at least 10). */

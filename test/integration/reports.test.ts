@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { IsNull } from 'typeorm';
 import { join } from 'node:path';
@@ -27,13 +27,15 @@ const CATEGORY: Record<string, string> = { email: 'user.contact.email', fullName
 
 /**
  * A subject's standing on a purpose, computed here from the statements (the demo taxonomy has no material
- * notice change, so no grant needs renewing): an objection first, then the most specific consent statement.
+ * notice change, so no grant needs renewing): an objection first, then the most specific consent statement
+ * — a grant that ran out is expired, not withdrawn.
  */
-function standingOf(state: SubjectState, purpose: string, now: Date): 'granted' | 'renewal needed' | 'withdrawn' | 'objected' | 'never asked' {
+function standingOf(state: SubjectState, purpose: string, now: Date): 'granted' | 'renewal needed' | 'withdrawn' | 'expired' | 'objected' | 'never asked' {
   if (mostSpecific(state.objections, purpose)?.objected) return 'objected';
   const consent = mostSpecific(state.consents, purpose);
   if (!consent) return 'never asked';
-  return consent.granted && (consent.expiresAt === null || consent.expiresAt > now) ? 'granted' : 'withdrawn';
+  if (!consent.granted) return 'withdrawn';
+  return consent.expiresAt === null || consent.expiresAt > now ? 'granted' : 'expired';
 }
 
 describe.each(DRIVERS)('compliance reports on %s', (driver) => {
@@ -152,16 +154,29 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     expect(analytics.accessed['Customer.email']).toBe(1);
   });
 
-  it('consent coverage: shares of granted, withdrawn, objected and never asked per purpose, from the ledger', async () => {
+  it('consent coverage: shares of granted, withdrawn, expired, objected and never asked per purpose, from the ledger', async () => {
     const data = (await report('consent-coverage')).data as { subjects: number; purposes: any[] };
     const all = await candor.services.dataSource.getRepository(CustomerEntity).find({ select: { id: true }, where: { erasedAt: IsNull() } });
     const states = await candor.services.consent.states(all.map((customer) => customer.id)); // the SQL projection, not the report's replay
     expect(data.subjects).toBe(all.length);
     for (const purpose of ['marketing.communications', 'analytics.reporting', 'third_party_sharing']) {
-      const tally = { granted: 0, 'renewal needed': 0, withdrawn: 0, objected: 0, 'never asked': 0, 'erased since': 0 };
+      const tally = { granted: 0, 'renewal needed': 0, withdrawn: 0, expired: 0, objected: 0, 'never asked': 0, 'erased since': 0 };
       for (const state of states) tally[standingOf(state, purpose, new Date())]++;
       expect(data.purposes.find((row) => row.purpose === purpose).end).toEqual(tally);
     }
+  });
+
+  it('a grant that ran out is expired, not withdrawn: in the coverage counts and in the subject-access standing', async () => {
+    const subjectId = 'cus_zzzz_expired_grant';
+    await addCustomer(candor, subjectId);
+    const period = { from: '2026-01-01', to: '2026-07-01' };
+    const marketing = async () => ((await report('consent-coverage', period)).data as { purposes: any[] }).purposes.find((row) => row.purpose === 'marketing.communications').end;
+    const before = await marketing();
+    // One yes, never taken back, that ran out inside the period.
+    await candor.services.consent.append({ subjectId, kind: 'grant', purpose: 'marketing.communications', source: 'test', recordedAt: new Date('2026-03-01T00:00:00Z'), expiresAt: new Date('2026-06-30T00:00:00Z') });
+    expect(await marketing()).toEqual({ ...before, expired: before.expired + 1, 'never asked': before['never asked'] - 1 });
+    const standing = ((await report('subject-access', { subjectId })).data as { standing: Array<{ purpose: string; standing: string }> }).standing;
+    expect(standing.find((row) => row.purpose === 'marketing.communications')?.standing).toBe('expired');
   });
 
   it('replaying the ledger gives the same states as the SQL projection', async () => {
@@ -265,6 +280,25 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     expect(document.summary[0]).toBe('2 release(s) outside the declared purposes — investigate.');
   });
 
+  it('per-day figures span the whole period, quiet days at either end included: a lone busy day is a spike against them', async () => {
+    // Withholdings on one day in the middle of March, nothing else in March (the other tests' records are elsewhere).
+    const subjectId = 'cus_zzzz_quiet_month';
+    await addCustomer(candor, subjectId);
+    const withheld = { at: new Date('2026-03-20T09:00:00.000Z'), requestId: 'test-quiet-month', actor: { id: 'quiet-month-analyst', name: 'Analyst', team: 'Insights' }, operationName: null, subjectId };
+    await candor.services.accessLog.append(
+      Array.from({ length: 12 }, () => ({ ...withheld, purpose: 'analytics.reporting', coordinate: 'Customer.email', category: 'user.contact.email', decision: 'WITHHELD' as const, reason: 'PROCESSING_RESTRICTED', legalBasis: 'legitimate_interests' })),
+    );
+    const march = { from: '2026-03-01', to: '2026-04-01' };
+    const marchDays = Array.from({ length: 31 }, (_, index) => `2026-03-${String(index + 1).padStart(2, '0')}`);
+    const denials = await report('denials', march);
+    const { withheldPerDay, spikes } = denials.data as { withheldPerDay: Array<{ date: string; withheld: number }>; spikes: Array<{ date: string }> };
+    expect(withheldPerDay).toEqual(marchDays.map((date) => ({ date, withheld: date === '2026-03-20' ? 12 : 0 })));
+    expect(spikes.map((spike) => spike.date)).toEqual(['2026-03-20']);
+    expect(denials.summary).toContain('1 day(s) with a spike of withheld fields.');
+    const { trend } = (await report('purpose-usage', march)).data as { trend: Array<{ date: string; withheld: number }> };
+    expect(trend).toEqual(marchDays.map((date) => ({ date, released: 0, withheld: date === '2026-03-20' ? 12 : 0, masked: 0 })));
+  });
+
   it("a subject reading their own page is their right of access, not a purpose's use: no drift, no usage, no actor in the denials", async () => {
     const subjectId = customers[5].id;
     const page = await fetch(`${candor.server.url.replace('/graphql', '')}/privacy?t=${createSubjectToken(candor.services.config.secret, subjectId, new Date(Date.now() + 3_600_000))}`);
@@ -295,12 +329,15 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     expect(after.end).toEqual({ ...before.end, granted: before.end.granted + 1, 'never asked': before.end['never asked'] - 1 });
   });
 
-  it("subject access lists a dry run of the subject's fields: the actor learned each decision", async () => {
+  it("subject access lists a dry run of the subject's fields (the actor learned each decision), counted apart from accesses: not a use, nothing withheld", async () => {
     const subjectId = customers[6].id;
+    const before = (await report('subject-access', { subjectId })).summary[0];
     const explained = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', headers: { 'x-governance-explain': 'true' }, query: `{ customer(id: "${subjectId}") { email } }` });
     expect(explained.status).toBe(200);
-    const accesses = ((await report('subject-access', { subjectId })).data as { accesses: Array<{ coordinate: string; decision: string; reason: string }> }).accesses;
-    expect(accesses).toEqual(expect.arrayContaining([expect.objectContaining({ coordinate: 'Customer.email', decision: 'WITHHELD', reason: 'EXPLAIN_ONLY' })]));
+    const document = await report('subject-access', { subjectId });
+    const accesses = (document.data as { accesses: Array<{ coordinate: string; decision: string; reason: string }> }).accesses;
+    expect(accesses.filter((access) => access.reason === 'EXPLAIN_ONLY')).toEqual([expect.objectContaining({ coordinate: 'Customer.email', decision: 'WITHHELD' })]);
+    expect(document.summary[0]).toBe(`${before.slice(0, -1)}; 1 field decision in a dry run (explained only, not released).`);
   });
 
   it('subject access counts a list filtered on the choices apart from field accesses: it read them to respect them', async () => {
@@ -387,6 +424,24 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
       expect(await generated()).toBe(before);
     });
 
+    it('refuses a writable file in a directory that cannot take a new file (the report is written beside it, then moved over it) before generating', async () => {
+      const generated = async () => (await candor.services.accessLogReader.page({ reason: 'REPORT_GENERATED' }, 500)).totalCount;
+      const before = await generated();
+      // Root writes in any directory: as root, the CLI runs as nobody, whose file it is, in a directory of root's.
+      const asRoot = process.getuid?.() === 0;
+      chmodSync(directory, 0o755);
+      const locked = join(directory, 'locked');
+      mkdirSync(locked);
+      const out = join(locked, 'denials.json');
+      writeFileSync(out, 'the older report', { mode: 0o644 });
+      if (asRoot) chownSync(out, 65534, 65534);
+      chmodSync(locked, 0o555);
+      const result = await runShell(`${asRoot ? 'runuser -u nobody -- ' : ''}"${process.execPath}" "${CLI}" report denials --format json --out "${out}"`, { DATABASE_URL: candor.database.url });
+      expect([result.code, result.stderr, result.stdout]).toEqual([1, `candor: cannot write the report to ${out}: its directory is not writable\n`, '']);
+      expect(await generated()).toBe(before);
+      expect(readFileSync(out, 'utf8')).toBe('the older report');
+    });
+
     it('writes all of a long report into a pipe read slowly: the command does not exit before its output is taken', async () => {
       const subjectId = customers[1].id;
       for (let request = 0; request < 100; request++) {
@@ -408,5 +463,26 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
       expect(result.stderr).toBe('');
       expect(JSON.parse(result.stdout).report).toBe('denials');
     });
+  });
+});
+
+describe.each(DRIVERS)('a report after a prune, on %s', (driver) => {
+  let candor: Harness;
+  beforeAll(async () => (candor = await startCandor(driver)));
+  afterAll(async () => {
+    await candor?.stop();
+  });
+
+  it('shows the verification of what the prune left, from the first record kept through the head', async () => {
+    const traffic = () => candor.query({ key: KEYS.support, purpose: 'essential.service', query: '{ customers(limit: 5) { id email } }' });
+    for (let request = 0; request < 3; request++) await traffic();
+    const pruned = await runCli(['audit', 'prune', '--before', new Date().toISOString()], { DATABASE_URL: candor.database.url });
+    expect([pruned.code, pruned.stderr]).toEqual([0, '']);
+    const prunedThrough = Number(/through seq (\d+)/.exec(pruned.stdout)![1]);
+    await traffic();
+    const head = await candor.services.accessLogReader.headSeq();
+    const verifying: Array<[number, number]> = [];
+    await generateReport(candor.services, { kind: 'denials' }, { actor: { id: 'test-auditor', name: 'Test', team: 'Compliance' }, requestId: 'test-after-prune', onProgress: (stage, done, total) => void (stage === 'verifying' && verifying.push([done, total])) });
+    expect(verifying.at(-1)).toEqual([head - prunedThrough, head - prunedThrough]);
   });
 });
