@@ -80,7 +80,10 @@ export async function auditVerify(services: CandorServices, from: string | undef
   return report.verified && !unrecorded ? 0 : 1;
 }
 
-/** `candor audit checkpoint <create|export>`. */
+export const CHECKPOINT_ACTIONS: readonly string[] = ['create', 'export', 'rotate'];
+export const CHECKPOINT_USAGE = 'usage: npx candor audit checkpoint <create|export|rotate>';
+
+/** `candor audit checkpoint <create|export|rotate>`. */
 export async function auditCheckpoint(services: CandorServices, action: string | undefined, output: Output): Promise<number> {
   if (action === 'create') {
     const checkpoint = await writeCheckpoint(services.dataSource, services.checkpointSigner, 'manual', services.clock());
@@ -93,7 +96,7 @@ export async function auditCheckpoint(services: CandorServices, action: string |
     return 0;
   }
   if (action === 'rotate') return auditRotateKey(services, output);
-  output.err('usage: npx candor audit checkpoint <create|export|rotate>\n');
+  output.err(`${CHECKPOINT_USAGE}\n`);
   return 2;
 }
 

@@ -13,7 +13,7 @@ import { buildGovernedSchema, loadConfiguredTaxonomy, openServices, seedDemo } f
 import { inert } from '../printable';
 import { migrate, MigrationTurnTimeout } from '../storage/data-source';
 import { TaxonomyError } from '../taxonomy/taxonomy';
-import { auditCheckpoint, auditPartitions, auditPrune, auditVerify, type Output } from './audit.command';
+import { auditCheckpoint, auditPartitions, auditPrune, auditVerify, CHECKPOINT_ACTIONS, CHECKPOINT_USAGE, type Output } from './audit.command';
 import { checkReportArguments, REPORT_USAGE, reportCommand } from './report.command';
 import { REPORT_KINDS } from '../reports/report-document';
 import { ACTOR_ACTIONS, ACTOR_USAGE, actorCommand } from './actor.command';
@@ -234,6 +234,7 @@ function misusedSubcommand(command: string, subcommand: string | undefined, oper
   if (command === 'actor' && !ACTOR_ACTIONS.includes(subcommand ?? '')) return ACTOR_USAGE;
   if (command === 'inbox' && (!INBOX_ACTIONS.includes(subcommand ?? '') || (subcommand === 'answer' && operand === undefined))) return INBOX_USAGE;
   if (command === 'consent' && (subcommand !== 'import' || operand === undefined)) return CONSENT_USAGE;
+  if (command === 'audit' && subcommand === 'checkpoint' && !CHECKPOINT_ACTIONS.includes(operand ?? '')) return CHECKPOINT_USAGE;
   if (command === 'report' && subcommand === undefined) return REPORT_USAGE;
   if (command === 'report' && !(REPORT_KINDS as readonly string[]).includes(subcommand!)) return `unknown report "${subcommand}": use one of ${REPORT_KINDS.join(', ')}`;
   return undefined;

@@ -215,6 +215,11 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     expect([listWithText.code, listWithText.stderr]).toEqual([2, 'candor: unknown option --text for "inbox list" (it takes --all)\n']);
     const unknownReport = await runCli(['report', 'bogus', '--format', 'json'], offline);
     expect([unknownReport.code, unknownReport.stdout, unknownReport.stderr]).toEqual([2, '', 'candor: unknown report "bogus": use one of ropa, subject-access, purpose-usage, denials, consent-coverage\n']);
+    // A missing or unknown action is a usage error before any database is opened.
+    for (const action of [[], ['frobnicate']]) {
+      const checkpoint = await runCli(['audit', 'checkpoint', ...action], offline);
+      expect([checkpoint.code, checkpoint.stderr]).toEqual([2, 'candor: usage: npx candor audit checkpoint <create|export|rotate>\n']);
+    }
     // A sequence number is written in decimal digits: `0x1` or `1e0` is no sequence number.
     for (const from of ['0x1', '1e0', ' 1']) {
       const loose = await cli('verify', '--from', from);
