@@ -1,5 +1,6 @@
 import { SUBJECT_ACTOR_ID } from '../actors/actor-directory';
 import type { AccessActor, AccessRecordInput } from '../audit/access-log';
+import { RECORDED_TEXT_LIMITS } from '../audit/audit-store';
 import type { ConsentEventEntity } from '../consent/consent-event.entity';
 import type { ConsentReceiptEntity } from '../consent/consent-receipt.entity';
 import { PRIVACY_PAGE_SOURCE } from '../consent/consent-ledger';
@@ -19,6 +20,12 @@ import { type RecordsByType, recordsHeldAbout, valuesByRecord } from './records-
 
 /** The data subject, acting on their own page: how their actions appear in the access log. */
 export const SUBJECT_ACTOR: AccessActor = { id: SUBJECT_ACTOR_ID, name: 'The data subject', team: 'privacy-page' };
+/**
+ * The longest context a form of the page sends: a usage line's `usage:<month>:<team>:<purpose>`, for the
+ * longest team name and purpose key the log keeps.
+ */
+const MAX_FORM_CONTEXT_LENGTH = 'usage:2026-11:'.length + RECORDED_TEXT_LIMITS.actorTeam + ':'.length + RECORDED_TEXT_LIMITS.purpose;
+
 const SELF_ACCESS_PURPOSE = { key: 'essential.legal_obligation', legalBasis: 'legal_obligation' as const };
 /** A schema name in words, for a person: `cardLast4` → "card last 4", `WatchEvent` → "watch event". */
 export const nameInWords = (name: string) => name.replace(/([a-z])([A-Z0-9])/g, '$1 $2').toLowerCase();
@@ -190,7 +197,7 @@ export class PrivacyService {
     if (text.length > 4_000) throw badInput('please keep your message under 4,000 characters');
     if (holdsUnprintable(text)) throw badInput('please write your question as plain text (it holds control characters)');
     // The page's forms name what a question is about in a short, plain context; it is recorded, so checked first.
-    if (context !== undefined && (context.length > 200 || /[\u0000-\u001f]/.test(context) || holdsUnprintable(context))) throw badInput('this question does not come from a form of this page');
+    if (context !== undefined && (context.length > MAX_FORM_CONTEXT_LENGTH || /[\u0000-\u001f]/.test(context) || holdsUnprintable(context))) throw badInput('this question does not come from a form of this page');
     await this.load(subjectId);
     // In a transaction of its own: on SQLite a bare write would join whichever transaction is open, and share its fate.
     // The subject is looked up again in it (locked on PostgreSQL): an erasure that committed since the page

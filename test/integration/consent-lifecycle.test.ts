@@ -693,10 +693,14 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     const page = new PrivacyService(candor.services, candor.services.fields);
     const messages = () => candor.services.dataSource.getRepository('SubjectMessageEntity').count();
     const before = await messages();
-    for (const context of ['purpose:x\u0000y', 'x'.repeat(201)]) {
+    // The longest a form sends: a usage line of a team of 200 characters, for a purpose of 128.
+    const longestForm = `usage:2026-11:${'t'.repeat(200)}:${'p'.repeat(128)}`;
+    for (const context of ['purpose:x\u0000y', `${longestForm}x`]) {
       await expect(page.ask(S, context, 'Why?', 'bad-context')).rejects.toThrow('this question does not come from a form of this page');
     }
     expect(await messages()).toBe(before);
+    await page.ask(S, longestForm, 'Why does this team use my data?', 'longest-context');
+    expect(await messages()).toBe(before + 1);
     expect((await candor.services.accessLogReader.page({ requestId: 'bad-context' }, 10)).totalCount).toBe(0);
   });
 
