@@ -14,7 +14,7 @@ import { accessLogPlugin } from './audit.plugin';
 import { batchedOperations } from './batching';
 import { withDeadline } from './deadline';
 import { RefusalRecorder } from './refusal-recorder';
-import { BUILT_CONTEXTS_LOCAL, type CandorContext, CONTEXT_BUILT_LOCAL, createContextFactory, REQUEST_ID_LOCAL, singleOperation } from './context';
+import { BUILT_CONTEXTS_LOCAL, type CandorContext, CONTEXT_BUILT_LOCAL, createContextFactory, recordedOperationName, REQUEST_ID_LOCAL, singleOperation } from './context';
 import { formatErrorKeepingCause, maskedCause } from './format-error';
 import { type JitExecutor, jitGateway } from './jit-executor';
 import { purposeScopedIntrospectionPlugin } from './purpose-scoped-introspection';
@@ -133,7 +133,7 @@ export async function startHttpServer(services: CandorServices, governed: Govern
   // The compile error is not logged: its message may quote the document, and logs never carry a query.
   const gateway =
     config.executor === 'graphql-jit'
-      ? jitGateway(governed.schema, { onCompileFailure: (operationName) => services.logger.warn({ operationName: operationName ?? null }, 'graphql-jit could not compile a document; it runs on graphql-js') })
+      ? jitGateway(governed.schema, { onCompileFailure: (operationName) => services.logger.warn({ operationName: recordedOperationName(operationName) }, 'graphql-jit could not compile a document; it runs on graphql-js') })
       : undefined;
   const apollo = new ApolloServer<CandorContext>({
     // graphql-jit runs through Apollo's gateway interface, which takes the place of `schema` (both cannot be given).

@@ -117,6 +117,17 @@ describe.each(DRIVERS)('operating Candor on %s', (driver) => {
     }
   });
 
+  it("keeps a client's operation name out of the log unless it is a GraphQL name, as the access log does", async () => {
+    const candor = await startCandor(driver, { captureLogs: true });
+    try {
+      const response = await candor.query({ key: KEYS.support, purpose: 'essential.service', query: '{ __typename }', operationName: 'Bad Name! secret@example.com' });
+      expect(response.status).toBe(400);
+      expect(candor.logs()).not.toContain('secret@example.com');
+    } finally {
+      await candor.stop();
+    }
+  });
+
   it('logs and counts a request its client abandoned, as 499', async () => {
     const candor = await startCandor(driver);
     const closed = async () => (await candor.services.metrics.requests.get()).values.find(({ labels }) => labels.status === String(CLIENT_CLOSED_REQUEST))?.value ?? 0;
