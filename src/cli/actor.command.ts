@@ -1,7 +1,7 @@
 import { badInput } from '../errors';
 import { REJECT_MODE_ROLE } from '../policy/request-governance';
 import type { CandorServices } from '../server/services';
-import type { Output } from './audit.command';
+import { type Output, recordCliOperation } from './audit.command';
 
 export interface ActorArguments {
   readonly id?: string;
@@ -29,6 +29,7 @@ export async function actorCommand(services: CandorServices, action: string | un
       for (const purpose of purposes) if (!taxonomy.purposes.has(purpose)) throw badInput(`unknown purpose "${purpose}"`);
       for (const role of roles) if (!ROLES.includes(role)) throw badInput(`unknown role "${role}": use ${ROLES.join(', ')}`);
       const key = await actors.create({ id: args.id, name: args.name, team: args.team, purposes, roles });
+      await recordCliOperation(services, `actor create ${args.id}`, 'ACTOR_CREATED', { done: `actor ${args.id} was created (its key is not shown: rotate it once the log records again)` });
       output.out(`created actor ${args.id}. Its API key (shown only now; Candor keeps just an HMAC of it):\n${key}\n`);
       return 0;
     }
@@ -41,12 +42,14 @@ export async function actorCommand(services: CandorServices, action: string | un
     case 'rotate': {
       if (!args.id) throw badInput('usage: npx candor actor rotate --id ID');
       const key = await actors.rotate(args.id);
+      await recordCliOperation(services, `actor rotate ${args.id}`, 'ACTOR_KEY_ROTATED', { done: `the key of ${args.id} was rotated, the old one stopped working (the new one is not shown: rotate it again once the log records again)` });
       output.out(`rotated the key of ${args.id}; the old key stops working now. New key (shown only now):\n${key}\n`);
       return 0;
     }
     case 'revoke': {
       if (!args.id) throw badInput('usage: npx candor actor revoke --id ID');
       await actors.revoke(args.id);
+      await recordCliOperation(services, `actor revoke ${args.id}`, 'ACTOR_REVOKED', { done: `${args.id} was revoked` });
       output.out(`revoked ${args.id}; its key stops working now\n`);
       return 0;
     }

@@ -15,6 +15,15 @@ export const CLI_PURPOSE = 'essential.legal_obligation';
 /** What every record of one CLI run shares. */
 export type CliRun = Pick<AccessRecordInput, 'at' | 'requestId' | 'actor' | 'purpose' | 'operationName'>;
 
+export interface CliRecordOptions {
+  /** A change: what it has done already (said when the log cannot record it, so that nobody repeats it). */
+  readonly done?: string;
+  /** The data subject the run is about. */
+  readonly subjectId?: string;
+  /** What the run showed of data subjects: records of the same run. */
+  readonly accesses?: (run: CliRun) => AccessRecordInput[];
+}
+
 /** CLI runs are recorded as actor `cli:<os user>`. */
 export function cliActor(): AccessActor {
   const user = userInfo().username || 'unknown';
@@ -27,10 +36,11 @@ export function cliActor(): AccessActor {
  * has `done` already, so that nobody runs it (an import, say) a second time believing the first failed; a
  * read (no `done`) shows nothing, and is safe to run again.
  */
-export async function recordCliOperation(services: CandorServices, operationName: string, reason: string, done?: string, accesses: (run: CliRun) => AccessRecordInput[] = () => []): Promise<void> {
+export async function recordCliOperation(services: CandorServices, operationName: string, reason: string, options: CliRecordOptions = {}): Promise<void> {
+  const { done, subjectId = null, accesses = () => [] } = options;
   const run = { at: services.clock(), requestId: `cli-${process.pid}-${Date.now()}`, actor: cliActor(), purpose: CLI_PURPOSE, operationName };
   try {
-    await services.accessLog.append([{ ...run, subjectId: null, coordinate: null, category: null, decision: 'RELEASED', reason, legalBasis: 'legal_obligation' }, ...accesses(run)]);
+    await services.accessLog.append([{ ...run, subjectId, coordinate: null, category: null, decision: 'RELEASED', reason, legalBasis: 'legal_obligation' }, ...accesses(run)]);
   } catch (error) {
     const refused = auditUnavailable(
       done === undefined
@@ -114,7 +124,7 @@ async function auditRotateKey(services: CandorServices, output: Output): Promise
     return 0;
   }
   const { rotated } = result;
-  await recordCliOperation(services, 'audit checkpoint rotate', 'CHECKPOINT_KEY_ROTATED', `the log's signing key was rotated to ${next.keyId} (checkpoint ${rotated.id})`);
+  await recordCliOperation(services, 'audit checkpoint rotate', 'CHECKPOINT_KEY_ROTATED', { done: `the log's signing key was rotated to ${next.keyId} (checkpoint ${rotated.id})` });
   output.out(
     `rotation checkpoint ${rotated.id} (seq ${rotated.seq}): the access log's checkpoints are signed with key ${next.keyId} from now on (was ${services.checkpointSigner.keyId}).\n` +
       'Set CANDOR_AUDIT_SIGNING_KEY to the new key on every instance and restart them: until then their checkpoints are refused (the old key no longer signs), and they do not start with it.\n',
@@ -160,7 +170,7 @@ export async function auditPrune(services: CandorServices, before: string | unde
     output.out(candidate ? 'nothing pruned: the log changed while the prune was prepared (another prune?); run it again\n' : 'nothing to prune: no batch comes before the first one committed at or after that date (the newest batch is always kept)\n');
     return 0;
   }
-  await recordCliOperation(services, 'audit prune', 'ACCESS_LOG_PRUNED', `the log was pruned through seq ${pruned.throughSeq} under a signed checkpoint`);
+  await recordCliOperation(services, 'audit prune', 'ACCESS_LOG_PRUNED', { done: `the log was pruned through seq ${pruned.throughSeq} under a signed checkpoint` });
   const dropped = pruned.droppedPartitions?.length ? ` (dropped the partitions of ${pruned.droppedPartitions.join(', ')} whole)` : '';
   output.out(`pruned ${pruned.prunedRecords} records in ${pruned.prunedBatches} batches through seq ${pruned.throughSeq}${dropped}; signed a prune checkpoint\n`);
   return 0;

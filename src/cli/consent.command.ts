@@ -28,7 +28,7 @@ export async function consentImport(services: CandorServices, file: string | und
     for (const { row, problem } of report.rejected) output.err(`  row ${row}: ${inert(problem)}\n`);
     return 1;
   }
-  await recordCliOperation(services, 'consent import', 'CONSENT_IMPORTED', `${report.imported} consent statements from ${file} were imported`);
+  await recordCliOperation(services, 'consent import', 'CONSENT_IMPORTED', { done: `${report.imported} consent statements from ${file} were imported` });
   output.out(`imported ${report.imported} consent statements from ${file} (each with its receipt)\n`);
   return 0;
 }
@@ -110,7 +110,7 @@ export async function inboxCommand(services: CandorServices, action: string | un
   if (action === 'list') {
     const messages = await inbox.list(!args.all, INBOX_LIST_LIMIT);
     const shown = await decideMessageFields(services, messages);
-    await recordCliOperation(services, 'inbox list', 'SUBJECT_MESSAGES_READ', undefined, shown.records);
+    await recordCliOperation(services, 'inbox list', 'SUBJECT_MESSAGES_READ', { accesses: shown.records });
     if (messages.length === 0) output.out(args.all ? 'no messages\n' : 'no unanswered messages\n');
     if (messages.length === INBOX_LIST_LIMIT) output.err(`showing the oldest ${INBOX_LIST_LIMIT} messages only: answer some to see the rest\n`);
     // Written by data subjects: printed inert (messages saved before the page refused such characters may hold some).
@@ -126,7 +126,7 @@ export async function inboxCommand(services: CandorServices, action: string | un
     const id = /^#?(\d{1,15})$/.exec(args.id);
     if (!id) throw badInput(`the message id is a number, as \`inbox list\` prints it (12, or '#12' in quotes: a shell reads an unquoted # as a comment), got "${args.id}"`);
     const answered = await inbox.answer(Number(id[1]), args.text, cliActor().id);
-    await recordCliOperation(services, 'inbox answer', 'SUBJECT_MESSAGE_ANSWERED', 'the answer was saved');
+    await recordCliOperation(services, 'inbox answer', 'SUBJECT_MESSAGE_ANSWERED', { done: 'the answer was saved' });
     output.out(`answered message #${answered.id}; the answer appears on the subject's privacy page\n`);
     return 0;
   }

@@ -87,6 +87,24 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     expect((await cli('verify')).code).toBe(0);
   });
 
+  it("records who created, rotated or revoked an actor's key and who issued a link to a subject's page", async () => {
+    const env = { DATABASE_URL: candor.database.url };
+    const [subject] = await candor.services.domain.listCustomers({ limit: 1, offset: 0 });
+    for (const command of [
+      ['actor', 'create', '--id', 'audited-actor', '--name', 'Audited', '--team', 'Audit', '--purposes', 'essential.service'],
+      ['actor', 'rotate', '--id', 'audited-actor'],
+      ['actor', 'revoke', '--id', 'audited-actor'],
+      ['subject', 'link', '--subject', subject.id],
+    ]) {
+      expect((await runCli(command, env)).code).toBe(0);
+    }
+    const recorded = async (reason: string) => (await candor.services.accessLogReader.page({ reason }, 10)).edges.map(({ node }) => [node.operationName, node.subjectId, node.actor.team]);
+    expect(await recorded('ACTOR_CREATED')).toEqual([['actor create audited-actor', null, 'cli']]);
+    expect(await recorded('ACTOR_KEY_ROTATED')).toEqual([['actor rotate audited-actor', null, 'cli']]);
+    expect(await recorded('ACTOR_REVOKED')).toEqual([['actor revoke audited-actor', null, 'cli']]);
+    expect(await recorded('SUBJECT_LINK_ISSUED')).toEqual([['subject link', subject.id, 'cli']]);
+  });
+
   it('verify --from SEQ starts at the batch holding SEQ', async () => {
     const head = await candor.services.accessLogReader.headSeq();
     const result = await cli('verify', '--from', String(head));
@@ -133,7 +151,7 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
       // Verify diagnoses a log that refuses appends: what it found (sequence numbers and hashes) is shown.
       expect(await auditVerify(candor.services, undefined, output)).toBe(1);
       expect(written).toEqual([expect.stringMatching(/^verified \d+ records through \d+ \(head hash [0-9a-f]{64}\)\n$/), 'this run is unrecorded: the access log refused its record (connection terminated)\n']);
-      await expect(recordCliOperation(candor.services, 'consent import', 'CONSENT_IMPORTED', '3 consent statements were imported')).rejects.toThrow(
+      await expect(recordCliOperation(candor.services, 'consent import', 'CONSENT_IMPORTED', { done: '3 consent statements were imported' })).rejects.toThrow(
         "3 consent statements were imported, but the access log could not record this run (consent import); do not repeat it — check the log's store",
       );
     } finally {
