@@ -50,6 +50,26 @@ export async function eraseSubject(services: CandorServices, subjectId: string, 
 /** How long an erasure waits for another erasure of the same subject (on another instance) to finish. */
 const ERASURE_TURN_WAIT_MS = 30_000;
 
+/** SQLite: how long an erasure that finds the subject erased waits for the log part of an erasure in another process. */
+const UNFINISHED_ERASURE_WAIT_MS = 2_000;
+const UNFINISHED_ERASURE_POLL_MS = 50;
+
+/**
+ * Whether the log marks the subject erased, i.e. an erasure finished its log part. On PostgreSQL the erasure
+ * turn has let any other erasure finish or fail. On SQLite turns are per process: a CLI erasure beside the
+ * server's may be between its domain part and its log part, so the mark is awaited a moment before the
+ * erasure is taken for one whose log part failed (and recorded again).
+ */
+async function markedErased(services: CandorServices, subjectId: string): Promise<boolean> {
+  const erasedSubjects = services.dataSource.getRepository(ErasedSubjectEntity);
+  const deadline = Date.now() + (services.dataSource.options.type === 'postgres' ? 0 : UNFINISHED_ERASURE_WAIT_MS);
+  for (;;) {
+    if (await erasedSubjects.existsBy({ subjectId })) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, UNFINISHED_ERASURE_POLL_MS));
+  }
+}
+
 const inProgress = new WeakMap<CandorServices, Map<string, Promise<ErasureResult>>>();
 
 /** The latest erasure of each subject this process runs: the next one waits for it. */
@@ -65,7 +85,7 @@ async function erase(services: CandorServices, subjectId: string, actor: AccessA
   const alreadyErased = (on: string) => badInput(`subject "${subjectId}" was already erased on ${on}`);
   let erased: ErasureResult;
   if (customer.erasedAt) {
-    if (await services.dataSource.getRepository(ErasedSubjectEntity).existsBy({ subjectId })) {
+    if (await markedErased(services, subjectId)) {
       // Again, in case the last step of the first erasure (a second deletion of the mapping) did not run.
       await services.accessLog.forgetSubject(subjectId).catch(() => undefined);
       throw alreadyErased(customer.erasedAt);

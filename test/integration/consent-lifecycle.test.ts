@@ -954,8 +954,8 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
   });
 });
 
-// Several instances share a store on PostgreSQL (SQLite's file serves one instance, with the CLI beside it).
-describe.each(DRIVERS.filter((driver) => driver === 'postgres'))('erasures from several instances on %s', (driver) => {
+// Several instances share a store on PostgreSQL; SQLite's file serves one instance, with the CLI beside it (a process of its own).
+describe.each(DRIVERS)('erasures from several instances (or an instance and the CLI) on %s', (driver) => {
   let candor: Harness;
   beforeAll(async () => {
     candor = await startCandor(driver, { seed: false });
