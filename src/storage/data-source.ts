@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { Client } from 'pg';
 import { DataSource, type Logger } from 'typeorm';
 import type { DatabaseConfig } from '../config';
 import { ActorEntity } from '../actors/actor.entity';
@@ -35,8 +36,10 @@ export interface DataSourceOptions {
   /** A TypeORM logger; tests use one to count the SQL a request issues. */
   readonly logger?: Logger;
   /**
-   * PostgreSQL: a statement without an answer within this many ms fails (pg's `query_timeout`), and
-   * `guardConnections` closes its connection. Unset: statements wait as long as the database takes.
+   * PostgreSQL: PostgreSQL cancels a statement that runs longer than this many ms (`statement_timeout`); one
+   * without any answer a moment later (a stalled network or server) fails in the client (pg's
+   * `query_timeout`), and `guardConnections` closes its connection. Unset: statements wait as long as the
+   * database takes.
    */
   readonly queryTimeoutMs?: number;
 }
@@ -78,11 +81,14 @@ export function createDataSource(database: DatabaseConfig, options: DataSourceOp
     extra: {
       max: 10,
       connectionTimeoutMillis: 5_000,
-      ...(options.queryTimeoutMs ? { query_timeout: options.queryTimeoutMs } : {}),
-      ...(database.schema ? { options: `-c search_path=${database.schema}` } : {}),
+      ...(options.queryTimeoutMs ? { query_timeout: options.queryTimeoutMs + UNANSWERED_GRACE_MS } : {}),
+      options: [database.schema ? `-c search_path=${database.schema}` : '', options.queryTimeoutMs ? `-c statement_timeout=${options.queryTimeoutMs}` : ''].filter(Boolean).join(' ') || undefined,
     },
   });
 }
+
+/** How much longer than the statement timeout the client waits for PostgreSQL's own cancellation. */
+const UNANSWERED_GRACE_MS = 1_000;
 
 /** What pg rejects a statement with when its `query_timeout` runs out. */
 const QUERY_READ_TIMEOUT = 'Query read timeout';
@@ -137,33 +143,31 @@ export function inSetupTurn<T>(dataSource: DataSource, work: () => Promise<T>): 
 }
 
 /**
- * Runs `work` while this connection holds a PostgreSQL session advisory lock (a number, or a text hashed to
- * one here: the text never reaches the database, whatever characters it holds), so processes sharing the
- * database take turns at it; waits at most `waitMs` for the lock, then throws what `timedOut` makes.
- * SQLite: `work` as it is.
+ * Runs `work` while a PostgreSQL session advisory lock is held (a number, or a text hashed to one here: the
+ * text never reaches the database, whatever characters it holds), so processes sharing the database take
+ * turns at it; waits at most `waitMs` for the lock, then throws what `timedOut` makes. The lock is held on a
+ * connection of its own, outside the pool: the wait may outlast the server's statement bound
+ * (`CANDOR_QUERY_TIMEOUT_MS`), and holding it takes no pool connection `work` needs. SQLite: `work` as it is.
  */
 export async function inAdvisoryTurn<T>(dataSource: DataSource, key: number | string, waitMs: number, work: () => Promise<T>, timedOut: () => Error): Promise<T> {
   if (dataSource.options.type !== 'postgres') return work();
   const lockKey = String(typeof key === 'number' ? key : createHash('sha256').update(key, 'utf8').digest().readBigInt64BE(0));
-  const turn = dataSource.createQueryRunner();
+  const turn = new Client({ connectionString: dataSource.options.url, application_name: 'candor-turn', connectionTimeoutMillis: 5_000, keepAlive: true });
+  turn.on('error', () => undefined); // a connection the server drops fails its query; the session's lock goes with it
+  await turn.connect();
   try {
     try {
       await turn.query(`SET lock_timeout = ${waitMs}`);
       await turn.query('SELECT pg_advisory_lock($1::bigint)', [lockKey]);
     } catch (error) {
       // 55P03: lock_not_available, the wait ran out; anything else (a connection lost) is itself.
-      if ((error as { driverError?: { code?: string } }).driverError?.code !== '55P03') throw error;
+      if ((error as { code?: string }).code !== '55P03') throw error;
       throw timedOut();
-    } finally {
-      await turn.query('RESET lock_timeout').catch(() => undefined); // the connection goes back to the pool
     }
-    try {
-      return await work();
-    } finally {
-      await turn.query('SELECT pg_advisory_unlock($1::bigint)', [lockKey]).catch(() => undefined);
-    }
+    return await work();
   } finally {
-    await turn.release();
+    // Ending the session releases its lock.
+    await turn.end().catch(() => undefined);
   }
 }
 

@@ -7,6 +7,8 @@ import { createServer, type Server, Socket } from 'node:net';
  */
 export interface SilentProxy {
   readonly port: number;
+  /** Connections open through the proxy (a client closing its end closes one). */
+  openConnections(): number;
   silence(silent: boolean): void;
   close(): Promise<void>;
 }
@@ -33,6 +35,7 @@ export async function silentProxy(target: { host: string; port: number }): Promi
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as { port: number }).port,
+    openConnections: () => pairs.size,
     silence(value) {
       silent = value;
       if (!value) for (const pair of pairs) for (const socket of pair) socket.destroy();
