@@ -63,9 +63,11 @@ export async function generateReport(services: CandorServices, request: ReportRe
   const { kind, parameters } = validateReportRequest(request);
   const { dataSource } = services;
   const [head] = await dataSource.getRepository(AuditBatchEntity).find({ order: { id: 'DESC' }, take: 1 });
+  // The time of the oldest record the log holds (indexed): per-day figures know nothing of the days before it.
+  const [{ since }] = (await dataSource.query('SELECT min(at) AS since FROM audit_entry')) as Array<{ since: string | null }>;
   const logHead = { seq: head?.lastSeq ?? 0, hash: head?.hash ?? GENESIS_HASH };
   const now = services.clock();
-  const frame: ReportFrame = { parameters, generatedAt: now.toISOString(), logHead };
+  const frame: ReportFrame = { parameters, generatedAt: now.toISOString(), logHead, logSince: since };
   const { fields } = services;
 
   let builder: { add(record: Parameters<ReturnType<typeof purposeUsageReport>['add']>[0]): void; finish(frame: ReportFrame): ReportDocument } | undefined;

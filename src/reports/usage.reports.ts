@@ -7,6 +7,8 @@ export interface ReportFrame {
   readonly parameters: ReportParameters;
   readonly generatedAt: string;
   readonly logHead: { readonly seq: number; readonly hash: string };
+  /** The time of the oldest record the log holds (null for an empty log): per-day figures start no earlier. */
+  readonly logSince: string | null;
 }
 
 /** Field decisions carry a category; operation records (refusals, log reads) do not. */
@@ -64,7 +66,7 @@ export function purposeUsageReport() {
       }));
       const byPurpose = new Map<string, number>();
       for (const row of rows) increment(byPurpose, row.purpose, row.accesses);
-      const trend = daysOf(frame.parameters, [...days.keys()].sort()).map((date) => ({ date, ...(days.get(date) ?? { released: 0, withheld: 0, masked: 0 }) }));
+      const trend = daysOf(frame, [...days.keys()].sort()).map((date) => ({ date, ...(days.get(date) ?? { released: 0, withheld: 0, masked: 0 }) }));
       const withheldByReason = sorted([...reasons.entries()].map(([reason, count]) => ({ reason, count })), (row) => row.reason);
       const total = rows.reduce((sum, row) => sum + row.accesses, 0);
       const withheld = rows.reduce((sum, row) => sum + row.withheld, 0);
@@ -123,7 +125,7 @@ export function denialsReport() {
       const actorRows = [...actors.values()].map((actor) => ({ ...actor, withheldRate: actor.decisions ? +(actor.withheld / actor.decisions).toFixed(4) : 0 })).sort((a, b) => b.withheldRate - a.withheldRate || (a.actorId < b.actorId ? -1 : 1));
       const refusalRows = sorted([...refusals.entries()].map(([code, count]) => ({ code, count })), (row) => row.code);
       const attemptRows = sorted([...attempts.values()], (row) => `${row.actorId}|${row.purpose}`);
-      const daily = withEveryDay(sorted([...withheldPerDay.entries()].map(([date, withheld]) => ({ date, withheld })), (row) => row.date), frame.parameters);
+      const daily = withEveryDay(sorted([...withheldPerDay.entries()].map(([date, withheld]) => ({ date, withheld })), (row) => row.date), frame);
       const spikes = findSpikes(daily);
       return {
         kind: 'denials',
@@ -155,33 +157,42 @@ export function denialsReport() {
   };
 }
 
+/** What bounds a per-day figure besides its data: the period asked for, within the log's life. */
+type DaySpan = Pick<ReportFrame, 'parameters' | 'generatedAt' | 'logSince'>;
+
 /**
  * The days (UTC) a per-day figure spans: every day of the period, from the day of `from` through the day
- * of its last instant (`to` is exclusive), quiet days at either end included; without `from` (or `to`)
- * the first (or last) of `dataDays` (sorted) stands for that bound.
+ * of its last instant (`to` is exclusive), quiet days at either end included — but no day before the log's
+ * oldest record (a pruned or not yet begun log recorded nothing there, which is no quiet day) nor after the
+ * report's own time. Without `from` (or `to`) the first (or last) of `dataDays` (sorted) stands for that bound.
  */
-function daysOf(period: Pick<ReportParameters, 'from' | 'to'>, dataDays: readonly string[]): string[] {
-  const first = period.from === undefined ? dataDays[0] : day(period.from);
-  const last = period.to === undefined ? dataDays[dataDays.length - 1] : day(new Date(Date.parse(period.to) - 1).toISOString());
+function daysOf(span: DaySpan | undefined, dataDays: readonly string[]): string[] {
+  const { from, to } = span?.parameters ?? {};
+  const latest = (a: string, b: string | null) => (b !== null && b > a ? b : a);
+  const earliest = (a: string, b: string) => (b < a ? b : a);
+  const first = from === undefined ? dataDays[0] : span?.logSince ? latest(day(from), day(span.logSince)) : undefined;
+  const last = to === undefined ? dataDays[dataDays.length - 1] : earliest(day(new Date(Date.parse(to) - 1).toISOString()), day(span!.generatedAt));
   const days: string[] = [];
   if (first === undefined || last === undefined) return days;
   for (let at = Date.parse(`${first}T00:00:00Z`); day(new Date(at).toISOString()) <= last; at += 86_400_000) days.push(day(new Date(at).toISOString()));
   return days;
 }
 
-/** Every day of the period (`daysOf`), those missing from `daily` (no field decision at all) with nothing withheld. */
-export function withEveryDay(daily: ReadonlyArray<{ date: string; withheld: number }>, period: Pick<ReportParameters, 'from' | 'to'> = {}): Array<{ date: string; withheld: number }> {
+/** Every day of the span (`daysOf`), those missing from `daily` (no field decision at all) with nothing withheld. */
+export function withEveryDay(daily: ReadonlyArray<{ date: string; withheld: number }>, span?: DaySpan): Array<{ date: string; withheld: number }> {
   const byDate = new Map(daily.map((row) => [row.date, row.withheld]));
-  return daysOf(period, daily.map((row) => row.date)).map((date) => ({ date, withheld: byDate.get(date) ?? 0 }));
+  return daysOf(span, daily.map((row) => row.date)).map((date) => ({ date, withheld: byDate.get(date) ?? 0 }));
 }
 
-/** Days whose count is above mean + 3σ of the other days (and at least 10). */
+/** Days whose count is above mean + 3σ of the other days (and at least 10); one pass over the days' sums. */
 export function findSpikes(daily: ReadonlyArray<{ date: string; withheld: number }>): Array<{ date: string; withheld: number; baseline: number }> {
   if (daily.length < 3) return [];
+  const others = daily.length - 1;
+  const sum = daily.reduce((total, row) => total + row.withheld, 0);
+  const squares = daily.reduce((total, row) => total + row.withheld ** 2, 0);
   return daily.flatMap((candidate) => {
-    const others = daily.filter((row) => row !== candidate).map((row) => row.withheld);
-    const mean = others.reduce((sum, value) => sum + value, 0) / others.length;
-    const deviation = Math.sqrt(others.reduce((sum, value) => sum + (value - mean) ** 2, 0) / others.length);
+    const mean = (sum - candidate.withheld) / others;
+    const deviation = Math.sqrt(Math.max(0, (squares - candidate.withheld ** 2) / others - mean ** 2));
     return candidate.withheld >= 10 && candidate.withheld > mean + 3 * deviation ? [{ date: candidate.date, withheld: candidate.withheld, baseline: +mean.toFixed(2) }] : [];
   });
 }

@@ -4,7 +4,7 @@ import type { Purpose } from '../../src/taxonomy/taxonomy';
 import type { LogRecord } from '../../src/reports/access-log-source';
 import { denialsReport, findSpikes, percent, purposeUsageReport, withEveryDay } from '../../src/reports/usage.reports';
 
-const frame = { parameters: {}, generatedAt: '2026-11-29T12:00:00.000Z', logHead: { seq: 1, hash: 'a'.repeat(64) } };
+const frame = { parameters: {}, generatedAt: '2026-11-29T12:00:00.000Z', logHead: { seq: 1, hash: 'a'.repeat(64) }, logSince: '2026-11-01T00:00:00.000Z' };
 let seq = 0;
 const record = (overrides: Partial<LogRecord>): LogRecord => ({
   seq: ++seq,
@@ -32,6 +32,17 @@ describe('report figures', () => {
     expect(findSpikes(daily.slice(0, 4))).toEqual([]);
     expect(findSpikes([{ date: 'a', withheld: 0 }, { date: 'b', withheld: 0 }, { date: 'c', withheld: 9 }])).toEqual([]); // below 10
     expect(findSpikes(daily.slice(0, 2))).toEqual([]); // too little history
+  });
+
+  it("spans a period's days only while the log existed: none before its oldest batch (or a prune's), none after the report", () => {
+    const span = { parameters: { from: '0001-01-01T00:00:00.000Z', to: '2100-01-01T00:00:00.000Z' }, generatedAt: '2026-11-30T12:00:00.000Z', logSince: '2026-11-28T09:00:00.000Z' };
+    expect(withEveryDay([{ date: '2026-11-29', withheld: 3 }], span).map((row) => row.date)).toEqual(['2026-11-28', '2026-11-29', '2026-11-30']);
+    expect(withEveryDay([], { ...span, logSince: null })).toEqual([]);
+  });
+
+  it('finds a spike among years of days (each day against the sums of the others)', () => {
+    const daily = Array.from({ length: 3_000 }, (_, index) => ({ date: String(index), withheld: index === 1_234 ? 500 : (index * 7) % 13 }));
+    expect(findSpikes(daily)).toEqual([{ date: '1234', withheld: 500, baseline: expect.closeTo(6, 0) }]);
   });
 
   it('measures a spike against every day of the period, quiet ones included', () => {
