@@ -8,6 +8,7 @@ import type { AccessRecordInput } from '../audit/access-log';
 import type { SubjectMessageEntity } from '../consent/subject-message.entity';
 import { type Decision, decide, type FieldPolicy, requestPurposeOf } from '../policy/decide';
 import { fieldPolicy } from '../policy/guarded-field';
+import { recordedAs } from '../policy/request-governance';
 import { CLI_PURPOSE, cliActor, type CliRun, type Output, recordCliOperation } from './audit.command';
 
 /**
@@ -83,17 +84,7 @@ async function decideMessageFields(services: CandorServices, messages: readonly 
   return {
     fieldsOf: (message) => texts.get(message)!,
     records: (run) =>
-      [...decided.values()].map(({ subjectId, coordinate, category, decision }) => ({
-        ...run,
-        subjectId,
-        coordinate,
-        category,
-        decision: decision.effect === 'allow' ? 'RELEASED' : decision.effect === 'mask' ? 'MASKED' : 'WITHHELD',
-        reason: decision.reason,
-        legalBasis: decision.legalBasis,
-        consentReceiptId: decision.consentReceiptId ?? null,
-        maskStrategy: decision.mask ?? null,
-      })),
+      [...decided.values()].map(({ subjectId, coordinate, category, decision }) => ({ ...run, subjectId, coordinate, category, ...recordedAs(decision) })),
   };
 }
 

@@ -67,6 +67,25 @@ export function recordedDecision(decision: Decision): 'RELEASED' | 'MASKED' | 'W
   return decision.effect === 'allow' ? 'RELEASED' : decision.effect === 'mask' ? 'MASKED' : 'WITHHELD';
 }
 
+/** What the access log records of a field decision taken as decided (not a dry run's, not a rejected operation's). */
+export interface RecordedDecision {
+  readonly decision: 'RELEASED' | 'MASKED' | 'WITHHELD';
+  readonly reason: string;
+  readonly legalBasis: string | null;
+  readonly consentReceiptId: string | null;
+  readonly maskStrategy?: string;
+}
+
+export function recordedAs(decision: Decision): RecordedDecision {
+  return {
+    decision: recordedDecision(decision),
+    reason: decision.reason,
+    legalBasis: decision.legalBasis,
+    consentReceiptId: decision.consentReceiptId ?? null,
+    ...(decision.effect === 'mask' ? { maskStrategy: decision.mask } : {}),
+  };
+}
+
 type ResponsePath = GraphQLResolveInfo['path'];
 
 /** The personal leaves of one object type: the fields its leaf guard decides, by name. */

@@ -7,7 +7,7 @@ import { FILTERED_ON_CHOICES, FILTERED_OUT_ON_CHOICES, QUERY_LIMIT_CODES, REFUSA
 import type { Decision } from '../policy/decide';
 import { GOVERNANCE_CONTEXT_KEY } from '../policy/enforcement';
 import type { GuardedField } from '../policy/guarded-field';
-import { recordedDecision, type RequestGovernance, subjectNamedBy } from '../policy/request-governance';
+import { recordedAs, type RequestGovernance, subjectNamedBy } from '../policy/request-governance';
 import { type CandorContext, recordedOperationName } from './context';
 
 /** Refusals of a whole document that Candor itself makes (the rest are Apollo's or graphql-js's). */
@@ -182,18 +182,11 @@ type Recorded = Pick<EntryItem, 'decision' | 'reason' | 'legalBasis' | 'consentR
  * denials keep their own reason.
  */
 function recordingFor(recording: 'release' | 'explain' | 'rejected'): (decision: Decision) => Recorded {
-  const asDecided = (decision: Decision): Recorded => ({
-    decision: recordedDecision(decision),
-    reason: decision.reason,
-    legalBasis: decision.legalBasis,
-    consentReceiptId: decision.consentReceiptId ?? null,
-    ...(decision.effect === 'mask' ? { maskStrategy: decision.mask } : {}),
-  });
-  if (recording === 'release') return asDecided;
+  if (recording === 'release') return recordedAs;
   const unreleased = recording === 'explain' ? 'EXPLAIN_ONLY' : 'GOVERNANCE_REJECTED';
   return (decision) =>
     recording === 'rejected' && decision.effect === 'deny'
-      ? asDecided(decision)
+      ? recordedAs(decision)
       : { decision: 'WITHHELD', reason: unreleased, legalBasis: decision.legalBasis, consentReceiptId: null };
 }
 

@@ -19,6 +19,7 @@ import { PaymentEntity } from '../../src/domain/payment.entity';
 import { WatchEventEntity } from '../../src/domain/watch-event.entity';
 import type { SubjectState } from '../../src/policy/decide';
 import { eraseSubject } from '../../src/privacy/erasure';
+import { inboxCommand } from '../../src/cli/consent.command';
 import { openServices } from '../../src/server/services';
 import { PrivacyService } from '../../src/privacy/privacy-service';
 import { createSubjectToken } from '../../src/privacy/subject-link';
@@ -936,6 +937,17 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     // As GraphQL's `inbox` does, the run records each subject's words it printed: their page and access report show the read.
     const printedOfS = (await candor.services.accessLogReader.page({ subjectId: S }, 500)).edges.filter((edge) => edge.node.operationName === 'inbox list');
     expect(printedOfS.map((edge) => [edge.node.coordinate, edge.node.decision, edge.node.reason, edge.node.legalBasis, edge.node.actor?.team])).toContainEqual(['SubjectMessage.body', 'RELEASED', 'LEGAL_BASIS', 'legal_obligation', 'cli']);
+    // What it prints is what the decisions release: with the subjects' states unreadable, nothing of their words (fail closed).
+    const printed: string[] = [];
+    const unreadable = jest.spyOn(candor.services.consent, 'states').mockRejectedValue(new Error('consent store down'));
+    try {
+      expect(await inboxCommand(candor.services, 'list', {}, { interactive: false, out: (text) => void printed.push(text), err: () => undefined })).toBe(0);
+    } finally {
+      unreadable.mockRestore();
+    }
+    expect(printed.join('')).toContain(`#${message.id}`);
+    expect(printed.join('')).not.toContain('Please delete my old address.');
+    expect(printed.join('')).toContain('(withheld: GOVERNANCE_UNAVAILABLE)');
     // The id as `inbox list` prints it; a missing one is a usage error, a wrong one a bad value.
     expect(await runCli(['inbox', 'answer', '--text', 'Done.'], env)).toEqual(expect.objectContaining({ code: 2, stderr: 'candor: usage: npx candor inbox <list [--all] | answer ID --text "…">\n' }));
     expect(await runCli(['inbox', 'answer', 'first', '--text', 'Done.'], env)).toEqual(expect.objectContaining({ code: 1, stderr: 'candor: the message id is a number, as `inbox list` prints it (12, or \'#12\' in quotes: a shell reads an unquoted # as a comment), got "first"\n' }));
