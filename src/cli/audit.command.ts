@@ -83,8 +83,10 @@ export async function auditVerify(services: CandorServices, from: string | undef
     (error: Error) => error,
   );
   // "verified 0 records" would read as a pass for records the log does not hold (the head's next is fine: nothing new yet).
-  if (!unrecorded && report.verified && fromSeq !== undefined && fromSeq > report.headSeq + 1) throw badInput(`--from ${fromSeq} is past the log's head (seq ${report.headSeq}): nothing to verify`);
-  if (report.verified) output.out(`verified ${report.records} records through ${report.headSeq} (head hash ${report.headHash})\n`);
+  const pastHead = report.verified && fromSeq !== undefined && fromSeq > report.headSeq + 1 ? `--from ${fromSeq} is past the log's head (seq ${report.headSeq}): nothing to verify` : undefined;
+  if (pastHead && !unrecorded) throw badInput(pastHead);
+  if (pastHead) output.err(`${pastHead}\n`);
+  else if (report.verified) output.out(`verified ${report.records} records through ${report.headSeq} (head hash ${report.headHash})\n`);
   else output.err(`access log broken at seq ${report.firstBrokenSeq}: ${report.problem}\n`);
   if (unrecorded) output.err(`this run is unrecorded: the access log refused its record (${inert(causeOf(unrecorded))})\n`);
   return report.verified && !unrecorded ? 0 : 1;

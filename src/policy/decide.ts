@@ -144,15 +144,16 @@ export function decide(request: DecisionRequest): Decision {
 /**
  * How the subject's consent stands for the purpose, as rules 5 and 6 read it: the most specific statement
  * covering the purpose, whether it is a grant active at `now` (not withdrawn, not expired), and whether
- * that grant predates a material change of the purpose's notice (then it needs renewing). The privacy page
- * and the consent-coverage report classify subjects with it, so they say what `decide()` does.
+ * that grant predates a material change of the purpose's notice (then it needs renewing); `expired` when it
+ * is a grant that ran out (no consent to decide(), but no "no" of the subject's either). The privacy page
+ * and the reports classify subjects with it, so they say what `decide()` does.
  */
-export function consentStanding(state: SubjectState, purpose: RequestPurpose, now: Date): { consent: ConsentStatement | undefined; active: boolean; outdated: boolean } {
+export function consentStanding(state: SubjectState, purpose: RequestPurpose, now: Date): { consent: ConsentStatement | undefined; active: boolean; outdated: boolean; expired: boolean } {
   const consent = mostSpecific(state.consents, purpose.key);
   const active = consent !== undefined && consent.granted && (consent.expiresAt === null || consent.expiresAt.getTime() > now.getTime());
   const outdated =
     active && purpose.renewConsentsBefore !== undefined && (consent.recordedAt === undefined || consent.recordedAt === null || consent.recordedAt.getTime() < purpose.renewConsentsBefore.getTime());
-  return { consent, active, outdated };
+  return { consent, active, outdated, expired: consent !== undefined && consent.granted && !active };
 }
 
 /**

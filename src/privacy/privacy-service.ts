@@ -141,7 +141,7 @@ export class PrivacyService {
               ? grantOrWithdrawal
               : undefined;
       const answeredThrough = deciding && deciding.purpose !== purpose.key ? this.services.taxonomy.purposes.get(deciding.purpose) : undefined;
-      const expiredAt = consent === 'withdrawn' && grantOrWithdrawal?.granted ? (grantOrWithdrawal.expiresAt ?? undefined) : undefined;
+      const expiredAt = consent === 'withdrawn' && consentStanding(record.state, asked, now).expired ? (grantOrWithdrawal?.expiresAt ?? undefined) : undefined;
       return {
         purpose,
         state,

@@ -139,8 +139,7 @@ export function consentCoverageOf(state: SubjectState, purpose: RequestPurpose, 
 /** The subject's standing on `purpose` at `at` as the reports give it: `coverageOf`'s, with an expired grant told apart from a withdrawal. */
 export function reportedStandingOf(state: SubjectState | undefined, purpose: RequestPurpose, at: Date): ReportedStanding {
   const coverage = coverageOf(state, purpose, at);
-  // Withdrawn to decide() is no grant in force at `at`: a statement that granted has run out (expiresAt ≤ at).
-  return coverage === 'withdrawn' && consentStanding(state!, purpose, at).consent?.granted ? 'expired' : coverage;
+  return coverage === 'withdrawn' && consentStanding(state!, purpose, at).expired ? 'expired' : coverage;
 }
 
 /** A data subject as the coverage report counts them: from when they were a customer until their erasure. */

@@ -3,6 +3,8 @@ import { LOG_FAILURE_NOT_READY_MS } from '../../src/server/http-server';
 import { SharedRateLimiter } from '../../src/server/rate-limiter';
 import { startCheckpointTimer } from '../../src/server/checkpoint-timer';
 import { CLIENT_CLOSED_REQUEST } from '../../src/server/observability';
+import { loadConfig } from '../../src/config';
+import { openServices } from '../../src/server/services';
 import { KEYS, startCandor, TEST_STORE_DEADLINE_MS } from '../support/candor-harness';
 import { type ChildServer, runCli, startChildServer } from '../support/child-server';
 import { createTestDatabase, DRIVERS } from '../support/databases';
@@ -70,7 +72,7 @@ describe.each(DRIVERS)('operating Candor on %s', (driver) => {
       let refusing = refuse();
       expect([(await read()).status, (await read()).status]).toEqual([503, 503]);
       refusing.mockRestore();
-      expect(warnings()).toEqual([expect.objectContaining({ level: 40, error: 'UNIQUE constraint failed: audit_entry.seq', records: expect.any(Number) })]);
+      expect(warnings()).toEqual([expect.objectContaining({ level: 40, error: 'UNIQUE constraint failed: audit_entry.seq', records: 2 })]);
       expect(await failedBatches()).toBe(2);
       expect((await read()).status).toBe(200);
       refusing = refuse();
@@ -79,6 +81,22 @@ describe.each(DRIVERS)('operating Candor on %s', (driver) => {
       expect([warnings().length, await failedBatches()]).toEqual([2, 3]);
     } finally {
       await candor.stop();
+    }
+  });
+
+  it("leaves a command's output to the command when the log's store refuses a commit: the warning is the server's", async () => {
+    const database = await createTestDatabase(driver);
+    let logged = '';
+    const services = await openServices(loadConfig({ DATABASE_URL: database.url, NODE_ENV: 'test', CANDOR_LOG_LEVEL: 'info' }, {}), { logDestination: { write: (line: string) => void (logged += line) } });
+    try {
+      const store = services.accessLog.store as unknown as Record<'prepare' | 'append', () => Promise<unknown>>;
+      jest.spyOn(store, 'prepare' in store ? 'prepare' : 'append').mockRejectedValue(new Error('disk full'));
+      const record = { at: new Date(), requestId: 'command-run', actor: null, purpose: null, operationName: 'audit verify', subjectId: null, coordinate: null, category: null, decision: 'RELEASED' as const, reason: 'ACCESS_LOG_READ', legalBasis: 'legal_obligation' };
+      await expect(services.accessLog.append([record])).rejects.toThrow('disk full');
+      expect([logged, (await services.metrics.auditFailedBatches.get()).values[0]?.value]).toEqual(['', 1]);
+    } finally {
+      await services.close();
+      await database.drop();
     }
   });
 

@@ -151,6 +151,10 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
       // Verify diagnoses a log that refuses appends: what it found (sequence numbers and hashes) is shown.
       expect(await auditVerify(candor.services, undefined, output)).toBe(1);
       expect(written).toEqual([expect.stringMatching(/^verified \d+ records through \d+ \(head hash [0-9a-f]{64}\)\n$/), 'this run is unrecorded: the access log refused its record (connection terminated)\n']);
+      // A --from past the head verified nothing: said so, not "verified 0 records".
+      written.length = 0;
+      expect(await auditVerify(candor.services, '999999999', output)).toBe(1);
+      expect(written).toEqual([expect.stringMatching(/^--from 999999999 is past the log's head \(seq \d+\): nothing to verify\n$/), 'this run is unrecorded: the access log refused its record (connection terminated)\n']);
       await expect(recordCliOperation(candor.services, 'consent import', 'CONSENT_IMPORTED', { done: '3 consent statements were imported' })).rejects.toThrow(
         "3 consent statements were imported, but the access log could not record this run (consent import); do not repeat it — check the log's store",
       );
