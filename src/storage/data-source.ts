@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Client } from 'pg';
+import { Client, type QueryConfig } from 'pg';
 import { DataSource, type Logger } from 'typeorm';
 import type { DatabaseConfig } from '../config';
 import { ActorEntity } from '../actors/actor.entity';
@@ -142,32 +142,75 @@ export function inSetupTurn<T>(dataSource: DataSource, work: () => Promise<T>): 
   return inAdvisoryTurn(dataSource, MIGRATION_LOCK_KEY, MIGRATION_LOCK_WAIT_MS, work, () => new MigrationTurnTimeout(`another migration or demo seeding of this database has not finished for ${MIGRATION_LOCK_WAIT_MS / 1000} s; try again once it has`));
 }
 
+/** A statement that fails in the client when no answer came within `ms` (pg reads `query_timeout` per query too; its types omit it). */
+function withReadTimeout(text: string, values: unknown[], ms: number): QueryConfig {
+  return { text, values, query_timeout: ms } as QueryConfig;
+}
+
+/** Connections this process holds advisory-lock turns on at once; more turns wait for one (within their wait). */
+const TURN_CONNECTIONS = 4;
+let turnsOpen = 0;
+const turnsWaiting: Array<() => void> = [];
+
+/** A slot for a turn's connection, or false when none came free within `waitMs`. */
+async function turnSlot(waitMs: number): Promise<boolean> {
+  if (turnsOpen < TURN_CONNECTIONS) {
+    turnsOpen++;
+    return true;
+  }
+  return new Promise((resolve) => {
+    const granted = () => {
+      clearTimeout(timer);
+      resolve(true); // the slot passes from the turn that freed it
+    };
+    const timer = setTimeout(() => {
+      turnsWaiting.splice(turnsWaiting.indexOf(granted), 1);
+      resolve(false);
+    }, waitMs);
+    turnsWaiting.push(granted);
+  });
+}
+
+function freeTurnSlot(): void {
+  const next = turnsWaiting.shift();
+  if (next) next();
+  else turnsOpen--;
+}
+
 /**
  * Runs `work` while a PostgreSQL session advisory lock is held (a number, or a text hashed to one here: the
  * text never reaches the database, whatever characters it holds), so processes sharing the database take
  * turns at it; waits at most `waitMs` for the lock, then throws what `timedOut` makes. The lock is held on a
  * connection of its own, outside the pool: the wait may outlast the server's statement bound
- * (`CANDOR_QUERY_TIMEOUT_MS`), and holding it takes no pool connection `work` needs. SQLite: `work` as it is.
+ * (`CANDOR_QUERY_TIMEOUT_MS`, or one set on the role), and holding it takes no pool connection `work` needs.
+ * At most `TURN_CONNECTIONS` such connections at once (a burst of erasures must not exhaust the database's
+ * connections, the access log's among them); a turn that gets none within `waitMs` times out too. A
+ * connection that stops answering fails the wait shortly after `waitMs`. SQLite: `work` as it is.
  */
 export async function inAdvisoryTurn<T>(dataSource: DataSource, key: number | string, waitMs: number, work: () => Promise<T>, timedOut: () => Error): Promise<T> {
   if (dataSource.options.type !== 'postgres') return work();
   const lockKey = String(typeof key === 'number' ? key : createHash('sha256').update(key, 'utf8').digest().readBigInt64BE(0));
-  const turn = new Client({ connectionString: dataSource.options.url, application_name: 'candor-turn', connectionTimeoutMillis: 5_000, keepAlive: true });
+  const waitUntil = Date.now() + waitMs;
+  if (!(await turnSlot(waitMs))) throw timedOut();
+  const turn = new Client({ connectionString: dataSource.options.url, application_name: 'candor-turn', connectionTimeoutMillis: 5_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
   turn.on('error', () => undefined); // a connection the server drops fails its query; the session's lock goes with it
-  await turn.connect();
   try {
+    await turn.connect();
+    const remainingMs = Math.max(1, waitUntil - Date.now());
     try {
-      await turn.query(`SET lock_timeout = ${waitMs}`);
-      await turn.query('SELECT pg_advisory_lock($1::bigint)', [lockKey]);
+      // The session's own bounds: the wait's, and none on statements (a role's statement_timeout would cut the wait short).
+      await turn.query(withReadTimeout(`SET lock_timeout = ${remainingMs}; SET statement_timeout = 0`, [], 5 * UNANSWERED_GRACE_MS));
+      await turn.query(withReadTimeout('SELECT pg_advisory_lock($1::bigint)', [lockKey], remainingMs + UNANSWERED_GRACE_MS));
     } catch (error) {
-      // 55P03: lock_not_available, the wait ran out; anything else (a connection lost) is itself.
-      if ((error as { code?: string }).code !== '55P03') throw error;
+      // 55P03: lock_not_available, the wait ran out; a connection that stopped answering times out too.
+      if ((error as { code?: string }).code !== '55P03' && (error as Error).message !== QUERY_READ_TIMEOUT) throw error;
       throw timedOut();
     }
     return await work();
   } finally {
-    // Ending the session releases its lock.
-    await turn.end().catch(() => undefined);
+    // Ending the session releases its lock; a stalled connection is not waited for (it closes when the network gives up).
+    await Promise.race([turn.end().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, UNANSWERED_GRACE_MS).unref())]);
+    freeTurnSlot();
   }
 }
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Client } from 'pg';
 import { loadConfig } from '../../src/config';
 import { eraseSubject } from '../../src/privacy/erasure';
-import { createDataSource, guardConnections } from '../../src/storage/data-source';
+import { createDataSource, guardConnections, inAdvisoryTurn } from '../../src/storage/data-source';
 import { startCandor } from '../support/candor-harness';
 import { DRIVERS } from '../support/databases';
 import { silentProxy } from '../support/silent-proxy';
@@ -57,5 +57,79 @@ import { addCustomer } from '../support/subjects';
       await holder.end();
       await candor.stop();
     }
+  });
+
+  describe('advisory-lock turns', () => {
+    const lockKeyOf = (text: string) => String(createHash('sha256').update(text, 'utf8').digest().readBigInt64BE(0));
+    const refused = () => new Error('turn refused');
+
+    it('hold at most four connections at once, however many turns run', async () => {
+      const candor = await startCandor('postgres', { seed: false });
+      const watcher = new Client({ connectionString: candor.database.url });
+      await watcher.connect();
+      try {
+        let most = 0;
+        const turns = Array.from({ length: 10 }, (_, index) =>
+          inAdvisoryTurn(candor.services.dataSource, `capped-${index}`, 10_000, async () => {
+            const [{ open }] = (await watcher.query("SELECT count(*)::int AS open FROM pg_stat_activity WHERE application_name = 'candor-turn' AND datname = current_database()")).rows;
+            most = Math.max(most, open);
+            await new Promise((resolve) => setTimeout(resolve, 150));
+            return index;
+          }, refused),
+        );
+        expect(await Promise.all(turns)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        expect(most).toBeGreaterThan(0);
+        expect(most).toBeLessThanOrEqual(4);
+      } finally {
+        await watcher.end();
+        await candor.stop();
+      }
+    });
+
+    it("wait past a statement_timeout set on the database (the wait is the turn's own), and time out as told when the lock stays held", async () => {
+      const candor = await startCandor('postgres', { seed: false });
+      const holder = new Client({ connectionString: candor.database.url });
+      await holder.connect();
+      const database = new URL(candor.database.url).pathname.slice(1);
+      try {
+        await holder.query(`ALTER DATABASE "${database}" SET statement_timeout = 200`);
+        await holder.query('SELECT pg_advisory_lock($1::bigint)', [lockKeyOf('held-a-while')]);
+        const waited = inAdvisoryTurn(candor.services.dataSource, 'held-a-while', 5_000, async () => 'done', refused);
+        await new Promise((resolve) => setTimeout(resolve, 800));
+        await holder.query('SELECT pg_advisory_unlock($1::bigint)', [lockKeyOf('held-a-while')]);
+        await expect(waited).resolves.toBe('done');
+        await holder.query('SELECT pg_advisory_lock($1::bigint)', [lockKeyOf('held-too-long')]);
+        await expect(inAdvisoryTurn(candor.services.dataSource, 'held-too-long', 500, async () => 'never', refused)).rejects.toThrow('turn refused');
+      } finally {
+        await holder.query(`ALTER DATABASE "${database}" RESET statement_timeout`).catch(() => undefined);
+        await holder.end();
+        await candor.stop();
+      }
+    });
+
+    it('give up a wait whose connection stops answering, shortly after the wait', async () => {
+      const candor = await startCandor('postgres', { seed: false });
+      const database = new URL(candor.database.url);
+      const proxy = await silentProxy({ host: database.hostname, port: Number(database.port || 5432) });
+      const throughProxy = new URL(database);
+      throughProxy.host = `127.0.0.1:${proxy.port}`;
+      const stalled = createDataSource(loadConfig({ DATABASE_URL: throughProxy.toString(), NODE_ENV: 'test' }, {}).database);
+      const holder = new Client({ connectionString: candor.database.url });
+      await holder.connect();
+      try {
+        await holder.query('SELECT pg_advisory_lock($1::bigint)', [lockKeyOf('stalled-wait')]);
+        const started = Date.now();
+        const waiting = inAdvisoryTurn(stalled, 'stalled-wait', 1_000, async () => 'never', refused);
+        // Connected and waiting for the lock; then the network drops everything, PostgreSQL's answer included.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        proxy.silence(true);
+        await expect(waiting).rejects.toThrow('turn refused');
+        expect(Date.now() - started).toBeLessThan(1_000 + 5_000);
+      } finally {
+        await holder.end();
+        await proxy.close();
+        await candor.stop();
+      }
+    });
   });
 });
