@@ -273,8 +273,9 @@ export class ConsentLedger {
    * Current states of many subjects in one read per chunk; unknown subjects get an empty state. An erased
    * subject's state reads as restricted. Their statements went with the erasure, and a request that read
    * their record just before it committed decides after it: an empty state would release what their
-   * objection withheld (a legitimate-interests purpose). Erasure is looked up after the statements, and
-   * only for subjects the read found none for: one whose statements it found was read before the erasure.
+   * objection withheld (a legitimate-interests purpose). Erasure is looked up after the statements (an
+   * erasure committing between the two reads makes the state stricter, never laxer), for every chunk: one
+   * statement more per chunk, whatever the subjects, so a request's reads stay constant.
    */
   async states(subjectIds: readonly string[]): Promise<SubjectState[]> {
     const rows: ConsentStateEntity[] = [];
@@ -282,10 +283,8 @@ export class ConsentLedger {
     const repository = this.dataSource.getRepository(ConsentStateEntity);
     for (let start = 0; start < subjectIds.length; start += STATE_READ_CHUNK) {
       const chunk = subjectIds.slice(start, start + STATE_READ_CHUNK);
-      const found = await committedRead(this.dataSource, () => repository.find({ where: { subjectId: In(chunk) } }));
-      rows.push(...found);
-      const stated = new Set(found.map((row) => row.subjectId));
-      for (const subjectId of await this.subjects.erasedAmong(chunk.filter((subjectId) => !stated.has(subjectId)))) erased.add(subjectId);
+      rows.push(...(await committedRead(this.dataSource, () => repository.find({ where: { subjectId: In(chunk) } }))));
+      for (const subjectId of await this.subjects.erasedAmong(chunk)) erased.add(subjectId);
     }
     const bySubject = new Map<string, { restricted: boolean; consents: ConsentStatement[]; objections: ObjectionStatement[] }>();
     for (const subjectId of subjectIds) bySubject.set(subjectId, { restricted: erased.has(subjectId), consents: [], objections: [] });

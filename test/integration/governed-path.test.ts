@@ -335,7 +335,7 @@ describe.each(STORES_AND_EXECUTORS)('the governed query path on %s, executed by 
       const large = await readsFor(200);
       expect(small).toBeGreaterThan(0);
       expect(large).toBe(small);
-      // customers, consent states, which of the subjects without statements are erased, payments, watch history
+      // customers, consent states, which of the subjects are erased, payments, watch history
       expect(small).toBeLessThanOrEqual(5);
     });
   });
