@@ -6,7 +6,7 @@ import { eraseSubject } from '../privacy/erasure';
 import type { CandorServices } from '../server/services';
 import type { AccessRecordInput } from '../audit/access-log';
 import type { SubjectMessageEntity } from '../consent/subject-message.entity';
-import { type Decision, decide, type FieldPolicy, requestPurposeOf } from '../policy/decide';
+import { type Decision, decide, requestPurposeOf } from '../policy/decide';
 import { fieldPolicy } from '../policy/guarded-field';
 import { recordedAs } from '../policy/request-governance';
 import { CLI_PURPOSE, cliActor, type CliRun, type Output, recordCliOperation } from './audit.command';
@@ -54,7 +54,7 @@ type MessageText = Record<(typeof MESSAGE_FIELDS)[number], string | null>;
  * printed is what the decision releases, and the run records one decision per subject and field, so the
  * subject's page and access report show the read. An unreadable consent state withholds (fail closed).
  */
-async function decideMessageFields(services: CandorServices, messages: readonly SubjectMessageEntity[]): Promise<{ fieldsOf(message: SubjectMessageEntity): MessageText; records: (run: CliRun) => AccessRecordInput[] }> {
+async function decideMessageFields(services: CandorServices, messages: readonly SubjectMessageEntity[]): Promise<{ texts: ReadonlyMap<SubjectMessageEntity, MessageText>; records: (run: CliRun) => AccessRecordInput[] }> {
   const now = services.clock();
   const purpose = requestPurposeOf(services.taxonomy.purposes.get(CLI_PURPOSE)!, now);
   const subjectIds = [...new Set(messages.map((message) => message.subjectId))];
@@ -64,7 +64,6 @@ async function decideMessageFields(services: CandorServices, messages: readonly 
     const field = services.fields.find((candidate) => candidate.coordinate === `SubjectMessage.${name}`)!;
     return { name, field, policy: fieldPolicy(field.category, field.purposes, services.taxonomy.categories.get(field.category)) };
   });
-  const decisionOf = (subjectId: string, policy: FieldPolicy) => decide({ field: policy, purpose, subjectState: stateOf.get(subjectId) ?? null, now });
   const decided = new Map<string, { subjectId: string; coordinate: string; category: string; decision: Decision }>();
   const fieldsOf = (message: SubjectMessageEntity): MessageText => {
     const text = {} as MessageText;
@@ -74,15 +73,14 @@ async function decideMessageFields(services: CandorServices, messages: readonly 
         text[name] = value;
         continue;
       }
-      const decision = decisionOf(message.subjectId, policy);
+      const decision = decide({ field: policy, purpose, subjectState: stateOf.get(message.subjectId) ?? null, now });
       decided.set(`${message.subjectId}|${field.coordinate}`, { subjectId: message.subjectId, coordinate: field.coordinate, category: field.category, decision });
       text[name] = decision.effect === 'allow' ? value : decision.effect === 'mask' ? String(services.masker(decision.mask!, value)) : `(withheld: ${decision.reason})`;
     }
     return text;
   };
-  const texts = new Map(messages.map((message) => [message, fieldsOf(message)]));
   return {
-    fieldsOf: (message) => texts.get(message)!,
+    texts: new Map(messages.map((message) => [message, fieldsOf(message)])),
     records: (run) =>
       [...decided.values()].map(({ subjectId, coordinate, category, decision }) => ({ ...run, subjectId, coordinate, category, ...recordedAs(decision) })),
   };
@@ -106,7 +104,7 @@ export async function inboxCommand(services: CandorServices, action: string | un
     if (messages.length === INBOX_LIST_LIMIT) output.err(`showing the oldest ${INBOX_LIST_LIMIT} messages only: answer some to see the rest\n`);
     // Written by data subjects: printed inert (messages saved before the page refused such characters may hold some).
     for (const message of messages) {
-      const { context, body, answer } = shown.fieldsOf(message);
+      const { context, body, answer } = shown.texts.get(message)!;
       output.out(`#${message.id}  ${message.createdAt}  ${message.subjectId}  ${inert(context ?? '')}\n    ${inert((body ?? '').replace(/\s+/g, ' '))}\n${answer ? `    answered ${message.answeredAt} by ${message.answeredBy}: ${inert(answer)}\n` : ''}`);
     }
     return 0;

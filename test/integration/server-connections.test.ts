@@ -8,15 +8,21 @@ import { DRIVERS } from '../support/databases';
 import { silentProxy } from '../support/silent-proxy';
 import { addCustomer } from '../support/subjects';
 
+/** The database at `url`, reached through a proxy that can go silent. */
+async function throughSilentProxy(url: string) {
+  const direct = new URL(url);
+  const proxy = await silentProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
+  const proxied = new URL(direct);
+  proxied.host = `127.0.0.1:${proxy.port}`;
+  return { proxy, database: loadConfig({ DATABASE_URL: proxied.toString(), NODE_ENV: 'test' }, {}).database };
+}
+
 // The server's PostgreSQL connections (CANDOR_QUERY_TIMEOUT_MS); SQLite is a file in the process.
 (DRIVERS.includes('postgres') ? describe : describe.skip)("the server's PostgreSQL connections", () => {
   it('fail a statement the network never answers within the query timeout, and close its connection rather than hand it out again', async () => {
     const candor = await startCandor('postgres', { seed: false });
-    const database = new URL(candor.database.url);
-    const proxy = await silentProxy({ host: database.hostname, port: Number(database.port || 5432) });
-    const throughProxy = new URL(database);
-    throughProxy.host = `127.0.0.1:${proxy.port}`;
-    const dataSource = createDataSource(loadConfig({ DATABASE_URL: throughProxy.toString(), NODE_ENV: 'test' }, {}).database, { queryTimeoutMs: 500 });
+    const { proxy, database } = await throughSilentProxy(candor.database.url);
+    const dataSource = createDataSource(database, { queryTimeoutMs: 500 });
     await dataSource.initialize();
     guardConnections(dataSource);
     try {
@@ -109,11 +115,8 @@ import { addCustomer } from '../support/subjects';
 
     it('give up a wait whose connection stops answering, shortly after the wait', async () => {
       const candor = await startCandor('postgres', { seed: false });
-      const database = new URL(candor.database.url);
-      const proxy = await silentProxy({ host: database.hostname, port: Number(database.port || 5432) });
-      const throughProxy = new URL(database);
-      throughProxy.host = `127.0.0.1:${proxy.port}`;
-      const stalled = createDataSource(loadConfig({ DATABASE_URL: throughProxy.toString(), NODE_ENV: 'test' }, {}).database);
+      const { proxy, database } = await throughSilentProxy(candor.database.url);
+      const stalled = createDataSource(database);
       const holder = new Client({ connectionString: candor.database.url });
       await holder.connect();
       try {
