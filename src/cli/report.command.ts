@@ -19,18 +19,30 @@ export interface ReportArguments {
 
 export const REPORT_USAGE = `usage: npx candor report <${REPORT_KINDS.join('|')}> [--subject ID] [--from DATE] [--to DATE] --format <${REPORT_FORMATS.join('|')}> [--out FILE]`;
 
+/** Whether this process may write to `path` (the operating system's answer; tests, which run as root, replace it). */
+export type WriteAccess = (path: string) => boolean;
+
+const mayWrite: WriteAccess = (path) => {
+  try {
+    accessSync(path, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 /** Checks a report's arguments without the database: kind, format, dates and subject as given. */
-export function checkReportArguments(args: ReportArguments): void {
+export function checkReportArguments(args: ReportArguments, writable: WriteAccess = mayWrite): void {
   if (!args.format || !(REPORT_FORMATS as readonly string[]).includes(args.format)) throw badInput(`--format must be one of ${REPORT_FORMATS.join(', ')}`);
   validateReportRequest({ kind: args.kind ?? '', subjectId: args.subject, from: args.from, to: args.to }, { subject: '--subject', subjectWithValue: '--subject ID', from: '--from', to: '--to' });
-  if (args.out !== undefined) checkWritable(args.out);
+  if (args.out !== undefined) checkWritable(args.out, writable);
 }
 
 /**
  * Whether a report can be written to `path`, asked before it is generated: generating it is recorded
  * (REPORT_GENERATED), and a report that then could not be written would be recorded all the same.
  */
-function checkWritable(path: string): void {
+function checkWritable(path: string, writable: WriteAccess): void {
   const refuse = (why: string) => badInput(`cannot write the report to ${path}: ${why}`);
   let existing;
   try {
@@ -42,19 +54,11 @@ function checkWritable(path: string): void {
     if (!existing.isFile()) throw refuse('it is not a file');
     // Another user's file could not be made readable by its owner only (chmod), after the data was written.
     if (process.getuid !== undefined && process.getuid() !== 0 && existing.uid !== process.getuid()) throw refuse('it belongs to another user');
-    try {
-      accessSync(path, constants.W_OK);
-    } catch {
-      throw refuse('it is not writable');
-    }
+    if (!writable(path)) throw refuse('it is not writable');
   }
   // The report goes into a new file in the directory, then replaces the path (writeWhole): the directory
   // must take a new file even when the path is a file already there.
-  try {
-    accessSync(dirname(path), constants.W_OK);
-  } catch {
-    throw refuse(existing ? 'its directory is not writable' : 'its directory does not exist or is not writable');
-  }
+  if (!writable(dirname(path))) throw refuse(existing ? 'its directory is not writable' : 'its directory does not exist or is not writable');
 }
 
 /**
