@@ -7,7 +7,7 @@ import { FILTERED_ON_CHOICES, FILTERED_OUT_ON_CHOICES, QUERY_LIMIT_CODES, REFUSA
 import type { Decision } from '../policy/decide';
 import { GOVERNANCE_CONTEXT_KEY } from '../policy/enforcement';
 import type { GuardedField } from '../policy/guarded-field';
-import { recordedAs, type RequestGovernance, subjectNamedBy } from '../policy/request-governance';
+import { recordedAs, type RecordedDecision as Recorded, type RequestGovernance, subjectNamedBy } from '../policy/request-governance';
 import { type CandorContext, recordedOperationName } from './context';
 
 /** Refusals of a whole document that Candor itself makes (the rest are Apollo's or graphql-js's). */
@@ -173,8 +173,6 @@ export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<Candor
     },
   };
 }
-
-type Recorded = Pick<EntryItem, 'decision' | 'reason' | 'legalBasis' | 'consentReceiptId' | 'maskStrategy'>;
 
 /**
  * How a field decision is recorded: as decided (`release`); as withheld with EXPLAIN_ONLY in a dry run,
