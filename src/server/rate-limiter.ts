@@ -71,6 +71,8 @@ const TAKE_SHARED = `INSERT INTO actor_rate_bucket AS bucket (actor_id, tokens, 
     SET tokens = LEAST($2::double precision, bucket.tokens + GREATEST(0, EXCLUDED.at_ms - bucket.at_ms) * $2::double precision / 60000) - 1,
         at_ms = GREATEST(bucket.at_ms, EXCLUDED.at_ms)
     WHERE LEAST($2::double precision, bucket.tokens + GREATEST(0, EXCLUDED.at_ms - bucket.at_ms) * $2::double precision / 60000) >= 1
+      -- Read after any wait for the row's lock: past the caller's deadline it has refused the request already.
+      AND clock_timestamp() < statement_timestamp() + $3 * interval '1 millisecond'
   RETURNING tokens`;
 /** Buckets idle for a minute are full again: what an absent row stands for. */
 const FORGET_REFILLED = 'DELETE FROM actor_rate_bucket WHERE at_ms < (extract(epoch FROM clock_timestamp()) * 1000)::bigint - 60000';
@@ -83,8 +85,8 @@ const RATE_LIMIT_APPLICATION_NAME = 'candor-rate-limit';
  * `perMinute` requests a minute per key across every instance on one PostgreSQL database
  * (CANDOR_RATE_LIMIT_SCOPE=cluster): one statement a request, on a small pool of its own, so that a slow
  * bucket (a row locked, a stalled server) never holds the request path's connections. PostgreSQL cancels a
- * statement that runs past `deadlineMs` (nothing is taken then), and the caller stops waiting at the same
- * deadline. A failing or cancelled statement rejects: the caller refuses the request (a budget that cannot
+ * statement that runs past `deadlineMs`, the caller stops waiting at the same deadline, and a statement that
+ * gets the bucket only after the caller's deadline takes nothing. A failing or cancelled statement rejects: the caller refuses the request (a budget that cannot
  * be read is not granted).
  */
 export class SharedRateLimiter implements RequestBudget {
@@ -94,7 +96,7 @@ export class SharedRateLimiter implements RequestBudget {
   constructor(
     database: { readonly url: string; readonly schema?: string },
     private readonly perMinute: number,
-    deadlineMs: number,
+    private readonly deadlineMs: number,
   ) {
     this.pool = new Pool({
       connectionString: database.url,
@@ -116,8 +118,18 @@ export class SharedRateLimiter implements RequestBudget {
       // Keeps the table as small as the actors active in the last minute; losing a sweep costs nothing.
       void this.pool.query(FORGET_REFILLED).catch(() => undefined);
     }
-    const taken = await this.pool.query(TAKE_SHARED, [key, this.perMinute]);
-    return taken.rowCount === 1;
+    // A statement that waited for a pool connection has less of the caller's deadline left: it takes nothing
+    // once that is spent (the caller has refused the request by then), however long a locked bucket held it.
+    const started = Date.now();
+    const client = await this.pool.connect();
+    try {
+      const remainingMs = this.deadlineMs - (Date.now() - started);
+      if (remainingMs <= 0) throw new Error('the rate limit could not be read within its deadline');
+      const taken = await client.query(TAKE_SHARED, [key, this.perMinute, remainingMs]);
+      return taken.rowCount === 1;
+    } finally {
+      client.release();
+    }
   }
 
   async close(): Promise<void> {
