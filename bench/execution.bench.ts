@@ -100,8 +100,8 @@ const quantile = (values: number[], q: number) => {
 
 async function main(): Promise<void> {
   const taxonomy = loadConfiguredTaxonomy(loadConfig({}, {}));
-  const plain: GraphQLSchema = await buildCandorSchema();
-  const governedBase = await buildCandorSchema();
+  const plain: GraphQLSchema = await buildCandorSchema(taxonomy);
+  const governedBase = await buildCandorSchema(taxonomy);
   const governed = enforceGovernance(governedBase, readGovernance(governedBase), taxonomy);
   const purpose = { key: 'essential.service', legalBasis: 'contract' as const };
   const analytics = { key: 'analytics.reporting', legalBasis: 'legitimate_interests' as const };

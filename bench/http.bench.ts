@@ -69,7 +69,7 @@ async function measure(url: string, connections: number) {
 async function plainApollo(tuned: boolean) {
   const app = express();
   const httpServer = createServer(app);
-  const apollo = new ApolloServer({ schema: await buildCandorSchema(), plugins: tuned ? [ApolloServerPluginCacheControlDisabled()] : [] });
+  const apollo = new ApolloServer({ schema: await buildCandorSchema(loadConfiguredTaxonomy(loadConfig({}, {}))), plugins: tuned ? [ApolloServerPluginCacheControlDisabled()] : [] });
   await apollo.start();
   app.use('/graphql', express.json(), expressMiddleware(apollo, { context: async () => ({ domain }) }));
   await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));

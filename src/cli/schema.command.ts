@@ -15,7 +15,7 @@ import type { Output } from './audit.command';
  */
 async function renderLiveSchemaFiles(taxonomy: Taxonomy): Promise<Record<string, string>> {
   await buildGovernedSchema(taxonomy);
-  return renderSchemaFiles(await buildCandorSchema(), taxonomy);
+  return renderSchemaFiles(await buildCandorSchema(taxonomy), taxonomy);
 }
 
 /** `candor schema emit|check`: write the schema files, or exit 1 when the committed ones are stale. */

@@ -5,6 +5,7 @@ import { ConsentResolver } from './consent.resolver';
 import { CustomerResolver } from './customer.resolver';
 import { ReportResolver } from './report.resolver';
 import { SubjectRightsResolver } from './subject-rights.resolver';
+import type { Taxonomy } from '../taxonomy/taxonomy';
 import { readGovernance } from './governance-catalog';
 
 /** The SDL form of `@Governed`, so the printed schema shows every field's category and purposes. */
@@ -23,9 +24,11 @@ export const RESOLVERS = [CustomerResolver, ConsentResolver, AccessLogResolver, 
 
 /**
  * Builds the (not yet enforced) schema from the type-graphql classes and writes each field's governance
- * into its description, where Apollo Sandbox's docs panel shows it.
+ * into its description, where Apollo Sandbox's docs panel shows it: the annotation's category, purposes
+ * and roles, and the masked release the taxonomy gives the category (a purpose scoped to a masked field
+ * sees the field, so its description must say in what form it comes).
  */
-export async function buildCandorSchema(): Promise<GraphQLSchema> {
+export async function buildCandorSchema(taxonomy: Taxonomy): Promise<GraphQLSchema> {
   const schema = await buildSchema({
     resolvers: [...RESOLVERS],
     // buildSchema replaces the built-in directives unless they are passed along.
@@ -36,7 +39,13 @@ export async function buildCandorSchema(): Promise<GraphQLSchema> {
     if (!field.annotated) continue;
     const definition = schema.getType(field.typeName) as { getFields(): Record<string, { description?: string | null }> };
     const target = definition.getFields()[field.fieldName];
-    const line = [`Category: ${field.category}`, field.purposes.length ? `Purposes: ${field.purposes.join(', ')}` : '', field.roles.length ? `Roles: ${field.roles.join(', ')}` : '']
+    const mask = taxonomy.categories.get(field.category)?.mask;
+    const line = [
+      `Category: ${field.category}`,
+      field.purposes.length ? `Purposes: ${field.purposes.join(', ')}` : '',
+      mask ? `Masked (${mask.strategy}) for: ${mask.purposes.join(', ')}` : '',
+      field.roles.length ? `Roles: ${field.roles.join(', ')}` : '',
+    ]
       .filter(Boolean)
       .join(' · ');
     target.description = target.description ? `${target.description}\n\n${line}` : line;

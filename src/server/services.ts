@@ -89,7 +89,7 @@ export function loadConfiguredTaxonomy(config: CandorConfig): Taxonomy {
  * enforcement point.
  */
 export async function buildGovernedSchema(taxonomy: Taxonomy): Promise<GovernedSchema> {
-  const schema = await buildCandorSchema();
+  const schema = await buildCandorSchema(taxonomy);
   const fields = readGovernance(schema);
   assertGoverned(fields, taxonomy);
   return enforceGovernance(schema, fields, taxonomy);
@@ -135,7 +135,7 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
     throw error;
   }
   const domain = new DomainStore(dataSource);
-  const fields = readGovernance(await buildCandorSchema());
+  const fields = readGovernance(await buildCandorSchema(taxonomy));
   const receipts = receiptContext(taxonomy, fields);
   const metrics = createMetrics();
   const logger = createLogger(config.logLevel, options.logDestination);

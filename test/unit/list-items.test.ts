@@ -1,11 +1,13 @@
 import 'reflect-metadata';
 import { type FragmentDefinitionNode, type GraphQLSchema, Kind, type OperationDefinitionNode, parse } from 'graphql';
+import { loadConfig } from '../../src/config';
 import { buildCandorSchema } from '../../src/graphql/schema';
+import { loadConfiguredTaxonomy } from '../../src/server/services';
 import { listItems } from '../../src/server/query-limits';
 
 let schema: GraphQLSchema;
 beforeAll(async () => {
-  schema = await buildCandorSchema();
+  schema = await buildCandorSchema(loadConfiguredTaxonomy(loadConfig({}, {})));
 });
 
 /** The items `query`'s operation asks for from its lists together, with `variables`. */

@@ -12,7 +12,7 @@ const taxonomy = loadConfiguredTaxonomy(loadConfig({}, {}));
 
 describe('policy tests (test/policy/*.yaml)', () => {
   it('all hold against decide()', async () => {
-    const results = runPolicyTests(join(projectRoot(), 'test', 'policy'), taxonomy, readGovernance(await buildCandorSchema()));
+    const results = runPolicyTests(join(projectRoot(), 'test', 'policy'), taxonomy, readGovernance(await buildCandorSchema(taxonomy)));
     expect(results.length).toBeGreaterThanOrEqual(13);
     expect(results.filter((result) => !result.passed)).toEqual([]);
   });
@@ -21,7 +21,7 @@ describe('policy tests (test/policy/*.yaml)', () => {
     let directory: string;
     let schema: Awaited<ReturnType<typeof buildCandorSchema>>;
     beforeAll(async () => {
-      schema = await buildCandorSchema();
+      schema = await buildCandorSchema(taxonomy);
       directory = mkdtempSync(join(tmpdir(), 'candor-policy-'));
       writeFileSync(join(directory, 'wrong.yaml'), '- name: email is free for marketing\n  field: Customer.email\n  purpose: marketing.communications\n  subject: {}\n  expect: { effect: allow, reason: CONSENT_GIVEN }\n');
       writeFileSync(join(directory, 'broken.yml.txt'), 'ignored');
@@ -29,7 +29,7 @@ describe('policy tests (test/policy/*.yaml)', () => {
     afterAll(() => rmSync(directory, { recursive: true, force: true }));
 
     it('fails with a clear diff, in the runner and the CLI', async () => {
-      const [result] = runPolicyTests(directory, taxonomy, readGovernance(await buildCandorSchema()));
+      const [result] = runPolicyTests(directory, taxonomy, readGovernance(await buildCandorSchema(taxonomy)));
       expect(result).toEqual(expect.objectContaining({ passed: false, expected: 'allow CONSENT_GIVEN', actual: 'deny CONSENT_REQUIRED' }));
       const cli = await runCli(['policy', 'test', directory], {});
       expect(cli.code).toBe(1);

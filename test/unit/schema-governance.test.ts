@@ -38,7 +38,7 @@ describe('the Candor schema', () => {
   });
 
   it('declares the issue’s categories and purposes on the demo fields', async () => {
-    const fields = Object.fromEntries(readGovernance(await buildCandorSchema()).map((field) => [field.coordinate, field]));
+    const fields = Object.fromEntries(readGovernance(await buildCandorSchema(taxonomy)).map((field) => [field.coordinate, field]));
     expect(fields['Customer.email']).toEqual(expect.objectContaining({ category: 'user.contact.email', purposes: ['essential.service', 'marketing.communications'], subjectKey: 'id' }));
     expect(fields['Customer.accessibilityNeeds'].category).toBe('user.health_and_medical');
     expect(fields['Payment.amount']).toEqual(expect.objectContaining({ category: 'user.financial', subjectKey: 'customerId' }));
@@ -47,13 +47,21 @@ describe('the Candor schema', () => {
   });
 
   it('shows governance in the SDL (directive) and in the field description for Sandbox', async () => {
-    const sdl = renderSchemaFiles(await buildCandorSchema(), taxonomy)['schema/schema.graphql'];
+    const sdl = renderSchemaFiles(await buildCandorSchema(taxonomy), taxonomy)['schema/schema.graphql'];
     expect(sdl).toContain('email: String @governed(category: "user.contact.email", purposes: ["essential.service", "marketing.communications"])');
-    expect(sdl).toContain('Category: user.contact.email · Purposes: essential.service, marketing.communications');
+    expect(sdl).toContain('Category: user.contact.email · Purposes: essential.service, marketing.communications · Masked (partial_email) for: analytics.reporting');
+  });
+
+  it('says in the description when the taxonomy serves a field masked, as a deployment\'s taxonomy has it', async () => {
+    const descriptionOfEmail = async (serving: typeof taxonomy) => ((await buildCandorSchema(serving)).getType('Customer') as GraphQLObjectType).getFields().email.description;
+    const unmasked = { ...taxonomy, categories: new Map([...taxonomy.categories].map(([key, category]) => [key, key === 'user.contact.email' ? { ...category, mask: undefined } : category])) };
+    expect(await descriptionOfEmail(unmasked)).toBe('Category: user.contact.email · Purposes: essential.service, marketing.communications');
+    const wider = { ...taxonomy, categories: new Map([...taxonomy.categories].map(([key, category]) => [key, key === 'user.contact.email' ? { ...category, mask: { strategy: 'partial_email' as const, purposes: ['analytics.reporting', 'marketing.advertising'] } } : category])) };
+    expect(await descriptionOfEmail(wider)).toBe('Category: user.contact.email · Purposes: essential.service, marketing.communications · Masked (partial_email) for: analytics.reporting, marketing.advertising');
   });
 
   it('has committed schema/schema.graphql and schema/governance.json that match the annotations (run `npx candor schema emit`)', async () => {
-    const files = renderSchemaFiles(await buildCandorSchema(), taxonomy);
+    const files = renderSchemaFiles(await buildCandorSchema(taxonomy), taxonomy);
     // Both files, always: a generator that dropped one would otherwise shrink the check.
     expect(Object.keys(files).sort()).toEqual(['schema/governance.json', 'schema/schema.graphql']);
     for (const [file, content] of Object.entries(files)) expect([file, readFileSync(join(projectRoot(), file), 'utf8')]).toEqual([file, content]);
