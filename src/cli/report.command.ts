@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { accessSync, closeSync, constants, fsyncSync, openSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { badInput } from '../errors';
-import { generateReport, validateReportRequest } from '../reports/generate-report';
+import { generateReport, type ReportStage, validateReportRequest } from '../reports/generate-report';
 import { REPORT_KINDS } from '../reports/report-document';
 import { REPORT_FORMATS, type ReportFormat, renderReport } from '../reports/renderers';
 import type { CandorServices } from '../server/services';
@@ -87,10 +87,11 @@ function writeWhole(path: string, data: Buffer): void {
 /** `candor report <kind> [--subject ID] [--from DATE] [--to DATE] --format <fmt> [--out FILE]`. */
 export async function reportCommand(services: CandorServices, args: ReportArguments, output: Output & { writeBinary(data: Buffer): void }): Promise<number> {
   checkReportArguments(args);
-  const progress = (stage: 'verifying' | 'reading', done: number, total: number) => {
+  const progress = (stage: ReportStage, done: number, total: number) => {
     const share = total > 0 ? Math.min(1, done / total) : 1;
     const filled = Math.round(share * 30);
-    const where = stage === 'verifying' ? `verified ${done.toLocaleString('en')} of ${total.toLocaleString('en')} records` : `through record ${done.toLocaleString('en')} of ${total.toLocaleString('en')}`;
+    const [doneText, totalText] = [done, total].map((value) => value.toLocaleString('en'));
+    const where = { verifying: `verified ${doneText} of ${totalText} records`, reading: `through record ${doneText} of ${totalText}`, counting: `counted ${doneText} of ${totalText} customers` }[stage];
     output.err(`\r\x1b[K${stage.padEnd(9)} [${'#'.repeat(filled)}${'-'.repeat(30 - filled)}] ${(share * 100).toFixed(0).padStart(3)}%  ${where}`);
   };
   const document = await generateReport(

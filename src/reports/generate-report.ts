@@ -1,4 +1,4 @@
-import { LessThanOrEqual } from 'typeorm';
+import { In, LessThanOrEqual, MoreThan } from 'typeorm';
 import type { AccessActor } from '../audit/access-log';
 import { AuditBatchEntity, AuditCheckpointEntity } from '../audit/audit.entities';
 import { GENESIS_HASH } from '../audit/chain';
@@ -9,7 +9,7 @@ import { auditLogBroken, badInput, isoTime } from '../errors';
 import type { FieldGovernance } from '../graphql/governance-catalog';
 import type { CandorServices } from '../server/services';
 import { readAccessLog } from './access-log-source';
-import { consentCoverageReport, ropaReport, subjectAccessReport } from './governance.reports';
+import { consentCoverageReport, type CoveredSubject, ropaReport, subjectAccessReport } from './governance.reports';
 import { REPORT_KINDS, type ReportDocument, type ReportKind, type ReportParameters } from './report-document';
 import { denialsReport, purposeUsageReport, type ReportFrame } from './usage.reports';
 
@@ -26,10 +26,21 @@ export interface GenerateOptions {
   readonly requestId: string;
   /**
    * How far the report is: `reading`, through sequence number `done` of the head `total`; then `verifying`,
-   * `done` records of `total` checked.
+   * `done` records of `total` checked. The consent-coverage report reads no log: `counting`, `done`
+   * customers of `total`.
    */
-  readonly onProgress?: (stage: 'verifying' | 'reading', done: number, total: number) => void;
+  readonly onProgress?: (stage: ReportStage, done: number, total: number) => void;
+  /**
+   * How many customers the consent-coverage report reads at a time, with their statements (default 1,000):
+   * its memory is one chunk's.
+   */
+  readonly customersPerChunk?: number;
 }
+
+export type ReportStage = 'reading' | 'verifying' | 'counting';
+
+/** A chunk's ids go into one IN list: well inside every driver's parameter limit. */
+const COVERAGE_CHUNK = 1_000;
 
 /** How the caller names a report's parameters, so that a problem names what they typed. */
 export interface ReportArgumentNames {
@@ -94,14 +105,20 @@ export async function generateReport(services: CandorServices, request: ReportRe
       break;
     }
     case 'consent-coverage': {
-      const subjects = await dataSource.getRepository(CustomerEntity).find({ select: { id: true, createdAt: true, erasedAt: true }, order: { id: 'ASC' } });
-      // In the order made: the period starts, by default, at the earliest statement (an imported one may be older than the first entry).
-      const events = await dataSource.getRepository(ConsentEventEntity).find({ order: { recordedAt: 'ASC', id: 'ASC' } });
-      const start = new Date(parameters.from ?? events[0]?.recordedAt ?? now.toISOString());
+      // The period starts, by default, at the earliest statement (an imported one may be older than the first entry).
+      const start = new Date(parameters.from ?? (await earliestStatement(services)) ?? now.toISOString());
       const end = new Date(parameters.to ?? now.toISOString());
       // With one bound given, the other's default may fall on its wrong side: a backwards period is no period.
       if (start > end) throw badInput(`the period is backwards: it would start at ${start.toISOString()} and end at ${end.toISOString()}`);
-      document = consentCoverageReport(services.taxonomy, subjects, events, frame, start, end);
+      const coverage = consentCoverageReport(services.taxonomy, start, end);
+      const total = await dataSource.getRepository(CustomerEntity).count();
+      let counted = 0;
+      for await (const chunk of coveredSubjects(services, options.customersPerChunk ?? COVERAGE_CHUNK)) {
+        coverage.add(chunk.subjects, chunk.events);
+        counted += chunk.subjects.length;
+        options.onProgress?.('counting', counted, total);
+      }
+      document = coverage.finish(frame);
       break;
     }
   }
@@ -168,6 +185,31 @@ async function prunedNotice(services: CandorServices, prune: Prune, from: string
   const since = oldest?.committedAt ?? prune.at;
   const before = from !== undefined && from < since ? '; this report\'s period starts before that, and its figures cover only what remains' : '';
   return `The access log was pruned through record ${prune.throughSeq}: it holds the records committed from ${since} on${before}.`;
+}
+
+/** When the earliest statement in the ledger was made (one aggregate: the ledger is never read whole). */
+async function earliestStatement(services: CandorServices): Promise<string | null> {
+  const [{ earliest }] = (await services.dataSource.query('SELECT min(recorded_at) AS earliest FROM consent_event')) as Array<{ earliest: string | null }>;
+  return earliest;
+}
+
+/**
+ * The customers in id order, a chunk at a time (keyset on the primary key), each chunk with the ledger's
+ * statements about its subjects who are not erased (an erased subject's are kept under an id that maps to no
+ * one, and the report counts them as erased): memory is bounded by one chunk, not by the customers or the
+ * ledger.
+ */
+async function* coveredSubjects(services: CandorServices, chunkSize: number): AsyncGenerator<{ subjects: CoveredSubject[]; events: ConsentEventEntity[] }> {
+  const customers = services.dataSource.getRepository(CustomerEntity);
+  const ledger = services.dataSource.getRepository(ConsentEventEntity);
+  let after: string | undefined;
+  for (;;) {
+    const subjects = await customers.find({ select: { id: true, createdAt: true, erasedAt: true }, where: after === undefined ? {} : { id: MoreThan(after) }, order: { id: 'ASC' }, take: chunkSize });
+    if (subjects.length === 0) return;
+    const held = subjects.filter((subject) => subject.erasedAt === null).map((subject) => subject.id);
+    yield { subjects, events: held.length === 0 ? [] : await ledger.find({ where: { subjectId: In(held) } }) };
+    after = subjects[subjects.length - 1].id;
+  }
 }
 
 /** The personal fields Candor holds a value for, about this customer (what an Art. 15 answer lists). */

@@ -153,49 +153,63 @@ export interface CoveredSubject {
  * Consent coverage: per purpose, the share of subjects in each state at the start and the end of the
  * period, each instant counting the subjects who were customers then (not yet created, or already erased,
  * they are no one's coverage). An instant is exclusive, as the ledger's replay up to it is: what happened at
- * it (a customer created, a statement made, an erasure) belongs after it.
+ * it (a customer created, a statement made, an erasure) belongs after it. Fed the subjects a chunk at a
+ * time, so memory is bounded by a chunk and the figures, not by the customers or the ledger.
  */
-export function consentCoverageReport(taxonomy: Taxonomy, subjects: readonly CoveredSubject[], events: readonly ConsentEventEntity[], frame: ReportFrame, periodStart: Date, periodEnd: Date): ReportDocument {
-  const before = replayLedger(events, periodStart.toISOString());
-  const after = replayLedger(events, periodEnd.toISOString());
-  const existingAt = (at: Date) => subjects.filter((subject) => subject.createdAt < at.toISOString() && (subject.erasedAt === null || subject.erasedAt >= at.toISOString()));
-  const [atStart, atEnd] = [existingAt(periodStart), existingAt(periodEnd)];
+export function consentCoverageReport(taxonomy: Taxonomy, periodStart: Date, periodEnd: Date) {
   const states = REPORTED_COVERAGE_STATES;
   const purposes = [...taxonomy.purposes.values()].filter((purpose) => purpose.requestable);
-  const rows = purposes.map((purpose) => {
+  const tallyAt = (at: Date) => ({
+    at,
+    iso: at.toISOString(),
+    subjects: 0,
     // Each instant reads the purpose as it stood then: a notice change after the start did not count yet.
-    const count = (snapshot: Map<string, SubjectState>, existing: readonly CoveredSubject[], at: Date) => {
-      const counts = Object.fromEntries(states.map((state) => [state, 0])) as Record<ReportedCoverage, number>;
-      const asThen = requestPurposeOf(purpose, at);
-      // An erased subject's statements are kept under an id that maps back to no one: theirs are not known.
-      for (const subject of existing) counts[subject.erasedAt === null ? reportedStandingOf(snapshot.get(subject.id), asThen, at) : 'erased since']++;
-      return counts;
-    };
-    return { purpose: purpose.key, legalBasis: purpose.legalBasis!, start: count(before, atStart, periodStart), end: count(after, atEnd, periodEnd) };
+    purposes: purposes.map((purpose) => ({ asThen: requestPurposeOf(purpose, at), counts: Object.fromEntries(states.map((state) => [state, 0])) as Record<ReportedCoverage, number> })),
   });
-  const total = atEnd.length;
+  const [start, end] = [tallyAt(periodStart), tallyAt(periodEnd)];
   return {
-    kind: 'consent-coverage',
-    title: 'Consent coverage',
-    primaryTable: 'End of period',
-    ...frame,
-    summary: [`${atStart.length} data subjects at ${periodStart.toISOString()}, ${total} at ${periodEnd.toISOString()}.`],
-    sections: [
-      {
-        title: 'Coverage per purpose',
-        // Only purposes that rest on consent: a bar of zero grants for a contract purpose would read as a gap.
-        chart: { title: 'Subjects who granted consent, end of period (purposes based on consent)', bars: rows.filter((row) => row.legalBasis === 'consent').map((row) => ({ label: row.purpose, value: row.end.granted })) },
-        tables: [
+    /**
+     * Counts a chunk of subjects. `events` holds every ledger statement about the chunk's subjects who are
+     * not erased, in any order (the replay orders them); statements about anyone else change nothing.
+     */
+    add(subjects: readonly CoveredSubject[], events: readonly ConsentEventEntity[]): void {
+      for (const tally of [start, end]) {
+        const snapshot = replayLedger(events, tally.iso);
+        for (const subject of subjects) {
+          if (subject.createdAt >= tally.iso || (subject.erasedAt !== null && subject.erasedAt < tally.iso)) continue;
+          tally.subjects++;
+          // An erased subject's statements are kept under an id that maps back to no one: theirs are not known.
+          for (const { asThen, counts } of tally.purposes) counts[subject.erasedAt === null ? reportedStandingOf(snapshot.get(subject.id), asThen, tally.at) : 'erased since']++;
+        }
+      }
+    },
+    finish(frame: ReportFrame): ReportDocument {
+      const rows = purposes.map((purpose, index) => ({ purpose: purpose.key, legalBasis: purpose.legalBasis!, start: start.purposes[index].counts, end: end.purposes[index].counts }));
+      const total = end.subjects;
+      return {
+        kind: 'consent-coverage',
+        title: 'Consent coverage',
+        primaryTable: 'End of period',
+        ...frame,
+        summary: [`${start.subjects} data subjects at ${start.iso}, ${total} at ${end.iso}.`],
+        sections: [
           {
-            title: 'End of period',
-            columns: ['purpose', 'legal basis', ...states.map((state) => `${state} (share)`), 'granted change'],
-            rows: rows.map((row) => [row.purpose, row.legalBasis, ...states.map((state) => `${row.end[state]} (${percent(row.end[state], total)})`), row.end.granted - row.start.granted]),
+            title: 'Coverage per purpose',
+            // Only purposes that rest on consent: a bar of zero grants for a contract purpose would read as a gap.
+            chart: { title: 'Subjects who granted consent, end of period (purposes based on consent)', bars: rows.filter((row) => row.legalBasis === 'consent').map((row) => ({ label: row.purpose, value: row.end.granted })) },
+            tables: [
+              {
+                title: 'End of period',
+                columns: ['purpose', 'legal basis', ...states.map((state) => `${state} (share)`), 'granted change'],
+                rows: rows.map((row) => [row.purpose, row.legalBasis, ...states.map((state) => `${row.end[state]} (${percent(row.end[state], total)})`), row.end.granted - row.start.granted]),
+              },
+              { title: 'Start of period', columns: ['purpose', ...states], rows: rows.map((row) => [row.purpose, ...states.map((state) => row.start[state])]) },
+            ],
           },
-          { title: 'Start of period', columns: ['purpose', ...states], rows: rows.map((row) => [row.purpose, ...states.map((state) => row.start[state])]) },
         ],
-      },
-    ],
-    data: { subjects: total, subjectsAtStart: atStart.length, periodStart: periodStart.toISOString(), periodEnd: periodEnd.toISOString(), purposes: rows },
+        data: { subjects: total, subjectsAtStart: start.subjects, periodStart: start.iso, periodEnd: end.iso, purposes: rows },
+      };
+    },
   };
 }
 

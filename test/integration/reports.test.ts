@@ -11,8 +11,10 @@ import { decide, type FieldPolicy, mostSpecific, type SubjectState } from '../..
 import { eraseSubject } from '../../src/privacy/erasure';
 import { createSubjectToken } from '../../src/privacy/subject-link';
 import { generateReport } from '../../src/reports/generate-report';
+import { consentCoverageReport } from '../../src/reports/governance.reports';
 import { REPORT_KINDS } from '../../src/reports/report-document';
 import { renderReport } from '../../src/reports/renderers';
+import type { ReportFrame } from '../../src/reports/usage.reports';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { CLI, runCli, runShell } from '../support/child-server';
 import { DRIVERS } from '../support/databases';
@@ -327,6 +329,51 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     const after = await marketing();
     expect(after.start).toEqual(before.start);
     expect(after.end).toEqual({ ...before.end, granted: before.end.granted + 1, 'never asked': before.end['never asked'] - 1 });
+  });
+
+  it('consent coverage reads the customers a chunk at a time: the same document as from all of them and the whole ledger at once', async () => {
+    const start = '2026-03-01T00:00:00.000Z';
+    // Among the seeded customers (cus_8… < cus_8z… < cus_9…), so that chunk boundaries fall around them.
+    const [spanning, late, atStart, erased] = ['cus_8zzz_chunk_spanning', 'cus_8zzz_chunk_late', 'cus_8zzz_chunk_at_start', 'cus_8zzz_chunk_erased'];
+    await addCustomer(candor, spanning, { createdAt: '2025-01-01T00:00:00.000Z' });
+    await addCustomer(candor, late, { createdAt: '2026-04-01T00:00:00.000Z' });
+    await addCustomer(candor, atStart, { createdAt: start });
+    await addCustomer(candor, erased, { createdAt: '2025-01-01T00:00:00.000Z' });
+    const statement = (subjectId: string, kind: ConsentEventEntity['kind'], purpose: string, recordedAt: string) => candor.services.consent.append({ subjectId, kind, purpose, source: 'test', recordedAt: new Date(recordedAt) });
+    // Statements on both sides of the start, one at it (an instant is exclusive: it belongs after).
+    await statement(spanning, 'grant', 'marketing.communications', '2026-02-01T00:00:00.000Z');
+    await statement(spanning, 'object', 'analytics', start);
+    await statement(spanning, 'withdraw', 'marketing.communications', '2026-06-01T00:00:00.000Z');
+    await statement(late, 'grant', 'marketing.communications', '2026-05-01T00:00:00.000Z');
+    await statement(atStart, 'grant', 'personalize.content', '2026-04-01T00:00:00.000Z');
+    await statement(erased, 'grant', 'marketing.communications', '2026-02-01T00:00:00.000Z');
+    await statement(erased, 'withdraw', 'marketing.communications', '2026-05-01T00:00:00.000Z');
+    await eraseSubject(candor.services, erased, actor, 'test-chunk-erase');
+    const { dataSource, taxonomy } = candor.services;
+    const subjects = await dataSource.getRepository(CustomerEntity).find({ select: { id: true, createdAt: true, erasedAt: true } });
+    const events = await dataSource.getRepository(ConsentEventEntity).find();
+    expect(subjects.length).toBeGreaterThan(200);
+    const earliest = events.map((event) => event.recordedAt).sort()[0];
+    for (const [parameters, customersPerChunk] of [[{}, 7], [{ from: start, to: '2026-09-01T00:00:00.000Z' }, 7], [{ from: start, to: '2026-09-01T00:00:00.000Z' }, 1], [{ from: start }, 64], [{ to: '2026-09-01T00:00:00.000Z' }, 7]] as const) {
+      const seen: Array<[string, number, number]> = [];
+      const chunked = await generateReport(candor.services, { kind: 'consent-coverage', ...parameters }, { actor, requestId: `test-coverage-chunks-${Date.now()}`, customersPerChunk, onProgress: (stage, done, total) => seen.push([stage, done, total]) });
+      const { periodStart, periodEnd } = chunked.data as { periodStart: string; periodEnd: string };
+      // By default the period starts at the earliest statement, as when the report read the whole ledger.
+      expect(periodStart).toBe(new Date('from' in parameters ? parameters.from : earliest).toISOString());
+      // Every customer and the whole ledger in one go: what the report computed before it read in chunks.
+      const whole = consentCoverageReport(taxonomy, new Date(periodStart), new Date(periodEnd));
+      whole.add(subjects, events);
+      const { parameters: asked, generatedAt, logHead, logSince } = chunked as typeof chunked & ReportFrame;
+      const expected = whole.finish({ parameters: asked, generatedAt, logHead, logSince });
+      expect(chunked).toEqual(expected);
+      expect(JSON.stringify(chunked)).toBe(JSON.stringify(expected)); // byte for byte: the same keys in the same order
+      expect(seen).toEqual(Array.from({ length: Math.ceil(subjects.length / customersPerChunk) }, (_, index) => ['counting', Math.min((index + 1) * customersPerChunk, subjects.length), subjects.length]));
+    }
+    // The data holds what the comparison is about: an erased subject, and subjects who became customers in the period (one at its start).
+    const period = (await report('consent-coverage', { from: start, to: '2026-09-01T00:00:00.000Z' })).data as { subjects: number; subjectsAtStart: number; purposes: any[] };
+    const marketing = period.purposes.find((row) => row.purpose === 'marketing.communications');
+    expect(marketing.start['erased since']).toBeGreaterThanOrEqual(1);
+    expect(period.subjects - period.subjectsAtStart).toBeGreaterThanOrEqual(2);
   });
 
   it("subject access lists a dry run of the subject's fields (the actor learned each decision), counted apart from accesses: not a use, nothing withheld", async () => {
