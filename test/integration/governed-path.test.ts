@@ -51,6 +51,7 @@ describe.each(STORES_AND_EXECUTORS)('the governed query path on %s, executed by 
       expect(response.body.errors).toEqual([expect.objectContaining({ extensions: { code } })]);
       const requestId = response.headers.get('x-request-id')!;
       expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+      expect(response.headers.get('cache-control')).toBe('no-store');
       expect(await records(requestId)).toEqual([expect.objectContaining({ decision: 'REFUSED', reason: code, subjectId: null })]);
     });
 
