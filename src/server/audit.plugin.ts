@@ -72,20 +72,20 @@ export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<Candor
           }
           if (rejection) records.push({ ...common, ...refused, coordinate: null, reason: 'GOVERNANCE_REJECTED' });
           // A list filtered on the subjects' choices tells, by whom it holds, that theirs allow the purpose (released
-          // in the list), and by whom of its page it left out, that theirs do not (withheld from it).
-          else {
-            const choicesTold = (subjectId: string, coordinate: string, decision: 'RELEASED' | 'WITHHELD', reason: string): AccessRecordInput => ({
-              ...common,
-              subjectId,
-              coordinate,
-              category: CHOICES_CATEGORY,
-              decision,
-              reason,
-              legalBasis: governance!.purpose.legalBasis,
-            });
-            for (const { field, subjectId } of governance?.subjectsFilteredOnChoices ?? []) records.push(choicesTold(subjectId, field.coordinate, 'RELEASED', FILTERED_ON_CHOICES));
-            for (const { field, subjectId } of governance?.subjectsLeftOutOnChoices ?? []) records.push(choicesTold(subjectId, field.coordinate, 'WITHHELD', FILTERED_OUT_ON_CHOICES));
-          }
+          // in the list), and by whom of its page it left out, that theirs do not (withheld from it). A rejection
+          // tells it too: whether the operation is rejected, and the subject counts it names, depend on whom the
+          // filter kept (a one-customer page is rejected exactly when that customer's choices allow the purpose).
+          const choicesTold = (subjectId: string, coordinate: string, decision: 'RELEASED' | 'WITHHELD', reason: string): AccessRecordInput => ({
+            ...common,
+            subjectId,
+            coordinate,
+            category: CHOICES_CATEGORY,
+            decision,
+            reason,
+            legalBasis: governance!.purpose.legalBasis,
+          });
+          for (const { field, subjectId } of governance?.subjectsFilteredOnChoices ?? []) records.push(choicesTold(subjectId, field.coordinate, 'RELEASED', FILTERED_ON_CHOICES));
+          for (const { field, subjectId } of governance?.subjectsLeftOutOnChoices ?? []) records.push(choicesTold(subjectId, field.coordinate, 'WITHHELD', FILTERED_OUT_ON_CHOICES));
           // Null propagation may have discarded objects whose fields were decided: what leaves is what is recorded.
           // Not in a dry run (nothing is released) nor a rejection (judged, and recorded, on every decision).
           if (governance && governance.mode !== 'explain' && !rejection && errors.length && response.body.kind === 'single' && response.body.singleResult.data !== undefined) {

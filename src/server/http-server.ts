@@ -57,6 +57,16 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
+/**
+ * GraphQL answers are one actor's view of personal data under one purpose, decided against the subjects'
+ * choices of the moment: no shared cache (a proxy, a CDN, a browser's disk cache for GET) may keep or replay
+ * one. Apollo sets no Cache-Control of its own (its cache-control plugin is off).
+ */
+function noStore(_req: Request, res: Response, next: NextFunction): void {
+  res.setHeader('Cache-Control', 'no-store');
+  next();
+}
+
 /** Whether a request target is a URL (a path, or an absolute URL whose host Express's router can parse too). */
 function isParsableTarget(target: string | undefined): boolean {
   return URL.canParse(target ?? '/', 'http://candor.invalid');
@@ -200,6 +210,7 @@ export async function startHttpServer(services: CandorServices, governed: Govern
   };
   app.use(
     '/graphql',
+    noStore,
     recordEarlyRefusals,
     express.json({ limit: MAX_BODY_BYTES }),
     batchedOperations(apollo, buildContext, config.limits.batchOperations, recordRefusal),

@@ -224,13 +224,26 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     expect([extraVerify.code, extraVerify.stderr]).toEqual([2, 'candor: unexpected argument "now" for "audit verify" (a value that holds spaces goes in quotes)\n']);
     const switchValue = await runCli(['inbox', 'list', '--all=false'], env);
     expect([switchValue.code, switchValue.stderr]).toEqual([2, 'candor: --all takes no value\n']);
+    // A sequence number is written in decimal digits: `0x1` or `1e0` is no sequence number.
+    for (const from of ['0x1', '1e0', ' 1']) {
+      const loose = await cli('verify', '--from', from);
+      expect([loose.code, loose.stderr]).toEqual([1, 'candor: --from must be a sequence number ≥ 1\n']);
+    }
+    // `new Date('12')` is 1 December 2001: a prune date must be an ISO-8601 one.
+    const looseDate = await cli('prune', '--before', '12');
+    expect([looseDate.code, looseDate.stderr]).toEqual([1, 'candor: --before must be an ISO-8601 date, or a time with its offset (2026-11-01T12:00:00Z), got "12"\n']);
+    expect(await batches()).toBe(before);
+  });
+
+  // Apart from the options above: each case spawns a CLI process, and together they outlast a test's time on a loaded machine.
+  it('refuses a missing operand, another subcommand\'s option, an unknown report or checkpoint action (exit 2) before opening any database', async () => {
+    const offline = { DATABASE_URL: 'sqlite:/nonexistent/candor.sqlite' };
     // A missing operand is a usage error too, found before the database is opened.
     for (const args of [['report', '--format', 'json'], ['consent', 'import']]) {
-      const missing = await runCli(args, { DATABASE_URL: 'sqlite:/nonexistent/candor.sqlite' });
+      const missing = await runCli(args, offline);
       expect([missing.code, missing.stdout, missing.stderr]).toEqual([2, '', expect.stringMatching(/^candor: usage: npx candor (report <ropa\|subject-access\|purpose-usage\|denials\|consent-coverage>|consent import FILE)/)]);
     }
     // Each subcommand takes its own options: one another subcommand of the command takes is refused too.
-    const offline = { DATABASE_URL: 'sqlite:/nonexistent/candor.sqlite' };
     const listWithId = await runCli(['actor', 'list', '--id', 'x1'], offline);
     expect([listWithId.code, listWithId.stderr]).toEqual([2, 'candor: unknown option --id for "actor list" (it takes no options)\n']);
     const listWithText = await runCli(['inbox', 'list', '--text', 'x'], offline);
@@ -242,15 +255,6 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
       const checkpoint = await runCli(['audit', 'checkpoint', ...action], offline);
       expect([checkpoint.code, checkpoint.stderr]).toEqual([2, 'candor: usage: npx candor audit checkpoint <create|export|rotate>\n']);
     }
-    // A sequence number is written in decimal digits: `0x1` or `1e0` is no sequence number.
-    for (const from of ['0x1', '1e0', ' 1']) {
-      const loose = await cli('verify', '--from', from);
-      expect([loose.code, loose.stderr]).toEqual([1, 'candor: --from must be a sequence number ≥ 1\n']);
-    }
-    // `new Date('12')` is 1 December 2001: a prune date must be an ISO-8601 one.
-    const looseDate = await cli('prune', '--before', '12');
-    expect([looseDate.code, looseDate.stderr]).toEqual([1, 'candor: --before must be an ISO-8601 date, or a time with its offset (2026-11-01T12:00:00Z), got "12"\n']);
-    expect(await batches()).toBe(before);
   });
 
   it('a prune whose signed checkpoint no longer matches the log writes nothing: no checkpoint, no deletion', async () => {

@@ -51,6 +51,7 @@ describe.each(STORES_AND_EXECUTORS)('the governed query path on %s, executed by 
       expect(response.body.errors).toEqual([expect.objectContaining({ extensions: { code } })]);
       const requestId = response.headers.get('x-request-id')!;
       expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+      expect(response.headers.get('cache-control')).toBe('no-store');
       expect(await records(requestId)).toEqual([expect.objectContaining({ decision: 'REFUSED', reason: code, subjectId: null })]);
     });
 
@@ -319,6 +320,21 @@ describe.each(STORES_AND_EXECUTORS)('the governed query path on %s, executed by 
       // Without the filter the list tells nothing of anyone's choices, and nothing of the kind is recorded.
       const unfiltered = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ customers(limit: 5) { id } }' });
       expect((await records(unfiltered.headers.get('x-request-id')!)).filter((record) => record.reason === 'FILTERED_ON_CHOICES')).toEqual([]);
+    });
+
+    it('records every subject of the page in reject mode too: whether the operation is rejected tells whom the filter kept', async () => {
+      // Customer.country is not declared for marketing: each customer kept makes one withheld decision, so a rejection
+      // (and its subject count) says how many of the page allow the purpose — with a page of one, whether that one does.
+      const page = ((await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ customers(limit: 40) { id } }' })).body.data!.customers as Array<{ id: string }>).map((customer) => customer.id);
+      const kept = ((await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ customers(limit: 40, onlyPermitted: true) { id } }' })).body.data!.customers as Array<{ id: string }>).map((customer) => customer.id);
+      expect(kept.length).toBeGreaterThan(0);
+      expect(kept.length).toBeLessThan(page.length);
+      const rejected = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ customers(limit: 40, onlyPermitted: true) { country } }', headers: { 'x-governance-mode': 'reject' } });
+      expect(rejected.body.errors?.[0].extensions).toEqual(expect.objectContaining({ code: 'GOVERNANCE_REJECTED', withheld: [{ coordinate: 'Customer.country', reason: 'PURPOSE_NOT_DECLARED', subjects: kept.length }] }));
+      const told = (await records(rejected.headers.get('x-request-id')!)).filter((record) => record.category === 'user.privacy_preferences');
+      expect(told.map((record) => [record.subjectId, record.decision, record.reason]).sort()).toEqual(
+        page.map((id) => [id, ...(kept.includes(id) ? ['RELEASED', 'FILTERED_ON_CHOICES'] : ['WITHHELD', 'FILTERED_OUT_ON_CHOICES'])]).sort(),
+      );
     });
 
     it('reads the domain and the consent state a constant number of times, whatever the page size', async () => {

@@ -161,6 +161,8 @@ describe.each(STORES_AND_EXECUTORS)('bypass attempts on %s, executed by %s', (dr
     const body = await expectNoLeak(preflighted);
     expect(body.data).toEqual({ customer: { email: null } });
     expect(body.errors[0].extensions.code).toBe('CONSENT_REQUIRED');
+    // One actor's view under one purpose and the subjects' choices of the moment: no cache may keep or replay it.
+    expect([blocked.headers.get('cache-control'), preflighted.headers.get('cache-control')]).toEqual(['no-store', 'no-store']);
   });
 
   it('automatic persisted queries are governed the same way', async () => {
