@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Client } from 'pg';
 import { loadConfig } from '../../src/config';
 import { eraseSubject } from '../../src/privacy/erasure';
+import { openServices } from '../../src/server/services';
 import { createDataSource, guardConnections, inAdvisoryTurn } from '../../src/storage/data-source';
 import { startCandor } from '../support/candor-harness';
 import { DRIVERS } from '../support/databases';
@@ -59,6 +60,30 @@ async function throughSilentProxy(url: string) {
       await holder.query('SELECT pg_advisory_unlock($1::bigint)', [lockKey]);
       await expect(erasure).resolves.toEqual(expect.objectContaining({ subjectId }));
       expect(await candor.services.domain.findCustomer(subjectId)).toBeUndefined();
+    } finally {
+      await holder.end();
+      await candor.stop();
+    }
+  });
+
+  it('apply the migrations on start with no query timeout: only the serving connections are bounded (a migration may run long)', async () => {
+    const candor = await startCandor('postgres', { seed: false });
+    const holder = new Client({ connectionString: candor.database.url });
+    await holder.connect();
+    try {
+      // Every run of the migrations reads their table first: held, it makes them wait past the query timeout.
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE migrations IN ACCESS EXCLUSIVE MODE');
+      const config = loadConfig({ DATABASE_URL: candor.database.url, NODE_ENV: 'test', CANDOR_QUERY_TIMEOUT_MS: '300' }, {});
+      const opening = openServices(config, { serving: true });
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      await holder.query('COMMIT');
+      const services = await opening;
+      try {
+        expect(await services.dataSource.query('SHOW statement_timeout')).toEqual([{ statement_timeout: '300ms' }]);
+      } finally {
+        await services.close();
+      }
     } finally {
       await holder.end();
       await candor.stop();
