@@ -24,6 +24,8 @@ export interface GovernedFieldEntry {
   readonly root?: boolean;
   /** Root fields: the reason each call is recorded under. */
   readonly recordAs?: string;
+  /** Root fields: the argument naming the data subject each recorded call is recorded with. */
+  readonly subjectArgument?: string;
   /** Root fields: the argument that filters the returned subjects on their choices (each then recorded). */
   readonly filtersOnChoices?: string;
   /**
@@ -167,7 +169,7 @@ export function parseGovernanceDocument(text: string, source: string): Governanc
       mask = { strategy: maskNode.strategy as string, purposes: maskPurposes as string[] };
     }
     if (entry.root !== undefined && typeof entry.root !== 'boolean') malformed(`${at}: "root" is not true or false`);
-    for (const textField of ['recordAs', 'filtersOnChoices', 'returns'] as const) {
+    for (const textField of ['recordAs', 'subjectArgument', 'filtersOnChoices', 'returns'] as const) {
       if (entry[textField] !== undefined && typeof entry[textField] !== 'string') malformed(`${at}: "${textField}" is not text`);
     }
     fields.set(coordinate, {
@@ -181,6 +183,7 @@ export function parseGovernanceDocument(text: string, source: string): Governanc
       mask,
       root: entry.root as boolean | undefined,
       recordAs: entry.recordAs as string | undefined,
+      subjectArgument: entry.subjectArgument as string | undefined,
       filtersOnChoices: entry.filtersOnChoices as string | undefined,
       returns: entry.returns as string | undefined,
     });
@@ -296,7 +299,11 @@ export function diffGovernance(base: GovernanceDocument, head: GovernanceDocumen
     // Another subject key means another person's consent decides the field.
     if (before.subjectKey !== undefined && after.subjectKey !== undefined && before.subjectKey !== after.subjectKey) add('subject_changed', { from: before.subjectKey, to: after.subjectKey });
     // What an operation's calls leave in the access log: less of it is less evidence.
-    for (const [was, is_, what] of [[before.recordAs, after.recordAs, 'each call'], [before.filtersOnChoices, after.filtersOnChoices, 'each subject the filter looked at']] as const) {
+    for (const [was, is_, what] of [
+      [before.recordAs, after.recordAs, 'each call'],
+      [before.subjectArgument, after.subjectArgument, "each call's data subject"],
+      [before.filtersOnChoices, after.filtersOnChoices, 'each subject the filter looked at'],
+    ] as const) {
       if (was !== undefined && was !== is_) add('recording_removed', { from: was, ...(is_ ? { to: is_ } : {}), note: `${what} was recorded` });
       if (is_ !== undefined && was === undefined) add('recording_added', { to: is_ });
     }

@@ -27,7 +27,12 @@ class RestrictProcessingInput {
   @Field(() => String) source!: string;
 }
 
-const CONSENT_MANAGEMENT = { category: 'system.operations', purposes: CONSENT_RECORD_PURPOSES, roles: ['consent-manager'] } as const;
+/**
+ * Each change is recorded with the subject whose choices it changed (CHOICE_RECORDED): the ledger says what
+ * was stated, the access log proves who stated it for whom, and a change whose record cannot be written is
+ * answered AUDIT_UNAVAILABLE with `changeMade`, as every other change.
+ */
+const CONSENT_MANAGEMENT = { category: 'system.operations', purposes: CONSENT_RECORD_PURPOSES, roles: ['consent-manager'], recordAs: 'CHOICE_RECORDED', subjectArgument: 'input.subjectId' } as const;
 
 /** Consent-ledger mutations; each appends one entry and returns it. */
 @Resolver()

@@ -1,4 +1,4 @@
-import { GraphQLBoolean, type GraphQLField, type GraphQLObjectType, type GraphQLSchema, getNamedType, isIntrospectionType, isNonNullType, isObjectType, valueFromASTUntyped } from 'graphql';
+import { GraphQLBoolean, type GraphQLField, GraphQLID, type GraphQLInputType, type GraphQLObjectType, type GraphQLSchema, GraphQLString, getNamedType, isInputObjectType, isIntrospectionType, isListType, isNonNullType, isObjectType, valueFromASTUntyped } from 'graphql';
 import type { Taxonomy } from '../taxonomy/taxonomy';
 import { GOVERNANCE_EXTENSION, type GovernedFieldOptions, SUBJECT_EXTENSION } from './governed.decorator';
 
@@ -15,10 +15,14 @@ export interface FieldGovernance {
   readonly roles: readonly string[];
   /** Root fields: the reason under which calling it is recorded, if it is. */
   readonly recordAs?: string;
+  /** Root fields: the argument (path) naming the data subject a recorded call acts on, if any. */
+  readonly subjectArgument?: string;
   /** Root fields: the Boolean argument that filters the returned subjects on their choices, if any. */
   readonly filtersOnChoices?: string;
   /** The field's Boolean arguments (what `filtersOnChoices` may name). */
   readonly booleanArguments?: readonly string[];
+  /** The paths to the field's single ID or String values, one input object deep (what `subjectArgument` may name). */
+  readonly identifierArguments?: readonly string[];
   /** A Query/Mutation field. */
   readonly root: boolean;
   /** Where the record's data subject is found (`GovernedType({ subjectKey })`), if the type declares it. */
@@ -88,8 +92,10 @@ function describeField(type: GraphQLObjectType, field: GraphQLField<unknown, unk
     purposes: options?.purposes ?? [],
     roles: options?.roles ?? [],
     recordAs: options?.recordAs,
+    subjectArgument: options?.subjectArgument,
     filtersOnChoices: options?.filtersOnChoices,
     booleanArguments: field.args.filter((argument) => getNamedType(argument.type) === GraphQLBoolean).map((argument) => argument.name),
+    identifierArguments: identifierPaths(field),
     root,
     subjectKey,
     nonNull: isNonNullType(field.type),
@@ -97,6 +103,23 @@ function describeField(type: GraphQLObjectType, field: GraphQLField<unknown, unk
     returns: named.name,
     shownInSdl: shownGovernance(field),
   };
+}
+
+/** `id`, `input.subjectId`: the field's arguments, and their input objects' fields, that hold one ID or String. */
+function identifierPaths(field: GraphQLField<unknown, unknown>): string[] {
+  const isIdentifier = (type: GraphQLInputType) => {
+    const single = isNonNullType(type) ? type.ofType : type;
+    return single === GraphQLID || single === GraphQLString;
+  };
+  const paths: string[] = [];
+  for (const argument of field.args) {
+    if (isIdentifier(argument.type)) paths.push(argument.name);
+    const named = getNamedType(argument.type);
+    if (isInputObjectType(named) && !isListType(isNonNullType(argument.type) ? argument.type.ofType : argument.type)) {
+      for (const inner of Object.values(named.getFields())) if (isIdentifier(inner.type)) paths.push(`${argument.name}.${inner.name}`);
+    }
+  }
+  return paths;
 }
 
 /** A schema whose governance is incomplete or wrong; lists every problem by coordinate. */
@@ -128,6 +151,10 @@ export function lintGovernance(fields: readonly FieldGovernance[], taxonomy: Tax
     for (const purpose of field.purposes) if (!taxonomy.purposes.has(purpose)) problems.push(`${at} names unknown purpose "${purpose}"`);
     if (field.recordAs && !field.root) problems.push(`${at} declares recordAs, which only root fields may`);
     if (field.filtersOnChoices && !field.root) problems.push(`${at} declares filtersOnChoices, which only root fields may`);
+    // A subject argument names whom a call's record is about: without recordAs there is no record, and a
+    // misnamed one would record every call without its subject.
+    if (field.subjectArgument && !field.recordAs) problems.push(`${at} declares subjectArgument without recordAs: only a recorded call names its subject`);
+    if (field.subjectArgument && field.recordAs && !(field.identifierArguments ?? []).includes(field.subjectArgument)) problems.push(`${at} declares subjectArgument "${field.subjectArgument}", which is not an ID or String argument of the field (or a field of an input argument)`);
     // A misnamed argument would never be seen set: the filter would run and its subjects go unrecorded.
     if (field.filtersOnChoices && field.root && !(field.booleanArguments ?? []).includes(field.filtersOnChoices)) problems.push(`${at} declares filtersOnChoices "${field.filtersOnChoices}", which is not a Boolean argument of the field`);
     // Roles are checked when an operation is called: on any other field they would look like a protection and be none.

@@ -14,6 +14,12 @@ export interface GovernedFieldOptions {
    */
   readonly recordAs?: string;
   /**
+   * Root fields with `recordAs` only: the argument naming the data subject the operation acts on (a path into
+   * an input object, e.g. `input.subjectId`). Each call that answers is then recorded with its subject, so the
+   * log ties a change of someone's choices to them; a call that fails changed nothing and is not recorded.
+   */
+  readonly subjectArgument?: string;
+  /**
    * Root fields only: the Boolean argument that, when true, keeps only the data subjects whose choices
    * (restriction, objection, consent) allow the request's purpose. Each subject the filter looked at is
    * recorded, kept or left out (the store tells the filter whom it left out): the caller learned that much
@@ -46,6 +52,7 @@ export function Governed(options: GovernedFieldOptions): MethodDecorator & Prope
     purposes: [...(options.purposes ?? [])],
     ...(options.roles ? { roles: [...options.roles] } : {}),
     ...(options.recordAs ? { recordAs: options.recordAs } : {}),
+    ...(options.subjectArgument ? { subjectArgument: options.subjectArgument } : {}),
     ...(options.filtersOnChoices ? { filtersOnChoices: options.filtersOnChoices } : {}),
   };
   const directiveArguments = [`category: ${quote(metadata.category)}`];

@@ -25,6 +25,7 @@ export function renderSchemaFiles(schema: GraphQLSchema, taxonomy: Taxonomy): Re
       ...(field.root ? { root: true, returns: field.returns } : field.returnsType ? { returns: field.returnsType } : {}),
       ...(field.roles.length ? { roles: field.roles } : {}),
       ...(field.recordAs ? { recordAs: field.recordAs } : {}),
+      ...(field.subjectArgument ? { subjectArgument: field.subjectArgument } : {}),
       ...(field.filtersOnChoices ? { filtersOnChoices: field.filtersOnChoices } : {}),
       ...(field.subjectKey && category?.personal ? { subjectKey: field.subjectKey } : {}),
       // The category's masked release, so the diff gate sees a widened mask like a widened purpose.

@@ -98,7 +98,7 @@ export function enforceGovernance(schema: GraphQLSchema, declarations: readonly 
     // read of the log) has nothing to decide, and would run in full.
     const readsSubjects = declaration.returnsType !== undefined && subjectKeys.has(declaration.returnsType);
     ruleTree[declaration.typeName][declaration.fieldName] = declaration.root
-      ? rule(`operation ${field.coordinate}`, { cache: 'no_cache' })((_parent, _args, context: Context, info) => governanceOf(context).authorizeOperation(field, info, readsSubjects))
+      ? rule(`operation ${field.coordinate}`, { cache: 'no_cache' })((_parent, args, context: Context, info) => governanceOf(context).authorizeOperation(field, args, info, readsSubjects))
       : rule(`field ${field.coordinate}`, { cache: 'no_cache' })((parent, _args, context: Context, info) => governanceOf(context).enforce(field, parent, info));
     enforcement.set(field.coordinate, 'shield');
     const subjectKey = declaration.returnsType ? subjectKeys.get(declaration.returnsType) : undefined;

@@ -17,6 +17,8 @@ export interface GuardedField {
   readonly root: boolean;
   /** Root fields: record each call under this reason. */
   readonly recordAs?: string;
+  /** Root fields with `recordAs`: the argument path (`input.subjectId`) naming the data subject a call acts on. */
+  readonly subjectArgument?: string;
   /** Root fields: the Boolean argument filtering the returned subjects on their choices (each then recorded). */
   readonly filtersOnChoices?: string;
 }
@@ -30,6 +32,7 @@ export interface FieldDeclaration {
   readonly roles: readonly string[];
   readonly root: boolean;
   readonly recordAs?: string;
+  readonly subjectArgument?: string;
   readonly filtersOnChoices?: string;
   readonly subjectKey?: string;
 }
@@ -77,6 +80,7 @@ export function compileFields(declarations: readonly FieldDeclaration[], taxonom
       roles: declaration.roles,
       root: declaration.root,
       recordAs: declaration.recordAs,
+      subjectArgument: declaration.subjectArgument,
       filtersOnChoices: declaration.filtersOnChoices,
     });
   });

@@ -151,6 +151,20 @@ interface SubjectEntry {
  * where the class of each field policy for this purpose is found by asking `decide()` itself whether it
  * can answer without a subject.
  */
+/** A recorded operation's call: the subject it names (`subjectArgument`), and where its answer is in the response. */
+export interface RecordedOperationCall {
+  readonly field: GuardedField;
+  readonly subjectId: string | null;
+  readonly responseKey: string;
+}
+
+/** The ID or String at `path` (`input.subjectId`) in a field's arguments; the schema lint checked the path's type. */
+function argumentAt(args: Readonly<Record<string, unknown>>, path: string): string | null {
+  let value: unknown = args;
+  for (const step of path.split('.')) value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[step] : undefined;
+  return typeof value === 'string' ? value : null;
+}
+
 export class RequestGovernance {
   private readonly subjects = new Map<string, SubjectEntry>();
   private readonly entries: SubjectEntry[] = [];
@@ -177,7 +191,7 @@ export class RequestGovernance {
   private readonly refusedOperations: OperationRefusal[] = [];
   private readonly filteredOnChoices = new Map<string, { field: GuardedField; subjectId: string }>();
   private readonly leftOutOnChoices = new Map<string, { field: GuardedField; subjectId: string }>();
-  private readonly recordedOperationFields: GuardedField[] = [];
+  private readonly recordedOperationCalls: RecordedOperationCall[] = [];
   private withheldPaths: Array<{ path: ResponsePath; field: GuardedField; subjectId: string; code: string }> = [];
   /** The record the previous field was decided for, the subject key it was read by, and its subject's entry. */
   private lastSource: unknown = undefined;
@@ -342,9 +356,12 @@ export class RequestGovernance {
     return [...this.leftOutOnChoices.values()];
   }
 
-  /** Authorised root fields whose call is itself recorded (`recordAs`), once per coordinate. */
-  get recordedOperations(): readonly GuardedField[] {
-    return this.recordedOperationFields;
+  /**
+   * Authorised calls of root fields that are themselves recorded (`recordAs`): once per coordinate, or, for a
+   * field that names the data subject it acts on (`subjectArgument`), once per call, with that subject.
+   */
+  get recordedOperations(): readonly RecordedOperationCall[] {
+    return this.recordedOperationCalls;
   }
 
   /**
@@ -572,7 +589,7 @@ export class RequestGovernance {
    * Root fields: the actor needs the declared roles, and the request purpose must be one the operation serves.
    * A dry run runs only root fields that read data subjects (`readsSubjects`), whose fields it decides.
    */
-  authorizeOperation(field: GuardedField, info: GraphQLResolveInfo, readsSubjects: boolean): true | GraphQLError {
+  authorizeOperation(field: GuardedField, args: Readonly<Record<string, unknown>>, info: GraphQLResolveInfo, readsSubjects: boolean): true | GraphQLError {
     const missing = field.roles.filter((role) => !this.options.actorRoles.includes(role));
     const problem = missing.length
       ? `${field.coordinate} requires the role ${missing.join(', ')}`
@@ -583,7 +600,11 @@ export class RequestGovernance {
     // and hand over what it returns: it is not dry-run, and says so.
     const refusal = problem ?? (this.explainOnly && !readsSubjects ? `${field.coordinate} is an operation of its own, not a read of data subjects that can be dry-run: send it without X-Governance-Explain` : undefined);
     if (refusal === undefined) {
-      if (field.recordAs && !this.recordedOperationFields.includes(field)) this.recordedOperationFields.push(field);
+      if (field.subjectArgument) {
+        this.recordedOperationCalls.push({ field, subjectId: argumentAt(args, field.subjectArgument), responseKey: info.path.key as string });
+      } else if (field.recordAs && !this.recordedOperationCalls.some((call) => call.field === field)) {
+        this.recordedOperationCalls.push({ field, subjectId: null, responseKey: info.path.key as string });
+      }
       return true;
     }
     const code = problem === undefined ? 'EXPLAIN_QUERIES_ONLY' : 'FORBIDDEN';

@@ -65,10 +65,13 @@ export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<Candor
           const records: AccessRecordInput[] = refusal === undefined ? [] : [{ ...common, ...refused, coordinate: null, reason: refusal }];
           for (const { field, code } of governance?.refusals ?? []) records.push({ ...common, ...refused, coordinate: field.coordinate, reason: code });
           const rejection = governance?.mode === 'reject' ? rejectionOf(governance) : undefined;
-          for (const field of governance?.recordedOperations ?? []) {
+          const resultData = response.body.kind === 'single' ? response.body.singleResult.data : undefined;
+          for (const { field, subjectId, responseKey } of governance?.recordedOperations ?? []) {
+            // A call that acts on a subject is recorded once it answered (its change was made); one that failed changed nothing.
+            if (field.subjectArgument && (resultData?.[responseKey] ?? null) === null) continue;
             // A rejected operation sent nothing: what it read (the log, the inbox) is withheld, as its fields' releases are.
             const outcome = rejection ? { decision: 'WITHHELD' as const, reason: 'GOVERNANCE_REJECTED' } : { decision: 'RELEASED' as const, reason: field.recordAs! };
-            records.push({ ...common, subjectId: null, coordinate: field.coordinate, category: null, ...outcome, legalBasis: governance!.purpose.legalBasis });
+            records.push({ ...common, subjectId, coordinate: field.coordinate, category: null, ...outcome, legalBasis: governance!.purpose.legalBasis });
           }
           if (rejection) records.push({ ...common, ...refused, coordinate: null, reason: 'GOVERNANCE_REJECTED' });
           // A list filtered on the subjects' choices tells, by whom it holds, that theirs allow the purpose (released
@@ -116,7 +119,6 @@ export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<Candor
           // A mutation's change commits before its response leaves; whatever then replaces the response must say so.
           // Each of Candor's mutation fields answers an object once its change has committed, and nothing else
           // (a root `__typename` is a string).
-          const resultData = response.body.kind === 'single' ? response.body.singleResult.data : undefined;
           const changeMade = executed?.operation === 'mutation' && Object.values(resultData ?? {}).some((value) => typeof value === 'object' && value !== null);
           const changeNote = changeMade ? { changeMade: true } : {};
           if (response.body.kind === 'single') {

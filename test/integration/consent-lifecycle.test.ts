@@ -602,6 +602,38 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(await candor.services.dataSource.getRepository(ConsentEventEntity).countBy({ subjectId: W, kind: 'grant' })).toBe(1);
   });
 
+  it('records each change of a subject\'s choices made through GraphQL with that subject (CHOICE_RECORDED), and says when it cannot', async () => {
+    const C = 'cus_0000_life_choices_recorded';
+    await addCustomer(candor, C);
+    const recorded = async (requestId: string | null) =>
+      (await candor.services.accessLogReader.page({ requestId: requestId! }, 50)).edges.map((edge) => [edge.node.coordinate, edge.node.subjectId, edge.node.decision, edge.node.reason, edge.node.actor.id]);
+    // Two changes in one operation (aliases), nothing personal selected: each is recorded with its subject.
+    const changed = await manage(`mutation {
+      granted: grantConsent(input: { subjectId: "${C}", purpose: "marketing.communications", source: "call" }) { __typename }
+      restricted: restrictProcessing(input: { subjectId: "${C}", restricted: true, source: "call" }) { __typename }
+    }`);
+    expect(changed.body.errors).toBeUndefined();
+    expect(await recorded(changed.headers.get('x-request-id'))).toEqual(
+      expect.arrayContaining([
+        ['Mutation.grantConsent', C, 'RELEASED', 'CHOICE_RECORDED', 'compliance-office'],
+        ['Mutation.restrictProcessing', C, 'RELEASED', 'CHOICE_RECORDED', 'compliance-office'],
+      ]),
+    );
+    // A call that failed changed nothing: no record names a subject for it.
+    const unknown = await manage('mutation { withdrawConsent(input: { subjectId: "cus_0000_life_nobody", purpose: "marketing.communications", source: "call" }) { __typename } }');
+    expect(unknown.body.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+    expect((await recorded(unknown.headers.get('x-request-id'))).filter(([, subjectId]) => subjectId !== null)).toEqual([]);
+    // With the log down, the change stands and the answer says so, whatever the selection.
+    const outage = jest.spyOn(candor.services.accessLog, 'appendEntries').mockRejectedValueOnce(new Error('log down'));
+    try {
+      const lifted = await manage(`mutation { restrictProcessing(input: { subjectId: "${C}", restricted: false, source: "call" }) { __typename } }`);
+      expect([lifted.status, lifted.body.data, lifted.body.errors?.map((error) => error.extensions)]).toEqual([503, undefined, [{ code: 'AUDIT_UNAVAILABLE', changeMade: true }]]);
+    } finally {
+      outage.mockRestore();
+    }
+    expect(await candor.services.dataSource.getRepository(ConsentEventEntity).countBy({ subjectId: C, kind: 'lift_restriction' })).toBe(1);
+  });
+
   it('erases a subject once when several erasures arrive at once: one succeeds, the others say it was erased', async () => {
     const R = 'cus_0000_life_erased_at_once';
     await addCustomer(candor, R);

@@ -221,6 +221,14 @@ describe('diffGovernance on what the taxonomy and the operations say', () => {
       { coordinate: 'Query.customer', kind: 'recording_added', review: false, from: undefined, to: 'CUSTOMER_LOOKED_UP', keys: undefined },
     ]);
   });
+
+  it('needs review when a recorded change stops naming its data subject', () => {
+    const head = edited((fields) => {
+      const { subjectArgument: _subjectArgument, ...withoutSubject } = fields.get('Mutation.grantConsent');
+      fields.set('Mutation.grantConsent', withoutSubject);
+    });
+    expect(changesOf(head)).toEqual([{ coordinate: 'Mutation.grantConsent', kind: 'recording_removed', review: true, from: 'input.subjectId', to: undefined, keys: undefined }]);
+  });
 });
 
 describe('renderGovernanceDiff', () => {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GraphQLBoolean, GraphQLID, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString, specifiedDirectives } from 'graphql';
+import { GraphQLBoolean, GraphQLID, GraphQLInputObjectType, GraphQLInt, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString, specifiedDirectives } from 'graphql';
 import { buildSchema, Field, FieldResolver, ID, Query, Resolver } from 'type-graphql';
 import { loadConfig, projectRoot } from '../../src/config';
 import { assertGoverned, lintGovernance, readGovernance, SchemaGovernanceError } from '../../src/graphql/governance-catalog';
@@ -114,6 +114,25 @@ describe('schema lint', () => {
       });
     expect(lintGovernance(readGovernance(people('onlyPermitted')), taxonomy)).toEqual([]);
     expect(lintGovernance(readGovernance(people('onlyPermited')), taxonomy)).toEqual(['Query.people declares filtersOnChoices "onlyPermited", which is not a Boolean argument of the field']);
+  });
+
+  it('refuses a subjectArgument without recordAs, or one that names no ID or String argument (nor a field of an input argument)', () => {
+    const Person = new GraphQLObjectType({ name: 'Person', extensions: { [SUBJECT_EXTENSION]: 'id' }, fields: { id: { type: new GraphQLNonNull(GraphQLID), extensions: governed('system.operations') } } });
+    const Change = new GraphQLInputObjectType({ name: 'Change', fields: { subjectId: { type: new GraphQLNonNull(GraphQLID) }, note: { type: GraphQLString }, count: { type: GraphQLInt } } });
+    const change = (declaration: Record<string, unknown>) =>
+      new GraphQLSchema({
+        query: new GraphQLObjectType({ name: 'Query', fields: { person: { type: Person, extensions: governed('system.operations'), resolve: () => null } } }),
+        mutation: new GraphQLObjectType({
+          name: 'Mutation',
+          fields: { change: { type: Person, args: { input: { type: new GraphQLNonNull(Change) }, id: { type: GraphQLID } }, extensions: { [GOVERNANCE_EXTENSION]: { category: 'system.operations', purposes: [], ...declaration } }, resolve: () => null } },
+        }),
+      });
+    const problems = (declaration: Record<string, unknown>) => lintGovernance(readGovernance(change(declaration)), taxonomy);
+    expect([problems({ recordAs: 'CHANGED', subjectArgument: 'input.subjectId' }), problems({ recordAs: 'CHANGED', subjectArgument: 'id' })]).toEqual([[], []]);
+    expect(problems({ subjectArgument: 'input.subjectId' })).toEqual(['Mutation.change declares subjectArgument without recordAs: only a recorded call names its subject']);
+    for (const misnamed of ['input.subjectid', 'input.count', 'input', 'subjectId']) {
+      expect(problems({ recordAs: 'CHANGED', subjectArgument: misnamed })).toEqual([`Mutation.change declares subjectArgument "${misnamed}", which is not an ID or String argument of the field (or a field of an input argument)`]);
+    }
   });
 
   it('refuses a root field of a personal category: an operation is authorised, never decided per subject', () => {
