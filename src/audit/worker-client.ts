@@ -15,7 +15,8 @@ export interface WorkerAnswer {
   readonly error?: string;
 }
 
-type Pending<Answer> = { resolve: (answer: Answer) => void; reject: (error: Error) => void };
+/** A request waiting for its answer, and the worker it was sent to (only that worker's death fails it). */
+type Pending<Answer> = { resolve: (answer: Answer) => void; reject: (error: Error) => void; worker: Worker };
 
 /** A request before it gets its id; distributes over a union of request kinds. */
 type WithoutId<Request> = Request extends unknown ? Omit<Request, 'id'> : never;
@@ -47,7 +48,7 @@ export class WorkerClient<Request extends { readonly id: number }, Answer extend
     const worker = this.start();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve, reject, worker });
       worker.ref();
       worker.postMessage({ ...body, id }, transfer);
     });
@@ -79,9 +80,12 @@ export class WorkerClient<Request extends { readonly id: number }, Answer extend
       if (answer.error !== undefined) pending.reject(new Error(`${this.failure}: ${answer.error}`));
       else pending.resolve(answer);
     });
+    // A dead worker's 'error' comes before its 'exit': a request may reach the new worker in between, and the
+    // old one's exit must not fail it.
     const fail = (error: Error) => {
       if (this.worker === worker) this.worker = undefined;
       for (const [id, pending] of this.pending) {
+        if (pending.worker !== worker) continue;
         this.pending.delete(id);
         pending.reject(error);
       }

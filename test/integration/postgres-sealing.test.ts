@@ -23,12 +23,15 @@ function records(requestId: string, subjects: number, fields = 10): AccessRecord
  * Makes every seal request go to a worker that is being terminated, as a crash mid-seal would. (Ending it
  * just after the request was sent races with a small seal that answers first.)
  */
+/** Each sealing request's worker is ended as it is asked; `exited` resolves once every ended worker is gone. */
 function crashSealersOnEachRequest() {
   const request = WorkerClient.prototype.request;
-  return jest.spyOn(WorkerClient.prototype, 'request').mockImplementation(function (this: WorkerClient<any, any>, ...args) {
-    void this.start().terminate();
+  const exits: Promise<number>[] = [];
+  const spy = jest.spyOn(WorkerClient.prototype, 'request').mockImplementation(function (this: WorkerClient<any, any>, ...args) {
+    exits.push(this.start().terminate());
     return request.apply(this, args);
   });
+  return { restore: () => spy.mockRestore(), exited: () => Promise.all(exits) };
 }
 
 (DRIVERS.includes('postgres') ? describe : describe.skip)('the PostgreSQL access log, sealed in worker threads', () => {
@@ -280,8 +283,10 @@ function crashSealersOnEachRequest() {
       expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected']);
       expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/access log sealing failed: worker exited/);
     } finally {
-      crash.mockRestore();
+      crash.restore();
     }
+    // A request sent before a worker's death is known (its exit event) goes down with it; the next one, after, starts a new worker.
+    await crash.exited();
     expect((await recordsOf('crashed-1')) + (await recordsOf('crashed-2'))).toBe(0);
     await expect(log.append(records('after-crash', 60))).resolves.toEqual(expect.objectContaining({ batchId: expect.any(Number) }));
     expect(await recordsOf('after-crash')).toBe(600);
@@ -298,8 +303,9 @@ function crashSealersOnEachRequest() {
       expect(response.body.errors).toEqual([expect.objectContaining({ extensions: { code: 'AUDIT_UNAVAILABLE' } })]);
       expect(JSON.stringify(response.body)).not.toContain('@');
     } finally {
-      crash.mockRestore();
+      crash.restore();
     }
+    await crash.exited();
     const after = await query();
     expect([after.status, after.body.errors]).toEqual([200, undefined]);
     expect(await recordsOf(after.headers.get('x-request-id')!)).toBe(3);
