@@ -69,8 +69,10 @@ interface KeyPeriod {
  * hands over to (the one trusted so far, vouching for the one before it) and by the key it hands over from;
  * the older key then vouches only for checkpoints at seq ≤ S, and for prunes no further than the log was
  * pruned at the rotation (which the rotation signs). So a leaked old key can neither sign past its
- * rotation nor delete records the rotation covers. At S itself either key may sign. A rotation that does not
- * verify hands over nothing.
+ * rotation nor delete records the rotation covers. At S itself either key may sign. A newer key's prunes may
+ * reach back before its rotation: retention removes the oldest records, usually older than the latest
+ * rotation, and a prune is made, and signed, by the key of its day. A rotation that does not verify hands
+ * over nothing.
  */
 export function checkpointKeyring(signer: CheckpointVerifier, checkpoints: readonly AuditCheckpointEntity[]): Map<number, CheckedCheckpoint> {
   const checked = new Map<number, CheckedCheckpoint>();
@@ -97,7 +99,7 @@ export function checkpointKeyring(signer: CheckpointVerifier, checkpoints: reado
   for (const checkpoint of checkpoints) {
     if (checkpoint.kind === 'rotation') continue;
     const reaches = checkpoint.kind === 'prune' ? (checkpoint.prunedThroughSeq ?? checkpoint.seq) : -Infinity;
-    const eligible = periods.filter((candidate) => candidate.fromSeq <= checkpoint.seq && checkpoint.seq <= candidate.throughSeq && reaches <= candidate.prunedThroughAtMost);
+    const eligible = periods.filter((candidate) => (checkpoint.kind === 'prune' || candidate.fromSeq <= checkpoint.seq) && checkpoint.seq <= candidate.throughSeq && reaches <= candidate.prunedThroughAtMost);
     const message = checkpointMessage(checkpoint);
     const signedBy = eligible.find((candidate) => candidate.key.verify(message, checkpoint.signature));
     // The columns no signature covers must say what the signature does: the key it names (what export

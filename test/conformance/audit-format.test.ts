@@ -78,6 +78,11 @@ describe.each(DRIVERS)('docs/audit-format.md: an independent verifier (Python) a
     await traffic(2);
     await new Promise((resolve) => setTimeout(resolve, 20)); // the prune date lies after the last commit
     expect((await cli(['prune', '--before', new Date().toISOString()], { signing: firstSeed })).stdout).toMatch(/^pruned \d+ records/);
+    // Records the new key will prune after its rotation.
+    await traffic(1);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const beforeRotation = new Date().toISOString();
+    await new Promise((resolve) => setTimeout(resolve, 20));
     await traffic(3);
     // Group commit: the first append commits alone, the ones queued meanwhile share one batch of many entries.
     const log = new AccessLog(candor.services.accessLog.store);
@@ -87,6 +92,8 @@ describe.each(DRIVERS)('docs/audit-format.md: an independent verifier (Python) a
     expect((await cli(['checkpoint', 'rotate'], { signing: firstSeed, next: secondSeed })).code).toBe(0);
     await traffic(2);
     expect((await cli(['checkpoint', 'create'], { signing: secondSeed })).code).toBe(0);
+    // The new key prunes records from before its rotation: its prune checkpoint's seq lies below the rotation's.
+    expect((await cli(['prune', '--before', beforeRotation], { signing: secondSeed })).stdout).toMatch(/^pruned \d+ records/);
     await traffic(2);
   }, 180_000);
   afterAll(async () => {
@@ -95,7 +102,7 @@ describe.each(DRIVERS)('docs/audit-format.md: an independent verifier (Python) a
 
   it('the genuine log: a prune, a key rotation, packed and single-record entries, shared batches — same count and head, in full and --from', async () => {
     const kinds = (await candor.services.dataSource.getRepository(AuditCheckpointEntity).find({ order: { id: 'ASC' } })).map((checkpoint) => checkpoint.kind);
-    expect(kinds).toEqual(['manual', 'prune', 'rotation', 'manual']);
+    expect(kinds).toEqual(['manual', 'prune', 'rotation', 'manual', 'prune']);
     const stored = await entries().find();
     expect(stored.some((entry) => entry.items.includes('"MASKED"'))).toBe(true);
     expect(stored.some((entry) => entry.count > 1)).toBe(true);

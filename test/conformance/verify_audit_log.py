@@ -314,7 +314,7 @@ def check_checkpoints(checkpoints, trusted):
         seq = checkpoint['seq']
         reach = checkpoint['pruned_through_seq'] if checkpoint['pruned_through_seq'] is not None else seq
         message = checkpoint_message(checkpoint)
-        eligible = [key for key in keys if key['low'] <= seq <= key['high'] and (checkpoint['kind'] != 'prune' or reach <= key['prune_limit'])]
+        eligible = [key for key in keys if (checkpoint['kind'] == 'prune' or key['low'] <= seq) and seq <= key['high'] and (checkpoint['kind'] != 'prune' or reach <= key['prune_limit'])]
         signer = next((key for key in eligible if signature_verifies(key['key'], message, checkpoint['signature'])), None)
         if signer is None:
             named = key_id(eligible[0]['key']) if eligible else key_id(trusted) if trusted else 'none'

@@ -167,6 +167,26 @@ describe.each(DRIVERS)('rotating the checkpoint signing key on %s', (driver) => 
     }
     expect((await cli(['verify'], { signing: secondSeed })).code).toBe(0);
   });
+
+  it('the newest key prunes records from before its rotation (retention reaching further back than the last rotation): verify passes, and prunes on', async () => {
+    const thirdSeed = randomBytes(32);
+    await traffic();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const beforeRotation = new Date().toISOString();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await traffic();
+    expect((await cli(['checkpoint', 'rotate'], { signing: secondSeed, next: thirdSeed })).code).toBe(0);
+    await traffic();
+    const pruned = await cli(['prune', '--before', beforeRotation], { signing: thirdSeed });
+    expect([pruned.code, pruned.stdout]).toEqual([0, expect.stringMatching(/^pruned \d+ records/)]);
+    const [rotation] = (await checkpoints()).filter((checkpoint) => checkpoint.kind === 'rotation').slice(-1);
+    const [prune] = (await checkpoints()).slice(-1);
+    expect([prune.kind, prune.seq < rotation.seq]).toEqual(['prune', true]);
+    expect(await cli(['verify'], { signing: thirdSeed })).toMatchObject({ code: 0, stderr: '' });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect((await cli(['prune', '--before', new Date().toISOString()], { signing: thirdSeed })).code).toBe(0);
+    expect(await cli(['verify'], { signing: thirdSeed })).toMatchObject({ code: 0, stderr: '' });
+  });
 });
 
 describe.each(DRIVERS)('a rotation racing the old key on %s', (driver) => {
