@@ -193,6 +193,10 @@ export async function rotateSigningKey(dataSource: DataSource, current: Checkpoi
   if (next.publicKey === current.publicKey) throw badInput(`the new signing key is the current one (key ${current.keyId}): nothing to rotate`);
   return inCheckpointTransaction(dataSource, async (manager) => {
     if (!(await checkSigningKey(manager, current))) return { rotated: undefined, reason: 'no-checkpoint' };
+    // A key handed over from is retired for good: it may be why the log moved on (it leaked), and swapping the
+    // two variables by mistake would otherwise trust it again.
+    const retiredBy = await manager.getRepository(AuditCheckpointEntity).findOne({ where: { kind: 'rotation', predecessorKey: next.publicKey } });
+    if (retiredBy) throw badInput(`the new signing key (key ${next.keyId}) was retired by rotation checkpoint ${retiredBy.id}: a key signing was handed over from is never trusted again — make a new one (openssl rand -base64 32)`);
     // A log with a checkpoint has a batch: the newest batch is never pruned.
     const head = (await chainHead(manager))!;
     // How far the log was pruned: signed, so that the old key's prunes can reach no further.

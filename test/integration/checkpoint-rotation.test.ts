@@ -186,6 +186,12 @@ describe.each(DRIVERS)('rotating the checkpoint signing key on %s', (driver) => 
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect((await cli(['prune', '--before', new Date().toISOString()], { signing: thirdSeed })).code).toBe(0);
     expect(await cli(['verify'], { signing: thirdSeed })).toMatchObject({ code: 0, stderr: '' });
+    // A key signing was handed over from is never trusted again (the two variables swapped by mistake, say).
+    const before = await checkpoints();
+    const [retiredBy] = before.filter((checkpoint) => checkpoint.kind === 'rotation' && checkpoint.predecessorKey === first.publicKey);
+    const back = await cli(['checkpoint', 'rotate'], { signing: thirdSeed, next: firstSeed });
+    expect([back.code, back.stderr]).toEqual([1, `candor: the new signing key (key ${first.keyId}) was retired by rotation checkpoint ${retiredBy.id}: a key signing was handed over from is never trusted again — make a new one (openssl rand -base64 32)\n`]);
+    expect(await checkpoints()).toEqual(before);
   });
 });
 
