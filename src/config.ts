@@ -87,7 +87,8 @@ export interface CandorConfig {
   readonly queryTimeoutMs: number;
   /**
    * Optional JWT bearer tokens: `CANDOR_JWT_ISSUER`, `CANDOR_JWT_AUDIENCE`, and `CANDOR_JWT_JWKS_URL` or
-   * `CANDOR_JWT_PUBLIC_KEY` (PEM); `CANDOR_JWT_CLAIMS` (JSON) renames the claims read for the actor.
+   * `CANDOR_JWT_PUBLIC_KEY` (PEM); `CANDOR_JWT_CLAIMS` (JSON) renames the claims read for the actor;
+   * `CANDOR_JWT_MAX_AGE_SECONDS` (default 3600, at most 86400) bounds a token's lifetime.
    */
   readonly jwt?: JwtSettings;
   /** `CANDOR_WITHHELD_REPORTING` (default `errors`): withheld leaf fields as one error each, or listed once in `extensions`. */
@@ -199,7 +200,9 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
     // Keys fetched in clear could be swapped on the way, and whoever swaps them mints any actor's tokens.
     if (jwksUrl && production && !isSecureUrl(urlOf(jwksUrl))) throw new ConfigError(`CANDOR_JWT_JWKS_URL must be an https URL when NODE_ENV=production (or on this machine), got "${jwksUrl}"`);
     const claimsJson = read('CANDOR_JWT_CLAIMS');
-    jwt = { issuer, audience, jwksUrl, publicKeyPem, claims: claimsJson ? jwtClaimNames(claimsJson) : DEFAULT_JWT_CLAIMS };
+    // A day at most: the directory cannot revoke a JWT actor, so a token's lifetime is how long a leaked one works.
+    const maxAgeSeconds = count('CANDOR_JWT_MAX_AGE_SECONDS', 3600, 1, 86_400);
+    jwt = { issuer, audience, jwksUrl, publicKeyPem, claims: claimsJson ? jwtClaimNames(claimsJson) : DEFAULT_JWT_CLAIMS, maxAgeSeconds };
   }
 
   const host = read('HOST') ?? '127.0.0.1';

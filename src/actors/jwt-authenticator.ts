@@ -20,6 +20,12 @@ export interface JwtSettings {
   /** …or one public key (PEM, SPKI). */
   readonly publicKeyPem?: string;
   readonly claims: JwtClaimNames;
+  /**
+   * The longest a token may live, in seconds (`CANDOR_JWT_MAX_AGE_SECONDS`, default 3600): it must carry `iat`,
+   * not in the future, and is refused once older than this or when its `exp` is further than this from its
+   * `iat`. Candor cannot revoke a JWT actor (the directory does not hold it): this bounds a leaked token's use.
+   */
+  readonly maxAgeSeconds: number;
 }
 
 export const DEFAULT_JWT_CLAIMS: JwtClaimNames = { actorId: 'sub', name: 'name', team: 'team', purposes: 'purposes', roles: 'roles' };
@@ -44,7 +50,7 @@ export interface JwtActor {
 }
 
 /**
- * Verifies bearer JWTs from the company's identity provider (signature, issuer, audience, expiry) with jose,
+ * Verifies bearer JWTs from the company's identity provider (signature, issuer, audience, expiry, age) with jose,
  * and maps their claims to an actor. A token that fails is "not authenticated"; keys that cannot be fetched
  * are an outage the caller answers as such.
  */
@@ -64,13 +70,24 @@ export class JwtAuthenticator {
   async authenticate(token: string, now: Date): Promise<JwtActor | undefined> {
     let payload: JWTPayload;
     try {
-      // jose checks `exp` only when a token has one: a token without it would never expire.
-      ({ payload } = await jwtVerify(token, this.key as never, { issuer: this.settings.issuer, audience: this.settings.audience, algorithms: ALGORITHMS, currentDate: now, requiredClaims: ['exp'] }));
+      // jose checks `exp` only when a token has one: a token without it would never expire. `maxTokenAge`
+      // requires `iat` and refuses one in the future (no clock tolerance) or older than the maximum.
+      ({ payload } = await jwtVerify(token, this.key as never, {
+        issuer: this.settings.issuer,
+        audience: this.settings.audience,
+        algorithms: ALGORITHMS,
+        currentDate: now,
+        requiredClaims: ['exp', 'iat'],
+        maxTokenAge: this.settings.maxAgeSeconds,
+      }));
     } catch (error) {
       // Keys that cannot be fetched are an outage, not a bad token: thrown (GOVERNANCE_UNAVAILABLE, 503).
       if (keysUnavailable(error)) throw error;
       return undefined;
     }
+    // jose has no option for a lifetime: a token made to live longer than the maximum (`exp` in the year 2500)
+    // is refused from its first use, rather than cut short by its age: a provider set to issue such tokens shows at once.
+    if (payload.exp! - payload.iat! > this.settings.maxAgeSeconds) return undefined;
     const claims = this.settings.claims;
     const text = (name: string) => (typeof payload[name] === 'string' ? (payload[name] as string) : undefined);
     const list = (name: string) => {

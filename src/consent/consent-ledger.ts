@@ -25,6 +25,29 @@ const MAX_SOURCE_LENGTH = 200;
 export const PRIVACY_PAGE_SOURCE = 'privacy-page';
 
 /**
+ * What a source may not hold although a database stores it: control characters (a line break or a tab among
+ * them: a source is shown in a line), format characters (`\p{Cf}`: the zero-width space, the soft hyphen,
+ * bidirectional marks) and the other code points Unicode draws as nothing (variation selectors, the Hangul
+ * fillers). Each lets a source show as another reads: `privacy-page\u200b` as the reserved one.
+ */
+const HIDDEN_IN_SOURCE = /[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]/u;
+
+/**
+ * Whether a source reads, to a person, as PRIVACY_PAGE_SOURCE. Compared as it is read: compatibility forms
+ * folded (NFKD: a fullwidth `ｐ` is `p`), accents dropped, every dash (`\p{Pd}`: the non-breaking hyphen, the
+ * en dash) a hyphen-minus, case folded. A look-alike letter from another script (a Cyrillic `р`) or sign (the
+ * minus `−`) has no such fold, and no table of them is complete: a source of the name's length that is the
+ * name wherever it is ASCII, and holds some ASCII of it, reads as the name whatever stands in its other places.
+ * A source in another script of that length (`プライバシーページ申込書`) holds no ASCII, and is not taken for it.
+ */
+function readsAsPrivacyPage(source: string): boolean {
+  const read = [...source.normalize('NFKD').replace(/\p{M}/gu, '').replace(/\p{Pd}/gu, '-').toLowerCase().trim()];
+  const name = [...PRIVACY_PAGE_SOURCE];
+  const ascii = (character: string) => character < '\u0080';
+  return read.length === name.length && read.some(ascii) && read.every((character, index) => character === name[index] || !ascii(character));
+}
+
+/**
  * A validated statement as it takes effect: one made now goes after its subject's latest one (`latest`, ''
  * when there is none), whichever instance's clock stamped that; refused when that leaves its expiry behind.
  */
@@ -233,10 +256,11 @@ export class ConsentLedger {
     // A stored text that PostgreSQL cannot hold (NUL) or a terminal would run is refused before any write.
     if (holdsUnprintable(change.subjectId)) throw badInput('subjectId holds control characters', { field: 'subjectId' });
     if (!change.source || change.source.trim() === '') throw badInput('source is required (where the statement was collected)', { field: 'source' });
-    if (holdsUnprintable(change.source)) throw badInput('source must be plain text (it holds control characters)', { field: 'source' });
+    // Unprintable: a lone surrogate too, which is no character at all (see UNPRINTABLE).
+    if (holdsUnprintable(change.source) || HIDDEN_IN_SOURCE.test(change.source)) throw badInput('source must be plain text in a line (it holds control or invisible characters)', { field: 'source' });
     // It is copied onto every receipt and shown on the privacy page: where the statement was collected, in a line.
     if (change.source.trim().length > MAX_SOURCE_LENGTH) throw badInput(`source must be at most ${MAX_SOURCE_LENGTH} characters`, { field: 'source' });
-    if (change.source.trim().toLowerCase() === PRIVACY_PAGE_SOURCE && change.actorId !== SUBJECT_ACTOR_ID) {
+    if (readsAsPrivacyPage(change.source) && change.actorId !== SUBJECT_ACTOR_ID) {
       throw badInput(`source "${PRIVACY_PAGE_SOURCE}" is reserved for what subjects state on their privacy page`, { field: 'source' });
     }
     if (change.recordedAt !== undefined && (Number.isNaN(change.recordedAt.getTime()) || change.recordedAt.getTime() > now.getTime())) {

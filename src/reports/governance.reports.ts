@@ -13,12 +13,23 @@ import { isDryRun, isFieldDecision, percent, type ReportFrame } from './usage.re
 
 const OUTSIDE_LISTED = 1_000;
 
+/** A recipient of a purpose's data, as the RoPA lists it. */
+interface Recipient {
+  readonly actorId: string;
+  readonly name: string;
+  readonly team: string;
+}
+
 /**
  * Record of Processing Activities (GDPR Art. 30) from the live annotations, the taxonomy and the actors'
  * entitlements, with what the log shows was actually accessed — and any access outside the declaration.
+ * A purpose's recipients are the directory's actors entitled to it and every actor the log shows received
+ * its data in the period: an actor authenticated by JWT (`jwt:<sub>`) is in no directory, a revoked one no
+ * longer entitled, and both still received what they read.
  */
 export function ropaReport(taxonomy: Taxonomy, fields: readonly FieldGovernance[], actors: readonly ActorEntity[]) {
   const released = new Map<string, Map<string, number>>(); // purpose → coordinate → releases
+  const receivedBy = new Map<string, Map<string, Recipient>>(); // purpose → actor id → the actor as last recorded
   // Memory stays bounded on any log: every release outside the declaration is counted, the first ones listed.
   const outside: Array<{ seq: number; purpose: string; coordinate: string; actorId: string | null }> = [];
   let outsideCount = 0;
@@ -37,6 +48,11 @@ export function ropaReport(taxonomy: Taxonomy, fields: readonly FieldGovernance[
       const perCoordinate = released.get(record.purpose) ?? new Map<string, number>();
       released.set(record.purpose, perCoordinate);
       perCoordinate.set(record.coordinate, (perCoordinate.get(record.coordinate) ?? 0) + 1);
+      if (record.actorId) {
+        const perActor = receivedBy.get(record.purpose) ?? new Map<string, Recipient>();
+        receivedBy.set(record.purpose, perActor);
+        perActor.set(record.actorId, { actorId: record.actorId, name: record.actorName ?? record.actorId, team: record.actorTeam ?? '' });
+      }
       // A masked release needs the purpose declared in some form; a release in full, declared in full.
       const form = formOf(record.coordinate, record.purpose);
       if (form === undefined || (record.decision === 'RELEASED' && form !== 'full')) {
@@ -50,7 +66,10 @@ export function ropaReport(taxonomy: Taxonomy, fields: readonly FieldGovernance[
         .map((purpose) => {
           const personal = fields.filter((field) => taxonomy.categories.get(field.category)?.personal && formOf(field.coordinate, purpose.key) !== undefined);
           const categories = [...new Set(personal.map((field) => field.category))].sort();
-          const recipients = actors.filter((actor) => !actor.revokedAt && anyCovers(actor.purposes, purpose.key)).map((actor) => ({ actorId: actor.id, name: actor.name, team: actor.team }));
+          const entitled: Recipient[] = actors.filter((actor) => !actor.revokedAt && anyCovers(actor.purposes, purpose.key)).map((actor) => ({ actorId: actor.id, name: actor.name, team: actor.team }));
+          const listed = new Set(entitled.map((recipient) => recipient.actorId));
+          const unlisted = [...(receivedBy.get(purpose.key)?.values() ?? [])].filter((recipient) => !listed.has(recipient.actorId)).sort((a, b) => (a.actorId < b.actorId ? -1 : 1));
+          const recipients = [...entitled, ...unlisted];
           const accessed = released.get(purpose.key) ?? new Map<string, number>();
           return {
             purpose: purpose.key,

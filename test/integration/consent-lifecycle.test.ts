@@ -447,7 +447,9 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       expect([result.code, result.stderr]).toEqual([
         1,
         [
-          'rejected 3 of 4 rows; nothing was imported:',
+          'rejected 4 of 4 rows; nothing was imported:',
+          // A source is shown in a line: a quoted line break in it is refused too.
+          '  row 3: source must be plain text in a line (it holds control or invisible characters)',
           '  row 5: restrict applies to all processing: it takes no purpose (got "marketing")',
           '  row 6: has 6 fields where the header has 5',
           '  row 7: explicit applies to a grant only',
@@ -899,7 +901,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
   it('refuses a consent statement whose source or subject holds control characters, with a coded error and nothing written', async () => {
     const before = await candor.services.dataSource.getRepository(ConsentEventEntity).count();
     const nulSource = await grant(S, 'marketing.communications', { source: 'web\u0000form' });
-    expect([nulSource.body.errors?.[0].extensions?.code, nulSource.body.errors?.[0].message]).toEqual(['BAD_USER_INPUT', 'source must be plain text (it holds control characters)']);
+    expect([nulSource.body.errors?.[0].extensions?.code, nulSource.body.errors?.[0].message]).toEqual(['BAD_USER_INPUT', 'source must be plain text in a line (it holds control or invisible characters)']);
     const longSource = await grant(S, 'marketing.communications', { source: 's'.repeat(201) });
     expect([longSource.body.errors?.[0].extensions?.code, longSource.body.errors?.[0].message]).toEqual(['BAD_USER_INPUT', 'source must be at most 200 characters']);
     const nulSubject = await grant(`${S}\u0000`, 'marketing.communications');
@@ -909,11 +911,48 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
 
   it("keeps the privacy page's source for what subjects state there: staff cannot record a statement as the subject's own", async () => {
     const before = await candor.services.dataSource.getRepository(ConsentEventEntity).count();
-    for (const source of ['privacy-page', ' Privacy-Page ']) {
+    const lookAlikes = [
+      'privacy-page',
+      ' Privacy-Page ',
+      // Dashes, compatibility forms and accents the page shows as the name, or nearly.
+      'privacy\u2011page',
+      'PRIVACY\u2014PAGE',
+      '\uff50\uff52\uff49\uff56\uff41\uff43\uff59\uff0d\uff50\uff41\uff47\uff45',
+      'privacy-pag\u00e9',
+      // Letters and signs of other scripts and blocks drawn as the name's: a Cyrillic р, a minus sign.
+      '\u0440rivacy-page',
+      'privacy\u2212page',
+    ];
+    for (const source of lookAlikes) {
       const claimed = await grant(S, 'marketing.communications', { source });
-      expect([claimed.body.errors?.[0].extensions?.code, claimed.body.errors?.[0].message]).toEqual(['BAD_USER_INPUT', 'source "privacy-page" is reserved for what subjects state on their privacy page']);
+      expect([source, claimed.body.errors?.[0].extensions?.code, claimed.body.errors?.[0].message]).toEqual([source, 'BAD_USER_INPUT', 'source "privacy-page" is reserved for what subjects state on their privacy page']);
     }
+    // Characters drawn as nothing (zero-width space, soft hyphen, byte-order mark, grapheme joiner, variation
+    // selector, Hangul filler) or breaking the line: refused in any source, whatever it reads as.
+    for (const source of ['privacy-page\u200b', 'privacy-page\u00ad', '\ufeffprivacy-page', 'privacy-page\u034f', 'privacy-page\ufe0f', 'privacy\u3164page', 'privacy\tpage', 'web\u200bform']) {
+      const hidden = await grant(S, 'marketing.communications', { source });
+      expect([source, hidden.body.errors?.[0].extensions?.code, hidden.body.errors?.[0].message]).toEqual([source, 'BAD_USER_INPUT', 'source must be plain text in a line (it holds control or invisible characters)']);
+    }
+    // An import goes through the same check.
+    const file = join(directory, 'claims-the-page.json');
+    writeFileSync(file, JSON.stringify(lookAlikes.map((source) => ({ subjectId: S, action: 'grant', purpose: 'marketing.communications', source })).concat([{ subjectId: S, action: 'grant', purpose: 'marketing.communications', source: 'privacy-page\u200b' }])));
+    const err: string[] = [];
+    expect(await consentImport(candor.services, file, false, { interactive: false, out: () => undefined, err: (text) => void err.push(text) })).toBe(1);
+    expect(err.join('')).toBe(
+      [
+        `rejected ${lookAlikes.length + 1} of ${lookAlikes.length + 1} rows; nothing was imported:`,
+        ...lookAlikes.map((_source, index) => `  row ${index + 1}: source "privacy-page" is reserved for what subjects state on their privacy page`),
+        `  row ${lookAlikes.length + 1}: source must be plain text in a line (it holds control or invisible characters)`,
+        '',
+      ].join('\n'),
+    );
     expect(await candor.services.dataSource.getRepository(ConsentEventEntity).count()).toBe(before);
+    // A source in another script, as long as the name, is no look-alike of it; nor is one that only begins like it.
+    const elsewhere = 'cus_0000_life_source_elsewhere';
+    await addCustomer(candor, elsewhere);
+    for (const source of ['\u30d7\u30e9\u30a4\u30d0\u30b7\u30fc\u30da\u30fc\u30b8\u7533\u8fbc\u66f8', 'privacy-portal']) {
+      expect((await grant(elsewhere, 'marketing.communications', { source })).body.errors).toBeUndefined();
+    }
     const onThePage = await new PrivacyService(candor.services, candor.services.fields).choose(S, 'marketing.communications', 'grant', 'reserved-source-page');
     expect([onThePage.source, onThePage.actorId]).toEqual(['privacy-page', SUBJECT_ACTOR_ID]);
   });

@@ -2,6 +2,7 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { IsNull } from 'typeorm';
 import { dirname, join } from 'node:path';
+import { exportSPKI, generateKeyPair, type KeyLike, SignJWT } from 'jose';
 import { checkReportArguments, reportCommand } from '../../src/cli/report.command';
 import { replayLedger } from '../../src/consent/ledger-replay';
 import { ConsentEventEntity } from '../../src/consent/consent-event.entity';
@@ -25,6 +26,7 @@ const TRAFFIC = [
   { key: KEYS.marketing, purpose: 'marketing.communications', limit: 50, fields: ['email', 'country'] },
   { key: KEYS.partners, purpose: 'third_party_sharing', limit: 30, fields: ['country'] },
 ];
+const JWT_ISSUER = 'https://id.example.test/';
 const CATEGORY: Record<string, string> = { email: 'user.contact.email', fullName: 'user.name', country: 'user.location.imprecise' };
 
 /**
@@ -47,8 +49,13 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
   const expected: Array<{ subjectId: string; purpose: string; field: string; team: string; actor: string; allowed: boolean; reason: string }> = [];
   const actor = { id: 'test-auditor', name: 'Test', team: 'Compliance' };
 
+  /** Signs the tokens of an identity provider whose actors the directory does not hold. */
+  let vendorKey: KeyLike;
+
   beforeAll(async () => {
-    candor = await startCandor(driver);
+    const idp = await generateKeyPair('ES256');
+    vendorKey = idp.privateKey;
+    candor = await startCandor(driver, { env: { CANDOR_JWT_ISSUER: JWT_ISSUER, CANDOR_JWT_AUDIENCE: 'candor', CANDOR_JWT_PUBLIC_KEY: await exportSPKI(idp.publicKey) } });
     customers = await candor.services.dataSource.getRepository(CustomerEntity).find({ order: { id: 'ASC' }, take: 50 });
     const states = new Map((await candor.services.consent.states(customers.map((customer) => customer.id))).map((state) => [state.subjectId, state]));
     const fieldPolicies = Object.fromEntries([...candor.governed.fields.values()].map((field) => [field.coordinate, field.policy])) as Record<string, FieldPolicy>;
@@ -154,6 +161,31 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     expect(analytics.coordinates).toContain('Customer.email');
     expect(analytics.maskedCoordinates).toContain('Customer.email');
     expect(analytics.accessed['Customer.email']).toBe(1);
+  });
+
+  it('RoPA: an actor authenticated by JWT, in no directory, is a recipient of what it read', async () => {
+    const subjectId = 'cus_zzzz_ropa_jwt';
+    await addCustomer(candor, subjectId);
+    const since = new Date().toISOString();
+    const token = await new SignJWT({ name: 'Vendor Sync', team: 'Acme Vendor', purposes: ['analytics.reporting', 'marketing.communications'] })
+      .setProtectedHeader({ alg: 'ES256' })
+      .setSubject('vendor-sync')
+      .setIssuer(JWT_ISSUER)
+      .setAudience('candor')
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(vendorKey);
+    const response = await candor.query({ key: token, purpose: 'analytics.reporting', query: `{ customer(id: "${subjectId}") { email } }` });
+    expect(response.body).toEqual({ data: { customer: { email: expect.stringMatching(/^.\*+@/) } } });
+    const document = await report('ropa', { from: since });
+    const activities = (document.data as { activities: Array<{ purpose: string; recipients: unknown[]; accessed: Record<string, number> }> }).activities;
+    const analytics = activities.find((activity) => activity.purpose === 'analytics.reporting')!;
+    // The directory's entitled actors as before, then the one the log shows received the purpose's data.
+    expect(analytics.recipients).toEqual([{ actorId: 'analytics-warehouse', name: 'Analytics Warehouse', team: 'Analytics' }, { actorId: 'jwt:vendor-sync', name: 'Vendor Sync', team: 'Acme Vendor' }]);
+    expect(analytics.accessed).toEqual({ 'Customer.email': 1 });
+    // Entitled by its token to marketing too, but it read nothing for it: no recipient of that purpose.
+    expect(activities.find((activity) => activity.purpose === 'marketing.communications')!.recipients).toEqual([{ actorId: 'campaign-manager', name: 'Campaign Manager', team: 'Marketing' }]);
+    expect((await renderReport(document, 'md')).toString()).toContain('| Analytics Warehouse \\(Analytics\\), Vendor Sync \\(Acme Vendor\\) |');
   });
 
   it('consent coverage: shares of granted, withdrawn, expired, objected and never asked per purpose, from the ledger', async () => {

@@ -11,14 +11,16 @@ describe.each(DRIVERS)('JWT bearer tokens on %s', (driver) => {
   let candor: Harness;
   let privateKey: KeyLike;
   let otherKey: KeyLike;
-  /** `expires: null` signs a token that never expires. */
-  const sign = (claims: Record<string, unknown>, options: { key?: KeyLike; issuer?: string; audience?: string; expires?: string | number | null; subject?: string } = {}) => {
+  /** Now, in a token's seconds. */
+  const seconds = () => Math.floor(Date.now() / 1000);
+  /** `expires: null` signs a token that never expires, `issued: null` one that does not say when it was issued. */
+  const sign = (claims: Record<string, unknown>, options: { key?: KeyLike; issuer?: string; audience?: string; expires?: string | number | null; issued?: number | null; subject?: string } = {}) => {
     const token = new SignJWT({ name: 'Churn Model', team: 'Data Science', purposes: ['analytics.reporting'], ...claims })
       .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
       .setSubject(options.subject ?? 'churn-model')
       .setIssuer(options.issuer ?? ISSUER)
-      .setAudience(options.audience ?? AUDIENCE)
-      .setIssuedAt();
+      .setAudience(options.audience ?? AUDIENCE);
+    if (options.issued !== null) token.setIssuedAt(options.issued);
     if (options.expires !== null) token.setExpirationTime(options.expires ?? '5m');
     return token.sign(options.key ?? privateKey);
   };
@@ -48,9 +50,21 @@ describe.each(DRIVERS)('JWT bearer tokens on %s', (driver) => {
     expect([response.status, response.body.errors?.[0].extensions?.code]).toEqual([403, 'PURPOSE_NOT_PERMITTED']);
   });
 
+  it('accepts a token living as long as CANDOR_JWT_MAX_AGE_SECONDS allows (3600 by default), until it is that old', async () => {
+    const issued = seconds() - 3_590;
+    const response = await ask(await sign({}, { issued, expires: issued + 3_600 }));
+    expect([response.status, response.body.errors]).toEqual([200, undefined]);
+  });
+
   it.each([
-    ['expired', () => sign({}, { expires: Math.floor(Date.now() / 1000) - 60 })],
+    ['expired', () => sign({}, { expires: seconds() - 60 })],
     ['that never expires (no exp claim)', () => sign({}, { expires: null })],
+    // The directory cannot revoke a JWT actor: a token's lifetime is bounded by CANDOR_JWT_MAX_AGE_SECONDS.
+    ['that does not say when it was issued (no iat claim)', () => sign({}, { issued: null })],
+    ['issued in the future', () => sign({}, { issued: seconds() + 60, expires: seconds() + 120 })],
+    ['issued longer ago than the maximum age, though not expired', () => sign({}, { issued: seconds() - 3_601, expires: seconds() + 60 })],
+    ['made to live longer than the maximum age (exp in the year 2500)', () => sign({}, { expires: Date.UTC(2500, 0, 1) / 1000 })],
+    ['made to live forever (exp 1e308)', () => sign({}, { expires: 1e308 })],
     ['for another audience', () => sign({}, { audience: 'someone-else' })],
     ['from another issuer', () => sign({}, { issuer: 'https://evil.example/' })],
     ['signed with another key', () => sign({}, { key: otherKey })],
@@ -90,7 +104,7 @@ describe.each(DRIVERS)('JWT bearer tokens verified against a JWKS endpoint, on %
   });
 
   it('accepts a token whose key the JWKS publishes, reading purposes from a renamed claim', async () => {
-    const token = await new SignJWT({ scope: 'analytics.reporting personalize.content', team: 'Data Science' }).setProtectedHeader({ alg: 'ES256', kid: 'es1' }).setSubject('recommender').setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime('5m').sign(privateKey);
+    const token = await new SignJWT({ scope: 'analytics.reporting personalize.content', team: 'Data Science' }).setProtectedHeader({ alg: 'ES256', kid: 'es1' }).setSubject('recommender').setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt().setExpirationTime('5m').sign(privateKey);
     const response = await candor.query({ key: token, purpose: 'personalize.content', query: '{ customers(limit: 1) { displayName } }' });
     expect(response.status).toBe(200);
     // Authenticated as the token's subject, entitled by its renamed claim: the decision is recorded under it.
@@ -110,7 +124,7 @@ describe.each(DRIVERS)('JWT bearer tokens verified against a JWKS endpoint, on %
       for (const jwksUrl of [`http://127.0.0.1:${(failing.address() as AddressInfo).port}/jwks.json`, `http://127.0.0.1:${gonePort}/jwks.json`]) {
         const outage = await startCandor(driver, { seed: false, env: { CANDOR_JWT_ISSUER: ISSUER, CANDOR_JWT_AUDIENCE: AUDIENCE, CANDOR_JWT_JWKS_URL: jwksUrl } });
         try {
-          const token = await new SignJWT({ purposes: ['analytics.reporting'] }).setProtectedHeader({ alg: 'ES256', kid: 'es1' }).setSubject('recommender').setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime('5m').sign(privateKey);
+          const token = await new SignJWT({ purposes: ['analytics.reporting'] }).setProtectedHeader({ alg: 'ES256', kid: 'es1' }).setSubject('recommender').setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt().setExpirationTime('5m').sign(privateKey);
           const response = await outage.query({ key: token, purpose: 'analytics.reporting', query: '{ customers(limit: 1) { displayName } }' });
           expect([response.status, response.body.data, response.body.errors?.[0].extensions?.code]).toEqual([503, undefined, 'GOVERNANCE_UNAVAILABLE']);
           const recorded = await outage.services.accessLogReader.page({ requestId: response.headers.get('x-request-id') }, 10);

@@ -112,6 +112,15 @@ describe('configuration', () => {
     expect(() => load({ ...jwt, CANDOR_JWT_JWKS_URL: 'issuer.example/jwks.json' })).toThrow(new ConfigError('CANDOR_JWT_JWKS_URL must be an http(s) URL, got "issuer.example/jwks.json"'));
   });
 
+  it('bounds a JWT\'s lifetime: CANDOR_JWT_MAX_AGE_SECONDS, an hour by default, a day at most', () => {
+    const jwt = { CANDOR_JWT_ISSUER: 'https://issuer.example', CANDOR_JWT_AUDIENCE: 'candor', CANDOR_JWT_JWKS_URL: 'https://issuer.example/jwks.json' };
+    expect(load(jwt).jwt?.maxAgeSeconds).toBe(3600);
+    expect(load({ ...jwt, CANDOR_JWT_MAX_AGE_SECONDS: ' 300 ' }).jwt?.maxAgeSeconds).toBe(300);
+    for (const value of ['0', '86401', '1e3', '-5', 'forever']) {
+      expect(() => load({ ...jwt, CANDOR_JWT_MAX_AGE_SECONDS: value })).toThrow(new ConfigError(`CANDOR_JWT_MAX_AGE_SECONDS must be a whole number from 1 to 86400, got "${value}"`));
+    }
+  });
+
   it('does not repeat a DATABASE_URL without a scheme, which may begin with a password', () => {
     expect(() => load({ DATABASE_URL: 's3cretpass@db.internal:5432/candor' })).toThrow(new ConfigError('DATABASE_URL must start with sqlite: or postgres://'));
   });
