@@ -28,6 +28,13 @@ export interface JwtSettings {
   readonly maxAgeSeconds: number;
 }
 
+/**
+ * How far the identity provider's clock and Candor's may disagree. Claims are whole seconds: a provider a few
+ * hundred milliseconds ahead stamps a fresh token's `iat` a second "in the future" at every second boundary,
+ * and without a tolerance such tokens would be refused at random.
+ */
+const CLOCK_TOLERANCE_SECONDS = 5;
+
 export const DEFAULT_JWT_CLAIMS: JwtClaimNames = { actorId: 'sub', name: 'name', team: 'team', purposes: 'purposes', roles: 'roles' };
 
 /** Algorithms accepted: asymmetric only (an unsigned `alg: none` token is never accepted). */
@@ -71,7 +78,7 @@ export class JwtAuthenticator {
     let payload: JWTPayload;
     try {
       // jose checks `exp` only when a token has one: a token without it would never expire. `maxTokenAge`
-      // requires `iat` and refuses one in the future (no clock tolerance) or older than the maximum.
+      // requires `iat` and refuses one in the future or older than the maximum, each past the clock tolerance.
       ({ payload } = await jwtVerify(token, this.key as never, {
         issuer: this.settings.issuer,
         audience: this.settings.audience,
@@ -79,6 +86,7 @@ export class JwtAuthenticator {
         currentDate: now,
         requiredClaims: ['exp', 'iat'],
         maxTokenAge: this.settings.maxAgeSeconds,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
       }));
     } catch (error) {
       // Keys that cannot be fetched are an outage, not a bad token: thrown (GOVERNANCE_UNAVAILABLE, 503).
