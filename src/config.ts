@@ -170,6 +170,8 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
   if (secret === undefined) throw new ConfigError('CANDOR_SECRET is required when NODE_ENV=production');
   if (production && secret === DEVELOPMENT_SECRET) throw new ConfigError('CANDOR_SECRET must not be the development secret when NODE_ENV=production');
   if (secret.length < 16) throw new ConfigError('CANDOR_SECRET must be at least 16 characters');
+  // Length alone lets `aaaaaaaaaaaaaaaa` through: a generated secret has dozens of distinct characters.
+  if (production && new Set(secret).size < 8) throw new ConfigError(`CANDOR_SECRET is not random (it holds only ${new Set(secret).size} distinct characters): use a generated one (openssl rand -base64 32)`);
 
   const signingKey = read('CANDOR_AUDIT_SIGNING_KEY');
   if (production && signingKey === undefined) throw new ConfigError('CANDOR_AUDIT_SIGNING_KEY is required when NODE_ENV=production (base64 of a 32-byte Ed25519 seed)');
@@ -206,8 +208,9 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
   }
 
   const host = read('HOST') ?? '127.0.0.1';
-  // Outside production the demo keys, published in the README, are served: to a network only when asked for.
-  if (nodeEnv === undefined && !isLoopback(host)) {
+  // Outside production the demo keys, published in the README, are served: to a network only when asked for
+  // (development); `test` is for this machine's test runs, whose logs are silent.
+  if (nodeEnv !== 'production' && nodeEnv !== 'development' && !isLoopback(host)) {
     throw new ConfigError(`HOST=${host} serves a network: set NODE_ENV=production, or NODE_ENV=development to serve the demo and its published keys there deliberately`);
   }
 
@@ -255,8 +258,12 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
 /** Whether a host name or address is this machine's own (loopback): nothing else reaches it. */
 /** An Ed25519 seed from base64 (`openssl rand -base64 32`), or a ConfigError naming the variable. */
 export function signingSeed(name: string, value: string): Buffer {
-  const seed = Buffer.from(value, 'base64');
-  if (seed.length !== 32) throw new ConfigError(`${name} must be base64 of exactly 32 bytes (an Ed25519 seed)`);
+  // Buffer.from(…, 'base64') skips what is not base64: a key with a stray word after it would load as another key.
+  if (!/^[A-Za-z0-9+/]{43}=$/.test(value.trim())) throw new ConfigError(`${name} must be base64 of exactly 32 bytes (an Ed25519 seed)`);
+  const seed = Buffer.from(value.trim(), 'base64');
+  // A random seed holds about 30 distinct byte values; one with few (all zeros, a pattern) was typed, not made.
+  const distinct = new Set(seed).size;
+  if (distinct < 16) throw new ConfigError(`${name} is not random (its 32 bytes hold only ${distinct} distinct values): make one with openssl rand -base64 32`);
   return seed;
 }
 

@@ -42,7 +42,7 @@ export async function actorCommand(services: CandorServices, action: string | un
     case 'rotate': {
       if (!args.id) throw badInput('usage: npx candor actor rotate --id ID');
       const key = await actors.rotate(args.id);
-      await recordCliOperation(services, `actor rotate ${args.id}`, 'ACTOR_KEY_ROTATED', { done: `the key of ${args.id} was rotated, the old one stopped working (the new one is not shown: rotate it again once the log records again)` });
+      await recordCliOperation(services, `actor rotate ${args.id}`, 'ACTOR_KEY_ROTATED', { done: `the key of ${args.id} was rotated and the old one stopped working; the new one is not shown`, advice: 'rotate it again once the log records again, to get a key' });
       output.out(`rotated the key of ${args.id}; the old key stops working now. New key (shown only now):\n${key}\n`);
       return 0;
     }

@@ -18,6 +18,8 @@ export type CliRun = Pick<AccessRecordInput, 'at' | 'requestId' | 'actor' | 'pur
 export interface CliRecordOptions {
   /** A change: what it has done already (said when the log cannot record it, so that nobody repeats it). */
   readonly done?: string;
+  /** With `done`: what to do about it (default: do not repeat it). */
+  readonly advice?: string;
   /** The data subject the run is about. */
   readonly subjectId?: string;
   /** What the run showed of data subjects: records of the same run. */
@@ -37,7 +39,7 @@ export function cliActor(): AccessActor {
  * read (no `done`) shows nothing, and is safe to run again.
  */
 export async function recordCliOperation(services: CandorServices, operationName: string, reason: string, options: CliRecordOptions = {}): Promise<void> {
-  const { done, subjectId = null, accesses = () => [] } = options;
+  const { done, advice = 'do not repeat it', subjectId = null, accesses = () => [] } = options;
   const run = { at: services.clock(), requestId: `cli-${process.pid}-${Date.now()}`, actor: cliActor(), purpose: CLI_PURPOSE, operationName };
   try {
     await services.accessLog.append([{ ...run, subjectId, coordinate: null, category: null, decision: 'RELEASED', reason, legalBasis: 'legal_obligation' }, ...accesses(run)]);
@@ -45,7 +47,7 @@ export async function recordCliOperation(services: CandorServices, operationName
     const refused = auditUnavailable(
       done === undefined
         ? `the access log could not record this run (${operationName}), so nothing it read is shown — check the log's store, then run it again`
-        : `${done}, but the access log could not record this run (${operationName}); do not repeat it — check the log's store`,
+        : `${done}, but the access log could not record this run (${operationName}); ${advice} — check the log's store`,
     );
     throw Object.assign(refused, { cause: error });
   }

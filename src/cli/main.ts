@@ -84,7 +84,7 @@ Environment (see README "Configuration"):
 
 /** What the PostgreSQL and SQLite drivers say when the database cannot be reached or opened. */
 const DATABASE_UNREACHABLE =
-  /ECONNREFUSED|ENOTFOUND|ETIMEDOUT|EHOSTUNREACH|EAI_AGAIN|does not exist|password authentication|no pg_hba\.conf entry|SASL|Connection terminated|timeout expired|file is not a database|unable to open database|EACCES/;
+  /ECONNREFUSED|ENOTFOUND|ETIMEDOUT|EHOSTUNREACH|EAI_AGAIN|does not exist|password authentication|no pg_hba\.conf entry|SASL|Connection terminated|timeout expired|file is not a database|unable to open database|EACCES|not currently accepting connections|terminating connection due to administrator command|the database system is (starting up|shutting down|in recovery)/;
 
 /** Errors a user can act on: one line, no stack trace. */
 function explain(error: unknown): string | undefined {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,7 +94,7 @@ describe.each(DRIVERS)('`candor serve` as a process on %s', (driver) => {
   it('in production seeds nothing and refuses demo keys', async () => {
     const database = await createTestDatabase(driver);
     try {
-      const env = { DATABASE_URL: database.url, NODE_ENV: 'production', CANDOR_SECRET: 'a-real-production-secret-0123456789', CANDOR_AUDIT_SIGNING_KEY: Buffer.alloc(32, 7).toString('base64') };
+      const env = { DATABASE_URL: database.url, NODE_ENV: 'production', CANDOR_SECRET: 'a-real-production-secret-0123456789', CANDOR_AUDIT_SIGNING_KEY: randomBytes(32).toString('base64') };
       const server = await startChildServer(env);
       try {
         expect(server.output()).not.toContain('seeded');

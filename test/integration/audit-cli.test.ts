@@ -186,7 +186,7 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     expect((await cli('checkpoint', 'create')).code).toBe(0);
     const checkpoints = () => candor.services.dataSource.getRepository(AuditCheckpointEntity).count();
     const before = await checkpoints();
-    const otherKey = { DATABASE_URL: candor.database.url, CANDOR_AUDIT_SIGNING_KEY: Buffer.alloc(32, 9).toString('base64') };
+    const otherKey = { DATABASE_URL: candor.database.url, CANDOR_AUDIT_SIGNING_KEY: randomBytes(32).toString('base64') };
     const refused = await runCli(['audit', 'checkpoint', 'create'], otherKey);
     expect([refused.code, refused.stdout]).toEqual([1, '']);
     expect(refused.stderr).toMatch(/^candor: CANDOR_AUDIT_SIGNING_KEY is not the key this access log's checkpoints are signed with \(key [0-9a-f]{16}; this one is [0-9a-f]{16}\): set the log's key\n$/);

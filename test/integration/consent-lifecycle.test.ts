@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -1031,7 +1031,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect((await runCli(['subject', 'link', '--subject', S, '--ttl', 'forever'], env)).stderr).toBe('candor: --ttl must look like 7d, 12h or 30m, got "forever"\n');
     expect((await runCli(['subject', 'link', '--subject', S, '--ttl', '365d'], env)).stderr).toBe('candor: --ttl must be at most 30d, got "365d"\n');
     // In production a link to this machine would reach no subject: it names the page's public https address or is refused.
-    const production = { ...env, NODE_ENV: 'production', CANDOR_SECRET: 'a-production-secret-of-some-length', CANDOR_AUDIT_SIGNING_KEY: Buffer.alloc(32, 7).toString('base64') };
+    const production = { ...env, NODE_ENV: 'production', CANDOR_SECRET: 'a-production-secret-of-some-length', CANDOR_AUDIT_SIGNING_KEY: randomBytes(32).toString('base64') };
     expect(await runCli(['subject', 'link', '--subject', S], production)).toEqual({ code: 1, stdout: '', stderr: 'candor: PUBLIC_URL is required when NODE_ENV=production: the https address the privacy page is served at\n' });
     expect((await runCli(['subject', 'link', '--subject', S], { ...production, PUBLIC_URL: 'https://privacy.example' })).stdout).toMatch(/^https:\/\/privacy\.example\/privacy\?t=/);
   });

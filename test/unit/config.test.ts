@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { ConfigError, DEVELOPMENT_SECRET, loadConfig } from '../../src/config';
 
 describe('configuration', () => {
@@ -19,7 +20,7 @@ describe('configuration', () => {
   });
 
   it('in production, requires its own secret and signing key, and turns off the demo and introspection unless told', () => {
-    const seed = Buffer.alloc(32, 7).toString('base64');
+    const seed = randomBytes(32).toString('base64');
     const production = (env: Record<string, string>) => load({ NODE_ENV: 'production', CANDOR_SECRET: 'a-production-secret-of-some-length', CANDOR_AUDIT_SIGNING_KEY: seed, ...env });
     expect(() => load({ NODE_ENV: 'production', CANDOR_AUDIT_SIGNING_KEY: seed })).toThrow(new ConfigError('CANDOR_SECRET is required when NODE_ENV=production'));
     expect(() => production({ CANDOR_SECRET: DEVELOPMENT_SECRET })).toThrow(new ConfigError('CANDOR_SECRET must not be the development secret when NODE_ENV=production'));
@@ -28,6 +29,13 @@ describe('configuration', () => {
     );
     expect(() => production({ CANDOR_AUDIT_SIGNING_KEY: Buffer.alloc(31).toString('base64') })).toThrow(new ConfigError('CANDOR_AUDIT_SIGNING_KEY must be base64 of exactly 32 bytes (an Ed25519 seed)'));
     expect(() => production({ CANDOR_SECRET: 'short' })).toThrow(new ConfigError('CANDOR_SECRET must be at least 16 characters'));
+    expect(() => production({ CANDOR_SECRET: 'a'.repeat(16) })).toThrow(new ConfigError('CANDOR_SECRET is not random (it holds only 1 distinct characters): use a generated one (openssl rand -base64 32)'));
+    // Base64 decoding skips what is not base64: a key with a stray word would load as another key.
+    expect(() => production({ CANDOR_AUDIT_SIGNING_KEY: `${seed} !!! trailing` })).toThrow(new ConfigError('CANDOR_AUDIT_SIGNING_KEY must be base64 of exactly 32 bytes (an Ed25519 seed)'));
+    expect(() => production({ CANDOR_AUDIT_SIGNING_KEY: Buffer.alloc(32).toString('base64') })).toThrow(
+      new ConfigError('CANDOR_AUDIT_SIGNING_KEY is not random (its 32 bytes hold only 1 distinct values): make one with openssl rand -base64 32'),
+    );
+    expect(production({ CANDOR_AUDIT_SIGNING_KEY: ` ${seed}\n` }).auditSigningSeed).toEqual(Buffer.from(seed, 'base64'));
     const config = production({});
     expect([config.production, config.introspection, config.seedDemo]).toEqual([true, false, false]);
     // The demo cannot be turned back on in production; introspection can, explicitly.
@@ -41,10 +49,12 @@ describe('configuration', () => {
     );
     for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1']) expect(load({ NODE_ENV: undefined as never, HOST: host }).host).toBe(host);
     expect(load({ NODE_ENV: 'development', HOST: '0.0.0.0' }).host).toBe('0.0.0.0');
+    // `test` runs serve the demo keys with silent logs: this machine's test runs only.
+    expect(() => load({ NODE_ENV: 'test', HOST: '0.0.0.0' })).toThrow(ConfigError);
   });
 
   it('takes a PUBLIC_URL that is an absolute http(s) URL, https in production, where it is required', () => {
-    const seed = Buffer.alloc(32, 7).toString('base64');
+    const seed = randomBytes(32).toString('base64');
     const production = (env: Record<string, string>) => load({ NODE_ENV: 'production', CANDOR_SECRET: 'a-production-secret-of-some-length', CANDOR_AUDIT_SIGNING_KEY: seed, ...env });
     expect(load({ PORT: '4100' }).publicUrl).toBe('http://localhost:4100');
     expect(load({ PUBLIC_URL: 'https://privacy.example/candor/' }).publicUrl).toBe('https://privacy.example/candor');
@@ -57,7 +67,7 @@ describe('configuration', () => {
   });
 
   it('fetches JWT keys over https in production (or from this machine)', () => {
-    const seed = Buffer.alloc(32, 7).toString('base64');
+    const seed = randomBytes(32).toString('base64');
     const jwt = { CANDOR_JWT_ISSUER: 'https://idp.example', CANDOR_JWT_AUDIENCE: 'candor' };
     const production = (jwksUrl: string) => load({ NODE_ENV: 'production', CANDOR_SECRET: 'a-production-secret-of-some-length', CANDOR_AUDIT_SIGNING_KEY: seed, ...jwt, CANDOR_JWT_JWKS_URL: jwksUrl });
     expect(() => production('http://idp.example/jwks')).toThrow(new ConfigError('CANDOR_JWT_JWKS_URL must be an https URL when NODE_ENV=production (or on this machine), got "http://idp.example/jwks"'));
