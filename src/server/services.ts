@@ -18,7 +18,7 @@ import type { ReceiptContext } from '../consent/consent-receipt';
 import { covers } from '../taxonomy/keys';
 import { buildCandorSchema } from '../graphql/schema';
 import { enforceGovernance, type GovernedSchema } from '../policy/enforcement';
-import { createDataSource, guardConnections, inSetupTurn, migrate } from '../storage/data-source';
+import { createDataSource, guardConnections, inSetupTurn, migrate, migrationsOfANewerBuild } from '../storage/data-source';
 import { RateLimiter, type RequestBudget, SharedRateLimiter } from './rate-limiter';
 import type { DestinationStream, Logger as JsonLogger } from 'pino';
 import { type CandorMetrics, countDecisions, createLogger, createMetrics } from './observability';
@@ -102,6 +102,11 @@ function describeDatabase(database: DatabaseConfig): string {
   return `${url.host}${url.pathname}`;
 }
 
+/** Why a process of this build must not work on a database a newer Candor migrated. */
+export function newerBuildProblem(database: DatabaseConfig, newer: readonly string[]): string {
+  return `the database at ${describeDatabase(database)} was migrated by a newer Candor (${newer.join(', ')}): this build is older than its schema — run the newer version`;
+}
+
 /** Applies pending migrations on connections of their own, which no query timeout bounds. */
 async function migrateUnbounded(database: DatabaseConfig): Promise<void> {
   const migrating = createDataSource(database);
@@ -130,6 +135,8 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
     if (migrations === 'require' && (await dataSource.showMigrations())) {
       throw new ConfigError(`the database at ${describeDatabase(config.database)} has pending migrations: run \`npx candor migrate\` first (upgrade notes: docs/operations.md)`);
     }
+    const newer = migrations === false ? [] : await migrationsOfANewerBuild(dataSource);
+    if (newer.length) throw new ConfigError(newerBuildProblem(config.database, newer));
   } catch (error) {
     await dataSource.destroy();
     throw error;

@@ -215,6 +215,18 @@ export async function inAdvisoryTurn<T>(dataSource: DataSource, key: number | st
 }
 
 /**
+ * The migrations the database has applied that this build does not know: a newer Candor migrated it. Code
+ * older than its schema may decide on data it does not understand (an erasure mark, a new column of the
+ * log), so such a process must not serve or write.
+ */
+export async function migrationsOfANewerBuild(dataSource: DataSource): Promise<string[]> {
+  const known = new Set(dataSource.migrations.map((migration) => migration.name));
+  const table = dataSource.options.migrationsTableName ?? 'migrations';
+  const applied = (await dataSource.query(`SELECT name FROM ${table}`)) as Array<{ name: string }>;
+  return applied.map((row) => row.name).filter((name) => !known.has(name));
+}
+
+/**
  * Applies pending migrations; returns the names applied. On PostgreSQL, runs take turns (`inSetupTurn`):
  * the later ones find nothing left to apply.
  */

@@ -181,6 +181,21 @@ describe.each(DRIVERS)('operating Candor on %s', (driver) => {
     }
   });
 
+  it('is not ready once a newer Candor migrated the database under it (a rolling upgrade), and no process of the older build starts on it', async () => {
+    const candor = await startCandor(driver, { seed: false });
+    try {
+      await candor.services.dataSource.query("INSERT INTO migrations (timestamp, name) VALUES (9999999999999, 'FromANewerBuild9999999999999')");
+      const response = await fetch(candor.server.url.replace('/graphql', '/readyz'));
+      const problem = expect.stringMatching(/^the database at .+ was migrated by a newer Candor \(FromANewerBuild9999999999999\): this build is older than its schema — run the newer version$/);
+      expect([response.status, await response.json()]).toEqual([503, { status: 'not ready', problems: [problem] }]);
+      await expect(openServices(loadConfig({ DATABASE_URL: candor.database.url, NODE_ENV: 'test' }, {}), { serving: true })).rejects.toThrow(/was migrated by a newer Candor/);
+      const cli = await runCli(['actor', 'list'], { DATABASE_URL: candor.database.url });
+      expect([cli.code, cli.stderr]).toEqual([1, expect.stringMatching(/^candor: the database at .+ was migrated by a newer Candor/)]);
+    } finally {
+      await candor.stop();
+    }
+  });
+
   it('is not ready when the access log store does not answer', async () => {
     const candor = await startCandor(driver, { seed: false });
     try {
