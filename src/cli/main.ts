@@ -12,6 +12,7 @@ import { startHttpServer } from '../server/http-server';
 import { buildGovernedSchema, loadConfiguredTaxonomy, openServices, seedDemo } from '../server/services';
 import { inert } from '../printable';
 import { migrate, MigrationTurnTimeout } from '../storage/data-source';
+import { checkSecret } from '../storage/secret-fingerprint';
 import { TaxonomyError } from '../taxonomy/taxonomy';
 import { auditCheckpoint, auditPartitions, auditPrune, auditVerify, CHECKPOINT_ACTIONS, CHECKPOINT_USAGE, type Output } from './audit.command';
 import { checkReportArguments, REPORT_USAGE, reportCommand } from './report.command';
@@ -264,9 +265,15 @@ async function main(argv: string[]): Promise<number> {
       return -1; // keep running
     case 'migrate': {
       const services = await openServices(loadConfig(), { migrate: false });
-      const applied = await migrate(services.dataSource);
-      await services.close();
-      process.stdout.write(applied.length ? `applied ${applied.join(', ')}\n` : 'no pending migrations\n');
+      try {
+        const applied = await migrate(services.dataSource);
+        // openServices checks the secret of a database already migrated; this one is now (on an upgrade, the
+        // release's first process: it records this secret when the database has none yet).
+        if (applied.length) await checkSecret(services.dataSource, services.config.secret, services.clock());
+        process.stdout.write(applied.length ? `applied ${applied.join(', ')}\n` : 'no pending migrations\n');
+      } finally {
+        await services.close();
+      }
       return 0;
     }
     case 'seed': {

@@ -118,6 +118,36 @@ describe.each(DRIVERS)('`candor serve` as a process on %s', (driver) => {
       await database.drop();
     }
   });
+  it('refuses to serve, or to run a command, with another CANDOR_SECRET than the database was made with', async () => {
+    const database = await createTestDatabase(driver);
+    try {
+      const theirs = { DATABASE_URL: database.url, NODE_ENV: 'production', CANDOR_SECRET: 'the-secret-the-actors-were-made-with', CANDOR_AUDIT_SIGNING_KEY: Buffer.alloc(32, 7).toString('base64') };
+      const another = { ...theirs, CANDOR_SECRET: 'another-secret-of-some-length' };
+      const refusal = "candor: CANDOR_SECRET is not the secret this database's actors and links were made with: set it to theirs (to change the secret on purpose, see docs/operations.md, *Changing CANDOR_SECRET*)\n";
+      const server = await startChildServer(theirs);
+      try {
+        const created = await runCli(['actor', 'create', '--id', 'support-desk', '--name', 'Support Desk', '--team', 'Support', '--purposes', 'essential.service'], theirs);
+        const key = created.stdout.trim().split('\n').at(-1)!;
+        expect((await post(server.url, key, 'essential.service', '{ customers { id } }')).status).toBe(200);
+        // Its keys would be refused by every server; the other way round, it would refuse every key.
+        const made = await runCli(['actor', 'create', '--id', 'made-elsewhere', '--name', 'Made Elsewhere', '--team', 'Support', '--purposes', 'essential.service'], another);
+        expect(made).toEqual({ code: 1, stdout: '', stderr: refusal });
+        expect((await runCli(['actor', 'list'], theirs)).stdout).not.toContain('made-elsewhere');
+        const served = await startChildServer(another).then(
+          async (started) => {
+            await started.kill();
+            return 'served';
+          },
+          (error: Error) => error.message,
+        );
+        expect(served).toBe(`server exited with 1 before serving:\n${refusal}`);
+      } finally {
+        await server.kill('SIGTERM');
+      }
+    } finally {
+      await database.drop();
+    }
+  });
 });
 
 describe('startup refusals', () => {

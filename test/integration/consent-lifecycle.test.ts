@@ -32,6 +32,8 @@ import { addCustomer } from '../support/subjects';
 
 const S = 'cus_0000_life';
 const T = 'cus_0000_life_t';
+/** The lifecycle server's secret: one production accepts too, for the CLI runs in production below (the CLI needs the server's). */
+const SECRET = 'a-production-secret-of-some-length';
 
 describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
   let candor: Harness;
@@ -42,6 +44,9 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
   const grant = (subjectId: string, purpose: string, extra: Record<string, unknown> = {}) =>
     manage('mutation G($input: GrantConsentInput!) { grantConsent(input: $input) { id } }', { input: { subjectId, purpose, source: 'test', ...extra } });
   const email = async (subjectId: string) => (await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: `{ customer(id: "${subjectId}") { email } }` })).body;
+
+  /** The CLI's environment: the server's database, taxonomy and secret. */
+  const cliEnv = () => ({ DATABASE_URL: candor.database.url, CANDOR_TAXONOMY: join(directory, 'taxonomy.yaml'), CANDOR_SECRET: SECRET });
 
   /** Runs a migration's `up` on the harness's database as the migration runner runs it: in a transaction. */
   const upgradeWith = async (migration: MigrationInterface) => {
@@ -60,7 +65,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     // marketing.communications got a materially changed notice on 2026-11-29T12:00Z in this taxonomy.
     const taxonomy = readFileSync(join(projectRoot(), 'schema', 'taxonomy.yaml'), 'utf8').replace('notice: { version: 1 }', 'notice: { version: 2, since: 2026-11-29T12:00:00Z, material: true }');
     writeFileSync(join(directory, 'taxonomy.yaml'), taxonomy);
-    candor = await startCandor(driver, { clock: () => new Date(now), env: { CANDOR_TAXONOMY: join(directory, 'taxonomy.yaml') } });
+    candor = await startCandor(driver, { clock: () => new Date(now), env: { CANDOR_TAXONOMY: join(directory, 'taxonomy.yaml'), CANDOR_SECRET: SECRET } });
     await addCustomer(candor, S);
     await addCustomer(candor, T);
   });
@@ -279,7 +284,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
   });
 
   describe('import', () => {
-    const cli = (...args: string[]) => runCli(args, { DATABASE_URL: candor.database.url, CANDOR_TAXONOMY: join(directory, 'taxonomy.yaml') });
+    const cli = (...args: string[]) => runCli(args, cliEnv());
 
     it('imports a CSV file with a receipt per row', async () => {
       const before = await candor.services.dataSource.getRepository(ConsentEventEntity).count();
@@ -553,13 +558,13 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(lateRecords.edges.map(({ node }) => node.subjectId)).toEqual([null]);
     const again = await manage(`mutation { eraseSubject(subjectId: "${V}") { subjectId } }`);
     expect(again.body.errors?.[0]).toEqual(expect.objectContaining({ message: expect.stringContaining('already erased'), extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) }));
-    const cliErase = await runCli(['subject', 'erase', '--subject', T], { DATABASE_URL: candor.database.url, CANDOR_TAXONOMY: join(directory, 'taxonomy.yaml') });
+    const cliErase = await runCli(['subject', 'erase', '--subject', T], cliEnv());
     expect(cliErase.code).toBe(0);
     expect(cliErase.stdout).toContain(`erased ${T}`);
     // An erased subject is known as such: there is no page to link to.
-    const erasedLink = await runCli(['subject', 'link', '--subject', T], { DATABASE_URL: candor.database.url, CANDOR_TAXONOMY: join(directory, 'taxonomy.yaml') });
+    const erasedLink = await runCli(['subject', 'link', '--subject', T], cliEnv());
     expect([erasedLink.code, erasedLink.stderr]).toEqual([1, expect.stringMatching(new RegExp(`^candor: subject "${T}" was erased on \\S+: there is no page to link to\n$`))]);
-    const verify = await runCli(['audit', 'verify'], { DATABASE_URL: candor.database.url });
+    const verify = await runCli(['audit', 'verify'], cliEnv());
     expect(verify.code).toBe(0);
   });
 
@@ -748,7 +753,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     // A browser sends a textarea's line breaks as CRLF.
     expect((await page.ask(S, undefined, 'Typed in a browser,\r\non two lines', 'browser-question')).body).toBe('Typed in a browser,\non two lines');
     const older = await candor.services.dataSource.getRepository(SubjectMessageEntity).save({ subjectId: S, context: null, body: 'saved before: \u001b]8;;http://evil.example\u0007link', createdAt: new Date(now).toISOString() });
-    const listed = await runCli(['inbox', 'list'], { DATABASE_URL: candor.database.url, CANDOR_TAXONOMY: join(directory, 'taxonomy.yaml') });
+    const listed = await runCli(['inbox', 'list'], cliEnv());
     expect(listed.stdout).toContain(`#${older.id}`);
     expect(listed.stdout).toContain('saved before: \uFFFD]8;;http://evil.example\uFFFDlink');
     expect(listed.stdout).not.toMatch(/[\u001b\u0007]/);
@@ -999,7 +1004,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
   });
 
   it('answers from the CLI inbox and prints privacy-page links', async () => {
-    const env = { DATABASE_URL: candor.database.url, CANDOR_TAXONOMY: join(directory, 'taxonomy.yaml') };
+    const env = cliEnv();
     const message = await candor.services.dataSource.getRepository('SubjectMessageEntity').save({ subjectId: S, context: null, body: 'Please delete my old address.', createdAt: new Date(now).toISOString() });
     const listed = await runCli(['inbox', 'list'], env);
     expect(listed.code).toBe(0);
@@ -1031,7 +1036,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect((await runCli(['subject', 'link', '--subject', S, '--ttl', 'forever'], env)).stderr).toBe('candor: --ttl must look like 7d, 12h or 30m, got "forever"\n');
     expect((await runCli(['subject', 'link', '--subject', S, '--ttl', '365d'], env)).stderr).toBe('candor: --ttl must be at most 30d, got "365d"\n');
     // In production a link to this machine would reach no subject: it names the page's public https address or is refused.
-    const production = { ...env, NODE_ENV: 'production', CANDOR_SECRET: 'a-production-secret-of-some-length', CANDOR_AUDIT_SIGNING_KEY: randomBytes(32).toString('base64') };
+    const production = { ...env, NODE_ENV: 'production', CANDOR_AUDIT_SIGNING_KEY: randomBytes(32).toString('base64') };
     expect(await runCli(['subject', 'link', '--subject', S], production)).toEqual({ code: 1, stdout: '', stderr: 'candor: PUBLIC_URL is required when NODE_ENV=production: the https address the privacy page is served at\n' });
     expect((await runCli(['subject', 'link', '--subject', S], { ...production, PUBLIC_URL: 'https://privacy.example' })).stdout).toMatch(/^https:\/\/privacy\.example\/privacy\?t=/);
   });

@@ -67,18 +67,37 @@ describe.each(DRIVERS)('the migrations on %s', (driver) => {
       }
     });
 
+  /**
+   * Runs `work` on a PostgreSQL database of its own holding `schemas`, with an admin connection and `open`,
+   * which initialises a DataSource for the Candor installation in a schema; closes and drops it all after.
+   */
+  async function withInstallations(schemas: string[], work: (admin: Client, open: (schema: string) => Promise<DataSource>) => Promise<void>): Promise<void> {
+    const scratch = await createTestDatabase('postgres');
+    const admin = new Client({ connectionString: scratch.url });
+    await admin.connect();
+    const opened: DataSource[] = [];
+    try {
+      await admin.query(schemas.map((schema) => `CREATE SCHEMA ${schema}`).join('; '));
+      await work(admin, async (schema) => {
+        const source = createDataSource(loadConfig({ DATABASE_URL: `${scratch.url}?schema=${schema}`, NODE_ENV: 'test' }, {}).database);
+        opened.push(source);
+        await source.initialize();
+        return source;
+      });
+    } finally {
+      for (const source of opened) if (source.isInitialized) await source.destroy();
+      await admin.end();
+      await scratch.drop();
+    }
+  }
+
   if (driver === 'postgres')
-    it('migrate two Candor schemas of one database, each by two runs at once, each guarding its own log only', async () => {
-      const scratch = await createTestDatabase('postgres');
-      const admin = new Client({ connectionString: scratch.url });
-      await admin.connect();
-      const opened: DataSource[] = [];
-      try {
-        await admin.query('CREATE SCHEMA candor_a; CREATE SCHEMA candor_b; CREATE SCHEMA other_app');
+    it('migrate two Candor schemas of one database, each by two runs at once, each guarding its own log only', () =>
+      withInstallations(['candor_a', 'candor_b', 'other_app'], async (admin, open) => {
+        const opened: DataSource[] = [];
         const run = async (schema: string) => {
-          const source = createDataSource(loadConfig({ DATABASE_URL: `${scratch.url}?schema=${schema}`, NODE_ENV: 'test' }, {}).database);
+          const source = await open(schema);
           opened.push(source);
-          await source.initialize();
           return migrate(source);
         };
         // Two instances of each of two installations start at once: per schema, one applies every migration, the other finds none left.
@@ -94,14 +113,25 @@ describe.each(DRIVERS)('the migrations on %s', (driver) => {
         const below = MIGRATIONS.length - MIGRATIONS.findIndex((migration) => migration.name === 'DropGuardPerSchema1764600000000');
         for (let step = 0; step < below; step++) await b.undoLastMigration({ transaction: 'each' });
         for (const source of [a, b]) while ((await source.query('SELECT count(*) AS applied FROM migrations'))[0].applied > 0) await source.undoLastMigration({ transaction: 'each' });
-        const tablesLeft = await admin.query("SELECT schemaname, tablename FROM pg_tables WHERE schemaname IN ('candor_a', 'candor_b') AND tablename <> 'migrations'");
+        const tablesLeft = await admin.query("SELECT schemaname, tablename FROM pg_tables WHERE schemaname IN ('candor_a', 'candor_b', 'candor_guard') AND tablename <> 'migrations'");
         expect(tablesLeft.rows).toEqual([]);
-      } finally {
-        for (const source of opened) await source.destroy();
-        await admin.end();
-        await scratch.drop();
-      }
-    });
+      }));
+
+  if (driver === 'postgres')
+    it('removing an installation (DROP SCHEMA … CASCADE) needs the prune flag; another installation keeps its guard', () =>
+      withInstallations(['candor_a', 'candor_b'], async (admin, open) => {
+        const a = await open('candor_a');
+        await migrate(a);
+        await migrate(await open('candor_b'));
+        await expect(admin.query('DROP SCHEMA candor_a CASCADE')).rejects.toThrow(/append-only: dropping candor_a\.\S+ refused/);
+        await a.destroy();
+        await admin.query("BEGIN; SET LOCAL candor.audit_prune = 'on'; DROP SCHEMA candor_a CASCADE; COMMIT");
+        expect((await admin.query("SELECT 1 FROM pg_namespace WHERE nspname = 'candor_a'")).rows).toEqual([]);
+        await expect(admin.query('DROP TABLE candor_b.audit_checkpoint')).rejects.toThrow('the access log is append-only');
+        await expect(admin.query('DROP SCHEMA candor_b CASCADE')).rejects.toThrow(/append-only: dropping candor_b\.\S+ refused/);
+        // A schema of the removed one's name is no Candor installation.
+        await admin.query('CREATE SCHEMA candor_a; CREATE TABLE candor_a.audit_entry (id integer); DROP SCHEMA candor_a CASCADE');
+      }));
 
   it('migrate up again from every point a rollback can stop at', async () => {
     await dataSource.runMigrations({ transaction: 'each' });

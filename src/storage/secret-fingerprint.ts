@@ -1,0 +1,42 @@
+import { randomBytes, scrypt } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import { ConfigError } from '../config';
+import { SecretFingerprintEntity } from './secret-fingerprint.entity';
+
+/**
+ * scrypt's cost (16 MiB, tens of ms, once per process start): whoever reads the database may try guesses
+ * of the secret against its fingerprint, and each guess should cost them as much.
+ */
+const SCRYPT_COST = { N: 16_384, r: 8, p: 1 };
+const FINGERPRINT_BYTES = 32;
+const THE_ROW = 1;
+
+function fingerprintOf(secret: string, salt: string): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    scrypt(secret, Buffer.from(salt, 'base64'), FINGERPRINT_BYTES, SCRYPT_COST, (error, derived) => (error ? reject(error) : resolve(derived))),
+  );
+}
+
+/**
+ * Refuses a CANDOR_SECRET other than the one this database's actor keys (HMACs) and privacy links are made
+ * with: a process with another one would answer every valid key 401, or print keys and links nobody else
+ * accepts — passing every health check meanwhile. The first process to open a database without a
+ * fingerprint records its own secret's (an upgraded database adopts the secret of the first upgraded
+ * process). Processes starting together all insert-or-ignore the one row, then each compares with the row
+ * that was kept: the same on both stores, no lock needed.
+ */
+export async function checkSecret(dataSource: DataSource, secret: string, at: Date): Promise<void> {
+  const fingerprints = dataSource.getRepository(SecretFingerprintEntity);
+  let recorded = await fingerprints.findOneBy({ id: THE_ROW });
+  if (!recorded) {
+    const salt = randomBytes(16).toString('base64');
+    const fingerprint = (await fingerprintOf(secret, salt)).toString('base64');
+    await fingerprints.createQueryBuilder().insert().values({ id: THE_ROW, salt, fingerprint, recordedAt: at.toISOString() }).orIgnore().execute();
+    recorded = await fingerprints.findOneByOrFail({ id: THE_ROW });
+  }
+  if (!(await fingerprintOf(secret, recorded.salt)).equals(Buffer.from(recorded.fingerprint, 'base64'))) {
+    throw new ConfigError(
+      "CANDOR_SECRET is not the secret this database's actors and links were made with: set it to theirs (to change the secret on purpose, see docs/operations.md, *Changing CANDOR_SECRET*)",
+    );
+  }
+}
