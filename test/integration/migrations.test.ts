@@ -94,10 +94,10 @@ describe.each(DRIVERS)('the migrations on %s', (driver) => {
   if (driver === 'postgres')
     it('migrate two Candor schemas of one database, each by two runs at once, each guarding its own log only', () =>
       withInstallations(['candor_a', 'candor_b', 'other_app'], async (admin, open) => {
-        const opened: DataSource[] = [];
+        const opened = new Map<string, DataSource>();
         const run = async (schema: string) => {
           const source = await open(schema);
-          opened.push(source);
+          opened.set(schema, source);
           return migrate(source);
         };
         // Two instances of each of two installations start at once: per schema, one applies every migration, the other finds none left.
@@ -109,7 +109,8 @@ describe.each(DRIVERS)('the migrations on %s', (driver) => {
         await admin.query('DROP TABLE other_app.audit_entry');
         // Rolled back in turns — one installation below the per-schema guard, then the other all the way:
         // neither's guard stands in the other's way.
-        const [a, b] = [opened[0], opened[1]];
+        // By schema: the four runs open their connections in whatever order they finish.
+        const [a, b] = [opened.get('candor_a')!, opened.get('candor_b')!];
         const below = MIGRATIONS.length - MIGRATIONS.findIndex((migration) => migration.name === 'DropGuardPerSchema1764600000000');
         for (let step = 0; step < below; step++) await b.undoLastMigration({ transaction: 'each' });
         for (const source of [a, b]) while ((await source.query('SELECT count(*) AS applied FROM migrations'))[0].applied > 0) await source.undoLastMigration({ transaction: 'each' });
