@@ -170,7 +170,9 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
   if (secret === undefined) throw new ConfigError('CANDOR_SECRET is required when NODE_ENV=production');
   if (production && secret === DEVELOPMENT_SECRET) throw new ConfigError('CANDOR_SECRET must not be the development secret when NODE_ENV=production');
   if (secret.length < 16) throw new ConfigError('CANDOR_SECRET must be at least 16 characters');
-  // Length alone lets `aaaaaaaaaaaaaaaa` through: a generated secret has dozens of distinct characters.
+  // In production a generated secret: the database holds a fingerprint of it (secret_fingerprint), and anyone
+  // with a copy could try guesses of a short one offline. Length alone lets `a` × 32 through.
+  if (production && secret.length < 32) throw new ConfigError('CANDOR_SECRET must be at least 32 characters when NODE_ENV=production: use a generated one (openssl rand -base64 32)');
   if (production && new Set(secret).size < 8) throw new ConfigError(`CANDOR_SECRET is not random (it holds only ${new Set(secret).size} distinct characters): use a generated one (openssl rand -base64 32)`);
 
   const signingKey = read('CANDOR_AUDIT_SIGNING_KEY');

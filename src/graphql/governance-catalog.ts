@@ -105,12 +105,12 @@ function describeField(type: GraphQLObjectType, field: GraphQLField<unknown, unk
   };
 }
 
-/** `id`, `input.subjectId`: the field's arguments, and their input objects' fields, that hold one ID or String. */
+/**
+ * `id`, `input.subjectId`: the field's arguments, and their input objects' fields, that always hold one ID or
+ * String (non-null: a call without it would be recorded naming no one).
+ */
 function identifierPaths(field: GraphQLField<unknown, unknown>): string[] {
-  const isIdentifier = (type: GraphQLInputType) => {
-    const single = isNonNullType(type) ? type.ofType : type;
-    return single === GraphQLID || single === GraphQLString;
-  };
+  const isIdentifier = (type: GraphQLInputType) => isNonNullType(type) && (type.ofType === GraphQLID || type.ofType === GraphQLString);
   const paths: string[] = [];
   for (const argument of field.args) {
     if (isIdentifier(argument.type)) paths.push(argument.name);
@@ -154,7 +154,7 @@ export function lintGovernance(fields: readonly FieldGovernance[], taxonomy: Tax
     // A subject argument names whom a call's record is about: without recordAs there is no record, and a
     // misnamed one would record every call without its subject.
     if (field.subjectArgument && !field.recordAs) problems.push(`${at} declares subjectArgument without recordAs: only a recorded call names its subject`);
-    if (field.subjectArgument && field.recordAs && !(field.identifierArguments ?? []).includes(field.subjectArgument)) problems.push(`${at} declares subjectArgument "${field.subjectArgument}", which is not an ID or String argument of the field (or a field of an input argument)`);
+    if (field.subjectArgument && field.recordAs && !(field.identifierArguments ?? []).includes(field.subjectArgument)) problems.push(`${at} declares subjectArgument "${field.subjectArgument}", which is not a non-null ID or String argument of the field (or a field of an input argument)`);
     // A misnamed argument would never be seen set: the filter would run and its subjects go unrecorded.
     if (field.filtersOnChoices && field.root && !(field.booleanArguments ?? []).includes(field.filtersOnChoices)) problems.push(`${at} declares filtersOnChoices "${field.filtersOnChoices}", which is not a Boolean argument of the field`);
     // Roles are checked when an operation is called: on any other field they would look like a protection and be none.

@@ -140,17 +140,6 @@ interface SubjectEntry {
   readonly decisions: Array<Decision | undefined>;
 }
 
-/**
- * The governance state of one request: the subjects it touched, the decisions made for them and the
- * decisions to log. Created per request and dropped with it, so nothing leaks between requests.
- * Both enforcement points — graphql-shield's rules through `enforce`, the leaf guard through
- * `guardLeaves` — apply `decide()`; nothing here decides on its own.
- *
- * The per-record path is synchronous and allocates only where a record is read (its path, one occurrence)
- * and where it needs a copy (a leaf not released in full): `decide()` runs once per (subject, policy class),
- * where the class of each field policy for this purpose is found by asking `decide()` itself whether it
- * can answer without a subject.
- */
 /** A recorded operation's call: the subject it names (`subjectArgument`), and where its answer is in the response. */
 export interface RecordedOperationCall {
   readonly field: GuardedField;
@@ -165,6 +154,17 @@ function argumentAt(args: Readonly<Record<string, unknown>>, path: string): stri
   return typeof value === 'string' ? value : null;
 }
 
+/**
+ * The governance state of one request: the subjects it touched, the decisions made for them and the
+ * decisions to log. Created per request and dropped with it, so nothing leaks between requests.
+ * Both enforcement points — graphql-shield's rules through `enforce`, the leaf guard through
+ * `guardLeaves` — apply `decide()`; nothing here decides on its own.
+ *
+ * The per-record path is synchronous and allocates only where a record is read (its path, one occurrence)
+ * and where it needs a copy (a leaf not released in full): `decide()` runs once per (subject, policy class),
+ * where the class of each field policy for this purpose is found by asking `decide()` itself whether it
+ * can answer without a subject.
+ */
 export class RequestGovernance {
   private readonly subjects = new Map<string, SubjectEntry>();
   private readonly entries: SubjectEntry[] = [];

@@ -70,7 +70,8 @@ export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<Candor
             // A call that acts on a subject is recorded once it answered (its change was made); one that failed changed nothing.
             if (field.subjectArgument && (resultData?.[responseKey] ?? null) === null) continue;
             // A rejected operation sent nothing: what it read (the log, the inbox) is withheld, as its fields' releases are.
-            const outcome = rejection ? { decision: 'WITHHELD' as const, reason: 'GOVERNANCE_REJECTED' } : { decision: 'RELEASED' as const, reason: field.recordAs! };
+            // A change of a subject's choices stands, rejected or not: it is recorded as made.
+            const outcome = rejection && !field.subjectArgument ? { decision: 'WITHHELD' as const, reason: 'GOVERNANCE_REJECTED' } : { decision: 'RELEASED' as const, reason: field.recordAs! };
             records.push({ ...common, subjectId, coordinate: field.coordinate, category: null, ...outcome, legalBasis: governance!.purpose.legalBasis });
           }
           if (rejection) records.push({ ...common, ...refused, coordinate: null, reason: 'GOVERNANCE_REJECTED' });

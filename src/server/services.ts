@@ -137,7 +137,7 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
     if (migrations === 'require' && !current) {
       throw new ConfigError(`the database at ${describeDatabase(config.database)} has pending migrations: run \`npx candor migrate\` first (upgrade notes: docs/operations.md)`);
     }
-    const newer = migrations === false ? [] : await migrationsOfANewerBuild(dataSource);
+    const newer = await migrationsOfANewerBuild(dataSource);
     if (newer.length) throw new ConfigError(newerBuildProblem(config.database, newer));
     // Before anything answers a key or makes one. A database not migrated yet (the migrate command) is checked once it is.
     if (current) await checkSecret(dataSource, config.secret, clock());

@@ -225,8 +225,15 @@ export async function inAdvisoryTurn<T>(dataSource: DataSource, key: number | st
 export async function migrationsOfANewerBuild(dataSource: DataSource): Promise<string[]> {
   const known = new Set(dataSource.migrations.map((migration) => migration.name));
   const table = dataSource.options.migrationsTableName ?? 'migrations';
-  const applied = (await dataSource.query(`SELECT name FROM ${table}`)) as Array<{ name: string }>;
-  return applied.map((row) => row.name).filter((name) => !known.has(name));
+  const runner = dataSource.createQueryRunner();
+  try {
+    // A database no Candor has migrated yet has no table of them.
+    if (!(await runner.hasTable(table))) return [];
+    const applied = (await runner.query(`SELECT name FROM ${table}`)) as Array<{ name: string }>;
+    return applied.map((row) => row.name).filter((name) => !known.has(name));
+  } finally {
+    await runner.release();
+  }
 }
 
 /**

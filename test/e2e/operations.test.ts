@@ -189,8 +189,10 @@ describe.each(DRIVERS)('operating Candor on %s', (driver) => {
       const problem = expect.stringMatching(/^the database at .+ was migrated by a newer Candor \(FromANewerBuild9999999999999\): this build is older than its schema — run the newer version$/);
       expect([response.status, await response.json()]).toEqual([503, { status: 'not ready', problems: [problem] }]);
       await expect(openServices(loadConfig({ DATABASE_URL: candor.database.url, NODE_ENV: 'test' }, {}), { serving: true })).rejects.toThrow(/was migrated by a newer Candor/);
-      const cli = await runCli(['actor', 'list'], { DATABASE_URL: candor.database.url });
-      expect([cli.code, cli.stderr]).toEqual([1, expect.stringMatching(/^candor: the database at .+ was migrated by a newer Candor/)]);
+      for (const command of [['actor', 'list'], ['migrate']]) {
+        const cli = await runCli(command, { DATABASE_URL: candor.database.url });
+        expect([command, cli.code, cli.stderr]).toEqual([command, 1, expect.stringMatching(/^candor: the database at .+ was migrated by a newer Candor/)]);
+      }
     } finally {
       await candor.stop();
     }

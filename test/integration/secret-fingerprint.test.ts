@@ -41,6 +41,15 @@ describe.each(DRIVERS)('the secret a database was made with, on %s', (driver) =>
     await expect(open(ANOTHER)).rejects.toThrow(REFUSAL);
   });
 
+  it('never records the published development secret: a command run without NODE_ENV=production leaves the database to the servers\' secret', async () => {
+    await migrateOnly();
+    const development = await openServices(loadConfig({ DATABASE_URL: database.url, NODE_ENV: 'test' }, {}), { migrate: 'require' });
+    await development.close();
+    const servers = await open(THEIRS);
+    await servers.close();
+    await expect(openServices(loadConfig({ DATABASE_URL: database.url, NODE_ENV: 'test' }, {}), { migrate: 'require' })).rejects.toThrow(REFUSAL);
+  });
+
   it('processes opening a database together all keep the secret one of them recorded first', async () => {
     await migrateOnly();
     const secrets = [THEIRS, ANOTHER, THEIRS, ANOTHER, THEIRS, ANOTHER];

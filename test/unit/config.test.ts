@@ -29,7 +29,8 @@ describe('configuration', () => {
     );
     expect(() => production({ CANDOR_AUDIT_SIGNING_KEY: Buffer.alloc(31).toString('base64') })).toThrow(new ConfigError('CANDOR_AUDIT_SIGNING_KEY must be base64 of exactly 32 bytes (an Ed25519 seed)'));
     expect(() => production({ CANDOR_SECRET: 'short' })).toThrow(new ConfigError('CANDOR_SECRET must be at least 16 characters'));
-    expect(() => production({ CANDOR_SECRET: 'a'.repeat(16) })).toThrow(new ConfigError('CANDOR_SECRET is not random (it holds only 1 distinct characters): use a generated one (openssl rand -base64 32)'));
+    expect(() => production({ CANDOR_SECRET: 'password12345678' })).toThrow(new ConfigError('CANDOR_SECRET must be at least 32 characters when NODE_ENV=production: use a generated one (openssl rand -base64 32)'));
+    expect(() => production({ CANDOR_SECRET: 'a'.repeat(32) })).toThrow(new ConfigError('CANDOR_SECRET is not random (it holds only 1 distinct characters): use a generated one (openssl rand -base64 32)'));
     // Base64 decoding skips what is not base64: a key with a stray word would load as another key.
     expect(() => production({ CANDOR_AUDIT_SIGNING_KEY: `${seed} !!! trailing` })).toThrow(new ConfigError('CANDOR_AUDIT_SIGNING_KEY must be base64 of exactly 32 bytes (an Ed25519 seed)'));
     expect(() => production({ CANDOR_AUDIT_SIGNING_KEY: Buffer.alloc(32).toString('base64') })).toThrow(

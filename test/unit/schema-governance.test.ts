@@ -116,7 +116,7 @@ describe('schema lint', () => {
     expect(lintGovernance(readGovernance(people('onlyPermited')), taxonomy)).toEqual(['Query.people declares filtersOnChoices "onlyPermited", which is not a Boolean argument of the field']);
   });
 
-  it('refuses a subjectArgument without recordAs, or one that names no ID or String argument (nor a field of an input argument)', () => {
+  it('refuses a subjectArgument without recordAs, or one that names no non-null ID or String argument (nor a field of an input argument)', () => {
     const Person = new GraphQLObjectType({ name: 'Person', extensions: { [SUBJECT_EXTENSION]: 'id' }, fields: { id: { type: new GraphQLNonNull(GraphQLID), extensions: governed('system.operations') } } });
     const Change = new GraphQLInputObjectType({ name: 'Change', fields: { subjectId: { type: new GraphQLNonNull(GraphQLID) }, note: { type: GraphQLString }, count: { type: GraphQLInt } } });
     const change = (declaration: Record<string, unknown>) =>
@@ -124,14 +124,15 @@ describe('schema lint', () => {
         query: new GraphQLObjectType({ name: 'Query', fields: { person: { type: Person, extensions: governed('system.operations'), resolve: () => null } } }),
         mutation: new GraphQLObjectType({
           name: 'Mutation',
-          fields: { change: { type: Person, args: { input: { type: new GraphQLNonNull(Change) }, id: { type: GraphQLID } }, extensions: { [GOVERNANCE_EXTENSION]: { category: 'system.operations', purposes: [], ...declaration } }, resolve: () => null } },
+          fields: { change: { type: Person, args: { input: { type: new GraphQLNonNull(Change) }, id: { type: GraphQLID }, key: { type: new GraphQLNonNull(GraphQLString) } }, extensions: { [GOVERNANCE_EXTENSION]: { category: 'system.operations', purposes: [], ...declaration } }, resolve: () => null } },
         }),
       });
     const problems = (declaration: Record<string, unknown>) => lintGovernance(readGovernance(change(declaration)), taxonomy);
-    expect([problems({ recordAs: 'CHANGED', subjectArgument: 'input.subjectId' }), problems({ recordAs: 'CHANGED', subjectArgument: 'id' })]).toEqual([[], []]);
+    expect([problems({ recordAs: 'CHANGED', subjectArgument: 'input.subjectId' }), problems({ recordAs: 'CHANGED', subjectArgument: 'key' })]).toEqual([[], []]);
     expect(problems({ subjectArgument: 'input.subjectId' })).toEqual(['Mutation.change declares subjectArgument without recordAs: only a recorded call names its subject']);
-    for (const misnamed of ['input.subjectid', 'input.count', 'input', 'subjectId']) {
-      expect(problems({ recordAs: 'CHANGED', subjectArgument: misnamed })).toEqual([`Mutation.change declares subjectArgument "${misnamed}", which is not an ID or String argument of the field (or a field of an input argument)`]);
+    // Misnamed, not an identifier, or nullable (`id`, `input.note`: a call without it would name no one).
+    for (const misnamed of ['input.subjectid', 'input.count', 'input', 'subjectId', 'id', 'input.note']) {
+      expect(problems({ recordAs: 'CHANGED', subjectArgument: misnamed })).toEqual([`Mutation.change declares subjectArgument "${misnamed}", which is not a non-null ID or String argument of the field (or a field of an input argument)`]);
     }
   });
 
