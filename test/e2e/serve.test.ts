@@ -122,7 +122,7 @@ describe.each(DRIVERS)('`candor serve` as a process on %s', (driver) => {
     const database = await createTestDatabase(driver);
     try {
       const theirs = { DATABASE_URL: database.url, NODE_ENV: 'production', CANDOR_SECRET: 'the-secret-the-actors-were-made-with', CANDOR_AUDIT_SIGNING_KEY: randomBytes(32).toString('base64') };
-      const another = { ...theirs, CANDOR_SECRET: 'another-secret-of-some-length' };
+      const another = { ...theirs, CANDOR_SECRET: 'another-secret-of-some-length-0123' };
       const refusal = "candor: CANDOR_SECRET is not the secret this database's actors and links were made with: set it to theirs (to change the secret on purpose, see docs/operations.md, *Changing CANDOR_SECRET*)\n";
       const server = await startChildServer(theirs);
       try {
