@@ -22,8 +22,9 @@ function fingerprintOf(secret: string, salt: string): Promise<Buffer> {
  * with: a process with another one would answer every valid key 401, or print keys and links nobody else
  * accepts — passing every health check meanwhile. The first process to open a database without a
  * fingerprint records its own secret's (an upgraded database adopts the secret of the first upgraded
- * process), unless it runs on the development secret, which is checked against a recorded fingerprint only. Processes starting together all insert-or-ignore the one row, then each compares with the row
- * that was kept: the same on both stores, no lock needed.
+ * process), unless it runs on the development secret, which is checked against a recorded fingerprint only.
+ * Processes starting together all insert-or-ignore the one row, then each compares with the row that was
+ * kept: the same on both stores, no lock needed.
  */
 export async function checkSecret(dataSource: DataSource, secret: string, at: Date): Promise<void> {
   const fingerprints = dataSource.getRepository(SecretFingerprintEntity);
@@ -31,13 +32,16 @@ export async function checkSecret(dataSource: DataSource, secret: string, at: Da
   // The published development secret never becomes a database's: a command run without NODE_ENV=production
   // on a production database (the first after an upgrade, say) would lock its servers out.
   if (!recorded && secret === DEVELOPMENT_SECRET) return;
+  let ours: Pick<SecretFingerprintEntity, 'salt' | 'fingerprint'> | undefined;
   if (!recorded) {
     const salt = randomBytes(16).toString('base64');
-    const fingerprint = (await fingerprintOf(secret, salt)).toString('base64');
-    await fingerprints.createQueryBuilder().insert().values({ id: THE_ROW, salt, fingerprint, recordedAt: at.toISOString() }).orIgnore().execute();
+    ours = { salt, fingerprint: (await fingerprintOf(secret, salt)).toString('base64') };
+    await fingerprints.createQueryBuilder().insert().values({ id: THE_ROW, ...ours, recordedAt: at.toISOString() }).orIgnore().execute();
     recorded = await fingerprints.findOneByOrFail({ id: THE_ROW });
   }
-  if (!(await fingerprintOf(secret, recorded.salt)).equals(Buffer.from(recorded.fingerprint, 'base64'))) {
+  // The row kept is ours when our salt is in it (a salt is random): scrypt once, not twice, on that start.
+  const fingerprint = recorded.salt === ours?.salt ? ours.fingerprint : (await fingerprintOf(secret, recorded.salt)).toString('base64');
+  if (fingerprint !== recorded.fingerprint) {
     throw new ConfigError(
       "CANDOR_SECRET is not the secret this database's actors and links were made with: set it to theirs (to change the secret on purpose, see docs/operations.md, *Changing CANDOR_SECRET*)",
     );
