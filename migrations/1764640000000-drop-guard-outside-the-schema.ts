@@ -43,6 +43,7 @@ export class DropGuardOutsideTheSchema1764640000000 implements MigrationInterfac
   async up(queryRunner: QueryRunner): Promise<void> {
     if (queryRunner.connection.options.type !== 'postgres' || !(await isSuperuser(queryRunner))) return;
     const { schema, schemaTrigger } = await ownSchema(queryRunner);
+    await refuseUntrustedGuardSchema(queryRunner);
     await queryRunner.query(`CREATE SCHEMA IF NOT EXISTS ${GUARD_SCHEMA}`);
     await queryRunner.query(`CREATE TABLE IF NOT EXISTS ${GUARD_SCHEMA}.installation (schema_name text PRIMARY KEY)`);
     await queryRunner.query(SHARED_GUARD);
@@ -69,6 +70,33 @@ export class DropGuardOutsideTheSchema1764640000000 implements MigrationInterfac
     if (!(await queryRunner.query('SELECT 1 FROM pg_event_trigger WHERE evtname = $1', [schemaTrigger])).length) {
       await queryRunner.query(`CREATE EVENT TRIGGER ${schemaTrigger} ON sql_drop EXECUTE FUNCTION candor_audit_refuse_drop()`);
     }
+  }
+}
+
+/**
+ * A `candor_guard` schema made before this migration by a role without superuser rights would be trusted with
+ * everything: its owner could empty the list of guarded schemas, and would own the event trigger's function
+ * (CREATE OR REPLACE keeps a function's owner) — code every superuser's DROP then runs. So the schema, and
+ * whatever it holds, must belong to superusers; otherwise nothing is done and the migration fails, saying so.
+ */
+async function refuseUntrustedGuardSchema(queryRunner: QueryRunner): Promise<void> {
+  const owners: Array<{ owner: string }> = await queryRunner.query(
+    `SELECT DISTINCT role.rolname AS owner
+       FROM pg_namespace guard
+       JOIN LATERAL (SELECT guard.nspowner AS owner
+                     UNION ALL SELECT relowner FROM pg_class WHERE relnamespace = guard.oid
+                     UNION ALL SELECT proowner FROM pg_proc WHERE pronamespace = guard.oid
+                     UNION ALL SELECT typowner FROM pg_type WHERE typnamespace = guard.oid) owned ON true
+       JOIN pg_roles role ON role.oid = owned.owner
+      WHERE guard.nspname = $1 AND NOT role.rolsuper
+      ORDER BY 1`,
+    [GUARD_SCHEMA],
+  );
+  if (owners.length > 0) {
+    throw new Error(
+      `schema ${GUARD_SCHEMA} already exists, and ${owners.length > 1 ? 'roles' : 'role'} ${owners.map(({ owner }) => owner).join(', ')} (not a superuser) own${owners.length > 1 ? '' : 's'} it or something in it: it cannot be trusted to guard the access log. ` +
+        `Inspect it, drop it as a superuser (DROP SCHEMA ${GUARD_SCHEMA} CASCADE) and migrate again`,
+    );
   }
 }
 

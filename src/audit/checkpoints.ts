@@ -181,7 +181,9 @@ export function signedCheckpoint(signer: CheckpointSigner, kind: 'periodic' | 'm
 }
 
 /** What a rotation did: the checkpoint that hands over, or why there was nothing to hand over. */
-export type RotationResult = { readonly rotated: AuditCheckpointEntity } | { readonly rotated: undefined; readonly reason: 'no-checkpoint' };
+export type RotationResult =
+  | { readonly rotated: AuditCheckpointEntity; /** Prune checkpoints left out of the signed pruning limit: they do not verify. */ readonly unverifiedPrunes: readonly number[] }
+  | { readonly rotated: undefined; readonly reason: 'no-checkpoint' };
 
 /**
  * Hands the log's signing over from `current` to `next`: a rotation checkpoint of the head, signed by both
@@ -199,20 +201,26 @@ export async function rotateSigningKey(dataSource: DataSource, current: Checkpoi
     if (retiredBy) throw badInput(`the new signing key (key ${next.keyId}) was retired by rotation checkpoint ${retiredBy.id}: a key signing was handed over from is never trusted again — make a new one (openssl rand -base64 32)`);
     // A log with a checkpoint has a batch: the newest batch is never pruned.
     const head = (await chainHead(manager))!;
-    // How far the log was pruned: signed, so that the old key's prunes can reach no further.
-    const [{ pruned }] = await manager.query("SELECT MAX(pruned_through_seq) AS pruned FROM audit_checkpoint WHERE kind = 'prune'");
+    // How far the log was pruned, counted from the prunes that verify: signed, so that the old key's prunes can
+    // reach no further. A prune row that does not verify (planted, or altered) must not widen that limit; it
+    // is left out, named, and `audit verify` reports it.
+    const stored = await manager.getRepository(AuditCheckpointEntity).find({ order: { id: 'ASC' } });
+    const keyring = checkpointKeyring(current, stored);
+    const prunes = stored.filter((checkpoint) => checkpoint.kind === 'prune');
+    const unverifiedPrunes = prunes.filter((checkpoint) => !keyring.get(checkpoint.id)?.verified).map((checkpoint) => checkpoint.id);
+    const pruned = prunes.reduce<number | null>((furthest, checkpoint) => (keyring.get(checkpoint.id)?.verified ? Math.max(furthest ?? 0, checkpoint.prunedThroughSeq ?? checkpoint.seq) : furthest), null);
     const handOver = {
       kind: 'rotation' as const,
       seq: head.seq,
       headHash: head.hash,
       at: at.toISOString(),
-      prunedThroughSeq: pruned === null ? null : Number(pruned),
+      prunedThroughSeq: pruned,
       predecessorKey: current.publicKey,
       successorKey: next.publicKey,
     };
     const message = checkpointMessage(handOver);
     const rotation = { ...handOver, keyId: current.keyId, signature: current.sign(message), successorSignature: next.sign(message) };
-    return { rotated: await manager.getRepository(AuditCheckpointEntity).save(rotation) };
+    return { rotated: await manager.getRepository(AuditCheckpointEntity).save(rotation), unverifiedPrunes };
   });
 }
 

@@ -20,7 +20,7 @@ import { type JitExecutor, jitGateway } from './jit-executor';
 import { purposeScopedIntrospectionPlugin } from './purpose-scoped-introspection';
 import { MASKED_ERROR_LOG_MESSAGE, maskedErrorLogging, requestLogging } from './observability';
 import { queryLimits } from './query-limits';
-import { migrationsOfANewerBuild } from '../storage/data-source';
+import { migrationState } from '../storage/data-source';
 import { type CandorServices, newerBuildProblem } from './services';
 
 const REFUSAL_RECORDED_LOCAL = 'candorRefusalRecorded';
@@ -190,11 +190,11 @@ export async function startHttpServer(services: CandorServices, governed: Govern
     // Each check within the store deadline: a stalled connection answers "not ready", not never.
     const answered = <T>(check: Promise<T>) => withDeadline(check, config.storeDeadlineMs, 'a readiness check');
     await answered(services.dataSource.query('SELECT 1')).catch(() => problems.push('the database does not answer'));
-    if (problems.length === 0 && (await answered(services.dataSource.showMigrations()).catch(() => true))) problems.push('migrations are pending');
+    const migrations = problems.length === 0 ? await answered(migrationState(services.dataSource)).catch(() => undefined) : { pending: [], newer: [] };
+    if (migrations === undefined) problems.push('the database does not answer');
+    else if (migrations.pending.length) problems.push('migrations are pending');
     // A newer instance migrated the database under this one (a rolling upgrade): drain it, its code is older than the schema.
-    const newer = problems.length === 0 ? await answered(migrationsOfANewerBuild(services.dataSource)).catch(() => undefined) : [];
-    if (newer === undefined) problems.push('the database does not answer');
-    else if (newer.length) problems.push(newerBuildProblem(config.database, newer));
+    else if (migrations.newer.length) problems.push(newerBuildProblem(config.database, migrations.newer));
     await answered(services.accessLog.ping()).catch(() => problems.push('the access log store does not answer'));
     if (services.accessLog.failedWithin(LOG_FAILURE_NOT_READY_MS)) problems.push('the access log’s latest commit failed in the last 10 s: governed requests got AUDIT_UNAVAILABLE');
     res.status(problems.length ? 503 : 200).json(problems.length ? { status: 'not ready', problems } : { status: 'ready' });

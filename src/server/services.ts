@@ -18,7 +18,7 @@ import type { ReceiptContext } from '../consent/consent-receipt';
 import { covers } from '../taxonomy/keys';
 import { buildCandorSchema } from '../graphql/schema';
 import { enforceGovernance, type GovernedSchema } from '../policy/enforcement';
-import { createDataSource, guardConnections, inSetupTurn, migrate, migrationsOfANewerBuild } from '../storage/data-source';
+import { createDataSource, guardConnections, inSetupTurn, migrate, migrationState } from '../storage/data-source';
 import { checkSecret } from '../storage/secret-fingerprint';
 import { RateLimiter, type RequestBudget, SharedRateLimiter } from './rate-limiter';
 import type { DestinationStream, Logger as JsonLogger } from 'pino';
@@ -133,11 +133,11 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
   guardConnections(dataSource);
   try {
     if (migrations === 'apply') await (options.serving ? migrateUnbounded(config.database) : migrate(dataSource));
-    const current = migrations === 'apply' || !(await dataSource.showMigrations());
+    const { pending, newer } = await migrationState(dataSource);
+    const current = migrations === 'apply' || pending.length === 0;
     if (migrations === 'require' && !current) {
       throw new ConfigError(`the database at ${describeDatabase(config.database)} has pending migrations: run \`npx candor migrate\` first (upgrade notes: docs/operations.md)`);
     }
-    const newer = await migrationsOfANewerBuild(dataSource);
     if (newer.length) throw new ConfigError(newerBuildProblem(config.database, newer));
     // Before anything answers a key or makes one. A database not migrated yet (the migrate command) is checked once it is.
     if (current) await checkSecret(dataSource, config.secret, clock());

@@ -217,20 +217,30 @@ export async function inAdvisoryTurn<T>(dataSource: DataSource, key: number | st
   }
 }
 
-/**
- * The migrations the database has applied that this build does not know: a newer Candor migrated it. Code
- * older than its schema may decide on data it does not understand (an erasure mark, a new column of the
- * log), so such a process must not serve or write.
- */
-export async function migrationsOfANewerBuild(dataSource: DataSource): Promise<string[]> {
-  const known = new Set(dataSource.migrations.map((migration) => migration.name));
+/** Where a database stands against this build's migrations. */
+export interface MigrationState {
+  /** This build's migrations the database has not applied. */
+  readonly pending: string[];
+  /**
+   * The migrations the database has applied that this build does not know: a newer Candor migrated it. Code
+   * older than its schema may decide on data it does not understand (an erasure mark, a new column of the
+   * log), so such a process must not serve or write.
+   */
+  readonly newer: string[];
+}
+
+/** Reads the applied migrations once and compares them with this build's. */
+export async function migrationState(dataSource: DataSource): Promise<MigrationState> {
+  const known = dataSource.migrations.map((migration) => migration.name ?? migration.constructor.name);
   const table = dataSource.options.migrationsTableName ?? 'migrations';
   const runner = dataSource.createQueryRunner();
   try {
     // A database no Candor has migrated yet has no table of them.
-    if (!(await runner.hasTable(table))) return [];
-    const applied = (await runner.query(`SELECT name FROM ${table}`)) as Array<{ name: string }>;
-    return applied.map((row) => row.name).filter((name) => !known.has(name));
+    const applied = new Set(
+      (await runner.hasTable(table)) ? ((await runner.query(`SELECT name FROM ${table}`)) as Array<{ name: string }>).map((row) => row.name) : [],
+    );
+    const knownNames = new Set(known);
+    return { pending: known.filter((name) => !applied.has(name)), newer: [...applied].filter((name) => !knownNames.has(name)) };
   } finally {
     await runner.release();
   }

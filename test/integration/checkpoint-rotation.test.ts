@@ -8,7 +8,7 @@ import { tamper } from '../support/raw-sql';
 
 describe.each(DRIVERS)('rotating the checkpoint signing key on %s', (driver) => {
   let candor: Harness;
-  const [firstSeed, secondSeed] = [randomBytes(32), randomBytes(32)];
+  const [firstSeed, secondSeed, thirdSeed] = [randomBytes(32), randomBytes(32), randomBytes(32)];
   const [first, second] = [checkpointSigner(firstSeed), checkpointSigner(secondSeed)];
   /** The CLI under a signing key (the default one, derived from the development secret, when none is given). */
   const cli = (args: string[], keys: { signing?: Buffer; next?: Buffer } = {}) =>
@@ -169,7 +169,6 @@ describe.each(DRIVERS)('rotating the checkpoint signing key on %s', (driver) => 
   });
 
   it('the newest key prunes records from before its rotation (retention reaching further back than the last rotation): verify passes, and prunes on', async () => {
-    const thirdSeed = randomBytes(32);
     await traffic();
     await new Promise((resolve) => setTimeout(resolve, 20));
     const beforeRotation = new Date().toISOString();
@@ -192,6 +191,28 @@ describe.each(DRIVERS)('rotating the checkpoint signing key on %s', (driver) => 
     const back = await cli(['checkpoint', 'rotate'], { signing: thirdSeed, next: firstSeed });
     expect([back.code, back.stderr]).toEqual([1, `candor: the new signing key (key ${first.keyId}) was retired by rotation checkpoint ${retiredBy.id}: a key signing was handed over from is never trusted again — make a new one (openssl rand -base64 32)\n`]);
     expect(await checkpoints()).toEqual(before);
+  });
+
+  it('a rotation signs how far the prunes that verify reach: a planted prune row widens nothing for the old key, and is named', async () => {
+    const fourthSeed = randomBytes(32);
+    const [lastPrune] = (await checkpoints()).filter((checkpoint) => checkpoint.kind === 'prune').slice(-1);
+    await traffic();
+    const [head] = await candor.services.dataSource.getRepository(AuditBatchEntity).find({ order: { id: 'DESC' }, take: 1 });
+    // A prune "through" today's head, signed by a key the log never trusted: were it counted, a later leak of
+    // the key handed over from could prune the whole log and verify.
+    const planted = signedCheckpoint(checkpointSigner(randomBytes(32)), 'prune', new Date(), { seq: head.lastSeq, hash: head.hash, prunedThroughSeq: head.lastSeq });
+    await candor.services.dataSource.query(
+      `INSERT INTO audit_checkpoint (id, kind, seq, head_hash, at, key_id, signature, pruned_through_seq) VALUES (-2, 'prune', ${head.lastSeq}, '${head.hash}', '${planted.at}', '${planted.keyId}', '${planted.signature}', ${head.lastSeq})`,
+    );
+    try {
+      const rotated = await cli(['checkpoint', 'rotate'], { signing: thirdSeed, next: fourthSeed });
+      expect([rotated.code, rotated.stderr]).toEqual([0, 'warning: prune checkpoint -2 does not verify and was left out of how far the rotation says the log was pruned — run npx candor audit verify\n']);
+      const [rotation] = (await checkpoints()).filter((checkpoint) => checkpoint.kind === 'rotation').slice(-1);
+      expect([rotation.prunedThroughSeq, lastPrune.prunedThroughSeq! < head.lastSeq]).toEqual([lastPrune.prunedThroughSeq, true]);
+    } finally {
+      await tamper(candor, [['DELETE FROM audit_checkpoint WHERE id = ?', [-2]]]);
+    }
+    expect(await cli(['verify'], { signing: fourthSeed })).toMatchObject({ code: 0, stderr: '' });
   });
 });
 

@@ -134,6 +134,28 @@ describe.each(DRIVERS)('the migrations on %s', (driver) => {
         await admin.query('CREATE SCHEMA candor_a; CREATE TABLE candor_a.audit_entry (id integer); DROP SCHEMA candor_a CASCADE');
       }));
 
+  if (driver === 'postgres')
+    it('a candor_guard schema another role made first is not trusted: the guard migration fails, naming the role, and runs once a superuser dropped it', () =>
+      withInstallations(['candor_a'], async (admin, open) => {
+        const intruder = `candor_intruder_${process.pid}`;
+        await admin.query(`CREATE ROLE ${intruder}`);
+        try {
+          // Made ahead by a role that could then empty the list of guarded schemas, or own the guard's function.
+          await admin.query(`CREATE SCHEMA candor_guard AUTHORIZATION ${intruder}; SET ROLE ${intruder}; CREATE TABLE candor_guard.installation (schema_name text PRIMARY KEY); RESET ROLE`);
+          const a = await open('candor_a');
+          await expect(migrate(a)).rejects.toThrow(
+            `schema candor_guard already exists, and role ${intruder} (not a superuser) owns it or something in it: it cannot be trusted to guard the access log. Inspect it, drop it as a superuser (DROP SCHEMA candor_guard CASCADE) and migrate again`,
+          );
+          expect((await admin.query('SELECT 1 FROM pg_event_trigger WHERE evtname = $1', ['candor_guard_refuse_log_drop'])).rows).toEqual([]);
+          await admin.query('DROP SCHEMA candor_guard CASCADE');
+          const applied = await migrate(a);
+          expect(applied[0]).toBe('DropGuardOutsideTheSchema1764640000000');
+          await expect(admin.query('DROP TABLE candor_a.audit_checkpoint')).rejects.toThrow('the access log is append-only');
+        } finally {
+          await admin.query(`DROP OWNED BY ${intruder}; DROP ROLE ${intruder}`);
+        }
+      }));
+
   it('migrate up again from every point a rollback can stop at', async () => {
     await dataSource.runMigrations({ transaction: 'each' });
     const created = await tables();
