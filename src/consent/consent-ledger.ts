@@ -100,6 +100,9 @@ const CONSENT_LOCK_BUCKETS = 1024;
 /** Changes of at most this many subjects also take the per-subject locks earlier versions took. */
 const PER_SUBJECT_LOCKS_UP_TO = 16;
 
+/** The most ledger entries one `consentHistory` call returns. */
+export const MAX_HISTORY_PAGE = 500;
+
 /** Loads of subject states are chunked so one IN list stays well inside every driver's parameter limit. */
 const STATE_READ_CHUNK = 500;
 
@@ -291,6 +294,17 @@ export class ConsentLedger {
   /** The ledger of one subject, in the order its statements were made (an imported older one among them, not last). */
   history(subjectId: string): Promise<ConsentEventEntity[]> {
     return this.dataSource.getRepository(ConsentEventEntity).find({ where: { subjectId }, order: { recordedAt: 'ASC', id: 'ASC' } });
+  }
+
+  /**
+   * A subject's latest `first` ledger entries, newest first, for the consent managers (`Query.consentHistory`):
+   * what a support call needs before it changes a choice. A subject who is unknown or erased is bad input (an
+   * erased subject's entries are pseudonymised, and no longer theirs to look up).
+   */
+  async latestOf(subjectId: string, first: number): Promise<ConsentEventEntity[]> {
+    if (!Number.isInteger(first) || first < 1 || first > MAX_HISTORY_PAGE) throw badInput(`first must be between 1 and ${MAX_HISTORY_PAGE}`, { argument: 'first' });
+    if (!(await this.subjects.exists(subjectId, this.dataSource.manager))) throw unknownSubject(`unknown subject "${subjectId}"`);
+    return this.dataSource.getRepository(ConsentEventEntity).find({ where: { subjectId }, order: { recordedAt: 'DESC', id: 'DESC' }, take: first });
   }
 
   /**

@@ -1,4 +1,4 @@
-import { Arg, Ctx, Field, ID, InputType, Mutation, Resolver } from 'type-graphql';
+import { Arg, Ctx, Field, ID, InputType, Int, Mutation, Query, Resolver } from 'type-graphql';
 import type { ConsentChange } from '../consent/consent-ledger';
 import type { ConsentEventEntity, ConsentEventKind } from '../consent/consent-event.entity';
 import { isoTime } from '../errors';
@@ -34,9 +34,20 @@ class RestrictProcessingInput {
  */
 const CONSENT_MANAGEMENT = { category: 'system.operations', purposes: CONSENT_RECORD_PURPOSES, roles: ['consent-manager'], recordAs: 'CHOICE_RECORDED', subjectArgument: 'input.subjectId' } as const;
 
-/** Consent-ledger mutations; each appends one entry and returns it. */
+/** The consent ledger for consent managers: a subject's entries, and the mutations that each append one and return it. */
 @Resolver()
 export class ConsentResolver {
+  // Recorded with the subject whose choices it shows (CHOICES_READ), whatever fields are selected: the list alone
+  // tells that the subject stated something, and when.
+  @Query(() => [ConsentEntryType], {
+    nullable: true,
+    description: "A data subject's consent ledger, newest first: each grant, withdrawal, objection and restriction recorded for them, where it came from and when. `first` ≤ 500. An unknown or erased subject is refused (BAD_USER_INPUT).",
+  })
+  @Governed({ ...CONSENT_MANAGEMENT, recordAs: 'CHOICES_READ', subjectArgument: 'subjectId' })
+  consentHistory(@Ctx() context: GraphQLContext, @Arg('subjectId', () => ID) subjectId: string, @Arg('first', () => Int, { defaultValue: 100 }) first: number): Promise<ConsentEventEntity[]> {
+    return context.consent.latestOf(subjectId, first);
+  }
+
   @Mutation(() => ConsentEntryType, { nullable: true })
   @Governed(CONSENT_MANAGEMENT)
   grantConsent(@Ctx() context: GraphQLContext, @Arg('input', () => GrantConsentInput) input: GrantConsentInput): Promise<ConsentEventEntity> {

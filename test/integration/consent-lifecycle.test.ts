@@ -641,6 +641,32 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(await candor.services.dataSource.getRepository(ConsentEventEntity).countBy({ subjectId: C, kind: 'lift_restriction' })).toBe(1);
   });
 
+  it("reads a subject's ledger for a consent manager: newest first, bounded, each read recorded with the subject (CHOICES_READ) and its fields decided", async () => {
+    const H = 'cus_0000_life_history_read';
+    await addCustomer(candor, H);
+    await grant(H, 'marketing.communications');
+    await manage(`mutation { objectToProcessing(input: { subjectId: "${H}", purpose: "analytics", source: "call" }) { id } }`);
+    const history = await manage(`query History { consentHistory(subjectId: "${H}") { kind purpose source } }`);
+    expect(history.body).toEqual({ data: { consentHistory: [{ kind: 'object', purpose: 'analytics', source: 'call' }, { kind: 'grant', purpose: 'marketing.communications', source: 'test' }] } });
+    const records = (await candor.services.accessLogReader.page({ requestId: history.headers.get('x-request-id')! }, 50)).edges.map(({ node }) => [node.coordinate, node.subjectId, node.decision, node.reason]);
+    expect(records).toEqual(expect.arrayContaining([['Query.consentHistory', H, 'RELEASED', 'CHOICES_READ'], ['ConsentEntry.kind', H, 'RELEASED', 'LEGAL_BASIS']]));
+    // Even with nothing personal selected, the read names the subject: the list tells that they stated something.
+    const bare = await manage(`{ consentHistory(subjectId: "${H}", first: 1) { id } }`);
+    expect((bare.body.data?.consentHistory as unknown[]).length).toBe(1);
+    expect((await candor.services.accessLogReader.page({ requestId: bare.headers.get('x-request-id')!, reason: 'CHOICES_READ' }, 10)).edges.map(({ node }) => node.subjectId)).toEqual([H]);
+    // Bad input is refused, with nothing recorded against a subject.
+    for (const [query, argument] of [
+      ['{ consentHistory(subjectId: "cus_0000_life_nobody") { id } }', { field: 'subjectId', reason: 'UNKNOWN_SUBJECT' }],
+      [`{ consentHistory(subjectId: "${H}", first: 501) { id } }`, { argument: 'first' }],
+    ] as const) {
+      const refused = await manage(query);
+      expect([refused.body.data, refused.body.errors?.[0].extensions]).toEqual([{ consentHistory: null }, expect.objectContaining({ code: 'BAD_USER_INPUT', ...argument })]);
+      expect((await candor.services.accessLogReader.page({ requestId: refused.headers.get('x-request-id')!, reason: 'CHOICES_READ' }, 10)).totalCount).toBe(0);
+    }
+    const support = await candor.query({ key: KEYS.support, purpose: 'essential.service', query: `{ consentHistory(subjectId: "${H}") { kind } }` });
+    expect([support.body.data, support.body.errors?.[0].extensions?.code]).toEqual([{ consentHistory: null }, 'FORBIDDEN']);
+  });
+
   it('erases a subject once when several erasures arrive at once: one succeeds, the others say it was erased', async () => {
     const R = 'cus_0000_life_erased_at_once';
     await addCustomer(candor, R);
