@@ -1,10 +1,20 @@
-import { createHash, createPublicKey } from 'node:crypto';
+import { createHash, createHmac, createPublicKey } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_JWT_CLAIMS, type JwtClaimNames, type JwtSettings } from './actors/jwt-authenticator';
 
 /** The one development secret; production refuses to start with it. */
 export const DEVELOPMENT_SECRET = 'candor-development-secret-not-for-production';
+
+/**
+ * The key for one use of CANDOR_SECRET, named by a versioned label (`candor-masking/1`): HMAC-SHA-256 of the
+ * label under the secret. One key per use, so that nothing one use shows (a masked value, a cursor's tag)
+ * helps against another.
+ */
+export function derivedKey(secret: string, label: string): Buffer {
+  return createHmac('sha256', secret).update(label).digest();
+}
+
 /** The values NODE_ENV may take; anything else is refused rather than read as "not production". */
 const NODE_ENVIRONMENTS = ['production', 'development', 'test'];
 /** The longest delay Node's timers take (2^31 − 1 ms); a longer one fires after 1 ms. */

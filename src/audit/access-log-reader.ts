@@ -1,5 +1,6 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { DataSource, SelectQueryBuilder } from 'typeorm';
+import { derivedKey } from '../config';
 import { badInput, isoTime } from '../errors';
 import { AuditBatchEntity, SubjectPseudonymEntity } from './audit.entities';
 import type { AccessDecision, EntryHeader, EntryItem } from './chain';
@@ -18,6 +19,12 @@ export interface AccessLogFilter {
   readonly from?: string | null;
   /** Exclusive upper bound on the record time (ISO-8601). */
   readonly to?: string | null;
+  /**
+   * Records after this sequence number only. Sequence numbers follow commit order, which record times do
+   * not (a slow request commits records timed before others already committed): an export that remembers
+   * the last one it read misses nothing and repeats nothing.
+   */
+  readonly afterSeq?: number | null;
 }
 
 /** A record as auditors read it: the stored item and header, the pseudonym mapped back to the subject id (null once erased). */
@@ -30,26 +37,47 @@ export type AccessRecordView = EntryItem &
 
 export interface AccessLogPage {
   readonly edges: ReadonlyArray<{ readonly cursor: string; readonly node: AccessRecordView }>;
-  readonly pageInfo: { readonly hasNextPage: boolean; readonly endCursor: string | null };
+  readonly pageInfo: { readonly hasNextPage: boolean; readonly hasPreviousPage: boolean; readonly startCursor: string | null; readonly endCursor: string | null };
   readonly totalCount: number;
 }
 
 export const MAX_PAGE = 500;
 const DECISIONS = ['RELEASED', 'WITHHELD', 'MASKED', 'REFUSED'];
 
-interface Cursor {
-  /** The last sequence number returned. */
+/** Where reading starts: the records after `seq`, found from the stored entry `entrySeq` on (entries are what the index orders). */
+interface Position {
   readonly seq: number;
-  /** The first sequence number of the stored entry it belongs to (entries are what the index orders). */
+  /** The first sequence number of the entry holding record `seq + 1`, or of an entry before it. */
   readonly entrySeq: number;
+}
+
+const LOG_START: Position = { seq: 0, entrySeq: 0 };
+
+/** A position after the last record returned, with the snapshot and the count it was read under. */
+interface Cursor extends Position {
   /** The head when the first page was read: later pages never see newer records. */
   readonly asOf: number;
   /** The filtered count as of `asOf`, computed once for the first page, and the filter it counted. */
-  readonly totalCount?: number;
-  readonly countedFilter?: string;
+  readonly totalCount: number;
+  readonly countedFilter: string;
 }
 
-const encodeCursor = (cursor: Cursor) => Buffer.from(JSON.stringify([cursor.seq, cursor.asOf, cursor.entrySeq, cursor.totalCount, cursor.countedFilter])).toString('base64url');
+/** The label of the key cursors are authenticated under (derived from CANDOR_SECRET). */
+const CURSOR_KEY_LABEL = 'candor-access-log-cursor/1';
+
+/**
+ * `<payload>.<tag>`: the payload (base64url JSON of [seq, asOf, entrySeq, totalCount, countedFilter]) is
+ * readable by anyone; the tag, HMAC-SHA-256 of the payload's text under the cursor key, lets only the server
+ * make one. A cursor carries the count and the snapshot it reports: altered, it would have the server report
+ * a figure of the caller's choosing.
+ */
+function encodeCursor(key: Buffer, cursor: Cursor): string {
+  const payload = Buffer.from(JSON.stringify([cursor.seq, cursor.asOf, cursor.entrySeq, cursor.totalCount, cursor.countedFilter])).toString('base64url');
+  return `${payload}.${cursorTag(key, payload)}`;
+}
+
+// Over the payload's text as sent, not its decoded bytes: base64url spells some byte strings more than one way.
+const cursorTag = (key: Buffer, payload: string) => createHmac('sha256', key).update(payload).digest('base64url');
 
 /** A short digest of the filter's set values: a count carried by a cursor serves the filter it was made for only. */
 function filterDigest(filter: AccessLogFilter): string {
@@ -57,17 +85,20 @@ function filterDigest(filter: AccessLogFilter): string {
   return createHash('sha256').update(JSON.stringify(set)).digest('base64url').slice(0, 16);
 }
 
-function decodeCursor(value: string): Cursor {
-  try {
-    const [seq, asOf, entrySeq = 0, totalCount, countedFilter] = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as unknown[];
-    // A cursor of an earlier version has neither the entry nor the count: it reads from the first entry, counts again.
-    if (Number.isInteger(seq) && Number.isInteger(asOf) && Number.isInteger(entrySeq) && (totalCount === undefined || totalCount === null || Number.isInteger(totalCount))) {
-      return { seq: seq as number, asOf: asOf as number, entrySeq: entrySeq as number, totalCount: (totalCount as number | null) ?? undefined, countedFilter: typeof countedFilter === 'string' ? countedFilter : undefined };
-    }
-  } catch {
-    // fall through
+/**
+ * The cursor `value` stands for, when its tag verifies under `key`. Nothing else is read from it: a cursor
+ * altered, made under another secret, or unsigned (the format before cursors were authenticated) is refused.
+ */
+function decodeCursor(key: Buffer, value: string): Cursor {
+  const [payload, tag, ...rest] = value.split('.');
+  const expected = Buffer.from(cursorTag(key, payload));
+  const given = Buffer.from(tag ?? '');
+  // In constant time: a comparison that stops at the first differing byte would let a caller find a tag byte by byte.
+  if (rest.length > 0 || expected.length !== given.length || !timingSafeEqual(expected, given)) {
+    throw badInput('`after` is not a cursor returned by accessLog', { argument: 'after' });
   }
-  throw badInput('`after` is not a cursor returned by accessLog', { argument: 'after' });
+  const [seq, asOf, entrySeq, totalCount, countedFilter] = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as [number, number, number, number, string];
+  return { seq, asOf, entrySeq, totalCount, countedFilter };
 }
 
 /** Filters on a record's own item (the rest are on its entry's header). */
@@ -75,7 +106,15 @@ const ITEM_FILTERS: ReadonlyArray<keyof AccessLogFilter> = ['coordinate', 'categ
 
 /** Reads the access log for auditors: filters, keyset pagination over a snapshot, pseudonyms mapped back. */
 export class AccessLogReader {
-  constructor(private readonly dataSource: DataSource) {}
+  private readonly cursorKey: Buffer;
+
+  /** `secret`: CANDOR_SECRET, which the cursors' key is derived from (every instance shares it, and so their cursors). */
+  constructor(
+    private readonly dataSource: DataSource,
+    secret: string,
+  ) {
+    this.cursorKey = derivedKey(secret, CURSOR_KEY_LABEL);
+  }
 
   /** The last committed sequence number. */
   async headSeq(): Promise<number> {
@@ -83,46 +122,68 @@ export class AccessLogReader {
     return batch?.lastSeq ?? 0;
   }
 
+  /**
+   * A page of `first` (0 to MAX_PAGE: 0 answers the count, and whether anything follows `after`) records
+   * matching `filter`, after the cursor `after` when given.
+   */
   async page(filter: AccessLogFilter = {}, first = 50, after?: string | null): Promise<AccessLogPage> {
-    if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) throw badInput(`first must be between 1 and ${MAX_PAGE}`, { argument: 'first' });
+    if (!Number.isInteger(first) || first < 0 || first > MAX_PAGE) throw badInput(`first must be between 0 and ${MAX_PAGE}`, { argument: 'first' });
     if (filter.decision && !DECISIONS.includes(filter.decision)) throw badInput(`decision must be one of ${DECISIONS.join(', ')}`, { argument: 'filter.decision' });
+    const afterSeq = filter.afterSeq ?? 0;
+    if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) throw badInput('filter.afterSeq must be a non-negative integer', { argument: 'filter.afterSeq' });
     // PostgreSQL text cannot hold NUL (it would fail the query), and no recorded value does.
     const withNul = Object.entries(filter).find(([, value]) => typeof value === 'string' && value.includes('\u0000'));
     if (withNul) throw badInput(`filter.${withNul[0]} holds a NUL character, which no recorded value does`, { argument: `filter.${withNul[0]}` });
-    const cursor: Cursor = after ? decodeCursor(after) : { seq: 0, entrySeq: 0, asOf: await this.headSeq() };
+    const resumed = after ? decodeCursor(this.cursorKey, after) : undefined;
+    const asOf = resumed?.asOf ?? (await this.headSeq());
+    const since = afterSeq > 0 ? await this.positionAfter(afterSeq) : LOG_START;
+    // A cursor at or past `afterSeq` is the later of the two starts (it may come from a page of another filter).
+    const start = resumed && resumed.seq >= since.seq ? resumed : since;
     // Keyset on the entry's sequence number, which the store indexes, then on the record's: a page reads the
     // entries it returns (and a filter's matches), not the log from its start.
-    const rows = await this.filtered(filter, cursor.asOf, 'records')
-      .andWhere('record.entry_seq >= :afterEntry AND record.seq > :afterSeq', { afterEntry: cursor.entrySeq, afterSeq: cursor.seq })
-      .orderBy('record.entry_seq', 'ASC')
-      .addOrderBy('record.seq', 'ASC')
-      .limit(first + 1)
-      .getRawMany();
+    const rows = await this.filtered(filter, asOf, 'records', start).orderBy('record.entry_seq', 'ASC').addOrderBy('record.seq', 'ASC').limit(first + 1).getRawMany();
     const countedFilter = filterDigest(filter);
-    const totalCount = cursor.totalCount !== undefined && cursor.countedFilter === countedFilter ? cursor.totalCount : await this.count(filter, cursor.asOf);
+    const totalCount = resumed?.countedFilter === countedFilter ? resumed.totalCount : await this.count(filter, asOf, since);
     const nodes = rows.slice(0, first).map((row) => ({ node: toView(row), entrySeq: Number(row.entry_seq) }));
-    const edges = nodes.map(({ node, entrySeq }) => ({ cursor: encodeCursor({ seq: node.seq, entrySeq, asOf: cursor.asOf, totalCount, countedFilter }), node }));
-    return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null }, totalCount };
+    const edges = nodes.map(({ node, entrySeq }) => ({ cursor: encodeCursor(this.cursorKey, { seq: node.seq, entrySeq, asOf, totalCount, countedFilter }), node }));
+    // Pages are read forward only: the Relay spec lets hasPreviousPage be false then, whatever precedes `after`.
+    const pageInfo = { hasNextPage: rows.length > first, hasPreviousPage: false, startCursor: edges[0]?.cursor ?? null, endCursor: edges.at(-1)?.cursor ?? null };
+    return { edges, pageInfo, totalCount };
   }
 
   /**
-   * How many records match as of `asOf`. Without a filter on the record's own item, every record of a
-   * matching entry matches: the entries' counts are summed, and nothing is expanded.
+   * Where the records after `seq` start. A record's sequence number is computed by the view, which no index
+   * orders; the entry holding record `seq + 1` is the last one starting at or before `seq` (or the next one,
+   * when an entry starts at `seq + 1`), which the entries' index finds at once.
    */
-  private async count(filter: AccessLogFilter, asOf: number): Promise<number> {
+  private async positionAfter(seq: number): Promise<Position> {
+    const row = await this.dataSource.createQueryBuilder().from('audit_entry', 'entry').select('MAX(entry.seq)', 'entry_seq').where('entry.seq <= :seq', { seq }).getRawOne();
+    return { seq, entrySeq: Number(row?.entry_seq ?? 0) };
+  }
+
+  /**
+   * How many records after `since` match as of `asOf`. Without a filter on the record's own item, every
+   * record of a matching entry matches: the entries' counts are summed, and nothing is expanded — an entry
+   * that starts at or before `since` counts only its records after it.
+   */
+  private async count(filter: AccessLogFilter, asOf: number, since: Position): Promise<number> {
     const byEntry = ITEM_FILTERS.every((key) => filter[key] === undefined || filter[key] === null);
-    const query = byEntry ? this.filtered(filter, asOf, 'entries').select('SUM(record.count)', 'count') : this.filtered(filter, asOf, 'records').select('COUNT(*)', 'count');
+    const query = byEntry
+      ? this.filtered(filter, asOf, 'entries', since).select('SUM(CASE WHEN record.seq > :afterSeq THEN record.count ELSE record.seq + record.count - 1 - :afterSeq END)', 'count')
+      : this.filtered(filter, asOf, 'records', since).select('COUNT(*)', 'count');
     return Number((await query.getRawOne())?.count ?? 0);
   }
 
   /**
    * The records (from `audit_record`, the view expanding each stored entry into its logical records) or
-   * the stored entries (`audit_entry`, for header-only filters) matching `filter` as of `asOf`.
+   * the stored entries (`audit_entry`, for header-only filters) matching `filter` as of `asOf`, with records
+   * after `start` (an entry: any of them).
    */
-  private filtered(filter: AccessLogFilter, asOf: number, rows: 'records' | 'entries'): SelectQueryBuilder<Record<string, unknown>> {
+  private filtered(filter: AccessLogFilter, asOf: number, rows: 'records' | 'entries', start: Position): SelectQueryBuilder<Record<string, unknown>> {
     const query = this.dataSource.createQueryBuilder().from(rows === 'records' ? 'audit_record' : 'audit_entry', 'record').leftJoin(SubjectPseudonymEntity, 'subject', 'subject.pseudonym = record.subject_pseudonym');
+    const after = { afterEntry: start.entrySeq, afterSeq: start.seq };
     if (rows === 'entries') {
-      query.where('record.seq <= :asOf AND record.seq + record.count - 1 <= :asOf', { asOf });
+      query.where('record.seq <= :asOf AND record.seq + record.count - 1 <= :asOf', { asOf }).andWhere('record.seq >= :afterEntry AND record.seq + record.count - 1 > :afterSeq', after);
     } else {
       query
         .select([
@@ -131,7 +192,8 @@ export class AccessLogReader {
           'subject.subject_id AS subject_id', 'record.coordinate AS coordinate', 'record.category AS category', 'record.decision AS decision',
           'record.reason AS reason', 'record.legal_basis AS legal_basis', 'record.consent_receipt_id AS consent_receipt_id', 'record.mask_strategy AS mask_strategy',
         ])
-        .where('record.entry_seq <= :asOf AND record.seq <= :asOf', { asOf });
+        .where('record.entry_seq <= :asOf AND record.seq <= :asOf', { asOf })
+        .andWhere('record.entry_seq >= :afterEntry AND record.seq > :afterSeq', after);
     }
     const equals: Array<[keyof AccessLogFilter, string]> = [
       ['subjectId', 'subject.subject_id'],

@@ -8,7 +8,7 @@ const AUDITOR_READ = { category: 'system.operations', purposes: ['essential.lega
 /** Auditors read the access log and check its integrity; each read is itself recorded. */
 @Resolver()
 export class AccessLogResolver {
-  @Query(() => AccessLogConnectionType, { description: 'The access log, filtered, oldest first. `first` ≤ 500.' })
+  @Query(() => AccessLogConnectionType, { description: 'The access log, filtered, oldest first. `first`: 0 to 500 (0 answers `totalCount` and `hasNextPage` only).' })
   @Governed(AUDITOR_READ)
   accessLog(
     @Ctx() context: GraphQLContext,

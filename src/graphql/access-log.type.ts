@@ -39,10 +39,14 @@ export class AccessLogEdgeType {
   @Field(() => AccessRecordType) @Governed(LOG) node!: AccessRecordType;
 }
 
-@GovernedType('PageInfo')
+@GovernedType('PageInfo', { description: 'Relay connection page information. Pages are read forward only (`first`, `after`).' })
 export class PageInfoType {
-  @Field(() => Boolean) @Governed(LOG) hasNextPage!: boolean;
-  @Field(() => String, { nullable: true }) @Governed(LOG) endCursor!: string | null;
+  @Field(() => Boolean, { description: 'Whether records matching the filter follow this page (as of the first page\'s head).' }) @Governed(LOG) hasNextPage!: boolean;
+  @Field(() => Boolean, { description: 'Always false: pages are read forward only, which the Relay spec allows to answer false whatever precedes `after`.' })
+  @Governed(LOG)
+  hasPreviousPage!: boolean;
+  @Field(() => String, { nullable: true, description: 'The first edge\'s cursor; null when the page has no edges.' }) @Governed(LOG) startCursor!: string | null;
+  @Field(() => String, { nullable: true, description: 'The last edge\'s cursor (pass it as `after` for the next page); null when the page has no edges.' }) @Governed(LOG) endCursor!: string | null;
 }
 
 @GovernedType('AccessLogConnection', { description: 'A page of the access log, as of the head when the first page was read.' })
@@ -75,4 +79,10 @@ export class AccessLogFilterInput {
   @Field(() => ID, { nullable: true }) requestId?: string | null;
   @Field(() => String, { nullable: true }) from?: string | null;
   @Field(() => String, { nullable: true }) to?: string | null;
+  @Field(() => SafeIntResolver, {
+    nullable: true,
+    description:
+      'Records with a sequence number greater than this only (≥ 0). The way to export the log incrementally: remember the greatest `seq` read, and ask for `afterSeq:` it next time. Sequence numbers follow commit order; `from` does not serve this, as record times (`at`, the request\'s start) do not follow it.',
+  })
+  afterSeq?: number | null;
 }

@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { derivedKey } from '../config';
 
 /**
  * Expiring links to a data subject's privacy page. A token is `2.<nonce>.<sealed>`: the subject and the
@@ -13,7 +14,6 @@ export type LinkCheck = { readonly ok: true; readonly subjectId: string } | { re
 const SEALED_VERSION = '2';
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
-const derivedKey = (secret: string, purpose: string) => createHmac('sha256', secret).update(purpose).digest();
 
 export function createSubjectToken(secret: string, subjectId: string, expiresAt: Date): string {
   const nonce = randomBytes(NONCE_BYTES);

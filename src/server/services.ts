@@ -1,4 +1,3 @@
-import { createHmac } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { DataSource, Logger } from 'typeorm';
 import { ActorDirectory } from '../actors/actor-directory';
@@ -7,7 +6,7 @@ import { AccessLogReader } from '../audit/access-log-reader';
 import { checkpointSigner, type CheckpointSigner } from '../audit/checkpoints';
 import { verifyAccessLog, type VerifyOptions, type VerifyReport } from '../audit/verify';
 import { createMasker, type Masker } from '../policy/masking';
-import { type CandorConfig, ConfigError, type DatabaseConfig } from '../config';
+import { type CandorConfig, ConfigError, type DatabaseConfig, derivedKey } from '../config';
 import { ConsentEventEntity } from '../consent/consent-event.entity';
 import { ConsentLedger } from '../consent/consent-ledger';
 import { buildDemoData, DEMO_SEED_TIME, insertDemoDomain } from '../domain/demo-seed';
@@ -169,13 +168,13 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
   return {
     config,
     taxonomy,
-    masker: createMasker(createHmac('sha256', config.secret).update('candor-masking/1').digest()),
+    masker: createMasker(derivedKey(config.secret, 'candor-masking/1')),
     dataSource,
     domain,
     consent: new ConsentLedger(dataSource, taxonomy, domain.subjects(), receipts, clock),
     actors,
     accessLog,
-    accessLogReader: new AccessLogReader(dataSource),
+    accessLogReader: new AccessLogReader(dataSource, config.secret),
     checkpointSigner: signer,
     verifyAccessLog: (verifyOptions) => verifyAccessLog(dataSource, signer, verifyOptions),
     clock,

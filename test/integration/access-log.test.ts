@@ -4,6 +4,7 @@ import { batchHash, decodeItems, GENESIS_HASH, recordDigest, sealBatch } from '.
 import { In, MoreThanOrEqual } from 'typeorm';
 import { writeCheckpoint } from '../../src/audit/checkpoints';
 import { verifyAccessLog } from '../../src/audit/verify';
+import { AccessLogReader } from '../../src/audit/access-log-reader';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { DRIVERS } from '../support/databases';
 import { runCli } from '../support/child-server';
@@ -21,7 +22,7 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
   const accessLog = async (filter: Record<string, unknown>, first = 100, after?: string) => {
     const response = await auditor(
       `query Log($filter: AccessLogFilter, $first: Int!, $after: String) { accessLog(filter: $filter, first: $first, after: $after) {
-         totalCount pageInfo { hasNextPage endCursor }
+         totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
          edges { cursor node { seq at requestId actor { id name team } purpose operationName subjectId coordinate category decision reason legalBasis consentReceiptId } } } }`,
       { filter, first, after },
     );
@@ -630,7 +631,7 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
       expect(new Set(seqs).size).toBe(seqs.length);
     });
 
-    it('pages a filter on the records themselves the same way, and still reads a cursor of the earlier format', async () => {
+    it('pages a filter on the records themselves the same way', async () => {
       const seen: any[] = [];
       let page = await accessLog({ decision: 'RELEASED' }, 2);
       const totalCount = page.totalCount;
@@ -644,13 +645,131 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
       expect(new Set(seen.map((edge) => edge.node.decision))).toEqual(new Set(['RELEASED']));
       const seqs = seen.map((edge) => edge.node.seq);
       expect(seqs).toEqual([...new Set(seqs)].sort((x, y) => x - y));
-      // [seq, asOf]: what cursors held before they carried the entry and the count.
-      const [seq, asOf] = JSON.parse(Buffer.from(seen[1].cursor, 'base64url').toString('utf8'));
-      const resumed = await accessLog({ decision: 'RELEASED' }, 2, Buffer.from(JSON.stringify([seq, asOf])).toString('base64url'));
-      expect([resumed.totalCount, resumed.edges.map((edge: any) => edge.node.seq)]).toEqual([totalCount, seqs.slice(2, 4)]);
       // A cursor's count serves the filter it was counted for: under another filter the count is made again.
       const unfiltered = await accessLog({}, 2, seen[1].cursor);
       expect(unfiltered.totalCount).toBeGreaterThan(totalCount);
+    });
+
+    describe('cursors', () => {
+      const logQuery = 'query Log($filter: AccessLogFilter, $first: Int!, $after: String) { accessLog(filter: $filter, first: $first, after: $after) { totalCount edges { node { seq } } } }';
+      const payloadOf = (cursor: string) => JSON.parse(Buffer.from(cursor.split('.')[0], 'base64url').toString('utf8'));
+      const expectRefused = async (after: string) => {
+        const response = await auditor(logQuery, { filter: { decision: 'RELEASED' }, first: 2, after });
+        expect(response.body.data).toBeNull();
+        expect(response.body.errors?.map((error) => [error.extensions?.code, error.extensions?.argument, error.message])).toEqual([['BAD_USER_INPUT', 'after', '`after` is not a cursor returned by accessLog']]);
+      };
+
+      it('still pages with a genuine cursor', async () => {
+        const first = await accessLog({ decision: 'RELEASED' }, 2);
+        const next = await accessLog({ decision: 'RELEASED' }, 2, first.pageInfo.endCursor);
+        expect(next.totalCount).toBe(first.totalCount);
+        expect(next.edges[0].node.seq).toBeGreaterThan(first.edges[1].node.seq);
+      });
+
+      it.each([
+        // [seq, asOf, entrySeq, totalCount, countedFilter]: the count every later page reports, and the head it reads to.
+        ['totalCount', (payload: any[]) => [payload[0], payload[1], payload[2], payload[3] + 1_000_000, payload[4]]],
+        ['asOf', (payload: any[]) => [payload[0], payload[1] + 1_000, payload[2], payload[3], payload[4]]],
+      ])('refuses a cursor whose %s was altered, with its tag or without (BAD_USER_INPUT, no data)', async (_field, alter) => {
+        const { cursor } = (await accessLog({ decision: 'RELEASED' }, 2)).edges[1];
+        const forged = Buffer.from(JSON.stringify(alter(payloadOf(cursor)))).toString('base64url');
+        await expectRefused(`${forged}.${cursor.split('.')[1]}`);
+        await expectRefused(forged); // the unsigned format cursors had before they were authenticated
+      });
+
+      it('refuses a cursor made under another CANDOR_SECRET, and one with a part added', async () => {
+        const elsewhere = new AccessLogReader(candor.services.dataSource, 'another-candor-secret-of-this-test');
+        const { edges } = await elsewhere.page({ decision: 'RELEASED' }, 2);
+        await expectRefused(edges[1].cursor);
+        const { cursor } = (await accessLog({ decision: 'RELEASED' }, 2)).edges[1];
+        await expectRefused(`${cursor}.${cursor.split('.')[1]}`);
+      });
+    });
+
+    it('answers the Relay page info: startCursor the first edge\'s, hasPreviousPage false (forward only)', async () => {
+      const first = await accessLog({}, 3);
+      expect(first.pageInfo).toEqual({ hasNextPage: true, hasPreviousPage: false, startCursor: first.edges[0].cursor, endCursor: first.edges[2].cursor });
+      const next = await accessLog({}, 3, first.pageInfo.endCursor);
+      expect(next.pageInfo).toEqual(expect.objectContaining({ hasPreviousPage: false, startCursor: next.edges[0].cursor }));
+      const none = await accessLog({ requestId: 'no-such-request' }, 3);
+      expect(none.pageInfo).toEqual({ hasNextPage: false, hasPreviousPage: false, startCursor: null, endCursor: null });
+    });
+
+    it('answers first: 0 with no edges, the count, and whether records follow the cursor', async () => {
+      const all = await accessLog({ requestId: requestIds.support }, 10);
+      expect(all.edges).toHaveLength(2);
+      const counted = await accessLog({ requestId: requestIds.support }, 0);
+      expect(counted).toEqual({ totalCount: 2, pageInfo: { hasNextPage: true, hasPreviousPage: false, startCursor: null, endCursor: null }, edges: [] });
+      expect((await accessLog({ requestId: requestIds.support }, 0, all.edges[0].cursor)).pageInfo.hasNextPage).toBe(true);
+      expect(await accessLog({ requestId: requestIds.support }, 0, all.edges[1].cursor)).toEqual(expect.objectContaining({ totalCount: 2, pageInfo: expect.objectContaining({ hasNextPage: false }), edges: [] }));
+      expect((await accessLog({ requestId: 'no-such-request' }, 0)).pageInfo.hasNextPage).toBe(false);
+    });
+
+    describe('afterSeq', () => {
+      const seqsOf = (page: any) => page.edges.map((edge: any) => edge.node.seq);
+      const nodesAfter = (page: any, afterSeq: number) => page.edges.map((edge: any) => edge.node).filter((node: any) => node.seq > afterSeq);
+      /** The support request's first record: its entry holds two (email, phone), so the bound falls inside an entry. */
+      const insideAnEntry = async () => {
+        const [email, phone] = (await accessLog({ requestId: requestIds.support })).edges.map((edge: any) => edge.node.seq);
+        const entry = await candor.services.dataSource.getRepository(AuditEntryEntity).findOneByOrFail({ seq: email });
+        expect([entry.count, phone]).toEqual([2, email + 1]);
+        return email;
+      };
+
+      it('returns exactly the records after it, and counts them, also from inside an entry', async () => {
+        const afterSeq = await insideAnEntry();
+        const before = await accessLog({}, 500);
+        const after = await accessLog({ afterSeq }, 500);
+        // Gap-free from afterSeq + 1 to the head of its own snapshot (which holds the read of `before` too).
+        expect(seqsOf(after)).toEqual(seqsOf(after).map((_: number, index: number) => afterSeq + 1 + index));
+        const readBefore = nodesAfter(before, afterSeq);
+        expect(after.edges.map((edge: any) => edge.node).slice(0, readBefore.length)).toEqual(readBefore);
+        expect([after.totalCount, after.pageInfo.hasNextPage]).toEqual([after.edges.length, false]);
+        expect(await accessLog({ afterSeq: 1_000_000_000_000 })).toEqual(expect.objectContaining({ totalCount: 0, edges: [] }));
+        expect((await accessLog({ afterSeq: 0 }, 500)).edges[0].node.seq).toBe(1);
+      });
+
+      it.each([
+        ['a filter on the entries (actor)', () => ({ actorId: 'support-desk' })],
+        ['a filter on the records (coordinate)', () => ({ coordinate: 'Customer.email' })],
+        ['a request', () => ({ requestId: requestIds.support })],
+      ])('combines with %s, in the records and in the count', async (_name, filter) => {
+        const afterSeq = await insideAnEntry();
+        const all = await accessLog(filter(), 500);
+        const after = await accessLog({ ...filter(), afterSeq }, 500);
+        const expected = nodesAfter(all, afterSeq);
+        expect(expected.length).toBeGreaterThan(0);
+        expect(expected.length).toBeLessThan(all.edges.length);
+        expect(after.edges.map((edge: any) => edge.node)).toEqual(expected);
+        expect(after.totalCount).toBe(expected.length);
+      });
+
+      it('pages, each page counting the same records after it', async () => {
+        const afterSeq = await insideAnEntry();
+        const seen: any[] = [];
+        let page = await accessLog({ afterSeq }, 2);
+        const { totalCount } = page;
+        for (;;) {
+          seen.push(...page.edges);
+          expect(page.totalCount).toBe(totalCount);
+          if (!page.pageInfo.hasNextPage) break;
+          page = await accessLog({ afterSeq }, 2, page.pageInfo.endCursor);
+        }
+        expect(seen.map((edge) => edge.node.seq)).toEqual(Array.from({ length: totalCount }, (_, index) => afterSeq + 1 + index));
+        // A cursor behind afterSeq (read without it) resumes from afterSeq.
+        const behind = (await accessLog({}, 1)).pageInfo.endCursor;
+        expect(seqsOf(await accessLog({ afterSeq }, 2, behind))).toEqual([afterSeq + 1, afterSeq + 2]);
+      });
+
+      it.each([
+        ['negative', -1],
+        ['not a whole number', 1.5],
+      ])('refuses an afterSeq that is %s as BAD_USER_INPUT', async (_case, afterSeq) => {
+        const response = await auditor('query Log($filter: AccessLogFilter) { accessLog(filter: $filter) { totalCount } }', { filter: { afterSeq } });
+        expect(response.body.data ?? null).toBeNull();
+        expect(response.body.errors?.map((error) => error.extensions?.code)).toEqual(['BAD_USER_INPUT']);
+        await expect(candor.services.accessLogReader.page({ afterSeq })).rejects.toMatchObject({ message: 'filter.afterSeq must be a non-negative integer', extensions: { code: 'BAD_USER_INPUT', argument: 'filter.afterSeq' } });
+      });
     });
 
     it('records every read of the log', async () => {
@@ -680,7 +799,7 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
 
     it.each([
       ['first above 500', { first: 501 }],
-      ['first below 1', { first: 0 }],
+      ['first below 0', { first: -1 }],
       ['a forged cursor', { after: 'not-a-cursor' }],
       ['an unparsable date', { filter: { from: 'yesterday' } }],
       // `new Date` reads these as 2001-12-01 and 2026-03-02: an auditor would get the wrong window silently.
