@@ -8,7 +8,7 @@ const AUDITOR_READ = { category: 'system.operations', purposes: ['essential.lega
 /** Auditors read the access log and check its integrity; each read is itself recorded. */
 @Resolver()
 export class AccessLogResolver {
-  @Query(() => AccessLogConnectionType, { description: 'The access log, filtered, oldest first. `first`: 0 to 500 (0 answers `totalCount` and `hasNextPage` only).' })
+  @Query(() => AccessLogConnectionType, { nullable: true, description: 'The access log, filtered, oldest first. `first`: 0 to 500 (0 answers `totalCount` and `hasNextPage` only).' })
   @Governed(AUDITOR_READ)
   accessLog(
     @Ctx() context: GraphQLContext,
@@ -19,7 +19,7 @@ export class AccessLogResolver {
     return context.accessLog.page(filter ?? {}, first, after);
   }
 
-  @Query(() => AuditIntegrityType, { description: 'Verifies every digest, batch hash and checkpoint of the log now.' })
+  @Query(() => AuditIntegrityType, { nullable: true, description: 'Verifies every digest, batch hash and checkpoint of the log now.' })
   @Governed(AUDITOR_READ)
   auditIntegrity(@Ctx() context: GraphQLContext) {
     return context.accessLog.integrity();

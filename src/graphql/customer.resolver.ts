@@ -26,7 +26,7 @@ class RelationPageArgs {
 
 @Resolver(() => CustomerType)
 export class CustomerResolver {
-  @Query(() => [CustomerType], { description: 'Customers ordered by id. Personal fields are released per customer, per purpose.' })
+  @Query(() => [CustomerType], { nullable: true, description: 'Customers ordered by id. Personal fields are released per customer, per purpose.' })
   @Governed({ category: 'system.operations', filtersOnChoices: 'onlyPermitted' })
   customers(
     @Ctx() context: GraphQLContext,
