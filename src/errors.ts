@@ -39,6 +39,10 @@ export function isCallerFacing(error: unknown): error is GraphQLError {
   return error instanceof GraphQLError && ['BAD_USER_INPUT', 'AUDIT_UNAVAILABLE', 'AUDIT_LOG_BROKEN'].includes(String(error.extensions.code));
 }
 
+/** What `isoTime` accepts, said for the descriptions of the arguments it reads. */
+export const ISO_TIME_ACCEPTED =
+  "an ISO-8601 date (2026-11-01, read as midnight UTC) or a date and time with its offset (2026-11-01T12:00:00Z, 2026-11-01T14:00:00+02:00); a time without an offset is refused rather than read in the server's time zone";
+
 /**
  * An ISO-8601 date or time given by a caller (`2026-11-01`, `2026-11-01T12:00:00Z`), as a Date; anything
  * else — `12`, `01/11/2026`, a day the month does not have, a time without its offset (which would be read

@@ -1,5 +1,5 @@
 import { importConsents } from '../consent/consent-import';
-import { Inbox } from '../consent/inbox';
+import { Inbox, MAX_INBOX_PAGE } from '../consent/inbox';
 import { inert } from '../printable';
 import { badInput } from '../errors';
 import { eraseSubject } from '../privacy/erasure';
@@ -86,9 +86,6 @@ async function decideMessageFields(services: CandorServices, messages: readonly 
   };
 }
 
-/** Most messages `inbox list` prints (the oldest first). */
-const INBOX_LIST_LIMIT = 500;
-
 export const INBOX_USAGE = 'usage: npx candor inbox <list [--all] | answer ID --text "…">';
 export const CONSENT_USAGE = 'usage: npx candor consent import FILE [--again] (.csv with a header row, or .json)';
 export const INBOX_ACTIONS: readonly string[] = ['list', 'answer'];
@@ -97,11 +94,11 @@ export const INBOX_ACTIONS: readonly string[] = ['list', 'answer'];
 export async function inboxCommand(services: CandorServices, action: string | undefined, args: { id?: string; text?: string; all?: boolean }, output: Output): Promise<number> {
   const inbox = new Inbox(services.dataSource, services.clock);
   if (action === 'list') {
-    const messages = await inbox.list(!args.all, INBOX_LIST_LIMIT);
+    const messages = await inbox.list(!args.all, MAX_INBOX_PAGE);
     const shown = await decideMessageFields(services, messages);
     await recordCliOperation(services, 'inbox list', 'SUBJECT_MESSAGES_READ', { accesses: shown.records });
     if (messages.length === 0) output.out(args.all ? 'no messages\n' : 'no unanswered messages\n');
-    if (messages.length === INBOX_LIST_LIMIT) output.err(`showing the oldest ${INBOX_LIST_LIMIT} messages only: answer some to see the rest\n`);
+    if (messages.length === MAX_INBOX_PAGE) output.err(`showing the oldest ${MAX_INBOX_PAGE} messages only: answer some to see the rest\n`);
     // Written by data subjects: printed inert (messages saved before the page refused such characters may hold some).
     for (const message of messages) {
       const { context, body, answer } = shown.texts.get(message)!;

@@ -15,7 +15,7 @@ import { ConsentReceiptEntity } from './consent-receipt.entity';
 import { ConsentStateEntity, type StatementKind } from './consent-state.entity';
 
 /** The longest `source` a statement takes. */
-const MAX_SOURCE_LENGTH = 200;
+export const MAX_SOURCE_LENGTH = 200;
 
 /**
  * The source of the statements subjects make themselves, on their privacy page. Reserved: staff recording a

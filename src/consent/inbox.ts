@@ -1,11 +1,14 @@
-import { type DataSource, IsNull } from 'typeorm';
+import { type DataSource, IsNull, MoreThan } from 'typeorm';
 import { badInput } from '../errors';
 import { holdsUnprintable } from '../printable';
 import { inTransaction } from '../storage/transactions';
 import { SubjectMessageEntity } from './subject-message.entity';
 
 /** As long as a subject's own message may be. */
-const MAX_ANSWER_LENGTH = 4_000;
+export const MAX_ANSWER_LENGTH = 4_000;
+
+/** Most messages a page holds (`inbox(first:)`, `inbox list`). */
+export const MAX_INBOX_PAGE = 500;
 
 /** Message ids are positive 32-bit integers (an integer column on both stores): anything else names no message. */
 const isMessageId = (id: number) => Number.isInteger(id) && id >= 1 && id <= 2 ** 31 - 1;
@@ -17,9 +20,27 @@ export class Inbox {
     private readonly clock: () => Date = () => new Date(),
   ) {}
 
-  list(unansweredOnly = true, limit = 50): Promise<SubjectMessageEntity[]> {
-    if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw badInput('first must be between 1 and 500');
-    return this.dataSource.getRepository(SubjectMessageEntity).find({ where: unansweredOnly ? { answeredAt: IsNull() } : {}, order: { id: 'ASC' }, take: limit });
+  /**
+   * A page of messages, oldest first (in id order: the order they were written), only the unanswered ones
+   * unless `unansweredOnly` is false. `after` is the id of the last message read, whatever has become of it
+   * since: the page holds the messages after it, so pages chain without gaps or repeats while messages are
+   * answered. An id that is no message's is refused rather than read as a position: a mistyped one would
+   * page on from wherever it falls. (PostgreSQL draws ids as rows are inserted: a message whose insert
+   * commits just after a later id's can be passed over by a page read in between; a read from the start
+   * shows it.)
+   */
+  async list(unansweredOnly = true, first = 50, after: string | null = null): Promise<SubjectMessageEntity[]> {
+    if (!Number.isInteger(first) || first < 1 || first > MAX_INBOX_PAGE) throw badInput(`first must be between 1 and ${MAX_INBOX_PAGE}`, { argument: 'first' });
+    const repository = this.dataSource.getRepository(SubjectMessageEntity);
+    let afterId: number | undefined;
+    if (after !== null) {
+      // As `inbox` returns ids: digits, with no sign or leading zero.
+      afterId = /^[1-9]\d{0,9}$/.test(after) ? Number(after) : NaN;
+      if (!isMessageId(afterId)) throw badInput(`after must be the id of the last message read, got "${after}"`, { argument: 'after' });
+      // Erasure deletes a subject's messages: the last one read may be gone since, the ones before it not.
+      if (!(await repository.existsBy({ id: afterId }))) throw badInput(`after: no message ${afterId} (erased since, if it was read): page on after an earlier one`, { argument: 'after' });
+    }
+    return repository.find({ where: { ...(unansweredOnly ? { answeredAt: IsNull() } : {}), ...(afterId === undefined ? {} : { id: MoreThan(afterId) }) }, order: { id: 'ASC' }, take: first });
   }
 
   /** Answers a message once; the answer appears on the subject's privacy page. */

@@ -1,6 +1,7 @@
 import { Field, ID } from 'type-graphql';
 import { Governed, GovernedType } from './governed.decorator';
 import { CONSENT_RECORD_PURPOSES } from './purposes';
+import { WRITTEN_TIME } from './time-format';
 
 @GovernedType('ConsentEntry', { subjectKey: 'subjectId', description: 'One entry of the append-only consent ledger.' })
 export class ConsentEntryType {
@@ -28,11 +29,11 @@ export class ConsentEntryType {
   @Governed({ category: 'user.privacy_preferences', purposes: CONSENT_RECORD_PURPOSES })
   source!: string;
 
-  @Field(() => String, { nullable: true, description: 'When a grant stops counting (ISO-8601, UTC).' })
+  @Field(() => String, { nullable: true, description: `When a grant stops counting (${WRITTEN_TIME}).` })
   @Governed({ category: 'user.privacy_preferences', purposes: CONSENT_RECORD_PURPOSES })
   expiresAt!: string | null;
 
-  @Field(() => String, { description: 'When the entry was recorded (ISO-8601, UTC).' })
+  @Field(() => String, { description: `When the entry was recorded (${WRITTEN_TIME}).` })
   @Governed({ category: 'system.operations' })
   recordedAt!: string;
 }

@@ -1,30 +1,37 @@
 import { Arg, Ctx, Field, ID, InputType, Int, Mutation, Query, Resolver } from 'type-graphql';
-import type { ConsentChange } from '../consent/consent-ledger';
+import { type ConsentChange, MAX_SOURCE_LENGTH, PRIVACY_PAGE_SOURCE } from '../consent/consent-ledger';
 import type { ConsentEventEntity, ConsentEventKind } from '../consent/consent-event.entity';
-import { isoTime } from '../errors';
+import { ISO_TIME_ACCEPTED, isoTime } from '../errors';
 import { ConsentEntryType } from './consent-entry.type';
 import type { GraphQLContext } from './context';
 import { Governed } from './governed.decorator';
 import { CONSENT_RECORD_PURPOSES } from './purposes';
 
+const SUBJECT_ID = "The data subject the statement is about: a customer's id (an unknown or erased one is refused).";
+
+/** As the ledger checks it (`ConsentLedger.validate`): staff recording a statement cannot claim the privacy page's source. */
+const SOURCE =
+  `Where the statement was collected (e.g. support-call, signup-form): plain text in one line (no control or invisible characters), at most ${MAX_SOURCE_LENGTH} characters. ` +
+  `\`${PRIVACY_PAGE_SOURCE}\` is reserved for what subjects state on their own privacy page and refused here, as is a source that reads as it (another dash, a fullwidth or accented letter, a look-alike from another script).`;
+
 @InputType({ description: 'A statement about one purpose.' })
 class PurposeStatementInput {
-  @Field(() => ID) subjectId!: string;
+  @Field(() => ID, { description: SUBJECT_ID }) subjectId!: string;
   @Field(() => String, { description: 'A purpose key from the taxonomy; a parent key covers its sub-purposes.' }) purpose!: string;
-  @Field(() => String, { description: 'Where the statement was collected (e.g. support-call, signup-form).' }) source!: string;
+  @Field(() => String, { description: SOURCE }) source!: string;
 }
 
-@InputType()
+@InputType({ description: "A subject's consent to one purpose, as `grantConsent` records it." })
 class GrantConsentInput extends PurposeStatementInput {
   @Field(() => Boolean, { defaultValue: false, description: 'Explicit consent (GDPR Art. 9), needed for special-category data.' }) explicit!: boolean;
-  @Field(() => String, { nullable: true, description: 'ISO-8601 time after which the grant stops counting.' }) expiresAt?: string | null;
+  @Field(() => String, { nullable: true, description: `When the grant stops counting, in the future: ${ISO_TIME_ACCEPTED}. None: until withdrawn.` }) expiresAt?: string | null;
 }
 
-@InputType()
+@InputType({ description: "A restriction of all processing of a subject's data (GDPR Art. 18), or its lifting." })
 class RestrictProcessingInput {
-  @Field(() => ID) subjectId!: string;
+  @Field(() => ID, { description: SUBJECT_ID }) subjectId!: string;
   @Field(() => Boolean, { description: 'true restricts processing (GDPR Art. 18); false lifts the restriction.' }) restricted!: boolean;
-  @Field(() => String) source!: string;
+  @Field(() => String, { description: SOURCE }) source!: string;
 }
 
 /**
@@ -48,13 +55,13 @@ export class ConsentResolver {
     return context.consent.latestOf(subjectId, first);
   }
 
-  @Mutation(() => ConsentEntryType, { nullable: true })
+  @Mutation(() => ConsentEntryType, { nullable: true, description: "Records a subject's consent to a purpose (GDPR Art. 7), with its receipt; it counts from the next request." })
   @Governed(CONSENT_MANAGEMENT)
   grantConsent(@Ctx() context: GraphQLContext, @Arg('input', () => GrantConsentInput) input: GrantConsentInput): Promise<ConsentEventEntity> {
     return append(context, 'grant', input, { explicit: input.explicit, expiresAt: parseTime(input.expiresAt) });
   }
 
-  @Mutation(() => ConsentEntryType, { nullable: true })
+  @Mutation(() => ConsentEntryType, { nullable: true, description: "Records that a subject withdraws their consent to a purpose (GDPR Art. 7(3)), with its receipt; it counts from the next request." })
   @Governed(CONSENT_MANAGEMENT)
   withdrawConsent(@Ctx() context: GraphQLContext, @Arg('input', () => PurposeStatementInput) input: PurposeStatementInput): Promise<ConsentEventEntity> {
     return append(context, 'withdraw', input);
@@ -66,7 +73,7 @@ export class ConsentResolver {
     return append(context, 'object', input);
   }
 
-  @Mutation(() => ConsentEntryType, { nullable: true })
+  @Mutation(() => ConsentEntryType, { nullable: true, description: "Records that a subject withdraws their objection to processing for a purpose (GDPR Art. 21)." })
   @Governed(CONSENT_MANAGEMENT)
   withdrawObjection(@Ctx() context: GraphQLContext, @Arg('input', () => PurposeStatementInput) input: PurposeStatementInput): Promise<ConsentEventEntity> {
     return append(context, 'withdraw_objection', input);

@@ -31,7 +31,7 @@ export interface GraphQLContext {
   };
   /** Consent managers' subject-rights work (restricted to them by the operations' annotations). */
   readonly subjectRights: {
-    inbox(unansweredOnly: boolean, first: number): Promise<unknown[]>;
+    inbox(unansweredOnly: boolean, first: number, after: string | null): Promise<unknown[]>;
     answer(id: number, answer: string): Promise<unknown>;
     erase(subjectId: string): Promise<unknown>;
   };

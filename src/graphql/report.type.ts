@@ -1,6 +1,7 @@
 import { SafeIntResolver } from 'graphql-scalars';
 import { Field, Float, ID } from 'type-graphql';
 import { Governed, GovernedType } from './governed.decorator';
+import { WRITTEN_TIME } from './time-format';
 
 // Reports are compiled for auditors; the operation is restricted to them and each run is recorded.
 const REPORT = { category: 'system.operations' } as const;
@@ -32,7 +33,7 @@ export class ReportSectionType {
   @Field(() => [ReportTableType]) @Governed(REPORT) tables!: ReportTableType[];
 }
 
-@GovernedType('ReportLogHead', { description: 'The access-log head the figures were computed from.' })
+@GovernedType('ReportLogHead', { description: "The access log's head when the run started: the log-based kinds read it up to there (consent-coverage reads no log)." })
 export class ReportLogHeadType {
   @Field(() => SafeIntResolver) @Governed(REPORT) seq!: number;
   @Field(() => String) @Governed(REPORT) hash!: string;
@@ -43,9 +44,9 @@ export class ReportType {
   @Field(() => String, { description: 'ropa, subject-access, purpose-usage, denials or consent-coverage.' }) @Governed(REPORT) kind!: string;
   @Field(() => String) @Governed(REPORT) title!: string;
   @Field(() => ID, { nullable: true }) @Governed(REPORT) subjectId!: string | null;
-  @Field(() => String, { nullable: true }) @Governed(REPORT) from!: string | null;
-  @Field(() => String, { nullable: true }) @Governed(REPORT) to!: string | null;
-  @Field(() => String) @Governed(REPORT) generatedAt!: string;
+  @Field(() => String, { nullable: true, description: `The \`from\` asked for (${WRITTEN_TIME}); null when none was.` }) @Governed(REPORT) from!: string | null;
+  @Field(() => String, { nullable: true, description: `The \`to\` asked for (${WRITTEN_TIME}); null when none was.` }) @Governed(REPORT) to!: string | null;
+  @Field(() => String, { description: `When the report was generated (${WRITTEN_TIME}).` }) @Governed(REPORT) generatedAt!: string;
   @Field(() => ReportLogHeadType) @Governed(REPORT) logHead!: ReportLogHeadType;
   @Field(() => [String]) @Governed(REPORT) summary!: string[];
   @Field(() => [ReportSectionType]) @Governed(REPORT) sections!: ReportSectionType[];

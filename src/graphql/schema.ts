@@ -5,6 +5,7 @@ import { ConsentResolver } from './consent.resolver';
 import { CustomerResolver } from './customer.resolver';
 import { ReportResolver } from './report.resolver';
 import { SubjectRightsResolver } from './subject-rights.resolver';
+import { MASK_STRATEGIES } from '../policy/masking';
 import type { Taxonomy } from '../taxonomy/taxonomy';
 import { readGovernance } from './governance-catalog';
 
@@ -26,7 +27,7 @@ export const RESOLVERS = [CustomerResolver, ConsentResolver, AccessLogResolver, 
  * Builds the (not yet enforced) schema from the type-graphql classes and writes each field's governance
  * into its description, where Apollo Sandbox's docs panel shows it: the annotation's category, purposes
  * and roles, and the masked release the taxonomy gives the category (a purpose scoped to a masked field
- * sees the field, so its description must say in what form it comes).
+ * sees the field, so its description must say in what form it comes: the strategy's own description).
  */
 export async function buildCandorSchema(taxonomy: Taxonomy): Promise<GraphQLSchema> {
   const schema = await buildSchema({
@@ -43,7 +44,7 @@ export async function buildCandorSchema(taxonomy: Taxonomy): Promise<GraphQLSche
     const line = [
       `Category: ${field.category}`,
       field.purposes.length ? `Purposes: ${field.purposes.join(', ')}` : '',
-      mask ? `Masked (${mask.strategy}) for: ${mask.purposes.join(', ')}` : '',
+      mask ? `Masked (${mask.strategy}) for: ${mask.purposes.join(', ')} — ${MASK_STRATEGIES[mask.strategy]}` : '',
       field.roles.length ? `Roles: ${field.roles.join(', ')}` : '',
     ]
       .filter(Boolean)

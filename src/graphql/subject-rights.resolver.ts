@@ -1,4 +1,5 @@
 import { Arg, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
+import { MAX_INBOX_PAGE } from '../consent/inbox';
 import type { GraphQLContext } from './context';
 import { Governed } from './governed.decorator';
 import { CONSENT_RECORD_PURPOSES } from './purposes';
@@ -10,14 +11,22 @@ const CONSENT_MANAGER = { category: 'system.operations', purposes: CONSENT_RECOR
 @Resolver()
 export class SubjectRightsResolver {
   // Recorded as the CLI's `inbox list` is: the list names who wrote in, whatever personal field is selected.
-  @Query(() => [SubjectMessageType], { description: "Questions data subjects asked on their privacy page, oldest first. `first` ≤ 500." })
+  @Query(() => [SubjectMessageType], {
+    nullable: true,
+    description: 'Questions data subjects asked on their privacy page, oldest first, a page at a time: pass the `id` of the last message read as `after` for the next page (an empty page: none are left).',
+  })
   @Governed({ ...CONSENT_MANAGER, recordAs: 'SUBJECT_MESSAGES_READ' })
   inbox(
     @Ctx() context: GraphQLContext,
     @Arg('unansweredOnly', () => Boolean, { defaultValue: true }) unansweredOnly: boolean,
-    @Arg('first', () => Int, { defaultValue: 50 }) first: number,
+    @Arg('first', () => Int, { defaultValue: 50, description: `At most ${MAX_INBOX_PAGE}.` }) first: number,
+    @Arg('after', () => ID, {
+      nullable: true,
+      description: 'The id of the last message read: the page holds the messages after it, in the same order, whether or not it was answered since. An id no message has is refused (BAD_USER_INPUT).',
+    })
+    after: string | null,
   ) {
-    return context.subjectRights.inbox(unansweredOnly, first);
+    return context.subjectRights.inbox(unansweredOnly, first, after);
   }
 
   @Mutation(() => SubjectMessageType, { nullable: true, description: "Answers a subject's question; the answer appears on their privacy page." })

@@ -3,13 +3,14 @@ import { createHmac } from 'node:crypto';
 /**
  * How a category's value is reduced when the taxonomy allows a masked release for a purpose. Each
  * strategy reveals at most what its description says, whatever the input: an empty, short or malformed
- * value yields the fully masked form (or null), never the value itself.
+ * value yields the fully masked form (or null), never the value itself. The description is what a masked
+ * field's description in the schema shows (Apollo Sandbox's docs panel): what the masked value looks like.
  */
 export const MASK_STRATEGIES = {
-  partial_email: 'the first character of the local part (when it has at least 3) and the domain: j***@example.com',
-  year: 'the year of an ISO date only: 1990',
-  city: 'a "latitude,longitude" position rounded to 0.1° (about 11 km, city level)',
-  keyed_hash: 'a keyed hash (HMAC-SHA-256 under the server key, 64 bits), equal for equal values: joins without the value',
+  partial_email: 'the first character of the local part (when it has at least 3) and the domain: j***@example.com; *** when the value is not an address',
+  year: 'the year of an ISO date only: 1990; null when the value is not a date',
+  city: 'a "latitude,longitude" position rounded to 0.1° (about 11 km, city level): 52.5,13.4; null when the value is not such a position',
+  keyed_hash: 'kh_ and 16 hex digits: a keyed hash (HMAC-SHA-256 under the server key, 64 bits), equal for equal values: joins without the value',
 } as const;
 export type MaskStrategy = keyof typeof MASK_STRATEGIES;
 

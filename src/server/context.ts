@@ -196,7 +196,7 @@ export function createContextFactory(services: CandorServices, governed: Governe
         integrity: () => services.verifyAccessLog(),
       },
       subjectRights: {
-        inbox: (unansweredOnly, first) => inbox.list(unansweredOnly, first),
+        inbox: (unansweredOnly, first, after) => inbox.list(unansweredOnly, first, after),
         answer: (id, answer) => inbox.answer(id, answer, actor.id),
         erase: (subjectId) => eraseSubject(services, subjectId, accessActor, requestId),
       },

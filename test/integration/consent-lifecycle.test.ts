@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { MigrationInterface } from 'typeorm';
+import { IsNull, type MigrationInterface } from 'typeorm';
 import { ConsentInTheOrderMade1764500000000 } from '../../migrations/1764500000000-consent-in-the-order-made';
 import { ErasedSubjectsConsentPseudonymised1764580000000 } from '../../migrations/1764580000000-erased-subjects-consent-pseudonymised';
 import { consentImport } from '../../src/cli/consent.command';
@@ -23,7 +23,7 @@ import { inboxCommand } from '../../src/cli/consent.command';
 import { openServices } from '../../src/server/services';
 import { PrivacyService } from '../../src/privacy/privacy-service';
 import { createSubjectToken } from '../../src/privacy/subject-link';
-import { type Harness, KEYS, startCandor } from '../support/candor-harness';
+import { type GraphQLResponse, type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { runCli } from '../support/child-server';
 import { DRIVERS } from '../support/databases';
 import { inTransaction } from '../../src/storage/transactions';
@@ -1065,6 +1065,63 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     const production = { ...env, NODE_ENV: 'production', CANDOR_AUDIT_SIGNING_KEY: randomBytes(32).toString('base64') };
     expect(await runCli(['subject', 'link', '--subject', S], production)).toEqual({ code: 1, stdout: '', stderr: 'candor: PUBLIC_URL is required when NODE_ENV=production: the https address the privacy page is served at\n' });
     expect((await runCli(['subject', 'link', '--subject', S], { ...production, PUBLIC_URL: 'https://privacy.example' })).stdout).toMatch(/^https:\/\/privacy\.example\/privacy\?t=/);
+  });
+
+  it("pages the inbox with `after` past a page's 500, without gaps or repeats, recording each page's subjects; an unknown or malformed `after` is refused", async () => {
+    const P = 'cus_0000_life_paged';
+    await addCustomer(candor, P);
+    const messages = candor.services.dataSource.getRepository(SubjectMessageEntity);
+    const at = new Date(now).toISOString();
+    // More than a page whatever the tests before left; answered, so that reads of the unanswered ones stay as they were.
+    await messages.insert(Array.from({ length: 500 }, (_, index) => ({ subjectId: S, context: null, body: `question ${index}`, createdAt: at, answer: 'Done.', answeredAt: at, answeredBy: 'compliance-office' })));
+    // The newest, so that only a later page holds P's.
+    await messages.insert(Array.from({ length: 3 }, (_, index) => ({ subjectId: P, context: null, body: `later question ${index}`, createdAt: at })));
+    const inbox = (variables: { unansweredOnly: boolean; first: number; after: string | null }) =>
+      manage('query I($unansweredOnly: Boolean!, $first: Int!, $after: ID) { inbox(unansweredOnly: $unansweredOnly, first: $first, after: $after) { id subjectId body } }', variables);
+    const read = (page: GraphQLResponse) => page.body.data!.inbox as Array<{ id: string; subjectId: string; body: string }>;
+    /** The pages from `after` on, each read after the last message of the one before, through the first empty one. */
+    const pagesAfter = async (after: string | null, unansweredOnly: boolean, first: number) => {
+      const pages: GraphQLResponse[] = [];
+      for (;;) {
+        const page = await inbox({ unansweredOnly, first, after });
+        expect(page.body.errors).toBeUndefined();
+        // Nothing at or before `after` (a page read again from the start would loop here until the rate limit).
+        expect(read(page).filter((message) => after !== null && Number(message.id) <= Number(after))).toEqual([]);
+        pages.push(page);
+        if (read(page).length === 0) return pages;
+        after = read(page).at(-1)!.id;
+      }
+    };
+    const idsOf = (pages: GraphQLResponse[]) => pages.flatMap((page) => read(page).map((message) => message.id));
+
+    const all = await pagesAfter(null, false, 500);
+    expect(all.length).toBeGreaterThanOrEqual(3); // two pages of messages at least, then the empty one
+    expect(idsOf(all)).toEqual((await messages.find({ order: { id: 'ASC' } })).map((message) => String(message.id)));
+    // Each page's read of the subjects' own words is decided and recorded per subject, a later page's as the first's.
+    for (const page of all) {
+      const recorded = await candor.services.accessLogReader.page({ requestId: page.headers.get('x-request-id')!, coordinate: 'SubjectMessage.body' }, 500);
+      expect(recorded.edges.map((edge) => edge.node.subjectId).sort()).toEqual([...new Set(read(page).map((message) => message.subjectId))].sort());
+    }
+    expect(read(all.at(-2)!).map((message) => message.subjectId)).toContain(P);
+
+    // A few unanswered ones at a time: the last message read may be answered before the next page is asked for.
+    const unanswered = (await messages.find({ where: { answeredAt: IsNull() }, order: { id: 'ASC' } })).map((message) => String(message.id));
+    const firstTwo = idsOf([await inbox({ unansweredOnly: true, first: 2, after: null })]);
+    expect(firstTwo).toEqual(unanswered.slice(0, 2));
+    expect((await manage('mutation A($input: AnswerQuestionInput!) { answerQuestion(input: $input) { id } }', { input: { id: firstTwo[1], answer: 'Answered.' } })).body.errors).toBeUndefined();
+    expect([...firstTwo, ...idsOf(await pagesAfter(firstTwo[1], true, 2))]).toEqual(unanswered);
+
+    const error = async (variables: { unansweredOnly: boolean; first: number; after: string | null }) => {
+      const [refused] = (await inbox(variables)).body.errors ?? [];
+      return [refused?.extensions?.code, refused?.extensions?.argument, refused?.message];
+    };
+    const newest = Number(unanswered.at(-1));
+    expect(await error({ unansweredOnly: false, first: 10, after: String(newest + 1) })).toEqual(['BAD_USER_INPUT', 'after', `after: no message ${newest + 1} (erased since, if it was read): page on after an earlier one`]);
+    for (const after of ['abc', '', '0', '-1', '1.5', `0${newest}`, `#${newest}`, '3000000000', '99999999999']) {
+      expect(await error({ unansweredOnly: false, first: 10, after })).toEqual(['BAD_USER_INPUT', 'after', `after must be the id of the last message read, got "${after}"`]);
+    }
+    // The page's bounds stay as they were.
+    expect(await error({ unansweredOnly: false, first: 501, after: null })).toEqual(['BAD_USER_INPUT', 'first', 'first must be between 1 and 500']);
   });
 });
 

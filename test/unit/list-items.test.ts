@@ -35,6 +35,8 @@ describe('listItems: what an operation asks of its lists together', () => {
     ['lists without a page size do not count', '{ customers(limit: 2) { favoriteGenres } }', {}, 2],
     ['what @skip or @include leaves out does not count', '{ customers(limit: 5) { a: payments @include(if: false) { id } b: payments @skip(if: true) { id } c: payments(limit: 1) @skip(if: false) { id } } }', {}, 5 + 5],
     ['a variable named like an inherited property, not sent, reads its default', 'query($constructor: Int = 500, $toString: Int = 3) { customers(limit: $toString) { payments(limit: $constructor) { id } } }', {}, 3 + 3 * 500],
+    ['the inbox paged on: `after` is no page size, `first` counts', '{ inbox(unansweredOnly: false, first: 300, after: "1200") { id } }', {}, 300],
+    ['the inbox paged on at its default page (50)', 'query($after: ID) { inbox(after: $after) { id } }', { after: '7' }, 50],
     ['nor from variables or their defaults', 'query($no: Boolean!, $yes: Boolean = true) { customers(limit: 5) { payments @include(if: $no) { id } ... on Customer @skip(if: $yes) { watchHistory { title } } } }', { no: false }, 5],
   ])('%s', (_, query, variables, expected) => {
     expect(itemsOf(query, variables)).toBe(expected);

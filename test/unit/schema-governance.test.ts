@@ -7,6 +7,8 @@ import { assertGoverned, lintGovernance, readGovernance, SchemaGovernanceError }
 import { Governed, GovernedType, GOVERNANCE_EXTENSION, SUBJECT_EXTENSION } from '../../src/graphql/governed.decorator';
 import { buildCandorSchema, governedDirective } from '../../src/graphql/schema';
 import { renderSchemaFiles } from '../../src/graphql/schema-files';
+import { WRITTEN_TIME } from '../../src/graphql/time-format';
+import { MASK_STRATEGIES } from '../../src/policy/masking';
 import { enforceGovernance, UnguardedFieldError } from '../../src/policy/enforcement';
 import { buildGovernedSchema, loadConfiguredTaxonomy } from '../../src/server/services';
 
@@ -49,7 +51,31 @@ describe('the Candor schema', () => {
   it('shows governance in the SDL (directive) and in the field description for Sandbox', async () => {
     const sdl = renderSchemaFiles(await buildCandorSchema(taxonomy), taxonomy)['schema/schema.graphql'];
     expect(sdl).toContain('email: String @governed(category: "user.contact.email", purposes: ["essential.service", "marketing.communications"])');
-    expect(sdl).toContain('Category: user.contact.email · Purposes: essential.service, marketing.communications · Masked (partial_email) for: analytics.reporting');
+    expect(sdl).toContain(`Category: user.contact.email · Purposes: essential.service, marketing.communications · Masked (partial_email) for: analytics.reporting — ${MASK_STRATEGIES.partial_email}`);
+  });
+
+  it('tells analysts what a masked value looks like: the strategy\'s own description, with an example', async () => {
+    const schema = await buildCandorSchema(taxonomy);
+    const description = (typeName: string, field: string) => (schema.getType(typeName) as GraphQLObjectType).getFields()[field].description;
+    expect(description('Customer', 'email')).toMatch(/Masked \(partial_email\) for: analytics\.reporting — .*j\*\*\*@example\.com/);
+    expect(description('Customer', 'phone')).toMatch(/Masked \(keyed_hash\) for: analytics\.reporting — kh_ and 16 hex digits/);
+    expect(description('Customer', 'birthDate')).toMatch(/Masked \(year\) for: marketing\.advertising — .*1990/);
+  });
+
+  it('gives every operation a sentence of its own, every input type a description, and the form of the times it returns', async () => {
+    const schema = await buildCandorSchema(taxonomy);
+    for (const root of [schema.getQueryType()!, schema.getMutationType()!]) {
+      for (const field of Object.values(root.getFields())) expect([`${root.name}.${field.name}`, field.description]).toEqual([`${root.name}.${field.name}`, expect.not.stringMatching(/^Category: /)]);
+    }
+    for (const type of Object.values(schema.getTypeMap())) {
+      if (type instanceof GraphQLInputObjectType) expect([type.name, type.description]).toEqual([type.name, expect.any(String)]);
+    }
+    for (const coordinate of ['Report.generatedAt', 'Report.from', 'Report.to', 'SubjectMessage.createdAt', 'SubjectMessage.answeredAt', 'ErasureResult.erasedAt', 'ConsentEntry.recordedAt', 'ConsentEntry.expiresAt']) {
+      const [typeName, field] = coordinate.split('.');
+      expect([coordinate, (schema.getType(typeName) as GraphQLObjectType).getFields()[field].description]).toEqual([coordinate, expect.stringContaining(WRITTEN_TIME)]);
+    }
+    // The form said is the form written.
+    expect(WRITTEN_TIME).toContain(new Date('2026-11-01T12:00:00Z').toISOString());
   });
 
   it('says in the description when the taxonomy serves a field masked, as a deployment\'s taxonomy has it', async () => {
@@ -57,7 +83,7 @@ describe('the Candor schema', () => {
     const unmasked = { ...taxonomy, categories: new Map([...taxonomy.categories].map(([key, category]) => [key, key === 'user.contact.email' ? { ...category, mask: undefined } : category])) };
     expect(await descriptionOfEmail(unmasked)).toBe('Category: user.contact.email · Purposes: essential.service, marketing.communications');
     const wider = { ...taxonomy, categories: new Map([...taxonomy.categories].map(([key, category]) => [key, key === 'user.contact.email' ? { ...category, mask: { strategy: 'partial_email' as const, purposes: ['analytics.reporting', 'marketing.advertising'] } } : category])) };
-    expect(await descriptionOfEmail(wider)).toBe('Category: user.contact.email · Purposes: essential.service, marketing.communications · Masked (partial_email) for: analytics.reporting, marketing.advertising');
+    expect(await descriptionOfEmail(wider)).toBe(`Category: user.contact.email · Purposes: essential.service, marketing.communications · Masked (partial_email) for: analytics.reporting, marketing.advertising — ${MASK_STRATEGIES.partial_email}`);
   });
 
   it('has committed schema/schema.graphql and schema/governance.json that match the annotations (run `npx candor schema emit`)', async () => {
