@@ -86,19 +86,20 @@ async function decideMessageFields(services: CandorServices, messages: readonly 
   };
 }
 
-export const INBOX_USAGE = 'usage: npx candor inbox <list [--all] | answer ID --text "…">';
+export const INBOX_USAGE = 'usage: npx candor inbox <list [--all] [--after ID] | answer ID --text "…">';
 export const CONSENT_USAGE = 'usage: npx candor consent import FILE [--again] (.csv with a header row, or .json)';
 export const INBOX_ACTIONS: readonly string[] = ['list', 'answer'];
 
-/** `candor inbox list [--all]` and `candor inbox answer ID --text "…"`. */
-export async function inboxCommand(services: CandorServices, action: string | undefined, args: { id?: string; text?: string; all?: boolean }, output: Output): Promise<number> {
+/** `candor inbox list [--all] [--after ID]` and `candor inbox answer ID --text "…"`. */
+export async function inboxCommand(services: CandorServices, action: string | undefined, args: { id?: string; text?: string; all?: boolean; after?: string }, output: Output): Promise<number> {
   const inbox = new Inbox(services.dataSource, services.clock);
   if (action === 'list') {
-    const messages = await inbox.list(!args.all, MAX_INBOX_PAGE);
+    // As `inbox list` prints ids (#12) or without the sign, as GraphQL's `inbox(after:)` takes them.
+    const messages = await inbox.list(!args.all, MAX_INBOX_PAGE, args.after === undefined ? null : args.after.replace(/^#/, ''));
     const shown = await decideMessageFields(services, messages);
     await recordCliOperation(services, 'inbox list', 'SUBJECT_MESSAGES_READ', { accesses: shown.records });
     if (messages.length === 0) output.out(args.all ? 'no messages\n' : 'no unanswered messages\n');
-    if (messages.length === MAX_INBOX_PAGE) output.err(`showing the oldest ${MAX_INBOX_PAGE} messages only: answer some to see the rest\n`);
+    if (messages.length === MAX_INBOX_PAGE) output.err(`showing ${MAX_INBOX_PAGE} messages: the next ones with --after ${messages.at(-1)!.id}\n`);
     // Written by data subjects: printed inert (messages saved before the page refused such characters may hold some).
     for (const message of messages) {
       const { context, body, answer } = shown.texts.get(message)!;

@@ -64,7 +64,7 @@ Commands:
   actor create --id ID --name NAME --team TEAM --purposes P1,P2 [--roles R1,R2]
   actor list | actor rotate --id ID | actor revoke --id ID
                      Manage the teams and services that may query Candor (keys printed once, stored as HMACs)
-  inbox list [--all] | inbox answer ID --text "…"
+  inbox list [--all] [--after ID] | inbox answer ID --text "…"
                      Read and answer the questions data subjects asked on their privacy page
   policy test [PATH]  Run the YAML decision fixtures (default test/policy) against decide()
   report <ropa|subject-access|purpose-usage|denials|consent-coverage>
@@ -165,7 +165,7 @@ const OPTIONS_OF: Readonly<Record<string, readonly string[]>> = {
   'actor create': ['id', 'name', 'team', 'purposes', 'roles'],
   'actor rotate': ['id'],
   'actor revoke': ['id'],
-  'inbox list': ['all'],
+  'inbox list': ['all', 'after'],
   'inbox answer': ['text'],
   'consent import': ['again'],
   report: ['subject', 'from', 'to', 'format', 'out'],
@@ -184,6 +184,7 @@ const CLI_OPTIONS = {
   ttl: { type: 'string' },
   text: { type: 'string' },
   all: { type: 'boolean' },
+  after: { type: 'string' },
   again: { type: 'boolean' },
   id: { type: 'string' },
   name: { type: 'string' },
@@ -348,7 +349,7 @@ async function main(argv: string[]): Promise<number> {
       const services = await openServices(loadConfig(), { migrate: 'require' });
       try {
         if (command === 'consent') return await consentImport(services, action, values.again === true, output);
-        return await inboxCommand(services, subcommand, { id: action, text: values.text as string | undefined, all: values.all as boolean | undefined }, output);
+        return await inboxCommand(services, subcommand, { id: action, text: values.text as string | undefined, all: values.all as boolean | undefined, after: values.after as string | undefined }, output);
       } finally {
         await services.close();
       }

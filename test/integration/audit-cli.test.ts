@@ -247,7 +247,7 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     const listWithId = await runCli(['actor', 'list', '--id', 'x1'], offline);
     expect([listWithId.code, listWithId.stderr]).toEqual([2, 'candor: unknown option --id for "actor list" (it takes no options)\n']);
     const listWithText = await runCli(['inbox', 'list', '--text', 'x'], offline);
-    expect([listWithText.code, listWithText.stderr]).toEqual([2, 'candor: unknown option --text for "inbox list" (it takes --all)\n']);
+    expect([listWithText.code, listWithText.stderr]).toEqual([2, 'candor: unknown option --text for "inbox list" (it takes --all, --after)\n']);
     const unknownReport = await runCli(['report', 'bogus', '--format', 'json'], offline);
     expect([unknownReport.code, unknownReport.stdout, unknownReport.stderr]).toEqual([2, '', 'candor: unknown report "bogus": use one of ropa, subject-access, purpose-usage, denials, consent-coverage\n']);
     // A missing or unknown action is a usage error before any database is opened.
@@ -328,7 +328,7 @@ describe.each(DRIVERS)('commands on a database that is not (yet) Candor’s, on 
       // A usage error or a bad argument is said as such, before the database is looked at.
       for (const [args, code, stderr] of [
         [['actor', 'promote'], 2, 'candor: usage: npx candor actor <create|list|rotate|revoke> …\n'],
-        [['inbox'], 2, 'candor: usage: npx candor inbox <list [--all] | answer ID --text "…">\n'],
+        [['inbox'], 2, 'candor: usage: npx candor inbox <list [--all] [--after ID] | answer ID --text "…">\n'],
         [['report', 'gossip', '--format', 'json'], 2, 'candor: unknown report "gossip": use one of ropa, subject-access, purpose-usage, denials, consent-coverage\n'],
         [['report', 'denials', '--format', 'docx'], 1, 'candor: --format must be one of json, csv, html, pdf, md\n'],
       ] as const) {

@@ -1122,6 +1122,15 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     }
     // The page's bounds stay as they were.
     expect(await error({ unansweredOnly: false, first: 501, after: null })).toEqual(['BAD_USER_INPUT', 'first', 'first must be between 1 and 500']);
+
+    // The CLI pages the same way: a full listing names where the next one starts, and `--after` (as printed, #N) reads on.
+    const listed = await runCli(['inbox', 'list', '--all'], cliEnv());
+    const printedIds = (stdout: string) => [...stdout.matchAll(/^#(\d+) /gm)].map((match) => match[1]);
+    const firstListing = printedIds(listed.stdout);
+    expect([listed.code, firstListing.length, listed.stderr]).toEqual([0, 500, `showing 500 messages: the next ones with --after ${firstListing.at(-1)}\n`]);
+    const next = await runCli(['inbox', 'list', '--all', '--after', `#${firstListing.at(-1)}`], cliEnv());
+    expect([firstListing, next.code, printedIds(next.stdout)]).toEqual([idsOf(all).slice(0, 500), 0, idsOf(all).slice(500, 1000)]);
+    expect(await runCli(['inbox', 'list', '--after', 'latest'], cliEnv())).toEqual({ code: 1, stdout: '', stderr: 'candor: after must be the id of the last message read, got "latest"\n' });
   });
 });
 
