@@ -1,5 +1,5 @@
 import { DirectiveLocation, GraphQLDirective, GraphQLList, GraphQLNonNull, GraphQLString, type GraphQLSchema, specifiedDirectives } from 'graphql';
-import { buildSchema } from 'type-graphql';
+import { buildSchema, getMetadataStorage } from 'type-graphql';
 import { AccessLogResolver } from './access-log.resolver';
 import { ConsentResolver } from './consent.resolver';
 import { CustomerResolver } from './customer.resolver';
@@ -30,6 +30,10 @@ export const RESOLVERS = [CustomerResolver, ConsentResolver, AccessLogResolver, 
  * sees the field, so its description must say in what form it comes: the strategy's own description).
  */
 export async function buildCandorSchema(taxonomy: Taxonomy): Promise<GraphQLSchema> {
+  // TypeScript applies a method's parameter decorators last to first, and type-graphql writes the arguments in
+  // the order it collected them: the Docs panel would list `accessLog(after, first, filter)`. Resolvers are
+  // called by parameter index whatever this order, so the arguments are put back in source order (a stable sort).
+  getMetadataStorage().params.sort((a, b) => a.index - b.index);
   const schema = await buildSchema({
     resolvers: [...RESOLVERS],
     // buildSchema replaces the built-in directives unless they are passed along.

@@ -78,6 +78,17 @@ describe('the Candor schema', () => {
     expect(WRITTEN_TIME).toContain(new Date('2026-11-01T12:00:00Z').toISOString());
   });
 
+  it('lists each operation\'s arguments in the order its resolver declares them (the Docs panel\'s order)', async () => {
+    const query = (await buildCandorSchema(taxonomy)).getQueryType()!.getFields();
+    expect(['accessLog', 'customers', 'consentHistory', 'report', 'inbox'].map((name) => [name, query[name].args.map((argument) => argument.name)])).toEqual([
+      ['accessLog', ['filter', 'first', 'after']],
+      ['customers', ['limit', 'offset', 'onlyPermitted']],
+      ['consentHistory', ['subjectId', 'first']],
+      ['report', ['kind', 'subjectId', 'from', 'to']],
+      ['inbox', ['unansweredOnly', 'first', 'after']],
+    ]);
+  });
+
   it('says in the description when the taxonomy serves a field masked, as a deployment\'s taxonomy has it', async () => {
     const descriptionOfEmail = async (serving: typeof taxonomy) => ((await buildCandorSchema(serving)).getType('Customer') as GraphQLObjectType).getFields().email.description;
     const unmasked = { ...taxonomy, categories: new Map([...taxonomy.categories].map(([key, category]) => [key, key === 'user.contact.email' ? { ...category, mask: undefined } : category])) };
