@@ -69,6 +69,16 @@ describe('sealing PostgreSQL batches off the main thread', () => {
     expect(hex(first.digests) + hex(second.digests)).toBe(whole.entries.flatMap((entry) => entry.digests).join(''));
   });
 
+  it('seals rows of multi-byte characters, and a row longer than a piece, byte for byte', () => {
+    const wide = Array.from({ length: 600 }, (_, index) => ({ ...entries[0], requestId: `r-${index}`, actorName: '€'.repeat(200) }));
+    const huge = [{ ...entries[0], actorName: '€'.repeat(100_000) }];
+    for (const batch of [wide, huge]) {
+      const whole = sealBatch(EMPTY_HEAD, pseudonymise(batch, pseudonyms), 'now');
+      const run = sealRun(1, 1, packEntries(batch, pseudonyms), 'now');
+      expect(copyRows(run.rows)).toEqual(whole.entries.map((entry) => entryRow(entry, 1, 'now').map((value) => (value === null ? null : String(value)))));
+    }
+  });
+
   it('seals a long run into several pieces of COPY text, to the same rows and digests', () => {
     const many = Array.from({ length: 2_500 }, (_, index) => ({ ...entries[index % entries.length], requestId: `r-${index}` })) // 5,000 records;
     const whole = sealBatch(EMPTY_HEAD, pseudonymise(many, pseudonyms), 'now');

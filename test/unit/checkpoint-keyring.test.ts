@@ -72,6 +72,24 @@ describe('checkpointKeyring: trust runs back from the configured key through rot
     // Columns no signature covers must agree with it: prune, rotate and export read the key id.
     ['a plain checkpoint whose key id was altered: fails', oldKey, () => [{ ...plain(1, oldKey), keyId: 'deadbeefdeadbeef' }, plain(2, oldKey)], [2]],
     ['a plain checkpoint given the keys of a rotation: fails', oldKey, () => [{ ...plain(1, oldKey), successorKey: newKey.publicKey }, plain(2, oldKey)], [2]],
+    ['KILL-CK1 two rotations at one seq: both hand over', newerKey, () => [plain(1, oldKey), rotation(2, oldKey, newKey), { ...rotation(2, newKey, newerKey), id: 3 }], [1, 2, 3]],
+    ['KILL-CK2 an older rotation signing a prune past the newer one (a leaked key inventing a predecessor): fails', newerKey, () => [rotation(4, newKey, newerKey, {}, 3), rotation(2, intruder, newKey, {}, 15), prune(-1, intruder, 15)], [4]],
+    ['KILL-CK3 a rotation the configured key signed, naming another successor: fails', newKey, () => [plain(1, oldKey), rotation(2, oldKey, intruder, { new: newKey })], []],
+    ['KILL-CK4 a rotation whose key id was altered: fails', newKey, () => [{ ...rotation(2, oldKey, newKey), keyId: 'deadbeefdeadbeef' }], []],
+    ['KILL-CK5 the new key at its rotation\'s own seq: accepted', newKey, () => [plain(1, oldKey), rotation(2, oldKey, newKey), plain(3, newKey, 20)], [1, 2, 3]],
+    ['KILL-CK6 a new-key prune reaching back before its rotation (retention prunes the oldest records): accepted', newKey, () => [rotation(2, oldKey, newKey, {}, 5), prune(3, newKey, 10)], [2, 3]],
+    ['KILL-CK9 an old-key prune after a rotation that signed no prune: refused', newKey, () => [prune(-2, oldKey, 15), rotation(2, oldKey, newKey)], [2]],
+    ['KILL-CK10 rotations stored in another order than their seqs (row ids sign nothing)', newerKey, () => [plain(1, oldKey), { ...rotation(2, oldKey, newKey), id: 9 }, { ...rotation(4, newKey, newerKey), id: 3 }], [1, 3, 9]],
+    ['KILL-CK12 a plain checkpoint given a successor signature: fails', oldKey, () => [{ ...plain(1, oldKey), successorSignature: oldKey.sign('x') }, plain(2, oldKey)], [2]],
+    [
+      'KILL-CK13 an old-key prune of no stated reach, past what its rotation signed: refused',
+      newKey,
+      () => {
+        const fields = { kind: 'prune' as const, seq: 15, headHash: hash(1), at: '2026-11-30T08:00:00.000Z', prunedThroughSeq: null };
+        return [{ id: -2, ...fields, keyId: oldKey.keyId, signature: oldKey.sign(checkpointMessage(fields)), predecessorKey: null, successorKey: null, successorSignature: null }, rotation(2, oldKey, newKey, {}, 5)];
+      },
+      [2],
+    ],
   ])('%s', (_, configured, checkpoints, expected) => {
     expect(verifiedIds(configured, checkpoints())).toEqual(expected);
   });

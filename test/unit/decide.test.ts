@@ -1,4 +1,4 @@
-import { type ConsentStatement, decide, type FieldPolicy, mostSpecific, type ObjectionStatement, type RequestPurpose, type SubjectState } from '../../src/policy/decide';
+import { type ConsentStatement, consentStanding, decide, type FieldPolicy, mostSpecific, type ObjectionStatement, type RequestPurpose, type SubjectState } from '../../src/policy/decide';
 import type { LegalBasis } from '../../src/taxonomy/taxonomy';
 
 const NOW = new Date('2026-06-01T12:00:00Z');
@@ -198,6 +198,15 @@ describe('the masked variant of the same property', () => {
       const decisions = group.map((policy) => decide({ field: policy, purpose: purpose('analytics.reporting', 'legitimate_interests'), subjectState, now: NOW }));
       expect(new Set(decisions.map((decision) => JSON.stringify(decision))).size).toBe(1);
     }
+  });
+});
+
+describe('consentStanding()', () => {
+  it('calls only a grant that ran out expired, never a withdrawal (the reports and privacy page tell them apart)', () => {
+    const standing = (consent: ConsentStatement) => consentStanding(state({ consents: [consent] }), MARKETING, NOW);
+    expect(standing(grant('marketing', { expiresAt: new Date('2026-05-01T00:00:00Z') }))).toMatchObject({ active: false, expired: true });
+    expect(standing(withdrawn('marketing'))).toMatchObject({ active: false, expired: false });
+    expect(standing({ ...withdrawn('marketing'), expiresAt: new Date('2026-05-01T00:00:00Z') })).toMatchObject({ active: false, expired: false });
   });
 });
 

@@ -1,9 +1,9 @@
 import 'reflect-metadata';
-import { type FragmentDefinitionNode, type GraphQLSchema, Kind, type OperationDefinitionNode, parse } from 'graphql';
+import { buildSchema, type FragmentDefinitionNode, type GraphQLSchema, Kind, type OperationDefinitionNode, parse } from 'graphql';
 import { loadConfig } from '../../src/config';
 import { buildCandorSchema } from '../../src/graphql/schema';
 import { loadConfiguredTaxonomy } from '../../src/server/services';
-import { listItems } from '../../src/server/query-limits';
+import { exceedsTokenLimit, listItems } from '../../src/server/query-limits';
 
 let schema: GraphQLSchema;
 beforeAll(async () => {
@@ -24,6 +24,8 @@ describe('listItems: what an operation asks of its lists together', () => {
   it.each<[string, string, Record<string, unknown>, number]>([
     ['a root list', '{ customers(limit: 100) { id } }', {}, 100],
     ['a root list at its default page', '{ customers { id } }', {}, 20],
+    ['a sent variable over its default', 'query($n: Int = 1) { customers(limit: $n) { id } }', { n: 400 }, 400],
+    ['lists paged by `first`', '{ accessLog(first: 200) { __typename } inbox(first: 30) { id } }', {}, 230],
     ['aliases, each counted', '{ a: customers(limit: 100) { id } b: customers(limit: 50) { id } }', {}, 150],
     ['a paged relation: once per enclosing item', '{ customers(limit: 100) { payments(limit: 5) { id } } }', {}, 100 + 100 * 5],
     ['relations at their default page (10)', '{ customers(limit: 10) { payments { id } watchHistory { title } } }', {}, 10 + 10 * 10 + 10 * 10],
@@ -40,5 +42,21 @@ describe('listItems: what an operation asks of its lists together', () => {
     ['nor from variables or their defaults', 'query($no: Boolean!, $yes: Boolean = true) { customers(limit: 5) { payments @include(if: $no) { id } ... on Customer @skip(if: $yes) { watchHistory { title } } } }', { no: false }, 5],
   ])('%s', (_, query, variables, expected) => {
     expect(itemsOf(query, variables)).toBe(expected);
+  });
+});
+
+describe('KILL listItems, lists three deep', () => {
+  it('a list inside a list inside a list counts once per item of both enclosing lists', () => {
+    const nested = buildSchema('type Query { as(limit: Int = 10): [A] } type A { bs(limit: Int = 10): [B] } type B { cs(limit: Int = 10): [C] } type C { x: Int }');
+    const operation = parse('{ as(limit: 2) { bs(limit: 3) { cs(limit: 4) { x } } } }').definitions[0] as OperationDefinitionNode;
+    expect(listItems(operation, {}, {}, nested, nested.getQueryType()!)).toBe(2 + 2 * 3 + 2 * 3 * 4);
+  });
+});
+
+describe('KILL exceedsTokenLimit', () => {
+  it('refuses more tokens than the limit, not the limit itself; a lexer error is the parser\'s to report', () => {
+    expect(exceedsTokenLimit('{ a b }', 4)).toBe(false);
+    expect(exceedsTokenLimit('{ a b }', 3)).toBe(true);
+    expect(exceedsTokenLimit('"unterminated', 5)).toBe(false);
   });
 });

@@ -23,6 +23,8 @@ describe('masking strategies reveal no more than they say', () => {
     ['partial_email', 'ravi@उदाहरण.परीक्षा', 'r***@उदाहरण.परीक्षा'], // labels ending in a combining mark
     ['partial_email', 'som@ตัวอย่าง.ไทย', 's***@ตัวอย่าง.ไทย'],
     ['partial_email', 'ann@my-shop.co.uk', 'a***@my-shop.co.uk'],
+    ['partial_email', 'reach me at jane@example.com', '***'], // a sentence around an address: nothing of it shown
+    ['partial_email', 'jane@home@example.com', 'j***@example.com'], // the domain is what follows the last "@"
     ['year', '1990-04-01', '1990'],
     ['year', '1990-04-01T10:00:00Z', '1990'],
     ['year', '1990', null], // not a date: nothing rather than a guess
@@ -33,12 +35,15 @@ describe('masking strategies reveal no more than they say', () => {
     ['year', '1990-02-30', null],
     ['year', '1992-02-29', '1992'],
     ['year', '0099-01-01', '0099'],
+    ['year', '1990-04-01 (approx.)', null],
     ['city', '52.520008,13.404954', '52.5,13.4'],
     ['city', ' -33.8688 , 151.2093 ', '-33.9,151.2'],
     ['city', '91.0,0', null],
     ['city', '-0.04,-0.03', '0.0,0.0'], // no sign left for a position the rounding puts on the line
     ['city', '-0.06,0.04', '-0.1,0.0'],
     ['city', 'Berlin', null],
+    ['city', '90,-180', '90.0,-180.0'], // the pole and the antimeridian are positions
+    ['city', 'near 52.520008,13.404954', null],
     ['city', '', null],
   ] as Array<[MaskStrategy, string, string | null]>)('%s(%j) → %j', (strategy, value, expected) => {
     expect(mask(strategy, value)).toBe(expected);

@@ -326,6 +326,7 @@ describe('coverage by dot boundary', () => {
     ['market', 'marketing', false],
     ['essential.service', 'essential.service.payment_processing', true],
     ['essential.service', 'essential.serviceX', false],
+    ['analytics', 'marketing.analytics', false], // a key elsewhere in the candidate, a dot after as many characters
   ])('%s covers %s: %s', (key, candidate, expected) => {
     expect(covers(key, candidate)).toBe(expected);
   });
