@@ -143,7 +143,7 @@ describe.each(STORES_AND_EXECUTORS)('analyst modes on %s, executed by %s', (driv
       ['a read of the log', '{ auditIntegrity { verified } }', 'auditIntegrity'],
     ])('does not run an operation of its own (%s) in a dry run: it would hand over what it returns', async (_case, query, field) => {
       const operation = await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', headers: { 'x-governance-explain': 'true' }, query });
-      expect(operation.body.data ?? null).toBeNull();
+      expect(operation.body.data).toEqual({ [field]: null });
       expect(operation.body.errors!.map((error) => [error.extensions!.code, error.path])).toEqual([['EXPLAIN_QUERIES_ONLY', [field]]]);
       const records = await recordsOf(operation.headers.get('x-request-id')!);
       expect(records.map((record) => [record.decision, record.reason, record.coordinate])).toEqual([['REFUSED', 'EXPLAIN_QUERIES_ONLY', `Query.${field}`]]);
