@@ -43,10 +43,12 @@ export class DropGuardOutsideTheSchema1764640000000 implements MigrationInterfac
   async up(queryRunner: QueryRunner): Promise<void> {
     if (queryRunner.connection.options.type !== 'postgres' || !(await isSuperuser(queryRunner))) return;
     const { schema, schemaTrigger } = await ownSchema(queryRunner);
-    await refuseUntrustedGuardSchema(queryRunner);
     await queryRunner.query(`CREATE SCHEMA IF NOT EXISTS ${GUARD_SCHEMA}`);
     await queryRunner.query(`CREATE TABLE IF NOT EXISTS ${GUARD_SCHEMA}.installation (schema_name text PRIMARY KEY)`);
     await queryRunner.query(SHARED_GUARD);
+    // After creating, not before: a schema another role committed in between would be kept by IF NOT EXISTS.
+    // Checked in this transaction, a refusal rolls the three back, and no event trigger runs the function.
+    await refuseUntrustedGuardSchema(queryRunner);
     if (!(await queryRunner.query('SELECT 1 FROM pg_event_trigger WHERE evtname = $1', [GUARD_TRIGGER])).length) {
       await queryRunner.query(`CREATE EVENT TRIGGER ${GUARD_TRIGGER} ON sql_drop EXECUTE FUNCTION ${GUARD_SCHEMA}.refuse_log_drop()`);
     }
@@ -79,7 +81,7 @@ export class DropGuardOutsideTheSchema1764640000000 implements MigrationInterfac
  * (CREATE OR REPLACE keeps a function's owner) — code every superuser's DROP then runs. So the schema, and
  * whatever it holds, must belong to superusers; otherwise nothing is done and the migration fails, saying so.
  */
-async function refuseUntrustedGuardSchema(queryRunner: QueryRunner): Promise<void> {
+export async function refuseUntrustedGuardSchema(queryRunner: QueryRunner): Promise<void> {
   const owners: Array<{ owner: string }> = await queryRunner.query(
     `SELECT DISTINCT role.rolname AS owner
        FROM pg_namespace guard

@@ -181,9 +181,7 @@ export function signedCheckpoint(signer: CheckpointSigner, kind: 'periodic' | 'm
 }
 
 /** What a rotation did: the checkpoint that hands over, or why there was nothing to hand over. */
-export type RotationResult =
-  | { readonly rotated: AuditCheckpointEntity; /** Prune checkpoints left out of the signed pruning limit: they do not verify. */ readonly unverifiedPrunes: readonly number[] }
-  | { readonly rotated: undefined; readonly reason: 'no-checkpoint' };
+export type RotationResult = { readonly rotated: AuditCheckpointEntity } | { readonly rotated: undefined; readonly reason: 'no-checkpoint' };
 
 /**
  * Hands the log's signing over from `current` to `next`: a rotation checkpoint of the head, signed by both
@@ -201,14 +199,19 @@ export async function rotateSigningKey(dataSource: DataSource, current: Checkpoi
     if (retiredBy) throw badInput(`the new signing key (key ${next.keyId}) was retired by rotation checkpoint ${retiredBy.id}: a key signing was handed over from is never trusted again — make a new one (openssl rand -base64 32)`);
     // A log with a checkpoint has a batch: the newest batch is never pruned.
     const head = (await chainHead(manager))!;
-    // How far the log was pruned, counted from the prunes that verify: signed, so that the old key's prunes can
-    // reach no further. A prune row that does not verify (planted, or altered) must not widen that limit; it
-    // is left out, named, and `audit verify` reports it.
+    // How far the log was pruned: signed, so that the old key's prunes can reach no further. Only from prunes
+    // that verify, and only when all do: a planted prune row would widen that limit, and leaving out an altered
+    // genuine one would sign a limit its restored row could never verify under again.
     const stored = await manager.getRepository(AuditCheckpointEntity).find({ order: { id: 'ASC' } });
     const keyring = checkpointKeyring(current, stored);
     const prunes = stored.filter((checkpoint) => checkpoint.kind === 'prune');
-    const unverifiedPrunes = prunes.filter((checkpoint) => !keyring.get(checkpoint.id)?.verified).map((checkpoint) => checkpoint.id);
-    const pruned = prunes.reduce<number | null>((furthest, checkpoint) => (keyring.get(checkpoint.id)?.verified ? Math.max(furthest ?? 0, checkpoint.prunedThroughSeq ?? checkpoint.seq) : furthest), null);
+    const unverified = prunes.filter((checkpoint) => !keyring.get(checkpoint.id)?.verified).map((checkpoint) => checkpoint.id);
+    if (unverified.length > 0) {
+      throw badInput(
+        `prune checkpoint${unverified.length > 1 ? 's' : ''} ${unverified.join(', ')} do${unverified.length > 1 ? '' : 'es'} not verify under key ${current.keyId}: a rotation signs how far the log was pruned, and cannot while that is in doubt — run npx candor audit verify, restore or remove the row (docs/operations.md), then rotate`,
+      );
+    }
+    const pruned = prunes.reduce<number | null>((furthest, checkpoint) => Math.max(furthest ?? 0, checkpoint.prunedThroughSeq ?? checkpoint.seq), null);
     const handOver = {
       kind: 'rotation' as const,
       seq: head.seq,
@@ -220,7 +223,7 @@ export async function rotateSigningKey(dataSource: DataSource, current: Checkpoi
     };
     const message = checkpointMessage(handOver);
     const rotation = { ...handOver, keyId: current.keyId, signature: current.sign(message), successorSignature: next.sign(message) };
-    return { rotated: await manager.getRepository(AuditCheckpointEntity).save(rotation), unverifiedPrunes };
+    return { rotated: await manager.getRepository(AuditCheckpointEntity).save(rotation) };
   });
 }
 

@@ -127,10 +127,7 @@ async function auditRotateKey(services: CandorServices, output: Output): Promise
     output.out(`the access log has no signed checkpoint yet, so no key to hand over from: set CANDOR_AUDIT_SIGNING_KEY to the new key (${next.keyId}) and its checkpoints will be signed with it\n`);
     return 0;
   }
-  const { rotated, unverifiedPrunes } = result;
-  if (unverifiedPrunes.length > 0) {
-    output.err(`warning: prune checkpoint${unverifiedPrunes.length > 1 ? 's' : ''} ${unverifiedPrunes.join(', ')} do${unverifiedPrunes.length > 1 ? '' : 'es'} not verify and ${unverifiedPrunes.length > 1 ? 'were' : 'was'} left out of how far the rotation says the log was pruned — run npx candor audit verify\n`);
-  }
+  const { rotated } = result;
   await recordCliOperation(services, 'audit checkpoint rotate', 'CHECKPOINT_KEY_ROTATED', { done: `the log's signing key was rotated to ${next.keyId} (checkpoint ${rotated.id})` });
   output.out(
     `rotation checkpoint ${rotated.id} (seq ${rotated.seq}): the access log's checkpoints are signed with key ${next.keyId} from now on (was ${services.checkpointSigner.keyId}).\n` +

@@ -66,12 +66,14 @@ export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<Candor
           for (const { field, code } of governance?.refusals ?? []) records.push({ ...common, ...refused, coordinate: field.coordinate, reason: code });
           const rejection = governance?.mode === 'reject' ? rejectionOf(governance) : undefined;
           const resultData = response.body.kind === 'single' ? response.body.singleResult.data : undefined;
+          const changes = executed?.operation === 'mutation';
           for (const { field, subjectId, responseKey } of governance?.recordedOperations ?? []) {
-            // A call that acts on a subject is recorded once it answered (its change was made); one that failed changed nothing.
+            // A call naming a subject is recorded once it answered (its change was made, or its read returned); one
+            // that failed changed and returned nothing.
             if (field.subjectArgument && (resultData?.[responseKey] ?? null) === null) continue;
-            // A rejected operation sent nothing: what it read (the log, the inbox) is withheld, as its fields' releases are.
-            // A change of a subject's choices stands, rejected or not: it is recorded as made.
-            const outcome = rejection && !field.subjectArgument ? { decision: 'WITHHELD' as const, reason: 'GOVERNANCE_REJECTED' } : { decision: 'RELEASED' as const, reason: field.recordAs! };
+            // A rejected operation sent nothing: what it read (the log, the inbox, a subject's ledger) is withheld, as
+            // its fields' releases are. A change of a subject's choices stands, rejected or not: it is recorded as made.
+            const outcome = rejection && !changes ? { decision: 'WITHHELD' as const, reason: 'GOVERNANCE_REJECTED' } : { decision: 'RELEASED' as const, reason: field.recordAs! };
             records.push({ ...common, subjectId, coordinate: field.coordinate, category: null, ...outcome, legalBasis: governance!.purpose.legalBasis });
           }
           if (rejection) records.push({ ...common, ...refused, coordinate: null, reason: 'GOVERNANCE_REJECTED' });
@@ -120,7 +122,7 @@ export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<Candor
           // A mutation's change commits before its response leaves; whatever then replaces the response must say so.
           // Each of Candor's mutation fields answers an object once its change has committed, and nothing else
           // (a root `__typename` is a string).
-          const changeMade = executed?.operation === 'mutation' && Object.values(resultData ?? {}).some((value) => typeof value === 'object' && value !== null);
+          const changeMade = changes && Object.values(resultData ?? {}).some((value) => typeof value === 'object' && value !== null);
           const changeNote = changeMade ? { changeMade: true } : {};
           if (response.body.kind === 'single') {
             const result = response.body.singleResult;

@@ -191,14 +191,16 @@ describe.each(STORES_AND_EXECUTORS)('analyst modes on %s, executed by %s', (driv
       expect(records.filter((record) => record.subjectId === BO)).toEqual([{ subjectId: BO, coordinate: 'Customer.email', decision: 'WITHHELD', reason: 'GOVERNANCE_REJECTED', maskStrategy: null }]);
     });
 
-    it('records what a rejected operation would have read of the log or the inbox as withheld: nothing was sent', async () => {
-      for (const read of ['inbox(first: 1) { id }', 'accessLog(first: 1) { totalCount }']) {
+    it('records what a rejected operation would have read of the log, the inbox or a ledger as withheld: nothing was sent', async () => {
+      for (const [read, coordinate, subjectId] of [
+        ['inbox(first: 1) { id }', 'Query.inbox', null],
+        ['accessLog(first: 1) { totalCount }', 'Query.accessLog', null],
+        [`consentHistory(subjectId: "${ANNA}") { id }`, 'Query.consentHistory', ANNA],
+      ] as const) {
         const response = await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', headers: { 'x-governance-mode': 'reject' }, query: `{ ${read} customers(limit: 1) { email } }` });
         expect([response.status, response.body.data]).toEqual([403, undefined]);
         const records = await recordsOf(response.headers.get('x-request-id')!);
-        expect(records.filter((record) => record.subjectId === null)).toEqual(
-          expect.arrayContaining([expect.objectContaining({ coordinate: read.startsWith('inbox') ? 'Query.inbox' : 'Query.accessLog', decision: 'WITHHELD', reason: 'GOVERNANCE_REJECTED' })]),
-        );
+        expect(records.filter((record) => record.coordinate === coordinate)).toEqual([expect.objectContaining({ subjectId, decision: 'WITHHELD', reason: 'GOVERNANCE_REJECTED' })]);
         expect(records.filter((record) => record.decision === 'RELEASED')).toEqual([]);
       }
     });

@@ -193,7 +193,7 @@ describe.each(DRIVERS)('rotating the checkpoint signing key on %s', (driver) => 
     expect(await checkpoints()).toEqual(before);
   });
 
-  it('a rotation signs how far the prunes that verify reach: a planted prune row widens nothing for the old key, and is named', async () => {
+  it('a rotation is refused while a prune checkpoint does not verify (a planted one would widen the old key\'s prune limit), and signs the prunes\' reach once it is gone', async () => {
     const fourthSeed = randomBytes(32);
     const [lastPrune] = (await checkpoints()).filter((checkpoint) => checkpoint.kind === 'prune').slice(-1);
     await traffic();
@@ -204,14 +204,20 @@ describe.each(DRIVERS)('rotating the checkpoint signing key on %s', (driver) => 
     await candor.services.dataSource.query(
       `INSERT INTO audit_checkpoint (id, kind, seq, head_hash, at, key_id, signature, pruned_through_seq) VALUES (-2, 'prune', ${head.lastSeq}, '${head.hash}', '${planted.at}', '${planted.keyId}', '${planted.signature}', ${head.lastSeq})`,
     );
+    const before = await checkpoints();
     try {
-      const rotated = await cli(['checkpoint', 'rotate'], { signing: thirdSeed, next: fourthSeed });
-      expect([rotated.code, rotated.stderr]).toEqual([0, 'warning: prune checkpoint -2 does not verify and was left out of how far the rotation says the log was pruned — run npx candor audit verify\n']);
-      const [rotation] = (await checkpoints()).filter((checkpoint) => checkpoint.kind === 'rotation').slice(-1);
-      expect([rotation.prunedThroughSeq, lastPrune.prunedThroughSeq! < head.lastSeq]).toEqual([lastPrune.prunedThroughSeq, true]);
+      const refused = await cli(['checkpoint', 'rotate'], { signing: thirdSeed, next: fourthSeed });
+      expect([refused.code, refused.stderr]).toEqual([
+        1,
+        `candor: prune checkpoint -2 does not verify under key ${checkpointSigner(thirdSeed).keyId}: a rotation signs how far the log was pruned, and cannot while that is in doubt — run npx candor audit verify, restore or remove the row (docs/operations.md), then rotate\n`,
+      ]);
+      expect(await checkpoints()).toEqual(before);
     } finally {
       await tamper(candor, [['DELETE FROM audit_checkpoint WHERE id = ?', [-2]]]);
     }
+    expect((await cli(['checkpoint', 'rotate'], { signing: thirdSeed, next: fourthSeed })).code).toBe(0);
+    const [rotation] = (await checkpoints()).filter((checkpoint) => checkpoint.kind === 'rotation').slice(-1);
+    expect([rotation.prunedThroughSeq, lastPrune.prunedThroughSeq! < head.lastSeq]).toEqual([lastPrune.prunedThroughSeq, true]);
     expect(await cli(['verify'], { signing: fourthSeed })).toMatchObject({ code: 0, stderr: '' });
   });
 });
