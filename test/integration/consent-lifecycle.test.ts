@@ -1051,7 +1051,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(printed.join('')).not.toContain('Please delete my old address.');
     expect(printed.join('')).toContain('(withheld: GOVERNANCE_UNAVAILABLE)');
     // The id as `inbox list` prints it; a missing one is a usage error, a wrong one a bad value.
-    expect(await runCli(['inbox', 'answer', '--text', 'Done.'], env)).toEqual(expect.objectContaining({ code: 2, stderr: 'candor: usage: npx candor inbox <list [--all] | answer ID --text "…">\n' }));
+    expect(await runCli(['inbox', 'answer', '--text', 'Done.'], env)).toEqual(expect.objectContaining({ code: 2, stderr: 'candor: usage: npx candor inbox <list [--all] [--after ID] | answer ID --text "…">\n' }));
     expect(await runCli(['inbox', 'answer', 'first', '--text', 'Done.'], env)).toEqual(expect.objectContaining({ code: 1, stderr: 'candor: the message id is a number, as `inbox list` prints it (12, or \'#12\' in quotes: a shell reads an unquoted # as a comment), got "first"\n' }));
     const answered = await runCli(['inbox', 'answer', `#${message.id}`, '--text', 'Done — it is gone.'], env);
     expect([answered.code, answered.stdout]).toEqual([0, `answered message #${message.id}; the answer appears on the subject's privacy page\n`]);
