@@ -1,5 +1,5 @@
 import { Arg, Ctx, Field, ID, InputType, Int, Mutation, Query, Resolver } from 'type-graphql';
-import { type ConsentChange, MAX_SOURCE_LENGTH, PRIVACY_PAGE_SOURCE } from '../consent/consent-ledger';
+import { type ConsentChange, MAX_HISTORY_PAGE, MAX_SOURCE_LENGTH, PRIVACY_PAGE_SOURCE } from '../consent/consent-ledger';
 import type { ConsentEventEntity, ConsentEventKind } from '../consent/consent-event.entity';
 import { ISO_TIME_ACCEPTED, isoTime } from '../errors';
 import { ConsentEntryType } from './consent-entry.type';
@@ -48,10 +48,14 @@ export class ConsentResolver {
   // tells that the subject stated something, and when.
   @Query(() => [ConsentEntryType], {
     nullable: true,
-    description: "A data subject's consent ledger, newest first: each grant, withdrawal, objection and restriction recorded for them, where it came from and when. `first` ≤ 500. An unknown or erased subject is refused (BAD_USER_INPUT).",
+    description: "A data subject's consent ledger, newest first: each grant, withdrawal, objection and restriction recorded for them, where it came from and when. An unknown or erased subject is refused (BAD_USER_INPUT).",
   })
   @Governed({ ...CONSENT_MANAGEMENT, recordAs: 'CHOICES_READ', subjectArgument: 'subjectId' })
-  consentHistory(@Ctx() context: GraphQLContext, @Arg('subjectId', () => ID) subjectId: string, @Arg('first', () => Int, { defaultValue: 100 }) first: number): Promise<ConsentEventEntity[]> {
+  consentHistory(
+    @Ctx() context: GraphQLContext,
+    @Arg('subjectId', () => ID, { description: "The data subject: a customer's id (an unknown or erased one is refused)." }) subjectId: string,
+    @Arg('first', () => Int, { defaultValue: 100, description: `How many of the newest entries: 1 to ${MAX_HISTORY_PAGE}.` }) first: number,
+  ): Promise<ConsentEventEntity[]> {
     return context.consent.latestOf(subjectId, first);
   }
 

@@ -163,12 +163,14 @@ describe.each(DRIVERS)('the migrations on %s', (driver) => {
       }));
 
   it('migrate up again from every point a rollback can stop at', async () => {
+    // Monthly partitions are made from the current month on: a run crossing a month's end makes later ones.
+    const shapes = async () => (await tables()).map((name) => name.replace(/_p\d{4}_\d{2}$/, '_p<month>'));
     await dataSource.runMigrations({ transaction: 'each' });
-    const created = await tables();
+    const created = await shapes();
     for (let steps = 1; steps < MIGRATIONS.length; steps++) {
       for (let step = 0; step < steps; step++) await dataSource.undoLastMigration({ transaction: 'each' });
       await dataSource.runMigrations({ transaction: 'each' });
-      expect([steps, await tables()]).toEqual([steps, created]);
+      expect([steps, await shapes()]).toEqual([steps, created]);
     }
   });
 });
