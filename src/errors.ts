@@ -39,6 +39,11 @@ export function isCallerFacing(error: unknown): error is GraphQLError {
   return error instanceof GraphQLError && ['BAD_USER_INPUT', 'AUDIT_UNAVAILABLE', 'AUDIT_LOG_BROKEN'].includes(String(error.extensions.code));
 }
 
+/** A page size given by a caller (`first`, `limit`): a whole number from `min` to `max`, else bad input naming `argument`. */
+export function checkPageSize(argument: string, value: number, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max) throw badInput(`${argument} must be between ${min} and ${max}`, { argument });
+}
+
 /** What `isoTime` accepts, said for the descriptions of the arguments it reads. */
 export const ISO_TIME_ACCEPTED =
   "an ISO-8601 date (2026-11-01, read as midnight UTC) or a date and time with its offset (2026-11-01T12:00:00Z, 2026-11-01T14:00:00+02:00); a time without an offset is refused rather than read in the server's time zone";

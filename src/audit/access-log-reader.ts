@@ -1,7 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { DataSource, SelectQueryBuilder } from 'typeorm';
 import { derivedKey } from '../config';
-import { badInput, isoTime } from '../errors';
+import { badInput, checkPageSize, isoTime } from '../errors';
 import { AuditBatchEntity, SubjectPseudonymEntity } from './audit.entities';
 import type { AccessDecision, EntryHeader, EntryItem } from './chain';
 
@@ -127,7 +127,7 @@ export class AccessLogReader {
    * matching `filter`, after the cursor `after` when given.
    */
   async page(filter: AccessLogFilter = {}, first = 50, after?: string | null): Promise<AccessLogPage> {
-    if (!Number.isInteger(first) || first < 0 || first > MAX_PAGE) throw badInput(`first must be between 0 and ${MAX_PAGE}`, { argument: 'first' });
+    checkPageSize('first', first, 0, MAX_PAGE);
     if (filter.decision && !DECISIONS.includes(filter.decision)) throw badInput(`decision must be one of ${DECISIONS.join(', ')}`, { argument: 'filter.decision' });
     const afterSeq = filter.afterSeq ?? 0;
     if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) throw badInput('filter.afterSeq must be a non-negative integer', { argument: 'filter.afterSeq' });

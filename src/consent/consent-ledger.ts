@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import DataLoader from 'dataloader';
 import { type DataSource, type EntityManager, In } from 'typeorm';
 import { SUBJECT_ACTOR_ID } from '../actors/actor-directory';
-import { badInput, unknownSubject } from '../errors';
+import { badInput, checkPageSize, unknownSubject } from '../errors';
 import { holdsUnprintable } from '../printable';
 import { committedRead, inTransaction } from '../storage/transactions';
 import type { ConsentStatement, ObjectionStatement, SubjectState } from '../policy/decide';
@@ -302,7 +302,7 @@ export class ConsentLedger {
    * erased subject's entries are pseudonymised, and no longer theirs to look up).
    */
   async latestOf(subjectId: string, first: number): Promise<ConsentEventEntity[]> {
-    if (!Number.isInteger(first) || first < 1 || first > MAX_HISTORY_PAGE) throw badInput(`first must be between 1 and ${MAX_HISTORY_PAGE}`, { argument: 'first' });
+    checkPageSize('first', first, 1, MAX_HISTORY_PAGE);
     if (!(await this.subjects.exists(subjectId, this.dataSource.manager))) throw unknownSubject(`unknown subject "${subjectId}"`);
     return this.dataSource.getRepository(ConsentEventEntity).find({ where: { subjectId }, order: { recordedAt: 'DESC', id: 'DESC' }, take: first });
   }

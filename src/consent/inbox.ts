@@ -1,5 +1,5 @@
 import { type DataSource, IsNull, MoreThan } from 'typeorm';
-import { badInput } from '../errors';
+import { badInput, checkPageSize } from '../errors';
 import { holdsUnprintable } from '../printable';
 import { inTransaction } from '../storage/transactions';
 import { SubjectMessageEntity } from './subject-message.entity';
@@ -30,7 +30,7 @@ export class Inbox {
    * shows it.)
    */
   async list(unansweredOnly = true, first = 50, after: string | null = null): Promise<SubjectMessageEntity[]> {
-    if (!Number.isInteger(first) || first < 1 || first > MAX_INBOX_PAGE) throw badInput(`first must be between 1 and ${MAX_INBOX_PAGE}`, { argument: 'first' });
+    checkPageSize('first', first, 1, MAX_INBOX_PAGE);
     const repository = this.dataSource.getRepository(SubjectMessageEntity);
     let afterId: number | undefined;
     if (after !== null) {

@@ -3,7 +3,7 @@ import type { CustomerEntity } from '../domain/customer.entity';
 import type { RelationPage } from '../domain/domain-store';
 import type { PaymentEntity } from '../domain/payment.entity';
 import type { WatchEventEntity } from '../domain/watch-event.entity';
-import { badInput } from '../errors';
+import { badInput, checkPageSize } from '../errors';
 import type { GraphQLContext } from './context';
 import { CustomerType } from './customer.type';
 import { Governed } from './governed.decorator';
@@ -39,7 +39,7 @@ export class CustomerResolver {
     })
     onlyPermitted: boolean,
   ): Promise<CustomerEntity[]> {
-    if (limit < 0 || limit > MAX_CUSTOMERS_PAGE) throw badInput(`limit must be between 0 and ${MAX_CUSTOMERS_PAGE}`, { argument: 'limit' });
+    checkPageSize('limit', limit, 0, MAX_CUSTOMERS_PAGE);
     if (offset < 0) throw badInput('offset must not be negative', { argument: 'offset' });
     return context.domain.listCustomers({ limit, offset, filter: onlyPermitted ? context.permittedSubjects('customer.id') : undefined });
   }
@@ -63,7 +63,7 @@ export class CustomerResolver {
 
 /** A page of a customer's relation as asked for, or BAD_USER_INPUT naming the argument. */
 function relationPage({ limit, offset }: RelationPageArgs): RelationPage {
-  if (limit < 0 || limit > MAX_RELATION_PAGE) throw badInput(`limit must be between 0 and ${MAX_RELATION_PAGE}`, { argument: 'limit' });
+  checkPageSize('limit', limit, 0, MAX_RELATION_PAGE);
   if (offset < 0) throw badInput('offset must not be negative', { argument: 'offset' });
   return { limit, offset };
 }
