@@ -3,7 +3,7 @@ import type { DataSource, SelectQueryBuilder } from 'typeorm';
 import { derivedKey } from '../config';
 import { badInput, checkPageSize, isoTime } from '../errors';
 import { AuditBatchEntity, SubjectPseudonymEntity } from './audit.entities';
-import type { AccessDecision, EntryHeader, EntryItem } from './chain';
+import { ACCESS_DECISIONS, type AccessDecision, type EntryHeader, type EntryItem } from './chain';
 
 export interface AccessLogFilter {
   readonly subjectId?: string | null;
@@ -42,7 +42,6 @@ export interface AccessLogPage {
 }
 
 export const MAX_PAGE = 500;
-const DECISIONS = ['RELEASED', 'WITHHELD', 'MASKED', 'REFUSED'];
 
 /** Where reading starts: the records after `seq`, found from the stored entry `entrySeq` on (entries are what the index orders). */
 interface Position {
@@ -128,7 +127,7 @@ export class AccessLogReader {
    */
   async page(filter: AccessLogFilter = {}, first = 50, after?: string | null): Promise<AccessLogPage> {
     checkPageSize('first', first, 0, MAX_PAGE);
-    if (filter.decision && !DECISIONS.includes(filter.decision)) throw badInput(`decision must be one of ${DECISIONS.join(', ')}`, { argument: 'filter.decision' });
+    if (filter.decision && !(ACCESS_DECISIONS as readonly string[]).includes(filter.decision)) throw badInput(`decision must be one of ${ACCESS_DECISIONS.join(', ')}`, { argument: 'filter.decision' });
     const afterSeq = filter.afterSeq ?? 0;
     if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) throw badInput('filter.afterSeq must be a non-negative integer', { argument: 'filter.afterSeq' });
     // PostgreSQL text cannot hold NUL (it would fail the query), and no recorded value does.

@@ -11,7 +11,8 @@ import * as crypto from 'node:crypto';
 export const RECORD_FORMAT = 'candor-audit/1';
 export const GENESIS_HASH = '0'.repeat(64);
 
-export type AccessDecision = 'RELEASED' | 'WITHHELD' | 'MASKED' | 'REFUSED';
+export const ACCESS_DECISIONS = ['RELEASED', 'WITHHELD', 'MASKED', 'REFUSED'] as const;
+export type AccessDecision = (typeof ACCESS_DECISIONS)[number];
 
 /** What varies between the records of one entry. */
 export interface EntryItem {

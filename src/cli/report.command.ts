@@ -34,7 +34,7 @@ const mayWrite: WriteAccess = (path) => {
 /** Checks a report's arguments without the database: kind, format, dates and subject as given. */
 export function checkReportArguments(args: ReportArguments, writable: WriteAccess = mayWrite): void {
   if (!args.format || !(REPORT_FORMATS as readonly string[]).includes(args.format)) throw badInput(`--format must be one of ${REPORT_FORMATS.join(', ')}`);
-  validateReportRequest({ kind: args.kind ?? '', subjectId: args.subject, from: args.from, to: args.to }, { subject: '--subject', subjectWithValue: '--subject ID', from: '--from', to: '--to' });
+  validateReportRequest({ kind: args.kind ?? '', subjectId: args.subject, from: args.from, to: args.to }, { subject: '--subject', subjectWithValue: '--subject ID', from: '--from', to: '--to', kind: (kind) => kind });
   if (args.out !== undefined) checkWritable(args.out, writable);
 }
 

@@ -1,5 +1,7 @@
 import { SafeIntResolver } from 'graphql-scalars';
 import { Field, ID, InputType } from 'type-graphql';
+import type { AccessDecision } from '../audit/chain';
+import { AccessDecisionEnum } from './enums';
 import { Governed, GovernedType } from './governed.decorator';
 
 // The access log describes processing, not people: its fields are operational metadata. Reading it is
@@ -26,7 +28,7 @@ export class AccessRecordType {
   subjectId!: string | null;
   @Field(() => String, { nullable: true, description: 'Schema coordinate, e.g. Customer.email.' }) @Governed(LOG) coordinate!: string | null;
   @Field(() => String, { nullable: true }) @Governed(LOG) category!: string | null;
-  @Field(() => String, { description: 'RELEASED, WITHHELD, MASKED or REFUSED.' }) @Governed(LOG) decision!: string;
+  @Field(() => AccessDecisionEnum) @Governed(LOG) decision!: AccessDecision;
   @Field(() => String, { description: 'The decision reason or refusal code.' }) @Governed(LOG) reason!: string;
   @Field(() => String, { nullable: true }) @Governed(LOG) legalBasis!: string | null;
   @Field(() => String, { nullable: true }) @Governed(LOG) consentReceiptId!: string | null;
@@ -74,7 +76,7 @@ export class AccessLogFilterInput {
   @Field(() => String, { nullable: true }) purpose?: string | null;
   @Field(() => String, { nullable: true }) coordinate?: string | null;
   @Field(() => String, { nullable: true }) category?: string | null;
-  @Field(() => String, { nullable: true }) decision?: string | null;
+  @Field(() => AccessDecisionEnum, { nullable: true }) decision?: AccessDecision | null;
   @Field(() => String, { nullable: true }) reason?: string | null;
   @Field(() => ID, { nullable: true }) requestId?: string | null;
   @Field(() => String, { nullable: true }) from?: string | null;

@@ -1,4 +1,6 @@
 import { Field, ID } from 'type-graphql';
+import type { ConsentEventKind } from '../consent/consent-event.entity';
+import { ConsentEntryKindEnum } from './enums';
 import { Governed, GovernedType } from './governed.decorator';
 import { CONSENT_RECORD_PURPOSES } from './purposes';
 import { WRITTEN_TIME } from './time-format';
@@ -13,9 +15,9 @@ export class ConsentEntryType {
   @Governed({ category: 'system.operations' })
   subjectId!: string;
 
-  @Field(() => String, { nullable: true, description: 'grant, withdraw, object, withdraw_objection, restrict or lift_restriction.' })
+  @Field(() => ConsentEntryKindEnum, { nullable: true })
   @Governed({ category: 'user.privacy_preferences', purposes: CONSENT_RECORD_PURPOSES })
-  kind!: string;
+  kind!: ConsentEventKind;
 
   @Field(() => String, { nullable: true, description: 'The purpose key (none for restrictions).' })
   @Governed({ category: 'user.privacy_preferences', purposes: CONSENT_RECORD_PURPOSES })

@@ -1,5 +1,7 @@
 import { SafeIntResolver } from 'graphql-scalars';
 import { Field, Float, ID } from 'type-graphql';
+import type { ReportKind } from '../reports/report-document';
+import { ReportKindEnum } from './enums';
 import { Governed, GovernedType } from './governed.decorator';
 import { WRITTEN_TIME } from './time-format';
 
@@ -33,7 +35,7 @@ export class ReportSectionType {
   @Field(() => [ReportTableType]) @Governed(REPORT) tables!: ReportTableType[];
 }
 
-@GovernedType('ReportLogHead', { description: "The access log's head when the run started: the log-based kinds read it up to there (consent-coverage reads no log)." })
+@GovernedType('ReportLogHead', { description: "The access log's head when the run started: the log-based kinds read it up to there (CONSENT_COVERAGE reads no log)." })
 export class ReportLogHeadType {
   @Field(() => SafeIntResolver) @Governed(REPORT) seq!: number;
   @Field(() => String) @Governed(REPORT) hash!: string;
@@ -41,7 +43,7 @@ export class ReportLogHeadType {
 
 @GovernedType('Report', { description: 'A compliance report: the same content as `npx candor report`.' })
 export class ReportType {
-  @Field(() => String, { description: 'ropa, subject-access, purpose-usage, denials or consent-coverage.' }) @Governed(REPORT) kind!: string;
+  @Field(() => ReportKindEnum) @Governed(REPORT) kind!: ReportKind;
   @Field(() => String) @Governed(REPORT) title!: string;
   @Field(() => ID, { nullable: true }) @Governed(REPORT) subjectId!: string | null;
   @Field(() => String, { nullable: true, description: `The \`from\` asked for (${WRITTEN_TIME}); null when none was.` }) @Governed(REPORT) from!: string | null;

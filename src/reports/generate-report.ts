@@ -6,6 +6,7 @@ import { ConsentEventEntity } from '../consent/consent-event.entity';
 import { CustomerEntity } from '../domain/customer.entity';
 import { recordsHeldAbout, valuesHeld } from '../privacy/records-held';
 import { auditLogBroken, badInput, isoTime } from '../errors';
+import { enumValueName } from '../graphql/enums';
 import type { FieldGovernance } from '../graphql/governance-catalog';
 import type { CandorServices } from '../server/services';
 import { readAccessLog } from './access-log-source';
@@ -49,10 +50,12 @@ export interface ReportArgumentNames {
   readonly subjectWithValue: string;
   readonly from: string;
   readonly to: string;
+  /** A report kind as the caller spells it. */
+  readonly kind: (kind: ReportKind) => string;
 }
 
-/** The `report` query's arguments. */
-const GRAPHQL_ARGUMENTS: ReportArgumentNames = { subject: 'subjectId', subjectWithValue: 'subjectId', from: 'from', to: 'to' };
+/** The `report` query's arguments (its kinds are a GraphQL enum). */
+const GRAPHQL_ARGUMENTS: ReportArgumentNames = { subject: 'subjectId', subjectWithValue: 'subjectId', from: 'from', to: 'to', kind: enumValueName };
 
 /** Validates a report request; every problem is a one-line BAD_USER_INPUT, checked before any work. */
 export function validateReportRequest(request: ReportRequest, names: ReportArgumentNames = GRAPHQL_ARGUMENTS): { kind: ReportKind; parameters: ReportParameters } {
@@ -61,8 +64,8 @@ export function validateReportRequest(request: ReportRequest, names: ReportArgum
   const from = time(request.from, names.from);
   const to = time(request.to, names.to);
   if (from && to && from >= to) throw badInput(`${names.from} must be before ${names.to}`);
-  if (request.kind === 'subject-access' && !request.subjectId) throw badInput(`the subject-access report needs ${names.subjectWithValue}`);
-  if (request.kind !== 'subject-access' && request.subjectId) throw badInput(`${names.subject} applies to the subject-access report only, not to "${request.kind}"`);
+  if (request.kind === 'subject-access' && !request.subjectId) throw badInput(`the ${names.kind('subject-access')} report needs ${names.subjectWithValue}`);
+  if (request.kind !== 'subject-access' && request.subjectId) throw badInput(`${names.subject} applies to the ${names.kind('subject-access')} report only, not to "${names.kind(request.kind as ReportKind)}"`);
   return { kind: request.kind as ReportKind, parameters: { ...(request.subjectId ? { subjectId: request.subjectId } : {}), ...(from ? { from } : {}), ...(to ? { to } : {}) } };
 }
 

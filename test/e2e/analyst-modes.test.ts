@@ -139,7 +139,7 @@ describe.each(STORES_AND_EXECUTORS)('analyst modes on %s, executed by %s', (driv
     });
 
     it.each([
-      ['a report', `{ report(kind: "subject-access", subjectId: "${ANNA}") { json } }`, 'report'],
+      ['a report', `{ report(kind: SUBJECT_ACCESS, subjectId: "${ANNA}") { json } }`, 'report'],
       ['a read of the log', '{ auditIntegrity { verified } }', 'auditIntegrity'],
     ])('does not run an operation of its own (%s) in a dry run: it would hand over what it returns', async (_case, query, field) => {
       const operation = await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', headers: { 'x-governance-explain': 'true' }, query });

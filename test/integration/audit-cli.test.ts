@@ -48,7 +48,7 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
       const refused = `the access log does not verify (record ${target.seq + 1}: digest mismatch`;
       const cliReport = await runCli(['report', 'purpose-usage', '--format', 'json'], { DATABASE_URL: candor.database.url });
       expect([cliReport.code, cliReport.stdout, cliReport.stderr]).toEqual([1, '', expect.stringContaining(`candor: ${refused}`)]);
-      const graphqlReport = await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query: '{ report(kind: "denials") { json } }' });
+      const graphqlReport = await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query: '{ report(kind: DENIALS) { json } }' });
       expect(graphqlReport.body.errors?.map((error) => [error.extensions?.code, error.message.slice(0, refused.length)])).toEqual([['AUDIT_LOG_BROKEN', refused]]);
       // Without a signed checkpoint since, a period that starts later is verified from the log's beginning: refused too.
       const later = () => runCli(['report', 'purpose-usage', '--from', new Date().toISOString(), '--format', 'json'], { DATABASE_URL: candor.database.url });

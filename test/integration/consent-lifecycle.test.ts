@@ -647,7 +647,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     await grant(H, 'marketing.communications');
     await manage(`mutation { objectToProcessing(input: { subjectId: "${H}", purpose: "analytics", source: "call" }) { id } }`);
     const history = await manage(`query History { consentHistory(subjectId: "${H}") { kind purpose source } }`);
-    expect(history.body).toEqual({ data: { consentHistory: [{ kind: 'object', purpose: 'analytics', source: 'call' }, { kind: 'grant', purpose: 'marketing.communications', source: 'test' }] } });
+    expect(history.body).toEqual({ data: { consentHistory: [{ kind: 'OBJECT', purpose: 'analytics', source: 'call' }, { kind: 'GRANT', purpose: 'marketing.communications', source: 'test' }] } });
     const records = (await candor.services.accessLogReader.page({ requestId: history.headers.get('x-request-id')! }, 50)).edges.map(({ node }) => [node.coordinate, node.subjectId, node.decision, node.reason]);
     expect(records).toEqual(expect.arrayContaining([['Query.consentHistory', H, 'RELEASED', 'CHOICES_READ'], ['ConsentEntry.kind', H, 'RELEASED', 'LEGAL_BASIS']]));
     // Even with nothing personal selected, the read names the subject: the list tells that they stated something.
@@ -924,7 +924,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(await candor.services.dataSource.getRepository(SubjectMessageEntity).findBy({ subjectId: Q })).toEqual([]);
     const inbox = await manage('{ inbox(unansweredOnly: false, first: 500) { subjectId body } }');
     expect((inbox.body.data!.inbox as Array<{ subjectId: string }>).map((message) => message.subjectId)).not.toContain(Q);
-    const report = await manage(`{ report(kind: "subject-access", subjectId: "${Q}") { json } }`);
+    const report = await manage(`{ report(kind: SUBJECT_ACCESS, subjectId: "${Q}") { json } }`);
     expect(report.body.errors?.[0]).toEqual(expect.objectContaining({ message: expect.stringContaining(`subject "${Q}" was erased on`), extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) }));
     expect(await candor.services.dataSource.getRepository(SubjectPseudonymEntity).countBy({ subjectId: Q })).toBe(0);
   });

@@ -267,7 +267,7 @@ describe.each(STORES_AND_EXECUTORS)('the governed query path on %s, executed by 
         query: `mutation { grantConsent(input: { subjectId: "${C}", purpose: "third_party_sharing", source: "support-call", expiresAt: "2099-01-01T00:00:00Z" }) { subjectId kind purpose explicit source expiresAt } }`,
       });
       expect(response.body).toEqual({
-        data: { grantConsent: { subjectId: C, kind: 'grant', purpose: 'third_party_sharing', explicit: false, source: 'support-call', expiresAt: '2099-01-01T00:00:00.000Z' } },
+        data: { grantConsent: { subjectId: C, kind: 'GRANT', purpose: 'third_party_sharing', explicit: false, source: 'support-call', expiresAt: '2099-01-01T00:00:00.000Z' } },
       });
     });
   });

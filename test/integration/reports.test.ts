@@ -278,19 +278,23 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
   });
 
   it('serves reports as typed GraphQL queries to auditors only', async () => {
-    const query = '{ report(kind: "denials") { kind title logHead { seq hash } summary sections { title tables { title columns rows } } json } }';
+    const query = '{ report(kind: DENIALS) { kind title logHead { seq hash } summary sections { title tables { title columns rows } } json } }';
     const response = await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query });
     expect(response.body.errors).toBeUndefined();
-    expect(response.body.data!.report.kind).toBe('denials');
+    expect(response.body.data!.report.kind).toBe('DENIALS');
     expect(JSON.parse(response.body.data!.report.json).refusals).toEqual([{ code: 'PURPOSE_NOT_PERMITTED', count: 2 }]);
     const refused = await candor.query({ key: KEYS.analytics, purpose: 'analytics.reporting', query });
     expect(refused.body.errors?.[0].extensions?.code).toBe('FORBIDDEN');
     // Bad arguments are named as the query names them, not as the CLI's options.
     const problem = async (arguments_: string) =>
       (await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query: `{ report(${arguments_}) { kind } }` })).body.errors?.map((error) => [error.extensions?.code, error.message]);
-    expect(await problem('kind: "subject-access"')).toEqual([['BAD_USER_INPUT', 'the subject-access report needs subjectId']]);
-    expect(await problem('kind: "denials", from: "2026-02-01", to: "2026-01-01"')).toEqual([['BAD_USER_INPUT', 'from must be before to']]);
-    expect(await problem('kind: "denials", subjectId: "x"')).toEqual([['BAD_USER_INPUT', 'subjectId applies to the subject-access report only, not to "denials"']]);
+    expect(await problem('kind: SUBJECT_ACCESS')).toEqual([['BAD_USER_INPUT', 'the SUBJECT_ACCESS report needs subjectId']]);
+    expect(await problem('kind: DENIALS, from: "2026-02-01", to: "2026-01-01"')).toEqual([['BAD_USER_INPUT', 'from must be before to']]);
+    expect(await problem('kind: DENIALS, subjectId: "x"')).toEqual([['BAD_USER_INPUT', 'subjectId applies to the SUBJECT_ACCESS report only, not to "DENIALS"']]);
+    // A kind is an enum: a misspelt one is refused by validation, in the document or in a variable.
+    expect(await problem('kind: ROPPA')).toEqual([['GRAPHQL_VALIDATION_FAILED', expect.stringContaining('Value "ROPPA" does not exist in "ReportKind" enum')]]);
+    const asVariable = await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query: 'query Report($kind: ReportKind!) { report(kind: $kind) { kind } }', variables: { kind: 'ropa' } });
+    expect([asVariable.status, asVariable.body.errors?.map((error) => error.extensions?.code)]).toEqual([400, ['BAD_USER_INPUT']]);
   });
 
   it('RoPA: releases outside the declaration are drift — to an undeclared purpose, or in full where the purpose is declared masked', async () => {
