@@ -65,6 +65,13 @@ export interface CandorConfig {
   /** `PUBLIC_URL` (default `http://localhost:<PORT>`; required, https, in production): where links to the privacy page point. */
   readonly publicUrl: string | undefined;
   /**
+   * Outside production, the host names the server answers to besides this machine's (`localhost`, `*.localhost`),
+   * IP addresses and PUBLIC_URL's: `CANDOR_ALLOWED_HOSTS`, comma-separated. Any other `Host` is refused, so a web
+   * page whose domain is made to resolve to this machine (DNS rebinding) cannot use the published demo keys.
+   * Undefined in production, which serves no demo key and sits behind a balancer that knows its names.
+   */
+  readonly allowedHosts: readonly string[] | undefined;
+  /**
    * Query limits, each refused with its own code (`CANDOR_MAX_DEPTH` 12, `CANDOR_MAX_ALIASES` 50, `CANDOR_MAX_COST` 5000,
    * `CANDOR_MAX_TOKENS` 5000, `CANDOR_MAX_DIRECTIVES` 50, `CANDOR_MAX_BATCH_OPERATIONS` 5 — at most 5; 1 refuses batched requests;
    * `CANDOR_MAX_LIST_ITEMS` 5000: the page sizes an operation's lists ask for, together, a nested list once per enclosing item).
@@ -264,10 +271,18 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
     executor: parseExecutor(read('CANDOR_EXECUTOR') ?? 'graphql-jit'),
     withheldReporting: parseWithheldReporting(read('CANDOR_WITHHELD_REPORTING') ?? 'errors', 'CANDOR_WITHHELD_REPORTING'),
     publicUrl: parsePublicUrl(read('PUBLIC_URL'), port, production),
+    allowedHosts: production ? undefined : parseAllowedHosts(read('CANDOR_ALLOWED_HOSTS')),
   });
 }
 
-/** Whether a host name or address is this machine's own (loopback): nothing else reaches it. */
+/** `CANDOR_ALLOWED_HOSTS`: host names (no port, no scheme), comma-separated, in lower case. */
+function parseAllowedHosts(value: string | undefined): string[] {
+  const names = (value ?? '').split(',').map((name) => name.trim().toLowerCase()).filter(Boolean);
+  const malformed = names.find((name) => !/^[a-z0-9.-]+$/.test(name));
+  if (malformed !== undefined) throw new ConfigError(`CANDOR_ALLOWED_HOSTS must be host names separated by commas (no port, no scheme: dev.example.internal), got "${malformed}"`);
+  return names;
+}
+
 /** An Ed25519 seed from base64 (`openssl rand -base64 32`), or a ConfigError naming the variable. */
 export function signingSeed(name: string, value: string): Buffer {
   // Buffer.from(…, 'base64') skips what is not base64: a key with a stray word after it would load as another key.
@@ -279,6 +294,7 @@ export function signingSeed(name: string, value: string): Buffer {
   return seed;
 }
 
+/** Whether a host name or address is this machine's own (loopback): nothing else reaches it. */
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
 }

@@ -123,10 +123,14 @@ async function serve(): Promise<void> {
     .catch((error: Error) => services.logger.warn({ error: error.message }, 'could not create the access log partitions ahead (run `npx candor audit partitions` as the owner)'));
   const server = await startHttpServer(services, governed, { port: config.port, host: config.host });
   const checkpoints = startCheckpointTimer(services, config.checkpointIntervalSeconds);
-  process.stdout.write(`Candor is serving ${server.url.replace('127.0.0.1', 'localhost')} (${config.database.driver}, ${config.executor})\n`);
   if (!config.production) {
-    process.stdout.write(`Demo keys: ${DEMO_ACTORS.map((actor) => actor.key).join(', ')}\n`);
+    // Only the keys that open a door: with CANDOR_SEED_DEMO=false, or once a demo actor is re-keyed or revoked, theirs do not.
+    const demoKeys = [];
+    for (const { key } of DEMO_ACTORS) if (await services.actors.authenticate(key)) demoKeys.push(key);
+    if (demoKeys.length) process.stdout.write(`Demo keys: ${demoKeys.join(', ')}\n`);
   }
+  // The last line of the start: whoever waits for it has seen all the others.
+  process.stdout.write(`Candor is serving ${server.url.replace('127.0.0.1', 'localhost')} (${config.database.driver}, ${config.executor})\n`);
   const shutdown = async () => {
     try {
       await server.stop();

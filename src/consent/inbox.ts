@@ -47,18 +47,18 @@ export class Inbox {
   async answer(id: number, text: string, answeredBy: string): Promise<SubjectMessageEntity> {
     // A multi-line answer from a browser or a Windows terminal ends its lines with CR LF: a line break, not a control character.
     const answer = text.replace(/\r\n?/g, '\n').trim();
-    if (answer.length === 0) throw badInput('the answer is empty');
-    if (holdsUnprintable(answer)) throw badInput('the answer must be plain text (it holds control characters)');
-    if (answer.length > MAX_ANSWER_LENGTH) throw badInput(`please keep the answer under ${MAX_ANSWER_LENGTH.toLocaleString('en')} characters`);
+    if (answer.length === 0) throw badInput('the answer is empty', { field: 'answer' });
+    if (holdsUnprintable(answer)) throw badInput('the answer must be plain text (it holds control characters)', { field: 'answer' });
+    if (answer.length > MAX_ANSWER_LENGTH) throw badInput(`please keep the answer under ${MAX_ANSWER_LENGTH.toLocaleString('en')} characters`, { field: 'answer' });
     const repository = this.dataSource.getRepository(SubjectMessageEntity);
     const message = isMessageId(id) ? await repository.findOneBy({ id }) : null;
-    if (!message) throw badInput(`no message ${id}`);
-    if (message.answeredAt) throw badInput(`message ${id} was already answered`);
+    if (!message) throw badInput(`no message ${id}`, { field: 'id' });
+    if (message.answeredAt) throw badInput(`message ${id} was already answered`, { field: 'id' });
     const answered = { ...message, answer, answeredAt: this.clock().toISOString(), answeredBy };
     // Only an unanswered message takes the answer: of two answering at once, the second is told.
     // In a transaction of its own: on SQLite a bare write would join whichever transaction is open, and share its fate.
     const { affected } = await inTransaction(this.dataSource, (manager) => manager.getRepository(SubjectMessageEntity).update({ id, answeredAt: IsNull() }, { answer, answeredAt: answered.answeredAt, answeredBy }));
-    if (affected === 0) throw badInput(`message ${id} was already answered`);
+    if (affected === 0) throw badInput(`message ${id} was already answered`, { field: 'id' });
     return answered;
   }
 }

@@ -82,7 +82,7 @@ function erasuresInProgress(services: CandorServices): Map<string, Promise<Erasu
 async function erase(services: CandorServices, subjectId: string, actor: AccessActor, requestId: string): Promise<ErasureResult> {
   const customer = await services.domain.findCustomerRecord(subjectId);
   if (!customer) throw unknownSubject(`unknown subject "${subjectId}"`);
-  const alreadyErased = (on: string) => badInput(`subject "${subjectId}" was already erased on ${on}`);
+  const alreadyErased = (on: string) => badInput(`subject "${subjectId}" was already erased on ${on}`, { field: 'subjectId' });
   let erased: ErasureResult;
   if (customer.erasedAt) {
     if (await markedErased(services, subjectId)) {

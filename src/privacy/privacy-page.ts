@@ -183,7 +183,8 @@ export function renderPrivacyPage(view: PrivacyView, token: string, services: Ca
     ? `<ul>${view.receipts.map((receipt) => { const document = JSON.parse(receipt.document); const purpose = document.services?.[0]?.purposes?.[0]; return `<li><a href="/privacy/receipt?t=${encodeURIComponent(token)}&amp;id=${escape(receipt.id)}">${escape(new Date(receipt.issuedAt).toLocaleString('en-GB', { timeZone: 'UTC' }))} UTC — ${escape(KIND_IN_WORDS[document.action] ?? document.action)}${purpose?.purpose ? `: ${escape(purposeText(purpose.purpose))}` : ''}</a></li>`; }).join('')}</ul>`
     : '<p>No receipts yet.</p>';
   const messages = view.messages.length
-    ? view.messages.map((message) => `<div class="card"><p><strong>You asked</strong> (${escape(message.createdAt.slice(0, 10))}): ${escape(message.body)}</p>${message.answer ? `<p><strong>Our answer</strong> (${escape(message.answeredAt?.slice(0, 10))}): ${escape(message.answer)}</p>` : '<p class="muted">We have not answered yet.</p>'}</div>`).join('')
+    ? view.messages.map((message) => `<div class="card"><p><strong>You asked</strong> (${escape(message.createdAt.slice(0, 10))}): ${escape(message.body)}</p>${message.answer ? `<p><strong>Our answer</strong> (${escape(message.answeredAt?.slice(0, 10))}): ${escape(message.answer)}</p>` : '<p class="muted">We have not answered yet.</p>'}</div>`).join('') +
+      (view.earlierMessages ? `<p class="muted">${view.earlierMessages} earlier ${view.earlierMessages === 1 ? 'message is' : 'messages are'} in your download.</p>` : '')
     : '<p>You have not asked anything yet.</p>';
   return page(
     'Your data and your choices',

@@ -1,3 +1,4 @@
+import { IsNull } from 'typeorm';
 import { SUBJECT_ACTOR_ID } from '../actors/actor-directory';
 import type { AccessActor, AccessRecordInput } from '../audit/access-log';
 import { RECORDED_TEXT_LIMITS } from '../audit/audit-store';
@@ -25,6 +26,14 @@ export const SUBJECT_ACTOR: AccessActor = { id: SUBJECT_ACTOR_ID, name: 'The dat
  * longest team name and purpose key the log keeps.
  */
 const MAX_FORM_CONTEXT_LENGTH = 'usage:2026-11:'.length + RECORDED_TEXT_LIMITS.actorTeam + ':'.length + RECORDED_TEXT_LIMITS.purpose;
+
+/**
+ * A subject may have this many questions waiting for an answer, no more: the inbox and every view of the
+ * page carry them, and a link holder could otherwise post one a second until the page took the server down.
+ */
+export const MAX_UNANSWERED_QUESTIONS = 20;
+/** The page shows this many of the subject's messages, newest first; the download holds them all. */
+export const MESSAGES_SHOWN = 20;
 
 const SELF_ACCESS_PURPOSE = { key: 'essential.legal_obligation', legalBasis: 'legal_obligation' as const };
 /** A schema name in words, for a person: `cardLast4` → "card last 4", `WatchEvent` → "watch event". */
@@ -92,7 +101,10 @@ export interface PrivacyView {
   readonly choices: readonly PurposeChoice[];
   readonly usage: readonly UsageLine[];
   readonly receipts: readonly ConsentReceiptEntity[];
+  /** The newest MESSAGES_SHOWN messages, newest first. */
   readonly messages: readonly SubjectMessageEntity[];
+  /** How many older messages the page does not show. */
+  readonly earlierMessages: number;
 }
 
 /** A subject's records as they may see them (rule 0 of decide()), with every value held about them. */
@@ -153,6 +165,8 @@ export class PrivacyService {
         ...(answeredThrough ? { answeredThrough } : {}),
       };
     });
+    // Newest first; recorded with the rest of what the page shows (their bodies are personal: selfAccess).
+    const messages = [...(record.records.SubjectMessage as unknown as SubjectMessageEntity[])].reverse();
     return {
       subjectId,
       held,
@@ -160,8 +174,8 @@ export class PrivacyService {
       choices,
       usage: await this.usage(subjectId),
       receipts: await this.services.consent.receiptsOf(subjectId),
-      // Newest first; recorded with the rest of what the page shows (their bodies are personal: selfAccess).
-      messages: [...(record.records.SubjectMessage as unknown as SubjectMessageEntity[])].reverse(),
+      messages: messages.slice(0, MESSAGES_SHOWN),
+      earlierMessages: Math.max(0, messages.length - MESSAGES_SHOWN),
     };
   }
 
@@ -204,6 +218,9 @@ export class PrivacyService {
     // loaded has deleted their messages, and one saved now would outlive it.
     const message = await inTransaction(this.services.dataSource, async (manager) => {
       if (!(await this.services.domain.customerExists(subjectId, manager))) throw unknownSubject('unknown subject');
+      // Counted under the same lock: two questions posted at once cannot both take the last place.
+      const waiting = await manager.getRepository(SubjectMessageEntity).countBy({ subjectId, answeredAt: IsNull() });
+      if (waiting >= MAX_UNANSWERED_QUESTIONS) throw badInput(`you have ${MAX_UNANSWERED_QUESTIONS} questions waiting for our answer: we answer them before you can ask more`);
       return manager.getRepository(SubjectMessageEntity).save({
         subjectId,
         context: context || null,
@@ -284,9 +301,11 @@ export class PrivacyService {
   private async usage(subjectId: string): Promise<UsageLine[]> {
     const lines = new Map<string, { month: string; team: string; category: string; purpose: string; used: number; withheldByChoice: number }>();
     const head = await this.services.accessLogReader.headSeq();
-    for await (const record of readAccessLog(this.services.dataSource, { subjectId, throughSeq: head })) {
-      // The subject's own reads are not a use of their data (by the actor's id: a team's name is anyone's to choose).
-      if (record.category === null || record.actorId === SUBJECT_ACTOR.id) continue;
+    // The subject's own reads are not a use of their data (by the actor's id: a team's name is anyone's to
+    // choose); left out by the query, as each view of the page adds some: reading them would make every view
+    // slower than the one before.
+    for await (const record of readAccessLog(this.services.dataSource, { subjectId, throughSeq: head, exceptActorId: SUBJECT_ACTOR.id })) {
+      if (record.category === null) continue;
       const used = record.decision === 'RELEASED' || record.decision === 'MASKED';
       // Only uses and what the subject's choices stopped: a dry run or a rejected operation used nothing.
       if (!used && !CHOICE_REASONS.has(record.reason)) continue;

@@ -13,6 +13,8 @@ export interface LogQuery {
   /** Exclusive ISO time. */
   readonly to?: string;
   readonly subjectId?: string;
+  /** Leaves out the records of this actor (entries without an actor stay). */
+  readonly exceptActorId?: string;
   /** Only records up to this sequence number (the head when the report started). */
   readonly throughSeq: number;
 }
@@ -32,6 +34,7 @@ export async function* readAccessLog(dataSource: DataSource, query: LogQuery, op
     if (query.from) conditions.push(`e.at >= ${parameter(values.push(query.from))}`);
     if (query.to) conditions.push(`e.at < ${parameter(values.push(query.to))}`);
     if (query.subjectId) conditions.push(`p.subject_id = ${parameter(values.push(query.subjectId))}`);
+    if (query.exceptActorId) conditions.push(`(e.actor_id IS NULL OR e.actor_id <> ${parameter(values.push(query.exceptActorId))})`);
     const rows: Array<Record<string, unknown>> = await dataSource.query(
       `SELECT e.seq, e.at, e.request_id, e.actor_id, e.actor_name, e.actor_team, e.purpose, e.operation_name, e.subject_pseudonym, e.items, p.subject_id
          FROM audit_entry e LEFT JOIN subject_pseudonym p ON p.pseudonym = e.subject_pseudonym

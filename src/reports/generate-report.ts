@@ -5,7 +5,7 @@ import { GENESIS_HASH } from '../audit/chain';
 import { ConsentEventEntity } from '../consent/consent-event.entity';
 import { CustomerEntity } from '../domain/customer.entity';
 import { recordsHeldAbout, valuesHeld } from '../privacy/records-held';
-import { auditLogBroken, badInput, isoTime } from '../errors';
+import { auditLogBroken, badInput, isoTime, unknownSubject } from '../errors';
 import { enumValueName } from '../graphql/enums';
 import type { FieldGovernance } from '../graphql/governance-catalog';
 import type { CandorServices } from '../server/services';
@@ -60,12 +60,12 @@ const GRAPHQL_ARGUMENTS: ReportArgumentNames = { subject: 'subjectId', subjectWi
 /** Validates a report request; every problem is a one-line BAD_USER_INPUT, checked before any work. */
 export function validateReportRequest(request: ReportRequest, names: ReportArgumentNames = GRAPHQL_ARGUMENTS): { kind: ReportKind; parameters: ReportParameters } {
   if (!(REPORT_KINDS as readonly string[]).includes(request.kind)) throw badInput(`unknown report "${request.kind}": use one of ${REPORT_KINDS.join(', ')}`);
-  const time = (value: string | null | undefined, name: string) => (value ? isoTime(value, name).toISOString() : undefined);
+  const time = (value: string | null | undefined, name: string) => (value ? isoTime(value, name, { argument: name }).toISOString() : undefined);
   const from = time(request.from, names.from);
   const to = time(request.to, names.to);
-  if (from && to && from >= to) throw badInput(`${names.from} must be before ${names.to}`);
-  if (request.kind === 'subject-access' && !request.subjectId) throw badInput(`the ${names.kind('subject-access')} report needs ${names.subjectWithValue}`);
-  if (request.kind !== 'subject-access' && request.subjectId) throw badInput(`${names.subject} applies to the ${names.kind('subject-access')} report only, not to "${names.kind(request.kind as ReportKind)}"`);
+  if (from && to && from >= to) throw badInput(`${names.from} must be before ${names.to}`, { argument: names.from });
+  if (request.kind === 'subject-access' && !request.subjectId) throw badInput(`the ${names.kind('subject-access')} report needs ${names.subjectWithValue}`, { argument: names.subject });
+  if (request.kind !== 'subject-access' && request.subjectId) throw badInput(`${names.subject} applies to the ${names.kind('subject-access')} report only, not to "${names.kind(request.kind as ReportKind)}"`, { argument: names.subject });
   return { kind: request.kind as ReportKind, parameters: { ...(request.subjectId ? { subjectId: request.subjectId } : {}), ...(from ? { from } : {}), ...(to ? { to } : {}) } };
 }
 
@@ -99,9 +99,9 @@ export async function generateReport(services: CandorServices, request: ReportRe
     case 'subject-access': {
       const subjectId = parameters.subjectId!;
       const customer = await services.domain.findCustomerRecord(subjectId);
-      if (!customer) throw badInput(`unknown subject "${subjectId}"`);
+      if (!customer) throw unknownSubject(`unknown subject "${subjectId}"`);
       // Its record would name the subject again: the log would point at an erased person anew.
-      if (customer.erasedAt) throw badInput(`subject "${subjectId}" was erased on ${customer.erasedAt}: nothing is held about them to report, and a report would tie the log to them again`);
+      if (customer.erasedAt) throw badInput(`subject "${subjectId}" was erased on ${customer.erasedAt}: nothing is held about them to report, and a report would tie the log to them again`, { field: 'subjectId' });
       const [state] = await services.consent.states([subjectId]);
       const purposes = [...services.taxonomy.purposes.values()].filter((purpose) => purpose.requestable);
       builder = subjectAccessReport({ subjectId, held: await heldData(services, customer, fields), state, history: await services.consent.history(subjectId), purposes, at: now });

@@ -21,6 +21,7 @@ import { purposeScopedIntrospectionPlugin } from './purpose-scoped-introspection
 import { MASKED_ERROR_LOG_MESSAGE, maskedErrorLogging, requestLogging } from './observability';
 import { queryLimits } from './query-limits';
 import { migrationState } from '../storage/data-source';
+import { isAllowedHost } from './allowed-host';
 import { type CandorServices, newerBuildProblem } from './services';
 
 const REFUSAL_RECORDED_LOCAL = 'candorRefusalRecorded';
@@ -111,6 +112,16 @@ export async function startHttpServer(services: CandorServices, governed: Govern
     next();
   });
   app.use(requestLogging(services.logger, services.metrics, (response) => String(response.locals[REQUEST_ID_LOCAL])));
+  const { allowedHosts } = config;
+  if (allowedHosts) {
+    app.use((req: Request, res: Response, next: NextFunction) => {
+      if (isAllowedHost(req.headers.host, allowedHosts, config.publicUrl)) return next();
+      res.setHeader('Cache-Control', 'no-store');
+      res.status(403).json({
+        errors: [{ message: 'this development server answers only to localhost, IP addresses, PUBLIC_URL and CANDOR_ALLOWED_HOSTS: add the name this request came by to CANDOR_ALLOWED_HOSTS', extensions: { code: 'HOST_NOT_ALLOWED' } }],
+      });
+    });
+  }
 
   const refusals = new RefusalRecorder(
     services.accessLog,
@@ -194,7 +205,7 @@ export async function startHttpServer(services: CandorServices, governed: Govern
     if (migrations === undefined) problems.push('the database does not answer');
     else if (migrations.pending.length) problems.push('migrations are pending');
     // A newer instance migrated the database under this one (a rolling upgrade): drain it, its code is older than the schema.
-    else if (migrations.newer.length) problems.push(newerBuildProblem(config.database, migrations.newer));
+    else if (migrations.newer.length) problems.push(newerBuildProblem(migrations.newer));
     await answered(services.accessLog.ping()).catch(() => problems.push('the access log store does not answer'));
     if (services.accessLog.failedWithin(LOG_FAILURE_NOT_READY_MS)) problems.push('the access log’s latest commit failed in the last 10 s: governed requests got AUDIT_UNAVAILABLE');
     res.status(problems.length ? 503 : 200).json(problems.length ? { status: 'not ready', problems } : { status: 'ready' });

@@ -102,9 +102,12 @@ function describeDatabase(database: DatabaseConfig): string {
   return `${url.host}${url.pathname}`;
 }
 
-/** Why a process of this build must not work on a database a newer Candor migrated. */
-export function newerBuildProblem(database: DatabaseConfig, newer: readonly string[]): string {
-  return `the database at ${describeDatabase(database)} was migrated by a newer Candor (${newer.join(', ')}): this build is older than its schema — run the newer version`;
+/**
+ * Why a process of this build must not work on a database a newer Candor migrated; where the database is
+ * only when `database` is given (an operator's message: `/readyz` answers anyone who reaches it).
+ */
+export function newerBuildProblem(newer: readonly string[], database?: DatabaseConfig): string {
+  return `the database${database ? ` at ${describeDatabase(database)}` : ''} was migrated by a newer Candor (${newer.join(', ')}): this build is older than its schema — run the newer version`;
 }
 
 /** Applies pending migrations on connections of their own, which no query timeout bounds. */
@@ -137,7 +140,7 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
     if (migrations === 'require' && !current) {
       throw new ConfigError(`the database at ${describeDatabase(config.database)} has pending migrations: run \`npx candor migrate\` first (upgrade notes: docs/operations.md)`);
     }
-    if (newer.length) throw new ConfigError(newerBuildProblem(config.database, newer));
+    if (newer.length) throw new ConfigError(newerBuildProblem(newer, config.database));
     // Before anything answers a key or makes one. A database not migrated yet (the migrate command) is checked once it is.
     if (current) await checkSecret(dataSource, config.secret, clock());
   } catch (error) {

@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { Client } from 'pg';
 import { LOG_FAILURE_NOT_READY_MS } from '../../src/server/http-server';
 import { SharedRateLimiter } from '../../src/server/rate-limiter';
@@ -32,6 +33,22 @@ describe.each(DRIVERS)('operating Candor on %s', (driver) => {
       expect(lines()).toEqual(expect.arrayContaining([expect.objectContaining({ msg: 'request', requestId, method: 'POST', path: '/graphql', status: 200 })]));
       expect(server.output()).not.toContain('not-a-token-secret');
       expect(server.output()).not.toContain('@example.com');
+      // A page whose name was made to resolve here (DNS rebinding) sends its own name as Host: refused, with the demo keys.
+      const byName = (host: string) =>
+        new Promise<{ status: number; body: string }>((resolve, reject) => {
+          const url = new URL(server.url);
+          const body = JSON.stringify({ query: '{ customers(limit: 1) { email } }' });
+          const request = httpRequest({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { host, 'content-type': 'application/json', authorization: `Bearer ${KEYS.support}`, 'x-purpose': 'essential.service' } }, (response) => {
+            let text = '';
+            response.on('data', (chunk) => (text += chunk));
+            response.on('end', () => resolve({ status: response.statusCode!, body: text }));
+          });
+          request.on('error', reject);
+          request.end(body);
+        });
+      const rebound = await byName(`rebind.attacker.example:${new URL(server.url).port}`);
+      expect([rebound.status, JSON.parse(rebound.body).errors[0].extensions.code, rebound.body.includes('@')]).toEqual([403, 'HOST_NOT_ALLOWED', false]);
+      expect((await byName(`localhost:${new URL(server.url).port}`)).status).toBe(200);
     } finally {
       await server.kill();
       await database.drop();
@@ -186,7 +203,8 @@ describe.each(DRIVERS)('operating Candor on %s', (driver) => {
     try {
       await candor.services.dataSource.query("INSERT INTO migrations (timestamp, name) VALUES (9999999999999, 'FromANewerBuild9999999999999')");
       const response = await fetch(candor.server.url.replace('/graphql', '/readyz'));
-      const problem = expect.stringMatching(/^the database at .+ was migrated by a newer Candor \(FromANewerBuild9999999999999\): this build is older than its schema — run the newer version$/);
+      // Anyone who reaches /readyz reads it: it does not say where the database is.
+      const problem = 'the database was migrated by a newer Candor (FromANewerBuild9999999999999): this build is older than its schema — run the newer version';
       expect([response.status, await response.json()]).toEqual([503, { status: 'not ready', problems: [problem] }]);
       await expect(openServices(loadConfig({ DATABASE_URL: candor.database.url, NODE_ENV: 'test' }, {}), { serving: true })).rejects.toThrow(/was migrated by a newer Candor/);
       for (const command of [['actor', 'list'], ['migrate']]) {

@@ -20,6 +20,7 @@ describe.each(DRIVERS)('`candor serve` as a process on %s', (driver) => {
       const first = await startChildServer({ DATABASE_URL: database.url });
       try {
         expect(first.output()).toContain('seeded the demo platform: 200 customers');
+        expect(first.output()).toContain(`Demo keys: ${KEYS.support}`);
         const support = await post(first.url, KEYS.support, 'essential.service', '{ customers(limit: 1000) { id email } }');
         expect(support.body.data.customers).toHaveLength(200);
         // Under the contract basis only the seeded restrictions (GDPR Art. 18) withhold anything.
@@ -42,6 +43,21 @@ describe.each(DRIVERS)('`candor serve` as a process on %s', (driver) => {
         expect(marketing.body.errors?.filter((error) => error.extensions?.code === 'CONSENT_REQUIRED').length).toBe(withheldOnJit);
       } finally {
         await second.kill();
+      }
+    } finally {
+      await database.drop();
+    }
+  });
+
+  it('lists no demo keys when no demo actor holds them (CANDOR_SEED_DEMO=false on an empty store)', async () => {
+    const database = await createTestDatabase(driver);
+    try {
+      const server = await startChildServer({ DATABASE_URL: database.url, CANDOR_SEED_DEMO: 'false' });
+      try {
+        expect(server.output()).not.toContain('Demo keys');
+        expect((await post(server.url, KEYS.support, 'essential.service', '{ customers(limit: 1) { id } }')).status).toBe(401);
+      } finally {
+        await server.kill();
       }
     } finally {
       await database.drop();

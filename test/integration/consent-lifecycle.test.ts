@@ -10,6 +10,7 @@ import { ErasedSubjectEntity, SubjectPseudonymEntity } from '../../src/audit/aud
 import { ConsentEventEntity } from '../../src/consent/consent-event.entity';
 import { ConsentReceiptEntity } from '../../src/consent/consent-receipt.entity';
 import { ConsentStateEntity } from '../../src/consent/consent-state.entity';
+import { Inbox } from '../../src/consent/inbox';
 import { SubjectMessageEntity } from '../../src/consent/subject-message.entity';
 import { replayLedger } from '../../src/consent/ledger-replay';
 import { loadConfig, projectRoot } from '../../src/config';
@@ -21,7 +22,8 @@ import type { SubjectState } from '../../src/policy/decide';
 import { eraseSubject } from '../../src/privacy/erasure';
 import { inboxCommand } from '../../src/cli/consent.command';
 import { openServices } from '../../src/server/services';
-import { PrivacyService } from '../../src/privacy/privacy-service';
+import { renderPrivacyPage } from '../../src/privacy/privacy-page';
+import { MAX_UNANSWERED_QUESTIONS, MESSAGES_SHOWN, PrivacyService } from '../../src/privacy/privacy-service';
 import { createSubjectToken } from '../../src/privacy/subject-link';
 import { type GraphQLResponse, type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { runCli } from '../support/child-server';
@@ -557,7 +559,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     const lateRecords = await candor.services.accessLogReader.page({ requestId: late }, 10);
     expect(lateRecords.edges.map(({ node }) => node.subjectId)).toEqual([null]);
     const again = await manage(`mutation { eraseSubject(subjectId: "${V}") { subjectId } }`);
-    expect(again.body.errors?.[0]).toEqual(expect.objectContaining({ message: expect.stringContaining('already erased'), extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) }));
+    expect(again.body.errors?.[0]).toEqual(expect.objectContaining({ message: expect.stringContaining('already erased'), extensions: { code: 'BAD_USER_INPUT', field: 'subjectId' } }));
     const cliErase = await runCli(['subject', 'erase', '--subject', T], cliEnv());
     expect(cliErase.code).toBe(0);
     expect(cliErase.stdout).toContain(`erased ${T}`);
@@ -783,6 +785,26 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(listed.stdout).toContain(`#${older.id}`);
     expect(listed.stdout).toContain('saved before: \uFFFD]8;;http://evil.example\uFFFDlink');
     expect(listed.stdout).not.toMatch(/[\u001b\u0007]/);
+  });
+
+  it('bounds what a link holder can pile onto their page: at most 20 questions waiting for an answer, the newest 20 messages shown, all in the download', async () => {
+    const Q = 'cus_0000_life_many_questions';
+    await addCustomer(candor, Q);
+    const page = new PrivacyService(candor.services, candor.services.fields);
+    const messages = () => candor.services.dataSource.getRepository(SubjectMessageEntity).countBy({ subjectId: Q });
+    for (let index = 1; index <= MAX_UNANSWERED_QUESTIONS; index++) await page.ask(Q, undefined, `Question ${index}`, `many-questions-${index}`);
+    await expect(page.ask(Q, undefined, 'One more', 'many-questions-refused')).rejects.toThrow(`you have ${MAX_UNANSWERED_QUESTIONS} questions waiting for our answer`);
+    expect(await messages()).toBe(MAX_UNANSWERED_QUESTIONS);
+    expect((await candor.services.accessLogReader.page({ requestId: 'many-questions-refused' }, 10)).totalCount).toBe(0);
+    // An answer frees a place.
+    const [oldest] = await candor.services.dataSource.getRepository(SubjectMessageEntity).find({ where: { subjectId: Q }, order: { id: 'ASC' }, take: 1 });
+    await new Inbox(candor.services.dataSource, candor.services.clock).answer(oldest.id, 'Because you asked.', 'compliance-office');
+    await page.ask(Q, undefined, 'One more', 'many-questions-after-answer');
+    const view = await page.view(Q, 'many-questions-view');
+    expect(view.messages.map((message) => message.body)).toEqual(['One more', ...Array.from({ length: MESSAGES_SHOWN - 1 }, (_, index) => `Question ${MAX_UNANSWERED_QUESTIONS - index}`)]);
+    expect(view.earlierMessages).toBe(MAX_UNANSWERED_QUESTIONS + 1 - MESSAGES_SHOWN);
+    expect(renderPrivacyPage(view, 'token', candor.services)).toContain(`${MAX_UNANSWERED_QUESTIONS + 1 - MESSAGES_SHOWN} earlier message`);
+    expect((await page.export(Q, 'many-questions-export')).messages).toHaveLength(MAX_UNANSWERED_QUESTIONS + 1);
   });
 
   it('serves the page so that its link does not leak, accepts a long message in any script, and bounds how often a link is used', async () => {
@@ -1014,14 +1036,14 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(answered.body.data!.answerQuestion).toEqual({ answer: 'Only because you agreed on 2 January.', answeredBy: 'compliance-office' });
     expect(await operation(answered.headers.get('x-request-id'))).toContainEqual(['SUBJECT_MESSAGE_ANSWERED', null]);
     const twice = await manage(`mutation { answerQuestion(input: { id: "${message.id}", answer: "again" }) { answer } }`);
-    expect(twice.body.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+    expect(twice.body.errors?.[0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'id' });
     // Coded refusals, on PostgreSQL too: an id past its integer column, text it cannot store (NUL).
     const answerQuestion = (id: string, answer: string) => manage('mutation A($input: AnswerQuestionInput!) { answerQuestion(input: $input) { answer } }', { input: { id, answer } });
     const outOfRange = await answerQuestion('3000000000', 'hello');
     expect([outOfRange.body.errors?.[0].extensions?.code, outOfRange.body.errors?.[0].message]).toEqual(['BAD_USER_INPUT', 'no message 3000000000']);
     const fresh = await candor.services.dataSource.getRepository('SubjectMessageEntity').save({ subjectId: S, context: null, body: 'Another question', createdAt: new Date(now).toISOString() });
     const withNul = await answerQuestion(String(fresh.id), 'yes\u0000no');
-    expect([withNul.body.errors?.[0].extensions?.code, withNul.body.errors?.[0].message]).toEqual(['BAD_USER_INPUT', 'the answer must be plain text (it holds control characters)']);
+    expect([withNul.body.errors?.[0].extensions, withNul.body.errors?.[0].message]).toEqual([{ code: 'BAD_USER_INPUT', field: 'answer' }, 'the answer must be plain text (it holds control characters)']);
     // Line breaks as a browser's text area sends them (CR LF) are line breaks.
     const multiLine = await answerQuestion(String(fresh.id), 'Hello,\r\nwe deleted it.\r\n');
     expect([multiLine.body.errors, multiLine.body.data?.answerQuestion]).toEqual([undefined, { answer: 'Hello,\nwe deleted it.' }]);

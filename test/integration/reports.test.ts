@@ -295,6 +295,13 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     expect(await problem('kind: ROPPA')).toEqual([['GRAPHQL_VALIDATION_FAILED', expect.stringContaining('Value "ROPPA" does not exist in "ReportKind" enum')]]);
     const asVariable = await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query: 'query Report($kind: ReportKind!) { report(kind: $kind) { kind } }', variables: { kind: 'ropa' } });
     expect([asVariable.status, asVariable.body.errors?.map((error) => error.extensions?.code)]).toEqual([400, ['BAD_USER_INPUT']]);
+    // Each problem names what it is about, as the README says: the argument, or the subject.
+    const named = async (arguments_: string) =>
+      (await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query: `{ report(${arguments_}) { kind } }` })).body.errors?.map(({ extensions }) => ({ ...extensions }));
+    expect(await named('kind: DENIALS, from: "2026-11-01T00:00:00"')).toEqual([{ code: 'BAD_USER_INPUT', argument: 'from' }]);
+    expect(await named('kind: DENIALS, from: "2026-02-01", to: "2026-01-01"')).toEqual([{ code: 'BAD_USER_INPUT', argument: 'from' }]);
+    expect(await named('kind: SUBJECT_ACCESS')).toEqual([{ code: 'BAD_USER_INPUT', argument: 'subjectId' }]);
+    expect(await named('kind: SUBJECT_ACCESS, subjectId: "cus_nobody_reported"')).toEqual([{ code: 'BAD_USER_INPUT', field: 'subjectId', reason: 'UNKNOWN_SUBJECT' }]);
   });
 
   it('RoPA: releases outside the declaration are drift — to an undeclared purpose, or in full where the purpose is declared masked', async () => {

@@ -12,6 +12,16 @@ describe('configuration', () => {
     expect(() => load({ CANDOR_MAX_BATCH_OPERATIONS: 'many' })).toThrow(ConfigError);
   });
 
+  it('answers, outside production, the names CANDOR_ALLOWED_HOSTS lists besides localhost and addresses; in production, any Host', () => {
+    expect(load({}).allowedHosts).toEqual([]);
+    expect(load({ CANDOR_ALLOWED_HOSTS: ' Dev.Internal , candor.lan,' }).allowedHosts).toEqual(['dev.internal', 'candor.lan']);
+    for (const entry of ['https://dev.internal', 'dev.internal:4000', 'dev internal']) {
+      expect(() => load({ CANDOR_ALLOWED_HOSTS: entry })).toThrow(new ConfigError(`CANDOR_ALLOWED_HOSTS must be host names separated by commas (no port, no scheme: dev.example.internal), got "${entry.toLowerCase()}"`));
+    }
+    const seed = randomBytes(32).toString('base64');
+    expect(load({ NODE_ENV: 'production', CANDOR_SECRET: randomBytes(32).toString('base64'), CANDOR_AUDIT_SIGNING_KEY: seed, PUBLIC_URL: 'https://privacy.example' }).allowedHosts).toBeUndefined();
+  });
+
   it('refuses a NODE_ENV it does not know rather than run a mistyped production with the development secret', () => {
     for (const nodeEnv of ['Production', 'prod', 'production ', 'staging']) {
       expect(() => load({ NODE_ENV: nodeEnv })).toThrow(new ConfigError(`NODE_ENV must be one of production, development, test (or unset), got "${nodeEnv}"`));
