@@ -182,7 +182,6 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
   const production = nodeEnv === 'production';
   const root = projectRoot();
 
-
   const secret = read('CANDOR_SECRET') ?? (production ? undefined : DEVELOPMENT_SECRET);
   if (secret === undefined) throw new ConfigError('CANDOR_SECRET is required when NODE_ENV=production');
   if (production && secret === DEVELOPMENT_SECRET) throw new ConfigError('CANDOR_SECRET must not be the development secret when NODE_ENV=production');
