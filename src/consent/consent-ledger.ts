@@ -328,7 +328,8 @@ export class ConsentLedger {
     for (const subjectId of subjectIds) bySubject.set(subjectId, { restricted: erased.has(subjectId), consents: [], objections: [] });
     for (const row of rows) {
       const state = bySubject.get(row.subjectId)!;
-      if (row.kind === 'restriction') state.restricted = row.active;
+      // Or'ed: a lifted restriction read before an erasure committed must not undo its reading as restricted.
+      if (row.kind === 'restriction') state.restricted ||= row.active;
       else if (row.kind === 'objection') state.objections.push({ purpose: row.purpose, objected: row.active });
       else
         state.consents.push({

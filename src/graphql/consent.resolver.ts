@@ -2,6 +2,7 @@ import { Arg, Ctx, Field, ID, InputType, Int, Mutation, Query, Resolver } from '
 import { type ConsentChange, MAX_HISTORY_PAGE, MAX_SOURCE_LENGTH, PRIVACY_PAGE_SOURCE } from '../consent/consent-ledger';
 import type { ConsentEventEntity, ConsentEventKind } from '../consent/consent-event.entity';
 import { ISO_TIME_ACCEPTED, isoTime } from '../errors';
+import { CHOICE_RECORDED, CHOICES_READ } from '../policy/codes';
 import { ConsentEntryType } from './consent-entry.type';
 import type { GraphQLContext } from './context';
 import { Governed } from './governed.decorator';
@@ -39,7 +40,7 @@ class RestrictProcessingInput {
  * was stated, the access log proves who stated it for whom, and a change whose record cannot be written is
  * answered AUDIT_UNAVAILABLE with `changeMade`, as every other change.
  */
-const CONSENT_MANAGEMENT = { category: 'system.operations', purposes: CONSENT_RECORD_PURPOSES, roles: ['consent-manager'], recordAs: 'CHOICE_RECORDED', subjectArgument: 'input.subjectId' } as const;
+const CONSENT_MANAGEMENT = { category: 'system.operations', purposes: CONSENT_RECORD_PURPOSES, roles: ['consent-manager'], recordAs: CHOICE_RECORDED, subjectArgument: 'input.subjectId' } as const;
 
 /** The consent ledger for consent managers: a subject's entries, and the mutations that each append one and return it. */
 @Resolver()
@@ -50,7 +51,7 @@ export class ConsentResolver {
     nullable: true,
     description: "A data subject's consent ledger, newest first: each grant, withdrawal, objection and restriction recorded for them, where it came from and when. An unknown or erased subject is refused (BAD_USER_INPUT).",
   })
-  @Governed({ ...CONSENT_MANAGEMENT, recordAs: 'CHOICES_READ', subjectArgument: 'subjectId' })
+  @Governed({ ...CONSENT_MANAGEMENT, recordAs: CHOICES_READ, subjectArgument: 'subjectId' })
   consentHistory(
     @Ctx() context: GraphQLContext,
     @Arg('subjectId', () => ID, { description: "The data subject: a customer's id (an unknown or erased one is refused)." }) subjectId: string,

@@ -39,6 +39,15 @@ export const FILTERED_OUT_ON_CHOICES = 'FILTERED_OUT_ON_CHOICES';
  */
 export const CHOICE_FILTER_REASONS: ReadonlySet<string> = new Set([FILTERED_ON_CHOICES, FILTERED_OUT_ON_CHOICES]);
 
+/** The category of what a subject's consent ledger and choices tell: their privacy preferences. */
+export const CHOICES_CATEGORY = 'user.privacy_preferences';
+/** The access-log reason of a subject's choices recorded by staff (a consent mutation). */
+export const CHOICE_RECORDED = 'CHOICE_RECORDED';
+/** The access-log reason of a subject's consent history read by staff (`consentHistory`). */
+export const CHOICES_READ = 'CHOICES_READ';
+/** Operations on a subject's consent ledger that decide no field: a use of their privacy preferences all the same. */
+export const CHOICES_OPERATIONS: ReadonlySet<string> = new Set([CHOICE_RECORDED, CHOICES_READ]);
+
 /** Rule 0's reason: the data subject looking at their own record (the privacy page), their right of access. */
 export const SELF_ACCESS: (typeof RELEASE_REASONS)[number] = 'SUBJECT_REQUEST';
 

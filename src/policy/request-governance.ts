@@ -6,6 +6,7 @@ import { collectFields, collectSubfields } from 'graphql/execution/collectFields
 import { anyCovers } from '../taxonomy/keys';
 import { DENIAL_EXPLANATIONS, type DenialReason } from './codes';
 import { type Decision, decide, declaredForm, isReleasedWithoutSubject, type RequestPurpose, type SubjectState } from './decide';
+import type { AccessRecordInput } from '../audit/access-log';
 import type { CompiledFields, GuardedField } from './guarded-field';
 import type { Masker, MaskStrategy } from './masking';
 
@@ -192,6 +193,7 @@ export class RequestGovernance {
   private readonly filteredOnChoices = new Map<string, { field: GuardedField; subjectId: string }>();
   private readonly leftOutOnChoices = new Map<string, { field: GuardedField; subjectId: string }>();
   private readonly recordedOperationCalls: RecordedOperationCall[] = [];
+  private readonly resolverRecords: AccessRecordInput[] = [];
   private withheldPaths: Array<{ path: ResponsePath; field: GuardedField; subjectId: string; code: string }> = [];
   /** The record the previous field was decided for, the subject key it was read by, and its subject's entry. */
   private lastSource: unknown = undefined;
@@ -362,6 +364,20 @@ export class RequestGovernance {
    */
   get recordedOperations(): readonly RecordedOperationCall[] {
     return this.recordedOperationCalls;
+  }
+
+  /**
+   * Records an operation made itself, as it ran (a report: its run and what it told of a subject), kept for
+   * the response's records: recorded with them, withheld with them when the response is rejected, and the
+   * response withdrawn when they cannot be written.
+   */
+  noteRecords(records: readonly AccessRecordInput[]): void {
+    this.resolverRecords.push(...records);
+  }
+
+  /** The records `noteRecords` kept. */
+  get operationRecords(): readonly AccessRecordInput[] {
+    return this.resolverRecords;
   }
 
   /**

@@ -9,7 +9,7 @@ import { holdsUnprintable } from '../printable';
 import { inTransaction } from '../storage/transactions';
 import { SubjectMessageEntity } from '../consent/subject-message.entity';
 import { badInput, unknownSubject } from '../errors';
-import { FILTERED_OUT_ON_CHOICES, SELF_ACCESS } from '../policy/codes';
+import { CHOICES_CATEGORY, CHOICES_OPERATIONS, FILTERED_OUT_ON_CHOICES, SELF_ACCESS } from '../policy/codes';
 import type { FieldGovernance } from '../graphql/governance-catalog';
 import { consentStanding, decide, mostSpecific, requestPurposeOf, type SubjectState } from '../policy/decide';
 import { readAccessLog } from '../reports/access-log-source';
@@ -305,12 +305,14 @@ export class PrivacyService {
     // choose); left out by the query, as each view of the page adds some: reading them would make every view
     // slower than the one before.
     for await (const record of readAccessLog(this.services.dataSource, { subjectId, throughSeq: head, exceptActorId: SUBJECT_ACTOR.id })) {
-      if (record.category === null) continue;
+      // Staff reading or recording their choices decides no field, yet uses their privacy preferences.
+      const category = record.category ?? (CHOICES_OPERATIONS.has(record.reason) ? CHOICES_CATEGORY : null);
+      if (category === null) continue;
       const used = record.decision === 'RELEASED' || record.decision === 'MASKED';
       // Only uses and what the subject's choices stopped: a dry run or a rejected operation used nothing.
       if (!used && !CHOICE_REASONS.has(record.reason)) continue;
-      const key = `${record.at.slice(0, 7)}|${record.actorTeam}|${record.category}|${record.purpose}`;
-      const line = lines.get(key) ?? { month: record.at.slice(0, 7), team: record.actorTeam ?? 'unknown', category: record.category, purpose: record.purpose ?? '', used: 0, withheldByChoice: 0 };
+      const key = `${record.at.slice(0, 7)}|${record.actorTeam}|${category}|${record.purpose}`;
+      const line = lines.get(key) ?? { month: record.at.slice(0, 7), team: record.actorTeam ?? 'unknown', category, purpose: record.purpose ?? '', used: 0, withheldByChoice: 0 };
       lines.set(key, line);
       if (used) line.used++;
       else line.withheldByChoice++;

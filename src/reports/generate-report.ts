@@ -1,11 +1,12 @@
 import { In, LessThanOrEqual, MoreThan } from 'typeorm';
-import type { AccessActor } from '../audit/access-log';
+import type { AccessActor, AccessRecordInput } from '../audit/access-log';
 import { AuditBatchEntity, AuditCheckpointEntity } from '../audit/audit.entities';
 import { GENESIS_HASH } from '../audit/chain';
 import { ConsentEventEntity } from '../consent/consent-event.entity';
 import { CustomerEntity } from '../domain/customer.entity';
 import { recordsHeldAbout, valuesHeld } from '../privacy/records-held';
 import { auditLogBroken, badInput, isoTime, unknownSubject } from '../errors';
+import { SELF_ACCESS } from '../policy/codes';
 import { enumValueName } from '../graphql/enums';
 import type { FieldGovernance } from '../graphql/governance-catalog';
 import type { CandorServices } from '../server/services';
@@ -25,6 +26,11 @@ export interface GenerateOptions {
   /** Who asked (recorded in the access log with the report's parameters). */
   readonly actor: AccessActor;
   readonly requestId: string;
+  /**
+   * Where the run's records go (default: appended to the access log now, as the CLI's are). A GraphQL request
+   * hands them to its governance, which records them with the response's other records.
+   */
+  readonly record?: (records: readonly AccessRecordInput[]) => unknown;
   /**
    * How far the report is: `reading`, through sequence number `done` of the head `total`; then `verifying`,
    * `done` records of `total` checked. The consent-coverage report reads no log: `counting`, `done`
@@ -86,6 +92,8 @@ export async function generateReport(services: CandorServices, request: ReportRe
 
   let builder: { add(record: Parameters<ReturnType<typeof purposeUsageReport>['add']>[0]): void; finish(frame: ReportFrame): ReportDocument } | undefined;
   let document: ReportDocument | undefined;
+  /** The subject's fields whose values, or whose presence, the report tells (a subject-access report's). */
+  let told: ReadonlyArray<{ readonly coordinate: string; readonly category: string }> = [];
   switch (kind) {
     case 'purpose-usage':
       builder = purposeUsageReport();
@@ -104,7 +112,10 @@ export async function generateReport(services: CandorServices, request: ReportRe
       if (customer.erasedAt) throw badInput(`subject "${subjectId}" was erased on ${customer.erasedAt}: nothing is held about them to report, and a report would tie the log to them again`, { field: 'subjectId' });
       const [state] = await services.consent.states([subjectId]);
       const purposes = [...services.taxonomy.purposes.values()].filter((purpose) => purpose.requestable);
-      builder = subjectAccessReport({ subjectId, held: await heldData(services, customer, fields), state, history: await services.consent.history(subjectId), purposes, at: now });
+      const held = await heldData(services, customer, fields);
+      builder = subjectAccessReport({ subjectId, held, state, history: await services.consent.history(subjectId), purposes, at: now });
+      // Which fields hold a value (a health category, say; their consent entries' among them) is personal data too.
+      told = held;
       break;
     }
     case 'consent-coverage': {
@@ -143,9 +154,14 @@ export async function generateReport(services: CandorServices, request: ReportRe
     const notice = prune && (await prunedNotice(services, prune, parameters.from));
     if (notice) document = { ...document, summary: [...document.summary, notice] };
   }
-  await services.accessLog.append([
-    { at: now, requestId: options.requestId, actor: options.actor, purpose: 'essential.legal_obligation', operationName: `report ${kind}${parameters.from || parameters.to ? ` from ${parameters.from ?? 'the beginning'} to ${parameters.to ?? 'now'}` : ''}`, subjectId: parameters.subjectId ?? null, coordinate: null, category: null, decision: 'RELEASED', reason: 'REPORT_GENERATED', legalBasis: 'legal_obligation' },
-  ]);
+  const run = { at: now, requestId: options.requestId, actor: options.actor, purpose: 'essential.legal_obligation', operationName: `report ${kind}${parameters.from || parameters.to ? ` from ${parameters.from ?? 'the beginning'} to ${parameters.to ?? 'now'}` : ''}`, subjectId: parameters.subjectId ?? null, legalBasis: 'legal_obligation' };
+  const records: AccessRecordInput[] = [
+    { ...run, coordinate: null, category: null, decision: 'RELEASED', reason: 'REPORT_GENERATED' },
+    // Told to answer the subject's own request (GDPR Art. 15): recorded as such, so their report and page show it, and
+    // left out of the purposes' uses (the RoPA, purpose usage) as the subject's own reads are.
+    ...told.map(({ coordinate, category }) => ({ ...run, coordinate, category, decision: 'RELEASED' as const, reason: SELF_ACCESS })),
+  ];
+  await (options.record ?? ((batch: readonly AccessRecordInput[]) => services.accessLog.append(batch)))(records);
   return document!;
 }
 

@@ -248,7 +248,7 @@ export interface SubjectAccessInputs {
  * withheld nothing from a use, though the actor learned each decision) and the lists filtered on the
  * subject's choices (they read the choices to respect them: kept in the list, or left out of it).
  */
-function summaryOfAccesses(categories: number, accesses: ReadonlyArray<{ decision: string; reason: string }>): string {
+function summaryOfAccesses(categories: number, accesses: ReadonlyArray<{ decision: string; reason: string }>, operations: number): string {
   const decisions = accesses.filter((access) => !CHOICE_FILTER_REASONS.has(access.reason));
   const fields = decisions.filter((access) => !isDryRun(access));
   const dryRuns = decisions.length - fields.length;
@@ -256,16 +256,22 @@ function summaryOfAccesses(categories: number, accesses: ReadonlyArray<{ decisio
   const leftOut = accesses.filter((access) => access.reason === FILTERED_OUT_ON_CHOICES).length;
   const explained = dryRuns ? `; ${dryRuns} ${dryRuns === 1 ? 'field decision in a dry run' : 'field decisions in dry runs'} (explained only, not released)` : '';
   const filtered = lists ? `; ${lists} ${lists === 1 ? 'list' : 'lists'} filtered on their choices (kept in ${lists - leftOut}, left out of ${leftOut})` : '';
-  return `${categories} categories of personal data held; ${fields.length} field accesses in the period (${fields.filter((access) => access.decision === 'WITHHELD').length} withheld)${explained}${filtered}.`;
+  const about = operations ? `; ${operations} ${operations === 1 ? 'operation' : 'operations'} about them (their consent history read or changed, reports)` : '';
+  return `${categories} categories of personal data held; ${fields.length} field accesses in the period (${fields.filter((access) => access.decision === 'WITHHELD').length} withheld)${explained}${filtered}${about}.`;
 }
 
 /** Subject access (GDPR Art. 15): categories held, consent state and history, every access in the period. */
 export function subjectAccessReport(inputs: SubjectAccessInputs) {
-  const accesses: Array<{ seq: number; at: string; actor: string | null; team: string | null; purpose: string | null; coordinate: string | null; decision: string; reason: string }> = [];
+  type Access = { seq: number; at: string; actor: string | null; team: string | null; purpose: string | null; coordinate: string | null; decision: string; reason: string };
+  const accesses: Access[] = [];
+  // Records naming the subject that decide no field: their ledger read or changed by staff, reports about them.
+  const operations: Array<Access & { operation: string | null }> = [];
   return {
     add(record: LogRecord): void {
-      if (record.subjectId !== inputs.subjectId || !isFieldDecision(record)) return;
-      accesses.push({ seq: record.seq, at: record.at, actor: record.actorName, team: record.actorTeam, purpose: record.purpose, coordinate: record.coordinate, decision: record.decision, reason: record.reason });
+      if (record.subjectId !== inputs.subjectId) return;
+      const access = { seq: record.seq, at: record.at, actor: record.actorName, team: record.actorTeam, purpose: record.purpose, coordinate: record.coordinate, decision: record.decision, reason: record.reason };
+      if (isFieldDecision(record)) accesses.push(access);
+      else operations.push({ ...access, operation: record.operationName });
     },
     finish(frame: ReportFrame): ReportDocument {
       const categories = [...new Set(inputs.held.map((field) => field.category))].sort();
@@ -279,7 +285,7 @@ export function subjectAccessReport(inputs: SubjectAccessInputs) {
         title: `Subject access report for ${inputs.subjectId}`,
         primaryTable: 'Accesses',
         ...frame,
-        summary: [summaryOfAccesses(categories.length, accesses)],
+        summary: [summaryOfAccesses(categories.length, accesses, operations.length)],
         sections: [
           { title: 'Personal data held', tables: [{ title: 'Categories', columns: ['category', 'fields'], rows: categories.map((category) => [category, inputs.held.filter((field) => field.category === category).map((field) => field.coordinate).join(', ')]) }] },
           {
@@ -297,8 +303,13 @@ export function subjectAccessReport(inputs: SubjectAccessInputs) {
             chart: { title: 'Field accesses per team', bars: [...byTeam.entries()].sort().map(([label, value]) => ({ label, value })) },
             tables: [{ title: 'Accesses', columns: ['seq', 'time', 'who', 'team', 'purpose', 'field', 'decision', 'reason'], rows: accesses.map((access) => [access.seq, access.at, access.actor, access.team, access.purpose, access.coordinate, access.decision, access.reason]) }],
           },
+          {
+            title: 'Operations about them',
+            text: 'Their consent history read, their choices recorded by staff, reports about them: no field decided, the subject named.',
+            tables: [{ title: 'Operations', columns: ['seq', 'time', 'who', 'team', 'purpose', 'operation', 'decision', 'reason'], rows: operations.map((operation) => [operation.seq, operation.at, operation.actor, operation.team, operation.purpose, operation.coordinate ?? operation.operation, operation.decision, operation.reason]) }],
+          },
         ],
-        data: { subjectId: inputs.subjectId, categoriesHeld: categories, held: inputs.held, restricted: inputs.state.restricted, standing, consents, objections: inputs.state.objections, history: inputs.history, accesses },
+        data: { subjectId: inputs.subjectId, categoriesHeld: categories, held: inputs.held, restricted: inputs.state.restricted, standing, consents, objections: inputs.state.objections, history: inputs.history, accesses, operations },
       };
     },
   };

@@ -3,7 +3,7 @@ import { GraphQLError } from 'graphql';
 import { type AccessLog, type AccessRecordInput, entriesOf } from '../audit/access-log';
 import { type AppendEntry, RECORDED_TEXT_LIMITS } from '../audit/audit-store';
 import type { EntryItem } from '../audit/chain';
-import { FILTERED_ON_CHOICES, FILTERED_OUT_ON_CHOICES, QUERY_LIMIT_CODES, REFUSALS } from '../policy/codes';
+import { CHOICES_CATEGORY, FILTERED_ON_CHOICES, FILTERED_OUT_ON_CHOICES, QUERY_LIMIT_CODES, REFUSALS } from '../policy/codes';
 import type { Decision } from '../policy/decide';
 import { GOVERNANCE_CONTEXT_KEY } from '../policy/enforcement';
 import type { GuardedField } from '../policy/guarded-field';
@@ -14,7 +14,6 @@ import { type CandorContext, recordedOperationName } from './context';
 const CANDOR_REFUSAL_CODES: ReadonlySet<string> = new Set([...QUERY_LIMIT_CODES, 'EXPLAIN_QUERIES_ONLY', 'OPERATION_NAME_TOO_LONG']);
 
 /** The category of what a filter on the subjects' choices reads: their restriction, objections and consents. */
-const CHOICES_CATEGORY = 'user.privacy_preferences';
 
 /**
  * Writes each request's access records once, when the response is ready and before it is sent: the
@@ -76,6 +75,8 @@ export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<Candor
             const outcome = rejection && !changes ? { decision: 'WITHHELD' as const, reason: 'GOVERNANCE_REJECTED' } : { decision: 'RELEASED' as const, reason: field.recordAs! };
             records.push({ ...common, subjectId, coordinate: field.coordinate, category: null, ...outcome, legalBasis: governance!.purpose.legalBasis });
           }
+          // What an operation recorded itself (a report) is judged with the rest: a rejected response told nothing.
+          for (const record of governance?.operationRecords ?? []) records.push(rejection && record.decision !== 'REFUSED' ? { ...record, decision: 'WITHHELD', reason: 'GOVERNANCE_REJECTED' } : record);
           if (rejection) records.push({ ...common, ...refused, coordinate: null, reason: 'GOVERNANCE_REJECTED' });
           // A list filtered on the subjects' choices tells, by whom it holds, that theirs allow the purpose (released
           // in the list), and by whom of its page it left out, that theirs do not (withheld from it). A rejection
@@ -158,7 +159,7 @@ export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<Candor
             // A refusal released nothing and stands as it is; anything that touched governed data is withdrawn — a
             // list filtered on the subjects' choices too, even one that kept nobody: its emptiness tells theirs.
             const toldChoices = (governance?.subjectsFilteredOnChoices.length ?? 0) + (governance?.subjectsLeftOutOnChoices.length ?? 0);
-            if (entries.length === 0 && (governance?.recordedOperations.length ?? 0) === 0 && toldChoices === 0) return;
+            if (entries.length === 0 && (governance?.recordedOperations.length ?? 0) === 0 && (governance?.operationRecords.length ?? 0) === 0 && toldChoices === 0) return;
             // A change committed before its records failed stands (its own store keeps who made it: the consent
             // ledger, the inbox): the answer must not read as if nothing happened.
             response.http.status = 503;

@@ -201,7 +201,12 @@ export function createContextFactory(services: CandorServices, governed: Governe
         erase: (subjectId) => eraseSubject(services, subjectId, accessActor, requestId),
       },
       reports: {
-        generate: async (request) => reportForGraphQL(await generateReport(services, request, { actor: accessActor, requestId })),
+        generate: async (request) => {
+          // `report` declares a purpose, so a request reaching it has its governance; its records go there, to be
+          // judged with the response's (a rejected response told nothing) and written with them.
+          if (!governance) throw new Error('a report without a purpose');
+          return reportForGraphQL(await generateReport(services, request, { actor: accessActor, requestId, record: (records) => governance.noteRecords(records) }));
+        },
       },
       permittedSubjects: (subjectIdColumn) => {
         // Only reachable through a root field, which requires a purpose (and so has the request's governance).

@@ -20,6 +20,7 @@ import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { CLI, runCli, runShell } from '../support/child-server';
 import { DRIVERS } from '../support/databases';
 import { addCustomer } from '../support/subjects';
+import { PrivacyService } from '../../src/privacy/privacy-service';
 
 const TRAFFIC = [
   { key: KEYS.support, purpose: 'essential.service', limit: 50, fields: ['email', 'fullName'] },
@@ -78,6 +79,8 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     await candor?.stop();
   });
 
+  /** The withheld field accesses a subject-access summary counts. */
+  const withheldIn = (summary: string) => /field accesses in the period \((\d+) withheld\)/.exec(summary)?.[1];
   const report = (kind: string, parameters: Record<string, string> = {}) => generateReport(candor.services, { kind, ...parameters }, { actor, requestId: `test-${kind}-${Date.now()}` });
 
   it('purpose usage: accesses per purpose × category × team, released and withheld, reasons', async () => {
@@ -427,7 +430,9 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     const document = await report('subject-access', { subjectId });
     const accesses = (document.data as { accesses: Array<{ coordinate: string; decision: string; reason: string }> }).accesses;
     expect(accesses.filter((access) => access.reason === 'EXPLAIN_ONLY')).toEqual([expect.objectContaining({ coordinate: 'Customer.email', decision: 'WITHHELD' })]);
-    expect(document.summary[0]).toBe(`${before.slice(0, -1)}; 1 field decision in a dry run (explained only, not released).`);
+    // The run before is itself recorded (what it told of the subject, and that it ran): the dry run is the rest.
+    expect(document.summary[0]).toContain('; 1 field decision in a dry run (explained only, not released); 1 operation about them');
+    expect(withheldIn(document.summary[0])).toBe(withheldIn(before));
   });
 
   it('subject access counts a list filtered on the choices apart from field accesses: it read them to respect them', async () => {
@@ -437,7 +442,62 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     const listed = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ customers(limit: 1000, onlyPermitted: true) { id } }' });
     const kept = (listed.body.data!.customers as Array<{ id: string }>).some((customer) => customer.id === subjectId);
     const after = await summary();
-    expect(after).toBe(`${before.slice(0, -1)}; 1 list filtered on their choices (kept in ${kept ? 1 : 0}, left out of ${kept ? 0 : 1}).`);
+    expect(after).toContain(`; 1 list filtered on their choices (kept in ${kept ? 1 : 0}, left out of ${kept ? 0 : 1}); 1 operation about them`);
+    expect(withheldIn(after)).toBe(withheldIn(before));
+  });
+
+  it("records what a subject-access report tells of its subject, field by field (health data among it), for the subject's own report and page; the purposes' uses leave it out", async () => {
+    const subjectId = 'cus_zzzz_told_by_report';
+    await addCustomer(candor, subjectId);
+    const requestId = `test-told-${Date.now()}`;
+    await generateReport(candor.services, { kind: 'subject-access', subjectId }, { actor, requestId });
+    const told = (await candor.services.accessLogReader.page({ requestId }, 100)).edges.map(({ node }) => [node.subjectId, node.coordinate, node.category, node.decision, node.reason, node.legalBasis]);
+    expect(told).toEqual(
+      expect.arrayContaining([
+        [subjectId, null, null, 'RELEASED', 'REPORT_GENERATED', 'legal_obligation'],
+        [subjectId, 'Customer.accessibilityNeeds', 'user.health_and_medical', 'RELEASED', 'SUBJECT_REQUEST', 'legal_obligation'],
+        [subjectId, 'Payment.cardLast4', 'user.financial', 'RELEASED', 'SUBJECT_REQUEST', 'legal_obligation'],
+      ]),
+    );
+    // Nothing without a value is told: the subject holds no watch history.
+    expect(told.map(([, coordinate]) => coordinate)).not.toContain('WatchEvent.title');
+    // Staff reading the subject's ledger decides no field: the next report lists it with the run before, as operations about them.
+    await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query: `{ consentHistory(subjectId: "${subjectId}") { id } }` });
+    const again = await report('subject-access', { subjectId });
+    const data = again.data as { accesses: Array<{ coordinate: string; reason: string }>; operations: Array<{ reason: string }> };
+    expect(data.operations.map((operation) => operation.reason)).toEqual(['REPORT_GENERATED', 'CHOICES_READ']);
+    expect(data.accesses).toEqual(expect.arrayContaining([expect.objectContaining({ coordinate: 'Customer.accessibilityNeeds', reason: 'SUBJECT_REQUEST' })]));
+    expect(again.summary[0]).toContain('; 2 operations about them (their consent history read or changed, reports).');
+    // The subject's page shows Compliance using their health data and their privacy preferences, for the legal obligation.
+    const usage = (await new PrivacyService(candor.services, candor.services.fields).view(subjectId, `${requestId}-page`)).usage;
+    expect(usage.filter((line) => line.team === 'Compliance').map(({ category, purpose, used }) => [category, purpose, used])).toEqual(
+      expect.arrayContaining([
+        ['user.health_and_medical', 'essential.legal_obligation', 2],
+        ['user.privacy_preferences', 'essential.legal_obligation', 1],
+      ]),
+    );
+    // A purpose's uses do not count the answers to subjects' requests.
+    const ropa = (await report('ropa')).data as { outsideDeclaration: Array<{ coordinate: string }> };
+    expect(ropa.outsideDeclaration.map((row) => row.coordinate)).not.toContain('Customer.accessibilityNeeds');
+  });
+
+  it('records a report of a rejected GraphQL operation as withheld: the response told nothing', async () => {
+    const subjectId = customers[5].id;
+    const response = await candor.query({
+      key: KEYS.compliance,
+      purpose: 'essential.legal_obligation',
+      headers: { 'x-governance-mode': 'reject' },
+      query: `{ report(kind: SUBJECT_ACCESS, subjectId: "${subjectId}") { title } customers(limit: 1) { email } }`,
+    });
+    expect([response.status, response.body.data, response.body.errors?.map((error) => error.extensions?.code)]).toEqual([403, undefined, ['GOVERNANCE_REJECTED']]);
+    const records = (await candor.services.accessLogReader.page({ requestId: response.headers.get('x-request-id')!, subjectId }, 100)).edges.map(({ node }) => node);
+    expect(records.length).toBeGreaterThan(1);
+    expect(new Set(records.map((record) => [record.decision, record.reason].join(' ')))).toEqual(new Set(['WITHHELD GOVERNANCE_REJECTED']));
+    // Accepted, the same run is recorded released.
+    const run = await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query: `{ report(kind: SUBJECT_ACCESS, subjectId: "${subjectId}") { title } }` });
+    expect(run.body.errors).toBeUndefined();
+    const released = (await candor.services.accessLogReader.page({ requestId: run.headers.get('x-request-id')!, subjectId }, 100)).edges.map(({ node }) => node.reason);
+    expect(new Set(released)).toEqual(new Set(['REPORT_GENERATED', 'SUBJECT_REQUEST']));
   });
 
   describe('from the CLI', () => {
