@@ -761,6 +761,14 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
         expect(seqsOf(await accessLog({ afterSeq }, 2, behind))).toEqual([afterSeq + 1, afterSeq + 2]);
       });
 
+      it('resumes from afterSeq, not from a cursor read strictly behind it', async () => {
+        const afterSeq = (await insideAnEntry()) + 1;
+        const behind = (await accessLog({}, 1)).edges[0];
+        expect(behind.node.seq).toBeLessThan(afterSeq);
+        const resumed = await accessLog({ afterSeq }, 2, behind.cursor);
+        expect(seqsOf(resumed)).toEqual([afterSeq + 1, afterSeq + 2]);
+      });
+
       it.each([
         ['negative', -1],
         ['not a whole number', 1.5],

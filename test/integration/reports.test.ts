@@ -500,6 +500,45 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     expect(new Set(released)).toEqual(new Set(['REPORT_GENERATED', 'SUBJECT_REQUEST']));
   });
 
+  it('refuses a subject-access report about an erased subject: nothing is held about them, and its record would name them in the log again', async () => {
+    const subjectId = 'cus_zzzz_art15_erased';
+    await addCustomer(candor, subjectId);
+    await eraseSubject(candor.services, subjectId, actor, 'test-art15-erase');
+    const { erasedAt } = await candor.services.dataSource.getRepository(CustomerEntity).findOneByOrFail({ id: subjectId });
+    await expect(report('subject-access', { subjectId })).rejects.toThrow(`subject "${subjectId}" was erased on ${erasedAt}: nothing is held about them to report, and a report would tie the log to them again`);
+    expect((await candor.services.accessLogReader.page({ subjectId }, 10)).totalCount).toBe(0);
+  });
+
+  it('RoPA: a revoked actor is no longer a recipient its entitlements would make it (only what it received in the period would)', async () => {
+    await candor.services.actors.create({ id: 'former-marketer', name: 'Former Marketer', team: 'Marketing', purposes: ['marketing.communications'], roles: [] });
+    const recipientsOf = async () => ((await report('ropa')).data as { activities: any[] }).activities.find((activity) => activity.purpose === 'marketing.communications').recipients.map((recipient: { actorId: string }) => recipient.actorId);
+    expect(await recipientsOf()).toContain('former-marketer');
+    await candor.services.actors.revoke('former-marketer');
+    expect(await recipientsOf()).not.toContain('former-marketer');
+  });
+
+  it('consent coverage counts a subject erased at the very instant of the period\'s end as a customer then (an instant is exclusive: the erasure belongs after it)', async () => {
+    // Not a month's start: an erased customer's creation time is kept as the first instant of its month.
+    const erasedAt = '2026-03-17T09:26:53.123Z';
+    await addCustomer(candor, 'cus_zzzz_coverage_erased_at_end', { createdAt: '2025-01-01T00:00:00.000Z', erasedAt });
+    const at = async (to: string) => (await report('consent-coverage', { from: '2026-01-01', to })).data as { subjects: number; purposes: Array<{ end: Record<string, number> }> };
+    const [atTheErasure, justAfter] = [await at(erasedAt), await at('2026-03-17T09:26:53.124Z')];
+    expect(atTheErasure.subjects).toBe(justAfter.subjects + 1);
+    for (const [index, purpose] of atTheErasure.purposes.entries()) expect(purpose.end['erased since']).toBe(justAfter.purposes[index].end['erased since'] + 1);
+  });
+
+  it('consent coverage leaves a statement made at the very instant the period starts out of its start (it belongs after it), and counts it at the end', async () => {
+    const subjectId = 'cus_zzzz_coverage_at_start';
+    await addCustomer(candor, subjectId, { createdAt: '2025-01-01T00:00:00.000Z' });
+    const period = { from: '2026-08-01T00:00:00.000Z', to: '2026-09-01T00:00:00.000Z' };
+    const marketing = async () => ((await report('consent-coverage', period)).data as { purposes: any[] }).purposes.find((row) => row.purpose === 'marketing.communications');
+    const before = await marketing();
+    await candor.services.consent.append({ subjectId, kind: 'grant', purpose: 'marketing.communications', source: 'test', recordedAt: new Date(period.from) });
+    const after = await marketing();
+    expect(after.start).toEqual(before.start);
+    expect(after.end).toEqual({ ...before.end, granted: before.end.granted + 1, 'never asked': before.end['never asked'] - 1 });
+  });
+
   describe('from the CLI', () => {
     let directory: string;
     beforeAll(() => (directory = mkdtempSync(join(tmpdir(), 'candor-report-'))));

@@ -167,4 +167,37 @@ describe('configuration', () => {
     expect(() => load({ CANDOR_EXECUTOR: 'jit' })).toThrow(new ConfigError('CANDOR_EXECUTOR must be graphql-js or graphql-jit, got "jit"'));
     expect(() => load({ CANDOR_EXECUTOR: 'GRAPHQL-JIT' })).toThrow(ConfigError);
   });
+  it("refuses a secret one character short of each bound, and accepts one at it", () => {
+    const seed = randomBytes(32).toString('base64');
+    const production = (secret: string) => load({ NODE_ENV: 'production', CANDOR_SECRET: secret, CANDOR_AUDIT_SIGNING_KEY: seed });
+    // 16 characters anywhere, 32 in production: one fewer is refused.
+    expect(() => load({ CANDOR_SECRET: 'abcdefghijklmno' })).toThrow(new ConfigError('CANDOR_SECRET must be at least 16 characters'));
+    expect(load({ CANDOR_SECRET: 'abcdefghijklmnop' }).secret).toBe('abcdefghijklmnop');
+    expect(() => production('abcdefghijklmnopqrstuvwxyz01234')).toThrow(new ConfigError('CANDOR_SECRET must be at least 32 characters when NODE_ENV=production: use a generated one (openssl rand -base64 32)'));
+    expect(production('abcdefghijklmnopqrstuvwxyz012345').secret).toBe('abcdefghijklmnopqrstuvwxyz012345');
+    // Eight distinct characters at least in production: seven is a typed pattern, not a generated secret.
+    expect(() => production('abcdefg'.repeat(5))).toThrow(new ConfigError('CANDOR_SECRET is not random (it holds only 7 distinct characters): use a generated one (openssl rand -base64 32)'));
+    expect(production('abcdefgh'.repeat(4)).secret).toBe('abcdefgh'.repeat(4));
+  });
+
+  it('refuses a signing key whose 32 bytes hold 15 distinct values, and takes one with 16', () => {
+    const seedOf = (distinct: number) => Buffer.from(Array.from({ length: 32 }, (_, index) => (index % distinct) * 7 + 1)).toString('base64');
+    const production = (key: string) => load({ NODE_ENV: 'production', CANDOR_SECRET: 'a-production-secret-of-some-length', CANDOR_AUDIT_SIGNING_KEY: key });
+    expect(() => production(seedOf(15))).toThrow(new ConfigError('CANDOR_AUDIT_SIGNING_KEY is not random (its 32 bytes hold only 15 distinct values): make one with openssl rand -base64 32'));
+    expect(production(seedOf(16)).auditSigningSeed).toEqual(Buffer.from(seedOf(16), 'base64'));
+  });
+
+  it('refuses a PUBLIC_URL naming a user without a password: the link would carry credentials', () => {
+    expect(() => load({ PUBLIC_URL: 'https://user@privacy.example' })).toThrow(
+      new ConfigError('PUBLIC_URL must be an absolute http(s) URL without query or credentials (https://privacy.example.com), got "https://user@privacy.example"'),
+    );
+  });
+
+  it("takes a DATABASE_URL's schema only as a plain identifier: it goes unquoted into the connections' search_path", () => {
+    const base = 'postgres://postgres@127.0.0.1:5432/candor';
+    expect(load({ DATABASE_URL: `${base}?schema=tenant_1` }).database).toEqual({ driver: 'postgres', url: base, schema: 'tenant_1' });
+    for (const schema of ['public,evil', 'a b', 'tenant-1', '1tenant', `s${'x'.repeat(63)}`]) {
+      expect(() => load({ DATABASE_URL: `${base}?schema=${encodeURIComponent(schema)}` })).toThrow(new ConfigError(`DATABASE_URL's schema must be a plain identifier (letters, digits, _), got "${schema}"`));
+    }
+  });
 });

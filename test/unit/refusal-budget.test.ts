@@ -32,3 +32,31 @@ describe('a rate limiter over an open set of keys', () => {
     expect(limiter.take('a')).toBe(true);
   });
 });
+
+describe('a rate limiter refilling its buckets', () => {
+  it('refills a bucket no fuller than the limit, however long it was idle: no burst past it', () => {
+    let now = 0;
+    const limiter = new RateLimiter(2, () => new Date(now));
+    expect(limiter.take('a')).toBe(true);
+    now = 10 * 60_000; // ten idle minutes would be twenty tokens
+    expect([limiter.take('a'), limiter.take('a'), limiter.take('a')]).toEqual([true, true, false]);
+  });
+
+  it('gives each new key its own bucket again once the full ones are forgotten, rather than one shared bucket for good', () => {
+    let now = 0;
+    const limiter = new RateLimiter(2, () => new Date(now), 2);
+    expect([limiter.take('a'), limiter.take('b')]).toEqual([true, true]);
+    // A minute later a and b have refilled: forgotten, they make room for e and f, each with a budget of its own.
+    now = 60_000;
+    expect([limiter.take('e'), limiter.take('e'), limiter.take('f'), limiter.take('f')]).toEqual([true, true, true, true]);
+    expect([limiter.budgetOf('e'), limiter.budgetOf('f')]).toEqual(['e', 'f']);
+  });
+
+  it('takes no tokens away when the clock moves backwards', () => {
+    let now = 60_000;
+    const limiter = new RateLimiter(2, () => new Date(now));
+    expect(limiter.take('a')).toBe(true);
+    now = 0;
+    expect([limiter.take('a'), limiter.take('a')]).toEqual([true, false]);
+  });
+});

@@ -2,6 +2,7 @@ import { requestPurposeOf } from '../../src/policy/decide';
 import { coverageOf } from '../../src/reports/governance.reports';
 import type { Purpose } from '../../src/taxonomy/taxonomy';
 import type { LogRecord } from '../../src/reports/access-log-source';
+import { validateReportRequest } from '../../src/reports/generate-report';
 import { denialsReport, findSpikes, percent, purposeUsageReport, withEveryDay } from '../../src/reports/usage.reports';
 
 const frame = { parameters: {}, generatedAt: '2026-11-29T12:00:00.000Z', logHead: { seq: 1, hash: 'a'.repeat(64) }, logSince: '2026-11-01T00:00:00.000Z' };
@@ -115,5 +116,16 @@ describe('report figures', () => {
 
   it('formats shares', () => {
     expect([percent(1, 3), percent(0, 0), percent(5, 5)]).toEqual(['33.3%', '0%', '100.0%']);
+  });
+  it('flags a spike of exactly 10 withheld fields, and none with only two days of history however far one stands out', () => {
+    const daily = ['01', '02', '03', '04', '05'].map((day, index) => ({ date: `2026-11-${day}`, withheld: [0, 0, 0, 0, 10][index] }));
+    expect(findSpikes(daily)).toEqual([{ date: '2026-11-05', withheld: 10, baseline: 0 }]);
+    expect(findSpikes([{ date: '2026-11-01', withheld: 0 }, { date: '2026-11-02', withheld: 40 }])).toEqual([]);
+  });
+
+  it('refuses a report period that starts where it ends: from must be before to', () => {
+    const at = '2026-11-01T00:00:00.000Z';
+    expect(() => validateReportRequest({ kind: 'denials', from: at, to: at })).toThrow('from must be before to');
+    expect(validateReportRequest({ kind: 'denials', from: at, to: '2026-11-01T00:00:00.001Z' }).parameters).toEqual({ from: at, to: '2026-11-01T00:00:00.001Z' });
   });
 });
