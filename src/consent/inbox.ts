@@ -13,6 +13,14 @@ export const MAX_INBOX_PAGE = 500;
 /** Message ids are positive 32-bit integers (an integer column on both stores): anything else names no message. */
 const isMessageId = (id: number) => Number.isInteger(id) && id >= 1 && id <= 2 ** 31 - 1;
 
+/**
+ * A message id written as `inbox` returns them — digits, with no sign or leading zero — as a number, which
+ * may name no message; undefined for any other form (`0x10`, `1e1`, ` 7 ` would read as other numbers).
+ */
+export function parseMessageId(text: string): number | undefined {
+  return /^[1-9]\d{0,9}$/.test(text) ? Number(text) : undefined;
+}
+
 /** The consent managers' side of the privacy page's two-way channel. */
 export class Inbox {
   constructor(
@@ -34,9 +42,8 @@ export class Inbox {
     const repository = this.dataSource.getRepository(SubjectMessageEntity);
     let afterId: number | undefined;
     if (after !== null) {
-      // As `inbox` returns ids: digits, with no sign or leading zero.
-      afterId = /^[1-9]\d{0,9}$/.test(after) ? Number(after) : NaN;
-      if (!isMessageId(afterId)) throw badInput(`after must be the id of the last message read, got "${after}"`, { argument: 'after' });
+      afterId = parseMessageId(after);
+      if (afterId === undefined || !isMessageId(afterId)) throw badInput(`after must be the id of the last message read, got "${after}"`, { argument: 'after' });
       // Erasure deletes a subject's messages: the last one read may be gone since, the ones before it not.
       if (!(await repository.existsBy({ id: afterId }))) throw badInput(`after: no message ${afterId} (erased since, if it was read): page on after an earlier one`, { argument: 'after' });
     }

@@ -1,5 +1,6 @@
 import { Arg, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
-import { MAX_INBOX_PAGE } from '../consent/inbox';
+import { MAX_INBOX_PAGE, parseMessageId } from '../consent/inbox';
+import { badInput } from '../errors';
 import type { GraphQLContext } from './context';
 import { Governed } from './governed.decorator';
 import { CONSENT_RECORD_PURPOSES } from './purposes';
@@ -32,7 +33,9 @@ export class SubjectRightsResolver {
   @Mutation(() => SubjectMessageType, { nullable: true, description: "Answers a subject's question; the answer appears on their privacy page." })
   @Governed({ ...CONSENT_MANAGER, recordAs: 'SUBJECT_MESSAGE_ANSWERED' })
   answerQuestion(@Ctx() context: GraphQLContext, @Arg('input', () => AnswerQuestionInput) input: AnswerQuestionInput) {
-    return context.subjectRights.answer(Number(input.id), input.answer);
+    const id = parseMessageId(input.id);
+    if (id === undefined) throw badInput(`id must be a message's id as inbox returns it, got "${input.id}"`, { field: 'id' });
+    return context.subjectRights.answer(id, input.answer);
   }
 
   @Mutation(() => ErasureResultType, { nullable: true, description: "Erases a subject's personal data (GDPR Art. 17). The access log stays verifiable and no longer links to them." })

@@ -1039,6 +1039,11 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(twice.body.errors?.[0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'id' });
     // Coded refusals, on PostgreSQL too: an id past its integer column, text it cannot store (NUL).
     const answerQuestion = (id: string, answer: string) => manage('mutation A($input: AnswerQuestionInput!) { answerQuestion(input: $input) { answer } }', { input: { id, answer } });
+    // An id is written as `inbox` returns it: other spellings of a number would answer another message.
+    for (const spelling of ['0x10', '1e1', ' 7 ', '7.0', '-1', '007']) {
+      const refused = await answerQuestion(spelling, 'hello');
+      expect([refused.body.errors?.[0].extensions, refused.body.errors?.[0].message]).toEqual([{ code: 'BAD_USER_INPUT', field: 'id' }, `id must be a message's id as inbox returns it, got "${spelling}"`]);
+    }
     const outOfRange = await answerQuestion('3000000000', 'hello');
     expect([outOfRange.body.errors?.[0].extensions?.code, outOfRange.body.errors?.[0].message]).toEqual(['BAD_USER_INPUT', 'no message 3000000000']);
     const fresh = await candor.services.dataSource.getRepository('SubjectMessageEntity').save({ subjectId: S, context: null, body: 'Another question', createdAt: new Date(now).toISOString() });
