@@ -218,7 +218,8 @@ export class PrivacyService {
     // loaded has deleted their messages, and one saved now would outlive it.
     const message = await inTransaction(this.services.dataSource, async (manager) => {
       if (!(await this.services.domain.customerExists(subjectId, manager))) throw unknownSubject('unknown subject');
-      // Counted under the same lock: two questions posted at once cannot both take the last place.
+      // A bound, not an exact count: on PostgreSQL questions posted at the same moment may each take the last
+      // place (the subject's row is share-locked, for the erasure), as many as the link's rate limit lets through.
       const waiting = await manager.getRepository(SubjectMessageEntity).countBy({ subjectId, answeredAt: IsNull() });
       if (waiting >= MAX_UNANSWERED_QUESTIONS) throw badInput(`you have ${MAX_UNANSWERED_QUESTIONS} questions waiting for our answer: we answer them before you can ask more`);
       return manager.getRepository(SubjectMessageEntity).save({

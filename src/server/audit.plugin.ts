@@ -13,8 +13,6 @@ import { type CandorContext, recordedOperationName } from './context';
 /** Refusals of a whole document that Candor itself makes (the rest are Apollo's or graphql-js's). */
 const CANDOR_REFUSAL_CODES: ReadonlySet<string> = new Set([...QUERY_LIMIT_CODES, 'EXPLAIN_QUERIES_ONLY', 'OPERATION_NAME_TOO_LONG']);
 
-/** The category of what a filter on the subjects' choices reads: their restriction, objections and consents. */
-
 /**
  * Writes each request's access records once, when the response is ready and before it is sent: the
  * leaf guard and shield rules only buffered them. If the log cannot be written, a response that carried
