@@ -21,7 +21,7 @@ import { purposeScopedIntrospectionPlugin } from './purpose-scoped-introspection
 import { MASKED_ERROR_LOG_MESSAGE, maskedErrorLogging, requestLogging } from './observability';
 import { queryLimits } from './query-limits';
 import { migrationState } from '../storage/data-source';
-import { isAllowedHost } from './allowed-host';
+import { allowedHostCheck } from './allowed-host';
 import { type CandorServices, newerBuildProblem } from './services';
 
 const REFUSAL_RECORDED_LOCAL = 'candorRefusalRecorded';
@@ -114,8 +114,9 @@ export async function startHttpServer(services: CandorServices, governed: Govern
   app.use(requestLogging(services.logger, services.metrics, (response) => String(response.locals[REQUEST_ID_LOCAL])));
   const { allowedHosts } = config;
   if (allowedHosts) {
+    const isAllowedHost = allowedHostCheck(allowedHosts, config.publicUrl);
     app.use((req: Request, res: Response, next: NextFunction) => {
-      if (isAllowedHost(req.headers.host, allowedHosts, config.publicUrl)) return next();
+      if (isAllowedHost(req.headers.host)) return next();
       res.setHeader('Cache-Control', 'no-store');
       res.status(403).json({
         errors: [{ message: 'this development server answers only to localhost, IP addresses, PUBLIC_URL and CANDOR_ALLOWED_HOSTS: add the name this request came by to CANDOR_ALLOWED_HOSTS', extensions: { code: 'HOST_NOT_ALLOWED' } }],
