@@ -1,5 +1,6 @@
 import { createHash, createHmac, createPublicKey } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_JWT_CLAIMS, type JwtClaimNames, type JwtSettings } from './actors/jwt-authenticator';
 
@@ -71,6 +72,14 @@ export interface CandorConfig {
    * Undefined in production, which serves no demo key and sits behind a balancer that knows its names.
    */
   readonly allowedHosts: readonly string[] | undefined;
+  /**
+   * `CANDOR_TRUSTED_PROXIES`: the balancers and proxies in front of the server (addresses, CIDR ranges, or
+   * `loopback`, `linklocal`, `uniquelocal`), comma-separated; none by default. A request from one of them is
+   * the client's the `X-Forwarded-For` it adds names (the nearest address it does not trust): without this,
+   * every client behind a balancer shares the balancer's address and anonymous-refusal budget; with it,
+   * a client cannot claim another's address by sending the header itself, past a proxy that appends to it.
+   */
+  readonly trustedProxies: readonly string[];
   /**
    * Query limits, each refused with its own code (`CANDOR_MAX_DEPTH` 12, `CANDOR_MAX_ALIASES` 50, `CANDOR_MAX_COST` 5000,
    * `CANDOR_MAX_TOKENS` 5000, `CANDOR_MAX_DIRECTIVES` 50, `CANDOR_MAX_BATCH_OPERATIONS` 5 — at most 5; 1 refuses batched requests;
@@ -271,6 +280,7 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
     withheldReporting: parseWithheldReporting(read('CANDOR_WITHHELD_REPORTING') ?? 'errors', 'CANDOR_WITHHELD_REPORTING'),
     publicUrl: parsePublicUrl(read('PUBLIC_URL'), port, production),
     allowedHosts: production ? undefined : parseAllowedHosts(read('CANDOR_ALLOWED_HOSTS')),
+    trustedProxies: parseTrustedProxies(read('CANDOR_TRUSTED_PROXIES')),
   });
 }
 
@@ -280,6 +290,23 @@ function parseAllowedHosts(value: string | undefined): string[] {
   const malformed = names.find((name) => !/^[a-z0-9.-]+$/.test(name));
   if (malformed !== undefined) throw new ConfigError(`CANDOR_ALLOWED_HOSTS must be host names separated by commas (no port, no scheme: dev.example.internal), got "${malformed}"`);
   return names;
+}
+
+/** The names express's `trust proxy` (proxy-addr) gives to address ranges. */
+const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** `CANDOR_TRUSTED_PROXIES`: addresses, CIDR ranges (`10.0.0.0/8`, `fd00::/8`) or range names, comma-separated. */
+function parseTrustedProxies(value: string | undefined): string[] {
+  const entries = (value ?? '').split(',').map((entry) => entry.trim().toLowerCase()).filter(Boolean);
+  const malformed = entries.find((entry) => {
+    if (PROXY_RANGE_NAMES.has(entry)) return false;
+    const [address, prefix, ...rest] = entry.split('/');
+    const family = isIP(address);
+    if (family === 0 || rest.length > 0) return true;
+    return prefix !== undefined && !(/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+  });
+  if (malformed !== undefined) throw new ConfigError(`CANDOR_TRUSTED_PROXIES must be addresses, CIDR ranges (10.0.0.0/8) or loopback, linklocal, uniquelocal, separated by commas, got "${malformed}"`);
+  return entries;
 }
 
 /** An Ed25519 seed from base64 (`openssl rand -base64 32`), or a ConfigError naming the variable. */

@@ -103,6 +103,8 @@ export async function startHttpServer(services: CandorServices, governed: Govern
   // Express hashes every response body (SHA-1) for a weak ETag; a GraphQL POST is never revalidated, so that
   // is ~1.5% of a 100-row request spent on nothing.
   app.set('etag', false);
+  // The client of a request relayed by a trusted balancer is the one its X-Forwarded-For names (req.ip).
+  if (config.trustedProxies.length > 0) app.set('trust proxy', config.trustedProxies);
   app.use((req: Request, res: Response, next: NextFunction) => {
     const requestId = randomUUID();
     res.locals[REQUEST_ID_LOCAL] = requestId;

@@ -80,11 +80,12 @@ export class RefusalRecorder {
 }
 
 /**
- * The client a request comes from: its socket's address, and for IPv6 the /64 it lies in (one client
- * commonly holds a whole /64). Behind a balancer every client has the balancer's address.
+ * The client a request comes from: its address (`req.ip`: the socket's, or past a trusted proxy the one its
+ * X-Forwarded-For names — CANDOR_TRUSTED_PROXIES), and for IPv6 the /64 it lies in (one client commonly holds
+ * a whole /64). Behind a balancer that is not trusted every client has the balancer's address.
  */
-export function clientOf(req: Pick<Request, 'socket'>): string {
-  const address = (req.socket.remoteAddress ?? 'unknown').split('%')[0];
+export function clientOf(req: Pick<Request, 'ip' | 'socket'>): string {
+  const address = (req.ip ?? req.socket.remoteAddress ?? 'unknown').split('%')[0];
   if (!address.includes(':') || address.startsWith('::ffff:')) return address;
   const [head, tail] = address.split('::');
   const headGroups = head ? head.split(':') : [];

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { type Harness, KEYS, startCandor, STORES_AND_EXECUTORS } from '../support/candor-harness';
 import { startHttpServer } from '../../src/server/http-server';
 import { addCustomer } from '../support/subjects';
+import { eventually } from '../support/eventually';
 
 /**
  * The bypass suite: a subject has not consented to marketing e-mail, so `Customer.email` is withheld under
@@ -323,7 +324,8 @@ describe.each(STORES_AND_EXECUTORS)('bypass attempts on %s, executed by %s', (dr
     const malformed = () => fetch(limited.server.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query": ' });
     try {
       const statuses = [];
-      for (let index = 0; index < 5; index++) statuses.push((await limited.query({ query: '{ __typename }' })).status);
+      // A client naming other addresses in X-Forwarded-For is still one client: no proxy is trusted here.
+      for (let index = 0; index < 5; index++) statuses.push((await limited.query({ query: '{ __typename }', headers: { 'x-forwarded-for': `203.0.113.${index}` } })).status);
       statuses.push((await malformed()).status);
       // An actor's refusal is the actor's own budget's business: recorded whatever the client's anonymous budget.
       statuses.push((await limited.query({ key: KEYS.support, query: '{ customers { id } }' })).status);
@@ -339,6 +341,25 @@ describe.each(STORES_AND_EXECUTORS)('bypass attempts on %s, executed by %s', (dr
       expect((await recordedReasons(6)).slice(5)).toEqual([unauthenticated]);
     } finally {
       await limited.stop();
+    }
+  });
+
+  it('behind a trusted proxy, keeps a budget per client that X-Forwarded-For names (CANDOR_TRUSTED_PROXIES)', async () => {
+    const proxied = await startCandor(driver, { executor, env: { CANDOR_ANONYMOUS_REFUSALS_PER_MINUTE: '1', CANDOR_TRUSTED_PROXIES: 'loopback' } });
+    // The balancer appends the address it saw: what a client put before it is not trusted (203.0.113.9 below).
+    const fromClient = (forwardedFor: string) => proxied.query({ query: '{ __typename }', headers: { 'x-forwarded-for': forwardedFor } });
+    try {
+      const statuses = [];
+      for (const forwardedFor of ['198.51.100.1', '198.51.100.1', '198.51.100.1', '203.0.113.9, 198.51.100.1', '198.51.100.2', '2001:db8:1:2::5', '2001:db8:1:2::6']) statuses.push((await fromClient(forwardedFor)).status);
+      expect(statuses).toEqual([401, 401, 401, 401, 401, 401, 401]);
+      const unauthenticated = [null, 'UNAUTHENTICATED'];
+      // 198.51.100.1: one recorded, then once that its further ones are not; the second client and the IPv6
+      // client (one /64 for both of its addresses) each have their own budget.
+      const refusals = () => proxied.services.accessLogReader.page({ decision: 'REFUSED' }, 50);
+      await eventually(async () => (await refusals()).totalCount >= 5, 'five refusals recorded');
+      expect((await refusals()).edges.map((edge) => [edge.node.actor?.id ?? null, edge.node.reason])).toEqual([unauthenticated, [null, 'REFUSALS_UNRECORDED'], unauthenticated, unauthenticated, [null, 'REFUSALS_UNRECORDED']]);
+    } finally {
+      await proxied.stop();
     }
   });
 
