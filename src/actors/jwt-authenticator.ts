@@ -89,8 +89,10 @@ export class JwtAuthenticator {
         clockTolerance: CLOCK_TOLERANCE_SECONDS,
       }));
     } catch (error) {
-      // Keys that cannot be fetched are an outage, not a bad token: thrown (GOVERNANCE_UNAVAILABLE, 503).
-      if (keysUnavailable(error)) throw error;
+      // Keys that cannot be fetched are an outage, not a bad token: thrown (GOVERNANCE_UNAVAILABLE, 503). A
+      // configured key is never unavailable: whatever fails under it (a token claiming an algorithm it is not
+      // for throws a TypeError) is the token's fault.
+      if (this.settings.jwksUrl && keysUnavailable(error)) throw error;
       return undefined;
     }
     // jose has no option for a lifetime: a token made to live longer than the maximum (`exp` in the year 2500)

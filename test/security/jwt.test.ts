@@ -62,7 +62,7 @@ describe.each(DRIVERS)('JWT bearer tokens on %s', (driver) => {
     expect([response.status, response.body.errors]).toEqual([200, undefined]);
   });
 
-  it.each([
+  it.each<[string, () => Promise<string>]>([
     ['expired', () => sign({}, { expires: seconds() - 60 })],
     ['that never expires (no exp claim)', () => sign({}, { expires: null })],
     // The directory cannot revoke a JWT actor: a token's lifetime is bounded by CANDOR_JWT_MAX_AGE_SECONDS.
@@ -85,6 +85,11 @@ describe.each(DRIVERS)('JWT bearer tokens on %s', (driver) => {
     // Reports and the CLI print actors' names and teams: a terminal escape in one would run there.
     ['whose team holds a terminal escape', () => sign({ team: 'Data\u001b]0;pwned\u0007' })],
     ['whose name reorders what a reader sees', () => sign({ name: 'Churn\u202eModel' })],
+    // The key is an RSA key: no outage can be why another algorithm does not verify under it.
+    ...['ES256', 'ES384', 'EdDSA'].map((alg): [string, () => Promise<string>] => [
+      `claiming ${alg}, which the configured key is not for`,
+      async () => `${Buffer.from(JSON.stringify({ alg })).toString('base64url')}.${Buffer.from(JSON.stringify({ sub: 'x', iss: ISSUER, aud: AUDIENCE })).toString('base64url')}.AAAA`,
+    ]),
   ])('refuses a token %s with UNAUTHENTICATED', async (_case, token) => {
     const response = await ask(await token());
     expect([response.status, response.body.errors?.[0].extensions?.code]).toEqual([401, 'UNAUTHENTICATED']);
