@@ -61,6 +61,11 @@ export interface CandorConfig {
    * form as CANDOR_AUDIT_SIGNING_KEY); read, and checked, by that command only (`signingSeed`).
    */
   readonly auditNextSigningKey: string | undefined;
+  /**
+   * `CANDOR_NEXT_SECRET`: the secret `secret rotate` re-keys the database to; read, and checked
+   * (`checkSecretStrength`), by that command only.
+   */
+  readonly nextSecret: string | undefined;
   /** `CANDOR_AUDIT_CHECKPOINT_SECONDS` (default 300): how often the server signs a checkpoint of the log head; 0 disables. */
   readonly checkpointIntervalSeconds: number;
   /** `PUBLIC_URL` (default `http://localhost:<PORT>`; required, https, in production): where links to the privacy page point. */
@@ -193,16 +198,11 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
 
   const secret = read('CANDOR_SECRET') ?? (production ? undefined : DEVELOPMENT_SECRET);
   if (secret === undefined) throw new ConfigError('CANDOR_SECRET is required when NODE_ENV=production');
-  if (production && secret === DEVELOPMENT_SECRET) throw new ConfigError('CANDOR_SECRET must not be the development secret when NODE_ENV=production');
-  if (secret.length < 16) throw new ConfigError('CANDOR_SECRET must be at least 16 characters');
-  // In production a generated secret: the database holds a fingerprint of it (secret_fingerprint), and anyone
-  // with a copy could try guesses of a short one offline. Length alone lets `a` × 32 through.
-  if (production && secret.length < 32) throw new ConfigError('CANDOR_SECRET must be at least 32 characters when NODE_ENV=production: use a generated one (openssl rand -base64 32)');
-  if (production && new Set(secret).size < 8) throw new ConfigError(`CANDOR_SECRET is not random (it holds only ${new Set(secret).size} distinct characters): use a generated one (openssl rand -base64 32)`);
+  checkSecretStrength('CANDOR_SECRET', secret, production);
 
   const signingKey = read('CANDOR_AUDIT_SIGNING_KEY');
   if (production && signingKey === undefined) throw new ConfigError('CANDOR_AUDIT_SIGNING_KEY is required when NODE_ENV=production (base64 of a 32-byte Ed25519 seed)');
-  const auditSigningSeed = signingKey === undefined ? createHash('sha256').update(`${secret}:audit-checkpoints`).digest() : signingSeed('CANDOR_AUDIT_SIGNING_KEY', signingKey);
+  const auditSigningSeed = signingKey === undefined ? secretDerivedSigningSeed(secret) : signingSeed('CANDOR_AUDIT_SIGNING_KEY', signingKey);
   /**
    * A whole number from the environment: digits only (`' '` or `0x10` would read as 0 or 16, and 0 turns
    * several protections off), at least `minimum`, at most `maximum` (a timer past 2^31 − 1 ms fires at once).
@@ -260,6 +260,7 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
     fideslangPath: join(root, 'schema', 'fideslang'),
     auditSigningSeed,
     auditNextSigningKey: read('CANDOR_AUDIT_NEXT_SIGNING_KEY'),
+    nextSecret: read('CANDOR_NEXT_SECRET'),
     checkpointIntervalSeconds,
     limits: Object.freeze({
       depth: count('CANDOR_MAX_DEPTH', 12, 1),
@@ -291,6 +292,21 @@ function parseAllowedHosts(value: string | undefined): string[] {
   if (malformed !== undefined) throw new ConfigError(`CANDOR_ALLOWED_HOSTS must be host names separated by commas (no port, no scheme: dev.example.internal), got "${malformed}"`);
   return names;
 }
+
+/**
+ * Refuses a secret too weak for where it runs: CANDOR_SECRET, and CANDOR_NEXT_SECRET in `secret rotate`. In
+ * production a generated one: the database holds a fingerprint of it (secret_fingerprint), and anyone with a
+ * copy could try guesses of a short one offline. Length alone lets `a` × 32 through.
+ */
+export function checkSecretStrength(name: string, secret: string, production: boolean): void {
+  if (production && secret === DEVELOPMENT_SECRET) throw new ConfigError(`${name} must not be the development secret when NODE_ENV=production`);
+  if (secret.length < 16) throw new ConfigError(`${name} must be at least 16 characters`);
+  if (production && secret.length < 32) throw new ConfigError(`${name} must be at least 32 characters when NODE_ENV=production: use a generated one (openssl rand -base64 32)`);
+  if (production && new Set(secret).size < 8) throw new ConfigError(`${name} is not random (it holds only ${new Set(secret).size} distinct characters): use a generated one (openssl rand -base64 32)`);
+}
+
+/** The checkpoint signing seed when CANDOR_AUDIT_SIGNING_KEY is unset (outside production only): made from the secret. */
+export const secretDerivedSigningSeed = (secret: string): Buffer => createHash('sha256').update(`${secret}:audit-checkpoints`).digest();
 
 /** The names express's `trust proxy` (proxy-addr) gives to address ranges. */
 const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);

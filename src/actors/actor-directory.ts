@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { type DataSource, IsNull } from 'typeorm';
+import { type DataSource, type EntityManager, IsNull } from 'typeorm';
 import { RECORDED_TEXT_LIMITS } from '../audit/audit-store';
 import { badInput } from '../errors';
 import { holdsUnprintable } from '../printable';
@@ -16,6 +16,9 @@ export interface NewActor {
 }
 
 const newKey = () => `cnd_${randomBytes(24).toString('base64url')}`;
+
+/** How a key is stored: HMAC-SHA-256 under the server secret, hex. */
+const keyHash = (secret: string, key: string) => createHmac('sha256', secret).update(key, 'utf8').digest('hex');
 
 /** The demo actors seeded outside production, with their fixed keys (listed in the README). */
 /** The actor id the privacy page records a data subject's own reads and choices under (reserved). */
@@ -42,7 +45,7 @@ export class ActorDirectory {
   ) {}
 
   hashKey(key: string): string {
-    return createHmac('sha256', this.secret).update(key, 'utf8').digest('hex');
+    return keyHash(this.secret, key);
   }
 
   /** The active actor holding `key`, or undefined. Demo keys never authenticate in production. */
@@ -88,6 +91,24 @@ export class ActorDirectory {
   async revoke(id: string): Promise<void> {
     const result = await this.dataSource.getRepository(ActorEntity).update({ id, revokedAt: IsNull() }, { revokedAt: this.clock().toISOString() });
     if (!result.affected) throw badInput(`no active actor "${id}"`);
+  }
+
+  /**
+   * Gives every active actor a key under `nextSecret`, in the caller's transaction (`secret rotate`): an HMAC
+   * cannot be carried over to another secret, so each gets a new key — except, outside production, a demo
+   * actor still holding its published key, which keeps it. Revoked actors keep their old HMAC, which no key
+   * matches under the new secret. Returns the keys, shown once.
+   */
+  async rekey(manager: EntityManager, nextSecret: string): Promise<Array<{ readonly id: string; readonly key: string; readonly demo: boolean }>> {
+    const repository = manager.getRepository(ActorEntity);
+    const keys = [];
+    for (const actor of await repository.find({ where: { revokedAt: IsNull() }, order: { id: 'ASC' } })) {
+      const demoKey = this.production ? undefined : DEMO_ACTORS.find((demo) => demo.id === actor.id && this.hashKey(demo.key) === actor.keyHash)?.key;
+      const key = demoKey ?? newKey();
+      await repository.update({ id: actor.id }, { keyHash: keyHash(nextSecret, key) });
+      keys.push({ id: actor.id, key, demo: demoKey !== undefined });
+    }
+    return keys;
   }
 
   list(): Promise<ActorEntity[]> {

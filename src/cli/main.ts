@@ -21,6 +21,7 @@ import { ACTOR_ACTIONS, ACTOR_USAGE, actorCommand } from './actor.command';
 import { policyTest } from './policy.command';
 import { CONSENT_USAGE, consentImport, INBOX_ACTIONS, INBOX_USAGE, inboxCommand, subjectErase } from './consent.command';
 import { schemaDiff, schemaFiles } from './schema.command';
+import { SECRET_USAGE, secretRotate } from './secret.command';
 import { subjectLink } from './subject.command';
 
 const output: Output = {
@@ -66,6 +67,8 @@ Commands:
                      Manage the teams and services that may query Candor (keys printed once, stored as HMACs)
   inbox list [--all] [--after ID] | inbox answer ID --text "…"
                      Read and answer the questions data subjects asked on their privacy page
+  secret rotate      Re-key the database to CANDOR_NEXT_SECRET (a secret suspected exposed): every active
+                     actor gets a new key, printed once; then restart every instance with the new secret
   policy test [PATH]  Run the YAML decision fixtures (default test/policy) against decide()
   report <ropa|subject-access|purpose-usage|denials|consent-coverage>
          [--subject ID] [--from DATE] [--to DATE] --format <json|csv|html|pdf|md> [--out FILE]
@@ -81,6 +84,7 @@ Environment (see README "Configuration"):
                      base64 Ed25519 seed signing log checkpoints (required in production)
   CANDOR_AUDIT_NEXT_SIGNING_KEY
                      the seed audit checkpoint rotate hands signing over to
+  CANDOR_NEXT_SECRET the secret secret rotate re-keys the database to
 `;
 
 /** What the PostgreSQL and SQLite drivers say when the database cannot be reached or opened. */
@@ -241,6 +245,7 @@ function misusedSubcommand(command: string, subcommand: string | undefined, oper
   if (command === 'inbox' && (!INBOX_ACTIONS.includes(subcommand ?? '') || (subcommand === 'answer' && operand === undefined))) return INBOX_USAGE;
   if (command === 'consent' && (subcommand !== 'import' || operand === undefined)) return CONSENT_USAGE;
   if (command === 'audit' && subcommand === 'checkpoint' && !CHECKPOINT_ACTIONS.includes(operand ?? '')) return CHECKPOINT_USAGE;
+  if (command === 'secret' && subcommand !== 'rotate') return SECRET_USAGE;
   if (command === 'report' && subcommand === undefined) return REPORT_USAGE;
   if (command === 'report' && !(REPORT_KINDS as readonly string[]).includes(subcommand!)) return `unknown report "${subcommand}": use one of ${REPORT_KINDS.join(', ')}`;
   return undefined;
@@ -354,6 +359,14 @@ async function main(argv: string[]): Promise<number> {
       try {
         if (command === 'consent') return await consentImport(services, action, values.again === true, output);
         return await inboxCommand(services, subcommand, { id: action, text: values.text as string | undefined, all: values.all as boolean | undefined, after: values.after as string | undefined }, output);
+      } finally {
+        await services.close();
+      }
+    }
+    case 'secret': {
+      const services = await openServices(loadConfig(), { migrate: 'require' });
+      try {
+        return await secretRotate(services, output);
       } finally {
         await services.close();
       }

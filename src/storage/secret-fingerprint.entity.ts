@@ -8,6 +8,6 @@ export class SecretFingerprintEntity {
   @Column({ type: 'varchar', length: 64 }) salt!: string;
   /** scrypt of the secret under the salt (base64): never the secret, and slow to guess it from. */
   @Column({ type: 'varchar', length: 64 }) fingerprint!: string;
-  /** When the first process that opened the database recorded it. */
+  /** When it was recorded: by the first process that opened the database, or by the last `secret rotate`. */
   @Column({ name: 'recorded_at', type: 'varchar', length: 30 }) recordedAt!: string;
 }

@@ -1,5 +1,5 @@
 import { randomBytes, scrypt } from 'node:crypto';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { ConfigError, DEVELOPMENT_SECRET } from '../config';
 import { SecretFingerprintEntity } from './secret-fingerprint.entity';
 
@@ -46,4 +46,17 @@ export async function checkSecret(dataSource: DataSource, secret: string, at: Da
       "CANDOR_SECRET is not the secret this database's actors and links were made with: set it to theirs (to change the secret on purpose, see docs/operations.md, *Changing CANDOR_SECRET*)",
     );
   }
+}
+
+/**
+ * Makes `secret` the database's, in the caller's transaction (`secret rotate`, with the actors' new keys):
+ * a new salt and fingerprint in place of the old. Processes started with the old secret refuse to start
+ * from then on; those already running answer every key 401 until they are restarted with the new one.
+ */
+export async function recordSecret(manager: EntityManager, secret: string, at: Date): Promise<void> {
+  const salt = randomBytes(16).toString('base64');
+  const fingerprint = (await fingerprintOf(secret, salt)).toString('base64');
+  const fingerprints = manager.getRepository(SecretFingerprintEntity);
+  await fingerprints.delete({ id: THE_ROW });
+  await fingerprints.insert({ id: THE_ROW, salt, fingerprint, recordedAt: at.toISOString() });
 }

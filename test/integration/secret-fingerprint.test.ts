@@ -1,11 +1,14 @@
 import { loadConfig } from '../../src/config';
 import { openServices } from '../../src/server/services';
 import { createDataSource, migrate } from '../../src/storage/data-source';
+import { runCli } from '../support/child-server';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '../support/databases';
 
 const REFUSAL = "CANDOR_SECRET is not the secret this database's actors and links were made with: set it to theirs (to change the secret on purpose, see docs/operations.md, *Changing CANDOR_SECRET*)";
 const THEIRS = 'the-secret-the-actors-were-made-with';
 const ANOTHER = 'another-secret-of-some-length';
+/** A secret suspected exposed is replaced by this one. */
+const NEXT = 'the-secret-after-the-incident';
 
 describe.each(DRIVERS)('the secret a database was made with, on %s', (driver) => {
   let database: TestDatabase;
@@ -60,5 +63,85 @@ describe.each(DRIVERS)('the secret a database was made with, on %s', (driver) =>
     expect(opened.map((outcome, index) => [secrets[index], outcome.status === 'fulfilled' ? 'opened' : (outcome.reason as Error).message])).toEqual(
       secrets.map((secret) => [secret, secret === kept ? 'opened' : REFUSAL]),
     );
+  });
+
+  describe('secret rotate (CANDOR_NEXT_SECRET)', () => {
+    const rotate = (env: Record<string, string>) => runCli(['secret', 'rotate'], { DATABASE_URL: database.url, NODE_ENV: 'test', CANDOR_SECRET: THEIRS, ...env });
+    /** The keys a rotation printed, by actor id. */
+    const keysPrinted = (stdout: string) => new Map([...stdout.matchAll(/^ {2}(\S+) +(\S+)/gm)].map(([, id, key]) => [id, key]));
+    let keys: { kept: string; revoked: string };
+    beforeEach(async () => {
+      await migrateOnly();
+      const before = await open(THEIRS);
+      try {
+        await before.actors.seedDemoActors();
+        await before.actors.rotate('campaign-manager'); // no longer its published key
+        keys = {
+          kept: await before.actors.create({ id: 'warehouse', name: 'Warehouse', team: 'Data', roles: [], purposes: ['analytics.reporting'] }),
+          revoked: await before.actors.create({ id: 'departed', name: 'Departed', team: 'Data', roles: [], purposes: ['analytics.reporting'] }),
+        };
+        await before.actors.revoke('departed');
+      } finally {
+        await before.close();
+      }
+    });
+
+    it('gives every active actor a key under the new secret (a demo actor on its published key keeps it), refuses the old secret, and is recorded', async () => {
+      const result = await rotate({ CANDOR_NEXT_SECRET: NEXT });
+      expect([result.code, result.stderr]).toEqual([0, '']);
+      const printed = keysPrinted(result.stdout);
+      expect([...printed.keys()]).toEqual(['analytics-warehouse', 'campaign-manager', 'compliance-office', 'sponsor-sync', 'support-desk', 'warehouse']);
+      expect(printed.get('support-desk')).toBe('demo-support-key');
+      expect(result.stdout).toContain('demo-support-key  (its published demo key, kept)');
+      expect(printed.get('campaign-manager')).toMatch(/^cnd_/);
+      expect(printed.get('warehouse')).toMatch(/^cnd_/);
+      expect(result.stdout).toContain('Next: set CANDOR_SECRET to the new secret on every instance and restart them');
+
+      const after = await open(NEXT);
+      try {
+        for (const [id, key] of printed) expect((await after.actors.authenticate(key))?.id).toBe(id);
+        expect(await after.actors.authenticate(keys.kept)).toBeUndefined();
+        expect(await after.actors.authenticate(keys.revoked)).toBeUndefined();
+        const runs = await after.accessLogReader.page({ reason: 'SECRET_ROTATED' }, 10);
+        expect(runs.edges.map(({ node }) => [node.operationName, node.actor.team, node.decision])).toEqual([['secret rotate', 'cli', 'RELEASED']]);
+        expect(await after.verifyAccessLog()).toEqual(expect.objectContaining({ verified: true }));
+      } finally {
+        await after.close();
+      }
+      await expect(open(THEIRS)).rejects.toThrow(REFUSAL);
+    });
+
+    it.each([
+      ['no new secret', {}, 'candor: CANDOR_NEXT_SECRET is required: the new secret (openssl rand -base64 32)\n'],
+      ['the current secret', { CANDOR_NEXT_SECRET: THEIRS }, 'candor: CANDOR_NEXT_SECRET is the current secret: nothing to rotate\n'],
+      ['a short secret', { CANDOR_NEXT_SECRET: 'too-short' }, 'candor: CANDOR_NEXT_SECRET must be at least 16 characters\n'],
+      ['the published development secret', { CANDOR_NEXT_SECRET: 'candor-development-secret-not-for-production' }, 'candor: CANDOR_NEXT_SECRET must not be the development secret: it is published\n'],
+      ['a current secret that is not the database\'s', { CANDOR_SECRET: ANOTHER, CANDOR_NEXT_SECRET: NEXT }, `candor: ${REFUSAL}\n`],
+    ])('refuses %s, changing nothing', async (_case, env, message) => {
+      const result = await rotate(env);
+      expect([result.code, result.stdout, result.stderr]).toEqual([1, '', message]);
+      const unchanged = await open(THEIRS);
+      try {
+        expect((await unchanged.actors.authenticate(keys.kept))?.id).toBe('warehouse');
+      } finally {
+        await unchanged.close();
+      }
+    });
+
+    it('refuses while the log is signed with a key made from the secret, and rotates once signing was handed to a key of its own', async () => {
+      const asTheyAre = { DATABASE_URL: database.url, NODE_ENV: 'test', CANDOR_SECRET: THEIRS };
+      // A checkpoint needs a record to sign over: the verify's own.
+      expect((await runCli(['audit', 'verify'], asTheyAre)).code).toBe(0);
+      expect((await runCli(['audit', 'checkpoint', 'create'], asTheyAre)).stdout).toMatch(/^signed checkpoint/);
+      const refused = await rotate({ CANDOR_NEXT_SECRET: NEXT });
+      expect([refused.code, refused.stderr]).toEqual([1, expect.stringContaining("candor: nothing rotated: the access log's checkpoints are signed with a key made from CANDOR_SECRET")]);
+      const signingKey = Buffer.from(Array.from({ length: 32 }, (_, index) => index * 7 + 3)).toString('base64');
+      const handedOver = await runCli(['audit', 'checkpoint', 'rotate'], { ...asTheyAre, CANDOR_AUDIT_NEXT_SIGNING_KEY: signingKey });
+      expect(handedOver.code).toBe(0);
+      const rotated = await rotate({ CANDOR_NEXT_SECRET: NEXT, CANDOR_AUDIT_SIGNING_KEY: signingKey });
+      expect([rotated.code, rotated.stderr]).toEqual([0, '']);
+      const verified = await runCli(['audit', 'verify'], { DATABASE_URL: database.url, NODE_ENV: 'test', CANDOR_SECRET: NEXT, CANDOR_AUDIT_SIGNING_KEY: signingKey });
+      expect([verified.code, verified.stdout]).toEqual([0, expect.stringMatching(/^verified \d+ records/)]);
+    });
   });
 });
