@@ -252,3 +252,67 @@ export async function exportCheckpoints(dataSource: DataSource, signer: Checkpoi
     })),
   };
 }
+
+/** A checkpoint as `exportCheckpoints` writes it: what `audit verify --checkpoints` holds the log to. */
+export interface ExportedCheckpoint {
+  readonly id: number;
+  readonly kind: string;
+  readonly seq: number;
+  readonly headHash: string;
+  readonly at: string;
+  readonly prunedThroughSeq: number | null;
+  readonly keyId: string;
+  readonly signature: string;
+  readonly predecessorKey?: string | null;
+  readonly successorKey?: string | null;
+  readonly successorSignature?: string | null;
+}
+
+/** The fields of a checkpoint an export and the log must agree on: what is signed, and the signatures (not the unsigned row id). */
+const ANCHORED_FIELDS = ['kind', 'seq', 'headHash', 'at', 'prunedThroughSeq', 'keyId', 'signature', 'predecessorKey', 'successorKey', 'successorSignature'] as const;
+
+/**
+ * The checkpoints of an export (`audit checkpoint export`'s JSON), or BAD_USER_INPUT saying what is not
+ * one: a file that is not an export must not pass as one that holds no checkpoint.
+ */
+export function readCheckpointExport(text: string, name: string): ExportedCheckpoint[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw badInput(`${name} is not valid JSON: ${(error as Error).message}`);
+  }
+  const { format, checkpoints } = (parsed ?? {}) as { format?: unknown; checkpoints?: unknown };
+  if (format !== CHECKPOINT_FORMAT || !Array.isArray(checkpoints)) throw badInput(`${name} is not a checkpoint export (npx candor audit checkpoint export): expected "format": "${CHECKPOINT_FORMAT}" and a list of checkpoints`);
+  if (checkpoints.length === 0) throw badInput(`${name} holds no checkpoint: it vouches for nothing`);
+  const nullableText = (value: unknown) => value === undefined || value === null || typeof value === 'string';
+  checkpoints.forEach((checkpoint: Record<string, unknown>, index) => {
+    const wellFormed =
+      typeof checkpoint === 'object' &&
+      checkpoint !== null &&
+      Number.isInteger(checkpoint.id) &&
+      Number.isInteger(checkpoint.seq) &&
+      (checkpoint.prunedThroughSeq === null || Number.isInteger(checkpoint.prunedThroughSeq)) &&
+      ['kind', 'headHash', 'at', 'keyId', 'signature'].every((field) => typeof checkpoint[field] === 'string') &&
+      ['predecessorKey', 'successorKey', 'successorSignature'].every((field) => nullableText(checkpoint[field]));
+    if (!wellFormed) throw badInput(`${name}: checkpoint ${index + 1} of the list is not a checkpoint as export writes them`);
+  });
+  return checkpoints as ExportedCheckpoint[];
+}
+
+/**
+ * The first (lowest seq) checkpoint of an export the log does not hold as exported. The chain's hashes are
+ * unkeyed: whoever can write the database can rewrite records, hash them again and delete the checkpoints
+ * that would contradict them — the periodic one then signs the rewritten head. What was exported outside
+ * the database cannot be deleted with them. A checkpoint held as exported is then held to the chain by the
+ * verify (its signature, and the hash of the batch it ends).
+ */
+export function missingAnchor(exported: readonly ExportedCheckpoint[], stored: readonly AuditCheckpointEntity[], name: string): { seq: number; problem: string } | undefined {
+  const held = (anchor: ExportedCheckpoint) => stored.some((checkpoint) => ANCHORED_FIELDS.every((field) => (checkpoint[field] ?? null) === (anchor[field] ?? null)));
+  const missing = [...exported].sort((a, b) => a.seq - b.seq || a.id - b.id).find((anchor) => !held(anchor));
+  if (!missing) return undefined;
+  return {
+    seq: missing.seq,
+    problem: `checkpoint ${missing.id} of ${name} (seq ${missing.seq}, head hash ${missing.headHash}, ${missing.at}) is not in the log: its checkpoints were removed or replaced, and the records it vouched for may have been rewritten since`,
+  };
+}

@@ -3,7 +3,7 @@ import { AuditBatchEntity, AuditCheckpointEntity, AuditEntryEntity } from './aud
 import { batchHash, decodeItems, encodeItems, GENESIS_HASH, recordDigest } from './chain';
 import { inert } from '../printable';
 import { storedVerifier } from './checkpoint-keys';
-import { checkpointKeyring, type CheckpointSigner } from './checkpoints';
+import { checkpointKeyring, type CheckpointSigner, type ExportedCheckpoint, missingAnchor } from './checkpoints';
 
 export interface VerifyOptions {
   /** Start at the batch holding this sequence number (its previous hash is taken as given). */
@@ -12,6 +12,8 @@ export interface VerifyOptions {
   readonly pageSize?: number;
   /** Called after each batch with the records verified so far (progress output). */
   readonly onProgress?: (verified: number, headSeq: number) => void;
+  /** Checkpoints exported earlier (`audit checkpoint export`), named by `name`: each must still be in the log, as exported. */
+  readonly anchors?: { readonly name: string; readonly checkpoints: readonly ExportedCheckpoint[] };
 }
 
 export interface VerifyReport {
@@ -40,8 +42,15 @@ export async function verifyAccessLog(dataSource: DataSource, signer: Checkpoint
   for (let attempt = 1; ; attempt++) {
     const pruneBefore = await latestPruneId();
     const report = await verifyOnce(dataSource, signer, options);
-    if (report.verified || attempt === PRUNE_RACE_RETRIES || (await latestPruneId()) === pruneBefore) return report;
+    if (report.verified || attempt === PRUNE_RACE_RETRIES || (await latestPruneId()) === pruneBefore) return options.anchors ? heldToAnchors(dataSource, report, options.anchors) : report;
   }
+}
+
+/** The report, or the break an exported checkpoint the log no longer holds makes, whichever comes first. */
+async function heldToAnchors(dataSource: DataSource, report: VerifyReport, anchors: NonNullable<VerifyOptions['anchors']>): Promise<VerifyReport> {
+  const missing = missingAnchor(anchors.checkpoints, await dataSource.getRepository(AuditCheckpointEntity).find(), anchors.name);
+  if (!missing || (!report.verified && report.firstBrokenSeq! <= missing.seq)) return report;
+  return { ...report, verified: false, firstBrokenSeq: missing.seq, problem: inert(missing.problem) };
 }
 
 async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, options: VerifyOptions): Promise<VerifyReport> {

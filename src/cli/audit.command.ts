@@ -1,8 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { LessThan, LessThanOrEqual, MoreThanOrEqual } from 'typeorm';
 import type { AccessActor, AccessRecordInput } from '../audit/access-log';
 import { AuditBatchEntity } from '../audit/audit.entities';
-import { checkpointSigner, checkSigningKey, exportCheckpoints, rotateSigningKey, signedCheckpoint, writeCheckpoint } from '../audit/checkpoints';
+import { checkpointSigner, checkSigningKey, exportCheckpoints, readCheckpointExport, rotateSigningKey, signedCheckpoint, writeCheckpoint } from '../audit/checkpoints';
 import { PARTITION_MONTHS_AHEAD } from '../audit/postgres-partitions';
 import { decimal, signingSeed } from '../config';
 import { auditUnavailable, badInput, isoTime } from '../errors';
@@ -65,15 +66,29 @@ export interface Output {
   readonly interactive: boolean;
 }
 
-/** `candor audit verify [--from SEQ]`: exit 0 when the chain verifies, 1 with the first break otherwise. */
-export async function auditVerify(services: CandorServices, from: string | undefined, output: Output): Promise<number> {
+function readExport(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw badInput(`cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+}
+
+/**
+ * `candor audit verify [--from SEQ] [--checkpoints FILE]`: exit 0 when the chain verifies (and holds every
+ * checkpoint of FILE, an earlier export), 1 with the first break otherwise.
+ */
+export async function auditVerify(services: CandorServices, options: { readonly from?: string; readonly checkpoints?: string }, output: Output): Promise<number> {
+  const { from } = options;
   let fromSeq: number | undefined;
   if (from !== undefined) {
     fromSeq = decimal(from);
     if (!Number.isInteger(fromSeq) || fromSeq < 1) throw badInput('--from must be a sequence number ≥ 1');
   }
+  const anchors = options.checkpoints === undefined ? undefined : { name: options.checkpoints, checkpoints: readCheckpointExport(readExport(options.checkpoints), options.checkpoints) };
   const report = await services.verifyAccessLog({
     fromSeq,
+    anchors,
     onProgress: output.interactive ? (verified, head) => output.err(`\rverifying… ${verified} records (head ${head})`) : undefined,
   });
   if (output.interactive) output.err('\r\x1b[K');
@@ -88,7 +103,10 @@ export async function auditVerify(services: CandorServices, from: string | undef
   const pastHead = report.verified && fromSeq !== undefined && fromSeq > report.headSeq + 1 ? `--from ${fromSeq} is past the log's head (seq ${report.headSeq}): nothing to verify` : undefined;
   if (pastHead && !unrecorded) throw badInput(pastHead);
   if (pastHead) output.err(`${pastHead}\n`);
-  else if (report.verified) output.out(`verified ${report.records} records through ${report.headSeq} (head hash ${report.headHash})\n`);
+  else if (report.verified) {
+    output.out(`verified ${report.records} records through ${report.headSeq} (head hash ${report.headHash})\n`);
+    if (anchors) output.out(`the log holds all ${anchors.checkpoints.length} checkpoints of ${anchors.name}, through seq ${Math.max(...anchors.checkpoints.map((checkpoint) => checkpoint.seq))}\n`);
+  }
   else output.err(`access log broken at seq ${report.firstBrokenSeq}: ${report.problem}\n`);
   if (unrecorded) output.err(`this run is unrecorded: the access log refused its record (${inert(causeOf(unrecorded))})\n`);
   return report.verified && !unrecorded ? 0 : 1;

@@ -44,8 +44,9 @@ Commands:
                      Compare the annotations' governance with a base governance.json (a file, or
                      schema/governance.json at a git ref such as origin/main): a Markdown summary for a
                      pull request; exit 1 when a change needs privacy review, 2 on unusable input
-  audit verify [--from SEQ]
-                     Verify every record digest, batch hash and signed checkpoint of the access log
+  audit verify [--from SEQ] [--checkpoints FILE]
+                     Verify every record digest, batch hash and signed checkpoint of the access log;
+                     with FILE (an earlier checkpoint export), also that the log still holds each of them
   audit checkpoint create|export|rotate
                      Sign a checkpoint of the log head now | print all checkpoints with the public key |
                      hand signing over to CANDOR_AUDIT_NEXT_SIGNING_KEY (a checkpoint signed by both keys)
@@ -165,7 +166,7 @@ async function serve(): Promise<void> {
  */
 const OPTIONS_OF: Readonly<Record<string, readonly string[]>> = {
   'schema diff': ['base', 'format', 'out'],
-  'audit verify': ['from'],
+  'audit verify': ['from', 'checkpoints'],
   'audit prune': ['before'],
   'audit partitions': ['ahead'],
   'subject link': ['subject', 'ttl'],
@@ -184,6 +185,7 @@ const CLI_OPTIONS = {
   from: { type: 'string' },
   to: { type: 'string' },
   before: { type: 'string' },
+  checkpoints: { type: 'string' },
   ahead: { type: 'string' },
   subject: { type: 'string' },
   format: { type: 'string' },
@@ -316,7 +318,7 @@ async function main(argv: string[]): Promise<number> {
       }
       const services = await openServices(loadConfig(), { migrate: 'require' });
       try {
-        if (subcommand === 'verify') return await auditVerify(services, values.from as string | undefined, output);
+        if (subcommand === 'verify') return await auditVerify(services, { from: values.from as string | undefined, checkpoints: values.checkpoints as string | undefined }, output);
         if (subcommand === 'checkpoint') return await auditCheckpoint(services, action, output);
         if (subcommand === 'partitions') return await auditPartitions(services, values.ahead as string | undefined, output);
         return await auditPrune(services, values.before as string | undefined, output);

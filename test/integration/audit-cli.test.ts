@@ -1,13 +1,25 @@
 import { createPublicKey, randomBytes, verify } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { MoreThan } from 'typeorm';
 import { AuditBatchEntity, AuditCheckpointEntity, AuditEntryEntity } from '../../src/audit/audit.entities';
+import { batchHash, decodeItems, encodeItems, recordDigest } from '../../src/audit/chain';
 import { checkpointMessage, signedCheckpoint, writeCheckpoint } from '../../src/audit/checkpoints';
 import { auditCheckpoint, auditVerify, recordCliOperation } from '../../src/cli/audit.command';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { runCli } from '../support/child-server';
 import { createTestDatabase, DRIVERS } from '../support/databases';
 import { tamper } from '../support/raw-sql';
+
+/** A file of `text` in `dir`: an export to verify against. */
+const written = (dir: string, text: string) => {
+  const path = join(dir, 'checkpoints.json');
+  writeFileSync(path, text);
+  return path;
+};
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
   let candor: Harness;
@@ -139,6 +151,87 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     }
   });
 
+  it('verify --checkpoints FILE catches a chain rewritten with its checkpoints deleted, which the hashes alone cannot', async () => {
+    await candor.services.accessLog.append([{ at: new Date(), requestId: 'anchored', actor: null, purpose: null, operationName: null, subjectId: null, coordinate: null, category: null, decision: 'REFUSED', reason: 'UNAUTHENTICATED', legalBasis: null }]);
+    const checkpoint = (await writeCheckpoint(candor.services.dataSource, candor.services.checkpointSigner, 'manual', new Date()))!;
+    const exportFile = join(mkdtempSync(join(tmpdir(), 'candor-anchors-')), 'checkpoints.json');
+    writeFileSync(exportFile, (await cli('checkpoint', 'export')).stdout);
+    const anchored = await cli('verify', '--checkpoints', exportFile);
+    expect([anchored.code, anchored.stderr]).toEqual([0, '']);
+    expect(anchored.stdout).toMatch(new RegExp(`^verified \\d+ records through \\d+ \\(head hash [0-9a-f]{64}\\)\nthe log holds all \\d+ checkpoints of ${exportFile}, through seq ${checkpoint.seq}\n$`));
+
+    // Someone with write access to the database rewrites the record, hashes it and its batch again, and
+    // removes every checkpoint that would contradict them: the chain is consistent again.
+    const batch = await candor.services.dataSource.getRepository(AuditBatchEntity).findOneByOrFail({ lastSeq: checkpoint.seq });
+    const [entry] = await candor.services.dataSource.getRepository(AuditEntryEntity).find({ where: { batchId: batch.id } });
+    expect([entry.seq, entry.count, batch.firstSeq]).toEqual([checkpoint.seq, 1, checkpoint.seq]);
+    const [item] = decodeItems(entry.items);
+    const rewritten = { ...item, reason: 'BAD_REQUEST' };
+    const digest = recordDigest(entry.seq, entry, rewritten);
+    const checkpoints = await candor.services.dataSource.getRepository(AuditCheckpointEntity).find({ order: { id: 'ASC' } });
+    // The batches after it (the export's and verify's own records) chain from its hash: hashed again too.
+    const rechainedAfter = async (hash: string): Promise<Array<[string, unknown[]]>> => {
+      const statements: Array<[string, unknown[]]> = [];
+      let previousHash = hash;
+      for (const next of await candor.services.dataSource.getRepository(AuditBatchEntity).find({ where: { id: MoreThan(batch.id) }, order: { id: 'ASC' } })) {
+        const digests = (await candor.services.dataSource.getRepository(AuditEntryEntity).find({ where: { batchId: next.id }, order: { seq: 'ASC' } })).flatMap((stored) => JSON.parse(stored.digests) as string[]);
+        const nextHash = batchHash(previousHash, digests);
+        statements.push(['UPDATE audit_batch SET prev_hash = ?, hash = ? WHERE id = ?', [previousHash, nextHash, next.id]]);
+        previousHash = nextHash;
+      }
+      return statements;
+    };
+    const forgedHash = batchHash(batch.prevHash, [digest]);
+    await tamper(candor, [
+      ['UPDATE audit_entry SET items = ?, digests = ? WHERE seq = ?', [encodeItems([rewritten]), JSON.stringify([digest]), entry.seq]],
+      ['UPDATE audit_batch SET hash = ? WHERE id = ?', [forgedHash, batch.id]],
+      ...(await rechainedAfter(forgedHash)),
+      ['DELETE FROM audit_checkpoint', []],
+    ]);
+    try {
+      expect((await cli('verify')).code).toBe(0);
+      const caught = await cli('verify', '--checkpoints', exportFile);
+      const [first] = checkpoints;
+      expect([caught.code, caught.stdout, caught.stderr]).toEqual([
+        1,
+        '',
+        `access log broken at seq ${first.seq}: checkpoint ${first.id} of ${exportFile} (seq ${first.seq}, head hash ${first.headHash}, ${first.at}) is not in the log: its checkpoints were removed or replaced, and the records it vouched for may have been rewritten since\n`,
+      ]);
+    } finally {
+      // Put back as it was, with the batches the verifies above appended meanwhile chained to it.
+      await tamper(candor, [
+        ['UPDATE audit_entry SET items = ?, digests = ? WHERE seq = ?', [entry.items, entry.digests, entry.seq]],
+        ['UPDATE audit_batch SET hash = ? WHERE id = ?', [batch.hash, batch.id]],
+        ...(await rechainedAfter(batch.hash)),
+      ]);
+      await candor.services.dataSource.getRepository(AuditCheckpointEntity).insert(checkpoints);
+    }
+    // One of them altered instead: its own signature fails first, at the same place. (Put back, the rows may
+    // have new ids: a checkpoint is known by its signature.)
+    const { id: heldAs } = await candor.services.dataSource.getRepository(AuditCheckpointEntity).findOneByOrFail({ signature: checkpoint.signature });
+    await tamper(candor, [['UPDATE audit_checkpoint SET at = ? WHERE id = ?', ['2001-01-01T00:00:00.000Z', heldAs]]]);
+    try {
+      const altered = await cli('verify', '--checkpoints', exportFile);
+      expect([altered.code, altered.stderr]).toEqual([1, expect.stringMatching(new RegExp(`^access log broken at seq ${checkpoint.seq}: checkpoint ${heldAs} \\(seq ${checkpoint.seq}, signed with key \\w+\\): signature does not verify`))]);
+    } finally {
+      await tamper(candor, [['UPDATE audit_checkpoint SET at = ? WHERE id = ?', [checkpoint.at, heldAs]]]);
+    }
+    expect((await cli('verify', '--checkpoints', exportFile)).code).toBe(0);
+  });
+
+  it.each([
+    ['a file that does not exist', () => '/nonexistent/checkpoints.json', 'candor: cannot read /nonexistent/checkpoints.json (ENOENT)\n'],
+    ['a file that is not JSON', (dir: string) => written(dir, 'not json'), (file: string) => `candor: ${file} is not valid JSON: `],
+    ['JSON that is not an export', (dir: string) => written(dir, '{"checkpoints": []}'), (file: string) => `candor: ${file} is not a checkpoint export (npx candor audit checkpoint export): expected "format": "candor-checkpoint/1" and a list of checkpoints\n`],
+    ['an export of no checkpoint', (dir: string) => written(dir, '{"format": "candor-checkpoint/1", "checkpoints": []}'), (file: string) => `candor: ${file} holds no checkpoint: it vouches for nothing\n`],
+    ['a checkpoint without its signature', (dir: string) => written(dir, '{"format": "candor-checkpoint/1", "checkpoints": [{"id": 1, "kind": "manual", "seq": 1, "headHash": "ab", "at": "x", "prunedThroughSeq": null, "keyId": "k"}]}'), (file: string) => `candor: ${file}: checkpoint 1 of the list is not a checkpoint as export writes them\n`],
+  ])('verify --checkpoints refuses %s (exit 1, one line)', async (_case, file, message) => {
+    const path = file(mkdtempSync(join(tmpdir(), 'candor-anchors-')));
+    const result = await cli('verify', '--checkpoints', path);
+    expect([result.code, result.stdout]).toEqual([1, '']);
+    expect(result.stderr).toEqual(typeof message === 'string' ? message : expect.stringMatching(new RegExp(`^${escapeRegExp(message(path))}`)));
+  });
+
   it('shows nothing a read found when the log cannot record the read, and says it is safe to run again (a change says not to); verify shows its finding marked unrecorded, and fails', async () => {
     const written: string[] = [];
     const output = { interactive: false, out: (text: string) => void written.push(text), err: (text: string) => void written.push(text) };
@@ -149,11 +242,11 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
       );
       expect(written).toEqual([]);
       // Verify diagnoses a log that refuses appends: what it found (sequence numbers and hashes) is shown.
-      expect(await auditVerify(candor.services, undefined, output)).toBe(1);
+      expect(await auditVerify(candor.services, {}, output)).toBe(1);
       expect(written).toEqual([expect.stringMatching(/^verified \d+ records through \d+ \(head hash [0-9a-f]{64}\)\n$/), 'this run is unrecorded: the access log refused its record (connection terminated)\n']);
       // A --from past the head verified nothing: said so, not "verified 0 records".
       written.length = 0;
-      expect(await auditVerify(candor.services, '999999999', output)).toBe(1);
+      expect(await auditVerify(candor.services, { from: '999999999' }, output)).toBe(1);
       expect(written).toEqual([expect.stringMatching(/^--from 999999999 is past the log's head \(seq \d+\): nothing to verify\n$/), 'this run is unrecorded: the access log refused its record (connection terminated)\n']);
       await expect(recordCliOperation(candor.services, 'consent import', 'CONSENT_IMPORTED', { done: '3 consent statements were imported' })).rejects.toThrow(
         "3 consent statements were imported, but the access log could not record this run (consent import); do not repeat it — check the log's store",
