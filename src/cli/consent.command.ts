@@ -97,7 +97,14 @@ export async function inboxCommand(services: CandorServices, action: string | un
     // As `inbox list` prints ids (#12) or without the sign, as GraphQL's `inbox(after:)` takes them.
     const messages = await inbox.list(!args.all, MAX_INBOX_PAGE, args.after === undefined ? null : args.after.replace(/^#/, ''));
     const shown = await decideMessageFields(services, messages);
-    await recordCliOperation(services, 'inbox list', 'SUBJECT_MESSAGES_READ', { accesses: shown.records });
+    // As GraphQL's `inbox` is: the listing names who wrote in, so it is recorded once per subject it lists too.
+    const listedSubjects = [...new Set(messages.map((message) => message.subjectId))];
+    await recordCliOperation(services, 'inbox list', 'SUBJECT_MESSAGES_READ', {
+      accesses: (run) => [
+        ...listedSubjects.map((subjectId): AccessRecordInput => ({ ...run, subjectId, coordinate: null, category: null, decision: 'RELEASED', reason: 'SUBJECT_MESSAGES_READ', legalBasis: 'legal_obligation' })),
+        ...shown.records(run),
+      ],
+    });
     if (messages.length === 0) output.out(args.all ? 'no messages\n' : 'no unanswered messages\n');
     if (messages.length === MAX_INBOX_PAGE) output.err(`showing ${MAX_INBOX_PAGE} messages: the next ones with --after ${messages.at(-1)!.id}\n`);
     // Written by data subjects: printed inert (messages saved before the page refused such characters may hold some).
@@ -113,7 +120,7 @@ export async function inboxCommand(services: CandorServices, action: string | un
     const id = /^#?(\d{1,15})$/.exec(args.id);
     if (!id) throw badInput(`the message id is a number, as \`inbox list\` prints it (12, or '#12' in quotes: a shell reads an unquoted # as a comment), got "${args.id}"`);
     const answered = await inbox.answer(Number(id[1]), args.text, cliActor().id);
-    await recordCliOperation(services, 'inbox answer', 'SUBJECT_MESSAGE_ANSWERED', { done: 'the answer was saved' });
+    await recordCliOperation(services, 'inbox answer', 'SUBJECT_MESSAGE_ANSWERED', { subjectId: answered.subjectId, done: 'the answer was saved' });
     output.out(`answered message #${answered.id}; the answer appears on the subject's privacy page\n`);
     return 0;
   }

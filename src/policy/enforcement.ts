@@ -119,6 +119,7 @@ export function enforceGovernance(schema: GraphQLSchema, declarations: readonly 
         if (subjectKey) {
           await governanceOf(context).preload(result, subjectKey, returnsList);
           if (filtering) governanceOf(context).noteFilteredOnChoices(field, result, subjectKey, returnsList);
+          if (field.recordAs && !field.subjectArgument) governanceOf(context).noteSubjectsReturned(field, result, subjectKey, returnsList);
         }
         return leaves ? governanceOf(context).guardLeaves(result, leaves, info) : result;
       };

@@ -148,6 +148,16 @@ export interface RecordedOperationCall {
   readonly responseKey: string;
 }
 
+/** The subject ids of a field's result: of each record of a list, or of the one record. */
+function subjectIdsOf(result: unknown, subjectKey: string, isList: boolean): string[] {
+  const subjectIds = [];
+  for (const record of isList && Array.isArray(result) ? result : [result]) {
+    const subjectId = record !== null && typeof record === 'object' ? (record as Record<string, unknown>)[subjectKey] : undefined;
+    if (subjectId !== null && subjectId !== undefined) subjectIds.push(String(subjectId));
+  }
+  return subjectIds;
+}
+
 /** The ID or String at `path` (`input.subjectId`) in a field's arguments; the schema lint checked the path's type. */
 function argumentAt(args: Readonly<Record<string, unknown>>, path: string): string | null {
   let value: unknown = args;
@@ -193,6 +203,7 @@ export class RequestGovernance {
   private readonly filteredOnChoices = new Map<string, { field: GuardedField; subjectId: string }>();
   private readonly leftOutOnChoices = new Map<string, { field: GuardedField; subjectId: string }>();
   private readonly recordedOperationCalls: RecordedOperationCall[] = [];
+  private readonly returnedSubjects = new Map<GuardedField, Set<string>>();
   private readonly resolverRecords: AccessRecordInput[] = [];
   private withheldPaths: Array<{ path: ResponsePath; field: GuardedField; subjectId: string; code: string }> = [];
   /** The record the previous field was decided for, the subject key it was read by, and its subject's entry. */
@@ -322,10 +333,18 @@ export class RequestGovernance {
    * (`filtersOnChoices`): the caller learned that much of each one's privacy preferences.
    */
   noteFilteredOnChoices(field: GuardedField, result: unknown, subjectKey: string, isList: boolean): void {
-    for (const record of isList && Array.isArray(result) ? result : [result]) {
-      const subjectId = record !== null && typeof record === 'object' ? (record as Record<string, unknown>)[subjectKey] : undefined;
-      if (subjectId !== null && subjectId !== undefined) this.filteredOnChoices.set(`${field.index}|${String(subjectId)}`, { field, subjectId: String(subjectId) });
-    }
+    for (const subjectId of subjectIdsOf(result, subjectKey, isList)) this.filteredOnChoices.set(`${field.index}|${subjectId}`, { field, subjectId });
+  }
+
+  /**
+   * Notes the subjects whose records a recorded root field (`recordAs`, naming no subject in its arguments)
+   * returned: its call is recorded once per subject it told about (the inbox names who wrote in), whatever of
+   * their records' fields were selected.
+   */
+  noteSubjectsReturned(field: GuardedField, result: unknown, subjectKey: string, isList: boolean): void {
+    let subjects = this.returnedSubjects.get(field);
+    if (!subjects) this.returnedSubjects.set(field, (subjects = new Set()));
+    for (const subjectId of subjectIdsOf(result, subjectKey, isList)) subjects.add(subjectId);
   }
 
   /** The subjects root fields returned because of their choices, once per (field, subject). */
@@ -359,11 +378,15 @@ export class RequestGovernance {
   }
 
   /**
-   * Authorised calls of root fields that are themselves recorded (`recordAs`): once per coordinate, or, for a
-   * field that names the data subject it acts on (`subjectArgument`), once per call, with that subject.
+   * Authorised calls of root fields that are themselves recorded (`recordAs`): for a field that names the
+   * data subject it acts on (`subjectArgument`), once per call, with that subject; for one that returned
+   * data subjects' records, once per subject returned; otherwise once per coordinate, naming no subject.
    */
   get recordedOperations(): readonly RecordedOperationCall[] {
-    return this.recordedOperationCalls;
+    return this.recordedOperationCalls.flatMap((call) => {
+      const returned = call.field.subjectArgument ? undefined : this.returnedSubjects.get(call.field);
+      return returned?.size ? [...returned].map((subjectId) => ({ ...call, subjectId })) : [call];
+    });
   }
 
   /**

@@ -1023,18 +1023,25 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     const message = await candor.services.dataSource.getRepository('SubjectMessageEntity').save({ subjectId: S, context: 'purpose:third_party_sharing', body: 'Why did Partnerships receive my country?', createdAt: new Date(now).toISOString() });
     const inbox = await manage('{ inbox { id subjectId context body answer } }');
     expect(inbox.body.data!.inbox).toEqual(expect.arrayContaining([{ id: String(message.id), subjectId: S, context: 'purpose:third_party_sharing', body: 'Why did Partnerships receive my country?', answer: null }]));
-    // What the subject asked about, their words and the answer are theirs: each read is decided and recorded.
+    // What the subject asked about, their words and the answer are theirs: each read is decided and recorded,
+    // and so is the read of the inbox, which named them.
     const read = await candor.services.accessLogReader.page({ requestId: inbox.headers.get('x-request-id'), subjectId: S }, 50);
-    expect(read.edges.map((edge) => edge.node.coordinate).sort()).toEqual(['SubjectMessage.answer', 'SubjectMessage.body', 'SubjectMessage.context']);
-    // The read itself is recorded, as the CLI's is, also when no personal field is selected (the list names who wrote in).
-    const idsOnly = await manage('{ inbox { id subjectId } }');
+    expect(read.edges.map((edge) => edge.node.coordinate).sort()).toEqual(['Query.inbox', 'SubjectMessage.answer', 'SubjectMessage.body', 'SubjectMessage.context']);
+    // The read itself is recorded, as the CLI's is, also when no personal field is selected: the list names
+    // who wrote in, so once per subject it lists (their page and report show it); a page listing no one, once.
+    const idsOnly = await manage('{ inbox(unansweredOnly: false) { id subjectId } }');
+    const listed = idsOnly.body.data!.inbox as Array<{ id: string; subjectId: string }>;
+    expect(listed.map((listedMessage) => listedMessage.subjectId)).toContain(S);
     const operation = async (requestId: string | null) => (await candor.services.accessLogReader.page({ requestId: requestId! }, 50)).edges.map((edge) => [edge.node.reason, edge.node.subjectId]);
-    expect(await operation(idsOnly.headers.get('x-request-id'))).toEqual([['SUBJECT_MESSAGES_READ', null]]);
+    expect((await operation(idsOnly.headers.get('x-request-id'))).sort()).toEqual([...new Set(listed.map((listedMessage) => listedMessage.subjectId))].sort().map((subjectId) => ['SUBJECT_MESSAGES_READ', subjectId]));
+    const pastTheEnd = await manage(`{ inbox(unansweredOnly: false, after: "${listed.at(-1)!.id}") { id } }`);
+    expect(pastTheEnd.body.data!.inbox).toEqual([]);
+    expect(await operation(pastTheEnd.headers.get('x-request-id'))).toEqual([['SUBJECT_MESSAGES_READ', null]]);
     const tooLong = await manage(`mutation { answerQuestion(input: { id: "${message.id}", answer: "${'x'.repeat(4_001)}" }) { answer } }`);
     expect([tooLong.body.errors?.[0].extensions?.code, tooLong.body.errors?.[0].message]).toEqual(['BAD_USER_INPUT', 'please keep the answer under 4,000 characters']);
     const answered = await manage(`mutation { answerQuestion(input: { id: "${message.id}", answer: "Only because you agreed on 2 January." }) { answer answeredBy } }`);
     expect(answered.body.data!.answerQuestion).toEqual({ answer: 'Only because you agreed on 2 January.', answeredBy: 'compliance-office' });
-    expect(await operation(answered.headers.get('x-request-id'))).toContainEqual(['SUBJECT_MESSAGE_ANSWERED', null]);
+    expect(await operation(answered.headers.get('x-request-id'))).toContainEqual(['SUBJECT_MESSAGE_ANSWERED', S]);
     const twice = await manage(`mutation { answerQuestion(input: { id: "${message.id}", answer: "again" }) { answer } }`);
     expect(twice.body.errors?.[0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'id' });
     // Coded refusals, on PostgreSQL too: an id past its integer column, text it cannot store (NUL).
@@ -1066,6 +1073,8 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     // As GraphQL's `inbox` does, the run records each subject's words it printed: their page and access report show the read.
     const printedOfS = (await candor.services.accessLogReader.page({ subjectId: S }, 500)).edges.filter((edge) => edge.node.operationName === 'inbox list');
     expect(printedOfS.map((edge) => [edge.node.coordinate, edge.node.decision, edge.node.reason, edge.node.legalBasis, edge.node.actor?.team])).toContainEqual(['SubjectMessage.body', 'RELEASED', 'LEGAL_BASIS', 'legal_obligation', 'cli']);
+    // And that the listing named them, whatever it printed of their words.
+    expect(printedOfS.map((edge) => [edge.node.coordinate, edge.node.reason])).toContainEqual([null, 'SUBJECT_MESSAGES_READ']);
     // What it prints is what the decisions release: with the subjects' states unreadable, nothing of their words (fail closed).
     const printed: string[] = [];
     const unreadable = jest.spyOn(candor.services.consent, 'states').mockRejectedValue(new Error('consent store down'));
@@ -1082,6 +1091,8 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(await runCli(['inbox', 'answer', 'first', '--text', 'Done.'], env)).toEqual(expect.objectContaining({ code: 1, stderr: 'candor: the message id is a number, as `inbox list` prints it (12, or \'#12\' in quotes: a shell reads an unquoted # as a comment), got "first"\n' }));
     const answered = await runCli(['inbox', 'answer', `#${message.id}`, '--text', 'Done — it is gone.'], env);
     expect([answered.code, answered.stdout]).toEqual([0, `answered message #${message.id}; the answer appears on the subject's privacy page\n`]);
+    const answeredRecords = (await candor.services.accessLogReader.page({ reason: 'SUBJECT_MESSAGE_ANSWERED', subjectId: S }, 50)).edges.filter((edge) => edge.node.operationName === 'inbox answer');
+    expect(answeredRecords).toHaveLength(1);
     expect((await runCli(['inbox', 'list'], env)).stdout).not.toContain(`#${message.id} `);
   });
 
