@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { type AppendEntry, type AppendResult, commitTimeAfter, ENTRY_COLUMNS, entryRow, insertCheckpoint, LATEST_CHECKPOINT_KEY, newPseudonym, planStillHolds, type PrunePlan, type PruneResult, PseudonymCache, pseudonymise, subjectsOf } from './audit-store';
+import { configureSqliteConnection, createPrivateDatabaseFile } from '../storage/sqlite-file';
 import { type ChainHead, EMPTY_HEAD, sealBatch } from './chain';
 
 export type WorkerRequest =
@@ -19,9 +20,10 @@ export type WorkerResponse = { readonly id: number; readonly result?: AppendResu
 const INSERT_CHUNK = 500;
 
 export function openAppender(path: string) {
+  createPrivateDatabaseFile(path);
   const db = new Database(path, { timeout: 10_000 });
   db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
+  configureSqliteConnection(db);
   const headStatement = db.prepare('SELECT id, last_seq, hash, committed_at FROM audit_batch ORDER BY id DESC LIMIT 1');
   const insertBatch = db.prepare('INSERT INTO audit_batch (id, first_seq, last_seq, prev_hash, hash, committed_at) VALUES (?, ?, ?, ?, ?, ?)');
   const findPseudonym = db.prepare('SELECT pseudonym FROM subject_pseudonym WHERE subject_id = ?');

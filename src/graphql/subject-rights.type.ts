@@ -1,5 +1,7 @@
 import { Field, ID, InputType, Int } from 'type-graphql';
 import { MAX_ANSWER_LENGTH } from '../consent/inbox';
+import type { OldCopies } from '../storage/old-copies';
+import { OldCopiesEnum } from './enums';
 import { Governed, GovernedType } from './governed.decorator';
 import { CONSENT_RECORD_PURPOSES } from './purposes';
 import { WRITTEN_TIME } from './time-format';
@@ -34,6 +36,7 @@ export class ErasureResultType {
   @Field(() => Int) @Governed(OPERATIONAL) watchEventsDeleted!: number;
   @Field(() => Int, { description: 'Payments kept for bookkeeping, without card digits.' }) @Governed(OPERATIONAL) paymentsKept!: number;
   @Field(() => Int) @Governed(OPERATIONAL) messagesErased!: number;
+  @Field(() => OldCopiesEnum) @Governed(OPERATIONAL) oldCopies!: OldCopies;
 }
 
 @InputType({ description: "An answer to a data subject's question; it appears on their privacy page." })

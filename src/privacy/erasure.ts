@@ -4,6 +4,7 @@ import { SubjectMessageEntity } from '../consent/subject-message.entity';
 import { auditUnavailable, badInput, unknownSubject } from '../errors';
 import type { CandorServices } from '../server/services';
 import { inAdvisoryTurn } from '../storage/data-source';
+import { type OldCopies, overwriteOldCopies } from '../storage/old-copies';
 import { inTransaction } from '../storage/transactions';
 
 export interface ErasureResult {
@@ -12,7 +13,16 @@ export interface ErasureResult {
   readonly watchEventsDeleted: number;
   readonly paymentsKept: number;
   readonly messagesErased: number;
+  /** Whether old copies of the erased values may remain in the database's files, and until when. */
+  readonly oldCopies: OldCopies;
 }
+
+/**
+ * The tables an erasure deletes or overwrites rows of: on PostgreSQL, the ones to VACUUM for the old row
+ * versions to go (the access log's mapping of pseudonyms, `subject_pseudonym`, among them). Keep it and
+ * docs/operations.md in step with what `erase` changes.
+ */
+export const ERASURE_TABLES = ['customer', 'watch_event', 'payment', 'consent_event', 'consent_receipt', 'consent_state', 'subject_message', 'subject_pseudonym'] as const;
 
 /**
  * Erases a data subject (GDPR Art. 17): their personal fields are removed from the domain data, their
@@ -28,6 +38,10 @@ export interface ErasureResult {
  * erasing the subject again finishes the job (that run reports no domain counts: the first one made them).
  * A run that fails between the record and the deletion leaves the record written twice once finished,
  * which over-reports, never under-reports.
+ *
+ * Last, the old copies of the erased values in the database's files are overwritten where the store allows
+ * (SQLite: `overwriteOldCopies`); the result says whether any may remain. Failing to overwrite them does not
+ * fail the erasure: the data is erased for every reader of the database, and the result says what remains.
  */
 export async function eraseSubject(services: CandorServices, subjectId: string, actor: AccessActor, requestId: string): Promise<ErasureResult> {
   // One erasure of a subject at a time, in this process and (on PostgreSQL) across the instances and the
@@ -83,7 +97,7 @@ async function erase(services: CandorServices, subjectId: string, actor: AccessA
   const customer = await services.domain.findCustomerRecord(subjectId);
   if (!customer) throw unknownSubject(`unknown subject "${subjectId}"`);
   const alreadyErased = (on: string) => badInput(`subject "${subjectId}" was already erased on ${on}`, { field: 'subjectId' });
-  let erased: ErasureResult;
+  let erased: Omit<ErasureResult, 'oldCopies'>;
   if (customer.erasedAt) {
     if (await markedErased(services, subjectId)) {
       // Again, in case the last step of the first erasure (a second deletion of the mapping) did not run.
@@ -114,5 +128,6 @@ async function erase(services: CandorServices, subjectId: string, actor: AccessA
   } catch {
     throw auditUnavailable(`subject "${subjectId}" was erased from the domain data, but the access log could not be updated (it still links their records): erase them again to finish`);
   }
-  return erased;
+  // After the log's part: its worker deleted the pseudonym mapping on a connection of its own.
+  return { ...erased, oldCopies: await overwriteOldCopies(services.dataSource) };
 }

@@ -1,7 +1,5 @@
 import 'reflect-metadata';
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { Client, type QueryConfig } from 'pg';
 import { DataSource, type Logger } from 'typeorm';
 import type { DatabaseConfig } from '../config';
@@ -32,6 +30,7 @@ import { DropGuardOutsideTheSchema1764640000000 } from '../../migrations/1764640
 import { SecretFingerprint1764660000000 } from '../../migrations/1764660000000-secret-fingerprint';
 import { GuardSchemaTrusted1764680000000 } from '../../migrations/1764680000000-guard-schema-trusted';
 import { SecretFingerprintEntity } from './secret-fingerprint.entity';
+import { configureSqliteConnection, createPrivateDatabaseFile } from './sqlite-file';
 
 export const ENTITIES = [CustomerEntity, PaymentEntity, WatchEventEntity, ActorEntity, ConsentEventEntity, ConsentStateEntity, ConsentReceiptEntity, SubjectMessageEntity, ConsentImportEntity, SecretFingerprintEntity, ...AUDIT_ENTITIES];
 export const MIGRATIONS = [InitialSchema1764380000000, TamperEvidentAccessLog1764400000000, ConsentLifecycle1764420000000, MaskedRecords1764440000000, TimePartitionedAccessLog1764460000000, CopyAheadOfTheChainLock1764480000000, ConsentInTheOrderMade1764500000000, ErasureIsFinal1764520000000, CheckpointKeyRotation1764540000000, SharedRateLimit1764560000000, ErasedSubjectsConsentPseudonymised1764580000000, DropGuardPerSchema1764600000000, ConsentImports1764620000000, DropGuardOutsideTheSchema1764640000000, SecretFingerprint1764660000000, GuardSchemaTrusted1764680000000];
@@ -50,8 +49,8 @@ export interface DataSourceOptions {
 
 /**
  * Builds the DataSource for the configured store. Never `synchronize`: the schema comes from migrations.
- * SQLite runs in WAL mode with `synchronous=FULL`, so a committed transaction survives a crash or power
- * loss; the busy timeout lets the CLI and the server share the file.
+ * SQLite runs in WAL mode on a file only its owner can read, with the settings of `configureSqliteConnection`;
+ * the busy timeout lets the CLI and the server share the file.
  */
 export function createDataSource(database: DatabaseConfig, options: DataSourceOptions = {}): DataSource {
   const common = {
@@ -63,16 +62,14 @@ export function createDataSource(database: DatabaseConfig, options: DataSourceOp
     logger: options.logger,
   };
   if (database.driver === 'sqlite') {
-    mkdirSync(dirname(database.path), { recursive: true });
+    createPrivateDatabaseFile(database.path);
     return new DataSource({
       ...common,
       type: 'better-sqlite3',
       database: database.path,
       enableWAL: true,
       timeout: 10_000,
-      prepareDatabase: (db: { pragma(statement: string): unknown }) => {
-        db.pragma('synchronous = FULL');
-      },
+      prepareDatabase: configureSqliteConnection,
     });
   }
   return new DataSource({

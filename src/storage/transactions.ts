@@ -33,7 +33,15 @@ const TAKE_SQLITE_WRITE_LOCK = 'DELETE FROM migrations WHERE 0';
  * a field released on it. (PostgreSQL reads only what committed.)
  */
 export function committedRead<T>(dataSource: DataSource, read: () => Promise<T>): Promise<T> {
-  return dataSource.options.type === 'better-sqlite3' ? inTurn(dataSource, read) : read();
+  return betweenTransactions(dataSource, read);
+}
+
+/**
+ * Runs `work` between this process's SQLite transactions, on the shared connection while none is open on it
+ * (a checkpoint refuses to run on a connection inside a transaction). PostgreSQL: `work` as it is.
+ */
+export function betweenTransactions<T>(dataSource: DataSource, work: () => Promise<T>): Promise<T> {
+  return dataSource.options.type === 'better-sqlite3' ? inTurn(dataSource, work) : work();
 }
 
 /** Runs `work` when the SQLite connection's earlier turns have ended. */
