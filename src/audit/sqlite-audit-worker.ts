@@ -7,6 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { type AppendEntry, type AppendResult, commitTimeAfter, ENTRY_COLUMNS, entryRow, insertCheckpoint, LATEST_CHECKPOINT_KEY, newPseudonym, planStillHolds, type PrunePlan, type PruneResult, PseudonymCache, pseudonymise, subjectsOf } from './audit-store';
 import { type ChainHead, EMPTY_HEAD, sealBatch } from './chain';
+import { SQLITE_BUSY_TIMEOUT_MS } from '../storage/sqlite-busy';
 
 export type WorkerRequest =
   | { readonly id: number; readonly kind: 'append'; readonly entries: readonly AppendEntry[]; readonly committedAt: string }
@@ -19,7 +20,7 @@ export type WorkerResponse = { readonly id: number; readonly result?: AppendResu
 const INSERT_CHUNK = 500;
 
 export function openAppender(path: string) {
-  const db = new Database(path, { timeout: 10_000 });
+  const db = new Database(path, { timeout: SQLITE_BUSY_TIMEOUT_MS });
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   const headStatement = db.prepare('SELECT id, last_seq, hash, committed_at FROM audit_batch ORDER BY id DESC LIMIT 1');
