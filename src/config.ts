@@ -16,6 +16,94 @@ export function derivedKey(secret: string, label: string): Buffer {
   return createHmac('sha256', secret).update(label).digest();
 }
 
+/** Every variable Candor reads: `loadConfig`'s `read` takes no other name, so none it reads is ever reported as unknown. */
+const SETTINGS = [
+  'NODE_ENV',
+  'PORT',
+  'HOST',
+  'DATABASE_URL',
+  'PUBLIC_URL',
+  'CANDOR_SECRET',
+  'CANDOR_NEXT_SECRET',
+  'CANDOR_AUDIT_SIGNING_KEY',
+  'CANDOR_AUDIT_NEXT_SIGNING_KEY',
+  'CANDOR_AUDIT_CHECKPOINT_SECONDS',
+  'CANDOR_INTROSPECTION',
+  'CANDOR_PURPOSE_SCOPED_INTROSPECTION',
+  'CANDOR_SEED_DEMO',
+  'CANDOR_TAXONOMY',
+  'CANDOR_ALLOWED_HOSTS',
+  'CANDOR_TRUSTED_PROXIES',
+  'CANDOR_MAX_DEPTH',
+  'CANDOR_MAX_ALIASES',
+  'CANDOR_MAX_COST',
+  'CANDOR_MAX_TOKENS',
+  'CANDOR_MAX_DIRECTIVES',
+  'CANDOR_MAX_BATCH_OPERATIONS',
+  'CANDOR_MAX_LIST_ITEMS',
+  'CANDOR_RATE_LIMIT_PER_MINUTE',
+  'CANDOR_RATE_LIMIT_SCOPE',
+  'CANDOR_ANONYMOUS_REFUSALS_PER_MINUTE',
+  'CANDOR_STORE_DEADLINE_MS',
+  'CANDOR_QUERY_TIMEOUT_MS',
+  'CANDOR_JWT_ISSUER',
+  'CANDOR_JWT_AUDIENCE',
+  'CANDOR_JWT_JWKS_URL',
+  'CANDOR_JWT_PUBLIC_KEY',
+  'CANDOR_JWT_CLAIMS',
+  'CANDOR_JWT_MAX_AGE_SECONDS',
+  'CANDOR_WITHHELD_REPORTING',
+  'CANDOR_EXECUTOR',
+  'CANDOR_LOG_LEVEL',
+] as const;
+type Setting = (typeof SETTINGS)[number];
+
+/**
+ * `CANDOR_` variables Candor does not read but its test suite and benchmarks do (test/support, bench/): a
+ * shell that runs them may start Candor too, and they are no misspelt settings.
+ */
+const HARNESS_VARIABLES = ['CANDOR_TEST_POSTGRES', 'CANDOR_TEST_SQLITE_ONLY', 'CANDOR_SOAK_SECONDS', 'CANDOR_SOAK_CONCURRENCY', 'CANDOR_PROPAGATION_CHANGES', 'CANDOR_PROPAGATION_LOOPS'];
+
+/** How many edits away a setting may be from a name to be offered as what it meant. */
+const CLOSE_EDITS = 3;
+
+/**
+ * One warning per `CANDOR_` variable of the environment Candor does not read (case aside: `candor_secret`
+ * is one too), naming the setting it likely meant. Ignored in silence, a misspelt variable leaves its
+ * setting at the default: `CANDOR_DATABASE_URL` put the data in ./data/candor.sqlite.
+ */
+export function unknownVariableWarnings(env: NodeJS.ProcessEnv = process.env): string[] {
+  const known = new Set<string>([...SETTINGS, ...HARNESS_VARIABLES]);
+  return Object.keys(env)
+    .filter((name) => name.toUpperCase().startsWith('CANDOR_') && !known.has(name))
+    .sort()
+    .map((name) => {
+      const meant = closestSetting(name.toUpperCase());
+      return `${name} is not a setting Candor knows${meant ? ` (did you mean ${meant}?)` : ''}; it is ignored`;
+    });
+}
+
+/** The setting a few edits from `name`, if one is; those without the prefix compared as if they had it (`CANDOR_PORT`). */
+function closestSetting(name: string): Setting | undefined {
+  let closest: { setting: Setting; edits: number } | undefined;
+  for (const setting of SETTINGS) {
+    const edits = editDistance(name, setting.startsWith('CANDOR_') ? setting : `CANDOR_${setting}`);
+    if (edits <= CLOSE_EDITS && (closest === undefined || edits < closest.edits)) closest = { setting, edits };
+  }
+  return closest?.setting;
+}
+
+/** Levenshtein distance: the fewest insertions, deletions and substitutions that turn `a` into `b`. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length];
+}
+
 /** The values NODE_ENV may take; anything else is refused rather than read as "not production". */
 const NODE_ENVIRONMENTS = ['production', 'development', 'test'];
 /** The longest delay Node's timers take (2^31 − 1 ms); a longer one fires after 1 ms. */
@@ -186,7 +274,7 @@ function jwtClaimNames(json: string): JwtClaimNames {
 export const decimal = (text: string): number => (/^\d{1,15}$/.test(text) ? Number(text) : NaN);
 
 export function loadConfig(overrides: Partial<Record<string, string | undefined>> = {}, env: NodeJS.ProcessEnv = process.env): CandorConfig {
-  const read = (name: string): string | undefined => {
+  const read = (name: Setting): string | undefined => {
     const value = name in overrides ? overrides[name] : env[name];
     return value === undefined || value === '' ? undefined : value;
   };
@@ -207,7 +295,7 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
    * A whole number from the environment: digits only (`' '` or `0x10` would read as 0 or 16, and 0 turns
    * several protections off), at least `minimum`, at most `maximum` (a timer past 2^31 − 1 ms fires at once).
    */
-  const count = (name: string, fallback: number, minimum = 0, maximum = MAX_TIMER_MS) => {
+  const count = (name: Setting, fallback: number, minimum = 0, maximum = MAX_TIMER_MS) => {
     const text = read(name)?.trim() ?? String(fallback);
     const value = decimal(text);
     if (!Number.isInteger(value) || value < minimum || value > maximum) throw new ConfigError(`${name} must be a whole number from ${minimum} to ${maximum}, got "${read(name)}"`);

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { DEMO_ACTORS } from '../actors/actor-directory';
-import { ConfigError, loadConfig } from '../config';
+import { ConfigError, loadConfig, unknownVariableWarnings } from '../config';
 import { isCallerFacing } from '../errors';
 import { SchemaDiffError } from '../governance/schema-diff';
 import { SchemaGovernanceError } from '../graphql/governance-catalog';
@@ -13,6 +13,7 @@ import { buildGovernedSchema, loadConfiguredTaxonomy, openServices, seedDemo } f
 import { inert } from '../printable';
 import { migrate, MigrationTurnTimeout } from '../storage/data-source';
 import { checkSecret } from '../storage/secret-fingerprint';
+import { isSqliteBusy, SQLITE_BUSY_TIMEOUT_MS } from '../storage/sqlite-file';
 import { TaxonomyError } from '../taxonomy/taxonomy';
 import { auditCheckpoint, auditPartitions, auditPrune, auditVerify, CHECKPOINT_ACTIONS, CHECKPOINT_USAGE, type Output } from './audit.command';
 import { checkReportArguments, REPORT_USAGE, reportCommand } from './report.command';
@@ -92,8 +93,26 @@ Environment (see README "Configuration"):
 const DATABASE_UNREACHABLE =
   /ECONNREFUSED|ENOTFOUND|ETIMEDOUT|EHOSTUNREACH|EAI_AGAIN|does not exist|password authentication|no pg_hba\.conf entry|SASL|Connection terminated|timeout expired|file is not a database|unable to open database|EACCES|not currently accepting connections|terminating connection due to administrator command|the database system is (starting up|shutting down|in recovery)/;
 
-/** Errors a user can act on: one line, no stack trace. */
-function explain(error: unknown): string | undefined {
+/**
+ * The commands that change the database in one transaction at most, besides their run's record in the access
+ * log (whose failure `recordCliOperation` answers with what was done already): when SQLite's write lock could
+ * not be had, their change was not made. `migrate`, `seed` and `serve` write in several steps, an earlier of
+ * which may have committed. (Opening the database records the secret's fingerprint in one that has none:
+ * the first command does, whichever it is; that is no change of this command's.)
+ */
+const ONE_TRANSACTION_COMMANDS: readonly string[] = ['audit verify', 'audit checkpoint', 'audit prune', 'audit partitions', 'subject link', 'subject erase', 'actor create', 'actor list', 'actor rotate', 'actor revoke', 'inbox list', 'inbox answer', 'consent import', 'secret rotate', 'report'];
+
+const changesInOneTransaction = (command: string, subcommand: string | undefined) => ONE_TRANSACTION_COMMANDS.includes(`${command} ${subcommand}`) || ONE_TRANSACTION_COMMANDS.includes(command);
+
+/**
+ * Errors a user can act on: one line, no stack trace. `oneTransaction`: the failed command changes the
+ * database in one transaction at most, so a write lock it could not get means it changed nothing.
+ */
+function explain(error: unknown, oneTransaction: boolean): string | undefined {
+  if (isSqliteBusy(error)) {
+    // Not "longer than the timeout": SQLite also answers busy at once where waiting cannot help (a journal mode change).
+    return `the database is busy: another process held its write lock (a command waits up to ${SQLITE_BUSY_TIMEOUT_MS / 1000} s for it); ${oneTransaction ? 'nothing was written by this command, try again' : 'try again'}`;
+  }
   if (error instanceof ConfigError || error instanceof TaxonomyError || error instanceof SchemaGovernanceError || error instanceof UnguardedFieldError || error instanceof SchemaDiffError || error instanceof MigrationTurnTimeout) return error.message;
   if (isCallerFacing(error)) return error.message;
   // A system call's own failure says what it was about: the port serve listens on, a host name, a file.
@@ -106,8 +125,8 @@ function explain(error: unknown): string | undefined {
 }
 
 /** The failure in one line, inert: a message may quote input (a file's column, an argument) or a driver's text. */
-function describeFailure(error: unknown): string {
-  return inert(explain(error) ?? `unexpected error: ${error instanceof Error ? error.message : String(error)}`);
+function describeFailure(error: unknown, oneTransaction = false): string {
+  return inert(explain(error, oneTransaction) ?? `unexpected error: ${error instanceof Error ? error.message : String(error)}`);
 }
 
 async function serve(): Promise<void> {
@@ -219,6 +238,26 @@ function misusedOption(command: string, subcommand: string | undefined, values: 
   return undefined;
 }
 
+/** What parseArgs's `tokens` tell of an option given. */
+type OptionToken = { readonly kind: string; readonly name?: string; readonly value?: string; readonly inlineValue?: boolean };
+
+/**
+ * What parseArgs would read otherwise than meant: an option given twice, of which it keeps the last
+ * (`subject erase --subject A --subject B` erased B only), and an option taken for the value of the one
+ * before it (`inbox answer 12 --text --all` saved the answer "--all"). A value that does begin with dashes
+ * is written inline, `--text=--all`.
+ */
+function misreadOption(tokens: readonly OptionToken[]): string | undefined {
+  const given = new Set<string>();
+  for (const { kind, name, value, inlineValue } of tokens) {
+    if (kind !== 'option' || name === undefined) continue;
+    if (given.has(name)) return `--${name} is given more than once: give each option once`;
+    given.add(name);
+    if (value?.startsWith('--') && !inlineValue) return `--${name} needs a value, not the option "${value}" (a value that begins with dashes is written --${name}=VALUE)`;
+  }
+  return undefined;
+}
+
 /** How many words a command takes, itself and its subcommand included. */
 function wordsOf(command: string, subcommand: string | undefined): number {
   if (command === 'serve' || command === 'migrate' || command === 'seed') return 1;
@@ -255,7 +294,7 @@ function misusedSubcommand(command: string, subcommand: string | undefined, oper
 
 async function main(argv: string[]): Promise<number> {
   // Not strict: an unknown option gets the one-line answer of `misusedOption`, not parseArgs' own error.
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, strict: false, options: CLI_OPTIONS });
+  const { positionals, values, tokens } = parseArgs({ args: argv, allowPositionals: true, strict: false, tokens: true, options: CLI_OPTIONS });
   const [command, subcommand, action] = positionals;
   if (values.help || command === 'help') {
     process.stdout.write(HELP);
@@ -266,11 +305,23 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(HELP);
     return 2;
   }
-  const optionProblem = misusedOption(command, subcommand, values) ?? extraWord(positionals) ?? misusedSubcommand(command, subcommand, action);
+  const optionProblem = misusedOption(command, subcommand, values) ?? misreadOption(tokens) ?? extraWord(positionals) ?? misusedSubcommand(command, subcommand, action);
   if (optionProblem) {
     process.stderr.write(`candor: ${inert(optionProblem)}\n`);
     return 2;
   }
+  // A warning, not a refusal: a variable of another tool's may happen to start with CANDOR_.
+  for (const warning of unknownVariableWarnings()) process.stderr.write(`candor: warning: ${inert(warning)}\n`);
+  try {
+    return await run(command, subcommand, action, values);
+  } catch (error) {
+    process.stderr.write(`candor: ${describeFailure(error, changesInOneTransaction(command, subcommand))}\n`);
+    return 1;
+  }
+}
+
+/** Runs a command whose words and options were found to fit it. */
+async function run(command: string, subcommand: string | undefined, action: string | undefined, values: Record<string, string | boolean | undefined>): Promise<number> {
   switch (command) {
     case 'serve':
       await serve();
@@ -399,8 +450,15 @@ async function exitWhenWritten(code: number): Promise<never> {
   process.exit(code);
 }
 
-// A reader that goes away (`| head`) ends the command quietly, as it does for any Unix tool.
-process.stdout.on('error', (error: NodeJS.ErrnoException) => process.exit(error.code === 'EPIPE' ? 0 : 1));
+// A reader that goes away (`| head`) has read what it wanted: the rest of the output is dropped (a stream that
+// failed takes no more writes, and says so only to their callbacks), and the command runs to its end and exits
+// with its own code — exit 0 there would pass a failed check piped into `head` under `set -o pipefail`.
+// Another failure to write (a full disk) fails the run.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') process.exit(1);
+  });
+}
 
 main(process.argv.slice(2)).then(
   (code) => (code >= 0 ? exitWhenWritten(code) : undefined),

@@ -30,7 +30,7 @@ import { DropGuardOutsideTheSchema1764640000000 } from '../../migrations/1764640
 import { SecretFingerprint1764660000000 } from '../../migrations/1764660000000-secret-fingerprint';
 import { GuardSchemaTrusted1764680000000 } from '../../migrations/1764680000000-guard-schema-trusted';
 import { SecretFingerprintEntity } from './secret-fingerprint.entity';
-import { configureSqliteConnection, createPrivateDatabaseFile } from './sqlite-file';
+import { configureSqliteConnection, createPrivateDatabaseFile, SQLITE_BUSY_TIMEOUT_MS } from './sqlite-file';
 
 export const ENTITIES = [CustomerEntity, PaymentEntity, WatchEventEntity, ActorEntity, ConsentEventEntity, ConsentStateEntity, ConsentReceiptEntity, SubjectMessageEntity, ConsentImportEntity, SecretFingerprintEntity, ...AUDIT_ENTITIES];
 export const MIGRATIONS = [InitialSchema1764380000000, TamperEvidentAccessLog1764400000000, ConsentLifecycle1764420000000, MaskedRecords1764440000000, TimePartitionedAccessLog1764460000000, CopyAheadOfTheChainLock1764480000000, ConsentInTheOrderMade1764500000000, ErasureIsFinal1764520000000, CheckpointKeyRotation1764540000000, SharedRateLimit1764560000000, ErasedSubjectsConsentPseudonymised1764580000000, DropGuardPerSchema1764600000000, ConsentImports1764620000000, DropGuardOutsideTheSchema1764640000000, SecretFingerprint1764660000000, GuardSchemaTrusted1764680000000];
@@ -68,7 +68,7 @@ export function createDataSource(database: DatabaseConfig, options: DataSourceOp
       type: 'better-sqlite3',
       database: database.path,
       enableWAL: true,
-      timeout: 10_000,
+      timeout: SQLITE_BUSY_TIMEOUT_MS,
       prepareDatabase: configureSqliteConnection,
     });
   }

@@ -3,11 +3,15 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { MoreThan } from 'typeorm';
+import { In, IsNull, MoreThan } from 'typeorm';
 import { AuditBatchEntity, AuditCheckpointEntity, AuditEntryEntity } from '../../src/audit/audit.entities';
 import { batchHash, decodeItems, encodeItems, recordDigest } from '../../src/audit/chain';
 import { checkpointMessage, signedCheckpoint, writeCheckpoint } from '../../src/audit/checkpoints';
 import { auditCheckpoint, auditVerify, recordCliOperation } from '../../src/cli/audit.command';
+import { parseDatabaseUrl } from '../../src/config';
+import { SubjectMessageEntity } from '../../src/consent/subject-message.entity';
+import { CustomerEntity } from '../../src/domain/customer.entity';
+import { createDataSource, migrate } from '../../src/storage/data-source';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { runCli } from '../support/child-server';
 import { createTestDatabase, DRIVERS } from '../support/databases';
@@ -328,6 +332,27 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     expect(await batches()).toBe(before);
   });
 
+  it('refuses an option given twice, or an option taken for the value before it (exit 2), before anything runs; a value that begins with dashes is written inline', async () => {
+    const env = { DATABASE_URL: candor.database.url };
+    const customers = candor.services.dataSource.getRepository(CustomerEntity);
+    const [first, second] = await customers.find({ where: { erasedAt: IsNull() }, order: { id: 'ASC' }, take: 2 });
+    // parseArgs keeps the last: `--subject A --subject B` erased B only.
+    const twoSubjects = await runCli(['subject', 'erase', '--subject', first.id, '--subject', second.id], env);
+    expect([twoSubjects.code, twoSubjects.stdout, twoSubjects.stderr]).toEqual([2, '', 'candor: --subject is given more than once: give each option once\n']);
+    expect((await customers.find({ where: { id: In([first.id, second.id]) }, order: { id: 'ASC' } })).map((customer) => customer.erasedAt)).toEqual([null, null]);
+    const twoFormats = await runCli(['report', 'purpose-usage', '--format', 'json', '--format', 'md'], env);
+    expect([twoFormats.code, twoFormats.stdout, twoFormats.stderr]).toEqual([2, '', 'candor: --format is given more than once: give each option once\n']);
+    // `--text --all` saved the answer "--all".
+    const messages = candor.services.dataSource.getRepository(SubjectMessageEntity);
+    const message = await messages.save({ subjectId: first.id, context: null, body: 'What do you hold about me?', createdAt: new Date().toISOString() });
+    const swallowed = await runCli(['inbox', 'answer', String(message.id), '--text', '--all'], env);
+    expect([swallowed.code, swallowed.stdout, swallowed.stderr]).toEqual([2, '', 'candor: --text needs a value, not the option "--all" (a value that begins with dashes is written --text=VALUE)\n']);
+    expect((await messages.findOneByOrFail({ id: message.id })).answer).toBeNull();
+    const inline = await runCli(['inbox', 'answer', String(message.id), '--text=--all of it, deleted'], env);
+    expect([inline.code, inline.stderr]).toEqual([0, '']);
+    expect((await messages.findOneByOrFail({ id: message.id })).answer).toBe('--all of it, deleted');
+  });
+
   // Apart from the options above: each case spawns a CLI process, and together they outlast a test's time on a loaded machine.
   it('refuses a missing operand, another subcommand\'s option, an unknown report or checkpoint action (exit 2) before opening any database', async () => {
     const offline = { DATABASE_URL: 'sqlite:/nonexistent/candor.sqlite' };
@@ -433,6 +458,46 @@ describe.each(DRIVERS)('commands on a database that is not (yet) Candor’s, on 
       const migrated = await runCli(['migrate'], { DATABASE_URL: database.url });
       expect(migrated.code).toBe(0);
       expect((await verify()).stdout).toMatch(/^verified 0 records through 0 /);
+    } finally {
+      await database.drop();
+    }
+  });
+});
+
+// SQLite's alone: on PostgreSQL a CLI command waits for a lock as long as it is held (it runs without a statement timeout).
+describe('a command that cannot get the SQLite write lock', () => {
+  it('says so in one line, and that it wrote nothing only when its change is one transaction', async () => {
+    const database = await createTestDatabase('sqlite');
+    const path = database.url.slice('sqlite:'.length);
+    try {
+      // In this process: a CLI run would add seconds to a test that waits out the busy timeout already.
+      const dataSource = createDataSource(parseDatabaseUrl(database.url));
+      await dataSource.initialize();
+      await migrate(dataSource);
+      await dataSource.destroy();
+      const holder = new Database(path);
+      holder.exec('BEGIN IMMEDIATE');
+      let runs: Awaited<ReturnType<typeof runCli>>[];
+      try {
+        runs = await Promise.all([
+          runCli(['actor', 'create', '--id', 'waits-for-the-lock', '--name', 'Waiting', '--team', 'ops', '--purposes', 'essential.service'], { DATABASE_URL: database.url }),
+          runCli(['seed'], { DATABASE_URL: database.url }),
+        ]);
+      } finally {
+        holder.exec('ROLLBACK');
+        holder.close();
+      }
+      const [create, seed] = runs;
+      const busy = 'candor: the database is busy: another process held its write lock (a command waits up to 10 s for it); ';
+      expect([create.code, create.stdout, create.stderr]).toEqual([1, '', `${busy}nothing was written by this command, try again\n`]);
+      // seed writes the demo actors, then the platform, in several transactions: an earlier one may have committed.
+      expect([seed.code, seed.stderr]).toEqual([1, `${busy}try again\n`]);
+      const reader = new Database(path, { readonly: true });
+      try {
+        expect(reader.prepare("SELECT count(*) AS actors FROM actor WHERE id = 'waits-for-the-lock'").get()).toEqual({ actors: 0 });
+      } finally {
+        reader.close();
+      }
     } finally {
       await database.drop();
     }

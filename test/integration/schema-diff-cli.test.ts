@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../../src/config';
-import { runCli } from '../support/child-server';
+import { CLI, runCli, runShell } from '../support/child-server';
 
 // Runs the built CLI (`npm run build` first, as `npm test` does) against real bases: a fixture file, the
 // repository's own HEAD, and refs of a scratch repository.
@@ -49,6 +49,11 @@ describe('`candor schema diff`', () => {
     expect(result.stdout).toContain('## Candor schema diff: privacy review required');
     expect(result.stdout).toContain('\n| `Customer.phone` | new personal field | `user.contact.phone_number` for `essential.service`, `essential.fraud_detection` |\n');
     expect(result.stdout).toContain('\n| `Customer.email` | purposes widened | adds `marketing.communications` |\n');
+  });
+
+  it('needing review, exits 1 also when its reader is gone before it writes (`| true` under pipefail): a gate is not passed by a closed pipe', async () => {
+    const result = await runShell(`node "${CLI}" schema diff --base "${join(fixtures, 'governance.older.json')}" | true`, {});
+    expect([result.code, result.stderr]).toEqual([1, '']);
   });
 
   it('--base REF of another history: the same review items, read with git show', async () => {

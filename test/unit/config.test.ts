@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { ConfigError, DEVELOPMENT_SECRET, loadConfig } from '../../src/config';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, DEVELOPMENT_SECRET, loadConfig, projectRoot, unknownVariableWarnings } from '../../src/config';
+import { runCli } from '../support/child-server';
 
 describe('configuration', () => {
   const load = (env: Record<string, string>) => loadConfig({ DATABASE_URL: 'sqlite:./data/test-config.sqlite', NODE_ENV: 'test', ...env }, {});
@@ -207,5 +210,41 @@ describe('configuration', () => {
     for (const schema of ['public,evil', 'a b', 'tenant-1', '1tenant', `s${'x'.repeat(63)}`]) {
       expect(() => load({ DATABASE_URL: `${base}?schema=${encodeURIComponent(schema)}` })).toThrow(new ConfigError(`DATABASE_URL's schema must be a plain identifier (letters, digits, _), got "${schema}"`));
     }
+  });
+});
+
+describe('CANDOR_ variables Candor does not read', () => {
+  it('are each named in a warning, with the setting a few edits away if there is one', () => {
+    expect(
+      unknownVariableWarnings({ CANDOR_DATABASE_URL: 'postgres://db/candor', CANDOR_AUDIT_SIGNNG_KEY: 'x', candor_secret: 'x', CANDOR_MAX_TOKEN: '9', CANDOR_FROBNICATE: '1', CANDOR_SECRET: 'x', DATABASE_URL: 'sqlite:x', HOME: '/root' }),
+    ).toEqual([
+      'CANDOR_AUDIT_SIGNNG_KEY is not a setting Candor knows (did you mean CANDOR_AUDIT_SIGNING_KEY?); it is ignored',
+      'CANDOR_DATABASE_URL is not a setting Candor knows (did you mean DATABASE_URL?); it is ignored',
+      'CANDOR_FROBNICATE is not a setting Candor knows; it is ignored',
+      'CANDOR_MAX_TOKEN is not a setting Candor knows (did you mean CANDOR_MAX_TOKENS?); it is ignored',
+      'candor_secret is not a setting Candor knows (did you mean CANDOR_SECRET?); it is ignored',
+    ]);
+  });
+
+  it('never include one the documentation, the test harness or the benchmarks set', () => {
+    const root = projectRoot();
+    const files = ['docs', 'bench', 'test/support', '.ci'].flatMap((directory) => readdirSync(join(root, directory), { withFileTypes: true }).filter((entry) => entry.isFile()).map((entry) => join(directory, entry.name)));
+    // The README's tables: its text also shows a misspelt variable, in the warning it draws.
+    const readmeTables = readFileSync(join(root, 'README.md'), 'utf8').split('\n').filter((line) => line.startsWith('|'));
+    const names = new Set([...readmeTables, ...files.map((file) => readFileSync(join(root, file), 'utf8'))].flatMap((text) => text.match(/\bCANDOR_[A-Z0-9_]*[A-Z0-9]\b/g) ?? []));
+    expect(names.size).toBeGreaterThan(30);
+    expect(unknownVariableWarnings(Object.fromEntries([...names].map((name) => [name, 'x'])))).toEqual([]);
+  });
+
+  it('are warned of by the CLI and serve, one line on stderr each, and the command runs on', async () => {
+    const misspelt = { CANDOR_AUDIT_SIGNNG_KEY: 'x', CANDOR_DATABASE_URL: 'postgres://db/candor' };
+    const warnings =
+      'candor: warning: CANDOR_AUDIT_SIGNNG_KEY is not a setting Candor knows (did you mean CANDOR_AUDIT_SIGNING_KEY?); it is ignored\n' +
+      'candor: warning: CANDOR_DATABASE_URL is not a setting Candor knows (did you mean DATABASE_URL?); it is ignored\n';
+    const check = await runCli(['schema', 'check'], misspelt);
+    expect([check.code, check.stdout, check.stderr]).toEqual([0, 'schema files are up to date\n', warnings]);
+    // serve warns before anything else it says: here, the port it is refused.
+    const serve = await runCli(['serve'], { ...misspelt, PORT: 'eighty' });
+    expect([serve.code, serve.stderr]).toEqual([1, `${warnings}candor: PORT must be a whole number from 0 to 65535, got "eighty"\n`]);
   });
 });

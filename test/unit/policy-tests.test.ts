@@ -6,7 +6,7 @@ import { readGovernance } from '../../src/graphql/governance-catalog';
 import { buildCandorSchema } from '../../src/graphql/schema';
 import { runPolicyTests } from '../../src/policy/policy-tests';
 import { loadConfiguredTaxonomy } from '../../src/server/services';
-import { runCli } from '../support/child-server';
+import { CLI, runCli, runShell } from '../support/child-server';
 
 const taxonomy = loadConfiguredTaxonomy(loadConfig({}, {}));
 
@@ -69,5 +69,25 @@ describe('policy tests (test/policy/*.yaml)', () => {
       writeFileSync(join(directory, 'bad.yaml'), '- name: no such purpose\n  field: Customer.email\n  purpose: espionage\n  expect: { effect: deny }\n');
       expect(() => runPolicyTests(join(directory, 'bad.yaml'), taxonomy, [])).toThrow(/bad\.yaml case 1 \(no such purpose\): field must be/);
     });
+  });
+});
+
+describe('`policy test` piped into a reader that stops early', () => {
+  let directory: string;
+  // More than a pipe holds (64 KiB): the reader is gone while the run still writes.
+  const cases = (name: string, expectation: string) =>
+    Array.from({ length: 2000 }, (_, index) => `- name: ${name} ${index}\n  field: Customer.email\n  purpose: marketing.communications\n  subject: {}\n  expect: ${expectation}\n`).join('');
+  beforeAll(() => {
+    directory = mkdtempSync(join(tmpdir(), 'candor-policy-piped-'));
+    writeFileSync(join(directory, 'failing.yaml'), cases('email is free for marketing', '{ effect: allow, reason: CONSENT_GIVEN }'));
+    writeFileSync(join(directory, 'passing.yaml'), cases('email is withheld from marketing without consent', '{ effect: deny, reason: CONSENT_REQUIRED }'));
+  });
+  afterAll(() => rmSync(directory, { recursive: true, force: true }));
+
+  it('exits with its own code (`| head -1` under pipefail): 1 when a case failed, 0 when all passed, and says nothing of the closed pipe', async () => {
+    const failing = await runShell(`node "${CLI}" policy test "${join(directory, 'failing.yaml')}" | head -1`, {});
+    expect([failing.code, failing.stdout, failing.stderr]).toEqual([1, `✗ email is free for marketing 0 (${join(directory, 'failing.yaml')})\n`, '']);
+    const passing = await runShell(`node "${CLI}" policy test "${join(directory, 'passing.yaml')}" | head -1`, {});
+    expect([passing.code, passing.stdout, passing.stderr]).toEqual([0, '✓ email is withheld from marketing without consent 0\n', '']);
   });
 });
