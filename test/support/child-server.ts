@@ -51,23 +51,43 @@ export function startChildServer(env: Record<string, string>, timeoutMs = 60_000
   });
 }
 
+/**
+ * How long a CLI command (or a shell line running some) may take before it is killed: one that never ends
+ * (a `serve` that should have refused to start, say) fails its test instead of holding the run open.
+ */
+const CHILD_DEADLINE_MS = 120_000;
+
 /** Runs the CLI to completion and returns its exit code and output. */
 export function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return completed(spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+  return completed(spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 /** Runs a bash command line (a pipeline: its status is the first failing command's) and returns its exit code and output. */
 export function runShell(command: string, env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return completed(spawn('bash', ['-o', 'pipefail', '-c', command], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+  return completed(spawn('bash', ['-o', 'pipefail', '-c', command], { env: { PATH: process.env.PATH ?? '', ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
-/** The child's exit code and all of its output ('close': 'exit' may come before the pipes are read to their end). */
+/**
+ * The child's exit code and all of its output ('close': 'exit' may come before the pipes are read to their
+ * end). Past the deadline its process group (it runs in its own) is killed, and the output says so.
+ */
 function completed(child: ChildProcessByStdio<null, Readable, Readable>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
     child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
+    const deadline = setTimeout(() => {
+      stderr += `\n[killed by the test: still running after ${CHILD_DEADLINE_MS / 1000} s]\n`;
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+    }, CHILD_DEADLINE_MS);
+    child.once('close', (code) => {
+      clearTimeout(deadline);
+      resolve({ code, stdout, stderr });
+    });
   });
 }
