@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { type DataSource, type EntityManager, IsNull } from 'typeorm';
+import { type DataSource, type EntityManager, In, IsNull } from 'typeorm';
 import { RECORDED_TEXT_LIMITS } from '../audit/audit-store';
 import { badInput } from '../errors';
 import { holdsUnprintable } from '../printable';
@@ -120,4 +120,13 @@ export class ActorDirectory {
       if (!(await this.dataSource.getRepository(ActorEntity).existsBy({ id: actor.id }))) await this.create(actor, key);
     }
   }
+}
+
+/**
+ * Whether a demo actor of the store still holds its published key as made under `secret`: the store was
+ * seeded under that secret (the development one, when no CANDOR_SECRET was set).
+ */
+export async function holdsDemoKeysMadeWith(dataSource: DataSource, secret: string): Promise<boolean> {
+  const seeded = await dataSource.getRepository(ActorEntity).findBy({ id: In(DEMO_ACTORS.map(({ id }) => id)) });
+  return seeded.some((actor) => DEMO_ACTORS.some((demo) => demo.id === actor.id && keyHash(secret, demo.key) === actor.keyHash));
 }

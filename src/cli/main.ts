@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
-import { DEMO_ACTORS } from '../actors/actor-directory';
-import { ConfigError, loadConfig, unknownVariableWarnings } from '../config';
+import { DEMO_ACTORS, holdsDemoKeysMadeWith } from '../actors/actor-directory';
+import { ConfigError, DEVELOPMENT_SECRET, loadConfig, unknownVariableWarnings } from '../config';
 import { isCallerFacing } from '../errors';
 import { SchemaDiffError } from '../governance/schema-diff';
 import { SchemaGovernanceError } from '../graphql/governance-catalog';
@@ -332,7 +332,7 @@ async function run(command: string, subcommand: string | undefined, action: stri
         const applied = await migrate(services.dataSource);
         // openServices checks the secret of a database already migrated; this one is now (on an upgrade, the
         // release's first process: it records this secret when the database has none yet).
-        if (applied.length) await checkSecret(services.dataSource, services.config.secret, services.clock());
+        if (applied.length) await checkSecret(services.dataSource, services.config.secret, services.clock(), () => holdsDemoKeysMadeWith(services.dataSource, DEVELOPMENT_SECRET));
         process.stdout.write(applied.length ? `applied ${applied.join(', ')}\n` : 'no pending migrations\n');
       } finally {
         await services.close();

@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
 import type { DataSource, Logger } from 'typeorm';
-import { ActorDirectory } from '../actors/actor-directory';
+import { ActorDirectory, holdsDemoKeysMadeWith } from '../actors/actor-directory';
 import { AccessLog, createAuditStore } from '../audit/access-log';
 import { AccessLogReader } from '../audit/access-log-reader';
 import { checkpointSigner, type CheckpointSigner } from '../audit/checkpoints';
 import { verifyAccessLog, type VerifyOptions, type VerifyReport } from '../audit/verify';
 import { createMasker, type Masker } from '../policy/masking';
-import { type CandorConfig, ConfigError, type DatabaseConfig, derivedKey } from '../config';
+import { type CandorConfig, ConfigError, type DatabaseConfig, derivedKey, DEVELOPMENT_SECRET } from '../config';
 import { ConsentEventEntity } from '../consent/consent-event.entity';
 import { ConsentLedger } from '../consent/consent-ledger';
 import { buildDemoData, DEMO_SEED_TIME, insertDemoDomain } from '../domain/demo-seed';
@@ -142,7 +142,7 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
     }
     if (newer.length) throw new ConfigError(newerBuildProblem(newer, config.database));
     // Before anything answers a key or makes one. A database not migrated yet (the migrate command) is checked once it is.
-    if (current) await checkSecret(dataSource, config.secret, clock());
+    if (current) await checkSecret(dataSource, config.secret, clock(), () => holdsDemoKeysMadeWith(dataSource, DEVELOPMENT_SECRET));
   } catch (error) {
     await dataSource.destroy();
     throw error;

@@ -22,11 +22,12 @@ function fingerprintOf(secret: string, salt: string): Promise<Buffer> {
  * with: a process with another one would answer every valid key 401, or print keys and links nobody else
  * accepts — passing every health check meanwhile. The first process to open a database without a
  * fingerprint records its own secret's (an upgraded database adopts the secret of the first upgraded
- * process), unless it runs on the development secret, which is checked against a recorded fingerprint only.
+ * process), unless it runs on the development secret, which is checked against a recorded fingerprint only,
+ * or the database was seeded under the development secret (`seededUnderDevelopmentSecret`), which is refused.
  * Processes starting together all insert-or-ignore the one row, then each compares with the row that was
  * kept: the same on both stores, no lock needed.
  */
-export async function checkSecret(dataSource: DataSource, secret: string, at: Date): Promise<void> {
+export async function checkSecret(dataSource: DataSource, secret: string, at: Date, seededUnderDevelopmentSecret: () => Promise<boolean>): Promise<void> {
   const fingerprints = dataSource.getRepository(SecretFingerprintEntity);
   let recorded = await fingerprints.findOneBy({ id: THE_ROW });
   // The published development secret never becomes a database's: a command run without NODE_ENV=production
@@ -34,6 +35,13 @@ export async function checkSecret(dataSource: DataSource, secret: string, at: Da
   if (!recorded && secret === DEVELOPMENT_SECRET) return;
   let ours: Pick<SecretFingerprintEntity, 'salt' | 'fingerprint'> | undefined;
   if (!recorded) {
+    // Nor does a demo database quietly become another secret's (a CANDOR_SECRET left in a shell, say): its
+    // actors' keys are made with the development secret, and every process run as before would be refused.
+    if (await seededUnderDevelopmentSecret()) {
+      throw new ConfigError(
+        'this database was seeded with the development secret (CANDOR_SECRET unset), and its actors\' keys are made with it: run with CANDOR_SECRET unset, or move the database to this secret with `CANDOR_NEXT_SECRET=<this secret> npx candor secret rotate`, CANDOR_SECRET unset',
+      );
+    }
     const salt = randomBytes(16).toString('base64');
     ours = { salt, fingerprint: (await fingerprintOf(secret, salt)).toString('base64') };
     await fingerprints.createQueryBuilder().insert().values({ id: THE_ROW, ...ours, recordedAt: at.toISOString() }).orIgnore().execute();

@@ -53,6 +53,34 @@ describe.each(DRIVERS)('the secret a database was made with, on %s', (driver) =>
     await expect(openServices(loadConfig({ DATABASE_URL: database.url, NODE_ENV: 'test' }, {}), { migrate: 'require' })).rejects.toThrow(REFUSAL);
   });
 
+  it('refuses another secret on a database seeded under the development secret (its demo keys would stop working), until it is rotated to it', async () => {
+    await migrateOnly();
+    const demo = await openServices(loadConfig({ DATABASE_URL: database.url, NODE_ENV: 'test' }, {}), { migrate: 'require' });
+    try {
+      await demo.actors.seedDemoActors();
+    } finally {
+      await demo.close();
+    }
+    await expect(open(THEIRS)).rejects.toThrow(
+      "this database was seeded with the development secret (CANDOR_SECRET unset), and its actors' keys are made with it: run with CANDOR_SECRET unset, or move the database to this secret with `CANDOR_NEXT_SECRET=<this secret> npx candor secret rotate`, CANDOR_SECRET unset",
+    );
+    // Nothing was recorded: the demo still opens as it was.
+    const asBefore = await openServices(loadConfig({ DATABASE_URL: database.url, NODE_ENV: 'test' }, {}), { migrate: 'require' });
+    try {
+      expect((await asBefore.actors.authenticate('demo-support-key'))?.id).toBe('support-desk');
+    } finally {
+      await asBefore.close();
+    }
+    const rotated = await runCli(['secret', 'rotate'], { DATABASE_URL: database.url, NODE_ENV: 'test', CANDOR_NEXT_SECRET: THEIRS });
+    expect([rotated.code, rotated.stderr]).toEqual([0, '']);
+    const moved = await open(THEIRS);
+    try {
+      expect((await moved.actors.authenticate('demo-support-key'))?.id).toBe('support-desk');
+    } finally {
+      await moved.close();
+    }
+  });
+
   it('processes opening a database together all keep the secret one of them recorded first', async () => {
     await migrateOnly();
     const secrets = [THEIRS, ANOTHER, THEIRS, ANOTHER, THEIRS, ANOTHER];
