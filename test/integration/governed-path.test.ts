@@ -179,18 +179,25 @@ describe.each(STORES_AND_EXECUTORS)('the governed query path on %s, executed by 
     });
 
     it('can report withheld leaves once in extensions instead of one error each (X-Governance-Withheld)', async () => {
-      const response = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: `{ customer(id: "${B}") { id email e2: email fullName } }`, headers: { 'x-governance-withheld': 'extensions' } });
+      // B has not consented to marketing (CONSENT_REQUIRED); Customer.country is not declared for it at all (PURPOSE_NOT_DECLARED).
+      const response = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: `{ customer(id: "${B}") { id email e2: email fullName country } }`, headers: { 'x-governance-withheld': 'extensions' } });
       expect(response.body.errors).toBeUndefined();
-      expect(response.body.data).toEqual({ customer: { id: B, email: null, e2: null, fullName: null } });
+      expect(response.body.data).toEqual({ customer: { id: B, email: null, e2: null, fullName: null, country: null } });
       expect((response.body as any).extensions.governance).toEqual({
         purpose: 'marketing.communications',
         withheld: [
-          { path: ['customer', 'email'], coordinate: 'Customer.email', code: expect.any(String), subjectId: B },
-          { path: ['customer', 'e2'], coordinate: 'Customer.email', code: expect.any(String), subjectId: B },
-          { path: ['customer', 'fullName'], coordinate: 'Customer.fullName', code: expect.any(String), subjectId: B },
+          { path: ['customer', 'email'], coordinate: 'Customer.email', code: 'CONSENT_REQUIRED', subjectId: B },
+          { path: ['customer', 'e2'], coordinate: 'Customer.email', code: 'CONSENT_REQUIRED', subjectId: B },
+          { path: ['customer', 'fullName'], coordinate: 'Customer.fullName', code: 'CONSENT_REQUIRED', subjectId: B },
+          { path: ['customer', 'country'], coordinate: 'Customer.country', code: 'PURPOSE_NOT_DECLARED', subjectId: B },
         ],
       });
-      expect(await records(response.headers.get('x-request-id')!)).toHaveLength(2);
+      // The codes reported are the reasons recorded, one record per coordinate.
+      expect((await records(response.headers.get('x-request-id')!)).map((record) => [record.coordinate, record.decision, record.reason]).sort()).toEqual([
+        ['Customer.country', 'WITHHELD', 'PURPOSE_NOT_DECLARED'],
+        ['Customer.email', 'WITHHELD', 'CONSENT_REQUIRED'],
+        ['Customer.fullName', 'WITHHELD', 'CONSENT_REQUIRED'],
+      ]);
       const bad = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ __typename }', headers: { 'x-governance-withheld': 'silently' } });
       expect([bad.status, bad.body.errors?.[0].extensions?.code]).toEqual([400, 'BAD_GOVERNANCE_HEADER']);
     });
