@@ -488,6 +488,73 @@ describe.each(STORES_AND_EXECUTORS)('the governed query path on %s, executed by 
   });
 });
 
+describe.each(STORES_AND_EXECUTORS)('CANDOR_WITHHELD_REPORTING=extensions, the server-wide default, on %s, executed by %s', (driver, executor) => {
+  const REFUSED = 'cus_0000_reporting_a';
+  const GRANTED = 'cus_0000_reporting_b';
+  let candor: Harness;
+
+  beforeAll(async () => {
+    // No demo data: the two subjects alone are the customers listed.
+    candor = await startCandor(driver, { executor, seed: false, env: { CANDOR_WITHHELD_REPORTING: 'extensions' } });
+    await candor.services.actors.seedDemoActors();
+    for (const id of [REFUSED, GRANTED]) await addCustomer(candor, id);
+    await candor.services.consent.append({ subjectId: GRANTED, kind: 'grant', purpose: 'marketing', source: 'test' });
+  });
+  afterAll(async () => {
+    await candor?.stop();
+  });
+
+  const list = (headers?: Record<string, string>) => candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ customers(limit: 2) { id email fullName country } }', headers });
+  const data = {
+    customers: [
+      { id: REFUSED, email: null, fullName: null, country: null },
+      { id: GRANTED, email: `${GRANTED}@secret.example`, fullName: `Test Person ${GRANTED}`, country: null },
+    ],
+  };
+
+  it('reports withheld fields once in extensions, with their codes, and no error each, without any header', async () => {
+    expect(candor.services.config.withheldReporting).toBe('extensions');
+    const response = await list();
+    expect(response.status).toBe(200);
+    expect(response.body.errors).toBeUndefined();
+    expect(response.body.data).toEqual(data);
+    // Customer.country is not declared for marketing: withheld for both, the subject who consented too.
+    expect(response.body.extensions?.governance).toEqual({
+      purpose: 'marketing.communications',
+      withheld: [
+        { path: ['customers', 0, 'email'], coordinate: 'Customer.email', code: 'CONSENT_REQUIRED', subjectId: REFUSED },
+        { path: ['customers', 0, 'fullName'], coordinate: 'Customer.fullName', code: 'CONSENT_REQUIRED', subjectId: REFUSED },
+        { path: ['customers', 0, 'country'], coordinate: 'Customer.country', code: 'PURPOSE_NOT_DECLARED', subjectId: REFUSED },
+        { path: ['customers', 1, 'country'], coordinate: 'Customer.country', code: 'PURPOSE_NOT_DECLARED', subjectId: GRANTED },
+      ],
+    });
+    // Recorded as with errors: each decision once.
+    const records = (await candor.services.accessLogReader.page({ requestId: response.headers.get('x-request-id')! }, 50)).edges.map(({ node }) => [node.subjectId, node.coordinate, node.decision, node.reason]);
+    expect(records.sort()).toEqual(
+      [
+        [REFUSED, 'Customer.country', 'WITHHELD', 'PURPOSE_NOT_DECLARED'],
+        [REFUSED, 'Customer.email', 'WITHHELD', 'CONSENT_REQUIRED'],
+        [REFUSED, 'Customer.fullName', 'WITHHELD', 'CONSENT_REQUIRED'],
+        [GRANTED, 'Customer.country', 'WITHHELD', 'PURPOSE_NOT_DECLARED'],
+        [GRANTED, 'Customer.email', 'RELEASED', 'CONSENT_GIVEN'],
+        [GRANTED, 'Customer.fullName', 'RELEASED', 'CONSENT_GIVEN'],
+      ].sort(),
+    );
+  });
+
+  it('still answers one coded error per withheld field to a request that asks for them (X-Governance-Withheld: errors)', async () => {
+    const response = await list({ 'x-governance-withheld': 'errors' });
+    expect(response.body.data).toEqual(data);
+    expect(response.body.extensions?.governance).toBeUndefined();
+    expect(response.body.errors?.map((error) => [error.path, error.extensions?.code])).toEqual([
+      [['customers', 0, 'email'], 'CONSENT_REQUIRED'],
+      [['customers', 0, 'fullName'], 'CONSENT_REQUIRED'],
+      [['customers', 0, 'country'], 'PURPOSE_NOT_DECLARED'],
+      [['customers', 1, 'country'], 'PURPOSE_NOT_DECLARED'],
+    ]);
+  });
+});
+
 function inputTypeOf(mutation: string): string {
   return {
     grantConsent: 'GrantConsentInput',
