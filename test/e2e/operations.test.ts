@@ -96,6 +96,9 @@ describe.each(DRIVERS)('operating Candor on %s', (driver) => {
       expect((await read()).status).toBe(503);
       refusing.mockRestore();
       expect([warnings().length, await failedBatches()]).toEqual([2, 3]);
+      // As Prometheus scrapes it, under its documented name.
+      const scraped = await (await fetch(candor.server.url.replace('/graphql', '/metrics'))).text();
+      expect(scraped).toMatch(/^candor_audit_failed_batches_total 3$/m);
     } finally {
       await candor.stop();
     }

@@ -121,11 +121,11 @@ describe.each(DRIVERS)('graphql-jit answers as graphql-js does, on %s', (driver)
     );
     const reported = await expectSameAnswer({ key: KEYS.marketing, purpose: 'marketing.communications', query, headers: { 'x-governance-withheld': 'extensions' } });
     expect(reported.body.errors).toBeUndefined();
-    expect((reported.body.extensions?.governance as { withheld: Array<{ path: unknown[] }> }).withheld.map((entry) => entry.path)).toEqual(
+    expect((reported.body.extensions?.governance as { withheld: Array<{ path: unknown[]; code: string }> }).withheld.map((entry) => [entry.path, entry.code])).toEqual(
       [1, 2].flatMap((index) => [
-        ['customers', index, 'a'],
-        ['customers', index, 'email'],
-        ['customers', index, 'b'],
+        [['customers', index, 'a'], 'CONSENT_REQUIRED'],
+        [['customers', index, 'email'], 'CONSENT_REQUIRED'],
+        [['customers', index, 'b'], 'CONSENT_REQUIRED'],
       ]),
     );
   });
@@ -161,14 +161,21 @@ describe.each(DRIVERS)('graphql-jit answers as graphql-js does, on %s', (driver)
   });
 
   it('the extensions reporting mode (X-Governance-Withheld: extensions)', async () => {
-    const answer = await expectSameAnswer({ key: KEYS.marketing, purpose: 'marketing.communications', query: marketingList, headers: { 'x-governance-withheld': 'extensions' } });
+    // Customer.country is not declared for marketing: withheld for every subject, the one who consented too.
+    const query = `{ customers(limit: 3) { id email fullName country } }`;
+    const answer = await expectSameAnswer({ key: KEYS.marketing, purpose: 'marketing.communications', query, headers: { 'x-governance-withheld': 'extensions' } });
     expect(answer.body.errors).toBeUndefined();
-    expect(answer.body.extensions?.governance.withheld.map((entry: { path: unknown[] }) => entry.path)).toEqual([
-      ['customers', 1, 'email'],
-      ['customers', 1, 'fullName'],
-      ['customers', 2, 'email'],
-      ['customers', 2, 'fullName'],
-    ]);
+    expect(answer.body.extensions?.governance).toEqual({
+      purpose: 'marketing.communications',
+      withheld: [
+        { path: ['customers', 0, 'country'], coordinate: 'Customer.country', code: 'PURPOSE_NOT_DECLARED', subjectId: GRANTED },
+        ...[REFUSED, OBJECTED].flatMap((subjectId, index) => [
+          { path: ['customers', index + 1, 'email'], coordinate: 'Customer.email', code: 'CONSENT_REQUIRED', subjectId },
+          { path: ['customers', index + 1, 'fullName'], coordinate: 'Customer.fullName', code: 'CONSENT_REQUIRED', subjectId },
+          { path: ['customers', index + 1, 'country'], coordinate: 'Customer.country', code: 'PURPOSE_NOT_DECLARED', subjectId },
+        ]),
+      ],
+    });
   });
 
   it('explain mode (X-Governance-Explain: true): no value, every decision explained', async () => {

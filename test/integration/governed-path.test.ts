@@ -179,18 +179,25 @@ describe.each(STORES_AND_EXECUTORS)('the governed query path on %s, executed by 
     });
 
     it('can report withheld leaves once in extensions instead of one error each (X-Governance-Withheld)', async () => {
-      const response = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: `{ customer(id: "${B}") { id email e2: email fullName } }`, headers: { 'x-governance-withheld': 'extensions' } });
+      // B has not consented to marketing (CONSENT_REQUIRED); Customer.country is not declared for it at all (PURPOSE_NOT_DECLARED).
+      const response = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: `{ customer(id: "${B}") { id email e2: email fullName country } }`, headers: { 'x-governance-withheld': 'extensions' } });
       expect(response.body.errors).toBeUndefined();
-      expect(response.body.data).toEqual({ customer: { id: B, email: null, e2: null, fullName: null } });
+      expect(response.body.data).toEqual({ customer: { id: B, email: null, e2: null, fullName: null, country: null } });
       expect((response.body as any).extensions.governance).toEqual({
         purpose: 'marketing.communications',
         withheld: [
-          { path: ['customer', 'email'], coordinate: 'Customer.email', code: expect.any(String), subjectId: B },
-          { path: ['customer', 'e2'], coordinate: 'Customer.email', code: expect.any(String), subjectId: B },
-          { path: ['customer', 'fullName'], coordinate: 'Customer.fullName', code: expect.any(String), subjectId: B },
+          { path: ['customer', 'email'], coordinate: 'Customer.email', code: 'CONSENT_REQUIRED', subjectId: B },
+          { path: ['customer', 'e2'], coordinate: 'Customer.email', code: 'CONSENT_REQUIRED', subjectId: B },
+          { path: ['customer', 'fullName'], coordinate: 'Customer.fullName', code: 'CONSENT_REQUIRED', subjectId: B },
+          { path: ['customer', 'country'], coordinate: 'Customer.country', code: 'PURPOSE_NOT_DECLARED', subjectId: B },
         ],
       });
-      expect(await records(response.headers.get('x-request-id')!)).toHaveLength(2);
+      // The codes reported are the reasons recorded, one record per coordinate.
+      expect((await records(response.headers.get('x-request-id')!)).map((record) => [record.coordinate, record.decision, record.reason]).sort()).toEqual([
+        ['Customer.country', 'WITHHELD', 'PURPOSE_NOT_DECLARED'],
+        ['Customer.email', 'WITHHELD', 'CONSENT_REQUIRED'],
+        ['Customer.fullName', 'WITHHELD', 'CONSENT_REQUIRED'],
+      ]);
       const bad = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ __typename }', headers: { 'x-governance-withheld': 'silently' } });
       expect([bad.status, bad.body.errors?.[0].extensions?.code]).toEqual([400, 'BAD_GOVERNANCE_HEADER']);
     });
@@ -478,6 +485,73 @@ describe.each(STORES_AND_EXECUTORS)('the governed query path on %s, executed by 
     // graphql-js is Apollo's own execution (no gateway); graphql-jit counts what it executed.
     if (executor === 'graphql-js') expect(candor.server.jit).toBeUndefined();
     else expect(candor.server.jit!.executions.jit).toBeGreaterThanOrEqual(20);
+  });
+});
+
+describe.each(STORES_AND_EXECUTORS)('CANDOR_WITHHELD_REPORTING=extensions, the server-wide default, on %s, executed by %s', (driver, executor) => {
+  const REFUSED = 'cus_0000_reporting_a';
+  const GRANTED = 'cus_0000_reporting_b';
+  let candor: Harness;
+
+  beforeAll(async () => {
+    // No demo data: the two subjects alone are the customers listed.
+    candor = await startCandor(driver, { executor, seed: false, env: { CANDOR_WITHHELD_REPORTING: 'extensions' } });
+    await candor.services.actors.seedDemoActors();
+    for (const id of [REFUSED, GRANTED]) await addCustomer(candor, id);
+    await candor.services.consent.append({ subjectId: GRANTED, kind: 'grant', purpose: 'marketing', source: 'test' });
+  });
+  afterAll(async () => {
+    await candor?.stop();
+  });
+
+  const list = (headers?: Record<string, string>) => candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ customers(limit: 2) { id email fullName country } }', headers });
+  const data = {
+    customers: [
+      { id: REFUSED, email: null, fullName: null, country: null },
+      { id: GRANTED, email: `${GRANTED}@secret.example`, fullName: `Test Person ${GRANTED}`, country: null },
+    ],
+  };
+
+  it('reports withheld fields once in extensions, with their codes, and no error each, without any header', async () => {
+    expect(candor.services.config.withheldReporting).toBe('extensions');
+    const response = await list();
+    expect(response.status).toBe(200);
+    expect(response.body.errors).toBeUndefined();
+    expect(response.body.data).toEqual(data);
+    // Customer.country is not declared for marketing: withheld for both, the subject who consented too.
+    expect(response.body.extensions?.governance).toEqual({
+      purpose: 'marketing.communications',
+      withheld: [
+        { path: ['customers', 0, 'email'], coordinate: 'Customer.email', code: 'CONSENT_REQUIRED', subjectId: REFUSED },
+        { path: ['customers', 0, 'fullName'], coordinate: 'Customer.fullName', code: 'CONSENT_REQUIRED', subjectId: REFUSED },
+        { path: ['customers', 0, 'country'], coordinate: 'Customer.country', code: 'PURPOSE_NOT_DECLARED', subjectId: REFUSED },
+        { path: ['customers', 1, 'country'], coordinate: 'Customer.country', code: 'PURPOSE_NOT_DECLARED', subjectId: GRANTED },
+      ],
+    });
+    // Recorded as with errors: each decision once.
+    const records = (await candor.services.accessLogReader.page({ requestId: response.headers.get('x-request-id')! }, 50)).edges.map(({ node }) => [node.subjectId, node.coordinate, node.decision, node.reason]);
+    expect(records.sort()).toEqual(
+      [
+        [REFUSED, 'Customer.country', 'WITHHELD', 'PURPOSE_NOT_DECLARED'],
+        [REFUSED, 'Customer.email', 'WITHHELD', 'CONSENT_REQUIRED'],
+        [REFUSED, 'Customer.fullName', 'WITHHELD', 'CONSENT_REQUIRED'],
+        [GRANTED, 'Customer.country', 'WITHHELD', 'PURPOSE_NOT_DECLARED'],
+        [GRANTED, 'Customer.email', 'RELEASED', 'CONSENT_GIVEN'],
+        [GRANTED, 'Customer.fullName', 'RELEASED', 'CONSENT_GIVEN'],
+      ].sort(),
+    );
+  });
+
+  it('still answers one coded error per withheld field to a request that asks for them (X-Governance-Withheld: errors)', async () => {
+    const response = await list({ 'x-governance-withheld': 'errors' });
+    expect(response.body.data).toEqual(data);
+    expect(response.body.extensions?.governance).toBeUndefined();
+    expect(response.body.errors?.map((error) => [error.path, error.extensions?.code])).toEqual([
+      [['customers', 0, 'email'], 'CONSENT_REQUIRED'],
+      [['customers', 0, 'fullName'], 'CONSENT_REQUIRED'],
+      [['customers', 0, 'country'], 'PURPOSE_NOT_DECLARED'],
+      [['customers', 1, 'country'], 'PURPOSE_NOT_DECLARED'],
+    ]);
   });
 });
 

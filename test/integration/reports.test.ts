@@ -49,6 +49,8 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
   /** What the traffic must have produced, computed here with decide() from the consent state. */
   const expected: Array<{ subjectId: string; purpose: string; field: string; team: string; actor: string; allowed: boolean; reason: string }> = [];
   const actor = { id: 'test-auditor', name: 'Test', team: 'Compliance' };
+  /** The purposes a request may declare: consent coverage has one row each, in the taxonomy's order. */
+  const requestablePurposes = () => [...candor.services.taxonomy.purposes.values()].filter((purpose) => purpose.requestable).map((purpose) => purpose.key);
 
   /** Signs the tokens of an identity provider whose actors the directory does not hold. */
   let vendorKey: KeyLike;
@@ -136,7 +138,10 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     // On 2026-11-10 neither was a customer yet (the erased one was created 2025-01-01: it counts then).
     const earlier = await coverage({ from: '2026-01-01', to: '2026-11-10' });
     // Then the erased one was a customer: counted, though the ledger no longer says which statements were theirs.
-    const erasedThen = (await report('consent-coverage', { from: '2026-01-01', to: '2026-11-10' })).data as { purposes: Array<{ end: Record<string, number> }> };
+    const erasedThen = (await report('consent-coverage', { from: '2026-01-01', to: '2026-11-10' })).data as { purposes: Array<{ purpose: string; end: Record<string, number> }> };
+    // One row per purpose a request may declare (an empty list would make the loop below vacuous).
+    expect(erasedThen.purposes.map((row) => row.purpose)).toEqual(requestablePurposes());
+    expect(erasedThen.purposes.length).toBeGreaterThan(0);
     for (const purpose of erasedThen.purposes) expect(purpose.end['erased since']).toBe(1);
     const late = await coverage({ from: '2026-01-01', to: '2026-11-21' });
     expect(late.subjects).toBe(earlier.subjects + 1);
@@ -521,9 +526,12 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     // Not a month's start: an erased customer's creation time is kept as the first instant of its month.
     const erasedAt = '2026-03-17T09:26:53.123Z';
     await addCustomer(candor, 'cus_zzzz_coverage_erased_at_end', { createdAt: '2025-01-01T00:00:00.000Z', erasedAt });
-    const at = async (to: string) => (await report('consent-coverage', { from: '2026-01-01', to })).data as { subjects: number; purposes: Array<{ end: Record<string, number> }> };
+    const at = async (to: string) => (await report('consent-coverage', { from: '2026-01-01', to })).data as { subjects: number; purposes: Array<{ purpose: string; end: Record<string, number> }> };
     const [atTheErasure, justAfter] = [await at(erasedAt), await at('2026-03-17T09:26:53.124Z')];
     expect(atTheErasure.subjects).toBe(justAfter.subjects + 1);
+    // The same rows, one per purpose a request may declare (an empty list would make the loop below vacuous).
+    expect([atTheErasure.purposes.map((row) => row.purpose), justAfter.purposes.map((row) => row.purpose)]).toEqual([requestablePurposes(), requestablePurposes()]);
+    expect(atTheErasure.purposes.length).toBeGreaterThan(0);
     for (const [index, purpose] of atTheErasure.purposes.entries()) expect(purpose.end['erased since']).toBe(justAfter.purposes[index].end['erased since'] + 1);
   });
 

@@ -6,6 +6,7 @@ import { openServices } from '../../src/server/services';
 import { createDataSource, guardConnections, inAdvisoryTurn } from '../../src/storage/data-source';
 import { startCandor } from '../support/candor-harness';
 import { DRIVERS } from '../support/databases';
+import { eventually } from '../support/eventually';
 import { silentProxy } from '../support/silent-proxy';
 import { addCustomer } from '../support/subjects';
 
@@ -24,6 +25,9 @@ async function throughSilentProxy(url: string) {
     const candor = await startCandor('postgres', { seed: false });
     const { proxy, database } = await throughSilentProxy(candor.database.url);
     const dataSource = createDataSource(database, { queryTimeoutMs: 500 });
+    // The pool closes an idle connection after 10 s of its own (pg-pool's default): off here, so that only the
+    // guard can close the timed-out connection while the test waits for it.
+    dataSource.setOptions({ extra: { ...(dataSource.options.extra as object), idleTimeoutMillis: 0 } });
     await dataSource.initialize();
     guardConnections(dataSource);
     try {
@@ -35,7 +39,7 @@ async function throughSilentProxy(url: string) {
       await expect(dataSource.query('SELECT 1')).rejects.toThrow('Query read timeout');
       expect(Date.now() - started).toBeLessThan(500 + 5_000);
       // Still silent: the connection was closed by the server's side, not by the network coming back.
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await eventually(async () => proxy.openConnections() === open - 1, `the timed-out connection closed (${open} open before)`);
       expect(proxy.openConnections()).toBe(open - 1);
       proxy.silence(false);
       expect(await dataSource.query('SELECT 1 AS one')).toEqual([{ one: 1 }]);

@@ -25,15 +25,13 @@ describe.each(STORES_AND_EXECUTORS)('bypass attempts on %s, executed by %s', (dr
     return text ? JSON.parse(text) : undefined;
   };
 
-  /** The refusal is recorded after it is sent: poll briefly. */
+  /** The refusal is recorded after it is sent: wait for it (up to `eventually`'s 10 s). */
   const expectRecordedRefusal = async (response: Response | string, code: string, actorId: string | null = null) => {
     const requestId = typeof response === 'string' ? response : response.headers.get('x-request-id')!;
-    for (let attempt = 0; attempt < 50; attempt++) {
-      const page = await candor.services.accessLogReader.page({ requestId }, 10);
-      if (page.totalCount > 0) return expect(page.edges.map((edge) => [edge.node.decision, edge.node.reason, edge.node.actor?.id ?? null])).toEqual([['REFUSED', code, actorId]]);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    throw new Error(`no refusal recorded for ${requestId}`);
+    const recorded = () => candor.services.accessLogReader.page({ requestId }, 10);
+    await eventually(async () => (await recorded()).totalCount > 0, `the refusal of ${requestId} recorded`);
+    const page = await recorded();
+    expect(page.edges.map((edge) => [edge.node.decision, edge.node.reason, edge.node.actor?.id ?? null])).toEqual([['REFUSED', code, actorId]]);
   };
 
   beforeAll(async () => {
@@ -206,19 +204,38 @@ describe.each(STORES_AND_EXECUTORS)('bypass attempts on %s, executed by %s', (dr
     expect([response.status, body.errors]).toEqual([200, undefined]);
   });
 
-  it('documents deeper, longer or costlier than configured limits are refused with their codes', async () => {
-    const limited = await startCandor(driver, { executor, env: { CANDOR_MAX_DEPTH: '2', CANDOR_MAX_TOKENS: '40', CANDOR_MAX_COST: '10' } });
+  it('documents deeper, longer, costlier, with more aliases or directives than configured limits are refused with their codes, no data, and recorded', async () => {
+    const limited = await startCandor(driver, { executor, env: { CANDOR_MAX_DEPTH: '2', CANDOR_MAX_TOKENS: '40', CANDOR_MAX_COST: '10', CANDOR_MAX_ALIASES: '2', CANDOR_MAX_DIRECTIVES: '2' } });
     try {
-      const codes = async (query: string) => (await limited.query({ key: KEYS.analytics, purpose: 'analytics.reporting', query })).body.errors?.map((error) => error.extensions?.code);
-      expect(await codes('{ customers { watchHistory { title } } }')).toContain('QUERY_TOO_DEEP');
-      expect(await codes(`{ customers { ${Array.from({ length: 60 }, () => 'id').join(' ')} } }`)).toContain('TOO_MANY_TOKENS');
+      const answer = async (query: string) => {
+        const response = await limited.query({ key: KEYS.analytics, purpose: 'analytics.reporting', query });
+        return { status: response.status, data: response.body.data, codes: response.body.errors?.map((error) => error.extensions?.code), requestId: response.headers.get('x-request-id')! };
+      };
+      /** Refused before anything ran: a 400, no `data` at all, the one error of `code`, and the refusal recorded. */
+      const expectRefused = async (query: string, code: string) => {
+        const { status, data, codes, requestId } = await answer(query);
+        expect([status, data, codes]).toEqual([400, undefined, [code]]);
+        await eventually(async () => (await limited.services.accessLogReader.page({ requestId }, 10)).totalCount > 0, `the refusal of ${requestId} recorded`);
+        expect((await limited.services.accessLogReader.page({ requestId }, 10)).edges.map((edge) => [edge.node.decision, edge.node.reason])).toEqual([['REFUSED', code]]);
+      };
+      await expectRefused('{ customers { watchHistory { title } } }', 'QUERY_TOO_DEEP');
+      await expectRefused(`{ customers { ${Array.from({ length: 60 }, () => 'id').join(' ')} } }`, 'TOO_MANY_TOKENS');
       // A GET whose document comes after 1,000 other parameters (Express's query parser stops at 1,000).
       const long = encodeURIComponent(`{ customers { ${Array.from({ length: 60 }, () => 'id').join(' ')} } }`);
       const hidden = await fetch(`${limited.server.url}?${'&'.repeat(1_000)}query=${long}`, {
         headers: { authorization: `Bearer ${KEYS.analytics}`, 'x-purpose': 'analytics.reporting', 'apollo-require-preflight': 'true' },
       });
-      expect([hidden.status, ((await hidden.json()) as { errors?: Array<{ extensions?: { code?: string } }> }).errors?.[0].extensions?.code]).toEqual([400, 'TOO_MANY_TOKENS']);
-      expect(await codes('{ customers { id displayName birthDate country favoriteGenres createdAt email phone fullName postalAddress } }')).toContain('QUERY_TOO_COSTLY');
+      const hiddenBody = (await hidden.json()) as { data?: unknown; errors?: Array<{ extensions?: { code?: string } }> };
+      expect([hidden.status, hiddenBody.data, hiddenBody.errors?.[0].extensions?.code]).toEqual([400, undefined, 'TOO_MANY_TOKENS']);
+      await expectRefused('{ customers { id displayName birthDate country favoriteGenres createdAt email phone fullName postalAddress } }', 'QUERY_TOO_COSTLY');
+      // Three aliases, three directives: over the limits of 2 (the defaults, 50, would let them through).
+      await expectRefused('{ customers(limit: 1) { a: id b: id c: id } }', 'TOO_MANY_ALIASES');
+      await expectRefused('{ customers(limit: 1) { id @include(if: true) @skip(if: false) createdAt @include(if: true) } }', 'TOO_MANY_DIRECTIVES');
+      // One alias, one directive fewer: at the limits, they run.
+      const atLimit = await answer('{ customers(limit: 1) { a: id b: id } }');
+      expect([atLimit.status, atLimit.codes, atLimit.data?.customers.map((customer: Record<string, string>) => Object.keys(customer))]).toEqual([200, undefined, [['a', 'b']]]);
+      const twoDirectives = await answer('{ customers(limit: 1) { id @include(if: true) @skip(if: false) } }');
+      expect([twoDirectives.status, twoDirectives.codes, twoDirectives.data?.customers.map((customer: Record<string, string>) => Object.keys(customer))]).toEqual([200, undefined, [['id']]]);
     } finally {
       await limited.stop();
     }

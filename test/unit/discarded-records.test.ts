@@ -140,7 +140,7 @@ describe.each(Object.keys(EXECUTORS) as Array<keyof typeof EXECUTORS>)('records 
     expect(result.data).toEqual({ people: [{ email: null, badge: 'b-ok' }, null] });
     expect(governance.withheld.map(({ subjectId }) => subjectId).sort()).toEqual(['broken', 'ok']);
     expect([...governance.dropRecordsOfSubjectsAbsentFrom(result.data)]).toEqual(['broken']);
-    expect(governance.withheld.map(({ path, subjectId }) => [path.join('.'), subjectId])).toEqual([['people.0.email', 'ok']]);
+    expect(governance.withheld).toEqual([{ path: ['people', 0, 'email'], coordinate: 'Person.email', code: 'PURPOSE_NOT_DECLARED', subjectId: 'ok' }]);
   });
 
   it('data null (a non-null root field failed): no field record stays, the refusal does', async () => {

@@ -1,3 +1,4 @@
+import { ApolloServer } from '@apollo/server';
 import { GraphQLError } from 'graphql';
 import { formatErrorKeepingCause as format, maskedCause, maskedCauseOf } from '../../src/server/format-error';
 
@@ -34,5 +35,18 @@ describe('masked errors are kept for operators by kind and code, never by messag
 
   it('never lets a stack trace through, even on an error the client may see', () => {
     expect(format({ message: 'x', extensions: { code: 'BAD_USER_INPUT', stacktrace: ['at resolve (src/graphql/customer.resolver.ts:12:3)'] } })).toEqual({ message: 'x', extensions: { code: 'BAD_USER_INPUT' } });
+  });
+
+  it("lets Apollo's own request errors through with their code: PERSISTED_QUERY_NOT_SUPPORTED, as Apollo answers it with persisted queries off", async () => {
+    // Candor keeps automatic persisted queries on (Apollo's default; the bypass suite registers and replays one), so
+    // its server never gives this code: an Apollo server with them off, formatting its errors as Candor does, does.
+    const apollo = new ApolloServer({ typeDefs: 'type Query { ok: Boolean }', persistedQueries: false, formatError: format });
+    await apollo.start();
+    try {
+      const response = await apollo.executeOperation({ query: '{ ok }', extensions: { persistedQuery: { version: 1, sha256Hash: '0'.repeat(64) } } });
+      expect(response.body.kind === 'single' && response.body.singleResult).toEqual({ errors: [{ message: 'PersistedQueryNotSupported', extensions: { code: 'PERSISTED_QUERY_NOT_SUPPORTED' } }] });
+    } finally {
+      await apollo.stop();
+    }
   });
 });

@@ -232,3 +232,56 @@ it('refuses a nested record whose category has a mask: a record has no masked fo
   const schema = new GraphQLSchema({ query: new GraphQLObjectType({ name: 'Query', fields: { person: { type: Person, extensions: governed('system.operations'), resolve: () => null } } }) });
   expect(() => enforceGovernance(schema, readGovernance(schema), taxonomy)).toThrow('Person.contact returns Contact records, but its category user.contact.email has a mask');
 });
+
+it('refuses a relation whose category has a mask: the records it resolves to have no masked form', () => {
+  const Contact: GraphQLObjectType = new GraphQLObjectType({
+    name: 'Contact',
+    extensions: { [SUBJECT_EXTENSION]: 'id' },
+    fields: { id: { type: new GraphQLNonNull(GraphQLID), extensions: governed('system.operations') } },
+  });
+  // As the nested record above, but with a resolver of its own: a relation, guarded by graphql-shield.
+  const Person = new GraphQLObjectType({
+    name: 'Person',
+    extensions: { [SUBJECT_EXTENSION]: 'id' },
+    fields: { id: { type: new GraphQLNonNull(GraphQLID), extensions: governed('system.operations') }, contact: { type: Contact, extensions: governed('user.contact.email', ['analytics.reporting']), resolve: () => null } },
+  });
+  const schema = new GraphQLSchema({ query: new GraphQLObjectType({ name: 'Query', fields: { person: { type: Person, extensions: governed('system.operations'), resolve: () => null } } }) });
+  expect(taxonomy.categories.get('user.contact.email')?.mask).toBeDefined();
+  expect(() => enforceGovernance(schema, readGovernance(schema), taxonomy)).toThrow('Person.contact is a relation, but its category user.contact.email has a mask: masks apply to leaf fields only');
+  // Without the mask's category, the same relation is guarded by graphql-shield.
+  const unmasked = new GraphQLSchema({
+    query: new GraphQLObjectType({
+      name: 'Query',
+      fields: {
+        person: {
+          type: new GraphQLObjectType({
+            name: 'Person',
+            extensions: { [SUBJECT_EXTENSION]: 'id' },
+            fields: { id: { type: new GraphQLNonNull(GraphQLID), extensions: governed('system.operations') }, contact: { type: Contact, extensions: governed('user.behavior', ['analytics.reporting']), resolve: () => null } },
+          }),
+          extensions: governed('system.operations'),
+          resolve: () => null,
+        },
+      },
+    }),
+  });
+  expect(enforceGovernance(unmasked, readGovernance(unmasked), taxonomy).enforcement.get('Person.contact')).toBe('shield');
+});
+
+it('refuses a field returning guarded records through a resolver of its own that no declaration covers: the leaf guard would replace it unguarded by shield', () => {
+  const Person = personType();
+  const schema = new GraphQLSchema({
+    query: new GraphQLObjectType({
+      name: 'Query',
+      fields: {
+        person: { type: Person, extensions: governed('system.operations'), resolve: () => null },
+        other: { type: Person, extensions: governed('system.operations'), resolve: () => null },
+      },
+    }),
+  });
+  // Declarations read from another build of the schema, missing one root field: it has a resolver, and Person's leaves a guard.
+  const declarations = readGovernance(schema).filter((field) => field.coordinate !== 'Query.other');
+  expect(() => enforceGovernance(schema, declarations, taxonomy)).toThrow('Query.other returns Person through a resolver the leaf guard does not wrap');
+  // Declared, the same field is guarded by graphql-shield and the guard of Person's leaves.
+  expect(enforceGovernance(schema, readGovernance(schema), taxonomy).enforcement.get('Query.other')).toBe('shield');
+});

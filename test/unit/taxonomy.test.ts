@@ -198,6 +198,9 @@ describe('masks in the taxonomy', () => {
     const parsed = parse({ strategy: 'partial_email', purposes: ['analytics.reporting'] });
     expect(parsed.categories.get('user.contact.email')?.mask).toEqual({ strategy: 'partial_email', purposes: ['analytics.reporting'] });
     expect(Object.isFrozen(parsed.categories.get('user.contact.email')?.mask)).toBe(true);
+    // Both categories are there (a missing one would have no mask either), without a mask of their own.
+    expect(parsed.categories.get('user.contact.email.work')).toEqual(expect.objectContaining({ key: 'user.contact.email.work' }));
+    expect(parsed.categories.get('user.contact')).toEqual(expect.objectContaining({ key: 'user.contact' }));
     expect(parsed.categories.get('user.contact.email.work')?.mask).toBeUndefined();
     expect(parsed.categories.get('user.contact')?.mask).toBeUndefined();
   });
