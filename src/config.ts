@@ -407,7 +407,8 @@ function parseTrustedProxies(value: string | undefined): string[] {
     const [address, prefix, ...rest] = entry.split('/');
     const family = isIP(address);
     if (family === 0 || rest.length > 0) return true;
-    return prefix !== undefined && !(/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+    // A /0 range (every address) is refused by express's proxy-addr as well: trusting everyone is not a setting.
+    return prefix !== undefined && !(/^\d{1,3}$/.test(prefix) && Number(prefix) >= 1 && Number(prefix) <= (family === 4 ? 32 : 128));
   });
   if (malformed !== undefined) throw new ConfigError(`CANDOR_TRUSTED_PROXIES must be addresses, CIDR ranges (10.0.0.0/8) or loopback, linklocal, uniquelocal, separated by commas, got "${malformed}"`);
   return entries;

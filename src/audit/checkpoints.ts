@@ -308,7 +308,10 @@ export function readCheckpointExport(text: string, name: string): ExportedCheckp
  * verify (its signature, and the hash of the batch it ends).
  */
 export function missingAnchor(exported: readonly ExportedCheckpoint[], stored: readonly AuditCheckpointEntity[], name: string): { seq: number; problem: string } | undefined {
-  const held = (anchor: ExportedCheckpoint) => stored.some((checkpoint) => ANCHORED_FIELDS.every((field) => (checkpoint[field] ?? null) === (anchor[field] ?? null)));
+  // By signature (a log keeps every checkpoint: a year of them is a hundred thousand), then field by field.
+  const bySignature = new Map<string, AuditCheckpointEntity[]>();
+  for (const checkpoint of stored) bySignature.set(checkpoint.signature, [...(bySignature.get(checkpoint.signature) ?? []), checkpoint]);
+  const held = (anchor: ExportedCheckpoint) => (bySignature.get(anchor.signature) ?? []).some((checkpoint) => ANCHORED_FIELDS.every((field) => (checkpoint[field] ?? null) === (anchor[field] ?? null)));
   const missing = [...exported].sort((a, b) => a.seq - b.seq || a.id - b.id).find((anchor) => !held(anchor));
   if (!missing) return undefined;
   return {

@@ -3,7 +3,7 @@ import { Inbox, MAX_INBOX_PAGE } from '../consent/inbox';
 import { inert } from '../printable';
 import { badInput } from '../errors';
 import { ERASURE_TABLES, eraseSubject } from '../privacy/erasure';
-import type { OldCopies } from '../storage/old-copies';
+import { OLD_COPIES_MEANING, type OldCopies } from '../storage/old-copies';
 import type { CandorServices } from '../server/services';
 import type { AccessRecordInput } from '../audit/access-log';
 import type { SubjectMessageEntity } from '../consent/subject-message.entity';
@@ -40,19 +40,13 @@ export async function subjectErase(services: CandorServices, subjectId: string |
   if (!subjectId) throw badInput('--subject ID is required');
   const result = await eraseSubject(services, subjectId, cliActor(), `cli-${process.pid}-${Date.now()}`);
   output.out(
-    `erased ${subjectId} at ${result.erasedAt}: personal fields removed, ${result.watchEventsDeleted} viewing records deleted, ${result.paymentsKept} payments kept without card digits, ${result.messagesErased} messages deleted; the access log no longer links to the subject; ${OLD_COPIES_NOTE[result.oldCopies]}\n`,
+    `erased ${subjectId} at ${result.erasedAt}: personal fields removed, ${result.watchEventsDeleted} viewing records deleted, ${result.paymentsKept} payments kept without card digits, ${result.messagesErased} messages deleted; the access log no longer links to the subject; ${oldCopiesNote(result.oldCopies)}\n`,
   );
   return 0;
 }
 
 /** What the operator must know of the erased values' old copies (docs/operations.md, "Erasure (GDPR Art. 17) and the database's files"). */
-const OLD_COPIES_NOTE: Readonly<Record<OldCopies, string>> = {
-  overwritten:
-    'the erased values were overwritten in the database file, and its write-ahead log emptied (copies SQLite left when it moved rows between pages before remain until a VACUUM; backups still hold them)',
-  'kept-until-checkpoint':
-    'old copies of the erased values remain in the database file and its write-ahead log until a checkpoint completes (another connection held the log): the next erasure runs one, and so does the last connection to close when Candor stops',
-  'kept-until-vacuum': `PostgreSQL keeps the old row versions until VACUUM of ${ERASURE_TABLES.join(', ')}, and their bytes until VACUUM FULL (backups and WAL archives still hold them)`,
-};
+const oldCopiesNote = (outcome: OldCopies) => `old copies — ${OLD_COPIES_MEANING[outcome]}${outcome === 'kept-until-vacuum' ? ` The tables: ${ERASURE_TABLES.join(', ')}.` : ''} Backups still hold them.`;
 
 /** The subjects' own words in a message: what `inbox list` prints of them is decided and recorded per subject. */
 const MESSAGE_FIELDS = ['context', 'body', 'answer'] as const;

@@ -2,7 +2,7 @@ import { checkSigningKey } from '../audit/checkpoints';
 import { checkSecretStrength, DEVELOPMENT_SECRET, secretDerivedSigningSeed } from '../config';
 import { badInput } from '../errors';
 import type { CandorServices } from '../server/services';
-import { recordSecret } from '../storage/secret-fingerprint';
+import { replaceSecret } from '../storage/secret-fingerprint';
 import { inTransaction } from '../storage/transactions';
 import { type Output, recordCliOperation } from './audit.command';
 
@@ -31,7 +31,7 @@ export async function secretRotate(services: CandorServices, output: Output): Pr
     );
   }
   const keys = await inTransaction(services.dataSource, async (manager) => {
-    await recordSecret(manager, next, services.clock());
+    await replaceSecret(manager, config.secret, next, services.clock());
     return services.actors.rekey(manager, next);
   });
   await recordCliOperation(services, 'secret rotate', 'SECRET_ROTATED', {
@@ -42,7 +42,7 @@ export async function secretRotate(services: CandorServices, output: Output): Pr
   output.out(
     `rotated the secret: this database's actor keys, privacy links and accessLog cursors are made with CANDOR_NEXT_SECRET from now on.\n` +
       (keys.length ? `New keys (shown only now; Candor keeps just HMACs of them):\n${keys.map(({ id, key, demo }) => `  ${id.padEnd(width)}  ${key}${demo ? '  (its published demo key, kept)' : ''}\n`).join('')}` : 'No active actor: no key to hand out.\n') +
-      'Next: set CANDOR_SECRET to the new secret on every instance and restart them (until then they answer every key 401; one started with the old secret refuses to start), and hand each team its key. Privacy links and accessLog cursors issued before no longer open (issue links again); keyed_hash masks change value.\n',
+      'Next: set CANDOR_SECRET to the new secret on every instance and restart them (until then they still accept privacy links and accessLog cursors made with the old secret, and answer every key 401; one started with the old secret refuses to start), and hand each team its key. Privacy links and accessLog cursors issued before no longer open once restarted (issue links again); keyed_hash masks change value.\n',
   );
   return 0;
 }

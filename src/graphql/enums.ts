@@ -2,7 +2,7 @@ import { registerEnumType } from 'type-graphql';
 import { ACCESS_DECISIONS, type AccessDecision } from '../audit/chain';
 import { CONSENT_EVENT_KINDS, type ConsentEventKind } from '../consent/consent-event.entity';
 import { REPORT_KINDS, type ReportKind } from '../reports/report-document';
-import { OLD_COPIES, type OldCopies } from '../storage/old-copies';
+import { OLD_COPIES, OLD_COPIES_MEANING, type OldCopies } from '../storage/old-copies';
 
 /** A domain value's name in a GraphQL enum: upper snake case (`subject-access` is `SUBJECT_ACCESS`). */
 export const enumValueName = (value: string): string => value.toUpperCase().replace(/-/g, '_');
@@ -52,8 +52,4 @@ export const ConsentEntryKindEnum = graphqlEnum<ConsentEventKind>('ConsentEntryK
   lift_restriction: 'The restriction lifted.',
 });
 
-export const OldCopiesEnum = graphqlEnum<OldCopies>('OldCopies', OLD_COPIES, "Whether old copies of erased values may remain in the database's own files, and until when (backups, archives and replicas are the operator's: docs/operations.md).", {
-  overwritten: 'SQLite: the erased values were overwritten in the database file, and its write-ahead log emptied. Copies SQLite left when it moved rows between pages before remain until a VACUUM.',
-  'kept-until-checkpoint': 'SQLite: another connection held the write-ahead log; old copies remain in the file and the log until a checkpoint completes (the next erasure runs one, as does the last connection to close).',
-  'kept-until-vacuum': 'PostgreSQL: the old row versions remain in the tables until the operator runs VACUUM on them, their bytes until VACUUM FULL (docs/operations.md names the tables).',
-});
+export const OldCopiesEnum = graphqlEnum<OldCopies>('OldCopies', OLD_COPIES, "Whether old copies of erased values may remain in the database's own files, and until when (backups, archives and replicas are the operator's: docs/operations.md).", OLD_COPIES_MEANING);

@@ -18,6 +18,13 @@ import { betweenTransactions } from './transactions';
 export const OLD_COPIES = ['overwritten', 'kept-until-checkpoint', 'kept-until-vacuum'] as const;
 export type OldCopies = (typeof OLD_COPIES)[number];
 
+/** Each outcome in a sentence, for whoever erased (the CLI's answer, the GraphQL enum's values). */
+export const OLD_COPIES_MEANING: Readonly<Record<OldCopies, string>> = {
+  overwritten: 'SQLite: the erased values were overwritten in the database file, and its write-ahead log emptied. Copies SQLite left when it moved rows between pages before remain until a VACUUM.',
+  'kept-until-checkpoint': 'SQLite: another connection held the write-ahead log; old copies remain in the file and the log until a checkpoint completes (the next erasure runs one, as does the last connection to close).',
+  'kept-until-vacuum': 'PostgreSQL: the old row versions remain in the tables until the operator runs VACUUM on them, their bytes until VACUUM FULL (docs/operations.md names the tables).',
+};
+
 /** How long `overwriteOldCopies` tries for a complete checkpoint while other connections hold the log. */
 const CHECKPOINT_TRIES_MS = 2_000;
 const CHECKPOINT_RETRY_MS = 50;

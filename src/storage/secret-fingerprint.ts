@@ -57,14 +57,24 @@ export async function checkSecret(dataSource: DataSource, secret: string, at: Da
 }
 
 /**
- * Makes `secret` the database's, in the caller's transaction (`secret rotate`, with the actors' new keys):
- * a new salt and fingerprint in place of the old. Processes started with the old secret refuse to start
- * from then on; those already running answer every key 401 until they are restarted with the new one.
+ * Makes `next` the database's secret, in the caller's transaction (`secret rotate`, with the actors' new
+ * keys): a new salt and fingerprint in place of the old. Checked again here, under the row's lock, that the
+ * database is still `current`'s (the command was opened with it): of two rotations at once, the second is
+ * refused rather than replace the first's secret and leave its printed keys dead. Processes started with the
+ * old secret refuse to start from then on; those already running answer every key 401 until restarted.
  */
-export async function recordSecret(manager: EntityManager, secret: string, at: Date): Promise<void> {
-  const salt = randomBytes(16).toString('base64');
-  const fingerprint = (await fingerprintOf(secret, salt)).toString('base64');
+export async function replaceSecret(manager: EntityManager, current: string, next: string, at: Date): Promise<void> {
   const fingerprints = manager.getRepository(SecretFingerprintEntity);
-  await fingerprints.delete({ id: THE_ROW });
-  await fingerprints.insert({ id: THE_ROW, salt, fingerprint, recordedAt: at.toISOString() });
+  const recorded = await fingerprints.findOne({ where: { id: THE_ROW }, ...(manager.connection.options.type === 'postgres' ? { lock: { mode: 'pessimistic_write' as const } } : {}) });
+  const stillCurrent = recorded ? (await fingerprintOf(current, recorded.salt)).toString('base64') === recorded.fingerprint : current === DEVELOPMENT_SECRET;
+  if (!stillCurrent) throw new ConfigError('nothing rotated: the database\'s secret changed since this command started (another secret rotate?): run it again with CANDOR_SECRET set to the database\'s secret');
+  const salt = randomBytes(16).toString('base64');
+  const fingerprint = { salt, fingerprint: (await fingerprintOf(next, salt)).toString('base64'), recordedAt: at.toISOString() };
+  if (recorded) {
+    await fingerprints.update({ id: THE_ROW }, fingerprint);
+    return;
+  }
+  // No row to lock (a database on the development secret): a rotation racing this one inserts first, and this insert fails.
+  await fingerprints.createQueryBuilder().insert().values({ id: THE_ROW, ...fingerprint }).orIgnore().execute();
+  if ((await fingerprints.findOneBy({ id: THE_ROW }))?.salt !== salt) throw new ConfigError('nothing rotated: another secret rotate recorded its secret first: run it again with CANDOR_SECRET set to the database\'s secret');
 }

@@ -160,6 +160,8 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     const checkpoint = (await writeCheckpoint(candor.services.dataSource, candor.services.checkpointSigner, 'manual', new Date()))!;
     const exportFile = join(mkdtempSync(join(tmpdir(), 'candor-anchors-')), 'checkpoints.json');
     writeFileSync(exportFile, (await cli('checkpoint', 'export')).stdout);
+    // Held to the whole log: from a sequence number on, the exported checkpoints before it would go unchecked.
+    expect(await cli('verify', '--from', '1', '--checkpoints', exportFile)).toEqual({ code: 1, stdout: '', stderr: 'candor: --checkpoints holds the whole log to the export: run it without --from\n' });
     const anchored = await cli('verify', '--checkpoints', exportFile);
     expect([anchored.code, anchored.stderr]).toEqual([0, '']);
     expect(anchored.stdout).toMatch(new RegExp(`^verified \\d+ records through \\d+ \\(head hash [0-9a-f]{64}\\)\nthe log holds all \\d+ checkpoints of ${exportFile}, through seq ${checkpoint.seq}\n$`));

@@ -1,6 +1,7 @@
 import { loadConfig } from '../../src/config';
 import { openServices } from '../../src/server/services';
 import { createDataSource, migrate } from '../../src/storage/data-source';
+import { secretRotate } from '../../src/cli/secret.command';
 import { runCli } from '../support/child-server';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '../support/databases';
 
@@ -137,6 +138,33 @@ describe.each(DRIVERS)('the secret a database was made with, on %s', (driver) =>
         await after.close();
       }
       await expect(open(THEIRS)).rejects.toThrow(REFUSAL);
+    });
+
+    it('checks the secret again under the lock: a rotation opened before another one committed changes nothing', async () => {
+      const late = await openServices(loadConfig({ DATABASE_URL: database.url, NODE_ENV: 'test', CANDOR_SECRET: THEIRS, CANDOR_NEXT_SECRET: `${NEXT}-too-late` }, {}), { migrate: 'require' });
+      try {
+        expect((await rotate({ CANDOR_NEXT_SECRET: NEXT })).code).toBe(0);
+        const output = { interactive: false, out: () => undefined, err: () => undefined };
+        await expect(secretRotate(late, output)).rejects.toThrow("nothing rotated: the database's secret changed since this command started (another secret rotate?)");
+      } finally {
+        await late.close();
+      }
+      const after = await open(NEXT);
+      await after.close();
+    });
+
+    it('of two rotations at once, one is refused (at its start or under the lock) and the keys the other printed work', async () => {
+      const secrets = [NEXT, `${NEXT}-the-other-one`];
+      const runs = await Promise.all(secrets.map((secret) => rotate({ CANDOR_NEXT_SECRET: secret })));
+      expect(runs.map((run) => run.code).sort()).toEqual([0, 1]);
+      const winner = runs.findIndex((run) => run.code === 0);
+      expect(runs[1 - winner].stderr).toMatch(/^candor: (nothing rotated: the database's secret changed since this command started|CANDOR_SECRET is not the secret this database's actors)/);
+      const after = await open(secrets[winner]);
+      try {
+        expect((await after.actors.authenticate(keysPrinted(runs[winner].stdout).get('warehouse')!))?.id).toBe('warehouse');
+      } finally {
+        await after.close();
+      }
     });
 
     it.each([

@@ -53,9 +53,10 @@ export function startChildServer(env: Record<string, string>, timeoutMs = 60_000
 
 /**
  * How long a CLI command (or a shell line running some) may take before it is killed: one that never ends
- * (a `serve` that should have refused to start, say) fails its test instead of holding the run open.
+ * (a `serve` that should have refused to start, say) fails its test instead of holding the run open. Under
+ * jest's test timeout (60 s), so that the process is gone when its test fails.
  */
-const CHILD_DEADLINE_MS = 120_000;
+const CHILD_DEADLINE_MS = 55_000;
 
 /** Runs the CLI to completion and returns its exit code and output. */
 export function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {

@@ -28,7 +28,7 @@ describe('configuration', () => {
   it('trusts the proxies CANDOR_TRUSTED_PROXIES lists (addresses, CIDR ranges, range names), none by default', () => {
     expect(load({}).trustedProxies).toEqual([]);
     expect(load({ CANDOR_TRUSTED_PROXIES: ' 10.0.0.0/8, Loopback ,fd00::/8,192.0.2.7,' }).trustedProxies).toEqual(['10.0.0.0/8', 'loopback', 'fd00::/8', '192.0.2.7']);
-    for (const entry of ['10.0.0.0/33', 'fd00::/129', '10.0.0.0/8/8', 'balancer.internal', '10.0.0.0/', '10.0.0.0/-1', 'everything', '*']) {
+    for (const entry of ['10.0.0.0/0', '::/0', '10.0.0.0/33', 'fd00::/129', '10.0.0.0/8/8', 'balancer.internal', '10.0.0.0/', '10.0.0.0/-1', 'everything', '*']) {
       expect(() => load({ CANDOR_TRUSTED_PROXIES: entry })).toThrow(new ConfigError(`CANDOR_TRUSTED_PROXIES must be addresses, CIDR ranges (10.0.0.0/8) or loopback, linklocal, uniquelocal, separated by commas, got "${entry}"`));
     }
   });
