@@ -2,7 +2,7 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /** Where the guard lives: outside every installation's schema, so that dropping one cannot take its guard along. */
 const GUARD_SCHEMA = 'candor_guard';
-const GUARD_TRIGGER = 'candor_guard_refuse_log_drop';
+export const GUARD_TRIGGER = 'candor_guard_refuse_log_drop';
 
 /**
  * The guard of every Candor installation of the database: dropping a log table of a listed schema is refused

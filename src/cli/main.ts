@@ -12,6 +12,7 @@ import { startHttpServer } from '../server/http-server';
 import { buildGovernedSchema, loadConfiguredTaxonomy, openServices, seedDemo } from '../server/services';
 import { inert } from '../printable';
 import { migrate, MigrationTurnTimeout } from '../storage/data-source';
+import { ensureDropGuard, UNGUARDED_WARNING } from '../storage/drop-guard';
 import { checkSecret } from '../storage/secret-fingerprint';
 import { isSqliteBusy, SQLITE_BUSY_TIMEOUT_MS } from '../storage/sqlite-file';
 import { TaxonomyError } from '../taxonomy/taxonomy';
@@ -145,6 +146,7 @@ async function serve(): Promise<void> {
   await services.accessLog.store.partitions
     ?.ensure(services.clock())
     .catch((error: Error) => services.logger.warn({ error: error.message }, 'could not create the access log partitions ahead (run `npx candor audit partitions` as the owner)'));
+  if ((await ensureDropGuard(services.dataSource)) === false) process.stderr.write(`candor: warning: ${UNGUARDED_WARNING}\n`);
   const server = await startHttpServer(services, governed, { port: config.port, host: config.host });
   const checkpoints = startCheckpointTimer(services, config.checkpointIntervalSeconds);
   if (!config.production) {
@@ -334,6 +336,7 @@ async function run(command: string, subcommand: string | undefined, action: stri
         // release's first process: it records this secret when the database has none yet).
         if (applied.length) await checkSecret(services.dataSource, services.config.secret, services.clock(), () => holdsDemoKeysMadeWith(services.dataSource, DEVELOPMENT_SECRET));
         process.stdout.write(applied.length ? `applied ${applied.join(', ')}\n` : 'no pending migrations\n');
+        if ((await ensureDropGuard(services.dataSource)) === false) process.stderr.write(`candor: warning: ${UNGUARDED_WARNING}\n`);
       } finally {
         await services.close();
       }

@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { loadConfig } from '../../src/config';
 import { openServices, seedDemo } from '../../src/server/services';
 import { createDataSource, migrate, MIGRATIONS } from '../../src/storage/data-source';
+import { runCli } from '../support/child-server';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '../support/databases';
 
 describe.each(DRIVERS)('the migrations on %s', (driver) => {
@@ -161,6 +162,42 @@ describe.each(DRIVERS)('the migrations on %s', (driver) => {
           await admin.query(`DROP OWNED BY ${intruder}; DROP ROLE ${intruder}`);
         }
       }));
+
+  if (driver === 'postgres')
+    it('says when a role without superuser rights migrated and the log is unguarded, and a superuser\'s migrate installs the guard then', async () => {
+      const owner = `candor_owner_${process.pid}`;
+      const name = `candor_unguarded_${process.pid}`;
+      const admin = new Client({ connectionString: database.url });
+      await admin.connect();
+      await admin.query(`CREATE ROLE ${owner} LOGIN`);
+      await admin.query(`CREATE DATABASE ${name} OWNER ${owner}`);
+      const as = (role: string) => {
+        const url = new URL(database.url);
+        url.username = role;
+        url.pathname = `/${name}`;
+        return url.toString();
+      };
+      const warning = 'candor: warning: the access log is not guarded against DROP on this database (an event trigger only a superuser can create, and this role is not one)';
+      try {
+        const byOwner = await runCli(['migrate'], { DATABASE_URL: as(owner) });
+        expect([byOwner.code, byOwner.stderr]).toEqual([0, expect.stringContaining(warning)]);
+        const unguarded = new Client({ connectionString: as(owner) });
+        await unguarded.connect();
+        try {
+          // Unguarded indeed: the owner could drop the log (in a transaction rolled back, to keep it).
+          await unguarded.query('BEGIN; DROP TABLE audit_checkpoint; ROLLBACK');
+          expect((await runCli(['migrate'], { DATABASE_URL: as(new URL(database.url).username) })).stderr).not.toContain(warning);
+          await expect(unguarded.query('DROP TABLE audit_checkpoint')).rejects.toThrow('the access log is append-only');
+          expect((await runCli(['migrate'], { DATABASE_URL: as(owner) })).stderr).not.toContain(warning);
+        } finally {
+          await unguarded.end();
+        }
+      } finally {
+        await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        await admin.query(`DROP ROLE ${owner}`);
+        await admin.end();
+      }
+    });
 
   it('migrate up again from every point a rollback can stop at', async () => {
     // Monthly partitions are made from the current month on: a run crossing a month's end makes later ones.
