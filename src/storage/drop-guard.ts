@@ -16,17 +16,7 @@ export async function ensureDropGuard(dataSource: DataSource): Promise<boolean |
   // In the setup turn: instances starting together would each create the trigger, and all but one fail.
   return inSetupTurn(dataSource, async () => {
     if (await guarded(dataSource)) return true;
-    const runner = dataSource.createQueryRunner();
-    try {
-      await runner.startTransaction();
-      await new DropGuardOutsideTheSchema1764640000000().up(runner);
-      await runner.commitTransaction();
-    } catch (error) {
-      await runner.rollbackTransaction();
-      throw error;
-    } finally {
-      await runner.release();
-    }
+    await dataSource.transaction((manager) => new DropGuardOutsideTheSchema1764640000000().up(manager.queryRunner!));
     return guarded(dataSource);
   });
 }
