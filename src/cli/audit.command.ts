@@ -107,7 +107,10 @@ export async function auditVerify(services: CandorServices, options: { readonly 
   if (pastHead) output.err(`${pastHead}\n`);
   else if (report.verified) {
     output.out(`verified ${report.records} records through ${report.headSeq} (head hash ${report.headHash})\n`);
-    if (anchors) output.out(`the log holds all ${anchors.checkpoints.length} checkpoints of ${anchors.name}, through seq ${Math.max(...anchors.checkpoints.map((checkpoint) => checkpoint.seq))}\n`);
+    if (anchors) {
+      const held = anchors.checkpoints.length === 1 ? 'the checkpoint' : `all ${anchors.checkpoints.length} checkpoints`;
+      output.out(`the log holds ${held} of ${anchors.name}, through seq ${Math.max(...anchors.checkpoints.map((checkpoint) => checkpoint.seq))}\n`);
+    }
   }
   else output.err(`access log broken at seq ${report.firstBrokenSeq}: ${report.problem}\n`);
   if (unrecorded) output.err(`this run is unrecorded: the access log refused its record (${inert(causeOf(unrecorded))})\n`);
