@@ -1,6 +1,6 @@
 import { AccessLog } from '../../src/audit/access-log';
 import { AuditBatchEntity, AuditEntryEntity, SubjectPseudonymEntity } from '../../src/audit/audit.entities';
-import { batchHash, decodeItems, GENESIS_HASH, recordDigest, sealBatch } from '../../src/audit/chain';
+import { batchHash, decodeItems, GENESIS_HASH, sealBatch } from '../../src/audit/chain';
 import { In, MoreThanOrEqual } from 'typeorm';
 import { writeCheckpoint } from '../../src/audit/checkpoints';
 import { verifyAccessLog } from '../../src/audit/verify';
@@ -8,7 +8,7 @@ import { AccessLogReader } from '../../src/audit/access-log-reader';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { DRIVERS } from '../support/databases';
 import { runCli } from '../support/child-server';
-import { tamper } from '../support/raw-sql';
+import { forgeLoneRecord, tamper } from '../support/raw-sql';
 import { addCustomer } from '../support/subjects';
 
 const A = 'cus_0000_log_a';
@@ -489,19 +489,11 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
     it('detects a rewritten chain through the signed checkpoint', async () => {
       await candor.services.accessLog.append([{ at: new Date(), requestId: 'checkpointed', actor: null, purpose: null, operationName: null, subjectId: null, coordinate: null, category: null, decision: 'REFUSED', reason: 'UNAUTHENTICATED', legalBasis: null }]);
       const checkpoint = (await writeCheckpoint(candor.services.dataSource, candor.services.checkpointSigner, 'manual', new Date()))!;
-      const batch = await candor.services.dataSource.getRepository(AuditBatchEntity).findOneByOrFail({ lastSeq: checkpoint.seq });
-      const [entry] = await candor.services.dataSource.getRepository(AuditEntryEntity).find({ where: { batchId: batch.id } });
-      expect([entry.seq, entry.count, batch.firstSeq]).toEqual([checkpoint.seq, 1, checkpoint.seq]);
       // An attacker with database access rewrites the record and recomputes its digest and the batch hash: the
       // chain is consistent again, and only the signed checkpoint still knows the head it had.
-      const [item] = decodeItems(entry.items);
-      const rewritten = { ...item, reason: 'BAD_REQUEST' };
-      const digest = recordDigest(entry.seq, entry, rewritten);
-      const forgedHash = batchHash(batch.prevHash, [digest]);
-      await tamper(candor, [
-        ['UPDATE audit_entry SET items = ?, digests = ? WHERE seq = ?', [JSON.stringify([[rewritten.coordinate, rewritten.category, rewritten.decision, rewritten.reason, rewritten.legalBasis, rewritten.consentReceiptId]]), JSON.stringify([digest]), entry.seq]],
-        ['UPDATE audit_batch SET hash = ? WHERE id = ?', [forgedHash, batch.id]],
-      ]);
+      const { batch, entry, forgedHash, forgery } = await forgeLoneRecord(candor, checkpoint.seq);
+      expect([entry.seq, entry.count, batch.firstSeq]).toEqual([checkpoint.seq, 1, checkpoint.seq]);
+      await tamper(candor, forgery);
       try {
         const report = await candor.services.verifyAccessLog();
         expect(report).toEqual(expect.objectContaining({ verified: false, firstBrokenSeq: checkpoint.seq }));

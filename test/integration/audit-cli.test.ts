@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { In, IsNull, MoreThan } from 'typeorm';
 import { AuditBatchEntity, AuditCheckpointEntity, AuditEntryEntity } from '../../src/audit/audit.entities';
-import { batchHash, decodeItems, encodeItems, recordDigest } from '../../src/audit/chain';
+import { batchHash } from '../../src/audit/chain';
 import { checkpointMessage, signedCheckpoint, writeCheckpoint } from '../../src/audit/checkpoints';
 import { auditCheckpoint, auditVerify, recordCliOperation } from '../../src/cli/audit.command';
 import { parseDatabaseUrl } from '../../src/config';
@@ -15,7 +15,7 @@ import { createDataSource, migrate } from '../../src/storage/data-source';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { runCli } from '../support/child-server';
 import { createTestDatabase, DRIVERS } from '../support/databases';
-import { tamper } from '../support/raw-sql';
+import { forgeLoneRecord, tamper } from '../support/raw-sql';
 
 /** A file of `text` in `dir`: an export to verify against. */
 const written = (dir: string, text: string) => {
@@ -170,12 +170,8 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
 
     // Someone with write access to the database rewrites the record, hashes it and its batch again, and
     // removes every checkpoint that would contradict them: the chain is consistent again.
-    const batch = await candor.services.dataSource.getRepository(AuditBatchEntity).findOneByOrFail({ lastSeq: checkpoint.seq });
-    const [entry] = await candor.services.dataSource.getRepository(AuditEntryEntity).find({ where: { batchId: batch.id } });
+    const { batch, entry, forgedHash, forgery } = await forgeLoneRecord(candor, checkpoint.seq);
     expect([entry.seq, entry.count, batch.firstSeq]).toEqual([checkpoint.seq, 1, checkpoint.seq]);
-    const [item] = decodeItems(entry.items);
-    const rewritten = { ...item, reason: 'BAD_REQUEST' };
-    const digest = recordDigest(entry.seq, entry, rewritten);
     const checkpoints = await candor.services.dataSource.getRepository(AuditCheckpointEntity).find({ order: { id: 'ASC' } });
     // The batches after it (the export's and verify's own records) chain from its hash: hashed again too.
     const rechainedAfter = async (hash: string): Promise<Array<[string, unknown[]]>> => {
@@ -189,10 +185,8 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
       }
       return statements;
     };
-    const forgedHash = batchHash(batch.prevHash, [digest]);
     await tamper(candor, [
-      ['UPDATE audit_entry SET items = ?, digests = ? WHERE seq = ?', [encodeItems([rewritten]), JSON.stringify([digest]), entry.seq]],
-      ['UPDATE audit_batch SET hash = ? WHERE id = ?', [forgedHash, batch.id]],
+      ...forgery,
       ...(await rechainedAfter(forgedHash)),
       ['DELETE FROM audit_checkpoint', []],
     ]);

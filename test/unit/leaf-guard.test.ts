@@ -218,7 +218,8 @@ describe('the leaf guard under graphql-jit quirks', () => {
   });
 });
 
-it('refuses a nested record whose category has a mask: a record has no masked form', () => {
+/** A person whose `contact` (a record of its own) is of `category`: nested, or a relation with a resolver of its own. */
+function personWithContact(category: string, contact: 'nested' | 'relation'): GraphQLSchema {
   const Contact: GraphQLObjectType = new GraphQLObjectType({
     name: 'Contact',
     extensions: { [SUBJECT_EXTENSION]: 'id' },
@@ -227,44 +228,26 @@ it('refuses a nested record whose category has a mask: a record has no masked fo
   const Person = new GraphQLObjectType({
     name: 'Person',
     extensions: { [SUBJECT_EXTENSION]: 'id' },
-    fields: { id: { type: new GraphQLNonNull(GraphQLID), extensions: governed('system.operations') }, contact: { type: Contact, extensions: governed('user.contact.email', ['analytics.reporting']) } },
+    fields: {
+      id: { type: new GraphQLNonNull(GraphQLID), extensions: governed('system.operations') },
+      contact: { type: Contact, extensions: governed(category, ['analytics.reporting']), ...(contact === 'relation' ? { resolve: () => null } : {}) },
+    },
   });
-  const schema = new GraphQLSchema({ query: new GraphQLObjectType({ name: 'Query', fields: { person: { type: Person, extensions: governed('system.operations'), resolve: () => null } } }) });
+  return new GraphQLSchema({ query: new GraphQLObjectType({ name: 'Query', fields: { person: { type: Person, extensions: governed('system.operations'), resolve: () => null } } }) });
+}
+
+it('refuses a nested record whose category has a mask: a record has no masked form', () => {
+  const schema = personWithContact('user.contact.email', 'nested');
   expect(() => enforceGovernance(schema, readGovernance(schema), taxonomy)).toThrow('Person.contact returns Contact records, but its category user.contact.email has a mask');
 });
 
 it('refuses a relation whose category has a mask: the records it resolves to have no masked form', () => {
-  const Contact: GraphQLObjectType = new GraphQLObjectType({
-    name: 'Contact',
-    extensions: { [SUBJECT_EXTENSION]: 'id' },
-    fields: { id: { type: new GraphQLNonNull(GraphQLID), extensions: governed('system.operations') } },
-  });
   // As the nested record above, but with a resolver of its own: a relation, guarded by graphql-shield.
-  const Person = new GraphQLObjectType({
-    name: 'Person',
-    extensions: { [SUBJECT_EXTENSION]: 'id' },
-    fields: { id: { type: new GraphQLNonNull(GraphQLID), extensions: governed('system.operations') }, contact: { type: Contact, extensions: governed('user.contact.email', ['analytics.reporting']), resolve: () => null } },
-  });
-  const schema = new GraphQLSchema({ query: new GraphQLObjectType({ name: 'Query', fields: { person: { type: Person, extensions: governed('system.operations'), resolve: () => null } } }) });
+  const schema = personWithContact('user.contact.email', 'relation');
   expect(taxonomy.categories.get('user.contact.email')?.mask).toBeDefined();
   expect(() => enforceGovernance(schema, readGovernance(schema), taxonomy)).toThrow('Person.contact is a relation, but its category user.contact.email has a mask: masks apply to leaf fields only');
   // Without the mask's category, the same relation is guarded by graphql-shield.
-  const unmasked = new GraphQLSchema({
-    query: new GraphQLObjectType({
-      name: 'Query',
-      fields: {
-        person: {
-          type: new GraphQLObjectType({
-            name: 'Person',
-            extensions: { [SUBJECT_EXTENSION]: 'id' },
-            fields: { id: { type: new GraphQLNonNull(GraphQLID), extensions: governed('system.operations') }, contact: { type: Contact, extensions: governed('user.behavior', ['analytics.reporting']), resolve: () => null } },
-          }),
-          extensions: governed('system.operations'),
-          resolve: () => null,
-        },
-      },
-    }),
-  });
+  const unmasked = personWithContact('user.behavior', 'relation');
   expect(enforceGovernance(unmasked, readGovernance(unmasked), taxonomy).enforcement.get('Person.contact')).toBe('shield');
 });
 
