@@ -1,8 +1,10 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { type DataSource, type EntityManager, In, IsNull } from 'typeorm';
+import { type DataSource, type EntityManager, In, IsNull, type Repository } from 'typeorm';
 import { RECORDED_TEXT_LIMITS } from '../audit/audit-store';
 import { badInput } from '../errors';
 import { holdsUnprintable } from '../printable';
+import { SecretWriteCheck } from '../storage/secret-fingerprint';
+import { inTransaction } from '../storage/transactions';
 import { ActorEntity } from './actor.entity';
 
 export const DEMO_KEY_PREFIX = 'demo-';
@@ -37,12 +39,16 @@ export const DEMO_ACTORS: ReadonlyArray<NewActor & { key: string }> = [
  * database does not leak usable keys, and lookups stay a single indexed equality match.
  */
 export class ActorDirectory {
+  private readonly secretCheck: SecretWriteCheck;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly secret: string,
     private readonly production: boolean,
     private readonly clock: () => Date = () => new Date(),
-  ) {}
+  ) {
+    this.secretCheck = new SecretWriteCheck(secret);
+  }
 
   hashKey(key: string): string {
     return keyHash(this.secret, key);
@@ -66,25 +72,36 @@ export class ActorDirectory {
     if (actor.name.length > RECORDED_TEXT_LIMITS.actorName || actor.team.length > RECORDED_TEXT_LIMITS.actorTeam) {
       throw badInput(`an actor’s name is at most ${RECORDED_TEXT_LIMITS.actorName} characters, its team at most ${RECORDED_TEXT_LIMITS.actorTeam}`);
     }
-    if (await this.dataSource.getRepository(ActorEntity).existsBy({ id: actor.id })) throw badInput(`actor "${actor.id}" already exists`);
-    await this.dataSource.getRepository(ActorEntity).insert({
-      ...actor,
-      roles: [...actor.roles],
-      purposes: [...actor.purposes],
-      keyHash: this.hashKey(key),
-      createdAt: this.clock().toISOString(),
-      revokedAt: null,
+    await this.writeKey(async (actors) => {
+      if (await actors.existsBy({ id: actor.id })) throw badInput(`actor "${actor.id}" already exists`);
+      await actors.insert({
+        ...actor,
+        roles: [...actor.roles],
+        purposes: [...actor.purposes],
+        keyHash: this.hashKey(key),
+        createdAt: this.clock().toISOString(),
+        revokedAt: null,
+      });
     });
     return key;
   }
 
   /** Replaces the actor's key; the old one stops working on the next request. Returns the new key (shown once). */
   async rotate(id: string): Promise<string> {
-    const actor = await this.dataSource.getRepository(ActorEntity).findOneBy({ id, revokedAt: IsNull() });
-    if (!actor) throw badInput(`no active actor "${id}"`);
     const key = newKey();
-    await this.dataSource.getRepository(ActorEntity).update({ id }, { keyHash: this.hashKey(key) });
+    await this.writeKey(async (actors) => {
+      const { affected } = await actors.update({ id, revokedAt: IsNull() }, { keyHash: this.hashKey(key) });
+      if (!affected) throw badInput(`no active actor "${id}"`);
+    });
     return key;
+  }
+
+  /** Stores a key's HMAC in a transaction that first checks the HMAC's secret is still the database's. */
+  private writeKey(write: (actors: Repository<ActorEntity>) => Promise<void>): Promise<void> {
+    return inTransaction(this.dataSource, async (manager) => {
+      await this.secretCheck.assertStillCurrent(manager);
+      await write(manager.getRepository(ActorEntity));
+    });
   }
 
   /** Revokes the actor: its key stops working on the next request. */

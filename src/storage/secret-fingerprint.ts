@@ -57,6 +57,44 @@ export async function checkSecret(dataSource: DataSource, secret: string, at: Da
 }
 
 /**
+ * The fingerprint row, read in the caller's transaction under a lock on PostgreSQL (`replace`: FOR UPDATE,
+ * `share`: FOR SHARE); SQLite's transactions hold the database's write lock from their start. `null` on a
+ * database that never recorded one (the development secret).
+ */
+async function lockedFingerprint(manager: EntityManager, mode: 'replace' | 'share'): Promise<SecretFingerprintEntity | null> {
+  const lock = manager.connection.options.type === 'postgres' ? { lock: { mode: mode === 'replace' ? ('pessimistic_write' as const) : ('pessimistic_read' as const) } } : {};
+  return manager.getRepository(SecretFingerprintEntity).findOne({ where: { id: THE_ROW }, ...lock });
+}
+
+/** Whether `recorded` is `secret`'s fingerprint (no row: whether `secret` is the development secret). */
+async function isFingerprintOf(secret: string, recorded: SecretFingerprintEntity | null): Promise<boolean> {
+  return recorded ? (await fingerprintOf(secret, recorded.salt)).toString('base64') === recorded.fingerprint : secret === DEVELOPMENT_SECRET;
+}
+
+/**
+ * Checks, in a transaction that writes something made with the secret (an actor's key, stored as an HMAC
+ * under it), that the database's secret is still this process's. A `secret rotate` that committed after the
+ * process started would otherwise be followed by a key made with the old secret, which no instance accepts
+ * any more — printed as if it worked. The row's lock orders the two: the rotation waits for this write, or
+ * this check sees the rotation (a database without the row, a demo on the development secret, has nothing to
+ * lock: there the check sees only rotations that committed before it). Remembers the fingerprint it verified, so a process runs scrypt once.
+ */
+export class SecretWriteCheck {
+  private verified?: string;
+
+  constructor(private readonly secret: string) {}
+
+  async assertStillCurrent(manager: EntityManager): Promise<void> {
+    const recorded = await lockedFingerprint(manager, 'share');
+    if (recorded && recorded.fingerprint === this.verified) return;
+    if (!(await isFingerprintOf(this.secret, recorded))) {
+      throw new ConfigError("nothing written: the database's secret changed since this command started (secret rotate): run it again with CANDOR_SECRET set to the database's new secret");
+    }
+    this.verified = recorded?.fingerprint;
+  }
+}
+
+/**
  * Makes `next` the database's secret, in the caller's transaction (`secret rotate`, with the actors' new
  * keys): a new salt and fingerprint in place of the old. Checked again here, under the row's lock, that the
  * database is still `current`'s (the command was opened with it): of two rotations at once, the second is
@@ -65,9 +103,8 @@ export async function checkSecret(dataSource: DataSource, secret: string, at: Da
  */
 export async function replaceSecret(manager: EntityManager, current: string, next: string, at: Date): Promise<void> {
   const fingerprints = manager.getRepository(SecretFingerprintEntity);
-  const recorded = await fingerprints.findOne({ where: { id: THE_ROW }, ...(manager.connection.options.type === 'postgres' ? { lock: { mode: 'pessimistic_write' as const } } : {}) });
-  const stillCurrent = recorded ? (await fingerprintOf(current, recorded.salt)).toString('base64') === recorded.fingerprint : current === DEVELOPMENT_SECRET;
-  if (!stillCurrent) throw new ConfigError('nothing rotated: the database\'s secret changed since this command started (another secret rotate?): run it again with CANDOR_SECRET set to the database\'s secret');
+  const recorded = await lockedFingerprint(manager, 'replace');
+  if (!(await isFingerprintOf(current, recorded))) throw new ConfigError('nothing rotated: the database\'s secret changed since this command started (another secret rotate?): run it again with CANDOR_SECRET set to the database\'s secret');
   const salt = randomBytes(16).toString('base64');
   const fingerprint = { salt, fingerprint: (await fingerprintOf(next, salt)).toString('base64'), recordedAt: at.toISOString() };
   if (recorded) {

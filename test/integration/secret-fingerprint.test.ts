@@ -2,6 +2,8 @@ import { loadConfig } from '../../src/config';
 import { openServices } from '../../src/server/services';
 import { createDataSource, migrate } from '../../src/storage/data-source';
 import { secretRotate } from '../../src/cli/secret.command';
+import { replaceSecret } from '../../src/storage/secret-fingerprint';
+import { eventually } from '../support/eventually';
 import { runCli } from '../support/child-server';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '../support/databases';
 
@@ -152,6 +154,54 @@ describe.each(DRIVERS)('the secret a database was made with, on %s', (driver) =>
       const after = await open(NEXT);
       await after.close();
     });
+
+    it('refuses an actor key made by a process opened before a rotation committed: it would be made with the old secret, which nothing accepts', async () => {
+      const early = await open(THEIRS);
+      try {
+        const before = await early.actors.create({ id: 'before-the-rotation', name: 'Before', team: 'Data', roles: [], purposes: ['analytics.reporting'] });
+        const rotated = await rotate({ CANDOR_NEXT_SECRET: NEXT });
+        expect(rotated.code).toBe(0);
+        const stale = "nothing written: the database's secret changed since this command started (secret rotate): run it again with CANDOR_SECRET set to the database's new secret";
+        await expect(early.actors.create({ id: 'after-the-rotation', name: 'After', team: 'Data', roles: [], purposes: ['analytics.reporting'] })).rejects.toThrow(stale);
+        await expect(early.actors.rotate('warehouse')).rejects.toThrow(stale);
+
+        const after = await open(NEXT);
+        try {
+          expect((await after.actors.list()).map(({ id }) => id)).not.toContain('after-the-rotation');
+          expect((await after.actors.authenticate(keysPrinted(rotated.stdout).get('warehouse')!))?.id).toBe('warehouse');
+          expect((await after.actors.authenticate(keysPrinted(rotated.stdout).get('before-the-rotation')!))?.id).toBe('before-the-rotation');
+          expect(await after.actors.authenticate(before)).toBeUndefined();
+        } finally {
+          await after.close();
+        }
+      } finally {
+        await early.close();
+      }
+    });
+
+    if (driver === 'postgres') {
+      it('an actor key made while a rotation is in progress waits for it, then is refused', async () => {
+        const early = await open(THEIRS);
+        const rotating = early.dataSource.createQueryRunner();
+        try {
+          await rotating.startTransaction();
+          await replaceSecret(rotating.manager, THEIRS, NEXT, new Date());
+          const creating = early.actors.create({ id: 'during-the-rotation', name: 'During', team: 'Data', roles: [], purposes: ['analytics.reporting'] });
+          const settled = creating.then(
+            () => 'created',
+            (error: Error) => error.message,
+          );
+          const waitingOnLocks = async () => Number((await early.dataSource.query("SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"))[0].n) > 0;
+          await eventually(waitingOnLocks, 'the key write waiting on the fingerprint row');
+          await rotating.commitTransaction();
+          expect(await settled).toMatch(/^nothing written: the database's secret changed since this command started/);
+        } finally {
+          if (rotating.isTransactionActive) await rotating.rollbackTransaction();
+          await rotating.release();
+          await early.close();
+        }
+      });
+    }
 
     it('of two rotations at once, one is refused (at its start or under the lock) and the keys the other printed work', async () => {
       const secrets = [NEXT, `${NEXT}-the-other-one`];
