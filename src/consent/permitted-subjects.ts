@@ -29,12 +29,14 @@ export function permittedSubjectsCondition(purpose: RequestPurpose, subjectIdCol
   if (purpose.legalBasis !== 'legal_obligation' && purpose.legalBasis !== 'vital_interests') {
     conditions.push(`NOT EXISTS (SELECT 1 FROM consent_state objection WHERE ${mostSpecific('objection', 'objection')} AND objection.active = TRUE)`);
   }
-  // Rule 6: an active, unexpired grant, when the basis is consent — given after a material notice change.
+  // Rule 6: an active, unexpired grant, when the basis is consent — of this purpose itself, given at or after
+  // a material notice change.
   if (purpose.legalBasis === 'consent') {
     let renewed = '';
     if (purpose.renewConsentsBefore) {
       parameters.permittedRenewedAfter = purpose.renewConsentsBefore.toISOString();
-      renewed = ' AND grant_.recorded_at >= :permittedRenewedAfter';
+      parameters.permittedRenewedPurpose = purpose.key;
+      renewed = ' AND grant_.purpose = :permittedRenewedPurpose AND grant_.recorded_at >= :permittedRenewedAfter';
     }
     conditions.push(
       `EXISTS (SELECT 1 FROM consent_state grant_ WHERE ${mostSpecific('grant_', 'consent')} AND grant_.active = TRUE AND (grant_.expires_at IS NULL OR grant_.expires_at > :permittedNow)${renewed})`,

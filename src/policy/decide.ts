@@ -94,11 +94,13 @@ export interface Decision {
  *  4. The subject's most specific objection statement covering the purpose is an objection (Art. 21)
  *     → deny, OBJECTED, unless the basis is legal_obligation or vital_interests.
  *  5. Special-category data needs an explicit, active consent covering the purpose, whatever the basis
- *     → else deny, EXPLICIT_CONSENT_REQUIRED (CONSENT_RENEWAL_REQUIRED when it predates a material
- *     notice change).
+ *     → else deny, EXPLICIT_CONSENT_REQUIRED (CONSENT_RENEWAL_REQUIRED when it does not renew a material
+ *     notice change, as in rule 6).
  *  6. Basis consent → the most specific consent statement covering the purpose is an active grant (not
- *     withdrawn, not expired at `now`) → allow, CONSENT_GIVEN; a grant that predates a material change of
- *     the purpose's notice → deny, CONSENT_RENEWAL_REQUIRED; else deny, CONSENT_REQUIRED.
+ *     withdrawn, not expired at `now`) → allow, CONSENT_GIVEN; a grant that does not renew a material
+ *     change of the purpose's notice — one given before it, or one on a broader purpose (its receipt names
+ *     that purpose's notice, not the changed one) → deny, CONSENT_RENEWAL_REQUIRED; else deny,
+ *     CONSENT_REQUIRED.
  *  7. Any other basis → allow, LEGAL_BASIS.
  *  8. A release (rule 6 or 7) for a purpose the field serves only masked (rule 2) → mask, with the
  *     release's reason and basis and the category's strategy: a masked value needs the same legal ground
@@ -144,7 +146,8 @@ export function decide(request: DecisionRequest): Decision {
 /**
  * How the subject's consent stands for the purpose, as rules 5 and 6 read it: the most specific statement
  * covering the purpose, whether it is a grant active at `now` (not withdrawn, not expired), and whether
- * that grant predates a material change of the purpose's notice (then it needs renewing); `expired` when it
+ * that grant fails to renew a material change of the purpose's notice (then it needs renewing: only a grant
+ * of the purpose itself, given at or after the change, was given under the changed notice); `expired` when it
  * is a grant that ran out (no consent to decide(), but no "no" of the subject's either). The privacy page
  * and the reports classify subjects with it, so they say what `decide()` does.
  */
@@ -152,7 +155,9 @@ export function consentStanding(state: SubjectState, purpose: RequestPurpose, no
   const consent = mostSpecific(state.consents, purpose.key);
   const active = consent !== undefined && consent.granted && (consent.expiresAt === null || consent.expiresAt.getTime() > now.getTime());
   const outdated =
-    active && purpose.renewConsentsBefore !== undefined && (consent.recordedAt === undefined || consent.recordedAt === null || consent.recordedAt.getTime() < purpose.renewConsentsBefore.getTime());
+    active &&
+    purpose.renewConsentsBefore !== undefined &&
+    (consent.purpose !== purpose.key || consent.recordedAt === undefined || consent.recordedAt === null || consent.recordedAt.getTime() < purpose.renewConsentsBefore.getTime());
   return { consent, active, outdated, expired: consent !== undefined && consent.granted && !active };
 }
 

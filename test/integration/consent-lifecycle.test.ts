@@ -198,6 +198,13 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(await choice()).toEqual(expect.objectContaining({ state: 'renewal needed', actions: ['grant', 'withdraw'] }));
     const filtered = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ customers(limit: 1000, onlyPermitted: true) { id } }' });
     expect(filtered.body.data!.customers.map((customer: { id: string }) => customer.id)).not.toContain(U);
+    // Saying yes to all marketing again does not renew it: that grant was given under marketing's notice, and
+    // its receipt names that one, not the changed notice of marketing.communications.
+    expect((await grant(U, 'marketing')).body.errors).toBeUndefined();
+    expect((await email(U)).errors?.[0].extensions?.code).toBe('CONSENT_RENEWAL_REQUIRED');
+    expect(await choice()).toEqual(expect.objectContaining({ state: 'renewal needed' }));
+    const stillFiltered = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ customers(limit: 1000, onlyPermitted: true) { id } }' });
+    expect(stillFiltered.body.data!.customers.map((customer: { id: string }) => customer.id)).not.toContain(U);
     expect((await grant(U, 'marketing.communications')).body.errors).toBeUndefined();
     expect((await email(U)).data).toEqual({ customer: { email: `${U}@secret.example` } });
     expect(await choice()).toEqual(expect.objectContaining({ state: 'granted', actions: ['withdraw'] }));

@@ -17,11 +17,15 @@ interface Scenario<T> {
   readonly statements: readonly T[];
 }
 
-/** What a consent scenario amounts to for PURPOSE: the statement that counts, active at NOW, explicit, made before the notice changed. */
+/**
+ * What a consent scenario amounts to for PURPOSE: the statement that counts, active at NOW, explicit, made
+ * before the notice changed, made on PURPOSE itself (a broader grant was given under its own notice).
+ */
 interface ConsentFacts {
   readonly active: boolean;
   readonly explicit: boolean;
   readonly predatesNotice: boolean;
+  readonly onThisPurpose: boolean;
   readonly receiptId: string | null;
 }
 
@@ -30,27 +34,27 @@ const grant = (purpose: string, receiptId: string, extra: Partial<ConsentStateme
 });
 
 const CONSENTS: Array<Scenario<ConsentStatement> & { readonly facts: ConsentFacts }> = [
-  { name: 'no statement', statements: [], facts: { active: false, explicit: false, predatesNotice: false, receiptId: null } },
-  { name: 'explicit grant', statements: [grant(PURPOSE, 'r-explicit')], facts: { active: true, explicit: true, predatesNotice: false, receiptId: 'r-explicit' } },
-  { name: 'plain grant', statements: [grant(PURPOSE, 'r-plain', { explicit: false })], facts: { active: true, explicit: false, predatesNotice: false, receiptId: 'r-plain' } },
-  { name: 'grant on the parent purpose', statements: [grant(PARENT, 'r-parent')], facts: { active: true, explicit: true, predatesNotice: false, receiptId: 'r-parent' } },
-  { name: 'withdrawn', statements: [grant(PURPOSE, 'r-withdrawn', { granted: false })], facts: { active: false, explicit: true, predatesNotice: false, receiptId: 'r-withdrawn' } },
-  { name: 'expiring exactly now', statements: [grant(PURPOSE, 'r-expiring', { expiresAt: NOW })], facts: { active: false, explicit: true, predatesNotice: false, receiptId: 'r-expiring' } },
-  { name: 'expiring later', statements: [grant(PURPOSE, 'r-later', { expiresAt: new Date('2026-07-01T00:00:00Z') })], facts: { active: true, explicit: true, predatesNotice: false, receiptId: 'r-later' } },
-  { name: 'given before the notice changed', statements: [grant(PURPOSE, 'r-old', { recordedAt: new Date('2026-02-01T00:00:00Z') })], facts: { active: true, explicit: true, predatesNotice: true, receiptId: 'r-old' } },
-  { name: 'given at the notice change', statements: [grant(PURPOSE, 'r-at', { recordedAt: NOTICE_CHANGED })], facts: { active: true, explicit: true, predatesNotice: false, receiptId: 'r-at' } },
-  { name: 'given at an unknown time', statements: [grant(PURPOSE, 'r-unknown', { recordedAt: null })], facts: { active: true, explicit: true, predatesNotice: true, receiptId: 'r-unknown' } },
+  { name: 'no statement', statements: [], facts: { active: false, explicit: false, predatesNotice: false, onThisPurpose: false, receiptId: null } },
+  { name: 'explicit grant', statements: [grant(PURPOSE, 'r-explicit')], facts: { active: true, explicit: true, predatesNotice: false, onThisPurpose: true, receiptId: 'r-explicit' } },
+  { name: 'plain grant', statements: [grant(PURPOSE, 'r-plain', { explicit: false })], facts: { active: true, explicit: false, predatesNotice: false, onThisPurpose: true, receiptId: 'r-plain' } },
+  { name: 'grant on the parent purpose', statements: [grant(PARENT, 'r-parent')], facts: { active: true, explicit: true, predatesNotice: false, onThisPurpose: false, receiptId: 'r-parent' } },
+  { name: 'withdrawn', statements: [grant(PURPOSE, 'r-withdrawn', { granted: false })], facts: { active: false, explicit: true, predatesNotice: false, onThisPurpose: true, receiptId: 'r-withdrawn' } },
+  { name: 'expiring exactly now', statements: [grant(PURPOSE, 'r-expiring', { expiresAt: NOW })], facts: { active: false, explicit: true, predatesNotice: false, onThisPurpose: true, receiptId: 'r-expiring' } },
+  { name: 'expiring later', statements: [grant(PURPOSE, 'r-later', { expiresAt: new Date('2026-07-01T00:00:00Z') })], facts: { active: true, explicit: true, predatesNotice: false, onThisPurpose: true, receiptId: 'r-later' } },
+  { name: 'given before the notice changed', statements: [grant(PURPOSE, 'r-old', { recordedAt: new Date('2026-02-01T00:00:00Z') })], facts: { active: true, explicit: true, predatesNotice: true, onThisPurpose: true, receiptId: 'r-old' } },
+  { name: 'given at the notice change', statements: [grant(PURPOSE, 'r-at', { recordedAt: NOTICE_CHANGED })], facts: { active: true, explicit: true, predatesNotice: false, onThisPurpose: true, receiptId: 'r-at' } },
+  { name: 'given at an unknown time', statements: [grant(PURPOSE, 'r-unknown', { recordedAt: null })], facts: { active: true, explicit: true, predatesNotice: true, onThisPurpose: true, receiptId: 'r-unknown' } },
   {
     name: 'parent granted, this purpose withdrawn',
     statements: [grant(PARENT, 'r-parent-2'), grant(PURPOSE, 'r-child-withdrawn', { granted: false })],
-    facts: { active: false, explicit: true, predatesNotice: false, receiptId: 'r-child-withdrawn' },
+    facts: { active: false, explicit: true, predatesNotice: false, onThisPurpose: true, receiptId: 'r-child-withdrawn' },
   },
   {
     name: 'parent withdrawn, this purpose granted',
     statements: [grant(PARENT, 'r-parent-withdrawn', { granted: false }), grant(PURPOSE, 'r-child')],
-    facts: { active: true, explicit: true, predatesNotice: false, receiptId: 'r-child' },
+    facts: { active: true, explicit: true, predatesNotice: false, onThisPurpose: true, receiptId: 'r-child' },
   },
-  { name: 'a grant for another purpose only', statements: [grant('analytics', 'r-other')], facts: { active: false, explicit: false, predatesNotice: false, receiptId: null } },
+  { name: 'a grant for another purpose only', statements: [grant('analytics', 'r-other')], facts: { active: false, explicit: false, predatesNotice: false, onThisPurpose: false, receiptId: null } },
 ];
 
 const OBJECTIONS: Array<Scenario<ObjectionStatement> & { readonly objected: boolean }> = [
@@ -104,8 +108,8 @@ function oracle(c: Case): Expected {
   if (!stateKnown) return deny('GOVERNANCE_UNAVAILABLE');
   if (c.restricted && c.basis !== 'legal_obligation') return deny('PROCESSING_RESTRICTED');
   if (c.objection.objected && !['legal_obligation', 'vital_interests'].includes(c.basis)) return deny('OBJECTED');
-  const { active, explicit, predatesNotice, receiptId } = c.consent.facts;
-  const needsRenewal = active && c.noticeChanged && predatesNotice;
+  const { active, explicit, predatesNotice, onThisPurpose, receiptId } = c.consent.facts;
+  const needsRenewal = active && c.noticeChanged && (predatesNotice || !onThisPurpose);
   if (c.special && !(active && explicit)) return deny('EXPLICIT_CONSENT_REQUIRED');
   if (c.special && needsRenewal) return deny('CONSENT_RENEWAL_REQUIRED');
   let released: Expected;

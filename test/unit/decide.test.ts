@@ -44,9 +44,11 @@ describe('decide()', () => {
     ['5', 'explicit consent renewed after the notice change', HEALTH, SERVICE_RENEWED, state({ consents: [grant('essential.service', { explicit: true, recordedAt: after })] }), 'allow', 'LEGAL_BASIS', 'contract'],
     ['6', 'a grant given before a material notice change', field(), RENEWED, state({ consents: [grant('marketing.communications', { recordedAt: before })] }), 'deny', 'CONSENT_RENEWAL_REQUIRED', 'consent'],
     ['6', 'a grant of unknown date under a material notice change', field(), RENEWED, state({ consents: [grant('marketing.communications')] }), 'deny', 'CONSENT_RENEWAL_REQUIRED', 'consent'],
-    ['6', 'a grant renewed after the notice change', field(), RENEWED, state({ consents: [grant('marketing', { recordedAt: after })] }), 'allow', 'CONSENT_GIVEN', 'consent'],
-    ['6', 'a grant recorded exactly at the notice change counts as renewed', field(), RENEWED, state({ consents: [grant('marketing', { recordedAt: RENEWED.renewConsentsBefore })] }), 'allow', 'CONSENT_GIVEN', 'consent'],
-    ['6', 'a grant recorded a millisecond before the notice change needs renewal', field(), RENEWED, state({ consents: [grant('marketing', { recordedAt: new Date(RENEWED.renewConsentsBefore.getTime() - 1) })] }), 'deny', 'CONSENT_RENEWAL_REQUIRED', 'consent'],
+    ['6', 'a grant renewed after the notice change', field(), RENEWED, state({ consents: [grant('marketing.communications', { recordedAt: after })] }), 'allow', 'CONSENT_GIVEN', 'consent'],
+    ['6', 'a grant recorded exactly at the notice change counts as renewed', field(), RENEWED, state({ consents: [grant('marketing.communications', { recordedAt: RENEWED.renewConsentsBefore })] }), 'allow', 'CONSENT_GIVEN', 'consent'],
+    ['6', 'a grant recorded a millisecond before the notice change needs renewal', field(), RENEWED, state({ consents: [grant('marketing.communications', { recordedAt: new Date(RENEWED.renewConsentsBefore.getTime() - 1) })] }), 'deny', 'CONSENT_RENEWAL_REQUIRED', 'consent'],
+    ['6', 'a grant of the broader purpose after the notice change does not renew it (given under that purpose’s notice)', field(), RENEWED, state({ consents: [grant('marketing', { recordedAt: after })] }), 'deny', 'CONSENT_RENEWAL_REQUIRED', 'consent'],
+    ['6', 'a grant of the purpose itself after the change renews it, whatever the broader grant says', field(), RENEWED, state({ consents: [grant('marketing', { recordedAt: before }), grant('marketing.communications', { recordedAt: after })] }), 'allow', 'CONSENT_GIVEN', 'consent'],
     ['6', 'no grant at all is still CONSENT_REQUIRED under a notice change', field(), RENEWED, state(), 'deny', 'CONSENT_REQUIRED', 'consent'],
   ] as const)('rule %s: %s', (_rule, _description, fieldPolicy, requestPurpose, subjectState, effect, reason, legalBasis) => {
     expect(decide({ field: fieldPolicy, purpose: requestPurpose, subjectState, now: NOW })).toEqual({ effect, reason, legalBasis });

@@ -99,7 +99,9 @@ describe('report figures', () => {
     expect(coverageOf(state([grant()], [{ purpose: 'marketing', objected: true }]), purpose, now)).toBe('objected');
     // A material notice change: a grant given before it needs renewing (decide() says CONSENT_RENEWAL_REQUIRED).
     expect(coverageOf(state([grant({ recordedAt: new Date('2026-02-01') })]), changed, now)).toBe('renewal needed');
-    expect(coverageOf(state([grant({ recordedAt: new Date('2026-04-01') })]), changed, now)).toBe('granted');
+    expect(coverageOf(state([grant({ purpose: 'marketing.communications', recordedAt: new Date('2026-04-01') })]), changed, now)).toBe('granted');
+    // A grant of the broader purpose after it does not renew it: it was given under marketing's notice.
+    expect(coverageOf(state([grant({ recordedAt: new Date('2026-04-01') })]), changed, now)).toBe('renewal needed');
     // The change counts from its date on: a period starting before it counts the earlier grant as granted.
     const notice = { version: 2, since: new Date('2026-03-01'), material: true };
     const taxonomyPurpose = { key: 'marketing.communications', legalBasis: 'consent', notice } as unknown as Purpose;
