@@ -56,8 +56,8 @@ export interface ExplainedOutcome {
   readonly legalBasis: string | null;
   readonly mask?: string;
   readonly subjects: number;
-  /** The subjects' ids, while the group is small enough to list (at most EXPLAIN_LISTED_SUBJECTS). */
-  readonly subjectIds?: string[];
+  /** The subjects' ids, while the group is small enough to list (at most EXPLAIN_LISTED_SUBJECTS); null for records without one. */
+  readonly subjectIds?: Array<string | null>;
 }
 
 /** Subject ids listed per explained outcome; larger groups give only their count. */
@@ -120,7 +120,8 @@ export interface WithheldEntry {
   readonly path: ReadonlyArray<string | number>;
   readonly coordinate: string;
   readonly code: string;
-  readonly subjectId: string;
+  /** Null for a record without its subject's id. */
+  readonly subjectId: string | null;
 }
 
 /**
@@ -131,7 +132,8 @@ export interface WithheldEntry {
 const SUBJECT_INDEPENDENT = 0;
 
 interface SubjectEntry {
-  readonly subjectId: string;
+  /** Null for records without a subject id (a data fault): never loaded, so every personal field is withheld (rule 2a). */
+  readonly subjectId: string | null;
   readonly ordinal: number;
   /** Null while unknown: not loaded yet, or the load failed. */
   state: SubjectState | null;
@@ -205,13 +207,15 @@ export class RequestGovernance {
   private readonly recordedOperationCalls: RecordedOperationCall[] = [];
   private readonly returnedSubjects = new Map<GuardedField, Set<string>>();
   private readonly resolverRecords: AccessRecordInput[] = [];
-  private withheldPaths: Array<{ path: ResponsePath; field: GuardedField; subjectId: string; code: string }> = [];
+  private withheldPaths: Array<{ path: ResponsePath; field: GuardedField; subjectId: string | null; code: string }> = [];
   /** The record the previous field was decided for, the subject key it was read by, and its subject's entry. */
   private lastSource: unknown = undefined;
   private lastSubjectKey: string | undefined = undefined;
   private lastEntry: SubjectEntry | undefined = undefined;
   private lastOccurrencePath: ResponsePath | undefined = undefined;
   private lastOccurrenceOrdinal = -1;
+  /** The entry of records without a subject id, once one was met. */
+  private unidentified: SubjectEntry | undefined = undefined;
   private readonly explainOnly: boolean;
   /** The leaves each place (a response path without list indexes) reads, per type of the records there. */
   private readonly selections = new Map<string, Map<GuardedLeaves, Selection>>();
@@ -257,10 +261,10 @@ export class RequestGovernance {
    * into what the caller needs, grouped by subject in the order the subjects were first decided: no
    * intermediate object per decision (a list response has hundreds).
    */
-  recordsBySubject<T>(itemOf: (field: GuardedField, decision: Decision) => T): Array<{ subjectId: string; items: T[] }> {
+  recordsBySubject<T>(itemOf: (field: GuardedField, decision: Decision) => T): Array<{ subjectId: string | null; items: T[] }> {
     const { fields } = this.options.compiled;
-    const byOrdinal = new Array<{ subjectId: string; items: T[] } | undefined>(this.entries.length);
-    const groups: Array<{ subjectId: string; items: T[] }> = [];
+    const byOrdinal = new Array<{ subjectId: string | null; items: T[] } | undefined>(this.entries.length);
+    const groups: Array<{ subjectId: string | null; items: T[] }> = [];
     for (const slot of this.logged) {
       const ordinal = Math.floor(slot / this.fieldCount);
       const entry = this.entries[ordinal];
@@ -287,7 +291,7 @@ export class RequestGovernance {
    * disclosure with no record now. The withheld list of `extensions` reporting drops them here; the caller
    * removes their errors (`subjectNamedBy`).
    */
-  dropRecordsOfSubjectsAbsentFrom(data: unknown): ReadonlySet<string> {
+  dropRecordsOfSubjectsAbsentFrom(data: unknown): ReadonlySet<string | null> {
     const held = new Uint8Array(this.entries.length);
     for (let occurrence = 0; occurrence < this.occurrencePaths.length; occurrence++) {
       const ordinal = this.occurrenceOrdinals[occurrence];
@@ -306,7 +310,7 @@ export class RequestGovernance {
 
   /** Every personal-field decision so far, per coordinate: the outcomes with their subjects (explain mode). */
   get explanation(): Array<{ coordinate: string; category: string; outcomes: ExplainedOutcome[] }> {
-    const byCoordinate = new Map<string, { coordinate: string; category: string; outcomes: Map<string, ExplainedOutcome & { subjectIds: string[] }> }>();
+    const byCoordinate = new Map<string, { coordinate: string; category: string; outcomes: Map<string, ExplainedOutcome & { subjectIds: Array<string | null> }> }>();
     for (const { subjectId, items } of this.recordsBySubject((field, decision) => ({ field, decision }))) {
       for (const { field, decision } of items) {
         let explained = byCoordinate.get(field.coordinate);
@@ -437,7 +441,8 @@ export class RequestGovernance {
 
   /** Reads the states of `pending` in one batch; a failed load leaves them unknown. Never rejects. */
   private async loadStates(pending: readonly SubjectEntry[]): Promise<void> {
-    const subjectIds = pending.map((entry) => entry.subjectId);
+    // Preloads only meet records with a subject id.
+    const subjectIds = pending.map((entry) => entry.subjectId!);
     let states: ArrayLike<SubjectState | Error>;
     try {
       states = await this.options.loadSubjectStates(subjectIds);
@@ -594,8 +599,12 @@ export class RequestGovernance {
   private entryOf(source: unknown, subjectKey: string): SubjectEntry {
     // A record's fields are decided one after another (a relation's after its leaves): its subject is read once.
     if (source === this.lastSource && subjectKey === this.lastSubjectKey) return this.lastEntry!;
-    const subjectId = String((source as Record<string, unknown>)[subjectKey]);
-    const entry = this.subjects.get(subjectId) ?? this.addEntry(subjectId, null);
+    const rawSubjectId = (source as Record<string, unknown>)[subjectKey];
+    // A record without its subject's id is nobody's to decide for: one entry, never loaded, recorded under no subject.
+    const entry =
+      rawSubjectId === null || rawSubjectId === undefined
+        ? (this.unidentified ??= this.addEntry(null, null))
+        : (this.subjects.get(String(rawSubjectId)) ?? this.addEntry(String(rawSubjectId), null));
     this.lastSource = source;
     this.lastSubjectKey = subjectKey;
     this.lastEntry = entry;
@@ -657,10 +666,10 @@ export class RequestGovernance {
     return (entry.decisions[policyClass] ??= decide({ field: field.policy, purpose: this.options.purpose, subjectState: entry.state, now: this.options.now }));
   }
 
-  private addEntry(subjectId: string, state: SubjectState | null): SubjectEntry {
+  private addEntry(subjectId: string | null, state: SubjectState | null): SubjectEntry {
     const entry: SubjectEntry = { subjectId, ordinal: this.entries.length, state, loading: undefined, decisions: new Array<Decision | undefined>(this.classCount) };
     this.entries.push(entry);
-    this.subjects.set(subjectId, entry);
+    if (subjectId !== null) this.subjects.set(subjectId, entry);
     return entry;
   }
 
@@ -674,13 +683,13 @@ export class RequestGovernance {
 }
 
 /** The subject a withheld field's error (as `withheldError` builds it, formatted or not) names, if any. */
-export function subjectNamedBy(error: { readonly extensions?: Readonly<Record<string, unknown>> }): string | undefined {
+export function subjectNamedBy(error: { readonly extensions?: Readonly<Record<string, unknown>> }): string | null | undefined {
   const governance = error.extensions?.governance as { subjectId?: unknown } | undefined;
-  return typeof governance?.subjectId === 'string' ? governance.subjectId : undefined;
+  return typeof governance?.subjectId === 'string' || governance?.subjectId === null ? governance.subjectId : undefined;
 }
 
 /** The error a withheld field resolves to. */
-function withheldError(field: GuardedField, decision: Decision, subjectId: string, purpose: string, place: ErrorPlace | undefined): GraphQLError {
+function withheldError(field: GuardedField, decision: Decision, subjectId: string | null, purpose: string, place: ErrorPlace | undefined): GraphQLError {
   const reason = decision.reason as DenialReason;
   return codedError(`${field.coordinate} withheld: ${DENIAL_EXPLANATIONS[reason] ?? reason}`, place, {
     code: reason,

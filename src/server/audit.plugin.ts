@@ -61,6 +61,18 @@ export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<Candor
           const refused = { subjectId: null, category: null, decision: 'REFUSED' as const, legalBasis: null };
           const records: AccessRecordInput[] = refusal === undefined ? [] : [{ ...common, ...refused, coordinate: null, reason: refusal }];
           for (const { field, code } of governance?.refusals ?? []) records.push({ ...common, ...refused, coordinate: field.coordinate, reason: code });
+          // Null propagation may have discarded objects whose fields were decided: what leaves is what is recorded,
+          // explained, or judged by reject mode. (Which of them were decided before the null propagated differs
+          // between executors: graphql-jit completes every field first, graphql-js stops at the error.)
+          if (governance && errors.length && response.body.kind === 'single' && response.body.singleResult.data !== undefined) {
+            const dropped = governance.dropRecordsOfSubjectsAbsentFrom(response.body.singleResult.data);
+            // Nor does the response tell why their fields were withheld (graphql-jit reports the fields of discarded objects too).
+            const told = errors.filter((error) => {
+              const subjectId = subjectNamedBy(error);
+              return subjectId === undefined || !dropped.has(subjectId);
+            });
+            if (told.length < errors.length) response.body.singleResult.errors = told.length ? told : undefined;
+          }
           const rejection = governance?.mode === 'reject' ? rejectionOf(governance) : undefined;
           const resultData = response.body.kind === 'single' ? response.body.singleResult.data : undefined;
           const changes = executed?.operation === 'mutation';
@@ -91,17 +103,6 @@ export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<Candor
           });
           for (const { field, subjectId } of governance?.subjectsFilteredOnChoices ?? []) records.push(choicesTold(subjectId, field.coordinate, 'RELEASED', FILTERED_ON_CHOICES));
           for (const { field, subjectId } of governance?.subjectsLeftOutOnChoices ?? []) records.push(choicesTold(subjectId, field.coordinate, 'WITHHELD', FILTERED_OUT_ON_CHOICES));
-          // Null propagation may have discarded objects whose fields were decided: what leaves is what is recorded.
-          // Not in a dry run (nothing is released) nor a rejection (judged, and recorded, on every decision).
-          if (governance && governance.mode !== 'explain' && !rejection && errors.length && response.body.kind === 'single' && response.body.singleResult.data !== undefined) {
-            const dropped = governance.dropRecordsOfSubjectsAbsentFrom(response.body.singleResult.data);
-            // Nor does the response tell why their fields were withheld (graphql-jit reports the fields of discarded objects too).
-            const told = errors.filter((error) => {
-              const subjectId = subjectNamedBy(error);
-              return subjectId === undefined || !dropped.has(subjectId);
-            });
-            if (told.length < errors.length) response.body.singleResult.errors = told.length ? told : undefined;
-          }
           // Field decisions go to the log already grouped per subject: no intermediate record per field.
           const stored = storedItems(recordingFor(governance?.mode === 'explain' ? 'explain' : rejection ? 'rejected' : 'release'));
           const at = contextValue.now.toISOString();

@@ -14,10 +14,11 @@ export function formatError(formatted: GraphQLFormattedError, error?: unknown): 
   const limitCode = error instanceof GraphQLError && error.originalError instanceof GraphQLError ? error.originalError.extensions?.code : undefined;
   // Apollo gives an error raised without a code INTERNAL_SERVER_ERROR before it gets here.
   const given = formatted.extensions?.code;
-  const code = LIMIT_CODES.has(limitCode) ? limitCode : given === undefined || given === 'INTERNAL_SERVER_ERROR' ? (uncodedRequestError(formatted.message, error) ?? given) : given;
+  const uncoded = given === undefined || given === 'INTERNAL_SERVER_ERROR' ? uncodedRequestError(formatted.message, error) : undefined;
+  const code = LIMIT_CODES.has(limitCode) ? limitCode : (uncoded?.code ?? given);
   if (typeof code === 'string' && PUBLIC_ERROR_CODES.has(code)) {
     const { stacktrace: _stacktrace, ...extensions } = formatted.extensions ?? {};
-    const message = extensions.validationErrorCode === 'INTROSPECTION_DISABLED' ? INTROSPECTION_OFF : formatted.message;
+    const message = extensions.validationErrorCode === 'INTROSPECTION_DISABLED' ? INTROSPECTION_OFF : (uncoded?.message ?? formatted.message);
     return { ...formatted, message, extensions: { ...extensions, code } };
   }
   return { message: 'Internal server error', path: formatted.path, locations: formatted.locations, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
@@ -30,16 +31,27 @@ export function formatError(formatted: GraphQLFormattedError, error?: unknown): 
  * own, and only these whole messages, which name an argument and a type and nothing else: a resolver's
  * failure (a driver error, any other text) stays masked.
  */
-const UNCODED_REQUEST_ERRORS: ReadonlyArray<readonly [RegExp, string]> = [
+const UNCODED_REQUEST_ERRORS: ReadonlyArray<{ readonly pattern: RegExp; readonly code: string; readonly message?: (match: RegExpExecArray) => string }> = [
   // Whole messages, which carry names and types only: no other text passes.
-  [/^Argument "\w+" of (required type "[\w[\]!]+" was not provided|non-null type "[\w[\]!]+" must not be null)\.$/, 'BAD_USER_INPUT'],
-  [/^(provided sha does not match query|Unsupported persisted query version)$/, 'BAD_REQUEST'],
+  { pattern: /^Argument "\w+" of (required type "[\w[\]!]+" was not provided|non-null type "[\w[\]!]+" must not be null)\.$/, code: 'BAD_USER_INPUT' },
+  // An argument's literal with a variable in it that is null where its input field needs a value (`input: {
+  // explicit: $e }`): graphql-js prints the whole literal, which is answered in a sentence of our own instead.
+  {
+    pattern: /^Argument "(\w+)" has invalid value [\s\S]*\.$/,
+    code: 'BAD_USER_INPUT',
+    message: ([, argument]) => `Argument "${argument}" has an invalid value: a variable in it is null or missing where its field needs a value.`,
+  },
+  { pattern: /^(provided sha does not match query|Unsupported persisted query version)$/, code: 'BAD_REQUEST' },
 ];
 
-function uncodedRequestError(message: string, error: unknown): string | undefined {
+function uncodedRequestError(message: string, error: unknown): { readonly code: string; readonly message?: string } | undefined {
   const raised = error instanceof GraphQLError && error.originalError instanceof GraphQLError ? error.originalError : error;
   if (!(raised instanceof GraphQLError) || raised.originalError) return undefined;
-  return UNCODED_REQUEST_ERRORS.find(([pattern]) => pattern.test(message))?.[1];
+  for (const { pattern, code, message: rewrite } of UNCODED_REQUEST_ERRORS) {
+    const match = pattern.exec(message);
+    if (match) return { code, message: rewrite?.(match) };
+  }
+  return undefined;
 }
 
 /** What operators are told of a masked error: its kind and code only. */

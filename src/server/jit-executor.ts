@@ -1,5 +1,5 @@
 import type { ApolloServerOptionsWithGateway, BaseContext } from '@apollo/server';
-import { BREAK, type DocumentNode, execute, type ExecutionResult, GraphQLError, type GraphQLSchema, Kind, printSchema, type SelectionSetNode, visit } from 'graphql';
+import { BREAK, type DocumentNode, execute, type ExecutionResult, getOperationAST, getVariableValues, GraphQLError, type GraphQLSchema, Kind, printSchema, type SelectionSetNode, type VariableDefinitionNode, visit } from 'graphql';
 import { type CompiledQuery, compileQuery, isCompiledQuery } from 'graphql-jit';
 
 type Gateway = ApolloServerOptionsWithGateway<BaseContext>['gateway'];
@@ -31,13 +31,26 @@ const META_FIELDS = new Set(['__typename', '__schema', '__type']);
  *   is spread again;
  * - it names each field's resolve info by its response keys joined with `_`, list indexes as `idx<depth>`,
  *   and two places whose names coincide (keys `x`, list, `y` and `idx0_x`, `y`) share one resolve info, with
- *   the other place's field nodes and return type. A response key holding `_` or shaped `idx<n>` can do that.
- * The leaf guard does not rely on either (it collects each place's leaves as graphql-js does); these run on
- * graphql-js so that answers, errors' locations and the records stay the reference executor's.
+ *   the other place's field nodes and return type. A response key holding `_` or shaped `idx<n>` can do that;
+ * - a variable inside an argument's object or list literal reaches the resolver unchecked (found in review,
+ *   2026-12-01): null where the input field is non-null (`input: { explicit: $e }`, `$e` null: a consent
+ *   granted that graphql-js refuses), null where it is absent and has a default.
+ * The leaf guard does not rely on the first two (it collects each place's leaves as graphql-js does); these
+ * run on graphql-js so that answers, errors' locations and the records stay the reference executor's.
  */
 export function divergesOnGraphqlJit(document: DocumentNode): boolean {
   let diverges = false;
+  /** How many object and list literals the visit is inside. */
+  let insideLiteral = 0;
+  const enterLiteral = () => void insideLiteral++;
+  const leaveLiteral = () => void insideLiteral--;
   visit(document, {
+    ObjectValue: { enter: enterLiteral, leave: leaveLiteral },
+    ListValue: { enter: enterLiteral, leave: leaveLiteral },
+    Variable() {
+      if (insideLiteral > 0) return ((diverges = true), BREAK);
+      return undefined;
+    },
     Directive(node) {
       if (node.name.value === 'skip' || node.name.value === 'include') return ((diverges = true), BREAK);
       return undefined;
@@ -76,9 +89,15 @@ export function fieldPlacesOf(document: DocumentNode): number {
   return document.definitions.reduce((places, definition) => places + (definition.kind === Kind.OPERATION_DEFINITION ? count(definition.selectionSet, new Set()) : 0), 0);
 }
 
+/** A compiled document, with the variables its operation defines. */
+interface CompiledOperation {
+  readonly run: CompiledQuery;
+  readonly variableDefinitions: readonly VariableDefinitionNode[];
+}
+
 /** A kept document: compiled, or marked for graphql-js, with its weight in field places. */
 interface KeptQuery {
-  readonly query: CompiledQuery | typeof ON_GRAPHQL_JS;
+  readonly query: CompiledOperation | typeof ON_GRAPHQL_JS;
   readonly places: number;
 }
 
@@ -113,8 +132,9 @@ export interface ExecutionRequest {
  * Where graphql-jit cannot give graphql-js's answer, graphql-js gives it:
  * - a document graphql-jit refuses to compile, or would answer otherwise ({@link divergesOnGraphqlJit}), runs
  *   on graphql-js `execute` (remembered per document); a compile failure never executes anything on its own;
- * - variables graphql-jit cannot coerce (nothing has executed then) are coerced again by graphql-js, whose
- *   errors Apollo recognises and codes BAD_USER_INPUT.
+ * - variables are coerced by graphql-js first, and those it refuses are left to it (whose errors Apollo
+ *   recognises and codes BAD_USER_INPUT): graphql-jit's own coercion accepts some it refuses (`[]` for an
+ *   input object whose fields are all optional, found in review), and refuses some it accepts.
  * Errors are handed back as graphql-js would have built them (see {@link asGraphQLJsError}).
  */
 export class JitExecutor {
@@ -151,7 +171,8 @@ export class JitExecutor {
     if (request.operationName === '') return this.onGraphQLJs(request);
     const query = this.compiledFor(request);
     if (query === ON_GRAPHQL_JS) return this.onGraphQLJs(request);
-    const result = await query.query(undefined, request.contextValue, request.variables);
+    if (query.variableDefinitions.length > 0 && getVariableValues(this.schema, query.variableDefinitions, request.variables ?? {}).errors) return this.onGraphQLJs(request);
+    const result = await query.run.query(undefined, request.contextValue, request.variables);
     // No data at all: the variables were refused before anything ran.
     if (result.data === undefined) return this.onGraphQLJs(request);
     this.executions.jit++;
@@ -163,7 +184,7 @@ export class JitExecutor {
     return this.compiled.has(cacheKey(documentKey, operationName));
   }
 
-  private compiledFor({ document, documentKey, operationName }: ExecutionRequest): CompiledQuery | typeof ON_GRAPHQL_JS {
+  private compiledFor({ document, documentKey, operationName }: ExecutionRequest): CompiledOperation | typeof ON_GRAPHQL_JS {
     const key = cacheKey(documentKey, operationName);
     const kept = this.compiled.get(key);
     if (kept !== undefined) {
@@ -173,11 +194,11 @@ export class JitExecutor {
       return kept.query;
     }
     const places = DOCUMENT_PLACES + fieldPlacesOf(document);
-    let query: CompiledQuery | typeof ON_GRAPHQL_JS;
+    let query: CompiledOperation | typeof ON_GRAPHQL_JS;
     try {
       const result = divergesOnGraphqlJit(document) || places > this.maxPlaces ? undefined : compileQuery(this.schema, document, operationName, { disablingCapturingStackErrors: true });
       if (result === undefined) query = ON_GRAPHQL_JS;
-      else if (isCompiledQuery(result)) query = result;
+      else if (isCompiledQuery(result)) query = { run: result, variableDefinitions: getOperationAST(document, operationName)?.variableDefinitions ?? [] };
       else {
         query = ON_GRAPHQL_JS;
         this.options.onCompileFailure?.(operationName, result.errors);

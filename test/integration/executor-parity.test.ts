@@ -68,6 +68,17 @@ describe.each(DRIVERS)('graphql-jit answers as graphql-js does, on %s', (driver)
 
   const marketingList = `{ customers(limit: 3) { id email fullName } }`;
 
+  /** Runs `check` while the first page of customers comes back with its middle record's id lost (a data fault). */
+  const withTheMiddleIdLost = async (check: () => Promise<void>) => {
+    const rows = await candor.services.domain.listCustomers({ limit: 3, offset: 0 });
+    const list = jest.spyOn(candor.services.domain, 'listCustomers').mockResolvedValue(rows.map((row, index) => (index === 1 ? { ...row, id: null as unknown as string } : row)));
+    try {
+      await check();
+    } finally {
+      list.mockRestore();
+    }
+  };
+
   it('a nullable withheld field: null with one coded error naming its path', async () => {
     const answer = await expectSameAnswer({ key: KEYS.marketing, purpose: 'marketing.communications', query: `query One { customer(id: "${REFUSED}") { id email } }` });
     expect(answer.body.data).toEqual({ customer: { id: REFUSED, email: null } });
@@ -264,15 +275,13 @@ describe.each(DRIVERS)('graphql-jit answers as graphql-js does, on %s', (driver)
   });
 
   it('after a non-null error, graphql-jit still resolves the fields graphql-js skips, but neither response names a discarded subject: same body, no record', async () => {
-    const rows = await candor.services.domain.listCustomers({ limit: 3, offset: 0 });
     // The middle record has lost its id; `customers` is [Customer!], so null propagates to the list. The leaf
     // guard decided every record's fields when the list resolved, the third's withheld (CONSENT_REQUIRED:
     // that subject's choice). graphql-js stops completing the list at the first non-null error raised
     // synchronously; graphql-jit completes every field, then propagates nulls. No value and no subject's
     // decision is in either response, so neither records one: not even the first record's fields,
     // released by the leaf guard before the list was discarded.
-    const list = jest.spyOn(candor.services.domain, 'listCustomers').mockResolvedValue(rows.map((row, index) => (index === 1 ? { ...row, id: null as unknown as string } : row)));
-    try {
+    await withTheMiddleIdLost(async () => {
       const request = { key: KEYS.marketing, purpose: 'marketing.communications', query: marketingList };
       const onJs = await send(candor.server.url, request);
       const onJit = await send(jit.url, request);
@@ -282,9 +291,34 @@ describe.each(DRIVERS)('graphql-jit answers as graphql-js does, on %s', (driver)
       expect(onJs.body.errors?.map((error) => [error.path?.join('.'), error.extensions?.code])).toEqual([['customers.1.id', 'INTERNAL_SERVER_ERROR']]);
       expect(await recordsOf(onJs.requestId)).toEqual([]);
       expect(await recordsOf(onJit.requestId)).toEqual([]);
-    } finally {
-      list.mockRestore();
-    }
+    });
+  });
+
+  it('after a non-null error, reject and explain modes judge and explain only the subjects the response still holds: same answer, same records', async () => {
+    // graphql-jit decides the payments of records graphql-js never completes: what neither response holds is
+    // neither judged (reject) nor explained nor recorded.
+    await withTheMiddleIdLost(async () => {
+      for (const query of ['{ customers(limit: 3) { id payments { amount } } }', '{ customers(limit: 3) { payments { amount } id } }']) {
+        const request = { key: KEYS.analytics, purpose: 'analytics.reporting', query };
+        const rejected = await expectSameAnswer({ ...request, headers: { 'x-governance-mode': 'reject' } });
+        expect([rejected.status, rejected.body.data]).toEqual([200, { customers: null }]);
+        const explained = await expectSameAnswer({ ...request, headers: { 'x-governance-explain': 'true' } });
+        expect(explained.body.extensions?.governance.explain).toEqual([]);
+      }
+    });
+  });
+
+  it('a record without its subject id: its personal fields withheld (GOVERNANCE_UNAVAILABLE) and recorded under no subject, on both', async () => {
+    await withTheMiddleIdLost(async () => {
+      const answer = await expectSameAnswer({ key: KEYS.support, purpose: 'essential.service', query: '{ customers(limit: 3) { email } }' });
+      expect(answer.body.data?.customers[1]).toEqual({ email: null });
+      expect(answer.body.errors?.map((error) => [error.path?.join('.'), error.extensions?.code, error.extensions?.governance?.subjectId])).toEqual([['customers.1.email', 'GOVERNANCE_UNAVAILABLE', null]]);
+      const records = await recordsOf(answer.requestId);
+      expect(records.filter((record) => (record as { subjectId: unknown }).subjectId === null)).toEqual([
+        expect.objectContaining({ coordinate: 'Customer.email', decision: 'WITHHELD', reason: 'GOVERNANCE_UNAVAILABLE' }),
+      ]);
+      expect(records.map((record) => (record as { subjectId: unknown }).subjectId)).not.toContain('null');
+    });
   });
 
   it('a client-made error on one root field leaves the others answering, their subjects recorded, on both', async () => {
@@ -325,6 +359,25 @@ describe.each(DRIVERS)('graphql-jit answers as graphql-js does, on %s', (driver)
     expect(missing.body.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
     const tooMany = await expectSameAnswer({ key: KEYS.marketing, purpose: 'marketing.communications', query: `{ customer(id: "${REFUSED}") { ${Array.from({ length: 51 }, (_, index) => `a${index}: email`).join(' ')} } }` }, 'none');
     expect(tooMany.body.errors?.[0].extensions?.code).toBe('TOO_MANY_ALIASES');
+  });
+
+  it('a variable inside an argument literal runs on graphql-js: a null one where the input field needs a value is refused, nothing changed', async () => {
+    const S = 'cus_0000_parity_literal';
+    await addCustomer(candor, S);
+    const grant = 'mutation G($e: Boolean) { grantConsent(input: { subjectId: "' + S + '", purpose: "marketing", source: "test", explicit: $e }) { kind explicit } }';
+    const refused = await expectSameAnswer({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query: grant, variables: { e: null } }, 'graphql-js');
+    expect(refused.body).toEqual({
+      data: { grantConsent: null },
+      errors: [expect.objectContaining({ message: 'Argument "input" has an invalid value: a variable in it is null or missing where its field needs a value.', extensions: { code: 'BAD_USER_INPUT' } })],
+    });
+    expect((await candor.services.consent.states([S]))[0].consents).toEqual([]);
+    const granted = await expectSameAnswer({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query: grant, variables: { e: true } }, 'graphql-js');
+    expect(granted.body.data).toEqual({ grantConsent: { kind: 'GRANT', explicit: true } });
+  });
+
+  it('variables graphql-js refuses run on graphql-js, also where graphql-jit would take them: [] for an input object', async () => {
+    const refused = await expectSameAnswer({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query: 'query L($f: AccessLogFilter) { accessLog(filter: $f, first: 1) { totalCount } }', variables: { f: [] } }, 'graphql-js');
+    expect([refused.status, refused.body.errors?.[0].extensions?.code, refused.body.data]).toEqual([400, 'BAD_USER_INPUT', undefined]);
   });
 
   it('introspection, full and purpose-scoped, answers alike', async () => {

@@ -29,6 +29,11 @@ describe('masked errors are kept for operators by kind and code, never by messag
     expect(format({ ...refusal.toJSON(), extensions: { code: 'INTERNAL_SERVER_ERROR' } }, refusal)).toEqual(expect.objectContaining({ message: 'Argument "limit" of non-null type "Int!" must not be null.', extensions: { code: 'BAD_USER_INPUT' } }));
     const dressed = located(new GraphQLError('Argument "id" of non-null type "ID!" must not be null: duplicate key (email)=(secret@example.com).'));
     expect(format({ ...dressed.toJSON(), extensions: { code: 'INTERNAL_SERVER_ERROR' } }, dressed)).toEqual(expect.objectContaining({ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }));
+    // An input literal holding a null variable: coded, in a sentence of Candor's, not graphql-js's print of the literal.
+    const literal = located(new GraphQLError('Argument "input" has invalid value {subjectId: "cus_1", purpose: "marketing",\n source: "crm", explicit: $e}.'));
+    expect(format({ ...literal.toJSON(), extensions: { code: 'INTERNAL_SERVER_ERROR' } }, literal)).toEqual(
+      expect.objectContaining({ message: 'Argument "input" has an invalid value: a variable in it is null or missing where its field needs a value.', extensions: { code: 'BAD_USER_INPUT' } }),
+    );
     const withCause = new GraphQLError('Argument "limit" of non-null type "Int!" must not be null.', { originalError: new Error('Argument "limit" of non-null type "Int!" must not be null.') });
     expect(format({ ...withCause.toJSON(), extensions: { code: 'INTERNAL_SERVER_ERROR' } }, withCause).extensions?.code).toBe('INTERNAL_SERVER_ERROR');
   });

@@ -151,8 +151,12 @@ describe('JitExecutor', () => {
       expect(executor.executions).toEqual({ jit: 0, graphqlJs: 1 });
       expect(json(result)).toEqual(json(await onGraphQLJs(query, { first: 'a' })));
     }
-    for (const query of [QUERY, '{ __typename items(first: "a") { __typename id idx: id index0: secret } }', '{ __schema { types { name } } __type(name: "Item") { name } }']) {
+    for (const query of [QUERY, '{ __typename items(first: "a") { __typename id idx: id index0: secret } }', '{ __schema { types { name } } __type(name: "Item") { name } }', '{ grant(input: { explicit: true, tags: ["a"] }) }']) {
       expect([query, divergesOnGraphqlJit(parse(query))]).toEqual([query, false]);
+    }
+    // A variable inside an argument's object or list literal: graphql-jit passes it to the resolver unchecked.
+    for (const query of ['mutation G($e: Boolean) { grant(input: { explicit: $e }) }', 'query Q($t: String) { find(tags: ["a", $t]) }', 'query Q($t: String) { find(where: { any: [{ tag: $t }] }) }']) {
+      expect([query, divergesOnGraphqlJit(parse(query))]).toEqual([query, true]);
     }
   });
 
