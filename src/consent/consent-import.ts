@@ -79,18 +79,21 @@ function toChange(row: RawRow | UnreadableRow, actorId: string): ConsentChange |
   const text = (key: string) => (row[key] === undefined || row[key] === null || row[key] === '' ? undefined : String(row[key]));
   const action = text('action');
   if (!action || !(CONSENT_EVENT_KINDS as readonly string[]).includes(action)) return `action must be one of ${CONSENT_EVENT_KINDS.join(', ')}`;
-  const time = (key: string): Date | string | undefined => {
-    const value = text(key);
-    if (value === undefined) return undefined;
+  const time = (key: string, value: string): Date | string => {
     try {
       return isoTime(value, key);
     } catch (error) {
       return (error as Error).message;
     }
   };
-  const expiresAt = time('expiresAt');
-  const recordedAt = time('recordedAt');
+  const expiry = text('expiresAt');
+  const expiresAt = expiry === undefined ? null : time('expiresAt', expiry);
   if (typeof expiresAt === 'string') return expiresAt;
+  const made = text('recordedAt');
+  // The ledger stamps a statement without a time as made now, after its subject's latest one: an old grant
+  // imported so would undo the withdrawal the subject made on their privacy page an hour ago.
+  if (made === undefined) return 'recordedAt is required: when the statement was made (an import records existing statements; without a time it would count as made now, after everything the subject chose since)';
+  const recordedAt = time('recordedAt', made);
   if (typeof recordedAt === 'string') return recordedAt;
   const explicit = text('explicit');
   if (explicit !== undefined && !['true', 'false', 'yes', 'no', '1', '0'].includes(explicit.toLowerCase())) return 'explicit must be true or false';
@@ -100,7 +103,7 @@ function toChange(row: RawRow | UnreadableRow, actorId: string): ConsentChange |
     purpose: text('purpose'),
     explicit: explicit !== undefined && ['true', 'yes', '1'].includes(explicit.toLowerCase()),
     source: text('source') ?? '',
-    expiresAt: expiresAt ?? null,
+    expiresAt,
     recordedAt,
     actorId,
   };

@@ -203,7 +203,7 @@ describe.each(DRIVERS)('the consent ledger at its boundaries on %s', (driver) =>
     expect(await importConsents(candor.services.consent, file, 'cli:test')).toEqual({ rows: values.length, imported: values.length, rejected: [] });
     expect((await candor.services.consent.history(I)).map((event) => event.explicit)).toEqual([true, false, true, false, true, false, true, false]);
     const unclear = join(directory, 'explicit-unclear.csv');
-    writeFileSync(unclear, `subjectId,action,purpose,explicit,source\n${I},grant,personalize.content,ja,crm-export\n${I},grant,personalize.content,y,crm-export\n`);
+    writeFileSync(unclear, `subjectId,action,purpose,explicit,source,recordedAt\n${I},grant,personalize.content,ja,crm-export,2026-01-02T00:00:00Z\n${I},grant,personalize.content,y,crm-export,2026-01-02T00:00:00Z\n`);
     expect(await importConsents(candor.services.consent, unclear, 'cli:test')).toEqual({
       rows: 2,
       imported: 0,
