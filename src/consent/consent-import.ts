@@ -19,6 +19,9 @@ export interface ImportReport {
 
 type RawRow = Record<string, unknown>;
 
+/** An ISO-8601 date without a time (`isoTime` reads it as midnight UTC). */
+const DATE_ALONE = /^\d{4}-\d{2}-\d{2}$/;
+
 /** A CSV line that could not become a row (its field count differs from the header's): rejected on its own. */
 class UnreadableRow {
   constructor(readonly problem: string) {}
@@ -93,6 +96,8 @@ function toChange(row: RawRow | UnreadableRow, actorId: string): ConsentChange |
   // The ledger stamps a statement without a time as made now, after its subject's latest one: an old grant
   // imported so would undo the withdrawal the subject made on their privacy page an hour ago.
   if (made === undefined) return 'recordedAt is required: when the statement was made (an import records existing statements; without a time it would count as made now, after everything the subject chose since)';
+  // A date alone is midnight UTC: a withdrawal dated 2026-11-29 would lose to a grant made at noon that day.
+  if (DATE_ALONE.test(made)) return 'recordedAt must be a date and time with its offset (2026-11-29T12:30:00Z): a date alone would be read as midnight UTC, before anything else said that day';
   const recordedAt = time('recordedAt', made);
   if (typeof recordedAt === 'string') return recordedAt;
   const explicit = text('explicit');

@@ -295,14 +295,14 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       const before = await candor.services.dataSource.getRepository(ConsentEventEntity).count();
       const file = join(directory, 'consents.csv');
       // As spreadsheets export it: a byte-order mark first, CRLF line ends, and a grant of the past that has expired since.
-      writeFileSync(file, `\uFEFFsubjectId,action,purpose,explicit,source,expiresAt,recordedAt\r\n${S},grant,personalize.content,true,crm-export,,2026-01-02T03:04:05Z\r\n${T},object,analytics,,crm-export,,2026-02-03T04:05:06+01:00\r\n${T},grant,marketing.advertising,,crm-export,2025-06-01,2025-01-01\r\n`);
+      writeFileSync(file, `\uFEFFsubjectId,action,purpose,explicit,source,expiresAt,recordedAt\r\n${S},grant,personalize.content,true,crm-export,,2026-01-02T03:04:05Z\r\n${T},object,analytics,,crm-export,,2026-02-03T04:05:06+01:00\r\n${T},grant,marketing.advertising,,crm-export,2025-06-01,2025-01-01T09:30:00+01:00\r\n`);
       const result = await cli('consent', 'import', file);
       expect([result.code, result.stdout]).toEqual([0, `imported 3 consent statements from ${file} (each with its receipt)\n`]);
       const events = await candor.services.dataSource.getRepository(ConsentEventEntity).find({ order: { id: 'ASC' }, skip: before });
       expect(events.map((event) => [event.subjectId, event.kind, event.purpose, event.explicit, event.recordedAt])).toEqual([
         [S, 'grant', 'personalize.content', true, '2026-01-02T03:04:05.000Z'],
         [T, 'object', 'analytics', false, '2026-02-03T03:05:06.000Z'],
-        [T, 'grant', 'marketing.advertising', false, '2025-01-01T00:00:00.000Z'],
+        [T, 'grant', 'marketing.advertising', false, '2025-01-01T08:30:00.000Z'],
       ]);
       expect(events.every((event) => event.receiptId)).toBe(true);
     });
@@ -374,6 +374,28 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       expect(await importConsents(candor.services.consent, json, 'cli:test')).toEqual({ rows: 2, imported: 0, rejected: [{ row: 1, problem: required }, { row: 2, problem: required }] });
       const withheld = await email(P);
       expect([withheld.data, withheld.errors?.[0].extensions?.code]).toEqual([{ customer: { email: null } }, 'CONSENT_REQUIRED']);
+    });
+
+    it('rejects a recordedAt of a date alone: read as midnight UTC, a withdrawal that day would lose to a grant made at noon', async () => {
+      const D = 'cus_0000_life_import_date_only';
+      await addCustomer(candor, D);
+      const header = 'subjectId,action,purpose,explicit,source,expiresAt,recordedAt';
+      const file = join(directory, 'date-only.csv');
+      writeFileSync(file, `${header}\n${D},grant,marketing.communications,,crm-export,,2026-11-28T12:30:00Z\n${D},withdraw,marketing.communications,,crm-export,,2026-11-28\n`);
+      expect(await importConsents(candor.services.consent, file, 'cli:test')).toEqual({
+        rows: 2,
+        imported: 0,
+        rejected: [{ row: 3, problem: 'recordedAt must be a date and time with its offset (2026-11-29T12:30:00Z): a date alone would be read as midnight UTC, before anything else said that day' }],
+      });
+      // Its time given (13:00 UTC), the withdrawal takes effect after the grant. An expiry may be a date alone (midnight UTC).
+      const timed = join(directory, 'timed.csv');
+      writeFileSync(timed, `${header}\n${D},grant,marketing.communications,,crm-export,2027-01-01,2026-11-28T12:30:00Z\n${D},withdraw,marketing.communications,,crm-export,,2026-11-28T14:00:00+01:00\n`);
+      expect(await importConsents(candor.services.consent, timed, 'cli:test')).toEqual({ rows: 2, imported: 2, rejected: [] });
+      expect((await candor.services.consent.history(D)).map((event) => [event.kind, event.recordedAt, event.expiresAt])).toEqual([
+        ['grant', '2026-11-28T12:30:00.000Z', '2027-01-01T00:00:00.000Z'],
+        ['withdraw', '2026-11-28T13:00:00.000Z', null],
+      ]);
+      expect((await candor.services.consent.states([D]))[0].consents.map(({ purpose, granted }) => [purpose, granted])).toEqual([['marketing.communications', false]]);
     });
 
     it('shows how far it is on a terminal: rows checked, then statements written, every hundredth and the last', async () => {
