@@ -6,6 +6,7 @@ import { badInput, isoTime } from '../errors';
 import { CONSENT_EVENT_KINDS } from './consent-event.entity';
 import { ConsentImportEntity } from './consent-import.entity';
 import type { ConsentChange, ConsentLedger } from './consent-ledger';
+import { repeatedKeys } from './repeated-keys';
 
 /** The columns (CSV header / JSON keys) of an import file. */
 export const IMPORT_COLUMNS = ['subjectId', 'action', 'purpose', 'explicit', 'source', 'expiresAt', 'recordedAt'] as const;
@@ -22,7 +23,10 @@ type RawRow = Record<string, unknown>;
 /** An ISO-8601 date without a time (`isoTime` reads it as midnight UTC). */
 const DATE_ALONE = /^\d{4}-\d{2}-\d{2}$/;
 
-/** A CSV line that could not become a row (its field count differs from the header's): rejected on its own. */
+/**
+ * A row that could not be read as one (a CSV line whose field count differs from the header's, a JSON object
+ * naming a key twice): rejected on its own.
+ */
 class UnreadableRow {
   constructor(readonly problem: string) {}
 }
@@ -44,7 +48,13 @@ export function readImportFile(file: string): { rows: Array<RawRow | UnreadableR
       throw badInput(`${file} is not valid JSON: ${(error as Error).message}`);
     }
     if (!Array.isArray(parsed)) throw badInput(`${file} must hold a JSON array of consent statements`);
-    return { rows: parsed as RawRow[], rowNumber: (index) => index + 1, text };
+    // JSON.parse kept the last of a key named twice: `"action": "withdraw", …, "action": "grant"` read as a grant.
+    const repeated = repeatedKeys(text);
+    return {
+      rows: parsed.map((row: RawRow, index) => (repeated.has(index) ? new UnreadableRow(`the key "${repeated.get(index)}" appears twice`) : row)),
+      rowNumber: (index) => index + 1,
+      text,
+    };
   }
   let records: Array<{ record: string[]; info: { lines: number } }>;
   try {

@@ -398,6 +398,24 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       expect((await candor.services.consent.states([D]))[0].consents.map(({ purpose, granted }) => [purpose, granted])).toEqual([['marketing.communications', false]]);
     });
 
+    it('rejects a JSON row that names a key twice, as a CSV header naming a column twice is refused: JSON.parse would keep the last', async () => {
+      const R = 'cus_0000_life_import_repeated_key';
+      await addCustomer(candor, R);
+      const file = join(directory, 'repeated-key.json');
+      // A withdrawal that JSON.parse reads as a grant, between two rows read as written.
+      const withdrawal = `{"subjectId":"${R}","action":"withdraw","purpose":"marketing.communications","source":"crm","recordedAt":"${MADE}"`;
+      writeFileSync(file, `[\n  ${withdrawal}},\n  ${withdrawal},"action":"grant"},\n  ${withdrawal},"\\u0073ource":"crm"}\n]\n`);
+      expect(await importConsents(candor.services.consent, file, 'cli:test')).toEqual({
+        rows: 3,
+        imported: 0,
+        rejected: [
+          { row: 2, problem: 'the key "action" appears twice' },
+          { row: 3, problem: 'the key "source" appears twice' },
+        ],
+      });
+      expect(await candor.services.consent.history(R)).toEqual([]);
+    });
+
     it('shows how far it is on a terminal: rows checked, then statements written, every hundredth and the last', async () => {
       const file = join(directory, 'many.csv');
       const rows = Array.from({ length: 250 }, (_, index) => `${S},${index % 2 ? 'withdraw' : 'grant'},analytics,,crm-export,,${new Date(Date.UTC(2026, 0, 1) + index * 1_000).toISOString()}`);
