@@ -6,6 +6,7 @@ import { badInput, isoTime } from '../errors';
 import { CONSENT_EVENT_KINDS } from './consent-event.entity';
 import { ConsentImportEntity } from './consent-import.entity';
 import type { ConsentChange, ConsentLedger } from './consent-ledger';
+import { repeatedKeys } from './repeated-keys';
 
 /** The columns (CSV header / JSON keys) of an import file. */
 export const IMPORT_COLUMNS = ['subjectId', 'action', 'purpose', 'explicit', 'source', 'expiresAt', 'recordedAt'] as const;
@@ -19,7 +20,13 @@ export interface ImportReport {
 
 type RawRow = Record<string, unknown>;
 
-/** A CSV line that could not become a row (its field count differs from the header's): rejected on its own. */
+/** An ISO-8601 date without a time (`isoTime` reads it as midnight UTC). */
+const DATE_ALONE = /^\d{4}-\d{2}-\d{2}$/;
+
+/**
+ * A row that could not be read as one (a CSV line whose field count differs from the header's, a JSON object
+ * naming a key twice): rejected on its own.
+ */
 class UnreadableRow {
   constructor(readonly problem: string) {}
 }
@@ -41,7 +48,13 @@ export function readImportFile(file: string): { rows: Array<RawRow | UnreadableR
       throw badInput(`${file} is not valid JSON: ${(error as Error).message}`);
     }
     if (!Array.isArray(parsed)) throw badInput(`${file} must hold a JSON array of consent statements`);
-    return { rows: parsed as RawRow[], rowNumber: (index) => index + 1, text };
+    // JSON.parse kept the last of a key named twice: `"action": "withdraw", …, "action": "grant"` read as a grant.
+    const repeated = repeatedKeys(text);
+    return {
+      rows: parsed.map((row: RawRow, index) => (repeated.has(index) ? new UnreadableRow(`the key "${repeated.get(index)}" appears twice`) : row)),
+      rowNumber: (index) => index + 1,
+      text,
+    };
   }
   let records: Array<{ record: string[]; info: { lines: number } }>;
   try {
@@ -79,18 +92,23 @@ function toChange(row: RawRow | UnreadableRow, actorId: string): ConsentChange |
   const text = (key: string) => (row[key] === undefined || row[key] === null || row[key] === '' ? undefined : String(row[key]));
   const action = text('action');
   if (!action || !(CONSENT_EVENT_KINDS as readonly string[]).includes(action)) return `action must be one of ${CONSENT_EVENT_KINDS.join(', ')}`;
-  const time = (key: string): Date | string | undefined => {
-    const value = text(key);
-    if (value === undefined) return undefined;
+  const time = (key: string, value: string): Date | string => {
     try {
       return isoTime(value, key);
     } catch (error) {
       return (error as Error).message;
     }
   };
-  const expiresAt = time('expiresAt');
-  const recordedAt = time('recordedAt');
+  const expiry = text('expiresAt');
+  const expiresAt = expiry === undefined ? null : time('expiresAt', expiry);
   if (typeof expiresAt === 'string') return expiresAt;
+  const made = text('recordedAt');
+  // The ledger stamps a statement without a time as made now, after its subject's latest one: an old grant
+  // imported so would undo the withdrawal the subject made on their privacy page an hour ago.
+  if (made === undefined) return 'recordedAt is required: when the statement was made (an import records existing statements; without a time it would count as made now, after everything the subject chose since)';
+  // A date alone is midnight UTC: a withdrawal dated 2026-11-29 would lose to a grant made at noon that day.
+  if (DATE_ALONE.test(made)) return 'recordedAt must be a date and time with its offset (2026-11-29T12:30:00Z): a date alone would be read as midnight UTC, before anything else said that day';
+  const recordedAt = time('recordedAt', made);
   if (typeof recordedAt === 'string') return recordedAt;
   const explicit = text('explicit');
   if (explicit !== undefined && !['true', 'false', 'yes', 'no', '1', '0'].includes(explicit.toLowerCase())) return 'explicit must be true or false';
@@ -100,7 +118,7 @@ function toChange(row: RawRow | UnreadableRow, actorId: string): ConsentChange |
     purpose: text('purpose'),
     explicit: explicit !== undefined && ['true', 'yes', '1'].includes(explicit.toLowerCase()),
     source: text('source') ?? '',
-    expiresAt: expiresAt ?? null,
+    expiresAt,
     recordedAt,
     actorId,
   };

@@ -47,16 +47,6 @@ function readsAsPrivacyPage(source: string): boolean {
   return read.length === name.length && read.some(ascii) && read.every((character, index) => character === name[index] || !ascii(character));
 }
 
-/**
- * A validated statement as it takes effect: one made now goes after its subject's latest one (`latest`, ''
- * when there is none), whichever instance's clock stamped that; refused when that leaves its expiry behind.
- */
-function takingEffect({ stampedNow, ...row }: ReturnType<ConsentLedger['validate']>, latest: string): Omit<ConsentEventEntity, 'id' | 'receiptId'> {
-  const effective = stampedNow && latest > row.recordedAt ? { ...row, recordedAt: latest } : row;
-  if (effective.expiresAt !== null && effective.expiresAt <= effective.recordedAt) throw badInput('expiresAt must be a valid time after the statement takes effect', { field: 'expiresAt' });
-  return effective;
-}
-
 /** The ledger's id for a subject once erased: random, so that nothing about them can be read from it or mapped back. */
 const newErasedSubjectId = (): string => `erased_${randomBytes(12).toString('hex')}`;
 
@@ -162,7 +152,7 @@ export class ConsentLedger {
       }
       const events: ConsentEventEntity[] = [];
       for (const validated of rows) {
-        const row = takingEffect(validated, latest.get(validated.subjectId) ?? '');
+        const row = this.takingEffect(validated, latest.get(validated.subjectId) ?? '');
         // The receipt id is chosen first, so the ledger entry is written once, complete (updated only at an erasure).
         const receiptId = newReceiptId();
         const event = await manager.getRepository(ConsentEventEntity).save(manager.getRepository(ConsentEventEntity).create({ ...row, receiptId }));
@@ -190,9 +180,10 @@ export class ConsentLedger {
         if (!subjects.has(change.subjectId)) subjects.set(change.subjectId, await this.subjects.exists(change.subjectId, this.dataSource.manager));
         if (!subjects.get(change.subjectId)) {
           problems.set(index, `unknown subject "${change.subjectId}"`);
-        } else if (row.stampedNow) {
-          if (!latest.has(row.subjectId)) latest.set(row.subjectId, await this.latestStatementTime(row.subjectId, this.dataSource.manager));
-          takingEffect(row, latest.get(row.subjectId)!);
+        } else {
+          if (row.stampedNow && !latest.has(row.subjectId)) latest.set(row.subjectId, await this.latestStatementTime(row.subjectId, this.dataSource.manager));
+          // As appendMany takes it: at the time it takes effect.
+          this.takingEffect(row, latest.get(row.subjectId) ?? '');
         }
       } catch (error) {
         problems.set(index, (error as Error).message);
@@ -243,8 +234,20 @@ export class ConsentLedger {
     return row?.recordedAt ?? '';
   }
 
-  /** A change as the ledger will store it; `stampedNow` when it carried no time of its own. */
-  private validate(change: ConsentChange, now: Date): Omit<ConsentEventEntity, 'id' | 'receiptId'> & { readonly stampedNow: boolean } {
+  /**
+   * A validated statement as it takes effect: one made now goes after its subject's latest one (`latest`, ''
+   * when there is none), whichever instance's clock stamped that; refused when that leaves its expiry behind.
+   * Its notice is the one of when it takes effect: moved past a material notice change, it counts in
+   * decide() as given under the new notice, and its ledger entry and receipt say so.
+   */
+  private takingEffect({ stampedNow, ...row }: ReturnType<ConsentLedger['validate']>, latest: string): Omit<ConsentEventEntity, 'id' | 'receiptId'> {
+    const recordedAt = stampedNow && latest > row.recordedAt ? latest : row.recordedAt;
+    if (row.expiresAt !== null && row.expiresAt <= recordedAt) throw badInput('expiresAt must be a valid time after the statement takes effect', { field: 'expiresAt' });
+    return { ...row, recordedAt, noticeVersion: row.purpose ? this.noticeVersionAt(row.purpose, new Date(recordedAt)) : null };
+  }
+
+  /** A change as the ledger will store it, but for its notice (see takingEffect); `stampedNow` when it carried no time of its own. */
+  private validate(change: ConsentChange, now: Date): Omit<ConsentEventEntity, 'id' | 'receiptId' | 'noticeVersion'> & { readonly stampedNow: boolean } {
     const statement = STATEMENT_OF[change.kind];
     if (!statement) throw badInput(`unknown ledger entry kind "${String(change.kind)}"`, { field: 'kind' });
     const needsPurpose = statement.kind !== 'restriction';
@@ -287,7 +290,6 @@ export class ConsentLedger {
       recordedAt: (change.recordedAt ?? now).toISOString(),
       stampedNow: change.recordedAt === undefined,
       actorId: change.actorId ?? null,
-      noticeVersion: purpose ? this.noticeVersionAt(purpose, change.recordedAt ?? now) : null,
     };
   }
 

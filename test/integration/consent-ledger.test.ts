@@ -92,6 +92,30 @@ describe.each(DRIVERS)('the consent ledger at its boundaries on %s', (driver) =>
     expect(replayLedger(await consent.history(K)).get(K)!.consents.map(({ purpose, granted }) => [purpose, granted])).toEqual([['marketing.communications', false]]);
   });
 
+  it("records a statement moved behind another instance's later one, past a material notice change, as given under the new notice: ledger, receipt and decide() agree", async () => {
+    const V = 'cus_0000_ledger_notice_moved';
+    await addCustomer(candor, V);
+    const consent = candor.services.consent;
+    // Another instance, its clock ahead, recorded a withdrawal just after the notice changed; this one, its
+    // clock still before the change, records a grant, which takes effect after that withdrawal.
+    now = new Date(NOTICE_CHANGED).getTime() + 2_000;
+    const withdrawal = await consent.append({ subjectId: V, kind: 'withdraw', purpose: 'marketing.communications', source: 'instance-ahead' });
+    now = new Date(NOTICE_CHANGED).getTime() - 1_000;
+    const change = { subjectId: V, kind: 'grant' as const, purpose: 'marketing.communications', source: 'support-call' };
+    expect(await consent.check([change])).toEqual(new Map());
+    const grant = await consent.append(change);
+    expect([grant.recordedAt, grant.noticeVersion]).toEqual([withdrawal.recordedAt, 2]);
+    expect((await consent.history(V)).map((event) => [event.kind, event.noticeVersion])).toEqual([
+      ['withdraw', 2],
+      ['grant', 2],
+    ]);
+    const receipt = await candor.services.dataSource.getRepository(ConsentReceiptEntity).findOneByOrFail({ id: grant.receiptId! });
+    expect(JSON.parse(receipt.document).services[0].purposes[0].noticeVersion).toBe(2);
+    // decide() reads the grant by its recordedAt, after the change: it counts without renewal.
+    now = new Date(NOTICE_CHANGED).getTime() + 3_000;
+    expect(await permitted('marketing.communications')).toContain(V);
+  });
+
   it("refuses, when checking and when writing, a grant that would expire at the very instant it takes effect (after another instance's later statement)", async () => {
     const X = 'cus_0000_ledger_expires_as_it_starts';
     await addCustomer(candor, X);
@@ -179,7 +203,7 @@ describe.each(DRIVERS)('the consent ledger at its boundaries on %s', (driver) =>
     expect(await importConsents(candor.services.consent, file, 'cli:test')).toEqual({ rows: values.length, imported: values.length, rejected: [] });
     expect((await candor.services.consent.history(I)).map((event) => event.explicit)).toEqual([true, false, true, false, true, false, true, false]);
     const unclear = join(directory, 'explicit-unclear.csv');
-    writeFileSync(unclear, `subjectId,action,purpose,explicit,source\n${I},grant,personalize.content,ja,crm-export\n${I},grant,personalize.content,y,crm-export\n`);
+    writeFileSync(unclear, `subjectId,action,purpose,explicit,source,recordedAt\n${I},grant,personalize.content,ja,crm-export,2026-01-02T00:00:00Z\n${I},grant,personalize.content,y,crm-export,2026-01-02T00:00:00Z\n`);
     expect(await importConsents(candor.services.consent, unclear, 'cli:test')).toEqual({
       rows: 2,
       imported: 0,

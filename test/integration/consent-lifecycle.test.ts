@@ -6,6 +6,7 @@ import { IsNull, type MigrationInterface } from 'typeorm';
 import { ConsentInTheOrderMade1764500000000 } from '../../migrations/1764500000000-consent-in-the-order-made';
 import { ErasedSubjectsConsentPseudonymised1764580000000 } from '../../migrations/1764580000000-erased-subjects-consent-pseudonymised';
 import { consentImport } from '../../src/cli/consent.command';
+import { importConsents } from '../../src/consent/consent-import';
 import { ErasedSubjectEntity, SubjectPseudonymEntity } from '../../src/audit/audit.entities';
 import { ConsentEventEntity } from '../../src/consent/consent-event.entity';
 import { ConsentReceiptEntity } from '../../src/consent/consent-receipt.entity';
@@ -34,6 +35,8 @@ import { addCustomer } from '../support/subjects';
 
 const S = 'cus_0000_life';
 const T = 'cus_0000_life_t';
+/** When the statements of this file's import files were made (an import takes no row without its time). */
+const MADE = '2026-03-01T09:00:00Z';
 /** The lifecycle server's secret: one production accepts too, for the CLI runs in production below (the CLI needs the server's). */
 const SECRET = 'a-production-secret-of-some-length';
 
@@ -299,14 +302,14 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       const before = await candor.services.dataSource.getRepository(ConsentEventEntity).count();
       const file = join(directory, 'consents.csv');
       // As spreadsheets export it: a byte-order mark first, CRLF line ends, and a grant of the past that has expired since.
-      writeFileSync(file, `\uFEFFsubjectId,action,purpose,explicit,source,expiresAt,recordedAt\r\n${S},grant,personalize.content,true,crm-export,,2026-01-02T03:04:05Z\r\n${T},object,analytics,,crm-export,,\r\n${T},grant,marketing.advertising,,crm-export,2025-06-01,2025-01-01\r\n`);
+      writeFileSync(file, `\uFEFFsubjectId,action,purpose,explicit,source,expiresAt,recordedAt\r\n${S},grant,personalize.content,true,crm-export,,2026-01-02T03:04:05Z\r\n${T},object,analytics,,crm-export,,2026-02-03T04:05:06+01:00\r\n${T},grant,marketing.advertising,,crm-export,2025-06-01,2025-01-01T09:30:00+01:00\r\n`);
       const result = await cli('consent', 'import', file);
       expect([result.code, result.stdout]).toEqual([0, `imported 3 consent statements from ${file} (each with its receipt)\n`]);
       const events = await candor.services.dataSource.getRepository(ConsentEventEntity).find({ order: { id: 'ASC' }, skip: before });
       expect(events.map((event) => [event.subjectId, event.kind, event.purpose, event.explicit, event.recordedAt])).toEqual([
         [S, 'grant', 'personalize.content', true, '2026-01-02T03:04:05.000Z'],
-        [T, 'object', 'analytics', false, expect.any(String)],
-        [T, 'grant', 'marketing.advertising', false, '2025-01-01T00:00:00.000Z'],
+        [T, 'object', 'analytics', false, '2026-02-03T03:05:06.000Z'],
+        [T, 'grant', 'marketing.advertising', false, '2025-01-01T08:30:00.000Z'],
       ]);
       expect(events.every((event) => event.receiptId)).toBe(true);
     });
@@ -360,9 +363,69 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       await expectProjectionToBeTheReplay();
     });
 
+    it("rejects a row without recordedAt: counted as made now, a legacy grant would undo the withdrawal the subject made since", async () => {
+      const P = 'cus_0000_life_import_undated';
+      await addCustomer(candor, P);
+      now = Math.max(now, Date.parse('2026-11-29T13:00:00Z'));
+      await candor.services.consent.append({ subjectId: P, kind: 'grant', purpose: 'marketing.communications', source: 'crm', recordedAt: new Date('2026-11-29T12:30:00Z') });
+      expect((await email(P)).data).toEqual({ customer: { email: `${P}@secret.example` } });
+      await new PrivacyService(candor.services, candor.services.fields).choose(P, 'marketing.communications', 'withdraw', 'page-withdrawal');
+      now += 5 * 60_000; // a legacy CRM export is imported five minutes later
+      const required =
+        'recordedAt is required: when the statement was made (an import records existing statements; without a time it would count as made now, after everything the subject chose since)';
+      const csv = join(directory, 'undated.csv');
+      writeFileSync(csv, `subjectId,action,purpose,explicit,source,expiresAt,recordedAt\n${P},grant,marketing.communications,,legacy-crm,,\n`);
+      const json = join(directory, 'undated.json');
+      writeFileSync(json, JSON.stringify([{ subjectId: P, action: 'grant', purpose: 'marketing.communications', source: 'legacy-crm' }, { subjectId: P, action: 'grant', purpose: 'marketing.communications', source: 'legacy-crm', recordedAt: null }]));
+      expect(await importConsents(candor.services.consent, csv, 'cli:test')).toEqual({ rows: 1, imported: 0, rejected: [{ row: 2, problem: required }] });
+      expect(await importConsents(candor.services.consent, json, 'cli:test')).toEqual({ rows: 2, imported: 0, rejected: [{ row: 1, problem: required }, { row: 2, problem: required }] });
+      const withheld = await email(P);
+      expect([withheld.data, withheld.errors?.[0].extensions?.code]).toEqual([{ customer: { email: null } }, 'CONSENT_REQUIRED']);
+    });
+
+    it('rejects a recordedAt of a date alone: read as midnight UTC, a withdrawal that day would lose to a grant made at noon', async () => {
+      const D = 'cus_0000_life_import_date_only';
+      await addCustomer(candor, D);
+      const header = 'subjectId,action,purpose,explicit,source,expiresAt,recordedAt';
+      const file = join(directory, 'date-only.csv');
+      writeFileSync(file, `${header}\n${D},grant,marketing.communications,,crm-export,,2026-11-28T12:30:00Z\n${D},withdraw,marketing.communications,,crm-export,,2026-11-28\n`);
+      expect(await importConsents(candor.services.consent, file, 'cli:test')).toEqual({
+        rows: 2,
+        imported: 0,
+        rejected: [{ row: 3, problem: 'recordedAt must be a date and time with its offset (2026-11-29T12:30:00Z): a date alone would be read as midnight UTC, before anything else said that day' }],
+      });
+      // Its time given (13:00 UTC), the withdrawal takes effect after the grant. An expiry may be a date alone (midnight UTC).
+      const timed = join(directory, 'timed.csv');
+      writeFileSync(timed, `${header}\n${D},grant,marketing.communications,,crm-export,2027-01-01,2026-11-28T12:30:00Z\n${D},withdraw,marketing.communications,,crm-export,,2026-11-28T14:00:00+01:00\n`);
+      expect(await importConsents(candor.services.consent, timed, 'cli:test')).toEqual({ rows: 2, imported: 2, rejected: [] });
+      expect((await candor.services.consent.history(D)).map((event) => [event.kind, event.recordedAt, event.expiresAt])).toEqual([
+        ['grant', '2026-11-28T12:30:00.000Z', '2027-01-01T00:00:00.000Z'],
+        ['withdraw', '2026-11-28T13:00:00.000Z', null],
+      ]);
+      expect((await candor.services.consent.states([D]))[0].consents.map(({ purpose, granted }) => [purpose, granted])).toEqual([['marketing.communications', false]]);
+    });
+
+    it('rejects a JSON row that names a key twice, as a CSV header naming a column twice is refused: JSON.parse would keep the last', async () => {
+      const R = 'cus_0000_life_import_repeated_key';
+      await addCustomer(candor, R);
+      const file = join(directory, 'repeated-key.json');
+      // A withdrawal that JSON.parse reads as a grant, between two rows read as written.
+      const withdrawal = `{"subjectId":"${R}","action":"withdraw","purpose":"marketing.communications","source":"crm","recordedAt":"${MADE}"`;
+      writeFileSync(file, `[\n  ${withdrawal}},\n  ${withdrawal},"action":"grant"},\n  ${withdrawal},"\\u0073ource":"crm"}\n]\n`);
+      expect(await importConsents(candor.services.consent, file, 'cli:test')).toEqual({
+        rows: 3,
+        imported: 0,
+        rejected: [
+          { row: 2, problem: 'the key "action" appears twice' },
+          { row: 3, problem: 'the key "source" appears twice' },
+        ],
+      });
+      expect(await candor.services.consent.history(R)).toEqual([]);
+    });
+
     it('shows how far it is on a terminal: rows checked, then statements written, every hundredth and the last', async () => {
       const file = join(directory, 'many.csv');
-      const rows = Array.from({ length: 250 }, (_, index) => `${S},${index % 2 ? 'withdraw' : 'grant'},analytics,,crm-export,,`);
+      const rows = Array.from({ length: 250 }, (_, index) => `${S},${index % 2 ? 'withdraw' : 'grant'},analytics,,crm-export,,${new Date(Date.UTC(2026, 0, 1) + index * 1_000).toISOString()}`);
       writeFileSync(file, `subjectId,action,purpose,explicit,source,expiresAt,recordedAt\n${rows.join('\n')}\n`);
       const err: string[] = [];
       const out: string[] = [];
@@ -373,7 +436,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
 
     it('refuses a file the ledger already holds, also when two runs of it race, unless --again', async () => {
       const file = join(directory, 'once.csv');
-      writeFileSync(file, `subjectId,action,purpose,source\n${S},grant,analytics,crm-export\n${T},withdraw,analytics,crm-export\n`);
+      writeFileSync(file, `subjectId,action,purpose,source,recordedAt\n${S},grant,analytics,crm-export,${MADE}\n${T},withdraw,analytics,crm-export,${MADE}\n`);
       const events = () => candor.services.dataSource.getRepository(ConsentEventEntity).count();
       const before = await events();
       const runs = await Promise.all([cli('consent', 'import', file), cli('consent', 'import', file)]);
@@ -395,16 +458,16 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       writeFileSync(
         file,
         JSON.stringify([
-          { subjectId: S, action: 'grant', purpose: 'marketing.advertising', source: 'crm' },
-          { subjectId: 'cus_nobody', action: 'grant', purpose: 'marketing', source: 'crm' },
-          { subjectId: S, action: 'like', purpose: 'marketing', source: 'crm' },
-          { subjectId: S, action: 'grant', purpose: 'marketing.spam', source: 'crm' },
-          { subjectId: S, action: 'grant', purpose: 'marketing', source: 'crm', shoeSize: 42 },
+          { subjectId: S, action: 'grant', purpose: 'marketing.advertising', source: 'crm', recordedAt: MADE },
+          { subjectId: 'cus_nobody', action: 'grant', purpose: 'marketing', source: 'crm', recordedAt: MADE },
+          { subjectId: S, action: 'like', purpose: 'marketing', source: 'crm', recordedAt: MADE },
+          { subjectId: S, action: 'grant', purpose: 'marketing.spam', source: 'crm', recordedAt: MADE },
+          { subjectId: S, action: 'grant', purpose: 'marketing', source: 'crm', shoeSize: 42, recordedAt: MADE },
           // Values of other JSON types are not read as their string forms ("cus_…", "[object Object]", "yes").
-          { subjectId: [S], action: 'grant', purpose: 'marketing', source: 'crm' },
-          { subjectId: S, action: 'grant', purpose: 'marketing', source: { system: 'crm' } },
-          { subjectId: S, action: 'grant', purpose: 'marketing', source: 'crm', explicit: ['yes'] },
-          { subjectId: S, action: 'grant', purpose: 'marketing', source: 'crm', explicit: true, expiresAt: 1_900_000_000_000 },
+          { subjectId: [S], action: 'grant', purpose: 'marketing', source: 'crm', recordedAt: MADE },
+          { subjectId: S, action: 'grant', purpose: 'marketing', source: { system: 'crm' }, recordedAt: MADE },
+          { subjectId: S, action: 'grant', purpose: 'marketing', source: 'crm', explicit: ['yes'], recordedAt: MADE },
+          { subjectId: S, action: 'grant', purpose: 'marketing', source: 'crm', explicit: true, expiresAt: 1_900_000_000_000, recordedAt: MADE },
         ]),
       );
       const result = await cli('consent', 'import', file);
@@ -441,7 +504,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     it('prints the values a rejected row quotes inert: a terminal escape in a purpose or a column name does not reach the terminal', async () => {
       const file = join(directory, 'escapes.json');
       // ESC ] 0 ; … BEL would retitle the terminal; ESC [ 2 J would clear it.
-      writeFileSync(file, JSON.stringify([{ subjectId: S, action: 'grant', purpose: 'x\u001b]0;pwned\u0007', source: 'crm' }, { subjectId: S, action: 'grant', purpose: 'marketing', source: 'crm', '\u001b[2J': 1 }]));
+      writeFileSync(file, JSON.stringify([{ subjectId: S, action: 'grant', purpose: 'x\u001b]0;pwned\u0007', source: 'crm', recordedAt: MADE }, { subjectId: S, action: 'grant', purpose: 'marketing', source: 'crm', '\u001b[2J': 1 }]));
       const result = await cli('consent', 'import', file);
       expect([result.code, result.stderr]).toEqual([1, ['rejected 2 of 2 rows; nothing was imported:', '  row 1: unknown purpose "x\uFFFD]0;pwned\uFFFD"', '  row 2: unknown column "\uFFFD[2J"', ''].join('\n')]);
       const header = join(directory, 'escaped-header.csv');
@@ -455,7 +518,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       // Line 2 is blank, the row of line 3 spans two lines (a quoted line break), line 5 has a field too many.
       writeFileSync(
         file,
-        `subjectId,action,purpose,explicit,source\r\n\r\n${S},grant,marketing.advertising,,"crm\r\nexport"\r\n${S},restrict,marketing,,crm\r\n${S},grant,marketing,,crm,surplus\r\n${S},withdraw,marketing,yes,crm\r\n`,
+        `subjectId,action,purpose,explicit,source,recordedAt\r\n\r\n${S},grant,marketing.advertising,,"crm\r\nexport",${MADE}\r\n${S},restrict,marketing,,crm,${MADE}\r\n${S},grant,marketing,,crm,${MADE},surplus\r\n${S},withdraw,marketing,yes,crm,${MADE}\r\n`,
       );
       const result = await cli('consent', 'import', file);
       expect([result.code, result.stderr]).toEqual([
@@ -465,7 +528,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
           // A source is shown in a line: a quoted line break in it is refused too.
           '  row 3: source must be plain text in a line (it holds control or invisible characters)',
           '  row 5: restrict applies to all processing: it takes no purpose (got "marketing")',
-          '  row 6: has 6 fields where the header has 5',
+          '  row 6: has 7 fields where the header has 6',
           '  row 7: explicit applies to a grant only',
           '',
         ].join('\n'),
@@ -995,7 +1058,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     }
     // An import goes through the same check.
     const file = join(directory, 'claims-the-page.json');
-    writeFileSync(file, JSON.stringify(lookAlikes.map((source) => ({ subjectId: S, action: 'grant', purpose: 'marketing.communications', source })).concat([{ subjectId: S, action: 'grant', purpose: 'marketing.communications', source: 'privacy-page\u200b' }])));
+    writeFileSync(file, JSON.stringify(lookAlikes.map((source) => ({ subjectId: S, action: 'grant', purpose: 'marketing.communications', source, recordedAt: MADE })).concat([{ subjectId: S, action: 'grant', purpose: 'marketing.communications', source: 'privacy-page\u200b', recordedAt: MADE }])));
     const err: string[] = [];
     expect(await consentImport(candor.services, file, false, { interactive: false, out: () => undefined, err: (text) => void err.push(text) })).toBe(1);
     expect(err.join('')).toBe(
