@@ -1,9 +1,10 @@
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { IsNull } from 'typeorm';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { exportSPKI, generateKeyPair, type KeyLike, SignJWT } from 'jose';
 import { checkReportArguments, reportCommand } from '../../src/cli/report.command';
+import { parseDatabaseUrl } from '../../src/config';
 import { replayLedger } from '../../src/consent/ledger-replay';
 import { ConsentEventEntity } from '../../src/consent/consent-event.entity';
 import { SubjectMessageEntity } from '../../src/consent/subject-message.entity';
@@ -674,5 +675,50 @@ describe.each(DRIVERS)('a report after a prune, on %s', (driver) => {
     const verifying: Array<[number, number]> = [];
     await generateReport(candor.services, { kind: 'denials' }, { actor: { id: 'test-auditor', name: 'Test', team: 'Compliance' }, requestId: 'test-after-prune', onProgress: (stage, done, total) => void (stage === 'verifying' && verifying.push([done, total])) });
     expect(verifying.at(-1)).toEqual([head - prunedThrough, head - prunedThrough]);
+  });
+});
+
+describe('an --out that is the SQLite database, or a file SQLite keeps beside it', () => {
+  let candor: Harness;
+  let directory: string;
+  beforeAll(async () => {
+    candor = await startCandor('sqlite');
+    directory = mkdtempSync(join(tmpdir(), 'candor-out-'));
+    await candor.query({ key: KEYS.support, purpose: 'essential.service', query: '{ customers(limit: 5) { id email } }' });
+  });
+  afterAll(async () => {
+    await candor?.stop();
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  it('is refused before anything is generated or written, by any name it goes under; the database still verifies', async () => {
+    const env = { DATABASE_URL: candor.database.url };
+    const database = (parseDatabaseUrl(candor.database.url) as { path: string }).path;
+    const link = join(directory, 'link-to-the-wal');
+    symlinkSync(`${database}-wal`, link);
+    const hardLink = join(directory, 'hard-link-to-the-database');
+    linkSync(database, hardLink);
+    const generated = async () => (await candor.services.accessLogReader.page({ reason: 'REPORT_GENERATED' }, 500)).totalCount;
+    const [headBefore, generatedBefore] = [await candor.services.accessLogReader.headSeq(), await generated()];
+    const refusal = (out: string, what: string, code = '') => `candor: ${code}--out ${out} is ${what} (DATABASE_URL): writing there would destroy the database and its access log; choose another file\n`;
+    for (const [out, what] of [
+      [database, 'the SQLite database'],
+      [hardLink, 'the SQLite database'],
+      [join(dirname(database), '..', basename(dirname(database)), `${basename(database)}-wal`), "the SQLite database's write-ahead log"],
+      [link, "the SQLite database's write-ahead log"],
+      [`${database}-shm`, "the SQLite database's shared-memory index"],
+      // Not there between runs: refused by where it would be.
+      [`${database}-journal`, "the SQLite database's rollback journal"],
+    ]) {
+      const report = await runCli(['report', 'denials', '--format', 'json', '--out', out], env);
+      expect([report.code, report.stderr, report.stdout]).toEqual([1, refusal(out, what), '']);
+    }
+    const diff = await runCli(['schema', 'diff', '--base', join(__dirname, '..', 'fixtures', 'schema-diff', 'governance.older.json'), '--out', hardLink], env);
+    expect([diff.code, diff.stderr, diff.stdout]).toEqual([2, refusal(hardLink, 'the SQLite database', 'OUT_UNWRITABLE: '), '']);
+    expect(existsSync(`${database}-journal`)).toBe(false);
+    expect(readFileSync(database).subarray(0, 16).toString('latin1')).toBe('SQLite format 3\u0000');
+    expect([await candor.services.accessLogReader.headSeq(), await generated()]).toEqual([headBefore, generatedBefore]);
+    const verified = await runCli(['audit', 'verify'], env);
+    expect([verified.code, verified.stderr]).toEqual([0, '']);
   });
 });
