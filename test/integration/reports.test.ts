@@ -365,9 +365,37 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     expect([(ropa.data as { outsideDeclaration: unknown[] }).outsideDeclaration, ropa.summary[0]]).toEqual([[], 'No personal data was released outside the purposes declared on the fields.']);
     expect(((await report('purpose-usage', today)).data as { groups: Array<{ team: string }> }).groups.map((group) => group.team)).not.toContain('privacy-page');
     expect(((await report('denials', today)).data as { actors: Array<{ actorId: string }> }).actors.map((row) => row.actorId)).not.toContain('data-subject');
-    // The subject-access report still lists every look, theirs included.
-    const accesses = ((await report('subject-access', { subjectId })).data as { accesses: Array<{ reason: string }> }).accesses;
-    expect(accesses.filter((access) => access.reason === 'SUBJECT_REQUEST').length).toBe(own.edges.filter((edge) => edge.node.coordinate !== null).length);
+    // The subject-access report still lists every look, theirs included: as told to them, not as accesses.
+    const data = (await report('subject-access', { subjectId })).data as { accesses: Array<{ reason: string }>; toldToThem: Array<{ reason: string }> };
+    expect(data.toldToThem.length).toBe(own.edges.filter((edge) => edge.node.coordinate !== null).length);
+    expect(data.accesses.filter((access) => access.reason === 'SUBJECT_REQUEST')).toEqual([]);
+  });
+
+  it('subject access counts what was told to the subject (their page, the answers to their requests) on a line of its own, not as accesses: each run gives the same access figures', async () => {
+    const subjectId = customers[9].id;
+    type SubjectAccess = { accesses: unknown[]; toldToThem: Array<{ operation: string }> };
+    const first = await report('subject-access', { subjectId });
+    const second = await report('subject-access', { subjectId });
+    const held = (first.data as { held: unknown[] }).held.length;
+    expect(held).toBeGreaterThan(0);
+    // What the first run told is on the second's own line; the accesses, their chart and their table are as they were.
+    const beforeOperations = (line: string) => line.replace(/; \d+ operations? about them .*$/, '');
+    expect(first.summary).toEqual([expect.stringMatching(/^\d+ categories of personal data held; \d+ field accesses in the period \(\d+ withheld\)\.$/)]);
+    expect(beforeOperations(second.summary[0])).toBe(beforeOperations(first.summary[0]).replace(/\.$/, ''));
+    expect(second.summary[1]).toBe(`${held} fields told to them (on their own privacy page, or in answers to their requests such as this report): their right of access, not a use of their data.`);
+    const section = (document: typeof first, title: string) => document.sections.find((candidate) => candidate.title === title)!;
+    expect(section(second, 'How the data was used')).toEqual(section(first, 'How the data was used'));
+    expect((second.data as SubjectAccess).accesses).toEqual((first.data as SubjectAccess).accesses);
+    expect(section(second, 'Told to them').tables[0].rows).toHaveLength(held);
+    // Their page counts too; the CSV carries the accesses only.
+    await new PrivacyService(candor.services, candor.services.fields).view(subjectId, `test-told-page-${Date.now()}`);
+    const third = await report('subject-access', { subjectId });
+    expect((third.data as SubjectAccess).accesses).toEqual((first.data as SubjectAccess).accesses);
+    const toldThird = (third.data as SubjectAccess).toldToThem.map((told) => told.operation);
+    expect(toldThird.slice(0, held * 2)).toEqual(Array(held * 2).fill('report subject-access'));
+    expect(toldThird.slice(held * 2)).toEqual(expect.arrayContaining(['privacy-page view']));
+    expect(new Set(toldThird.slice(held * 2))).toEqual(new Set(['privacy-page view']));
+    expect((await renderReport(third, 'csv')).toString()).toBe((await renderReport(first, 'csv')).toString());
   });
 
   it('consent coverage reads the start of the period as it stood then, and the end as it stood at the end', async () => {
@@ -470,9 +498,9 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     // Staff reading the subject's ledger decides no field: the next report lists it with the run before, as operations about them.
     await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query: `{ consentHistory(subjectId: "${subjectId}") { id } }` });
     const again = await report('subject-access', { subjectId });
-    const data = again.data as { accesses: Array<{ coordinate: string; reason: string }>; operations: Array<{ reason: string }> };
+    const data = again.data as { toldToThem: Array<{ coordinate: string; reason: string }>; operations: Array<{ reason: string }> };
     expect(data.operations.map((operation) => operation.reason)).toEqual(['REPORT_GENERATED', 'CHOICES_READ']);
-    expect(data.accesses).toEqual(expect.arrayContaining([expect.objectContaining({ coordinate: 'Customer.accessibilityNeeds', reason: 'SUBJECT_REQUEST' })]));
+    expect(data.toldToThem).toEqual(expect.arrayContaining([expect.objectContaining({ coordinate: 'Customer.accessibilityNeeds', reason: 'SUBJECT_REQUEST' })]));
     expect(again.summary[0]).toContain('; 2 operations about them (their consent history read or changed, reports).');
     // The subject's page shows Compliance using their health data and their privacy preferences, for the legal obligation.
     const usage = (await new PrivacyService(candor.services, candor.services.fields).view(subjectId, `${requestId}-page`)).usage;
