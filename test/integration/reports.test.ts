@@ -146,7 +146,33 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     for (const purpose of erasedThen.purposes) expect(purpose.end['erased since']).toBe(1);
     const late = await coverage({ from: '2026-01-01', to: '2026-11-21' });
     expect(late.subjects).toBe(earlier.subjects + 1);
-    await expect(report('consent-coverage', { from: '2099-01-01' })).rejects.toThrow('the period is backwards');
+    // Ending before the earliest statement, where it starts by default.
+    await expect(report('consent-coverage', { to: '2000-01-01' })).rejects.toThrow('the period is backwards');
+  });
+
+  it('consent coverage refuses a period starting after now (the ledger tells nothing of the future) and ends one that ends later now, saying so; in GraphQL and the CLI alike', async () => {
+    const year = new Date().getUTCFullYear();
+    const [later, evenLater] = [`${year + 4}-01-01`, `${year + 5}-01-01`];
+    const generated = async () => (await candor.services.accessLogReader.page({ reason: 'REPORT_GENERATED' }, 500)).totalCount;
+    const generatedBefore = await generated();
+    const refusal = new RegExp(`^the consent-coverage period cannot start after now \\(${year}-[^)]+\\): it would start at ${later}T00:00:00\\.000Z, and the ledger tells nothing of the future$`);
+    await expect(report('consent-coverage', { from: later, to: evenLater })).rejects.toThrow(refusal);
+    const graphqlRefused = await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query: `{ report(kind: CONSENT_COVERAGE, from: "${later}", to: "${evenLater}") { summary } }` });
+    expect(graphqlRefused.body.errors?.map((error) => [error.extensions?.code, refusal.test(error.message)])).toEqual([['BAD_USER_INPUT', true]]);
+    const cliRefused = await runCli(['report', 'consent-coverage', '--from', later, '--to', evenLater, '--format', 'json'], { DATABASE_URL: candor.database.url });
+    expect([cliRefused.code, cliRefused.stdout, refusal.test(cliRefused.stderr.replace(/^candor: |\n$/g, ''))]).toEqual([1, '', true]);
+    expect(await generated()).toBe(generatedBefore);
+    // An end after now is now: the same counts as without --to, and the summary says the period was cut.
+    type Coverage = { periodEnd: string; purposes: unknown[] };
+    const cut = await report('consent-coverage', { from: '2026-01-01', to: later });
+    const untilNow = await report('consent-coverage', { from: '2026-01-01' });
+    expect((cut.data as Coverage).purposes).toEqual((untilNow.data as Coverage).purposes);
+    expect((cut.data as Coverage).periodEnd).toBe(cut.generatedAt);
+    const notice = `The period asked for ends at ${later}T00:00:00.000Z, after now: it ends now (${cut.generatedAt}), as the ledger tells nothing later.`;
+    expect(cut.summary).toEqual([...untilNow.summary.map((line) => line.replace(untilNow.generatedAt, cut.generatedAt)), notice]);
+    const graphqlCut = await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query: `{ report(kind: CONSENT_COVERAGE, from: "2026-01-01", to: "${later}") { generatedAt summary } }` });
+    const { generatedAt, summary } = graphqlCut.body.data!.report as { generatedAt: string; summary: string[] };
+    expect(summary.at(-1)).toBe(`The period asked for ends at ${later}T00:00:00.000Z, after now: it ends now (${generatedAt}), as the ledger tells nothing later.`);
   });
 
   it('subject access: what the subject wrote on their page and their consent entries are data held too', async () => {
