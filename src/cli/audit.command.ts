@@ -174,7 +174,14 @@ export async function auditPrune(services: CandorServices, before: string | unde
   });
   if (output.interactive) output.err('\r\x1b[K');
   if (!integrity.verified) {
+    // The run read the whole log, as verify does, and is recorded as its read; as with verify, the finding is
+    // shown even when the broken log refuses that record, which is said.
+    const unrecorded = await recordCliOperation(services, 'audit prune', 'ACCESS_LOG_READ').then(
+      () => undefined,
+      (error: Error) => error,
+    );
     output.err(`nothing pruned: the access log is broken at seq ${integrity.firstBrokenSeq} (${integrity.problem}); a prune would sign over the break and remove its evidence — investigate it first (npx candor audit verify)\n`);
+    if (unrecorded) output.err(`this run is unrecorded: the access log refused its record (${inert(causeOf(unrecorded))})\n`);
     return 1;
   }
   // What goes is a prefix of the chain: the batches before the first one committed at or after the date
@@ -194,6 +201,8 @@ export async function auditPrune(services: CandorServices, before: string | unde
       })
     : undefined;
   if (!pruned) {
+    // Nothing removed, but the log was read through (verified): recorded as a read, like verify.
+    await recordCliOperation(services, 'audit prune', 'ACCESS_LOG_READ');
     output.out(candidate ? 'nothing pruned: the log changed while the prune was prepared (another prune?); run it again\n' : 'nothing to prune: no batch comes before the first one committed at or after that date (the newest batch is always kept)\n');
     return 0;
   }

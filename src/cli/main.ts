@@ -357,7 +357,8 @@ async function run(command: string, subcommand: string | undefined, action: stri
         // To a CI gate exit 1 means "needs privacy review": any failure to compute the diff is 2, never 1.
         try {
           const text = (key: string) => values[key] as string | undefined;
-          return await schemaDiff(loadConfiguredTaxonomy(loadConfig()), { base: text('base'), format: text('format'), out: text('out') }, output);
+          const config = loadConfig();
+          return await schemaDiff(loadConfiguredTaxonomy(config), config.database, { base: text('base'), format: text('format'), out: text('out') }, output);
         } catch (error) {
           output.err(`candor: ${describeFailure(error)}\n`);
           return 2;

@@ -7,6 +7,7 @@ import { REPORT_KINDS } from '../reports/report-document';
 import { REPORT_FORMATS, type ReportFormat, renderReport } from '../reports/renderers';
 import type { CandorServices } from '../server/services';
 import { cliActor, type Output } from './audit.command';
+import { refuseDatabaseAsOut } from './out-file';
 
 export interface ReportArguments {
   readonly kind?: string;
@@ -87,6 +88,7 @@ function writeWhole(path: string, data: Buffer): void {
 /** `candor report <kind> [--subject ID] [--from DATE] [--to DATE] --format <fmt> [--out FILE]`. */
 export async function reportCommand(services: CandorServices, args: ReportArguments, output: Output & { writeBinary(data: Buffer): void }): Promise<number> {
   checkReportArguments(args);
+  if (args.out !== undefined) refuseDatabaseAsOut(args.out, services.config.database);
   const progress = (stage: ReportStage, done: number, total: number) => {
     const share = total > 0 ? Math.min(1, done / total) : 1;
     const filled = Math.round(share * 30);

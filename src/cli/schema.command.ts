@@ -1,13 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { projectRoot } from '../config';
+import { type DatabaseConfig, projectRoot } from '../config';
 import { DIFF_FORMATS, type DiffBase, type DiffFormat, diffGovernance, type GovernanceDocument, parseGovernanceDocument, renderGovernanceDiff, SchemaDiffError } from '../governance/schema-diff';
 import { buildCandorSchema } from '../graphql/schema';
 import { GOVERNANCE_FILE, renderSchemaFiles } from '../graphql/schema-files';
 import { buildGovernedSchema } from '../server/services';
 import type { Taxonomy } from '../taxonomy/taxonomy';
 import type { Output } from './audit.command';
+import { refuseDatabaseAsOut } from './out-file';
 
 /**
  * The schema files the annotations produce now: the one generator behind `schema emit`, `schema check`
@@ -58,12 +59,14 @@ export interface SchemaDiffArguments {
 
 /**
  * `candor schema diff --base <git-ref|file> [--format md|json] [--out FILE]`: exit 1 when a change needs
- * privacy review, 0 otherwise. Unusable input throws a `SchemaDiffError` (the caller exits 2).
+ * privacy review, 0 otherwise. Unusable input (an `--out` that is the SQLite `database` among it) throws a
+ * `SchemaDiffError` (the caller exits 2).
  */
-export async function schemaDiff(taxonomy: Taxonomy, args: SchemaDiffArguments, output: Output): Promise<number> {
+export async function schemaDiff(taxonomy: Taxonomy, database: DatabaseConfig, args: SchemaDiffArguments, output: Output): Promise<number> {
   const format = args.format ?? 'md';
   if (!(DIFF_FORMATS as readonly string[]).includes(format)) throw new SchemaDiffError('BAD_ARGUMENT', `--format must be one of ${DIFF_FORMATS.join(', ')}, got "${format}"`);
   if (!args.base) throw new SchemaDiffError('BAD_ARGUMENT', '--base <git-ref|file> is required, e.g. --base origin/main');
+  if (args.out !== undefined) refuseDatabaseAsOut(args.out, database, (message) => new SchemaDiffError('OUT_UNWRITABLE', message));
   const base = readBase(args.base, projectRoot());
   const head = parseGovernanceDocument((await renderLiveSchemaFiles(taxonomy))[GOVERNANCE_FILE], 'the live governance');
   const diff = diffGovernance(base.document, head, taxonomy.categories);

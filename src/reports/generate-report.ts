@@ -119,9 +119,14 @@ export async function generateReport(services: CandorServices, request: ReportRe
       break;
     }
     case 'consent-coverage': {
+      // The ledger tells how consent stands up to now: a period in the future would present today's ledger as its state.
+      if (parameters.from !== undefined && parameters.from > now.toISOString()) {
+        throw badInput(`the consent-coverage period cannot start after now (${now.toISOString()}): it would start at ${parameters.from}, and the ledger tells nothing of the future`, { argument: 'from' });
+      }
       // The period starts, by default, at the earliest statement (an imported one may be older than the first entry).
       const start = new Date(parameters.from ?? (await earliestStatement(services)) ?? now.toISOString());
-      const end = new Date(parameters.to ?? now.toISOString());
+      const endsLater = parameters.to !== undefined && parameters.to > now.toISOString();
+      const end = endsLater ? now : new Date(parameters.to ?? now.toISOString());
       // With one bound given, the other's default may fall on its wrong side: a backwards period is no period.
       if (start > end) throw badInput(`the period is backwards: it would start at ${start.toISOString()} and end at ${end.toISOString()}`);
       const coverage = consentCoverageReport(services.taxonomy, start, end);
@@ -133,6 +138,7 @@ export async function generateReport(services: CandorServices, request: ReportRe
         options.onProgress?.('counting', counted, total);
       }
       document = coverage.finish(frame);
+      if (endsLater) document = { ...document, summary: [...document.summary, `The period asked for ends at ${parameters.to}, after now: it ends now (${end.toISOString()}), as the ledger tells nothing later.`] };
       break;
     }
   }

@@ -260,18 +260,31 @@ function summaryOfAccesses(categories: number, accesses: ReadonlyArray<{ decisio
   return `${categories} categories of personal data held; ${fields.length} field accesses in the period (${fields.filter((access) => access.decision === 'WITHHELD').length} withheld)${explained}${filtered}${about}.`;
 }
 
+/**
+ * The subject-access summary's line for the fields told to the subject themselves: on their own page, or
+ * in answers to their requests (this report's earlier runs among them).
+ */
+function summaryOfTold(told: number): string {
+  return `${told} ${told === 1 ? 'field' : 'fields'} told to them (on their own privacy page, or in answers to their requests such as this report): their right of access, not a use of their data.`;
+}
+
 /** Subject access (GDPR Art. 15): categories held, consent state and history, every access in the period. */
 export function subjectAccessReport(inputs: SubjectAccessInputs) {
   type Access = { seq: number; at: string; actor: string | null; team: string | null; purpose: string | null; coordinate: string | null; decision: string; reason: string };
+  type Operation = Access & { operation: string | null };
   const accesses: Access[] = [];
   // Records naming the subject that decide no field: their ledger read or changed by staff, reports about them.
-  const operations: Array<Access & { operation: string | null }> = [];
+  const operations: Operation[] = [];
+  // The subject's fields told to them (their page, the answers to their requests: each run of this report
+  // records what it tells): their right of access, which counted as accesses made the count grow with every run.
+  const toldToThem: Operation[] = [];
   return {
     add(record: LogRecord): void {
       if (record.subjectId !== inputs.subjectId) return;
       const access = { seq: record.seq, at: record.at, actor: record.actorName, team: record.actorTeam, purpose: record.purpose, coordinate: record.coordinate, decision: record.decision, reason: record.reason };
-      if (isFieldDecision(record)) accesses.push(access);
-      else operations.push({ ...access, operation: record.operationName });
+      if (!isFieldDecision(record)) operations.push({ ...access, operation: record.operationName });
+      else if (record.reason === SELF_ACCESS) toldToThem.push({ ...access, operation: record.operationName });
+      else accesses.push(access);
     },
     finish(frame: ReportFrame): ReportDocument {
       const categories = [...new Set(inputs.held.map((field) => field.category))].sort();
@@ -285,7 +298,7 @@ export function subjectAccessReport(inputs: SubjectAccessInputs) {
         title: `Subject access report for ${inputs.subjectId}`,
         primaryTable: 'Accesses',
         ...frame,
-        summary: [summaryOfAccesses(categories.length, accesses, operations.length)],
+        summary: [summaryOfAccesses(categories.length, accesses, operations.length), ...(toldToThem.length ? [summaryOfTold(toldToThem.length)] : [])],
         sections: [
           { title: 'Personal data held', tables: [{ title: 'Categories', columns: ['category', 'fields'], rows: categories.map((category) => [category, inputs.held.filter((field) => field.category === category).map((field) => field.coordinate).join(', ')]) }] },
           {
@@ -304,12 +317,17 @@ export function subjectAccessReport(inputs: SubjectAccessInputs) {
             tables: [{ title: 'Accesses', columns: ['seq', 'time', 'who', 'team', 'purpose', 'field', 'decision', 'reason'], rows: accesses.map((access) => [access.seq, access.at, access.actor, access.team, access.purpose, access.coordinate, access.decision, access.reason]) }],
           },
           {
+            title: 'Told to them',
+            text: 'Their own privacy page, and the answers to their requests (GDPR Art. 15), field by field: their data shown to them, not a use of it.',
+            tables: [{ title: 'Fields told to them', columns: ['seq', 'time', 'who', 'team', 'field', 'operation'], rows: toldToThem.map((told) => [told.seq, told.at, told.actor, told.team, told.coordinate, told.operation]) }],
+          },
+          {
             title: 'Operations about them',
             text: 'Their consent history read, their choices recorded by staff, reports about them: no field decided, the subject named.',
             tables: [{ title: 'Operations', columns: ['seq', 'time', 'who', 'team', 'purpose', 'operation', 'decision', 'reason'], rows: operations.map((operation) => [operation.seq, operation.at, operation.actor, operation.team, operation.purpose, operation.coordinate ?? operation.operation, operation.decision, operation.reason]) }],
           },
         ],
-        data: { subjectId: inputs.subjectId, categoriesHeld: categories, held: inputs.held, restricted: inputs.state.restricted, standing, consents, objections: inputs.state.objections, history: inputs.history, accesses, operations },
+        data: { subjectId: inputs.subjectId, categoriesHeld: categories, held: inputs.held, restricted: inputs.state.restricted, standing, consents, objections: inputs.state.objections, history: inputs.history, accesses, toldToThem, operations },
       };
     },
   };

@@ -7,7 +7,7 @@ import { In, IsNull, MoreThan } from 'typeorm';
 import { AuditBatchEntity, AuditCheckpointEntity, AuditEntryEntity } from '../../src/audit/audit.entities';
 import { batchHash } from '../../src/audit/chain';
 import { checkpointMessage, signedCheckpoint, writeCheckpoint } from '../../src/audit/checkpoints';
-import { auditCheckpoint, auditVerify, recordCliOperation } from '../../src/cli/audit.command';
+import { auditCheckpoint, auditVerify, cliActor, recordCliOperation } from '../../src/cli/audit.command';
 import { parseDatabaseUrl } from '../../src/config';
 import { SubjectMessageEntity } from '../../src/consent/subject-message.entity';
 import { CustomerEntity } from '../../src/domain/customer.entity';
@@ -88,6 +88,29 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     }
     const runs = await candor.services.accessLogReader.page({ reason: 'ACCESS_LOG_READ' }, 100);
     expect(runs.edges.some((edge) => edge.node.operationName === 'audit verify' && edge.node.actor.id?.startsWith('cli:'))).toBe(true);
+  });
+
+  it('a prune that removes nothing — no batch before the date, or a log that does not verify — is recorded as a read of the log, as verify is', async () => {
+    const pruneReads = async () => (await candor.services.accessLogReader.page({ reason: 'ACCESS_LOG_READ', actorId: cliActor().id }, 500)).edges.filter((edge) => edge.node.operationName === 'audit prune').length;
+    const batches = candor.services.dataSource.getRepository(AuditBatchEntity);
+    const before = await pruneReads();
+    const nothing = await cli('prune', '--before', '2020-01-01');
+    expect([nothing.code, nothing.stdout, nothing.stderr]).toEqual([0, 'nothing to prune: no batch comes before the first one committed at or after that date (the newest batch is always kept)\n', '']);
+    expect(await pruneReads()).toBe(before + 1);
+    const [target] = await candor.services.dataSource.getRepository(AuditEntryEntity).find({ where: { operationName: 'Traffic' }, order: { seq: 'ASC' }, take: 1 });
+    const items = JSON.parse(target.items);
+    items[0][2] = items[0][2] === 'RELEASED' ? 'WITHHELD' : 'RELEASED';
+    await tamper(candor, [['UPDATE audit_entry SET items = ? WHERE seq = ?', [JSON.stringify(items), target.seq]]]);
+    const batchesBefore = await batches.count();
+    try {
+      const refused = await cli('prune', '--before', new Date().toISOString());
+      expect([refused.code, refused.stdout, refused.stderr]).toEqual([1, '', expect.stringMatching(new RegExp(`^nothing pruned: the access log is broken at seq ${target.seq} \\(record ${target.seq}: digest mismatch .+ — investigate it first \\(npx candor audit verify\\)\n$`))]);
+    } finally {
+      await tamper(candor, [['UPDATE audit_entry SET items = ? WHERE seq = ?', [target.items, target.seq]]]);
+    }
+    // Its record is one batch more, and nothing was removed.
+    expect(await batches.count()).toBe(batchesBefore + 1);
+    expect(await pruneReads()).toBe(before + 2);
   });
 
   it('verify refuses digests stored as anything but the array sealing wrote (an object with a length and numbered keys reads alike)', async () => {
@@ -258,7 +281,7 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     }
   });
 
-  it("verify names a row planted above the head, also where that row makes the log refuse the run's own record (SQLite: its sequence number is taken)", async () => {
+  it("verify and prune name a row planted above the head, also where that row makes the log refuse the run's own record (SQLite: its sequence number is taken)", async () => {
     const entries = candor.services.dataSource.getRepository(AuditEntryEntity);
     const [head] = await entries.find({ order: { seq: 'DESC' }, take: 1 });
     const planted = head.seq + head.count;
@@ -271,6 +294,13 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
       const unrecorded = 'this run is unrecorded: the access log refused its record (';
       expect([result.stderr.startsWith(found), result.stderr.slice(found.length).startsWith(unrecorded)]).toEqual([true, driver === 'sqlite']);
       if (driver === 'postgres') expect(result.stderr).toBe(found);
+      // A prune refused over it says so as verify does, its run unrecorded where the log refuses the record
+      // (on PostgreSQL verify's own record went in: the break is that row, now stored twice).
+      const prune = await cli('prune', '--before', new Date().toISOString());
+      const notPruned = new RegExp(`^nothing pruned: the access log is broken at seq ${planted} \\(record ${planted}[ :].*\\); a prune would sign over the break and remove its evidence — investigate it first \\(npx candor audit verify\\)\n`);
+      expect([prune.code, prune.stdout, prune.stderr]).toEqual([1, '', expect.stringMatching(notPruned)]);
+      expect(prune.stderr.replace(notPruned, '').startsWith(unrecorded)).toBe(driver === 'sqlite');
+      if (driver === 'postgres') expect(prune.stderr.replace(notPruned, '')).toBe('');
     } finally {
       await tamper(candor, [['DELETE FROM audit_entry WHERE batch_id = ?', [NO_BATCH]]]);
     }

@@ -1,9 +1,10 @@
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { IsNull } from 'typeorm';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { exportSPKI, generateKeyPair, type KeyLike, SignJWT } from 'jose';
 import { checkReportArguments, reportCommand } from '../../src/cli/report.command';
+import { parseDatabaseUrl } from '../../src/config';
 import { replayLedger } from '../../src/consent/ledger-replay';
 import { ConsentEventEntity } from '../../src/consent/consent-event.entity';
 import { SubjectMessageEntity } from '../../src/consent/subject-message.entity';
@@ -145,7 +146,33 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     for (const purpose of erasedThen.purposes) expect(purpose.end['erased since']).toBe(1);
     const late = await coverage({ from: '2026-01-01', to: '2026-11-21' });
     expect(late.subjects).toBe(earlier.subjects + 1);
-    await expect(report('consent-coverage', { from: '2099-01-01' })).rejects.toThrow('the period is backwards');
+    // Ending before the earliest statement, where it starts by default.
+    await expect(report('consent-coverage', { to: '2000-01-01' })).rejects.toThrow('the period is backwards');
+  });
+
+  it('consent coverage refuses a period starting after now (the ledger tells nothing of the future) and ends one that ends later now, saying so; in GraphQL and the CLI alike', async () => {
+    const year = new Date().getUTCFullYear();
+    const [later, evenLater] = [`${year + 4}-01-01`, `${year + 5}-01-01`];
+    const generated = async () => (await candor.services.accessLogReader.page({ reason: 'REPORT_GENERATED' }, 500)).totalCount;
+    const generatedBefore = await generated();
+    const refusal = new RegExp(`^the consent-coverage period cannot start after now \\(${year}-[^)]+\\): it would start at ${later}T00:00:00\\.000Z, and the ledger tells nothing of the future$`);
+    await expect(report('consent-coverage', { from: later, to: evenLater })).rejects.toThrow(refusal);
+    const graphqlRefused = await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query: `{ report(kind: CONSENT_COVERAGE, from: "${later}", to: "${evenLater}") { summary } }` });
+    expect(graphqlRefused.body.errors?.map((error) => [error.extensions?.code, refusal.test(error.message)])).toEqual([['BAD_USER_INPUT', true]]);
+    const cliRefused = await runCli(['report', 'consent-coverage', '--from', later, '--to', evenLater, '--format', 'json'], { DATABASE_URL: candor.database.url });
+    expect([cliRefused.code, cliRefused.stdout, refusal.test(cliRefused.stderr.replace(/^candor: |\n$/g, ''))]).toEqual([1, '', true]);
+    expect(await generated()).toBe(generatedBefore);
+    // An end after now is now: the same counts as without --to, and the summary says the period was cut.
+    type Coverage = { periodEnd: string; purposes: unknown[] };
+    const cut = await report('consent-coverage', { from: '2026-01-01', to: later });
+    const untilNow = await report('consent-coverage', { from: '2026-01-01' });
+    expect((cut.data as Coverage).purposes).toEqual((untilNow.data as Coverage).purposes);
+    expect((cut.data as Coverage).periodEnd).toBe(cut.generatedAt);
+    const notice = `The period asked for ends at ${later}T00:00:00.000Z, after now: it ends now (${cut.generatedAt}), as the ledger tells nothing later.`;
+    expect(cut.summary).toEqual([...untilNow.summary.map((line) => line.replace(untilNow.generatedAt, cut.generatedAt)), notice]);
+    const graphqlCut = await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query: `{ report(kind: CONSENT_COVERAGE, from: "2026-01-01", to: "${later}") { generatedAt summary } }` });
+    const { generatedAt, summary } = graphqlCut.body.data!.report as { generatedAt: string; summary: string[] };
+    expect(summary.at(-1)).toBe(`The period asked for ends at ${later}T00:00:00.000Z, after now: it ends now (${generatedAt}), as the ledger tells nothing later.`);
   });
 
   it('subject access: what the subject wrote on their page and their consent entries are data held too', async () => {
@@ -364,9 +391,37 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     expect([(ropa.data as { outsideDeclaration: unknown[] }).outsideDeclaration, ropa.summary[0]]).toEqual([[], 'No personal data was released outside the purposes declared on the fields.']);
     expect(((await report('purpose-usage', today)).data as { groups: Array<{ team: string }> }).groups.map((group) => group.team)).not.toContain('privacy-page');
     expect(((await report('denials', today)).data as { actors: Array<{ actorId: string }> }).actors.map((row) => row.actorId)).not.toContain('data-subject');
-    // The subject-access report still lists every look, theirs included.
-    const accesses = ((await report('subject-access', { subjectId })).data as { accesses: Array<{ reason: string }> }).accesses;
-    expect(accesses.filter((access) => access.reason === 'SUBJECT_REQUEST').length).toBe(own.edges.filter((edge) => edge.node.coordinate !== null).length);
+    // The subject-access report still lists every look, theirs included: as told to them, not as accesses.
+    const data = (await report('subject-access', { subjectId })).data as { accesses: Array<{ reason: string }>; toldToThem: Array<{ reason: string }> };
+    expect(data.toldToThem.length).toBe(own.edges.filter((edge) => edge.node.coordinate !== null).length);
+    expect(data.accesses.filter((access) => access.reason === 'SUBJECT_REQUEST')).toEqual([]);
+  });
+
+  it('subject access counts what was told to the subject (their page, the answers to their requests) on a line of its own, not as accesses: each run gives the same access figures', async () => {
+    const subjectId = customers[9].id;
+    type SubjectAccess = { accesses: unknown[]; toldToThem: Array<{ operation: string }> };
+    const first = await report('subject-access', { subjectId });
+    const second = await report('subject-access', { subjectId });
+    const held = (first.data as { held: unknown[] }).held.length;
+    expect(held).toBeGreaterThan(0);
+    // What the first run told is on the second's own line; the accesses, their chart and their table are as they were.
+    const beforeOperations = (line: string) => line.replace(/; \d+ operations? about them .*$/, '');
+    expect(first.summary).toEqual([expect.stringMatching(/^\d+ categories of personal data held; \d+ field accesses in the period \(\d+ withheld\)\.$/)]);
+    expect(beforeOperations(second.summary[0])).toBe(beforeOperations(first.summary[0]).replace(/\.$/, ''));
+    expect(second.summary[1]).toBe(`${held} fields told to them (on their own privacy page, or in answers to their requests such as this report): their right of access, not a use of their data.`);
+    const section = (document: typeof first, title: string) => document.sections.find((candidate) => candidate.title === title)!;
+    expect(section(second, 'How the data was used')).toEqual(section(first, 'How the data was used'));
+    expect((second.data as SubjectAccess).accesses).toEqual((first.data as SubjectAccess).accesses);
+    expect(section(second, 'Told to them').tables[0].rows).toHaveLength(held);
+    // Their page counts too; the CSV carries the accesses only.
+    await new PrivacyService(candor.services, candor.services.fields).view(subjectId, `test-told-page-${Date.now()}`);
+    const third = await report('subject-access', { subjectId });
+    expect((third.data as SubjectAccess).accesses).toEqual((first.data as SubjectAccess).accesses);
+    const toldThird = (third.data as SubjectAccess).toldToThem.map((told) => told.operation);
+    expect(toldThird.slice(0, held * 2)).toEqual(Array(held * 2).fill('report subject-access'));
+    expect(toldThird.slice(held * 2)).toEqual(expect.arrayContaining(['privacy-page view']));
+    expect(new Set(toldThird.slice(held * 2))).toEqual(new Set(['privacy-page view']));
+    expect((await renderReport(third, 'csv')).toString()).toBe((await renderReport(first, 'csv')).toString());
   });
 
   it('consent coverage reads the start of the period as it stood then, and the end as it stood at the end', async () => {
@@ -469,9 +524,9 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     // Staff reading the subject's ledger decides no field: the next report lists it with the run before, as operations about them.
     await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query: `{ consentHistory(subjectId: "${subjectId}") { id } }` });
     const again = await report('subject-access', { subjectId });
-    const data = again.data as { accesses: Array<{ coordinate: string; reason: string }>; operations: Array<{ reason: string }> };
+    const data = again.data as { toldToThem: Array<{ coordinate: string; reason: string }>; operations: Array<{ reason: string }> };
     expect(data.operations.map((operation) => operation.reason)).toEqual(['REPORT_GENERATED', 'CHOICES_READ']);
-    expect(data.accesses).toEqual(expect.arrayContaining([expect.objectContaining({ coordinate: 'Customer.accessibilityNeeds', reason: 'SUBJECT_REQUEST' })]));
+    expect(data.toldToThem).toEqual(expect.arrayContaining([expect.objectContaining({ coordinate: 'Customer.accessibilityNeeds', reason: 'SUBJECT_REQUEST' })]));
     expect(again.summary[0]).toContain('; 2 operations about them (their consent history read or changed, reports).');
     // The subject's page shows Compliance using their health data and their privacy preferences, for the legal obligation.
     const usage = (await new PrivacyService(candor.services, candor.services.fields).view(subjectId, `${requestId}-page`)).usage;
@@ -674,5 +729,50 @@ describe.each(DRIVERS)('a report after a prune, on %s', (driver) => {
     const verifying: Array<[number, number]> = [];
     await generateReport(candor.services, { kind: 'denials' }, { actor: { id: 'test-auditor', name: 'Test', team: 'Compliance' }, requestId: 'test-after-prune', onProgress: (stage, done, total) => void (stage === 'verifying' && verifying.push([done, total])) });
     expect(verifying.at(-1)).toEqual([head - prunedThrough, head - prunedThrough]);
+  });
+});
+
+describe('an --out that is the SQLite database, or a file SQLite keeps beside it', () => {
+  let candor: Harness;
+  let directory: string;
+  beforeAll(async () => {
+    candor = await startCandor('sqlite');
+    directory = mkdtempSync(join(tmpdir(), 'candor-out-'));
+    await candor.query({ key: KEYS.support, purpose: 'essential.service', query: '{ customers(limit: 5) { id email } }' });
+  });
+  afterAll(async () => {
+    await candor?.stop();
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  it('is refused before anything is generated or written, by any name it goes under; the database still verifies', async () => {
+    const env = { DATABASE_URL: candor.database.url };
+    const database = (parseDatabaseUrl(candor.database.url) as { path: string }).path;
+    const link = join(directory, 'link-to-the-wal');
+    symlinkSync(`${database}-wal`, link);
+    const hardLink = join(directory, 'hard-link-to-the-database');
+    linkSync(database, hardLink);
+    const generated = async () => (await candor.services.accessLogReader.page({ reason: 'REPORT_GENERATED' }, 500)).totalCount;
+    const [headBefore, generatedBefore] = [await candor.services.accessLogReader.headSeq(), await generated()];
+    const refusal = (out: string, what: string, code = '') => `candor: ${code}--out ${out} is ${what} (DATABASE_URL): writing there would destroy the database and its access log; choose another file\n`;
+    for (const [out, what] of [
+      [database, 'the SQLite database'],
+      [hardLink, 'the SQLite database'],
+      [join(dirname(database), '..', basename(dirname(database)), `${basename(database)}-wal`), "the SQLite database's write-ahead log"],
+      [link, "the SQLite database's write-ahead log"],
+      [`${database}-shm`, "the SQLite database's shared-memory index"],
+      // Not there between runs: refused by where it would be.
+      [`${database}-journal`, "the SQLite database's rollback journal"],
+    ]) {
+      const report = await runCli(['report', 'denials', '--format', 'json', '--out', out], env);
+      expect([report.code, report.stderr, report.stdout]).toEqual([1, refusal(out, what), '']);
+    }
+    const diff = await runCli(['schema', 'diff', '--base', join(__dirname, '..', 'fixtures', 'schema-diff', 'governance.older.json'), '--out', hardLink], env);
+    expect([diff.code, diff.stderr, diff.stdout]).toEqual([2, refusal(hardLink, 'the SQLite database', 'OUT_UNWRITABLE: '), '']);
+    expect(existsSync(`${database}-journal`)).toBe(false);
+    expect(readFileSync(database).subarray(0, 16).toString('latin1')).toBe('SQLite format 3\u0000');
+    expect([await candor.services.accessLogReader.headSeq(), await generated()]).toEqual([headBefore, generatedBefore]);
+    const verified = await runCli(['audit', 'verify'], env);
+    expect([verified.code, verified.stderr]).toEqual([0, '']);
   });
 });
