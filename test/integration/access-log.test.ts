@@ -1,7 +1,7 @@
 import { AccessLog } from '../../src/audit/access-log';
 import { AuditBatchEntity, AuditEntryEntity, SubjectPseudonymEntity } from '../../src/audit/audit.entities';
 import { batchHash, decodeItems, GENESIS_HASH, sealBatch } from '../../src/audit/chain';
-import { In, MoreThanOrEqual } from 'typeorm';
+import { In, LessThanOrEqual, MoreThanOrEqual } from 'typeorm';
 import { writeCheckpoint } from '../../src/audit/checkpoints';
 import { verifyAccessLog } from '../../src/audit/verify';
 import { AccessLogReader } from '../../src/audit/access-log-reader';
@@ -226,7 +226,8 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
       const batches = candor.services.dataSource.getRepository(AuditBatchEntity);
       const [first] = await batches.find({ order: { id: 'ASC' }, take: 1 });
       const [head, target] = await batches.find({ order: { id: 'DESC' }, take: 2 });
-      const count = () => batches.count();
+      // Every batch there was still there (each prune run adds its own record's batch after them).
+      const count = () => batches.countBy({ id: LessThanOrEqual(head.id) });
       const before = await count();
       // Before every other batch, in the same month (its partition on PostgreSQL); a prune before the first
       // batch's time may then remove nothing: a prefix of the chain, not every batch older than the date.
