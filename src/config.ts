@@ -115,7 +115,14 @@ export type Executor = (typeof EXECUTORS)[number];
 
 export type DatabaseConfig =
   | { readonly driver: 'sqlite'; readonly path: string; readonly url: string }
-  | { readonly driver: 'postgres'; readonly url: string; readonly schema?: string };
+  | {
+      readonly driver: 'postgres';
+      /** Without `schema` and `options`, which Candor passes to each connection itself (`sessionOptions`). */
+      readonly url: string;
+      readonly schema?: string;
+      /** DATABASE_URL's `options=` (server settings for every session), put before Candor's own. */
+      readonly sessionOptions?: string;
+    };
 
 export interface CandorConfig {
   /** `NODE_ENV`; `production` turns off demo data, demo keys, Sandbox and (by default) introspection. */
@@ -482,10 +489,13 @@ export function parseDatabaseUrl(url: string): DatabaseConfig {
       throw new ConfigError('DATABASE_URL is not a valid postgres:// URL');
     }
     const schema = parsed.searchParams.get('schema') ?? undefined;
-    // It goes into the connections' search_path option, unquoted: a plain identifier only.
-    if (schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) throw new ConfigError(`DATABASE_URL's schema must be a plain identifier (letters, digits, _), got "${schema}"`);
+    // It goes into the connections' search_path option unquoted, where PostgreSQL folds it to lower case, and
+    // TypeORM quotes it: a plain lower-case identifier only, or the two would name different schemas.
+    if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new ConfigError(`DATABASE_URL's schema must be a plain lower-case identifier (a–z, digits, _), got "${schema}"`);
+    const sessionOptions = parsed.searchParams.get('options') ?? undefined;
     parsed.searchParams.delete('schema');
-    return { driver: 'postgres', url: parsed.toString(), schema };
+    parsed.searchParams.delete('options');
+    return { driver: 'postgres', url: parsed.toString(), ...(schema !== undefined ? { schema } : {}), ...(sessionOptions ? { sessionOptions } : {}) };
   }
   // The value is not quoted: without a scheme, what comes first may be a password (`s3cret@host:5432/db`).
   throw new ConfigError('DATABASE_URL must start with sqlite: or postgres://');

@@ -289,5 +289,5 @@ export function entriesOf(records: readonly AccessRecordInput[]): AppendEntry[] 
 
 /** The appender for the configured store: a worker-thread connection on SQLite, the pool on PostgreSQL. */
 export function createAuditStore(database: DatabaseConfig): AuditStore {
-  return database.driver === 'sqlite' ? new SqliteAuditStore(database.path) : new PostgresAuditStore(database.url, database.schema);
+  return database.driver === 'sqlite' ? new SqliteAuditStore(database.path) : new PostgresAuditStore(database);
 }

@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { isQueryReadTimeout } from '../storage/postgres-sessions';
 
 /**
  * Runs `work` in a transaction on a client of `pool`: `begin` opens it (it may hold more statements, e.g.
@@ -19,7 +20,11 @@ export async function inPoolTransaction<T>(pool: Pool, begin: string, work: (cli
       await client.query(finish ? `${await finish(result)}; COMMIT` : 'COMMIT');
       return result;
     } catch (error) {
-      await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
+      // A statement pg gave up waiting for leaves the connection's state unknown, and a ROLLBACK on it would
+      // wait as long again: the connection is destroyed instead, and the server rolls the transaction back as
+      // the session ends (its statement and idle-transaction bounds end it if the network hides the close).
+      if (isQueryReadTimeout(error)) broken = error as Error;
+      else await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
       throw error;
     }
   } finally {

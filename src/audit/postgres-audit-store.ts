@@ -13,6 +13,10 @@ import { inPoolTransaction } from './pg-transaction';
 import { LogPartitions } from './postgres-partitions';
 import type { SealAnswer, SealRequest } from './postgres-seal-worker';
 import { compiledWorkerScript, WorkerClient } from './worker-client';
+import type { DatabaseConfig } from '../config';
+import { abandonedSessionBounds, sessionOptions } from '../storage/postgres-sessions';
+
+type PostgresDatabase = Extract<DatabaseConfig, { driver: 'postgres' }>;
 
 interface Runner {
   query(sql: string, parameters?: unknown[]): Promise<any[]>;
@@ -263,7 +267,7 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
   /** Resolves with the latest commit's turn once it holds that turn's lock, or undefined once it ended. */
   private lastCommitBegun: Promise<number | undefined> = Promise.resolve(undefined);
 
-  constructor(url: string, schema?: string, options: PostgresAuditStoreOptions = {}) {
+  constructor(database: PostgresDatabase, options: PostgresAuditStoreOptions = {}) {
     const threads = options.sealingThreads ?? Math.min(2, availableParallelism());
     const lockWaitMs = options.lockWaitMs ?? LOCK_WAIT_MS;
     this.lockWait = `SET LOCAL lock_timeout = ${integerLiteral(lockWaitMs)}`;
@@ -280,16 +284,18 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
     );
     // Started now, so that the first request does not wait for a thread to boot.
     for (const sealer of this.sealers) sealer.start();
+    const queryTimeoutMs = options.queryTimeoutMs ?? lockWaitMs + 20_000;
     this.pool = new Pool({
-      connectionString: url,
+      connectionString: database.url,
       application_name: AUDIT_APPLICATION_NAME,
       max: 4,
       connectionTimeoutMillis: 5_000,
-      query_timeout: options.queryTimeoutMs ?? lockWaitMs + 20_000,
+      query_timeout: queryTimeoutMs,
       // The operating system's probes notice a peer gone without a word (after 10 s idle).
       keepAlive: true,
       keepAliveInitialDelayMillis: 10_000,
-      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+      // And the server ends a session this instance left holding the chain lock as soon as this instance gives up on it.
+      options: sessionOptions(database, abandonedSessionBounds(queryTimeoutMs)),
     });
     // A connection the server drops is discarded by the pool (idle) or fails its query (in use). Every
     // client also gets a permanent listener: pg can emit 'error' between checkout and our own listener.
@@ -298,7 +304,7 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
     this.partitions = new LogPartitions(this.pool);
     this.erasures = new ErasureListener(
       // Keepalive: an idle LISTEN connection would otherwise never notice the network dropping it silently.
-      { connectionString: url, application_name: AUDIT_LISTENER_APPLICATION_NAME, connectionTimeoutMillis: 5_000, keepAlive: true },
+      { connectionString: database.url, application_name: AUDIT_LISTENER_APPLICATION_NAME, connectionTimeoutMillis: 5_000, keepAlive: true },
       (subjectId) => this.dropCachedPseudonyms(subjectId),
       () => this.dropCachedPseudonyms(),
     );

@@ -1,4 +1,6 @@
 import { Pool } from 'pg';
+import type { DatabaseConfig } from '../config';
+import { sessionOptions } from '../storage/postgres-sessions';
 
 /** Takes one request from a key's budget: true when the key may make it. */
 export interface RequestBudget {
@@ -94,7 +96,7 @@ export class SharedRateLimiter implements RequestBudget {
   private readonly pool: Pool;
 
   constructor(
-    database: { readonly url: string; readonly schema?: string },
+    database: Extract<DatabaseConfig, { driver: 'postgres' }>,
     private readonly perMinute: number,
     private readonly deadlineMs: number,
   ) {
@@ -104,7 +106,7 @@ export class SharedRateLimiter implements RequestBudget {
       max: 4,
       connectionTimeoutMillis: deadlineMs,
       statement_timeout: deadlineMs,
-      ...(database.schema ? { options: `-c search_path=${database.schema}` } : {}),
+      options: sessionOptions(database),
     });
     // A connection the server drops is discarded (idle) or fails its statement (in use): never the process.
     this.pool.on('error', () => undefined);

@@ -29,6 +29,7 @@ import { ConsentImports1764620000000 } from '../../migrations/1764620000000-cons
 import { DropGuardOutsideTheSchema1764640000000 } from '../../migrations/1764640000000-drop-guard-outside-the-schema';
 import { SecretFingerprint1764660000000 } from '../../migrations/1764660000000-secret-fingerprint';
 import { GuardSchemaTrusted1764680000000 } from '../../migrations/1764680000000-guard-schema-trusted';
+import { abandonedSessionBounds, isQueryReadTimeout, sessionOptions } from './postgres-sessions';
 import { SecretFingerprintEntity } from './secret-fingerprint.entity';
 import { configureSqliteConnection, createPrivateDatabaseFile, SQLITE_BUSY_TIMEOUT_MS } from './sqlite-file';
 
@@ -83,16 +84,13 @@ export function createDataSource(database: DatabaseConfig, options: DataSourceOp
       max: 10,
       connectionTimeoutMillis: 5_000,
       ...(options.queryTimeoutMs ? { query_timeout: options.queryTimeoutMs + UNANSWERED_GRACE_MS } : {}),
-      options: [database.schema ? `-c search_path=${database.schema}` : '', options.queryTimeoutMs ? `-c statement_timeout=${options.queryTimeoutMs}` : ''].filter(Boolean).join(' ') || undefined,
+      options: sessionOptions(database, options.queryTimeoutMs ? abandonedSessionBounds(options.queryTimeoutMs) : {}),
     },
   });
 }
 
 /** How much longer than the statement timeout the client waits for PostgreSQL's own cancellation. */
 const UNANSWERED_GRACE_MS = 1_000;
-
-/** What pg rejects a statement with when its `query_timeout` runs out. */
-const QUERY_READ_TIMEOUT = 'Query read timeout';
 
 /**
  * Keeps the pool's connections usable. A PostgreSQL connection the server terminates emits 'error' on its
@@ -112,7 +110,7 @@ export function guardConnections(dataSource: DataSource): void {
       const answer = query.apply(this, args);
       if (answer instanceof Promise) {
         answer.catch((error: unknown) => {
-          if ((error as Error | undefined)?.message === QUERY_READ_TIMEOUT) client.end().catch(() => undefined);
+          if (isQueryReadTimeout(error)) client.end().catch(() => undefined);
         });
       }
       return answer;
@@ -204,7 +202,7 @@ export async function inAdvisoryTurn<T>(dataSource: DataSource, key: number | st
       await turn.query(withReadTimeout('SELECT pg_advisory_lock($1::bigint)', [lockKey], remainingMs + UNANSWERED_GRACE_MS));
     } catch (error) {
       // 55P03: lock_not_available, the wait ran out; a connection that stopped answering times out too.
-      if ((error as { code?: string }).code !== '55P03' && (error as Error).message !== QUERY_READ_TIMEOUT) throw error;
+      if ((error as { code?: string }).code !== '55P03' && !isQueryReadTimeout(error)) throw error;
       throw timedOut();
     }
     return await work();

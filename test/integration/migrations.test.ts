@@ -62,6 +62,19 @@ describe.each(DRIVERS)('the migrations on %s', (driver) => {
         const tablesIn = async (schema: string) => (await admin.query('SELECT tablename FROM pg_tables WHERE schemaname = $1', [schema])).rows.map((row: { tablename: string }) => row.tablename);
         expect(await tablesIn('public')).toEqual([]);
         expect(await tablesIn('candor_app')).toEqual(expect.arrayContaining(['audit_entry', 'audit_batch', 'customer', 'consent_state', 'erased_subject', 'subject_pseudonym']));
+
+        // With server settings of the operator's own in the URL (options=), every connection still works in the
+        // schema: pg let the URL's options replace Candor's, and the log's records went to public's tables.
+        const withOptions = await openServices(loadConfig({ DATABASE_URL: `${scratch.url}?schema=candor_app&options=${encodeURIComponent('-c statement_timeout=60000')}`, NODE_ENV: 'test' }, {}));
+        try {
+          await withOptions.accessLog.append([{ at: new Date(), requestId: 'with-options', actor: null, purpose: null, operationName: null, subjectId: 'cus_with_options', coordinate: null, category: null, decision: 'REFUSED', reason: 'UNAUTHENTICATED', legalBasis: null }]);
+          expect((await withOptions.accessLogReader.page({ requestId: 'with-options' }, 10)).edges.map(({ node }) => node.subjectId)).toEqual(['cus_with_options']);
+          expect(await withOptions.dataSource.query('SELECT current_schema() AS schema, current_setting($1) AS timeout', ['statement_timeout'])).toEqual([{ schema: 'candor_app', timeout: '1min' }]);
+        } finally {
+          await withOptions.close();
+        }
+        expect(await tablesIn('public')).toEqual([]);
+        expect((await admin.query("SELECT count(*)::int AS n FROM candor_app.subject_pseudonym WHERE subject_id = 'cus_with_options'")).rows).toEqual([{ n: 1 }]);
       } finally {
         await admin.end();
         await scratch.drop();

@@ -8,6 +8,7 @@ import { WorkerClient } from '../../src/audit/worker-client';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
 import { eventually } from '../support/eventually';
 import { silentProxy } from '../support/silent-proxy';
+import { abandonedSessionBounds, sessionOptions } from '../../src/storage/postgres-sessions';
 import { DRIVERS } from '../support/databases';
 
 /** `subjects` × `fields` decisions of one request. */
@@ -207,7 +208,7 @@ function crashSealersOnEachRequest() {
     const proxy = await silentProxy({ host: database.hostname, port: Number(database.port || 5432) });
     const throughProxy = new URL(database);
     throughProxy.host = `127.0.0.1:${proxy.port}`;
-    const silenced = new PostgresAuditStore(throughProxy.toString(), undefined, { lockWaitMs: 500, queryTimeoutMs: 1_000 });
+    const silenced = new PostgresAuditStore({ driver: 'postgres', url: throughProxy.toString() }, { lockWaitMs: 500, queryTimeoutMs: 1_000 });
     const log = new AccessLog(silenced);
     try {
       await log.append(records('before-silence', 1));
@@ -227,9 +228,36 @@ function crashSealersOnEachRequest() {
     await expectVerified();
   });
 
+  it('a session its instance left holding the chain lock (the network went silent) is ended by the server within the bound: the other appenders go on', async () => {
+    const database = candor.services.config.database as Extract<typeof candor.services.config.database, { driver: 'postgres' }>;
+    const target = new URL(database.url);
+    const proxy = await silentProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const throughProxy = new URL(target);
+    throughProxy.host = `127.0.0.1:${proxy.port}`;
+    // The log's connections ask for these bounds (abandonedSessionBounds of their query timeout); 1 s here.
+    const abandoned = new Client({ connectionString: throughProxy.toString(), options: sessionOptions(database, abandonedSessionBounds(1_000)) });
+    abandoned.on('error', () => undefined);
+    const bounded = new PostgresAuditStore(database, { lockWaitMs: 5_000 });
+    try {
+      await abandoned.connect();
+      await abandoned.query(`BEGIN; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`);
+      proxy.silence(true);
+      // Without the bounds PostgreSQL keeps the session, and its lock, until TCP keepalive gives up on the
+      // proxy (never: the proxy is alive): this append would wait out its 5 s and fail.
+      const log = new AccessLog(bounded);
+      await log.append(records('after-the-abandoned-session', 2));
+      expect(await recordsOf('after-the-abandoned-session')).toBe(20);
+    } finally {
+      await bounded.close();
+      await proxy.close();
+      await abandoned.end().catch(() => undefined);
+    }
+    await expectVerified();
+  });
+
   it('fails an append that waits for the chain lock longer than its bound, and appends again once the lock is free', async () => {
     const database = candor.services.config.database as { url: string };
-    const bounded = new PostgresAuditStore(database.url, undefined, { lockWaitMs: 300 });
+    const bounded = new PostgresAuditStore({ driver: 'postgres', url: database.url }, { lockWaitMs: 300 });
     const holder = new Client({ connectionString: database.url });
     await holder.connect();
     try {

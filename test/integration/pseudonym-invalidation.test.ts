@@ -75,7 +75,7 @@ async function recordedPseudonym(store: AuditStore, admin: DataSource, subjectId
     admin = new DataSource({ type: 'postgres', url: database.url, migrations: MIGRATIONS });
     await admin.initialize();
     await admin.runMigrations({ transaction: 'each' });
-    stores.push((a = new PostgresAuditStore(database.url)), (b = new PostgresAuditStore(database.url)));
+    stores.push((a = new PostgresAuditStore({ driver: 'postgres', url: database.url })), (b = new PostgresAuditStore({ driver: 'postgres', url: database.url })));
     await eventually(async () => (await usesItsCache(a)) && (await usesItsCache(b)), 'both stores listen');
   });
   afterAll(async () => {
@@ -94,7 +94,7 @@ async function recordedPseudonym(store: AuditStore, admin: DataSource, subjectId
   });
 
   it('leaves no mapping of an erased subject behind, however appends through other instances race the erasure', async () => {
-    const racers = [a, b, ...Array.from({ length: 2 }, () => new PostgresAuditStore(database.url))];
+    const racers = [a, b, ...Array.from({ length: 2 }, () => new PostgresAuditStore({ driver: 'postgres', url: database.url }))];
     stores.push(...racers.slice(2));
     for (let round = 0; round < 60; round++) {
       const subjectId = `cus_race_${round}`;
@@ -132,7 +132,7 @@ async function recordedPseudonym(store: AuditStore, admin: DataSource, subjectId
   });
 
   it('leaves no connection behind when closed, even while its listener is still connecting', async () => {
-    stores.push(new PostgresAuditStore(database.url));
+    stores.push(new PostgresAuditStore({ driver: 'postgres', url: database.url }));
     await Promise.all(stores.splice(0).map((store) => store.close()));
     await eventually(async () => (await connectionsNamed(AUDIT_LISTENER_APPLICATION_NAME)) + (await connectionsNamed(AUDIT_APPLICATION_NAME)) === 0, 'no connection of a closed store');
   });

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, DEVELOPMENT_SECRET, loadConfig, projectRoot, unknownVariableWarnings } from '../../src/config';
+import { sessionOptions } from '../../src/storage/postgres-sessions';
 import { runCli } from '../support/child-server';
 
 describe('configuration', () => {
@@ -204,12 +205,20 @@ describe('configuration', () => {
     );
   });
 
-  it("takes a DATABASE_URL's schema only as a plain identifier: it goes unquoted into the connections' search_path", () => {
+  it("takes a DATABASE_URL's schema only as a plain lower-case identifier: it goes unquoted (folded to lower case) into the connections' search_path, and TypeORM quotes it", () => {
     const base = 'postgres://postgres@127.0.0.1:5432/candor';
     expect(load({ DATABASE_URL: `${base}?schema=tenant_1` }).database).toEqual({ driver: 'postgres', url: base, schema: 'tenant_1' });
-    for (const schema of ['public,evil', 'a b', 'tenant-1', '1tenant', `s${'x'.repeat(63)}`]) {
-      expect(() => load({ DATABASE_URL: `${base}?schema=${encodeURIComponent(schema)}` })).toThrow(new ConfigError(`DATABASE_URL's schema must be a plain identifier (letters, digits, _), got "${schema}"`));
+    for (const schema of ['public,evil', 'a b', 'tenant-1', '1tenant', `s${'x'.repeat(63)}`, 'Tenant']) {
+      expect(() => load({ DATABASE_URL: `${base}?schema=${encodeURIComponent(schema)}` })).toThrow(new ConfigError(`DATABASE_URL's schema must be a plain lower-case identifier (a–z, digits, _), got "${schema}"`));
     }
+  });
+
+  it("takes DATABASE_URL's options= out of the URL, to go before Candor's own settings on every connection (left in, pg let it replace them: ?schema= among them)", () => {
+    const base = 'postgres://postgres@127.0.0.1:5432/candor';
+    const database = load({ DATABASE_URL: `${base}?schema=tenant_1&options=-c%20statement_timeout%3D60000&sslmode=disable` }).database;
+    expect(database).toEqual({ driver: 'postgres', url: `${base}?sslmode=disable`, schema: 'tenant_1', sessionOptions: '-c statement_timeout=60000' });
+    expect(sessionOptions(database as Extract<typeof database, { driver: 'postgres' }>, { lock_timeout: 500 })).toBe('-c statement_timeout=60000 -c search_path=tenant_1 -c lock_timeout=500');
+    expect(sessionOptions({ driver: 'postgres', url: base })).toBeUndefined();
   });
 });
 
