@@ -218,7 +218,20 @@ export interface PostgresAuditStoreOptions {
    * (AUDIT_UNAVAILABLE) instead of hanging every governed request behind them.
    */
   readonly queryTimeoutMs?: number;
+  /** This process's wall clock, compared with PostgreSQL's (`MAX_CLOCK_SKEW_MS`); a test sets one that runs ahead. */
+  readonly wallClock?: () => number;
 }
+
+/**
+ * How far this process's clock may be from PostgreSQL's before its store appends nothing. Commit times never
+ * decrease along the chain (`commitTimeAfter`), so one instance whose clock ran ahead stamped every later
+ * batch of every instance with its time — retention (`audit prune --before`) stopped working until real time
+ * caught up (found in review: 120 days ahead froze every commit time for the rest of the run). The instances
+ * agree through PostgreSQL's clock instead; servers kept by NTP are within milliseconds of it.
+ */
+export const MAX_CLOCK_SKEW_MS = 10_000;
+/** How often the store compares clocks again (a clock can jump: a virtual machine resumed, NTP stepping). */
+const CLOCK_CHECK_INTERVAL_MS = 60_000;
 
 /** As long as SQLite's busy timeout: an append waits this long for the log's locks, then fails (AUDIT_UNAVAILABLE). */
 const LOCK_WAIT_MS = 10_000;
@@ -267,7 +280,13 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
   /** Resolves with the latest commit's turn once it holds that turn's lock, or undefined once it ended. */
   private lastCommitBegun: Promise<number | undefined> = Promise.resolve(undefined);
 
+  private readonly wallClock: () => number;
+  /** When this process's clock was last compared with PostgreSQL's, by `wallClock`, and how far ahead it was. */
+  private clockComparedAt = -Infinity;
+  private clockOffsetMs = 0;
+
   constructor(database: PostgresDatabase, options: PostgresAuditStoreOptions = {}) {
+    this.wallClock = options.wallClock ?? Date.now;
     const threads = options.sealingThreads ?? Math.min(2, availableParallelism());
     const lockWaitMs = options.lockWaitMs ?? LOCK_WAIT_MS;
     this.lockWait = `SET LOCAL lock_timeout = ${integerLiteral(lockWaitMs)}`;
@@ -326,6 +345,7 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
 
   /** Seals `entries` (in the workers) after the head this store expects; nothing is written yet. */
   async prepare(entries: readonly AppendEntry[], committedAt: string): Promise<PreparedBatch> {
+    await this.checkClock();
     await this.partitions.cover(committedAt);
     const pseudonyms = await this.pseudonyms(subjectsOf(entries), committedAt);
     const order = ++this.prepared;
@@ -418,6 +438,27 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
       await copyRows(client, rows);
       return batch;
     }, insertBatchRow);
+  }
+
+  /**
+   * Refuses to append while this process's clock is more than MAX_CLOCK_SKEW_MS from PostgreSQL's (compared
+   * again every CLOCK_CHECK_INTERVAL_MS; the round trip's midpoint stands for the moment PostgreSQL read
+   * its clock). The refusal fails the batch: its requests get AUDIT_UNAVAILABLE, and the server logs why.
+   */
+  private async checkClock(): Promise<void> {
+    const now = this.wallClock();
+    if (now - this.clockComparedAt >= CLOCK_CHECK_INTERVAL_MS || now < this.clockComparedAt) {
+      const { rows } = await this.pool.query<{ now: Date }>('SELECT clock_timestamp() AS now');
+      const answered = this.wallClock();
+      this.clockOffsetMs = (now + answered) / 2 - rows[0].now.getTime();
+      this.clockComparedAt = answered;
+    }
+    if (Math.abs(this.clockOffsetMs) > MAX_CLOCK_SKEW_MS) {
+      const seconds = (Math.abs(this.clockOffsetMs) / 1000).toFixed(1);
+      throw new Error(
+        `this instance's clock is ${seconds} s ${this.clockOffsetMs > 0 ? 'ahead of' : 'behind'} PostgreSQL's: it appends nothing to the access log until they agree within ${MAX_CLOCK_SKEW_MS / 1000} s (commit times would run ahead of, or behind, every other instance's) — synchronise its clock (NTP)`,
+      );
+    }
   }
 
   /** Opens a commit's transaction holding its turn's lock. */

@@ -255,6 +255,25 @@ function crashSealersOnEachRequest() {
     await expectVerified();
   });
 
+  it("appends nothing from an instance whose clock is more than 10 s off PostgreSQL's (its commit times would stamp every later batch of every instance), and again once they agree", async () => {
+    const database = candor.services.config.database as Extract<typeof candor.services.config.database, { driver: 'postgres' }>;
+    let aheadMs = 120 * 86_400_000;
+    const skewed = new PostgresAuditStore(database, { wallClock: () => Date.now() + aheadMs });
+    const headBefore = await candor.services.accessLogReader.headSeq();
+    try {
+      const log = new AccessLog(skewed);
+      await expect(log.append(records('from-the-future', 1))).rejects.toThrow(/^this instance's clock is 10368000\.\d s ahead of PostgreSQL's: it appends nothing to the access log until they agree within 10 s/);
+      expect(await candor.services.accessLogReader.headSeq()).toBe(headBefore);
+      // Within the bound (a clock compared again when it steps back), it appends, at its own time.
+      aheadMs = 2_000;
+      await log.append(records('close-enough', 1));
+      expect(await recordsOf('close-enough')).toBe(10);
+    } finally {
+      await skewed.close();
+    }
+    await expectVerified();
+  });
+
   it('fails an append that waits for the chain lock longer than its bound, and appends again once the lock is free', async () => {
     const database = candor.services.config.database as { url: string };
     const bounded = new PostgresAuditStore({ driver: 'postgres', url: database.url }, { lockWaitMs: 300 });
