@@ -28,6 +28,7 @@ const SETTINGS = [
   'CANDOR_AUDIT_SIGNING_KEY',
   'CANDOR_AUDIT_NEXT_SIGNING_KEY',
   'CANDOR_AUDIT_CHECKPOINT_SECONDS',
+  'CANDOR_SHUTDOWN_DRAIN_MS',
   'CANDOR_INTROSPECTION',
   'CANDOR_PURPOSE_SCOPED_INTROSPECTION',
   'CANDOR_SEED_DEMO',
@@ -163,6 +164,12 @@ export interface CandorConfig {
   readonly nextSecret: string | undefined;
   /** `CANDOR_AUDIT_CHECKPOINT_SECONDS` (default 300): how often the server signs a checkpoint of the log head; 0 disables. */
   readonly checkpointIntervalSeconds: number;
+  /**
+   * `CANDOR_SHUTDOWN_DRAIN_MS` (default 0): how long a server told to stop keeps answering, `/readyz` saying
+   * it is shutting down and every response closing its connection, before it stops taking requests — time for
+   * a balancer to send the traffic elsewhere.
+   */
+  readonly shutdownDrainMs: number;
   /** `PUBLIC_URL` (default `http://localhost:<PORT>`; required, https, in production): where links to the privacy page point. */
   readonly publicUrl: string | undefined;
   /**
@@ -310,6 +317,7 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
   };
   const port = count('PORT', 4000, 0, 65535);
   const checkpointIntervalSeconds = count('CANDOR_AUDIT_CHECKPOINT_SECONDS', 300, 0, Math.floor(MAX_TIMER_MS / 1000));
+  const shutdownDrainMs = count('CANDOR_SHUTDOWN_DRAIN_MS', 0, 0, 300_000);
 
   let jwt: JwtSettings | undefined;
   const issuer = read('CANDOR_JWT_ISSUER');
@@ -357,6 +365,7 @@ export function loadConfig(overrides: Partial<Record<string, string | undefined>
     auditNextSigningKey: read('CANDOR_AUDIT_NEXT_SIGNING_KEY'),
     nextSecret: read('CANDOR_NEXT_SECRET'),
     checkpointIntervalSeconds,
+    shutdownDrainMs,
     limits: Object.freeze({
       depth: count('CANDOR_MAX_DEPTH', 12, 1),
       aliases: count('CANDOR_MAX_ALIASES', 50, 0),

@@ -159,6 +159,8 @@ async function serve(): Promise<void> {
   process.stdout.write(`Candor is serving ${server.url.replace('127.0.0.1', 'localhost')} (${config.database.driver}, ${config.executor})\n`);
   const shutdown = async () => {
     try {
+      server.beginDraining();
+      if (config.shutdownDrainMs > 0) await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainMs));
       await server.stop();
       // The last checkpoint covers every record, those committed after their answer (refusals) included.
       await services.accessLog.drain();

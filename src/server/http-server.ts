@@ -56,6 +56,12 @@ export interface RunningServer {
   readonly httpServer: Server;
   /** The graphql-jit executor, when `CANDOR_EXECUTOR=graphql-jit` (tests read its cache). */
   readonly jit?: JitExecutor;
+  /**
+   * Starts the shutdown's drain: `/readyz` answers 503 (shutting down) and every response closes its
+   * connection, so a balancer stops routing here and clients open no new request on a socket that is about
+   * to close (a request sent on one as it closes ran, and its answer was lost).
+   */
+  beginDraining(): void;
   stop(): Promise<void>;
 }
 
@@ -105,7 +111,9 @@ export async function startHttpServer(services: CandorServices, governed: Govern
   app.set('etag', false);
   // The client of a request relayed by a trusted balancer is the one its X-Forwarded-For names (req.ip).
   if (config.trustedProxies.length > 0) app.set('trust proxy', config.trustedProxies);
+  let draining = false;
   app.use((req: Request, res: Response, next: NextFunction) => {
+    if (draining) res.setHeader('Connection', 'close');
     const requestId = randomUUID();
     res.locals[REQUEST_ID_LOCAL] = requestId;
     res.setHeader('X-Request-Id', requestId);
@@ -200,6 +208,7 @@ export async function startHttpServer(services: CandorServices, governed: Govern
   // Ready when the stores answer, no migration is pending and the log's writes are not failing; a balancer
   // sends traffic only then.
   app.get('/readyz', async (_req, res) => {
+    if (draining) return void res.status(503).json({ status: 'not ready', problems: ['shutting down'] });
     const problems: string[] = [];
     // Each check within the store deadline: a stalled connection answers "not ready", not never.
     const answered = <T>(check: Promise<T>) => withDeadline(check, config.storeDeadlineMs, 'a readiness check');
@@ -259,6 +268,7 @@ export async function startHttpServer(services: CandorServices, governed: Govern
     port,
     httpServer,
     jit: gateway?.executor,
+    beginDraining: () => void (draining = true),
     stop: () => apollo.stop(),
   };
 }

@@ -6,6 +6,7 @@ import { projectRoot } from '../../src/config';
 import { KEYS } from '../support/candor-harness';
 import { runCli, startChildServer } from '../support/child-server';
 import { createTestDatabase, DRIVERS } from '../support/databases';
+import { eventually } from '../support/eventually';
 
 const post = async (url: string, key: string, purpose: string, query: string) => {
   const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'x-purpose': purpose }, body: JSON.stringify({ query }) });
@@ -74,6 +75,25 @@ describe.each(DRIVERS)('`candor serve` as a process on %s', (driver) => {
       expect([server.process.exitCode, server.process.signalCode]).toEqual([0, null]);
       const exported = await runCli(['audit', 'checkpoint', 'export'], { DATABASE_URL: database.url });
       expect(JSON.parse(exported.stdout).checkpoints).toEqual([expect.objectContaining({ kind: 'periodic' })]);
+    } finally {
+      await database.drop();
+    }
+  });
+
+  it('drains for CANDOR_SHUTDOWN_DRAIN_MS when told to stop: /readyz says it is shutting down, requests are still answered, each closing its connection; then exit 0', async () => {
+    const database = await createTestDatabase(driver);
+    try {
+      const server = await startChildServer({ DATABASE_URL: database.url, CANDOR_AUDIT_CHECKPOINT_SECONDS: '0', CANDOR_SHUTDOWN_DRAIN_MS: '4000' });
+      const base = server.url.replace(/\/graphql$/, '');
+      expect((await fetch(`${base}/readyz`)).status).toBe(200);
+      const exited = new Promise((resolve) => server.process.once('exit', resolve));
+      process.kill(-server.process.pid!, 'SIGTERM');
+      await eventually(async () => (await fetch(`${base}/readyz`)).status === 503, 'the server saying it is shutting down', 3_000);
+      expect(await (await fetch(`${base}/readyz`)).json()).toEqual({ status: 'not ready', problems: ['shutting down'] });
+      const answered = await fetch(server.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.support}`, 'x-purpose': 'essential.service' }, body: JSON.stringify({ query: '{ customers(limit: 1) { email } }' }) });
+      expect([answered.status, answered.headers.get('connection')]).toEqual([200, 'close']);
+      await exited;
+      expect([server.process.exitCode, server.process.signalCode]).toEqual([0, null]);
     } finally {
       await database.drop();
     }
