@@ -89,8 +89,16 @@ export function maskedCause(error: unknown): MaskedCause | undefined {
   return formatted.extensions?.code === 'INTERNAL_SERVER_ERROR' ? causeOf(error, null) : undefined;
 }
 
+/**
+ * pg-pool's refusal when no connection of the pool came free in time: a plain Error without a code, which
+ * operators could not tell from any other failure (found in review: a table locked under load looked like
+ * an unexplained error). Its message holds no value, so it is matched whole.
+ */
+const POOL_EXHAUSTED = 'timeout exceeded when trying to connect';
+const POOL_EXHAUSTED_CODE = 'CONNECTION_POOL_EXHAUSTED';
+
 function causeOf(error: unknown, path: string | null): MaskedCause {
   const cause = error instanceof GraphQLError && error.originalError ? error.originalError : error;
-  const code = (cause as { code?: unknown } | undefined)?.code;
+  const code = cause instanceof Error && cause.message === POOL_EXHAUSTED ? POOL_EXHAUSTED_CODE : (cause as { code?: unknown } | undefined)?.code;
   return { error: cause instanceof Error ? cause.constructor.name : typeof cause, code: typeof code === 'string' || typeof code === 'number' ? String(code) : null, path };
 }

@@ -14,6 +14,9 @@ describe('masked errors are kept for operators by kind and code, never by messag
     expect(JSON.stringify(answered)).not.toContain('23505');
     expect(JSON.stringify(maskedCauseOf(answered))).not.toContain('secret');
     expect(maskedCause(driverError)).toEqual({ error: 'Error', code: '23505', path: null });
+    // pg-pool's refusal when no connection came free in time carries no code: the log names it.
+    const exhausted = new GraphQLError('timeout exceeded when trying to connect', { path: ['customers'], originalError: new Error('timeout exceeded when trying to connect') });
+    expect(maskedCauseOf(format(exhausted.toJSON(), exhausted))).toEqual({ error: 'Error', code: 'CONNECTION_POOL_EXHAUSTED', path: 'customers' });
   });
 
   it('tells nothing of a coded error the client may see', () => {
