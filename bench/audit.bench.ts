@@ -22,6 +22,7 @@
  *   BENCH_STORES=postgres,sqlite   which stores (default both); BENCH_OUT_DIR: where audit.json goes (default bench/results)
  */
 import 'reflect-metadata';
+import { pseudonymBindingKey } from '../src/audit/pseudonym-binding';
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -173,8 +174,8 @@ async function openLog(driver: Driver) {
   const config = loadConfig({ DATABASE_URL: scratch.url, NODE_ENV: 'test' }, {});
   const dataSource = createDataSource(config.database);
   await dataSource.initialize();
-  await migrate(dataSource);
-  const logs = Array.from({ length: CONTENDING_APPENDERS }, () => new AccessLog(createAuditStore(config.database)));
+  await migrate(dataSource, config.secret);
+  const logs = Array.from({ length: CONTENDING_APPENDERS }, () => new AccessLog(createAuditStore(config.database, pseudonymBindingKey(config.secret))));
   for (let warmUp = 0; warmUp < 20; warmUp++) for (const log of logs) await log.appendEntries(requestEntries(warmUp)); // worker start, pseudonyms, JIT
   return {
     logs,

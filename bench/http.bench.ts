@@ -27,8 +27,9 @@ import autocannon from 'autocannon';
 import DataLoader from 'dataloader';
 import express from 'express';
 import { AccessLog, createAuditStore } from '../src/audit/access-log';
+import { pseudonymBindingKey } from '../src/audit/pseudonym-binding';
 import type { AuditStore } from '../src/audit/audit-store';
-import { type Executor, loadConfig, projectRoot } from '../src/config';
+import { DEVELOPMENT_SECRET, type Executor, loadConfig, projectRoot } from '../src/config';
 import type { CustomerEntity } from '../src/domain/customer.entity';
 import { buildCandorSchema } from '../src/graphql/schema';
 import type { SubjectState } from '../src/policy/decide';
@@ -120,10 +121,11 @@ async function scratchStores() {
   for (const database of [sqlite, postgres]) {
     const dataSource = createDataSource(database);
     await dataSource.initialize();
-    await migrate(dataSource);
+    await migrate(dataSource, DEVELOPMENT_SECRET);
     await dataSource.destroy();
   }
-  const stores = { sqlite: createAuditStore(sqlite), postgres: createAuditStore(postgres) };
+  const bindingKey = pseudonymBindingKey(DEVELOPMENT_SECRET);
+  const stores = { sqlite: createAuditStore(sqlite, bindingKey), postgres: createAuditStore(postgres, bindingKey) };
   return {
     ...stores,
     cleanup: async () => {

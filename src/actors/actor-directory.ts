@@ -143,7 +143,7 @@ export class ActorDirectory {
  * Whether a demo actor of the store still holds its published key as made under `secret`: the store was
  * seeded under that secret (the development one, when no CANDOR_SECRET was set).
  */
-export async function holdsDemoKeysMadeWith(dataSource: DataSource, secret: string): Promise<boolean> {
+export async function holdsDemoKeysMadeWith(dataSource: DataSource | EntityManager, secret: string): Promise<boolean> {
   const seeded = await dataSource.getRepository(ActorEntity).findBy({ id: In(DEMO_ACTORS.map(({ id }) => id)) });
   return seeded.some((actor) => DEMO_ACTORS.some((demo) => demo.id === actor.id && keyHash(secret, demo.key) === actor.keyHash));
 }

@@ -4,6 +4,7 @@ import { derivedKey } from '../config';
 import { badInput, checkPageSize, isoTime } from '../errors';
 import { AuditBatchEntity, SubjectPseudonymEntity } from './audit.entities';
 import { ACCESS_DECISIONS, type AccessDecision, type EntryHeader, type EntryItem } from './chain';
+import { MappingCheck, pseudonymBindingKey } from './pseudonym-binding';
 
 export interface AccessLogFilter {
   readonly subjectId?: string | null;
@@ -106,13 +107,18 @@ const ITEM_FILTERS: ReadonlyArray<keyof AccessLogFilter> = ['coordinate', 'categ
 /** Reads the access log for auditors: filters, keyset pagination over a snapshot, pseudonyms mapped back. */
 export class AccessLogReader {
   private readonly cursorKey: Buffer;
+  private readonly bindingKey: Buffer;
 
-  /** `secret`: CANDOR_SECRET, which the cursors' key is derived from (every instance shares it, and so their cursors). */
+  /**
+   * `secret`: CANDOR_SECRET, which the cursors' key is derived from (every instance shares it, and so their
+   * cursors), and the key the pseudonym mappings are bound under.
+   */
   constructor(
     private readonly dataSource: DataSource,
     secret: string,
   ) {
     this.cursorKey = derivedKey(secret, CURSOR_KEY_LABEL);
+    this.bindingKey = pseudonymBindingKey(secret);
   }
 
   /** The last committed sequence number. */
@@ -140,7 +146,11 @@ export class AccessLogReader {
     const start = resumed && resumed.seq >= since.seq ? resumed : since;
     // Keyset on the entry's sequence number, which the store indexes, then on the record's: a page reads the
     // entries it returns (and a filter's matches), not the log from its start.
+    const mappings = new MappingCheck(this.bindingKey);
+    // The subject's mapping decides the count as well as the records: checked even when no record is returned.
+    if (filter.subjectId) await this.checkMappingOf(filter.subjectId, mappings);
     const rows = await this.filtered(filter, asOf, 'records', start).orderBy('record.entry_seq', 'ASC').addOrderBy('record.seq', 'ASC').limit(first + 1).getRawMany();
+    for (const row of rows) if (row.subject_id !== null) mappings.assertBound(String(row.subject_pseudonym), String(row.subject_id), row.subject_binding ?? null);
     const countedFilter = filterDigest(filter);
     const totalCount = resumed?.countedFilter === countedFilter ? resumed.totalCount : await this.count(filter, asOf, since);
     const nodes = rows.slice(0, first).map((row) => ({ node: toView(row), entrySeq: Number(row.entry_seq) }));
@@ -148,6 +158,12 @@ export class AccessLogReader {
     // Pages are read forward only: the Relay spec lets hasPreviousPage be false then, whatever precedes `after`.
     const pageInfo = { hasNextPage: rows.length > first, hasPreviousPage: false, startCursor: edges[0]?.cursor ?? null, endCursor: edges.at(-1)?.cursor ?? null };
     return { edges, pageInfo, totalCount };
+  }
+
+  /** Refuses (AUDIT_LOG_BROKEN) to read a subject's records through a mapping whose binding does not hold. */
+  private async checkMappingOf(subjectId: string, mappings: MappingCheck): Promise<void> {
+    const mapping = await this.dataSource.getRepository(SubjectPseudonymEntity).findOneBy({ subjectId });
+    if (mapping) mappings.assertBound(mapping.pseudonym, mapping.subjectId, mapping.binding);
   }
 
   /**
@@ -188,7 +204,7 @@ export class AccessLogReader {
         .select([
           'record.seq AS seq', 'record.entry_seq AS entry_seq', 'record.at AS at', 'record.request_id AS request_id', 'record.actor_id AS actor_id',
           'record.actor_name AS actor_name', 'record.actor_team AS actor_team', 'record.purpose AS purpose', 'record.operation_name AS operation_name',
-          'subject.subject_id AS subject_id', 'record.coordinate AS coordinate', 'record.category AS category', 'record.decision AS decision',
+          'subject.subject_id AS subject_id', 'record.subject_pseudonym AS subject_pseudonym', 'subject.binding AS subject_binding', 'record.coordinate AS coordinate', 'record.category AS category', 'record.decision AS decision',
           'record.reason AS reason', 'record.legal_basis AS legal_basis', 'record.consent_receipt_id AS consent_receipt_id', 'record.mask_strategy AS mask_strategy',
         ])
         .where('record.entry_seq <= :asOf AND record.seq <= :asOf', { asOf })

@@ -287,7 +287,10 @@ export function entriesOf(records: readonly AccessRecordInput[]): AppendEntry[] 
   return entries;
 }
 
-/** The appender for the configured store: a worker-thread connection on SQLite, the pool on PostgreSQL. */
-export function createAuditStore(database: DatabaseConfig): AuditStore {
-  return database.driver === 'sqlite' ? new SqliteAuditStore(database.path) : new PostgresAuditStore(database);
+/**
+ * The appender for the configured store: a worker-thread connection on SQLite, the pool on PostgreSQL.
+ * `bindingKey` (`pseudonymBindingKey`) binds each mapping the store makes.
+ */
+export function createAuditStore(database: DatabaseConfig, bindingKey: Buffer): AuditStore {
+  return database.driver === 'sqlite' ? new SqliteAuditStore(database.path, bindingKey) : new PostgresAuditStore(database, bindingKey);
 }

@@ -68,6 +68,8 @@ export class SubjectPseudonymEntity {
   @PrimaryColumn({ name: 'subject_id', type: 'varchar', length: RECORD_VALUE_LIMITS.subjectId }) subjectId!: string;
   @Column({ type: 'varchar', length: 40, unique: true }) pseudonym!: string;
   @Column({ name: 'created_at', type: 'varchar', length: 30 }) createdAt!: string;
+  /** Hex HMAC of the pseudonym and the subject id under a key derived from CANDOR_SECRET (`pseudonym-binding.ts`): a row altered or swapped no longer matches. */
+  @Column({ type: 'varchar', length: 64, nullable: true }) binding!: string | null;
 }
 
 /**

@@ -9,6 +9,7 @@ import type { PipelinedAuditStore } from './access-log';
 import { type AppendEntry, type AppendResult, CHAIN_LOCK_KEY, commitTimeAfter, ENTRY_COLUMNS, insertCheckpoint, LATEST_CHECKPOINT_KEY, newPseudonym, planStillHolds, type PrunePlan, type PruneResult, PseudonymCache, subjectsOf } from './audit-store';
 import { batchHashOfBytes, type ChainHead, EMPTY_HEAD, type SealedBatch } from './chain';
 import { type PackedEntries, packEntries } from './packed-entries';
+import { pseudonymBinding } from './pseudonym-binding';
 import { inPoolTransaction } from './pg-transaction';
 import { LogPartitions } from './postgres-partitions';
 import type { SealAnswer, SealRequest } from './postgres-seal-worker';
@@ -123,8 +124,8 @@ const FORGET = `WITH gone AS (DELETE FROM subject_pseudonym WHERE subject_id = $
   erased AS (INSERT INTO erased_subject (subject_id, erased_at) VALUES ($1, $2) ON CONFLICT (subject_id) DO NOTHING)
   SELECT pg_notify('${PSEUDONYM_FORGOTTEN_CHANNEL}', $1)`;
 /** A mapping for each subject not erased (an erased one gets none, whatever races with its erasure). */
-const MAP_SUBJECTS = `INSERT INTO subject_pseudonym (subject_id, pseudonym, created_at)
-  SELECT t.subject_id, t.pseudonym, $3 FROM unnest($1::text[], $2::text[]) AS t(subject_id, pseudonym)
+const MAP_SUBJECTS = `INSERT INTO subject_pseudonym (subject_id, pseudonym, created_at, binding)
+  SELECT t.subject_id, t.pseudonym, $3, t.binding FROM unnest($1::text[], $2::text[], $4::text[]) AS t(subject_id, pseudonym, binding)
   WHERE NOT EXISTS (SELECT 1 FROM erased_subject e WHERE e.subject_id = t.subject_id)
   ON CONFLICT (subject_id) DO NOTHING`;
 /**
@@ -285,7 +286,12 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
   private clockComparedAt = -Infinity;
   private clockOffsetMs = 0;
 
-  constructor(database: PostgresDatabase, options: PostgresAuditStoreOptions = {}) {
+  /** `bindingKey`: what the mappings the store makes are bound under (`pseudonymBindingKey`). */
+  constructor(
+    database: PostgresDatabase,
+    private readonly bindingKey: Buffer,
+    options: PostgresAuditStoreOptions = {},
+  ) {
     this.wallClock = options.wallClock ?? Date.now;
     const threads = options.sealingThreads ?? Math.min(2, availableParallelism());
     const lockWaitMs = options.lockWaitMs ?? LOCK_WAIT_MS;
@@ -540,7 +546,8 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
       else batch.set(subjectId, pseudonym);
     }
     if (unknown.length) {
-      await this.pool.query(MAP_SUBJECTS, [unknown, unknown.map(() => newPseudonym()), now]);
+      const created = unknown.map(() => newPseudonym());
+      await this.pool.query(MAP_SUBJECTS, [unknown, created, now, unknown.map((subjectId, index) => pseudonymBinding(this.bindingKey, created[index], subjectId))]);
       const { rows } = await this.pool.query<{ subject_id: string; pseudonym: string }>(MAPPINGS_OF, [unknown]);
       const cacheable = cache !== undefined && drops === this.pseudonymDrops;
       for (const row of rows) {

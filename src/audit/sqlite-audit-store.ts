@@ -9,8 +9,9 @@ import { compiledWorkerScript, WorkerClient } from './worker-client';
 export class SqliteAuditStore implements AuditStore {
   private readonly worker: WorkerClient<WorkerRequest, WorkerResponse>;
 
-  constructor(path: string) {
-    this.worker = new WorkerClient(compiledWorkerScript('sqlite-audit-worker.js'), { candorAuditDatabase: path }, 'access log write failed');
+  /** `bindingKey`: what the mappings the store makes are bound under (`pseudonymBindingKey`). */
+  constructor(path: string, bindingKey: Buffer) {
+    this.worker = new WorkerClient(compiledWorkerScript('sqlite-audit-worker.js'), { candorAuditDatabase: path, candorPseudonymBindingKey: bindingKey }, 'access log write failed');
   }
 
   async append(entries: readonly AppendEntry[], committedAt: string): Promise<AppendResult> {

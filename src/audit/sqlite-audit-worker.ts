@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { type AppendEntry, type AppendResult, commitTimeAfter, ENTRY_COLUMNS, entryRow, insertCheckpoint, LATEST_CHECKPOINT_KEY, newPseudonym, planStillHolds, type PrunePlan, type PruneResult, PseudonymCache, pseudonymise, subjectsOf } from './audit-store';
 import { configureSqliteConnection, createPrivateDatabaseFile, SQLITE_BUSY_TIMEOUT_MS } from '../storage/sqlite-file';
 import { type ChainHead, EMPTY_HEAD, sealBatch } from './chain';
+import { pseudonymBinding } from './pseudonym-binding';
 
 export type WorkerRequest =
   | { readonly id: number; readonly kind: 'append'; readonly entries: readonly AppendEntry[]; readonly committedAt: string }
@@ -19,7 +20,8 @@ export type WorkerResponse = { readonly id: number; readonly result?: AppendResu
 /** SQLite's bind-parameter limit is 32766; 14 columns × 500 rows stays well below it. */
 const INSERT_CHUNK = 500;
 
-export function openAppender(path: string) {
+/** `bindingKey`: what the mappings it makes are bound under (`pseudonymBindingKey`). */
+export function openAppender(path: string, bindingKey: Buffer) {
   createPrivateDatabaseFile(path);
   const db = new Database(path, { timeout: SQLITE_BUSY_TIMEOUT_MS });
   db.pragma('journal_mode = WAL');
@@ -30,7 +32,7 @@ export function openAppender(path: string) {
   const isErased = db.prepare('SELECT 1 FROM erased_subject WHERE subject_id = ?');
   const deleteMapping = db.prepare('DELETE FROM subject_pseudonym WHERE subject_id = ?');
   const rememberErased = db.prepare('INSERT INTO erased_subject (subject_id, erased_at) VALUES (?, ?) ON CONFLICT (subject_id) DO NOTHING');
-  const insertPseudonym = db.prepare('INSERT INTO subject_pseudonym (subject_id, pseudonym, created_at) VALUES (?, ?, ?) ON CONFLICT (subject_id) DO NOTHING');
+  const insertPseudonym = db.prepare('INSERT INTO subject_pseudonym (subject_id, pseudonym, created_at, binding) VALUES (?, ?, ?, ?) ON CONFLICT (subject_id) DO NOTHING');
   const insertSql = (rows: number) => `INSERT INTO audit_entry (${ENTRY_COLUMNS.join(', ')}) VALUES ${Array.from({ length: rows }, () => `(${ENTRY_COLUMNS.map(() => '?').join(', ')})`).join(', ')}`;
   const insertChunk = db.prepare(insertSql(INSERT_CHUNK));
   const knownPseudonyms = new PseudonymCache();
@@ -47,7 +49,8 @@ export function openAppender(path: string) {
     if (pseudonym === undefined) {
       // An erased subject gets a pseudonym that maps to no one (under the write lock: no erasure races this).
       if (isErased.get(subjectId) !== undefined) return newPseudonym();
-      insertPseudonym.run(subjectId, newPseudonym(), now);
+      const created = newPseudonym();
+      insertPseudonym.run(subjectId, created, now, pseudonymBinding(bindingKey, created, subjectId));
       pseudonym = (findPseudonym.get(subjectId) as { pseudonym: string }).pseudonym;
       knownPseudonyms.set(subjectId, pseudonym);
     }
@@ -120,7 +123,8 @@ export function openAppender(path: string) {
 }
 
 if (parentPort && workerData?.candorAuditDatabase) {
-  const appender = openAppender(workerData.candorAuditDatabase as string);
+  // A Buffer reaches a worker as a Uint8Array.
+  const appender = openAppender(workerData.candorAuditDatabase as string, Buffer.from(workerData.candorPseudonymBindingKey as Uint8Array));
   const port = parentPort;
   port.on('message', (request: WorkerRequest) => {
     try {

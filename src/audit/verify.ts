@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import { AuditBatchEntity, AuditCheckpointEntity, AuditEntryEntity } from './audit.entities';
 import { batchHash, decodeItems, encodeItems, GENESIS_HASH, recordDigest } from './chain';
 import { inert } from '../printable';
+import { alteredMappingProblem, isBound } from './pseudonym-binding';
 import { storedVerifier } from './checkpoint-keys';
 import { checkpointKeyring, type CheckpointSigner, type ExportedCheckpoint, missingAnchor } from './checkpoints';
 
@@ -22,7 +23,10 @@ export interface VerifyReport {
   readonly records: number;
   readonly headSeq: number;
   readonly headHash: string;
-  /** The first sequence number at which the chain breaks, if it does. */
+  /**
+   * The first sequence number at which the chain breaks, if it does; for an altered pseudonym mapping, the
+   * first record its pseudonym names (null when it names none).
+   */
   readonly firstBrokenSeq: number | null;
   /** What is wrong there, with expected and found values. */
   readonly problem: string | null;
@@ -37,12 +41,41 @@ const PRUNE_RACE_RETRIES = 3;
  * the chain. Reads in pages, so memory stays flat on large logs. A break found while a prune committed is
  * checked again from the new prune.
  */
-export async function verifyAccessLog(dataSource: DataSource, signer: CheckpointSigner, options: VerifyOptions = {}): Promise<VerifyReport> {
+export async function verifyAccessLog(dataSource: DataSource, signer: CheckpointSigner, bindingKey: Buffer, options: VerifyOptions = {}): Promise<VerifyReport> {
   const latestPruneId = async () => (await dataSource.getRepository(AuditCheckpointEntity).findOne({ where: { kind: 'prune' }, order: { id: 'DESC' }, select: { id: true } }))?.id ?? 0;
   for (let attempt = 1; ; attempt++) {
     const pruneBefore = await latestPruneId();
     const report = await verifyOnce(dataSource, signer, options);
-    if (report.verified || attempt === PRUNE_RACE_RETRIES || (await latestPruneId()) === pruneBefore) return options.anchors ? heldToAnchors(dataSource, report, options.anchors) : report;
+    if (report.verified || attempt === PRUNE_RACE_RETRIES || (await latestPruneId()) === pruneBefore) {
+      const chain = options.anchors ? await heldToAnchors(dataSource, report, options.anchors) : report;
+      return chain.verified ? withMappingsChecked(dataSource, bindingKey, chain) : chain;
+    }
+  }
+}
+
+/** Mappings read per query. */
+const MAPPING_PAGE = 1_000;
+
+/**
+ * The report, or the break a mapping whose binding is missing or does not match makes (`pseudonym-binding.ts`):
+ * reported at the first record its pseudonym names (null when it names none), naming the pseudonym only — the
+ * subject id it holds may be the one it was swapped in from.
+ */
+async function withMappingsChecked(dataSource: DataSource, bindingKey: Buffer, report: VerifyReport): Promise<VerifyReport> {
+  const parameter = dataSource.options.type === 'postgres' ? '$1' : '?';
+  for (let after: string | undefined; ; ) {
+    const mappings: Array<{ subject_id: string; pseudonym: string; binding: string | null }> = await dataSource.query(
+      `SELECT subject_id, pseudonym, binding FROM subject_pseudonym ${after === undefined ? '' : `WHERE subject_id > ${parameter}`} ORDER BY subject_id LIMIT ${MAPPING_PAGE}`,
+      after === undefined ? [] : [after],
+    );
+    if (mappings.length === 0) return report;
+    const altered = mappings.find((mapping) => !isBound(bindingKey, mapping.pseudonym, mapping.subject_id, mapping.binding));
+    if (altered) {
+      const [first] = await dataSource.query(`SELECT min(seq) AS seq FROM audit_entry WHERE subject_pseudonym = ${parameter}`, [altered.pseudonym]);
+      const seq = first?.seq === null || first?.seq === undefined ? null : Number(first.seq);
+      return { ...report, verified: false, firstBrokenSeq: seq, problem: inert(alteredMappingProblem(altered.pseudonym)) };
+    }
+    after = mappings[mappings.length - 1].subject_id;
   }
 }
 

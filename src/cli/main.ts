@@ -333,7 +333,7 @@ async function run(command: string, subcommand: string | undefined, action: stri
     case 'migrate': {
       const services = await openServices(loadConfig(), { migrate: false });
       try {
-        const applied = await migrate(services.dataSource);
+        const applied = await migrate(services.dataSource, services.config.secret);
         // openServices checks the secret of a database already migrated; this one is now (on an upgrade, the
         // release's first process: it records this secret when the database has none yet).
         if (applied.length) await checkSecret(services.dataSource, services.config.secret, services.clock(), () => holdsDemoKeysMadeWith(services.dataSource, DEVELOPMENT_SECRET));

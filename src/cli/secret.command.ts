@@ -1,4 +1,5 @@
 import { checkSigningKey } from '../audit/checkpoints';
+import { pseudonymBindingKey, rebindMappings } from '../audit/pseudonym-binding';
 import { checkSecretStrength, DEVELOPMENT_SECRET, secretDerivedSigningSeed } from '../config';
 import { badInput } from '../errors';
 import type { CandorServices } from '../server/services';
@@ -11,7 +12,8 @@ export const SECRET_USAGE = 'usage: CANDOR_SECRET=<current> CANDOR_NEXT_SECRET=<
 /**
  * `candor secret rotate`: makes CANDOR_NEXT_SECRET the database's secret (a secret suspected exposed). What
  * is made under the secret cannot be carried over, so in one transaction the database takes the new secret's
- * fingerprint and every active actor a new key (outside production a demo actor keeps its published one);
+ * fingerprint, the access log's pseudonym mappings are bound anew (each checked under the old secret first:
+ * an altered one refuses the rotation) and every active actor a new key (outside production a demo actor keeps its published one);
  * the keys are printed once, after the run is recorded. Privacy links and `accessLog` cursors made before
  * stop opening, and `keyed_hash` masks change value.
  */
@@ -32,6 +34,7 @@ export async function secretRotate(services: CandorServices, output: Output): Pr
   }
   const keys = await inTransaction(services.dataSource, async (manager) => {
     await replaceSecret(manager, config.secret, next, services.clock());
+    await rebindMappings(manager, services.pseudonymBindingKey, pseudonymBindingKey(next));
     return services.actors.rekey(manager, next);
   });
   await recordCliOperation(services, 'secret rotate', 'SECRET_ROTATED', {

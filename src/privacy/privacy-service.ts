@@ -305,7 +305,7 @@ export class PrivacyService {
     // The subject's own reads are not a use of their data (by the actor's id: a team's name is anyone's to
     // choose); left out by the query, as each view of the page adds some: reading them would make every view
     // slower than the one before.
-    for await (const record of readAccessLog(this.services.dataSource, { subjectId, throughSeq: head, exceptActorId: SUBJECT_ACTOR.id })) {
+    for await (const record of readAccessLog(this.services.dataSource, this.services.pseudonymBindingKey, { subjectId, throughSeq: head, exceptActorId: SUBJECT_ACTOR.id })) {
       // Staff reading or recording their choices decides no field, yet uses their privacy preferences.
       const category = record.category ?? (CHOICES_OPERATIONS.has(record.reason) ? CHOICES_CATEGORY : null);
       if (category === null) continue;

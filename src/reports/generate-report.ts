@@ -145,6 +145,7 @@ export async function generateReport(services: CandorServices, request: ReportRe
   if (builder) {
     const records = readAccessLog(
       dataSource,
+      services.pseudonymBindingKey,
       { from: parameters.from, to: parameters.to, subjectId: kind === 'subject-access' ? parameters.subjectId : undefined, throughSeq: logHead.seq },
       { onPage: (throughSeq) => options.onProgress?.('reading', throughSeq, logHead.seq) },
     );

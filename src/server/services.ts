@@ -4,6 +4,7 @@ import { ActorDirectory, holdsDemoKeysMadeWith } from '../actors/actor-directory
 import { AccessLog, createAuditStore } from '../audit/access-log';
 import { AccessLogReader } from '../audit/access-log-reader';
 import { checkpointSigner, type CheckpointSigner } from '../audit/checkpoints';
+import { pseudonymBindingKey } from '../audit/pseudonym-binding';
 import { verifyAccessLog, type VerifyOptions, type VerifyReport } from '../audit/verify';
 import { createMasker, type Masker } from '../policy/masking';
 import { type CandorConfig, ConfigError, type DatabaseConfig, derivedKey, DEVELOPMENT_SECRET } from '../config';
@@ -35,6 +36,8 @@ export interface CandorServices {
   readonly accessLog: AccessLog;
   readonly accessLogReader: AccessLogReader;
   readonly checkpointSigner: CheckpointSigner;
+  /** What the log's pseudonym mappings are bound under, derived from the secret (`pseudonym-binding.ts`). */
+  readonly pseudonymBindingKey: Buffer;
   verifyAccessLog(options?: VerifyOptions): Promise<VerifyReport>;
   readonly clock: () => Date;
   readonly metrics: CandorMetrics;
@@ -111,11 +114,11 @@ export function newerBuildProblem(newer: readonly string[], database?: DatabaseC
 }
 
 /** Applies pending migrations on connections of their own, which no query timeout bounds. */
-async function migrateUnbounded(database: DatabaseConfig): Promise<void> {
+async function migrateUnbounded(database: DatabaseConfig, secret: string): Promise<void> {
   const migrating = createDataSource(database);
   await migrating.initialize();
   try {
-    await migrate(migrating);
+    await migrate(migrating, secret);
   } finally {
     await migrating.destroy();
   }
@@ -134,7 +137,7 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
   await dataSource.initialize();
   guardConnections(dataSource);
   try {
-    if (migrations === 'apply') await (options.serving ? migrateUnbounded(config.database) : migrate(dataSource));
+    if (migrations === 'apply') await (options.serving ? migrateUnbounded(config.database, config.secret) : migrate(dataSource, config.secret));
     const { pending, newer } = await migrationState(dataSource);
     const current = migrations === 'apply' || pending.length === 0;
     if (migrations === 'require' && !current) {
@@ -152,7 +155,8 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
   const receipts = receiptContext(taxonomy, fields);
   const metrics = createMetrics();
   const logger = createLogger(config.logLevel, options.logDestination);
-  const accessLog = new AccessLog(createAuditStore(config.database), clock, {
+  const bindingKey = pseudonymBindingKey(config.secret);
+  const accessLog = new AccessLog(createAuditStore(config.database, bindingKey), clock, {
     onFlush: (records, seconds, entriesByRequest) => {
       metrics.auditBatchRecords.observe(records);
       metrics.auditFlushSeconds.observe(seconds);
@@ -179,7 +183,8 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
     accessLog,
     accessLogReader: new AccessLogReader(dataSource, config.secret),
     checkpointSigner: signer,
-    verifyAccessLog: (verifyOptions) => verifyAccessLog(dataSource, signer, verifyOptions),
+    pseudonymBindingKey: bindingKey,
+    verifyAccessLog: (verifyOptions) => verifyAccessLog(dataSource, signer, bindingKey, verifyOptions),
     clock,
     metrics,
     logger,

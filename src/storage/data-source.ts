@@ -29,12 +29,14 @@ import { ConsentImports1764620000000 } from '../../migrations/1764620000000-cons
 import { DropGuardOutsideTheSchema1764640000000 } from '../../migrations/1764640000000-drop-guard-outside-the-schema';
 import { SecretFingerprint1764660000000 } from '../../migrations/1764660000000-secret-fingerprint';
 import { GuardSchemaTrusted1764680000000 } from '../../migrations/1764680000000-guard-schema-trusted';
+import { PseudonymBinding1764700000000 } from '../../migrations/1764700000000-pseudonym-binding';
+import { withMigrationSecret } from '../audit/pseudonym-binding';
 import { abandonedSessionBounds, isQueryReadTimeout, sessionOptions } from './postgres-sessions';
 import { SecretFingerprintEntity } from './secret-fingerprint.entity';
 import { configureSqliteConnection, createPrivateDatabaseFile, SQLITE_BUSY_TIMEOUT_MS } from './sqlite-file';
 
 export const ENTITIES = [CustomerEntity, PaymentEntity, WatchEventEntity, ActorEntity, ConsentEventEntity, ConsentStateEntity, ConsentReceiptEntity, SubjectMessageEntity, ConsentImportEntity, SecretFingerprintEntity, ...AUDIT_ENTITIES];
-export const MIGRATIONS = [InitialSchema1764380000000, TamperEvidentAccessLog1764400000000, ConsentLifecycle1764420000000, MaskedRecords1764440000000, TimePartitionedAccessLog1764460000000, CopyAheadOfTheChainLock1764480000000, ConsentInTheOrderMade1764500000000, ErasureIsFinal1764520000000, CheckpointKeyRotation1764540000000, SharedRateLimit1764560000000, ErasedSubjectsConsentPseudonymised1764580000000, DropGuardPerSchema1764600000000, ConsentImports1764620000000, DropGuardOutsideTheSchema1764640000000, SecretFingerprint1764660000000, GuardSchemaTrusted1764680000000];
+export const MIGRATIONS = [InitialSchema1764380000000, TamperEvidentAccessLog1764400000000, ConsentLifecycle1764420000000, MaskedRecords1764440000000, TimePartitionedAccessLog1764460000000, CopyAheadOfTheChainLock1764480000000, ConsentInTheOrderMade1764500000000, ErasureIsFinal1764520000000, CheckpointKeyRotation1764540000000, SharedRateLimit1764560000000, ErasedSubjectsConsentPseudonymised1764580000000, DropGuardPerSchema1764600000000, ConsentImports1764620000000, DropGuardOutsideTheSchema1764640000000, SecretFingerprint1764660000000, GuardSchemaTrusted1764680000000, PseudonymBinding1764700000000];
 
 export interface DataSourceOptions {
   /** A TypeORM logger; tests use one to count the SQL a request issues. */
@@ -244,8 +246,10 @@ export async function migrationState(dataSource: DataSource): Promise<MigrationS
 
 /**
  * Applies pending migrations; returns the names applied. On PostgreSQL, runs take turns (`inSetupTurn`):
- * the later ones find nothing left to apply.
+ * the later ones find nothing left to apply. `secret`, CANDOR_SECRET, is handed to the migrations that make
+ * something with it (`withMigrationSecret`: binding an upgraded log's pseudonym mappings); without it such a
+ * migration refuses a database it would have to make something for.
  */
-export async function migrate(dataSource: DataSource): Promise<string[]> {
-  return inSetupTurn(dataSource, async () => (await dataSource.runMigrations({ transaction: 'each' })).map((migration) => migration.name));
+export async function migrate(dataSource: DataSource, secret?: string): Promise<string[]> {
+  return inSetupTurn(dataSource, () => withMigrationSecret(secret, async () => (await dataSource.runMigrations({ transaction: 'each' })).map((migration) => migration.name)));
 }

@@ -27,7 +27,7 @@ function fingerprintOf(secret: string, salt: string): Promise<Buffer> {
  * Processes starting together all insert-or-ignore the one row, then each compares with the row that was
  * kept: the same on both stores, no lock needed.
  */
-export async function checkSecret(dataSource: DataSource, secret: string, at: Date, seededUnderDevelopmentSecret: () => Promise<boolean>): Promise<void> {
+export async function checkSecret(dataSource: DataSource | EntityManager, secret: string, at: Date, seededUnderDevelopmentSecret: () => Promise<boolean>): Promise<void> {
   const fingerprints = dataSource.getRepository(SecretFingerprintEntity);
   let recorded = await fingerprints.findOneBy({ id: THE_ROW });
   // The published development secret never becomes a database's: a command run without NODE_ENV=production
@@ -54,6 +54,21 @@ export async function checkSecret(dataSource: DataSource, secret: string, at: Da
       "CANDOR_SECRET is not the secret this database's actors and links were made with: set it to theirs (to change the secret on purpose, see docs/operations.md, *Changing CANDOR_SECRET*)",
     );
   }
+}
+
+/**
+ * Checks that `secret` is the database's before something the database keeps is made with it (the migration
+ * binding the pseudonym mappings of an upgraded log): as `checkSecret`, which records the fingerprint on a
+ * database without one — except that the development secret, which `checkSecret` lets open such a database
+ * without becoming its secret, is taken only where the database was seeded under it (a demo). A command run
+ * without NODE_ENV=production would otherwise bind every mapping under the published secret, and every one
+ * would read as altered to the servers' secret.
+ */
+export async function checkSecretToMakeWith(manager: EntityManager, secret: string, at: Date, seededUnderDevelopmentSecret: () => Promise<boolean>): Promise<void> {
+  if (secret === DEVELOPMENT_SECRET && !(await manager.getRepository(SecretFingerprintEntity).existsBy({ id: THE_ROW })) && !(await seededUnderDevelopmentSecret())) {
+    throw new ConfigError("this database has recorded no secret yet, and this run has the development secret (CANDOR_SECRET unset): run it with CANDOR_SECRET set to the database's secret");
+  }
+  await checkSecret(manager, secret, at, seededUnderDevelopmentSecret);
 }
 
 /**

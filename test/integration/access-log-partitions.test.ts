@@ -180,7 +180,7 @@ describe.each(DRIVERS)('commit times along the chain on %s', (driver) => {
   if (driver === 'postgres') {
     it('a prepared batch is sealed again with the later time another instance committed under', async () => {
       const pipelined = store as PostgresAuditStore;
-      const other = createAuditStore(candor.services.config.database) as PostgresAuditStore;
+      const other = createAuditStore(candor.services.config.database, candor.services.pseudonymBindingKey) as PostgresAuditStore;
       try {
         const prepared = await pipelined.prepare(entriesOf(records('prepared-early')), '2031-05-29T12:00:00.000Z');
         await other.append(entriesOf(records('other-instance')), '2031-05-29T12:00:05.000Z');
@@ -193,7 +193,7 @@ describe.each(DRIVERS)('commit times along the chain on %s', (driver) => {
     });
 
     it('several instances creating the same months at once all succeed, and each month exists once', async () => {
-      const others = [0, 1].map(() => createAuditStore(candor.services.config.database) as PostgresAuditStore);
+      const others = [0, 1].map(() => createAuditStore(candor.services.config.database, candor.services.pseudonymBindingKey) as PostgresAuditStore);
       try {
         const start = new Date('2028-01-15T00:00:00.000Z');
         await Promise.all([store, ...others].map((instance) => (instance as PostgresAuditStore).partitions.ensure(start, 5)));

@@ -313,7 +313,7 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
       await candor.services.dataSource.getRepository(AuditEntryEntity).insert(planted)
       try {
         for (const pageSize of [1, 1_000]) {
-          const report = await verifyAccessLog(candor.services.dataSource, candor.services.checkpointSigner, { pageSize });
+          const report = await verifyAccessLog(candor.services.dataSource, candor.services.checkpointSigner, candor.services.pseudonymBindingKey, { pageSize });
           expect(report).toEqual(expect.objectContaining({ verified: false, firstBrokenSeq: host.seq + 1 }));
           expect(report.problem).toBe(`record ${host.seq + 1}: stored twice (expected the next entry to start at ${host.seq + host.count}, found one starting at ${host.seq + 1})`);
         }
@@ -330,7 +330,7 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
         await tamper(candor, [['INSERT INTO audit_entry SELECT * FROM audit_entry WHERE seq = ?', [target.seq]]]);
         try {
           for (const pageSize of [1, 1_000]) {
-            const report = await verifyAccessLog(candor.services.dataSource, candor.services.checkpointSigner, { pageSize });
+            const report = await verifyAccessLog(candor.services.dataSource, candor.services.checkpointSigner, candor.services.pseudonymBindingKey, { pageSize });
             expect(report).toEqual(expect.objectContaining({ verified: false, firstBrokenSeq: target.seq }));
             expect(report.problem).toBe(`record ${target.seq}: stored twice (expected the next entry to start at ${target.seq + target.count}, found one starting at ${target.seq})`);
           }
@@ -354,7 +354,7 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
         ]);
         try {
           for (const pageSize of [1, 1_000]) {
-            const report = await verifyAccessLog(candor.services.dataSource, candor.services.checkpointSigner, { pageSize });
+            const report = await verifyAccessLog(candor.services.dataSource, candor.services.checkpointSigner, candor.services.pseudonymBindingKey, { pageSize });
             expect([report.verified, report.firstBrokenSeq, report.problem]).toEqual([false, genuine.seq, `record ${genuine.seq}: entry holds 0 records, expected at least 1`]);
           }
         } finally {

@@ -71,7 +71,7 @@ function crashSealersOnEachRequest() {
   });
 
   it('seals a batch again under the lock when another appender moved the head after it was prepared', async () => {
-    const other = createAuditStore(candor.services.config.database) as PostgresAuditStore;
+    const other = createAuditStore(candor.services.config.database, candor.services.pseudonymBindingKey) as PostgresAuditStore;
     try {
       const prepared = await store.prepare(entriesOf(records('mine', 30)), new Date().toISOString());
       const theirs = await other.append(entriesOf(records('theirs', 5)), new Date().toISOString());
@@ -92,7 +92,7 @@ function crashSealersOnEachRequest() {
   });
 
   it('seals a batch again when another appender committed its sequence numbers in the same millisecond (the copies do not collide)', async () => {
-    const other = createAuditStore(candor.services.config.database) as PostgresAuditStore;
+    const other = createAuditStore(candor.services.config.database, candor.services.pseudonymBindingKey) as PostgresAuditStore;
     try {
       const at = new Date().toISOString();
       const colliding = await store.prepare(entriesOf(records('colliding', 2)), at);
@@ -108,7 +108,7 @@ function crashSealersOnEachRequest() {
   });
 
   it('commits under the lock directly while another appender keeps moving the head, and copies ahead again once it stops', async () => {
-    const other = createAuditStore(candor.services.config.database) as PostgresAuditStore;
+    const other = createAuditStore(candor.services.config.database, candor.services.pseudonymBindingKey) as PostgresAuditStore;
     const append = (appender: PostgresAuditStore, requestId: string) => appender.append(entriesOf(records(requestId, 2)), new Date().toISOString());
     // Two appends alone: the second finds the head where this store left it, whatever earlier tests did.
     await append(store, 'alone-1');
@@ -136,7 +136,7 @@ function crashSealersOnEachRequest() {
   });
 
   it('takes the entries\' table before the chain lock on the path under the lock too (the order prune relies on)', async () => {
-    const other = createAuditStore(candor.services.config.database) as PostgresAuditStore;
+    const other = createAuditStore(candor.services.config.database, candor.services.pseudonymBindingKey) as PostgresAuditStore;
     const holder = new Client({ connectionString: (candor.services.config.database as { url: string }).url });
     await holder.connect();
     try {
@@ -208,7 +208,7 @@ function crashSealersOnEachRequest() {
     const proxy = await silentProxy({ host: database.hostname, port: Number(database.port || 5432) });
     const throughProxy = new URL(database);
     throughProxy.host = `127.0.0.1:${proxy.port}`;
-    const silenced = new PostgresAuditStore({ driver: 'postgres', url: throughProxy.toString() }, { lockWaitMs: 500, queryTimeoutMs: 1_000 });
+    const silenced = new PostgresAuditStore({ driver: 'postgres', url: throughProxy.toString() }, candor.services.pseudonymBindingKey, { lockWaitMs: 500, queryTimeoutMs: 1_000 });
     const log = new AccessLog(silenced);
     try {
       await log.append(records('before-silence', 1));
@@ -237,7 +237,7 @@ function crashSealersOnEachRequest() {
     // The log's connections ask for these bounds (abandonedSessionBounds of their query timeout); 1 s here.
     const abandoned = new Client({ connectionString: throughProxy.toString(), options: sessionOptions(database, abandonedSessionBounds(1_000)) });
     abandoned.on('error', () => undefined);
-    const bounded = new PostgresAuditStore(database, { lockWaitMs: 5_000 });
+    const bounded = new PostgresAuditStore(database, candor.services.pseudonymBindingKey, { lockWaitMs: 5_000 });
     try {
       await abandoned.connect();
       await abandoned.query(`BEGIN; SELECT pg_advisory_xact_lock(${CHAIN_LOCK_KEY})`);
@@ -258,7 +258,7 @@ function crashSealersOnEachRequest() {
   it("appends nothing from an instance whose clock is more than 10 s off PostgreSQL's (its commit times would stamp every later batch of every instance), and again once they agree", async () => {
     const database = candor.services.config.database as Extract<typeof candor.services.config.database, { driver: 'postgres' }>;
     let aheadMs = 120 * 86_400_000;
-    const skewed = new PostgresAuditStore(database, { wallClock: () => Date.now() + aheadMs });
+    const skewed = new PostgresAuditStore(database, candor.services.pseudonymBindingKey, { wallClock: () => Date.now() + aheadMs });
     const headBefore = await candor.services.accessLogReader.headSeq();
     try {
       const log = new AccessLog(skewed);
@@ -276,7 +276,7 @@ function crashSealersOnEachRequest() {
 
   it('fails an append that waits for the chain lock longer than its bound, and appends again once the lock is free', async () => {
     const database = candor.services.config.database as { url: string };
-    const bounded = new PostgresAuditStore({ driver: 'postgres', url: database.url }, { lockWaitMs: 300 });
+    const bounded = new PostgresAuditStore({ driver: 'postgres', url: database.url }, candor.services.pseudonymBindingKey, { lockWaitMs: 300 });
     const holder = new Client({ connectionString: database.url });
     await holder.connect();
     try {

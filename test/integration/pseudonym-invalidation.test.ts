@@ -1,4 +1,6 @@
 import { Client } from 'pg';
+import { pseudonymBindingKey } from '../../src/audit/pseudonym-binding';
+import { DEVELOPMENT_SECRET } from '../../src/config';
 import { DataSource } from 'typeorm';
 import { entriesOf } from '../../src/audit/access-log';
 import type { AuditStore } from '../../src/audit/audit-store';
@@ -8,6 +10,9 @@ import { MIGRATIONS } from '../../src/storage/data-source';
 import { createTestDatabase, DRIVERS, type TestDatabase } from '../support/databases';
 import { eventually } from '../support/eventually';
 import { DEFAULT_TEST_DATABASE_URL } from '../support/global-setup';
+
+/** What the stores bind their mappings under (any key: nothing here checks a binding). */
+const BINDING_KEY = pseudonymBindingKey(DEVELOPMENT_SECRET);
 
 let appends = 0;
 
@@ -75,7 +80,7 @@ async function recordedPseudonym(store: AuditStore, admin: DataSource, subjectId
     admin = new DataSource({ type: 'postgres', url: database.url, migrations: MIGRATIONS });
     await admin.initialize();
     await admin.runMigrations({ transaction: 'each' });
-    stores.push((a = new PostgresAuditStore({ driver: 'postgres', url: database.url })), (b = new PostgresAuditStore({ driver: 'postgres', url: database.url })));
+    stores.push((a = new PostgresAuditStore({ driver: 'postgres', url: database.url }, BINDING_KEY)), (b = new PostgresAuditStore({ driver: 'postgres', url: database.url }, BINDING_KEY)));
     await eventually(async () => (await usesItsCache(a)) && (await usesItsCache(b)), 'both stores listen');
   });
   afterAll(async () => {
@@ -94,7 +99,7 @@ async function recordedPseudonym(store: AuditStore, admin: DataSource, subjectId
   });
 
   it('leaves no mapping of an erased subject behind, however appends through other instances race the erasure', async () => {
-    const racers = [a, b, ...Array.from({ length: 2 }, () => new PostgresAuditStore({ driver: 'postgres', url: database.url }))];
+    const racers = [a, b, ...Array.from({ length: 2 }, () => new PostgresAuditStore({ driver: 'postgres', url: database.url }, BINDING_KEY))];
     stores.push(...racers.slice(2));
     for (let round = 0; round < 60; round++) {
       const subjectId = `cus_race_${round}`;
@@ -132,7 +137,7 @@ async function recordedPseudonym(store: AuditStore, admin: DataSource, subjectId
   });
 
   it('leaves no connection behind when closed, even while its listener is still connecting', async () => {
-    stores.push(new PostgresAuditStore({ driver: 'postgres', url: database.url }));
+    stores.push(new PostgresAuditStore({ driver: 'postgres', url: database.url }, BINDING_KEY));
     await Promise.all(stores.splice(0).map((store) => store.close()));
     await eventually(async () => (await connectionsNamed(AUDIT_LISTENER_APPLICATION_NAME)) + (await connectionsNamed(AUDIT_APPLICATION_NAME)) === 0, 'no connection of a closed store');
   });
@@ -151,8 +156,8 @@ describe('an erasure made through another SQLite connection reaches the log writ
     admin = new DataSource({ type: 'better-sqlite3', database: path, migrations: MIGRATIONS });
     await admin.initialize();
     await admin.runMigrations({ transaction: 'each' });
-    server = new SqliteAuditStore(path);
-    cli = new SqliteAuditStore(path);
+    server = new SqliteAuditStore(path, BINDING_KEY);
+    cli = new SqliteAuditStore(path, BINDING_KEY);
   });
   afterAll(async () => {
     await Promise.all([server?.close(), cli?.close()]);

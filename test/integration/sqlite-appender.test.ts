@@ -19,7 +19,7 @@ describe('the SQLite appender after a failed batch', () => {
   it("names the subject's later records by a pseudonym that maps to them", async () => {
     // A commit that fails after the mapping was inserted (a full disk, an I/O error), simulated by a trigger.
     await candor.services.dataSource.query("CREATE TRIGGER failing_batch BEFORE INSERT ON audit_entry WHEN NEW.request_id = 'failing' BEGIN SELECT RAISE(ABORT, 'disk full'); END");
-    const appender = openAppender(candor.database.url.replace(/^sqlite:/, ''));
+    const appender = openAppender(candor.database.url.replace(/^sqlite:/, ''), candor.services.pseudonymBindingKey);
     const entry = (requestId: string) => ({
       at: new Date().toISOString(), requestId, actorId: 'support-agent', actorName: 'Support', actorTeam: 'Support', purpose: 'essential.service', operationName: 'Q', subjectId: 'cus_after_failure',
       items: [{ coordinate: 'Customer.email', category: 'user.contact.email', decision: 'RELEASED' as const, reason: 'LEGAL_BASIS', legalBasis: 'contract', consentReceiptId: null }],
