@@ -5,6 +5,7 @@ import type { AccessActor, AccessRecordInput } from '../audit/access-log';
 import { AuditBatchEntity } from '../audit/audit.entities';
 import { checkpointSigner, checkSigningKey, exportCheckpoints, readCheckpointExport, rotateSigningKey, signedCheckpoint, writeCheckpoint } from '../audit/checkpoints';
 import { PARTITION_MONTHS_AHEAD } from '../audit/postgres-partitions';
+import type { VerifyReport } from '../audit/verify';
 import { decimal, signingSeed } from '../config';
 import { auditUnavailable, badInput, isoTime } from '../errors';
 import { inert } from '../printable';
@@ -74,6 +75,9 @@ function readExport(file: string): string {
   }
 }
 
+/** Where a verify found its break, for messages: ` at seq S`, or nothing (an altered pseudonym mapping that names no record). */
+const placeOfBreak = (report: VerifyReport) => (report.firstBrokenSeq === null ? '' : ` at seq ${report.firstBrokenSeq}`);
+
 /**
  * `candor audit verify [--from SEQ] [--checkpoints FILE]`: exit 0 when the chain verifies (and holds every
  * checkpoint of FILE, an earlier export), 1 with the first break otherwise.
@@ -112,7 +116,7 @@ export async function auditVerify(services: CandorServices, options: { readonly 
       output.out(`the log holds ${held} of ${anchors.name}, through seq ${Math.max(...anchors.checkpoints.map((checkpoint) => checkpoint.seq))}\n`);
     }
   }
-  else output.err(`access log broken at seq ${report.firstBrokenSeq}: ${report.problem}\n`);
+  else output.err(`access log broken${placeOfBreak(report)}: ${report.problem}\n`);
   if (unrecorded) output.err(`this run is unrecorded: the access log refused its record (${inert(causeOf(unrecorded))})\n`);
   return report.verified && !unrecorded ? 0 : 1;
 }
@@ -180,7 +184,7 @@ export async function auditPrune(services: CandorServices, before: string | unde
       () => undefined,
       (error: Error) => error,
     );
-    output.err(`nothing pruned: the access log is broken at seq ${integrity.firstBrokenSeq} (${integrity.problem}); a prune would sign over the break and remove its evidence — investigate it first (npx candor audit verify)\n`);
+    output.err(`nothing pruned: the access log is broken${placeOfBreak(integrity)} (${integrity.problem}); a prune would sign over the break and remove its evidence — investigate it first (npx candor audit verify)\n`);
     if (unrecorded) output.err(`this run is unrecorded: the access log refused its record (${inert(causeOf(unrecorded))})\n`);
     return 1;
   }

@@ -67,6 +67,8 @@ describe.each(DRIVERS)('the bindings of the access log\'s pseudonym mappings on 
         // A's row, first by subject id, now holds B's pseudonym.
         expect(report).toEqual(expect.objectContaining({ verified: false, firstBrokenSeq: Number(firstOfB.seq), problem: ALTERED(pseudonyms[B]) }));
         expect(report.problem).not.toContain('cus_');
+        const cli = await runCli(['audit', 'verify'], { DATABASE_URL: candor.database.url, NODE_ENV: 'test' });
+        expect([cli.code, cli.stderr]).toEqual([1, `access log broken at seq ${firstOfB.seq}: ${ALTERED(pseudonyms[B])}\n`]);
 
         for (const filter of [{ subjectId: A }, { subjectId: B }, {}]) {
           const refused = await subjectsIn(filter);
@@ -89,6 +91,17 @@ describe.each(DRIVERS)('the bindings of the access log\'s pseudonym mappings on 
         expect(await candor.services.verifyAccessLog()).toEqual(expect.objectContaining({ verified: false, problem: ALTERED(pseudonyms[B]) }));
       } finally {
         await tamper(candor, [['UPDATE subject_pseudonym SET binding = ? WHERE subject_id = ?', [binding, B]]]);
+      }
+    });
+
+    it('finds a planted mapping that names no record, and says so without a sequence number', async () => {
+      await tamper(candor, [['INSERT INTO subject_pseudonym (subject_id, pseudonym, created_at) VALUES (?, ?, ?)', ['cus_binding_planted', 'psn_planted', new Date().toISOString()]]]);
+      try {
+        expect(await candor.services.verifyAccessLog()).toEqual(expect.objectContaining({ verified: false, firstBrokenSeq: null, problem: ALTERED('psn_planted') }));
+        const cli = await runCli(['audit', 'verify'], { DATABASE_URL: candor.database.url, NODE_ENV: 'test' });
+        expect([cli.code, cli.stderr]).toEqual([1, `access log broken: ${ALTERED('psn_planted')}\n`]);
+      } finally {
+        await tamper(candor, [['DELETE FROM subject_pseudonym WHERE subject_id = ?', ['cus_binding_planted']]]);
       }
     });
   });
