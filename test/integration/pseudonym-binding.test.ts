@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { SubjectPseudonymEntity } from '../../src/audit/audit.entities';
 import { pseudonymBinding, pseudonymBindingKey } from '../../src/audit/pseudonym-binding';
-import { loadConfig } from '../../src/config';
+import { DEVELOPMENT_SECRET, loadConfig } from '../../src/config';
 import { generateReport } from '../../src/reports/generate-report';
 import { openServices } from '../../src/server/services';
 import { createDataSource, migrate } from '../../src/storage/data-source';
@@ -148,6 +148,30 @@ describe.each(DRIVERS)('the bindings of the access log\'s pseudonym mappings on 
         for (const { pseudonym, subjectId, binding } of await upgraded.dataSource.getRepository(SubjectPseudonymEntity).find()) expect(binding).toBe(pseudonymBinding(key, pseudonym, subjectId));
         expect(await upgraded.verifyAccessLog()).toEqual(expect.objectContaining({ verified: true }));
         expect((await upgraded.accessLogReader.page({ subjectId: A })).edges.map(({ node }) => node.requestId)).toEqual([`about-${A}`]);
+      } finally {
+        await upgraded.close();
+      }
+    });
+
+    it('does not bind an upgraded log that has recorded no secret under the development secret (a command run without NODE_ENV=production): the servers\' secret binds it', async () => {
+      const development = await openServices(loadConfig({ DATABASE_URL: database.url, NODE_ENV: 'test' }, {}));
+      try {
+        await development.accessLog.append([{ at: new Date(), requestId: 'before-any-secret', actor: null, purpose: null, operationName: null, subjectId: A, coordinate: null, category: null, decision: 'REFUSED', reason: 'UNAUTHENTICATED', legalBasis: null }]);
+        await development.dataSource.undoLastMigration({ transaction: 'each' });
+      } finally {
+        await development.close();
+      }
+      const migrating = createDataSource(configWith(THEIRS).database);
+      await migrating.initialize();
+      try {
+        await expect(migrate(migrating, DEVELOPMENT_SECRET)).rejects.toThrow("this database has recorded no secret yet, and this run has the development secret (CANDOR_SECRET unset): run it with CANDOR_SECRET set to the database's secret");
+        expect(await migrate(migrating, THEIRS)).toEqual(['PseudonymBinding1764700000000']);
+      } finally {
+        await migrating.destroy();
+      }
+      const upgraded = await open(THEIRS);
+      try {
+        expect(await upgraded.verifyAccessLog()).toEqual(expect.objectContaining({ verified: true }));
       } finally {
         await upgraded.close();
       }
