@@ -59,8 +59,29 @@ export class MappingCheck {
   }
 }
 
-/** Mappings re-bound per statement read. */
-const REBIND_PAGE = 1_000;
+/** A `subject_pseudonym` row as stored. */
+export interface StoredMapping {
+  readonly subjectId: string;
+  readonly pseudonym: string;
+  readonly binding: string | null;
+}
+
+/** Mappings read per statement. */
+const MAPPING_PAGE = 1_000;
+
+/** Every mapping, a page at a time in subject id order (keyset): memory stays one page's whatever the subjects. */
+export async function* mappingPages(manager: EntityManager): AsyncGenerator<StoredMapping[]> {
+  const parameter = manager.connection.options.type === 'postgres' ? '$1' : '?';
+  for (let after: string | undefined; ; ) {
+    const rows: Array<{ subject_id: string; pseudonym: string; binding: string | null }> = await manager.query(
+      `SELECT subject_id, pseudonym, binding FROM subject_pseudonym ${after === undefined ? '' : `WHERE subject_id > ${parameter}`} ORDER BY subject_id LIMIT ${MAPPING_PAGE}`,
+      after === undefined ? [] : [after],
+    );
+    if (rows.length === 0) return;
+    yield rows.map((row) => ({ subjectId: row.subject_id, pseudonym: row.pseudonym, binding: row.binding }));
+    after = rows[rows.length - 1].subject_id;
+  }
+}
 
 /**
  * Binds every mapping under `next` instead of `current`, in the caller's transaction (`secret rotate`), after
@@ -69,17 +90,11 @@ const REBIND_PAGE = 1_000;
  */
 export async function rebindMappings(manager: EntityManager, current: Buffer, next: Buffer): Promise<void> {
   const parameter = (position: number) => (manager.connection.options.type === 'postgres' ? `$${position}` : '?');
-  for (let after: string | undefined; ; ) {
-    const mappings: Array<{ subject_id: string; pseudonym: string; binding: string | null }> = await manager.query(
-      `SELECT subject_id, pseudonym, binding FROM subject_pseudonym ${after === undefined ? '' : `WHERE subject_id > ${parameter(1)}`} ORDER BY subject_id LIMIT ${REBIND_PAGE}`,
-      after === undefined ? [] : [after],
-    );
-    if (mappings.length === 0) return;
-    for (const { subject_id: subjectId, pseudonym, binding } of mappings) {
+  for await (const mappings of mappingPages(manager)) {
+    for (const { subjectId, pseudonym, binding } of mappings) {
       if (!isBound(current, pseudonym, subjectId, binding)) throw auditLogBroken(`nothing rotated: ${alteredMappingProblem(pseudonym)} — investigate it first (npx candor audit verify)`);
       await manager.query(`UPDATE subject_pseudonym SET binding = ${parameter(1)} WHERE subject_id = ${parameter(2)}`, [pseudonymBinding(next, pseudonym, subjectId), subjectId]);
     }
-    after = mappings[mappings.length - 1].subject_id;
   }
 }
 

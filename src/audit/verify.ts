@@ -2,7 +2,7 @@ import type { DataSource } from 'typeorm';
 import { AuditBatchEntity, AuditCheckpointEntity, AuditEntryEntity } from './audit.entities';
 import { batchHash, decodeItems, encodeItems, GENESIS_HASH, recordDigest } from './chain';
 import { inert } from '../printable';
-import { alteredMappingProblem, isBound } from './pseudonym-binding';
+import { alteredMappingProblem, isBound, mappingPages } from './pseudonym-binding';
 import { storedVerifier } from './checkpoint-keys';
 import { checkpointKeyring, type CheckpointSigner, type ExportedCheckpoint, missingAnchor } from './checkpoints';
 
@@ -53,30 +53,21 @@ export async function verifyAccessLog(dataSource: DataSource, signer: Checkpoint
   }
 }
 
-/** Mappings read per query. */
-const MAPPING_PAGE = 1_000;
-
 /**
  * The report, or the break a mapping whose binding is missing or does not match makes (`pseudonym-binding.ts`):
  * reported at the first record its pseudonym names (null when it names none), naming the pseudonym only — the
  * subject id it holds may be the one it was swapped in from.
  */
 async function withMappingsChecked(dataSource: DataSource, bindingKey: Buffer, report: VerifyReport): Promise<VerifyReport> {
-  const parameter = dataSource.options.type === 'postgres' ? '$1' : '?';
-  for (let after: string | undefined; ; ) {
-    const mappings: Array<{ subject_id: string; pseudonym: string; binding: string | null }> = await dataSource.query(
-      `SELECT subject_id, pseudonym, binding FROM subject_pseudonym ${after === undefined ? '' : `WHERE subject_id > ${parameter}`} ORDER BY subject_id LIMIT ${MAPPING_PAGE}`,
-      after === undefined ? [] : [after],
-    );
-    if (mappings.length === 0) return report;
-    const altered = mappings.find((mapping) => !isBound(bindingKey, mapping.pseudonym, mapping.subject_id, mapping.binding));
+  for await (const mappings of mappingPages(dataSource.manager)) {
+    const altered = mappings.find((mapping) => !isBound(bindingKey, mapping.pseudonym, mapping.subjectId, mapping.binding));
     if (altered) {
-      const [first] = await dataSource.query(`SELECT min(seq) AS seq FROM audit_entry WHERE subject_pseudonym = ${parameter}`, [altered.pseudonym]);
+      const [first] = await dataSource.query(`SELECT min(seq) AS seq FROM audit_entry WHERE subject_pseudonym = ${dataSource.options.type === 'postgres' ? '$1' : '?'}`, [altered.pseudonym]);
       const seq = first?.seq === null || first?.seq === undefined ? null : Number(first.seq);
       return { ...report, verified: false, firstBrokenSeq: seq, problem: inert(alteredMappingProblem(altered.pseudonym)) };
     }
-    after = mappings[mappings.length - 1].subject_id;
   }
+  return report;
 }
 
 /** The report, or the break an exported checkpoint the log no longer holds makes, whichever comes first. */
