@@ -1,6 +1,6 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 import { holdsDemoKeysMadeWith } from '../src/actors/actor-directory';
-import { pseudonymBinding, pseudonymBindingKey, secretOfMigrationRun } from '../src/audit/pseudonym-binding';
+import { pseudonymBindingKey, secretOfMigrationRun, storeBinding } from '../src/audit/pseudonym-binding';
 import { DEVELOPMENT_SECRET } from '../src/config';
 import { checkSecretToMakeWith } from '../src/storage/secret-fingerprint';
 
@@ -28,12 +28,10 @@ export class PseudonymBinding1764700000000 implements MigrationInterface {
     // A wrong secret would bind every row wrongly: each would read as altered from then on.
     await checkSecretToMakeWith(queryRunner.manager, secret, new Date(), () => holdsDemoKeysMadeWith(queryRunner.manager, DEVELOPMENT_SECRET));
     const key = pseudonymBindingKey(secret);
-    const postgres = queryRunner.connection.options.type === 'postgres';
-    const update = `UPDATE subject_pseudonym SET binding = ${postgres ? '$1' : '?'} WHERE subject_id = ${postgres ? '$2' : '?'}`;
     for (;;) {
       const rows: Array<{ subject_id: string; pseudonym: string }> = await queryRunner.query(`SELECT subject_id, pseudonym FROM subject_pseudonym WHERE binding IS NULL ORDER BY subject_id LIMIT ${BINDING_PAGE}`);
       if (rows.length === 0) return;
-      for (const row of rows) await queryRunner.query(update, [pseudonymBinding(key, row.pseudonym, row.subject_id), row.subject_id]);
+      for (const row of rows) await storeBinding(queryRunner.manager, key, row.pseudonym, row.subject_id);
     }
   }
 

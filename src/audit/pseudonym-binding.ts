@@ -89,13 +89,18 @@ export async function* mappingPages(manager: EntityManager): AsyncGenerator<Stor
  * anew, an altered mapping would pass every later check.
  */
 export async function rebindMappings(manager: EntityManager, current: Buffer, next: Buffer): Promise<void> {
-  const parameter = (position: number) => (manager.connection.options.type === 'postgres' ? `$${position}` : '?');
   for await (const mappings of mappingPages(manager)) {
     for (const { subjectId, pseudonym, binding } of mappings) {
       if (!isBound(current, pseudonym, subjectId, binding)) throw auditLogBroken(`nothing rotated: ${alteredMappingProblem(pseudonym)} — investigate it first (npx candor audit verify)`);
-      await manager.query(`UPDATE subject_pseudonym SET binding = ${parameter(1)} WHERE subject_id = ${parameter(2)}`, [pseudonymBinding(next, pseudonym, subjectId), subjectId]);
+      await storeBinding(manager, next, pseudonym, subjectId);
     }
   }
+}
+
+/** Writes the binding of the stored mapping (`pseudonym`, `subjectId`) under `key`, in the caller's transaction. */
+export async function storeBinding(manager: EntityManager, key: Buffer, pseudonym: string, subjectId: string): Promise<void> {
+  const postgres = manager.connection.options.type === 'postgres';
+  await manager.query(`UPDATE subject_pseudonym SET binding = ${postgres ? '$1' : '?'} WHERE subject_id = ${postgres ? '$2' : '?'}`, [pseudonymBinding(key, pseudonym, subjectId), subjectId]);
 }
 
 /**

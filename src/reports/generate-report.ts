@@ -87,6 +87,12 @@ export async function generateReport(services: CandorServices, request: ReportRe
   const [{ since }] = (await dataSource.query('SELECT min(at) AS since FROM audit_entry')) as Array<{ since: string | null }>;
   const logHead = { seq: head?.lastSeq ?? 0, hash: head?.hash ?? GENESIS_HASH };
   const now = services.clock();
+  // A period in the future would be reported as one in which nothing happened (or, for consent coverage, as
+  // today's ledger): an evidently empty report for a mistyped year is worse than a refusal.
+  if (parameters.from !== undefined && parameters.from > now.toISOString()) {
+    const source = kind === 'consent-coverage' ? 'the consent ledger' : 'the access log';
+    throw badInput(`the ${kind} period cannot start after now (${now.toISOString()}): it would start at ${parameters.from}, and ${source} tells nothing of the future`, { argument: 'from' });
+  }
   const frame: ReportFrame = { parameters, generatedAt: now.toISOString(), logHead, logSince: since };
   const { fields } = services;
 
@@ -119,10 +125,6 @@ export async function generateReport(services: CandorServices, request: ReportRe
       break;
     }
     case 'consent-coverage': {
-      // The ledger tells how consent stands up to now: a period in the future would present today's ledger as its state.
-      if (parameters.from !== undefined && parameters.from > now.toISOString()) {
-        throw badInput(`the consent-coverage period cannot start after now (${now.toISOString()}): it would start at ${parameters.from}, and the ledger tells nothing of the future`, { argument: 'from' });
-      }
       // The period starts, by default, at the earliest statement (an imported one may be older than the first entry).
       const start = new Date(parameters.from ?? (await earliestStatement(services)) ?? now.toISOString());
       const endsLater = parameters.to !== undefined && parameters.to > now.toISOString();

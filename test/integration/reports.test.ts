@@ -150,13 +150,17 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     await expect(report('consent-coverage', { to: '2000-01-01' })).rejects.toThrow('the period is backwards');
   });
 
-  it('consent coverage refuses a period starting after now (the ledger tells nothing of the future) and ends one that ends later now, saying so; in GraphQL and the CLI alike', async () => {
+  it('reports refuse a period starting after now (neither the ledger nor the log tells anything of the future); consent coverage and ends one that ends later now, saying so; in GraphQL and the CLI alike', async () => {
     const year = new Date().getUTCFullYear();
     const [later, evenLater] = [`${year + 4}-01-01`, `${year + 5}-01-01`];
     const generated = async () => (await candor.services.accessLogReader.page({ reason: 'REPORT_GENERATED' }, 500)).totalCount;
     const generatedBefore = await generated();
-    const refusal = new RegExp(`^the consent-coverage period cannot start after now \\(${year}-[^)]+\\): it would start at ${later}T00:00:00\\.000Z, and the ledger tells nothing of the future$`);
+    const refusal = new RegExp(`^the consent-coverage period cannot start after now \\(${year}-[^)]+\\): it would start at ${later}T00:00:00\\.000Z, and the consent ledger tells nothing of the future$`);
     await expect(report('consent-coverage', { from: later, to: evenLater })).rejects.toThrow(refusal);
+    // A report from the access log alike: an empty report for a mistyped year would read as "nothing happened".
+    for (const kind of ['purpose-usage', 'denials', 'ropa'] as const) {
+      await expect(report(kind, { from: later })).rejects.toThrow(new RegExp(`^the ${kind} period cannot start after now \\(${year}-[^)]+\\): it would start at ${later}T00:00:00\\.000Z, and the access log tells nothing of the future$`));
+    }
     const graphqlRefused = await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query: `{ report(kind: CONSENT_COVERAGE, from: "${later}", to: "${evenLater}") { summary } }` });
     expect(graphqlRefused.body.errors?.map((error) => [error.extensions?.code, refusal.test(error.message)])).toEqual([['BAD_USER_INPUT', true]]);
     const cliRefused = await runCli(['report', 'consent-coverage', '--from', later, '--to', evenLater, '--format', 'json'], { DATABASE_URL: candor.database.url });
