@@ -125,6 +125,17 @@ describe.each(DRIVERS)('the bindings of the access log\'s pseudonym mappings on 
       return services;
     };
 
+    /** A DataSource of the database that migrates only when told (the upgrade tests run the last migration themselves). */
+    const withMigratingSource = async (work: (migrating: DataSource) => Promise<void>) => {
+      const migrating = createDataSource(configWith(THEIRS).database);
+      await migrating.initialize();
+      try {
+        await work(migrating);
+      } finally {
+        await migrating.destroy();
+      }
+    };
+
     it("binds an upgraded log's mappings when Candor migrates it with the database's secret; refuses without the secret, or with another", async () => {
       const before = await logAboutTwoSubjects();
       try {
@@ -133,15 +144,11 @@ describe.each(DRIVERS)('the bindings of the access log\'s pseudonym mappings on 
       } finally {
         await before.close();
       }
-      const migrating = createDataSource(configWith(THEIRS).database);
-      await migrating.initialize();
-      try {
+      await withMigratingSource(async (migrating) => {
         await expect(migrate(migrating)).rejects.toThrow("the access log's pseudonym mappings must be bound with CANDOR_SECRET, which this migration run was not given: run `npx candor migrate` (with CANDOR_SECRET set) instead");
         await expect(migrate(migrating, 'another-secret-of-some-length')).rejects.toThrow("CANDOR_SECRET is not the secret this database's actors and links were made with");
         expect(await migrate(migrating, THEIRS)).toEqual(['PseudonymBinding1764700000000']);
-      } finally {
-        await migrating.destroy();
-      }
+      });
       const upgraded = await open(THEIRS);
       try {
         const key = pseudonymBindingKey(THEIRS);
@@ -161,14 +168,10 @@ describe.each(DRIVERS)('the bindings of the access log\'s pseudonym mappings on 
       } finally {
         await development.close();
       }
-      const migrating = createDataSource(configWith(THEIRS).database);
-      await migrating.initialize();
-      try {
+      await withMigratingSource(async (migrating) => {
         await expect(migrate(migrating, DEVELOPMENT_SECRET)).rejects.toThrow("this database has recorded no secret yet, and this run has the development secret (CANDOR_SECRET unset): run it with CANDOR_SECRET set to the database's secret");
         expect(await migrate(migrating, THEIRS)).toEqual(['PseudonymBinding1764700000000']);
-      } finally {
-        await migrating.destroy();
-      }
+      });
       const upgraded = await open(THEIRS);
       try {
         expect(await upgraded.verifyAccessLog()).toEqual(expect.objectContaining({ verified: true }));
