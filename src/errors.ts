@@ -12,9 +12,12 @@ export function isBadInput(error: unknown): error is GraphQLError {
   return error instanceof GraphQLError && error.extensions.code === 'BAD_USER_INPUT';
 }
 
-/** The subject is not (or no longer) a customer: bad input, tagged so that callers tell it from others without reading the message. */
-export function unknownSubject(message: string): GraphQLError {
-  return badInput(message, { field: 'subjectId', reason: 'UNKNOWN_SUBJECT' });
+/**
+ * The subject is not (or no longer) a customer: bad input, tagged so that callers tell it from others without
+ * reading the message; `where` names the input that gave it (a mutation's `subjectId` field by default).
+ */
+export function unknownSubject(message: string, where: { field: string } | { argument: string } = { field: 'subjectId' }): GraphQLError {
+  return badInput(message, { ...where, reason: 'UNKNOWN_SUBJECT' });
 }
 
 export function isUnknownSubject(error: unknown): boolean {

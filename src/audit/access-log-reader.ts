@@ -1,7 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { DataSource, SelectQueryBuilder } from 'typeorm';
 import { derivedKey } from '../config';
-import { badInput, checkPageSize, isoTime } from '../errors';
+import { badInput, checkPageSize, isoTime, unknownSubject } from '../errors';
 import { AuditBatchEntity, SubjectPseudonymEntity } from './audit.entities';
 import { ACCESS_DECISIONS, type AccessDecision, type EntryHeader, type EntryItem } from './chain';
 import { MappingCheck, pseudonymBindingKey } from './pseudonym-binding';
@@ -104,6 +104,9 @@ function decodeCursor(key: Buffer, value: string): Cursor {
 /** Filters on a record's own item (the rest are on its entry's header). */
 const ITEM_FILTERS: ReadonlyArray<keyof AccessLogFilter> = ['coordinate', 'category', 'decision', 'reason'];
 
+/** What a subject id names: a customer, an erased one, or none (the domain owns subjects; the reader only asks). */
+export type SubjectStatusOf = (subjectId: string) => Promise<'customer' | 'erased' | 'unknown'>;
+
 /** Reads the access log for auditors: filters, keyset pagination over a snapshot, pseudonyms mapped back. */
 export class AccessLogReader {
   private readonly cursorKey: Buffer;
@@ -111,11 +114,13 @@ export class AccessLogReader {
 
   /**
    * `secret`: CANDOR_SECRET, which the cursors' key is derived from (every instance shares it, and so their
-   * cursors), and the key the pseudonym mappings are bound under.
+   * cursors), and the key the pseudonym mappings are bound under. `subjectStatusOf` tells a mistyped or
+   * erased subject from one with no records: both would otherwise answer an empty page.
    */
   constructor(
     private readonly dataSource: DataSource,
     secret: string,
+    private readonly subjectStatusOf: SubjectStatusOf,
   ) {
     this.cursorKey = derivedKey(secret, CURSOR_KEY_LABEL);
     this.bindingKey = pseudonymBindingKey(secret);
@@ -139,6 +144,9 @@ export class AccessLogReader {
     // PostgreSQL text cannot hold NUL (it would fail the query), and no recorded value does.
     const withNul = Object.entries(filter).find(([, value]) => typeof value === 'string' && value.includes('\u0000'));
     if (withNul) throw badInput(`filter.${withNul[0]} holds a NUL character, which no recorded value does`, { argument: `filter.${withNul[0]}` });
+    const { from, to } = periodOf(filter);
+    if (from && to && from >= to) throw badInput('filter.from must be before filter.to (`to` is exclusive)', { argument: 'filter.from' });
+    if (filter.subjectId) await this.checkSubject(filter.subjectId);
     const resumed = after ? decodeCursor(this.cursorKey, after) : undefined;
     const asOf = resumed?.asOf ?? (await this.headSeq());
     const since = afterSeq > 0 ? await this.positionAfter(afterSeq) : LOG_START;
@@ -158,6 +166,17 @@ export class AccessLogReader {
     // Pages are read forward only: the Relay spec lets hasPreviousPage be false then, whatever precedes `after`.
     const pageInfo = { hasNextPage: rows.length > first, hasPreviousPage: false, startCursor: edges[0]?.cursor ?? null, endCursor: edges.at(-1)?.cursor ?? null };
     return { edges, pageInfo, totalCount };
+  }
+
+  /**
+   * Refuses a subject that is no customer, or an erased one, rather than answer no records: an auditor would
+   * read a mistyped id as "never accessed", and an erased subject's records, which stay in the log, are
+   * attributed to no one any more.
+   */
+  private async checkSubject(subjectId: string): Promise<void> {
+    const status = await this.subjectStatusOf(subjectId);
+    if (status === 'unknown') throw unknownSubject(`filter.subjectId: unknown subject "${subjectId}"`, { argument: 'filter.subjectId' });
+    if (status === 'erased') throw unknownSubject(`filter.subjectId: subject "${subjectId}" is erased: its records stay in the log, attributed to no one`, { argument: 'filter.subjectId' });
   }
 
   /** Refuses (AUDIT_LOG_BROKEN) to read a subject's records through a mapping whose binding does not hold. */
@@ -214,9 +233,7 @@ export class AccessLogReader {
       ['subjectId', 'subject.subject_id'],
       ['actorId', 'record.actor_id'],
       ['team', 'record.actor_team'],
-      ['purpose', 'record.purpose'],
       ['coordinate', 'record.coordinate'],
-      ['category', 'record.category'],
       ['decision', 'record.decision'],
       ['reason', 'record.reason'],
       ['requestId', 'record.request_id'],
@@ -225,10 +242,32 @@ export class AccessLogReader {
       const value = filter[key];
       if (value !== undefined && value !== null) query.andWhere(`${column} = :${key}`, { [key]: value });
     }
-    if (filter.from) query.andWhere('record.at >= :from', { from: isoTime(filter.from, 'filter.from', { argument: 'filter.from' }).toISOString() });
-    if (filter.to) query.andWhere('record.at < :to', { to: isoTime(filter.to, 'filter.to', { argument: 'filter.to' }).toISOString() });
+    // Taxonomy keys match as everywhere in Candor (taxonomy/keys.ts `covers`): the key itself or any key under
+    // it, so `marketing` finds `marketing.communications`. A prefix compared with substr, not LIKE: SQLite's
+    // LIKE ignores case and `_` is a wildcard in it.
+    const covered: Array<[keyof AccessLogFilter, string]> = [
+      ['purpose', 'record.purpose'],
+      ['category', 'record.category'],
+    ];
+    for (const [key, column] of covered) {
+      const value = filter[key];
+      if (typeof value !== 'string') continue;
+      const under = `${value}.`;
+      query.andWhere(`(${column} = :${key} OR substr(${column}, 1, :${key}Length) = :${key}Under)`, { [key]: value, [`${key}Length`]: under.length, [`${key}Under`]: under });
+    }
+    const { from, to } = periodOf(filter);
+    if (from) query.andWhere('record.at >= :from', { from: from.toISOString() });
+    if (to) query.andWhere('record.at < :to', { to: to.toISOString() });
     return query;
   }
+}
+
+/** The filter's `from` and `to` as times (refused as BAD_USER_INPUT when not ISO-8601 with an offset). */
+function periodOf(filter: AccessLogFilter): { from?: Date; to?: Date } {
+  return {
+    from: filter.from ? isoTime(filter.from, 'filter.from', { argument: 'filter.from' }) : undefined,
+    to: filter.to ? isoTime(filter.to, 'filter.to', { argument: 'filter.to' }) : undefined,
+  };
 }
 
 function toView(row: Record<string, unknown>): AccessRecordView {

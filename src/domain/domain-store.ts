@@ -107,6 +107,12 @@ export class DomainStore {
     return new Set(erased.map((customer) => customer.id));
   };
 
+  /** Whether `id` names a customer, an erased one (its row kept as a tombstone), or none at all. */
+  subjectStatus = async (id: string): Promise<'customer' | 'erased' | 'unknown'> => {
+    const customer = await committedRead(this.dataSource, () => this.dataSource.getRepository(CustomerEntity).findOne({ select: { id: true, erasedAt: true }, where: { id } }));
+    return !customer ? 'unknown' : customer.erasedAt ? 'erased' : 'customer';
+  };
+
   /**
    * Whether `id` is a data subject consent can still be given by (used by the consent ledger inside its
    * transaction): not erased. On PostgreSQL the row is share-locked to the end of that transaction, so an

@@ -68,14 +68,14 @@ export class AuditIntegrityType {
   @Field(() => String, { nullable: true, description: 'What is wrong at firstBrokenSeq, with expected and found values.' }) @Governed(LOG) problem!: string | null;
 }
 
-@InputType('AccessLogFilter', { description: 'Every given condition must hold. Times are ISO-8601; `to` is exclusive.' })
+@InputType('AccessLogFilter', { description: 'Every given condition must hold. Times are ISO-8601 with an offset; `to` is exclusive and must follow `from`. Other values match exactly.' })
 export class AccessLogFilterInput {
-  @Field(() => ID, { nullable: true }) subjectId?: string | null;
+  @Field(() => ID, { nullable: true, description: 'A customer: an unknown or erased subject is refused (UNKNOWN_SUBJECT), not answered with no records.' }) subjectId?: string | null;
   @Field(() => ID, { nullable: true }) actorId?: string | null;
   @Field(() => String, { nullable: true }) team?: string | null;
-  @Field(() => String, { nullable: true }) purpose?: string | null;
+  @Field(() => String, { nullable: true, description: 'A purpose key: records of it and of the purposes under it (`marketing` finds `marketing.communications`).' }) purpose?: string | null;
   @Field(() => String, { nullable: true }) coordinate?: string | null;
-  @Field(() => String, { nullable: true }) category?: string | null;
+  @Field(() => String, { nullable: true, description: 'A data category key: records of it and of the categories under it (`user.contact` finds `user.contact.email`).' }) category?: string | null;
   @Field(() => AccessDecisionEnum, { nullable: true }) decision?: AccessDecision | null;
   @Field(() => String, { nullable: true }) reason?: string | null;
   @Field(() => ID, { nullable: true }) requestId?: string | null;

@@ -181,7 +181,7 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
     consent: new ConsentLedger(dataSource, taxonomy, domain.subjects(), receipts, clock),
     actors,
     accessLog,
-    accessLogReader: new AccessLogReader(dataSource, config.secret),
+    accessLogReader: new AccessLogReader(dataSource, config.secret, domain.subjectStatus),
     checkpointSigner: signer,
     pseudonymBindingKey: bindingKey,
     verifyAccessLog: (verifyOptions) => verifyAccessLog(dataSource, signer, bindingKey, verifyOptions),

@@ -10,6 +10,8 @@ import { DRIVERS } from '../support/databases';
 import { runCli } from '../support/child-server';
 import { forgeLoneRecord, tamper } from '../support/raw-sql';
 import { addCustomer } from '../support/subjects';
+import { covers } from '../../src/taxonomy/keys';
+import { eraseSubject } from '../../src/privacy/erasure';
 
 const A = 'cus_0000_log_a';
 const B = 'cus_0000_log_b';
@@ -671,7 +673,7 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
       });
 
       it('refuses a cursor made under another CANDOR_SECRET, and one with a part added', async () => {
-        const elsewhere = new AccessLogReader(candor.services.dataSource, 'another-candor-secret-of-this-test');
+        const elsewhere = new AccessLogReader(candor.services.dataSource, 'another-candor-secret-of-this-test', candor.services.domain.subjectStatus);
         // Refusals name no subject: under another secret, no subject's mapping holds (it refuses to attribute them).
         const { edges } = await elsewhere.page({ decision: 'REFUSED' }, 2);
         await expectRefused(edges[1].cursor);
@@ -820,6 +822,45 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
       const marketing = await accessLog({ requestId: requestIds.marketing });
       expect(marketing.edges.map((edge: any) => edge.node.subjectId).sort()).toEqual([A, null].sort());
       expect((await candor.services.verifyAccessLog()).verified).toBe(true);
+    });
+
+    it.each([
+      ['purpose', 'essential', 'essential.serv'],
+      ['category', 'user.contact', 'user.cont'],
+    ] as const)('filters by %s as a taxonomy key: the key and the keys under it, not a mere prefix of the text', async (field, key, textPrefix) => {
+      const log = await accessLog({}, 500);
+      expect(log.pageInfo.hasNextPage).toBe(false);
+      const all = log.edges.map((edge: any) => edge.node);
+      const under = all.filter((node: any) => node[field] !== null && covers(key, node[field]));
+      // More than the key itself: the filter must reach the keys under it.
+      expect(new Set(under.map((node: any) => node[field])).size).toBeGreaterThan(1);
+      const filtered = await accessLog({ [field]: key }, 500);
+      expect(filtered.totalCount).toBe(filtered.edges.length);
+      // Reading the log is recorded (purpose essential.legal_obligation): compare up to the first read's head.
+      const headSeq = all.at(-1).seq;
+      expect(filtered.edges.map((edge: any) => edge.node.seq).filter((seq: number) => seq <= headSeq)).toEqual(under.map((node: any) => node.seq));
+      expect((await accessLog({ [field]: textPrefix })).totalCount).toBe(0);
+      expect((await accessLog({ [field]: key.toUpperCase() })).totalCount).toBe(0);
+    });
+
+    it.each([
+      ['after', { from: '2026-06-02T00:00:00Z', to: '2026-06-01T00:00:00Z' }],
+      ['at', { from: '2026-06-01T00:00:00+02:00', to: '2026-05-31T22:00:00Z' }],
+    ])('refuses a period whose start is %s its end as BAD_USER_INPUT', async (_case, filter) => {
+      const response = await auditor('query Log($filter: AccessLogFilter) { accessLog(filter: $filter) { totalCount } }', { filter });
+      expect(response.body.errors?.map((error) => [error.extensions?.code, error.extensions?.argument, error.message])).toEqual([['BAD_USER_INPUT', 'filter.from', 'filter.from must be before filter.to (`to` is exclusive)']]);
+    });
+
+    it('refuses an unknown subject, and an erased one, as UNKNOWN_SUBJECT rather than answer no records', async () => {
+      const erased = 'cus_0000_log_erased';
+      await addCustomer(candor, erased);
+      await candor.query({ key: KEYS.support, purpose: 'essential.service', query: `{ customer(id: "${erased}") { email } }` });
+      await eraseSubject(candor.services, erased, { id: 'privacy-desk', name: 'Privacy desk', team: 'Privacy' }, 'erasure-of-this-test');
+      const query = 'query Log($filter: AccessLogFilter) { accessLog(filter: $filter) { totalCount } }';
+      const refusal = async (subjectId: string) => (await auditor(query, { filter: { subjectId } })).body.errors?.map((error) => [error.extensions?.code, error.extensions?.reason, error.extensions?.argument, error.message]);
+      expect(await refusal('cus_0000_log_typo')).toEqual([['BAD_USER_INPUT', 'UNKNOWN_SUBJECT', 'filter.subjectId', 'filter.subjectId: unknown subject "cus_0000_log_typo"']]);
+      expect(await refusal(erased)).toEqual([['BAD_USER_INPUT', 'UNKNOWN_SUBJECT', 'filter.subjectId', `filter.subjectId: subject "${erased}" is erased: its records stay in the log, attributed to no one`]]);
+      expect((await accessLog({ subjectId: A })).totalCount).toBeGreaterThan(0);
     });
   });
 });

@@ -154,7 +154,7 @@ describe.each(DRIVERS)('the bindings of the access log\'s pseudonym mappings on 
         const key = pseudonymBindingKey(THEIRS);
         for (const { pseudonym, subjectId, binding } of await upgraded.dataSource.getRepository(SubjectPseudonymEntity).find()) expect(binding).toBe(pseudonymBinding(key, pseudonym, subjectId));
         expect(await upgraded.verifyAccessLog()).toEqual(expect.objectContaining({ verified: true }));
-        expect((await upgraded.accessLogReader.page({ subjectId: A })).edges.map(({ node }) => node.requestId)).toEqual([`about-${A}`]);
+        expect((await upgraded.accessLogReader.page({ requestId: `about-${A}` })).edges.map(({ node }) => node.subjectId)).toEqual([A]);
       } finally {
         await upgraded.close();
       }
@@ -187,7 +187,7 @@ describe.each(DRIVERS)('the bindings of the access log\'s pseudonym mappings on 
       const after = await open(NEXT);
       try {
         expect(await after.verifyAccessLog()).toEqual(expect.objectContaining({ verified: true }));
-        expect((await after.accessLogReader.page({ subjectId: B })).edges.map(({ node }) => node.requestId)).toEqual([`about-${B}`]);
+        expect((await after.accessLogReader.page({ requestId: `about-${B}` })).edges.map(({ node }) => node.subjectId)).toEqual([B]);
       } finally {
         await after.close();
       }

@@ -30,7 +30,7 @@ describe('the SQLite appender after a failed batch', () => {
     } finally {
       appender.close();
     }
-    const page = await candor.services.accessLogReader.page({ subjectId: 'cus_after_failure' }, 10);
+    const page = await candor.services.accessLogReader.page({ requestId: 'after' }, 10);
     expect(page.edges.map(({ node }) => [node.requestId, node.subjectId])).toEqual([['after', 'cus_after_failure']]);
   });
 });
