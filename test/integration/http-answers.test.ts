@@ -62,6 +62,13 @@ describe.each(DRIVERS)('HTTP answers that tell the client what to do instead, on
     }
     expect(statuses).toEqual([200, 200, 429]);
     expect([refused!.headers.get('retry-after'), refused!.body.errors?.[0].extensions?.code]).toEqual([String(60 / ACTOR_REQUESTS_PER_MINUTE), 'RATE_LIMITED']);
+    // A batch whose every operation is refused so says it too.
+    const batch = await fetch(candor.server.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.analytics}`, 'x-purpose': 'analytics.reporting' },
+      body: JSON.stringify([{ query: '{ __typename }' }, { query: '{ __typename }' }]),
+    });
+    expect([batch.status, batch.headers.get('retry-after')]).toEqual([429, String(60 / ACTOR_REQUESTS_PER_MINUTE)]);
   });
 
   it('tells a privacy link asked for too often when to ask again (Retry-After on its 429 page)', async () => {
