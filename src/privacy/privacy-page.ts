@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import { isBadInput, isUnknownSubject } from '../errors';
-import { RateLimiter } from '../server/rate-limiter';
+import { RateLimiter, secondsUntilNextToken } from '../server/rate-limiter';
 import type { CandorServices } from '../server/services';
 import type { Coverage } from '../reports/governance.reports';
 import type { LegalBasis } from '../taxonomy/taxonomy';
@@ -229,8 +229,10 @@ export function privacyRouter(services: CandorServices, privacy: PrivacyService,
   // A question may be 4,000 characters of any script: up to 9 bytes each once form-encoded.
   router.use(express.urlencoded({ extended: false, limit: '64kb' }));
 
+  // A form posts its link's token in its body; a link (GET, and HEAD, which Express routes to the same handler) carries it in the URL.
+  const tokenOf = (request: Request): unknown => (request.method === 'POST' ? request.body?.t : request.query.t);
   const subjectOf = (request: Request, response: Response): string | undefined => {
-    const token = (request.method === 'GET' ? request.query.t : request.body?.t) as string | undefined;
+    const token = tokenOf(request);
     const check = checkSubjectToken(services.config.secret, typeof token === 'string' ? token : undefined, services.clock());
     if (check.ok) return check.subjectId;
     if (check.problem === 'expired') refuse(response, 410, 'This link has expired', 'For your protection, links to this page only work for a limited time. Please ask us for a new link.');
@@ -241,8 +243,11 @@ export function privacyRouter(services: CandorServices, privacy: PrivacyService,
     const subjectId = subjectOf(request, response);
     if (!subjectId) return;
     // Every view is recorded and reads the subject's log: a link is not a way to load either without bound.
-    if (!requests.take(subjectId)) return refuse(response, 429, 'Please slow down', 'This page was asked for too often in the last minute. Please try again in a minute.');
-    const token = String(request.method === 'GET' ? request.query.t : request.body.t);
+    if (!requests.take(subjectId)) {
+      response.setHeader('Retry-After', String(secondsUntilNextToken(PAGE_REQUESTS_PER_MINUTE)));
+      return refuse(response, 429, 'Please slow down', 'This page was asked for too often in the last minute. Please try again in a minute.');
+    }
+    const token = String(tokenOf(request));
     try {
       await work(request, response, subjectId, token);
     } catch (error) {

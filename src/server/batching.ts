@@ -35,12 +35,14 @@ export function batchedOperations(apollo: ApolloServer<CandorContext>, buildCont
     const requestId = String(res.locals[REQUEST_ID_LOCAL]);
     const bodies: string[] = [];
     const statuses = new Set<number>();
+    let retryAfter: string | undefined;
     for (const [position, body] of operations.entries()) {
       const response = await apollo.executeHTTPGraphQLRequest({
         httpGraphQLRequest: { method: 'POST', headers, search: '', body },
         context: () => buildContext(req, res, { body, requestId: `${requestId}/${position + 1}` }),
       });
       statuses.add(response.status ?? 200);
+      retryAfter = response.headers.get('retry-after') ?? retryAfter;
       const refused = (message: string) => JSON.stringify({ errors: [{ message, extensions: { code: 'BAD_REQUEST' } }] });
       // Apollo refuses an element that is no operation (recorded, under its actor) in words about whole request
       // bodies ("Operation batching disabled." for a list): the answer says what is wrong with the element.
@@ -49,7 +51,10 @@ export function batchedOperations(apollo: ApolloServer<CandorContext>, buildCont
       else bodies.push(response.body.kind === 'complete' ? response.body.string : refused('incremental delivery is not available in a batch'));
     }
     // One status for the whole batch: the operations' common status, else 200 with each operation's errors in its own result.
-    res.status(statuses.size === 1 ? [...statuses][0] : 200).type('application/json').send(`[${bodies.join(',')}]`);
+    const status = statuses.size === 1 ? [...statuses][0] : 200;
+    // A batch refused whole for its actor's rate limit says when to retry, as a single operation's refusal does.
+    if (status === 429 && retryAfter) res.setHeader('Retry-After', retryAfter);
+    res.status(status).type('application/json').send(`[${bodies.join(',')}]`);
   };
 }
 

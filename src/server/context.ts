@@ -1,3 +1,4 @@
+import { HeaderMap } from '@apollo/server';
 import { GraphQLError } from 'graphql';
 import type { Request, Response } from 'express';
 import type { ActorEntity } from '../actors/actor.entity';
@@ -18,6 +19,7 @@ import { reportForGraphQL } from '../reports/report-graphql';
 import { isIntrospectionOnly } from './introspection';
 import { exceedsTokenLimit } from './query-limits';
 import { withDeadline } from './deadline';
+import { secondsUntilNextToken } from './rate-limiter';
 import type { RefusalRecorder } from './refusal-recorder';
 import type { CandorServices } from './services';
 
@@ -108,9 +110,10 @@ export function createContextFactory(services: CandorServices, governed: Governe
     // Recorded as the client sent it only when it can name an operation at all (a GraphQL name).
     const operationName = recordedOperationName(body?.operationName);
 
-    const refuse = async (code: RefusalCode, message: string, actor: AccessActor | null, purpose: string | null): Promise<never> => {
+    /** Records the refusal and throws it, with its HTTP status and any `headers` of its answer (Apollo sends both). */
+    const refuse = async (code: RefusalCode, message: string, actor: AccessActor | null, purpose: string | null, headers: Record<string, string> = {}): Promise<never> => {
       await refusals.record(req, { at: now, requestId, actor, purpose, operationName, subjectId: null, coordinate: null, category: null, decision: 'REFUSED', reason: code, legalBasis: null });
-      throw new GraphQLError(message, { extensions: { code, http: { status: REFUSALS[code] } } });
+      throw new GraphQLError(message, { extensions: { code, http: { status: REFUSALS[code], headers: new HeaderMap(Object.entries(headers)) } } });
     };
 
     const authorization = req.headers.authorization ?? '';
@@ -135,7 +138,8 @@ export function createContextFactory(services: CandorServices, governed: Governe
       return refuse('GOVERNANCE_UNAVAILABLE', "the rate limit's store is unavailable", accessActor, recordedPurpose(headerValue(req.headers['x-purpose'])));
     }
     if (!withinBudget) {
-      return refuse('RATE_LIMITED', `actor ${actor.id} exceeded ${rateLimitPerMinute} requests a minute; retry shortly`, accessActor, recordedPurpose(headerValue(req.headers['x-purpose'])));
+      const retryAfter = secondsUntilNextToken(rateLimitPerMinute);
+      return refuse('RATE_LIMITED', `actor ${actor.id} exceeded ${rateLimitPerMinute} requests a minute; retry in ${retryAfter} s`, accessActor, recordedPurpose(headerValue(req.headers['x-purpose'])), { 'retry-after': String(retryAfter) });
     }
 
     if (typeof body?.query === 'string' && exceedsTokenLimit(body.query, services.config.limits.tokens)) {

@@ -92,6 +92,25 @@ function refuseUnparsableTarget(req: IncomingMessage, res: ServerResponse, servi
   res.end(body);
 }
 
+/** An error a middleware passed on: body-parser's carry a status, a `type` and what they refused. */
+interface MiddlewareError {
+  readonly status?: number;
+  readonly type?: string;
+  readonly encoding?: string;
+  readonly charset?: string;
+}
+
+/** The coded answer to a middleware's error: a body the parser refused says why, and what to send instead. */
+function middlewareRefusal(error: MiddlewareError): { status: number; code: string; message: string } {
+  const status = typeof error.status === 'number' && error.status >= 400 && error.status < 500 ? error.status : 500;
+  if (status === 500) return { status, code: 'INTERNAL_SERVER_ERROR', message: 'Internal server error' };
+  if (status === 413) return { status, code: 'PAYLOAD_TOO_LARGE', message: `request body larger than ${MAX_BODY_BYTES} bytes` };
+  // body-parser's own names for these refusals (its `type`), which carry the encoding or charset refused.
+  if (error.type === 'encoding.unsupported') return { status, code: 'UNSUPPORTED_MEDIA_TYPE', message: `unsupported Content-Encoding "${error.encoding}": send the body uncompressed, or gzip, deflate or br` };
+  if (error.type === 'charset.unsupported') return { status, code: 'UNSUPPORTED_MEDIA_TYPE', message: `unsupported charset "${error.charset}": send UTF-8` };
+  return { status, code: 'BAD_REQUEST', message: 'malformed request body' };
+}
+
 /**
  * Starts the HTTP server: `/graphql` (Apollo Server 5 on Express 5), `/healthz`, and a server-generated
  * `X-Request-Id` on every response, errors and refusals included.
@@ -225,6 +244,11 @@ export async function startHttpServer(services: CandorServices, governed: Govern
   app.get('/metrics', async (_req, res) => {
     res.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics());
   });
+  // The probes and the metrics are read-only: another method on them is refused as such, not as a path Candor lacks.
+  app.all(['/healthz', '/readyz', '/metrics'], (req: Request, res: Response) => {
+    res.setHeader('Allow', 'GET, HEAD');
+    res.status(405).json({ errors: [{ message: `${req.method} is not allowed on ${req.path}: use GET or HEAD`, extensions: { code: 'METHOD_NOT_ALLOWED' } }] });
+  });
   const contextOf = createContextFactory(services, governed, refusals);
   // A context that fails with an error its client gets masked is logged here, where its request id is known.
   const buildContext: typeof contextOf = async (req, res, operation) => {
@@ -250,10 +274,8 @@ export async function startHttpServer(services: CandorServices, governed: Govern
   });
   // Body-parser and other middleware errors: a coded JSON answer, never Express's HTML stack page; refusals
   // of the request are recorded (nothing else is written, nothing executed).
-  app.use(async (error: { status?: number; type?: string }, req: Request, res: Response, _next: NextFunction) => {
-    const status = typeof error.status === 'number' && error.status >= 400 && error.status < 500 ? error.status : 500;
-    const code = status === 413 ? 'PAYLOAD_TOO_LARGE' : status < 500 ? 'BAD_REQUEST' : 'INTERNAL_SERVER_ERROR';
-    const message = status === 413 ? `request body larger than ${MAX_BODY_BYTES} bytes` : status < 500 ? 'malformed request body' : 'Internal server error';
+  app.use(async (error: MiddlewareError, req: Request, res: Response, _next: NextFunction) => {
+    const { status, code, message } = middlewareRefusal(error);
     if (status < 500) await recordRefusal(req, res, code);
     res.status(status).json({ errors: [{ message, extensions: { code } }] });
   });

@@ -8,6 +8,15 @@ export interface RequestBudget {
 }
 
 /**
+ * The seconds a key refused by a bucket of `perMinute` waits for its next token, at most: a refused bucket
+ * holds less than one token (never less than none) and refills one every 60 / perMinute seconds. What a
+ * refusal's `Retry-After` says (exact for a bucket spent to nothing, the usual refused one).
+ */
+export function secondsUntilNextToken(perMinute: number): number {
+  return Math.ceil(60 / perMinute);
+}
+
+/**
  * A token bucket per key: `perMinute` requests a minute, refilled continuously, bursts up to the same
  * number. Kept per instance (in memory): with N instances behind a balancer a key gets up to N times the
  * limit (actors on PostgreSQL share `SharedRateLimiter`'s buckets instead).

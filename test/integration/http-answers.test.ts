@@ -1,0 +1,84 @@
+import { createSubjectToken } from '../../src/privacy/subject-link';
+import { type Harness, KEYS, startCandor } from '../support/candor-harness';
+import { DRIVERS } from '../support/databases';
+import { eventually } from '../support/eventually';
+import { addCustomer } from '../support/subjects';
+
+/** The actor budget these servers run with: a refused actor's next token is 60 / 2 = 30 s away. */
+const ACTOR_REQUESTS_PER_MINUTE = 2;
+
+describe.each(DRIVERS)('HTTP answers that tell the client what to do instead, on %s', (driver) => {
+  let candor: Harness;
+  let base: string;
+  const linkOf = (subjectId: string) => createSubjectToken(candor.services.config.secret, subjectId, new Date(Date.now() + 3_600_000));
+
+  beforeAll(async () => {
+    candor = await startCandor(driver, { env: { CANDOR_RATE_LIMIT_PER_MINUTE: String(ACTOR_REQUESTS_PER_MINUTE) } });
+    base = candor.server.url.replace('/graphql', '');
+  });
+  afterAll(async () => {
+    await candor?.stop();
+  });
+
+  it('answers HEAD on a valid privacy link as it answers GET, without the page', async () => {
+    const S = 'cus_0000_http_head';
+    await addCustomer(candor, S);
+    const url = `${base}/privacy?t=${linkOf(S)}`;
+    const get = await fetch(url);
+    const head = await fetch(url, { method: 'HEAD' });
+    expect([get.status, get.headers.get('content-type')]).toEqual([200, expect.stringContaining('text/html')]);
+    expect([head.status, head.headers.get('content-type'), head.headers.get('cache-control'), await head.text()]).toEqual([200, get.headers.get('content-type'), 'no-store', '']);
+  });
+
+  it.each([
+    ['a Content-Encoding it cannot decode', { 'content-encoding': 'x-unknown' }, 'unsupported Content-Encoding "x-unknown": send the body uncompressed, or gzip, deflate or br'],
+    ['a charset other than UTF-8', { 'content-type': 'application/json; charset=iso-8859-1' }, 'unsupported charset "iso-8859-1": send UTF-8'],
+  ])('refuses a GraphQL body in %s with 415 UNSUPPORTED_MEDIA_TYPE saying what to send, and records the refusal', async (_case, headers, message) => {
+    const response = await fetch(candor.server.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.support}`, ...headers }, body: '{"query":"{ __typename }"}' });
+    expect([response.status, await response.json()]).toEqual([415, { errors: [{ message, extensions: { code: 'UNSUPPORTED_MEDIA_TYPE' } }] }]);
+    const requestId = response.headers.get('x-request-id');
+    const reasons = async () => (await candor.services.accessLogReader.page({ requestId }, 10)).edges.map((edge) => [edge.node.decision, edge.node.reason]);
+    await eventually(async () => (await reasons()).length > 0, 'the refusal recorded');
+    expect(await reasons()).toEqual([['REFUSED', 'UNSUPPORTED_MEDIA_TYPE']]);
+  });
+
+  it.each(['/healthz', '/readyz', '/metrics'])('refuses POST on %s with 405, an Allow header and a coded error naming the methods it takes', async (path) => {
+    const response = await fetch(`${base}${path}`, { method: 'POST' });
+    expect([response.status, response.headers.get('allow'), await response.json()]).toEqual([
+      405,
+      'GET, HEAD',
+      { errors: [{ message: `POST is not allowed on ${path}: use GET or HEAD`, extensions: { code: 'METHOD_NOT_ALLOWED' } }] },
+    ]);
+    expect((await fetch(`${base}${path}`, { method: 'HEAD' })).status).not.toBe(405);
+  });
+
+  it("tells an actor over its budget when its next request is within it (Retry-After: the seconds until a token refills)", async () => {
+    const statuses: number[] = [];
+    let refused: Awaited<ReturnType<Harness['query']>> | undefined;
+    for (let index = 0; index <= ACTOR_REQUESTS_PER_MINUTE; index++) {
+      const response = await candor.query({ key: KEYS.analytics, purpose: 'analytics.reporting', query: '{ __typename }' });
+      statuses.push(response.status);
+      if (response.status === 429) refused = response;
+    }
+    expect(statuses).toEqual([200, 200, 429]);
+    expect([refused!.headers.get('retry-after'), refused!.body.errors?.[0].extensions?.code]).toEqual([String(60 / ACTOR_REQUESTS_PER_MINUTE), 'RATE_LIMITED']);
+    // A batch whose every operation is refused so says it too.
+    const batch = await fetch(candor.server.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.analytics}`, 'x-purpose': 'analytics.reporting' },
+      body: JSON.stringify([{ query: '{ __typename }' }, { query: '{ __typename }' }]),
+    });
+    expect([batch.status, batch.headers.get('retry-after')]).toEqual([429, String(60 / ACTOR_REQUESTS_PER_MINUTE)]);
+  });
+
+  it('tells a privacy link asked for too often when to ask again (Retry-After on its 429 page)', async () => {
+    const S = 'cus_0000_http_slow_down';
+    await addCustomer(candor, S);
+    const url = `${base}/privacy/receipt?t=${linkOf(S)}&id=none`;
+    // The page's budget is 60 a minute: within 61 requests, one is refused.
+    let response = await fetch(url);
+    for (let index = 0; index < 60 && response.status === 404; index++) response = await fetch(url);
+    const retryAfter = Number(response.headers.get('retry-after'));
+    expect([response.status, Number.isInteger(retryAfter) && retryAfter > 0 && retryAfter <= 60]).toEqual([429, true]);
+  });
+});
