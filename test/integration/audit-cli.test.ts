@@ -1,5 +1,5 @@
 import { createPublicKey, randomBytes, verify } from 'node:crypto';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -8,7 +8,7 @@ import { AuditBatchEntity, AuditCheckpointEntity, AuditEntryEntity } from '../..
 import { batchHash } from '../../src/audit/chain';
 import { checkpointMessage, signedCheckpoint, writeCheckpoint } from '../../src/audit/checkpoints';
 import { auditCheckpoint, auditVerify, cliActor, recordCliOperation } from '../../src/cli/audit.command';
-import { parseDatabaseUrl } from '../../src/config';
+import { parseDatabaseUrl, projectRoot } from '../../src/config';
 import { SubjectMessageEntity } from '../../src/consent/subject-message.entity';
 import { CustomerEntity } from '../../src/domain/customer.entity';
 import { createDataSource, migrate } from '../../src/storage/data-source';
@@ -455,6 +455,23 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     const broken = await cli('verify');
     expect(broken.code).toBe(1);
     expect(broken.stderr).toContain(`access log broken at seq ${oldest.firstSeq}`);
+  });
+});
+
+describe('the options of the CLI itself', () => {
+  const offline = { DATABASE_URL: 'sqlite:/nonexistent/candor.sqlite' };
+
+  it.each([['--version'], ['-V']])('%s prints the version of package.json and exits 0', async (option) => {
+    const { version } = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8'));
+    const result = await runCli([option], offline);
+    expect([result.code, result.stdout, result.stderr]).toEqual([0, `${version}\n`, '']);
+  });
+
+  it('names an unknown option as it was typed, one dash or two', async () => {
+    for (const option of ['-f', '--f']) {
+      const result = await runCli(['report', 'denials', option, 'json'], offline);
+      expect([result.code, result.stdout, result.stderr]).toEqual([2, '', `candor: unknown option ${option} for "report denials" (it takes --subject, --from, --to, --format, --out)\n`]);
+    }
   });
 });
 
