@@ -475,6 +475,29 @@ describe('the options of the CLI itself', () => {
   });
 });
 
+(DRIVERS.includes('postgres') ? describe : describe.skip)('a DATABASE_URL naming a PostgreSQL schema that does not exist', () => {
+  it('is refused by every command, migrate and serve included, with how to create it; nothing is created', async () => {
+    const database = await createTestDatabase('postgres');
+    try {
+      const env = { DATABASE_URL: `${database.url}${database.url.includes('?') ? '&' : '?'}schema=nope`, PORT: '0' };
+      const refusal = /^candor: the database at [^@]+ has no schema "nope" \(DATABASE_URL's \?schema=\): create it \(CREATE SCHEMA nope\), or correct the URL\n$/;
+      for (const args of [['audit', 'verify'], ['migrate'], ['serve']]) {
+        const result = await runCli(args, env);
+        expect([args, result.code, result.stdout, result.stderr]).toEqual([args, 1, '', expect.stringMatching(refusal)]);
+      }
+      const admin = createDataSource(parseDatabaseUrl(database.url));
+      await admin.initialize();
+      try {
+        expect(await admin.query(`SELECT nspname FROM pg_namespace WHERE nspname = 'nope'`)).toEqual([]);
+      } finally {
+        await admin.destroy();
+      }
+    } finally {
+      await database.drop();
+    }
+  });
+});
+
 describe.each(DRIVERS)('commands on a database that is not (yet) Candor’s, on %s', (driver) => {
   it('refuse it rather than create or migrate it as a side effect, and say what to do', async () => {
     const database = await createTestDatabase(driver);
