@@ -12,7 +12,19 @@ export interface ActorArguments {
 }
 
 const ROLES = ['auditor', 'consent-manager', REJECT_MODE_ROLE];
-const list = (value: string | undefined) => (value ?? '').split(',').map((item) => item.trim()).filter(Boolean);
+
+/**
+ * The items of a comma-separated `--option`. An empty item (`a,,b`, a trailing comma) or one given twice is
+ * refused, naming the option and the item: it is a typo, and the actor's purposes and roles are kept as given.
+ */
+function listOption(option: string, value: string | undefined): string[] {
+  if (value === undefined) return [];
+  const items = value.split(',').map((item) => item.trim());
+  if (items.includes('')) throw badInput(`--${option} "${value}" holds an empty item: separate items with single commas`);
+  const repeated = items.find((item, index) => items.indexOf(item) !== index);
+  if (repeated !== undefined) throw badInput(`--${option} names "${repeated}" more than once`);
+  return items;
+}
 
 export const ACTOR_USAGE = 'usage: npx candor actor <create|list|rotate|revoke> …';
 export const ACTOR_ACTIONS: readonly string[] = ['create', 'list', 'rotate', 'revoke'];
@@ -23,8 +35,8 @@ export async function actorCommand(services: CandorServices, action: string | un
   switch (action) {
     case 'create': {
       if (!args.id || !args.name || !args.team) throw badInput('usage: npx candor actor create --id ID --name NAME --team TEAM --purposes P1,P2 [--roles auditor,consent-manager,reject-withheld]');
-      const purposes = list(args.purposes);
-      const roles = list(args.roles);
+      const purposes = listOption('purposes', args.purposes);
+      const roles = listOption('roles', args.roles);
       if (purposes.length === 0) throw badInput('--purposes needs at least one purpose key');
       for (const purpose of purposes) if (!taxonomy.purposes.has(purpose)) throw badInput(`unknown purpose "${purpose}"`);
       for (const role of roles) if (!ROLES.includes(role)) throw badInput(`unknown role "${role}": use ${ROLES.join(', ')}`);

@@ -1,7 +1,9 @@
 import 'reflect-metadata';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEMO_ACTORS, holdsDemoKeysMadeWith } from '../actors/actor-directory';
-import { ConfigError, DEVELOPMENT_SECRET, loadConfig, unknownVariableWarnings } from '../config';
+import { ConfigError, DEVELOPMENT_SECRET, loadConfig, projectRoot, unknownVariableWarnings } from '../config';
 import { isCallerFacing } from '../errors';
 import { SchemaDiffError } from '../governance/schema-diff';
 import { SchemaGovernanceError } from '../graphql/governance-catalog';
@@ -77,6 +79,7 @@ Commands:
          [--subject ID] [--from DATE] [--to DATE] --format <json|csv|html|pdf|md> [--out FILE]
                      A compliance report from the access log, the consent ledger and the schema
   help               Show this help
+  --version, -V      Print Candor's version
 
 Environment (see README "Configuration"):
   DATABASE_URL       sqlite:<path> (default sqlite:./data/candor.sqlite) or postgres://…
@@ -205,6 +208,8 @@ const OPTIONS_OF: Readonly<Record<string, readonly string[]>> = {
 
 const CLI_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
+  // -V as commander has it: -v reads as "verbose" to many.
+  version: { type: 'boolean', short: 'V' },
   from: { type: 'string' },
   to: { type: 'string' },
   before: { type: 'string' },
@@ -226,13 +231,20 @@ const CLI_OPTIONS = {
   roles: { type: 'string' },
 } as const;
 
-/** Why the options given do not fit the command, if they do not: one it does not take, or one missing its value. */
-function misusedOption(command: string, subcommand: string | undefined, values: Record<string, string | boolean | undefined>): string | undefined {
+/** What parseArgs's `tokens` tell of an option given. */
+type OptionToken = { readonly kind: string; readonly name?: string; readonly rawName?: string; readonly value?: string; readonly inlineValue?: boolean };
+
+/**
+ * Why the options given do not fit the command, if they do not: one it does not take, or one missing its value.
+ * An unknown option is quoted as typed (`tokens`): parseArgs names `-f` "f", and `--f` is not what was typed.
+ */
+function misusedOption(command: string, subcommand: string | undefined, values: Record<string, string | boolean | undefined>, tokens: readonly OptionToken[]): string | undefined {
   const taken = OPTIONS_OF[`${command} ${subcommand}`] ?? OPTIONS_OF[command] ?? [];
   const name = [command, subcommand].filter(Boolean).join(' ');
   for (const [option, value] of Object.entries(values)) {
     if (option === 'help' || value === undefined) continue;
-    if (!taken.includes(option)) return `unknown option --${option} for "${name}" (${taken.length ? `it takes ${taken.map((known) => `--${known}`).join(', ')}` : 'it takes no options'})`;
+    const typed = tokens.find((token) => token.kind === 'option' && token.name === option)?.rawName ?? `--${option}`;
+    if (!taken.includes(option)) return `unknown option ${typed} for "${name}" (${taken.length ? `it takes ${taken.map((known) => `--${known}`).join(', ')}` : 'it takes no options'})`;
     const type = (CLI_OPTIONS as Record<string, { type: string }>)[option].type;
     // An empty value is a variable that was not set (`--from "$START"`): never "no bound" or "to stdout".
     if (type === 'string' && (typeof value !== 'string' || value.trim() === '')) return `--${option} needs a value`;
@@ -241,9 +253,6 @@ function misusedOption(command: string, subcommand: string | undefined, values: 
   }
   return undefined;
 }
-
-/** What parseArgs's `tokens` tell of an option given. */
-type OptionToken = { readonly kind: string; readonly name?: string; readonly value?: string; readonly inlineValue?: boolean };
 
 /**
  * What parseArgs would read otherwise than meant: an option given twice, of which it keeps the last
@@ -304,12 +313,16 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
+  if (values.version) {
+    process.stdout.write(`${JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')).version}\n`);
+    return 0;
+  }
   // No command is a usage error, as a missing subcommand is: the help goes to stderr, and the exit is 2.
   if (command === undefined) {
     process.stderr.write(HELP);
     return 2;
   }
-  const optionProblem = misusedOption(command, subcommand, values) ?? misreadOption(tokens) ?? extraWord(positionals) ?? misusedSubcommand(command, subcommand, action);
+  const optionProblem = misusedOption(command, subcommand, values, tokens) ?? misreadOption(tokens) ?? extraWord(positionals) ?? misusedSubcommand(command, subcommand, action);
   if (optionProblem) {
     process.stderr.write(`candor: ${inert(optionProblem)}\n`);
     return 2;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { accessSync, closeSync, constants, fsyncSync, openSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, fsyncSync, lstatSync, openSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { badInput } from '../errors';
 import { generateReport, type ReportStage, validateReportRequest } from '../reports/generate-report';
@@ -40,11 +40,32 @@ export function checkReportArguments(args: ReportArguments, writable: WriteAcces
 }
 
 /**
- * Whether a report can be written to `path`, asked before it is generated: generating it is recorded
- * (REPORT_GENERATED), and a report that then could not be written would be recorded all the same.
+ * Where a report asked for at `path` is written: where a symbolic link there points, as the shell's `>`
+ * writes, not over the link (writeWhole's rename would replace the link with a file). A link that leads to no
+ * file is refused: its target may be a typo, and the report, personal data, would appear wherever it points.
  */
-function checkWritable(path: string, writable: WriteAccess): void {
-  const refuse = (why: string) => badInput(`cannot write the report to ${path}: ${why}`);
+function reportDestination(path: string): string {
+  try {
+    if (!lstatSync(path).isSymbolicLink()) return path;
+  } catch {
+    return path;
+  }
+  try {
+    return realpathSync(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw badInput(`cannot write the report to ${path}: it is a symbolic link to ${readlinkSync(path)}, ${code === 'ENOENT' ? 'which does not exist' : `which cannot be followed (${code})`}`);
+  }
+}
+
+/**
+ * Whether a report can be written to `path` (where it leads, if a link), asked before it is generated:
+ * generating it is recorded (REPORT_GENERATED), and a report that then could not be written would be
+ * recorded all the same.
+ */
+function checkWritable(out: string, writable: WriteAccess): void {
+  const refuse = (why: string) => badInput(`cannot write the report to ${out}: ${why}`);
+  const path = reportDestination(out);
   let existing;
   try {
     existing = statSync(path);
@@ -105,7 +126,7 @@ export async function reportCommand(services: CandorServices, args: ReportArgume
   const rendered = await renderReport(document, args.format as ReportFormat);
   if (args.out) {
     try {
-      writeWhole(args.out, rendered);
+      writeWhole(reportDestination(args.out), rendered);
     } catch (error) {
       throw badInput(`the report was generated (and recorded) but could not be written to ${args.out}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }

@@ -124,6 +124,19 @@ async function migrateUnbounded(database: DatabaseConfig, secret: string): Promi
   }
 }
 
+/**
+ * Refuses a PostgreSQL schema named in DATABASE_URL (`?schema=`) that is not there: migrations create tables
+ * in it, never the schema itself, so a command would otherwise report pending migrations that `migrate`
+ * cannot apply.
+ */
+async function checkSchemaExists(dataSource: DataSource, database: DatabaseConfig): Promise<void> {
+  if (database.driver !== 'postgres' || database.schema === undefined) return;
+  const found = await dataSource.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [database.schema]);
+  if (found.length === 0) {
+    throw new ConfigError(`the database at ${describeDatabase(database)} has no schema "${database.schema}" (DATABASE_URL's ?schema=): create it (CREATE SCHEMA ${database.schema}), or correct the URL`);
+  }
+}
+
 /** Opens the store (applying migrations unless told otherwise) and wires the modules on it. */
 export async function openServices(config: CandorConfig, options: OpenOptions = {}): Promise<CandorServices> {
   const taxonomy = loadConfiguredTaxonomy(config);
@@ -137,6 +150,7 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
   await dataSource.initialize();
   guardConnections(dataSource);
   try {
+    await checkSchemaExists(dataSource, config.database);
     if (migrations === 'apply') await (options.serving ? migrateUnbounded(config.database, config.secret) : migrate(dataSource, config.secret));
     const { pending, newer } = await migrationState(dataSource);
     const current = migrations === 'apply' || pending.length === 0;

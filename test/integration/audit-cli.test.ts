@@ -1,5 +1,5 @@
 import { createPublicKey, randomBytes, verify } from 'node:crypto';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -8,7 +8,7 @@ import { AuditBatchEntity, AuditCheckpointEntity, AuditEntryEntity } from '../..
 import { batchHash } from '../../src/audit/chain';
 import { checkpointMessage, signedCheckpoint, writeCheckpoint } from '../../src/audit/checkpoints';
 import { auditCheckpoint, auditVerify, cliActor, recordCliOperation } from '../../src/cli/audit.command';
-import { parseDatabaseUrl } from '../../src/config';
+import { parseDatabaseUrl, projectRoot } from '../../src/config';
 import { SubjectMessageEntity } from '../../src/consent/subject-message.entity';
 import { CustomerEntity } from '../../src/domain/customer.entity';
 import { createDataSource, migrate } from '../../src/storage/data-source';
@@ -455,6 +455,46 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     const broken = await cli('verify');
     expect(broken.code).toBe(1);
     expect(broken.stderr).toContain(`access log broken at seq ${oldest.firstSeq}`);
+  });
+});
+
+describe('the options of the CLI itself', () => {
+  const offline = { DATABASE_URL: 'sqlite:/nonexistent/candor.sqlite' };
+
+  it.each([['--version'], ['-V']])('%s prints the version of package.json and exits 0', async (option) => {
+    const { version } = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8'));
+    const result = await runCli([option], offline);
+    expect([result.code, result.stdout, result.stderr]).toEqual([0, `${version}\n`, '']);
+  });
+
+  it('names an unknown option as it was typed, one dash or two', async () => {
+    for (const option of ['-f', '--f']) {
+      const result = await runCli(['report', 'denials', option, 'json'], offline);
+      expect([result.code, result.stdout, result.stderr]).toEqual([2, '', `candor: unknown option ${option} for "report denials" (it takes --subject, --from, --to, --format, --out)\n`]);
+    }
+  });
+});
+
+(DRIVERS.includes('postgres') ? describe : describe.skip)('a DATABASE_URL naming a PostgreSQL schema that does not exist', () => {
+  it('is refused by every command, migrate and serve included, with how to create it; nothing is created', async () => {
+    const database = await createTestDatabase('postgres');
+    try {
+      const env = { DATABASE_URL: `${database.url}${database.url.includes('?') ? '&' : '?'}schema=nope`, PORT: '0' };
+      const refusal = /^candor: the database at [^@]+ has no schema "nope" \(DATABASE_URL's \?schema=\): create it \(CREATE SCHEMA nope\), or correct the URL\n$/;
+      for (const args of [['audit', 'verify'], ['migrate'], ['serve']]) {
+        const result = await runCli(args, env);
+        expect([args, result.code, result.stdout, result.stderr]).toEqual([args, 1, '', expect.stringMatching(refusal)]);
+      }
+      const admin = createDataSource(parseDatabaseUrl(database.url));
+      await admin.initialize();
+      try {
+        expect(await admin.query(`SELECT nspname FROM pg_namespace WHERE nspname = 'nope'`)).toEqual([]);
+      } finally {
+        await admin.destroy();
+      }
+    } finally {
+      await database.drop();
+    }
   });
 });
 

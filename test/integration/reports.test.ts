@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, linkSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { IsNull } from 'typeorm';
 import { basename, dirname, join } from 'node:path';
@@ -629,6 +629,33 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
       expect(statSync(out).mode & 0o777).toBe(0o600);
       expect(JSON.parse(readFileSync(out, 'utf8')).report).toBe('subject-access');
       expect(readdirSync(directory).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+    });
+
+    it('writes through an --out that is a symbolic link to where it points (as `>` does), the link kept', async () => {
+      const elsewhere = join(directory, 'linked-elsewhere');
+      mkdirSync(elsewhere);
+      const target = join(elsewhere, 'target.json');
+      writeFileSync(target, 'an older report');
+      const link = join(directory, 'link-to-a-report.json');
+      symlinkSync(target, link);
+      const result = await cli('denials', '--format', 'json', '--out', link);
+      expect([result.code, result.stderr]).toEqual([0, expect.stringContaining(`to ${link}`)]);
+      expect(lstatSync(link).isSymbolicLink()).toBe(true);
+      expect(JSON.parse(readFileSync(target, 'utf8')).report).toBe('denials');
+      expect(statSync(target).mode & 0o777).toBe(0o600);
+      // The new file was made beside the target (a rename cannot cross file systems), and none is left behind.
+      expect([readdirSync(elsewhere), readdirSync(directory).filter((name) => name.endsWith('.tmp'))]).toEqual([['target.json'], []]);
+    });
+
+    it('refuses an --out that is a symbolic link to no file, before generating (and recording) the report', async () => {
+      const generated = async () => (await candor.services.accessLogReader.page({ reason: 'REPORT_GENERATED' }, 500)).totalCount;
+      const before = await generated();
+      const missing = join(directory, 'no-such-directory', 'report.json');
+      const link = join(directory, 'dangling-link.json');
+      symlinkSync(missing, link);
+      const result = await cli('denials', '--format', 'json', '--out', link);
+      expect([result.code, result.stderr, result.stdout]).toEqual([1, `candor: cannot write the report to ${link}: it is a symbolic link to ${missing}, which does not exist\n`, '']);
+      expect([lstatSync(link).isSymbolicLink(), existsSync(missing), await generated()]).toEqual([true, false, before]);
     });
 
     it('leaves a report file that was there untouched when the new one cannot be written whole (the disk fills up)', async () => {

@@ -46,10 +46,15 @@ describe.each(DRIVERS)('API keys managed with `candor actor` on %s', (driver) =>
     [['create', '--id', 'spy', '--name', 'X', '--team', 'T', '--purposes', 'marketing', '--roles', 'root'], 'candor: unknown role "root": use auditor, consent-manager, reject-withheld\n'],
     [['create', '--id', 'spy', '--name', 'X\u001b[2J', '--team', 'T', '--purposes', 'marketing'], 'candor: an actor’s name and team must be plain text (they hold control characters)\n'],
     [['create', '--id', 'data-subject', '--name', 'X', '--team', 'T', '--purposes', 'marketing'], 'candor: the actor id "data-subject" is reserved for the data subjects themselves\n'],
+    [['create', '--id', 'spy', '--name', 'X', '--team', 'T', '--purposes', 'marketing', '--roles', 'auditor,auditor'], 'candor: --roles names "auditor" more than once\n'],
+    [['create', '--id', 'spy', '--name', 'X', '--team', 'T', '--purposes', 'marketing, analytics.reporting ,marketing'], 'candor: --purposes names "marketing" more than once\n'],
+    [['create', '--id', 'spy', '--name', 'X', '--team', 'T', '--purposes', 'marketing,,analytics.reporting'], 'candor: --purposes "marketing,,analytics.reporting" holds an empty item: separate items with single commas\n'],
+    [['create', '--id', 'spy', '--name', 'X', '--team', 'T', '--purposes', 'marketing', '--roles', 'auditor,'], 'candor: --roles "auditor," holds an empty item: separate items with single commas\n'],
     [['rotate', '--id', 'nobody'], 'candor: no active actor "nobody"\n'],
     [['revoke', '--id', 'nobody'], 'candor: no active actor "nobody"\n'],
-  ])('refuses %j with one line', async (args, message) => {
+  ])('refuses %j with one line, creating no actor', async (args, message) => {
     const result = await cli(...args);
     expect([result.code, result.stderr]).toEqual([1, message]);
+    expect((await candor.services.actors.list()).map((actor) => actor.id)).not.toContain('spy');
   });
 });
