@@ -75,10 +75,15 @@ describe.each(DRIVERS)('HTTP answers that tell the client what to do instead, on
     const S = 'cus_0000_http_slow_down';
     await addCustomer(candor, S);
     const url = `${base}/privacy/receipt?t=${linkOf(S)}&id=none`;
-    // The page's budget is 60 a minute: within 61 requests, one is refused.
-    let response = await fetch(url);
-    for (let index = 0; index < 60 && response.status === 404; index++) response = await fetch(url);
-    const retryAfter = Number(response.headers.get('retry-after'));
-    expect([response.status, Number.isInteger(retryAfter) && retryAfter > 0 && retryAfter <= 60]).toEqual([429, true]);
+    // The page's budget is 60 at once, then one a second: 80 requests at once outrun it whatever each then costs
+    // (sent one after another, each recording a view, they may not on a loaded machine).
+    const responses = await Promise.all(Array.from({ length: 80 }, () => fetch(url)));
+    const refused = responses.filter((response) => response.status === 429);
+    expect(refused.length).toBeGreaterThan(0);
+    expect(new Set(responses.map((response) => response.status))).toEqual(new Set([404, 429]));
+    for (const response of refused) {
+      const retryAfter = Number(response.headers.get('retry-after'));
+      expect(Number.isInteger(retryAfter) && retryAfter > 0 && retryAfter <= 60).toBe(true);
+    }
   });
 });
