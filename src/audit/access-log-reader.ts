@@ -144,7 +144,8 @@ export class AccessLogReader {
     // PostgreSQL text cannot hold NUL (it would fail the query), and no recorded value does.
     const withNul = Object.entries(filter).find(([, value]) => typeof value === 'string' && value.includes('\u0000'));
     if (withNul) throw badInput(`filter.${withNul[0]} holds a NUL character, which no recorded value does`, { argument: `filter.${withNul[0]}` });
-    const { from, to } = periodOf(filter);
+    const period = periodOf(filter);
+    const { from, to } = period;
     if (from && to && from >= to) throw badInput('filter.from must be before filter.to (`to` is exclusive)', { argument: 'filter.from' });
     if (filter.subjectId) await this.checkSubject(filter.subjectId);
     const resumed = after ? decodeCursor(this.cursorKey, after) : undefined;
@@ -157,10 +158,10 @@ export class AccessLogReader {
     const mappings = new MappingCheck(this.bindingKey);
     // The subject's mapping decides the count as well as the records: checked even when no record is returned.
     if (filter.subjectId) await this.checkMappingOf(filter.subjectId, mappings);
-    const rows = await this.filtered(filter, asOf, 'records', start).orderBy('record.entry_seq', 'ASC').addOrderBy('record.seq', 'ASC').limit(first + 1).getRawMany();
+    const rows = await this.filtered(filter, period, asOf, 'records', start).orderBy('record.entry_seq', 'ASC').addOrderBy('record.seq', 'ASC').limit(first + 1).getRawMany();
     for (const row of rows) if (row.subject_id !== null) mappings.assertBound(String(row.subject_pseudonym), String(row.subject_id), row.subject_binding ?? null);
     const countedFilter = filterDigest(filter);
-    const totalCount = resumed?.countedFilter === countedFilter ? resumed.totalCount : await this.count(filter, asOf, since);
+    const totalCount = resumed?.countedFilter === countedFilter ? resumed.totalCount : await this.count(filter, period, asOf, since);
     const nodes = rows.slice(0, first).map((row) => ({ node: toView(row), entrySeq: Number(row.entry_seq) }));
     const edges = nodes.map(({ node, entrySeq }) => ({ cursor: encodeCursor(this.cursorKey, { seq: node.seq, entrySeq, asOf, totalCount, countedFilter }), node }));
     // Pages are read forward only: the Relay spec lets hasPreviousPage be false then, whatever precedes `after`.
@@ -200,20 +201,20 @@ export class AccessLogReader {
    * record of a matching entry matches: the entries' counts are summed, and nothing is expanded — an entry
    * that starts at or before `since` counts only its records after it.
    */
-  private async count(filter: AccessLogFilter, asOf: number, since: Position): Promise<number> {
+  private async count(filter: AccessLogFilter, period: Period, asOf: number, since: Position): Promise<number> {
     const byEntry = ITEM_FILTERS.every((key) => filter[key] === undefined || filter[key] === null);
     const query = byEntry
-      ? this.filtered(filter, asOf, 'entries', since).select('SUM(CASE WHEN record.seq > :afterSeq THEN record.count ELSE record.seq + record.count - 1 - :afterSeq END)', 'count')
-      : this.filtered(filter, asOf, 'records', since).select('COUNT(*)', 'count');
+      ? this.filtered(filter, period, asOf, 'entries', since).select('SUM(CASE WHEN record.seq > :afterSeq THEN record.count ELSE record.seq + record.count - 1 - :afterSeq END)', 'count')
+      : this.filtered(filter, period, asOf, 'records', since).select('COUNT(*)', 'count');
     return Number((await query.getRawOne())?.count ?? 0);
   }
 
   /**
    * The records (from `audit_record`, the view expanding each stored entry into its logical records) or
-   * the stored entries (`audit_entry`, for header-only filters) matching `filter` as of `asOf`, with records
-   * after `start` (an entry: any of them).
+   * the stored entries (`audit_entry`, for header-only filters) matching `filter` (its `from` and `to` as
+   * `period`) as of `asOf`, with records after `start` (an entry: any of them).
    */
-  private filtered(filter: AccessLogFilter, asOf: number, rows: 'records' | 'entries', start: Position): SelectQueryBuilder<Record<string, unknown>> {
+  private filtered(filter: AccessLogFilter, period: Period, asOf: number, rows: 'records' | 'entries', start: Position): SelectQueryBuilder<Record<string, unknown>> {
     const query = this.dataSource.createQueryBuilder().from(rows === 'records' ? 'audit_record' : 'audit_entry', 'record').leftJoin(SubjectPseudonymEntity, 'subject', 'subject.pseudonym = record.subject_pseudonym');
     const after = { afterEntry: start.entrySeq, afterSeq: start.seq };
     if (rows === 'entries') {
@@ -255,15 +256,20 @@ export class AccessLogReader {
       const under = `${value}.`;
       query.andWhere(`(${column} = :${key} OR substr(${column}, 1, :${key}Length) = :${key}Under)`, { [key]: value, [`${key}Length`]: under.length, [`${key}Under`]: under });
     }
-    const { from, to } = periodOf(filter);
+    const { from, to } = period;
     if (from) query.andWhere('record.at >= :from', { from: from.toISOString() });
     if (to) query.andWhere('record.at < :to', { to: to.toISOString() });
     return query;
   }
 }
 
+interface Period {
+  readonly from?: Date;
+  readonly to?: Date;
+}
+
 /** The filter's `from` and `to` as times (refused as BAD_USER_INPUT when not ISO-8601 with an offset). */
-function periodOf(filter: AccessLogFilter): { from?: Date; to?: Date } {
+function periodOf(filter: AccessLogFilter): Period {
   return {
     from: filter.from ? isoTime(filter.from, 'filter.from', { argument: 'filter.from' }) : undefined,
     to: filter.to ? isoTime(filter.to, 'filter.to', { argument: 'filter.to' }) : undefined,
