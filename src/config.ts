@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_JWT_CLAIMS, type JwtClaimNames, type JwtSettings } from './actors/jwt-authenticator';
+import { closest } from './closest';
 
 /** The one development secret; production refuses to start with it. */
 export const DEVELOPMENT_SECRET = 'candor-development-secret-not-for-production';
@@ -86,23 +87,7 @@ export function unknownVariableWarnings(env: NodeJS.ProcessEnv = process.env): s
 
 /** The setting a few edits from `name`, if one is; those without the prefix compared as if they had it (`CANDOR_PORT`). */
 function closestSetting(name: string): Setting | undefined {
-  let closest: { setting: Setting; edits: number } | undefined;
-  for (const setting of SETTINGS) {
-    const edits = editDistance(name, setting.startsWith('CANDOR_') ? setting : `CANDOR_${setting}`);
-    if (edits <= CLOSE_EDITS && (closest === undefined || edits < closest.edits)) closest = { setting, edits };
-  }
-  return closest?.setting;
-}
-
-/** Levenshtein distance: the fewest insertions, deletions and substitutions that turn `a` into `b`. */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    previous = current;
-  }
-  return previous[b.length];
+  return closest(name, SETTINGS, CLOSE_EDITS, (setting) => (setting.startsWith('CANDOR_') ? setting : `CANDOR_${setting}`));
 }
 
 /** The values NODE_ENV may take; anything else is refused rather than read as "not production". */

@@ -1,9 +1,12 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { DataSource, SelectQueryBuilder } from 'typeorm';
+import { closest } from '../closest';
 import { derivedKey } from '../config';
 import { badInput, checkPageSize, isoTime, unknownSubject } from '../errors';
 import { AuditBatchEntity, SubjectPseudonymEntity } from './audit.entities';
 import { ACCESS_DECISIONS, type AccessDecision, type EntryHeader, type EntryItem } from './chain';
+import { coveringKeys } from '../taxonomy/keys';
+import type { Taxonomy } from '../taxonomy/taxonomy';
 import { MappingCheck, pseudonymBindingKey } from './pseudonym-binding';
 
 export interface AccessLogFilter {
@@ -107,23 +110,47 @@ const ITEM_FILTERS: ReadonlyArray<keyof AccessLogFilter> = ['coordinate', 'categ
 /** What a subject id names: a customer, an erased one, or none (the domain owns subjects; the reader only asks). */
 export type SubjectStatusOf = (subjectId: string) => Promise<'customer' | 'erased' | 'unknown'>;
 
+/** Taxonomy-key filters, and whether their column is on the entry's header or on the record's item. */
+const KEY_FILTERS = [
+  { key: 'purpose', rows: 'entries' },
+  { key: 'category', rows: 'records' },
+] as const;
+
+/** How far a mistyped key may be from the key it suggests. */
+const SUGGESTED_WITHIN_EDITS = 3;
+
+/** The key a mistyped one likely meant: the shortest key it begins (a key cut short), else the closest by edits. */
+function suggestedKey(typed: string, keys: ReadonlySet<string>): string | undefined {
+  const completions = [...keys].filter((key) => key.startsWith(typed)).sort((a, b) => a.length - b.length);
+  if (completions.length > 0) return completions[0];
+  // Text longer than every key by more than the edits allowed is near none (and costs its length per key to compare).
+  const longest = Math.max(0, ...[...keys].map((key) => key.length));
+  return typed.length > longest + SUGGESTED_WITHIN_EDITS ? undefined : closest(typed, keys, SUGGESTED_WITHIN_EDITS);
+}
+
 /** Reads the access log for auditors: filters, keyset pagination over a snapshot, pseudonyms mapped back. */
 export class AccessLogReader {
   private readonly cursorKey: Buffer;
   private readonly bindingKey: Buffer;
+  /** Every purpose and category key a filter may name: the taxonomy's keys and the keys above them. */
+  private readonly filterKeys: Record<'purpose' | 'category', ReadonlySet<string>>;
 
   /**
    * `secret`: CANDOR_SECRET, which the cursors' key is derived from (every instance shares it, and so their
    * cursors), and the key the pseudonym mappings are bound under. `subjectStatusOf` tells a mistyped or
-   * erased subject from one with no records: both would otherwise answer an empty page.
+   * erased subject from one with no records: both would otherwise answer an empty page. `taxonomy` does the
+   * same for a mistyped purpose or category.
    */
   constructor(
     private readonly dataSource: DataSource,
     secret: string,
     private readonly subjectStatusOf: SubjectStatusOf,
+    taxonomy: Pick<Taxonomy, 'purposes' | 'categories'>,
   ) {
     this.cursorKey = derivedKey(secret, CURSOR_KEY_LABEL);
     this.bindingKey = pseudonymBindingKey(secret);
+    const withAncestors = (keys: Iterable<string>) => new Set([...keys].flatMap(coveringKeys));
+    this.filterKeys = { purpose: withAncestors(taxonomy.purposes.keys()), category: withAncestors(taxonomy.categories.keys()) };
   }
 
   /** The last committed sequence number. */
@@ -162,6 +189,7 @@ export class AccessLogReader {
     for (const row of rows) if (row.subject_id !== null) mappings.assertBound(String(row.subject_pseudonym), String(row.subject_id), row.subject_binding ?? null);
     const countedFilter = filterDigest(filter);
     const totalCount = resumed?.countedFilter === countedFilter ? resumed.totalCount : await this.count(filter, period, asOf, since);
+    if (totalCount === 0) await this.refuseUnknownKeys(filter, asOf);
     const nodes = rows.slice(0, first).map((row) => ({ node: toView(row), entrySeq: Number(row.entry_seq) }));
     const edges = nodes.map(({ node, entrySeq }) => ({ cursor: encodeCursor(this.cursorKey, { seq: node.seq, entrySeq, asOf, totalCount, countedFilter }), node }));
     // Pages are read forward only: the Relay spec lets hasPreviousPage be false then, whatever precedes `after`.
@@ -178,6 +206,26 @@ export class AccessLogReader {
     const status = await this.subjectStatusOf(subjectId);
     if (status === 'unknown') throw unknownSubject(`filter.subjectId: unknown subject "${subjectId}"`, { argument: 'filter.subjectId' });
     if (status === 'erased') throw unknownSubject(`filter.subjectId: subject "${subjectId}" is erased: its records stay in the log, attributed to no one`, { argument: 'filter.subjectId' });
+  }
+
+  /**
+   * Refuses a purpose or category filter that is no key of the taxonomy (nor above one) and that no record
+   * of the log carries — a typo — rather than answer no records, which an auditor would read as "never used
+   * for that". A key the taxonomy no longer holds is answered for as long as records of it remain. Asked
+   * only of a filter that matched nothing, so a read that finds records costs no more.
+   */
+  private async refuseUnknownKeys(filter: AccessLogFilter, asOf: number): Promise<void> {
+    for (const { key, rows } of KEY_FILTERS) {
+      const value = filter[key];
+      if (typeof value !== 'string' || this.filterKeys[key].has(value)) continue;
+      const recorded = await this.filtered({ [key]: value }, {}, asOf, rows, LOG_START).select('1', 'found').limit(1).getRawOne();
+      if (recorded) continue;
+      const meant = suggestedKey(value.toLowerCase(), this.filterKeys[key]);
+      throw badInput(`filter.${key}: "${value}" is no ${key} of the taxonomy, and no record of the log carries it${meant ? ` (did you mean "${meant}"?)` : ''}`, {
+        argument: `filter.${key}`,
+        reason: 'UNKNOWN_KEY',
+      });
+    }
   }
 
   /** Refuses (AUDIT_LOG_BROKEN) to read a subject's records through a mapping whose binding does not hold. */

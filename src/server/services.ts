@@ -195,7 +195,7 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
     consent: new ConsentLedger(dataSource, taxonomy, domain.subjects(), receipts, clock),
     actors,
     accessLog,
-    accessLogReader: new AccessLogReader(dataSource, config.secret, domain.subjectStatus),
+    accessLogReader: new AccessLogReader(dataSource, config.secret, domain.subjectStatus, taxonomy),
     checkpointSigner: signer,
     pseudonymBindingKey: bindingKey,
     verifyAccessLog: (verifyOptions) => verifyAccessLog(dataSource, signer, bindingKey, verifyOptions),

@@ -673,7 +673,7 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
       });
 
       it('refuses a cursor made under another CANDOR_SECRET, and one with a part added', async () => {
-        const elsewhere = new AccessLogReader(candor.services.dataSource, 'another-candor-secret-of-this-test', candor.services.domain.subjectStatus);
+        const elsewhere = new AccessLogReader(candor.services.dataSource, 'another-candor-secret-of-this-test', candor.services.domain.subjectStatus, candor.services.taxonomy);
         // Refusals name no subject: under another secret, no subject's mapping holds (it refuses to attribute them).
         const { edges } = await elsewhere.page({ decision: 'REFUSED' }, 2);
         await expectRefused(edges[1].cursor);
@@ -825,9 +825,9 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
     });
 
     it.each([
-      ['purpose', 'essential', 'essential.serv'],
-      ['category', 'user.contact', 'user.cont'],
-    ] as const)('filters by %s as a taxonomy key: the key and the keys under it, not a mere prefix of the text', async (field, key, textPrefix) => {
+      ['purpose', 'essential', 'essential.serv', 'essential.service'],
+      ['category', 'user.contact', 'user.cont', 'user.contact'],
+    ] as const)('filters by %s as a taxonomy key: the key and the keys under it, not a mere prefix of the text', async (field, key, textPrefix, suggested) => {
       const log = await accessLog({}, 500);
       expect(log.pageInfo.hasNextPage).toBe(false);
       const all = log.edges.map((edge: any) => edge.node);
@@ -839,8 +839,32 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
       // Reading the log is recorded (purpose essential.legal_obligation): compare up to the first read's head.
       const headSeq = all.at(-1).seq;
       expect(filtered.edges.map((edge: any) => edge.node.seq).filter((seq: number) => seq <= headSeq)).toEqual(under.map((node: any) => node.seq));
-      expect((await accessLog({ [field]: textPrefix })).totalCount).toBe(0);
-      expect((await accessLog({ [field]: key.toUpperCase() })).totalCount).toBe(0);
+      // A mere prefix of a key, or a key in capitals, names no key and no record: refused as the typo it is
+      // (an empty answer would read as "never used for that"), with the key it is closest to.
+      const refusal = async (value: string) =>
+        (await auditor('query Log($filter: AccessLogFilter) { accessLog(filter: $filter) { totalCount } }', { filter: { [field]: value } })).body.errors?.map((error) => [error.extensions?.code, error.extensions?.reason, error.extensions?.argument, error.message]);
+      const unknown = (value: string, meant: string) => [['BAD_USER_INPUT', 'UNKNOWN_KEY', `filter.${field}`, `filter.${field}: "${value}" is no ${field} of the taxonomy, and no record of the log carries it (did you mean "${meant}"?)`]];
+      expect(await refusal(textPrefix)).toEqual(unknown(textPrefix, suggested));
+      expect(await refusal(key.toUpperCase())).toEqual(unknown(key.toUpperCase(), key));
+      for (const far of ['zz-nothing-like-it', 'z'.repeat(5_000)]) {
+        expect(await refusal(far)).toEqual([['BAD_USER_INPUT', 'UNKNOWN_KEY', `filter.${field}`, `filter.${field}: "${far}" is no ${field} of the taxonomy, and no record of the log carries it`]]);
+      }
+      // A key of the taxonomy that matches nothing is answered: no records.
+      expect((await accessLog({ [field]: key, requestId: 'no-such-request' })).totalCount).toBe(0);
+    });
+
+    it('answers a purpose or category the taxonomy no longer holds while records of it remain, even where none match', async () => {
+      const retired = { purpose: 'retired_purpose.newsletter', category: 'retired_category.hobby' };
+      await candor.services.accessLog.append([
+        { at: new Date(), requestId: 'retired-keys', actor: null, purpose: retired.purpose, operationName: null, subjectId: null, coordinate: 'Customer.hobby', category: retired.category, decision: 'RELEASED', reason: 'CONSENT_GIVEN', legalBasis: 'consent' },
+      ]);
+      for (const [field, value] of Object.entries(retired)) {
+        expect(candor.services.taxonomy[field === 'purpose' ? 'purposes' : 'categories'].has(value)).toBe(false);
+        const found = await accessLog({ [field]: value });
+        expect([found.totalCount, found.edges.map((edge: any) => edge.node.requestId)]).toEqual([1, ['retired-keys']]);
+        // Matching nothing in a period, it is still a key the log holds: no records, not a refusal.
+        expect((await accessLog({ [field]: value, to: '2000-01-01T00:00:00Z' })).totalCount).toBe(0);
+      }
     });
 
     it.each([
