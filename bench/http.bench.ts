@@ -11,6 +11,9 @@
  *
  *   npm run build && node dist/bench/http.bench.js      (BENCH_SECONDS per point, default 5)
  *
+ * Each point is measured in BENCH_ROUNDS rounds (default 3), the variants in alternating order (forward,
+ * then backward), and reported as the median round, with the range of requests/s: these machines drift
+ * within minutes, and a variant measured always first or always last would carry the drift into its ratio.
  * BENCH_VARIANTS picks variants by numeral (`BENCH_VARIANTS=ii,iii`: no database needed without iv and v);
  * BENCH_CONNECTIONS the connection counts (default 1,16,64). Ratios to (ii) compare points of one run only.
  */
@@ -43,6 +46,7 @@ import { createScratchDatabase } from './scratch-database';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '1,16,64').split(',').map(Number);
 const VARIANTS = process.env.BENCH_VARIANTS?.split(',');
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const QUERY = JSON.stringify({ query: '{ customers(limit: 100) { id fullName displayName email phone birthDate country postalAddress accessibilityNeeds createdAt } }' });
 const HEADERS = { 'content-type': 'application/json', authorization: 'Bearer bench-key', 'x-purpose': 'essential.service' };
 
@@ -125,14 +129,22 @@ async function scratchStores() {
     await dataSource.destroy();
   }
   const bindingKey = pseudonymBindingKey(DEVELOPMENT_SECRET);
-  const stores = { sqlite: createAuditStore(sqlite, bindingKey), postgres: createAuditStore(postgres, bindingKey) };
   return {
-    ...stores,
+    // A store per start: stopping a variant closes its log's store.
+    open: (kind: 'sqlite' | 'postgres'): AuditStore => createAuditStore(kind === 'sqlite' ? sqlite : postgres, bindingKey),
     cleanup: async () => {
-      await Promise.all([stores.sqlite.close(), stores.postgres.close()]).catch(() => undefined);
       for (const database of scratch) await database.drop();
     },
   };
+}
+
+type Measurement = Awaited<ReturnType<typeof measure>>;
+
+/** The round of median requests/s (its latencies and CPU with it), and the range of requests/s over the rounds. */
+function medianRound(rounds: readonly Measurement[]) {
+  const sorted = [...rounds].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond);
+  const median = sorted[Math.floor((sorted.length - 1) / 2)];
+  return { ...median, requestsPerSecondRange: [sorted[0].requestsPerSecond, sorted.at(-1)!.requestsPerSecond], rounds: rounds.length };
 }
 
 async function main(): Promise<void> {
@@ -144,39 +156,41 @@ async function main(): Promise<void> {
       ['ii tuned Apollo (ungoverned)', () => plainApollo(true)],
       ['iii Candor (graphql-jit, the default), log in memory', () => candor(memoryStore)],
       ['iii-js Candor on graphql-js, log in memory', () => candor(memoryStore, 'graphql-js')],
-      ['iv Candor, durable log on PostgreSQL', () => candor(stores!.postgres)],
-      ['v Candor, durable log on SQLite', () => candor(stores!.sqlite)],
+      ['iv Candor, durable log on PostgreSQL', () => candor(stores!.open('postgres'))],
+      ['v Candor, durable log on SQLite', () => candor(stores!.open('sqlite'))],
     ] as Array<[string, () => Promise<{ url: string; stop(): Promise<void> }>]>
   ).filter(([name]) => !VARIANTS || VARIANTS.includes(name.split(' ')[0]));
-  const results = [];
+  const measured = new Map<string, Measurement[]>(variants.flatMap(([name]) => CONNECTIONS.map((connections) => [`${name}|${connections}`, []])));
   try {
-    for (const [name, start] of variants) {
-      const server = await start();
-      try {
-        await measure(server.url, 4); // warm-up
-        for (const connections of CONNECTIONS) results.push({ variant: name, connections, ...(await measure(server.url, connections)) });
-      } finally {
-        await server.stop();
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [name, start] of round % 2 === 0 ? variants : [...variants].reverse()) {
+        const server = await start();
+        try {
+          await measure(server.url, 4); // warm-up
+          for (const connections of CONNECTIONS) measured.get(`${name}|${connections}`)!.push(await measure(server.url, connections));
+        } finally {
+          await server.stop();
+        }
       }
     }
-  } catch (error) {
+  } finally {
     await stores?.cleanup();
-    throw error;
   }
-  await stores?.cleanup();
-  console.log(`\nHTTP, 100-row query, ${SECONDS} s per point (loopback)\n`);
-  console.log(`${'variant'.padEnd(56)}conns   req/s    p50 ms   p99 ms   ×(ii) req/s  ×(ii) p99   CPU ms/request: main  other threads  PostgreSQL  (cores busy)`);
+  const results = variants.flatMap(([name]) => CONNECTIONS.map((connections) => ({ variant: name, connections, ...medianRound(measured.get(`${name}|${connections}`)!) })));
+  console.log(`\nHTTP, 100-row query, ${SECONDS} s per point (loopback), the median of ${ROUNDS} rounds in alternating order\n`);
+  console.log(`${'variant'.padEnd(56)}conns   req/s (min–max)     p50 ms   p99 ms   ×(ii) req/s  ×(ii) p99   CPU ms/request: main  other threads  PostgreSQL  (cores busy)`);
   const cpuColumns = (cpu: ReturnType<typeof cpuPerRequest>) =>
     cpu ? `${cpu.mainThreadMs!.toFixed(2).padStart(25)}${cpu.otherThreadsMs!.toFixed(2).padStart(15)}${(cpu.postgresMs ?? NaN).toFixed(2).padStart(12)}${`(${Math.round(cpu.machineBusy * 100)} %)`.padStart(14)}` : '';
   for (const row of results) {
     const tuned = results.find((other) => other.variant.startsWith('ii ') && other.connections === row.connections);
     const ratios = tuned ? `${(row.requestsPerSecond / tuned.requestsPerSecond).toFixed(2).padStart(14)}${(row.p99Ms / tuned.p99Ms).toFixed(2).padStart(11)}` : ' '.repeat(25);
-    console.log(`${row.variant.padEnd(56)}${String(row.connections).padStart(5)}${String(row.requestsPerSecond).padStart(8)}${String(row.p50Ms).padStart(10)}${String(row.p99Ms).padStart(9)}${ratios}${cpuColumns(row.cpu)}`);
+    const range = `(${row.requestsPerSecondRange.join('–')})`;
+    console.log(`${row.variant.padEnd(56)}${String(row.connections).padStart(5)}${String(row.requestsPerSecond).padStart(8)} ${range.padEnd(12)}${String(row.p50Ms).padStart(8)}${String(row.p99Ms).padStart(9)}${ratios}${cpuColumns(row.cpu)}`);
   }
   if (VARIANTS || process.env.BENCH_CONNECTIONS) return; // a partial run does not replace the recorded figures
   const directory = join(projectRoot(), 'bench', 'results');
   mkdirSync(directory, { recursive: true });
-  writeFileSync(join(directory, 'http.json'), JSON.stringify({ at: new Date().toISOString(), machine: { cpus: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version }, secondsPerPoint: SECONDS, results }, null, 2) + '\n');
+  writeFileSync(join(directory, 'http.json'), JSON.stringify({ at: new Date().toISOString(), machine: { cpus: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version }, secondsPerPoint: SECONDS, rounds: ROUNDS, results }, null, 2) + '\n');
 }
 
 main().then(
