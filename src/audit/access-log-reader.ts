@@ -3,10 +3,10 @@ import type { DataSource, SelectQueryBuilder } from 'typeorm';
 import { closest } from '../closest';
 import { derivedKey } from '../config';
 import { badInput, checkPageSize, isoTime, unknownSubject } from '../errors';
-import { AuditBatchEntity, SubjectPseudonymEntity } from './audit.entities';
-import { ACCESS_DECISIONS, type AccessDecision, type EntryHeader, type EntryItem } from './chain';
 import { coveringKeys } from '../taxonomy/keys';
 import type { Taxonomy } from '../taxonomy/taxonomy';
+import { AuditBatchEntity, SubjectPseudonymEntity } from './audit.entities';
+import { ACCESS_DECISIONS, type AccessDecision, type EntryHeader, type EntryItem } from './chain';
 import { MappingCheck, pseudonymBindingKey } from './pseudonym-binding';
 
 export interface AccessLogFilter {

@@ -73,9 +73,9 @@ export class AccessLogFilterInput {
   @Field(() => ID, { nullable: true, description: 'A customer: an unknown or erased subject is refused (UNKNOWN_SUBJECT), not answered with no records.' }) subjectId?: string | null;
   @Field(() => ID, { nullable: true }) actorId?: string | null;
   @Field(() => String, { nullable: true }) team?: string | null;
-  @Field(() => String, { nullable: true, description: 'A purpose key: records of it and of the purposes under it (`marketing` finds `marketing.communications`).' }) purpose?: string | null;
+  @Field(() => String, { nullable: true, description: 'A purpose key: records of it and of the purposes under it (`marketing` finds `marketing.communications`). One that is no key of the taxonomy and that no record carries is refused (UNKNOWN_KEY), not answered with no records.' }) purpose?: string | null;
   @Field(() => String, { nullable: true }) coordinate?: string | null;
-  @Field(() => String, { nullable: true, description: 'A data category key: records of it and of the categories under it (`user.contact` finds `user.contact.email`).' }) category?: string | null;
+  @Field(() => String, { nullable: true, description: 'A data category key: records of it and of the categories under it (`user.contact` finds `user.contact.email`). One that is no key of the taxonomy and that no record carries is refused (UNKNOWN_KEY), not answered with no records.' }) category?: string | null;
   @Field(() => AccessDecisionEnum, { nullable: true }) decision?: AccessDecision | null;
   @Field(() => String, { nullable: true }) reason?: string | null;
   @Field(() => ID, { nullable: true }) requestId?: string | null;
