@@ -110,11 +110,8 @@ const ITEM_FILTERS: ReadonlyArray<keyof AccessLogFilter> = ['coordinate', 'categ
 /** What a subject id names: a customer, an erased one, or none (the domain owns subjects; the reader only asks). */
 export type SubjectStatusOf = (subjectId: string) => Promise<'customer' | 'erased' | 'unknown'>;
 
-/** Taxonomy-key filters, and whether their column is on the entry's header or on the record's item. */
-const KEY_FILTERS = [
-  { key: 'purpose', rows: 'entries' },
-  { key: 'category', rows: 'records' },
-] as const;
+/** Filters naming a taxonomy key, matched as Candor matches keys: the key and the keys under it. */
+const TAXONOMY_KEY_FILTERS = ['purpose', 'category'] as const;
 
 /** How far a mistyped key may be from the key it suggests. */
 const SUGGESTED_WITHIN_EDITS = 3;
@@ -215,9 +212,10 @@ export class AccessLogReader {
    * only of a filter that matched nothing, so a read that finds records costs no more.
    */
   private async refuseUnknownKeys(filter: AccessLogFilter, asOf: number): Promise<void> {
-    for (const { key, rows } of KEY_FILTERS) {
+    for (const key of TAXONOMY_KEY_FILTERS) {
       const value = filter[key];
       if (typeof value !== 'string' || this.filterKeys[key].has(value)) continue;
+      const rows = ITEM_FILTERS.includes(key) ? 'records' : 'entries';
       const recorded = await this.filtered({ [key]: value }, {}, asOf, rows, LOG_START).select('1', 'found').limit(1).getRawOne();
       if (recorded) continue;
       const meant = suggestedKey(value.toLowerCase(), this.filterKeys[key]);
@@ -294,11 +292,8 @@ export class AccessLogReader {
     // Taxonomy keys match as everywhere in Candor (taxonomy/keys.ts `covers`): the key itself or any key under
     // it, so `marketing` finds `marketing.communications`. A prefix compared with substr, not LIKE: SQLite's
     // LIKE ignores case and `_` is a wildcard in it.
-    const covered: Array<[keyof AccessLogFilter, string]> = [
-      ['purpose', 'record.purpose'],
-      ['category', 'record.category'],
-    ];
-    for (const [key, column] of covered) {
+    for (const key of TAXONOMY_KEY_FILTERS) {
+      const column = `record.${key}`;
       const value = filter[key];
       if (typeof value !== 'string') continue;
       const under = `${value}.`;
