@@ -128,7 +128,10 @@ export function decide(request: DecisionRequest): Decision {
   // Rule 4
   const objection = mostSpecific(subjectState.objections, purpose.key);
   if (objection?.objected && basis !== 'legal_obligation' && basis !== 'vital_interests') return deny('OBJECTED', basis);
-  const { consent, active: consentActive, outdated: consentOutdated } = consentStanding(subjectState, purpose, now);
+  // consentStanding() in parts: decide() runs once per subject and field class, and allocates nothing on the way.
+  const consent = mostSpecific(subjectState.consents, purpose.key);
+  const consentActive = isActiveGrant(consent, now);
+  const consentOutdated = consentActive && needsRenewal(consent!, purpose);
   const receipt = consent?.receiptId ?? null;
   // Rule 5
   if (field.special && !(consentActive && consent!.explicit)) return deny('EXPLICIT_CONSENT_REQUIRED', basis);
@@ -153,12 +156,21 @@ export function decide(request: DecisionRequest): Decision {
  */
 export function consentStanding(state: SubjectState, purpose: RequestPurpose, now: Date): { consent: ConsentStatement | undefined; active: boolean; outdated: boolean; expired: boolean } {
   const consent = mostSpecific(state.consents, purpose.key);
-  const active = consent !== undefined && consent.granted && (consent.expiresAt === null || consent.expiresAt.getTime() > now.getTime());
-  const outdated =
-    active &&
+  const active = isActiveGrant(consent, now);
+  return { consent, active, outdated: active && needsRenewal(consent!, purpose), expired: consent !== undefined && consent.granted && !active };
+}
+
+/** A grant, neither withdrawn nor expired at `now`. */
+function isActiveGrant(consent: ConsentStatement | undefined, now: Date): boolean {
+  return consent !== undefined && consent.granted && (consent.expiresAt === null || consent.expiresAt.getTime() > now.getTime());
+}
+
+/** A grant that does not renew a material change of the purpose's notice: not of the purpose itself, or given before the change. */
+function needsRenewal(grant: ConsentStatement, purpose: RequestPurpose): boolean {
+  return (
     purpose.renewConsentsBefore !== undefined &&
-    (consent.purpose !== purpose.key || consent.recordedAt === undefined || consent.recordedAt === null || consent.recordedAt.getTime() < purpose.renewConsentsBefore.getTime());
-  return { consent, active, outdated, expired: consent !== undefined && consent.granted && !active };
+    (grant.purpose !== purpose.key || grant.recordedAt === undefined || grant.recordedAt === null || grant.recordedAt.getTime() < purpose.renewConsentsBefore.getTime())
+  );
 }
 
 /**

@@ -5,7 +5,7 @@ import { type FieldNode, getNamedType, GraphQLError, type GraphQLObjectType, typ
 import { collectFields, collectSubfields } from 'graphql/execution/collectFields';
 import { anyCovers } from '../taxonomy/keys';
 import { DENIAL_EXPLANATIONS, type DenialReason } from './codes';
-import { type Decision, decide, declaredForm, isReleasedWithoutSubject, type RequestPurpose, type SubjectState } from './decide';
+import { type Decision, decide, declaredForm, type FieldPolicy, isReleasedWithoutSubject, type RequestPurpose, type SubjectState } from './decide';
 import type { AccessRecordInput } from '../audit/access-log';
 import type { CompiledFields, GuardedField } from './guarded-field';
 import type { Masker, MaskStrategy } from './masking';
@@ -110,9 +110,19 @@ interface SelectedLeaf {
 
 /** The leaves a place reads of one type, and how the field there wraps its records in lists. */
 interface Selection {
+  /** Its position in the request's `selectionList` (how the log's slots name it). */
+  readonly id: number;
   readonly selected: readonly SelectedLeaf[];
   /** How many lists the field's type wraps its records in (0: a record). */
   readonly listDepth: number;
+  /** The record property holding the subject's id (every leaf of a type reads the same one). */
+  readonly subjectKey: string;
+  /** The selected fields as bits, laid out as one subject's words of `recorded`. */
+  readonly recordedBits: Uint32Array;
+  /** The policy classes of the selected fields decided per subject. */
+  readonly subjectClasses: readonly number[];
+  /** Whether every selected field decided without the subject (rule 1 or 2) is released. */
+  readonly releasedWithoutSubjects: boolean;
 }
 
 /** A withheld leaf field reported in the response's extensions. */
@@ -173,18 +183,19 @@ function argumentAt(args: Readonly<Record<string, unknown>>, path: string): stri
  * Both enforcement points — graphql-shield's rules through `enforce`, the leaf guard through
  * `guardLeaves` — apply `decide()`; nothing here decides on its own.
  *
- * The per-record path is synchronous and allocates only where a record is read (its path, one occurrence)
- * and where it needs a copy (a leaf not released in full): `decide()` runs once per (subject, policy class),
- * where the class of each field policy for this purpose is found by asking `decide()` itself whether it
- * can answer without a subject.
+ * The per-record path is synchronous and allocates no object per record but where it needs a copy (a leaf not
+ * released in full): `decide()` runs once per (subject, policy class), where the class of each field policy
+ * for this purpose is found by asking `decide()` itself whether it can answer without a subject; a record
+ * whose every leaf is released is told so by its classes' decisions, and is logged in one slot.
  */
 export class RequestGovernance {
   private readonly subjects = new Map<string, SubjectEntry>();
   private readonly entries: SubjectEntry[] = [];
   private readonly policyClasses: Uint8Array;
   private readonly classCount: number;
+  /** A policy of each class (index 0 unused), which `decide()` is asked about for the whole class. */
+  private readonly classPolicies: FieldPolicy[] = [];
   private readonly subjectIndependent: Array<Decision | undefined>;
-  private readonly fieldCount: number;
   /** 32-bit words per subject in `recorded`: one bit per field of the schema. */
   private readonly recordedStride: number;
   /**
@@ -193,13 +204,25 @@ export class RequestGovernance {
    * few of them for hundreds of subjects, and a byte per pair made this the request's largest allocation.
    */
   private recorded = new Uint32Array(0);
-  private logged: number[] = [];
   /**
-   * Where each subject's fields were read: the path of the object they belong to (`occurrencePaths`) and
-   * the subject's ordinal (`occurrenceOrdinals`), once per run of fields of one object. Read only when
-   * null propagation may have discarded objects (see `dropRecordsOfSubjectsAbsentFrom`).
+   * The decisions to log, in the order they were made: slot i is of the subject with ordinal
+   * `loggedOrdinals[i]`, and of one field (`loggedItems[i]` ≥ 0: its index) or of every leaf of a selection
+   * (< 0: the bitwise complement of its id) — a record whose leaves were all logged at once takes one slot,
+   * not one per leaf. `recorded` keeps a pair from taking two.
    */
-  private readonly occurrencePaths: Array<ResponsePath | undefined> = [];
+  private loggedOrdinals: number[] = [];
+  private loggedItems: number[] = [];
+  /** Each selection by id. */
+  private readonly selectionList: Selection[] = [];
+  /**
+   * Where each subject's fields were read: the object they belong to, as its parent's path
+   * (`occurrenceParents`) and its key there (`occurrenceKeys`; undefined: the response's data itself),
+   * and the subject's ordinal (`occurrenceOrdinals`), once per run of fields of one object. Read only when
+   * null propagation may have discarded objects (see `dropRecordsOfSubjectsAbsentFrom`). Parent and key
+   * rather than a path: a list's records are noted without a path object each.
+   */
+  private readonly occurrenceParents: Array<ResponsePath | undefined> = [];
+  private readonly occurrenceKeys: Array<string | number | undefined> = [];
   private readonly occurrenceOrdinals: number[] = [];
   private readonly refusedOperations: OperationRefusal[] = [];
   private readonly filteredOnChoices = new Map<string, { field: GuardedField; subjectId: string }>();
@@ -212,7 +235,8 @@ export class RequestGovernance {
   private lastSource: unknown = undefined;
   private lastSubjectKey: string | undefined = undefined;
   private lastEntry: SubjectEntry | undefined = undefined;
-  private lastOccurrencePath: ResponsePath | undefined = undefined;
+  private lastOccurrenceParent: ResponsePath | undefined = undefined;
+  private lastOccurrenceKey: string | number | undefined = undefined;
   private lastOccurrenceOrdinal = -1;
   /** The entry of records without a subject id, once one was met. */
   private unidentified: SubjectEntry | undefined = undefined;
@@ -223,7 +247,6 @@ export class RequestGovernance {
   constructor(private readonly options: RequestGovernanceOptions) {
     const { policies, fields } = options.compiled;
     this.explainOnly = options.mode === 'explain';
-    this.fieldCount = fields.length;
     this.recordedStride = Math.ceil(fields.length / 32);
     this.policyClasses = new Uint8Array(policies.length);
     const classes = new Map<string, number>();
@@ -231,7 +254,10 @@ export class RequestGovernance {
       const withoutSubject = decide({ field: policy, purpose: options.purpose, subjectState: null, now: options.now });
       if (withoutSubject.reason !== 'GOVERNANCE_UNAVAILABLE') return withoutSubject; // rule 1 or 2 answered
       const classKey = `${policy.special}|${declaredForm(policy, options.purpose.key) === 'masked' ? policy.mask!.strategy : ''}`;
-      if (!classes.has(classKey)) classes.set(classKey, classes.size + 1);
+      if (!classes.has(classKey)) {
+        classes.set(classKey, classes.size + 1);
+        this.classPolicies[classes.size] = policy;
+      }
       this.policyClasses[index] = classes.get(classKey)!;
       return undefined;
     });
@@ -265,13 +291,14 @@ export class RequestGovernance {
     const { fields } = this.options.compiled;
     const byOrdinal = new Array<{ subjectId: string | null; items: T[] } | undefined>(this.entries.length);
     const groups: Array<{ subjectId: string | null; items: T[] }> = [];
-    for (const slot of this.logged) {
-      const ordinal = Math.floor(slot / this.fieldCount);
+    for (let slot = 0; slot < this.loggedOrdinals.length; slot++) {
+      const ordinal = this.loggedOrdinals[slot];
+      const item = this.loggedItems[slot];
       const entry = this.entries[ordinal];
       let group = byOrdinal[ordinal];
       if (!group) groups.push((byOrdinal[ordinal] = group = { subjectId: entry.subjectId, items: [] }));
-      const field = fields[slot - ordinal * this.fieldCount];
-      group.items.push(itemOf(field, this.decisionFor(field, entry)));
+      if (item >= 0) group.items.push(itemOf(fields[item], this.decisionFor(fields[item], entry)));
+      else for (const { field } of this.selectionList[~item].selected) group.items.push(itemOf(field, this.decisionFor(field, entry)));
     }
     return groups;
   }
@@ -293,11 +320,13 @@ export class RequestGovernance {
    */
   dropRecordsOfSubjectsAbsentFrom(data: unknown): ReadonlySet<string | null> {
     const held = new Uint8Array(this.entries.length);
-    for (let occurrence = 0; occurrence < this.occurrencePaths.length; occurrence++) {
+    for (let occurrence = 0; occurrence < this.occurrenceOrdinals.length; occurrence++) {
       const ordinal = this.occurrenceOrdinals[occurrence];
-      if (held[ordinal] === 0 && isObject(valueAt(data, this.occurrencePaths[occurrence]))) held[ordinal] = 1;
+      if (held[ordinal] === 0 && isObject(valueAtKey(valueAt(data, this.occurrenceParents[occurrence]), this.occurrenceKeys[occurrence]))) held[ordinal] = 1;
     }
-    this.logged = this.logged.filter((slot) => held[Math.floor(slot / this.fieldCount)] === 1);
+    const kept = this.loggedOrdinals.map((ordinal) => held[ordinal] === 1);
+    this.loggedItems = this.loggedItems.filter((_, slot) => kept[slot]);
+    this.loggedOrdinals = this.loggedOrdinals.filter((_, slot) => kept[slot]);
     const dropped = new Set(this.entries.filter((entry) => held[entry.ordinal] === 0).map((entry) => entry.subjectId));
     this.withheldPaths = this.withheldPaths.filter(({ subjectId }) => !dropped.has(subjectId));
     return dropped;
@@ -478,8 +507,8 @@ export class RequestGovernance {
    * once in the response's extensions) or the coded error, which the executor puts in its place.
    */
   guardLeaves(result: unknown, leaves: GuardedLeaves, info: GraphQLResolveInfo): unknown {
-    const { selected, listDepth } = this.selectionOf(leaves, info);
-    return selected.length === 0 ? result : this.guardValue(result, listDepth, selected, info.path);
+    const selection = this.selectionOf(leaves, info);
+    return selection.selected.length === 0 ? result : this.guardValue(result, selection.listDepth, selection, info.path.prev, info.path.key);
   }
 
   /**
@@ -487,28 +516,35 @@ export class RequestGovernance {
    * iterable is walked (the executors take any); at a record's place, anything with properties is a record
    * — an array too, whose named properties the executors would read.
    */
-  private guardValue(value: unknown, listDepth: number, selection: readonly SelectedLeaf[], path: ResponsePath): unknown {
+  private guardValue(value: unknown, listDepth: number, selection: Selection, parent: ResponsePath | undefined, key: string | number): unknown {
     if (value === null || value === undefined || value instanceof Error) return value;
     if (typeof value !== 'object' && typeof value !== 'function') return value; // no properties to read: the executor reports it
-    if (typeof (value as PromiseLike<unknown>).then === 'function') return Promise.resolve(value).then((settled) => this.guardValue(settled, listDepth, selection, path));
+    if (typeof (value as PromiseLike<unknown>).then === 'function') return Promise.resolve(value).then((settled) => this.guardValue(settled, listDepth, selection, parent, key));
     const items = listDepth === 0 ? undefined : asArray(value);
     // Not a list where one is expected: the executor refuses it; guarded as a record all the same.
-    if (items === undefined) return this.guardRecord(value as Record<string, unknown>, selection, path);
+    if (items === undefined) return this.guardRecord(value as Record<string, unknown>, selection, parent, key);
+    const path: ResponsePath = { prev: parent, key, typename: undefined };
     let guarded: unknown[] | undefined = items === value ? undefined : items;
     for (let index = 0; index < items.length; index++) {
       const item: unknown = items[index];
-      const itemGuarded = this.guardValue(item, listDepth - 1, selection, { prev: path, key: index, typename: undefined });
+      const itemGuarded = this.guardValue(item, listDepth - 1, selection, path, index);
       if (itemGuarded !== item) (guarded ??= items.slice())[index] = itemGuarded;
     }
     return guarded ?? items;
   }
 
-  private guardRecord(source: Record<string, unknown>, selection: readonly SelectedLeaf[], path: ResponsePath): Record<string, unknown> {
-    // Every leaf of a type reads its subject from the same property.
-    const entry = this.entryOf(source, selection[0].field.subjectKey!);
-    this.noteOccurrence(entry, path);
+  /** Guards one record, found at `key` under the path `parent` (undefined `key`: the response's data). */
+  private guardRecord(source: Record<string, unknown>, selection: Selection, parent: ResponsePath | undefined, key: string | number | undefined): Record<string, unknown> {
+    const entry = this.entryOf(source, selection.subjectKey);
+    this.noteOccurrence(entry, parent, key);
+    // Every leaf released (the common case): the record as it is, its leaves logged in one slot.
+    if (!this.explainOnly && selection.releasedWithoutSubjects && this.releasesEveryClass(entry, selection.subjectClasses)) {
+      this.recordSelection(entry, selection);
+      return source;
+    }
+    const path: ResponsePath = { prev: parent, key: key!, typename: undefined };
     let view: Record<string, unknown> | undefined;
-    for (const { field, occurrences } of selection) {
+    for (const { field, occurrences } of selection.selected) {
       const decision = this.decideAndRecord(field, entry);
       if (decision.effect === 'allow' && !this.explainOnly) continue;
       // A copy keeping the record's prototype and every other property: relations below get it as their
@@ -524,6 +560,36 @@ export class RequestGovernance {
     // The relations of the record read it through the copy: its subject is the one just found.
     this.lastSource = view;
     return view;
+  }
+
+  /** Whether the subject's decision of every one of `policyClasses` is a release in full. */
+  private releasesEveryClass(entry: SubjectEntry, policyClasses: readonly number[]): boolean {
+    for (const policyClass of policyClasses) if (this.classDecision(entry, policyClass).effect !== 'allow') return false;
+    return true;
+  }
+
+  /**
+   * Logs every leaf of `selection` for the subject of `entry`: in one slot when none of them was logged for
+   * the subject yet, nothing when all were, else leaf by leaf (a relation or another place logged some).
+   */
+  private recordSelection(entry: SubjectEntry, selection: Selection): void {
+    const base = entry.ordinal * this.recordedStride;
+    if (base + this.recordedStride > this.recorded.length) this.growRecorded(base + this.recordedStride - 1);
+    const bits = selection.recordedBits;
+    let loggedBefore = 0;
+    let unlogged = 0;
+    for (let word = 0; word < bits.length; word++) {
+      loggedBefore |= this.recorded[base + word] & bits[word];
+      unlogged |= bits[word] & ~this.recorded[base + word];
+    }
+    if (unlogged === 0) return;
+    if (loggedBefore !== 0) {
+      for (const { field } of selection.selected) this.decideAndRecord(field, entry);
+      return;
+    }
+    for (let word = 0; word < bits.length; word++) this.recorded[base + word] |= bits[word];
+    this.loggedOrdinals.push(entry.ordinal);
+    this.loggedItems.push(~selection.id);
   }
 
   /**
@@ -579,9 +645,25 @@ export class RequestGovernance {
       const collected = collectedField(info);
       select(collected.nodes, true);
       if (!sameNodes(collected.nodes, info.fieldNodes)) select(info.fieldNodes, false);
-      selection = { selected: [...byName.values()], listDepth: listDepthOf(collected.type) };
+      selection = this.newSelection([...byName.values()], listDepthOf(collected.type));
       if (!collected.throughAbstractType) byLeaves.set(leaves, selection);
     }
+    return selection;
+  }
+
+  /** A selection of `selected` leaves, with what the guard of a record reads of it (by this request's purpose). */
+  private newSelection(selected: readonly SelectedLeaf[], listDepth: number): Selection {
+    const recordedBits = new Uint32Array(this.recordedStride);
+    const subjectClasses = new Set<number>();
+    let releasedWithoutSubjects = true;
+    for (const { field } of selected) {
+      recordedBits[field.index >>> 5] |= 1 << (field.index & 31);
+      const policyClass = this.policyClasses[field.policyIndex];
+      if (policyClass !== SUBJECT_INDEPENDENT) subjectClasses.add(policyClass);
+      else if (this.subjectIndependent[field.policyIndex]!.effect !== 'allow') releasedWithoutSubjects = false;
+    }
+    const selection: Selection = { id: this.selectionList.length, selected, listDepth, subjectKey: selected[0]?.field.subjectKey ?? '', recordedBits, subjectClasses: [...subjectClasses], releasedWithoutSubjects };
+    this.selectionList.push(selection);
     return selection;
   }
 
@@ -591,7 +673,7 @@ export class RequestGovernance {
    */
   private judge(field: GuardedField, source: unknown, objectPath: ResponsePath | undefined): Decision {
     const entry = this.entryOf(source, field.subjectKey!);
-    this.noteOccurrence(entry, objectPath);
+    this.noteOccurrence(entry, objectPath?.prev, objectPath?.key);
     return this.decideAndRecord(field, entry);
   }
 
@@ -612,11 +694,13 @@ export class RequestGovernance {
   }
 
   /** Notes where a subject's fields were read: by path, not by record, as a loader may hand one record to two paths and null propagation drop one. */
-  private noteOccurrence(entry: SubjectEntry, objectPath: ResponsePath | undefined): void {
-    if (entry.ordinal === this.lastOccurrenceOrdinal && samePath(objectPath, this.lastOccurrencePath)) return;
-    this.occurrencePaths.push(objectPath);
+  private noteOccurrence(entry: SubjectEntry, parent: ResponsePath | undefined, key: string | number | undefined): void {
+    if (entry.ordinal === this.lastOccurrenceOrdinal && key === this.lastOccurrenceKey && samePath(parent, this.lastOccurrenceParent)) return;
+    this.occurrenceParents.push(parent);
+    this.occurrenceKeys.push(key);
     this.occurrenceOrdinals.push(entry.ordinal);
-    this.lastOccurrencePath = objectPath;
+    this.lastOccurrenceParent = parent;
+    this.lastOccurrenceKey = key;
     this.lastOccurrenceOrdinal = entry.ordinal;
   }
 
@@ -628,7 +712,8 @@ export class RequestGovernance {
     if (word >= this.recorded.length) this.growRecorded(word);
     if ((this.recorded[word] & bit) === 0) {
       this.recorded[word] |= bit;
-      this.logged.push(entry.ordinal * this.fieldCount + field.index);
+      this.loggedOrdinals.push(entry.ordinal);
+      this.loggedItems.push(field.index);
     }
     return decision;
   }
@@ -662,8 +747,12 @@ export class RequestGovernance {
 
   private decisionFor(field: GuardedField, entry: SubjectEntry): Decision {
     const policyClass = this.policyClasses[field.policyIndex];
-    if (policyClass === SUBJECT_INDEPENDENT) return this.subjectIndependent[field.policyIndex]!;
-    return (entry.decisions[policyClass] ??= decide({ field: field.policy, purpose: this.options.purpose, subjectState: entry.state, now: this.options.now }));
+    return policyClass === SUBJECT_INDEPENDENT ? this.subjectIndependent[field.policyIndex]! : this.classDecision(entry, policyClass);
+  }
+
+  /** The subject's decision for a policy class: `decide()` for the first policy of the class (each decides alike). */
+  private classDecision(entry: SubjectEntry, policyClass: number): Decision {
+    return (entry.decisions[policyClass] ??= decide({ field: this.classPolicies[policyClass], purpose: this.options.purpose, subjectState: entry.state, now: this.options.now }));
   }
 
   private addEntry(subjectId: string | null, state: SubjectState | null): SubjectEntry {
@@ -786,6 +875,12 @@ function samePath(a: ResponsePath | undefined, b: ResponsePath | undefined): boo
     if (a === undefined || b === undefined || a.key !== b.key) return false;
   }
   return true;
+}
+
+/** The value at `key` of `parent` (undefined `key`: `parent` itself); undefined past a null. */
+function valueAtKey(parent: unknown, key: string | number | undefined): unknown {
+  if (key === undefined) return parent;
+  return isObject(parent) ? (parent as Record<string | number, unknown>)[key] : undefined;
 }
 
 /** The value at `path` (response keys and list indexes) in a response's `data`; undefined past a null. */
