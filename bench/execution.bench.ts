@@ -12,7 +12,9 @@
  *   (a-jit) as (a), on graphql-jit (the document compiled once, as the server does)
  *   (b-jit) as (b), on graphql-jit, the server's default executor — governed Candor as it runs out of the box
  * (a)–(f) run on graphql-js execute: the reference executor (CANDOR_EXECUTOR=graphql-js) and the fallback.
- * Rounds alternate the order of scenarios; we report the median and p99 per execution and ratios to (a).
+ * Rounds alternate the order of scenarios; we report the median and p99 per execution and ratios to (a):
+ * each round's ratio of medians (the scenario's block to its baseline's, seconds apart), and the
+ * median of those, so a slow spell of the machine weighs on both sides of a ratio instead of on one.
  *
  * graphql-js reads NODE_ENV once, when loaded: unless it is `production`, its `instanceOf` checks every
  * failed `instanceof` for a second copy of graphql, a cost (a) and (b) share that dilutes the ratios.
@@ -117,6 +119,13 @@ async function main(): Promise<void> {
   const governedJit = new JitExecutor(governed.schema);
 
   const results: Array<Record<string, unknown>> = [];
+  /** Each round's median per scenario, per N: the blocks a round's ratios compare. */
+  const roundMediansBySize = new Map<number, Record<string, number[]>>();
+  const roundRatiosOf = (n: number, scenario: string, baseline: string) => {
+    const medians = roundMediansBySize.get(n)!;
+    return medians[scenario].map((median, round) => median / medians[baseline][round]);
+  };
+  const pairedRatio = (n: number, scenario: string, baseline: string) => +quantile(roundRatiosOf(n, scenario, baseline), 0.5).toFixed(3);
   for (const n of SIZES) {
     const rows = makeRows(n);
     const scenarios: Record<string, { run: () => Promise<ExecutionResult>; errors: number; baseline: string }> = {};
@@ -154,15 +163,31 @@ async function main(): Promise<void> {
     scenarios['f analytics, 2 of 6 fields masked'] = { run: governedRun(ANALYTICS_QUERY, () => governance({ purpose: analytics, states: allReleased })), errors: 0, baseline: ANALYTICS_BASELINE };
     const iterations = Math.max(5, Math.round(20_000 / n));
     const samples: Record<string, number[]> = Object.fromEntries(Object.keys(scenarios).map((name) => [name, []]));
+    const roundMedians: Record<string, number[]> = Object.fromEntries(Object.keys(scenarios).map((name) => [name, []]));
+    roundMediansBySize.set(n, roundMedians);
     for (const { run } of Object.values(scenarios)) for (let i = 0; i < iterations; i++) await run(); // warm-up (checked below)
     for (let round = 0; round < ROUNDS; round++) {
       const order = round % 2 === 0 ? Object.keys(scenarios) : Object.keys(scenarios).reverse();
-      for (const name of order) for (let i = 0; i < iterations; i++) samples[name].push(await timeOne(scenarios[name].run, scenarios[name].errors));
+      for (const name of order) {
+        const block: number[] = [];
+        for (let i = 0; i < iterations; i++) block.push(await timeOne(scenarios[name].run, scenarios[name].errors));
+        samples[name].push(...block);
+        roundMedians[name].push(quantile(block, 0.5));
+      }
     }
     for (const [name, values] of Object.entries(samples)) {
-      const median = quantile(values, 0.5);
-      const baseline = quantile(samples[scenarios[name].baseline], 0.5);
-      results.push({ n, scenario: name, medianMs: +median.toFixed(4), p99Ms: +quantile(values, 0.99).toFixed(4), ratio: +(median / baseline).toFixed(3), baseline: scenarios[name].baseline, samples: values.length });
+      const baseline = scenarios[name].baseline;
+      const roundRatios = roundRatiosOf(n, name, baseline);
+      results.push({
+        n,
+        scenario: name,
+        medianMs: +quantile(values, 0.5).toFixed(4),
+        p99Ms: +quantile(values, 0.99).toFixed(4),
+        ratio: pairedRatio(n, name, baseline),
+        roundRatios: { min: +Math.min(...roundRatios).toFixed(3), max: +Math.max(...roundRatios).toFixed(3) },
+        baseline,
+        samples: values.length,
+      });
     }
   }
 
@@ -170,18 +195,18 @@ async function main(): Promise<void> {
   if (plainJit.executions.graphqlJs + governedJit.executions.graphqlJs > 0) throw new Error('a jit scenario ran on graphql-js (the document did not compile)');
 
   console.log(`\nExecution only (graphql-js 16 in ${GRAPHQL_MODE} mode, NODE_ENV=${process.env.NODE_ENV ?? ''}, and graphql-jit; in-memory rows, records buffered)\n`);
-  console.log('N     scenario                                     median ms    p99 ms   ratio   (to a on graphql-js; f to a2)');
+  console.log('N     scenario                                     median ms    p99 ms   ratio   rounds    (ratio to a on graphql-js, f to a2: median of the rounds\' ratios, their range)');
   for (const row of results) {
-    console.log(`${String(row.n).padEnd(6)}${String(row.scenario).padEnd(45)}${String(row.medianMs).padStart(9)}${String(row.p99Ms).padStart(10)}${String(row.ratio).padStart(8)}`);
+    const { min, max } = row.roundRatios as { min: number; max: number };
+    console.log(`${String(row.n).padEnd(6)}${String(row.scenario).padEnd(45)}${String(row.medianMs).padStart(9)}${String(row.p99Ms).padStart(10)}${String(row.ratio).padStart(8)}   ${min}–${max}`);
   }
   // The executor option's figures: governed on jit against ungoverned on graphql-js (the goal is ≤ 0.5), and
   // governance's own cost on jit.
-  const medianOf = (n: number, scenario: string) => results.find((row) => row.n === n && row.scenario === scenario)!.medianMs as number;
   const jit = SIZES.map((n) => ({
     n,
-    governedJitToUngovernedGraphqlJs: +(medianOf(n, JIT_GOVERNED) / medianOf(n, BASELINE)).toFixed(3),
-    governedJitToUngovernedJit: +(medianOf(n, JIT_GOVERNED) / medianOf(n, JIT_BASELINE)).toFixed(3),
-    governedJitToGovernedGraphqlJs: +(medianOf(n, JIT_GOVERNED) / medianOf(n, 'b governed, all released')).toFixed(3),
+    governedJitToUngovernedGraphqlJs: pairedRatio(n, JIT_GOVERNED, BASELINE),
+    governedJitToUngovernedJit: pairedRatio(n, JIT_GOVERNED, JIT_BASELINE),
+    governedJitToGovernedGraphqlJs: pairedRatio(n, JIT_GOVERNED, 'b governed, all released'),
   }));
   console.log('\nN     (b on jit)/(a on graphql-js)   (b on jit)/(a on jit)   (b on jit)/(b on graphql-js)');
   for (const row of jit) {
