@@ -116,12 +116,12 @@ export function enforceGovernance(schema: GraphQLSchema, declarations: readonly 
         const resolved: unknown = await (filtering ? governanceOf(context).filteringOnChoices(field, () => resolve(parent, args, context, info)) : resolve(parent, args, context, info));
         // A list given as another iterable (the executors take any), as an array: the preload reads arrays.
         const result = returnsList ? (asArray(resolved) ?? resolved) : resolved;
+        const preloaded = subjectKey ? await governanceOf(context).preload(result, subjectKey, returnsList) : undefined;
         if (subjectKey) {
-          await governanceOf(context).preload(result, subjectKey, returnsList);
           if (filtering) governanceOf(context).noteFilteredOnChoices(field, result, subjectKey, returnsList);
           if (field.recordAs && !field.subjectArgument) governanceOf(context).noteSubjectsReturned(field, result, subjectKey, returnsList);
         }
-        return leaves ? governanceOf(context).guardLeaves(result, leaves, info) : result;
+        return leaves ? governanceOf(context).guardLeaves(result, leaves, info, preloaded) : result;
       };
     }
   });

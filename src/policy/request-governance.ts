@@ -149,8 +149,15 @@ interface SubjectEntry {
   state: SubjectState | null;
   /** While a preload is reading the state: that load, which another preload meeting the subject waits for. */
   loading: Promise<void> | undefined;
-  /** Decisions by policy class (index 0 unused). */
-  readonly decisions: Array<Decision | undefined>;
+}
+
+/**
+ * What a preload found: the entry of the subject of each record of `result` (of the record itself, when it
+ * is not a list), by position; undefined where the record has no subject id, or is no record.
+ */
+export interface PreloadedSubjects {
+  readonly result: unknown;
+  readonly entries: ReadonlyArray<SubjectEntry | undefined>;
 }
 
 /** A recorded operation's call: the subject it names (`subjectArgument`), and where its answer is in the response. */
@@ -193,6 +200,11 @@ export class RequestGovernance {
   private readonly entries: SubjectEntry[] = [];
   private readonly policyClasses: Uint8Array;
   private readonly classCount: number;
+  /**
+   * Each subject's decision per policy class, at subject ordinal × classCount + class (class 0 unused): one
+   * array per request, not one per subject (a list of a thousand subjects allocated a thousand).
+   */
+  private readonly decisions: Array<Decision | undefined> = [];
   /** A policy of each class (index 0 unused), which `decide()` is asked about for the whole class. */
   private readonly classPolicies: FieldPolicy[] = [];
   private readonly subjectIndependent: Array<Decision | undefined>;
@@ -441,22 +453,28 @@ export class RequestGovernance {
    * them), so the synchronous leaf guard finds them. A failed load leaves the subjects "unknown", which
    * `decide()` turns into GOVERNANCE_UNAVAILABLE.
    */
-  async preload(result: unknown, subjectKey: string, isList: boolean): Promise<void> {
+  async preload(result: unknown, subjectKey: string, isList: boolean): Promise<PreloadedSubjects> {
     // Each new subject gets its entry now (unknown until loaded), so a subject met twice is loaded once; a
     // subject another preload (a sibling root field, say) is still loading is waited for, not decided unknown.
     const pending: SubjectEntry[] = [];
     const loadsUnderway = new Set<Promise<void>>();
-    const collect = (record: unknown) => {
-      if (record === null || typeof record !== 'object' || record instanceof Error) return;
+    const entryOfRecord = (record: unknown): SubjectEntry | undefined => {
+      if (record === null || typeof record !== 'object' || record instanceof Error) return undefined;
       const rawSubjectId = (record as Record<string, unknown>)[subjectKey];
-      if (rawSubjectId === null || rawSubjectId === undefined) return;
+      if (rawSubjectId === null || rawSubjectId === undefined) return undefined;
       const subjectId = String(rawSubjectId);
       const known = this.subjects.get(subjectId);
-      if (known === undefined) pending.push(this.addEntry(subjectId, null));
-      else if (known.loading !== undefined) loadsUnderway.add(known.loading);
+      if (known === undefined) {
+        const added = this.addEntry(subjectId, null);
+        pending.push(added);
+        return added;
+      }
+      if (known.loading !== undefined) loadsUnderway.add(known.loading);
+      return known;
     };
-    if (isList && Array.isArray(result)) for (const record of result) collect(record);
-    else collect(result);
+    const records = isList && Array.isArray(result) ? result : [result];
+    const entries = new Array<SubjectEntry | undefined>(records.length);
+    for (let index = 0; index < records.length; index++) entries[index] = entryOfRecord(records[index]);
     if (pending.length > 0) {
       // Room for every field of every subject so far, in one step rather than doubling as the leaves are decided.
       const words = this.entries.length * this.recordedStride;
@@ -466,6 +484,7 @@ export class RequestGovernance {
       loadsUnderway.add(load);
     }
     for (const load of loadsUnderway) await load;
+    return { result, entries };
   }
 
   /** Reads the states of `pending` in one batch; a failed load leaves them unknown. Never rejects. */
@@ -506,9 +525,10 @@ export class RequestGovernance {
    * resolves to — its masked form, null (explain mode; a withheld leaf reported in `extensions`, listed
    * once in the response's extensions) or the coded error, which the executor puts in its place.
    */
-  guardLeaves(result: unknown, leaves: GuardedLeaves, info: GraphQLResolveInfo): unknown {
+  guardLeaves(result: unknown, leaves: GuardedLeaves, info: GraphQLResolveInfo, preloaded?: PreloadedSubjects): unknown {
     const selection = this.selectionOf(leaves, info);
-    return selection.selected.length === 0 ? result : this.guardValue(result, selection.listDepth, selection, info.path.prev, info.path.key);
+    if (selection.selected.length === 0) return result;
+    return this.guardValue(result, selection.listDepth, selection, info.path.prev, info.path.key, preloaded !== undefined && preloaded.result === result ? preloaded.entries : undefined);
   }
 
   /**
@@ -516,26 +536,36 @@ export class RequestGovernance {
    * iterable is walked (the executors take any); at a record's place, anything with properties is a record
    * — an array too, whose named properties the executors would read.
    */
-  private guardValue(value: unknown, listDepth: number, selection: Selection, parent: ResponsePath | undefined, key: string | number): unknown {
+  private guardValue(value: unknown, listDepth: number, selection: Selection, parent: ResponsePath | undefined, key: string | number, preloaded?: PreloadedSubjects['entries']): unknown {
     if (value === null || value === undefined || value instanceof Error) return value;
     if (typeof value !== 'object' && typeof value !== 'function') return value; // no properties to read: the executor reports it
     if (typeof (value as PromiseLike<unknown>).then === 'function') return Promise.resolve(value).then((settled) => this.guardValue(settled, listDepth, selection, parent, key));
     const items = listDepth === 0 ? undefined : asArray(value);
     // Not a list where one is expected: the executor refuses it; guarded as a record all the same.
-    if (items === undefined) return this.guardRecord(value as Record<string, unknown>, selection, parent, key);
+    if (items === undefined) return this.guardRecord(value as Record<string, unknown>, selection, parent, key, listDepth === 0 ? preloaded?.[0] : undefined);
     const path: ResponsePath = { prev: parent, key, typename: undefined };
+    // The preload's entries are of this list's items when they are records (not of nested lists' items).
+    const itemEntries = listDepth === 1 && items === value ? preloaded : undefined;
     let guarded: unknown[] | undefined = items === value ? undefined : items;
     for (let index = 0; index < items.length; index++) {
       const item: unknown = items[index];
-      const itemGuarded = this.guardValue(item, listDepth - 1, selection, path, index);
+      const entry = itemEntries?.[index];
+      // A preloaded entry means a record (an object, no Error); one with a `then` is awaited, as the executors do.
+      const itemGuarded =
+        entry !== undefined && typeof (item as PromiseLike<unknown>).then !== 'function'
+          ? this.guardRecord(item as Record<string, unknown>, selection, path, index, entry)
+          : this.guardValue(item, listDepth - 1, selection, path, index);
       if (itemGuarded !== item) (guarded ??= items.slice())[index] = itemGuarded;
     }
     return guarded ?? items;
   }
 
-  /** Guards one record, found at `key` under the path `parent` (undefined `key`: the response's data). */
-  private guardRecord(source: Record<string, unknown>, selection: Selection, parent: ResponsePath | undefined, key: string | number | undefined): Record<string, unknown> {
-    const entry = this.entryOf(source, selection.subjectKey);
+  /**
+   * Guards one record, found at `key` under the path `parent` (undefined `key`: the response's data); `preloaded`
+   * is its subject's entry when the preload found it.
+   */
+  private guardRecord(source: Record<string, unknown>, selection: Selection, parent: ResponsePath | undefined, key: string | number | undefined, preloaded?: SubjectEntry): Record<string, unknown> {
+    const entry = preloaded ?? this.entryOf(source, selection.subjectKey);
     this.noteOccurrence(entry, parent, key);
     // Every leaf released (the common case): the record as it is, its leaves logged in one slot.
     if (!this.explainOnly && selection.releasedWithoutSubjects && this.releasesEveryClass(entry, selection.subjectClasses)) {
@@ -559,6 +589,8 @@ export class RequestGovernance {
     if (view === undefined) return source;
     // The relations of the record read it through the copy: its subject is the one just found.
     this.lastSource = view;
+    this.lastSubjectKey = selection.subjectKey;
+    this.lastEntry = entry;
     return view;
   }
 
@@ -752,12 +784,13 @@ export class RequestGovernance {
 
   /** The subject's decision for a policy class: `decide()` for the first policy of the class (each decides alike). */
   private classDecision(entry: SubjectEntry, policyClass: number): Decision {
-    return (entry.decisions[policyClass] ??= decide({ field: this.classPolicies[policyClass], purpose: this.options.purpose, subjectState: entry.state, now: this.options.now }));
+    return (this.decisions[entry.ordinal * this.classCount + policyClass] ??= decide({ field: this.classPolicies[policyClass], purpose: this.options.purpose, subjectState: entry.state, now: this.options.now }));
   }
 
   private addEntry(subjectId: string | null, state: SubjectState | null): SubjectEntry {
-    const entry: SubjectEntry = { subjectId, ordinal: this.entries.length, state, loading: undefined, decisions: new Array<Decision | undefined>(this.classCount) };
+    const entry: SubjectEntry = { subjectId, ordinal: this.entries.length, state, loading: undefined };
     this.entries.push(entry);
+    for (let policyClass = 0; policyClass < this.classCount; policyClass++) this.decisions.push(undefined);
     if (subjectId !== null) this.subjects.set(subjectId, entry);
     return entry;
   }
