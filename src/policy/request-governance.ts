@@ -918,9 +918,7 @@ function valueAtKey(parent: unknown, key: string | number | undefined): unknown 
 
 /** The value at `path` (response keys and list indexes) in a response's `data`; undefined past a null. */
 function valueAt(data: unknown, path: ResponsePath | undefined): unknown {
-  if (path === undefined) return data;
-  const parent = valueAt(data, path.prev);
-  return isObject(parent) ? (parent as Record<string | number, unknown>)[path.key] : undefined;
+  return path === undefined ? data : valueAtKey(valueAt(data, path.prev), path.key);
 }
 
 function isObject(value: unknown): value is object {
