@@ -125,7 +125,8 @@ async function main(): Promise<void> {
     const medians = roundMediansBySize.get(n)!;
     return medians[scenario].map((median, round) => median / medians[baseline][round]);
   };
-  const pairedRatio = (n: number, scenario: string, baseline: string) => +quantile(roundRatiosOf(n, scenario, baseline), 0.5).toFixed(3);
+  const medianRatio = (ratios: number[]) => +quantile(ratios, 0.5).toFixed(3);
+  const pairedRatio = (n: number, scenario: string, baseline: string) => medianRatio(roundRatiosOf(n, scenario, baseline));
   for (const n of SIZES) {
     const rows = makeRows(n);
     const scenarios: Record<string, { run: () => Promise<ExecutionResult>; errors: number; baseline: string }> = {};
@@ -183,7 +184,7 @@ async function main(): Promise<void> {
         scenario: name,
         medianMs: +quantile(values, 0.5).toFixed(4),
         p99Ms: +quantile(values, 0.99).toFixed(4),
-        ratio: pairedRatio(n, name, baseline),
+        ratio: medianRatio(roundRatios),
         roundRatios: { min: +Math.min(...roundRatios).toFixed(3), max: +Math.max(...roundRatios).toFixed(3) },
         baseline,
         samples: values.length,
