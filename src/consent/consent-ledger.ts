@@ -65,8 +65,8 @@ export interface ConsentChange {
 
 /** What the ledger asks about data subjects (the domain owns them; the ledger only asks). */
 export interface SubjectDirectory {
-  /** Whether a subject exists and is not erased, inside `manager`'s transaction. */
-  exists(subjectId: string, manager: EntityManager): Promise<boolean>;
+  /** Which of these subjects exist and are not erased, inside `manager`'s transaction. */
+  existingAmong(subjectIds: readonly string[], manager: EntityManager): Promise<ReadonlySet<string>>;
   /** Which of these subjects are erased. */
   erasedAmong(subjectIds: readonly string[]): Promise<ReadonlySet<string>>;
 }
@@ -95,6 +95,12 @@ export const MAX_HISTORY_PAGE = 500;
 
 /** Loads of subject states are chunked so one IN list stays well inside every driver's parameter limit. */
 const STATE_READ_CHUNK = 500;
+
+/**
+ * Ledger entries (and their receipts, and projection rows) written per statement: a multi-row insert of 500
+ * entries binds 5,000 values, well inside SQLite's 32,766 and PostgreSQL's 65,535.
+ */
+const WRITE_CHUNK = 500;
 
 /**
  * The consent ledger: append-only entries (grant, withdraw, object, withdraw objection, restrict, lift),
@@ -141,26 +147,27 @@ export class ConsentLedger {
         for (const { bucket } of buckets) await manager.query('SELECT pg_advisory_xact_lock($1, $2)', [CONSENT_LOCK_NAMESPACE, bucket]);
       }
       // Every subject is checked before anything is written, so a rejected change never leaves a partial write.
-      for (const subjectId of subjects) {
-        if (!(await this.subjects.exists(subjectId, manager))) throw unknownSubject(`unknown subject "${subjectId}"`);
-      }
+      const existing = await this.subjects.existingAmong(subjects, manager);
+      const unknown = subjects.find((subjectId) => !existing.has(subjectId));
+      if (unknown !== undefined) throw unknownSubject(`unknown subject "${unknown}"`);
       // A statement made now takes effect after every earlier one of its subject, whichever instance's clock
       // stamped those: a withdrawal through an instance whose clock runs behind must not lose to a grant.
       const latest = new Map<string, string>();
       for (const row of rows) {
         if (row.stampedNow && !latest.has(row.subjectId)) latest.set(row.subjectId, await this.latestStatementTime(row.subjectId, manager));
       }
+      // The receipt id is chosen first, so the ledger entry is written once, complete (updated only at an erasure).
+      const entries = rows.map((validated) => ({ ...this.takingEffect(validated, latest.get(validated.subjectId) ?? ''), receiptId: newReceiptId() }));
       const events: ConsentEventEntity[] = [];
-      for (const validated of rows) {
-        const row = this.takingEffect(validated, latest.get(validated.subjectId) ?? '');
-        // The receipt id is chosen first, so the ledger entry is written once, complete (updated only at an erasure).
-        const receiptId = newReceiptId();
-        const event = await manager.getRepository(ConsentEventEntity).save(manager.getRepository(ConsentEventEntity).create({ ...row, receiptId }));
-        await manager.getRepository(ConsentReceiptEntity).insert(buildReceipt(this.receipts, receiptId, event));
-        await applyToProjection(manager, event);
-        events.push(event);
-        onWritten?.(events.length, rows.length);
+      for (let start = 0; start < entries.length; start += WRITE_CHUNK) {
+        const written = await insertEntries(manager, entries.slice(start, start + WRITE_CHUNK));
+        await manager.getRepository(ConsentReceiptEntity).insert(written.map((event) => buildReceipt(this.receipts, event.receiptId!, event)));
+        for (const event of written) {
+          events.push(event);
+          onWritten?.(events.length, rows.length);
+        }
       }
+      await applyToProjection(manager, events);
       return events;
     });
   }
@@ -172,13 +179,12 @@ export class ConsentLedger {
   async check(changes: readonly ConsentChange[], onChecked?: (checked: number, total: number) => void): Promise<Map<number, string>> {
     const now = this.clock();
     const problems = new Map<number, string>();
-    const subjects = new Map<string, boolean>();
+    const existing = await this.subjects.existingAmong(changes.map((change) => change.subjectId), this.dataSource.manager);
     const latest = new Map<string, string>();
     for (const [index, change] of changes.entries()) {
       try {
         const row = this.validate(change, now);
-        if (!subjects.has(change.subjectId)) subjects.set(change.subjectId, await this.subjects.exists(change.subjectId, this.dataSource.manager));
-        if (!subjects.get(change.subjectId)) {
+        if (!existing.has(change.subjectId)) {
           problems.set(index, `unknown subject "${change.subjectId}"`);
         } else {
           if (row.stampedNow && !latest.has(row.subjectId)) latest.set(row.subjectId, await this.latestStatementTime(row.subjectId, this.dataSource.manager));
@@ -305,7 +311,7 @@ export class ConsentLedger {
    */
   async latestOf(subjectId: string, first: number): Promise<ConsentEventEntity[]> {
     checkPageSize('first', first, 1, MAX_HISTORY_PAGE);
-    if (!(await this.subjects.exists(subjectId, this.dataSource.manager))) throw unknownSubject(`unknown subject "${subjectId}"`);
+    if (!(await this.subjects.existingAmong([subjectId], this.dataSource.manager)).has(subjectId)) throw unknownSubject(`unknown subject "${subjectId}"`);
     return this.dataSource.getRepository(ConsentEventEntity).find({ where: { subjectId }, order: { recordedAt: 'DESC', id: 'DESC' }, take: first });
   }
 
@@ -352,30 +358,97 @@ export class ConsentLedger {
   }
 }
 
+/** The columns of a ledger entry as the entity names them, in the order `insertEntries` binds them. */
+const ENTRY_COLUMNS = [
+  ['subject_id', 'subjectId'],
+  ['kind', 'kind'],
+  ['purpose', 'purpose'],
+  ['explicit', 'explicit'],
+  ['source', 'source'],
+  ['expires_at', 'expiresAt'],
+  ['recorded_at', 'recordedAt'],
+  ['actor_id', 'actorId'],
+  ['notice_version', 'noticeVersion'],
+  ['receipt_id', 'receiptId'],
+] as const satisfies ReadonlyArray<readonly [string, keyof Omit<ConsentEventEntity, 'id'>]>;
+
+/**
+ * Inserts ledger entries in one statement and returns them with their ids (TypeORM reads back no ids of a
+ * multi-row insert on SQLite, so the statement is written here). The ids come back by receipt id, which is
+ * unique; entries that share a `recordedAt` take effect in the ledger's order, so the ids must follow the
+ * entries' order, as both databases number a multi-row insert's rows — checked, and the append rolled back
+ * rather than recorded in another order.
+ */
+async function insertEntries(manager: EntityManager, entries: ReadonlyArray<Omit<ConsentEventEntity, 'id'>>): Promise<ConsentEventEntity[]> {
+  const placeholder = manager.connection.options.type === 'postgres' ? (position: number) => `$${position}` : () => '?';
+  const rows = entries.map((_, row) => `(${ENTRY_COLUMNS.map((_, column) => placeholder(row * ENTRY_COLUMNS.length + column + 1)).join(', ')})`);
+  const returned: Array<{ id: number; receipt_id: string }> = await manager.query(
+    `INSERT INTO consent_event (${ENTRY_COLUMNS.map(([column]) => column).join(', ')}) VALUES ${rows.join(', ')} RETURNING id, receipt_id`,
+    entries.flatMap((entry) => ENTRY_COLUMNS.map(([, property]) => entry[property])),
+  );
+  const idOf = new Map(returned.map((row) => [row.receipt_id, Number(row.id)]));
+  const events = entries.map((entry) => ({ ...entry, id: idOf.get(entry.receiptId!)! }));
+  if (events.some((event, position) => !(event.id > (events[position - 1]?.id ?? 0)))) throw new Error('the ledger numbered a multi-row insert out of its order');
+  return events;
+}
+
+/** A subject's current statements of one kind (`consent_state` rows) by purpose ('' for the restriction). */
+type Standing = Map<string, ConsentStateEntity>;
+
 /**
  * Statements take effect in the order they were made (`recordedAt`; the later append wins a tie), not the
  * order they reach the ledger: an import of old consents must not override what a subject said since. A
  * statement is current unless one on its purpose or a broader one was made later; a current statement
  * replaces those on its purpose and its sub-purposes made no later than it. So the most specific current
  * statement covering a purpose is always the latest one made about it (`replayLedger` sorts and agrees).
+ *
+ * Applies `event` to its subject's standing; returns the purposes whose statements it replaced or removed.
  */
-async function applyToProjection(manager: EntityManager, event: ConsentEventEntity): Promise<void> {
+function applyStatement(standing: Standing, event: ConsentEventEntity): string[] {
   const { kind, active } = STATEMENT_OF[event.kind];
   const purpose = event.purpose ?? '';
-  const statements = () => manager.getRepository(ConsentStateEntity).createQueryBuilder().where('subject_id = :subjectId AND kind = :kind', { subjectId: event.subjectId, kind });
   const broaderOrSame = purpose === '' ? [''] : coveringKeys(purpose);
-  const superseded = await statements().andWhere('purpose IN (:...broaderOrSame) AND recorded_at > :recordedAt', { broaderOrSame, recordedAt: event.recordedAt }).getExists();
-  if (superseded) return;
-  // The statement on its own purpose is replaced in one statement, then those on sub-purposes go: a reader
-  // that shares this connection (SQLite's, in process) sees the old standing or the new one, never none
-  // (a deletion first left a moment without the objection or restriction being restated).
-  await manager
-    .getRepository(ConsentStateEntity)
-    .upsert({ subjectId: event.subjectId, kind, purpose, active, explicit: event.explicit, expiresAt: event.expiresAt, eventId: event.id, recordedAt: event.recordedAt, receiptId: event.receiptId }, ['subjectId', 'kind', 'purpose']);
-  await statements()
-    .delete()
-    // A substring, not LIKE: purpose keys hold `_`, which LIKE reads as a wildcard.
-    .andWhere('substr(purpose, 1, :prefixLength) = :prefix', { prefix: `${purpose}.`, prefixLength: purpose.length + 1 })
-    .andWhere('(recorded_at IS NULL OR recorded_at <= :recordedAt)', { recordedAt: event.recordedAt })
-    .execute();
+  const madeLater = (statement: ConsentStateEntity | undefined) => statement?.recordedAt != null && statement.recordedAt > event.recordedAt;
+  if (broaderOrSame.some((key) => madeLater(standing.get(key)))) return [];
+  standing.set(purpose, { subjectId: event.subjectId, kind, purpose, active, explicit: event.explicit, expiresAt: event.expiresAt, eventId: event.id, recordedAt: event.recordedAt, receiptId: event.receiptId });
+  const replaced = [purpose];
+  for (const [other, statement] of standing) {
+    // A prefix, not a pattern: purpose keys hold `_`.
+    if (other.startsWith(`${purpose}.`) && (statement.recordedAt === null || statement.recordedAt <= event.recordedAt)) {
+      standing.delete(other);
+      replaced.push(other);
+    }
+  }
+  return replaced;
+}
+
+/**
+ * Brings the `consent_state` projection up to date with appended ledger entries, in the append's transaction:
+ * the subjects' current statements are read once, each entry applied in the order appended
+ * (`applyStatement`), and what changed written back a chunk at a time — statements replaced first, then
+ * those removed, so that no moment shows a subject without the statement that replaced another.
+ */
+async function applyToProjection(manager: EntityManager, events: readonly ConsentEventEntity[]): Promise<void> {
+  const repository = manager.getRepository(ConsentStateEntity);
+  const standings = new Map<string, Standing>();
+  const standingOf = (subjectId: string, kind: StatementKind) => {
+    const key = `${subjectId}\0${kind}`;
+    let standing = standings.get(key);
+    if (!standing) standings.set(key, (standing = new Map()));
+    return standing;
+  };
+  const subjects = [...new Set(events.map((event) => event.subjectId))];
+  for (let start = 0; start < subjects.length; start += STATE_READ_CHUNK) {
+    for (const statement of await repository.find({ where: { subjectId: In(subjects.slice(start, start + STATE_READ_CHUNK)) } })) standingOf(statement.subjectId, statement.kind).set(statement.purpose, statement);
+  }
+  const touched = new Map<string, { standing: Standing; subjectId: string; kind: StatementKind; purpose: string }>();
+  for (const event of events) {
+    const kind = STATEMENT_OF[event.kind].kind;
+    const standing = standingOf(event.subjectId, kind);
+    for (const purpose of applyStatement(standing, event)) touched.set(`${event.subjectId}\0${kind}\0${purpose}`, { standing, subjectId: event.subjectId, kind, purpose });
+  }
+  const current = [...touched.values()].flatMap(({ standing, purpose }) => standing.get(purpose) ?? []);
+  const removed = [...touched.values()].filter(({ standing, purpose }) => !standing.has(purpose)).map(({ subjectId, kind, purpose }) => ({ subjectId, kind, purpose }));
+  for (let start = 0; start < current.length; start += WRITE_CHUNK) await repository.upsert(current.slice(start, start + WRITE_CHUNK), ['subjectId', 'kind', 'purpose']);
+  for (let start = 0; start < removed.length; start += WRITE_CHUNK) await manager.createQueryBuilder().delete().from(ConsentStateEntity).whereInIds(removed.slice(start, start + WRITE_CHUNK)).execute();
 }

@@ -63,6 +63,9 @@ const RELATION_READ_CHUNK = 500;
  */
 const couldBeCustomerId = (id: string): boolean => id.length <= CUSTOMER_ID_LENGTH && !holdsUnprintable(id);
 
+/** Ids per read of `customersAmong`: one IN list well inside every driver's parameter limit. */
+const CUSTOMER_READ_CHUNK = 500;
+
 export class DomainStore {
   constructor(private readonly dataSource: DataSource) {}
 
@@ -96,8 +99,8 @@ export class DomainStore {
   }
 
   /** What the consent ledger asks about data subjects: whether one may still be given consent, which are erased. */
-  subjects(): { exists: DomainStore['customerExists']; erasedAmong: DomainStore['erasedAmong'] } {
-    return { exists: this.customerExists, erasedAmong: this.erasedAmong };
+  subjects(): { existingAmong: DomainStore['customersAmong']; erasedAmong: DomainStore['erasedAmong'] } {
+    return { existingAmong: this.customersAmong, erasedAmong: this.erasedAmong };
   }
 
   /** Which of `ids` are erased customers (the consent ledger reads them as restricted). */
@@ -113,17 +116,31 @@ export class DomainStore {
     return !customer ? 'unknown' : customer.erasedAt ? 'erased' : 'customer';
   };
 
+  /** Whether `id` is a customer who is not erased: `customersAmong` of one. */
+  customerExists = async (id: string, manager: EntityManager = this.dataSource.manager): Promise<boolean> => (await this.customersAmong([id], manager)).has(id);
+
   /**
-   * Whether `id` is a data subject consent can still be given by (used by the consent ledger inside its
-   * transaction): not erased. On PostgreSQL the row is share-locked to the end of that transaction, so an
-   * erasure committing meanwhile is either waited for and seen, or waits until the consent is written —
-   * never a consent recorded after the erasure. (SQLite runs one write transaction at a time.)
+   * Which of `ids` are data subjects consent can still be given by (used by the consent ledger inside its
+   * transaction): customers not erased, read by chunk. On PostgreSQL their rows are share-locked to the end
+   * of that transaction, so an erasure committing meanwhile is either waited for and seen, or waits until the
+   * consent is written — never a consent recorded after the erasure. (SQLite runs one write transaction at a
+   * time.)
    */
-  customerExists = async (id: string, manager: EntityManager = this.dataSource.manager): Promise<boolean> => {
-    const query = manager.getRepository(CustomerEntity).createQueryBuilder('customer').select('customer.id').where({ id, erasedAt: IsNull() });
+  customersAmong = async (ids: readonly string[], manager: EntityManager = this.dataSource.manager): Promise<ReadonlySet<string>> => {
+    const found = new Set<string>();
+    const candidates = [...new Set(ids)].filter(couldBeCustomerId);
     // Only inside a transaction: outside one the lock would end with the statement, having done nothing.
-    if (manager.connection.options.type === 'postgres' && manager.queryRunner?.isTransactionActive) query.setLock('pessimistic_read');
-    return (await query.getRawOne()) !== undefined;
+    const lock = manager.connection.options.type === 'postgres' && manager.queryRunner?.isTransactionActive === true;
+    for (let start = 0; start < candidates.length; start += CUSTOMER_READ_CHUNK) {
+      const query = manager
+        .getRepository(CustomerEntity)
+        .createQueryBuilder('customer')
+        .select('customer.id', 'id')
+        .where({ id: In(candidates.slice(start, start + CUSTOMER_READ_CHUNK)), erasedAt: IsNull() });
+      if (lock) query.setLock('pessimistic_read');
+      for (const { id } of await query.getRawMany<{ id: string }>()) found.add(id);
+    }
+    return found;
   };
 
   /**

@@ -1,15 +1,18 @@
 import { createHash } from 'node:crypto';
+import fc from 'fast-check';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { In } from 'typeorm';
 import { projectRoot } from '../../src/config';
 import { ConsentEventEntity } from '../../src/consent/consent-event.entity';
 import { ConsentReceiptEntity } from '../../src/consent/consent-receipt.entity';
+import type { ConsentChange } from '../../src/consent/consent-ledger';
 import { importConsents } from '../../src/consent/consent-import';
 import { Inbox } from '../../src/consent/inbox';
 import { replayLedger } from '../../src/consent/ledger-replay';
 import { permittedSubjectsCondition } from '../../src/consent/permitted-subjects';
-import type { RequestPurpose } from '../../src/policy/decide';
+import type { RequestPurpose, SubjectState } from '../../src/policy/decide';
 import { SubjectMessageEntity } from '../../src/consent/subject-message.entity';
 import { eraseSubject } from '../../src/privacy/erasure';
 import { type Harness, KEYS, startCandor } from '../support/candor-harness';
@@ -170,6 +173,52 @@ describe.each(DRIVERS)('the consent ledger at its boundaries on %s', (driver) =>
     await consent.append({ subjectId: O, kind: 'withdraw_objection', purpose: 'analytics', source: 'support-call', recordedAt: new Date('2026-06-01T00:00:00.000Z') });
     expect(await permitted('analytics.reporting', KEYS.analytics)).toContain(O);
     expect(await kept('legitimate_interests')).toBe(true);
+  });
+
+  it('writes a large batch a chunk at a time with the projection that appending its statements one by one gives, and the replay', async () => {
+    const subjectsOf = (prefix: string) => Array.from({ length: 5 }, (_, index) => `cus_0000_ledger_${prefix}${index}`);
+    const [batched, oneByOne] = [subjectsOf('batch'), subjectsOf('single')];
+    for (const subjectId of [...batched, ...oneByOne]) await addCustomer(candor, subjectId);
+    // Statements out of time order, many made at the same instant (ties go to the later append), across purposes
+    // and their sub-purposes: 1,100 of them, past two of the ledger's write chunks of 500.
+    const statements = fc.sample(
+      fc.record({
+        subject: fc.nat(4),
+        kind: fc.constantFrom<ConsentChange['kind']>('grant', 'withdraw', 'object', 'withdraw_objection', 'restrict', 'lift_restriction'),
+        purpose: fc.constantFrom('marketing', 'marketing.communications', 'marketing.advertising', 'personalize', 'personalize.content', 'analytics'),
+        day: fc.integer({ min: 1, max: 20 }),
+      }),
+      { numRuns: 1_100, seed: 20261203 },
+    );
+    const changesFor = (subjects: readonly string[]): ConsentChange[] =>
+      statements.map(({ subject, kind, purpose, day }) => ({
+        subjectId: subjects[subject],
+        kind,
+        purpose: kind === 'restrict' || kind === 'lift_restriction' ? undefined : purpose,
+        source: 'crm-export',
+        recordedAt: new Date(Date.UTC(2026, 0, day)),
+      }));
+    const consent = candor.services.consent;
+    const written = await consent.appendMany(changesFor(batched));
+    for (const change of changesFor(oneByOne)) await consent.append(change);
+    // The entries are numbered in the batch's order, each with its receipt.
+    expect(written.every((event, index) => index === 0 || event.id > written[index - 1].id)).toBe(true);
+    const receipts = await candor.services.dataSource.getRepository(ConsentReceiptEntity).findBy({ subjectId: In(batched) });
+    expect(new Map(receipts.map((receipt) => [receipt.id, receipt.eventId]))).toEqual(new Map(written.map((event) => [event.receiptId, event.id])));
+    const standing = (state: Omit<SubjectState, 'subjectId'>) => ({
+      restricted: state.restricted,
+      consents: state.consents.map(({ purpose, granted, recordedAt }) => [purpose, granted, recordedAt?.toISOString()]).sort(([a], [b]) => String(a).localeCompare(String(b))),
+      objections: state.objections.map(({ purpose, objected }) => [purpose, objected]).sort(([a], [b]) => String(a).localeCompare(String(b))),
+    });
+    const projected = (subjects: readonly string[]) => consent.states(subjects).then((states) => states.map(standing));
+    const replayed = async (subjects: readonly string[]) => {
+      const replay = replayLedger(await candor.services.dataSource.getRepository(ConsentEventEntity).findBy({ subjectId: In([...subjects]) }));
+      return subjects.map((subjectId) => standing(replay.get(subjectId)!));
+    };
+    expect(await projected(batched)).toEqual(await projected(oneByOne));
+    expect(await projected(batched)).toEqual(await replayed(batched));
+    // Not a vacuous comparison: the statements left each subject with several current ones.
+    expect((await projected(batched)).every((state) => state.consents.length + state.objections.length >= 2)).toBe(true);
   });
 
   it('refuses a statement dated in the future (it would outrank every later withdrawal until then), and an expiry on anything but a grant', async () => {
