@@ -4,7 +4,7 @@ import { type DataSource, type EntityManager, In } from 'typeorm';
 import { SUBJECT_ACTOR_ID } from '../actors/actor-directory';
 import { badInput, checkPageSize, unknownSubject } from '../errors';
 import { holdsUnprintable } from '../printable';
-import { insertRows } from '../storage/multi-row-insert';
+import { deleteRows, insertRows } from '../storage/multi-row';
 import { committedRead, inTransaction } from '../storage/transactions';
 import type { ConsentStatement, ObjectionStatement, SubjectState } from '../policy/decide';
 import { coveringKeys } from '../taxonomy/keys';
@@ -99,7 +99,7 @@ const STATE_READ_CHUNK = 500;
 
 /**
  * Ledger entries (and their receipts, and projection rows) written per statement: a multi-row insert of 500
- * entries binds 5,000 values, well inside SQLite's 32,766 and PostgreSQL's 65,535.
+ * entries binds 5,000 values, well inside SQLite's 32,766 and PostgreSQL's 65,535 (`src/storage/multi-row.ts`).
  */
 const WRITE_CHUNK = 500;
 
@@ -166,10 +166,12 @@ export class ConsentLedger {
         await insertRows(manager, ConsentReceiptEntity, written.map((event) => buildReceipt(this.receipts, event.receiptId!, event)));
         for (const event of written) {
           events.push(event);
-          onWritten?.(events.length, rows.length);
+          // The last one is written with the projection: until then the append is not done.
+          if (events.length < rows.length) onWritten?.(events.length, rows.length);
         }
       }
       await applyToProjection(manager, events);
+      onWritten?.(events.length, rows.length);
       return events;
     });
   }
@@ -367,8 +369,8 @@ export class ConsentLedger {
  * rather than recorded in another order.
  */
 async function insertEntries(manager: EntityManager, entries: ReadonlyArray<Omit<ConsentEventEntity, 'id'>>): Promise<ConsentEventEntity[]> {
-  const returned = await insertRows(manager, ConsentEventEntity, entries as ConsentEventEntity[], ['id', 'receipt_id']);
-  const idOf = new Map(returned.map((row) => [row.receipt_id, Number(row.id)]));
+  const returned = await insertRows(manager, ConsentEventEntity, entries as ConsentEventEntity[], { returning: ['id', 'receiptId'] });
+  const idOf = new Map(returned.map((row) => [row.receiptId, Number(row.id)]));
   const events = entries.map((entry) => ({ ...entry, id: idOf.get(entry.receiptId)! }));
   if (events.some((event, position) => !(event.id > (events[position - 1]?.id ?? 0)))) throw new Error('the ledger numbered a multi-row insert out of its order');
   return events;
@@ -431,6 +433,6 @@ async function applyToProjection(manager: EntityManager, events: readonly Consen
   }
   const current = [...touched.values()].flatMap(({ standing, purpose }) => standing.get(purpose) ?? []);
   const removed = [...touched.values()].filter(({ standing, purpose }) => !standing.has(purpose)).map(({ subjectId, kind, purpose }) => ({ subjectId, kind, purpose }));
-  for (let start = 0; start < current.length; start += WRITE_CHUNK) await repository.upsert(current.slice(start, start + WRITE_CHUNK), ['subjectId', 'kind', 'purpose']);
-  for (let start = 0; start < removed.length; start += WRITE_CHUNK) await manager.createQueryBuilder().delete().from(ConsentStateEntity).whereInIds(removed.slice(start, start + WRITE_CHUNK)).execute();
+  for (let start = 0; start < current.length; start += WRITE_CHUNK) await insertRows(manager, ConsentStateEntity, current.slice(start, start + WRITE_CHUNK), { replacingOn: ['subjectId', 'kind', 'purpose'] });
+  for (let start = 0; start < removed.length; start += WRITE_CHUNK) await deleteRows(manager, ConsentStateEntity, removed.slice(start, start + WRITE_CHUNK));
 }

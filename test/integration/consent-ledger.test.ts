@@ -180,45 +180,58 @@ describe.each(DRIVERS)('the consent ledger at its boundaries on %s', (driver) =>
     const [batched, oneByOne] = [subjectsOf('batch'), subjectsOf('single')];
     for (const subjectId of [...batched, ...oneByOne]) await addCustomer(candor, subjectId);
     // Statements out of time order, many made at the same instant (ties go to the later append), across purposes
-    // and their sub-purposes: 1,100 of them, past two of the ledger's write chunks of 500.
-    const statements = fc.sample(
-      fc.record({
-        subject: fc.nat(4),
-        kind: fc.constantFrom<ConsentChange['kind']>('grant', 'withdraw', 'object', 'withdraw_objection', 'restrict', 'lift_restriction'),
-        purpose: fc.constantFrom('marketing', 'marketing.communications', 'marketing.advertising', 'personalize', 'personalize.content', 'analytics'),
-        day: fc.integer({ min: 1, max: 20 }),
-      }),
-      { numRuns: 1_100, seed: 20261203 },
-    );
-    const changesFor = (subjects: readonly string[]): ConsentChange[] =>
-      statements.map(({ subject, kind, purpose, day }) => ({
+    // and their sub-purposes, grants explicit or not and with or without an expiry.
+    const statementsOf = (count: number, seed: number) =>
+      fc.sample(
+        fc.record({
+          subject: fc.nat(4),
+          kind: fc.constantFrom<ConsentChange['kind']>('grant', 'grant', 'withdraw', 'object', 'withdraw_objection', 'restrict', 'lift_restriction'),
+          purpose: fc.constantFrom('marketing', 'marketing.communications', 'marketing.advertising', 'personalize', 'personalize.content', 'analytics'),
+          day: fc.integer({ min: 1, max: 20 }),
+          explicit: fc.boolean(),
+          expiresAfterDays: fc.constantFrom(null, 5, 400),
+        }),
+        { numRuns: count, seed },
+      );
+    const changesFor = (subjects: readonly string[], statements: ReturnType<typeof statementsOf>): ConsentChange[] =>
+      statements.map(({ subject, kind, purpose, day, explicit, expiresAfterDays }) => ({
         subjectId: subjects[subject],
         kind,
         purpose: kind === 'restrict' || kind === 'lift_restriction' ? undefined : purpose,
+        explicit: kind === 'grant' && explicit,
+        expiresAt: kind === 'grant' && expiresAfterDays !== null ? new Date(Date.UTC(2026, 0, day + expiresAfterDays)) : null,
         source: 'crm-export',
         recordedAt: new Date(Date.UTC(2026, 0, day)),
       }));
     const consent = candor.services.consent;
-    const written = await consent.appendMany(changesFor(batched));
-    for (const change of changesFor(oneByOne)) await consent.append(change);
+    // What the subjects had said before the batch: it starts from a projection, not from nothing.
+    const earlier = statementsOf(60, 20261129);
+    for (const subjects of [batched, oneByOne]) await consent.appendMany(changesFor(subjects, earlier));
+    // 1,100 statements, past two of the ledger's write chunks of 500.
+    const statements = statementsOf(1_100, 20261203);
+    const written = await consent.appendMany(changesFor(batched, statements));
+    for (const change of changesFor(oneByOne, statements)) await consent.append(change);
     // The entries are numbered in the batch's order, each with its receipt.
     expect(written.every((event, index) => index === 0 || event.id > written[index - 1].id)).toBe(true);
-    const receipts = await candor.services.dataSource.getRepository(ConsentReceiptEntity).findBy({ subjectId: In(batched) });
+    const receipts = await candor.services.dataSource.getRepository(ConsentReceiptEntity).findBy({ eventId: In(written.map((event) => event.id)) });
     expect(new Map(receipts.map((receipt) => [receipt.id, receipt.eventId]))).toEqual(new Map(written.map((event) => [event.receiptId, event.id])));
-    const standing = (state: Omit<SubjectState, 'subjectId'>) => ({
+    const standing = (state: Omit<SubjectState, 'subjectId'>, withReceipts: boolean) => ({
       restricted: state.restricted,
-      consents: state.consents.map(({ purpose, granted, recordedAt }) => [purpose, granted, recordedAt?.toISOString()]).sort(([a], [b]) => String(a).localeCompare(String(b))),
+      consents: state.consents
+        .map(({ purpose, granted, explicit, expiresAt, recordedAt, receiptId }) => [purpose, granted, explicit, expiresAt?.toISOString(), recordedAt?.toISOString(), withReceipts ? receiptId : undefined])
+        .sort(([a], [b]) => String(a).localeCompare(String(b))),
       objections: state.objections.map(({ purpose, objected }) => [purpose, objected]).sort(([a], [b]) => String(a).localeCompare(String(b))),
     });
-    const projected = (subjects: readonly string[]) => consent.states(subjects).then((states) => states.map(standing));
+    const projected = (subjects: readonly string[], withReceipts: boolean) => consent.states(subjects).then((states) => states.map((state) => standing(state, withReceipts)));
     const replayed = async (subjects: readonly string[]) => {
       const replay = replayLedger(await candor.services.dataSource.getRepository(ConsentEventEntity).findBy({ subjectId: In([...subjects]) }));
-      return subjects.map((subjectId) => standing(replay.get(subjectId)!));
+      return subjects.map((subjectId) => standing(replay.get(subjectId)!, true));
     };
-    expect(await projected(batched)).toEqual(await projected(oneByOne));
-    expect(await projected(batched)).toEqual(await replayed(batched));
+    expect(await projected(batched, false)).toEqual(await projected(oneByOne, false));
+    expect(await projected(batched, true)).toEqual(await replayed(batched));
+    expect(await projected(oneByOne, true)).toEqual(await replayed(oneByOne));
     // Not a vacuous comparison: the statements left each subject with several current ones.
-    expect((await projected(batched)).every((state) => state.consents.length + state.objections.length >= 2)).toBe(true);
+    expect((await projected(batched, false)).every((state) => state.consents.length + state.objections.length >= 2)).toBe(true);
   });
 
   it('refuses a statement dated in the future (it would outrank every later withdrawal until then), and an expiry on anything but a grant', async () => {
