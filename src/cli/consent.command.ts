@@ -13,22 +13,28 @@ import { recordedAs } from '../policy/request-governance';
 import { CLI_PURPOSE, cliActor, type CliRun, type Output, recordCliOperation } from './audit.command';
 
 /**
- * `candor consent import FILE [--again]`: all or nothing; exit 1 with a row-by-row report when any row is
- * rejected, or when the ledger holds the file already (unless `--again`).
+ * `candor consent import FILE [--again] [--check]`: all or nothing; exit 1 with a row-by-row report when any
+ * row is rejected, or when the ledger holds the file already (unless `--again`). `--check` checks the file as
+ * the import would (rows, subjects, the ledger's rules) and writes nothing but the run's record.
  */
-export async function consentImport(services: CandorServices, file: string | undefined, again: boolean, output: Output): Promise<number> {
+export async function consentImport(services: CandorServices, file: string | undefined, { again = false, check = false }: { again?: boolean; check?: boolean }, output: Output): Promise<number> {
   if (!file) throw badInput(CONSENT_USAGE);
   // Every hundredth row: a large file has hundreds of thousands, each its own write.
   const progress = (phase: string, done: number, total: number) => {
     if (done % 100 === 0 || done === total) output.err(`\r${phase}… ${done.toLocaleString('en')} of ${total.toLocaleString('en')} rows`);
   };
-  const report = await importConsents(services.consent, file, cliActor().id, { onProgress: output.interactive ? progress : undefined, again });
+  const report = await importConsents(services.consent, file, cliActor().id, { onProgress: output.interactive ? progress : undefined, again, checkOnly: check });
   if (output.interactive) output.err('\r\x1b[K');
   if (report.rejected.length) {
-    output.err(`rejected ${report.rejected.length} of ${report.rows} rows; nothing was imported:\n`);
+    output.err(`rejected ${report.rejected.length} of ${report.rows} rows; nothing was ${check ? 'written' : 'imported'}:\n`);
     // A problem quotes the file's own values (a purpose, a column name): printed inert.
     for (const { row, problem } of report.rejected) output.err(`  row ${row}: ${inert(problem)}\n`);
     return 1;
+  }
+  if (check) {
+    await recordCliOperation(services, 'consent import --check', 'CONSENT_IMPORT_CHECKED');
+    output.out(`checked ${file}: its ${report.rows} consent statements would be imported; nothing was written (run it without --check to import)\n`);
+    return 0;
   }
   await recordCliOperation(services, 'consent import', 'CONSENT_IMPORTED', { done: `${report.imported} consent statements from ${file} were imported` });
   output.out(`imported ${report.imported} consent statements from ${file} (each with its receipt)\n`);
@@ -91,7 +97,7 @@ async function decideMessageFields(services: CandorServices, messages: readonly 
 }
 
 export const INBOX_USAGE = 'usage: npx candor inbox <list [--all] [--after ID] | answer ID --text "…">';
-export const CONSENT_USAGE = 'usage: npx candor consent import FILE [--again] (.csv with a header row, or .json)';
+export const CONSENT_USAGE = 'usage: npx candor consent import FILE [--again] [--check] (.csv with a header row, or .json)';
 export const INBOX_ACTIONS: readonly string[] = ['list', 'answer'];
 
 /** `candor inbox list [--all] [--after ID]` and `candor inbox answer ID --text "…"`. */

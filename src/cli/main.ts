@@ -64,9 +64,9 @@ Commands:
                      Print an encrypted, expiring link to the subject's privacy page (PUBLIC_URL)
   subject erase --subject ID
                      Erase a subject's personal data (GDPR Art. 17); the log stays verifiable, unlinked
-  consent import FILE [--again]
+  consent import FILE [--again] [--check]
                      Import existing consents from CSV or JSON, all or nothing, with a report of rejected rows;
-                     a file already imported is refused unless --again
+                     a file already imported is refused unless --again; --check checks it and writes nothing
   actor create --id ID --name NAME --team TEAM --purposes P1,P2 [--roles R1,R2]
   actor list | actor rotate --id ID | actor revoke --id ID
                      Manage the teams and services that may query Candor (keys printed once, stored as HMACs)
@@ -202,7 +202,7 @@ const OPTIONS_OF: Readonly<Record<string, readonly string[]>> = {
   'actor revoke': ['id'],
   'inbox list': ['all', 'after'],
   'inbox answer': ['text'],
-  'consent import': ['again'],
+  'consent import': ['again', 'check'],
   report: ['subject', 'from', 'to', 'format', 'out'],
 };
 
@@ -224,6 +224,7 @@ const CLI_OPTIONS = {
   all: { type: 'boolean' },
   after: { type: 'string' },
   again: { type: 'boolean' },
+  check: { type: 'boolean' },
   id: { type: 'string' },
   name: { type: 'string' },
   team: { type: 'string' },
@@ -429,7 +430,7 @@ async function run(command: string, subcommand: string | undefined, action: stri
     case 'inbox': {
       const services = await openServices(loadConfig(), { migrate: 'require' });
       try {
-        if (command === 'consent') return await consentImport(services, action, values.again === true, output);
+        if (command === 'consent') return await consentImport(services, action, { again: values.again === true, check: values.check === true }, output);
         return await inboxCommand(services, subcommand, { id: action, text: values.text as string | undefined, all: values.all as boolean | undefined, after: values.after as string | undefined }, output);
       } finally {
         await services.close();

@@ -131,6 +131,8 @@ export interface ImportOptions {
   readonly onProgress?: ImportProgress;
   /** Import a file the ledger already holds once more (its statements and receipts are recorded again). */
   readonly again?: boolean;
+  /** Check the file as an import would, and write nothing (the report's `imported` is 0). */
+  readonly checkOnly?: boolean;
 }
 
 /** PostgreSQL's and SQLite's word for a second row with the same key. */
@@ -167,7 +169,7 @@ export async function importConsents(ledger: ConsentLedger, file: string, actorI
   });
   for (const [index, problem] of await ledger.check(changes, (done, total) => onProgress?.('checking', done, total))) rejected.push({ row: rowNumber(positions[index]), problem });
   rejected.sort((a, b) => a.row - b.row);
-  if (rejected.length) return { rows: rows.length, imported: 0, rejected };
+  if (rejected.length || options.checkOnly) return { rows: rows.length, imported: 0, rejected };
   const record = { digest, fileName: file, importedAt: new Date().toISOString(), statements: changes.length, actorId };
   try {
     // In the statements' transaction: a run racing this one waits for it, then finds the file recorded.

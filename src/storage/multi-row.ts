@@ -23,6 +23,7 @@ export interface InsertOptions {
  * undefined is NULL, not the column's default), and returns the `returning` properties of the rows inserted.
  */
 export async function insertRows<Entity extends ObjectLiteral>(manager: EntityManager, target: EntityTarget<Entity>, rows: readonly Entity[], options: InsertOptions = {}): Promise<Array<Record<string, unknown>>> {
+  if (rows.length === 0) return [];
   const metadata = manager.connection.getMetadata(target);
   const columns = metadata.columns.filter((column) => !column.isGenerated);
   const placeholder = placeholders(manager);

@@ -429,7 +429,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       writeFileSync(file, `subjectId,action,purpose,explicit,source,expiresAt,recordedAt\n${rows.join('\n')}\n`);
       const err: string[] = [];
       const out: string[] = [];
-      const code = await consentImport(candor.services, file, false, { interactive: true, out: (text) => void out.push(text), err: (text) => void err.push(text) });
+      const code = await consentImport(candor.services, file, {}, { interactive: true, out: (text) => void out.push(text), err: (text) => void err.push(text) });
       expect([code, out]).toEqual([0, [`imported 250 consent statements from ${file} (each with its receipt)\n`]]);
       expect(err).toEqual([...['100', '200', '250'].map((done) => `\rchecking… ${done} of 250 rows`), ...['100', '200', '250'].map((done) => `\rimporting… ${done} of 250 rows`), '\r\x1b[K']);
     });
@@ -450,6 +450,29 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       const again = await cli('consent', 'import', file, '--again');
       expect([again.code, again.stdout]).toEqual([0, `imported 2 consent statements from ${file} (each with its receipt)\n`]);
       expect(await events()).toBe(before + 4);
+    });
+
+    it('checks a file without writing it (--check): what would be imported or each rejected row, the run recorded', async () => {
+      const events = () => candor.services.dataSource.getRepository(ConsentEventEntity).count();
+      const before = await events();
+      const good = join(directory, 'checked.csv');
+      writeFileSync(good, `subjectId,action,purpose,source,recordedAt\n${S},grant,marketing.advertising,crm-check,${MADE}\n${T},withdraw,marketing.advertising,crm-check,${MADE}\n`);
+      const checked = await cli('consent', 'import', good, '--check');
+      expect([checked.code, checked.stdout, checked.stderr]).toEqual([0, `checked ${good}: its 2 consent statements would be imported; nothing was written (run it without --check to import)\n`, '']);
+      expect(await events()).toBe(before);
+      const [run] = (await candor.services.accessLogReader.page({ reason: 'CONSENT_IMPORT_CHECKED' }, 10)).edges.map((edge) => edge.node);
+      expect([run?.operationName, run?.actor.id?.startsWith('cli:'), run?.subjectId]).toEqual(['consent import --check', true, null]);
+      const bad = join(directory, 'checked-bad.csv');
+      writeFileSync(bad, `subjectId,action,purpose,source,recordedAt\n${S},grant,analytics,crm-export,${MADE}\ncus_0000_nobody,grant,analytics,crm-export,${MADE}\n`);
+      const refused = await cli('consent', 'import', bad, '--check');
+      expect([refused.code, refused.stdout, refused.stderr]).toEqual([1, '', 'rejected 1 of 2 rows; nothing was written:\n  row 3: unknown subject "cus_0000_nobody"\n']);
+      // A check records no file: the import that follows is not refused as a repeat, and a second check is.
+      expect((await cli('consent', 'import', good)).code).toBe(0);
+      expect(await events()).toBe(before + 2);
+      const again = await cli('consent', 'import', good, '--check');
+      expect([again.code, again.stderr.includes('nothing was imported — to record its statements once more, run it again with --again')]).toEqual([1, true]);
+      expect((await cli('consent', 'import', good, '--check', '--again')).code).toBe(0);
+      expect(await events()).toBe(before + 2);
     });
 
     it('imports nothing when any row is rejected, and reports each rejected row', async () => {
@@ -1060,7 +1083,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     const file = join(directory, 'claims-the-page.json');
     writeFileSync(file, JSON.stringify(lookAlikes.map((source) => ({ subjectId: S, action: 'grant', purpose: 'marketing.communications', source, recordedAt: MADE })).concat([{ subjectId: S, action: 'grant', purpose: 'marketing.communications', source: 'privacy-page\u200b', recordedAt: MADE }])));
     const err: string[] = [];
-    expect(await consentImport(candor.services, file, false, { interactive: false, out: () => undefined, err: (text) => void err.push(text) })).toBe(1);
+    expect(await consentImport(candor.services, file, {}, { interactive: false, out: () => undefined, err: (text) => void err.push(text) })).toBe(1);
     expect(err.join('')).toBe(
       [
         `rejected ${lookAlikes.length + 1} of ${lookAlikes.length + 1} rows; nothing was imported:`,
