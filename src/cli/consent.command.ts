@@ -33,7 +33,8 @@ export async function consentImport(services: CandorServices, file: string | und
   }
   if (check) {
     await recordCliOperation(services, 'consent import --check', 'CONSENT_IMPORT_CHECKED');
-    output.out(`checked ${file}: its ${report.rows} consent statements would be imported; nothing was written (run it without --check to import)\n`);
+    const before = report.importedBefore ? ` once more (it was imported on ${report.importedBefore.importedAt} by ${report.importedBefore.actorId})` : '';
+    output.out(`checked ${file}: its ${report.rows} consent statements would be imported${before}; nothing was written (run it without --check to import)\n`);
     return 0;
   }
   await recordCliOperation(services, 'consent import', 'CONSENT_IMPORTED', { done: `${report.imported} consent statements from ${file} were imported` });

@@ -66,7 +66,8 @@ Commands:
                      Erase a subject's personal data (GDPR Art. 17); the log stays verifiable, unlinked
   consent import FILE [--again] [--check]
                      Import existing consents from CSV or JSON, all or nothing, with a report of rejected rows;
-                     a file already imported is refused unless --again; --check checks it and writes nothing
+                     a file already imported is refused unless --again; --check checks it as the import
+                     would and imports nothing (the run is recorded)
   actor create --id ID --name NAME --team TEAM --purposes P1,P2 [--roles R1,R2]
   actor list | actor rotate --id ID | actor revoke --id ID
                      Manage the teams and services that may query Candor (keys printed once, stored as HMACs)

@@ -16,6 +16,8 @@ export interface ImportReport {
   readonly imported: number;
   /** Rejected rows, numbered as in the file (CSV: the line the row starts on; JSON: array position from 1). */
   readonly rejected: ReadonlyArray<{ readonly row: number; readonly problem: string }>;
+  /** When and by whom the ledger imported this file before (imported once more with `again`). */
+  readonly importedBefore?: Pick<ConsentImportEntity, 'importedAt' | 'actorId'>;
 }
 
 type RawRow = Record<string, unknown>;
@@ -152,7 +154,11 @@ export async function importConsents(ledger: ConsentLedger, file: string, actorI
   if (rows.length === 0) throw badInput(`${file} holds no rows`);
   const digest = createHash('sha256').update(text, 'utf8').digest('hex');
   const alreadyImported = (earlier: ConsentImportEntity) =>
-    badInput(`${file} was imported on ${earlier.importedAt} by ${earlier.actorId} (${earlier.statements} statements, as ${earlier.fileName}): nothing was imported — to record its statements once more, run it again with --again`);
+    badInput(
+      `${file} was imported on ${earlier.importedAt} by ${earlier.actorId} (${earlier.statements} statements, as ${earlier.fileName}): ${
+        options.checkOnly ? 'to check it for importing once more, add --again' : 'nothing was imported — to record its statements once more, run it again with --again'
+      }`,
+    );
   const earlier = await ledger.importOf(digest);
   if (earlier && !options.again) throw alreadyImported(earlier);
   const { onProgress } = options;
@@ -169,7 +175,8 @@ export async function importConsents(ledger: ConsentLedger, file: string, actorI
   });
   for (const [index, problem] of await ledger.check(changes, (done, total) => onProgress?.('checking', done, total))) rejected.push({ row: rowNumber(positions[index]), problem });
   rejected.sort((a, b) => a.row - b.row);
-  if (rejected.length || options.checkOnly) return { rows: rows.length, imported: 0, rejected };
+  const importedBefore = earlier ? { importedAt: earlier.importedAt, actorId: earlier.actorId } : undefined;
+  if (rejected.length || options.checkOnly) return { rows: rows.length, imported: 0, rejected, importedBefore };
   const record = { digest, fileName: file, importedAt: new Date().toISOString(), statements: changes.length, actorId };
   try {
     // In the statements' transaction: a run racing this one waits for it, then finds the file recorded.
@@ -182,5 +189,5 @@ export async function importConsents(ledger: ConsentLedger, file: string, actorI
     if (isDuplicateKey(error)) throw alreadyImported((await ledger.importOf(digest)) ?? record);
     throw error;
   }
-  return { rows: rows.length, imported: changes.length, rejected: [] };
+  return { rows: rows.length, imported: changes.length, rejected: [], importedBefore };
 }
