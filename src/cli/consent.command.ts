@@ -26,7 +26,7 @@ export async function consentImport(services: CandorServices, file: string | und
   const report = await importConsents(services.consent, file, cliActor().id, { onProgress: output.interactive ? progress : undefined, again, checkOnly: check });
   if (output.interactive) output.err('\r\x1b[K');
   if (report.rejected.length) {
-    output.err(`rejected ${report.rejected.length} of ${report.rows} rows; nothing was ${check ? 'written' : 'imported'}:\n`);
+    output.err(`rejected ${report.rejected.length} of ${counted(report.rows, 'row')}; nothing was ${check ? 'written' : 'imported'}:\n`);
     // A problem quotes the file's own values (a purpose, a column name): printed inert.
     for (const { row, problem } of report.rejected) output.err(`  row ${row}: ${inert(problem)}\n`);
     return 1;
@@ -34,11 +34,11 @@ export async function consentImport(services: CandorServices, file: string | und
   if (check) {
     await recordCliOperation(services, 'consent import --check', 'CONSENT_IMPORT_CHECKED');
     const before = report.importedBefore ? ` once more (it was imported on ${report.importedBefore.importedAt} by ${report.importedBefore.actorId})` : '';
-    output.out(`checked ${file}: its ${report.rows} consent statements would be imported${before}; nothing was written (run it without --check to import)\n`);
+    output.out(`checked ${file}: its ${counted(report.rows, 'consent statement')} would be imported${before}; nothing was written (run it without --check to import)\n`);
     return 0;
   }
-  await recordCliOperation(services, 'consent import', 'CONSENT_IMPORTED', { done: `${report.imported} consent statements from ${file} were imported` });
-  output.out(`imported ${report.imported} consent statements from ${file} (each with its receipt)\n`);
+  await recordCliOperation(services, 'consent import', 'CONSENT_IMPORTED', { done: `${counted(report.imported, 'consent statement')} from ${file} ${report.imported === 1 ? 'was' : 'were'} imported` });
+  output.out(`imported ${counted(report.imported, 'consent statement')} from ${file} (each with its receipt)\n`);
   return 0;
 }
 
@@ -98,6 +98,9 @@ async function decideMessageFields(services: CandorServices, messages: readonly 
 }
 
 export const INBOX_USAGE = 'usage: npx candor inbox <list [--all] [--after ID] | answer ID --text "…">';
+/** `1 row`, `2 rows`. */
+const counted = (count: number, noun: string): string => `${count} ${noun}${count === 1 ? '' : 's'}`;
+
 export const CONSENT_USAGE = 'usage: npx candor consent import FILE [--again] [--check] (.csv with a header row, or .json)';
 export const INBOX_ACTIONS: readonly string[] = ['list', 'answer'];
 

@@ -462,6 +462,9 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       expect(await events()).toBe(before);
       const [run] = (await candor.services.accessLogReader.page({ reason: 'CONSENT_IMPORT_CHECKED' }, 10)).edges.map((edge) => edge.node);
       expect([run?.operationName, run?.actor.id?.startsWith('cli:'), run?.subjectId]).toEqual(['consent import --check', true, null]);
+      const one = join(directory, 'checked-one.csv');
+      writeFileSync(one, `subjectId,action,purpose,source,recordedAt\n${S},grant,marketing.advertising,crm-check-one,${MADE}\n`);
+      expect((await cli('consent', 'import', one, '--check')).stdout).toBe(`checked ${one}: its 1 consent statement would be imported; nothing was written (run it without --check to import)\n`);
       const bad = join(directory, 'checked-bad.csv');
       writeFileSync(bad, `subjectId,action,purpose,source,recordedAt\n${S},grant,analytics,crm-export,${MADE}\ncus_0000_nobody,grant,analytics,crm-export,${MADE}\n`);
       const refused = await cli('consent', 'import', bad, '--check');
