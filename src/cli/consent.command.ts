@@ -19,7 +19,7 @@ import { CLI_PURPOSE, cliActor, type CliRun, type Output, recordCliOperation } f
  */
 export async function consentImport(services: CandorServices, file: string | undefined, { again = false, check = false }: { again?: boolean; check?: boolean }, output: Output): Promise<number> {
   if (!file) throw badInput(CONSENT_USAGE);
-  // Every hundredth row: a large file has hundreds of thousands, each its own write.
+  // Every hundredth row (a large file has hundreds of thousands): the terminal need not redraw for each.
   const progress = (phase: string, done: number, total: number) => {
     if (done % 100 === 0 || done === total) output.err(`\r${phase}… ${done.toLocaleString('en')} of ${total.toLocaleString('en')} rows`);
   };

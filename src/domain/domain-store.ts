@@ -54,18 +54,16 @@ interface Relation<T> {
 const PAYMENTS: Relation<PaymentEntity> = { entity: PaymentEntity, table: 'payment', newestFirstBy: { property: 'paidAt', column: 'paid_at' } };
 const WATCH_HISTORY: Relation<WatchEventEntity> = { entity: WatchEventEntity, table: 'watch_event', newestFirstBy: { property: 'watchedAt', column: 'watched_at' } };
 
-const RELATION_READ_CHUNK = 500;
+/** Customer ids per read (relations, `customersAmong`): one IN list well inside every driver's parameter limit. */
+const CUSTOMER_ID_CHUNK = 500;
 
-/** Reads of the demo domain: customers, their payments and their watch history. */
 /**
  * Whether `id` could name a stored customer. One that cannot is no one's, on either store: PostgreSQL would
  * refuse the query itself over a NUL (an internal error where the caller should hear "unknown subject").
  */
 const couldBeCustomerId = (id: string): boolean => id.length <= CUSTOMER_ID_LENGTH && !holdsUnprintable(id);
 
-/** Ids per read of `customersAmong`: one IN list well inside every driver's parameter limit. */
-const CUSTOMER_READ_CHUNK = 500;
-
+/** Reads of the demo domain: customers, their payments and their watch history. */
 export class DomainStore {
   constructor(private readonly dataSource: DataSource) {}
 
@@ -131,12 +129,12 @@ export class DomainStore {
     const candidates = [...new Set(ids)].filter(couldBeCustomerId);
     // Only inside a transaction: outside one the lock would end with the statement, having done nothing.
     const lock = manager.connection.options.type === 'postgres' && manager.queryRunner?.isTransactionActive === true;
-    for (let start = 0; start < candidates.length; start += CUSTOMER_READ_CHUNK) {
+    for (let start = 0; start < candidates.length; start += CUSTOMER_ID_CHUNK) {
       const query = manager
         .getRepository(CustomerEntity)
         .createQueryBuilder('customer')
         .select('customer.id', 'id')
-        .where({ id: In(candidates.slice(start, start + CUSTOMER_READ_CHUNK)), erasedAt: IsNull() });
+        .where({ id: In(candidates.slice(start, start + CUSTOMER_ID_CHUNK)), erasedAt: IsNull() });
       if (lock) query.setLock('pessimistic_read');
       for (const { id } of await query.getRawMany<{ id: string }>()) found.add(id);
     }
@@ -177,8 +175,8 @@ export class DomainStore {
   /** Each customer's rows of a relation, newest first, all of them. */
   private async groupByCustomer<T extends { customerId: string }>(relation: Relation<T>, customerIds: readonly string[]): Promise<T[][]> {
     const rows: T[] = [];
-    for (let start = 0; start < customerIds.length; start += RELATION_READ_CHUNK) {
-      const chunk = customerIds.slice(start, start + RELATION_READ_CHUNK);
+    for (let start = 0; start < customerIds.length; start += CUSTOMER_ID_CHUNK) {
+      const chunk = customerIds.slice(start, start + CUSTOMER_ID_CHUNK);
       const found = await this.dataSource
         .getRepository(relation.entity)
         .createQueryBuilder('row')
@@ -204,8 +202,8 @@ export class DomainStore {
     const customerIds = [...new Set(asked.map((key) => key.customerId))];
     const positioned = new Map<string, Array<{ row: T; position: number }>>();
     const { property, column } = relation.newestFirstBy;
-    for (let start = 0; start < customerIds.length; start += RELATION_READ_CHUNK) {
-      const chunk = customerIds.slice(start, start + RELATION_READ_CHUNK);
+    for (let start = 0; start < customerIds.length; start += CUSTOMER_ID_CHUNK) {
+      const chunk = customerIds.slice(start, start + CUSTOMER_ID_CHUNK);
       const inChunk = new Set(chunk);
       // Each distinct page, with the customers of the chunk it was asked for.
       const pages = new Map<string, { after: number; through: number; customerIds: string[] }>();
