@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_JWT_CLAIMS, type JwtClaimNames, type JwtSettings } from './actors/jwt-authenticator';
 import { closest } from './closest';
+import { counted } from './printable';
 
 /** The one development secret; production refuses to start with it. */
 export const DEVELOPMENT_SECRET = 'candor-development-secret-not-for-production';
@@ -422,7 +423,7 @@ export function signingSeed(name: string, value: string): Buffer {
   const seed = Buffer.from(value.trim(), 'base64');
   // A random seed holds about 30 distinct byte values; one with few (all zeros, a pattern) was typed, not made.
   const distinct = new Set(seed).size;
-  if (distinct < 16) throw new ConfigError(`${name} is not random (its 32 bytes hold only ${distinct} distinct values): make one with openssl rand -base64 32`);
+  if (distinct < 16) throw new ConfigError(`${name} is not random (its 32 bytes hold only ${counted(distinct, 'distinct value')}): make one with openssl rand -base64 32`);
   return seed;
 }
 

@@ -23,3 +23,6 @@ export function holdsUnprintable(text: string): boolean {
 
 /** `text` with each UNPRINTABLE character replaced by U+FFFD: safe to print to a terminal. */
 export const inert = (text: string): string => text.replace(UNPRINTABLE, '\uFFFD');
+
+/** `count` and its noun, in the plural but for one: `1 row`, `2 rows`. */
+export const counted = (count: number, noun: string): string => `${count} ${noun}${count === 1 ? '' : 's'}`;

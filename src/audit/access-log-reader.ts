@@ -172,7 +172,7 @@ export class AccessLogReader {
     const { from, to } = period;
     if (from && to && from >= to) throw badInput('filter.from must be before filter.to (`to` is exclusive)', { argument: 'filter.from' });
     if (filter.subjectId) await this.checkSubject(filter.subjectId);
-    const resumed = after ? decodeCursor(this.cursorKey, after) : undefined;
+    const resumed = after === undefined || after === null ? undefined : decodeCursor(this.cursorKey, after);
     const asOf = resumed?.asOf ?? (await this.headSeq());
     const since = afterSeq > 0 ? await this.positionAfter(afterSeq) : LOG_START;
     // A cursor at or past `afterSeq` is the later of the two starts (it may come from a page of another filter).

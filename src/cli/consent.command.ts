@@ -1,6 +1,6 @@
 import { importConsents } from '../consent/consent-import';
 import { Inbox, MAX_INBOX_PAGE } from '../consent/inbox';
-import { inert } from '../printable';
+import { counted, inert } from '../printable';
 import { badInput } from '../errors';
 import { ERASURE_TABLES, eraseSubject } from '../privacy/erasure';
 import { OLD_COPIES_MEANING, type OldCopies } from '../storage/old-copies';
@@ -99,7 +99,6 @@ async function decideMessageFields(services: CandorServices, messages: readonly 
 
 export const INBOX_USAGE = 'usage: npx candor inbox <list [--all] [--after ID] | answer ID --text "…">';
 /** `1 row`, `2 rows`. */
-const counted = (count: number, noun: string): string => `${count} ${noun}${count === 1 ? '' : 's'}`;
 
 export const CONSENT_USAGE = 'usage: npx candor consent import FILE [--again] [--check] (.csv with a header row, or .json)';
 export const INBOX_ACTIONS: readonly string[] = ['list', 'answer'];
@@ -122,9 +121,11 @@ export async function inboxCommand(services: CandorServices, action: string | un
     if (messages.length === 0) output.out(args.all ? 'no messages\n' : 'no unanswered messages\n');
     if (messages.length === MAX_INBOX_PAGE) output.err(`showing ${MAX_INBOX_PAGE} messages: the next ones with --after ${messages.at(-1)!.id}\n`);
     // Written by data subjects: printed inert (messages saved before the page refused such characters may hold some).
+    // Each message and answer on one line: a line break in either would start what reads as another message.
+    const oneLine = (text: string) => inert(text.replace(/\s+/g, ' '));
     for (const message of messages) {
       const { context, body, answer } = shown.texts.get(message)!;
-      output.out(`#${message.id}  ${message.createdAt}  ${message.subjectId}  ${inert(context ?? '')}\n    ${inert((body ?? '').replace(/\s+/g, ' '))}\n${answer ? `    answered ${message.answeredAt} by ${message.answeredBy}: ${inert(answer)}\n` : ''}`);
+      output.out(`#${message.id}  ${message.createdAt}  ${message.subjectId}  ${inert(context ?? '')}\n    ${oneLine(body ?? '')}\n${answer ? `    answered ${message.answeredAt} by ${message.answeredBy}: ${oneLine(answer)}\n` : ''}`);
     }
     return 0;
   }

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { badInput, isoTime } from '../errors';
+import { counted } from '../printable';
 import { CONSENT_EVENT_KINDS } from './consent-event.entity';
 import { ConsentImportEntity } from './consent-import.entity';
 import type { ConsentChange, ConsentLedger } from './consent-ledger';
@@ -35,13 +36,14 @@ class UnreadableRow {
 
 /** Reads a CSV (with a header row) or JSON (array of objects) file of existing consents. */
 export function readImportFile(file: string): { rows: Array<RawRow | UnreadableRow>; rowNumber: (index: number) => number; text: string } {
-  let text: string;
+  let bytes: Buffer;
   try {
-    // Spreadsheets save "CSV UTF-8" with a byte-order mark, which would otherwise become part of the first column's name.
-    text = readFileSync(file, 'utf8').replace(/^\uFEFF/, '');
+    bytes = readFileSync(file);
   } catch {
     throw badInput(`cannot read ${file}`);
   }
+  // Spreadsheets save "CSV UTF-8" with a byte-order mark, which would otherwise become part of the first column's name.
+  const text = utf8TextOf(file, bytes).replace(/^\uFEFF/, '');
   if (extname(file).toLowerCase() === '.json') {
     let parsed: unknown;
     try {
@@ -72,9 +74,14 @@ export function readImportFile(file: string): { rows: Array<RawRow | UnreadableR
   const repeated = columns.find((column, position) => columns.indexOf(column) !== position);
   // The parser would keep the last of two same-named columns and drop the other's values without a word.
   if (repeated !== undefined) throw badInput(`${file}: the column "${repeated}" appears twice in the header`);
+  // Once for the file, not once per row: a misspelt column would otherwise reject every row alike.
+  const unknown = columns.filter((column) => !(IMPORT_COLUMNS as readonly string[]).includes(column));
+  if (unknown.length) throw badInput(`${file}: the header names ${counted(unknown.length, 'unknown column')} (${unknown.map((column) => `"${column}"`).join(', ')}): the columns are ${IMPORT_COLUMNS.join(', ')}`);
   return {
     rows: body.map(({ record }) =>
-      record.length === columns.length ? Object.fromEntries(columns.map((column, position) => [column, record[position]])) : new UnreadableRow(`has ${record.length} fields where the header has ${columns.length}`),
+      record.length === columns.length
+        ? Object.fromEntries(columns.map((column, position) => [column, record[position]]))
+        : new UnreadableRow(`has ${counted(record.length, 'field')} where the header has ${columns.length}`),
     ),
     // The line a row starts on: where it ends, less the line breaks inside its quoted fields.
     rowNumber: (index) => body[index].info.lines - body[index].record.join('').split('\n').length + 1,
@@ -152,14 +159,16 @@ const isDuplicateKey = (error: unknown): boolean => {
 export async function importConsents(ledger: ConsentLedger, file: string, actorId: string, options: ImportOptions = {}): Promise<ImportReport> {
   const { rows, rowNumber, text } = readImportFile(file);
   if (rows.length === 0) throw badInput(`${file} holds no rows`);
-  const digest = createHash('sha256').update(text, 'utf8').digest('hex');
+  const digest = sha256Hex(sameTextAnySave(text));
   const alreadyImported = (earlier: ConsentImportEntity) =>
     badInput(
-      `${file} was imported on ${earlier.importedAt} by ${earlier.actorId} (${earlier.statements} statements, as ${earlier.fileName}): ${
+      `${file} was imported on ${earlier.importedAt} by ${earlier.actorId} (${counted(earlier.statements, 'statement')}, as ${earlier.fileName}): ${
         options.checkOnly ? 'to check it for importing once more, add --again' : 'nothing was imported — to record its statements once more, run it again with --again'
       }`,
     );
-  const earlier = await ledger.importOf(digest);
+  // Imports recorded before line ends were set aside are known by the digest of their text as it was.
+  const asSaved = sha256Hex(text);
+  const earlier = (await ledger.importOf(digest)) ?? (asSaved === digest ? undefined : await ledger.importOf(asSaved));
   if (earlier && !options.again) throw alreadyImported(earlier);
   const { onProgress } = options;
   const rejected: Array<{ row: number; problem: string }> = [];
@@ -190,4 +199,38 @@ export async function importConsents(ledger: ConsentLedger, file: string, actorI
     throw error;
   }
   return { rows: rows.length, imported: changes.length, rejected: [], importedBefore };
+}
+
+const sha256Hex = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+
+/**
+ * The text by which the ledger knows a file: line ends as `\n`, and no blank lines or spaces at its end — what
+ * saving it again in a spreadsheet or an editor changes and reading it does not, so that such a copy of a file
+ * already imported is refused as the file itself is.
+ */
+function sameTextAnySave(text: string): string {
+  return text.replace(/\r\n?/g, '\n').trimEnd();
+}
+
+/**
+ * The file's bytes as UTF-8 text, or a refusal naming the first line that is not: decoding anything else as
+ * UTF-8 would replace its characters by U+FFFD, and the ledger keeps what it is given for good.
+ */
+function utf8TextOf(file: string, bytes: Buffer): string {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    let lineStart = 0;
+    for (let line = 1; ; line++) {
+      const lineEnd = bytes.indexOf(0x0a, lineStart);
+      try {
+        decoder.decode(bytes.subarray(lineStart, lineEnd < 0 ? bytes.length : lineEnd));
+      } catch {
+        throw badInput(`${file} is not UTF-8 text (line ${line} is not): save it as UTF-8 ("CSV UTF-8" in a spreadsheet) and import it again`);
+      }
+      if (lineEnd < 0) throw badInput(`${file} is not UTF-8 text: save it as UTF-8 ("CSV UTF-8" in a spreadsheet) and import it again`);
+      lineStart = lineEnd + 1;
+    }
+  }
 }

@@ -315,7 +315,7 @@ export class ConsentLedger {
    */
   async latestOf(subjectId: string, first: number): Promise<ConsentEventEntity[]> {
     checkPageSize('first', first, 1, MAX_HISTORY_PAGE);
-    if (!(await this.subjects.existingAmong([subjectId], this.dataSource.manager)).has(subjectId)) throw unknownSubject(`unknown subject "${subjectId}"`);
+    if (!(await this.subjects.existingAmong([subjectId], this.dataSource.manager)).has(subjectId)) throw unknownSubject(`unknown subject "${subjectId}"`, { argument: 'subjectId' });
     return this.dataSource.getRepository(ConsentEventEntity).find({ where: { subjectId }, order: { recordedAt: 'DESC', id: 'DESC' }, take: first });
   }
 

@@ -1,7 +1,7 @@
 import type { AccessActor } from '../audit/access-log';
 import { ErasedSubjectEntity } from '../audit/audit.entities';
 import { SubjectMessageEntity } from '../consent/subject-message.entity';
-import { auditUnavailable, badInput, unknownSubject } from '../errors';
+import { auditUnavailable, unknownSubject } from '../errors';
 import type { CandorServices } from '../server/services';
 import { inAdvisoryTurn } from '../storage/data-source';
 import { type OldCopies, overwriteOldCopies } from '../storage/old-copies';
@@ -95,8 +95,8 @@ function erasuresInProgress(services: CandorServices): Map<string, Promise<Erasu
 
 async function erase(services: CandorServices, subjectId: string, actor: AccessActor, requestId: string): Promise<ErasureResult> {
   const customer = await services.domain.findCustomerRecord(subjectId);
-  if (!customer) throw unknownSubject(`unknown subject "${subjectId}"`);
-  const alreadyErased = (on: string) => badInput(`subject "${subjectId}" was already erased on ${on}`, { field: 'subjectId' });
+  if (!customer) throw unknownSubject(`unknown subject "${subjectId}"`, { argument: 'subjectId' });
+  const alreadyErased = (on: string) => unknownSubject(`subject "${subjectId}" was already erased on ${on}`, { argument: 'subjectId' });
   let erased: Omit<ErasureResult, 'oldCopies'>;
   if (customer.erasedAt) {
     if (await markedErased(services, subjectId)) {

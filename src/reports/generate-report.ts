@@ -113,9 +113,9 @@ export async function generateReport(services: CandorServices, request: ReportRe
     case 'subject-access': {
       const subjectId = parameters.subjectId!;
       const customer = await services.domain.findCustomerRecord(subjectId);
-      if (!customer) throw unknownSubject(`unknown subject "${subjectId}"`);
+      if (!customer) throw unknownSubject(`unknown subject "${subjectId}"`, { argument: 'subjectId' });
       // Its record would name the subject again: the log would point at an erased person anew.
-      if (customer.erasedAt) throw badInput(`subject "${subjectId}" was erased on ${customer.erasedAt}: nothing is held about them to report, and a report would tie the log to them again`, { field: 'subjectId' });
+      if (customer.erasedAt) throw unknownSubject(`subject "${subjectId}" was erased on ${customer.erasedAt}: nothing is held about them to report, and a report would tie the log to them again`, { argument: 'subjectId' });
       const [state] = await services.consent.states([subjectId]);
       const purposes = [...services.taxonomy.purposes.values()].filter((purpose) => purpose.requestable);
       const held = await heldData(services, customer, fields);

@@ -1,5 +1,7 @@
 import type { ApolloServerPlugin } from '@apollo/server';
-import { GraphQLError } from 'graphql';
+import { type DocumentNode, type FragmentDefinitionNode, GraphQLError, type GraphQLSchema, Kind, type OperationDefinitionNode } from 'graphql';
+// The executor's own field collection (fragments, @skip/@include, aliases), as the leaf guard uses it.
+import { collectFields } from 'graphql/execution/collectFields';
 import { type AccessLog, type AccessRecordInput, entriesOf } from '../audit/access-log';
 import { type AppendEntry, RECORDED_TEXT_LIMITS } from '../audit/audit-store';
 import type { EntryItem } from '../audit/chain';
@@ -46,7 +48,7 @@ export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<Candor
             });
           }
         },
-        async willSendResponse({ contextValue, operation: executed, operationName, response }) {
+        async willSendResponse({ contextValue, operation: executed, operationName, response, schema, document, request }) {
           const governance = contextValue[GOVERNANCE_CONTEXT_KEY];
           const errors = response.body.kind === 'single' ? (response.body.singleResult.errors ?? []) : [];
           // An operation answered without `data` never executed: unparseable, invalid, over a query limit, a
@@ -61,6 +63,14 @@ export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<Candor
           const refused = { subjectId: null, category: null, decision: 'REFUSED' as const, legalBasis: null };
           const records: AccessRecordInput[] = refusal === undefined ? [] : [{ ...common, ...refused, coordinate: null, reason: refusal }];
           for (const { field, code } of governance?.refusals ?? []) records.push({ ...common, ...refused, coordinate: field.coordinate, reason: code });
+          // A root field that refused the request's own input as it ran (an argument out of range, a cursor or a
+          // subject it does not know) refused the operation it serves: recorded at its coordinate, naming no subject
+          // (an id it does not know is nobody's).
+          const refusedInput = errors.filter((error) => error.path?.length === 1 && error.extensions?.code === 'BAD_USER_INPUT');
+          if (refusedInput.length && executed && document) {
+            const coordinates = rootCoordinates(schema, document, executed, request.variables ?? {});
+            for (const error of refusedInput) records.push({ ...common, ...refused, coordinate: coordinates.get(String(error.path![0])) ?? null, reason: 'BAD_USER_INPUT' });
+          }
           // Null propagation may have discarded objects whose fields were decided: what leaves is what is recorded,
           // explained, or judged by reject mode. (Which of them were decided before the null propagated differs
           // between executors: graphql-jit completes every field first, graphql-js stops at the error.)
@@ -77,9 +87,9 @@ export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<Candor
           const resultData = response.body.kind === 'single' ? response.body.singleResult.data : undefined;
           const changes = executed?.operation === 'mutation';
           for (const { field, subjectId, responseKey } of governance?.recordedOperations ?? []) {
-            // A call naming a subject is recorded once it answered (its change was made, or its read returned); one
-            // that failed changed and returned nothing.
-            if (field.subjectArgument && (resultData?.[responseKey] ?? null) === null) continue;
+            // A call is recorded once it answered (its change was made, or its read returned); one that failed changed
+            // and returned nothing (a refusal of its input is recorded above).
+            if ((resultData?.[responseKey] ?? null) === null) continue;
             // A rejected operation sent nothing: what it read (the log, the inbox, a subject's ledger) is withheld, as
             // its fields' releases are. A change of a subject's choices stands, rejected or not: it is recorded as made.
             const outcome = rejection && !changes ? { decision: 'WITHHELD' as const, reason: 'GOVERNANCE_REJECTED' } : { decision: 'RELEASED' as const, reason: field.recordAs! };
@@ -240,4 +250,14 @@ function rejectionOf(governance: RequestGovernance): Array<{ coordinate: string;
   }
   for (const { field, code } of governance.refusals) offending.set(`${field.coordinate}|${code}`, { coordinate: field.coordinate, reason: code, subjects: 0 });
   return offending.size ? [...offending.values()] : undefined;
+}
+
+/** The schema coordinate of each root field of `operation`, by response key, as the executor collects them. */
+function rootCoordinates(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode, variables: Record<string, unknown>): Map<string, string> {
+  const rootType = schema.getRootType(operation.operation);
+  const coordinates = new Map<string, string>();
+  if (!rootType) return coordinates;
+  const fragments = Object.fromEntries(document.definitions.filter((definition): definition is FragmentDefinitionNode => definition.kind === Kind.FRAGMENT_DEFINITION).map((fragment) => [fragment.name.value, fragment]));
+  for (const [responseKey, nodes] of collectFields(schema, fragments, variables, rootType, operation.selectionSet)) coordinates.set(responseKey, `${rootType.name}.${nodes[0].name.value}`);
+  return coordinates;
 }

@@ -153,7 +153,8 @@ export function createContextFactory(services: CandorServices, governed: Governe
       }
     } else {
       const purpose = taxonomy.purposes.get(declared);
-      if (!purpose) return refuse('PURPOSE_UNKNOWN', `"${declared}" is not a purpose of the taxonomy`, accessActor, recordedPurpose(declared));
+      // Quoted as recorded: cut past the log's limit, so that a client cannot make the answer as long as it likes.
+      if (!purpose) return refuse('PURPOSE_UNKNOWN', `"${recordedPurpose(declared)}" is not a purpose of the taxonomy`, accessActor, recordedPurpose(declared));
       if (!purpose.requestable || !purpose.legalBasis) {
         return refuse('PURPOSE_NOT_REQUESTABLE', `"${declared}" groups other purposes; declare one of its sub-purposes`, accessActor, declared);
       }

@@ -19,6 +19,7 @@ import { formatErrorKeepingCause, maskedCause } from './format-error';
 import { type JitExecutor, jitGateway } from './jit-executor';
 import { purposeScopedIntrospectionPlugin } from './purpose-scoped-introspection';
 import { MASKED_ERROR_LOG_MESSAGE, maskedErrorLogging, requestLogging } from './observability';
+import { KnownOperationTypes } from './operation-types';
 import { queryLimits } from './query-limits';
 import { migrationState } from '../storage/data-source';
 import { allowedHostCheck } from './allowed-host';
@@ -90,6 +91,20 @@ function refuseUnparsableTarget(req: IncomingMessage, res: ServerResponse, servi
   const body = JSON.stringify({ errors: [{ message: 'the request target is not a URL Candor can read', extensions: { code: 'BAD_REQUEST' } }] });
   res.writeHead(400, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-request-id': requestId });
   res.end(body);
+}
+
+/** The charset a request's Content-Type declares, lower-cased; undefined when it declares none. */
+function declaredCharset(req: Request): string | undefined {
+  return /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(req.headers['content-type'] ?? '')?.[1].toLowerCase();
+}
+
+/**
+ * Refuses a JSON body declared in a charset other than UTF-8, as body-parser refuses Latin-1: it would decode
+ * UTF-16 and UTF-32 too, but GraphQL over HTTP is UTF-8, and so is every answer Candor gives.
+ */
+function utf8BodiesOnly(req: Request, _res: Response, next: NextFunction): void {
+  const charset = req.is('application/json') ? declaredCharset(req) : undefined;
+  next(charset === undefined || charset === 'utf-8' ? undefined : { status: 415, type: 'charset.unsupported', charset });
 }
 
 /** An error a middleware passed on: body-parser's carry a status, a `type` and what they refused. */
@@ -190,7 +205,7 @@ export async function startHttpServer(services: CandorServices, governed: Govern
   const apollo = new ApolloServer<CandorContext>({
     // graphql-jit runs through Apollo's gateway interface, which takes the place of `schema` (both cannot be given).
     ...(gateway ? { gateway } : { schema: governed.schema }),
-    validationRules: limits.validationRules,
+    validationRules: [KnownOperationTypes, ...limits.validationRules],
     // Batches are split by batchedOperations before Apollo sees them: its own batching shares one context.
     allowBatchedHttpRequests: false,
     // Candor's own shutdown stops Apollo, then signs the last checkpoint and closes the stores; Apollo's
@@ -264,6 +279,7 @@ export async function startHttpServer(services: CandorServices, governed: Govern
     '/graphql',
     noStore,
     recordEarlyRefusals,
+    utf8BodiesOnly,
     express.json({ limit: MAX_BODY_BYTES }),
     batchedOperations(apollo, buildContext, config.limits.batchOperations, recordRefusal),
     expressMiddleware(apollo, { context: ({ req, res }) => buildContext(req, res, singleOperation(req, res)) }),

@@ -652,7 +652,14 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
         const response = await auditor(logQuery, { filter: { decision: 'RELEASED' }, first: 2, after });
         expect(response.body.data).toEqual({ accessLog: null });
         expect(response.body.errors?.map((error) => [error.extensions?.code, error.extensions?.argument, error.message])).toEqual([['BAD_USER_INPUT', 'after', '`after` is not a cursor returned by accessLog']]);
+        // Nothing was read: the log says the read was refused, not that it happened.
+        const own = await accessLog({ requestId: response.headers.get('x-request-id') });
+        expect(own.edges.map((edge: any) => [edge.node.coordinate, edge.node.decision, edge.node.reason, edge.node.subjectId])).toEqual([['Query.accessLog', 'REFUSED', 'BAD_USER_INPUT', null]]);
       };
+
+      it('refuses an empty cursor', async () => {
+        await expectRefused('');
+      });
 
       it('still pages with a genuine cursor', async () => {
         const first = await accessLog({ decision: 'RELEASED' }, 2);

@@ -9,6 +9,7 @@ import { consentImport } from '../../src/cli/consent.command';
 import { importConsents } from '../../src/consent/consent-import';
 import { ErasedSubjectEntity, SubjectPseudonymEntity } from '../../src/audit/audit.entities';
 import { ConsentEventEntity } from '../../src/consent/consent-event.entity';
+import { ConsentImportEntity } from '../../src/consent/consent-import.entity';
 import { ConsentReceiptEntity } from '../../src/consent/consent-receipt.entity';
 import { ConsentStateEntity } from '../../src/consent/consent-state.entity';
 import { Inbox } from '../../src/consent/inbox';
@@ -446,10 +447,43 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       expect(refused.stderr).toMatch(/ by cli:\S+ \(2 statements, as .+\): nothing was imported — to record its statements once more, run it again with --again\n$/);
       expect(await events()).toBe(before + 2);
       expect((await cli('consent', 'import', file)).code).toBe(1);
+      // Saved again by a spreadsheet or an editor (CRLF line ends, blank lines at the end), it is the same file.
+      const resaved = join(directory, 'once-resaved.csv');
+      writeFileSync(resaved, `${readFileSync(file, 'utf8').replace(/\n/g, '\r\n')}\r\n\r\n`);
+      const resavedRun = await cli('consent', 'import', resaved);
+      expect([resavedRun.code, resavedRun.stderr]).toEqual([1, expect.stringContaining(`(2 statements, as ${file}): nothing was imported`)]);
       expect(await events()).toBe(before + 2);
       const again = await cli('consent', 'import', file, '--again');
       expect([again.code, again.stdout]).toEqual([0, `imported 2 consent statements from ${file} (each with its receipt)\n`]);
       expect(await events()).toBe(before + 4);
+    });
+
+    it('knows a file imported before line ends were set aside by the digest of its text as it was', async () => {
+      const legacy = join(directory, 'legacy-crlf.csv');
+      const text = `subjectId,action,purpose,source,recordedAt\r\n${S},grant,analytics,crm-legacy,${MADE}\r\n`;
+      writeFileSync(legacy, text);
+      await candor.services.dataSource.getRepository(ConsentImportEntity).insert({ digest: createHash('sha256').update(text).digest('hex'), fileName: legacy, importedAt: '2026-01-01T00:00:00.000Z', statements: 1, actorId: 'cli:before' });
+      const refused = await cli('consent', 'import', legacy);
+      expect([refused.code, refused.stderr]).toEqual([1, `candor: ${legacy} was imported on 2026-01-01T00:00:00.000Z by cli:before (1 statement, as ${legacy}): nothing was imported — to record its statements once more, run it again with --again\n`]);
+    });
+
+    it('refuses as a whole a file that is not UTF-8, naming its first line that is not, and a header naming a column it does not know', async () => {
+      const events = () => candor.services.dataSource.getRepository(ConsentEventEntity).count();
+      const before = await events();
+      // Latin-1, as an older export writes "café": read as UTF-8 it would be stored, for good, as "caf\uFFFD".
+      const latin1 = join(directory, 'latin1.csv');
+      writeFileSync(latin1, Buffer.concat([Buffer.from(`subjectId,action,purpose,source,recordedAt\n${S},grant,analytics,`), Buffer.from([0x63, 0x61, 0x66, 0xe9]), Buffer.from(`,${MADE}\n`)]));
+      const notUtf8 = await cli('consent', 'import', latin1);
+      expect([notUtf8.code, notUtf8.stderr]).toEqual([1, `candor: ${latin1} is not UTF-8 text (line 2 is not): save it as UTF-8 ("CSV UTF-8" in a spreadsheet) and import it again\n`]);
+      const utf16 = join(directory, 'utf16.csv');
+      writeFileSync(utf16, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(`subjectId,action,purpose,source,recordedAt\n${S},grant,analytics,crm,${MADE}\n`, 'utf16le')]));
+      expect((await cli('consent', 'import', utf16, '--check')).stderr).toBe(`candor: ${utf16} is not UTF-8 text (line 1 is not): save it as UTF-8 ("CSV UTF-8" in a spreadsheet) and import it again\n`);
+      // A misspelt column is the file's mistake, told once, not once per row.
+      const misspelt = join(directory, 'misspelt.csv');
+      writeFileSync(misspelt, `subjectId,action,purpose,source,recorded_at\n${Array.from({ length: 50 }, () => `${S},grant,analytics,crm,${MADE}`).join('\n')}\n`);
+      const header = await cli('consent', 'import', misspelt);
+      expect([header.code, header.stderr]).toEqual([1, `candor: ${misspelt}: the header names 1 unknown column ("recorded_at"): the columns are subjectId, action, purpose, explicit, source, expiresAt, recordedAt\n`]);
+      expect(await events()).toBe(before);
     });
 
     it('checks a file without writing it (--check): what would be imported or each rejected row, the run recorded', async () => {
@@ -560,6 +594,9 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
           '',
         ].join('\n'),
       ]);
+      const short = join(directory, 'short.csv');
+      writeFileSync(short, `subjectId,action,purpose,source,recordedAt\n${S}\n`);
+      expect((await cli('consent', 'import', short)).stderr).toBe('rejected 1 of 1 row; nothing was imported:\n  row 2: has 1 field where the header has 5\n');
       const twice = join(directory, 'twice.csv');
       writeFileSync(twice, `subjectId,action,purpose,purpose,source\n${S},grant,marketing,analytics,crm\n`);
       expect((await cli('consent', 'import', twice)).stderr).toBe(`candor: ${twice}: the column "purpose" appears twice in the header\n`);
@@ -656,7 +693,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     const lateRecords = await candor.services.accessLogReader.page({ requestId: late }, 10);
     expect(lateRecords.edges.map(({ node }) => node.subjectId)).toEqual([null]);
     const again = await manage(`mutation { eraseSubject(subjectId: "${V}") { subjectId } }`);
-    expect(again.body.errors?.[0]).toEqual(expect.objectContaining({ message: expect.stringContaining('already erased'), extensions: { code: 'BAD_USER_INPUT', field: 'subjectId' } }));
+    expect(again.body.errors?.[0]).toEqual(expect.objectContaining({ message: expect.stringContaining('already erased'), extensions: { code: 'BAD_USER_INPUT', argument: 'subjectId', reason: 'UNKNOWN_SUBJECT' } }));
     const cliErase = await runCli(['subject', 'erase', '--subject', T], cliEnv());
     expect(cliErase.code).toBe(0);
     expect(cliErase.stdout).toContain(`erased ${T}`);
@@ -755,13 +792,16 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect((await candor.services.accessLogReader.page({ requestId: bare.headers.get('x-request-id')!, reason: 'CHOICES_READ' }, 10)).edges.map(({ node }) => node.subjectId)).toEqual([H]);
     // Bad input is refused, with nothing recorded against a subject.
     for (const [query, argument] of [
-      ['{ consentHistory(subjectId: "cus_0000_life_nobody") { id } }', { field: 'subjectId', reason: 'UNKNOWN_SUBJECT' }],
+      ['{ consentHistory(subjectId: "cus_0000_life_nobody") { id } }', { argument: 'subjectId', reason: 'UNKNOWN_SUBJECT' }],
       [`{ consentHistory(subjectId: "${H}", first: 501) { id } }`, { argument: 'first' }],
     ] as const) {
       const refused = await manage(query);
       expect([refused.body.data, refused.body.errors?.[0].extensions]).toEqual([{ consentHistory: null }, expect.objectContaining({ code: 'BAD_USER_INPUT', ...argument })]);
-      expect((await candor.services.accessLogReader.page({ requestId: refused.headers.get('x-request-id')!, reason: 'CHOICES_READ' }, 10)).totalCount).toBe(0);
+      // Recorded as a refused call of the field, naming no subject (an id it does not know is nobody's).
+      const records = (await candor.services.accessLogReader.page({ requestId: refused.headers.get('x-request-id')! }, 10)).edges.map(({ node }) => [node.coordinate, node.subjectId, node.decision, node.reason]);
+      expect(records).toEqual([['Query.consentHistory', null, 'REFUSED', 'BAD_USER_INPUT']]);
     }
+    expect(await candor.services.dataSource.getRepository(SubjectPseudonymEntity).countBy({ subjectId: 'cus_0000_life_nobody' })).toBe(0);
     const support = await candor.query({ key: KEYS.support, purpose: 'essential.service', query: `{ consentHistory(subjectId: "${H}") { kind } }` });
     expect([support.body.data, support.body.errors?.[0].extensions?.code]).toEqual([{ consentHistory: null }, 'FORBIDDEN']);
   });

@@ -330,7 +330,10 @@ describe.each(DRIVERS)('graphql-jit answers as graphql-js does, on %s', (driver)
     expect([(onJs.body.data?.customers as unknown[]).length, onJs.body.data?.x]).toEqual([10, null]);
     expect(onJs.body.errors?.filter((error) => error.path?.[0] === 'x').map((error) => error.extensions?.code)).toEqual(['BAD_USER_INPUT']);
     for (const requestId of [onJs.requestId, onJit.requestId]) {
-      expect(new Set((await recordsOf(requestId)).map((record) => (record as { subjectId: string }).subjectId)).size).toBe(10);
+      const records = (await recordsOf(requestId)) as Array<{ subjectId: string | null; decision: string; coordinate: string | null; reason: string }>;
+      expect(new Set(records.filter((record) => record.decision !== 'REFUSED').map((record) => record.subjectId)).size).toBe(10);
+      // The refused alias is recorded as a refusal of its field, naming no subject.
+      expect(records.filter((record) => record.decision === 'REFUSED').map((record) => [record.coordinate, record.reason, record.subjectId])).toEqual([['Query.customers', 'BAD_USER_INPUT', null]]);
     }
   });
 
@@ -389,6 +392,18 @@ describe.each(DRIVERS)('graphql-jit answers as graphql-js does, on %s', (driver)
     expect(customerFields(full.body)).toContain('fullName');
     expect(customerFields(scoped.body)).not.toContain('fullName');
     expect(customerFields(scoped.body)).toContain('birthDate');
+  });
+
+  it('a subscription (the schema has none) is the client\'s error on both: 400 GRAPHQL_VALIDATION_FAILED, recorded as refused', async () => {
+    for (const query of ['subscription S { customers(limit: 2) { id email } }', 'subscription { __typename }']) {
+      const refused = await expectSameAnswer({ key: KEYS.marketing, purpose: 'marketing.communications', query }, 'none');
+      expect([refused.status, refused.body.data, refused.body.errors?.map((error) => [error.extensions?.code, error.message])]).toEqual([
+        400,
+        undefined,
+        [['GRAPHQL_VALIDATION_FAILED', 'the schema has no subscription operations: Candor serves queries and mutations']],
+      ]);
+      expect((await recordsOf(refused.requestId)).map(({ decision, reason }) => [decision, reason])).toEqual([['REFUSED', 'GRAPHQL_VALIDATION_FAILED']]);
+    }
   });
 
   it('with introspection switched off, both refuse it the same way (Apollo validates against the gateway\'s schema too)', async () => {

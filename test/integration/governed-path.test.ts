@@ -246,14 +246,21 @@ describe.each(STORES_AND_EXECUTORS)('the governed query path on %s, executed by 
       expect(await candor.services.dataSource.getRepository(ConsentEventEntity).count()).toBe(before + 6);
     });
 
-    it('refuses a page larger than 1000 as BAD_USER_INPUT', async () => {
-      const response = await candor.query({ key: KEYS.support, purpose: 'essential.service', query: '{ customers(limit: 1001) { id } }' });
+    /** A request's records as (coordinate, subject, decision, reason). */
+    const recordsOfRequest = async (requestId: string | null) =>
+      (await candor.services.accessLogReader.page({ requestId: requestId! }, 50)).edges.map(({ node }) => [node.coordinate, node.subjectId, node.decision, node.reason]);
+
+    it('refuses a page larger than 1000 as BAD_USER_INPUT, recorded as a refusal of the field (under its alias)', async () => {
+      const response = await candor.query({ key: KEYS.support, purpose: 'essential.service', query: '{ page: customers(limit: 1001) { id } }' });
       expect(response.body.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+      expect(await recordsOfRequest(response.headers.get('x-request-id'))).toEqual([['Query.customers', null, 'REFUSED', 'BAD_USER_INPUT']]);
     });
 
     it('refuses a null argument where the schema needs a value as BAD_USER_INPUT, not as an internal error', async () => {
       const response = await candor.query({ key: KEYS.support, purpose: 'essential.service', query: 'query($n: Int) { customers(limit: $n) { id } }', variables: { n: null } });
       expect(response.body.errors?.map((error) => [error.extensions?.code, error.message])).toEqual([['BAD_USER_INPUT', 'Argument "limit" of non-null type "Int!" must not be null.']]);
+      // Refused by the executor before the field's rule ran: recorded all the same.
+      expect(await recordsOfRequest(response.headers.get('x-request-id'))).toEqual([['Query.customers', null, 'REFUSED', 'BAD_USER_INPUT']]);
     });
 
     it("refuses Apollo's persisted-query mistakes as BAD_REQUEST: a hash that does not match the document, an unknown version", async () => {

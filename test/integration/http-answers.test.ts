@@ -33,6 +33,9 @@ describe.each(DRIVERS)('HTTP answers that tell the client what to do instead, on
   it.each([
     ['a Content-Encoding it cannot decode', { 'content-encoding': 'x-unknown' }, 'unsupported Content-Encoding "x-unknown": send the body uncompressed, or gzip, deflate or br'],
     ['a charset other than UTF-8', { 'content-type': 'application/json; charset=iso-8859-1' }, 'unsupported charset "iso-8859-1": send UTF-8'],
+    // body-parser itself would decode these.
+    ['UTF-16', { 'content-type': 'application/json; charset=UTF-16' }, 'unsupported charset "utf-16": send UTF-8'],
+    ['UTF-32, quoted', { 'content-type': 'application/json; charset="utf-32le"' }, 'unsupported charset "utf-32le": send UTF-8'],
   ])('refuses a GraphQL body in %s with 415 UNSUPPORTED_MEDIA_TYPE saying what to send, and records the refusal', async (_case, headers, message) => {
     const response = await fetch(candor.server.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.support}`, ...headers }, body: '{"query":"{ __typename }"}' });
     expect([response.status, await response.json()]).toEqual([415, { errors: [{ message, extensions: { code: 'UNSUPPORTED_MEDIA_TYPE' } }] }]);

@@ -304,6 +304,8 @@ describe.each(STORES_AND_EXECUTORS)('bypass attempts on %s, executed by %s', (dr
     expect(recorded.edges.map((edge) => edge.node.operationName)).toEqual([name]);
     const long = await fetch(candor.server.url, { method: 'POST', headers: { ...headers, 'x-purpose': 'p'.repeat(10_000), 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ __typename }' }) });
     expect(long.status).toBe(400);
+    // The answer quotes it as recorded, not in full.
+    expect(((await long.json()) as { errors: Array<{ message: string }> }).errors[0].message).toBe(`"${'p'.repeat(127)}…" is not a purpose of the taxonomy`);
     const refusal = await candor.services.accessLogReader.page({ requestId: long.headers.get('x-request-id') }, 10);
     expect(refusal.edges.map((edge) => [edge.node.reason, edge.node.purpose])).toEqual([['PURPOSE_UNKNOWN', `${'p'.repeat(127)}…`]]);
     const overLimit = await attempt(`query ${name}Q { customer(id: "${W}") { displayName } }`);

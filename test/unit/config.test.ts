@@ -56,7 +56,7 @@ describe('configuration', () => {
     // Base64 decoding skips what is not base64: a key with a stray word would load as another key.
     expect(() => production({ CANDOR_AUDIT_SIGNING_KEY: `${seed} !!! trailing` })).toThrow(new ConfigError('CANDOR_AUDIT_SIGNING_KEY must be base64 of exactly 32 bytes (an Ed25519 seed)'));
     expect(() => production({ CANDOR_AUDIT_SIGNING_KEY: Buffer.alloc(32).toString('base64') })).toThrow(
-      new ConfigError('CANDOR_AUDIT_SIGNING_KEY is not random (its 32 bytes hold only 1 distinct values): make one with openssl rand -base64 32'),
+      new ConfigError('CANDOR_AUDIT_SIGNING_KEY is not random (its 32 bytes hold only 1 distinct value): make one with openssl rand -base64 32'),
     );
     expect(production({ CANDOR_AUDIT_SIGNING_KEY: ` ${seed}\n` }).auditSigningSeed).toEqual(Buffer.from(seed, 'base64'));
     const config = production({});
