@@ -301,6 +301,31 @@ export function readCheckpointExport(text: string, name: string): ExportedCheckp
 }
 
 /**
+ * Refuses an export whose checkpoints the log's keys cannot vouch for: one whose signature does not verify
+ * under the key it names (the file was changed since export wrote it), or one signed with a key that is
+ * neither configured nor named by a rotation the log holds (another installation's export). Either is the
+ * file's fault, not the log's, and is told so before the log is compared with it. Only the log's keys are
+ * trusted here: a file cannot vouch for keys of its own.
+ */
+export function refuseUnverifiableAnchors(exported: readonly ExportedCheckpoint[], stored: readonly AuditCheckpointEntity[], configured: CheckpointVerifier, name: string): void {
+  const keys = new Map([[configured.keyId, configured]]);
+  for (const rotation of stored) {
+    for (const publicKey of [rotation.predecessorKey, rotation.successorKey]) {
+      const key = storedVerifier(publicKey);
+      if (key) keys.set(key.keyId, key);
+    }
+  }
+  for (const anchor of exported) {
+    const key = keys.get(anchor.keyId);
+    if (!key) throw badInput(`${name}: checkpoint ${anchor.id} is signed with key ${anchor.keyId}, which neither CANDOR_AUDIT_SIGNING_KEY nor a key rotation of this log names: an export of another installation, or of this one under a key it never used`);
+    // A kind the log does not know is signed as no checkpoint is: it does not verify.
+    if (!key.verify(checkpointMessage(anchor as SignedFields), anchor.signature)) {
+      throw badInput(`${name}: checkpoint ${anchor.id} (seq ${anchor.seq}) does not verify under key ${anchor.keyId}, the key it names: the file was changed since \`audit checkpoint export\` wrote it`);
+    }
+  }
+}
+
+/**
  * The first (lowest seq) checkpoint of an export the log does not hold as exported. The chain's hashes are
  * unkeyed: whoever can write the database can rewrite records, hash them again and delete the checkpoints
  * that would contradict them — the periodic one then signs the rewritten head. What was exported outside

@@ -4,7 +4,7 @@ import { batchHash, decodeItems, encodeItems, GENESIS_HASH, recordDigest } from 
 import { inert } from '../printable';
 import { alteredMappingProblem, isBound, mappingPages } from './pseudonym-binding';
 import { storedVerifier } from './checkpoint-keys';
-import { checkpointKeyring, type CheckpointSigner, type ExportedCheckpoint, missingAnchor } from './checkpoints';
+import { checkpointKeyring, type CheckpointSigner, type ExportedCheckpoint, missingAnchor, refuseUnverifiableAnchors } from './checkpoints';
 
 export interface VerifyOptions {
   /** Start at the batch holding this sequence number (its previous hash is taken as given). */
@@ -42,6 +42,7 @@ const PRUNE_RACE_RETRIES = 3;
  * checked again from the new prune.
  */
 export async function verifyAccessLog(dataSource: DataSource, signer: CheckpointSigner, bindingKey: Buffer, options: VerifyOptions = {}): Promise<VerifyReport> {
+  if (options.anchors) refuseUnverifiableAnchors(options.anchors.checkpoints, await dataSource.getRepository(AuditCheckpointEntity).find(), signer, options.anchors.name);
   const latestPruneId = async () => (await dataSource.getRepository(AuditCheckpointEntity).findOne({ where: { kind: 'prune' }, order: { id: 'DESC' }, select: { id: true } }))?.id ?? 0;
   for (let attempt = 1; ; attempt++) {
     const pruneBefore = await latestPruneId();

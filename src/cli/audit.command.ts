@@ -41,10 +41,16 @@ export function cliActor(): AccessActor {
  * read (no `done`) shows nothing, and is safe to run again.
  */
 export async function recordCliOperation(services: CandorServices, operationName: string, reason: string, options: CliRecordOptions = {}): Promise<void> {
-  const { done, advice = 'do not repeat it', subjectId = null, accesses = () => [] } = options;
+  const { subjectId = null, accesses = () => [] } = options;
   const run = { at: services.clock(), requestId: `cli-${process.pid}-${Date.now()}`, actor: cliActor(), purpose: CLI_PURPOSE, operationName };
+  await appendCliRun(services, operationName, [{ ...run, subjectId, coordinate: null, category: null, decision: 'RELEASED', reason, legalBasis: 'legal_obligation' }, ...accesses(run)], options);
+}
+
+/** Appends the records of the CLI run `operationName`; a log that cannot take them is refused as `recordCliOperation` says. */
+export async function appendCliRun(services: CandorServices, operationName: string, records: readonly AccessRecordInput[], options: Pick<CliRecordOptions, 'done' | 'advice'> = {}): Promise<void> {
+  const { done, advice = 'do not repeat it' } = options;
   try {
-    await services.accessLog.append([{ ...run, subjectId, coordinate: null, category: null, decision: 'RELEASED', reason, legalBasis: 'legal_obligation' }, ...accesses(run)]);
+    await services.accessLog.append(records);
   } catch (error) {
     const refused = auditUnavailable(
       done === undefined

@@ -6,7 +6,7 @@ import { generateReport, type ReportStage, validateReportRequest } from '../repo
 import { REPORT_KINDS } from '../reports/report-document';
 import { REPORT_FORMATS, type ReportFormat, renderReport } from '../reports/renderers';
 import type { CandorServices } from '../server/services';
-import { cliActor, type Output } from './audit.command';
+import { appendCliRun, cliActor, type Output } from './audit.command';
 import { refuseDatabaseAsOut } from './out-file';
 
 export interface ReportArguments {
@@ -120,7 +120,13 @@ export async function reportCommand(services: CandorServices, args: ReportArgume
   const document = await generateReport(
     services,
     { kind: args.kind ?? '', subjectId: args.subject, from: args.from, to: args.to },
-    { actor: cliActor(), requestId: `cli-${process.pid}-${Date.now()}`, onProgress: output.interactive ? progress : undefined },
+    {
+      actor: cliActor(),
+      requestId: `cli-${process.pid}-${Date.now()}`,
+      onProgress: output.interactive ? progress : undefined,
+      // A report is shown only once its run is recorded: a log that cannot take the record is said to be the cause.
+      record: (records) => appendCliRun(services, records[0]?.operationName ?? 'report', records),
+    },
   );
   if (output.interactive) output.err('\r\x1b[K');
   const rendered = await renderReport(document, args.format as ReportFormat);

@@ -8,6 +8,7 @@ import { AuditBatchEntity, AuditCheckpointEntity, AuditEntryEntity } from '../..
 import { batchHash } from '../../src/audit/chain';
 import { checkpointMessage, signedCheckpoint, writeCheckpoint } from '../../src/audit/checkpoints';
 import { auditCheckpoint, auditVerify, cliActor, recordCliOperation } from '../../src/cli/audit.command';
+import { reportCommand } from '../../src/cli/report.command';
 import { parseDatabaseUrl, projectRoot } from '../../src/config';
 import { SubjectMessageEntity } from '../../src/consent/subject-message.entity';
 import { CustomerEntity } from '../../src/domain/customer.entity';
@@ -244,6 +245,25 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     expect((await cli('verify', '--checkpoints', exportFile)).code).toBe(0);
   });
 
+  it('verify --checkpoints blames the file, not the log, for an export its keys cannot vouch for: changed since export, or signed with a key the log never used', async () => {
+    await writeCheckpoint(candor.services.dataSource, candor.services.checkpointSigner, 'manual', new Date());
+    const { checkpoints } = JSON.parse((await cli('checkpoint', 'export')).stdout) as { checkpoints: Array<Record<string, unknown>> };
+    const [first] = checkpoints;
+    const exportOf = (changed: Record<string, unknown>) => written(mkdtempSync(join(tmpdir(), 'candor-anchors-')), JSON.stringify({ format: 'candor-checkpoint/1', checkpoints: [{ ...first, ...changed }, ...checkpoints.slice(1)] }));
+    const edited = exportOf({ headHash: 'f'.repeat(64) });
+    expect(await cli('verify', '--checkpoints', edited)).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `candor: ${edited}: checkpoint ${first.id} (seq ${first.seq}) does not verify under key ${first.keyId}, the key it names: the file was changed since \`audit checkpoint export\` wrote it\n`,
+    });
+    const foreign = exportOf({ keyId: '0123456789abcdef' });
+    expect(await cli('verify', '--checkpoints', foreign)).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `candor: ${foreign}: checkpoint ${first.id} is signed with key 0123456789abcdef, which neither CANDOR_AUDIT_SIGNING_KEY nor a key rotation of this log names: an export of another installation, or of this one under a key it never used\n`,
+    });
+  });
+
   it.each([
     ['a file that does not exist', () => '/nonexistent/checkpoints.json', 'candor: cannot read /nonexistent/checkpoints.json (ENOENT)\n'],
     ['a file that is not JSON', (dir: string) => written(dir, 'not json'), (file: string) => `candor: ${file} is not valid JSON: `],
@@ -264,6 +284,11 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     try {
       await expect(auditCheckpoint(candor.services, 'export', output)).rejects.toThrow(
         "the access log could not record this run (audit checkpoint export), so nothing it read is shown — check the log's store, then run it again",
+      );
+      expect(written).toEqual([]);
+      // A report alike: generated, but not shown, and the log named as the cause.
+      await expect(reportCommand(candor.services, { kind: 'denials', format: 'json' }, { ...output, writeBinary: (data: Buffer) => void written.push(data.toString()) })).rejects.toThrow(
+        "the access log could not record this run (report denials), so nothing it read is shown — check the log's store, then run it again",
       );
       expect(written).toEqual([]);
       // Verify diagnoses a log that refuses appends: what it found (sequence numbers and hashes) is shown.
