@@ -26,6 +26,8 @@ export const SUBJECT_ACTOR: AccessActor = { id: SUBJECT_ACTOR_ID, name: 'The dat
  * longest team name and purpose key the log keeps.
  */
 const MAX_FORM_CONTEXT_LENGTH = 'usage:2026-11:'.length + RECORDED_TEXT_LIMITS.actorTeam + ':'.length + RECORDED_TEXT_LIMITS.purpose;
+/** What the page's forms send as a question's context: a purpose card's, or a usage line's (month, team, purpose). */
+const FORM_CONTEXT = /^(purpose:[^\u0000-\u001f:]+|usage:\d{4}-(0[1-9]|1[0-2]):[^\u0000-\u001f]+:[^\u0000-\u001f:]+)$/;
 
 /**
  * A subject may have this many questions waiting for an answer, no more: the inbox and every view of the
@@ -211,7 +213,7 @@ export class PrivacyService {
     if (text.length > 4_000) throw badInput('please keep your message under 4,000 characters');
     if (holdsUnprintable(text)) throw badInput('please write your question as plain text (it holds control characters)');
     // The page's forms name what a question is about in a short, plain context; it is recorded, so checked first.
-    if (context !== undefined && (context.length > MAX_FORM_CONTEXT_LENGTH || /[\u0000-\u001f]/.test(context) || holdsUnprintable(context))) throw badInput('this question does not come from a form of this page');
+    if (context !== undefined && context !== '' && (context.length > MAX_FORM_CONTEXT_LENGTH || !FORM_CONTEXT.test(context) || holdsUnprintable(context))) throw badInput('this question does not come from a form of this page');
     await this.load(subjectId);
     // In a transaction of its own: on SQLite a bare write would join whichever transaction is open, and share its fate.
     // The subject is looked up again in it (locked on PostgreSQL): an erasure that committed since the page

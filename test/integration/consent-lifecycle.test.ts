@@ -900,7 +900,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     const before = await messages();
     // The longest a form sends: a usage line of a team of 200 characters, for a purpose of 128.
     const longestForm = `usage:2026-11:${'t'.repeat(200)}:${'p'.repeat(128)}`;
-    for (const context of ['purpose:x\u0000y', `${longestForm}x`]) {
+    for (const context of ['purpose:x\u0000y', `${longestForm}x`, 'zzz', 'usage:2026-13:team:analytics', 'usage:2026-11:team']) {
       await expect(page.ask(S, context, 'Why?', 'bad-context')).rejects.toThrow('this question does not come from a form of this page');
     }
     expect(await messages()).toBe(before);
