@@ -242,7 +242,8 @@ type OptionToken = { readonly kind: string; readonly name?: string; readonly raw
  */
 function misusedOption(command: string, subcommand: string | undefined, values: Record<string, string | boolean | undefined>, tokens: readonly OptionToken[]): string | undefined {
   const taken = OPTIONS_OF[`${command} ${subcommand}`] ?? OPTIONS_OF[command] ?? [];
-  const name = [command, subcommand].filter(Boolean).join(' ');
+  // A word after a command without subcommands (`serve --port 4611`) is no part of its name.
+  const name = commandName([command, subcommand].filter((word): word is string => word !== undefined));
   for (const [option, value] of Object.entries(values)) {
     if (option === 'help' || value === undefined) continue;
     const typed = tokens.find((token) => token.kind === 'option' && token.name === option)?.rawName ?? `--${option}`;
@@ -289,7 +290,12 @@ function wordsOf(command: string, subcommand: string | undefined): number {
 function extraWord(positionals: readonly string[]): string | undefined {
   const [command, subcommand] = positionals;
   const extra = positionals[wordsOf(command, subcommand)];
-  return extra === undefined ? undefined : `unexpected argument "${extra}" for "${positionals.slice(0, Math.min(2, wordsOf(command, subcommand))).join(' ')}" (a value that holds spaces goes in quotes)`;
+  return extra === undefined ? undefined : `unexpected argument "${extra}" for "${commandName(positionals)}" (a value that holds spaces goes in quotes)`;
+}
+
+/** The command and subcommand as typed, as far as the command has them (its operands, a file or an id, left out). */
+function commandName(positionals: readonly string[]): string {
+  return positionals.slice(0, Math.min(2, wordsOf(positionals[0], positionals[1]))).join(' ');
 }
 
 /**

@@ -417,6 +417,9 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     // Each subcommand takes its own options: one another subcommand of the command takes is refused too.
     const listWithId = await runCli(['actor', 'list', '--id', 'x1'], offline);
     expect([listWithId.code, listWithId.stderr]).toEqual([2, 'candor: unknown option --id for "actor list" (it takes no options)\n']);
+    // The value of an option a command does not take is no part of the command's name.
+    const servePort = await runCli(['serve', '--port', '4611'], offline);
+    expect([servePort.code, servePort.stderr]).toEqual([2, 'candor: unknown option --port for "serve" (it takes no options)\n']);
     const listWithText = await runCli(['inbox', 'list', '--text', 'x'], offline);
     expect([listWithText.code, listWithText.stderr]).toEqual([2, 'candor: unknown option --text for "inbox list" (it takes --all, --after)\n']);
     const unknownReport = await runCli(['report', 'bogus', '--format', 'json'], offline);
