@@ -91,7 +91,7 @@ export function readImportFile(file: string): { rows: Array<RawRow | UnreadableR
 
 function toChange(row: RawRow | UnreadableRow, actorId: string): ConsentChange | string {
   if (row instanceof UnreadableRow) return row.problem;
-  if (row === null || typeof row !== 'object') return 'not an object';
+  if (row === null || typeof row !== 'object' || Array.isArray(row)) return 'not an object';
   const unknown = Object.keys(row).filter((key) => !(IMPORT_COLUMNS as readonly string[]).includes(key));
   if (unknown.length) return `unknown column ${unknown.map((key) => `"${key}"`).join(', ')}`;
   // JSON may hold any type: a list or an object would be read as its string form ("[object Object]").

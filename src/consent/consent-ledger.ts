@@ -266,6 +266,7 @@ export class ConsentLedger {
       throw badInput(`${change.kind} applies to all processing: it takes no purpose (got "${change.purpose}")`, { field: 'purpose' });
     }
     const purpose = needsPurpose ? (change.purpose ?? '').trim() : null;
+    if (purpose === '') throw badInput(`${change.kind} needs the purpose it is about`, { field: 'purpose' });
     if (needsPurpose && !this.taxonomy.purposes.has(purpose!)) throw badInput(`unknown purpose "${change.purpose ?? ''}"`, { field: 'purpose' });
     if (change.explicit && change.kind !== 'grant') throw badInput('explicit applies to a grant only', { field: 'explicit' });
     if (!change.subjectId || change.subjectId.trim() === '') throw badInput('subjectId is required', { field: 'subjectId' });

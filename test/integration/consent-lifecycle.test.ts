@@ -529,13 +529,15 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
           { subjectId: S, action: 'grant', purpose: 'marketing', source: { system: 'crm' }, recordedAt: MADE },
           { subjectId: S, action: 'grant', purpose: 'marketing', source: 'crm', explicit: ['yes'], recordedAt: MADE },
           { subjectId: S, action: 'grant', purpose: 'marketing', source: 'crm', explicit: true, expiresAt: 1_900_000_000_000, recordedAt: MADE },
+          [S, 'grant', 'marketing'],
+          { subjectId: S, action: 'withdraw', purpose: '', source: 'crm', recordedAt: MADE },
         ]),
       );
       const result = await cli('consent', 'import', file);
       expect(result.code).toBe(1);
       expect(result.stderr).toBe(
         [
-          'rejected 8 of 9 rows; nothing was imported:',
+          'rejected 10 of 11 rows; nothing was imported:',
           '  row 2: unknown subject "cus_nobody"',
           '  row 3: action must be one of grant, withdraw, object, withdraw_objection, restrict, lift_restriction',
           '  row 4: unknown purpose "marketing.spam"',
@@ -544,6 +546,8 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
           '  row 7: source must be a string',
           '  row 8: explicit must be true or false',
           '  row 9: expiresAt must be a string',
+          '  row 10: not an object',
+          '  row 11: withdraw needs the purpose it is about',
           '',
         ].join('\n'),
       );
