@@ -67,9 +67,10 @@ function signedPayload(secret: string, payload: string, signature: string): stri
 
 /** Parses a time-to-live such as `7d`, `12h`, `30m` (default unit: days). */
 export function parseTtl(value: string): number {
-  const match = /^(\d+)([dhm]?)$/.exec(value.trim());
+  // With its unit: `30` alone could be meant as days or minutes, and the link is the page's only key.
+  const match = /^(\d+)([dhm])$/.exec(value.trim());
   if (!match || Number(match[1]) === 0) throw new Error(`--ttl must look like 7d, 12h or 30m, got "${value}"`);
-  const unit = { d: 86_400_000, h: 3_600_000, m: 60_000, '': 86_400_000 }[match[2] as 'd' | 'h' | 'm' | ''];
+  const unit = { d: 86_400_000, h: 3_600_000, m: 60_000 }[match[2] as 'd' | 'h' | 'm'];
   const ms = Number(match[1]) * unit;
   // A link is the page's only key and cannot be revoked short of erasure: it must not outlive its use.
   if (ms > MAX_LINK_TTL_DAYS * 86_400_000) throw new Error(`--ttl must be at most ${MAX_LINK_TTL_DAYS}d, got "${value}"`);

@@ -1244,6 +1244,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(link.stdout).toMatch(/^https:\/\/privacy\.example\/privacy\?t=2\.[\w-]+\.[\w-]+\n$/);
     expect((await runCli(['subject', 'link', '--subject', 'cus_nobody'], env)).stderr).toBe('candor: unknown subject "cus_nobody"\n');
     expect((await runCli(['subject', 'link', '--subject', S, '--ttl', 'forever'], env)).stderr).toBe('candor: --ttl must look like 7d, 12h or 30m, got "forever"\n');
+    expect((await runCli(['subject', 'link', '--subject', S, '--ttl', '7'], env)).stderr).toBe('candor: --ttl must look like 7d, 12h or 30m, got "7"\n');
     expect((await runCli(['subject', 'link', '--subject', S, '--ttl', '365d'], env)).stderr).toBe('candor: --ttl must be at most 30d, got "365d"\n');
     // In production a link to this machine would reach no subject: it names the page's public https address or is refused.
     const production = { ...env, NODE_ENV: 'production', CANDOR_AUDIT_SIGNING_KEY: randomBytes(32).toString('base64') };
