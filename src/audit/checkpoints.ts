@@ -309,8 +309,8 @@ export function readCheckpointExport(text: string, name: string): ExportedCheckp
  */
 export function refuseUnverifiableAnchors(exported: readonly ExportedCheckpoint[], stored: readonly AuditCheckpointEntity[], configured: CheckpointVerifier, name: string): void {
   const keys = new Map([[configured.keyId, configured]]);
-  for (const rotation of stored) {
-    for (const publicKey of [rotation.predecessorKey, rotation.successorKey]) {
+  for (const checkpoint of stored) {
+    for (const publicKey of [checkpoint.predecessorKey, checkpoint.successorKey]) {
       const key = storedVerifier(publicKey);
       if (key) keys.set(key.keyId, key);
     }

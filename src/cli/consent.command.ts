@@ -98,7 +98,6 @@ async function decideMessageFields(services: CandorServices, messages: readonly 
 }
 
 export const INBOX_USAGE = 'usage: npx candor inbox <list [--all] [--after ID] | answer ID --text "…">';
-/** `1 row`, `2 rows`. */
 
 export const CONSENT_USAGE = 'usage: npx candor consent import FILE [--again] [--check] (.csv with a header row, or .json)';
 export const INBOX_ACTIONS: readonly string[] = ['list', 'answer'];
