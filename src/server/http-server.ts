@@ -93,6 +93,14 @@ function refuseUnparsableTarget(req: IncomingMessage, res: ServerResponse, servi
   res.end(body);
 }
 
+/** Answers a method `path` does not take: 405, the methods it takes in `Allow` and in a coded error. */
+function refuseMethod(req: Request, res: Response, allowed: readonly string[]): void {
+  // Under a mount (`/graphql`) the path is the mount's, not `/`.
+  const path = `${req.baseUrl}${req.path}`.replace(/(.)\/$/, '$1');
+  res.setHeader('Allow', allowed.join(', '));
+  res.status(405).json({ errors: [{ message: `${req.method} is not allowed on ${path}: use ${allowed.join(' or ')}`, extensions: { code: 'METHOD_NOT_ALLOWED' } }] });
+}
+
 /** The charset a request's Content-Type declares, lower-cased; undefined when it declares none. */
 function declaredCharset(req: Request): string | undefined {
   return /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(req.headers['content-type'] ?? '')?.[1].toLowerCase();
@@ -260,10 +268,14 @@ export async function startHttpServer(services: CandorServices, governed: Govern
     res.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics());
   });
   // The probes and the metrics are read-only: another method on them is refused as such, not as a path Candor lacks.
-  app.all(['/healthz', '/readyz', '/metrics'], (req: Request, res: Response) => {
-    res.setHeader('Allow', 'GET, HEAD');
-    res.status(405).json({ errors: [{ message: `${req.method} is not allowed on ${req.path}: use GET or HEAD`, extensions: { code: 'METHOD_NOT_ALLOWED' } }] });
-  });
+  app.all(['/healthz', '/readyz', '/metrics'], (req: Request, res: Response) => refuseMethod(req, res, ['GET', 'HEAD']));
+  // GraphQL takes GET and POST; any other method is refused as such (Apollo would call one sent without a
+  // Content-Type a cross-site request forgery), and recorded.
+  const graphqlMethodsOnly = async (req: Request, res: Response, next: NextFunction) => {
+    if (req.method === 'GET' || req.method === 'POST') return next();
+    await recordRefusal(req, res, 'METHOD_NOT_ALLOWED');
+    refuseMethod(req, res, ['GET', 'POST']);
+  };
   const contextOf = createContextFactory(services, governed, refusals);
   // A context that fails with an error its client gets masked is logged here, where its request id is known.
   const buildContext: typeof contextOf = async (req, res, operation) => {
@@ -279,6 +291,7 @@ export async function startHttpServer(services: CandorServices, governed: Govern
     '/graphql',
     noStore,
     recordEarlyRefusals,
+    graphqlMethodsOnly,
     utf8BodiesOnly,
     express.json({ limit: MAX_BODY_BYTES }),
     batchedOperations(apollo, buildContext, config.limits.batchOperations, recordRefusal),

@@ -55,6 +55,21 @@ describe.each(DRIVERS)('HTTP answers that tell the client what to do instead, on
     expect((await fetch(`${base}${path}`, { method: 'HEAD' })).status).not.toBe(405);
   });
 
+  it.each([
+    ['PUT', { 'content-type': 'application/json' }],
+    // Without a Content-Type, Apollo would call it a cross-site request forgery.
+    ['DELETE', {}],
+    ['PATCH', {}],
+    // GET runs a query: HEAD is no lighter way to ask one.
+    ['HEAD', {}],
+  ])('refuses %s on /graphql with 405, Allow: GET, POST and a coded error, and records the refusal', async (method, headers: Record<string, string>) => {
+    const response = await fetch(candor.server.url, { method, headers: { authorization: `Bearer ${KEYS.support}`, ...headers } });
+    expect([response.status, response.headers.get('allow')]).toEqual([405, 'GET, POST']);
+    if (method !== 'HEAD') expect(await response.json()).toEqual({ errors: [{ message: `${method} is not allowed on /graphql: use GET or POST`, extensions: { code: 'METHOD_NOT_ALLOWED' } }] });
+    const requestId = response.headers.get('x-request-id');
+    expect((await candor.services.accessLogReader.page({ requestId }, 10)).edges.map((edge) => [edge.node.decision, edge.node.reason])).toEqual([['REFUSED', 'METHOD_NOT_ALLOWED']]);
+  });
+
   it("tells an actor over its budget when its next request is within it (Retry-After: the seconds until a token refills)", async () => {
     const statuses: number[] = [];
     let refused: Awaited<ReturnType<Harness['query']>> | undefined;
