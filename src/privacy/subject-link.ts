@@ -65,7 +65,7 @@ function signedPayload(secret: string, payload: string, signature: string): stri
   return Buffer.from(payload, 'base64url').toString('utf8');
 }
 
-/** Parses a time-to-live such as `7d`, `12h`, `30m` (default unit: days). */
+/** Parses a time-to-live such as `7d`, `12h`, `30m` (the unit is required). */
 export function parseTtl(value: string): number {
   // With its unit: `30` alone could be meant as days or minutes, and the link is the page's only key.
   const match = /^(\d+)([dhm])$/.exec(value.trim());
