@@ -229,10 +229,11 @@ function deny(reason: DecisionReason, legalBasis: LegalBasis): Decision {
   return shared('deny', reason, legalBasis);
 }
 
-/** The statement on the longest key that covers `purpose`, if any. */
+/** The statement on the longest key that covers `purpose`, if any. An index loop, as in `anyCovers` (why: there). */
 export function mostSpecific<T extends { readonly purpose: string }>(statements: readonly T[], purpose: string): T | undefined {
   let best: T | undefined;
-  for (const statement of statements) {
+  for (let index = 0; index < statements.length; index++) {
+    const statement = statements[index];
     if (covers(statement.purpose, purpose) && (best === undefined || statement.purpose.length > best.purpose.length)) best = statement;
   }
   return best;

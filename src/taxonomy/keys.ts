@@ -6,9 +6,13 @@ export function covers(key: string, candidate: string): boolean {
   return candidate === key || (candidate.length > key.length && candidate.startsWith(key) && candidate.charCodeAt(key.length) === 46);
 }
 
-/** True when any of `keys` covers `candidate`. */
+/**
+ * True when any of `keys` covers `candidate`. An index loop, not for-of: `decide()` calls this once per
+ * subject and field class, and where V8 does not inline it a for-of allocates an iterator and a result per
+ * step (measured: 175 bytes a subject of a list response, with `mostSpecific`).
+ */
 export function anyCovers(keys: readonly string[], candidate: string): boolean {
-  for (const key of keys) if (covers(key, candidate)) return true;
+  for (let index = 0; index < keys.length; index++) if (covers(keys[index], candidate)) return true;
   return false;
 }
 
