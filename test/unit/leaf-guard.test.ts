@@ -1,8 +1,9 @@
-import { type ExecutionResult, GraphQLID, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString, GraphQLUnionType, parse } from 'graphql';
+import { type ExecutionResult, GraphQLError, GraphQLID, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString, GraphQLUnionType, parse } from 'graphql';
 import { loadConfig } from '../../src/config';
 import { readGovernance } from '../../src/graphql/governance-catalog';
 import { GOVERNANCE_EXTENSION, SUBJECT_EXTENSION } from '../../src/graphql/governed.decorator';
 import { enforceGovernance, GOVERNANCE_CONTEXT_KEY } from '../../src/policy/enforcement';
+import { DENIAL_EXPLANATIONS } from '../../src/policy/codes';
 import { recordedDecision } from '../../src/policy/request-governance';
 import { loadConfiguredTaxonomy } from '../../src/server/services';
 import { compileQuery, isCompiledQuery } from 'graphql-jit';
@@ -137,6 +138,27 @@ describe.each(Object.keys(EXECUTORS) as Array<keyof typeof EXECUTORS>)('the leaf
     expect(parentsSeenByRelation[1]).not.toBe(people.b);
     expect(parentsSeenByRelation[1]).toBeInstanceOf(PersonRecord);
     expect(people.b.health).toBe('b-health');
+  });
+
+  it('reports a withheld field as the GraphQLError graphql-js would build for it: the same class, message, locations, path and extensions', async () => {
+    // `health` of b is withheld at one place (the error is built located) and at two aliases of one place (located by the executor).
+    const query = '{ person(id: "b") { id health } people { id one: health two: health } }';
+    const { result } = await run(query);
+    const column = (text: string, from = 0) => query.indexOf(text, from) + 1;
+    const peopleAt = query.indexOf('people');
+    const expected = [
+      { path: ['person', 'health'], column: column('health') },
+      { path: ['people', 1, 'one'], column: column('one', peopleAt) },
+      { path: ['people', 1, 'two'], column: column('two', peopleAt) },
+    ];
+    expect(result.errors).toHaveLength(expected.length);
+    for (const { path, column: at } of expected) {
+      const error = result.errors!.find((candidate) => JSON.stringify(candidate.path) === JSON.stringify(path));
+      expect(error).toBeInstanceOf(GraphQLError);
+      const extensions = { code: 'EXPLICIT_CONSENT_REQUIRED', governance: { coordinate: 'Person.health', category: 'user.health_and_medical', purpose: 'essential.service', subjectId: 'b' } };
+      expect(error!.toJSON()).toEqual({ message: `Person.health withheld: ${DENIAL_EXPLANATIONS.EXPLICIT_CONSENT_REQUIRED}`, locations: [{ line: 1, column: at }], path, extensions });
+      expect(String(error)).toContain(`Person.health withheld: ${DENIAL_EXPLANATIONS.EXPLICIT_CONSENT_REQUIRED}`);
+    }
   });
 
   it('guards an array in a record’s place as the record the executors read it as', async () => {
