@@ -210,13 +210,36 @@ function refusal(response: Response, contact: { name: string; email: string }, s
 const sentence = (text: string) => text.charAt(0).toUpperCase() + text.slice(1) + (/[.!?]$/.test(text) ? '' : '.');
 
 /**
- * `/privacy`: the data subject's own page, reached through an encrypted, expiring link. Forms post back to it;
- * there is no script. Invalid, expired or erased links get a clear page with a 4xx status.
+ * Records a refusal of the page in the access log, by its code and the page operation it refused
+ * (`privacy-page view`, …); resolves once recorded or given up on (a refusal stands either way).
  */
-export function privacyRouter(services: CandorServices, privacy: PrivacyService, requestIdOf: (response: Response) => string): Router {
+export type PageRefusalRecorder = (request: Request, response: Response, code: string, operationName: string) => Promise<void>;
+
+/** The page operation a request asks for, as the access log names it (the page's own records use the same names). */
+const PAGE_OPERATIONS: Readonly<Record<string, string>> = {
+  '/': 'privacy-page view',
+  '/choice': 'privacy-page choice',
+  '/question': 'privacy-page question',
+  '/export': 'privacy-page export',
+  '/receipt': 'privacy-page receipt',
+};
+/** The codes of bodies the form parser refuses, as /graphql records them (any other: BAD_REQUEST). */
+const BODY_REFUSALS: Readonly<Record<number, string>> = { 413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE' };
+const pageOperationOf = (request: Request) => (Object.hasOwn(PAGE_OPERATIONS, request.path) ? PAGE_OPERATIONS[request.path] : 'privacy-page');
+
+/**
+ * `/privacy`: the data subject's own page, reached through an encrypted, expiring link. Forms post back to it;
+ * there is no script. Invalid, expired or erased links get a clear page with a 4xx status. Every refusal is
+ * recorded (`recordRefusal`) before it is sent, naming no subject: a link that fails names none, and recording
+ * one that works under its subject would give an erased subject a pseudonym again.
+ */
+export function privacyRouter(services: CandorServices, privacy: PrivacyService, requestIdOf: (response: Response) => string, recordRefusal: PageRefusalRecorder): Router {
   const router = Router();
   const requests = new RateLimiter(PAGE_REQUESTS_PER_MINUTE, services.clock, TRACKED_LINKS);
-  const refuse = (response: Response, status: number, title: string, text: string, backTo?: string) => refusal(response, services.taxonomy.controller, status, title, text, backTo);
+  const refuse = async (request: Request, response: Response, code: string, status: number, title: string, text: string, backTo?: string) => {
+    await recordRefusal(request, response, code, pageOperationOf(request));
+    refusal(response, services.taxonomy.controller, status, title, text, backTo);
+  };
   router.use((_request: Request, response: Response, next: NextFunction) => {
     // The link's token is in the URL: no Referer carries it away, no cache keeps the page, no other site frames it.
     response.setHeader('Referrer-Policy', 'no-referrer');
@@ -231,30 +254,27 @@ export function privacyRouter(services: CandorServices, privacy: PrivacyService,
 
   // A form posts its link's token in its body; a link (GET, and HEAD, which Express routes to the same handler) carries it in the URL.
   const tokenOf = (request: Request): unknown => (request.method === 'POST' ? request.body?.t : request.query.t);
-  const subjectOf = (request: Request, response: Response): string | undefined => {
+  const handle = (work: (request: Request, response: Response, subjectId: string, token: string) => Promise<void>) => async (request: Request, response: Response) => {
     const token = tokenOf(request);
     const check = checkSubjectToken(services.config.secret, typeof token === 'string' ? token : undefined, services.clock());
-    if (check.ok) return check.subjectId;
-    if (check.problem === 'expired') refuse(response, 410, 'This link has expired', 'For your protection, links to this page only work for a limited time. Please ask us for a new link.');
-    else refuse(response, 400, 'This link is not valid', 'Please use the link exactly as you received it, or ask us for a new one.');
-    return undefined;
-  };
-  const handle = (work: (request: Request, response: Response, subjectId: string, token: string) => Promise<void>) => async (request: Request, response: Response) => {
-    const subjectId = subjectOf(request, response);
-    if (!subjectId) return;
+    if (!check.ok) {
+      return check.problem === 'expired'
+        ? refuse(request, response, 'LINK_EXPIRED', 410, 'This link has expired', 'For your protection, links to this page only work for a limited time. Please ask us for a new link.')
+        : refuse(request, response, 'LINK_INVALID', 400, 'This link is not valid', 'Please use the link exactly as you received it, or ask us for a new one.');
+    }
+    const { subjectId } = check;
     // Every view is recorded and reads the subject's log: a link is not a way to load either without bound.
     if (!requests.take(subjectId)) {
       response.setHeader('Retry-After', String(secondsUntilNextToken(PAGE_REQUESTS_PER_MINUTE)));
-      return refuse(response, 429, 'Please slow down', 'This page was asked for too often in the last minute. Please try again in a minute.');
+      return refuse(request, response, 'RATE_LIMITED', 429, 'Please slow down', 'This page was asked for too often in the last minute. Please try again in a minute.');
     }
-    const token = String(tokenOf(request));
     try {
-      await work(request, response, subjectId, token);
+      await work(request, response, subjectId, String(token));
     } catch (error) {
-      if (isUnknownSubject(error)) refuse(response, 410, 'There is no data about you any more', 'Your data has been erased, or this link does not belong to anyone we know.');
-      else if (isBadInput(error)) refuse(response, 400, 'We could not do that', sentence((error as Error).message), token);
+      if (isUnknownSubject(error)) await refuse(request, response, 'UNKNOWN_SUBJECT', 410, 'There is no data about you any more', 'Your data has been erased, or this link does not belong to anyone we know.');
+      else if (isBadInput(error)) await refuse(request, response, 'BAD_USER_INPUT', 400, 'We could not do that', sentence((error as Error).message), String(token));
       // Not "nothing was changed": a choice may be saved before its record fails, and then it applies.
-      else refuse(response, 503, 'Something went wrong', 'Please reload this page in a moment: it shows what was saved. Try again if your choice is not there.');
+      else await refuse(request, response, 'GOVERNANCE_UNAVAILABLE', 503, 'Something went wrong', 'Please reload this page in a moment: it shows what was saved. Try again if your choice is not there.');
     }
   };
   const back = (response: Response, token: string, notice: keyof typeof NOTICES) => response.redirect(303, `/privacy?t=${encodeURIComponent(token)}&done=${notice}`);
@@ -294,16 +314,16 @@ export function privacyRouter(services: CandorServices, privacy: PrivacyService,
     '/receipt',
     handle(async (request, response, subjectId) => {
       const receipt = await privacy.receipt(subjectId, String(request.query.id ?? ''), requestIdOf(response));
-      if (!receipt) return refuse(response, 404, 'No such receipt', 'This receipt does not exist or is not yours.');
+      if (!receipt) return refuse(request, response, 'RECEIPT_NOT_FOUND', 404, 'No such receipt', 'This receipt does not exist or is not yours.');
       response.setHeader('Content-Disposition', `attachment; filename="${receipt.id}.json"`);
       response.type('application/json').send(JSON.stringify({ receipt: JSON.parse(receipt.document), digest: { algorithm: 'SHA-256', value: receipt.digest } }, null, 2));
     }),
   );
-  router.use((_request: Request, response: Response) => refuse(response, 404, 'There is no such page', 'Please use the link exactly as you received it.'));
+  router.use((request: Request, response: Response) => refuse(request, response, 'NOT_FOUND', 404, 'There is no such page', 'Please use the link exactly as you received it.'));
   // A body the parser refuses (too large, malformed) gets a page too, never JSON or a stack.
-  router.use((error: { status?: number }, _request: Request, response: Response, next: NextFunction) => {
+  router.use((error: { status?: number }, request: Request, response: Response, next: NextFunction) => {
     if (typeof error.status !== 'number' || error.status >= 500) return next(error);
-    refuse(response, error.status, error.status === 413 ? 'Your message is too long' : 'We could not read that', error.status === 413 ? 'Please shorten your message and send it again.' : 'Please use the form on your page and try again.');
+    return refuse(request, response, BODY_REFUSALS[error.status] ?? 'BAD_REQUEST', error.status, error.status === 413 ? 'Your message is too long' : 'We could not read that', error.status === 413 ? 'Please shorten your message and send it again.' : 'Please use the form on your page and try again.');
   });
   return router;
 }

@@ -183,10 +183,13 @@ export async function startHttpServer(services: CandorServices, governed: Govern
     services.clock,
     config.storeDeadlineMs,
   );
-  /** Records a request refused before Candor's context ran, once: the early-refusal hook skips it afterwards. */
-  const recordRefusal = (req: Request, res: Response, code: string) => {
+  /**
+   * Records a request refused before Candor's context ran (or a privacy page's refusal, which names its page
+   * operation), once: the early-refusal hook skips it afterwards.
+   */
+  const recordRefusal = (req: Request, res: Response, code: string, operationName: string | null = null) => {
     res.locals[REFUSAL_RECORDED_LOCAL] = true;
-    return refusals.record(req, { at: services.clock(), requestId: String(res.locals[REQUEST_ID_LOCAL]), actor: null, purpose: null, operationName: null, subjectId: null, coordinate: null, category: null, decision: 'REFUSED', reason: code, legalBasis: null });
+    return refusals.record(req, { at: services.clock(), requestId: String(res.locals[REQUEST_ID_LOCAL]), actor: null, purpose: null, operationName, subjectId: null, coordinate: null, category: null, decision: 'REFUSED', reason: code, legalBasis: null });
   };
   // Apollo refuses some requests before Candor's context runs (missing CSRF preflight header, batched or
   // unreadable operations), and some after it but before its pipeline (a malformed body): they are recorded
@@ -297,7 +300,7 @@ export async function startHttpServer(services: CandorServices, governed: Govern
     batchedOperations(apollo, buildContext, config.limits.batchOperations, recordRefusal),
     expressMiddleware(apollo, { context: ({ req, res }) => buildContext(req, res, singleOperation(req, res)) }),
   );
-  app.use('/privacy', privacyRouter(services, new PrivacyService(services, services.fields), (response) => String(response.locals[REQUEST_ID_LOCAL])));
+  app.use('/privacy', privacyRouter(services, new PrivacyService(services, services.fields), (response) => String(response.locals[REQUEST_ID_LOCAL]), recordRefusal));
   app.use((_req: Request, res: Response) => {
     res.status(404).json({ errors: [{ message: 'not found: Candor serves /graphql, /privacy, /healthz, /readyz and /metrics', extensions: { code: 'NOT_FOUND' } }] });
   });

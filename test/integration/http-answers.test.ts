@@ -89,6 +89,28 @@ describe.each(DRIVERS)('HTTP answers that tell the client what to do instead, on
     expect([batch.status, batch.headers.get('retry-after')]).toEqual([429, String(60 / ACTOR_REQUESTS_PER_MINUTE)]);
   });
 
+  it('records every refusal of the privacy page, by its code and page operation, naming no actor and no subject', async () => {
+    const S = 'cus_0000_http_page_refusals';
+    await addCustomer(candor, S);
+    const expiredLink = createSubjectToken(candor.services.config.secret, S, new Date(Date.now() - 1_000));
+    const cases: Array<[string, RequestInit | undefined, number, string, string]> = [
+      ['/privacy?t=not-a-link', undefined, 400, 'LINK_INVALID', 'privacy-page view'],
+      [`/privacy/export?t=${expiredLink}`, undefined, 410, 'LINK_EXPIRED', 'privacy-page export'],
+      [`/privacy/nowhere?t=${linkOf(S)}`, undefined, 404, 'NOT_FOUND', 'privacy-page'],
+      [`/privacy/receipt?t=${linkOf(S)}&id=none`, undefined, 404, 'RECEIPT_NOT_FOUND', 'privacy-page receipt'],
+      ['/privacy/choice', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ t: linkOf(S), purpose: 'no.such.purpose', action: 'grant' }).toString() }, 400, 'BAD_USER_INPUT', 'privacy-page choice'],
+      ['/privacy/question', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `t=${linkOf(S)}&body=${'x'.repeat(70_000)}` }, 413, 'PAYLOAD_TOO_LARGE', 'privacy-page question'],
+    ];
+    for (const [path, init, status, reason, operationName] of cases) {
+      const response = await fetch(`${base}${path}`, init);
+      expect([path, response.status, response.headers.get('content-type')]).toEqual([path, status, expect.stringContaining('text/html')]);
+      const requestId = response.headers.get('x-request-id');
+      const records = async () => (await candor.services.accessLogReader.page({ requestId }, 10)).edges.map(({ node }) => [node.decision, node.reason, node.operationName, node.actor.id, node.subjectId, node.coordinate]);
+      await eventually(async () => (await records()).length > 0, `the refusal of ${path} recorded`);
+      expect([path, await records()]).toEqual([path, [['REFUSED', reason, operationName, null, null, null]]]);
+    }
+  });
+
   it('tells a privacy link asked for too often when to ask again (Retry-After on its 429 page)', async () => {
     const S = 'cus_0000_http_slow_down';
     await addCustomer(candor, S);
