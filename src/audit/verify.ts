@@ -30,6 +30,12 @@ export interface VerifyReport {
   readonly firstBrokenSeq: number | null;
   /** What is wrong there, with expected and found values. */
   readonly problem: string | null;
+  /**
+   * The first sequence number the run checked: the first record of the batch holding `fromSeq`, or the first
+   * kept after the latest prune, which a `fromSeq` at or below it starts at (the prune's signed checkpoint
+   * stands for what it removed).
+   */
+  readonly checkedFromSeq: number;
 }
 
 /** Runs of a verify that a prune committing meanwhile can disturb (it starts from the latest prune's checkpoint). */
@@ -102,10 +108,11 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
   const headSeq = last?.lastSeq ?? 0;
   const headHash = last?.hash ?? GENESIS_HASH;
   let verifiedCount = 0;
+  let checkedFromSeq = options.fromSeq ?? 1;
   /** The first entry that starts inside the one before it (or at the same sequence number), or holds no record, and what is wrong with it. */
   let overlap: { seq: number; problem: string } | undefined;
   // A problem quotes what the store holds, which may be anything once tampered with: printed inert.
-  const reportAt = (seq: number, problem: string): VerifyReport => ({ verified: false, records: verifiedCount, headSeq, headHash, firstBrokenSeq: seq, problem: inert(problem) });
+  const reportAt = (seq: number, problem: string): VerifyReport => ({ verified: false, records: verifiedCount, headSeq, headHash, firstBrokenSeq: seq, problem: inert(problem), checkedFromSeq });
   const failedReport = (failed: AuditCheckpointEntity) => {
     const { keyId, altered } = keyring.get(failed.id)!;
     return reportAt(failed.seq, altered ? `checkpoint ${failed.id} (seq ${failed.seq}) ${altered}` : forgedProblem(failed, keyId, signer.keyId));
@@ -115,7 +122,7 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
     return failed ? failedReport(failed) : reportAt(seq, problem);
   };
   /** The log verified from the records' side: it passes unless a checkpoint's signature failed. */
-  const passed = (records: number): VerifyReport => (forged ? failedReport(forged) : { verified: true, records, headSeq, headHash, firstBrokenSeq: null, problem: null });
+  const passed = (records: number): VerifyReport => (forged ? failedReport(forged) : { verified: true, records, headSeq, headHash, firstBrokenSeq: null, problem: null, checkedFromSeq });
   const overlapReport = ({ seq, problem }: { seq: number; problem: string }) => brokenAt(seq, problem);
   /** The break at `seq`, unless an overlapping entry comes first. */
   const broken = (seq: number, problem: string): VerifyReport => (overlap && overlap.seq <= seq ? overlapReport(overlap) : brokenAt(seq, problem));
@@ -134,6 +141,7 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
   // or before the latest prune is a start at the prune: its signed checkpoint stands for what it removed.
   const prunedThrough = latestPrune?.prunedThroughSeq ?? 0;
   const fromSeq = options.fromSeq !== undefined && options.fromSeq > prunedThrough + 1 ? options.fromSeq : undefined;
+  checkedFromSeq = fromSeq ?? prunedThrough + 1;
   const parameter = (position: number) => (dataSource.options.type === 'postgres' ? `$${position}` : '?');
   const notCovered = (seq: number) => brokenAt(seq, `record ${seq} is not covered by any batch`);
   /**
@@ -175,6 +183,7 @@ async function verifyOnce(dataSource: DataSource, signer: CheckpointSigner, opti
   let previousHash = fromSeq !== undefined ? startBatch.prevHash : latestPrune ? latestPrune.headHash : GENESIS_HASH;
   // From a sequence number no batch starts at or holds, that number is missing.
   let expectedSeq = fromSeq !== undefined ? Math.min(fromSeq, startBatch.firstSeq) : prunedThrough + 1;
+  checkedFromSeq = expectedSeq;
   const below = await strayBelow(expectedSeq);
   if (below) return below;
   let expectedBatchId = startBatch.id;

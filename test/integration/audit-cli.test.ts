@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { In, IsNull, MoreThan } from 'typeorm';
+import { In, IsNull, MoreThan, MoreThanOrEqual } from 'typeorm';
 import { AuditBatchEntity, AuditCheckpointEntity, AuditEntryEntity } from '../../src/audit/audit.entities';
 import { batchHash } from '../../src/audit/chain';
 import { checkpointMessage, signedCheckpoint, writeCheckpoint } from '../../src/audit/checkpoints';
@@ -151,6 +151,9 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^verified \d+ records through/);
     expect(Number(/verified (\d+)/.exec(result.stdout)![1])).toBeLessThan(head);
+    // It says where it started when that is not the record asked for.
+    const [holding] = await candor.services.dataSource.getRepository(AuditBatchEntity).find({ where: { lastSeq: MoreThanOrEqual(head) }, order: { id: 'ASC' }, take: 1 });
+    expect(result.stdout.endsWith(holding.firstSeq < head ? `, checked from seq ${holding.firstSeq}: the first record of the batch holding ${head}\n` : ')\n')).toBe(true);
     // From the record after the head: nothing new yet, which is no error (an incremental check's answer).
     const next = await cli('verify', '--from', String((await candor.services.accessLogReader.headSeq()) + 1));
     expect([next.code, next.stdout]).toEqual([0, expect.stringMatching(/^verified 0 records through \d+/)]);
@@ -462,6 +465,12 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     expect(oldestLeft.firstSeq).toBe(throughSeq + 1);
     const verified = await cli('verify');
     expect([verified.code, verified.stderr]).toEqual([0, '']);
+    // A --from below the prune starts at the first record kept, and says so.
+    const fromBelow = await cli('verify', '--from', '1');
+    expect([fromBelow.code, fromBelow.stdout.replace(/^verified \d+ records through \d+ \(head hash [0-9a-f]{64}\)/, '')]).toEqual([
+      0,
+      `, checked from seq ${throughSeq + 1}: the log was pruned through ${throughSeq}, and the prune's signed checkpoint stands for the records it removed\n`,
+    ]);
     // Under another key the prune's signature fails: that is what is reported, not the records it removed as missing.
     const otherKey = await runCli(['audit', 'verify'], { DATABASE_URL: candor.database.url, CANDOR_AUDIT_SIGNING_KEY: randomBytes(32).toString('base64') });
     expect([otherKey.code, otherKey.stderr]).toEqual([
