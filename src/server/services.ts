@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import type { DataSource, Logger } from 'typeorm';
 import { ActorDirectory, holdsDemoKeysMadeWith } from '../actors/actor-directory';
 import { AccessLog, createAuditStore } from '../audit/access-log';
@@ -142,9 +142,13 @@ export async function openServices(config: CandorConfig, options: OpenOptions = 
   const taxonomy = loadConfiguredTaxonomy(config);
   const clock = options.clock ?? (() => new Date());
   const migrations = options.migrate ?? 'apply';
-  // A wrong path would otherwise create an empty database, and the command would report on nothing.
-  if (migrations === 'require' && config.database.driver === 'sqlite' && !existsSync(config.database.path)) {
-    throw new ConfigError(`no Candor database at ${config.database.path}: set DATABASE_URL, or create one with \`npx candor migrate\``);
+  // A wrong path would otherwise create an empty database, and the command would report on nothing. An empty
+  // file is no database either: SQLite would write a database's first page into it.
+  if (migrations === 'require' && config.database.driver === 'sqlite') {
+    const size = existsSync(config.database.path) ? statSync(config.database.path).size : undefined;
+    if (size === undefined || size === 0) {
+      throw new ConfigError(`no Candor database at ${config.database.path}${size === 0 ? ' (the file is empty)' : ''}: set DATABASE_URL, or create one with \`npx candor migrate\``);
+    }
   }
   const dataSource = createDataSource(config.database, { logger: options.logger, queryTimeoutMs: options.serving ? config.queryTimeoutMs : undefined });
   await dataSource.initialize();

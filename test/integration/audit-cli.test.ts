@@ -1,5 +1,5 @@
 import { createPublicKey, randomBytes, verify } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -544,7 +544,14 @@ describe.each(DRIVERS)('commands on a database that is not (yet) Candor’s, on 
         const path = database.url.slice('sqlite:'.length);
         const missing = await verify();
         expect([missing.code, missing.stderr, existsSync(path)]).toEqual([1, `candor: no Candor database at ${path}: set DATABASE_URL, or create one with \`npx candor migrate\`\n`, false]);
-        new Database(path).close(); // an empty SQLite file: a database, but not migrated
+        // An empty file is none either, and is left as it was (opened, SQLite would write a first page into it).
+        new Database(path).close();
+        const empty = await verify();
+        expect([empty.code, empty.stderr, statSync(path).size]).toEqual([1, `candor: no Candor database at ${path} (the file is empty): set DATABASE_URL, or create one with \`npx candor migrate\`\n`, 0]);
+        // A database, but not migrated.
+        const unrelated = new Database(path);
+        unrelated.exec('CREATE TABLE unrelated (id INTEGER)');
+        unrelated.close();
       }
       const unmigrated = await verify();
       expect([unmigrated.code, unmigrated.stdout]).toEqual([1, '']);
