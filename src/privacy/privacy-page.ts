@@ -1,10 +1,11 @@
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import { isBadInput, isUnknownSubject } from '../errors';
+import { maskedCause } from '../server/format-error';
 import { RateLimiter, secondsUntilNextToken } from '../server/rate-limiter';
 import type { CandorServices } from '../server/services';
 import type { Coverage } from '../reports/governance.reports';
 import type { LegalBasis } from '../taxonomy/taxonomy';
-import { type HeldField, nameInWords, type PrivacyService, type PrivacyView } from './privacy-service';
+import { type HeldField, nameInWords, PAGE_OPERATIONS, type PrivacyService, type PrivacyView } from './privacy-service';
 import { checkSubjectToken } from './subject-link';
 
 const escape = (value: unknown) => String(value ?? '').replace(/[&<>"']/g, (character) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[character]!);
@@ -215,17 +216,13 @@ const sentence = (text: string) => text.charAt(0).toUpperCase() + text.slice(1) 
  */
 export type PageRefusalRecorder = (request: Request, response: Response, code: string, operationName: string) => Promise<void>;
 
-/** The page operation a request asks for, as the access log names it (the page's own records use the same names). */
-const PAGE_OPERATIONS: Readonly<Record<string, string>> = {
-  '/': 'privacy-page view',
-  '/choice': 'privacy-page choice',
-  '/question': 'privacy-page question',
-  '/export': 'privacy-page export',
-  '/receipt': 'privacy-page receipt',
-};
+/**
+ * The access log's name of a refusal of no page operation: a page the router lacks (or lacks for the method)
+ * or a body the form parser refuses before any route is matched.
+ */
+const NO_PAGE_OPERATION = 'privacy-page';
 /** The codes of bodies the form parser refuses, as /graphql records them (any other: BAD_REQUEST). */
 const BODY_REFUSALS: Readonly<Record<number, string>> = { 413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE' };
-const pageOperationOf = (request: Request) => (Object.hasOwn(PAGE_OPERATIONS, request.path) ? PAGE_OPERATIONS[request.path] : 'privacy-page');
 
 /**
  * `/privacy`: the data subject's own page, reached through an encrypted, expiring link. Forms post back to it;
@@ -236,8 +233,9 @@ const pageOperationOf = (request: Request) => (Object.hasOwn(PAGE_OPERATIONS, re
 export function privacyRouter(services: CandorServices, privacy: PrivacyService, requestIdOf: (response: Response) => string, recordRefusal: PageRefusalRecorder): Router {
   const router = Router();
   const requests = new RateLimiter(PAGE_REQUESTS_PER_MINUTE, services.clock, TRACKED_LINKS);
-  const refuse = async (request: Request, response: Response, code: string, status: number, title: string, text: string, backTo?: string) => {
-    await recordRefusal(request, response, code, pageOperationOf(request));
+  /** Records the refusal of `operation` (the access log's name of the page operation refused), then sends its page. */
+  const refuse = async (request: Request, response: Response, operation: string, code: string, status: number, title: string, text: string, backTo?: string) => {
+    await recordRefusal(request, response, code, operation);
     refusal(response, services.taxonomy.controller, status, title, text, backTo);
   };
   router.use((_request: Request, response: Response, next: NextFunction) => {
@@ -254,34 +252,39 @@ export function privacyRouter(services: CandorServices, privacy: PrivacyService,
 
   // A form posts its link's token in its body; a link (GET, and HEAD, which Express routes to the same handler) carries it in the URL.
   const tokenOf = (request: Request): unknown => (request.method === 'POST' ? request.body?.t : request.query.t);
-  const handle = (work: (request: Request, response: Response, subjectId: string, token: string) => Promise<void>) => async (request: Request, response: Response) => {
+  /** A page operation (`privacy-page view`, …, as the page's own records name it): the link checked, then `work`. */
+  const handle = (operation: string, work: (request: Request, response: Response, subjectId: string, token: string) => Promise<void>) => async (request: Request, response: Response) => {
     const token = tokenOf(request);
     const check = checkSubjectToken(services.config.secret, typeof token === 'string' ? token : undefined, services.clock());
     if (!check.ok) {
       return check.problem === 'expired'
-        ? refuse(request, response, 'LINK_EXPIRED', 410, 'This link has expired', 'For your protection, links to this page only work for a limited time. Please ask us for a new link.')
-        : refuse(request, response, 'LINK_INVALID', 400, 'This link is not valid', 'Please use the link exactly as you received it, or ask us for a new one.');
+        ? refuse(request, response, operation, 'LINK_EXPIRED', 410, 'This link has expired', 'For your protection, links to this page only work for a limited time. Please ask us for a new link.')
+        : refuse(request, response, operation, 'LINK_INVALID', 400, 'This link is not valid', 'Please use the link exactly as you received it, or ask us for a new one.');
     }
     const { subjectId } = check;
     // Every view is recorded and reads the subject's log: a link is not a way to load either without bound.
     if (!requests.take(subjectId)) {
       response.setHeader('Retry-After', String(secondsUntilNextToken(PAGE_REQUESTS_PER_MINUTE)));
-      return refuse(request, response, 'RATE_LIMITED', 429, 'Please slow down', 'This page was asked for too often in the last minute. Please try again in a minute.');
+      return refuse(request, response, operation, 'RATE_LIMITED', 429, 'Please slow down', 'This page was asked for too often in the last minute. Please try again in a minute.');
     }
     try {
       await work(request, response, subjectId, String(token));
     } catch (error) {
-      if (isUnknownSubject(error)) await refuse(request, response, 'UNKNOWN_SUBJECT', 410, 'There is no data about you any more', 'Your data has been erased, or this link does not belong to anyone we know.');
-      else if (isBadInput(error)) await refuse(request, response, 'BAD_USER_INPUT', 400, 'We could not do that', sentence((error as Error).message), String(token));
-      // Not "nothing was changed": a choice may be saved before its record fails, and then it applies.
-      else await refuse(request, response, 'GOVERNANCE_UNAVAILABLE', 503, 'Something went wrong', 'Please reload this page in a moment: it shows what was saved. Try again if your choice is not there.');
+      if (isUnknownSubject(error)) await refuse(request, response, operation, 'UNKNOWN_SUBJECT', 410, 'There is no data about you any more', 'Your data has been erased, or this link does not belong to anyone we know.');
+      else if (isBadInput(error)) await refuse(request, response, operation, 'BAD_USER_INPUT', 400, 'We could not do that', sentence((error as Error).message), String(token));
+      else {
+        // A failure, not a refusal, and not recorded as one: a choice may be saved before its record fails, and
+        // then it applies (hence "not "nothing was changed"" below); most often the log itself is what failed.
+        services.logger.error({ requestId: requestIdOf(response), ...maskedCause(error) }, 'a privacy page request failed');
+        refusal(response, services.taxonomy.controller, 503, 'Something went wrong', 'Please reload this page in a moment: it shows what was saved. Try again if your choice is not there.');
+      }
     }
   };
   const back = (response: Response, token: string, notice: keyof typeof NOTICES) => response.redirect(303, `/privacy?t=${encodeURIComponent(token)}&done=${notice}`);
 
   router.get(
     '/',
-    handle(async (request, response, subjectId, token) => {
+    handle(PAGE_OPERATIONS.view, async (request, response, subjectId, token) => {
       const view = await privacy.view(subjectId, requestIdOf(response));
       // A code, not text: a link must not be able to put words in the page's mouth.
       const done = typeof request.query.done === 'string' && Object.hasOwn(NOTICES, request.query.done) ? NOTICES[request.query.done as keyof typeof NOTICES] : undefined;
@@ -290,21 +293,21 @@ export function privacyRouter(services: CandorServices, privacy: PrivacyService,
   );
   router.post(
     '/choice',
-    handle(async (request, response, subjectId, token) => {
+    handle(PAGE_OPERATIONS.choice, async (request, response, subjectId, token) => {
       await privacy.choose(subjectId, String(request.body.purpose ?? ''), String(request.body.action ?? ''), requestIdOf(response));
       back(response, token, 'choice');
     }),
   );
   router.post(
     '/question',
-    handle(async (request, response, subjectId, token) => {
+    handle(PAGE_OPERATIONS.question, async (request, response, subjectId, token) => {
       await privacy.ask(subjectId, typeof request.body.context === 'string' ? request.body.context : undefined, String(request.body.body ?? ''), requestIdOf(response));
       back(response, token, 'question');
     }),
   );
   router.get(
     '/export',
-    handle(async (_request, response, subjectId) => {
+    handle(PAGE_OPERATIONS.export, async (_request, response, subjectId) => {
       const data = await privacy.export(subjectId, requestIdOf(response));
       response.setHeader('Content-Disposition', `attachment; filename="my-data-${subjectId}.json"`);
       response.type('application/json').send(JSON.stringify(data, null, 2));
@@ -312,18 +315,18 @@ export function privacyRouter(services: CandorServices, privacy: PrivacyService,
   );
   router.get(
     '/receipt',
-    handle(async (request, response, subjectId) => {
+    handle(PAGE_OPERATIONS.receipt, async (request, response, subjectId) => {
       const receipt = await privacy.receipt(subjectId, String(request.query.id ?? ''), requestIdOf(response));
-      if (!receipt) return refuse(request, response, 'RECEIPT_NOT_FOUND', 404, 'No such receipt', 'This receipt does not exist or is not yours.');
+      if (!receipt) return refuse(request, response, PAGE_OPERATIONS.receipt, 'RECEIPT_NOT_FOUND', 404, 'No such receipt', 'This receipt does not exist or is not yours.');
       response.setHeader('Content-Disposition', `attachment; filename="${receipt.id}.json"`);
       response.type('application/json').send(JSON.stringify({ receipt: JSON.parse(receipt.document), digest: { algorithm: 'SHA-256', value: receipt.digest } }, null, 2));
     }),
   );
-  router.use((request: Request, response: Response) => refuse(request, response, 'NOT_FOUND', 404, 'There is no such page', 'Please use the link exactly as you received it.'));
+  router.use((request: Request, response: Response) => refuse(request, response, NO_PAGE_OPERATION, 'NOT_FOUND', 404, 'There is no such page', 'Please use the link exactly as you received it.'));
   // A body the parser refuses (too large, malformed) gets a page too, never JSON or a stack.
   router.use((error: { status?: number }, request: Request, response: Response, next: NextFunction) => {
     if (typeof error.status !== 'number' || error.status >= 500) return next(error);
-    return refuse(request, response, BODY_REFUSALS[error.status] ?? 'BAD_REQUEST', error.status, error.status === 413 ? 'Your message is too long' : 'We could not read that', error.status === 413 ? 'Please shorten your message and send it again.' : 'Please use the form on your page and try again.');
+    return refuse(request, response, NO_PAGE_OPERATION, BODY_REFUSALS[error.status] ?? 'BAD_REQUEST', error.status, error.status === 413 ? 'Your message is too long' : 'We could not read that', error.status === 413 ? 'Please shorten your message and send it again.' : 'Please use the form on your page and try again.');
   });
   return router;
 }

@@ -21,6 +21,18 @@ import { type RecordsByType, recordsHeldAbout, valuesByRecord } from './records-
 
 /** The data subject, acting on their own page: how their actions appear in the access log. */
 export const SUBJECT_ACTOR: AccessActor = { id: SUBJECT_ACTOR_ID, name: 'The data subject', team: 'privacy-page' };
+
+/**
+ * The page's operations, as the access log names them: the page's records, and its refusals (a choice is
+ * recorded as `privacy-page <action>`, refused as `privacy-page choice`: the action may be what was refused).
+ */
+export const PAGE_OPERATIONS = {
+  view: 'privacy-page view',
+  choice: 'privacy-page choice',
+  question: 'privacy-page question',
+  export: 'privacy-page export',
+  receipt: 'privacy-page receipt',
+} as const;
 /**
  * The longest context a form of the page sends: a usage line's `usage:<month>:<team>:<purpose>`, for the
  * longest team name and purpose key the log keeps.
@@ -127,7 +139,7 @@ export class PrivacyService {
 
   async view(subjectId: string, requestId: string): Promise<PrivacyView> {
     const record = await this.load(subjectId);
-    const held = await this.selfAccess(record, requestId, 'privacy-page view');
+    const held = await this.selfAccess(record, requestId, PAGE_OPERATIONS.view);
     const now = this.services.clock();
     const purposes = [...this.services.taxonomy.purposes.values()].filter((purpose) => purpose.requestable);
     const choices = purposes.map((purpose): PurposeChoice => {
@@ -236,14 +248,14 @@ export class PrivacyService {
     });
     // The context says what the question is about, not a purpose; it stays with the message (erased with it),
     // never in the log, which keeps what it holds after an erasure.
-    await this.record(requestId, 'privacy-page question', subjectId, null, null);
+    await this.record(requestId, PAGE_OPERATIONS.question, subjectId, null, null);
     return message;
   }
 
   /** Every governed field about the subject, machine-readable (GDPR Art. 20), recorded like a view. */
   async export(subjectId: string, requestId: string) {
     const record = await this.load(subjectId);
-    const held = await this.selfAccess(record, requestId, 'privacy-page export');
+    const held = await this.selfAccess(record, requestId, PAGE_OPERATIONS.export);
     return {
       format: 'candor-subject-export/1',
       subjectId,
@@ -264,7 +276,7 @@ export class PrivacyService {
   async receipt(subjectId: string, receiptId: string, requestId: string): Promise<ConsentReceiptEntity | undefined> {
     await this.load(subjectId);
     const receipt = (await this.services.consent.receiptsOf(subjectId)).find((candidate) => candidate.id === receiptId);
-    if (receipt) await this.record(requestId, 'privacy-page receipt', subjectId, null, receipt.id);
+    if (receipt) await this.record(requestId, PAGE_OPERATIONS.receipt, subjectId, null, receipt.id);
     return receipt;
   }
 

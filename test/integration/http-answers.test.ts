@@ -99,7 +99,11 @@ describe.each(DRIVERS)('HTTP answers that tell the client what to do instead, on
       [`/privacy/nowhere?t=${linkOf(S)}`, undefined, 404, 'NOT_FOUND', 'privacy-page'],
       [`/privacy/receipt?t=${linkOf(S)}&id=none`, undefined, 404, 'RECEIPT_NOT_FOUND', 'privacy-page receipt'],
       ['/privacy/choice', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ t: linkOf(S), purpose: 'no.such.purpose', action: 'grant' }).toString() }, 400, 'BAD_USER_INPUT', 'privacy-page choice'],
-      ['/privacy/question', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `t=${linkOf(S)}&body=${'x'.repeat(70_000)}` }, 413, 'PAYLOAD_TOO_LARGE', 'privacy-page question'],
+      // A body the form parser refuses is refused before any page operation is matched.
+      ['/privacy/question', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `t=${linkOf(S)}&body=${'x'.repeat(70_000)}` }, 413, 'PAYLOAD_TOO_LARGE', 'privacy-page'],
+      // Named by the route matched, as Express matches it (any case, a trailing slash), not by the path's text.
+      ['/privacy/Choice/', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 't=not-a-link' }, 400, 'LINK_INVALID', 'privacy-page choice'],
+      [`/privacy/choice?t=${linkOf(S)}`, undefined, 404, 'NOT_FOUND', 'privacy-page'],
     ];
     for (const [path, init, status, reason, operationName] of cases) {
       const response = await fetch(`${base}${path}`, init);
@@ -108,6 +112,23 @@ describe.each(DRIVERS)('HTTP answers that tell the client what to do instead, on
       const records = async () => (await candor.services.accessLogReader.page({ requestId }, 10)).edges.map(({ node }) => [node.decision, node.reason, node.operationName, node.actor.id, node.subjectId, node.coordinate]);
       await eventually(async () => (await records()).length > 0, `the refusal of ${path} recorded`);
       expect([path, await records()]).toEqual([path, [['REFUSED', reason, operationName, null, null, null]]]);
+    }
+  });
+
+  it('answers a privacy page request that fails with 503, logs its cause for operators, and records no refusal: a choice may have applied', async () => {
+    const S = 'cus_0000_http_page_failure';
+    await addCustomer(candor, S);
+    const logDown = jest.spyOn(candor.services.accessLog, 'appendEntries').mockRejectedValueOnce(new Error('log down'));
+    const logged = jest.spyOn(candor.services.logger, 'error');
+    try {
+      const response = await fetch(`${base}/privacy?t=${linkOf(S)}`);
+      expect([response.status, await response.text()]).toEqual([503, expect.stringContaining('Something went wrong')]);
+      const requestId = response.headers.get('x-request-id');
+      expect(logged).toHaveBeenCalledWith(expect.objectContaining({ requestId, error: 'Error' }), 'a privacy page request failed');
+      expect((await candor.services.accessLogReader.page({ requestId }, 10)).edges).toEqual([]);
+    } finally {
+      logDown.mockRestore();
+      logged.mockRestore();
     }
   });
 
