@@ -273,8 +273,8 @@ export function privacyRouter(services: CandorServices, privacy: PrivacyService,
       if (isUnknownSubject(error)) await refuse(request, response, operation, 'UNKNOWN_SUBJECT', 410, 'There is no data about you any more', 'Your data has been erased, or this link does not belong to anyone we know.');
       else if (isBadInput(error)) await refuse(request, response, operation, 'BAD_USER_INPUT', 400, 'We could not do that', sentence((error as Error).message), String(token));
       else {
-        // A failure, not a refusal, and not recorded as one: a choice may be saved before its record fails, and
-        // then it applies (hence "not "nothing was changed"" below); most often the log itself is what failed.
+        // A failure, not a refusal, and not recorded as one: a choice may be saved before its record fails, and then
+        // it applies (which is why the page does not say that nothing changed); most often the log itself failed.
         services.logger.error({ requestId: requestIdOf(response), ...maskedCause(error) }, 'a privacy page request failed');
         refusal(response, services.taxonomy.controller, 503, 'Something went wrong', 'Please reload this page in a moment: it shows what was saved. Try again if your choice is not there.');
       }

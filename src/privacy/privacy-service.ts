@@ -33,6 +33,7 @@ export const PAGE_OPERATIONS = {
   export: 'privacy-page export',
   receipt: 'privacy-page receipt',
 } as const;
+
 /**
  * The longest context a form of the page sends: a usage line's `usage:<month>:<team>:<purpose>`, for the
  * longest team name and purpose key the log keeps.
