@@ -81,11 +81,14 @@ function readExport(file: string): string {
   }
 }
 
-/** Where a `--from` run started checking, when that is not the record asked for, and why. */
-function checkedFrom(asked: number, checked: number): string {
-  if (checked > asked) return `, checked from seq ${checked}: the log was pruned through ${checked - 1}, and the prune's signed checkpoint stands for the records it removed`;
-  if (checked < asked) return `, checked from seq ${checked}: the first record of the batch holding ${asked}`;
-  return '';
+/**
+ * Where a `--from` run started checking, when that is not the record asked for, and why: a line of its own on
+ * stderr, so that the verdict on stdout keeps the one form scripts and other verifiers read.
+ */
+function checkedFrom(asked: number, checked: number): string | undefined {
+  if (checked > asked) return `checked from seq ${checked}: the log was pruned through ${checked - 1}, and the prune's signed checkpoint stands for the records it removed\n`;
+  if (checked < asked) return `checked from seq ${checked}: the first record of the batch holding ${asked}\n`;
+  return undefined;
 }
 
 /** Where a verify found its break, for messages: ` at seq S`, or nothing (an altered pseudonym mapping that names no record). */
@@ -123,7 +126,9 @@ export async function auditVerify(services: CandorServices, options: { readonly 
   if (pastHead && !unrecorded) throw badInput(pastHead);
   if (pastHead) output.err(`${pastHead}\n`);
   else if (report.verified) {
-    output.out(`verified ${report.records} records through ${report.headSeq} (head hash ${report.headHash})${fromSeq === undefined ? '' : checkedFrom(fromSeq, report.checkedFromSeq)}\n`);
+    output.out(`verified ${report.records} records through ${report.headSeq} (head hash ${report.headHash})\n`);
+    const started = fromSeq === undefined ? undefined : checkedFrom(fromSeq, report.checkedFromSeq);
+    if (started) output.err(started);
     if (anchors) {
       const held = anchors.checkpoints.length === 1 ? 'the checkpoint' : `all ${anchors.checkpoints.length} checkpoints`;
       output.out(`the log holds ${held} of ${anchors.name}, through seq ${Math.max(...anchors.checkpoints.map((checkpoint) => checkpoint.seq))}\n`);
