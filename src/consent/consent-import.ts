@@ -94,8 +94,9 @@ function toChange(row: RawRow | UnreadableRow, actorId: string): ConsentChange |
   if (row === null || typeof row !== 'object' || Array.isArray(row)) return 'not an object';
   const unknown = Object.keys(row).filter((key) => !(IMPORT_COLUMNS as readonly string[]).includes(key));
   if (unknown.length) return `unknown column ${unknown.map((key) => `"${key}"`).join(', ')}`;
-  // JSON may hold any type: a list or an object would be read as its string form ("[object Object]").
-  const mistyped = IMPORT_COLUMNS.find((key) => row[key] !== undefined && row[key] !== null && typeof row[key] !== 'string' && !(key === 'explicit' && typeof row[key] === 'boolean'));
+  // JSON may hold any type: a list or an object would be read as its string form ("[object Object]"). Explicit
+  // may be a JSON boolean, or 1 or 0 as exports from systems without booleans write it (as CSV's "1" and "0").
+  const mistyped = IMPORT_COLUMNS.find((key) => row[key] !== undefined && row[key] !== null && typeof row[key] !== 'string' && !(key === 'explicit' && (typeof row[key] === 'boolean' || row[key] === 1 || row[key] === 0)));
   if (mistyped === 'explicit') return 'explicit must be true or false';
   if (mistyped !== undefined) return `${mistyped} must be a string`;
   const text = (key: string) => (row[key] === undefined || row[key] === null || row[key] === '' ? undefined : String(row[key]));

@@ -275,6 +275,14 @@ describe.each(DRIVERS)('the consent ledger at its boundaries on %s', (driver) =>
       ],
     });
     expect(await candor.services.dataSource.getRepository(ConsentEventEntity).countBy({ subjectId: I })).toBe(values.length);
+    // JSON: a boolean, or 1 and 0 as CSV's "1" and "0"; another number is refused as an unclear word is.
+    const json = join(directory, 'explicit.json');
+    const jsonValues: unknown[] = [true, false, 1, 0, '1', 2];
+    writeFileSync(json, JSON.stringify(jsonValues.map((explicit, index) => ({ subjectId: I, action: 'grant', purpose: 'personalize.content', explicit, source: 'crm-export', recordedAt: `2026-01-03T00:00:0${index}Z` }))));
+    expect(await importConsents(candor.services.consent, json, 'cli:test')).toEqual({ rows: jsonValues.length, imported: 0, rejected: [{ row: 6, problem: 'explicit must be true or false' }] });
+    writeFileSync(json, JSON.stringify(jsonValues.slice(0, -1).map((explicit, index) => ({ subjectId: I, action: 'grant', purpose: 'personalize.content', explicit, source: 'crm-export', recordedAt: `2026-01-03T00:00:0${index}Z` }))));
+    expect(await importConsents(candor.services.consent, json, 'cli:test')).toEqual({ rows: jsonValues.length - 1, imported: jsonValues.length - 1, rejected: [] });
+    expect((await candor.services.consent.history(I)).slice(0, jsonValues.length - 1).map((event) => event.explicit)).toEqual([true, false, true, false, true].reverse());
     // A file of a header alone holds nothing to import, and is not recorded as imported.
     const empty = join(directory, 'header-only.csv');
     writeFileSync(empty, 'subjectId,action,purpose,source\n');
