@@ -217,8 +217,8 @@ const sentence = (text: string) => text.charAt(0).toUpperCase() + text.slice(1) 
 export type PageRefusalRecorder = (request: Request, response: Response, code: string, operationName: string) => Promise<void>;
 
 /**
- * The access log's name of a refusal of no page operation: a page the router lacks (or lacks for the method)
- * or a body the form parser refuses before any route is matched.
+ * The access log's name of a refusal of no page operation: a page the router lacks, or a body the form parser
+ * refuses before any route is matched.
  */
 const NO_PAGE_OPERATION = 'privacy-page';
 /** The codes of bodies the form parser refuses, as /graphql records them (any other: BAD_REQUEST). */
@@ -254,6 +254,10 @@ export function privacyRouter(services: CandorServices, privacy: PrivacyService,
   const tokenOf = (request: Request): unknown => (request.method === 'POST' ? request.body?.t : request.query.t);
   /** A page operation (`privacy-page view`, …, as the page's own records name it): the link checked, then `work`. */
   const handle = (operation: string, work: (request: Request, response: Response, subjectId: string, token: string) => Promise<void>) => async (request: Request, response: Response) => {
+    // The page's forms post form-encoded: another body is not read, and a valid link in it would be refused as invalid.
+    if (request.method === 'POST' && !request.is('application/x-www-form-urlencoded')) {
+      return refuse(request, response, operation, 'UNSUPPORTED_MEDIA_TYPE', 415, 'We could not read that', 'Please use the form on your page and try again.');
+    }
     const token = tokenOf(request);
     const check = checkSubjectToken(services.config.secret, typeof token === 'string' ? token : undefined, services.clock());
     if (!check.ok) {
@@ -322,6 +326,17 @@ export function privacyRouter(services: CandorServices, privacy: PrivacyService,
       response.type('application/json').send(JSON.stringify({ receipt: JSON.parse(receipt.document), digest: { algorithm: 'SHA-256', value: receipt.digest } }, null, 2));
     }),
   );
+  // A page asked with a method it does not take: 405 and the methods it takes, as /graphql answers (its forms
+  // post; its links are read).
+  const methodsOf = (operation: string, allowed: readonly string[]) => (request: Request, response: Response) => {
+    response.setHeader('Allow', allowed.join(', '));
+    return refuse(request, response, operation, 'METHOD_NOT_ALLOWED', 405, 'This page cannot do that', 'Please use the link or the form on your page exactly as you received it.');
+  };
+  router.all('/', methodsOf(PAGE_OPERATIONS.view, ['GET', 'HEAD']));
+  router.all('/export', methodsOf(PAGE_OPERATIONS.export, ['GET', 'HEAD']));
+  router.all('/receipt', methodsOf(PAGE_OPERATIONS.receipt, ['GET', 'HEAD']));
+  router.all('/choice', methodsOf(PAGE_OPERATIONS.choice, ['POST']));
+  router.all('/question', methodsOf(PAGE_OPERATIONS.question, ['POST']));
   router.use((request: Request, response: Response) => refuse(request, response, NO_PAGE_OPERATION, 'NOT_FOUND', 404, 'There is no such page', 'Please use the link exactly as you received it.'));
   // A body the parser refuses (too large, malformed) gets a page too, never JSON or a stack.
   router.use((error: { status?: number }, request: Request, response: Response, next: NextFunction) => {

@@ -103,11 +103,15 @@ describe.each(DRIVERS)('HTTP answers that tell the client what to do instead, on
       ['/privacy/question', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `t=${linkOf(S)}&body=${'x'.repeat(70_000)}` }, 413, 'PAYLOAD_TOO_LARGE', 'privacy-page'],
       // Named by the route matched, as Express matches it (any case, a trailing slash), not by the path's text.
       ['/privacy/Choice/', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 't=not-a-link' }, 400, 'LINK_INVALID', 'privacy-page choice'],
-      [`/privacy/choice?t=${linkOf(S)}`, undefined, 404, 'NOT_FOUND', 'privacy-page'],
+      // A page asked with a method it does not take; a form's body that is not form-encoded (its link is not read).
+      [`/privacy/choice?t=${linkOf(S)}`, undefined, 405, 'METHOD_NOT_ALLOWED', 'privacy-page choice'],
+      [`/privacy?t=${linkOf(S)}`, { method: 'PUT' }, 405, 'METHOD_NOT_ALLOWED', 'privacy-page view'],
+      ['/privacy/question', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: `t=${linkOf(S)}&body=hello` }, 415, 'UNSUPPORTED_MEDIA_TYPE', 'privacy-page question'],
     ];
     for (const [path, init, status, reason, operationName] of cases) {
       const response = await fetch(`${base}${path}`, init);
       expect([path, response.status, response.headers.get('content-type')]).toEqual([path, status, expect.stringContaining('text/html')]);
+      if (status === 405) expect(response.headers.get('allow')).toBe(operationName === 'privacy-page choice' ? 'POST' : 'GET, HEAD');
       const requestId = response.headers.get('x-request-id');
       const records = async () => (await candor.services.accessLogReader.page({ requestId }, 10)).edges.map(({ node }) => [node.decision, node.reason, node.operationName, node.actor.id, node.subjectId, node.coordinate]);
       await eventually(async () => (await records()).length > 0, `the refusal of ${path} recorded`);
