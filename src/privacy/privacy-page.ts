@@ -1,5 +1,6 @@
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import { isBadInput, isUnknownSubject } from '../errors';
+import { bodyRefusalCode, type MiddlewareError } from '../server/body-refusal';
 import { maskedCause } from '../server/format-error';
 import { RateLimiter, secondsUntilNextToken } from '../server/rate-limiter';
 import type { CandorServices } from '../server/services';
@@ -221,8 +222,9 @@ export type PageRefusalRecorder = (request: Request, response: Response, code: s
  * refuses before any route is matched.
  */
 const NO_PAGE_OPERATION = 'privacy-page';
-/** The codes of bodies the form parser refuses, as /graphql records them (any other: BAD_REQUEST). */
-const BODY_REFUSALS: Readonly<Record<number, string>> = { 413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE' };
+/** The page's title and sentence for a form's body it cannot read, and for one past the size it reads. */
+const UNREADABLE_FORM = ['We could not read that', 'Please use the form on your page and try again.'] as const;
+const MESSAGE_TOO_LONG = ['Your message is too long', 'Please shorten your message and send it again.'] as const;
 
 /**
  * `/privacy`: the data subject's own page, reached through an encrypted, expiring link. Forms post back to it;
@@ -256,7 +258,7 @@ export function privacyRouter(services: CandorServices, privacy: PrivacyService,
   const handle = (operation: string, work: (request: Request, response: Response, subjectId: string, token: string) => Promise<void>) => async (request: Request, response: Response) => {
     // The page's forms post form-encoded: another body is not read, and a valid link in it would be refused as invalid.
     if (request.method === 'POST' && !request.is('application/x-www-form-urlencoded')) {
-      return refuse(request, response, operation, 'UNSUPPORTED_MEDIA_TYPE', 415, 'We could not read that', 'Please use the form on your page and try again.');
+      return refuse(request, response, operation, 'UNSUPPORTED_MEDIA_TYPE', 415, ...UNREADABLE_FORM);
     }
     const token = tokenOf(request);
     const check = checkSubjectToken(services.config.secret, typeof token === 'string' ? token : undefined, services.clock());
@@ -339,9 +341,10 @@ export function privacyRouter(services: CandorServices, privacy: PrivacyService,
   router.all('/question', methodsOf(PAGE_OPERATIONS.question, ['POST']));
   router.use((request: Request, response: Response) => refuse(request, response, NO_PAGE_OPERATION, 'NOT_FOUND', 404, 'There is no such page', 'Please use the link exactly as you received it.'));
   // A body the parser refuses (too large, malformed) gets a page too, never JSON or a stack.
-  router.use((error: { status?: number }, request: Request, response: Response, next: NextFunction) => {
+  router.use((error: MiddlewareError, request: Request, response: Response, next: NextFunction) => {
     if (typeof error.status !== 'number' || error.status >= 500) return next(error);
-    return refuse(request, response, NO_PAGE_OPERATION, BODY_REFUSALS[error.status] ?? 'BAD_REQUEST', error.status, error.status === 413 ? 'Your message is too long' : 'We could not read that', error.status === 413 ? 'Please shorten your message and send it again.' : 'Please use the form on your page and try again.');
+    const [title, text] = error.status === 413 ? MESSAGE_TOO_LONG : UNREADABLE_FORM;
+    return refuse(request, response, NO_PAGE_OPERATION, bodyRefusalCode(error), error.status, title, text);
   });
   return router;
 }

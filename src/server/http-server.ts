@@ -18,6 +18,7 @@ import { BUILT_CONTEXTS_LOCAL, type CandorContext, CONTEXT_BUILT_LOCAL, createCo
 import { formatErrorKeepingCause, maskedCause } from './format-error';
 import { type JitExecutor, jitGateway } from './jit-executor';
 import { purposeScopedIntrospectionPlugin } from './purpose-scoped-introspection';
+import { bodyRefusalCode, type MiddlewareError } from './body-refusal';
 import { MASKED_ERROR_LOG_MESSAGE, maskedErrorLogging, requestLogging } from './observability';
 import { KnownOperationTypes } from './operation-types';
 import { queryLimits } from './query-limits';
@@ -115,23 +116,15 @@ function utf8BodiesOnly(req: Request, _res: Response, next: NextFunction): void 
   next(charset === undefined || charset === 'utf-8' ? undefined : { status: 415, type: 'charset.unsupported', charset });
 }
 
-/** An error a middleware passed on: body-parser's carry a status, a `type` and what they refused. */
-interface MiddlewareError {
-  readonly status?: number;
-  readonly type?: string;
-  readonly encoding?: string;
-  readonly charset?: string;
-}
-
 /** The coded answer to a middleware's error: a body the parser refused says why, and what to send instead. */
 function middlewareRefusal(error: MiddlewareError): { status: number; code: string; message: string } {
   const status = typeof error.status === 'number' && error.status >= 400 && error.status < 500 ? error.status : 500;
   if (status === 500) return { status, code: 'INTERNAL_SERVER_ERROR', message: 'Internal server error' };
-  if (status === 413) return { status, code: 'PAYLOAD_TOO_LARGE', message: `request body larger than ${MAX_BODY_BYTES} bytes` };
-  // body-parser's own names for these refusals (its `type`), which carry the encoding or charset refused.
-  if (error.type === 'encoding.unsupported') return { status, code: 'UNSUPPORTED_MEDIA_TYPE', message: `unsupported Content-Encoding "${error.encoding}": send the body uncompressed, or gzip, deflate or br` };
-  if (error.type === 'charset.unsupported') return { status, code: 'UNSUPPORTED_MEDIA_TYPE', message: `unsupported charset "${error.charset}": send UTF-8` };
-  return { status, code: 'BAD_REQUEST', message: 'malformed request body' };
+  const code = bodyRefusalCode(error);
+  if (code === 'PAYLOAD_TOO_LARGE') return { status, code, message: `request body larger than ${MAX_BODY_BYTES} bytes` };
+  if (error.type === 'encoding.unsupported') return { status, code, message: `unsupported Content-Encoding "${error.encoding}": send the body uncompressed, or gzip, deflate or br` };
+  if (error.type === 'charset.unsupported') return { status, code, message: `unsupported charset "${error.charset}": send UTF-8` };
+  return { status, code, message: 'malformed request body' };
 }
 
 /**
