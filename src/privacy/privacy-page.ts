@@ -343,7 +343,8 @@ export function privacyRouter(services: CandorServices, privacy: PrivacyService,
   // A body the parser refuses (too large, malformed) gets a page too, never JSON or a stack.
   router.use((error: MiddlewareError, request: Request, response: Response, next: NextFunction) => {
     if (typeof error.status !== 'number' || error.status >= 500) return next(error);
-    const [title, text] = error.status === 413 ? MESSAGE_TOO_LONG : UNREADABLE_FORM;
+    // A body of more fields than the page's forms ever send is refused with 413 too, but no message was too long.
+    const [title, text] = error.status === 413 && error.type !== 'parameters.too.many' ? MESSAGE_TOO_LONG : UNREADABLE_FORM;
     return refuse(request, response, NO_PAGE_OPERATION, bodyRefusalCode(error), error.status, title, text);
   });
   return router;

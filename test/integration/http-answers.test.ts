@@ -93,14 +93,17 @@ describe.each(DRIVERS)('HTTP answers that tell the client what to do instead, on
     const S = 'cus_0000_http_page_refusals';
     await addCustomer(candor, S);
     const expiredLink = createSubjectToken(candor.services.config.secret, S, new Date(Date.now() - 1_000));
-    const cases: Array<[string, RequestInit | undefined, number, string, string]> = [
+    // [path, request, status, recorded reason, recorded operation, what the page says (where checked)]
+    const cases: Array<[string, RequestInit | undefined, number, string, string, string?]> = [
       ['/privacy?t=not-a-link', undefined, 400, 'LINK_INVALID', 'privacy-page view'],
       [`/privacy/export?t=${expiredLink}`, undefined, 410, 'LINK_EXPIRED', 'privacy-page export'],
       [`/privacy/nowhere?t=${linkOf(S)}`, undefined, 404, 'NOT_FOUND', 'privacy-page'],
       [`/privacy/receipt?t=${linkOf(S)}&id=none`, undefined, 404, 'RECEIPT_NOT_FOUND', 'privacy-page receipt'],
       ['/privacy/choice', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ t: linkOf(S), purpose: 'no.such.purpose', action: 'grant' }).toString() }, 400, 'BAD_USER_INPUT', 'privacy-page choice'],
       // A body the form parser refuses is refused before any page operation is matched.
-      ['/privacy/question', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `t=${linkOf(S)}&body=${'x'.repeat(70_000)}` }, 413, 'PAYLOAD_TOO_LARGE', 'privacy-page'],
+      ['/privacy/question', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `t=${linkOf(S)}&body=${'x'.repeat(70_000)}` }, 413, 'PAYLOAD_TOO_LARGE', 'privacy-page', 'Your message is too long'],
+      // A form of more fields than the page's forms send (the parser's limit is 1,000).
+      ['/privacy/question', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `t=${linkOf(S)}&body=hi${'&x=1'.repeat(1_000)}` }, 413, 'PAYLOAD_TOO_LARGE', 'privacy-page', 'We could not read that'],
       // Named by the route matched, as Express matches it (any case, a trailing slash), not by the path's text.
       ['/privacy/Choice/', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 't=not-a-link' }, 400, 'LINK_INVALID', 'privacy-page choice'],
       // A page asked with a method it does not take; a form's body that is not form-encoded (its link is not read).
@@ -108,9 +111,10 @@ describe.each(DRIVERS)('HTTP answers that tell the client what to do instead, on
       [`/privacy?t=${linkOf(S)}`, { method: 'PUT' }, 405, 'METHOD_NOT_ALLOWED', 'privacy-page view'],
       ['/privacy/question', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: `t=${linkOf(S)}&body=hello` }, 415, 'UNSUPPORTED_MEDIA_TYPE', 'privacy-page question'],
     ];
-    for (const [path, init, status, reason, operationName] of cases) {
+    for (const [path, init, status, reason, operationName, says] of cases) {
       const response = await fetch(`${base}${path}`, init);
       expect([path, response.status, response.headers.get('content-type')]).toEqual([path, status, expect.stringContaining('text/html')]);
+      if (says !== undefined) expect(await response.text()).toContain(says);
       if (status === 405) expect(response.headers.get('allow')).toBe(operationName === 'privacy-page choice' ? 'POST' : 'GET, HEAD');
       const requestId = response.headers.get('x-request-id');
       const records = async () => (await candor.services.accessLogReader.page({ requestId }, 10)).edges.map(({ node }) => [node.decision, node.reason, node.operationName, node.actor.id, node.subjectId, node.coordinate]);
