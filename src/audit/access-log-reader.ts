@@ -104,6 +104,12 @@ function decodeCursor(key: Buffer, value: string): Cursor {
   return { seq, asOf, entrySeq, totalCount, countedFilter };
 }
 
+/**
+ * Whether a filter's value was given: an empty string is a value (matched, or refused as an unknown subject or
+ * time), never the filter left out — an unset template variable must not read as "every record" or "none".
+ */
+const isGiven = <T>(value: T | null | undefined): value is T => value !== undefined && value !== null;
+
 /** Filters on a record's own item (the rest are on its entry's header). */
 const ITEM_FILTERS: ReadonlyArray<keyof AccessLogFilter> = ['coordinate', 'category', 'decision', 'reason'];
 
@@ -162,7 +168,7 @@ export class AccessLogReader {
    */
   async page(filter: AccessLogFilter = {}, first = 50, after?: string | null): Promise<AccessLogPage> {
     checkPageSize('first', first, 0, MAX_PAGE);
-    if (filter.decision && !(ACCESS_DECISIONS as readonly string[]).includes(filter.decision)) throw badInput(`decision must be one of ${ACCESS_DECISIONS.join(', ')}`, { argument: 'filter.decision' });
+    if (isGiven(filter.decision) && !(ACCESS_DECISIONS as readonly string[]).includes(filter.decision)) throw badInput(`decision must be one of ${ACCESS_DECISIONS.join(', ')}`, { argument: 'filter.decision' });
     const afterSeq = filter.afterSeq ?? 0;
     if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) throw badInput('filter.afterSeq must be a non-negative integer', { argument: 'filter.afterSeq' });
     // PostgreSQL text cannot hold NUL (it would fail the query), and no recorded value does.
@@ -171,7 +177,7 @@ export class AccessLogReader {
     const period = periodOf(filter);
     const { from, to } = period;
     if (from && to && from >= to) throw badInput('filter.from must be before filter.to (`to` is exclusive)', { argument: 'filter.from' });
-    if (filter.subjectId) await this.checkSubject(filter.subjectId);
+    if (isGiven(filter.subjectId)) await this.checkSubject(filter.subjectId);
     const resumed = after === undefined || after === null ? undefined : decodeCursor(this.cursorKey, after);
     const asOf = resumed?.asOf ?? (await this.headSeq());
     const since = afterSeq > 0 ? await this.positionAfter(afterSeq) : LOG_START;
@@ -181,7 +187,7 @@ export class AccessLogReader {
     // entries it returns (and a filter's matches), not the log from its start.
     const mappings = new MappingCheck(this.bindingKey);
     // The subject's mapping decides the count as well as the records: checked even when no record is returned.
-    if (filter.subjectId) await this.checkMappingOf(filter.subjectId, mappings);
+    if (isGiven(filter.subjectId)) await this.checkMappingOf(filter.subjectId, mappings);
     const rows = await this.filtered(filter, period, asOf, 'records', start).orderBy('record.entry_seq', 'ASC').addOrderBy('record.seq', 'ASC').limit(first + 1).getRawMany();
     for (const row of rows) if (row.subject_id !== null) mappings.assertBound(String(row.subject_pseudonym), String(row.subject_id), row.subject_binding ?? null);
     const countedFilter = filterDigest(filter);
@@ -287,7 +293,7 @@ export class AccessLogReader {
     ];
     for (const [key, column] of equals) {
       const value = filter[key];
-      if (value !== undefined && value !== null) query.andWhere(`${column} = :${key}`, { [key]: value });
+      if (isGiven(value)) query.andWhere(`${column} = :${key}`, { [key]: value });
     }
     // Taxonomy keys match as everywhere in Candor (taxonomy/keys.ts `covers`): the key itself or any key under
     // it, so `marketing` finds `marketing.communications`. A prefix compared with substr, not LIKE: SQLite's
@@ -314,8 +320,8 @@ interface Period {
 /** The filter's `from` and `to` as times (refused as BAD_USER_INPUT when not ISO-8601 with an offset). */
 function periodOf(filter: AccessLogFilter): Period {
   return {
-    from: filter.from ? isoTime(filter.from, 'filter.from', { argument: 'filter.from' }) : undefined,
-    to: filter.to ? isoTime(filter.to, 'filter.to', { argument: 'filter.to' }) : undefined,
+    from: isGiven(filter.from) ? isoTime(filter.from, 'filter.from', { argument: 'filter.from' }) : undefined,
+    to: isGiven(filter.to) ? isoTime(filter.to, 'filter.to', { argument: 'filter.to' }) : undefined,
   };
 }
 

@@ -56,7 +56,7 @@ export class Inbox {
     const answer = text.replace(/\r\n?/g, '\n').trim();
     if (answer.length === 0) throw badInput('the answer is empty', { field: 'answer' });
     if (holdsUnprintable(answer)) throw badInput('the answer must be plain text (it holds control characters)', { field: 'answer' });
-    if (answer.length > MAX_ANSWER_LENGTH) throw badInput(`please keep the answer under ${MAX_ANSWER_LENGTH.toLocaleString('en')} characters`, { field: 'answer' });
+    if (answer.length > MAX_ANSWER_LENGTH) throw badInput(`the answer may be at most ${MAX_ANSWER_LENGTH.toLocaleString('en')} characters`, { field: 'answer' });
     const repository = this.dataSource.getRepository(SubjectMessageEntity);
     const message = isMessageId(id) ? await repository.findOneBy({ id }) : null;
     if (!message) throw badInput(`no message ${id}`, { field: 'id' });

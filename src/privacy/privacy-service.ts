@@ -223,7 +223,7 @@ export class PrivacyService {
     // A browser sends a textarea's line breaks as CRLF: a line break is text, whichever way it is written.
     const text = body.replace(/\r\n?/g, '\n').trim();
     if (text.length === 0) throw badInput('please write your question');
-    if (text.length > 4_000) throw badInput('please keep your message under 4,000 characters');
+    if (text.length > 4_000) throw badInput('your message may be at most 4,000 characters: please shorten it');
     if (holdsUnprintable(text)) throw badInput('please write your question as plain text (it holds control characters)');
     // The page's forms name what a question is about in a short, plain context; it is recorded, so checked first.
     if (context !== undefined && context !== '' && (context.length > MAX_FORM_CONTEXT_LENGTH || !FORM_CONTEXT.test(context) || holdsUnprintable(context))) throw badInput('this question does not come from a form of this page');

@@ -146,7 +146,7 @@ export function accessLogPlugin(accessLog: AccessLog): ApolloServerPlugin<Candor
                 singleResult: {
                   errors: [
                     {
-                      message: `rejected: ${rejection.length} selected field(s) would be withheld for ${governance!.purpose.key} (${governance!.rejectModeSetBy})${changeMade ? '; the change was made' : ''}`,
+                      message: `rejected: ${new Set(rejection.map(({ coordinate }) => coordinate)).size} selected field(s) would be withheld for ${governance!.purpose.key} (${governance!.rejectModeSetBy})${changeMade ? '; the change was made' : ''}`,
                       extensions: { code: 'GOVERNANCE_REJECTED', withheld: rejection, ...changeNote },
                     },
                   ],

@@ -116,6 +116,9 @@ export function createContextFactory(services: CandorServices, governed: Governe
       throw new GraphQLError(message, { extensions: { code, http: { status: REFUSALS[code], headers: new HeaderMap(Object.entries(headers)) } } });
     };
 
+    // Node keeps the first of repeated Authorization headers, and a proxy in front may keep another: two
+    // credentials are refused rather than resolved to one actor here and another there.
+    if ((req.headersDistinct.authorization?.length ?? 0) > 1) return refuse('UNAUTHENTICATED', 'send one Authorization header: this request sent several', null, null);
     const authorization = req.headers.authorization ?? '';
     const key = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
     if (!key) return refuse('UNAUTHENTICATED', 'an API key is required: Authorization: Bearer <key>', null, null);

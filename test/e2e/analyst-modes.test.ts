@@ -164,7 +164,7 @@ describe.each(STORES_AND_EXECUTORS)('analyst modes on %s, executed by %s', (driv
       expect(JSON.stringify(response.body)).not.toContain('Test Person');
       const [error] = response.body.errors!;
       expect(error.extensions!.code).toBe('GOVERNANCE_REJECTED');
-      expect(error.message).toMatch(/ \(X-Governance-Mode: reject\)$/);
+      expect(error.message).toBe('rejected: 2 selected field(s) would be withheld for marketing.communications (X-Governance-Mode: reject)');
       expect(error.extensions!.withheld).toEqual(
         expect.arrayContaining([
           { coordinate: 'Customer.fullName', reason: 'CONSENT_REQUIRED', subjects: 1 },
@@ -178,6 +178,22 @@ describe.each(STORES_AND_EXECUTORS)('analyst modes on %s, executed by %s', (driv
           { subjectId: ANNA, coordinate: 'Customer.email', decision: 'WITHHELD', reason: 'CONSENT_REQUIRED', maskStrategy: null },
         ]),
       );
+    });
+
+    it('counts the fields that would be withheld, a field withheld for two reasons (two subjects\') once', async () => {
+      const objector = 'cus_0000_modes_marketing_objector';
+      await addCustomer(candor, objector, { email: 'marketing.objector@mail.example' });
+      await candor.services.consent.append({ subjectId: objector, kind: 'object', purpose: 'marketing.communications', source: 'test' });
+      const query = `{ anna: customer(id: "${ANNA}") { email } objector: customer(id: "${objector}") { email } }`;
+      const response = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', headers: { 'x-governance-mode': 'reject' }, query });
+      const [error] = response.body.errors!;
+      expect(error.extensions!.withheld).toEqual(
+        expect.arrayContaining([
+          { coordinate: 'Customer.email', reason: 'CONSENT_REQUIRED', subjects: 1 },
+          { coordinate: 'Customer.email', reason: 'OBJECTED', subjects: 1 },
+        ]),
+      );
+      expect(error.message).toBe('rejected: 1 selected field(s) would be withheld for marketing.communications (X-Governance-Mode: reject)');
     });
 
     it('answers normally when nothing is withheld; releases in a rejected operation are recorded as withheld', async () => {

@@ -891,6 +891,10 @@ describe.each(DRIVERS)('the access log on %s', (driver) => {
       const refusal = async (subjectId: string) => (await auditor(query, { filter: { subjectId } })).body.errors?.map((error) => [error.extensions?.code, error.extensions?.reason, error.extensions?.argument, error.message]);
       expect(await refusal('cus_0000_log_typo')).toEqual([['BAD_USER_INPUT', 'UNKNOWN_SUBJECT', 'filter.subjectId', 'filter.subjectId: unknown subject "cus_0000_log_typo"']]);
       expect(await refusal(erased)).toEqual([['BAD_USER_INPUT', 'UNKNOWN_SUBJECT', 'filter.subjectId', `filter.subjectId: subject "${erased}" is erased: its records stay in the log, attributed to no one`]]);
+      // An empty id (an unset template variable) is an id no customer has, not the filter left out.
+      expect(await refusal('')).toEqual([['BAD_USER_INPUT', 'UNKNOWN_SUBJECT', 'filter.subjectId', 'filter.subjectId: unknown subject ""']]);
+      const emptyStart = await auditor(query, { filter: { from: '' } });
+      expect(emptyStart.body.errors?.map((error) => [error.extensions?.code, error.extensions?.argument])).toEqual([['BAD_USER_INPUT', 'filter.from']]);
       expect((await accessLog({ subjectId: A })).totalCount).toBeGreaterThan(0);
     });
   });

@@ -1179,7 +1179,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(pastTheEnd.body.data!.inbox).toEqual([]);
     expect(await operation(pastTheEnd.headers.get('x-request-id'))).toEqual([['SUBJECT_MESSAGES_READ', null]]);
     const tooLong = await manage(`mutation { answerQuestion(input: { id: "${message.id}", answer: "${'x'.repeat(4_001)}" }) { answer } }`);
-    expect([tooLong.body.errors?.[0].extensions?.code, tooLong.body.errors?.[0].message]).toEqual(['BAD_USER_INPUT', 'please keep the answer under 4,000 characters']);
+    expect([tooLong.body.errors?.[0].extensions?.code, tooLong.body.errors?.[0].message]).toEqual(['BAD_USER_INPUT', 'the answer may be at most 4,000 characters']);
     const answered = await manage(`mutation { answerQuestion(input: { id: "${message.id}", answer: "Only because you agreed on 2 January." }) { answer answeredBy } }`);
     expect(answered.body.data!.answerQuestion).toEqual({ answer: 'Only because you agreed on 2 January.', answeredBy: 'compliance-office' });
     expect(await operation(answered.headers.get('x-request-id'))).toContainEqual(['SUBJECT_MESSAGE_ANSWERED', S]);

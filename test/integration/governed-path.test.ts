@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { ConsentEventEntity } from '../../src/consent/consent-event.entity';
 import { permittedSubjectsCondition } from '../../src/consent/permitted-subjects';
 import { CustomerEntity } from '../../src/domain/customer.entity';
@@ -200,6 +201,28 @@ describe.each(STORES_AND_EXECUTORS)('the governed query path on %s, executed by 
       ]);
       const bad = await candor.query({ key: KEYS.marketing, purpose: 'marketing.communications', query: '{ __typename }', headers: { 'x-governance-withheld': 'silently' } });
       expect([bad.status, bad.body.errors?.[0].extensions?.code]).toEqual([400, 'BAD_GOVERNANCE_HEADER']);
+    });
+
+    it('refuses a request sending two Authorization headers (UNAUTHENTICATED, recorded), whichever comes first', async () => {
+      const url = new URL(candor.server.url);
+      for (const keys of [[KEYS.marketing, KEYS.support], [KEYS.support, KEYS.marketing]]) {
+        // Node's fetch would join the two into one line: the request is written by hand, each on a line of its own.
+        const answer = await new Promise<{ status: number; body: any; requestId: string }>((resolve, reject) => {
+          const request = httpRequest({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST' }, (response) => {
+            let text = '';
+            response.on('data', (chunk) => (text += chunk));
+            response.on('end', () => resolve({ status: response.statusCode!, body: JSON.parse(text), requestId: String(response.headers['x-request-id']) }));
+          });
+          request.setHeader('content-type', 'application/json');
+          request.setHeader('x-purpose', 'marketing.communications');
+          request.setHeader('authorization', keys.map((key) => `Bearer ${key}`));
+          request.on('error', reject);
+          request.end(JSON.stringify({ query: `{ customer(id: "${A}") { email } }` }));
+        });
+        expect([answer.status, answer.body.data, answer.body.errors?.map((error: any) => [error.extensions?.code, error.message])]).toEqual([401, undefined, [['UNAUTHENTICATED', 'send one Authorization header: this request sent several']]]);
+        await candor.services.accessLog.drain();
+        expect((await records(answer.requestId)).map((record) => [record.decision, record.reason, record.actor.id])).toEqual([['REFUSED', 'UNAUTHENTICATED', null]]);
+      }
     });
 
     it('records released and withheld personal fields but not non-personal ones', async () => {

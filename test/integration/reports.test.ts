@@ -332,6 +332,10 @@ describe.each(DRIVERS)('compliance reports on %s', (driver) => {
     expect(await problem('kind: SUBJECT_ACCESS')).toEqual([['BAD_USER_INPUT', 'the SUBJECT_ACCESS report needs subjectId']]);
     expect(await problem('kind: DENIALS, from: "2026-02-01", to: "2026-01-01"')).toEqual([['BAD_USER_INPUT', 'from must be before to']]);
     expect(await problem('kind: DENIALS, subjectId: "x"')).toEqual([['BAD_USER_INPUT', 'subjectId applies to the SUBJECT_ACCESS report only, not to "DENIALS"']]);
+    // An empty argument is one given: refused, never read as left out.
+    expect(await problem('kind: ROPA, subjectId: ""')).toEqual([['BAD_USER_INPUT', 'subjectId applies to the SUBJECT_ACCESS report only, not to "ROPA"']]);
+    expect(await problem('kind: SUBJECT_ACCESS, subjectId: ""')).toEqual([['BAD_USER_INPUT', 'unknown subject ""']]);
+    expect(await problem('kind: DENIALS, from: ""')).toEqual([['BAD_USER_INPUT', expect.stringContaining('from')]]);
     // A kind is an enum: a misspelt one is refused by validation, in the document or in a variable.
     expect(await problem('kind: ROPPA')).toEqual([['GRAPHQL_VALIDATION_FAILED', expect.stringContaining('Value "ROPPA" does not exist in "ReportKind" enum')]]);
     const asVariable = await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query: 'query Report($kind: ReportKind!) { report(kind: $kind) { kind } }', variables: { kind: 'ropa' } });
