@@ -290,7 +290,8 @@ function wordsOf(command: string, subcommand: string | undefined): number {
 function extraWord(positionals: readonly string[]): string | undefined {
   const [command, subcommand] = positionals;
   const extra = positionals[wordsOf(command, subcommand)];
-  return extra === undefined ? undefined : `unexpected argument "${extra}" for "${commandName(positionals)}" (a value that holds spaces goes in quotes)`;
+  const typed = commandName(positionals);
+  return extra === undefined ? undefined : `unexpected argument "${extra}" for "${typed}": a value goes after its option (candor --help lists each command's), and a value that holds spaces goes in quotes`;
 }
 
 /** The command and subcommand as typed, as far as the command has them (its operands, a file or an id, left out). */

@@ -57,15 +57,18 @@ button.secondary{background:#57606a}button:focus,a:focus,textarea:focus,summary:
 textarea{width:100%;box-sizing:border-box;font:inherit;padding:.4rem;border:1px solid #57606a;border-radius:6px}label{font-weight:600;display:block;margin:.4rem 0 .2rem}
 table{border-collapse:collapse;width:100%;font-size:.95rem;margin:0 0 1.2rem}caption{text-align:left;font-weight:600;padding:.3rem 0}.more{color:#57606a;font-size:.9rem;margin-top:-.8rem}th,td{border-bottom:1px solid #d0d7de;padding:.35rem .4rem;text-align:left;vertical-align:top}
 .row{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;justify-content:space-between}.notice{background:#e7f3ff;border-left:4px solid #0a58ca;padding:.6rem 1rem}
-details summary{cursor:pointer;color:#0a58ca;font-weight:600}@media (max-width:600px){table,thead,tbody,tr,th,td{display:block}thead{display:none}td{border:0;padding:.1rem 0}td[data-label]::before{content:attr(data-label) ": ";font-weight:600}tr{border-bottom:1px solid #d0d7de;padding:.4rem 0}}`;
+details summary{cursor:pointer;color:#0a58ca;font-weight:600}td,p{overflow-wrap:anywhere}.said{white-space:pre-wrap}@media (max-width:600px){table,thead,tbody,tr,th,td{display:block}thead{display:none}td{border:0;padding:.1rem 0}td[data-label]::before{content:attr(data-label) ": ";font-weight:600}tr{border-bottom:1px solid #d0d7de;padding:.4rem 0}}`;
 
 function page(title: string, body: string): string {
   return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escape(title)}</title><style>${STYLE}</style></head><body><main>${body}</main></body></html>`;
 }
 
-/** A held value as a person reads it: a stored instant as a date and time, a flag as yes or no (the download keeps them as stored). */
-function readable(value: string): string {
-  if (value === 'true' || value === 'false') return value === 'true' ? 'yes' : 'no';
+/**
+ * A held value as a person reads it: a stored instant as a date and time, a flag (`flag`: the field holds
+ * booleans) as yes or no — text that reads "false" stays text. The download keeps them as stored.
+ */
+function readable(value: string, flag: boolean): string {
+  if (flag) return value === 'true' ? 'yes' : 'no';
   if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/.test(value)) return value;
   return `${new Date(value).toLocaleString('en-GB', { dateStyle: 'long', timeStyle: 'short', timeZone: 'UTC' })} UTC`;
 }
@@ -107,28 +110,37 @@ function heldTables(held: readonly HeldField[], inWords: (coordinate: string, va
       const records = fields[0].byRecord.length;
       const caption = `<caption>${escape(RECORD_TITLES[typeName] ?? `${nameInWords(typeName)} records`)}${records > 1 ? ` (${records})` : ''}</caption>`;
       if (typeName === SUBJECT_RECORD_TYPE) {
-        const rows = fields.map((field) => `<tr><td data-label="What">${escape(field.label)}</td><td data-label="What we hold">${escape(readable(field.values[0]))}</td></tr>`).join('');
+        const rows = fields.map((field) => `<tr><td data-label="What">${escape(field.label)}</td><td data-label="What we hold">${escape(readable(field.values[0], field.flag))}</td></tr>`).join('');
         return `<table>${caption}<thead><tr><th scope="col">What</th><th scope="col">What we hold</th></tr></thead><tbody>${rows}</tbody></table>`;
       }
       // The latest records, newest first; a column only for fields that hold a value in one of them.
       const latest = Array.from({ length: records }, (_, index) => (OLDEST_FIRST.has(typeName) ? records - 1 - index : index)).slice(0, RECORDS_SHOWN);
       const columns = fields.filter((field) => latest.some((index) => field.byRecord[index] !== null));
       const headers = columns.map((field) => nameInWords(field.coordinate.split('.')[1]).replace(/^./, (first) => first.toUpperCase()));
-      const rows = latest.map((index) => `<tr>${columns.map((field, column) => `<td data-label="${escape(headers[column])}">${escape(field.byRecord[index] === null ? '—' : inWords(field.coordinate, readable(field.byRecord[index]!)))}</td>`).join('')}</tr>`).join('');
+      const rows = latest.map((index) => `<tr>${columns.map((field, column) => `<td data-label="${escape(headers[column])}">${escape(field.byRecord[index] === null ? '—' : inWords(field.coordinate, readable(field.byRecord[index]!, field.flag)))}</td>`).join('')}</tr>`).join('');
       const more = records > RECORDS_SHOWN ? `<p class="more">The latest ${RECORDS_SHOWN} of ${records} are shown: “Download my data” has every one.</p>` : '';
       return `<table>${caption}<thead><tr>${headers.map((header) => `<th scope="col">${escape(header)}</th>`).join('')}</tr></thead><tbody>${rows}</tbody></table>${more}`;
     })
     .join('');
 }
 
-function questionForm(token: string, context: string, label: string): string {
-  const id = `q-${context.replace(/[^a-z0-9]/gi, '-')}`;
+/**
+ * The privacy page's path as browsers see it: under PUBLIC_URL's path, which a proxy in front strips (the page's
+ * forms and links must not leave it: they carry the link's key).
+ */
+export const privacyPagePath = (publicUrl: string | undefined): string => `${publicUrl ? new URL(publicUrl).pathname.replace(/\/+$/, '') : ''}/privacy`;
+
+/** A form for a question about `context`; `id` is unique in the page (its label names its text box). */
+function questionForm(home: string, id: string, token: string, context: string, label: string): string {
   // The summary says what the question is about to a screen reader: a list of twenty identical links is no help.
-  return `<details><summary>Ask a question about this<span class="vh">: ${escape(label)}</span></summary><form method="post" action="/privacy/question"><input type="hidden" name="t" value="${escape(token)}"><input type="hidden" name="context" value="${escape(context)}"><label for="${id}">${escape(label)}</label><textarea id="${id}" name="body" rows="3" required maxlength="4000"></textarea><p><button type="submit">Send my question</button></p></form></details>`;
+  return `<details><summary>Ask a question about this<span class="vh">: ${escape(label)}</span></summary><form method="post" action="${escape(home)}/question"><input type="hidden" name="t" value="${escape(token)}"><input type="hidden" name="context" value="${escape(context)}"><label for="${id}">${escape(label)}</label><textarea id="${id}" name="body" rows="3" required maxlength="4000"></textarea><p><button type="submit">Send my question</button></p></form></details>`;
 }
 
 export function renderPrivacyPage(view: PrivacyView, token: string, services: CandorServices, notice?: string): string {
   const { taxonomy } = services;
+  const home = privacyPagePath(services.config.publicUrl);
+  let questions = 0;
+  const question = (context: string, label: string) => questionForm(home, `question-${++questions}`, token, context, label);
   const purposeText = (key: string) => taxonomy.purposes.get(key)?.description ?? key;
   const categoryText = (key: string) => taxonomy.categories.get(key)?.description ?? key;
   const entryInWords = (coordinate: string, value: string) =>
@@ -141,7 +153,7 @@ export function renderPrivacyPage(view: PrivacyView, token: string, services: Ca
       const special = choice.specialCategories.map((key) => categoryText(key).replace(/\.$/, '').replace(/^./, (first) => first.toLowerCase()));
       const label = (action: keyof typeof ACTION_IN_WORDS) => (action === 'grant' && special.length ? `${ACTION_IN_WORDS.grant}, including ${special.join(' and ')}` : ACTION_IN_WORDS[action]);
       const buttons = choice.actions
-        .map((action) => `<form method="post" action="/privacy/choice"><input type="hidden" name="t" value="${escape(token)}"><input type="hidden" name="purpose" value="${escape(choice.purpose.key)}"><input type="hidden" name="action" value="${action}"><button type="submit" class="${action === 'withdraw' || action === 'object' ? 'secondary' : ''}" aria-label="${escape(`${label(action)}: ${choice.purpose.description}`)}">${escape(label(action))}</button></form>`)
+        .map((action) => `<form method="post" action="${escape(home)}/choice"><input type="hidden" name="t" value="${escape(token)}"><input type="hidden" name="purpose" value="${escape(choice.purpose.key)}"><input type="hidden" name="action" value="${action}"><button type="submit" class="${action === 'withdraw' || action === 'object' ? 'secondary' : ''}" aria-label="${escape(`${label(action)}: ${choice.purpose.description}`)}">${escape(label(action))}</button></form>`)
         .join('');
       const explicitNote = !special.length
         ? ''
@@ -163,7 +175,7 @@ export function renderPrivacyPage(view: PrivacyView, token: string, services: Ca
       // A click on a broader purpose's card answers this one too: say so, rather than seem to change it unasked.
       const through = choice.answeredThrough ? `<p class="muted">Your answer for “${escape(choice.answeredThrough.description.replace(/\.$/, ''))}”, which includes this.</p>` : '';
       const state = lines.map((line) => `<p class="state">${escape(line)}</p>`).join('') + through;
-      return `<div class="card" id="purpose-${escape(choice.purpose.key)}"><div class="row"><h3>${escape(choice.purpose.description)}</h3>${buttons}</div><p class="muted">${escape(BASIS_IN_WORDS[basis])}</p>${choice.purpose.benefit ? `<p class="benefit">What you get: ${escape(choice.purpose.benefit)}</p>` : ''}${explicitNote}${state}${questionForm(token, `purpose:${choice.purpose.key}`, `Your question about: ${choice.purpose.description}`)}</div>`;
+      return `<div class="card" id="purpose-${escape(choice.purpose.key)}"><div class="row"><h3>${escape(choice.purpose.description)}</h3>${buttons}</div><p class="muted">${escape(BASIS_IN_WORDS[basis])}</p>${choice.purpose.benefit ? `<p class="benefit">What you get: ${escape(choice.purpose.benefit)}</p>` : ''}${explicitNote}${state}${question(`purpose:${choice.purpose.key}`, `Your question about: ${choice.purpose.description}`)}</div>`;
     })
     .join('');
   const months = [...new Set(view.usage.map((line) => line.month))];
@@ -175,17 +187,17 @@ export function renderPrivacyPage(view: PrivacyView, token: string, services: Ca
               .filter((line) => line.month === month)
               .map(
                 (line) =>
-                  `<tr><td data-label="Who">${escape(line.team)}</td><td data-label="What">${escape(categoryText(line.category))}</td><td data-label="Why">${escape(purposeText(line.purpose))}</td><td data-label="Used">${times(line.used)}</td><td data-label="Not shared because of your choices">${times(line.withheldByChoice)}</td><td>${questionForm(token, `usage:${month}:${line.team}:${line.purpose}`, `Your question about ${line.team} using: ${categoryText(line.category)}`)}</td></tr>`,
+                  `<tr><td data-label="Who">${escape(line.team)}</td><td data-label="What">${escape(categoryText(line.category))}</td><td data-label="Why">${escape(purposeText(line.purpose))}</td><td data-label="Used">${times(line.used)}</td><td data-label="Not shared because of your choices">${times(line.withheldByChoice)}</td><td>${question(`usage:${month}:${line.team}:${line.purpose}`, `Your question about ${line.team} using: ${categoryText(line.category)}`)}</td></tr>`,
               )
               .join('')}</tbody></table>`,
         )
         .join('')
     : '<p>Nobody has used your data yet.</p>';
   const receipts = view.receipts.length
-    ? `<ul>${view.receipts.map((receipt) => { const document = JSON.parse(receipt.document); const purpose = document.services?.[0]?.purposes?.[0]; return `<li><a href="/privacy/receipt?t=${encodeURIComponent(token)}&amp;id=${escape(receipt.id)}">${escape(new Date(receipt.issuedAt).toLocaleString('en-GB', { timeZone: 'UTC' }))} UTC — ${escape(KIND_IN_WORDS[document.action] ?? document.action)}${purpose?.purpose ? `: ${escape(purposeText(purpose.purpose))}` : ''}</a></li>`; }).join('')}</ul>`
+    ? `<ul>${view.receipts.map((receipt) => { const document = JSON.parse(receipt.document); const purpose = document.services?.[0]?.purposes?.[0]; return `<li><a href="${escape(home)}/receipt?t=${encodeURIComponent(token)}&amp;id=${escape(receipt.id)}">${escape(new Date(receipt.issuedAt).toLocaleString('en-GB', { timeZone: 'UTC' }))} UTC — ${escape(KIND_IN_WORDS[document.action] ?? document.action)}${purpose?.purpose ? `: ${escape(purposeText(purpose.purpose))}` : ''}</a></li>`; }).join('')}</ul>`
     : '<p>No receipts yet.</p>';
   const messages = view.messages.length
-    ? view.messages.map((message) => `<div class="card"><p><strong>You asked</strong> (${escape(message.createdAt.slice(0, 10))}): ${escape(message.body)}</p>${message.answer ? `<p><strong>Our answer</strong> (${escape(message.answeredAt?.slice(0, 10))}): ${escape(message.answer)}</p>` : '<p class="muted">We have not answered yet.</p>'}</div>`).join('') +
+    ? view.messages.map((message) => `<div class="card"><p class="said"><strong>You asked</strong> (${escape(message.createdAt.slice(0, 10))}): ${escape(message.body)}</p>${message.answer ? `<p class="said"><strong>Our answer</strong> (${escape(message.answeredAt?.slice(0, 10))}): ${escape(message.answer)}</p>` : '<p class="muted">We have not answered yet.</p>'}</div>`).join('') +
       (view.earlierMessages ? `<p class="muted">${view.earlierMessages} earlier ${view.earlierMessages === 1 ? 'message is' : 'messages are'} in your download.</p>` : '')
     : '<p>You have not asked anything yet.</p>';
   return page(
@@ -193,7 +205,7 @@ export function renderPrivacyPage(view: PrivacyView, token: string, services: Ca
     `<h1>Your data and your choices</h1><p class="muted">${escape(taxonomy.controller.name)} · <a href="${escape(taxonomy.controller.policyUrl)}">privacy policy</a> · ${escape(taxonomy.controller.email)}</p>
 ${notice ? `<p class="notice" role="status">${escape(notice)}</p>` : ''}
 ${view.restricted ? '<p class="notice">You asked us to restrict the use of your data: we only keep it, and use it only where the law requires.</p>' : ''}
-<section aria-labelledby="held"><h2 id="held">What we hold about you</h2>${held}<p><a class="button" href="/privacy/export?t=${encodeURIComponent(token)}" download>Download my data</a></p></section>
+<section aria-labelledby="held"><h2 id="held">What we hold about you</h2>${held}<p><a class="button" href="${escape(home)}/export?t=${encodeURIComponent(token)}" download>Download my data</a></p></section>
 <section aria-labelledby="choices"><h2 id="choices">How we may use it — your choices</h2><p>Each change takes effect immediately.</p>${choices}</section>
 <section aria-labelledby="usage"><h2 id="usage">How your data was used</h2>${usage}</section>
 <section aria-labelledby="receipts"><h2 id="receipts">Your receipts</h2><p>Every choice you make gets a receipt you can keep.</p>${receipts}</section>
@@ -202,8 +214,8 @@ ${view.restricted ? '<p class="notice">You asked us to restrict the use of your 
 }
 
 /** A page saying what went wrong and whom to write to; with the subject's link, a way back to their page. */
-function refusal(response: Response, contact: { name: string; email: string }, status: number, title: string, text: string, backTo?: string): void {
-  const back = backTo === undefined ? '' : `<p><a class="button" href="/privacy?t=${encodeURIComponent(backTo)}">Back to your page</a></p>`;
+function refusal(response: Response, home: string, contact: { name: string; email: string }, status: number, title: string, text: string, backTo?: string): void {
+  const back = backTo === undefined ? '' : `<p><a class="button" href="${escape(home)}?t=${encodeURIComponent(backTo)}">Back to your page</a></p>`;
   const write = `<p class="muted">Questions, or a new link: write to ${escape(contact.name)} at <a href="mailto:${escape(contact.email)}">${escape(contact.email)}</a>.</p>`;
   response.status(status).type('html').send(page(title, `<h1>${escape(title)}</h1><p>${escape(text)}</p>${back}${write}`));
 }
@@ -234,11 +246,12 @@ const MESSAGE_TOO_LONG = ['Your message is too long', 'Please shorten your messa
  */
 export function privacyRouter(services: CandorServices, privacy: PrivacyService, requestIdOf: (response: Response) => string, recordRefusal: PageRefusalRecorder): Router {
   const router = Router();
+  const home = privacyPagePath(services.config.publicUrl);
   const requests = new RateLimiter(PAGE_REQUESTS_PER_MINUTE, services.clock, TRACKED_LINKS);
   /** Records the refusal of `operation` (the access log's name of the page operation refused), then sends its page. */
   const refuse = async (request: Request, response: Response, operation: string, code: string, status: number, title: string, text: string, backTo?: string) => {
     await recordRefusal(request, response, code, operation);
-    refusal(response, services.taxonomy.controller, status, title, text, backTo);
+    refusal(response, home, services.taxonomy.controller, status, title, text, backTo);
   };
   router.use((_request: Request, response: Response, next: NextFunction) => {
     // The link's token is in the URL: no Referer carries it away, no cache keeps the page, no other site frames it.
@@ -271,7 +284,7 @@ export function privacyRouter(services: CandorServices, privacy: PrivacyService,
     // Every view is recorded and reads the subject's log: a link is not a way to load either without bound.
     if (!requests.take(subjectId)) {
       response.setHeader('Retry-After', String(secondsUntilNextToken(PAGE_REQUESTS_PER_MINUTE)));
-      return refuse(request, response, operation, 'RATE_LIMITED', 429, 'Please slow down', 'This page was asked for too often in the last minute. Please try again in a minute.');
+      return refuse(request, response, operation, 'RATE_LIMITED', 429, 'Please slow down', 'This page was asked for too often in the last minute. Please wait a moment, then try again.');
     }
     try {
       await work(request, response, subjectId, String(token));
@@ -282,11 +295,11 @@ export function privacyRouter(services: CandorServices, privacy: PrivacyService,
         // A failure, not a refusal, and not recorded as one: a choice may be saved before its record fails, and then
         // it applies (which is why the page does not say that nothing changed); most often the log itself failed.
         services.logger.error({ requestId: requestIdOf(response), ...maskedCause(error) }, 'a privacy page request failed');
-        refusal(response, services.taxonomy.controller, 503, 'Something went wrong', 'Please reload this page in a moment: it shows what was saved. Try again if your choice is not there.');
+        refusal(response, home, services.taxonomy.controller, 503, 'Something went wrong', 'Please reload this page in a moment: it shows what was saved. Try again if your choice is not there.');
       }
     }
   };
-  const back = (response: Response, token: string, notice: keyof typeof NOTICES) => response.redirect(303, `/privacy?t=${encodeURIComponent(token)}&done=${notice}`);
+  const back = (response: Response, token: string, notice: keyof typeof NOTICES) => response.redirect(303, `${home}?t=${encodeURIComponent(token)}&done=${notice}`);
 
   router.get(
     '/',
@@ -321,9 +334,9 @@ export function privacyRouter(services: CandorServices, privacy: PrivacyService,
   );
   router.get(
     '/receipt',
-    handle(PAGE_OPERATIONS.receipt, async (request, response, subjectId) => {
+    handle(PAGE_OPERATIONS.receipt, async (request, response, subjectId, token) => {
       const receipt = await privacy.receipt(subjectId, String(request.query.id ?? ''), requestIdOf(response));
-      if (!receipt) return refuse(request, response, PAGE_OPERATIONS.receipt, 'RECEIPT_NOT_FOUND', 404, 'No such receipt', 'This receipt does not exist or is not yours.');
+      if (!receipt) return refuse(request, response, PAGE_OPERATIONS.receipt, 'RECEIPT_NOT_FOUND', 404, 'No such receipt', 'This receipt does not exist or is not yours.', token);
       response.setHeader('Content-Disposition', `attachment; filename="${receipt.id}.json"`);
       response.type('application/json').send(JSON.stringify({ receipt: JSON.parse(receipt.document), digest: { algorithm: 'SHA-256', value: receipt.digest } }, null, 2));
     }),

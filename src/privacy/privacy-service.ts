@@ -66,6 +66,8 @@ export interface HeldField {
   readonly values: readonly string[];
   /** The value in each of the subject's records of the field's type, in order (null where one holds none). */
   readonly byRecord: ReadonlyArray<string | null>;
+  /** The field holds yes/no flags (stored as booleans), which the page words as such: text that reads `true` stays text. */
+  readonly flag: boolean;
 }
 
 type ChoiceAction = 'grant' | 'withdraw' | 'object' | 'withdraw_objection';
@@ -155,7 +157,8 @@ export class PrivacyService {
       const yes = consent === 'granted' || consent === 'renewal needed';
       // A yes that special-category data cannot rest on: the page's own yes, which names them, would be explicit.
       const notExplicit = yes && specialCategories.length > 0 && !consentStanding(record.state, asked, now).consent!.explicit;
-      if (consent !== undefined) actions.push(...(consent === 'granted' && !notExplicit ? ['withdraw' as const] : yes ? ['grant' as const, 'withdraw' as const] : ['grant' as const]));
+      // Under an objection a yes or no changes nothing (the objection decides): the card offers its withdrawal only.
+      if (consent !== undefined && state !== 'objected') actions.push(...(consent === 'granted' && !notExplicit ? ['withdraw' as const] : yes ? ['grant' as const, 'withdraw' as const] : ['grant' as const]));
       // The statement that decides the card, as decide() reads it — the objection, else the consent — when it
       // was given to a broader purpose and says what the card says (an expired yes is no "no" of the subject's).
       const grantOrWithdrawal = mostSpecific(record.state.consents, purpose.key);
@@ -213,6 +216,8 @@ export class PrivacyService {
     // Withdrawing an objection stays possible wherever one stands (one made elsewhere, on a consent purpose say).
     const objected = mostSpecific(record.state.objections, purposeKey)?.objected === true;
     if (!(choiceKinds(purpose, specialCategories) as string[]).includes(action) && !(action === 'withdraw_objection' && objected)) throw badInput('this choice is not available for this purpose');
+    // An objection stands above a yes (decide() reads it first): a yes saved under it would not apply, as the page would say it did.
+    if (action === 'grant' && objected) throw badInput('you objected to this use: withdraw your objection first, then say yes');
     const event = await this.services.consent.append({ subjectId, kind: action as ConsentEventEntity['kind'], purpose: purposeKey, source: PRIVACY_PAGE_SOURCE, explicit: action === 'grant' && specialCategories.length > 0, actorId: SUBJECT_ACTOR.id });
     await this.record(requestId, `privacy-page ${action}`, subjectId, purposeKey, event.receiptId);
     return event;
@@ -298,9 +303,12 @@ export class PrivacyService {
       const byRecord = valuesByRecord(field, record.records);
       if (!category?.personal || byRecord === undefined) continue;
       const values = byRecord.filter((value): value is string => value !== null);
+      // Only what holds a value is told, and so recorded: a RELEASED record means the value was shown.
+      if (values.length === 0) continue;
       const decision = decide({ field: { category: field.category, personal: true, special: category.special, purposes: field.purposes }, purpose: SELF_ACCESS_PURPOSE, subjectState: record.state, now, selfAccessBy: record.state.subjectId });
       records.push({ at: now, requestId, actor: SUBJECT_ACTOR, purpose: SELF_ACCESS_PURPOSE.key, operationName, subjectId: record.state.subjectId, coordinate: field.coordinate, category: field.category, decision: decision.effect === 'allow' ? 'RELEASED' : 'WITHHELD', reason: decision.reason, legalBasis: decision.legalBasis });
-      if (decision.effect === 'allow' && values.length) held.push({ coordinate: field.coordinate, category: field.category, label: category.description, values, byRecord });
+      const flag = record.records[field.typeName]!.some((row) => typeof row[field.fieldName] === 'boolean');
+      if (decision.effect === 'allow') held.push({ coordinate: field.coordinate, category: field.category, label: category.description, values, byRecord, flag });
     }
     // The page shows nothing it could not record.
     await this.services.accessLog.append(records);
@@ -315,7 +323,8 @@ export class PrivacyService {
   }
 
   private async usage(subjectId: string): Promise<UsageLine[]> {
-    const lines = new Map<string, { month: string; team: string; category: string; purpose: string; used: number; withheldByChoice: number }>();
+    // Counted by request: one look at the data is one use, whatever number of its fields or records it read.
+    const lines = new Map<string, { month: string; team: string; category: string; purpose: string; usedBy: Set<string>; withheldFrom: Set<string> }>();
     const head = await this.services.accessLogReader.headSeq();
     // The subject's own reads are not a use of their data (by the actor's id: a team's name is anyone's to
     // choose); left out by the query, as each view of the page adds some: reading them would make every view
@@ -328,12 +337,13 @@ export class PrivacyService {
       // Only uses and what the subject's choices stopped: a dry run or a rejected operation used nothing.
       if (!used && !CHOICE_REASONS.has(record.reason)) continue;
       const key = `${record.at.slice(0, 7)}|${record.actorTeam}|${category}|${record.purpose}`;
-      const line = lines.get(key) ?? { month: record.at.slice(0, 7), team: record.actorTeam ?? 'unknown', category, purpose: record.purpose ?? '', used: 0, withheldByChoice: 0 };
+      const line = lines.get(key) ?? { month: record.at.slice(0, 7), team: record.actorTeam ?? 'unknown', category, purpose: record.purpose ?? '', usedBy: new Set(), withheldFrom: new Set() };
       lines.set(key, line);
-      if (used) line.used++;
-      else line.withheldByChoice++;
+      (used ? line.usedBy : line.withheldFrom).add(record.requestId);
     }
-    return [...lines.values()].sort((a, b) => (a.month === b.month ? `${a.team}${a.purpose}`.localeCompare(`${b.team}${b.purpose}`) : a.month < b.month ? 1 : -1));
+    return [...lines.values()]
+      .map(({ usedBy, withheldFrom, ...line }) => ({ ...line, used: usedBy.size, withheldByChoice: withheldFrom.size }))
+      .sort((a, b) => (a.month === b.month ? `${a.team}${a.purpose}`.localeCompare(`${b.team}${b.purpose}`) : a.month < b.month ? 1 : -1));
   }
 
   private async record(requestId: string, operationName: string, subjectId: string, purpose: string | null, receiptId: string | null): Promise<void> {

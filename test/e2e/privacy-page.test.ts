@@ -43,6 +43,11 @@ describe.each(DRIVERS)('the privacy page in a browser (%s)', (driver) => {
     expect(response?.status()).toBe(200);
     await expect(page.locator('h1').textContent()).resolves.toBe('Your data and your choices');
 
+    // Every element's id is its own (a label names its text box by it), and every text box has its label.
+    const ids = await page.evaluate<string[]>('[...document.querySelectorAll("[id]")].map((element) => element.id)');
+    expect(ids.length).toBe(new Set(ids).size);
+    expect(await page.evaluate<number>('[...document.querySelectorAll("textarea")].filter((box) => box.labels.length !== 1).length')).toBe(0);
+
     // 1. what Candor holds, values visible to the subject
     const heldSection = page.locator('section[aria-labelledby="held"]');
     await expect(page.locator('#held + table caption').textContent()).resolves.toBe('Your account');

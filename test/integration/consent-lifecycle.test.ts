@@ -279,7 +279,9 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect([latest.kind, latest.explicit]).toEqual(['grant', false]);
     // An objection made elsewhere to a consent purpose can be withdrawn on the page.
     await candor.services.consent.append({ subjectId: X, kind: 'object', purpose: 'marketing.communications', source: 'support-call' });
-    expect(await choiceOf('marketing.communications')).toEqual(expect.objectContaining({ state: 'objected', actions: ['withdraw_objection', 'withdraw'] }));
+    // Under it a yes or no would change nothing (the objection decides): only its withdrawal is offered, and a yes is refused.
+    expect(await choiceOf('marketing.communications')).toEqual(expect.objectContaining({ state: 'objected', actions: ['withdraw_objection'] }));
+    await expect(page.choose(X, 'marketing.communications', 'grant', 'grant-under-objection')).rejects.toThrow('you objected to this use: withdraw your objection first, then say yes');
     await page.choose(X, 'marketing.communications', 'withdraw_objection', 'objection-withdrawn');
     expect(await choiceOf('marketing.communications')).toEqual(expect.objectContaining({ state: 'granted', actions: ['withdraw'] }));
     // On legitimate interests the page offers an objection (Art. 21), which the next request honours, and its withdrawal.
@@ -1028,6 +1030,12 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(dryRun.status).toBe(200);
     const view = await new PrivacyService(candor.services, candor.services.fields).view(U, 'usage-view');
     expect(view.usage.map(({ team, category, used, withheldByChoice }) => [team, category, used, withheldByChoice])).toEqual([['privacy-page', 'user.contact.email', 1, 0]]);
+    // One read of their ledger is one use of their privacy preferences, whatever number of its entries and fields it read.
+    for (const purpose of ['marketing.communications', 'analytics.reporting']) await candor.services.consent.append({ subjectId: U, kind: 'grant', purpose, source: 'test' });
+    const read = await candor.query({ key: KEYS.compliance, purpose: 'essential.legal_obligation', query: `{ consentHistory(subjectId: "${U}") { kind purpose source } }` });
+    expect(read.body.errors).toBeUndefined();
+    const again = await new PrivacyService(candor.services, candor.services.fields).view(U, 'usage-view-again');
+    expect(again.usage.filter((line) => line.team === 'Compliance').map(({ category, used }) => [category, used])).toEqual([['user.privacy_preferences', 1]]);
   });
 
   it('shows a list that left the subject out because of their choices as stopped by them, and one that kept them as a use', async () => {
@@ -1055,6 +1063,9 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(view.messages.map((message) => message.body)).toEqual(['What do you send me?']);
     const shown = (await candor.services.accessLogReader.page({ requestId: 'messages-view' }, 100)).edges.map((edge) => edge.node.coordinate);
     expect(shown).toEqual(expect.arrayContaining(['SubjectMessage.body', 'ConsentEntry.kind', 'ConsentEntry.purpose', 'Customer.email']));
+    // Exactly what the page shows: a field holding no value (no answer yet, no expiry) is neither told nor recorded.
+    expect(shown.filter((coordinate) => coordinate !== null).sort()).toEqual(view.held.map((field) => field.coordinate).sort());
+    expect(shown).not.toContain('SubjectMessage.answer');
     expect(view.held.find((field) => field.coordinate === 'SubjectMessage.body')?.values).toEqual(['What do you send me?']);
     // Fields of one category are told apart on the page.
     const labels = view.held.map((field) => field.label);
@@ -1070,6 +1081,10 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     // The question's context is what it is about, not a purpose; and the log, which outlives an erasure, keeps none of its text.
     const asked = (await candor.services.accessLogReader.page({ requestId: 'messages-ask' }, 10)).edges.map((edge) => [edge.node.operationName, edge.node.purpose]);
     expect(asked).toEqual([['privacy-page question', null]]);
+    // Text that reads like a flag stays the text written; a flag (a consent's explicit) reads as yes or no.
+    await page.ask(M, '', 'false', 'messages-ask-false');
+    const html = await (await fetch(`${candor.server.url.replace('/graphql', '')}/privacy?t=${createSubjectToken(candor.services.config.secret, M, new Date(now + 3_600_000))}`)).text();
+    expect([html.includes('<td data-label="Body">false</td>'), html.includes('<td data-label="Explicit">no</td>'), html.includes('<td data-label="Body">no</td>')]).toEqual([true, true, false]);
   });
 
   it('answers a receipt only while the subject exists, and records that it was shown', async () => {

@@ -30,6 +30,27 @@ describe.each(DRIVERS)('HTTP answers that tell the client what to do instead, on
     expect([head.status, head.headers.get('content-type'), head.headers.get('cache-control'), await head.text()]).toEqual([200, get.headers.get('content-type'), 'no-store', '']);
   });
 
+  it('keeps the page, its forms, links and redirects under the path of PUBLIC_URL, which a proxy in front strips: the link never leaves it', async () => {
+    const prefixed = await startCandor(driver, { seed: false, env: { PUBLIC_URL: 'https://privacy.example/candor/' } });
+    try {
+      const S = 'cus_0000_http_prefixed';
+      await addCustomer(prefixed, S);
+      const token = createSubjectToken(prefixed.services.config.secret, S, new Date(Date.now() + 3_600_000));
+      await prefixed.services.consent.append({ subjectId: S, kind: 'grant', purpose: 'marketing.communications', source: 'test' });
+      const origin = prefixed.server.url.replace('/graphql', '');
+      const html = await (await fetch(`${origin}/privacy?t=${token}`)).text();
+      const addresses = [...html.matchAll(/(?:action|href)="([^"]*)"/g)].map(([, address]) => address).filter((address) => !address.startsWith('mailto:') && !address.startsWith('https://'));
+      expect(addresses.length).toBeGreaterThan(3);
+      expect(addresses.filter((address) => !address.startsWith('/candor/privacy'))).toEqual([]);
+      const choice = await fetch(`${origin}/privacy/choice`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ t: token, purpose: 'marketing.communications', action: 'withdraw' }) });
+      expect([choice.status, choice.headers.get('location')]).toEqual([303, expect.stringMatching(/^\/candor\/privacy\?t=/)]);
+      const refused = await (await fetch(`${origin}/privacy/receipt?t=${token}&id=none`)).text();
+      expect(refused).toContain(`href="/candor/privacy?t=${encodeURIComponent(token)}"`);
+    } finally {
+      await prefixed.stop();
+    }
+  });
+
   it.each([
     ['a Content-Encoding it cannot decode', { 'content-encoding': 'x-unknown' }, 'unsupported Content-Encoding "x-unknown": send the body uncompressed, or gzip, deflate or br'],
     ['a charset other than UTF-8', { 'content-type': 'application/json; charset=iso-8859-1' }, 'unsupported charset "iso-8859-1": send UTF-8'],
