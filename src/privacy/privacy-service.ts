@@ -218,6 +218,8 @@ export class PrivacyService {
     if (!(choiceKinds(purpose, specialCategories) as string[]).includes(action) && !(action === 'withdraw_objection' && objected)) throw badInput('this choice is not available for this purpose');
     // An objection stands above a yes (decide() reads it first): a yes saved under it would not apply, as the page would say it did.
     if (action === 'grant' && objected) throw badInput('you objected to this use: withdraw your objection first, then say yes');
+    // A receipt saying they withdrew an objection they never made would be false.
+    if (action === 'withdraw_objection' && !objected) throw badInput('you have not objected to this use: there is no objection to withdraw');
     const event = await this.services.consent.append({ subjectId, kind: action as ConsentEventEntity['kind'], purpose: purposeKey, source: PRIVACY_PAGE_SOURCE, explicit: action === 'grant' && specialCategories.length > 0, actorId: SUBJECT_ACTOR.id });
     await this.record(requestId, `privacy-page ${action}`, subjectId, purposeKey, event.receiptId);
     return event;

@@ -290,6 +290,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       return response.body.errors?.[0]?.extensions?.code ?? 'RELEASED';
     };
     expect(await choiceOf('analytics.reporting')).toEqual(expect.objectContaining({ actions: ['object'] }));
+    await expect(page.choose(X, 'analytics.reporting', 'withdraw_objection', 'nothing-to-withdraw')).rejects.toThrow('you have not objected to this use: there is no objection to withdraw');
     expect(await birthDate()).toBe('RELEASED');
     await page.choose(X, 'analytics.reporting', 'object', 'page-objection');
     expect(await choiceOf('analytics.reporting')).toEqual(expect.objectContaining({ state: 'objected', actions: ['withdraw_objection'] }));
