@@ -4,6 +4,20 @@ import { pseudonymBindingKey, secretOfMigrationRun, storeBinding } from '../src/
 import { DEVELOPMENT_SECRET } from '../src/config';
 import { checkSecretToMakeWith } from '../src/storage/secret-fingerprint';
 
+/**
+ * The key rows are bound under in this migration run (`pseudonymBindingKey` of the secret Candor's own runs hand
+ * over, once checked to be the database's): `bound` names what needs it, for a run that has no secret.
+ */
+export async function bindingKeyOfMigrationRun(queryRunner: QueryRunner, bound: string): Promise<Buffer> {
+  const secret = secretOfMigrationRun();
+  if (secret === undefined) {
+    throw new Error(`${bound} must be bound with CANDOR_SECRET, which this migration run was not given: run \`npx candor migrate\` (with CANDOR_SECRET set) instead`);
+  }
+  // A wrong secret would bind every row wrongly: each would read as altered from then on.
+  await checkSecretToMakeWith(queryRunner.manager, secret, new Date(), () => holdsDemoKeysMadeWith(queryRunner.manager, DEVELOPMENT_SECRET));
+  return pseudonymBindingKey(secret);
+}
+
 /** Mappings bound per statement read. */
 const BINDING_PAGE = 1_000;
 
@@ -21,13 +35,7 @@ export class PseudonymBinding1764700000000 implements MigrationInterface {
     await queryRunner.query('ALTER TABLE subject_pseudonym ADD COLUMN binding varchar(64)');
     const [unbound] = await queryRunner.query('SELECT subject_id FROM subject_pseudonym WHERE binding IS NULL LIMIT 1');
     if (!unbound) return;
-    const secret = secretOfMigrationRun();
-    if (secret === undefined) {
-      throw new Error('the access log\'s pseudonym mappings must be bound with CANDOR_SECRET, which this migration run was not given: run `npx candor migrate` (with CANDOR_SECRET set) instead');
-    }
-    // A wrong secret would bind every row wrongly: each would read as altered from then on.
-    await checkSecretToMakeWith(queryRunner.manager, secret, new Date(), () => holdsDemoKeysMadeWith(queryRunner.manager, DEVELOPMENT_SECRET));
-    const key = pseudonymBindingKey(secret);
+    const key = await bindingKeyOfMigrationRun(queryRunner, "the access log's pseudonym mappings");
     for (;;) {
       const rows: Array<{ subject_id: string; pseudonym: string }> = await queryRunner.query(`SELECT subject_id, pseudonym FROM subject_pseudonym WHERE binding IS NULL ORDER BY subject_id LIMIT ${BINDING_PAGE}`);
       if (rows.length === 0) return;

@@ -82,4 +82,15 @@ export class ErasedSubjectEntity {
   @Column({ name: 'erased_at', type: 'varchar', length: 30 }) erasedAt!: string;
 }
 
-export const AUDIT_ENTITIES = [AuditEntryEntity, AuditBatchEntity, AuditCheckpointEntity, SubjectPseudonymEntity, ErasedSubjectEntity];
+/**
+ * A pseudonym that records may name while no mapping does, because an erasure removed its mapping (or the
+ * subject was erased before it was made): with its binding (`pseudonym-binding.ts`), so that a mapping deleted
+ * behind Candor's back — which hides a subject's records from every report of them — is found by verify.
+ */
+@Entity('erased_pseudonym')
+export class ErasedPseudonymEntity {
+  @PrimaryColumn({ type: 'varchar', length: 40 }) pseudonym!: string;
+  @Column({ type: 'varchar', length: 64 }) binding!: string;
+}
+
+export const AUDIT_ENTITIES = [AuditEntryEntity, AuditBatchEntity, AuditCheckpointEntity, SubjectPseudonymEntity, ErasedSubjectEntity, ErasedPseudonymEntity];

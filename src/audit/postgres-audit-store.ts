@@ -9,7 +9,7 @@ import type { PipelinedAuditStore } from './access-log';
 import { type AppendEntry, type AppendResult, CHAIN_LOCK_KEY, commitTimeAfter, ENTRY_COLUMNS, insertCheckpoint, LATEST_CHECKPOINT_KEY, newPseudonym, planStillHolds, type PrunePlan, type PruneResult, PseudonymCache, subjectsOf } from './audit-store';
 import { batchHashOfBytes, type ChainHead, EMPTY_HEAD, type SealedBatch } from './chain';
 import { type PackedEntries, packEntries } from './packed-entries';
-import { pseudonymBinding } from './pseudonym-binding';
+import { erasedPseudonymRows, pseudonymBinding } from './pseudonym-binding';
 import { inPoolTransaction } from './pg-transaction';
 import { LogPartitions } from './postgres-partitions';
 import type { SealAnswer, SealRequest } from './postgres-seal-worker';
@@ -116,12 +116,12 @@ export const AUDIT_LISTENER_APPLICATION_NAME = 'candor-audit-listener';
  * other schemas of the same database hear it too and drop a mapping they did not need to, which is harmless.
  */
 export const PSEUDONYM_FORGOTTEN_CHANNEL = 'candor_pseudonym_forgotten';
-/**
- * One statement, one transaction: the mapping goes, the subject is remembered as erased, and the notification
- * is delivered exactly when both commit.
- */
-const FORGET = `WITH gone AS (DELETE FROM subject_pseudonym WHERE subject_id = $1),
-  erased AS (INSERT INTO erased_subject (subject_id, erased_at) VALUES ($1, $2) ON CONFLICT (subject_id) DO NOTHING)
+/** The subject's mapping goes (its pseudonym returned, to be remembered as an erasure's with its binding). */
+const DELETE_MAPPING = 'DELETE FROM subject_pseudonym WHERE subject_id = $1 RETURNING pseudonym';
+/** Pseudonyms that records may name while no mapping does, with their bindings (`erased_pseudonym`). */
+const REMEMBER_ERASED_PSEUDONYMS = 'INSERT INTO erased_pseudonym (pseudonym, binding) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT (pseudonym) DO NOTHING';
+/** The subject is remembered as erased, and every instance told, when the transaction holding it commits. */
+const REMEMBER_ERASED = `WITH erased AS (INSERT INTO erased_subject (subject_id, erased_at) VALUES ($1, $2) ON CONFLICT (subject_id) DO NOTHING)
   SELECT pg_notify('${PSEUDONYM_FORGOTTEN_CHANNEL}', $1)`;
 /** A mapping for each subject not erased (an erased one gets none, whatever races with its erasure). */
 const MAP_SUBJECTS = `INSERT INTO subject_pseudonym (subject_id, pseudonym, created_at, binding)
@@ -134,9 +134,10 @@ const MAP_SUBJECTS = `INSERT INTO subject_pseudonym (subject_id, pseudonym, crea
  * erasure's own second deletion may have run before that insert committed. Either this statement sees the
  * erasure, or the erasure committed after the insert did and its second deletion sees the row.
  */
-const MAPPINGS_OF = `WITH unlinked AS (DELETE FROM subject_pseudonym p USING erased_subject e WHERE p.subject_id = e.subject_id AND p.subject_id = ANY($1::text[]))
+const MAPPINGS_OF = `WITH unlinked AS (DELETE FROM subject_pseudonym p USING erased_subject e WHERE p.subject_id = e.subject_id AND p.subject_id = ANY($1::text[]) RETURNING p.pseudonym)
   SELECT p.subject_id, p.pseudonym FROM subject_pseudonym p
-  WHERE p.subject_id = ANY($1::text[]) AND NOT EXISTS (SELECT 1 FROM erased_subject e WHERE e.subject_id = p.subject_id)`;
+  WHERE p.subject_id = ANY($1::text[]) AND NOT EXISTS (SELECT 1 FROM erased_subject e WHERE e.subject_id = p.subject_id)
+  UNION ALL SELECT NULL, pseudonym FROM unlinked`;
 
 const FIRST_RELISTEN_DELAY_MS = 100;
 const MAX_RELISTEN_DELAY_MS = 5_000;
@@ -336,13 +337,30 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
     void this.erasures.listen();
   }
 
-  /** Deletes the mapping and notifies every instance's store (this one included) to drop its cached copy. */
+  /**
+   * Deletes the mapping and notifies every instance's store (this one included) to drop its cached copy. In
+   * one transaction: the mapping goes, its pseudonym is remembered as an erasure's, the subject as erased, and
+   * the notification is delivered exactly when all commit. Twice: a mapping another appender inserted while
+   * the first ran (its snapshot did not show the erasure yet, and the deletion's did not show the insert)
+   * committed before the first did, and the second deletion, after it, sees it.
+   */
   async forget(subjectId: string): Promise<void> {
-    await this.pool.query(FORGET, [subjectId, new Date().toISOString()]);
-    // A mapping another appender inserted while FORGET ran (its snapshot did not show the erasure yet, and
-    // FORGET's did not show the insert) committed before FORGET did: this deletion, after it, sees it.
-    await this.pool.query('DELETE FROM subject_pseudonym WHERE subject_id = $1', [subjectId]);
+    const erasedAt = new Date().toISOString();
+    for (let pass = 0; pass < 2; pass++) {
+      await inPoolTransaction(this.pool, 'BEGIN', async (client) => {
+        const { rows } = await client.query<{ pseudonym: string }>(DELETE_MAPPING, [subjectId]);
+        await this.rememberErasedPseudonyms(client, rows.map((row) => row.pseudonym));
+        await client.query(REMEMBER_ERASED, [subjectId, erasedAt]);
+      });
+    }
     this.dropCachedPseudonyms(subjectId);
+  }
+
+  /** Accounts for records that will name `pseudonyms` while no mapping does: an erasure's, with their bindings. */
+  private async rememberErasedPseudonyms(runner: Pick<PoolClient, 'query'> | Pool, pseudonyms: readonly string[]): Promise<void> {
+    if (pseudonyms.length === 0) return;
+    const rows = erasedPseudonymRows(this.bindingKey, pseudonyms);
+    await runner.query(REMEMBER_ERASED_PSEUDONYMS, [rows.map((row) => row.pseudonym), rows.map((row) => row.binding)]);
   }
 
   async append(entries: readonly AppendEntry[], committedAt: string): Promise<AppendResult> {
@@ -548,14 +566,28 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
     if (unknown.length) {
       const created = unknown.map(() => newPseudonym());
       await this.pool.query(MAP_SUBJECTS, [unknown, created, now, unknown.map((subjectId, index) => pseudonymBinding(this.bindingKey, created[index], subjectId))]);
-      const { rows } = await this.pool.query<{ subject_id: string; pseudonym: string }>(MAPPINGS_OF, [unknown]);
+      const { rows } = await this.pool.query<{ subject_id: string | null; pseudonym: string }>(MAPPINGS_OF, [unknown]);
       const cacheable = cache !== undefined && drops === this.pseudonymDrops;
+      // A mapping the statement deleted (made while its subject's erasure committed) may have been read by another
+      // appender in that moment: its pseudonym is remembered as an erasure's, as the batch's own below are.
+      const unmapped: string[] = [];
       for (const row of rows) {
+        if (row.subject_id === null) {
+          unmapped.push(row.pseudonym);
+          continue;
+        }
         if (cacheable) this.knownPseudonyms.set(row.subject_id, row.pseudonym);
         batch.set(row.subject_id, row.pseudonym);
       }
       // Erased subjects: a pseudonym of this batch's own that maps to no one.
-      for (const subjectId of unknown) if (!batch.has(subjectId)) batch.set(subjectId, newPseudonym());
+      for (const subjectId of unknown) {
+        if (batch.has(subjectId)) continue;
+        const pseudonym = newPseudonym();
+        batch.set(subjectId, pseudonym);
+        unmapped.push(pseudonym);
+      }
+      // Before the batch (sealing needs the pseudonyms): one remembered for a batch that then fails names no record, which is harmless.
+      await this.rememberErasedPseudonyms(this.pool, unmapped);
     }
     return batch;
   }

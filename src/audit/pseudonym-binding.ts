@@ -28,11 +28,37 @@ export function pseudonymBinding(key: Buffer, pseudonym: string, subjectId: stri
 
 /** Whether `binding` (a stored value, null when missing) binds `pseudonym` to `subjectId` under `key`. */
 export function isBound(key: Buffer, pseudonym: string, subjectId: string, binding: string | null): boolean {
-  if (binding === null) return false;
-  const expected = Buffer.from(pseudonymBinding(key, pseudonym, subjectId));
-  const given = Buffer.from(binding);
-  return expected.length === given.length && timingSafeEqual(expected, given);
+  return sameBinding(pseudonymBinding(key, pseudonym, subjectId), binding);
 }
+
+/**
+ * An erased pseudonym's binding (`erased_pseudonym`): hex HMAC-SHA-256 of `candor-erased-pseudonym/1\n<pseudonym>`
+ * under the mappings' key. Without the secret no one can account for a mapping they deleted as an erasure.
+ */
+export function erasedPseudonymBinding(key: Buffer, pseudonym: string): string {
+  return createHmac('sha256', key).update(`candor-erased-pseudonym/1\n${pseudonym}`, 'utf8').digest('hex');
+}
+
+/** Whether `binding` (a stored value, null when missing) is `pseudonym`'s as an erased pseudonym under `key`. */
+export function isErasedBound(key: Buffer, pseudonym: string, binding: string | null): boolean {
+  return sameBinding(erasedPseudonymBinding(key, pseudonym), binding);
+}
+
+// In constant time: a comparison that stops at the first differing byte would let a caller find a binding byte by byte.
+function sameBinding(expected: string, binding: string | null): boolean {
+  if (binding === null) return false;
+  const wanted = Buffer.from(expected);
+  const given = Buffer.from(binding);
+  return wanted.length === given.length && timingSafeEqual(wanted, given);
+}
+
+/** What verify says of a pseudonym that records name, that no mapping maps, and that no erasure accounts for. */
+export function unmappedPseudonymProblem(pseudonym: string): string {
+  return `pseudonym ${pseudonym} names records, but no mapping maps it and no erasure removed one (its mapping was deleted): its subject's records would be attributed to no one`;
+}
+
+/** The rows `erased_pseudonym` gets for `pseudonyms`: each with its binding under `key`. */
+export const erasedPseudonymRows = (key: Buffer, pseudonyms: readonly string[]) => pseudonyms.map((pseudonym) => ({ pseudonym, binding: erasedPseudonymBinding(key, pseudonym) }));
 
 /** What verify and the readers say of a mapping whose binding is missing or does not match. */
 export function alteredMappingProblem(pseudonym: string): string {
@@ -94,6 +120,16 @@ export async function rebindMappings(manager: EntityManager, current: Buffer, ne
       if (!isBound(current, pseudonym, subjectId, binding)) throw auditLogBroken(`nothing rotated: ${alteredMappingProblem(pseudonym)} — investigate it first (npx candor audit verify)`);
       await storeBinding(manager, next, pseudonym, subjectId);
     }
+  }
+  const parameter = (index: number) => (manager.connection.options.type === 'postgres' ? `$${index}` : '?');
+  for (let after = ''; ; ) {
+    const rows: Array<{ pseudonym: string; binding: string }> = await manager.query(`SELECT pseudonym, binding FROM erased_pseudonym WHERE pseudonym > ${parameter(1)} ORDER BY pseudonym LIMIT ${MAPPING_PAGE}`, [after]);
+    if (rows.length === 0) return;
+    for (const { pseudonym, binding } of rows) {
+      if (!isErasedBound(current, pseudonym, binding)) throw auditLogBroken(`nothing rotated: the erased pseudonym ${pseudonym} was altered (its binding does not match) — investigate it first (npx candor audit verify)`);
+      await manager.query(`UPDATE erased_pseudonym SET binding = ${parameter(1)} WHERE pseudonym = ${parameter(2)}`, [erasedPseudonymBinding(next, pseudonym), pseudonym]);
+    }
+    after = rows[rows.length - 1].pseudonym;
   }
 }
 

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { type AppendEntry, type AppendResult, commitTimeAfter, ENTRY_COLUMNS, entryRow, insertCheckpoint, LATEST_CHECKPOINT_KEY, newPseudonym, planStillHolds, type PrunePlan, type PruneResult, PseudonymCache, pseudonymise, subjectsOf } from './audit-store';
 import { configureSqliteConnection, createPrivateDatabaseFile, SQLITE_BUSY_TIMEOUT_MS } from '../storage/sqlite-file';
 import { type ChainHead, EMPTY_HEAD, sealBatch } from './chain';
-import { pseudonymBinding } from './pseudonym-binding';
+import { erasedPseudonymBinding, pseudonymBinding } from './pseudonym-binding';
 
 export type WorkerRequest =
   | { readonly id: number; readonly kind: 'append'; readonly entries: readonly AppendEntry[]; readonly committedAt: string }
@@ -30,7 +30,10 @@ export function openAppender(path: string, bindingKey: Buffer) {
   const insertBatch = db.prepare('INSERT INTO audit_batch (id, first_seq, last_seq, prev_hash, hash, committed_at) VALUES (?, ?, ?, ?, ?, ?)');
   const findPseudonym = db.prepare('SELECT pseudonym FROM subject_pseudonym WHERE subject_id = ?');
   const isErased = db.prepare('SELECT 1 FROM erased_subject WHERE subject_id = ?');
-  const deleteMapping = db.prepare('DELETE FROM subject_pseudonym WHERE subject_id = ?');
+  const deleteMapping = db.prepare('DELETE FROM subject_pseudonym WHERE subject_id = ? RETURNING pseudonym');
+  const insertErasedPseudonym = db.prepare('INSERT INTO erased_pseudonym (pseudonym, binding) VALUES (?, ?) ON CONFLICT (pseudonym) DO NOTHING');
+  /** Accounts for records naming `pseudonym` while no mapping does: an erasure's (`erased_pseudonym`). */
+  const rememberErasedPseudonym = (pseudonym: string) => insertErasedPseudonym.run(pseudonym, erasedPseudonymBinding(bindingKey, pseudonym));
   const rememberErased = db.prepare('INSERT INTO erased_subject (subject_id, erased_at) VALUES (?, ?) ON CONFLICT (subject_id) DO NOTHING');
   const insertPseudonym = db.prepare('INSERT INTO subject_pseudonym (subject_id, pseudonym, created_at, binding) VALUES (?, ?, ?, ?) ON CONFLICT (subject_id) DO NOTHING');
   const insertSql = (rows: number) => `INSERT INTO audit_entry (${ENTRY_COLUMNS.join(', ')}) VALUES ${Array.from({ length: rows }, () => `(${ENTRY_COLUMNS.map(() => '?').join(', ')})`).join(', ')}`;
@@ -47,8 +50,13 @@ export function openAppender(path: string, bindingKey: Buffer) {
   const pseudonymOf = (subjectId: string, now: string): string => {
     let pseudonym = knownPseudonyms.get(subjectId);
     if (pseudonym === undefined) {
-      // An erased subject gets a pseudonym that maps to no one (under the write lock: no erasure races this).
-      if (isErased.get(subjectId) !== undefined) return newPseudonym();
+      // An erased subject gets a pseudonym that maps to no one (under the write lock: no erasure races this),
+      // remembered as an erasure's in the batch's transaction.
+      if (isErased.get(subjectId) !== undefined) {
+        const unmapped = newPseudonym();
+        rememberErasedPseudonym(unmapped);
+        return unmapped;
+      }
       const created = newPseudonym();
       insertPseudonym.run(subjectId, created, now, pseudonymBinding(bindingKey, created, subjectId));
       pseudonym = (findPseudonym.get(subjectId) as { pseudonym: string }).pseudonym;
@@ -96,7 +104,7 @@ export function openAppender(path: string, bindingKey: Buffer) {
 
   // The mapping goes and the subject is remembered as erased, together.
   const forget = db.transaction((subjectId: string, erasedAt: string) => {
-    deleteMapping.run(subjectId);
+    for (const { pseudonym } of deleteMapping.all(subjectId) as Array<{ pseudonym: string }>) rememberErasedPseudonym(pseudonym);
     rememberErased.run(subjectId, erasedAt);
   });
 

@@ -2,7 +2,7 @@ import type { DataSource } from 'typeorm';
 import { AuditBatchEntity, AuditCheckpointEntity, AuditEntryEntity } from './audit.entities';
 import { batchHash, decodeItems, encodeItems, GENESIS_HASH, recordDigest } from './chain';
 import { inert } from '../printable';
-import { alteredMappingProblem, isBound, mappingPages } from './pseudonym-binding';
+import { alteredMappingProblem, isBound, isErasedBound, mappingPages, unmappedPseudonymProblem } from './pseudonym-binding';
 import { storedVerifier } from './checkpoint-keys';
 import { checkpointKeyring, type CheckpointSigner, type ExportedCheckpoint, missingAnchor, refuseUnverifiableAnchors } from './checkpoints';
 
@@ -63,7 +63,8 @@ export async function verifyAccessLog(dataSource: DataSource, signer: Checkpoint
 /**
  * The report, or the break a mapping whose binding is missing or does not match makes (`pseudonym-binding.ts`):
  * reported at the first record its pseudonym names (null when it names none), naming the pseudonym only — the
- * subject id it holds may be the one it was swapped in from.
+ * subject id it holds may be the one it was swapped in from. Then, the break a mapping deleted makes: a
+ * pseudonym records name that no mapping maps and no erasure accounts for (`erased_pseudonym`, bound).
  */
 async function withMappingsChecked(dataSource: DataSource, bindingKey: Buffer, report: VerifyReport): Promise<VerifyReport> {
   for await (const mappings of mappingPages(dataSource.manager)) {
@@ -74,7 +75,13 @@ async function withMappingsChecked(dataSource: DataSource, bindingKey: Buffer, r
       return { ...report, verified: false, firstBrokenSeq: seq, problem: inert(alteredMappingProblem(altered.pseudonym)) };
     }
   }
-  return report;
+  const unmapped: Array<{ pseudonym: string; seq: string | number; binding: string | null }> = await dataSource.query(
+    `SELECT e.subject_pseudonym AS pseudonym, min(e.seq) AS seq, r.binding AS binding FROM audit_entry e LEFT JOIN erased_pseudonym r ON r.pseudonym = e.subject_pseudonym
+     WHERE e.subject_pseudonym IS NOT NULL AND NOT EXISTS (SELECT 1 FROM subject_pseudonym p WHERE p.pseudonym = e.subject_pseudonym)
+     GROUP BY e.subject_pseudonym, r.binding ORDER BY min(e.seq)`,
+  );
+  const unaccounted = unmapped.find((row) => !isErasedBound(bindingKey, row.pseudonym, row.binding));
+  return unaccounted ? { ...report, verified: false, firstBrokenSeq: Number(unaccounted.seq), problem: inert(unmappedPseudonymProblem(unaccounted.pseudonym)) } : report;
 }
 
 /** The report, or the break an exported checkpoint the log no longer holds makes, whichever comes first. */

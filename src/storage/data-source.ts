@@ -30,13 +30,14 @@ import { DropGuardOutsideTheSchema1764640000000 } from '../../migrations/1764640
 import { SecretFingerprint1764660000000 } from '../../migrations/1764660000000-secret-fingerprint';
 import { GuardSchemaTrusted1764680000000 } from '../../migrations/1764680000000-guard-schema-trusted';
 import { PseudonymBinding1764700000000 } from '../../migrations/1764700000000-pseudonym-binding';
+import { ErasedPseudonyms1764720000000 } from '../../migrations/1764720000000-erased-pseudonyms';
 import { withMigrationSecret } from '../audit/pseudonym-binding';
 import { abandonedSessionBounds, isQueryReadTimeout, sessionOptions } from './postgres-sessions';
 import { SecretFingerprintEntity } from './secret-fingerprint.entity';
 import { configureSqliteConnection, createPrivateDatabaseFile, SQLITE_BUSY_TIMEOUT_MS } from './sqlite-file';
 
 export const ENTITIES = [CustomerEntity, PaymentEntity, WatchEventEntity, ActorEntity, ConsentEventEntity, ConsentStateEntity, ConsentReceiptEntity, SubjectMessageEntity, ConsentImportEntity, SecretFingerprintEntity, ...AUDIT_ENTITIES];
-export const MIGRATIONS = [InitialSchema1764380000000, TamperEvidentAccessLog1764400000000, ConsentLifecycle1764420000000, MaskedRecords1764440000000, TimePartitionedAccessLog1764460000000, CopyAheadOfTheChainLock1764480000000, ConsentInTheOrderMade1764500000000, ErasureIsFinal1764520000000, CheckpointKeyRotation1764540000000, SharedRateLimit1764560000000, ErasedSubjectsConsentPseudonymised1764580000000, DropGuardPerSchema1764600000000, ConsentImports1764620000000, DropGuardOutsideTheSchema1764640000000, SecretFingerprint1764660000000, GuardSchemaTrusted1764680000000, PseudonymBinding1764700000000];
+export const MIGRATIONS = [InitialSchema1764380000000, TamperEvidentAccessLog1764400000000, ConsentLifecycle1764420000000, MaskedRecords1764440000000, TimePartitionedAccessLog1764460000000, CopyAheadOfTheChainLock1764480000000, ConsentInTheOrderMade1764500000000, ErasureIsFinal1764520000000, CheckpointKeyRotation1764540000000, SharedRateLimit1764560000000, ErasedSubjectsConsentPseudonymised1764580000000, DropGuardPerSchema1764600000000, ConsentImports1764620000000, DropGuardOutsideTheSchema1764640000000, SecretFingerprint1764660000000, GuardSchemaTrusted1764680000000, PseudonymBinding1764700000000, ErasedPseudonyms1764720000000];
 
 export interface DataSourceOptions {
   /** A TypeORM logger; tests use one to count the SQL a request issues. */

@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import { SubjectPseudonymEntity } from '../../src/audit/audit.entities';
 import { pseudonymBinding, pseudonymBindingKey } from '../../src/audit/pseudonym-binding';
 import { DEVELOPMENT_SECRET, loadConfig } from '../../src/config';
+import { eraseSubject } from '../../src/privacy/erasure';
 import { generateReport } from '../../src/reports/generate-report';
 import { openServices } from '../../src/server/services';
 import { createDataSource, migrate } from '../../src/storage/data-source';
@@ -94,6 +95,37 @@ describe.each(DRIVERS)('the bindings of the access log\'s pseudonym mappings on 
       }
     });
 
+    it("finds a mapping deleted behind Candor's back (the subject's records would read as no one's), and not one an erasure removed", async () => {
+      const { pseudonym, binding, createdAt } = await mapping(B);
+      await tamper(candor, [['DELETE FROM subject_pseudonym WHERE subject_id = ?', [B]]]);
+      try {
+        const [firstOfB] = await rawQuery(candor.services.dataSource, 'SELECT min(seq) AS seq FROM audit_entry WHERE subject_pseudonym = ?', [pseudonym]);
+        const problem = `pseudonym ${pseudonym} names records, but no mapping maps it and no erasure removed one (its mapping was deleted): its subject's records would be attributed to no one`;
+        expect(await candor.services.verifyAccessLog()).toEqual(expect.objectContaining({ verified: false, firstBrokenSeq: Number(firstOfB.seq), problem }));
+        const cli = await runCli(['audit', 'verify'], { DATABASE_URL: candor.database.url, NODE_ENV: 'test' });
+        expect([cli.code, cli.stderr]).toEqual([1, `access log broken at seq ${firstOfB.seq}: ${problem}\n`]);
+        // Accounted for as an erasure only with the secret: a row made without it accounts for nothing.
+        await tamper(candor, [['INSERT INTO erased_pseudonym (pseudonym, binding) VALUES (?, ?)', [pseudonym, 'f'.repeat(64)]]]);
+        expect(await candor.services.verifyAccessLog()).toEqual(expect.objectContaining({ verified: false, problem }));
+      } finally {
+        await tamper(candor, [
+          ['DELETE FROM erased_pseudonym WHERE pseudonym = ?', [pseudonym]],
+          ['INSERT INTO subject_pseudonym (subject_id, pseudonym, created_at, binding) VALUES (?, ?, ?, ?)', [B, pseudonym, createdAt, binding]],
+        ]);
+      }
+      expect(await candor.services.verifyAccessLog()).toEqual(expect.objectContaining({ verified: true }));
+      // An erasure removes a mapping and accounts for it; a record about the subject made after it names a
+      // pseudonym no mapping ever held, accounted for too.
+      const erased = 'cus_binding_erased';
+      await addCustomer(candor, erased);
+      await candor.query({ key: KEYS.support, purpose: 'essential.service', query: `{ customer(id: "${erased}") { email } }` });
+      await eraseSubject(candor.services, erased, { id: 'privacy-desk', name: 'Privacy desk', team: 'Privacy' }, 'binding-erasure');
+      await candor.services.accessLog.append([{ at: new Date(), requestId: 'after-the-erasure', actor: null, purpose: null, operationName: null, subjectId: erased, coordinate: null, category: null, decision: 'REFUSED', reason: 'UNAUTHENTICATED', legalBasis: null }]);
+      const [after] = await rawQuery(candor.services.dataSource, "SELECT subject_pseudonym FROM audit_entry WHERE request_id = 'after-the-erasure'");
+      expect(await rawQuery(candor.services.dataSource, 'SELECT pseudonym FROM erased_pseudonym WHERE pseudonym = ?', [after.subject_pseudonym])).toEqual([{ pseudonym: after.subject_pseudonym }]);
+      expect(await candor.services.verifyAccessLog()).toEqual(expect.objectContaining({ verified: true, problem: null }));
+    });
+
     it('finds a planted mapping that names no record, and says so without a sequence number', async () => {
       await tamper(candor, [['INSERT INTO subject_pseudonym (subject_id, pseudonym, created_at) VALUES (?, ?, ?)', ['cus_binding_planted', 'psn_planted', new Date().toISOString()]]]);
       try {
@@ -139,15 +171,15 @@ describe.each(DRIVERS)('the bindings of the access log\'s pseudonym mappings on 
     it("binds an upgraded log's mappings when Candor migrates it with the database's secret; refuses without the secret, or with another", async () => {
       const before = await logAboutTwoSubjects();
       try {
-        // Back to the version before bindings: the mappings are there, unbound.
-        await before.dataSource.undoLastMigration({ transaction: 'each' });
+        // Back to the version before bindings (and the migration after it): the mappings are there, unbound.
+        for (let undone = 0; undone < 2; undone++) await before.dataSource.undoLastMigration({ transaction: 'each' });
       } finally {
         await before.close();
       }
       await withMigratingSource(async (migrating) => {
         await expect(migrate(migrating)).rejects.toThrow("the access log's pseudonym mappings must be bound with CANDOR_SECRET, which this migration run was not given: run `npx candor migrate` (with CANDOR_SECRET set) instead");
         await expect(migrate(migrating, 'another-secret-of-some-length')).rejects.toThrow("CANDOR_SECRET is not the secret this database's actors and links were made with");
-        expect(await migrate(migrating, THEIRS)).toEqual(['PseudonymBinding1764700000000']);
+        expect(await migrate(migrating, THEIRS)).toEqual(['PseudonymBinding1764700000000', 'ErasedPseudonyms1764720000000']);
       });
       const upgraded = await open(THEIRS);
       try {
@@ -164,13 +196,13 @@ describe.each(DRIVERS)('the bindings of the access log\'s pseudonym mappings on 
       const development = await openServices(loadConfig({ DATABASE_URL: database.url, NODE_ENV: 'test' }, {}));
       try {
         await development.accessLog.append([{ at: new Date(), requestId: 'before-any-secret', actor: null, purpose: null, operationName: null, subjectId: A, coordinate: null, category: null, decision: 'REFUSED', reason: 'UNAUTHENTICATED', legalBasis: null }]);
-        await development.dataSource.undoLastMigration({ transaction: 'each' });
+        for (let undone = 0; undone < 2; undone++) await development.dataSource.undoLastMigration({ transaction: 'each' });
       } finally {
         await development.close();
       }
       await withMigratingSource(async (migrating) => {
         await expect(migrate(migrating, DEVELOPMENT_SECRET)).rejects.toThrow("this database has recorded no secret yet, and this run has the development secret (CANDOR_SECRET unset): run it with CANDOR_SECRET set to the database's secret");
-        expect(await migrate(migrating, THEIRS)).toEqual(['PseudonymBinding1764700000000']);
+        expect(await migrate(migrating, THEIRS)).toEqual(['PseudonymBinding1764700000000', 'ErasedPseudonyms1764720000000']);
       });
       const upgraded = await open(THEIRS);
       try {
@@ -180,8 +212,31 @@ describe.each(DRIVERS)('the bindings of the access log\'s pseudonym mappings on 
       }
     });
 
-    it('secret rotate binds every mapping anew under the new secret', async () => {
-      await (await logAboutTwoSubjects()).close();
+    it("remembers an upgraded log's erased pseudonyms when Candor migrates it with the database's secret, so that it verifies; refuses without the secret", async () => {
+      const before = await logAboutTwoSubjects();
+      try {
+        await before.accessLog.forgetSubject(A);
+        // Back to the version before erased pseudonyms were remembered: A's records name a pseudonym no row accounts for.
+        await before.dataSource.undoLastMigration({ transaction: 'each' });
+      } finally {
+        await before.close();
+      }
+      await withMigratingSource(async (migrating) => {
+        await expect(migrate(migrating)).rejects.toThrow("the access log's erased pseudonyms must be bound with CANDOR_SECRET, which this migration run was not given");
+        expect(await migrate(migrating, THEIRS)).toEqual(['ErasedPseudonyms1764720000000']);
+      });
+      const upgraded = await open(THEIRS);
+      try {
+        expect(await upgraded.verifyAccessLog()).toEqual(expect.objectContaining({ verified: true, problem: null }));
+      } finally {
+        await upgraded.close();
+      }
+    });
+
+    it('secret rotate binds every mapping, and every erased pseudonym, anew under the new secret', async () => {
+      const services = await logAboutTwoSubjects();
+      await services.accessLog.forgetSubject(A);
+      await services.close();
       const rotated = await runCli(['secret', 'rotate'], { DATABASE_URL: database.url, NODE_ENV: 'test', CANDOR_SECRET: THEIRS, CANDOR_NEXT_SECRET: NEXT });
       expect([rotated.code, rotated.stderr]).toEqual([0, '']);
       const after = await open(NEXT);
