@@ -58,7 +58,8 @@ export const ISO_TIME_ACCEPTED =
  */
 export function isoTime(value: string, what: string, details: Record<string, unknown> = {}): Date {
   const parsed = new Date(value);
-  const day = /^(\d{4})-(\d{2})-(\d{2})(?:$|T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$)/.exec(value);
+  // Hours 00–23 (Date reads 24:00 as the next day's midnight), minutes and seconds 00–59, offsets up to ±14:00 (the widest in use).
+  const day = /^(\d{4})-(\d{2})-(\d{2})(?:$|T(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,9})?)?(?:Z|[+-](?:0\d|1[0-4]):?[0-5]\d)$)/.exec(value);
   // Date rolls 2026-02-30 over to 2 March: the calendar day must survive parsing.
   if (!day || Number.isNaN(parsed.getTime()) || new Date(`${day[1]}-${day[2]}-${day[3]}T00:00:00Z`).toISOString().slice(0, 10) !== `${day[1]}-${day[2]}-${day[3]}`) {
     throw badInput(`${what} must be an ISO-8601 date, or a time with its offset (2026-11-01T12:00:00Z), got "${value}"`, details);

@@ -21,6 +21,18 @@ export function holdsUnprintable(text: string): boolean {
   return ANY_UNPRINTABLE.test(text);
 }
 
+/**
+ * What a name or label may not hold although a database stores it: control characters (a line break or a tab
+ * among them: it is shown in a line), format characters (`\p{Cf}`: the zero-width space, the soft hyphen,
+ * bidirectional marks) and the other code points Unicode draws as nothing (variation selectors, the Hangul
+ * fillers). Each lets a text show as another reads — `Team\u200b` as `Team` — while it groups, filters and
+ * compares apart.
+ */
+const HIDDEN = /[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]/u;
+
+/** Whether `text` holds a character a person reading it cannot see (see HIDDEN), or an UNPRINTABLE one. */
+export const holdsHidden = (text: string): boolean => HIDDEN.test(text) || holdsUnprintable(text);
+
 /** `text` with each UNPRINTABLE character replaced by U+FFFD: safe to print to a terminal. */
 export const inert = (text: string): string => text.replace(UNPRINTABLE, '\uFFFD');
 

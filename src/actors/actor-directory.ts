@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { type DataSource, type EntityManager, In, IsNull, type Repository } from 'typeorm';
 import { RECORDED_TEXT_LIMITS } from '../audit/audit-store';
 import { badInput } from '../errors';
-import { holdsUnprintable } from '../printable';
+import { holdsHidden } from '../printable';
 import { SecretWriteCheck } from '../storage/secret-fingerprint';
 import { inTransaction } from '../storage/transactions';
 import { ActorEntity } from './actor.entity';
@@ -68,7 +68,8 @@ export class ActorDirectory {
     if (actor.id === SUBJECT_ACTOR_ID) throw badInput(`the actor id "${SUBJECT_ACTOR_ID}" is reserved for the data subjects themselves`);
     if (!actor.name.trim() || !actor.team.trim()) throw badInput('an actor needs a name and a team');
     // Reports, the log's readers and the CLI print names and teams as they are.
-    if (holdsUnprintable(actor.name) || holdsUnprintable(actor.team)) throw badInput('an actor’s name and team must be plain text (they hold control characters)');
+    // and reports group by team: a team with an invisible character would look like another and group apart.
+    if (holdsHidden(actor.name) || holdsHidden(actor.team)) throw badInput('an actor’s name and team must be plain text in a line (they hold control or invisible characters)');
     if (actor.name.length > RECORDED_TEXT_LIMITS.actorName || actor.team.length > RECORDED_TEXT_LIMITS.actorTeam) {
       throw badInput(`an actor’s name is at most ${RECORDED_TEXT_LIMITS.actorName} characters, its team at most ${RECORDED_TEXT_LIMITS.actorTeam}`);
     }

@@ -1,7 +1,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify } from 'jose';
 import { RECORD_VALUE_LIMITS, RECORDED_TEXT_LIMITS } from '../audit/audit-store';
-import { holdsUnprintable } from '../printable';
+import { holdsHidden } from '../printable';
 
 /** Which claims name the actor, its team, its entitled purposes and its roles. */
 export interface JwtClaimNames {
@@ -109,9 +109,9 @@ export class JwtAuthenticator {
     if (!id) return undefined;
     const actor = { id: `jwt:${id}`, name: text(claims.name) ?? id, team: text(claims.team) ?? 'unknown', purposes: list(claims.purposes), roles: list(claims.roles) };
     // Every request is logged under its actor: an actor the access log cannot record, or whose name reports and
-    // the CLI could not print as it is (control characters, bidirectional overrides), is not authenticated.
+    // the CLI could not print as it is (control characters, bidirectional overrides, invisible characters), is not authenticated.
     const tooLong = actor.id.length > RECORD_VALUE_LIMITS.actorId || actor.name.length > RECORDED_TEXT_LIMITS.actorName || actor.team.length > RECORDED_TEXT_LIMITS.actorTeam;
-    if (tooLong || [actor.id, actor.name, actor.team].some(holdsUnprintable)) return undefined;
+    if (tooLong || [actor.id, actor.name, actor.team].some(holdsHidden)) return undefined;
     return actor;
   }
 }

@@ -27,6 +27,13 @@ type RawRow = Record<string, unknown>;
 const DATE_ALONE = /^\d{4}-\d{2}-\d{2}$/;
 
 /**
+ * The earliest time a statement may have been made: no system that exports consents held one before 1970, and
+ * an older time is a placeholder (0000-01-01, a spreadsheet's 1899-12-30) that would also start every
+ * period-less report's period there.
+ */
+const EARLIEST_STATEMENT = new Date('1970-01-01T00:00:00Z');
+
+/**
  * A row that could not be read as one (a CSV line whose field count differs from the header's, a JSON object
  * naming a key twice): rejected on its own.
  */
@@ -39,8 +46,9 @@ export function readImportFile(file: string): { rows: Array<RawRow | UnreadableR
   let bytes: Buffer;
   try {
     bytes = readFileSync(file);
-  } catch {
-    throw badInput(`cannot read ${file}`);
+  } catch (error) {
+    // Its system code says why: ENOENT (no such file), EISDIR (a directory), EACCES (not allowed).
+    throw badInput(`cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`);
   }
   // Spreadsheets save "CSV UTF-8" with a byte-order mark, which would otherwise become part of the first column's name.
   const text = utf8TextOf(file, bytes).replace(/^\uFEFF/, '');
@@ -119,7 +127,8 @@ function toChange(row: RawRow | UnreadableRow, actorId: string): ConsentChange |
   // A date alone is midnight UTC: a withdrawal dated 2026-11-29 would lose to a grant made at noon that day.
   if (DATE_ALONE.test(made)) return 'recordedAt must be a date and time with its offset (2026-11-29T12:30:00Z): a date alone would be read as midnight UTC, before anything else said that day';
   const recordedAt = time('recordedAt', made);
-  if (typeof recordedAt === 'string') return recordedAt;
+  if (typeof recordedAt === 'string') return `recordedAt must be a date and time with its offset (2026-11-29T12:30:00Z), got "${made}"`;
+  if (recordedAt < EARLIEST_STATEMENT) return `recordedAt must not be before 1970, got "${made}": a placeholder, not when the statement was made`;
   const explicit = text('explicit');
   if (explicit !== undefined && !['true', 'false', 'yes', 'no', '1', '0'].includes(explicit.toLowerCase())) return 'explicit must be true or false';
   return {
@@ -175,14 +184,24 @@ export async function importConsents(ledger: ConsentLedger, file: string, actorI
   const rejected: Array<{ row: number; problem: string }> = [];
   const changes: ConsentChange[] = [];
   const positions: number[] = [];
-  rows.forEach((row, index) => {
+  // A statement repeated in the file (an export that ran twice into it) would be recorded twice, each with a receipt.
+  const rowOfStatement = new Map<string, number>();
+  for (const [index, row] of rows.entries()) {
     const change = toChange(row, actorId);
-    if (typeof change === 'string') rejected.push({ row: rowNumber(index), problem: change });
-    else {
-      changes.push(change);
-      positions.push(index);
+    if (typeof change === 'string') {
+      rejected.push({ row: rowNumber(index), problem: change });
+      continue;
     }
-  });
+    const statement = JSON.stringify([change.subjectId, change.kind, change.purpose, change.explicit, change.source, change.expiresAt?.toISOString(), change.recordedAt?.toISOString()]);
+    const earlierRow = rowOfStatement.get(statement);
+    if (earlierRow !== undefined) {
+      rejected.push({ row: rowNumber(index), problem: `repeats row ${earlierRow}: the same statement, made at the same time, would be recorded twice` });
+      continue;
+    }
+    rowOfStatement.set(statement, rowNumber(index));
+    changes.push(change);
+    positions.push(index);
+  }
   for (const [index, problem] of await ledger.check(changes, (done, total) => onProgress?.('checking', done, total))) rejected.push({ row: rowNumber(positions[index]), problem });
   rejected.sort((a, b) => a.row - b.row);
   const importedBefore = earlier ? { importedAt: earlier.importedAt, actorId: earlier.actorId } : undefined;

@@ -3,7 +3,7 @@ import DataLoader from 'dataloader';
 import { type DataSource, type EntityManager, In } from 'typeorm';
 import { SUBJECT_ACTOR_ID } from '../actors/actor-directory';
 import { badInput, checkPageSize, unknownSubject } from '../errors';
-import { holdsUnprintable } from '../printable';
+import { holdsHidden, holdsUnprintable } from '../printable';
 import { deleteRows, insertRows } from '../storage/multi-row';
 import { committedRead, inTransaction } from '../storage/transactions';
 import type { ConsentStatement, ObjectionStatement, SubjectState } from '../policy/decide';
@@ -24,14 +24,6 @@ export const MAX_SOURCE_LENGTH = 200;
  * what someone else entered.
  */
 export const PRIVACY_PAGE_SOURCE = 'privacy-page';
-
-/**
- * What a source may not hold although a database stores it: control characters (a line break or a tab among
- * them: a source is shown in a line), format characters (`\p{Cf}`: the zero-width space, the soft hyphen,
- * bidirectional marks) and the other code points Unicode draws as nothing (variation selectors, the Hangul
- * fillers). Each lets a source show as another reads: `privacy-page\u200b` as the reserved one.
- */
-const HIDDEN_IN_SOURCE = /[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]/u;
 
 /**
  * Whether a source reads, to a person, as PRIVACY_PAGE_SOURCE. Compared as it is read: compatibility forms
@@ -273,8 +265,9 @@ export class ConsentLedger {
     // A stored text that PostgreSQL cannot hold (NUL) or a terminal would run is refused before any write.
     if (holdsUnprintable(change.subjectId)) throw badInput('subjectId holds control characters', { field: 'subjectId' });
     if (!change.source || change.source.trim() === '') throw badInput('source is required (where the statement was collected)', { field: 'source' });
-    // Unprintable: a lone surrogate too, which is no character at all (see UNPRINTABLE).
-    if (holdsUnprintable(change.source) || HIDDEN_IN_SOURCE.test(change.source)) throw badInput('source must be plain text in a line (it holds control or invisible characters)', { field: 'source' });
+    // Hidden characters would let a source show as another reads (`privacy-page\u200b` as the reserved one);
+    // unprintable ones include a lone surrogate, which is no character at all.
+    if (holdsHidden(change.source)) throw badInput('source must be plain text in a line (it holds control or invisible characters)', { field: 'source' });
     // It is copied onto every receipt and shown on the privacy page: where the statement was collected, in a line.
     if (change.source.trim().length > MAX_SOURCE_LENGTH) throw badInput(`source must be at most ${MAX_SOURCE_LENGTH} characters`, { field: 'source' });
     if (readsAsPrivacyPage(change.source) && change.actorId !== SUBJECT_ACTOR_ID) {

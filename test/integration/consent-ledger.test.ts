@@ -255,6 +255,27 @@ describe.each(DRIVERS)('the consent ledger at its boundaries on %s', (driver) =>
     expect((await consent.history(F)).map((event) => event.kind)).toEqual(['grant']);
   });
 
+  it("refuses a file's placeholder and impossible times and its repeated statements, row by row, importing nothing", async () => {
+    const T = 'cus_0000_ledger_import_times';
+    await addCustomer(candor, T);
+    now = new Date('2026-11-29T19:30:00.000Z').getTime();
+    const file = join(directory, 'times.csv');
+    const times = ['0000-01-01T00:00:00Z', '2025-03-14T24:00:00Z', '2026-01-01T00:00:00+23:59', '2026-01-01T10:00:00Z', '2026-01-01T10:00:00Z'];
+    writeFileSync(file, `subjectId,action,purpose,source,recordedAt\n${times.map((time) => `${T},grant,personalize.content,crm-export,${time}`).join('\n')}\n`);
+    expect(await importConsents(candor.services.consent, file, 'cli:test')).toEqual({
+      rows: times.length,
+      imported: 0,
+      rejected: [
+        { row: 2, problem: 'recordedAt must not be before 1970, got "0000-01-01T00:00:00Z": a placeholder, not when the statement was made' },
+        { row: 3, problem: 'recordedAt must be a date and time with its offset (2026-11-29T12:30:00Z), got "2025-03-14T24:00:00Z"' },
+        { row: 4, problem: 'recordedAt must be a date and time with its offset (2026-11-29T12:30:00Z), got "2026-01-01T00:00:00+23:59"' },
+        { row: 6, problem: 'repeats row 5: the same statement, made at the same time, would be recorded twice' },
+      ],
+    });
+    expect(await candor.services.dataSource.getRepository(ConsentEventEntity).countBy({ subjectId: T })).toBe(0);
+    await expect(importConsents(candor.services.consent, directory, 'cli:test')).rejects.toThrow(`cannot read ${directory} (EISDIR)`);
+  });
+
   it('imports explicit as the file says it: false, no and 0 are no explicit consent, and any other word is refused', async () => {
     const I = 'cus_0000_ledger_import_explicit';
     await addCustomer(candor, I);

@@ -44,7 +44,9 @@ describe.each(DRIVERS)('API keys managed with `candor actor` on %s', (driver) =>
     [['create', '--id', 'support-desk', '--name', 'X', '--team', 'T', '--purposes', 'essential.service'], 'candor: actor "support-desk" already exists\n'],
     [['create', '--id', 'spy', '--name', 'X', '--team', 'T', '--purposes', 'espionage'], 'candor: unknown purpose "espionage"\n'],
     [['create', '--id', 'spy', '--name', 'X', '--team', 'T', '--purposes', 'marketing', '--roles', 'root'], 'candor: unknown role "root": use auditor, consent-manager, reject-withheld\n'],
-    [['create', '--id', 'spy', '--name', 'X\u001b[2J', '--team', 'T', '--purposes', 'marketing'], 'candor: an actor’s name and team must be plain text (they hold control characters)\n'],
+    [['create', '--id', 'spy', '--name', 'X\u001b[2J', '--team', 'T', '--purposes', 'marketing'], 'candor: an actor’s name and team must be plain text in a line (they hold control or invisible characters)\n'],
+    // A team that reads as another (here Analytics) while it groups apart in the reports and the log's filters.
+    [['create', '--id', 'spy', '--name', 'X', '--team', 'Analytics\u200b', '--purposes', 'marketing'], 'candor: an actor’s name and team must be plain text in a line (they hold control or invisible characters)\n'],
     [['create', '--id', 'data-subject', '--name', 'X', '--team', 'T', '--purposes', 'marketing'], 'candor: the actor id "data-subject" is reserved for the data subjects themselves\n'],
     [['create', '--id', 'spy', '--name', 'X', '--team', 'T', '--purposes', 'marketing', '--roles', 'auditor,auditor'], 'candor: --roles names "auditor" more than once\n'],
     [['create', '--id', 'spy', '--name', 'X', '--team', 'T', '--purposes', 'marketing, analytics.reporting ,marketing'], 'candor: --purposes names "marketing" more than once\n'],
