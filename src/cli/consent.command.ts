@@ -47,7 +47,7 @@ export async function subjectErase(services: CandorServices, subjectId: string |
   if (!subjectId) throw badInput('--subject ID is required');
   const result = await eraseSubject(services, subjectId, cliActor(), `cli-${process.pid}-${Date.now()}`);
   output.out(
-    `erased ${subjectId} at ${result.erasedAt}: personal fields removed, ${result.watchEventsDeleted} viewing records deleted, ${result.paymentsKept} payments kept without card digits, ${result.messagesErased} messages deleted; the access log no longer links to the subject; ${oldCopiesNote(result.oldCopies)}\n`,
+    `erased ${subjectId} at ${result.erasedAt}: personal fields removed, ${counted(result.watchEventsDeleted, 'viewing record')} deleted, ${counted(result.paymentsKept, 'payment')} kept without card digits, ${counted(result.messagesErased, 'message')} deleted; the access log no longer links to the subject; ${oldCopiesNote(result.oldCopies)}\n`,
   );
   return 0;
 }

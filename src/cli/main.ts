@@ -326,9 +326,11 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')).version}\n`);
     return 0;
   }
-  // No command is a usage error, as a missing subcommand is: the help goes to stderr, and the exit is 2.
+  // No command is a usage error, as a missing subcommand is: the help goes to stderr, and the exit is 2 — after
+  // naming an option given instead (`candor --versoin`), which the help alone would leave the reader to find.
   if (command === undefined) {
-    process.stderr.write(HELP);
+    const typed = tokens.find((token) => token.kind === 'option');
+    process.stderr.write(typed?.kind === 'option' ? `candor: unknown option ${typed.rawName}: give a command (below)\n${HELP}` : HELP);
     return 2;
   }
   const optionProblem = misusedOption(command, subcommand, values, tokens) ?? misreadOption(tokens) ?? extraWord(positionals) ?? misusedSubcommand(command, subcommand, action);

@@ -376,6 +376,9 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     expect([twoFiles.code, twoFiles.stderr]).toEqual([2, 'candor: unexpected argument "b.yaml" for "policy test": a value goes after its option (candor --help lists each command\'s), and a value that holds spaces goes in quotes\n']);
     const extraVerify = await cli('verify', 'now');
     expect([extraVerify.code, extraVerify.stderr]).toEqual([2, 'candor: unexpected argument "now" for "audit verify": a value goes after its option (candor --help lists each command\'s), and a value that holds spaces goes in quotes\n']);
+    // An option given instead of a command is named before the help.
+    const typo = await runCli(['--versoin'], env);
+    expect([typo.code, typo.stderr.split('\n')[0]]).toEqual([2, 'candor: unknown option --versoin: give a command (below)']);
     const switchValue = await runCli(['inbox', 'list', '--all=false'], env);
     expect([switchValue.code, switchValue.stderr]).toEqual([2, 'candor: --all takes no value\n']);
     // A sequence number is written in decimal digits: `0x1` or `1e0` is no sequence number.
