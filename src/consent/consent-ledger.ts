@@ -176,12 +176,14 @@ export class ConsentLedger {
     const now = this.clock();
     const problems = new Map<number, string>();
     const existing = await this.subjects.existingAmong(changes.map((change) => change.subjectId), this.dataSource.manager);
+    // A subject no longer there because they were erased is told apart from an id no one has (a typo, another system's).
+    const erased = await this.subjects.erasedAmong([...new Set(changes.map((change) => change.subjectId).filter((subjectId) => !existing.has(subjectId)))]);
     const latest = new Map<string, string>();
     for (const [index, change] of changes.entries()) {
       try {
         const row = this.validate(change, now);
         if (!existing.has(change.subjectId)) {
-          problems.set(index, `unknown subject "${change.subjectId}"`);
+          problems.set(index, erased.has(change.subjectId) ? `subject "${change.subjectId}" is erased: nothing is recorded about them any more` : `unknown subject "${change.subjectId}"`);
         } else {
           if (row.stampedNow && !latest.has(row.subjectId)) latest.set(row.subjectId, await this.latestStatementTime(row.subjectId, this.dataSource.manager));
           // As appendMany takes it: at the time it takes effect.

@@ -69,9 +69,11 @@ function page(title: string, body: string): string {
  */
 function readable(value: string, flag: boolean): string {
   if (flag) return value === 'true' ? 'yes' : 'no';
-  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/.test(value)) return value;
-  return `${new Date(value).toLocaleString('en-GB', { dateStyle: 'long', timeStyle: 'short', timeZone: 'UTC' })} UTC`;
+  return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/.test(value) ? instantInWords(value) : value;
 }
+
+/** An instant as the page writes every one: `3 December 2026 at 16:24 UTC`. */
+const instantInWords = (instant: string | Date): string => `${new Date(instant).toLocaleString('en-GB', { dateStyle: 'long', timeStyle: 'short', timeZone: 'UTC' })} UTC`;
 
 const times = (count: number) => `${count} ${count === 1 ? 'time' : 'times'}`;
 
@@ -194,10 +196,10 @@ export function renderPrivacyPage(view: PrivacyView, token: string, services: Ca
         .join('')
     : '<p>Nobody has used your data yet.</p>';
   const receipts = view.receipts.length
-    ? `<ul>${view.receipts.map((receipt) => { const document = JSON.parse(receipt.document); const purpose = document.services?.[0]?.purposes?.[0]; return `<li><a href="${escape(home)}/receipt?t=${encodeURIComponent(token)}&amp;id=${escape(receipt.id)}">${escape(new Date(receipt.issuedAt).toLocaleString('en-GB', { timeZone: 'UTC' }))} UTC — ${escape(KIND_IN_WORDS[document.action] ?? document.action)}${purpose?.purpose ? `: ${escape(purposeText(purpose.purpose))}` : ''}</a></li>`; }).join('')}</ul>`
+    ? `<ul>${view.receipts.map((receipt) => { const document = JSON.parse(receipt.document); const purpose = document.services?.[0]?.purposes?.[0]; return `<li><a href="${escape(home)}/receipt?t=${encodeURIComponent(token)}&amp;id=${escape(receipt.id)}">${escape(instantInWords(receipt.issuedAt))} — ${escape(KIND_IN_WORDS[document.action] ?? document.action)}${purpose?.purpose ? `: ${escape(purposeText(purpose.purpose))}` : ''}</a></li>`; }).join('')}</ul>`
     : '<p>No receipts yet.</p>';
   const messages = view.messages.length
-    ? view.messages.map((message) => `<div class="card"><p class="said"><strong>You asked</strong> (${escape(message.createdAt.slice(0, 10))}): ${escape(message.body)}</p>${message.answer ? `<p class="said"><strong>Our answer</strong> (${escape(message.answeredAt?.slice(0, 10))}): ${escape(message.answer)}</p>` : '<p class="muted">We have not answered yet.</p>'}</div>`).join('') +
+    ? view.messages.map((message) => `<div class="card"><p class="said"><strong>You asked</strong> (${escape(instantInWords(message.createdAt))}): ${escape(message.body)}</p>${message.answer ? `<p class="said"><strong>Our answer</strong> (${escape(message.answeredAt ? instantInWords(message.answeredAt) : '')}): ${escape(message.answer)}</p>` : '<p class="muted">We have not answered yet.</p>'}</div>`).join('') +
       (view.earlierMessages ? `<p class="muted">${view.earlierMessages} earlier ${view.earlierMessages === 1 ? 'message is' : 'messages are'} in your download.</p>` : '')
     : '<p>You have not asked anything yet.</p>';
   return page(

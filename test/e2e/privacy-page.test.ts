@@ -85,6 +85,8 @@ describe.each(DRIVERS)('the privacy page in a browser (%s)', (driver) => {
 
     // 4. receipts and download my data
     const receipts = await page.locator('section[aria-labelledby="receipts"] li').allTextContents();
+    // Every time on the page in one form: the day in words and the time, in UTC.
+    expect(receipts[0]).toMatch(/^\d{1,2} [A-Z][a-z]+ \d{4} at \d{2}:\d{2} UTC — /);
     expect(receipts.map((receipt) => receipt.replace(/^.* UTC — /, ''))).toEqual(['Said no: Sending you newsletters and offers by e-mail.', 'Said yes: Sending you newsletters and offers by e-mail.']);
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download my data' }).click()]);
     const exported = JSON.parse(readFileSync((await download.path())!, 'utf8'));

@@ -274,6 +274,16 @@ describe.each(DRIVERS)('the consent ledger at its boundaries on %s', (driver) =>
     });
     expect(await candor.services.dataSource.getRepository(ConsentEventEntity).countBy({ subjectId: T })).toBe(0);
     await expect(importConsents(candor.services.consent, directory, 'cli:test')).rejects.toThrow(`cannot read ${directory} (EISDIR)`);
+    // A subject erased is told apart from an id no one has.
+    const E = 'cus_0000_ledger_import_erased';
+    await addCustomer(candor, E);
+    await eraseSubject(candor.services, E, { id: 'privacy-desk', name: 'Privacy desk', team: 'Privacy' }, 'import-erasure');
+    const gone = join(directory, 'gone.csv');
+    writeFileSync(gone, `subjectId,action,purpose,source,recordedAt\n${E},grant,personalize.content,crm-export,2026-01-01T10:00:00Z\ncus_0000_ledger_nobody,grant,personalize.content,crm-export,2026-01-01T10:00:00Z\n`);
+    expect((await importConsents(candor.services.consent, gone, 'cli:test')).rejected).toEqual([
+      { row: 2, problem: `subject "${E}" is erased: nothing is recorded about them any more` },
+      { row: 3, problem: 'unknown subject "cus_0000_ledger_nobody"' },
+    ]);
   });
 
   it('imports explicit as the file says it: false, no and 0 are no explicit consent, and any other word is refused', async () => {
