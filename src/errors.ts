@@ -43,6 +43,12 @@ export function isCallerFacing(error: unknown): error is GraphQLError {
 }
 
 /** A page size given by a caller (`first`, `limit`): a whole number from `min` to `max`, else bad input naming `argument`. */
+/**
+ * Whether an argument's value was given: an empty string is a value (matched, or refused as an unknown subject or
+ * time), never the argument left out — an unset template variable must not read as "every record" or "none".
+ */
+export const isGiven = <T>(value: T | null | undefined): value is T => value !== undefined && value !== null;
+
 export function checkPageSize(argument: string, value: number, min: number, max: number): void {
   if (!Number.isInteger(value) || value < min || value > max) throw badInput(`${argument} must be between ${min} and ${max}`, { argument });
 }

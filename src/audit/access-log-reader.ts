@@ -2,7 +2,7 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { DataSource, SelectQueryBuilder } from 'typeorm';
 import { closest } from '../closest';
 import { derivedKey } from '../config';
-import { badInput, checkPageSize, isoTime, unknownSubject } from '../errors';
+import { badInput, checkPageSize, isGiven, isoTime, unknownSubject } from '../errors';
 import { coveringKeys } from '../taxonomy/keys';
 import type { Taxonomy } from '../taxonomy/taxonomy';
 import { AuditBatchEntity, SubjectPseudonymEntity } from './audit.entities';
@@ -84,7 +84,7 @@ const cursorTag = (key: Buffer, payload: string) => createHmac('sha256', key).up
 
 /** A short digest of the filter's set values: a count carried by a cursor serves the filter it was made for only. */
 function filterDigest(filter: AccessLogFilter): string {
-  const set = Object.entries(filter).filter(([, value]) => value !== undefined && value !== null).sort(([a], [b]) => (a < b ? -1 : 1));
+  const set = Object.entries(filter).filter(([, value]) => isGiven(value)).sort(([a], [b]) => (a < b ? -1 : 1));
   return createHash('sha256').update(JSON.stringify(set)).digest('base64url').slice(0, 16);
 }
 
@@ -103,12 +103,6 @@ function decodeCursor(key: Buffer, value: string): Cursor {
   const [seq, asOf, entrySeq, totalCount, countedFilter] = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as [number, number, number, number, string];
   return { seq, asOf, entrySeq, totalCount, countedFilter };
 }
-
-/**
- * Whether a filter's value was given: an empty string is a value (matched, or refused as an unknown subject or
- * time), never the filter left out — an unset template variable must not read as "every record" or "none".
- */
-const isGiven = <T>(value: T | null | undefined): value is T => value !== undefined && value !== null;
 
 /** Filters on a record's own item (the rest are on its entry's header). */
 const ITEM_FILTERS: ReadonlyArray<keyof AccessLogFilter> = ['coordinate', 'category', 'decision', 'reason'];

@@ -5,7 +5,7 @@ import { GENESIS_HASH } from '../audit/chain';
 import { ConsentEventEntity } from '../consent/consent-event.entity';
 import { CustomerEntity } from '../domain/customer.entity';
 import { recordsHeldAbout, valuesHeld } from '../privacy/records-held';
-import { auditLogBroken, badInput, isoTime, unknownSubject } from '../errors';
+import { auditLogBroken, badInput, isGiven, isoTime, unknownSubject } from '../errors';
 import { SELF_ACCESS } from '../policy/codes';
 import { enumValueName } from '../graphql/enums';
 import type { FieldGovernance } from '../graphql/governance-catalog';
@@ -66,12 +66,11 @@ const GRAPHQL_ARGUMENTS: ReportArgumentNames = { subject: 'subjectId', subjectWi
 /** Validates a report request; every problem is a one-line BAD_USER_INPUT, checked before any work. */
 export function validateReportRequest(request: ReportRequest, names: ReportArgumentNames = GRAPHQL_ARGUMENTS): { kind: ReportKind; parameters: ReportParameters } {
   if (!(REPORT_KINDS as readonly string[]).includes(request.kind)) throw badInput(`unknown report "${request.kind}": use one of ${REPORT_KINDS.join(', ')}`);
-  // An empty string is a value given (and refused as a time or an unknown subject), never the argument left out.
-  const time = (value: string | null | undefined, name: string) => (value !== undefined && value !== null ? isoTime(value, name, { argument: name }).toISOString() : undefined);
+  const time = (value: string | null | undefined, name: string) => (isGiven(value) ? isoTime(value, name, { argument: name }).toISOString() : undefined);
   const from = time(request.from, names.from);
   const to = time(request.to, names.to);
   if (from && to && from >= to) throw badInput(`${names.from} must be before ${names.to}`, { argument: names.from });
-  const subjectGiven = request.subjectId !== undefined && request.subjectId !== null;
+  const subjectGiven = isGiven(request.subjectId);
   if (request.kind === 'subject-access' && !subjectGiven) throw badInput(`the ${names.kind('subject-access')} report needs ${names.subjectWithValue}`, { argument: names.subject });
   if (request.kind !== 'subject-access' && subjectGiven) throw badInput(`${names.subject} applies to the ${names.kind('subject-access')} report only, not to "${names.kind(request.kind as ReportKind)}"`, { argument: names.subject });
   return { kind: request.kind as ReportKind, parameters: { ...(subjectGiven ? { subjectId: request.subjectId } : {}), ...(from ? { from } : {}), ...(to ? { to } : {}) } };
