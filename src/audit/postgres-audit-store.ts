@@ -129,15 +129,16 @@ const MAP_SUBJECTS = `INSERT INTO subject_pseudonym (subject_id, pseudonym, crea
   WHERE NOT EXISTS (SELECT 1 FROM erased_subject e WHERE e.subject_id = t.subject_id)
   ON CONFLICT (subject_id) DO NOTHING`;
 /**
- * The subjects' mappings, read in a statement of its own: one that an insert above made while an erasure
- * was committing (its row was being deleted) is not used once the erasure is seen — and is deleted: the
- * erasure's own second deletion may have run before that insert committed. Either this statement sees the
- * erasure, or the erasure committed after the insert did and its second deletion sees the row.
+ * The subjects' mappings, read in a statement of its own, each with whether its subject is erased: one that an
+ * insert above made while an erasure was committing (its row was being deleted) is not used once the erasure is
+ * seen — and is deleted (`UNLINK_ERASED`): the erasure's own second deletion may have run before that insert
+ * committed. Either this statement sees the erasure, or the erasure committed after the insert did and its
+ * second deletion sees the row.
  */
-const MAPPINGS_OF = `WITH unlinked AS (DELETE FROM subject_pseudonym p USING erased_subject e WHERE p.subject_id = e.subject_id AND p.subject_id = ANY($1::text[]) RETURNING p.pseudonym)
-  SELECT p.subject_id, p.pseudonym FROM subject_pseudonym p
-  WHERE p.subject_id = ANY($1::text[]) AND NOT EXISTS (SELECT 1 FROM erased_subject e WHERE e.subject_id = p.subject_id)
-  UNION ALL SELECT NULL, pseudonym FROM unlinked`;
+const MAPPINGS_OF = `SELECT p.subject_id, p.pseudonym, EXISTS (SELECT 1 FROM erased_subject e WHERE e.subject_id = p.subject_id) AS erased
+  FROM subject_pseudonym p WHERE p.subject_id = ANY($1::text[])`;
+/** Erased subjects' mappings that raced their erasure go, their pseudonyms returned (to be remembered in the same transaction). */
+const UNLINK_ERASED = 'DELETE FROM subject_pseudonym p USING erased_subject e WHERE p.subject_id = e.subject_id AND p.subject_id = ANY($1::text[]) RETURNING p.pseudonym';
 
 const FIRST_RELISTEN_DELAY_MS = 100;
 const MAX_RELISTEN_DELAY_MS = 5_000;
@@ -356,6 +357,19 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
     this.dropCachedPseudonyms(subjectId);
   }
 
+  /**
+   * Deletes the mappings of `subjectIds` that raced their erasure. Another appender may have read such a mapping
+   * in that moment and records under it, so its pseudonym is remembered as an erasure's — in the transaction
+   * that deletes it: a crash between the two would leave records of a pseudonym nothing accounts for, which
+   * `audit verify` reports as a deleted mapping.
+   */
+  private async unlinkErased(subjectIds: readonly string[]): Promise<void> {
+    await inPoolTransaction(this.pool, 'BEGIN', async (client) => {
+      const { rows } = await client.query<{ pseudonym: string }>(UNLINK_ERASED, [subjectIds]);
+      await this.rememberErasedPseudonyms(client, rows.map((row) => row.pseudonym));
+    });
+  }
+
   /** Accounts for records that will name `pseudonyms` while no mapping does: an erasure's, with their bindings. */
   private async rememberErasedPseudonyms(runner: Pick<PoolClient, 'query'> | Pool, pseudonyms: readonly string[]): Promise<void> {
     if (pseudonyms.length === 0) return;
@@ -566,19 +580,19 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
     if (unknown.length) {
       const created = unknown.map(() => newPseudonym());
       await this.pool.query(MAP_SUBJECTS, [unknown, created, now, unknown.map((subjectId, index) => pseudonymBinding(this.bindingKey, created[index], subjectId))]);
-      const { rows } = await this.pool.query<{ subject_id: string | null; pseudonym: string }>(MAPPINGS_OF, [unknown]);
+      const { rows } = await this.pool.query<{ subject_id: string; pseudonym: string; erased: boolean }>(MAPPINGS_OF, [unknown]);
       const cacheable = cache !== undefined && drops === this.pseudonymDrops;
-      // A mapping the statement deleted (made while its subject's erasure committed) may have been read by another
-      // appender in that moment: its pseudonym is remembered as an erasure's, as the batch's own below are.
-      const unmapped: string[] = [];
+      const raced: string[] = [];
       for (const row of rows) {
-        if (row.subject_id === null) {
-          unmapped.push(row.pseudonym);
+        if (row.erased) {
+          raced.push(row.subject_id);
           continue;
         }
         if (cacheable) this.knownPseudonyms.set(row.subject_id, row.pseudonym);
         batch.set(row.subject_id, row.pseudonym);
       }
+      if (raced.length) await this.unlinkErased(raced);
+      const unmapped: string[] = [];
       // Erased subjects: a pseudonym of this batch's own that maps to no one.
       for (const subjectId of unknown) {
         if (batch.has(subjectId)) continue;

@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import { pseudonymBindingKey } from '../../src/audit/pseudonym-binding';
+import { isErasedBound, pseudonymBinding, pseudonymBindingKey } from '../../src/audit/pseudonym-binding';
 import { DEVELOPMENT_SECRET } from '../../src/config';
 import { DataSource } from 'typeorm';
 import { entriesOf } from '../../src/audit/access-log';
@@ -109,6 +109,30 @@ async function recordedPseudonym(store: AuditStore, admin: DataSource, subjectId
     }
     const [{ remaining }] = await admin.query('SELECT count(*)::int AS remaining FROM subject_pseudonym p JOIN erased_subject e ON e.subject_id = p.subject_id');
     expect(remaining).toBe(0);
+  });
+
+  it('deletes a mapping that raced its erasure only together with remembering its pseudonym as erased', async () => {
+    // The state a lost race leaves: the subject is erased, and an appender's mapping made meanwhile survived.
+    const subject = 'cus_mapped_after_erasure';
+    const raced = 'psn_raced_mapping';
+    await admin.query('INSERT INTO erased_subject (subject_id, erased_at) VALUES ($1, now())', [subject]);
+    await admin.query('INSERT INTO subject_pseudonym (subject_id, pseudonym, created_at, binding) VALUES ($1, $2, now(), $3)', [subject, raced, pseudonymBinding(BINDING_KEY, raced, subject)]);
+    // Remembering fails (as a crash between the two statements would stop it): the mapping must stay for the next try.
+    await admin.query(`CREATE FUNCTION refuse_erased_pseudonym() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$`);
+    await admin.query('CREATE TRIGGER refuse_erased_pseudonym BEFORE INSERT ON erased_pseudonym FOR EACH ROW EXECUTE FUNCTION refuse_erased_pseudonym()');
+    try {
+      await expect(appendFor(a, subject)).rejects.toThrow('refused by the test');
+      expect(await subjectOf(raced)).toBe(subject);
+    } finally {
+      await admin.query('DROP TRIGGER refuse_erased_pseudonym ON erased_pseudonym');
+      await admin.query('DROP FUNCTION refuse_erased_pseudonym()');
+    }
+    const recorded = await appendFor(a, subject);
+    expect(recorded).not.toBe(raced);
+    expect(await subjectOf(raced)).toBeUndefined();
+    const remembered: Array<{ pseudonym: string; binding: string }> = await admin.query('SELECT pseudonym, binding FROM erased_pseudonym WHERE pseudonym = ANY($1::text[])', [[raced, recorded]]);
+    expect(remembered.map((row) => row.pseudonym).sort()).toEqual([raced, recorded].sort());
+    for (const { pseudonym, binding } of remembered) expect(isErasedBound(BINDING_KEY, pseudonym, binding)).toBe(true);
   });
 
   it('does not use its cache while its listener is down, and trusts it again once it listens again', async () => {
