@@ -27,72 +27,13 @@ import { CONSENT_USAGE, consentImport, INBOX_ACTIONS, INBOX_USAGE, inboxCommand,
 import { schemaDiff, schemaFiles } from './schema.command';
 import { SECRET_USAGE, secretRotate } from './secret.command';
 import { subjectLink } from './subject.command';
+import { HELP, helpFor, optionsOf, PARSED_OPTIONS } from './help';
 
 const output: Output = {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
   interactive: Boolean(process.stderr.isTTY),
 };
-
-const HELP = `candor — a GraphQL data-governance server
-
-Usage: npx candor <command> [options]
-
-Commands:
-  serve              Apply migrations, seed the demo (outside production, when empty) and serve /graphql
-  migrate            Apply pending migrations to DATABASE_URL and exit
-  seed               Seed the demo actors and, when the store is empty, the demo platform (not in production)
-  schema emit        Regenerate schema/schema.graphql and schema/governance.json from the annotations
-  schema check       Exit non-zero when the committed schema files are stale
-  schema diff --base <git-ref|file> [--format md|json] [--out FILE]
-                     Compare the annotations' governance with a base governance.json (a file, or
-                     schema/governance.json at a git ref such as origin/main): a Markdown summary for a
-                     pull request; exit 1 when a change needs privacy review, 2 on unusable input
-  audit verify [--from SEQ] [--checkpoints FILE]
-                     Verify every record digest, batch hash and signed checkpoint of the access log;
-                     with FILE (an earlier checkpoint export), also that the log still holds each of them
-  audit checkpoint create|export|rotate
-                     Sign a checkpoint of the log head now | print all checkpoints with the public key |
-                     hand signing over to CANDOR_AUDIT_NEXT_SIGNING_KEY (a checkpoint signed by both keys)
-  audit prune --before DATE
-                     Delete whole batches committed before DATE, leaving a signed prune checkpoint
-                     (on PostgreSQL, months holding only such batches are dropped as whole partitions)
-  audit partitions [--ahead N]
-                     PostgreSQL: create the log's missing monthly partitions through N months ahead
-                     (default 3; the server also keeps the next month ready) and list every month
-  subject link --subject ID [--ttl 7d]
-                     Print an encrypted, expiring link to the subject's privacy page (PUBLIC_URL)
-  subject erase --subject ID
-                     Erase a subject's personal data (GDPR Art. 17); the log stays verifiable, unlinked
-  consent import FILE [--again] [--check]
-                     Import existing consents from CSV or JSON, all or nothing, with a report of rejected rows;
-                     a file already imported is refused unless --again; --check checks it as the import
-                     would and imports nothing (the run is recorded)
-  actor create --id ID --name NAME --team TEAM --purposes P1,P2 [--roles R1,R2]
-  actor list | actor rotate --id ID | actor revoke --id ID
-                     Manage the teams and services that may query Candor (keys printed once, stored as HMACs)
-  inbox list [--all] [--after ID] | inbox answer ID --text "…"
-                     Read and answer the questions data subjects asked on their privacy page
-  secret rotate      Re-key the database to CANDOR_NEXT_SECRET (a secret suspected exposed): every active
-                     actor gets a new key, printed once; then restart every instance with the new secret
-  policy test [PATH]  Run the YAML decision fixtures (default test/policy) against decide()
-  report <ropa|subject-access|purpose-usage|denials|consent-coverage>
-         [--subject ID] [--from DATE] [--to DATE] --format <json|csv|html|pdf|md> [--out FILE]
-                     A compliance report from the access log, the consent ledger and the schema
-  help               Show this help
-  --version, -V      Print Candor's version
-
-Environment (see README "Configuration"):
-  DATABASE_URL       sqlite:<path> (default sqlite:./data/candor.sqlite) or postgres://…
-  PORT, HOST         where serve listens (default 4000 on 127.0.0.1)
-  NODE_ENV           production disables demo data, demo keys, Sandbox and introspection
-  CANDOR_SECRET      HMAC secret API keys are stored under (required in production)
-  CANDOR_AUDIT_SIGNING_KEY
-                     base64 Ed25519 seed signing log checkpoints (required in production)
-  CANDOR_AUDIT_NEXT_SIGNING_KEY
-                     the seed audit checkpoint rotate hands signing over to
-  CANDOR_NEXT_SECRET the secret secret rotate re-keys the database to
-`;
 
 /** What the PostgreSQL and SQLite drivers say when the database cannot be reached or opened. */
 const DATABASE_UNREACHABLE =
@@ -187,52 +128,6 @@ async function serve(): Promise<void> {
   process.on('SIGTERM', onSignal);
 }
 
-/**
- * The options each command takes (by "command subcommand", else by command); any other is refused before
- * anything runs: a misspelt or invented option (`audit prune --dry-run`) must not run the real thing.
- */
-const OPTIONS_OF: Readonly<Record<string, readonly string[]>> = {
-  'schema diff': ['base', 'format', 'out'],
-  'audit verify': ['from', 'checkpoints'],
-  'audit prune': ['before'],
-  'audit partitions': ['ahead'],
-  'subject link': ['subject', 'ttl'],
-  'subject erase': ['subject'],
-  'actor create': ['id', 'name', 'team', 'purposes', 'roles'],
-  'actor rotate': ['id'],
-  'actor revoke': ['id'],
-  'inbox list': ['all', 'after'],
-  'inbox answer': ['text'],
-  'consent import': ['again', 'check'],
-  report: ['subject', 'from', 'to', 'format', 'out'],
-};
-
-const CLI_OPTIONS = {
-  help: { type: 'boolean', short: 'h' },
-  // -V as commander has it: -v reads as "verbose" to many.
-  version: { type: 'boolean', short: 'V' },
-  from: { type: 'string' },
-  to: { type: 'string' },
-  before: { type: 'string' },
-  checkpoints: { type: 'string' },
-  ahead: { type: 'string' },
-  subject: { type: 'string' },
-  format: { type: 'string' },
-  out: { type: 'string' },
-  base: { type: 'string' },
-  ttl: { type: 'string' },
-  text: { type: 'string' },
-  all: { type: 'boolean' },
-  after: { type: 'string' },
-  again: { type: 'boolean' },
-  check: { type: 'boolean' },
-  id: { type: 'string' },
-  name: { type: 'string' },
-  team: { type: 'string' },
-  purposes: { type: 'string' },
-  roles: { type: 'string' },
-} as const;
-
 /** What parseArgs's `tokens` tell of an option given. */
 type OptionToken = { readonly kind: string; readonly name?: string; readonly rawName?: string; readonly value?: string; readonly inlineValue?: boolean };
 
@@ -241,14 +136,15 @@ type OptionToken = { readonly kind: string; readonly name?: string; readonly raw
  * An unknown option is quoted as typed (`tokens`): parseArgs names `-f` "f", and `--f` is not what was typed.
  */
 function misusedOption(command: string, subcommand: string | undefined, values: Record<string, string | boolean | undefined>, tokens: readonly OptionToken[]): string | undefined {
-  const taken = OPTIONS_OF[`${command} ${subcommand}`] ?? OPTIONS_OF[command] ?? [];
+  // Refused before anything runs: a misspelt or invented option (`audit prune --dry-run`) must not run the real thing.
+  const taken = optionsOf(command, subcommand);
   // A word after a command without subcommands (`serve --port 4611`) is no part of its name.
   const name = commandName([command, subcommand].filter((word): word is string => word !== undefined));
   for (const [option, value] of Object.entries(values)) {
     if (option === 'help' || value === undefined) continue;
     const typed = tokens.find((token) => token.kind === 'option' && token.name === option)?.rawName ?? `--${option}`;
     if (!taken.includes(option)) return `unknown option ${typed} for "${name}" (${taken.length ? `it takes ${taken.map((known) => `--${known}`).join(', ')}` : 'it takes no options'})`;
-    const type = (CLI_OPTIONS as Record<string, { type: string }>)[option].type;
+    const type = PARSED_OPTIONS[option].type;
     // An empty value is a variable that was not set (`--from "$START"`): never "no bound" or "to stdout".
     if (type === 'string' && (typeof value !== 'string' || value.trim() === '')) return `--${option} needs a value`;
     // `--all=false` would read as set: a switch takes no value.
@@ -291,7 +187,7 @@ function extraWord(positionals: readonly string[]): string | undefined {
   const [command, subcommand] = positionals;
   const extra = positionals[wordsOf(command, subcommand)];
   const typed = commandName(positionals);
-  return extra === undefined ? undefined : `unexpected argument "${extra}" for "${typed}": a value goes after its option (candor --help lists each command's), and a value that holds spaces goes in quotes`;
+  return extra === undefined ? undefined : `unexpected argument "${extra}" for "${typed}": a value goes after its option (npx candor ${typed} --help lists them), and a value that holds spaces goes in quotes`;
 }
 
 /** The command and subcommand as typed, as far as the command has them (its operands, a file or an id, left out). */
@@ -316,10 +212,20 @@ function misusedSubcommand(command: string, subcommand: string | undefined, oper
 
 async function main(argv: string[]): Promise<number> {
   // Not strict: an unknown option gets the one-line answer of `misusedOption`, not parseArgs' own error.
-  const { positionals, values, tokens } = parseArgs({ args: argv, allowPositionals: true, strict: false, tokens: true, options: CLI_OPTIONS });
+  const { positionals, values, tokens } = parseArgs({ args: argv, allowPositionals: true, strict: false, tokens: true, options: PARSED_OPTIONS });
   const [command, subcommand, action] = positionals;
   if (values.help || command === 'help') {
-    process.stdout.write(HELP);
+    const words = command === 'help' ? positionals.slice(1) : positionals;
+    if (words.length === 0) {
+      process.stdout.write(HELP);
+      return 0;
+    }
+    const help = helpFor(words);
+    if (help === undefined) {
+      process.stderr.write(`candor: no command "${inert(words.slice(0, 2).join(' '))}" (the commands are below)\n${HELP}`);
+      return 2;
+    }
+    process.stdout.write(help);
     return 0;
   }
   if (values.version) {

@@ -217,6 +217,18 @@ describe('startup refusals', () => {
     expect(result.stdout).toContain('Usage: npx candor <command>');
   });
 
+  it("prints one command's help for `candor <command> --help` and `candor help <command>`, and refuses a command it does not have", async () => {
+    const verify = await runCli(['audit', 'verify', '--help'], {});
+    expect([verify.code, verify.stderr]).toEqual([0, '']);
+    expect(verify.stdout).toMatch(/^Usage: npx candor audit verify \[--from SEQ\] \[--checkpoints FILE\]\n[\s\S]*\nOptions:\n {2}--from SEQ /);
+    expect(await runCli(['help', 'audit', 'verify'], {})).toEqual(expect.objectContaining({ code: 0, stdout: verify.stdout }));
+    // Help comes first: an option the command does not take is not refused when help is asked for.
+    expect(await runCli(['report', 'ropa', '--bogus', '-h'], {})).toEqual(expect.objectContaining({ code: 0, stdout: expect.stringMatching(/^Usage: npx candor report <ropa\|/) }));
+    const unknown = await runCli(['help', 'erase'], {});
+    expect([unknown.code, unknown.stdout]).toEqual([2, '']);
+    expect(unknown.stderr).toMatch(/^candor: no command "erase" \(the commands are below\)\ncandor — a GraphQL data-governance server\n/);
+  });
+
   it('reports stale schema files through `candor schema check`', async () => {
     const result = await runCli(['schema', 'check'], {});
     expect(result).toEqual(expect.objectContaining({ code: 0, stdout: 'schema files are up to date\n' }));

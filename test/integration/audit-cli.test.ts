@@ -371,11 +371,11 @@ describe.each(DRIVERS)('`candor audit` on %s', (driver) => {
     // A word more than the command takes is refused, not dropped (the answer would have been "We"); a switch takes no value.
     const env = { DATABASE_URL: candor.database.url };
     const unquoted = await runCli(['inbox', 'answer', '12', '--text', 'We', 'deleted', 'it'], env);
-    expect([unquoted.code, unquoted.stdout, unquoted.stderr]).toEqual([2, '', 'candor: unexpected argument "deleted" for "inbox answer": a value goes after its option (candor --help lists each command\'s), and a value that holds spaces goes in quotes\n']);
+    expect([unquoted.code, unquoted.stdout, unquoted.stderr]).toEqual([2, '', 'candor: unexpected argument "deleted" for "inbox answer": a value goes after its option (npx candor inbox answer --help lists them), and a value that holds spaces goes in quotes\n']);
     const twoFiles = await runCli(['policy', 'test', 'a.yaml', 'b.yaml'], env);
-    expect([twoFiles.code, twoFiles.stderr]).toEqual([2, 'candor: unexpected argument "b.yaml" for "policy test": a value goes after its option (candor --help lists each command\'s), and a value that holds spaces goes in quotes\n']);
+    expect([twoFiles.code, twoFiles.stderr]).toEqual([2, 'candor: unexpected argument "b.yaml" for "policy test": a value goes after its option (npx candor policy test --help lists them), and a value that holds spaces goes in quotes\n']);
     const extraVerify = await cli('verify', 'now');
-    expect([extraVerify.code, extraVerify.stderr]).toEqual([2, 'candor: unexpected argument "now" for "audit verify": a value goes after its option (candor --help lists each command\'s), and a value that holds spaces goes in quotes\n']);
+    expect([extraVerify.code, extraVerify.stderr]).toEqual([2, 'candor: unexpected argument "now" for "audit verify": a value goes after its option (npx candor audit verify --help lists them), and a value that holds spaces goes in quotes\n']);
     // An option given instead of a command is named before the help.
     const typo = await runCli(['--versoin'], env);
     expect([typo.code, typo.stderr.split('\n')[0]]).toEqual([2, 'candor: unknown option --versoin: give a command (below)']);
