@@ -64,21 +64,25 @@ export async function verifyAccessLog(dataSource: DataSource, signer: Checkpoint
  * The report, or the break a mapping whose binding is missing or does not match makes (`pseudonym-binding.ts`):
  * reported at the first record its pseudonym names (null when it names none), naming the pseudonym only — the
  * subject id it holds may be the one it was swapped in from. Then, the break a mapping deleted makes: a
- * pseudonym records name that no mapping maps and no erasure accounts for (`erased_pseudonym`, bound).
+ * pseudonym records name that no mapping maps and no erasure accounts for (`erased_pseudonym`, bound), in the
+ * records the run checked.
  */
 async function withMappingsChecked(dataSource: DataSource, bindingKey: Buffer, report: VerifyReport): Promise<VerifyReport> {
+  const parameter = dataSource.options.type === 'postgres' ? '$1' : '?';
   for await (const mappings of mappingPages(dataSource.manager)) {
     const altered = mappings.find((mapping) => !isBound(bindingKey, mapping.pseudonym, mapping.subjectId, mapping.binding));
     if (altered) {
-      const [first] = await dataSource.query(`SELECT min(seq) AS seq FROM audit_entry WHERE subject_pseudonym = ${dataSource.options.type === 'postgres' ? '$1' : '?'}`, [altered.pseudonym]);
+      const [first] = await dataSource.query(`SELECT min(seq) AS seq FROM audit_entry WHERE subject_pseudonym = ${parameter}`, [altered.pseudonym]);
       const seq = first?.seq === null || first?.seq === undefined ? null : Number(first.seq);
       return { ...report, verified: false, firstBrokenSeq: seq, problem: inert(alteredMappingProblem(altered.pseudonym)) };
     }
   }
+  // The records the run checked (all, or from --from's batch): an incremental run reads only its own stretch of the log.
   const unmapped: Array<{ pseudonym: string; seq: string | number; binding: string | null }> = await dataSource.query(
     `SELECT e.subject_pseudonym AS pseudonym, min(e.seq) AS seq, r.binding AS binding FROM audit_entry e LEFT JOIN erased_pseudonym r ON r.pseudonym = e.subject_pseudonym
-     WHERE e.subject_pseudonym IS NOT NULL AND NOT EXISTS (SELECT 1 FROM subject_pseudonym p WHERE p.pseudonym = e.subject_pseudonym)
+     WHERE e.seq >= ${parameter} AND e.subject_pseudonym IS NOT NULL AND NOT EXISTS (SELECT 1 FROM subject_pseudonym p WHERE p.pseudonym = e.subject_pseudonym)
      GROUP BY e.subject_pseudonym, r.binding ORDER BY min(e.seq)`,
+    [report.checkedFromSeq],
   );
   const unaccounted = unmapped.find((row) => !isErasedBound(bindingKey, row.pseudonym, row.binding));
   return unaccounted ? { ...report, verified: false, firstBrokenSeq: Number(unaccounted.seq), problem: inert(unmappedPseudonymProblem(unaccounted.pseudonym)) } : report;
