@@ -6,7 +6,8 @@ import { RateLimiter, secondsUntilNextToken } from '../server/rate-limiter';
 import type { CandorServices } from '../server/services';
 import type { Coverage } from '../reports/governance.reports';
 import type { LegalBasis } from '../taxonomy/taxonomy';
-import { type HeldField, nameInWords, PAGE_OPERATIONS, type PrivacyService, type PrivacyView } from './privacy-service';
+import type { MaskStrategy } from '../policy/masking';
+import { type HeldField, nameInWords, PAGE_OPERATIONS, type PrivacyService, type PrivacyView, type UsageLine } from './privacy-service';
 import { checkSubjectToken } from './subject-link';
 
 const escape = (value: unknown) => String(value ?? '').replace(/[&<>"']/g, (character) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[character]!);
@@ -77,6 +78,14 @@ const instantInWords = (instant: string | Date): string => `${new Date(instant).
 
 const times = (count: number) => `${count} ${count === 1 ? 'time' : 'times'}`;
 
+/** What a masked release showed of a value, in the subject's words (each strategy's full description: src/policy/masking.ts). */
+const REDUCED_FORM_IN_WORDS: Readonly<Record<MaskStrategy, string>> = {
+  partial_email: 'its first letter and domain, like j***@example.com',
+  year: 'the year',
+  city: 'the area, to about 11 km',
+  keyed_hash: 'a code that stands for it and cannot be turned back into it',
+};
+
 /** How the page names the records of each type, in the order it shows them; another type comes last, named from its own name. */
 const RECORD_TITLES: Readonly<Record<string, string>> = { Customer: 'Your account', Payment: 'Your payments', WatchEvent: 'What you watched', ConsentEntry: 'Your consent choices', SubjectMessage: 'Your messages to us' };
 /** Rows shown of a type's records, the latest: the download has every one. */
@@ -145,6 +154,14 @@ export function renderPrivacyPage(view: PrivacyView, token: string, services: Ca
   const question = (context: string, label: string) => questionForm(home, `question-${++questions}`, token, context, label);
   const purposeText = (key: string) => taxonomy.purposes.get(key)?.description ?? key;
   const categoryText = (key: string) => taxonomy.categories.get(key)?.description ?? key;
+  // A masked release is a use of a reduced form, not of the value: said so, with what the form shows (the
+  // category's mask as the taxonomy has it now).
+  const reducedUses = ({ category, used, usedReduced }: UsageLine) => {
+    if (usedReduced === 0) return '';
+    const strategy = taxonomy.categories.get(category)?.mask?.strategy;
+    const form = `only ${strategy ? REDUCED_FORM_IN_WORDS[strategy] : 'a reduced form of it'}`;
+    return ` <span class="muted">(${usedReduced < used ? `${usedReduced} of them ${form}` : used === 1 ? form : `each time ${form}`})</span>`;
+  };
   const entryInWords = (coordinate: string, value: string) =>
     coordinate === 'ConsentEntry.kind' ? (KIND_IN_WORDS[value] ?? value) : coordinate === 'ConsentEntry.purpose' ? purposeText(value) : value;
   const held = view.held.length ? heldTables(view.held, entryInWords) : '<p>We hold no personal data about you.</p>';
@@ -189,7 +206,7 @@ export function renderPrivacyPage(view: PrivacyView, token: string, services: Ca
               .filter((line) => line.month === month)
               .map(
                 (line) =>
-                  `<tr><td data-label="Who">${escape(line.team)}</td><td data-label="What">${escape(categoryText(line.category))}</td><td data-label="Why">${escape(purposeText(line.purpose))}</td><td data-label="Used">${times(line.used)}</td><td data-label="Not shared because of your choices">${times(line.withheldByChoice)}</td><td>${question(`usage:${month}:${line.team}:${line.purpose}`, `Your question about ${line.team} using: ${categoryText(line.category)}`)}</td></tr>`,
+                  `<tr><td data-label="Who">${escape(line.team)}</td><td data-label="What">${escape(categoryText(line.category))}</td><td data-label="Why">${escape(purposeText(line.purpose))}</td><td data-label="Used">${times(line.used)}${reducedUses(line)}</td><td data-label="Not shared because of your choices">${times(line.withheldByChoice)}</td><td>${question(`usage:${month}:${line.team}:${line.purpose}`, `Your question about ${line.team} using: ${categoryText(line.category)}`)}</td></tr>`,
               )
               .join('')}</tbody></table>`,
         )

@@ -108,6 +108,8 @@ export interface UsageLine {
   readonly category: string;
   readonly purpose: string;
   readonly used: number;
+  /** Of the uses, those that had only the category's reduced form (a masked release), never the value itself. */
+  readonly usedReduced: number;
   readonly withheldByChoice: number;
 }
 
@@ -326,7 +328,7 @@ export class PrivacyService {
 
   private async usage(subjectId: string): Promise<UsageLine[]> {
     // Counted by request: one look at the data is one use, whatever number of its fields or records it read.
-    const lines = new Map<string, { month: string; team: string; category: string; purpose: string; usedBy: Set<string>; withheldFrom: Set<string> }>();
+    const lines = new Map<string, { month: string; team: string; category: string; purpose: string; usedBy: Set<string>; usedFullyBy: Set<string>; withheldFrom: Set<string> }>();
     const head = await this.services.accessLogReader.headSeq();
     // The subject's own reads are not a use of their data (by the actor's id: a team's name is anyone's to
     // choose); left out by the query, as each view of the page adds some: reading them would make every view
@@ -339,12 +341,14 @@ export class PrivacyService {
       // Only uses and what the subject's choices stopped: a dry run or a rejected operation used nothing.
       if (!used && !CHOICE_REASONS.has(record.reason)) continue;
       const key = `${record.at.slice(0, 7)}|${record.actorTeam}|${category}|${record.purpose}`;
-      const line = lines.get(key) ?? { month: record.at.slice(0, 7), team: record.actorTeam ?? 'unknown', category, purpose: record.purpose ?? '', usedBy: new Set(), withheldFrom: new Set() };
+      const line = lines.get(key) ?? { month: record.at.slice(0, 7), team: record.actorTeam ?? 'unknown', category, purpose: record.purpose ?? '', usedBy: new Set(), usedFullyBy: new Set(), withheldFrom: new Set() };
       lines.set(key, line);
       (used ? line.usedBy : line.withheldFrom).add(record.requestId);
+      // A request that had the value itself (one field released, another of the category masked) used it, not a reduced form.
+      if (record.decision === 'RELEASED') line.usedFullyBy.add(record.requestId);
     }
     return [...lines.values()]
-      .map(({ usedBy, withheldFrom, ...line }) => ({ ...line, used: usedBy.size, withheldByChoice: withheldFrom.size }))
+      .map(({ usedBy, usedFullyBy, withheldFrom, ...line }) => ({ ...line, used: usedBy.size, usedReduced: usedBy.size - usedFullyBy.size, withheldByChoice: withheldFrom.size }))
       .sort((a, b) => (a.month === b.month ? `${a.team}${a.purpose}`.localeCompare(`${b.team}${b.purpose}`) : a.month < b.month ? 1 : -1));
   }
 

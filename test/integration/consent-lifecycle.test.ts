@@ -1039,6 +1039,25 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     expect(again.usage.filter((line) => line.team === 'Compliance').map(({ category, used }) => [category, used])).toEqual([['user.privacy_preferences', 1]]);
   });
 
+  it('tells a use of a reduced form (a masked release) from a use of the value, and says what the form showed', async () => {
+    const U = 'cus_0000_life_reduced';
+    await addCustomer(candor, U);
+    // Analytics has the e-mail address masked (partial_email); support has it whole.
+    for (const key of [KEYS.analytics, KEYS.analytics, KEYS.support]) {
+      const purpose = key === KEYS.support ? 'essential.service' : 'analytics.reporting';
+      const answer = await candor.query({ key, purpose, query: `{ customer(id: "${U}") { email } }` });
+      expect([answer.status, answer.body.errors]).toEqual([200, undefined]);
+    }
+    const view = await new PrivacyService(candor.services, candor.services.fields).view(U, 'reduced-view');
+    expect(view.usage.map(({ team, category, used, usedReduced }) => [team, category, used, usedReduced])).toEqual([
+      ['Analytics', 'user.contact.email', 2, 2],
+      ['Customer Support', 'user.contact.email', 1, 0],
+    ]);
+    const html = await (await fetch(`${candor.server.url.replace('/graphql', '')}/privacy?t=${createSubjectToken(candor.services.config.secret, U, new Date(Date.now() + 3_600_000))}`)).text();
+    expect(html).toContain('<td data-label="Used">2 times <span class="muted">(each time only its first letter and domain, like j***@example.com)</span></td>');
+    expect(html).toContain('<td data-label="Used">1 time</td>');
+  });
+
   it('shows a list that left the subject out because of their choices as stopped by them, and one that kept them as a use', async () => {
     const [out, kept] = ['cus_0000_life_left_out', 'cus_0000_life_kept'];
     for (const id of [out, kept]) await addCustomer(candor, id);
