@@ -2,6 +2,7 @@ import { badInput } from '../errors';
 import { REJECT_MODE_ROLE } from '../policy/request-governance';
 import type { CandorServices } from '../server/services';
 import { type Output, recordCliOperation } from './audit.command';
+import { usageOf } from './help';
 
 export interface ActorArguments {
   readonly id?: string;
@@ -26,7 +27,6 @@ function listOption(option: string, value: string | undefined): string[] {
   return items;
 }
 
-export const ACTOR_USAGE = 'usage: npx candor actor <create|list|rotate|revoke> …';
 export const ACTOR_ACTIONS: readonly string[] = ['create', 'list', 'rotate', 'revoke'];
 
 /** `candor actor <create|list|rotate|revoke>`: keys are printed once and stored only as HMACs. */
@@ -66,7 +66,7 @@ export async function actorCommand(services: CandorServices, action: string | un
       return 0;
     }
     default:
-      output.err(`${ACTOR_USAGE}\n`);
+      output.err(`${usageOf('actor')}\n`);
       return 2;
   }
 }

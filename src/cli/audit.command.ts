@@ -10,6 +10,7 @@ import { decimal, signingSeed } from '../config';
 import { auditUnavailable, badInput, isoTime } from '../errors';
 import { inert } from '../printable';
 import type { CandorServices } from '../server/services';
+import { usageOf } from './help';
 
 /** What CLI runs act for: the operator's legal obligations (answering subjects, keeping the log). */
 export const CLI_PURPOSE = 'essential.legal_obligation';
@@ -140,8 +141,6 @@ export async function auditVerify(services: CandorServices, options: { readonly 
 }
 
 export const CHECKPOINT_ACTIONS: readonly string[] = ['create', 'export', 'rotate'];
-export const CHECKPOINT_USAGE = 'usage: npx candor audit checkpoint <create|export|rotate>';
-
 /** `candor audit checkpoint <create|export|rotate>`. */
 export async function auditCheckpoint(services: CandorServices, action: string | undefined, output: Output): Promise<number> {
   if (action === 'create') {
@@ -155,7 +154,7 @@ export async function auditCheckpoint(services: CandorServices, action: string |
     return 0;
   }
   if (action === 'rotate') return auditRotateKey(services, output);
-  output.err(`${CHECKPOINT_USAGE}\n`);
+  output.err(`${usageOf('audit', 'checkpoint')}\n`);
   return 2;
 }
 

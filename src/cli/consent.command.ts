@@ -11,6 +11,7 @@ import { type Decision, decide, requestPurposeOf } from '../policy/decide';
 import { fieldPolicy } from '../policy/guarded-field';
 import { recordedAs } from '../policy/request-governance';
 import { CLI_PURPOSE, cliActor, type CliRun, type Output, recordCliOperation } from './audit.command';
+import { usageOf } from './help';
 
 /**
  * `candor consent import FILE [--again] [--check]`: all or nothing; exit 1 with a row-by-row report when any
@@ -18,7 +19,7 @@ import { CLI_PURPOSE, cliActor, type CliRun, type Output, recordCliOperation } f
  * the import would (rows, subjects, the ledger's rules) and writes nothing but the run's record.
  */
 export async function consentImport(services: CandorServices, file: string | undefined, { again = false, check = false }: { again?: boolean; check?: boolean }, output: Output): Promise<number> {
-  if (!file) throw badInput(CONSENT_USAGE);
+  if (!file) throw badInput(usageOf('consent', 'import'));
   // Every hundredth row (a large file has hundreds of thousands): the terminal need not redraw for each.
   const progress = (phase: string, done: number, total: number) => {
     if (done % 100 === 0 || done === total) output.err(`\r${phase}… ${done.toLocaleString('en')} of ${total.toLocaleString('en')} rows`);
@@ -97,9 +98,6 @@ async function decideMessageFields(services: CandorServices, messages: readonly 
   };
 }
 
-export const INBOX_USAGE = 'usage: npx candor inbox <list [--all] [--after ID] | answer ID --text "…">';
-
-export const CONSENT_USAGE = 'usage: npx candor consent import FILE [--again] [--check] (.csv with a header row, or .json)';
 export const INBOX_ACTIONS: readonly string[] = ['list', 'answer'];
 
 /** `candor inbox list [--all] [--after ID]` and `candor inbox answer ID --text "…"`. */
@@ -138,6 +136,6 @@ export async function inboxCommand(services: CandorServices, action: string | un
     output.out(`answered message #${answered.id}; the answer appears on the subject's privacy page\n`);
     return 0;
   }
-  output.err(`${INBOX_USAGE}\n`);
+  output.err(`${usageOf('inbox')}\n`);
   return 2;
 }

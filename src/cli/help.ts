@@ -1,4 +1,7 @@
 import type { ParseArgsConfig } from 'node:util';
+import { DIFF_FORMATS } from '../governance/schema-diff';
+import { REPORT_KINDS } from '../reports/report-document';
+import { REPORT_FORMATS } from '../reports/renderers';
 
 /**
  * The CLI's commands as its help describes them: one catalogue that `candor --help` lists, `candor <command>
@@ -23,7 +26,7 @@ const REPORT_OPTIONS = {
   subject: { value: 'ID', meaning: 'the data subject (subject-access: required; other kinds: refused)' },
   from: { value: 'DATE', meaning: 'the period starts at DATE (an ISO-8601 date, midnight UTC, or a time with its offset)' },
   to: { value: 'DATE', meaning: 'the period ends before DATE (exclusive)' },
-  format: { value: 'FORMAT', meaning: 'json, csv, html, pdf or md (required)' },
+  format: { value: 'FORMAT', meaning: `${REPORT_FORMATS.join(', ')} (required)` },
   out: { value: 'FILE', meaning: 'write the report to FILE (replaced whole, readable by its owner only) instead of stdout' },
 };
 
@@ -35,7 +38,7 @@ export const COMMANDS: readonly CommandHelp[] = [
   { name: 'schema check', summary: ['Exit non-zero when the committed schema files are stale'], exit: '0 up to date, 1 stale (nothing is written), 2 a usage error' },
   {
     name: 'schema diff',
-    synopsis: '--base <git-ref|file> [--format md|json] [--out FILE]',
+    synopsis: `--base <git-ref|file> [--format ${DIFF_FORMATS.join('|')}] [--out FILE]`,
     summary: [
       'Compare the annotations\' governance with a base governance.json (a file, or',
       'schema/governance.json at a git ref such as origin/main): a Markdown summary for a',
@@ -43,7 +46,7 @@ export const COMMANDS: readonly CommandHelp[] = [
     ],
     options: {
       base: { value: 'REF|FILE', meaning: 'the governance to compare with: a git ref (its schema/governance.json) or a file (required)' },
-      format: { value: 'md|json', meaning: 'Markdown for a pull request (default) or JSON for a tool' },
+      format: { value: DIFF_FORMATS.join('|'), meaning: 'Markdown for a pull request (default) or JSON for a tool' },
       out: { value: 'FILE', meaning: 'write the summary to FILE instead of stdout' },
     },
     exit: '0 nothing needs review, 1 a change needs privacy review, 2 a usage error or any failure to compute the diff',
@@ -60,7 +63,7 @@ export const COMMANDS: readonly CommandHelp[] = [
   },
   {
     name: 'audit checkpoint',
-    synopsis: 'create|export|rotate',
+    synopsis: '<create|export|rotate>',
     summary: [
       'Sign a checkpoint of the log head now | print all checkpoints with the public key |',
       'hand signing over to CANDOR_AUDIT_NEXT_SIGNING_KEY (a checkpoint signed by both keys)',
@@ -99,7 +102,7 @@ export const COMMANDS: readonly CommandHelp[] = [
     summary: [
       'Import existing consents from CSV or JSON, all or nothing, with a report of rejected rows;',
       'a file already imported is refused unless --again; --check checks it as the import',
-      'would and imports nothing (the run is recorded)',
+      'would and imports nothing (the run is recorded). FILE: .csv with a header row, or .json',
     ],
     options: {
       again: { meaning: 'import a file the ledger already holds once more (its statements and receipts are recorded again)' },
@@ -142,7 +145,7 @@ export const COMMANDS: readonly CommandHelp[] = [
   { name: 'policy test', synopsis: '[PATH]', summary: ['Run the YAML decision fixtures (default test/policy) against decide()'], exit: '0 every case passed, 1 a case failed, 2 a usage error' },
   {
     name: 'report',
-    synopsis: '<ropa|subject-access|purpose-usage|denials|consent-coverage>\n[--subject ID] [--from DATE] [--to DATE] --format <json|csv|html|pdf|md> [--out FILE]',
+    synopsis: `<${REPORT_KINDS.join('|')}>\n[--subject ID] [--from DATE] [--to DATE] --format <${REPORT_FORMATS.join('|')}> [--out FILE]`,
     summary: ['A compliance report from the access log, the consent ledger and the schema'],
     options: REPORT_OPTIONS,
   },
@@ -219,6 +222,23 @@ export const PARSED_OPTIONS: NonNullable<ParseArgsConfig['options']> = {
   version: { type: 'boolean', short: 'V' },
   ...Object.fromEntries(COMMANDS.flatMap(({ options }) => Object.entries(options ?? {}).map(([option, { value }]) => [option, { type: value ? 'string' : 'boolean' }] as const))),
 };
+
+/** The longest list of a command family's subcommands with their synopses a usage line shows; a longer one names the subcommands only. */
+const FULL_FAMILY_USAGE = 72;
+
+/**
+ * The line a misused command is answered with: the command's usage (`usage: npx candor audit checkpoint
+ * <create|export|rotate>`), or for a command of several subcommands given none it has, theirs.
+ */
+export function usageOf(...words: string[]): string {
+  const name = words.join(' ');
+  const oneLine = (synopsis: string | undefined) => (synopsis ? ` ${synopsis.replace('\n', ' ')}` : '');
+  const family = COMMANDS.filter((command) => command.name === name || command.name.startsWith(`${name} `));
+  if (family.length === 1) return `usage: npx candor ${family[0].name}${oneLine(family[0].synopsis)}`;
+  const subcommands = family.map((command) => command.name.slice(name.length + 1));
+  const full = family.map((command, index) => `${subcommands[index]}${oneLine(command.synopsis)}`).join(' | ');
+  return full.length <= FULL_FAMILY_USAGE ? `usage: npx candor ${name} <${full}>` : `usage: npx candor ${name} <${subcommands.join('|')}> …`;
+}
 
 /** The options a command takes (by its words, `audit verify`), as its help describes them. */
 export function optionsOf(command: string, subcommand: string | undefined): readonly string[] {

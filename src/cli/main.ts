@@ -18,16 +18,16 @@ import { ensureDropGuard, UNGUARDED_WARNING } from '../storage/drop-guard';
 import { checkSecret } from '../storage/secret-fingerprint';
 import { isSqliteBusy, SQLITE_BUSY_TIMEOUT_MS } from '../storage/sqlite-file';
 import { TaxonomyError } from '../taxonomy/taxonomy';
-import { auditCheckpoint, auditPartitions, auditPrune, auditVerify, CHECKPOINT_ACTIONS, CHECKPOINT_USAGE, type Output } from './audit.command';
-import { checkReportArguments, REPORT_USAGE, reportCommand } from './report.command';
+import { auditCheckpoint, auditPartitions, auditPrune, auditVerify, CHECKPOINT_ACTIONS, type Output } from './audit.command';
+import { checkReportArguments, reportCommand } from './report.command';
 import { REPORT_KINDS } from '../reports/report-document';
-import { ACTOR_ACTIONS, ACTOR_USAGE, actorCommand } from './actor.command';
+import { ACTOR_ACTIONS, actorCommand } from './actor.command';
 import { policyTest } from './policy.command';
-import { CONSENT_USAGE, consentImport, INBOX_ACTIONS, INBOX_USAGE, inboxCommand, subjectErase } from './consent.command';
+import { consentImport, INBOX_ACTIONS, inboxCommand, subjectErase } from './consent.command';
 import { schemaDiff, schemaFiles } from './schema.command';
-import { SECRET_USAGE, secretRotate } from './secret.command';
+import { secretRotate } from './secret.command';
 import { subjectLink } from './subject.command';
-import { HELP, helpFor, optionsOf, PARSED_OPTIONS } from './help';
+import { HELP, helpFor, optionsOf, PARSED_OPTIONS, usageOf } from './help';
 
 const output: Output = {
   out: (text) => process.stdout.write(text),
@@ -200,12 +200,12 @@ function commandName(positionals: readonly string[]): string {
  * database is missing or not migrated.
  */
 function misusedSubcommand(command: string, subcommand: string | undefined, operand: string | undefined): string | undefined {
-  if (command === 'actor' && !ACTOR_ACTIONS.includes(subcommand ?? '')) return ACTOR_USAGE;
-  if (command === 'inbox' && (!INBOX_ACTIONS.includes(subcommand ?? '') || (subcommand === 'answer' && operand === undefined))) return INBOX_USAGE;
-  if (command === 'consent' && (subcommand !== 'import' || operand === undefined)) return CONSENT_USAGE;
-  if (command === 'audit' && subcommand === 'checkpoint' && !CHECKPOINT_ACTIONS.includes(operand ?? '')) return CHECKPOINT_USAGE;
-  if (command === 'secret' && subcommand !== 'rotate') return SECRET_USAGE;
-  if (command === 'report' && subcommand === undefined) return REPORT_USAGE;
+  if (command === 'actor' && !ACTOR_ACTIONS.includes(subcommand ?? '')) return usageOf('actor');
+  if (command === 'inbox' && (!INBOX_ACTIONS.includes(subcommand ?? '') || (subcommand === 'answer' && operand === undefined))) return usageOf('inbox');
+  if (command === 'consent' && (subcommand !== 'import' || operand === undefined)) return usageOf('consent');
+  if (command === 'audit' && subcommand === 'checkpoint' && !CHECKPOINT_ACTIONS.includes(operand ?? '')) return usageOf('audit', 'checkpoint');
+  if (command === 'secret' && subcommand !== 'rotate') return usageOf('secret');
+  if (command === 'report' && subcommand === undefined) return usageOf('report');
   if (command === 'report' && !(REPORT_KINDS as readonly string[]).includes(subcommand!)) return `unknown report "${subcommand}": use one of ${REPORT_KINDS.join(', ')}`;
   return undefined;
 }
@@ -296,11 +296,11 @@ async function run(command: string, subcommand: string | undefined, action: stri
           return 2;
         }
       }
-      process.stderr.write('usage: npx candor schema <emit|check|diff --base <git-ref|file> [--format md|json] [--out FILE]>\n');
+      process.stderr.write(`candor: ${usageOf('schema')}\n`);
       return 2;
     case 'audit': {
       if (!['verify', 'checkpoint', 'prune', 'partitions'].includes(subcommand ?? '')) {
-        process.stderr.write('usage: npx candor audit <verify|checkpoint|prune|partitions> …\n');
+        process.stderr.write(`candor: ${usageOf('audit')}\n`);
         return 2;
       }
       const services = await openServices(loadConfig(), { migrate: 'require' });
@@ -315,7 +315,7 @@ async function run(command: string, subcommand: string | undefined, action: stri
     }
     case 'subject': {
       if (subcommand !== 'link' && subcommand !== 'erase') {
-        process.stderr.write('usage: npx candor subject <link --subject ID [--ttl 7d] | erase --subject ID>\n');
+        process.stderr.write(`candor: ${usageOf('subject')}\n`);
         return 2;
       }
       const services = await openServices(loadConfig(), { migrate: 'require' });
@@ -328,7 +328,7 @@ async function run(command: string, subcommand: string | undefined, action: stri
     }
     case 'policy': {
       if (subcommand !== 'test') {
-        process.stderr.write('usage: npx candor policy test [PATH]\n');
+        process.stderr.write(`candor: ${usageOf('policy')}\n`);
         return 2;
       }
       return policyTest(loadConfiguredTaxonomy(loadConfig()), action, output);

@@ -3,7 +3,6 @@ import { accessSync, closeSync, constants, fsyncSync, lstatSync, openSync, readl
 import { basename, dirname, join } from 'node:path';
 import { badInput } from '../errors';
 import { generateReport, type ReportStage, validateReportRequest } from '../reports/generate-report';
-import { REPORT_KINDS } from '../reports/report-document';
 import { REPORT_FORMATS, type ReportFormat, renderReport } from '../reports/renderers';
 import type { CandorServices } from '../server/services';
 import { appendCliRun, cliActor, type Output } from './audit.command';
@@ -17,8 +16,6 @@ export interface ReportArguments {
   readonly format?: string;
   readonly out?: string;
 }
-
-export const REPORT_USAGE = `usage: npx candor report <${REPORT_KINDS.join('|')}> [--subject ID] [--from DATE] [--to DATE] --format <${REPORT_FORMATS.join('|')}> [--out FILE]`;
 
 /** Whether this process may write to `path` (the operating system's answer; tests, which run as root, replace it). */
 export type WriteAccess = (path: string) => boolean;

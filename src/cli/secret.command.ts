@@ -7,8 +7,6 @@ import { replaceSecret } from '../storage/secret-fingerprint';
 import { inTransaction } from '../storage/transactions';
 import { type Output, recordCliOperation } from './audit.command';
 
-export const SECRET_USAGE = 'usage: CANDOR_SECRET=<current> CANDOR_NEXT_SECRET=<new> npx candor secret rotate';
-
 /**
  * `candor secret rotate`: makes CANDOR_NEXT_SECRET the database's secret (a secret suspected exposed). What
  * is made under the secret cannot be carried over, so in one transaction the database takes the new secret's

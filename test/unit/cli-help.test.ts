@@ -1,4 +1,4 @@
-import { COMMANDS, HELP, helpFor, optionsOf, PARSED_OPTIONS } from '../../src/cli/help';
+import { COMMANDS, HELP, helpFor, optionsOf, PARSED_OPTIONS, usageOf } from '../../src/cli/help';
 
 describe('the CLI help: one catalogue for the list, each command\'s help and the option check', () => {
   it('describes, for each command, exactly the options its synopsis shows', () => {
@@ -40,4 +40,15 @@ describe('the CLI help: one catalogue for the list, each command\'s help and the
     expect(optionsOf('actor', 'list')).toEqual([]);
     expect(optionsOf('serve', undefined)).toEqual([]);
   });
+});
+
+describe('the usage line a misused command is answered with, from the same catalogue', () => {
+  it.each([
+    [['audit', 'checkpoint'], 'usage: npx candor audit checkpoint <create|export|rotate>'],
+    [['consent'], 'usage: npx candor consent import FILE [--again] [--check]'],
+    [['inbox'], 'usage: npx candor inbox <list [--all] [--after ID] | answer ID --text "…">'],
+    [['actor'], 'usage: npx candor actor <create|list|rotate|revoke> …'],
+    [['audit'], 'usage: npx candor audit <verify|checkpoint|prune|partitions> …'],
+    [['report'], 'usage: npx candor report <ropa|subject-access|purpose-usage|denials|consent-coverage> [--subject ID] [--from DATE] [--to DATE] --format <json|csv|html|pdf|md> [--out FILE]'],
+  ])('%j', (words, usage) => expect(usageOf(...words)).toBe(usage));
 });
