@@ -2,9 +2,11 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
+import type { EntityManager } from 'typeorm';
+import { SUBJECT_ACTOR_ID } from '../actors/actor-directory';
 import { badInput, isoTime } from '../errors';
 import { counted } from '../printable';
-import { CONSENT_EVENT_KINDS } from './consent-event.entity';
+import { CONSENT_EVENT_KINDS, type ConsentEventEntity } from './consent-event.entity';
 import { ConsentImportEntity } from './consent-import.entity';
 import type { ConsentChange, ConsentLedger } from './consent-ledger';
 import { repeatedKeys } from './repeated-keys';
@@ -160,11 +162,23 @@ const isDuplicateKey = (error: unknown): boolean => {
   return [code, driverError?.code].some((found) => found === '23505' || found === 'SQLITE_CONSTRAINT_PRIMARYKEY');
 };
 
+/** Who recorded a ledger entry, as a rejected row names them: the subject, the demo's seed, or the actor (`cli:…` for an import). */
+const recordedBy = (entry: ConsentEventEntity): string => (entry.actorId === SUBJECT_ACTOR_ID ? 'the subject on their privacy page' : (entry.actorId ?? "the demo's seed"));
+
+/** Rows whose statements a run racing this one recorded after they were checked: found in the import's own transaction. */
+class HeldMeanwhile extends Error {
+  constructor(readonly rejected: ImportReport['rejected']) {
+    super('the ledger holds statements of the file already');
+  }
+}
+
 /**
  * Imports existing consents, all or nothing: every row is validated first; if any is rejected nothing is
  * written and the report lists each rejected row with its problem. A file is known by the SHA-256 of its
  * text: one the ledger already holds is refused (its statements would be recorded twice, each with a
- * receipt), also when two runs of it race, unless `again` is set.
+ * receipt), also when two runs of it race, unless `again` is set. So is a row whose statement the ledger
+ * holds already (`ConsentLedger.entriesHolding`), whatever file brought it, also when two runs race: it is
+ * looked for again in the transaction that writes, where no other change of its subject can commit first.
  */
 export async function importConsents(ledger: ConsentLedger, file: string, actorId: string, options: ImportOptions = {}): Promise<ImportReport> {
   const { rows, rowNumber, text } = readImportFile(file);
@@ -178,7 +192,8 @@ export async function importConsents(ledger: ConsentLedger, file: string, actorI
     );
   // Imports recorded before line ends were set aside are known by the digest of their text as it was.
   const asSaved = sha256Hex(text);
-  const earlier = (await ledger.importOf(digest)) ?? (asSaved === digest ? undefined : await ledger.importOf(asSaved));
+  const importOfFile = async () => (await ledger.importOf(digest)) ?? (asSaved === digest ? undefined : await ledger.importOf(asSaved));
+  const earlier = await importOfFile();
   if (earlier && !options.again) throw alreadyImported(earlier);
   const { onProgress } = options;
   const rejected: Array<{ row: number; problem: string }> = [];
@@ -203,19 +218,40 @@ export async function importConsents(ledger: ConsentLedger, file: string, actorI
     positions.push(index);
   }
   for (const [index, problem] of await ledger.check(changes, (done, total) => onProgress?.('checking', done, total))) rejected.push({ row: rowNumber(positions[index]), problem });
+  // `again` records the file's statements once more: those the ledger holds (all of them, for a file imported before) included.
+  const heldRows = async (manager?: EntityManager) =>
+    options.again
+      ? []
+      : [...(await ledger.entriesHolding(changes, manager))].map(([index, entry]) => ({
+          row: rowNumber(positions[index]),
+          problem: `the ledger holds this statement already (entry ${entry.id}, recorded ${entry.recordedAt} by ${recordedBy(entry)}): it would be recorded twice, each with a receipt`,
+        }));
+  const held = await heldRows();
+  if (held.length) {
+    // The statements of this very file, which a run racing this one imported after it was looked up: said as the file.
+    const imported = await importOfFile();
+    if (imported) throw alreadyImported(imported);
+    rejected.push(...held);
+  }
   rejected.sort((a, b) => a.row - b.row);
   const importedBefore = earlier ? { importedAt: earlier.importedAt, actorId: earlier.actorId } : undefined;
   if (rejected.length || options.checkOnly) return { rows: rows.length, imported: 0, rejected, importedBefore };
   const record = { digest, fileName: file, importedAt: new Date().toISOString(), statements: changes.length, actorId };
   try {
-    // In the statements' transaction: a run racing this one waits for it, then finds the file recorded.
+    // In the statements' transaction: a run racing this one waits for it, then finds the file recorded (first,
+    // so that a race of one file is told as the file) or, another file's, the statements it shares.
     await ledger.appendMany(
       changes,
       (done, total) => onProgress?.('importing', done, total),
-      (manager) => (earlier ? Promise.resolve() : manager.getRepository(ConsentImportEntity).insert(record).then(() => undefined)),
+      async (manager) => {
+        if (!earlier) await manager.getRepository(ConsentImportEntity).insert(record);
+        const heldMeanwhile = await heldRows(manager);
+        if (heldMeanwhile.length) throw new HeldMeanwhile(heldMeanwhile);
+      },
     );
   } catch (error) {
     if (isDuplicateKey(error)) throw alreadyImported((await ledger.importOf(digest)) ?? record);
+    if (error instanceof HeldMeanwhile) return { rows: rows.length, imported: 0, rejected: error.rejected, importedBefore };
     throw error;
   }
   return { rows: rows.length, imported: changes.length, rejected: [], importedBefore };

@@ -86,7 +86,7 @@ const PER_SUBJECT_LOCKS_UP_TO = 16;
 /** The most ledger entries one `consentHistory` call returns. */
 export const MAX_HISTORY_PAGE = 500;
 
-/** Loads of subject states are chunked so one IN list stays well inside every driver's parameter limit. */
+/** Reads by subject (states, entries) are chunked so one IN list stays well inside every driver's parameter limit. */
 const STATE_READ_CHUNK = 500;
 
 /**
@@ -115,14 +115,14 @@ export class ConsentLedger {
   }
 
   /**
-   * Validates every change, then appends them all in one transaction (all or nothing); `alongside` writes
-   * what must commit with them, first (an import's record of its file).
+   * Validates every change, then appends them all in one transaction (all or nothing); `alongside` runs in it
+   * before anything is appended, once no other change of these subjects can commit before this one (an
+   * import's record of its file, and its look for statements the ledger holds already).
    */
   async appendMany(changes: readonly ConsentChange[], onWritten?: (written: number, total: number) => void, alongside?: (manager: EntityManager) => Promise<void>): Promise<ConsentEventEntity[]> {
     const now = this.clock();
     const rows = changes.map((change) => this.validate(change, now));
     return inTransaction(this.dataSource, async (manager) => {
-      await alongside?.(manager);
       const subjects = [...new Set(rows.map((row) => row.subjectId))].sort();
       if (this.dataSource.options.type === 'postgres') {
         // Changes to one subject are applied one at a time (buckets in sorted order, so never deadlocking):
@@ -139,6 +139,7 @@ export class ConsentLedger {
         }
         for (const { bucket } of buckets) await manager.query('SELECT pg_advisory_xact_lock($1, $2)', [CONSENT_LOCK_NAMESPACE, bucket]);
       }
+      await alongside?.(manager);
       // Every subject is checked before anything is written, so a rejected change never leaves a partial write.
       const existing = await this.subjects.existingAmong(subjects, manager);
       const unknown = subjects.find((subjectId) => !existing.has(subjectId));
@@ -210,6 +211,43 @@ export class ConsentLedger {
     const receipts = manager.getRepository(ConsentReceiptEntity);
     for (const receipt of await receipts.find({ select: { id: true, document: true }, where: { subjectId } })) await receipts.update({ id: receipt.id }, reissuedTo(receipt, erasedId));
     await manager.getRepository(ConsentStateEntity).delete({ subjectId });
+  }
+
+  /**
+   * The entries that hold these statements already, by the change's position: the first entry of the same
+   * subject, action and purpose, made at the same time. Source, explicit and expiry do not tell statements
+   * apart: they describe one, and another export of it (another system's, a corrected one) may describe it
+   * otherwise — one made on the privacy page cannot even be imported under that source, which is reserved —
+   * while a subject says one thing about a purpose at one instant; recorded again, it would get a second
+   * receipt. A change the ledger would refuse, or one without its time (made now), has none. One read per
+   * chunk of changes.
+   */
+  async entriesHolding(changes: readonly ConsentChange[], manager: EntityManager = this.dataSource.manager): Promise<Map<number, ConsentEventEntity>> {
+    const now = this.clock();
+    const statements = changes.flatMap((change, index) => {
+      if (change.recordedAt === undefined) return [];
+      try {
+        return [{ index, row: this.validate(change, now) }];
+      } catch {
+        return [];
+      }
+    });
+    const keyOf = (statement: Pick<ConsentEventEntity, 'subjectId' | 'kind' | 'purpose' | 'recordedAt'>) => JSON.stringify([statement.subjectId, statement.kind, statement.purpose, statement.recordedAt]);
+    const held = new Map<number, ConsentEventEntity>();
+    for (let start = 0; start < statements.length; start += STATE_READ_CHUNK) {
+      const chunk = statements.slice(start, start + STATE_READ_CHUNK);
+      const entries = await manager.getRepository(ConsentEventEntity).find({
+        where: { subjectId: In([...new Set(chunk.map(({ row }) => row.subjectId))]), recordedAt: In([...new Set(chunk.map(({ row }) => row.recordedAt))]) },
+        order: { id: 'DESC' },
+      });
+      // Newest first: of a statement recorded more than once, the map keeps the last read, its first entry.
+      const entryOf = new Map(entries.map((entry) => [keyOf(entry), entry]));
+      for (const { index, row } of chunk) {
+        const entry = entryOf.get(keyOf(row));
+        if (entry) held.set(index, entry);
+      }
+    }
+    return held;
   }
 
   /** The import file the ledger holds with this digest of its text, if it holds one. */

@@ -286,6 +286,32 @@ describe.each(DRIVERS)('the consent ledger at its boundaries on %s', (driver) =>
     ]);
   });
 
+  it('finds the statements it holds among many in one read per 500, whatever source and spacing another export gives them', async () => {
+    const M = 'cus_0000_ledger_held_many';
+    await addCustomer(candor, M);
+    now = new Date('2026-11-29T19:45:00.000Z').getTime();
+    const consent = candor.services.consent;
+    const statements: ConsentChange[] = Array.from({ length: 1_200 }, (_, second) => ({
+      subjectId: M,
+      kind: second % 2 ? 'withdraw' : 'grant',
+      purpose: 'personalize.content',
+      source: 'crm-export',
+      recordedAt: new Date(Date.UTC(2026, 0, 1) + second * 1_000),
+    }));
+    const recorded = (index: number) => index % 3 === 0;
+    await consent.appendMany(statements.filter((_, index) => recorded(index)));
+    const runner = candor.services.dataSource.createQueryRunner();
+    const reads = jest.spyOn(runner, 'query');
+    try {
+      const held = await consent.entriesHolding(statements.map((statement) => ({ ...statement, purpose: ` ${statement.purpose} `, source: 'another-export' })), runner.manager);
+      expect([...held.keys()]).toEqual(statements.flatMap((_, index) => (recorded(index) ? [index] : [])));
+      expect([...held.values()].every((entry, position) => entry.recordedAt === statements[position * 3].recordedAt!.toISOString() && entry.source === 'crm-export')).toBe(true);
+      expect(reads).toHaveBeenCalledTimes(3);
+    } finally {
+      await runner.release();
+    }
+  });
+
   it('imports explicit as the file says it: false, no and 0 are no explicit consent, and any other word is refused', async () => {
     const I = 'cus_0000_ledger_import_explicit';
     await addCustomer(candor, I);

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { IsNull, type MigrationInterface } from 'typeorm';
 import { ConsentInTheOrderMade1764500000000 } from '../../migrations/1764500000000-consent-in-the-order-made';
@@ -470,6 +470,92 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       expect([refused.code, refused.stderr]).toEqual([1, `candor: ${legacy} was imported on 2026-01-01T00:00:00.000Z by cli:before (1 statement, as ${legacy}): nothing was imported — to record its statements once more, run it again with --again\n`]);
     });
 
+    it('refuses each row whose statement the ledger holds, from a file of any shape, naming its entry: the file is refused whole; --check says the same, --again records them once more', async () => {
+      const H = 'cus_0000_life_import_held';
+      await addCustomer(candor, H);
+      const events = () => candor.services.dataSource.getRepository(ConsentEventEntity).count();
+      const imported = join(directory, 'held-first.csv');
+      writeFileSync(imported, `subjectId,action,purpose,source,recordedAt\n${H},grant,marketing.advertising,crm-export,2026-03-02T09:00:00Z\n${H},restrict,,crm-export,2026-03-02T10:00:00Z\n${H},lift_restriction,,crm-export,2026-03-02T11:00:00Z\n`);
+      expect((await cli('consent', 'import', imported)).code).toBe(0);
+      const onPage = await new PrivacyService(candor.services, candor.services.fields).choose(H, 'analytics.reporting', 'object', 'held-page-objection');
+      const [grant, restriction] = await candor.services.consent.history(H);
+      const before = await events();
+      const held = (row: number, entry: ConsentEventEntity, by: string) =>
+        `  row ${row}: the ledger holds this statement already (entry ${entry.id}, recorded ${entry.recordedAt} by ${by}): it would be recorded twice, each with a receipt`;
+      const importer = `cli:${userInfo().username}`;
+      // Keys in another order, the time with an offset, a purpose with spaces, another source: the same statements.
+      // Row 2 is new (a second later); row 4 is the objection the subject made on their page, as another system exported it.
+      const reshaped = join(directory, 'held-reshaped.json');
+      writeFileSync(
+        reshaped,
+        JSON.stringify([
+          { recordedAt: '2026-03-02T10:00:00+01:00', purpose: ' marketing.advertising ', source: 'crm-export-corrected', action: 'grant', subjectId: H },
+          { subjectId: H, action: 'grant', purpose: 'marketing.advertising', source: 'crm-export', recordedAt: '2026-03-02T09:00:01Z' },
+          { action: 'restrict', subjectId: H, source: 'crm-export', recordedAt: '2026-03-02T10:00:00.000Z' },
+          { subjectId: H, action: 'object', purpose: 'analytics.reporting', source: 'web-export', recordedAt: onPage.recordedAt },
+        ]),
+      );
+      const lines = [held(1, grant, importer), held(3, restriction, importer), held(4, onPage, 'the subject on their privacy page'), ''];
+      const refused = await cli('consent', 'import', reshaped);
+      expect([refused.code, refused.stderr]).toEqual([1, ['rejected 3 of 4 rows; nothing was imported:', ...lines].join('\n')]);
+      const checked = await cli('consent', 'import', reshaped, '--check');
+      expect([checked.code, checked.stdout, checked.stderr]).toEqual([1, '', ['rejected 3 of 4 rows; nothing was written:', ...lines].join('\n')]);
+      // CSV, columns reordered, spaces around the values.
+      const reordered = join(directory, 'held-reordered.csv');
+      writeFileSync(reordered, `recordedAt,source,purpose,action,subjectId\n 2026-03-02T09:00:00Z , crm , marketing.advertising , grant , ${H} \n`);
+      expect((await cli('consent', 'import', reordered)).stderr).toBe(['rejected 1 of 1 row; nothing was imported:', held(2, grant, importer), ''].join('\n'));
+      expect(await events()).toBe(before);
+      const again = await cli('consent', 'import', reshaped, '--again');
+      expect([again.code, again.stdout]).toEqual([0, `imported 4 consent statements from ${reshaped} (each with its receipt)\n`]);
+      expect(await events()).toBe(before + 4);
+    });
+
+    it('refuses the statements two files share when they are imported at once: the second to commit imports nothing', async () => {
+      const R = 'cus_0000_life_import_held_race';
+      await addCustomer(candor, R);
+      const files = ['a', 'b'].map((name) => {
+        const file = join(directory, `held-race-${name}.csv`);
+        writeFileSync(file, `subjectId,action,purpose,source,recordedAt\n${R},grant,analytics,crm-${name},${MADE}\n${R},withdraw,marketing,crm-${name},${MADE}\n`);
+        return file;
+      });
+      const runs = await Promise.all(files.map((file) => cli('consent', 'import', file)));
+      expect(runs.map((run) => run.code).sort()).toEqual([0, 1]);
+      const [grant, withdrawal] = await candor.services.consent.history(R);
+      const held = (row: number, entry: ConsentEventEntity) => `  row ${row}: the ledger holds this statement already (entry ${entry.id}, recorded ${entry.recordedAt} by cli:${userInfo().username}): it would be recorded twice, each with a receipt`;
+      expect(runs.find((run) => run.code === 1)!.stderr).toBe(['rejected 2 of 2 rows; nothing was imported:', held(2, grant), held(3, withdrawal), ''].join('\n'));
+      expect((await candor.services.consent.history(R)).length).toBe(2);
+    });
+
+    it('looks for the statements again in the transaction that writes: one a racing run recorded after the check is refused there, and nothing is written', async () => {
+      const L = 'cus_0000_life_import_held_late';
+      await addCustomer(candor, L);
+      const consent = candor.services.consent;
+      const file = join(directory, 'held-late.csv');
+      writeFileSync(file, `subjectId,action,purpose,source,recordedAt\n${L},grant,analytics,crm-export,${MADE}\n${L},withdraw,marketing,crm-export,${MADE}\n`);
+      // Another run records the file's second statement just after this one looked for it.
+      const look = consent.entriesHolding.bind(consent);
+      const looking = jest.spyOn(consent, 'entriesHolding').mockImplementationOnce(async (changes, manager) => {
+        const found = await look(changes, manager);
+        await consent.append({ subjectId: L, kind: 'withdraw', purpose: 'marketing', source: 'other-run', actorId: 'cli:other', recordedAt: new Date(MADE) });
+        return found;
+      });
+      try {
+        const report = await importConsents(consent, file, 'cli:test');
+        const [late] = await consent.history(L);
+        expect(report).toEqual({
+          rows: 2,
+          imported: 0,
+          rejected: [{ row: 3, problem: `the ledger holds this statement already (entry ${late.id}, recorded 2026-03-01T09:00:00.000Z by cli:other): it would be recorded twice, each with a receipt` }],
+        });
+        expect(looking).toHaveBeenCalledTimes(2);
+      } finally {
+        looking.mockRestore();
+      }
+      expect((await consent.history(L)).map((entry) => entry.source)).toEqual(['other-run']);
+      // The file's record went with the statements: it can be imported once the row is left out.
+      expect(await consent.importOf(createHash('sha256').update(readFileSync(file, 'utf8').trimEnd()).digest('hex'))).toBeNull();
+    });
+
     it('refuses as a whole a file that is not UTF-8, naming its first line that is not, and a header naming a column it does not know', async () => {
       const events = () => candor.services.dataSource.getRepository(ConsentEventEntity).count();
       const before = await events();
@@ -503,7 +589,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       writeFileSync(one, `subjectId,action,purpose,source,recordedAt\n${S},grant,marketing.advertising,crm-check-one,${MADE}\n`);
       expect((await cli('consent', 'import', one, '--check')).stdout).toBe(`checked ${one}: its 1 consent statement would be imported; nothing was written (run it without --check to import)\n`);
       const bad = join(directory, 'checked-bad.csv');
-      writeFileSync(bad, `subjectId,action,purpose,source,recordedAt\n${S},grant,analytics,crm-export,${MADE}\ncus_0000_nobody,grant,analytics,crm-export,${MADE}\n`);
+      writeFileSync(bad, `subjectId,action,purpose,source,recordedAt\n${S},grant,personalize.content,crm-export,${MADE}\ncus_0000_nobody,grant,analytics,crm-export,${MADE}\n`);
       const refused = await cli('consent', 'import', bad, '--check');
       expect([refused.code, refused.stdout, refused.stderr]).toEqual([1, '', 'rejected 1 of 2 rows; nothing was written:\n  row 3: unknown subject "cus_0000_nobody"\n']);
       // A check records no file: the import that follows is not refused as a repeat, and a second check is.
@@ -522,7 +608,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       writeFileSync(
         file,
         JSON.stringify([
-          { subjectId: S, action: 'grant', purpose: 'marketing.advertising', source: 'crm', recordedAt: MADE },
+          { subjectId: S, action: 'grant', purpose: 'marketing.communications', source: 'crm', recordedAt: MADE },
           { subjectId: 'cus_nobody', action: 'grant', purpose: 'marketing', source: 'crm', recordedAt: MADE },
           { subjectId: S, action: 'like', purpose: 'marketing', source: 'crm', recordedAt: MADE },
           { subjectId: S, action: 'grant', purpose: 'marketing.spam', source: 'crm', recordedAt: MADE },
