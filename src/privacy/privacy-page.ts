@@ -78,6 +78,20 @@ const instantInWords = (instant: string | Date): string => `${new Date(instant).
 
 const times = (count: number) => `${count} ${count === 1 ? 'time' : 'times'}`;
 
+/** The verbs the taxonomy's descriptions put after "the person", as they read after "you". */
+const VERB_FOR_YOU: Readonly<Record<string, string>> = { is: 'are', has: 'have', uses: 'use', does: 'do' };
+
+/**
+ * A category's description (written about "the person", as the taxonomy and the reports use it) addressed to
+ * the subject reading their page: "The person's e-mail address." reads "Your e-mail address.", "Where the
+ * person is." "Where you are." Other text (an extension's own wording) is left as it is.
+ */
+export function addressedToYou(description: string): string {
+  return description
+    .replace(/\b([Tt])he person's\b/g, (_, t: string) => (t === 'T' ? 'Your' : 'your'))
+    .replace(/\b([Tt])he person\b(?: (is|has|uses|does)\b)?/g, (_, t: string, verb?: string) => `${t === 'T' ? 'You' : 'you'}${verb ? ` ${VERB_FOR_YOU[verb]}` : ''}`);
+}
+
 /** What a masked release showed of a value, in the subject's words (each strategy's full description: src/policy/masking.ts). */
 const REDUCED_FORM_IN_WORDS: Readonly<Record<MaskStrategy, string>> = {
   partial_email: 'its first letter and domain, like j***@example.com',
@@ -153,7 +167,7 @@ export function renderPrivacyPage(view: PrivacyView, token: string, services: Ca
   let questions = 0;
   const question = (context: string, label: string) => questionForm(home, `question-${++questions}`, token, context, label);
   const purposeText = (key: string) => taxonomy.purposes.get(key)?.description ?? key;
-  const categoryText = (key: string) => taxonomy.categories.get(key)?.description ?? key;
+  const categoryText = (key: string) => addressedToYou(taxonomy.categories.get(key)?.description ?? key);
   // A masked release is a use of a reduced form, not of the value: said so, with what the form shows (the
   // category's mask as the taxonomy has it now).
   const reducedUses = ({ category, used, usedReduced }: UsageLine) => {

@@ -67,7 +67,7 @@ describe.each(DRIVERS)('the privacy page in a browser (%s)', (driver) => {
     // 3. how the data was used: the Marketing access made above
     const usage = page.locator('section[aria-labelledby="usage"]');
     await expect(usage.textContent()).resolves.toContain('Marketing');
-    await expect(usage.textContent()).resolves.toContain("The person's e-mail address.");
+    await expect(usage.textContent()).resolves.toContain('Your e-mail address.');
     await page.screenshot({ path: join(artifacts, `privacy-desktop-${driver}.png`), fullPage: true });
 
     // 2. withdraw marketing consent with the keyboard

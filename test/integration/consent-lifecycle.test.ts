@@ -1142,6 +1142,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
     const html = await (await fetch(`${candor.server.url.replace('/graphql', '')}/privacy?t=${createSubjectToken(candor.services.config.secret, U, new Date(Date.now() + 3_600_000))}`)).text();
     expect(html).toContain('<td data-label="Used">2 times <span class="muted">(each time only its first letter and domain, like j***@example.com)</span></td>');
     expect(html).toContain('<td data-label="Used">1 time</td>');
+    expect(html).toContain('<td data-label="What">Your e-mail address.</td>');
   });
 
   it('shows a list that left the subject out because of their choices as stopped by them, and one that kept them as a use', async () => {
