@@ -34,7 +34,7 @@ export async function actorCommand(services: CandorServices, action: string | un
   const { actors, taxonomy } = services;
   switch (action) {
     case 'create': {
-      if (!args.id || !args.name || !args.team) throw badInput('usage: npx candor actor create --id ID --name NAME --team TEAM --purposes P1,P2 [--roles auditor,consent-manager,reject-withheld]');
+      if (!args.id || !args.name || !args.team) throw badInput(usageOf('actor', 'create'));
       const purposes = listOption('purposes', args.purposes);
       const roles = listOption('roles', args.roles);
       if (purposes.length === 0) throw badInput('--purposes needs at least one purpose key');
@@ -52,21 +52,21 @@ export async function actorCommand(services: CandorServices, action: string | un
       return 0;
     }
     case 'rotate': {
-      if (!args.id) throw badInput('usage: npx candor actor rotate --id ID');
+      if (!args.id) throw badInput(usageOf('actor', 'rotate'));
       const key = await actors.rotate(args.id);
       await recordCliOperation(services, `actor rotate ${args.id}`, 'ACTOR_KEY_ROTATED', { done: `the key of ${args.id} was rotated and the old one stopped working; the new one is not shown`, advice: 'rotate it again once the log records again, to get a key' });
       output.out(`rotated the key of ${args.id}; the old key stops working now. New key (shown only now):\n${key}\n`);
       return 0;
     }
     case 'revoke': {
-      if (!args.id) throw badInput('usage: npx candor actor revoke --id ID');
+      if (!args.id) throw badInput(usageOf('actor', 'revoke'));
       await actors.revoke(args.id);
       await recordCliOperation(services, `actor revoke ${args.id}`, 'ACTOR_REVOKED', { done: `${args.id} was revoked` });
       output.out(`revoked ${args.id}; its key stops working now\n`);
       return 0;
     }
     default:
-      output.err(`${usageOf('actor')}\n`);
+      output.err(`candor: ${usageOf('actor')}\n`);
       return 2;
   }
 }

@@ -154,7 +154,7 @@ export async function auditCheckpoint(services: CandorServices, action: string |
     return 0;
   }
   if (action === 'rotate') return auditRotateKey(services, output);
-  output.err(`${usageOf('audit', 'checkpoint')}\n`);
+  output.err(`candor: ${usageOf('audit', 'checkpoint')}\n`);
   return 2;
 }
 

@@ -127,7 +127,7 @@ export async function inboxCommand(services: CandorServices, action: string | un
     return 0;
   }
   if (action === 'answer') {
-    if (!args.id || !args.text) throw badInput('usage: npx candor inbox answer ID --text "your answer"');
+    if (!args.id || !args.text) throw badInput(usageOf('inbox', 'answer'));
     // As `inbox list` prints it (#12) or without the sign.
     const id = /^#?(\d{1,15})$/.exec(args.id);
     if (!id) throw badInput(`the message id is a number, as \`inbox list\` prints it (12, or '#12' in quotes: a shell reads an unquoted # as a comment), got "${args.id}"`);
@@ -136,6 +136,6 @@ export async function inboxCommand(services: CandorServices, action: string | un
     output.out(`answered message #${answered.id}; the answer appears on the subject's privacy page\n`);
     return 0;
   }
-  output.err(`${usageOf('inbox')}\n`);
+  output.err(`candor: ${usageOf('inbox')}\n`);
   return 2;
 }

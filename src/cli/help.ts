@@ -56,7 +56,7 @@ export const COMMANDS: readonly CommandHelp[] = [
     synopsis: '[--from SEQ] [--checkpoints FILE]',
     summary: ['Verify every record digest, batch hash and signed checkpoint of the access log;', 'with FILE (an earlier checkpoint export), also that the log still holds each of them'],
     options: {
-      from: { value: 'SEQ', meaning: 'start at the batch holding sequence number SEQ (the count then covers that whole batch)' },
+      from: { value: 'SEQ', meaning: 'check from the batch holding sequence number SEQ (or the first record kept after a prune) to the head, as a daily run from where the last ended; only a run without it also finds a deleted mapping of a subject with no records there. Not with --checkpoints' },
       checkpoints: { value: 'FILE', meaning: 'an earlier `audit checkpoint export` kept outside the database: the log must still hold each of its checkpoints' },
     },
     exit: '0 verified ("verified N records through SEQ"), 1 a break (the first one, with expected and found values) or an unrecorded run, 2 a usage error',
@@ -73,7 +73,7 @@ export const COMMANDS: readonly CommandHelp[] = [
     name: 'audit prune',
     synopsis: '--before DATE',
     summary: ['Delete whole batches committed before DATE, leaving a signed prune checkpoint', '(on PostgreSQL, months holding only such batches are dropped as whole partitions)'],
-    options: { before: { value: 'DATE', meaning: 'keep the batches committed at or after DATE (the newest batch is always kept); the log is verified first' } },
+    options: { before: { value: 'DATE', meaning: 'keep the batches committed at or after DATE (the newest batch is always kept); the log is verified first (required)' } },
   },
   {
     name: 'audit partitions',
@@ -98,14 +98,14 @@ export const COMMANDS: readonly CommandHelp[] = [
   },
   {
     name: 'consent import',
-    synopsis: 'FILE [--again] [--check]',
+    synopsis: 'FILE [--again] [--check] (FILE: .csv with a header row, or .json)',
     summary: [
       'Import existing consents from CSV or JSON, all or nothing, with a report of rejected rows;',
-      'a file already imported is refused unless --again; --check checks it as the import',
-      'would and imports nothing (the run is recorded). FILE: .csv with a header row, or .json',
+      'a file already imported, or a row whose statement the ledger holds, is refused unless --again;',
+      '--check checks it as the import would and imports nothing (the run is recorded)',
     ],
     options: {
-      again: { meaning: 'import a file the ledger already holds once more (its statements and receipts are recorded again)' },
+      again: { meaning: 'record the statements once more, each with a receipt: of a file imported before, and rows whose statement the ledger holds (from another file, the API or the privacy page)' },
       check: { meaning: 'check every row as the import would and write nothing but the run\'s record' },
     },
     exit: '0 imported (or, with --check, importable), 1 rejected rows (nothing imported) or an error, 2 a usage error',
@@ -137,6 +137,7 @@ export const COMMANDS: readonly CommandHelp[] = [
   { name: 'inbox answer', synopsis: 'ID --text "…"', summary: ['Answer a data subject\'s question; the answer shows on their privacy page'], options: { text: { value: 'TEXT', meaning: 'the answer, in quotes (required)' } } },
   {
     name: 'secret rotate',
+    synopsis: '(with CANDOR_SECRET=<current> CANDOR_NEXT_SECRET=<new>)',
     summary: [
       'Re-key the database to CANDOR_NEXT_SECRET (a secret suspected exposed): every active',
       'actor gets a new key, printed once; then restart every instance with the new secret',

@@ -187,7 +187,8 @@ function extraWord(positionals: readonly string[]): string | undefined {
   const [command, subcommand] = positionals;
   const extra = positionals[wordsOf(command, subcommand)];
   const typed = commandName(positionals);
-  return extra === undefined ? undefined : `unexpected argument "${extra}" for "${typed}": a value goes after its option (npx candor ${typed} --help lists them), and a value that holds spaces goes in quotes`;
+  const options = helpFor(positionals) === undefined ? 'npx candor --help lists the commands' : `npx candor ${typed} --help lists them`;
+  return extra === undefined ? undefined : `unexpected argument "${extra}" for "${typed}": a value goes after its option (${options}), and a value that holds spaces goes in quotes`;
 }
 
 /** The command and subcommand as typed, as far as the command has them (its operands, a file or an id, left out). */
@@ -372,7 +373,7 @@ async function run(command: string, subcommand: string | undefined, action: stri
       }
     }
     default:
-      process.stderr.write(`unknown command "${inert(command)}"\n\n${HELP}`);
+      process.stderr.write(`candor: unknown command "${inert(command)}"\n\n${HELP}`);
       return 2;
   }
 }

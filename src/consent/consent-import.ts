@@ -150,7 +150,7 @@ export type ImportProgress = (phase: 'checking' | 'importing', done: number, tot
 
 export interface ImportOptions {
   readonly onProgress?: ImportProgress;
-  /** Import a file the ledger already holds once more (its statements and receipts are recorded again). */
+  /** Record the statements once more, each with a receipt: of a file the ledger imported before, and those it holds from elsewhere. */
   readonly again?: boolean;
   /** Check the file as an import would, and write nothing (the report's `imported` is 0). */
   readonly checkOnly?: boolean;
@@ -197,17 +197,33 @@ export async function importConsents(ledger: ConsentLedger, file: string, actorI
   if (earlier && !options.again) throw alreadyImported(earlier);
   const { onProgress } = options;
   const rejected: Array<{ row: number; problem: string }> = [];
-  const changes: ConsentChange[] = [];
-  const positions: number[] = [];
-  // A statement repeated in the file (an export that ran twice into it) would be recorded twice, each with a receipt.
-  const rowOfStatement = new Map<string, number>();
+  const candidates: ConsentChange[] = [];
+  const candidatePositions: number[] = [];
   for (const [index, row] of rows.entries()) {
     const change = toChange(row, actorId);
     if (typeof change === 'string') {
       rejected.push({ row: rowNumber(index), problem: change });
       continue;
     }
-    const statement = JSON.stringify([change.subjectId, change.kind, change.purpose, change.explicit, change.source, change.expiresAt?.toISOString(), change.recordedAt?.toISOString()]);
+    candidates.push(change);
+    candidatePositions.push(index);
+  }
+  const problems = await ledger.check(candidates, (done, total) => onProgress?.('checking', done, total));
+  // A statement repeated in the file (an export that ran twice into it) would be recorded twice, each with a receipt.
+  // The same statement as the ledger tells them (`entriesHolding`): subject, action, purpose and time; a row
+  // that describes it otherwise (another source, explicit or expiry) is still the subject's one statement.
+  // Looked for among rows the ledger would take, so that a row's own problem is the one it is rejected for.
+  const changes: ConsentChange[] = [];
+  const positions: number[] = [];
+  const rowOfStatement = new Map<string, number>();
+  for (const [candidate, change] of candidates.entries()) {
+    const index = candidatePositions[candidate];
+    const problem = problems.get(candidate);
+    if (problem !== undefined) {
+      rejected.push({ row: rowNumber(index), problem });
+      continue;
+    }
+    const statement = JSON.stringify([change.subjectId, change.kind, change.purpose?.trim(), change.recordedAt?.toISOString()]);
     const earlierRow = rowOfStatement.get(statement);
     if (earlierRow !== undefined) {
       rejected.push({ row: rowNumber(index), problem: `repeats row ${earlierRow}: the same statement, made at the same time, would be recorded twice` });
@@ -217,14 +233,13 @@ export async function importConsents(ledger: ConsentLedger, file: string, actorI
     changes.push(change);
     positions.push(index);
   }
-  for (const [index, problem] of await ledger.check(changes, (done, total) => onProgress?.('checking', done, total))) rejected.push({ row: rowNumber(positions[index]), problem });
   // `again` records the file's statements once more: those the ledger holds (all of them, for a file imported before) included.
   const heldRows = async (manager?: EntityManager) =>
     options.again
       ? []
       : [...(await ledger.entriesHolding(changes, manager))].map(([index, entry]) => ({
           row: rowNumber(positions[index]),
-          problem: `the ledger holds this statement already (entry ${entry.id}, recorded ${entry.recordedAt} by ${recordedBy(entry)}): it would be recorded twice, each with a receipt`,
+          problem: `the ledger holds this statement already (entry ${entry.id}, recorded ${entry.recordedAt} by ${recordedBy(entry)}): it would be recorded twice, each with a receipt (--again records it once more)`,
         }));
   const held = await heldRows();
   if (held.length) {

@@ -94,7 +94,7 @@ export function addressedToYou(description: string): string {
 
 /** What a masked release showed of a value, in the subject's words (each strategy's full description: src/policy/masking.ts). */
 const REDUCED_FORM_IN_WORDS: Readonly<Record<MaskStrategy, string>> = {
-  partial_email: 'its first letter and domain, like j***@example.com',
+  partial_email: 'its domain and at most its first letter, like j***@example.com',
   year: 'the year',
   city: 'the area, to about 11 km',
   keyed_hash: 'a code that stands for it and cannot be turned back into it',

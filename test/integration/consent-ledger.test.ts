@@ -273,6 +273,19 @@ describe.each(DRIVERS)('the consent ledger at its boundaries on %s', (driver) =>
       ],
     });
     expect(await candor.services.dataSource.getRepository(ConsentEventEntity).countBy({ subjectId: T })).toBe(0);
+    // The same statement described otherwise — another source, explicit, a purpose with spaces, the instant in
+    // another offset — is a repeat too: the subject said one thing about the purpose then.
+    const described = join(directory, 'described.json');
+    writeFileSync(
+      described,
+      JSON.stringify([
+        { subjectId: T, action: 'grant', purpose: 'personalize.content', source: 'crm-export', recordedAt: '2026-01-01T10:00:00Z' },
+        { subjectId: T, action: 'grant', purpose: ' personalize.content', source: 'web-form', explicit: true, recordedAt: '2026-01-01T11:00:00+01:00' },
+        { subjectId: T, action: 'withdraw', purpose: 'personalize.content', source: 'crm-export', recordedAt: '2026-01-01T10:00:00Z' },
+      ]),
+    );
+    expect((await importConsents(candor.services.consent, described, 'cli:test')).rejected).toEqual([{ row: 2, problem: 'repeats row 1: the same statement, made at the same time, would be recorded twice' }]);
+    expect(await candor.services.dataSource.getRepository(ConsentEventEntity).countBy({ subjectId: T })).toBe(0);
     await expect(importConsents(candor.services.consent, directory, 'cli:test')).rejects.toThrow(`cannot read ${directory} (EISDIR)`);
     // A subject erased is told apart from an id no one has.
     const E = 'cus_0000_ledger_import_erased';

@@ -481,7 +481,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       const [grant, restriction] = await candor.services.consent.history(H);
       const before = await events();
       const held = (row: number, entry: ConsentEventEntity, by: string) =>
-        `  row ${row}: the ledger holds this statement already (entry ${entry.id}, recorded ${entry.recordedAt} by ${by}): it would be recorded twice, each with a receipt`;
+        `  row ${row}: the ledger holds this statement already (entry ${entry.id}, recorded ${entry.recordedAt} by ${by}): it would be recorded twice, each with a receipt (--again records it once more)`;
       const importer = `cli:${userInfo().username}`;
       // Keys in another order, the time with an offset, a purpose with spaces, another source: the same statements.
       // Row 2 is new (a second later); row 4 is the objection the subject made on their page, as another system exported it.
@@ -521,7 +521,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       const runs = await Promise.all(files.map((file) => cli('consent', 'import', file)));
       expect(runs.map((run) => run.code).sort()).toEqual([0, 1]);
       const [grant, withdrawal] = await candor.services.consent.history(R);
-      const held = (row: number, entry: ConsentEventEntity) => `  row ${row}: the ledger holds this statement already (entry ${entry.id}, recorded ${entry.recordedAt} by cli:${userInfo().username}): it would be recorded twice, each with a receipt`;
+      const held = (row: number, entry: ConsentEventEntity) => `  row ${row}: the ledger holds this statement already (entry ${entry.id}, recorded ${entry.recordedAt} by cli:${userInfo().username}): it would be recorded twice, each with a receipt (--again records it once more)`;
       expect(runs.find((run) => run.code === 1)!.stderr).toBe(['rejected 2 of 2 rows; nothing was imported:', held(2, grant), held(3, withdrawal), ''].join('\n'));
       expect((await candor.services.consent.history(R)).length).toBe(2);
     });
@@ -545,7 +545,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
         expect(report).toEqual({
           rows: 2,
           imported: 0,
-          rejected: [{ row: 3, problem: `the ledger holds this statement already (entry ${late.id}, recorded 2026-03-01T09:00:00.000Z by cli:other): it would be recorded twice, each with a receipt` }],
+          rejected: [{ row: 3, problem: `the ledger holds this statement already (entry ${late.id}, recorded 2026-03-01T09:00:00.000Z by cli:other): it would be recorded twice, each with a receipt (--again records it once more)` }],
         });
         expect(looking).toHaveBeenCalledTimes(2);
       } finally {
@@ -1140,7 +1140,7 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       ['Customer Support', 'user.contact.email', 1, 0],
     ]);
     const html = await (await fetch(`${candor.server.url.replace('/graphql', '')}/privacy?t=${createSubjectToken(candor.services.config.secret, U, new Date(Date.now() + 3_600_000))}`)).text();
-    expect(html).toContain('<td data-label="Used">2 times <span class="muted">(each time only its first letter and domain, like j***@example.com)</span></td>');
+    expect(html).toContain('<td data-label="Used">2 times <span class="muted">(each time only its domain and at most its first letter, like j***@example.com)</span></td>');
     expect(html).toContain('<td data-label="Used">1 time</td>');
     expect(html).toContain('<td data-label="What">Your e-mail address.</td>');
   });

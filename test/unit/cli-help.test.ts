@@ -26,7 +26,7 @@ describe('the CLI help: one catalogue for the list, each command\'s help and the
   it("details one command's options, lists a command family, and knows no command it does not have", () => {
     const verify = helpFor(['audit', 'verify'])!;
     expect(verify.startsWith('Usage: npx candor audit verify [--from SEQ] [--checkpoints FILE]\n')).toBe(true);
-    expect(verify).toMatch(/\n {2}--from SEQ +start at the batch holding sequence number SEQ/);
+    expect(verify).toMatch(/\n {2}--from SEQ +check from the batch holding sequence number SEQ/);
     expect(verify).toMatch(/\n {2}--checkpoints FILE +an earlier `audit checkpoint export`/);
     expect(helpFor(['report', 'ropa'])).toBe(helpFor(['report']));
     const audit = helpFor(['audit'])!;
@@ -45,7 +45,8 @@ describe('the CLI help: one catalogue for the list, each command\'s help and the
 describe('the usage line a misused command is answered with, from the same catalogue', () => {
   it.each([
     [['audit', 'checkpoint'], 'usage: npx candor audit checkpoint <create|export|rotate>'],
-    [['consent'], 'usage: npx candor consent import FILE [--again] [--check]'],
+    [['consent'], 'usage: npx candor consent import FILE [--again] [--check] (FILE: .csv with a header row, or .json)'],
+    [['secret'], 'usage: npx candor secret rotate (with CANDOR_SECRET=<current> CANDOR_NEXT_SECRET=<new>)'],
     [['inbox'], 'usage: npx candor inbox <list [--all] [--after ID] | answer ID --text "…">'],
     [['actor'], 'usage: npx candor actor <create|list|rotate|revoke> …'],
     [['audit'], 'usage: npx candor audit <verify|checkpoint|prune|partitions> …'],
