@@ -139,6 +139,8 @@ const MAPPINGS_OF = `SELECT p.subject_id, p.pseudonym, EXISTS (SELECT 1 FROM era
   FROM subject_pseudonym p WHERE p.subject_id = ANY($1::text[])`;
 /** Erased subjects' mappings that raced their erasure go, their pseudonyms returned (to be remembered in the same transaction). */
 const UNLINK_ERASED = 'DELETE FROM subject_pseudonym p USING erased_subject e WHERE p.subject_id = e.subject_id AND p.subject_id = ANY($1::text[]) RETURNING p.pseudonym';
+/** The same for every erased subject: what a process that stopped between reading such a mapping and deleting it left. */
+const UNLINK_ALL_ERASED = 'DELETE FROM subject_pseudonym p USING erased_subject e WHERE p.subject_id = e.subject_id RETURNING p.pseudonym';
 
 const FIRST_RELISTEN_DELAY_MS = 100;
 const MAX_RELISTEN_DELAY_MS = 5_000;
@@ -287,6 +289,8 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
   /** When this process's clock was last compared with PostgreSQL's, by `wallClock`, and how far ahead it was. */
   private clockComparedAt = -Infinity;
   private clockOffsetMs = 0;
+  /** The sweep of erased subjects' mappings a start makes (`unlinkErased`), settled whatever its outcome. */
+  private readonly startupSweep: Promise<void>;
 
   /** `bindingKey`: what the mappings the store makes are bound under (`pseudonymBindingKey`). */
   constructor(
@@ -336,6 +340,9 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
       () => this.dropCachedPseudonyms(),
     );
     void this.erasures.listen();
+    // A store starting after a crash finishes what the crash interrupted: an erased subject's id must not stay
+    // in a mapping because no record about them is appended again. Best effort: appends do it too, per subject.
+    this.startupSweep = this.unlinkErased().catch(() => undefined);
   }
 
   /**
@@ -358,14 +365,14 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
   }
 
   /**
-   * Deletes the mappings of `subjectIds` that raced their erasure. Another appender may have read such a mapping
+   * Deletes the mappings of `subjectIds` (every subject, by default) that raced their erasure. Another appender may have read such a mapping
    * in that moment and records under it, so its pseudonym is remembered as an erasure's — in the transaction
    * that deletes it: a crash between the two would leave records of a pseudonym nothing accounts for, which
    * `audit verify` reports as a deleted mapping.
    */
-  private async unlinkErased(subjectIds: readonly string[]): Promise<void> {
+  private async unlinkErased(subjectIds?: readonly string[]): Promise<void> {
     await inPoolTransaction(this.pool, 'BEGIN', async (client) => {
-      const { rows } = await client.query<{ pseudonym: string }>(UNLINK_ERASED, [subjectIds]);
+      const { rows } = await client.query<{ pseudonym: string }>(subjectIds === undefined ? UNLINK_ALL_ERASED : UNLINK_ERASED, subjectIds === undefined ? [] : [subjectIds]);
       await this.rememberErasedPseudonyms(client, rows.map((row) => row.pseudonym));
     });
   }
@@ -534,7 +541,7 @@ export class PostgresAuditStore implements PipelinedAuditStore<PreparedBatch> {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.sealers.map((sealer) => sealer.close()), this.erasures.close()]);
+    await Promise.all([...this.sealers.map((sealer) => sealer.close()), this.erasures.close(), this.startupSweep]);
     await this.pool.end();
   }
 

@@ -6,7 +6,7 @@ import { RateLimiter, secondsUntilNextToken } from '../server/rate-limiter';
 import type { CandorServices } from '../server/services';
 import type { Coverage } from '../reports/governance.reports';
 import type { LegalBasis } from '../taxonomy/taxonomy';
-import type { MaskStrategy } from '../policy/masking';
+import { isMaskStrategy, type MaskStrategy } from '../policy/masking';
 import { type HeldField, nameInWords, PAGE_OPERATIONS, type PrivacyService, type PrivacyView, type UsageLine } from './privacy-service';
 import { checkSubjectToken } from './subject-link';
 
@@ -168,14 +168,17 @@ export function renderPrivacyPage(view: PrivacyView, token: string, services: Ca
   const question = (context: string, label: string) => questionForm(home, `question-${++questions}`, token, context, label);
   const purposeText = (key: string) => taxonomy.purposes.get(key)?.description ?? key;
   const categoryText = (key: string) => addressedToYou(taxonomy.categories.get(key)?.description ?? key);
-  // A masked release is a use of a reduced form, not of the value: said so, with what the form shows (the
-  // category's mask as the taxonomy has it now).
-  const reducedUses = ({ category, used, usedReduced }: UsageLine) => {
-    if (usedReduced === 0) return '';
-    const strategy = taxonomy.categories.get(category)?.mask?.strategy;
-    const form = `only ${strategy ? REDUCED_FORM_IN_WORDS[strategy] : 'a reduced form of it'}`;
-    return ` <span class="muted">(${usedReduced < used ? `${usedReduced} of them ${form}` : used === 1 ? form : `each time ${form}`})</span>`;
-  };
+  // A masked release is a use of a reduced form, not of the value: said so, with what the form showed (the
+  // strategy the access log recorded for it).
+  const reducedUses = ({ used, reduced }: UsageLine) =>
+    reduced.length === 0
+      ? ''
+      : ` <span class="muted">(${reduced
+          .map(({ strategy, uses }) => {
+            const form = `only ${strategy !== null && isMaskStrategy(strategy) ? REDUCED_FORM_IN_WORDS[strategy] : 'a reduced form of it'}`;
+            return uses < used ? `${uses} of them ${form}` : used === 1 ? form : `each time ${form}`;
+          })
+          .join('; ')})</span>`;
   const entryInWords = (coordinate: string, value: string) =>
     coordinate === 'ConsentEntry.kind' ? (KIND_IN_WORDS[value] ?? value) : coordinate === 'ConsentEntry.purpose' ? purposeText(value) : value;
   const held = view.held.length ? heldTables(view.held, entryInWords) : '<p>We hold no personal data about you.</p>';

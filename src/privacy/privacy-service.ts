@@ -108,8 +108,11 @@ export interface UsageLine {
   readonly category: string;
   readonly purpose: string;
   readonly used: number;
-  /** Of the uses, those that had only the category's reduced form (a masked release), never the value itself. */
-  readonly usedReduced: number;
+  /**
+   * Of the uses, those that had only a reduced form of the value (a masked release), by the mask strategy the
+   * access log recorded (null in a record made before strategies were recorded).
+   */
+  readonly reduced: ReadonlyArray<{ readonly strategy: string | null; readonly uses: number }>;
   readonly withheldByChoice: number;
 }
 
@@ -328,7 +331,7 @@ export class PrivacyService {
 
   private async usage(subjectId: string): Promise<UsageLine[]> {
     // Counted by request: one look at the data is one use, whatever number of its fields or records it read.
-    const lines = new Map<string, { month: string; team: string; category: string; purpose: string; usedBy: Set<string>; usedFullyBy: Set<string>; withheldFrom: Set<string> }>();
+    const lines = new Map<string, { month: string; team: string; category: string; purpose: string; usedBy: Set<string>; usedFullyBy: Set<string>; reducedBy: Map<string | null, Set<string>>; withheldFrom: Set<string> }>();
     const head = await this.services.accessLogReader.headSeq();
     // The subject's own reads are not a use of their data (by the actor's id: a team's name is anyone's to
     // choose); left out by the query, as each view of the page adds some: reading them would make every view
@@ -341,14 +344,20 @@ export class PrivacyService {
       // Only uses and what the subject's choices stopped: a dry run or a rejected operation used nothing.
       if (!used && !CHOICE_REASONS.has(record.reason)) continue;
       const key = `${record.at.slice(0, 7)}|${record.actorTeam}|${category}|${record.purpose}`;
-      const line = lines.get(key) ?? { month: record.at.slice(0, 7), team: record.actorTeam ?? 'unknown', category, purpose: record.purpose ?? '', usedBy: new Set(), usedFullyBy: new Set(), withheldFrom: new Set() };
+      const line = lines.get(key) ?? { month: record.at.slice(0, 7), team: record.actorTeam ?? 'unknown', category, purpose: record.purpose ?? '', usedBy: new Set(), usedFullyBy: new Set(), reducedBy: new Map(), withheldFrom: new Set() };
       lines.set(key, line);
       (used ? line.usedBy : line.withheldFrom).add(record.requestId);
       // A request that had the value itself (one field released, another of the category masked) used it, not a reduced form.
       if (record.decision === 'RELEASED') line.usedFullyBy.add(record.requestId);
+      if (record.decision === 'MASKED') {
+        const strategy = record.maskStrategy ?? null;
+        line.reducedBy.set(strategy, (line.reducedBy.get(strategy) ?? new Set()).add(record.requestId));
+      }
     }
+    const reducedOnly = (reducedBy: Map<string | null, Set<string>>, usedFullyBy: Set<string>) =>
+      [...reducedBy].map(([strategy, requests]) => ({ strategy, uses: [...requests].filter((requestId) => !usedFullyBy.has(requestId)).length })).filter(({ uses }) => uses > 0);
     return [...lines.values()]
-      .map(({ usedBy, usedFullyBy, withheldFrom, ...line }) => ({ ...line, used: usedBy.size, usedReduced: usedBy.size - usedFullyBy.size, withheldByChoice: withheldFrom.size }))
+      .map(({ usedBy, usedFullyBy, reducedBy, withheldFrom, ...line }) => ({ ...line, used: usedBy.size, reduced: reducedOnly(reducedBy, usedFullyBy), withheldByChoice: withheldFrom.size }))
       .sort((a, b) => (a.month === b.month ? `${a.team}${a.purpose}`.localeCompare(`${b.team}${b.purpose}`) : a.month < b.month ? 1 : -1));
   }
 

@@ -64,7 +64,7 @@ export async function* readAccessLog(dataSource: DataSource, bindingKey: Buffer,
       };
       let index = 0;
       for (const item of decodeItems(String(row.items))) {
-        yield { seq: seq + index++, ...header, coordinate: item.coordinate, category: item.category, decision: item.decision, reason: item.reason, legalBasis: item.legalBasis };
+        yield { seq: seq + index++, ...header, coordinate: item.coordinate, category: item.category, decision: item.decision, reason: item.reason, legalBasis: item.legalBasis, maskStrategy: item.maskStrategy };
       }
       after = seq;
     }

@@ -1135,14 +1135,24 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       expect([answer.status, answer.body.errors]).toEqual([200, undefined]);
     }
     const view = await new PrivacyService(candor.services, candor.services.fields).view(U, 'reduced-view');
-    expect(view.usage.map(({ team, category, used, usedReduced }) => [team, category, used, usedReduced])).toEqual([
-      ['Analytics', 'user.contact.email', 2, 2],
-      ['Customer Support', 'user.contact.email', 1, 0],
+    expect(view.usage.map(({ team, category, used, reduced }) => [team, category, used, reduced])).toEqual([
+      ['Analytics', 'user.contact.email', 2, [{ strategy: 'partial_email', uses: 2 }]],
+      ['Customer Support', 'user.contact.email', 1, []],
     ]);
     const html = await (await fetch(`${candor.server.url.replace('/graphql', '')}/privacy?t=${createSubjectToken(candor.services.config.secret, U, new Date(Date.now() + 3_600_000))}`)).text();
     expect(html).toContain('<td data-label="Used">2 times <span class="muted">(each time only its domain and at most its first letter, like j***@example.com)</span></td>');
     expect(html).toContain('<td data-label="Used">1 time</td>');
     expect(html).toContain('<td data-label="What">Your e-mail address.</td>');
+    // Each use is described by the form its record says it had: a release under an earlier mask (keyed_hash)
+    // as that one, a release of the value as a use of it.
+    const analytics = { id: 'analytics-warehouse', name: 'Analytics Warehouse', team: 'Analytics' };
+    const use = (requestId: string, decision: 'MASKED' | 'RELEASED', maskStrategy?: string) =>
+      ({ at: candor.services.clock(), requestId, actor: analytics, purpose: 'analytics.reporting', operationName: null, subjectId: U, coordinate: 'Customer.email', category: 'user.contact.email', decision, reason: 'LEGAL_BASIS', legalBasis: 'legitimate_interests', maskStrategy });
+    await candor.services.accessLog.append([use('reduced-earlier-mask', 'MASKED', 'keyed_hash'), use('reduced-whole-value', 'RELEASED')]);
+    const later = await new PrivacyService(candor.services, candor.services.fields).view(U, 'reduced-view-later');
+    expect(later.usage.find((line) => line.team === 'Analytics')).toMatchObject({ used: 4, reduced: [{ strategy: 'partial_email', uses: 2 }, { strategy: 'keyed_hash', uses: 1 }] });
+    const laterHtml = await (await fetch(`${candor.server.url.replace('/graphql', '')}/privacy?t=${createSubjectToken(candor.services.config.secret, U, new Date(Date.now() + 3_600_000))}`)).text();
+    expect(laterHtml).toContain('<td data-label="Used">4 times <span class="muted">(2 of them only its domain and at most its first letter, like j***@example.com; 1 of them only a code that stands for it and cannot be turned back into it)</span></td>');
   });
 
   it('shows a list that left the subject out because of their choices as stopped by them, and one that kept them as a use', async () => {

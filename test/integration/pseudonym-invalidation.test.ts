@@ -133,6 +133,15 @@ async function recordedPseudonym(store: AuditStore, admin: DataSource, subjectId
     const remembered: Array<{ pseudonym: string; binding: string }> = await admin.query('SELECT pseudonym, binding FROM erased_pseudonym WHERE pseudonym = ANY($1::text[])', [[raced, recorded]]);
     expect(remembered.map((row) => row.pseudonym).sort()).toEqual([raced, recorded].sort());
     for (const { pseudonym, binding } of remembered) expect(isErasedBound(BINDING_KEY, pseudonym, binding)).toBe(true);
+    // Left by a process that stopped before it could delete it, with no record about the subject to come: a
+    // store that starts deletes it, remembering its pseudonym.
+    const left = 'cus_mapping_left_by_a_crash';
+    await admin.query('INSERT INTO erased_subject (subject_id, erased_at) VALUES ($1, now())', [left]);
+    await admin.query('INSERT INTO subject_pseudonym (subject_id, pseudonym, created_at, binding) VALUES ($1, $2, now(), $3)', [left, 'psn_left', pseudonymBinding(BINDING_KEY, 'psn_left', left)]);
+    stores.push(new PostgresAuditStore({ driver: 'postgres', url: database.url }, BINDING_KEY));
+    await eventually(async () => (await subjectOf('psn_left')) === undefined, 'the starting store deletes the mapping');
+    const [sweptBinding] = await admin.query('SELECT binding FROM erased_pseudonym WHERE pseudonym = $1', ['psn_left']);
+    expect(isErasedBound(BINDING_KEY, 'psn_left', sweptBinding?.binding ?? null)).toBe(true);
   });
 
   it('does not use its cache while its listener is down, and trusts it again once it listens again', async () => {
