@@ -27,8 +27,6 @@ function listOption(option: string, value: string | undefined): string[] {
   return items;
 }
 
-export const ACTOR_ACTIONS: readonly string[] = ['create', 'list', 'rotate', 'revoke'];
-
 /** `candor actor <create|list|rotate|revoke>`: keys are printed once and stored only as HMACs. */
 export async function actorCommand(services: CandorServices, action: string | undefined, args: ActorArguments, output: Output): Promise<number> {
   const { actors, taxonomy } = services;

@@ -98,8 +98,6 @@ async function decideMessageFields(services: CandorServices, messages: readonly 
   };
 }
 
-export const INBOX_ACTIONS: readonly string[] = ['list', 'answer'];
-
 /** `candor inbox list [--all] [--after ID]` and `candor inbox answer ID --text "…"`. */
 export async function inboxCommand(services: CandorServices, action: string | undefined, args: { id?: string; text?: string; all?: boolean; after?: string }, output: Output): Promise<number> {
   const inbox = new Inbox(services.dataSource, services.clock);

@@ -209,7 +209,7 @@ export function helpFor(words: readonly string[]): string | undefined {
   const exact = COMMANDS.find((command) => command.name === typed) ?? COMMANDS.find((command) => command.name === words[0]);
   if (exact) return detailed(exact);
   const family = COMMANDS.filter((command) => command.name.startsWith(`${words[0]} `));
-  if (family.length === 0) return undefined;
+  if (family.length <= 1) return family.length ? detailed(family[0]) : undefined;
   return `Usage: npx candor ${words[0]} <${family.map((command) => command.name.slice(words[0].length + 1)).join('|')}> …\n\n${family.map(listed).join('')}\nOne command's options: npx candor ${words[0]} <command> --help\n`;
 }
 
@@ -239,6 +239,12 @@ export function usageOf(...words: string[]): string {
   const subcommands = family.map((command) => command.name.slice(name.length + 1));
   const full = family.map((command, index) => `${subcommands[index]}${oneLine(command.synopsis)}`).join(' | ');
   return full.length <= FULL_FAMILY_USAGE ? `usage: npx candor ${name} <${full}>` : `usage: npx candor ${name} <${subcommands.join('|')}> …`;
+}
+
+/** Whether `subcommand` is one of the command's, or the command has none (`serve`, `report`'s kind is an operand). */
+export function hasSubcommand(command: string, subcommand: string | undefined): boolean {
+  const family = COMMANDS.filter((candidate) => candidate.name.startsWith(`${command} `));
+  return family.length === 0 || family.some((candidate) => candidate.name === `${command} ${subcommand}`);
 }
 
 /** The options a command takes (by its words, `audit verify`), as its help describes them. */

@@ -21,13 +21,13 @@ import { TaxonomyError } from '../taxonomy/taxonomy';
 import { auditCheckpoint, auditPartitions, auditPrune, auditVerify, CHECKPOINT_ACTIONS, type Output } from './audit.command';
 import { checkReportArguments, reportCommand } from './report.command';
 import { REPORT_KINDS } from '../reports/report-document';
-import { ACTOR_ACTIONS, actorCommand } from './actor.command';
+import { actorCommand } from './actor.command';
 import { policyTest } from './policy.command';
-import { consentImport, INBOX_ACTIONS, inboxCommand, subjectErase } from './consent.command';
+import { consentImport, inboxCommand, subjectErase } from './consent.command';
 import { schemaDiff, schemaFiles } from './schema.command';
 import { secretRotate } from './secret.command';
 import { subjectLink } from './subject.command';
-import { HELP, helpFor, optionsOf, PARSED_OPTIONS, usageOf } from './help';
+import { hasSubcommand, HELP, helpFor, optionsOf, PARSED_OPTIONS, usageOf } from './help';
 
 const output: Output = {
   out: (text) => process.stdout.write(text),
@@ -187,8 +187,7 @@ function extraWord(positionals: readonly string[]): string | undefined {
   const [command, subcommand] = positionals;
   const extra = positionals[wordsOf(command, subcommand)];
   const typed = commandName(positionals);
-  const options = helpFor(positionals) === undefined ? 'npx candor --help lists the commands' : `npx candor ${typed} --help lists them`;
-  return extra === undefined ? undefined : `unexpected argument "${extra}" for "${typed}": a value goes after its option (${options}), and a value that holds spaces goes in quotes`;
+  return extra === undefined ? undefined : `unexpected argument "${extra}" for "${typed}": a value goes after its option (npx candor ${typed} --help lists them), and a value that holds spaces goes in quotes`;
 }
 
 /** The command and subcommand as typed, as far as the command has them (its operands, a file or an id, left out). */
@@ -201,11 +200,10 @@ function commandName(positionals: readonly string[]): string {
  * database is missing or not migrated.
  */
 function misusedSubcommand(command: string, subcommand: string | undefined, operand: string | undefined): string | undefined {
-  if (command === 'actor' && !ACTOR_ACTIONS.includes(subcommand ?? '')) return usageOf('actor');
-  if (command === 'inbox' && (!INBOX_ACTIONS.includes(subcommand ?? '') || (subcommand === 'answer' && operand === undefined))) return usageOf('inbox');
-  if (command === 'consent' && (subcommand !== 'import' || operand === undefined)) return usageOf('consent');
+  if (!hasSubcommand(command, subcommand)) return usageOf(command);
+  if (command === 'inbox' && subcommand === 'answer' && operand === undefined) return usageOf('inbox');
+  if (command === 'consent' && operand === undefined) return usageOf('consent');
   if (command === 'audit' && subcommand === 'checkpoint' && !CHECKPOINT_ACTIONS.includes(operand ?? '')) return usageOf('audit', 'checkpoint');
-  if (command === 'secret' && subcommand !== 'rotate') return usageOf('secret');
   if (command === 'report' && subcommand === undefined) return usageOf('report');
   if (command === 'report' && !(REPORT_KINDS as readonly string[]).includes(subcommand!)) return `unknown report "${subcommand}": use one of ${REPORT_KINDS.join(', ')}`;
   return undefined;
@@ -240,7 +238,9 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(typed?.kind === 'option' ? `candor: unknown option ${typed.rawName}: give a command (below)\n${HELP}` : HELP);
     return 2;
   }
-  const optionProblem = misusedOption(command, subcommand, values, tokens) ?? misreadOption(tokens) ?? extraWord(positionals) ?? misusedSubcommand(command, subcommand, action);
+  // An unknown command is said as such (by run), before anything about its options or words.
+  const known = helpFor([command]) !== undefined;
+  const optionProblem = known ? (misusedSubcommand(command, subcommand, action) ?? misusedOption(command, subcommand, values, tokens) ?? misreadOption(tokens) ?? extraWord(positionals)) : undefined;
   if (optionProblem) {
     process.stderr.write(`candor: ${inert(optionProblem)}\n`);
     return 2;
@@ -285,25 +285,17 @@ async function run(command: string, subcommand: string | undefined, action: stri
       return 0;
     }
     case 'schema':
-      if (subcommand === 'emit' || subcommand === 'check') return schemaFiles(loadConfiguredTaxonomy(loadConfig()), subcommand, output);
-      if (subcommand === 'diff') {
-        // To a CI gate exit 1 means "needs privacy review": any failure to compute the diff is 2, never 1.
-        try {
-          const text = (key: string) => values[key] as string | undefined;
-          const config = loadConfig();
-          return await schemaDiff(loadConfiguredTaxonomy(config), config.database, { base: text('base'), format: text('format'), out: text('out') }, output);
-        } catch (error) {
-          output.err(`candor: ${describeFailure(error)}\n`);
-          return 2;
-        }
-      }
-      process.stderr.write(`candor: ${usageOf('schema')}\n`);
-      return 2;
-    case 'audit': {
-      if (!['verify', 'checkpoint', 'prune', 'partitions'].includes(subcommand ?? '')) {
-        process.stderr.write(`candor: ${usageOf('audit')}\n`);
+      if (subcommand !== 'diff') return schemaFiles(loadConfiguredTaxonomy(loadConfig()), subcommand as 'emit' | 'check', output);
+      // To a CI gate exit 1 means "needs privacy review": any failure to compute the diff is 2, never 1.
+      try {
+        const text = (key: string) => values[key] as string | undefined;
+        const config = loadConfig();
+        return await schemaDiff(loadConfiguredTaxonomy(config), config.database, { base: text('base'), format: text('format'), out: text('out') }, output);
+      } catch (error) {
+        output.err(`candor: ${describeFailure(error)}\n`);
         return 2;
       }
+    case 'audit': {
       const services = await openServices(loadConfig(), { migrate: 'require' });
       try {
         if (subcommand === 'verify') return await auditVerify(services, { from: values.from as string | undefined, checkpoints: values.checkpoints as string | undefined }, output);
@@ -315,10 +307,6 @@ async function run(command: string, subcommand: string | undefined, action: stri
       }
     }
     case 'subject': {
-      if (subcommand !== 'link' && subcommand !== 'erase') {
-        process.stderr.write(`candor: ${usageOf('subject')}\n`);
-        return 2;
-      }
       const services = await openServices(loadConfig(), { migrate: 'require' });
       try {
         if (subcommand === 'erase') return await subjectErase(services, values.subject as string | undefined, output);
@@ -327,13 +315,8 @@ async function run(command: string, subcommand: string | undefined, action: stri
         await services.close();
       }
     }
-    case 'policy': {
-      if (subcommand !== 'test') {
-        process.stderr.write(`candor: ${usageOf('policy')}\n`);
-        return 2;
-      }
+    case 'policy':
       return policyTest(loadConfiguredTaxonomy(loadConfig()), action, output);
-    }
     case 'actor': {
       const services = await openServices(loadConfig(), { migrate: 'require' });
       try {

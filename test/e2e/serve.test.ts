@@ -227,6 +227,11 @@ describe('startup refusals', () => {
     const unknown = await runCli(['help', 'erase'], {});
     expect([unknown.code, unknown.stdout]).toEqual([2, '']);
     expect(unknown.stderr).toMatch(/^candor: no command "erase" \(the commands are below\)\ncandor — a GraphQL data-governance server\n/);
+    // An unknown command is said as such, whatever words and options follow it; a subcommand a command does not have gets its usage.
+    const bogus = await runCli(['bogus', 'a', 'b', '--x'], {});
+    expect([bogus.code, bogus.stdout]).toEqual([2, '']);
+    expect(bogus.stderr).toMatch(/^candor: unknown command "bogus"\n\ncandor — a GraphQL data-governance server\n/);
+    expect(await runCli(['audit', 'bogus', 'a'], {})).toEqual(expect.objectContaining({ code: 2, stderr: 'candor: usage: npx candor audit <verify|checkpoint|prune|partitions> …\n' }));
   });
 
   it('reports stale schema files through `candor schema check`', async () => {

@@ -1,4 +1,4 @@
-import { COMMANDS, HELP, helpFor, optionsOf, PARSED_OPTIONS, usageOf } from '../../src/cli/help';
+import { COMMANDS, hasSubcommand, HELP, helpFor, optionsOf, PARSED_OPTIONS, usageOf } from '../../src/cli/help';
 
 describe('the CLI help: one catalogue for the list, each command\'s help and the option check', () => {
   it('describes, for each command, exactly the options its synopsis shows', () => {
@@ -52,4 +52,15 @@ describe('the usage line a misused command is answered with, from the same catal
     [['audit'], 'usage: npx candor audit <verify|checkpoint|prune|partitions> …'],
     [['report'], 'usage: npx candor report <ropa|subject-access|purpose-usage|denials|consent-coverage> [--subject ID] [--from DATE] [--to DATE] --format <json|csv|html|pdf|md> [--out FILE]'],
   ])('%j', (words, usage) => expect(usageOf(...words)).toBe(usage));
+});
+
+describe('the subcommands a command takes, from the same catalogue', () => {
+  it.each([
+    ['audit', 'verify', true],
+    ['audit', 'bogus', false],
+    ['audit', undefined, false],
+    ['secret', 'rotate', true],
+    ['serve', undefined, true],
+    ['report', 'ropa', true],
+  ])('%s %s: %s', (command, subcommand, taken) => expect(hasSubcommand(command, subcommand)).toBe(taken));
 });
