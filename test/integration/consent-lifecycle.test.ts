@@ -556,6 +556,37 @@ describe.each(DRIVERS)('the consent lifecycle on %s', (driver) => {
       expect(await consent.importOf(createHash('sha256').update(readFileSync(file, 'utf8').trimEnd()).digest('hex'))).toBeNull();
     });
 
+    // On PostgreSQL the writing transaction looks only once it holds its subjects' locks: a change of theirs
+    // that commits while it waits for them is seen (looked for before the locks, it would be missed).
+    if (driver === 'postgres')
+      it('looks for the statements in the writing transaction only once it holds the subjects\' locks', async () => {
+        const W = 'cus_0000_life_import_waits';
+        await addCustomer(candor, W);
+        const file = join(directory, 'held-waiting.csv');
+        writeFileSync(file, `subjectId,action,purpose,source,recordedAt\n${W},grant,analytics,crm-export,${MADE}\n${W},withdraw,marketing,crm-export,${MADE}\n`);
+        const racing = candor.services.dataSource.createQueryRunner();
+        await racing.connect();
+        await racing.startTransaction();
+        try {
+          // Another change of the subject holds its lock (as the ledger takes it: a few subjects are locked by id).
+          await racing.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [0x636f6e, W]);
+          const importing = importConsents(candor.services.consent, file, 'cli:test');
+          await eventually(async () => (await candor.services.dataSource.query("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"))[0].n > 0, 'the import waiting for the lock');
+          await racing.manager.insert(ConsentEventEntity, { subjectId: W, kind: 'withdraw', purpose: 'marketing', explicit: false, source: 'other-run', expiresAt: null, recordedAt: new Date(MADE).toISOString(), actorId: 'cli:other', noticeVersion: null, receiptId: null });
+          await racing.commitTransaction();
+          const [late] = await candor.services.consent.history(W);
+          expect(await importing).toEqual({
+            rows: 2,
+            imported: 0,
+            rejected: [{ row: 3, problem: `the ledger holds this statement already (entry ${late.id}, recorded 2026-03-01T09:00:00.000Z by cli:other): it would be recorded twice, each with a receipt (--again records it once more)` }],
+          });
+        } finally {
+          if (racing.isTransactionActive) await racing.rollbackTransaction();
+          await racing.release();
+        }
+        expect((await candor.services.consent.history(W)).map((entry) => entry.source)).toEqual(['other-run']);
+      });
+
     it('refuses as a whole a file that is not UTF-8, naming its first line that is not, and a header naming a column it does not know', async () => {
       const events = () => candor.services.dataSource.getRepository(ConsentEventEntity).count();
       const before = await events();
