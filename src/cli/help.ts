@@ -200,6 +200,9 @@ function detailed({ name, synopsis, summary, options, exit }: CommandHelp): stri
   ].join('');
 }
 
+/** The commands under a command's word (`audit` → `audit verify`, `audit checkpoint`, …); none for one without subcommands. */
+const subcommandsOf = (command: string) => COMMANDS.filter((candidate) => candidate.name.startsWith(`${command} `));
+
 /**
  * The help for the words typed (`audit verify`; `audit` alone lists every audit command; `report ropa` is
  * `report`'s), or undefined when no command has them.
@@ -208,7 +211,7 @@ export function helpFor(words: readonly string[]): string | undefined {
   const typed = words.slice(0, 2).join(' ');
   const exact = COMMANDS.find((command) => command.name === typed) ?? COMMANDS.find((command) => command.name === words[0]);
   if (exact) return detailed(exact);
-  const family = COMMANDS.filter((command) => command.name.startsWith(`${words[0]} `));
+  const family = subcommandsOf(words[0]);
   if (family.length <= 1) return family.length ? detailed(family[0]) : undefined;
   return `Usage: npx candor ${words[0]} <${family.map((command) => command.name.slice(words[0].length + 1)).join('|')}> …\n\n${family.map(listed).join('')}\nOne command's options: npx candor ${words[0]} <command> --help\n`;
 }
@@ -234,7 +237,7 @@ const FULL_FAMILY_USAGE = 72;
 export function usageOf(...words: string[]): string {
   const name = words.join(' ');
   const oneLine = (synopsis: string | undefined) => (synopsis ? ` ${synopsis.replace('\n', ' ')}` : '');
-  const family = COMMANDS.filter((command) => command.name === name || command.name.startsWith(`${name} `));
+  const family = [...COMMANDS.filter((command) => command.name === name), ...subcommandsOf(name)];
   if (family.length === 1) return `usage: npx candor ${family[0].name}${oneLine(family[0].synopsis)}`;
   const subcommands = family.map((command) => command.name.slice(name.length + 1));
   const full = family.map((command, index) => `${subcommands[index]}${oneLine(command.synopsis)}`).join(' | ');
@@ -243,7 +246,7 @@ export function usageOf(...words: string[]): string {
 
 /** Whether `subcommand` is one of the command's, or the command has none (`serve`, `report`'s kind is an operand). */
 export function hasSubcommand(command: string, subcommand: string | undefined): boolean {
-  const family = COMMANDS.filter((candidate) => candidate.name.startsWith(`${command} `));
+  const family = subcommandsOf(command);
   return family.length === 0 || family.some((candidate) => candidate.name === `${command} ${subcommand}`);
 }
 
